@@ -1,0 +1,159 @@
+using System.Reflection;
+using System.Runtime.Loader;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Weft.Definitions;
+using Weft.Engine;
+
+namespace Weft.Cli;
+
+/// <summary>The result of compiling definition files: frozen signals, or every error with file and line.</summary>
+internal sealed record CompileOutcome(IReadOnlyList<SignalDefinition> Signals, IReadOnlyList<string> Errors);
+
+/// <summary>
+/// Compiles a folder of C# definition files in-process with Roslyn, runs every
+/// <see cref="IDefinitionModule"/> in it, and freezes the signals through the validating JSON reader.
+/// </summary>
+internal static class DefinitionCompiler
+{
+    private const string GlobalUsings = """
+        global using System;
+        global using System.Collections.Generic;
+        global using System.Linq;
+        global using Weft.Definitions;
+        global using static Weft.Definitions.Expr;
+        """;
+
+    public static async Task<CompileOutcome> CompileFolderAsync(string folder, CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(folder))
+        {
+            return new CompileOutcome([], [$"{folder}: no such directory"]);
+        }
+
+        var files = Directory.GetFiles(folder, "*.cs", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+        if (files.Count == 0)
+        {
+            return new CompileOutcome([], [$"{folder}: no .cs definition files"]);
+        }
+
+        var sources = new List<(string Path, string Text)>();
+        foreach (var f in files)
+        {
+            sources.Add((f, await File.ReadAllTextAsync(f, cancellationToken).ConfigureAwait(false)));
+        }
+
+        return Compile(sources, cancellationToken);
+    }
+
+    public static CompileOutcome Compile(IReadOnlyList<(string Path, string Text)> sources, CancellationToken cancellationToken)
+    {
+        var options = new CSharpParseOptions(LanguageVersion.Latest);
+        var trees = new List<SyntaxTree> { CSharpSyntaxTree.ParseText(GlobalUsings, options, "<global usings>", cancellationToken: cancellationToken) };
+        foreach (var (path, text) in sources)
+        {
+            trees.Add(CSharpSyntaxTree.ParseText(text, options, path, System.Text.Encoding.UTF8, cancellationToken));
+        }
+
+        var compilation = CSharpCompilation.Create(
+            "Weft.UserDefinitions",
+            trees,
+            References(),
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, deterministic: true));
+
+        using var image = new MemoryStream();
+        var emit = compilation.Emit(image, cancellationToken: cancellationToken);
+        var errors = emit.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(Format).ToList();
+        if (!emit.Success)
+        {
+            return new CompileOutcome([], errors);
+        }
+
+        image.Position = 0;
+        var context = new AssemblyLoadContext("weft-definitions", isCollectible: true);
+        try
+        {
+            var assembly = context.LoadFromStream(image);
+            var catalog = new DefinitionCatalog();
+            var modules = assembly.GetTypes()
+                .Where(t => t.IsClass && !t.IsAbstract && typeof(IDefinitionModule).IsAssignableFrom(t))
+                .OrderBy(t => t.FullName, StringComparer.Ordinal)
+                .ToList();
+            if (modules.Count == 0)
+            {
+                return new CompileOutcome([], ["no class implements Weft.Definitions.IDefinitionModule"]);
+            }
+
+            foreach (var type in modules)
+            {
+                try
+                {
+                    ((IDefinitionModule)Activator.CreateInstance(type)!).Define(catalog);
+                }
+                catch (Exception ex) when (ex is TargetInvocationException or MissingMethodException or ArgumentException or InvalidOperationException)
+                {
+                    return new CompileOutcome([], [$"{type.FullName}.Define failed: {(ex.InnerException ?? ex).Message}"]);
+                }
+            }
+
+            var registry = ExecutorRegistry.CreateDefault();
+            try
+            {
+                return new CompileOutcome(catalog.Build(registry.Contains), []);
+            }
+            catch (DefinitionException ex)
+            {
+                return new CompileOutcome([], ex.Problems.Select(p => p.ToString()).ToList());
+            }
+        }
+        finally
+        {
+            context.Unload();
+        }
+    }
+
+    private static string Format(Diagnostic d)
+    {
+        var span = d.Location.GetLineSpan();
+        return $"{span.Path}({span.StartLinePosition.Line + 1},{span.StartLinePosition.Character + 1}): {d.Id}: {d.GetMessage(System.Globalization.CultureInfo.InvariantCulture)}";
+    }
+
+    private static List<MetadataReference> References()
+    {
+        var refs = new List<MetadataReference>();
+        var tpa = (string?)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES") ?? "";
+        foreach (var path in tpa.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            var name = Path.GetFileNameWithoutExtension(path);
+            if (name.StartsWith("System.", StringComparison.Ordinal) || name is "System" or "mscorlib" or "netstandard" or "Weft.Definitions")
+            {
+                refs.Add(MetadataReference.CreateFromFile(path));
+            }
+        }
+
+        if (!refs.Any(r => r.Display?.EndsWith("Weft.Definitions.dll", StringComparison.Ordinal) == true))
+        {
+            refs.Add(MetadataReference.CreateFromFile(typeof(IDefinitionModule).Assembly.Location));
+        }
+
+        return refs;
+    }
+
+    /// <summary>Writes one canonical JSON file per signal and its SHA-256 beside it (sha256sum format).</summary>
+    public static async Task<IReadOnlyList<(string File, string Fingerprint)>> WriteAsync(IReadOnlyList<SignalDefinition> signals, string outDir, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(outDir);
+        var written = new List<(string, string)>();
+        foreach (var s in signals.OrderBy(s => s.Name, StringComparer.Ordinal))
+        {
+            var bytes = SignalJsonWriter.Write(s);
+            var fingerprint = SignalJsonWriter.Fingerprint(bytes);
+            var file = Path.Combine(outDir, s.Name + ".json");
+            await File.WriteAllBytesAsync(file, bytes, cancellationToken).ConfigureAwait(false);
+            await File.WriteAllTextAsync(file + ".sha256", $"{fingerprint}  {s.Name}.json\n", cancellationToken).ConfigureAwait(false);
+            written.Add((file, fingerprint));
+        }
+
+        return written;
+    }
+}

@@ -1,0 +1,175 @@
+using System.CommandLine;
+using Weft.Definitions;
+
+namespace Weft.Cli;
+
+/// <summary>The <c>weft</c> command line (DESIGN.md, "Command line"). Exit codes: 0 ok, 1 problems found, 2 usage or IO error.</summary>
+public static class WeftCli
+{
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        var root = new RootCommand("Weft: per-user event sequences for ML, fresh and complete, from one definition.");
+        root.Subcommands.Add(DemoCommand(stdout));
+        root.Subcommands.Add(GenCommand(stdout));
+        root.Subcommands.Add(CompileCommand(stdout, stderr));
+        root.Subcommands.Add(ValidateCommand(stdout, stderr));
+        root.Subcommands.Add(DiffCommand(stdout, stderr));
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr };
+        try
+        {
+            return await root.Parse(args).InvokeAsync(config, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            await stderr.WriteLineAsync("cancelled").ConfigureAwait(false);
+            return 130;
+        }
+    }
+
+    private static Command DemoCommand(TextWriter stdout)
+    {
+        var dir = new Option<string>("--dir") { Description = "Working directory for the demo's data", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "weft-demo") };
+        var events = new Option<int>("--events") { Description = "Events to generate", DefaultValueFactory = _ => 200_000 };
+        var command = new Command("demo", "Run Weft end to end on generated data with embedded defaults") { dir, events };
+        command.SetAction((parse, ct) => Demo.RunAsync(parse.GetValue(dir)!, parse.GetValue(events), stdout, ct));
+        return command;
+    }
+
+    private static Command GenCommand(TextWriter stdout)
+    {
+        var o = new GenOptions();
+        var outDir = new Option<string>("--out") { Description = "Output directory", Required = true };
+        var events = new Option<int>("--events") { Description = "Events to generate", DefaultValueFactory = _ => o.Events };
+        var users = new Option<int>("--users") { Description = "Distinct users", DefaultValueFactory = _ => o.Users };
+        var items = new Option<int>("--items") { Description = "Distinct items", DefaultValueFactory = _ => o.Items };
+        var days = new Option<int>("--days") { Description = "Days of history", DefaultValueFactory = _ => o.Days };
+        var seed = new Option<int>("--seed") { Description = "Random seed (same seed, same bytes)", DefaultValueFactory = _ => o.Seed };
+        var command = new Command("gen", "Write synthetic raw events and item features") { outDir, events, users, items, days, seed };
+        command.SetAction(async (parse, ct) =>
+        {
+            var options = new GenOptions { Events = parse.GetValue(events), Users = parse.GetValue(users), Items = parse.GetValue(items), Days = parse.GetValue(days), Seed = parse.GetValue(seed) };
+            if (options.Events < 0 || options.Users < 1 || options.Items < 1 || options.Days < 1)
+            {
+                await stdout.WriteLineAsync("gen: --events must be ≥ 0 and --users, --items, --days ≥ 1").ConfigureAwait(false);
+                return 2;
+            }
+
+            var summary = await SyntheticData.GenerateAsync(parse.GetValue(outDir)!, options, ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"wrote {summary.Deliveries} deliveries of {summary.Events} events ({summary.Late} late, {summary.Duplicates} duplicated, {summary.Bad} malformed) to {summary.EventsFile}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"wrote {summary.ItemVersions} item versions ({summary.Corrections} corrections) to {summary.ItemsFile}").ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command CompileCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var defs = new Argument<string>("DEFS") { Description = "Folder of C# definition files" };
+        var outDir = new Option<string>("--out") { Description = "Output folder for <signal>.json and <signal>.json.sha256", Required = true };
+        var command = new Command("compile", "Compile C# definitions to canonical JSON with fingerprints") { defs, outDir };
+        command.SetAction(async (parse, ct) =>
+        {
+            var outcome = await DefinitionCompiler.CompileFolderAsync(parse.GetValue(defs)!, ct).ConfigureAwait(false);
+            if (outcome.Errors.Count > 0)
+            {
+                foreach (var e in outcome.Errors)
+                {
+                    await stderr.WriteLineAsync(e).ConfigureAwait(false);
+                }
+
+                await stderr.WriteLineAsync($"compile failed: {outcome.Errors.Count} error(s)").ConfigureAwait(false);
+                return 1;
+            }
+
+            foreach (var (file, fingerprint) in await DefinitionCompiler.WriteAsync(outcome.Signals, parse.GetValue(outDir)!, ct).ConfigureAwait(false))
+            {
+                await stdout.WriteLineAsync($"{fingerprint}  {file}").ConfigureAwait(false);
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command ValidateCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var files = new Argument<string[]>("FILE") { Description = "Signal JSON files", Arity = ArgumentArity.OneOrMore };
+        var command = new Command("validate", "Check signal JSON files; every problem is reported with its JSON path") { files };
+        command.SetAction(async (parse, ct) =>
+        {
+            var registry = Engine.ExecutorRegistry.CreateDefault();
+            int bad = 0;
+            foreach (var file in parse.GetValue(files)!)
+            {
+                if (!File.Exists(file))
+                {
+                    await stderr.WriteLineAsync($"{file}: no such file").ConfigureAwait(false);
+                    bad++;
+                    continue;
+                }
+
+                var result = SignalJsonReader.Read(await File.ReadAllBytesAsync(file, ct).ConfigureAwait(false), registry.Contains);
+                if (result.IsValid)
+                {
+                    await stdout.WriteLineAsync($"{file}: ok (signal '{result.Signal!.Name}' v{result.Signal.Version}, fingerprint {SignalJsonWriter.Fingerprint(result.Signal)})").ConfigureAwait(false);
+                    continue;
+                }
+
+                bad++;
+                await stderr.WriteLineAsync($"{file}: {result.Problems.Count} problem(s)").ConfigureAwait(false);
+                foreach (var p in result.Problems)
+                {
+                    await stderr.WriteLineAsync($"  {p}").ConfigureAwait(false);
+                }
+            }
+
+            return bad == 0 ? 0 : 1;
+        });
+        return command;
+    }
+
+    private static Command DiffCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var oldFile = new Argument<string>("OLD") { Description = "Previous signal JSON" };
+        var newFile = new Argument<string>("NEW") { Description = "New signal JSON" };
+        var command = new Command("diff", "Classify a change: additive, compatible or breaking (exit 1 if breaking without a new version)") { oldFile, newFile };
+        command.SetAction(async (parse, ct) =>
+        {
+            var signals = new SignalDefinition[2];
+            string[] paths = [parse.GetValue(oldFile)!, parse.GetValue(newFile)!];
+            for (int i = 0; i < 2; i++)
+            {
+                if (!File.Exists(paths[i]))
+                {
+                    await stderr.WriteLineAsync($"{paths[i]}: no such file").ConfigureAwait(false);
+                    return 2;
+                }
+
+                var read = SignalJsonReader.Read(await File.ReadAllBytesAsync(paths[i], ct).ConfigureAwait(false));
+                if (!read.IsValid)
+                {
+                    await stderr.WriteLineAsync($"{paths[i]}: invalid signal ({read.Problems.Count} problem(s)); run 'weft validate {paths[i]}'").ConfigureAwait(false);
+                    return 2;
+                }
+
+                signals[i] = read.Signal!;
+            }
+
+            var diff = SignalDiff.Compare(signals[0], signals[1]);
+            await stdout.WriteLineAsync(diff.Overall.ToString().ToLowerInvariant()).ConfigureAwait(false);
+            foreach (var c in diff.Changes)
+            {
+                await stdout.WriteLineAsync($"  {c}").ConfigureAwait(false);
+            }
+
+            if (diff.NeedsNewVersion)
+            {
+                await stderr.WriteLineAsync($"breaking change without a new version: bump \"version\" above {signals[0].Version}").ConfigureAwait(false);
+                return 1;
+            }
+
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,164 @@
+using System.Collections.Immutable;
+
+namespace Weft.Definitions;
+
+/// <summary>
+/// A portable expression: predicates and derived fields are built from C# with these operators and
+/// methods and serialised as a tree in the signal JSON — never as C# source to be re-parsed.
+/// </summary>
+/// <remarks>
+/// <c>==</c> is deliberately not overloaded (it would hide reference equality); use <see cref="Eq"/>.
+/// Null semantics follow SQL: comparisons and arithmetic with a null operand give null, a filter
+/// keeps a row only when its predicate is true, <c>and</c>/<c>or</c> use three-valued logic.
+/// </remarks>
+public abstract class Expr
+{
+    private protected Expr()
+    {
+    }
+
+    public static Expr Col(string name) => new ColumnExpr(name);
+
+    public static Expr Lit(long value) => new LiteralExpr(value, WeftType.Int64);
+
+    public static Expr Lit(double value) => new LiteralExpr(value, WeftType.Float64);
+
+    public static Expr Lit(string value) => new LiteralExpr(value, WeftType.String);
+
+    public static Expr Lit(bool value) => new LiteralExpr(value, WeftType.Bool);
+
+    public static Expr Lit(DateTimeOffset value) => new LiteralExpr(Timestamps.ToMicros(value), WeftType.Timestamp);
+
+    public static Expr Null(WeftType type) => new LiteralExpr(null, type);
+
+    public static Expr If(Expr condition, Expr then, Expr otherwise) => Call("if", condition, then, otherwise);
+
+    public static Expr Coalesce(params Expr[] values) => Call("coalesce", values);
+
+    public static Expr Concat(params Expr[] values) => Call("concat", values);
+
+    public static implicit operator Expr(long value) => Lit(value);
+
+    public static implicit operator Expr(double value) => Lit(value);
+
+    public static implicit operator Expr(string value) => Lit(value);
+
+    public static implicit operator Expr(bool value) => Lit(value);
+
+    public static Expr operator >(Expr a, Expr b) => Call("gt", a, b);
+
+    public static Expr operator <(Expr a, Expr b) => Call("lt", a, b);
+
+    public static Expr operator >=(Expr a, Expr b) => Call("ge", a, b);
+
+    public static Expr operator <=(Expr a, Expr b) => Call("le", a, b);
+
+    public static Expr operator &(Expr a, Expr b) => Call("and", a, b);
+
+    public static Expr operator |(Expr a, Expr b) => Call("or", a, b);
+
+    public static Expr operator !(Expr a) => Call("not", a);
+
+    public static Expr operator +(Expr a, Expr b) => Call("add", a, b);
+
+    public static Expr operator -(Expr a, Expr b) => Call("sub", a, b);
+
+    public static Expr operator *(Expr a, Expr b) => Call("mul", a, b);
+
+    public static Expr operator /(Expr a, Expr b) => Call("div", a, b);
+
+    public static Expr operator %(Expr a, Expr b) => Call("mod", a, b);
+
+    public static Expr operator -(Expr a) => Call("neg", a);
+
+    public Expr Eq(Expr other) => Call("eq", this, other);
+
+    public Expr Ne(Expr other) => Call("ne", this, other);
+
+    public Expr In(params Expr[] values) => Call("in", [this, .. values]);
+
+    public Expr IsNull() => Call("is_null", this);
+
+    public Expr IsNotNull() => Call("is_not_null", this);
+
+    public Expr Cast(WeftType type) => new CallExpr("cast", [this], type);
+
+    public Expr Abs() => Call("abs", this);
+
+    public Expr Lower() => Call("lower", this);
+
+    public Expr Upper() => Call("upper", this);
+
+    public Expr Length() => Call("length", this);
+
+    public Expr Contains(Expr part) => Call("contains", this, part);
+
+    public Expr StartsWith(Expr part) => Call("starts_with", this, part);
+
+    public Expr EndsWith(Expr part) => Call("ends_with", this, part);
+
+    public Expr Substring(Expr start, Expr length) => Call("substring", this, start, length);
+
+    public Expr HourOfDay() => Call("hour_of_day", this);
+
+    public Expr DayOfWeek() => Call("day_of_week", this);
+
+    public Expr OrElse(Expr fallback) => Call("coalesce", this, fallback);
+
+    private static CallExpr Call(string op, params Expr[] args) => new(op, [.. args], null);
+
+    // Equals/GetHashCode are reference-based on purpose: operators above return expressions, so
+    // structural equality lives in the canonical JSON (and its fingerprint), not here.
+    public override bool Equals(object? obj) => ReferenceEquals(this, obj);
+
+    public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this);
+}
+
+/// <summary>A reference to a column available at this point of the executor chain.</summary>
+public sealed class ColumnExpr : Expr
+{
+    internal ColumnExpr(string name) => Name = name;
+
+    public string Name { get; }
+}
+
+/// <summary>A typed constant. Values: long (int32/int64/timestamp µs), double, string, bool, or null.</summary>
+public sealed class LiteralExpr : Expr
+{
+    internal LiteralExpr(object? value, WeftType type)
+    {
+        Value = value;
+        Type = type;
+    }
+
+    public object? Value { get; }
+
+    public WeftType Type { get; }
+}
+
+/// <summary>An operator or function applied to arguments; <see cref="TargetType"/> is set for casts.</summary>
+public sealed class CallExpr : Expr
+{
+    internal CallExpr(string op, ImmutableArray<Expr> args, WeftType? targetType)
+    {
+        Op = op;
+        Args = args;
+        TargetType = targetType;
+    }
+
+    public string Op { get; }
+
+    public ImmutableArray<Expr> Args { get; }
+
+    public WeftType? TargetType { get; }
+}
+
+/// <summary>Conversions between instants and the microsecond timestamps stored in columns.</summary>
+public static class Timestamps
+{
+    public static long ToMicros(DateTimeOffset value) => (value.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / 10;
+
+    public static DateTimeOffset FromMicros(long micros) => new(DateTimeOffset.UnixEpoch.UtcTicks + (micros * 10), TimeSpan.Zero);
+
+    public static string Format(long micros) => FromMicros(micros).ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+}

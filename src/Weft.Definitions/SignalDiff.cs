@@ -1,0 +1,213 @@
+namespace Weft.Definitions;
+
+public enum ChangeKind
+{
+    None,
+    Additive,
+    Compatible,
+    Breaking,
+}
+
+public sealed record SignalChange(ChangeKind Kind, string Path, string Reason)
+{
+    public override string ToString() => $"{Kind.ToString().ToLowerInvariant(),-10} {Path}: {Reason}";
+}
+
+/// <summary>
+/// Classifies the change between two versions of a signal. Additive: consumers see new columns or
+/// event types and nothing they read changes. Compatible: same schema, different contents or
+/// operational settings (filters, windows, budgets). Breaking: a consumer reading the old schema or
+/// layout would break (removed or retyped columns, a different bucket or owner); it needs a new version.
+/// </summary>
+public static class SignalDiff
+{
+    public sealed record Result(ChangeKind Overall, IReadOnlyList<SignalChange> Changes, bool NeedsNewVersion);
+
+    public static Result Compare(SignalDefinition old, SignalDefinition @new)
+    {
+        var changes = new List<SignalChange>();
+        void Add(ChangeKind kind, string path, string reason) => changes.Add(new SignalChange(kind, path, reason));
+
+        if (old.Name != @new.Name)
+        {
+            Add(ChangeKind.Breaking, "$.name", $"renamed '{old.Name}' → '{@new.Name}': a different signal to every consumer");
+        }
+
+        if (old.Tenant != @new.Tenant)
+        {
+            Add(ChangeKind.Breaking, "$.tenant", $"owner changed '{old.Tenant}' → '{@new.Tenant}': the old tenant loses access");
+        }
+
+        // Element columns: the schema every consumer reads.
+        var oldElement = old.Element.ToDictionary(f => f.Name, StringComparer.Ordinal);
+        var newElement = @new.Element.ToDictionary(f => f.Name, StringComparer.Ordinal);
+        foreach (var f in old.Element)
+        {
+            if (!newElement.TryGetValue(f.Name, out var nf))
+            {
+                Add(ChangeKind.Breaking, $"$.element.{f.Name}", $"column '{f.Name}' removed: consumers reading it break");
+            }
+            else if (nf.Type != f.Type)
+            {
+                Add(ChangeKind.Breaking, $"$.element.{f.Name}.type", $"column '{f.Name}' changed type {f.Type} → {nf.Type}: stored partitions and readers disagree");
+            }
+            else if (!f.Nullable && nf.Nullable)
+            {
+                Add(ChangeKind.Breaking, $"$.element.{f.Name}.nullable", $"column '{f.Name}' became nullable: readers that assume a value break");
+            }
+            else if (f.Nullable && !nf.Nullable)
+            {
+                Add(ChangeKind.Compatible, $"$.element.{f.Name}.nullable", $"column '{f.Name}' is no longer nullable");
+            }
+        }
+
+        foreach (var f in @new.Element)
+        {
+            if (!oldElement.ContainsKey(f.Name))
+            {
+                Add(ChangeKind.Additive, $"$.element.{f.Name}", $"column '{f.Name}' ({f.Type}) added");
+            }
+        }
+
+        if (!old.Element.Select(f => f.Name).Where(newElement.ContainsKey).SequenceEqual(@new.Element.Select(f => f.Name).Where(oldElement.ContainsKey)))
+        {
+            Add(ChangeKind.Compatible, "$.element", "column order changed (readers address columns by name)");
+        }
+
+        // Event types.
+        var oldTypes = old.EventTypes.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        var newTypes = @new.EventTypes.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        foreach (var et in old.EventTypes)
+        {
+            if (!newTypes.TryGetValue(et.Name, out var net))
+            {
+                Add(ChangeKind.Breaking, $"$.event_types.{et.Name}", $"event type '{et.Name}' removed: its events disappear from sequences");
+                continue;
+            }
+
+            var oldRaw = et.RawSchema.ToDictionary(f => f.Name, StringComparer.Ordinal);
+            var newRaw = net.RawSchema.ToDictionary(f => f.Name, StringComparer.Ordinal);
+            foreach (var f in et.RawSchema)
+            {
+                if (!newRaw.TryGetValue(f.Name, out var nf))
+                {
+                    Add(ChangeKind.Compatible, $"$.event_types.{et.Name}.raw_schema.{f.Name}", $"raw attribute '{f.Name}' no longer read");
+                }
+                else if (nf.Type != f.Type)
+                {
+                    Add(ChangeKind.Breaking, $"$.event_types.{et.Name}.raw_schema.{f.Name}.type", $"raw attribute '{f.Name}' changed type {f.Type} → {nf.Type}: archived raw data no longer parses the same");
+                }
+            }
+
+            foreach (var f in net.RawSchema)
+            {
+                if (!oldRaw.ContainsKey(f.Name))
+                {
+                    Add(ChangeKind.Additive, $"$.event_types.{et.Name}.raw_schema.{f.Name}", $"raw attribute '{f.Name}' added");
+                }
+            }
+
+            if (!et.ColumnMapping.SequenceEqual(net.ColumnMapping))
+            {
+                Add(ChangeKind.Compatible, $"$.event_types.{et.Name}.column_mapping", "raw column mapping changed");
+            }
+
+            if (StepsJson(et) != StepsJson(net))
+            {
+                Add(ChangeKind.Compatible, $"$.event_types.{et.Name}.steps", "executor chain changed (filter, mapping or derivation): contents differ, schema does not; backfill to rewrite history");
+            }
+        }
+
+        foreach (var et in @new.EventTypes)
+        {
+            if (!oldTypes.ContainsKey(et.Name))
+            {
+                Add(ChangeKind.Additive, $"$.event_types.{et.Name}", $"event type '{et.Name}' added");
+            }
+        }
+
+        // Enrichments.
+        var oldEnrich = old.Enrichments.Select(e => $"{e.Source} on {e.On}: {string.Join(",", e.Columns)} [{string.Join(",", e.EventTypes)}]").ToHashSet();
+        var newEnrich = @new.Enrichments.Select(e => $"{e.Source} on {e.On}: {string.Join(",", e.Columns)} [{string.Join(",", e.EventTypes)}]").ToHashSet();
+        foreach (var e in oldEnrich.Except(newEnrich))
+        {
+            Add(ChangeKind.Compatible, "$.enrichments", $"enrichment '{e}' removed or changed");
+        }
+
+        foreach (var e in newEnrich.Except(oldEnrich))
+        {
+            Add(ChangeKind.Additive, "$.enrichments", $"enrichment '{e}' added");
+        }
+
+        foreach (var src in old.EnrichmentSources)
+        {
+            var ns = @new.EnrichmentSources.FirstOrDefault(s => s.Name == src.Name);
+            if (ns is not null && ns.Key.Type != src.Key.Type)
+            {
+                Add(ChangeKind.Breaking, $"$.enrichment_sources.{src.Name}.key", $"key type changed {src.Key.Type} → {ns.Key.Type}");
+            }
+        }
+
+        // Assembly and layout.
+        if (old.Bucket != @new.Bucket)
+        {
+            Add(ChangeKind.Breaking, "$.bucket", $"time bucket changed {old.Bucket} → {@new.Bucket}: the partition layout of stored tables changes");
+        }
+
+        Setting(changes, "$.max_length", old.MaxLength, @new.MaxLength, "sequences are truncated differently");
+        Setting(changes, "$.lookback", Durations.Format(old.Lookback), Durations.Format(@new.Lookback), "the window of events changes");
+        Setting(changes, "$.late_allowance", Durations.Format(old.LateAllowance), Durations.Format(@new.LateAllowance), "buckets seal at a different time");
+        Setting(changes, "$.merge", old.Merge, @new.Merge, "stream and batch reconcile differently");
+        Setting(changes, "$.freshness_objective", Durations.Format(old.FreshnessObjective), Durations.Format(@new.FreshnessObjective), "the freshness objective changes");
+        Setting(changes, "$.budgets", old.Budgets, @new.Budgets, "budgets change");
+        if (old.Description != @new.Description)
+        {
+            Add(ChangeKind.Compatible, "$.description", "description changed");
+        }
+
+        var overall = changes.Count == 0 ? ChangeKind.None : changes.Max(c => c.Kind);
+        bool needsVersion = overall == ChangeKind.Breaking && @new.Version <= old.Version;
+        return new Result(overall, changes, needsVersion);
+    }
+
+    private static void Setting<T>(List<SignalChange> changes, string path, T a, T b, string reason)
+    {
+        if (!EqualityComparer<T>.Default.Equals(a, b))
+        {
+            changes.Add(new SignalChange(ChangeKind.Compatible, path, $"{a} → {b}: {reason}"));
+        }
+    }
+
+    private static string StepsJson(EventTypeDefinition et)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            w.WriteStartArray();
+            foreach (var s in et.Steps)
+            {
+                switch (s)
+                {
+                    case FilterStep f:
+                        w.WriteStringValue("filter");
+                        SignalJsonWriter.WriteExpr(w, f.Where);
+                        break;
+                    case DeriveStep d:
+                        w.WriteStringValue("derive " + d.Name);
+                        SignalJsonWriter.WriteExpr(w, d.Expr);
+                        break;
+                    case MapStep m:
+                        w.WriteStringValue("map " + string.Join(",", m.Columns.Select(c => $"{c.Name}<-{c.From}:{c.Cast}")));
+                        break;
+                    case CustomStep c:
+                        w.WriteStringValue($"custom {c.Executor} {string.Join(",", c.Args.Select(a => $"{a.Key}={a.Value}"))}");
+                        break;
+                }
+            }
+
+            w.WriteEndArray();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+}

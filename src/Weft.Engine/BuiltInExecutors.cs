@@ -1,0 +1,301 @@
+using System.Collections.Immutable;
+using System.Text;
+using Weft.Definitions;
+
+namespace Weft.Engine;
+
+internal static class Rows
+{
+    /// <summary>The rows of <paramref name="batch"/> where <paramref name="keep"/> is true.</summary>
+    public static EventBatch Keep(EventBatch batch, ReadOnlySpan<bool> keep)
+    {
+        int count = 0;
+        foreach (bool k in keep)
+        {
+            count += k ? 1 : 0;
+        }
+
+        if (count == batch.RowCount)
+        {
+            return batch;
+        }
+
+        var rows = new int[count];
+        int j = 0;
+        for (int i = 0; i < keep.Length; i++)
+        {
+            if (keep[i])
+            {
+                rows[j++] = i;
+            }
+        }
+
+        return batch.Gather(rows);
+    }
+
+    /// <summary>Reports every row with an error and returns a keep-mask without them.</summary>
+    public static bool[] RejectErrors(EventBatch batch, RowErrors errors, ExecutorContext context, string stage)
+    {
+        var keep = new bool[batch.RowCount];
+        Array.Fill(keep, true);
+        foreach (var (row, reason) in errors.Errors)
+        {
+            keep[row] = false;
+            context.Reject(batch, row, stage, reason);
+        }
+
+        return keep;
+    }
+
+    public static IReadOnlyList<FieldDefinition> With(IReadOnlyList<FieldDefinition> input, FieldDefinition field)
+    {
+        var result = new List<FieldDefinition>(input.Count + 1);
+        bool replaced = false;
+        foreach (var f in input)
+        {
+            if (f.Name == field.Name)
+            {
+                result.Add(field);
+                replaced = true;
+            }
+            else
+            {
+                result.Add(f);
+            }
+        }
+
+        if (!replaced)
+        {
+            result.Add(field);
+        }
+
+        return result;
+    }
+}
+
+/// <summary>Keeps rows whose predicate is true; rows whose predicate fails to evaluate are dead-lettered.</summary>
+public sealed class FilterExecutor(string stage, CompiledExpr predicate) : IEventExecutor
+{
+    public string Name => stage;
+
+    public IReadOnlyList<FieldDefinition> OutputSchema(IReadOnlyList<FieldDefinition> input) => input;
+
+    public ValueTask<EventBatch> ExecuteAsync(EventBatch batch, ExecutorContext context, CancellationToken cancellationToken)
+    {
+        var errors = new RowErrors(batch.RowCount);
+        var result = (PrimitiveColumn<bool>)predicate.Evaluate(batch, errors);
+        var keep = Rows.RejectErrors(batch, errors, context, stage);
+        for (int i = 0; i < keep.Length; i++)
+        {
+            keep[i] &= result.Values[i] && !result.IsNull(i);
+        }
+
+        return ValueTask.FromResult(Rows.Keep(batch, keep));
+    }
+}
+
+/// <summary>Renames and casts columns; values that do not cast are dead-lettered.</summary>
+public sealed class MapExecutor(string stage, IReadOnlyList<(MapColumn Column, FieldDefinition Output)> columns) : IEventExecutor
+{
+    public string Name => stage;
+
+    public IReadOnlyList<FieldDefinition> OutputSchema(IReadOnlyList<FieldDefinition> input)
+    {
+        var schema = input;
+        foreach (var (_, output) in columns)
+        {
+            schema = Rows.With(schema, output);
+        }
+
+        return schema;
+    }
+
+    public ValueTask<EventBatch> ExecuteAsync(EventBatch batch, ExecutorContext context, CancellationToken cancellationToken)
+    {
+        var errors = new RowErrors(batch.RowCount);
+        var computed = new List<(FieldDefinition, Column)>(columns.Count);
+        foreach (var (column, output) in columns)
+        {
+            computed.Add((output, Casts.Cast(batch[column.From], output.Type, errors)));
+        }
+
+        var result = batch;
+        foreach (var (field, column) in computed)
+        {
+            result = result.WithColumn(field, column);
+        }
+
+        return ValueTask.FromResult(Rows.Keep(result, Rows.RejectErrors(result, errors, context, stage)));
+    }
+}
+
+/// <summary>Adds (or replaces) a column computed by an expression.</summary>
+public sealed class DeriveExecutor(string stage, FieldDefinition output, CompiledExpr expr) : IEventExecutor
+{
+    public string Name => stage;
+
+    public IReadOnlyList<FieldDefinition> OutputSchema(IReadOnlyList<FieldDefinition> input) => Rows.With(input, output);
+
+    public ValueTask<EventBatch> ExecuteAsync(EventBatch batch, ExecutorContext context, CancellationToken cancellationToken)
+    {
+        var errors = new RowErrors(batch.RowCount);
+        var column = expr.Evaluate(batch, errors);
+        var result = batch.WithColumn(output, column);
+        return ValueTask.FromResult(Rows.Keep(result, Rows.RejectErrors(result, errors, context, stage)));
+    }
+}
+
+/// <summary>
+/// Bundled custom executor "hash_bucket": a stable feature-hash of a column into [0, buckets).
+/// Args: column, buckets, output. FNV-1a over the value's invariant text, so every runtime and
+/// language can reproduce it.
+/// </summary>
+public sealed class HashBucketExecutor : IEventExecutor
+{
+    public const string ExecutorName = "hash_bucket";
+    private readonly string _column;
+    private readonly long _buckets;
+    private readonly FieldDefinition _output;
+
+    public HashBucketExecutor(CustomStep step)
+    {
+        if (!step.Args.TryGetValue("column", out var column) || !step.Args.TryGetValue("output", out var output)
+            || !step.Args.TryGetValue("buckets", out var b) || !long.TryParse(b, System.Globalization.CultureInfo.InvariantCulture, out _buckets) || _buckets <= 0)
+        {
+            throw new ArgumentException("hash_bucket needs args column, output and buckets (a positive integer)", nameof(step));
+        }
+
+        _column = column;
+        _output = new FieldDefinition(output, WeftType.Int64, Nullable: true);
+    }
+
+    public string Name => ExecutorName;
+
+    public IReadOnlyList<FieldDefinition> OutputSchema(IReadOnlyList<FieldDefinition> input) => Rows.With(input, _output);
+
+    public ValueTask<EventBatch> ExecuteAsync(EventBatch batch, ExecutorContext context, CancellationToken cancellationToken)
+    {
+        var source = batch[_column];
+        var values = new long[batch.RowCount];
+        Span<byte> buffer = stackalloc byte[256];
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (source.IsNull(i))
+            {
+                continue;
+            }
+
+            string text = ValueFormat.Format(source.GetValue(i), source.Type);
+            ulong hash = 14695981039346656037UL;
+            int n = Encoding.UTF8.GetMaxByteCount(text.Length) <= buffer.Length ? Encoding.UTF8.GetBytes(text, buffer) : -1;
+            ReadOnlySpan<byte> bytes = n >= 0 ? buffer[..n] : Encoding.UTF8.GetBytes(text);
+            foreach (byte x in bytes)
+            {
+                hash = (hash ^ x) * 1099511628211UL;
+            }
+
+            values[i] = (long)(hash % (ulong)_buckets);
+        }
+
+        return ValueTask.FromResult(batch.WithColumn(_output, new PrimitiveColumn<long>(WeftType.Int64, values, source.Nulls)));
+    }
+}
+
+/// <summary>
+/// Drops repeated deliveries of an event_id: the first delivery seen wins. Remembers the most recent
+/// <c>capacity</c> ids (first in, first out), so memory stays bounded on an endless stream; the
+/// sequence assembly deduplicates again per user, so an id evicted here still cannot appear twice.
+/// </summary>
+public sealed class DedupExecutor(int capacity = 4_000_000) : IEventExecutor
+{
+    private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
+    private readonly Queue<string> _order = new();
+
+    public string Name => "dedup";
+
+    /// <summary>Repeated deliveries dropped so far.</summary>
+    public long Duplicates { get; private set; }
+
+    public IReadOnlyList<FieldDefinition> OutputSchema(IReadOnlyList<FieldDefinition> input) => input;
+
+    public ValueTask<EventBatch> ExecuteAsync(EventBatch batch, ExecutorContext context, CancellationToken cancellationToken)
+    {
+        var ids = (StringColumn)batch[StandardColumns.EventId];
+        var keep = new bool[batch.RowCount];
+        for (int i = 0; i < keep.Length; i++)
+        {
+            string id = ids.Values[i]!;
+            if (_seen.Add(id))
+            {
+                keep[i] = true;
+                _order.Enqueue(id);
+                if (_order.Count > capacity)
+                {
+                    _seen.Remove(_order.Dequeue());
+                }
+            }
+            else
+            {
+                Duplicates++;
+            }
+        }
+
+        return ValueTask.FromResult(Rows.Keep(batch, keep));
+    }
+}
+
+/// <summary>
+/// Budget: a user with more than N events in one hour of event time is bot-like; further events of
+/// that hour are dead-lettered with the reason, so a hot user cannot crowd out everything else.
+/// </summary>
+public sealed class HotUserCapExecutor(int maxEventsPerHour) : IEventExecutor
+{
+    private const long HourMicros = 3_600_000_000L;
+    private readonly Dictionary<(long User, long Hour), int> _counts = [];
+    private long _maxHour = long.MinValue;
+
+    public string Name => "hot_user_cap";
+
+    public IReadOnlyList<FieldDefinition> OutputSchema(IReadOnlyList<FieldDefinition> input) => input;
+
+    public ValueTask<EventBatch> ExecuteAsync(EventBatch batch, ExecutorContext context, CancellationToken cancellationToken)
+    {
+        var users = ((PrimitiveColumn<long>)batch[StandardColumns.UserId]).Values;
+        var times = ((PrimitiveColumn<long>)batch[StandardColumns.EventTime]).Values;
+        var keep = new bool[batch.RowCount];
+        for (int i = 0; i < keep.Length; i++)
+        {
+            long hour = Math.DivRem(times[i], HourMicros, out long rem) - (rem < 0 ? 1 : 0);
+            _maxHour = Math.Max(_maxHour, hour);
+            ref int count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_counts, (users[i], hour), out _);
+            count++;
+            keep[i] = count <= maxEventsPerHour;
+            if (!keep[i])
+            {
+                context.Reject(batch, i, Name, $"hot user cap: more than {maxEventsPerHour} events in the hour starting {Timestamps.Format(hour * HourMicros)}");
+            }
+        }
+
+        // Bounded state: forget hours far behind the newest one seen.
+        if (_counts.Count > 1_000_000)
+        {
+            foreach (var key in _counts.Keys.Where(k => k.Hour < _maxHour - 48).ToList())
+            {
+                _counts.Remove(key);
+            }
+        }
+
+        return ValueTask.FromResult(Rows.Keep(batch, keep));
+    }
+}
+
+/// <summary>Projects batches onto a fixed schema (missing columns become null).</summary>
+public sealed class ProjectExecutor(ImmutableArray<FieldDefinition> schema) : IEventExecutor
+{
+    public string Name => "project";
+
+    public IReadOnlyList<FieldDefinition> OutputSchema(IReadOnlyList<FieldDefinition> input) => schema;
+
+    public ValueTask<EventBatch> ExecuteAsync(EventBatch batch, ExecutorContext context, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(batch.Project(schema));
+}

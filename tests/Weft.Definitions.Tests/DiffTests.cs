@@ -1,0 +1,72 @@
+using FluentAssertions;
+using Weft.Definitions;
+using Xunit;
+using static Weft.Definitions.Expr;
+
+namespace Weft.Definitions.Tests;
+
+public class DiffTests
+{
+    private static SignalDefinition Build(Action<EventTypeBuilder> attrs, Action<ChainBuilder> chain, string[] element, int version = 1, TimeBucket bucket = TimeBucket.Hour)
+    {
+        var catalog = new DefinitionCatalog();
+        var t = catalog.EventType("click");
+        attrs(t);
+        catalog.Signal("s", "x", version).Include(t, chain).Element(element).Bucket(bucket);
+        return catalog.Build().Single();
+    }
+
+    private static readonly Action<EventTypeBuilder> Base = t => t.Attribute("item_id", WeftType.Int64).Attribute("dwell_ms", WeftType.Int32);
+
+    [Fact]
+    public void Adding_a_column_is_additive()
+    {
+        var old = Build(Base, _ => { }, ["item_id"]);
+        var @new = Build(Base, _ => { }, ["item_id", "dwell_ms"]);
+        var diff = SignalDiff.Compare(old, @new);
+        diff.Overall.Should().Be(ChangeKind.Additive);
+        diff.Changes.Should().ContainSingle(c => c.Path == "$.element.dwell_ms" && c.Reason.Contains("added"));
+        diff.NeedsNewVersion.Should().BeFalse();
+    }
+
+    [Fact]
+    public void Changing_a_column_type_is_breaking_and_needs_a_new_version()
+    {
+        var old = Build(Base, _ => { }, ["item_id", "dwell_ms"]);
+        var @new = Build(Base, c => c.Cast("dwell_ms", WeftType.Float64), ["item_id", "dwell_ms"]);
+        var diff = SignalDiff.Compare(old, @new);
+        diff.Overall.Should().Be(ChangeKind.Breaking);
+        diff.Changes.Should().Contain(c => c.Kind == ChangeKind.Breaking && c.Path == "$.element.dwell_ms.type" && c.Reason.Contains("int32 → float64"));
+        diff.NeedsNewVersion.Should().BeTrue();
+
+        var bumped = Build(Base, c => c.Cast("dwell_ms", WeftType.Float64), ["item_id", "dwell_ms"], version: 2);
+        SignalDiff.Compare(old, bumped).NeedsNewVersion.Should().BeFalse();
+    }
+
+    [Fact]
+    public void Changing_a_filter_is_compatible()
+    {
+        var old = Build(Base, c => c.Where(Col("dwell_ms") > 100), ["item_id"]);
+        var @new = Build(Base, c => c.Where(Col("dwell_ms") > 200), ["item_id"]);
+        var diff = SignalDiff.Compare(old, @new);
+        diff.Overall.Should().Be(ChangeKind.Compatible);
+        diff.Changes.Should().ContainSingle(c => c.Path == "$.event_types.click.steps");
+    }
+
+    [Fact]
+    public void Removing_a_column_or_changing_the_bucket_is_breaking()
+    {
+        var old = Build(Base, _ => { }, ["item_id", "dwell_ms"]);
+        SignalDiff.Compare(old, Build(Base, _ => { }, ["item_id"])).Overall.Should().Be(ChangeKind.Breaking);
+        SignalDiff.Compare(old, Build(Base, _ => { }, ["item_id", "dwell_ms"], bucket: TimeBucket.Day)).Changes
+            .Should().ContainSingle(c => c.Kind == ChangeKind.Breaking && c.Path == "$.bucket");
+    }
+
+    [Fact]
+    public void Identical_signals_have_no_changes()
+    {
+        var a = Build(Base, c => c.Where(Col("dwell_ms") > 100), ["item_id"]);
+        var b = Build(Base, c => c.Where(Col("dwell_ms") > 100), ["item_id"]);
+        SignalDiff.Compare(a, b).Overall.Should().Be(ChangeKind.None);
+    }
+}

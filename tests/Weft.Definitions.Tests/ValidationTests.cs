@@ -1,0 +1,132 @@
+using FluentAssertions;
+using Weft.Definitions;
+using Xunit;
+using static Weft.Definitions.Expr;
+
+namespace Weft.Definitions.Tests;
+
+public class ValidationTests
+{
+    private static IReadOnlyList<DefinitionProblem> Problems(string json) => SignalJsonReader.Read(json).Problems;
+
+    private const string Broken = """
+        {
+          "format": "weft.signal/1", "name": "broken", "tenant": "t", "version": 1,
+          "event_types": [
+            { "name": "click", "raw_schema": [ { "name": "item_id", "type": "int64" }, { "name": "item_id", "type": "string" } ],
+              "steps": [ { "op": "filter", "where": { "op": "gt", "args": [ { "col": "surface" }, { "lit": 3 } ] } },
+                         { "op": "derive", "name": "x", "expr": { "op": "add", "args": [ { "col": "item_id" }, { "lit": "a", "type": "string" } ] } } ] },
+            { "name": "search", "raw_schema": [ { "name": "query", "type": "string" } ] },
+            { "name": "click" }
+          ],
+          "enrichment_sources": [ { "name": "items", "key": { "name": "item_id", "type": "int64" }, "columns": [ { "name": "category", "type": "string" } ] } ],
+          "enrichments": [ { "source": "items", "on": "item_id", "columns": [ "category" ], "event_types": [ "click", "search", "view" ] } ],
+          "element": [ "category", "ghost", "category" ],
+          "max_length": 0,
+          "lookback": "30 days"
+        }
+        """;
+
+    [Fact]
+    public void Every_problem_is_reported_at_once_with_its_json_path()
+    {
+        var problems = Problems(Broken);
+        var byPath = problems.Select(p => (p.Path, p.Message)).ToList();
+        byPath.Should().Contain(p => p.Path == "$.event_types[0].raw_schema[1].name" && p.Message.Contains("duplicate column 'item_id'"));
+        byPath.Should().Contain(p => p.Path == "$.event_types[0].steps[0].where.args[0]" && p.Message.Contains("unknown column 'surface'"));
+        byPath.Should().Contain(p => p.Path == "$.event_types[0].steps[1].expr" && p.Message.Contains("'add' needs numbers, got int64 and string"));
+        byPath.Should().Contain(p => p.Path == "$.event_types[2].name" && p.Message.Contains("duplicate event type 'click'"));
+        byPath.Should().Contain(p => p.Path == "$.enrichments[0].event_types[2]" && p.Message.Contains("unknown event type 'view'"));
+        byPath.Should().Contain(p => p.Path == "$.enrichments[0].on" && p.Message.Contains("enrichment key 'item_id' is missing from event type 'search'"));
+        byPath.Should().Contain(p => p.Path == "$.element[1]" && p.Message.Contains("'ghost' is used in element but never produced"));
+        byPath.Should().Contain(p => p.Path == "$.element[2]" && p.Message.Contains("duplicate element column 'category'"));
+        byPath.Should().Contain(p => p.Path == "$.max_length" && p.Message.Contains("must be ≥ 1, got 0"));
+        byPath.Should().Contain(p => p.Path == "$.lookback" && p.Message.Contains("is not a duration"));
+        problems.Where(p => p.Path == "$.lookback").Single().Hint.Should().Contain("30d");
+        SignalJsonReader.Read(Broken).Signal.Should().BeNull();
+    }
+
+    [Fact]
+    public void Malformed_json_names_line_and_byte()
+    {
+        var p = Problems("{\n  \"name\": \"x\",\n  oops\n}").Single();
+        p.Path.Should().Be("$");
+        p.Message.Should().Contain("line 3");
+    }
+
+    [Fact]
+    public void Unknown_properties_get_a_did_you_mean_hint()
+    {
+        var json = Samples.Json(Samples.Signal()).Replace("\"max_length\"", "\"max_lenght\"");
+        var problems = Problems(json);
+        problems.Should().Contain(p => p.Path == "$.max_lenght" && p.Hint == "did you mean 'max_length'?");
+        problems.Should().Contain(p => p.Path == "$" && p.Message == "missing required property 'max_length'");
+    }
+
+    [Fact]
+    public void A_filter_must_be_boolean()
+    {
+        var catalog = new DefinitionCatalog();
+        var t = catalog.EventType("t").Attribute("n", WeftType.Int64);
+        catalog.Signal("s", "x").Include(t, c => c.Where(Col("n") + 1)).Element("n");
+        var ex = Assert.Throws<DefinitionException>(() => catalog.Build());
+        ex.Problems.Should().ContainSingle(p => p.Path == "signal 's' $.event_types[0].steps[0].where" && p.Message.Contains("must be bool, got int64"));
+    }
+
+    [Fact]
+    public void Element_type_conflicts_between_event_types_are_reported()
+    {
+        var catalog = new DefinitionCatalog();
+        var a = catalog.EventType("a").Attribute("v", WeftType.Int64);
+        var b = catalog.EventType("b").Attribute("w", WeftType.String);
+        catalog.Signal("s", "x").Include(a).Include(b, c => c.Rename("w", "v")).Element("v");
+        var ex = Assert.Throws<DefinitionException>(() => catalog.Build());
+        ex.Problems.Should().ContainSingle(p => p.Message.Contains("'v' is int64 in event type 'a' but string in 'b'"));
+    }
+
+    [Fact]
+    public void Enrichment_key_type_must_match_the_source_key()
+    {
+        var catalog = new DefinitionCatalog();
+        var a = catalog.EventType("a").Attribute("item_id", WeftType.String);
+        var items = catalog.EnrichmentSource("items", "item_id", WeftType.Int64).Column("c", WeftType.String);
+        catalog.Signal("s", "x").Include(a).Enrich(items, "item_id", "c").Element("c");
+        var ex = Assert.Throws<DefinitionException>(() => catalog.Build());
+        ex.Problems.Should().ContainSingle(p => p.Message.Contains("is string but the key of 'items' is int64"));
+    }
+
+    [Fact]
+    public void Budgets_are_validated_at_compile_time()
+    {
+        var tooLong = Assert.Throws<DefinitionException>(() => Samples.Signal(s => s.MaxLength(20_000).WithBudgets(Budgets.Default with { MaxElements = 16_384 })));
+        tooLong.Problems.Should().Contain(p => p.Path.EndsWith("$.max_length", StringComparison.Ordinal) && p.Message.Contains("exceeds the budget max_elements 16384"));
+
+        var tooBig = Assert.Throws<DefinitionException>(() => Samples.Signal(s => s.MaxLength(16_000).WithBudgets(Budgets.Default with { MaxBytesPerUser = 1_000_000 })));
+        tooBig.Problems.Should().Contain(p => p.Path.EndsWith("$.budgets.max_bytes_per_user", StringComparison.Ordinal) && p.Message.Contains("over the budget of 1000000"));
+
+        var zeroCap = Problems(Samples.Json(Samples.Signal()).Replace("\"hot_user_max_events_per_hour\": 3600", "\"hot_user_max_events_per_hour\": 0"));
+        zeroCap.Should().ContainSingle(p => p.Path == "$.budgets.hot_user_max_events_per_hour");
+    }
+
+    [Fact]
+    public void Standard_columns_cannot_be_redeclared_or_overwritten()
+    {
+        var catalog = new DefinitionCatalog();
+        var a = catalog.EventType("a").Attribute("user_id", WeftType.Int64).Attribute("n", WeftType.Int64);
+        catalog.Signal("s", "x").Include(a, c => c.Derive("event_time", Col("n"))).Element("n");
+        var ex = Assert.Throws<DefinitionException>(() => catalog.Build());
+        ex.Problems.Should().Contain(p => p.Path.EndsWith("raw_schema[0].name", StringComparison.Ordinal) && p.Message.Contains("standard column"));
+        ex.Problems.Should().Contain(p => p.Path.EndsWith("steps[0].name", StringComparison.Ordinal) && p.Message.Contains("cannot overwrite standard column 'event_time'"));
+    }
+
+    [Fact]
+    public void Unknown_custom_executors_are_reported_when_a_registry_is_given()
+    {
+        var catalog = new DefinitionCatalog();
+        var a = catalog.EventType("a").Attribute("n", WeftType.Int64);
+        catalog.Signal("s", "x").Include(a, c => c.Custom("nope", null, new FieldDefinition("m", WeftType.Int64))).Element("m");
+        catalog.Build().Should().ContainSingle(); // without a registry any name is accepted
+        var ex = Assert.Throws<DefinitionException>(() => catalog.Build(name => name == "known"));
+        ex.Problems.Should().ContainSingle(p => p.Message.Contains("no executor named 'nope'"));
+    }
+}
