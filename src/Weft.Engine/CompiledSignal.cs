@@ -30,7 +30,7 @@ public sealed class CompiledSignal
 {
     private readonly ExecutorRegistry _registry;
     private readonly IReadOnlyDictionary<string, EnrichmentTable> _enrichments;
-    private readonly List<(string EventType, ImmutableArray<FieldDefinition> Input, Func<IEventExecutor>[] Steps)> _chains = [];
+    private readonly List<(string EventType, ImmutableArray<FieldDefinition> Input, (string Stage, Func<IEventExecutor> Create)[] Steps)> _chains = [];
     private readonly ImmutableArray<FieldDefinition> _routerOutput;
 
     private CompiledSignal(SignalDefinition definition, string fingerprint, ExecutorRegistry registry, IReadOnlyDictionary<string, EnrichmentTable> enrichments)
@@ -114,10 +114,10 @@ public sealed class CompiledSignal
         return new CompiledSignal(definition, SignalJsonWriter.Fingerprint(definition), registry, enrichments);
     }
 
-    private (Func<IEventExecutor>[] Steps, IReadOnlyList<FieldDefinition> Output) CompileChain(EventTypeDefinition et, ImmutableArray<FieldDefinition> input)
+    private ((string Stage, Func<IEventExecutor> Create)[] Steps, IReadOnlyList<FieldDefinition> Output) CompileChain(EventTypeDefinition et, ImmutableArray<FieldDefinition> input)
     {
         var scope = input.ToDictionary(f => f.Name, StringComparer.Ordinal);
-        var steps = new List<Func<IEventExecutor>>();
+        var steps = new List<(string Stage, Func<IEventExecutor> Create)>();
         for (int s = 0; s < et.Steps.Length; s++)
         {
             string stage = $"event_types.{et.Name}.steps[{s}]";
@@ -126,7 +126,7 @@ public sealed class CompiledSignal
                 case FilterStep f:
                 {
                     var compiled = ExpressionCompiler.Compile(f.Where, scope);
-                    steps.Add(() => new FilterExecutor(stage, compiled));
+                    steps.Add((stage, () => new FilterExecutor(stage, compiled)));
                     break;
                 }
 
@@ -138,7 +138,7 @@ public sealed class CompiledSignal
                         scope[output.Name] = output;
                     }
 
-                    steps.Add(() => new MapExecutor(stage, columns));
+                    steps.Add((stage, () => new MapExecutor(stage, columns)));
                     break;
                 }
 
@@ -147,7 +147,7 @@ public sealed class CompiledSignal
                     var compiled = ExpressionCompiler.Compile(d.Expr, scope);
                     var output = new FieldDefinition(d.Name, compiled.Type, true);
                     scope[d.Name] = output;
-                    steps.Add(() => new DeriveExecutor(stage, output, compiled));
+                    steps.Add((stage, () => new DeriveExecutor(stage, output, compiled)));
                     break;
                 }
 
@@ -158,7 +158,7 @@ public sealed class CompiledSignal
                         scope[f.Name] = f;
                     }
 
-                    steps.Add(() => _registry.Create(c));
+                    steps.Add((stage, () => _registry.Create(c)));
                     break;
                 }
             }
@@ -171,7 +171,7 @@ public sealed class CompiledSignal
     public SignalRun StartRun(ExecutorContext context, RunOptions? options = null)
     {
         options ??= RunOptions.Default;
-        var chains = _chains.Select(c => new EventTypeRouter.Chain(c.EventType, c.Input, c.Steps.Select(f => f()).ToArray()));
+        var chains = _chains.Select(c => new EventTypeRouter.Chain(c.EventType, c.Input, c.Steps.Select(f => (f.Stage, f.Create())).ToArray()));
         // Dedup and the hot-user cap run on raw events, before routing: they depend on arrival order,
         // which the router (grouping rows by event type) does not keep. Later stages are row-wise.
         var stages = new List<IEventExecutor>

@@ -20,7 +20,7 @@ public sealed class EventTypeRouter : IEventExecutor
         _recovery = recovery;
     }
 
-    internal sealed record Chain(string EventType, ImmutableArray<FieldDefinition> Input, IReadOnlyList<IEventExecutor> Steps);
+    internal sealed record Chain(string EventType, ImmutableArray<FieldDefinition> Input, IReadOnlyList<(string Stage, IEventExecutor Executor)> Steps);
 
     public string Name => "event_types";
 
@@ -46,9 +46,9 @@ public sealed class EventTypeRouter : IEventExecutor
             var chain = _chains[type];
             var rows = rowsByType[type];
             var part = (rows.Count == batch.RowCount ? batch : batch.Gather(rows.ToArray())).Project(chain.Input);
-            foreach (var step in chain.Steps)
+            foreach (var (stage, step) in chain.Steps)
             {
-                part = await StageRunner.ExecuteAsync(step, part, context, _recovery, cancellationToken).ConfigureAwait(false);
+                part = await StageRunner.ExecuteAsync(step, stage, part, context, _recovery, cancellationToken).ConfigureAwait(false);
                 if (part.RowCount == 0)
                 {
                     break;

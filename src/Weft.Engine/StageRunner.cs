@@ -24,7 +24,11 @@ public sealed class PipelineException(string message, Exception inner) : Excepti
 /// </summary>
 public static class StageRunner
 {
-    public static async ValueTask<EventBatch> ExecuteAsync(IEventExecutor executor, EventBatch batch, ExecutorContext context, RecoveryOptions options, CancellationToken cancellationToken)
+    public static ValueTask<EventBatch> ExecuteAsync(IEventExecutor executor, EventBatch batch, ExecutorContext context, RecoveryOptions options, CancellationToken cancellationToken) =>
+        ExecuteAsync(executor, executor.Name, batch, context, options, cancellationToken);
+
+    /// <param name="stage">Where the executor sits (e.g. "event_types.click.steps[2]"), for dead letters and errors.</param>
+    public static async ValueTask<EventBatch> ExecuteAsync(IEventExecutor executor, string stage, EventBatch batch, ExecutorContext context, RecoveryOptions options, CancellationToken cancellationToken)
     {
         if (batch.RowCount == 0)
         {
@@ -43,7 +47,7 @@ public static class StageRunner
             {
                 if (attempt >= options.MaxAttempts)
                 {
-                    throw new PipelineException($"executor '{executor.Name}' failed transiently {attempt} times; last error: {ex.Message}", ex);
+                    throw new PipelineException($"executor '{executor.Name}' at {stage} failed transiently {attempt} times; last error: {ex.Message}", ex);
                 }
 
                 await Task.Delay(backoff, options.Time, cancellationToken).ConfigureAwait(false);
@@ -51,22 +55,22 @@ public static class StageRunner
             }
             catch (Exception ex) when (ex is not OperationCanceledException && ex is not PipelineException)
             {
-                return await IsolateAsync(executor, batch, context, options, ex, cancellationToken).ConfigureAwait(false);
+                return await IsolateAsync(executor, stage, batch, context, options, ex, cancellationToken).ConfigureAwait(false);
             }
         }
     }
 
-    private static async ValueTask<EventBatch> IsolateAsync(IEventExecutor executor, EventBatch batch, ExecutorContext context, RecoveryOptions options, Exception error, CancellationToken cancellationToken)
+    private static async ValueTask<EventBatch> IsolateAsync(IEventExecutor executor, string stage, EventBatch batch, ExecutorContext context, RecoveryOptions options, Exception error, CancellationToken cancellationToken)
     {
         if (batch.RowCount == 1)
         {
-            context.Reject(batch, 0, executor.Name, $"executor failed: {error.GetType().Name}: {error.Message}");
+            context.Reject(batch, 0, stage, $"executor failed: {error.GetType().Name}: {error.Message}");
             return EventBatch.Empty([.. executor.OutputSchema(batch.Schema)]);
         }
 
         int half = batch.RowCount / 2;
-        var left = await ExecuteAsync(executor, batch.Slice(0, half), context, options, cancellationToken).ConfigureAwait(false);
-        var right = await ExecuteAsync(executor, batch.Slice(half, batch.RowCount - half), context, options, cancellationToken).ConfigureAwait(false);
+        var left = await ExecuteAsync(executor, stage, batch.Slice(0, half), context, options, cancellationToken).ConfigureAwait(false);
+        var right = await ExecuteAsync(executor, stage, batch.Slice(half, batch.RowCount - half), context, options, cancellationToken).ConfigureAwait(false);
         var schema = left.RowCount > 0 ? left.Schema : right.Schema;
         return EventBatch.Concat(schema, [left, right]);
     }

@@ -1,0 +1,437 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Weft.Parquet.Encodings;
+using Weft.Parquet.Format;
+
+namespace Weft.Parquet.Columns;
+
+/// <summary>Counters a reader exposes; updated by the thread reading.</summary>
+internal sealed class ReadCounters
+{
+    public long BytesRead;
+    public long BytesDecompressed;
+    public long PagesDecoded;
+
+    /// <summary>DATA_PAGE_V2 pages decoded (for tests).</summary>
+    public long V2PagesDecoded;
+}
+
+/// <summary>
+/// Decodes one column chunk (its bytes already in memory) into a <see cref="ParquetColumnData"/>.
+/// Handles a dictionary page, DATA_PAGE v1 and DATA_PAGE_V2; PLAIN, PLAIN_DICTIONARY /
+/// RLE_DICTIONARY and (booleans) RLE value encodings; UNCOMPRESSED, SNAPPY and GZIP.
+/// </summary>
+internal static class ColumnChunkReader
+{
+    /// <summary>A page may not claim more values than this (guards allocations on corrupt headers).</summary>
+    internal const int MaxValuesPerPage = 1 << 24;
+
+    /// <summary>A page may not claim a larger uncompressed size than this.</summary>
+    internal const int MaxUncompressedPageSize = 1 << 30;
+
+    public static ParquetColumnData Read(ColumnDescriptor descriptor, ColumnMetaData meta, long rowCount, byte[] chunk, int chunkLength, ReadCounters counters) =>
+        descriptor.Field.Type switch
+        {
+            ParquetType.Boolean => Read<bool, BooleanCodec>(descriptor, meta, rowCount, chunk, chunkLength, counters),
+            ParquetType.Int32 => Read<int, Int32Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters),
+            ParquetType.Int64 or ParquetType.TimestampMicros => Read<long, Int64Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters),
+            ParquetType.Float => Read<float, FloatCodec>(descriptor, meta, rowCount, chunk, chunkLength, counters),
+            ParquetType.Double => Read<double, DoubleCodec>(descriptor, meta, rowCount, chunk, chunkLength, counters),
+            ParquetType.String => Read<string, StringCodec>(descriptor, meta, rowCount, chunk, chunkLength, counters),
+            _ => throw new ArgumentOutOfRangeException(nameof(descriptor), descriptor.Field.Type, "Unknown ParquetType."),
+        };
+
+    private static ParquetColumnData Read<T, TCodec>(
+        ColumnDescriptor descriptor, ColumnMetaData meta, long rowCount, byte[] chunk, int chunkLength, ReadCounters counters)
+        where TCodec : IValueCodec<T>
+    {
+        var maxDef = descriptor.MaxDefinitionLevel;
+        var maxRep = descriptor.MaxRepetitionLevel;
+        var isList = descriptor.Field.IsList;
+        if (meta.NumValues < 0 || (!isList && meta.NumValues != rowCount))
+        {
+            ThrowHelper.Format($"the chunk declares {meta.NumValues} values for {rowCount} rows");
+        }
+
+        var initial = (int)Math.Min(meta.NumValues, 4096);
+        var defLevels = new GrowableBuffer<byte>(maxDef > 0 ? initial : 0);
+        var repLevels = new GrowableBuffer<byte>(maxRep > 0 ? initial : 0);
+        var values = new GrowableBuffer<T>(initial);
+        T[]? dictionary = null;
+        try
+        {
+            long levelsRead = 0;
+            var position = 0;
+            while (levelsRead < meta.NumValues)
+            {
+                if (position >= chunkLength)
+                {
+                    ThrowHelper.Format($"the chunk ends after {levelsRead} of its {meta.NumValues} values");
+                }
+
+                var headerReader = new ThriftCompactReader(chunk.AsSpan(position, chunkLength - position));
+                var header = PageHeader.Read(ref headerReader);
+                position += headerReader.Position;
+                if (header.CompressedPageSize > chunkLength - position)
+                {
+                    ThrowHelper.Format(
+                        $"a page of {header.CompressedPageSize} bytes at chunk byte {position} runs past the end of the chunk ({chunkLength - position} bytes left)");
+                }
+
+                if (header.UncompressedPageSize > MaxUncompressedPageSize)
+                {
+                    ThrowHelper.Format($"a page declares {header.UncompressedPageSize} uncompressed bytes, more than the {MaxUncompressedPageSize} allowed");
+                }
+
+                var body = new ArraySegment<byte>(chunk, position, header.CompressedPageSize);
+                position += header.CompressedPageSize;
+                switch (header.Type)
+                {
+                    case PageType.DictionaryPage:
+                        dictionary = ReadDictionaryPage<T, TCodec>(header, body, meta.Codec, dictionary is not null, counters);
+                        break;
+                    case PageType.DataPage:
+                    case PageType.DataPageV2:
+                    {
+                        var numValues = header.Type == PageType.DataPage
+                            ? (header.DataPageHeader ?? ThrowHelper.Format<DataPageHeader>("a DATA_PAGE has no data_page_header")).NumValues
+                            : (header.DataPageHeaderV2 ?? ThrowHelper.Format<DataPageHeaderV2>("a DATA_PAGE_V2 has no data_page_header_v2")).NumValues;
+                        if (numValues < 0 || numValues > MaxValuesPerPage || numValues > meta.NumValues - levelsRead)
+                        {
+                            ThrowHelper.Format(
+                                $"a data page declares {numValues} values but the chunk has {meta.NumValues - levelsRead} of its {meta.NumValues} left");
+                        }
+
+                        ReadDataPage<T, TCodec>(header, numValues, body, meta.Codec, descriptor, dictionary, ref defLevels, ref repLevels, ref values, counters);
+                        levelsRead += numValues;
+                        break;
+                    }
+
+                    default:
+                        // Index pages and unknown page types carry nothing Weft needs.
+                        break;
+                }
+            }
+
+            return isList
+                ? AssembleList<T>(descriptor, rowCount, defLevels.Span, repLevels.Span, ref values)
+                : AssembleFlat<T>(descriptor, rowCount, defLevels.Span, ref values);
+        }
+        finally
+        {
+            defLevels.Dispose();
+            repLevels.Dispose();
+            values.Dispose();
+        }
+    }
+
+    private static T[] ReadDictionaryPage<T, TCodec>(PageHeader header, ArraySegment<byte> body, CompressionCodec codec, bool seen, ReadCounters counters)
+        where TCodec : IValueCodec<T>
+    {
+        if (seen)
+        {
+            ThrowHelper.Format("the chunk has a second dictionary page");
+        }
+
+        var dictHeader = header.DictionaryPageHeader ?? ThrowHelper.Format<DictionaryPageHeader>("a DICTIONARY_PAGE has no dictionary_page_header");
+        if (dictHeader.Encoding is not (PageEncoding.Plain or PageEncoding.PlainDictionary))
+        {
+            ThrowHelper.NotSupported($"dictionary page encoding {dictHeader.Encoding} is not supported");
+        }
+
+        // Every PLAIN value takes at least one bit; a count beyond that is corrupt.
+        if (dictHeader.NumValues < 0 || dictHeader.NumValues > (long)header.UncompressedPageSize * 8)
+        {
+            ThrowHelper.Format($"a dictionary page declares {dictHeader.NumValues} values in {header.UncompressedPageSize} bytes");
+        }
+
+        PageCompression.CheckDeclaredSize(codec, body, header.UncompressedPageSize, "dictionary page");
+        var buffer = ArrayPool<byte>.Shared.Rent(header.UncompressedPageSize);
+        try
+        {
+            var page = buffer.AsSpan(0, header.UncompressedPageSize);
+            PageCompression.Decompress(codec, body, page, "dictionary page");
+            counters.BytesDecompressed += page.Length;
+            counters.PagesDecoded++;
+            var dictionary = new T[dictHeader.NumValues];
+            TCodec.DecodePlain(page, dictionary, "dictionary page");
+            return dictionary;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static void ReadDataPage<T, TCodec>(
+        PageHeader header,
+        int numValues,
+        ArraySegment<byte> body,
+        CompressionCodec codec,
+        ColumnDescriptor descriptor,
+        T[]? dictionary,
+        ref GrowableBuffer<byte> defLevels,
+        ref GrowableBuffer<byte> repLevels,
+        ref GrowableBuffer<T> values,
+        ReadCounters counters)
+        where TCodec : IValueCodec<T>
+    {
+        var maxDef = descriptor.MaxDefinitionLevel;
+        var maxRep = descriptor.MaxRepetitionLevel;
+        PreCheck(header, body, codec);
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, header.UncompressedPageSize));
+        try
+        {
+            ReadOnlySpan<byte> repSpan, defSpan, valueSpan;
+            PageEncoding encoding;
+            if (header.Type == PageType.DataPage)
+            {
+                var v1 = header.DataPageHeader!;
+                encoding = v1.Encoding;
+                var page = buffer.AsSpan(0, header.UncompressedPageSize);
+                PageCompression.Decompress(codec, body, page, "data page");
+                counters.BytesDecompressed += page.Length;
+                var at = 0;
+                repSpan = maxRep > 0 ? LengthPrefixed(page, ref at, v1.RepetitionLevelEncoding, "repetition levels") : default;
+                defSpan = maxDef > 0 ? LengthPrefixed(page, ref at, v1.DefinitionLevelEncoding, "definition levels") : default;
+                valueSpan = page[at..];
+            }
+            else
+            {
+                var v2 = header.DataPageHeaderV2!;
+                encoding = v2.Encoding;
+                var levelBytes = (long)v2.RepetitionLevelsByteLength + v2.DefinitionLevelsByteLength;
+                if (v2.RepetitionLevelsByteLength < 0 || v2.DefinitionLevelsByteLength < 0 || levelBytes > body.Count || levelBytes > header.UncompressedPageSize)
+                {
+                    ThrowHelper.Format($"a DATA_PAGE_V2 declares {levelBytes} level bytes in a {body.Count}-byte page");
+                }
+
+                var levels = body.AsSpan(0, (int)levelBytes);
+                repSpan = levels[..v2.RepetitionLevelsByteLength];
+                defSpan = levels[v2.RepetitionLevelsByteLength..];
+                var compressedValues = body.Slice((int)levelBytes);
+                var valuesLength = header.UncompressedPageSize - (int)levelBytes;
+                var page = buffer.AsSpan(0, valuesLength);
+                PageCompression.Decompress(v2.IsCompressed ? codec : CompressionCodec.Uncompressed, compressedValues, page, "data page v2");
+                counters.BytesDecompressed += header.UncompressedPageSize;
+                counters.V2PagesDecoded++;
+                valueSpan = page;
+            }
+
+            counters.PagesDecoded++;
+
+            if (maxRep > 0)
+            {
+                RleBitPackedHybrid.Decode(repSpan, RleBitPackedHybrid.BitWidth(maxRep), repLevels.Append(numValues), maxRep, "repetition levels");
+            }
+
+            var present = numValues;
+            if (maxDef > 0)
+            {
+                var defs = defLevels.Append(numValues);
+                RleBitPackedHybrid.Decode(defSpan, RleBitPackedHybrid.BitWidth(maxDef), defs, maxDef, "definition levels");
+                present = defs.Count((byte)maxDef);
+            }
+
+            var destination = values.Append(present);
+            switch (encoding)
+            {
+                case PageEncoding.Plain:
+                    TCodec.DecodePlain(valueSpan, destination, "data page values");
+                    break;
+                case PageEncoding.PlainDictionary:
+                case PageEncoding.RleDictionary:
+                    DecodeDictionaryIndices(valueSpan, dictionary, destination);
+                    break;
+                case PageEncoding.Rle:
+                    TCodec.DecodeRle(valueSpan, destination, "data page values");
+                    break;
+                default:
+                    ThrowHelper.NotSupported($"value encoding {encoding} is not supported; Weft reads PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY and (booleans) RLE");
+                    break;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static void PreCheck(PageHeader header, ArraySegment<byte> body, CompressionCodec codec)
+    {
+        if (header.Type == PageType.DataPage)
+        {
+            PageCompression.CheckDeclaredSize(codec, body, header.UncompressedPageSize, "data page");
+            return;
+        }
+
+        var v2 = header.DataPageHeaderV2!;
+        var levelBytes = (long)v2.RepetitionLevelsByteLength + v2.DefinitionLevelsByteLength;
+        if (v2.RepetitionLevelsByteLength < 0 || v2.DefinitionLevelsByteLength < 0 || levelBytes > body.Count || levelBytes > header.UncompressedPageSize)
+        {
+            ThrowHelper.Format($"a DATA_PAGE_V2 declares {levelBytes} level bytes in a {body.Count}-byte page");
+        }
+
+        PageCompression.CheckDeclaredSize(
+            v2.IsCompressed ? codec : CompressionCodec.Uncompressed,
+            body.Slice((int)levelBytes),
+            header.UncompressedPageSize - (int)levelBytes,
+            "data page v2");
+    }
+
+    private static ReadOnlySpan<byte> LengthPrefixed(ReadOnlySpan<byte> page, scoped ref int at, PageEncoding encoding, string what)
+    {
+        if (encoding != PageEncoding.Rle)
+        {
+            ThrowHelper.NotSupported($"{what} use encoding {encoding}; Weft reads RLE levels only");
+        }
+
+        if (page.Length - at < 4)
+        {
+            ThrowHelper.Format($"{what}: the page ends before their 4-byte length");
+        }
+
+        var length = BinaryPrimitives.ReadInt32LittleEndian(page[at..]);
+        at += 4;
+        if (length < 0 || length > page.Length - at)
+        {
+            ThrowHelper.Format($"{what}: length {length} runs past the page ({page.Length - at} bytes left)");
+        }
+
+        var span = page.Slice(at, length);
+        at += length;
+        return span;
+    }
+
+    private static void DecodeDictionaryIndices<T>(ReadOnlySpan<byte> input, T[]? dictionary, Span<T> destination)
+    {
+        if (destination.Length == 0)
+        {
+            return;
+        }
+
+        if (dictionary is null)
+        {
+            ThrowHelper.Format("a dictionary-encoded data page comes before any dictionary page");
+        }
+
+        if (input.Length < 1)
+        {
+            ThrowHelper.Format("dictionary indices: the page has no bit width byte");
+        }
+
+        var indices = ArrayPool<int>.Shared.Rent(destination.Length);
+        try
+        {
+            var span = indices.AsSpan(0, destination.Length);
+            RleBitPackedHybrid.Decode(input[1..], input[0], span, dictionary.Length, "dictionary indices");
+            for (var i = 0; i < span.Length; i++)
+            {
+                destination[i] = dictionary[span[i]];
+            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(indices);
+        }
+    }
+
+    private static ParquetColumnData AssembleFlat<T>(ColumnDescriptor descriptor, long rowCount, ReadOnlySpan<byte> defLevels, ref GrowableBuffer<T> values)
+    {
+        var field = descriptor.Field;
+        var rows = checked((int)rowCount);
+        if (descriptor.MaxDefinitionLevel == 0 || values.Count == rows)
+        {
+            if (values.Count != rows)
+            {
+                ThrowHelper.Format($"the chunk decoded {values.Count} values for {rows} rows");
+            }
+
+            return ParquetColumnData.Create(field, values.ToArray());
+        }
+
+        var result = new T[rows];
+        var nulls = new bool[rows];
+        var source = values.Span;
+        var maxDef = (byte)descriptor.MaxDefinitionLevel;
+        var k = 0;
+        for (var i = 0; i < rows; i++)
+        {
+            if (defLevels[i] == maxDef)
+            {
+                result[i] = source[k++];
+            }
+            else
+            {
+                nulls[i] = true;
+            }
+        }
+
+        return ParquetColumnData.Create(field, result, nulls);
+    }
+
+    private static ParquetColumnData AssembleList<T>(
+        ColumnDescriptor descriptor, long rowCount, ReadOnlySpan<byte> defLevels, ReadOnlySpan<byte> repLevels, ref GrowableBuffer<T> values)
+    {
+        var field = descriptor.Field;
+        var rows = 0L;
+        foreach (var r in repLevels)
+        {
+            if (r == 0)
+            {
+                rows++;
+            }
+        }
+
+        if (rows != rowCount)
+        {
+            ThrowHelper.Format($"the chunk's repetition levels hold {rows} rows, the row group {rowCount}");
+        }
+
+        var offsets = new int[rows + 1];
+        bool[]? nulls = null;
+        var maxDef = descriptor.MaxDefinitionLevel;
+        var presentLevel = descriptor.ListPresentLevel;
+        var slotLevel = descriptor.ElementSlotLevel;
+        var row = -1;
+        var elements = 0;
+        var rowHasElements = false;
+        for (var i = 0; i < repLevels.Length; i++)
+        {
+            var def = defLevels[i];
+            if (repLevels[i] == 0)
+            {
+                row++;
+                offsets[row] = elements;
+                rowHasElements = def >= slotLevel;
+            }
+            else if (!rowHasElements || def < slotLevel)
+            {
+                ThrowHelper.Format($"list levels at position {i} continue a list that is null or empty");
+            }
+
+            if (def == maxDef)
+            {
+                elements++;
+            }
+            else if (def >= slotLevel)
+            {
+                ThrowHelper.NotSupported(
+                    $"List column '{field.Name}' has a null element in row {row} of this row group; Weft does not support null list elements.");
+            }
+            else if (def < presentLevel)
+            {
+                nulls ??= new bool[rows];
+                nulls[row] = true;
+            }
+        }
+
+        offsets[rows] = elements;
+        if (elements != values.Count)
+        {
+            ThrowHelper.Format($"the chunk decoded {values.Count} elements where its levels describe {elements}");
+        }
+
+        return ParquetColumnData.Create(field, values.ToArray(), nulls, offsets);
+    }
+}

@@ -1,0 +1,402 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using Weft.Parquet.Encodings;
+using Weft.Parquet.Format;
+
+namespace Weft.Parquet.Columns;
+
+/// <summary>Reusable buffers for writing column chunks (one writer, one thread).</summary>
+internal sealed class WriteScratch : IDisposable
+{
+    public PooledBuffer Page { get; } = new(64 * 1024);
+
+    public PooledBuffer Compressed { get; } = new(64 * 1024);
+
+    public PooledBuffer Header { get; } = new(256);
+
+    public void Dispose()
+    {
+        Page.Dispose();
+        Compressed.Dispose();
+        Header.Dispose();
+    }
+}
+
+/// <summary>
+/// Encodes one column of one row group as a column chunk: an optional dictionary page, then data
+/// pages (v1) that each end at a row boundary.
+/// </summary>
+internal static class ColumnChunkWriter
+{
+    public static ColumnMetaData Write(
+        ParquetColumnData column, ColumnDescriptor descriptor, ParquetWriterOptions options, long chunkOffset, PooledBuffer output, WriteScratch scratch) =>
+        column.Field.Type switch
+        {
+            ParquetType.Boolean => Write<bool, BooleanCodec>(column, descriptor, options, chunkOffset, output, scratch),
+            ParquetType.Int32 => Write<int, Int32Codec>(column, descriptor, options, chunkOffset, output, scratch),
+            ParquetType.Int64 or ParquetType.TimestampMicros => Write<long, Int64Codec>(column, descriptor, options, chunkOffset, output, scratch),
+            ParquetType.Float => Write<float, FloatCodec>(column, descriptor, options, chunkOffset, output, scratch),
+            ParquetType.Double => Write<double, DoubleCodec>(column, descriptor, options, chunkOffset, output, scratch),
+            ParquetType.String => Write<string, StringCodec>(column, descriptor, options, chunkOffset, output, scratch),
+            _ => throw new ArgumentOutOfRangeException(nameof(column), column.Field.Type, "Unknown ParquetType."),
+        };
+
+    private static ColumnMetaData Write<T, TCodec>(
+        ParquetColumnData column, ColumnDescriptor descriptor, ParquetWriterOptions options, long chunkOffset, PooledBuffer output, WriteScratch scratch)
+        where T : notnull
+        where TCodec : IValueCodec<T>
+    {
+        var field = column.Field;
+        var values = (T[])column.Values;
+        var rows = column.RowCount;
+        var nulls = column.Nulls;
+        var offsets = column.Offsets;
+        var maxDef = descriptor.MaxDefinitionLevel;
+        var maxRep = descriptor.MaxRepetitionLevel;
+        var codec = PageCompression.ToThrift(options.Compression);
+
+        T[]? compacted = null;
+        byte[]? defLevels = null;
+        byte[]? repLevels = null;
+        int[]? indices = null;
+        try
+        {
+            // Present (non-null) values, in order. List columns: null rows have no elements, so the
+            // flattened array is exactly the present values.
+            ReadOnlySpan<T> present;
+            if (!field.IsList && nulls is not null)
+            {
+                compacted = ArrayPool<T>.Shared.Rent(rows);
+                var n = 0;
+                for (var i = 0; i < rows; i++)
+                {
+                    if (!nulls[i])
+                    {
+                        compacted[n++] = values[i];
+                    }
+                }
+
+                present = compacted.AsSpan(0, n);
+            }
+            else
+            {
+                present = values;
+            }
+
+            // Levels.
+            int levelCount;
+            if (field.IsList)
+            {
+                levelCount = 0;
+                for (var i = 0; i < rows; i++)
+                {
+                    levelCount = checked(levelCount + Math.Max(1, offsets![i + 1] - offsets[i]));
+                }
+
+                defLevels = ArrayPool<byte>.Shared.Rent(levelCount);
+                repLevels = ArrayPool<byte>.Shared.Rent(levelCount);
+                var l = 0;
+                var present0 = (byte)descriptor.ListPresentLevel;
+                for (var i = 0; i < rows; i++)
+                {
+                    var length = offsets![i + 1] - offsets[i];
+                    if (length == 0)
+                    {
+                        defLevels[l] = nulls is not null && nulls[i] ? (byte)0 : present0;
+                        repLevels[l++] = 0;
+                        continue;
+                    }
+
+                    defLevels.AsSpan(l, length).Fill((byte)maxDef);
+                    repLevels.AsSpan(l, length).Fill(1);
+                    repLevels[l] = 0;
+                    l += length;
+                }
+            }
+            else
+            {
+                levelCount = rows;
+                if (maxDef > 0)
+                {
+                    defLevels = ArrayPool<byte>.Shared.Rent(rows);
+                    for (var i = 0; i < rows; i++)
+                    {
+                        defLevels[i] = nulls is not null && nulls[i] ? (byte)0 : (byte)1;
+                    }
+                }
+            }
+
+            // Dictionary.
+            List<T>? dictionary = null;
+            if (options.UseDictionary && TCodec.Dictionary && present.Length > 0)
+            {
+                indices = ArrayPool<int>.Shared.Rent(present.Length);
+                dictionary = BuildDictionary<T, TCodec>(present, indices, options.MaxDictionarySize);
+            }
+
+            var start = output.Length;
+            long uncompressedTotal = 0;
+            long? dictionaryOffset = null;
+            var encodings = new List<PageEncoding> { PageEncoding.Plain };
+            if (maxDef > 0 || maxRep > 0)
+            {
+                encodings.Add(PageEncoding.Rle);
+            }
+
+            if (dictionary is not null)
+            {
+                dictionaryOffset = chunkOffset;
+                encodings.Add(PageEncoding.RleDictionary);
+                scratch.Page.Clear();
+                TCodec.EncodePlain(CollectionsMarshal.AsSpan(dictionary), scratch.Page);
+                uncompressedTotal += WritePage(
+                    new PageHeader
+                    {
+                        Type = PageType.DictionaryPage,
+                        DictionaryPageHeader = new DictionaryPageHeader { NumValues = dictionary.Count, Encoding = PageEncoding.Plain },
+                    },
+                    codec,
+                    output,
+                    scratch);
+            }
+
+            var dataOffset = chunkOffset + (output.Length - start);
+            var indexBitWidth = dictionary is null ? 0 : Math.Max(1, RleBitPackedHybrid.BitWidth(dictionary.Count - 1));
+
+            // Data pages, split at row boundaries once the estimated PLAIN size passes the page size.
+            var pageSize = options.DataPageSize;
+            int rowStart = 0, levelStart = 0, valueStart = 0, level = 0, value = 0;
+            long bytes = 0;
+            for (var row = 0; row < rows; row++)
+            {
+                int rowLevels, rowValues;
+                if (field.IsList)
+                {
+                    rowValues = offsets![row + 1] - offsets[row];
+                    rowLevels = Math.Max(1, rowValues);
+                }
+                else
+                {
+                    rowLevels = 1;
+                    rowValues = nulls is not null && nulls[row] ? 0 : 1;
+                }
+
+                long rowBytes = 1;
+                for (var k = 0; k < rowValues; k++)
+                {
+                    rowBytes += TCodec.PlainSize(present[value + k]);
+                }
+
+                if (row > rowStart && bytes + rowBytes > pageSize)
+                {
+                    uncompressedTotal += WriteDataPage<T, TCodec>(
+                        present[valueStart..value], indices, valueStart, dictionary is not null, indexBitWidth,
+                        defLevels, repLevels, levelStart, level - levelStart, descriptor, codec, output, scratch);
+                    rowStart = row;
+                    levelStart = level;
+                    valueStart = value;
+                    bytes = 0;
+                }
+
+                bytes += rowBytes;
+                level += rowLevels;
+                value += rowValues;
+            }
+
+            if (rows > 0)
+            {
+                uncompressedTotal += WriteDataPage<T, TCodec>(
+                    present[valueStart..value], indices, valueStart, dictionary is not null, indexBitWidth,
+                    defLevels, repLevels, levelStart, level - levelStart, descriptor, codec, output, scratch);
+            }
+
+            return new ColumnMetaData
+            {
+                Type = TCodec.Physical,
+                Encodings = encodings,
+                PathInSchema = descriptor.Path,
+                Codec = codec,
+                NumValues = levelCount,
+                TotalUncompressedSize = uncompressedTotal,
+                TotalCompressedSize = output.Length - start,
+                DataPageOffset = dataOffset,
+                DictionaryPageOffset = dictionaryOffset,
+                Statistics = ComputeStatistics<T, TCodec>(present, levelCount - present.Length),
+            };
+        }
+        finally
+        {
+            if (compacted is not null)
+            {
+                ArrayPool<T>.Shared.Return(compacted, clearArray: !typeof(T).IsValueType);
+            }
+
+            if (defLevels is not null)
+            {
+                ArrayPool<byte>.Shared.Return(defLevels);
+            }
+
+            if (repLevels is not null)
+            {
+                ArrayPool<byte>.Shared.Return(repLevels);
+            }
+
+            if (indices is not null)
+            {
+                ArrayPool<int>.Shared.Return(indices);
+            }
+        }
+    }
+
+    /// <summary>Builds the dictionary and fills <paramref name="indices"/>; null when it would exceed <paramref name="maxBytes"/>.</summary>
+    private static List<T>? BuildDictionary<T, TCodec>(ReadOnlySpan<T> present, int[] indices, int maxBytes)
+        where T : notnull
+        where TCodec : IValueCodec<T>
+    {
+        var lookup = new Dictionary<T, int>(TCodec.DictionaryComparer);
+        var entries = new List<T>();
+        long size = 0;
+        for (var i = 0; i < present.Length; i++)
+        {
+            var v = present[i];
+            ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(lookup, v, out var exists);
+            if (!exists)
+            {
+                size += TCodec.PlainSize(v);
+                if (size > maxBytes)
+                {
+                    return null;
+                }
+
+                slot = entries.Count;
+                entries.Add(v);
+            }
+
+            indices[i] = slot;
+        }
+
+        return entries;
+    }
+
+    private static long WriteDataPage<T, TCodec>(
+        ReadOnlySpan<T> values,
+        int[]? indices,
+        int valueStart,
+        bool dictionaryEncoded,
+        int indexBitWidth,
+        byte[]? defLevels,
+        byte[]? repLevels,
+        int levelStart,
+        int levelCount,
+        ColumnDescriptor descriptor,
+        CompressionCodec codec,
+        PooledBuffer output,
+        WriteScratch scratch)
+        where TCodec : IValueCodec<T>
+    {
+        var page = scratch.Page;
+        page.Clear();
+        if (descriptor.MaxRepetitionLevel > 0)
+        {
+            WriteLevels(repLevels!.AsSpan(levelStart, levelCount), descriptor.MaxRepetitionLevel, page);
+        }
+
+        if (descriptor.MaxDefinitionLevel > 0)
+        {
+            WriteLevels(defLevels!.AsSpan(levelStart, levelCount), descriptor.MaxDefinitionLevel, page);
+        }
+
+        if (dictionaryEncoded)
+        {
+            page.WriteByte((byte)indexBitWidth);
+            RleBitPackedHybrid.Encode(indices.AsSpan(valueStart, values.Length), indexBitWidth, page);
+        }
+        else
+        {
+            TCodec.EncodePlain(values, page);
+        }
+
+        return WritePage(
+            new PageHeader
+            {
+                Type = PageType.DataPage,
+                DataPageHeader = new DataPageHeader
+                {
+                    NumValues = levelCount,
+                    Encoding = dictionaryEncoded ? PageEncoding.RleDictionary : PageEncoding.Plain,
+                    DefinitionLevelEncoding = PageEncoding.Rle,
+                    RepetitionLevelEncoding = PageEncoding.Rle,
+                },
+            },
+            codec,
+            output,
+            scratch);
+    }
+
+    private static void WriteLevels(ReadOnlySpan<byte> levels, int maxLevel, PooledBuffer page)
+    {
+        var at = page.ReserveInt32();
+        RleBitPackedHybrid.Encode(levels, RleBitPackedHybrid.BitWidth(maxLevel), page);
+        page.PatchInt32LittleEndian(at, page.Length - at - 4);
+    }
+
+    /// <summary>Compresses scratch.Page and appends header and body to the output; returns header + uncompressed size.</summary>
+    private static long WritePage(PageHeader template, CompressionCodec codec, PooledBuffer output, WriteScratch scratch)
+    {
+        var raw = scratch.Page.WrittenSpan;
+        var body = PageCompression.Compress(codec, raw, scratch.Compressed);
+        var header = new PageHeader
+        {
+            Type = template.Type,
+            UncompressedPageSize = raw.Length,
+            CompressedPageSize = body.Length,
+            DataPageHeader = template.DataPageHeader,
+            DictionaryPageHeader = template.DictionaryPageHeader,
+        };
+        scratch.Header.Clear();
+        header.Write(new ThriftCompactWriter(scratch.Header));
+        output.Write(scratch.Header.WrittenSpan);
+        output.Write(body);
+        return scratch.Header.Length + raw.Length;
+    }
+
+    private static Statistics ComputeStatistics<T, TCodec>(ReadOnlySpan<T> present, long nullCount)
+        where TCodec : IValueCodec<T>
+    {
+        var found = false;
+        T min = default!;
+        T max = default!;
+        long nans = 0;
+        foreach (var v in present)
+        {
+            if (TCodec.IsNaN(v))
+            {
+                nans++;
+                continue;
+            }
+
+            if (!found)
+            {
+                min = max = v;
+                found = true;
+            }
+            else if (TCodec.Compare(v, min) < 0)
+            {
+                min = v;
+            }
+            else if (TCodec.Compare(v, max) > 0)
+            {
+                max = v;
+            }
+        }
+
+        var floating = TCodec.Physical is PhysicalType.Float or PhysicalType.Double;
+        return new Statistics
+        {
+            NullCount = nullCount,
+            MinValue = found ? TCodec.MinBytes(min) : null,
+            MaxValue = found ? TCodec.MaxBytes(max) : null,
+            NanCount = floating ? nans : null,
+        };
+    }
+}

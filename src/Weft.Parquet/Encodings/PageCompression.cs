@@ -1,0 +1,179 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using IronSnappy;
+using Weft.Parquet.Format;
+
+namespace Weft.Parquet.Encodings;
+
+/// <summary>Page (de)compression for the codecs Weft supports.</summary>
+internal static class PageCompression
+{
+    public static CompressionCodec ToThrift(ParquetCompression compression) => compression switch
+    {
+        ParquetCompression.Uncompressed => CompressionCodec.Uncompressed,
+        ParquetCompression.Snappy => CompressionCodec.Snappy,
+        ParquetCompression.Gzip => CompressionCodec.Gzip,
+        _ => throw new ArgumentOutOfRangeException(nameof(compression), compression, "Unknown compression."),
+    };
+
+    /// <summary>Compresses <paramref name="input"/>; returns it unchanged for UNCOMPRESSED, else <paramref name="scratch"/>'s bytes.</summary>
+    public static ReadOnlySpan<byte> Compress(CompressionCodec codec, ReadOnlySpan<byte> input, PooledBuffer scratch)
+    {
+        switch (codec)
+        {
+            case CompressionCodec.Uncompressed:
+                return input;
+            case CompressionCodec.Snappy:
+                scratch.Clear();
+                scratch.Write(Snappy.Encode(input));
+                return scratch.WrittenSpan;
+            case CompressionCodec.Gzip:
+                scratch.Clear();
+                using (var stream = new PooledBufferStream(scratch))
+                using (var gzip = new GZipStream(stream, CompressionLevel.Optimal, leaveOpen: true))
+                {
+                    gzip.Write(input);
+                }
+
+                return scratch.WrittenSpan;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(codec), codec, "Unsupported codec.");
+        }
+    }
+
+    /// <summary>
+    /// Checks, before any buffer is sized from it, that <paramref name="declared"/> agrees with what
+    /// the compressed bytes say about their own size (snappy's length header, gzip's ISIZE trailer).
+    /// </summary>
+    public static void CheckDeclaredSize(CompressionCodec codec, ArraySegment<byte> input, int declared, string what)
+    {
+        var span = input.AsSpan();
+        switch (codec)
+        {
+            case CompressionCodec.Uncompressed:
+                if (span.Length != declared)
+                {
+                    ThrowHelper.Format($"{what}: uncompressed page is {span.Length} bytes but declares {declared}");
+                }
+
+                break;
+            case CompressionCodec.Snappy:
+                if (SnappyLength(span, what) != (ulong)declared)
+                {
+                    ThrowHelper.Format($"{what}: snappy block decodes to {SnappyLength(span, what)} bytes but the page declares {declared}");
+                }
+
+                break;
+            case CompressionCodec.Gzip:
+                if (span.Length < 18 || BinaryPrimitives.ReadUInt32LittleEndian(span[^4..]) != (uint)declared)
+                {
+                    ThrowHelper.Format($"{what}: gzip data does not end with the declared size {declared}");
+                }
+
+                break;
+            default:
+                ThrowHelper.NotSupported($"{what}: compression codec {codec} is not supported; Weft reads UNCOMPRESSED, SNAPPY and GZIP.");
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Decompresses <paramref name="input"/> into exactly <c>destination.Length</c> bytes; input that is
+    /// not valid for the codec, or that decodes to another length, throws <see cref="ParquetFormatException"/>.
+    /// </summary>
+    public static void Decompress(CompressionCodec codec, ArraySegment<byte> input, Span<byte> destination, string what)
+    {
+        switch (codec)
+        {
+            case CompressionCodec.Uncompressed:
+                if (input.Count != destination.Length)
+                {
+                    ThrowHelper.Format($"{what}: uncompressed page is {input.Count} bytes but declares {destination.Length}");
+                }
+
+                input.AsSpan().CopyTo(destination);
+                return;
+            case CompressionCodec.Snappy:
+                DecompressSnappy(input, destination, what);
+                return;
+            case CompressionCodec.Gzip:
+                DecompressGzip(input, destination, what);
+                return;
+            default:
+                ThrowHelper.NotSupported($"{what}: compression codec {codec} is not supported; Weft reads UNCOMPRESSED, SNAPPY and GZIP.");
+                return;
+        }
+    }
+
+    private static void DecompressSnappy(ArraySegment<byte> input, Span<byte> destination, string what)
+    {
+        // The block starts with the decoded length as a varint; check it before decoding allocates.
+        var span = input.AsSpan();
+        var length = SnappyLength(span, what);
+        if (length != (ulong)destination.Length)
+        {
+            ThrowHelper.Format($"{what}: snappy block decodes to {length} bytes but the page declares {destination.Length}");
+        }
+
+        byte[] decoded;
+        try
+        {
+            decoded = Snappy.Decode(span);
+        }
+        catch (Exception e) when (e is IOException or IndexOutOfRangeException or ArgumentException or InvalidOperationException)
+        {
+            throw new ParquetFormatException(null, $"{what}: snappy data is corrupt ({e.Message})", e);
+        }
+
+        if (decoded.Length != destination.Length)
+        {
+            ThrowHelper.Format($"{what}: snappy block decoded to {decoded.Length} bytes, expected {destination.Length}");
+        }
+
+        decoded.CopyTo(destination);
+    }
+
+    private static ulong SnappyLength(ReadOnlySpan<byte> span, string what)
+    {
+        ulong length = 0;
+        var i = 0;
+        for (var shift = 0; ; shift += 7)
+        {
+            if (i >= span.Length || shift > 28)
+            {
+                ThrowHelper.Format($"{what}: snappy block has no valid length header");
+            }
+
+            var b = span[i++];
+            length |= (ulong)(b & 0x7F) << shift;
+            if ((b & 0x80) == 0)
+            {
+                return length;
+            }
+        }
+    }
+
+    private static void DecompressGzip(ArraySegment<byte> input, Span<byte> destination, string what)
+    {
+        try
+        {
+            using var source = new MemoryStream(input.Array!, input.Offset, input.Count, writable: false);
+            using var gzip = new GZipStream(source, CompressionMode.Decompress);
+            var read = gzip.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false);
+            if (read != destination.Length)
+            {
+                ThrowHelper.Format($"{what}: gzip data decodes to {read} bytes, expected {destination.Length}");
+            }
+
+            Span<byte> probe = stackalloc byte[1];
+            if (gzip.Read(probe) != 0)
+            {
+                ThrowHelper.Format($"{what}: gzip data decodes to more than the declared {destination.Length} bytes");
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ParquetFormatException(null, $"{what}: gzip data is corrupt ({e.Message})", e);
+        }
+    }
+}

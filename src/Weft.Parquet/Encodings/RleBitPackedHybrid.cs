@@ -1,0 +1,411 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace Weft.Parquet.Encodings;
+
+/// <summary>
+/// The RLE / bit-packing hybrid of Encodings.md, used for definition and repetition levels,
+/// dictionary indices and RLE booleans. A run header is a ULEB128 varint: <c>count &lt;&lt; 1</c>
+/// for a repeated run (the value follows in ceil(bitWidth / 8) little-endian bytes), or
+/// <c>groups &lt;&lt; 1 | 1</c> for <c>groups * 8</c> bit-packed values (LSB first).
+/// </summary>
+internal static class RleBitPackedHybrid
+{
+    /// <summary>Runs at least this long are written as RLE runs.</summary>
+    private const int MinRepeatRun = 8;
+
+    /// <summary>Bit-packed runs hold at most this many groups of 8 (one-byte header).</summary>
+    private const int MaxGroupsPerRun = 63;
+
+    public static int BitWidth(int maxValue) => maxValue <= 0 ? 0 : 32 - BitOperations.LeadingZeroCount((uint)maxValue);
+
+    /// <summary>Encodes byte values (levels) with the given bit width.</summary>
+    public static void Encode(ReadOnlySpan<byte> values, int bitWidth, PooledBuffer output)
+    {
+        var i = 0;
+        while (i < values.Length)
+        {
+            var run = RunLength(values, i, int.MaxValue);
+            if (run >= MinRepeatRun)
+            {
+                WriteRepeatedRun(values[i], run, bitWidth, output);
+                i += run;
+                continue;
+            }
+
+            var start = i;
+            var groups = 0;
+            while (i < values.Length && groups < MaxGroupsPerRun)
+            {
+                if (groups > 0 && RunLength(values, i, MinRepeatRun) >= MinRepeatRun)
+                {
+                    break;
+                }
+
+                i += 8;
+                groups++;
+            }
+
+            i = Math.Min(i, values.Length);
+            WriteVarint((uint)((groups << 1) | 1), output);
+            var span = output.GetSpan(groups * bitWidth);
+            PackBits(values[start..i], bitWidth, span[..(groups * bitWidth)]);
+            output.Advance(groups * bitWidth);
+        }
+    }
+
+    /// <summary>Encodes int values (dictionary indices) with the given bit width.</summary>
+    public static void Encode(ReadOnlySpan<int> values, int bitWidth, PooledBuffer output)
+    {
+        var i = 0;
+        while (i < values.Length)
+        {
+            var run = RunLength(values, i, int.MaxValue);
+            if (run >= MinRepeatRun)
+            {
+                WriteRepeatedRun(values[i], run, bitWidth, output);
+                i += run;
+                continue;
+            }
+
+            var start = i;
+            var groups = 0;
+            while (i < values.Length && groups < MaxGroupsPerRun)
+            {
+                if (groups > 0 && RunLength(values, i, MinRepeatRun) >= MinRepeatRun)
+                {
+                    break;
+                }
+
+                i += 8;
+                groups++;
+            }
+
+            i = Math.Min(i, values.Length);
+            WriteVarint((uint)((groups << 1) | 1), output);
+            var span = output.GetSpan(groups * bitWidth);
+            PackBits(values[start..i], bitWidth, span[..(groups * bitWidth)]);
+            output.Advance(groups * bitWidth);
+        }
+    }
+
+    /// <summary>
+    /// Decodes exactly <c>destination.Length</c> values. Returns the number of input bytes consumed.
+    /// Values wider than <paramref name="maxValue"/> and input that ends early throw
+    /// <see cref="ParquetFormatException"/> naming <paramref name="what"/>.
+    /// </summary>
+    public static int Decode(ReadOnlySpan<byte> input, int bitWidth, Span<byte> destination, int maxValue, string what)
+    {
+        if (bitWidth is < 0 or > 8)
+        {
+            ThrowHelper.Format($"{what}: bit width {bitWidth} is out of range");
+        }
+
+        var position = 0;
+        var filled = 0;
+        var byteWidth = (bitWidth + 7) / 8;
+        while (filled < destination.Length)
+        {
+            var header = ReadVarint(input, ref position, what);
+            if ((header & 1) == 0)
+            {
+                var count = (int)Math.Min(header >> 1, (ulong)(destination.Length - filled));
+                if (count == 0)
+                {
+                    ThrowHelper.Format($"{what}: empty RLE run");
+                }
+
+                var value = ReadRunValue(input, ref position, byteWidth, what);
+                if (value > (uint)maxValue)
+                {
+                    ThrowHelper.Format($"{what}: value {value} exceeds the maximum {maxValue}");
+                }
+
+                destination.Slice(filled, count).Fill((byte)value);
+                filled += count;
+            }
+            else
+            {
+                var groups = header >> 1;
+                if (groups == 0)
+                {
+                    ThrowHelper.Format($"{what}: empty bit-packed run");
+                }
+
+                var bytes = groups * (ulong)bitWidth;
+                if (bytes > (ulong)(input.Length - position))
+                {
+                    ThrowHelper.Format($"{what}: bit-packed run of {groups * 8} values needs {bytes} bytes, {input.Length - position} left");
+                }
+
+                var count = (int)Math.Min(groups * 8, (ulong)(destination.Length - filled));
+                var packed = input.Slice(position, (int)bytes);
+                var dest = destination.Slice(filled, count);
+                UnpackBits(packed, bitWidth, dest);
+                for (var k = 0; k < dest.Length; k++)
+                {
+                    if (dest[k] > maxValue)
+                    {
+                        ThrowHelper.Format($"{what}: value {dest[k]} exceeds the maximum {maxValue}");
+                    }
+                }
+
+                position += (int)bytes;
+                filled += count;
+            }
+        }
+
+        return position;
+    }
+
+    /// <summary>Decodes exactly <c>destination.Length</c> int values, each below <paramref name="limit"/>.</summary>
+    public static int Decode(ReadOnlySpan<byte> input, int bitWidth, Span<int> destination, int limit, string what)
+    {
+        if (bitWidth is < 0 or > 32)
+        {
+            ThrowHelper.Format($"{what}: bit width {bitWidth} is out of range");
+        }
+
+        var position = 0;
+        var filled = 0;
+        var byteWidth = (bitWidth + 7) / 8;
+        while (filled < destination.Length)
+        {
+            var header = ReadVarint(input, ref position, what);
+            if ((header & 1) == 0)
+            {
+                var count = (int)Math.Min(header >> 1, (ulong)(destination.Length - filled));
+                if (count == 0)
+                {
+                    ThrowHelper.Format($"{what}: empty RLE run");
+                }
+
+                var value = ReadRunValue(input, ref position, byteWidth, what);
+                if (value >= (uint)limit)
+                {
+                    ThrowHelper.Format($"{what}: index {value} is out of range (dictionary has {limit} entries)");
+                }
+
+                destination.Slice(filled, count).Fill((int)value);
+                filled += count;
+            }
+            else
+            {
+                var groups = header >> 1;
+                if (groups == 0)
+                {
+                    ThrowHelper.Format($"{what}: empty bit-packed run");
+                }
+
+                var bytes = groups * (ulong)bitWidth;
+                if (bytes > (ulong)(input.Length - position))
+                {
+                    ThrowHelper.Format($"{what}: bit-packed run of {groups * 8} values needs {bytes} bytes, {input.Length - position} left");
+                }
+
+                var count = (int)Math.Min(groups * 8, (ulong)(destination.Length - filled));
+                var dest = destination.Slice(filled, count);
+                UnpackBits(input.Slice(position, (int)bytes), bitWidth, dest);
+                for (var k = 0; k < dest.Length; k++)
+                {
+                    if ((uint)dest[k] >= (uint)limit)
+                    {
+                        ThrowHelper.Format($"{what}: index {(uint)dest[k]} is out of range (dictionary has {limit} entries)");
+                    }
+                }
+
+                position += (int)bytes;
+                filled += count;
+            }
+        }
+
+        return position;
+    }
+
+    /// <summary>Packs values LSB-first; <paramref name="output"/> is a whole number of 8-value groups.</summary>
+    public static void PackBits(ReadOnlySpan<byte> values, int bitWidth, Span<byte> output)
+    {
+        output.Clear();
+        if (bitWidth == 0)
+        {
+            return;
+        }
+
+        ulong buffer = 0;
+        var bits = 0;
+        var o = 0;
+        foreach (var v in values)
+        {
+            buffer |= (ulong)v << bits;
+            bits += bitWidth;
+            while (bits >= 8)
+            {
+                output[o++] = (byte)buffer;
+                buffer >>= 8;
+                bits -= 8;
+            }
+        }
+
+        if (bits > 0)
+        {
+            output[o] = (byte)buffer;
+        }
+    }
+
+    public static void PackBits(ReadOnlySpan<int> values, int bitWidth, Span<byte> output)
+    {
+        output.Clear();
+        if (bitWidth == 0)
+        {
+            return;
+        }
+
+        ulong buffer = 0;
+        var bits = 0;
+        var o = 0;
+        var mask = bitWidth == 32 ? uint.MaxValue : (1u << bitWidth) - 1;
+        foreach (var v in values)
+        {
+            buffer |= ((ulong)(uint)v & mask) << bits;
+            bits += bitWidth;
+            while (bits >= 8)
+            {
+                output[o++] = (byte)buffer;
+                buffer >>= 8;
+                bits -= 8;
+            }
+        }
+
+        if (bits > 0)
+        {
+            output[o] = (byte)buffer;
+        }
+    }
+
+    /// <summary>Unpacks <c>destination.Length</c> values; <paramref name="packed"/> must hold enough bits.</summary>
+    public static void UnpackBits(ReadOnlySpan<byte> packed, int bitWidth, Span<byte> destination)
+    {
+        if (bitWidth == 0)
+        {
+            destination.Clear();
+            return;
+        }
+
+        var mask = (1u << bitWidth) - 1;
+        ulong buffer = 0;
+        var bits = 0;
+        var p = 0;
+        for (var i = 0; i < destination.Length; i++)
+        {
+            while (bits < bitWidth)
+            {
+                buffer |= (ulong)packed[p++] << bits;
+                bits += 8;
+            }
+
+            destination[i] = (byte)(buffer & mask);
+            buffer >>= bitWidth;
+            bits -= bitWidth;
+        }
+    }
+
+    public static void UnpackBits(ReadOnlySpan<byte> packed, int bitWidth, Span<int> destination)
+    {
+        if (bitWidth == 0)
+        {
+            destination.Clear();
+            return;
+        }
+
+        var mask = bitWidth == 32 ? uint.MaxValue : (1u << bitWidth) - 1;
+        ulong buffer = 0;
+        var bits = 0;
+        var p = 0;
+        for (var i = 0; i < destination.Length; i++)
+        {
+            while (bits < bitWidth)
+            {
+                buffer |= (ulong)packed[p++] << bits;
+                bits += 8;
+            }
+
+            destination[i] = (int)(uint)(buffer & mask);
+            buffer >>= bitWidth;
+            bits -= bitWidth;
+        }
+    }
+
+    public static void WriteVarint(uint value, PooledBuffer output)
+    {
+        while (value >= 0x80)
+        {
+            output.WriteByte((byte)(value | 0x80));
+            value >>= 7;
+        }
+
+        output.WriteByte((byte)value);
+    }
+
+    private static ulong ReadVarint(ReadOnlySpan<byte> input, ref int position, string what)
+    {
+        ulong result = 0;
+        for (var shift = 0; shift < 64; shift += 7)
+        {
+            if (position >= input.Length)
+            {
+                ThrowHelper.Format($"{what}: RLE data ends early");
+            }
+
+            var b = input[position++];
+            result |= (ulong)(b & 0x7F) << shift;
+            if ((b & 0x80) == 0)
+            {
+                return result;
+            }
+        }
+
+        return ThrowHelper.Format<ulong>($"{what}: RLE run header is not a valid varint");
+    }
+
+    private static uint ReadRunValue(ReadOnlySpan<byte> input, ref int position, int byteWidth, string what)
+    {
+        if (input.Length - position < byteWidth)
+        {
+            ThrowHelper.Format($"{what}: RLE run value runs past the end");
+        }
+
+        uint value = 0;
+        for (var k = 0; k < byteWidth; k++)
+        {
+            value |= (uint)input[position + k] << (8 * k);
+        }
+
+        position += byteWidth;
+        return value;
+    }
+
+    private static void WriteRepeatedRun(int value, int count, int bitWidth, PooledBuffer output)
+    {
+        WriteVarint((uint)count << 1, output);
+        var byteWidth = (bitWidth + 7) / 8;
+        for (var k = 0; k < byteWidth; k++)
+        {
+            output.WriteByte((byte)(value >> (8 * k)));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int RunLength<T>(ReadOnlySpan<T> values, int start, int cap)
+        where T : IEquatable<T>
+    {
+        var first = values[start];
+        var end = (int)Math.Min((long)start + cap, values.Length);
+        var j = start + 1;
+        while (j < end && values[j].Equals(first))
+        {
+            j++;
+        }
+
+        return j - start;
+    }
+}

@@ -1,0 +1,306 @@
+using System.Buffers.Binary;
+using System.Text;
+using Weft.Parquet.Columns;
+using Weft.Parquet.Encodings;
+using Weft.Parquet.Format;
+
+namespace Weft.Parquet;
+
+/// <summary>
+/// Writes a Parquet file: magic, one row group per <see cref="WriteRowGroupAsync"/>, then the footer
+/// on <see cref="CompleteAsync"/> (or <see cref="DisposeAsync"/>). The stream only needs to be
+/// writable. One caller at a time: the writer is not thread-safe.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var writer = await ParquetFileWriter.CreateAsync(stream, schema, options, ct);
+/// await writer.WriteRowGroupAsync(columns, ct);
+/// await writer.CompleteAsync(ct);
+/// </code>
+/// </example>
+public sealed class ParquetFileWriter : IAsyncDisposable
+{
+    internal static readonly byte[] Magic = "PAR1"u8.ToArray();
+
+    private static readonly string CreatedBy =
+        $"weft-parquet version {typeof(ParquetFileWriter).Assembly.GetName().Version?.ToString(3) ?? "0.0.0"}";
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private readonly Stream _stream;
+    private readonly bool _ownsStream;
+    private readonly ColumnDescriptor[] _descriptors;
+    private readonly List<RowGroup> _rowGroups = [];
+    private readonly List<KeyValue> _metadata = [];
+    private readonly WriteScratch _scratch = new();
+    private readonly PooledBuffer _chunk = new(1 << 16);
+    private long _position;
+    private long _rowCount;
+    private State _state;
+
+    private ParquetFileWriter(Stream stream, bool ownsStream, ParquetSchema schema, ParquetWriterOptions options)
+    {
+        _stream = stream;
+        _ownsStream = ownsStream;
+        Schema = schema;
+        Options = options;
+        _descriptors = new ColumnDescriptor[schema.Fields.Count];
+        for (var i = 0; i < _descriptors.Length; i++)
+        {
+            _descriptors[i] = ColumnDescriptor.ForWrite(schema.Fields[i]);
+        }
+    }
+
+    private enum State
+    {
+        Open,
+        Faulted,
+        Completed,
+        Disposed,
+    }
+
+    /// <summary>The schema every row group must match.</summary>
+    public ParquetSchema Schema { get; }
+
+    /// <summary>The frozen options.</summary>
+    public ParquetWriterOptions Options { get; }
+
+    /// <summary>Rows written so far.</summary>
+    public long RowCount => _rowCount;
+
+    /// <summary>Row groups written so far.</summary>
+    public int RowGroupCount => _rowGroups.Count;
+
+    /// <summary>
+    /// Creates a writer over <paramref name="stream"/> (left open on dispose) and writes the leading magic.
+    /// </summary>
+    public static async Task<ParquetFileWriter> CreateAsync(
+        Stream stream, ParquetSchema schema, ParquetWriterOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(schema);
+        if (!stream.CanWrite)
+        {
+            throw new ArgumentException("The stream must be writable.", nameof(stream));
+        }
+
+        options ??= ParquetWriterOptions.Default;
+        options.Validate();
+        var writer = new ParquetFileWriter(stream, ownsStream: false, schema, options);
+        await writer.WriteAsync(Magic, cancellationToken).ConfigureAwait(false);
+        return writer;
+    }
+
+    /// <summary>Creates (or overwrites) the file at <paramref name="path"/>; the writer owns and closes it.</summary>
+    public static async Task<ParquetFileWriter> CreateAsync(
+        string path, ParquetSchema schema, ParquetWriterOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(schema);
+        options ??= ParquetWriterOptions.Default;
+        options.Validate();
+        var stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+        var writer = new ParquetFileWriter(stream, ownsStream: true, schema, options);
+        try
+        {
+            await writer.WriteAsync(Magic, cancellationToken).ConfigureAwait(false);
+            return writer;
+        }
+        catch
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Adds (or replaces) a key/value pair in the footer's metadata.</summary>
+    public void SetMetadata(string key, string? value)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ThrowIfNotOpen();
+        _metadata.RemoveAll(kv => kv.Key == key);
+        _metadata.Add(new KeyValue { Key = key, Value = value });
+    }
+
+    /// <summary>
+    /// Writes one row group. <paramref name="columns"/> must follow the schema: same count, same order,
+    /// equal fields, equal row counts. A row group of zero rows is not written.
+    /// Argument errors leave the writer usable; an IO failure faults it (no footer is written).
+    /// </summary>
+    public async Task WriteRowGroupAsync(IReadOnlyList<ParquetColumnData> columns, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        ThrowIfNotOpen();
+        var rows = Validate(columns);
+        if (rows == 0)
+        {
+            return;
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        _state = State.Faulted;
+        var start = _position;
+        var chunks = new ColumnChunk[columns.Count];
+        long uncompressed = 0;
+        for (var i = 0; i < columns.Count; i++)
+        {
+            _chunk.Clear();
+            var meta = ColumnChunkWriter.Write(columns[i], _descriptors[i], Options, _position, _chunk, _scratch);
+            chunks[i] = new ColumnChunk { FileOffset = 0, MetaData = meta };
+            uncompressed += meta.TotalUncompressedSize;
+            await WriteAsync(_chunk.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        }
+
+        _rowGroups.Add(new RowGroup
+        {
+            Columns = chunks,
+            TotalByteSize = uncompressed,
+            NumRows = rows,
+            FileOffset = start,
+            TotalCompressedSize = _position - start,
+            Ordinal = _rowGroups.Count <= short.MaxValue ? (short)_rowGroups.Count : null,
+        });
+        _rowCount += rows;
+        _state = State.Open;
+    }
+
+    /// <summary>Writes the footer and flushes. Idempotent; later writes throw.</summary>
+    public async Task CompleteAsync(CancellationToken cancellationToken = default)
+    {
+        if (_state == State.Completed)
+        {
+            return;
+        }
+
+        ThrowIfNotOpen();
+        _state = State.Faulted;
+        var footer = new FileMetaData
+        {
+            Version = 1,
+            Schema = SchemaMapping.ToElements(Schema),
+            NumRows = _rowCount,
+            RowGroups = _rowGroups,
+            KeyValueMetadata = _metadata,
+            CreatedBy = CreatedBy,
+            ColumnOrderCount = _descriptors.Length,
+        };
+        _chunk.Clear();
+        footer.Write(new ThriftCompactWriter(_chunk));
+        var length = _chunk.Length;
+        var tail = _chunk.GetSpan(8);
+        BinaryPrimitives.WriteInt32LittleEndian(tail, length);
+        Magic.CopyTo(tail[4..]);
+        _chunk.Advance(8);
+        await WriteAsync(_chunk.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+        _state = State.Completed;
+    }
+
+    /// <summary>Completes the file if it is still open (not after an IO failure), then releases buffers and an owned stream.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_state == State.Disposed)
+        {
+            return;
+        }
+
+        try
+        {
+            if (_state == State.Open)
+            {
+                await CompleteAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _state = State.Disposed;
+            _scratch.Dispose();
+            _chunk.Dispose();
+            if (_ownsStream)
+            {
+                await _stream.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private int Validate(IReadOnlyList<ParquetColumnData> columns)
+    {
+        if (columns.Count != Schema.Fields.Count)
+        {
+            throw new ArgumentException(
+                $"The row group has {columns.Count} columns; the schema has {Schema.Fields.Count} ({Schema}).", nameof(columns));
+        }
+
+        var rows = -1;
+        for (var i = 0; i < columns.Count; i++)
+        {
+            var column = columns[i] ?? throw new ArgumentException($"Column {i} is null.", nameof(columns));
+            if (column.Field != Schema.Fields[i])
+            {
+                throw new ArgumentException(
+                    $"Column {i} is {column.Field} but the schema expects {Schema.Fields[i]}.", nameof(columns));
+            }
+
+            if (column.Values is string?[] strings)
+            {
+                CheckUtf16(column.Field.Name, strings);
+            }
+
+            if (rows < 0)
+            {
+                rows = column.RowCount;
+            }
+            else if (column.RowCount != rows)
+            {
+                throw new ArgumentException(
+                    $"Column '{column.Field.Name}' has {column.RowCount} rows; column '{columns[0].Field.Name}' has {rows}.", nameof(columns));
+            }
+        }
+
+        return rows;
+    }
+
+    /// <summary>Strings must be valid UTF-16 to be written as UTF-8; checked before any byte is written.</summary>
+    private static void CheckUtf16(string column, string?[] strings)
+    {
+        for (var i = 0; i < strings.Length; i++)
+        {
+            var s = strings[i];
+            if (s is null || s.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') < 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                _ = StrictUtf8.GetByteCount(s);
+            }
+            catch (EncoderFallbackException e)
+            {
+                throw new ArgumentException(
+                    $"Column '{column}': value {i} is not valid UTF-16 (an unpaired surrogate) and cannot be written as UTF-8.", nameof(strings), e);
+            }
+        }
+    }
+
+    private async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        await _stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+        _position += bytes.Length;
+    }
+
+    private void ThrowIfNotOpen()
+    {
+        switch (_state)
+        {
+            case State.Open:
+                return;
+            case State.Completed:
+                throw new InvalidOperationException("The Parquet file is complete; nothing more can be written.");
+            case State.Faulted:
+                throw new InvalidOperationException("An earlier write failed; the Parquet file is incomplete and cannot be written further.");
+            default:
+                throw new ObjectDisposedException(nameof(ParquetFileWriter));
+        }
+    }
+}

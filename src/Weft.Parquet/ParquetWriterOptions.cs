@@ -1,0 +1,72 @@
+namespace Weft.Parquet;
+
+/// <summary>Page compression codecs Weft writes (and reads).</summary>
+public enum ParquetCompression
+{
+    /// <summary>No compression.</summary>
+    Uncompressed,
+
+    /// <summary>Snappy (block format), via IronSnappy.</summary>
+    Snappy,
+
+    /// <summary>GZIP (RFC 1952), via System.IO.Compression.</summary>
+    Gzip,
+}
+
+/// <summary>
+/// Frozen options for <see cref="ParquetFileWriter"/>. Defaults: <see cref="Compression"/> Snappy,
+/// <see cref="UseDictionary"/> true, <see cref="MaxDictionarySize"/> 1 MiB,
+/// <see cref="DataPageSize"/> 1 MiB.
+/// </summary>
+public sealed record ParquetWriterOptions
+{
+    /// <summary>The default for <see cref="MaxDictionarySize"/>: 1 MiB.</summary>
+    public const int DefaultMaxDictionarySize = 1 << 20;
+
+    /// <summary>The default for <see cref="DataPageSize"/>: 1 MiB.</summary>
+    public const int DefaultDataPageSize = 1 << 20;
+
+    /// <summary>The options with every default.</summary>
+    public static ParquetWriterOptions Default { get; } = new();
+
+    /// <summary>Page compression. Default <see cref="ParquetCompression.Snappy"/>.</summary>
+    public ParquetCompression Compression { get; init; } = ParquetCompression.Snappy;
+
+    /// <summary>
+    /// Whether to dictionary-encode columns (all types except Boolean). A column chunk whose dictionary
+    /// would exceed <see cref="MaxDictionarySize"/> is written PLAIN instead. Default true.
+    /// </summary>
+    public bool UseDictionary { get; init; } = true;
+
+    /// <summary>
+    /// The largest dictionary, in PLAIN-encoded bytes, one column chunk may use before falling back to
+    /// PLAIN. Default <see cref="DefaultMaxDictionarySize"/>; at least 1.
+    /// </summary>
+    public int MaxDictionarySize { get; init; } = DefaultMaxDictionarySize;
+
+    /// <summary>
+    /// Target uncompressed size of a data page, in bytes (estimated from PLAIN sizes; pages always
+    /// end at a row boundary, so a single large row can exceed it). Default
+    /// <see cref="DefaultDataPageSize"/>; at least 1.
+    /// </summary>
+    public int DataPageSize { get; init; } = DefaultDataPageSize;
+
+    /// <summary>Throws when an option is out of range, naming the option and the value.</summary>
+    public void Validate()
+    {
+        if (!Enum.IsDefined(Compression))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Compression), Compression, $"{nameof(ParquetWriterOptions)}.{nameof(Compression)} = {Compression} is not a known codec.");
+        }
+
+        if (MaxDictionarySize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxDictionarySize), MaxDictionarySize, $"{nameof(ParquetWriterOptions)}.{nameof(MaxDictionarySize)} = {MaxDictionarySize} must be at least 1.");
+        }
+
+        if (DataPageSize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(DataPageSize), DataPageSize, $"{nameof(ParquetWriterOptions)}.{nameof(DataPageSize)} = {DataPageSize} must be at least 1.");
+        }
+    }
+}

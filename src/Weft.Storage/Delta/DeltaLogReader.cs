@@ -1,0 +1,105 @@
+namespace Weft.Storage;
+
+/// <summary>One parsed log entry.</summary>
+internal sealed record CommitEntry(long Version, IReadOnlyList<DeltaAction> Actions, DateTimeOffset FileTime, string File);
+
+/// <summary>
+/// Reads and validates a table's log through an <see cref="IDeltaLogStore"/>: contiguous versions from 0,
+/// well-formed entries, a protocol Weft implements. Every failure is a <see cref="DeltaLogException"/>
+/// naming the file and the problem. Reading never writes.
+/// </summary>
+internal sealed class DeltaLogReader
+{
+    public DeltaLogReader(IDeltaLogStore store, string tablePath)
+    {
+        Store = store;
+        TablePath = tablePath;
+    }
+
+    public IDeltaLogStore Store { get; }
+
+    public string TablePath { get; }
+
+    /// <summary>The latest committed version, after checking versions run 0, 1, 2, … without a gap.</summary>
+    public async ValueTask<long> LatestVersionAsync(CancellationToken cancellationToken)
+    {
+        var listing = await Store.ListAsync(cancellationToken).ConfigureAwait(false);
+        var versions = listing.Versions;
+        if (versions.Count == 0)
+        {
+            throw new DeltaLogException(TablePath, null,
+                $"No Delta table at '{TablePath}': '{Store.Location}' holds no commit files.");
+        }
+
+        if (versions[0] != 0)
+        {
+            throw new DeltaLogException(TablePath, Store.Describe(0), listing.HasCheckpoints
+                ? $"The log of '{TablePath}' starts at version {versions[0]}: earlier entries were cleaned up behind a checkpoint, and Weft reads only logs complete from version 0 ('{Store.Describe(0)}' is missing)."
+                : $"The log of '{TablePath}' is missing its first entry '{Store.Describe(0)}' (the earliest present is version {versions[0]}).");
+        }
+
+        for (var i = 1; i < versions.Count; i++)
+        {
+            if (versions[i] != i)
+            {
+                throw new DeltaLogException(TablePath, Store.Describe(i),
+                    $"The log of '{TablePath}' has a gap: log entry '{Store.Describe(i)}' is missing, but version {versions[i]} exists.");
+            }
+        }
+
+        return versions[^1];
+    }
+
+    /// <summary>Reads and parses one entry.</summary>
+    public async ValueTask<CommitEntry> ReadAsync(long version, CancellationToken cancellationToken)
+    {
+        var file = Store.Describe(version);
+        var entry = await Store.ReadAsync(version, cancellationToken).ConfigureAwait(false)
+            ?? throw new DeltaLogException(TablePath, file, $"Log entry '{file}' is missing (the table has no version {version}).");
+        try
+        {
+            return new CommitEntry(version, DeltaActionCodec.Parse(entry.Content), entry.LastModified, file);
+        }
+        catch (FormatException e)
+        {
+            throw new DeltaLogException(TablePath, file, $"Malformed log entry '{file}', {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Replays versions after <paramref name="from"/> (or from 0) up to <paramref name="toVersion"/>,
+    /// calling <paramref name="observe"/> with each intermediate state, then checks Weft can read the result.
+    /// </summary>
+    public async ValueTask<TableState> ReplayAsync(
+        TableState? from,
+        long toVersion,
+        Action<TableState, CommitEntry>? observe,
+        CancellationToken cancellationToken)
+    {
+        var state = from;
+        for (var version = (from?.Version ?? -1) + 1; version <= toVersion; version++)
+        {
+            var entry = await ReadAsync(version, cancellationToken).ConfigureAwait(false);
+            state = TableState.Apply(state, version, entry.Actions, entry.FileTime, TablePath, entry.File);
+            observe?.Invoke(state, entry);
+        }
+
+        if (state is null)
+        {
+            throw new ArgumentOutOfRangeException(nameof(toVersion), toVersion, "A table has no version before 0.");
+        }
+
+        EnsureReadable(state);
+        return state;
+    }
+
+    /// <summary>Throws when the state's protocol asks for a reader version or feature Weft lacks.</summary>
+    public void EnsureReadable(TableState state)
+    {
+        if (ProtocolSupport.ReadProblem(state.Protocol) is { } problem)
+        {
+            var file = Store.Describe(state.ProtocolVersion);
+            throw new DeltaLogException(TablePath, file, $"Cannot read table '{TablePath}': {problem} (protocol set in '{file}').");
+        }
+    }
+}

@@ -1,0 +1,66 @@
+namespace Weft.Storage;
+
+/// <summary>Options of a <see cref="DeltaTable"/> handle. Defaults: system clock, 100 commit attempts, 1 ms retry jitter unit.</summary>
+public sealed record DeltaTableOptions
+{
+    public static DeltaTableOptions Default { get; } = new();
+
+    /// <summary>Clock for commit timestamps and the vacuum horizon. Default <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>How many times a commit may lose the race for a version before giving up. Default 100.</summary>
+    public int MaxCommitAttempts { get; init; } = 100;
+
+    /// <summary>
+    /// After a lost race a writer waits a random 0…(attempt × this) (capped at 20 units), through
+    /// <see cref="TimeProvider"/>, to spread out contending writers. Default 1 ms; zero disables.
+    /// </summary>
+    public TimeSpan CommitRetryDelay { get; init; } = TimeSpan.FromMilliseconds(1);
+
+    internal void Validate()
+    {
+        if (TimeProvider is null)
+        {
+            throw new ArgumentException("DeltaTableOptions.TimeProvider must not be null.");
+        }
+
+        if (MaxCommitAttempts < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxCommitAttempts), MaxCommitAttempts, "DeltaTableOptions.MaxCommitAttempts must be at least 1.");
+        }
+
+        if (CommitRetryDelay < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(CommitRetryDelay), CommitRetryDelay, "DeltaTableOptions.CommitRetryDelay must not be negative.");
+        }
+    }
+}
+
+/// <summary>The outcome of a successful commit.</summary>
+/// <param name="Version">The version the commit became.</param>
+/// <param name="Attempts">1 when the first attempt won; more when concurrent commits had to be checked.</param>
+public sealed record CommitResult(long Version, int Attempts, int FilesAdded, int FilesRemoved);
+
+/// <summary>One entry of a table's history.</summary>
+public sealed record CommitSummary(
+    long Version,
+    DateTimeOffset Timestamp,
+    string Operation,
+    IReadOnlyDictionary<string, string> Parameters,
+    int FilesAdded,
+    int FilesRemoved);
+
+/// <summary>A data file vacuum deleted, or would delete in a dry run.</summary>
+public sealed record VacuumedFile(string Path, long Size);
+
+/// <summary>The outcome of a vacuum.</summary>
+/// <param name="Horizon">Files written before this instant and unreferenced since version <paramref name="OldestRetainedVersion"/> are deleted.</param>
+public sealed record VacuumResult(
+    bool DryRun,
+    DateTimeOffset Horizon,
+    long OldestRetainedVersion,
+    long LatestVersion,
+    IReadOnlyList<VacuumedFile> Files)
+{
+    public long TotalBytes => Files.Sum(f => f.Size);
+}

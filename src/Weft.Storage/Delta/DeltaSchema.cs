@@ -1,0 +1,296 @@
+using System.Buffers;
+using System.Collections.ObjectModel;
+using System.Text;
+using System.Text.Json;
+
+namespace Weft.Storage;
+
+/// <summary>Primitive column types a Weft table can hold (a subset of Spark SQL's types).</summary>
+public enum DeltaDataType
+{
+    Boolean,
+    Integer,
+    Long,
+    Float,
+    Double,
+    String,
+    Timestamp,
+    Date,
+    Binary,
+}
+
+/// <summary>
+/// One column of a table: a primitive, or a list of a primitive when <see cref="IsList"/> is set
+/// (then <see cref="Type"/> is the element type and <see cref="ContainsNull"/> the element nullability).
+/// </summary>
+public sealed record DeltaField(string Name, DeltaDataType Type, bool Nullable = true, bool IsList = false, bool ContainsNull = true)
+{
+    /// <summary>A list column, <c>array&lt;elementType&gt;</c> in Spark terms.</summary>
+    public static DeltaField List(string name, DeltaDataType elementType, bool nullable = true, bool containsNull = true) =>
+        new(name, elementType, nullable, IsList: true, containsNull);
+
+    /// <summary>Spark SQL spelling of the type, e.g. <c>long</c> or <c>array&lt;float&gt;</c>.</summary>
+    public string TypeName => IsList ? $"array<{DeltaSchema.SparkName(Type)}>" : DeltaSchema.SparkName(Type);
+
+    /// <summary>Type and nullability in words, used in error messages.</summary>
+    public string Describe() =>
+        IsList
+            ? $"{TypeName} ({(Nullable ? "nullable" : "not null")}, elements {(ContainsNull ? "nullable" : "not null")})"
+            : $"{TypeName} ({(Nullable ? "nullable" : "not null")})";
+}
+
+/// <summary>
+/// The column layout of a table, serialised in the Delta log as a Spark <c>StructType</c> JSON
+/// string (<c>metaData.schemaString</c>). Immutable; equality is column by column.
+/// </summary>
+public sealed class DeltaSchema : IEquatable<DeltaSchema>
+{
+    private readonly DeltaField[] _fields;
+
+    /// <summary>Builds a schema; column names must be non-empty and unique regardless of case.</summary>
+    public DeltaSchema(IEnumerable<DeltaField> fields)
+    {
+        ArgumentNullException.ThrowIfNull(fields);
+        _fields = [.. fields];
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var field in _fields)
+        {
+            ArgumentNullException.ThrowIfNull(field, nameof(fields));
+            if (string.IsNullOrEmpty(field.Name))
+            {
+                throw new ArgumentException("A column name must not be empty.", nameof(fields));
+            }
+
+            if (!Enum.IsDefined(field.Type))
+            {
+                throw new ArgumentException($"Column '{field.Name}' has an unknown type value {(int)field.Type}.", nameof(fields));
+            }
+
+            if (!seen.Add(field.Name))
+            {
+                throw new ArgumentException($"Column '{field.Name}' appears twice (column names are unique regardless of case).", nameof(fields));
+            }
+        }
+
+        Fields = new ReadOnlyCollection<DeltaField>(_fields);
+    }
+
+    /// <summary>Shorthand for <c>new DeltaSchema(fields)</c>.</summary>
+    public static DeltaSchema Of(params DeltaField[] fields) => new(fields);
+
+    public IReadOnlyList<DeltaField> Fields { get; }
+
+    /// <summary>
+    /// True when a column carries <c>delta.invariants</c> metadata (written by other engines).
+    /// Weft does not evaluate invariants, so it refuses to write such tables.
+    /// </summary>
+    internal bool HasInvariants { get; private init; }
+
+    /// <summary>The column with this exact name, or null.</summary>
+    public DeltaField? Find(string name)
+    {
+        foreach (var field in _fields)
+        {
+            if (string.Equals(field.Name, name, StringComparison.Ordinal))
+            {
+                return field;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The Spark <c>StructType</c> JSON stored in <c>metaData.schemaString</c>.</summary>
+    public string ToSchemaString()
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("type", "struct");
+            writer.WriteStartArray("fields");
+            foreach (var field in _fields)
+            {
+                writer.WriteStartObject();
+                writer.WriteString("name", field.Name);
+                if (field.IsList)
+                {
+                    writer.WriteStartObject("type");
+                    writer.WriteString("type", "array");
+                    writer.WriteString("elementType", SparkName(field.Type));
+                    writer.WriteBoolean("containsNull", field.ContainsNull);
+                    writer.WriteEndObject();
+                }
+                else
+                {
+                    writer.WriteString("type", SparkName(field.Type));
+                }
+
+                writer.WriteBoolean("nullable", field.Nullable);
+                writer.WriteStartObject("metadata");
+                writer.WriteEndObject();
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>Parses a Spark <c>StructType</c> JSON string; throws <see cref="FormatException"/> naming the problem.</summary>
+    public static DeltaSchema Parse(string schemaString)
+    {
+        ArgumentNullException.ThrowIfNull(schemaString);
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(schemaString);
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"The schema string is not valid JSON: {e.Message}", e);
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || GetString(root, "type") != "struct"
+                || !root.TryGetProperty("fields", out var fieldsElement) || fieldsElement.ValueKind != JsonValueKind.Array)
+            {
+                throw new FormatException("The schema string must be a JSON object {\"type\":\"struct\",\"fields\":[...]}.");
+            }
+
+            var fields = new List<DeltaField>();
+            var hasInvariants = false;
+            foreach (var element in fieldsElement.EnumerateArray())
+            {
+                var name = GetString(element, "name")
+                    ?? throw new FormatException($"Schema field #{fields.Count} has no \"name\".");
+                var nullable = !element.TryGetProperty("nullable", out var n) || n.ValueKind != JsonValueKind.False;
+                if (!element.TryGetProperty("type", out var type))
+                {
+                    throw new FormatException($"Schema column '{name}' has no \"type\".");
+                }
+
+                if (element.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object
+                    && metadata.TryGetProperty("delta.invariants", out _))
+                {
+                    hasInvariants = true;
+                }
+
+                if (type.ValueKind == JsonValueKind.String)
+                {
+                    fields.Add(new DeltaField(name, ParseType(name, type.GetString()!), nullable));
+                }
+                else if (type.ValueKind == JsonValueKind.Object && GetString(type, "type") == "array"
+                         && type.TryGetProperty("elementType", out var elementType) && elementType.ValueKind == JsonValueKind.String)
+                {
+                    var containsNull = !type.TryGetProperty("containsNull", out var c) || c.ValueKind != JsonValueKind.False;
+                    fields.Add(DeltaField.List(name, ParseType(name, elementType.GetString()!), nullable, containsNull));
+                }
+                else
+                {
+                    throw new FormatException($"Schema column '{name}' has unsupported type {type.GetRawText()} (Weft supports primitives and arrays of primitives).");
+                }
+            }
+
+            try
+            {
+                return new DeltaSchema(fields) { HasInvariants = hasInvariants };
+            }
+            catch (ArgumentException e)
+            {
+                throw new FormatException(e.Message, e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Compares a writer's schema with this (table) schema. Returns null when the writer may append,
+    /// else a sentence naming the first mismatched column. Column order is irrelevant (files are read by name);
+    /// a writer may declare a column stricter (not null) than the table, never looser.
+    /// </summary>
+    internal (string Column, string Problem)? FindMismatch(DeltaSchema writer)
+    {
+        foreach (var tableField in _fields)
+        {
+            var writerField = writer.Find(tableField.Name);
+            if (writerField is null)
+            {
+                return (tableField.Name, $"the table has {tableField.Describe()} but the writer's schema lacks the column");
+            }
+
+            var compatible = writerField.Type == tableField.Type
+                && writerField.IsList == tableField.IsList
+                && (tableField.Nullable || !writerField.Nullable)
+                && (!tableField.IsList || tableField.ContainsNull || !writerField.ContainsNull);
+            if (!compatible)
+            {
+                return (tableField.Name, $"the table has {tableField.Describe()} but the writer has {writerField.Describe()}");
+            }
+        }
+
+        foreach (var writerField in writer._fields)
+        {
+            if (Find(writerField.Name) is null)
+            {
+                return (writerField.Name, $"the writer has {writerField.Describe()} but the table has no such column");
+            }
+        }
+
+        return null;
+    }
+
+    public bool Equals(DeltaSchema? other) =>
+        other is not null && _fields.AsSpan().SequenceEqual(other._fields);
+
+    public override bool Equals(object? obj) => Equals(obj as DeltaSchema);
+
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        foreach (var field in _fields)
+        {
+            hash.Add(field);
+        }
+
+        return hash.ToHashCode();
+    }
+
+    public override string ToString() => string.Join(", ", _fields.Select(f => $"{f.Name}: {f.TypeName}{(f.Nullable ? "" : " not null")}"));
+
+    internal static string SparkName(DeltaDataType type) => type switch
+    {
+        DeltaDataType.Boolean => "boolean",
+        DeltaDataType.Integer => "integer",
+        DeltaDataType.Long => "long",
+        DeltaDataType.Float => "float",
+        DeltaDataType.Double => "double",
+        DeltaDataType.String => "string",
+        DeltaDataType.Timestamp => "timestamp",
+        DeltaDataType.Date => "date",
+        DeltaDataType.Binary => "binary",
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown Weft type."),
+    };
+
+    private static DeltaDataType ParseType(string column, string name) => name switch
+    {
+        "boolean" => DeltaDataType.Boolean,
+        "integer" => DeltaDataType.Integer,
+        "long" => DeltaDataType.Long,
+        "float" => DeltaDataType.Float,
+        "double" => DeltaDataType.Double,
+        "string" => DeltaDataType.String,
+        "timestamp" => DeltaDataType.Timestamp,
+        "date" => DeltaDataType.Date,
+        "binary" => DeltaDataType.Binary,
+        _ => throw new FormatException($"Schema column '{column}' has unsupported type '{name}'."),
+    };
+
+    private static string? GetString(JsonElement element, string property) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String
+            ? value.GetString()
+            : null;
+}

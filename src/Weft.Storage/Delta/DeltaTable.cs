@@ -1,0 +1,694 @@
+using System.Text.Json.Nodes;
+
+namespace Weft.Storage;
+
+/// <summary>
+/// A Delta Lake table (reader version 1, writer version 2): Parquet data files under a directory,
+/// described by the JSON commit log in <c>_delta_log</c>. Obtain one with <see cref="OpenAsync"/>,
+/// <see cref="CreateAsync"/> or <see cref="OpenOrCreateAsync"/>. A handle is safe to share between
+/// tasks; many handles (in one or many processes) may write the same table, and optimistic
+/// concurrency makes sure no commit is lost.
+/// </summary>
+public sealed class DeltaTable
+{
+    internal const string EngineInfo = "Weft.Storage/1.0";
+    private const string AppendOnlyProperty = "delta.appendOnly";
+
+    private readonly DeltaLogReader _log;
+    private readonly DeltaTableOptions _options;
+    private readonly Lock _gate = new();
+    private TableState _latest;
+
+    private DeltaTable(string path, DeltaLogReader log, DeltaTableOptions options, TableState latest)
+    {
+        Path = path;
+        _log = log;
+        _options = options;
+        _latest = latest;
+    }
+
+    /// <summary>Full path of the table's root directory.</summary>
+    public string Path { get; }
+
+    /// <summary>Opens an existing table, replaying its log; throws <see cref="DeltaLogException"/> when there is none or it is unreadable.</summary>
+    public static Task<DeltaTable> OpenAsync(string path, DeltaTableOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var fullPath = FullPath(path);
+        return OpenAsync(new FileSystemLogStore(fullPath), fullPath, options, cancellationToken);
+    }
+
+    /// <summary>
+    /// Creates a table (version 0: protocol 1/2, metadata with the schema and partition columns).
+    /// Throws <see cref="DeltaLogException"/> when a table already exists at <paramref name="path"/>.
+    /// </summary>
+    public static async Task<DeltaTable> CreateAsync(
+        string path,
+        DeltaSchema schema,
+        IReadOnlyList<string> partitionColumns,
+        DeltaTableOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        var fullPath = FullPath(path);
+        var store = new FileSystemLogStore(fullPath);
+        return await TryCreateAsync(store, fullPath, schema, partitionColumns, options, cancellationToken).ConfigureAwait(false)
+            ?? throw new DeltaLogException(fullPath, store.Describe(0), $"A table already exists at '{fullPath}' ('{store.Describe(0)}' is committed).");
+    }
+
+    /// <summary>
+    /// Opens the table at <paramref name="path"/>, creating it when absent. An existing table must have
+    /// exactly this schema (else <see cref="SchemaMismatchException"/>) and these partition columns.
+    /// </summary>
+    public static async Task<DeltaTable> OpenOrCreateAsync(
+        string path,
+        DeltaSchema schema,
+        IReadOnlyList<string> partitionColumns,
+        DeltaTableOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        var fullPath = FullPath(path);
+        var store = new FileSystemLogStore(fullPath);
+        var listing = await store.ListAsync(cancellationToken).ConfigureAwait(false);
+        if (listing.Versions.Count == 0
+            && await TryCreateAsync(store, fullPath, schema, partitionColumns, options, cancellationToken).ConfigureAwait(false) is { } created)
+        {
+            return created;
+        }
+
+        var table = await OpenAsync(store, fullPath, options, cancellationToken).ConfigureAwait(false);
+        var existing = table._latest;
+        if (!existing.Schema.Equals(schema))
+        {
+            var column = existing.Schema.FindMismatch(schema)?.Column ?? FirstDifferentColumn(existing.Schema, schema);
+            throw new SchemaMismatchException(fullPath, column,
+                $"Table '{fullPath}' exists with schema ({existing.Schema}), which differs from the requested ({schema}) at column '{column}'.");
+        }
+
+        if (!existing.Metadata.PartitionColumns.SequenceEqual(partitionColumns, StringComparer.Ordinal))
+        {
+            throw new ArgumentException(
+                $"Table '{fullPath}' exists partitioned by [{string.Join(", ", existing.Metadata.PartitionColumns)}], not [{string.Join(", ", partitionColumns)}].",
+                nameof(partitionColumns));
+        }
+
+        return table;
+    }
+
+    internal static async Task<DeltaTable> OpenAsync(IDeltaLogStore store, string fullPath, DeltaTableOptions? options, CancellationToken cancellationToken)
+    {
+        options ??= DeltaTableOptions.Default;
+        options.Validate();
+        var log = new DeltaLogReader(store, fullPath);
+        var latestVersion = await log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
+        var state = await log.ReplayAsync(null, latestVersion, null, cancellationToken).ConfigureAwait(false);
+        return new DeltaTable(fullPath, log, options, state);
+    }
+
+    /// <summary>The latest snapshot (reads only the log entries committed since this handle last looked).</summary>
+    public async Task<DeltaSnapshot> GetSnapshotAsync(CancellationToken cancellationToken = default) =>
+        new(Path, await RefreshAsync(cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Time travel: the snapshot at <paramref name="version"/>.</summary>
+    public async Task<DeltaSnapshot> GetSnapshotAsync(long version, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(version);
+        var latestVersion = await _log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
+        if (version > latestVersion)
+        {
+            throw new ArgumentOutOfRangeException(nameof(version), version, $"Table '{Path}' has versions 0 to {latestVersion}.");
+        }
+
+        var cached = Volatile.Read(ref _latest);
+        var state = cached.Version == version
+            ? cached
+            : await _log.ReplayAsync(cached.Version < version ? cached : null, version, null, cancellationToken).ConfigureAwait(false);
+        return new DeltaSnapshot(Path, state);
+    }
+
+    /// <summary>Time travel: the snapshot current at <paramref name="asOf"/> (the last version committed at or before it).</summary>
+    public async Task<DeltaSnapshot> GetSnapshotAsync(DateTimeOffset asOf, CancellationToken cancellationToken = default)
+    {
+        var latestVersion = await _log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
+        TableState? chosen = null;
+        var clock = new CommitClock();
+        var first = DateTimeOffset.MinValue;
+        await _log.ReplayAsync(null, latestVersion, (state, _) =>
+        {
+            var time = clock.Next(state.Timestamp);
+            if (state.Version == 0)
+            {
+                first = time;
+            }
+
+            if (time <= asOf)
+            {
+                chosen = state;
+            }
+        }, cancellationToken).ConfigureAwait(false);
+
+        if (chosen is null)
+        {
+            throw new ArgumentOutOfRangeException(nameof(asOf), asOf, $"Table '{Path}' did not exist yet; its first commit is at {first:O}.");
+        }
+
+        _log.EnsureReadable(chosen);
+        return new DeltaSnapshot(Path, chosen);
+    }
+
+    /// <summary>
+    /// Commits a transaction atomically as the next version. If another writer takes that version first,
+    /// the commits in between are checked: appends never conflict and the commit is retried at the next
+    /// version; a concurrent metadata/protocol change, or a concurrent add/remove in partitions this
+    /// transaction replaces or of files it removes, fails with <see cref="ConcurrentModificationException"/>.
+    /// A writer schema that does not match the table fails with <see cref="SchemaMismatchException"/>.
+    /// On any failure nothing is committed.
+    /// </summary>
+    public async Task<CommitResult> CommitAsync(DeltaTransaction transaction, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        var state = await RefreshAsync(cancellationToken).ConfigureAwait(false);
+        var readVersion = state.Version;
+        Validate(transaction, state);
+
+        var removed = ResolveRemoves(transaction, state);
+        var addedPaths = transaction.Adds.Select(a => a.Path).ToHashSet(StringComparer.Ordinal);
+        var removedPaths = removed.Select(r => r.Path).ToHashSet(StringComparer.Ordinal);
+        var fileActions = BuildFileActions(transaction, removed, state.Metadata.PartitionColumns, _options.TimeProvider.GetUtcNow());
+        var parameters = new Dictionary<string, string>(transaction.Parameters, StringComparer.Ordinal);
+        parameters.TryAdd("mode", transaction.ReplacedPartitions is null ? "Append" : "Overwrite");
+        if (transaction.ReplacedPartitions is { } replaced)
+        {
+            parameters.TryAdd("predicate", replaced.ToString());
+        }
+
+        var txnId = Guid.NewGuid().ToString();
+        for (var attempt = 1; ; attempt++)
+        {
+            var now = _options.TimeProvider.GetUtcNow();
+            var version = state.Version + 1;
+            var actions = new List<DeltaAction>(fileActions.Count + 1)
+            {
+                new CommitInfoAction
+                {
+                    Timestamp = now.ToUnixTimeMilliseconds(),
+                    Operation = transaction.Operation,
+                    OperationParameters = parameters,
+                    ReadVersion = state.Version,
+                    IsBlindAppend = transaction.IsBlindAppend,
+                    EngineInfo = EngineInfo,
+                    TxnId = txnId,
+                },
+            };
+            actions.AddRange(fileActions);
+
+            if (await _log.Store.TryCommitAsync(version, DeltaActionCodec.Serialize(actions), cancellationToken).ConfigureAwait(false))
+            {
+                Publish(TableState.Apply(state, version, actions, now, Path, _log.Store.Describe(version)));
+                return new CommitResult(version, attempt, transaction.Adds.Count, removed.Count);
+            }
+
+            if (attempt >= _options.MaxCommitAttempts)
+            {
+                throw new ConcurrentModificationException(Path, null, retriesExhausted: true,
+                    $"Gave up committing '{transaction.Operation}' to table '{Path}' after {attempt} attempts: each version tried (last {version}) "
+                    + "was taken by a concurrent writer. No conflicting change was found; the commit may be retried. Nothing was committed.");
+            }
+
+            state = await CatchUpAsync(state, readVersion, transaction, addedPaths, removedPaths, cancellationToken).ConfigureAwait(false);
+            await BackOffAsync(attempt, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The commits, newest first; at most <paramref name="limit"/> when given.</summary>
+    public async Task<IReadOnlyList<CommitSummary>> GetHistoryAsync(int? limit = null, CancellationToken cancellationToken = default)
+    {
+        if (limit is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(limit), limit, "The history limit must be at least 1.");
+        }
+
+        var latestVersion = await _log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
+        var oldest = limit is { } l ? Math.Max(0, latestVersion - l + 1) : 0;
+        var result = new List<CommitSummary>();
+        for (var version = latestVersion; version >= oldest; version--)
+        {
+            var entry = await _log.ReadAsync(version, cancellationToken).ConfigureAwait(false);
+            var info = entry.Actions.OfType<CommitInfoAction>().FirstOrDefault();
+            result.Add(new CommitSummary(
+                version,
+                info?.Timestamp is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : entry.FileTime,
+                info?.Operation ?? "UNKNOWN",
+                info?.OperationParameters ?? new Dictionary<string, string>(),
+                entry.Actions.Count(a => a is AddAction),
+                entry.Actions.Count(a => a is RemoveAction)));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Deletes data files that no version from the latest back to the retention horizon
+    /// (<c>now - retention</c>, by the injected clock) references, and that were last written before the
+    /// horizon. The version current at the horizon counts as retained, so time travel to any instant
+    /// within the retention keeps working. Never touches <c>_delta_log</c> or other hidden files; never
+    /// commits. With <paramref name="dryRun"/>, only lists what would be deleted.
+    /// </summary>
+    public async Task<VacuumResult> VacuumAsync(TimeSpan retention, bool dryRun = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(retention, TimeSpan.Zero);
+        var horizon = _options.TimeProvider.GetUtcNow() - retention;
+        var latestVersion = await _log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
+        var history = new List<(TableState State, CommitEntry Entry)>();
+        var latest = await _log.ReplayAsync(null, latestVersion, (state, entry) => history.Add((state, entry)), cancellationToken).ConfigureAwait(false);
+        if (ProtocolSupport.WriteProblem(latest) is { } problem)
+        {
+            throw new DeltaLogException(Path, _log.Store.Describe(latest.ProtocolVersion), $"Cannot vacuum table '{Path}': {problem}.");
+        }
+
+        // The oldest retained version is the one current at the horizon; 0 when every commit is newer.
+        long oldest = 0;
+        var clock = new CommitClock();
+        foreach (var (state, _) in history)
+        {
+            if (clock.Next(state.Timestamp) > horizon)
+            {
+                break;
+            }
+
+            oldest = state.Version;
+        }
+
+        var referenced = new HashSet<string>(history[(int)oldest].State.Files.Keys, StringComparer.Ordinal);
+        for (var i = (int)oldest + 1; i < history.Count; i++)
+        {
+            foreach (var action in history[i].Entry.Actions)
+            {
+                if (action is AddAction add)
+                {
+                    referenced.Add(DeltaPaths.FromLogPath(add.Path));
+                }
+            }
+        }
+
+        var files = new List<VacuumedFile>();
+        foreach (var (relative, info) in EnumerateDataFiles(Path, latest.Metadata.PartitionColumns))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (referenced.Contains(relative) || info.LastWriteTimeUtc >= horizon.UtcDateTime)
+            {
+                continue; // Referenced, or young enough to belong to a writer that has not committed yet.
+            }
+
+            var size = info.Length;
+            if (!dryRun)
+            {
+                info.Delete();
+            }
+
+            files.Add(new VacuumedFile(relative, size));
+        }
+
+        files.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+        return new VacuumResult(dryRun, horizon, oldest, latestVersion, files);
+    }
+
+    private async ValueTask<TableState> RefreshAsync(CancellationToken cancellationToken)
+    {
+        var latestVersion = await _log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
+        var cached = Volatile.Read(ref _latest);
+        if (latestVersion == cached.Version)
+        {
+            return cached;
+        }
+
+        if (latestVersion < cached.Version)
+        {
+            throw new DeltaLogException(Path, _log.Store.Describe(cached.Version),
+                $"The log of '{Path}' went backwards: version {cached.Version} was read before, but the latest entry is now version {latestVersion}.");
+        }
+
+        var state = await _log.ReplayAsync(cached, latestVersion, null, cancellationToken).ConfigureAwait(false);
+        Publish(state);
+        return state;
+    }
+
+    private void Publish(TableState state)
+    {
+        lock (_gate)
+        {
+            if (state.Version > _latest.Version)
+            {
+                _latest = state;
+            }
+        }
+    }
+
+    /// <summary>Replays the commits that beat this transaction, throwing at the first one it conflicts with.</summary>
+    private async ValueTask<TableState> CatchUpAsync(
+        TableState state,
+        long readVersion,
+        DeltaTransaction transaction,
+        HashSet<string> addedPaths,
+        HashSet<string> removedPaths,
+        CancellationToken cancellationToken)
+    {
+        var latestVersion = await _log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
+        var before = state;
+        var caughtUp = await _log.ReplayAsync(state, latestVersion, (after, entry) =>
+        {
+            if (FindConflict(transaction, addedPaths, removedPaths, before, entry) is { } reason)
+            {
+                var operation = entry.Actions.OfType<CommitInfoAction>().FirstOrDefault()?.Operation ?? "UNKNOWN";
+                throw new ConcurrentModificationException(Path, entry.Version, retriesExhausted: false,
+                    $"Concurrent modification of table '{Path}': version {entry.Version} ({operation}) {reason}, "
+                    + $"which conflicts with this '{transaction.Operation}' transaction (read at version {readVersion}). Nothing was committed.");
+            }
+
+            before = after;
+        }, cancellationToken).ConfigureAwait(false);
+        Publish(caughtUp);
+        return caughtUp;
+    }
+
+    private static string? FindConflict(
+        DeltaTransaction transaction,
+        HashSet<string> addedPaths,
+        HashSet<string> removedPaths,
+        TableState before,
+        CommitEntry winner)
+    {
+        var replaced = transaction.ReplacedPartitions;
+        var partitionColumns = before.Metadata.PartitionColumns;
+        foreach (var action in winner.Actions)
+        {
+            switch (action)
+            {
+                case MetadataAction:
+                    return "changed the table metadata (schema, partitioning or configuration)";
+                case ProtocolAction:
+                    return "changed the table protocol";
+                case AddAction add:
+                {
+                    var path = DeltaPaths.FromLogPath(add.Path);
+                    if (addedPaths.Contains(path))
+                    {
+                        return $"also added file '{path}'";
+                    }
+
+                    if (replaced is not null && replaced.Matches(add.PartitionValues))
+                    {
+                        return $"added file '{path}' to partition {Describe(add.PartitionValues, partitionColumns)}, which this transaction replaces ({replaced})";
+                    }
+
+                    break;
+                }
+
+                case RemoveAction remove:
+                {
+                    var path = DeltaPaths.FromLogPath(remove.Path);
+                    if (removedPaths.Contains(path))
+                    {
+                        return $"removed file '{path}', which this transaction also removes";
+                    }
+
+                    var values = remove.PartitionValues ?? before.Files.GetValueOrDefault(path)?.PartitionValues;
+                    if (replaced is not null && values is not null && replaced.Matches(values))
+                    {
+                        return $"removed file '{path}' from partition {Describe(values, partitionColumns)}, which this transaction replaces ({replaced})";
+                    }
+
+                    break;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private async ValueTask BackOffAsync(int attempt, CancellationToken cancellationToken)
+    {
+        if (_options.CommitRetryDelay <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        var units = Random.Shared.Next(0, Math.Min(attempt, 20) + 1);
+        if (units > 0)
+        {
+            await Task.Delay(_options.CommitRetryDelay * units, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void Validate(DeltaTransaction transaction, TableState state)
+    {
+        if (ProtocolSupport.WriteProblem(state) is { } problem)
+        {
+            throw new DeltaLogException(Path, _log.Store.Describe(state.ProtocolVersion), $"Cannot write table '{Path}': {problem}.");
+        }
+
+        var partitionColumns = state.Metadata.PartitionColumns;
+        if (transaction.Adds.Count > 0)
+        {
+            var writerSchema = transaction.WriterSchema ?? throw new ArgumentException(
+                $"Transaction '{transaction.Operation}' adds files to table '{Path}' but declares no writer schema (DeltaTransactionBuilder.WithWriterSchema).",
+                nameof(transaction));
+            if (state.Schema.FindMismatch(writerSchema) is { } mismatch)
+            {
+                throw new SchemaMismatchException(Path, mismatch.Column,
+                    $"Schema mismatch writing to table '{Path}': column '{mismatch.Column}': {mismatch.Problem}. Nothing was committed.");
+            }
+        }
+
+        foreach (var add in transaction.Adds)
+        {
+            if (DeltaPaths.CheckDataFilePath(add.Path, partitionColumns) is { } pathProblem)
+            {
+                throw new ArgumentException($"Cannot add '{add.Path}' to table '{Path}': {pathProblem}.", nameof(transaction));
+            }
+
+            if (add.Size < 0)
+            {
+                throw new ArgumentException($"Cannot add '{add.Path}' to table '{Path}': size {add.Size} is negative.", nameof(transaction));
+            }
+
+            var keys = add.PartitionValues.Keys;
+            if (keys.Count() != partitionColumns.Count || !partitionColumns.All(add.PartitionValues.ContainsKey))
+            {
+                throw new ArgumentException(
+                    $"Cannot add '{add.Path}' to table '{Path}': its partition values name [{string.Join(", ", keys)}], the table is partitioned by [{string.Join(", ", partitionColumns)}].",
+                    nameof(transaction));
+            }
+
+            if (state.Files.ContainsKey(add.Path))
+            {
+                throw new ArgumentException($"Cannot add '{add.Path}' to table '{Path}': the file is already in the table (version {state.Version}).", nameof(transaction));
+            }
+
+            if (transaction.ReplacedPartitions is { } replacedFilter && !replacedFilter.Matches(add.PartitionValues))
+            {
+                throw new ArgumentException(
+                    $"Cannot add '{add.Path}' while replacing partitions {replacedFilter} of table '{Path}': its partition {add.DescribePartition(partitionColumns)} is outside them.",
+                    nameof(transaction));
+            }
+        }
+
+        transaction.ReplacedPartitions?.Validate(partitionColumns, Path);
+
+        if (!transaction.IsBlindAppend
+            && state.Metadata.Configuration.TryGetValue(AppendOnlyProperty, out var appendOnly)
+            && string.Equals(appendOnly, "true", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException($"Table '{Path}' is append-only ({AppendOnlyProperty}=true); '{transaction.Operation}' would remove files.");
+        }
+
+        foreach (var path in transaction.Removes)
+        {
+            if (!state.Files.ContainsKey(path))
+            {
+                throw new ConcurrentModificationException(Path, null, retriesExhausted: false,
+                    $"Cannot remove '{path}' from table '{Path}': it is not an active file at version {state.Version} (removed concurrently, or never added). Nothing was committed.");
+            }
+        }
+    }
+
+    private static List<AddFile> ResolveRemoves(DeltaTransaction transaction, TableState state)
+    {
+        var removed = new Dictionary<string, AddFile>(StringComparer.Ordinal);
+        foreach (var path in transaction.Removes)
+        {
+            removed[path] = state.Files[path];
+        }
+
+        if (transaction.ReplacedPartitions is { } filter)
+        {
+            foreach (var file in state.Files.Values)
+            {
+                if (filter.Matches(file.PartitionValues))
+                {
+                    removed[file.Path] = file;
+                }
+            }
+        }
+
+        return [.. removed.Values.OrderBy(f => f.Path, StringComparer.Ordinal)];
+    }
+
+    private static List<DeltaAction> BuildFileActions(DeltaTransaction transaction, List<AddFile> removed, IReadOnlyList<string> partitionColumns, DateTimeOffset now)
+    {
+        var actions = new List<DeltaAction>(removed.Count + transaction.Adds.Count);
+        var deletionTimestamp = now.ToUnixTimeMilliseconds();
+        foreach (var file in removed)
+        {
+            actions.Add(new RemoveAction(DeltaPaths.ToLogPath(file.Path), deletionTimestamp, DataChange: true,
+                ExtendedFileMetadata: true, PartitionValues: file.PartitionValues, Size: file.Size));
+        }
+
+        foreach (var file in transaction.Adds)
+        {
+            var values = new Dictionary<string, string?>(StringComparer.Ordinal);
+            foreach (var column in partitionColumns)
+            {
+                var value = file.PartitionValues[column];
+                values[column] = string.IsNullOrEmpty(value) ? null : value;
+            }
+
+            actions.Add(new AddAction(DeltaPaths.ToLogPath(file.Path), values, file.Size,
+                file.ModificationTime.ToUnixTimeMilliseconds(), file.DataChange, file.Stats));
+        }
+
+        return actions;
+    }
+
+    private static async Task<DeltaTable?> TryCreateAsync(
+        IDeltaLogStore store,
+        string fullPath,
+        DeltaSchema schema,
+        IReadOnlyList<string> partitionColumns,
+        DeltaTableOptions? options,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(partitionColumns);
+        options ??= DeltaTableOptions.Default;
+        options.Validate();
+        ValidateDefinition(fullPath, schema, partitionColumns);
+
+        Directory.CreateDirectory(fullPath);
+        var now = options.TimeProvider.GetUtcNow();
+        var partitionBy = new JsonArray([.. partitionColumns.Select(c => (JsonNode?)JsonValue.Create(c))]).ToJsonString();
+        var actions = new List<DeltaAction>
+        {
+            new CommitInfoAction
+            {
+                Timestamp = now.ToUnixTimeMilliseconds(),
+                Operation = "CREATE TABLE",
+                OperationParameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["partitionBy"] = partitionBy },
+                IsBlindAppend = true,
+                EngineInfo = EngineInfo,
+                TxnId = Guid.NewGuid().ToString(),
+            },
+            new ProtocolAction(ProtocolSupport.ReaderVersion, ProtocolSupport.WriterVersion),
+            new MetadataAction(Guid.NewGuid().ToString(), FormatSpec.Parquet, schema.ToSchemaString(), [.. partitionColumns],
+                new Dictionary<string, string>(StringComparer.Ordinal), now.ToUnixTimeMilliseconds()),
+        };
+
+        if (!await store.TryCommitAsync(0, DeltaActionCodec.Serialize(actions), cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var state = TableState.Apply(null, 0, actions, now, fullPath, store.Describe(0));
+        return new DeltaTable(fullPath, new DeltaLogReader(store, fullPath), options, state);
+    }
+
+    private static void ValidateDefinition(string fullPath, DeltaSchema schema, IReadOnlyList<string> partitionColumns)
+    {
+        if (schema.Fields.Count == 0)
+        {
+            throw new ArgumentException($"Cannot create table '{fullPath}' without columns.", nameof(schema));
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var column in partitionColumns)
+        {
+            var field = schema.Find(column)
+                ?? throw new ArgumentException($"Partition column '{column}' of table '{fullPath}' is not in the schema ({schema}).", nameof(partitionColumns));
+            if (field.IsList)
+            {
+                throw new ArgumentException($"Partition column '{column}' of table '{fullPath}' is a list; partition columns must be primitives.", nameof(partitionColumns));
+            }
+
+            if (!seen.Add(column))
+            {
+                throw new ArgumentException($"Partition column '{column}' of table '{fullPath}' is listed twice.", nameof(partitionColumns));
+            }
+        }
+
+        if (seen.Count == schema.Fields.Count)
+        {
+            throw new ArgumentException($"Table '{fullPath}' needs at least one column that is not a partition column.", nameof(partitionColumns));
+        }
+    }
+
+    private static IEnumerable<(string Relative, FileInfo Info)> EnumerateDataFiles(string root, IReadOnlyList<string> partitionColumns)
+    {
+        var pending = new Stack<(DirectoryInfo Directory, string Prefix)>();
+        pending.Push((new DirectoryInfo(root), ""));
+        while (pending.Count > 0)
+        {
+            var (directory, prefix) = pending.Pop();
+            foreach (var entry in directory.EnumerateFileSystemInfos())
+            {
+                if (entry.Name == DeltaLogNaming.LogDirectoryName || DeltaPaths.IsHiddenName(entry.Name, partitionColumns))
+                {
+                    continue;
+                }
+
+                if (entry is DirectoryInfo subdirectory)
+                {
+                    if (subdirectory.LinkTarget is null)
+                    {
+                        pending.Push((subdirectory, prefix + entry.Name + "/"));
+                    }
+                }
+                else if (entry is FileInfo file)
+                {
+                    yield return (prefix + entry.Name, file);
+                }
+            }
+        }
+    }
+
+    private static string Describe(IReadOnlyDictionary<string, string?> values, IReadOnlyList<string> partitionColumns) =>
+        string.Join('/', partitionColumns.Select(c => c + "=" + (values.TryGetValue(c, out var v) ? v ?? "null" : "null")));
+
+    private static string FirstDifferentColumn(DeltaSchema a, DeltaSchema b)
+    {
+        for (var i = 0; i < Math.Min(a.Fields.Count, b.Fields.Count); i++)
+        {
+            if (a.Fields[i] != b.Fields[i])
+            {
+                return a.Fields[i].Name;
+            }
+        }
+
+        return a.Fields.Count > b.Fields.Count ? a.Fields[b.Fields.Count].Name : b.Fields[a.Fields.Count].Name;
+    }
+
+    private static string FullPath(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        return System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(path));
+    }
+
+    /// <summary>Commit times made monotonic, as time travel by timestamp needs (clocks of different writers may disagree).</summary>
+    private sealed class CommitClock
+    {
+        private DateTimeOffset _last = DateTimeOffset.MinValue;
+
+        public DateTimeOffset Next(DateTimeOffset timestamp)
+        {
+            _last = timestamp > _last ? timestamp : _last;
+            return _last;
+        }
+    }
+}

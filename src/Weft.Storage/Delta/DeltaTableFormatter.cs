@@ -1,0 +1,131 @@
+using System.Globalization;
+using System.Text;
+
+namespace Weft.Storage;
+
+/// <summary>
+/// Plain-text views of a table for <c>weft table ls|history|vacuum PATH</c>: each method returns the
+/// lines to print (no trailing newlines, invariant culture, UTC times), so the CLI only prints.
+/// </summary>
+public static class DeltaTableFormatter
+{
+    /// <summary>Header (version, schema, partitioning, totals) then one line per active file.</summary>
+    public static IReadOnlyList<string> Ls(DeltaSnapshot snapshot, PartitionFilter? filter = null)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        var files = snapshot.Files(filter);
+        long bytes = 0;
+        long rows = 0;
+        var rowsKnown = true;
+        var table = new List<string[]> { new[] { "SIZE", "ROWS", "MODIFIED", "PARTITION", "PATH" } };
+        foreach (var file in files)
+        {
+            bytes += file.Size;
+            var records = file.NumRecords;
+            rows += records ?? 0;
+            rowsKnown &= records.HasValue;
+            table.Add(
+            [
+                Number(file.Size),
+                records is { } r ? Number(r) : "-",
+                Time(file.ModificationTime),
+                snapshot.PartitionColumns.Count == 0 ? "-" : file.DescribePartition(snapshot.PartitionColumns),
+                file.Path,
+            ]);
+        }
+
+        var lines = new List<string>
+        {
+            $"table {snapshot.TablePath}",
+            $"version {Number(snapshot.Version)} committed {Time(snapshot.Timestamp)}",
+            $"schema {snapshot.Schema}",
+            $"partitioned by {(snapshot.PartitionColumns.Count == 0 ? "(none)" : string.Join(", ", snapshot.PartitionColumns))}",
+            $"{Number(files.Count)} file{(files.Count == 1 ? "" : "s")}{(filter is null || filter.IsAll ? "" : $" matching {filter}")}, "
+                + $"{Number(bytes)} bytes, {(rowsKnown ? Number(rows) : Number(rows) + "+")} rows",
+        };
+        if (files.Count > 0)
+        {
+            lines.AddRange(Align(table, rightAligned: [true, true, false, false, false]));
+        }
+
+        return lines;
+    }
+
+    /// <summary>One line per commit, in the order given (<see cref="DeltaTable.GetHistoryAsync"/> lists newest first).</summary>
+    public static IReadOnlyList<string> History(IReadOnlyList<CommitSummary> history)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        var table = new List<string[]> { new[] { "VERSION", "TIMESTAMP", "OPERATION", "ADDED", "REMOVED", "PARAMETERS" } };
+        foreach (var commit in history)
+        {
+            table.Add(
+            [
+                Number(commit.Version),
+                Time(commit.Timestamp),
+                commit.Operation,
+                Number(commit.FilesAdded),
+                Number(commit.FilesRemoved),
+                string.Join(", ", commit.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")),
+            ]);
+        }
+
+        return Align(table, rightAligned: [true, false, false, true, true, false]);
+    }
+
+    /// <summary>A summary line, then the files deleted (or, in a dry run, that would be).</summary>
+    public static IReadOnlyList<string> Vacuum(VacuumResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var verb = result.DryRun ? "would delete" : "deleted";
+        var lines = new List<string>
+        {
+            $"vacuum{(result.DryRun ? " (dry run)" : "")} {verb} {Number(result.Files.Count)} file{(result.Files.Count == 1 ? "" : "s")}, "
+                + $"{Number(result.TotalBytes)} bytes; horizon {Time(result.Horizon)}, retained versions {Number(result.OldestRetainedVersion)}..{Number(result.LatestVersion)}",
+        };
+        if (result.Files.Count > 0)
+        {
+            var table = new List<string[]> { new[] { "SIZE", "PATH" } };
+            table.AddRange(result.Files.Select(f => new[] { Number(f.Size), f.Path }));
+            lines.AddRange(Align(table, rightAligned: [true, false]));
+        }
+
+        return lines;
+    }
+
+    private static List<string> Align(List<string[]> rows, bool[] rightAligned)
+    {
+        var widths = new int[rows[0].Length];
+        foreach (var row in rows)
+        {
+            for (var i = 0; i < row.Length; i++)
+            {
+                widths[i] = Math.Max(widths[i], row[i].Length);
+            }
+        }
+
+        var lines = new List<string>(rows.Count);
+        var builder = new StringBuilder();
+        foreach (var row in rows)
+        {
+            builder.Clear();
+            for (var i = 0; i < row.Length; i++)
+            {
+                if (i > 0)
+                {
+                    builder.Append("  ");
+                }
+
+                var last = i == row.Length - 1;
+                builder.Append(rightAligned[i] ? row[i].PadLeft(widths[i]) : last ? row[i] : row[i].PadRight(widths[i]));
+            }
+
+            lines.Add(builder.ToString().TrimEnd());
+        }
+
+        return lines;
+    }
+
+    private static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static string Time(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,155 @@
+namespace Weft.Storage;
+
+/// <summary>
+/// A frozen set of changes to commit atomically: files to add, files to remove, and optionally
+/// partitions to replace. Built with <see cref="DeltaTransactionBuilder"/>.
+/// </summary>
+public sealed class DeltaTransaction
+{
+    internal DeltaTransaction(
+        string operation,
+        IReadOnlyDictionary<string, string> parameters,
+        DeltaSchema? writerSchema,
+        IReadOnlyList<AddFile> adds,
+        IReadOnlyList<string> removes,
+        PartitionFilter? replacedPartitions)
+    {
+        Operation = operation;
+        Parameters = parameters;
+        WriterSchema = writerSchema;
+        Adds = adds;
+        Removes = removes;
+        ReplacedPartitions = replacedPartitions;
+    }
+
+    /// <summary>Starts a transaction; <paramref name="operation"/> is recorded as <c>commitInfo.operation</c> (e.g. <c>WRITE</c>).</summary>
+    public static DeltaTransactionBuilder Create(string operation) => new(operation);
+
+    public string Operation { get; }
+
+    /// <summary><c>commitInfo.operationParameters</c>.</summary>
+    public IReadOnlyDictionary<string, string> Parameters { get; }
+
+    /// <summary>The schema the new files were written with; checked against the table's.</summary>
+    public DeltaSchema? WriterSchema { get; }
+
+    public IReadOnlyList<AddFile> Adds { get; }
+
+    /// <summary>Relative paths of active files to remove.</summary>
+    public IReadOnlyList<string> Removes { get; }
+
+    /// <summary>When set, every file active in these partitions at commit time is removed.</summary>
+    public PartitionFilter? ReplacedPartitions { get; }
+
+    /// <summary>True when the transaction only adds files.</summary>
+    public bool IsBlindAppend => Removes.Count == 0 && ReplacedPartitions is null;
+}
+
+/// <summary>Mutable builder of a <see cref="DeltaTransaction"/>.</summary>
+public sealed class DeltaTransactionBuilder
+{
+    private readonly string _operation;
+    private readonly Dictionary<string, string> _parameters = new(StringComparer.Ordinal);
+    private readonly List<AddFile> _adds = [];
+    private readonly List<string> _removes = [];
+    private DeltaSchema? _writerSchema;
+    private PartitionFilter? _replaced;
+
+    public DeltaTransactionBuilder(string operation)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(operation);
+        _operation = operation;
+    }
+
+    /// <summary>The schema the added files were written with. Required when the transaction adds files.</summary>
+    public DeltaTransactionBuilder WithWriterSchema(DeltaSchema schema)
+    {
+        _writerSchema = schema ?? throw new ArgumentNullException(nameof(schema));
+        return this;
+    }
+
+    /// <summary>Adds an entry to <c>commitInfo.operationParameters</c>.</summary>
+    public DeltaTransactionBuilder WithParameter(string name, string value)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(value);
+        _parameters[name] = value;
+        return this;
+    }
+
+    public DeltaTransactionBuilder Add(AddFile file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        _adds.Add(file);
+        return this;
+    }
+
+    public DeltaTransactionBuilder Add(IEnumerable<AddFile> files)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        foreach (var file in files)
+        {
+            Add(file);
+        }
+
+        return this;
+    }
+
+    /// <summary>Removes an active file (relative path as listed by the snapshot).</summary>
+    public DeltaTransactionBuilder Remove(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        _removes.Add(path);
+        return this;
+    }
+
+    /// <summary>
+    /// Replaces the partitions <paramref name="partitions"/> matches: all their active files are removed
+    /// and <paramref name="newFiles"/> (which must lie in those partitions) added, in one commit.
+    /// </summary>
+    public DeltaTransactionBuilder ReplacePartitions(PartitionFilter partitions, IEnumerable<AddFile> newFiles)
+    {
+        ArgumentNullException.ThrowIfNull(partitions);
+        if (_replaced is not null)
+        {
+            throw new InvalidOperationException("A transaction replaces one set of partitions; combine the conditions in one filter.");
+        }
+
+        _replaced = partitions;
+        return Add(newFiles);
+    }
+
+    /// <summary>Freezes the transaction; checks for duplicate paths.</summary>
+    public DeltaTransaction Build()
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var file in _adds)
+        {
+            if (!seen.Add(file.Path))
+            {
+                throw new ArgumentException($"File '{file.Path}' is added twice in one transaction.");
+            }
+        }
+
+        foreach (var path in _removes)
+        {
+            if (seen.Contains(path))
+            {
+                throw new ArgumentException($"File '{path}' is both added and removed in one transaction.");
+            }
+        }
+
+        if (_removes.Distinct(StringComparer.Ordinal).Count() != _removes.Count)
+        {
+            throw new ArgumentException("A file is removed twice in one transaction.");
+        }
+
+        return new DeltaTransaction(
+            _operation,
+            new Dictionary<string, string>(_parameters, StringComparer.Ordinal),
+            _writerSchema,
+            [.. _adds],
+            [.. _removes],
+            _replaced);
+    }
+}

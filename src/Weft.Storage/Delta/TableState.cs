@@ -1,0 +1,193 @@
+using System.Collections.Immutable;
+
+namespace Weft.Storage;
+
+/// <summary>
+/// The reconciled state of a table at one version: the latest protocol and metadata, and the active
+/// files keyed by their decoded relative path. Immutable; applying a commit shares structure with the
+/// previous state, so replaying new versions onto a cached state is cheap.
+/// </summary>
+internal sealed class TableState
+{
+    private static readonly ImmutableDictionary<string, AddFile> NoFiles = ImmutableDictionary.Create<string, AddFile>(StringComparer.Ordinal);
+
+    private TableState(
+        long version,
+        ProtocolAction protocol,
+        long protocolVersion,
+        MetadataAction metadata,
+        DeltaSchema schema,
+        ImmutableDictionary<string, AddFile> files,
+        DateTimeOffset timestamp)
+    {
+        Version = version;
+        Protocol = protocol;
+        ProtocolVersion = protocolVersion;
+        Metadata = metadata;
+        Schema = schema;
+        Files = files;
+        Timestamp = timestamp;
+    }
+
+    public long Version { get; }
+
+    public ProtocolAction Protocol { get; }
+
+    /// <summary>The version whose entry set <see cref="Protocol"/>, to name its file in errors.</summary>
+    public long ProtocolVersion { get; }
+
+    public MetadataAction Metadata { get; }
+
+    public DeltaSchema Schema { get; }
+
+    public ImmutableDictionary<string, AddFile> Files { get; }
+
+    /// <summary>The commit time of <see cref="Version"/>: <c>commitInfo.timestamp</c>, else the entry's file time.</summary>
+    public DateTimeOffset Timestamp { get; }
+
+    /// <summary>
+    /// Applies one log entry. Within an entry, removes are applied before adds (the protocol does not
+    /// order actions inside a version). Throws <see cref="DeltaLogException"/> naming <paramref name="file"/>
+    /// for a metadata action Weft cannot use or a first version without protocol and metadata.
+    /// </summary>
+    public static TableState Apply(
+        TableState? previous,
+        long version,
+        IReadOnlyList<DeltaAction> actions,
+        DateTimeOffset fileTime,
+        string tablePath,
+        string file)
+    {
+        var protocol = previous?.Protocol;
+        var protocolVersion = previous?.ProtocolVersion ?? version;
+        var metadata = previous?.Metadata;
+        var schema = previous?.Schema;
+        var files = (previous?.Files ?? NoFiles).ToBuilder();
+        long? commitTimestamp = null;
+
+        foreach (var action in actions)
+        {
+            switch (action)
+            {
+                case ProtocolAction p:
+                    protocol = p;
+                    protocolVersion = version;
+                    break;
+                case MetadataAction m:
+                    schema = ParseMetadata(m, tablePath, file);
+                    metadata = m;
+                    break;
+                case RemoveAction r:
+                    files.Remove(DeltaPaths.FromLogPath(r.Path));
+                    break;
+                case CommitInfoAction c:
+                    commitTimestamp ??= c.Timestamp;
+                    break;
+            }
+        }
+
+        foreach (var action in actions)
+        {
+            if (action is AddAction add)
+            {
+                var added = ToAddFile(add);
+                files[added.Path] = added;
+            }
+        }
+
+        if (protocol is null || metadata is null || schema is null)
+        {
+            throw new DeltaLogException(tablePath, file,
+                $"Log entry '{file}' is the first version read but lacks a {(protocol is null ? "protocol" : "metaData")} action; the table's log is incomplete.");
+        }
+
+        var timestamp = commitTimestamp is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : fileTime;
+        return new TableState(version, protocol, protocolVersion, metadata, schema, files.ToImmutable(), timestamp);
+    }
+
+    public static AddFile ToAddFile(AddAction add) =>
+        new(DeltaPaths.FromLogPath(add.Path),
+            add.PartitionValues,
+            add.Size,
+            DateTimeOffset.FromUnixTimeMilliseconds(add.ModificationTime),
+            add.Stats,
+            add.DataChange);
+
+    private static DeltaSchema ParseMetadata(MetadataAction metadata, string tablePath, string file)
+    {
+        if (!string.Equals(metadata.Format.Provider, "parquet", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new DeltaLogException(tablePath, file,
+                $"Log entry '{file}' declares data format '{metadata.Format.Provider}'; Weft reads only 'parquet' tables.");
+        }
+
+        DeltaSchema schema;
+        try
+        {
+            schema = DeltaSchema.Parse(metadata.SchemaString);
+        }
+        catch (FormatException e)
+        {
+            throw new DeltaLogException(tablePath, file, $"Log entry '{file}' has a metaData.schemaString Weft cannot use: {e.Message}", e);
+        }
+
+        foreach (var column in metadata.PartitionColumns)
+        {
+            if (schema.Find(column) is null)
+            {
+                throw new DeltaLogException(tablePath, file,
+                    $"Log entry '{file}' names partition column '{column}', which is not in the table schema.");
+            }
+        }
+
+        return schema;
+    }
+}
+
+/// <summary>The protocol versions and features Weft implements: reader 1, writer 2, no table features.</summary>
+internal static class ProtocolSupport
+{
+    public const int ReaderVersion = 1;
+    public const int WriterVersion = 2;
+
+    /// <summary>Null when Weft can read a table with this protocol, else the reason it cannot.</summary>
+    public static string? ReadProblem(ProtocolAction protocol)
+    {
+        if (protocol.MinReaderVersion <= ReaderVersion)
+        {
+            return null;
+        }
+
+        if (protocol.MinReaderVersion == 3)
+        {
+            var features = protocol.ReaderFeatures ?? [];
+            return features.Count == 0
+                ? null
+                : $"it requires reader feature{(features.Count == 1 ? "" : "s")} [{string.Join(", ", features)}], which Weft does not implement (Weft reads protocol version {ReaderVersion} without features)";
+        }
+
+        return $"it requires Delta reader version {protocol.MinReaderVersion}; Weft reads version {ReaderVersion}";
+    }
+
+    /// <summary>Null when Weft can write (and vacuum) the table, else the reason it cannot.</summary>
+    public static string? WriteProblem(TableState state)
+    {
+        if (ReadProblem(state.Protocol) is { } readProblem)
+        {
+            return readProblem;
+        }
+
+        if (state.Protocol.MinWriterVersion > WriterVersion)
+        {
+            var features = state.Protocol.WriterFeatures is { Count: > 0 } f ? $" with writer features [{string.Join(", ", f)}]" : "";
+            return $"it requires Delta writer version {state.Protocol.MinWriterVersion}{features}; Weft writes version {WriterVersion}";
+        }
+
+        if (state.Schema.HasInvariants)
+        {
+            return "its schema declares column invariants (delta.invariants), which Weft does not enforce";
+        }
+
+        return null;
+    }
+}

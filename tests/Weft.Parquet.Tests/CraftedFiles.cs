@@ -1,0 +1,259 @@
+using Weft.Parquet.Columns;
+using Weft.Parquet.Encodings;
+using Weft.Parquet.Format;
+
+namespace Weft.Parquet.Tests;
+
+/// <summary>Builds Parquet files byte by byte from the codec's internal pieces, for shapes Weft's writer never emits.</summary>
+internal static class CraftedFiles
+{
+    /// <summary>
+    /// One row group, every column written as DATA_PAGE_V2 pages of <paramref name="rowsPerPage"/> rows
+    /// (levels uncompressed, values compressed on even pages, stored raw with is_compressed = false on
+    /// odd pages). String columns get a dictionary page and RLE_DICTIONARY values.
+    /// </summary>
+    public static byte[] BuildDataPageV2File(ParquetSchema schema, IReadOnlyList<ParquetColumnData> columns, int rowsPerPage, CompressionCodec codec)
+    {
+        using var file = new PooledBuffer();
+        file.Write("PAR1"u8);
+        var chunks = new List<ColumnChunk>();
+        var rows = columns[0].RowCount;
+        foreach (var column in columns)
+        {
+            var descriptor = ColumnDescriptor.ForWrite(column.Field);
+            var chunkStart = file.Length;
+            var (defs, reps, present) = Levels(column);
+            long? dictionaryOffset = null;
+            Dictionary<string, int>? dictionary = null;
+            var encodings = new List<PageEncoding> { PageEncoding.Plain, PageEncoding.Rle };
+            if (column.Field.Type == ParquetType.String)
+            {
+                dictionary = [];
+                var entries = new List<string>();
+                foreach (string s in present)
+                {
+                    if (dictionary.TryAdd(s, entries.Count))
+                    {
+                        entries.Add(s);
+                    }
+                }
+
+                using var plain = new PooledBuffer();
+                StringCodec.EncodePlain(entries.ToArray(), plain);
+                dictionaryOffset = file.Length;
+                using var compressed = new PooledBuffer();
+                var body = PageCompression.Compress(codec, plain.WrittenSpan, compressed).ToArray();
+                WriteHeader(file, new PageHeader
+                {
+                    Type = PageType.DictionaryPage,
+                    UncompressedPageSize = plain.Length,
+                    CompressedPageSize = body.Length,
+                    DictionaryPageHeader = new DictionaryPageHeader { NumValues = entries.Count, Encoding = PageEncoding.Plain },
+                });
+                file.Write(body);
+                encodings.Add(PageEncoding.RleDictionary);
+            }
+
+            var dataOffset = file.Length;
+            int level = 0, value = 0, page = 0;
+            for (var r0 = 0; r0 < rows; r0 += rowsPerPage, page++)
+            {
+                var r1 = Math.Min(rows, r0 + rowsPerPage);
+                var levelEnd = level;
+                var valueEnd = value;
+                for (var r = r0; r < r1; r++)
+                {
+                    var length = column.Offsets is { } o ? o[r + 1] - o[r] : (column.IsNull(r) ? 0 : 1);
+                    levelEnd += column.Offsets is null ? 1 : Math.Max(1, length);
+                    valueEnd += length;
+                }
+
+                using var levels = new PooledBuffer();
+                var repLength = 0;
+                if (descriptor.MaxRepetitionLevel > 0)
+                {
+                    RleBitPackedHybrid.Encode(reps.AsSpan(level, levelEnd - level), RleBitPackedHybrid.BitWidth(descriptor.MaxRepetitionLevel), levels);
+                    repLength = levels.Length;
+                }
+
+                if (descriptor.MaxDefinitionLevel > 0)
+                {
+                    RleBitPackedHybrid.Encode(defs.AsSpan(level, levelEnd - level), RleBitPackedHybrid.BitWidth(descriptor.MaxDefinitionLevel), levels);
+                }
+
+                var defLength = levels.Length - repLength;
+                using var values = new PooledBuffer();
+                var slice = present.GetRange(value, valueEnd - value);
+                if (dictionary is not null)
+                {
+                    var indices = slice.Select(v => dictionary[(string)v]).ToArray();
+                    var width = Math.Max(1, RleBitPackedHybrid.BitWidth(dictionary.Count - 1));
+                    values.WriteByte((byte)width);
+                    RleBitPackedHybrid.Encode(indices, width, values);
+                }
+                else
+                {
+                    EncodePlain(column.Field.Type, slice, values);
+                }
+
+                var compressValues = page % 2 == 0;
+                using var compressedValues = new PooledBuffer();
+                var valueBytes = compressValues ? PageCompression.Compress(codec, values.WrittenSpan, compressedValues).ToArray() : values.WrittenSpan.ToArray();
+                var nullsInPage = Enumerable.Range(level, levelEnd - level).Count(i => defs.Length > 0 && defs[i] < descriptor.MaxDefinitionLevel);
+                WriteHeader(file, new PageHeader
+                {
+                    Type = PageType.DataPageV2,
+                    UncompressedPageSize = levels.Length + values.Length,
+                    CompressedPageSize = levels.Length + valueBytes.Length,
+                    DataPageHeaderV2 = new DataPageHeaderV2
+                    {
+                        NumValues = levelEnd - level,
+                        NumNulls = nullsInPage,
+                        NumRows = r1 - r0,
+                        Encoding = dictionary is null ? PageEncoding.Plain : PageEncoding.RleDictionary,
+                        DefinitionLevelsByteLength = defLength,
+                        RepetitionLevelsByteLength = repLength,
+                        IsCompressed = compressValues,
+                    },
+                });
+                file.Write(levels.WrittenSpan);
+                file.Write(valueBytes);
+                level = levelEnd;
+                value = valueEnd;
+            }
+
+            chunks.Add(new ColumnChunk
+            {
+                MetaData = new ColumnMetaData
+                {
+                    Type = descriptor.Physical,
+                    Encodings = encodings,
+                    PathInSchema = descriptor.Path,
+                    Codec = codec,
+                    NumValues = level,
+                    TotalCompressedSize = file.Length - chunkStart,
+                    TotalUncompressedSize = file.Length - chunkStart,
+                    DataPageOffset = dataOffset,
+                    DictionaryPageOffset = dictionaryOffset,
+                },
+            });
+        }
+
+        WriteFooter(file, schema, [new RowGroup { Columns = chunks, NumRows = rows, TotalByteSize = file.Length }], rows);
+        return file.WrittenSpan.ToArray();
+    }
+
+    /// <summary>A one-column file whose single chunk is <paramref name="chunkBytes"/>, described by <paramref name="meta"/>.</summary>
+    public static byte[] BuildRawChunkFile(ParquetField field, byte[] chunkBytes, long rows, Func<ColumnMetaData, ColumnMetaData> meta)
+    {
+        using var file = new PooledBuffer();
+        file.Write("PAR1"u8);
+        file.Write(chunkBytes);
+        var descriptor = ColumnDescriptor.ForWrite(field);
+        var chunk = new ColumnChunk
+        {
+            MetaData = meta(new ColumnMetaData
+            {
+                Type = descriptor.Physical,
+                Encodings = [PageEncoding.Plain],
+                PathInSchema = descriptor.Path,
+                Codec = CompressionCodec.Uncompressed,
+                NumValues = rows,
+                TotalCompressedSize = chunkBytes.Length,
+                TotalUncompressedSize = chunkBytes.Length,
+                DataPageOffset = 4,
+            }),
+        };
+        WriteFooter(file, new ParquetSchema([field]), [new RowGroup { Columns = [chunk], NumRows = rows, TotalByteSize = chunkBytes.Length }], rows);
+        return file.WrittenSpan.ToArray();
+    }
+
+    public static byte[] PageHeaderBytes(PageHeader header)
+    {
+        using var buffer = new PooledBuffer();
+        header.Write(new ThriftCompactWriter(buffer));
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static void WriteHeader(PooledBuffer file, PageHeader header) => header.Write(new ThriftCompactWriter(file));
+
+    private static void WriteFooter(PooledBuffer file, ParquetSchema schema, IReadOnlyList<RowGroup> groups, long rows)
+    {
+        var start = file.Length;
+        new FileMetaData
+        {
+            Schema = SchemaMapping.ToElements(schema),
+            NumRows = rows,
+            RowGroups = groups,
+            CreatedBy = "weft tests (crafted)",
+        }.Write(new ThriftCompactWriter(file));
+        file.WriteInt32LittleEndian(file.Length - start);
+        file.Write("PAR1"u8);
+    }
+
+    private static (byte[] Defs, byte[] Reps, List<object> Present) Levels(ParquetColumnData column)
+    {
+        var defs = new List<byte>();
+        var reps = new List<byte>();
+        var present = new List<object>();
+        var nullable = column.Field.Nullable;
+        for (var r = 0; r < column.RowCount; r++)
+        {
+            if (column.Offsets is { } o)
+            {
+                var length = o[r + 1] - o[r];
+                if (length == 0)
+                {
+                    defs.Add(column.IsNull(r) ? (byte)0 : (byte)(nullable ? 1 : 0));
+                    reps.Add(0);
+                    continue;
+                }
+
+                for (var k = 0; k < length; k++)
+                {
+                    defs.Add((byte)(nullable ? 2 : 1));
+                    reps.Add(k == 0 ? (byte)0 : (byte)1);
+                    present.Add(column.Values.GetValue(o[r] + k)!);
+                }
+            }
+            else
+            {
+                defs.Add(column.IsNull(r) ? (byte)0 : (byte)1);
+                if (!column.IsNull(r))
+                {
+                    present.Add(column.Values.GetValue(r)!);
+                }
+            }
+        }
+
+        return (column.Field.Nullable || column.Field.IsList ? defs.ToArray() : [], reps.ToArray(), present);
+    }
+
+    private static void EncodePlain(ParquetType type, List<object> values, PooledBuffer output)
+    {
+        switch (type)
+        {
+            case ParquetType.Boolean:
+                BooleanCodec.EncodePlain(values.Cast<bool>().ToArray(), output);
+                break;
+            case ParquetType.Int32:
+                Int32Codec.EncodePlain(values.Cast<int>().ToArray(), output);
+                break;
+            case ParquetType.Int64:
+            case ParquetType.TimestampMicros:
+                Int64Codec.EncodePlain(values.Cast<long>().ToArray(), output);
+                break;
+            case ParquetType.Float:
+                FloatCodec.EncodePlain(values.Cast<float>().ToArray(), output);
+                break;
+            case ParquetType.Double:
+                DoubleCodec.EncodePlain(values.Cast<double>().ToArray(), output);
+                break;
+            case ParquetType.String:
+                StringCodec.EncodePlain(values.Cast<string>().ToArray(), output);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(type));
+        }
+    }
+}

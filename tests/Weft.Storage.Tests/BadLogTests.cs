@@ -1,0 +1,159 @@
+using FluentAssertions;
+using Xunit;
+
+namespace Weft.Storage.Tests;
+
+public sealed class BadLogTests : IDisposable
+{
+    private readonly TempDirectory _directory = new();
+
+    public void Dispose() => _directory.Dispose();
+
+    private string TablePath => _directory.Combine("events");
+
+    private string LogFile(long version) => Path.Combine(TablePath, "_delta_log", DeltaLogNaming.CommitFileName(version));
+
+    private async Task<DeltaTable> TableWithVersionsAsync(int appends)
+    {
+        var table = await TestTables.CreateAsync(TablePath);
+        for (var i = 0; i < appends; i++)
+        {
+            await table.CommitAsync(TestTables.Append(TestTables.WriteFile(TablePath, "2026-11-23T10", "stream")));
+        }
+
+        return table;
+    }
+
+    private async Task CommitRawAsync(long version, params DeltaAction[] actions) =>
+        (await new FileSystemLogStore(TablePath).TryCommitAsync(version, DeltaActionCodec.Serialize(actions), CancellationToken.None)).Should().BeTrue();
+
+    [Fact]
+    public async Task A_directory_without_a_log_is_not_a_table()
+    {
+        Directory.CreateDirectory(TablePath);
+
+        var act = () => DeltaTable.OpenAsync(TablePath);
+
+        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage($"No Delta table at '{TablePath}'*holds no commit files*");
+    }
+
+    [Fact]
+    public async Task A_gap_in_the_versions_names_the_missing_log_entry()
+    {
+        var table = await TableWithVersionsAsync(3);
+        File.Delete(LogFile(2));
+
+        var open = () => DeltaTable.OpenAsync(TablePath);
+        var error = (await open.Should().ThrowAsync<DeltaLogException>()).Which;
+        error.FilePath.Should().Be(LogFile(2));
+        error.Message.Should().Contain("gap").And.Contain(LogFile(2)).And.Contain("version 3 exists");
+        error.IsTransient.Should().BeFalse();
+
+        var snapshot = () => table.GetSnapshotAsync();
+        await snapshot.Should().ThrowAsync<DeltaLogException>().WithMessage("*gap*");
+        var commit = () => table.CommitAsync(TestTables.Append(TestTables.WriteFile(TablePath, "2026-11-23T10", "stream")));
+        await commit.Should().ThrowAsync<DeltaLogException>();
+        File.Exists(LogFile(4)).Should().BeFalse("a failed commit writes nothing");
+    }
+
+    [Fact]
+    public async Task A_malformed_json_line_names_the_file_and_the_line()
+    {
+        await TableWithVersionsAsync(2);
+        await File.AppendAllTextAsync(LogFile(1), "{\"add\":{\"path\":\"x.parquet\",\"partitionValues\":{}\n");
+        var before = await File.ReadAllBytesAsync(LogFile(1));
+
+        var act = () => DeltaTable.OpenAsync(TablePath);
+
+        var error = (await act.Should().ThrowAsync<DeltaLogException>()).Which;
+        error.FilePath.Should().Be(LogFile(1));
+        error.Message.Should().StartWith($"Malformed log entry '{LogFile(1)}', line 3:");
+        (await File.ReadAllBytesAsync(LogFile(1))).Should().Equal(before, "reading never repairs or rewrites");
+    }
+
+    [Fact]
+    public async Task A_log_missing_its_first_entry_behind_a_checkpoint_is_refused_with_the_reason()
+    {
+        await TableWithVersionsAsync(2);
+        File.Delete(LogFile(0));
+        await File.WriteAllTextAsync(Path.Combine(TablePath, "_delta_log", "00000000000000000001.checkpoint.parquet"), "");
+
+        var act = () => DeltaTable.OpenAsync(TablePath);
+
+        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage("*starts at version 1*checkpoint*Weft reads only logs complete from version 0*");
+    }
+
+    [Fact]
+    public async Task A_last_checkpoint_file_beside_a_complete_log_is_ignored()
+    {
+        await TableWithVersionsAsync(2);
+        await File.WriteAllTextAsync(Path.Combine(TablePath, "_delta_log", "_last_checkpoint"), "{\"version\":1,\"size\":3}");
+
+        var snapshot = await (await DeltaTable.OpenAsync(TablePath)).GetSnapshotAsync();
+
+        snapshot.Version.Should().Be(2);
+        snapshot.FileCount.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task A_higher_reader_version_is_refused_naming_the_version_and_the_file()
+    {
+        await TableWithVersionsAsync(1);
+        await CommitRawAsync(2, new ProtocolAction(2, 5));
+
+        var act = () => DeltaTable.OpenAsync(TablePath);
+
+        var error = (await act.Should().ThrowAsync<DeltaLogException>()).Which;
+        error.FilePath.Should().Be(LogFile(2));
+        error.Message.Should().Contain("reader version 2").And.Contain(LogFile(2));
+    }
+
+    [Fact]
+    public async Task An_unknown_required_reader_feature_is_refused_by_name()
+    {
+        await TableWithVersionsAsync(1);
+        await CommitRawAsync(2, new ProtocolAction(3, 7, ["deletionVectors"], ["deletionVectors"]));
+
+        var act = () => DeltaTable.OpenAsync(TablePath);
+
+        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage("*reader feature [deletionVectors]*");
+    }
+
+    [Fact]
+    public async Task A_table_needing_a_newer_writer_stays_readable_but_refuses_commits_and_vacuum()
+    {
+        await TableWithVersionsAsync(1);
+        await CommitRawAsync(2, new ProtocolAction(3, 7, [], ["identityColumns"]));
+        var table = await DeltaTable.OpenAsync(TablePath);
+
+        (await table.GetSnapshotAsync()).FileCount.Should().Be(1);
+        var commit = () => table.CommitAsync(TestTables.Append(TestTables.WriteFile(TablePath, "2026-11-23T10", "stream")));
+        (await commit.Should().ThrowAsync<DeltaLogException>()).WithMessage("*writer version 7 with writer features [identityColumns]*");
+        var vacuum = () => table.VacuumAsync(TimeSpan.FromDays(7));
+        await vacuum.Should().ThrowAsync<DeltaLogException>().WithMessage("Cannot vacuum*");
+        TestTables.LogFiles(TablePath).Should().HaveCount(3);
+    }
+
+    [Fact]
+    public async Task A_schema_weft_cannot_represent_is_reported_with_the_file_and_column()
+    {
+        Directory.CreateDirectory(TablePath);
+        const string schema = "{\"type\":\"struct\",\"fields\":[{\"name\":\"price\",\"type\":\"decimal(10,2)\",\"nullable\":true,\"metadata\":{}}]}";
+        await CommitRawAsync(0, new ProtocolAction(1, 2),
+            new MetadataAction("id", FormatSpec.Parquet, schema, [], new Dictionary<string, string>()));
+
+        var act = () => DeltaTable.OpenAsync(TablePath);
+
+        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage($"*'{LogFile(0)}'*column 'price'*decimal(10,2)*");
+    }
+
+    [Fact]
+    public async Task A_first_version_without_metadata_is_reported()
+    {
+        await CommitRawAsync(0, new ProtocolAction(1, 2));
+
+        var act = () => DeltaTable.OpenAsync(TablePath);
+
+        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage("*lacks a metaData action*");
+    }
+}

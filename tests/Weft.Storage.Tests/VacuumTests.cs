@@ -1,0 +1,102 @@
+using FluentAssertions;
+using Xunit;
+
+namespace Weft.Storage.Tests;
+
+public sealed class VacuumTests : IDisposable
+{
+    private readonly TempDirectory _directory = new();
+    private readonly FakeTimeProvider _time = new(TestTables.Epoch.AddDays(-10));
+
+    public void Dispose() => _directory.Dispose();
+
+    private string TablePath => _directory.Combine("events");
+
+    private bool Exists(AddFile file) => File.Exists(Path.Combine(TablePath, file.Path));
+
+    private string WriteOrphan(string relative, DateTimeOffset written)
+    {
+        var full = Path.Combine(TablePath, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        File.WriteAllBytes(full, new byte[5]);
+        File.SetLastWriteTimeUtc(full, written.UtcDateTime);
+        return full;
+    }
+
+    [Fact]
+    public async Task Vacuum_removes_only_unreferenced_files_older_than_the_retention()
+    {
+        var epoch = TestTables.Epoch;
+        var table = await TestTables.CreateAsync(TablePath, _time);                                   // v0 at -10d
+        var removedLongAgo = TestTables.WriteFile(TablePath, "2026-11-13T10", "stream", written: epoch.AddDays(-10));
+        var removedRecently = TestTables.WriteFile(TablePath, "2026-11-13T10", "batch", written: epoch.AddDays(-10));
+        await table.CommitAsync(TestTables.Append(removedLongAgo, removedRecently));                  // v1 at -10d
+        _time.Set(epoch.AddDays(-9));
+        await table.CommitAsync(DeltaTransaction.Create("DELETE").Remove(removedLongAgo.Path).Build()); // v2 at -9d
+        _time.Set(epoch.AddDays(-1));
+        var active = TestTables.WriteFile(TablePath, "2026-11-22T10", "stream", written: epoch.AddDays(-1));
+        await table.CommitAsync(DeltaTransaction.Create("WRITE").WithWriterSchema(TestTables.Schema)
+            .Add(active).Remove(removedRecently.Path).Build());                                         // v3 at -1d
+        var oldOrphan = WriteOrphan("bucket=2026-11-14T10/path=stream/part-orphan-old.parquet", epoch.AddDays(-8));
+        var youngOrphan = WriteOrphan("bucket=2026-11-23T10/path=stream/part-orphan-young.parquet", epoch.AddHours(-1));
+        var hidden = WriteOrphan("bucket=2026-11-13T10/path=stream/.part-x.parquet.crc", epoch.AddDays(-30));
+        var strayInLog = WriteOrphan("_delta_log/not-a-commit.bin", epoch.AddDays(-30));
+        var logBefore = TestTables.LogFiles(TablePath);
+        _time.Set(epoch);
+
+        var dryRun = await table.VacuumAsync(TimeSpan.FromDays(7), dryRun: true);
+
+        dryRun.DryRun.Should().BeTrue();
+        dryRun.Horizon.Should().Be(epoch.AddDays(-7));
+        dryRun.OldestRetainedVersion.Should().Be(2, "version 2 was current at the horizon, so time travel to it must keep working");
+        dryRun.Files.Select(f => f.Path).Should().Equal(new[] { "bucket=2026-11-14T10/path=stream/part-orphan-old.parquet", removedLongAgo.Path }.Order(StringComparer.Ordinal));
+        Exists(removedLongAgo).Should().BeTrue("a dry run deletes nothing");
+        File.Exists(oldOrphan).Should().BeTrue();
+
+        var result = await table.VacuumAsync(TimeSpan.FromDays(7));
+
+        result.Files.Should().BeEquivalentTo(dryRun.Files);
+        Exists(removedLongAgo).Should().BeFalse();
+        File.Exists(oldOrphan).Should().BeFalse();
+        Exists(removedRecently).Should().BeTrue("it was removed after the horizon, so version 2 still references it");
+        Exists(active).Should().BeTrue();
+        File.Exists(youngOrphan).Should().BeTrue("it may belong to a writer that has not committed yet");
+        File.Exists(hidden).Should().BeTrue();
+        File.Exists(strayInLog).Should().BeTrue();
+        TestTables.LogFiles(TablePath).Should().Equal(logBefore, "vacuum never touches _delta_log or commits");
+        (await table.GetSnapshotAsync(2)).Files().Should().OnlyContain(f => Exists(f));
+
+        var everything = await table.VacuumAsync(TimeSpan.Zero);
+
+        everything.OldestRetainedVersion.Should().Be(3);
+        everything.Files.Select(f => f.Path).Should().BeEquivalentTo([removedRecently.Path, "bucket=2026-11-23T10/path=stream/part-orphan-young.parquet"]);
+        Exists(active).Should().BeTrue("the latest version is always retained");
+        (await table.GetSnapshotAsync()).Files().Should().OnlyContain(f => Exists(f));
+    }
+
+    [Fact]
+    public async Task Vacuum_keeps_every_file_of_versions_younger_than_the_retention()
+    {
+        var table = await TestTables.CreateAsync(TablePath, _time);
+        var file = TestTables.WriteFile(TablePath, "2026-11-13T10", "stream", written: TestTables.Epoch.AddDays(-10));
+        await table.CommitAsync(TestTables.Append(file));
+        await table.CommitAsync(DeltaTransaction.Create("DELETE").Remove(file.Path).Build());
+        _time.Set(TestTables.Epoch.AddDays(-9));
+
+        var result = await table.VacuumAsync(TimeSpan.FromDays(7));
+
+        result.OldestRetainedVersion.Should().Be(0, "every commit is younger than the horizon");
+        result.Files.Should().BeEmpty();
+        Exists(file).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task A_negative_retention_is_rejected()
+    {
+        var table = await TestTables.CreateAsync(TablePath, _time);
+
+        var act = () => table.VacuumAsync(TimeSpan.FromHours(-1));
+
+        await act.Should().ThrowAsync<ArgumentOutOfRangeException>();
+    }
+}
