@@ -60,12 +60,13 @@ internal static class Demo
             var parseTime = sw.Elapsed;
 
             sw.Restart();
-            var batchRun = signal.StartRun(new ExecutorContext(definition));
+            var options = new RunOptions { AsOfMicros = asOf };
+            var batchRun = signal.StartRun(new ExecutorContext(definition), options);
             var enrichedBatch = await batchRun.ProcessTableAsync(parsed.Events, ct).ConfigureAwait(false);
             var batchTime = sw.Elapsed;
 
             sw.Restart();
-            var streamRun = signal.StartRun(new ExecutorContext(definition));
+            var streamRun = signal.StartRun(new ExecutorContext(definition), options);
             var streamed = new List<EventBatch>();
             await streamRun.ProcessStreamAsync(MicroBatches(parsed.Events, 256, ct), (b, _) =>
             {
@@ -92,6 +93,8 @@ internal static class Demo
                 await o.WriteLineAsync($"      {count,5} × [{stage}] {reason}").ConfigureAwait(false);
             }
 
+            long duplicates = batchRun.Stages.OfType<DedupExecutor>().Sum(d => d.Duplicates);
+            await o.WriteLineAsync($"    {duplicates:N0} duplicate deliveries dropped; {parsed.Events.RowCount - duplicates - batchRun.EventsOut - batchRun.Context.DeadLetters.Count:N0} events filtered out by the signal's predicates").ConfigureAwait(false);
             await o.WriteLineAsync($"    batch shape : {batchRun.EventsOut:N0} enriched events, {batchSeq.Count:N0} user sequences in {batchTime.TotalMilliseconds:N0} ms").ConfigureAwait(false);
             await o.WriteLineAsync($"    stream shape: {streamRun.EventsOut:N0} enriched events, {streamSeq.Count:N0} user sequences in {streamTime.TotalMilliseconds:N0} ms").ConfigureAwait(false);
             await o.WriteLineAsync($"    parity      : {(same ? "identical enriched events and sequences" : "MISMATCH between shapes")}").ConfigureAwait(false);

@@ -15,6 +15,9 @@ public sealed record RunOptions
     /// <summary>Use enrichment versions known at this time (µs); long.MaxValue = latest corrected version.</summary>
     public long EnrichmentKnownAtMicros { get; init; } = long.MaxValue;
 
+    /// <summary>Sequences are assembled as of this instant (µs); long.MaxValue = now, for streaming.</summary>
+    public long AsOfMicros { get; init; } = long.MaxValue;
+
     /// <summary>Event ids remembered by the dedup stage (default 4M).</summary>
     public int DedupCapacity { get; init; } = 4_000_000;
 
@@ -186,7 +189,7 @@ public sealed class CompiledSignal
         }
 
         stages.Add(new ProjectExecutor(EnrichedSchema));
-        return new SignalRun(this, stages, new SequenceAssembler(Definition), context, options);
+        return new SignalRun(this, stages, new SequenceAssembler(Definition, options.AsOfMicros), context, options);
     }
 }
 

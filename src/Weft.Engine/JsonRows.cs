@@ -88,6 +88,62 @@ public static class JsonRows
         }
     }
 
+    /// <summary>Writes row <paramref name="row"/> as a JSON object: columns in schema order, timestamps as ISO-8601 UTC with microseconds.</summary>
+    public static void WriteRow(Utf8JsonWriter writer, EventBatch batch, int row)
+    {
+        writer.WriteStartObject();
+        for (int c = 0; c < batch.Schema.Length; c++)
+        {
+            writer.WritePropertyName(batch.Schema[c].Name);
+            WriteValue(writer, batch.Columns[c].GetValue(row), batch.Schema[c].Type);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    public static void WriteValue(Utf8JsonWriter writer, object? value, WeftType type)
+    {
+        switch (value)
+        {
+            case null:
+                writer.WriteNullValue();
+                break;
+            case long l when type.Kind == ScalarKind.Timestamp && !type.IsList:
+                writer.WriteStringValue(Timestamps.Format(l));
+                break;
+            case long l:
+                writer.WriteNumberValue(l);
+                break;
+            case double d when double.IsFinite(d):
+                writer.WriteNumberValue(d);
+                break;
+            case float f when float.IsFinite(f):
+                writer.WriteNumberValue(f);
+                break;
+            case double or float:
+                writer.WriteStringValue(ValueFormat.Format(value, type));
+                break;
+            case bool b:
+                writer.WriteBooleanValue(b);
+                break;
+            case string s:
+                writer.WriteStringValue(s);
+                break;
+            case System.Collections.IEnumerable list:
+                writer.WriteStartArray();
+                foreach (var item in list)
+                {
+                    WriteValue(writer, item is int i ? (long)i : item, type.Element);
+                }
+
+                writer.WriteEndArray();
+                break;
+            default:
+                writer.WriteStringValue(ValueFormat.Format(value, type));
+                break;
+        }
+    }
+
     /// <summary>One line per row, columns in schema order, values in a stable text form; for comparisons.</summary>
     public static string Canonical(EventBatch batch)
     {

@@ -175,6 +175,17 @@ public sealed class RawEventParser
 
                 if (!TryRead(p.Value, field.Type, out var value))
                 {
+                    // Name the event in its dead letter when its identity was readable.
+                    if (root.TryGetProperty(StandardColumns.EventId, out var idElement) && idElement.ValueKind == JsonValueKind.String)
+                    {
+                        identity.EventId = idElement.GetString();
+                    }
+
+                    if (root.TryGetProperty(StandardColumns.UserId, out var userElement) && userElement.ValueKind == JsonValueKind.Number && userElement.TryGetInt64(out long uid))
+                    {
+                        identity.UserId = uid;
+                    }
+
                     reason = $"{(StandardColumns.IsStandard(name) ? "" : "attribute ")}'{name}' of {type}: expected {field.Type}, got {Describe(p.Value)}";
                     return Outcome.Bad;
                 }

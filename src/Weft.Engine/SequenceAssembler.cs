@@ -18,13 +18,23 @@ public sealed class SequenceAssembler : IEventExecutor
     private readonly ImmutableArray<FieldDefinition> _sequenceColumns;
     private readonly Dictionary<long, UserState> _users = [];
     private readonly long _lookbackMicros;
+    private readonly long _asOf;
 
-    public SequenceAssembler(SignalDefinition signal)
+    /// <param name="asOfMicros">
+    /// Events after this instant are not part of the sequences being built (long.MaxValue: "now",
+    /// as the streaming path uses it). Truncation to max_length then happens among events up to
+    /// as_of, so a snapshot as of that instant is exact.
+    /// </param>
+    public SequenceAssembler(SignalDefinition signal, long asOfMicros = long.MaxValue)
     {
         _signal = signal;
         _sequenceColumns = signal.SequenceColumns;
         _lookbackMicros = (long)(signal.Lookback.Ticks / 10);
+        _asOf = asOfMicros;
     }
+
+    /// <summary>Events ignored because they happened after as_of.</summary>
+    public long AfterAsOf { get; private set; }
 
     public string Name => "assemble";
 
@@ -38,8 +48,6 @@ public sealed class SequenceAssembler : IEventExecutor
 
         public long Bytes { get; set; }
 
-        public bool Truncated { get; set; }
-
         /// <summary>
         /// The earliest-ordered event ever dropped for length or bytes. Everything ordered at or after
         /// it stays out, which makes the kept set the longest in-budget prefix of all events seen, in
@@ -49,7 +57,6 @@ public sealed class SequenceAssembler : IEventExecutor
 
         public void Drop(long time, string id)
         {
-            Truncated = true;
             if (Floor is not { } f || Compare(new Element(f.Time, f.Id, null!, 0, 0), time, id) > 0)
             {
                 Floor = (time, id);
@@ -81,11 +88,17 @@ public sealed class SequenceAssembler : IEventExecutor
         int maxLength = Math.Min(_signal.MaxLength, _signal.Budgets.MaxElements);
         for (int i = 0; i < enriched.RowCount; i++)
         {
-            ref var state = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_users, users[i], out bool exists);
+            long time = times[i];
+            if (time > _asOf)
+            {
+                AfterAsOf++;
+                continue;
+            }
+
+            ref var state = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_users, users[i], out _);
             state ??= new UserState();
             var list = state.Elements;
             string id = ids[i]!;
-            long time = times[i];
 
             // Binary search for the insertion point in (time desc, id asc) order.
             int lo = 0, hi = list.Count;
@@ -136,7 +149,11 @@ public sealed class SequenceAssembler : IEventExecutor
         }
     }
 
-    /// <summary>Every user's sequence as of <paramref name="asOfMicros"/>: events in (as_of − lookback, as_of], newest first, users ascending.</summary>
+    /// <summary>
+    /// Every user's sequence as of <paramref name="asOfMicros"/>: events in (as_of − lookback, as_of],
+    /// newest first, users ascending. Exact for the as_of the assembler was built with (or any later
+    /// instant); an earlier instant sees only what survived truncation.
+    /// </summary>
     public IReadOnlyList<UserSequence> Snapshot(long asOfMicros)
     {
         var result = new List<UserSequence>(_users.Count);
@@ -184,7 +201,9 @@ public sealed class SequenceAssembler : IEventExecutor
             return null;
         }
 
-        return new UserSequence(userId, EventBatch.Concat(_sequenceColumns, parts), state.Truncated);
+        // Truncated means an event inside the window was dropped: the floor is the newest dropped one.
+        bool truncated = state.Floor is { } floor && floor.Time > from && floor.Time <= asOfMicros;
+        return new UserSequence(userId, EventBatch.Concat(_sequenceColumns, parts), truncated);
 
         void Flush()
         {

@@ -1,0 +1,112 @@
+using System.Security.Cryptography;
+using FluentAssertions;
+using Xunit;
+
+namespace Weft.Cli.Tests;
+
+public class CompileValidateDiffTests : IDisposable
+{
+    private readonly CliHarness _cli = new();
+
+    public void Dispose() => _cli.Dispose();
+
+    private string Examples => Path.Combine(CliHarness.RepoRoot, "examples", "definitions");
+
+    [Fact]
+    public async Task Compile_produces_the_same_bytes_twice_with_matching_fingerprints()
+    {
+        var first = await _cli.RunAsync("compile", Examples, "--out", _cli.PathOf("a"));
+        var second = await _cli.RunAsync("compile", Examples, "--out", _cli.PathOf("b"));
+        first.Exit.Should().Be(0, first.Err);
+        second.Exit.Should().Be(0, second.Err);
+        var files = Directory.GetFiles(_cli.PathOf("a"), "*.json").Select(Path.GetFileName).Order().ToList();
+        files.Should().Equal("engagement.json", "searches.json");
+        foreach (var f in files)
+        {
+            var a = await File.ReadAllBytesAsync(_cli.PathOf("a/" + f));
+            var b = await File.ReadAllBytesAsync(_cli.PathOf("b/" + f));
+            b.Should().Equal(a);
+            var sidecar = await File.ReadAllTextAsync(_cli.PathOf($"a/{f}.sha256"));
+            sidecar.Should().Be($"{Convert.ToHexStringLower(SHA256.HashData(a))}  {f}\n");
+        }
+    }
+
+    [Fact]
+    public async Task Compiled_json_validates_and_a_compile_error_names_file_and_line()
+    {
+        await _cli.RunAsync("compile", Examples, "--out", _cli.PathOf("out"));
+        var ok = await _cli.RunAsync("validate", _cli.PathOf("out/engagement.json"), _cli.PathOf("out/searches.json"));
+        ok.Exit.Should().Be(0, ok.Err);
+        ok.Out.Should().Contain("engagement.json: ok (signal 'engagement' v1");
+
+        Directory.CreateDirectory(_cli.PathOf("bad"));
+        await File.WriteAllTextAsync(_cli.PathOf("bad/defs.cs"), "public sealed class D : IDefinitionModule\n{\n    public void Define(DefinitionCatalog weft) { weft.Nope(); }\n}\n");
+        var bad = await _cli.RunAsync("compile", _cli.PathOf("bad"), "--out", _cli.PathOf("never"));
+        bad.Exit.Should().Be(1);
+        bad.Err.Should().Contain("defs.cs(3,");
+        bad.Err.Should().Contain("'DefinitionCatalog' does not contain a definition for 'Nope'");
+        Directory.Exists(_cli.PathOf("never")).Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task A_definition_that_breaks_a_rule_fails_compile_with_the_json_path()
+    {
+        Directory.CreateDirectory(_cli.PathOf("rules"));
+        await File.WriteAllTextAsync(_cli.PathOf("rules/defs.cs"), """
+            public sealed class D : IDefinitionModule
+            {
+                public void Define(DefinitionCatalog weft)
+                {
+                    var t = weft.EventType("click").Attribute("dwell_ms", WeftType.Int32);
+                    weft.Signal("s", "t").Include(t, c => c.Where(Col("dwel_ms") > 5)).Element("dwell_ms").MaxLength(0);
+                }
+            }
+            """);
+        var result = await _cli.RunAsync("compile", _cli.PathOf("rules"), "--out", _cli.PathOf("never"));
+        result.Exit.Should().Be(1);
+        result.Err.Should().Contain("signal 's' $.event_types[0].steps[0].where.args[0]: unknown column 'dwel_ms' (hint: did you mean 'dwell_ms'?)");
+        result.Err.Should().Contain("signal 's' $.max_length: max_length must be ≥ 1, got 0");
+    }
+
+    [Fact]
+    public async Task Validate_reports_each_problem_with_its_json_path_and_fails()
+    {
+        await File.WriteAllTextAsync(_cli.PathOf("broken.json"), """
+            {
+              "format": "weft.signal/1", "name": "b", "tenant": "t",
+              "event_types": [ { "name": "click", "raw_schema": [ { "name": "n", "type": "int63" } ] } ],
+              "enrichments": [ { "source": "items", "on": "item_id", "columns": [ "c" ] } ],
+              "element": [ "n", "missing" ],
+              "max_length": -1, "lookback": "30d"
+            }
+            """);
+        var result = await _cli.RunAsync("validate", _cli.PathOf("broken.json"));
+        result.Exit.Should().Be(1);
+        result.Err.Should().Contain("$.event_types[0].raw_schema[0].type: unknown type \"int63\"");
+        result.Err.Should().Contain("$.enrichments[0].source: unknown enrichment source 'items'");
+        result.Err.Should().Contain("$.element[1]: column 'missing' is used in element but never produced");
+        result.Err.Should().Contain("$.max_length: max_length must be ≥ 1, got -1");
+    }
+
+    [Fact]
+    public async Task Diff_says_additive_for_an_added_column_and_breaking_for_a_changed_type()
+    {
+        await _cli.RunAsync("compile", Examples, "--out", _cli.PathOf("v1"));
+        string v1 = await File.ReadAllTextAsync(_cli.PathOf("v1/searches.json"));
+        await File.WriteAllTextAsync(_cli.PathOf("added.json"), v1.Replace(
+            "\"element\": [", "\"element\": [\n    { \"name\": \"query\", \"type\": \"string\", \"nullable\": true },", StringComparison.Ordinal));
+        var added = await _cli.RunAsync("diff", _cli.PathOf("v1/searches.json"), _cli.PathOf("added.json"));
+        added.Exit.Should().Be(0, added.Err);
+        added.Out.Should().StartWith("additive\n").And.Contain("$.element.query: column 'query' (string) added");
+
+        // Change surface from string to int64 via a cast in the chain.
+        string retyped = v1.Replace(
+            "\"steps\": [", "\"steps\": [\n        { \"op\": \"map\", \"columns\": [ { \"name\": \"surface\", \"from\": \"surface\", \"cast\": \"int64\" } ] },", StringComparison.Ordinal)
+            .Replace("\"name\": \"surface\",\n      \"type\": \"string\"", "\"name\": \"surface\",\n      \"type\": \"int64\"", StringComparison.Ordinal);
+        await File.WriteAllTextAsync(_cli.PathOf("retyped.json"), retyped);
+        var breaking = await _cli.RunAsync("diff", _cli.PathOf("v1/searches.json"), _cli.PathOf("retyped.json"));
+        breaking.Out.Should().StartWith("breaking\n").And.Contain("column 'surface' changed type string → int64");
+        breaking.Exit.Should().Be(1);
+        breaking.Err.Should().Contain("bump \"version\" above 1");
+    }
+}
