@@ -43,7 +43,6 @@ public sealed class ConcurrencyTests : IDisposable
             "every append got its own version and the versions are contiguous");
         TestTables.LogFiles(TablePath).Should().Equal(Enumerable.Range(0, writers * appendsEach + 1).Select(v => DeltaLogNaming.CommitFileName(v)),
             "the log holds exactly the commits and no temp files");
-        results.Should().Contain(r => r.Result.Attempts > 1, "the writers really raced");
     }
 
     [Fact]

@@ -1,0 +1,344 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Numerics;
+using System.Text.Json.Nodes;
+using Weft.Definitions;
+using Weft.Engine;
+
+namespace Weft.Storage;
+
+/// <summary>
+/// The Delta <c>add.stats</c> of a data file: <c>numRecords</c>, <c>nullCount</c> for every column,
+/// and <c>minValues</c>/<c>maxValues</c> for scalar columns (not lists), computed from the rows written.
+/// Timestamps are bounded at millisecond precision the way Delta stores them (min rounded down, max
+/// rounded up, so both stay true bounds). NaN is ignored; infinite bounds and strings longer than
+/// <see cref="MaxStringStatLength"/> (max side) are left out. Strings compare in UTF-8 byte order.
+/// </summary>
+internal static class DataFileStatistics
+{
+    /// <summary>String minimums are cut to this many chars (a prefix is still a lower bound); longer maximums are omitted.</summary>
+    public const int MaxStringStatLength = 32;
+
+    private const long MicrosPerMilli = 1000;
+
+    public static string Build(ImmutableArray<FieldDefinition> fields, Column[] columns, ReadOnlySpan<int> rows)
+    {
+        var min = new JsonObject();
+        var max = new JsonObject();
+        var nullCount = new JsonObject();
+        for (var c = 0; c < columns.Length; c++)
+        {
+            var name = fields[c].Name;
+            int nulls;
+            switch (columns[c])
+            {
+                case PrimitiveColumn<bool> column:
+                    nulls = BoolBounds(column, rows, out var anyFalse, out var anyTrue);
+                    if (anyFalse || anyTrue)
+                    {
+                        min[name] = !anyFalse;
+                        max[name] = anyTrue;
+                    }
+
+                    break;
+                case PrimitiveColumn<int> column:
+                    if (NumericBounds(column, rows, out nulls, out var lowInt, out var highInt))
+                    {
+                        min[name] = lowInt;
+                        max[name] = highInt;
+                    }
+
+                    break;
+                case PrimitiveColumn<long> column:
+                    if (NumericBounds(column, rows, out nulls, out var low, out var high))
+                    {
+                        if (column.Type.Kind == ScalarKind.Timestamp)
+                        {
+                            AddTimestamp(min, name, low, roundUp: false);
+                            AddTimestamp(max, name, high, roundUp: true);
+                        }
+                        else
+                        {
+                            min[name] = low;
+                            max[name] = high;
+                        }
+                    }
+
+                    break;
+                case PrimitiveColumn<float> column:
+                    if (NumericBounds(column, rows, out nulls, out var lowFloat, out var highFloat))
+                    {
+                        AddFinite(min, name, lowFloat);
+                        AddFinite(max, name, highFloat);
+                    }
+
+                    break;
+                case PrimitiveColumn<double> column:
+                    if (NumericBounds(column, rows, out nulls, out var lowDouble, out var highDouble))
+                    {
+                        AddFinite(min, name, lowDouble);
+                        AddFinite(max, name, highDouble);
+                    }
+
+                    break;
+                case StringColumn column:
+                    nulls = StringBounds(column.Values, rows, out var lowString, out var highString);
+                    if (lowString is not null && highString is not null)
+                    {
+                        min[name] = Truncate(lowString);
+                        if (highString.Length <= MaxStringStatLength)
+                        {
+                            max[name] = highString;
+                        }
+                    }
+
+                    break;
+                default:
+                    nulls = CountNulls(columns[c].Nulls, rows);
+                    break;
+            }
+
+            nullCount[name] = nulls;
+        }
+
+        return new FileStatistics(rows.Length, min, max, nullCount).ToJson();
+    }
+
+    /// <summary>
+    /// False when the file's log statistics prove that no row has <paramref name="range"/>'s column in
+    /// range (every value null, or the bounds lie outside). True when they do not, or are absent.
+    /// </summary>
+    public static bool MayContain(AddFile file, ColumnRange range, ScalarKind kind)
+    {
+        if (!FileStatistics.TryParse(file.Stats, out var stats))
+        {
+            return true;
+        }
+
+        if (stats.NumRecords == 0)
+        {
+            return false;
+        }
+
+        if (stats.NullCount?[range.Column] is JsonValue nullValue && nullValue.TryGetValue(out long nulls) && nulls >= stats.NumRecords)
+        {
+            return false;
+        }
+
+        if (range.Max is { } upper && TryGetBound(stats.MinValues, range.Column, kind, isMax: false, out var fileMin) && fileMin > upper)
+        {
+            return false;
+        }
+
+        if (range.Min is { } lower && TryGetBound(stats.MaxValues, range.Column, kind, isMax: true, out var fileMax) && fileMax < lower)
+        {
+            return false;
+        }
+
+        return true;
+    }
+
+    private static bool TryGetBound(JsonObject? values, string column, ScalarKind kind, bool isMax, out long bound)
+    {
+        bound = 0;
+        if (values?[column] is not JsonValue value)
+        {
+            return false;
+        }
+
+        if (kind == ScalarKind.Timestamp)
+        {
+            if (!value.TryGetValue(out string? text)
+                || !DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var instant))
+            {
+                return false;
+            }
+
+            bound = Timestamps.ToMicros(instant);
+            if (isMax)
+            {
+                // Other writers truncate the max to milliseconds; widen it so it stays an upper bound.
+                bound += MicrosPerMilli - 1;
+            }
+
+            return true;
+        }
+
+        return value.TryGetValue(out bound);
+    }
+
+    private static long FloorDiv(long a, long b)
+    {
+        var q = a / b;
+        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+    }
+
+    private static void AddTimestamp(JsonObject target, string name, long micros, bool roundUp)
+    {
+        if (micros < TimeBuckets.MinMicros || micros > TimeBuckets.MaxMicros)
+        {
+            return;
+        }
+
+        var millis = roundUp ? -FloorDiv(-micros, MicrosPerMilli) : FloorDiv(micros, MicrosPerMilli);
+        var rounded = millis * MicrosPerMilli;
+        if (rounded <= TimeBuckets.MaxMicros)
+        {
+            target[name] = FileStatistics.FormatTimestamp(Timestamps.FromMicros(rounded));
+        }
+    }
+
+    private static void AddFinite(JsonObject target, string name, double value)
+    {
+        if (double.IsFinite(value))
+        {
+            target[name] = value;
+        }
+    }
+
+    private static void AddFinite(JsonObject target, string name, float value)
+    {
+        if (float.IsFinite(value))
+        {
+            target[name] = value;
+        }
+    }
+
+    private static int CountNulls(bool[]? nulls, ReadOnlySpan<int> rows)
+    {
+        if (nulls is null)
+        {
+            return 0;
+        }
+
+        var count = 0;
+        foreach (var row in rows)
+        {
+            count += nulls[row] ? 1 : 0;
+        }
+
+        return count;
+    }
+
+    private static int BoolBounds(PrimitiveColumn<bool> column, ReadOnlySpan<int> rows, out bool anyFalse, out bool anyTrue)
+    {
+        var values = column.Values;
+        var mask = column.Nulls;
+        anyFalse = anyTrue = false;
+        var nulls = 0;
+        foreach (var row in rows)
+        {
+            if (mask is not null && mask[row])
+            {
+                nulls++;
+            }
+            else if (values[row])
+            {
+                anyTrue = true;
+            }
+            else
+            {
+                anyFalse = true;
+            }
+        }
+
+        return nulls;
+    }
+
+    private static bool NumericBounds<T>(PrimitiveColumn<T> column, ReadOnlySpan<int> rows, out int nulls, out T low, out T high)
+        where T : unmanaged, INumberBase<T>, IComparisonOperators<T, T, bool>
+    {
+        var values = column.Values;
+        var mask = column.Nulls;
+        nulls = 0;
+        low = high = default;
+        var any = false;
+        foreach (var row in rows)
+        {
+            if (mask is not null && mask[row])
+            {
+                nulls++;
+                continue;
+            }
+
+            var value = values[row];
+            if (T.IsNaN(value))
+            {
+                continue;
+            }
+
+            if (!any)
+            {
+                low = high = value;
+                any = true;
+            }
+            else if (value < low)
+            {
+                low = value;
+            }
+            else if (value > high)
+            {
+                high = value;
+            }
+        }
+
+        return any;
+    }
+
+    private static int StringBounds(string?[] values, ReadOnlySpan<int> rows, out string? low, out string? high)
+    {
+        low = high = null;
+        var nulls = 0;
+        foreach (var row in rows)
+        {
+            var value = values[row];
+            if (value is null)
+            {
+                nulls++;
+                continue;
+            }
+
+            if (low is null || CompareUtf8(value, low) < 0)
+            {
+                low = value;
+            }
+
+            if (high is null || CompareUtf8(value, high) > 0)
+            {
+                high = value;
+            }
+        }
+
+        return nulls;
+    }
+
+    private static string Truncate(string value)
+    {
+        if (value.Length <= MaxStringStatLength)
+        {
+            return value;
+        }
+
+        var length = char.IsHighSurrogate(value[MaxStringStatLength - 1]) ? MaxStringStatLength - 1 : MaxStringStatLength;
+        return value[..length];
+    }
+
+    /// <summary>Orders UTF-16 strings as their UTF-8 bytes (code point order): surrogates sort above U+E000–U+FFFF.</summary>
+    internal static int CompareUtf8(string a, string b)
+    {
+        var length = Math.Min(a.Length, b.Length);
+        for (var i = 0; i < length; i++)
+        {
+            var x = a[i];
+            var y = b[i];
+            if (x != y)
+            {
+                return Fix(x) - Fix(y);
+            }
+        }
+
+        return a.Length - b.Length;
+
+        static int Fix(char c) => c >= 0xD800 ? (c >= 0xE000 ? c - 0x800 : c + 0x2000) : c;
+    }
+}

@@ -1,0 +1,847 @@
+using System.Buffers;
+using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Parquet;
+
+namespace Weft.Storage;
+
+/// <summary>
+/// Weft's columnar event batches stored as a time-partitioned Delta table of Parquet files
+/// (DESIGN.md, "Tables"). Writes put one Parquet file per partition and commit them atomically;
+/// reads decode only the projected columns of the files in the selected partitions, skipping files
+/// and row groups whose statistics exclude a row filter.
+/// </summary>
+/// <remarks>
+/// <para>Partition columns (e.g. <c>bucket</c>, <c>path</c>) are strings kept in the log, not in the
+/// data files (Delta convention); reads add them back as string columns when projected. They are
+/// not part of <see cref="Schema"/>.</para>
+/// <para>A handle is safe to share between tasks, and many handles (in one or many processes) may
+/// write one table: the log's optimistic concurrency keeps every commit. Data files are written
+/// before the commit and stay invisible until it succeeds; when a write fails before or during a
+/// commit that provably did not happen, its files are deleted (otherwise <see cref="DeltaTable.VacuumAsync"/>
+/// removes them later).</para>
+/// </remarks>
+public sealed class EventTable
+{
+    private const string WriteOperation = "WRITE";
+
+    private readonly DeltaTable _log;
+    private readonly EventTableOptions _options;
+    private readonly DeltaSchema _writerSchema;
+    private readonly ParquetSchema _fileSchema;
+    private readonly ReadCounters _counters = new();
+
+    private EventTable(DeltaTable log, DeltaSnapshot snapshot, ImmutableArray<FieldDefinition> schema, EventTableOptions options)
+    {
+        _log = log;
+        _options = options;
+        _writerSchema = snapshot.Schema;
+        _fileSchema = ColumnConversions.ToParquetSchema(schema);
+        Schema = schema;
+        PartitionColumns = [.. snapshot.PartitionColumns];
+    }
+
+    /// <summary>Full path of the table's root directory.</summary>
+    public string Path => _log.Path;
+
+    /// <summary>The data columns (stored in the Parquet files), in order; partition columns excluded.</summary>
+    public ImmutableArray<FieldDefinition> Schema { get; }
+
+    /// <summary>The partition columns, in the table's order (string values kept in the log).</summary>
+    public IReadOnlyList<string> PartitionColumns { get; }
+
+    /// <summary>The commit log: snapshots, history, time travel, vacuum.</summary>
+    public DeltaTable Log => _log;
+
+    /// <summary>Totals of the reads made through this handle (see <see cref="TableReadStatistics"/>).</summary>
+    public TableReadStatistics ReadStatistics => _counters.Snapshot();
+
+    /// <summary>
+    /// Opens the event table at <paramref name="path"/>, creating it when absent, with data columns
+    /// <paramref name="schema"/> and string partition columns <paramref name="partitionColumns"/> (which
+    /// must not be in <paramref name="schema"/>). An existing table must have exactly this layout, else
+    /// <see cref="SchemaMismatchException"/> (schema) or <see cref="ArgumentException"/> (partitioning).
+    /// </summary>
+    public static async Task<EventTable> OpenOrCreateAsync(
+        string path,
+        ImmutableArray<FieldDefinition> schema,
+        IReadOnlyList<string> partitionColumns,
+        EventTableOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(partitionColumns);
+        options ??= EventTableOptions.Default;
+        options.Validate();
+        ValidateDefinition(path, schema, partitionColumns);
+        var deltaSchema = ColumnConversions.ToDeltaSchema(schema, partitionColumns);
+        var log = await DeltaTable.OpenOrCreateAsync(path, deltaSchema, partitionColumns, options.Delta, cancellationToken).ConfigureAwait(false);
+        var snapshot = await log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        return Create(log, snapshot, options);
+    }
+
+    /// <summary>Opens an existing event table with default options; throws <see cref="DeltaLogException"/> when there is none.</summary>
+    public static Task<EventTable> OpenAsync(string path, CancellationToken cancellationToken = default) =>
+        OpenAsync(path, null, cancellationToken);
+
+    /// <summary>
+    /// Opens an existing event table; throws <see cref="DeltaLogException"/> when there is none, and
+    /// <see cref="NotSupportedException"/> naming the column when a column type is outside Weft's.
+    /// </summary>
+    public static async Task<EventTable> OpenAsync(string path, EventTableOptions? options, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        options ??= EventTableOptions.Default;
+        options.Validate();
+        var log = await DeltaTable.OpenAsync(path, options.Delta, cancellationToken).ConfigureAwait(false);
+        var snapshot = await log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        return Create(log, snapshot, options);
+    }
+
+    /// <summary>Appends <paramref name="batch"/> to one partition, in one commit. An empty batch commits nothing.</summary>
+    public Task<TableWriteResult> AppendAsync(
+        EventBatch batch, IReadOnlyDictionary<string, string?> partitionValues, CancellationToken cancellationToken = default) =>
+        AppendAsync(batch, EventPartitioner.Single(partitionValues), cancellationToken);
+
+    /// <summary>
+    /// Appends <paramref name="batch"/>: rows are grouped by the partition <paramref name="partitioner"/>
+    /// assigns, one Parquet file per partition, all committed in one Delta commit. A batch whose schema
+    /// differs from <see cref="Schema"/> fails with <see cref="SchemaMismatchException"/> naming the table
+    /// and the column, before anything is written. On any failure nothing is committed. An empty batch
+    /// commits nothing.
+    /// </summary>
+    public Task<TableWriteResult> AppendAsync(EventBatch batch, EventPartitioner partitioner, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(partitioner);
+        return WriteAsync(batch, partitioner, replace: null, cancellationToken);
+    }
+
+    /// <summary>Replaces the partition <paramref name="partitionValues"/> with the rows of <paramref name="batch"/>, in one commit.</summary>
+    public Task<TableWriteResult> ReplacePartitionsAsync(
+        EventBatch batch, IReadOnlyDictionary<string, string?> partitionValues, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(partitionValues);
+        return ReplacePartitionsAsync(batch, EventPartitioner.Single(partitionValues), PartitionFilter.ForPartition(partitionValues), cancellationToken);
+    }
+
+    /// <summary>
+    /// One atomic commit that removes every file in the partitions <paramref name="partitions"/> matches
+    /// and adds <paramref name="batch"/>'s rows, placed by <paramref name="partitioner"/>; every row must
+    /// fall in those partitions. Readers see the old files or the new ones, never both; time travel to
+    /// the version before still reads the old rows. An empty batch empties the partitions. A concurrent
+    /// commit touching those partitions fails this one with <see cref="ConcurrentModificationException"/>.
+    /// </summary>
+    public Task<TableWriteResult> ReplacePartitionsAsync(
+        EventBatch batch, EventPartitioner partitioner, PartitionFilter partitions, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(partitioner);
+        ArgumentNullException.ThrowIfNull(partitions);
+        return WriteAsync(batch, partitioner, partitions, cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads the table at its latest version (or at <paramref name="version"/>: time travel), one batch
+    /// per row group of each data file, holding only <paramref name="columns"/> (default: every data
+    /// column, then the partition columns) in the order given. Only files in the partitions
+    /// <paramref name="partitions"/> matches are opened, and only the projected columns (plus the
+    /// <paramref name="range"/> column) are decoded. With <paramref name="range"/>, files and row groups
+    /// whose statistics exclude it are skipped and only matching rows are returned. A data file that
+    /// cannot be read fails with <see cref="DataFileException"/> naming it.
+    /// </summary>
+    public IAsyncEnumerable<EventBatch> ReadAsync(
+        IReadOnlyList<string>? columns = null,
+        PartitionFilter? partitions = null,
+        ColumnRange? range = null,
+        long? version = null,
+        CancellationToken cancellationToken = default)
+    {
+        if (version is < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(version), version, "A table version is at least 0.");
+        }
+
+        if (columns is { Count: 0 })
+        {
+            throw new ArgumentException($"Reading table '{Path}' needs at least one column.", nameof(columns));
+        }
+
+        return ReadCoreAsync(columns, partitions, range, version, cancellationToken);
+    }
+
+    private static EventTable Create(DeltaTable log, DeltaSnapshot snapshot, EventTableOptions options)
+    {
+        var fields = ColumnConversions.ToDataFields(snapshot.Schema, snapshot.PartitionColumns);
+        return new EventTable(log, snapshot, [.. fields], options);
+    }
+
+    private static void ValidateDefinition(string path, ImmutableArray<FieldDefinition> schema, IReadOnlyList<string> partitionColumns)
+    {
+        if (schema.IsDefaultOrEmpty)
+        {
+            throw new ArgumentException($"Event table '{path}' needs at least one data column.", nameof(schema));
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var field in schema)
+        {
+            ArgumentNullException.ThrowIfNull(field, nameof(schema));
+            if (string.IsNullOrEmpty(field.Name) || !names.Add(field.Name))
+            {
+                throw new ArgumentException($"Event table '{path}': column name '{field.Name}' is empty or repeated.", nameof(schema));
+            }
+        }
+
+        foreach (var column in partitionColumns)
+        {
+            if (string.IsNullOrEmpty(column))
+            {
+                throw new ArgumentException($"Event table '{path}': a partition column name is empty.", nameof(partitionColumns));
+            }
+
+            if (names.Contains(column))
+            {
+                throw new ArgumentException(
+                    $"Event table '{path}': partition column '{column}' is also a data column. Partition columns are strings kept in the log; leave them out of the schema.",
+                    nameof(partitionColumns));
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- writing
+
+    private async Task<TableWriteResult> WriteAsync(EventBatch batch, EventPartitioner partitioner, PartitionFilter? replace, CancellationToken cancellationToken)
+    {
+        var columns = ResolveColumns(batch);
+        var rowCount = batch.RowCount;
+        if (rowCount == 0 && replace is null)
+        {
+            return new TableWriteResult(null, 0, [], 0);
+        }
+
+        var (partitions, order, starts) = GroupRows(batch, partitioner, replace);
+        var written = new List<AddFile>(partitions.Count);
+        try
+        {
+            for (var p = 0; p < partitions.Count; p++)
+            {
+                var count = starts[p + 1] - starts[p];
+                if (count > 0)
+                {
+                    var wholeBatch = count == rowCount;
+                    written.Add(await WriteFileAsync(columns, new ArraySegment<int>(order, starts[p], count), wholeBatch, partitions[p], cancellationToken).ConfigureAwait(false));
+                }
+            }
+        }
+        catch
+        {
+            DeleteFiles(written);
+            throw;
+        }
+
+        var builder = DeltaTransaction.Create(WriteOperation).WithWriterSchema(_writerSchema)
+            .WithParameter("weft.rows", rowCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (replace is null)
+        {
+            builder.Add(written);
+        }
+        else
+        {
+            builder.ReplacePartitions(replace, written);
+        }
+
+        CommitResult result;
+        try
+        {
+            result = await _log.CommitAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (NothingCommitted(e))
+        {
+            DeleteFiles(written);
+            throw;
+        }
+
+        return new TableWriteResult(result.Version, rowCount, written, result.FilesRemoved);
+    }
+
+    /// <summary>The batch's columns in table order, after checking names, types and nullability.</summary>
+    private Column[] ResolveColumns(EventBatch batch)
+    {
+        var columns = new Column[Schema.Length];
+        for (var i = 0; i < Schema.Length; i++)
+        {
+            var field = Schema[i];
+            if (!batch.TryGetColumn(field.Name, out var column))
+            {
+                throw Mismatch(field.Name, $"the table has {field.Type} but the batch lacks the column");
+            }
+
+            if (column.Type != field.Type)
+            {
+                throw Mismatch(field.Name, $"the table has {field.Type} but the batch has {column.Type}");
+            }
+
+            if (!field.Nullable && column.Nulls is { } nulls && Array.IndexOf(nulls, true) is var row and >= 0)
+            {
+                throw Mismatch(field.Name, $"the column is not nullable but row {row} of the batch is null");
+            }
+
+            columns[i] = column;
+        }
+
+        if (batch.Schema.Length != Schema.Length)
+        {
+            foreach (var field in batch.Schema)
+            {
+                if (!HasDataColumn(field.Name))
+                {
+                    throw Mismatch(field.Name, ColumnConversions.Contains(PartitionColumns, field.Name)
+                        ? "it is a partition column, whose values come from the partition values (or partitioner), not from the batch; drop it from the batch"
+                        : $"the batch has {field.Type} but the table has no such column");
+                }
+            }
+        }
+
+        return columns;
+    }
+
+    private SchemaMismatchException Mismatch(string column, string problem) =>
+        new(Path, column, $"Schema mismatch writing to table '{Path}': column '{column}': {problem}. Nothing was committed.");
+
+    private bool HasDataColumn(string name)
+    {
+        foreach (var field in Schema)
+        {
+            if (string.Equals(field.Name, name, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Partitions the rows: returns the partition values, the row indices ordered by partition (stable,
+    /// so each partition keeps the batch's order), and where each partition starts in that order.
+    /// </summary>
+    private (IReadOnlyList<IReadOnlyDictionary<string, string?>> Partitions, int[] Order, int[] Starts) GroupRows(
+        EventBatch batch, EventPartitioner partitioner, PartitionFilter? replace)
+    {
+        var rowCount = batch.RowCount;
+        if (rowCount == 0)
+        {
+            return ([], [], [0]);
+        }
+
+        var partitionOfRow = ArrayPool<int>.Shared.Rent(rowCount);
+        try
+        {
+            var partitions = partitioner.Assign(batch, partitionOfRow.AsSpan(0, rowCount))
+                ?? throw new InvalidOperationException($"{partitioner.GetType().Name}.Assign returned null.");
+            foreach (var values in partitions)
+            {
+                CheckPartition(values, replace);
+            }
+
+            var starts = new int[partitions.Count + 1];
+            for (var row = 0; row < rowCount; row++)
+            {
+                var p = partitionOfRow[row];
+                if ((uint)p >= (uint)partitions.Count)
+                {
+                    throw new InvalidOperationException(
+                        $"{partitioner.GetType().Name} assigned row {row} to partition {p}, but returned {partitions.Count} partitions.");
+                }
+
+                starts[p + 1]++;
+            }
+
+            for (var p = 0; p < partitions.Count; p++)
+            {
+                starts[p + 1] += starts[p];
+            }
+
+            var order = new int[rowCount];
+            var next = new int[partitions.Count];
+            Array.Copy(starts, next, partitions.Count);
+            for (var row = 0; row < rowCount; row++)
+            {
+                order[next[partitionOfRow[row]]++] = row;
+            }
+
+            return (partitions, order, starts);
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(partitionOfRow);
+        }
+    }
+
+    private void CheckPartition(IReadOnlyDictionary<string, string?> values, PartitionFilter? replace)
+    {
+        var known = 0;
+        foreach (var column in PartitionColumns)
+        {
+            if (values.ContainsKey(column))
+            {
+                known++;
+            }
+        }
+
+        if (known != PartitionColumns.Count || values.Count != PartitionColumns.Count)
+        {
+            throw new ArgumentException(
+                $"Partition values [{string.Join(", ", values.Keys)}] do not name the partition columns [{string.Join(", ", PartitionColumns)}] of table '{Path}'.");
+        }
+
+        if (replace is not null && !replace.Matches(values))
+        {
+            throw new ArgumentException(
+                $"Rows for partition {DescribePartition(values)} lie outside the partitions being replaced ({replace}) in table '{Path}'. Nothing was written.");
+        }
+    }
+
+    private string DescribePartition(IReadOnlyDictionary<string, string?> values)
+    {
+        var parts = new string[PartitionColumns.Count];
+        for (var i = 0; i < parts.Length; i++)
+        {
+            parts[i] = PartitionColumns[i] + "=" + (values.TryGetValue(PartitionColumns[i], out var v) ? v ?? "null" : "null");
+        }
+
+        return string.Join('/', parts);
+    }
+
+    /// <summary>Writes the rows <paramref name="rows"/> to a new data file in the partition; deletes it on failure.</summary>
+    private async Task<AddFile> WriteFileAsync(
+        Column[] columns, ArraySegment<int> rows, bool wholeBatch, IReadOnlyDictionary<string, string?> partition, CancellationToken cancellationToken)
+    {
+        var values = new Dictionary<string, string?>(PartitionColumns.Count, StringComparer.Ordinal);
+        foreach (var column in PartitionColumns)
+        {
+            values[column] = partition[column];
+        }
+
+        var relative = DeltaPaths.NewDataFilePath(PartitionColumns, values);
+        var full = System.IO.Path.Combine(Path, relative);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
+        try
+        {
+            var groupSize = _options.RowGroupSize;
+            await using (var writer = await ParquetFileWriter.CreateAsync(full, _fileSchema, _options.Parquet, cancellationToken).ConfigureAwait(false))
+            {
+                for (var start = 0; start < rows.Count; start += groupSize)
+                {
+                    var count = Math.Min(groupSize, rows.Count - start);
+                    var group = wholeBatch && count == rows.Count
+                        ? ToParquet(columns)
+                        : ToParquet(columns, rows.AsSpan(start, count));
+                    await writer.WriteRowGroupAsync(group, cancellationToken).ConfigureAwait(false);
+                }
+
+                await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            var size = new FileInfo(full).Length;
+            var stats = DataFileStatistics.Build(Schema, columns, rows.AsSpan());
+            return new AddFile(relative, values, size, _options.Delta.TimeProvider.GetUtcNow(), stats);
+        }
+        catch
+        {
+            TryDelete(full);
+            throw;
+        }
+    }
+
+    private ParquetColumnData[] ToParquet(Column[] columns)
+    {
+        var result = new ParquetColumnData[columns.Length];
+        for (var i = 0; i < columns.Length; i++)
+        {
+            result[i] = ColumnConversions.ToParquet(columns[i], _fileSchema.Fields[i]);
+        }
+
+        return result;
+    }
+
+    private ParquetColumnData[] ToParquet(Column[] columns, ReadOnlySpan<int> rows)
+    {
+        var result = new ParquetColumnData[columns.Length];
+        for (var i = 0; i < columns.Length; i++)
+        {
+            result[i] = ColumnConversions.ToParquet(columns[i], _fileSchema.Fields[i], rows);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Failures after which the commit certainly did not happen, so the new files can go. An IO error
+    /// or cancellation while publishing the log entry is ambiguous: those files stay (vacuum removes
+    /// them if they turn out unreferenced).
+    /// </summary>
+    private static bool NothingCommitted(Exception e) =>
+        e is SchemaMismatchException or ConcurrentModificationException or DeltaLogException or ArgumentException or InvalidOperationException;
+
+    private void DeleteFiles(List<AddFile> files)
+    {
+        foreach (var file in files)
+        {
+            TryDelete(System.IO.Path.Combine(Path, file.Path));
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+            // Best effort: an uncommitted file is invisible; vacuum removes it later.
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // As above.
+        }
+    }
+
+    // ---------------------------------------------------------------- reading
+
+    private async IAsyncEnumerable<EventBatch> ReadCoreAsync(
+        IReadOnlyList<string>? columns,
+        PartitionFilter? partitions,
+        ColumnRange? range,
+        long? version,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var snapshot = version is { } v
+            ? await _log.GetSnapshotAsync(v, cancellationToken).ConfigureAwait(false)
+            : await _log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        var plan = ReadPlan.Create(snapshot, columns, range);
+        foreach (var file in snapshot.Files(partitions))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (range is not null && !DataFileStatistics.MayContain(file, range, plan.RangeKind))
+            {
+                _counters.FileSkipped();
+                continue;
+            }
+
+            var reader = await OpenDataFileAsync(snapshot, file, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var cursor = new FileCursor(snapshot, file, reader, plan);
+                var groups = cursor.SelectRowGroups();
+                _counters.RowGroupsSkipped(reader.RowGroups.Count - groups.Count);
+                foreach (var group in groups)
+                {
+                    var batch = await ReadRowGroupAsync(cursor, group, cancellationToken).ConfigureAwait(false);
+                    if (batch is not null)
+                    {
+                        yield return batch;
+                    }
+                }
+            }
+            finally
+            {
+                await reader.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<ParquetFileReader> OpenDataFileAsync(DeltaSnapshot snapshot, AddFile file, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var reader = await ParquetFileReader.OpenAsync(snapshot.FullPath(file), cancellationToken).ConfigureAwait(false);
+            _counters.FileOpened();
+            return reader;
+        }
+        catch (Exception e) when (e is ParquetFormatException or NotSupportedException or FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new DataFileException(Path, snapshot.Version, file.Path, e.Message, e);
+        }
+    }
+
+    private async Task<EventBatch?> ReadRowGroupAsync(FileCursor cursor, int group, CancellationToken cancellationToken)
+    {
+        var reader = cursor.Reader;
+        var plan = cursor.Plan;
+        var (bytesRead, bytesDecompressed, pages) = (reader.BytesRead, reader.BytesDecompressed, reader.PagesDecoded);
+        var rowCount = cursor.RowCount(group);
+        var decoded = new Column[plan.Decode.Length];
+        try
+        {
+            for (var k = 0; k < decoded.Length; k++)
+            {
+                var field = plan.Decode[k];
+                if (cursor.FileColumn[k] < 0)
+                {
+                    decoded[k] = Column.AllNull(field.Type, rowCount);
+                    continue;
+                }
+
+                var data = await reader.ReadColumnAsync(group, field.Name, cancellationToken).ConfigureAwait(false);
+                if (data.RowCount != rowCount)
+                {
+                    throw cursor.Error($"column '{field.Name}' of row group {group} has {data.RowCount} rows, the row group {rowCount}");
+                }
+
+                decoded[k] = ColumnConversions.FromParquet(data, field.Type);
+            }
+        }
+        catch (Exception e) when (e is ParquetFormatException or NotSupportedException or EndOfStreamException)
+        {
+            throw cursor.Error(e.Message, e);
+        }
+
+        var batch = plan.Assemble(decoded, rowCount, cursor.File);
+        _counters.RowGroupRead(
+            batch?.RowCount ?? 0, reader.BytesRead - bytesRead, reader.BytesDecompressed - bytesDecompressed, reader.PagesDecoded - pages);
+        return batch;
+    }
+
+    /// <summary>One data file being read: its column mapping onto the plan, and error reporting.</summary>
+    private sealed class FileCursor
+    {
+        public FileCursor(DeltaSnapshot snapshot, AddFile file, ParquetFileReader reader, ReadPlan plan)
+        {
+            Snapshot = snapshot;
+            File = file;
+            Reader = reader;
+            Plan = plan;
+            FileColumn = new int[plan.Decode.Length];
+            for (var k = 0; k < plan.Decode.Length; k++)
+            {
+                var field = plan.Decode[k];
+                var index = reader.Schema.IndexOf(field.Name);
+                if (index >= 0 && !ColumnConversions.Stores(reader.Schema.Fields[index], field.Type))
+                {
+                    throw Error($"column '{field.Name}' is stored as {ColumnConversions.Describe(reader.Schema.Fields[index])}, but the table declares {field.Type}");
+                }
+
+                FileColumn[k] = index; // -1: the file predates the column; it reads as nulls.
+            }
+        }
+
+        public DeltaSnapshot Snapshot { get; }
+
+        public AddFile File { get; }
+
+        public ParquetFileReader Reader { get; }
+
+        public ReadPlan Plan { get; }
+
+        public int[] FileColumn { get; }
+
+        public int RowCount(int group)
+        {
+            var rows = Reader.RowGroups[group].RowCount;
+            return rows is >= 0 and <= int.MaxValue ? (int)rows : throw Error($"row group {group} claims {rows} rows");
+        }
+
+        public IReadOnlyList<int> SelectRowGroups()
+        {
+            var all = Reader.RowGroups.Count;
+            if (Plan.Range is not null && FileColumn[Plan.RangeSlot] < 0)
+            {
+                return []; // The file lacks the range column: every row is null there, so none matches.
+            }
+
+            if (Plan.Range is null)
+            {
+                var every = new int[all];
+                for (var g = 0; g < all; g++)
+                {
+                    every[g] = g;
+                }
+
+                return every;
+            }
+
+            return Reader.FindRowGroups(Plan.Range.Column, Plan.Range.Min, Plan.Range.Max);
+        }
+
+        public DataFileException Error(string problem, Exception? inner = null) =>
+            new(Snapshot.TablePath, Snapshot.Version, File.Path, problem, inner);
+    }
+
+    /// <summary>What one read decodes and returns, resolved against the snapshot's schema.</summary>
+    private sealed class ReadPlan
+    {
+        private ReadPlan(
+            ImmutableArray<FieldDefinition> output, FieldDefinition[] decode, int[] decodeToOutput, (string Column, int Output)[] partitionOutputs,
+            ColumnRange? range, int rangeSlot, ScalarKind rangeKind)
+        {
+            Output = output;
+            Decode = decode;
+            DecodeToOutput = decodeToOutput;
+            PartitionOutputs = partitionOutputs;
+            Range = range;
+            RangeSlot = rangeSlot;
+            RangeKind = rangeKind;
+        }
+
+        public ImmutableArray<FieldDefinition> Output { get; }
+
+        /// <summary>Data columns to decode: the projected ones, then the range column if not projected.</summary>
+        public FieldDefinition[] Decode { get; }
+
+        /// <summary>Output position of each decoded column; -1 for the range column when not projected.</summary>
+        public int[] DecodeToOutput { get; }
+
+        public (string Column, int Output)[] PartitionOutputs { get; }
+
+        public ColumnRange? Range { get; }
+
+        /// <summary>Index in <see cref="Decode"/> of the range column, or -1.</summary>
+        public int RangeSlot { get; }
+
+        public ScalarKind RangeKind { get; }
+
+        public static ReadPlan Create(DeltaSnapshot snapshot, IReadOnlyList<string>? columns, ColumnRange? range)
+        {
+            var partitionColumns = snapshot.PartitionColumns;
+            var dataFields = ColumnConversions.ToDataFields(snapshot.Schema, partitionColumns);
+            var byName = new Dictionary<string, FieldDefinition>(dataFields.Count, StringComparer.Ordinal);
+            foreach (var field in dataFields)
+            {
+                byName[field.Name] = field;
+            }
+
+            if (columns is null)
+            {
+                var all = new List<string>(dataFields.Count + partitionColumns.Count);
+                foreach (var field in dataFields)
+                {
+                    all.Add(field.Name);
+                }
+
+                all.AddRange(partitionColumns);
+                columns = all;
+            }
+
+            var output = ImmutableArray.CreateBuilder<FieldDefinition>(columns.Count);
+            var decode = new List<FieldDefinition>(columns.Count + 1);
+            var decodeToOutput = new List<int>(columns.Count + 1);
+            var partitionOutputs = new List<(string, int)>();
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            for (var i = 0; i < columns.Count; i++)
+            {
+                var name = columns[i];
+                if (name is null || !seen.Add(name))
+                {
+                    throw new ArgumentException($"Reading table '{snapshot.TablePath}': column '{name}' is null or projected twice.", nameof(columns));
+                }
+
+                if (byName.TryGetValue(name, out var field))
+                {
+                    decode.Add(field);
+                    decodeToOutput.Add(i);
+                    output.Add(field);
+                }
+                else if (ColumnConversions.Contains(partitionColumns, name))
+                {
+                    partitionOutputs.Add((name, i));
+                    output.Add(new FieldDefinition(name, WeftType.String, Nullable: true));
+                }
+                else
+                {
+                    throw new ArgumentException(
+                        $"Reading table '{snapshot.TablePath}' (version {snapshot.Version}): there is no column '{name}'. Columns: {string.Join(", ", byName.Keys)}; partition columns: {string.Join(", ", partitionColumns)}.",
+                        nameof(columns));
+                }
+            }
+
+            var rangeSlot = -1;
+            var rangeKind = ScalarKind.Int64;
+            if (range is not null)
+            {
+                if (!byName.TryGetValue(range.Column ?? "", out var rangeField) || rangeField.Type.IsList
+                    || rangeField.Type.Kind is not (ScalarKind.Int64 or ScalarKind.Timestamp))
+                {
+                    throw new ArgumentException(
+                        $"Reading table '{snapshot.TablePath}': the row filter needs an int64 or timestamp data column; '{range.Column}' is {(rangeField is null ? "not a data column" : rangeField.Type.ToString())}.",
+                        nameof(range));
+                }
+
+                rangeKind = rangeField.Type.Kind;
+                rangeSlot = decode.IndexOf(rangeField);
+                if (rangeSlot < 0)
+                {
+                    rangeSlot = decode.Count;
+                    decode.Add(rangeField);
+                    decodeToOutput.Add(-1);
+                }
+            }
+
+            return new ReadPlan(output.MoveToImmutable(), [.. decode], [.. decodeToOutput], [.. partitionOutputs], range, rangeSlot, rangeKind);
+        }
+
+        /// <summary>The output batch of one row group, rows filtered by the range; null when no row is left.</summary>
+        public EventBatch? Assemble(Column[] decoded, int rowCount, AddFile file)
+        {
+            int[]? selection = null;
+            var selected = rowCount;
+            try
+            {
+                if (Range is { } range)
+                {
+                    var column = (PrimitiveColumn<long>)decoded[RangeSlot];
+                    var values = column.Values;
+                    var nulls = column.Nulls;
+                    selection = ArrayPool<int>.Shared.Rent(Math.Max(rowCount, 1));
+                    selected = 0;
+                    for (var row = 0; row < rowCount; row++)
+                    {
+                        if ((nulls is null || !nulls[row]) && range.Contains(values[row]))
+                        {
+                            selection[selected++] = row;
+                        }
+                    }
+
+                    if (selected == 0)
+                    {
+                        return null;
+                    }
+                }
+
+                var result = new Column[Output.Length];
+                for (var k = 0; k < decoded.Length; k++)
+                {
+                    var at = DecodeToOutput[k];
+                    if (at >= 0)
+                    {
+                        result[at] = selected == rowCount ? decoded[k] : decoded[k].Gather(selection.AsSpan(0, selected));
+                    }
+                }
+
+                foreach (var (column, at) in PartitionOutputs)
+                {
+                    var values = new string?[selected];
+                    if (file.PartitionValues.TryGetValue(column, out var value) && !string.IsNullOrEmpty(value))
+                    {
+                        Array.Fill(values, value);
+                    }
+
+                    result[at] = new StringColumn(values);
+                }
+
+                return new EventBatch(Output, result);
+            }
+            finally
+            {
+                if (selection is not null)
+                {
+                    ArrayPool<int>.Shared.Return(selection);
+                }
+            }
+        }
+    }
+}

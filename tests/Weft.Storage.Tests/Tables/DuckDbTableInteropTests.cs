@@ -1,0 +1,116 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text.Json;
+using FluentAssertions;
+using Weft.Definitions;
+using Weft.Engine;
+using Xunit;
+
+namespace Weft.Storage.Tests.Tables;
+
+/// <summary>
+/// DuckDB (tests/interop/duckdb.mjs) reads the Parquet files of a table Weft wrote, with the Hive
+/// partition directories as columns, and finds the rows Weft reads back.
+/// </summary>
+public sealed class DuckDbTableInteropTests : IDisposable
+{
+    private static readonly ImmutableArray<FieldDefinition> Schema =
+    [
+        new("event_id", WeftType.String, Nullable: false),
+        new("user_id", WeftType.Int64, Nullable: false),
+        new("event_time", WeftType.Timestamp, Nullable: false),
+        new("dwell_ms", WeftType.Int32),
+        new("score", WeftType.Float64),
+        new("weight", WeftType.Float32),
+        new("clicked", WeftType.Bool),
+        new("surface", WeftType.String),
+        new("embedding", WeftType.ListOf(ScalarKind.Float32)),
+        new("item_ids", WeftType.ListOf(ScalarKind.Int64), Nullable: false),
+        new("tags", WeftType.ListOf(ScalarKind.String)),
+        new("seen_at", WeftType.ListOf(ScalarKind.Timestamp)),
+    ];
+
+    private readonly TempDirectory _directory = new();
+
+    public void Dispose() => _directory.Dispose();
+
+    [Fact]
+    public async Task DuckDB_reads_the_files_of_a_table_Weft_wrote_and_finds_the_same_rows()
+    {
+        var path = _directory.Combine("enriched", "signal");
+        var table = await EventTable.OpenOrCreateAsync(path, Schema, EventLayout.PartitionColumns, new EventTableOptions { RowGroupSize = 64 });
+        await table.AppendAsync(EventData.Random(Schema, 400, 31, "s", finiteOnly: true), EventPartitioner.ByTimeBucket(TimeBucket.Hour, EventLayout.StreamPath));
+        await table.AppendAsync(EventData.Random(Schema, 150, 32, "b", finiteOnly: true), EventPartitioner.ByTimeBucket(TimeBucket.Hour, EventLayout.BatchPath));
+        var weft = await EventData.ReadAllAsync(table.ReadAsync());
+        var expected = EventBatch.Concat(weft[0].Schema, weft);
+        var order = Enumerable.Range(0, expected.RowCount)
+            .OrderBy(r => (string)expected["event_id"].GetValue(r)!, StringComparer.Ordinal).ToArray();
+        expected = expected.Gather(order);
+
+        var glob = DuckDb.Quote(path + "/**/*.parquet");
+        var results = await DuckDb.RunAsync(
+            $"SELECT * FROM read_parquet({glob}, hive_partitioning = true, hive_types_autocast = false) ORDER BY event_id",
+            $"SELECT bucket, path, count(*) AS n FROM read_parquet({glob}, hive_partitioning = true, hive_types_autocast = false) GROUP BY ALL ORDER BY ALL");
+
+        var duck = results[0];
+        duck.Columns.Should().BeEquivalentTo([.. Schema.Select(f => f.Name), "bucket", "path"]);
+        duck.Rows.Should().HaveCount(550);
+        for (var row = 0; row < expected.RowCount; row++)
+        {
+            foreach (var field in expected.Schema)
+            {
+                var actual = duck.Rows[row][duck.Index(field.Name)];
+                AssertSame(field.Type, expected[field.Name].GetValue(row), actual, $"row {row} ({expected["event_id"].GetValue(row)}) column '{field.Name}'");
+            }
+        }
+
+        var counts = results[1].Rows.Select(r => (r[0].GetString(), r[1].GetString(), long.Parse(r[2].GetString()!, CultureInfo.InvariantCulture))).ToList();
+        var snapshot = await table.Log.GetSnapshotAsync();
+        counts.Should().BeEquivalentTo(snapshot.Files().Select(f => (f.PartitionValues["bucket"], f.PartitionValues["path"], f.NumRecords!.Value)));
+    }
+
+    private static void AssertSame(WeftType type, object? expected, JsonElement actual, string where)
+    {
+        if (expected is null)
+        {
+            actual.ValueKind.Should().Be(JsonValueKind.Null, where);
+            return;
+        }
+
+        if (type.IsList)
+        {
+            actual.ValueKind.Should().Be(JsonValueKind.Array, where);
+            var items = ((System.Collections.IEnumerable)expected).Cast<object>().ToList();
+            var duckItems = actual.EnumerateArray().ToList();
+            duckItems.Should().HaveCount(items.Count, where);
+            for (var i = 0; i < items.Count; i++)
+            {
+                AssertSame(type.Element, items[i] switch { int n => (long)n, float f => (double)f, var v => v }, duckItems[i], $"{where}[{i}]");
+            }
+
+            return;
+        }
+
+        switch (type.Kind)
+        {
+            case ScalarKind.String:
+                actual.GetString().Should().Be((string)expected, where);
+                break;
+            case ScalarKind.Bool:
+                actual.GetBoolean().Should().Be((bool)expected, where);
+                break;
+            case ScalarKind.Int32 or ScalarKind.Int64 or ScalarKind.Timestamp:
+                var number = actual.ValueKind == JsonValueKind.String
+                    ? long.Parse(actual.GetString()!, CultureInfo.InvariantCulture)
+                    : actual.GetInt64();
+                number.Should().Be((long)expected, where);
+                break;
+            case ScalarKind.Float32:
+                ((float)actual.GetDouble()).Should().Be((float)(double)expected, where);
+                break;
+            case ScalarKind.Float64:
+                actual.GetDouble().Should().Be((double)expected, where);
+                break;
+        }
+    }
+}
