@@ -1,7 +1,10 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Collections.Immutable;
 using Weft.Definitions;
+using Weft.Engine;
+using Weft.Storage;
 
 namespace Weft.Cli;
 
@@ -36,7 +39,10 @@ internal sealed record GenOptions
     public DateTimeOffset Start { get; init; } = new(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
 }
 
-internal sealed record GenSummary(int Events, int Deliveries, int Late, int Duplicates, int Bad, int ItemVersions, int Corrections, string EventsFile, string ItemsFile);
+/// <param name="LandingFile">Every delivery as producers sent it, malformed ones included: the stream's input.</param>
+/// <param name="EventsTable">The raw archive (Delta table, one bucket per day): the well-formed deliveries, duplicates and late ones included.</param>
+/// <param name="ItemsTable">Item feature versions (Delta table).</param>
+internal sealed record GenSummary(int Events, int Deliveries, int Late, int Duplicates, int Bad, long Archived, int ItemVersions, int Corrections, string LandingFile, string EventsTable, string ItemsTable);
 
 /// <summary>
 /// Writes realistic raw events and item features: power-law users and items, several event types, a
@@ -119,10 +125,17 @@ internal static class SyntheticData
             }
         }
 
-        // Archives are in arrival order.
+        // Landing log and archive are in arrival order.
         deliveries.Sort((a, b) => a.Ingest.CompareTo(b.Ingest));
-        string eventsFile = Path.Combine(outDir, "events.jsonl");
-        await WriteLinesAsync(eventsFile, deliveries.Select(d => d.Line), cancellationToken).ConfigureAwait(false);
+        Directory.CreateDirectory(Path.Combine(outDir, "landing"));
+        string landingFile = Path.Combine(outDir, "landing", "events.jsonl");
+        await WriteLinesAsync(landingFile, deliveries.Select(d => d.Line), cancellationToken).ConfigureAwait(false);
+
+        // The archive keeps what an ingest job would have accepted: the deliveries that parse.
+        var (archive, _) = JsonRows.Read(JsonRows.ReadLines(landingFile), RawArchiveSchema, "gen");
+        string eventsTable = Path.Combine(outDir, "events");
+        var events = await EventTable.OpenOrCreateAsync(eventsTable, RawArchiveSchema, [EventLayout.BucketColumn], cancellationToken: cancellationToken).ConfigureAwait(false);
+        await events.AppendAsync(archive, EventPartitioner.ByTimeBucketOnly(TimeBucket.Day), cancellationToken).ConfigureAwait(false);
 
         // Item features, with corrected versions part-way through the window.
         var itemLines = new List<string>(o.Items + (int)(o.Items * o.CorrectionRate) + 1);
@@ -138,10 +151,26 @@ internal static class SyntheticData
             }
         }
 
-        string itemsFile = Path.Combine(outDir, "items.jsonl");
-        await WriteLinesAsync(itemsFile, itemLines, cancellationToken).ConfigureAwait(false);
-        return new GenSummary(o.Events, deliveries.Count, late, duplicates, bad, itemLines.Count, corrections, eventsFile, itemsFile);
+        var (itemRows, _) = JsonRows.Read(itemLines.Select((l, i) => new RawRecord(Encoding.UTF8.GetBytes(l), $"items:{i + 1}")), ItemSchema, "gen");
+        string itemsTable = Path.Combine(outDir, "items");
+        var items = await EventTable.OpenOrCreateAsync(itemsTable, ItemSchema, [], cancellationToken: cancellationToken).ConfigureAwait(false);
+        await items.AppendAsync(itemRows, EventPartitioner.Single(new Dictionary<string, string?>()), cancellationToken).ConfigureAwait(false);
+        return new GenSummary(o.Events, deliveries.Count, late, duplicates, bad, archive.RowCount, itemLines.Count, corrections, landingFile, eventsTable, itemsTable);
     }
+
+    /// <summary>Every attribute of every generated event type, in one table as raw archives hold them.</summary>
+    public static readonly ImmutableArray<FieldDefinition> RawArchiveSchema =
+    [
+        .. StandardColumns.All,
+        new("item_id", WeftType.Int64), new("surface", WeftType.String), new("dwell_ms", WeftType.Int32),
+        new("board_id", WeftType.Int64), new("query", WeftType.String), new("position", WeftType.Int32),
+    ];
+
+    public static readonly ImmutableArray<FieldDefinition> ItemSchema =
+    [
+        new("item_id", WeftType.Int64, Nullable: false), new("version_time", WeftType.Timestamp, Nullable: false),
+        new("category", WeftType.String), new("embedding", WeftType.ListOf(ScalarKind.Float32)),
+    ];
 
     private static string ItemLine(long item, long version, Random rng, int dim)
     {

@@ -14,6 +14,7 @@ public static class WeftCli
         root.Subcommands.Add(CompileCommand(stdout, stderr));
         root.Subcommands.Add(ValidateCommand(stdout, stderr));
         root.Subcommands.Add(DiffCommand(stdout, stderr));
+        root.Subcommands.Add(TableCommands.Create(stdout, stderr));
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
         try
         {
@@ -55,8 +56,9 @@ public static class WeftCli
             }
 
             var summary = await SyntheticData.GenerateAsync(parse.GetValue(outDir)!, options, ct).ConfigureAwait(false);
-            await stdout.WriteLineAsync($"wrote {summary.Deliveries} deliveries of {summary.Events} events ({summary.Late} late, {summary.Duplicates} duplicated, {summary.Bad} malformed) to {summary.EventsFile}").ConfigureAwait(false);
-            await stdout.WriteLineAsync($"wrote {summary.ItemVersions} item versions ({summary.Corrections} corrections) to {summary.ItemsFile}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"wrote {summary.Deliveries} deliveries of {summary.Events} events ({summary.Late} late, {summary.Duplicates} duplicated, {summary.Bad} malformed) to {summary.LandingFile}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"wrote the {summary.Archived} well-formed deliveries to the raw archive table {summary.EventsTable}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"wrote {summary.ItemVersions} item versions ({summary.Corrections} corrections) to the table {summary.ItemsTable}").ConfigureAwait(false);
             return 0;
         });
         return command;

@@ -89,6 +89,105 @@ public sealed class RawEventParser
         return new ParseResult(new EventBatch(schema, built), deadLetters, skipped);
     }
 
+    /// <summary>
+    /// The same checks for rows read from a raw table (Parquet/Delta archive) instead of JSON: rows of
+    /// other event types are skipped; rows without event_id, user_id or event_time, missing a
+    /// required attribute, or too far in the future are dead-lettered with <paramref name="source"/>
+    /// and their row number; ingest_time defaults to now.
+    /// </summary>
+    public ParseResult ParseTable(EventBatch table, string source)
+    {
+        if (!table.TryGetColumn(StandardColumns.EventType, out var typeColumn) || typeColumn is not StringColumn types)
+        {
+            throw new ArgumentException($"{source}: raw table has no string column '{StandardColumns.EventType}'", nameof(table));
+        }
+
+        foreach (var f in _signal.RawSchema)
+        {
+            if (table.TryGetColumn(f.Name, out var c) && c.Type != f.Type)
+            {
+                throw new ArgumentException($"{source}: column '{f.Name}' is {c.Type} but the signal's raw schema says {f.Type}", nameof(table));
+            }
+        }
+
+        long now = Timestamps.ToMicros(_time.GetUtcNow());
+        long maxFuture = now + (_options.MaxFutureSkew.Ticks / 10);
+        var projected = table.Project(NullableRawSchema());
+        var ids = (StringColumn)projected[StandardColumns.EventId];
+        var users = projected[StandardColumns.UserId];
+        var times = (PrimitiveColumn<long>)projected[StandardColumns.EventTime];
+        var keep = new List<int>(table.RowCount);
+        var deadLetters = new List<DeadLetter>();
+        int skipped = 0;
+        for (int i = 0; i < table.RowCount; i++)
+        {
+            string? type = types.Values[i];
+            if (type is null || !_types.TryGetValue(type, out var eventType))
+            {
+                skipped += type is null ? 0 : 1;
+                if (type is null)
+                {
+                    deadLetters.Add(new DeadLetter(ids.Values[i], (long?)users.GetValue(i), null, "parse", "missing event_type", $"{source}#{i}"));
+                }
+
+                continue;
+            }
+
+            string? reason = ids.Values[i] is null or "" ? "missing event_id"
+                : users.IsNull(i) ? "missing user_id"
+                : times.IsNull(i) ? "missing event_time"
+                : times.Values[i] > maxFuture ? $"event_time {Timestamps.Format(times.Values[i])} is more than {Durations.Format(_options.MaxFutureSkew)} in the future"
+                : null;
+            if (reason is null)
+            {
+                foreach (var f in eventType.RawSchema)
+                {
+                    if (!f.Nullable && projected[f.Name].IsNull(i))
+                    {
+                        reason = $"missing required attribute '{f.Name}' of {type}";
+                        break;
+                    }
+                }
+            }
+
+            if (reason is not null)
+            {
+                deadLetters.Add(new DeadLetter(ids.Values[i], (long?)users.GetValue(i), type, "parse", reason, $"{source}#{i}"));
+                continue;
+            }
+
+            keep.Add(i);
+        }
+
+        var rows = keep.ToArray();
+        var columns = new Column[_signal.RawSchema.Length];
+        for (int c = 0; c < columns.Length; c++)
+        {
+            columns[c] = projected.Columns[c].Gather(rows);
+        }
+
+        // Absent ingest times are set at ingest, as for JSON.
+        var ingestValues = ((PrimitiveColumn<long>)columns[_columnIndex[StandardColumns.IngestTime]]).Values;
+        var ingestNulls = columns[_columnIndex[StandardColumns.IngestTime]].Nulls;
+        if (ingestNulls is not null)
+        {
+            for (int r = 0; r < ingestValues.Length; r++)
+            {
+                if (ingestNulls[r])
+                {
+                    ingestValues[r] = now;
+                }
+            }
+
+            columns[_columnIndex[StandardColumns.IngestTime]] = new PrimitiveColumn<long>(WeftType.Timestamp, ingestValues);
+        }
+
+        return new ParseResult(new EventBatch(_signal.RawSchema, columns), deadLetters, skipped);
+    }
+
+    private System.Collections.Immutable.ImmutableArray<FieldDefinition> NullableRawSchema() =>
+        [.. _signal.RawSchema.Select(f => f with { Nullable = true })];
+
     private string Payload(ReadOnlyMemory<byte> json)
     {
         var span = json.Span;

@@ -17,11 +17,46 @@ public class GenAndDemoTests : IDisposable
         (await _cli.RunAsync(Args("a", 7))).Exit.Should().Be(0);
         (await _cli.RunAsync(Args("b", 7))).Exit.Should().Be(0);
         (await _cli.RunAsync(Args("c", 8))).Exit.Should().Be(0);
-        foreach (var f in new[] { "events.jsonl", "items.jsonl" })
+        var landing = "landing/events.jsonl";
+        (await File.ReadAllBytesAsync(_cli.PathOf("b/" + landing))).Should().Equal(await File.ReadAllBytesAsync(_cli.PathOf("a/" + landing)));
+        (await File.ReadAllBytesAsync(_cli.PathOf("c/" + landing))).Should().NotEqual(await File.ReadAllBytesAsync(_cli.PathOf("a/" + landing)));
+        foreach (var table in new[] { "events", "items" })
         {
-            (await File.ReadAllBytesAsync(_cli.PathOf("b/" + f))).Should().Equal(await File.ReadAllBytesAsync(_cli.PathOf("a/" + f)));
-            (await File.ReadAllBytesAsync(_cli.PathOf("c/" + f))).Should().NotEqual(await File.ReadAllBytesAsync(_cli.PathOf("a/" + f)));
+            var a = await TableText(_cli.PathOf("a/" + table));
+            (await TableText(_cli.PathOf("b/" + table))).Should().Be(a);
+            (await TableText(_cli.PathOf("c/" + table))).Should().NotBe(a);
         }
+    }
+
+    /// <summary>A table's rows in a stable text form (file names and commit times differ between runs; contents must not).</summary>
+    private static async Task<string> TableText(string path)
+    {
+        var table = await Weft.Storage.EventTable.OpenAsync(path);
+        var lines = new List<string>();
+        await foreach (var batch in table.ReadAsync())
+        {
+            lines.AddRange(Weft.Engine.JsonRows.Canonical(batch).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+
+        lines.Count.Should().BeGreaterThan(0);
+        return string.Join('\n', lines.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Table_commands_list_history_and_vacuum_and_name_a_missing_table()
+    {
+        (await _cli.RunAsync("gen", "--out", _cli.PathOf("t"), "--events", "2000", "--users", "20", "--items", "10", "--days", "3")).Exit.Should().Be(0);
+        var ls = await _cli.RunAsync("table", "ls", _cli.PathOf("t/events"));
+        ls.Exit.Should().Be(0, ls.Err);
+        ls.Out.Should().Contain("partitioned by bucket").And.Contain("bucket=2026-11-01").And.Contain("bucket=2026-11-03").And.NotContain("bucket=2026-11-04");
+        var history = await _cli.RunAsync("table", "history", _cli.PathOf("t/events"));
+        history.Out.Should().Contain("CREATE TABLE").And.Contain("WRITE");
+        var vacuum = await _cli.RunAsync("table", "vacuum", _cli.PathOf("t/events"), "--retention", "0s", "--dry-run");
+        vacuum.Exit.Should().Be(0, vacuum.Err);
+        vacuum.Out.Should().Contain("would delete 0 files");
+        var missing = await _cli.RunAsync("table", "ls", _cli.PathOf("nope"));
+        missing.Exit.Should().Be(2);
+        missing.Err.Should().Contain(_cli.PathOf("nope"));
     }
 
     [Fact]
@@ -33,7 +68,7 @@ public class GenAndDemoTests : IDisposable
         var ids = new HashSet<string>();
         int late = 0, duplicates = 0, types = 0;
         var seenTypes = new HashSet<string>();
-        await foreach (var line in File.ReadLinesAsync(_cli.PathOf("g/events.jsonl")))
+        await foreach (var line in File.ReadLinesAsync(_cli.PathOf("g/landing/events.jsonl")))
         {
             JsonDocument doc;
             try
@@ -68,7 +103,7 @@ public class GenAndDemoTests : IDisposable
         var counts = perUser.Values.OrderDescending().ToList();
         // Power law: the busiest 10% of users produce far more than 10% of events.
         counts.Take(counts.Count / 10).Sum().Should().BeGreaterThan(counts.Sum() * 35 / 100);
-        (await File.ReadAllLinesAsync(_cli.PathOf("g/items.jsonl"))).Length.Should().BeGreaterThan(300);
+        (await TableText(_cli.PathOf("g/items"))).Split('\n').Length.Should().BeGreaterThan(300);
     }
 
     [Fact]
@@ -77,10 +112,12 @@ public class GenAndDemoTests : IDisposable
         var result = await _cli.RunAsync("demo", "--dir", _cli.PathOf("demo"), "--events", "20000");
         result.Exit.Should().Be(0, result.Out + result.Err);
         result.Out.Should().Contain("engagement.json");
-        result.Out.Should().MatchRegex(@"parsed [\d,]+ events .*; (\d+) malformed → dead letters");
+        result.Out.Should().MatchRegex(@"stream: [\d,]+ events parsed, [\d,]+ of other types, [1-9]\d* malformed → dead letters");
         result.Out.Should().Contain("malformed JSON");
         result.Out.Should().Contain("missing user_id");
-        result.Out.Should().Contain("parity      : identical enriched events and sequences");
+        result.Out.Should().Contain("parity: identical enriched events and sequences");
+        result.Out.Should().MatchRegex(@"all \d+ columns decompress ([\d,]+) KiB; user_id \+ event_time only: ([\d,]+) KiB");
+        Directory.Exists(_cli.PathOf("demo/lake/enriched/engagement/_delta_log")).Should().BeTrue();
         result.Out.Should().NotContain("MISMATCH");
         File.Exists(_cli.PathOf("demo/signals/engagement.json.sha256")).Should().BeTrue();
     }

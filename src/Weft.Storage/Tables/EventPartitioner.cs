@@ -39,6 +39,14 @@ public abstract class EventPartitioner
         return new TimeBucketPartitioner(bucket, path, timeColumn);
     }
 
+    /// <summary>Only a <c>bucket</c> partition column (raw archives, which have no stream/batch path).</summary>
+    public static EventPartitioner ByTimeBucketOnly(TimeBucket bucket, string timeColumn = StandardColumns.EventTime)
+    {
+        _ = TimeBuckets.LengthMicros(bucket);
+        ArgumentException.ThrowIfNullOrEmpty(timeColumn);
+        return new TimeBucketPartitioner(bucket, null, timeColumn);
+    }
+
     private sealed class SinglePartitioner(IReadOnlyDictionary<string, string?> values) : EventPartitioner
     {
         private readonly IReadOnlyDictionary<string, string?>[] _partitions = [values];
@@ -50,7 +58,7 @@ public abstract class EventPartitioner
         }
     }
 
-    private sealed class TimeBucketPartitioner(TimeBucket bucket, string path, string timeColumn) : EventPartitioner
+    private sealed class TimeBucketPartitioner(TimeBucket bucket, string? path, string timeColumn) : EventPartitioner
     {
         public override IReadOnlyList<IReadOnlyDictionary<string, string?>> Assign(EventBatch batch, Span<int> partitionOfRow)
         {
@@ -106,7 +114,10 @@ public abstract class EventPartitioner
             var partitions = new IReadOnlyDictionary<string, string?>[starts.Count];
             for (var i = 0; i < partitions.Length; i++)
             {
-                partitions[i] = EventLayout.Partition(TimeBuckets.Format(starts[i], bucket), path);
+                string formatted = TimeBuckets.Format(starts[i], bucket);
+                partitions[i] = path is null
+                    ? new Dictionary<string, string?>(1, StringComparer.Ordinal) { [EventLayout.BucketColumn] = formatted }
+                    : EventLayout.Partition(formatted, path);
             }
 
             return partitions;

@@ -1,0 +1,75 @@
+using System.CommandLine;
+using Weft.Definitions;
+using Weft.Storage;
+
+namespace Weft.Cli;
+
+/// <summary><c>weft table ls|history|vacuum PATH</c>: inspect and maintain a Weft (Delta Lake) table.</summary>
+internal static class TableCommands
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var table = new Command("table", "Inspect and maintain a table (Parquet files under a Delta Lake log)");
+
+        var lsPath = new Argument<string>("PATH") { Description = "Table directory" };
+        var version = new Option<long?>("--version") { Description = "Time travel: list the files of this version" };
+        var ls = new Command("ls", "List the active files with partition values, sizes and row counts") { lsPath, version };
+        ls.SetAction((parse, ct) => RunAsync(stderr, async () =>
+        {
+            var log = await DeltaTable.OpenAsync(parse.GetValue(lsPath)!, cancellationToken: ct).ConfigureAwait(false);
+            var snapshot = parse.GetValue(version) is { } v ? await log.GetSnapshotAsync(v, ct).ConfigureAwait(false) : await log.GetSnapshotAsync(ct).ConfigureAwait(false);
+            await PrintAsync(stdout, DeltaTableFormatter.Ls(snapshot)).ConfigureAwait(false);
+        }));
+
+        var historyPath = new Argument<string>("PATH") { Description = "Table directory" };
+        var limit = new Option<int?>("--limit") { Description = "Newest N commits only" };
+        var history = new Command("history", "List the commits: version, time, operation, files added and removed") { historyPath, limit };
+        history.SetAction((parse, ct) => RunAsync(stderr, async () =>
+        {
+            var log = await DeltaTable.OpenAsync(parse.GetValue(historyPath)!, cancellationToken: ct).ConfigureAwait(false);
+            await PrintAsync(stdout, DeltaTableFormatter.History(await log.GetHistoryAsync(parse.GetValue(limit), ct).ConfigureAwait(false))).ConfigureAwait(false);
+        }));
+
+        var vacuumPath = new Argument<string>("PATH") { Description = "Table directory" };
+        var retention = new Option<string>("--retention") { Description = "Keep files any version newer than this needs (e.g. 7d, 0s)", DefaultValueFactory = _ => "7d" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "List what would be deleted, delete nothing" };
+        var vacuum = new Command("vacuum", "Delete data files no version within the retention references") { vacuumPath, retention, dryRun };
+        vacuum.SetAction((parse, ct) => RunAsync(stderr, async () =>
+        {
+            if (!Durations.TryParse(parse.GetValue(retention), out var keep))
+            {
+                throw new ArgumentException($"--retention '{parse.GetValue(retention)}' is not a duration (e.g. 7d, 12h, 0s)");
+            }
+
+            var log = await DeltaTable.OpenAsync(parse.GetValue(vacuumPath)!, cancellationToken: ct).ConfigureAwait(false);
+            await PrintAsync(stdout, DeltaTableFormatter.Vacuum(await log.VacuumAsync(keep, parse.GetValue(dryRun), ct).ConfigureAwait(false))).ConfigureAwait(false);
+        }));
+
+        table.Subcommands.Add(ls);
+        table.Subcommands.Add(history);
+        table.Subcommands.Add(vacuum);
+        return table;
+    }
+
+    private static async Task<int> RunAsync(TextWriter stderr, Func<Task> action)
+    {
+        try
+        {
+            await action().ConfigureAwait(false);
+            return 0;
+        }
+        catch (Exception ex) when (ex is DeltaException or IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            await stderr.WriteLineAsync($"table: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+    }
+
+    private static async Task PrintAsync(TextWriter stdout, IReadOnlyList<string> lines)
+    {
+        foreach (var line in lines)
+        {
+            await stdout.WriteLineAsync(line).ConfigureAwait(false);
+        }
+    }
+}
