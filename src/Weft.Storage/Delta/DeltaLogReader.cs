@@ -40,14 +40,23 @@ internal sealed class DeltaLogReader
 
         for (var i = 1; i < versions.Count; i++)
         {
-            if (versions[i] != i)
+            // A directory listing taken while another writer publishes a commit may miss entries
+            // (readdir is not atomic against concurrent link/unlink), so confirm a gap before calling it one.
+            if (versions[i] != i && await Store.ReadAsync(i, cancellationToken).ConfigureAwait(false) is null)
             {
                 throw new DeltaLogException(TablePath, Store.Describe(i),
                     $"The log of '{TablePath}' has a gap: log entry '{Store.Describe(i)}' is missing, but version {versions[i]} exists.");
             }
         }
 
-        return versions[^1];
+        // For the same reason the newest entries may be missing from the listing: probe past its end.
+        long latest = versions[^1];
+        while (await Store.ReadAsync(latest + 1, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            latest++;
+        }
+
+        return latest;
     }
 
     /// <summary>Reads and parses one entry.</summary>
