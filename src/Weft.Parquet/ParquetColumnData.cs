@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Weft.Parquet;
 
 /// <summary>
@@ -156,6 +158,24 @@ public sealed class ParquetColumnData
         }
 
         return new ParquetColumnData(field, rowCount, values, nulls, offsets);
+    }
+
+    /// <summary>
+    /// For the reader, whose decoding already guarantees what <see cref="Create"/> checks (element type,
+    /// lengths, offsets, nulls with at least one null row, no null strings outside null rows): no
+    /// validation pass over the values. Debug builds still run every check.
+    /// </summary>
+    internal static ParquetColumnData CreateTrusted(ParquetField field, Array values, bool[]? nulls = null, int[]? offsets = null)
+    {
+        AssertValid(field, values, nulls, offsets);
+        return new ParquetColumnData(field, offsets is null ? values.Length : offsets.Length - 1, values, nulls, offsets);
+    }
+
+    [Conditional("DEBUG")]
+    private static void AssertValid(ParquetField field, Array values, bool[]? nulls, int[]? offsets)
+    {
+        var checkedColumn = Create(field, values, nulls, offsets);
+        Debug.Assert(ReferenceEquals(checkedColumn.Nulls, nulls), "A trusted column's null flags must hold at least one null row, or be null.");
     }
 
     /// <summary>A non-list column from values and optional null flags.</summary>

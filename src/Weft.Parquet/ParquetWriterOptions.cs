@@ -6,7 +6,7 @@ public enum ParquetCompression
     /// <summary>No compression.</summary>
     Uncompressed,
 
-    /// <summary>Snappy (block format), via IronSnappy.</summary>
+    /// <summary>Snappy (block format), Weft's own allocation-free codec.</summary>
     Snappy,
 
     /// <summary>GZIP (RFC 1952), via System.IO.Compression.</summary>

@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Weft.Parquet.Encodings;
 using Weft.Parquet.Format;
 
@@ -53,7 +55,10 @@ internal static class ColumnChunkReader
             ThrowHelper.Format($"the chunk declares {meta.NumValues} values for {rowCount} rows");
         }
 
-        var initial = (int)Math.Min(meta.NumValues, 4096);
+        // Flat columns decode each page's values straight into their rows of the result; list columns
+        // collect levels and values, then assemble.
+        var flat = isList ? null : new FlatColumn<T>(checked((int)rowCount));
+        var initial = isList ? (int)Math.Min(meta.NumValues, 4096) : 0;
         var defLevels = new GrowableBuffer<byte>(maxDef > 0 ? initial : 0);
         var repLevels = new GrowableBuffer<byte>(maxRep > 0 ? initial : 0);
         var values = new GrowableBuffer<T>(initial);
@@ -102,7 +107,7 @@ internal static class ColumnChunkReader
                                 $"a data page declares {numValues} values but the chunk has {meta.NumValues - levelsRead} of its {meta.NumValues} left");
                         }
 
-                        ReadDataPage<T, TCodec>(header, numValues, body, meta.Codec, descriptor, dictionary, ref defLevels, ref repLevels, ref values, counters);
+                        ReadDataPage<T, TCodec>(header, numValues, body, meta.Codec, descriptor, dictionary, flat, ref defLevels, ref repLevels, ref values, counters);
                         levelsRead += numValues;
                         break;
                     }
@@ -113,9 +118,9 @@ internal static class ColumnChunkReader
                 }
             }
 
-            return isList
-                ? AssembleList<T>(descriptor, rowCount, defLevels.Span, repLevels.Span, ref values)
-                : AssembleFlat<T>(descriptor, rowCount, defLevels.Span, ref values);
+            return flat is not null
+                ? ParquetColumnData.CreateTrusted(descriptor.Field, flat.Values, flat.Nulls)
+                : AssembleList<T>(descriptor, rowCount, defLevels.Span, repLevels.Span, ref values);
         }
         finally
         {
@@ -170,6 +175,7 @@ internal static class ColumnChunkReader
         CompressionCodec codec,
         ColumnDescriptor descriptor,
         T[]? dictionary,
+        FlatColumn<T>? flat,
         ref GrowableBuffer<byte> defLevels,
         ref GrowableBuffer<byte> repLevels,
         ref GrowableBuffer<T> values,
@@ -188,6 +194,18 @@ internal static class ColumnChunkReader
             {
                 var v1 = header.DataPageHeader!;
                 encoding = v1.Encoding;
+                if (flat is not null && maxDef == 0 && encoding == PageEncoding.Plain && IsRawPlain<T, TCodec>()
+                    && (long)numValues * TCodec.FixedPlainSize == header.UncompressedPageSize)
+                {
+                    // Required fixed-width PLAIN values are the page itself: decompress straight into their rows.
+                    var rows = flat.Next(numValues);
+                    var target = MemoryMarshal.CreateSpan(ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(rows)), header.UncompressedPageSize);
+                    PageCompression.Decompress(codec, body, target, "data page");
+                    counters.BytesDecompressed += target.Length;
+                    counters.PagesDecoded++;
+                    return;
+                }
+
                 var page = buffer.AsSpan(0, header.UncompressedPageSize);
                 PageCompression.Decompress(codec, body, page, "data page");
                 counters.BytesDecompressed += page.Length;
@@ -219,6 +237,11 @@ internal static class ColumnChunkReader
             }
 
             counters.PagesDecoded++;
+            if (flat is not null)
+            {
+                ReadFlatValues<T, TCodec>(numValues, maxDef, defSpan, encoding, valueSpan, dictionary, flat);
+                return;
+            }
 
             if (maxRep > 0)
             {
@@ -233,27 +256,119 @@ internal static class ColumnChunkReader
                 present = defs.Count((byte)maxDef);
             }
 
-            var destination = values.Append(present);
-            switch (encoding)
+            DecodeValues<T, TCodec>(encoding, valueSpan, dictionary, values.Append(present));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// A flat page: its <paramref name="rows"/> values go to the next rows of the result. When some rows
+    /// are null, the present values are decoded first and then spread over their rows (dictionary
+    /// indices are gathered straight into their rows).
+    /// </summary>
+    private static void ReadFlatValues<T, TCodec>(
+        int rows, int maxDef, ReadOnlySpan<byte> defSpan, PageEncoding encoding, ReadOnlySpan<byte> valueSpan, T[]? dictionary, FlatColumn<T> flat)
+        where TCodec : IValueCodec<T>
+    {
+        var destination = flat.Next(rows);
+        if (maxDef == 0)
+        {
+            DecodeValues<T, TCodec>(encoding, valueSpan, dictionary, destination);
+            return;
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, rows));
+        try
+        {
+            var defs = buffer.AsSpan(0, rows);
+            RleBitPackedHybrid.Decode(defSpan, RleBitPackedHybrid.BitWidth(maxDef), defs, maxDef, "definition levels");
+            var level = (byte)maxDef;
+            var present = defs.Count(level);
+            if (present == rows)
             {
-                case PageEncoding.Plain:
-                    TCodec.DecodePlain(valueSpan, destination, "data page values");
-                    break;
-                case PageEncoding.PlainDictionary:
-                case PageEncoding.RleDictionary:
-                    DecodeDictionaryIndices(valueSpan, dictionary, destination);
-                    break;
-                case PageEncoding.Rle:
-                    TCodec.DecodeRle(valueSpan, destination, "data page values");
-                    break;
-                default:
-                    ThrowHelper.NotSupported($"value encoding {encoding} is not supported; Weft reads PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY and (booleans) RLE");
-                    break;
+                DecodeValues<T, TCodec>(encoding, valueSpan, dictionary, destination);
+                return;
+            }
+
+            if (encoding is PageEncoding.PlainDictionary or PageEncoding.RleDictionary && present > 0)
+            {
+                var indices = ArrayPool<int>.Shared.Rent(present);
+                try
+                {
+                    var span = indices.AsSpan(0, present);
+                    DecodeIndices(valueSpan, dictionary, span);
+                    ref var entries = ref MemoryMarshal.GetArrayDataReference(dictionary!);
+                    var k = 0;
+                    for (var i = 0; i < rows; i++)
+                    {
+                        if (defs[i] == level)
+                        {
+                            destination[i] = Unsafe.Add(ref entries, (uint)span[k++]);
+                        }
+                        else
+                        {
+                            destination[i] = default!;
+                            flat.MarkNull(i);
+                        }
+                    }
+                }
+                finally
+                {
+                    ArrayPool<int>.Shared.Return(indices);
+                }
+
+                return;
+            }
+
+            // Decode the present values to the front, then move each to its row, back to front (value k
+            // moves to row i >= k). Once k == i, every earlier row is present and already in place.
+            DecodeValues<T, TCodec>(encoding, valueSpan, dictionary, destination[..present]);
+            var next = present - 1;
+            for (var i = rows - 1; i > next; i--)
+            {
+                if (defs[i] == level)
+                {
+                    destination[i] = destination[next--];
+                }
+                else
+                {
+                    destination[i] = default!;
+                    flat.MarkNull(i);
+                }
             }
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Whether PLAIN values of this type are their little-endian bytes (not booleans, which are bit-packed, nor strings).</summary>
+    private static bool IsRawPlain<T, TCodec>()
+        where TCodec : IValueCodec<T> =>
+        !RuntimeHelpers.IsReferenceOrContainsReferences<T>() && TCodec.Physical is not PhysicalType.Boolean && TCodec.FixedPlainSize > 0;
+
+    private static void DecodeValues<T, TCodec>(PageEncoding encoding, ReadOnlySpan<byte> input, T[]? dictionary, Span<T> destination)
+        where TCodec : IValueCodec<T>
+    {
+        switch (encoding)
+        {
+            case PageEncoding.Plain:
+                TCodec.DecodePlain(input, destination, "data page values");
+                break;
+            case PageEncoding.PlainDictionary:
+            case PageEncoding.RleDictionary:
+                DecodeDictionaryIndices(input, dictionary, destination);
+                break;
+            case PageEncoding.Rle:
+                TCodec.DecodeRle(input, destination, "data page values");
+                break;
+            default:
+                ThrowHelper.NotSupported($"value encoding {encoding} is not supported; Weft reads PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY and (booleans) RLE");
+                break;
         }
     }
 
@@ -310,6 +425,28 @@ internal static class ColumnChunkReader
             return;
         }
 
+        var indices = ArrayPool<int>.Shared.Rent(destination.Length);
+        try
+        {
+            var span = indices.AsSpan(0, destination.Length);
+            DecodeIndices(input, dictionary, span);
+
+            // DecodeIndices checked every index against the dictionary's length.
+            ref var entries = ref MemoryMarshal.GetArrayDataReference(dictionary!);
+            for (var i = 0; i < span.Length; i++)
+            {
+                destination[i] = Unsafe.Add(ref entries, (uint)span[i]);
+            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(indices);
+        }
+    }
+
+    /// <summary>Decodes <c>indices.Length</c> dictionary indices (bit width byte, then RLE / bit-packed runs), each checked against the dictionary.</summary>
+    private static void DecodeIndices<T>(ReadOnlySpan<byte> input, T[]? dictionary, Span<int> indices)
+    {
         if (dictionary is null)
         {
             ThrowHelper.Format("a dictionary-encoded data page comes before any dictionary page");
@@ -320,54 +457,7 @@ internal static class ColumnChunkReader
             ThrowHelper.Format("dictionary indices: the page has no bit width byte");
         }
 
-        var indices = ArrayPool<int>.Shared.Rent(destination.Length);
-        try
-        {
-            var span = indices.AsSpan(0, destination.Length);
-            RleBitPackedHybrid.Decode(input[1..], input[0], span, dictionary.Length, "dictionary indices");
-            for (var i = 0; i < span.Length; i++)
-            {
-                destination[i] = dictionary[span[i]];
-            }
-        }
-        finally
-        {
-            ArrayPool<int>.Shared.Return(indices);
-        }
-    }
-
-    private static ParquetColumnData AssembleFlat<T>(ColumnDescriptor descriptor, long rowCount, ReadOnlySpan<byte> defLevels, ref GrowableBuffer<T> values)
-    {
-        var field = descriptor.Field;
-        var rows = checked((int)rowCount);
-        if (descriptor.MaxDefinitionLevel == 0 || values.Count == rows)
-        {
-            if (values.Count != rows)
-            {
-                ThrowHelper.Format($"the chunk decoded {values.Count} values for {rows} rows");
-            }
-
-            return ParquetColumnData.Create(field, values.ToArray());
-        }
-
-        var result = new T[rows];
-        var nulls = new bool[rows];
-        var source = values.Span;
-        var maxDef = (byte)descriptor.MaxDefinitionLevel;
-        var k = 0;
-        for (var i = 0; i < rows; i++)
-        {
-            if (defLevels[i] == maxDef)
-            {
-                result[i] = source[k++];
-            }
-            else
-            {
-                nulls[i] = true;
-            }
-        }
-
-        return ParquetColumnData.Create(field, result, nulls);
+        RleBitPackedHybrid.Decode(input[1..], input[0], indices, dictionary.Length, "dictionary indices");
     }
 
     private static ParquetColumnData AssembleList<T>(
@@ -432,6 +522,6 @@ internal static class ColumnChunkReader
             ThrowHelper.Format($"the chunk decoded {values.Count} elements where its levels describe {elements}");
         }
 
-        return ParquetColumnData.Create(field, values.ToArray(), nulls, offsets);
+        return ParquetColumnData.CreateTrusted(field, values.ToArray(), nulls, offsets);
     }
 }

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Runtime.InteropServices;
 using Weft.Parquet.Encodings;
 using Weft.Parquet.Format;
 
@@ -56,6 +55,7 @@ internal static class ColumnChunkWriter
         var codec = PageCompression.ToThrift(options.Compression);
 
         T[]? compacted = null;
+        DictionaryBuilder<T, TCodec>? dictionary = null;
         byte[]? defLevels = null;
         byte[]? repLevels = null;
         int[]? indices = null;
@@ -126,12 +126,13 @@ internal static class ColumnChunkWriter
                 }
             }
 
-            // Dictionary.
-            List<T>? dictionary = null;
+            // Dictionary: used only if its PLAIN size stays within MaxDictionarySize.
+            var useDictionary = false;
             if (options.UseDictionary && TCodec.Dictionary && present.Length > 0)
             {
                 indices = ArrayPool<int>.Shared.Rent(present.Length);
-                dictionary = BuildDictionary<T, TCodec>(present, indices, options.MaxDictionarySize);
+                dictionary = new DictionaryBuilder<T, TCodec>();
+                useDictionary = dictionary.TryBuild(present, indices.AsSpan(0, present.Length), options.MaxDictionarySize);
             }
 
             var start = output.Length;
@@ -143,17 +144,18 @@ internal static class ColumnChunkWriter
                 encodings.Add(PageEncoding.Rle);
             }
 
-            if (dictionary is not null)
+            var dictionaryCount = useDictionary ? dictionary!.Count : 0;
+            if (useDictionary)
             {
                 dictionaryOffset = chunkOffset;
                 encodings.Add(PageEncoding.RleDictionary);
                 scratch.Page.Clear();
-                TCodec.EncodePlain(CollectionsMarshal.AsSpan(dictionary), scratch.Page);
+                TCodec.EncodePlain(dictionary!.Entries, scratch.Page);
                 uncompressedTotal += WritePage(
                     new PageHeader
                     {
                         Type = PageType.DictionaryPage,
-                        DictionaryPageHeader = new DictionaryPageHeader { NumValues = dictionary.Count, Encoding = PageEncoding.Plain },
+                        DictionaryPageHeader = new DictionaryPageHeader { NumValues = dictionaryCount, Encoding = PageEncoding.Plain },
                     },
                     codec,
                     output,
@@ -161,53 +163,70 @@ internal static class ColumnChunkWriter
             }
 
             var dataOffset = chunkOffset + (output.Length - start);
-            var indexBitWidth = dictionary is null ? 0 : Math.Max(1, RleBitPackedHybrid.BitWidth(dictionary.Count - 1));
+            var indexBitWidth = useDictionary ? Math.Max(1, RleBitPackedHybrid.BitWidth(dictionaryCount - 1)) : 0;
 
-            // Data pages, split at row boundaries once the estimated PLAIN size passes the page size.
+            // Data pages, split at row boundaries once the estimated PLAIN size (1 + the value's PLAIN
+            // size per row) passes the page size.
             var pageSize = options.DataPageSize;
-            int rowStart = 0, levelStart = 0, valueStart = 0, level = 0, value = 0;
-            long bytes = 0;
-            for (var row = 0; row < rows; row++)
+            if (!field.IsList && nulls is null && TCodec.FixedPlainSize > 0)
             {
-                int rowLevels, rowValues;
-                if (field.IsList)
+                // Every row costs the same 1 + FixedPlainSize bytes, so every page closes after
+                // max(1, pageSize / that) rows: the split the general loop makes, without visiting rows.
+                var perPage = (int)Math.Max(1, pageSize / (TCodec.FixedPlainSize + 1L));
+                for (var first = 0; first < rows; first += perPage)
                 {
-                    rowValues = offsets![row + 1] - offsets[row];
-                    rowLevels = Math.Max(1, rowValues);
+                    var count = Math.Min(perPage, rows - first);
+                    uncompressedTotal += WriteDataPage<T, TCodec>(
+                        present.Slice(first, count), indices, first, useDictionary, indexBitWidth,
+                        defLevels, repLevels, first, count, descriptor, codec, output, scratch);
                 }
-                else
+            }
+            else
+            {
+                int rowStart = 0, levelStart = 0, valueStart = 0, level = 0, value = 0;
+                long bytes = 0;
+                for (var row = 0; row < rows; row++)
                 {
-                    rowLevels = 1;
-                    rowValues = nulls is not null && nulls[row] ? 0 : 1;
+                    int rowLevels, rowValues;
+                    if (field.IsList)
+                    {
+                        rowValues = offsets![row + 1] - offsets[row];
+                        rowLevels = Math.Max(1, rowValues);
+                    }
+                    else
+                    {
+                        rowLevels = 1;
+                        rowValues = nulls is not null && nulls[row] ? 0 : 1;
+                    }
+
+                    long rowBytes = 1;
+                    for (var k = 0; k < rowValues; k++)
+                    {
+                        rowBytes += TCodec.PlainSize(present[value + k]);
+                    }
+
+                    if (row > rowStart && bytes + rowBytes > pageSize)
+                    {
+                        uncompressedTotal += WriteDataPage<T, TCodec>(
+                            present[valueStart..value], indices, valueStart, useDictionary, indexBitWidth,
+                            defLevels, repLevels, levelStart, level - levelStart, descriptor, codec, output, scratch);
+                        rowStart = row;
+                        levelStart = level;
+                        valueStart = value;
+                        bytes = 0;
+                    }
+
+                    bytes += rowBytes;
+                    level += rowLevels;
+                    value += rowValues;
                 }
 
-                long rowBytes = 1;
-                for (var k = 0; k < rowValues; k++)
-                {
-                    rowBytes += TCodec.PlainSize(present[value + k]);
-                }
-
-                if (row > rowStart && bytes + rowBytes > pageSize)
+                if (rows > 0)
                 {
                     uncompressedTotal += WriteDataPage<T, TCodec>(
-                        present[valueStart..value], indices, valueStart, dictionary is not null, indexBitWidth,
+                        present[valueStart..value], indices, valueStart, useDictionary, indexBitWidth,
                         defLevels, repLevels, levelStart, level - levelStart, descriptor, codec, output, scratch);
-                    rowStart = row;
-                    levelStart = level;
-                    valueStart = value;
-                    bytes = 0;
                 }
-
-                bytes += rowBytes;
-                level += rowLevels;
-                value += rowValues;
-            }
-
-            if (rows > 0)
-            {
-                uncompressedTotal += WriteDataPage<T, TCodec>(
-                    present[valueStart..value], indices, valueStart, dictionary is not null, indexBitWidth,
-                    defLevels, repLevels, levelStart, level - levelStart, descriptor, codec, output, scratch);
             }
 
             return new ColumnMetaData
@@ -245,37 +264,9 @@ internal static class ColumnChunkWriter
             {
                 ArrayPool<int>.Shared.Return(indices);
             }
+
+            dictionary?.Dispose();
         }
-    }
-
-    /// <summary>Builds the dictionary and fills <paramref name="indices"/>; null when it would exceed <paramref name="maxBytes"/>.</summary>
-    private static List<T>? BuildDictionary<T, TCodec>(ReadOnlySpan<T> present, int[] indices, int maxBytes)
-        where T : notnull
-        where TCodec : IValueCodec<T>
-    {
-        var lookup = new Dictionary<T, int>(TCodec.DictionaryComparer);
-        var entries = new List<T>();
-        long size = 0;
-        for (var i = 0; i < present.Length; i++)
-        {
-            var v = present[i];
-            ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(lookup, v, out var exists);
-            if (!exists)
-            {
-                size += TCodec.PlainSize(v);
-                if (size > maxBytes)
-                {
-                    return null;
-                }
-
-                slot = entries.Count;
-                entries.Add(v);
-            }
-
-            indices[i] = slot;
-        }
-
-        return entries;
     }
 
     private static long WriteDataPage<T, TCodec>(

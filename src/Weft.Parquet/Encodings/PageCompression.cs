@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
-using IronSnappy;
 using Weft.Parquet.Format;
 
 namespace Weft.Parquet.Encodings;
@@ -25,7 +24,7 @@ internal static class PageCompression
                 return input;
             case CompressionCodec.Snappy:
                 scratch.Clear();
-                scratch.Write(Snappy.Encode(input));
+                scratch.Advance(Snappy.Compress(input, scratch.GetSpan(Snappy.MaxCompressedLength(input.Length))));
                 return scratch.WrittenSpan;
             case CompressionCodec.Gzip:
                 scratch.Clear();
@@ -105,52 +104,18 @@ internal static class PageCompression
         }
     }
 
-    private static void DecompressSnappy(ArraySegment<byte> input, Span<byte> destination, string what)
-    {
-        // The block starts with the decoded length as a varint; check it before decoding allocates.
-        var span = input.AsSpan();
-        var length = SnappyLength(span, what);
-        if (length != (ulong)destination.Length)
-        {
-            ThrowHelper.Format($"{what}: snappy block decodes to {length} bytes but the page declares {destination.Length}");
-        }
-
-        byte[] decoded;
-        try
-        {
-            decoded = Snappy.Decode(span);
-        }
-        catch (Exception e) when (e is IOException or IndexOutOfRangeException or ArgumentException or InvalidOperationException)
-        {
-            throw new ParquetFormatException(null, $"{what}: snappy data is corrupt ({e.Message})", e);
-        }
-
-        if (decoded.Length != destination.Length)
-        {
-            ThrowHelper.Format($"{what}: snappy block decoded to {decoded.Length} bytes, expected {destination.Length}");
-        }
-
-        decoded.CopyTo(destination);
-    }
+    private static void DecompressSnappy(ArraySegment<byte> input, Span<byte> destination, string what) =>
+        Snappy.Decompress(input.AsSpan(), destination, what);
 
     private static ulong SnappyLength(ReadOnlySpan<byte> span, string what)
     {
-        ulong length = 0;
-        var i = 0;
-        for (var shift = 0; ; shift += 7)
+        var length = Snappy.DecodedLength(span, out _);
+        if (length < 0)
         {
-            if (i >= span.Length || shift > 28)
-            {
-                ThrowHelper.Format($"{what}: snappy block has no valid length header");
-            }
-
-            var b = span[i++];
-            length |= (ulong)(b & 0x7F) << shift;
-            if ((b & 0x80) == 0)
-            {
-                return length;
-            }
+            ThrowHelper.Format($"{what}: snappy block has no valid length header");
         }
+
+        return (ulong)length;
     }
 
     private static void DecompressGzip(ArraySegment<byte> input, Span<byte> destination, string what)

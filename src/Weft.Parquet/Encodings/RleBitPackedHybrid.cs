@@ -1,5 +1,8 @@
+using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Weft.Parquet.Encodings;
 
@@ -142,12 +145,9 @@ internal static class RleBitPackedHybrid
                 var packed = input.Slice(position, (int)bytes);
                 var dest = destination.Slice(filled, count);
                 UnpackBits(packed, bitWidth, dest);
-                for (var k = 0; k < dest.Length; k++)
+                if (dest.IndexOfAnyExceptInRange((byte)0, (byte)Math.Min(maxValue, byte.MaxValue)) is var bad and >= 0)
                 {
-                    if (dest[k] > maxValue)
-                    {
-                        ThrowHelper.Format($"{what}: value {dest[k]} exceeds the maximum {maxValue}");
-                    }
+                    ThrowHelper.Format($"{what}: value {dest[bad]} exceeds the maximum {maxValue}");
                 }
 
                 position += (int)bytes;
@@ -206,12 +206,10 @@ internal static class RleBitPackedHybrid
                 var count = (int)Math.Min(groups * 8, (ulong)(destination.Length - filled));
                 var dest = destination.Slice(filled, count);
                 UnpackBits(input.Slice(position, (int)bytes), bitWidth, dest);
-                for (var k = 0; k < dest.Length; k++)
+                var bad = limit <= 0 ? 0 : dest.IndexOfAnyExceptInRange(0, limit - 1);
+                if (bad >= 0)
                 {
-                    if ((uint)dest[k] >= (uint)limit)
-                    {
-                        ThrowHelper.Format($"{what}: index {(uint)dest[k]} is out of range (dictionary has {limit} entries)");
-                    }
+                    ThrowOutOfRange(what, (uint)dest[bad], limit);
                 }
 
                 position += (int)bytes;
@@ -260,25 +258,29 @@ internal static class RleBitPackedHybrid
             return;
         }
 
+        // Accumulate up to 63 bits; flush 4 bytes at a time.
         ulong buffer = 0;
         var bits = 0;
         var o = 0;
-        var mask = bitWidth == 32 ? uint.MaxValue : (1u << bitWidth) - 1;
+        var mask = bitWidth == 32 ? uint.MaxValue : (1UL << bitWidth) - 1;
         foreach (var v in values)
         {
             buffer |= ((ulong)(uint)v & mask) << bits;
             bits += bitWidth;
-            while (bits >= 8)
+            if (bits >= 32)
             {
-                output[o++] = (byte)buffer;
-                buffer >>= 8;
-                bits -= 8;
+                BinaryPrimitives.WriteUInt32LittleEndian(output[o..], (uint)buffer);
+                o += 4;
+                buffer >>= 32;
+                bits -= 32;
             }
         }
 
-        if (bits > 0)
+        while (bits > 0)
         {
-            output[o] = (byte)buffer;
+            output[o++] = (byte)buffer;
+            buffer >>= 8;
+            bits -= 8;
         }
     }
 
@@ -291,22 +293,35 @@ internal static class RleBitPackedHybrid
             return;
         }
 
-        var mask = (1u << bitWidth) - 1;
-        ulong buffer = 0;
-        var bits = 0;
-        var p = 0;
-        for (var i = 0; i < destination.Length; i++)
+        if (bitWidth == 1)
         {
-            while (bits < bitWidth)
+            // Levels of an optional column: each packed byte expands to 8 bytes of 0 / 1.
+            var whole = Math.Min(packed.Length, destination.Length / 8);
+            for (var b = 0; b < whole; b++)
             {
-                buffer |= (ulong)packed[p++] << bits;
-                bits += 8;
+                var bits = packed[b];
+                // Copy the byte into every lane, keep bit k in lane k, then turn a non-zero lane into 1.
+                var lanes = (bits * 0x0101010101010101UL) & 0x8040201008040201UL;
+                var expanded = ((lanes + 0x7F7F7F7F7F7F7F7FUL) >> 7) & 0x0101010101010101UL;
+                BinaryPrimitives.WriteUInt64LittleEndian(destination.Slice(b * 8, 8), expanded);
             }
 
-            destination[i] = (byte)(buffer & mask);
-            buffer >>= bitWidth;
-            bits -= bitWidth;
+            UnpackTail(packed, 1, destination, whole * 8);
+            return;
         }
+
+        // Value i starts at bit i * bitWidth: one unaligned 8-byte load holds it (bitWidth <= 8) while
+        // 8 bytes remain from its first byte; the rest go through the byte-at-a-time loop.
+        var mask = (1UL << bitWidth) - 1;
+        ref var source = ref MemoryMarshal.GetReference(packed);
+        var fast = packed.Length < 8 ? 0 : (int)Math.Min(destination.Length, ((packed.Length - 8) * 8L / bitWidth) + 1);
+        for (var i = 0; i < fast; i++)
+        {
+            var bit = i * bitWidth;
+            destination[i] = (byte)((Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref source, bit >> 3)) >> (bit & 7)) & mask);
+        }
+
+        UnpackTail(packed, bitWidth, destination, fast);
     }
 
     public static void UnpackBits(ReadOnlySpan<byte> packed, int bitWidth, Span<int> destination)
@@ -317,11 +332,35 @@ internal static class RleBitPackedHybrid
             return;
         }
 
-        var mask = bitWidth == 32 ? uint.MaxValue : (1u << bitWidth) - 1;
+        var mask = bitWidth == 32 ? uint.MaxValue : (1UL << bitWidth) - 1;
+        ref var source = ref MemoryMarshal.GetReference(packed);
+        var fast = packed.Length < 8 ? 0 : (int)Math.Min(destination.Length, ((packed.Length - 8) * 8L / bitWidth) + 1);
+        for (var i = 0; i < fast; i++)
+        {
+            var bit = (long)i * bitWidth;
+            destination[i] = (int)(uint)((Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref source, (nint)(bit >> 3))) >> (int)(bit & 7)) & mask);
+        }
+
+        UnpackTail(packed, bitWidth, destination, fast);
+    }
+
+    /// <summary>Unpacks values <paramref name="from"/>.. one byte at a time (no reads past the input).</summary>
+    private static void UnpackTail<T>(ReadOnlySpan<byte> packed, int bitWidth, Span<T> destination, int from)
+        where T : IBinaryInteger<T>
+    {
+        var mask = bitWidth == 32 ? uint.MaxValue : (1UL << bitWidth) - 1;
+        var bit = (long)from * bitWidth;
+        var p = (int)(bit >> 3);
+        var skip = (int)(bit & 7);
         ulong buffer = 0;
         var bits = 0;
-        var p = 0;
-        for (var i = 0; i < destination.Length; i++)
+        if (skip > 0)
+        {
+            buffer = (ulong)packed[p++] >> skip;
+            bits = 8 - skip;
+        }
+
+        for (var i = from; i < destination.Length; i++)
         {
             while (bits < bitWidth)
             {
@@ -329,11 +368,15 @@ internal static class RleBitPackedHybrid
                 bits += 8;
             }
 
-            destination[i] = (int)(uint)(buffer & mask);
+            destination[i] = T.CreateTruncating((uint)(buffer & mask));
             buffer >>= bitWidth;
             bits -= bitWidth;
         }
     }
+
+    [DoesNotReturn]
+    private static void ThrowOutOfRange(string what, uint index, int limit) =>
+        throw new ParquetFormatException($"{what}: index {index} is out of range (dictionary has {limit} entries)");
 
     public static void WriteVarint(uint value, PooledBuffer output)
     {

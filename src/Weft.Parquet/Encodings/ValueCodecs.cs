@@ -1,6 +1,9 @@
+using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Text.Unicode;
 using Weft.Parquet.Format;
 
 namespace Weft.Parquet.Encodings;
@@ -13,8 +16,14 @@ internal interface IValueCodec<T>
 {
     static abstract PhysicalType Physical { get; }
 
-    /// <summary>Comparer for dictionary keys (null: the default comparer).</summary>
-    static abstract IEqualityComparer<T>? DictionaryComparer { get; }
+    /// <summary>The PLAIN size of every value (0: the size varies, see <see cref="PlainSize"/>).</summary>
+    static abstract int FixedPlainSize { get; }
+
+    /// <summary>A well-mixed hash of a dictionary key (floating point: of its bits).</summary>
+    static abstract int DictionaryHash(T value);
+
+    /// <summary>Dictionary key equality (floating point: bitwise, so NaNs and -0.0 stay distinct).</summary>
+    static abstract bool DictionaryEquals(T a, T b);
 
     /// <summary>Whether the type can be dictionary-encoded by the writer.</summary>
     static abstract bool Dictionary { get; }
@@ -49,7 +58,11 @@ internal readonly struct BooleanCodec : IValueCodec<bool>
 {
     public static PhysicalType Physical => PhysicalType.Boolean;
 
-    public static IEqualityComparer<bool>? DictionaryComparer => null;
+    public static int FixedPlainSize => 1;
+
+    public static int DictionaryHash(bool value) => value ? 1 : 0;
+
+    public static bool DictionaryEquals(bool a, bool b) => a == b;
 
     public static bool Dictionary => false;
 
@@ -120,7 +133,11 @@ internal readonly struct Int32Codec : IValueCodec<int>
 {
     public static PhysicalType Physical => PhysicalType.Int32;
 
-    public static IEqualityComparer<int>? DictionaryComparer => null;
+    public static int FixedPlainSize => 4;
+
+    public static int DictionaryHash(int value) => HashMix.Mix((uint)value);
+
+    public static bool DictionaryEquals(int a, int b) => a == b;
 
     public static bool Dictionary => true;
 
@@ -150,7 +167,11 @@ internal readonly struct Int64Codec : IValueCodec<long>
 {
     public static PhysicalType Physical => PhysicalType.Int64;
 
-    public static IEqualityComparer<long>? DictionaryComparer => null;
+    public static int FixedPlainSize => 8;
+
+    public static int DictionaryHash(long value) => HashMix.Mix((ulong)value);
+
+    public static bool DictionaryEquals(long a, long b) => a == b;
 
     public static bool Dictionary => true;
 
@@ -180,7 +201,11 @@ internal readonly struct FloatCodec : IValueCodec<float>
 {
     public static PhysicalType Physical => PhysicalType.Float;
 
-    public static IEqualityComparer<float>? DictionaryComparer => BitwiseComparer.Instance;
+    public static int FixedPlainSize => 4;
+
+    public static int DictionaryHash(float value) => HashMix.Mix((uint)BitConverter.SingleToInt32Bits(value));
+
+    public static bool DictionaryEquals(float a, float b) => BitConverter.SingleToInt32Bits(a) == BitConverter.SingleToInt32Bits(b);
 
     public static bool Dictionary => true;
 
@@ -205,21 +230,17 @@ internal readonly struct FloatCodec : IValueCodec<float>
     public static object? ReadStatistic(ReadOnlySpan<byte> bytes) =>
         bytes.Length == 4 && BinaryPrimitives.ReadSingleLittleEndian(bytes) is var v && !float.IsNaN(v) ? v : null;
 
-    private sealed class BitwiseComparer : IEqualityComparer<float>
-    {
-        public static readonly BitwiseComparer Instance = new();
-
-        public bool Equals(float x, float y) => BitConverter.SingleToInt32Bits(x) == BitConverter.SingleToInt32Bits(y);
-
-        public int GetHashCode(float obj) => BitConverter.SingleToInt32Bits(obj);
-    }
 }
 
 internal readonly struct DoubleCodec : IValueCodec<double>
 {
     public static PhysicalType Physical => PhysicalType.Double;
 
-    public static IEqualityComparer<double>? DictionaryComparer => BitwiseComparer.Instance;
+    public static int FixedPlainSize => 8;
+
+    public static int DictionaryHash(double value) => HashMix.Mix((ulong)BitConverter.DoubleToInt64Bits(value));
+
+    public static bool DictionaryEquals(double a, double b) => BitConverter.DoubleToInt64Bits(a) == BitConverter.DoubleToInt64Bits(b);
 
     public static bool Dictionary => true;
 
@@ -244,14 +265,6 @@ internal readonly struct DoubleCodec : IValueCodec<double>
     public static object? ReadStatistic(ReadOnlySpan<byte> bytes) =>
         bytes.Length == 8 && BinaryPrimitives.ReadDoubleLittleEndian(bytes) is var v && !double.IsNaN(v) ? v : null;
 
-    private sealed class BitwiseComparer : IEqualityComparer<double>
-    {
-        public static readonly BitwiseComparer Instance = new();
-
-        public bool Equals(double x, double y) => BitConverter.DoubleToInt64Bits(x) == BitConverter.DoubleToInt64Bits(y);
-
-        public int GetHashCode(double obj) => BitConverter.DoubleToInt64Bits(obj).GetHashCode();
-    }
 }
 
 internal readonly struct StringCodec : IValueCodec<string>
@@ -260,7 +273,11 @@ internal readonly struct StringCodec : IValueCodec<string>
 
     public static PhysicalType Physical => PhysicalType.ByteArray;
 
-    public static IEqualityComparer<string>? DictionaryComparer => StringComparer.Ordinal;
+    public static int FixedPlainSize => 0;
+
+    public static int DictionaryHash(string value) => value.GetHashCode();
+
+    public static bool DictionaryEquals(string a, string b) => string.Equals(a, b);
 
     public static bool Dictionary => true;
 
@@ -268,16 +285,23 @@ internal readonly struct StringCodec : IValueCodec<string>
     {
         foreach (var s in values)
         {
-            var count = Utf8Strict.GetByteCount(s);
-            var span = output.GetSpan(count + 4);
+            // One transcoding pass into room for the worst case (3 UTF-8 bytes per UTF-16 char).
+            var span = output.GetSpan((s.Length * 3) + 4);
+            if (Utf8.FromUtf16(s, span[4..], out _, out var count, replaceInvalidSequences: false) != OperationStatus.Done)
+            {
+                ThrowInvalidUtf16();
+            }
+
             BinaryPrimitives.WriteInt32LittleEndian(span, count);
-            Utf8Strict.GetBytes(s, span[4..]);
             output.Advance(count + 4);
         }
     }
 
     public static int DecodePlain(ReadOnlySpan<byte> input, Span<string> destination, string what)
     {
+        // When every byte of the input is ASCII, every value is (and every length prefix is below 128):
+        // widen each value without UTF-8 validation.
+        var ascii = Ascii.IsValid(input);
         var position = 0;
         for (var i = 0; i < destination.Length; i++)
         {
@@ -293,7 +317,8 @@ internal readonly struct StringCodec : IValueCodec<string>
                 ThrowHelper.Format($"{what}: string {i} of {length} bytes runs past the page ({input.Length - position} bytes left)");
             }
 
-            destination[i] = Decode(input.Slice(position, length), what);
+            var bytes = input.Slice(position, length);
+            destination[i] = ascii ? Encoding.Latin1.GetString(bytes) : Decode(bytes, what);
             position += length;
         }
 
@@ -324,6 +349,10 @@ internal readonly struct StringCodec : IValueCodec<string>
         }
     }
 
+    [DoesNotReturn]
+    private static void ThrowInvalidUtf16() =>
+        throw new EncoderFallbackException("A string holds an unpaired surrogate and cannot be written as UTF-8.");
+
     private static string Decode(ReadOnlySpan<byte> bytes, string what)
     {
         try
@@ -335,6 +364,14 @@ internal readonly struct StringCodec : IValueCodec<string>
             return ThrowHelper.Format<string>($"{what}: a string value is not valid UTF-8");
         }
     }
+}
+
+/// <summary>Multiplicative (Fibonacci) hashing: the high half of the product mixes every input bit.</summary>
+internal static class HashMix
+{
+    public static int Mix(uint value) => (int)((value * 0x9E3779B97F4A7C15UL) >> 32);
+
+    public static int Mix(ulong value) => (int)((value * 0x9E3779B97F4A7C15UL) >> 32);
 }
 
 /// <summary>Little-endian fixed-width PLAIN values.</summary>
@@ -376,18 +413,8 @@ internal static class Utf8Order
 {
     public static int Compare(string a, string b)
     {
-        var length = Math.Min(a.Length, b.Length);
-        for (var i = 0; i < length; i++)
-        {
-            var x = a[i];
-            var y = b[i];
-            if (x != y)
-            {
-                return Fix(x) - Fix(y);
-            }
-        }
-
-        return a.Length - b.Length;
+        var i = a.AsSpan().CommonPrefixLength(b);
+        return i == a.Length || i == b.Length ? a.Length - b.Length : Fix(a[i]) - Fix(b[i]);
     }
 
     // Surrogates (U+D800..U+DFFF) encode code points above U+FFFF, so they sort after U+E000..U+FFFF.

@@ -1,0 +1,148 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Weft.Parquet.Encodings;
+
+namespace Weft.Parquet.Columns;
+
+/// <summary>
+/// Builds a column chunk's dictionary: the distinct values in first-seen order and, per value, its
+/// index. An open-addressing table (linear probing, load at most 1/2) over pooled arrays, hashed and
+/// compared through the codec's static members, so a lookup makes no interface or delegate call.
+/// One builder per chunk; dispose to return the arrays.
+/// </summary>
+internal sealed class DictionaryBuilder<T, TCodec> : IDisposable
+    where TCodec : IValueCodec<T>
+{
+    private const int InitialSlots = 1 << 10;
+
+    private Slot[] _slots;
+    private T[] _entries;
+    private int _count;
+    private int _mask;
+
+    public DictionaryBuilder()
+    {
+        _slots = ArrayPool<Slot>.Shared.Rent(InitialSlots);
+        _slots.AsSpan(0, InitialSlots).Clear();
+        _mask = InitialSlots - 1;
+        _entries = ArrayPool<T>.Shared.Rent(InitialSlots / 2);
+        _count = 0;
+    }
+
+    /// <summary>The distinct values, in first-seen order.</summary>
+    public ReadOnlySpan<T> Entries => _entries.AsSpan(0, _count);
+
+    public int Count => _count;
+
+    /// <summary>
+    /// Fills <paramref name="indices"/> with each value's dictionary index. Returns false, leaving the
+    /// builder unusable, as soon as the dictionary's PLAIN size would exceed <paramref name="maxBytes"/>.
+    /// </summary>
+    public bool TryBuild(ReadOnlySpan<T> values, Span<int> indices, int maxBytes)
+    {
+        long size = 0;
+        ref var first = ref MemoryMarshal.GetReference(values);
+        ref var index = ref MemoryMarshal.GetReference(indices);
+        for (var i = 0; i < values.Length; i++)
+        {
+            var value = Unsafe.Add(ref first, i);
+            var hash = TCodec.DictionaryHash(value);
+            var slot = hash & _mask;
+            int found;
+            while (true)
+            {
+                ref var s = ref _slots[slot];
+                if (s.Index == 0)
+                {
+                    size += TCodec.PlainSize(value);
+                    if (size > maxBytes)
+                    {
+                        return false;
+                    }
+
+                    found = Add(value, hash, ref s);
+                    break;
+                }
+
+                if (s.Hash == hash && TCodec.DictionaryEquals(_entries[s.Index - 1], value))
+                {
+                    found = s.Index - 1;
+                    break;
+                }
+
+                slot = (slot + 1) & _mask;
+            }
+
+            Unsafe.Add(ref index, i) = found;
+        }
+
+        return true;
+    }
+
+    public void Dispose()
+    {
+        if (_slots.Length > 0)
+        {
+            ArrayPool<Slot>.Shared.Return(_slots);
+            ArrayPool<T>.Shared.Return(_entries, clearArray: RuntimeHelpers.IsReferenceOrContainsReferences<T>());
+        }
+
+        _slots = [];
+        _entries = [];
+        _count = 0;
+    }
+
+    private int Add(T value, int hash, ref Slot slot)
+    {
+        var index = _count;
+        if (index == _entries.Length)
+        {
+            var bigger = ArrayPool<T>.Shared.Rent(index * 2);
+            _entries.AsSpan(0, index).CopyTo(bigger);
+            ArrayPool<T>.Shared.Return(_entries, clearArray: RuntimeHelpers.IsReferenceOrContainsReferences<T>());
+            _entries = bigger;
+        }
+
+        _entries[index] = value;
+        _count = index + 1;
+        slot = new Slot(hash, index + 1);
+        if (_count * 2 > _mask + 1)
+        {
+            Rehash();
+        }
+
+        return index;
+    }
+
+    private void Rehash()
+    {
+        var size = (_mask + 1) * 2;
+        var slots = ArrayPool<Slot>.Shared.Rent(size);
+        slots.AsSpan(0, size).Clear();
+        var mask = size - 1;
+        for (var i = 0; i <= _mask; i++)
+        {
+            var s = _slots[i];
+            if (s.Index == 0)
+            {
+                continue;
+            }
+
+            var at = s.Hash & mask;
+            while (slots[at].Index != 0)
+            {
+                at = (at + 1) & mask;
+            }
+
+            slots[at] = s;
+        }
+
+        ArrayPool<Slot>.Shared.Return(_slots);
+        _slots = slots;
+        _mask = mask;
+    }
+
+    /// <summary>A table slot: the key's hash and its entry index + 1 (0: empty).</summary>
+    private readonly record struct Slot(int Hash, int Index);
+}
