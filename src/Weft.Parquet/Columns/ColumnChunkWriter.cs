@@ -131,7 +131,7 @@ internal static class ColumnChunkWriter
             if (options.UseDictionary && TCodec.Dictionary && present.Length > 0)
             {
                 indices = ArrayPool<int>.Shared.Rent(present.Length);
-                dictionary = new DictionaryBuilder<T, TCodec>();
+                dictionary = new DictionaryBuilder<T, TCodec>(present.Length, options.MaxDictionarySize);
                 useDictionary = dictionary.TryBuild(present, indices.AsSpan(0, present.Length), options.MaxDictionarySize);
             }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Weft.Parquet.Encodings;
@@ -14,19 +15,27 @@ namespace Weft.Parquet.Columns;
 internal sealed class DictionaryBuilder<T, TCodec> : IDisposable
     where TCodec : IValueCodec<T>
 {
-    private const int InitialSlots = 1 << 10;
+    private const int MinSlots = 1 << 10;
+    private const int MaxInitialSlots = 1 << 16;
 
     private Slot[] _slots;
     private T[] _entries;
     private int _count;
     private int _mask;
 
-    public DictionaryBuilder()
+    /// <summary>
+    /// A builder for up to <paramref name="values"/> values and a dictionary of at most
+    /// <paramref name="maxBytes"/> PLAIN bytes: the table starts large enough for the most distinct
+    /// values those allow (up to 2^15), so a chunk that fills it rehashes a few times, not a dozen.
+    /// </summary>
+    public DictionaryBuilder(int values, int maxBytes)
     {
-        _slots = ArrayPool<Slot>.Shared.Rent(InitialSlots);
-        _slots.AsSpan(0, InitialSlots).Clear();
-        _mask = InitialSlots - 1;
-        _entries = ArrayPool<T>.Shared.Rent(InitialSlots / 2);
+        var maxEntries = Math.Min(values, maxBytes / Math.Max(1, TCodec.FixedPlainSize == 0 ? 4 : TCodec.FixedPlainSize));
+        var slots = (int)Math.Clamp(BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, maxEntries) * 2), MinSlots, MaxInitialSlots);
+        _slots = ArrayPool<Slot>.Shared.Rent(slots);
+        _slots.AsSpan(0, slots).Clear();
+        _mask = slots - 1;
+        _entries = ArrayPool<T>.Shared.Rent(slots / 2);
         _count = 0;
     }
 

@@ -21,7 +21,15 @@ internal sealed class DeltaLogReader
     public string TablePath { get; }
 
     /// <summary>The latest committed version, after checking versions run 0, 1, 2, … without a gap.</summary>
-    public async ValueTask<long> LatestVersionAsync(CancellationToken cancellationToken)
+    public ValueTask<long> LatestVersionAsync(CancellationToken cancellationToken) => LatestVersionAsync(-1, cancellationToken);
+
+    /// <summary>
+    /// The latest committed version, given that <paramref name="knownVersion"/> was committed before
+    /// (-1 when nothing is known). A listing can miss entries that a concurrent commit is publishing,
+    /// so a listing that ends before the known version is confirmed by reading that entry: only an
+    /// entry that really disappeared makes the log go backwards.
+    /// </summary>
+    public async ValueTask<long> LatestVersionAsync(long knownVersion, CancellationToken cancellationToken)
     {
         var listing = await Store.ListAsync(cancellationToken).ConfigureAwait(false);
         var versions = listing.Versions;
@@ -51,6 +59,17 @@ internal sealed class DeltaLogReader
 
         // For the same reason the newest entries may be missing from the listing: probe past its end.
         long latest = versions[^1];
+        if (latest < knownVersion)
+        {
+            if (await Store.ReadAsync(knownVersion, cancellationToken).ConfigureAwait(false) is null)
+            {
+                throw new DeltaLogException(TablePath, Store.Describe(knownVersion),
+                    $"The log of '{TablePath}' went backwards: version {knownVersion} was read before, but the latest entry is now version {latest}.");
+            }
+
+            latest = knownVersion;
+        }
+
         while (await Store.ReadAsync(latest + 1, cancellationToken).ConfigureAwait(false) is not null)
         {
             latest++;

@@ -111,7 +111,7 @@ public sealed class DeltaTable
     public async Task<DeltaSnapshot> GetSnapshotAsync(long version, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(version);
-        var latestVersion = await _log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
+        var latestVersion = await _log.LatestVersionAsync(Volatile.Read(ref _latest).Version, cancellationToken).ConfigureAwait(false);
         if (version > latestVersion)
         {
             throw new ArgumentOutOfRangeException(nameof(version), version, $"Table '{Path}' has versions 0 to {latestVersion}.");
@@ -127,7 +127,7 @@ public sealed class DeltaTable
     /// <summary>Time travel: the snapshot current at <paramref name="asOf"/> (the last version committed at or before it).</summary>
     public async Task<DeltaSnapshot> GetSnapshotAsync(DateTimeOffset asOf, CancellationToken cancellationToken = default)
     {
-        var latestVersion = await _log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
+        var latestVersion = await _log.LatestVersionAsync(Volatile.Read(ref _latest).Version, cancellationToken).ConfigureAwait(false);
         TableState? chosen = null;
         var clock = new CommitClock();
         var first = DateTimeOffset.MinValue;
@@ -226,7 +226,7 @@ public sealed class DeltaTable
             throw new ArgumentOutOfRangeException(nameof(limit), limit, "The history limit must be at least 1.");
         }
 
-        var latestVersion = await _log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
+        var latestVersion = await _log.LatestVersionAsync(Volatile.Read(ref _latest).Version, cancellationToken).ConfigureAwait(false);
         var oldest = limit is { } l ? Math.Max(0, latestVersion - l + 1) : 0;
         var result = new List<CommitSummary>();
         for (var version = latestVersion; version >= oldest; version--)
@@ -256,7 +256,7 @@ public sealed class DeltaTable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(retention, TimeSpan.Zero);
         var horizon = _options.TimeProvider.GetUtcNow() - retention;
-        var latestVersion = await _log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
+        var latestVersion = await _log.LatestVersionAsync(Volatile.Read(ref _latest).Version, cancellationToken).ConfigureAwait(false);
         var history = new List<(TableState State, CommitEntry Entry)>();
         var latest = await _log.ReplayAsync(null, latestVersion, (state, entry) => history.Add((state, entry)), cancellationToken).ConfigureAwait(false);
         if (ProtocolSupport.WriteProblem(latest) is { } problem)
@@ -313,17 +313,12 @@ public sealed class DeltaTable
 
     private async ValueTask<TableState> RefreshAsync(CancellationToken cancellationToken)
     {
-        var latestVersion = await _log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
+        // Read the cache before listing: another caller may publish a newer state while this one lists.
         var cached = Volatile.Read(ref _latest);
+        var latestVersion = await _log.LatestVersionAsync(cached.Version, cancellationToken).ConfigureAwait(false);
         if (latestVersion == cached.Version)
         {
             return cached;
-        }
-
-        if (latestVersion < cached.Version)
-        {
-            throw new DeltaLogException(Path, _log.Store.Describe(cached.Version),
-                $"The log of '{Path}' went backwards: version {cached.Version} was read before, but the latest entry is now version {latestVersion}.");
         }
 
         var state = await _log.ReplayAsync(cached, latestVersion, null, cancellationToken).ConfigureAwait(false);
@@ -351,7 +346,7 @@ public sealed class DeltaTable
         HashSet<string> removedPaths,
         CancellationToken cancellationToken)
     {
-        var latestVersion = await _log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
+        var latestVersion = await _log.LatestVersionAsync(state.Version, cancellationToken).ConfigureAwait(false);
         var before = state;
         var caughtUp = await _log.ReplayAsync(state, latestVersion, (after, entry) =>
         {
