@@ -1,0 +1,39 @@
+namespace Weft.Streaming;
+
+/// <summary>
+/// One raw event as a source delivered it: where it sits in the source (<see cref="Partition"/>,
+/// <see cref="Offset"/>), its key (the user id, as text, for Kafka) and its JSON payload.
+/// </summary>
+/// <param name="Partition">The source partition, e.g. <c>events/3</c> for a Kafka topic partition.</param>
+/// <param name="Offset">Position inside the partition; strictly increasing within a partition.</param>
+/// <param name="Key">The record key (may be empty).</param>
+/// <param name="Payload">The raw JSON event, exactly as produced. The record owns this array.</param>
+/// <param name="TimestampMicros">The source's own timestamp (append time), µs since the Unix epoch.</param>
+public readonly record struct SourceRecord(string Partition, long Offset, byte[] Key, byte[] Payload, long TimestampMicros);
+
+/// <summary>
+/// A source of raw events read in micro-batches, with at-least-once delivery: records not covered
+/// by a <see cref="CommitAsync"/> are delivered again after the source is reopened (or, for Kafka,
+/// after a rebalance moves the partition). Within a partition, records arrive in offset order.
+/// </summary>
+/// <remarks>
+/// A source is read by one task at a time. Implementations: the embedded durable log (single node,
+/// fed by <c>POST /v1/events</c>) and Kafka (consumer groups). Both pass one contract test suite.
+/// </remarks>
+public interface IEventSource : IAsyncDisposable
+{
+    /// <summary>A name for logs and metrics, e.g. <c>kafka:events</c> or <c>embedded:/var/weft/log</c>.</summary>
+    string Name { get; }
+
+    /// <summary>
+    /// Returns up to <paramref name="maxRecords"/> records: as soon as some are available, or an empty
+    /// list once <paramref name="maxWait"/> has passed without any.
+    /// </summary>
+    ValueTask<IReadOnlyList<SourceRecord>> ReadBatchAsync(int maxRecords, TimeSpan maxWait, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Durably records that every record of each partition up to and including the given offset has
+    /// been processed, so a reopened source (same consumer group) starts after it.
+    /// </summary>
+    ValueTask CommitAsync(IReadOnlyDictionary<string, long> processedOffsets, CancellationToken cancellationToken);
+}
