@@ -39,7 +39,7 @@ public sealed record OnlineReadOptions
     /// <summary>Only events with <c>event_time &lt;= AsOfMicros</c> (default <see cref="long.MaxValue"/>: no bound).</summary>
     public long AsOfMicros { get; init; } = long.MaxValue;
 
-    /// <summary>Only events with <c>event_time &gt; AsOfMicros - LookbackMicros</c> (default <see cref="long.MaxValue"/>: no bound).</summary>
+    /// <summary>Only events with <c>event_time &gt; AsOfMicros - LookbackMicros</c>; the default, <see cref="long.MaxValue"/>, means no bound.</summary>
     public long LookbackMicros
     {
         get => _lookbackMicros;
@@ -51,15 +51,26 @@ public sealed record OnlineReadOptions
     /// <summary>Only events with <c>ingest_time &lt;= KnownAtMicros</c>, i.e. as served at that time (default <see cref="long.MaxValue"/>: no bound).</summary>
     public long KnownAtMicros { get; init; } = long.MaxValue;
 
-    /// <summary>The smallest event time the read includes: <c>AsOfMicros - LookbackMicros + 1</c>, saturated at <see cref="long.MinValue"/>.</summary>
+    /// <summary>
+    /// The smallest event time the read includes: <c>AsOfMicros - LookbackMicros + 1</c>, saturated at
+    /// <see cref="long.MinValue"/>; <see cref="long.MinValue"/> for the unbounded lookback.
+    /// </summary>
     internal long FromMicros
     {
         get
         {
+            if (LookbackMicros == long.MaxValue)
+            {
+                return long.MinValue;
+            }
+
             var from = (Int128)AsOfMicros - LookbackMicros + 1;
-            return from < long.MinValue ? long.MinValue : (long)from;
+            return from < long.MinValue ? long.MinValue : from > long.MaxValue ? long.MaxValue : (long)from;
         }
     }
+
+    /// <summary>True when no element can qualify (a zero limit or an empty lookback window): no query needed.</summary>
+    internal bool SelectsNothing => Limit == 0 || LookbackMicros == 0;
 }
 
 /// <summary>

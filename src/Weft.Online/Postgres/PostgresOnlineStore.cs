@@ -216,7 +216,7 @@ internal sealed class PostgresOnlineStore : IOnlineStore
         ArgumentNullException.ThrowIfNull(options);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var result = new List<OnlineElement>();
-        if (options.Limit == 0)
+        if (options.SelectsNothing)
         {
             return result;
         }
@@ -260,7 +260,7 @@ internal sealed class PostgresOnlineStore : IOnlineStore
             lists.TryAdd(userIds[i], []);
         }
 
-        if (lists.Count > 0 && options.Limit > 0)
+        if (lists.Count > 0 && !options.SelectsNothing)
         {
             try
             {

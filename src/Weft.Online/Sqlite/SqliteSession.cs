@@ -156,7 +156,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
     public async Task ReadAsync(string signal, long userId, OnlineReadOptions options, List<OnlineElement> into, SqliteTransaction? transaction, CancellationToken cancellationToken)
     {
-        if (options.Limit == 0)
+        if (options.SelectsNothing)
         {
             return;
         }
