@@ -66,6 +66,7 @@ public sealed class SignalEnvironment
     /// </summary>
     public static async Task<string> InputFingerprintAsync(TableLocation location, CancellationToken cancellationToken)
     {
+        TableInputs.EnsureExists(location);
         if (location.Format == TableFormat.Delta)
         {
             var table = await DeltaTable.OpenAsync(location.Path, cancellationToken: cancellationToken).ConfigureAwait(false);

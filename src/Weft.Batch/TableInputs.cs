@@ -219,7 +219,7 @@ public static class TableInputs
         return keep.Count == times.Length ? result : result with { Events = result.Events.Gather(keep.ToArray()) };
     }
 
-    private static void EnsureExists(TableLocation location)
+    internal static void EnsureExists(TableLocation location)
     {
         if (!File.Exists(location.Path) && !Directory.Exists(location.Path))
         {
