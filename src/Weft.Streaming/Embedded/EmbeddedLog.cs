@@ -677,15 +677,21 @@ public sealed class EmbeddedLog : IAsyncDisposable
     private static List<SegmentInfo> ListSegments(string location)
     {
         var segments = new List<SegmentInfo>();
-        foreach (var path in Directory.EnumerateFiles(location, "*" + LogFormat.SegmentExtension))
+        foreach (var file in new DirectoryInfo(location).EnumerateFiles("*" + LogFormat.SegmentExtension))
         {
-            if (LogFormat.TryParseSegmentFileName(Path.GetFileName(path.AsSpan()), out var baseOffset))
+            if (LogFormat.TryParseSegmentFileName(file.Name, out var baseOffset))
             {
-                segments.Add(new SegmentInfo(baseOffset, path));
+                // Every segment but the last is sealed: complete and fsync'd before the next one was created.
+                segments.Add(new SegmentInfo(baseOffset, file.FullName) { SealedLength = file.Length });
             }
         }
 
         segments.Sort(static (a, b) => a.BaseOffset.CompareTo(b.BaseOffset));
+        if (segments.Count > 0)
+        {
+            segments[^1].SealedLength = -1;
+        }
+
         return segments;
     }
 

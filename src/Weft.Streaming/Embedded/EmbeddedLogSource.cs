@@ -241,8 +241,11 @@ public sealed class EmbeddedLogSource : IEventSource
             ThrowHelper.ThrowCorrupt(current.Path, state.ActiveDurableBytes, $"the active segment ends at offset {_readerNext}, but the log's end offset is {state.EndOffset}");
         }
 
-        var next = state.StartingAt(_readerNext);
-        if (next is null)
+        // The segment after this one in the log (not a lookup by offset, which an empty sealed
+        // segment would answer with itself) must start at the next offset.
+        var index = Array.IndexOf(state.Segments, current);
+        var next = index >= 0 && index + 1 < state.Segments.Length ? state.Segments[index + 1] : state.StartingAt(_readerNext);
+        if (next is null || next.BaseOffset != _readerNext)
         {
             ThrowHelper.ThrowCorrupt(current.Path, current.SealedLength, $"the sealed segment ends before offset {_readerNext}, and no segment starts at that offset");
         }
