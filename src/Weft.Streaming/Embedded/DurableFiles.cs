@@ -10,9 +10,9 @@ namespace Weft.Streaming.Embedded;
 /// </summary>
 internal static partial class DurableFiles
 {
+    // open(2) with O_RDONLY alone opens a directory on Linux and macOS; O_DIRECTORY is left out
+    // because its value differs between architectures (0x10000 on x86-64, 0x4000 on arm64).
     private const int ORdOnly = 0;
-    private const int ODirectory = 0x10000; // Linux; macOS has 0x100000, handled below.
-    private const int ODirectoryMac = 0x100000;
 
     /// <summary>Makes the directory's entries (creates, renames, deletes) durable. A no-op on Windows, which has no such call.</summary>
     public static void FsyncDirectory(string directory)
@@ -22,8 +22,7 @@ internal static partial class DurableFiles
             return;
         }
 
-        var flags = ORdOnly | (OperatingSystem.IsMacOS() ? ODirectoryMac : ODirectory);
-        var fd = Open(directory, flags);
+        var fd = Open(directory, ORdOnly);
         if (fd < 0)
         {
             ThrowErrno("open", directory);
