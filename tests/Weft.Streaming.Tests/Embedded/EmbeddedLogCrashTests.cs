@@ -6,9 +6,9 @@ using Weft.Streaming.Embedded;
 using Weft.Streaming.LogWriter;
 using Xunit;
 using Xunit.Abstractions;
-using static Weft.Streaming.Tests.LogTesting;
+using static Weft.Streaming.Tests.Embedded.LogTesting;
 
-namespace Weft.Streaming.Tests;
+namespace Weft.Streaming.Tests.Embedded;
 
 /// <summary>
 /// A real crash: a child process (tests/Weft.Streaming.LogWriter) appends from several tasks and

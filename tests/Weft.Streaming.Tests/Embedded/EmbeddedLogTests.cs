@@ -3,9 +3,9 @@ using FluentAssertions;
 using Weft.Engine.Tests;
 using Weft.Streaming.Embedded;
 using Xunit;
-using static Weft.Streaming.Tests.LogTesting;
+using static Weft.Streaming.Tests.Embedded.LogTesting;
 
-namespace Weft.Streaming.Tests;
+namespace Weft.Streaming.Tests.Embedded;
 
 public sealed class EmbeddedLogTests : IDisposable
 {

@@ -1,7 +1,7 @@
 using System.Text;
 using Weft.Streaming.Embedded;
 
-namespace Weft.Streaming.Tests;
+namespace Weft.Streaming.Tests.Embedded;
 
 /// <summary>A fresh directory under the temp folder, deleted on dispose.</summary>
 internal sealed class TempDirectory : IDisposable

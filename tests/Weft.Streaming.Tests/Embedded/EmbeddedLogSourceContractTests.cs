@@ -2,7 +2,7 @@ using System.Text;
 using Weft.Streaming.Embedded;
 using Xunit;
 
-namespace Weft.Streaming.Tests;
+namespace Weft.Streaming.Tests.Embedded;
 
 /// <summary>The source contract, run against the embedded log (small segments, so reads cross segment rolls).</summary>
 public sealed class EmbeddedLogSourceContractTests : EventSourceContract, IAsyncLifetime
