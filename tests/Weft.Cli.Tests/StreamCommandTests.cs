@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using FluentAssertions;
+using Weft.Batch;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Engine.Configuration;
+using Weft.Online;
+using Weft.Storage;
+using Weft.Streaming.Embedded;
+using Xunit;
+
+namespace Weft.Cli.Tests;
+
+/// <summary>The streaming path as a user runs it: weft stream over the embedded log, killed and restarted.</summary>
+public sealed class StreamCommandTests : IDisposable
+{
+    private readonly CliHarness _cli = new();
+
+    public void Dispose() => _cli.Dispose();
+
+    [Fact]
+    public async Task Weft_stream_killed_with_SIGKILL_and_restarted_loses_no_event_and_duplicates_none()
+    {
+        (await _cli.RunAsync("gen", "--out", _cli.PathOf("raw"), "--events", "30000", "--users", "200", "--items", "100", "--days", "2")).Exit.Should().Be(0);
+        (await _cli.RunAsync("compile", Path.Combine(CliHarness.RepoRoot, "examples", "definitions"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
+        var config = _cli.PathOf("weft.json");
+        await File.WriteAllTextAsync(config, """
+            {
+              "lake": "lake", "signals": "signals",
+              "enrichments": { "items": "raw/items" },
+              "online_store": { "kind": "sqlite", "path": "online.db" },
+              "source": { "kind": "embedded", "path": "log" }
+            }
+            """);
+
+        // One delivery per event id (producer re-sends are a separate concern), loaded before the stream starts.
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var lines = (await File.ReadAllLinesAsync(_cli.PathOf("raw/landing/events.jsonl"))).Where(l => EventId(l) is not { } id || seen.Add(id)).ToList();
+        await using (var log = await EmbeddedLog.OpenAsync(_cli.PathOf("log")))
+        {
+            await log.AppendAsync(lines.Select(l => (Array.Empty<byte>(), Encoding.UTF8.GetBytes(l))).ToList());
+        }
+
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = _cli.Root };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "weft.dll"), "stream", "--config", config, "--max-batch", "250", "--flush-interval", "300ms", "--exit-when-idle", "60s" })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using (var child = Process.Start(start)!)
+        {
+            string? line;
+            long progressed = 0;
+            while ((line = await child.StandardError.ReadLineAsync()) is not null)
+            {
+                if (line.StartsWith("stream: ", StringComparison.Ordinal) && long.TryParse(line.Split(' ')[1].Replace(",", "", StringComparison.Ordinal), out progressed) && progressed >= 8000)
+                {
+                    break;
+                }
+            }
+
+            line.Should().NotBeNull("the stream must report progress before it is killed");
+            child.Kill(entireProcessTree: true); // SIGKILL: no flush, no commit, no clean shutdown
+            await child.WaitForExitAsync();
+            progressed.Should().BeLessThan(lines.Count, "the kill must land mid-stream");
+        }
+
+        var restart = await _cli.RunAsync("stream", "--config", config, "--exit-when-idle", "2s");
+        restart.Exit.Should().Be(0, restart.Err);
+
+        var weft = WeftConfig.Load(config);
+        await using var store = await OnlineStores.OpenSqliteAsync(_cli.PathOf("online.db"), CancellationToken.None);
+        foreach (var signal in new[] { "engagement", "searches" })
+        {
+            var expected = await ReferenceAsync(weft, signal, lines);
+            expected.Should().NotBeEmpty();
+            var users = expected.Select(e => e.User).Distinct().ToList();
+            var online = await store.ReadManyAsync(signal, users, new OnlineReadOptions { Limit = 1_000_000 }, CancellationToken.None);
+            online.SelectMany(kv => kv.Value.Select(e => (kv.Key, e.EventId))).Should().BeEquivalentTo(expected, $"signal {signal}: every event once in the online store");
+
+            var table = await EventTable.OpenAsync(weft.EnrichedTable(signal));
+            var lake = new List<string>();
+            await foreach (var b in table.ReadAsync([StandardColumns.EventId], PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.StreamPath)))
+            {
+                lake.AddRange(((StringColumn)b[StandardColumns.EventId]).Values.Select(v => v!));
+            }
+
+            lake.Should().OnlyHaveUniqueItems($"signal {signal}: no stream row written twice").And.BeEquivalentTo(expected.Select(e => e.Id));
+        }
+    }
+
+    private static string? EventId(string line)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("event_id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The (user, event_id) pairs the signal makes of the lines, by the engine's batch shape.</summary>
+    private static async Task<List<(long User, string Id)>> ReferenceAsync(WeftConfig config, string signal, List<string> lines)
+    {
+        var env = await SignalEnvironment.LoadAsync(config, signal);
+        var parsed = new RawEventParser(env.Signal).Parse(lines.Select((l, i) => new RawRecord(Encoding.UTF8.GetBytes(l), $"{i}")));
+        var run = env.Signal.StartRun(new ExecutorContext(env.Definition), new RunOptions { Assemble = false });
+        var enriched = await run.ProcessTableAsync(parsed.Events, CancellationToken.None);
+        return Enumerable.Range(0, enriched.RowCount).Select(i => ((long)enriched[StandardColumns.UserId].GetValue(i)!, (string)enriched[StandardColumns.EventId].GetValue(i)!)).ToList();
+    }
+}
