@@ -1,0 +1,658 @@
+using System.Globalization;
+using System.Threading.Channels;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Weft.Streaming.Kafka;
+
+/// <summary>
+/// One consumer of a Kafka consumer group as an <see cref="IEventSource"/>.
+/// </summary>
+/// <remarks>
+/// <para><b>Threads.</b> Confluent.Kafka's <c>Consume</c> blocks, so it runs on a dedicated poll thread
+/// that converts each message into a <see cref="SourceRecord"/> and writes it to a bounded channel;
+/// <see cref="ReadBatchAsync"/> drains the channel. When the channel is full the poll thread pauses the
+/// assigned partitions and keeps polling (so group heartbeats and rebalances are served), and resumes
+/// them once the reader has emptied half the channel: the channel's capacity is the backpressure.
+/// Rebalance callbacks run on the poll thread, inside <c>Consume</c>.</para>
+/// <para><b>Rebalances.</b> Every assignment of a partition gets a fresh <see cref="PartitionState"/>;
+/// each buffered record points at the state it was fetched under. A revoke marks the states revoked
+/// while holding the same lock under which the reader takes a batch, so once a revoke has happened no
+/// batch contains a record fetched under the old assignment: the partition's next records come from
+/// the group's committed offset (by this consumer if it gets the partition back, else by the new
+/// owner), never interleaved with stale ones.</para>
+/// <para><b>Commits.</b> <see cref="CommitAsync"/> commits offset + 1 for each given partition that is
+/// still assigned here; offsets of partitions that moved away are not committed (the new owner
+/// delivers those records again: at-least-once), nor are commits the coordinator refuses because the
+/// group is rebalancing. Other commit failures throw <see cref="KafkaSourceException"/>.</para>
+/// <para><b>Failures.</b> Non-fatal librdkafka errors (a broker down, a connection refused) are logged and
+/// librdkafka retries. A fatal error stops the poll thread; the next read or commit throws a
+/// <see cref="KafkaSourceException"/> naming it.</para>
+/// </remarks>
+internal sealed class KafkaEventSource : IEventSource
+{
+    private readonly KafkaSourceOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly Channel<Buffered> _channel;
+    private readonly Lock _deliveryGate = new();
+    private readonly ManualResetEventSlim _room = new(false);
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly IConsumer<byte[]?, byte[]?> _consumer;
+    private readonly Thread _pollThread;
+
+    private volatile bool _stopping;
+    private volatile bool _waitingForRoom;
+    private volatile KafkaSourceException? _fault;
+    private int _disposed;
+
+    /// <summary>Partitions assigned here, by their <c>topic/partition</c> name; replaced (never mutated) on the poll thread.</summary>
+    private volatile Dictionary<string, TopicPartition> _owned = new(StringComparer.Ordinal);
+
+    // Poll-thread state.
+    private readonly Dictionary<TopicPartition, PartitionState> _assigned = [];
+    private readonly Queue<Buffered> _pending = new();
+    private PartitionState? _lastState;
+    private int _assignmentVersion;
+    private int _pausedVersion = -1;
+    private bool _paused;
+    private int _pauseCount;
+
+    private KafkaEventSource(KafkaSourceOptions options, ILogger logger, TimeProvider time)
+    {
+        _options = options;
+        _logger = logger;
+        _time = time;
+        Name = "kafka:" + string.Join(',', options.Topics);
+        _channel = Channel.CreateBounded<Buffered>(new BoundedChannelOptions(options.ChannelCapacity)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+            AllowSynchronousContinuations = false,
+        });
+        _consumer = BuildConsumer(options);
+        _pollThread = new Thread(PollLoop) { IsBackground = true, Name = $"weft-kafka-poll {options.GroupId}" };
+    }
+
+    /// <inheritdoc />
+    public string Name { get; }
+
+    /// <summary>The partitions assigned to this consumer right now, as <c>topic/partition</c>.</summary>
+    internal IReadOnlyCollection<string> AssignedPartitions => _owned.Keys;
+
+    /// <summary>Records waiting in the channel.</summary>
+    internal int BufferedCount => _channel.Reader.Count;
+
+    /// <summary>How often a full channel has paused the partitions.</summary>
+    internal int PauseCount => Volatile.Read(ref _pauseCount);
+
+    /// <summary>Validates the options, loads librdkafka, creates the consumer and starts its poll thread.</summary>
+    internal static KafkaEventSource Open(KafkaSourceOptions options, ILogger? logger, TimeProvider? timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        LibRdKafka.EnsureLoaded(options.LibrdkafkaPath);
+        logger ??= NullLogger.Instance;
+        var source = new KafkaEventSource(options, logger, timeProvider ?? TimeProvider.System);
+        StreamingLog.KafkaSourceOpening(logger, source.Name, options.ToString(), Library.VersionString, LibRdKafka.LoadedFrom);
+        source._pollThread.Start();
+        return source;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<SourceRecord>> ReadBatchAsync(int maxRecords, TimeSpan maxWait, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRecords, 1);
+        if (maxWait < TimeSpan.Zero && maxWait != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxWait), maxWait, "maxWait must be zero or positive (or infinite).");
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        ThrowIfUnusable();
+        var batch = Drain(maxRecords);
+        if (batch is not null || maxWait == TimeSpan.Zero)
+        {
+            return batch ?? (IReadOnlyList<SourceRecord>)[];
+        }
+
+        using var timeout = new CancellationTokenSource(maxWait, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        while (true)
+        {
+            var wait = _channel.Reader.WaitToReadAsync(linked.Token).AsTask();
+            await ((Task)wait).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (wait.IsCanceled)
+            {
+                return []; // maxWait passed without a record
+            }
+
+            if (wait.IsFaulted || !await wait.ConfigureAwait(false))
+            {
+                ThrowIfUnusable();
+                throw new ObjectDisposedException(Name, "The Kafka source stopped.");
+            }
+
+            batch = Drain(maxRecords);
+            if (batch is not null)
+            {
+                return batch;
+            }
+
+            // Everything buffered belonged to revoked partitions: wait on, within maxWait.
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask CommitAsync(IReadOnlyDictionary<string, long> processedOffsets, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(processedOffsets);
+        cancellationToken.ThrowIfCancellationRequested();
+        ThrowIfUnusable();
+        if (processedOffsets.Count == 0)
+        {
+            return;
+        }
+
+        var owned = _owned;
+        var offsets = new List<TopicPartitionOffset>(processedOffsets.Count);
+        foreach (var (partition, offset) in processedOffsets)
+        {
+            if (offset < 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(processedOffsets), offset, $"The processed offset of {partition} must not be negative.");
+            }
+
+            if (owned.TryGetValue(partition, out var topicPartition))
+            {
+                offsets.Add(new TopicPartitionOffset(topicPartition, new Offset(offset + 1)));
+            }
+            else if (TryParsePartition(partition, out _))
+            {
+                StreamingLog.KafkaCommitSkipped(_logger, Name, partition);
+            }
+            else
+            {
+                throw new ArgumentException($"\"{partition}\" is not a Kafka partition name (topic/partition).", nameof(processedOffsets));
+            }
+        }
+
+        if (offsets.Count > 0)
+        {
+            // Commit blocks until the coordinator answers; keep it off the caller's thread.
+            await Task.Run(() => CommitBlocking(offsets), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Stops the poll thread, which closes the consumer (leaving the group) and completes the channel.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _stopping = true;
+            _room.Set();
+            await _stopped.Task.ConfigureAwait(false);
+            _room.Dispose();
+        }
+        else
+        {
+            await _stopped.Task.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Parses <c>topic/partition</c>.</summary>
+    internal static bool TryParsePartition(string name, out TopicPartition topicPartition)
+    {
+        var slash = name.LastIndexOf('/');
+        if (slash > 0
+            && int.TryParse(name.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var partition)
+            && KafkaSourceOptions.IsValidTopicName(name[..slash]))
+        {
+            topicPartition = new TopicPartition(name[..slash], new Partition(partition));
+            return true;
+        }
+
+        topicPartition = null!;
+        return false;
+    }
+
+    internal static string PartitionName(TopicPartition tp) =>
+        string.Create(CultureInfo.InvariantCulture, $"{tp.Topic}/{tp.Partition.Value}");
+
+    private IConsumer<byte[]?, byte[]?> BuildConsumer(KafkaSourceOptions options)
+    {
+        var config = new ConsumerConfig(options.Config.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal))
+        {
+            BootstrapServers = options.BootstrapServers,
+            GroupId = options.GroupId,
+            ClientId = options.ClientId,
+            EnableAutoCommit = false,
+            EnableAutoOffsetStore = false,
+            AutoOffsetReset = options.AutoOffsetReset == "latest" ? Confluent.Kafka.AutoOffsetReset.Latest : Confluent.Kafka.AutoOffsetReset.Earliest,
+        };
+
+        try
+        {
+            return new ConsumerBuilder<byte[]?, byte[]?>(config)
+                .SetErrorHandler((_, error) => OnError(error))
+                .SetLogHandler((_, message) => OnLog(message))
+                .SetPartitionsAssignedHandler((_, partitions) => OnAssigned(partitions))
+                .SetPartitionsRevokedHandler((_, partitions) => OnRevoked(partitions, lost: false))
+                .SetPartitionsLostHandler((_, partitions) => OnRevoked(partitions, lost: true))
+                .Build();
+        }
+        catch (Exception e) when (e is KafkaException or ArgumentException or InvalidOperationException)
+        {
+            throw new ArgumentException($"KafkaSourceOptions.Config is not accepted by librdkafka: {e.Message}", nameof(options), e);
+        }
+    }
+
+    // ---- poll thread -------------------------------------------------------------------------
+
+    private void PollLoop()
+    {
+        try
+        {
+            _consumer.Subscribe(_options.Topics);
+            while (!_stopping)
+            {
+                if (_paused || _pending.Count > 0)
+                {
+                    WaitForRoom();
+                    continue;
+                }
+
+                ConsumeResult<byte[]?, byte[]?>? result;
+                try
+                {
+                    result = _consumer.Consume(_options.PollTimeout);
+                }
+                catch (ConsumeException e) when (!e.Error.IsFatal)
+                {
+                    StreamingLog.KafkaConsumeError(_logger, Name, e.Error.Code.ToString(), e.ConsumerRecord?.TopicPartition?.ToString() ?? "-", e.Error.Reason);
+                    continue;
+                }
+
+                if (result?.Message is not null && !Offer(result))
+                {
+                    Pause();
+                }
+            }
+        }
+        catch (KafkaException e) when (e.Error.IsFatal)
+        {
+            Fault(e.Error, e);
+        }
+#pragma warning disable CA1031 // A poll thread must not take the process down: any failure faults the source and surfaces on the next read.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            StreamingLog.KafkaPollThreadFailed(_logger, Name, e);
+            _fault ??= new KafkaSourceException($"Kafka source {Name} stopped: its poll thread failed: {e.Message}", "PollThreadFailed", isTransient: false, e);
+        }
+        finally
+        {
+            Close();
+        }
+    }
+
+    /// <summary>Converts a message and writes it to the channel, or queues it locally when the channel is full.</summary>
+    /// <returns>False when the channel is full.</returns>
+    private bool Offer(ConsumeResult<byte[]?, byte[]?> result)
+    {
+        var state = _lastState;
+        if (state is null || state.TopicPartition.Partition.Value != result.Partition.Value || !string.Equals(state.TopicPartition.Topic, result.Topic, StringComparison.Ordinal))
+        {
+            var tp = result.TopicPartition;
+            if (!_assigned.TryGetValue(tp, out state))
+            {
+                // Not announced through a callback (cannot happen with the subscribe API): adopt it.
+                state = AddAssigned(tp);
+                PublishOwned();
+            }
+
+            _lastState = state;
+        }
+
+        var message = result.Message;
+        var record = new SourceRecord(
+            state.Name,
+            result.Offset.Value,
+            message.Key ?? [],
+            message.Value ?? [],
+            message.Timestamp.UnixTimestampMs * 1000);
+        var item = new Buffered(record, state);
+        if (_channel.Writer.TryWrite(item))
+        {
+            return true;
+        }
+
+        _pending.Enqueue(item);
+        return false;
+    }
+
+    /// <summary>While the channel is full: keep the partitions paused, wait for the reader, keep serving callbacks.</summary>
+    private void WaitForRoom()
+    {
+        FlushPending();
+        if (_pending.Count == 0 && _channel.Reader.Count <= _options.ChannelCapacity / 2)
+        {
+            Resume();
+            return;
+        }
+
+        if (!_paused || _pausedVersion != _assignmentVersion)
+        {
+            Pause();
+        }
+
+        _room.Reset();
+        _waitingForRoom = true;
+        if (_channel.Reader.Count > _options.ChannelCapacity / 2 || _pending.Count > 0)
+        {
+            _room.Wait(_options.PollTimeout);
+        }
+
+        _waitingForRoom = false;
+
+        // Serve rebalance callbacks and heartbeats. Paused partitions yield nothing, but a message fetched
+        // before the pause may still arrive: it waits in the local queue, in order.
+        try
+        {
+            var result = _consumer.Consume(TimeSpan.Zero);
+            if (result?.Message is not null)
+            {
+                Offer(result);
+            }
+        }
+        catch (ConsumeException e) when (!e.Error.IsFatal)
+        {
+            StreamingLog.KafkaConsumeError(_logger, Name, e.Error.Code.ToString(), e.ConsumerRecord?.TopicPartition?.ToString() ?? "-", e.Error.Reason);
+        }
+    }
+
+    private void FlushPending()
+    {
+        while (_pending.TryPeek(out var item))
+        {
+            if (item.State.Revoked)
+            {
+                _pending.Dequeue();
+            }
+            else if (_channel.Writer.TryWrite(item))
+            {
+                _pending.Dequeue();
+            }
+            else
+            {
+                return;
+            }
+        }
+    }
+
+    private void Pause()
+    {
+        var assignment = _consumer.Assignment;
+        _consumer.Pause(assignment);
+        _paused = true;
+        _pausedVersion = _assignmentVersion;
+        Interlocked.Increment(ref _pauseCount);
+        StreamingLog.KafkaPaused(_logger, Name, assignment.Count);
+    }
+
+    private void Resume()
+    {
+        if (!_paused)
+        {
+            return;
+        }
+
+        var assignment = _consumer.Assignment;
+        _consumer.Resume(assignment);
+        _paused = false;
+        StreamingLog.KafkaResumed(_logger, Name, assignment.Count);
+    }
+
+    private void OnAssigned(List<TopicPartition> partitions)
+    {
+        foreach (var tp in partitions)
+        {
+            AddAssigned(tp);
+        }
+
+        _assignmentVersion++;
+        PublishOwned();
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            StreamingLog.KafkaPartitionsAssigned(_logger, Name, string.Join(", ", partitions.Select(PartitionName)));
+        }
+    }
+
+    private PartitionState AddAssigned(TopicPartition tp)
+    {
+        var state = new PartitionState(PartitionName(tp), tp);
+        if (_assigned.Remove(tp, out var previous))
+        {
+            lock (_deliveryGate)
+            {
+                previous.Revoked = true;
+            }
+        }
+
+        _assigned[tp] = state;
+        return state;
+    }
+
+    private void OnRevoked(List<TopicPartitionOffset> partitions, bool lost)
+    {
+        lock (_deliveryGate)
+        {
+            foreach (var tpo in partitions)
+            {
+                if (_assigned.Remove(tpo.TopicPartition, out var state))
+                {
+                    state.Revoked = true;
+                }
+            }
+        }
+
+        _lastState = null;
+        _assignmentVersion++;
+        PublishOwned();
+        if (_logger.IsEnabled(lost ? LogLevel.Warning : LogLevel.Information))
+        {
+            var names = string.Join(", ", partitions.Select(p => PartitionName(p.TopicPartition)));
+            if (lost)
+            {
+                StreamingLog.KafkaPartitionsLost(_logger, Name, names);
+            }
+            else
+            {
+                StreamingLog.KafkaPartitionsRevoked(_logger, Name, names);
+            }
+        }
+    }
+
+    private void PublishOwned()
+    {
+        var owned = new Dictionary<string, TopicPartition>(_assigned.Count, StringComparer.Ordinal);
+        foreach (var (tp, state) in _assigned)
+        {
+            owned[state.Name] = tp;
+        }
+
+        _owned = owned;
+    }
+
+    private void OnError(Error error)
+    {
+        if (error.IsFatal)
+        {
+            Fault(error, null);
+            _stopping = true;
+        }
+        else
+        {
+            StreamingLog.KafkaError(_logger, Name, error.Code.ToString(), error.Reason);
+        }
+    }
+
+    private void OnLog(LogMessage message)
+    {
+        var level = message.Level switch
+        {
+            SyslogLevel.Emergency or SyslogLevel.Alert or SyslogLevel.Critical => LogLevel.Critical,
+            SyslogLevel.Error => LogLevel.Error,
+            SyslogLevel.Warning => LogLevel.Warning,
+            SyslogLevel.Notice or SyslogLevel.Info => LogLevel.Information,
+            _ => LogLevel.Debug,
+        };
+        if (_logger.IsEnabled(level))
+        {
+            StreamingLog.KafkaLibraryLog(_logger, level, message.Name, message.Facility, message.Message);
+        }
+    }
+
+    private void Fault(Error error, Exception? inner)
+    {
+        StreamingLog.KafkaFatalError(_logger, Name, error.Code.ToString(), error.Reason);
+        _fault ??= new KafkaSourceException(
+            $"Kafka source {Name} (group {_options.GroupId}) stopped on a fatal librdkafka error {error.Code}: {error.Reason}. " +
+            "Reopen the source; records after the last commit are delivered again.",
+            error.Code.ToString(),
+            isTransient: false,
+            inner);
+    }
+
+    private void Close()
+    {
+        try
+        {
+            if (_fault is null)
+            {
+                _consumer.Close(); // leaves the group, so its partitions move on at once
+            }
+        }
+        catch (Exception e) when (e is KafkaException or InvalidOperationException)
+        {
+            StreamingLog.KafkaCloseFailed(_logger, Name, e);
+        }
+        finally
+        {
+            lock (_deliveryGate)
+            {
+                foreach (var state in _assigned.Values)
+                {
+                    state.Revoked = true;
+                }
+            }
+
+            _assigned.Clear();
+            _owned = new Dictionary<string, TopicPartition>(StringComparer.Ordinal);
+            try
+            {
+                _consumer.Dispose();
+            }
+            catch (Exception e) when (e is KafkaException or InvalidOperationException)
+            {
+                StreamingLog.KafkaCloseFailed(_logger, Name, e);
+            }
+
+            _channel.Writer.TryComplete(_fault);
+            StreamingLog.KafkaSourceClosed(_logger, Name);
+            _stopped.TrySetResult();
+        }
+    }
+
+    // ---- reader side -------------------------------------------------------------------------
+
+    private List<SourceRecord>? Drain(int maxRecords)
+    {
+        List<SourceRecord>? batch = null;
+        var stale = 0;
+        var reader = _channel.Reader;
+        lock (_deliveryGate)
+        {
+            while ((batch is null || batch.Count < maxRecords) && reader.TryRead(out var item))
+            {
+                if (item.State.Revoked)
+                {
+                    stale++;
+                    continue;
+                }
+
+                batch ??= new List<SourceRecord>(Math.Min(maxRecords, reader.Count + 1));
+                batch.Add(item.Record);
+            }
+        }
+
+        if (_waitingForRoom)
+        {
+            _room.Set();
+        }
+
+        if (stale > 0)
+        {
+            StreamingLog.KafkaStaleRecordsDropped(_logger, Name, stale);
+        }
+
+        return batch;
+    }
+
+    private void CommitBlocking(List<TopicPartitionOffset> offsets)
+    {
+        try
+        {
+            _consumer.Commit(offsets);
+        }
+        catch (TopicPartitionOffsetException e)
+        {
+            var failed = e.Results.FirstOrDefault(r => r.Error.IsError)?.Error ?? e.Error;
+            ThrowCommitFailure(failed, e);
+        }
+        catch (KafkaException e)
+        {
+            ThrowCommitFailure(e.Error, e);
+        }
+    }
+
+    private void ThrowCommitFailure(Error error, Exception inner)
+    {
+        if (error.Code is ErrorCode.RebalanceInProgress or ErrorCode.IllegalGeneration or ErrorCode.UnknownMemberId or ErrorCode.Local_State)
+        {
+            StreamingLog.KafkaCommitRebalancing(_logger, Name, error.Code.ToString());
+            return;
+        }
+
+        var permanent = error.IsFatal || error.Code is ErrorCode.GroupAuthorizationFailed or ErrorCode.TopicAuthorizationFailed
+            or ErrorCode.Local_InvalidArg or ErrorCode.OffsetMetadataTooLarge or ErrorCode.InvalidCommitOffsetSize;
+        throw new KafkaSourceException(
+            $"Kafka source {Name}: commit failed with {error.Code}: {error.Reason}.", error.Code.ToString(), isTransient: !permanent, inner);
+    }
+
+    private void ThrowIfUnusable()
+    {
+        if (_fault is { } fault)
+        {
+            throw new KafkaSourceException(fault.Message, fault.ErrorCode, fault.IsTransient, fault);
+        }
+
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+    }
+
+    /// <summary>One assignment of one partition to this consumer; revoked when the partition leaves it.</summary>
+    private sealed class PartitionState(string name, TopicPartition topicPartition)
+    {
+        public string Name { get; } = name;
+
+        public TopicPartition TopicPartition { get; } = topicPartition;
+
+        /// <summary>Set on the poll thread under the delivery lock; read by the reader under that lock (and by the poll thread).</summary>
+        public bool Revoked { get; set; }
+    }
+
+    private readonly record struct Buffered(SourceRecord Record, PartitionState State);
+}
