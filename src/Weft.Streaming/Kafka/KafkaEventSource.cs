@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Threading.Channels;
 using Confluent.Kafka;
@@ -11,11 +12,15 @@ namespace Weft.Streaming.Kafka;
 /// </summary>
 /// <remarks>
 /// <para><b>Threads.</b> Confluent.Kafka's <c>Consume</c> blocks, so it runs on a dedicated poll thread
-/// that converts each message into a <see cref="SourceRecord"/> and writes it to a bounded channel;
-/// <see cref="ReadBatchAsync"/> drains the channel. When the channel is full the poll thread pauses the
-/// assigned partitions and keeps polling (so group heartbeats and rebalances are served), and resumes
-/// them once the reader has emptied half the channel: the channel's capacity is the backpressure.
-/// Rebalance callbacks run on the poll thread, inside <c>Consume</c>.</para>
+/// that converts messages into <see cref="SourceRecord"/>s and hands them to the reader through a
+/// bounded channel in chunks: after a blocking <c>Consume</c> returns a message, the thread takes what
+/// librdkafka has already fetched without blocking, up to a chunk, and writes the chunk (so a lone
+/// record waits for nothing, and a busy stream costs one channel operation per chunk, not per record).
+/// <see cref="ReadBatchAsync"/> drains chunks into batches. When the channel is full the poll thread
+/// waits up to one poll timeout for the reader, then pauses the assigned partitions and keeps polling
+/// (so rebalances are served), and resumes them once the reader has emptied half the channel: the
+/// channel's capacity is the backpressure. Rebalance callbacks run on the poll thread, inside
+/// <c>Consume</c>.</para>
 /// <para><b>Rebalances.</b> Every assignment of a partition gets a fresh <see cref="PartitionState"/>;
 /// each buffered record points at the state it was fetched under. A revoke marks the states revoked
 /// while holding the same lock under which the reader takes a batch, so once a revoke has happened no
@@ -35,7 +40,9 @@ internal sealed class KafkaEventSource : IEventSource
     private readonly KafkaSourceOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly Channel<Buffered> _channel;
+    private readonly Channel<Chunk> _channel;
+    private readonly int _chunkSize;
+    private readonly int _chunkCapacity;
     private readonly Lock _deliveryGate = new();
     private readonly ManualResetEventSlim _room = new(false);
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -46,18 +53,24 @@ internal sealed class KafkaEventSource : IEventSource
     private volatile bool _waitingForRoom;
     private volatile KafkaSourceException? _fault;
     private int _disposed;
+    private int _buffered; // records in the channel and in the reader's current chunk
 
     /// <summary>Partitions assigned here, by their <c>topic/partition</c> name; replaced (never mutated) on the poll thread.</summary>
     private volatile Dictionary<string, TopicPartition> _owned = new(StringComparer.Ordinal);
 
     // Poll-thread state.
     private readonly Dictionary<TopicPartition, PartitionState> _assigned = [];
-    private readonly Queue<Buffered> _pending = new();
+    private readonly Queue<Chunk> _pending = new(); // chunks the full channel did not take yet, in order
+    private Chunk? _filling;
     private PartitionState? _lastState;
     private int _assignmentVersion;
     private int _pausedVersion = -1;
     private bool _paused;
     private int _pauseCount;
+
+    // Reader state, under the delivery lock.
+    private Chunk? _reading;
+    private int _readIndex;
 
     private KafkaEventSource(KafkaSourceOptions options, ILogger logger, TimeProvider time)
     {
@@ -65,7 +78,10 @@ internal sealed class KafkaEventSource : IEventSource
         _logger = logger;
         _time = time;
         Name = "kafka:" + string.Join(',', options.Topics);
-        _channel = Channel.CreateBounded<Buffered>(new BoundedChannelOptions(options.ChannelCapacity)
+        // At most ChannelCapacity records in the channel: a quarter of it (≤ 512) per chunk.
+        _chunkSize = Math.Clamp(options.ChannelCapacity / 4, 1, 512);
+        _chunkCapacity = Math.Max(1, options.ChannelCapacity / _chunkSize);
+        _channel = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(_chunkCapacity)
         {
             SingleReader = true,
             SingleWriter = true,
@@ -82,8 +98,8 @@ internal sealed class KafkaEventSource : IEventSource
     /// <summary>The partitions assigned to this consumer right now, as <c>topic/partition</c>.</summary>
     internal IReadOnlyCollection<string> AssignedPartitions => _owned.Keys;
 
-    /// <summary>Records waiting in the channel.</summary>
-    internal int BufferedCount => _channel.Reader.Count;
+    /// <summary>Records waiting in the channel (not counting chunks the full channel has not taken).</summary>
+    internal int BufferedCount => Volatile.Read(ref _buffered);
 
     /// <summary>How often a full channel has paused the partitions.</summary>
     internal int PauseCount => Volatile.Read(ref _pauseCount);
@@ -265,21 +281,20 @@ internal sealed class KafkaEventSource : IEventSource
                     continue;
                 }
 
-                ConsumeResult<byte[]?, byte[]?>? result;
-                try
+                var result = TryConsume(_options.PollTimeout);
+                if (result is null)
                 {
-                    result = _consumer.Consume(_options.PollTimeout);
-                }
-                catch (ConsumeException e) when (!e.Error.IsFatal)
-                {
-                    StreamingLog.KafkaConsumeError(_logger, Name, e.Error.Code.ToString(), e.ConsumerRecord?.TopicPartition?.ToString() ?? "-", e.Error.Reason);
                     continue;
                 }
 
-                if (result?.Message is not null && !Offer(result))
+                // Take what librdkafka has already fetched, without blocking, up to a chunk.
+                Add(result);
+                while (_filling!.Count < _chunkSize && !_stopping && (result = TryConsume(TimeSpan.Zero)) is not null)
                 {
-                    Pause();
+                    Add(result);
                 }
+
+                Publish();
             }
         }
         catch (KafkaException e) when (e.Error.IsFatal)
@@ -299,9 +314,23 @@ internal sealed class KafkaEventSource : IEventSource
         }
     }
 
-    /// <summary>Converts a message and writes it to the channel, or queues it locally when the channel is full.</summary>
-    /// <returns>False when the channel is full.</returns>
-    private bool Offer(ConsumeResult<byte[]?, byte[]?> result)
+    /// <summary>One <c>Consume</c>; null on timeout, at the end of a partition, or after a non-fatal error (logged).</summary>
+    private ConsumeResult<byte[]?, byte[]?>? TryConsume(TimeSpan timeout)
+    {
+        try
+        {
+            var result = _consumer.Consume(timeout);
+            return result?.Message is null ? null : result;
+        }
+        catch (ConsumeException e) when (!e.Error.IsFatal)
+        {
+            StreamingLog.KafkaConsumeError(_logger, Name, e.Error.Code.ToString(), e.ConsumerRecord?.TopicPartition?.ToString() ?? "-", e.Error.Reason);
+            return null;
+        }
+    }
+
+    /// <summary>Converts a message into a record of the chunk being filled.</summary>
+    private void Add(ConsumeResult<byte[]?, byte[]?> result)
     {
         var state = _lastState;
         if (state is null || state.TopicPartition.Partition.Value != result.Partition.Value || !string.Equals(state.TopicPartition.Topic, result.Topic, StringComparison.Ordinal))
@@ -324,72 +353,106 @@ internal sealed class KafkaEventSource : IEventSource
             message.Key ?? [],
             message.Value ?? [],
             message.Timestamp.UnixTimestampMs * 1000);
-        var item = new Buffered(record, state);
-        if (_channel.Writer.TryWrite(item))
+        _filling ??= new Chunk(ArrayPool<Buffered>.Shared.Rent(_chunkSize));
+        _filling.Items[_filling.Count++] = new Buffered(record, state);
+    }
+
+    /// <summary>Writes the filled chunk to the channel, or queues it when the channel is full (or others wait before it).</summary>
+    private void Publish()
+    {
+        if (_filling is not { Count: > 0 } chunk)
+        {
+            return;
+        }
+
+        _filling = null;
+        if (_pending.Count > 0 || !TryWrite(chunk))
+        {
+            _pending.Enqueue(chunk);
+        }
+    }
+
+    private bool TryWrite(Chunk chunk)
+    {
+        Interlocked.Add(ref _buffered, chunk.Count); // before the reader can see (and subtract) it
+        if (_channel.Writer.TryWrite(chunk))
         {
             return true;
         }
 
-        _pending.Enqueue(item);
+        Interlocked.Add(ref _buffered, -chunk.Count);
         return false;
     }
 
-    /// <summary>While the channel is full: keep the partitions paused, wait for the reader, keep serving callbacks.</summary>
+    /// <summary>
+    /// While the channel is full. A short stall (one poll timeout) is waited out without pausing, so a
+    /// reader that keeps up never makes librdkafka drop and refetch its prefetched messages; a longer one
+    /// pauses the assigned partitions, and they stay paused until the reader has emptied half the
+    /// channel. Meanwhile callbacks (rebalances) are served at least once per poll timeout.
+    /// </summary>
     private void WaitForRoom()
     {
         FlushPending();
-        if (_pending.Count == 0 && _channel.Reader.Count <= _options.ChannelCapacity / 2)
+        if (_pending.Count == 0)
         {
-            Resume();
-            return;
+            if (!_paused)
+            {
+                return;
+            }
+
+            if (_channel.Reader.Count <= _chunkCapacity / 2)
+            {
+                Resume();
+                return;
+            }
         }
 
-        if (!_paused || _pausedVersion != _assignmentVersion)
+        if (!_paused)
         {
+            WaitForReader();
+            FlushPending();
+            if (_pending.Count == 0)
+            {
+                return;
+            }
+
             Pause();
         }
+        else if (_pausedVersion != _assignmentVersion)
+        {
+            Pause(); // a rebalance assigned partitions that are not paused yet
+        }
 
+        WaitForReader();
+
+        // Serve rebalance callbacks. Paused partitions yield nothing, but a message fetched before the
+        // pause may still arrive: it waits in the local queue, in order.
+        if (TryConsume(TimeSpan.Zero) is { } result)
+        {
+            Add(result);
+            Publish();
+        }
+    }
+
+    /// <summary>Blocks until the reader takes a batch, or one poll timeout.</summary>
+    private void WaitForReader()
+    {
         _room.Reset();
         _waitingForRoom = true;
-        if (_channel.Reader.Count > _options.ChannelCapacity / 2 || _pending.Count > 0)
+        var stillFull = _pending.Count > 0 ? _channel.Reader.Count >= _chunkCapacity : _channel.Reader.Count > _chunkCapacity / 2;
+        if (stillFull && !_stopping)
         {
             _room.Wait(_options.PollTimeout);
         }
 
         _waitingForRoom = false;
-
-        // Serve rebalance callbacks and heartbeats. Paused partitions yield nothing, but a message fetched
-        // before the pause may still arrive: it waits in the local queue, in order.
-        try
-        {
-            var result = _consumer.Consume(TimeSpan.Zero);
-            if (result?.Message is not null)
-            {
-                Offer(result);
-            }
-        }
-        catch (ConsumeException e) when (!e.Error.IsFatal)
-        {
-            StreamingLog.KafkaConsumeError(_logger, Name, e.Error.Code.ToString(), e.ConsumerRecord?.TopicPartition?.ToString() ?? "-", e.Error.Reason);
-        }
     }
 
     private void FlushPending()
     {
-        while (_pending.TryPeek(out var item))
+        while (_pending.TryPeek(out var chunk) && TryWrite(chunk))
         {
-            if (item.State.Revoked)
-            {
-                _pending.Dequeue();
-            }
-            else if (_channel.Writer.TryWrite(item))
-            {
-                _pending.Dequeue();
-            }
-            else
-            {
-                return;
-            }
+            _pending.Dequeue();
         }
     }
 
@@ -572,23 +635,47 @@ internal sealed class KafkaEventSource : IEventSource
     private List<SourceRecord>? Drain(int maxRecords)
     {
         List<SourceRecord>? batch = null;
+        var taken = 0;
         var stale = 0;
-        var reader = _channel.Reader;
         lock (_deliveryGate)
         {
-            while ((batch is null || batch.Count < maxRecords) && reader.TryRead(out var item))
+            while (batch is null || batch.Count < maxRecords)
             {
-                if (item.State.Revoked)
+                if (_reading is null)
                 {
-                    stale++;
-                    continue;
+                    if (!_channel.Reader.TryRead(out var next))
+                    {
+                        break;
+                    }
+
+                    (_reading, _readIndex) = (next, 0);
                 }
 
-                batch ??= new List<SourceRecord>(Math.Min(maxRecords, reader.Count + 1));
-                batch.Add(item.Record);
+                var items = _reading.Items;
+                var count = _reading.Count;
+                while (_readIndex < count && (batch is null || batch.Count < maxRecords))
+                {
+                    ref readonly var item = ref items[_readIndex++];
+                    taken++;
+                    if (item.State.Revoked)
+                    {
+                        stale++;
+                        continue;
+                    }
+
+                    batch ??= new List<SourceRecord>(Math.Min(maxRecords, Math.Max(1, Volatile.Read(ref _buffered))));
+                    batch.Add(item.Record);
+                }
+
+                if (_readIndex == count)
+                {
+                    ArrayPool<Buffered>.Shared.Return(items, clearArray: true);
+                    _reading = null;
+                }
             }
         }
 
+        Interlocked.Add(ref _buffered, -taken);
         if (_waitingForRoom)
         {
             _room.Set();
@@ -655,4 +742,12 @@ internal sealed class KafkaEventSource : IEventSource
     }
 
     private readonly record struct Buffered(SourceRecord Record, PartitionState State);
+
+    /// <summary>Records handed over together; the array is pooled and returned once the reader has taken them all.</summary>
+    private sealed class Chunk(Buffered[] items)
+    {
+        public Buffered[] Items { get; } = items;
+
+        public int Count { get; set; }
+    }
 }
