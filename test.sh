@@ -11,6 +11,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# librdkafka (Kafka source tests; Weft loads it only for Kafka): Debian 12's 2.0.2, matching Confluent.Kafka 1.9.3.
+{ ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep 'librdkafka\.so\.1' >/dev/null || missing+=(librdkafka-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   as_root apt-get update -qq

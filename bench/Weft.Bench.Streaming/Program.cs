@@ -14,7 +14,7 @@ namespace Weft.Bench.Streaming;
 ///     [--set key=value]... [--json FILE]
 /// </code>
 /// MODE: <c>raw-consume</c> (the ceiling: Confluent.Kafka's Consume loop), <c>source</c> (Weft's
-/// KafkaEventSource), or <c>all</c>. The topic is pre-loaded once with N generated click events
+/// KafkaEventSource), or <c>all</c>; <c>sample</c> prints three generated events. The topic is pre-loaded once with N generated click events
 /// (~210 bytes of JSON each, keyed by user id); every run reads all of it with a fresh consumer group.
 /// Prints one JSON document (also written to --json FILE). Rates are from the first event to the last;
 /// the group join and first fetch are reported apart as startupSeconds. The mock brokers run in this
@@ -26,13 +26,24 @@ internal static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|all [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--set key=value]... [--json FILE]").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|all|sample [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--set key=value]... [--json FILE]").ConfigureAwait(false);
             return 2;
         }
 
         try
         {
             var options = Options.Parse(args.AsSpan(1));
+            if (args[0] == "sample")
+            {
+                // Prints a few of the generated events (the benchmark's message values).
+                foreach (var (_, utf8) in ClickEvents.Generate(3, options.Seed))
+                {
+                    Console.WriteLine(System.Text.Encoding.UTF8.GetString(utf8));
+                }
+
+                return 0;
+            }
+
             var modes = Modes(options);
             var selected = args[0] == "all" ? modes.Values.ToList()
                 : modes.TryGetValue(args[0], out var mode) ? [mode]
