@@ -83,17 +83,23 @@ internal static class Program
         await using var topic = await BenchTopic.CreateAsync(options.Events, partitions, options.Brokers, options.Compression, options.Seed, cancellationToken).ConfigureAwait(false);
         Log($"pre-loaded in {topic.PreloadSeconds:F1} s ({topic.Events / topic.PreloadSeconds:N0} events/s), {topic.PayloadBytes / (double)topic.Events:F0} bytes/event");
 
-        var results = new JsonObject();
-        foreach (var mode in modes)
+        // Rounds interleave the modes (raw, source, raw, source, …) so that drifting machine load
+        // affects them alike.
+        var runsByMode = modes.ToDictionary(m => m.Name, _ => new List<RunResult>(), StringComparer.Ordinal);
+        for (var run = 1; run <= options.Runs; run++)
         {
-            var runs = new List<RunResult>();
-            for (var run = 1; run <= options.Runs; run++)
+            foreach (var mode in modes)
             {
                 var r = await mode.RunAsync(topic, run, cancellationToken).ConfigureAwait(false);
                 Log($"{mode.Name} run {run}: {r.EventsPerSecond:N0} events/s, {r.MegabytesPerSecond:F1} MB/s, cpu/wall {r.CpuPerWall:F2}, startup {r.StartupSeconds:F1} s");
-                runs.Add(r);
+                runsByMode[mode.Name].Add(r);
             }
+        }
 
+        var results = new JsonObject();
+        foreach (var mode in modes)
+        {
+            var runs = runsByMode[mode.Name];
             var median = runs.OrderBy(r => r.EventsPerSecond).ElementAt(runs.Count / 2);
             results[mode.Name] = new JsonObject
             {
@@ -110,6 +116,11 @@ internal static class Program
                     ["startupSeconds"] = Math.Round(r.StartupSeconds, 2),
                 }).ToArray()),
             };
+        }
+
+        if (results["raw-consume"] is JsonObject raw && results["source"] is JsonObject source)
+        {
+            results["sourceToRawRatio"] = Math.Round(source["medianEventsPerSecond"]!.GetValue<double>() / raw["medianEventsPerSecond"]!.GetValue<double>(), 2);
         }
 
         return new JsonObject
