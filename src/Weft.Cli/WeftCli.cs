@@ -15,6 +15,12 @@ public static class WeftCli
         root.Subcommands.Add(ValidateCommand(stdout, stderr));
         root.Subcommands.Add(DiffCommand(stdout, stderr));
         root.Subcommands.Add(TableCommands.Create(stdout, stderr));
+        root.Subcommands.Add(StreamCommand.Create(stdout, stderr));
+        foreach (var command in BatchCommands.Create(stdout, stderr))
+        {
+            root.Subcommands.Add(command);
+        }
+
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
         try
         {

@@ -218,6 +218,7 @@ public sealed class SignalBuilder
     private TimeSpan _lateAllowance = TimeSpan.FromHours(6);
     private MergePolicyKind _merge = MergePolicyKind.BatchSealsStreamFills;
     private TimeSpan _freshness = TimeSpan.FromSeconds(5);
+    private LatePolicy _late = LatePolicy.Accept;
     private Budgets _budgets = Budgets.Default;
 
     internal SignalBuilder(string name, string tenant, int version)
@@ -286,6 +287,13 @@ public sealed class SignalBuilder
     public SignalBuilder LateAllowance(TimeSpan allowance)
     {
         _lateAllowance = allowance;
+        return this;
+    }
+
+    /// <summary>What the stream does with late events (default: accept and amend online).</summary>
+    public SignalBuilder Late(LatePolicy policy)
+    {
+        _late = policy;
         return this;
     }
 
@@ -369,6 +377,7 @@ public sealed class SignalBuilder
             ["bucket"] = _bucket == TimeBucket.Hour ? "hour" : "day",
             ["late_allowance"] = Durations.Format(_lateAllowance),
             ["merge"] = SignalJsonWriter.MergeName(_merge),
+            ["late_policy"] = SignalJsonWriter.LateName(_late),
             ["freshness_objective"] = Durations.Format(_freshness),
             ["budgets"] = new JsonObject
             {

@@ -80,6 +80,21 @@ public enum MergePolicyKind
     LastWriteWins,
 }
 
+/// <summary>
+/// What the stream does with an event that arrives late: older than the stream's watermark (the
+/// newest event time seen, less one bucket) or in a bucket the batch path has already sealed. Every
+/// such event is recorded in the late-event ledger whatever the policy.
+/// </summary>
+public enum LatePolicy
+{
+    /// <summary>Add it online and to the stream partitions, like any event; the batch path fixes history later.</summary>
+    Accept,
+    /// <summary>Leave it to the batch path: not added online nor to the stream partitions.</summary>
+    BatchOnly,
+    /// <summary>Drop it: not online, not in the stream partitions (the batch path still sees the raw archive).</summary>
+    Drop,
+}
+
 /// <summary>Resource budgets, validated at compile time and enforced by the runtimes.</summary>
 /// <param name="MaxElements">Ceiling on max_length for this signal's tenant.</param>
 /// <param name="MaxBytesPerUser">Ceiling on the estimated bytes of one user's full sequence.</param>
@@ -105,7 +120,8 @@ public sealed record SignalDefinition(
     TimeSpan LateAllowance,
     MergePolicyKind Merge,
     TimeSpan FreshnessObjective,
-    Budgets Budgets)
+    Budgets Budgets,
+    LatePolicy Late = LatePolicy.Accept)
 {
     /// <summary>Order is fixed by the design: event_time descending, ties by event_id ascending.</summary>
     public const string OrderBy = "event_time desc, event_id asc";

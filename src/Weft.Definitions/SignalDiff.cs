@@ -158,6 +158,7 @@ public static class SignalDiff
         Setting(changes, "$.lookback", Durations.Format(old.Lookback), Durations.Format(@new.Lookback), "the window of events changes");
         Setting(changes, "$.late_allowance", Durations.Format(old.LateAllowance), Durations.Format(@new.LateAllowance), "buckets seal at a different time");
         Setting(changes, "$.merge", old.Merge, @new.Merge, "stream and batch reconcile differently");
+        Setting(changes, "$.late_policy", old.Late, @new.Late, "the stream treats late events differently");
         Setting(changes, "$.freshness_objective", Durations.Format(old.FreshnessObjective), Durations.Format(@new.FreshnessObjective), "the freshness objective changes");
         Setting(changes, "$.budgets", old.Budgets, @new.Budgets, "budgets change");
         if (old.Description != @new.Description)

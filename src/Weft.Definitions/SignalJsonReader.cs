@@ -57,7 +57,7 @@ public static class SignalJsonReader
         public SignalDefinition? ReadSignal(JsonElement root)
         {
             if (!Object(root, "$", "format", "name", "version", "tenant", "description", "event_types", "enrichment_sources", "enrichments",
-                    "element", "order", "dedup", "max_length", "lookback", "bucket", "late_allowance", "merge", "freshness_objective", "budgets"))
+                    "element", "order", "dedup", "max_length", "lookback", "bucket", "late_allowance", "merge", "late_policy", "freshness_objective", "budgets"))
             {
                 return null;
             }
@@ -119,6 +119,18 @@ public static class SignalJsonReader
                 Problem("$.merge", $"unknown merge policy '{mergeText}'", "use \"batch_seals_stream_fills\" or \"last_write_wins\"");
             }
 
+            var lateText = String(root, "late_policy", "$", required: false) ?? "accept";
+            var late = lateText switch
+            {
+                "batch_only" => LatePolicy.BatchOnly,
+                "drop" => LatePolicy.Drop,
+                _ => LatePolicy.Accept,
+            };
+            if (lateText is not ("accept" or "batch_only" or "drop"))
+            {
+                Problem("$.late_policy", $"unknown late policy '{lateText}'", "use \"accept\", \"batch_only\" or \"drop\"");
+            }
+
             var freshness = Duration(root, "freshness_objective", "$", TimeSpan.FromSeconds(5), positive: true);
 
             if (maxLength > 0 && !element.IsDefaultOrEmpty)
@@ -143,7 +155,7 @@ public static class SignalJsonReader
             }
 
             return new SignalDefinition(name, version, tenant, description, eventTypes, sources, enrichments, element, maxLength, lookback.Value, bucket,
-                lateAllowance ?? TimeSpan.Zero, merge, freshness ?? TimeSpan.FromSeconds(5), budgets);
+                lateAllowance ?? TimeSpan.Zero, merge, freshness ?? TimeSpan.FromSeconds(5), budgets, late);
         }
 
         // List columns (embeddings) are budgeted at 64 elements each; the real width is data-dependent.

@@ -21,6 +21,12 @@ public sealed record RunOptions
     /// <summary>Event ids remembered by the dedup stage (default 4M).</summary>
     public int DedupCapacity { get; init; } = 4_000_000;
 
+    /// <summary>
+    /// Whether the run also assembles sequences in memory (default true). The batch path writes
+    /// enriched events and builds sequences from the table afterwards, so it turns this off.
+    /// </summary>
+    public bool Assemble { get; init; } = true;
+
     public static readonly RunOptions Default = new();
 }
 
@@ -229,7 +235,11 @@ public sealed class SignalRun
             batch = await StageRunner.ExecuteAsync(stage, batch, Context, Options.Recovery, cancellationToken).ConfigureAwait(false);
         }
 
-        Assembler.Add(batch);
+        if (Options.Assemble)
+        {
+            Assembler.Add(batch);
+        }
+
         EventsOut += batch.RowCount;
         return batch;
     }
@@ -313,7 +323,11 @@ public sealed class SignalRun
             {
                 await foreach (var batch in channels[^1].Reader.ReadAllAsync(token).ConfigureAwait(false))
                 {
-                    Assembler.Add(batch);
+                    if (Options.Assemble)
+                    {
+                        Assembler.Add(batch);
+                    }
+
                     EventsOut += batch.RowCount;
                     await sink(batch, token).ConfigureAwait(false);
                 }

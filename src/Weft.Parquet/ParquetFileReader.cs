@@ -107,7 +107,7 @@ public sealed class ParquetFileReader : IAsyncDisposable
     /// <summary>
     /// Reads one column of one row group. Throws <see cref="ParquetFormatException"/> when its bytes
     /// are corrupt, and <see cref="NotSupportedException"/> for valid data outside Weft's subset
-    /// (other codecs or encodings, null list elements).
+    /// (other codecs or encodings, structs, lists nested more than two deep).
     /// </summary>
     public async Task<ParquetColumnData> ReadColumnAsync(int rowGroup, string column, CancellationToken cancellationToken = default)
     {

@@ -30,6 +30,11 @@ public sealed class ParquetSchema : IEquatable<ParquetSchema>
                 throw new ArgumentException($"Field '{field.Name}' has unknown type {field.Type}.", nameof(fields));
             }
 
+            if (field.ShapeProblem() is { } problem)
+            {
+                throw new ArgumentException(problem, nameof(fields));
+            }
+
             if (!_byName.TryAdd(field.Name, i))
             {
                 throw new ArgumentException($"Field name '{field.Name}' appears more than once.", nameof(fields));
@@ -76,6 +81,5 @@ public sealed class ParquetSchema : IEquatable<ParquetSchema>
     }
 
     /// <inheritdoc/>
-    public override string ToString() => string.Join(", ", _fields.Select(f =>
-        $"{f.Name}: {(f.IsList ? $"list<{f.Type}>" : f.Type.ToString())}{(f.Nullable ? "?" : "")}"));
+    public override string ToString() => string.Join(", ", _fields.Select(f => $"{f.Name}: {f.TypeName}"));
 }

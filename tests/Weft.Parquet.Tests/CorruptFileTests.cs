@@ -15,6 +15,8 @@ public sealed class CorruptFileTests
         new ParquetField("d", ParquetType.Double, false),
         new ParquetField("t", ParquetType.TimestampMicros, true),
         new ParquetField("i", ParquetType.Int32, true, IsList: true),
+        new ParquetField("dwell", ParquetType.Int64, false, IsList: true, ElementNullable: true),
+        new ParquetField("grid", ParquetType.Float, true, IsList: true, ElementNullable: true) { ListDepth = 2, InnerListNullable = true },
     ]);
 
     private static async Task<byte[]> ValidFileAsync(ParquetCompression compression, bool dictionary = true)

@@ -22,7 +22,7 @@ internal static class CraftedFiles
         {
             var descriptor = ColumnDescriptor.ForWrite(column.Field);
             var chunkStart = file.Length;
-            var (defs, reps, present) = Levels(column);
+            var (defs, reps, present) = Levels(column, descriptor);
             long? dictionaryOffset = null;
             Dictionary<string, int>? dictionary = null;
             var encodings = new List<PageEncoding> { PageEncoding.Plain, PageEncoding.Rle };
@@ -59,14 +59,21 @@ internal static class CraftedFiles
             for (var r0 = 0; r0 < rows; r0 += rowsPerPage, page++)
             {
                 var r1 = Math.Min(rows, r0 + rowsPerPage);
-                var levelEnd = level;
-                var valueEnd = value;
-                for (var r = r0; r < r1; r++)
+                // Rows r0 .. r1: one level each (flat), or the levels up to the next row start after them (lists).
+                var levelEnd = level + (r1 - r0);
+                if (column.Offsets is not null)
                 {
-                    var length = column.Offsets is { } o ? o[r + 1] - o[r] : (column.IsNull(r) ? 0 : 1);
-                    levelEnd += column.Offsets is null ? 1 : Math.Max(1, length);
-                    valueEnd += length;
+                    levelEnd = level + 1;
+                    for (var started = 1; levelEnd < reps.Length; levelEnd++)
+                    {
+                        if (reps[levelEnd] == 0 && ++started > r1 - r0)
+                        {
+                            break;
+                        }
+                    }
                 }
+
+                var valueEnd = value + (defs.Length == 0 ? levelEnd - level : defs.AsSpan(level, levelEnd - level).Count((byte)descriptor.MaxDefinitionLevel));
 
                 using var levels = new PooledBuffer();
                 var repLength = 0;
@@ -191,42 +198,29 @@ internal static class CraftedFiles
         file.Write("PAR1"u8);
     }
 
-    private static (byte[] Defs, byte[] Reps, List<object> Present) Levels(ParquetColumnData column)
+    private static (byte[] Defs, byte[] Reps, List<object> Present) Levels(ParquetColumnData column, ColumnDescriptor descriptor)
     {
+        if (column.Offsets is not null)
+        {
+            var count = ListLevels.Count(column);
+            var listDefs = new byte[count];
+            var listReps = new byte[count];
+            ListLevels.Shred(column, descriptor, listDefs, listReps);
+            return (listDefs, listReps, TestColumns.PresentValues(column));
+        }
+
         var defs = new List<byte>();
-        var reps = new List<byte>();
         var present = new List<object>();
-        var nullable = column.Field.Nullable;
         for (var r = 0; r < column.RowCount; r++)
         {
-            if (column.Offsets is { } o)
+            defs.Add(column.IsNull(r) ? (byte)0 : (byte)1);
+            if (!column.IsNull(r))
             {
-                var length = o[r + 1] - o[r];
-                if (length == 0)
-                {
-                    defs.Add(column.IsNull(r) ? (byte)0 : (byte)(nullable ? 1 : 0));
-                    reps.Add(0);
-                    continue;
-                }
-
-                for (var k = 0; k < length; k++)
-                {
-                    defs.Add((byte)(nullable ? 2 : 1));
-                    reps.Add(k == 0 ? (byte)0 : (byte)1);
-                    present.Add(column.Values.GetValue(o[r] + k)!);
-                }
-            }
-            else
-            {
-                defs.Add(column.IsNull(r) ? (byte)0 : (byte)1);
-                if (!column.IsNull(r))
-                {
-                    present.Add(column.Values.GetValue(r)!);
-                }
+                present.Add(column.Values.GetValue(r)!);
             }
         }
 
-        return (column.Field.Nullable || column.Field.IsList ? defs.ToArray() : [], reps.ToArray(), present);
+        return (column.Field.Nullable ? defs.ToArray() : [], [], present);
     }
 
     private static void EncodePlain(ParquetType type, List<object> values, PooledBuffer output)

@@ -190,9 +190,9 @@ public sealed class DuckDbInteropTests
             new ParquetField("b", ParquetType.Boolean, true),
             new ParquetField("ts", ParquetType.TimestampMicros, true),
             new ParquetField("ts_naive", ParquetType.TimestampMicros, true),
-            new ParquetField("fl", ParquetType.Float, true, IsList: true),
-            new ParquetField("sl", ParquetType.String, true, IsList: true),
-            new ParquetField("il", ParquetType.Int64, true, IsList: true));
+            new ParquetField("fl", ParquetType.Float, true, IsList: true, ElementNullable: true),
+            new ParquetField("sl", ParquetType.String, true, IsList: true, ElementNullable: true),
+            new ParquetField("il", ParquetType.Int64, true, IsList: true, ElementNullable: true));
         reader.Footer.RowGroups.SelectMany(g => g.Columns).Where(c => c.MetaData.PathInSchema[0] == "s")
             .Should().OnlyContain(c => c.MetaData.DictionaryPageOffset != null, "DuckDB dictionary-encodes the low-cardinality strings");
 
@@ -287,16 +287,14 @@ public sealed class DuckDbInteropTests
             new ParquetField("s", ParquetType.String, true),
             new ParquetField("fl", ParquetType.Float, true, IsList: true),
             new ParquetField("b", ParquetType.Boolean, true),
+            new ParquetField("dwell", ParquetType.Int64, false, IsList: true, ElementNullable: true),
+            new ParquetField("grid", ParquetType.String, true, IsList: true, ElementNullable: true) { ListDepth = 2, InnerListNullable = true },
         ]);
         var rng = new Random(31);
         var rows = 700;
-        var columns = new[]
-        {
-            ParquetColumnData.FromValues(schema.Fields[0], Enumerable.Range(0, rows).Select(i => (long)i).ToArray()),
-            TestColumns.Random(schema.Fields[1], rows, rng),
-            TestColumns.Random(schema.Fields[2], rows, rng),
-            TestColumns.Random(schema.Fields[3], rows, rng),
-        };
+        var columns = schema.Fields.Select((f, c) => c == 0
+            ? ParquetColumnData.FromValues(f, Enumerable.Range(0, rows).Select(i => (long)i).ToArray())
+            : TestColumns.Random(f, rows, rng)).ToArray();
         using var temp = new TempDir();
         var path = temp.File($"v2-{codec}.parquet");
         await File.WriteAllBytesAsync(path, CraftedFiles.BuildDataPageV2File(schema, columns, rowsPerPage: 97, codec));
@@ -308,7 +306,7 @@ public sealed class DuckDbInteropTests
             weft.Add(await reader.ReadColumnAsync(0, field.Name));
         }
 
-        reader.V2PagesDecoded.Should().Be(4 * 8, "four columns of eight v2 pages each");
+        reader.V2PagesDecoded.Should().Be(6 * 8, "six columns of eight v2 pages each");
         for (var c = 0; c < columns.Length; c++)
         {
             TestColumns.AssertEqual(columns[c], weft[c]);
@@ -325,21 +323,230 @@ public sealed class DuckDbInteropTests
         }
     }
 
-    [Fact]
-    public async Task A_null_list_element_from_DuckDB_is_an_error_naming_the_column()
+    private static readonly ParquetSchema NestedSchema = new(
+    [
+        new ParquetField("id", ParquetType.Int64, false),
+        new ParquetField("dwell_ms", ParquetType.Int64, false, IsList: true, ElementNullable: true),
+        new ParquetField("tags", ParquetType.String, true, IsList: true, ElementNullable: true),
+        new ParquetField("scores", ParquetType.Double, true, IsList: true, ElementNullable: true),
+        new ParquetField("flags", ParquetType.Boolean, false, IsList: true, ElementNullable: true),
+        new ParquetField("seen", ParquetType.TimestampMicros, true, IsList: true, ElementNullable: true),
+        new ParquetField("counts", ParquetType.Int32, false, IsList: true, ElementNullable: true),
+        new ParquetField("embedding", ParquetType.Float, false, IsList: true) { ListDepth = 2 },
+        new ParquetField("emb_opt", ParquetType.Float, true, IsList: true) { ListDepth = 2, InnerListNullable = true },
+        new ParquetField("grid", ParquetType.Int32, true, IsList: true, ElementNullable: true) { ListDepth = 2, InnerListNullable = true },
+        new ParquetField("words", ParquetType.String, false, IsList: true, ElementNullable: true) { ListDepth = 2 },
+        new ParquetField("dd", ParquetType.Double, false, IsList: true) { ListDepth = 2, InnerListNullable = true },
+        new ParquetField("tsn", ParquetType.TimestampMicros, true, IsList: true) { ListDepth = 2 },
+        new ParquetField("bn", ParquetType.Boolean, true, IsList: true, ElementNullable: true) { ListDepth = 2, InnerListNullable = true },
+        new ParquetField("ln", ParquetType.Int64, true, IsList: true, ElementNullable: true) { ListDepth = 2, InnerListNullable = true },
+    ]);
+
+    [Theory]
+    [MemberData(nameof(WriterVariants))]
+    public async Task DuckDB_reads_null_elements_and_nested_lists_that_Weft_writes(string variant)
     {
         using var temp = new TempDir();
-        var path = temp.File("duck-null-element.parquet");
-        await DuckDb.RunAsync($"COPY (SELECT [1, NULL, 3]::INTEGER[] AS xs, 1 AS other) TO {DuckDb.Quote(path)} (FORMAT parquet)");
+        var path = temp.File($"weft-nested-{variant}.parquet");
+        var rewrite = temp.File($"duck-rewrite-{variant}.parquet");
+        var rng = new Random(20250301);
+        var groups = new List<ParquetColumnData[]>();
+        var first = 0L;
+        foreach (var rows in new[] { 400, 1, 250 })
+        {
+            var columns = new ParquetColumnData[NestedSchema.Fields.Count];
+            columns[0] = ParquetColumnData.FromValues(NestedSchema.Fields[0], Enumerable.Range(0, rows).Select(i => first + i).ToArray());
+            for (var c = 1; c < columns.Length; c++)
+            {
+                columns[c] = TestColumns.Random(NestedSchema.Fields[c], rows, rng, nullRate: 0.2);
+            }
 
-        await using var reader = await ParquetFileReader.OpenAsync(path);
-        var act = () => reader.ReadColumnAsync(0, "xs");
+            groups.Add(columns);
+            first += rows;
+        }
 
-        (await act.Should().ThrowAsync<NotSupportedException>()).Which.Message.Should().Contain("'xs'").And.Contain("null element");
-        (await reader.ReadColumnAsync(0, "other")).GetValues<int>().Should().Equal(1);
+        await using (var writer = await ParquetFileWriter.CreateAsync(path, NestedSchema, Options(variant)))
+        {
+            foreach (var g in groups)
+            {
+                await writer.WriteRowGroupAsync(g);
+            }
+        }
+
+        var file = DuckDb.Quote(path);
+        const string totals = "SELECT path_in_schema, sum(num_values)::BIGINT AS n, sum(stats_null_count)::BIGINT AS nulls FROM parquet_metadata({0}) GROUP BY path_in_schema ORDER BY path_in_schema";
+        var results = await DuckDb.RunAsync(
+            $"DESCRIBE SELECT * FROM read_parquet({file})",
+            $"SELECT * FROM read_parquet({file}) ORDER BY id",
+            $"SELECT row_group_id, path_in_schema, num_values, stats_null_count, stats_min_value, stats_max_value FROM parquet_metadata({file}) ORDER BY row_group_id, column_id",
+            $"COPY (SELECT * FROM read_parquet({file}) ORDER BY id) TO {DuckDb.Quote(rewrite)} (FORMAT parquet)",
+            string.Format(CultureInfo.InvariantCulture, totals, file),
+            string.Format(CultureInfo.InvariantCulture, totals, DuckDb.Quote(rewrite)));
+
+        var describe = results[0];
+        describe.Rows.Select(r => (r[describe.Index("column_name")].GetString(), r[describe.Index("column_type")].GetString())).Should().Equal(
+            ("id", "BIGINT"), ("dwell_ms", "BIGINT[]"), ("tags", "VARCHAR[]"), ("scores", "DOUBLE[]"), ("flags", "BOOLEAN[]"),
+            ("seen", "TIMESTAMP WITH TIME ZONE[]"), ("counts", "INTEGER[]"), ("embedding", "FLOAT[][]"), ("emb_opt", "FLOAT[][]"),
+            ("grid", "INTEGER[][]"), ("words", "VARCHAR[][]"), ("dd", "DOUBLE[][]"), ("tsn", "TIMESTAMP WITH TIME ZONE[][]"),
+            ("bn", "BOOLEAN[][]"), ("ln", "BIGINT[][]"));
+
+        // Same rows, values and nulls at every level.
+        var select = results[1];
+        select.Rows.Should().HaveCount((int)first);
+        var expected = NestedSchema.Fields.Select((_, c) => TestColumns.Concat(groups.Select(g => g[c]).ToArray())).ToArray();
+        for (var row = 0; row < first; row++)
+        {
+            for (var c = 0; c < expected.Length; c++)
+            {
+                AssertDuckValue(expected[c].Field, select.Rows[row][c], TestColumns.ValueAt(expected[c], row), $"{variant}: row {row} column '{expected[c].Field.Name}'");
+            }
+        }
+
+        // Per chunk: one value per level, null_count = levels without a value, min / max over the present integers.
+        var metadata = results[2];
+        metadata.Rows.Should().HaveCount(groups.Count * NestedSchema.Fields.Count);
+        foreach (var row in metadata.Rows)
+        {
+            var g = int.Parse(row[0].GetString()!, CultureInfo.InvariantCulture);
+            var column = NestedSchema.IndexOf(row[1].GetString()!.Split(", ")[0]);
+            var data = groups[g][column];
+            var present = TestColumns.PresentValues(data);
+            var context = $"{variant}: row group {g} column '{data.Field.Name}'";
+            row[2].GetString().Should().Be(TestColumns.LevelCount(data).ToString(CultureInfo.InvariantCulture), context);
+            row[3].GetString().Should().Be((TestColumns.LevelCount(data) - present.Count).ToString(CultureInfo.InvariantCulture), context);
+            if (data.Field.Type is ParquetType.Int32 or ParquetType.Int64 && present.Count > 0)
+            {
+                row[4].GetString().Should().Be(Convert.ToString(present.Min(), CultureInfo.InvariantCulture), context);
+                row[5].GetString().Should().Be(Convert.ToString(present.Max(), CultureInfo.InvariantCulture), context);
+            }
+        }
+
+        // DuckDB's own file of the same rows has as many levels and nulls per column.
+        results[4].Rows.Should().HaveCount(NestedSchema.Fields.Count);
+        results[4].Rows.Select(r => string.Join("|", r.Select(v => v.ToString())))
+            .Should().Equal(results[5].Rows.Select(r => string.Join("|", r.Select(v => v.ToString()))));
     }
 
-    /// <summary>Compares a DuckDB JSON value (see duckdb.mjs) with a Weft value.</summary>
+    [Theory]
+    [MemberData(nameof(DuckCodecs))]
+    public async Task Weft_reads_null_elements_and_nested_lists_that_DuckDB_writes(string codec)
+    {
+        using var temp = new TempDir();
+        var path = temp.File($"duck-nested-{codec}.parquet");
+        var file = DuckDb.Quote(path);
+        var results = await DuckDb.RunAsync(
+            $"""
+            COPY (
+              SELECT
+                i::BIGINT AS id,
+                CASE WHEN i % 9 = 0 THEN NULL WHEN i % 4 = 0 THEN []::INTEGER[]
+                     ELSE list_transform(range(i % 5 + 1), j -> CASE WHEN (i + j) % 3 = 0 THEN NULL ELSE (i * 10 + j)::INTEGER END) END AS xs,
+                CASE WHEN i % 7 = 0 THEN NULL
+                     ELSE list_transform(range(i % 4), j -> CASE WHEN (i + j) % 5 = 0 THEN NULL ELSE 'w' || (i % 13) || '-' || j END) END AS words,
+                CASE WHEN i % 8 = 0 THEN NULL
+                     ELSE list_transform(range(i % 3), j -> CASE WHEN j = 1 AND i % 2 = 0 THEN NULL WHEN (i + j) % 11 = 0 THEN 'nan'::DOUBLE ELSE i / (j + 3.0) END) END AS scores,
+                CASE WHEN i % 11 = 0 THEN NULL WHEN i % 6 = 0 THEN []::FLOAT[][]
+                     ELSE list_transform(range(i % 4 + 1), j ->
+                       CASE WHEN (i + j) % 5 = 0 THEN NULL WHEN (i + j) % 7 = 0 THEN []::FLOAT[]
+                            ELSE list_transform(range((i + j) % 3 + 1), k -> CASE WHEN (i + j + k) % 4 = 0 THEN NULL ELSE (i * 0.5 + j - k)::FLOAT END) END) END AS grid,
+                list_transform(range(i % 3), j -> list_transform(range(16), k -> ((i + j * 16 + k) / 7.0)::FLOAT)) AS embedding,
+                CASE WHEN i % 10 = 0 THEN NULL
+                     ELSE list_transform(range(i % 3 + 1), j -> CASE WHEN (i + j) % 4 = 0 THEN NULL
+                       ELSE list_transform(range(j + 1), k -> CASE WHEN (i + k) % 6 = 0 THEN NULL ELSE 'c' || ((i + j + k) % 17) END) END) END AS word_grid,
+                CASE WHEN i % 5 = 0 THEN NULL ELSE [[i::BIGINT, NULL], NULL, []] END AS longs
+              FROM range(0, 3000) t(i)
+            ) TO {file} (FORMAT parquet, COMPRESSION {codec}, ROW_GROUP_SIZE 1000)
+            """,
+            $"SELECT * FROM read_parquet({file}) ORDER BY id");
+        var reference = results[1];
+
+        await using var reader = await ParquetFileReader.OpenAsync(path);
+        reader.RowGroups.Should().HaveCountGreaterThan(1, "the file has several row groups");
+        reader.Schema.Fields.Should().Equal(
+            new ParquetField("id", ParquetType.Int64, true),
+            new ParquetField("xs", ParquetType.Int32, true, IsList: true, ElementNullable: true),
+            new ParquetField("words", ParquetType.String, true, IsList: true, ElementNullable: true),
+            new ParquetField("scores", ParquetType.Double, true, IsList: true, ElementNullable: true),
+            new ParquetField("grid", ParquetType.Float, true, IsList: true, ElementNullable: true) { ListDepth = 2, InnerListNullable = true },
+            new ParquetField("embedding", ParquetType.Float, true, IsList: true, ElementNullable: true) { ListDepth = 2, InnerListNullable = true },
+            new ParquetField("word_grid", ParquetType.String, true, IsList: true, ElementNullable: true) { ListDepth = 2, InnerListNullable = true },
+            new ParquetField("longs", ParquetType.Int64, true, IsList: true, ElementNullable: true) { ListDepth = 2, InnerListNullable = true });
+
+        var columns = new List<ParquetColumnData>();
+        foreach (var field in reader.Schema.Fields)
+        {
+            var parts = new List<ParquetColumnData>();
+            for (var g = 0; g < reader.RowGroups.Count; g++)
+            {
+                parts.Add(await reader.ReadColumnAsync(g, field.Name));
+            }
+
+            columns.Add(TestColumns.Concat(parts));
+        }
+
+        reference.Rows.Should().HaveCount(3000);
+        columns[0].RowCount.Should().Be(3000);
+        for (var row = 0; row < 3000; row++)
+        {
+            for (var c = 0; c < columns.Count; c++)
+            {
+                AssertDuckValue(columns[c].Field, reference.Rows[row][reference.Index(columns[c].Field.Name)], TestColumns.ValueAt(columns[c], row), $"{codec}: row {row} column '{columns[c].Field.Name}'");
+            }
+        }
+
+        // Nulls really occur at every level of the nested column.
+        var grid = columns[4];
+        grid.Nulls.Should().Contain(true);
+        grid.InnerNulls.Should().Contain(true);
+        grid.ElementNulls.Should().Contain(true);
+        Enumerable.Range(0, grid.RowCount).Should().Contain(r => !grid.IsNull(r) && grid.Offsets![r] == grid.Offsets[r + 1], "some lists are empty");
+        Enumerable.Range(0, grid.InnerOffsets!.Length - 1).Should().Contain(j => !grid.InnerNulls![j] && grid.InnerOffsets[j] == grid.InnerOffsets[j + 1], "some inner lists are empty");
+        columns[5].ElementNulls.Should().BeNull("DuckDB's optional embedding elements are all present");
+    }
+
+    [Fact]
+    public async Task Weft_reads_DuckDB_literal_lists_with_nulls_at_every_level()
+    {
+        using var temp = new TempDir();
+        var path = temp.File("duck-literals.parquet");
+        await DuckDb.RunAsync(
+            $"""
+            COPY (
+              SELECT * FROM (VALUES
+                (1, [1, NULL, 3]::INT[], [[1.0, 2.0], [3.0]]::FLOAT[][]),
+                (2, NULL, NULL),
+                (3, []::INT[], []::FLOAT[][]),
+                (4, [NULL]::INT[], [NULL, [], [NULL, 4.5]]::FLOAT[][])
+              ) t(id, xs, ys) ORDER BY id
+            ) TO {DuckDb.Quote(path)} (FORMAT parquet)
+            """);
+
+        await using var reader = await ParquetFileReader.OpenAsync(path);
+        var xs = await reader.ReadColumnAsync(0, "xs");
+        var ys = await reader.ReadColumnAsync(0, "ys");
+
+        xs.Nulls.Should().Equal(false, true, false, false);
+        xs.Offsets.Should().Equal(0, 3, 3, 3, 4);
+        xs.ElementNulls.Should().Equal(false, true, false, true);
+        xs.GetValues<int>().Should().Equal(1, 0, 3, 0);
+
+        ys.Field.ListDepth.Should().Be(2);
+        ys.Nulls.Should().Equal(false, true, false, false);
+        ys.Offsets.Should().Equal(0, 2, 2, 2, 5);
+        ys.InnerOffsets.Should().Equal(0, 2, 3, 3, 3, 5);
+        ys.InnerNulls.Should().Equal(false, false, true, false, false);
+        ys.ElementNulls.Should().Equal(false, false, false, true, false);
+        ys.GetValues<float>().Should().Equal(1f, 2f, 3f, 0f, 4.5f);
+
+        var stats = reader.RowGroups[0]["ys"];
+        stats.Min.Should().Be(1f);
+        stats.Max.Should().Be(4.5f);
+    }
+
+    /// <summary>
+    /// Compares a DuckDB JSON value (see duckdb.mjs) with a Weft value in the <see cref="TestColumns.ValueAt"/>
+    /// shape: null, a scalar, or a (nested) object?[] list whose entries may be null.
+    /// </summary>
     private static void AssertDuckValue(ParquetField field, JsonElement duck, object? weft, string context)
     {
         if (weft is null)
@@ -356,7 +563,7 @@ public sealed class DuckDbInteropTests
             var k = 0;
             foreach (var item in duck.EnumerateArray())
             {
-                AssertScalar(field.Type, item, list[k], $"{context} element {k}");
+                AssertDuckValue(field, item, list[k], $"{context} [{k}]");
                 k++;
             }
 

@@ -33,23 +33,41 @@ public sealed class PropertyTests
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 
+    private static Gen<object?> OrNull(bool nullable, Gen<object?> present) =>
+        nullable ? Gen.Frequency((1, Gen.Constant<object?>(null)), (4, present)) : present;
+
+    private static Gen<object?> ListGen(Gen<object?> item) =>
+        Gen.Sized(size => Gen.Choose(0, Math.Min(size, 8)))
+            .SelectMany(n => item.ArrayOf(n))
+            .Select(items => (object?)items);
+
+    /// <summary>A row in the <see cref="TestColumns.ValueAt"/> shape, with nulls wherever the field allows them.</summary>
     private static Gen<object?> RowGen(ParquetField field)
     {
-        Gen<object?> present = field.IsList
-            ? Gen.Sized(size => Gen.Choose(0, Math.Min(size, 8)))
-                .SelectMany(n => ValueGen(field.Type).ArrayOf(n))
-                .Select(items => (object?)items)
-            : ValueGen(field.Type).Select(v => (object?)v);
-        return field.Nullable
-            ? Gen.Frequency((1, Gen.Constant<object?>(null)), (4, present))
-            : present;
+        var value = ValueGen(field.Type).Select(v => (object?)v);
+        var present = field.ListDepth switch
+        {
+            0 => value,
+            1 => ListGen(OrNull(field.ElementNullable, value)),
+            _ => ListGen(OrNull(field.InnerListNullable, ListGen(OrNull(field.ElementNullable, value)))),
+        };
+        return OrNull(field.Nullable, present);
     }
 
-    private static readonly Gen<Case> CaseGen =
+    private static readonly Gen<ParquetField> FieldGen =
         from type in Gen.Elements(TestColumns.AllTypes)
         from nullable in ArbMap.Default.GeneratorFor<bool>()
-        from isList in ArbMap.Default.GeneratorFor<bool>()
-        let field = new ParquetField("c", type, nullable, isList)
+        from depth in Gen.Elements(0, 1, 2)
+        from elementNullable in ArbMap.Default.GeneratorFor<bool>()
+        from innerNullable in ArbMap.Default.GeneratorFor<bool>()
+        select new ParquetField("c", type, nullable, depth > 0, depth > 0 && elementNullable)
+        {
+            ListDepth = depth,
+            InnerListNullable = depth == 2 && innerNullable,
+        };
+
+    private static readonly Gen<Case> CaseGen =
+        from field in FieldGen
         from rows in RowGen(field).ListOf().Select(l => l.ToArray())
         from cuts in Gen.Choose(1, 4)
         from compression in Gen.Elements(Enum.GetValues<ParquetCompression>())
@@ -98,11 +116,9 @@ public sealed class PropertyTests
         {
             var column = groups[g][0];
             var stats = reader.RowGroups[g]["c"];
-            var values = Enumerable.Range(0, column.RowCount)
-                .Where(r => !column.IsNull(r))
-                .SelectMany(r => TestColumns.ValueAt(column, r) is object?[] list ? list : [TestColumns.ValueAt(column, r)])
-                .Where(v => v is not (float.NaN or double.NaN))
-                .ToList();
+            var present = TestColumns.PresentValues(column);
+            var values = present.Where(v => v is not (float.NaN or double.NaN)).ToList();
+            stats.NullCount.Should().Be(TestColumns.LevelCount(column) - present.Count, "null_count counts every level without a value: null rows, null or empty lists, null elements");
             if (values.Count == 0)
             {
                 stats.Min.Should().BeNull();
@@ -117,9 +133,6 @@ public sealed class PropertyTests
 
             values.Should().Contain(v => Compare(stats.Min!, v!) == 0, "min is a value of the chunk");
             values.Should().Contain(v => Compare(stats.Max!, v!) == 0, "max is a value of the chunk");
-            var slots = column.Offsets is null ? column.RowCount : Enumerable.Range(0, column.RowCount).Sum(r => Math.Max(1, column.Offsets[r + 1] - column.Offsets[r]));
-            var filled = column.Values.Length - (column.Offsets is null ? (column.Nulls?.Count(n => n) ?? 0) : 0);
-            stats.NullCount.Should().Be(slots - filled);
         }
     }
 
@@ -140,48 +153,10 @@ public sealed class PropertyTests
         {
             var rows = c.Rows.AsSpan(at, c.GroupSizes[g]).ToArray();
             at += c.GroupSizes[g];
-            groups[g] = [ToColumn(c.Field, rows)];
+            groups[g] = [TestColumns.FromRows(c.Field, rows)];
         }
 
         return (schema, groups.Where(g => g[0].RowCount > 0).ToArray());
-    }
-
-    private static ParquetColumnData ToColumn(ParquetField field, object?[] rows)
-    {
-        var nulls = rows.Select(r => r is null).ToArray();
-        if (!field.IsList)
-        {
-            var values = Array.CreateInstance(field.ClrType, rows.Length);
-            for (var i = 0; i < rows.Length; i++)
-            {
-                if (rows[i] is { } v)
-                {
-                    values.SetValue(v, i);
-                }
-            }
-
-            return ParquetColumnData.Create(field, values, nulls);
-        }
-
-        var offsets = new int[rows.Length + 1];
-        for (var i = 0; i < rows.Length; i++)
-        {
-            offsets[i + 1] = offsets[i] + (rows[i] is object[] list ? list.Length : 0);
-        }
-
-        var elements = Array.CreateInstance(field.ClrType, offsets[^1]);
-        for (var i = 0; i < rows.Length; i++)
-        {
-            if (rows[i] is object[] list)
-            {
-                for (var k = 0; k < list.Length; k++)
-                {
-                    elements.SetValue(list[k], offsets[i] + k);
-                }
-            }
-        }
-
-        return ParquetColumnData.Create(field, elements, nulls, offsets);
     }
 
     private static int[] Split(int rows, int parts)

@@ -19,47 +19,109 @@ internal static class TestColumns
     /// <summary>
     /// A random column. With <paramref name="repetitive"/> most values come from a small pool (so a
     /// dictionary pays off); special values (extremes, NaN, -0, empty and non-ASCII strings) appear often.
+    /// Each nullable level (row, inner list, element) is null at <paramref name="nullRate"/>.
     /// </summary>
     public static ParquetColumnData Random(ParquetField field, int rows, Random rng, bool repetitive = true, double nullRate = 0.15, int maxListLength = 5)
     {
-        bool[]? nulls = null;
-        if (field.Nullable)
+        var values = new object?[rows];
+        for (var i = 0; i < rows; i++)
         {
-            nulls = new bool[rows];
-            for (var i = 0; i < rows; i++)
-            {
-                nulls[i] = rng.NextDouble() < nullRate;
-            }
+            values[i] = RandomRow(field, rng, repetitive, nullRate, maxListLength);
         }
 
-        if (!field.IsList)
+        return FromRows(field, values);
+    }
+
+    /// <summary>One random row in the <see cref="ValueAt"/> shape.</summary>
+    public static object? RandomRow(ParquetField field, Random rng, bool repetitive = true, double nullRate = 0.15, int maxListLength = 5)
+    {
+        if (field.Nullable && rng.NextDouble() < nullRate)
         {
-            var values = Array.CreateInstance(field.ClrType, rows);
-            for (var i = 0; i < rows; i++)
+            return null;
+        }
+
+        return field.ListDepth switch
+        {
+            0 => RandomValue(field.Type, rng, repetitive),
+            1 => RandomList(field, rng, repetitive, nullRate, maxListLength),
+            _ => Enumerable.Range(0, rng.Next(maxListLength + 1))
+                .Select(_ => field.InnerListNullable && rng.NextDouble() < nullRate ? null : RandomList(field, rng, repetitive, nullRate, maxListLength))
+                .ToArray(),
+        };
+    }
+
+    private static object?[] RandomList(ParquetField field, Random rng, bool repetitive, double nullRate, int maxListLength) =>
+        Enumerable.Range(0, rng.Next(maxListLength + 1))
+            .Select(_ => field.ElementNullable && rng.NextDouble() < nullRate ? null : RandomValue(field.Type, rng, repetitive))
+            .ToArray();
+
+    /// <summary>
+    /// A column from rows in the <see cref="ValueAt"/> shape: null, a boxed value, a list
+    /// (<c>object?[]</c> of values or nulls) or a list of such lists (or nulls). Goes through the public
+    /// factories (<see cref="ParquetColumnData.Create(ParquetField, Array, bool[], int[], bool[])"/>,
+    /// <see cref="ParquetColumnData.CreateNested"/>) so their checks run.
+    /// </summary>
+    public static ParquetColumnData FromRows(ParquetField field, IReadOnlyList<object?> rows)
+    {
+        var nulls = rows.Select(r => r is null).ToArray();
+        if (field.ListDepth == 0)
+        {
+            var values = Array.CreateInstance(field.ClrType, rows.Count);
+            for (var i = 0; i < rows.Count; i++)
             {
-                if (nulls is null || !nulls[i])
+                if (rows[i] is { } v)
                 {
-                    values.SetValue(RandomValue(field.Type, rng, repetitive), i);
+                    values.SetValue(v, i);
                 }
             }
 
             return ParquetColumnData.Create(field, values, nulls);
         }
 
-        var offsets = new int[rows + 1];
-        for (var i = 0; i < rows; i++)
+        // Depth 2: the inner lists of every row, in order; depth 1: the rows are the lists.
+        int[]? offsets = null;
+        var lists = rows;
+        if (field.ListDepth == 2)
         {
-            var length = nulls is not null && nulls[i] ? 0 : rng.Next(maxListLength + 1);
-            offsets[i + 1] = offsets[i] + length;
+            (offsets, var inner) = Flatten(rows);
+            lists = inner;
         }
 
-        var elements = Array.CreateInstance(field.ClrType, offsets[rows]);
-        for (var k = 0; k < elements.Length; k++)
+        var (elementOffsets, elements) = Flatten(lists);
+        var data = Array.CreateInstance(field.ClrType, elements.Count);
+        var elementNulls = new bool[elements.Count];
+        for (var k = 0; k < elements.Count; k++)
         {
-            elements.SetValue(RandomValue(field.Type, rng, repetitive), k);
+            if (elements[k] is { } v)
+            {
+                data.SetValue(v, k);
+            }
+            else
+            {
+                elementNulls[k] = true;
+            }
         }
 
-        return ParquetColumnData.Create(field, elements, nulls, offsets);
+        return offsets is null
+            ? ParquetColumnData.Create(field, data, nulls, elementOffsets, elementNulls)
+            : ParquetColumnData.CreateNested(field, data, nulls, offsets, lists.Select(l => l is null).ToArray(), elementOffsets, elementNulls);
+    }
+
+    private static (int[] Offsets, List<object?> Items) Flatten(IReadOnlyList<object?> lists)
+    {
+        var offsets = new int[lists.Count + 1];
+        var items = new List<object?>();
+        for (var i = 0; i < lists.Count; i++)
+        {
+            if (lists[i] is object?[] list)
+            {
+                items.AddRange(list);
+            }
+
+            offsets[i + 1] = items.Count;
+        }
+
+        return (offsets, items);
     }
 
     public static object RandomValue(ParquetType type, Random rng, bool repetitive)
@@ -146,7 +208,10 @@ internal static class TestColumns
         return sb.ToString();
     }
 
-    /// <summary>The value of a row: null, a boxed value, or (list columns) an object?[] of elements.</summary>
+    /// <summary>
+    /// The value of a row: null, a boxed value, or (list columns) an object?[] of elements (null for a
+    /// null element), or (nested list columns) an object?[] of such arrays (null for a null inner list).
+    /// </summary>
     public static object? ValueAt(ParquetColumnData column, int row)
     {
         if (column.IsNull(row))
@@ -154,19 +219,55 @@ internal static class TestColumns
             return null;
         }
 
-        if (column.Offsets is { } offsets)
+        if (column.Offsets is not { } offsets)
         {
-            var list = new object?[offsets[row + 1] - offsets[row]];
-            for (var k = 0; k < list.Length; k++)
-            {
-                list[k] = column.Values.GetValue(offsets[row] + k);
-            }
-
-            return list;
+            return column.Values.GetValue(row);
         }
 
-        return column.Values.GetValue(row);
+        if (column.InnerOffsets is not { } inner)
+        {
+            return Elements(column, offsets[row], offsets[row + 1]);
+        }
+
+        var lists = new object?[offsets[row + 1] - offsets[row]];
+        for (var j = 0; j < lists.Length; j++)
+        {
+            var index = offsets[row] + j;
+            lists[j] = column.InnerNulls is { } innerNulls && innerNulls[index] ? null : Elements(column, inner[index], inner[index + 1]);
+        }
+
+        return lists;
     }
+
+    private static object?[] Elements(ParquetColumnData column, int start, int end)
+    {
+        var list = new object?[end - start];
+        for (var k = 0; k < list.Length; k++)
+        {
+            list[k] = column.ElementNulls is { } flags && flags[start + k] ? null : column.Values.GetValue(start + k);
+        }
+
+        return list;
+    }
+
+    /// <summary>The number of (repetition, definition) level pairs the column shreds into.</summary>
+    public static int LevelCount(ParquetColumnData column) => Enumerable.Range(0, column.RowCount).Sum(r => ValueAt(column, r) switch
+    {
+        object?[] lists when column.InnerOffsets is not null => Math.Max(1, lists.Sum(l => l is object?[] inner ? Math.Max(1, inner.Length) : 1)),
+        object?[] list => Math.Max(1, list.Length),
+        _ => 1,
+    });
+
+    /// <summary>The non-null leaf values of the column, in order.</summary>
+    public static List<object> PresentValues(ParquetColumnData column) =>
+        Enumerable.Range(0, column.RowCount).SelectMany(r => Leaves(ValueAt(column, r))).ToList();
+
+    private static IEnumerable<object> Leaves(object? value) => value switch
+    {
+        null => [],
+        object?[] list => list.SelectMany(Leaves),
+        _ => [value],
+    };
 
     /// <summary>Compares two columns row by row; floating point values compare by bits.</summary>
     public static void AssertEqual(ParquetColumnData expected, ParquetColumnData actual, string context = "")
@@ -188,6 +289,16 @@ internal static class TestColumns
         if (expected.Nulls is null || Array.IndexOf(expected.Nulls, true) < 0)
         {
             actual.Nulls.Should().BeNull($"{context}: a column without nulls reads back with Nulls == null");
+        }
+
+        if (expected.InnerNulls is null)
+        {
+            actual.InnerNulls.Should().BeNull($"{context}: a column without null inner lists reads back with InnerNulls == null");
+        }
+
+        if (expected.ElementNulls is null)
+        {
+            actual.ElementNulls.Should().BeNull($"{context}: a column without null elements reads back with ElementNulls == null");
         }
     }
 
@@ -232,31 +343,6 @@ internal static class TestColumns
         ParquetFileReader.OpenAsync(new MemoryStream(file, writable: false), path);
 
     /// <summary>Concatenates row groups' worth of one column into one column.</summary>
-    public static ParquetColumnData Concat(IReadOnlyList<ParquetColumnData> parts)
-    {
-        var field = parts[0].Field;
-        var rows = parts.Sum(p => p.RowCount);
-        var valueCount = parts.Sum(p => p.Values.Length);
-        var values = Array.CreateInstance(field.ClrType, valueCount);
-        var nulls = new bool[rows];
-        var offsets = field.IsList ? new int[rows + 1] : null;
-        int row = 0, at = 0;
-        foreach (var part in parts)
-        {
-            Array.Copy(part.Values, 0, values, at, part.Values.Length);
-            for (var i = 0; i < part.RowCount; i++)
-            {
-                nulls[row + i] = part.IsNull(i);
-                if (offsets is not null)
-                {
-                    offsets[row + i + 1] = at + part.Offsets![i + 1];
-                }
-            }
-
-            row += part.RowCount;
-            at += part.Values.Length;
-        }
-
-        return ParquetColumnData.Create(field, values, nulls, offsets);
-    }
+    public static ParquetColumnData Concat(IReadOnlyList<ParquetColumnData> parts) =>
+        FromRows(parts[0].Field, parts.SelectMany(p => Enumerable.Range(0, p.RowCount).Select(r => ValueAt(p, r))).ToArray());
 }

@@ -120,7 +120,7 @@ internal static class ColumnChunkReader
 
             return flat is not null
                 ? ParquetColumnData.CreateTrusted(descriptor.Field, flat.Values, flat.Nulls)
-                : AssembleList<T>(descriptor, rowCount, defLevels.Span, repLevels.Span, ref values);
+                : ListLevels.Assemble(descriptor, rowCount, defLevels.Span, repLevels.Span, values.Span);
         }
         finally
         {
@@ -458,70 +458,5 @@ internal static class ColumnChunkReader
         }
 
         RleBitPackedHybrid.Decode(input[1..], input[0], indices, dictionary.Length, "dictionary indices");
-    }
-
-    private static ParquetColumnData AssembleList<T>(
-        ColumnDescriptor descriptor, long rowCount, ReadOnlySpan<byte> defLevels, ReadOnlySpan<byte> repLevels, ref GrowableBuffer<T> values)
-    {
-        var field = descriptor.Field;
-        var rows = 0L;
-        foreach (var r in repLevels)
-        {
-            if (r == 0)
-            {
-                rows++;
-            }
-        }
-
-        if (rows != rowCount)
-        {
-            ThrowHelper.Format($"the chunk's repetition levels hold {rows} rows, the row group {rowCount}");
-        }
-
-        var offsets = new int[rows + 1];
-        bool[]? nulls = null;
-        var maxDef = descriptor.MaxDefinitionLevel;
-        var presentLevel = descriptor.ListPresentLevel;
-        var slotLevel = descriptor.ElementSlotLevel;
-        var row = -1;
-        var elements = 0;
-        var rowHasElements = false;
-        for (var i = 0; i < repLevels.Length; i++)
-        {
-            var def = defLevels[i];
-            if (repLevels[i] == 0)
-            {
-                row++;
-                offsets[row] = elements;
-                rowHasElements = def >= slotLevel;
-            }
-            else if (!rowHasElements || def < slotLevel)
-            {
-                ThrowHelper.Format($"list levels at position {i} continue a list that is null or empty");
-            }
-
-            if (def == maxDef)
-            {
-                elements++;
-            }
-            else if (def >= slotLevel)
-            {
-                ThrowHelper.NotSupported(
-                    $"List column '{field.Name}' has a null element in row {row} of this row group; Weft does not support null list elements.");
-            }
-            else if (def < presentLevel)
-            {
-                nulls ??= new bool[rows];
-                nulls[row] = true;
-            }
-        }
-
-        offsets[rows] = elements;
-        if (elements != values.Count)
-        {
-            ThrowHelper.Format($"the chunk decoded {values.Count} elements where its levels describe {elements}");
-        }
-
-        return ParquetColumnData.CreateTrusted(field, values.ToArray(), nulls, offsets);
     }
 }

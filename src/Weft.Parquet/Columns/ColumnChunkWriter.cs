@@ -49,7 +49,6 @@ internal static class ColumnChunkWriter
         var values = (T[])column.Values;
         var rows = column.RowCount;
         var nulls = column.Nulls;
-        var offsets = column.Offsets;
         var maxDef = descriptor.MaxDefinitionLevel;
         var maxRep = descriptor.MaxRepetitionLevel;
         var codec = PageCompression.ToThrift(options.Compression);
@@ -61,16 +60,17 @@ internal static class ColumnChunkWriter
         int[]? indices = null;
         try
         {
-            // Present (non-null) values, in order. List columns: null rows have no elements, so the
-            // flattened array is exactly the present values.
+            // Present (non-null) values, in order. List columns: null and empty lists have no element
+            // slots, so the flattened array is the present values unless some elements are null.
             ReadOnlySpan<T> present;
-            if (!field.IsList && nulls is not null)
+            var skip = field.IsList ? column.ElementNulls : nulls;
+            if (skip is not null)
             {
-                compacted = ArrayPool<T>.Shared.Rent(rows);
+                compacted = ArrayPool<T>.Shared.Rent(values.Length);
                 var n = 0;
-                for (var i = 0; i < rows; i++)
+                for (var i = 0; i < values.Length; i++)
                 {
-                    if (!nulls[i])
+                    if (!skip[i])
                     {
                         compacted[n++] = values[i];
                     }
@@ -87,31 +87,10 @@ internal static class ColumnChunkWriter
             int levelCount;
             if (field.IsList)
             {
-                levelCount = 0;
-                for (var i = 0; i < rows; i++)
-                {
-                    levelCount = checked(levelCount + Math.Max(1, offsets![i + 1] - offsets[i]));
-                }
-
+                levelCount = ListLevels.Count(column);
                 defLevels = ArrayPool<byte>.Shared.Rent(levelCount);
                 repLevels = ArrayPool<byte>.Shared.Rent(levelCount);
-                var l = 0;
-                var present0 = (byte)descriptor.ListPresentLevel;
-                for (var i = 0; i < rows; i++)
-                {
-                    var length = offsets![i + 1] - offsets[i];
-                    if (length == 0)
-                    {
-                        defLevels[l] = nulls is not null && nulls[i] ? (byte)0 : present0;
-                        repLevels[l++] = 0;
-                        continue;
-                    }
-
-                    defLevels.AsSpan(l, length).Fill((byte)maxDef);
-                    repLevels.AsSpan(l, length).Fill(1);
-                    repLevels[l] = 0;
-                    l += length;
-                }
+                ListLevels.Shred(column, descriptor, defLevels.AsSpan(0, levelCount), repLevels.AsSpan(0, levelCount));
             }
             else
             {
@@ -190,8 +169,11 @@ internal static class ColumnChunkWriter
                     int rowLevels, rowValues;
                     if (field.IsList)
                     {
-                        rowValues = offsets![row + 1] - offsets[row];
-                        rowLevels = Math.Max(1, rowValues);
+                        // A row's levels run up to the next repetition level 0; its values are the
+                        // levels at the maximum definition level.
+                        var next = repLevels!.AsSpan(level + 1, levelCount - level - 1).IndexOf((byte)0);
+                        rowLevels = next < 0 ? levelCount - level : next + 1;
+                        rowValues = defLevels!.AsSpan(level, rowLevels).Count((byte)maxDef);
                     }
                     else
                     {

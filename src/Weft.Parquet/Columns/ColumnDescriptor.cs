@@ -4,9 +4,13 @@ namespace Weft.Parquet.Columns;
 
 /// <summary>
 /// A top-level column with its Parquet leaf: physical type, path and level structure.
-/// Definition levels, for a list column (three-level layout):
-/// <c>def &lt; ListPresentLevel</c> null list; <c>== ListPresentLevel</c> empty list;
-/// <c>ElementSlotLevel &lt;= def &lt; MaxDefinitionLevel</c> null element; <c>== MaxDefinitionLevel</c> a value.
+/// For a list column of depth <c>D</c> (<see cref="MaxRepetitionLevel"/>), list level <c>i</c> (0 = the
+/// row's list, 1 = an inner list) has definition levels:
+/// <c>def &lt; ListPresentLevels[i]</c> the list is null (or an enclosing one is);
+/// <c>== ListPresentLevels[i]</c> the list is empty; <c>&gt; ListPresentLevels[i]</c> an entry of the list
+/// exists. At the innermost level, <c>ListPresentLevels[D - 1] &lt; def &lt; MaxDefinitionLevel</c> is a
+/// null element and <c>== MaxDefinitionLevel</c> a value. A repetition level <c>r &gt; 0</c> starts a new
+/// entry of the list at level <c>r - 1</c>; <c>r == 0</c> starts a row.
 /// For a non-list column: <c>def == MaxDefinitionLevel</c> is a value, anything lower is null.
 /// </summary>
 internal sealed class ColumnDescriptor
@@ -21,9 +25,8 @@ internal sealed class ColumnDescriptor
 
     public int MaxRepetitionLevel { get; init; }
 
-    public int ListPresentLevel { get; init; }
-
-    public int ElementSlotLevel { get; init; }
+    /// <summary>Per list level (outermost first): the definition level of an empty list there.</summary>
+    public int[] ListPresentLevels { get; init; } = [];
 
     public static PhysicalType PhysicalOf(ParquetType type) => type switch
     {
@@ -36,27 +39,48 @@ internal sealed class ColumnDescriptor
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown ParquetType."),
     };
 
-    /// <summary>The layout Weft writes: flat columns, or LIST { repeated group list { required element } }.</summary>
-    public static ColumnDescriptor ForWrite(ParquetField field)
+    /// <summary>
+    /// A list column's descriptor from its structure: whether each list level (outermost first) is
+    /// optional, and whether the leaf element is. Each optional node and each repeated node adds one
+    /// definition level; each list level adds one repetition level.
+    /// </summary>
+    public static ColumnDescriptor ForList(ParquetField field, PhysicalType physical, IReadOnlyList<string> path, ReadOnlySpan<bool> listOptional, bool elementOptional)
     {
-        var present = field.Nullable ? 1 : 0;
-        return field.IsList
-            ? new ColumnDescriptor
-            {
-                Field = field,
-                Physical = PhysicalOf(field.Type),
-                Path = [field.Name, "list", "element"],
-                ListPresentLevel = present,
-                ElementSlotLevel = present + 1,
-                MaxDefinitionLevel = present + 1,
-                MaxRepetitionLevel = 1,
-            }
-            : new ColumnDescriptor
-            {
-                Field = field,
-                Physical = PhysicalOf(field.Type),
-                Path = [field.Name],
-                MaxDefinitionLevel = present,
-            };
+        var present = new int[listOptional.Length];
+        var def = 0;
+        for (var i = 0; i < listOptional.Length; i++)
+        {
+            def += listOptional[i] ? 1 : 0;
+            present[i] = def;
+            def++;
+        }
+
+        return new ColumnDescriptor
+        {
+            Field = field,
+            Physical = physical,
+            Path = path,
+            ListPresentLevels = present,
+            MaxDefinitionLevel = def + (elementOptional ? 1 : 0),
+            MaxRepetitionLevel = listOptional.Length,
+        };
     }
+
+    /// <summary>
+    /// The layout Weft writes: flat columns; <c>LIST { repeated group list { element } }</c>; for nested
+    /// lists <c>LIST { repeated group list { element (LIST) { repeated group list { element } } } }</c>.
+    /// </summary>
+    public static ColumnDescriptor ForWrite(ParquetField field) => field.ListDepth switch
+    {
+        0 => new ColumnDescriptor
+        {
+            Field = field,
+            Physical = PhysicalOf(field.Type),
+            Path = [field.Name],
+            MaxDefinitionLevel = field.Nullable ? 1 : 0,
+        },
+        1 => ForList(field, PhysicalOf(field.Type), [field.Name, "list", "element"], [field.Nullable], field.ElementNullable),
+        _ => ForList(
+            field, PhysicalOf(field.Type), [field.Name, "list", "element", "list", "element"], [field.Nullable, field.InnerListNullable], field.ElementNullable),
+    };
 }

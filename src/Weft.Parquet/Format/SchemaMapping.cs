@@ -13,19 +13,18 @@ internal static class SchemaMapping
         };
         foreach (var field in schema.Fields)
         {
-            var repetition = field.Nullable ? Repetition.Optional : Repetition.Required;
+            var repetition = Optional(field.Nullable);
             if (field.IsList)
             {
-                elements.Add(new SchemaElement
-                {
-                    Name = field.Name,
-                    RepetitionType = repetition,
-                    NumChildren = 1,
-                    ConvertedType = ConvertedType.List,
-                    LogicalType = new LogicalType { Kind = LogicalType.List },
-                });
+                elements.Add(ListGroup(field.Name, repetition));
                 elements.Add(new SchemaElement { Name = "list", RepetitionType = Repetition.Repeated, NumChildren = 1 });
-                elements.Add(Leaf("element", field.Type, Repetition.Required));
+                if (field.ListDepth == 2)
+                {
+                    elements.Add(ListGroup("element", Optional(field.InnerListNullable)));
+                    elements.Add(new SchemaElement { Name = "list", RepetitionType = Repetition.Repeated, NumChildren = 1 });
+                }
+
+                elements.Add(Leaf("element", field.Type, Optional(field.ElementNullable)));
             }
             else
             {
@@ -39,7 +38,8 @@ internal static class SchemaMapping
     /// <summary>
     /// Reads the schema tree. Supported top-level columns: primitive REQUIRED/OPTIONAL leaves; LIST
     /// groups in the three-level layout (<c>repeated group { element }</c>) or the two-level legacy
-    /// layout (<c>repeated primitive</c>); a bare repeated primitive (a non-null list).
+    /// layout (<c>repeated primitive</c>), whose element is a primitive or itself such a LIST group of
+    /// primitives; a bare repeated primitive (a non-null list).
     /// </summary>
     public static (ParquetSchema Schema, ColumnDescriptor[] Columns) FromElements(IReadOnlyList<SchemaElement> elements)
     {
@@ -100,18 +100,58 @@ internal static class SchemaMapping
             {
                 Repetition.Required or null => Flat(name, type, physical, nullable: false),
                 Repetition.Optional => Flat(name, type, physical, nullable: true),
-                Repetition.Repeated => List(name, type, physical, [name], listOptional: false, elementOptional: false),
+                Repetition.Repeated => ColumnDescriptor.ForList(
+                    new ParquetField(name, type, false, IsList: true), physical, [name], [false], elementOptional: false),
                 _ => ThrowHelper.Format<ColumnDescriptor>($"column '{name}' has unknown repetition {(int)top.RepetitionType}"),
             };
         }
 
-        var isList = top.LogicalType?.Kind == LogicalType.List || top.ConvertedType == ConvertedType.List;
-        if (!isList || top.NumChildren != 1 || top.RepetitionType == Repetition.Repeated)
+        if (!IsListGroup(top))
         {
-            ThrowHelper.NotSupported($"Column '{name}' is a nested group that is not a LIST of primitives; Weft reads flat columns and lists of primitives only.");
+            ThrowHelper.NotSupported($"Column '{name}' is a nested group that is not a LIST of primitives; Weft reads flat columns and lists (or lists of lists) of primitives only.");
         }
 
-        var listOptional = top.RepetitionType == Repetition.Optional;
+        var path = new List<string> { name };
+        var listOptional = new List<bool> { top.RepetitionType == Repetition.Optional };
+        var element = ReadListChild(elements, ref index, name, path);
+        if (element.NumChildren is > 0)
+        {
+            // The element is itself a list: list<list<T>>.
+            if (!IsListGroup(element))
+            {
+                ThrowHelper.NotSupported($"List column '{name}' has elements that are neither primitives nor lists of primitives; Weft reads lists and lists of lists of primitives only.");
+            }
+
+            listOptional.Add(element.RepetitionType == Repetition.Optional);
+            element = ReadListChild(elements, ref index, name, path);
+            if (element.NumChildren is > 0)
+            {
+                ThrowHelper.NotSupported($"List column '{name}' nests lists more than two deep or holds groups; Weft reads lists and lists of lists of primitives only.");
+            }
+        }
+
+        var (elementType, elementPhysical) = LeafType(element, name);
+        var elementOptional = element.RepetitionType == Repetition.Optional;
+        var field = new ParquetField(name, elementType, listOptional[0], IsList: true, ElementNullable: elementOptional)
+        {
+            ListDepth = listOptional.Count,
+            InnerListNullable = listOptional.Count == 2 && listOptional[1],
+        };
+        return ColumnDescriptor.ForList(field, elementPhysical, path, listOptional.ToArray(), elementOptional);
+    }
+
+    private static bool IsListGroup(SchemaElement group) =>
+        (group.LogicalType?.Kind == LogicalType.List || group.ConvertedType == ConvertedType.List)
+        && group.NumChildren == 1
+        && group.RepetitionType != Repetition.Repeated;
+
+    /// <summary>
+    /// Reads the repeated child of a LIST group (whose element has been consumed) and returns the list's
+    /// element: the repeated group's single child (three-level layout) or the repeated primitive itself
+    /// (two-level legacy layout). Appends the names to <paramref name="path"/>.
+    /// </summary>
+    private static SchemaElement ReadListChild(IReadOnlyList<SchemaElement> elements, ref int index, string name, List<string> path)
+    {
         if (index >= elements.Count)
         {
             ThrowHelper.Format($"list column '{name}' has no child element");
@@ -123,16 +163,24 @@ internal static class SchemaMapping
             ThrowHelper.Format($"list column '{name}': the child of the LIST group is not repeated");
         }
 
+        path.Add(repeated.Name);
         if (repeated.NumChildren is null or 0)
         {
-            // Two-level legacy layout: the repeated field is the element.
-            var (type, physical) = LeafType(repeated, name);
-            return List(name, type, physical, [name, repeated.Name], listOptional, elementOptional: false);
+            // Two-level legacy layout: the repeated field is the (required) element.
+            return new SchemaElement
+            {
+                Name = repeated.Name,
+                Type = repeated.Type,
+                TypeLength = repeated.TypeLength,
+                RepetitionType = Repetition.Required,
+                ConvertedType = repeated.ConvertedType,
+                LogicalType = repeated.LogicalType,
+            };
         }
 
-        if (repeated.NumChildren != 1 || index >= elements.Count || elements[index].NumChildren is > 0)
+        if (repeated.NumChildren != 1 || index >= elements.Count)
         {
-            ThrowHelper.NotSupported($"List column '{name}' has elements that are not primitives; Weft reads lists of primitives only.");
+            ThrowHelper.NotSupported($"List column '{name}' has elements that are groups of several fields; Weft reads lists of primitives only.");
         }
 
         var element = elements[index++];
@@ -141,14 +189,8 @@ internal static class SchemaMapping
             ThrowHelper.NotSupported($"List column '{name}' has a repeated element; Weft reads lists of primitives only.");
         }
 
-        var (elementType, elementPhysical) = LeafType(element, name);
-        return List(
-            name,
-            elementType,
-            elementPhysical,
-            [name, repeated.Name, element.Name],
-            listOptional,
-            elementOptional: element.RepetitionType == Repetition.Optional);
+        path.Add(element.Name);
+        return element;
     }
 
     private static ColumnDescriptor Flat(string name, ParquetType type, PhysicalType physical, bool nullable) => new()
@@ -159,21 +201,16 @@ internal static class SchemaMapping
         MaxDefinitionLevel = nullable ? 1 : 0,
     };
 
-    private static ColumnDescriptor List(
-        string name, ParquetType type, PhysicalType physical, string[] path, bool listOptional, bool elementOptional)
+    private static Repetition Optional(bool optional) => optional ? Repetition.Optional : Repetition.Required;
+
+    private static SchemaElement ListGroup(string name, Repetition repetition) => new()
     {
-        var present = listOptional ? 1 : 0;
-        return new ColumnDescriptor
-        {
-            Field = new ParquetField(name, type, listOptional, IsList: true),
-            Physical = physical,
-            Path = path,
-            ListPresentLevel = present,
-            ElementSlotLevel = present + 1,
-            MaxDefinitionLevel = present + 1 + (elementOptional ? 1 : 0),
-            MaxRepetitionLevel = 1,
-        };
-    }
+        Name = name,
+        RepetitionType = repetition,
+        NumChildren = 1,
+        ConvertedType = ConvertedType.List,
+        LogicalType = new LogicalType { Kind = LogicalType.List },
+    };
 
     private static (ParquetType Type, PhysicalType Physical) LeafType(SchemaElement leaf, string column)
     {

@@ -78,7 +78,7 @@ public static class ColumnConversions
     public static bool Stores(ParquetField field, WeftType type)
     {
         ArgumentNullException.ThrowIfNull(field);
-        return field.IsList == type.IsList && field.Type == ToParquetType(type.Kind);
+        return field.IsList == type.IsList && field.ListDepth <= 1 && field.Type == ToParquetType(type.Kind);
     }
 
     /// <summary>The Delta (Spark SQL) type of <paramref name="kind"/>.</summary>
@@ -228,7 +228,8 @@ public static class ColumnConversions
     /// <summary>
     /// A Weft column of <paramref name="type"/> from Parquet data. Primitive and string arrays are
     /// taken over, not copied (the caller must not reuse <paramref name="data"/>); each list row gets
-    /// its own array (empty lists share <see cref="Array.Empty{T}"/>).
+    /// its own array (empty lists share <see cref="Array.Empty{T}"/>). Throws <see cref="NotSupportedException"/>
+    /// naming the column when a list element is null (files from other writers may hold them).
     /// </summary>
     public static Column FromParquet(ParquetColumnData data, WeftType type)
     {
@@ -267,6 +268,14 @@ public static class ColumnConversions
         }
         else
         {
+            if (data.ElementNulls is { } elementNulls)
+            {
+                // Weft list elements are never null (a file written by another tool may hold them).
+                var at = Array.IndexOf(elementNulls, true);
+                throw new NotSupportedException(
+                    $"List column '{data.Field.Name}' holds a null element (row {RowOfElement(data.Offsets!, at)} of the row group); Weft list elements cannot be null.");
+            }
+
             switch (data.Values)
             {
                 case bool[] v: return new ListColumn<bool>(type, SplitLists(v, data));
@@ -282,7 +291,8 @@ public static class ColumnConversions
     }
 
     internal static string Describe(ParquetField field) =>
-        (field.IsList ? $"list<{field.Type}>" : field.Type.ToString()) + (field.Nullable ? " (nullable)" : " (required)");
+        (field.ListDepth switch { 0 => field.Type.ToString(), 1 => $"list<{field.Type}>", _ => $"list<list<{field.Type}>>" })
+        + (field.Nullable ? " (nullable)" : " (required)");
 
     internal static bool Contains(IReadOnlyList<string> names, string name)
     {

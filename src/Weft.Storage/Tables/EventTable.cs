@@ -116,7 +116,20 @@ public sealed class EventTable
     {
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(partitioner);
-        return WriteAsync(batch, partitioner, replace: null, cancellationToken);
+        return WriteAsync(batch, partitioner, replace: null, null, cancellationToken);
+    }
+
+    /// <summary>
+    /// As <see cref="AppendAsync(EventBatch, EventPartitioner, CancellationToken)"/>, recording
+    /// <paramref name="commitParameters"/> in the commit's <c>commitInfo.operationParameters</c>
+    /// (provenance that commits atomically with the data, e.g. source offsets or a run id).
+    /// </summary>
+    public Task<TableWriteResult> AppendAsync(
+        EventBatch batch, EventPartitioner partitioner, IReadOnlyDictionary<string, string>? commitParameters, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(partitioner);
+        return WriteAsync(batch, partitioner, replace: null, commitParameters, cancellationToken);
     }
 
     /// <summary>Replaces the partition <paramref name="partitionValues"/> with the rows of <paramref name="batch"/>, in one commit.</summary>
@@ -140,7 +153,20 @@ public sealed class EventTable
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(partitioner);
         ArgumentNullException.ThrowIfNull(partitions);
-        return WriteAsync(batch, partitioner, partitions, cancellationToken);
+        return WriteAsync(batch, partitioner, partitions, null, cancellationToken);
+    }
+
+    /// <summary>
+    /// As <see cref="ReplacePartitionsAsync(EventBatch, EventPartitioner, PartitionFilter, CancellationToken)"/>,
+    /// recording <paramref name="commitParameters"/> in the same atomic commit.
+    /// </summary>
+    public Task<TableWriteResult> ReplacePartitionsAsync(
+        EventBatch batch, EventPartitioner partitioner, PartitionFilter partitions, IReadOnlyDictionary<string, string>? commitParameters, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(partitioner);
+        ArgumentNullException.ThrowIfNull(partitions);
+        return WriteAsync(batch, partitioner, partitions, commitParameters, cancellationToken);
     }
 
     /// <summary>
@@ -213,7 +239,8 @@ public sealed class EventTable
 
     // ---------------------------------------------------------------- writing
 
-    private async Task<TableWriteResult> WriteAsync(EventBatch batch, EventPartitioner partitioner, PartitionFilter? replace, CancellationToken cancellationToken)
+    private async Task<TableWriteResult> WriteAsync(
+        EventBatch batch, EventPartitioner partitioner, PartitionFilter? replace, IReadOnlyDictionary<string, string>? commitParameters, CancellationToken cancellationToken)
     {
         var columns = ResolveColumns(batch);
         var rowCount = batch.RowCount;
@@ -244,6 +271,14 @@ public sealed class EventTable
 
         var builder = DeltaTransaction.Create(WriteOperation).WithWriterSchema(_writerSchema)
             .WithParameter("weft.rows", rowCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (commitParameters is not null)
+        {
+            foreach (var (name, value) in commitParameters)
+            {
+                builder.WithParameter(name, value);
+            }
+        }
+
         if (replace is null)
         {
             builder.Add(written);

@@ -1,0 +1,132 @@
+using System.Collections.Immutable;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Engine.Sequences;
+using Weft.Storage;
+
+namespace Weft.Batch;
+
+/// <summary>Rows read from <c>enriched/&lt;signal&gt;</c> with what the merge policy needs to know of each.</summary>
+/// <param name="Rows">Sequence columns plus user_id and ingest_time.</param>
+/// <param name="FromBatch">Per row: written by the batch path.</param>
+/// <param name="Admitted">Per row: the merge policy lets it take part (e.g. stream rows of sealed buckets do not).</param>
+public sealed record EnrichedRows(EventBatch Rows, bool[] FromBatch, bool[] Admitted, int BatchRows, int StreamRows);
+
+/// <summary>The state of an enriched table that provenance reports: version, sealed buckets, watermarks.</summary>
+/// <param name="SealedThroughMicros">End of the newest sealed bucket (the batch watermark), or null.</param>
+public sealed record LakeState(long Version, ImmutableHashSet<string> SealedBuckets, long? SealedThroughMicros);
+
+/// <summary>
+/// Reads <c>enriched/&lt;signal&gt;</c>, where the stream path and the batch path both write
+/// (partition <c>path</c>), and applies the merge policy: sealed buckets from batch, the rest from
+/// both paths with duplicates collapsed. Snapshots, training sets and serving all read through it.
+/// </summary>
+public sealed class EnrichedLake
+{
+    private readonly EventTable _table;
+    private readonly SignalDefinition _signal;
+    private LakeState? _state;
+
+    private EnrichedLake(EventTable table, SignalDefinition signal)
+    {
+        _table = table;
+        _signal = signal;
+    }
+
+    public EventTable Table => _table;
+
+    /// <summary>The columns read: the sequence columns plus user_id and ingest_time.</summary>
+    public ImmutableArray<string> Columns =>
+        [.. _signal.SequenceColumns.Select(f => f.Name), StandardColumns.UserId, StandardColumns.IngestTime];
+
+    public static async Task<EnrichedLake> OpenAsync(string path, SignalDefinition signal, CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(Path.Combine(path, "_delta_log")))
+        {
+            throw new InputException($"no enriched table for signal '{signal.Name}' at '{path}': run `weft batch` (or the stream) first");
+        }
+
+        return new EnrichedLake(await EventTable.OpenAsync(path, cancellationToken).ConfigureAwait(false), signal);
+    }
+
+    /// <summary>The table's version and sealed buckets (re-read only when the version moved).</summary>
+    public async Task<LakeState> GetStateAsync(CancellationToken cancellationToken)
+    {
+        var snapshot = await _table.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        if (_state is { } cached && cached.Version == snapshot.Version)
+        {
+            return cached;
+        }
+
+        var sealedBuckets = ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
+        foreach (var commit in await _table.Log.GetHistoryAsync(cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (commit.Parameters.TryGetValue(LakeParameters.Sealed, out var list) && list.Length > 0)
+            {
+                foreach (var bucket in list.Split(','))
+                {
+                    sealedBuckets.Add(bucket);
+                }
+            }
+        }
+
+        long? through = null;
+        foreach (var bucket in sealedBuckets)
+        {
+            var (_, _, end) = TimeBuckets.Parse(bucket);
+            through = through is { } t ? Math.Max(t, end) : end;
+        }
+
+        _state = new LakeState(snapshot.Version, sealedBuckets.ToImmutable(), through);
+        return _state;
+    }
+
+    /// <summary>Every row with event_time in [<paramref name="fromMicros"/>, <paramref name="toMicros"/>], marked for the merge.</summary>
+    public async Task<EnrichedRows> ReadAsync(long fromMicros, long toMicros, CancellationToken cancellationToken)
+    {
+        var state = await GetStateAsync(cancellationToken).ConfigureAwait(false);
+        string[] columns = [.. Columns, EventLayout.PathColumn, EventLayout.BucketColumn];
+        var filter = TimeBuckets.Filter(Math.Max(fromMicros, TimeBuckets.MinMicros), Math.Min(toMicros, TimeBuckets.MaxMicros), _signal.Bucket);
+        var range = new ColumnRange(StandardColumns.EventTime, fromMicros, toMicros);
+        var parts = new List<EventBatch>();
+        await foreach (var batch in _table.ReadAsync(columns, filter, range, state.Version, cancellationToken).ConfigureAwait(false))
+        {
+            parts.Add(batch);
+        }
+
+        var schema = _table.Schema.Where(f => Columns.Contains(f.Name)).ToImmutableArray();
+        if (parts.Count == 0)
+        {
+            return new EnrichedRows(EventBatch.Empty(Order(schema)), [], [], 0, 0);
+        }
+
+        var all = EventBatch.Concat(parts[0].Schema, parts);
+        var paths = ((StringColumn)all[EventLayout.PathColumn]).Values;
+        var buckets = ((StringColumn)all[EventLayout.BucketColumn]).Values;
+        int n = all.RowCount;
+        var fromBatch = new bool[n];
+        var admitted = new bool[n];
+        int batchRows = 0, streamRows = 0;
+        for (int i = 0; i < n; i++)
+        {
+            fromBatch[i] = paths[i] == EventLayout.BatchPath;
+            admitted[i] = MergePolicy.Admits(_signal.Merge, fromBatch[i], state.SealedBuckets.Contains(buckets[i]!));
+            if (admitted[i])
+            {
+                if (fromBatch[i])
+                {
+                    batchRows++;
+                }
+                else
+                {
+                    streamRows++;
+                }
+            }
+        }
+
+        return new EnrichedRows(all.Project(Order(schema)), fromBatch, admitted, batchRows, streamRows);
+    }
+
+    private ImmutableArray<FieldDefinition> Order(ImmutableArray<FieldDefinition> schema) =>
+        [.. Columns.Select(c => schema.First(f => f.Name == c))];
+}

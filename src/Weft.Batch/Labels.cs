@@ -1,0 +1,176 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text.Json;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Engine.Configuration;
+using Weft.Parquet;
+using Weft.Storage;
+
+namespace Weft.Batch;
+
+/// <summary>
+/// A label file for <c>weft training-set</c>: one row per training example with <c>user_id</c>,
+/// <c>label_time</c> and any label columns, in Parquet (types from the file), JSON lines or CSV
+/// (types inferred: integers, numbers, booleans, strings). A file without the required columns
+/// fails fast, naming the file and what is missing.
+/// </summary>
+public static class Labels
+{
+    public const string LabelTime = "label_time";
+
+    public static async Task<(EventBatch Rows, long[] Users, long[] Times)> ReadAsync(string path, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path))
+        {
+            throw new InputException($"label file '{path}' does not exist");
+        }
+
+        var format = Path.GetExtension(path).ToLowerInvariant() switch
+        {
+            ".parquet" => TableFormat.Parquet,
+            ".csv" => TableFormat.Csv,
+            _ => TableFormat.Jsonl,
+        };
+
+        EventBatch rows;
+        if (format == TableFormat.Parquet)
+        {
+            ImmutableArray<FieldDefinition> schema;
+            var reader = await ParquetFileReader.OpenAsync(path, cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                schema = [.. reader.Schema.Fields.Select(ColumnConversions.ToFieldDefinition)];
+            }
+
+            schema = Required(path, schema.Select(f => f with { Nullable = true }).ToList());
+            var parts = new List<EventBatch>();
+            await foreach (var (batch, _) in TableInputs.ReadParquetAsync(path, schema, cancellationToken).ConfigureAwait(false))
+            {
+                parts.Add(batch);
+            }
+
+            rows = parts.Count == 0 ? EventBatch.Empty(schema) : EventBatch.Concat(parts[0].Schema, parts);
+        }
+        else
+        {
+            var records = (format == TableFormat.Csv ? TableInputs.CsvAsJson(path, []) : JsonRows.ReadLines(path)).ToList();
+            var schema = Required(path, Infer(records));
+            var (read, bad) = JsonRows.Read(records, schema, "labels");
+            if (bad.Count > 0)
+            {
+                throw new InputException($"label file '{path}': {bad.Count} bad row(s), e.g. {TableInputs.Describe(bad[0])}");
+            }
+
+            rows = read;
+        }
+
+        var users = rows[StandardColumns.UserId];
+        var times = rows[LabelTime];
+        var userValues = new long[rows.RowCount];
+        var timeValues = new long[rows.RowCount];
+        for (int i = 0; i < rows.RowCount; i++)
+        {
+            if (users.IsNull(i) || times.IsNull(i))
+            {
+                throw new InputException($"label file '{path}', row {i + 1}: {(users.IsNull(i) ? "user_id" : LabelTime)} is empty");
+            }
+
+            userValues[i] = Convert.ToInt64(users.GetValue(i), CultureInfo.InvariantCulture);
+            timeValues[i] = Convert.ToInt64(times.GetValue(i), CultureInfo.InvariantCulture);
+        }
+
+        return (rows, userValues, timeValues);
+    }
+
+    private static ImmutableArray<FieldDefinition> Required(string path, IReadOnlyList<FieldDefinition> schema)
+    {
+        var missing = new List<string>();
+        var fields = schema.ToList();
+        int u = fields.FindIndex(f => f.Name == StandardColumns.UserId);
+        int t = fields.FindIndex(f => f.Name == LabelTime);
+        if (u < 0)
+        {
+            missing.Add(StandardColumns.UserId);
+        }
+        else if (!fields[u].Type.IsInteger)
+        {
+            throw new InputException($"label file '{path}': user_id must be an integer column, found {fields[u].Type}");
+        }
+        else
+        {
+            fields[u] = fields[u] with { Type = WeftType.Int64 };
+        }
+
+        if (t < 0)
+        {
+            missing.Add(LabelTime);
+        }
+        else if (fields[t].Type.IsList || fields[t].Type.Kind is not (ScalarKind.Timestamp or ScalarKind.String or ScalarKind.Int64))
+        {
+            throw new InputException($"label file '{path}': label_time must be a timestamp (or ISO-8601 text), found {fields[t].Type}");
+        }
+        else
+        {
+            fields[t] = fields[t] with { Type = WeftType.Timestamp };
+        }
+
+        if (missing.Count > 0)
+        {
+            throw new InputException($"label file '{path}' lacks the required column(s) {string.Join(" and ", missing)} (it has: {string.Join(", ", schema.Select(f => f.Name))})");
+        }
+
+        return [.. fields];
+    }
+
+    /// <summary>Column types from the first non-null value of each column across the records.</summary>
+    private static List<FieldDefinition> Infer(IReadOnlyList<RawRecord> records)
+    {
+        var order = new List<string>();
+        var types = new Dictionary<string, WeftType>(StringComparer.Ordinal);
+        foreach (var record in records.Take(1000))
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(record.Json);
+                if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                {
+                    continue;
+                }
+
+                foreach (var p in doc.RootElement.EnumerateObject())
+                {
+                    if (!types.ContainsKey(p.Name))
+                    {
+                        order.Add(p.Name);
+                        types[p.Name] = default;
+                    }
+
+                    if (types[p.Name] == WeftType.Int64 && p.Value.ValueKind == JsonValueKind.Number && !p.Value.TryGetInt64(out _))
+                    {
+                        types[p.Name] = WeftType.Float64; // an integer-looking first value does not make a column integral
+                    }
+
+                    if (types[p.Name] != default)
+                    {
+                        continue;
+                    }
+
+                    types[p.Name] = p.Value.ValueKind switch
+                    {
+                        JsonValueKind.Number => p.Value.TryGetInt64(out _) ? WeftType.Int64 : WeftType.Float64,
+                        JsonValueKind.True or JsonValueKind.False => WeftType.Bool,
+                        JsonValueKind.String => WeftType.String,
+                        _ => default,
+                    };
+                }
+            }
+            catch (JsonException)
+            {
+                // reported by the typed read
+            }
+        }
+
+        return order.Select(n => new FieldDefinition(n, types[n] == default ? WeftType.String : types[n], true)).ToList();
+    }
+}

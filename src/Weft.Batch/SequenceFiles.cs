@@ -1,0 +1,255 @@
+using System.Collections.Immutable;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Parquet;
+using Weft.Storage;
+
+namespace Weft.Batch;
+
+/// <summary>
+/// Writes a <see cref="SequenceTable"/> as one Parquet file that pandas, Polars and DuckDB read
+/// directly: the key columns (user_id; for training sets the label columns), <c>length</c>,
+/// <c>truncated</c>, then one LIST column per sequence column (newest element first; a list-typed
+/// feature such as an embedding becomes a list of lists). With padding, every list has exactly N
+/// entries — real elements first, then fill values (0, "", zero vectors) — and a <c>mask</c> list says
+/// which are real. The file appears atomically (written aside, then renamed); its footer carries the
+/// provenance (signal fingerprint, cut, lake version).
+/// </summary>
+public static class SequenceFiles
+{
+    public const string LengthColumn = "length";
+    public const string TruncatedColumn = "truncated";
+    public const string MaskColumn = "mask";
+    private const int RowsPerGroup = 16_384;
+
+    public static async Task WriteAsync(
+        string path, SequenceTable table, SignalDefinition signal, IReadOnlyDictionary<string, string> metadata, int? pad, CancellationToken cancellationToken)
+    {
+        if (pad is < 1)
+        {
+            throw new ArgumentException($"--pad must be at least 1, not {pad}", nameof(pad));
+        }
+
+        var sequenceColumns = signal.SequenceColumns;
+        var fields = new List<ParquetField>();
+        foreach (var key in table.Keys.Schema)
+        {
+            fields.Add(ColumnConversions.ToParquetField(key));
+        }
+
+        fields.Add(new ParquetField(LengthColumn, ParquetType.Int32, Nullable: false));
+        fields.Add(new ParquetField(TruncatedColumn, ParquetType.Boolean, Nullable: false));
+        if (pad is not null)
+        {
+            fields.Add(new ParquetField(MaskColumn, ParquetType.Boolean, Nullable: false, IsList: true));
+        }
+
+        foreach (var f in sequenceColumns)
+        {
+            var type = ColumnConversions.ToParquetType(f.Type.Kind);
+            fields.Add(f.Type.IsList
+                ? new ParquetField(f.Name, type, Nullable: false, IsList: true) { ListDepth = 2, InnerListNullable = f.Nullable && pad is null }
+                : new ParquetField(f.Name, type, Nullable: false, IsList: true, ElementNullable: f.Nullable));
+        }
+
+        var schema = new ParquetSchema(fields);
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null)
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        string temporary = path + $".tmp-{Guid.NewGuid():N}";
+        try
+        {
+            var writer = await ParquetFileWriter.CreateAsync(temporary, schema, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await using (writer.ConfigureAwait(false))
+            {
+                foreach (var (key, value) in metadata)
+                {
+                    writer.SetMetadata(key, value);
+                }
+
+                writer.SetMetadata("weft.pad", pad?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "");
+                for (int start = 0; start < table.RowCount || (start == 0 && table.RowCount == 0); start += RowsPerGroup)
+                {
+                    int count = Math.Min(RowsPerGroup, table.RowCount - start);
+                    if (count <= 0)
+                    {
+                        break;
+                    }
+
+                    await writer.WriteRowGroupAsync(RowGroup(table, sequenceColumns, fields, start, count, pad), cancellationToken).ConfigureAwait(false);
+                }
+
+                await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temporary))
+            {
+                File.Delete(temporary);
+            }
+        }
+    }
+
+    private static List<ParquetColumnData> RowGroup(SequenceTable table, ImmutableArray<FieldDefinition> sequenceColumns, List<ParquetField> fields, int start, int count, int? pad)
+    {
+        var columns = new List<ParquetColumnData>(fields.Count);
+        int f = 0;
+        var rows = Enumerable.Range(start, count).ToArray();
+        foreach (var key in table.Keys.Columns)
+        {
+            columns.Add(ColumnConversions.ToParquet(key, fields[f++], rows));
+        }
+
+        // Slots: per output element, the element row it shows, or -1 for padding.
+        var offsets = new int[count + 1];
+        var slots = new List<int>();
+        var lengths = new int[count];
+        var truncated = new bool[count];
+        for (int r = 0; r < count; r++)
+        {
+            int row = start + r;
+            int length = table.Length(row);
+            int shown = pad is { } n ? Math.Min(n, length) : length;
+            for (int k = 0; k < shown; k++)
+            {
+                slots.Add(table.Offsets[row] + k);
+            }
+
+            for (int k = shown; k < (pad ?? 0); k++)
+            {
+                slots.Add(-1);
+            }
+
+            offsets[r + 1] = slots.Count;
+            lengths[r] = shown;
+            truncated[r] = table.Truncated[row] || shown < length;
+        }
+
+        var slotArray = slots.ToArray();
+        columns.Add(ParquetColumnData.FromValues(fields[f++], lengths));
+        columns.Add(ParquetColumnData.FromValues(fields[f++], truncated));
+        if (pad is not null)
+        {
+            columns.Add(ParquetColumnData.Create(fields[f++], Array.ConvertAll(slotArray, s => s >= 0), null, offsets));
+        }
+
+        foreach (var column in sequenceColumns)
+        {
+            columns.Add(ListOf(fields[f++], table.Elements[column.Name], slotArray, offsets));
+        }
+
+        return columns;
+    }
+
+    private static ParquetColumnData ListOf(ParquetField field, Column elements, int[] slots, int[] offsets) => elements switch
+    {
+        PrimitiveColumn<long> c => Scalars(field, c, c.Values, slots, offsets),
+        PrimitiveColumn<int> c => Scalars(field, c, c.Values, slots, offsets),
+        PrimitiveColumn<double> c => Scalars(field, c, c.Values, slots, offsets),
+        PrimitiveColumn<float> c => Scalars(field, c, c.Values, slots, offsets),
+        PrimitiveColumn<bool> c => Scalars(field, c, c.Values, slots, offsets),
+        StringColumn c => Strings(field, c, slots, offsets),
+        ListColumn<float> c => Nested(field, c.Values, slots, offsets),
+        ListColumn<double> c => Nested(field, c.Values, slots, offsets),
+        ListColumn<long> c => Nested(field, c.Values, slots, offsets),
+        ListColumn<int> c => Nested(field, c.Values, slots, offsets),
+        ListColumn<bool> c => Nested(field, c.Values, slots, offsets),
+        _ => throw new NotSupportedException($"sequence column '{field.Name}' of type {elements.Type}"),
+    };
+
+    private static ParquetColumnData Scalars<T>(ParquetField field, Column column, T[] source, int[] slots, int[] offsets)
+    {
+        var values = new T[slots.Length];
+        bool[]? nulls = null;
+        for (int i = 0; i < slots.Length; i++)
+        {
+            int s = slots[i];
+            if (s < 0)
+            {
+                continue; // padding: the default value, not null
+            }
+
+            if (column.IsNull(s))
+            {
+                nulls ??= new bool[slots.Length];
+                nulls[i] = true;
+            }
+            else
+            {
+                values[i] = source[s];
+            }
+        }
+
+        return ParquetColumnData.Create(field, values, null, offsets, nulls);
+    }
+
+    private static ParquetColumnData Strings(ParquetField field, StringColumn column, int[] slots, int[] offsets)
+    {
+        var values = new string?[slots.Length];
+        bool[]? nulls = null;
+        for (int i = 0; i < slots.Length; i++)
+        {
+            int s = slots[i];
+            values[i] = s < 0 ? "" : column.Values[s];
+            if (values[i] is null)
+            {
+                nulls ??= new bool[slots.Length];
+                nulls[i] = true;
+            }
+        }
+
+        return ParquetColumnData.Create(field, values, null, offsets, nulls);
+    }
+
+    private static ParquetColumnData Nested<T>(ParquetField field, T[]?[] lists, int[] slots, int[] offsets)
+    {
+        // Padding repeats a zero vector as wide as the column's first real value.
+        int width = 0;
+        foreach (var s in slots)
+        {
+            if (s >= 0 && lists[s] is { } l)
+            {
+                width = l.Length;
+                break;
+            }
+        }
+
+        var inner = new int[slots.Length + 1];
+        bool[]? innerNulls = null;
+        int total = 0;
+        for (int i = 0; i < slots.Length; i++)
+        {
+            int s = slots[i];
+            var list = s < 0 ? null : lists[s];
+            if (s >= 0 && list is null && field.InnerListNullable)
+            {
+                innerNulls ??= new bool[slots.Length];
+                innerNulls[i] = true;
+            }
+            else
+            {
+                total += list?.Length ?? width;
+            }
+
+            inner[i + 1] = total;
+        }
+
+        var values = new T[total];
+        for (int i = 0; i < slots.Length; i++)
+        {
+            int s = slots[i];
+            if (s >= 0 && lists[s] is { } list)
+            {
+                list.CopyTo(values, inner[i]);
+            }
+        }
+
+        return ParquetColumnData.CreateNested(field, values, null, offsets, innerNulls, inner);
+    }
+}

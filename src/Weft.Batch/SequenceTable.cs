@@ -1,0 +1,188 @@
+using System.Collections.Immutable;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Engine.Sequences;
+
+namespace Weft.Batch;
+
+/// <summary>
+/// Sequences in columnar form: output row r (a user, or a label row) owns the elements
+/// <c>Elements[Offsets[r] .. Offsets[r+1])</c>, newest first. <see cref="Keys"/> holds the per-row
+/// columns (user_id, and for training sets label_time and the label columns).
+/// </summary>
+public sealed record SequenceTable(EventBatch Keys, int[] Offsets, EventBatch Elements, bool[] Truncated)
+{
+    public int RowCount => Keys.RowCount;
+
+    public int Length(int row) => Offsets[row + 1] - Offsets[row];
+}
+
+/// <summary>Cuts sequences out of merged enriched rows: the code snapshots, training sets and serving share.</summary>
+public static class SequenceBuilder
+{
+    /// <summary>One row per user with at least one element under <paramref name="cut"/>, users ascending.</summary>
+    public static SequenceTable Snapshot(EnrichedRows rows, SignalDefinition signal, SequenceCut cut)
+    {
+        var index = SequenceIndex.Build(rows.Rows, signal.Merge, rows.FromBatch, rows.Admitted);
+        var users = new List<long>(index.UserCount);
+        var offsets = new List<int>(index.UserCount + 1) { 0 };
+        var truncated = new List<bool>(index.UserCount);
+        var picked = new List<int>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (int g = 0; g < index.UserCount; g++)
+        {
+            int before = picked.Count;
+            bool cutShort = index.Select(g, cut, picked, seen);
+            if (picked.Count == before)
+            {
+                continue;
+            }
+
+            users.Add(index.UserAt(g));
+            offsets.Add(picked.Count);
+            truncated.Add(cutShort);
+        }
+
+        var keys = new EventBatch([new FieldDefinition(StandardColumns.UserId, WeftType.Int64, Nullable: false)],
+            [new PrimitiveColumn<long>(WeftType.Int64, users.ToArray())]);
+        return new SequenceTable(keys, offsets.ToArray(), rows.Rows.Project(signal.SequenceColumns).Gather(picked.ToArray()), truncated.ToArray());
+    }
+
+    /// <summary>
+    /// One output row per label row: the sequence of the label's user as it stood at
+    /// <paramref name="labelTimes"/>[i] (events strictly before it). <paramref name="knownAtLabelTime"/>
+    /// adds the ingest-time cut (as-served); enrichments are then re-read as known at the label time
+    /// from <paramref name="enrichments"/> when the element carries the join key.
+    /// </summary>
+    public static SequenceTable ForLabels(
+        EnrichedRows rows, SignalDefinition signal, EventBatch labels, long[] labelUsers, long[] labelTimes, bool knownAtLabelTime,
+        IReadOnlyDictionary<string, EnrichmentTable>? enrichments, int? maxLength = null)
+    {
+        var index = SequenceIndex.Build(rows.Rows, signal.Merge, rows.FromBatch, rows.Admitted);
+        var offsets = new int[labelUsers.Length + 1];
+        var truncated = new bool[labelUsers.Length];
+        var picked = new List<int>();
+        var labelOfElement = new List<int>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < labelUsers.Length; i++)
+        {
+            int g = index.FindUser(labelUsers[i]);
+            if (g >= 0)
+            {
+                // Strictly before the label: an event at label_time may be the labelled action itself.
+                long asOf = labelTimes[i] - 1;
+                var cut = SequenceCut.For(signal, asOf, knownAtLabelTime ? labelTimes[i] : long.MaxValue, maxLength);
+                int before = picked.Count;
+                truncated[i] = index.Select(g, cut, picked, seen);
+                for (int k = before; k < picked.Count; k++)
+                {
+                    labelOfElement.Add(i);
+                }
+            }
+
+            offsets[i + 1] = picked.Count;
+        }
+
+        var elements = rows.Rows.Project(signal.SequenceColumns).Gather(picked.ToArray());
+        if (knownAtLabelTime && enrichments is not null)
+        {
+            elements = ReEnrich(elements, signal, enrichments, labelOfElement, labelTimes);
+        }
+
+        return new SequenceTable(labels, offsets, elements, truncated);
+    }
+
+    /// <summary>Replaces each enrichment column by its value as known at the element's label time.</summary>
+    private static EventBatch ReEnrich(EventBatch elements, SignalDefinition signal, IReadOnlyDictionary<string, EnrichmentTable> enrichments, List<int> labelOfElement, long[] labelTimes)
+    {
+        var columns = elements.Columns.ToArray();
+        foreach (var enrichment in signal.Enrichments)
+        {
+            if (!elements.TryGetColumn(enrichment.On, out var keyColumn) || !enrichments.TryGetValue(enrichment.Source, out var table))
+            {
+                continue; // the element does not carry the join key: the stored (latest) values stay
+            }
+
+            var rows = new int[elements.RowCount];
+            var types = enrichment.EventTypes.IsDefaultOrEmpty ? null : enrichment.EventTypes.ToHashSet(StringComparer.Ordinal);
+            var eventTypes = ((StringColumn)elements[StandardColumns.EventType]).Values;
+            for (int e = 0; e < rows.Length; e++)
+            {
+                long knownAt = labelTimes[labelOfElement[e]];
+                rows[e] = keyColumn.IsNull(e) || (types is not null && !types.Contains(eventTypes[e]!)) ? -1
+                    : keyColumn is StringColumn s ? table.Find(s.Values[e]!, knownAt)
+                    : table.Find(Convert.ToInt64(keyColumn.GetValue(e), System.Globalization.CultureInfo.InvariantCulture), knownAt);
+            }
+
+            foreach (var name in enrichment.Columns)
+            {
+                int c = IndexOf(elements.Schema, name);
+                if (c >= 0)
+                {
+                    columns[c] = GatherOrNull(table.Rows[name], rows, elements.Schema[c].Type);
+                }
+            }
+        }
+
+        return new EventBatch(elements.Schema, columns);
+    }
+
+    private static int IndexOf(ImmutableArray<FieldDefinition> schema, string name)
+    {
+        for (int i = 0; i < schema.Length; i++)
+        {
+            if (schema[i].Name == name)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Rows of <paramref name="source"/> by index; -1 gives null.</summary>
+    internal static Column GatherOrNull(Column source, int[] rows, WeftType type)
+    {
+        var safe = new int[rows.Length];
+        var nulls = new bool[rows.Length];
+        bool anyNull = false;
+        for (int i = 0; i < rows.Length; i++)
+        {
+            if (rows[i] < 0 || source.IsNull(rows[i]))
+            {
+                nulls[i] = anyNull = true;
+            }
+            else
+            {
+                safe[i] = rows[i];
+            }
+        }
+
+        if (source.Length == 0)
+        {
+            return Column.AllNull(type, rows.Length);
+        }
+
+        var gathered = source.Gather(safe);
+        if (!anyNull)
+        {
+            return gathered;
+        }
+
+        return gathered switch
+        {
+            StringColumn s => new StringColumn(s.Values.Select((v, i) => nulls[i] ? null : v).ToArray()),
+            PrimitiveColumn<long> p => new PrimitiveColumn<long>(type, p.Values, nulls),
+            PrimitiveColumn<int> p => new PrimitiveColumn<int>(type, p.Values, nulls),
+            PrimitiveColumn<double> p => new PrimitiveColumn<double>(type, p.Values, nulls),
+            PrimitiveColumn<float> p => new PrimitiveColumn<float>(type, p.Values, nulls),
+            PrimitiveColumn<bool> p => new PrimitiveColumn<bool>(type, p.Values, nulls),
+            ListColumn<float> l => new ListColumn<float>(type, l.Values.Select((v, i) => nulls[i] ? null : v).ToArray(), nulls),
+            ListColumn<double> l => new ListColumn<double>(type, l.Values.Select((v, i) => nulls[i] ? null : v).ToArray(), nulls),
+            ListColumn<long> l => new ListColumn<long>(type, l.Values.Select((v, i) => nulls[i] ? null : v).ToArray(), nulls),
+            ListColumn<int> l => new ListColumn<int>(type, l.Values.Select((v, i) => nulls[i] ? null : v).ToArray(), nulls),
+            ListColumn<string> l => new ListColumn<string>(type, l.Values.Select((v, i) => nulls[i] ? null : v).ToArray(), nulls),
+            _ => throw new NotSupportedException($"column type {type}"),
+        };
+    }
+}

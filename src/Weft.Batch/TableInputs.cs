@@ -1,0 +1,330 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Engine.Configuration;
+using Weft.Parquet;
+using Weft.Storage;
+
+namespace Weft.Batch;
+
+/// <summary>A missing input, or an input without the columns a job needs: fails the job before it writes anything.</summary>
+public sealed class InputException(string message) : Exception(message);
+
+/// <summary>
+/// Reads the tables Weft takes as input — raw event archives and enrichment tables — in any of the
+/// formats of <see cref="TableFormat"/>, as batches of a wanted schema. Rows are typed by the schema;
+/// what cannot be typed becomes a dead letter naming the file and row, never a silent drop.
+/// </summary>
+public static class TableInputs
+{
+    /// <summary>
+    /// Raw events for <paramref name="parser"/>'s signal with event_time in [<paramref name="fromMicros"/>,
+    /// <paramref name="toMicros"/>), parsed and checked: each yielded result holds the good rows and the
+    /// dead letters of one file (or row group) of the archive.
+    /// </summary>
+    public static async IAsyncEnumerable<ParseResult> ReadRawEventsAsync(
+        TableLocation archive, RawEventParser parser, ImmutableArray<FieldDefinition> rawSchema, long fromMicros, long toMicros,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        EnsureExists(archive);
+        switch (archive.Format)
+        {
+            case TableFormat.Delta:
+            {
+                var table = await EventTable.OpenAsync(archive.Path, cancellationToken).ConfigureAwait(false);
+                var columns = rawSchema.Where(f => table.Schema.Any(t => t.Name == f.Name)).Select(f => f.Name).ToList();
+                var range = new ColumnRange(StandardColumns.EventTime, fromMicros, toMicros - 1);
+                int part = 0;
+                await foreach (var batch in table.ReadAsync(columns, null, range, cancellationToken: cancellationToken).ConfigureAwait(false))
+                {
+                    yield return parser.ParseTable(WithSchema(batch, rawSchema), $"{archive.Path}[{part++}]");
+                }
+
+                break;
+            }
+
+            case TableFormat.Parquet:
+                foreach (var file in Files(archive, ".parquet"))
+                {
+                    await foreach (var (batch, source) in ReadParquetAsync(file, rawSchema, cancellationToken).ConfigureAwait(false))
+                    {
+                        yield return InRange(parser.ParseTable(batch, source), fromMicros, toMicros);
+                    }
+                }
+
+                break;
+
+            case TableFormat.Jsonl:
+                foreach (var file in Files(archive, ".jsonl", ".json", ".ndjson"))
+                {
+                    yield return InRange(parser.Parse(JsonRows.ReadLines(file)), fromMicros, toMicros);
+                }
+
+                break;
+
+            case TableFormat.Csv:
+                foreach (var file in Files(archive, ".csv"))
+                {
+                    yield return InRange(parser.Parse(CsvAsJson(file, rawSchema)), fromMicros, toMicros);
+                }
+
+                break;
+        }
+    }
+
+    /// <summary>Every row of an enrichment table, with the columns of <paramref name="schema"/> (the source's row schema).</summary>
+    public static async Task<(EventBatch Rows, IReadOnlyList<DeadLetter> Bad)> ReadEnrichmentAsync(
+        TableLocation location, ImmutableArray<FieldDefinition> schema, CancellationToken cancellationToken)
+    {
+        EnsureExists(location);
+        var parts = new List<EventBatch>();
+        var bad = new List<DeadLetter>();
+        switch (location.Format)
+        {
+            case TableFormat.Delta:
+            {
+                var table = await EventTable.OpenAsync(location.Path, cancellationToken).ConfigureAwait(false);
+                var missing = schema.Where(f => !table.Schema.Any(t => t.Name == f.Name)).Select(f => f.Name).ToList();
+                if (missing.Count > 0)
+                {
+                    throw new InputException($"enrichment table '{location.Path}' has no column(s) {string.Join(", ", missing)}");
+                }
+
+                await foreach (var b in table.ReadAsync(schema.Select(f => f.Name).ToList(), cancellationToken: cancellationToken).ConfigureAwait(false))
+                {
+                    parts.Add(b);
+                }
+
+                break;
+            }
+
+            case TableFormat.Parquet:
+                foreach (var file in Files(location, ".parquet"))
+                {
+                    await foreach (var (batch, _) in ReadParquetAsync(file, schema, cancellationToken).ConfigureAwait(false))
+                    {
+                        parts.Add(batch);
+                    }
+                }
+
+                break;
+
+            case TableFormat.Jsonl:
+            case TableFormat.Csv:
+                foreach (var file in location.Format == TableFormat.Jsonl ? Files(location, ".jsonl", ".json", ".ndjson") : Files(location, ".csv"))
+                {
+                    var records = location.Format == TableFormat.Jsonl ? JsonRows.ReadLines(file) : CsvAsJson(file, schema);
+                    var (rows, rejected) = JsonRows.Read(records, schema, "enrichment");
+                    parts.Add(rows);
+                    bad.AddRange(rejected);
+                }
+
+                break;
+        }
+
+        var all = parts.Count == 0 ? EventBatch.Empty(schema) : EventBatch.Concat(schema, parts.Select(p => WithSchema(p, schema)).ToList());
+        return (all, bad);
+    }
+
+    /// <summary>Reads a Parquet file's row groups as batches of <paramref name="schema"/> (absent columns are null; int32 widens to int64).</summary>
+    public static async IAsyncEnumerable<(EventBatch Batch, string Source)> ReadParquetAsync(
+        string file, ImmutableArray<FieldDefinition> schema, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ParquetFileReader reader;
+        try
+        {
+            reader = await ParquetFileReader.OpenAsync(file, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ParquetFormatException ex)
+        {
+            throw new InputException($"{file}: not a readable Parquet file: {ex.Message}");
+        }
+
+        await using (reader.ConfigureAwait(false))
+        {
+            for (int g = 0; g < reader.RowGroups.Count; g++)
+            {
+                int rows = (int)reader.RowGroups[g].RowCount;
+                var columns = new Column[schema.Length];
+                for (int c = 0; c < schema.Length; c++)
+                {
+                    var want = schema[c];
+                    int index = reader.Schema.IndexOf(want.Name);
+                    if (index < 0)
+                    {
+                        columns[c] = Column.AllNull(want.Type, rows);
+                        continue;
+                    }
+
+                    var data = await reader.ReadColumnAsync(g, want.Name, cancellationToken).ConfigureAwait(false);
+                    columns[c] = ToColumn(data, want, file);
+                }
+
+                yield return (new EventBatch(Nullable(schema), columns), $"{file}#rg{g}");
+            }
+        }
+    }
+
+    private static Column ToColumn(ParquetColumnData data, FieldDefinition want, string file)
+    {
+        if (ColumnConversions.Stores(data.Field, want.Type))
+        {
+            return ColumnConversions.FromParquet(data, want.Type);
+        }
+
+        if (!want.Type.IsList && want.Type.Kind is ScalarKind.Int64 or ScalarKind.Timestamp && data.Values is int[] ints)
+        {
+            return new PrimitiveColumn<long>(want.Type, Array.ConvertAll(ints, i => (long)i), data.Nulls);
+        }
+
+        if (!want.Type.IsList && want.Type.Kind is ScalarKind.Float64 && data.Values is float[] floats)
+        {
+            return new PrimitiveColumn<double>(want.Type, Array.ConvertAll(floats, f => (double)f), data.Nulls);
+        }
+
+        throw new InputException($"{file}: column '{want.Name}' holds Parquet {data.Field.Type}{(data.Field.IsList ? " list" : "")}, which cannot be read as {want.Type}");
+    }
+
+    private static ImmutableArray<FieldDefinition> Nullable(ImmutableArray<FieldDefinition> schema) =>
+        schema.Select(f => f with { Nullable = true }).ToImmutableArray();
+
+    /// <summary>The batch with exactly <paramref name="schema"/>'s columns: absent ones all null.</summary>
+    internal static EventBatch WithSchema(EventBatch batch, ImmutableArray<FieldDefinition> schema)
+    {
+        var columns = new Column[schema.Length];
+        for (int c = 0; c < schema.Length; c++)
+        {
+            columns[c] = batch.TryGetColumn(schema[c].Name, out var column) ? column : Column.AllNull(schema[c].Type, batch.RowCount);
+        }
+
+        return new EventBatch(Nullable(schema), columns);
+    }
+
+    private static ParseResult InRange(ParseResult result, long fromMicros, long toMicros)
+    {
+        var times = ((PrimitiveColumn<long>)result.Events[StandardColumns.EventTime]).Values;
+        var keep = new List<int>(times.Length);
+        for (int i = 0; i < times.Length; i++)
+        {
+            if (times[i] >= fromMicros && times[i] < toMicros)
+            {
+                keep.Add(i);
+            }
+        }
+
+        return keep.Count == times.Length ? result : result with { Events = result.Events.Gather(keep.ToArray()) };
+    }
+
+    internal static void EnsureExists(TableLocation location)
+    {
+        if (!File.Exists(location.Path) && !Directory.Exists(location.Path))
+        {
+            throw new InputException($"input '{location.Path}' ({location.Format.ToString().ToLowerInvariant()}) does not exist");
+        }
+    }
+
+    private static IEnumerable<string> Files(TableLocation location, params string[] extensions)
+    {
+        if (File.Exists(location.Path))
+        {
+            return [location.Path];
+        }
+
+        var files = Directory.EnumerateFiles(location.Path, "*", SearchOption.AllDirectories)
+            .Where(f => extensions.Any(e => f.EndsWith(e, StringComparison.OrdinalIgnoreCase)))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        if (files.Count == 0)
+        {
+            throw new InputException($"input folder '{location.Path}' holds no {string.Join(" or ", extensions)} files");
+        }
+
+        return files;
+    }
+
+    /// <summary>
+    /// CSV rows as JSON records, typed by <paramref name="schema"/> (numbers and booleans unquoted,
+    /// empty cells null), so CSV goes through the same parser and checks as JSON; "path:line" sources.
+    /// </summary>
+    internal static IEnumerable<RawRecord> CsvAsJson(string file, ImmutableArray<FieldDefinition> schema)
+    {
+        using var reader = new StreamReader(file);
+        var fields = new List<string?>();
+        int line = 1;
+        if (!Csv.ReadRecord(reader, fields, ref line))
+        {
+            yield break;
+        }
+
+        var header = fields.Select(f => f ?? "").ToArray();
+        var types = header.Select(h => schema.FirstOrDefault(f => f.Name == h)?.Type).ToArray();
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        while (true)
+        {
+            int first = line;
+            if (!Csv.ReadRecord(reader, fields, ref line))
+            {
+                yield break;
+            }
+
+            buffer.ResetWrittenCount();
+            using (var json = new Utf8JsonWriter(buffer))
+            {
+                json.WriteStartObject();
+                for (int c = 0; c < header.Length; c++)
+                {
+                    string? cell = c < fields.Count ? fields[c] : null;
+                    if (string.IsNullOrEmpty(cell))
+                    {
+                        json.WriteNull(header[c]);
+                    }
+                    else if (types[c] is { IsList: false, Kind: ScalarKind.Int32 or ScalarKind.Int64 or ScalarKind.Float32 or ScalarKind.Float64 }
+                        && double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+                    {
+                        json.WritePropertyName(header[c]);
+                        json.WriteRawValue(cell);
+                    }
+                    else if (types[c] is { IsList: false, Kind: ScalarKind.Bool } && bool.TryParse(cell, out bool b))
+                    {
+                        json.WriteBoolean(header[c], b);
+                    }
+                    else if (types[c] is { IsList: true } && IsJson(cell))
+                    {
+                        json.WritePropertyName(header[c]);
+                        json.WriteRawValue(cell);
+                    }
+                    else
+                    {
+                        json.WriteString(header[c], cell);
+                    }
+                }
+
+                json.WriteEndObject();
+            }
+
+            yield return new RawRecord(buffer.WrittenMemory.ToArray(), $"{file}:{first}");
+        }
+    }
+
+    private static bool IsJson(string text)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>A short text of a dead letter for reports.</summary>
+    internal static string Describe(DeadLetter d) => $"{d.Source}: {d.Reason}";
+
+    internal static string Utf8(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes);
+}

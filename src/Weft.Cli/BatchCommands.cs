@@ -1,0 +1,183 @@
+using System.CommandLine;
+using System.Globalization;
+using Weft.Batch;
+using Weft.Definitions;
+using Weft.Engine.Configuration;
+using Weft.Engine.Sequences;
+using Weft.Storage;
+
+namespace Weft.Cli;
+
+/// <summary>
+/// The batch path's commands: <c>weft batch</c>, <c>weft backfill</c>, <c>weft snapshot</c> and
+/// <c>weft training-set</c>, all driven by a <c>weft.json</c>.
+/// </summary>
+internal static class BatchCommands
+{
+    public static IEnumerable<Command> Create(TextWriter stdout, TextWriter stderr)
+    {
+        yield return BatchCommand("batch", "Recompute path=batch buckets of enriched/<signal> from the raw archives (atomic per chunk, resumable)", stdout, stderr);
+        yield return BatchCommand("backfill", "Run a signal (new, or with a new enrichment) over a long history, chunk by chunk, with progress; resumable", stdout, stderr);
+        yield return SnapshotCommand(stdout, stderr);
+        yield return TrainingSetCommand(stdout, stderr);
+    }
+
+    private static Option<string> ConfigOption() => new("--config") { Description = "The deployment config (weft.json)", DefaultValueFactory = _ => "weft.json" };
+
+    private static Option<string> SignalOption() => new("--signal") { Description = "Signal name", Required = true };
+
+    private static Command BatchCommand(string name, string description, TextWriter stdout, TextWriter stderr)
+    {
+        var config = ConfigOption();
+        var signal = SignalOption();
+        var from = new Option<string>("--from") { Description = "First instant to recompute (ISO 8601, UTC), rounded down to a bucket", Required = true };
+        var to = new Option<string>("--to") { Description = "End of the range (exclusive), rounded up to a bucket", Required = true };
+        var chunk = new Option<int?>("--chunk-buckets") { Description = "Buckets per atomic commit (default: a day's worth)" };
+        var command = new Command(name, description) { config, signal, from, to, chunk };
+        command.SetAction((parse, ct) => RunAsync(name, stderr, async () =>
+        {
+            var weft = WeftConfig.Load(parse.GetValue(config)!);
+            var env = await SignalEnvironment.LoadAsync(weft, parse.GetValue(signal)!, cancellationToken: ct).ConfigureAwait(false);
+            var request = new BatchRequest(env.Definition.Name, ParseTime("--from", parse.GetValue(from)!), ParseTime("--to", parse.GetValue(to)!))
+            {
+                BucketsPerChunk = parse.GetValue(chunk),
+            };
+            var bar = new ProgressBar(stderr);
+            var result = await new BatchJob(env).RunAsync(request, bar, ct).ConfigureAwait(false);
+            bar.Finish();
+            await stdout.WriteLineAsync($"{name} '{env.Definition.Name}' run {result.RunId}: {result.Chunks} chunk(s), {result.ChunksResumed} already committed (resumed)").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"  {result.EventsIn:N0} raw events in, {result.EventsOut:N0} enriched events out, {result.DeadLetters:N0} dead letters → {weft.DeadLetterTable(env.Definition.Name)}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"  {result.SealedBuckets.Count} bucket(s) sealed; table {weft.EnrichedTable(env.Definition.Name)} at version {result.TableVersion?.ToString(CultureInfo.InvariantCulture) ?? "(unchanged)"}").ConfigureAwait(false);
+        }));
+        return command;
+    }
+
+    private static Command SnapshotCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var config = ConfigOption();
+        var signal = SignalOption();
+        var asOf = new Option<string>("--as-of") { Description = "Event-time cut (ISO 8601, UTC)", Required = true };
+        var knownAt = new Option<string?>("--known-at") { Description = "Ingest-time cut: what the system knew then (default: --as-of)" };
+        var maxLength = new Option<int?>("--max-length") { Description = "Elements per user (default: the signal's max_length)" };
+        var output = new Option<string?>("--out") { Description = "Output Parquet file (default: <lake>/sequences/<signal>/as_of=<as-of>/part-00000.parquet)" };
+        var command = new Command("snapshot", "Write one row per user with list columns: the last N enriched events as of a time") { config, signal, asOf, knownAt, maxLength, output };
+        command.SetAction((parse, ct) => RunAsync("snapshot", stderr, async () =>
+        {
+            var weft = WeftConfig.Load(parse.GetValue(config)!);
+            var definition = weft.LoadSignal(parse.GetValue(signal)!);
+            long asOfMicros = ParseTime("--as-of", parse.GetValue(asOf)!);
+            long knownAtMicros = parse.GetValue(knownAt) is { } k ? ParseTime("--known-at", k) : asOfMicros;
+            var cut = SequenceCut.For(definition, asOfMicros, knownAtMicros, parse.GetValue(maxLength));
+            var lake = await EnrichedLake.OpenAsync(weft.EnrichedTable(definition.Name), definition, ct).ConfigureAwait(false);
+            var rows = await lake.ReadAsync(cut.FromMicros, cut.AsOfMicros, ct).ConfigureAwait(false);
+            var sequences = SequenceBuilder.Snapshot(rows, definition, cut);
+            var path = parse.GetValue(output) ?? Path.Combine(weft.SequencesTable(definition.Name), $"as_of={Timestamps.Format(asOfMicros)[..19].Replace(':', '-')}", "part-00000.parquet");
+            var state = await lake.GetStateAsync(ct).ConfigureAwait(false);
+            await SequenceFiles.WriteAsync(path, sequences, definition, Provenance(definition, cut, state), pad: null, ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"snapshot '{definition.Name}' as of {Timestamps.Format(asOfMicros)} (known at {Timestamps.Format(knownAtMicros)}): {sequences.RowCount:N0} users, {sequences.Elements.RowCount:N0} elements ({rows.BatchRows:N0} batch rows, {rows.StreamRows:N0} stream rows read) → {path}").ConfigureAwait(false);
+        }));
+        return command;
+    }
+
+    private static Command TrainingSetCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var config = ConfigOption();
+        var signal = SignalOption();
+        var labels = new Option<string>("--labels") { Description = "Label file (Parquet, JSONL or CSV) with user_id, label_time and label columns", Required = true };
+        var mode = new Option<string>("--mode") { Description = "as-served (only what was ingested by label_time, enrichments as then known) or corrected (late events and corrections included)", Required = true };
+        var output = new Option<string>("--out") { Description = "Output Parquet file", Required = true };
+        var pad = new Option<int?>("--pad") { Description = "Pad (or cut) every sequence to exactly N elements, with a mask column" };
+        var maxLength = new Option<int?>("--max-length") { Description = "Elements per example (default: the signal's max_length)" };
+        var command = new Command("training-set", "For each label row, the sequence as it stood at label_time; point-in-time correct") { config, signal, labels, mode, output, pad, maxLength };
+        command.SetAction((parse, ct) => RunAsync("training-set", stderr, async () =>
+        {
+            string modeText = parse.GetValue(mode)!;
+            if (modeText is not ("as-served" or "corrected"))
+            {
+                throw new ArgumentException($"--mode must be as-served or corrected, not '{modeText}'");
+            }
+
+            var weft = WeftConfig.Load(parse.GetValue(config)!);
+            var (labelRows, users, times) = await Labels.ReadAsync(parse.GetValue(labels)!, ct).ConfigureAwait(false);
+            bool asServed = modeText == "as-served";
+            var env = await SignalEnvironment.LoadAsync(weft, parse.GetValue(signal)!, cancellationToken: ct).ConfigureAwait(false);
+            var definition = env.Definition;
+            var lake = await EnrichedLake.OpenAsync(weft.EnrichedTable(definition.Name), definition, ct).ConfigureAwait(false);
+            long lookback = definition.Lookback.Ticks / TimeSpan.TicksPerMicrosecond;
+            long min = times.Length == 0 ? 0 : times.Min() - lookback;
+            long max = times.Length == 0 ? 0 : times.Max();
+            var rows = await lake.ReadAsync(min, max, ct).ConfigureAwait(false);
+            var sequences = SequenceBuilder.ForLabels(rows, definition, labelRows, users, times, asServed, env.Enrichments, parse.GetValue(maxLength));
+            var state = await lake.GetStateAsync(ct).ConfigureAwait(false);
+            var provenance = Provenance(definition, SequenceCut.For(definition, max, asServed ? max : long.MaxValue, parse.GetValue(maxLength)), state);
+            provenance["weft.mode"] = modeText;
+            await SequenceFiles.WriteAsync(parse.GetValue(output)!, sequences, definition, provenance, parse.GetValue(pad), ct).ConfigureAwait(false);
+            int empty = Enumerable.Range(0, sequences.RowCount).Count(i => sequences.Length(i) == 0);
+            await stdout.WriteLineAsync($"training set '{definition.Name}' ({modeText}): {sequences.RowCount:N0} examples, {sequences.Elements.RowCount:N0} elements, {empty:N0} with an empty sequence → {parse.GetValue(output)}").ConfigureAwait(false);
+        }));
+        return command;
+    }
+
+    private static Dictionary<string, string> Provenance(SignalDefinition definition, SequenceCut cut, LakeState state) => new()
+    {
+        ["weft.signal"] = definition.Name,
+        ["weft.fingerprint"] = SignalJsonWriter.Fingerprint(definition),
+        ["weft.max_length"] = cut.MaxLength.ToString(CultureInfo.InvariantCulture),
+        ["weft.lake_version"] = state.Version.ToString(CultureInfo.InvariantCulture),
+        ["weft.sealed_through"] = state.SealedThroughMicros is { } s ? Timestamps.Format(s) : "",
+    };
+
+    internal static long ParseTime(string option, string text)
+    {
+        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
+        {
+            return Timestamps.ToMicros(t);
+        }
+
+        throw new ArgumentException($"{option} '{text}' is not an instant (ISO 8601, e.g. 2026-11-01 or 2026-11-01T06:00:00Z)");
+    }
+
+    private static async Task<int> RunAsync(string command, TextWriter stderr, Func<Task> action)
+    {
+        try
+        {
+            await action().ConfigureAwait(false);
+            return 0;
+        }
+        catch (Exception ex) when (ex is ConfigException or InputException or DefinitionException or DeltaException or IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            await stderr.WriteLineAsync($"{command}: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+    }
+}
+
+/// <summary>A one-line progress bar on stderr, redrawn in place on a terminal and printed per chunk otherwise.</summary>
+internal sealed class ProgressBar(TextWriter writer) : IProgress<BatchProgress>
+{
+    private readonly bool _interactive = !Console.IsErrorRedirected && ReferenceEquals(writer, Console.Error);
+
+    public void Report(BatchProgress value)
+    {
+        const int width = 30;
+        int filled = value.ChunksTotal == 0 ? width : value.ChunksDone * width / value.ChunksTotal;
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"[{new string('#', filled)}{new string('.', width - filled)}] {value.ChunksDone}/{value.ChunksTotal} chunks ({value.ChunksSkipped} resumed)  {value.EventsIn:N0} events in  {value.EventsOut:N0} out  {value.DeadLetters:N0} dead letters  {value.LastChunk}");
+        if (_interactive)
+        {
+            writer.Write("\r" + line);
+        }
+        else
+        {
+            writer.WriteLine(line);
+        }
+    }
+
+    public void Finish()
+    {
+        if (_interactive)
+        {
+            writer.WriteLine();
+        }
+    }
+}

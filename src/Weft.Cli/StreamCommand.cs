@@ -1,0 +1,92 @@
+using System.CommandLine;
+using System.Globalization;
+using Weft.Batch;
+using Weft.Definitions;
+using Weft.Engine.Configuration;
+using Weft.Storage;
+using Weft.Streaming.Runtime;
+
+namespace Weft.Cli;
+
+/// <summary><c>weft stream --config weft.json</c>: the streaming path, until Ctrl-C (or until idle).</summary>
+internal static class StreamCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var config = new Option<string>("--config") { Description = "The deployment config (weft.json)", DefaultValueFactory = _ => "weft.json" };
+        var signals = new Option<string?>("--signal") { Description = "Comma-separated signals to run (default: every signal in the config)" };
+        var flush = new Option<string>("--flush-interval") { Description = "How often stream buckets are flushed to the lake and offsets committed", DefaultValueFactory = _ => "5s" };
+        var maxBatch = new Option<int>("--max-batch") { Description = "Records per micro-batch", DefaultValueFactory = _ => 2_000 };
+        var idle = new Option<string?>("--exit-when-idle") { Description = "Stop cleanly once the source has had nothing for this long (e.g. 3s)" };
+        var command = new Command("stream", "Run the streaming path: source → executors → online store + stream partitions, offsets committed after both") { config, signals, flush, maxBatch, idle };
+        command.SetAction(async (parse, ct) =>
+        {
+            try
+            {
+                var weft = WeftConfig.Load(parse.GetValue(config)!);
+                if (!Durations.TryParse(parse.GetValue(flush), out var flushInterval))
+                {
+                    throw new ArgumentException($"--flush-interval '{parse.GetValue(flush)}' is not a duration (e.g. 5s)");
+                }
+
+                TimeSpan? idleAfter = null;
+                if (parse.GetValue(idle) is { } idleText)
+                {
+                    idleAfter = Durations.TryParse(idleText, out var d) ? d : throw new ArgumentException($"--exit-when-idle '{idleText}' is not a duration (e.g. 3s)");
+                }
+
+                var options = new StreamOptions { FlushInterval = flushInterval, MaxBatchRecords = parse.GetValue(maxBatch) };
+                await using var host = await StreamHost.OpenAsync(weft, options.Consumer, ct).ConfigureAwait(false);
+                var names = parse.GetValue(signals)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, names, options, cancellationToken: ct).ConfigureAwait(false);
+                await stdout.WriteLineAsync($"stream: {string.Join(", ", runtime.Signals)} from {host.Source.Name} into {weft.OnlineStore.Describe()} and {Path.Combine(weft.Lake, "enriched")}; flush every {Durations.Format(flushInterval)}, {options.MaxBatchRecords} records per micro-batch").ConfigureAwait(false);
+                await RunAsync(runtime, idleAfter, stderr, ct).ConfigureAwait(false);
+                await stdout.WriteLineAsync($"stream: stopped after {runtime.RecordsIn:N0} records; offsets committed").ConfigureAwait(false);
+                return 0;
+            }
+            catch (Exception ex) when (ex is ConfigException or InputException or DefinitionException or DeltaException or IOException or ArgumentException or NotSupportedException or Weft.Online.OnlineStoreException)
+            {
+                await stderr.WriteLineAsync($"stream: {ex.Message}").ConfigureAwait(false);
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    private static async Task RunAsync(StreamRuntime runtime, TimeSpan? idleAfter, TextWriter stderr, CancellationToken ct)
+    {
+        var lastRecord = TimeProvider.System.GetTimestamp();
+        var lastReport = lastRecord;
+        long reported = 0;
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                int read = await runtime.StepAsync(ct).ConfigureAwait(false);
+                long now = TimeProvider.System.GetTimestamp();
+                if (read > 0)
+                {
+                    lastRecord = now;
+                }
+                else if (idleAfter is { } idle && TimeProvider.System.GetElapsedTime(lastRecord, now) >= idle)
+                {
+                    break;
+                }
+
+                if (TimeProvider.System.GetElapsedTime(lastReport, now) >= TimeSpan.FromSeconds(1) && runtime.RecordsIn != reported)
+                {
+                    lastReport = now;
+                    reported = runtime.RecordsIn;
+                    var perSignal = string.Join("  ", runtime.Signals.Select(s => $"{s}: {runtime.Metrics.Value("weft_stream_events_total", ("signal", s)):N0} events"));
+                    await stderr.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"stream: {runtime.RecordsIn:N0} records  {perSignal}")).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Ctrl-C: flush below
+        }
+
+        await runtime.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+    }
+}

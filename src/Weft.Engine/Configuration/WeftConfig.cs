@@ -1,0 +1,330 @@
+using System.Collections.Immutable;
+using System.Text.Json;
+using Weft.Definitions;
+
+namespace Weft.Engine.Configuration;
+
+/// <summary>Formats of raw event archives and enrichment tables that Weft reads.</summary>
+public enum TableFormat
+{
+    /// <summary>A Delta table of Parquet files (what <c>weft gen</c> writes).</summary>
+    Delta,
+    /// <summary>A folder (searched recursively) or a single file of Parquet.</summary>
+    Parquet,
+    /// <summary>A folder or a single file of JSON lines, one event per line.</summary>
+    Jsonl,
+    /// <summary>A folder or a single file of CSV with a header row; column names as in the raw schema.</summary>
+    Csv,
+}
+
+/// <summary>A table Weft reads: where and in which format. Paths are absolute once loaded.</summary>
+public sealed record TableLocation(string Path, TableFormat Format);
+
+/// <summary>The online store: <c>sqlite</c> (embedded default, one file) or <c>postgres</c>.</summary>
+public sealed record OnlineStoreConfig(string Kind, string? Path, string? ConnectionString)
+{
+    /// <summary>What to show in logs: the path, or the connection string without its password.</summary>
+    public string Describe() => Kind == "sqlite" ? $"sqlite:{Path}" : $"postgres:{RedactPassword(ConnectionString ?? "")}";
+
+    private static string RedactPassword(string connection) =>
+        string.Join(';', connection.Split(';').Select(p => p.TrimStart().StartsWith("password", StringComparison.OrdinalIgnoreCase) ? "Password=***" : p));
+}
+
+/// <summary>Where the streaming path reads raw events: the embedded log (default) or Kafka.</summary>
+public sealed record SourceConfig(string Kind, string? Path, string? BootstrapServers, string? Topic, string? GroupId);
+
+/// <summary>A tenant and the SHA-256 hashes (hex) of its API keys; keys themselves are never stored.</summary>
+public sealed record TenantConfig(string Name, ImmutableArray<string> ApiKeySha256);
+
+/// <summary>
+/// The deployment configuration, <c>weft.json</c> (DESIGN.md, "Command line"): where the lake is, which
+/// signals run, which raw archives and enrichment tables feed them, the online store, the stream
+/// source and the tenants. Relative paths are resolved against the folder of the file. Built once
+/// and frozen; every runtime reads the same record.
+/// </summary>
+public sealed record WeftConfig
+{
+    public required string ConfigPath { get; init; }
+
+    /// <summary>Root of the tables: <c>enriched/&lt;signal&gt;</c>, <c>sequences/&lt;signal&gt;</c>, <c>dead_letters/&lt;signal&gt;</c>.</summary>
+    public required string Lake { get; init; }
+
+    /// <summary>Folder of compiled signal JSON files (<c>weft compile</c> output).</summary>
+    public required string Signals { get; init; }
+
+    /// <summary>Raw event archives, read by the batch path.</summary>
+    public required ImmutableArray<TableLocation> Archives { get; init; }
+
+    /// <summary>Enrichment tables by source name.</summary>
+    public required ImmutableDictionary<string, TableLocation> Enrichments { get; init; }
+
+    public required OnlineStoreConfig OnlineStore { get; init; }
+
+    public required SourceConfig Source { get; init; }
+
+    public required ImmutableArray<TenantConfig> Tenants { get; init; }
+
+    public string EnrichedTable(string signal) => System.IO.Path.Combine(Lake, "enriched", signal);
+
+    public string SequencesTable(string signal) => System.IO.Path.Combine(Lake, "sequences", signal);
+
+    public string DeadLetterTable(string signal) => System.IO.Path.Combine(Lake, "dead_letters", signal);
+
+    public string LateEventTable(string signal) => System.IO.Path.Combine(Lake, "late_events", signal);
+
+    /// <summary>Reads and validates <paramref name="path"/>; every problem is reported with its JSON path.</summary>
+    public static WeftConfig Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ConfigException(path, [new DefinitionProblem("$", $"no config file at '{path}'", "pass --config with the path of a weft.json")]);
+        }
+
+        byte[] bytes = File.ReadAllBytes(path);
+        return Parse(bytes, System.IO.Path.GetFullPath(path));
+    }
+
+    /// <summary>Parses config JSON; relative paths are resolved against the folder of <paramref name="configPath"/>.</summary>
+    public static WeftConfig Parse(ReadOnlySpan<byte> json, string configPath)
+    {
+        var problems = new List<DefinitionProblem>();
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        }
+        catch (JsonException ex)
+        {
+            throw new ConfigException(configPath, [new DefinitionProblem($"$ (line {ex.LineNumber + 1})", $"not valid JSON: {ex.Message}")]);
+        }
+
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw new ConfigException(configPath, [new DefinitionProblem("$", "the config must be a JSON object")]);
+            }
+
+            string baseDir = System.IO.Path.GetDirectoryName(configPath) ?? ".";
+            string Resolve(string p) => System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, p));
+            string? Str(JsonElement o, string name, string at, bool required, string? hint = null)
+            {
+                if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+                {
+                    if (required)
+                    {
+                        problems.Add(new DefinitionProblem($"{at}.{name}", $"'{name}' is required", hint));
+                    }
+
+                    return null;
+                }
+
+                if (v.ValueKind != JsonValueKind.String || v.GetString()!.Length == 0)
+                {
+                    problems.Add(new DefinitionProblem($"{at}.{name}", $"'{name}' must be a non-empty string", hint));
+                    return null;
+                }
+
+                return v.GetString();
+            }
+
+            TableLocation? Table(JsonElement e, string at)
+            {
+                if (e.ValueKind == JsonValueKind.String)
+                {
+                    return new TableLocation(Resolve(e.GetString()!), TableFormat.Delta);
+                }
+
+                if (e.ValueKind != JsonValueKind.Object)
+                {
+                    problems.Add(new DefinitionProblem(at, "a table is a path or {\"path\": ..., \"format\": \"delta|parquet|jsonl|csv\"}"));
+                    return null;
+                }
+
+                var p = Str(e, "path", at, required: true);
+                var f = Str(e, "format", at, required: false) ?? "delta";
+                if (!Enum.TryParse<TableFormat>(f, ignoreCase: true, out var format) || int.TryParse(f, out _))
+                {
+                    problems.Add(new DefinitionProblem($"{at}.format", $"unknown format '{f}'", "one of delta, parquet, jsonl, csv"));
+                    return null;
+                }
+
+                return p is null ? null : new TableLocation(Resolve(p), format);
+            }
+
+            var lake = Str(root, "lake", "$", required: false) ?? "lake";
+            var signals = Str(root, "signals", "$", required: true, "the folder `weft compile` wrote the signal JSON to");
+
+            var archives = ImmutableArray.CreateBuilder<TableLocation>();
+            if (root.TryGetProperty("archives", out var arch))
+            {
+                if (arch.ValueKind != JsonValueKind.Array)
+                {
+                    problems.Add(new DefinitionProblem("$.archives", "'archives' must be an array of tables"));
+                }
+                else
+                {
+                    int i = 0;
+                    foreach (var a in arch.EnumerateArray())
+                    {
+                        if (Table(a, $"$.archives[{i++}]") is { } t)
+                        {
+                            archives.Add(t);
+                        }
+                    }
+                }
+            }
+
+            var enrichments = ImmutableDictionary.CreateBuilder<string, TableLocation>(StringComparer.Ordinal);
+            if (root.TryGetProperty("enrichments", out var enr))
+            {
+                if (enr.ValueKind != JsonValueKind.Object)
+                {
+                    problems.Add(new DefinitionProblem("$.enrichments", "'enrichments' must be an object: source name → table"));
+                }
+                else
+                {
+                    foreach (var p in enr.EnumerateObject())
+                    {
+                        if (Table(p.Value, $"$.enrichments.{p.Name}") is { } t)
+                        {
+                            enrichments[p.Name] = t;
+                        }
+                    }
+                }
+            }
+
+            var store = new OnlineStoreConfig("sqlite", Resolve("online.db"), null);
+            if (root.TryGetProperty("online_store", out var os))
+            {
+                var kind = Str(os, "kind", "$.online_store", required: false) ?? "sqlite";
+                if (kind == "sqlite")
+                {
+                    store = new OnlineStoreConfig(kind, Resolve(Str(os, "path", "$.online_store", required: false) ?? "online.db"), null);
+                }
+                else if (kind == "postgres")
+                {
+                    store = new OnlineStoreConfig(kind, null, Str(os, "connection_string", "$.online_store", required: true, "an Npgsql connection string, e.g. Host=127.0.0.1;Database=weft"));
+                }
+                else
+                {
+                    problems.Add(new DefinitionProblem("$.online_store.kind", $"unknown online store '{kind}'", "sqlite or postgres"));
+                }
+            }
+
+            var source = new SourceConfig("embedded", Resolve("log"), null, null, null);
+            if (root.TryGetProperty("source", out var src))
+            {
+                var kind = Str(src, "kind", "$.source", required: false) ?? "embedded";
+                if (kind == "embedded")
+                {
+                    source = new SourceConfig(kind, Resolve(Str(src, "path", "$.source", required: false) ?? "log"), null, null, null);
+                }
+                else if (kind == "kafka")
+                {
+                    source = new SourceConfig(kind, null,
+                        Str(src, "bootstrap_servers", "$.source", required: true, "host:port[,host:port…]"),
+                        Str(src, "topic", "$.source", required: true),
+                        Str(src, "group_id", "$.source", required: false) ?? "weft-stream");
+                }
+                else
+                {
+                    problems.Add(new DefinitionProblem("$.source.kind", $"unknown source '{kind}'", "embedded or kafka"));
+                }
+            }
+
+            var tenants = ImmutableArray.CreateBuilder<TenantConfig>();
+            if (root.TryGetProperty("tenants", out var ten))
+            {
+                int i = 0;
+                foreach (var t in ten.ValueKind == JsonValueKind.Array ? ten.EnumerateArray() : default)
+                {
+                    string at = $"$.tenants[{i++}]";
+                    var name = Str(t, "name", at, required: true);
+                    var keys = ImmutableArray.CreateBuilder<string>();
+                    if (t.TryGetProperty("api_keys_sha256", out var ks) && ks.ValueKind == JsonValueKind.Array)
+                    {
+                        int k = 0;
+                        foreach (var key in ks.EnumerateArray())
+                        {
+                            var hex = key.ValueKind == JsonValueKind.String ? key.GetString()! : "";
+                            if (hex.Length != 64 || !hex.All(Uri.IsHexDigit))
+                            {
+                                problems.Add(new DefinitionProblem($"{at}.api_keys_sha256[{k}]", "not a SHA-256 hex digest", "store sha256(key) in hex, never the key"));
+                            }
+                            else
+                            {
+                                keys.Add(hex.ToLowerInvariant());
+                            }
+
+                            k++;
+                        }
+                    }
+
+                    if (name is not null)
+                    {
+                        tenants.Add(new TenantConfig(name, keys.ToImmutable()));
+                    }
+                }
+            }
+
+            if (problems.Count > 0 || signals is null)
+            {
+                throw new ConfigException(configPath, problems);
+            }
+
+            return new WeftConfig
+            {
+                ConfigPath = configPath,
+                Lake = Resolve(lake),
+                Signals = Resolve(signals),
+                Archives = archives.ToImmutable(),
+                Enrichments = enrichments.ToImmutable(),
+                OnlineStore = store,
+                Source = source,
+                Tenants = tenants.ToImmutable(),
+            };
+        }
+    }
+
+    /// <summary>Loads every signal JSON in <see cref="Signals"/>; invalid files fail with every problem.</summary>
+    public IReadOnlyList<SignalDefinition> LoadSignals(Func<string, bool>? customExecutorExists = null)
+    {
+        if (!Directory.Exists(Signals))
+        {
+            throw new ConfigException(ConfigPath, [new DefinitionProblem("$.signals", $"no folder '{Signals}'", "run `weft compile DEFS --out DIR` and point 'signals' at DIR")]);
+        }
+
+        var result = new List<SignalDefinition>();
+        foreach (var file in Directory.EnumerateFiles(Signals, "*.json").Order(StringComparer.Ordinal))
+        {
+            var read = SignalJsonReader.Read(File.ReadAllBytes(file), customExecutorExists);
+            if (!read.IsValid)
+            {
+                throw new DefinitionException(file, read.Problems);
+            }
+
+            result.Add(read.Signal!);
+        }
+
+        return result;
+    }
+
+    /// <summary>The signal named <paramref name="name"/>, or a clear error listing the ones there are.</summary>
+    public SignalDefinition LoadSignal(string name, Func<string, bool>? customExecutorExists = null)
+    {
+        var all = LoadSignals(customExecutorExists);
+        return all.FirstOrDefault(s => s.Name == name)
+            ?? throw new ConfigException(ConfigPath, [new DefinitionProblem("--signal", $"no signal '{name}' in '{Signals}'", $"known: {string.Join(", ", all.Select(s => s.Name))}")]);
+    }
+}
+
+/// <summary>A <c>weft.json</c> that cannot be used; <see cref="Problems"/> names each JSON path.</summary>
+public sealed class ConfigException(string path, IReadOnlyList<DefinitionProblem> problems)
+    : Exception($"{path}: {problems.Count} problem(s):\n" + string.Join('\n', problems.Select(p => "  " + p)))
+{
+    public string ConfigPath { get; } = path;
+
+    public IReadOnlyList<DefinitionProblem> Problems { get; } = problems;
+}

@@ -1,0 +1,29 @@
+using Weft.Definitions;
+
+namespace Weft.Engine.Sequences;
+
+/// <summary>
+/// Which events a sequence read may contain (DESIGN.md, "Merge policy"; issue "bitemporal reads"):
+/// event_time in (<see cref="AsOfMicros"/> − <see cref="LookbackMicros"/>, <see cref="AsOfMicros"/>]
+/// — the event-time cut — and ingest_time ≤ <see cref="KnownAtMicros"/> — the ingest-time cut, "what
+/// the system knew then" — keeping at most <see cref="MaxLength"/> elements, newest first.
+/// </summary>
+public readonly record struct SequenceCut(long AsOfMicros, long KnownAtMicros, long LookbackMicros, int MaxLength)
+{
+    /// <summary>The cut a signal declares, as of <paramref name="asOfMicros"/> (known_at defaults to as_of).</summary>
+    public static SequenceCut For(SignalDefinition signal, long asOfMicros, long? knownAtMicros = null, int? limit = null, TimeSpan? lookback = null)
+    {
+        int max = Math.Min(signal.MaxLength, signal.Budgets.MaxElements);
+        return new SequenceCut(
+            asOfMicros,
+            knownAtMicros ?? asOfMicros,
+            (lookback ?? signal.Lookback).Ticks / TimeSpan.TicksPerMicrosecond,
+            limit is { } l ? Math.Min(l, max) : max);
+    }
+
+    /// <summary>The lowest event_time that is still inside the lookback (exclusive bound + 1).</summary>
+    public long FromMicros => LookbackMicros >= AsOfMicros - long.MinValue / 2 ? long.MinValue : AsOfMicros - LookbackMicros + 1;
+
+    public bool Admits(long eventTime, long ingestTime) =>
+        eventTime <= AsOfMicros && eventTime >= FromMicros && ingestTime <= KnownAtMicros;
+}

@@ -1,0 +1,47 @@
+using Weft.Online.Postgres;
+using Weft.Online.Sqlite;
+
+namespace Weft.Online;
+
+/// <summary>Opens online stores. Each open creates the schema when it is missing.</summary>
+public static class OnlineStores
+{
+    /// <summary>
+    /// Opens (creating when missing) the embedded store in the SQLite file at <paramref name="path"/>:
+    /// WAL journal, <c>synchronous=FULL</c> (an append is durable when it returns), one writer
+    /// connection and a bounded pool of reader connections. The directory must exist.
+    /// </summary>
+    /// <exception cref="OnlineStoreException">The file cannot be opened or is not a Weft online store.</exception>
+    public static Task<IOnlineStore> OpenSqliteAsync(string path, CancellationToken cancellationToken) =>
+        SqliteOnlineStore.OpenAsync(path, OnlineStoreTuning.Default, cancellationToken);
+
+    /// <summary>
+    /// Opens the shared store in the PostgreSQL database that <paramref name="connectionString"/> names
+    /// (an Npgsql connection string), creating its tables in the first schema of the search path when
+    /// missing. Commands are auto-prepared unless the connection string sets <c>Max Auto Prepare</c>.
+    /// </summary>
+    /// <exception cref="OnlineStoreException">The server cannot be reached or the schema cannot be created.</exception>
+    public static Task<IOnlineStore> OpenPostgresAsync(string connectionString, CancellationToken cancellationToken) =>
+        PostgresOnlineStore.OpenAsync(connectionString, OnlineStoreTuning.Default, cancellationToken);
+
+    internal static Task<IOnlineStore> OpenSqliteAsync(string path, OnlineStoreTuning tuning, CancellationToken cancellationToken) =>
+        SqliteOnlineStore.OpenAsync(path, tuning, cancellationToken);
+
+    internal static Task<IOnlineStore> OpenPostgresAsync(string connectionString, OnlineStoreTuning tuning, CancellationToken cancellationToken) =>
+        PostgresOnlineStore.OpenAsync(connectionString, tuning, cancellationToken);
+}
+
+/// <summary>Sizes inside the stores; tests shrink them to reach the chunked paths with little data.</summary>
+internal sealed record OnlineStoreTuning
+{
+    public static OnlineStoreTuning Default { get; } = new();
+
+    /// <summary>SQLite: reader connections kept at most (reads beyond this wait for one).</summary>
+    public int MaxReaders { get; init; } = Math.Max(4, Environment.ProcessorCount);
+
+    /// <summary>Rows a trim step walks before it deletes; each step is one short transaction.</summary>
+    public int TrimChunkRows { get; init; } = 10_000;
+
+    /// <summary>PostgreSQL: elements per INSERT statement of an append (all in one transaction).</summary>
+    public int InsertChunkRows { get; init; } = 4_096;
+}

@@ -1,0 +1,64 @@
+using Weft.Engine.Configuration;
+using Weft.Online;
+using Weft.Streaming.Embedded;
+
+namespace Weft.Streaming.Runtime;
+
+/// <summary>The pieces a <c>weft.json</c> names for the streaming path, opened and owned together.</summary>
+public sealed class StreamHost : IAsyncDisposable
+{
+    private readonly IAsyncDisposable? _log;
+
+    private StreamHost(IEventSource source, IOnlineStore store, EmbeddedLog? log)
+    {
+        Source = source;
+        Store = store;
+        EmbeddedLog = log;
+        _log = log;
+    }
+
+    public IEventSource Source { get; }
+
+    public IOnlineStore Store { get; }
+
+    /// <summary>The embedded log when the source is embedded (serving appends <c>POST /v1/events</c> to it), else null.</summary>
+    public EmbeddedLog? EmbeddedLog { get; }
+
+    /// <summary>Opens the online store and the source. Kafka is only touched when the source is Kafka.</summary>
+    public static async Task<StreamHost> OpenAsync(WeftConfig config, string consumer, CancellationToken cancellationToken)
+    {
+        var store = await OpenStoreAsync(config.OnlineStore, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (config.Source.Kind == "kafka")
+            {
+                var source = SourceFactory.OpenKafka(config.Source);
+                return new StreamHost(source, store, null);
+            }
+
+            var log = await EmbeddedLog.OpenAsync(config.Source.Path!, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var reader = await log.OpenSourceAsync(consumer, cancellationToken).ConfigureAwait(false);
+            return new StreamHost(reader, store, log);
+        }
+        catch
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public static async Task<IOnlineStore> OpenStoreAsync(OnlineStoreConfig config, CancellationToken cancellationToken) =>
+        config.Kind == "postgres"
+            ? await OnlineStores.OpenPostgresAsync(config.ConnectionString!, cancellationToken).ConfigureAwait(false)
+            : await OnlineStores.OpenSqliteAsync(config.Path!, cancellationToken).ConfigureAwait(false);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Source.DisposeAsync().ConfigureAwait(false);
+        await Store.DisposeAsync().ConfigureAwait(false);
+        if (_log is not null)
+        {
+            await _log.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

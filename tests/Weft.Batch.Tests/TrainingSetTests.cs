@@ -1,0 +1,139 @@
+using System.Globalization;
+using System.Text.Json;
+using FluentAssertions;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Engine.Sequences;
+using Weft.Parquet.Tests;
+using Xunit;
+
+namespace Weft.Batch.Tests;
+
+/// <summary>Point-in-time training sets and snapshot files, read back by DuckDB as a user would.</summary>
+public sealed class TrainingSetTests
+{
+    private const long User = 99;
+    private static readonly long T0 = BatchWorld.Start + BatchWorld.Day + 12 * BatchWorld.Hour;
+
+    /// <summary>A world with one late event and one corrected embedding around a label at T0 + 1h.</summary>
+    private static async Task<BatchWorld> LateAndCorrectedAsync()
+    {
+        var world = await BatchWorld.CreateAsync(seed: 5, events: 120, write: false);
+        world.Events.Add(new RawEvent("on-time", User, "save", T0 - BatchWorld.Hour, T0 - BatchWorld.Hour + 1_000, 500, null));
+        world.Events.Add(new RawEvent("late", User, "save", T0, T0 + 10 * BatchWorld.Hour, 27, null)); // ingested 10 h after it happened
+        world.Items.Add(new ItemVersion(500, BatchWorld.Start - BatchWorld.Day, "old", [1, 1, 1, 1]));
+        world.Items.Add(new ItemVersion(500, T0 + 5 * BatchWorld.Hour, "fixed", [2, 2, 2, 2])); // a correction, after the label
+        await world.WriteAsync();
+        return world;
+    }
+
+    private static async Task<(SignalEnvironment Env, EnrichedRows Rows)> BatchAsync(BatchWorld world)
+    {
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+        await new BatchJob(env).RunAsync(new BatchRequest("engagement", BatchWorld.Start, BatchWorld.Start + 3 * BatchWorld.Day), null, CancellationToken.None);
+        var lake = await EnrichedLake.OpenAsync(world.Config.EnrichedTable("engagement"), env.Definition, CancellationToken.None);
+        return (env, await lake.ReadAsync(long.MinValue / 2, long.MaxValue / 2, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_late_event_is_in_the_corrected_training_set_and_not_in_the_as_served_one()
+    {
+        using var world = await LateAndCorrectedAsync();
+        var (env, rows) = await BatchAsync(world);
+        long label = T0 + BatchWorld.Hour;
+        var keys = new EventBatch([new FieldDefinition("label", WeftType.Int64)], [new PrimitiveColumn<long>(WeftType.Int64, [1])]);
+
+        var corrected = SequenceBuilder.ForLabels(rows, env.Definition, keys, [User], [label], knownAtLabelTime: false, env.Enrichments);
+        var asServed = SequenceBuilder.ForLabels(rows, env.Definition, keys, [User], [label], knownAtLabelTime: true, env.Enrichments);
+
+        Ids(corrected).Should().Equal("late", "on-time");
+        Ids(asServed).Should().Equal("on-time");
+        // The correction to item 500 came after the label: as served, the model saw the old embedding.
+        Value<float[]>(asServed, "embedding", 0).Should().Equal(1f, 1f, 1f, 1f);
+        Value<string>(asServed, "category", 0).Should().Be("old");
+        Value<float[]>(corrected, "embedding", 1).Should().Equal(2f, 2f, 2f, 2f);
+        Value<string>(corrected, "category", 1).Should().Be("fixed");
+    }
+
+    [Fact]
+    public async Task Nothing_after_the_label_time_enters_a_training_example()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 21, events: 400);
+        var (env, rows) = await BatchAsync(world);
+        var rng = new Random(21);
+        var labels = Enumerable.Range(0, 60).Select(_ => (User: (long)rng.Next(1, 13), Time: BatchWorld.Start + (long)(rng.NextDouble() * 3 * BatchWorld.Day))).ToList();
+        var keys = new EventBatch([new FieldDefinition("i", WeftType.Int64)], [new PrimitiveColumn<long>(WeftType.Int64, labels.Select((_, i) => (long)i).ToArray())]);
+        foreach (bool asServed in new[] { false, true })
+        {
+            var set = SequenceBuilder.ForLabels(rows, env.Definition, keys, labels.Select(l => l.User).ToArray(), labels.Select(l => l.Time).ToArray(), asServed, env.Enrichments);
+            var times = (PrimitiveColumn<long>)set.Elements[StandardColumns.EventTime];
+            var ids = (StringColumn)set.Elements[StandardColumns.EventId];
+            for (int i = 0; i < labels.Count; i++)
+            {
+                for (int k = set.Offsets[i]; k < set.Offsets[i + 1]; k++)
+                {
+                    times.Values[k].Should().BeLessThan(labels[i].Time, "event time is cut strictly before the label");
+                    if (asServed)
+                    {
+                        var ingest = world.Events.Where(e => e.EventId == ids.Values[k]).Min(e => e.IngestTime);
+                        ingest.Should().BeLessThanOrEqualTo(labels[i].Time, "as served, only what was ingested by the label time");
+                    }
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task DuckDB_reads_a_training_set_file_with_list_columns_nulls_embeddings_and_padding()
+    {
+        using var world = await LateAndCorrectedAsync();
+        var (env, rows) = await BatchAsync(world);
+        var keys = new EventBatch(
+            [new FieldDefinition(StandardColumns.UserId, WeftType.Int64), new FieldDefinition("label_time", WeftType.Timestamp), new FieldDefinition("clicked", WeftType.Bool)],
+            [new PrimitiveColumn<long>(WeftType.Int64, [User, User, 4242]), new PrimitiveColumn<long>(WeftType.Timestamp, [T0 + BatchWorld.Hour, T0 + 12 * BatchWorld.Hour, T0]), new PrimitiveColumn<bool>(WeftType.Bool, [true, false, true])]);
+        long[] users = [User, User, 4242];
+        long[] times = [T0 + BatchWorld.Hour, T0 + 12 * BatchWorld.Hour, T0];
+        var set = SequenceBuilder.ForLabels(rows, env.Definition, keys, users, times, knownAtLabelTime: false, env.Enrichments);
+
+        using var dir = new TempDir();
+        string plain = dir.File("plain.parquet"), padded = dir.File("padded.parquet");
+        await SequenceFiles.WriteAsync(plain, set, env.Definition, new Dictionary<string, string> { ["weft.mode"] = "corrected" }, pad: null, CancellationToken.None);
+        await SequenceFiles.WriteAsync(padded, set, env.Definition, new Dictionary<string, string>(), pad: 3, CancellationToken.None);
+
+        var results = await DuckDb.RunAsync(
+            $"SELECT user_id, epoch_us(label_time), clicked, length, truncated, event_id, item_id, dwell_ms, category, embedding FROM read_parquet({DuckDb.Quote(plain)}) ORDER BY label_time",
+            $"SELECT length, mask, len(event_id), len(embedding), embedding[len(embedding)] FROM read_parquet({DuckDb.Quote(padded)}) ORDER BY label_time",
+            $"SELECT value FROM parquet_kv_metadata({DuckDb.Quote(plain)}) WHERE key = 'weft.mode'");
+        var rowsOut = results[0].Rows;
+        rowsOut.Should().HaveCount(3);
+        for (int r = 0; r < 3; r++)
+        {
+            int i = Array.IndexOf(times, long.Parse(rowsOut[r][1].GetString()!, CultureInfo.InvariantCulture));
+            rowsOut[r][0].GetString().Should().Be(users[i].ToString(CultureInfo.InvariantCulture));
+            rowsOut[r][3].GetInt32().Should().Be(set.Length(i));
+            rowsOut[r][5].EnumerateArray().Select(e => e.GetString()).Should().Equal(Enumerable.Range(set.Offsets[i], set.Length(i)).Select(k => (string)set.Elements[StandardColumns.EventId].GetValue(k)!));
+            var dwell = rowsOut[r][7].EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Null ? (long?)null : e.GetInt64());
+            dwell.Should().Equal(Enumerable.Range(set.Offsets[i], set.Length(i)).Select(k => (long?)set.Elements["dwell_ms"].GetValue(k)), "null elements stay null");
+            var embeddings = rowsOut[r][9].EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Null ? null : e.EnumerateArray().Select(v => (float)v.GetDouble()).ToArray()).ToList();
+            embeddings.Should().BeEquivalentTo(Enumerable.Range(set.Offsets[i], set.Length(i)).Select(k => (float[]?)set.Elements["embedding"].GetValue(k)), o => o.WithStrictOrdering());
+        }
+
+        rowsOut.Should().Contain(r => r[3].GetInt32() == 0, "a label whose user has no events gets an empty sequence, not a missing row");
+        foreach (var row in results[1].Rows)
+        {
+            Int(row[2]).Should().Be(3, "padded to exactly 3");
+            Int(row[3]).Should().Be(3);
+            row[1].EnumerateArray().Count(m => m.GetBoolean()).Should().Be(row[0].GetInt32(), "the mask marks the real elements");
+        }
+
+        results[2].Rows.Single()[0].GetString().Should().Be("corrected");
+    }
+
+    /// <summary>DuckDB's integers: INTEGER as a number, BIGINT as decimal text (see duckdb.mjs).</summary>
+    private static long Int(JsonElement e) => e.ValueKind == JsonValueKind.String ? long.Parse(e.GetString()!, CultureInfo.InvariantCulture) : e.GetInt64();
+
+    private static List<string> Ids(SequenceTable table) =>
+        Enumerable.Range(table.Offsets[0], table.Length(0)).Select(k => (string)table.Elements[StandardColumns.EventId].GetValue(k)!).ToList();
+
+    private static T? Value<T>(SequenceTable table, string column, int k) => (T?)table.Elements[column].GetValue(table.Offsets[0] + k);
+}

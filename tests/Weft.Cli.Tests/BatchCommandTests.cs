@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using FluentAssertions;
+using Weft.Engine;
+using Weft.Storage;
+using Xunit;
+
+namespace Weft.Cli.Tests;
+
+/// <summary>The batch path as a user runs it: weft gen, weft compile, a weft.json, then weft batch / snapshot / training-set.</summary>
+public sealed class BatchCommandTests : IDisposable
+{
+    private readonly CliHarness _cli = new();
+
+    public void Dispose() => _cli.Dispose();
+
+    private async Task<string> SetUpAsync(int events = 6000, int days = 3, string lake = "lake")
+    {
+        (await _cli.RunAsync("gen", "--out", _cli.PathOf("raw"), "--events", events.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--users", "60", "--items", "50", "--days", days.ToString(System.Globalization.CultureInfo.InvariantCulture))).Exit.Should().Be(0);
+        var compile = await _cli.RunAsync("compile", Path.Combine(CliHarness.RepoRoot, "examples", "definitions"), "--out", _cli.PathOf("signals"));
+        compile.Exit.Should().Be(0, compile.Err);
+        return await WriteConfigAsync("weft.json", lake);
+    }
+
+    private async Task<string> WriteConfigAsync(string name, string lake)
+    {
+        var path = _cli.PathOf(name);
+        await File.WriteAllTextAsync(path, $$"""
+            {
+              "lake": "{{lake}}",
+              "signals": "signals",
+              "archives": [ { "path": "raw/events", "format": "delta" } ],
+              "enrichments": { "items": "raw/items" }
+            }
+            """);
+        return path;
+    }
+
+    [Fact]
+    public async Task A_batch_run_killed_mid_way_leaves_only_whole_buckets_and_resumes_to_the_same_table()
+    {
+        var config = await SetUpAsync(events: 12000, days: 7);
+        var reference = await WriteConfigAsync("reference.json", "reference-lake");
+        string[] Args(string cfg) => ["batch", "--config", cfg, "--signal", "engagement", "--from", "2026-11-01", "--to", "2026-11-08", "--chunk-buckets", "1"];
+        var full = await _cli.RunAsync(Args(reference));
+        full.Exit.Should().Be(0, full.Err);
+        var expected = await BucketsAsync(_cli.PathOf("reference-lake/enriched/engagement"));
+
+        // A real process, killed with SIGKILL once a few chunks have committed.
+        var weft = Path.Combine(AppContext.BaseDirectory, "weft.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        start.ArgumentList.Add(weft);
+        foreach (var a in Args(config))
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using (var child = Process.Start(start)!)
+        {
+            string? line;
+            while ((line = await child.StandardError.ReadLineAsync()) is not null && !line.Contains(" 6/168 chunks", StringComparison.Ordinal))
+            {
+            }
+
+            line.Should().NotBeNull("the run must report progress before it ends");
+            child.Kill(entireProcessTree: true);
+            await child.WaitForExitAsync();
+        }
+
+        var afterKill = await BucketsAsync(_cli.PathOf("lake/enriched/engagement"));
+        afterKill.Count.Should().BeInRange(1, expected.Count - 1, "the kill must land mid-run");
+        foreach (var (bucket, rows) in afterKill)
+        {
+            rows.Should().Equal(expected[bucket], $"bucket {bucket} is visible, so it must be whole");
+        }
+
+        var resumed = await _cli.RunAsync(Args(config));
+        resumed.Exit.Should().Be(0, resumed.Err);
+        resumed.Out.Should().MatchRegex(@"168 chunk\(s\), ([6-9]|\d\d+) already committed \(resumed\)");
+        var final = await BucketsAsync(_cli.PathOf("lake/enriched/engagement"));
+        final.Keys.Should().BeEquivalentTo(expected.Keys);
+        foreach (var (bucket, rows) in expected)
+        {
+            final[bucket].Should().Equal(rows, $"bucket {bucket} after the resume");
+        }
+    }
+
+    [Fact]
+    public async Task Rerunning_a_batch_is_idempotent_and_picks_up_late_events_that_landed_since()
+    {
+        var config = await SetUpAsync();
+        string[] args = ["batch", "--config", config, "--signal", "engagement", "--from", "2026-11-01", "--to", "2026-11-04"];
+        (await _cli.RunAsync(args)).Exit.Should().Be(0);
+        var first = await BucketsAsync(_cli.PathOf("lake/enriched/engagement"));
+
+        var again = await _cli.RunAsync(args);
+        again.Out.Should().Contain("3 already committed (resumed)", "the same inputs need no work");
+        (await BucketsAsync(_cli.PathOf("lake/enriched/engagement"))).Should().BeEquivalentTo(first);
+
+        // A late event lands in the archive: a re-run over the changed input recomputes and shows it.
+        var archive = await EventTable.OpenAsync(_cli.PathOf("raw/events"));
+        var template = await ReadAsync(archive);
+        int row = Enumerable.Range(0, template.RowCount).First(r => (string)template[StandardNames.EventType].GetValue(r)! == "save");
+        var late = template.Gather([row]);
+        var ids = new Weft.Engine.StringColumn(["late-arrival-1"]);
+        var columns = late.Columns.ToArray();
+        columns[late.Schema.Select((f, i) => (f, i)).First(p => p.f.Name == StandardNames.EventId).i] = ids;
+        await archive.AppendAsync(new EventBatch(late.Schema, columns), EventPartitioner.ByTimeBucketOnly(Weft.Definitions.TimeBucket.Day));
+
+        var rerun = await _cli.RunAsync(args);
+        rerun.Exit.Should().Be(0, rerun.Err);
+        rerun.Out.Should().Contain("0 already committed", "the archive changed, so the run recomputes");
+        var after = await BucketsAsync(_cli.PathOf("lake/enriched/engagement"));
+        after.Values.SelectMany(v => v).Should().Contain(r => r.Contains("late-arrival-1", StringComparison.Ordinal));
+        after.Values.Sum(v => v.Count).Should().Be(first.Values.Sum(v => v.Count) + 1);
+    }
+
+    [Fact]
+    public async Task Batch_fails_fast_on_a_missing_archive_and_a_bad_signal_name()
+    {
+        var config = await SetUpAsync(events: 500);
+        var missing = _cli.PathOf("missing.json");
+        await File.WriteAllTextAsync(missing, """{ "signals": "signals", "archives": [ "nowhere" ], "enrichments": { "items": "raw/items" } }""");
+        var run = await _cli.RunAsync("batch", "--config", missing, "--signal", "engagement", "--from", "2026-11-01", "--to", "2026-11-02");
+        run.Exit.Should().Be(2);
+        run.Err.Should().Contain("nowhere").And.Contain("does not exist");
+
+        var unknown = await _cli.RunAsync("batch", "--config", config, "--signal", "nope", "--from", "2026-11-01", "--to", "2026-11-02");
+        unknown.Exit.Should().Be(2);
+        unknown.Err.Should().Contain("no signal 'nope'").And.Contain("engagement");
+    }
+
+    /// <summary>The path=batch rows of an enriched table, per bucket, in a stable text form.</summary>
+    private static async Task<Dictionary<string, List<string>>> BucketsAsync(string path)
+    {
+        var table = await EventTable.OpenAsync(path);
+        var result = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        var filter = PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath);
+        await foreach (var batch in table.ReadAsync(null, filter))
+        {
+            var bucket = (string)batch[EventLayout.BucketColumn].GetValue(0)!;
+            var lines = JsonRows.Canonical(batch.Project(table.Schema)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            (result.TryGetValue(bucket, out var list) ? list : result[bucket] = []).AddRange(lines);
+        }
+
+        foreach (var list in result.Values)
+        {
+            list.Sort(StringComparer.Ordinal);
+        }
+
+        return result;
+    }
+
+    private static async Task<EventBatch> ReadAsync(EventTable table)
+    {
+        var parts = new List<EventBatch>();
+        await foreach (var b in table.ReadAsync(table.Schema.Select(f => f.Name).ToList()))
+        {
+            parts.Add(b);
+        }
+
+        return EventBatch.Concat(parts[0].Schema, parts);
+    }
+}
+
+internal static class StandardNames
+{
+    public const string EventId = Weft.Definitions.StandardColumns.EventId;
+    public const string EventType = Weft.Definitions.StandardColumns.EventType;
+}

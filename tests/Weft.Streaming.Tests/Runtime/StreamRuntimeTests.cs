@@ -1,0 +1,112 @@
+using FluentAssertions;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Engine.Sequences;
+using Weft.Streaming.Runtime;
+using Xunit;
+
+namespace Weft.Streaming.Tests.Runtime;
+
+public sealed class StreamRuntimeTests
+{
+    [Fact]
+    public async Task Every_event_reaches_the_online_store_and_the_stream_partitions_exactly_once()
+    {
+        using var world = new StreamWorld();
+        var lines = StreamWorld.Events(1500, seed: 1);
+        lines.InsertRange(100, lines.Take(30)); // duplicate deliveries
+        var bad = new[] { "{not json", """{"event_id":"x1","event_type":"click","event_time":"2026-11-20T00:00:00Z"}""", """{"event_id":"x2","user_id":3,"event_type":"purchase","event_time":"2026-11-20T00:00:00Z"}""" };
+        lines.InsertRange(700, bad);
+        await world.AppendAsync(lines);
+
+        var runtime = await world.RunAsync();
+
+        var reference = await world.ReferenceAsync(lines);
+        var expected = Enumerable.Range(0, reference.RowCount).Select(i => ((long)reference[StandardColumns.UserId].GetValue(i)!, (string)reference[StandardColumns.EventId].GetValue(i)!)).ToHashSet();
+        expected.Should().HaveCountGreaterThan(500);
+        var online = await world.OnlineAsync();
+        online.Keys.Should().BeEquivalentTo(expected);
+        var lake = await world.StreamLakeIdsAsync();
+        lake.Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected.Select(e => e.Item2));
+
+        // The payload decodes to exactly the reference row's element columns.
+        var codec = new ElementCodec(world.Signal, SignalJsonWriter.Fingerprint(world.Signal));
+        for (int i = 0; i < reference.RowCount; i += 97)
+        {
+            var key = ((long)reference[StandardColumns.UserId].GetValue(i)!, (string)reference[StandardColumns.EventId].GetValue(i)!);
+            var decoded = codec.Decode([online[key]]);
+            for (int c = 0; c < codec.Columns.Length; c++)
+            {
+                decoded[c].GetValue(0).Should().BeEquivalentTo(reference[codec.Columns[c].Name].GetValue(i), $"column {codec.Columns[c].Name} of {key}");
+            }
+        }
+
+        var unrouted = await world.TableAsync("lake/dead_letters/_stream");
+        // The three bad lines, plus every search: no signal here includes searches.
+        int searches = lines.Count(l => l.Contains("\"search\"", StringComparison.Ordinal));
+        unrouted.RowCount.Should().Be(3 + searches);
+        var reasons = Enumerable.Range(0, unrouted.RowCount).Select(i => (string)unrouted["reason"].GetValue(i)!).ToList();
+        reasons.Should().ContainSingle(r => r.StartsWith("malformed JSON", StringComparison.Ordinal));
+        reasons.Should().ContainSingle(r => r == "missing user_id");
+        reasons.Should().ContainSingle(r => r.Contains("unknown event_type 'purchase'", StringComparison.Ordinal));
+        reasons.Count(r => r.Contains("unknown event_type 'search'", StringComparison.Ordinal)).Should().Be(searches);
+        runtime.Metrics.Quantile("weft_freshness_seconds", 0.99, ("signal", "engagement"), ("event_type", "click")).Should().NotBeNull();
+    }
+
+    [Fact]
+    public async Task A_crash_before_the_commit_replays_without_loss_or_duplicates()
+    {
+        using var world = new StreamWorld();
+        var lines = StreamWorld.Events(2000, seed: 2);
+        await world.AppendAsync(lines);
+
+        // First life: a flush (lake + commit) part way, more work, then a crash with no flush.
+        var options = new StreamOptions { MaxBatchRecords = 250, MaxWait = TimeSpan.FromMilliseconds(10), FlushInterval = TimeSpan.FromHours(1) };
+        await using (var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None))
+        {
+            var first = await StreamRuntime.CreateAsync(world.Config, host.Source, host.Store, null, options);
+            while (first.RecordsIn < 750)
+            {
+                await first.StepAsync(CancellationToken.None);
+            }
+
+            await first.FlushAsync(CancellationToken.None);
+            while (first.RecordsIn < 1500)
+            {
+                await first.StepAsync(CancellationToken.None);
+            }
+        }
+
+        (await world.StreamLakeIdsAsync()).Should().HaveCountLessThan(lines.Count, "the crash lost the unflushed rows from the lake, not from the source");
+
+        await world.RunAsync();
+
+        var reference = await world.ReferenceAsync(lines);
+        var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).ToList();
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(expected);
+        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
+    }
+
+    [Theory]
+    [InlineData(LatePolicy.Accept)]
+    [InlineData(LatePolicy.BatchOnly)]
+    [InlineData(LatePolicy.Drop)]
+    public async Task Late_events_are_recorded_in_the_ledger_and_handled_by_the_signal_policy(LatePolicy policy)
+    {
+        using var world = new StreamWorld(policy);
+        var lines = StreamWorld.Events(300, seed: 3);
+        // Three hours after the last event's time, a save from long before the watermark.
+        lines.Add($$"""{"event_id":"late-1","user_id":7,"event_type":"save","event_time":"{{Timestamps.Format(StreamWorld.Start - 5 * StreamWorld.Hour)}}","item_id":3}""");
+        await world.AppendAsync(lines);
+
+        await world.RunAsync();
+
+        var ledger = await world.TableAsync("lake/late_events/engagement");
+        var row = Enumerable.Range(0, ledger.RowCount).Single(i => (string)ledger[StandardColumns.EventId].GetValue(i)! == "late-1");
+        ((long)ledger["lateness_us"].GetValue(row)!).Should().BeGreaterThan(4 * StreamWorld.Hour);
+        ledger["reason"].GetValue(row).Should().Be("older than the stream watermark");
+        var online = await world.OnlineAsync();
+        online.ContainsKey((7, "late-1")).Should().Be(policy == LatePolicy.Accept);
+        (await world.StreamLakeIdsAsync()).Contains("late-1").Should().Be(policy == LatePolicy.Accept);
+    }
+}
