@@ -1,10 +1,20 @@
 using Weft.Engine.Configuration;
+using Weft.Streaming.Kafka;
 
 namespace Weft.Streaming.Runtime;
 
 /// <summary>Creates configured sources; the Kafka one lives behind this so librdkafka loads only when used.</summary>
 internal static class SourceFactory
 {
+    /// <summary>Opens a Kafka consumer of <c>$.source.group_id</c> on <c>$.source.topic</c>, with the defaults of <see cref="KafkaSourceOptions"/>.</summary>
     public static IEventSource OpenKafka(SourceConfig config) =>
-        throw new NotSupportedException($"source kind '{config.Kind}' needs the Kafka source, which this build does not include yet");
+        KafkaEventSource.Open(
+            new KafkaSourceOptions
+            {
+                BootstrapServers = config.BootstrapServers ?? "",
+                Topics = config.Topic is null ? [] : [config.Topic],
+                GroupId = config.GroupId ?? "",
+            },
+            logger: null,
+            timeProvider: null);
 }

@@ -1,0 +1,53 @@
+using System.Diagnostics;
+using Confluent.Kafka;
+
+namespace Weft.Bench.Streaming.Modes;
+
+/// <summary>
+/// The ceiling: one Confluent.Kafka consumer (consumer group, subscribe, auto commit off) calling
+/// <c>Consume</c> in a loop on one thread, keeping nothing but a count and the payload bytes.
+/// </summary>
+internal sealed class RawConsumeMode(IReadOnlyDictionary<string, string> extraConfig) : IBenchMode
+{
+    public string Name => "raw-consume";
+
+    public string Description => "Confluent.Kafka 1.9.3 Consume loop, one consumer, byte[] key/value, no processing";
+
+    public Task<RunResult> RunAsync(BenchTopic topic, int run, CancellationToken cancellationToken)
+    {
+        var config = new ConsumerConfig(extraConfig.ToDictionary(p => p.Key, p => p.Value))
+        {
+            BootstrapServers = topic.BootstrapServers,
+            GroupId = $"bench-raw-{run}-{Guid.NewGuid():N}",
+            EnableAutoCommit = false,
+            EnableAutoOffsetStore = false,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+        };
+
+        var created = Stopwatch.StartNew();
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(config).SetLogHandler((_, _) => { }).Build();
+        consumer.Subscribe(topic.Name);
+        long events = 0, bytes = 0;
+        var guard = TimeSpan.FromMinutes(5);
+
+        var first = consumer.Consume(guard) ?? throw new TimeoutException("No event within 5 minutes.");
+        var startup = created.Elapsed.TotalSeconds;
+        var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
+        var steady = Stopwatch.StartNew();
+        events = 1;
+        bytes = first.Message.Value.Length;
+        while (events < topic.Events)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var result = consumer.Consume(TimeSpan.FromSeconds(10))
+                ?? throw new TimeoutException($"Stalled after {events} of {topic.Events} events.");
+            events++;
+            bytes += result.Message.Value.Length;
+        }
+
+        var seconds = steady.Elapsed.TotalSeconds;
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds;
+        consumer.Close();
+        return Task.FromResult(new RunResult(events, bytes, startup, seconds, cpu));
+    }
+}

@@ -1,0 +1,210 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Weft.Bench.Streaming.Modes;
+
+namespace Weft.Bench.Streaming;
+
+/// <summary>
+/// Streaming throughput on an in-process mock Kafka cluster (librdkafka's, 3 brokers on 127.0.0.1):
+/// <code>
+/// dotnet run -c Release --project bench/Weft.Bench.Streaming -- MODE [--events N] [--partitions P] [--runs K]
+///     [--brokers B] [--compression none|lz4|zstd|snappy|gzip] [--seed S] [--batch N] [--capacity N]
+///     [--set key=value]... [--json FILE]
+/// </code>
+/// MODE: <c>raw-consume</c> (the ceiling: Confluent.Kafka's Consume loop), <c>source</c> (Weft's
+/// KafkaEventSource), or <c>all</c>; <c>sample</c> prints three generated events. The topic is pre-loaded once with N generated click events
+/// (~210 bytes of JSON each, keyed by user id); every run reads all of it with a fresh consumer group.
+/// Prints one JSON document (also written to --json FILE). Rates are from the first event to the last;
+/// the group join and first fetch are reported apart as startupSeconds. The mock brokers run in this
+/// process, so cpuPerWall counts their work too.
+/// </summary>
+internal static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help")
+        {
+            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|all|sample [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--set key=value]... [--json FILE]").ConfigureAwait(false);
+            return 2;
+        }
+
+        try
+        {
+            var options = Options.Parse(args.AsSpan(1));
+            if (args[0] == "sample")
+            {
+                // Prints a few of the generated events (the benchmark's message values).
+                foreach (var (_, utf8) in ClickEvents.Generate(3, options.Seed))
+                {
+                    Console.WriteLine(System.Text.Encoding.UTF8.GetString(utf8));
+                }
+
+                return 0;
+            }
+
+            var modes = Modes(options);
+            var selected = args[0] == "all" ? modes.Values.ToList()
+                : modes.TryGetValue(args[0], out var mode) ? [mode]
+                : throw new ArgumentException($"unknown mode '{args[0]}' (modes: {string.Join(", ", modes.Keys)}, all)");
+            var result = await RunAsync(options, selected, CancellationToken.None).ConfigureAwait(false);
+            var json = result.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+            Console.WriteLine(json);
+            if (options.JsonPath is { } path)
+            {
+                await File.WriteAllTextAsync(path, json + "\n").ConfigureAwait(false);
+            }
+
+            return 0;
+        }
+        catch (ArgumentException e)
+        {
+            await Console.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
+            return 2;
+        }
+    }
+
+    /// <summary>The modes by name. A <c>weft-runtime</c> mode (the streaming engine end to end) goes here.</summary>
+    internal static Dictionary<string, IBenchMode> Modes(Options options)
+    {
+        IBenchMode[] all =
+        [
+            new RawConsumeMode(options.ConsumerConfig),
+            new SourceMode(options.ConsumerConfig, options.BatchSize, options.ChannelCapacity),
+        ];
+        return all.ToDictionary(m => m.Name, StringComparer.Ordinal);
+    }
+
+    private static async Task<JsonObject> RunAsync(Options options, IReadOnlyList<IBenchMode> modes, CancellationToken cancellationToken)
+    {
+        var partitions = options.Partitions > 0 ? options.Partitions : BenchTopic.PartitionsFor(options.Events, 210, minimum: 16);
+        Log($"pre-loading {options.Events:N0} events into {partitions} partitions on {options.Brokers} mock brokers (compression {options.Compression})");
+        await using var topic = await BenchTopic.CreateAsync(options.Events, partitions, options.Brokers, options.Compression, options.Seed, cancellationToken).ConfigureAwait(false);
+        Log($"pre-loaded in {topic.PreloadSeconds:F1} s ({topic.Events / topic.PreloadSeconds:N0} events/s), {topic.PayloadBytes / (double)topic.Events:F0} bytes/event");
+
+        // Rounds interleave the modes (raw, source, raw, source, …) so that drifting machine load
+        // affects them alike.
+        var runsByMode = modes.ToDictionary(m => m.Name, _ => new List<RunResult>(), StringComparer.Ordinal);
+        for (var run = 1; run <= options.Runs; run++)
+        {
+            foreach (var mode in modes)
+            {
+                var r = await mode.RunAsync(topic, run, cancellationToken).ConfigureAwait(false);
+                Log($"{mode.Name} run {run}: {r.EventsPerSecond:N0} events/s, {r.MegabytesPerSecond:F1} MB/s, cpu/wall {r.CpuPerWall:F2}, startup {r.StartupSeconds:F1} s");
+                runsByMode[mode.Name].Add(r);
+            }
+        }
+
+        var results = new JsonObject();
+        foreach (var mode in modes)
+        {
+            var runs = runsByMode[mode.Name];
+            var median = runs.OrderBy(r => r.EventsPerSecond).ElementAt(runs.Count / 2);
+            results[mode.Name] = new JsonObject
+            {
+                ["description"] = mode.Description,
+                ["medianEventsPerSecond"] = Math.Round(median.EventsPerSecond),
+                ["medianMegabytesPerSecond"] = Math.Round(median.MegabytesPerSecond, 1),
+                ["runs"] = new JsonArray(runs.Select(r => (JsonNode)new JsonObject
+                {
+                    ["events"] = r.Events,
+                    ["seconds"] = Math.Round(r.Seconds, 3),
+                    ["eventsPerSecond"] = Math.Round(r.EventsPerSecond),
+                    ["megabytesPerSecond"] = Math.Round(r.MegabytesPerSecond, 1),
+                    ["cpuPerWall"] = Math.Round(r.CpuPerWall, 2),
+                    ["startupSeconds"] = Math.Round(r.StartupSeconds, 2),
+                }).ToArray()),
+            };
+        }
+
+        if (results["raw-consume"] is JsonObject raw && results["source"] is JsonObject source)
+        {
+            results["sourceToRawRatio"] = Math.Round(source["medianEventsPerSecond"]!.GetValue<double>() / raw["medianEventsPerSecond"]!.GetValue<double>(), 2);
+        }
+
+        return new JsonObject
+        {
+            ["benchmark"] = "weft-streaming",
+            ["runtime"] = RuntimeInformation.FrameworkDescription,
+            ["librdkafka"] = Confluent.Kafka.Library.VersionString,
+            ["confluentKafka"] = typeof(Confluent.Kafka.Library).Assembly.GetName().Version?.ToString(),
+            ["processors"] = Environment.ProcessorCount,
+            ["events"] = topic.Events,
+            ["bytesPerEvent"] = Math.Round(topic.PayloadBytes / (double)topic.Events, 1),
+            ["partitions"] = topic.Partitions,
+            ["brokers"] = options.Brokers,
+            ["compression"] = options.Compression,
+            ["seed"] = options.Seed,
+            ["consumerConfig"] = new JsonObject(options.ConsumerConfig.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)p.Value))),
+            ["preload"] = new JsonObject
+            {
+                ["seconds"] = Math.Round(topic.PreloadSeconds, 2),
+                ["eventsPerSecond"] = Math.Round(topic.Events / topic.PreloadSeconds),
+            },
+            ["modes"] = results,
+        };
+    }
+
+    private static void Log(string message) => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {message}");
+
+    /// <summary>Command-line options.</summary>
+    internal sealed record Options(
+        long Events, int Partitions, int Runs, int Brokers, string Compression, int Seed, int BatchSize, int ChannelCapacity,
+        IReadOnlyDictionary<string, string> ConsumerConfig, string? JsonPath)
+    {
+        public static Options Parse(ReadOnlySpan<string> args)
+        {
+            var values = new Dictionary<string, string>(StringComparer.Ordinal);
+            var config = new Dictionary<string, string>(StringComparer.Ordinal);
+            for (var i = 0; i < args.Length; i++)
+            {
+                if (!args[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Length)
+                {
+                    throw new ArgumentException($"expected --option value, got '{args[i]}'");
+                }
+
+                var (name, value) = (args[i][2..], args[++i]);
+                if (name == "set")
+                {
+                    var eq = value.IndexOf('=', StringComparison.Ordinal);
+                    if (eq <= 0)
+                    {
+                        throw new ArgumentException($"--set needs key=value, got '{value}'");
+                    }
+
+                    config[value[..eq]] = value[(eq + 1)..];
+                }
+                else
+                {
+                    values[name] = value;
+                }
+            }
+
+            int Int(string name, int fallback) => values.Remove(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+            var events = values.Remove("events", out var e) ? long.Parse(e, CultureInfo.InvariantCulture) : 1_000_000;
+            var options = new Options(
+                events,
+                Int("partitions", 0),
+                Int("runs", 3),
+                Int("brokers", 3),
+                values.Remove("compression", out var c) ? c : "none",
+                Int("seed", 42),
+                Int("batch", 1000),
+                Int("capacity", 10_000),
+                config,
+                values.Remove("json", out var j) ? j : null);
+            if (values.Count > 0)
+            {
+                throw new ArgumentException($"unknown option --{values.Keys.First()}");
+            }
+
+            if (options.Events < 1 || options.Runs < 1 || options.Brokers < 1 || options.BatchSize < 1 || options.ChannelCapacity < 1)
+            {
+                throw new ArgumentException("--events, --runs, --brokers, --batch and --capacity must be at least 1");
+            }
+
+            return options;
+        }
+    }
+}

@@ -1,0 +1,753 @@
+using System.Buffers;
+using System.Globalization;
+using System.Threading.Channels;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Weft.Streaming.Kafka;
+
+/// <summary>
+/// One consumer of a Kafka consumer group as an <see cref="IEventSource"/>.
+/// </summary>
+/// <remarks>
+/// <para><b>Threads.</b> Confluent.Kafka's <c>Consume</c> blocks, so it runs on a dedicated poll thread
+/// that converts messages into <see cref="SourceRecord"/>s and hands them to the reader through a
+/// bounded channel in chunks: after a blocking <c>Consume</c> returns a message, the thread takes what
+/// librdkafka has already fetched without blocking, up to a chunk, and writes the chunk (so a lone
+/// record waits for nothing, and a busy stream costs one channel operation per chunk, not per record).
+/// <see cref="ReadBatchAsync"/> drains chunks into batches. When the channel is full the poll thread
+/// waits up to one poll timeout for the reader, then pauses the assigned partitions and keeps polling
+/// (so rebalances are served), and resumes them once the reader has emptied half the channel: the
+/// channel's capacity is the backpressure. Rebalance callbacks run on the poll thread, inside
+/// <c>Consume</c>.</para>
+/// <para><b>Rebalances.</b> Every assignment of a partition gets a fresh <see cref="PartitionState"/>;
+/// each buffered record points at the state it was fetched under. A revoke marks the states revoked
+/// while holding the same lock under which the reader takes a batch, so once a revoke has happened no
+/// batch contains a record fetched under the old assignment: the partition's next records come from
+/// the group's committed offset (by this consumer if it gets the partition back, else by the new
+/// owner), never interleaved with stale ones.</para>
+/// <para><b>Commits.</b> <see cref="CommitAsync"/> commits offset + 1 for each given partition that is
+/// still assigned here; offsets of partitions that moved away are not committed (the new owner
+/// delivers those records again: at-least-once), nor are commits the coordinator refuses because the
+/// group is rebalancing. Other commit failures throw <see cref="KafkaSourceException"/>.</para>
+/// <para><b>Failures.</b> Non-fatal librdkafka errors (a broker down, a connection refused) are logged and
+/// librdkafka retries. A fatal error stops the poll thread; the next read or commit throws a
+/// <see cref="KafkaSourceException"/> naming it.</para>
+/// </remarks>
+internal sealed class KafkaEventSource : IEventSource
+{
+    private readonly KafkaSourceOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly Channel<Chunk> _channel;
+    private readonly int _chunkSize;
+    private readonly int _chunkCapacity;
+    private readonly Lock _deliveryGate = new();
+    private readonly ManualResetEventSlim _room = new(false);
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly IConsumer<byte[]?, byte[]?> _consumer;
+    private readonly Thread _pollThread;
+
+    private volatile bool _stopping;
+    private volatile bool _waitingForRoom;
+    private volatile KafkaSourceException? _fault;
+    private int _disposed;
+    private int _buffered; // records in the channel and in the reader's current chunk
+
+    /// <summary>Partitions assigned here, by their <c>topic/partition</c> name; replaced (never mutated) on the poll thread.</summary>
+    private volatile Dictionary<string, TopicPartition> _owned = new(StringComparer.Ordinal);
+
+    // Poll-thread state.
+    private readonly Dictionary<TopicPartition, PartitionState> _assigned = [];
+    private readonly Queue<Chunk> _pending = new(); // chunks the full channel did not take yet, in order
+    private Chunk? _filling;
+    private PartitionState? _lastState;
+    private int _assignmentVersion;
+    private int _pausedVersion = -1;
+    private bool _paused;
+    private int _pauseCount;
+
+    // Reader state, under the delivery lock.
+    private Chunk? _reading;
+    private int _readIndex;
+
+    private KafkaEventSource(KafkaSourceOptions options, ILogger logger, TimeProvider time)
+    {
+        _options = options;
+        _logger = logger;
+        _time = time;
+        Name = "kafka:" + string.Join(',', options.Topics);
+        // At most ChannelCapacity records in the channel: a quarter of it (≤ 512) per chunk.
+        _chunkSize = Math.Clamp(options.ChannelCapacity / 4, 1, 512);
+        _chunkCapacity = Math.Max(1, options.ChannelCapacity / _chunkSize);
+        _channel = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(_chunkCapacity)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+            AllowSynchronousContinuations = false,
+        });
+        _consumer = BuildConsumer(options);
+        _pollThread = new Thread(PollLoop) { IsBackground = true, Name = $"weft-kafka-poll {options.GroupId}" };
+    }
+
+    /// <inheritdoc />
+    public string Name { get; }
+
+    /// <summary>The partitions assigned to this consumer right now, as <c>topic/partition</c>.</summary>
+    internal IReadOnlyCollection<string> AssignedPartitions => _owned.Keys;
+
+    /// <summary>Records waiting in the channel (not counting chunks the full channel has not taken).</summary>
+    internal int BufferedCount => Volatile.Read(ref _buffered);
+
+    /// <summary>How often a full channel has paused the partitions.</summary>
+    internal int PauseCount => Volatile.Read(ref _pauseCount);
+
+    /// <summary>Validates the options, loads librdkafka, creates the consumer and starts its poll thread.</summary>
+    internal static KafkaEventSource Open(KafkaSourceOptions options, ILogger? logger, TimeProvider? timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        LibRdKafka.EnsureLoaded(options.LibrdkafkaPath);
+        logger ??= NullLogger.Instance;
+        var source = new KafkaEventSource(options, logger, timeProvider ?? TimeProvider.System);
+        StreamingLog.KafkaSourceOpening(logger, source.Name, options.ToString(), Library.VersionString, LibRdKafka.LoadedFrom);
+        source._pollThread.Start();
+        return source;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<SourceRecord>> ReadBatchAsync(int maxRecords, TimeSpan maxWait, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRecords, 1);
+        if (maxWait < TimeSpan.Zero && maxWait != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxWait), maxWait, "maxWait must be zero or positive (or infinite).");
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        ThrowIfUnusable();
+        var batch = Drain(maxRecords);
+        if (batch is not null || maxWait == TimeSpan.Zero)
+        {
+            return batch ?? (IReadOnlyList<SourceRecord>)[];
+        }
+
+        using var timeout = new CancellationTokenSource(maxWait, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        while (true)
+        {
+            var wait = _channel.Reader.WaitToReadAsync(linked.Token).AsTask();
+            await ((Task)wait).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (wait.IsCanceled)
+            {
+                return []; // maxWait passed without a record
+            }
+
+            if (wait.IsFaulted || !await wait.ConfigureAwait(false))
+            {
+                ThrowIfUnusable();
+                throw new ObjectDisposedException(Name, "The Kafka source stopped.");
+            }
+
+            batch = Drain(maxRecords);
+            if (batch is not null)
+            {
+                return batch;
+            }
+
+            // Everything buffered belonged to revoked partitions: wait on, within maxWait.
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask CommitAsync(IReadOnlyDictionary<string, long> processedOffsets, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(processedOffsets);
+        cancellationToken.ThrowIfCancellationRequested();
+        ThrowIfUnusable();
+        if (processedOffsets.Count == 0)
+        {
+            return;
+        }
+
+        var owned = _owned;
+        var offsets = new List<TopicPartitionOffset>(processedOffsets.Count);
+        foreach (var (partition, offset) in processedOffsets)
+        {
+            if (offset < 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(processedOffsets), offset, $"The processed offset of {partition} must not be negative.");
+            }
+
+            if (owned.TryGetValue(partition, out var topicPartition))
+            {
+                offsets.Add(new TopicPartitionOffset(topicPartition, new Offset(offset + 1)));
+            }
+            else if (TryParsePartition(partition, out _))
+            {
+                StreamingLog.KafkaCommitSkipped(_logger, Name, partition);
+            }
+            else
+            {
+                throw new ArgumentException($"\"{partition}\" is not a Kafka partition name (topic/partition).", nameof(processedOffsets));
+            }
+        }
+
+        if (offsets.Count > 0)
+        {
+            // Commit blocks until the coordinator answers; keep it off the caller's thread.
+            await Task.Run(() => CommitBlocking(offsets), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Stops the poll thread, which closes the consumer (leaving the group) and completes the channel.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _stopping = true;
+            _room.Set();
+            await _stopped.Task.ConfigureAwait(false);
+            _room.Dispose();
+        }
+        else
+        {
+            await _stopped.Task.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Parses <c>topic/partition</c>.</summary>
+    internal static bool TryParsePartition(string name, out TopicPartition topicPartition)
+    {
+        var slash = name.LastIndexOf('/');
+        if (slash > 0
+            && int.TryParse(name.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var partition)
+            && KafkaSourceOptions.IsValidTopicName(name[..slash]))
+        {
+            topicPartition = new TopicPartition(name[..slash], new Partition(partition));
+            return true;
+        }
+
+        topicPartition = null!;
+        return false;
+    }
+
+    internal static string PartitionName(TopicPartition tp) =>
+        string.Create(CultureInfo.InvariantCulture, $"{tp.Topic}/{tp.Partition.Value}");
+
+    private IConsumer<byte[]?, byte[]?> BuildConsumer(KafkaSourceOptions options)
+    {
+        var config = new ConsumerConfig(options.Config.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal))
+        {
+            BootstrapServers = options.BootstrapServers,
+            GroupId = options.GroupId,
+            ClientId = options.ClientId,
+            EnableAutoCommit = false,
+            EnableAutoOffsetStore = false,
+            AutoOffsetReset = options.AutoOffsetReset == "latest" ? Confluent.Kafka.AutoOffsetReset.Latest : Confluent.Kafka.AutoOffsetReset.Earliest,
+        };
+
+        try
+        {
+            return new ConsumerBuilder<byte[]?, byte[]?>(config)
+                .SetErrorHandler((_, error) => OnError(error))
+                .SetLogHandler((_, message) => OnLog(message))
+                .SetPartitionsAssignedHandler((_, partitions) => OnAssigned(partitions))
+                .SetPartitionsRevokedHandler((_, partitions) => OnRevoked(partitions, lost: false))
+                .SetPartitionsLostHandler((_, partitions) => OnRevoked(partitions, lost: true))
+                .Build();
+        }
+        catch (Exception e) when (e is KafkaException or ArgumentException or InvalidOperationException)
+        {
+            throw new ArgumentException($"KafkaSourceOptions.Config is not accepted by librdkafka: {e.Message}", nameof(options), e);
+        }
+    }
+
+    // ---- poll thread -------------------------------------------------------------------------
+
+    private void PollLoop()
+    {
+        try
+        {
+            _consumer.Subscribe(_options.Topics);
+            while (!_stopping)
+            {
+                if (_paused || _pending.Count > 0)
+                {
+                    WaitForRoom();
+                    continue;
+                }
+
+                var result = TryConsume(_options.PollTimeout);
+                if (result is null)
+                {
+                    continue;
+                }
+
+                // Take what librdkafka has already fetched, without blocking, up to a chunk.
+                Add(result);
+                while (_filling!.Count < _chunkSize && !_stopping && (result = TryConsume(TimeSpan.Zero)) is not null)
+                {
+                    Add(result);
+                }
+
+                Publish();
+            }
+        }
+        catch (KafkaException e) when (e.Error.IsFatal)
+        {
+            Fault(e.Error, e);
+        }
+#pragma warning disable CA1031 // A poll thread must not take the process down: any failure faults the source and surfaces on the next read.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            StreamingLog.KafkaPollThreadFailed(_logger, Name, e);
+            _fault ??= new KafkaSourceException($"Kafka source {Name} stopped: its poll thread failed: {e.Message}", "PollThreadFailed", isTransient: false, e);
+        }
+        finally
+        {
+            Close();
+        }
+    }
+
+    /// <summary>One <c>Consume</c>; null on timeout, at the end of a partition, or after a non-fatal error (logged).</summary>
+    private ConsumeResult<byte[]?, byte[]?>? TryConsume(TimeSpan timeout)
+    {
+        try
+        {
+            var result = _consumer.Consume(timeout);
+            return result?.Message is null ? null : result;
+        }
+        catch (ConsumeException e) when (!e.Error.IsFatal)
+        {
+            StreamingLog.KafkaConsumeError(_logger, Name, e.Error.Code.ToString(), e.ConsumerRecord?.TopicPartition?.ToString() ?? "-", e.Error.Reason);
+            return null;
+        }
+    }
+
+    /// <summary>Converts a message into a record of the chunk being filled.</summary>
+    private void Add(ConsumeResult<byte[]?, byte[]?> result)
+    {
+        var state = _lastState;
+        if (state is null || state.TopicPartition.Partition.Value != result.Partition.Value || !string.Equals(state.TopicPartition.Topic, result.Topic, StringComparison.Ordinal))
+        {
+            var tp = result.TopicPartition;
+            if (!_assigned.TryGetValue(tp, out state))
+            {
+                // Not announced through a callback (cannot happen with the subscribe API): adopt it.
+                state = AddAssigned(tp);
+                PublishOwned();
+            }
+
+            _lastState = state;
+        }
+
+        var message = result.Message;
+        var record = new SourceRecord(
+            state.Name,
+            result.Offset.Value,
+            message.Key ?? [],
+            message.Value ?? [],
+            message.Timestamp.UnixTimestampMs * 1000);
+        _filling ??= new Chunk(ArrayPool<Buffered>.Shared.Rent(_chunkSize));
+        _filling.Items[_filling.Count++] = new Buffered(record, state);
+    }
+
+    /// <summary>Writes the filled chunk to the channel, or queues it when the channel is full (or others wait before it).</summary>
+    private void Publish()
+    {
+        if (_filling is not { Count: > 0 } chunk)
+        {
+            return;
+        }
+
+        _filling = null;
+        if (_pending.Count > 0 || !TryWrite(chunk))
+        {
+            _pending.Enqueue(chunk);
+        }
+    }
+
+    private bool TryWrite(Chunk chunk)
+    {
+        Interlocked.Add(ref _buffered, chunk.Count); // before the reader can see (and subtract) it
+        if (_channel.Writer.TryWrite(chunk))
+        {
+            return true;
+        }
+
+        Interlocked.Add(ref _buffered, -chunk.Count);
+        return false;
+    }
+
+    /// <summary>
+    /// While the channel is full. A short stall (one poll timeout) is waited out without pausing, so a
+    /// reader that keeps up never makes librdkafka drop and refetch its prefetched messages; a longer one
+    /// pauses the assigned partitions, and they stay paused until the reader has emptied half the
+    /// channel. Meanwhile callbacks (rebalances) are served at least once per poll timeout.
+    /// </summary>
+    private void WaitForRoom()
+    {
+        FlushPending();
+        if (_pending.Count == 0)
+        {
+            if (!_paused)
+            {
+                return;
+            }
+
+            if (_channel.Reader.Count <= _chunkCapacity / 2)
+            {
+                Resume();
+                return;
+            }
+        }
+
+        if (!_paused)
+        {
+            WaitForReader();
+            FlushPending();
+            if (_pending.Count == 0)
+            {
+                return;
+            }
+
+            Pause();
+        }
+        else if (_pausedVersion != _assignmentVersion)
+        {
+            Pause(); // a rebalance assigned partitions that are not paused yet
+        }
+
+        WaitForReader();
+
+        // Serve rebalance callbacks. Paused partitions yield nothing, but a message fetched before the
+        // pause may still arrive: it waits in the local queue, in order.
+        if (TryConsume(TimeSpan.Zero) is { } result)
+        {
+            Add(result);
+            Publish();
+        }
+    }
+
+    /// <summary>Blocks until the reader takes a batch, or one poll timeout.</summary>
+    private void WaitForReader()
+    {
+        _room.Reset();
+        _waitingForRoom = true;
+        var stillFull = _pending.Count > 0 ? _channel.Reader.Count >= _chunkCapacity : _channel.Reader.Count > _chunkCapacity / 2;
+        if (stillFull && !_stopping)
+        {
+            _room.Wait(_options.PollTimeout);
+        }
+
+        _waitingForRoom = false;
+    }
+
+    private void FlushPending()
+    {
+        while (_pending.TryPeek(out var chunk) && TryWrite(chunk))
+        {
+            _pending.Dequeue();
+        }
+    }
+
+    private void Pause()
+    {
+        var assignment = _consumer.Assignment;
+        _consumer.Pause(assignment);
+        _paused = true;
+        _pausedVersion = _assignmentVersion;
+        Interlocked.Increment(ref _pauseCount);
+        StreamingLog.KafkaPaused(_logger, Name, assignment.Count);
+    }
+
+    private void Resume()
+    {
+        if (!_paused)
+        {
+            return;
+        }
+
+        var assignment = _consumer.Assignment;
+        _consumer.Resume(assignment);
+        _paused = false;
+        StreamingLog.KafkaResumed(_logger, Name, assignment.Count);
+    }
+
+    private void OnAssigned(List<TopicPartition> partitions)
+    {
+        foreach (var tp in partitions)
+        {
+            AddAssigned(tp);
+        }
+
+        _assignmentVersion++;
+        PublishOwned();
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            StreamingLog.KafkaPartitionsAssigned(_logger, Name, string.Join(", ", partitions.Select(PartitionName)));
+        }
+    }
+
+    private PartitionState AddAssigned(TopicPartition tp)
+    {
+        var state = new PartitionState(PartitionName(tp), tp);
+        if (_assigned.Remove(tp, out var previous))
+        {
+            lock (_deliveryGate)
+            {
+                previous.Revoked = true;
+            }
+        }
+
+        _assigned[tp] = state;
+        return state;
+    }
+
+    private void OnRevoked(List<TopicPartitionOffset> partitions, bool lost)
+    {
+        lock (_deliveryGate)
+        {
+            foreach (var tpo in partitions)
+            {
+                if (_assigned.Remove(tpo.TopicPartition, out var state))
+                {
+                    state.Revoked = true;
+                }
+            }
+        }
+
+        _lastState = null;
+        _assignmentVersion++;
+        PublishOwned();
+        if (_logger.IsEnabled(lost ? LogLevel.Warning : LogLevel.Information))
+        {
+            var names = string.Join(", ", partitions.Select(p => PartitionName(p.TopicPartition)));
+            if (lost)
+            {
+                StreamingLog.KafkaPartitionsLost(_logger, Name, names);
+            }
+            else
+            {
+                StreamingLog.KafkaPartitionsRevoked(_logger, Name, names);
+            }
+        }
+    }
+
+    private void PublishOwned()
+    {
+        var owned = new Dictionary<string, TopicPartition>(_assigned.Count, StringComparer.Ordinal);
+        foreach (var (tp, state) in _assigned)
+        {
+            owned[state.Name] = tp;
+        }
+
+        _owned = owned;
+    }
+
+    private void OnError(Error error)
+    {
+        if (error.IsFatal)
+        {
+            Fault(error, null);
+            _stopping = true;
+        }
+        else
+        {
+            StreamingLog.KafkaError(_logger, Name, error.Code.ToString(), error.Reason);
+        }
+    }
+
+    private void OnLog(LogMessage message)
+    {
+        var level = message.Level switch
+        {
+            SyslogLevel.Emergency or SyslogLevel.Alert or SyslogLevel.Critical => LogLevel.Critical,
+            SyslogLevel.Error => LogLevel.Error,
+            SyslogLevel.Warning => LogLevel.Warning,
+            SyslogLevel.Notice or SyslogLevel.Info => LogLevel.Information,
+            _ => LogLevel.Debug,
+        };
+        if (_logger.IsEnabled(level))
+        {
+            StreamingLog.KafkaLibraryLog(_logger, level, message.Name, message.Facility, message.Message);
+        }
+    }
+
+    private void Fault(Error error, Exception? inner)
+    {
+        StreamingLog.KafkaFatalError(_logger, Name, error.Code.ToString(), error.Reason);
+        _fault ??= new KafkaSourceException(
+            $"Kafka source {Name} (group {_options.GroupId}) stopped on a fatal librdkafka error {error.Code}: {error.Reason}. " +
+            "Reopen the source; records after the last commit are delivered again.",
+            error.Code.ToString(),
+            isTransient: false,
+            inner);
+    }
+
+    private void Close()
+    {
+        try
+        {
+            if (_fault is null)
+            {
+                _consumer.Close(); // leaves the group, so its partitions move on at once
+            }
+        }
+        catch (Exception e) when (e is KafkaException or InvalidOperationException)
+        {
+            StreamingLog.KafkaCloseFailed(_logger, Name, e);
+        }
+        finally
+        {
+            lock (_deliveryGate)
+            {
+                foreach (var state in _assigned.Values)
+                {
+                    state.Revoked = true;
+                }
+            }
+
+            _assigned.Clear();
+            _owned = new Dictionary<string, TopicPartition>(StringComparer.Ordinal);
+            try
+            {
+                _consumer.Dispose();
+            }
+            catch (Exception e) when (e is KafkaException or InvalidOperationException)
+            {
+                StreamingLog.KafkaCloseFailed(_logger, Name, e);
+            }
+
+            _channel.Writer.TryComplete(_fault);
+            StreamingLog.KafkaSourceClosed(_logger, Name);
+            _stopped.TrySetResult();
+        }
+    }
+
+    // ---- reader side -------------------------------------------------------------------------
+
+    private List<SourceRecord>? Drain(int maxRecords)
+    {
+        List<SourceRecord>? batch = null;
+        var taken = 0;
+        var stale = 0;
+        lock (_deliveryGate)
+        {
+            while (batch is null || batch.Count < maxRecords)
+            {
+                if (_reading is null)
+                {
+                    if (!_channel.Reader.TryRead(out var next))
+                    {
+                        break;
+                    }
+
+                    (_reading, _readIndex) = (next, 0);
+                }
+
+                var items = _reading.Items;
+                var count = _reading.Count;
+                while (_readIndex < count && (batch is null || batch.Count < maxRecords))
+                {
+                    ref readonly var item = ref items[_readIndex++];
+                    taken++;
+                    if (item.State.Revoked)
+                    {
+                        stale++;
+                        continue;
+                    }
+
+                    batch ??= new List<SourceRecord>(Math.Min(maxRecords, Math.Max(1, Volatile.Read(ref _buffered))));
+                    batch.Add(item.Record);
+                }
+
+                if (_readIndex == count)
+                {
+                    ArrayPool<Buffered>.Shared.Return(items, clearArray: true);
+                    _reading = null;
+                }
+            }
+        }
+
+        Interlocked.Add(ref _buffered, -taken);
+        if (_waitingForRoom)
+        {
+            _room.Set();
+        }
+
+        if (stale > 0)
+        {
+            StreamingLog.KafkaStaleRecordsDropped(_logger, Name, stale);
+        }
+
+        return batch;
+    }
+
+    private void CommitBlocking(List<TopicPartitionOffset> offsets)
+    {
+        try
+        {
+            _consumer.Commit(offsets);
+        }
+        catch (TopicPartitionOffsetException e)
+        {
+            var failed = e.Results.FirstOrDefault(r => r.Error.IsError)?.Error ?? e.Error;
+            ThrowCommitFailure(failed, e);
+        }
+        catch (KafkaException e)
+        {
+            ThrowCommitFailure(e.Error, e);
+        }
+    }
+
+    private void ThrowCommitFailure(Error error, Exception inner)
+    {
+        if (error.Code is ErrorCode.RebalanceInProgress or ErrorCode.IllegalGeneration or ErrorCode.UnknownMemberId or ErrorCode.Local_State)
+        {
+            StreamingLog.KafkaCommitRebalancing(_logger, Name, error.Code.ToString());
+            return;
+        }
+
+        var permanent = error.IsFatal || error.Code is ErrorCode.GroupAuthorizationFailed or ErrorCode.TopicAuthorizationFailed
+            or ErrorCode.Local_InvalidArg or ErrorCode.OffsetMetadataTooLarge or ErrorCode.InvalidCommitOffsetSize;
+        throw new KafkaSourceException(
+            $"Kafka source {Name}: commit failed with {error.Code}: {error.Reason}.", error.Code.ToString(), isTransient: !permanent, inner);
+    }
+
+    private void ThrowIfUnusable()
+    {
+        if (_fault is { } fault)
+        {
+            throw new KafkaSourceException(fault.Message, fault.ErrorCode, fault.IsTransient, fault);
+        }
+
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+    }
+
+    /// <summary>One assignment of one partition to this consumer; revoked when the partition leaves it.</summary>
+    private sealed class PartitionState(string name, TopicPartition topicPartition)
+    {
+        public string Name { get; } = name;
+
+        public TopicPartition TopicPartition { get; } = topicPartition;
+
+        /// <summary>Set on the poll thread under the delivery lock; read by the reader under that lock (and by the poll thread).</summary>
+        public bool Revoked { get; set; }
+    }
+
+    private readonly record struct Buffered(SourceRecord Record, PartitionState State);
+
+    /// <summary>Records handed over together; the array is pooled and returned once the reader has taken them all.</summary>
+    private sealed class Chunk(Buffered[] items)
+    {
+        public Buffered[] Items { get; } = items;
+
+        public int Count { get; set; }
+    }
+}

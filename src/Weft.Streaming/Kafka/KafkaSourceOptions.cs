@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Text;
+
+namespace Weft.Streaming.Kafka;
+
+/// <summary>
+/// Configuration of a Kafka event source: one consumer of a consumer group reading one or more
+/// topics. Immutable; <see cref="Validate"/> runs when a source opens and names the first bad option.
+/// </summary>
+/// <remarks>
+/// The source always runs with <c>enable.auto.commit=false</c> and <c>enable.auto.offset.store=false</c>:
+/// offsets move only through <see cref="IEventSource.CommitAsync"/>, after the sinks are durable.
+/// Those keys, <c>group.id</c>, <c>bootstrap.servers</c> and <c>auto.offset.reset</c> are owned by this
+/// record and rejected in <see cref="Config"/>.
+/// </remarks>
+public sealed record KafkaSourceOptions
+{
+    /// <summary>Default <see cref="ChannelCapacity"/>: 10 000 records (≈2 MB of 200-byte events).</summary>
+    public const int DefaultChannelCapacity = 10_000;
+
+    /// <summary>Default <see cref="PollTimeout"/>: 100 ms.</summary>
+    public static readonly TimeSpan DefaultPollTimeout = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Keys of <see cref="Config"/> whose values are never logged.</summary>
+    private static readonly string[] SecretMarkers = ["password", "secret", "sasl.oauthbearer.config", "ssl.key.pem", "ssl.keystore", "token"];
+
+    private static readonly string[] ManagedKeys =
+        ["bootstrap.servers", "metadata.broker.list", "group.id", "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset", "client.id"];
+
+    /// <summary>Required. Brokers to bootstrap from, <c>host:port[,host:port…]</c> (librdkafka <c>bootstrap.servers</c>).</summary>
+    public string BootstrapServers { get; init; } = "";
+
+    /// <summary>Required. The topics to subscribe to (at least one; Kafka topic names: letters, digits, <c>.</c>, <c>_</c>, <c>-</c>).</summary>
+    public IReadOnlyList<string> Topics { get; init; } = [];
+
+    /// <summary>Required. The consumer group; committed offsets belong to it.</summary>
+    public string GroupId { get; init; } = "";
+
+    /// <summary>Client id shown in broker logs and metrics. Default <c>weft</c>.</summary>
+    public string ClientId { get; init; } = "weft";
+
+    /// <summary>
+    /// Records buffered between the poll thread and the reader (≥ 1). When it is full the poll thread
+    /// pauses the assigned partitions: this is the source's backpressure. Default
+    /// <see cref="DefaultChannelCapacity"/>.
+    /// </summary>
+    public int ChannelCapacity { get; init; } = DefaultChannelCapacity;
+
+    /// <summary>
+    /// Where a group without a committed offset for a partition starts: <c>earliest</c> (default: no
+    /// event already in the topic is missed) or <c>latest</c>.
+    /// </summary>
+    public string AutoOffsetReset { get; init; } = "earliest";
+
+    /// <summary>
+    /// How long one blocking poll waits (1 ms … 10 s). Bounds how quickly the poll thread notices
+    /// shutdown and room in a full channel. Default <see cref="DefaultPollTimeout"/>.
+    /// </summary>
+    public TimeSpan PollTimeout { get; init; } = DefaultPollTimeout;
+
+    /// <summary>
+    /// Further librdkafka consumer properties (e.g. <c>session.timeout.ms</c>, <c>security.protocol</c>,
+    /// <c>fetch.max.bytes</c>), passed through as they are. Values of keys that look secret are
+    /// redacted in logs. Default: none.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Config { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// The librdkafka file to load, e.g. <c>/usr/lib/x86_64-linux-gnu/librdkafka.so.1</c>. Default null:
+    /// the <c>WEFT_LIBRDKAFKA</c> environment variable, else the dynamic loader's search for
+    /// <c>librdkafka.so.1</c>. Only the first Kafka client of a process loads the library.
+    /// </summary>
+    public string? LibrdkafkaPath { get; init; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first option that is missing or out of range, and its value.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(BootstrapServers))
+        {
+            Fail(nameof(BootstrapServers), BootstrapServers, "is required (host:port[,host:port…])");
+        }
+
+        if (Topics is null || Topics.Count == 0)
+        {
+            Fail(nameof(Topics), "[]", "needs at least one topic");
+        }
+
+        foreach (var topic in Topics)
+        {
+            if (!IsValidTopicName(topic))
+            {
+                Fail(nameof(Topics), topic, "is not a Kafka topic name (1–249 characters of a-z A-Z 0-9 . _ -)");
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(GroupId))
+        {
+            Fail(nameof(GroupId), GroupId, "is required");
+        }
+
+        if (string.IsNullOrWhiteSpace(ClientId))
+        {
+            Fail(nameof(ClientId), ClientId, "must not be empty");
+        }
+
+        if (ChannelCapacity < 1)
+        {
+            Fail(nameof(ChannelCapacity), ChannelCapacity.ToString(CultureInfo.InvariantCulture), "must be at least 1");
+        }
+
+        if (AutoOffsetReset is not ("earliest" or "latest"))
+        {
+            Fail(nameof(AutoOffsetReset), AutoOffsetReset, "must be \"earliest\" or \"latest\"");
+        }
+
+        if (PollTimeout < TimeSpan.FromMilliseconds(1) || PollTimeout > TimeSpan.FromSeconds(10))
+        {
+            Fail(nameof(PollTimeout), PollTimeout.ToString("c", CultureInfo.InvariantCulture), "must be between 1 ms and 10 s");
+        }
+
+        foreach (var (key, value) in Config ?? new Dictionary<string, string>())
+        {
+            if (string.IsNullOrWhiteSpace(key))
+            {
+                Fail(nameof(Config), key, "has an empty key");
+            }
+
+            if (Array.IndexOf(ManagedKeys, key) >= 0)
+            {
+                Fail($"{nameof(Config)}[{key}]", Redact(key, value), "is set by the source itself; use the option of the same meaning");
+            }
+
+            if (value is null)
+            {
+                Fail($"{nameof(Config)}[{key}]", "null", "needs a value");
+            }
+        }
+    }
+
+    /// <summary>The options as one log line, with secret-looking <see cref="Config"/> values redacted.</summary>
+    public override string ToString()
+    {
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"BootstrapServers={BootstrapServers}, Topics=[{string.Join(",", Topics)}], GroupId={GroupId}, ClientId={ClientId}, ");
+        text.Append(CultureInfo.InvariantCulture, $"ChannelCapacity={ChannelCapacity}, AutoOffsetReset={AutoOffsetReset}, PollTimeout={PollTimeout.TotalMilliseconds}ms, Config={{");
+        var first = true;
+        foreach (var (key, value) in Config.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            text.Append(first ? "" : ", ").Append(key).Append('=').Append(Redact(key, value));
+            first = false;
+        }
+
+        return text.Append('}').ToString();
+    }
+
+    internal static string Redact(string key, string? value) =>
+        Array.Exists(SecretMarkers, m => key.Contains(m, StringComparison.OrdinalIgnoreCase)) ? "***" : value ?? "null";
+
+    internal static bool IsValidTopicName(string? topic)
+    {
+        if (string.IsNullOrEmpty(topic) || topic.Length > 249 || topic is "." or "..")
+        {
+            return false;
+        }
+
+        foreach (var c in topic)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void Fail(string option, string? value, string problem) =>
+        throw new ArgumentException($"KafkaSourceOptions.{option} {problem} (value: \"{value}\").", option);
+}

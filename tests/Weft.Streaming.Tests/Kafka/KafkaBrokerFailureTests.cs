@@ -1,0 +1,63 @@
+using FluentAssertions;
+using Xunit;
+using Xunit.Abstractions;
+using static Weft.Streaming.Tests.Kafka.KafkaReading;
+
+namespace Weft.Streaming.Tests.Kafka;
+
+/// <summary>A broker of the cluster goes down and comes back while a source reads.</summary>
+public sealed class KafkaBrokerFailureTests(ITestOutputHelper output)
+{
+    private static IReadOnlyList<(string Key, string Json)> Events(int count, int start = 0) =>
+        Enumerable.Range(start, count)
+            .Select(i => ((i % 64).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                $$"""{"event_id":"e{{i}}","user_id":{{i % 64}},"event_type":"click","event_time":"2026-11-30T10:00:00Z","item_id":{{i}}}"""))
+            .ToList();
+
+    [Fact]
+    public async Task When_a_partition_leader_goes_down_and_comes_back_every_record_is_delivered_and_the_commits_hold()
+    {
+        await using var kafka = KafkaTestCluster.Start(output);
+        // Broker 1 leads partitions 0 and 2; brokers 2 and 3 lead 1 and 3; the group's coordinator is broker 2.
+        kafka.Cluster.SetPartitionLeader(kafka.Topic, 0, 1);
+        kafka.Cluster.SetPartitionLeader(kafka.Topic, 1, 2);
+        kafka.Cluster.SetPartitionLeader(kafka.Topic, 2, 1);
+        kafka.Cluster.SetPartitionLeader(kafka.Topic, 3, 3);
+        kafka.Cluster.SetGroupCoordinator("g", 2);
+        var downPartitions = new[] { $"{kafka.Topic}/0", $"{kafka.Topic}/2" };
+
+        var source = await kafka.OpenAsync("g");
+        var first = Events(200);
+        await kafka.ProduceAsync(first);
+        var delivered = new List<SourceRecord>();
+        await ReadAllOfAsync(source, delivered, first.Select(e => e.Json), "the records produced before the failure");
+        await source.CommitAsync(LastOffsets(delivered), CancellationToken.None);
+
+        // Mid-stream, the leader of partitions 0 and 2 goes down; the producer keeps their records queued.
+        kafka.Cluster.SetBrokerDown(1);
+        var second = Events(200, start: 200);
+        var producing = kafka.ProduceAsync(second);
+        var duringOutage = new List<SourceRecord>();
+        await ReadUntilAsync(source, duringOutage, () => duringOutage.Count > 0, "records of the partitions whose leaders are up");
+        duringOutage.Should().OnlyContain(r => !downPartitions.Contains(r.Partition), "partitions 0 and 2 have no reachable leader");
+        await source.CommitAsync(LastOffsets(duringOutage), CancellationToken.None);
+
+        kafka.Cluster.SetBrokerUp(1);
+        await producing.WaitAsync(Guard);
+        var afterRecovery = new List<SourceRecord>(duringOutage);
+        await ReadAllOfAsync(source, afterRecovery, second.Select(e => e.Json), "every record produced during the failure");
+        afterRecovery.Should().Contain(r => downPartitions.Contains(r.Partition));
+        ShouldBeInStrictOffsetOrderPerPartition(delivered.Concat(afterRecovery), "nothing is delivered twice or out of order");
+        await source.CommitAsync(LastOffsets(afterRecovery), CancellationToken.None);
+        await source.DisposeAsync();
+
+        // The committed offsets hold: a reopened source of the group sees only what came after them.
+        var third = Events(50, start: 400);
+        await kafka.ProduceAsync(third);
+        await using var reopened = await kafka.OpenAsync("g");
+        var resumed = new List<SourceRecord>();
+        await ReadAllOfAsync(reopened, resumed, third.Select(e => e.Json), "the records produced after the last commit");
+        resumed.Select(Payload).Should().BeEquivalentTo(third.Select(e => e.Json), "everything before the commits was committed");
+        (await reopened.ReadBatchAsync(100, TimeSpan.FromMilliseconds(500), CancellationToken.None)).Should().BeEmpty();
+    }
+}

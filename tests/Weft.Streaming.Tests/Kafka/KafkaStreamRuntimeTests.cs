@@ -1,0 +1,59 @@
+using System.Text.Json;
+using FluentAssertions;
+using Weft.Definitions;
+using Weft.Streaming.Runtime;
+using Weft.Streaming.Tests.Runtime;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Weft.Streaming.Tests.Kafka;
+
+/// <summary>The streaming runtime with <c>"source": {"kind": "kafka"}</c> in weft.json, against a mock cluster.</summary>
+public sealed class KafkaStreamRuntimeTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task A_weft_json_with_a_Kafka_source_streams_every_event_into_the_online_store()
+    {
+        using var world = new StreamWorld();
+        await using var kafka = KafkaTestCluster.Start(output);
+        await File.WriteAllTextAsync(Path.Combine(world.Root, "weft.json"), $$"""
+            {
+              "lake": "lake",
+              "signals": "signals",
+              "enrichments": { "items": { "path": "items.jsonl", "format": "jsonl" } },
+              "online_store": { "kind": "sqlite", "path": "online.db" },
+              "source": { "kind": "kafka", "bootstrap_servers": "{{kafka.Cluster.BootstrapServers}}", "topic": "{{kafka.Topic}}", "group_id": "weft-stream" }
+            }
+            """);
+        var lines = StreamWorld.Events(600, seed: 7);
+        await kafka.ProduceAsync(lines.Select(l => (UserIdOf(l), l)).ToList());
+
+        var config = world.Config;
+        await using (var host = await StreamHost.OpenAsync(config, "weft-stream", CancellationToken.None))
+        {
+            host.Source.Name.Should().Be($"kafka:{kafka.Topic}");
+            var runtime = await StreamRuntime.CreateAsync(config, host.Source, host.Store, null, new StreamOptions { MaxBatchRecords = 300, MaxWait = TimeSpan.FromMilliseconds(100) });
+            using var guard = new CancellationTokenSource(KafkaReading.Guard);
+            while (runtime.RecordsIn < lines.Count)
+            {
+                guard.IsCancellationRequested.Should().BeFalse($"{lines.Count} records were expected within {KafkaReading.Guard}, {runtime.RecordsIn} arrived");
+                await runtime.StepAsync(CancellationToken.None);
+            }
+
+            await runtime.FlushAsync(CancellationToken.None);
+        }
+
+        var reference = await world.ReferenceAsync(lines);
+        var expected = Enumerable.Range(0, reference.RowCount)
+            .Select(i => ((long)reference[StandardColumns.UserId].GetValue(i)!, (string)reference[StandardColumns.EventId].GetValue(i)!))
+            .ToHashSet();
+        expected.Should().NotBeEmpty();
+        (await world.OnlineAsync()).Keys.Should().BeEquivalentTo(expected);
+    }
+
+    private static string UserIdOf(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.GetProperty("user_id").GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
