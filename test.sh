@@ -15,6 +15,9 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 # (initdb and pg_ctl live in /usr/lib/postgresql/N/bin, not on PATH). Not needed when the tests are
 # pointed at a server through WEFT_TEST_POSTGRES.
 [ -n "${WEFT_TEST_POSTGRES:-}" ] || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+# Headless Chromium for the serving dashboard test (driven by Playwright with ExecutablePath; Playwright's own
+# browser download does not work here).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   as_root apt-get update -qq

@@ -467,7 +467,16 @@ internal static class ServingEndpoints
                 if (state.Stream?.Runtime.Metrics is { } m)
                 {
                     w.WriteNumber("stream_events"u8, (long)m.Value("weft_stream_events_total", ("signal", s.Name)));
-                    var p99 = m.Quantile("weft_freshness_seconds", 0.99, ("signal", s.Name), ("event_type", s.Definition.EventTypes[0].Name));
+                    // The slowest event type's p99: freshness is measured per signal × event type, never mixed.
+                    double? p99 = null;
+                    foreach (var type in s.Definition.EventTypes)
+                    {
+                        if (m.Quantile("weft_freshness_seconds", 0.99, ("signal", s.Name), ("event_type", type.Name)) is { } q && (p99 is null || q > p99))
+                        {
+                            p99 = q;
+                        }
+                    }
+
                     if (p99 is { } v)
                     {
                         w.WriteNumber("freshness_p99_seconds"u8, v);
