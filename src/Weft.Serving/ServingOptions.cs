@@ -55,6 +55,12 @@ public sealed record ServingOptions
     /// </summary>
     public int CacheUsers { get; init; } = 100_000;
 
+    /// <summary>
+    /// Bytes of rendered <c>columns</c> JSON kept for cached users (<c>cache_json_bytes</c>, default 256 MiB; 0
+    /// turns it off), so re-reading an unchanged sequence copies bytes instead of writing every value.
+    /// </summary>
+    public long CacheJsonBytes { get; init; } = 256L * 1024 * 1024;
+
     /// <summary>Whether to run the streaming runtime in-process (<c>stream</c>: <c>auto</c> or <c>off</c>, default auto).</summary>
     public ServingStreamMode Stream { get; init; } = ServingStreamMode.Auto;
 
@@ -86,6 +92,7 @@ public sealed record ServingOptions
             (HistoryHorizon >= TimeSpan.Zero, "history_horizon", HistoryHorizon, "0 or more"),
             (HistoryRefresh > TimeSpan.Zero, "history_refresh", HistoryRefresh, "positive"),
             (CacheUsers >= 0, "cache_users", CacheUsers, "0 (off) or more"),
+            (CacheJsonBytes >= 0, "cache_json_bytes", CacheJsonBytes, "0 (off) or more"),
             (StreamMaxWait >= TimeSpan.Zero, "stream_max_wait", StreamMaxWait, "0 or more"),
             (StreamFlushInterval > TimeSpan.Zero, "stream_flush_interval", StreamFlushInterval, "positive"),
         };
@@ -121,7 +128,7 @@ public sealed record ServingOptions
             throw new ConfigException(configPath, [new DefinitionProblem("$.serving", "'serving' must be an object of options", "see docs/serving.md")]);
         }
 
-        string[] known = ["urls", "max_request_bytes", "max_events_per_request", "max_users_per_request", "max_limit", "history_horizon", "history_refresh", "cache_users", "stream", "stream_max_wait", "stream_flush_interval"];
+        string[] known = ["urls", "max_request_bytes", "max_events_per_request", "max_users_per_request", "max_limit", "history_horizon", "history_refresh", "cache_users", "cache_json_bytes", "stream", "stream_max_wait", "stream_flush_interval"];
         foreach (var p in s.EnumerateObject())
         {
             if (Array.IndexOf(known, p.Name) < 0)
@@ -138,6 +145,22 @@ public sealed record ServingOptions
             }
 
             if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int n))
+            {
+                problems.Add(new DefinitionProblem($"$.serving.{name}", $"'{name}' must be an integer, got {v.GetRawText()}"));
+                return current;
+            }
+
+            return n;
+        }
+
+        long Long(string name, long current)
+        {
+            if (!s.TryGetProperty(name, out var v))
+            {
+                return current;
+            }
+
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out long n))
             {
                 problems.Add(new DefinitionProblem($"$.serving.{name}", $"'{name}' must be an integer, got {v.GetRawText()}"));
                 return current;
@@ -196,6 +219,7 @@ public sealed record ServingOptions
             HistoryHorizon = Duration("history_horizon", options.HistoryHorizon),
             HistoryRefresh = Duration("history_refresh", options.HistoryRefresh),
             CacheUsers = Int("cache_users", options.CacheUsers),
+            CacheJsonBytes = Long("cache_json_bytes", options.CacheJsonBytes),
             Stream = stream,
             StreamMaxWait = Duration("stream_max_wait", options.StreamMaxWait),
             StreamFlushInterval = Duration("stream_flush_interval", options.StreamFlushInterval),
@@ -214,5 +238,5 @@ public sealed record ServingOptions
 
     /// <summary>The options as one log line (nothing here is secret).</summary>
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
-        $"urls={Urls} max_request_bytes={MaxRequestBytes} max_events_per_request={MaxEventsPerRequest} max_users_per_request={MaxUsersPerRequest} max_limit={MaxLimit} history_horizon={Durations.Format(HistoryHorizon)} history_refresh={Durations.Format(HistoryRefresh)} cache_users={CacheUsers} stream={Stream.ToString().ToLowerInvariant()} stream_max_wait={Durations.Format(StreamMaxWait)} stream_flush_interval={Durations.Format(StreamFlushInterval)}");
+        $"urls={Urls} max_request_bytes={MaxRequestBytes} max_events_per_request={MaxEventsPerRequest} max_users_per_request={MaxUsersPerRequest} max_limit={MaxLimit} history_horizon={Durations.Format(HistoryHorizon)} history_refresh={Durations.Format(HistoryRefresh)} cache_users={CacheUsers} cache_json_bytes={CacheJsonBytes} stream={Stream.ToString().ToLowerInvariant()} stream_max_wait={Durations.Format(StreamMaxWait)} stream_flush_interval={Durations.Format(StreamFlushInterval)}");
 }

@@ -138,7 +138,7 @@ public sealed class ServingServer : IAsyncDisposable
                 stream = new EmbeddedStream(runtime, streamHost.EmbeddedLog!, (EmbeddedLogSource)streamHost.Source, time);
             }
 
-            var state = new ServingState(config, options, signals, new ApiKeys(config.Tenants), new SequenceService(store, cache), stream, time);
+            var state = new ServingState(config, options, signals, new ApiKeys(config.Tenants), new SequenceService(store, cache, cache is not null && options.CacheJsonBytes > 0 ? new RenderCache(options.CacheJsonBytes) : null), stream, time);
             builder.Services.AddSingleton(state);
             if (stream is not null)
             {

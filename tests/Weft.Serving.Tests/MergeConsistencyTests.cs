@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using FluentAssertions;
+using Microsoft.Extensions.Logging;
 using Weft.Batch;
 using Weft.Definitions;
 using Weft.Engine;
@@ -131,6 +132,42 @@ public sealed class MergeConsistencyTests
             single.GetProperty("columns").GetRawText().Should().Be(s.GetProperty("columns").GetRawText());
             single.GetProperty("provenance").GetRawText().Should().Be(s.GetProperty("provenance").GetRawText());
         }
+    }
+
+    [Fact]
+    public async Task A_read_only_server_without_caches_serves_the_same_sequences()
+    {
+        await using var world = await SealedWorldAsync(seed: 14);
+        await world.StartAsync();
+        var config = world.Config;
+        await using var reader = await ServingServer.StartAsync(config, ServingOptions.FromConfig(config) with { Stream = ServingStreamMode.Off }, world.Clock,
+            l => l.SetMinimumLevel(LogLevel.Warning));
+        reader.State.Sequences.Cache.Should().BeNull("only a server that sees every write may cache");
+        using var cached = world.Client();
+        using var direct = new HttpClient { BaseAddress = new Uri(reader.Urls[0] + "/") };
+        direct.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ServingWorld.HomeKey);
+
+        for (long user = 1; user <= 12; user++)
+        {
+            foreach (var query in new[] { "", "?limit=5&columns=category", "?as_of=2026-11-03T22:00:00Z&known_at=2026-11-03T21:00:00Z" })
+            {
+                string url = $"v1/signals/engagement/users/{user}/sequence{query}";
+                var a = await ServingWorld.JsonAsync(await cached.GetAsync(url));
+                a = await ServingWorld.JsonAsync(await cached.GetAsync(url)); // the second read comes from the caches
+                var b = await ServingWorld.JsonAsync(await direct.GetAsync(url));
+                b.GetProperty("columns").GetRawText().Should().Be(a.GetProperty("columns").GetRawText(), url);
+                foreach (var field in new[] { "fingerprint", "stream_watermark", "batch_sealed_through", "from_stream", "from_batch", "truncated", "as_of", "known_at" })
+                {
+                    b.GetProperty("provenance").GetProperty(field).GetRawText().Should().Be(a.GetProperty("provenance").GetProperty(field).GetRawText(), $"{url} {field}");
+                }
+
+                b.GetProperty("provenance").GetProperty("lag_ms").ValueKind.Should().Be(JsonValueKind.Null, "this server runs no stream");
+            }
+        }
+
+        var post = await direct.PostAsync("v1/events", new StringContent("{}"));
+        post.StatusCode.Should().Be(HttpStatusCode.Conflict);
+        (await ServingWorld.JsonAsync(post)).GetProperty("error").GetString().Should().Contain("runs no streaming runtime");
     }
 
     [Fact]

@@ -21,8 +21,8 @@ public sealed class OptionsAndKeysTests
         var o = ServingOptions.Default;
         (o.Urls, o.MaxRequestBytes, o.MaxEventsPerRequest, o.MaxUsersPerRequest, o.MaxLimit, o.CacheUsers, o.Stream)
             .Should().Be(("http://127.0.0.1:8080", 1_048_576, 10_000, 1_000, 16_384, 100_000, ServingStreamMode.Auto));
-        (o.HistoryHorizon, o.HistoryRefresh, o.StreamMaxWait, o.StreamFlushInterval)
-            .Should().Be((TimeSpan.FromDays(1), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(20), TimeSpan.FromSeconds(5)));
+        (o.HistoryHorizon, o.HistoryRefresh, o.StreamMaxWait, o.StreamFlushInterval, o.CacheJsonBytes)
+            .Should().Be((TimeSpan.FromDays(1), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(20), TimeSpan.FromSeconds(5), 268_435_456L));
         Parse("""{ "max_limit": 500, "history_horizon": "6h", "stream": "off", "cache_users": 0 }""")
             .Should().Be(o with { MaxLimit = 500, HistoryHorizon = TimeSpan.FromHours(6), Stream = ServingStreamMode.Off, CacheUsers = 0 });
     }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using Weft.Definitions;
 using Weft.Engine;
@@ -19,7 +20,10 @@ internal static class SequenceJson
 {
     public static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true };
 
-    public static void WriteSequence(Utf8JsonWriter w, ServedSignal signal, in ServedSequence sequence, int[] projection, in ReadContext context, bool includeSignal)
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_columns;
+
+    public static void WriteSequence(Utf8JsonWriter w, ServedSignal signal, in ServedSequence sequence, int[] projection, in ReadContext context, bool includeSignal, RenderCache? renders)
     {
         var timeline = sequence.Timeline;
         w.WriteStartObject();
@@ -29,14 +33,29 @@ internal static class SequenceJson
         }
 
         w.WriteNumber("user_id"u8, timeline.UserId);
-        w.WriteStartObject("columns"u8);
-        foreach (int c in projection)
+        w.WritePropertyName("columns"u8);
+        if (renders is null)
         {
-            w.WritePropertyName(signal.SequenceColumns[c].Name);
-            WriteColumn(w, timeline.Rows.Columns[c], signal.SequenceColumns[c].Type, sequence.Rows);
+            WriteColumns(w, signal, timeline, projection, sequence.Rows);
+        }
+        else if (renders.TryGet(signal, timeline, projection, sequence.Rows) is { } rendered)
+        {
+            w.WriteRawValue(rendered, skipInputValidation: true);
+        }
+        else
+        {
+            var buffer = t_columns ??= new ArrayBufferWriter<byte>(64 * 1024);
+            buffer.ResetWrittenCount();
+            using (var cw = new Utf8JsonWriter(buffer, WriterOptions))
+            {
+                WriteColumns(cw, signal, timeline, projection, sequence.Rows);
+            }
+
+            var json = buffer.WrittenSpan.ToArray();
+            renders.Put(signal, timeline, projection, sequence.Rows, json);
+            w.WriteRawValue(json, skipInputValidation: true);
         }
 
-        w.WriteEndObject();
         w.WriteNumber("length"u8, sequence.Rows.Count);
         w.WriteStartObject("provenance"u8);
         w.WriteString("fingerprint"u8, signal.Fingerprint);
@@ -59,6 +78,18 @@ internal static class SequenceJson
         w.WriteString("lookback"u8, Durations.Format(context.Lookback));
         w.WriteNumber("history_version"u8, timeline.History.Version);
         w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    private static void WriteColumns(Utf8JsonWriter w, ServedSignal signal, UserTimeline timeline, int[] projection, List<int> rows)
+    {
+        w.WriteStartObject();
+        foreach (int c in projection)
+        {
+            w.WritePropertyName(signal.SequenceColumns[c].Name);
+            WriteColumn(w, timeline.Rows.Columns[c], signal.SequenceColumns[c].Type, rows);
+        }
+
         w.WriteEndObject();
     }
 

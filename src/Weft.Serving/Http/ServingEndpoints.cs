@@ -140,35 +140,53 @@ internal static class ServingEndpoints
             return;
         }
 
-        if (state.SignalFor(tenant, signalName) is not { } signal)
-        {
-            await WriteErrorAsync(context, NoSignal(signalName)).ConfigureAwait(false);
-            return;
-        }
-
-        if (!long.TryParse(userText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long userId))
-        {
-            await WriteErrorAsync(context, ApiError.BadRequest($"user_id must be a 64-bit integer, got '{userText}'", "user_id")).ConfigureAwait(false);
-            return;
-        }
-
-        if (ReadRequest.TryParse(state, signal, args, out var parameters) is { } error)
+        var (read, error) = await PrepareReadAsync(state, tenant, signalName, userText, args, context.RequestAborted).ConfigureAwait(false);
+        if (error is not null)
         {
             await WriteErrorAsync(context, error).ConfigureAwait(false);
             return;
         }
 
-        var timeline = await state.Sequences.TimelineAsync(signal, userId, context.RequestAborted).ConfigureAwait(false);
-        var read = new ReadContext(parameters.Cut, parameters.Lookback, state.Stream?.LagMs);
-        var seen = t_seen ??= new HashSet<string>(StringComparer.Ordinal);
-        var sequence = SequenceService.Cut(timeline, parameters.Cut, seen);
         Begin(context, 200);
-        using (var w = new Utf8JsonWriter(context.Response.BodyWriter, SequenceJson.WriterOptions))
+        WriteRead(read, context.Response.BodyWriter);
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>A single-user read, validated and cut, ready to be written.</summary>
+    internal readonly record struct PreparedRead(ServedSignal Signal, ServedSequence Sequence, int[] Projection, ReadContext Context, RenderCache? Renders);
+
+    /// <summary>
+    /// Everything <c>GET …/sequence</c> does after authentication, up to the JSON: the signal (404 when
+    /// the tenant does not own it), the parameters (400 naming the limit), the timeline and the cut.
+    /// </summary>
+    internal static async ValueTask<(PreparedRead Read, ApiError? Error)> PrepareReadAsync(
+        ServingState state, string tenant, string signalName, string userText, ReadArguments args, CancellationToken cancellationToken)
+    {
+        if (state.SignalFor(tenant, signalName) is not { } signal)
         {
-            SequenceJson.WriteSequence(w, signal, sequence, parameters.Projection, read, includeSignal: true);
+            return (default, NoSignal(signalName));
         }
 
-        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        if (!long.TryParse(userText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long userId))
+        {
+            return (default, ApiError.BadRequest($"user_id must be a 64-bit integer, got '{userText}'", "user_id"));
+        }
+
+        if (ReadRequest.TryParse(state, signal, args, out var parameters) is { } error)
+        {
+            return (default, error);
+        }
+
+        var timeline = await state.Sequences.TimelineAsync(signal, userId, cancellationToken).ConfigureAwait(false);
+        var read = new ReadContext(parameters.Cut, parameters.Lookback, state.Stream?.LagMs);
+        var seen = t_seen ??= new HashSet<string>(StringComparer.Ordinal);
+        return (new PreparedRead(signal, SequenceService.Cut(timeline, parameters.Cut, seen), parameters.Projection, read, state.Sequences.Renders), null);
+    }
+
+    internal static void WriteRead(in PreparedRead read, IBufferWriter<byte> output)
+    {
+        using var w = new Utf8JsonWriter(output, SequenceJson.WriterOptions);
+        SequenceJson.WriteSequence(w, read.Signal, read.Sequence, read.Projection, read.Context, includeSignal: true, read.Renders);
     }
 
     private static async Task MultiGetAsync(HttpContext context, ServingState state, string signalName)
@@ -213,7 +231,7 @@ internal static class ServingEndpoints
             foreach (var timeline in timelines)
             {
                 var sequence = SequenceService.Cut(timeline, parameters.Cut, seen);
-                SequenceJson.WriteSequence(w, signal, sequence, parameters.Projection, read, includeSignal: false);
+                SequenceJson.WriteSequence(w, signal, sequence, parameters.Projection, read, includeSignal: false, state.Sequences.Renders);
             }
 
             w.WriteEndArray();
@@ -515,6 +533,11 @@ internal static class ServingEndpoints
                 w.WriteNumber("capacity"u8, cache.Capacity);
                 w.WriteNumber("hits"u8, cache.Hits);
                 w.WriteNumber("misses"u8, cache.Misses);
+                if (state.Sequences.Renders is { } renders)
+                {
+                    w.WriteNumber("rendered_users"u8, renders.Count);
+                    w.WriteNumber("rendered_bytes"u8, renders.Bytes);
+                }
             }
 
             w.WriteEndObject();

@@ -39,6 +39,10 @@ internal static class ServingMetrics
             m.Gauge("weft_serving_cache_users", "Users whose merged sequence is cached", cache.Count);
             m.Gauge("weft_serving_cache_hits", "Cache hits since start", cache.Hits);
             m.Gauge("weft_serving_cache_misses", "Cache misses since start", cache.Misses);
+            if (state.Sequences.Renders is { } renders)
+            {
+                m.Gauge("weft_serving_cache_json_bytes", "Bytes of rendered columns JSON kept for cached users", renders.Bytes);
+            }
         }
     }
 }

@@ -12,8 +12,11 @@ internal readonly record struct ServedSequence(UserTimeline Timeline, List<int> 
 /// — the newest <see cref="ServedSignal.Retention"/> elements, which is what the store keeps — so a
 /// served sequence does not depend on whether the cache answered.
 /// </summary>
-internal sealed class SequenceService(IOnlineStore store, TimelineCache? cache)
+internal sealed class SequenceService(IOnlineStore store, TimelineCache? cache, RenderCache? renders = null)
 {
+    /// <summary>Rendered columns JSON of cached timelines (only with the timeline cache: it relies on timeline identity).</summary>
+    public RenderCache? Renders => cache is null ? null : renders;
+
     public IOnlineStore Store => store;
 
     public TimelineCache? Cache => cache;
