@@ -24,9 +24,13 @@ internal static class ServeCommand
                 if (parse.GetValue(urls) is { } u)
                 {
                     options = options with { Urls = u };
-                    foreach (var (option, _, message) in options.Problems())
+                    try
                     {
-                        throw new ArgumentException(option == "urls" ? $"--urls: {message}" : message);
+                        options.Validate();
+                    }
+                    catch (ArgumentOutOfRangeException ex)
+                    {
+                        throw new ArgumentException($"--urls: {ex.Message.Split('\n')[0]}", ex);
                     }
                 }
 
