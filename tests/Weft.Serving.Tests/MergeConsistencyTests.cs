@@ -149,7 +149,11 @@ public sealed class MergeConsistencyTests
 
         for (long user = 1; user <= 12; user++)
         {
-            foreach (var query in new[] { "", "?limit=5&columns=category", "?as_of=2026-11-03T22:00:00Z&known_at=2026-11-03T21:00:00Z" })
+            // The cached server remembers each timeline's last cut and reuses its result when no row lies
+            // between the two cuts: walk as_of and known_at in small steps across the rows to test that.
+            var steps = Enumerable.Range(0, 24).Select(i => ServingWorld.Now - (6 * ServingWorld.Hour) + (i * 13 * 60_000_000L))
+                .Select((t, i) => $"?as_of={Timestamps.Format(t)}" + (i % 3 == 0 ? $"&known_at={Timestamps.Format(t - ServingWorld.Hour)}" : "") + (i % 4 == 0 ? "&limit=9" : ""));
+            foreach (var query in new[] { "", "?limit=5&columns=category", "?as_of=2026-11-03T22:00:00Z&known_at=2026-11-03T21:00:00Z" }.Concat(steps))
             {
                 string url = $"v1/signals/engagement/users/{user}/sequence{query}";
                 var a = await ServingWorld.JsonAsync(await cached.GetAsync(url));

@@ -13,8 +13,15 @@ namespace Weft.Serving.Sequences;
 /// </summary>
 internal sealed class UserTimeline
 {
+    private readonly long[] _times;
+    private readonly long _maxIngest;
+    private CutResult? _lastCut;
+
     private UserTimeline(long userId, EventBatch rows, int batchCount, SequenceIndex index, HistorySnapshot history, long generation, int foreign)
     {
+        _times = ((PrimitiveColumn<long>)rows[StandardColumns.EventTime]).Values;
+        var ingest = ((PrimitiveColumn<long>)rows[StandardColumns.IngestTime]).Values;
+        _maxIngest = ingest.Length == 0 ? long.MinValue : ingest.Max();
         UserId = userId;
         Rows = rows;
         BatchCount = batchCount;
@@ -46,8 +53,72 @@ internal sealed class UserTimeline
     /// Cuts the sequence: appends the chosen rows (newest first) to <paramref name="picked"/> and returns
     /// whether the cut dropped an event inside the window (truncated).
     /// </summary>
-    public bool Select(in SequenceCut cut, List<int> picked, HashSet<string> seen) =>
-        Index.UserCount > 0 && Index.Select(0, cut, picked, seen);
+    public bool Select(in SequenceCut cut, List<int> picked, HashSet<string> seen)
+    {
+        if (Index.UserCount == 0)
+        {
+            return false;
+        }
+
+        // Reads of "now" move as_of by microseconds: when no row lies between the last cut and this one,
+        // the same rows pass both, and Select would choose exactly what it chose last time.
+        if (Volatile.Read(ref _lastCut) is { } last && SameRows(last.Cut, cut))
+        {
+            picked.AddRange(last.Rows);
+            return last.Truncated;
+        }
+
+        int before = picked.Count;
+        bool truncated = Index.Select(0, cut, picked, seen);
+        Volatile.Write(ref _lastCut, new CutResult(cut, picked.GetRange(before, picked.Count - before).ToArray(), truncated));
+        return truncated;
+    }
+
+    /// <summary>True when exactly the same rows pass cut <paramref name="a"/> and cut <paramref name="b"/>.</summary>
+    private bool SameRows(in SequenceCut a, in SequenceCut b)
+    {
+        if (a.MaxLength != b.MaxLength)
+        {
+            return false;
+        }
+
+        if (a.KnownAtMicros != b.KnownAtMicros && (a.KnownAtMicros < _maxIngest || b.KnownAtMicros < _maxIngest))
+        {
+            return false;
+        }
+
+        return NoRowIn(Math.Min(a.AsOfMicros, b.AsOfMicros), Math.Max(a.AsOfMicros, b.AsOfMicros))
+            && NoRowIn(Math.Min(a.FromMicros, b.FromMicros) - 1, Math.Max(a.FromMicros, b.FromMicros) - 1);
+    }
+
+    /// <summary>No row of the user has an event time in (<paramref name="low"/>, <paramref name="high"/>].</summary>
+    private bool NoRowIn(long low, long high)
+    {
+        if (low == high)
+        {
+            return true;
+        }
+
+        // Rows are newest first: find the first row at or before high, and see whether it is after low.
+        var rows = Index.RowsOf(0);
+        int lo = 0, hi = rows.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_times[rows[mid]] > high)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        return lo == rows.Length || _times[rows[lo]] <= low;
+    }
+
+    private sealed record CutResult(SequenceCut Cut, int[] Rows, bool Truncated);
 
     public static UserTimeline Build(ServedSignal signal, HistorySnapshot history, long generation, long userId, IReadOnlyList<OnlineElement> online)
     {
