@@ -29,6 +29,9 @@ internal static class ServingEndpoints
     [ThreadStatic]
     private static HashSet<string>? t_seen;
 
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_body;
+
     public static void Map(WebApplication app, ServingState state)
     {
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving");
@@ -147,8 +150,19 @@ internal static class ServingEndpoints
             return;
         }
 
+        // Rendered whole first, so the response carries a Content-Length (no chunked framing); the
+        // buffer is this thread's and is copied into the response before any await.
+        var body = t_body ??= new ArrayBufferWriter<byte>(64 * 1024);
+        body.ResetWrittenCount();
+        WriteRead(read, body);
         Begin(context, 200);
-        WriteRead(read, context.Response.BodyWriter);
+        context.Response.ContentLength = body.WrittenCount;
+        context.Response.BodyWriter.Write(body.WrittenSpan);
+        if (body.Capacity > 4 * 1024 * 1024)
+        {
+            t_body = null; // do not keep a rare huge response's buffer per thread
+        }
+
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
