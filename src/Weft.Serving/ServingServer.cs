@@ -114,7 +114,9 @@ public sealed class ServingServer : IAsyncDisposable
             builder.WebHost.ConfigureKestrel(k =>
             {
                 k.AddServerHeader = false;
-                k.Limits.MaxRequestBodySize = null; // the endpoints enforce serving.max_request_bytes and answer 400 naming it
+                // The endpoints read at most serving.max_request_bytes + 1 and answer 400 naming the option;
+                // Kestrel's own limit (413) sits just above, so it never answers first.
+                k.Limits.MaxRequestBodySize = options.MaxRequestBytes + 1L;
             });
             builder.Logging.ClearProviders();
             builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
