@@ -17,6 +17,9 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ -n "${WEFT_TEST_POSTGRES:-}" ] || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 # librdkafka (Kafka source tests; Weft loads it only for Kafka): Debian 12's 2.0.2, matching Confluent.Kafka 1.9.3.
 { ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep 'librdkafka\.so\.1' >/dev/null || missing+=(librdkafka-dev)
+# Headless Chromium for the serving dashboard test (driven by Playwright with ExecutablePath; Playwright's own
+# browser download does not work here).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   as_root apt-get update -qq

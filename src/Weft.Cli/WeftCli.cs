@@ -16,6 +16,7 @@ public static class WeftCli
         root.Subcommands.Add(DiffCommand(stdout, stderr));
         root.Subcommands.Add(TableCommands.Create(stdout, stderr));
         root.Subcommands.Add(StreamCommand.Create(stdout, stderr));
+        root.Subcommands.Add(ServeCommand.Create(stdout, stderr));
         foreach (var command in BatchCommands.Create(stdout, stderr))
         {
             root.Subcommands.Add(command);

@@ -1,0 +1,639 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Weft.Definitions;
+using Weft.Serving.Hosting;
+using Weft.Serving.Security;
+using Weft.Serving.Sequences;
+using Weft.Streaming.Embedded;
+
+namespace Weft.Serving.Http;
+
+/// <summary>The HTTP API (docs/serving.md): routes, authentication, limits, and the JSON they answer with.</summary>
+internal static class ServingEndpoints
+{
+    public const string SequenceRoute = "/v1/signals/{signal}/users/{user_id}/sequence";
+    public const string MultiGetRoute = "/v1/signals/{signal}/sequences";
+    public const string EventsRoute = "/v1/events";
+
+    [ThreadStatic]
+    private static HashSet<string>? t_seen;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_body;
+
+    public static void Map(WebApplication app, ServingState state)
+    {
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving");
+        app.Use(async (context, next) =>
+        {
+            long start = Stopwatch.GetTimestamp();
+            try
+            {
+                await next(context).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+            {
+                ServingLog.RequestFailed(logger, context.Request.Method, RouteOf(context), ex);
+                await WriteErrorAsync(context, new ApiError(500, "internal error; see the server log")).ConfigureAwait(false);
+            }
+            finally
+            {
+                string route = RouteOf(context);
+                state.Metrics.Observe("weft_http_request_duration_seconds", "HTTP request latency, by route and method", Stopwatch.GetElapsedTime(start).TotalSeconds,
+                    ("route", route), ("method", context.Request.Method));
+                state.Metrics.Count("weft_http_requests_total", "HTTP requests, by route and status", 1,
+                    ("route", route), ("status", context.Response.StatusCode.ToString(CultureInfo.InvariantCulture)));
+            }
+        });
+
+        app.MapGet("/healthz", () => Results.Text("ok\n"))
+            .WithName("healthz").WithSummary("Liveness: 200 \"ok\" while the process serves").WithTags("operations")
+            .Produces<string>(200, "text/plain");
+
+        app.MapGet("/metrics", (HttpContext context, [FromServices] ServingState s) => MetricsAsync(context, s))
+            .WithName("metrics").WithSummary("Prometheus text format: request latency per route, stream freshness and lag, dead letters, batch history").WithTags("operations")
+            .Produces<string>(200, "text/plain");
+
+        app.MapGet("/", () => Results.Text(Dashboard.Html, "text/html; charset=utf-8"))
+            .WithName("dashboard").WithSummary("The dashboard page (reads /metrics and /v1/status)").WithTags("operations")
+            .Produces<string>(200, "text/html");
+
+        app.MapGet("/v1/status", (HttpContext context, [FromServices] ServingState s) => StatusAsync(context, s))
+            .WithName("status").WithSummary("The caller's signals: versions, batch history, stream watermark and lag").WithTags("sequences")
+            .Produces<StatusDoc>(200).Produces<ErrorDoc>(401);
+
+        app.MapGet("/v1/signals", (HttpContext context, [FromServices] ServingState s) => SignalsAsync(context, s))
+            .WithName("signals").WithSummary("The caller's signals and their columns").WithTags("sequences")
+            .Produces<SignalListDoc>(200).Produces<ErrorDoc>(401);
+
+        app.MapGet(SequenceRoute, (HttpContext context, string signal, string user_id, [FromQuery] string? columns, [FromQuery] string? limit, [FromQuery] string? lookback, [FromQuery] string? as_of, [FromQuery] string? known_at) =>
+                SequenceAsync(context, state, signal, user_id, new ReadArguments(columns?.Split(','), limit, lookback, as_of, known_at)))
+            .WithName("sequence").WithTags("sequences")
+            .WithSummary("One user's sequence of a signal, as columnar JSON with provenance")
+            .WithDescription("The merge of the online store (stream tail) and the sealed batch history, cut to (as_of − lookback, as_of] and ingest_time ≤ known_at, newest first, at most limit elements. columns: comma-separated sequence columns (event_id and event_time always come). limit: ≤ the signal's max_length and serving.max_limit. lookback: a duration ≤ the signal's. as_of, known_at: ISO-8601 (default now; known_at defaults to as_of).")
+            .Produces<SequenceDoc>(200).Produces<ErrorDoc>(400).Produces<ErrorDoc>(401).Produces<ErrorDoc>(404);
+
+        app.MapPost(MultiGetRoute, (HttpContext context, string signal) => MultiGetAsync(context, state, signal))
+            .WithName("sequences").WithTags("sequences")
+            .WithSummary("Sequences of many users of one signal in one call, from one store snapshot")
+            .WithDescription("Body: {\"user_ids\": [...], \"columns\": [...], \"limit\": N, \"lookback\": \"7d\", \"as_of\": \"...\", \"known_at\": \"...\"}; one sequence per distinct user, in request order. At most serving.max_users_per_request users.")
+            .AddOpenApiOperationTransformer(RequestBody<MultiGetRequestDoc>("application/json"))
+            .Produces<MultiGetDoc>(200).Produces<ErrorDoc>(400).Produces<ErrorDoc>(401).Produces<ErrorDoc>(404);
+
+        app.MapPost(EventsRoute, (HttpContext context, [FromServices] ServingState s) => EventsAsync(context, s))
+            .WithName("events").WithTags("events")
+            .WithSummary("Append raw events to the embedded log; 202 once durable")
+            .WithDescription("A JSON array of event objects, or NDJSON. Every event's event_type must be one of the caller's (included by its signals and no other tenant's); a tenant field, if present, must be the caller. The streaming runtime in this process then parses, enriches and serves them; bad events become dead letters. At most serving.max_events_per_request events and serving.max_request_bytes bytes.")
+            .AddOpenApiOperationTransformer(RequestBody<EventDoc[]>("application/json", "application/x-ndjson"))
+            .Produces<EventsAcceptedDoc>(202).Produces<ErrorDoc>(400).Produces<ErrorDoc>(401).Produces<ErrorDoc>(409);
+    }
+
+    /// <summary>
+    /// Documents a request body without <c>Accepts</c> metadata, which would make routing answer 415 to
+    /// other content types: the endpoints read the body themselves and answer 400 with a reason.
+    /// </summary>
+    private static Func<OpenApiOperation, OpenApiOperationTransformerContext, CancellationToken, Task> RequestBody<T>(params string[] contentTypes) =>
+        async (operation, context, cancellationToken) =>
+        {
+            var schema = await context.GetOrCreateSchemaAsync(typeof(T), null, cancellationToken).ConfigureAwait(false);
+            var body = new OpenApiRequestBody { Required = true, Content = new Dictionary<string, OpenApiMediaType>() };
+            foreach (var type in contentTypes)
+            {
+                body.Content[type] = new OpenApiMediaType { Schema = schema };
+            }
+
+            operation.RequestBody = body;
+        };
+
+    private static string RouteOf(HttpContext context) =>
+        (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
+
+    private static bool TryTenant(HttpContext context, ServingState state, out string tenant)
+    {
+        tenant = state.Keys.Authenticate(ApiKeys.Presented(context.Request))!;
+        if (tenant is null)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+            return false;
+        }
+
+        return true;
+    }
+
+    private static readonly ApiError Unauthorized = new(401, "a valid API key is required: Authorization: Bearer <key>, or X-Api-Key: <key>");
+
+    private static ApiError NoSignal(string name) => new(404, $"no signal '{name}'");
+
+    private static async Task SequenceAsync(HttpContext context, ServingState state, string signalName, string userText, ReadArguments args)
+    {
+        if (!TryTenant(context, state, out var tenant))
+        {
+            await WriteErrorAsync(context, Unauthorized).ConfigureAwait(false);
+            return;
+        }
+
+        var (read, error) = await PrepareReadAsync(state, tenant, signalName, userText, args, context.RequestAborted).ConfigureAwait(false);
+        if (error is not null)
+        {
+            await WriteErrorAsync(context, error).ConfigureAwait(false);
+            return;
+        }
+
+        // Rendered whole first, so the response carries a Content-Length (no chunked framing); the
+        // buffer is this thread's and is copied into the response before any await.
+        var body = t_body ??= new ArrayBufferWriter<byte>(64 * 1024);
+        body.ResetWrittenCount();
+        WriteRead(read, body);
+        Begin(context, 200);
+        context.Response.ContentLength = body.WrittenCount;
+        context.Response.BodyWriter.Write(body.WrittenSpan);
+        if (body.Capacity > 4 * 1024 * 1024)
+        {
+            t_body = null; // do not keep a rare huge response's buffer per thread
+        }
+
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>A single-user read, validated and cut, ready to be written.</summary>
+    internal readonly record struct PreparedRead(ServedSignal Signal, ServedSequence Sequence, int[] Projection, ReadContext Context, RenderCache? Renders);
+
+    /// <summary>
+    /// Everything <c>GET …/sequence</c> does after authentication, up to the JSON: the signal (404 when
+    /// the tenant does not own it), the parameters (400 naming the limit), the timeline and the cut.
+    /// </summary>
+    internal static async ValueTask<(PreparedRead Read, ApiError? Error)> PrepareReadAsync(
+        ServingState state, string tenant, string signalName, string userText, ReadArguments args, CancellationToken cancellationToken)
+    {
+        if (state.SignalFor(tenant, signalName) is not { } signal)
+        {
+            return (default, NoSignal(signalName));
+        }
+
+        if (!long.TryParse(userText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long userId))
+        {
+            return (default, ApiError.BadRequest($"user_id must be a 64-bit integer, got '{userText}'", "user_id"));
+        }
+
+        if (ReadRequest.TryParse(state, signal, args, out var parameters) is { } error)
+        {
+            return (default, error);
+        }
+
+        var timeline = await state.Sequences.TimelineAsync(signal, userId, cancellationToken).ConfigureAwait(false);
+        var read = new ReadContext(parameters.Cut, parameters.Lookback, state.Stream?.LagMs);
+        var seen = t_seen ??= new HashSet<string>(StringComparer.Ordinal);
+        return (new PreparedRead(signal, SequenceService.Cut(timeline, parameters.Cut, seen), parameters.Projection, read, state.Sequences.Renders), null);
+    }
+
+    internal static void WriteRead(in PreparedRead read, IBufferWriter<byte> output)
+    {
+        using var w = new Utf8JsonWriter(output, SequenceJson.WriterOptions);
+        SequenceJson.WriteSequence(w, read.Signal, read.Sequence, read.Projection, read.Context, includeSignal: true, read.Renders);
+    }
+
+    private static async Task MultiGetAsync(HttpContext context, ServingState state, string signalName)
+    {
+        if (!TryTenant(context, state, out var tenant))
+        {
+            await WriteErrorAsync(context, Unauthorized).ConfigureAwait(false);
+            return;
+        }
+
+        if (state.SignalFor(tenant, signalName) is not { } signal)
+        {
+            await WriteErrorAsync(context, NoSignal(signalName)).ConfigureAwait(false);
+            return;
+        }
+
+        var (body, bodyError) = await ReadBodyAsync(context, state.Options.MaxRequestBytes).ConfigureAwait(false);
+        if (bodyError is not null)
+        {
+            await WriteErrorAsync(context, bodyError).ConfigureAwait(false);
+            return;
+        }
+
+        var parseError = ParseMultiGet(body, state.Options.MaxUsersPerRequest, out var users, out var args);
+        ReadParameters parameters = null!;
+        parseError ??= ReadRequest.TryParse(state, signal, args, out parameters);
+        if (parseError is not null)
+        {
+            await WriteErrorAsync(context, parseError).ConfigureAwait(false);
+            return;
+        }
+
+        var timelines = await state.Sequences.TimelinesAsync(signal, users, context.RequestAborted).ConfigureAwait(false);
+        var read = new ReadContext(parameters.Cut, parameters.Lookback, state.Stream?.LagMs);
+        Begin(context, 200);
+        using (var w = new Utf8JsonWriter(context.Response.BodyWriter, SequenceJson.WriterOptions))
+        {
+            var seen = t_seen ??= new HashSet<string>(StringComparer.Ordinal);
+            w.WriteStartObject();
+            w.WriteString("signal"u8, signal.Name);
+            w.WriteStartArray("sequences"u8);
+            foreach (var timeline in timelines)
+            {
+                var sequence = SequenceService.Cut(timeline, parameters.Cut, seen);
+                SequenceJson.WriteSequence(w, signal, sequence, parameters.Projection, read, includeSignal: false, state.Sequences.Renders);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static ApiError? ParseMultiGet(byte[] body, int maxUsers, out List<long> users, out ReadArguments args)
+    {
+        users = [];
+        args = new ReadArguments(null, null, null, null, null);
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(body);
+        }
+        catch (JsonException ex)
+        {
+            return ApiError.BadRequest($"the body is not valid JSON (line {ex.LineNumber + 1}): {ex.Message}");
+        }
+
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return ApiError.BadRequest("the body must be a JSON object: {\"user_ids\": [...], \"columns\": [...], \"limit\": N, \"as_of\": \"...\"}");
+            }
+
+            List<string>? columns = null;
+            string? limit = null, lookback = null, asOf = null, knownAt = null;
+            bool sawUsers = false;
+            foreach (var p in root.EnumerateObject())
+            {
+                switch (p.Name)
+                {
+                    case "user_ids":
+                        sawUsers = true;
+                        if (p.Value.ValueKind != JsonValueKind.Array)
+                        {
+                            return ApiError.BadRequest("user_ids must be an array of 64-bit integers", "user_ids");
+                        }
+
+                        if (p.Value.GetArrayLength() > maxUsers)
+                        {
+                            return ApiError.BadRequest($"{p.Value.GetArrayLength()} user_ids exceed serving.max_users_per_request ({maxUsers})", "serving.max_users_per_request");
+                        }
+
+                        var distinct = new HashSet<long>();
+                        int i = 0;
+                        foreach (var u in p.Value.EnumerateArray())
+                        {
+                            if (u.ValueKind != JsonValueKind.Number || !u.TryGetInt64(out long id))
+                            {
+                                return ApiError.BadRequest($"user_ids[{i}] must be a 64-bit integer, got {u.GetRawText()}", "user_ids");
+                            }
+
+                            if (distinct.Add(id))
+                            {
+                                users.Add(id);
+                            }
+
+                            i++;
+                        }
+
+                        break;
+                    case "columns":
+                        if (p.Value.ValueKind != JsonValueKind.Array || p.Value.EnumerateArray().Any(c => c.ValueKind != JsonValueKind.String))
+                        {
+                            return ApiError.BadRequest("columns must be an array of column names", "columns");
+                        }
+
+                        columns = [.. p.Value.EnumerateArray().Select(c => c.GetString()!)];
+                        break;
+                    case "limit":
+                        if (p.Value.ValueKind != JsonValueKind.Number)
+                        {
+                            return ApiError.BadRequest($"limit must be a positive integer, got {p.Value.GetRawText()}", "limit");
+                        }
+
+                        limit = p.Value.GetRawText();
+                        break;
+                    case "lookback" or "as_of" or "known_at":
+                        if (p.Value.ValueKind != JsonValueKind.String)
+                        {
+                            return ApiError.BadRequest($"{p.Name} must be a string, got {p.Value.GetRawText()}", p.Name);
+                        }
+
+                        _ = p.Name switch
+                        {
+                            "lookback" => lookback = p.Value.GetString(),
+                            "as_of" => asOf = p.Value.GetString(),
+                            _ => knownAt = p.Value.GetString(),
+                        };
+                        break;
+                    default:
+                        return ApiError.BadRequest($"unknown property '{p.Name}': the body has user_ids, columns, limit, lookback, as_of, known_at");
+                }
+            }
+
+            if (!sawUsers)
+            {
+                return ApiError.BadRequest("user_ids is required", "user_ids");
+            }
+
+            args = new ReadArguments(columns, limit, lookback, asOf, knownAt);
+            return null;
+        }
+    }
+
+    private static async Task EventsAsync(HttpContext context, ServingState state)
+    {
+        if (!TryTenant(context, state, out var tenant))
+        {
+            await WriteErrorAsync(context, Unauthorized).ConfigureAwait(false);
+            return;
+        }
+
+        var stream = state.Stream;
+        if (stream is null || stream.Failure is not null)
+        {
+            await WriteErrorAsync(context, new ApiError(409, stream is null
+                ? "this server runs no streaming runtime (source.kind is not embedded, or serving.stream is off): send events to the configured source"
+                : "the in-process streaming runtime has stopped (see the server log); restart weft serve")).ConfigureAwait(false);
+            return;
+        }
+
+        var (body, bodyError) = await ReadBodyAsync(context, state.Options.MaxRequestBytes).ConfigureAwait(false);
+        if (bodyError is not null)
+        {
+            await WriteErrorAsync(context, bodyError).ConfigureAwait(false);
+            return;
+        }
+
+        var own = state.TenantEventTypes.TryGetValue(tenant, out var types) ? types : (IReadOnlySet<string>)new HashSet<string>();
+        if (EventIngest.TryParse(body, tenant, own, state.Options.MaxEventsPerRequest, out var records) is { } error)
+        {
+            await WriteErrorAsync(context, error).ConfigureAwait(false);
+            return;
+        }
+
+        stream.Sample();
+        OffsetRange offsets;
+        try
+        {
+            offsets = await stream.Log.AppendAsync(records, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (ArgumentException ex)
+        {
+            await WriteErrorAsync(context, ApiError.BadRequest(ex.Message, "embedded log max_record_bytes")).ConfigureAwait(false);
+            return;
+        }
+
+        state.Metrics.Count("weft_serving_events_accepted_total", "Events appended to the embedded log through POST /v1/events, by tenant", records.Count, ("tenant", tenant));
+        Begin(context, 202);
+        using (var w = new Utf8JsonWriter(context.Response.BodyWriter, SequenceJson.WriterOptions))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("accepted"u8, records.Count);
+            w.WriteString("partition"u8, EmbeddedLog.PartitionName);
+            w.WriteNumber("first_offset"u8, offsets.FirstOffset);
+            w.WriteNumber("last_offset"u8, offsets.LastOffset);
+            w.WriteEndObject();
+        }
+
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static async Task SignalsAsync(HttpContext context, ServingState state)
+    {
+        if (!TryTenant(context, state, out var tenant))
+        {
+            await WriteErrorAsync(context, Unauthorized).ConfigureAwait(false);
+            return;
+        }
+
+        Begin(context, 200);
+        using (var w = new Utf8JsonWriter(context.Response.BodyWriter, SequenceJson.WriterOptions))
+        {
+            w.WriteStartObject();
+            w.WriteString("tenant"u8, tenant);
+            w.WriteStartArray("signals"u8);
+            foreach (var s in state.Signals.Where(s => s.Definition.Tenant == tenant))
+            {
+                w.WriteStartObject();
+                w.WriteString("name"u8, s.Name);
+                w.WriteNumber("version"u8, s.Definition.Version);
+                w.WriteString("fingerprint"u8, s.Fingerprint);
+                w.WriteNumber("max_length"u8, s.Retention);
+                w.WriteString("lookback"u8, Durations.Format(s.Definition.Lookback));
+                w.WriteStartArray("columns"u8);
+                foreach (var c in s.SequenceColumns)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name"u8, c.Name);
+                    w.WriteString("type"u8, c.Type.ToString());
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+                w.WriteStartArray("event_types"u8);
+                foreach (var t in s.Definition.EventTypes)
+                {
+                    w.WriteStringValue(t.Name);
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static async Task StatusAsync(HttpContext context, ServingState state)
+    {
+        if (!TryTenant(context, state, out var tenant))
+        {
+            await WriteErrorAsync(context, Unauthorized).ConfigureAwait(false);
+            return;
+        }
+
+        Begin(context, 200);
+        using (var w = new Utf8JsonWriter(context.Response.BodyWriter, SequenceJson.WriterOptions))
+        {
+            Span<byte> text = stackalloc byte[32];
+            w.WriteStartObject();
+            w.WriteString("tenant"u8, tenant);
+            w.WriteString("server_time"u8, text[..SequenceJson.FormatTimestamp(state.NowMicros, text)]);
+            w.WriteStartArray("signals"u8);
+            foreach (var s in state.Signals.Where(s => s.Definition.Tenant == tenant))
+            {
+                var h = s.History.Current;
+                w.WriteStartObject();
+                w.WriteString("name"u8, s.Name);
+                w.WriteNumber("version"u8, s.Definition.Version);
+                w.WriteString("fingerprint"u8, s.Fingerprint);
+                w.WriteNumber("max_length"u8, s.Retention);
+                w.WriteString("lookback"u8, Durations.Format(s.Definition.Lookback));
+                w.WriteString("freshness_objective"u8, Durations.Format(s.Definition.FreshnessObjective));
+                w.WriteNumber("history_version"u8, h.Version);
+                w.WriteNumber("history_rows"u8, h.Rows.RowCount);
+                w.WriteString("history_from"u8, text[..SequenceJson.FormatTimestamp(h.LoadedFromMicros, text)]);
+                TimestampOrNull(w, "batch_sealed_through"u8, h.SealedThroughMicros);
+                TimestampOrNull(w, "stream_watermark"u8, s.StreamWatermark);
+                if (state.Stream?.Runtime.Metrics is { } m)
+                {
+                    w.WriteNumber("stream_events"u8, (long)m.Value("weft_stream_events_total", ("signal", s.Name)));
+                    // The slowest event type's p99: freshness is measured per signal × event type, never mixed.
+                    double? p99 = null;
+                    foreach (var type in s.Definition.EventTypes)
+                    {
+                        if (m.Quantile("weft_freshness_seconds", 0.99, ("signal", s.Name), ("event_type", type.Name)) is { } q && (p99 is null || q > p99))
+                        {
+                            p99 = q;
+                        }
+                    }
+
+                    if (p99 is { } v)
+                    {
+                        w.WriteNumber("freshness_p99_seconds"u8, v);
+                    }
+                }
+
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteStartObject("stream"u8);
+            if (state.Stream is { } stream)
+            {
+                w.WriteBoolean("running"u8, stream.Failure is null);
+                w.WriteString("source"u8, stream.Source.Name);
+                w.WriteNumber("end_offset"u8, stream.Log.EndOffset);
+                w.WriteNumber("position"u8, stream.Source.Position);
+                w.WriteNumber("committed_offset"u8, stream.Source.CommittedOffset);
+                w.WriteNumber("lag_records"u8, stream.LagRecords);
+                w.WriteNumber("lag_ms"u8, stream.LagMs);
+                if (stream.Failure is { } failure)
+                {
+                    w.WriteString("error"u8, failure.Message);
+                }
+            }
+            else
+            {
+                w.WriteBoolean("running"u8, false);
+            }
+
+            w.WriteEndObject();
+            w.WriteStartObject("cache"u8);
+            if (state.Sequences.Cache is { } cache)
+            {
+                w.WriteNumber("users"u8, cache.Count);
+                w.WriteNumber("capacity"u8, cache.Capacity);
+                w.WriteNumber("hits"u8, cache.Hits);
+                w.WriteNumber("misses"u8, cache.Misses);
+                if (state.Sequences.Renders is { } renders)
+                {
+                    w.WriteNumber("rendered_users"u8, renders.Count);
+                    w.WriteNumber("rendered_bytes"u8, renders.Bytes);
+                }
+            }
+
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static void TimestampOrNull(Utf8JsonWriter w, ReadOnlySpan<byte> name, long? micros)
+    {
+        if (micros is { } m)
+        {
+            Span<byte> text = stackalloc byte[32];
+            w.WriteString(name, text[..SequenceJson.FormatTimestamp(m, text)]);
+        }
+        else
+        {
+            w.WriteNull(name);
+        }
+    }
+
+    private static async Task MetricsAsync(HttpContext context, ServingState state)
+    {
+        ServingMetrics.Update(state);
+        var text = new StringBuilder(16 * 1024);
+        state.Metrics.WritePrometheus(text);
+        state.Stream?.Runtime.Metrics.WritePrometheus(text);
+        context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        await context.Response.WriteAsync(text.ToString(), context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static void Begin(HttpContext context, int status)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json; charset=utf-8";
+    }
+
+    /// <summary>Reads the body, refusing more than <paramref name="max"/> bytes with a 400 that names the limit.</summary>
+    private static async Task<(byte[] Body, ApiError? Error)> ReadBodyAsync(HttpContext context, int max)
+    {
+        var tooLarge = ApiError.BadRequest($"the request body exceeds serving.max_request_bytes ({max} bytes)", "serving.max_request_bytes");
+        if (context.Request.ContentLength > max)
+        {
+            return ([], tooLarge);
+        }
+
+        var buffer = new ArrayBufferWriter<byte>((int)Math.Min(max + 1L, context.Request.ContentLength ?? 16 * 1024));
+        var body = context.Request.Body;
+        while (true)
+        {
+            int read = await body.ReadAsync(buffer.GetMemory(Math.Min(64 * 1024, max + 1 - buffer.WrittenCount)), context.RequestAborted).ConfigureAwait(false);
+            if (read == 0)
+            {
+                break;
+            }
+
+            buffer.Advance(read);
+            if (buffer.WrittenCount > max)
+            {
+                return ([], tooLarge);
+            }
+        }
+
+        return (buffer.WrittenSpan.ToArray(), null);
+    }
+
+    private static async Task WriteErrorAsync(HttpContext context, ApiError error)
+    {
+        Begin(context, error.Status);
+        using (var w = new Utf8JsonWriter(context.Response.BodyWriter))
+        {
+            w.WriteStartObject();
+            w.WriteString("error"u8, error.Message);
+            if (error.Limit is not null)
+            {
+                w.WriteString("limit"u8, error.Limit);
+            }
+
+            w.WriteEndObject();
+        }
+
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+}

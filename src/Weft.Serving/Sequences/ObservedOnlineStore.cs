@@ -1,0 +1,62 @@
+using Weft.Online;
+
+namespace Weft.Serving.Sequences;
+
+/// <summary>
+/// The online store as the server and its in-process streaming runtime share it: every call goes to the
+/// real store; after a durable append the appended users' cached timelines are dropped and the signal's
+/// stream watermark moves; after a trim that deleted anything, the signal's cached timelines go stale.
+/// </summary>
+internal sealed class ObservedOnlineStore(IOnlineStore inner, IReadOnlyDictionary<string, ServedSignal> signals, TimelineCache? cache) : IOnlineStore
+{
+    public string Describe => inner.Describe;
+
+    public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken)
+    {
+        int added = await inner.AppendAsync(signal, elements, checkpoint, cancellationToken).ConfigureAwait(false);
+        if (signals.TryGetValue(signal, out var served))
+        {
+            long previousUser = long.MinValue;
+            for (int i = 0; i < elements.Count; i++)
+            {
+                var e = elements[i];
+                served.AdvanceStreamWatermark(e.EventTimeMicros);
+                if (e.UserId != previousUser)
+                {
+                    // Counter first, then removal: a reader that raced with this append sees one or the other.
+                    served.Written(e.UserId);
+                    cache?.Remove(served, e.UserId);
+                    previousUser = e.UserId;
+                }
+            }
+        }
+
+        return added;
+    }
+
+    public ValueTask<IReadOnlyList<OnlineElement>> ReadAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken) =>
+        inner.ReadAsync(signal, userId, options, cancellationToken);
+
+    public ValueTask<IReadOnlyDictionary<long, IReadOnlyList<OnlineElement>>> ReadManyAsync(string signal, IReadOnlyList<long> userIds, OnlineReadOptions options, CancellationToken cancellationToken) =>
+        inner.ReadManyAsync(signal, userIds, options, cancellationToken);
+
+    public async ValueTask<long> TrimAsync(string signal, int keep, CancellationToken cancellationToken)
+    {
+        long deleted = await inner.TrimAsync(signal, keep, cancellationToken).ConfigureAwait(false);
+        if (deleted > 0 && signals.TryGetValue(signal, out var served))
+        {
+            served.Invalidate();
+        }
+
+        return deleted;
+    }
+
+    public ValueTask<IReadOnlyDictionary<string, long>> ReadCheckpointAsync(string consumer, CancellationToken cancellationToken) =>
+        inner.ReadCheckpointAsync(consumer, cancellationToken);
+
+    public ValueTask<OnlineStoreStats> StatsAsync(string signal, CancellationToken cancellationToken) =>
+        inner.StatsAsync(signal, cancellationToken);
+
+    /// <summary>The inner store is owned by whoever opened it (the stream host), not by this view.</summary>
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}

@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Logging;
+
+namespace Weft.Serving;
+
+/// <summary>Every log message of Weft.Serving, source-generated, with stable event ids (6000–6099). No user data is logged.</summary>
+internal static partial class ServingLog
+{
+    [LoggerMessage(EventId = 6000, Level = LogLevel.Information, Message = "weft serve: options {Options}")]
+    public static partial void Options(ILogger logger, string options);
+
+    [LoggerMessage(EventId = 6001, Level = LogLevel.Information, Message = "weft serve: {Signals} signal(s) from {Folder}; online store {Store}; stream {Stream}; {Keys} API key(s) for {Tenants} tenant(s)")]
+    public static partial void Started(ILogger logger, int signals, string folder, string store, string stream, int keys, int tenants);
+
+    [LoggerMessage(EventId = 6002, Level = LogLevel.Information, Message = "batch history of '{Signal}' loaded: table version {Version}, {Rows} rows, sealed through {SealedThrough}")]
+    public static partial void HistoryLoaded(ILogger logger, string signal, long version, int rows, string sealedThrough);
+
+    [LoggerMessage(EventId = 6003, Level = LogLevel.Warning, Message = "batch history of '{Signal}' could not be refreshed; serving the previous one")]
+    public static partial void HistoryFailed(ILogger logger, string signal, Exception exception);
+
+    [LoggerMessage(EventId = 6004, Level = LogLevel.Error, Message = "the in-process streaming runtime stopped; reads go on, POST /v1/events is refused until restart")]
+    public static partial void StreamFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 6005, Level = LogLevel.Warning, Message = "event type '{EventType}' is included by signals of several tenants ({Tenants}); POST /v1/events refuses it for every tenant")]
+    public static partial void SharedEventType(ILogger logger, string eventType, string tenants);
+
+    [LoggerMessage(EventId = 6006, Level = LogLevel.Warning, Message = "signal '{Signal}' belongs to tenant '{Tenant}', which has no entry in $.tenants: no key can read it")]
+    public static partial void OrphanSignal(ILogger logger, string signal, string tenant);
+
+    [LoggerMessage(EventId = 6007, Level = LogLevel.Error, Message = "request failed: {Method} {Route}")]
+    public static partial void RequestFailed(ILogger logger, string method, string route, Exception exception);
+}

@@ -1,0 +1,269 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Engine.Configuration;
+using Weft.Online;
+using Weft.Serving.Hosting;
+using Weft.Serving.Http;
+using Weft.Serving.Security;
+using Weft.Serving.Sequences;
+using Weft.Streaming.Embedded;
+using Weft.Streaming.Runtime;
+
+namespace Weft.Serving;
+
+/// <summary>
+/// <c>weft serve</c>: the serving runtime (DESIGN.md, "Runtimes"). Opens the online store, loads every
+/// signal's batch history, and on a single node (embedded source) runs the streaming runtime in-process;
+/// then serves sequences over HTTP on Kestrel. Start with <see cref="StartAsync"/>; dispose to stop (the
+/// runtime flushes, then the store and the log close).
+/// </summary>
+public sealed class ServingServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly StreamHost? _streamHost;
+    private readonly IOnlineStore? _ownedStore;
+    private int _disposed;
+
+    private ServingServer(WebApplication app, ServingState state, StreamHost? streamHost, IOnlineStore? ownedStore)
+    {
+        _app = app;
+        State = state;
+        _streamHost = streamHost;
+        _ownedStore = ownedStore;
+    }
+
+    /// <summary>The addresses Kestrel listens on (with the real port when 0 was asked for).</summary>
+    public IReadOnlyList<string> Urls =>
+        [.. _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];
+
+    internal ServingState State { get; }
+
+    /// <summary>Every HTTP method and route the server maps (the OpenAPI test checks the document against it).</summary>
+    internal IReadOnlyList<(string Method, string Route)> Endpoints =>
+        [.. ((IEndpointRouteBuilder)_app).DataSources.SelectMany(d => d.Endpoints).OfType<RouteEndpoint>()
+            .SelectMany(e => (e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? ["GET"]).Select(m => (m, e.RoutePattern.RawText ?? "")))];
+
+    /// <summary>Refreshes every signal's batch history now (the background loop does it every <see cref="ServingOptions.HistoryRefresh"/>).</summary>
+    public async Task RefreshHistoryAsync(CancellationToken cancellationToken)
+    {
+        var logger = _app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving");
+        await HistoryRefresher.RefreshAllAsync(State, logger, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Completes when the server stops (Ctrl-C, or <see cref="DisposeAsync"/>).</summary>
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _app.WaitForShutdownAsync(cancellationToken);
+
+    /// <param name="time">The clock (default the system's): request defaults for as_of, the history window, lag.</param>
+    /// <param name="logging">Adjusts logging (default: console, information and above).</param>
+    public static async Task<ServingServer> StartAsync(
+        WeftConfig config, ServingOptions options, TimeProvider? time = null, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        time ??= TimeProvider.System;
+        var registry = ExecutorRegistry.CreateDefault();
+        var definitions = config.LoadSignals(registry.Contains);
+        var signals = new List<ServedSignal>(definitions.Count);
+        for (int i = 0; i < definitions.Count; i++)
+        {
+            var d = definitions[i];
+            signals.Add(new ServedSignal(i, d, new BatchHistory(config.EnrichedTable(d.Name), d, options.HistoryHorizon, time)));
+        }
+
+        var byName = signals.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        bool runStream = options.Stream == ServingStreamMode.Auto && config.Source.Kind == "embedded";
+        var cache = runStream && options.CacheUsers > 0 ? new TimelineCache(options.CacheUsers) : null;
+
+        StreamHost? streamHost = null;
+        IOnlineStore? ownedStore = null;
+        WebApplication? app = null;
+        try
+        {
+            IOnlineStore inner;
+            if (runStream)
+            {
+                streamHost = await StreamHost.OpenAsync(config, new StreamOptions().Consumer, cancellationToken).ConfigureAwait(false);
+                inner = streamHost.Store;
+            }
+            else
+            {
+                inner = ownedStore = await StreamHost.OpenStoreAsync(config.OnlineStore, cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var s in signals)
+            {
+                var stats = await inner.StatsAsync(s.Name, cancellationToken).ConfigureAwait(false);
+                if (stats.NewestEventTimeMicros is { } newest)
+                {
+                    s.AdvanceStreamWatermark(newest);
+                }
+            }
+
+            var store = new ObservedOnlineStore(inner, byName, cache);
+            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "weft-serve", ContentRootPath = AppContext.BaseDirectory });
+            builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            builder.WebHost.ConfigureKestrel(k =>
+            {
+                k.AddServerHeader = false;
+                // The endpoints read at most serving.max_request_bytes + 1 and answer 400 naming the option;
+                // Kestrel's own limit (413) sits just above, so it never answers first.
+                k.Limits.MaxRequestBodySize = options.MaxRequestBytes + 1L;
+            });
+            builder.Logging.ClearProviders();
+            builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+            builder.Logging.SetMinimumLevel(LogLevel.Information);
+            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+            logging?.Invoke(builder.Logging);
+            builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
+            builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+            {
+                document.Info.Title = "Weft serving API";
+                document.Info.Version = "v1";
+                document.Info.Description = "Sequences on request with provenance (docs/serving.md). Every /v1 endpoint needs an API key: Authorization: Bearer <key>, or X-Api-Key: <key>.";
+                return Task.CompletedTask;
+            }));
+
+            EmbeddedStream? stream = null;
+            if (streamHost is not null)
+            {
+                var streamOptions = new StreamOptions { MaxWait = options.StreamMaxWait, FlushInterval = options.StreamFlushInterval };
+                var runtime = await StreamRuntime.CreateAsync(config, streamHost.Source, store, null, streamOptions, time, cancellationToken).ConfigureAwait(false);
+                stream = new EmbeddedStream(runtime, streamHost.EmbeddedLog!, (EmbeddedLogSource)streamHost.Source, time);
+            }
+
+            var state = new ServingState(config, options, signals, new ApiKeys(config.Tenants), new SequenceService(store, cache, cache is not null && options.CacheJsonBytes > 0 ? new RenderCache(options.CacheJsonBytes) : null), stream, time);
+            builder.Services.AddSingleton(state);
+            if (stream is not null)
+            {
+                builder.Services.AddHostedService(_ => stream);
+            }
+
+            builder.Services.AddHostedService(sp => new HistoryRefresher(state, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving")));
+            app = builder.Build();
+            ServingEndpoints.Map(app, state);
+            app.MapOpenApi("/openapi.json");
+
+            var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving");
+            stream?.UseLogger(log);
+            ServingLog.Options(log, options.Describe());
+            await HistoryRefresher.RefreshAllAsync(state, log, cancellationToken).ConfigureAwait(false);
+            foreach (var (type, tenants) in state.SharedEventTypes)
+            {
+                ServingLog.SharedEventType(log, type, string.Join(", ", tenants));
+            }
+
+            var tenantNames = config.Tenants.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+            foreach (var s in signals.Where(s => !tenantNames.Contains(s.Definition.Tenant)))
+            {
+                ServingLog.OrphanSignal(log, s.Name, s.Definition.Tenant);
+            }
+
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            ServingLog.Started(log, signals.Count, config.Signals, inner.Describe, stream is null ? "not in this process" : $"in-process from {stream.Source.Name}", state.Keys.Count, config.Tenants.Length);
+            return new ServingServer(app, state, streamHost, ownedStore);
+        }
+        catch
+        {
+            if (app is not null)
+            {
+                await app.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (streamHost is not null)
+            {
+                await streamHost.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (ownedStore is not null)
+            {
+                await ownedStore.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Stops Kestrel and the background loops (the runtime flushes), then closes the store and the log.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            await _app.DisposeAsync().ConfigureAwait(false);
+            if (_streamHost is not null)
+            {
+                await _streamHost.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (_ownedStore is not null)
+            {
+                await _ownedStore.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+}
+
+/// <summary>Keeps every signal's batch history current and samples the stream's lag, in the background.</summary>
+internal sealed class HistoryRefresher(ServingState state, ILogger logger) : BackgroundService
+{
+    public static async Task RefreshAllAsync(ServingState state, ILogger logger, CancellationToken cancellationToken)
+    {
+        foreach (var s in state.Signals)
+        {
+            try
+            {
+                if (await s.History.RefreshAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    // After the swap: a reader that sees the new generation also sees the new history.
+                    s.Invalidate();
+                    var h = s.History.Current;
+                    ServingLog.HistoryLoaded(logger, s.Name, h.Version, h.Rows.RowCount, h.SealedThroughMicros is { } t ? Timestamps.Format(t) : "(nothing sealed)");
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                ServingLog.HistoryFailed(logger, s.Name, ex);
+            }
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var period = TimeSpan.FromMilliseconds(100);
+        var last = TimeProvider.System.GetTimestamp();
+        using var timer = new PeriodicTimer(period);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                state.Stream?.Sample();
+                if (TimeProvider.System.GetElapsedTime(last) >= state.Options.HistoryRefresh)
+                {
+                    last = TimeProvider.System.GetTimestamp();
+                    await RefreshAllAsync(state, logger, stoppingToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // stopping
+        }
+    }
+}

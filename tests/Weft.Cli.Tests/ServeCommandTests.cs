@@ -1,0 +1,65 @@
+using System.Text.RegularExpressions;
+using FluentAssertions;
+using Weft.Definitions;
+using Xunit;
+
+namespace Weft.Cli.Tests;
+
+public sealed class ServeCommandTests
+{
+    private static void WriteDeployment(CliHarness cli, string serving)
+    {
+        Directory.CreateDirectory(cli.PathOf("signals"));
+        var weft = new DefinitionCatalog();
+        var save = weft.EventType("save").Attribute("item_id", WeftType.Int64, nullable: false);
+        weft.Signal("saves", tenant: "t").Include(save).Element("item_id").MaxLength(10).Lookback(TimeSpan.FromDays(1));
+        File.WriteAllBytes(cli.PathOf("signals/saves.json"), SignalJsonWriter.Write(weft.Build().Single()));
+        File.WriteAllText(cli.PathOf("weft.json"), $$"""
+            { "signals": "signals", "tenants": [ { "name": "t", "api_keys_sha256": [] } ], "serving": {{serving}} }
+            """);
+    }
+
+    [Fact]
+    public async Task Serve_refuses_an_invalid_option_naming_it()
+    {
+        using var cli = new CliHarness();
+        WriteDeployment(cli, """{ "max_limit": 0, "stream": "sometimes" }""");
+
+        var (exit, _, err) = await cli.RunAsync("serve", "--config", cli.PathOf("weft.json"));
+
+        exit.Should().Be(2);
+        err.Should().Contain("$.serving.stream: 'stream' must be \"auto\" or \"off\", got \"sometimes\"");
+        var (badUrls, _, urlErr) = await cli.RunAsync("serve", "--config", cli.PathOf("weft.json").Replace("weft.json", "missing.json", StringComparison.Ordinal));
+        badUrls.Should().Be(2);
+        urlErr.Should().Contain("no config file");
+    }
+
+    [Fact]
+    public async Task Serve_listens_until_cancelled_then_stops_cleanly()
+    {
+        using var cli = new CliHarness();
+        WriteDeployment(cli, "{}");
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        using var cts = new CancellationTokenSource();
+
+        var run = WeftCli.RunAsync(["serve", "--config", cli.PathOf("weft.json"), "--urls", "http://127.0.0.1:0"], TextWriter.Synchronized(stdout), TextWriter.Synchronized(stderr), cts.Token);
+        Match listening = Match.Empty;
+        for (int i = 0; i < 400 && !run.IsCompleted && !(listening = Regex.Match(stdout.ToString(), @"listening on (http://127\.0\.0\.1:\d+)")).Success; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        listening.Success.Should().BeTrue($"stdout: {stdout}, stderr: {stderr}");
+        using (var client = new HttpClient())
+        {
+            (await client.GetStringAsync(listening.Groups[1].Value + "/healthz")).Should().Be("ok\n");
+            (await client.GetAsync(listening.Groups[1].Value + "/v1/signals")).StatusCode.Should().Be(System.Net.HttpStatusCode.Unauthorized);
+        }
+
+        await cts.CancelAsync();
+        (await run).Should().Be(0, stderr.ToString());
+        stdout.ToString().Should().Contain("serve: stopped");
+        File.Exists(cli.PathOf("online.db")).Should().BeTrue("the embedded default store was created beside weft.json");
+    }
+}

@@ -1,0 +1,289 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using FluentAssertions;
+using Weft.Definitions;
+using Xunit;
+
+namespace Weft.Serving.Tests;
+
+/// <summary>The HTTP API over real HTTP (Kestrel on 127.0.0.1, a free port): ingest, reads, tenants, limits, operations.</summary>
+public sealed class ApiTests
+{
+    private static string Event(string id, long user, string type, long time, long? item = 7, string? extra = null) =>
+        $$"""{"event_id":"{{id}}","user_id":{{user}},"event_type":"{{type}}","event_time":"{{Timestamps.Format(time)}}"{{(item is null ? "" : $",\"item_id\":{item}")}}{{extra}}}""";
+
+    /// <summary>Reads until <paramref name="done"/> holds; the in-process runtime needs a micro-batch or two.</summary>
+    private static async Task<JsonElement> PollAsync(HttpClient client, string url, Func<JsonElement, bool> done)
+    {
+        JsonElement body = default;
+        for (int attempt = 0; attempt < 200; attempt++)
+        {
+            body = await ServingWorld.JsonAsync(await client.GetAsync(url));
+            if (done(body))
+            {
+                return body;
+            }
+
+            await Task.Delay(50);
+        }
+
+        return body;
+    }
+
+    [Fact]
+    public async Task Posted_events_are_served_once_the_stream_has_them()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+        long t = ServingWorld.Now - ServingWorld.Hour;
+        var json = "[" + string.Join(",", Event("p1", 500, "click", t, 3, ",\"dwell_ms\":900"), Event("p2", 500, "save", t + 1_000_000, 4), Event("p3", 500, "click", t + 2_000_000, 5, ",\"dwell_ms\":10")) + "]";
+
+        var post = await client.PostAsync("v1/events", new StringContent(json, Encoding.UTF8, "application/json"));
+
+        post.StatusCode.Should().Be(HttpStatusCode.Accepted);
+        var accepted = await ServingWorld.JsonAsync(post);
+        accepted.GetProperty("accepted").GetInt32().Should().Be(3);
+        accepted.GetProperty("partition").GetString().Should().Be("embedded");
+        (accepted.GetProperty("last_offset").GetInt64() - accepted.GetProperty("first_offset").GetInt64()).Should().Be(2);
+
+        var body = await PollAsync(client, "v1/signals/engagement/users/500/sequence", b => b.GetProperty("length").GetInt32() >= 2);
+        body.GetProperty("signal").GetString().Should().Be("engagement");
+        body.GetProperty("user_id").GetInt64().Should().Be(500);
+        var columns = body.GetProperty("columns");
+        columns.GetProperty("event_id").EnumerateArray().Select(e => e.GetString()).Should().Equal("p2", "p1"); // p3 is filtered out (dwell < 500)
+        columns.GetProperty("event_time").EnumerateArray().Select(e => e.GetString()).Should().Equal(Timestamps.Format(t + 1_000_000), Timestamps.Format(t));
+        columns.GetProperty("event_type").EnumerateArray().Select(e => e.GetString()).Should().Equal("save", "click");
+        columns.GetProperty("item_id").EnumerateArray().Select(e => e.GetInt64()).Should().Equal(4, 3);
+        columns.GetProperty("dwell_ms").EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Null ? (int?)null : e.GetInt32()).Should().Equal(null, 900);
+        columns.GetProperty("category").EnumerateArray().Select(e => e.GetString()).Should().Equal("c4", "c3");
+        var p = body.GetProperty("provenance");
+        p.GetProperty("fingerprint").GetString().Should().Be(SignalJsonWriter.Fingerprint(world.Signal));
+        p.GetProperty("from_stream").GetInt32().Should().Be(2);
+        p.GetProperty("from_batch").GetInt32().Should().Be(0);
+        p.GetProperty("truncated").GetBoolean().Should().BeFalse();
+        p.GetProperty("stream_watermark").GetString().Should().Be(Timestamps.Format(t + 1_000_000), "p3 was filtered out: not servable");
+        p.GetProperty("batch_sealed_through").ValueKind.Should().Be(JsonValueKind.Null);
+        p.GetProperty("lag_ms").ValueKind.Should().Be(JsonValueKind.Number);
+        p.GetProperty("as_of").GetString().Should().Be(Timestamps.Format(ServingWorld.Now));
+        p.GetProperty("lookback").GetString().Should().Be("7d");
+
+        // NDJSON too; a cached sequence is dropped when the user's next event lands.
+        var ndjson = Event("p4", 500, "save", t + 3_000_000, 6) + "\n\n" + Event("p5", 501, "save", t, 6) + "\n";
+        (await client.PostAsync("v1/events", new StringContent(ndjson, Encoding.UTF8, "application/x-ndjson"))).StatusCode.Should().Be(HttpStatusCode.Accepted);
+        body = await PollAsync(client, "v1/signals/engagement/users/500/sequence?columns=item_id", b => b.GetProperty("length").GetInt32() == 3);
+        body.GetProperty("columns").GetProperty("event_id").EnumerateArray().Select(e => e.GetString()).Should().Equal("p4", "p2", "p1");
+        body.GetProperty("columns").EnumerateObject().Select(c => c.Name).Should().Equal("event_id", "event_time", "item_id");
+    }
+
+    [Fact]
+    public async Task A_read_needs_a_valid_key_and_sees_only_its_tenants_signals()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        const string url = "v1/signals/engagement/users/1/sequence";
+
+        using (var anonymous = world.Client(key: null))
+        {
+            var none = await anonymous.GetAsync(url);
+            none.StatusCode.Should().Be(HttpStatusCode.Unauthorized);
+            none.Headers.WwwAuthenticate.ToString().Should().Be("Bearer");
+            (await anonymous.PostAsync("v1/events", new StringContent("[]"))).StatusCode.Should().Be(HttpStatusCode.Unauthorized);
+            (await anonymous.GetAsync("v1/status")).StatusCode.Should().Be(HttpStatusCode.Unauthorized);
+            using var viaHeader = new HttpRequestMessage(HttpMethod.Get, url);
+            viaHeader.Headers.Add("X-Api-Key", ServingWorld.HomeKey);
+            (await anonymous.SendAsync(viaHeader)).StatusCode.Should().Be(HttpStatusCode.OK);
+            using var wrongHeader = new HttpRequestMessage(HttpMethod.Get, url);
+            wrongHeader.Headers.Add("X-Api-Key", ServingWorld.HomeKey + "x");
+            (await anonymous.SendAsync(wrongHeader)).StatusCode.Should().Be(HttpStatusCode.Unauthorized);
+        }
+
+        using (var wrong = world.Client(key: "not-a-key"))
+        {
+            (await wrong.GetAsync(url)).StatusCode.Should().Be(HttpStatusCode.Unauthorized);
+        }
+
+        using var other = world.Client(ServingWorld.OtherKey);
+        var foreign = await other.GetAsync(url);
+        foreign.StatusCode.Should().Be(HttpStatusCode.NotFound);
+        var missing = await other.GetAsync("v1/signals/nothing-here/users/1/sequence");
+        missing.StatusCode.Should().Be(HttpStatusCode.NotFound);
+        (await ServingWorld.JsonAsync(foreign)).GetProperty("error").GetString().Should().Be("no signal 'engagement'", "a foreign signal looks exactly like a missing one");
+        (await ServingWorld.JsonAsync(missing)).GetProperty("error").GetString().Should().Be("no signal 'nothing-here'");
+        (await other.PostAsJsonAsync("v1/signals/engagement/sequences", new { user_ids = new[] { 1 } })).StatusCode.Should().Be(HttpStatusCode.NotFound);
+        (await other.GetAsync("v1/signals/likes/users/1/sequence")).StatusCode.Should().Be(HttpStatusCode.OK);
+
+        var signals = await ServingWorld.JsonAsync(await other.GetAsync("v1/signals"));
+        signals.GetProperty("signals").EnumerateArray().Select(s => s.GetProperty("name").GetString()).Should().Equal("likes");
+        var status = await ServingWorld.JsonAsync(await other.GetAsync("v1/status"));
+        status.GetProperty("tenant").GetString().Should().Be("other");
+        status.GetProperty("signals").EnumerateArray().Select(s => s.GetProperty("name").GetString()).Should().Equal("likes");
+    }
+
+    [Fact]
+    public async Task A_tenant_posts_only_events_of_its_own_types()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var other = world.Client(ServingWorld.OtherKey);
+        long t = ServingWorld.Now - ServingWorld.Hour;
+
+        var click = await other.PostAsync("v1/events", new StringContent(Event("x1", 9, "click", t), Encoding.UTF8, "application/x-ndjson"));
+        click.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        (await ServingWorld.JsonAsync(click)).GetProperty("error").GetString().Should().Be("events[0]: event_type 'click' is not one of tenant 'other''s event types (like)");
+        var unknown = await other.PostAsync("v1/events", new StringContent("[" + Event("x2", 9, "like", t) + "," + Event("x3", 9, "purchase", t) + "]"));
+        (await ServingWorld.JsonAsync(unknown)).GetProperty("error").GetString().Should().StartWith("events[1]: event_type 'purchase' is not one of tenant 'other''s");
+        var spoofed = await other.PostAsync("v1/events", new StringContent(Event("x4", 9, "like", t, 1, ",\"tenant\":\"home-feed\"")));
+        spoofed.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        (await ServingWorld.JsonAsync(spoofed)).GetProperty("error").GetString().Should().Contain("not the tenant of the API key");
+
+        (await other.PostAsync("v1/events", new StringContent(Event("x5", 9, "like", t, 1, ",\"tenant\":\"other\"")))).StatusCode.Should().Be(HttpStatusCode.Accepted);
+        var likes = await PollAsync(other, "v1/signals/likes/users/9/sequence", b => b.GetProperty("length").GetInt32() == 1);
+        likes.GetProperty("columns").GetProperty("event_id")[0].GetString().Should().Be("x5");
+        using var home = world.Client();
+        (await ServingWorld.JsonAsync(await home.GetAsync("v1/signals/engagement/users/9/sequence"))).GetProperty("length").GetInt32().Should().Be(0);
+    }
+
+    [Fact]
+    public async Task Requests_over_a_limit_get_400_naming_the_limit()
+    {
+        await using var world = new ServingWorld(serving: """
+            { "urls": "http://127.0.0.1:0", "max_limit": 15, "max_users_per_request": 3, "max_request_bytes": 2048, "max_events_per_request": 4, "history_horizon": "2d" }
+            """);
+        await world.StartAsync();
+        using var client = world.Client();
+        const string url = "v1/signals/engagement/users/1/sequence";
+
+        async Task Expect(HttpResponseMessage response, string limit, string message)
+        {
+            response.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+            var body = await ServingWorld.JsonAsync(response);
+            body.GetProperty("limit").GetString().Should().Be(limit);
+            body.GetProperty("error").GetString().Should().Contain(message);
+        }
+
+        await Expect(await client.GetAsync(url + "?limit=16"), "serving.max_limit", "limit 16 exceeds the server cap serving.max_limit (15)");
+        await Expect(await client.GetAsync(url + "?limit=0"), "limit", "limit must be a positive integer");
+        await Expect(await client.GetAsync(url + "?lookback=8d"), "lookback", "lookback 8d exceeds the lookback of signal 'engagement' (7d)");
+        await Expect(await client.GetAsync(url + "?as_of=2026-10-20T00:00:00Z"), "serving.history_horizon", "serving.history_horizon 2d");
+        await Expect(await client.GetAsync(url + "?as_of=yesterday"), "as_of", "as_of must be an ISO-8601 time");
+        await Expect(await client.GetAsync("v1/signals/engagement/users/abc/sequence"), "user_id", "user_id must be a 64-bit integer");
+        (await client.GetAsync(url + "?limit=15&lookback=1d&as_of=2026-11-03T00:00:00Z")).StatusCode.Should().Be(HttpStatusCode.OK);
+
+        var unknownColumn = await client.GetAsync(url + "?columns=category,nope");
+        unknownColumn.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        (await ServingWorld.JsonAsync(unknownColumn)).GetProperty("error").GetString().Should().Be("unknown column 'nope': signal 'engagement' has event_id, event_type, event_time, item_id, dwell_ms, category");
+
+        await Expect(await client.PostAsJsonAsync("v1/signals/engagement/sequences", new { user_ids = new[] { 1, 2, 3, 4 } }), "serving.max_users_per_request", "4 user_ids exceed serving.max_users_per_request (3)");
+        await Expect(await client.PostAsJsonAsync("v1/signals/engagement/sequences", new { user_ids = new[] { 1 }, limit = 99 }), "serving.max_limit", "serving.max_limit (15)");
+        var big = "[" + string.Join(",", Enumerable.Range(0, 40).Select(i => Event($"b{i}", 1, "save", ServingWorld.Now - ServingWorld.Hour))) + "]";
+        await Expect(await client.PostAsync("v1/events", new StringContent(big)), "serving.max_request_bytes", "the request body exceeds serving.max_request_bytes (2048 bytes)");
+        var many = string.Join("\n", Enumerable.Range(0, 5).Select(i => Event($"m{i}", 1, "save", ServingWorld.Now - ServingWorld.Hour)));
+        await Expect(await client.PostAsync("v1/events", new StringContent(many)), "serving.max_events_per_request", "more than 4 events in one request (serving.max_events_per_request)");
+        (await client.PostAsync("v1/events", new StringContent("[{\"event_type\":"))).StatusCode.Should().Be(HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
+    public async Task A_limit_above_the_signals_max_length_gets_400_naming_max_length()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+
+        var response = await client.GetAsync("v1/signals/engagement/users/1/sequence?limit=21");
+
+        response.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        var body = await ServingWorld.JsonAsync(response);
+        body.GetProperty("limit").GetString().Should().Be("max_length");
+        body.GetProperty("error").GetString().Should().Be("limit 21 exceeds the max_length of signal 'engagement' (20)");
+    }
+
+    [Fact]
+    public async Task Metrics_report_request_latency_per_route_freshness_lag_and_dead_letters()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+        long t = ServingWorld.Now - ServingWorld.Hour;
+        // Two good events and one the parser dead-letters (a save without its required item_id).
+        var ndjson = Event("g1", 42, "save", t) + "\n" + Event("g2", 42, "click", t + 1) + "\n" + Event("bad", 42, "save", t + 2, item: null);
+        (await client.PostAsync("v1/events", new StringContent(ndjson))).StatusCode.Should().Be(HttpStatusCode.Accepted);
+        await PollAsync(client, "v1/signals/engagement/users/42/sequence", b => b.GetProperty("length").GetInt32() == 2);
+        (await client.GetAsync("healthz")).StatusCode.Should().Be(HttpStatusCode.OK);
+
+        string metrics = "";
+        for (int i = 0; i < 100 && !metrics.Contains("weft_dead_letters_total{signal=\"engagement\"", StringComparison.Ordinal); i++)
+        {
+            metrics = await (await client.GetAsync("metrics")).Content.ReadAsStringAsync();
+            await Task.Delay(50);
+        }
+
+        metrics.Should().Contain("# TYPE weft_http_request_duration_seconds histogram");
+        metrics.Should().Contain("weft_http_request_duration_seconds_bucket{route=\"/v1/signals/{signal}/users/{user_id}/sequence\",method=\"GET\",le=\"+Inf\"}");
+        metrics.Should().Contain("weft_http_request_duration_seconds_count{route=\"/v1/events\",method=\"POST\"} 1");
+        metrics.Should().Contain("weft_http_requests_total{route=\"/healthz\",status=\"200\"} 1");
+        metrics.Should().Contain("weft_freshness_seconds_count{signal=\"engagement\",event_type=\"save\"} 1");
+        metrics.Should().Contain("weft_dead_letters_total{signal=\"engagement\",stage=\"parse");
+        metrics.Should().Contain("weft_stream_lag_records ");
+        metrics.Should().Contain("weft_stream_lag_seconds ");
+        metrics.Should().Contain("weft_serving_stream_watermark_seconds{signal=\"engagement\"}");
+        metrics.Should().Contain("weft_serving_history_version{signal=\"engagement\"}");
+        metrics.Should().Contain("weft_serving_events_accepted_total{tenant=\"home-feed\"} 3");
+        // Every line is a comment or "name[{labels}] value".
+        foreach (var line in metrics.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            (line.StartsWith('#') || double.TryParse(line[(line.LastIndexOf(' ') + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out _)).Should().BeTrue(line);
+        }
+
+        var status = await ServingWorld.JsonAsync(await client.GetAsync("v1/status"));
+        status.GetProperty("stream").GetProperty("running").GetBoolean().Should().BeTrue();
+        status.GetProperty("stream").GetProperty("end_offset").GetInt64().Should().Be(3);
+        status.GetProperty("signals")[0].GetProperty("stream_events").GetInt64().Should().Be(2);
+    }
+
+    [Fact]
+    public async Task The_OpenAPI_document_parses_and_describes_every_endpoint()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client(key: null);
+
+        var response = await client.GetAsync("openapi.json");
+
+        response.StatusCode.Should().Be(HttpStatusCode.OK);
+        var doc = await ServingWorld.JsonAsync(response);
+        doc.GetProperty("openapi").GetString().Should().StartWith("3.1");
+        doc.GetProperty("info").GetProperty("title").GetString().Should().Be("Weft serving API");
+        var paths = doc.GetProperty("paths");
+        var documented = paths.EnumerateObject().SelectMany(p => p.Value.EnumerateObject().Select(m => $"{m.Name.ToUpperInvariant()} {p.Name}")).ToHashSet();
+        var endpoints = world.Server.Endpoints.Where(e => e.Route != "/openapi.json").Select(e => $"{e.Method} {e.Route}").ToList();
+        endpoints.Should().HaveCount(8);
+        documented.Should().BeEquivalentTo(endpoints);
+        var sequence = paths.GetProperty("/v1/signals/{signal}/users/{user_id}/sequence").GetProperty("get");
+        sequence.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString())
+            .Should().BeEquivalentTo("signal", "user_id", "columns", "limit", "lookback", "as_of", "known_at");
+        sequence.GetProperty("responses").EnumerateObject().Select(r => r.Name).Should().BeEquivalentTo("200", "400", "401", "404");
+        var schemas = doc.GetProperty("components").GetProperty("schemas");
+        schemas.GetProperty("ProvenanceDoc").GetProperty("properties").EnumerateObject().Select(p => p.Name)
+            .Should().Contain(["fingerprint", "stream_watermark", "batch_sealed_through", "from_stream", "from_batch", "truncated", "lag_ms"]);
+        paths.GetProperty("/v1/events").GetProperty("post").GetProperty("requestBody").GetProperty("content").EnumerateObject().Select(c => c.Name)
+            .Should().BeEquivalentTo("application/json", "application/x-ndjson");
+    }
+
+    [Fact]
+    public void Timestamps_are_written_with_microseconds_in_UTC()
+    {
+        Span<byte> text = stackalloc byte[32];
+        var rng = new Random(7);
+        long[] samples = [0, -1, 1, 951_782_400_000_000, Timestamps.ToMicros(new DateTimeOffset(9999, 12, 31, 23, 59, 59, TimeSpan.Zero)) + 999_999,
+            Timestamps.ToMicros(new DateTimeOffset(1, 1, 1, 0, 0, 0, TimeSpan.Zero))];
+        foreach (long micros in samples.Concat(Enumerable.Range(0, 2000).Select(_ => rng.NextInt64(-62_135_596_800_000_000, 253_402_300_799_999_999))))
+        {
+            int n = Http.SequenceJson.FormatTimestamp(micros, text);
+            Encoding.ASCII.GetString(text[..n]).Should().Be(Timestamps.Format(micros), micros.ToString(CultureInfo.InvariantCulture));
+        }
+    }
+}

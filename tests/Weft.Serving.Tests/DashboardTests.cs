@@ -1,0 +1,75 @@
+using System.Net;
+using System.Text;
+using FluentAssertions;
+using Microsoft.Playwright;
+using Weft.Definitions;
+using Xunit;
+using static Microsoft.Playwright.Assertions;
+
+namespace Weft.Serving.Tests;
+
+/// <summary>The dashboard page in real headless Chromium (Debian's, driven by Playwright), against a running server.</summary>
+public sealed class DashboardTests
+{
+    private const string Chromium = "/usr/bin/chromium";
+
+    [Fact]
+    public async Task The_dashboard_shows_the_tenants_signals_the_stream_and_request_latency()
+    {
+        File.Exists(Chromium).Should().BeTrue($"{Chromium} is needed (Debian package chromium; ./test.sh installs it)");
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+        string line = $$"""{"event_id":"d1","user_id":3,"event_type":"save","event_time":"{{Timestamps.Format(ServingWorld.Now - ServingWorld.Hour)}}","item_id":2}""";
+        (await client.PostAsync("v1/events", new StringContent(line, Encoding.UTF8, "application/x-ndjson"))).StatusCode.Should().Be(HttpStatusCode.Accepted);
+        for (int i = 0; i < 200; i++)
+        {
+            var body = await ServingWorld.JsonAsync(await client.GetAsync("v1/signals/engagement/users/3/sequence"));
+            if (body.GetProperty("length").GetInt32() == 1)
+            {
+                break;
+            }
+
+            await Task.Delay(50);
+        }
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        });
+        var page = await browser.NewPageAsync();
+        var errors = new List<string>();
+        page.PageError += (_, e) => errors.Add(e);
+
+        await page.GotoAsync(world.BaseAddress.ToString());
+
+        await Expect(page.Locator("h1")).ToHaveTextAsync("Weft serving");
+        await Expect(page.Locator("#signals")).ToContainTextAsync("enter an API key");
+        await Expect(page.Locator("#routes")).ToContainTextAsync("/v1/signals/{signal}/users/{user_id}/sequence");
+        await Expect(page.Locator("#stream-running")).ToHaveTextAsync("yes");
+        await Expect(page.Locator("#stream-records")).ToHaveTextAsync("1");
+
+        await page.FillAsync("#api-key", "not-a-key");
+        await page.DispatchEventAsync("#api-key", "change");
+        await Expect(page.Locator("#signals")).ToContainTextAsync("that API key is not valid");
+
+        await page.FillAsync("#api-key", ServingWorld.HomeKey);
+        await page.DispatchEventAsync("#api-key", "change");
+        var row = page.Locator("#signals tr").Filter(new LocatorFilterOptions { HasText = "engagement" });
+        await Expect(row).ToHaveCountAsync(1);
+        await Expect(row).ToContainTextAsync(SignalJsonWriter.Fingerprint(world.Signal)[..12]);
+        await Expect(page.Locator("#signals")).Not.ToContainTextAsync("likes");
+        var screenshot = Path.Combine(world.Root, "dashboard.png");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
+        new FileInfo(screenshot).Length.Should().BeGreaterThan(10_000);
+        if (Environment.GetEnvironmentVariable("WEFT_DASHBOARD_SCREENSHOT") is { Length: > 0 } keep)
+        {
+            File.Copy(screenshot, keep, overwrite: true);
+        }
+
+        errors.Should().BeEmpty();
+    }
+}
