@@ -122,7 +122,10 @@ public sealed class BatchJob
             var raw = parsed.Count == 0 ? EventBatch.Empty(_env.Signal.RawSchema) : InArrivalOrder(EventBatch.Concat(_env.Signal.RawSchema, parsed));
             var context = new ExecutorContext(definition, _time);
             var run = _env.Signal.StartRun(context, new RunOptions { Assemble = false });
-            var enriched = await run.ProcessTableAsync(raw, cancellationToken).ConfigureAwait(false);
+            // An empty chunk still replaces (empties) its buckets; it need not go through the stages.
+            var enriched = raw.RowCount == 0
+                ? EventBatch.Empty(_env.Signal.EnrichedSchema)
+                : await run.ProcessTableAsync(raw, cancellationToken).ConfigureAwait(false);
             rejected.AddRange(context.DeadLetters);
 
             long now = Timestamps.ToMicros(_time.GetUtcNow());
