@@ -2,7 +2,13 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Weft.Definitions;
 using Weft.Engine;
+using Microsoft.Extensions.Logging;
+using Weft.Batch;
+using Weft.Engine.Configuration;
+using Weft.Engine.Sequences;
+using Weft.Serving;
 using Weft.Storage;
+using Weft.Streaming.Runtime;
 
 namespace Weft.Cli;
 
@@ -21,7 +27,7 @@ internal static class Demo
         await o.WriteLineAsync($"Weft demo — working in {dir}").ConfigureAwait(false);
 
         // 1. Definitions as code → canonical JSON.
-        await o.WriteLineAsync("\n[1/5] compile the example C# definitions to canonical JSON").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[1/7] compile the example C# definitions to canonical JSON").ConfigureAwait(false);
         var compiled = DefinitionCompiler.Compile(EmbeddedDefinitions(), ct);
         if (compiled.Errors.Count > 0)
         {
@@ -40,7 +46,7 @@ internal static class Demo
 
         // 2. Synthetic raw data: a landing log (as delivered) and a raw archive table.
         var gen = new GenOptions { Events = events };
-        await o.WriteLineAsync($"\n[2/5] generate {events:N0} raw events (power-law users/items, diurnal, late, duplicated, malformed)").ConfigureAwait(false);
+        await o.WriteLineAsync($"\n[2/7] generate {events:N0} raw events (power-law users/items, diurnal, late, duplicated, malformed)").ConfigureAwait(false);
         var data = await SyntheticData.GenerateAsync(Path.Combine(dir, "raw"), gen, ct).ConfigureAwait(false);
         await o.WriteLineAsync($"  landing log   {data.Deliveries:N0} deliveries: {data.Late:N0} late, {data.Duplicates:N0} duplicated, {data.Bad:N0} malformed").ConfigureAwait(false);
         await o.WriteLineAsync($"  raw archive   {data.Archived:N0} well-formed deliveries in a Delta table, one bucket per day").ConfigureAwait(false);
@@ -49,15 +55,15 @@ internal static class Demo
         var tables = new Dictionary<string, EnrichmentTable>(StringComparer.Ordinal);
         foreach (var source in compiled.Signals.SelectMany(s => s.EnrichmentSources).DistinctBy(s => s.Name))
         {
-            var rows = await ReadAllAsync(await EventTable.OpenAsync(data.ItemsTable, ct).ConfigureAwait(false), null, null, ct).ConfigureAwait(false);
-            tables[source.Name] = EnrichmentTable.Build(source, rows.Project(EnrichmentTable.RowSchema(source)));
-            await o.WriteLineAsync($"  enrichment    '{source.Name}': {tables[source.Name].EntityCount:N0} entities, {rows.RowCount:N0} versions ({data.Corrections} corrections)").ConfigureAwait(false);
+            var versions = await ReadAllAsync(await EventTable.OpenAsync(data.ItemsTable, ct).ConfigureAwait(false), null, null, ct).ConfigureAwait(false);
+            tables[source.Name] = EnrichmentTable.Build(source, versions.Project(EnrichmentTable.RowSchema(source)));
+            await o.WriteLineAsync($"  enrichment    '{source.Name}': {tables[source.Name].EntityCount:N0} entities, {versions.RowCount:N0} versions ({data.Corrections} corrections)").ConfigureAwait(false);
         }
 
         var archive = await ReadAllAsync(await EventTable.OpenAsync(data.EventsTable, ct).ConfigureAwait(false), null, null, ct).ConfigureAwait(false);
 
         // 3. Each signal in both scheduling shapes.
-        await o.WriteLineAsync("\n[3/5] run each signal in both shapes: the stream shape on the landing log (256-event micro-batches), the batch shape on the archive table").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[3/7] run each signal in both shapes: the stream shape on the landing log (256-event micro-batches), the batch shape on the archive table").ConfigureAwait(false);
         long asOf = Timestamps.ToMicros(gen.Start.AddDays(gen.Days));
         var options = new RunOptions { AsOfMicros = asOf };
         var outputs = new List<(CompiledSignal Signal, EventBatch Stream, EventBatch Batch, SignalRun BatchRun)>();
@@ -114,45 +120,60 @@ internal static class Demo
             outputs.Add((signal, streamOut, batchOut, batchRun));
         }
 
-        // 4. The lake: enriched events as time-partitioned tables, stream and batch paths side by side.
-        await o.WriteLineAsync("\n[4/5] write enriched/<signal> tables (Parquet + Delta log, partitioned by bucket and path)").ConfigureAwait(false);
-        foreach (var (signal, stream, batch, _) in outputs)
-        {
-            var bucket = signal.Definition.Bucket;
-            string path = Path.Combine(dir, "lake", "enriched", signal.Definition.Name);
-            var table = await EventTable.OpenOrCreateAsync(path, signal.EnrichedSchema, EventLayout.PartitionColumns, cancellationToken: ct).ConfigureAwait(false);
-            await table.AppendAsync(stream, EventPartitioner.ByTimeBucket(bucket, EventLayout.StreamPath), ct).ConfigureAwait(false);
-            var times = ((PrimitiveColumn<long>)batch[StandardColumns.EventTime]).Values;
-            if (times.Length > 0)
-            {
-                var buckets = TimeBuckets.Filter(times.Min(), times.Max(), bucket, PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath));
-                await table.ReplacePartitionsAsync(batch, EventPartitioner.ByTimeBucket(bucket, EventLayout.BatchPath), buckets, ct).ConfigureAwait(false);
-            }
+        // 4. The streaming path for real: the landing log through the embedded log, online store and stream buckets.
+        string configPath = await WriteConfigAsync(dir, ct).ConfigureAwait(false);
+        var weft = WeftConfig.Load(configPath);
+        await o.WriteLineAsync($"\n[4/7] stream: deliveries arrive in waves on the embedded log; sequences update online ({weft.OnlineStore.Describe()}) and in path=stream buckets").ConfigureAwait(false);
+        var landing = await File.ReadAllLinesAsync(data.LandingFile, ct).ConfigureAwait(false);
+        long watchUser = WatchedUser(outputs[0].Stream);
+        await StreamWavesAsync(weft, landing, watchUser, o, ct).ConfigureAwait(false);
 
-            var snapshot = await table.Log.GetSnapshotAsync(ct).ConfigureAwait(false);
-            long bytes = snapshot.Files().Sum(f => f.Size);
-            await o.WriteLineAsync($"  {path}: version {snapshot.Version}, {snapshot.FileCount} files, {bytes / 1024.0 / 1024.0:N1} MiB").ConfigureAwait(false);
+        // 5. The batch path fixes history: recompute and seal buckets, then point-in-time training data.
+        await o.WriteLineAsync("\n[5/7] batch: recompute every bucket from the raw archive (late events, corrected enrichments), atomically, and seal them").ConfigureAwait(false);
+        var environments = new List<SignalEnvironment>();
+        foreach (var (signal, _, _, _) in outputs)
+        {
+            var env = await SignalEnvironment.LoadAsync(weft, signal.Definition.Name, cancellationToken: ct).ConfigureAwait(false);
+            environments.Add(env);
+            var result = await new BatchJob(env).RunAsync(new BatchRequest(env.Definition.Name, Timestamps.ToMicros(gen.Start), asOf), null, ct).ConfigureAwait(false);
+            await o.WriteLineAsync($"  {env.Definition.Name,-11} {result.Chunks} chunk commits, {result.EventsOut:N0} enriched events, {result.SealedBuckets.Count} buckets sealed, {result.DeadLetters:N0} dead letters → {Path.GetRelativePath(dir, weft.DeadLetterTable(env.Definition.Name))}").ConfigureAwait(false);
         }
 
-        var (first, _, _, firstRun) = outputs[0];
-        var lake = await EventTable.OpenAsync(Path.Combine(dir, "lake", "enriched", first.Definition.Name), ct).ConfigureAwait(false);
-        var batchOnly = PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath);
-        var before = lake.ReadStatistics;
-        var full = await ReadAllAsync(lake, null, batchOnly, ct).ConfigureAwait(false);
-        var fullCost = lake.ReadStatistics - before;
-        before = lake.ReadStatistics;
-        string[] two = [StandardColumns.UserId, StandardColumns.EventTime];
-        var projected = await ReadAllAsync(lake, two, batchOnly, ct).ConfigureAwait(false);
-        var twoCost = lake.ReadStatistics - before;
-        await o.WriteLineAsync($"  read back path=batch: all {full.Schema.Length} columns decompress {fullCost.BytesDecompressed / 1024:N0} KiB; user_id + event_time only: {twoCost.BytesDecompressed / 1024:N0} KiB ({projected.RowCount:N0} rows)").ConfigureAwait(false);
-        await o.WriteLineAsync($"  inspect with: weft table ls {lake.Path}   ·   DuckDB: SELECT * FROM read_parquet('{lake.Path}/**/*.parquet', hive_partitioning=true)").ConfigureAwait(false);
+        await ShowHistoryFixedAsync(environments[0], weft, o, ct).ConfigureAwait(false);
 
-        // 5. A sequence as a model would read it.
+        var engagement = environments[0].Definition;
+        var lake = await EnrichedLake.OpenAsync(weft.EnrichedTable(engagement.Name), engagement, ct).ConfigureAwait(false);
+        var cut = SequenceCut.For(engagement, asOf);
+        var rows = await lake.ReadAsync(cut.FromMicros, cut.AsOfMicros, ct).ConfigureAwait(false);
+        var snapshot = SequenceBuilder.Snapshot(rows, engagement, cut);
+        string snapshotPath = Path.Combine(weft.SequencesTable(engagement.Name), "as_of=2026-11-08", "part-00000.parquet");
+        await SequenceFiles.WriteAsync(snapshotPath, snapshot, engagement, new Dictionary<string, string> { ["weft.fingerprint"] = environments[0].Signal.Fingerprint }, pad: null, ct).ConfigureAwait(false);
+        await o.WriteLineAsync($"  snapshot as of {Timestamps.Format(asOf)[..10]}: {snapshot.RowCount:N0} users, {snapshot.Elements.RowCount:N0} elements ({rows.BatchRows:N0} batch rows merged with {rows.StreamRows:N0} stream rows of open buckets) → {Path.GetRelativePath(dir, snapshotPath)}").ConfigureAwait(false);
+        var before = lake.Table.ReadStatistics;
+        var batchOnly = PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath);
+        var full = await ReadAllAsync(lake.Table, null, batchOnly, ct).ConfigureAwait(false);
+        var fullCost = lake.Table.ReadStatistics - before;
+        before = lake.Table.ReadStatistics;
+        var projected = await ReadAllAsync(lake.Table, [StandardColumns.UserId, StandardColumns.EventTime], batchOnly, ct).ConfigureAwait(false);
+        var twoCost = lake.Table.ReadStatistics - before;
+        await o.WriteLineAsync($"  columnar reads of path=batch: all {full.Schema.Length} columns decompress {fullCost.BytesDecompressed / 1024:N0} KiB; user_id + event_time only: {twoCost.BytesDecompressed / 1024:N0} KiB ({projected.RowCount:N0} rows)").ConfigureAwait(false);
+        await o.WriteLineAsync($"  DuckDB: SELECT * FROM read_parquet('{snapshotPath}')   ·   weft table ls {lake.Table.Path}").ConfigureAwait(false);
+
+        // 6. Serving: the merged sequence over HTTP, with provenance.
+        await o.WriteLineAsync("\n[6/7] serve: one merge of the online store (stream tail) and sealed batch history, over HTTP").ConfigureAwait(false);
+        int port = FreePort();
+        var served = await ServeOnceAsync(weft, port, engagement.Name, watchUser, ct).ConfigureAwait(false);
+        await o.WriteLineAsync($"  GET /v1/signals/{engagement.Name}/users/{watchUser}/sequence?limit=5 → {served}").ConfigureAwait(false);
+        await o.WriteLineAsync($"  try it:  dotnet run --project src/Weft.Cli -- serve --config {configPath} --urls http://127.0.0.1:8080").ConfigureAwait(false);
+        await o.WriteLineAsync($"           curl -H 'Authorization: Bearer {DemoKey}' 'http://127.0.0.1:8080/v1/signals/{engagement.Name}/users/{watchUser}/sequence?limit=5&columns=item_id,category'").ConfigureAwait(false);
+
+        // 7. A sequence as a model would read it.
+        var (first, _, _, firstRun) = outputs[0];
         var sequences = firstRun.Assembler.Snapshot(asOf);
         if (sequences.Count > 0 && first.Definition.Name == "engagement")
         {
             var top = sequences.OrderByDescending(s => s.Elements.RowCount).ThenBy(s => s.UserId).First();
-            await o.WriteLineAsync($"\n[5/5] user {top.UserId}: {top.Elements.RowCount} elements (truncated: {top.Truncated}), newest first, as of {Timestamps.Format(asOf)}").ConfigureAwait(false);
+            await o.WriteLineAsync($"\n[7/7] user {top.UserId}: {top.Elements.RowCount} elements (truncated: {top.Truncated}), newest first, as of {Timestamps.Format(asOf)}").ConfigureAwait(false);
             var e = top.Elements;
             for (int r = 0; r < Math.Min(5, e.RowCount); r++)
             {
@@ -165,6 +186,162 @@ internal static class Demo
 
         await o.WriteLineAsync($"\ndone in {total.Elapsed.TotalSeconds:N1} s").ConfigureAwait(false);
         return 0;
+    }
+
+    private const string DemoKey = "weft-demo-key";
+
+    private static async Task<string> WriteConfigAsync(string dir, CancellationToken ct)
+    {
+        string hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(DemoKey)));
+        string searchHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(DemoKey + "-search")));
+        string path = Path.Combine(dir, "weft.json");
+        await File.WriteAllTextAsync(path, $$"""
+            {
+              "lake": "lake",
+              "signals": "signals",
+              "archives": [ { "path": "raw/events", "format": "delta" } ],
+              "enrichments": { "items": "raw/items" },
+              "online_store": { "kind": "sqlite", "path": "online.db" },
+              "source": { "kind": "embedded", "path": "log" },
+              "tenants": [
+                { "name": "home-feed", "api_keys_sha256": [ "{{hash}}" ] },
+                { "name": "search", "api_keys_sha256": [ "{{searchHash}}" ] }
+              ]
+            }
+            """, ct).ConfigureAwait(false);
+        return path;
+    }
+
+    /// <summary>The user with the most enriched events in the stream output: the one the demo watches.</summary>
+    private static long WatchedUser(EventBatch enriched)
+    {
+        var users = ((PrimitiveColumn<long>)enriched[StandardColumns.UserId]).Values;
+        return users.GroupBy(u => u).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().Key;
+    }
+
+    private static async Task StreamWavesAsync(WeftConfig weft, string[] landing, long user, TextWriter o, CancellationToken ct)
+    {
+        await using var host = await StreamHost.OpenAsync(weft, new StreamOptions().Consumer, ct).ConfigureAwait(false);
+        var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, null, new StreamOptions { MaxWait = TimeSpan.FromMilliseconds(5) }, cancellationToken: ct).ConfigureAwait(false);
+        const int waves = 4;
+        int per = (landing.Length + waves - 1) / waves;
+        for (int w = 0; w < waves; w++)
+        {
+            var wave = landing.Skip(w * per).Take(per).Select(l => (Array.Empty<byte>(), System.Text.Encoding.UTF8.GetBytes(l))).ToList();
+            await host.EmbeddedLog!.AppendAsync(wave, ct).ConfigureAwait(false);
+            while (await runtime.StepAsync(ct).ConfigureAwait(false) > 0)
+            {
+            }
+
+            var sequence = await host.Store.ReadAsync("engagement", user, new Weft.Online.OnlineReadOptions { Limit = 500 }, ct).ConfigureAwait(false);
+            string newest = sequence.Count == 0 ? "-" : $"{sequence[0].EventId} at {Timestamps.Format(sequence[0].EventTimeMicros)[..19]}";
+            await o.WriteLineAsync($"  wave {w + 1}/{waves}: +{wave.Count:N0} deliveries → engagement {runtime.Metrics.Value("weft_stream_events_total", ("signal", "engagement")):N0} events online; user {user}: {sequence.Count} elements, newest {newest}").ConfigureAwait(false);
+        }
+
+        await runtime.FlushAsync(ct).ConfigureAwait(false);
+        foreach (var signal in runtime.Signals)
+        {
+            var p50 = runtime.Metrics.Quantile("weft_freshness_seconds", 0.5, ("signal", signal), ("event_type", signal == "searches" ? "search" : "click"));
+            var p99 = runtime.Metrics.Quantile("weft_freshness_seconds", 0.99, ("signal", signal), ("event_type", signal == "searches" ? "search" : "click"));
+            double late = runtime.Metrics.LabelSets("weft_late_events_total").Where(l => l.Contains($"signal=\"{signal}\"", StringComparison.Ordinal))
+                .Sum(l => runtime.Metrics.Value("weft_late_events_total", ParseLabels(l)));
+            await o.WriteLineAsync($"  {signal,-11} freshness (arrival → servable) p50 {p50 * 1000:N0} ms, p99 {p99 * 1000:N0} ms; {late:N0} late events in the ledger; lake path=stream flushed, offsets committed").ConfigureAwait(false);
+        }
+    }
+
+    private static (string Key, string Value)[] ParseLabels(string text) =>
+        text.Split("\",", StringSplitOptions.RemoveEmptyEntries).Select(p =>
+        {
+            int eq = p.IndexOf('=', StringComparison.Ordinal);
+            return (p[..eq], p[(eq + 1)..].Trim('"'));
+        }).ToArray();
+
+    /// <summary>
+    /// A late event of the signal, and a label just after it happened but before it arrived: the
+    /// as-served training example lacks it, the corrected one has it; enrichments corrected after the
+    /// label differ between the two.
+    /// </summary>
+    private static async Task ShowHistoryFixedAsync(SignalEnvironment env, WeftConfig weft, TextWriter o, CancellationToken ct)
+    {
+        var definition = env.Definition;
+        var lake = await EnrichedLake.OpenAsync(weft.EnrichedTable(definition.Name), definition, ct).ConfigureAwait(false);
+        var rows = await lake.ReadAsync(long.MinValue / 2, long.MaxValue / 2, ct).ConfigureAwait(false);
+        var r = rows.Rows;
+        var times = ((PrimitiveColumn<long>)r[StandardColumns.EventTime]).Values;
+        var ingest = ((PrimitiveColumn<long>)r[StandardColumns.IngestTime]).Values;
+        var users = ((PrimitiveColumn<long>)r[StandardColumns.UserId]).Values;
+        var ids = ((StringColumn)r[StandardColumns.EventId]).Values;
+        var items = (PrimitiveColumn<long>)r["item_id"];
+        var corrected = env.Enrichments["items"];
+        const long hour = 3_600_000_000L;
+        int pick = -1;
+        for (int i = 0; i < r.RowCount && pick < 0; i++)
+        {
+            if (rows.FromBatch[i] && ingest[i] - times[i] >= 3 * hour)
+            {
+                pick = i;
+            }
+        }
+
+        if (pick < 0)
+        {
+            return;
+        }
+
+        long label = times[pick] + hour;
+        var keys = new EventBatch([new FieldDefinition("label", WeftType.Int64)], [new PrimitiveColumn<long>(WeftType.Int64, [1])]);
+        var asServed = SequenceBuilder.ForLabels(rows, definition, keys, [users[pick]], [label], knownAtLabelTime: true, env.Enrichments);
+        var fixedUp = SequenceBuilder.ForLabels(rows, definition, keys, [users[pick]], [label], knownAtLabelTime: false, env.Enrichments);
+        bool InSet(SequenceTable t) => Enumerable.Range(0, t.Length(0)).Any(k => (string)t.Elements[StandardColumns.EventId].GetValue(k)! == ids[pick]);
+        await o.WriteLineAsync($"  late event {ids[pick]} (user {users[pick]}) happened {Timestamps.Format(times[pick])[..19]}, arrived {(ingest[pick] - times[pick]) / (double)hour:N1} h later; a label at {Timestamps.Format(label)[..19]}:").ConfigureAwait(false);
+        await o.WriteLineAsync($"    as-served training example: {asServed.Length(0)} elements, late event {(InSet(asServed) ? "PRESENT" : "absent (the stream could not have known it)")}").ConfigureAwait(false);
+        await o.WriteLineAsync($"    corrected training example: {fixedUp.Length(0)} elements, late event {(InSet(fixedUp) ? "present (fixed by the batch run)" : "MISSING")}").ConfigureAwait(false);
+
+        // An element whose item was corrected after the label: the model saw the old embedding then.
+        for (int k = 0; k < fixedUp.Length(0); k++)
+        {
+            var item = fixedUp.Elements["item_id"].GetValue(k);
+            if (item is not long id)
+            {
+                continue;
+            }
+
+            int then = corrected.Find(id, label), now = corrected.Find(id);
+            if (then >= 0 && now >= 0 && then != now)
+            {
+                var old = (float[]?)corrected.Rows["embedding"].GetValue(then);
+                var fresh = (float[]?)corrected.Rows["embedding"].GetValue(now);
+                string Head(float[]? v) => v is null ? "-" : string.Join(",", v.Take(3).Select(x => x.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture))) + ",…";
+                await o.WriteLineAsync($"    item {id} was corrected after the label: as served emb[{Head(old)}], corrected emb[{Head(fresh)}]").ConfigureAwait(false);
+                break;
+            }
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task<string> ServeOnceAsync(WeftConfig weft, int port, string signal, long user, CancellationToken ct)
+    {
+        var options = ServingOptions.FromConfig(weft) with { Urls = $"http://127.0.0.1:{port}" };
+        await using var server = await ServingServer.StartAsync(weft, options, logging: l => l.ClearProviders(), cancellationToken: ct).ConfigureAwait(false);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        http.DefaultRequestHeaders.Add("Authorization", $"Bearer {DemoKey}");
+        using var response = await http.GetAsync(new Uri($"/v1/signals/{signal}/users/{user}/sequence?limit=5", UriKind.Relative), ct).ConfigureAwait(false);
+        var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            return $"{(int)response.StatusCode}: {body}";
+        }
+
+        using var doc = System.Text.Json.JsonDocument.Parse(body);
+        var root = doc.RootElement;
+        var provenance = root.GetProperty("provenance");
+        return $"200, {root.GetProperty("length")} elements, provenance: {provenance.GetRawText()}";
     }
 
     private static async Task<EventBatch> ReadAllAsync(EventTable table, IReadOnlyList<string>? columns, PartitionFilter? filter, CancellationToken ct)

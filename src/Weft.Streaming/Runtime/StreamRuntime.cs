@@ -424,10 +424,21 @@ public sealed class StreamRuntime
 
             await store.AppendAsync(definition.Name, elements, null, cancellationToken).ConfigureAwait(false);
             long servable = Timestamps.ToMicros(time.GetUtcNow());
+            var arrivals = new Dictionary<string, long>(routed.Count, StringComparer.Ordinal);
+            foreach (var r in routed)
+            {
+                if (r.EventId is not null)
+                {
+                    arrivals[r.EventId] = r.Record.TimestampMicros;
+                }
+            }
+
             for (int i = 0; i < elements.Length; i++)
             {
-                // Freshness: from when the event reached Weft (ingest) to when a read can see it.
-                metrics.Observe("weft_freshness_seconds", "Event ingest to servable online, by signal and event type", Math.Max(0, servable - eIngest[i]) / 1e6,
+                // Freshness: from when the source received the event (its append time; the payload's
+                // ingest_time when the source has none) to when a read can see it.
+                long arrived = arrivals.TryGetValue(eIds[i]!, out long at) && at > 0 ? at : eIngest[i];
+                metrics.Observe("weft_freshness_seconds", "Event arrival at the source to servable online, by signal and event type", Math.Max(0, servable - arrived) / 1e6,
                     ("signal", definition.Name), ("event_type", eTypes[i]!));
             }
 
