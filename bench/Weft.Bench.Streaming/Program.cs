@@ -26,7 +26,7 @@ internal static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|all|sample [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--set key=value]... [--json FILE]").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|weft-runtime|all|sample [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--set key=value]... [--json FILE]").ConfigureAwait(false);
             return 2;
         }
 
@@ -65,13 +65,14 @@ internal static class Program
         }
     }
 
-    /// <summary>The modes by name. A <c>weft-runtime</c> mode (the streaming engine end to end) goes here.</summary>
+    /// <summary>The modes by name.</summary>
     internal static Dictionary<string, IBenchMode> Modes(Options options)
     {
         IBenchMode[] all =
         [
             new RawConsumeMode(options.ConsumerConfig),
             new SourceMode(options.ConsumerConfig, options.BatchSize, options.ChannelCapacity),
+            new RuntimeMode(options.ConsumerConfig, Math.Max(options.BatchSize, 2_000)),
         ];
         return all.ToDictionary(m => m.Name, StringComparer.Ordinal);
     }
@@ -121,6 +122,11 @@ internal static class Program
         if (results["raw-consume"] is JsonObject raw && results["source"] is JsonObject source)
         {
             results["sourceToRawRatio"] = Math.Round(source["medianEventsPerSecond"]!.GetValue<double>() / raw["medianEventsPerSecond"]!.GetValue<double>(), 2);
+        }
+
+        if (results["raw-consume"] is JsonObject ceiling && results["weft-runtime"] is JsonObject weft)
+        {
+            results["runtimeToRawRatio"] = Math.Round(weft["medianEventsPerSecond"]!.GetValue<double>() / ceiling["medianEventsPerSecond"]!.GetValue<double>(), 2);
         }
 
         return new JsonObject
