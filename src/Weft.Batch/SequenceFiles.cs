@@ -22,8 +22,18 @@ public static class SequenceFiles
     public const string MaskColumn = "mask";
     private const int RowsPerGroup = 16_384;
 
+    public static Task WriteAsync(
+        string path, SequenceTable table, SignalDefinition signal, IReadOnlyDictionary<string, string> metadata, int? pad, CancellationToken cancellationToken) =>
+        WriteAsync(path, table.Keys.Schema, One(table), signal, metadata, pad, cancellationToken);
+
+    /// <summary>
+    /// Writes sequences that arrive in parts (consecutive output rows, each part with key columns of
+    /// <paramref name="keySchema"/>), so a large snapshot never has to be in memory at once. Each part
+    /// becomes one or more row groups; the next row group is converted while the previous one is encoded.
+    /// </summary>
     public static async Task WriteAsync(
-        string path, SequenceTable table, SignalDefinition signal, IReadOnlyDictionary<string, string> metadata, int? pad, CancellationToken cancellationToken)
+        string path, ImmutableArray<FieldDefinition> keySchema, IAsyncEnumerable<SequenceTable> parts, SignalDefinition signal,
+        IReadOnlyDictionary<string, string> metadata, int? pad, CancellationToken cancellationToken)
     {
         if (pad is < 1)
         {
@@ -32,7 +42,7 @@ public static class SequenceFiles
 
         var sequenceColumns = signal.SequenceColumns;
         var fields = new List<ParquetField>();
-        foreach (var key in table.Keys.Schema)
+        foreach (var key in keySchema)
         {
             fields.Add(ColumnConversions.ToParquetField(key));
         }
@@ -71,15 +81,26 @@ public static class SequenceFiles
                 }
 
                 writer.SetMetadata("weft.pad", pad?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "");
-                for (int start = 0; start < table.RowCount || (start == 0 && table.RowCount == 0); start += RowsPerGroup)
+                Task<List<ParquetColumnData>>? converting = null;
+                await foreach (var part in parts.WithCancellation(cancellationToken).ConfigureAwait(false))
                 {
-                    int count = Math.Min(RowsPerGroup, table.RowCount - start);
-                    if (count <= 0)
+                    for (int start = 0; start < part.RowCount; start += RowsPerGroup)
                     {
-                        break;
-                    }
+                        int first = start;
+                        int count = Math.Min(RowsPerGroup, part.RowCount - start);
+                        var next = Task.Run(() => RowGroup(part, sequenceColumns, fields, first, count, pad), cancellationToken);
+                        if (converting is not null)
+                        {
+                            await writer.WriteRowGroupAsync(await converting.ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                        }
 
-                    await writer.WriteRowGroupAsync(RowGroup(table, sequenceColumns, fields, start, count, pad), cancellationToken).ConfigureAwait(false);
+                        converting = next;
+                    }
+                }
+
+                if (converting is not null)
+                {
+                    await writer.WriteRowGroupAsync(await converting.ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
                 }
 
                 await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
@@ -94,6 +115,13 @@ public static class SequenceFiles
                 File.Delete(temporary);
             }
         }
+    }
+
+#pragma warning disable CS1998 // an async iterator of one element
+    private static async IAsyncEnumerable<SequenceTable> One(SequenceTable table)
+#pragma warning restore CS1998
+    {
+        yield return table;
     }
 
     private static List<ParquetColumnData> RowGroup(SequenceTable table, ImmutableArray<FieldDefinition> sequenceColumns, List<ParquetField> fields, int start, int count, int? pad)
