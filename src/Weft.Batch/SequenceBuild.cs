@@ -45,7 +45,7 @@ public sealed record SequenceBuildResult(
 /// and <see cref="RawEventParser"/>, run through the signal's event-type router (its filter, map and derive
 /// executors) by the engine's <see cref="StageRunner"/>, and appended to an <see cref="EventStore"/>: per
 /// event a user, two times, a type byte and the id's UTF-8 bytes, plus the executors' output columns for
-/// the events they keep. Reading, routing and appending run as three stages over bounded channels.
+/// the events they keep. Reading and parsing, and routing and appending, run as two stages.
 /// (2) Dedup by event_id, per chunk, first arrival (see <see cref="Deduplication"/>). (3) A counting sort by
 /// user. (4) Per user, in parallel over blocks of users: the hot-user cap, the cut, the order (event_time
 /// desc, event_id asc in <see cref="string.CompareOrdinal(string, string)"/> order, then the copy
@@ -268,8 +268,9 @@ public static class SequenceBuild
             var router = run.Stages.OfType<EventTypeRouter>().Single();
             _store = new EventStore([.. _definition.EventTypes.Select(t => t.Name)], _elementSchema, await CapacityAsync(cancellationToken).ConfigureAwait(false));
 
+            // Two stages, one per core: read and parse; route and append. The channel holds one parsed row
+            // group, so at most three are in memory at once.
             var parsed = Channel.CreateBounded<EventBatch>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-            var routed = Channel.CreateBounded<(EventBatch Events, EventBatch Chained, int[] Rows)>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var token = cts.Token;
             var read = Task.Run(
@@ -302,56 +303,37 @@ public static class SequenceBuild
             var route = Task.Run(
                 async () =>
                 {
-                    try
+                    var carrierField = signal.RawSchema.First(f => f.Name == _carrier);
+                    var idField = signal.RawSchema.First(f => f.Name == StandardColumns.EventId);
+                    await foreach (var events in parsed.Reader.ReadAllAsync(token).ConfigureAwait(false))
                     {
-                        var carrierField = signal.RawSchema.First(f => f.Name == _carrier);
-                        var idField = signal.RawSchema.First(f => f.Name == StandardColumns.EventId);
-                        await foreach (var events in parsed.Reader.ReadAllAsync(token).ConfigureAwait(false))
+                        int n = events.RowCount;
+                        var numbers = new long[n];
+                        for (int i = 0; i < n; i++)
                         {
-                            int n = events.RowCount;
-                            var numbers = new long[n];
-                            for (int i = 0; i < n; i++)
-                            {
-                                numbers[i] = i;
-                            }
-
-                            var input = events.WithColumn(carrierField, new PrimitiveColumn<long>(carrierField.Type, numbers));
-                            if (!_idRead)
-                            {
-                                input = input.WithColumn(idField, new StringColumn(new string?[n]));
-                            }
-
-                            var chained = await StageRunner.ExecuteAsync(router, input, _context, run.Options.Recovery, token).ConfigureAwait(false);
-                            var carried = ((PrimitiveColumn<long>)chained[_carrier]).Values;
-                            var rows = new int[chained.RowCount];
-                            for (int k = 0; k < rows.Length; k++)
-                            {
-                                rows[k] = (int)carried[k];
-                            }
-
-                            await routed.Writer.WriteAsync((events, chained, rows), token).ConfigureAwait(false);
+                            numbers[i] = i;
                         }
 
-                        routed.Writer.Complete();
-                    }
-                    catch (Exception e)
-                    {
-                        routed.Writer.Complete(e);
-                        throw;
-                    }
-                },
-                token);
-            var append = Task.Run(
-                async () =>
-                {
-                    await foreach (var (events, chained, rows) in routed.Reader.ReadAllAsync(token).ConfigureAwait(false))
-                    {
+                        var input = events.WithColumn(carrierField, new PrimitiveColumn<long>(carrierField.Type, numbers));
+                        if (!_idRead)
+                        {
+                            input = input.WithColumn(idField, new StringColumn(new string?[n]));
+                        }
+
+                        var chained = await StageRunner.ExecuteAsync(router, input, _context, run.Options.Recovery, token).ConfigureAwait(false);
+                        var carried = ((PrimitiveColumn<long>)chained[_carrier]).Values;
+                        var rows = new int[chained.RowCount];
+                        for (int k = 0; k < rows.Length; k++)
+                        {
+                            rows[k] = (int)carried[k];
+                        }
+
                         _store.Append(events, chained, rows);
                     }
                 },
                 token);
 
-            var all = Task.WhenAll(read, route, append);
+            var all = Task.WhenAll(read, route);
             try
             {
                 await all.ConfigureAwait(false);

@@ -29,7 +29,7 @@ public static class SequenceFiles
     /// <summary>
     /// Writes sequences that arrive in parts (consecutive output rows, each part with key columns of
     /// <paramref name="keySchema"/>), so a large snapshot never has to be in memory at once. Each part
-    /// becomes one or more row groups; the next row group is converted while the previous one is encoded.
+    /// becomes one or more row groups, converted and encoded on several threads and appended in order.
     /// </summary>
     public static async Task WriteAsync(
         string path, ImmutableArray<FieldDefinition> keySchema, IAsyncEnumerable<SequenceTable> parts, SignalDefinition signal,
@@ -81,26 +81,44 @@ public static class SequenceFiles
                 }
 
                 writer.SetMetadata("weft.pad", pad?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "");
-                Task<List<ParquetColumnData>>? converting = null;
-                await foreach (var part in parts.WithCancellation(cancellationToken).ConfigureAwait(false))
+                // Row groups are converted and encoded on the thread pool, up to one per core at a time,
+                // and appended in order.
+                var encoding = new Queue<Task<ParquetEncodedRowGroup>>();
+                try
                 {
-                    for (int start = 0; start < part.RowCount; start += RowsPerGroup)
+                    await foreach (var part in parts.WithCancellation(cancellationToken).ConfigureAwait(false))
                     {
-                        int first = start;
-                        int count = Math.Min(RowsPerGroup, part.RowCount - start);
-                        var next = Task.Run(() => RowGroup(part, sequenceColumns, fields, first, count, pad), cancellationToken);
-                        if (converting is not null)
+                        for (int start = 0; start < part.RowCount; start += RowsPerGroup)
                         {
-                            await writer.WriteRowGroupAsync(await converting.ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                            int first = start;
+                            int count = Math.Min(RowsPerGroup, part.RowCount - start);
+                            encoding.Enqueue(Task.Run(() => writer.EncodeRowGroup(RowGroup(part, sequenceColumns, fields, first, count, pad)), cancellationToken));
+                            while (encoding.Count > Environment.ProcessorCount)
+                            {
+                                await writer.WriteRowGroupAsync(await encoding.Dequeue().ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                            }
                         }
+                    }
 
-                        converting = next;
+                    while (encoding.Count > 0)
+                    {
+                        await writer.WriteRowGroupAsync(await encoding.Dequeue().ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
                     }
                 }
-
-                if (converting is not null)
+                finally
                 {
-                    await writer.WriteRowGroupAsync(await converting.ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                    // After a failure: release what was encoded and not written.
+                    while (encoding.Count > 0)
+                    {
+                        var pending = encoding.Dequeue();
+                        try
+                        {
+                            (await pending.ConfigureAwait(false)).Dispose();
+                        }
+                        catch (Exception) when (cancellationToken.IsCancellationRequested || pending.IsFaulted)
+                        {
+                        }
+                    }
                 }
 
                 await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
