@@ -27,12 +27,21 @@ public sealed record SequenceBuildRequest(long FromMicros, long ToMicros, Sequen
 
     /// <summary>Users per part handed to the writer (default 16,384, one row group).</summary>
     public int UsersPerPart { get; init; } = 16_384;
+
+    /// <summary>
+    /// Elements per part, at most (default 131,072; estimated from each user's events and the max length): a
+    /// block of heavy users becomes several smaller parts, so the memory a part takes stays bounded.
+    /// </summary>
+    public int ElementsPerPart { get; init; } = 131_072;
 }
 
-/// <summary>What a sequence build did, with the seconds of each phase.</summary>
+/// <summary>What a sequence build did, with its phases.</summary>
 public sealed record SequenceBuildResult(
     long EventsParsed, long DeadLetters, long Duplicates, long ChainRejected, long HotUserCapped, int Users, long Elements, int TruncatedUsers,
-    IReadOnlyList<KeyValuePair<string, double>> PhaseSeconds);
+    IReadOnlyList<SequenceBuildPhase> Phases);
+
+/// <summary>One phase of a sequence build: its wall time, and the process's peak working set when it ended.</summary>
+public sealed record SequenceBuildPhase(string Name, double Seconds, long PeakWorkingSetBytes);
 
 /// <summary>
 /// Sequence snapshots straight from the raw archives: what <c>weft batch</c> over a range followed by
@@ -195,7 +204,7 @@ public static class SequenceBuild
         private readonly bool _idRead;
         private readonly ImmutableArray<FieldDefinition> _elementSchema;
         private readonly ImmutableArray<FieldDefinition> _partSchema;
-        private readonly List<KeyValuePair<string, double>> _phases = [];
+        private readonly List<SequenceBuildPhase> _phases = [];
         private readonly ConcurrentBag<Scratch> _scratch = [];
         private EventStore _store = null!;
         private UserGroups _groups = null!;
@@ -240,7 +249,8 @@ public static class SequenceBuild
 
         public void Phase(string name, Stopwatch clock)
         {
-            _phases.Add(new(name, clock.Elapsed.TotalSeconds));
+            using var process = Process.GetCurrentProcess();
+            _phases.Add(new(name, clock.Elapsed.TotalSeconds, process.PeakWorkingSet64));
             clock.Restart();
         }
 
@@ -382,8 +392,24 @@ public static class SequenceBuild
         /// <summary>The sequences, one part per block of users, cut in parallel and yielded in user order.</summary>
         public async IAsyncEnumerable<SequenceTable> PartsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
         {
-            int per = Math.Max(1, _request.UsersPerPart);
-            int count = (_groups.Count + per - 1) / per;
+            // Parts: consecutive users, at most UsersPerPart of them and about ElementsPerPart elements.
+            var bounds = new List<int> { 0 };
+            int users = Math.Max(1, _request.UsersPerPart), elements = Math.Max(1, _request.ElementsPerPart), max = _request.Cut.MaxLength;
+            long planned = 0;
+            for (int g = 0; g < _groups.Count; g++)
+            {
+                int estimate = Math.Min(max, _groups.Starts[g + 1] - _groups.Starts[g]);
+                if (g > bounds[^1] && (g - bounds[^1] >= users || planned + estimate > elements))
+                {
+                    bounds.Add(g);
+                    planned = 0;
+                }
+
+                planned += estimate;
+            }
+
+            bounds.Add(_groups.Count);
+            int count = bounds.Count - 1;
             var pending = Channel.CreateBounded<Task<SequenceTable>>(new BoundedChannelOptions(_parallelism) { SingleReader = true, SingleWriter = true });
             var producer = Task.Run(
                 async () =>
@@ -392,8 +418,8 @@ public static class SequenceBuild
                     {
                         for (int p = 0; p < count; p++)
                         {
-                            int first = p * per;
-                            int last = Math.Min(_groups.Count, first + per);
+                            int first = bounds[p];
+                            int last = bounds[p + 1];
                             await pending.Writer.WriteAsync(Task.Run(() => BuildPartAsync(first, last, cancellationToken), cancellationToken), cancellationToken).ConfigureAwait(false);
                         }
 
