@@ -278,8 +278,7 @@ public static class SequenceBuild
             var router = run.Stages.OfType<EventTypeRouter>().Single();
             _store = new EventStore([.. _definition.EventTypes.Select(t => t.Name)], _elementSchema, await CapacityAsync(cancellationToken).ConfigureAwait(false));
 
-            // Two stages, one per core: read and parse; route and append. The channel holds one parsed row
-            // group, so at most three are in memory at once.
+            // Two stages, one per core: read and parse; route and append.
             var parsed = Channel.CreateBounded<EventBatch>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var token = cts.Token;
@@ -290,13 +289,19 @@ public static class SequenceBuild
                     {
                         foreach (var archive in _env.Config.Archives)
                         {
-                            await foreach (var part in TableInputs.ReadRawEventsAsync(archive, parser, signal.RawSchema, _from, _to, token).ConfigureAwait(false))
+                            var parts = TableInputs.ReadRawEventsAsync(archive, parser, signal.RawSchema, _from, _to, token).GetAsyncEnumerator(token);
+                            await using (parts.ConfigureAwait(false))
                             {
-                                _deadLetters += part.DeadLetters.Count;
-                                if (part.Events.RowCount > 0)
+                                // Read the next row group only once the router has taken the previous one: two in memory, not three.
+                                while (await parsed.Writer.WaitToWriteAsync(token).ConfigureAwait(false) && await parts.MoveNextAsync().ConfigureAwait(false))
                                 {
-                                    _parsed += part.Events.RowCount;
-                                    await parsed.Writer.WriteAsync(part.Events, token).ConfigureAwait(false);
+                                    var part = parts.Current;
+                                    _deadLetters += part.DeadLetters.Count;
+                                    if (part.Events.RowCount > 0)
+                                    {
+                                        _parsed += part.Events.RowCount;
+                                        await parsed.Writer.WriteAsync(part.Events, token).ConfigureAwait(false);
+                                    }
                                 }
                             }
                         }
