@@ -36,6 +36,14 @@ public sealed record SequenceBuildRequest(long FromMicros, long ToMicros, Sequen
 }
 
 /// <summary>What a sequence build did, with its phases.</summary>
+/// <param name="EventsParsed">Raw events of the signal's types that passed the parse checks, in the range.</param>
+/// <param name="DeadLetters">Raw events the parse checks rejected (not written anywhere by this build; <c>weft batch</c> records them).</param>
+/// <param name="Duplicates">Repeated deliveries dropped by the dedup.</param>
+/// <param name="ChainRejected">Events the executors rejected with an error (counted before the dedup, so a duplicate may count).</param>
+/// <param name="HotUserCapped">Events over the hot-user cap.</param>
+/// <param name="Users">Output rows: users with at least one element.</param>
+/// <param name="Elements">Elements in all sequences.</param>
+/// <param name="TruncatedUsers">Users with more events under the cut than the max length.</param>
 public sealed record SequenceBuildResult(
     long EventsParsed, long DeadLetters, long Duplicates, long ChainRejected, long HotUserCapped, int Users, long Elements, int TruncatedUsers,
     IReadOnlyList<SequenceBuildPhase> Phases);
