@@ -22,8 +22,18 @@ public static class SequenceFiles
     public const string MaskColumn = "mask";
     private const int RowsPerGroup = 16_384;
 
+    public static Task WriteAsync(
+        string path, SequenceTable table, SignalDefinition signal, IReadOnlyDictionary<string, string> metadata, int? pad, CancellationToken cancellationToken) =>
+        WriteAsync(path, table.Keys.Schema, One(table), signal, metadata, pad, cancellationToken);
+
+    /// <summary>
+    /// Writes sequences that arrive in parts (consecutive output rows, each part with key columns of
+    /// <paramref name="keySchema"/>), so a large snapshot never has to be in memory at once. Each part
+    /// becomes one or more row groups, converted and encoded on several threads and appended in order.
+    /// </summary>
     public static async Task WriteAsync(
-        string path, SequenceTable table, SignalDefinition signal, IReadOnlyDictionary<string, string> metadata, int? pad, CancellationToken cancellationToken)
+        string path, ImmutableArray<FieldDefinition> keySchema, IAsyncEnumerable<SequenceTable> parts, SignalDefinition signal,
+        IReadOnlyDictionary<string, string> metadata, int? pad, CancellationToken cancellationToken)
     {
         if (pad is < 1)
         {
@@ -32,7 +42,7 @@ public static class SequenceFiles
 
         var sequenceColumns = signal.SequenceColumns;
         var fields = new List<ParquetField>();
-        foreach (var key in table.Keys.Schema)
+        foreach (var key in keySchema)
         {
             fields.Add(ColumnConversions.ToParquetField(key));
         }
@@ -71,15 +81,44 @@ public static class SequenceFiles
                 }
 
                 writer.SetMetadata("weft.pad", pad?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "");
-                for (int start = 0; start < table.RowCount || (start == 0 && table.RowCount == 0); start += RowsPerGroup)
+                // Row groups are converted and encoded on the thread pool, up to one per core at a time,
+                // and appended in order.
+                var encoding = new Queue<Task<ParquetEncodedRowGroup>>();
+                try
                 {
-                    int count = Math.Min(RowsPerGroup, table.RowCount - start);
-                    if (count <= 0)
+                    await foreach (var part in parts.WithCancellation(cancellationToken).ConfigureAwait(false))
                     {
-                        break;
+                        for (int start = 0; start < part.RowCount; start += RowsPerGroup)
+                        {
+                            int first = start;
+                            int count = Math.Min(RowsPerGroup, part.RowCount - start);
+                            encoding.Enqueue(Task.Run(() => writer.EncodeRowGroup(RowGroup(part, sequenceColumns, fields, first, count, pad)), cancellationToken));
+                            while (encoding.Count > Environment.ProcessorCount)
+                            {
+                                await writer.WriteRowGroupAsync(await encoding.Dequeue().ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                            }
+                        }
                     }
 
-                    await writer.WriteRowGroupAsync(RowGroup(table, sequenceColumns, fields, start, count, pad), cancellationToken).ConfigureAwait(false);
+                    while (encoding.Count > 0)
+                    {
+                        await writer.WriteRowGroupAsync(await encoding.Dequeue().ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    // After a failure: release what was encoded and not written.
+                    while (encoding.Count > 0)
+                    {
+                        var pending = encoding.Dequeue();
+                        try
+                        {
+                            (await pending.ConfigureAwait(false)).Dispose();
+                        }
+                        catch (Exception) when (cancellationToken.IsCancellationRequested || pending.IsFaulted)
+                        {
+                        }
+                    }
                 }
 
                 await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
@@ -94,6 +133,13 @@ public static class SequenceFiles
                 File.Delete(temporary);
             }
         }
+    }
+
+#pragma warning disable CS1998 // an async iterator of one element
+    private static async IAsyncEnumerable<SequenceTable> One(SequenceTable table)
+#pragma warning restore CS1998
+    {
+        yield return table;
     }
 
     private static List<ParquetColumnData> RowGroup(SequenceTable table, ImmutableArray<FieldDefinition> sequenceColumns, List<ParquetField> fields, int start, int count, int? pad)

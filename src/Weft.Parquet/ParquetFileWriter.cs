@@ -32,7 +32,6 @@ public sealed class ParquetFileWriter : IAsyncDisposable
     private readonly ColumnDescriptor[] _descriptors;
     private readonly List<RowGroup> _rowGroups = [];
     private readonly List<KeyValue> _metadata = [];
-    private readonly WriteScratch _scratch = new();
     private readonly PooledBuffer _chunk = new(1 << 16);
     private long _position;
     private long _rowCount;
@@ -131,37 +130,104 @@ public sealed class ParquetFileWriter : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(columns);
         ThrowIfNotOpen();
+        using var encoded = EncodeRowGroup(columns);
+        await WriteRowGroupAsync(encoded, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Encodes (and compresses) one row group without writing it, for <see cref="WriteRowGroupAsync(ParquetEncodedRowGroup, CancellationToken)"/>.
+    /// Unlike the other members, this one may be called from several threads at once, so row groups can be
+    /// encoded in parallel and appended in order. Checks <paramref name="columns"/> as <see cref="WriteRowGroupAsync(IReadOnlyList{ParquetColumnData}, CancellationToken)"/> does.
+    /// </summary>
+    public ParquetEncodedRowGroup EncodeRowGroup(IReadOnlyList<ParquetColumnData> columns)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        ObjectDisposedException.ThrowIf(_state == State.Disposed, this);
         var rows = Validate(columns);
-        if (rows == 0)
+        var chunks = new PooledBuffer?[columns.Count];
+        var metas = new ColumnMetaData[columns.Count];
+        using var scratch = new WriteScratch();
+        try
         {
-            return;
+            for (var i = 0; i < columns.Count && rows > 0; i++)
+            {
+                var chunk = chunks[i] = new PooledBuffer(1 << 16);
+                metas[i] = ColumnChunkWriter.Write(columns[i], _descriptors[i], Options, 0, chunk, scratch);
+            }
+        }
+        catch
+        {
+            foreach (var chunk in chunks)
+            {
+                chunk?.Dispose();
+            }
+
+            throw;
         }
 
-        cancellationToken.ThrowIfCancellationRequested();
-        _state = State.Faulted;
-        var start = _position;
-        var chunks = new ColumnChunk[columns.Count];
-        long uncompressed = 0;
-        for (var i = 0; i < columns.Count; i++)
+        return new ParquetEncodedRowGroup(this, rows, chunks, metas);
+    }
+
+    /// <summary>
+    /// Appends a row group <see cref="EncodeRowGroup"/> encoded with this writer, then releases its buffers.
+    /// Row groups appear in the file in the order they are appended. An IO failure faults the writer.
+    /// </summary>
+    public async Task WriteRowGroupAsync(ParquetEncodedRowGroup encoded, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(encoded);
+        ThrowIfNotOpen();
+        if (!ReferenceEquals(encoded.Writer, this))
         {
-            _chunk.Clear();
-            var meta = ColumnChunkWriter.Write(columns[i], _descriptors[i], Options, _position, _chunk, _scratch);
-            chunks[i] = new ColumnChunk { FileOffset = 0, MetaData = meta };
-            uncompressed += meta.TotalUncompressedSize;
-            await WriteAsync(_chunk.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            throw new ArgumentException("The row group was encoded by another writer.", nameof(encoded));
         }
 
-        _rowGroups.Add(new RowGroup
+        var (rows, buffers, metas) = encoded.Take();
+        try
         {
-            Columns = chunks,
-            TotalByteSize = uncompressed,
-            NumRows = rows,
-            FileOffset = start,
-            TotalCompressedSize = _position - start,
-            Ordinal = _rowGroups.Count <= short.MaxValue ? (short)_rowGroups.Count : null,
-        });
-        _rowCount += rows;
-        _state = State.Open;
+            if (rows == 0)
+            {
+                return;
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            _state = State.Faulted;
+            var start = _position;
+            var chunks = new ColumnChunk[metas.Length];
+            long uncompressed = 0;
+            for (var i = 0; i < metas.Length; i++)
+            {
+                // Encoded at offset 0: the page offsets move to where the chunk lands.
+                var meta = metas[i];
+                meta.DataPageOffset += _position;
+                if (meta.DictionaryPageOffset is { } dictionary)
+                {
+                    meta.DictionaryPageOffset = dictionary + _position;
+                }
+
+                chunks[i] = new ColumnChunk { FileOffset = 0, MetaData = meta };
+                uncompressed += meta.TotalUncompressedSize;
+                await WriteAsync(buffers[i]!.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            }
+
+            _rowGroups.Add(new RowGroup
+            {
+                Columns = chunks,
+                TotalByteSize = uncompressed,
+                NumRows = rows,
+                FileOffset = start,
+                TotalCompressedSize = _position - start,
+                Ordinal = _rowGroups.Count <= short.MaxValue ? (short)_rowGroups.Count : null,
+            });
+            _rowCount += rows;
+            _state = State.Open;
+        }
+        finally
+        {
+            foreach (var buffer in buffers)
+            {
+                buffer?.Dispose();
+            }
+        }
     }
 
     /// <summary>Writes the footer and flushes. Idempotent; later writes throw.</summary>
@@ -214,7 +280,6 @@ public sealed class ParquetFileWriter : IAsyncDisposable
         finally
         {
             _state = State.Disposed;
-            _scratch.Dispose();
             _chunk.Dispose();
             if (_ownsStream)
             {

@@ -76,9 +76,9 @@ internal sealed class BatchWorld : IDisposable
         return weft.Build().Single();
     }
 
-    public static async Task<BatchWorld> CreateAsync(int seed, int events = 400, int users = 12, int maxLength = 8, bool write = true)
+    public static async Task<BatchWorld> CreateAsync(int seed, int events = 400, int users = 12, int maxLength = 8, bool write = true, SignalDefinition? signal = null)
     {
-        var world = new BatchWorld { Signal = Engagement(maxLength) };
+        var world = new BatchWorld { Signal = signal ?? Engagement(maxLength) };
         var rng = new Random(seed);
         for (int i = 0; i < events; i++)
         {

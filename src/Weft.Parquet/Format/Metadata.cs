@@ -464,9 +464,9 @@ internal sealed class ColumnMetaData
 
     public long TotalCompressedSize { get; init; }
 
-    public long DataPageOffset { get; init; }
+    public long DataPageOffset { get; set; }
 
-    public long? DictionaryPageOffset { get; init; }
+    public long? DictionaryPageOffset { get; set; }
 
     public Statistics? Statistics { get; init; }
 
