@@ -596,6 +596,7 @@ internal static class ServingEndpoints
         var tooLarge = ApiError.BadRequest($"the request body exceeds serving.max_request_bytes ({max} bytes)", "serving.max_request_bytes");
         if (context.Request.ContentLength > max)
         {
+            await DrainAsync(context, max).ConfigureAwait(false);
             return ([], tooLarge);
         }
 
@@ -612,11 +613,39 @@ internal static class ServingEndpoints
             buffer.Advance(read);
             if (buffer.WrittenCount > max)
             {
+                await DrainAsync(context, max).ConfigureAwait(false);
                 return ([], tooLarge);
             }
         }
 
         return (buffer.WrittenSpan.ToArray(), null);
+    }
+
+    /// <summary>
+    /// Reads and discards what is left of a refused body (up to a bounded amount), so a client still
+    /// sending it gets the 400 instead of a reset connection; past the bound the connection closes.
+    /// </summary>
+    private static async Task DrainAsync(HttpContext context, int max)
+    {
+        long budget = Math.Max(64L * 1024, 16L * max);
+        var scratch = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            int read;
+            while (budget > 0 && (read = await context.Request.Body.ReadAsync(scratch.AsMemory(0, (int)Math.Min(scratch.Length, budget)), context.RequestAborted).ConfigureAwait(false)) > 0)
+            {
+                budget -= read;
+            }
+
+            if (budget <= 0)
+            {
+                context.Response.Headers.Connection = "close";
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
     }
 
     private static async Task WriteErrorAsync(HttpContext context, ApiError error)
