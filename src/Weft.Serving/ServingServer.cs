@@ -114,9 +114,9 @@ public sealed class ServingServer : IAsyncDisposable
             builder.WebHost.ConfigureKestrel(k =>
             {
                 k.AddServerHeader = false;
-                // The endpoints read at most serving.max_request_bytes + 1 and answer 400 naming the option;
-                // Kestrel's own limit (413) sits just above, so it never answers first.
-                k.Limits.MaxRequestBodySize = options.MaxRequestBytes + 1L;
+                // The endpoints enforce serving.max_request_bytes themselves (400 naming the option) and
+                // drain the rest of a refused body; Kestrel's own limit (413) sits above that drain budget.
+                k.Limits.MaxRequestBodySize = Math.Max(64L * 1024, 17L * options.MaxRequestBytes); // room to drain a refused body (ServingEndpoints.DrainAsync)
             });
             builder.Logging.ClearProviders();
             builder.Logging.AddSimpleConsole(o => o.SingleLine = true);

@@ -642,6 +642,10 @@ internal static class ServingEndpoints
                 context.Response.Headers.Connection = "close";
             }
         }
+        catch (Exception ex) when (ex is BadHttpRequestException or IOException)
+        {
+            context.Response.Headers.Connection = "close"; // the body could not be drained: answer and close
+        }
         finally
         {
             ArrayPool<byte>.Shared.Return(scratch);
