@@ -39,8 +39,17 @@ internal sealed record OnlineStoreTuning
     /// <summary>SQLite: reader connections kept at most (reads beyond this wait for one).</summary>
     public int MaxReaders { get; init; } = Math.Max(4, Environment.ProcessorCount);
 
-    /// <summary>Rows a trim step walks before it deletes; each step is one short transaction.</summary>
+    /// <summary>Users a trim step deletes the excess of (SQLite) or rows it walks (PostgreSQL); each step is one short transaction.</summary>
     public int TrimChunkRows { get; init; } = 10_000;
+
+    /// <summary>SQLite: runs below this many rows are in the lowest merge tier.</summary>
+    public int MergeBaseRows { get; init; } = 16_384;
+
+    /// <summary>SQLite: runs of one tier merged together (and so at most this many minus one per tier).</summary>
+    public int MergeFanIn { get; init; } = 4;
+
+    /// <summary>SQLite: rows a merge moves per write transaction (appends wait at most that long).</summary>
+    public int MergeChunkRows { get; init; } = 50_000;
 
     /// <summary>PostgreSQL: elements per INSERT statement of an append (all in one transaction).</summary>
     public int InsertChunkRows { get; init; } = 4_096;

@@ -33,8 +33,8 @@ public abstract class OnlineStoreContract : IAsyncLifetime
         }
     }
 
-    /// <summary>Trim steps of 7 rows, so a few users already take several steps.</summary>
-    private protected static OnlineStoreTuning SmallChunks { get; } = new() { TrimChunkRows = 7, InsertChunkRows = 5, MaxReaders = 3 };
+    /// <summary>Trim steps of 7 rows (or users), SQLite merges from 8-row runs on, 5 rows per merge step: the chunked paths with little data.</summary>
+    private protected static OnlineStoreTuning SmallChunks { get; } = new() { TrimChunkRows = 7, InsertChunkRows = 5, MaxReaders = 3, MergeBaseRows = 8, MergeChunkRows = 5 };
 
     private protected async Task<IOnlineStore> OpenAsync(OnlineStoreTuning? tuning = null)
     {

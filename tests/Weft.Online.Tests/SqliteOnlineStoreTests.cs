@@ -70,7 +70,7 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
     }
 
     [Fact]
-    public async Task The_file_uses_the_write_ahead_log_and_a_read_is_one_primary_key_range_scan_without_sorting()
+    public async Task The_file_uses_the_write_ahead_log_and_a_read_of_a_run_is_one_primary_key_range_scan_without_sorting()
     {
         await OpenAsync();
         await using var connection = await OpenRawAsync();
@@ -78,7 +78,7 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
         mode.CommandText = "PRAGMA journal_mode";
         await using var plan = connection.CreateCommand();
         plan.CommandText = "EXPLAIN QUERY PLAN " + SqliteSession.ReadSql;
-        foreach (var name in (string[])["$signal", "$user", "$asOf", "$from", "$knownAt", "$limit"])
+        foreach (var name in (string[])["$signal", "$run", "$user", "$asOf", "$from", "$knownAt", "$limit"])
         {
             plan.Parameters.AddWithValue(name, name == "$signal" ? "s" : 1L);
         }
@@ -93,7 +93,157 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
         }
 
         ((string?)await mode.ExecuteScalarAsync()).Should().Be("wal");
-        details.Should().ContainSingle().Which.Should().StartWith("SEARCH weft_online_elements USING PRIMARY KEY (signal=? AND user_id=?");
+        details.Should().ContainSingle().Which.Should().StartWith("SEARCH weft_online_rows USING PRIMARY KEY (signal=? AND run=? AND user_id=?");
+    }
+
+    [Fact]
+    public async Task Many_appends_are_merged_into_few_runs_and_reads_stay_exact_while_merges_run()
+    {
+        var store = (SqliteOnlineStore)await OpenAsync(SmallChunks with { MergeBaseRows = 16, MergeFanIn = 3, MergeChunkRows = 11 });
+        var random = new Random(11);
+        var stored = new Dictionary<(long, long, string), OnlineElement>();
+        for (int batch = 0; batch < 60; batch++)
+        {
+            var elements = Enumerable.Range(0, random.Next(1, 30))
+                .Select(_ => E(random.Next(0, 12), random.Next(0, 40), $"e{random.Next(0, 6)}", ingest: batch)).ToList();
+            await store.AppendAsync("s", elements, null, CancellationToken.None);
+            foreach (var e in elements)
+            {
+                stored.TryAdd((e.UserId, e.EventTimeMicros, e.EventId), e);
+            }
+
+            // Reads while merges move rows between runs: every read sees each element exactly once.
+            long user = random.Next(0, 12);
+            Show(await store.ReadAsync("s", user, OnlineReadOptions.Default, CancellationToken.None))
+                .Should().Equal(Show(ReferenceRead(stored.Values, user, OnlineReadOptions.Default)), $"user {user} after batch {batch}");
+        }
+
+        await store.WaitForMergesAsync();
+
+        store.MergesDone.Should().BeGreaterThan(0);
+        var runs = await RunsAsync("s");
+        var policy = new RunMergePolicy(16, 3);
+        runs.GroupBy(r => policy.Tier(r.Rows)).Should().OnlyContain(tier => tier.Count() < 3, "a tier holding fan-in runs is merged");
+        runs.Sum(r => r.Rows).Should().Be(stored.Count);
+        for (long user = 0; user < 12; user++)
+        {
+            Show(await store.ReadAsync("s", user, OnlineReadOptions.Default, CancellationToken.None))
+                .Should().Equal(Show(ReferenceRead(stored.Values, user, OnlineReadOptions.Default)), $"user {user}");
+        }
+    }
+
+    [Fact]
+    public async Task A_merge_cut_short_leaves_every_element_readable_once_and_the_next_store_finishes_it()
+    {
+        var elements = Enumerable.Range(0, 40).Select(i => E(i % 7, i, $"e{i}")).ToList();
+        var tuning = SmallChunks with { MergeBaseRows = 1_000, MergeFanIn = 100 }; // no merges of its own
+        var first = await OpenAsync(tuning);
+        for (int i = 0; i < elements.Count; i += 10)
+        {
+            await first.AppendAsync("s", elements.GetRange(i, 10), null, CancellationToken.None);
+        }
+
+        await first.DisposeAsync();
+        var runs = await RunsAsync("s");
+        runs.Should().HaveCount(4);
+
+        // One chunk of a merge, then the process is gone.
+        await using (var session = await SqliteSession.OpenAsync(new SqliteConnectionStringBuilder { DataSource = DatabasePath, Pooling = false }.ToString(), reader: false, CancellationToken.None))
+        {
+            long target = session.AllocateRun();
+            session.MergeChunk("s", [.. runs.Select(r => r.Run)], target, long.MinValue, chunkRows: 8).Should().NotBeNull();
+        }
+
+        (await RunsAsync("s")).Should().HaveCount(5, "the target run and the four partly moved sources");
+        var reopened = (SqliteOnlineStore)await OpenAsync(SmallChunks with { MergeBaseRows = 1_000, MergeFanIn = 2 });
+        for (long user = 0; user < 7; user++)
+        {
+            Show(await reopened.ReadAsync("s", user, OnlineReadOptions.Default, CancellationToken.None))
+                .Should().Equal(Show(ReferenceRead(elements, user, OnlineReadOptions.Default)), $"user {user}");
+        }
+
+        (await reopened.AppendAsync("s", [E(3, 100, "new"), .. elements.Take(5)], null, CancellationToken.None)).Should().Be(1, "the others are stored already");
+        await reopened.WaitForMergesAsync();
+        (await RunsAsync("s")).Should().HaveCount(1);
+        Show(await reopened.ReadAsync("s", 3, OnlineReadOptions.Default, CancellationToken.None))
+            .Should().Equal(Show(ReferenceRead([.. elements, E(3, 100, "new")], 3, OnlineReadOptions.Default)));
+    }
+
+    [Fact]
+    public async Task A_file_of_the_first_layout_is_migrated_into_runs_on_open_losing_nothing()
+    {
+        var elements = new[] { E(1, 10, "a", ingest: 3), E(1, 20, "b", ingest: 4), E(2, 5, "c", ingest: 5) };
+        await using (var connection = await OpenRawAsync())
+        {
+            await using var create = connection.CreateCommand();
+            create.CommandText = """
+                PRAGMA journal_mode = WAL;
+                CREATE TABLE weft_online_elements (signal TEXT NOT NULL, user_id INTEGER NOT NULL, event_time INTEGER NOT NULL, event_id TEXT NOT NULL,
+                    ingest_time INTEGER NOT NULL, payload BLOB NOT NULL, PRIMARY KEY (signal, user_id, event_time DESC, event_id)) WITHOUT ROWID;
+                CREATE TABLE weft_online_checkpoints (consumer TEXT NOT NULL, source_partition TEXT NOT NULL, last_offset INTEGER NOT NULL,
+                    PRIMARY KEY (consumer, source_partition)) WITHOUT ROWID;
+                INSERT INTO weft_online_checkpoints VALUES ('job', 'events/0', 41);
+                """;
+            await create.ExecuteNonQueryAsync();
+            foreach (var (signal, e) in elements.Select(e => ("s", e)).Append(("t", E(9, 1, "z"))))
+            {
+                await using var insert = connection.CreateCommand();
+                insert.CommandText = "INSERT INTO weft_online_elements VALUES ($s, $u, $t, $i, $g, $p)";
+                insert.Parameters.AddWithValue("$s", signal);
+                insert.Parameters.AddWithValue("$u", e.UserId);
+                insert.Parameters.AddWithValue("$t", e.EventTimeMicros);
+                insert.Parameters.AddWithValue("$i", e.EventId);
+                insert.Parameters.AddWithValue("$g", e.IngestTimeMicros);
+                insert.Parameters.AddWithValue("$p", e.Payload);
+                await insert.ExecuteNonQueryAsync();
+            }
+        }
+
+        var store = await OpenAsync();
+
+        Show(await store.ReadAsync("s", 1, OnlineReadOptions.Default, CancellationToken.None)).Should().Equal(Show(ReferenceRead(elements, 1, OnlineReadOptions.Default)));
+        Show(await store.ReadAsync("s", 2, OnlineReadOptions.Default, CancellationToken.None)).Should().Equal(Show(elements[2]));
+        Show(await store.ReadAsync("t", 9, OnlineReadOptions.Default, CancellationToken.None)).Should().Equal(Show(E(9, 1, "z")));
+        (await store.AppendAsync("s", [elements[0]], null, CancellationToken.None)).Should().Be(0, "migrated keys count as stored");
+        (await store.ReadCheckpointAsync("job", CancellationToken.None)).Should().Equal(new Dictionary<string, long> { ["events/0"] = 41 });
+    }
+
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(15, 0)]
+    [InlineData(16, 1)]
+    [InlineData(63, 1)]
+    [InlineData(64, 2)]
+    [InlineData(long.MaxValue, 30)]
+    public void A_runs_tier_grows_by_one_per_factor_of_the_fan_in_above_the_base(long rows, int tier)
+    {
+        new RunMergePolicy(16, 4).Tier(rows).Should().Be(tier);
+    }
+
+    [Fact]
+    public void The_policy_merges_the_oldest_fan_in_runs_of_the_lowest_full_tier_largest_first()
+    {
+        var policy = new RunMergePolicy(10, 3);
+
+        policy.Plan([(1, 500), (2, 9), (3, 12), (4, 3), (5, 40)]).Should().BeNull("no tier holds three runs");
+        policy.Plan([(1, 30), (2, 9), (3, 12), (4, 3), (5, 20), (6, 5), (7, 1)]).Should().Equal(2, 6, 4);
+        policy.Plan([(1, 25), (2, 12), (3, 15), (4, 3), (5, 30)]).Should().Equal(1, 3, 2);
+    }
+
+    private async Task<List<(long Run, long Rows)>> RunsAsync(string signal)
+    {
+        await using var connection = await OpenRawAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = SqliteSession.RunsSql;
+        command.Parameters.AddWithValue("$signal", signal);
+        var runs = new List<(long, long)>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            runs.Add((reader.GetInt64(0), reader.GetInt64(1)));
+        }
+
+        return runs;
     }
 
     [Theory]

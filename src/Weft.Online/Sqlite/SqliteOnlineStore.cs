@@ -18,6 +18,12 @@ internal sealed class SqliteOnlineStore : IOnlineStore
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly SemaphoreSlim _readSlots;
     private readonly ConcurrentQueue<SqliteSession> _idleReaders = new();
+    private readonly RunMergePolicy _merges;
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _mergeTask;
+    private int _merging;
+    private int _mergesDone;
+    private volatile OnlineStoreException? _mergeFailure;
     private int _disposed;
 
     private SqliteOnlineStore(string describe, string connectionString, OnlineStoreTuning tuning, SqliteSession writer)
@@ -27,6 +33,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         _tuning = tuning;
         _writer = writer;
         _readSlots = new SemaphoreSlim(tuning.MaxReaders, tuning.MaxReaders);
+        _merges = new RunMergePolicy(tuning.MergeBaseRows, tuning.MergeFanIn);
     }
 
     public string Describe { get; }
@@ -80,10 +87,16 @@ internal sealed class SqliteOnlineStore : IOnlineStore
             return 0;
         }
 
+        ThrowIfMergeFailed();
+        int added;
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await _writer.AppendAsync(signal, elements, checkpoint, cancellationToken).ConfigureAwait(false);
+            (added, _) = _writer.Append(signal, elements, checkpoint, cancellationToken);
+            if (added > 0 && _merges.Due(signal, _writer.ListRuns(signal, null)))
+            {
+                StartMerging();
+            }
         }
         catch (SqliteException ex)
         {
@@ -93,6 +106,8 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         {
             _writeLock.Release();
         }
+
+        return added;
     }
 
     public async ValueTask<IReadOnlyList<OnlineElement>> ReadAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken)
@@ -141,16 +156,32 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         OnlineArguments.Signal(signal);
         OnlineArguments.Keep(keep);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        long deleted = 0;
-        var low = long.MinValue;
-        while (true)
+
+        // Who is over: a scan, on a reader connection so appends go on meanwhile.
+        List<long> users;
+        var session = await RentReaderAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            long high;
+            users = await session.UsersOverAsync(signal, keep, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SqliteException ex)
+        {
+            throw Failure("Trim", ex);
+        }
+        finally
+        {
+            ReturnReader(session);
+        }
+
+        // Then their excess, a bounded number of users per short write transaction.
+        long deleted = 0;
+        int step = Math.Max(1, _tuning.TrimChunkRows);
+        for (int from = 0; from < users.Count; from += step)
+        {
             await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                high = await _writer.TrimBoundaryAsync(signal, low, _tuning.TrimChunkRows, cancellationToken).ConfigureAwait(false) ?? long.MaxValue;
-                deleted += await _writer.TrimRangeAsync(signal, low, high, keep, cancellationToken).ConfigureAwait(false);
+                deleted += _writer.TrimUsers(signal, users.GetRange(from, Math.Min(step, users.Count - from)), keep, cancellationToken);
             }
             catch (SqliteException ex)
             {
@@ -160,14 +191,9 @@ internal sealed class SqliteOnlineStore : IOnlineStore
             {
                 _writeLock.Release();
             }
-
-            if (high == long.MaxValue)
-            {
-                return deleted;
-            }
-
-            low = high + 1;
         }
+
+        return deleted;
     }
 
     public async ValueTask<IReadOnlyDictionary<string, long>> ReadCheckpointAsync(string consumer, CancellationToken cancellationToken)
@@ -206,12 +232,134 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         }
     }
 
+    /// <summary>
+    /// Merges runs in the background while a signal has merges due (see <see cref="RunMergePolicy"/>),
+    /// one chunk of users per write transaction, taking the write lock per chunk so appends
+    /// interleave. A failure stops merging and is thrown by the next append.
+    /// </summary>
+    private void StartMerging()
+    {
+        if (Interlocked.Exchange(ref _merging, 1) == 0)
+        {
+            _mergeTask = Task.Run(MergeWhileDueAsync);
+        }
+    }
+
+    private async Task MergeWhileDueAsync()
+    {
+        var token = _stop.Token;
+        try
+        {
+            while (!token.IsCancellationRequested && _merges.Next() is { } signal)
+            {
+                List<long>? sources;
+                long target;
+                await _writeLock.WaitAsync(token).ConfigureAwait(false);
+                try
+                {
+                    sources = _merges.Plan(_writer.ListRuns(signal, null));
+                    target = sources is null ? 0 : _writer.AllocateRun();
+                }
+                finally
+                {
+                    _writeLock.Release();
+                }
+
+                long? low = long.MinValue;
+                while (sources is not null && low is { } from && !token.IsCancellationRequested)
+                {
+                    await _writeLock.WaitAsync(token).ConfigureAwait(false);
+                    try
+                    {
+                        low = _writer.MergeChunk(signal, sources, target, from, _tuning.MergeChunkRows);
+                    }
+                    finally
+                    {
+                        _writeLock.Release();
+                    }
+                }
+
+                if (sources is not null && low is null)
+                {
+                    Interlocked.Increment(ref _mergesDone);
+                }
+
+                // Merged runs may make the next level due: look again.
+                await _writeLock.WaitAsync(token).ConfigureAwait(false);
+                try
+                {
+                    _merges.Due(signal, _writer.ListRuns(signal, null));
+                }
+                finally
+                {
+                    _writeLock.Release();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            // disposing: an interrupted merge leaves every row in exactly one run; the next one goes on
+        }
+        catch (SqliteException ex)
+        {
+            _mergeFailure = Failure("Merging runs", ex);
+        }
+        finally
+        {
+            Volatile.Write(ref _merging, 0);
+        }
+
+        if (_mergeFailure is null && !token.IsCancellationRequested && _merges.HasDue)
+        {
+            StartMerging(); // a signal became due after the loop looked
+        }
+    }
+
+    /// <summary>Merges completed since the store opened (for tests and metrics).</summary>
+    internal int MergesDone => Volatile.Read(ref _mergesDone);
+
+    /// <summary>Waits for the background merges due now to finish.</summary>
+    internal async Task WaitForMergesAsync()
+    {
+        while (Volatile.Read(ref _merging) != 0 || _merges.HasDue)
+        {
+            ThrowIfMergeFailed();
+            if (_mergeTask is { } task)
+            {
+                await task.ConfigureAwait(false);
+            }
+
+            if (Volatile.Read(ref _merging) == 0 && _merges.HasDue)
+            {
+                StartMerging();
+            }
+        }
+
+        ThrowIfMergeFailed();
+    }
+
+    private void ThrowIfMergeFailed()
+    {
+        if (_mergeFailure is { } failure)
+        {
+            throw new OnlineStoreException(Describe, failure.Message, failure.IsTransient, failure);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
         }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_mergeTask is { } merging)
+        {
+            await merging.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        _stop.Dispose();
 
         while (_idleReaders.TryDequeue(out var reader))
         {
