@@ -80,16 +80,18 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
     internal const string RunsSql = $"SELECT run, rows FROM {Runs} WHERE signal = $signal ORDER BY run";
 
-    // One run's part of a read: the primary key's order, so one range scan, no sort.
+    // Every run of the signal, for statements that select by user across runs (a seek per run).
+    private const string SignalRuns = $"run IN (SELECT run FROM {Runs} WHERE signal = $signal)";
+
+    // A read: one primary-key seek per run (in SQLite, not a command per run), then one sort of the
+    // user's rows in the window. One statement, so one snapshot: a merge moving the user's rows
+    // between runs commits wholly before or wholly after it.
     internal const string ReadSql = $"""
         SELECT event_time, event_id, ingest_time, payload FROM {Rows}
-        WHERE signal = $signal AND run = $run AND user_id = $user AND event_time <= $asOf AND event_time >= $from AND ingest_time <= $knownAt
+        WHERE signal = $signal AND {SignalRuns} AND user_id = $user AND event_time <= $asOf AND event_time >= $from AND ingest_time <= $knownAt
         ORDER BY event_time DESC, event_id
         LIMIT $limit
         """;
-
-    // Every run of the signal, for statements that select by user across runs (a seek per run).
-    private const string SignalRuns = $"run IN (SELECT run FROM {Runs} WHERE signal = $signal)";
 
     private const string OverKeepSql = $"SELECT user_id FROM {Rows} WHERE signal = $signal GROUP BY user_id HAVING count(*) > $keep ORDER BY user_id";
 
@@ -455,53 +457,26 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
             return;
         }
 
-        // One snapshot for the run list and the runs' rows: a merge moving this user's rows between
-        // runs commits either wholly before or wholly after it.
-        var own = transaction is null ? _connection.BeginTransaction(deferred: true) : null;
-        try
+        var read = _read ??= Prepare(ReadSql, ("$signal", SqliteType.Text), ("$user", SqliteType.Integer), ("$asOf", SqliteType.Integer),
+            ("$from", SqliteType.Integer), ("$knownAt", SqliteType.Integer), ("$limit", SqliteType.Integer));
+        read.Transaction = transaction;
+        var p = read.Parameters;
+        p[0].Value = signal;
+        p[1].Value = userId;
+        p[2].Value = options.AsOfMicros;
+        p[3].Value = options.FromMicros;
+        p[4].Value = options.KnownAtMicros;
+        p[5].Value = options.Limit;
+        var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
         {
-            var runs = ListRuns(signal, transaction ?? own);
-            var read = _read ??= Prepare(ReadSql, ("$signal", SqliteType.Text), ("$run", SqliteType.Integer), ("$user", SqliteType.Integer), ("$asOf", SqliteType.Integer),
-                ("$from", SqliteType.Integer), ("$knownAt", SqliteType.Integer), ("$limit", SqliteType.Integer));
-            read.Transaction = transaction ?? own;
-            var p = read.Parameters;
-            p[0].Value = signal;
-            p[2].Value = userId;
-            p[3].Value = options.AsOfMicros;
-            p[4].Value = options.FromMicros;
-            p[5].Value = options.KnownAtMicros;
-            p[6].Value = options.Limit;
-            int start = into.Count;
-            foreach (var (run, _) in runs)
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                p[1].Value = run;
-                var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false))
-                {
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        into.Add(new OnlineElement(userId, reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), ReadBlob(reader, 3)));
-                    }
-                }
+                into.Add(new OnlineElement(userId, reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), ReadBlob(reader, 3)));
             }
-
-            read.Transaction = null;
-            if (runs.Count > 1 && into.Count - start > 0)
-            {
-                // Each run came sorted; together they need one sort, then the limit.
-                into.Sort(start, into.Count - start, ReadOrder.Instance);
-                if (into.Count - start > options.Limit)
-                {
-                    into.RemoveRange(start + options.Limit, into.Count - start - options.Limit);
-                }
-            }
-
-            own?.Commit();
         }
-        finally
-        {
-            own?.Dispose();
-        }
+
+        read.Transaction = null;
     }
 
     public async Task<IReadOnlyDictionary<long, IReadOnlyList<OnlineElement>>> ReadManyAsync(string signal, IReadOnlyList<long> userIds, OnlineReadOptions options, CancellationToken cancellationToken)
@@ -646,35 +621,5 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         using var command = connection.CreateCommand();
         command.CommandText = sql;
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>The read order: event time descending, then event id in code point order (SQLite's order of UTF-8 text).</summary>
-    private sealed class ReadOrder : IComparer<OnlineElement>
-    {
-        public static readonly ReadOrder Instance = new();
-
-        public int Compare(OnlineElement x, OnlineElement y)
-        {
-            int c = y.EventTimeMicros.CompareTo(x.EventTimeMicros);
-            return c != 0 ? c : CodePointOrder(x.EventId, y.EventId);
-        }
-
-        /// <summary>UTF-16 ordinal order differs from code point order only where surrogates meet U+E000–U+FFFF: shift those apart.</summary>
-        internal static int CodePointOrder(string a, string b)
-        {
-            int n = Math.Min(a.Length, b.Length);
-            for (int i = 0; i < n; i++)
-            {
-                char x = a[i], y = b[i];
-                if (x != y)
-                {
-                    return Fix(x) - Fix(y);
-                }
-            }
-
-            return a.Length - b.Length;
-
-            static int Fix(char c) => c >= 0xE000 ? c - 0x800 : c >= 0xD800 ? c + 0x2000 : c;
-        }
     }
 }
