@@ -8,6 +8,7 @@ using Weft.Definitions;
 using Weft.Engine.Configuration;
 using Weft.Engine.Observability;
 using Weft.Online;
+using Weft.Storage;
 using Weft.Streaming.Kafka;
 using Weft.Streaming.Runtime;
 
@@ -26,6 +27,7 @@ namespace Weft.Bench.Streaming.Modes;
 internal sealed class FreshnessMode(Program.Options options)
 {
     private const int TickMilliseconds = 5;
+    private const int SlowStepMs = 200;
     private const string TopicName = "clicks";
     private const string Signal = "clicks";
     private static readonly string[] EventTypes = ["click", "save", "impression"];
@@ -55,6 +57,7 @@ internal sealed class FreshnessMode(Program.Options options)
         var batchSize = Math.Max(options.BatchSize, 2_000);
         var producedAt = new long[capacity];
         var servableAt = new long[capacity];
+        var ackedAt = new long[capacity]; // the producer's delivery report (the brokers hold the event)
         var reachesStore = new bool[capacity]; // passes the signal's filter (not a click with dwell_ms < 500)
         var consumerConfig = new Dictionary<string, string>(MockConsumerDefaults, StringComparer.Ordinal);
         foreach (var (key, value) in options.ConsumerConfig)
@@ -95,6 +98,10 @@ internal sealed class FreshnessMode(Program.Options options)
                 {
                     Interlocked.Increment(ref _deliveryErrors);
                 }
+                else if (SequenceOf(r.Message.Value) is { } seq && seq < capacity)
+                {
+                    ackedAt[seq] = Stopwatch.GetTimestamp();
+                }
             };
             using var events = ClickEvents.Generate(capacity, options.Seed).GetEnumerator();
             void ProduceNext(long seq)
@@ -118,12 +125,17 @@ internal sealed class FreshnessMode(Program.Options options)
                 }
             }
 
+            // Each step's start and length, and whether it wrote to the lake (a flush): where stalls come from.
+            var steps = new List<(long Start, double Ms, bool Flushed)>();
+            double LakeRows() => runtime.Metrics.Value("weft_lake_rows_total", ("signal", Signal), ("path", EventLayout.StreamPath));
             var runtimeLoop = Task.Run(
                 async () =>
                 {
                     while (Volatile.Read(ref _stopRuntime) == 0)
                     {
+                        var (began, lake) = (Stopwatch.GetTimestamp(), LakeRows());
                         await runtime.StepAsync(cancellationToken);
+                        steps.Add((began, Stopwatch.GetElapsedTime(began).TotalMilliseconds, LakeRows() != lake));
                     }
                 },
                 cancellationToken);
@@ -260,6 +272,8 @@ internal sealed class FreshnessMode(Program.Options options)
 
             // The steady window, by produce time.
             var latencies = new List<double>();
+            var acks = new List<double>();
+            var ackToServable = new List<double>();
             long inWindow = 0, expected = 0, unserved = 0, servedButFiltered = 0;
             for (long i = 0; i < total; i++)
             {
@@ -272,6 +286,11 @@ internal sealed class FreshnessMode(Program.Options options)
                 if (servableAt[i] != 0)
                 {
                     latencies.Add((servableAt[i] - producedAt[i]) * 1000.0 / Stopwatch.Frequency);
+                    if (ackedAt[i] != 0)
+                    {
+                        acks.Add((ackedAt[i] - producedAt[i]) * 1000.0 / Stopwatch.Frequency);
+                        ackToServable.Add((servableAt[i] - ackedAt[i]) * 1000.0 / Stopwatch.Frequency);
+                    }
                     servedButFiltered += reachesStore[i] ? 0 : 1;
                 }
 
@@ -283,6 +302,8 @@ internal sealed class FreshnessMode(Program.Options options)
             }
 
             latencies.Sort();
+            acks.Sort();
+            ackToServable.Sort();
             var start = samples.Single(s => s.Seconds == warmup);
             var end = samples.Single(s => s.Seconds == warmup + duration);
             var produceRate = inWindow / duration;
@@ -292,6 +313,9 @@ internal sealed class FreshnessMode(Program.Options options)
             var backlogGrowth = backlogSlope * duration;
             var keptUp = consumeRate >= 0.95 * produceRate && backlogGrowth <= Math.Max(rate * 1.0, 2.0 * batchSize) && drained && unserved == 0;
             var freshness = Percentiles(latencies);
+            var windowSteps = steps.Where(st => st.Start >= windowStart && st.Start < windowEnd).ToList();
+            var stepMs = windowSteps.Select(st => st.Ms).Order().ToList();
+            var slow = windowSteps.Where(st => st.Ms >= SlowStepMs).ToList();
 
             var result = new JsonObject
             {
@@ -322,6 +346,19 @@ internal sealed class FreshnessMode(Program.Options options)
                     ["growthPerSecond"] = Math.Round(backlogSlope),
                     ["perSecond"] = new JsonArray(samples.Where(s => s.Seconds == Math.Floor(s.Seconds)).Select(s => (JsonNode)(s.Produced - s.Read)).ToArray()),
                 },
+                ["runtimeSteps"] = new JsonObject
+                {
+                    ["description"] = $"StepAsync calls begun in the window; slow = at least {SlowStepMs} ms; flush = the step wrote stream rows to the lake",
+                    ["count"] = windowSteps.Count,
+                    ["ms"] = Percentiles(stepMs),
+                    ["slow"] = slow.Count,
+                    ["slowWithFlush"] = slow.Count(st => st.Flushed),
+                    ["slowSeconds"] = Math.Round(slow.Sum(st => st.Ms) / 1000, 2),
+                    ["flushes"] = windowSteps.Count(st => st.Flushed),
+                    ["flushMs"] = Percentiles(windowSteps.Where(st => st.Flushed).Select(st => st.Ms).Order().ToList()),
+                    ["slowestAt"] = new JsonArray(slow.OrderByDescending(st => st.Ms).Take(8)
+                        .Select(st => (JsonNode)$"t={Since(st.Start):F1}s {st.Ms:F0}ms{(st.Flushed ? " flush" : "")}").ToArray()),
+                },
                 ["drainSeconds"] = Math.Round(drainSeconds, 2),
                 ["eventsProducedInWindow"] = inWindow,
                 ["eventsExpectedInStore"] = expected,
@@ -342,6 +379,10 @@ internal sealed class FreshnessMode(Program.Options options)
                 result["freshnessMsWhileFallingBehind"] = freshness; // grows with the backlog: not a steady-state figure
             }
 
+            // The split, per measured event: produce call → delivery report (linger, mock brokers), then
+            // delivery report → servable (fetch, source channel, runtime). Not additive across percentiles.
+            result["produceToAckMs"] = Percentiles(acks);
+            result["ackToServableMs"] = Percentiles(ackToServable);
             result["runtimeMetric"] = RuntimeMetric(runtime.Metrics, bucketsAtStart, bucketsAtEnd, metricStartLag);
             return result;
         }
@@ -355,6 +396,22 @@ internal sealed class FreshnessMode(Program.Options options)
             {
             }
         }
+    }
+
+    /// <summary>The sequence number in a generated event's JSON (<c>{"event_id":"{seed:x4}-{i:x12}",…</c>); null if not found.</summary>
+    private static long? SequenceOf(byte[] json)
+    {
+        var span = json.AsSpan();
+        var at = span.IndexOf("\"event_id\":\""u8);
+        if (at < 0)
+        {
+            return null;
+        }
+
+        span = span[(at + 12)..];
+        var quote = span.IndexOf((byte)'"');
+        var dash = quote < 0 ? -1 : span[..quote].LastIndexOf((byte)'-');
+        return dash >= 0 && long.TryParse(span[(dash + 1)..quote], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var seq) ? seq : null;
     }
 
     /// <summary>Whether the signal keeps the event: clicks need dwell_ms ≥ 500 (saves and impressions always pass).</summary>
