@@ -28,7 +28,8 @@ namespace Weft.Bench.Streaming;
 /// own <c>weft_freshness_seconds</c>. If the runtime does not keep up (consumes &lt; 95 % of the produce
 /// rate or the backlog grows) it says <c>keptUp: false</c> instead of a latency. Its consumer defaults to
 /// <c>fetch.wait.max.ms=10</c> (the mock broker holds an empty fetch for the whole wait; <c>--set</c>
-/// overrides it). See <see cref="FreshnessMode"/>.
+/// overrides it) and its topic to 4 partitions (the mock's fetch cost grows with partitions × message
+/// sets kept; <c>--partitions</c> overrides it). See <see cref="FreshnessMode"/>.
 /// </para>
 /// </summary>
 internal static class Program

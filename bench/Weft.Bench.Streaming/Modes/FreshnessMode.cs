@@ -28,6 +28,20 @@ internal sealed class FreshnessMode(Program.Options options)
 {
     private const int TickMilliseconds = 5;
     private const int SlowStepMs = 200;
+
+    /// <summary>
+    /// Partitions unless <c>--partitions</c> says otherwise. The mock broker finds a fetch's offset by
+    /// walking the partition's list of message sets from the start ("FIXME: Maintain an index" in
+    /// rdkafka_mock.c), and a steady producer with linger.ms=5 writes many small message sets, so each
+    /// fetch costs O(partitions × message sets kept) on the mock's single thread: with 16 partitions
+    /// at 5 000 events/s that starves the brokers within ~15 s (acks and fetches seconds late) and the
+    /// figures measure the mock, not Weft. With 4, the mock keeps ~5 MB per partition, i.e.
+    /// <see cref="RetentionSeconds"/> of lag before it drops unread events (counted as never servable).
+    /// </summary>
+    private const int DefaultPartitions = 4;
+
+    /// <summary>Seconds of produced data the mock keeps (~5 MB per partition, ~240 bytes per event on the wire).</summary>
+    private static double RetentionSeconds(int partitions, double rate) => partitions * 5e6 / (rate * 240);
     private const string TopicName = "clicks";
     private const string Signal = "clicks";
     private static readonly string[] EventTypes = ["click", "save", "impression"];
@@ -53,7 +67,7 @@ internal sealed class FreshnessMode(Program.Options options)
     {
         double rate = options.Rate, warmup = options.Warmup, duration = options.Duration;
         var capacity = (long)Math.Ceiling(rate * (warmup + duration)) + 16;
-        var partitions = options.Partitions > 0 ? options.Partitions : BenchTopic.PartitionsFor(capacity, 210, minimum: 16);
+        var partitions = options.Partitions > 0 ? options.Partitions : DefaultPartitions;
         var batchSize = Math.Max(options.BatchSize, 2_000);
         var producedAt = new long[capacity];
         var servableAt = new long[capacity];
@@ -220,7 +234,8 @@ internal sealed class FreshnessMode(Program.Options options)
             var offsets = Enumerable.Range(1, (int)Math.Floor(warmup + duration)).Select(s => (double)s)
                 .Append(warmup).Append(warmup + duration).Where(s => s >= 0).Distinct().Order().ToList();
             var samples = new List<(double Seconds, long Produced, long Read, long Appended)>();
-            TimeSpan cpuAtStart = default, windowCpu = default;
+            TimeSpan cpuAtStart = default, windowCpu = default, gcPauseAtStart = default, gcPause = default;
+            int gen2AtStart = 0, gen2 = 0;
             foreach (var offset in offsets)
             {
                 var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), At(offset));
@@ -236,11 +251,13 @@ internal sealed class FreshnessMode(Program.Options options)
                 if (offset == warmup)
                 {
                     cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
+                    (gcPauseAtStart, gen2AtStart) = (GC.GetTotalPauseDuration(), GC.CollectionCount(2));
                 }
 
                 if (offset == warmup + duration)
                 {
                     windowCpu = Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart;
+                    (gcPause, gen2) = (GC.GetTotalPauseDuration() - gcPauseAtStart, GC.CollectionCount(2) - gen2AtStart);
                 }
 
                 if (Math.Abs(offset % 5) < 1e-9)
@@ -325,6 +342,7 @@ internal sealed class FreshnessMode(Program.Options options)
                 ["librdkafka"] = Library.VersionString,
                 ["processors"] = Environment.ProcessorCount,
                 ["partitions"] = partitions,
+                ["mockRetentionSeconds"] = Math.Round(RetentionSeconds(partitions, rate), 1),
                 ["brokers"] = options.Brokers,
                 ["compression"] = options.Compression,
                 ["seed"] = options.Seed,
@@ -337,6 +355,7 @@ internal sealed class FreshnessMode(Program.Options options)
                 ["producedEventsPerSecond"] = Math.Round(produceRate),
                 ["consumedEventsPerSecond"] = Math.Round(consumeRate),
                 ["cpuPerWall"] = Math.Round(windowCpu.TotalSeconds / duration, 2),
+                ["gcInWindow"] = new JsonObject { ["pauseMs"] = Math.Round(gcPause.TotalMilliseconds), ["gen2Collections"] = gen2 },
                 ["loadAverage1m"] = new JsonObject { ["before"] = loadBefore, ["after"] = LoadAverage() }, // other work on the machine
                 ["backlogEvents"] = new JsonObject
                 {
