@@ -343,6 +343,7 @@ internal sealed class FreshnessMode(Program.Options options)
                 ["processors"] = Environment.ProcessorCount,
                 ["partitions"] = partitions,
                 ["mockRetentionSeconds"] = Math.Round(RetentionSeconds(partitions, rate), 1),
+                ["backlogExceededMockRetention"] = samples.Max(st => st.Produced - st.Read) / rate > RetentionSeconds(partitions, rate), // then the mock dropped unread events
                 ["brokers"] = options.Brokers,
                 ["compression"] = options.Compression,
                 ["seed"] = options.Seed,
