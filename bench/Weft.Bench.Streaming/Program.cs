@@ -67,7 +67,7 @@ internal static class Program
             var modes = Modes(options);
             var selected = args[0] == "all" ? modes.Values.ToList()
                 : modes.TryGetValue(args[0], out var mode) ? [mode]
-                : throw new ArgumentException($"unknown mode '{args[0]}' (modes: {string.Join(", ", modes.Keys)}, all)");
+                : throw new ArgumentException($"unknown mode '{args[0]}' (modes: {string.Join(", ", modes.Keys)}, all, freshness, sample)");
             var result = await RunAsync(options, selected, CancellationToken.None).ConfigureAwait(false);
             await WriteAsync(result, options.JsonPath).ConfigureAwait(false);
             return 0;
