@@ -14,11 +14,23 @@ namespace Weft.Bench.Streaming;
 ///     [--set key=value]... [--json FILE]
 /// </code>
 /// MODE: <c>raw-consume</c> (the ceiling: Confluent.Kafka's Consume loop), <c>source</c> (Weft's
-/// KafkaEventSource), or <c>all</c>; <c>sample</c> prints three generated events. The topic is pre-loaded once with N generated click events
+/// KafkaEventSource), <c>weft-runtime</c> (StreamRuntime end to end), or <c>all</c> (those three);
+/// <c>sample</c> prints three generated events. The topic is pre-loaded once with N generated click events
 /// (~210 bytes of JSON each, keyed by user id); every run reads all of it with a fresh consumer group.
 /// Prints one JSON document (also written to --json FILE). Rates are from the first event to the last;
 /// the group join and first fetch are reported apart as startupSeconds. The mock brokers run in this
 /// process, so cpuPerWall counts their work too.
+/// <para>
+/// <c>freshness [--rate R] [--duration S] [--warmup S]</c> (not in <c>all</c>: no pre-load) produces
+/// into an empty topic at a steady R events/s (default 20 000) while StreamRuntime consumes, and reports
+/// event → servable latency (produce call → the SQLite append holding the event has returned)
+/// p50/p90/p99/p99.9/max over the S seconds after the warm-up (defaults 30 and 5), next to the runtime's
+/// own <c>weft_freshness_seconds</c>. If the runtime does not keep up (consumes &lt; 95 % of the produce
+/// rate or the backlog grows) it says <c>keptUp: false</c> instead of a latency. Its consumer defaults to
+/// <c>fetch.wait.max.ms=10</c> (the mock broker holds an empty fetch for the whole wait; <c>--set</c>
+/// overrides it) and its topic to 4 partitions (the mock's fetch cost grows with partitions × message
+/// sets kept; <c>--partitions</c> overrides it). See <see cref="FreshnessMode"/>.
+/// </para>
 /// </summary>
 internal static class Program
 {
@@ -26,7 +38,7 @@ internal static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|weft-runtime|all|sample [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--set key=value]... [--json FILE]").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|weft-runtime|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--json FILE]\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
             return 2;
         }
 
@@ -44,18 +56,20 @@ internal static class Program
                 return 0;
             }
 
+            if (args[0] == "freshness")
+            {
+                // A different shape from the throughput modes: its own empty topic, produced into at a steady rate.
+                var report = await new FreshnessMode(options).RunAsync(CancellationToken.None).ConfigureAwait(false);
+                await WriteAsync(report, options.JsonPath).ConfigureAwait(false);
+                return 0;
+            }
+
             var modes = Modes(options);
             var selected = args[0] == "all" ? modes.Values.ToList()
                 : modes.TryGetValue(args[0], out var mode) ? [mode]
-                : throw new ArgumentException($"unknown mode '{args[0]}' (modes: {string.Join(", ", modes.Keys)}, all)");
+                : throw new ArgumentException($"unknown mode '{args[0]}' (modes: {string.Join(", ", modes.Keys)}, all, freshness, sample)");
             var result = await RunAsync(options, selected, CancellationToken.None).ConfigureAwait(false);
-            var json = result.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
-            Console.WriteLine(json);
-            if (options.JsonPath is { } path)
-            {
-                await File.WriteAllTextAsync(path, json + "\n").ConfigureAwait(false);
-            }
-
+            await WriteAsync(result, options.JsonPath).ConfigureAwait(false);
             return 0;
         }
         catch (ArgumentException e)
@@ -65,7 +79,17 @@ internal static class Program
         }
     }
 
-    /// <summary>The modes by name.</summary>
+    private static async Task WriteAsync(JsonObject result, string? jsonPath)
+    {
+        var json = result.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        Console.WriteLine(json);
+        if (jsonPath is { } path)
+        {
+            await File.WriteAllTextAsync(path, json + "\n").ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The modes by name (<c>all</c> runs these; <c>freshness</c> is apart).</summary>
     internal static Dictionary<string, IBenchMode> Modes(Options options)
     {
         IBenchMode[] all =
@@ -157,7 +181,7 @@ internal static class Program
     /// <summary>Command-line options.</summary>
     internal sealed record Options(
         long Events, int Partitions, int Runs, int Brokers, string Compression, int Seed, int BatchSize, int ChannelCapacity,
-        IReadOnlyDictionary<string, string> ConsumerConfig, string? JsonPath)
+        IReadOnlyDictionary<string, string> ConsumerConfig, string? JsonPath, double Rate, double Duration, double Warmup)
     {
         public static Options Parse(ReadOnlySpan<string> args)
         {
@@ -188,6 +212,7 @@ internal static class Program
             }
 
             int Int(string name, int fallback) => values.Remove(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+            double Double(string name, double fallback) => values.Remove(name, out var v) ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
             var events = values.Remove("events", out var e) ? long.Parse(e, CultureInfo.InvariantCulture) : 1_000_000;
             var options = new Options(
                 events,
@@ -199,7 +224,10 @@ internal static class Program
                 Int("batch", 1000),
                 Int("capacity", 10_000),
                 config,
-                values.Remove("json", out var j) ? j : null);
+                values.Remove("json", out var j) ? j : null,
+                Double("rate", 20_000),
+                Double("duration", 30),
+                Double("warmup", 5));
             if (values.Count > 0)
             {
                 throw new ArgumentException($"unknown option --{values.Keys.First()}");
@@ -208,6 +236,11 @@ internal static class Program
             if (options.Events < 1 || options.Runs < 1 || options.Brokers < 1 || options.BatchSize < 1 || options.ChannelCapacity < 1)
             {
                 throw new ArgumentException("--events, --runs, --brokers, --batch and --capacity must be at least 1");
+            }
+
+            if (!(options.Rate > 0) || !(options.Duration > 0) || !(options.Warmup >= 0))
+            {
+                throw new ArgumentException("--rate and --duration must be positive, --warmup at least 0");
             }
 
             return options;
