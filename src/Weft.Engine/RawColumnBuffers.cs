@@ -118,18 +118,20 @@ internal sealed class PrimitiveBuffer<T, TReader>(WeftType type, int capacity) :
 /// <summary>String columns: a null reference is a null value.</summary>
 internal sealed class StringBuffer(int capacity) : RawColumnBuffer
 {
+    private readonly RecentStrings _recent = new();
+
     public string?[] Values { get; private set; } = new string?[capacity];
 
     public void Set(int row, string value) => Values[row] = value;
 
     public override bool TryRead(ref Utf8JsonReader reader, int row)
     {
-        if (!StringReader.TryRead(ref reader, out var value))
+        if (reader.TokenType != JsonTokenType.String)
         {
             return false;
         }
 
-        Values[row] = value;
+        Values[row] = _recent.GetString(ref reader);
         return true;
     }
 
@@ -143,6 +145,53 @@ internal sealed class StringBuffer(int capacity) : RawColumnBuffer
     }
 
     public override Column Build(int count) => new StringColumn(Trim(Values, count));
+}
+
+/// <summary>
+/// Hands out the string of a recently seen value with the same UTF-8 bytes, so a categorical column
+/// (surface, country, …) allocates about once per distinct value per batch instead of once per event.
+/// A small direct-mapped cache; it switches itself off when the column proves unique (ids), after
+/// which it costs one branch per value.
+/// </summary>
+internal sealed class RecentStrings
+{
+    private const int Slots = 16;
+    private const int MaxBytes = 48;
+    private const int Probation = 256;
+
+    private readonly byte[]?[] _bytes = new byte[]?[Slots];
+    private readonly int[] _lengths = new int[Slots];
+    private readonly string?[] _strings = new string?[Slots];
+    private int _misses;
+    private int _hits;
+    private bool _off;
+
+    public string GetString(ref Utf8JsonReader reader)
+    {
+        var value = reader.ValueSpan;
+        if (_off || reader.ValueIsEscaped || value.Length > MaxBytes)
+        {
+            return reader.GetString()!;
+        }
+
+        int slot = value.IsEmpty ? 0 : ((value.Length * 7) + value[0] + (value[^1] * 31) + (value[value.Length / 2] * 17)) & (Slots - 1);
+        if (_strings[slot] is { } cached && value.SequenceEqual(_bytes[slot].AsSpan(0, _lengths[slot])))
+        {
+            _hits++;
+            return cached;
+        }
+
+        string text = reader.GetString()!;
+        value.CopyTo(_bytes[slot] ??= new byte[MaxBytes]);
+        _lengths[slot] = value.Length;
+        _strings[slot] = text;
+        if (++_misses == Probation && _hits < Probation / 4)
+        {
+            _off = true; // mostly distinct values: stop comparing
+        }
+
+        return text;
+    }
 }
 
 /// <summary>List columns: each row's elements are gathered in a reused scratch array, then copied to an exact-size array.</summary>

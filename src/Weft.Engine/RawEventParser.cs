@@ -79,7 +79,10 @@ public sealed class RawEventParser
         _aliasOrder = [.. aliases.Select(a => distinct.IndexOf(a))];
     }
 
-    /// <summary>Raw property name → raw-schema column under <paramref name="mapping"/>; event_type and unknown targets map to -1 (ignored).</summary>
+    /// <summary>In the name maps: the property is the event_type itself (read for the type, not as a column).</summary>
+    private const int TypeProperty = -2;
+
+    /// <summary>Raw property name → raw-schema column under <paramref name="mapping"/>; targets that are event_type or unknown map to -1 (ignored), event_type itself (unmapped) to <see cref="TypeProperty"/>.</summary>
     private List<KeyValuePair<string, int>> Names(System.Collections.Immutable.ImmutableSortedDictionary<string, string> mapping)
     {
         var names = new List<KeyValuePair<string, int>>();
@@ -88,7 +91,7 @@ public sealed class RawEventParser
             string name = _signal.RawSchema[i].Name;
             if (!mapping.ContainsKey(name))
             {
-                names.Add(KeyValuePair.Create(name, name == StandardColumns.EventType ? -1 : i));
+                names.Add(KeyValuePair.Create(name, name == StandardColumns.EventType ? TypeProperty : i));
             }
         }
 
@@ -307,7 +310,11 @@ public sealed class RawEventParser
             Written = new int[schema.Length];
             SourceRows = new int[capacity];
             Aliases = new TypeSeen[aliases];
+            NameHints = new int[Math.Max(16, schema.Length * 2)];
         }
+
+        /// <summary>Per property position in an event, the name-map slot the previous event had there.</summary>
+        public int[] NameHints { get; }
 
         public RawColumnBuffer[] Buffers { get; }
 
@@ -409,13 +416,23 @@ public sealed class RawEventParser
             }
 
             state.EventType = default;
+            var hints = state.NameHints;
+            int position = 0;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 var name = JsonText.Unescaped(ref reader, ref state.Scratch);
-                bool isType = !_anyMapping && name.SequenceEqual("event_type"u8);
-                int column = names.TryGetValue(name, out int c) ? c : -1; // -1: event_type, or an attribute the signal does not declare
+                int column = -1; // -1: an attribute the signal does not declare
+                if (position < hints.Length)
+                {
+                    column = names.TryGetValue(name, ref hints[position++], out int c) ? c : -1;
+                }
+                else if (names.TryGetValue(name, out int c))
+                {
+                    column = c;
+                }
+
                 reader.Read();
-                if (isType)
+                if (column == TypeProperty && !_anyMapping)
                 {
                     state.EventType = Classify(ref reader, state);
                 }
