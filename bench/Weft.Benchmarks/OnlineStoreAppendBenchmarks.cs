@@ -27,12 +27,14 @@ public class OnlineStoreAppendBenchmarks
     public int BatchSize { get; set; }
 
     [GlobalSetup]
-    public async Task Setup()
+    public void Setup()
     {
         var all = Generate(Preloaded + Elements);
         _elements = all[Preloaded..];
         _templates = Directory.CreateTempSubdirectory("weft-bench-online-templates-").FullName;
-        await PreloadAsync(all[..Preloaded]);
+#pragma warning disable VSTHRD002 // the in-process toolchain does not await an async GlobalSetup: block on it here
+        Task.Run(() => PreloadAsync(all[..Preloaded])).GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
     }
 
     [GlobalCleanup]

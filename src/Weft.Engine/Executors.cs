@@ -30,6 +30,23 @@ public sealed class ExecutorContext
 
     public void Report(DeadLetter deadLetter) => _deadLetters.Enqueue(deadLetter);
 
+    /// <summary>
+    /// Moves the dead letters reported so far into <paramref name="into"/> and forgets them, so a
+    /// long-running stream takes each micro-batch's rejections without the context growing; returns how many.
+    /// </summary>
+    public int DrainDeadLetters(ICollection<DeadLetter> into)
+    {
+        ArgumentNullException.ThrowIfNull(into);
+        int n = 0;
+        while (_deadLetters.TryDequeue(out var deadLetter))
+        {
+            into.Add(deadLetter);
+            n++;
+        }
+
+        return n;
+    }
+
     /// <summary>Reports row <paramref name="row"/> of <paramref name="batch"/> as rejected by <paramref name="stage"/>.</summary>
     public void Reject(EventBatch batch, int row, string stage, string reason)
     {

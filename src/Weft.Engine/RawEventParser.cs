@@ -8,7 +8,14 @@ namespace Weft.Engine;
 /// <summary>One raw event as delivered: UTF-8 JSON and where it came from (file:line, topic/partition@offset).</summary>
 public readonly record struct RawRecord(ReadOnlyMemory<byte> Json, string Source);
 
-public sealed record ParseResult(EventBatch Events, IReadOnlyList<DeadLetter> DeadLetters, int SkippedOtherTypes);
+public sealed record ParseResult(EventBatch Events, IReadOnlyList<DeadLetter> DeadLetters, int SkippedOtherTypes)
+{
+    /// <summary>For each row of <see cref="Events"/>, the index of the input record (or table row) it came from.</summary>
+    public int[] SourceRows { get; init; } = [];
+
+    /// <summary>For each of <see cref="DeadLetters"/>, the index of the input record (or table row) it came from.</summary>
+    public int[] DeadLetterRows { get; init; } = [];
+}
 
 public sealed record RawEventParserOptions
 {
@@ -30,6 +37,14 @@ public sealed class RawEventParser
     private readonly RawEventParserOptions _options;
     private readonly Dictionary<string, EventTypeDefinition> _types;
     private readonly Dictionary<string, int> _columnIndex;
+    private readonly int _eventIdColumn, _userIdColumn, _eventTypeColumn, _eventTimeColumn, _ingestTimeColumn;
+
+    // The JSON path: property names and type names looked up as UTF-8, per event type.
+    private readonly Utf8NameMap<TypePlan> _plans;
+    private readonly Utf8NameMap<int> _defaultNames;
+    private readonly bool _anyMapping;
+    private readonly Utf8NameMap<int> _aliasSlots;
+    private readonly int[] _aliasOrder;
 
     public RawEventParser(CompiledSignal signal, TimeProvider? time = null, RawEventParserOptions? options = null)
     {
@@ -42,53 +57,112 @@ public sealed class RawEventParser
         {
             _columnIndex[signal.RawSchema[i].Name] = i;
         }
+
+        (_eventIdColumn, _userIdColumn, _eventTypeColumn, _eventTimeColumn, _ingestTimeColumn) = (
+            _columnIndex[StandardColumns.EventId], _columnIndex[StandardColumns.UserId], _columnIndex[StandardColumns.EventType],
+            _columnIndex[StandardColumns.EventTime], _columnIndex[StandardColumns.IngestTime]);
+        _defaultNames = new Utf8NameMap<int>(Names(System.Collections.Immutable.ImmutableSortedDictionary<string, string>.Empty));
+        var plans = new List<KeyValuePair<string, TypePlan>>();
+        var aliases = new List<string>(); // raw names mapped to event_type, in the order the type lookup tries them
+        foreach (var et in signal.Definition.EventTypes)
+        {
+            _anyMapping |= et.ColumnMapping.Count > 0;
+            var names = et.ColumnMapping.Count == 0 ? _defaultNames : new Utf8NameMap<int>(Names(et.ColumnMapping));
+            int[] required = [.. et.RawSchema.Where(f => !f.Nullable).Select(f => _columnIndex[f.Name])];
+            plans.Add(new(et.Name, new TypePlan(et.Name, names, required)));
+            aliases.AddRange(et.ColumnMapping.Where(m => m.Value == StandardColumns.EventType).Select(m => m.Key));
+        }
+
+        _plans = new Utf8NameMap<TypePlan>(plans);
+        var distinct = aliases.Distinct(StringComparer.Ordinal).ToList();
+        _aliasSlots = new Utf8NameMap<int>(distinct.Select((a, i) => KeyValuePair.Create(a, i)));
+        _aliasOrder = [.. aliases.Select(a => distinct.IndexOf(a))];
     }
 
+    /// <summary>In the name maps: the property is the event_type itself (read for the type, not as a column).</summary>
+    private const int TypeProperty = -2;
+
+    /// <summary>Raw property name → raw-schema column under <paramref name="mapping"/>; targets that are event_type or unknown map to -1 (ignored), event_type itself (unmapped) to <see cref="TypeProperty"/>.</summary>
+    private List<KeyValuePair<string, int>> Names(System.Collections.Immutable.ImmutableSortedDictionary<string, string> mapping)
+    {
+        var names = new List<KeyValuePair<string, int>>();
+        for (int i = 0; i < _signal.RawSchema.Length; i++)
+        {
+            string name = _signal.RawSchema[i].Name;
+            if (!mapping.ContainsKey(name))
+            {
+                names.Add(KeyValuePair.Create(name, name == StandardColumns.EventType ? TypeProperty : i));
+            }
+        }
+
+        foreach (var (raw, target) in mapping)
+        {
+            names.Add(KeyValuePair.Create(raw, target != StandardColumns.EventType && _columnIndex.TryGetValue(target, out int c) ? c : -1));
+        }
+
+        return names;
+    }
+
+    /// <summary>
+    /// Parses every record in one forward pass of a <see cref="Utf8JsonReader"/>, writing values straight
+    /// into typed column buffers; a row is committed only when its whole event is valid.
+    /// <see cref="ParseResult.SourceRows"/> gives, for each output row, the index of the input record it
+    /// came from, and <see cref="ParseResult.DeadLetterRows"/> the same for each dead letter.
+    /// </summary>
     public ParseResult Parse(IEnumerable<RawRecord> records)
     {
         var schema = _signal.RawSchema;
-        var columns = new List<object?>[schema.Length];
-        for (int i = 0; i < columns.Length; i++)
-        {
-            columns[i] = [];
-        }
-
+        var state = new ParseState(schema, records.TryGetNonEnumeratedCount(out int count) ? Math.Max(count, 1) : 256, _aliasOrder.Length == 0 ? 0 : _aliasOrder.Max() + 1);
         var deadLetters = new List<DeadLetter>();
+        var deadLetterRows = new List<int>();
         int skipped = 0;
+        int input = 0;
         long now = Timestamps.ToMicros(_time.GetUtcNow());
         long maxFuture = now + (_options.MaxFutureSkew.Ticks / 10);
-        var row = new object?[schema.Length];
-        foreach (var record in records)
+        try
         {
-            Array.Clear(row);
-            var outcome = ParseOne(record, row, now, maxFuture, out var reason, out var identity);
-            switch (outcome)
+            foreach (var record in records)
             {
-                case Outcome.Ok:
-                    for (int i = 0; i < row.Length; i++)
-                    {
-                        columns[i].Add(row[i]);
-                    }
+                if (state.Count == state.Capacity)
+                {
+                    state.Grow();
+                }
 
-                    break;
-                case Outcome.OtherType:
-                    skipped++;
-                    break;
-                default:
-                    deadLetters.Add(new DeadLetter(identity.EventId, identity.UserId, identity.EventType, "parse", reason!, record.Source, Payload(record.Json)));
-                    break;
+                var outcome = ParseOne(record.Json.Span, state, now, maxFuture, out var reason, out var identity);
+                switch (outcome)
+                {
+                    case Outcome.Ok:
+                        state.Commit(input);
+                        break;
+                    case Outcome.OtherType:
+                        skipped++;
+                        break;
+                    default:
+                        deadLetters.Add(new DeadLetter(identity.EventId, identity.UserId, identity.EventType, "parse", reason!, record.Source, Payload(record.Json)));
+                        deadLetterRows.Add(input);
+                        break;
+                }
+
+                input++;
             }
+        }
+        finally
+        {
+            state.ReturnScratch();
         }
 
         var built = new Column[schema.Length];
         for (int i = 0; i < built.Length; i++)
         {
-            built[i] = ColumnBuilder.Build(schema[i].Type, columns[i]);
+            built[i] = state.Buffers[i].Build(state.Count);
         }
 
-        return new ParseResult(new EventBatch(schema, built), deadLetters, skipped);
+        return new ParseResult(new EventBatch(schema, built), deadLetters, skipped)
+        {
+            SourceRows = state.SourceRows.Length == state.Count ? state.SourceRows : state.SourceRows.AsSpan(0, state.Count).ToArray(),
+            DeadLetterRows = [.. deadLetterRows],
+        };
     }
-
     /// <summary>
     /// The same checks for rows read from a raw table (Parquet/Delta archive) instead of JSON: rows of
     /// other event types are skipped; rows without event_id, user_id or event_time, missing a
@@ -118,6 +192,7 @@ public sealed class RawEventParser
         var times = (PrimitiveColumn<long>)projected[StandardColumns.EventTime];
         var keep = new List<int>(table.RowCount);
         var deadLetters = new List<DeadLetter>();
+        var deadLetterRows = new List<int>();
         int skipped = 0;
         for (int i = 0; i < table.RowCount; i++)
         {
@@ -128,6 +203,7 @@ public sealed class RawEventParser
                 if (type is null)
                 {
                     deadLetters.Add(new DeadLetter(ids.Values[i], (long?)users.GetValue(i), null, "parse", "missing event_type", $"{source}#{i}"));
+                    deadLetterRows.Add(i);
                 }
 
                 continue;
@@ -153,6 +229,7 @@ public sealed class RawEventParser
             if (reason is not null)
             {
                 deadLetters.Add(new DeadLetter(ids.Values[i], (long?)users.GetValue(i), type, "parse", reason, $"{source}#{i}"));
+                deadLetterRows.Add(i);
                 continue;
             }
 
@@ -182,7 +259,7 @@ public sealed class RawEventParser
             columns[_columnIndex[StandardColumns.IngestTime]] = new PrimitiveColumn<long>(WeftType.Timestamp, ingestValues);
         }
 
-        return new ParseResult(new EventBatch(_signal.RawSchema, columns), deadLetters, skipped);
+        return new ParseResult(new EventBatch(_signal.RawSchema, columns), deadLetters, skipped) { SourceRows = rows, DeadLetterRows = [.. deadLetterRows] };
     }
 
     private System.Collections.Immutable.ImmutableArray<FieldDefinition> NullableRawSchema() =>
@@ -201,14 +278,186 @@ public sealed class RawEventParser
         Bad,
     }
 
-    private Outcome ParseOne(RawRecord record, object?[] row, long now, long maxFuture, out string? reason, out (string? EventId, long? UserId, string? EventType) identity)
+    /// <summary>What the last property naming the event type held.</summary>
+    private enum TypeKind : byte
+    {
+        Absent,
+        NotString,
+        Empty,
+        Unknown,
+        Known,
+    }
+
+    private readonly record struct TypeSeen(TypeKind Kind, TypePlan? Plan);
+
+    /// <summary>An event type's raw property names (after its column mapping) → raw-schema column (-1: ignored), and its required columns.</summary>
+    private sealed record TypePlan(string Name, Utf8NameMap<int> Names, int[] Required);
+
+    /// <summary>The buffers and scratch of one <see cref="Parse"/> call; slot <see cref="Count"/> is the row being parsed.</summary>
+    private sealed class ParseState
+    {
+        private byte[]? _scratch;
+
+        public ParseState(System.Collections.Immutable.ImmutableArray<FieldDefinition> schema, int capacity, int aliases)
+        {
+            Capacity = capacity;
+            Buffers = new RawColumnBuffer[schema.Length];
+            for (int i = 0; i < Buffers.Length; i++)
+            {
+                Buffers[i] = RawColumnBuffer.Create(schema[i].Type, capacity);
+            }
+
+            Written = new int[schema.Length];
+            SourceRows = new int[capacity];
+            Aliases = new TypeSeen[aliases];
+            NameHints = new int[Math.Max(16, schema.Length * 2)];
+        }
+
+        /// <summary>Per property position in an event, the name-map slot the previous event had there.</summary>
+        public int[] NameHints { get; }
+
+        public RawColumnBuffer[] Buffers { get; }
+
+        /// <summary>Per column, the <see cref="Seq"/> of the event that last wrote it: written by this event iff equal.</summary>
+        public int[] Written { get; }
+
+        public int Seq { get; set; }
+
+        public int Count { get; private set; }
+
+        public int Capacity { get; private set; }
+
+        public int[] SourceRows { get; private set; }
+
+        public TypeSeen EventType { get; set; }
+
+        /// <summary>Per raw name mapped to event_type, what its last occurrence held.</summary>
+        public TypeSeen[] Aliases { get; }
+
+        public ref byte[]? Scratch => ref _scratch;
+
+        public bool IsWritten(int column) => Written[column] == Seq;
+
+        public void Grow()
+        {
+            Capacity *= 2;
+            foreach (var b in Buffers)
+            {
+                b.Grow(Capacity);
+            }
+
+            var rows = SourceRows;
+            Array.Resize(ref rows, Capacity);
+            SourceRows = rows;
+        }
+
+        /// <summary>Makes the row in slot <see cref="Count"/> part of the batch: columns the event did not write are null.</summary>
+        public void Commit(int input)
+        {
+            for (int c = 0; c < Buffers.Length; c++)
+            {
+                if (Written[c] != Seq)
+                {
+                    Buffers[c].SetNull(Count);
+                }
+            }
+
+            SourceRows[Count++] = input;
+        }
+
+        public void ReturnScratch()
+        {
+            if (_scratch is not null)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(_scratch);
+                _scratch = null;
+            }
+        }
+    }
+
+    private Outcome ParseOne(ReadOnlySpan<byte> json, ParseState state, long now, long maxFuture, out string? reason, out (string? EventId, long? UserId, string? EventType) identity)
     {
         identity = default;
         reason = null;
-        JsonDocument doc;
+        int row = state.Count;
+        int seq = ++state.Seq;
+        int failColumn = -1, failStart = 0, failEnd = 0;
+        TypeSeen type = default;
         try
         {
-            doc = JsonDocument.Parse(record.Json);
+            var names = _defaultNames;
+            if (_anyMapping)
+            {
+                // Column mapping applies per event type, so find the type first (it may come after the
+                // fields it maps, or be mapped itself): a scan of the top-level properties, values skipped.
+                if (!PreScan(json, state))
+                {
+                    reason = "not a JSON object";
+                    return Outcome.Bad;
+                }
+
+                type = ResolveType(state);
+                if (type.Kind != TypeKind.Known)
+                {
+                    return Unknown(type, out reason, out identity.EventType);
+                }
+
+                names = type.Plan!.Names;
+            }
+
+            var reader = new Utf8JsonReader(json);
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                reader.Skip();
+                reader.Read(); // throws on content after the value
+                reason = "not a JSON object";
+                return Outcome.Bad;
+            }
+
+            state.EventType = default;
+            var hints = state.NameHints;
+            int position = 0;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var name = JsonText.Unescaped(ref reader, ref state.Scratch);
+                int column = -1; // -1: an attribute the signal does not declare
+                if (position < hints.Length)
+                {
+                    column = names.TryGetValue(name, ref hints[position++], out int c) ? c : -1;
+                }
+                else if (names.TryGetValue(name, out int c))
+                {
+                    column = c;
+                }
+
+                reader.Read();
+                if (column == TypeProperty && !_anyMapping)
+                {
+                    state.EventType = Classify(ref reader, state);
+                }
+
+                if (column < 0 || failColumn >= 0 || reader.TokenType == JsonTokenType.Null)
+                {
+                    reader.Skip();
+                    continue;
+                }
+
+                int start = (int)reader.TokenStartIndex;
+                if (state.Buffers[column].TryRead(ref reader, row))
+                {
+                    state.Written[column] = seq;
+                }
+                else
+                {
+                    // The first bad value names the dead letter; read on, as the JSON must still be valid
+                    // and the type may still come.
+                    reader.Skip();
+                    (failColumn, failStart, failEnd) = (column, start, (int)reader.BytesConsumed);
+                }
+            }
+
+            reader.Read(); // throws on content after the object
         }
         catch (JsonException ex)
         {
@@ -216,127 +465,189 @@ public sealed class RawEventParser
             return Outcome.Bad;
         }
 
-        using (doc)
+        if (!_anyMapping)
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
+            type = ResolveType(state);
+            if (type.Kind != TypeKind.Known)
             {
-                reason = "not a JSON object";
-                return Outcome.Bad;
+                return Unknown(type, out reason, out identity.EventType);
             }
-
-            // Column mapping applies per event type, so find the type first (it may itself be mapped).
-            string? type = null;
-            if (root.TryGetProperty(StandardColumns.EventType, out var t) && t.ValueKind == JsonValueKind.String)
-            {
-                type = t.GetString();
-            }
-            else
-            {
-                foreach (var et in _types.Values)
-                {
-                    foreach (var (raw, target) in et.ColumnMapping)
-                    {
-                        if (target == StandardColumns.EventType && root.TryGetProperty(raw, out var mt) && mt.ValueKind == JsonValueKind.String)
-                        {
-                            type = mt.GetString();
-                        }
-                    }
-                }
-            }
-
-            identity.EventType = type;
-            if (string.IsNullOrEmpty(type))
-            {
-                reason = "missing event_type";
-                return Outcome.Bad;
-            }
-
-            if (!_types.TryGetValue(type, out var eventType))
-            {
-                return Outcome.OtherType;
-            }
-
-            row[_columnIndex[StandardColumns.EventType]] = type;
-            foreach (var p in root.EnumerateObject())
-            {
-                string name = eventType.ColumnMapping.TryGetValue(p.Name, out var mapped) ? mapped : p.Name;
-                if (name == StandardColumns.EventType || !_columnIndex.TryGetValue(name, out int index))
-                {
-                    continue; // attributes the signal does not declare are ignored
-                }
-
-                var field = _signal.RawSchema[index];
-                if (p.Value.ValueKind == JsonValueKind.Null)
-                {
-                    continue;
-                }
-
-                if (!TryRead(p.Value, field.Type, out var value))
-                {
-                    // Name the event in its dead letter when its identity was readable.
-                    if (root.TryGetProperty(StandardColumns.EventId, out var idElement) && idElement.ValueKind == JsonValueKind.String)
-                    {
-                        identity.EventId = idElement.GetString();
-                    }
-
-                    if (root.TryGetProperty(StandardColumns.UserId, out var userElement) && userElement.ValueKind == JsonValueKind.Number && userElement.TryGetInt64(out long uid))
-                    {
-                        identity.UserId = uid;
-                    }
-
-                    reason = $"{(StandardColumns.IsStandard(name) ? "" : "attribute ")}'{name}' of {type}: expected {field.Type}, got {Describe(p.Value)}";
-                    return Outcome.Bad;
-                }
-
-                row[index] = value;
-            }
-
-            identity.EventId = row[_columnIndex[StandardColumns.EventId]] as string;
-            identity.UserId = row[_columnIndex[StandardColumns.UserId]] as long?;
-            if (string.IsNullOrEmpty(identity.EventId))
-            {
-                reason = "missing event_id";
-                return Outcome.Bad;
-            }
-
-            if (identity.UserId is null)
-            {
-                reason = "missing user_id";
-                return Outcome.Bad;
-            }
-
-            if (row[_columnIndex[StandardColumns.EventTime]] is not long eventTime)
-            {
-                reason = "missing event_time";
-                return Outcome.Bad;
-            }
-
-            if (eventTime > maxFuture)
-            {
-                reason = $"event_time {Timestamps.Format(eventTime)} is more than {Durations.Format(_options.MaxFutureSkew)} in the future";
-                return Outcome.Bad;
-            }
-
-            ref object? ingest = ref row[_columnIndex[StandardColumns.IngestTime]];
-            ingest ??= now;
-
-            foreach (var f in eventType.RawSchema)
-            {
-                if (!f.Nullable && row[_columnIndex[f.Name]] is null)
-                {
-                    reason = $"missing required attribute '{f.Name}' of {type}";
-                    return Outcome.Bad;
-                }
-            }
-
-            return Outcome.Ok;
         }
+
+        var plan = type.Plan!;
+        identity.EventType = plan.Name;
+        var schema = _signal.RawSchema;
+        if (failColumn >= 0)
+        {
+            // Name the event in its dead letter when its identity was readable.
+            (identity.EventId, identity.UserId) = ReadIdentity(json);
+            var field = schema[failColumn];
+            reason = $"{(StandardColumns.IsStandard(field.Name) ? "" : "attribute ")}'{field.Name}' of {plan.Name}: expected {field.Type}, got {Describe(json[failStart..failEnd])}";
+            return Outcome.Bad;
+        }
+
+        identity.EventId = state.IsWritten(_eventIdColumn) ? ((StringBuffer)state.Buffers[_eventIdColumn]).Values[row] : null;
+        identity.UserId = state.IsWritten(_userIdColumn) ? ((PrimitiveBuffer<long>)state.Buffers[_userIdColumn]).Values[row] : null;
+        if (string.IsNullOrEmpty(identity.EventId))
+        {
+            reason = "missing event_id";
+            return Outcome.Bad;
+        }
+
+        if (identity.UserId is null)
+        {
+            reason = "missing user_id";
+            return Outcome.Bad;
+        }
+
+        if (!state.IsWritten(_eventTimeColumn))
+        {
+            reason = "missing event_time";
+            return Outcome.Bad;
+        }
+
+        long eventTime = ((PrimitiveBuffer<long>)state.Buffers[_eventTimeColumn]).Values[row];
+        if (eventTime > maxFuture)
+        {
+            reason = $"event_time {Timestamps.Format(eventTime)} is more than {Durations.Format(_options.MaxFutureSkew)} in the future";
+            return Outcome.Bad;
+        }
+
+        if (!state.IsWritten(_ingestTimeColumn))
+        {
+            ((PrimitiveBuffer<long>)state.Buffers[_ingestTimeColumn]).Set(row, now);
+            state.Written[_ingestTimeColumn] = seq;
+        }
+
+        ((StringBuffer)state.Buffers[_eventTypeColumn]).Set(row, plan.Name);
+        state.Written[_eventTypeColumn] = seq;
+        foreach (int required in plan.Required)
+        {
+            if (!state.IsWritten(required))
+            {
+                reason = $"missing required attribute '{schema[required].Name}' of {plan.Name}";
+                return Outcome.Bad;
+            }
+        }
+
+        return Outcome.Ok;
     }
 
-    private static string Describe(JsonElement e)
+    private static Outcome Unknown(TypeSeen type, out string? reason, out string? eventType)
     {
-        string raw = e.GetRawText();
+        eventType = type.Kind == TypeKind.Empty ? "" : null;
+        reason = type.Kind == TypeKind.Unknown ? null : "missing event_type";
+        return type.Kind == TypeKind.Unknown ? Outcome.OtherType : Outcome.Bad;
+    }
+
+    /// <summary>Records what every top-level property naming the type holds; false if the value is not an object. Validates the whole input.</summary>
+    private bool PreScan(ReadOnlySpan<byte> json, ParseState state)
+    {
+        state.EventType = default;
+        Array.Clear(state.Aliases);
+        var reader = new Utf8JsonReader(json);
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            reader.Read();
+            return false;
+        }
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = JsonText.Unescaped(ref reader, ref state.Scratch);
+            bool isType = name.SequenceEqual("event_type"u8);
+            int alias = _aliasSlots.TryGetValue(name, out int a) ? a : -1;
+            reader.Read();
+            if (isType || alias >= 0)
+            {
+                var seen = Classify(ref reader, state);
+                if (isType)
+                {
+                    state.EventType = seen;
+                }
+
+                if (alias >= 0)
+                {
+                    state.Aliases[alias] = seen;
+                }
+            }
+
+            reader.Skip();
+        }
+
+        reader.Read();
+        return true;
+    }
+
+    private TypeSeen Classify(ref Utf8JsonReader reader, ParseState state)
+    {
+        if (reader.TokenType != JsonTokenType.String)
+        {
+            return new TypeSeen(TypeKind.NotString, null);
+        }
+
+        var text = JsonText.Unescaped(ref reader, ref state.Scratch);
+        return text.IsEmpty ? new TypeSeen(TypeKind.Empty, null)
+            : _plans.TryGetValue(text, out var plan) ? new TypeSeen(TypeKind.Known, plan)
+            : new TypeSeen(TypeKind.Unknown, null);
+    }
+
+    /// <summary>
+    /// The type is the last event_type property when it is a string; otherwise the last string among the
+    /// raw names mapped to event_type, tried in definition order (each at its last occurrence).
+    /// </summary>
+    private TypeSeen ResolveType(ParseState state)
+    {
+        var type = state.EventType;
+        if (type.Kind > TypeKind.NotString)
+        {
+            return type;
+        }
+
+        for (int a = _aliasOrder.Length - 1; a >= 0; a--)
+        {
+            var seen = state.Aliases[_aliasOrder[a]];
+            if (seen.Kind > TypeKind.NotString)
+            {
+                return seen;
+            }
+        }
+
+        return default;
+    }
+
+    /// <summary>The raw event_id (a string) and user_id (an integer) of a valid JSON object, each at its last occurrence; for dead letters.</summary>
+    private static (string? EventId, long? UserId) ReadIdentity(ReadOnlySpan<byte> json)
+    {
+        string? id = null;
+        long? user = null;
+        var reader = new Utf8JsonReader(json);
+        reader.Read();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            bool isId = reader.ValueTextEquals("event_id"u8);
+            bool isUser = !isId && reader.ValueTextEquals("user_id"u8);
+            reader.Read();
+            if (isId)
+            {
+                id = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+            }
+            else if (isUser)
+            {
+                user = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out long u) ? u : null;
+            }
+
+            reader.Skip();
+        }
+
+        return (id, user);
+    }
+
+    private static string Describe(ReadOnlySpan<byte> rawValue)
+    {
+        string raw = Encoding.UTF8.GetString(rawValue);
         return raw.Length > 40 ? raw[..40] + "…" : raw;
     }
 

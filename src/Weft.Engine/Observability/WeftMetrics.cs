@@ -27,6 +27,18 @@ public sealed class WeftMetrics
     public void Observe(string name, string help, double seconds, params (string Key, string Value)[] labels) =>
         Get(name, "histogram", help, labels).Observe(seconds);
 
+    /// <summary>
+    /// Records many observations (seconds) in one histogram series: the series is looked up once and
+    /// each bucket touched is updated once, so a micro-batch costs one call per label set, not one per event.
+    /// </summary>
+    public void ObserveMany(string name, string help, ReadOnlySpan<double> seconds, params (string Key, string Value)[] labels)
+    {
+        if (!seconds.IsEmpty)
+        {
+            Get(name, "histogram", help, labels).ObserveMany(seconds);
+        }
+    }
+
     /// <summary>The value of a counter or gauge (0 if never recorded).</summary>
     public double Value(string name, params (string Key, string Value)[] labels) =>
         _series.TryGetValue((name, Format(labels)), out var s) ? s.Current : 0;
@@ -109,6 +121,35 @@ public sealed class WeftMetrics
             {
                 initial = Volatile.Read(ref _value);
                 updated = initial + seconds;
+            }
+            while (Interlocked.CompareExchange(ref _value, updated, initial) != initial);
+        }
+
+        public void ObserveMany(ReadOnlySpan<double> seconds)
+        {
+            Span<long> counts = stackalloc long[Bounds.Length + 1];
+            double sum = 0;
+            foreach (double v in seconds)
+            {
+                int b = Array.BinarySearch(Bounds, v);
+                counts[b >= 0 ? b : ~b]++;
+                sum += v;
+            }
+
+            for (int b = 0; b < counts.Length; b++)
+            {
+                if (counts[b] > 0)
+                {
+                    Interlocked.Add(ref _buckets![b], counts[b]);
+                }
+            }
+
+            Interlocked.Add(ref _count, seconds.Length);
+            double initial, updated;
+            do
+            {
+                initial = Volatile.Read(ref _value);
+                updated = initial + sum;
             }
             while (Interlocked.CompareExchange(ref _value, updated, initial) != initial);
         }

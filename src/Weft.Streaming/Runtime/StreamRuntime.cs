@@ -31,6 +31,13 @@ public sealed record StreamOptions
     /// <summary>How often enrichment tables are checked for new versions (default 30 s).</summary>
     public TimeSpan EnrichmentRefresh { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How often the stream re-reads which time buckets the batch path has sealed (default 5 s). A bucket
+    /// sealed by batch is treated as sealed by the stream at most this long (plus one micro-batch) later;
+    /// until then, events for it are judged against the stream watermark only.
+    /// </summary>
+    public TimeSpan SealRefresh { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>The consumer name offsets are checkpointed under (default "weft-stream").</summary>
     public string Consumer { get; init; } = "weft-stream";
 
@@ -44,6 +51,11 @@ public sealed record StreamOptions
         if (FlushInterval <= TimeSpan.Zero || MaxWait < TimeSpan.Zero || TrimInterval <= TimeSpan.Zero || EnrichmentRefresh <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(FlushInterval), "StreamOptions intervals must be positive");
+        }
+
+        if (SealRefresh < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(SealRefresh), SealRefresh, "StreamOptions.SealRefresh must not be negative (zero re-reads every micro-batch)");
         }
     }
 }
@@ -72,7 +84,9 @@ public sealed class StreamRuntime
     private readonly EventTable _unrouted;
     private readonly List<DeadLetter> _unroutedPending = [];
     private readonly Dictionary<string, long> _processed = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _knownTypes;
+    private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _knownTypes;
+    private readonly List<RawRecord> _routedRaw = [];
+    private readonly List<SourceRecord> _routedSources = [];
     private long _lastFlush;
     private long _lastTrim;
     private long _lastRefresh;
@@ -87,7 +101,7 @@ public sealed class StreamRuntime
         _time = time;
         _signals = signals;
         _unrouted = unrouted;
-        _knownTypes = signals.SelectMany(s => s.Env.Definition.EventTypes.Select(t => t.Name)).ToHashSet(StringComparer.Ordinal);
+        _knownTypes = signals.SelectMany(s => s.Env.Definition.EventTypes.Select(t => t.Name)).ToHashSet(StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
         _lastFlush = _lastTrim = _lastRefresh = time.GetTimestamp();
     }
 
@@ -178,73 +192,109 @@ public sealed class StreamRuntime
     {
         RecordsIn += records.Count;
         long nowMicros = Timestamps.ToMicros(_time.GetUtcNow());
-        var routed = new List<Routed>(records.Count);
-        foreach (var r in records)
+        _routedRaw.Clear();
+        _routedSources.Clear();
+        int unrouted = 0;
+
+        // The newest offset handled per partition, kept in locals while a run of one partition lasts.
+        string? partition = null;
+        long seen = 0;
+        bool hasSeen = false;
+        for (int i = 0; i < records.Count; i++)
         {
-            if (_processed.TryGetValue(r.Partition, out long seen) && r.Offset <= seen)
+            var r = records[i];
+            if (!string.Equals(r.Partition, partition, StringComparison.Ordinal))
+            {
+                if (partition is not null && hasSeen)
+                {
+                    _processed[partition] = seen;
+                }
+
+                partition = r.Partition;
+                hasSeen = _processed.TryGetValue(partition, out seen);
+            }
+
+            if (hasSeen && r.Offset <= seen)
             {
                 continue; // redelivered within this process (e.g. a rebalance): already handled
             }
 
-            _processed[r.Partition] = r.Offset;
-            var source = $"{r.Partition}@{r.Offset.ToString(CultureInfo.InvariantCulture)}";
-            if (Route(r.Payload, out string? eventId, out string? reason))
+            (seen, hasSeen) = (r.Offset, true);
+            if (Route(r.Payload, out string? reason))
             {
-                routed.Add(new Routed(new RawRecord(r.Payload, source), r, eventId));
+                // The source text (partition@offset) is only made for the few records that become dead letters.
+                _routedRaw.Add(new RawRecord(r.Payload, r.Partition));
+                _routedSources.Add(r);
             }
             else
             {
-                _unroutedPending.Add(new DeadLetter(null, null, null, "route", reason!, source, Encoding.UTF8.GetString(r.Payload)));
-                Metrics.Count("weft_dead_letters_total", "Events rejected, by signal and stage", 1, ("signal", UnroutedDeadLetters), ("stage", "route"));
+                _unroutedPending.Add(new DeadLetter(null, null, null, "route", reason!, SourceOf(r), Encoding.UTF8.GetString(r.Payload)));
+                unrouted++;
             }
+        }
+
+        if (partition is not null && hasSeen)
+        {
+            _processed[partition] = seen;
+        }
+
+        if (unrouted > 0)
+        {
+            Metrics.Count("weft_dead_letters_total", "Events rejected, by signal and stage", unrouted, ("signal", UnroutedDeadLetters), ("stage", "route"));
         }
 
         Metrics.Count("weft_stream_records_total", "Raw records read from the source", records.Count);
         foreach (var signal in _signals)
         {
-            await signal.ProcessAsync(routed, _store, Metrics, nowMicros, _time, cancellationToken).ConfigureAwait(false);
+            await signal.ProcessAsync(_routedRaw, _routedSources, _store, Metrics, nowMicros, _time, _options.SealRefresh, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>A cheap check before any signal parses: valid JSON object, a user_id, an event type some signal includes.</summary>
-    private bool Route(byte[] payload, out string? eventId, out string? reason)
+    /// <summary>
+    /// A cheap check before any signal parses: valid JSON object, a user_id, an event type some signal
+    /// includes. One pass over the top-level properties (nested values skipped, but still validated).
+    /// </summary>
+    private bool Route(byte[] payload, out string? reason)
     {
-        eventId = null;
         try
         {
-            using var doc = JsonDocument.Parse(payload);
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
+            var reader = new Utf8JsonReader(payload);
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.StartObject)
             {
+                reader.Skip();
+                reader.Read(); // throws on content after the value
                 reason = "not a JSON object";
                 return false;
             }
 
-            if (!root.TryGetProperty(StandardColumns.UserId, out var user) || user.ValueKind == JsonValueKind.Null)
+            // What the last user_id and event_type properties held (the DOM lookup's answer for duplicates).
+            bool hasUser = false, hasType = false, knownType = false;
+            string? unknownType = null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                reason = "missing user_id";
-                return false;
+                bool isUser = reader.ValueTextEquals("user_id"u8);
+                bool isType = !isUser && reader.ValueTextEquals("event_type"u8);
+                reader.Read();
+                if (isUser)
+                {
+                    hasUser = reader.TokenType != JsonTokenType.Null;
+                }
+                else if (isType)
+                {
+                    hasType = reader.TokenType == JsonTokenType.String;
+                    knownType = hasType && IsKnownType(ref reader, out unknownType);
+                }
+
+                reader.Skip();
             }
 
-            if (!root.TryGetProperty(StandardColumns.EventType, out var type) || type.ValueKind != JsonValueKind.String)
-            {
-                reason = "missing event_type";
-                return false;
-            }
-
-            if (root.TryGetProperty(StandardColumns.EventId, out var id) && id.ValueKind == JsonValueKind.String)
-            {
-                eventId = id.GetString();
-            }
-
-            if (!_knownTypes.Contains(type.GetString()!))
-            {
-                reason = $"unknown event_type '{type.GetString()}': no signal includes it";
-                return false;
-            }
-
-            reason = null;
-            return true;
+            reader.Read(); // throws on content after the object
+            reason = !hasUser ? "missing user_id"
+                : !hasType ? "missing event_type"
+                : !knownType ? $"unknown event_type '{unknownType}': no signal includes it"
+                : null;
+            return reason is null;
         }
         catch (JsonException ex)
         {
@@ -252,6 +302,34 @@ public sealed class StreamRuntime
             return false;
         }
     }
+
+    private bool IsKnownType(ref Utf8JsonReader reader, out string? unknown)
+    {
+        unknown = null;
+        if (reader.ValueSpan.Length <= 128)
+        {
+            Span<char> chars = stackalloc char[128];
+            int n = reader.CopyString(chars);
+            if (_knownTypes.Contains(chars[..n]))
+            {
+                return true;
+            }
+
+            unknown = new string(chars[..n]);
+            return false;
+        }
+
+        unknown = reader.GetString()!;
+        if (_knownTypes.Set.Contains(unknown))
+        {
+            unknown = null;
+            return true;
+        }
+
+        return false;
+    }
+
+    private static string SourceOf(SourceRecord r) => $"{r.Partition}@{r.Offset.ToString(CultureInfo.InvariantCulture)}";
 
     /// <summary>
     /// Writes every signal's pending stream rows, dead letters and late events to the lake, then commits
@@ -293,6 +371,8 @@ public sealed class StreamRuntime
         private RawEventParser _parser;
         private ElementCodec _codec;
         private long _maxEventTime = long.MinValue;
+        private HashSet<long>? _sealedStarts;
+        private long _sealedReadAt;
 
         private SignalStream(SignalEnvironment env, EventTable lake, EventTable deadLetters, EventTable ledger, EnrichedLake lakeView, Dictionary<string, long> lakeOffsets, TimeProvider time)
         {
@@ -346,13 +426,13 @@ public sealed class StreamRuntime
             }
         }
 
-        public async Task ProcessAsync(List<Routed> routed, IOnlineStore store, WeftMetrics metrics, long nowMicros, TimeProvider time, CancellationToken cancellationToken)
+        public async Task ProcessAsync(List<RawRecord> routed, List<SourceRecord> sources, IOnlineStore store, WeftMetrics metrics, long nowMicros, TimeProvider time, TimeSpan sealRefresh, CancellationToken cancellationToken)
         {
             var definition = Env.Definition;
-            var parsed = _parser.Parse(routed.Select(r => r.Raw));
-            foreach (var d in parsed.DeadLetters)
+            var parsed = _parser.Parse(routed);
+            for (int d = 0; d < parsed.DeadLetters.Count; d++)
             {
-                _pendingDead.Add(d);
+                _pendingDead.Add(parsed.DeadLetters[d] with { Source = SourceOf(sources[parsed.DeadLetterRows[d]]) });
             }
 
             var events = parsed.Events;
@@ -363,18 +443,21 @@ public sealed class StreamRuntime
             }
 
             // Late events: older than the watermark, or in a bucket the batch path sealed.
-            var state = await _lakeView.GetStateAsync(cancellationToken).ConfigureAwait(false);
+            var sealedStarts = await SealedBucketStartsAsync(time, sealRefresh, cancellationToken).ConfigureAwait(false);
             long bucketLength = TimeBuckets.LengthMicros(definition.Bucket);
             var ids = ((StringColumn)events[StandardColumns.EventId]).Values;
             var users = ((PrimitiveColumn<long>)events[StandardColumns.UserId]).Values;
             var types = ((StringColumn)events[StandardColumns.EventType]).Values;
             var times = ((PrimitiveColumn<long>)events[StandardColumns.EventTime]).Values;
             var ingest = ((PrimitiveColumn<long>)events[StandardColumns.IngestTime]).Values;
-            var keep = new List<int>(events.RowCount);
-            for (int i = 0; i < events.RowCount; i++)
+            int n = events.RowCount;
+            int[]? keep = null; // allocated at the first dropped row
+            int kept = 0;
+            var late = new TypeCounts();
+            for (int i = 0; i < n; i++)
             {
                 long watermark = _maxEventTime == long.MinValue ? long.MinValue : _maxEventTime - bucketLength;
-                bool sealedBucket = state.SealedBuckets.Contains(TimeBuckets.Format(times[i], definition.Bucket));
+                bool sealedBucket = sealedStarts.Count > 0 && sealedStarts.Contains(TimeBuckets.StartOf(times[i], definition.Bucket));
                 if (times[i] < watermark || sealedBucket)
                 {
                     long lateness = sealedBucket
@@ -382,36 +465,60 @@ public sealed class StreamRuntime
                         : watermark - times[i];
                     _pendingLate.Add(new LateEvent(ids[i]!, users[i], types[i]!, times[i], ingest[i], nowMicros, lateness,
                         sealedBucket ? "bucket sealed by batch" : "older than the stream watermark", definition.Late));
-                    metrics.Count("weft_late_events_total", "Events the stream received late, by signal, event type and action", 1,
-                        ("signal", definition.Name), ("event_type", types[i]!), ("action", SignalJsonNames.Late(definition.Late)));
+                    late.Add(types[i]!, 1);
                     if (definition.Late != LatePolicy.Accept)
                     {
+                        if (keep is null)
+                        {
+                            keep = new int[n];
+                            for (kept = 0; kept < i; kept++)
+                            {
+                                keep[kept] = kept;
+                            }
+                        }
+
                         continue;
                     }
                 }
 
                 _maxEventTime = Math.Max(_maxEventTime, times[i]);
-                keep.Add(i);
+                if (keep is not null)
+                {
+                    keep[kept++] = i;
+                }
             }
 
-            if (keep.Count < events.RowCount)
+            for (int t = 0; t < late.Count; t++)
             {
-                events = events.Gather(keep.ToArray());
+                metrics.Count("weft_late_events_total", "Events the stream received late, by signal, event type and action", late.CountAt(t),
+                    ("signal", definition.Name), ("event_type", late.TypeAt(t)), ("action", SignalJsonNames.Late(definition.Late)));
             }
 
-            var context = _run.Context;
-            int deadBefore = context.DeadLetters.Count;
+            // For each row of `events`, the index of its record in `routed`/`sources`.
+            var origins = parsed.SourceRows;
+            if (keep is not null)
+            {
+                events = events.Gather(keep.AsSpan(0, kept));
+                var gathered = new int[kept];
+                for (int i = 0; i < kept; i++)
+                {
+                    gathered[i] = origins[keep[i]];
+                }
+
+                origins = gathered;
+            }
+
             var enriched = await _run.ProcessTableAsync(events, cancellationToken).ConfigureAwait(false);
-            var rejected = context.DeadLetters.Skip(deadBefore).ToList();
-            _pendingDead.AddRange(rejected);
-            Count(metrics, parsed.DeadLetters.Count + rejected.Count, "parse+executors");
+            int rejected = _run.Context.DrainDeadLetters(_pendingDead);
+            Count(metrics, parsed.DeadLetters.Count + rejected, "parse+executors");
             if (enriched.RowCount == 0)
             {
                 return;
             }
 
             // Online: idempotent append, durable when it returns.
-            var elements = new OnlineElement[enriched.RowCount];
+            int m = enriched.RowCount;
+            var elements = new OnlineElement[m];
             var eIds = ((StringColumn)enriched[StandardColumns.EventId]).Values;
             var eUsers = ((PrimitiveColumn<long>)enriched[StandardColumns.UserId]).Values;
             var eTimes = ((PrimitiveColumn<long>)enriched[StandardColumns.EventTime]).Values;
@@ -424,54 +531,196 @@ public sealed class StreamRuntime
 
             await store.AppendAsync(definition.Name, elements, null, cancellationToken).ConfigureAwait(false);
             long servable = Timestamps.ToMicros(time.GetUtcNow());
-            var arrivals = new Dictionary<string, long>(routed.Count, StringComparer.Ordinal);
-            foreach (var r in routed)
-            {
-                if (r.EventId is not null)
-                {
-                    arrivals[r.EventId] = r.Record.TimestampMicros;
-                }
-            }
+            var rows = EnrichedRows(events, enriched);
 
-            for (int i = 0; i < elements.Length; i++)
+            // Freshness: from when the source received the event (its append time; the payload's
+            // ingest_time when the source has none) to when a read can see it. One histogram update per event type.
+            var seconds = ArrayPool<double>.Shared.Rent(m);
+            try
             {
-                // Freshness: from when the source received the event (its append time; the payload's
-                // ingest_time when the source has none) to when a read can see it.
-                long arrived = arrivals.TryGetValue(eIds[i]!, out long at) && at > 0 ? at : eIngest[i];
-                metrics.Observe("weft_freshness_seconds", "Event arrival at the source to servable online, by signal and event type", Math.Max(0, servable - arrived) / 1e6,
-                    ("signal", definition.Name), ("event_type", eTypes[i]!));
+                for (int i = 0; i < m; i++)
+                {
+                    long at = rows[i] >= 0 ? sources[origins[rows[i]]].TimestampMicros : 0;
+                    long arrived = at > 0 ? at : eIngest[i];
+                    seconds[i] = Math.Max(0, servable - arrived) / 1e6;
+                }
+
+                ObservePerType(metrics, definition.Name, eTypes, seconds.AsSpan(0, m));
+            }
+            finally
+            {
+                ArrayPool<double>.Shared.Return(seconds);
             }
 
             metrics.Count("weft_stream_events_total", "Enriched events appended online, by signal", elements.Length, ("signal", definition.Name));
             metrics.Gauge("weft_stream_watermark_seconds", "Newest event time the stream has seen, by signal (Unix seconds)", _maxEventTime / 1e6, ("signal", definition.Name));
 
             // Lake: only rows beyond the offsets the lake already holds (a replay after a crash).
-            var fresh = new List<int>(enriched.RowCount);
-            Dictionary<string, SourceRecord>? positions = null;
+            int[]? fresh = null; // allocated at the first row the lake already holds
+            int freshCount = 0;
             if (_lakeOffsets.Count > 0)
             {
-                positions = new Dictionary<string, SourceRecord>(StringComparer.Ordinal);
-                foreach (var r in routed)
+                string? partition = null;
+                long held = 0;
+                bool hasHeld = false;
+                for (int i = 0; i < m; i++)
                 {
-                    if (r.EventId is not null)
+                    bool isFresh = true;
+                    if (rows[i] >= 0)
                     {
-                        positions[r.EventId] = r.Record;
+                        var at = sources[origins[rows[i]]];
+                        if (!string.Equals(at.Partition, partition, StringComparison.Ordinal))
+                        {
+                            partition = at.Partition;
+                            hasHeld = _lakeOffsets.TryGetValue(partition, out held);
+                        }
+
+                        isFresh = !hasHeld || at.Offset > held;
+                    }
+
+                    if (!isFresh && fresh is null)
+                    {
+                        fresh = new int[m];
+                        for (freshCount = 0; freshCount < i; freshCount++)
+                        {
+                            fresh[freshCount] = freshCount;
+                        }
+                    }
+                    else if (isFresh && fresh is not null)
+                    {
+                        fresh[freshCount++] = i;
                     }
                 }
             }
 
-            for (int i = 0; i < enriched.RowCount; i++)
+            if (fresh is null)
             {
-                if (positions is null || !positions.TryGetValue(eIds[i]!, out var at)
-                    || !_lakeOffsets.TryGetValue(at.Partition, out long held) || at.Offset > held)
+                _pending.Add(enriched);
+            }
+            else if (freshCount > 0)
+            {
+                _pending.Add(enriched.Gather(fresh.AsSpan(0, freshCount)));
+            }
+        }
+
+        /// <summary>
+        /// The start (µs) of every bucket the batch path has sealed, read from the lake at most every
+        /// <paramref name="refresh"/> (a Delta log check is too dear for every micro-batch).
+        /// </summary>
+        private async ValueTask<HashSet<long>> SealedBucketStartsAsync(TimeProvider time, TimeSpan refresh, CancellationToken cancellationToken)
+        {
+            if (_sealedStarts is null || time.GetElapsedTime(_sealedReadAt) >= refresh)
+            {
+                var state = await _lakeView.GetStateAsync(cancellationToken).ConfigureAwait(false);
+                var starts = new HashSet<long>();
+                foreach (var bucket in state.SealedBuckets)
                 {
-                    fresh.Add(i);
+                    // A bucket of another length never equals one of this signal's buckets.
+                    if (TimeBuckets.TryParse(bucket, out var kind, out long start) && kind == Env.Definition.Bucket)
+                    {
+                        starts.Add(start);
+                    }
                 }
+
+                (_sealedStarts, _sealedReadAt) = (starts, time.GetTimestamp());
             }
 
-            if (fresh.Count > 0)
+            return _sealedStarts;
+        }
+
+        /// <summary>
+        /// For each enriched row, its row in <paramref name="events"/> (-1 if none). The router keeps each
+        /// event type's rows in order and the steps only drop rows, so each enriched row is found by walking
+        /// forward over the rows of its type; if a step reordered or made rows, falls back to the event id.
+        /// </summary>
+        private int[] EnrichedRows(EventBatch events, EventBatch enriched)
+        {
+            var ids = ((StringColumn)events[StandardColumns.EventId]).Values;
+            var types = ((StringColumn)events[StandardColumns.EventType]).Values;
+            var eIds = ((StringColumn)enriched[StandardColumns.EventId]).Values;
+            var eTypes = ((StringColumn)enriched[StandardColumns.EventType]).Values;
+            var rows = new int[enriched.RowCount];
+            var cursors = new TypeCounts(); // per event type, the next row of `events` to look at
+            for (int i = 0; i < rows.Length; i++)
             {
-                _pending.Add(fresh.Count == enriched.RowCount ? enriched : enriched.Gather(fresh.ToArray()));
+                string type = eTypes[i]!;
+                int slot = cursors.IndexOf(type);
+                if (slot < 0)
+                {
+                    slot = cursors.Add(type, 0);
+                }
+
+                int r = cursors.CountAt(slot);
+                while (r < ids.Length && !(string.Equals(types[r], type, StringComparison.Ordinal) && string.Equals(ids[r], eIds[i], StringComparison.Ordinal)))
+                {
+                    r++;
+                }
+
+                if (r == ids.Length)
+                {
+                    return EnrichedRowsById(ids, eIds);
+                }
+
+                rows[i] = r;
+                cursors.Set(slot, r + 1);
+            }
+
+            return rows;
+        }
+
+        private static int[] EnrichedRowsById(string?[] ids, string?[] eIds)
+        {
+            var byId = new Dictionary<string, int>(ids.Length, StringComparer.Ordinal);
+            for (int r = 0; r < ids.Length; r++)
+            {
+                byId[ids[r]!] = r;
+            }
+
+            var rows = new int[eIds.Length];
+            for (int i = 0; i < rows.Length; i++)
+            {
+                rows[i] = eIds[i] is { } id && byId.TryGetValue(id, out int r) ? r : -1;
+            }
+
+            return rows;
+        }
+
+        /// <summary>Observes each event type's values with one histogram call (a counting sort by type first).</summary>
+        private static void ObservePerType(WeftMetrics metrics, string signal, string?[] types, Span<double> seconds)
+        {
+            var groups = new TypeCounts();
+            var group = ArrayPool<int>.Shared.Rent(seconds.Length);
+            var sorted = ArrayPool<double>.Shared.Rent(seconds.Length);
+            try
+            {
+                for (int i = 0; i < seconds.Length; i++)
+                {
+                    group[i] = groups.Add(types[i]!, 1);
+                }
+
+                Span<int> next = groups.Count <= 64 ? stackalloc int[groups.Count] : new int[groups.Count];
+                for (int g = 1; g < next.Length; g++)
+                {
+                    next[g] = next[g - 1] + groups.CountAt(g - 1);
+                }
+
+                for (int i = 0; i < seconds.Length; i++)
+                {
+                    sorted[next[group[i]]++] = seconds[i];
+                }
+
+                int start = 0;
+                for (int g = 0; g < groups.Count; g++)
+                {
+                    metrics.ObserveMany("weft_freshness_seconds", "Event arrival at the source to servable online, by signal and event type",
+                        sorted.AsSpan(start, groups.CountAt(g)), ("signal", signal), ("event_type", groups.TypeAt(g)));
+                    start += groups.CountAt(g);
+                }
+            }
+            finally
+            {
+                ArrayPool<int>.Shared.Return(group);
+                ArrayPool<double>.Shared.Return(sorted);
             }
         }
 
@@ -511,8 +760,57 @@ public sealed class StreamRuntime
         }
     }
 
-    /// <summary>A record that passed routing, with the event id read while routing (for the lake's replay check).</summary>
-    private readonly record struct Routed(RawRecord Raw, SourceRecord Record, string? EventId);
+    /// <summary>
+    /// Counts per event type for one micro-batch: a signal has a handful of types, so a linear scan (by
+    /// reference first: the parser hands out the definition's type strings) beats a dictionary.
+    /// </summary>
+    private sealed class TypeCounts
+    {
+        private string[] _types = new string[4];
+        private int[] _counts = new int[4];
+
+        public int Count { get; private set; }
+
+        public string TypeAt(int slot) => _types[slot];
+
+        public int CountAt(int slot) => _counts[slot];
+
+        public void Set(int slot, int value) => _counts[slot] = value;
+
+        public int IndexOf(string type)
+        {
+            for (int i = 0; i < Count; i++)
+            {
+                if (ReferenceEquals(_types[i], type) || string.Equals(_types[i], type, StringComparison.Ordinal))
+                {
+                    return i;
+                }
+            }
+
+            return -1;
+        }
+
+        /// <summary>Adds <paramref name="by"/> to <paramref name="type"/>'s count (a new slot for a new type); returns its slot.</summary>
+        public int Add(string type, int by)
+        {
+            int slot = IndexOf(type);
+            if (slot < 0)
+            {
+                if (Count == _types.Length)
+                {
+                    Array.Resize(ref _types, Count * 2);
+                    Array.Resize(ref _counts, Count * 2);
+                }
+
+                slot = Count++;
+                _types[slot] = type;
+                _counts[slot] = 0;
+            }
+
+            _counts[slot] += by;
+            return slot;
+        }
+    }
 
     internal static string FormatOffsets(IReadOnlyDictionary<string, long> offsets) =>
         string.Join(',', offsets.OrderBy(o => o.Key, StringComparer.Ordinal).Select(o => $"{o.Key}={o.Value.ToString(CultureInfo.InvariantCulture)}"));

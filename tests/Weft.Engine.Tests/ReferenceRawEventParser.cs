@@ -1,0 +1,229 @@
+using System.Text;
+using System.Text.Json;
+using Weft.Definitions;
+
+namespace Weft.Engine.Tests;
+
+/// <summary>
+/// The JsonDocument-based <see cref="RawEventParser"/> as it was before the single-pass rewrite, kept
+/// verbatim (JSON path only) as the reference of the differential property test.
+/// </summary>
+internal sealed class ReferenceRawEventParser
+{
+    private readonly CompiledSignal _signal;
+    private readonly TimeProvider _time;
+    private readonly RawEventParserOptions _options;
+    private readonly Dictionary<string, EventTypeDefinition> _types;
+    private readonly Dictionary<string, int> _columnIndex;
+
+    public ReferenceRawEventParser(CompiledSignal signal, TimeProvider? time = null, RawEventParserOptions? options = null)
+    {
+        _signal = signal;
+        _time = time ?? TimeProvider.System;
+        _options = options ?? new RawEventParserOptions();
+        _types = signal.Definition.EventTypes.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        _columnIndex = [];
+        for (int i = 0; i < signal.RawSchema.Length; i++)
+        {
+            _columnIndex[signal.RawSchema[i].Name] = i;
+        }
+    }
+
+    public ParseResult Parse(IEnumerable<RawRecord> records)
+    {
+        var schema = _signal.RawSchema;
+        var columns = new List<object?>[schema.Length];
+        for (int i = 0; i < columns.Length; i++)
+        {
+            columns[i] = [];
+        }
+
+        var deadLetters = new List<DeadLetter>();
+        int skipped = 0;
+        long now = Timestamps.ToMicros(_time.GetUtcNow());
+        long maxFuture = now + (_options.MaxFutureSkew.Ticks / 10);
+        var row = new object?[schema.Length];
+        foreach (var record in records)
+        {
+            Array.Clear(row);
+            var outcome = ParseOne(record, row, now, maxFuture, out var reason, out var identity);
+            switch (outcome)
+            {
+                case Outcome.Ok:
+                    for (int i = 0; i < row.Length; i++)
+                    {
+                        columns[i].Add(row[i]);
+                    }
+
+                    break;
+                case Outcome.OtherType:
+                    skipped++;
+                    break;
+                default:
+                    deadLetters.Add(new DeadLetter(identity.EventId, identity.UserId, identity.EventType, "parse", reason!, record.Source, Payload(record.Json)));
+                    break;
+            }
+        }
+
+        var built = new Column[schema.Length];
+        for (int i = 0; i < built.Length; i++)
+        {
+            built[i] = ColumnBuilder.Build(schema[i].Type, columns[i]);
+        }
+
+        return new ParseResult(new EventBatch(schema, built), deadLetters, skipped);
+    }
+
+    private string Payload(ReadOnlyMemory<byte> json)
+    {
+        var span = json.Span;
+        return span.Length <= _options.MaxPayloadBytes ? Encoding.UTF8.GetString(span) : Encoding.UTF8.GetString(span[.._options.MaxPayloadBytes]) + "…";
+    }
+
+    private enum Outcome
+    {
+        Ok,
+        OtherType,
+        Bad,
+    }
+
+    private Outcome ParseOne(RawRecord record, object?[] row, long now, long maxFuture, out string? reason, out (string? EventId, long? UserId, string? EventType) identity)
+    {
+        identity = default;
+        reason = null;
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(record.Json);
+        }
+        catch (JsonException ex)
+        {
+            reason = $"malformed JSON at byte {(ex.BytePositionInLine ?? 0) + 1}";
+            return Outcome.Bad;
+        }
+
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                reason = "not a JSON object";
+                return Outcome.Bad;
+            }
+
+            // Column mapping applies per event type, so find the type first (it may itself be mapped).
+            string? type = null;
+            if (root.TryGetProperty(StandardColumns.EventType, out var t) && t.ValueKind == JsonValueKind.String)
+            {
+                type = t.GetString();
+            }
+            else
+            {
+                foreach (var et in _types.Values)
+                {
+                    foreach (var (raw, target) in et.ColumnMapping)
+                    {
+                        if (target == StandardColumns.EventType && root.TryGetProperty(raw, out var mt) && mt.ValueKind == JsonValueKind.String)
+                        {
+                            type = mt.GetString();
+                        }
+                    }
+                }
+            }
+
+            identity.EventType = type;
+            if (string.IsNullOrEmpty(type))
+            {
+                reason = "missing event_type";
+                return Outcome.Bad;
+            }
+
+            if (!_types.TryGetValue(type, out var eventType))
+            {
+                return Outcome.OtherType;
+            }
+
+            row[_columnIndex[StandardColumns.EventType]] = type;
+            foreach (var p in root.EnumerateObject())
+            {
+                string name = eventType.ColumnMapping.TryGetValue(p.Name, out var mapped) ? mapped : p.Name;
+                if (name == StandardColumns.EventType || !_columnIndex.TryGetValue(name, out int index))
+                {
+                    continue; // attributes the signal does not declare are ignored
+                }
+
+                var field = _signal.RawSchema[index];
+                if (p.Value.ValueKind == JsonValueKind.Null)
+                {
+                    continue;
+                }
+
+                if (!RawEventParser.TryRead(p.Value, field.Type, out var value))
+                {
+                    // Name the event in its dead letter when its identity was readable.
+                    if (root.TryGetProperty(StandardColumns.EventId, out var idElement) && idElement.ValueKind == JsonValueKind.String)
+                    {
+                        identity.EventId = idElement.GetString();
+                    }
+
+                    if (root.TryGetProperty(StandardColumns.UserId, out var userElement) && userElement.ValueKind == JsonValueKind.Number && userElement.TryGetInt64(out long uid))
+                    {
+                        identity.UserId = uid;
+                    }
+
+                    reason = $"{(StandardColumns.IsStandard(name) ? "" : "attribute ")}'{name}' of {type}: expected {field.Type}, got {Describe(p.Value)}";
+                    return Outcome.Bad;
+                }
+
+                row[index] = value;
+            }
+
+            identity.EventId = row[_columnIndex[StandardColumns.EventId]] as string;
+            identity.UserId = row[_columnIndex[StandardColumns.UserId]] as long?;
+            if (string.IsNullOrEmpty(identity.EventId))
+            {
+                reason = "missing event_id";
+                return Outcome.Bad;
+            }
+
+            if (identity.UserId is null)
+            {
+                reason = "missing user_id";
+                return Outcome.Bad;
+            }
+
+            if (row[_columnIndex[StandardColumns.EventTime]] is not long eventTime)
+            {
+                reason = "missing event_time";
+                return Outcome.Bad;
+            }
+
+            if (eventTime > maxFuture)
+            {
+                reason = $"event_time {Timestamps.Format(eventTime)} is more than {Durations.Format(_options.MaxFutureSkew)} in the future";
+                return Outcome.Bad;
+            }
+
+            ref object? ingest = ref row[_columnIndex[StandardColumns.IngestTime]];
+            ingest ??= now;
+
+            foreach (var f in eventType.RawSchema)
+            {
+                if (!f.Nullable && row[_columnIndex[f.Name]] is null)
+                {
+                    reason = $"missing required attribute '{f.Name}' of {type}";
+                    return Outcome.Bad;
+                }
+            }
+
+            return Outcome.Ok;
+        }
+    }
+
+    private static string Describe(JsonElement e)
+    {
+        string raw = e.GetRawText();
+        return raw.Length > 40 ? raw[..40] + "…" : raw;
+    }
+
+}
