@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Weft.Bench.Streaming.Modes;
+using Weft.Streaming.Runtime;
 
 namespace Weft.Bench.Streaming;
 
@@ -96,7 +97,7 @@ internal static class Program
         [
             new RawConsumeMode(options.ConsumerConfig),
             new SourceMode(options.ConsumerConfig, options.BatchSize, options.ChannelCapacity),
-            new RuntimeMode(options.ConsumerConfig, Math.Max(options.BatchSize, 2_000)),
+            new RuntimeMode(options.ConsumerConfig, Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords)),
         ];
         return all.ToDictionary(m => m.Name, StringComparer.Ordinal);
     }

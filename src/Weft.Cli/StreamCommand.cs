@@ -16,7 +16,7 @@ internal static class StreamCommand
         var config = new Option<string>("--config") { Description = "The deployment config (weft.json)", DefaultValueFactory = _ => "weft.json" };
         var signals = new Option<string?>("--signal") { Description = "Comma-separated signals to run (default: every signal in the config)" };
         var flush = new Option<string>("--flush-interval") { Description = "How often stream buckets are flushed to the lake and offsets committed", DefaultValueFactory = _ => "5s" };
-        var maxBatch = new Option<int>("--max-batch") { Description = "Records per micro-batch", DefaultValueFactory = _ => 2_000 };
+        var maxBatch = new Option<int>("--max-batch") { Description = "Records per micro-batch at most (a batch takes what the source holds)", DefaultValueFactory = _ => new StreamOptions().MaxBatchRecords };
         var idle = new Option<string?>("--exit-when-idle") { Description = "Stop cleanly once the source has had nothing for this long (e.g. 3s)" };
         var command = new Command("stream", "Run the streaming path: source → executors → online store + stream partitions, offsets committed after both") { config, signals, flush, maxBatch, idle };
         command.SetAction(async (parse, ct) =>

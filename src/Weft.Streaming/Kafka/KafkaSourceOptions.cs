@@ -15,8 +15,12 @@ namespace Weft.Streaming.Kafka;
 /// </remarks>
 public sealed record KafkaSourceOptions
 {
-    /// <summary>Default <see cref="ChannelCapacity"/>: 10 000 records (≈2 MB of 200-byte events).</summary>
-    public const int DefaultChannelCapacity = 10_000;
+    /// <summary>
+    /// Default <see cref="ChannelCapacity"/>: 50 000 records (≈10 MB of 200-byte events). The buffer has
+    /// to hold what arrives while the runtime processes a micro-batch, or the poll thread pauses and
+    /// the fetch pipeline stalls: the streaming benchmark ran at 37k events/s with 10 000 and 57–63k with 50 000.
+    /// </summary>
+    public const int DefaultChannelCapacity = 50_000;
 
     /// <summary>Default <see cref="PollTimeout"/>: 100 ms.</summary>
     public static readonly TimeSpan DefaultPollTimeout = TimeSpan.FromMilliseconds(100);

@@ -16,8 +16,12 @@ namespace Weft.Streaming.Runtime;
 /// <summary>Options of the streaming runtime, with their defaults.</summary>
 public sealed record StreamOptions
 {
-    /// <summary>Records per micro-batch (default 2,000).</summary>
-    public int MaxBatchRecords { get; init; } = 2_000;
+    /// <summary>
+    /// Records per micro-batch at most (default 10,000). A batch takes what the source holds, so this
+    /// bounds batches only under a backlog, where larger ones mean fewer durable commits and fewer,
+    /// larger runs for the online store to merge.
+    /// </summary>
+    public int MaxBatchRecords { get; init; } = 10_000;
 
     /// <summary>How long a read waits for the first record of a micro-batch (default 50 ms).</summary>
     public TimeSpan MaxWait { get; init; } = TimeSpan.FromMilliseconds(50);
