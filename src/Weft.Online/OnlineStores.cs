@@ -48,8 +48,14 @@ internal sealed record OnlineStoreTuning
     /// <summary>SQLite: runs of one tier merged together (and so at most this many minus one per tier).</summary>
     public int MergeFanIn { get; init; } = 4;
 
-    /// <summary>SQLite: rows a merge moves per write transaction (appends wait at most that long).</summary>
-    public int MergeChunkRows { get; init; } = 50_000;
+    /// <summary>SQLite: rows a merge moves per write transaction (appends wait at most that long: ~4 µs a row).</summary>
+    public int MergeChunkRows { get; init; } = 8_192;
+
+    /// <summary>
+    /// SQLite: how often at most the background checkpointer copies the WAL into the database file. The
+    /// writer never checkpoints itself, so an append's commit writes and syncs its WAL frames only.
+    /// </summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>PostgreSQL: elements per INSERT statement of an append (all in one transaction).</summary>
     public int InsertChunkRows { get; init; } = 4_096;

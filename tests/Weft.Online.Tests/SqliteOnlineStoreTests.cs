@@ -135,6 +135,30 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
     }
 
     [Fact]
+    public async Task Appends_are_copied_from_the_write_ahead_log_into_the_database_file_in_the_background_while_the_store_is_open()
+    {
+        var store = (SqliteOnlineStore)await OpenAsync(SmallChunks with { CheckpointInterval = TimeSpan.FromMilliseconds(20) });
+        var elements = Enumerable.Range(0, 50).Select(i => E(i % 5, i, $"e{i}")).ToList();
+        await store.AppendAsync("s", elements, null, CancellationToken.None);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (store.CheckpointsDone == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        // The database file alone, without its WAL: what a checkpoint copied, and nothing else.
+        store.CheckpointsDone.Should().BeGreaterThan(0);
+        var copy = Path.Combine(_directory, "copy.db");
+        File.Copy(DatabasePath, copy);
+        File.Exists(DatabasePath + "-wal").Should().BeTrue("the store is open: its WAL still exists");
+        await using var copied = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = copy, Pooling = false }.ToString());
+        await copied.OpenAsync();
+        await using var count = copied.CreateCommand();
+        count.CommandText = "SELECT count(*) FROM weft_online_rows WHERE signal = 's'";
+        ((long)(await count.ExecuteScalarAsync())!).Should().Be(elements.Count);
+    }
+
+    [Fact]
     public async Task A_merge_cut_short_leaves_every_element_readable_once_and_the_next_store_finishes_it()
     {
         var elements = Enumerable.Range(0, 40).Select(i => E(i % 7, i, $"e{i}")).ToList();

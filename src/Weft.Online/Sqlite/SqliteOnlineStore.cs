@@ -8,7 +8,9 @@ namespace Weft.Online.Sqlite;
 /// The embedded online store: one SQLite file in WAL mode. One writer connection (SQLite admits one
 /// writer at a time, so appends and trim steps queue on a lock instead of spinning on SQLITE_BUSY)
 /// and up to <see cref="OnlineStoreTuning.MaxReaders"/> reader connections, each with its statements
-/// prepared once. Readers never wait for the writer: WAL gives each read its own snapshot.
+/// prepared once. Readers never wait for the writer: WAL gives each read its own snapshot. A
+/// background checkpointer, on a connection of its own, copies the WAL into the database file at most
+/// every <see cref="OnlineStoreTuning.CheckpointInterval"/>, so no append pays for a checkpoint.
 /// </summary>
 internal sealed class SqliteOnlineStore : IOnlineStore
 {
@@ -24,6 +26,10 @@ internal sealed class SqliteOnlineStore : IOnlineStore
     private int _merging;
     private int _mergesDone;
     private volatile OnlineStoreException? _mergeFailure;
+    private readonly SemaphoreSlim _walWritten = new(0, 1);
+    private Task? _checkpointTask;
+    private int _checkpoints;
+    private volatile OnlineStoreException? _checkpointFailure;
     private int _disposed;
 
     private SqliteOnlineStore(string describe, string connectionString, OnlineStoreTuning tuning, SqliteSession writer)
@@ -87,7 +93,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
             return 0;
         }
 
-        ThrowIfMergeFailed();
+        ThrowIfBackgroundFailed();
         int added;
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -97,6 +103,8 @@ internal sealed class SqliteOnlineStore : IOnlineStore
             {
                 StartMerging();
             }
+
+            NoteWalWritten();
         }
         catch (SqliteException ex)
         {
@@ -182,6 +190,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
             try
             {
                 deleted += _writer.TrimUsers(signal, users.GetRange(from, Math.Min(step, users.Count - from)), keep, cancellationToken);
+                NoteWalWritten();
             }
             catch (SqliteException ex)
             {
@@ -272,6 +281,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
                     try
                     {
                         low = _writer.MergeChunk(signal, sources, target, from, _tuning.MergeChunkRows);
+                        NoteWalWritten();
                     }
                     finally
                     {
@@ -315,6 +325,60 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         }
     }
 
+    /// <summary>Wakes the checkpointer (started at the first write). Called under the write lock.</summary>
+    private void NoteWalWritten()
+    {
+        _checkpointTask ??= Task.Run(CheckpointWhileWrittenAsync);
+        if (_walWritten.CurrentCount == 0)
+        {
+            try
+            {
+                _walWritten.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // woken already
+            }
+        }
+    }
+
+    /// <summary>
+    /// After each write (at most once per interval): a passive checkpoint, which neither waits for nor
+    /// blocks the writer and readers. A failure (the disk, not the data: the WAL keeps every commit)
+    /// stops checkpointing and is thrown by the next append.
+    /// </summary>
+    private async Task CheckpointWhileWrittenAsync()
+    {
+        var token = _stop.Token;
+        SqliteSession? session = null;
+        try
+        {
+            session = await SqliteSession.OpenAsync(_connectionString, reader: false, token).ConfigureAwait(false);
+            while (true)
+            {
+                await _walWritten.WaitAsync(token).ConfigureAwait(false);
+                session.Checkpoint();
+                Interlocked.Increment(ref _checkpoints);
+                await Task.Delay(_tuning.CheckpointInterval, token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            // disposing: closing the last connection checkpoints the rest
+        }
+        catch (SqliteException ex)
+        {
+            _checkpointFailure = Failure("Checkpointing the WAL", ex);
+        }
+        finally
+        {
+            session?.Dispose();
+        }
+    }
+
+    /// <summary>Checkpoints run since the store opened (for tests).</summary>
+    internal int CheckpointsDone => Volatile.Read(ref _checkpoints);
+
     /// <summary>Merges completed since the store opened (for tests and metrics).</summary>
     internal int MergesDone => Volatile.Read(ref _mergesDone);
 
@@ -323,7 +387,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
     {
         while (Volatile.Read(ref _merging) != 0 || _merges.HasDue)
         {
-            ThrowIfMergeFailed();
+            ThrowIfBackgroundFailed();
             if (_mergeTask is { } task)
             {
                 await task.ConfigureAwait(false);
@@ -335,12 +399,12 @@ internal sealed class SqliteOnlineStore : IOnlineStore
             }
         }
 
-        ThrowIfMergeFailed();
+        ThrowIfBackgroundFailed();
     }
 
-    private void ThrowIfMergeFailed()
+    private void ThrowIfBackgroundFailed()
     {
-        if (_mergeFailure is { } failure)
+        if ((_mergeFailure ?? _checkpointFailure) is { } failure)
         {
             throw new OnlineStoreException(Describe, failure.Message, failure.IsTransient, failure);
         }
@@ -359,6 +423,11 @@ internal sealed class SqliteOnlineStore : IOnlineStore
             await merging.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        if (_checkpointTask is { } checkpointing)
+        {
+            await checkpointing.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
         _stop.Dispose();
 
         while (_idleReaders.TryDequeue(out var reader))
@@ -366,9 +435,12 @@ internal sealed class SqliteOnlineStore : IOnlineStore
             await reader.DisposeAsync().ConfigureAwait(false);
         }
 
+        // An append still running on another thread finishes (or fails) before its connection goes.
+        await _writeLock.WaitAsync().ConfigureAwait(false);
         await _writer.DisposeAsync().ConfigureAwait(false);
         _writeLock.Dispose();
         _readSlots.Dispose();
+        _walWritten.Dispose();
     }
 
     private async ValueTask<SqliteSession> RentReaderAsync(CancellationToken cancellationToken)

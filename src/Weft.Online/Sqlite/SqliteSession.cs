@@ -132,8 +132,12 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             // FULL: the WAL is synced at every commit, so an append is durable when it returns. The
-            // writer's larger page cache keeps the runs being merged and the newest keys in memory.
-            await ExecuteAsync(connection, reader ? "PRAGMA synchronous = FULL; PRAGMA query_only = ON;" : "PRAGMA synchronous = FULL; PRAGMA cache_size = -65536;", cancellationToken).ConfigureAwait(false);
+            // writer's larger page cache keeps the runs being merged and the newest keys in memory, and
+            // it never checkpoints: copying the WAL into the database file (and syncing that) is the
+            // store's background checkpointer's work, off the append's path.
+            await ExecuteAsync(connection, reader
+                ? "PRAGMA synchronous = FULL; PRAGMA query_only = ON;"
+                : "PRAGMA synchronous = FULL; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0;", cancellationToken).ConfigureAwait(false);
             return new SqliteSession(connection);
         }
         catch
@@ -367,6 +371,22 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     {
         using var next = Command(NextRunSql);
         return (long)(await next.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <summary>
+    /// A passive checkpoint: copies what it can of the WAL into the database file without waiting for
+    /// (or blocking) writers and readers. Returns the WAL's frames and how many of them are now copied.
+    /// </summary>
+    public (int WalFrames, int Copied) Checkpoint()
+    {
+        var db = _connection.Handle!;
+        int rc = raw.sqlite3_wal_checkpoint_v2(db, null, raw.SQLITE_CHECKPOINT_PASSIVE, out int frames, out int copied);
+        if (rc != raw.SQLITE_OK && rc != raw.SQLITE_BUSY)
+        {
+            throw new SqliteException($"SQLite Error {rc}: '{raw.sqlite3_errmsg(db).utf8_to_string()}'.", rc, raw.sqlite3_extended_errcode(db));
+        }
+
+        return (frames, copied);
     }
 
     /// <summary>The signal's runs, oldest first, with their row counts.</summary>

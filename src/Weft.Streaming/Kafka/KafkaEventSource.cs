@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Globalization;
 using System.Threading.Channels;
 using Confluent.Kafka;
@@ -67,6 +68,7 @@ internal sealed class KafkaEventSource : IEventSource
     private int _pausedVersion = -1;
     private bool _paused;
     private int _pauseCount;
+    private long _fullSince; // Stopwatch timestamp the channel was first found full (0: it has room)
 
     // Reader state, under the delivery lock.
     private Chunk? _reading;
@@ -385,10 +387,11 @@ internal sealed class KafkaEventSource : IEventSource
     }
 
     /// <summary>
-    /// While the channel is full. A short stall (one poll timeout) is waited out without pausing, so a
-    /// reader that keeps up never makes librdkafka drop and refetch its prefetched messages; a longer one
-    /// pauses the assigned partitions, and they stay paused until the reader has emptied half the
-    /// channel. Meanwhile callbacks (rebalances) are served at least once per poll timeout.
+    /// While the channel is full. A stall shorter than <see cref="KafkaSourceOptions.PauseAfter"/> is
+    /// waited out without pausing, so a reader that is busy (or slower than the brokers) never makes
+    /// librdkafka drop and refetch its prefetched messages; a longer one pauses the assigned partitions,
+    /// and they stay paused until the reader has emptied half the channel. Either way callbacks
+    /// (rebalances) are served at least once per poll timeout.
     /// </summary>
     private void WaitForRoom()
     {
@@ -397,6 +400,7 @@ internal sealed class KafkaEventSource : IEventSource
         {
             if (!_paused)
             {
+                _fullSince = 0;
                 return;
             }
 
@@ -409,24 +413,35 @@ internal sealed class KafkaEventSource : IEventSource
 
         if (!_paused)
         {
+            if (_fullSince == 0)
+            {
+                _fullSince = Stopwatch.GetTimestamp();
+            }
+
             WaitForReader();
             FlushPending();
             if (_pending.Count == 0)
             {
+                _fullSince = 0;
                 return;
             }
 
-            Pause();
+            if (Stopwatch.GetElapsedTime(_fullSince) >= _options.PauseAfter)
+            {
+                Pause();
+            }
         }
         else if (_pausedVersion != _assignmentVersion)
         {
             Pause(); // a rebalance assigned partitions that are not paused yet
         }
+        else
+        {
+            WaitForReader();
+        }
 
-        WaitForReader();
-
-        // Serve rebalance callbacks. Paused partitions yield nothing, but a message fetched before the
-        // pause may still arrive: it waits in the local queue, in order.
+        // Serve rebalance callbacks. This may take one record (partitions not paused yet, or a message
+        // fetched before the pause): it waits in the local queue behind the others, in order.
         if (TryConsume(TimeSpan.Zero) is { } result)
         {
             Add(result);

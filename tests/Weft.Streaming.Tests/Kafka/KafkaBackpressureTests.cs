@@ -12,13 +12,13 @@ public sealed class KafkaBackpressureTests(ITestOutputHelper output)
     public async Task A_full_channel_pauses_fetching_and_a_slow_reader_still_gets_every_record_in_offset_order()
     {
         await using var kafka = KafkaTestCluster.Start(output);
-        var source = await kafka.OpenAsync("g", channelCapacity: 8);
+        var source = await kafka.OpenAsync("g", channelCapacity: 8, pauseAfter: TimeSpan.FromMilliseconds(200));
         var produced = Enumerable.Range(0, 300)
             .Select(i => (Key: (i % 64).ToString(System.Globalization.CultureInfo.InvariantCulture), Json: $$"""{"event_id":"e{{i}}","user_id":{{i % 64}},"event_type":"save"}"""))
             .ToList();
         await kafka.ProduceAsync(produced);
 
-        // Nothing is read yet: the poll thread fills the channel, waits for the reader, then pauses the partitions.
+        // Nothing is read yet: the poll thread fills the channel, waits for the reader, then (after 200 ms) pauses the partitions.
         await UntilAsync(() => source.PauseCount > 0, "the poll thread pausing the partitions of a full channel");
         source.BufferedCount.Should().BeInRange(1, 8, "the channel never holds more than its capacity");
 
@@ -34,5 +34,30 @@ public sealed class KafkaBackpressureTests(ITestOutputHelper output)
 
         records.Select(Payload).Should().BeEquivalentTo(produced.Select(p => p.Json));
         ShouldBeInStrictOffsetOrderPerPartition(records, "pausing and resuming neither skips nor repeats records");
+    }
+
+    [Fact]
+    public async Task A_channel_full_for_less_than_pause_after_does_not_pause_and_still_serves_a_rebalance()
+    {
+        await using var kafka = KafkaTestCluster.Start(output);
+        var a = await kafka.OpenAsync("g", channelCapacity: 8, pauseAfter: TimeSpan.FromMinutes(5));
+        var produced = Enumerable.Range(0, 200)
+            .Select(i => (Key: (i % 64).ToString(System.Globalization.CultureInfo.InvariantCulture), Json: $$"""{"event_id":"e{{i}}","user_id":{{i % 64}},"event_type":"save"}"""))
+            .ToList();
+        await kafka.ProduceAsync(produced);
+        await UntilAsync(() => a.BufferedCount >= 8, "a's channel filling up before anything is read");
+
+        // A second member joins while a's poll thread waits for room: a must still answer the rebalance.
+        var b = await kafka.OpenAsync("g");
+        await UntilAsync(
+            () => a.AssignedPartitions.Count > 0 && b.AssignedPartitions.Count > 0 && a.AssignedPartitions.Count + b.AssignedPartitions.Count == 4,
+            "the rebalance giving both sources partitions while a's channel is full");
+        a.PauseCount.Should().Be(0, "a stall shorter than PauseAfter is waited out without pausing");
+
+        var readByA = new List<SourceRecord>();
+        var readByB = new List<SourceRecord>();
+        await ReadBothUntilAllOfAsync(a, readByA, b, readByB, produced.Select(p => p.Json), "every record, from a or b");
+        ShouldBeInStrictOffsetOrderPerPartition(readByA, "records a took while full are delivered in order");
+        ShouldBeInStrictOffsetOrderPerPartition(readByB, "b starts where a's revoked partitions stood");
     }
 }

@@ -56,7 +56,7 @@ public sealed class KafkaConsumerGroupTests(ITestOutputHelper output)
     public async Task Records_buffered_for_partitions_that_a_rebalance_revokes_are_not_delivered_afterwards()
     {
         await using var kafka = KafkaTestCluster.Start(output);
-        var a = await kafka.OpenAsync("g", channelCapacity: 10);
+        var a = await kafka.OpenAsync("g", channelCapacity: 10, pauseAfter: TimeSpan.FromMilliseconds(200));
         var produced = Events(200);
         await kafka.ProduceAsync(produced);
         await UntilAsync(() => a.PauseCount > 0 && a.BufferedCount > 0, "a's channel filling up before anything is read");

@@ -18,6 +18,8 @@ public sealed class KafkaSourceOptionsTests
         { "ChannelCapacity", Valid with { ChannelCapacity = 0 } },
         { "AutoOffsetReset", Valid with { AutoOffsetReset = "middle" } },
         { "PollTimeout", Valid with { PollTimeout = TimeSpan.Zero } },
+        { "PauseAfter", Valid with { PauseAfter = TimeSpan.FromMilliseconds(-1) } },
+        { "PauseAfter", Valid with { PauseAfter = TimeSpan.FromMinutes(6) } },
         { "Config[enable.auto.commit]", Valid with { Config = new Dictionary<string, string> { ["enable.auto.commit"] = "true" } } },
         { "Config[group.id]", Valid with { Config = new Dictionary<string, string> { ["group.id"] = "other" } } },
     };
@@ -29,6 +31,7 @@ public sealed class KafkaSourceOptionsTests
         Valid.ChannelCapacity.Should().Be(KafkaSourceOptions.DefaultChannelCapacity);
         Valid.AutoOffsetReset.Should().Be("earliest");
         Valid.PollTimeout.Should().Be(KafkaSourceOptions.DefaultPollTimeout);
+        Valid.PauseAfter.Should().Be(KafkaSourceOptions.DefaultPauseAfter);
     }
 
     [Theory]

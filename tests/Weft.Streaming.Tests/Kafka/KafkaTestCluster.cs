@@ -47,19 +47,20 @@ internal sealed class KafkaTestCluster : IAsyncDisposable
         return new KafkaTestCluster(cluster, topic, output is null ? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance : new TestOutputLogger(output));
     }
 
-    public KafkaSourceOptions Options(string group, int channelCapacity = KafkaSourceOptions.DefaultChannelCapacity) => new()
+    public KafkaSourceOptions Options(string group, int channelCapacity = KafkaSourceOptions.DefaultChannelCapacity, TimeSpan? pauseAfter = null) => new()
     {
         BootstrapServers = Cluster.BootstrapServers,
         Topics = [Topic],
         GroupId = group,
         ChannelCapacity = channelCapacity,
+        PauseAfter = pauseAfter ?? KafkaSourceOptions.DefaultPauseAfter,
         Config = FastGroupConfig,
     };
 
     /// <summary>Opens a source on the topic; it is disposed with the cluster if the test has not disposed it.</summary>
-    public async Task<KafkaEventSource> OpenAsync(string group, int channelCapacity = KafkaSourceOptions.DefaultChannelCapacity)
+    public async Task<KafkaEventSource> OpenAsync(string group, int channelCapacity = KafkaSourceOptions.DefaultChannelCapacity, TimeSpan? pauseAfter = null)
     {
-        var source = (KafkaEventSource)await KafkaSource.OpenAsync(Options(group, channelCapacity), Logger);
+        var source = (KafkaEventSource)await KafkaSource.OpenAsync(Options(group, channelCapacity, pauseAfter), Logger);
         _sources.Add(source);
         return source;
     }
