@@ -45,7 +45,7 @@ internal sealed class KafkaEventSource : IEventSource
     private readonly int _chunkSize;
     private readonly int _chunkCapacity;
     private readonly Lock _deliveryGate = new();
-    private readonly ManualResetEventSlim _room = new(false);
+    private readonly ManualResetEventSlim _room = new(false, spinCount: 1); // waits are milliseconds long: spinning only burns a core the reader needs
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly IConsumer<byte[]?, byte[]?> _consumer;
     private readonly Thread _pollThread;

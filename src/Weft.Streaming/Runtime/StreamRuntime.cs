@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -74,6 +75,18 @@ public sealed record StreamOptions
 /// duplicates, and records the lake already holds (by the offsets its last stream commit recorded) are
 /// not written again. Bad events go to dead-letter tables, late ones to the late-event ledger.
 /// </summary>
+/// <remarks>
+/// <para><b>Pipelined.</b> A micro-batch is prepared (routed, parsed, run through the executors, encoded)
+/// on the caller's loop, and its online append runs in the background while the next micro-batch is
+/// read and prepared: on two cores the store's writes and fsync overlap the parsing. At most one append
+/// is in flight, so appends stay in order. The lake flush runs in the background too, so a flush never
+/// holds up the micro-batches behind it.</para>
+/// <para><b>Offsets.</b> A batch's offsets become <i>durable</i> when its online append returns. A flush
+/// first waits for the append in flight, then takes every pending row (all of them durable) with the
+/// durable offsets, writes them to the lake in the background, and once that is done the next step
+/// commits those offsets to the source. A batch whose append failed or was cancelled never reaches
+/// the durable offsets: its records are read again after a restart.</para>
+/// </remarks>
 public sealed class StreamRuntime
 {
     /// <summary>Dead letters no signal could own (malformed JSON, no user_id, an event type no signal includes).</summary>
@@ -86,15 +99,19 @@ public sealed class StreamRuntime
     private readonly TimeProvider _time;
     private readonly List<SignalStream> _signals;
     private readonly EventTable _unrouted;
-    private readonly List<DeadLetter> _unroutedPending = [];
     private readonly Dictionary<string, long> _processed = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _durable = new(StringComparer.Ordinal);
+    private List<DeadLetter> _unroutedPending = [];
+    private Task? _appending;
+    private Task<Flush>? _flushing;
+    private Exception? _failure; // an append or a lake flush that did not complete: no step runs after it
+    private bool _flushFailed; // ... and when a flush's writes failed, no flush either
     private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _knownTypes;
     private readonly List<RawRecord> _routedRaw = [];
     private readonly List<SourceRecord> _routedSources = [];
     private long _lastFlush;
     private long _lastTrim;
     private long _lastRefresh;
-    private int _flushes;
 
     private StreamRuntime(WeftConfig config, IEventSource source, IOnlineStore store, StreamOptions options, TimeProvider time, List<SignalStream> signals, EventTable unrouted)
     {
@@ -156,19 +173,31 @@ public sealed class StreamRuntime
         await FlushAsync(CancellationToken.None).ConfigureAwait(false);
     }
 
-    /// <summary>One micro-batch: read, process, append online; flush, trim and refresh when due. Returns the records read.</summary>
+    /// <summary>
+    /// One micro-batch: read and prepare it, wait for the previous batch's online append, start this
+    /// one's; start a flush, trim and refresh when due. Returns the records read. The batch's append
+    /// may still be running when this returns: the next step, or <see cref="FlushAsync"/>, waits for it.
+    /// </summary>
     public async Task<int> StepAsync(CancellationToken cancellationToken)
     {
+        ThrowIfFailed();
+        if (_flushing is { IsCompleted: true })
+        {
+            await FinishFlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var records = await _source.ReadBatchAsync(_options.MaxBatchRecords, _options.MaxWait, cancellationToken).ConfigureAwait(false);
         if (records.Count > 0)
         {
-            await ProcessAsync(records, cancellationToken).ConfigureAwait(false);
+            var prepared = await PrepareAsync(records, cancellationToken).ConfigureAwait(false);
+            await WaitForAppendAsync().ConfigureAwait(false);
+            _appending = Task.Run(() => AppendAsync(prepared, cancellationToken), CancellationToken.None);
         }
 
         long now = _time.GetTimestamp();
         if (_time.GetElapsedTime(_lastFlush, now) >= _options.FlushInterval)
         {
-            await FlushAsync(cancellationToken).ConfigureAwait(false);
+            await StartFlushAsync(cancellationToken).ConfigureAwait(false);
         }
 
         if (_time.GetElapsedTime(_lastTrim, now) >= _options.TrimInterval)
@@ -192,9 +221,11 @@ public sealed class StreamRuntime
         return records.Count;
     }
 
-    private async Task ProcessAsync(IReadOnlyList<SourceRecord> records, CancellationToken cancellationToken)
+    /// <summary>Stage one of a micro-batch, on the loop: route, then each signal's parse, late check, executors and encoding.</summary>
+    private async Task<PreparedBatch> PrepareAsync(IReadOnlyList<SourceRecord> records, CancellationToken cancellationToken)
     {
         RecordsIn += records.Count;
+        var offsets = new Dictionary<string, long>(StringComparer.Ordinal);
         long nowMicros = Timestamps.ToMicros(_time.GetUtcNow());
         _routedRaw.Clear();
         _routedSources.Clear();
@@ -212,6 +243,7 @@ public sealed class StreamRuntime
                 if (partition is not null && hasSeen)
                 {
                     _processed[partition] = seen;
+                    offsets[partition] = seen;
                 }
 
                 partition = r.Partition;
@@ -240,6 +272,7 @@ public sealed class StreamRuntime
         if (partition is not null && hasSeen)
         {
             _processed[partition] = seen;
+            offsets[partition] = seen;
         }
 
         if (unrouted > 0)
@@ -248,9 +281,61 @@ public sealed class StreamRuntime
         }
 
         Metrics.Count("weft_stream_records_total", "Raw records read from the source", records.Count);
+        var batches = new List<(SignalStream, SignalBatch)>(_signals.Count);
         foreach (var signal in _signals)
         {
-            await signal.ProcessAsync(_routedRaw, _routedSources, _store, Metrics, nowMicros, _time, _options.SealRefresh, cancellationToken).ConfigureAwait(false);
+            if (await signal.PrepareAsync(_routedRaw, _routedSources, Metrics, nowMicros, _time, _options.SealRefresh, cancellationToken).ConfigureAwait(false) is { } batch)
+            {
+                batches.Add((signal, batch));
+            }
+        }
+
+        return new PreparedBatch(offsets, batches);
+    }
+
+    /// <summary>Stage two, in the background: the online appends; then the batch's offsets are durable.</summary>
+    private async Task AppendAsync(PreparedBatch prepared, CancellationToken cancellationToken)
+    {
+        foreach (var (signal, batch) in prepared.Signals)
+        {
+            await signal.AppendAsync(batch, _store, Metrics, _time, cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var (partition, offset) in prepared.Offsets)
+        {
+            _durable[partition] = Math.Max(offset, _durable.GetValueOrDefault(partition, -1));
+        }
+    }
+
+    /// <summary>
+    /// Waits for the append in flight, rethrowing its failure. A batch that was not appended (failed or
+    /// cancelled) stops the runtime: its records count as processed, so a later batch must never make
+    /// offsets beyond them durable. A new runtime reads them again from the last commit.
+    /// </summary>
+    private async Task WaitForAppendAsync()
+    {
+        if (_appending is { } appending)
+        {
+            _appending = null;
+            try
+            {
+                await appending.ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                _failure ??= e;
+                throw;
+            }
+        }
+    }
+
+    private void ThrowIfFailed()
+    {
+        if (_failure is { } failure)
+        {
+            throw new InvalidOperationException(
+                $"The stream runtime stopped after a failed {(_flushFailed ? "lake flush" : "online append")} ({failure.Message}); records after its last commit are read again by a new runtime.",
+                failure);
         }
     }
 
@@ -337,25 +422,157 @@ public sealed class StreamRuntime
 
     /// <summary>
     /// Writes every signal's pending stream rows, dead letters and late events to the lake, then commits
-    /// the source offsets processed so far: only once both the online store and the lake hold them.
+    /// the durable offsets: only once both the online store and the lake hold them. Waits for the append
+    /// and the background flush in flight first; when it returns, everything read so far is stored.
     /// </summary>
     public async Task FlushAsync(CancellationToken cancellationToken)
     {
-        _lastFlush = _time.GetTimestamp();
-        _flushes++;
-        var offsets = new Dictionary<string, long>(_processed, StringComparer.Ordinal);
-        string tag = $"stream:{Guid.NewGuid():N}";
-        long nowMicros = Timestamps.ToMicros(_time.GetUtcNow());
-        foreach (var signal in _signals)
+        if (_flushFailed)
         {
-            await signal.FlushAsync(offsets, tag, nowMicros, Metrics, cancellationToken).ConfigureAwait(false);
+            ThrowIfFailed();
         }
 
-        await DeadLetterTable.AppendAsync(_unrouted, EventLayout.StreamPath, _options.Consumer, tag, _unroutedPending, nowMicros, cancellationToken).ConfigureAwait(false);
-        _unroutedPending.Clear();
-        if (offsets.Count > 0)
+        if (_flushing is not null)
         {
-            await _source.CommitAsync(offsets, cancellationToken).ConfigureAwait(false);
+            await FinishFlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            await WaitForAppendAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The append running when an earlier step was cancelled (a stop): its offsets are not
+            // durable, so they are neither flushed nor committed, and its records are read again.
+        }
+
+        var flush = TakeFlush();
+        try
+        {
+            await WriteAsync(flush).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            (_failure, _flushFailed) = (e, true);
+            throw;
+        }
+
+        await CommitAsync(flush, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A due flush: in the background, unless the previous one is still writing (then a later step starts it).</summary>
+    private async Task StartFlushAsync(CancellationToken cancellationToken)
+    {
+        if (_flushing is not null)
+        {
+            if (!_flushing.IsCompleted)
+            {
+                return;
+            }
+
+            await FinishFlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await WaitForAppendAsync().ConfigureAwait(false);
+        var flush = TakeFlush();
+        _flushing = Task.Run(() => WriteAsync(flush), CancellationToken.None);
+    }
+
+    /// <summary>Waits for the background flush (rethrowing its failure), then commits its offsets.</summary>
+    private async Task FinishFlushAsync(CancellationToken cancellationToken)
+    {
+        var flushing = _flushing!;
+        _flushing = null;
+        Flush flush;
+        try
+        {
+            flush = await flushing.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Its rows left the pending lists: a later flush would commit offsets past rows the lake lacks.
+            (_failure, _flushFailed) = (e, true);
+            throw;
+        }
+
+        await CommitAsync(flush, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Everything pending, with the durable offsets it covers. No append is in flight.</summary>
+    private Flush TakeFlush()
+    {
+        _lastFlush = _time.GetTimestamp();
+        var signals = new List<SignalFlush>(_signals.Count);
+        foreach (var signal in _signals)
+        {
+            signals.Add(signal.TakeFlush());
+        }
+
+        var unrouted = _unroutedPending;
+        _unroutedPending = [];
+        return new Flush(new Dictionary<string, long>(_durable, StringComparer.Ordinal), $"stream:{Guid.NewGuid():N}", Timestamps.ToMicros(_time.GetUtcNow()), signals, unrouted);
+    }
+
+    /// <summary>
+    /// The lake writes of a flush. Not cancellable: the rows were taken from the pending lists, so a
+    /// write given up half-way would leave the lake without rows whose offsets a later flush commits.
+    /// </summary>
+    private async Task<Flush> WriteAsync(Flush flush)
+    {
+        foreach (var signal in flush.Signals)
+        {
+            await signal.WriteAsync(flush.Offsets, flush.Tag, flush.NowMicros, Metrics).ConfigureAwait(false);
+        }
+
+        await DeadLetterTable.AppendAsync(_unrouted, EventLayout.StreamPath, _options.Consumer, flush.Tag, flush.Unrouted, flush.NowMicros, CancellationToken.None).ConfigureAwait(false);
+        return flush;
+    }
+
+    private async Task CommitAsync(Flush flush, CancellationToken cancellationToken)
+    {
+        for (int i = 0; i < _signals.Count; i++)
+        {
+            _signals[i].NoteWritten(flush.Signals[i], flush.Offsets);
+        }
+
+        if (flush.Offsets.Count > 0)
+        {
+            await _source.CommitAsync(flush.Offsets, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A micro-batch after stage one: its offsets (newest per partition) and each signal's elements.</summary>
+    private sealed record PreparedBatch(Dictionary<string, long> Offsets, List<(SignalStream Signal, SignalBatch Batch)> Signals);
+
+    /// <summary>What one flush writes and then commits.</summary>
+    private sealed record Flush(Dictionary<string, long> Offsets, string Tag, long NowMicros, List<SignalFlush> Signals, List<DeadLetter> Unrouted);
+
+    /// <summary>One signal's part of a micro-batch, ready to append: elements, what freshness needs, the rows for the lake.</summary>
+    private sealed record SignalBatch(OnlineElement[] Elements, string?[] Types, long[] ArrivedMicros, EventBatch? LakeRows, long WatermarkMicros);
+
+    /// <summary>One signal's part of a flush: its tables and the rows taken from its pending lists.</summary>
+    private sealed record SignalFlush(
+        SignalDefinition Definition, string Fingerprint, ImmutableArray<FieldDefinition> EnrichedSchema, EventTable Lake, EventTable DeadLetters, EventTable Ledger,
+        List<EventBatch> Rows, List<DeadLetter> Dead, List<LateEvent> Late)
+    {
+        public async Task WriteAsync(IReadOnlyDictionary<string, long> offsets, string tag, long nowMicros, WeftMetrics metrics)
+        {
+            var parameters = new Dictionary<string, string>
+            {
+                [LakeParameters.Path] = EventLayout.StreamPath,
+                [LakeParameters.Fingerprint] = Fingerprint,
+                [LakeParameters.Offsets] = FormatOffsets(offsets),
+            };
+            if (Rows.Count > 0)
+            {
+                var rows = EventBatch.Concat(EnrichedSchema, Rows);
+                await Lake.AppendAsync(rows, EventPartitioner.ByTimeBucket(Definition.Bucket, EventLayout.StreamPath), parameters, CancellationToken.None).ConfigureAwait(false);
+                metrics.Count("weft_lake_rows_total", "Rows written to the lake, by signal and path", rows.RowCount, ("signal", Definition.Name), ("path", EventLayout.StreamPath));
+            }
+
+            await DeadLetterTable.AppendAsync(DeadLetters, EventLayout.StreamPath, "stream", tag, Dead, nowMicros, CancellationToken.None).ConfigureAwait(false);
+            await LateEventLedger.AppendAsync(Ledger, Definition.Bucket, Late, new Dictionary<string, string> { ["weft.tag"] = tag }, CancellationToken.None).ConfigureAwait(false);
         }
     }
 
@@ -367,9 +584,9 @@ public sealed class StreamRuntime
         private readonly EventTable _ledger;
         private readonly EnrichedLake _lakeView;
         private readonly Dictionary<string, long> _lakeOffsets;
-        private readonly List<EventBatch> _pending = [];
-        private readonly List<DeadLetter> _pendingDead = [];
-        private readonly List<LateEvent> _pendingLate = [];
+        private List<EventBatch> _pending = []; // filled by appends (stage two), taken by flushes
+        private List<DeadLetter> _pendingDead = [];
+        private List<LateEvent> _pendingLate = [];
         private readonly ArrayBufferWriter<byte> _scratch = new(256);
         private SignalRun _run;
         private RawEventParser _parser;
@@ -430,7 +647,8 @@ public sealed class StreamRuntime
             }
         }
 
-        public async Task ProcessAsync(List<RawRecord> routed, List<SourceRecord> sources, IOnlineStore store, WeftMetrics metrics, long nowMicros, TimeProvider time, TimeSpan sealRefresh, CancellationToken cancellationToken)
+        /// <summary>Stage one for this signal: parse, late check, executors, encoding. Null when no element is left.</summary>
+        public async Task<SignalBatch?> PrepareAsync(List<RawRecord> routed, List<SourceRecord> sources, WeftMetrics metrics, long nowMicros, TimeProvider time, TimeSpan sealRefresh, CancellationToken cancellationToken)
         {
             var definition = Env.Definition;
             var parsed = _parser.Parse(routed);
@@ -443,7 +661,7 @@ public sealed class StreamRuntime
             if (events.RowCount == 0)
             {
                 Count(metrics, parsed.DeadLetters.Count, "parse");
-                return;
+                return null;
             }
 
             // Late events: older than the watermark, or in a bucket the batch path sealed.
@@ -517,10 +735,9 @@ public sealed class StreamRuntime
             Count(metrics, parsed.DeadLetters.Count + rejected, "parse+executors");
             if (enriched.RowCount == 0)
             {
-                return;
+                return null;
             }
 
-            // Online: idempotent append, durable when it returns.
             int m = enriched.RowCount;
             var elements = new OnlineElement[m];
             var eIds = ((StringColumn)enriched[StandardColumns.EventId]).Values;
@@ -533,31 +750,15 @@ public sealed class StreamRuntime
                 elements[i] = new OnlineElement(eUsers[i], eTimes[i], eIds[i]!, eIngest[i], _codec.Encode(enriched, i, _scratch));
             }
 
-            await store.AppendAsync(definition.Name, elements, null, cancellationToken).ConfigureAwait(false);
-            long servable = Timestamps.ToMicros(time.GetUtcNow());
+            // Freshness is measured from when the source received the event (its append time; the
+            // payload's ingest_time when the source has none).
             var rows = EnrichedRows(events, enriched);
-
-            // Freshness: from when the source received the event (its append time; the payload's
-            // ingest_time when the source has none) to when a read can see it. One histogram update per event type.
-            var seconds = ArrayPool<double>.Shared.Rent(m);
-            try
+            var arrived = new long[m];
+            for (int i = 0; i < m; i++)
             {
-                for (int i = 0; i < m; i++)
-                {
-                    long at = rows[i] >= 0 ? sources[origins[rows[i]]].TimestampMicros : 0;
-                    long arrived = at > 0 ? at : eIngest[i];
-                    seconds[i] = Math.Max(0, servable - arrived) / 1e6;
-                }
-
-                ObservePerType(metrics, definition.Name, eTypes, seconds.AsSpan(0, m));
+                long at = rows[i] >= 0 ? sources[origins[rows[i]]].TimestampMicros : 0;
+                arrived[i] = at > 0 ? at : eIngest[i];
             }
-            finally
-            {
-                ArrayPool<double>.Shared.Return(seconds);
-            }
-
-            metrics.Count("weft_stream_events_total", "Enriched events appended online, by signal", elements.Length, ("signal", definition.Name));
-            metrics.Gauge("weft_stream_watermark_seconds", "Newest event time the stream has seen, by signal (Unix seconds)", _maxEventTime / 1e6, ("signal", definition.Name));
 
             // Lake: only rows beyond the offsets the lake already holds (a replay after a crash).
             int[]? fresh = null; // allocated at the first row the lake already holds
@@ -597,13 +798,60 @@ public sealed class StreamRuntime
                 }
             }
 
-            if (fresh is null)
+            var lakeRows = fresh is null ? enriched : freshCount > 0 ? enriched.Gather(fresh.AsSpan(0, freshCount)) : null;
+            return new SignalBatch(elements, eTypes, arrived, lakeRows, _maxEventTime);
+        }
+
+        /// <summary>
+        /// Stage two for this signal: the idempotent online append (durable when it returns), freshness,
+        /// and the rows kept for the next lake flush. Runs in the background, one batch at a time.
+        /// </summary>
+        public async Task AppendAsync(SignalBatch batch, IOnlineStore store, WeftMetrics metrics, TimeProvider time, CancellationToken cancellationToken)
+        {
+            var name = Env.Definition.Name;
+            await store.AppendAsync(name, batch.Elements, null, cancellationToken).ConfigureAwait(false);
+            long servable = Timestamps.ToMicros(time.GetUtcNow());
+            int m = batch.Elements.Length;
+            var seconds = ArrayPool<double>.Shared.Rent(m);
+            try
             {
-                _pending.Add(enriched);
+                for (int i = 0; i < m; i++)
+                {
+                    seconds[i] = Math.Max(0, servable - batch.ArrivedMicros[i]) / 1e6;
+                }
+
+                ObservePerType(metrics, name, batch.Types, seconds.AsSpan(0, m));
             }
-            else if (freshCount > 0)
+            finally
             {
-                _pending.Add(enriched.Gather(fresh.AsSpan(0, freshCount)));
+                ArrayPool<double>.Shared.Return(seconds);
+            }
+
+            metrics.Count("weft_stream_events_total", "Enriched events appended online, by signal", m, ("signal", name));
+            metrics.Gauge("weft_stream_watermark_seconds", "Newest event time the stream has seen, by signal (Unix seconds)", batch.WatermarkMicros / 1e6, ("signal", name));
+            if (batch.LakeRows is { } rows)
+            {
+                _pending.Add(rows);
+            }
+        }
+
+        /// <summary>Takes the pending rows, dead letters and late events for a flush. No append is in flight.</summary>
+        public SignalFlush TakeFlush()
+        {
+            var flush = new SignalFlush(Env.Definition, Env.Signal.Fingerprint, Env.Signal.EnrichedSchema, _lake, _deadLetters, _ledger, _pending, _pendingDead, _pendingLate);
+            (_pending, _pendingDead, _pendingLate) = ([], [], []);
+            return flush;
+        }
+
+        /// <summary>After a flush's writes: the lake holds its rows up to its offsets.</summary>
+        public void NoteWritten(SignalFlush flush, IReadOnlyDictionary<string, long> offsets)
+        {
+            if (flush.Rows.Count > 0)
+            {
+                foreach (var (partition, offset) in offsets)
+                {
+                    _lakeOffsets[partition] = Math.Max(offset, _lakeOffsets.GetValueOrDefault(partition, -1));
+                }
             }
         }
 
@@ -734,33 +982,6 @@ public sealed class StreamRuntime
             {
                 metrics.Count("weft_dead_letters_total", "Events rejected, by signal and stage", rejected, ("signal", Env.Definition.Name), ("stage", stage));
             }
-        }
-
-        public async Task FlushAsync(IReadOnlyDictionary<string, long> offsets, string tag, long nowMicros, WeftMetrics metrics, CancellationToken cancellationToken)
-        {
-            var definition = Env.Definition;
-            var parameters = new Dictionary<string, string>
-            {
-                [LakeParameters.Path] = EventLayout.StreamPath,
-                [LakeParameters.Fingerprint] = Env.Signal.Fingerprint,
-                [LakeParameters.Offsets] = FormatOffsets(offsets),
-            };
-            if (_pending.Count > 0)
-            {
-                var rows = EventBatch.Concat(Env.Signal.EnrichedSchema, _pending);
-                await _lake.AppendAsync(rows, EventPartitioner.ByTimeBucket(definition.Bucket, EventLayout.StreamPath), parameters, cancellationToken).ConfigureAwait(false);
-                metrics.Count("weft_lake_rows_total", "Rows written to the lake, by signal and path", rows.RowCount, ("signal", definition.Name), ("path", EventLayout.StreamPath));
-                _pending.Clear();
-                foreach (var (partition, offset) in offsets)
-                {
-                    _lakeOffsets[partition] = Math.Max(offset, _lakeOffsets.GetValueOrDefault(partition, -1));
-                }
-            }
-
-            await DeadLetterTable.AppendAsync(_deadLetters, EventLayout.StreamPath, "stream", tag, _pendingDead, nowMicros, cancellationToken).ConfigureAwait(false);
-            _pendingDead.Clear();
-            await LateEventLedger.AppendAsync(_ledger, definition.Bucket, _pendingLate, new Dictionary<string, string> { ["weft.tag"] = tag }, cancellationToken).ConfigureAwait(false);
-            _pendingLate.Clear();
         }
     }
 

@@ -2,6 +2,7 @@ using FluentAssertions;
 using Weft.Definitions;
 using Weft.Engine;
 using Weft.Engine.Sequences;
+using Weft.Online;
 using Weft.Streaming.Runtime;
 using Xunit;
 
@@ -108,5 +109,78 @@ public sealed class StreamRuntimeTests
         var online = await world.OnlineAsync();
         online.ContainsKey((7, "late-1")).Should().Be(policy == LatePolicy.Accept);
         (await world.StreamLakeIdsAsync()).Contains("late-1").Should().Be(policy == LatePolicy.Accept);
+    }
+
+    [Fact]
+    public async Task A_failed_online_append_stops_the_runtime_without_committing_past_it_and_a_new_runtime_loses_and_duplicates_nothing()
+    {
+        using var world = new StreamWorld();
+        var lines = StreamWorld.Events(2000, seed: 5);
+        await world.AppendAsync(lines);
+
+        // A flush is due at every step, so offsets are committed as often as they can be.
+        var options = new StreamOptions { MaxBatchRecords = 150, MaxWait = TimeSpan.FromMilliseconds(10), FlushInterval = TimeSpan.FromMilliseconds(1) };
+        await using (var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None))
+        {
+            var failing = new FailingAppends(host.Store, failAt: 4);
+            var runtime = await StreamRuntime.CreateAsync(world.Config, host.Source, failing, null, options);
+            IOException? thrown = null;
+            for (int i = 0; i < 200 && thrown is null; i++)
+            {
+                try
+                {
+                    await runtime.StepAsync(CancellationToken.None);
+                }
+                catch (IOException e)
+                {
+                    thrown = e;
+                }
+            }
+
+            thrown.Should().NotBeNull("the fourth append failed");
+            var step = () => runtime.StepAsync(CancellationToken.None);
+            (await step.Should().ThrowAsync<InvalidOperationException>()).Which.InnerException.Should().BeSameAs(thrown);
+
+            // Still allowed: it writes and commits what is durable, and nothing beyond it.
+            await runtime.FlushAsync(CancellationToken.None);
+            failing.Appends.Should().Be(4, "no append starts after the failed one");
+        }
+
+        await world.RunAsync();
+
+        var reference = await world.ReferenceAsync(lines);
+        var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).ToList();
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(expected);
+        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
+    }
+
+    /// <summary>An online store whose n-th append fails (before writing anything).</summary>
+    private sealed class FailingAppends(IOnlineStore inner, int failAt) : IOnlineStore
+    {
+        private int _appends;
+
+        public int Appends => Volatile.Read(ref _appends);
+
+        public string Describe => inner.Describe;
+
+        public ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken) =>
+            Interlocked.Increment(ref _appends) == failAt
+                ? ValueTask.FromException<int>(new IOException($"append {failAt} fails (test)"))
+                : inner.AppendAsync(signal, elements, checkpoint, cancellationToken);
+
+        public ValueTask<IReadOnlyList<OnlineElement>> ReadAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken) =>
+            inner.ReadAsync(signal, userId, options, cancellationToken);
+
+        public ValueTask<IReadOnlyDictionary<long, IReadOnlyList<OnlineElement>>> ReadManyAsync(string signal, IReadOnlyList<long> userIds, OnlineReadOptions options, CancellationToken cancellationToken) =>
+            inner.ReadManyAsync(signal, userIds, options, cancellationToken);
+
+        public ValueTask<long> TrimAsync(string signal, int keep, CancellationToken cancellationToken) => inner.TrimAsync(signal, keep, cancellationToken);
+
+        public ValueTask<IReadOnlyDictionary<string, long>> ReadCheckpointAsync(string consumer, CancellationToken cancellationToken) =>
+            inner.ReadCheckpointAsync(consumer, cancellationToken);
+
+        public ValueTask<OnlineStoreStats> StatsAsync(string signal, CancellationToken cancellationToken) => inner.StatsAsync(signal, cancellationToken);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
