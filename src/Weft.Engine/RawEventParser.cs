@@ -15,6 +15,9 @@ public sealed record ParseResult(EventBatch Events, IReadOnlyList<DeadLetter> De
 
     /// <summary>For each of <see cref="DeadLetters"/>, the index of the input record (or table row) it came from.</summary>
     public int[] DeadLetterRows { get; init; } = [];
+
+    /// <summary>The index of each input record skipped as another signal's event type (<see cref="SkippedOtherTypes"/> of them; JSON input only).</summary>
+    public int[] SkippedRows { get; init; } = [];
 }
 
 public sealed record RawEventParserOptions
@@ -115,7 +118,7 @@ public sealed class RawEventParser
         var state = new ParseState(schema, records.TryGetNonEnumeratedCount(out int count) ? Math.Max(count, 1) : 256, _aliasOrder.Length == 0 ? 0 : _aliasOrder.Max() + 1);
         var deadLetters = new List<DeadLetter>();
         var deadLetterRows = new List<int>();
-        int skipped = 0;
+        List<int>? skippedRows = null;
         int input = 0;
         long now = Timestamps.ToMicros(_time.GetUtcNow());
         long maxFuture = now + (_options.MaxFutureSkew.Ticks / 10);
@@ -135,7 +138,7 @@ public sealed class RawEventParser
                         state.Commit(input);
                         break;
                     case Outcome.OtherType:
-                        skipped++;
+                        (skippedRows ??= []).Add(input);
                         break;
                     default:
                         deadLetters.Add(new DeadLetter(identity.EventId, identity.UserId, identity.EventType, "parse", reason!, record.Source, Payload(record.Json)));
@@ -157,10 +160,11 @@ public sealed class RawEventParser
             built[i] = state.Buffers[i].Build(state.Count);
         }
 
-        return new ParseResult(new EventBatch(schema, built), deadLetters, skipped)
+        return new ParseResult(new EventBatch(schema, built), deadLetters, skippedRows?.Count ?? 0)
         {
             SourceRows = state.SourceRows.Length == state.Count ? state.SourceRows : state.SourceRows.AsSpan(0, state.Count).ToArray(),
             DeadLetterRows = [.. deadLetterRows],
+            SkippedRows = skippedRows is null ? [] : [.. skippedRows],
         };
     }
     /// <summary>
@@ -437,7 +441,14 @@ public sealed class RawEventParser
                     state.EventType = Classify(ref reader, state);
                 }
 
-                if (column < 0 || failColumn >= 0 || reader.TokenType == JsonTokenType.Null)
+                if (column >= 0 && reader.TokenType == JsonTokenType.Null)
+                {
+                    // A repeated name: the last value counts (as in a DOM lookup), so a null clears an earlier one.
+                    state.Written[column] = 0;
+                    continue;
+                }
+
+                if (column < 0 || failColumn >= 0)
                 {
                     reader.Skip();
                     continue;

@@ -273,6 +273,12 @@ public sealed class RawEventParserPropertyTests
             fields.Add(fields[random.Next(fields.Count)]); // a duplicate property
         }
 
+        if (random.Next(8) == 0 && fields.Count > 0)
+        {
+            var name = fields[random.Next(fields.Count)];
+            fields.Add(name[..(name.IndexOf("\":", StringComparison.Ordinal) + 2)] + "null"); // a repeated name, null this time
+        }
+
         // Shuffle: the type may come after the fields it maps.
         for (int i = fields.Count - 1; i > 0; i--)
         {

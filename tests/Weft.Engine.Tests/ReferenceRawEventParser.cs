@@ -155,6 +155,7 @@ internal sealed class ReferenceRawEventParser
                 var field = _signal.RawSchema[index];
                 if (p.Value.ValueKind == JsonValueKind.Null)
                 {
+                    row[index] = null; // a repeated name: the last value counts, null too
                     continue;
                 }
 

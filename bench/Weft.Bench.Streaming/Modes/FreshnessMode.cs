@@ -139,7 +139,7 @@ internal sealed class FreshnessMode(Program.Options options)
                 }
             }
 
-            // Each step's start and length, and whether it wrote to the lake (a flush): where stalls come from.
+            // Each step's start and length, and whether a lake flush (in the background) completed during it: where stalls come from.
             var steps = new List<(long Start, double Ms, bool Flushed)>();
             double LakeRows() => runtime.Metrics.Value("weft_lake_rows_total", ("signal", Signal), ("path", EventLayout.StreamPath));
             var runtimeLoop = Task.Run(
@@ -368,7 +368,7 @@ internal sealed class FreshnessMode(Program.Options options)
                 },
                 ["runtimeSteps"] = new JsonObject
                 {
-                    ["description"] = $"StepAsync calls begun in the window; slow = at least {SlowStepMs} ms; flush = the step wrote stream rows to the lake",
+                    ["description"] = $"StepAsync calls begun in the window; slow = at least {SlowStepMs} ms; flush = a background lake flush completed during the step",
                     ["count"] = windowSteps.Count,
                     ["ms"] = Percentiles(stepMs),
                     ["slow"] = slow.Count,
