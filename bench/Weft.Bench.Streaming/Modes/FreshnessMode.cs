@@ -68,7 +68,7 @@ internal sealed class FreshnessMode(Program.Options options)
         double rate = options.Rate, warmup = options.Warmup, duration = options.Duration;
         var capacity = (long)Math.Ceiling(rate * (warmup + duration)) + 16;
         var partitions = options.Partitions > 0 ? options.Partitions : DefaultPartitions;
-        var batchSize = Math.Max(options.BatchSize, 2_000);
+        var batchSize = Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords); // the runtime's default unless --batch asks for more
         var producedAt = new long[capacity];
         var servableAt = new long[capacity];
         var ackedAt = new long[capacity]; // the producer's delivery report (the brokers hold the event)
