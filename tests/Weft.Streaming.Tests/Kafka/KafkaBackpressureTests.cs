@@ -13,9 +13,7 @@ public sealed class KafkaBackpressureTests(ITestOutputHelper output)
     {
         await using var kafka = KafkaTestCluster.Start(output);
         var source = await kafka.OpenAsync("g", channelCapacity: 8, pauseAfter: TimeSpan.FromMilliseconds(200));
-        var produced = Enumerable.Range(0, 300)
-            .Select(i => (Key: (i % 64).ToString(System.Globalization.CultureInfo.InvariantCulture), Json: $$"""{"event_id":"e{{i}}","user_id":{{i % 64}},"event_type":"save"}"""))
-            .ToList();
+        var produced = Events(300);
         await kafka.ProduceAsync(produced);
 
         // Nothing is read yet: the poll thread fills the channel, waits for the reader, then (after 200 ms) pauses the partitions.
@@ -41,9 +39,7 @@ public sealed class KafkaBackpressureTests(ITestOutputHelper output)
     {
         await using var kafka = KafkaTestCluster.Start(output);
         var a = await kafka.OpenAsync("g", channelCapacity: 8, pauseAfter: TimeSpan.FromMinutes(5));
-        var produced = Enumerable.Range(0, 200)
-            .Select(i => (Key: (i % 64).ToString(System.Globalization.CultureInfo.InvariantCulture), Json: $$"""{"event_id":"e{{i}}","user_id":{{i % 64}},"event_type":"save"}"""))
-            .ToList();
+        var produced = Events(200);
         await kafka.ProduceAsync(produced);
         await UntilAsync(() => a.BufferedCount >= 8, "a's channel filling up before anything is read");
 

@@ -8,12 +8,6 @@ namespace Weft.Streaming.Tests.Kafka;
 /// <summary>A broker of the cluster goes down and comes back while a source reads.</summary>
 public sealed class KafkaBrokerFailureTests(ITestOutputHelper output)
 {
-    private static IReadOnlyList<(string Key, string Json)> Events(int count, int start = 0) =>
-        Enumerable.Range(start, count)
-            .Select(i => ((i % 64).ToString(System.Globalization.CultureInfo.InvariantCulture),
-                $$"""{"event_id":"e{{i}}","user_id":{{i % 64}},"event_type":"click","event_time":"2026-11-30T10:00:00Z","item_id":{{i}}}"""))
-            .ToList();
-
     [Fact]
     public async Task When_a_partition_leader_goes_down_and_comes_back_every_record_is_delivered_and_the_commits_hold()
     {

@@ -8,12 +8,6 @@ namespace Weft.Streaming.Tests.Kafka;
 /// <summary>Two sources in one consumer group: sharing partitions, taking over, and rebalances with records in flight.</summary>
 public sealed class KafkaConsumerGroupTests(ITestOutputHelper output)
 {
-    private static IReadOnlyList<(string Key, string Json)> Events(int count, int start = 0) =>
-        Enumerable.Range(start, count)
-            .Select(i => ((i % 64).ToString(System.Globalization.CultureInfo.InvariantCulture),
-                $$"""{"event_id":"e{{i}}","user_id":{{i % 64}},"event_type":"click","event_time":"2026-11-30T10:00:00Z","item_id":{{i}}}"""))
-            .ToList();
-
     [Fact]
     public async Task Two_sources_in_one_group_share_the_partitions_and_the_survivor_takes_over_when_one_closes()
     {

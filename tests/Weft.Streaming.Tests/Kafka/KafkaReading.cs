@@ -8,6 +8,13 @@ internal static class KafkaReading
 {
     public static readonly TimeSpan Guard = TimeSpan.FromSeconds(60);
 
+    /// <summary>Click events e{start}… keyed and spread over 64 users.</summary>
+    public static IReadOnlyList<(string Key, string Json)> Events(int count, int start = 0) =>
+        Enumerable.Range(start, count)
+            .Select(i => ((i % 64).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                $$"""{"event_id":"e{{i}}","user_id":{{i % 64}},"event_type":"click","event_time":"2026-11-30T10:00:00Z","item_id":{{i}}}"""))
+            .ToList();
+
     public static string Payload(SourceRecord r) => Encoding.UTF8.GetString(r.Payload);
 
     public static Dictionary<string, long> LastOffsets(IEnumerable<SourceRecord> records) =>

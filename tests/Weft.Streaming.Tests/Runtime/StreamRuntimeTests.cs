@@ -154,6 +154,36 @@ public sealed class StreamRuntimeTests
         (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
     }
 
+    [Fact]
+    public async Task A_stop_while_an_append_is_in_flight_commits_only_what_is_durable_and_a_new_runtime_loses_and_duplicates_nothing()
+    {
+        using var world = new StreamWorld();
+        var lines = StreamWorld.Events(2000, seed: 6);
+        await world.AppendAsync(lines);
+
+        var options = new StreamOptions { MaxBatchRecords = 150, MaxWait = TimeSpan.FromMilliseconds(10), FlushInterval = TimeSpan.FromMilliseconds(1) };
+        await using (var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None))
+        {
+            var blocking = new FailingAppends(host.Store, failAt: 5, block: true);
+            var runtime = await StreamRuntime.CreateAsync(world.Config, host.Source, blocking, null, options);
+            using var stop = new CancellationTokenSource();
+            var running = runtime.RunAsync(stop.Token);
+            await blocking.Reached.WaitAsync(TimeSpan.FromSeconds(60));
+
+            // The fifth append waits until the stop cancels it: a clean stop, with one batch not durable.
+            await stop.CancelAsync();
+            await running.WaitAsync(TimeSpan.FromSeconds(60));
+            blocking.Appends.Should().Be(5);
+        }
+
+        await world.RunAsync();
+
+        var reference = await world.ReferenceAsync(lines);
+        var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).ToList();
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(expected);
+        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
@@ -216,19 +246,34 @@ public sealed class StreamRuntimeTests
     private static List<string> Rows(EventBatch table, params string[] columns) =>
         [.. Enumerable.Range(0, table.RowCount).Select(i => string.Join(" | ", columns.Select(c => Convert.ToString(table[c].GetValue(i), System.Globalization.CultureInfo.InvariantCulture)))).Order(StringComparer.Ordinal)];
 
-    /// <summary>An online store whose n-th append fails (before writing anything).</summary>
-    private sealed class FailingAppends(IOnlineStore inner, int failAt) : IOnlineStore
+    /// <summary>An online store whose n-th append fails, or with <c>block</c> waits until it is cancelled, before writing anything.</summary>
+    private sealed class FailingAppends(IOnlineStore inner, int failAt, bool block = false) : IOnlineStore
     {
+        private readonly TaskCompletionSource _reached = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _appends;
 
         public int Appends => Volatile.Read(ref _appends);
 
+        /// <summary>Completes when the n-th append has begun.</summary>
+        public Task Reached => _reached.Task;
+
         public string Describe => inner.Describe;
 
-        public ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken) =>
-            Interlocked.Increment(ref _appends) == failAt
-                ? ValueTask.FromException<int>(new IOException($"append {failAt} fails (test)"))
-                : inner.AppendAsync(signal, elements, checkpoint, cancellationToken);
+        public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken)
+        {
+            if (Interlocked.Increment(ref _appends) != failAt)
+            {
+                return await inner.AppendAsync(signal, elements, checkpoint, cancellationToken);
+            }
+
+            _reached.TrySetResult();
+            if (block)
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+
+            throw new IOException($"append {failAt} fails (test)");
+        }
 
         public ValueTask<IReadOnlyList<OnlineElement>> ReadAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken) =>
             inner.ReadAsync(signal, userId, options, cancellationToken);
