@@ -15,9 +15,6 @@ public sealed record ParseResult(EventBatch Events, IReadOnlyList<DeadLetter> De
 
     /// <summary>For each of <see cref="DeadLetters"/>, the index of the input record (or table row) it came from.</summary>
     public int[] DeadLetterRows { get; init; } = [];
-
-    /// <summary>The index of each input record skipped as another signal's event type (<see cref="SkippedOtherTypes"/> of them; JSON input only).</summary>
-    public int[] SkippedRows { get; init; } = [];
 }
 
 public sealed record RawEventParserOptions
@@ -118,7 +115,7 @@ public sealed class RawEventParser
         var state = new ParseState(schema, records.TryGetNonEnumeratedCount(out int count) ? Math.Max(count, 1) : 256, _aliasOrder.Length == 0 ? 0 : _aliasOrder.Max() + 1);
         var deadLetters = new List<DeadLetter>();
         var deadLetterRows = new List<int>();
-        List<int>? skippedRows = null;
+        int skipped = 0;
         int input = 0;
         long now = Timestamps.ToMicros(_time.GetUtcNow());
         long maxFuture = now + (_options.MaxFutureSkew.Ticks / 10);
@@ -138,7 +135,7 @@ public sealed class RawEventParser
                         state.Commit(input);
                         break;
                     case Outcome.OtherType:
-                        (skippedRows ??= []).Add(input);
+                        skipped++;
                         break;
                     default:
                         deadLetters.Add(new DeadLetter(identity.EventId, identity.UserId, identity.EventType, "parse", reason!, record.Source, Payload(record.Json)));
@@ -160,11 +157,10 @@ public sealed class RawEventParser
             built[i] = state.Buffers[i].Build(state.Count);
         }
 
-        return new ParseResult(new EventBatch(schema, built), deadLetters, skippedRows?.Count ?? 0)
+        return new ParseResult(new EventBatch(schema, built), deadLetters, skipped)
         {
             SourceRows = state.SourceRows.Length == state.Count ? state.SourceRows : state.SourceRows.AsSpan(0, state.Count).ToArray(),
             DeadLetterRows = [.. deadLetterRows],
-            SkippedRows = skippedRows is null ? [] : [.. skippedRows],
         };
     }
     /// <summary>

@@ -46,9 +46,6 @@ public sealed record StreamOptions
     /// <summary>The consumer name offsets are checkpointed under (default "weft-stream").</summary>
     public string Consumer { get; init; } = "weft-stream";
 
-    /// <summary>Routes every record before parsing even when the single signal's parser could decide alone (tests compare the two).</summary>
-    internal bool RouteFirst { get; init; }
-
     public void Validate()
     {
         if (MaxBatchRecords < 1)
@@ -112,8 +109,6 @@ public sealed class StreamRuntime
     private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _knownTypes;
     private readonly List<RawRecord> _routedRaw = [];
     private readonly List<SourceRecord> _routedSources = [];
-    private Func<SourceRecord, bool>? _rerouteRejected;
-    private int _unroutedInBatch;
     private long _lastFlush;
     private long _lastTrim;
     private long _lastRefresh;
@@ -234,13 +229,7 @@ public sealed class StreamRuntime
         long nowMicros = Timestamps.ToMicros(_time.GetUtcNow());
         _routedRaw.Clear();
         _routedSources.Clear();
-        _unroutedInBatch = 0;
-
-        // One signal whose parser maps no columns makes every decision the router would (a record it
-        // accepts is a JSON object with a user_id and an event_type it includes), so its single pass
-        // replaces the router's: only the records it rejects or skips are routed, to tell apart the
-        // router's dead letters from the signal's (IsUnrouted). A test checks both ways agree.
-        bool routeAfterParse = _signals.Count == 1 && !_signals[0].MapsColumns && !_options.RouteFirst;
+        int unrouted = 0;
 
         // The newest offset handled per partition, kept in locals while a run of one partition lasts.
         string? partition = null;
@@ -267,11 +256,16 @@ public sealed class StreamRuntime
             }
 
             (seen, hasSeen) = (r.Offset, true);
-            if (routeAfterParse || !IsUnrouted(r))
+            if (Route(r.Payload, out string? reason))
             {
                 // The source text (partition@offset) is only made for the few records that become dead letters.
                 _routedRaw.Add(new RawRecord(r.Payload, r.Partition));
                 _routedSources.Add(r);
+            }
+            else
+            {
+                _unroutedPending.Add(new DeadLetter(null, null, null, "route", reason!, SourceOf(r), Encoding.UTF8.GetString(r.Payload)));
+                unrouted++;
             }
         }
 
@@ -281,36 +275,22 @@ public sealed class StreamRuntime
             offsets[partition] = seen;
         }
 
+        if (unrouted > 0)
+        {
+            Metrics.Count("weft_dead_letters_total", "Events rejected, by signal and stage", unrouted, ("signal", UnroutedDeadLetters), ("stage", "route"));
+        }
+
         Metrics.Count("weft_stream_records_total", "Raw records read from the source", records.Count);
         var batches = new List<(SignalStream, SignalBatch)>(_signals.Count);
         foreach (var signal in _signals)
         {
-            var reroute = routeAfterParse ? _rerouteRejected ??= IsUnrouted : null;
-            if (await signal.PrepareAsync(_routedRaw, _routedSources, reroute, Metrics, nowMicros, _time, _options.SealRefresh, cancellationToken).ConfigureAwait(false) is { } batch)
+            if (await signal.PrepareAsync(_routedRaw, _routedSources, Metrics, nowMicros, _time, _options.SealRefresh, cancellationToken).ConfigureAwait(false) is { } batch)
             {
                 batches.Add((signal, batch));
             }
         }
 
-        if (_unroutedInBatch > 0)
-        {
-            Metrics.Count("weft_dead_letters_total", "Events rejected, by signal and stage", _unroutedInBatch, ("signal", UnroutedDeadLetters), ("stage", "route"));
-        }
-
         return new PreparedBatch(offsets, batches);
-    }
-
-    /// <summary>True, with the record kept as an unrouted dead letter, when no signal can own it.</summary>
-    private bool IsUnrouted(SourceRecord r)
-    {
-        if (Route(r.Payload, out string? reason))
-        {
-            return false;
-        }
-
-        _unroutedPending.Add(new DeadLetter(null, null, null, "route", reason!, SourceOf(r), Encoding.UTF8.GetString(r.Payload)));
-        _unroutedInBatch++;
-        return true;
     }
 
     /// <summary>Stage two, in the background: the online appends; then the batch's offsets are durable.</summary>
@@ -624,13 +604,9 @@ public sealed class StreamRuntime
             _lakeView = lakeView;
             _lakeOffsets = lakeOffsets;
             (_run, _parser, _codec) = Start(env, time);
-            MapsColumns = MapsAnyColumn(env);
         }
 
         public SignalEnvironment Env { get; private set; }
-
-        /// <summary>Whether any of the signal's event types maps source columns (then its parser finds the type by another name).</summary>
-        public bool MapsColumns { get; private set; }
 
         public static async Task<SignalStream> OpenAsync(WeftConfig config, SignalEnvironment env, TimeProvider time, CancellationToken cancellationToken)
         {
@@ -668,56 +644,23 @@ public sealed class StreamRuntime
             {
                 Env = fresh;
                 (_run, _parser, _codec) = Start(fresh, time);
-                MapsColumns = MapsAnyColumn(fresh);
             }
         }
 
-        private static bool MapsAnyColumn(SignalEnvironment env)
-        {
-            foreach (var type in env.Definition.EventTypes)
-            {
-                if (type.ColumnMapping.Count > 0)
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
-
-        /// <summary>
-        /// Stage one for this signal: parse, late check, executors, encoding. Null when no element is left.
-        /// With <paramref name="reroute"/> the records were not routed first: each one the parser rejects
-        /// or skips is offered to it, and one it takes (the router's dead letter) is not the signal's.
-        /// </summary>
-        public async Task<SignalBatch?> PrepareAsync(
-            List<RawRecord> routed, List<SourceRecord> sources, Func<SourceRecord, bool>? reroute, WeftMetrics metrics, long nowMicros, TimeProvider time, TimeSpan sealRefresh, CancellationToken cancellationToken)
+        /// <summary>Stage one for this signal: parse, late check, executors, encoding. Null when no element is left.</summary>
+        public async Task<SignalBatch?> PrepareAsync(List<RawRecord> routed, List<SourceRecord> sources, WeftMetrics metrics, long nowMicros, TimeProvider time, TimeSpan sealRefresh, CancellationToken cancellationToken)
         {
             var definition = Env.Definition;
             var parsed = _parser.Parse(routed);
-            int deadLetters = 0;
             for (int d = 0; d < parsed.DeadLetters.Count; d++)
             {
-                var source = sources[parsed.DeadLetterRows[d]];
-                if (reroute is null || !reroute(source))
-                {
-                    _pendingDead.Add(parsed.DeadLetters[d] with { Source = SourceOf(source) });
-                    deadLetters++;
-                }
-            }
-
-            if (reroute is not null)
-            {
-                foreach (int skipped in parsed.SkippedRows)
-                {
-                    reroute(sources[skipped]); // an event type no signal includes
-                }
+                _pendingDead.Add(parsed.DeadLetters[d] with { Source = SourceOf(sources[parsed.DeadLetterRows[d]]) });
             }
 
             var events = parsed.Events;
             if (events.RowCount == 0)
             {
-                Count(metrics, deadLetters, "parse");
+                Count(metrics, parsed.DeadLetters.Count, "parse");
                 return null;
             }
 
@@ -789,7 +732,7 @@ public sealed class StreamRuntime
 
             var enriched = await _run.ProcessTableAsync(events, cancellationToken).ConfigureAwait(false);
             int rejected = _run.Context.DrainDeadLetters(_pendingDead);
-            Count(metrics, deadLetters + rejected, "parse+executors");
+            Count(metrics, parsed.DeadLetters.Count + rejected, "parse+executors");
             if (enriched.RowCount == 0)
             {
                 return null;
