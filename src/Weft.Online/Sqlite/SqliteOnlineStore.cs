@@ -310,7 +310,9 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         {
             // disposing: an interrupted merge leaves every row in exactly one run; the next one goes on
         }
-        catch (SqliteException ex)
+#pragma warning disable CA1031 // A background task: any failure is kept and thrown by the next append, not lost.
+        catch (Exception ex)
+#pragma warning restore CA1031
         {
             _mergeFailure = Failure("Merging runs", ex);
         }
@@ -366,7 +368,9 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         {
             // disposing: closing the last connection checkpoints the rest
         }
-        catch (SqliteException ex)
+#pragma warning disable CA1031 // A background task: any failure is kept and thrown by the next append, not lost.
+        catch (Exception ex)
+#pragma warning restore CA1031
         {
             _checkpointFailure = Failure("Checkpointing the WAL", ex);
         }
@@ -480,7 +484,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         _readSlots.Release();
     }
 
-    private OnlineStoreException Failure(string operation, SqliteException ex) =>
+    private OnlineStoreException Failure(string operation, Exception ex) =>
         new(Describe, $"{operation} failed on the online store {Describe}: {ex.Message}", SqliteErrors.IsTransient(ex), ex);
 }
 

@@ -491,6 +491,7 @@ internal sealed class KafkaEventSource : IEventSource
         var assignment = _consumer.Assignment;
         _consumer.Resume(assignment);
         _paused = false;
+        _fullSince = 0; // the next full channel waits PauseAfter again
         StreamingLog.KafkaResumed(_logger, Name, assignment.Count);
     }
 
