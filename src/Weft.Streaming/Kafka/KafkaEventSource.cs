@@ -103,6 +103,9 @@ internal sealed class KafkaEventSource : IEventSource
     /// <summary>Records waiting in the channel (not counting chunks the full channel has not taken).</summary>
     internal int BufferedCount => Volatile.Read(ref _buffered);
 
+    /// <summary>Whether the poll thread is waiting for room in a full channel (for tests).</summary>
+    internal bool WaitingForRoom => Volatile.Read(ref _fullSince) != 0;
+
     /// <summary>How often a full channel has paused the partitions.</summary>
     internal int PauseCount => Volatile.Read(ref _pauseCount);
 

@@ -41,7 +41,7 @@ public sealed class KafkaBackpressureTests(ITestOutputHelper output)
         var a = await kafka.OpenAsync("g", channelCapacity: 8, pauseAfter: TimeSpan.FromMinutes(5));
         var produced = Events(200);
         await kafka.ProduceAsync(produced);
-        await UntilAsync(() => a.BufferedCount >= 8, "a's channel filling up before anything is read");
+        await UntilAsync(() => a.WaitingForRoom, "a's channel filling up before anything is read");
 
         // A second member joins while a's poll thread waits for room: a must still answer the rebalance.
         var b = await kafka.OpenAsync("g");
