@@ -189,7 +189,17 @@ public sealed class StreamRuntime
         var records = await _source.ReadBatchAsync(_options.MaxBatchRecords, _options.MaxWait, cancellationToken).ConfigureAwait(false);
         if (records.Count > 0)
         {
-            var prepared = await PrepareAsync(records, cancellationToken).ConfigureAwait(false);
+            PreparedBatch prepared;
+            try
+            {
+                prepared = await PrepareAsync(records, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                _failure ??= e; // the batch counts as processed but was never appended: as a failed append
+                throw;
+            }
+
             await WaitForAppendAsync().ConfigureAwait(false);
             _appending = Task.Run(() => AppendAsync(prepared, cancellationToken), CancellationToken.None);
         }
@@ -308,9 +318,10 @@ public sealed class StreamRuntime
     }
 
     /// <summary>
-    /// Waits for the append in flight, rethrowing its failure. A batch that was not appended (failed or
-    /// cancelled) stops the runtime: its records count as processed, so a later batch must never make
-    /// offsets beyond them durable. A new runtime reads them again from the last commit.
+    /// Waits for the append in flight, rethrowing its failure. A batch that was not appended (failed,
+    /// cancelled, or failed while being prepared) stops the runtime: its records count as processed,
+    /// so a later batch must never make offsets beyond them durable. A new runtime reads them again
+    /// from the last commit.
     /// </summary>
     private async Task WaitForAppendAsync()
     {
