@@ -458,18 +458,8 @@ public sealed class StreamRuntime
             // durable, so they are neither flushed nor committed, and its records are read again.
         }
 
-        var flush = TakeFlush();
-        try
-        {
-            await WriteAsync(flush).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            (_failure, _flushFailed) = (e, true);
-            throw;
-        }
-
-        await CommitAsync(flush, cancellationToken).ConfigureAwait(false);
+        _flushing = WriteAsync(TakeFlush());
+        await FinishFlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A due flush: in the background, unless the previous one is still writing (then a later step starts it).</summary>
