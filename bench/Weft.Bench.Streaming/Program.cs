@@ -15,7 +15,8 @@ namespace Weft.Bench.Streaming;
 ///     [--set key=value]... [--json FILE]
 /// </code>
 /// MODE: <c>raw-consume</c> (the ceiling: Confluent.Kafka's Consume loop), <c>source</c> (Weft's
-/// KafkaEventSource), <c>weft-runtime</c> (StreamRuntime end to end), or <c>all</c> (those three);
+/// KafkaEventSource), <c>weft-runtime</c> (StreamRuntime end to end), <c>runtime-memory</c> (the same
+/// runtime fed from memory: Weft's own cost without Kafka), or <c>all</c> (those four);
 /// <c>sample</c> prints three generated events. The topic is pre-loaded once with N generated click events
 /// (~210 bytes of JSON each, keyed by user id); every run reads all of it with a fresh consumer group.
 /// Prints one JSON document (also written to --json FILE). Rates are from the first event to the last;
@@ -39,7 +40,7 @@ internal static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|weft-runtime|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--json FILE]\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|weft-runtime|runtime-memory|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--json FILE]\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
             return 2;
         }
 
@@ -98,6 +99,7 @@ internal static class Program
             new RawConsumeMode(options.ConsumerConfig),
             new SourceMode(options.ConsumerConfig, options.BatchSize, options.ChannelCapacity),
             new RuntimeMode(options.ConsumerConfig, Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords)),
+            new MemoryRuntimeMode(Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.Seed),
         ];
         return all.ToDictionary(m => m.Name, StringComparer.Ordinal);
     }

@@ -70,18 +70,16 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
     }
 
     [Fact]
-    public async Task The_file_uses_the_write_ahead_log_and_a_read_is_a_primary_key_seek_per_run_of_the_user()
+    public async Task The_file_uses_the_write_ahead_log_and_a_read_is_an_index_seek_per_run_of_the_user()
     {
         await OpenAsync();
         await using var connection = await OpenRawAsync();
         await using var mode = connection.CreateCommand();
         mode.CommandText = "PRAGMA journal_mode";
         await using var plan = connection.CreateCommand();
-        plan.CommandText = "EXPLAIN QUERY PLAN " + SqliteSession.ReadSql;
-        foreach (var name in (string[])["$signal", "$user", "$asOf", "$from", "$knownAt", "$limit"])
-        {
-            plan.Parameters.AddWithValue(name, name == "$signal" ? "s" : 1L);
-        }
+        plan.CommandText = "EXPLAIN QUERY PLAN " + SqliteSession.UserBlocksSql;
+        plan.Parameters.AddWithValue("?1", "s");
+        plan.Parameters.AddWithValue("?2", 1L);
 
         var details = new List<string>();
         await using (var reader = await plan.ExecuteReaderAsync())
@@ -93,8 +91,10 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
         }
 
         ((string?)await mode.ExecuteScalarAsync()).Should().Be("wal");
-        details.Should().Contain(d => d.StartsWith("SEARCH weft_online_rows USING PRIMARY KEY (signal=? AND run=? AND user_id=?", StringComparison.Ordinal))
-            .And.Contain(d => d.StartsWith("SEARCH weft_online_runs USING PRIMARY KEY (signal=?)", StringComparison.Ordinal))
+        details.Should().Contain(d => d.Contains("USING COVERING INDEX weft_online_blocks_key (signal=? AND run=? AND user_hi=?)", StringComparison.Ordinal))
+            .And.Contain(d => d.Contains("USING COVERING INDEX weft_online_blocks_key (signal=? AND run=? AND user_hi>?)", StringComparison.Ordinal))
+            .And.Contain(d => d.StartsWith("SEARCH r USING PRIMARY KEY (signal=?)", StringComparison.Ordinal))
+            .And.Contain(d => d.StartsWith("SEARCH weft_online_blocks USING INTEGER PRIMARY KEY (rowid=?)", StringComparison.Ordinal))
             .And.NotContain(d => d.StartsWith("SCAN", StringComparison.Ordinal));
     }
 
@@ -154,14 +154,15 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
         await using var copied = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = copy, Pooling = false }.ToString());
         await copied.OpenAsync();
         await using var count = copied.CreateCommand();
-        count.CommandText = "SELECT count(*) FROM weft_online_rows WHERE signal = 's'";
+        count.CommandText = "SELECT sum(rows) FROM weft_online_blocks WHERE signal = 's'";
         ((long)(await count.ExecuteScalarAsync())!).Should().Be(elements.Count);
     }
 
     [Fact]
     public async Task A_merge_cut_short_leaves_every_element_readable_once_and_the_next_store_finishes_it()
     {
-        var elements = Enumerable.Range(0, 40).Select(i => E(i % 7, i, $"e{i}")).ToList();
+        // Payloads of 1 kB: a run of 10 spans several blocks, so a chunk of a merge can end inside a run.
+        var elements = Enumerable.Range(0, 40).Select(i => E(i % 7, i, $"e{i}", payload: new string((char)('a' + (i % 26)), 1_000))).ToList();
         var tuning = SmallChunks with { MergeBaseRows = 1_000, MergeFanIn = 100 }; // no merges of its own
         var first = await OpenAsync(tuning);
         for (int i = 0; i < elements.Count; i += 10)
@@ -213,15 +214,7 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
             await create.ExecuteNonQueryAsync();
             foreach (var (signal, e) in elements.Select(e => ("s", e)).Append(("t", E(9, 1, "z"))))
             {
-                await using var insert = connection.CreateCommand();
-                insert.CommandText = "INSERT INTO weft_online_elements VALUES ($s, $u, $t, $i, $g, $p)";
-                insert.Parameters.AddWithValue("$s", signal);
-                insert.Parameters.AddWithValue("$u", e.UserId);
-                insert.Parameters.AddWithValue("$t", e.EventTimeMicros);
-                insert.Parameters.AddWithValue("$i", e.EventId);
-                insert.Parameters.AddWithValue("$g", e.IngestTimeMicros);
-                insert.Parameters.AddWithValue("$p", e.Payload);
-                await insert.ExecuteNonQueryAsync();
+                await InsertOldLayoutAsync(connection, "INSERT INTO weft_online_elements VALUES ($s, $u, $t, $i, $g, $p)", signal, 0, e);
             }
         }
 
@@ -232,6 +225,102 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
         Show(await store.ReadAsync("t", 9, OnlineReadOptions.Default, CancellationToken.None)).Should().Equal(Show(E(9, 1, "z")));
         (await store.AppendAsync("s", [elements[0]], null, CancellationToken.None)).Should().Be(0, "migrated keys count as stored");
         (await store.ReadCheckpointAsync("job", CancellationToken.None)).Should().Equal(new Dictionary<string, long> { ["events/0"] = 41 });
+    }
+
+    [Fact]
+    public async Task Two_stores_on_one_file_never_store_a_key_twice_whichever_wrote_it_first()
+    {
+        var first = await OpenAsync();
+        await using var second = await OnlineStores.OpenSqliteAsync(DatabasePath, SmallChunks, CancellationToken.None);
+        var a = Enumerable.Range(0, 30).Select(i => E(i % 4, i, $"a{i}")).ToList();
+        var b = Enumerable.Range(0, 30).Select(i => E(i % 4, i, $"b{i}")).ToList();
+
+        (await first.AppendAsync("s", a, null, CancellationToken.None)).Should().Be(30);
+        (await second.AppendAsync("s", [.. a, .. b], null, CancellationToken.None)).Should().Be(30, "the first store's keys are on file");
+        // The first store's own filter predates the second store's run: it must not trust it.
+        (await first.AppendAsync("s", [.. b, E(9, 1, "new")], null, CancellationToken.None)).Should().Be(1);
+        (await second.AppendAsync("s", [E(9, 1, "new")], null, CancellationToken.None)).Should().Be(0);
+
+        (await first.StatsAsync("s", CancellationToken.None)).Elements.Should().Be(61);
+        Show(await second.ReadAsync("s", 2, OnlineReadOptions.Default, CancellationToken.None))
+            .Should().Equal(Show(ReferenceRead([.. a, .. b], 2, OnlineReadOptions.Default)));
+    }
+
+    [Fact]
+    public async Task Keys_stay_unique_past_the_size_the_writers_filter_was_first_built_for()
+    {
+        var store = await OpenAsync(SmallChunks with { MergeBaseRows = 1_000_000 }); // no merges: many runs
+        var all = Enumerable.Range(0, 150_000).Select(i => E(i % 5_000, i, $"e{i}")).ToList();
+        long added = 0;
+        foreach (var batch in all.Chunk(10_000))
+        {
+            added += await store.AppendAsync("s", batch, null, CancellationToken.None);
+        }
+
+        // Every key again, and again mixed with new ones: the filter has been rebuilt larger meanwhile.
+        var again = all.Where((_, i) => i % 7 == 0).Append(E(1, -1, "new")).ToList();
+        added.Should().Be(all.Count);
+        (await store.AppendAsync("s", again, null, CancellationToken.None)).Should().Be(1);
+        (await store.StatsAsync("s", CancellationToken.None)).Elements.Should().Be(all.Count + 1);
+    }
+
+    [Fact]
+    public async Task A_damaged_block_fails_the_read_naming_the_store_and_the_damage()
+    {
+        var store = await OpenAsync();
+        await store.AppendAsync("s", [E(1, 1, "a"), E(2, 2, "b")], null, CancellationToken.None);
+        await using (var connection = await OpenRawAsync())
+        {
+            await using var damage = connection.CreateCommand();
+            damage.CommandText = "UPDATE weft_online_blocks SET data = x'01050505'";
+            await damage.ExecuteNonQueryAsync();
+        }
+
+        var read = () => store.ReadAsync("s", 1, OnlineReadOptions.Default, CancellationToken.None).AsTask();
+
+        (await read.Should().ThrowAsync<OnlineStoreException>()).Which.Message.Should().Contain(DatabasePath).And.Contain("corrupt");
+    }
+
+    [Fact]
+    public async Task A_file_of_the_row_per_element_layout_is_migrated_into_blocks_on_open_losing_nothing()
+    {
+        var elements = new[] { E(1, 10, "a", ingest: 3), E(1, 20, "b", ingest: 4), E(2, 5, "c", ingest: 5), E(1, 30, "d", ingest: 6) };
+        await using (var connection = await OpenRawAsync())
+        {
+            await using var create = connection.CreateCommand();
+            create.CommandText = """
+                PRAGMA journal_mode = WAL;
+                CREATE TABLE weft_online_rows (signal TEXT NOT NULL, run INTEGER NOT NULL, user_id INTEGER NOT NULL, event_time INTEGER NOT NULL,
+                    event_id TEXT NOT NULL, ingest_time INTEGER NOT NULL, payload BLOB NOT NULL,
+                    PRIMARY KEY (signal, run, user_id, event_time DESC, event_id)) WITHOUT ROWID;
+                CREATE TABLE weft_online_keys (signal TEXT NOT NULL, event_time INTEGER NOT NULL, event_id TEXT NOT NULL, user_id INTEGER NOT NULL,
+                    PRIMARY KEY (signal, event_time, event_id, user_id)) WITHOUT ROWID;
+                CREATE TABLE weft_online_runs (signal TEXT NOT NULL, run INTEGER NOT NULL, rows INTEGER NOT NULL, PRIMARY KEY (signal, run)) WITHOUT ROWID;
+                CREATE TABLE weft_online_meta (name TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO weft_online_meta VALUES ('last_run', 2);
+                INSERT INTO weft_online_runs VALUES ('s', 1, 3), ('s', 2, 1), ('t', 2, 1);
+                """;
+            await create.ExecuteNonQueryAsync();
+            var rows = elements.Select((e, i) => (Signal: "s", Run: i < 3 ? 1L : 2L, E: e)).Append(("t", 2L, E(9, 1, "z")));
+            foreach (var (signal, run, e) in rows)
+            {
+                await InsertOldLayoutAsync(connection, "INSERT INTO weft_online_rows VALUES ($s, $r, $u, $t, $i, $g, $p); INSERT INTO weft_online_keys VALUES ($s, $t, $i, $u);", signal, run, e);
+            }
+        }
+
+        var store = await OpenAsync();
+
+        Show(await store.ReadAsync("s", 1, OnlineReadOptions.Default, CancellationToken.None)).Should().Equal(Show(ReferenceRead(elements, 1, OnlineReadOptions.Default)));
+        Show(await store.ReadAsync("s", 2, OnlineReadOptions.Default, CancellationToken.None)).Should().Equal(Show(elements[2]));
+        Show(await store.ReadAsync("t", 9, OnlineReadOptions.Default, CancellationToken.None)).Should().Equal(Show(E(9, 1, "z")));
+        (await store.AppendAsync("s", [elements[3], E(3, 1, "new")], null, CancellationToken.None)).Should().Be(1, "migrated keys count as stored");
+        (await RunsAsync("s")).Sum(r => r.Rows).Should().Be(5);
+        await using (var check = await OpenRawAsync())
+        {
+            await using var tables = check.CreateCommand();
+            tables.CommandText = "SELECT count(*) FROM sqlite_master WHERE name IN ('weft_online_rows', 'weft_online_keys')";
+            ((long)(await tables.ExecuteScalarAsync())!).Should().Be(0, "the old layout's tables are dropped");
+        }
     }
 
     [Theory]
@@ -254,6 +343,25 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
         policy.Plan([(1, 500), (2, 9), (3, 12), (4, 3), (5, 40)]).Should().BeNull("no tier holds three runs");
         policy.Plan([(1, 30), (2, 9), (3, 12), (4, 3), (5, 20), (6, 5), (7, 1)]).Should().Equal(2, 6, 4);
         policy.Plan([(1, 25), (2, 12), (3, 15), (4, 3), (5, 30)]).Should().Equal(1, 3, 2);
+    }
+
+    /// <summary>Writes an element the way an earlier layout did (<paramref name="sql"/> names its parameters $s $r $u $t $i $g $p).</summary>
+    private static async Task InsertOldLayoutAsync(SqliteConnection connection, string sql, string signal, long run, OnlineElement e)
+    {
+        await using var insert = connection.CreateCommand();
+        insert.CommandText = sql;
+        insert.Parameters.AddWithValue("$s", signal);
+        if (sql.Contains("$r", StringComparison.Ordinal))
+        {
+            insert.Parameters.AddWithValue("$r", run);
+        }
+
+        insert.Parameters.AddWithValue("$u", e.UserId);
+        insert.Parameters.AddWithValue("$t", e.EventTimeMicros);
+        insert.Parameters.AddWithValue("$i", e.EventId);
+        insert.Parameters.AddWithValue("$g", e.IngestTimeMicros);
+        insert.Parameters.AddWithValue("$p", e.Payload);
+        await insert.ExecuteNonQueryAsync();
     }
 
     private async Task<List<(long Run, long Rows)>> RunsAsync(string signal)

@@ -98,7 +98,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            (added, _) = _writer.Append(signal, elements, checkpoint, cancellationToken);
+            added = _writer.Append(signal, elements, checkpoint, cancellationToken);
             if (added > 0 && _merges.Due(signal, _writer.ListRuns(signal, null)))
             {
                 StartMerging();
@@ -106,7 +106,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
 
             NoteWalWritten();
         }
-        catch (SqliteException ex)
+        catch (Exception ex) when (ex is SqliteException or InvalidDataException)
         {
             throw Failure("Append", ex);
         }
@@ -126,10 +126,10 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         try
         {
             var result = new List<OnlineElement>();
-            await session.ReadAsync(signal, userId, options, result, transaction: null, cancellationToken).ConfigureAwait(false);
+            await session.ReadAsync(signal, userId, options, result, cancellationToken).ConfigureAwait(false);
             return result;
         }
-        catch (SqliteException ex)
+        catch (Exception ex) when (ex is SqliteException or InvalidDataException)
         {
             throw Failure("Read", ex);
         }
@@ -149,7 +149,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         {
             return await session.ReadManyAsync(signal, userIds, options, cancellationToken).ConfigureAwait(false);
         }
-        catch (SqliteException ex)
+        catch (Exception ex) when (ex is SqliteException or InvalidDataException)
         {
             throw Failure("Read", ex);
         }
@@ -170,9 +170,9 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         var session = await RentReaderAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            users = await session.UsersOverAsync(signal, keep, cancellationToken).ConfigureAwait(false);
+            users = session.UsersOver(signal, keep, cancellationToken);
         }
-        catch (SqliteException ex)
+        catch (Exception ex) when (ex is SqliteException or InvalidDataException)
         {
             throw Failure("Trim", ex);
         }
@@ -192,7 +192,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
                 deleted += _writer.TrimUsers(signal, users.GetRange(from, Math.Min(step, users.Count - from)), keep, cancellationToken);
                 NoteWalWritten();
             }
-            catch (SqliteException ex)
+            catch (Exception ex) when (ex is SqliteException or InvalidDataException)
             {
                 throw Failure("Trim", ex);
             }
@@ -213,7 +213,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         {
             return await session.ReadCheckpointAsync(consumer, cancellationToken).ConfigureAwait(false);
         }
-        catch (SqliteException ex)
+        catch (Exception ex) when (ex is SqliteException or InvalidDataException)
         {
             throw Failure("Reading the checkpoint", ex);
         }
@@ -229,9 +229,9 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         var session = await RentReaderAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await session.StatsAsync(signal, cancellationToken).ConfigureAwait(false);
+            return session.Stats(signal, cancellationToken);
         }
-        catch (SqliteException ex)
+        catch (Exception ex) when (ex is SqliteException or InvalidDataException)
         {
             throw Failure("Stats", ex);
         }

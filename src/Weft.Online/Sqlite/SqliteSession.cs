@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using Microsoft.Data.Sqlite;
@@ -10,44 +11,39 @@ namespace Weft.Online.Sqlite;
 /// hands the writer session out under its write lock and reader sessions from its pool.
 /// </summary>
 /// <remarks>
-/// <para><b>Layout: sorted runs.</b> A per-user clustered table (key signal, user, time, id) makes
-/// every commit dirty about one page per user it touches, and the WAL writes each dirty page whole:
-/// on a table of a million rows that is kilobytes written per element and caps appends near
-/// 30k elements/s. So each append is written as one <i>run</i>: its elements sorted by (user, time
-/// descending, id) under a run number larger than every earlier one, which SQLite appends to the end
-/// of the signal's key range (a few pages per commit). A read seeks the user in every run and merges;
-/// the store merges runs in the background (<see cref="MergeChunkAsync"/>) so there are few.</para>
-/// <para><b>Duplicates.</b> <c>weft_online_keys</c> holds every stored key ordered by event time, so
-/// the idempotence check of a stream (whose events arrive roughly in time order) touches the newest
-/// pages only; an element whose key is already there is dropped, so no two runs hold the same key.</para>
+/// <para><b>Layout: sorted runs of blocks.</b> Each append is written as one <i>run</i>: its elements
+/// sorted by (user, time descending, id) under a run number larger than every earlier one, cut into
+/// blocks of a few kilobytes (<see cref="StoreBlock"/>), one row each, keyed by (signal, run, last user
+/// of the block, position). So an append of 10,000 elements writes ~200 rows at the end of the signal's
+/// key range instead of 10,000 B-tree inserts. A read seeks the user's block(s) in every run and
+/// merges; the store merges runs in the background (<see cref="MergeChunk"/>), decoding and re-encoding
+/// blocks in memory, so there are few.</para>
+/// <para><b>Duplicates.</b> The writer keeps a <see cref="KeyFilter"/> per signal of every key stored:
+/// an element it has certainly not seen is stored without a lookup, and the rest are checked against
+/// the user's blocks. So no key is stored twice across runs. The filter is built from the blocks on
+/// the first append of a signal, and dropped when another connection has written runs meanwhile.</para>
 /// </remarks>
 internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 {
-    internal const string Rows = "weft_online_rows";
-    internal const string Keys = "weft_online_keys";
+    internal const string Blocks = "weft_online_blocks";
     internal const string Runs = "weft_online_runs";
     private const string Meta = "weft_online_meta";
     private const string Checkpoints = "weft_online_checkpoints";
+    private const string RowsLayout = "weft_online_rows";
+    private const string RowsLayoutKeys = "weft_online_keys";
     private const string LegacyElements = "weft_online_elements";
 
     private const string SchemaSql = $"""
-        CREATE TABLE IF NOT EXISTS {Rows} (
-            signal      TEXT    NOT NULL,
-            run         INTEGER NOT NULL,
-            user_id     INTEGER NOT NULL,
-            event_time  INTEGER NOT NULL,
-            event_id    TEXT    NOT NULL,
-            ingest_time INTEGER NOT NULL,
-            payload     BLOB    NOT NULL,
-            PRIMARY KEY (signal, run, user_id, event_time DESC, event_id)
-        ) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS {Keys} (
-            signal     TEXT    NOT NULL,
-            event_time INTEGER NOT NULL,
-            event_id   TEXT    NOT NULL,
-            user_id    INTEGER NOT NULL,
-            PRIMARY KEY (signal, event_time, event_id, user_id)
-        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS {Blocks} (
+            id      INTEGER PRIMARY KEY,
+            signal  TEXT    NOT NULL,
+            run     INTEGER NOT NULL,
+            user_hi INTEGER NOT NULL,
+            seq     INTEGER NOT NULL,
+            rows    INTEGER NOT NULL,
+            data    BLOB    NOT NULL
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS {Blocks}_key ON {Blocks} (signal, run, user_hi, seq);
         CREATE TABLE IF NOT EXISTS {Runs} (
             signal TEXT    NOT NULL,
             run    INTEGER NOT NULL,
@@ -67,9 +63,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         ) WITHOUT ROWID;
         """;
 
-    private const string InsertKeySql = $"INSERT INTO {Keys} (signal, event_time, event_id, user_id) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
-
-    private const string InsertRowSql = $"INSERT INTO {Rows} (signal, run, user_id, event_time, event_id, ingest_time, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    private const string InsertBlockSql = $"INSERT INTO {Blocks} (signal, run, user_hi, seq, rows, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
     private const string NextRunSql = $"UPDATE {Meta} SET value = value + 1 WHERE name = 'last_run' RETURNING value";
 
@@ -80,48 +74,43 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
     internal const string RunsSql = $"SELECT run, rows FROM {Runs} WHERE signal = $signal ORDER BY run";
 
-    // Every run of the signal, for statements that select by user across runs (a seek per run).
-    private const string SignalRuns = $"run IN (SELECT run FROM {Runs} WHERE signal = $signal)";
-
-    // A read: one primary-key seek per run (in SQLite, not a command per run), then one sort of the
-    // user's rows in the window. One statement, so one snapshot: a merge moving the user's rows
-    // between runs commits wholly before or wholly after it.
-    internal const string ReadSql = $"""
-        SELECT event_time, event_id, ingest_time, payload FROM {Rows}
-        WHERE signal = $signal AND {SignalRuns} AND user_id = $user AND event_time <= $asOf AND event_time >= $from AND ingest_time <= $knownAt
-        ORDER BY event_time DESC, event_id
-        LIMIT $limit
+    /// <summary>
+    /// The blocks that can hold a user's elements, in every run of the signal: those whose last user
+    /// is the user, and the first block after them (it may start with the user). One statement, so
+    /// one snapshot: a merge moving the user's elements between runs commits wholly before or after it.
+    /// CROSS JOIN keeps the runs as the outer loop (SQLite would otherwise scan the signal's blocks).
+    /// </summary>
+    internal const string UserBlocksSql = $"""
+        SELECT id, run, data FROM {Blocks} WHERE id IN (
+            SELECT b.id FROM {Runs} r CROSS JOIN {Blocks} b WHERE r.signal = ?1 AND b.signal = ?1 AND b.run = r.run AND b.user_hi = ?2
+            UNION ALL
+            SELECT (SELECT b.id FROM {Blocks} b WHERE b.signal = ?1 AND b.run = r.run AND b.user_hi > ?2 ORDER BY b.user_hi, b.seq LIMIT 1)
+            FROM {Runs} r WHERE r.signal = ?1)
         """;
 
-    private const string OverKeepSql = $"SELECT user_id FROM {Rows} WHERE signal = $signal GROUP BY user_id HAVING count(*) > $keep ORDER BY user_id";
+    private const string StoredRowsSql = $"SELECT coalesce(sum(rows), 0) FROM {Runs} WHERE signal = ?1";
 
-    private const string Excess = $"""
-        SELECT event_time, event_id FROM {Rows} WHERE signal = $signal AND {SignalRuns} AND user_id = $user
-        ORDER BY event_time DESC, event_id LIMIT -1 OFFSET $keep
-        """;
+    private const string SignalBlocksSql = $"SELECT data FROM {Blocks} WHERE signal = ?1";
 
-    private const string TrimKeysSql = $"DELETE FROM {Keys} WHERE signal = $signal AND user_id = $user AND (event_time, event_id) IN ({Excess})";
+    private const string RunBlocksFromSql = $"SELECT id, user_hi, rows, data FROM {Blocks} WHERE signal = ?1 AND run = ?2 AND user_hi >= ?3 ORDER BY user_hi, seq";
 
-    private const string TrimRowsSql = $"DELETE FROM {Rows} WHERE signal = $signal AND {SignalRuns} AND user_id = $user AND (event_time, event_id) IN ({Excess})";
+    private const string DeleteBlockSql = $"DELETE FROM {Blocks} WHERE id = ?1";
 
-    private const string RecountSql = $"""
-        UPDATE {Runs} SET rows = (SELECT count(*) FROM {Rows} r WHERE r.signal = {Runs}.signal AND r.run = {Runs}.run) WHERE signal = $signal;
-        DELETE FROM {Runs} WHERE signal = $signal AND rows = 0;
-        """;
+    private const string UpdateBlockSql = $"UPDATE {Blocks} SET user_hi = ?2, rows = ?3, data = ?4 WHERE id = ?1";
 
-    private const string StatsSql = $"""
-        SELECT count(DISTINCT user_id), count(*), max(event_time), max(ingest_time) FROM {Rows} WHERE signal = $signal
-        """;
+    private const string BlockDataSql = $"SELECT data FROM {Blocks} WHERE id = ?1";
 
     private const string ReadCheckpointSql = $"SELECT source_partition, last_offset FROM {Checkpoints} WHERE consumer = $consumer";
 
     private readonly SqliteConnection _connection;
-    private sqlite3_stmt? _insertKey;
-    private sqlite3_stmt? _insertRow;
+    private readonly Dictionary<string, KeyFilter> _filters = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, sqlite3_stmt> _statements = new(StringComparer.Ordinal);
     private SqliteCommand? _checkpoint;
     private SqliteCommand? _runs;
-    private SqliteCommand? _read;
+    private long _lastRunSeen = -1;
     private int[] _order = [];
+    private ulong[] _hashes = [];
+    private byte[] _status = [];
 
     private SqliteSession(SqliteConnection connection) => _connection = connection;
 
@@ -132,9 +121,9 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             // FULL: the WAL is synced at every commit, so an append is durable when it returns. The
-            // writer's larger page cache keeps the runs being merged and the newest keys in memory, and
-            // it never checkpoints: copying the WAL into the database file (and syncing that) is the
-            // store's background checkpointer's work, off the append's path.
+            // writer's larger page cache keeps the runs being merged in memory, and it never
+            // checkpoints: copying the WAL into the database file (and syncing that) is the store's
+            // background checkpointer's work, off the append's path.
             await ExecuteAsync(connection, reader
                 ? "PRAGMA synchronous = FULL; PRAGMA query_only = ON;"
                 : "PRAGMA synchronous = FULL; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0;", cancellationToken).ConfigureAwait(false);
@@ -161,23 +150,33 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
         using var transaction = _connection.BeginTransaction(deferred: false);
         await ExecuteAsync(_connection, SchemaSql, cancellationToken).ConfigureAwait(false);
-        await MigrateLegacyAsync(cancellationToken).ConfigureAwait(false);
+        // Files of the earlier layouts: their elements become one run of blocks per signal.
+        await MigrateAsync(LegacyElements, dropsRuns: false, cancellationToken).ConfigureAwait(false);
+        if (await MigrateAsync(RowsLayout, dropsRuns: true, cancellationToken).ConfigureAwait(false))
+        {
+            await ExecuteAsync(_connection, $"DROP TABLE IF EXISTS {RowsLayoutKeys}", cancellationToken).ConfigureAwait(false);
+        }
+
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>A file written by the first layout (one per-user clustered table): its elements become one run per signal.</summary>
-    private async Task MigrateLegacyAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Moves the elements of <paramref name="table"/> (a table of an earlier layout, keys unique) into
+    /// one run of blocks per signal and drops it; false when there is no such table.
+    /// <paramref name="dropsRuns"/>: the table's runs were listed in the runs table, which now lists the new ones.
+    /// </summary>
+    private async Task<bool> MigrateAsync(string table, bool dropsRuns, CancellationToken cancellationToken)
     {
-        using (var exists = Command($"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{LegacyElements}'"))
+        using (var exists = Command($"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'"))
         {
             if ((long)(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! == 0)
             {
-                return;
+                return false;
             }
         }
 
         var signals = new List<string>();
-        using (var list = Command($"SELECT DISTINCT signal FROM {LegacyElements}"))
+        using (var list = Command($"SELECT DISTINCT signal FROM {table}"))
         {
             var reader = await list.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
@@ -191,25 +190,45 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
         foreach (var signal in signals)
         {
-            long run = await NextRunAsync(cancellationToken).ConfigureAwait(false);
-            using var copy = Command($"""
-                INSERT INTO {Rows} SELECT signal, $run, user_id, event_time, event_id, ingest_time, payload FROM {LegacyElements}
-                WHERE signal = $signal ORDER BY user_id, event_time DESC, event_id;
-                INSERT INTO {Keys} SELECT signal, event_time, event_id, user_id FROM {LegacyElements} WHERE signal = $signal ORDER BY event_time, event_id, user_id;
-                INSERT INTO {Runs} SELECT $signal, $run, count(*) FROM {LegacyElements} WHERE signal = $signal;
-                """, ("$run", run), ("$signal", signal));
-            await copy.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            if (dropsRuns)
+            {
+                using var drop = Command($"DELETE FROM {Runs} WHERE signal = $signal", ("$signal", signal));
+                await drop.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            long run = NextRun();
+            using var rows = Command($"""
+                SELECT user_id, event_time, event_id, ingest_time, payload FROM {table}
+                WHERE signal = $signal ORDER BY user_id, event_time DESC, event_id
+                """, ("$signal", signal));
+            using var writer = new RunWriter(this, signal, run, firstSeq: 0);
+            var reader = await rows.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var payload = await reader.IsDBNullAsync(4, cancellationToken).ConfigureAwait(false) ? [] : (byte[])reader.GetValue(4);
+                    writer.Add(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(3), Encoding.UTF8.GetBytes(reader.GetString(2)), payload);
+                }
+            }
+
+            writer.Finish();
+            if (writer.Written > 0)
+            {
+                AddRunRows(signal, run, writer.Written);
+            }
         }
 
-        await ExecuteAsync(_connection, $"DROP TABLE {LegacyElements}", cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(_connection, $"DROP TABLE {table}", cancellationToken).ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>
     /// Writes the elements not stored yet as a new run, and the checkpoint, in one transaction.
-    /// Returns how many were new and, when that is more than none, the run they went to. Synchronous:
-    /// SQLite's I/O is (Microsoft.Data.Sqlite's async methods complete synchronously too).
+    /// Returns how many were new. Synchronous: SQLite's I/O is (Microsoft.Data.Sqlite's async methods
+    /// complete synchronously too).
     /// </summary>
-    public (int Added, long Run) Append(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken)
+    public int Append(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         // BEGIN IMMEDIATE: take the write lock up front rather than upgrading mid-transaction.
@@ -218,13 +237,11 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         long run = 0;
         if (elements.Count > 0)
         {
-            run = NextRun(transaction);
+            run = NextRun();
             added = InsertRun(signal, run, elements, cancellationToken);
             if (added > 0)
             {
-                using var record = Command($"INSERT INTO {Runs} (signal, run, rows) VALUES ($signal, $run, $rows)", ("$signal", signal), ("$run", run), ("$rows", added));
-                record.Transaction = transaction;
-                record.ExecuteNonQuery();
+                AddRunRows(signal, run, added);
             }
         }
 
@@ -244,63 +261,216 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         }
 
         transaction.Commit();
-        return (added, added > 0 ? run : 0L);
-    }
-
-    /// <summary>
-    /// The hot path, straight on SQLite's statements (Microsoft.Data.Sqlite costs several µs per
-    /// execution): elements in key order, each key claimed in the key table first, so a key already
-    /// stored (or earlier in this batch) is skipped.
-    /// </summary>
-    private int InsertRun(string signal, long run, IReadOnlyList<OnlineElement> elements, CancellationToken cancellationToken)
-    {
-        var db = _connection.Handle!;
-        var insertKey = _insertKey ??= PrepareRaw(db, InsertKeySql);
-        var insertRow = _insertRow ??= PrepareRaw(db, InsertRowSql);
-        int[] order = SortedOrder(elements);
-        var signalUtf8 = Encoding.UTF8.GetBytes(signal);
-        int added = 0;
-        try
+        if (run != 0)
         {
-            for (int i = 0; i < elements.Count; i++)
-            {
-                if ((i & 1023) == 1023)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                }
-
-                var e = elements[order[i]];
-                raw.sqlite3_bind_text(insertKey, 1, signalUtf8);
-                raw.sqlite3_bind_int64(insertKey, 2, e.EventTimeMicros);
-                raw.sqlite3_bind_text(insertKey, 3, e.EventId);
-                raw.sqlite3_bind_int64(insertKey, 4, e.UserId);
-                Step(db, insertKey);
-                if (raw.sqlite3_changes(db) == 0)
-                {
-                    continue; // stored before, or earlier in this batch: the first write wins
-                }
-
-                raw.sqlite3_bind_text(insertRow, 1, signalUtf8);
-                raw.sqlite3_bind_int64(insertRow, 2, run);
-                raw.sqlite3_bind_int64(insertRow, 3, e.UserId);
-                raw.sqlite3_bind_int64(insertRow, 4, e.EventTimeMicros);
-                raw.sqlite3_bind_text(insertRow, 5, e.EventId);
-                raw.sqlite3_bind_int64(insertRow, 6, e.IngestTimeMicros);
-                raw.sqlite3_bind_blob(insertRow, 7, e.Payload);
-                Step(db, insertRow);
-                added++;
-            }
-        }
-        finally
-        {
-            raw.sqlite3_reset(insertKey);
-            raw.sqlite3_reset(insertRow);
+            _lastRunSeen = run; // only once committed: a rolled-back append gives its number back
         }
 
         return added;
     }
 
-    /// <summary>Indexes of <paramref name="elements"/> by (user, time descending, id), ties in input order (so the first write wins).</summary>
+    /// <summary>
+    /// The hot path: the batch in run order, its own duplicates dropped (the first wins), each key
+    /// tested against the signal's filter, the "maybe"s checked against their users' blocks, and the
+    /// new elements written as blocks of one run.
+    /// </summary>
+    private int InsertRun(string signal, long run, IReadOnlyList<OnlineElement> elements, CancellationToken cancellationToken)
+    {
+        int n = elements.Count;
+        int[] order = SortedOrder(elements);
+        var filter = FilterFor(signal, n);
+        if (_hashes.Length < n)
+        {
+            _hashes = new ulong[Math.Max(n, _hashes.Length * 2)];
+            _status = new byte[_hashes.Length];
+        }
+
+        const byte New = 0, Duplicate = 1, Maybe = 2;
+        var idBuffer = ArrayPool<byte>.Shared.Rent(1024);
+        try
+        {
+            bool anyMaybe = false;
+            for (int p = 0; p < n; p++)
+            {
+                var e = elements[order[p]];
+                if (p > 0 && SameKey(elements[order[p - 1]], e))
+                {
+                    _status[p] = Duplicate;
+                    continue;
+                }
+
+                var id = Utf8(e.EventId, ref idBuffer);
+                _hashes[p] = KeyFilter.Hash(e.UserId, e.EventTimeMicros, id);
+                bool maybe = filter.MayContain(_hashes[p]);
+                _status[p] = maybe ? Maybe : New;
+                anyMaybe |= maybe;
+            }
+
+            if (anyMaybe)
+            {
+                ResolveMaybes(signal, elements, order, Maybe, Duplicate, New, cancellationToken);
+            }
+
+            using var writer = new RunWriter(this, signal, run, firstSeq: 0);
+            for (int p = 0; p < n; p++)
+            {
+                if ((p & 1023) == 1023)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+
+                if (_status[p] == New)
+                {
+                    var e = elements[order[p]];
+                    writer.Add(e.UserId, e.EventTimeMicros, e.IngestTimeMicros, Utf8(e.EventId, ref idBuffer), e.Payload);
+                    filter.Add(_hashes[p]); // if the transaction fails, a key too many: a "maybe" only
+                }
+            }
+
+            writer.Finish();
+            return writer.Written;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(idBuffer);
+        }
+    }
+
+    /// <summary>Decides each "maybe" by the keys its user has stored (one read of the user's blocks per user).</summary>
+    private void ResolveMaybes(string signal, IReadOnlyList<OnlineElement> elements, int[] order, byte maybe, byte duplicate, byte isNew, CancellationToken cancellationToken)
+    {
+        HashSet<(long, string)>? stored = null;
+        long storedUser = 0;
+        for (int p = 0; p < elements.Count; p++)
+        {
+            if (_status[p] != maybe)
+            {
+                continue;
+            }
+
+            var e = elements[order[p]];
+            if (stored is null || storedUser != e.UserId)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                storedUser = e.UserId;
+                stored ??= [];
+                stored.Clear();
+                ForEachUserElement(signal, e.UserId, (in BlockReader r, long _, long _) => stored.Add((r.EventTime, r.EventId)));
+            }
+
+            _status[p] = stored.Contains((e.EventTimeMicros, e.EventId)) ? duplicate : isNew;
+        }
+    }
+
+    private delegate void UserElement(in BlockReader reader, long blockId, long run);
+
+    /// <summary>Calls <paramref name="each"/> for every stored element of the user, in every run (no order across runs).</summary>
+    private void ForEachUserElement(string signal, long userId, UserElement each)
+    {
+        var db = _connection.Handle!;
+        var statement = Statement(UserBlocksSql);
+        try
+        {
+            raw.sqlite3_bind_text(statement, 1, signal);
+            raw.sqlite3_bind_int64(statement, 2, userId);
+            while (StepRow(db, statement))
+            {
+                long blockId = raw.sqlite3_column_int64(statement, 0);
+                long run = raw.sqlite3_column_int64(statement, 1);
+                var reader = new BlockReader(raw.sqlite3_column_blob(statement, 2));
+                while (reader.Next())
+                {
+                    if (reader.User == userId)
+                    {
+                        each(in reader, blockId, run);
+                    }
+                    else if (reader.User > userId)
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            raw.sqlite3_reset(statement);
+        }
+    }
+
+    /// <summary>
+    /// The signal's filter, built from its blocks when this session has none (or another connection
+    /// wrote runs since), and rebuilt larger before <paramref name="incoming"/> more keys would overfill it.
+    /// </summary>
+    private KeyFilter FilterFor(string signal, int incoming)
+    {
+        if (_filters.TryGetValue(signal, out var filter) && filter.Count + incoming <= filter.Capacity)
+        {
+            return filter;
+        }
+
+        var db = _connection.Handle!;
+        var count = Statement(StoredRowsSql);
+        long stored;
+        try
+        {
+            raw.sqlite3_bind_text(count, 1, signal);
+            stored = StepRow(db, count) ? raw.sqlite3_column_int64(count, 0) : 0;
+        }
+        finally
+        {
+            raw.sqlite3_reset(count);
+        }
+
+        filter = new KeyFilter(2 * (stored + incoming));
+        ForEachBlock(signal, data =>
+        {
+            var reader = new BlockReader(data);
+            while (reader.Next())
+            {
+                filter.Add(KeyFilter.Hash(reader.User, reader.EventTime, reader.EventIdUtf8));
+            }
+        });
+        _filters[signal] = filter;
+        return filter;
+    }
+
+    private delegate void BlockData(ReadOnlySpan<byte> data);
+
+    /// <summary>Calls <paramref name="each"/> with every block of the signal (a scan).</summary>
+    private void ForEachBlock(string signal, BlockData each)
+    {
+        var db = _connection.Handle!;
+        var statement = Statement(SignalBlocksSql);
+        try
+        {
+            raw.sqlite3_bind_text(statement, 1, signal);
+            while (StepRow(db, statement))
+            {
+                each(raw.sqlite3_column_blob(statement, 0));
+            }
+        }
+        finally
+        {
+            raw.sqlite3_reset(statement);
+        }
+    }
+
+    private static bool SameKey(in OnlineElement a, in OnlineElement b) =>
+        a.UserId == b.UserId && a.EventTimeMicros == b.EventTimeMicros && string.Equals(a.EventId, b.EventId, StringComparison.Ordinal);
+
+    private static ReadOnlySpan<byte> Utf8(string text, ref byte[] buffer)
+    {
+        int max = Encoding.UTF8.GetMaxByteCount(text.Length);
+        if (buffer.Length < max)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = ArrayPool<byte>.Shared.Rent(max);
+        }
+
+        return buffer.AsSpan(0, Encoding.UTF8.GetBytes(text, buffer));
+    }
+
+    /// <summary>Indexes of <paramref name="elements"/> in run order (user, time descending, id), ties in input order (so the first write wins).</summary>
     private int[] SortedOrder(IReadOnlyList<OnlineElement> elements)
     {
         int n = elements.Count;
@@ -322,12 +492,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
             int c = x.UserId.CompareTo(y.UserId);
             if (c == 0)
             {
-                c = y.EventTimeMicros.CompareTo(x.EventTimeMicros);
-            }
-
-            if (c == 0)
-            {
-                c = string.CompareOrdinal(x.EventId, y.EventId);
+                c = OnlineOrder.Instance.Compare(x, y);
             }
 
             return c != 0 ? c : a.CompareTo(b);
@@ -335,9 +500,81 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         return order;
     }
 
+    private void AddRunRows(string signal, long run, long rows)
+    {
+        using var record = Command($"""
+            INSERT INTO {Runs} (signal, run, rows) VALUES ($signal, $run, $rows)
+            ON CONFLICT (signal, run) DO UPDATE SET rows = rows + excluded.rows
+            """, ("$signal", signal), ("$run", run), ("$rows", rows));
+        record.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Writes elements given in run order as blocks of one run, numbering them from
+    /// <paramref name="firstSeq"/>. Call <see cref="Finish"/> to write the last, partial block.
+    /// </summary>
+    private sealed class RunWriter(SqliteSession session, string signal, long run, long firstSeq) : IDisposable
+    {
+        private readonly BlockWriter _block = new();
+        private long _seq = firstSeq;
+
+        public int Written { get; private set; }
+
+        public void Add(long user, long eventTime, long ingestTime, ReadOnlySpan<byte> eventIdUtf8, ReadOnlySpan<byte> payload)
+        {
+            _block.Add(user, eventTime, ingestTime, eventIdUtf8, payload);
+            Written++;
+            if (_block.IsFull)
+            {
+                Flush();
+            }
+        }
+
+        public void Finish()
+        {
+            if (_block.Count > 0)
+            {
+                Flush();
+            }
+        }
+
+        public void Dispose() => _block.Dispose();
+
+        private void Flush()
+        {
+            var db = session._connection.Handle!;
+            var insert = session.Statement(InsertBlockSql);
+            raw.sqlite3_bind_text(insert, 1, signal);
+            raw.sqlite3_bind_int64(insert, 2, run);
+            raw.sqlite3_bind_int64(insert, 3, _block.LastUser);
+            raw.sqlite3_bind_int64(insert, 4, _seq++);
+            raw.sqlite3_bind_int64(insert, 5, _block.Count);
+            raw.sqlite3_bind_blob(insert, 6, _block.Encode());
+            Step(db, insert);
+            _block.Clear();
+        }
+    }
+
     private static void Step(sqlite3 db, sqlite3_stmt statement)
     {
+        if (StepRow(db, statement))
+        {
+            raw.sqlite3_reset(statement);
+            throw new InvalidOperationException("A statement meant to change rows returned one.");
+        }
+
+        raw.sqlite3_reset(statement);
+    }
+
+    /// <summary>Steps a raw statement: true on a row, false when done; a failure resets it and throws.</summary>
+    private static bool StepRow(sqlite3 db, sqlite3_stmt statement)
+    {
         int rc = raw.sqlite3_step(statement);
+        if (rc == raw.SQLITE_ROW)
+        {
+            return true;
+        }
+
         if (rc != raw.SQLITE_DONE)
         {
             int extended = raw.sqlite3_extended_errcode(db);
@@ -346,31 +583,71 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
             throw new SqliteException($"SQLite Error {rc}: '{message}'.", rc, extended);
         }
 
-        raw.sqlite3_reset(statement);
+        return false;
     }
 
-    private static sqlite3_stmt PrepareRaw(sqlite3 db, string sql)
+    /// <summary>A raw statement of this connection, prepared once (SQLitePCL: Microsoft.Data.Sqlite costs several µs per execution).</summary>
+    private sqlite3_stmt Statement(string sql)
     {
-        int rc = raw.sqlite3_prepare_v2(db, sql, out var statement);
+        if (_statements.TryGetValue(sql, out var statement))
+        {
+            return statement;
+        }
+
+        var db = _connection.Handle!;
+        int rc = raw.sqlite3_prepare_v2(db, sql, out statement);
         if (rc != raw.SQLITE_OK)
         {
             throw new SqliteException($"SQLite Error {rc}: '{raw.sqlite3_errmsg(db).utf8_to_string()}'.", rc, raw.sqlite3_extended_errcode(db));
         }
 
+        _statements.Add(sql, statement);
         return statement;
     }
 
-    private long NextRun(SqliteTransaction transaction)
+    /// <summary>
+    /// A new run number, inside the caller's write transaction. Numbers another connection took since
+    /// this one last wrote mean runs this session's key filters have not seen: the filters are dropped
+    /// (and rebuilt from the blocks when next needed).
+    /// </summary>
+    private long NextRun()
     {
-        using var next = Command(NextRunSql);
-        next.Transaction = transaction;
-        return (long)next.ExecuteScalar()!;
+        var db = _connection.Handle!;
+        var next = Statement(NextRunSql);
+        long run;
+        try
+        {
+            if (!StepRow(db, next))
+            {
+                throw new InvalidOperationException("The store's run counter is missing.");
+            }
+
+            run = raw.sqlite3_column_int64(next, 0);
+            while (StepRow(db, next))
+            {
+            }
+        }
+        finally
+        {
+            raw.sqlite3_reset(next);
+        }
+
+        if (run - 1 != _lastRunSeen)
+        {
+            _filters.Clear();
+        }
+
+        return run;
     }
 
-    private async Task<long> NextRunAsync(CancellationToken cancellationToken)
+    /// <summary>A new run number (its own short transaction) for a merge to write into.</summary>
+    public long AllocateRun()
     {
-        using var next = Command(NextRunSql);
-        return (long)(await next.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        using var transaction = _connection.BeginTransaction(deferred: false);
+        long run = NextRun();
+        transaction.Commit();
+        _lastRunSeen = run;
+        return run;
     }
 
     /// <summary>
@@ -408,95 +685,231 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         return result;
     }
 
+
     /// <summary>
-    /// Moves the rows of users <paramref name="low"/> and up (a bounded chunk of them) from the
+    /// Moves the elements of users <paramref name="low"/> and up (a bounded chunk of them) from the
     /// <paramref name="sources"/> runs into run <paramref name="target"/>, in one transaction, so
-    /// every row is in exactly one run at every commit. Returns the first user of the next chunk, or
-    /// null when the sources are empty (they are then dropped and the target's size recorded).
-    /// <paramref name="sources"/> should start with the largest run: chunk boundaries are read off it.
+    /// every element is in exactly one run at every commit. Returns the first user of the next chunk,
+    /// or null when the sources are empty (they are then dropped and the target's size recorded).
+    /// <paramref name="sources"/> should start with the largest run: the chunk's end is read off it.
     /// </summary>
     public long? MergeChunk(string signal, IReadOnlyList<long> sources, long target, long low, int chunkRows)
     {
+        var db = _connection.Handle!;
         using var transaction = _connection.BeginTransaction(deferred: false);
-        string inSources = string.Join(',', sources.Select(s => s.ToString(CultureInfo.InvariantCulture)));
-        long? high;
-        // The chunk's last user, read off the first (largest) source alone: its primary key order, no sort.
-        using (var boundary = Command($"""
-            SELECT user_id FROM {Rows} WHERE signal = $signal AND run = $run AND user_id >= $low
-            ORDER BY user_id LIMIT 1 OFFSET $rows
-            """, ("$signal", signal), ("$run", sources[0]), ("$low", low), ("$rows", Math.Max(1, chunkRows / sources.Count))))
+        long high = ChunkEnd(signal, sources[0], low, Math.Max(1, chunkRows / sources.Count));
+
+        // The chunk's elements of every source: whole blocks up to the chunk's end are moved and
+        // deleted; the block across it keeps its elements after the end, re-encoded in place.
+        var blocks = new List<byte[]>();
+        var moved = new List<MovedElement>();
+        using var rest = new BlockWriter();
+        var fromBlocks = Statement(RunBlocksFromSql);
+        bool sourcesLeft = false;
+        foreach (var source in sources)
         {
-            boundary.Transaction = transaction;
-            high = boundary.ExecuteScalar() is long user ? user : null;
+            long movedHere = 0;
+            var deletes = new List<long>();
+            (long Id, long UserHi)? across = null;
+            try
+            {
+                raw.sqlite3_bind_text(fromBlocks, 1, signal);
+                raw.sqlite3_bind_int64(fromBlocks, 2, source);
+                raw.sqlite3_bind_int64(fromBlocks, 3, low);
+                while (StepRow(db, fromBlocks))
+                {
+                    long id = raw.sqlite3_column_int64(fromBlocks, 0);
+                    long userHi = raw.sqlite3_column_int64(fromBlocks, 1);
+                    var data = raw.sqlite3_column_blob(fromBlocks, 3).ToArray();
+                    int index = blocks.Count;
+                    blocks.Add(data);
+                    var reader = new BlockReader(data);
+                    while (reader.Next())
+                    {
+                        if (reader.User <= high)
+                        {
+                            moved.Add(new MovedElement(index, reader.User, reader.EventTime, reader.IngestTime, reader.EventIdRange, reader.PayloadRange));
+                            movedHere++;
+                        }
+                        else
+                        {
+                            rest.Add(reader.User, reader.EventTime, reader.IngestTime, reader.EventIdUtf8, reader.Payload);
+                        }
+                    }
+
+                    if (userHi > high)
+                    {
+                        across = (id, userHi);
+                        sourcesLeft = true;
+                        break;
+                    }
+
+                    deletes.Add(id);
+                }
+            }
+            finally
+            {
+                raw.sqlite3_reset(fromBlocks);
+            }
+
+            foreach (var id in deletes)
+            {
+                DeleteBlock(id);
+            }
+
+            if (across is { } block)
+            {
+                if (rest.Count < new BlockReader(blocks[^1]).Count)
+                {
+                    UpdateBlock(block.Id, block.UserHi, rest);
+                }
+
+                rest.Clear();
+            }
+
+            if (movedHere > 0)
+            {
+                AddRunRows(signal, source, -movedHere);
+            }
         }
 
-        long last = high ?? long.MaxValue;
-        using (var move = Command($"""
-            INSERT INTO {Runs} (signal, run, rows) VALUES ($signal, $target, 0) ON CONFLICT DO NOTHING;
-            INSERT INTO {Rows} (signal, run, user_id, event_time, event_id, ingest_time, payload)
-                SELECT signal, $target, user_id, event_time, event_id, ingest_time, payload FROM {Rows}
-                WHERE signal = $signal AND run IN ({inSources}) AND user_id BETWEEN $low AND $high
-                ORDER BY user_id, event_time DESC, event_id;
-            DELETE FROM {Rows} WHERE signal = $signal AND run IN ({inSources}) AND user_id BETWEEN $low AND $high;
-            """, ("$signal", signal), ("$target", target), ("$low", low), ("$high", last)))
+        moved.Sort(new MovedOrder(blocks));
+        using (var writer = new RunWriter(this, signal, target, NextSeq(signal, target)))
         {
-            move.Transaction = transaction;
-            move.ExecuteNonQuery();
+            foreach (var m in moved)
+            {
+                var data = blocks[m.Block];
+                writer.Add(m.User, m.EventTime, m.IngestTime, data.AsSpan()[m.EventId], data.AsSpan()[m.Payload]);
+            }
+
+            writer.Finish();
         }
 
-        if (high is null || last == long.MaxValue)
+        AddRunRows(signal, target, moved.Count);
+        if (!sourcesLeft)
         {
+            string inSources = string.Join(',', sources.Select(s => s.ToString(CultureInfo.InvariantCulture)));
             using var finish = Command($"""
+                DELETE FROM {Blocks} WHERE signal = $signal AND run IN ({inSources});
                 DELETE FROM {Runs} WHERE signal = $signal AND run IN ({inSources});
-                UPDATE {Runs} SET rows = (SELECT count(*) FROM {Rows} WHERE signal = $signal AND run = $target) WHERE signal = $signal AND run = $target;
                 DELETE FROM {Runs} WHERE signal = $signal AND run = $target AND rows = 0;
                 """, ("$signal", signal), ("$target", target));
-            finish.Transaction = transaction;
             finish.ExecuteNonQuery();
             transaction.Commit();
             return null;
         }
 
         transaction.Commit();
-        return last + 1;
+        return high + 1;
     }
 
-    /// <summary>A new run number (its own short transaction) for a merge to write into.</summary>
-    public long AllocateRun()
+    /// <summary>The last user of the chunk that starts at <paramref name="low"/>: about <paramref name="rows"/> elements of <paramref name="run"/> in whole blocks; every user when fewer are left.</summary>
+    private long ChunkEnd(string signal, long run, long low, int rows)
     {
-        using var transaction = _connection.BeginTransaction(deferred: false);
-        long run = NextRun(transaction);
-        transaction.Commit();
-        return run;
-    }
-
-    public async Task ReadAsync(string signal, long userId, OnlineReadOptions options, List<OnlineElement> into, SqliteTransaction? transaction, CancellationToken cancellationToken)
-    {
-        if (options.SelectsNothing)
+        var db = _connection.Handle!;
+        var blocks = Statement(RunBlocksFromSql);
+        try
         {
+            raw.sqlite3_bind_text(blocks, 1, signal);
+            raw.sqlite3_bind_int64(blocks, 2, run);
+            raw.sqlite3_bind_int64(blocks, 3, low);
+            long seen = 0;
+            while (StepRow(db, blocks))
+            {
+                seen += raw.sqlite3_column_int64(blocks, 2);
+                if (seen >= rows)
+                {
+                    return raw.sqlite3_column_int64(blocks, 1);
+                }
+            }
+
+            return long.MaxValue;
+        }
+        finally
+        {
+            raw.sqlite3_reset(blocks);
+        }
+    }
+
+    /// <summary>The position after the last block of a run (0 for an empty run).</summary>
+    private long NextSeq(string signal, long run)
+    {
+        using var last = Command($"SELECT seq FROM {Blocks} WHERE signal = $signal AND run = $run ORDER BY user_hi DESC, seq DESC LIMIT 1", ("$signal", signal), ("$run", run));
+        return last.ExecuteScalar() is long seq ? seq + 1 : 0;
+    }
+
+    private void DeleteBlock(long id)
+    {
+        var delete = Statement(DeleteBlockSql);
+        raw.sqlite3_bind_int64(delete, 1, id);
+        Step(_connection.Handle!, delete);
+    }
+
+    /// <summary>Replaces a block's elements by <paramref name="elements"/> (cleared by the caller), or deletes it when they are none.</summary>
+    private void UpdateBlock(long id, long userHi, BlockWriter elements)
+    {
+        if (elements.Count == 0)
+        {
+            DeleteBlock(id);
             return;
         }
 
-        var read = _read ??= Prepare(ReadSql, ("$signal", SqliteType.Text), ("$user", SqliteType.Integer), ("$asOf", SqliteType.Integer),
-            ("$from", SqliteType.Integer), ("$knownAt", SqliteType.Integer), ("$limit", SqliteType.Integer));
-        read.Transaction = transaction;
-        var p = read.Parameters;
-        p[0].Value = signal;
-        p[1].Value = userId;
-        p[2].Value = options.AsOfMicros;
-        p[3].Value = options.FromMicros;
-        p[4].Value = options.KnownAtMicros;
-        p[5].Value = options.Limit;
-        var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await using (reader.ConfigureAwait(false))
+        var update = Statement(UpdateBlockSql);
+        raw.sqlite3_bind_int64(update, 1, id);
+        raw.sqlite3_bind_int64(update, 2, userHi);
+        raw.sqlite3_bind_int64(update, 3, elements.Count);
+        raw.sqlite3_bind_blob(update, 4, elements.Encode());
+        Step(_connection.Handle!, update);
+    }
+
+    /// <summary>An element a merge moves, as positions in the copied bytes of its block.</summary>
+    private readonly record struct MovedElement(int Block, long User, long EventTime, long IngestTime, Range EventId, Range Payload);
+
+    /// <summary>Run order over moved elements: user, time descending, id by code point (= UTF-8 byte order).</summary>
+    private sealed class MovedOrder(List<byte[]> blocks) : IComparer<MovedElement>
+    {
+        public int Compare(MovedElement x, MovedElement y)
         {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            int c = x.User.CompareTo(y.User);
+            if (c == 0)
             {
-                into.Add(new OnlineElement(userId, reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), ReadBlob(reader, 3)));
+                c = y.EventTime.CompareTo(x.EventTime);
             }
+
+            return c != 0 ? c : blocks[x.Block].AsSpan()[x.EventId].SequenceCompareTo(blocks[y.Block].AsSpan()[y.EventId]);
+        }
+    }
+
+    public Task ReadAsync(string signal, long userId, OnlineReadOptions options, List<OnlineElement> into, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (options.SelectsNothing)
+        {
+            return Task.CompletedTask;
         }
 
-        read.Transaction = null;
+        int start = into.Count;
+        long asOf = options.AsOfMicros, from = options.FromMicros, knownAt = options.KnownAtMicros;
+        ForEachUserElement(signal, userId, (in BlockReader r, long _, long _) =>
+        {
+            if (r.EventTime <= asOf && r.EventTime >= from && r.IngestTime <= knownAt)
+            {
+                into.Add(r.ToElement());
+            }
+        });
+
+        int count = into.Count - start;
+        if (count > 1)
+        {
+            into.Sort(start, count, OnlineOrder.Instance);
+        }
+
+        if (count > options.Limit)
+        {
+            into.RemoveRange(start + options.Limit, count - options.Limit);
+        }
+
+        return Task.CompletedTask;
     }
 
     public async Task<IReadOnlyDictionary<long, IReadOnlyList<OnlineElement>>> ReadManyAsync(string signal, IReadOnlyList<long> userIds, OnlineReadOptions options, CancellationToken cancellationToken)
@@ -510,7 +923,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
             if (!result.ContainsKey(userId))
             {
                 var elements = new List<OnlineElement>();
-                await ReadAsync(signal, userId, options, elements, transaction, cancellationToken).ConfigureAwait(false);
+                await ReadAsync(signal, userId, options, elements, cancellationToken).ConfigureAwait(false);
                 result.Add(userId, elements);
             }
         }
@@ -519,43 +932,117 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         return result;
     }
 
-    /// <summary>The users of <paramref name="signal"/> with more than <paramref name="keep"/> elements (a scan: on a reader).</summary>
-    public async Task<List<long>> UsersOverAsync(string signal, int keep, CancellationToken cancellationToken)
+    /// <summary>The users of <paramref name="signal"/> with more than <paramref name="keep"/> elements, ascending (a scan: on a reader).</summary>
+    public List<long> UsersOver(string signal, int keep, CancellationToken cancellationToken)
     {
-        using var command = Command(OverKeepSql, ("$signal", signal), ("$keep", keep));
-        var users = new List<long>();
-        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await using (reader.ConfigureAwait(false))
+        cancellationToken.ThrowIfCancellationRequested();
+        var counts = new Dictionary<long, int>();
+        using (var transaction = _connection.BeginTransaction(deferred: true))
         {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            ForEachBlock(signal, data =>
             {
-                users.Add(reader.GetInt64(0));
+                var reader = new BlockReader(data);
+                while (reader.Next())
+                {
+                    counts[reader.User] = counts.GetValueOrDefault(reader.User) + 1;
+                }
+            });
+            transaction.Commit();
+        }
+
+        var users = new List<long>();
+        foreach (var (user, count) in counts)
+        {
+            if (count > keep)
+            {
+                users.Add(user);
             }
         }
 
+        users.Sort();
         return users;
     }
 
-    /// <summary>Deletes all but the newest <paramref name="keep"/> elements of each of <paramref name="users"/>, and their keys, in one transaction.</summary>
+    /// <summary>Deletes all but the newest <paramref name="keep"/> elements of each of <paramref name="users"/> in one transaction.</summary>
     public long TrimUsers(string signal, IReadOnlyList<long> users, int keep, CancellationToken cancellationToken)
     {
         using var transaction = _connection.BeginTransaction(deferred: false);
-        using var keys = Command(TrimKeysSql, ("$signal", signal), ("$user", 0L), ("$keep", keep));
-        using var rows = Command(TrimRowsSql, ("$signal", signal), ("$user", 0L), ("$keep", keep));
-        keys.Transaction = rows.Transaction = transaction;
-        long deleted = 0;
+
+        // First what goes: per block, the keys of its elements beyond each user's newest keep.
+        var excessByBlock = new Dictionary<long, (long Run, HashSet<(long, long, string)> Keys)>();
+        var stored = new List<(long Time, string Id, long Block, long Run)>();
         foreach (var user in users)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            keys.Parameters[1].Value = rows.Parameters[1].Value = user;
-            keys.ExecuteNonQuery();
-            deleted += rows.ExecuteNonQuery();
+            stored.Clear();
+            ForEachUserElement(signal, user, (in BlockReader r, long block, long run) => stored.Add((r.EventTime, r.EventId, block, run)));
+            if (stored.Count <= keep)
+            {
+                continue;
+            }
+
+            stored.Sort((a, b) => a.Time != b.Time ? b.Time.CompareTo(a.Time) : OnlineOrder.CompareEventIds(a.Id, b.Id));
+            for (int i = keep; i < stored.Count; i++)
+            {
+                var (time, id, block, run) = stored[i];
+                if (!excessByBlock.TryGetValue(block, out var excess))
+                {
+                    excessByBlock[block] = excess = (run, []);
+                }
+
+                excess.Keys.Add((user, time, id));
+            }
         }
 
-        using (var recount = Command(RecountSql, ("$signal", signal)))
+        // Then each block touched is re-encoded without them (or deleted when nothing is left).
+        var db = _connection.Handle!;
+        var removedByRun = new Dictionary<long, long>();
+        using var kept = new BlockWriter();
+        var read = Statement(BlockDataSql);
+        foreach (var (block, (run, keys)) in excessByBlock)
         {
-            recount.Transaction = transaction;
-            recount.ExecuteNonQuery();
+            int removed = 0;
+            try
+            {
+                raw.sqlite3_bind_int64(read, 1, block);
+                if (!StepRow(db, read))
+                {
+                    continue;
+                }
+
+                var reader = new BlockReader(raw.sqlite3_column_blob(read, 0));
+                while (reader.Next())
+                {
+                    if (keys.Contains((reader.User, reader.EventTime, reader.EventId)))
+                    {
+                        removed++;
+                    }
+                    else
+                    {
+                        kept.Add(reader.User, reader.EventTime, reader.IngestTime, reader.EventIdUtf8, reader.Payload);
+                    }
+                }
+            }
+            finally
+            {
+                raw.sqlite3_reset(read);
+            }
+
+            UpdateBlock(block, kept.LastUser, kept);
+            kept.Clear();
+            removedByRun[run] = removedByRun.GetValueOrDefault(run) + removed;
+        }
+
+        long deleted = 0;
+        foreach (var (run, removed) in removedByRun)
+        {
+            AddRunRows(signal, run, -removed);
+            deleted += removed;
+        }
+
+        using (var empty = Command($"DELETE FROM {Runs} WHERE signal = $signal AND rows <= 0", ("$signal", signal)))
+        {
+            empty.ExecuteNonQuery();
         }
 
         transaction.Commit();
@@ -578,24 +1065,41 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         return offsets;
     }
 
-    public async Task<OnlineStoreStats> StatsAsync(string signal, CancellationToken cancellationToken)
+    public OnlineStoreStats Stats(string signal, CancellationToken cancellationToken)
     {
-        using var command = Command(StatsSql, ("$signal", signal));
-        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await using (reader.ConfigureAwait(false))
+        cancellationToken.ThrowIfCancellationRequested();
+        var users = new HashSet<long>();
+        long elements = 0;
+        long? newestEvent = null, newestIngest = null;
+        using (var transaction = _connection.BeginTransaction(deferred: true))
         {
-            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            return RowStats(reader);
+            ForEachBlock(signal, data =>
+            {
+                var reader = new BlockReader(data);
+                while (reader.Next())
+                {
+                    users.Add(reader.User);
+                    elements++;
+                    newestEvent = Math.Max(newestEvent ?? long.MinValue, reader.EventTime);
+                    newestIngest = Math.Max(newestIngest ?? long.MinValue, reader.IngestTime);
+                }
+            });
+            transaction.Commit();
         }
+
+        return new OnlineStoreStats(users.Count, elements, newestEvent, newestIngest);
     }
 
     public void Dispose()
     {
-        _insertKey?.Dispose();
-        _insertRow?.Dispose();
+        foreach (var statement in _statements.Values)
+        {
+            statement.Dispose();
+        }
+
+        _statements.Clear();
         _checkpoint?.Dispose();
         _runs?.Dispose();
-        _read?.Dispose();
         _connection.Dispose();
     }
 
@@ -604,12 +1108,6 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         Dispose();
         return ValueTask.CompletedTask;
     }
-
-    private static OnlineStoreStats RowStats(SqliteDataReader reader) =>
-        new(reader.GetInt64(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetInt64(2), reader.IsDBNull(3) ? null : reader.GetInt64(3));
-
-    private static byte[] ReadBlob(SqliteDataReader reader, int ordinal) =>
-        reader.IsDBNull(ordinal) ? [] : (byte[])reader.GetValue(ordinal);
 
     private SqliteCommand Prepare(string sql, params ReadOnlySpan<(string Name, SqliteType Type)> parameters)
     {
