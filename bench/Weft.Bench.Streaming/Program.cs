@@ -11,7 +11,7 @@ namespace Weft.Bench.Streaming;
 /// Streaming throughput on an in-process mock Kafka cluster (librdkafka's, 3 brokers on 127.0.0.1):
 /// <code>
 /// dotnet run -c Release --project bench/Weft.Bench.Streaming -- MODE [--events N] [--partitions P] [--runs K]
-///     [--brokers B] [--compression none|lz4|zstd|snappy|gzip] [--seed S] [--batch N] [--capacity N]
+///     [--brokers B] [--compression none|lz4|zstd|snappy|gzip] [--seed S] [--batch N] [--capacity N] [--warmup-runs 0|1]
 ///     [--set key=value]... [--json FILE]
 /// </code>
 /// MODE: <c>raw-consume</c> (the ceiling: Confluent.Kafka's Consume loop), <c>source</c> (Weft's
@@ -19,6 +19,8 @@ namespace Weft.Bench.Streaming;
 /// runtime fed from memory: Weft's own cost without Kafka), or <c>all</c> (those four);
 /// <c>sample</c> prints three generated events. The topic is pre-loaded once with N generated click events
 /// (~210 bytes of JSON each, keyed by user id); every run reads all of it with a fresh consumer group.
+/// A warm-up round of every mode comes first (<c>--warmup-runs 0</c> skips it); its rates are reported
+/// apart and left out of the medians, since a fresh process runs code the JIT has not optimised yet.
 /// Prints one JSON document (also written to --json FILE). Rates are from the first event to the last;
 /// the group join and first fetch are reported apart as startupSeconds. The mock brokers run in this
 /// process, so cpuPerWall counts their work too.
@@ -40,7 +42,7 @@ internal static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|weft-runtime|runtime-memory|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--json FILE]\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|weft-runtime|runtime-memory|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--warmup-runs 0|1] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--json FILE]\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
             return 2;
         }
 
@@ -112,15 +114,24 @@ internal static class Program
         Log($"pre-loaded in {topic.PreloadSeconds:F1} s ({topic.Events / topic.PreloadSeconds:N0} events/s), {topic.PayloadBytes / (double)topic.Events:F0} bytes/event");
 
         // Rounds interleave the modes (raw, source, raw, source, …) so that drifting machine load
-        // affects them alike.
+        // affects them alike. Round 0 is a warm-up, reported apart: a stream runs for hours, and its
+        // first seconds in a fresh process run code the JIT has not optimised yet.
         var runsByMode = modes.ToDictionary(m => m.Name, _ => new List<RunResult>(), StringComparer.Ordinal);
-        for (var run = 1; run <= options.Runs; run++)
+        var warmups = new Dictionary<string, RunResult>(StringComparer.Ordinal);
+        for (var run = options.WarmupRuns > 0 ? 0 : 1; run <= options.Runs; run++)
         {
             foreach (var mode in modes)
             {
                 var r = await mode.RunAsync(topic, run, cancellationToken).ConfigureAwait(false);
-                Log($"{mode.Name} run {run}: {r.EventsPerSecond:N0} events/s, {r.MegabytesPerSecond:F1} MB/s, cpu/wall {r.CpuPerWall:F2}, startup {r.StartupSeconds:F1} s");
-                runsByMode[mode.Name].Add(r);
+                Log($"{mode.Name} {(run == 0 ? "warm-up" : $"run {run}")}: {r.EventsPerSecond:N0} events/s, {r.MegabytesPerSecond:F1} MB/s, cpu/wall {r.CpuPerWall:F2}, startup {r.StartupSeconds:F1} s");
+                if (run == 0)
+                {
+                    warmups[mode.Name] = r;
+                }
+                else
+                {
+                    runsByMode[mode.Name].Add(r);
+                }
             }
         }
 
@@ -143,6 +154,7 @@ internal static class Program
                     ["cpuPerWall"] = Math.Round(r.CpuPerWall, 2),
                     ["startupSeconds"] = Math.Round(r.StartupSeconds, 2),
                 }).ToArray()),
+                ["warmupEventsPerSecond"] = warmups.TryGetValue(mode.Name, out var warm) ? Math.Round(warm.EventsPerSecond) : null,
             };
         }
 
@@ -184,7 +196,7 @@ internal static class Program
     /// <summary>Command-line options.</summary>
     internal sealed record Options(
         long Events, int Partitions, int Runs, int Brokers, string Compression, int Seed, int BatchSize, int ChannelCapacity,
-        IReadOnlyDictionary<string, string> ConsumerConfig, string? JsonPath, double Rate, double Duration, double Warmup)
+        IReadOnlyDictionary<string, string> ConsumerConfig, string? JsonPath, double Rate, double Duration, double Warmup, int WarmupRuns)
     {
         public static Options Parse(ReadOnlySpan<string> args)
         {
@@ -230,10 +242,16 @@ internal static class Program
                 values.Remove("json", out var j) ? j : null,
                 Double("rate", 20_000),
                 Double("duration", 30),
-                Double("warmup", 5));
+                Double("warmup", 5),
+                Int("warmup-runs", 1));
             if (values.Count > 0)
             {
                 throw new ArgumentException($"unknown option --{values.Keys.First()}");
+            }
+
+            if (options.WarmupRuns is not (0 or 1))
+            {
+                throw new ArgumentException("--warmup-runs must be 0 or 1");
             }
 
             if (options.Events < 1 || options.Runs < 1 || options.Brokers < 1 || options.BatchSize < 1 || options.ChannelCapacity < 1)
