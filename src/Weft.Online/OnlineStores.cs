@@ -48,8 +48,8 @@ internal sealed record OnlineStoreTuning
     /// <summary>SQLite: runs of one tier merged together (and so at most this many minus one per tier).</summary>
     public int MergeFanIn { get; init; } = 4;
 
-    /// <summary>SQLite: rows a merge moves per write transaction (appends wait at most that long: ~4 µs a row).</summary>
-    public int MergeChunkRows { get; init; } = 8_192;
+    /// <summary>SQLite: elements a merge moves per write transaction (an append waits for at most one such chunk: ~1 µs an element).</summary>
+    public int MergeChunkRows { get; init; } = 32_768;
 
     /// <summary>
     /// SQLite: how often at most the background checkpointer copies the WAL into the database file. The
