@@ -1,4 +1,6 @@
 using FluentAssertions;
+using FsCheck;
+using FsCheck.Fluent;
 using Microsoft.Data.Sqlite;
 using Weft.Online.Sqlite;
 using Xunit;
@@ -321,6 +323,80 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
             tables.CommandText = "SELECT count(*) FROM sqlite_master WHERE name IN ('weft_online_rows', 'weft_online_keys')";
             ((long)(await tables.ExecuteScalarAsync())!).Should().Be(0, "the old layout's tables are dropped");
         }
+    }
+
+    /// <summary>One step of a store's life: append a batch (some payloads large, so runs span blocks), or trim to a keep.</summary>
+    public sealed record StoreStep(IReadOnlyList<OnlineElement> Batch, int? TrimTo)
+    {
+        public override string ToString() => TrimTo is { } keep
+            ? $"trim {keep}"
+            : $"append [{string.Join(", ", Batch.Select(e => $"{e.UserId}/{e.EventTimeMicros}/{e.EventId}/{e.Payload.Length}B"))}]";
+    }
+
+    private static readonly Gen<StoreStep> StepGen = Gen.Frequency(
+        (6, from elements in (from user in Gen.Choose(0, 5)
+                              from time in Gen.Choose(0, 30)
+                              from id in Gen.Elements("a", "b", "é")
+                              from size in Gen.Frequency((1, Gen.Choose(0, 20)), (1, Gen.Choose(500, 1_600)))
+                              select (user, time, id, size)).ListOf()
+            select new StoreStep([.. elements.Select((e, i) => new OnlineElement(e.user, e.time, e.id, i, new byte[e.size]))], null)),
+        (2, Gen.Choose(1, 6).Select(keep => new StoreStep([], keep))));
+
+    [Fact]
+    public async Task Appends_merges_and_trims_in_any_order_keep_reads_equal_to_a_reference_model()
+    {
+        // Tiny tiers and chunks: merges run after a few appends and stop inside runs and inside users.
+        var store = (SqliteOnlineStore)await OpenAsync(SmallChunks with { MergeBaseRows = 4, MergeFanIn = 2, MergeChunkRows = 3, TrimChunkRows = 2 });
+        long[] users = [0, 1, 2, 3, 4, 5];
+        int run = 0;
+        var property = Prop.ForAll(StepGen.ListOf().ToArbitrary(), async steps =>
+        {
+            var signal = $"m{Interlocked.Increment(ref run)}";
+            var model = new Dictionary<(long, long, string), OnlineElement>();
+            foreach (var step in steps)
+            {
+                if (step.TrimTo is { } keep)
+                {
+                    await store.TrimAsync(signal, keep, CancellationToken.None);
+                    foreach (var user in users)
+                    {
+                        foreach (var gone in ReferenceRead(model.Values, user, OnlineReadOptions.Default).Skip(keep))
+                        {
+                            model.Remove((gone.UserId, gone.EventTimeMicros, gone.EventId));
+                        }
+                    }
+                }
+                else
+                {
+                    int expected = 0;
+                    foreach (var e in step.Batch)
+                    {
+                        expected += model.TryAdd((e.UserId, e.EventTimeMicros, e.EventId), e) ? 1 : 0;
+                    }
+
+                    (await store.AppendAsync(signal, step.Batch, null, CancellationToken.None)).Should().Be(expected, step.ToString());
+                }
+
+                // Reads while merges move elements between runs.
+                var many = await store.ReadManyAsync(signal, users, OnlineReadOptions.Default, CancellationToken.None);
+                foreach (var user in users)
+                {
+                    Show(many[user]).Should().Equal(Show(ReferenceRead(model.Values, user, OnlineReadOptions.Default)), $"user {user} after {step}");
+                }
+            }
+
+            await store.WaitForMergesAsync();
+            var stats = await store.StatsAsync(signal, CancellationToken.None);
+            (stats.Elements, stats.Users).Should().Be((model.Count, model.Values.Select(e => e.UserId).Distinct().Count()));
+            (await RunsAsync(signal)).Sum(r => r.Rows).Should().Be(model.Count);
+            foreach (var user in users)
+            {
+                Show(await store.ReadAsync(signal, user, OnlineReadOptions.Default, CancellationToken.None))
+                    .Should().Equal(Show(ReferenceRead(model.Values, user, OnlineReadOptions.Default)), $"user {user} at the end");
+            }
+        });
+
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(60).WithEndSize(30).WithReplay(0x5EED, 0x9E3779B97F4A7C15), property);
     }
 
     [Theory]
