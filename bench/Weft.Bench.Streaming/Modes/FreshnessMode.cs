@@ -72,7 +72,8 @@ internal sealed class FreshnessMode(Program.Options options)
         var producedAt = new long[capacity];
         var servableAt = new long[capacity];
         var ackedAt = new long[capacity]; // the producer's delivery report (the brokers hold the event)
-        var reachesStore = new bool[capacity]; // passes the signal's filter (not a click with dwell_ms < 500)
+        var reachesStore = new bool[capacity]; // passes the signal's hot-user cap and filter (not a click with dwell_ms < 500)
+        var hotUserCap = new HotUserCap(RuntimeMode.Signal().Budgets.HotUserMaxEventsPerHour);
         var consumerConfig = new Dictionary<string, string>(MockConsumerDefaults, StringComparer.Ordinal);
         foreach (var (key, value) in options.ConsumerConfig)
         {
@@ -122,7 +123,7 @@ internal sealed class FreshnessMode(Program.Options options)
             {
                 events.MoveNext();
                 var (userId, json) = events.Current;
-                reachesStore[seq] = ReachesStore(json);
+                reachesStore[seq] = hotUserCap.Admits(userId, json) && ReachesStore(json);
                 var message = new Message<byte[], byte[]> { Key = KafkaEventProducer.KeyOf(userId), Value = json };
                 while (true)
                 {
@@ -435,6 +436,29 @@ internal sealed class FreshnessMode(Program.Options options)
     }
 
     /// <summary>Whether the signal keeps the event: clicks need dwell_ms ≥ 500 (saves and impressions always pass).</summary>
+    /// <summary>
+    /// The signal's hot-user cap as the runtime applies it (HotUserCapExecutor: per user and hour of
+    /// event time, events beyond the cap are dead-lettered, before the filter). A user's events share
+    /// a partition, so the runtime sees them in the order produced, as this does. At high rates the
+    /// heaviest generated user passes the cap (3,600 an hour of event time), and its later events are
+    /// expected never to reach the store.
+    /// </summary>
+    private sealed class HotUserCap(int maxPerHour)
+    {
+        private readonly Dictionary<(long User, long Hour), int> _counts = [];
+
+        public bool Admits(long userId, byte[] json)
+        {
+            var span = json.AsSpan();
+            var at = span.IndexOf("\"event_time\":\""u8) + "\"event_time\":\""u8.Length;
+            var text = System.Text.Encoding.UTF8.GetString(span.Slice(at, span[at..].IndexOf((byte)'"')));
+            var time = DateTimeOffset.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+            long hour = time.ToUnixTimeSeconds() / 3600;
+            ref int count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_counts, (userId, hour), out _);
+            return ++count <= maxPerHour;
+        }
+    }
+
     private static bool ReachesStore(byte[] json)
     {
         var span = json.AsSpan();
