@@ -86,12 +86,10 @@ internal sealed class FreshnessMode(Program.Options options)
         cluster.CreateTopic(TopicName, partitions);
 
         var dir = Path.Combine(Path.GetTempPath(), "weft-bench-freshness", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path.Combine(dir, "signals"));
+        Directory.CreateDirectory(dir);
         try
         {
-            await File.WriteAllBytesAsync(Path.Combine(dir, "signals", "clicks.json"), SignalJsonWriter.Write(RuntimeMode.Signal()), cancellationToken);
-            await File.WriteAllTextAsync(Path.Combine(dir, "weft.json"), """{ "lake": "lake", "signals": "signals", "online_store": { "kind": "sqlite", "path": "online.db" } }""", cancellationToken);
-            var config = WeftConfig.Load(Path.Combine(dir, "weft.json"));
+            var config = await RuntimeMode.WriteConfigAsync(dir, cancellationToken);
             await using var source = await KafkaSource.OpenAsync(
                 new KafkaSourceOptions { BootstrapServers = cluster.BootstrapServers, Topics = [TopicName], GroupId = $"bench-freshness-{Guid.NewGuid():N}", Config = consumerConfig },
                 cancellationToken: cancellationToken);

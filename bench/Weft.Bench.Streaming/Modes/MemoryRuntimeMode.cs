@@ -24,12 +24,10 @@ internal sealed class MemoryRuntimeMode(int batchSize, int seed) : IBenchMode
     {
         var records = Records(topic.Events, topic.Partitions, seed);
         var dir = Path.Combine(Path.GetTempPath(), "weft-bench-runtime", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path.Combine(dir, "signals"));
+        Directory.CreateDirectory(dir);
         try
         {
-            await File.WriteAllBytesAsync(Path.Combine(dir, "signals", "clicks.json"), SignalJsonWriter.Write(RuntimeMode.Signal()), cancellationToken);
-            await File.WriteAllTextAsync(Path.Combine(dir, "weft.json"), """{ "lake": "lake", "signals": "signals", "online_store": { "kind": "sqlite", "path": "online.db" } }""", cancellationToken);
-            var config = WeftConfig.Load(Path.Combine(dir, "weft.json"));
+            var config = await RuntimeMode.WriteConfigAsync(dir, cancellationToken);
             var created = Stopwatch.StartNew();
             await using var source = new MemorySource(records);
             await using var store = await OnlineStores.OpenSqliteAsync(Path.Combine(dir, "online.db"), cancellationToken);

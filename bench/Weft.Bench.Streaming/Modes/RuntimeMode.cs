@@ -22,12 +22,10 @@ internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfi
     public async Task<RunResult> RunAsync(BenchTopic topic, int run, CancellationToken cancellationToken)
     {
         var dir = Path.Combine(Path.GetTempPath(), "weft-bench-runtime", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path.Combine(dir, "signals"));
+        Directory.CreateDirectory(dir);
         try
         {
-            await File.WriteAllBytesAsync(Path.Combine(dir, "signals", "clicks.json"), SignalJsonWriter.Write(Signal()), cancellationToken);
-            await File.WriteAllTextAsync(Path.Combine(dir, "weft.json"), """{ "lake": "lake", "signals": "signals", "online_store": { "kind": "sqlite", "path": "online.db" } }""", cancellationToken);
-            var config = WeftConfig.Load(Path.Combine(dir, "weft.json"));
+            var config = await WriteConfigAsync(dir, cancellationToken);
             var created = Stopwatch.StartNew();
             await using var source = await KafkaSource.OpenAsync(
                 new KafkaSourceOptions { BootstrapServers = topic.BootstrapServers, Topics = [topic.Name], GroupId = $"bench-runtime-{run}-{Guid.NewGuid():N}", Config = extraConfig },
@@ -64,6 +62,15 @@ internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfi
             {
             }
         }
+    }
+
+    /// <summary>A weft.json in <paramref name="dir"/> (lake, the <see cref="Signal"/> and a SQLite online store, all inside it), loaded.</summary>
+    internal static async Task<WeftConfig> WriteConfigAsync(string dir, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(Path.Combine(dir, "signals"));
+        await File.WriteAllBytesAsync(Path.Combine(dir, "signals", "clicks.json"), SignalJsonWriter.Write(Signal()), cancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(dir, "weft.json"), """{ "lake": "lake", "signals": "signals", "online_store": { "kind": "sqlite", "path": "online.db" } }""", cancellationToken);
+        return WeftConfig.Load(Path.Combine(dir, "weft.json"));
     }
 
     /// <summary>Clicks and saves with a dwell filter and a derived flag: the work a typical signal does per event.</summary>

@@ -99,14 +99,14 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         try
         {
             added = _writer.Append(signal, elements, checkpoint, cancellationToken);
-            if (added > 0 && _merges.Due(signal, _writer.ListRuns(signal, null)))
+            if (added > 0 && _merges.Due(signal, _writer.ListRuns(signal)))
             {
                 StartMerging();
             }
 
             NoteWalWritten();
         }
-        catch (Exception ex) when (ex is SqliteException or InvalidDataException)
+        catch (Exception ex) when (SqliteErrors.IsStoreFailure(ex))
         {
             throw Failure("Append", ex);
         }
@@ -129,7 +129,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
             await session.ReadAsync(signal, userId, options, result, cancellationToken).ConfigureAwait(false);
             return result;
         }
-        catch (Exception ex) when (ex is SqliteException or InvalidDataException)
+        catch (Exception ex) when (SqliteErrors.IsStoreFailure(ex))
         {
             throw Failure("Read", ex);
         }
@@ -149,7 +149,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         {
             return await session.ReadManyAsync(signal, userIds, options, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SqliteException or InvalidDataException)
+        catch (Exception ex) when (SqliteErrors.IsStoreFailure(ex))
         {
             throw Failure("Read", ex);
         }
@@ -172,7 +172,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         {
             users = session.UsersOver(signal, keep, cancellationToken);
         }
-        catch (Exception ex) when (ex is SqliteException or InvalidDataException)
+        catch (Exception ex) when (SqliteErrors.IsStoreFailure(ex))
         {
             throw Failure("Trim", ex);
         }
@@ -192,7 +192,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
                 deleted += _writer.TrimUsers(signal, users.GetRange(from, Math.Min(step, users.Count - from)), keep, cancellationToken);
                 NoteWalWritten();
             }
-            catch (Exception ex) when (ex is SqliteException or InvalidDataException)
+            catch (Exception ex) when (SqliteErrors.IsStoreFailure(ex))
             {
                 throw Failure("Trim", ex);
             }
@@ -213,7 +213,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         {
             return await session.ReadCheckpointAsync(consumer, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SqliteException or InvalidDataException)
+        catch (Exception ex) when (SqliteErrors.IsStoreFailure(ex))
         {
             throw Failure("Reading the checkpoint", ex);
         }
@@ -231,7 +231,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         {
             return session.Stats(signal, cancellationToken);
         }
-        catch (Exception ex) when (ex is SqliteException or InvalidDataException)
+        catch (Exception ex) when (SqliteErrors.IsStoreFailure(ex))
         {
             throw Failure("Stats", ex);
         }
@@ -266,7 +266,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
                 await _writeLock.WaitAsync(token).ConfigureAwait(false);
                 try
                 {
-                    sources = _merges.Plan(_writer.ListRuns(signal, null));
+                    sources = _merges.Plan(_writer.ListRuns(signal));
                     target = sources is null ? 0 : _writer.AllocateRun();
                 }
                 finally
@@ -298,7 +298,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
                 await _writeLock.WaitAsync(token).ConfigureAwait(false);
                 try
                 {
-                    _merges.Due(signal, _writer.ListRuns(signal, null));
+                    _merges.Due(signal, _writer.ListRuns(signal));
                 }
                 finally
                 {
@@ -493,6 +493,9 @@ internal static class SqliteErrors
 {
     private const int Busy = 5;
     private const int Locked = 6;
+
+    /// <summary>A failure of the file: SQLite's own, or a block that does not decode (changed outside Weft).</summary>
+    public static bool IsStoreFailure(Exception ex) => ex is SqliteException or InvalidDataException;
 
     public static bool IsTransient(Exception ex) =>
         ex is SqliteException sqlite && (sqlite.SqliteErrorCode & 0xFF) is Busy or Locked;

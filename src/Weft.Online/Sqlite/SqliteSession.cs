@@ -102,6 +102,11 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
     private const string ReadCheckpointSql = $"SELECT source_partition, last_offset FROM {Checkpoints} WHERE consumer = $consumer";
 
+    // What an append decided about each element of its batch (in _status, by position in run order).
+    private const byte New = 0;
+    private const byte Duplicate = 1;
+    private const byte Maybe = 2;
+
     private readonly SqliteConnection _connection;
     private readonly Dictionary<string, KeyFilter> _filters = new(StringComparer.Ordinal);
     private readonly Dictionary<string, sqlite3_stmt> _statements = new(StringComparer.Ordinal);
@@ -285,7 +290,6 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
             _status = new byte[_hashes.Length];
         }
 
-        const byte New = 0, Duplicate = 1, Maybe = 2;
         var idBuffer = ArrayPool<byte>.Shared.Rent(1024);
         try
         {
@@ -308,7 +312,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
             if (anyMaybe)
             {
-                ResolveMaybes(signal, elements, order, Maybe, Duplicate, New, cancellationToken);
+                ResolveMaybes(signal, elements, order, cancellationToken);
             }
 
             using var writer = new RunWriter(this, signal, run, firstSeq: 0);
@@ -337,13 +341,13 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Decides each "maybe" by the keys its user has stored (one read of the user's blocks per user).</summary>
-    private void ResolveMaybes(string signal, IReadOnlyList<OnlineElement> elements, int[] order, byte maybe, byte duplicate, byte isNew, CancellationToken cancellationToken)
+    private void ResolveMaybes(string signal, IReadOnlyList<OnlineElement> elements, int[] order, CancellationToken cancellationToken)
     {
         HashSet<(long, string)>? stored = null;
         long storedUser = 0;
         for (int p = 0; p < elements.Count; p++)
         {
-            if (_status[p] != maybe)
+            if (_status[p] != Maybe)
             {
                 continue;
             }
@@ -358,7 +362,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
                 ForEachUserElement(signal, e.UserId, (in BlockReader r, long _, long _) => stored.Add((r.EventTime, r.EventId)));
             }
 
-            _status[p] = stored.Contains((e.EventTimeMicros, e.EventId)) ? duplicate : isNew;
+            _status[p] = stored.Contains((e.EventTimeMicros, e.EventId)) ? Duplicate : New;
         }
     }
 
@@ -436,7 +440,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
     private delegate void BlockData(ReadOnlySpan<byte> data);
 
-    /// <summary>Calls <paramref name="each"/> with every block of the signal (a scan).</summary>
+    /// <summary>Calls <paramref name="each"/> with every block of the signal (a scan; one statement, so one snapshot).</summary>
     private void ForEachBlock(string signal, BlockData each)
     {
         var db = _connection.Handle!;
@@ -677,10 +681,9 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     }
 
     /// <summary>The signal's runs, oldest first, with their row counts.</summary>
-    public List<(long Run, long Rows)> ListRuns(string signal, SqliteTransaction? transaction)
+    public List<(long Run, long Rows)> ListRuns(string signal)
     {
         var runs = _runs ??= Prepare(RunsSql, ("$signal", SqliteType.Text));
-        runs.Transaction = transaction;
         runs.Parameters[0].Value = signal;
         var result = new List<(long, long)>();
         using (var reader = runs.ExecuteReader())
@@ -691,7 +694,6 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
             }
         }
 
-        runs.Transaction = null;
         return result;
     }
 
@@ -738,7 +740,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
             int startMoved = moved.Count;
             long movedHere = 0;
             var deletes = new List<long>();
-            (long Id, long UserHi)? across = null;
+            (long Id, long UserHi, int Count)? across = null;
             try
             {
                 raw.sqlite3_bind_text(fromBlocks, 1, signal);
@@ -767,7 +769,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
                     if (userHi > high)
                     {
-                        across = (id, userHi);
+                        across = (id, userHi, reader.Count);
                         sourcesLeft = true;
                         break;
                     }
@@ -787,7 +789,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
             if (across is { } block)
             {
-                if (rest.Count < new BlockReader(blocks[^1]).Count)
+                if (rest.Count < block.Count)
                 {
                     UpdateBlock(block.Id, block.UserHi, rest);
                 }
@@ -984,18 +986,14 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     {
         cancellationToken.ThrowIfCancellationRequested();
         var counts = new Dictionary<long, int>();
-        using (var transaction = _connection.BeginTransaction(deferred: true))
+        ForEachBlock(signal, data =>
         {
-            ForEachBlock(signal, data =>
+            var reader = new BlockReader(data);
+            while (reader.Next())
             {
-                var reader = new BlockReader(data);
-                while (reader.Next())
-                {
-                    counts[reader.User] = counts.GetValueOrDefault(reader.User) + 1;
-                }
-            });
-            transaction.Commit();
-        }
+                counts[reader.User] = counts.GetValueOrDefault(reader.User) + 1;
+            }
+        });
 
         var users = new List<long>();
         foreach (var (user, count) in counts)
@@ -1118,21 +1116,17 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         var users = new HashSet<long>();
         long elements = 0;
         long? newestEvent = null, newestIngest = null;
-        using (var transaction = _connection.BeginTransaction(deferred: true))
+        ForEachBlock(signal, data =>
         {
-            ForEachBlock(signal, data =>
+            var reader = new BlockReader(data);
+            while (reader.Next())
             {
-                var reader = new BlockReader(data);
-                while (reader.Next())
-                {
-                    users.Add(reader.User);
-                    elements++;
-                    newestEvent = Math.Max(newestEvent ?? long.MinValue, reader.EventTime);
-                    newestIngest = Math.Max(newestIngest ?? long.MinValue, reader.IngestTime);
-                }
-            });
-            transaction.Commit();
-        }
+                users.Add(reader.User);
+                elements++;
+                newestEvent = Math.Max(newestEvent ?? long.MinValue, reader.EventTime);
+                newestIngest = Math.Max(newestIngest ?? long.MinValue, reader.IngestTime);
+            }
+        });
 
         return new OnlineStoreStats(users.Count, elements, newestEvent, newestIngest);
     }
