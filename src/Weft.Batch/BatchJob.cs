@@ -140,7 +140,7 @@ public sealed class BatchJob
 
             // Dead letters first, tagged by run and chunk: a crash between the two commits re-runs
             // the chunk, and the tag keeps its dead letters from being recorded twice.
-            await DeadLetterTable.AppendAsync(deadLetterTable, EventLayout.BatchPath, runId, $"batch:{runId}:{chunkName}", rejected, now, cancellationToken).ConfigureAwait(false);
+            await DeadLetterTable.AppendAsync(deadLetterTable, EventLayout.BatchPath, runId, $"batch:{runId}:{chunkName}", onlyOnce: true, rejected, now, cancellationToken).ConfigureAwait(false);
             var replace = TimeBuckets.Filter(start, end - 1, definition.Bucket, PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath));
             var parameters = new Dictionary<string, string>
             {

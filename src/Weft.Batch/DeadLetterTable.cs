@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using Weft.Definitions;
 using Weft.Engine;
 using Weft.Storage;
@@ -31,17 +32,20 @@ public static class DeadLetterTable
     public static Task<EventTable> OpenAsync(string path, CancellationToken cancellationToken) =>
         EventTable.OpenOrCreateAsync(path, Schema, PartitionColumns, cancellationToken: cancellationToken);
 
-    /// <summary>Appends <paramref name="deadLetters"/> unless a commit tagged <paramref name="commitTag"/> is already in the table.</summary>
+    /// <summary>
+    /// Appends <paramref name="deadLetters"/> in one commit tagged <paramref name="commitTag"/>. With
+    /// <paramref name="onlyOnce"/> (a tag a resumed run repeats), nothing is appended when a commit with
+    /// that tag is already in the table. A fresh tag (the stream's flushes) skips that check.
+    /// </summary>
     public static async Task AppendAsync(
-        EventTable table, string path, string run, string commitTag, IReadOnlyList<DeadLetter> deadLetters, long recordedAtMicros, CancellationToken cancellationToken)
+        EventTable table, string path, string run, string commitTag, bool onlyOnce, IReadOnlyList<DeadLetter> deadLetters, long recordedAtMicros, CancellationToken cancellationToken)
     {
         if (deadLetters.Count == 0)
         {
             return;
         }
 
-        var history = await table.Log.GetHistoryAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (history.Any(c => c.Parameters.TryGetValue("weft.tag", out var t) && t == commitTag))
+        if (onlyOnce && await IsTaggedAsync(table, commitTag, cancellationToken).ConfigureAwait(false))
         {
             return;
         }
@@ -72,6 +76,44 @@ public static class DeadLetterTable
             new StringColumn(deadLetters.Select(d => d.Payload).ToArray()),
         ]);
         await table.AppendAsync(batch, EventPartitioner.Single(new Dictionary<string, string?> { [EventLayout.PathColumn] = path }),
-            new Dictionary<string, string> { ["weft.tag"] = commitTag }, cancellationToken).ConfigureAwait(false);
+            new Dictionary<string, string> { [TagParameter] = commitTag }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private const string TagParameter = "weft.tag";
+
+    /// <summary>The tags committed so far, per open table: each check reads only the commits since the last.</summary>
+    private static readonly ConditionalWeakTable<EventTable, TagIndex> Tags = new();
+
+    private static async Task<bool> IsTaggedAsync(EventTable table, string tag, CancellationToken cancellationToken)
+    {
+        var index = Tags.GetValue(table, _ => new TagIndex());
+        await index.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            foreach (var commit in await table.Log.GetCommitsAfterAsync(index.Version, cancellationToken).ConfigureAwait(false))
+            {
+                if (commit.Parameters.TryGetValue(TagParameter, out var committed))
+                {
+                    index.Committed.Add(committed);
+                }
+
+                index.Version = commit.Version;
+            }
+
+            return index.Committed.Contains(tag);
+        }
+        finally
+        {
+            index.Gate.Release();
+        }
+    }
+
+    private sealed class TagIndex
+    {
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        public long Version { get; set; } = -1;
+
+        public HashSet<string> Committed { get; } = new(StringComparer.Ordinal);
     }
 }

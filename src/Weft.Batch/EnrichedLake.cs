@@ -58,23 +58,29 @@ public sealed class EnrichedLake
             return cached;
         }
 
-        var sealedBuckets = ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
-        foreach (var commit in await _table.Log.GetHistoryAsync(cancellationToken: cancellationToken).ConfigureAwait(false))
+        // Only the commits since the cached state: a stream flushes every few seconds, and re-reading
+        // the whole history at each refresh would cost more the longer the table lives.
+        var previous = _state is { } known && known.Version < snapshot.Version ? known : null;
+        var sealedBuckets = previous?.SealedBuckets.ToBuilder() ?? ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
+        long? through = previous?.SealedThroughMicros;
+        foreach (var commit in await _table.Log.GetCommitsAfterAsync(previous?.Version ?? -1, cancellationToken).ConfigureAwait(false))
         {
+            if (commit.Version > snapshot.Version)
+            {
+                break; // committed after the snapshot was taken: the next call reads it
+            }
+
             if (commit.Parameters.TryGetValue(LakeParameters.Sealed, out var list) && list.Length > 0)
             {
                 foreach (var bucket in list.Split(','))
                 {
-                    sealedBuckets.Add(bucket);
+                    if (sealedBuckets.Add(bucket))
+                    {
+                        var (_, _, end) = TimeBuckets.Parse(bucket);
+                        through = through is { } t ? Math.Max(t, end) : end;
+                    }
                 }
             }
-        }
-
-        long? through = null;
-        foreach (var bucket in sealedBuckets)
-        {
-            var (_, _, end) = TimeBuckets.Parse(bucket);
-            through = through is { } t ? Math.Max(t, end) : end;
         }
 
         _state = new LakeState(snapshot.Version, sealedBuckets.ToImmutable(), through);

@@ -249,4 +249,30 @@ public sealed class DeltaTableTests : IDisposable
         history[2].Parameters.Should().Contain("partitionBy", "[\"bucket\",\"path\"]");
         (await table.GetHistoryAsync(limit: 2)).Select(h => h.Version).Should().Equal(2L, 1L);
     }
+
+    [Fact]
+    public async Task Commits_after_a_version_are_the_newer_commits_oldest_first_and_match_the_history()
+    {
+        var table = await TestTables.CreateAsync(TablePath, _time);
+        for (int i = 1; i <= 4; i++)
+        {
+            _time.Advance(TimeSpan.FromMinutes(1));
+            await table.CommitAsync(DeltaTransaction.Create("STREAMING UPDATE").WithWriterSchema(TestTables.Schema)
+                .WithParameter("epochId", i.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                .Add(TestTables.WriteFile(TablePath, "2026-11-23T10", "stream")).Build());
+        }
+
+        var history = await table.GetHistoryAsync();
+        (await table.GetCommitsAfterAsync(-1)).Should().BeEquivalentTo(history.Reverse(), o => o.WithStrictOrdering());
+        (await table.GetCommitsAfterAsync(2)).Select(c => (c.Version, c.Parameters["epochId"])).Should().Equal((3L, "3"), (4L, "4"));
+        (await table.GetCommitsAfterAsync(4)).Should().BeEmpty();
+
+        // A second handle's commit is seen by the first handle's next catch-up.
+        var other = await DeltaTable.OpenAsync(TablePath);
+        await other.CommitAsync(DeltaTransaction.Create("DELETE").Remove((await other.GetSnapshotAsync()).Files().First().Path).Build());
+        (await table.GetCommitsAfterAsync(4)).Select(c => (c.Version, c.Operation, c.FilesRemoved)).Should().Equal((5L, "DELETE", 1));
+
+        var negative = () => table.GetCommitsAfterAsync(-2);
+        await negative.Should().ThrowAsync<ArgumentOutOfRangeException>();
+    }
 }

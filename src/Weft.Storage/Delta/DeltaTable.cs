@@ -231,18 +231,41 @@ public sealed class DeltaTable
         var result = new List<CommitSummary>();
         for (var version = latestVersion; version >= oldest; version--)
         {
-            var entry = await _log.ReadAsync(version, cancellationToken).ConfigureAwait(false);
-            var info = entry.Actions.OfType<CommitInfoAction>().FirstOrDefault();
-            result.Add(new CommitSummary(
-                version,
-                info?.Timestamp is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : entry.FileTime,
-                info?.Operation ?? "UNKNOWN",
-                info?.OperationParameters ?? new Dictionary<string, string>(),
-                entry.Actions.Count(a => a is AddAction),
-                entry.Actions.Count(a => a is RemoveAction)));
+            result.Add(await ReadSummaryAsync(version, cancellationToken).ConfigureAwait(false));
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// The commits after <paramref name="afterVersion"/> up to the latest, oldest first: what a reader that
+    /// has seen the table through <paramref name="afterVersion"/> (-1: nothing) reads to catch up, so a
+    /// long-lived reader's cost follows the new commits, not the table's age.
+    /// </summary>
+    public async Task<IReadOnlyList<CommitSummary>> GetCommitsAfterAsync(long afterVersion, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(afterVersion, -1);
+        var latestVersion = await _log.LatestVersionAsync(Volatile.Read(ref _latest).Version, cancellationToken).ConfigureAwait(false);
+        var result = new List<CommitSummary>((int)Math.Clamp(latestVersion - afterVersion, 0, 1024));
+        for (var version = afterVersion + 1; version <= latestVersion; version++)
+        {
+            result.Add(await ReadSummaryAsync(version, cancellationToken).ConfigureAwait(false));
+        }
+
+        return result;
+    }
+
+    private async Task<CommitSummary> ReadSummaryAsync(long version, CancellationToken cancellationToken)
+    {
+        var entry = await _log.ReadAsync(version, cancellationToken).ConfigureAwait(false);
+        var info = entry.Actions.OfType<CommitInfoAction>().FirstOrDefault();
+        return new CommitSummary(
+            version,
+            info?.Timestamp is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : entry.FileTime,
+            info?.Operation ?? "UNKNOWN",
+            info?.OperationParameters ?? new Dictionary<string, string>(),
+            entry.Actions.Count(a => a is AddAction),
+            entry.Actions.Count(a => a is RemoveAction));
     }
 
     /// <summary>

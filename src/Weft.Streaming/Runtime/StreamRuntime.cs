@@ -526,7 +526,7 @@ public sealed class StreamRuntime
             await signal.WriteAsync(flush.Offsets, flush.Tag, flush.NowMicros, Metrics).ConfigureAwait(false);
         }
 
-        await DeadLetterTable.AppendAsync(_unrouted, EventLayout.StreamPath, _options.Consumer, flush.Tag, flush.Unrouted, flush.NowMicros, CancellationToken.None).ConfigureAwait(false);
+        await DeadLetterTable.AppendAsync(_unrouted, EventLayout.StreamPath, _options.Consumer, flush.Tag, onlyOnce: false, flush.Unrouted, flush.NowMicros, CancellationToken.None).ConfigureAwait(false);
         return flush;
     }
 
@@ -572,7 +572,7 @@ public sealed class StreamRuntime
                 metrics.Count("weft_lake_rows_total", "Rows written to the lake, by signal and path", rows.RowCount, ("signal", Definition.Name), ("path", EventLayout.StreamPath));
             }
 
-            await DeadLetterTable.AppendAsync(DeadLetters, EventLayout.StreamPath, "stream", tag, Dead, nowMicros, CancellationToken.None).ConfigureAwait(false);
+            await DeadLetterTable.AppendAsync(DeadLetters, EventLayout.StreamPath, "stream", tag, onlyOnce: false, Dead, nowMicros, CancellationToken.None).ConfigureAwait(false);
             await LateEventLedger.AppendAsync(Ledger, Definition.Bucket, Late, new Dictionary<string, string> { ["weft.tag"] = tag }, CancellationToken.None).ConfigureAwait(false);
         }
     }
