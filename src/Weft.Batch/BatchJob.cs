@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using Weft.Definitions;
@@ -14,13 +15,59 @@ public sealed record BatchRequest(string Signal, long FromMicros, long ToMicros)
 {
     /// <summary>Buckets per commit: the unit of atomic replacement and of resume (default one day's worth).</summary>
     public int? BucketsPerChunk { get; init; }
+
+    /// <summary>This process's share of the users when several processes split one job (<c>--shard i/n</c>); null: all users.</summary>
+    public BatchShard? Shard { get; init; }
+}
+
+/// <summary>
+/// Shard <see cref="Index"/> of <see cref="Count"/>: the users whose hashed user_id falls to it. The hash
+/// is a fixed 64-bit mix of the id, so every process, on any machine, splits the users the same way.
+/// </summary>
+public sealed record BatchShard(int Index, int Count)
+{
+    /// <summary>Parses <c>i/n</c> (0 ≤ i &lt; n).</summary>
+    public static BatchShard Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        if (slash < 0
+            || !int.TryParse(text.AsSpan(0, slash), NumberStyles.None, CultureInfo.InvariantCulture, out int index)
+            || !int.TryParse(text.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int count))
+        {
+            throw new ArgumentException($"--shard '{text}' is not i/n (e.g. 0/4: the first of four shards)");
+        }
+
+        if (count < 1 || index >= count)
+        {
+            throw new ArgumentException($"--shard '{text}': the shard index must be 0 to n-1 and n at least 1 (e.g. 0/4 … 3/4)");
+        }
+
+        return new BatchShard(index, count);
+    }
+
+    /// <summary>Whether <paramref name="userId"/> belongs to this shard.</summary>
+    public bool Owns(long userId)
+    {
+        // murmur3's 64-bit finaliser: neighbouring ids spread evenly over the shards.
+        ulong x = (ulong)userId;
+        x ^= x >> 33;
+        x *= 0xff51afd7ed558ccdUL;
+        x ^= x >> 33;
+        x *= 0xc4ceb9fe1a85ec53UL;
+        x ^= x >> 33;
+        return (int)(x % (ulong)Count) == Index;
+    }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Index}/{Count}");
 }
 
 /// <summary>Progress of a run, reported after each chunk commits.</summary>
 public sealed record BatchProgress(int ChunksDone, int ChunksTotal, int ChunksSkipped, long EventsIn, long EventsOut, long DeadLetters, string? LastChunk);
 
 /// <summary>The outcome of a run.</summary>
-public sealed record BatchResult(string RunId, int Chunks, int ChunksResumed, long EventsIn, long EventsOut, long DeadLetters, IReadOnlyList<string> SealedBuckets, long? TableVersion);
+/// <param name="ChunksWaiting">Sharded runs: chunks this shard staged whose other shards have not staged theirs yet (the last shard to stage a chunk commits it).</param>
+public sealed record BatchResult(string RunId, int Chunks, int ChunksResumed, long EventsIn, long EventsOut, long DeadLetters, IReadOnlyList<string> SealedBuckets, long? TableVersion, int ChunksWaiting = 0);
 
 /// <summary>
 /// <c>weft batch</c>: recomputes the <c>path=batch</c> buckets of <c>enriched/&lt;signal&gt;</c> over a time
@@ -30,6 +77,12 @@ public sealed record BatchResult(string RunId, int Chunks, int ChunksResumed, lo
 /// a run started again over the same inputs skips the chunks already committed (resume), and a run
 /// over changed inputs (late events landed, an enrichment corrected) recomputes everything it covers.
 /// Buckets recomputed after their end plus the signal's late allowance are recorded as sealed.
+/// <para><b>Shards.</b> With <see cref="BatchRequest.Shard"/> <c>i/n</c>, n processes split one job by user
+/// hash. Each computes its users' rows of a chunk and stages them (data files written, not committed)
+/// with a list of the files under <c>_weft_staging/&lt;run&gt;/&lt;chunk&gt;/</c> in the table. The shard that
+/// stages a chunk's last share commits all n shares in one atomic replace, so readers still see a
+/// chunk's buckets whole, never one shard's users. A shard run again skips what it already staged; a
+/// crashed shard's chunks wait until it runs again. The run id covers n, so all n shards share one run.</para>
 /// </summary>
 public sealed class BatchJob
 {
@@ -73,21 +126,32 @@ public sealed class BatchJob
             inputs.Append(await SignalEnvironment.InputFingerprintAsync(archive, cancellationToken).ConfigureAwait(false)).Append(';');
         }
 
-        string runId = RunId(_env.Signal.Fingerprint, from, to, perChunk, inputs.ToString(), _env.EnrichmentFingerprint);
+        var shard = request.Shard is { Count: > 1 } sharded ? sharded : null;
+        string runId = RunId(_env.Signal.Fingerprint, from, to, perChunk, inputs.ToString(), _env.EnrichmentFingerprint, shard?.Count ?? 1);
         var table = await EventTable.OpenOrCreateAsync(config.EnrichedTable(definition.Name), _env.Signal.EnrichedSchema, EventLayout.PartitionColumns, cancellationToken: cancellationToken).ConfigureAwait(false);
         var deadLetterTable = await DeadLetterTable.OpenAsync(config.DeadLetterTable(definition.Name), cancellationToken).ConfigureAwait(false);
 
+        // The chunks of this run already committed; sharded runs catch up before each chunk, since the
+        // other shards commit while this one works.
         var done = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var commit in await table.Log.GetHistoryAsync(cancellationToken: cancellationToken).ConfigureAwait(false))
+        long seen = -1;
+        async Task CatchUpAsync()
         {
-            if (commit.Parameters.TryGetValue(LakeParameters.Run, out var run) && run == runId && commit.Parameters.TryGetValue(LakeParameters.Chunk, out var chunk))
+            foreach (var commit in await table.Log.GetCommitsAfterAsync(seen, cancellationToken).ConfigureAwait(false))
             {
-                done.Add(chunk);
+                if (commit.Parameters.TryGetValue(LakeParameters.Run, out var run) && run == runId && commit.Parameters.TryGetValue(LakeParameters.Chunk, out var chunk))
+                {
+                    done.Add(chunk);
+                }
+
+                seen = commit.Version;
             }
         }
 
+        await CatchUpAsync().ConfigureAwait(false);
+
         long eventsIn = 0, eventsOut = 0, deadLetters = 0;
-        int skipped = 0, index = 0;
+        int skipped = 0, index = 0, waiting = 0;
         long? version = null;
         var sealedBuckets = new List<string>();
         long lateAllowance = definition.LateAllowance.Ticks / TimeSpan.TicksPerMicrosecond;
@@ -96,38 +160,88 @@ public sealed class BatchJob
             cancellationToken.ThrowIfCancellationRequested();
             string chunkName = $"{TimeBuckets.Format(start, definition.Bucket)}..{TimeBuckets.Format(end - 1, definition.Bucket)}";
             index++;
+            var staging = shard is null ? null : new ChunkStaging(table.Path, runId, chunkName, shard);
+            if (staging is not null)
+            {
+                await CatchUpAsync().ConfigureAwait(false);
+            }
+
             if (done.Contains(chunkName))
             {
+                staging?.Delete(); // left behind by a shard that committed the chunk and stopped before cleaning up
                 skipped++;
                 progress?.Report(new BatchProgress(index, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, chunkName));
                 continue;
             }
 
-            var parser = new RawEventParser(_env.Signal, _time);
-            var parsed = new List<EventBatch>();
-            var rejected = new List<DeadLetter>();
-            foreach (var archive in config.Archives)
+            var replace = TimeBuckets.Filter(start, end - 1, definition.Bucket, PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath));
+            var partitioner = EventPartitioner.ByTimeBucket(definition.Bucket, EventLayout.BatchPath);
+            if (staging is null || !staging.IsStaged)
             {
-                await foreach (var part in TableInputs.ReadRawEventsAsync(archive, parser, _env.Signal.RawSchema, start, end, cancellationToken).ConfigureAwait(false))
+                var (enriched, rejected, run) = await ComputeChunkAsync(start, end, shard, cancellationToken).ConfigureAwait(false);
+                // Dead letters first, tagged by run and chunk (and shard): a crash before the chunk
+                // commits re-runs it, and the tag keeps its dead letters from being recorded twice.
+                string tag = shard is null ? $"batch:{runId}:{chunkName}" : $"batch:{runId}:{chunkName}:{shard}";
+                await DeadLetterTable.AppendAsync(deadLetterTable, EventLayout.BatchPath, runId, tag, onlyOnce: true, rejected, Timestamps.ToMicros(_time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+                eventsIn += run.EventsIn;
+                eventsOut += run.EventsOut;
+                deadLetters += rejected.Count;
+                if (staging is null)
                 {
-                    if (part.Events.RowCount > 0)
-                    {
-                        parsed.Add(part.Events);
-                    }
-
-                    rejected.AddRange(part.DeadLetters);
+                    var parameters = ChunkParameters(runId, chunkName, SealedBuckets(start, end, lateAllowance), null);
+                    version = (await table.ReplacePartitionsAsync(enriched, partitioner, replace, parameters, cancellationToken).ConfigureAwait(false)).Version;
+                    sealedBuckets.AddRange(parameters[LakeParameters.Sealed].Split(',', StringSplitOptions.RemoveEmptyEntries));
+                    progress?.Report(new BatchProgress(index, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, chunkName));
+                    continue;
                 }
+
+                var staged = await table.StageAsync(enriched, partitioner, replace, cancellationToken).ConfigureAwait(false);
+                await staging.WriteAsync(staged, cancellationToken).ConfigureAwait(false);
             }
 
-            var raw = parsed.Count == 0 ? EventBatch.Empty(_env.Signal.RawSchema) : InArrivalOrder(EventBatch.Concat(_env.Signal.RawSchema, parsed));
-            var context = new ExecutorContext(definition, _time);
-            var run = _env.Signal.StartRun(context, new RunOptions { Assemble = false });
-            // An empty chunk still replaces (empties) its buckets; it need not go through the stages.
-            var enriched = raw.RowCount == 0
-                ? EventBatch.Empty(_env.Signal.EnrichedSchema)
-                : await run.ProcessTableAsync(raw, cancellationToken).ConfigureAwait(false);
-            rejected.AddRange(context.DeadLetters);
+            if (await staging.ReadAllAsync(cancellationToken).ConfigureAwait(false) is { } shares)
+            {
+                // Every shard has staged this chunk: commit all of it at once (whoever gets there first).
+                var parameters = ChunkParameters(runId, chunkName, SealedBuckets(start, end, lateAllowance), shard);
+                try
+                {
+                    version = (await table.CommitStagedAsync(shares, replace, parameters, cancellationToken).ConfigureAwait(false)).Version;
+                    sealedBuckets.AddRange(parameters[LakeParameters.Sealed].Split(',', StringSplitOptions.RemoveEmptyEntries));
+                }
+                catch (Exception e) when (e is ConcurrentModificationException or ArgumentException)
+                {
+                    // Another shard read the same shares and committed them a moment before: its commit
+                    // conflicts with this one, or already holds these files.
+                    await CatchUpAsync().ConfigureAwait(false);
+                    if (!done.Contains(chunkName))
+                    {
+                        throw;
+                    }
+                }
 
+                staging.Delete();
+            }
+            else
+            {
+                // Some share is missing: another shard has not staged yet, or it committed the chunk and
+                // removed the staging directory (then this shard's share is gone too).
+                await CatchUpAsync().ConfigureAwait(false);
+                if (done.Contains(chunkName))
+                {
+                    staging.Delete();
+                }
+                else
+                {
+                    waiting++;
+                }
+            }
+            progress?.Report(new BatchProgress(index, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, chunkName));
+        }
+
+        return new BatchResult(runId, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, sealedBuckets, version, waiting);
+
+        List<string> SealedBuckets(long start, long end, long lateAllowance)
+        {
             long now = Timestamps.ToMicros(_time.GetUtcNow());
             var sealedHere = new List<string>();
             for (long b = start; b < end; b += bucketLength)
@@ -138,28 +252,79 @@ public sealed class BatchJob
                 }
             }
 
-            // Dead letters first, tagged by run and chunk: a crash between the two commits re-runs
-            // the chunk, and the tag keeps its dead letters from being recorded twice.
-            await DeadLetterTable.AppendAsync(deadLetterTable, EventLayout.BatchPath, runId, $"batch:{runId}:{chunkName}", onlyOnce: true, rejected, now, cancellationToken).ConfigureAwait(false);
-            var replace = TimeBuckets.Filter(start, end - 1, definition.Bucket, PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath));
-            var parameters = new Dictionary<string, string>
-            {
-                [LakeParameters.Path] = EventLayout.BatchPath,
-                [LakeParameters.Run] = runId,
-                [LakeParameters.Chunk] = chunkName,
-                [LakeParameters.Fingerprint] = _env.Signal.Fingerprint,
-                [LakeParameters.Sealed] = string.Join(',', sealedHere),
-            };
-            var result = await table.ReplacePartitionsAsync(enriched, EventPartitioner.ByTimeBucket(definition.Bucket, EventLayout.BatchPath), replace, parameters, cancellationToken).ConfigureAwait(false);
-            version = result.Version;
-            sealedBuckets.AddRange(sealedHere);
-            eventsIn += run.EventsIn;
-            eventsOut += run.EventsOut;
-            deadLetters += rejected.Count;
-            progress?.Report(new BatchProgress(index, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, chunkName));
+            return sealedHere;
+        }
+    }
+
+    private Dictionary<string, string> ChunkParameters(string runId, string chunkName, List<string> sealedHere, BatchShard? shard)
+    {
+        var parameters = new Dictionary<string, string>
+        {
+            [LakeParameters.Path] = EventLayout.BatchPath,
+            [LakeParameters.Run] = runId,
+            [LakeParameters.Chunk] = chunkName,
+            [LakeParameters.Fingerprint] = _env.Signal.Fingerprint,
+            [LakeParameters.Sealed] = string.Join(',', sealedHere),
+        };
+        if (shard is not null)
+        {
+            parameters[LakeParameters.Shards] = shard.Count.ToString(CultureInfo.InvariantCulture);
         }
 
-        return new BatchResult(runId, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, sealedBuckets, version);
+        return parameters;
+    }
+
+    /// <summary>One chunk's enriched rows (only the shard's users, when sharded) and its dead letters.</summary>
+    private async Task<(EventBatch Enriched, List<DeadLetter> Rejected, SignalRun Run)> ComputeChunkAsync(long start, long end, BatchShard? shard, CancellationToken cancellationToken)
+    {
+        var parser = new RawEventParser(_env.Signal, _time);
+        var parsed = new List<EventBatch>();
+        var rejected = new List<DeadLetter>();
+        foreach (var archive in _env.Config.Archives)
+        {
+            await foreach (var part in TableInputs.ReadRawEventsAsync(archive, parser, _env.Signal.RawSchema, start, end, cancellationToken).ConfigureAwait(false))
+            {
+                var events = shard is null ? part.Events : OwnedRows(part.Events, shard);
+                if (events.RowCount > 0)
+                {
+                    parsed.Add(events);
+                }
+
+                foreach (var dead in part.DeadLetters)
+                {
+                    // A dead letter without a user (unreadable) goes to shard 0, so exactly one shard records it.
+                    if (shard is null || (dead.UserId is { } user ? shard.Owns(user) : shard.Index == 0))
+                    {
+                        rejected.Add(dead);
+                    }
+                }
+            }
+        }
+
+        var raw = parsed.Count == 0 ? EventBatch.Empty(_env.Signal.RawSchema) : InArrivalOrder(EventBatch.Concat(_env.Signal.RawSchema, parsed));
+        var context = new ExecutorContext(_env.Definition, _time);
+        var run = _env.Signal.StartRun(context, new RunOptions { Assemble = false });
+        // An empty chunk still replaces (empties) its buckets; it need not go through the stages.
+        var enriched = raw.RowCount == 0
+            ? EventBatch.Empty(_env.Signal.EnrichedSchema)
+            : await run.ProcessTableAsync(raw, cancellationToken).ConfigureAwait(false);
+        rejected.AddRange(context.DeadLetters);
+        return (enriched, rejected, run);
+    }
+
+    private static EventBatch OwnedRows(EventBatch events, BatchShard shard)
+    {
+        var users = ((PrimitiveColumn<long>)events[StandardColumns.UserId]).Values;
+        var owned = new List<int>(events.RowCount / shard.Count + 16);
+        for (int i = 0; i < events.RowCount; i++)
+        {
+            if (shard.Owns(users[i]))
+            {
+                owned.Add(i);
+            }
+        }
+
+        return owned.Count == events.RowCount ? events : events.Gather(CollectionsMarshal.AsSpan(owned));
     }
 
     /// <summary>
@@ -181,9 +346,11 @@ public sealed class BatchJob
         return raw.Gather(order);
     }
 
-    private static string RunId(string fingerprint, long from, long to, int perChunk, string inputs, string enrichments)
+    private static string RunId(string fingerprint, long from, long to, int perChunk, string inputs, string enrichments, int shards)
     {
-        var text = string.Create(CultureInfo.InvariantCulture, $"{fingerprint}|{from}|{to}|{perChunk}|{inputs}|{enrichments}");
+        // Unsharded runs keep the id they always had, so their resume still finds their chunks.
+        var text = string.Create(CultureInfo.InvariantCulture, $"{fingerprint}|{from}|{to}|{perChunk}|{inputs}|{enrichments}")
+            + (shards > 1 ? string.Create(CultureInfo.InvariantCulture, $"|shards={shards}") : "");
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
     }
 }
@@ -198,6 +365,9 @@ public static class LakeParameters
 
     /// <summary>Comma-separated buckets this commit sealed.</summary>
     public const string Sealed = "weft.sealed";
+
+    /// <summary>Sharded batch commits: how many shards' shares the commit holds.</summary>
+    public const string Shards = "weft.shards";
 
     /// <summary>Stream commits: source offsets covered, "partition=offset,…".</summary>
     public const string Offsets = "weft.offsets";

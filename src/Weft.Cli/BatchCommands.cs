@@ -33,7 +33,8 @@ internal static class BatchCommands
         var from = new Option<string>("--from") { Description = "First instant to recompute (ISO 8601, UTC), rounded down to a bucket", Required = true };
         var to = new Option<string>("--to") { Description = "End of the range (exclusive), rounded up to a bucket", Required = true };
         var chunk = new Option<int?>("--chunk-buckets") { Description = "Buckets per atomic commit (default: a day's worth)" };
-        var command = new Command(name, description) { config, signal, from, to, chunk };
+        var shard = new Option<string?>("--shard") { Description = "i/n: this process's share of the users (by user-id hash) when n processes split one job into the same table; the last shard to finish a chunk commits it whole" };
+        var command = new Command(name, description) { config, signal, from, to, chunk, shard };
         command.SetAction((parse, ct) => RunAsync(name, stderr, async () =>
         {
             var weft = WeftConfig.Load(parse.GetValue(config)!);
@@ -41,11 +42,19 @@ internal static class BatchCommands
             var request = new BatchRequest(env.Definition.Name, ParseTime("--from", parse.GetValue(from)!), ParseTime("--to", parse.GetValue(to)!))
             {
                 BucketsPerChunk = parse.GetValue(chunk),
+                Shard = parse.GetValue(shard) is { } text ? BatchShard.Parse(text) : null,
             };
             var bar = new ProgressBar(stderr);
             var result = await new BatchJob(env).RunAsync(request, bar, ct).ConfigureAwait(false);
             bar.Finish();
             await stdout.WriteLineAsync($"{name} '{env.Definition.Name}' run {result.RunId}: {result.Chunks} chunk(s), {result.ChunksResumed} already committed (resumed)").ConfigureAwait(false);
+            if (request.Shard is { Count: > 1 } part)
+            {
+                await stdout.WriteLineAsync(result.ChunksWaiting == 0
+                    ? $"  shard {part}: every chunk is committed"
+                    : $"  shard {part}: {result.ChunksWaiting} chunk(s) staged, waiting for the other shards (the last one to finish a chunk commits it)").ConfigureAwait(false);
+            }
+
             await stdout.WriteLineAsync($"  {result.EventsIn:N0} raw events in, {result.EventsOut:N0} enriched events out, {result.DeadLetters:N0} dead letters → {weft.DeadLetterTable(env.Definition.Name)}").ConfigureAwait(false);
             await stdout.WriteLineAsync($"  {result.SealedBuckets.Count} bucket(s) sealed; table {weft.EnrichedTable(env.Definition.Name)} at version {result.TableVersion?.ToString(CultureInfo.InvariantCulture) ?? "(unchanged)"}").ConfigureAwait(false);
         }));

@@ -116,6 +116,35 @@ public sealed class BatchCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_backfill_split_into_shards_commits_the_table_one_process_would_write()
+    {
+        var config = await SetUpAsync();
+        var reference = await WriteConfigAsync("reference.json", "reference-lake");
+        string[] Args(string cfg, params string[] more) => ["backfill", "--config", cfg, "--signal", "engagement", "--from", "2026-11-01", "--to", "2026-11-04", .. more];
+        (await _cli.RunAsync(Args(reference))).Exit.Should().Be(0);
+        var expected = await BucketsAsync(_cli.PathOf("reference-lake/enriched/engagement"));
+
+        var first = await _cli.RunAsync(Args(config, "--shard", "0/2"));
+        first.Exit.Should().Be(0, first.Err);
+        first.Out.Should().Contain("shard 0/2: 3 chunk(s) staged, waiting for the other shards");
+        (await BucketsAsync(_cli.PathOf("lake/enriched/engagement"))).Should().BeEmpty("half the users' rows are staged, not committed");
+
+        var second = await _cli.RunAsync(Args(config, "--shard", "1/2"));
+        second.Exit.Should().Be(0, second.Err);
+        second.Out.Should().Contain("shard 1/2: every chunk is committed");
+        var sharded = await BucketsAsync(_cli.PathOf("lake/enriched/engagement"));
+        sharded.Keys.Should().BeEquivalentTo(expected.Keys);
+        foreach (var (bucket, rows) in expected)
+        {
+            sharded[bucket].Should().Equal(rows, $"bucket {bucket}");
+        }
+
+        var bad = await _cli.RunAsync(Args(config, "--shard", "2/2"));
+        bad.Exit.Should().Be(2);
+        bad.Err.Should().Contain("--shard '2/2'");
+    }
+
+    [Fact]
     public async Task Batch_fails_fast_on_a_missing_archive_and_a_bad_signal_name()
     {
         var config = await SetUpAsync(events: 500);

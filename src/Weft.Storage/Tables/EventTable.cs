@@ -239,46 +239,61 @@ public sealed class EventTable
 
     // ---------------------------------------------------------------- writing
 
+    /// <summary>
+    /// Writes <paramref name="batch"/>'s data files, placed by <paramref name="partitioner"/> (every row
+    /// in the partitions <paramref name="partitions"/> matches), without committing them: readers do not
+    /// see them until <see cref="CommitStagedAsync"/> commits them, possibly together with files other
+    /// processes staged (a sharded job). A batch whose schema differs fails as in <see cref="AppendAsync(EventBatch, EventPartitioner, CancellationToken)"/>,
+    /// with nothing written. Staged files never committed are unreferenced, and <c>weft table vacuum</c>
+    /// removes them once past the retention.
+    /// </summary>
+    public async Task<IReadOnlyList<AddFile>> StageAsync(EventBatch batch, EventPartitioner partitioner, PartitionFilter partitions, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(partitioner);
+        ArgumentNullException.ThrowIfNull(partitions);
+        return await WriteFilesAsync(batch, partitioner, partitions, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// One atomic commit that removes every file in the partitions <paramref name="partitions"/> matches
+    /// and adds <paramref name="files"/> (staged by <see cref="StageAsync"/>, in those partitions), recording
+    /// <paramref name="commitParameters"/>. A concurrent commit touching those partitions fails it with
+    /// <see cref="ConcurrentModificationException"/>. The staged files are left in place when it fails:
+    /// whoever staged them may commit them again.
+    /// </summary>
+    public async Task<TableWriteResult> CommitStagedAsync(
+        IReadOnlyList<AddFile> files, PartitionFilter partitions, IReadOnlyDictionary<string, string>? commitParameters, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        ArgumentNullException.ThrowIfNull(partitions);
+        long rows = 0;
+        foreach (var file in files)
+        {
+            if (!partitions.Matches(file.PartitionValues))
+            {
+                throw new ArgumentException($"Staged file '{file.Path}' of table '{Path}' is in partition {file.DescribePartition(PartitionColumns)}, outside the partitions being replaced.", nameof(files));
+            }
+
+            rows += file.NumRecords ?? 0;
+        }
+
+        var result = await _log.CommitAsync(Transaction(rows, commitParameters).ReplacePartitions(partitions, files).Build(), cancellationToken).ConfigureAwait(false);
+        return new TableWriteResult(result.Version, rows, files, result.FilesRemoved);
+    }
+
     private async Task<TableWriteResult> WriteAsync(
         EventBatch batch, EventPartitioner partitioner, PartitionFilter? replace, IReadOnlyDictionary<string, string>? commitParameters, CancellationToken cancellationToken)
     {
-        var columns = ResolveColumns(batch);
         var rowCount = batch.RowCount;
         if (rowCount == 0 && replace is null)
         {
+            ResolveColumns(batch);
             return new TableWriteResult(null, 0, [], 0);
         }
 
-        var (partitions, order, starts) = GroupRows(batch, partitioner, replace);
-        var written = new List<AddFile>(partitions.Count);
-        try
-        {
-            for (var p = 0; p < partitions.Count; p++)
-            {
-                var count = starts[p + 1] - starts[p];
-                if (count > 0)
-                {
-                    var wholeBatch = count == rowCount;
-                    written.Add(await WriteFileAsync(columns, new ArraySegment<int>(order, starts[p], count), wholeBatch, partitions[p], cancellationToken).ConfigureAwait(false));
-                }
-            }
-        }
-        catch
-        {
-            DeleteFiles(written);
-            throw;
-        }
-
-        var builder = DeltaTransaction.Create(WriteOperation).WithWriterSchema(_writerSchema)
-            .WithParameter("weft.rows", rowCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        if (commitParameters is not null)
-        {
-            foreach (var (name, value) in commitParameters)
-            {
-                builder.WithParameter(name, value);
-            }
-        }
-
+        var written = await WriteFilesAsync(batch, partitioner, replace, cancellationToken).ConfigureAwait(false);
+        var builder = Transaction(rowCount, commitParameters);
         if (replace is null)
         {
             builder.Add(written);
@@ -300,6 +315,49 @@ public sealed class EventTable
         }
 
         return new TableWriteResult(result.Version, rowCount, written, result.FilesRemoved);
+    }
+
+    /// <summary>One file per partition of the batch's rows; on failure, the files written so far are deleted.</summary>
+    private async Task<List<AddFile>> WriteFilesAsync(EventBatch batch, EventPartitioner partitioner, PartitionFilter? replace, CancellationToken cancellationToken)
+    {
+        var columns = ResolveColumns(batch);
+        var rowCount = batch.RowCount;
+        var (partitions, order, starts) = GroupRows(batch, partitioner, replace);
+        var written = new List<AddFile>(partitions.Count);
+        try
+        {
+            for (var p = 0; p < partitions.Count; p++)
+            {
+                var count = starts[p + 1] - starts[p];
+                if (count > 0)
+                {
+                    var wholeBatch = count == rowCount;
+                    written.Add(await WriteFileAsync(columns, new ArraySegment<int>(order, starts[p], count), wholeBatch, partitions[p], cancellationToken).ConfigureAwait(false));
+                }
+            }
+        }
+        catch
+        {
+            DeleteFiles(written);
+            throw;
+        }
+
+        return written;
+    }
+
+    private DeltaTransactionBuilder Transaction(long rows, IReadOnlyDictionary<string, string>? commitParameters)
+    {
+        var builder = DeltaTransaction.Create(WriteOperation).WithWriterSchema(_writerSchema)
+            .WithParameter("weft.rows", rows.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (commitParameters is not null)
+        {
+            foreach (var (name, value) in commitParameters)
+            {
+                builder.WithParameter(name, value);
+            }
+        }
+
+        return builder;
     }
 
     /// <summary>The batch's columns in table order, after checking names, types and nullability.</summary>
@@ -479,6 +537,13 @@ public sealed class EventTable
                 }
 
                 await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            // On disk before any commit can name it: the commit entry is fsync'd, and a crash must not
+            // leave it pointing at a file whose data never reached the disk.
+            using (var handle = File.OpenHandle(full, FileMode.Open, FileAccess.ReadWrite))
+            {
+                RandomAccess.FlushToDisk(handle);
             }
 
             var size = new FileInfo(full).Length;

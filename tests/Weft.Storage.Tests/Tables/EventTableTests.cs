@@ -325,6 +325,58 @@ public sealed class EventTableTests : IDisposable
         (await table.Log.GetSnapshotAsync()).Version.Should().Be(1);
     }
 
+    [Fact]
+    public async Task Staged_files_stay_invisible_until_one_commit_replaces_the_partition_with_all_of_them()
+    {
+        var path = _directory.Combine("t");
+        var table = await EventTable.OpenOrCreateAsync(path, EventData.TenColumns, Layout);
+        var target = EventLayout.Partition("2026-11-23T10", "batch");
+        var old = EventData.Random(EventData.TenColumns, 12, 1, "old-", spanMicros: EventData.HourMicros);
+        await table.AppendAsync(old, target);
+        var filter = PartitionFilter.ForPartition(target);
+        var first = EventData.Random(EventData.TenColumns, 20, 2, "a-", spanMicros: EventData.HourMicros);
+        var second = EventData.Random(EventData.TenColumns, 30, 3, "b-", spanMicros: EventData.HourMicros);
+
+        // Two writers (say, two shards in two processes) stage their shares and hand them over as text.
+        var other = await EventTable.OpenAsync(path);
+        var stagedA = await table.StageAsync(first, EventPartitioner.Single(target), filter);
+        var stagedB = await other.StageAsync(second, EventPartitioner.Single(target), filter);
+        var handedOver = StagedFiles.Parse(StagedFiles.Serialize([.. stagedA, .. stagedB]), "shares");
+        handedOver.Should().BeEquivalentTo([.. stagedA, .. stagedB], o => o.WithStrictOrdering()
+            .Using<DateTimeOffset>(t => t.Subject.Should().BeCloseTo(t.Expectation, TimeSpan.FromMilliseconds(1))).WhenTypeIs<DateTimeOffset>()); // the log keeps milliseconds
+
+        (await table.Log.GetSnapshotAsync()).Version.Should().Be(1, "staging commits nothing");
+        EventData.Rows(await EventData.ReadAllAsync(table.ReadAsync(["event_id"])), ["event_id"]).Should().Equal(EventData.Rows([old], ["event_id"]));
+
+        var result = await table.CommitStagedAsync(handedOver, filter, new Dictionary<string, string> { ["weft.run"] = "r1" });
+
+        result.FilesRemoved.Should().Be(1);
+        result.RowsWritten.Should().Be(50);
+        EventData.Rows(await EventData.ReadAllAsync(table.ReadAsync(["event_id"])), ["event_id"]).Should().BeEquivalentTo(EventData.Rows([first, second], ["event_id"]));
+        (await table.Log.GetHistoryAsync(limit: 1)).Single().Parameters.Should().Contain("weft.run", "r1");
+
+        var again = () => table.CommitStagedAsync(handedOver, filter, null);
+        await again.Should().ThrowAsync<ArgumentException>().WithMessage("*already in the table*");
+    }
+
+    [Fact]
+    public async Task Committing_staged_files_outside_the_replaced_partitions_or_a_malformed_list_is_refused()
+    {
+        var path = _directory.Combine("t");
+        var table = await EventTable.OpenOrCreateAsync(path, EventData.TenColumns, Layout);
+        var target = EventLayout.Partition("2026-11-23T10", "batch");
+        var staged = await table.StageAsync(EventData.Random(EventData.TenColumns, 5, 1, spanMicros: EventData.HourMicros), EventPartitioner.Single(target), PartitionFilter.ForPartition(target));
+
+        var outside = () => table.CommitStagedAsync(staged, PartitionFilter.ForPartition(EventLayout.Partition("2026-11-23T11", "batch")), null);
+        await outside.Should().ThrowAsync<ArgumentException>().WithMessage("*outside the partitions being replaced*");
+        (await table.Log.GetSnapshotAsync()).Version.Should().Be(0);
+
+        var malformed = () => StagedFiles.Parse("{\"add\": {\"path\": 3}}\n"u8, "shard-1-of-2.json");
+        malformed.Should().Throw<FormatException>().WithMessage("*shard-1-of-2.json*");
+        var notAdds = () => StagedFiles.Parse("{\"remove\": {\"path\": \"x.parquet\", \"deletionTimestamp\": 1, \"dataChange\": true}}\n"u8, "shares.json");
+        notAdds.Should().Throw<FormatException>().WithMessage("*shares.json*not only add actions*");
+    }
+
     // ------------------------------------------------------------------ bad input
 
     [Fact]

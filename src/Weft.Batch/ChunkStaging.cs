@@ -1,0 +1,102 @@
+using System.Globalization;
+using System.Text;
+using Weft.Storage;
+
+namespace Weft.Batch;
+
+/// <summary>
+/// The shares of one chunk of a sharded batch run, staged but not committed:
+/// <c>&lt;table&gt;/_weft_staging/&lt;run&gt;/&lt;chunk&gt;/shard-&lt;i&gt;-of-&lt;n&gt;.json</c>, each listing the data files
+/// its shard wrote. The directory starts with '_', so Delta readers and <c>weft table vacuum</c> pass it by.
+/// A share is published by an atomic rename after its data files are durable: a listed share is complete.
+/// </summary>
+internal sealed class ChunkStaging
+{
+    public const string Directory = "_weft_staging";
+
+    private readonly string _chunkDirectory;
+    private readonly BatchShard _shard;
+
+    public ChunkStaging(string tablePath, string runId, string chunkName, BatchShard shard)
+    {
+        _chunkDirectory = Path.Combine(tablePath, Directory, runId, SafeName(chunkName));
+        _shard = shard;
+    }
+
+    /// <summary>Whether this shard's share of the chunk is already staged (a resumed shard skips the work).</summary>
+    public bool IsStaged => File.Exists(ShareFile(_shard.Index));
+
+    public async Task WriteAsync(IReadOnlyList<AddFile> files, CancellationToken cancellationToken)
+    {
+        System.IO.Directory.CreateDirectory(_chunkDirectory);
+        var target = ShareFile(_shard.Index);
+        var temporary = target + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous);
+        await using (stream.ConfigureAwait(false))
+        {
+            await stream.WriteAsync(StagedFiles.Serialize(files), cancellationToken).ConfigureAwait(false);
+            stream.Flush(flushToDisk: true);
+        }
+
+        File.Move(temporary, target, overwrite: true);
+    }
+
+    /// <summary>Every shard's staged files, or null while some shard has not staged its share.</summary>
+    public async Task<IReadOnlyList<AddFile>?> ReadAllAsync(CancellationToken cancellationToken)
+    {
+        var all = new List<AddFile>();
+        for (int i = 0; i < _shard.Count; i++)
+        {
+            var file = ShareFile(i);
+            if (!File.Exists(file))
+            {
+                return null;
+            }
+
+            try
+            {
+                all.AddRange(StagedFiles.Parse(await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false), file));
+            }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            {
+                return null; // removed since: the shard that committed the chunk cleaned up
+            }
+        }
+
+        return all;
+    }
+
+    /// <summary>Removes the chunk's staging directory once its shares are committed (best effort: a leftover is harmless).</summary>
+    public void Delete()
+    {
+        try
+        {
+            if (System.IO.Directory.Exists(_chunkDirectory))
+            {
+                System.IO.Directory.Delete(_chunkDirectory, recursive: true);
+            }
+        }
+        catch (IOException)
+        {
+            // Another shard may be removing it too.
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // Left for an operator; the chunk is committed either way.
+        }
+    }
+
+    private string ShareFile(int index) =>
+        Path.Combine(_chunkDirectory, string.Create(CultureInfo.InvariantCulture, $"shard-{index}-of-{_shard.Count}.json"));
+
+    private static string SafeName(string chunkName)
+    {
+        var name = new StringBuilder(chunkName.Length);
+        foreach (var c in chunkName)
+        {
+            name.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_');
+        }
+
+        return name.ToString();
+    }
+}

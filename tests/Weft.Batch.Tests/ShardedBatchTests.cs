@@ -1,0 +1,137 @@
+using FluentAssertions;
+using Weft.Engine;
+using Weft.Storage;
+using Xunit;
+
+namespace Weft.Batch.Tests;
+
+/// <summary><c>--shard i/n</c>: n processes split one batch job by user hash and commit into one table.</summary>
+public sealed class ShardedBatchTests
+{
+    private static readonly BatchRequest Range = new("engagement", BatchWorld.Start, BatchWorld.Start + 3 * BatchWorld.Day);
+
+    [Theory]
+    [InlineData("0/1", 0, 1)]
+    [InlineData("3/4", 3, 4)]
+    [InlineData("11/16", 11, 16)]
+    public void A_shard_parses_from_i_slash_n(string text, int index, int count)
+    {
+        BatchShard.Parse(text).Should().Be(new BatchShard(index, count));
+        BatchShard.Parse(text).ToString().Should().Be(text);
+    }
+
+    [Theory]
+    [InlineData("4/4")]
+    [InlineData("1/0")]
+    [InlineData("-1/4")]
+    [InlineData("1")]
+    [InlineData("a/b")]
+    [InlineData("1/2/3")]
+    public void A_malformed_shard_is_refused_naming_the_option_and_the_text(string text)
+    {
+        var act = () => BatchShard.Parse(text);
+
+        act.Should().Throw<ArgumentException>().WithMessage($"--shard '{text}'*");
+    }
+
+    [Fact]
+    public void Every_user_falls_to_exactly_one_shard_and_the_shards_are_even()
+    {
+        var rng = new Random(7);
+        for (int count = 1; count <= 7; count++)
+        {
+            var shards = Enumerable.Range(0, count).Select(i => new BatchShard(i, count)).ToArray();
+            var sizes = new int[count];
+            for (long user = 0; user < 20_000; user++)
+            {
+                long id = user % 2 == 0 ? user : rng.NextInt64(long.MinValue, long.MaxValue); // neighbours and arbitrary ids
+                var owners = shards.Where(s => s.Owns(id)).ToList();
+                owners.Should().ContainSingle($"user {id} with {count} shards");
+                sizes[owners[0].Index]++;
+            }
+
+            foreach (var size in sizes)
+            {
+                size.Should().BeInRange((int)(20_000 / count * 0.9), (int)(20_000 / count * 1.1), $"{count} shards: {string.Join(", ", sizes)}");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Shards_run_one_after_another_commit_each_chunk_whole_only_when_the_last_share_is_staged()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 23, events: 600, users: 40);
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+        var path = world.Config.EnrichedTable("engagement");
+        var reference = await new BatchJob(env).RunAsync(Range, null, CancellationToken.None);
+        var expected = await BatchRowsAsync(path);
+        expected.Should().NotBeEmpty();
+
+        // Empty the table's batch rows, so a shard's share showing up early would be seen.
+        var table = await EventTable.OpenAsync(path);
+        await table.ReplacePartitionsAsync(EventBatch.Empty(env.Signal.EnrichedSchema), EventPartitioner.ByTimeBucket(env.Definition.Bucket, EventLayout.BatchPath),
+            PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath));
+
+        var results = new List<BatchResult>();
+        for (int i = 0; i < 3; i++)
+        {
+            results.Add(await new BatchJob(env).RunAsync(Range with { Shard = new BatchShard(i, 3) }, null, CancellationToken.None));
+            if (i < 2)
+            {
+                results[i].ChunksWaiting.Should().Be(results[i].Chunks);
+                (await BatchRowsAsync(path)).Should().BeEmpty($"no chunk is committed while shard {i + 1}/3 and later have not staged");
+            }
+        }
+
+        results[2].ChunksWaiting.Should().Be(0);
+        results.Select(r => r.RunId).Distinct().Should().ContainSingle().Which.Should().NotBe(reference.RunId);
+        results.Sum(r => r.EventsIn).Should().Be(reference.EventsIn);
+        results.Sum(r => r.EventsOut).Should().Be(reference.EventsOut);
+        results.Sum(r => r.DeadLetters).Should().Be(reference.DeadLetters);
+        results[0].EventsIn.Should().BeGreaterThan(0);
+        results[1].EventsIn.Should().BeGreaterThan(0);
+        results[2].EventsIn.Should().BeGreaterThan(0);
+        (await BatchRowsAsync(path)).Should().Equal(expected);
+        Directory.Exists(Path.Combine(path, ChunkStaging.Directory, results[0].RunId)).Should().BeTrue();
+        Directory.EnumerateFiles(Path.Combine(path, ChunkStaging.Directory), "*", SearchOption.AllDirectories).Should().BeEmpty("committed chunks leave no staged shares");
+
+        var again = await new BatchJob(env).RunAsync(Range with { Shard = new BatchShard(1, 3) }, null, CancellationToken.None);
+        again.ChunksResumed.Should().Be(again.Chunks);
+        again.EventsIn.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task Shards_running_at_once_leave_the_table_an_unsharded_run_leaves()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 29, events: 600, users: 40);
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+        var path = world.Config.EnrichedTable("engagement");
+        var reference = await new BatchJob(env).RunAsync(Range with { BucketsPerChunk = 6 }, null, CancellationToken.None);
+        var expected = await BatchRowsAsync(path);
+
+        var shards = await Task.WhenAll(Enumerable.Range(0, 4).Select(i =>
+            Task.Run(() => new BatchJob(env).RunAsync(Range with { BucketsPerChunk = 6, Shard = new BatchShard(i, 4) }, null, CancellationToken.None))));
+
+        shards.Sum(r => r.EventsIn).Should().Be(reference.EventsIn);
+        shards.Sum(r => r.DeadLetters).Should().Be(reference.DeadLetters);
+        shards.Sum(r => r.ChunksWaiting).Should().BeLessThanOrEqualTo(3 * reference.Chunks);
+        (await BatchRowsAsync(path)).Should().Equal(expected);
+        var history = await (await EventTable.OpenAsync(path)).Log.GetHistoryAsync();
+        history.Count(c => c.Parameters.TryGetValue(LakeParameters.Run, out var run) && run == shards[0].RunId)
+            .Should().Be(reference.Chunks, "each chunk is committed once, by one shard");
+    }
+
+    /// <summary>The table's path=batch rows in a stable text form, sorted.</summary>
+    private static async Task<List<string>> BatchRowsAsync(string path)
+    {
+        var table = await EventTable.OpenAsync(path);
+        var rows = new List<string>();
+        await foreach (var batch in table.ReadAsync(null, PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath)))
+        {
+            rows.AddRange(JsonRows.Canonical(batch.Project(table.Schema)).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+
+        rows.Sort(StringComparer.Ordinal);
+        return rows;
+    }
+}
