@@ -14,11 +14,13 @@ internal sealed class ChunkStaging
 {
     public const string Directory = "_weft_staging";
 
+    private readonly string _tablePath;
     private readonly string _chunkDirectory;
     private readonly BatchShard _shard;
 
     public ChunkStaging(string tablePath, string runId, string chunkName, BatchShard shard)
     {
+        _tablePath = tablePath;
         _chunkDirectory = Path.Combine(tablePath, Directory, runId, SafeName(chunkName));
         _shard = shard;
     }
@@ -41,7 +43,11 @@ internal sealed class ChunkStaging
         File.Move(temporary, target, overwrite: true);
     }
 
-    /// <summary>Every shard's staged files, or null while some shard has not staged its share.</summary>
+    /// <summary>
+    /// Every shard's staged files, or null while some shard has not staged its share. A share whose data
+    /// files are gone (a vacuum past the retention removed them while the share waited) is withdrawn, so
+    /// its shard computes it again when it runs, and nothing refers to a missing file.
+    /// </summary>
     public async Task<IReadOnlyList<AddFile>?> ReadAllAsync(CancellationToken cancellationToken)
     {
         var all = new List<AddFile>();
@@ -53,14 +59,26 @@ internal sealed class ChunkStaging
                 return null;
             }
 
+            IReadOnlyList<AddFile> share;
             try
             {
-                all.AddRange(StagedFiles.Parse(await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false), file));
+                share = StagedFiles.Parse(await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false), file);
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
             {
                 return null; // removed since: the shard that committed the chunk cleaned up
             }
+
+            foreach (var staged in share)
+            {
+                if (!File.Exists(Path.Combine(_tablePath, staged.Path)))
+                {
+                    File.Delete(file);
+                    return null;
+                }
+            }
+
+            all.AddRange(share);
         }
 
         return all;

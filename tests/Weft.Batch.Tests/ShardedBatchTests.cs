@@ -121,6 +121,34 @@ public sealed class ShardedBatchTests
             .Should().Be(reference.Chunks, "each chunk is committed once, by one shard");
     }
 
+    [Fact]
+    public async Task A_share_whose_data_files_were_vacuumed_is_withdrawn_and_staged_again_not_committed_broken()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 37, events: 600, users: 40);
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+        var path = world.Config.EnrichedTable("engagement");
+        var reference = await new BatchJob(env).RunAsync(Range, null, CancellationToken.None);
+        var expected = await BatchRowsAsync(path);
+
+        var first = await new BatchJob(env).RunAsync(Range with { Shard = new BatchShard(0, 2) }, null, CancellationToken.None);
+        first.ChunksWaiting.Should().Be(reference.Chunks);
+        // A vacuum past the retention removes a data file of one staged share while it waits.
+        var (shareFile, staged) = Directory.EnumerateFiles(Path.Combine(path, ChunkStaging.Directory), "shard-0-of-2.json", SearchOption.AllDirectories)
+            .Select(f => (File: f, Files: StagedFiles.Parse(File.ReadAllBytes(f), f)))
+            .First(s => s.Files.Count > 0);
+        File.Delete(Path.Combine(path, staged[0].Path));
+
+        var second = await new BatchJob(env).RunAsync(Range with { Shard = new BatchShard(1, 2) }, null, CancellationToken.None);
+        second.ChunksWaiting.Should().Be(1, "the chunk with the damaged share is not committed");
+        File.Exists(shareFile).Should().BeFalse("the damaged share is withdrawn");
+
+        var again = await new BatchJob(env).RunAsync(Range with { Shard = new BatchShard(0, 2) }, null, CancellationToken.None);
+        again.ChunksResumed.Should().Be(reference.Chunks - 1);
+        again.EventsIn.Should().BeGreaterThan(0, "shard 0 computes the withdrawn share again");
+        again.ChunksWaiting.Should().Be(0);
+        (await BatchRowsAsync(path)).Should().Equal(expected);
+    }
+
     /// <summary>The table's path=batch rows in a stable text form, sorted.</summary>
     private static async Task<List<string>> BatchRowsAsync(string path)
     {
