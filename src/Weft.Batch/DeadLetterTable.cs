@@ -36,9 +36,11 @@ public static class DeadLetterTable
     /// Appends <paramref name="deadLetters"/> in one commit tagged <paramref name="commitTag"/>. With
     /// <paramref name="onlyOnce"/> (a tag a resumed run repeats), nothing is appended when a commit with
     /// that tag is already in the table. A fresh tag (the stream's flushes) skips that check.
+    /// <paramref name="commitParameters"/> are recorded in the same commit (the stream's offsets).
     /// </summary>
     public static async Task AppendAsync(
-        EventTable table, string path, string run, string commitTag, bool onlyOnce, IReadOnlyList<DeadLetter> deadLetters, long recordedAtMicros, CancellationToken cancellationToken)
+        EventTable table, string path, string run, string commitTag, bool onlyOnce, IReadOnlyList<DeadLetter> deadLetters, long recordedAtMicros, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string>? commitParameters = null)
     {
         if (deadLetters.Count == 0)
         {
@@ -76,7 +78,7 @@ public static class DeadLetterTable
             new StringColumn(deadLetters.Select(d => d.Payload).ToArray()),
         ]);
         await table.AppendAsync(batch, EventPartitioner.Single(new Dictionary<string, string?> { [EventLayout.PathColumn] = path }),
-            new Dictionary<string, string> { [TagParameter] = commitTag }, cancellationToken).ConfigureAwait(false);
+            new Dictionary<string, string>(commitParameters ?? new Dictionary<string, string>()) { [TagParameter] = commitTag }, cancellationToken).ConfigureAwait(false);
     }
 
     private const string TagParameter = "weft.tag";

@@ -99,6 +99,7 @@ public sealed class StreamRuntime
     private readonly TimeProvider _time;
     private readonly List<SignalStream> _signals;
     private readonly EventTable _unrouted;
+    private readonly Dictionary<string, long> _unroutedHeld; // offsets whose dead letters _stream already holds (a replay after a crash)
     private readonly Dictionary<string, long> _processed = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _durable = new(StringComparer.Ordinal);
     private List<DeadLetter> _unroutedPending = [];
@@ -113,8 +114,9 @@ public sealed class StreamRuntime
     private long _lastTrim;
     private long _lastRefresh;
 
-    private StreamRuntime(WeftConfig config, IEventSource source, IOnlineStore store, StreamOptions options, TimeProvider time, List<SignalStream> signals, EventTable unrouted)
+    private StreamRuntime(WeftConfig config, IEventSource source, IOnlineStore store, StreamOptions options, TimeProvider time, List<SignalStream> signals, EventTable unrouted, Dictionary<string, long> unroutedHeld)
     {
+        _unroutedHeld = unroutedHeld;
         _config = config;
         _source = source;
         _store = store;
@@ -152,7 +154,8 @@ public sealed class StreamRuntime
         }
 
         var unrouted = await DeadLetterTable.OpenAsync(config.DeadLetterTable(UnroutedDeadLetters), cancellationToken).ConfigureAwait(false);
-        return new StreamRuntime(config, source, store, options, time, streams, unrouted);
+        var unroutedHeld = await HeldOffsetsAsync(unrouted, cancellationToken).ConfigureAwait(false);
+        return new StreamRuntime(config, source, store, options, time, streams, unrouted, unroutedHeld);
     }
 
     /// <summary>Runs until cancelled; on cancellation flushes what it holds (a clean stop) and returns.</summary>
@@ -274,7 +277,11 @@ public sealed class StreamRuntime
             }
             else
             {
-                _unroutedPending.Add(new DeadLetter(null, null, null, "route", reason!, SourceOf(r), Encoding.UTF8.GetString(r.Payload)));
+                if (!Holds(_unroutedHeld, r))
+                {
+                    _unroutedPending.Add(new DeadLetter(null, null, null, "route", reason!, SourceOf(r), Encoding.UTF8.GetString(r.Payload)));
+                }
+
                 unrouted++;
             }
         }
@@ -526,7 +533,8 @@ public sealed class StreamRuntime
             await signal.WriteAsync(flush.Offsets, flush.Tag, flush.NowMicros, Metrics).ConfigureAwait(false);
         }
 
-        await DeadLetterTable.AppendAsync(_unrouted, EventLayout.StreamPath, _options.Consumer, flush.Tag, onlyOnce: false, flush.Unrouted, flush.NowMicros, CancellationToken.None).ConfigureAwait(false);
+        await DeadLetterTable.AppendAsync(_unrouted, EventLayout.StreamPath, _options.Consumer, flush.Tag, onlyOnce: false, flush.Unrouted, flush.NowMicros, CancellationToken.None,
+            new Dictionary<string, string> { [LakeParameters.Offsets] = FormatOffsets(flush.Offsets) }).ConfigureAwait(false);
         return flush;
     }
 
@@ -572,8 +580,11 @@ public sealed class StreamRuntime
                 metrics.Count("weft_lake_rows_total", "Rows written to the lake, by signal and path", rows.RowCount, ("signal", Definition.Name), ("path", EventLayout.StreamPath));
             }
 
-            await DeadLetterTable.AppendAsync(DeadLetters, EventLayout.StreamPath, "stream", tag, onlyOnce: false, Dead, nowMicros, CancellationToken.None).ConfigureAwait(false);
-            await LateEventLedger.AppendAsync(Ledger, Definition.Bucket, Late, new Dictionary<string, string> { ["weft.tag"] = tag }, CancellationToken.None).ConfigureAwait(false);
+            // Both record the offsets they cover, so a replay after a crash before the source commit
+            // does not record the same dead letters and late events again.
+            var covered = new Dictionary<string, string> { [LakeParameters.Offsets] = parameters[LakeParameters.Offsets] };
+            await DeadLetterTable.AppendAsync(DeadLetters, EventLayout.StreamPath, "stream", tag, onlyOnce: false, Dead, nowMicros, CancellationToken.None, covered).ConfigureAwait(false);
+            await LateEventLedger.AppendAsync(Ledger, Definition.Bucket, Late, new Dictionary<string, string>(covered) { ["weft.tag"] = tag }, CancellationToken.None).ConfigureAwait(false);
         }
     }
 
@@ -585,6 +596,8 @@ public sealed class StreamRuntime
         private readonly EventTable _ledger;
         private readonly EnrichedLake _lakeView;
         private readonly Dictionary<string, long> _lakeOffsets;
+        private readonly Dictionary<string, long> _deadHeld; // offsets whose dead letters the table holds
+        private readonly Dictionary<string, long> _lateHeld; // ... and whose late events the ledger holds
         private List<EventBatch> _pending = []; // filled by appends (stage two), taken by flushes
         private List<DeadLetter> _pendingDead = [];
         private List<LateEvent> _pendingLate = [];
@@ -596,8 +609,12 @@ public sealed class StreamRuntime
         private HashSet<long>? _sealedStarts;
         private long _sealedReadAt;
 
-        private SignalStream(SignalEnvironment env, EventTable lake, EventTable deadLetters, EventTable ledger, EnrichedLake lakeView, Dictionary<string, long> lakeOffsets, TimeProvider time)
+        private SignalStream(
+            SignalEnvironment env, EventTable lake, EventTable deadLetters, EventTable ledger, EnrichedLake lakeView,
+            Dictionary<string, long> lakeOffsets, Dictionary<string, long> deadHeld, Dictionary<string, long> lateHeld, TimeProvider time)
         {
+            _deadHeld = deadHeld;
+            _lateHeld = lateHeld;
             Env = env;
             _lake = lake;
             _deadLetters = deadLetters;
@@ -617,20 +634,11 @@ public sealed class StreamRuntime
             var ledger = await LateEventLedger.OpenAsync(config.LateEventTable(name), cancellationToken).ConfigureAwait(false);
             var view = await EnrichedLake.OpenAsync(config.EnrichedTable(name), env.Definition, cancellationToken).ConfigureAwait(false);
 
-            // Offsets the lake already holds: the newest value per partition over the stream commits.
-            var offsets = new Dictionary<string, long>(StringComparer.Ordinal);
-            foreach (var commit in await lake.Log.GetHistoryAsync(cancellationToken: cancellationToken).ConfigureAwait(false))
-            {
-                if (commit.Parameters.TryGetValue(LakeParameters.Offsets, out var text))
-                {
-                    foreach (var (partition, offset) in ParseOffsets(text))
-                    {
-                        offsets[partition] = Math.Max(offset, offsets.GetValueOrDefault(partition, -1));
-                    }
-                }
-            }
-
-            return new SignalStream(env, lake, dead, ledger, view, offsets, time);
+            return new SignalStream(env, lake, dead, ledger, view,
+                await HeldOffsetsAsync(lake, cancellationToken).ConfigureAwait(false),
+                await HeldOffsetsAsync(dead, cancellationToken).ConfigureAwait(false),
+                await HeldOffsetsAsync(ledger, cancellationToken).ConfigureAwait(false),
+                time);
         }
 
         private static (SignalRun, RawEventParser, ElementCodec) Start(SignalEnvironment env, TimeProvider time) =>
@@ -655,7 +663,11 @@ public sealed class StreamRuntime
             var parsed = _parser.Parse(routed);
             for (int d = 0; d < parsed.DeadLetters.Count; d++)
             {
-                _pendingDead.Add(parsed.DeadLetters[d] with { Source = SourceOf(sources[parsed.DeadLetterRows[d]]) });
+                var source = sources[parsed.DeadLetterRows[d]];
+                if (!Holds(_deadHeld, source))
+                {
+                    _pendingDead.Add(parsed.DeadLetters[d] with { Source = SourceOf(source) });
+                }
             }
 
             var events = parsed.Events;
@@ -686,8 +698,12 @@ public sealed class StreamRuntime
                     long lateness = sealedBucket
                         ? nowMicros - (TimeBuckets.StartOf(times[i], definition.Bucket) + bucketLength)
                         : watermark - times[i];
-                    _pendingLate.Add(new LateEvent(ids[i]!, users[i], types[i]!, times[i], ingest[i], nowMicros, lateness,
-                        sealedBucket ? "bucket sealed by batch" : "older than the stream watermark", definition.Late));
+                    if (!Holds(_lateHeld, sources[parsed.SourceRows[i]]))
+                    {
+                        _pendingLate.Add(new LateEvent(ids[i]!, users[i], types[i]!, times[i], ingest[i], nowMicros, lateness,
+                            sealedBucket ? "bucket sealed by batch" : "older than the stream watermark", definition.Late));
+                    }
+
                     late.Add(types[i]!, 1);
                     if (definition.Late != LatePolicy.Accept)
                     {
@@ -732,7 +748,13 @@ public sealed class StreamRuntime
             }
 
             var enriched = await _run.ProcessTableAsync(events, cancellationToken).ConfigureAwait(false);
-            int rejected = _run.Context.DrainDeadLetters(_pendingDead);
+            var rejects = new List<DeadLetter>();
+            int rejected = _run.Context.DrainDeadLetters(rejects);
+            if (rejected > 0)
+            {
+                AddRejected(rejects, events, origins, sources);
+            }
+
             Count(metrics, parsed.DeadLetters.Count + rejected, "parse+executors");
             if (enriched.RowCount == 0)
             {
@@ -801,6 +823,37 @@ public sealed class StreamRuntime
 
             var lakeRows = fresh is null ? enriched : freshCount > 0 ? enriched.Gather(fresh.AsSpan(0, freshCount)) : null;
             return new SignalBatch(elements, eTypes, arrived, lakeRows, _maxEventTime);
+        }
+
+        /// <summary>
+        /// Executor rejects name the event only: its record gives the source, the raw payload and whether
+        /// the dead-letter table already holds it (a replay after a crash).
+        /// </summary>
+        private void AddRejected(List<DeadLetter> rejects, EventBatch events, int[] origins, List<SourceRecord> sources)
+        {
+            var ids = ((StringColumn)events[StandardColumns.EventId]).Values;
+            var byId = new Dictionary<string, int>(events.RowCount, StringComparer.Ordinal);
+            for (int i = 0; i < events.RowCount; i++)
+            {
+                byId.TryAdd(ids[i]!, origins[i]);
+            }
+
+            foreach (var reject in rejects)
+            {
+                if (reject.EventId is { } id && byId.TryGetValue(id, out int origin))
+                {
+                    var source = sources[origin];
+                    if (!Holds(_deadHeld, source))
+                    {
+                        var payload = source.Payload.AsSpan(0, Math.Min(source.Payload.Length, MaxDeadLetterPayloadBytes));
+                        _pendingDead.Add(reject with { Source = SourceOf(source), Payload = reject.Payload ?? Encoding.UTF8.GetString(payload) });
+                    }
+                }
+                else
+                {
+                    _pendingDead.Add(reject);
+                }
+            }
         }
 
         /// <summary>
@@ -1037,6 +1090,31 @@ public sealed class StreamRuntime
             return slot;
         }
     }
+
+    /// <summary>Raw payload bytes kept in an executor's dead letter (as the parser keeps for its own).</summary>
+    private const int MaxDeadLetterPayloadBytes = 4096;
+
+    /// <summary>The newest offset per partition over a table's stream commits: records up to it are already written there.</summary>
+    private static async Task<Dictionary<string, long>> HeldOffsetsAsync(EventTable table, CancellationToken cancellationToken)
+    {
+        var offsets = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var commit in await table.Log.GetCommitsAfterAsync(-1, cancellationToken).ConfigureAwait(false))
+        {
+            if (commit.Parameters.TryGetValue(LakeParameters.Offsets, out var text))
+            {
+                foreach (var (partition, offset) in ParseOffsets(text))
+                {
+                    offsets[partition] = Math.Max(offset, offsets.GetValueOrDefault(partition, -1));
+                }
+            }
+        }
+
+        return offsets;
+    }
+
+    /// <summary>Whether a table whose stream commits cover <paramref name="held"/> already holds what <paramref name="record"/> produced.</summary>
+    private static bool Holds(Dictionary<string, long> held, SourceRecord record) =>
+        held.Count > 0 && held.TryGetValue(record.Partition, out long offset) && record.Offset <= offset;
 
     internal static string FormatOffsets(IReadOnlyDictionary<string, long> offsets) =>
         string.Join(',', offsets.OrderBy(o => o.Key, StringComparer.Ordinal).Select(o => $"{o.Key}={o.Value.ToString(CultureInfo.InvariantCulture)}"));

@@ -88,6 +88,68 @@ public sealed class StreamRuntimeTests
         (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
     }
 
+    [Fact]
+    public async Task A_crash_after_the_lake_writes_but_before_the_source_commit_records_no_dead_letter_or_late_event_twice()
+    {
+        using var world = new StreamWorld(LatePolicy.Drop, hotUserCap: 40);
+        var lines = StreamWorld.Events(600, seed: 9);
+        lines.InsertRange(200, ["{not json", """{"event_id":"x1","event_type":"click","event_time":"2026-11-20T00:00:00Z"}"""]); // unroutable
+        lines.Insert(300, """{"event_id":"p1","user_id":4,"event_type":"click","event_time":"2026-11-20T00:01:00Z"}"""); // parse: no item_id
+        // A hot user: 60 saves in one hour against a cap of 40, so an executor dead-letters 20 of them.
+        lines.AddRange(Enumerable.Range(0, 60).Select(i =>
+            $$"""{"event_id":"hot-{{i}}","user_id":31,"event_type":"save","event_time":"{{Timestamps.Format(StreamWorld.Start + 2 * StreamWorld.Hour + i * 1_000_000L)}}","item_id":5}"""));
+        lines.Add($$"""{"event_id":"late-1","user_id":7,"event_type":"save","event_time":"{{Timestamps.Format(StreamWorld.Start - 5 * StreamWorld.Hour)}}","item_id":3}""");
+        await world.AppendAsync(lines);
+
+        // First life: every record read, and the flush writes lake, dead letters and ledger; then the
+        // process dies before the source commit (the source never records it).
+        await using (var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None))
+        {
+            var first = await StreamRuntime.CreateAsync(world.Config, new CommitsLost(host.Source), host.Store, null, new StreamOptions { MaxBatchRecords = 150, MaxWait = TimeSpan.FromMilliseconds(20) });
+            int empty = 0;
+            while (empty < 3)
+            {
+                empty = await first.StepAsync(CancellationToken.None) == 0 ? empty + 1 : 0;
+            }
+
+            await first.FlushAsync(CancellationToken.None);
+        }
+
+        var unrouted = await world.TableAsync("lake/dead_letters/_stream");
+        var dead = await world.TableAsync("lake/dead_letters/engagement");
+        var late = await world.TableAsync("lake/late_events/engagement");
+        unrouted.RowCount.Should().Be(2 + lines.Count(l => l.Contains("\"search\"", StringComparison.Ordinal)));
+        var stages = Enumerable.Range(0, dead.RowCount).Select(i => (string)dead["stage"].GetValue(i)!).ToList();
+        stages.Count(s => s == "parse").Should().Be(1);
+        stages.Count(s => s == "hot_user_cap").Should().Be(20);
+        var hot = Enumerable.Range(0, dead.RowCount).First(i => (string)dead["stage"].GetValue(i)! == "hot_user_cap");
+        ((string)dead["source"].GetValue(hot)!).Should().Contain("@", "an executor's dead letter names its record");
+        ((string)dead["payload"].GetValue(hot)!).Should().Contain("\"user_id\":31");
+        late.RowCount.Should().Be(1);
+
+        // Second life: the source replays every record from the start.
+        var second = await world.RunAsync();
+
+        second.RecordsIn.Should().Be(lines.Count, "nothing was committed, so everything is read again");
+        (await world.TableAsync("lake/dead_letters/_stream")).RowCount.Should().Be(unrouted.RowCount);
+        (await world.TableAsync("lake/dead_letters/engagement")).RowCount.Should().Be(dead.RowCount);
+        (await world.TableAsync("lake/late_events/engagement")).RowCount.Should().Be(1);
+        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems();
+    }
+
+    /// <summary>A source whose commits never reach it: what a crash right after the lake writes leaves.</summary>
+    private sealed class CommitsLost(IEventSource inner) : IEventSource
+    {
+        public string Name => inner.Name;
+
+        public ValueTask<IReadOnlyList<SourceRecord>> ReadBatchAsync(int maxRecords, TimeSpan maxWait, CancellationToken cancellationToken) =>
+            inner.ReadBatchAsync(maxRecords, maxWait, cancellationToken);
+
+        public ValueTask CommitAsync(IReadOnlyDictionary<string, long> processedOffsets, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the host owns the source
+    }
+
     [Theory]
     [InlineData(LatePolicy.Accept)]
     [InlineData(LatePolicy.BatchOnly)]

@@ -21,7 +21,7 @@ internal sealed class StreamWorld : IDisposable
     public static readonly long Start = Timestamps.ToMicros(new DateTimeOffset(2026, 11, 20, 0, 0, 0, TimeSpan.Zero));
     public const long Hour = 3_600_000_000L;
 
-    public StreamWorld(LatePolicy late = LatePolicy.Accept)
+    public StreamWorld(LatePolicy late = LatePolicy.Accept, int? hotUserCap = null)
     {
         Root = Path.Combine(Path.GetTempPath(), "weft-stream-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Path.Combine(Root, "signals"));
@@ -34,7 +34,8 @@ internal sealed class StreamWorld : IDisposable
             .Include(save)
             .Enrich(items, on: "item_id", "category")
             .Element("item_id", "dwell_ms", "category")
-            .MaxLength(50).Lookback(TimeSpan.FromDays(7)).Bucket(TimeBucket.Hour).LateAllowance(TimeSpan.FromHours(2)).Late(late);
+            .MaxLength(50).Lookback(TimeSpan.FromDays(7)).Bucket(TimeBucket.Hour).LateAllowance(TimeSpan.FromHours(2)).Late(late)
+            .WithBudgets(Budgets.Default with { HotUserMaxEventsPerHour = hotUserCap ?? Budgets.Default.HotUserMaxEventsPerHour });
         Signal = weft.Build().Single();
         File.WriteAllBytes(Path.Combine(Root, "signals", "engagement.json"), SignalJsonWriter.Write(Signal));
         File.WriteAllText(Path.Combine(Root, "weft.json"), """
