@@ -4,7 +4,7 @@ using Weft.Storage;
 
 namespace Weft.Cli;
 
-/// <summary><c>weft table ls|history|vacuum PATH</c>: inspect and maintain a Weft (Delta Lake) table.</summary>
+/// <summary><c>weft table ls|history|vacuum|compact PATH</c>: inspect and maintain a Weft (Delta Lake) table.</summary>
 internal static class TableCommands
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
@@ -45,9 +45,26 @@ internal static class TableCommands
             await PrintAsync(stdout, DeltaTableFormatter.Vacuum(await log.VacuumAsync(keep, parse.GetValue(dryRun), ct).ConfigureAwait(false))).ConfigureAwait(false);
         }));
 
+        var compactPath = new Argument<string>("PATH") { Description = "Table directory" };
+        var minFiles = new Option<int>("--min-files") { Description = "Rewrite a partition holding at least this many files (default 2)", DefaultValueFactory = _ => 2 };
+        var compact = new Command("compact", "Rewrite each partition's small files (a stream's flushes) into one file; rows unchanged, old files kept for time travel until vacuum") { compactPath, minFiles };
+        compact.SetAction((parse, ct) => RunAsync(stderr, async () =>
+        {
+            if (parse.GetValue(minFiles) < 2)
+            {
+                throw new ArgumentException($"--min-files must be at least 2, not {parse.GetValue(minFiles)}");
+            }
+
+            var events = await EventTable.OpenAsync(parse.GetValue(compactPath)!, ct).ConfigureAwait(false);
+            var result = await events.CompactAsync(null, parse.GetValue(minFiles), ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"compacted {result.Partitions} partition(s): {result.FilesRemoved} file(s) into {result.Partitions}"
+                + (result.PartitionsSkipped > 0 ? $"; {result.PartitionsSkipped} skipped (changed by another writer meanwhile)" : "")).ConfigureAwait(false);
+        }));
+
         table.Subcommands.Add(ls);
         table.Subcommands.Add(history);
         table.Subcommands.Add(vacuum);
+        table.Subcommands.Add(compact);
         return table;
     }
 

@@ -60,6 +60,31 @@ public class GenAndDemoTests : IDisposable
     }
 
     [Fact]
+    public async Task Table_compact_gathers_a_partitions_small_files_into_one_and_keeps_the_rows()
+    {
+        (await _cli.RunAsync("gen", "--out", _cli.PathOf("t"), "--events", "2000", "--users", "20", "--items", "10", "--days", "3")).Exit.Should().Be(0);
+        // Two more small files in the first day's partition, as a stream's flushes would leave.
+        var events = await Weft.Storage.EventTable.OpenAsync(_cli.PathOf("t/events"));
+        var day = new Dictionary<string, string?> { ["bucket"] = "2026-11-01" };
+        await foreach (var batch in events.ReadAsync(events.Schema.Select(f => f.Name).ToList(), Weft.Storage.PartitionFilter.ForPartition(day)))
+        {
+            await events.AppendAsync(batch.Gather([0]), day);
+            await events.AppendAsync(batch.Gather([1, 2]), day);
+            break;
+        }
+
+        var before = await TableText(_cli.PathOf("t/events"));
+        var compact = await _cli.RunAsync("table", "compact", _cli.PathOf("t/events"));
+        compact.Exit.Should().Be(0, compact.Err);
+        compact.Out.Should().Contain("compacted 1 partition(s): 3 file(s) into 1");
+        (await TableText(_cli.PathOf("t/events"))).Should().Be(before);
+        (await _cli.RunAsync("table", "history", _cli.PathOf("t/events"))).Out.Should().Contain("OPTIMIZE");
+        var bad = await _cli.RunAsync("table", "compact", _cli.PathOf("t/events"), "--min-files", "1");
+        bad.Exit.Should().Be(2);
+        bad.Err.Should().Contain("--min-files");
+    }
+
+    [Fact]
     public async Task Gen_data_has_late_arrivals_duplicates_and_power_law_users()
     {
         var result = await _cli.RunAsync("gen", "--out", _cli.PathOf("g"), "--events", "20000", "--users", "500", "--items", "300", "--days", "3", "--seed", "1");

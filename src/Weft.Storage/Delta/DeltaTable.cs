@@ -556,7 +556,7 @@ public sealed class DeltaTable
         var deletionTimestamp = now.ToUnixTimeMilliseconds();
         foreach (var file in removed)
         {
-            actions.Add(new RemoveAction(DeltaPaths.ToLogPath(file.Path), deletionTimestamp, DataChange: true,
+            actions.Add(new RemoveAction(DeltaPaths.ToLogPath(file.Path), deletionTimestamp, DataChange: transaction.DataChange,
                 ExtendedFileMetadata: true, PartitionValues: file.PartitionValues, Size: file.Size));
         }
 
@@ -570,7 +570,7 @@ public sealed class DeltaTable
             }
 
             actions.Add(new AddAction(DeltaPaths.ToLogPath(file.Path), values, file.Size,
-                file.ModificationTime.ToUnixTimeMilliseconds(), file.DataChange, file.Stats));
+                file.ModificationTime.ToUnixTimeMilliseconds(), file.DataChange && transaction.DataChange, file.Stats));
         }
 
         return actions;

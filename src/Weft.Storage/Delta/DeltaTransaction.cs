@@ -12,8 +12,10 @@ public sealed class DeltaTransaction
         DeltaSchema? writerSchema,
         IReadOnlyList<AddFile> adds,
         IReadOnlyList<string> removes,
-        PartitionFilter? replacedPartitions)
+        PartitionFilter? replacedPartitions,
+        bool dataChange)
     {
+        DataChange = dataChange;
         Operation = operation;
         Parameters = parameters;
         WriterSchema = writerSchema;
@@ -43,6 +45,9 @@ public sealed class DeltaTransaction
 
     /// <summary>True when the transaction only adds files.</summary>
     public bool IsBlindAppend => Removes.Count == 0 && ReplacedPartitions is null;
+
+    /// <summary>False for a commit that only rearranges rows (compaction): its add and remove actions say <c>dataChange: false</c>.</summary>
+    public bool DataChange { get; }
 }
 
 /// <summary>Mutable builder of a <see cref="DeltaTransaction"/>.</summary>
@@ -54,6 +59,7 @@ public sealed class DeltaTransactionBuilder
     private readonly List<string> _removes = [];
     private DeltaSchema? _writerSchema;
     private PartitionFilter? _replaced;
+    private bool _dataChange = true;
 
     public DeltaTransactionBuilder(string operation)
     {
@@ -119,6 +125,13 @@ public sealed class DeltaTransactionBuilder
         return Add(newFiles);
     }
 
+    /// <summary>Marks the commit as a rearrangement of existing rows (e.g. compaction): no row is added or removed.</summary>
+    public DeltaTransactionBuilder WithoutDataChange()
+    {
+        _dataChange = false;
+        return this;
+    }
+
     /// <summary>Freezes the transaction; checks for duplicate paths.</summary>
     public DeltaTransaction Build()
     {
@@ -150,6 +163,7 @@ public sealed class DeltaTransactionBuilder
             _writerSchema,
             [.. _adds],
             [.. _removes],
-            _replaced);
+            _replaced,
+            _dataChange);
     }
 }

@@ -282,6 +282,76 @@ public sealed class EventTable
         return new TableWriteResult(result.Version, rows, files, result.FilesRemoved);
     }
 
+    /// <summary>
+    /// Rewrites every partition (of those <paramref name="partitions"/> matches; all when null) that holds
+    /// at least <paramref name="minFiles"/> data files into one file, each partition in its own commit
+    /// (<c>OPTIMIZE</c>, <c>dataChange: false</c>): the rows stay the same, readers open fewer files.
+    /// A stream that flushes every few seconds leaves one small file per bucket per flush; this is what
+    /// gathers them. Only the files read are removed, so rows a writer appends meanwhile stay; a partition
+    /// another writer replaced meanwhile is skipped (its new file deleted). Old files stay on disk for
+    /// time travel until <c>weft table vacuum</c>.
+    /// </summary>
+    public async Task<CompactionResult> CompactAsync(PartitionFilter? partitions, int minFiles, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(minFiles, 2);
+        var snapshot = await _log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        var groups = new Dictionary<string, List<AddFile>>(StringComparer.Ordinal);
+        foreach (var file in snapshot.Files(partitions))
+        {
+            var key = file.DescribePartition(PartitionColumns);
+            (groups.TryGetValue(key, out var list) ? list : groups[key] = []).Add(file);
+        }
+
+        var dataColumns = Schema.Select(f => f.Name).ToList();
+        int compacted = 0, skipped = 0, removed = 0;
+        foreach (var (_, files) in groups.OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            if (files.Count < minFiles)
+            {
+                continue;
+            }
+
+            var values = files[0].PartitionValues;
+            var partition = PartitionFilter.ForPartition(values);
+            var parts = new List<EventBatch>();
+            await foreach (var batch in ReadAsync(dataColumns, partition, null, snapshot.Version, cancellationToken).ConfigureAwait(false))
+            {
+                parts.Add(batch);
+            }
+
+            var rows = parts.Count == 0 ? EventBatch.Empty(Schema) : EventBatch.Concat(Schema, parts);
+            var written = rows.RowCount == 0 ? [] : await WriteFilesAsync(rows, EventPartitioner.Single(values), partition, cancellationToken).ConfigureAwait(false);
+            var builder = Transaction(rows.RowCount, new Dictionary<string, string> { ["weft.compacted_files"] = files.Count.ToString(System.Globalization.CultureInfo.InvariantCulture) }, "OPTIMIZE")
+                .WithoutDataChange();
+            foreach (var file in files)
+            {
+                builder.Remove(file.Path);
+            }
+
+            builder.Add(written);
+            try
+            {
+                await _log.CommitAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+            }
+            catch (ConcurrentModificationException)
+            {
+                DeleteFiles(written); // another writer removed or replaced these files meanwhile: theirs stands
+                skipped++;
+                continue;
+            }
+            catch (Exception e) when (NothingCommitted(e))
+            {
+                DeleteFiles(written);
+                throw;
+            }
+
+            compacted++;
+            removed += files.Count;
+        }
+
+        return new CompactionResult(compacted, removed, skipped);
+    }
+
     private async Task<TableWriteResult> WriteAsync(
         EventBatch batch, EventPartitioner partitioner, PartitionFilter? replace, IReadOnlyDictionary<string, string>? commitParameters, CancellationToken cancellationToken)
     {
@@ -345,9 +415,9 @@ public sealed class EventTable
         return written;
     }
 
-    private DeltaTransactionBuilder Transaction(long rows, IReadOnlyDictionary<string, string>? commitParameters)
+    private DeltaTransactionBuilder Transaction(long rows, IReadOnlyDictionary<string, string>? commitParameters, string operation = WriteOperation)
     {
-        var builder = DeltaTransaction.Create(WriteOperation).WithWriterSchema(_writerSchema)
+        var builder = DeltaTransaction.Create(operation).WithWriterSchema(_writerSchema)
             .WithParameter("weft.rows", rows.ToString(System.Globalization.CultureInfo.InvariantCulture));
         if (commitParameters is not null)
         {

@@ -167,3 +167,9 @@ internal sealed class ReadCounters
         Interlocked.Read(ref _bytesDecompressed),
         Interlocked.Read(ref _pagesDecoded));
 }
+
+/// <summary>What <see cref="EventTable.CompactAsync"/> did.</summary>
+/// <param name="Partitions">Partitions rewritten, each now one file.</param>
+/// <param name="FilesRemoved">Small files those partitions held before.</param>
+/// <param name="PartitionsSkipped">Partitions another writer changed during the compaction (left as that writer made them).</param>
+public sealed record CompactionResult(int Partitions, int FilesRemoved, int PartitionsSkipped);

@@ -377,6 +377,49 @@ public sealed class EventTableTests : IDisposable
         notAdds.Should().Throw<FormatException>().WithMessage("*shares.json*not only add actions*");
     }
 
+    [Fact]
+    public async Task Compacting_rewrites_each_partition_of_small_files_into_one_file_with_the_same_rows()
+    {
+        var path = _directory.Combine("t");
+        var table = await EventTable.OpenOrCreateAsync(path, EventData.TenColumns, Layout);
+        var names = Names(EventData.TenColumns);
+        var a = EventLayout.Partition("2026-11-23T10", "stream");
+        var b = EventLayout.Partition("2026-11-23T11", "stream");
+        var c = EventLayout.Partition("2026-11-23T10", "batch");
+        for (int i = 0; i < 5; i++)
+        {
+            await table.AppendAsync(EventData.Random(EventData.TenColumns, 10 + i, i, $"a{i}-", spanMicros: EventData.HourMicros), a);
+        }
+
+        await table.AppendAsync(EventData.Random(EventData.TenColumns, 7, 50, "b-", spanMicros: EventData.HourMicros), b);
+        for (int i = 0; i < 3; i++)
+        {
+            await table.AppendAsync(EventData.Random(EventData.TenColumns, 4, 60 + i, $"c{i}-", spanMicros: EventData.HourMicros), c);
+        }
+
+        var versionBefore = (await table.Log.GetSnapshotAsync()).Version;
+        var before = EventData.Rows(await EventData.ReadAllAsync(table.ReadAsync()), [.. names, "bucket", "path"]);
+
+        var result = await table.CompactAsync(null, minFiles: 2);
+
+        result.Should().Be(new CompactionResult(2, 8, 0));
+        var snapshot = await table.Log.GetSnapshotAsync();
+        snapshot.Files().GroupBy(f => f.DescribePartition(Layout)).Select(g => g.Count()).Should().Equal(1, 1, 1);
+        EventData.Rows(await EventData.ReadAllAsync(table.ReadAsync()), [.. names, "bucket", "path"]).Should().BeEquivalentTo(before);
+        // Time travel still reads the small files; the commits say they only rearranged rows.
+        EventData.Rows(await EventData.ReadAllAsync(table.ReadAsync(version: versionBefore)), [.. names, "bucket", "path"]).Should().BeEquivalentTo(before);
+        var history = await table.Log.GetHistoryAsync(limit: 2);
+        history.Should().OnlyContain(h => h.Operation == "OPTIMIZE" && h.FilesAdded == 1);
+        history.Select(h => h.FilesRemoved).Should().BeEquivalentTo([5, 3]);
+        var lastEntry = await File.ReadAllTextAsync(Path.Combine(path, "_delta_log", $"{snapshot.Version:D20}.json"));
+        lastEntry.Should().Contain("\"dataChange\":false").And.NotContain("\"dataChange\":true");
+
+        // A partition below the threshold, or compacted already, is left alone.
+        (await table.CompactAsync(null, minFiles: 2)).Should().Be(new CompactionResult(0, 0, 0));
+        var act = () => table.CompactAsync(null, minFiles: 1);
+        await act.Should().ThrowAsync<ArgumentOutOfRangeException>();
+    }
+
     // ------------------------------------------------------------------ bad input
 
     [Fact]
