@@ -152,6 +152,25 @@ public sealed class ConcurrencyTests : IDisposable
     }
 
     [Fact]
+    public async Task A_compaction_while_another_writer_appends_to_the_same_partition_keeps_the_new_file()
+    {
+        var setup = await TestTables.CreateAsync(TablePath);
+        var small = TestTables.WriteFile(TablePath, "2026-11-23T10", "stream");
+        await setup.CommitAsync(TestTables.Append(small));
+        var other = await DeltaTable.OpenAsync(TablePath);
+        var flushed = TestTables.WriteFile(TablePath, "2026-11-23T10", "stream");
+        var store = new HookedLogStore(new FileSystemLogStore(TablePath), async () => await other.CommitAsync(TestTables.Append(flushed)));
+        var table = await DeltaTable.OpenAsync(store, TablePath, null, CancellationToken.None);
+        var compacted = TestTables.WriteFile(TablePath, "2026-11-23T10", "stream");
+
+        await table.CommitAsync(DeltaTransaction.Create("OPTIMIZE").WithWriterSchema(TestTables.Schema).WithoutDataChange().Remove(small.Path).Add(compacted).Build());
+
+        (await table.GetSnapshotAsync()).Files().Select(f => f.Path).Should().BeEquivalentTo([flushed.Path, compacted.Path]);
+        var entry = await File.ReadAllTextAsync(Path.Combine(TablePath, "_delta_log", "00000000000000000003.json"));
+        entry.Should().Contain("\"dataChange\":false").And.NotContain("\"dataChange\":true");
+    }
+
+    [Fact]
     public async Task Removing_a_file_another_writer_removed_first_conflicts()
     {
         var setup = await TestTables.CreateAsync(TablePath);
