@@ -135,7 +135,19 @@ internal static class Demo
         {
             var env = await SignalEnvironment.LoadAsync(weft, signal.Definition.Name, cancellationToken: ct).ConfigureAwait(false);
             environments.Add(env);
-            var result = await new BatchJob(env).RunAsync(new BatchRequest(env.Definition.Name, Timestamps.ToMicros(gen.Start), asOf), null, ct).ConfigureAwait(false);
+            var request = new BatchRequest(env.Definition.Name, Timestamps.ToMicros(gen.Start), asOf);
+            if (environments.Count == 1)
+            {
+                // The first signal as two shards at once (what `--shard 0/2` and `--shard 1/2` in two processes do):
+                // each stages its users' share of a chunk, and the last to finish a chunk commits it whole.
+                var shards = await Task.WhenAll(Enumerable.Range(0, 2).Select(i =>
+                    Task.Run(() => new BatchJob(env).RunAsync(request with { Shard = new BatchShard(i, 2) }, null, ct), ct))).ConfigureAwait(false);
+                await o.WriteLineAsync($"  {env.Definition.Name,-11} 2 shards by user hash: {shards[0].Chunks} chunk commits ({shards[0].EventsOut:N0} + {shards[1].EventsOut:N0} enriched events), "
+                    + $"{shards.Sum(r => r.SealedBuckets.Count)} buckets sealed, {shards.Sum(r => r.DeadLetters):N0} dead letters → {Path.GetRelativePath(dir, weft.DeadLetterTable(env.Definition.Name))}").ConfigureAwait(false);
+                continue;
+            }
+
+            var result = await new BatchJob(env).RunAsync(request, null, ct).ConfigureAwait(false);
             await o.WriteLineAsync($"  {env.Definition.Name,-11} {result.Chunks} chunk commits, {result.EventsOut:N0} enriched events, {result.SealedBuckets.Count} buckets sealed, {result.DeadLetters:N0} dead letters → {Path.GetRelativePath(dir, weft.DeadLetterTable(env.Definition.Name))}").ConfigureAwait(false);
         }
 
