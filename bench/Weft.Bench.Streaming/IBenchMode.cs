@@ -25,9 +25,33 @@ internal interface IBenchMode
 /// <param name="CpuSeconds">Process CPU time over <paramref name="Seconds"/> (includes the in-process mock brokers).</param>
 internal sealed record RunResult(long Events, long PayloadBytes, double StartupSeconds, double Seconds, double CpuSeconds)
 {
+    /// <summary>Bytes the process allocated over <see cref="Seconds"/> (every thread).</summary>
+    public long AllocatedBytes { get; init; }
+
+    /// <summary>Time every managed thread stood paused for the GC over <see cref="Seconds"/>.</summary>
+    public double GcPauseSeconds { get; init; }
+
     public double EventsPerSecond => Events / Seconds;
 
     public double MegabytesPerSecond => PayloadBytes / 1e6 / Seconds;
 
     public double CpuPerWall => CpuSeconds / Seconds;
+}
+
+/// <summary>The process's running totals of CPU time, allocated bytes and GC pause time, to take a run's share of.</summary>
+internal readonly record struct ProcessCost(TimeSpan Cpu, long AllocatedBytes, TimeSpan GcPause)
+{
+    public static ProcessCost Now() =>
+        new(System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime, GC.GetTotalAllocatedBytes(precise: false), GC.GetTotalPauseDuration());
+
+    /// <summary>A run result with what the process spent since <paramref name="start"/>.</summary>
+    public static RunResult Result(ProcessCost start, long events, long payloadBytes, double startupSeconds, double seconds)
+    {
+        var end = Now();
+        return new RunResult(events, payloadBytes, startupSeconds, seconds, (end.Cpu - start.Cpu).TotalSeconds)
+        {
+            AllocatedBytes = end.AllocatedBytes - start.AllocatedBytes,
+            GcPauseSeconds = (end.GcPause - start.GcPause).TotalSeconds,
+        };
+    }
 }

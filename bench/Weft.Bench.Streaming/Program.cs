@@ -152,6 +152,8 @@ internal static class Program
                     ["eventsPerSecond"] = Math.Round(r.EventsPerSecond),
                     ["megabytesPerSecond"] = Math.Round(r.MegabytesPerSecond, 1),
                     ["cpuPerWall"] = Math.Round(r.CpuPerWall, 2),
+                    ["allocatedBytesPerEvent"] = r.Events > 0 ? Math.Round((double)r.AllocatedBytes / r.Events) : null,
+                    ["gcPausePercent"] = Math.Round(100 * r.GcPauseSeconds / r.Seconds, 1),
                     ["startupSeconds"] = Math.Round(r.StartupSeconds, 2),
                 }).ToArray()),
                 ["warmupEventsPerSecond"] = warmups.TryGetValue(mode.Name, out var warm) ? Math.Round(warm.EventsPerSecond) : null,

@@ -33,7 +33,7 @@ internal sealed class MemoryRuntimeMode(int batchSize, int seed) : IBenchMode
             await using var store = await OnlineStores.OpenSqliteAsync(Path.Combine(dir, "online.db"), cancellationToken);
             var runtime = await StreamRuntime.CreateAsync(config, source, store, null, new StreamOptions { MaxBatchRecords = batchSize }, cancellationToken: cancellationToken);
             var startup = created.Elapsed.TotalSeconds;
-            var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
+            var costStart = ProcessCost.Now();
             var steady = Stopwatch.StartNew();
             while (runtime.RecordsIn < records.Length)
             {
@@ -42,8 +42,7 @@ internal sealed class MemoryRuntimeMode(int batchSize, int seed) : IBenchMode
 
             await runtime.FlushAsync(cancellationToken);
             var seconds = steady.Elapsed.TotalSeconds;
-            var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds;
-            return new RunResult(runtime.RecordsIn, topic.PayloadBytes, startup, seconds, cpu);
+            return ProcessCost.Result(costStart, runtime.RecordsIn, topic.PayloadBytes, startup, seconds);
         }
         finally
         {

@@ -32,7 +32,7 @@ internal sealed class RawConsumeMode(IReadOnlyDictionary<string, string> extraCo
 
         var first = consumer.Consume(guard) ?? throw new TimeoutException("No event within 5 minutes.");
         var startup = created.Elapsed.TotalSeconds;
-        var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
+        var costStart = ProcessCost.Now();
         var steady = Stopwatch.StartNew();
         events = 1;
         bytes = first.Message.Value.Length;
@@ -46,8 +46,7 @@ internal sealed class RawConsumeMode(IReadOnlyDictionary<string, string> extraCo
         }
 
         var seconds = steady.Elapsed.TotalSeconds;
-        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds;
         consumer.Close();
-        return Task.FromResult(new RunResult(events, bytes, startup, seconds, cpu));
+        return Task.FromResult(ProcessCost.Result(costStart, events, bytes, startup, seconds));
     }
 }

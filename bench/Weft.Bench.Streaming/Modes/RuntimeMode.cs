@@ -39,7 +39,7 @@ internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfi
 
             var startup = created.Elapsed.TotalSeconds;
             long first = runtime.RecordsIn;
-            var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
+            var costStart = ProcessCost.Now();
             var steady = Stopwatch.StartNew();
             while (runtime.RecordsIn < topic.Events)
             {
@@ -48,9 +48,8 @@ internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfi
 
             await runtime.FlushAsync(cancellationToken);
             var seconds = steady.Elapsed.TotalSeconds;
-            var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds;
             long events = runtime.RecordsIn - first;
-            return new RunResult(events, topic.PayloadBytes * events / topic.Events, startup, seconds, cpu);
+            return ProcessCost.Result(costStart, events, topic.PayloadBytes * events / topic.Events, startup, seconds);
         }
         finally
         {

@@ -39,7 +39,7 @@ internal sealed class SourceMode(IReadOnlyDictionary<string, string> extraConfig
         }
 
         var startup = created.Elapsed.TotalSeconds;
-        var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
+        var costStart = ProcessCost.Now();
         var steady = Stopwatch.StartNew();
         long events = 0, bytes = 0;
         while (true)
@@ -63,12 +63,11 @@ internal sealed class SourceMode(IReadOnlyDictionary<string, string> extraConfig
         }
 
         var seconds = steady.Elapsed.TotalSeconds;
-        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds;
         if (source is KafkaEventSource kafka)
         {
             await Console.Error.WriteLineAsync($"  source paused its partitions {kafka.PauseCount} times (channel full for longer than a poll timeout)").ConfigureAwait(false);
         }
 
-        return new RunResult(events, bytes, startup, seconds, cpu);
+        return ProcessCost.Result(costStart, events, bytes, startup, seconds);
     }
 }
