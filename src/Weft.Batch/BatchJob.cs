@@ -176,9 +176,10 @@ public sealed class BatchJob
 
             var replace = TimeBuckets.Filter(start, end - 1, definition.Bucket, PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath));
             var partitioner = EventPartitioner.ByTimeBucket(definition.Bucket, EventLayout.BatchPath);
+            EventBatch? enriched = null;
             if (staging is null || !staging.IsStaged)
             {
-                var (enriched, rejected, run) = await ComputeChunkAsync(start, end, shard, cancellationToken).ConfigureAwait(false);
+                (enriched, var rejected, var run) = await ComputeChunkAsync(start, end, shard, cancellationToken).ConfigureAwait(false);
                 // Dead letters first, tagged by run and chunk (and shard): a crash before the chunk
                 // commits re-runs it, and the tag keeps its dead letters from being recorded twice.
                 string tag = shard is null ? $"batch:{runId}:{chunkName}" : $"batch:{runId}:{chunkName}:{shard}";
@@ -186,61 +187,33 @@ public sealed class BatchJob
                 eventsIn += run.EventsIn;
                 eventsOut += run.EventsOut;
                 deadLetters += rejected.Count;
-                if (staging is null)
-                {
-                    var parameters = ChunkParameters(runId, chunkName, SealedBuckets(start, end, lateAllowance), null);
-                    version = (await table.ReplacePartitionsAsync(enriched, partitioner, replace, parameters, cancellationToken).ConfigureAwait(false)).Version;
-                    sealedBuckets.AddRange(parameters[LakeParameters.Sealed].Split(',', StringSplitOptions.RemoveEmptyEntries));
-                    progress?.Report(new BatchProgress(index, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, chunkName));
-                    continue;
-                }
-
-                var staged = await table.StageAsync(enriched, partitioner, replace, cancellationToken).ConfigureAwait(false);
-                await staging.WriteAsync(staged, cancellationToken).ConfigureAwait(false);
             }
 
-            if (await staging.ReadAllAsync(cancellationToken).ConfigureAwait(false) is { } shares)
+            if (staging is null)
             {
-                // Every shard has staged this chunk: commit all of it at once (whoever gets there first).
-                var parameters = ChunkParameters(runId, chunkName, SealedBuckets(start, end, lateAllowance), shard);
-                try
-                {
-                    version = (await table.CommitStagedAsync(shares, replace, parameters, cancellationToken).ConfigureAwait(false)).Version;
-                    sealedBuckets.AddRange(parameters[LakeParameters.Sealed].Split(',', StringSplitOptions.RemoveEmptyEntries));
-                }
-                catch (Exception e) when (e is ConcurrentModificationException or ArgumentException)
-                {
-                    // Another shard read the same shares and committed them a moment before: its commit
-                    // conflicts with this one, or already holds these files.
-                    await CatchUpAsync().ConfigureAwait(false);
-                    if (!done.Contains(chunkName))
-                    {
-                        throw;
-                    }
-                }
-
-                staging.Delete();
+                var sealedHere = SealedBuckets(start, end);
+                version = (await table.ReplacePartitionsAsync(enriched!, partitioner, replace, ChunkParameters(runId, chunkName, sealedHere, null), cancellationToken).ConfigureAwait(false)).Version;
+                sealedBuckets.AddRange(sealedHere);
             }
             else
             {
-                // Some share is missing: another shard has not staged yet, or it committed the chunk and
-                // removed the staging directory (then this shard's share is gone too).
-                await CatchUpAsync().ConfigureAwait(false);
-                if (done.Contains(chunkName))
+                if (enriched is not null)
                 {
-                    staging.Delete();
+                    await staging.WriteAsync(await table.StageAsync(enriched, partitioner, replace, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
                 }
-                else
+
+                if (!await TryCommitStagedAsync(staging, chunkName, start, end, replace).ConfigureAwait(false))
                 {
                     waiting++;
                 }
             }
+
             progress?.Report(new BatchProgress(index, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, chunkName));
         }
 
         return new BatchResult(runId, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, sealedBuckets, version, waiting);
 
-        List<string> SealedBuckets(long start, long end, long lateAllowance)
+        List<string> SealedBuckets(long start, long end)
         {
             long now = Timestamps.ToMicros(_time.GetUtcNow());
             var sealedHere = new List<string>();
@@ -253,6 +226,44 @@ public sealed class BatchJob
             }
 
             return sealedHere;
+        }
+
+        // Commits the chunk when every shard has staged its share (whoever gets there first); false
+        // while some share is missing, so the chunk waits for the other shards.
+        async Task<bool> TryCommitStagedAsync(ChunkStaging staging, string chunkName, long start, long end, PartitionFilter replace)
+        {
+            if (await staging.ReadAllAsync(cancellationToken).ConfigureAwait(false) is not { } shares)
+            {
+                // Some share is missing: another shard has not staged yet, or it committed the chunk and
+                // removed the staging directory (then this shard's share is gone too).
+                await CatchUpAsync().ConfigureAwait(false);
+                if (!done.Contains(chunkName))
+                {
+                    return false;
+                }
+            }
+            else
+            {
+                var sealedHere = SealedBuckets(start, end);
+                try
+                {
+                    version = (await table.CommitStagedAsync(shares, replace, ChunkParameters(runId, chunkName, sealedHere, shard), cancellationToken).ConfigureAwait(false)).Version;
+                    sealedBuckets.AddRange(sealedHere);
+                }
+                catch (Exception e) when (e is ConcurrentModificationException or ArgumentException)
+                {
+                    // Another shard read the same shares and committed them a moment before: its commit
+                    // conflicts with this one, or already holds these files.
+                    await CatchUpAsync().ConfigureAwait(false);
+                    if (!done.Contains(chunkName))
+                    {
+                        throw;
+                    }
+                }
+            }
+
+            staging.Delete();
+            return true;
         }
     }
 

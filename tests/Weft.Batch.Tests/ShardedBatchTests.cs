@@ -60,11 +60,8 @@ public sealed class ShardedBatchTests
     [Fact]
     public async Task Shards_run_one_after_another_commit_each_chunk_whole_only_when_the_last_share_is_staged()
     {
-        using var world = await BatchWorld.CreateAsync(seed: 23, events: 600, users: 40);
-        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
-        var path = world.Config.EnrichedTable("engagement");
-        var reference = await new BatchJob(env).RunAsync(Range, null, CancellationToken.None);
-        var expected = await BatchRowsAsync(path);
+        var (world, env, path, reference, expected) = await ReferenceRunAsync(23, Range);
+        using var _ = world;
         expected.Should().NotBeEmpty();
 
         // Empty the table's batch rows, so a shard's share showing up early would be seen.
@@ -103,11 +100,8 @@ public sealed class ShardedBatchTests
     [Fact]
     public async Task Shards_running_at_once_leave_the_table_an_unsharded_run_leaves()
     {
-        using var world = await BatchWorld.CreateAsync(seed: 29, events: 600, users: 40);
-        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
-        var path = world.Config.EnrichedTable("engagement");
-        var reference = await new BatchJob(env).RunAsync(Range with { BucketsPerChunk = 6 }, null, CancellationToken.None);
-        var expected = await BatchRowsAsync(path);
+        var (world, env, path, reference, expected) = await ReferenceRunAsync(29, Range with { BucketsPerChunk = 6 });
+        using var _ = world;
 
         var shards = await Task.WhenAll(Enumerable.Range(0, 4).Select(i =>
             Task.Run(() => new BatchJob(env).RunAsync(Range with { BucketsPerChunk = 6, Shard = new BatchShard(i, 4) }, null, CancellationToken.None))));
@@ -124,11 +118,8 @@ public sealed class ShardedBatchTests
     [Fact]
     public async Task A_share_whose_data_files_were_vacuumed_is_withdrawn_and_staged_again_not_committed_broken()
     {
-        using var world = await BatchWorld.CreateAsync(seed: 37, events: 600, users: 40);
-        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
-        var path = world.Config.EnrichedTable("engagement");
-        var reference = await new BatchJob(env).RunAsync(Range, null, CancellationToken.None);
-        var expected = await BatchRowsAsync(path);
+        var (world, env, path, reference, expected) = await ReferenceRunAsync(37, Range);
+        using var _ = world;
 
         var first = await new BatchJob(env).RunAsync(Range with { Shard = new BatchShard(0, 2) }, null, CancellationToken.None);
         first.ChunksWaiting.Should().Be(reference.Chunks);
@@ -147,6 +138,16 @@ public sealed class ShardedBatchTests
         again.EventsIn.Should().BeGreaterThan(0, "shard 0 computes the withdrawn share again");
         again.ChunksWaiting.Should().Be(0);
         (await BatchRowsAsync(path)).Should().Equal(expected);
+    }
+
+    /// <summary>A world and its enriched table after one unsharded run: what every sharded run must reproduce.</summary>
+    private static async Task<(BatchWorld World, SignalEnvironment Env, string Path, BatchResult Reference, List<string> Expected)> ReferenceRunAsync(int seed, BatchRequest request)
+    {
+        var world = await BatchWorld.CreateAsync(seed, events: 600, users: 40);
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+        var path = world.Config.EnrichedTable("engagement");
+        var reference = await new BatchJob(env).RunAsync(request, null, CancellationToken.None);
+        return (world, env, path, reference, await BatchRowsAsync(path));
     }
 
     /// <summary>The table's path=batch rows in a stable text form, sorted.</summary>

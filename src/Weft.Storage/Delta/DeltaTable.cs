@@ -569,8 +569,7 @@ public sealed class DeltaTable
                 values[column] = string.IsNullOrEmpty(value) ? null : value;
             }
 
-            actions.Add(new AddAction(DeltaPaths.ToLogPath(file.Path), values, file.Size,
-                file.ModificationTime.ToUnixTimeMilliseconds(), file.DataChange && transaction.DataChange, file.Stats));
+            actions.Add(TableState.ToAddAction(file, values, file.DataChange && transaction.DataChange));
         }
 
         return actions;

@@ -105,6 +105,10 @@ internal sealed class TableState
         return new TableState(version, protocol, protocolVersion, metadata, schema, files.ToImmutable(), timestamp);
     }
 
+    /// <summary>The log's <c>add</c> action for <paramref name="file"/>, with the partition values as given.</summary>
+    public static AddAction ToAddAction(AddFile file, IReadOnlyDictionary<string, string?> partitionValues, bool dataChange) =>
+        new(DeltaPaths.ToLogPath(file.Path), partitionValues, file.Size, file.ModificationTime.ToUnixTimeMilliseconds(), dataChange, file.Stats);
+
     public static AddFile ToAddFile(AddAction add) =>
         new(DeltaPaths.FromLogPath(add.Path),
             add.PartitionValues,

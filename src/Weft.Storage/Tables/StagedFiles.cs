@@ -12,8 +12,7 @@ public static class StagedFiles
         var actions = new List<DeltaAction>(files.Count);
         foreach (var file in files)
         {
-            actions.Add(new AddAction(DeltaPaths.ToLogPath(file.Path), file.PartitionValues, file.Size,
-                file.ModificationTime.ToUnixTimeMilliseconds(), file.DataChange, file.Stats));
+            actions.Add(TableState.ToAddAction(file, file.PartitionValues, file.DataChange));
         }
 
         return DeltaActionCodec.Serialize(actions);
