@@ -234,7 +234,7 @@ internal static class Demo
     private static async Task StreamWavesAsync(WeftConfig weft, string[] landing, long user, TextWriter o, CancellationToken ct)
     {
         await using var host = await StreamHost.OpenAsync(weft, new StreamOptions().Consumer, ct).ConfigureAwait(false);
-        var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, null, new StreamOptions { MaxWait = TimeSpan.FromMilliseconds(5) }, cancellationToken: ct).ConfigureAwait(false);
+        await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, null, new StreamOptions { MaxWait = TimeSpan.FromMilliseconds(5) }, cancellationToken: ct).ConfigureAwait(false);
         const int waves = 4;
         int per = (landing.Length + waves - 1) / waves;
         for (int w = 0; w < waves; w++)

@@ -17,16 +17,21 @@ internal static class StreamCommand
         var signals = new Option<string?>("--signal") { Description = "Comma-separated signals to run (default: every signal in the config)" };
         var flush = new Option<string>("--flush-interval") { Description = "How often stream buckets are flushed to the lake and offsets committed", DefaultValueFactory = _ => "5s" };
         var maxBatch = new Option<int>("--max-batch") { Description = "Records per micro-batch at most (a batch takes what the source holds)", DefaultValueFactory = _ => new StreamOptions().MaxBatchRecords };
+        var compact = new Option<string>("--compact-interval") { Description = "How often closed stream buckets' small files are compacted in the background (0s: never)", DefaultValueFactory = _ => Durations.Format(new StreamOptions().CompactInterval) };
         var idle = new Option<string?>("--exit-when-idle") { Description = "Stop cleanly once the source has had nothing for this long (e.g. 3s)" };
-        var command = new Command("stream", "Run the streaming path: source → executors → online store + stream partitions, offsets committed after both") { config, signals, flush, maxBatch, idle };
+        var command = new Command("stream", "Run the streaming path: source → executors → online store + stream partitions, offsets committed after both") { config, signals, flush, maxBatch, compact, idle };
         command.SetAction(async (parse, ct) =>
         {
             try
             {
-                var weft = WeftConfig.Load(parse.GetValue(config)!);
                 if (!Durations.TryParse(parse.GetValue(flush), out var flushInterval))
                 {
                     throw new ArgumentException($"--flush-interval '{parse.GetValue(flush)}' is not a duration (e.g. 5s)");
+                }
+
+                if (!Durations.TryParse(parse.GetValue(compact), out var compactInterval))
+                {
+                    throw new ArgumentException($"--compact-interval '{parse.GetValue(compact)}' is not a duration (e.g. 10m, or 0s for never)");
                 }
 
                 TimeSpan? idleAfter = null;
@@ -35,11 +40,12 @@ internal static class StreamCommand
                     idleAfter = Durations.TryParse(idleText, out var d) ? d : throw new ArgumentException($"--exit-when-idle '{idleText}' is not a duration (e.g. 3s)");
                 }
 
-                var options = new StreamOptions { FlushInterval = flushInterval, MaxBatchRecords = parse.GetValue(maxBatch) };
+                var weft = WeftConfig.Load(parse.GetValue(config)!);
+                var options = new StreamOptions { FlushInterval = flushInterval, MaxBatchRecords = parse.GetValue(maxBatch), CompactInterval = compactInterval };
                 await using var host = await StreamHost.OpenAsync(weft, options.Consumer, ct).ConfigureAwait(false);
                 var names = parse.GetValue(signals)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, names, options, cancellationToken: ct).ConfigureAwait(false);
-                await stdout.WriteLineAsync($"stream: {string.Join(", ", runtime.Signals)} from {host.Source.Name} into {weft.OnlineStore.Describe()} and {Path.Combine(weft.Lake, "enriched")}; flush every {Durations.Format(flushInterval)}, {options.MaxBatchRecords} records per micro-batch").ConfigureAwait(false);
+                await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, names, options, cancellationToken: ct).ConfigureAwait(false);
+                await stdout.WriteLineAsync($"stream: {string.Join(", ", runtime.Signals)} from {host.Source.Name} into {weft.OnlineStore.Describe()} and {Path.Combine(weft.Lake, "enriched")}; flush every {Durations.Format(flushInterval)}, {options.MaxBatchRecords} records per micro-batch, {(compactInterval > TimeSpan.Zero ? $"closed buckets compacted every {Durations.Format(compactInterval)}" : "no compaction")}").ConfigureAwait(false);
                 await RunAsync(runtime, idleAfter, stderr, ct).ConfigureAwait(false);
                 await stdout.WriteLineAsync($"stream: stopped after {runtime.RecordsIn:N0} records; offsets committed").ConfigureAwait(false);
                 return 0;

@@ -47,7 +47,8 @@ internal static class TableCommands
 
         var compactPath = new Argument<string>("PATH") { Description = "Table directory" };
         var minFiles = new Option<int>("--min-files") { Description = "Rewrite a partition holding at least this many files (default 2)", DefaultValueFactory = _ => 2 };
-        var compact = new Command("compact", "Rewrite each partition's small files (a stream's flushes) into one file; rows unchanged, old files kept for time travel until vacuum") { compactPath, minFiles };
+        var targetMb = new Option<int>("--target-file-mb") { Description = "Pack small files into files of at most this many MiB (default 128); larger files are left alone", DefaultValueFactory = _ => (int)(EventTable.DefaultCompactionTargetBytes >> 20) };
+        var compact = new Command("compact", "Rewrite each partition's small files (a stream's flushes) into files of up to --target-file-mb; rows unchanged, old files kept for time travel until vacuum") { compactPath, minFiles, targetMb };
         compact.SetAction((parse, ct) => RunAsync(stderr, async () =>
         {
             if (parse.GetValue(minFiles) < 2)
@@ -55,9 +56,14 @@ internal static class TableCommands
                 throw new ArgumentException($"--min-files must be at least 2, not {parse.GetValue(minFiles)}");
             }
 
+            if (parse.GetValue(targetMb) < 1)
+            {
+                throw new ArgumentException($"--target-file-mb must be at least 1, not {parse.GetValue(targetMb)}");
+            }
+
             var events = await EventTable.OpenAsync(parse.GetValue(compactPath)!, ct).ConfigureAwait(false);
-            var result = await events.CompactAsync(null, parse.GetValue(minFiles), ct).ConfigureAwait(false);
-            await stdout.WriteLineAsync($"compacted {result.Partitions} partition(s): {result.FilesRemoved} file(s) into {result.Partitions}"
+            var result = await events.CompactAsync(null, parse.GetValue(minFiles), (long)parse.GetValue(targetMb) << 20, ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"compacted {result.Partitions} partition(s): {result.FilesRemoved} file(s) into {result.FilesAdded}"
                 + (result.PartitionsSkipped > 0 ? $"; {result.PartitionsSkipped} skipped (changed by another writer meanwhile)" : "")).ConfigureAwait(false);
         }));
 

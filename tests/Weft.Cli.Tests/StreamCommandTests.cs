@@ -92,6 +92,15 @@ public sealed class StreamCommandTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_compact_interval_that_is_not_a_duration_is_refused_naming_the_option()
+    {
+        var result = await _cli.RunAsync("stream", "--config", _cli.PathOf("weft.json"), "--compact-interval", "often");
+
+        result.Exit.Should().Be(2);
+        result.Err.Should().Contain("--compact-interval 'often' is not a duration");
+    }
+
     private static List<string> Sorted(IEnumerable<string> values)
     {
         var list = values.ToList();

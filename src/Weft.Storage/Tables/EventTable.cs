@@ -282,28 +282,44 @@ public sealed class EventTable
         return new TableWriteResult(result.Version, rows, files, result.FilesRemoved);
     }
 
+    /// <summary>File size <see cref="CompactAsync(PartitionFilter?, int, long, CancellationToken)"/> aims at by default: 128 MiB.</summary>
+    public const long DefaultCompactionTargetBytes = 128L << 20;
+
     /// <summary>
-    /// Rewrites every partition (of those <paramref name="partitions"/> matches; all when null) that holds
-    /// at least <paramref name="minFiles"/> data files into one file, each partition in its own commit
-    /// (<c>OPTIMIZE</c>, <c>dataChange: false</c>): the rows stay the same, readers open fewer files.
-    /// A stream that flushes every few seconds leaves one small file per bucket per flush; this is what
-    /// gathers them. Only the files read are removed, so rows a writer appends meanwhile stay; a partition
-    /// another writer replaced meanwhile is skipped (its new file deleted). Old files stay on disk for
+    /// Compacts with the default target file size (<see cref="DefaultCompactionTargetBytes"/>); see
+    /// <see cref="CompactAsync(PartitionFilter?, int, long, CancellationToken)"/>.
+    /// </summary>
+    public Task<CompactionResult> CompactAsync(PartitionFilter? partitions, int minFiles, CancellationToken cancellationToken = default) =>
+        CompactAsync(partitions, minFiles, DefaultCompactionTargetBytes, cancellationToken);
+
+    /// <summary>
+    /// Rewrites the small files of every partition (of those <paramref name="partitions"/> matches; all
+    /// when null) that holds at least <paramref name="minFiles"/> files under <paramref name="targetFileBytes"/>:
+    /// they are packed, in log order, into groups of at most that many bytes, and each group of two or more
+    /// becomes one file. Each partition is one commit (<c>OPTIMIZE</c>, <c>dataChange: false</c>): the
+    /// rows stay the same, readers open fewer files. A stream that flushes every few seconds leaves one
+    /// small file per bucket per flush; this is what gathers them. Only one group's rows are in memory
+    /// at a time. Only the files read are removed, so rows a writer appends meanwhile stay; a partition
+    /// another writer replaced meanwhile is skipped (its new files deleted). Old files stay on disk for
     /// time travel until <c>weft table vacuum</c>.
     /// </summary>
-    public async Task<CompactionResult> CompactAsync(PartitionFilter? partitions, int minFiles, CancellationToken cancellationToken = default)
+    public async Task<CompactionResult> CompactAsync(PartitionFilter? partitions, int minFiles, long targetFileBytes, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(minFiles, 2);
+        ArgumentOutOfRangeException.ThrowIfLessThan(targetFileBytes, 1);
         var snapshot = await _log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
         var groups = new Dictionary<string, List<AddFile>>(StringComparer.Ordinal);
         foreach (var file in snapshot.Files(partitions))
         {
-            var key = file.DescribePartition(PartitionColumns);
-            (groups.TryGetValue(key, out var list) ? list : groups[key] = []).Add(file);
+            if (file.Size < targetFileBytes)
+            {
+                var key = file.DescribePartition(PartitionColumns);
+                (groups.TryGetValue(key, out var list) ? list : groups[key] = []).Add(file);
+            }
         }
 
-        var dataColumns = Schema.Select(f => f.Name).ToList();
-        int compacted = 0, skipped = 0, removed = 0;
+        var plan = ReadPlan.Create(snapshot, [.. Schema.Select(f => f.Name)], null);
+        int compacted = 0, skipped = 0, removed = 0, added = 0;
         foreach (var (_, files) in groups.OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             if (files.Count < minFiles)
@@ -313,17 +329,43 @@ public sealed class EventTable
 
             var values = files[0].PartitionValues;
             var partition = PartitionFilter.ForPartition(values);
-            var parts = new List<EventBatch>();
-            await foreach (var batch in ReadAsync(dataColumns, partition, null, snapshot.Version, cancellationToken).ConfigureAwait(false))
+            var written = new List<AddFile>();
+            var read = new List<AddFile>();
+            long rows = 0;
+            try
             {
-                parts.Add(batch);
+                foreach (var pack in Pack(files, targetFileBytes))
+                {
+                    var parts = new List<EventBatch>();
+                    await foreach (var batch in ReadFilesAsync(snapshot, pack, plan, null, cancellationToken).ConfigureAwait(false))
+                    {
+                        parts.Add(batch);
+                    }
+
+                    var packed = parts.Count == 0 ? EventBatch.Empty(Schema) : EventBatch.Concat(Schema, parts);
+                    if (packed.RowCount > 0)
+                    {
+                        written.AddRange(await WriteFilesAsync(packed, EventPartitioner.Single(values), partition, cancellationToken).ConfigureAwait(false));
+                    }
+
+                    read.AddRange(pack);
+                    rows += packed.RowCount;
+                }
+            }
+            catch
+            {
+                DeleteFiles(written);
+                throw;
             }
 
-            var rows = parts.Count == 0 ? EventBatch.Empty(Schema) : EventBatch.Concat(Schema, parts);
-            var written = rows.RowCount == 0 ? [] : await WriteFilesAsync(rows, EventPartitioner.Single(values), partition, cancellationToken).ConfigureAwait(false);
-            var builder = Transaction(rows.RowCount, new Dictionary<string, string> { ["weft.compacted_files"] = files.Count.ToString(System.Globalization.CultureInfo.InvariantCulture) }, "OPTIMIZE")
+            if (read.Count == 0)
+            {
+                continue;
+            }
+
+            var builder = Transaction(rows, new Dictionary<string, string> { ["weft.compacted_files"] = read.Count.ToString(System.Globalization.CultureInfo.InvariantCulture) }, "OPTIMIZE")
                 .WithoutDataChange();
-            foreach (var file in files)
+            foreach (var file in read)
             {
                 builder.Remove(file.Path);
             }
@@ -346,10 +388,38 @@ public sealed class EventTable
             }
 
             compacted++;
-            removed += files.Count;
+            removed += read.Count;
+            added += written.Count;
         }
 
-        return new CompactionResult(compacted, removed, skipped);
+        return new CompactionResult(compacted, removed, skipped) { FilesAdded = added };
+    }
+
+    /// <summary>Consecutive groups of at most <paramref name="targetBytes"/> (a file alone may exceed it); groups of one file are left out.</summary>
+    private static IEnumerable<List<AddFile>> Pack(List<AddFile> files, long targetBytes)
+    {
+        var pack = new List<AddFile>();
+        long bytes = 0;
+        foreach (var file in files)
+        {
+            if (pack.Count > 0 && bytes + file.Size > targetBytes)
+            {
+                if (pack.Count > 1)
+                {
+                    yield return pack;
+                }
+
+                (pack, bytes) = ([], 0);
+            }
+
+            pack.Add(file);
+            bytes += file.Size;
+        }
+
+        if (pack.Count > 1)
+        {
+            yield return pack;
+        }
     }
 
     private async Task<TableWriteResult> WriteAsync(
@@ -694,7 +764,16 @@ public sealed class EventTable
             ? await _log.GetSnapshotAsync(v, cancellationToken).ConfigureAwait(false)
             : await _log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
         var plan = ReadPlan.Create(snapshot, columns, range);
-        foreach (var file in snapshot.Files(partitions))
+        await foreach (var batch in ReadFilesAsync(snapshot, snapshot.Files(partitions), plan, range, cancellationToken).ConfigureAwait(false))
+        {
+            yield return batch;
+        }
+    }
+
+    private async IAsyncEnumerable<EventBatch> ReadFilesAsync(
+        DeltaSnapshot snapshot, IEnumerable<AddFile> files, ReadPlan plan, ColumnRange? range, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        foreach (var file in files)
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (range is not null && !DataFileStatistics.MayContain(file, range, plan.RangeKind))

@@ -168,8 +168,12 @@ internal sealed class ReadCounters
         Interlocked.Read(ref _pagesDecoded));
 }
 
-/// <summary>What <see cref="EventTable.CompactAsync"/> did.</summary>
-/// <param name="Partitions">Partitions rewritten, each now one file.</param>
+/// <summary>What <see cref="EventTable.CompactAsync(PartitionFilter?, int, long, CancellationToken)"/> did.</summary>
+/// <param name="Partitions">Partitions whose small files were rewritten (one commit each).</param>
 /// <param name="FilesRemoved">Small files those partitions held before.</param>
 /// <param name="PartitionsSkipped">Partitions another writer changed during the compaction (left as that writer made them).</param>
-public sealed record CompactionResult(int Partitions, int FilesRemoved, int PartitionsSkipped);
+public sealed record CompactionResult(int Partitions, int FilesRemoved, int PartitionsSkipped)
+{
+    /// <summary>The files written in place of the removed ones.</summary>
+    public int FilesAdded { get; init; }
+}

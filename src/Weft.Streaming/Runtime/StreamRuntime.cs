@@ -43,6 +43,21 @@ public sealed record StreamOptions
     /// </summary>
     public TimeSpan SealRefresh { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How often the stream compacts the small files of its closed buckets, in the background (default
+    /// 10 min; zero turns it off). A flush writes one small file per bucket it touched, ~720 an hour at the
+    /// default flush interval. Once a bucket is closed (it ends before the stream's watermark, so only
+    /// late events still reach it), its <c>path=stream</c> files are packed into files of up to 128 MiB
+    /// (<see cref="EventTable.CompactAsync(PartitionFilter?, int, long, CancellationToken)"/>): the same rows, fewer files for
+    /// batch jobs, serving and DuckDB to open. The dead-letter and late-event tables' stream files too.
+    /// A failed compaction is counted (<c>weft_stream_compaction_failures_total</c>) and tried again at
+    /// the next interval; it never stops the stream.
+    /// </summary>
+    public TimeSpan CompactInterval { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Small files a closed bucket must hold before a compaction rewrites them (default 16, at least 2).</summary>
+    public int CompactMinFiles { get; init; } = 16;
+
     /// <summary>The consumer name offsets are checkpointed under (default "weft-stream").</summary>
     public string Consumer { get; init; } = "weft-stream";
 
@@ -56,6 +71,16 @@ public sealed record StreamOptions
         if (FlushInterval <= TimeSpan.Zero || MaxWait < TimeSpan.Zero || TrimInterval <= TimeSpan.Zero || EnrichmentRefresh <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(FlushInterval), "StreamOptions intervals must be positive");
+        }
+
+        if (CompactInterval < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(CompactInterval), CompactInterval, "StreamOptions.CompactInterval must not be negative (zero turns compaction off)");
+        }
+
+        if (CompactMinFiles < 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(CompactMinFiles), CompactMinFiles, "StreamOptions.CompactMinFiles must be at least 2");
         }
 
         if (SealRefresh < TimeSpan.Zero)
@@ -87,7 +112,7 @@ public sealed record StreamOptions
 /// commits those offsets to the source. A batch whose append failed or was cancelled never reaches
 /// the durable offsets: its records are read again after a restart.</para>
 /// </remarks>
-public sealed class StreamRuntime
+public sealed class StreamRuntime : IAsyncDisposable
 {
     /// <summary>Dead letters no signal could own (malformed JSON, no user_id, an event type no signal includes).</summary>
     public const string UnroutedDeadLetters = "_stream";
@@ -113,6 +138,9 @@ public sealed class StreamRuntime
     private long _lastFlush;
     private long _lastTrim;
     private long _lastRefresh;
+    private long _lastCompact;
+    private Task? _compacting;
+    private readonly CancellationTokenSource _stopping = new(); // cancels a background compaction at dispose
 
     private StreamRuntime(WeftConfig config, IEventSource source, IOnlineStore store, StreamOptions options, TimeProvider time, List<SignalStream> signals, EventTable unrouted, Dictionary<string, long> unroutedHeld)
     {
@@ -125,7 +153,7 @@ public sealed class StreamRuntime
         _signals = signals;
         _unrouted = unrouted;
         _knownTypes = signals.SelectMany(s => s.Env.Definition.EventTypes.Select(t => t.Name)).ToHashSet(StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
-        _lastFlush = _lastTrim = _lastRefresh = time.GetTimestamp();
+        _lastFlush = _lastTrim = _lastRefresh = _lastCompact = time.GetTimestamp();
     }
 
     public WeftMetrics Metrics { get; } = new();
@@ -135,6 +163,9 @@ public sealed class StreamRuntime
 
     /// <summary>Records read from the source since start.</summary>
     public long RecordsIn { get; private set; }
+
+    /// <summary>Why the last background compaction of a table failed (null when none has); the stream kept running.</summary>
+    public Exception? LastCompactionFailure { get; private set; }
 
     /// <summary>Loads the signals (all in the config's signal folder, or <paramref name="signals"/>) and the lake state.</summary>
     public static async Task<StreamRuntime> CreateAsync(
@@ -172,8 +203,117 @@ public sealed class StreamRuntime
         {
             // a clean stop: fall through to the final flush
         }
+        catch
+        {
+            await StopCompactionAsync().ConfigureAwait(false);
+            throw;
+        }
 
+        await StopCompactionAsync().ConfigureAwait(false);
         await FlushAsync(CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops a background compaction (its unfinished partition is left as it was). Does not flush: see <see cref="FlushAsync"/>.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await StopCompactionAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    /// <summary>
+    /// Compacts the small files of every signal's closed stream buckets, and the stream files of the
+    /// dead-letter and late-event tables, now (see <see cref="StreamOptions.CompactInterval"/>); waits
+    /// for a background compaction in flight first. Returns the files removed.
+    /// </summary>
+    public async Task<int> CompactAsync(CancellationToken cancellationToken)
+    {
+        if (_compacting is { } running)
+        {
+            await running.ConfigureAwait(false);
+        }
+
+        return await CompactAsync(CompactionTargets(), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task StopCompactionAsync()
+    {
+        if (_compacting is { } running)
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+            await running.ConfigureAwait(false); // it ends quietly when cancelled
+            _compacting = null;
+        }
+    }
+
+    /// <summary>What a compaction covers, read on the loop (the watermarks are the loop's).</summary>
+    private List<(string Table, string Path, PartitionFilter Partitions)> CompactionTargets()
+    {
+        var stream = PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.StreamPath);
+        var targets = new List<(string, string, PartitionFilter)>();
+        foreach (var s in _signals)
+        {
+            var name = s.Env.Definition.Name;
+            if (s.LastClosedBucket() is { } closed)
+            {
+                Add(_config.EnrichedTable(name), stream.Between(EventLayout.BucketColumn, null, closed));
+            }
+
+            Add(_config.DeadLetterTable(name), stream);
+            Add(_config.LateEventTable(name), PartitionFilter.All); // partitioned by bucket only: every row is the stream's
+        }
+
+        Add(_config.DeadLetterTable(UnroutedDeadLetters), stream);
+        return targets;
+
+        void Add(string path, PartitionFilter partitions) =>
+            targets.Add((Path.GetRelativePath(_config.Lake, path).Replace('\\', '/'), path, partitions));
+    }
+
+    /// <summary>
+    /// Each table through its own handle (the flushes keep theirs): the log's optimistic concurrency
+    /// keeps a flush that commits meanwhile, and a table that fails is counted and left for next time.
+    /// </summary>
+    private async Task<int> CompactAsync(List<(string Table, string Path, PartitionFilter Partitions)> targets, CancellationToken cancellationToken)
+    {
+        int removed = 0;
+        foreach (var (name, path, partitions) in targets)
+        {
+            try
+            {
+                if (!Directory.Exists(Path.Combine(path, "_delta_log")))
+                {
+                    continue;
+                }
+
+                var table = await EventTable.OpenAsync(path, cancellationToken).ConfigureAwait(false);
+                var result = await table.CompactAsync(partitions, _options.CompactMinFiles, cancellationToken).ConfigureAwait(false);
+                removed += result.FilesRemoved;
+                Metrics.Count("weft_stream_compacted_files_total", "Small stream files rewritten into larger ones, by table", result.FilesRemoved, ("table", name));
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception e)
+            {
+                LastCompactionFailure = e;
+                Metrics.Count("weft_stream_compaction_failures_total", "Background compactions of a table that failed (tried again at the next interval)", 1, ("table", name));
+            }
+        }
+
+        return removed;
+    }
+
+    private async Task CompactInBackgroundAsync(List<(string Table, string Path, PartitionFilter Partitions)> targets)
+    {
+        try
+        {
+            await CompactAsync(targets, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            // stopped: what was not committed is left as it was
+        }
     }
 
     /// <summary>
@@ -220,6 +360,13 @@ public sealed class StreamRuntime
             {
                 await _store.TrimAsync(s.Env.Definition.Name, s.Env.Definition.MaxLength, cancellationToken).ConfigureAwait(false);
             }
+        }
+
+        if (_options.CompactInterval > TimeSpan.Zero && _time.GetElapsedTime(_lastCompact, now) >= _options.CompactInterval && _compacting is not { IsCompleted: false })
+        {
+            _lastCompact = now;
+            var targets = CompactionTargets();
+            _compacting = Task.Run(() => CompactInBackgroundAsync(targets), CancellationToken.None);
         }
 
         if (_time.GetElapsedTime(_lastRefresh, now) >= _options.EnrichmentRefresh)
@@ -887,6 +1034,22 @@ public sealed class StreamRuntime
             {
                 _pending.Add(rows);
             }
+        }
+
+        /// <summary>
+        /// The newest bucket that ends before the watermark (the newest event time less one bucket: older
+        /// events are late), formatted as its partition value; null before the first event.
+        /// </summary>
+        public string? LastClosedBucket()
+        {
+            var bucket = Env.Definition.Bucket;
+            long length = TimeBuckets.LengthMicros(bucket);
+            if (_maxEventTime == long.MinValue || _maxEventTime - (2 * length) < TimeBuckets.MinMicros)
+            {
+                return null;
+            }
+
+            return TimeBuckets.Format(TimeBuckets.StartOf(_maxEventTime - length, bucket) - length, bucket);
         }
 
         /// <summary>Takes the pending rows, dead letters and late events for a flush. No append is in flight.</summary>

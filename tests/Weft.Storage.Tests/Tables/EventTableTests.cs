@@ -402,7 +402,7 @@ public sealed class EventTableTests : IDisposable
 
         var result = await table.CompactAsync(null, minFiles: 2);
 
-        result.Should().Be(new CompactionResult(2, 8, 0));
+        result.Should().Be(new CompactionResult(2, 8, 0) { FilesAdded = 2 });
         var snapshot = await table.Log.GetSnapshotAsync();
         snapshot.Files().GroupBy(f => f.DescribePartition(Layout)).Select(g => g.Count()).Should().Equal(1, 1, 1);
         EventData.Rows(await EventData.ReadAllAsync(table.ReadAsync()), [.. names, "bucket", "path"]).Should().BeEquivalentTo(before);
@@ -418,6 +418,38 @@ public sealed class EventTableTests : IDisposable
         (await table.CompactAsync(null, minFiles: 2)).Should().Be(new CompactionResult(0, 0, 0));
         var act = () => table.CompactAsync(null, minFiles: 1);
         await act.Should().ThrowAsync<ArgumentOutOfRangeException>();
+    }
+
+    [Fact]
+    public async Task Compacting_packs_small_files_into_groups_under_the_target_size_and_leaves_large_files_alone()
+    {
+        var path = _directory.Combine("t");
+        var table = await EventTable.OpenOrCreateAsync(path, EventData.TenColumns, Layout);
+        var names = Names(EventData.TenColumns);
+        var stream = EventLayout.Partition("2026-11-23T10", "stream");
+        var large = await table.AppendAsync(EventData.Random(EventData.TenColumns, 2_000, 99, "big-", spanMicros: EventData.HourMicros), stream);
+        for (int i = 0; i < 7; i++)
+        {
+            await table.AppendAsync(EventData.Random(EventData.TenColumns, 20, i, $"s{i}-", spanMicros: EventData.HourMicros), stream);
+        }
+
+        var small = (await table.Log.GetSnapshotAsync()).Files().Where(f => f.Path != large.FilesAdded.Single().Path).ToList();
+        small.Should().HaveCount(7);
+        // Room for three small files but not four, and less than the large one.
+        long target = small.Take(3).Sum(f => f.Size) + (small.Min(f => f.Size) / 2);
+        large.FilesAdded.Single().Size.Should().BeGreaterThan(target);
+        var before = EventData.Rows(await EventData.ReadAllAsync(table.ReadAsync()), [.. names, "bucket", "path"]);
+
+        var result = await table.CompactAsync(null, minFiles: 2, targetFileBytes: target);
+
+        // Seven small files in log order: [3][3][1]; the lone last one is not worth a rewrite.
+        result.Should().Be(new CompactionResult(1, 6, 0) { FilesAdded = 2 });
+        var files = (await table.Log.GetSnapshotAsync()).Files().Select(f => f.Path).ToList();
+        files.Should().HaveCount(4).And.Contain(large.FilesAdded.Single().Path).And.Contain(small[^1].Path);
+        EventData.Rows(await EventData.ReadAllAsync(table.ReadAsync()), [.. names, "bucket", "path"]).Should().BeEquivalentTo(before);
+
+        // Below the file threshold (three small files now), nothing happens.
+        (await table.CompactAsync(null, minFiles: 4, targetFileBytes: target)).Should().Be(new CompactionResult(0, 0, 0));
     }
 
     // ------------------------------------------------------------------ bad input
