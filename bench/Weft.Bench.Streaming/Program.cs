@@ -122,6 +122,7 @@ internal static class Program
         {
             foreach (var mode in modes)
             {
+                ProcessCost.Settle();
                 var r = await mode.RunAsync(topic, run, cancellationToken).ConfigureAwait(false);
                 Log($"{mode.Name} {(run == 0 ? "warm-up" : $"run {run}")}: {r.EventsPerSecond:N0} events/s, {r.MegabytesPerSecond:F1} MB/s, cpu/wall {r.CpuPerWall:F2}, startup {r.StartupSeconds:F1} s");
                 if (run == 0)

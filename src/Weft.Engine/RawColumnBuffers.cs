@@ -365,6 +365,11 @@ internal static class JsonText
     public static bool TryParseTimestamp(ref Utf8JsonReader reader, out long micros)
     {
         const DateTimeStyles Styles = DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal;
+        if (!reader.ValueIsEscaped && IsoTimestamp.TryParse(reader.ValueSpan, out micros))
+        {
+            return true;
+        }
+
         DateTimeOffset ts;
         bool ok;
         if (reader.ValueSpan.Length > StackChars)

@@ -23,6 +23,7 @@ internal sealed class MemoryRuntimeMode(int batchSize, int seed) : IBenchMode
     public async Task<RunResult> RunAsync(BenchTopic topic, int run, CancellationToken cancellationToken)
     {
         var records = Records(topic.Events, topic.Partitions, seed);
+        ProcessCost.Settle();
         var dir = Path.Combine(Path.GetTempPath(), "weft-bench-runtime", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         try
