@@ -382,4 +382,11 @@ public static class LakeParameters
 
     /// <summary>Stream commits: source offsets covered, "partition=offset,…".</summary>
     public const string Offsets = "weft.offsets";
+
+    /// <summary>
+    /// Stream commits: the newest event time (µs since the epoch) of the events appended up to the
+    /// offsets covered, from which the stream's watermark is taken. A restarted stream resumes from it,
+    /// so a replay judges late events against the watermark the first life had, not against none.
+    /// </summary>
+    public const string MaxEventTime = "weft.max_event_time";
 }

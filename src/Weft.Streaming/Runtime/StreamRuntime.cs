@@ -710,7 +710,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// <summary>One signal's part of a flush: its tables and the rows taken from its pending lists.</summary>
     private sealed record SignalFlush(
         SignalDefinition Definition, string Fingerprint, ImmutableArray<FieldDefinition> EnrichedSchema, EventTable Lake, EventTable DeadLetters, EventTable Ledger,
-        List<EventBatch> Rows, List<DeadLetter> Dead, List<LateEvent> Late)
+        List<EventBatch> Rows, List<DeadLetter> Dead, List<LateEvent> Late, long MaxEventTime)
     {
         public async Task WriteAsync(IReadOnlyDictionary<string, long> offsets, string tag, long nowMicros, WeftMetrics metrics)
         {
@@ -720,6 +720,11 @@ public sealed class StreamRuntime : IAsyncDisposable
                 [LakeParameters.Fingerprint] = Fingerprint,
                 [LakeParameters.Offsets] = FormatOffsets(offsets),
             };
+            if (MaxEventTime != long.MinValue)
+            {
+                parameters[LakeParameters.MaxEventTime] = MaxEventTime.ToString(CultureInfo.InvariantCulture);
+            }
+
             if (Rows.Count > 0)
             {
                 var rows = EventBatch.Concat(EnrichedSchema, Rows);
@@ -752,14 +757,16 @@ public sealed class StreamRuntime : IAsyncDisposable
         private SignalRun _run;
         private RawEventParser _parser;
         private ElementCodec _codec;
-        private long _maxEventTime = long.MinValue;
+        private long _maxEventTime; // of the events prepared (stage one)
+        private long _appendedMaxEventTime; // ... and of those appended (stage two): what a flush records
         private HashSet<long>? _sealedStarts;
         private long _sealedReadAt;
 
         private SignalStream(
             SignalEnvironment env, EventTable lake, EventTable deadLetters, EventTable ledger, EnrichedLake lakeView,
-            Dictionary<string, long> lakeOffsets, Dictionary<string, long> deadHeld, Dictionary<string, long> lateHeld, TimeProvider time)
+            Dictionary<string, long> lakeOffsets, long maxEventTime, Dictionary<string, long> deadHeld, Dictionary<string, long> lateHeld, TimeProvider time)
         {
+            _maxEventTime = _appendedMaxEventTime = maxEventTime;
             _deadHeld = deadHeld;
             _lateHeld = lateHeld;
             Env = env;
@@ -781,8 +788,8 @@ public sealed class StreamRuntime : IAsyncDisposable
             var ledger = await LateEventLedger.OpenAsync(config.LateEventTable(name), cancellationToken).ConfigureAwait(false);
             var view = await EnrichedLake.OpenAsync(config.EnrichedTable(name), env.Definition, cancellationToken).ConfigureAwait(false);
 
-            return new SignalStream(env, lake, dead, ledger, view,
-                await HeldOffsetsAsync(lake, cancellationToken).ConfigureAwait(false),
+            var (lakeOffsets, maxEventTime) = await StreamCommitsAsync(lake, cancellationToken).ConfigureAwait(false);
+            return new SignalStream(env, lake, dead, ledger, view, lakeOffsets, maxEventTime,
                 await HeldOffsetsAsync(dead, cancellationToken).ConfigureAwait(false),
                 await HeldOffsetsAsync(ledger, cancellationToken).ConfigureAwait(false),
                 time);
@@ -1030,6 +1037,7 @@ public sealed class StreamRuntime : IAsyncDisposable
 
             metrics.Count("weft_stream_events_total", "Enriched events appended online, by signal", m, ("signal", name));
             metrics.Gauge("weft_stream_watermark_seconds", "Newest event time the stream has seen, by signal (Unix seconds)", batch.WatermarkMicros / 1e6, ("signal", name));
+            _appendedMaxEventTime = Math.Max(_appendedMaxEventTime, batch.WatermarkMicros);
             if (batch.LakeRows is { } rows)
             {
                 _pending.Add(rows);
@@ -1055,7 +1063,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         /// <summary>Takes the pending rows, dead letters and late events for a flush. No append is in flight.</summary>
         public SignalFlush TakeFlush()
         {
-            var flush = new SignalFlush(Env.Definition, Env.Signal.Fingerprint, Env.Signal.EnrichedSchema, _lake, _deadLetters, _ledger, _pending, _pendingDead, _pendingLate);
+            var flush = new SignalFlush(Env.Definition, Env.Signal.Fingerprint, Env.Signal.EnrichedSchema, _lake, _deadLetters, _ledger, _pending, _pendingDead, _pendingLate, _appendedMaxEventTime);
             (_pending, _pendingDead, _pendingLate) = ([], [], []);
             return flush;
         }
@@ -1258,9 +1266,17 @@ public sealed class StreamRuntime : IAsyncDisposable
     private const int MaxDeadLetterPayloadBytes = 4096;
 
     /// <summary>The newest offset per partition over a table's stream commits: records up to it are already written there.</summary>
-    private static async Task<Dictionary<string, long>> HeldOffsetsAsync(EventTable table, CancellationToken cancellationToken)
+    private static async Task<Dictionary<string, long>> HeldOffsetsAsync(EventTable table, CancellationToken cancellationToken) =>
+        (await StreamCommitsAsync(table, cancellationToken).ConfigureAwait(false)).Offsets;
+
+    /// <summary>
+    /// Over a table's stream commits: the newest offset per partition, and the newest event time
+    /// recorded (<see cref="long.MinValue"/> when none is).
+    /// </summary>
+    private static async Task<(Dictionary<string, long> Offsets, long MaxEventTime)> StreamCommitsAsync(EventTable table, CancellationToken cancellationToken)
     {
         var offsets = new Dictionary<string, long>(StringComparer.Ordinal);
+        long maxEventTime = long.MinValue;
         foreach (var commit in await table.Log.GetCommitsAfterAsync(-1, cancellationToken).ConfigureAwait(false))
         {
             if (commit.Parameters.TryGetValue(LakeParameters.Offsets, out var text))
@@ -1270,9 +1286,15 @@ public sealed class StreamRuntime : IAsyncDisposable
                     offsets[partition] = Math.Max(offset, offsets.GetValueOrDefault(partition, -1));
                 }
             }
+
+            if (commit.Parameters.TryGetValue(LakeParameters.MaxEventTime, out var time)
+                && long.TryParse(time, NumberStyles.Integer, CultureInfo.InvariantCulture, out long micros))
+            {
+                maxEventTime = Math.Max(maxEventTime, micros);
+            }
         }
 
-        return offsets;
+        return (offsets, maxEventTime);
     }
 
     /// <summary>Whether a table whose stream commits cover <paramref name="held"/> already holds what <paramref name="record"/> produced.</summary>

@@ -137,6 +137,32 @@ public sealed class StreamRuntimeTests
         (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems();
     }
 
+    [Fact]
+    public async Task A_restarted_stream_judges_replayed_events_against_the_watermark_it_had_committed()
+    {
+        using var world = new StreamWorld(LatePolicy.Drop);
+        // First life: events at hour 10, flushed and committed; the stream's watermark is then in hour 9.
+        await world.AppendAsync(StreamWorld.Events(50, seed: 21, baseTime: StreamWorld.Start + (10 * StreamWorld.Hour)));
+        await world.RunAsync();
+
+        // Second life: an event of hour 1, late by eight hours, then more of hour 10; the process dies
+        // before any flush, so all of them are read again.
+        string late = $$"""{"event_id":"late-b","user_id":5,"event_type":"save","event_time":"{{Timestamps.Format(StreamWorld.Start + StreamWorld.Hour)}}","item_id":3}""";
+        await world.AppendAsync([late, .. StreamWorld.Events(30, seed: 22, startIndex: 1000, baseTime: StreamWorld.Start + (10 * StreamWorld.Hour) + 600_000_000L)]);
+        await world.RunAsync(flush: false);
+        (await world.OnlineAsync()).Keys.Should().NotContain((5L, "late-b"), "the second life dropped it as late");
+
+        // Third life: the replay starts from the committed watermark, so the late event is still late:
+        // dropped again, and in the ledger once. Judged against no watermark, it would be the first event
+        // seen, taken as on time, and appended online and to the lake.
+        await world.RunAsync();
+
+        (await world.OnlineAsync()).Keys.Should().NotContain((5L, "late-b"));
+        (await world.StreamLakeIdsAsync()).Should().NotContain("late-b").And.OnlyHaveUniqueItems();
+        var ledger = await world.TableAsync("lake/late_events/engagement");
+        Enumerable.Range(0, ledger.RowCount).Select(i => (string)ledger[StandardColumns.EventId].GetValue(i)!).Should().Equal("late-b");
+    }
+
     /// <summary>A source whose commits never reach it: what a crash right after the lake writes leaves.</summary>
     private sealed class CommitsLost(IEventSource inner) : IEventSource
     {
