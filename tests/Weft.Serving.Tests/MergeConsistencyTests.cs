@@ -8,6 +8,7 @@ using Weft.Batch;
 using Weft.Definitions;
 using Weft.Engine;
 using Weft.Engine.Sequences;
+using Weft.Storage;
 using Xunit;
 
 namespace Weft.Serving.Tests;
@@ -202,6 +203,37 @@ public sealed class MergeConsistencyTests
         int row = Array.IndexOf(((PrimitiveColumn<long>)snapshot.Keys[StandardColumns.UserId]).Values, 4L);
         after.GetProperty("columns").GetProperty("event_id").EnumerateArray().Select(e => e.GetString())
             .Should().Equal(Enumerable.Range(snapshot.Offsets[row], snapshot.Length(row)).Select(k => (string?)snapshot.Elements[StandardColumns.EventId].GetValue(k)));
+    }
+
+    [Fact]
+    public async Task A_compaction_of_the_lake_changes_no_served_row_and_needs_no_history_reload()
+    {
+        await using var world = new ServingWorld();
+        var events = ServingWorld.Events(300, seed: 17);
+        // Two streams over the same hours: every bucket gets two small files.
+        await world.StreamAsync(events.Where((_, i) => i % 2 == 0));
+        await world.StreamAsync(events.Where((_, i) => i % 2 == 1));
+        await world.StartAsync();
+        using var client = world.Client();
+        var history = world.Server.State.ByName["engagement"].History;
+        await world.Server.RefreshHistoryAsync(CancellationToken.None);
+        int loads = history.Loads;
+        var before = new List<string>();
+        for (long user = 1; user <= 12; user++)
+        {
+            before.Add((await ServingWorld.JsonAsync(await client.GetAsync($"v1/signals/engagement/users/{user}/sequence"))).GetProperty("columns").GetRawText());
+        }
+
+        var table = await EventTable.OpenAsync(world.Config.EnrichedTable("engagement"));
+        (await table.CompactAsync(null, minFiles: 2)).FilesRemoved.Should().BeGreaterThan(0);
+        await world.Server.RefreshHistoryAsync(CancellationToken.None);
+
+        history.Loads.Should().Be(loads, "a compaction commit changes no row");
+        for (long user = 1; user <= 12; user++)
+        {
+            (await ServingWorld.JsonAsync(await client.GetAsync($"v1/signals/engagement/users/{user}/sequence"))).GetProperty("columns").GetRawText()
+                .Should().Be(before[(int)user - 1], $"user {user}");
+        }
     }
 
     private static long Micros(string iso) => Timestamps.ToMicros(DateTimeOffset.Parse(iso, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal));
