@@ -152,4 +152,6 @@ internal static class DeltaActionCodec
 [JsonSerializable(typeof(AddAction))]
 [JsonSerializable(typeof(RemoveAction))]
 [JsonSerializable(typeof(CommitInfoAction))]
+[JsonSerializable(typeof(SnapshotHeader))]
+[JsonSerializable(typeof(SnapshotCommit))]
 internal sealed partial class DeltaJsonContext : JsonSerializerContext;

@@ -17,6 +17,13 @@ public sealed record DeltaTableOptions
     /// </summary>
     public TimeSpan CommitRetryDelay { get; init; } = TimeSpan.FromMilliseconds(1);
 
+    /// <summary>
+    /// Opening a table that replays at least this many commits writes a snapshot of its log
+    /// (<c>_delta_log/_weft_snapshots/</c>), so the next open reads it and only the commits after it.
+    /// Default 1,000; zero neither writes nor reads snapshots.
+    /// </summary>
+    public int SnapshotInterval { get; init; } = 1_000;
+
     internal void Validate()
     {
         if (TimeProvider is null)
@@ -32,6 +39,11 @@ public sealed record DeltaTableOptions
         if (CommitRetryDelay < TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(CommitRetryDelay), CommitRetryDelay, "DeltaTableOptions.CommitRetryDelay must not be negative.");
+        }
+
+        if (SnapshotInterval < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(SnapshotInterval), SnapshotInterval, "DeltaTableOptions.SnapshotInterval must not be negative (zero turns snapshots off).");
         }
     }
 }

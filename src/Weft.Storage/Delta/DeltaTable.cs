@@ -18,6 +18,8 @@ public sealed class DeltaTable
     private readonly DeltaTableOptions _options;
     private readonly Lock _gate = new();
     private TableState _latest;
+    private LogSnapshots? _snapshots;
+    private LogSnapshot? _snapshot; // the one this handle opened from (or wrote): commits up to it are read from it
 
     private DeltaTable(string path, DeltaLogReader log, DeltaTableOptions options, TableState latest)
     {
@@ -99,8 +101,38 @@ public sealed class DeltaTable
         options.Validate();
         var log = new DeltaLogReader(store, fullPath);
         var latestVersion = await log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
-        var state = await log.ReplayAsync(null, latestVersion, null, cancellationToken).ConfigureAwait(false);
-        return new DeltaTable(fullPath, log, options, state);
+        var snapshots = options.SnapshotInterval > 0 && store is FileSystemLogStore files ? new LogSnapshots(files.Location) : null;
+        var snapshot = snapshots is null ? null : await snapshots.TryReadLatestAsync(latestVersion, log, cancellationToken).ConfigureAwait(false);
+        var replayed = new List<CommitSummary>();
+        var state = await log.ReplayAsync(snapshot?.State, latestVersion, snapshots is null ? null : (_, entry) => replayed.Add(Summary(entry)), cancellationToken).ConfigureAwait(false);
+        var table = new DeltaTable(fullPath, log, options, state) { _snapshots = snapshots, _snapshot = snapshot };
+        if (snapshots is not null && replayed.Count >= options.SnapshotInterval)
+        {
+            await table.TryWriteSnapshotAsync(snapshots, state, replayed, cancellationToken).ConfigureAwait(false);
+        }
+
+        return table;
+    }
+
+    /// <summary>
+    /// Best effort: a table on a read-only or failing disk still opens, it only replays its log again
+    /// next time. <paramref name="replayed"/> are the commits after the snapshot this handle opened from.
+    /// </summary>
+    private async Task TryWriteSnapshotAsync(LogSnapshots snapshots, TableState state, List<CommitSummary> replayed, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var commits = _snapshot is { } opened ? await LogSnapshots.ReadCommitsAsync(opened, -1, cancellationToken).ConfigureAwait(false) : [];
+            commits.AddRange(replayed);
+            if (await _log.Store.ReadAsync(state.Version, cancellationToken).ConfigureAwait(false) is { } entry)
+            {
+                _snapshot = await snapshots.WriteAsync(state, entry, commits, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or System.Text.Json.JsonException)
+        {
+            // The log is the truth; the snapshot only a shortcut.
+        }
     }
 
     /// <summary>The latest snapshot (reads only the log entries committed since this handle last looked).</summary>
@@ -247,7 +279,21 @@ public sealed class DeltaTable
         ArgumentOutOfRangeException.ThrowIfLessThan(afterVersion, -1);
         var latestVersion = await _log.LatestVersionAsync(Volatile.Read(ref _latest).Version, cancellationToken).ConfigureAwait(false);
         var result = new List<CommitSummary>((int)Math.Clamp(latestVersion - afterVersion, 0, 1024));
-        for (var version = afterVersion + 1; version <= latestVersion; version++)
+        long next = afterVersion + 1;
+        if (_snapshot is { } snapshot && afterVersion < snapshot.State.Version && snapshot.State.Version <= latestVersion)
+        {
+            try
+            {
+                result = await LogSnapshots.ReadCommitsAsync(snapshot, afterVersion, cancellationToken).ConfigureAwait(false);
+                next = snapshot.State.Version + 1;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or System.Text.Json.JsonException)
+            {
+                result.Clear(); // gone or damaged since it was opened: the commit files say the same
+            }
+        }
+
+        for (var version = next; version <= latestVersion; version++)
         {
             result.Add(await ReadSummaryAsync(version, cancellationToken).ConfigureAwait(false));
         }
@@ -255,12 +301,14 @@ public sealed class DeltaTable
         return result;
     }
 
-    private async Task<CommitSummary> ReadSummaryAsync(long version, CancellationToken cancellationToken)
+    private async Task<CommitSummary> ReadSummaryAsync(long version, CancellationToken cancellationToken) =>
+        Summary(await _log.ReadAsync(version, cancellationToken).ConfigureAwait(false));
+
+    private static CommitSummary Summary(CommitEntry entry)
     {
-        var entry = await _log.ReadAsync(version, cancellationToken).ConfigureAwait(false);
         var info = entry.Actions.OfType<CommitInfoAction>().FirstOrDefault();
         return new CommitSummary(
-            version,
+            entry.Version,
             info?.Timestamp is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : entry.FileTime,
             info?.Operation ?? "UNKNOWN",
             info?.OperationParameters ?? new Dictionary<string, string>(),

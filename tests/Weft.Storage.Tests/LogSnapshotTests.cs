@@ -1,0 +1,143 @@
+using FluentAssertions;
+using Xunit;
+
+namespace Weft.Storage.Tests;
+
+/// <summary>
+/// Log snapshots (<c>_delta_log/_weft_snapshots/</c>): a table opened from one is the table its log
+/// replays to, with the same history; a snapshot that does not match its log is ignored.
+/// </summary>
+public sealed class LogSnapshotTests : IDisposable
+{
+    private readonly TempDirectory _directory = new();
+    private readonly FakeTimeProvider _time = new(TestTables.Epoch);
+
+    public void Dispose() => _directory.Dispose();
+
+    private string TablePath => _directory.Combine("events");
+
+    private string SnapshotDirectory => Path.Combine(TablePath, "_delta_log", "_weft_snapshots");
+
+    private DeltaTableOptions Snapshots(int interval) => new() { TimeProvider = _time, SnapshotInterval = interval };
+
+    /// <summary>Random appends, removes and partition replaces, each with parameters, the clock moving on.</summary>
+    private async Task CommitRandomlyAsync(int commits, int seed)
+    {
+        var random = new Random(seed);
+        var table = await DeltaTable.OpenAsync(TablePath, Snapshots(0));
+        for (int i = 0; i < commits; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(random.Next(1, 10)));
+            var live = (await table.GetSnapshotAsync()).Files().ToList();
+            string bucket = $"2026-11-23T{random.Next(0, 4):D2}";
+            string path = random.Next(2) == 0 ? "stream" : "batch";
+            var builder = DeltaTransaction.Create(random.Next(5) == 0 ? "OPTIMIZE" : "WRITE").WithWriterSchema(TestTables.Schema)
+                .WithParameter("weft.offsets", $"p{random.Next(3)}={i}").WithParameter("n", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            switch (random.Next(4))
+            {
+                case 0 when live.Count > 0:
+                    builder.Remove(live[random.Next(live.Count)].Path);
+                    break;
+                case 1:
+                    builder.ReplacePartitions(PartitionFilter.All.Equal("bucket", bucket).Equal("path", path), [TestTables.WriteFile(TablePath, bucket, path, random.Next(1, 100), _time.GetUtcNow())]);
+                    break;
+                default:
+                    builder.Add(TestTables.WriteFile(TablePath, bucket, path, random.Next(1, 100), _time.GetUtcNow()));
+                    break;
+            }
+
+            await table.CommitAsync(builder.Build());
+        }
+    }
+
+    private static async Task<object> DescribeAsync(DeltaTable table)
+    {
+        var s = await table.GetSnapshotAsync();
+        return new
+        {
+            s.Version,
+            s.Timestamp,
+            s.TableId,
+            Schema = s.Schema.ToString(),
+            Partitions = string.Join(",", s.PartitionColumns),
+            Files = s.Files().OrderBy(f => f.Path, StringComparer.Ordinal)
+                .Select(f => $"{f.Path}|{string.Join(";", f.PartitionValues.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"))}|{f.Size}|{f.ModificationTime.ToUnixTimeMilliseconds()}|{f.Stats}|{f.DataChange}")
+                .ToList(),
+        };
+    }
+
+    private static async Task<List<string>> CommitsAsync(DeltaTable table, long after) =>
+        [.. (await table.GetCommitsAfterAsync(after)).Select(c =>
+            $"{c.Version}|{c.Timestamp.ToUnixTimeMilliseconds()}|{c.Operation}|{string.Join(";", c.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"))}|{c.FilesAdded}|{c.FilesRemoved}")];
+
+    [Fact]
+    public async Task A_table_opened_from_a_snapshot_equals_its_replayed_log_and_has_the_same_history()
+    {
+        await TestTables.CreateAsync(TablePath, _time);
+        await CommitRandomlyAsync(60, seed: 1);
+
+        _ = await DeltaTable.OpenAsync(TablePath, Snapshots(10)); // replays 61 commits: writes a snapshot of version 60
+        Directory.GetFiles(SnapshotDirectory).Select(Path.GetFileName).Should().BeEquivalentTo(
+            "00000000000000000060.state.json", "00000000000000000060.commits.json");
+        await CommitRandomlyAsync(25, seed: 2);
+
+        var fromSnapshot = await DeltaTable.OpenAsync(TablePath, Snapshots(10)); // 60 from the snapshot, 25 replayed: a new snapshot at 85
+        var replayed = await DeltaTable.OpenAsync(TablePath, Snapshots(0));
+
+        (await DescribeAsync(fromSnapshot)).Should().BeEquivalentTo(await DescribeAsync(replayed));
+        foreach (long after in new long[] { -1, 0, 30, 59, 60, 61, 84, 85 })
+        {
+            (await CommitsAsync(fromSnapshot, after)).Should().Equal(await CommitsAsync(replayed, after), $"commits after {after}");
+        }
+
+        (await fromSnapshot.GetSnapshotAsync(42)).Files().Select(f => f.Path).Should().BeEquivalentTo((await replayed.GetSnapshotAsync(42)).Files().Select(f => f.Path), "time travel still reads the log");
+        Directory.GetFiles(SnapshotDirectory, "*.state.json").Select(Path.GetFileName).Should().BeEquivalentTo(
+            "00000000000000000060.state.json", "00000000000000000085.state.json");
+
+        // The newest snapshot is what the next open uses: an early commit the replay would need can no
+        // longer break the open, though a handle without snapshots still finds it.
+        await File.WriteAllTextAsync(Path.Combine(TablePath, "_delta_log", "00000000000000000003.json"), "{not json\n");
+        var shortcut = await DeltaTable.OpenAsync(TablePath, Snapshots(10));
+        (await DescribeAsync(shortcut)).Should().BeEquivalentTo(await DescribeAsync(replayed));
+        var full = () => DeltaTable.OpenAsync(TablePath, Snapshots(0));
+        await full.Should().ThrowAsync<DeltaLogException>().WithMessage("*00000000000000000003.json*");
+    }
+
+    [Fact]
+    public async Task A_snapshot_that_does_not_match_its_log_or_is_damaged_is_ignored()
+    {
+        await TestTables.CreateAsync(TablePath, _time);
+        await CommitRandomlyAsync(30, seed: 3);
+        await DeltaTable.OpenAsync(TablePath, Snapshots(10));
+        var state = Path.Combine(SnapshotDirectory, "00000000000000000030.state.json");
+        File.Exists(state).Should().BeTrue();
+        var expected = await DescribeAsync(await DeltaTable.OpenAsync(TablePath, Snapshots(0)));
+
+        // The commit it was taken at was rewritten (a table deleted and made again in the same place):
+        // its header no longer matches, so the log is replayed.
+        var entry = Path.Combine(TablePath, "_delta_log", "00000000000000000030.json");
+        var original = await File.ReadAllTextAsync(entry);
+        await File.WriteAllTextAsync(entry, original.Replace("\"n\":\"29\"", "\"n\":\"twenty-nine\"", StringComparison.Ordinal));
+        var rewritten = await DeltaTable.OpenAsync(TablePath, Snapshots(1_000));
+        (await CommitsAsync(rewritten, 28)).Should().ContainSingle(c => c.Contains("n=twenty-nine", StringComparison.Ordinal), "the log, not the stale snapshot, was read");
+        await File.WriteAllTextAsync(entry, original);
+
+        // A truncated state file, or one whose commits file is missing, is passed over too.
+        var bytes = await File.ReadAllBytesAsync(state);
+        await File.WriteAllBytesAsync(state, bytes.AsSpan(0, bytes.Length / 2).ToArray());
+        (await DescribeAsync(await DeltaTable.OpenAsync(TablePath, Snapshots(1_000)))).Should().BeEquivalentTo(expected);
+        await File.WriteAllBytesAsync(state, bytes);
+        File.Delete(Path.Combine(SnapshotDirectory, "00000000000000000030.commits.json"));
+        var noCommits = await DeltaTable.OpenAsync(TablePath, Snapshots(1_000));
+        (await DescribeAsync(noCommits)).Should().BeEquivalentTo(expected);
+        (await CommitsAsync(noCommits, -1)).Should().HaveCount(31);
+    }
+
+    [Fact]
+    public async Task A_negative_snapshot_interval_is_refused()
+    {
+        await TestTables.CreateAsync(TablePath, _time);
+        var act = () => DeltaTable.OpenAsync(TablePath, new DeltaTableOptions { SnapshotInterval = -1 });
+        await act.Should().ThrowAsync<ArgumentOutOfRangeException>().WithMessage("*SnapshotInterval*");
+    }
+}
