@@ -104,6 +104,33 @@ public sealed class LogSnapshotTests : IDisposable
     }
 
     [Fact]
+    public async Task A_handle_that_stays_open_takes_a_new_snapshot_every_interval_in_the_background()
+    {
+        await TestTables.CreateAsync(TablePath, _time);
+        var writer = await DeltaTable.OpenAsync(TablePath, Snapshots(10)); // one commit: no snapshot yet
+        Directory.Exists(SnapshotDirectory).Should().BeFalse();
+        for (int i = 0; i < 25; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            await writer.CommitAsync(TestTables.Append(TestTables.WriteFile(TablePath, "2026-11-23T00", "stream", 5, _time.GetUtcNow())));
+            await writer.SnapshotWrite;
+        }
+
+        // Versions 0–25: a snapshot whenever ten commits were in none, at 9 and 19.
+        Directory.GetFiles(SnapshotDirectory, "*.state.json").Select(Path.GetFileName).Should().BeEquivalentTo(
+            "00000000000000000009.state.json", "00000000000000000019.state.json");
+        var replayed = await DeltaTable.OpenAsync(TablePath, Snapshots(0));
+        var expected = await DescribeAsync(replayed);
+        var history = await CommitsAsync(replayed, -1);
+
+        // An early commit the replay would need, damaged: only an open from the snapshot gets past it.
+        await File.WriteAllTextAsync(Path.Combine(TablePath, "_delta_log", "00000000000000000002.json"), "{not json\n");
+        var fromSnapshot = await DeltaTable.OpenAsync(TablePath, Snapshots(1_000));
+        (await DescribeAsync(fromSnapshot)).Should().BeEquivalentTo(expected);
+        (await CommitsAsync(fromSnapshot, -1)).Should().Equal(history);
+    }
+
+    [Fact]
     public async Task A_snapshot_that_does_not_match_its_log_or_is_damaged_is_ignored()
     {
         await TestTables.CreateAsync(TablePath, _time);

@@ -20,6 +20,9 @@ public sealed class DeltaTable
     private TableState _latest;
     private LogSnapshots? _snapshots;
     private LogSnapshot? _snapshot; // the one this handle opened from (or wrote): commits up to it are read from it
+    private Task _snapshotWrite = Task.CompletedTask; // the background write a long-lived handle started, if any
+    private int _snapshotWriting;
+    private long _snapshotFailedAt = -1; // the version a write last failed at: not tried again before another interval
 
     private DeltaTable(string path, DeltaLogReader log, DeltaTableOptions options, TableState latest)
     {
@@ -108,30 +111,79 @@ public sealed class DeltaTable
         var table = new DeltaTable(fullPath, log, options, state) { _snapshots = snapshots, _snapshot = snapshot };
         if (snapshots is not null && replayed.Count >= options.SnapshotInterval)
         {
-            await table.TryWriteSnapshotAsync(snapshots, state, replayed, cancellationToken).ConfigureAwait(false);
+            await table.TryWriteSnapshotAsync(state, replayed, cancellationToken).ConfigureAwait(false);
         }
 
         return table;
     }
 
+    /// <summary>The background snapshot write this handle started, if any (for tests).</summary>
+    internal Task SnapshotWrite => Volatile.Read(ref _snapshotWrite);
+
+    /// <summary>
+    /// A handle that stays open (a stream's, for days) takes a new snapshot every
+    /// <see cref="DeltaTableOptions.SnapshotInterval"/> commits, in the background, so that the next
+    /// process to open the table does not replay all of them.
+    /// </summary>
+    private void SnapshotWhenDue()
+    {
+        var latest = Volatile.Read(ref _latest);
+        long covered = Math.Max(Volatile.Read(ref _snapshot)?.State.Version ?? -1, Interlocked.Read(ref _snapshotFailedAt));
+        if (_snapshots is null || latest.Version - covered < _options.SnapshotInterval
+            || Interlocked.Exchange(ref _snapshotWriting, 1) != 0)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _snapshotWrite, Task.Run(async () =>
+        {
+            try
+            {
+                await TryWriteSnapshotAsync(latest, null, CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                Volatile.Write(ref _snapshotWriting, 0);
+            }
+        }));
+    }
+
     /// <summary>
     /// Best effort: a table on a read-only or failing disk still opens, it only replays its log again
-    /// next time. <paramref name="replayed"/> are the commits after the snapshot this handle opened from.
+    /// next time. <paramref name="replayed"/> are the commits after the snapshot this handle has (read
+    /// from the log when null).
     /// </summary>
-    private async Task TryWriteSnapshotAsync(LogSnapshots snapshots, TableState state, List<CommitSummary> replayed, CancellationToken cancellationToken)
+    private async Task TryWriteSnapshotAsync(TableState state, List<CommitSummary>? replayed, CancellationToken cancellationToken)
     {
         try
         {
-            var commits = _snapshot is { } opened ? await LogSnapshots.ReadCommitsAsync(opened, -1, cancellationToken).ConfigureAwait(false) : [];
-            commits.AddRange(replayed);
-            if (await _log.Store.ReadAsync(state.Version, cancellationToken).ConfigureAwait(false) is { } entry)
+            var opened = Volatile.Read(ref _snapshot);
+            var commits = opened is not null && opened.State.Version <= state.Version
+                ? await LogSnapshots.ReadCommitsAsync(opened, -1, cancellationToken).ConfigureAwait(false)
+                : [];
+            if (replayed is not null && (replayed.Count == 0 || replayed[0].Version == commits.Count))
             {
-                _snapshot = await snapshots.WriteAsync(state, entry, commits, cancellationToken).ConfigureAwait(false);
+                commits.AddRange(replayed);
+            }
+
+            for (long version = commits.Count; version <= state.Version; version++)
+            {
+                commits.Add(await ReadSummaryAsync(version, cancellationToken).ConfigureAwait(false));
+            }
+
+            if (commits.Count == state.Version + 1 && await _log.Store.ReadAsync(state.Version, cancellationToken).ConfigureAwait(false) is { } entry)
+            {
+                Volatile.Write(ref _snapshot, await _snapshots!.WriteAsync(state, entry, commits, cancellationToken).ConfigureAwait(false));
+            }
+            else
+            {
+                Interlocked.Exchange(ref _snapshotFailedAt, state.Version);
             }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or System.Text.Json.JsonException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or System.Text.Json.JsonException or DeltaLogException)
         {
             // The log is the truth; the snapshot only a shortcut.
+            Interlocked.Exchange(ref _snapshotFailedAt, state.Version);
         }
     }
 
@@ -406,6 +458,8 @@ public sealed class DeltaTable
                 _latest = state;
             }
         }
+
+        SnapshotWhenDue();
     }
 
     /// <summary>Replays the commits that beat this transaction, throwing at the first one it conflicts with.</summary>
