@@ -234,7 +234,9 @@ internal static class Demo
     private static async Task StreamWavesAsync(WeftConfig weft, string[] landing, long user, TextWriter o, CancellationToken ct)
     {
         await using var host = await StreamHost.OpenAsync(weft, new StreamOptions().Consumer, ct).ConfigureAwait(false);
-        await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, null, new StreamOptions { MaxWait = TimeSpan.FromMilliseconds(5) }, cancellationToken: ct).ConfigureAwait(false);
+        // Compaction on demand below, with a low threshold: a flush per wave leaves a few files per bucket.
+        var options = new StreamOptions { MaxWait = TimeSpan.FromMilliseconds(5), CompactInterval = TimeSpan.Zero, CompactMinFiles = 2 };
+        await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, null, options, cancellationToken: ct).ConfigureAwait(false);
         const int waves = 4;
         int per = (landing.Length + waves - 1) / waves;
         for (int w = 0; w < waves; w++)
@@ -245,12 +247,16 @@ internal static class Demo
             {
             }
 
+            await runtime.FlushAsync(ct).ConfigureAwait(false);
             var sequence = await host.Store.ReadAsync("engagement", user, new Weft.Online.OnlineReadOptions { Limit = 500 }, ct).ConfigureAwait(false);
             string newest = sequence.Count == 0 ? "-" : $"{sequence[0].EventId} at {Timestamps.Format(sequence[0].EventTimeMicros)[..19]}";
             await o.WriteLineAsync($"  wave {w + 1}/{waves}: +{wave.Count:N0} deliveries → engagement {runtime.Metrics.Value("weft_stream_events_total", ("signal", "engagement")):N0} events online; user {user}: {sequence.Count} elements, newest {newest}").ConfigureAwait(false);
         }
 
         await runtime.FlushAsync(ct).ConfigureAwait(false);
+        int filesBefore = await StreamFilesAsync(weft, ct).ConfigureAwait(false);
+        int removed = await runtime.CompactAsync(ct).ConfigureAwait(false);
+        await o.WriteLineAsync($"  compaction of closed buckets: {removed:N0} small files rewritten across the stream's tables; lake/enriched/engagement path=stream {filesBefore:N0} → {await StreamFilesAsync(weft, ct).ConfigureAwait(false):N0} files (open buckets keep taking flushes)").ConfigureAwait(false);
         foreach (var signal in runtime.Signals)
         {
             var p50 = runtime.Metrics.Quantile("weft_freshness_seconds", 0.5, ("signal", signal), ("event_type", signal == "searches" ? "search" : "click"));
@@ -259,6 +265,12 @@ internal static class Demo
                 .Sum(l => runtime.Metrics.Value("weft_late_events_total", ParseLabels(l)));
             await o.WriteLineAsync($"  {signal,-11} freshness (arrival → servable) p50 {p50 * 1000:N0} ms, p99 {p99 * 1000:N0} ms; {late:N0} late events in the ledger; lake path=stream flushed, offsets committed").ConfigureAwait(false);
         }
+    }
+
+    private static async Task<int> StreamFilesAsync(WeftConfig weft, CancellationToken ct)
+    {
+        var table = await EventTable.OpenAsync(weft.EnrichedTable("engagement"), ct).ConfigureAwait(false);
+        return (await table.Log.GetSnapshotAsync(ct).ConfigureAwait(false)).Files(PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.StreamPath)).Count();
     }
 
     private static (string Key, string Value)[] ParseLabels(string text) =>

@@ -141,6 +141,10 @@ public class GenAndDemoTests : IDisposable
         result.Out.Should().Contain("malformed JSON");
         result.Out.Should().Contain("missing user_id");
         result.Out.Should().Contain("parity: identical enriched events and sequences");
+        var compaction = System.Text.RegularExpressions.Regex.Match(result.Out, @"path=stream ([\d,]+) → ([\d,]+) files");
+        compaction.Success.Should().BeTrue(result.Out);
+        int.Parse(compaction.Groups[2].Value, System.Globalization.NumberStyles.AllowThousands, System.Globalization.CultureInfo.InvariantCulture)
+            .Should().BeLessThan(int.Parse(compaction.Groups[1].Value, System.Globalization.NumberStyles.AllowThousands, System.Globalization.CultureInfo.InvariantCulture), "closed buckets' small files are compacted");
         result.Out.Should().MatchRegex(@"all \d+ columns decompress ([\d,]+) KiB; user_id \+ event_time only: ([\d,]+) KiB");
         Directory.Exists(_cli.PathOf("demo/lake/enriched/engagement/_delta_log")).Should().BeTrue();
         result.Out.Should().NotContain("MISMATCH");
