@@ -5,7 +5,8 @@ namespace Weft.Bench.Streaming;
 
 /// <summary>
 /// Realistic raw click events (~200 bytes of JSON each), generated from a seed: the same seed gives the
-/// same events. Users are Zipf-ish (a few heavy users), items uniform over a large catalogue.
+/// same events. Users are Zipf-ish (a few heavy users), items uniform over a large catalogue. Also
+/// compiled into <c>bench/Weft.Benchmarks</c> (linked).
 /// </summary>
 internal static class ClickEvents
 {

@@ -1,11 +1,8 @@
 using System.Buffers;
-using System.Globalization;
-using System.Text;
 using BenchmarkDotNet.Attributes;
 using Weft.Definitions;
 using Weft.Engine;
 using Weft.Engine.Sequences;
-using static Weft.Definitions.Expr;
 
 namespace Weft.Benchmarks;
 
@@ -32,35 +29,13 @@ public class SignalPipelineBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var weft = new DefinitionCatalog();
-        var click = weft.EventType("click").Attribute("item_id", WeftType.Int64, nullable: false).Attribute("surface", WeftType.String).Attribute("dwell_ms", WeftType.Int32);
-        var save = weft.EventType("save").Attribute("item_id", WeftType.Int64, nullable: false).Attribute("surface", WeftType.String);
-        var impression = weft.EventType("impression").Attribute("item_id", WeftType.Int64, nullable: false).Attribute("surface", WeftType.String);
-        weft.Signal("clicks", tenant: "bench")
-            .Include(click, c => c.Where(Col("dwell_ms").IsNull() | Col("dwell_ms") >= 500).Derive("long_dwell", Coalesce(Col("dwell_ms") >= 10_000, false)))
-            .Include(save, s => s.Derive("long_dwell", true))
-            .Include(impression, s => s.Derive("long_dwell", false))
-            .Element("item_id", "surface", "dwell_ms", "long_dwell")
-            .MaxLength(500).Lookback(TimeSpan.FromDays(30)).Bucket(TimeBucket.Hour);
-        var definition = weft.Build().Single();
+        var definition = Weft.Bench.Streaming.BenchSignal.Create();
         _signal = CompiledSignal.Compile(definition, ExecutorRegistry.CreateDefault(), new Dictionary<string, EnrichmentTable>());
         _parser = new RawEventParser(_signal);
         _codec = new ElementCodec(definition, _signal.Fingerprint);
 
-        var random = new Random(42);
-        string[] surfaces = ["home_feed", "search_results", "item_page", "notifications", "profile"];
-        string[] devices = ["android", "ios", "web", "tablet"];
-        string[] types = ["click", "click", "click", "save", "impression"];
-        var start = DateTime.UtcNow.AddHours(-1);
-        _records = new RawRecord[Events];
-        for (int i = 0; i < Events; i++)
-        {
-            var u = random.NextDouble();
-            var time = start.AddMilliseconds(i);
-            string json = string.Create(CultureInfo.InvariantCulture,
-                $$"""{"event_id":"0001-{{i:x12}}","user_id":{{1_000_000L + (long)(u * u * 100_000)}},"event_type":"{{types[random.Next(types.Length)]}}","event_time":"{{time:yyyy-MM-ddTHH:mm:ss.ffffffZ}}","item_id":{{random.Next(1, 5_000_000)}},"surface":"{{surfaces[random.Next(surfaces.Length)]}}","device":"{{devices[random.Next(devices.Length)]}}","position":{{random.Next(0, 50)}},"dwell_ms":{{random.Next(0, 60_000)}},"session_id":"s-{{random.Next():x8}}"}""");
-            _records[i] = new RawRecord(Encoding.UTF8.GetBytes(json), "bench");
-        }
+        // The streaming benchmark's own events (linked): the same seed gives the same events.
+        _records = [.. Weft.Bench.Streaming.ClickEvents.Generate(Events, seed: 42).Select(e => new RawRecord(e.Utf8Json, "bench"))];
     }
 
     [Benchmark(Baseline = true)]

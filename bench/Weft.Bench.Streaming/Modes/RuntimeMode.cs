@@ -4,7 +4,6 @@ using Weft.Engine.Configuration;
 using Weft.Online;
 using Weft.Streaming.Kafka;
 using Weft.Streaming.Runtime;
-using static Weft.Definitions.Expr;
 
 namespace Weft.Bench.Streaming.Modes;
 
@@ -72,19 +71,6 @@ internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfi
         return WeftConfig.Load(Path.Combine(dir, "weft.json"));
     }
 
-    /// <summary>Clicks and saves with a dwell filter and a derived flag: the work a typical signal does per event.</summary>
-    internal static SignalDefinition Signal()
-    {
-        var weft = new DefinitionCatalog();
-        var click = weft.EventType("click").Attribute("item_id", WeftType.Int64, nullable: false).Attribute("surface", WeftType.String).Attribute("dwell_ms", WeftType.Int32);
-        var save = weft.EventType("save").Attribute("item_id", WeftType.Int64, nullable: false).Attribute("surface", WeftType.String);
-        var impression = weft.EventType("impression").Attribute("item_id", WeftType.Int64, nullable: false).Attribute("surface", WeftType.String);
-        weft.Signal("clicks", tenant: "bench")
-            .Include(click, c => c.Where(Col("dwell_ms").IsNull() | Col("dwell_ms") >= 500).Derive("long_dwell", Coalesce(Col("dwell_ms") >= 10_000, false)))
-            .Include(save, s => s.Derive("long_dwell", true))
-            .Include(impression, s => s.Derive("long_dwell", false))
-            .Element("item_id", "surface", "dwell_ms", "long_dwell")
-            .MaxLength(500).Lookback(TimeSpan.FromDays(30)).Bucket(TimeBucket.Hour);
-        return weft.Build().Single();
-    }
+    /// <summary>The streaming benchmarks' signal (<see cref="BenchSignal"/>).</summary>
+    internal static SignalDefinition Signal() => BenchSignal.Create();
 }
