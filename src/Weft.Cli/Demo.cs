@@ -253,7 +253,7 @@ internal static class Demo
             await o.WriteLineAsync($"  wave {w + 1}/{waves}: +{wave.Count:N0} deliveries → engagement {runtime.Metrics.Value("weft_stream_events_total", ("signal", "engagement")):N0} events online; user {user}: {sequence.Count} elements, newest {newest}").ConfigureAwait(false);
         }
 
-        await runtime.FlushAsync(ct).ConfigureAwait(false);
+        // Each wave ended in a flush: everything read is in the lake and committed.
         int filesBefore = await StreamFilesAsync(weft, ct).ConfigureAwait(false);
         int removed = await runtime.CompactAsync(ct).ConfigureAwait(false);
         await o.WriteLineAsync($"  compaction of closed buckets: {removed:N0} small files rewritten across the stream's tables; lake/enriched/engagement path=stream {filesBefore:N0} → {await StreamFilesAsync(weft, ct).ConfigureAwait(false):N0} files (open buckets keep taking flushes)").ConfigureAwait(false);

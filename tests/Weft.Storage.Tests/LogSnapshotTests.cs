@@ -68,7 +68,7 @@ public sealed class LogSnapshotTests : IDisposable
 
     private static async Task<List<string>> CommitsAsync(DeltaTable table, long after) =>
         [.. (await table.GetCommitsAfterAsync(after)).Select(c =>
-            $"{c.Version}|{c.Timestamp.ToUnixTimeMilliseconds()}|{c.Operation}|{string.Join(";", c.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"))}|{c.FilesAdded}|{c.FilesRemoved}")];
+            $"{c.Version}|{c.Timestamp.ToUnixTimeMilliseconds()}|{c.Operation}|{string.Join(";", c.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"))}|{c.FilesAdded}|{c.FilesRemoved}|{c.DataChange}")];
 
     [Fact]
     public async Task A_table_opened_from_a_snapshot_equals_its_replayed_log_and_has_the_same_history()

@@ -114,8 +114,8 @@ internal sealed class BatchHistory
         var commits = await _lake!.Table.Log.GetHistoryAsync((int)Math.Min(int.MaxValue, latest - loaded), cancellationToken).ConfigureAwait(false);
         foreach (var commit in commits)
         {
-            // A compaction (OPTIMIZE, dataChange false) rearranges files, never rows: nothing to reload.
-            if (commit.Version > loaded && commit.Operation != "OPTIMIZE"
+            // A compaction (dataChange false) rearranges files, never rows: nothing to reload.
+            if (commit.Version > loaded && commit.DataChange
                 && (!commit.Parameters.TryGetValue(LakeParameters.Path, out var path) || path != EventLayout.StreamPath
                     || (commit.Parameters.TryGetValue(LakeParameters.Sealed, out var sealedList) && sealedList.Length > 0)))
             {

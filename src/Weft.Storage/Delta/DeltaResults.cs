@@ -54,13 +54,18 @@ public sealed record DeltaTableOptions
 public sealed record CommitResult(long Version, int Attempts, int FilesAdded, int FilesRemoved);
 
 /// <summary>One entry of a table's history.</summary>
+/// <param name="DataChange">
+/// False when the commit only rearranged rows: it adds or removes files, all marked
+/// <c>dataChange: false</c> (a compaction). True for every other commit.
+/// </param>
 public sealed record CommitSummary(
     long Version,
     DateTimeOffset Timestamp,
     string Operation,
     IReadOnlyDictionary<string, string> Parameters,
     int FilesAdded,
-    int FilesRemoved);
+    int FilesRemoved,
+    bool DataChange = true);
 
 /// <summary>A data file vacuum deleted, or would delete in a dry run.</summary>
 public sealed record VacuumedFile(string Path, long Size);

@@ -365,7 +365,27 @@ public sealed class DeltaTable
             info?.Operation ?? "UNKNOWN",
             info?.OperationParameters ?? new Dictionary<string, string>(),
             entry.Actions.Count(a => a is AddAction),
-            entry.Actions.Count(a => a is RemoveAction));
+            entry.Actions.Count(a => a is RemoveAction),
+            DataChange(entry.Actions));
+    }
+
+    private static bool DataChange(IReadOnlyList<DeltaAction> actions)
+    {
+        bool anyFile = false;
+        foreach (var action in actions)
+        {
+            switch (action)
+            {
+                case AddAction { DataChange: true }:
+                case RemoveAction { DataChange: true }:
+                    return true;
+                case AddAction or RemoveAction:
+                    anyFile = true;
+                    break;
+            }
+        }
+
+        return !anyFile;
     }
 
     /// <summary>

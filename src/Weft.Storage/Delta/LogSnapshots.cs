@@ -87,7 +87,7 @@ internal sealed class LogSnapshots
                 ?? throw new FormatException($"Empty line in '{snapshot.CommitsPath}'.");
             if (row.Version > afterVersion)
             {
-                result.Add(new CommitSummary(row.Version, DateTimeOffset.FromUnixTimeMilliseconds(row.Timestamp), row.Operation, row.Parameters, row.FilesAdded, row.FilesRemoved));
+                result.Add(new CommitSummary(row.Version, DateTimeOffset.FromUnixTimeMilliseconds(row.Timestamp), row.Operation, row.Parameters, row.FilesAdded, row.FilesRemoved, row.DataChange));
             }
         }
 
@@ -148,7 +148,7 @@ internal sealed class LogSnapshots
         foreach (var c in commits)
         {
             writer.Reset(lines);
-            JsonSerializer.Serialize(writer, new SnapshotCommit(c.Version, c.Timestamp.ToUnixTimeMilliseconds(), c.Operation, c.Parameters, c.FilesAdded, c.FilesRemoved), DeltaJsonContext.Default.SnapshotCommit);
+            JsonSerializer.Serialize(writer, new SnapshotCommit(c.Version, c.Timestamp.ToUnixTimeMilliseconds(), c.Operation, c.Parameters, c.FilesAdded, c.FilesRemoved, c.DataChange), DeltaJsonContext.Default.SnapshotCommit);
             writer.Flush();
             lines.Write("\n"u8);
         }
@@ -205,4 +205,4 @@ internal sealed record LogSnapshot(TableState State, string CommitsPath);
 internal sealed record SnapshotHeader(long Version, long EntryLength, string EntrySha256);
 
 /// <summary>One line of a snapshot's commits file.</summary>
-internal sealed record SnapshotCommit(long Version, long Timestamp, string Operation, IReadOnlyDictionary<string, string> Parameters, int FilesAdded, int FilesRemoved);
+internal sealed record SnapshotCommit(long Version, long Timestamp, string Operation, IReadOnlyDictionary<string, string> Parameters, int FilesAdded, int FilesRemoved, bool DataChange);
