@@ -114,8 +114,13 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     private SqliteCommand? _runs;
     private long _lastRunSeen = -1;
     private int[] _order = [];
+    private SortKey[] _sortKeys = [];
     private ulong[] _hashes = [];
     private byte[] _status = [];
+
+    // A merge chunk's state, reused from chunk to chunk (see MergeChunkInTransaction).
+    private readonly List<MovedElement> _moved = [];
+    private byte[] _arena = [];
 
     private SqliteSession(SqliteConnection connection) => _connection = connection;
 
@@ -483,24 +488,27 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
             _order = new int[Math.Max(n, _order.Length * 2)];
         }
 
+        if (_sortKeys.Length < n)
+        {
+            _sortKeys = new SortKey[_order.Length];
+        }
+
+        // Sorting (user, time, position) keys with a struct comparer, not positions through a delegate
+        // that reads the elements: ids are compared only between elements of one user at one instant.
+        var keys = _sortKeys.AsSpan(0, n);
+        for (int i = 0; i < n; i++)
+        {
+            var e = elements[i];
+            keys[i] = new SortKey(e.UserId, e.EventTimeMicros, i);
+        }
+
+        keys.Sort(new RunOrder(elements));
         var order = _order;
         for (int i = 0; i < n; i++)
         {
-            order[i] = i;
+            order[i] = keys[i].Index;
         }
 
-        Array.Sort(order, 0, n, Comparer<int>.Create((a, b) =>
-        {
-            var x = elements[a];
-            var y = elements[b];
-            int c = x.UserId.CompareTo(y.UserId);
-            if (c == 0)
-            {
-                c = OnlineOrder.Instance.Compare(x, y);
-            }
-
-            return c != 0 ? c : a.CompareTo(b);
-        }));
         return order;
     }
 
@@ -728,8 +736,12 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
         // The chunk's elements of every source: whole blocks up to the chunk's end are moved and
         // deleted; the block across it keeps its elements after the end, re-encoded in place.
-        var blocks = new List<byte[]>();
-        var moved = new List<MovedElement>();
+        // The chunk's blocks are copied into one arena kept by the session, and the moved elements point
+        // into it: merges run all day, and a list and an array per block per chunk was most of what
+        // the store allocated (large arrays, fresh pages from the kernel every chunk).
+        var moved = _moved;
+        moved.Clear();
+        int arenaUsed = 0;
         using var rest = new BlockWriter();
         var fromBlocks = Statement(RunBlocksFromSql);
         bool sourcesLeft = false;
@@ -750,15 +762,21 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
                 {
                     long id = raw.sqlite3_column_int64(fromBlocks, 0);
                     long userHi = raw.sqlite3_column_int64(fromBlocks, 1);
-                    var data = raw.sqlite3_column_blob(fromBlocks, 3).ToArray();
-                    int index = blocks.Count;
-                    blocks.Add(data);
-                    var reader = new BlockReader(data);
+                    var blob = raw.sqlite3_column_blob(fromBlocks, 3);
+                    int at = arenaUsed;
+                    if (_arena.Length - at < blob.Length)
+                    {
+                        Array.Resize(ref _arena, Math.Max(at + blob.Length, _arena.Length * 2));
+                    }
+
+                    blob.CopyTo(_arena.AsSpan(at));
+                    arenaUsed += blob.Length;
+                    var reader = new BlockReader(_arena.AsSpan(at, blob.Length));
                     while (reader.Next())
                     {
                         if (reader.User <= high)
                         {
-                            moved.Add(new MovedElement(index, reader.User, reader.EventTime, reader.IngestTime, reader.EventIdRange, reader.PayloadRange));
+                            moved.Add(new MovedElement(reader.User, reader.EventTime, reader.IngestTime, Shift(reader.EventIdRange, at), Shift(reader.PayloadRange, at)));
                             movedHere++;
                         }
                         else
@@ -806,7 +824,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         }
 
         // Each source's elements are in run order already: merged k ways (k is the fan-in), no sort.
-        var order = new MovedOrder(blocks);
+        var order = new MovedOrder(_arena);
         using (var writer = new RunWriter(this, signal, target, NextSeq(signal, target)))
         {
             while (true)
@@ -827,8 +845,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
                 }
 
                 var m = moved[runsMoved[next].Start++];
-                var data = blocks[m.Block];
-                writer.Add(m.User, m.EventTime, m.IngestTime, data.AsSpan()[m.EventId], data.AsSpan()[m.Payload]);
+                writer.Add(m.User, m.EventTime, m.IngestTime, _arena.AsSpan(m.EventId), _arena.AsSpan(m.Payload));
             }
 
             writer.Finish();
@@ -912,10 +929,36 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     }
 
     /// <summary>An element a merge moves, as positions in the copied bytes of its block.</summary>
-    private readonly record struct MovedElement(int Block, long User, long EventTime, long IngestTime, Range EventId, Range Payload);
+    private readonly record struct SortKey(long User, long Time, int Index);
+
+    /// <summary>Run order (user, time descending, id by code point), ties by position in the batch.</summary>
+    private readonly struct RunOrder(IReadOnlyList<OnlineElement> elements) : IComparer<SortKey>
+    {
+        public int Compare(SortKey x, SortKey y)
+        {
+            int c = x.User.CompareTo(y.User);
+            if (c == 0)
+            {
+                c = y.Time.CompareTo(x.Time);
+            }
+
+            if (c == 0 && x.Index != y.Index)
+            {
+                c = OnlineOrder.CompareEventIds(elements[x.Index].EventId, elements[y.Index].EventId);
+            }
+
+            return c != 0 ? c : x.Index.CompareTo(y.Index);
+        }
+    }
+
+    /// <summary>An element of a merge chunk; its id and payload are ranges of the session's merge arena.</summary>
+    private readonly record struct MovedElement(long User, long EventTime, long IngestTime, Range EventId, Range Payload);
+
+    /// <summary>A range of a block read at <paramref name="offset"/> of the arena, as a range of the arena.</summary>
+    private static Range Shift(Range inBlock, int offset) => new(inBlock.Start.Value + offset, inBlock.End.Value + offset);
 
     /// <summary>Run order over moved elements: user, time descending, id by code point (= UTF-8 byte order).</summary>
-    private sealed class MovedOrder(List<byte[]> blocks) : IComparer<MovedElement>
+    private sealed class MovedOrder(byte[] arena) : IComparer<MovedElement>
     {
         public int Compare(MovedElement x, MovedElement y)
         {
@@ -925,7 +968,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
                 c = y.EventTime.CompareTo(x.EventTime);
             }
 
-            return c != 0 ? c : blocks[x.Block].AsSpan()[x.EventId].SequenceCompareTo(blocks[y.Block].AsSpan()[y.EventId]);
+            return c != 0 ? c : arena.AsSpan(x.EventId).SequenceCompareTo(arena.AsSpan(y.EventId));
         }
     }
 
