@@ -11,7 +11,7 @@ namespace Weft.Bench.Streaming;
 /// Streaming throughput on an in-process mock Kafka cluster (librdkafka's, 3 brokers on 127.0.0.1):
 /// <code>
 /// dotnet run -c Release --project bench/Weft.Bench.Streaming -- MODE [--events N] [--partitions P] [--runs K]
-///     [--brokers B] [--compression none|lz4|zstd|snappy|gzip] [--seed S] [--batch N] [--capacity N] [--warmup-runs 0|1]
+///     [--brokers B] [--compression none|lz4|zstd|snappy|gzip] [--seed S] [--batch N] [--capacity N] [--warmup-runs W]
 ///     [--set key=value]... [--json FILE]
 /// </code>
 /// MODE: <c>raw-consume</c> (the ceiling: Confluent.Kafka's Consume loop), <c>source</c> (Weft's
@@ -19,8 +19,9 @@ namespace Weft.Bench.Streaming;
 /// runtime fed from memory: Weft's own cost without Kafka), or <c>all</c> (those four);
 /// <c>sample</c> prints three generated events. The topic is pre-loaded once with N generated click events
 /// (~210 bytes of JSON each, keyed by user id); every run reads all of it with a fresh consumer group.
-/// A warm-up round of every mode comes first (<c>--warmup-runs 0</c> skips it); its rates are reported
-/// apart and left out of the medians, since a fresh process runs code the JIT has not optimised yet.
+/// W warm-up rounds of every mode come first (default 3; <c>--warmup-runs 0</c> skips them); their rates
+/// are reported apart and left out of the medians, since a fresh process runs code the JIT has not
+/// optimised yet: the runtime's rate still climbs over its first few runs while the JIT tiers it up.
 /// Prints one JSON document (also written to --json FILE). Rates are from the first event to the last;
 /// the group join and first fetch are reported apart as startupSeconds. The mock brokers run in this
 /// process, so cpuPerWall counts their work too.
@@ -42,7 +43,7 @@ internal static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|weft-runtime|runtime-memory|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--warmup-runs 0|1] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--json FILE]\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|weft-runtime|runtime-memory|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--warmup-runs W] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--json FILE]\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
             return 2;
         }
 
@@ -114,20 +115,21 @@ internal static class Program
         Log($"pre-loaded in {topic.PreloadSeconds:F1} s ({topic.Events / topic.PreloadSeconds:N0} events/s), {topic.PayloadBytes / (double)topic.Events:F0} bytes/event");
 
         // Rounds interleave the modes (raw, source, raw, source, …) so that drifting machine load
-        // affects them alike. Round 0 is a warm-up, reported apart: a stream runs for hours, and its
-        // first seconds in a fresh process run code the JIT has not optimised yet.
+        // affects them alike. Rounds up to 0 are warm-ups, reported apart: a stream runs for hours, and
+        // its first seconds in a fresh process run code the JIT has not optimised yet (tiering goes on
+        // for several runs: a 2-run and a 6-run process differ by ~2,000 methods compiled).
         var runsByMode = modes.ToDictionary(m => m.Name, _ => new List<RunResult>(), StringComparer.Ordinal);
-        var warmups = new Dictionary<string, RunResult>(StringComparer.Ordinal);
-        for (var run = options.WarmupRuns > 0 ? 0 : 1; run <= options.Runs; run++)
+        var warmups = modes.ToDictionary(m => m.Name, _ => new List<RunResult>(), StringComparer.Ordinal);
+        for (var run = 1 - options.WarmupRuns; run <= options.Runs; run++)
         {
             foreach (var mode in modes)
             {
                 ProcessCost.Settle();
-                var r = await mode.RunAsync(topic, run, cancellationToken).ConfigureAwait(false);
-                Log($"{mode.Name} {(run == 0 ? "warm-up" : $"run {run}")}: {r.EventsPerSecond:N0} events/s, {r.MegabytesPerSecond:F1} MB/s, cpu/wall {r.CpuPerWall:F2}, startup {r.StartupSeconds:F1} s");
-                if (run == 0)
+                var r = await mode.RunAsync(topic, run + options.WarmupRuns, cancellationToken).ConfigureAwait(false);
+                Log($"{mode.Name} {(run <= 0 ? $"warm-up {run + options.WarmupRuns}" : $"run {run}")}: {r.EventsPerSecond:N0} events/s, {r.MegabytesPerSecond:F1} MB/s, cpu/wall {r.CpuPerWall:F2}, startup {r.StartupSeconds:F1} s");
+                if (run <= 0)
                 {
-                    warmups[mode.Name] = r;
+                    warmups[mode.Name].Add(r);
                 }
                 else
                 {
@@ -157,7 +159,7 @@ internal static class Program
                     ["gcPausePercent"] = Math.Round(100 * r.GcPauseSeconds / r.Seconds, 1),
                     ["startupSeconds"] = Math.Round(r.StartupSeconds, 2),
                 }).ToArray()),
-                ["warmupEventsPerSecond"] = warmups.TryGetValue(mode.Name, out var warm) ? Math.Round(warm.EventsPerSecond) : null,
+                ["warmupEventsPerSecond"] = new JsonArray([.. warmups[mode.Name].Select(r => (JsonNode)Math.Round(r.EventsPerSecond))]),
             };
         }
 
@@ -246,15 +248,15 @@ internal static class Program
                 Double("rate", 20_000),
                 Double("duration", 30),
                 Double("warmup", 5),
-                Int("warmup-runs", 1));
+                Int("warmup-runs", 3));
             if (values.Count > 0)
             {
                 throw new ArgumentException($"unknown option --{values.Keys.First()}");
             }
 
-            if (options.WarmupRuns is not (0 or 1))
+            if (options.WarmupRuns is < 0 or > 20)
             {
-                throw new ArgumentException("--warmup-runs must be 0 or 1");
+                throw new ArgumentException("--warmup-runs must be between 0 and 20");
             }
 
             if (options.Events < 1 || options.Runs < 1 || options.Brokers < 1 || options.BatchSize < 1 || options.ChannelCapacity < 1)
