@@ -15,6 +15,9 @@ public sealed record ParseResult(EventBatch Events, IReadOnlyList<DeadLetter> De
 
     /// <summary>For each of <see cref="DeadLetters"/>, the index of the input record (or table row) it came from.</summary>
     public int[] DeadLetterRows { get; init; } = [];
+
+    /// <summary>The indexes of the input records skipped as of an event type the signal does not include (JSON input only).</summary>
+    public int[] OtherTypeRows { get; init; } = [];
 }
 
 public sealed record RawEventParserOptions
@@ -115,7 +118,7 @@ public sealed class RawEventParser
         var state = new ParseState(schema, records.TryGetNonEnumeratedCount(out int count) ? Math.Max(count, 1) : 256, _aliasOrder.Length == 0 ? 0 : _aliasOrder.Max() + 1);
         var deadLetters = new List<DeadLetter>();
         var deadLetterRows = new List<int>();
-        int skipped = 0;
+        var otherTypeRows = new List<int>();
         int input = 0;
         long now = Timestamps.ToMicros(_time.GetUtcNow());
         long maxFuture = now + (_options.MaxFutureSkew.Ticks / 10);
@@ -135,7 +138,7 @@ public sealed class RawEventParser
                         state.Commit(input);
                         break;
                     case Outcome.OtherType:
-                        skipped++;
+                        otherTypeRows.Add(input);
                         break;
                     default:
                         deadLetters.Add(new DeadLetter(identity.EventId, identity.UserId, identity.EventType, "parse", reason!, record.Source, Payload(record.Json)));
@@ -157,10 +160,11 @@ public sealed class RawEventParser
             built[i] = state.Buffers[i].Build(state.Count);
         }
 
-        return new ParseResult(new EventBatch(schema, built), deadLetters, skipped)
+        return new ParseResult(new EventBatch(schema, built), deadLetters, otherTypeRows.Count)
         {
             SourceRows = state.SourceRows.Length == state.Count ? state.SourceRows : state.SourceRows.AsSpan(0, state.Count).ToArray(),
             DeadLetterRows = [.. deadLetterRows],
+            OtherTypeRows = [.. otherTypeRows],
         };
     }
     /// <summary>

@@ -416,7 +416,14 @@ public sealed class StreamRuntime : IAsyncDisposable
             }
 
             (seen, hasSeen) = (r.Offset, true);
-            if (Route(r.Payload, out string? reason))
+            if (_signals.Count == 1)
+            {
+                // One signal: its parser reads each record once and the route looks only at those it
+                // refuses or skips (RouteRefused), instead of a JSON pass of its own over every record.
+                _routedRaw.Add(new RawRecord(r.Payload, r.Partition));
+                _routedSources.Add(r);
+            }
+            else if (Route(r.Payload, out string? reason))
             {
                 // The source text (partition@offset) is only made for the few records that become dead letters.
                 _routedRaw.Add(new RawRecord(r.Payload, r.Partition));
@@ -424,11 +431,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             }
             else
             {
-                if (!Holds(_unroutedHeld, r))
-                {
-                    _unroutedPending.Add(new DeadLetter(null, null, null, "route", reason!, SourceOf(r), Encoding.UTF8.GetString(r.Payload)));
-                }
-
+                Unrouted(r, reason!);
                 unrouted++;
             }
         }
@@ -439,20 +442,27 @@ public sealed class StreamRuntime : IAsyncDisposable
             offsets[partition] = seen;
         }
 
+        var batches = new List<(SignalStream, SignalBatch)>(_signals.Count);
+        foreach (var signal in _signals)
+        {
+            var parsed = signal.Parse(_routedRaw);
+            if (_signals.Count == 1)
+            {
+                parsed = RouteRefused(parsed, ref unrouted);
+            }
+
+            if (await signal.PrepareAsync(parsed, _routedSources, Metrics, nowMicros, _time, _options.SealRefresh, cancellationToken).ConfigureAwait(false) is { } batch)
+            {
+                batches.Add((signal, batch));
+            }
+        }
+
         if (unrouted > 0)
         {
             Metrics.Count("weft_dead_letters_total", "Events rejected, by signal and stage", unrouted, ("signal", UnroutedDeadLetters), ("stage", "route"));
         }
 
         Metrics.Count("weft_stream_records_total", "Raw records read from the source", records.Count);
-        var batches = new List<(SignalStream, SignalBatch)>(_signals.Count);
-        foreach (var signal in _signals)
-        {
-            if (await signal.PrepareAsync(_routedRaw, _routedSources, Metrics, nowMicros, _time, _options.SealRefresh, cancellationToken).ConfigureAwait(false) is { } batch)
-            {
-                batches.Add((signal, batch));
-            }
-        }
 
         return new PreparedBatch(offsets, batches);
     }
@@ -508,6 +518,60 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// A cheap check before any signal parses: valid JSON object, a user_id, an event type some signal
     /// includes. One pass over the top-level properties (nested values skipped, but still validated).
     /// </summary>
+    /// <summary>
+    /// The route's verdict on the records the only signal's parser refused or skipped, in record order:
+    /// those the route refuses become the stream's unrouted dead letters (and leave the signal's), as
+    /// if the route had looked at every record first. A record the parser took is one the route takes:
+    /// a JSON object with a user_id and an event_type the signal includes.
+    /// </summary>
+    private ParseResult RouteRefused(ParseResult parsed, ref int unrouted)
+    {
+        var deadRows = parsed.DeadLetterRows;
+        var otherRows = parsed.OtherTypeRows;
+        if (deadRows.Length == 0 && otherRows.Length == 0)
+        {
+            return parsed;
+        }
+
+        var dead = new List<DeadLetter>(deadRows.Length);
+        var keptRows = new List<int>(deadRows.Length);
+        for (int d = 0, o = 0; d < deadRows.Length || o < otherRows.Length;)
+        {
+            bool isDead = o == otherRows.Length || (d < deadRows.Length && deadRows[d] < otherRows[o]);
+            int row = isDead ? deadRows[d] : otherRows[o];
+            var record = _routedSources[row];
+            if (!Route(record.Payload, out string? reason))
+            {
+                Unrouted(record, reason!);
+                unrouted++;
+            }
+            else if (isDead)
+            {
+                dead.Add(parsed.DeadLetters[d]);
+                keptRows.Add(row);
+            }
+
+            if (isDead)
+            {
+                d++;
+            }
+            else
+            {
+                o++;
+            }
+        }
+
+        return parsed with { DeadLetters = dead, DeadLetterRows = [.. keptRows] };
+    }
+
+    private void Unrouted(SourceRecord record, string reason)
+    {
+        if (!Holds(_unroutedHeld, record))
+        {
+            _unroutedPending.Add(new DeadLetter(null, null, null, "route", reason, SourceOf(record), Encoding.UTF8.GetString(record.Payload)));
+        }
+    }
+
     private bool Route(byte[] payload, out string? reason)
     {
         try
@@ -810,11 +874,13 @@ public sealed class StreamRuntime : IAsyncDisposable
             }
         }
 
-        /// <summary>Stage one for this signal: parse, late check, executors, encoding. Null when no element is left.</summary>
-        public async Task<SignalBatch?> PrepareAsync(List<RawRecord> routed, List<SourceRecord> sources, WeftMetrics metrics, long nowMicros, TimeProvider time, TimeSpan sealRefresh, CancellationToken cancellationToken)
+        /// <summary>Stage one for this signal begins with the parse of the routed records.</summary>
+        public ParseResult Parse(List<RawRecord> routed) => _parser.Parse(routed);
+
+        /// <summary>Stage one for this signal after its parse: dead letters, late check, executors, encoding. Null when no element is left.</summary>
+        public async Task<SignalBatch?> PrepareAsync(ParseResult parsed, List<SourceRecord> sources, WeftMetrics metrics, long nowMicros, TimeProvider time, TimeSpan sealRefresh, CancellationToken cancellationToken)
         {
             var definition = Env.Definition;
-            var parsed = _parser.Parse(routed);
             for (int d = 0; d < parsed.DeadLetters.Count; d++)
             {
                 var source = sources[parsed.DeadLetterRows[d]];

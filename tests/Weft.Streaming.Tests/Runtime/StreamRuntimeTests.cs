@@ -54,6 +54,62 @@ public sealed class StreamRuntimeTests
         runtime.Metrics.Quantile("weft_freshness_seconds", 0.99, ("signal", "engagement"), ("event_type", "click")).Should().NotBeNull();
     }
 
+    /// <summary>
+    /// With one signal the route judges only the records the signal's parser refused or skipped; with
+    /// two it reads every record first. A second signal whose event type never occurs changes no
+    /// verdict, so both paths must leave the same online elements, the same unrouted dead letters and
+    /// the same dead letters of the signal, for any mix of good and broken lines.
+    /// </summary>
+    [Theory]
+    [InlineData(11)]
+    [InlineData(12)]
+    [InlineData(13)]
+    public async Task One_signal_routes_records_as_the_route_pass_of_several_signals_does(int seed)
+    {
+        var lines = StreamWorld.Events(400, seed);
+        var rng = new Random(seed);
+        string[] broken =
+        [
+            "{not json", "[1,2]", "42", "\"click\"", """{"event_id":"b","user_id":1,"event_type":"click","event_time":"2026-11-20T00:00:00Z","item_id":3} trailing""",
+            """{"event_id":"b","event_type":"click","event_time":"2026-11-20T00:00:00Z","item_id":3}""",
+            """{"event_id":"b","user_id":null,"event_type":"click","event_time":"2026-11-20T00:00:00Z","item_id":3}""",
+            """{"event_id":"b","user_id":"seven","event_type":"click","event_time":"2026-11-20T00:00:00Z","item_id":3}""",
+            """{"event_id":"b","user_id":2,"event_time":"2026-11-20T00:00:00Z","item_id":3}""",
+            """{"event_id":"b","user_id":2,"event_type":7,"event_time":"2026-11-20T00:00:00Z","item_id":3}""",
+            """{"event_id":"b","user_id":2,"event_type":"","event_time":"2026-11-20T00:00:00Z","item_id":3}""",
+            """{"event_id":"b","user_id":2,"event_type":"purchase","event_time":"2026-11-20T00:00:00Z","item_id":3}""",
+            """{"event_id":"b","user_id":2,"event_type":"click","event_time":"2026-11-20T00:00:00Z","item_id":"x"}""",
+            """{"event_id":"b","user_id":2,"event_type":"save","event_time":"2026-11-20T00:00:00Z"}""",
+            """{"user_id":2,"event_type":"save","event_time":"2026-11-20T00:00:00Z","item_id":3}""",
+            """{"event_id":"b","user_id":2,"event_type":"save","item_id":3}""",
+            """{"event_id":"b","user_id":2,"event_type":"save","event_time":"2999-01-01T00:00:00Z","item_id":3}""",
+            """{"event_id":"b","user_id":2,"event_type":"click","user_id":null,"event_time":"2026-11-20T00:00:00Z","item_id":3}""",
+            """{"event_id":"b","user_id":2,"event_type":"purchase","event_type":"save","event_time":"2026-11-20T00:00:00Z","item_id":3}""",
+        ];
+        for (int i = 0; i < 60; i++)
+        {
+            lines.Insert(rng.Next(lines.Count + 1), broken[rng.Next(broken.Length)].Replace("\"b\"", $"\"b{i}\"", StringComparison.Ordinal));
+        }
+
+        using var one = new StreamWorld();
+        using var two = new StreamWorld(refundSignal: true);
+        await one.AppendAsync(lines);
+        await two.AppendAsync(lines);
+        await one.RunAsync();
+        await two.RunAsync();
+
+        var online = await one.OnlineAsync();
+        online.Should().HaveCountGreaterThan(200);
+        online.Keys.Should().BeEquivalentTo((await two.OnlineAsync()).Keys);
+        var unrouted = DeadLetters(await one.TableAsync("lake/dead_letters/_stream"));
+        unrouted.Should().HaveCountGreaterThan(40).And.Equal(DeadLetters(await two.TableAsync("lake/dead_letters/_stream")));
+        var dead = DeadLetters(await one.TableAsync("lake/dead_letters/engagement"));
+        dead.Should().NotBeEmpty().And.Equal(DeadLetters(await two.TableAsync("lake/dead_letters/engagement")));
+
+        static List<string> DeadLetters(EventBatch table) =>
+            [.. Enumerable.Range(0, table.RowCount).Select(i => $"{table["stage"].GetValue(i)} | {table["reason"].GetValue(i)} | {table["source"].GetValue(i)} | {table["payload"].GetValue(i)}").Order(StringComparer.Ordinal)];
+    }
+
     [Fact]
     public async Task A_crash_before_the_commit_replays_without_loss_or_duplicates()
     {

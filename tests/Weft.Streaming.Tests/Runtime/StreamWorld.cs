@@ -21,7 +21,10 @@ internal sealed class StreamWorld : IDisposable
     public static readonly long Start = Timestamps.ToMicros(new DateTimeOffset(2026, 11, 20, 0, 0, 0, TimeSpan.Zero));
     public const long Hour = 3_600_000_000L;
 
-    public StreamWorld(LatePolicy late = LatePolicy.Accept, int? hotUserCap = null)
+    /// <param name="late">The signal's late policy.</param>
+    /// <param name="hotUserCap">The signal's hot-user budget (default: the default budget).</param>
+    /// <param name="refundSignal">Adds a second signal, "refunds", of an event type no generated line has.</param>
+    public StreamWorld(LatePolicy late = LatePolicy.Accept, int? hotUserCap = null, bool refundSignal = false)
     {
         Root = Path.Combine(Path.GetTempPath(), "weft-stream-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Path.Combine(Root, "signals"));
@@ -36,8 +39,18 @@ internal sealed class StreamWorld : IDisposable
             .Element("item_id", "dwell_ms", "category")
             .MaxLength(50).Lookback(TimeSpan.FromDays(7)).Bucket(TimeBucket.Hour).LateAllowance(TimeSpan.FromHours(2)).Late(late)
             .WithBudgets(Budgets.Default with { HotUserMaxEventsPerHour = hotUserCap ?? Budgets.Default.HotUserMaxEventsPerHour });
-        Signal = weft.Build().Single();
-        File.WriteAllBytes(Path.Combine(Root, "signals", "engagement.json"), SignalJsonWriter.Write(Signal));
+        if (refundSignal)
+        {
+            var refund = weft.EventType("refund").Attribute("amount", WeftType.Int64);
+            weft.Signal("refunds", tenant: "home-feed").Include(refund).Element("amount").MaxLength(10).Lookback(TimeSpan.FromDays(7)).Bucket(TimeBucket.Hour);
+        }
+
+        var signals = weft.Build();
+        Signal = signals.Single(s => s.Name == "engagement");
+        foreach (var signal in signals)
+        {
+            File.WriteAllBytes(Path.Combine(Root, "signals", signal.Name + ".json"), SignalJsonWriter.Write(signal));
+        }
         File.WriteAllText(Path.Combine(Root, "weft.json"), """
             {
               "lake": "lake",
