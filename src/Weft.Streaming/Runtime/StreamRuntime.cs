@@ -133,6 +133,8 @@ public sealed class StreamRuntime : IAsyncDisposable
     private Exception? _failure; // an append or a lake flush that did not complete: no step runs after it
     private bool _flushFailed; // ... and when a flush's writes failed, no flush either
     private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _knownTypes;
+    private readonly byte[][] _userAliases; // raw property names some event type maps to user_id
+    private readonly byte[][] _typeAliases; // ... and to event_type
     private readonly List<RawRecord> _routedRaw = [];
     private readonly List<SourceRecord> _routedSources = [];
     private long _lastFlush;
@@ -153,6 +155,8 @@ public sealed class StreamRuntime : IAsyncDisposable
         _signals = signals;
         _unrouted = unrouted;
         _knownTypes = signals.SelectMany(s => s.Env.Definition.EventTypes.Select(t => t.Name)).ToHashSet(StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
+        _userAliases = Aliases(signals, StandardColumns.UserId);
+        _typeAliases = Aliases(signals, StandardColumns.EventType);
         _lastFlush = _lastTrim = _lastRefresh = _lastCompact = time.GetTimestamp();
     }
 
@@ -416,24 +420,12 @@ public sealed class StreamRuntime : IAsyncDisposable
             }
 
             (seen, hasSeen) = (r.Offset, true);
-            if (_signals.Count == 1)
-            {
-                // One signal: its parser reads each record once and the route looks only at those it
-                // refuses or skips (RouteRefused), instead of a JSON pass of its own over every record.
-                _routedRaw.Add(new RawRecord(r.Payload, r.Partition));
-                _routedSources.Add(r);
-            }
-            else if (Route(r.Payload, out string? reason))
-            {
-                // The source text (partition@offset) is only made for the few records that become dead letters.
-                _routedRaw.Add(new RawRecord(r.Payload, r.Partition));
-                _routedSources.Add(r);
-            }
-            else
-            {
-                Unrouted(r, reason!);
-                unrouted++;
-            }
+
+            // Every signal's parser reads every record; the route judges only those no signal took
+            // (RouteUntaken), instead of a JSON pass of its own over every record. The source text
+            // (partition@offset) is only made for the few records that become dead letters.
+            _routedRaw.Add(new RawRecord(r.Payload, r.Partition));
+            _routedSources.Add(r);
         }
 
         if (partition is not null && hasSeen)
@@ -442,18 +434,19 @@ public sealed class StreamRuntime : IAsyncDisposable
             offsets[partition] = seen;
         }
 
-        var batches = new List<(SignalStream, SignalBatch)>(_signals.Count);
-        foreach (var signal in _signals)
+        var parsed = new ParseResult[_signals.Count];
+        for (int s = 0; s < parsed.Length; s++)
         {
-            var parsed = signal.Parse(_routedRaw);
-            if (_signals.Count == 1)
-            {
-                parsed = RouteRefused(parsed, ref unrouted);
-            }
+            parsed[s] = _signals[s].Parse(_routedRaw);
+        }
 
-            if (await signal.PrepareAsync(parsed, _routedSources, Metrics, nowMicros, _time, _options.SealRefresh, cancellationToken).ConfigureAwait(false) is { } batch)
+        unrouted += RouteUntaken(parsed);
+        var batches = new List<(SignalStream, SignalBatch)>(_signals.Count);
+        for (int s = 0; s < parsed.Length; s++)
+        {
+            if (await _signals[s].PrepareAsync(parsed[s], _routedSources, Metrics, nowMicros, _time, _options.SealRefresh, cancellationToken).ConfigureAwait(false) is { } batch)
             {
-                batches.Add((signal, batch));
+                batches.Add((_signals[s], batch));
             }
         }
 
@@ -519,49 +512,91 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// includes. One pass over the top-level properties (nested values skipped, but still validated).
     /// </summary>
     /// <summary>
-    /// The route's verdict on the records the only signal's parser refused or skipped, in record order:
-    /// those the route refuses become the stream's unrouted dead letters (and leave the signal's), as
-    /// if the route had looked at every record first. A record the parser took is one the route takes:
-    /// a JSON object with a user_id and an event_type the signal includes.
+    /// The route's verdict on the records no signal's parser took (each signal refused or skipped them),
+    /// in record order; returns how many it refused. Those it refuses (not a JSON object, no user, no
+    /// event type any signal includes) become one unrouted dead letter each and leave every signal's
+    /// dead letters. Those it lets through stay as the signals' dead letters; one no signal dead-lettered
+    /// either (every signal skipped it: its type is known, but not under the column mapping of the event
+    /// type that includes it) becomes an unrouted dead letter too, so no record vanishes unrecorded.
     /// </summary>
-    private ParseResult RouteRefused(ParseResult parsed, ref int unrouted)
+    private int RouteUntaken(ParseResult[] parsed)
     {
-        var deadRows = parsed.DeadLetterRows;
-        var otherRows = parsed.OtherTypeRows;
-        if (deadRows.Length == 0 && otherRows.Length == 0)
+        int n = _routedSources.Count;
+        var taken = ArrayPool<byte>.Shared.Rent(n); // 0: untaken, 1: taken, 2: dead-lettered by a signal, 3: refused by the route
+        try
         {
-            return parsed;
-        }
+            taken.AsSpan(0, n).Clear();
+            int untaken = n;
+            foreach (var p in parsed)
+            {
+                foreach (int row in p.SourceRows)
+                {
+                    untaken -= taken[row] == 1 ? 0 : 1;
+                    taken[row] = 1;
+                }
+            }
 
-        var dead = new List<DeadLetter>(deadRows.Length);
-        var keptRows = new List<int>(deadRows.Length);
-        for (int d = 0, o = 0; d < deadRows.Length || o < otherRows.Length;)
+            if (untaken == 0)
+            {
+                return 0;
+            }
+
+            foreach (var p in parsed)
+            {
+                foreach (int row in p.DeadLetterRows)
+                {
+                    taken[row] = taken[row] == 1 ? (byte)1 : (byte)2;
+                }
+            }
+
+            int refused = 0;
+            for (int row = 0; row < n; row++)
+            {
+                if (taken[row] == 1)
+                {
+                    continue;
+                }
+
+                var record = _routedSources[row];
+                if (!Route(record.Payload, out string? reason))
+                {
+                    taken[row] = 3;
+                    Unrouted(record, reason!);
+                    refused++;
+                }
+                else if (taken[row] == 0)
+                {
+                    Unrouted(record, "no signal takes it: its event_type is not one a signal includes under that event type's column mapping");
+                    refused++;
+                }
+            }
+
+            for (int s = 0; s < parsed.Length; s++)
+            {
+                var p = parsed[s];
+                if (Array.Exists(p.DeadLetterRows, row => taken[row] == 3))
+                {
+                    var dead = new List<DeadLetter>(p.DeadLetters.Count);
+                    var rows = new List<int>(p.DeadLetters.Count);
+                    for (int d = 0; d < p.DeadLetterRows.Length; d++)
+                    {
+                        if (taken[p.DeadLetterRows[d]] != 3)
+                        {
+                            dead.Add(p.DeadLetters[d]);
+                            rows.Add(p.DeadLetterRows[d]);
+                        }
+                    }
+
+                    parsed[s] = p with { DeadLetters = dead, DeadLetterRows = [.. rows] };
+                }
+            }
+
+            return refused;
+        }
+        finally
         {
-            bool isDead = o == otherRows.Length || (d < deadRows.Length && deadRows[d] < otherRows[o]);
-            int row = isDead ? deadRows[d] : otherRows[o];
-            var record = _routedSources[row];
-            if (!Route(record.Payload, out string? reason))
-            {
-                Unrouted(record, reason!);
-                unrouted++;
-            }
-            else if (isDead)
-            {
-                dead.Add(parsed.DeadLetters[d]);
-                keptRows.Add(row);
-            }
-
-            if (isDead)
-            {
-                d++;
-            }
-            else
-            {
-                o++;
-            }
+            ArrayPool<byte>.Shared.Return(taken);
         }
-
-        return parsed with { DeadLetters = dead, DeadLetterRows = [.. keptRows] };
     }
 
     private void Unrouted(SourceRecord record, string reason)
@@ -586,13 +621,18 @@ public sealed class StreamRuntime : IAsyncDisposable
                 return false;
             }
 
-            // What the last user_id and event_type properties held (the DOM lookup's answer for duplicates).
+            // What the last user_id and event_type properties held (the DOM lookup's answer for duplicates),
+            // or any property an event type maps to them: the route only has to tell whether some signal
+            // may take the record (its parser decides).
             bool hasUser = false, hasType = false, knownType = false;
+            bool aliasUser = false, aliasType = false, aliasKnown = false;
             string? unknownType = null;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 bool isUser = reader.ValueTextEquals("user_id"u8);
                 bool isType = !isUser && reader.ValueTextEquals("event_type"u8);
+                bool isUserAlias = !isUser && !isType && Is(ref reader, _userAliases);
+                bool isTypeAlias = !isUser && !isType && Is(ref reader, _typeAliases);
                 reader.Read();
                 if (isUser)
                 {
@@ -604,13 +644,21 @@ public sealed class StreamRuntime : IAsyncDisposable
                     knownType = hasType && IsKnownType(ref reader, out unknownType);
                 }
 
+                aliasUser |= isUserAlias && reader.TokenType != JsonTokenType.Null;
+                if (isTypeAlias && reader.TokenType == JsonTokenType.String)
+                {
+                    aliasType = true;
+                    aliasKnown |= IsKnownType(ref reader, out string? unknownAlias);
+                    unknownType ??= unknownAlias;
+                }
+
                 reader.Skip();
             }
 
             reader.Read(); // throws on content after the object
-            reason = !hasUser ? "missing user_id"
-                : !hasType ? "missing event_type"
-                : !knownType ? $"unknown event_type '{unknownType}': no signal includes it"
+            reason = !hasUser && !aliasUser ? "missing user_id"
+                : !hasType && !aliasType ? "missing event_type"
+                : !knownType && !aliasKnown ? $"unknown event_type '{unknownType}': no signal includes it"
                 : null;
             return reason is null;
         }
@@ -620,6 +668,24 @@ public sealed class StreamRuntime : IAsyncDisposable
             return false;
         }
     }
+
+    private static bool Is(ref Utf8JsonReader reader, byte[][] names)
+    {
+        foreach (var name in names)
+        {
+            if (reader.ValueTextEquals(name))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The raw property names the signals' event types map to <paramref name="column"/> (other than its own name), as UTF-8.</summary>
+    private static byte[][] Aliases(List<SignalStream> signals, string column) =>
+        [.. signals.SelectMany(s => s.Env.Definition.EventTypes).SelectMany(t => t.ColumnMapping)
+            .Where(m => m.Value == column && m.Key != column).Select(m => m.Key).Distinct(StringComparer.Ordinal).Select(Encoding.UTF8.GetBytes)];
 
     private bool IsKnownType(ref Utf8JsonReader reader, out string? unknown)
     {

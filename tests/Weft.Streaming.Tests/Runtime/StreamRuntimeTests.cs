@@ -55,10 +55,10 @@ public sealed class StreamRuntimeTests
     }
 
     /// <summary>
-    /// With one signal the route judges only the records the signal's parser refused or skipped; with
-    /// two it reads every record first. A second signal whose event type never occurs changes no
-    /// verdict, so both paths must leave the same online elements, the same unrouted dead letters and
-    /// the same dead letters of the signal, for any mix of good and broken lines.
+    /// The route judges only the records no signal's parser took. A second signal whose event type
+    /// never occurs must change no verdict: both streams leave the same online elements, the same
+    /// unrouted dead letters and the same dead letters of the signal, for any mix of good and broken
+    /// lines; and each broken line is dead-lettered exactly once.
     /// </summary>
     [Theory]
     [InlineData(11)]
@@ -84,7 +84,6 @@ public sealed class StreamRuntimeTests
             """{"event_id":"b","user_id":2,"event_type":"save","item_id":3}""",
             """{"event_id":"b","user_id":2,"event_type":"save","event_time":"2999-01-01T00:00:00Z","item_id":3}""",
             """{"event_id":"b","user_id":2,"event_type":"click","user_id":null,"event_time":"2026-11-20T00:00:00Z","item_id":3}""",
-            """{"event_id":"b","user_id":2,"event_type":"purchase","event_type":"save","event_time":"2026-11-20T00:00:00Z","item_id":3}""",
         ];
         for (int i = 0; i < 60; i++)
         {
@@ -105,9 +104,30 @@ public sealed class StreamRuntimeTests
         unrouted.Should().HaveCountGreaterThan(40).And.Equal(DeadLetters(await two.TableAsync("lake/dead_letters/_stream")));
         var dead = DeadLetters(await one.TableAsync("lake/dead_letters/engagement"));
         dead.Should().NotBeEmpty().And.Equal(DeadLetters(await two.TableAsync("lake/dead_letters/engagement")));
+        (await two.TableAsync("lake/dead_letters/refunds")).RowCount.Should().Be(0, "the refunds signal includes none of these lines");
+        int searches = lines.Count(l => l.Contains("\"search\"", StringComparison.Ordinal));
+        (unrouted.Count + dead.Count).Should().Be(60 + searches, "every broken line and every search is dead-lettered once");
 
         static List<string> DeadLetters(EventBatch table) =>
             [.. Enumerable.Range(0, table.RowCount).Select(i => $"{table["stage"].GetValue(i)} | {table["reason"].GetValue(i)} | {table["source"].GetValue(i)} | {table["payload"].GetValue(i)}").Order(StringComparer.Ordinal)];
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_event_type_that_maps_its_user_property_streams_like_any_other(bool twoSignals)
+    {
+        using var world = new StreamWorld(clickUid: true, refundSignal: twoSignals);
+        var lines = StreamWorld.Events(300, seed: 5).Select(l => l.Contains("\"click\"", StringComparison.Ordinal) ? l.Replace("\"user_id\"", "\"uid\"", StringComparison.Ordinal) : l).ToList();
+        await world.AppendAsync(lines);
+
+        await world.RunAsync();
+
+        var expected = await world.ReferenceAsync(lines);
+        ((StringColumn)expected[StandardColumns.EventType]).Values.Should().Contain("click");
+        var online = await world.OnlineAsync();
+        online.Keys.Select(k => k.Id).Should().BeEquivalentTo(((StringColumn)expected[StandardColumns.EventId]).Values);
+        (await world.TableAsync("lake/dead_letters/_stream")).RowCount.Should().Be(lines.Count(l => l.Contains("\"search\"", StringComparison.Ordinal)), "only the searches are unrouted");
     }
 
     [Fact]

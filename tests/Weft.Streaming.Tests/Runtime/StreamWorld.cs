@@ -24,12 +24,18 @@ internal sealed class StreamWorld : IDisposable
     /// <param name="late">The signal's late policy.</param>
     /// <param name="hotUserCap">The signal's hot-user budget (default: the default budget).</param>
     /// <param name="refundSignal">Adds a second signal, "refunds", of an event type no generated line has.</param>
-    public StreamWorld(LatePolicy late = LatePolicy.Accept, int? hotUserCap = null, bool refundSignal = false)
+    /// <param name="clickUid">Clicks carry their user in a raw property "uid", mapped to user_id.</param>
+    public StreamWorld(LatePolicy late = LatePolicy.Accept, int? hotUserCap = null, bool refundSignal = false, bool clickUid = false)
     {
         Root = Path.Combine(Path.GetTempPath(), "weft-stream-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Path.Combine(Root, "signals"));
         var weft = new DefinitionCatalog();
         var click = weft.EventType("click").Attribute("item_id", WeftType.Int64, nullable: false).Attribute("dwell_ms", WeftType.Int32);
+        if (clickUid)
+        {
+            click.MapRawColumn("uid", StandardColumns.UserId);
+        }
+
         var save = weft.EventType("save").Attribute("item_id", WeftType.Int64, nullable: false);
         var items = weft.EnrichmentSource("items", key: "item_id", keyType: WeftType.Int64).Column("category", WeftType.String);
         weft.Signal("engagement", tenant: "home-feed")
