@@ -209,16 +209,16 @@ public sealed class HashBucketExecutor : IEventExecutor
 /// sequence assembly deduplicates again per user, so an id evicted here still cannot appear twice.
 /// </summary>
 /// <remarks>
-/// The window holds 128-bit hashes of the ids (XxHash128, seeded at random per instance), not the
-/// strings: a full window of 4 million ids costs ~200 MB of plain structs the garbage collector never
-/// scans, where the strings cost ~350 MB of objects it marked, and promoted from generation to
-/// generation, on every collection. Two different ids share a hash with probability ~2^-128 per pair;
-/// the random seed keeps that chance from being engineered by whoever writes the ids.
+/// The window holds 128-bit hashes of the ids (XxHash128, seeded at random per instance) in a
+/// <see cref="KeyWindow"/>, not the strings: a full window of 4 million ids costs ~200 MB of plain
+/// structs the garbage collector never scans, where the strings cost ~350 MB of objects it marked, and
+/// promoted from generation to generation, on every collection. Two different ids share a hash with
+/// probability ~2^-128 per pair; the random seed keeps that chance from being engineered by whoever
+/// writes the ids.
 /// </remarks>
 public sealed class DedupExecutor(int capacity = 4_000_000) : IEventExecutor
 {
-    private readonly HashSet<UInt128> _seen = [];
-    private readonly Queue<UInt128> _order = new();
+    private readonly KeyWindow _seen = new(capacity);
     private readonly long _seed = Random.Shared.NextInt64();
 
     public string Name => "dedup";
@@ -238,11 +238,6 @@ public sealed class DedupExecutor(int capacity = 4_000_000) : IEventExecutor
             if (_seen.Add(key))
             {
                 keep[i] = true;
-                _order.Enqueue(key);
-                if (_order.Count > capacity)
-                {
-                    _seen.Remove(_order.Dequeue());
-                }
             }
             else
             {
