@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Immutable;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
@@ -232,17 +233,24 @@ public sealed class DedupExecutor(int capacity = 4_000_000) : IEventExecutor
     {
         var ids = ((StringColumn)batch[StandardColumns.EventId]).Values;
         var keep = new bool[batch.RowCount];
-        for (int i = 0; i < keep.Length; i++)
+        var keys = ArrayPool<UInt128>.Shared.Rent(keep.Length);
+        try
         {
-            var key = XxHash128.HashToUInt128(MemoryMarshal.AsBytes(ids[i].AsSpan()), _seed);
-            if (_seen.Add(key))
+            for (int i = 0; i < keep.Length; i++)
             {
-                keep[i] = true;
+                keys[i] = XxHash128.HashToUInt128(MemoryMarshal.AsBytes(ids[i].AsSpan()), _seed);
             }
-            else
-            {
-                Duplicates++;
-            }
+
+            _seen.AddMany(keys.AsSpan(0, keep.Length), keep);
+        }
+        finally
+        {
+            ArrayPool<UInt128>.Shared.Return(keys);
+        }
+
+        foreach (bool added in keep)
+        {
+            Duplicates += added ? 0 : 1;
         }
 
         return ValueTask.FromResult(Rows.Keep(batch, keep));

@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace Weft.Engine;
 
@@ -31,6 +33,38 @@ internal sealed class KeyWindow
 
     /// <summary>Keys held now (at most the capacity).</summary>
     public int Count => _count;
+
+    /// <summary>
+    /// <see cref="Add"/> for each key in turn, <paramref name="added"/> receiving the answers. A full
+    /// window of millions of keys is far larger than the caches, so each add would wait on memory twice
+    /// (its own slot, the evicted key's slot); this asks for both slots a few keys ahead, so the waits overlap.
+    /// </summary>
+    public void AddMany(ReadOnlySpan<UInt128> keys, Span<bool> added)
+    {
+        const int Ahead = 8;
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (i + Ahead < keys.Length)
+            {
+                Prefetch(keys[i + Ahead]);
+                if (_count + Ahead >= _capacity)
+                {
+                    Prefetch(_ring[(_head + Ahead) % _ring.Length]);
+                }
+            }
+
+            added[i] = Add(keys[i]);
+        }
+    }
+
+    /// <summary>A hint only: an address the garbage collector has since moved is harmless to prefetch.</summary>
+    private unsafe void Prefetch(UInt128 key)
+    {
+        if (Sse.IsSupported)
+        {
+            Sse.Prefetch0(Unsafe.AsPointer(ref _slots[(int)(ulong)key & _mask]));
+        }
+    }
 
     /// <summary>Adds <paramref name="key"/> unless it is held; when that makes one key too many, the oldest leaves. False when it was held.</summary>
     public bool Add(UInt128 key)
