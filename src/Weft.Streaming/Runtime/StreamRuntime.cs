@@ -508,10 +508,6 @@ public sealed class StreamRuntime : IAsyncDisposable
     }
 
     /// <summary>
-    /// A cheap check before any signal parses: valid JSON object, a user_id, an event type some signal
-    /// includes. One pass over the top-level properties (nested values skipped, but still validated).
-    /// </summary>
-    /// <summary>
     /// The route's verdict on the records no signal's parser took (each signal refused or skipped them),
     /// in record order; returns how many it refused. Those it refuses (not a JSON object, no user, no
     /// event type any signal includes) become one unrouted dead letter each and leave every signal's
@@ -607,6 +603,10 @@ public sealed class StreamRuntime : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Whether some signal may own the record: a valid JSON object, a user, an event type some signal
+    /// includes. One pass over the top-level properties (nested values skipped, but still validated).
+    /// </summary>
     private bool Route(byte[] payload, out string? reason)
     {
         try
