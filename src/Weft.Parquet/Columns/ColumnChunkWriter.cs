@@ -353,6 +353,10 @@ internal static class ColumnChunkWriter
                 min = max = v;
                 found = true;
             }
+            else if (!typeof(T).IsValueType && (ReferenceEquals(v, min) || ReferenceEquals(v, max)))
+            {
+                // A repeated string is mostly one instance (types, surfaces): nothing to compare.
+            }
             else if (TCodec.Compare(v, min) < 0)
             {
                 min = v;

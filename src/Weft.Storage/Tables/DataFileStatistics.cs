@@ -298,6 +298,11 @@ internal static class DataFileStatistics
                 continue;
             }
 
+            if (ReferenceEquals(value, low) || ReferenceEquals(value, high))
+            {
+                continue; // repeated values of a column (types, surfaces) are mostly one instance each
+            }
+
             if (low is null || CompareUtf8(value, low) < 0)
             {
                 low = value;
@@ -326,18 +331,8 @@ internal static class DataFileStatistics
     /// <summary>Orders UTF-16 strings as their UTF-8 bytes (code point order): surrogates sort above U+E000–U+FFFF.</summary>
     internal static int CompareUtf8(string a, string b)
     {
-        var length = Math.Min(a.Length, b.Length);
-        for (var i = 0; i < length; i++)
-        {
-            var x = a[i];
-            var y = b[i];
-            if (x != y)
-            {
-                return Fix(x) - Fix(y);
-            }
-        }
-
-        return a.Length - b.Length;
+        var i = a.AsSpan().CommonPrefixLength(b);
+        return i == a.Length || i == b.Length ? a.Length - b.Length : Fix(a[i]) - Fix(b[i]);
 
         static int Fix(char c) => c >= 0xD800 ? (c >= 0xE000 ? c - 0x800 : c + 0x2000) : c;
     }
