@@ -408,8 +408,12 @@ internal static class FixedWidth
     }
 }
 
-/// <summary>Compares UTF-16 strings in Unicode code point order, which is UTF-8 byte order.</summary>
-internal static class Utf8Order
+/// <summary>
+/// Compares UTF-16 strings in Unicode code point order, which is UTF-8 byte order: the order of
+/// Parquet's string statistics (and of Delta's). Public so that other statistics of the same files
+/// order strings the same way.
+/// </summary>
+public static class Utf8Order
 {
     public static int Compare(string a, string b)
     {

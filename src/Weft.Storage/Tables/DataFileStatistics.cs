@@ -4,6 +4,7 @@ using System.Numerics;
 using System.Text.Json.Nodes;
 using Weft.Definitions;
 using Weft.Engine;
+using Weft.Parquet.Encodings;
 
 namespace Weft.Storage;
 
@@ -303,12 +304,12 @@ internal static class DataFileStatistics
                 continue; // repeated values of a column (types, surfaces) are mostly one instance each
             }
 
-            if (low is null || CompareUtf8(value, low) < 0)
+            if (low is null || Utf8Order.Compare(value, low) < 0)
             {
                 low = value;
             }
 
-            if (high is null || CompareUtf8(value, high) > 0)
+            if (high is null || Utf8Order.Compare(value, high) > 0)
             {
                 high = value;
             }
@@ -326,14 +327,5 @@ internal static class DataFileStatistics
 
         var length = char.IsHighSurrogate(value[MaxStringStatLength - 1]) ? MaxStringStatLength - 1 : MaxStringStatLength;
         return value[..length];
-    }
-
-    /// <summary>Orders UTF-16 strings as their UTF-8 bytes (code point order): surrogates sort above U+E000–U+FFFF.</summary>
-    internal static int CompareUtf8(string a, string b)
-    {
-        var i = a.AsSpan().CommonPrefixLength(b);
-        return i == a.Length || i == b.Length ? a.Length - b.Length : Fix(a[i]) - Fix(b[i]);
-
-        static int Fix(char c) => c >= 0xD800 ? (c >= 0xE000 ? c - 0x800 : c + 0x2000) : c;
     }
 }
