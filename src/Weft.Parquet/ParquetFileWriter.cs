@@ -146,13 +146,20 @@ public sealed class ParquetFileWriter : IAsyncDisposable
         var rows = Validate(columns);
         var chunks = new PooledBuffer?[columns.Count];
         var metas = new ColumnMetaData[columns.Count];
-        using var scratch = new WriteScratch();
         try
         {
-            for (var i = 0; i < columns.Count && rows > 0; i++)
+            if (rows >= ParquetWriterOptions.ParallelMinRows && columns.Count > 1 && Options.MaxDegreeOfParallelism > 1)
             {
-                var chunk = chunks[i] = new PooledBuffer(1 << 16);
-                metas[i] = ColumnChunkWriter.Write(columns[i], _descriptors[i], Options, 0, chunk, scratch);
+                EncodeColumnsInParallel(columns, chunks, metas);
+            }
+            else if (rows > 0)
+            {
+                using var scratch = new WriteScratch();
+                for (var i = 0; i < columns.Count; i++)
+                {
+                    var chunk = chunks[i] = new PooledBuffer(1 << 16);
+                    metas[i] = ColumnChunkWriter.Write(columns[i], _descriptors[i], Options, 0, chunk, scratch);
+                }
             }
         }
         catch
@@ -166,6 +173,34 @@ public sealed class ParquetFileWriter : IAsyncDisposable
         }
 
         return new ParquetEncodedRowGroup(this, rows, chunks, metas);
+    }
+
+    /// <summary>
+    /// Encodes the columns on up to <see cref="ParquetWriterOptions.MaxDegreeOfParallelism"/> threads, each
+    /// with its own scratch buffers. Each column lands in its own slot, so the result is the sequential one.
+    /// </summary>
+    private void EncodeColumnsInParallel(IReadOnlyList<ParquetColumnData> columns, PooledBuffer?[] chunks, ColumnMetaData[] metas)
+    {
+        try
+        {
+            Parallel.For(
+                0,
+                columns.Count,
+                new ParallelOptions { MaxDegreeOfParallelism = Options.MaxDegreeOfParallelism },
+                () => new WriteScratch(),
+                (i, _, scratch) =>
+                {
+                    var chunk = chunks[i] = new PooledBuffer(1 << 16);
+                    metas[i] = ColumnChunkWriter.Write(columns[i], _descriptors[i], Options, 0, chunk, scratch);
+                    return scratch;
+                },
+                scratch => scratch.Dispose());
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count >= 1)
+        {
+            // Callers see what the sequential path throws, not a wrapper.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+        }
     }
 
     /// <summary>

@@ -51,6 +51,16 @@ public sealed record ParquetWriterOptions
     /// </summary>
     public int DataPageSize { get; init; } = DefaultDataPageSize;
 
+    /// <summary>
+    /// How many columns of one row group may be encoded at once (default: the processor count; 1 encodes
+    /// them one after another). Column chunks are independent, so the bytes written are the same either
+    /// way; a row group of fewer than <see cref="ParallelMinRows"/> rows is always encoded on the calling thread.
+    /// </summary>
+    public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Row groups smaller than this are not worth handing columns to other threads.</summary>
+    public const int ParallelMinRows = 4_096;
+
     /// <summary>Throws when an option is out of range, naming the option and the value.</summary>
     public void Validate()
     {
@@ -67,6 +77,11 @@ public sealed record ParquetWriterOptions
         if (DataPageSize < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(DataPageSize), DataPageSize, $"{nameof(ParquetWriterOptions)}.{nameof(DataPageSize)} = {DataPageSize} must be at least 1.");
+        }
+
+        if (MaxDegreeOfParallelism < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxDegreeOfParallelism), MaxDegreeOfParallelism, $"{nameof(ParquetWriterOptions)}.{nameof(MaxDegreeOfParallelism)} = {MaxDegreeOfParallelism} must be at least 1.");
         }
     }
 }

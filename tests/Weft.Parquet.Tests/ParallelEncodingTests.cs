@@ -52,6 +52,45 @@ public sealed class ParallelEncodingTests
         (await reader.ReadColumnAsync(4, "id")).GetValues<string>().Should().Equal((string[])groups[4][0].Values);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task Columns_encoded_in_parallel_give_the_bytes_of_one_thread(int seed)
+    {
+        // Every type, nullable and not, lists too; row groups on both sides of the parallel threshold,
+        // one small dictionary limit so some columns fall back to PLAIN while others do not.
+        var rng = new Random(seed);
+        var fields = TestColumns.AllTypes
+            .SelectMany(t => new[] { new ParquetField($"{t}_req", t, Nullable: false), new ParquetField($"{t}_opt", t, Nullable: true), new ParquetField($"{t}_list", t, Nullable: true, IsList: true) })
+            .ToList();
+        var schema = new ParquetSchema(fields);
+        var groups = new[] { ParquetWriterOptions.ParallelMinRows + rng.Next(5_000), 10, ParquetWriterOptions.ParallelMinRows }
+            .Select(rows => (IReadOnlyList<ParquetColumnData>)fields.Select(f => TestColumns.Random(f, rows, rng, repetitive: rng.Next(2) == 0)).ToList())
+            .ToArray();
+        var options = new ParquetWriterOptions { MaxDictionarySize = 2_000 + rng.Next(20_000) };
+
+        var oneThread = await TestColumns.WriteAsync(schema, options with { MaxDegreeOfParallelism = 1 }, groups);
+        var fourThreads = await TestColumns.WriteAsync(schema, options with { MaxDegreeOfParallelism = 4 }, groups);
+
+        fourThreads.Should().Equal(oneThread);
+        await using var reader = await TestColumns.OpenAsync(fourThreads);
+        for (var g = 0; g < groups.Length; g++)
+        {
+            foreach (var column in groups[g])
+            {
+                TestColumns.AssertEqual(column, await reader.ReadColumnAsync(g, column.Field.Name), $"group {g}");
+            }
+        }
+    }
+
+    [Fact]
+    public void A_degree_of_parallelism_below_one_is_refused()
+    {
+        FluentActions.Invoking(() => new ParquetWriterOptions { MaxDegreeOfParallelism = 0 }.Validate())
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*MaxDegreeOfParallelism = 0 must be at least 1*");
+    }
+
     [Fact]
     public async Task An_encoded_row_group_is_appended_once_and_only_by_its_writer()
     {
