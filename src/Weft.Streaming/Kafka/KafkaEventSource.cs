@@ -253,6 +253,10 @@ internal sealed class KafkaEventSource : IEventSource
             EnableAutoCommit = false,
             EnableAutoOffsetStore = false,
             AutoOffsetReset = options.AutoOffsetReset == "latest" ? Confluent.Kafka.AutoOffsetReset.Latest : Confluent.Kafka.AutoOffsetReset.Earliest,
+
+            // Confluent.Kafka makes a Headers list and a topic string for every message unless told not
+            // to; the source reads neither headers nor (with one topic, which it knows) the topic name.
+            ConsumeResultFields = options.Topics.Count == 1 ? "timestamp" : "topic,timestamp",
         };
 
         try
@@ -338,9 +342,10 @@ internal sealed class KafkaEventSource : IEventSource
     private void Add(ConsumeResult<byte[]?, byte[]?> result)
     {
         var state = _lastState;
-        if (state is null || state.TopicPartition.Partition.Value != result.Partition.Value || !string.Equals(state.TopicPartition.Topic, result.Topic, StringComparison.Ordinal))
+        var topic = result.Topic ?? _options.Topics[0]; // marshalled only when there are several
+        if (state is null || state.TopicPartition.Partition.Value != result.Partition.Value || !string.Equals(state.TopicPartition.Topic, topic, StringComparison.Ordinal))
         {
-            var tp = result.TopicPartition;
+            var tp = new TopicPartition(topic, result.Partition);
             if (!_assigned.TryGetValue(tp, out state))
             {
                 // Not announced through a callback (cannot happen with the subscribe API): adopt it.

@@ -22,6 +22,7 @@ public sealed class KafkaSourceOptionsTests
         { "PauseAfter", Valid with { PauseAfter = TimeSpan.FromMinutes(6) } },
         { "Config[enable.auto.commit]", Valid with { Config = new Dictionary<string, string> { ["enable.auto.commit"] = "true" } } },
         { "Config[group.id]", Valid with { Config = new Dictionary<string, string> { ["group.id"] = "other" } } },
+        { "Config[dotnet.consumer.consume.result.fields]", Valid with { Config = new Dictionary<string, string> { ["dotnet.consumer.consume.result.fields"] = "all" } } },
     };
 
     [Fact]
