@@ -17,9 +17,10 @@ internal static class StreamCommand
         var signals = new Option<string?>("--signal") { Description = "Comma-separated signals to run (default: every signal in the config)" };
         var flush = new Option<string>("--flush-interval") { Description = "How often stream buckets are flushed to the lake and offsets committed", DefaultValueFactory = _ => "5s" };
         var maxBatch = new Option<int>("--max-batch") { Description = "Records per micro-batch at most (a batch takes what the source holds)", DefaultValueFactory = _ => new StreamOptions().MaxBatchRecords };
+        var maxPending = new Option<int>("--max-pending-rows") { Description = "Rows waiting for the lake at which a flush starts early (bounds the memory a backlog takes)", DefaultValueFactory = _ => new StreamOptions().MaxPendingRows };
         var compact = new Option<string>("--compact-interval") { Description = "How often closed stream buckets' small files are compacted in the background (0s: never)", DefaultValueFactory = _ => Durations.Format(new StreamOptions().CompactInterval) };
         var idle = new Option<string?>("--exit-when-idle") { Description = "Stop cleanly once the source has had nothing for this long (e.g. 3s)" };
-        var command = new Command("stream", "Run the streaming path: source → executors → online store + stream partitions, offsets committed after both") { config, signals, flush, maxBatch, compact, idle };
+        var command = new Command("stream", "Run the streaming path: source → executors → online store + stream partitions, offsets committed after both") { config, signals, flush, maxBatch, maxPending, compact, idle };
         command.SetAction(async (parse, ct) =>
         {
             try
@@ -34,6 +35,11 @@ internal static class StreamCommand
                     throw new ArgumentException($"--compact-interval '{parse.GetValue(compact)}' is not a duration (e.g. 10m, or 0s for never)");
                 }
 
+                if (parse.GetValue(maxPending) is var pendingCap and < 1)
+                {
+                    throw new ArgumentException($"--max-pending-rows {pendingCap} must be at least 1");
+                }
+
                 TimeSpan? idleAfter = null;
                 if (parse.GetValue(idle) is { } idleText)
                 {
@@ -41,7 +47,7 @@ internal static class StreamCommand
                 }
 
                 var weft = WeftConfig.Load(parse.GetValue(config)!);
-                var options = new StreamOptions { FlushInterval = flushInterval, MaxBatchRecords = parse.GetValue(maxBatch), CompactInterval = compactInterval };
+                var options = new StreamOptions { FlushInterval = flushInterval, MaxBatchRecords = parse.GetValue(maxBatch), MaxPendingRows = parse.GetValue(maxPending), CompactInterval = compactInterval };
                 await using var host = await StreamHost.OpenAsync(weft, options.Consumer, ct).ConfigureAwait(false);
                 var names = parse.GetValue(signals)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, names, options, cancellationToken: ct).ConfigureAwait(false);
@@ -50,7 +56,7 @@ internal static class StreamCommand
                     await stderr.WriteLineAsync(note).ConfigureAwait(false);
                 }
 
-                await stdout.WriteLineAsync($"stream: {string.Join(", ", runtime.Signals)} from {host.Source.Name} into {weft.OnlineStore.Describe()} and {Path.Combine(weft.Lake, "enriched")}; flush every {Durations.Format(flushInterval)}, {options.MaxBatchRecords} records per micro-batch, {(compactInterval > TimeSpan.Zero ? $"closed buckets compacted every {Durations.Format(compactInterval)}" : "no compaction")}").ConfigureAwait(false);
+                await stdout.WriteLineAsync($"stream: {string.Join(", ", runtime.Signals)} from {host.Source.Name} into {weft.OnlineStore.Describe()} and {Path.Combine(weft.Lake, "enriched")}; flush every {Durations.Format(flushInterval)} or at {options.MaxPendingRows:N0} pending rows, {options.MaxBatchRecords} records per micro-batch, {(compactInterval > TimeSpan.Zero ? $"closed buckets compacted every {Durations.Format(compactInterval)}" : "no compaction")}").ConfigureAwait(false);
                 await RunAsync(runtime, idleAfter, stderr, ct).ConfigureAwait(false);
                 await stdout.WriteLineAsync($"stream: stopped after {runtime.RecordsIn:N0} records; offsets committed").ConfigureAwait(false);
                 return 0;

@@ -101,6 +101,15 @@ public sealed class StreamCommandTests : IDisposable
         result.Err.Should().Contain("--compact-interval 'often' is not a duration");
     }
 
+    [Fact]
+    public async Task A_pending_row_cap_below_one_is_refused_naming_the_option()
+    {
+        var result = await _cli.RunAsync("stream", "--config", _cli.PathOf("weft.json"), "--max-pending-rows", "0");
+
+        result.Exit.Should().Be(2);
+        result.Err.Should().Contain("--max-pending-rows 0 must be at least 1");
+    }
+
     private static List<string> Sorted(IEnumerable<string> values)
     {
         var list = values.ToList();

@@ -165,6 +165,36 @@ public sealed class StreamRuntimeTests
     }
 
     [Fact]
+    public async Task Rows_pending_past_the_cap_are_flushed_and_committed_before_the_interval_is_up()
+    {
+        using var world = new StreamWorld();
+        var lines = StreamWorld.Events(2000, seed: 3);
+        await world.AppendAsync(lines);
+        var reference = await world.ReferenceAsync(lines);
+
+        // An hour-long interval never comes due: only the cap on pending rows makes flushes. Then a
+        // crash, with no final flush.
+        var options = new StreamOptions { MaxBatchRecords = 100, MaxWait = TimeSpan.FromMilliseconds(10), FlushInterval = TimeSpan.FromHours(1), MaxPendingRows = 300 };
+        var first = await world.RunAsync(flush: false, options: options);
+        first.RecordsIn.Should().Be(lines.Count);
+
+        // Unflushed at the crash: under the cap plus the batch after it, and at most one flush still writing.
+        (await world.StreamLakeIdsAsync()).Should().HaveCountGreaterThanOrEqualTo(reference.RowCount - (2 * (300 + 100)));
+
+        var second = await world.RunAsync();
+        second.RecordsIn.Should().BeLessThan(lines.Count, "the early flushes committed their offsets");
+        var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).ToList();
+        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
+    }
+
+    [Fact]
+    public void A_pending_row_cap_below_one_is_refused()
+    {
+        FluentActions.Invoking(() => new StreamOptions { MaxPendingRows = 0 }.Validate())
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*MaxPendingRows must be at least 1*");
+    }
+
+    [Fact]
     public async Task A_crash_after_the_lake_writes_but_before_the_source_commit_records_no_dead_letter_or_late_event_twice()
     {
         using var world = new StreamWorld(LatePolicy.Drop, hotUserCap: 40);
