@@ -31,6 +31,9 @@ internal sealed record RunResult(long Events, long PayloadBytes, double StartupS
     /// <summary>Time every managed thread stood paused for the GC over <see cref="Seconds"/>.</summary>
     public double GcPauseSeconds { get; init; }
 
+    /// <summary>Time the JIT spent compiling over <see cref="Seconds"/> (on any thread; zero once the code is tiered up).</summary>
+    public double JitSeconds { get; init; }
+
     public double EventsPerSecond => Events / Seconds;
 
     public double MegabytesPerSecond => PayloadBytes / 1e6 / Seconds;
@@ -39,7 +42,7 @@ internal sealed record RunResult(long Events, long PayloadBytes, double StartupS
 }
 
 /// <summary>The process's running totals of CPU time, allocated bytes and GC pause time, to take a run's share of.</summary>
-internal readonly record struct ProcessCost(TimeSpan Cpu, long AllocatedBytes, TimeSpan GcPause)
+internal readonly record struct ProcessCost(TimeSpan Cpu, long AllocatedBytes, TimeSpan GcPause, TimeSpan Jit)
 {
     /// <summary>
     /// A full blocking collection before a run's clock starts: the garbage of earlier runs is not
@@ -53,7 +56,7 @@ internal readonly record struct ProcessCost(TimeSpan Cpu, long AllocatedBytes, T
     }
 
     public static ProcessCost Now() =>
-        new(System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime, GC.GetTotalAllocatedBytes(precise: false), GC.GetTotalPauseDuration());
+        new(System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime, GC.GetTotalAllocatedBytes(precise: false), GC.GetTotalPauseDuration(), System.Runtime.JitInfo.GetCompilationTime());
 
     /// <summary>A run result with what the process spent since <paramref name="start"/>.</summary>
     public static RunResult Result(ProcessCost start, long events, long payloadBytes, double startupSeconds, double seconds)
@@ -63,6 +66,7 @@ internal readonly record struct ProcessCost(TimeSpan Cpu, long AllocatedBytes, T
         {
             AllocatedBytes = end.AllocatedBytes - start.AllocatedBytes,
             GcPauseSeconds = (end.GcPause - start.GcPause).TotalSeconds,
+            JitSeconds = (end.Jit - start.Jit).TotalSeconds,
         };
     }
 }
