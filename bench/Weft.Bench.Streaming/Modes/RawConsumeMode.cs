@@ -11,7 +11,7 @@ internal sealed class RawConsumeMode(IReadOnlyDictionary<string, string> extraCo
 {
     public string Name => "raw-consume";
 
-    public string Description => "Confluent.Kafka 1.9.3 Consume loop, one consumer, byte[] key/value, no processing";
+    public string Description => "Confluent.Kafka 1.9.3 Consume loop, one consumer, byte[] key/value, only the timestamp copied besides them, no processing";
 
     public Task<RunResult> RunAsync(BenchTopic topic, int run, CancellationToken cancellationToken)
     {
@@ -22,6 +22,10 @@ internal sealed class RawConsumeMode(IReadOnlyDictionary<string, string> extraCo
             EnableAutoCommit = false,
             EnableAutoOffsetStore = false,
             AutoOffsetReset = AutoOffsetReset.Earliest,
+
+            // What Weft's source asks for on one topic: no Headers list or topic string per message, so
+            // the ceiling is as lean as the consumer under test (~10 % faster than Confluent's default).
+            ConsumeResultFields = "timestamp",
         };
 
         var created = Stopwatch.StartNew();
