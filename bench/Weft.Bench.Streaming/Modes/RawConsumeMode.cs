@@ -15,7 +15,15 @@ internal sealed class RawConsumeMode(IReadOnlyDictionary<string, string> extraCo
 
     public Task<RunResult> RunAsync(BenchTopic topic, int run, CancellationToken cancellationToken)
     {
-        var config = new ConsumerConfig(extraConfig.ToDictionary(p => p.Key, p => p.Value))
+        // The same prefetch thresholds as Weft's source (librdkafka's own back a slow consumer off for a
+        // second); the reference drains faster than it fetches, so they rarely matter to it.
+        var properties = new Dictionary<string, string>(Weft.Streaming.Kafka.KafkaEventSource.PrefetchDefaults, StringComparer.Ordinal);
+        foreach (var (key, value) in extraConfig)
+        {
+            properties[key] = value;
+        }
+
+        var config = new ConsumerConfig(properties)
         {
             BootstrapServers = topic.BootstrapServers,
             GroupId = $"bench-raw-{run}-{Guid.NewGuid():N}",

@@ -243,9 +243,31 @@ internal sealed class KafkaEventSource : IEventSource
     internal static string PartitionName(TopicPartition tp) =>
         string.Create(CultureInfo.InvariantCulture, $"{tp.Topic}/{tp.Partition.Value}");
 
-    private IConsumer<byte[]?, byte[]?> BuildConsumer(KafkaSourceOptions options)
+    /// <summary>
+    /// Prefetch thresholds the source sets unless <see cref="KafkaSourceOptions.Config"/> names them.
+    /// librdkafka 2.0.2 stops fetching a partition for a fixed second once its local queue holds
+    /// <c>queued.min.messages</c> messages or <c>queued.max.messages.kbytes</c> (it counts the consumer's
+    /// whole queue, every partition together; <c>fetch.queue.backoff.ms</c> only came in 2.1). Its defaults
+    /// (100,000 messages, 64 MB) are a third of a second of what the runtime reads under a backlog, so it
+    /// starved for the rest of each second. These hold over a second's worth, at the cost of up to 256 MB
+    /// of prefetched messages outside the managed heap.
+    /// </summary>
+    internal static readonly IReadOnlyDictionary<string, string> PrefetchDefaults = new Dictionary<string, string>(StringComparer.Ordinal)
     {
-        var config = new ConsumerConfig(options.Config.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal))
+        ["queued.min.messages"] = "500000",
+        ["queued.max.messages.kbytes"] = "262144",
+    };
+
+    /// <summary>The librdkafka consumer configuration the source runs with: the options' own, the prefetch defaults, and the managed keys.</summary>
+    internal static Dictionary<string, string> ConsumerSettings(KafkaSourceOptions options)
+    {
+        var properties = new Dictionary<string, string>(PrefetchDefaults, StringComparer.Ordinal);
+        foreach (var (key, value) in options.Config)
+        {
+            properties[key] = value;
+        }
+
+        var config = new ConsumerConfig(properties)
         {
             BootstrapServers = options.BootstrapServers,
             GroupId = options.GroupId,
@@ -258,7 +280,12 @@ internal sealed class KafkaEventSource : IEventSource
             // to; the source reads neither headers nor (with one topic, which it knows) the topic name.
             ConsumeResultFields = options.Topics.Count == 1 ? "timestamp" : "topic,timestamp",
         };
+        return config.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+    }
 
+    private IConsumer<byte[]?, byte[]?> BuildConsumer(KafkaSourceOptions options)
+    {
+        var config = new ConsumerConfig(ConsumerSettings(options));
         try
         {
             return new ConsumerBuilder<byte[]?, byte[]?>(config)
