@@ -264,8 +264,16 @@ public sealed class DedupExecutor(int capacity = 4_000_000) : IEventExecutor
 public sealed class HotUserCapExecutor(int maxEventsPerHour) : IEventExecutor
 {
     private const long HourMicros = 3_600_000_000L;
+
+    /// <summary>Counts kept before hours far behind the newest are forgotten.</summary>
+    internal const int PruneAbove = 1_000_000;
+
+    /// <summary>How many hours behind the newest one seen a count is kept (once there are many).</summary>
+    internal const long KeptHours = 48;
+
     private readonly Dictionary<(long User, long Hour), int> _counts = [];
     private long _maxHour = long.MinValue;
+    private long _prunedAt = long.MinValue;
 
     public string Name => "hot_user_cap";
 
@@ -289,12 +297,19 @@ public sealed class HotUserCapExecutor(int maxEventsPerHour) : IEventExecutor
             }
         }
 
-        // Bounded state: forget hours far behind the newest one seen.
-        if (_counts.Count > 1_000_000)
+        // Bounded state: forget hours far behind the newest one seen. At most once per new hour: with
+        // more than PruneAbove users active within KeptHours, a scan per batch would find nothing to
+        // forget and cost a pass over every count each time.
+        if (_counts.Count > PruneAbove && _maxHour > _prunedAt)
         {
-            foreach (var key in _counts.Keys.Where(k => k.Hour < _maxHour - 48).ToList())
+            _prunedAt = _maxHour;
+            long oldest = _maxHour - KeptHours;
+            foreach (var key in _counts.Keys)
             {
-                _counts.Remove(key);
+                if (key.Hour < oldest)
+                {
+                    _counts.Remove(key); // allowed while enumerating a Dictionary
+                }
             }
         }
 
