@@ -1,0 +1,34 @@
+using System.Text.Json;
+using FluentAssertions;
+using Xunit;
+
+namespace Weft.Cli.Tests;
+
+/// <summary>
+/// The garbage-collector settings the weft executable starts with (build/WeftProcessGc.props): the
+/// streaming figures in docs/PERFORMANCE.md depend on them, and they reach the runtime only through
+/// the executable's runtimeconfig.json.
+/// </summary>
+public sealed class ProcessGcSettingsTests
+{
+    private static JsonElement ConfigProperties()
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "weft.runtimeconfig.json");
+        using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+        return document.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties").Clone();
+    }
+
+    [Fact]
+    public void Weft_runs_the_server_collector()
+    {
+        ConfigProperties().GetProperty("System.GC.Server").GetBoolean().Should().BeTrue();
+    }
+
+    [Fact]
+    public void A_micro_batchs_arrays_start_in_generation_zero_not_on_the_large_object_heap()
+    {
+        // 10,000 records of 32 bytes, or encoded elements of 40: the default batch's biggest arrays.
+        const int defaultBatchArrayBytes = 10_000 * 40;
+        ConfigProperties().GetProperty("System.GC.LOHThreshold").GetInt64().Should().BeGreaterThan(defaultBatchArrayBytes);
+    }
+}
