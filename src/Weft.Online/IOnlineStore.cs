@@ -25,7 +25,22 @@ public interface IOnlineStore : IAsyncDisposable
     /// are durable exactly when the elements are. Durable when the returned task completes.
     /// </summary>
     /// <returns>How many elements were newly stored.</returns>
-    ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken);
+    ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken) =>
+        AppendAsync(signal, elements, checkpoint, OnlineDurability.Immediate, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="AppendAsync(string, IReadOnlyList{OnlineElement}, SourceCheckpoint?, CancellationToken)"/>;
+    /// with <see cref="OnlineDurability.Deferred"/> the elements are readable when the task completes and
+    /// durable once a later <see cref="SyncAsync"/> returns. A store may make them durable sooner.
+    /// </summary>
+    /// <returns>How many elements were newly stored.</returns>
+    ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, OnlineDurability durability, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Makes every append that completed before this call durable, <see cref="OnlineDurability.Deferred"/>
+    /// ones included: one disk sync for many appends, where each would otherwise pay its own.
+    /// </summary>
+    ValueTask SyncAsync(CancellationToken cancellationToken);
 
     /// <summary>
     /// The user's elements of <paramref name="signal"/> that <paramref name="options"/> selects,

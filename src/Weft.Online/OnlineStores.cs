@@ -8,7 +8,8 @@ public static class OnlineStores
 {
     /// <summary>
     /// Opens (creating when missing) the embedded store in the SQLite file at <paramref name="path"/>:
-    /// WAL journal, <c>synchronous=FULL</c> (an append is durable when it returns), one writer
+    /// WAL journal, <c>synchronous=FULL</c> (an append is durable when it returns, a
+    /// <see cref="OnlineDurability.Deferred"/> one at the next <see cref="IOnlineStore.SyncAsync"/>), one writer
     /// connection and a bounded pool of reader connections. The directory must exist.
     /// </summary>
     /// <exception cref="OnlineStoreException">The file cannot be opened or is not a Weft online store.</exception>

@@ -14,6 +14,20 @@ namespace Weft.Online;
 /// store neither copies nor keeps the array it is given, and a read returns arrays the caller owns.</param>
 public readonly record struct OnlineElement(long UserId, long EventTimeMicros, string EventId, long IngestTimeMicros, byte[] Payload);
 
+/// <summary>When an append reaches the disk (see <see cref="IOnlineStore.AppendAsync(string, IReadOnlyList{OnlineElement}, SourceCheckpoint?, OnlineDurability, CancellationToken)"/>).</summary>
+public enum OnlineDurability
+{
+    /// <summary>Durable when the append returns: a power cut after that loses nothing.</summary>
+    Immediate,
+
+    /// <summary>
+    /// Visible to reads when the append returns, durable once a later <see cref="IOnlineStore.SyncAsync"/>
+    /// returns. A power cut before that may lose it (never corrupting the store), so the caller must be
+    /// able to write it again: a stream that commits its source offsets only after the sync.
+    /// </summary>
+    Deferred,
+}
+
 /// <summary>
 /// What a read returns: at most <see cref="Limit"/> elements, newest first, with
 /// <c>as_of - lookback &lt; event_time &lt;= as_of</c> and <c>ingest_time &lt;= known_at</c>.

@@ -121,6 +121,36 @@ public abstract class OnlineStoreContract : IAsyncLifetime
         Keys(read).Should().Equal("9:e9", "7:e7", "5:e5", "3:e3", "1:e1", "-2:old");
     }
 
+    // ------------------------------------------------------------------ durability
+
+    [Fact]
+    public async Task A_deferred_append_is_readable_at_once_deduplicated_like_any_other_and_kept_after_a_sync_and_reopen()
+    {
+        var store = await OpenAsync();
+        (await store.AppendAsync("s", [E(1, 5, "e5"), E(2, 1, "e1")], null, OnlineDurability.Deferred, None)).Should().Be(2);
+        Keys(await store.ReadAsync("s", 1, OnlineReadOptions.Default, None)).Should().Equal("5:e5");
+
+        // The same keys again, either way: nothing new.
+        (await store.AppendAsync("s", [E(1, 5, "e5")], null, OnlineDurability.Immediate, None)).Should().Be(0);
+        (await store.AppendAsync("s", [E(2, 1, "e1"), E(1, 9, "e9")], null, OnlineDurability.Deferred, None)).Should().Be(1);
+        await store.SyncAsync(None);
+        await store.SyncAsync(None); // nothing left to sync
+
+        await store.DisposeAsync();
+        var reopened = await OpenAsync();
+        Keys(await reopened.ReadAsync("s", 1, OnlineReadOptions.Default, None)).Should().Equal("9:e9", "5:e5");
+        Keys(await reopened.ReadAsync("s", 2, OnlineReadOptions.Default, None)).Should().Equal("1:e1");
+    }
+
+    [Fact]
+    public async Task A_sync_on_a_disposed_store_is_refused()
+    {
+        var store = await OpenAsync();
+        await store.DisposeAsync();
+
+        await store.Invoking(s => s.SyncAsync(None).AsTask()).Should().ThrowAsync<ObjectDisposedException>();
+    }
+
     // ------------------------------------------------------------------ idempotency
 
     [Fact]

@@ -110,7 +110,7 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
         {
             var elements = Enumerable.Range(0, random.Next(1, 30))
                 .Select(_ => E(random.Next(0, 12), random.Next(0, 40), $"e{random.Next(0, 6)}", ingest: batch)).ToList();
-            await store.AppendAsync("s", elements, null, CancellationToken.None);
+            await store.AppendAsync("s", elements, null, OnlineDurability.Immediate, CancellationToken.None);
             foreach (var e in elements)
             {
                 stored.TryAdd((e.UserId, e.EventTimeMicros, e.EventId), e);
@@ -141,7 +141,7 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
     {
         var store = (SqliteOnlineStore)await OpenAsync(SmallChunks with { CheckpointInterval = TimeSpan.FromMilliseconds(20) });
         var elements = Enumerable.Range(0, 50).Select(i => E(i % 5, i, $"e{i}")).ToList();
-        await store.AppendAsync("s", elements, null, CancellationToken.None);
+        await store.AppendAsync("s", elements, null, OnlineDurability.Immediate, CancellationToken.None);
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (store.CheckpointsDone == 0 && DateTime.UtcNow < deadline)
         {
@@ -191,7 +191,7 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
                 .Should().Equal(Show(ReferenceRead(elements, user, OnlineReadOptions.Default)), $"user {user}");
         }
 
-        (await reopened.AppendAsync("s", [E(3, 100, "new"), .. elements.Take(5)], null, CancellationToken.None)).Should().Be(1, "the others are stored already");
+        (await reopened.AppendAsync("s", [E(3, 100, "new"), .. elements.Take(5)], null, OnlineDurability.Immediate, CancellationToken.None)).Should().Be(1, "the others are stored already");
         await reopened.WaitForMergesAsync();
         (await RunsAsync("s")).Should().HaveCount(1);
         Show(await reopened.ReadAsync("s", 3, OnlineReadOptions.Default, CancellationToken.None))
@@ -374,7 +374,7 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
                         expected += model.TryAdd((e.UserId, e.EventTimeMicros, e.EventId), e) ? 1 : 0;
                     }
 
-                    (await store.AppendAsync(signal, step.Batch, null, CancellationToken.None)).Should().Be(expected, step.ToString());
+                    (await store.AppendAsync(signal, step.Batch, null, OnlineDurability.Immediate, CancellationToken.None)).Should().Be(expected, step.ToString());
                 }
 
                 // Reads while merges move elements between runs.

@@ -5,8 +5,8 @@ using Weft.Online;
 namespace Weft.Bench.Streaming.Modes;
 
 /// <summary>
-/// An <see cref="IOnlineStore"/> that delegates every call and, right after an append returns (the
-/// elements are durable and a read would see them), notes the <see cref="Stopwatch"/> time against
+/// An <see cref="IOnlineStore"/> that delegates every call and, right after an append returns (a read
+/// would see the elements), notes the <see cref="Stopwatch"/> time against
 /// each element's event sequence number, parsed back from the generated event id
 /// (<c>{seed:x4}-{i:x12}</c>, see <see cref="ClickEvents"/>). The first time wins (appends are idempotent).
 /// </summary>
@@ -19,9 +19,9 @@ internal sealed class TimingOnlineStore(IOnlineStore inner, long[] servableAt) :
 
     public string Describe => inner.Describe;
 
-    public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken)
+    public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, OnlineDurability durability, CancellationToken cancellationToken)
     {
-        var stored = await inner.AppendAsync(signal, elements, checkpoint, cancellationToken).ConfigureAwait(false);
+        var stored = await inner.AppendAsync(signal, elements, checkpoint, durability, cancellationToken).ConfigureAwait(false);
         var now = Stopwatch.GetTimestamp();
         long noted = 0;
         for (var i = 0; i < elements.Count; i++)
@@ -37,6 +37,8 @@ internal sealed class TimingOnlineStore(IOnlineStore inner, long[] servableAt) :
         Interlocked.Add(ref _appended, noted);
         return stored;
     }
+
+    public ValueTask SyncAsync(CancellationToken cancellationToken) => inner.SyncAsync(cancellationToken);
 
     public ValueTask<IReadOnlyList<OnlineElement>> ReadAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken) =>
         inner.ReadAsync(signal, userId, options, cancellationToken);

@@ -150,8 +150,12 @@ internal sealed class PostgresOnlineStore : IOnlineStore
     internal static string Describing(NpgsqlConnectionStringBuilder settings) =>
         $"postgres:{settings.Host ?? "localhost"}:{settings.Port}/{settings.Database ?? settings.Username ?? "postgres"}";
 
+    /// <summary>
+    /// Every append commits durably, <see cref="OnlineDurability.Deferred"/> ones too: the round trip to
+    /// the server costs more than its WAL flush, which the server shares among concurrent commits.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken)
+    public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, OnlineDurability durability, CancellationToken cancellationToken)
     {
         OnlineArguments.Signal(signal);
         OnlineArguments.Elements(elements);
@@ -210,6 +214,14 @@ internal sealed class PostgresOnlineStore : IOnlineStore
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    /// <summary>Nothing to do: every append was durable when it returned.</summary>
+    public ValueTask SyncAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.CompletedTask;
+    }
+
     public async ValueTask<IReadOnlyList<OnlineElement>> ReadAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken)
     {
         OnlineArguments.Signal(signal);

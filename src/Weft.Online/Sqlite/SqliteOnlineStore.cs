@@ -31,6 +31,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
     private int _checkpoints;
     private volatile OnlineStoreException? _checkpointFailure;
     private int _disposed;
+    private bool _unsynced; // a deferred append committed since the last sync; under the write lock
 
     private SqliteOnlineStore(string describe, string connectionString, OnlineStoreTuning tuning, SqliteSession writer)
     {
@@ -82,7 +83,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         }
     }
 
-    public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken)
+    public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, OnlineDurability durability, CancellationToken cancellationToken)
     {
         OnlineArguments.Signal(signal);
         OnlineArguments.Elements(elements);
@@ -98,7 +99,8 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            added = _writer.Append(signal, elements, checkpoint, cancellationToken);
+            added = _writer.Append(signal, elements, checkpoint, synced: durability == OnlineDurability.Immediate, cancellationToken);
+            _unsynced |= durability == OnlineDurability.Deferred;
             if (added > 0 && _merges.Due(signal, _writer.ListRuns(signal)))
             {
                 StartMerging();
@@ -116,6 +118,30 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         }
 
         return added;
+    }
+
+    public async ValueTask SyncAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ThrowIfBackgroundFailed();
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_unsynced)
+            {
+                _writer.Sync();
+                _unsynced = false;
+                NoteWalWritten();
+            }
+        }
+        catch (Exception ex) when (SqliteErrors.IsStoreFailure(ex))
+        {
+            throw Failure("Sync", ex);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
     }
 
     public async ValueTask<IReadOnlyList<OnlineElement>> ReadAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken)

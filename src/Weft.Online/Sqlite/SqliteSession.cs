@@ -65,6 +65,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
     private const string InsertBlockSql = $"INSERT INTO {Blocks} (signal, run, user_hi, seq, rows, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
+    private const string SyncSql = $"INSERT INTO {Meta} (name, value) VALUES ('syncs', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1";
     private const string NextRunSql = $"UPDATE {Meta} SET value = value + 1 WHERE name = 'last_run' RETURNING value";
 
     private const string CheckpointSql = $"""
@@ -236,11 +237,41 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     /// <summary>
     /// Writes the elements not stored yet as a new run, and the checkpoint, in one transaction.
     /// Returns how many were new. Synchronous: SQLite's I/O is (Microsoft.Data.Sqlite's async methods
-    /// complete synchronously too).
+    /// complete synchronously too). Unless <paramref name="synced"/>, the commit does not sync the WAL:
+    /// a power cut may lose it (the file stays consistent) until <see cref="Sync"/> or a synced commit.
     /// </summary>
-    public int Append(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken)
+    public int Append(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, bool synced, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        if (synced)
+        {
+            return AppendInTransaction(signal, elements, checkpoint, cancellationToken);
+        }
+
+        ExecuteRaw("PRAGMA synchronous = NORMAL");
+        try
+        {
+            return AppendInTransaction(signal, elements, checkpoint, cancellationToken);
+        }
+        finally
+        {
+            ExecuteRaw("PRAGMA synchronous = FULL");
+        }
+    }
+
+    /// <summary>
+    /// Makes every commit before it durable: a small write committed under <c>synchronous = FULL</c>
+    /// syncs the WAL, and with it every frame earlier commits appended to it.
+    /// </summary>
+    public void Sync()
+    {
+        using var transaction = _connection.BeginTransaction(deferred: false);
+        ExecuteRaw(SyncSql);
+        transaction.Commit();
+    }
+
+    private int AppendInTransaction(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken)
+    {
         // BEGIN IMMEDIATE: take the write lock up front rather than upgrading mid-transaction.
         using var transaction = _connection.BeginTransaction(deferred: false);
         int added = 0;

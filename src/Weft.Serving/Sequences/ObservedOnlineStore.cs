@@ -11,9 +11,9 @@ internal sealed class ObservedOnlineStore(IOnlineStore inner, IReadOnlyDictionar
 {
     public string Describe => inner.Describe;
 
-    public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken)
+    public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, OnlineDurability durability, CancellationToken cancellationToken)
     {
-        int added = await inner.AppendAsync(signal, elements, checkpoint, cancellationToken).ConfigureAwait(false);
+        int added = await inner.AppendAsync(signal, elements, checkpoint, durability, cancellationToken).ConfigureAwait(false);
         if (signals.TryGetValue(signal, out var served))
         {
             long previousUser = long.MinValue;
@@ -33,6 +33,8 @@ internal sealed class ObservedOnlineStore(IOnlineStore inner, IReadOnlyDictionar
 
         return added;
     }
+
+    public ValueTask SyncAsync(CancellationToken cancellationToken) => inner.SyncAsync(cancellationToken);
 
     public ValueTask<IReadOnlyList<OnlineElement>> ReadAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken) =>
         inner.ReadAsync(signal, userId, options, cancellationToken);

@@ -19,7 +19,7 @@ public sealed record StreamOptions
 {
     /// <summary>
     /// Records per micro-batch at most (default 10,000). A batch takes what the source holds, so this
-    /// bounds batches only under a backlog, where larger ones mean fewer durable commits and fewer,
+    /// bounds batches only under a backlog, where larger ones mean fewer commits and fewer,
     /// larger runs for the online store to merge.
     /// </summary>
     public int MaxBatchRecords { get; init; } = 10_000;
@@ -116,14 +116,17 @@ public sealed record StreamOptions
 /// <remarks>
 /// <para><b>Pipelined.</b> A micro-batch is prepared (routed, parsed, run through the executors, encoded)
 /// on the caller's loop, and its online append runs in the background while the next micro-batch is
-/// read and prepared: on two cores the store's writes and fsync overlap the parsing. At most one append
-/// is in flight, so appends stay in order. The lake flush runs in the background too, so a flush never
-/// holds up the micro-batches behind it.</para>
-/// <para><b>Offsets.</b> A batch's offsets become <i>durable</i> when its online append returns. A flush
-/// first waits for the append in flight, then takes every pending row (all of them durable) with the
-/// durable offsets, writes them to the lake in the background, and once that is done the next step
-/// commits those offsets to the source. A batch whose append failed or was cancelled never reaches
-/// the durable offsets: its records are read again after a restart.</para>
+/// read and prepared: on two cores the store's writes overlap the parsing. At most one append is in
+/// flight, so appends stay in order. The lake flush runs in the background too, so a flush never holds
+/// up the micro-batches behind it.</para>
+/// <para><b>Offsets.</b> A batch's offsets become <i>appended</i> when its online append returns: its
+/// elements are readable, and durable at the next store sync (<see cref="OnlineDurability.Deferred"/>:
+/// one disk sync per flush, not one per micro-batch). A flush first waits for the append in flight,
+/// then takes every pending row (all of them appended) with the appended offsets; in the background it
+/// syncs the online store and writes the lake, and once that is done the next step commits those
+/// offsets to the source. A batch whose append failed or was cancelled never reaches the appended
+/// offsets: its records are read again after a restart, as are those a power cut took from the store
+/// before its sync.</para>
 /// </remarks>
 public sealed class StreamRuntime : IAsyncDisposable
 {
@@ -139,7 +142,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     private readonly EventTable _unrouted;
     private readonly Dictionary<string, long> _unroutedHeld; // offsets whose dead letters _stream already holds (a replay after a crash)
     private readonly Dictionary<string, long> _processed = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, long> _durable = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _appended = new(StringComparer.Ordinal); // per partition, the newest offset appended online (durable at the next store sync)
     private List<DeadLetter> _unroutedPending = [];
     private Task? _appending;
     private Task<Flush>? _flushing;
@@ -474,7 +477,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         return new PreparedBatch(offsets, batches);
     }
 
-    /// <summary>Stage two, in the background: the online appends; then the batch's offsets are durable.</summary>
+    /// <summary>Stage two, in the background: the online appends (readable at once, made durable by the next flush's store sync).</summary>
     private async Task AppendAsync(PreparedBatch prepared, CancellationToken cancellationToken)
     {
         foreach (var (signal, batch) in prepared.Signals)
@@ -484,14 +487,14 @@ public sealed class StreamRuntime : IAsyncDisposable
 
         foreach (var (partition, offset) in prepared.Offsets)
         {
-            _durable[partition] = Math.Max(offset, _durable.GetValueOrDefault(partition, -1));
+            _appended[partition] = Math.Max(offset, _appended.GetValueOrDefault(partition, -1));
         }
     }
 
     /// <summary>
     /// Waits for the append in flight, rethrowing its failure. A batch that was not appended (failed,
     /// cancelled, or failed while being prepared) stops the runtime: its records count as processed,
-    /// so a later batch must never make offsets beyond them durable. A new runtime reads them again
+    /// so a later batch must never make offsets beyond them appended. A new runtime reads them again
     /// from the last commit.
     /// </summary>
     private async Task WaitForAppendAsync()
@@ -730,8 +733,9 @@ public sealed class StreamRuntime : IAsyncDisposable
     private static string SourceOf(SourceRecord r) => $"{r.Partition}@{r.Offset.ToString(CultureInfo.InvariantCulture)}";
 
     /// <summary>
-    /// Writes every signal's pending stream rows, dead letters and late events to the lake, then commits
-    /// the durable offsets: only once both the online store and the lake hold them. Waits for the append
+    /// Syncs the online store and writes every signal's pending stream rows, dead letters and late events
+    /// to the lake, then commits the appended offsets: only once both the online store and the lake hold
+    /// them durably. Waits for the append
     /// and the background flush in flight first; when it returns, everything read so far is stored.
     /// </summary>
     public async Task FlushAsync(CancellationToken cancellationToken)
@@ -753,7 +757,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             // The append running when an earlier step was cancelled (a stop): its offsets are not
-            // durable, so they are neither flushed nor committed, and its records are read again.
+            // appended, so they are neither flushed nor committed, and its records are read again.
         }
 
         _flushing = WriteAsync(TakeFlush());
@@ -813,7 +817,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         await CommitAsync(flush, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Everything pending, with the durable offsets it covers. No append is in flight.</summary>
+    /// <summary>Everything pending, with the appended offsets it covers. No append is in flight.</summary>
     private Flush TakeFlush()
     {
         _lastFlush = _time.GetTimestamp();
@@ -825,7 +829,7 @@ public sealed class StreamRuntime : IAsyncDisposable
 
         var unrouted = _unroutedPending;
         _unroutedPending = [];
-        return new Flush(new Dictionary<string, long>(_durable, StringComparer.Ordinal), $"stream:{Guid.NewGuid():N}", Timestamps.ToMicros(_time.GetUtcNow()), signals, unrouted);
+        return new Flush(new Dictionary<string, long>(_appended, StringComparer.Ordinal), $"stream:{Guid.NewGuid():N}", Timestamps.ToMicros(_time.GetUtcNow()), signals, unrouted);
     }
 
     /// <summary>
@@ -834,13 +838,25 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// </summary>
     private async Task<Flush> WriteAsync(Flush flush)
     {
-        foreach (var signal in flush.Signals)
+        // The appends are deferred: one sync makes every append behind the flush's offsets durable,
+        // where a sync per micro-batch held the append stage on the disk. It waits on the disk while
+        // the lake writes encode, so it runs alongside them.
+        var synced = Task.Run(async () => await _store.SyncAsync(CancellationToken.None).ConfigureAwait(false));
+        try
         {
-            await signal.WriteAsync(flush.Offsets, flush.Tag, flush.NowMicros, Metrics).ConfigureAwait(false);
+            foreach (var signal in flush.Signals)
+            {
+                await signal.WriteAsync(flush.Offsets, flush.Tag, flush.NowMicros, Metrics).ConfigureAwait(false);
+            }
+
+            await DeadLetterTable.AppendAsync(_unrouted, EventLayout.StreamPath, _options.Consumer, flush.Tag, onlyOnce: false, flush.Unrouted, flush.NowMicros, CancellationToken.None,
+                new Dictionary<string, string> { [LakeParameters.Offsets] = FormatOffsets(flush.Offsets) }).ConfigureAwait(false);
+        }
+        finally
+        {
+            await synced.ConfigureAwait(false);
         }
 
-        await DeadLetterTable.AppendAsync(_unrouted, EventLayout.StreamPath, _options.Consumer, flush.Tag, onlyOnce: false, flush.Unrouted, flush.NowMicros, CancellationToken.None,
-            new Dictionary<string, string> { [LakeParameters.Offsets] = FormatOffsets(flush.Offsets) }).ConfigureAwait(false);
         return flush;
     }
 
@@ -1173,13 +1189,13 @@ public sealed class StreamRuntime : IAsyncDisposable
         }
 
         /// <summary>
-        /// Stage two for this signal: the idempotent online append (durable when it returns), freshness,
+        /// Stage two for this signal: the idempotent online append (readable when it returns, durable at the next flush), freshness,
         /// and the rows kept for the next lake flush. Runs in the background, one batch at a time.
         /// </summary>
         public async Task AppendAsync(SignalBatch batch, IOnlineStore store, WeftMetrics metrics, TimeProvider time, CancellationToken cancellationToken)
         {
             var name = Env.Definition.Name;
-            await store.AppendAsync(name, batch.Elements, null, cancellationToken).ConfigureAwait(false);
+            await store.AppendAsync(name, batch.Elements, null, OnlineDurability.Deferred, cancellationToken).ConfigureAwait(false);
             long servable = Timestamps.ToMicros(time.GetUtcNow());
             int m = batch.Elements.Length;
             var seconds = ArrayPool<double>.Shared.Rent(m);

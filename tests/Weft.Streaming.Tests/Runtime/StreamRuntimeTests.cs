@@ -391,11 +391,11 @@ public sealed class StreamRuntimeTests
 
         public string Describe => inner.Describe;
 
-        public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, CancellationToken cancellationToken)
+        public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, OnlineDurability durability, CancellationToken cancellationToken)
         {
             if (Interlocked.Increment(ref _appends) != failAt)
             {
-                return await inner.AppendAsync(signal, elements, checkpoint, cancellationToken);
+                return await inner.AppendAsync(signal, elements, checkpoint, durability, cancellationToken);
             }
 
             _reached.TrySetResult();
@@ -406,6 +406,8 @@ public sealed class StreamRuntimeTests
 
             throw new IOException($"append {failAt} fails (test)");
         }
+
+        public ValueTask SyncAsync(CancellationToken cancellationToken) => inner.SyncAsync(cancellationToken);
 
         public ValueTask<IReadOnlyList<OnlineElement>> ReadAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken) =>
             inner.ReadAsync(signal, userId, options, cancellationToken);
@@ -421,5 +423,120 @@ public sealed class StreamRuntimeTests
         public ValueTask<OnlineStoreStats> StatsAsync(string signal, CancellationToken cancellationToken) => inner.StatsAsync(signal, cancellationToken);
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Online_appends_are_deferred_and_the_store_is_synced_before_every_source_commit()
+    {
+        using var world = new StreamWorld(LatePolicy.Accept);
+        var lines = StreamWorld.Events(900, seed: 31);
+        await world.AppendAsync(lines);
+        var log = new List<string>();
+        await using (var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None))
+        {
+            var store = new SyncLog(host.Store, log);
+            var runtime = await StreamRuntime.CreateAsync(world.Config, new CommitLog(host.Source, log), store, null,
+                new StreamOptions { MaxBatchRecords = 100, MaxWait = TimeSpan.FromMilliseconds(20), FlushInterval = TimeSpan.FromMilliseconds(1) });
+            int empty = 0;
+            while (empty < 3)
+            {
+                empty = await runtime.StepAsync(CancellationToken.None) == 0 ? empty + 1 : 0;
+            }
+
+            await runtime.FlushAsync(CancellationToken.None);
+        }
+
+        List<string> entries;
+        lock (log)
+        {
+            entries = [.. log];
+        }
+
+        entries.Where(e => e.StartsWith("append", StringComparison.Ordinal)).Should().NotBeEmpty().And.AllBe("append Deferred");
+        var commits = entries.Select((e, i) => (e, i)).Where(x => x.e == "commit").Select(x => x.i).ToList();
+        commits.Should().HaveCountGreaterThan(1);
+        int previous = -1;
+        foreach (var commit in commits)
+        {
+            // Appends of later batches may run alongside a flush's sync, so each commit is checked
+            // against a sync of its own; the last one against every append.
+            entries.FindIndex(previous + 1, commit - previous - 1, e => e == "sync").Should().BeGreaterThan(previous, $"the commit at entry {commit} comes after a sync of its own");
+            previous = commit;
+        }
+
+        int lastAppend = entries.FindLastIndex(e => e.StartsWith("append", StringComparison.Ordinal));
+        entries.FindLastIndex(commits[^1], e => e == "sync-start").Should().BeGreaterThan(lastAppend, "the final flush syncs after the last append");
+
+        var reference = await world.ReferenceAsync(lines);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(
+            Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!));
+    }
+
+    /// <summary>An online store that notes each append (with its durability) and each sync, in order.</summary>
+    private sealed class SyncLog(IOnlineStore inner, List<string> log) : IOnlineStore
+    {
+        public string Describe => inner.Describe;
+
+        public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, OnlineDurability durability, CancellationToken cancellationToken)
+        {
+            int added = await inner.AppendAsync(signal, elements, checkpoint, durability, cancellationToken);
+            lock (log)
+            {
+                log.Add($"append {durability}");
+            }
+
+            return added;
+        }
+
+        public async ValueTask SyncAsync(CancellationToken cancellationToken)
+        {
+            // Noted before it starts: an append noted after this entry may not be covered by it.
+            lock (log)
+            {
+                log.Add("sync-start");
+            }
+
+            await inner.SyncAsync(cancellationToken);
+            lock (log)
+            {
+                log.Add("sync");
+            }
+        }
+
+        public ValueTask<IReadOnlyList<OnlineElement>> ReadAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken) =>
+            inner.ReadAsync(signal, userId, options, cancellationToken);
+
+        public ValueTask<IReadOnlyDictionary<long, IReadOnlyList<OnlineElement>>> ReadManyAsync(string signal, IReadOnlyList<long> userIds, OnlineReadOptions options, CancellationToken cancellationToken) =>
+            inner.ReadManyAsync(signal, userIds, options, cancellationToken);
+
+        public ValueTask<long> TrimAsync(string signal, int keep, CancellationToken cancellationToken) => inner.TrimAsync(signal, keep, cancellationToken);
+
+        public ValueTask<IReadOnlyDictionary<string, long>> ReadCheckpointAsync(string consumer, CancellationToken cancellationToken) =>
+            inner.ReadCheckpointAsync(consumer, cancellationToken);
+
+        public ValueTask<OnlineStoreStats> StatsAsync(string signal, CancellationToken cancellationToken) => inner.StatsAsync(signal, cancellationToken);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the host owns the store
+    }
+
+    /// <summary>A source that notes each commit in the shared log.</summary>
+    private sealed class CommitLog(IEventSource inner, List<string> log) : IEventSource
+    {
+        public string Name => inner.Name;
+
+        public ValueTask<IReadOnlyList<SourceRecord>> ReadBatchAsync(int maxRecords, TimeSpan maxWait, CancellationToken cancellationToken) =>
+            inner.ReadBatchAsync(maxRecords, maxWait, cancellationToken);
+
+        public async ValueTask CommitAsync(IReadOnlyDictionary<string, long> processedOffsets, CancellationToken cancellationToken)
+        {
+            lock (log)
+            {
+                log.Add("commit");
+            }
+
+            await inner.CommitAsync(processedOffsets, cancellationToken);
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the host owns the source
     }
 }
