@@ -87,6 +87,44 @@ public sealed class RawEventParserPropertyTests
         Check.One(Config.QuickThrowOnFailure.WithMaxTest(400).WithReplay(0x5EED5, 0x9E3779B97F4A7C15), property);
     }
 
+    [Fact]
+    public void Parsing_in_parallel_parts_gives_what_one_pass_gives()
+    {
+        var cases =
+            from seed in Gen.Choose(0, int.MaxValue)
+            from count in Gen.Choose(RawEventParser.MinRecordsPerPart - 100, 5 * RawEventParser.MinRecordsPerPart)
+            from parallelism in Gen.Choose(1, 4)
+            from mapped in Gen.Elements(false, true)
+            select (Seed: seed, Count: count, Parallelism: parallelism, Mapped: mapped);
+        var property = Prop.ForAll(cases.ToArbitrary(), c =>
+        {
+            var random = new Random(c.Seed);
+            var records = Enumerable.Range(0, c.Count).Select(i => new RawRecord(Encoding.UTF8.GetBytes(Event(random)), $"gen:{i}")).ToList();
+            var parser = new RawEventParser(c.Mapped ? Mapped : Plain, new FakeTimeProvider(Now), Options);
+            ParseResult expected;
+            try
+            {
+                expected = parser.Parse((IEnumerable<RawRecord>)records);
+            }
+            catch (InvalidOperationException)
+            {
+                parser.Invoking(p => p.Parse(records, c.Parallelism)).Should().Throw<InvalidOperationException>("a lone surrogate fails a part as it fails one pass");
+                return;
+            }
+
+            var actual = parser.Parse(records, c.Parallelism);
+
+            actual.DeadLetters.Should().Equal(expected.DeadLetters);
+            actual.SkippedOtherTypes.Should().Be(expected.SkippedOtherTypes);
+            actual.SourceRows.Should().Equal(expected.SourceRows);
+            actual.DeadLetterRows.Should().Equal(expected.DeadLetterRows);
+            actual.OtherTypeRows.Should().Equal(expected.OtherTypeRows);
+            actual.Events.Schema.Should().Equal(expected.Events.Schema);
+            Rows(actual.Events).Should().Equal(Rows(expected.Events));
+        });
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(25).WithReplay(0x5EED6, 0x9E3779B97F4A7C15), property);
+    }
+
     [Theory]
     [InlineData("""{"event_id":"a","user_id":1,"event_type":"click","event_time":1,"item_id":2}""")]
     [InlineData("""{"dwell":"x","event_id":"a","user_id":7,"event_type":"click","event_time":1,"item_id":2}""")]

@@ -987,7 +987,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         }
 
         /// <summary>Stage one for this signal begins with the parse of the routed records.</summary>
-        public ParseResult Parse(List<RawRecord> routed) => _parser.Parse(routed);
+        public ParseResult Parse(List<RawRecord> routed) => _parser.Parse(routed, Environment.ProcessorCount);
 
         /// <summary>Stage one for this signal after its parse: dead letters, late check, executors, encoding. Null when no element is left.</summary>
         public async Task<SignalBatch?> PrepareAsync(ParseResult parsed, List<SourceRecord> sources, WeftMetrics metrics, long nowMicros, TimeProvider time, TimeSpan sealRefresh, CancellationToken cancellationToken)
