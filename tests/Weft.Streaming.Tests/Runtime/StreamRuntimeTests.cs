@@ -379,7 +379,7 @@ public sealed class StreamRuntimeTests
     }
 
     /// <summary>An online store whose n-th append fails, or with <c>block</c> waits until it is cancelled, before writing anything.</summary>
-    private sealed class FailingAppends(IOnlineStore inner, int failAt, bool block = false) : IOnlineStore
+    private sealed class FailingAppends(IOnlineStore inner, int failAt, bool block = false) : DelegatingStore(inner)
     {
         private readonly TaskCompletionSource _reached = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _appends;
@@ -389,13 +389,11 @@ public sealed class StreamRuntimeTests
         /// <summary>Completes when the n-th append has begun.</summary>
         public Task Reached => _reached.Task;
 
-        public string Describe => inner.Describe;
-
-        public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, OnlineDurability durability, CancellationToken cancellationToken)
+        public override async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, OnlineDurability durability, CancellationToken cancellationToken)
         {
             if (Interlocked.Increment(ref _appends) != failAt)
             {
-                return await inner.AppendAsync(signal, elements, checkpoint, durability, cancellationToken);
+                return await base.AppendAsync(signal, elements, checkpoint, durability, cancellationToken);
             }
 
             _reached.TrySetResult();
@@ -406,8 +404,17 @@ public sealed class StreamRuntimeTests
 
             throw new IOException($"append {failAt} fails (test)");
         }
+    }
 
-        public ValueTask SyncAsync(CancellationToken cancellationToken) => inner.SyncAsync(cancellationToken);
+    /// <summary>An online store that passes every call to <c>inner</c>; the host owns (and disposes) <c>inner</c>.</summary>
+    private abstract class DelegatingStore(IOnlineStore inner) : IOnlineStore
+    {
+        public string Describe => inner.Describe;
+
+        public virtual ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, OnlineDurability durability, CancellationToken cancellationToken) =>
+            inner.AppendAsync(signal, elements, checkpoint, durability, cancellationToken);
+
+        public virtual ValueTask SyncAsync(CancellationToken cancellationToken) => inner.SyncAsync(cancellationToken);
 
         public ValueTask<IReadOnlyList<OnlineElement>> ReadAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken) =>
             inner.ReadAsync(signal, userId, options, cancellationToken);
@@ -473,13 +480,11 @@ public sealed class StreamRuntimeTests
     }
 
     /// <summary>An online store that notes each append (with its durability) and each sync, in order.</summary>
-    private sealed class SyncLog(IOnlineStore inner, List<string> log) : IOnlineStore
+    private sealed class SyncLog(IOnlineStore inner, List<string> log) : DelegatingStore(inner)
     {
-        public string Describe => inner.Describe;
-
-        public async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, OnlineDurability durability, CancellationToken cancellationToken)
+        public override async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, OnlineDurability durability, CancellationToken cancellationToken)
         {
-            int added = await inner.AppendAsync(signal, elements, checkpoint, durability, cancellationToken);
+            int added = await base.AppendAsync(signal, elements, checkpoint, durability, cancellationToken);
             lock (log)
             {
                 log.Add($"append {durability}");
@@ -488,7 +493,7 @@ public sealed class StreamRuntimeTests
             return added;
         }
 
-        public async ValueTask SyncAsync(CancellationToken cancellationToken)
+        public override async ValueTask SyncAsync(CancellationToken cancellationToken)
         {
             // Noted before it starts: an append noted after this entry may not be covered by it.
             lock (log)
@@ -496,27 +501,12 @@ public sealed class StreamRuntimeTests
                 log.Add("sync-start");
             }
 
-            await inner.SyncAsync(cancellationToken);
+            await base.SyncAsync(cancellationToken);
             lock (log)
             {
                 log.Add("sync");
             }
         }
-
-        public ValueTask<IReadOnlyList<OnlineElement>> ReadAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken) =>
-            inner.ReadAsync(signal, userId, options, cancellationToken);
-
-        public ValueTask<IReadOnlyDictionary<long, IReadOnlyList<OnlineElement>>> ReadManyAsync(string signal, IReadOnlyList<long> userIds, OnlineReadOptions options, CancellationToken cancellationToken) =>
-            inner.ReadManyAsync(signal, userIds, options, cancellationToken);
-
-        public ValueTask<long> TrimAsync(string signal, int keep, CancellationToken cancellationToken) => inner.TrimAsync(signal, keep, cancellationToken);
-
-        public ValueTask<IReadOnlyDictionary<string, long>> ReadCheckpointAsync(string consumer, CancellationToken cancellationToken) =>
-            inner.ReadCheckpointAsync(consumer, cancellationToken);
-
-        public ValueTask<OnlineStoreStats> StatsAsync(string signal, CancellationToken cancellationToken) => inner.StatsAsync(signal, cancellationToken);
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the host owns the store
     }
 
     /// <summary>A source that notes each commit in the shared log.</summary>
