@@ -100,7 +100,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         try
         {
             added = _writer.Append(signal, elements, checkpoint, synced: durability == OnlineDurability.Immediate, cancellationToken);
-            _unsynced |= durability == OnlineDurability.Deferred;
+            _unsynced = durability == OnlineDurability.Deferred; // an immediate commit synced the WAL, earlier frames with it
             if (added > 0 && _merges.Due(signal, _writer.ListRuns(signal)))
             {
                 StartMerging();
