@@ -147,11 +147,10 @@ public sealed class RawEventParser
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, p =>
                 results[p] = Parse(Range(records, starts[p], starts[p + 1]), starts[p + 1] - starts[p], now));
         }
-        catch (AggregateException e)
+        catch (AggregateException e) when (e.InnerExceptions.Count >= 1)
         {
             // The exception itself, as one pass throws it, not wrapped (which part failed first is not kept).
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
-            throw;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
         }
 
         return Join(results, starts);

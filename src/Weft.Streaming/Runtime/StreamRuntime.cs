@@ -841,7 +841,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         // The appends are deferred: one sync makes every append behind the flush's offsets durable,
         // where a sync per micro-batch held the append stage on the disk. It waits on the disk while
         // the lake writes encode, so it runs alongside them.
-        var synced = Task.Run(async () => await _store.SyncAsync(CancellationToken.None).ConfigureAwait(false));
+        var synced = Task.Run(() => _store.SyncAsync(CancellationToken.None).AsTask());
         try
         {
             foreach (var signal in flush.Signals)
