@@ -23,7 +23,9 @@ public sealed class StreamCommandTests : IDisposable
     [Fact]
     public async Task Weft_stream_killed_with_SIGKILL_and_restarted_loses_no_event_and_duplicates_none()
     {
-        (await _cli.RunAsync("gen", "--out", _cli.PathOf("raw"), "--events", "30000", "--users", "200", "--items", "100", "--days", "2")).Exit.Should().Be(0);
+        // Enough events that the stream is still reading when it first reports (once a second): it
+        // got through 30,000 within that first second on CI, so the kill no longer landed mid-stream.
+        (await _cli.RunAsync("gen", "--out", _cli.PathOf("raw"), "--events", "100000", "--users", "200", "--items", "100", "--days", "2")).Exit.Should().Be(0);
         (await _cli.RunAsync("compile", Path.Combine(CliHarness.RepoRoot, "examples", "definitions"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
         var config = _cli.PathOf("weft.json");
         await File.WriteAllTextAsync(config, """
