@@ -101,6 +101,46 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
     }
 
     [Fact]
+    public async Task A_new_file_packs_several_blocks_per_page_and_a_file_made_with_small_pages_keeps_them_and_works()
+    {
+        await using (var store = await OnlineStores.OpenSqliteAsync(DatabasePath, CancellationToken.None))
+        {
+            (await store.AppendAsync("s", [E(1, 10, "a")], null, CancellationToken.None)).Should().Be(1);
+        }
+
+        (await PageSizeAsync()).Should().BeGreaterThanOrEqualTo(4 * StoreBlock.TargetBytes, "each WAL frame and checkpoint write is one page: small pages mean a system call per block");
+
+        // A file made before (SQLite's default 4 KiB pages): its page size cannot change without a
+        // rewrite, so it keeps it, and the store still reads and writes it.
+        File.Delete(DatabasePath);
+        await using (var connection = await OpenRawAsync())
+        {
+            await using var create = connection.CreateCommand();
+            create.CommandText = "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE weft_test_marker (x INTEGER);";
+            await create.ExecuteNonQueryAsync();
+        }
+
+        var elements = Enumerable.Range(0, 400).Select(i => E(i % 7, i, $"e{i}")).ToList();
+        await using (var store = await OnlineStores.OpenSqliteAsync(DatabasePath, CancellationToken.None))
+        {
+            (await store.AppendAsync("s", elements, null, CancellationToken.None)).Should().Be(400);
+        }
+
+        (await PageSizeAsync()).Should().Be(4096);
+        await using var reopened = await OnlineStores.OpenSqliteAsync(DatabasePath, CancellationToken.None);
+        Show(await reopened.ReadAsync("s", 3, OnlineReadOptions.Default, CancellationToken.None))
+            .Should().Equal(Show(ReferenceRead(elements, 3, OnlineReadOptions.Default)));
+    }
+
+    private async Task<long> PageSizeAsync()
+    {
+        await using var connection = await OpenRawAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA page_size";
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
     public async Task Many_appends_are_merged_into_few_runs_and_reads_stay_exact_while_merges_run()
     {
         var store = (SqliteOnlineStore)await OpenAsync(SmallChunks with { MergeBaseRows = 16, MergeFanIn = 3, MergeChunkRows = 11 });
