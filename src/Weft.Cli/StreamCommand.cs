@@ -51,11 +51,6 @@ internal static class StreamCommand
                 await using var host = await StreamHost.OpenAsync(weft, options.Consumer, ct).ConfigureAwait(false);
                 var names = parse.GetValue(signals)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, names, options, cancellationToken: ct).ConfigureAwait(false);
-                if (GcAdvice.ForStream(GcAdvice.CacheDirectory, Environment.GetEnvironmentVariable, OperatingSystem.IsLinux()) is { } note)
-                {
-                    await stderr.WriteLineAsync(note).ConfigureAwait(false);
-                }
-
                 await stdout.WriteLineAsync($"stream: {string.Join(", ", runtime.Signals)} from {host.Source.Name} into {weft.OnlineStore.Describe()} and {Path.Combine(weft.Lake, "enriched")}; flush every {Durations.Format(flushInterval)} or at {options.MaxPendingRows:N0} pending rows, {options.MaxBatchRecords} records per micro-batch, {(compactInterval > TimeSpan.Zero ? $"closed buckets compacted every {Durations.Format(compactInterval)}" : "no compaction")}").ConfigureAwait(false);
                 await RunAsync(runtime, idleAfter, stderr, ct).ConfigureAwait(false);
                 await stdout.WriteLineAsync($"stream: stopped after {runtime.RecordsIn:N0} records; offsets committed").ConfigureAwait(false);

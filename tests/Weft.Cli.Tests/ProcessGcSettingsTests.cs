@@ -25,6 +25,12 @@ public sealed class ProcessGcSettingsTests
     }
 
     [Fact]
+    public void The_collector_keeps_its_heaps_instead_of_adapting_them_to_the_process_size()
+    {
+        ConfigProperties().GetProperty("System.GC.DynamicAdaptationMode").GetInt32().Should().Be(0);
+    }
+
+    [Fact]
     public void A_micro_batchs_arrays_start_in_generation_zero_not_on_the_large_object_heap()
     {
         // 10,000 records of 32 bytes, or encoded elements of 40: the default batch's biggest arrays.
