@@ -4,6 +4,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using Weft.Definitions;
 using Weft.Engine.Sequences;
+using Weft.Storage.Tests.Tables;
 using Xunit;
 
 namespace Weft.Engine.Tests;
@@ -73,48 +74,22 @@ public sealed class ElementCodecTests
         Codec("codec").Recognises(payload).Should().BeTrue();
     }
 
+    /// <summary>
+    /// The element columns from the event-table tests' generator (edge values, NaN, empty lists,
+    /// non-BMP text); event_type from <see cref="Text"/>, whose long strings need a two-byte varint length.
+    /// </summary>
     private static EventBatch RandomBatch(Random random, int rows)
     {
         var fields = new List<FieldDefinition> { new(StandardColumns.EventType, WeftType.String) };
         var columns = new List<Column> { new StringColumn([.. Enumerable.Range(0, rows).Select(_ => random.Next(5) == 0 ? null : Text(random))]) };
         foreach (var (name, type) in Attributes)
         {
-            fields.Add(new FieldDefinition(name, type));
-            columns.Add(RandomColumn(random, type, rows));
+            var field = new FieldDefinition(name, type);
+            fields.Add(field);
+            columns.Add(EventData.RandomColumn(field, rows, random));
         }
 
         return new EventBatch([.. fields], [.. columns]);
-    }
-
-    private static Column RandomColumn(Random random, WeftType type, int rows)
-    {
-        var nulls = Enumerable.Range(0, rows).Select(_ => random.Next(4) == 0).ToArray();
-        T[] Values<T>(Func<T> next) => [.. Enumerable.Range(0, rows).Select(_ => next())];
-        T[]?[] Lists<T>(Func<T> next) => [.. nulls.Select(isNull => isNull ? null : Enumerable.Range(0, random.Next(0, 4)).Select(_ => next()).ToArray())];
-        if (type.IsList)
-        {
-            return type.Kind switch
-            {
-                ScalarKind.String => new ListColumn<string>(type, Lists(() => Text(random))),
-                ScalarKind.Float32 => new ListColumn<float>(type, Lists(() => (float)random.NextDouble())),
-                ScalarKind.Float64 => new ListColumn<double>(type, Lists(random.NextDouble)),
-                ScalarKind.Int64 => new ListColumn<long>(type, Lists(random.NextInt64)),
-                ScalarKind.Int32 => new ListColumn<int>(type, Lists(() => random.Next(int.MinValue, int.MaxValue))),
-                ScalarKind.Bool => new ListColumn<bool>(type, Lists(() => random.Next(2) == 0)),
-                _ => throw new ArgumentOutOfRangeException(nameof(type)),
-            };
-        }
-
-        return type.Kind switch
-        {
-            ScalarKind.Bool => new PrimitiveColumn<bool>(type, Values(() => random.Next(2) == 0), nulls),
-            ScalarKind.Int32 => new PrimitiveColumn<int>(type, Values(() => random.Next(int.MinValue, int.MaxValue)), nulls),
-            ScalarKind.Int64 or ScalarKind.Timestamp => new PrimitiveColumn<long>(type, Values(random.NextInt64), nulls),
-            ScalarKind.Float32 => new PrimitiveColumn<float>(type, Values(() => (float)random.NextDouble()), nulls),
-            ScalarKind.Float64 => new PrimitiveColumn<double>(type, Values(random.NextDouble), nulls),
-            ScalarKind.String => new StringColumn([.. nulls.Select(isNull => isNull ? null : Text(random))]),
-            _ => throw new ArgumentOutOfRangeException(nameof(type)),
-        };
     }
 
     /// <summary>Empty, ASCII, longer than a one-byte varint length, or two- and three-byte characters.</summary>
