@@ -4,6 +4,7 @@ using System.Text.Json;
 using FluentAssertions;
 using Weft.Definitions;
 using Weft.Engine;
+using Weft.Parquet.Tests;
 using Xunit;
 
 namespace Weft.Storage.Tests.Tables;
