@@ -24,85 +24,211 @@ internal static class DataFileStatistics
 
     public static string Build(ImmutableArray<FieldDefinition> fields, Column[] columns, ReadOnlySpan<int> rows)
     {
-        var min = new JsonObject();
-        var max = new JsonObject();
-        var nullCount = new JsonObject();
-        for (var c = 0; c < columns.Length; c++)
+        var accumulator = new Accumulator(fields);
+        accumulator.Add(columns, rows);
+        return accumulator.ToJson();
+    }
+
+    /// <summary>
+    /// The statistics of a file written a row group at a time: each <see cref="Add"/> folds in one group's
+    /// rows, and <see cref="ToJson"/> gives what <see cref="Build"/> gives for all of them at once (bounds
+    /// are kept exact until then, so truncation and omission apply to the file's bounds, not a group's).
+    /// </summary>
+    public sealed class Accumulator(ImmutableArray<FieldDefinition> fields)
+    {
+        private readonly Bounds[] _columns = CreateBounds(fields.Length);
+        private long _rows;
+
+        public long RowCount => _rows;
+
+        public void Add(Column[] columns, ReadOnlySpan<int> rows)
         {
-            var name = fields[c].Name;
-            int nulls;
-            switch (columns[c])
+            for (var c = 0; c < columns.Length; c++)
             {
-                case PrimitiveColumn<bool> column:
-                    nulls = BoolBounds(column, rows, out var anyFalse, out var anyTrue);
-                    if (anyFalse || anyTrue)
-                    {
-                        min[name] = !anyFalse;
-                        max[name] = anyTrue;
-                    }
-
-                    break;
-                case PrimitiveColumn<int> column:
-                    if (NumericBounds(column, rows, out nulls, out var lowInt, out var highInt))
-                    {
-                        min[name] = lowInt;
-                        max[name] = highInt;
-                    }
-
-                    break;
-                case PrimitiveColumn<long> column:
-                    if (NumericBounds(column, rows, out nulls, out var low, out var high))
-                    {
-                        if (column.Type.Kind == ScalarKind.Timestamp)
+                var bounds = _columns[c];
+                switch (columns[c])
+                {
+                    case PrimitiveColumn<bool> column:
+                        bounds.Nulls += BoolBounds(column, rows, out var anyFalse, out var anyTrue);
+                        bounds.AnyFalse |= anyFalse;
+                        bounds.AnyTrue |= anyTrue;
+                        break;
+                    case PrimitiveColumn<int> column:
+                        if (NumericBounds(column, rows, out var intNulls, out var lowInt, out var highInt))
                         {
-                            AddTimestamp(min, name, low, roundUp: false);
-                            AddTimestamp(max, name, high, roundUp: true);
+                            bounds.Include(lowInt, highInt);
                         }
-                        else
+
+                        bounds.Nulls += intNulls;
+                        break;
+                    case PrimitiveColumn<long> column:
+                        if (NumericBounds(column, rows, out var longNulls, out var low, out var high))
                         {
-                            min[name] = low;
-                            max[name] = high;
+                            bounds.Include(low, high);
                         }
-                    }
 
-                    break;
-                case PrimitiveColumn<float> column:
-                    if (NumericBounds(column, rows, out nulls, out var lowFloat, out var highFloat))
-                    {
-                        AddFinite(min, name, lowFloat);
-                        AddFinite(max, name, highFloat);
-                    }
-
-                    break;
-                case PrimitiveColumn<double> column:
-                    if (NumericBounds(column, rows, out nulls, out var lowDouble, out var highDouble))
-                    {
-                        AddFinite(min, name, lowDouble);
-                        AddFinite(max, name, highDouble);
-                    }
-
-                    break;
-                case StringColumn column:
-                    nulls = StringBounds(column.Values, rows, out var lowString, out var highString);
-                    if (lowString is not null && highString is not null)
-                    {
-                        min[name] = Truncate(lowString);
-                        if (highString.Length <= MaxStringStatLength)
+                        bounds.Nulls += longNulls;
+                        break;
+                    case PrimitiveColumn<float> column:
+                        if (NumericBounds(column, rows, out var floatNulls, out var lowFloat, out var highFloat))
                         {
-                            max[name] = highString;
+                            bounds.Include(lowFloat, highFloat);
                         }
-                    }
 
-                    break;
-                default:
-                    nulls = CountNulls(columns[c].Nulls, rows);
-                    break;
+                        bounds.Nulls += floatNulls;
+                        break;
+                    case PrimitiveColumn<double> column:
+                        if (NumericBounds(column, rows, out var doubleNulls, out var lowDouble, out var highDouble))
+                        {
+                            bounds.Include(lowDouble, highDouble);
+                        }
+
+                        bounds.Nulls += doubleNulls;
+                        break;
+                    case StringColumn column:
+                        bounds.Nulls += StringBounds(column.Values, rows, out var lowString, out var highString);
+                        if (lowString is not null && (bounds.LowString is null || Utf8Order.Compare(lowString, bounds.LowString) < 0))
+                        {
+                            bounds.LowString = lowString;
+                        }
+
+                        if (highString is not null && (bounds.HighString is null || Utf8Order.Compare(highString, bounds.HighString) > 0))
+                        {
+                            bounds.HighString = highString;
+                        }
+
+                        break;
+                    default:
+                        bounds.Nulls += CountNulls(columns[c].Nulls, rows);
+                        break;
+                }
             }
 
-            nullCount[name] = nulls;
+            _rows += rows.Length;
         }
 
-        return new FileStatistics(rows.Length, min, max, nullCount).ToJson();
+        public string ToJson()
+        {
+            var min = new JsonObject();
+            var max = new JsonObject();
+            var nullCount = new JsonObject();
+            for (var c = 0; c < _columns.Length; c++)
+            {
+                var name = fields[c].Name;
+                var bounds = _columns[c];
+                switch (bounds.Kind)
+                {
+                    case BoundKind.Int:
+                        min[name] = (int)bounds.LowLong;
+                        max[name] = (int)bounds.HighLong;
+                        break;
+                    case BoundKind.Long when fields[c].Type.Kind == ScalarKind.Timestamp:
+                        AddTimestamp(min, name, bounds.LowLong, roundUp: false);
+                        AddTimestamp(max, name, bounds.HighLong, roundUp: true);
+                        break;
+                    case BoundKind.Long:
+                        min[name] = bounds.LowLong;
+                        max[name] = bounds.HighLong;
+                        break;
+                    case BoundKind.Float:
+                        AddFinite(min, name, (float)bounds.LowDouble);
+                        AddFinite(max, name, (float)bounds.HighDouble);
+                        break;
+                    case BoundKind.Double:
+                        AddFinite(min, name, bounds.LowDouble);
+                        AddFinite(max, name, bounds.HighDouble);
+                        break;
+                    default:
+                        if (bounds.AnyFalse || bounds.AnyTrue)
+                        {
+                            min[name] = !bounds.AnyFalse;
+                            max[name] = bounds.AnyTrue;
+                        }
+                        else if (bounds.LowString is { } lowString && bounds.HighString is { } highString)
+                        {
+                            min[name] = Truncate(lowString);
+                            if (highString.Length <= MaxStringStatLength)
+                            {
+                                max[name] = highString;
+                            }
+                        }
+
+                        break;
+                }
+
+                nullCount[name] = bounds.Nulls;
+            }
+
+            return new FileStatistics(_rows, min, max, nullCount).ToJson();
+        }
+
+        private static Bounds[] CreateBounds(int count)
+        {
+            var bounds = new Bounds[count];
+            for (var i = 0; i < count; i++)
+            {
+                bounds[i] = new Bounds();
+            }
+
+            return bounds;
+        }
+    }
+
+    private enum BoundKind
+    {
+        None,
+        Int,
+        Long,
+        Float,
+        Double,
+    }
+
+    /// <summary>One column's bounds so far. Floats are held as doubles, which hold every float exactly.</summary>
+    private sealed class Bounds
+    {
+        public long Nulls;
+        public bool AnyFalse;
+        public bool AnyTrue;
+        public BoundKind Kind;
+        public long LowLong;
+        public long HighLong;
+        public double LowDouble;
+        public double HighDouble;
+        public string? LowString;
+        public string? HighString;
+
+        public void Include(int low, int high) => Include((long)low, high, BoundKind.Int);
+
+        public void Include(long low, long high) => Include(low, high, BoundKind.Long);
+
+        public void Include(float low, float high) => Include((double)low, high, BoundKind.Float);
+
+        public void Include(double low, double high) => Include(low, high, BoundKind.Double);
+
+        private void Include(long low, long high, BoundKind kind)
+        {
+            if (Kind == BoundKind.None)
+            {
+                (Kind, LowLong, HighLong) = (kind, low, high);
+                return;
+            }
+
+            LowLong = low < LowLong ? low : LowLong;
+            HighLong = high > HighLong ? high : HighLong;
+        }
+
+        private void Include(double low, double high, BoundKind kind)
+        {
+            if (Kind == BoundKind.None)
+            {
+                (Kind, LowDouble, HighDouble) = (kind, low, high);
+                return;
+            }
+
+            // Strict comparisons keep the earlier of equal bounds (0 and -0), as one pass over all rows does.
+            LowDouble = low < LowDouble ? low : LowDouble;
+            HighDouble = high > HighDouble ? high : HighDouble;
+        }
     }
 
     /// <summary>

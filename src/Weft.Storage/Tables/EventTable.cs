@@ -132,6 +132,23 @@ public sealed class EventTable
         return WriteAsync(batch, partitioner, replace: null, commitParameters, cancellationToken);
     }
 
+    /// <summary>
+    /// A writer that takes batches one at a time, places their rows by <paramref name="partitioner"/>
+    /// and encodes each partition's row groups of <paramref name="rowGroupSize"/> rows (default
+    /// <see cref="EventTableOptions.RowGroupSize"/>) in the background as they fill, then commits them
+    /// all as one append (see <see cref="EventTableWriter"/>).
+    /// </summary>
+    public EventTableWriter OpenWriter(EventPartitioner partitioner, int? rowGroupSize = null)
+    {
+        ArgumentNullException.ThrowIfNull(partitioner);
+        if (rowGroupSize is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(rowGroupSize), rowGroupSize, "A row group holds at least one row.");
+        }
+
+        return new EventTableWriter(this, partitioner, rowGroupSize ?? _options.RowGroupSize);
+    }
+
     /// <summary>Replaces the partition <paramref name="partitionValues"/> with the rows of <paramref name="batch"/>, in one commit.</summary>
     public Task<TableWriteResult> ReplacePartitionsAsync(
         EventBatch batch, IReadOnlyDictionary<string, string?> partitionValues, CancellationToken cancellationToken = default)
@@ -433,6 +450,13 @@ public sealed class EventTable
         }
 
         var written = await WriteFilesAsync(batch, partitioner, replace, cancellationToken).ConfigureAwait(false);
+        return await CommitWrittenAsync(written, rowCount, replace, commitParameters, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Commits files this handle wrote (adding them, or replacing <paramref name="replace"/>'s); deletes them when the commit provably did not happen.</summary>
+    internal async Task<TableWriteResult> CommitWrittenAsync(
+        List<AddFile> written, long rowCount, PartitionFilter? replace, IReadOnlyDictionary<string, string>? commitParameters, CancellationToken cancellationToken)
+    {
         var builder = Transaction(rowCount, commitParameters);
         if (replace is null)
         {
@@ -501,7 +525,7 @@ public sealed class EventTable
     }
 
     /// <summary>The batch's columns in table order, after checking names, types and nullability.</summary>
-    private Column[] ResolveColumns(EventBatch batch)
+    internal Column[] ResolveColumns(EventBatch batch)
     {
         var columns = new Column[Schema.Length];
         for (var i = 0; i < Schema.Length; i++)
@@ -561,7 +585,7 @@ public sealed class EventTable
     /// Partitions the rows: returns the partition values, the row indices ordered by partition (stable,
     /// so each partition keeps the batch's order), and where each partition starts in that order.
     /// </summary>
-    private (IReadOnlyList<IReadOnlyDictionary<string, string?>> Partitions, int[] Order, int[] Starts) GroupRows(
+    internal (IReadOnlyList<IReadOnlyDictionary<string, string?>> Partitions, int[] Order, int[] Starts) GroupRows(
         EventBatch batch, EventPartitioner partitioner, PartitionFilter? replace)
     {
         var rowCount = batch.RowCount;
@@ -653,15 +677,8 @@ public sealed class EventTable
     private async Task<AddFile> WriteFileAsync(
         Column[] columns, ArraySegment<int> rows, bool wholeBatch, IReadOnlyDictionary<string, string?> partition, CancellationToken cancellationToken)
     {
-        var values = new Dictionary<string, string?>(PartitionColumns.Count, StringComparer.Ordinal);
-        foreach (var column in PartitionColumns)
-        {
-            values[column] = partition[column];
-        }
-
-        var relative = DeltaPaths.NewDataFilePath(PartitionColumns, values);
-        var full = System.IO.Path.Combine(Path, relative);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
+        var file = NewDataFile(partition);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(file.FullPath)!);
 
         // The log statistics read the same rows as the encoder but nothing it writes: computed alongside
         // the encoding (a second core is idle while a row group's longest column encodes) instead of after.
@@ -669,7 +686,7 @@ public sealed class EventTable
         try
         {
             var groupSize = _options.RowGroupSize;
-            await using (var writer = await ParquetFileWriter.CreateAsync(full, _fileSchema, _options.Parquet, cancellationToken).ConfigureAwait(false))
+            await using (var writer = await ParquetFileWriter.CreateAsync(file.FullPath, _fileSchema, _options.Parquet, cancellationToken).ConfigureAwait(false))
             {
                 for (var start = 0; start < rows.Count; start += groupSize)
                 {
@@ -683,26 +700,50 @@ public sealed class EventTable
                 await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            // On disk before any commit can name it: the commit entry is fsync'd, and a crash must not
-            // leave it pointing at a file whose data never reached the disk.
-            using (var handle = File.OpenHandle(full, FileMode.Open, FileAccess.ReadWrite))
-            {
-                RandomAccess.FlushToDisk(handle);
-            }
-
-            var size = new FileInfo(full).Length;
-            var stats = await statistics.ConfigureAwait(false);
-            return new AddFile(relative, values, size, _options.Delta.TimeProvider.GetUtcNow(), stats);
+            return SealDataFile(file, await statistics.ConfigureAwait(false));
         }
         catch
         {
             await ((Task)statistics).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            TryDelete(full);
+            TryDelete(file.FullPath);
             throw;
         }
     }
 
-    private ParquetColumnData[] ToParquet(Column[] columns)
+    /// <summary>Where a new data file of the partition goes (its directory is not created).</summary>
+    internal NewFile NewDataFile(IReadOnlyDictionary<string, string?> partition)
+    {
+        var values = new Dictionary<string, string?>(PartitionColumns.Count, StringComparer.Ordinal);
+        foreach (var column in PartitionColumns)
+        {
+            values[column] = partition[column];
+        }
+
+        var relative = DeltaPaths.NewDataFilePath(PartitionColumns, values);
+        return new NewFile(relative, System.IO.Path.Combine(Path, relative), values);
+    }
+
+    /// <summary>The log entry of a complete data file, after forcing it to disk.</summary>
+    internal AddFile SealDataFile(NewFile file, string statistics)
+    {
+        // On disk before any commit can name it: the commit entry is fsync'd, and a crash must not
+        // leave it pointing at a file whose data never reached the disk.
+        using (var handle = File.OpenHandle(file.FullPath, FileMode.Open, FileAccess.ReadWrite))
+        {
+            RandomAccess.FlushToDisk(handle);
+        }
+
+        var size = new FileInfo(file.FullPath).Length;
+        return new AddFile(file.RelativePath, file.PartitionValues, size, _options.Delta.TimeProvider.GetUtcNow(), statistics);
+    }
+
+    internal sealed record NewFile(string RelativePath, string FullPath, Dictionary<string, string?> PartitionValues);
+
+    internal ParquetSchema FileSchema => _fileSchema;
+
+    internal ParquetWriterOptions ParquetOptions => _options.Parquet;
+
+    internal ParquetColumnData[] ToParquet(Column[] columns)
     {
         var result = new ParquetColumnData[columns.Length];
         for (var i = 0; i < columns.Length; i++)
@@ -713,7 +754,7 @@ public sealed class EventTable
         return result;
     }
 
-    private ParquetColumnData[] ToParquet(Column[] columns, ReadOnlySpan<int> rows)
+    internal ParquetColumnData[] ToParquet(Column[] columns, ReadOnlySpan<int> rows)
     {
         var result = new ParquetColumnData[columns.Length];
         for (var i = 0; i < columns.Length; i++)
@@ -732,7 +773,7 @@ public sealed class EventTable
     private static bool NothingCommitted(Exception e) =>
         e is SchemaMismatchException or ConcurrentModificationException or DeltaLogException or ArgumentException or InvalidOperationException;
 
-    private void DeleteFiles(List<AddFile> files)
+    internal void DeleteFiles(List<AddFile> files)
     {
         foreach (var file in files)
         {
@@ -740,7 +781,7 @@ public sealed class EventTable
         }
     }
 
-    private static void TryDelete(string path)
+    internal static void TryDelete(string path)
     {
         try
         {

@@ -38,6 +38,14 @@ public sealed record StreamOptions
     /// </summary>
     public int MaxPendingRows { get; init; } = 500_000;
 
+    /// <summary>
+    /// Rows per row group of the stream's lake files (default 32,768). Between flushes, each bucket's
+    /// rows are encoded into its uncommitted file a row group at a time as they arrive, in the background,
+    /// so a flush has only the last part-filled row group to encode and the rows wait as encoded bytes,
+    /// not objects. Smaller groups leave a flush less to do; compaction rewrites the files later.
+    /// </summary>
+    public int LakeRowGroupSize { get; init; } = 32_768;
+
     /// <summary>How often the online store is trimmed to each signal's max_length (default 60 s).</summary>
     public TimeSpan TrimInterval { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -74,6 +82,11 @@ public sealed record StreamOptions
         if (MaxBatchRecords < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxBatchRecords), MaxBatchRecords, "StreamOptions.MaxBatchRecords must be at least 1");
+        }
+
+        if (LakeRowGroupSize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(LakeRowGroupSize), LakeRowGroupSize, "StreamOptions.LakeRowGroupSize must be at least 1");
         }
 
         if (MaxPendingRows < 1)
@@ -201,7 +214,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         foreach (var name in names)
         {
             var env = await SignalEnvironment.LoadAsync(config, name, registry, cancellationToken).ConfigureAwait(false);
-            streams.Add(await SignalStream.OpenAsync(config, env, time, cancellationToken).ConfigureAwait(false));
+            streams.Add(await SignalStream.OpenAsync(config, env, options.LakeRowGroupSize, time, cancellationToken).ConfigureAwait(false));
         }
 
         var unrouted = await DeadLetterTable.OpenAsync(config.DeadLetterTable(UnroutedDeadLetters), cancellationToken).ConfigureAwait(false);
@@ -237,6 +250,18 @@ public sealed class StreamRuntime : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopCompactionAsync().ConfigureAwait(false);
+        if (_appending is { } appending)
+        {
+            // The append stage may be adding to the lake writers being dropped below.
+            await appending.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        foreach (var signal in _signals)
+        {
+            // Rows since the last flush were never committed: their files go, their offsets are read again.
+            await signal.DropPendingAsync().ConfigureAwait(false);
+        }
+
         _stopping.Dispose();
     }
 
@@ -884,8 +909,8 @@ public sealed class StreamRuntime : IAsyncDisposable
 
     /// <summary>One signal's part of a flush: its tables and the rows taken from its pending lists.</summary>
     private sealed record SignalFlush(
-        SignalDefinition Definition, string Fingerprint, ImmutableArray<FieldDefinition> EnrichedSchema, EventTable Lake, EventTable DeadLetters, EventTable Ledger,
-        List<EventBatch> Rows, List<DeadLetter> Dead, List<LateEvent> Late, long MaxEventTime)
+        SignalDefinition Definition, string Fingerprint, EventTable DeadLetters, EventTable Ledger,
+        EventTableWriter Rows, List<DeadLetter> Dead, List<LateEvent> Late, long MaxEventTime)
     {
         public async Task WriteAsync(IReadOnlyDictionary<string, long> offsets, string tag, long nowMicros, WeftMetrics metrics)
         {
@@ -900,11 +925,13 @@ public sealed class StreamRuntime : IAsyncDisposable
                 parameters[LakeParameters.MaxEventTime] = MaxEventTime.ToString(CultureInfo.InvariantCulture);
             }
 
-            if (Rows.Count > 0)
+            await using (Rows)
             {
-                var rows = EventBatch.Concat(EnrichedSchema, Rows);
-                await Lake.AppendAsync(rows, EventPartitioner.ByTimeBucket(Definition.Bucket, EventLayout.StreamPath), parameters, CancellationToken.None).ConfigureAwait(false);
-                metrics.Count("weft_lake_rows_total", "Rows written to the lake, by signal and path", rows.RowCount, ("signal", Definition.Name), ("path", EventLayout.StreamPath));
+                if (Rows.RowCount > 0)
+                {
+                    await Rows.CommitAsync(parameters, CancellationToken.None).ConfigureAwait(false);
+                    metrics.Count("weft_lake_rows_total", "Rows written to the lake, by signal and path", Rows.RowCount, ("signal", Definition.Name), ("path", EventLayout.StreamPath));
+                }
             }
 
             // Both record the offsets they cover, so a replay after a crash before the source commit
@@ -925,7 +952,8 @@ public sealed class StreamRuntime : IAsyncDisposable
         private readonly Dictionary<string, long> _lakeOffsets;
         private readonly Dictionary<string, long> _deadHeld; // offsets whose dead letters the table holds
         private readonly Dictionary<string, long> _lateHeld; // ... and whose late events the ledger holds
-        private List<EventBatch> _pending = []; // filled by appends (stage two), taken by flushes
+        private readonly int _lakeRowGroupSize;
+        private EventTableWriter _pending; // filled by appends (stage two), taken by flushes
         private long _pendingRows; // rows in _pending; written by the append stage, read by the loop
         private List<DeadLetter> _pendingDead = [];
         private List<LateEvent> _pendingLate = [];
@@ -939,7 +967,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         private long _sealedReadAt;
 
         private SignalStream(
-            SignalEnvironment env, EventTable lake, EventTable deadLetters, EventTable ledger, EnrichedLake lakeView,
+            SignalEnvironment env, EventTable lake, int lakeRowGroupSize, EventTable deadLetters, EventTable ledger, EnrichedLake lakeView,
             Dictionary<string, long> lakeOffsets, long maxEventTime, Dictionary<string, long> deadHeld, Dictionary<string, long> lateHeld, TimeProvider time)
         {
             _maxEventTime = _appendedMaxEventTime = maxEventTime;
@@ -947,6 +975,8 @@ public sealed class StreamRuntime : IAsyncDisposable
             _lateHeld = lateHeld;
             Env = env;
             _lake = lake;
+            _lakeRowGroupSize = lakeRowGroupSize;
+            _pending = OpenLakeWriter();
             _deadLetters = deadLetters;
             _ledger = ledger;
             _lakeView = lakeView;
@@ -956,7 +986,7 @@ public sealed class StreamRuntime : IAsyncDisposable
 
         public SignalEnvironment Env { get; private set; }
 
-        public static async Task<SignalStream> OpenAsync(WeftConfig config, SignalEnvironment env, TimeProvider time, CancellationToken cancellationToken)
+        public static async Task<SignalStream> OpenAsync(WeftConfig config, SignalEnvironment env, int lakeRowGroupSize, TimeProvider time, CancellationToken cancellationToken)
         {
             var name = env.Definition.Name;
             var lake = await EventTable.OpenOrCreateAsync(config.EnrichedTable(name), env.Signal.EnrichedSchema, EventLayout.PartitionColumns, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -965,7 +995,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             var view = await EnrichedLake.OpenAsync(config.EnrichedTable(name), env.Definition, cancellationToken).ConfigureAwait(false);
 
             var (lakeOffsets, maxEventTime) = await StreamCommitsAsync(lake, cancellationToken).ConfigureAwait(false);
-            return new SignalStream(env, lake, dead, ledger, view, lakeOffsets, maxEventTime,
+            return new SignalStream(env, lake, lakeRowGroupSize, dead, ledger, view, lakeOffsets, maxEventTime,
                 await HeldOffsetsAsync(dead, cancellationToken).ConfigureAwait(false),
                 await HeldOffsetsAsync(ledger, cancellationToken).ConfigureAwait(false),
                 time);
@@ -1218,7 +1248,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             _appendedMaxEventTime = Math.Max(_appendedMaxEventTime, batch.WatermarkMicros);
             if (batch.LakeRows is { } rows)
             {
-                _pending.Add(rows);
+                _pending.Add(rows.Project(Env.Signal.EnrichedSchema));
                 Interlocked.Add(ref _pendingRows, rows.RowCount);
             }
         }
@@ -1242,11 +1272,16 @@ public sealed class StreamRuntime : IAsyncDisposable
         /// <summary>Enriched rows, dead letters and late events waiting for the next flush (a count read while an append may add to it).</summary>
         public long PendingRows => Volatile.Read(ref _pendingRows) + _pendingDead.Count + _pendingLate.Count;
 
+        /// <summary>Drops the rows pending since the last flush (the runtime is going away without flushing them).</summary>
+        public ValueTask DropPendingAsync() => _pending.DisposeAsync();
+
+        private EventTableWriter OpenLakeWriter() => _lake.OpenWriter(EventPartitioner.ByTimeBucket(Env.Definition.Bucket, EventLayout.StreamPath), _lakeRowGroupSize);
+
         /// <summary>Takes the pending rows, dead letters and late events for a flush. No append is in flight.</summary>
         public SignalFlush TakeFlush()
         {
-            var flush = new SignalFlush(Env.Definition, Env.Signal.Fingerprint, Env.Signal.EnrichedSchema, _lake, _deadLetters, _ledger, _pending, _pendingDead, _pendingLate, _appendedMaxEventTime);
-            (_pending, _pendingDead, _pendingLate) = ([], [], []);
+            var flush = new SignalFlush(Env.Definition, Env.Signal.Fingerprint, _deadLetters, _ledger, _pending, _pendingDead, _pendingLate, _appendedMaxEventTime);
+            (_pending, _pendingDead, _pendingLate) = (OpenLakeWriter(), [], []);
             Interlocked.Exchange(ref _pendingRows, 0);
             return flush;
         }
@@ -1254,7 +1289,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         /// <summary>After a flush's writes: the lake holds its rows up to its offsets.</summary>
         public void NoteWritten(SignalFlush flush, IReadOnlyDictionary<string, long> offsets)
         {
-            if (flush.Rows.Count > 0)
+            if (flush.Rows.RowCount > 0)
             {
                 foreach (var (partition, offset) in offsets)
                 {

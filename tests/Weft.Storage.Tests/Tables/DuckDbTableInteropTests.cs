@@ -42,6 +42,32 @@ public sealed class DuckDbTableInteropTests : IDisposable
         var table = await EventTable.OpenOrCreateAsync(path, Schema, EventLayout.PartitionColumns, new EventTableOptions { RowGroupSize = 64 });
         await table.AppendAsync(EventData.Random(Schema, 400, 31, "s", finiteOnly: true), EventPartitioner.ByTimeBucket(TimeBucket.Hour, EventLayout.StreamPath));
         await table.AppendAsync(EventData.Random(Schema, 150, 32, "b", finiteOnly: true), EventPartitioner.ByTimeBucket(TimeBucket.Hour, EventLayout.BatchPath));
+
+        await AssertDuckDbReadsWhatWeftReadsAsync(table, 550);
+    }
+
+    [Fact]
+    public async Task DuckDB_reads_the_files_a_table_writer_built_a_row_group_at_a_time()
+    {
+        var path = _directory.Combine("enriched", "signal");
+        var table = await EventTable.OpenOrCreateAsync(path, Schema, EventLayout.PartitionColumns);
+        await using (var writer = table.OpenWriter(EventPartitioner.ByTimeBucket(TimeBucket.Hour, EventLayout.StreamPath), rowGroupSize: 64))
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                writer.Add(EventData.Random(Schema, 90, 40 + i, $"w{i}-", finiteOnly: true));
+            }
+
+            await writer.CommitAsync(null);
+        }
+
+        await AssertDuckDbReadsWhatWeftReadsAsync(table, 450);
+    }
+
+    /// <summary>DuckDB reads every row Weft reads from the table, and the per-file row counts of its log.</summary>
+    private static async Task AssertDuckDbReadsWhatWeftReadsAsync(EventTable table, int rowCount)
+    {
+        var path = table.Path;
         var weft = await EventData.ReadAllAsync(table.ReadAsync());
         var expected = EventBatch.Concat(weft[0].Schema, weft);
         var order = Enumerable.Range(0, expected.RowCount)
@@ -55,7 +81,7 @@ public sealed class DuckDbTableInteropTests : IDisposable
 
         var duck = results[0];
         duck.Columns.Should().BeEquivalentTo([.. Schema.Select(f => f.Name), "bucket", "path"]);
-        duck.Rows.Should().HaveCount(550);
+        duck.Rows.Should().HaveCount(rowCount);
         for (var row = 0; row < expected.RowCount; row++)
         {
             foreach (var field in expected.Schema)
