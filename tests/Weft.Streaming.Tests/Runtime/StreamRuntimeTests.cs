@@ -164,6 +164,82 @@ public sealed class StreamRuntimeTests
         (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Lake_files_begun_after_the_last_flush_are_deleted_by_a_dispose_and_left_unreferenced_by_a_crash(bool dispose)
+    {
+        using var world = new StreamWorld();
+        var lines = StreamWorld.Events(2000, seed: 5);
+        await world.AppendAsync(lines);
+        var lakePath = Path.Combine(world.Root, "lake", "enriched", "engagement");
+
+        // Row groups of 50 rows: the rows after the flush are encoded into files before any commit names them.
+        var options = new StreamOptions { MaxBatchRecords = 250, MaxWait = TimeSpan.FromMilliseconds(10), FlushInterval = TimeSpan.FromHours(1), LakeRowGroupSize = 50 };
+        await using (var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None))
+        {
+            var first = await StreamRuntime.CreateAsync(world.Config, host.Source, host.Store, null, options);
+            while (first.RecordsIn < 750)
+            {
+                await first.StepAsync(CancellationToken.None);
+            }
+
+            await first.FlushAsync(CancellationToken.None);
+            while (first.RecordsIn < 1500)
+            {
+                await first.StepAsync(CancellationToken.None);
+            }
+
+            if (dispose)
+            {
+                await first.DisposeAsync();
+            }
+        }
+
+        // The crashed runtime's background encoding may still be finishing a row group: wait until it rests.
+        var onDisk = await SettledParquetFilesAsync(lakePath);
+        var table = await Weft.Storage.EventTable.OpenAsync(lakePath);
+        var referenced = (await table.Log.GetSnapshotAsync()).Files().Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
+        referenced.Should().NotBeEmpty("the flush committed");
+        if (dispose)
+        {
+            onDisk.Should().BeEquivalentTo(referenced, "a disposed runtime deletes the files it had not committed");
+        }
+        else
+        {
+            onDisk.Except(referenced).Should().NotBeEmpty("a crash leaves the files of rows after the flush, unreferenced");
+            var vacuumed = await table.Log.VacuumAsync(TimeSpan.Zero);
+            vacuumed.Files.Select(f => f.Path).Should().BeEquivalentTo(onDisk.Except(referenced));
+        }
+
+        await world.RunAsync(options: options with { FlushInterval = TimeSpan.FromSeconds(5) });
+
+        var reference = await world.ReferenceAsync(lines);
+        var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).ToList();
+        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(expected);
+    }
+
+    private static async Task<List<string>> SettledParquetFilesAsync(string root)
+    {
+        string Listing() => string.Join("\n", Directory.EnumerateFiles(root, "*.parquet", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(root, f).Replace('\\', '/') + " " + new FileInfo(f).Length).Order(StringComparer.Ordinal));
+        var last = Listing();
+        for (var i = 0; i < 50; i++)
+        {
+            await Task.Delay(200);
+            var now = Listing();
+            if (now == last)
+            {
+                break;
+            }
+
+            last = now;
+        }
+
+        return [.. last.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line[..line.LastIndexOf(' ')])];
+    }
+
     [Fact]
     public async Task Rows_pending_past_the_cap_are_flushed_and_committed_before_the_interval_is_up()
     {
@@ -192,6 +268,8 @@ public sealed class StreamRuntimeTests
     {
         FluentActions.Invoking(() => new StreamOptions { MaxPendingRows = 0 }.Validate())
             .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*MaxPendingRows must be at least 1*");
+        FluentActions.Invoking(() => new StreamOptions { LakeRowGroupSize = 0 }.Validate())
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*LakeRowGroupSize must be at least 1*");
     }
 
     [Fact]
