@@ -251,7 +251,7 @@ public sealed class EventTableWriter : IAsyncDisposable
     {
         var schema = _table.Schema;
         var columns = new Column[schema.Length];
-        if (pieces.Length == 1 && pieces[0].Rows is null && pieces[0].Start == 0 && pieces[0].Count == pieces[0].Columns[0].Length)
+        if (pieces.Length == 1 && pieces[0].IsWholeBatch)
         {
             rowCount = pieces[0].Count;
             return pieces[0].Columns;
@@ -259,10 +259,11 @@ public sealed class EventTableWriter : IAsyncDisposable
 
         rowCount = 0;
         var slices = new Column[pieces.Length];
-        var rows = new int[pieces.Length][];
+        var rows = new int[]?[pieces.Length];
         for (var p = 0; p < pieces.Length; p++)
         {
-            rows[p] = pieces[p].RowIndices();
+            // A whole batch joins the concatenation as it is; only parts of batches are gathered first.
+            rows[p] = pieces[p].IsWholeBatch ? null : pieces[p].RowIndices();
             rowCount += pieces[p].Count;
         }
 
@@ -270,7 +271,7 @@ public sealed class EventTableWriter : IAsyncDisposable
         {
             for (var p = 0; p < pieces.Length; p++)
             {
-                slices[p] = pieces[p].Columns[c].Gather(rows[p]);
+                slices[p] = rows[p] is { } indices ? pieces[p].Columns[c].Gather(indices) : pieces[p].Columns[c];
             }
 
             columns[c] = pieces.Length == 1 ? slices[0] : Column.Concat(schema[c].Type, slices);
@@ -282,6 +283,8 @@ public sealed class EventTableWriter : IAsyncDisposable
     /// <summary>Rows <c>Start..Start+Count</c> of a batch's columns (table order), or of its partition order <see cref="Rows"/>.</summary>
     private readonly record struct Piece(Column[] Columns, int[]? Rows, int Start, int Count)
     {
+        public bool IsWholeBatch => Rows is null && Start == 0 && Count == Columns[0].Length;
+
         public int[] RowIndices()
         {
             if (Rows is not null)
