@@ -22,21 +22,11 @@ public sealed class EventTableWriterTests : IDisposable
     public void Dispose() => _directory.Dispose();
 
     private static readonly Gen<(ImmutableArray<FieldDefinition> Schema, int[] Batches, int Seed, int RowGroupSize)> WriterCase =
-        from extra in Gen.Elements(Enum.GetValues<ScalarKind>())
-            .SelectMany(kind => ArbMap.Default.GeneratorFor<bool>().SelectMany(isList => ArbMap.Default.GeneratorFor<bool>()
-                .Select(nullable => (Kind: kind, IsList: isList, Nullable: nullable))))
-            .ListOf()
+        from schema in EventTableTests.RandomSchemas
         from batches in Gen.Choose(0, 90).ArrayOf()
         from seed in ArbMap.Default.GeneratorFor<int>()
         from rowGroupSize in Gen.Elements(1, 7, 50, 1000)
-        select (
-            ImmutableArray.Create<FieldDefinition>(
-            [
-                new("event_id", WeftType.String, Nullable: false),
-                new("event_time", WeftType.Timestamp, Nullable: false),
-                .. extra.Take(8).Select((c, i) => new FieldDefinition($"c{i}", new WeftType(c.Kind, c.IsList), c.Nullable)),
-            ]),
-            batches.Take(6).ToArray(), seed, rowGroupSize);
+        select (schema, batches.Take(6).ToArray(), seed, rowGroupSize);
 
     [Fact]
     public void Batches_added_one_by_one_commit_what_one_append_of_them_all_commits()

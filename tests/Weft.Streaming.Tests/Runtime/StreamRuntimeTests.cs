@@ -138,21 +138,7 @@ public sealed class StreamRuntimeTests
         await world.AppendAsync(lines);
 
         // First life: a flush (lake + commit) part way, more work, then a crash with no flush.
-        var options = new StreamOptions { MaxBatchRecords = 250, MaxWait = TimeSpan.FromMilliseconds(10), FlushInterval = TimeSpan.FromHours(1) };
-        await using (var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None))
-        {
-            var first = await StreamRuntime.CreateAsync(world.Config, host.Source, host.Store, null, options);
-            while (first.RecordsIn < 750)
-            {
-                await first.StepAsync(CancellationToken.None);
-            }
-
-            await first.FlushAsync(CancellationToken.None);
-            while (first.RecordsIn < 1500)
-            {
-                await first.StepAsync(CancellationToken.None);
-            }
-        }
+        await FlushThenCrashAsync(world, new StreamOptions { MaxBatchRecords = 250, MaxWait = TimeSpan.FromMilliseconds(10), FlushInterval = TimeSpan.FromHours(1) }, dispose: false);
 
         (await world.StreamLakeIdsAsync()).Should().HaveCountLessThan(lines.Count, "the crash lost the unflushed rows from the lake, not from the source");
 
@@ -176,25 +162,7 @@ public sealed class StreamRuntimeTests
 
         // Row groups of 50 rows: the rows after the flush are encoded into files before any commit names them.
         var options = new StreamOptions { MaxBatchRecords = 250, MaxWait = TimeSpan.FromMilliseconds(10), FlushInterval = TimeSpan.FromHours(1), LakeRowGroupSize = 50 };
-        await using (var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None))
-        {
-            var first = await StreamRuntime.CreateAsync(world.Config, host.Source, host.Store, null, options);
-            while (first.RecordsIn < 750)
-            {
-                await first.StepAsync(CancellationToken.None);
-            }
-
-            await first.FlushAsync(CancellationToken.None);
-            while (first.RecordsIn < 1500)
-            {
-                await first.StepAsync(CancellationToken.None);
-            }
-
-            if (dispose)
-            {
-                await first.DisposeAsync();
-            }
-        }
+        await FlushThenCrashAsync(world, options, dispose);
 
         // The crashed runtime's background encoding may still be finishing a row group: wait until it rests.
         var onDisk = await SettledParquetFilesAsync(lakePath);
@@ -218,6 +186,28 @@ public sealed class StreamRuntimeTests
         var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).ToList();
         (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
         (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(expected);
+    }
+
+    /// <summary>A first life: 750 records and a flush, then 750 more and no flush: a crash, or with <paramref name="dispose"/> a dispose.</summary>
+    private static async Task FlushThenCrashAsync(StreamWorld world, StreamOptions options, bool dispose)
+    {
+        await using var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None);
+        var first = await StreamRuntime.CreateAsync(world.Config, host.Source, host.Store, null, options);
+        while (first.RecordsIn < 750)
+        {
+            await first.StepAsync(CancellationToken.None);
+        }
+
+        await first.FlushAsync(CancellationToken.None);
+        while (first.RecordsIn < 1500)
+        {
+            await first.StepAsync(CancellationToken.None);
+        }
+
+        if (dispose)
+        {
+            await first.DisposeAsync();
+        }
     }
 
     private static async Task<List<string>> SettledParquetFilesAsync(string root)
