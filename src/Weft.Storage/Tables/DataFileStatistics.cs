@@ -54,36 +54,16 @@ internal static class DataFileStatistics
                         bounds.AnyTrue |= anyTrue;
                         break;
                     case PrimitiveColumn<int> column:
-                        if (NumericBounds(column, rows, out var intNulls, out var lowInt, out var highInt))
-                        {
-                            bounds.Include(lowInt, highInt);
-                        }
-
-                        bounds.Nulls += intNulls;
+                        Fold(column, rows, bounds, static (b, low, high) => b.Include(low, high));
                         break;
                     case PrimitiveColumn<long> column:
-                        if (NumericBounds(column, rows, out var longNulls, out var low, out var high))
-                        {
-                            bounds.Include(low, high);
-                        }
-
-                        bounds.Nulls += longNulls;
+                        Fold(column, rows, bounds, static (b, low, high) => b.Include(low, high));
                         break;
                     case PrimitiveColumn<float> column:
-                        if (NumericBounds(column, rows, out var floatNulls, out var lowFloat, out var highFloat))
-                        {
-                            bounds.Include(lowFloat, highFloat);
-                        }
-
-                        bounds.Nulls += floatNulls;
+                        Fold(column, rows, bounds, static (b, low, high) => b.Include(low, high));
                         break;
                     case PrimitiveColumn<double> column:
-                        if (NumericBounds(column, rows, out var doubleNulls, out var lowDouble, out var highDouble))
-                        {
-                            bounds.Include(lowDouble, highDouble);
-                        }
-
-                        bounds.Nulls += doubleNulls;
+                        Fold(column, rows, bounds, static (b, low, high) => b.Include(low, high));
                         break;
                     case StringColumn column:
                         bounds.Nulls += StringBounds(column.Values, rows, out var lowString, out var highString);
@@ -105,6 +85,18 @@ internal static class DataFileStatistics
             }
 
             _rows += rows.Length;
+        }
+
+        /// <summary>Folds one numeric column's nulls and bounds over <paramref name="rows"/> into <paramref name="bounds"/>.</summary>
+        private static void Fold<T>(PrimitiveColumn<T> column, ReadOnlySpan<int> rows, Bounds bounds, Action<Bounds, T, T> include)
+            where T : unmanaged, INumberBase<T>, IComparisonOperators<T, T, bool>
+        {
+            if (NumericBounds(column, rows, out var nulls, out var low, out var high))
+            {
+                include(bounds, low, high);
+            }
+
+            bounds.Nulls += nulls;
         }
 
         public string ToJson()

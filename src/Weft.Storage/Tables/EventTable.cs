@@ -754,7 +754,7 @@ public sealed class EventTable
         return result;
     }
 
-    internal ParquetColumnData[] ToParquet(Column[] columns, ReadOnlySpan<int> rows)
+    private ParquetColumnData[] ToParquet(Column[] columns, ReadOnlySpan<int> rows)
     {
         var result = new ParquetColumnData[columns.Length];
         for (var i = 0; i < columns.Length; i++)
@@ -773,7 +773,7 @@ public sealed class EventTable
     private static bool NothingCommitted(Exception e) =>
         e is SchemaMismatchException or ConcurrentModificationException or DeltaLogException or ArgumentException or InvalidOperationException;
 
-    internal void DeleteFiles(List<AddFile> files)
+    private void DeleteFiles(List<AddFile> files)
     {
         foreach (var file in files)
         {

@@ -259,11 +259,11 @@ public sealed class EventTableWriter : IAsyncDisposable
 
         rowCount = 0;
         var slices = new Column[pieces.Length];
-        var rows = new int[]?[pieces.Length];
+        var rows = new ArraySegment<int>?[pieces.Length];
         for (var p = 0; p < pieces.Length; p++)
         {
             // A whole batch joins the concatenation as it is; only parts of batches are gathered first.
-            rows[p] = pieces[p].IsWholeBatch ? null : pieces[p].RowIndices();
+            rows[p] = pieces[p].IsWholeBatch ? (ArraySegment<int>?)null : pieces[p].RowIndices();
             rowCount += pieces[p].Count;
         }
 
@@ -271,7 +271,7 @@ public sealed class EventTableWriter : IAsyncDisposable
         {
             for (var p = 0; p < pieces.Length; p++)
             {
-                slices[p] = rows[p] is { } indices ? pieces[p].Columns[c].Gather(indices) : pieces[p].Columns[c];
+                slices[p] = rows[p] is { } indices ? pieces[p].Columns[c].Gather(indices.AsSpan()) : pieces[p].Columns[c];
             }
 
             columns[c] = pieces.Length == 1 ? slices[0] : Column.Concat(schema[c].Type, slices);
@@ -285,11 +285,11 @@ public sealed class EventTableWriter : IAsyncDisposable
     {
         public bool IsWholeBatch => Rows is null && Start == 0 && Count == Columns[0].Length;
 
-        public int[] RowIndices()
+        public ArraySegment<int> RowIndices()
         {
             if (Rows is not null)
             {
-                return Rows.AsSpan(Start, Count).ToArray();
+                return new ArraySegment<int>(Rows, Start, Count);
             }
 
             var indices = new int[Count];
