@@ -55,6 +55,22 @@ internal readonly record struct ProcessCost(TimeSpan Cpu, long AllocatedBytes, T
         GC.WaitForPendingFinalizers();
     }
 
+    /// <summary>
+    /// The process's totals at the start of a run's timed window. For a measured run (not a warm-up) it
+    /// also enables a <c>perf record --control fifo:PATH -D -1</c>
+    /// watching the process when <c>WEFT_BENCH_PERF_CTL</c> names that fifo, so that a profile holds the
+    /// timed windows only, not the start-up, warm-ups, pre-loads and settling collections around them.
+    /// </summary>
+    public static ProcessCost Start()
+    {
+        if (PerfControl.MeasuredRun)
+        {
+            PerfControl.Send("enable");
+        }
+
+        return Now();
+    }
+
     public static ProcessCost Now() =>
         new(System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime, GC.GetTotalAllocatedBytes(precise: false), GC.GetTotalPauseDuration(), System.Runtime.JitInfo.GetCompilationTime());
 
@@ -62,11 +78,37 @@ internal readonly record struct ProcessCost(TimeSpan Cpu, long AllocatedBytes, T
     public static RunResult Result(ProcessCost start, long events, long payloadBytes, double startupSeconds, double seconds)
     {
         var end = Now();
+        PerfControl.Send("disable");
         return new RunResult(events, payloadBytes, startupSeconds, seconds, (end.Cpu - start.Cpu).TotalSeconds)
         {
             AllocatedBytes = end.AllocatedBytes - start.AllocatedBytes,
             GcPauseSeconds = (end.GcPause - start.GcPause).TotalSeconds,
             JitSeconds = (end.Jit - start.Jit).TotalSeconds,
         };
+    }
+}
+
+/// <summary>Commands to a <c>perf record --control fifo:PATH</c> named by <c>WEFT_BENCH_PERF_CTL</c>; nothing without it.</summary>
+internal static class PerfControl
+{
+    private static readonly StreamWriter? Fifo = Environment.GetEnvironmentVariable("WEFT_BENCH_PERF_CTL") is { Length: > 0 } path
+        ? new StreamWriter(new FileStream(path, FileMode.Open, FileAccess.Write)) { AutoFlush = true }
+        : null;
+
+    private static bool _enabled;
+
+    /// <summary>Whether the run about to start is measured (not a warm-up): only those are profiled.</summary>
+    public static bool MeasuredRun { get; set; }
+
+    public static void Send(string command)
+    {
+        bool enable = command == "enable";
+        if (Fifo is null || enable == _enabled)
+        {
+            return;
+        }
+
+        Fifo.Write(command + "\n");
+        _enabled = enable;
     }
 }

@@ -12,18 +12,26 @@ namespace Weft.Bench.Streaming;
 /// <code>
 /// dotnet run -c Release --project bench/Weft.Bench.Streaming -- MODE [--events N] [--partitions P] [--runs K]
 ///     [--brokers B] [--compression none|lz4|zstd|snappy|gzip] [--seed S] [--batch N] [--capacity N] [--warmup-runs W]
-///     [--set key=value]... [--json FILE]
+///     [--max-warmup-runs M] [--set key=value]... [--json FILE]
 /// </code>
 /// MODE: <c>raw-consume</c> (the ceiling: Confluent.Kafka's Consume loop), <c>source</c> (Weft's
 /// KafkaEventSource), <c>weft-runtime</c> (StreamRuntime end to end), <c>runtime-memory</c> (the same
 /// runtime fed from memory: Weft's own cost without Kafka), or <c>all</c> (those four);
 /// <c>sample</c> prints three generated events. The topic is pre-loaded once with N generated click events
 /// (~210 bytes of JSON each, keyed by user id); every run reads all of it with a fresh consumer group.
-/// W warm-up rounds of every mode come first (default 8; <c>--warmup-runs 0</c> skips them); their rates
-/// are reported apart and left out of the medians, since a fresh process runs code the JIT has not
-/// optimised yet. Code that runs once per micro-batch or per flush is called only ~10 and ~1 times a
-/// run, and the JIT recompiles a method with profile-guided optimisation only after 30 calls (then again),
-/// so the runtime's rate climbs for about eight rounds; a stream that runs for hours is past all that.
+/// At least W warm-up rounds of every mode come first (default 8; <c>--warmup-runs 0</c> skips them), and
+/// more until the JIT is quiet: two rounds in a row in which no mode spent over 1 % of its run compiling
+/// (at most M rounds, default 80). Their rates are reported apart and left out of the medians. The JIT
+/// recompiles a method with profile-guided optimisation after 30 calls, then again after 30 more: code
+/// that runs once per micro-batch (~10 a run) tiers up within ~6 rounds, but code that runs once per run
+/// (opening a runtime, its lake and its store) takes ~60, and until then its recompiling takes a core
+/// from the timed runs (up to 98 % of a run's wall time on the compiler thread, measured). A stream opens
+/// once and runs for hours: what it sustains is the JIT-quiet rate.
+/// <para>
+/// Profiling the timed runs only: <c>mkfifo /tmp/ctl; WEFT_BENCH_PERF_CTL=/tmp/ctl perf record -D -1
+/// --control fifo:/tmp/ctl -g -- Weft.Bench.Streaming MODE …</c> (with <c>DOTNET_PerfMapEnabled=1</c>):
+/// the benchmark enables perf at the start of each measured run and disables it at its end.
+/// </para>
 /// Prints one JSON document (also written to --json FILE). Rates are from the first event to the last;
 /// the group join and first fetch are reported apart as startupSeconds. The mock brokers run in this
 /// process, so cpuPerWall counts their work too.
@@ -45,7 +53,7 @@ internal static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|weft-runtime|runtime-memory|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--warmup-runs W] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--json FILE]\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|weft-runtime|runtime-memory|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--warmup-runs W] [--max-warmup-runs M] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--json FILE]\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
             return 2;
         }
 
@@ -117,27 +125,46 @@ internal static class Program
         Log($"pre-loaded in {topic.PreloadSeconds:F1} s ({topic.Events / topic.PreloadSeconds:N0} events/s), {topic.PayloadBytes / (double)topic.Events:F0} bytes/event");
 
         // Rounds interleave the modes (raw, source, raw, source, …) so that drifting machine load
-        // affects them alike. Rounds up to 0 are warm-ups, reported apart: a stream runs for hours, and
-        // its first seconds in a fresh process run code the JIT has not optimised yet (tiering goes on
-        // for several runs: a 2-run and a 6-run process differ by ~2,000 methods compiled).
+        // affects them alike. Warm-up rounds come first and are reported apart: a stream runs for hours,
+        // and its first seconds in a fresh process run code the JIT has not optimised yet.
         var runsByMode = modes.ToDictionary(m => m.Name, _ => new List<RunResult>(), StringComparer.Ordinal);
         var warmups = modes.ToDictionary(m => m.Name, _ => new List<RunResult>(), StringComparer.Ordinal);
-        for (var run = 1 - options.WarmupRuns; run <= options.Runs; run++)
+
+        // Warm-up rounds go on past --warmup-runs until the JIT is quiet: two rounds in a row in which
+        // no mode spent more than QuietJitPercent of its time compiling. Code that runs once per run
+        // (opening a runtime, its lake and store) reaches the optimising tier only after ~60 calls, so
+        // ~60 runs; until then its recompilation lands in later runs' timed windows, on a core the
+        // measured work needs. A stream compiles its start-up code once, not once per run.
+        int round = 0, quietRounds = 0;
+        while (round < options.WarmupRuns || (options.WarmupRuns > 0 && quietRounds < 2 && round < options.MaxWarmupRuns))
+        {
+            round++;
+            bool quiet = true;
+            foreach (var mode in modes)
+            {
+                var r = await RunOnceAsync(mode, round, measured: false, $"warm-up {round}").ConfigureAwait(false);
+                warmups[mode.Name].Add(r);
+                quiet &= 100 * r.JitSeconds / r.Seconds <= QuietJitPercent;
+            }
+
+            quietRounds = quiet ? quietRounds + 1 : 0;
+        }
+
+        for (var run = 1; run <= options.Runs; run++)
         {
             foreach (var mode in modes)
             {
-                ProcessCost.Settle();
-                var r = await mode.RunAsync(topic, run + options.WarmupRuns, cancellationToken).ConfigureAwait(false);
-                Log($"{mode.Name} {(run <= 0 ? $"warm-up {run + options.WarmupRuns}" : $"run {run}")}: {r.EventsPerSecond:N0} events/s, {r.MegabytesPerSecond:F1} MB/s, cpu/wall {r.CpuPerWall:F2}, jit {100 * r.JitSeconds / r.Seconds:F0} %, startup {r.StartupSeconds:F1} s");
-                if (run <= 0)
-                {
-                    warmups[mode.Name].Add(r);
-                }
-                else
-                {
-                    runsByMode[mode.Name].Add(r);
-                }
+                runsByMode[mode.Name].Add(await RunOnceAsync(mode, round + run, measured: true, $"run {run}").ConfigureAwait(false));
             }
+        }
+
+        async Task<RunResult> RunOnceAsync(IBenchMode mode, int number, bool measured, string label)
+        {
+            ProcessCost.Settle();
+            PerfControl.MeasuredRun = measured;
+            var r = await mode.RunAsync(topic, number, cancellationToken).ConfigureAwait(false);
+            Log($"{mode.Name} {label}: {r.EventsPerSecond:N0} events/s, {r.MegabytesPerSecond:F1} MB/s, cpu/wall {r.CpuPerWall:F2}, jit {100 * r.JitSeconds / r.Seconds:F0} %, startup {r.StartupSeconds:F1} s");
+            return r;
         }
 
         var results = new JsonObject();
@@ -199,12 +226,15 @@ internal static class Program
         };
     }
 
+    /// <summary>A warm-up round is quiet when no mode spent more than this share of its run compiling.</summary>
+    private const double QuietJitPercent = 1.0;
+
     private static void Log(string message) => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {message}");
 
     /// <summary>Command-line options.</summary>
     internal sealed record Options(
         long Events, int Partitions, int Runs, int Brokers, string Compression, int Seed, int BatchSize, int ChannelCapacity,
-        IReadOnlyDictionary<string, string> ConsumerConfig, string? JsonPath, double Rate, double Duration, double Warmup, int WarmupRuns)
+        IReadOnlyDictionary<string, string> ConsumerConfig, string? JsonPath, double Rate, double Duration, double Warmup, int WarmupRuns, int MaxWarmupRuns)
     {
         public static Options Parse(ReadOnlySpan<string> args)
         {
@@ -251,15 +281,16 @@ internal static class Program
                 Double("rate", 20_000),
                 Double("duration", 30),
                 Double("warmup", 5),
-                Int("warmup-runs", 8));
+                Int("warmup-runs", 8),
+                Int("max-warmup-runs", 80));
             if (values.Count > 0)
             {
                 throw new ArgumentException($"unknown option --{values.Keys.First()}");
             }
 
-            if (options.WarmupRuns is < 0 or > 20)
+            if (options.WarmupRuns < 0 || options.MaxWarmupRuns < options.WarmupRuns || options.MaxWarmupRuns > 200)
             {
-                throw new ArgumentException("--warmup-runs must be between 0 and 20");
+                throw new ArgumentException("--warmup-runs must be at least 0, and --max-warmup-runs between it and 200");
             }
 
             if (options.Events < 1 || options.Runs < 1 || options.Brokers < 1 || options.BatchSize < 1 || options.ChannelCapacity < 1)

@@ -34,7 +34,7 @@ internal sealed class MemoryRuntimeMode(int batchSize, int seed) : IBenchMode
             await using var store = await OnlineStores.OpenSqliteAsync(Path.Combine(dir, "online.db"), cancellationToken);
             var runtime = await StreamRuntime.CreateAsync(config, source, store, null, new StreamOptions { MaxBatchRecords = batchSize }, cancellationToken: cancellationToken);
             var startup = created.Elapsed.TotalSeconds;
-            var costStart = ProcessCost.Now();
+            var costStart = ProcessCost.Start();
             var steady = Stopwatch.StartNew();
             while (runtime.RecordsIn < records.Length)
             {

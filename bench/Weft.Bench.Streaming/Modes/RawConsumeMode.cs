@@ -44,7 +44,7 @@ internal sealed class RawConsumeMode(IReadOnlyDictionary<string, string> extraCo
 
         var first = consumer.Consume(guard) ?? throw new TimeoutException("No event within 5 minutes.");
         var startup = created.Elapsed.TotalSeconds;
-        var costStart = ProcessCost.Now();
+        var costStart = ProcessCost.Start();
         var steady = Stopwatch.StartNew();
         events = 1;
         bytes = first.Message.Value.Length;

@@ -38,7 +38,7 @@ internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfi
 
             var startup = created.Elapsed.TotalSeconds;
             long first = runtime.RecordsIn;
-            var costStart = ProcessCost.Now();
+            var costStart = ProcessCost.Start();
             var steady = Stopwatch.StartNew();
             while (runtime.RecordsIn < topic.Events)
             {

@@ -39,7 +39,7 @@ internal sealed class SourceMode(IReadOnlyDictionary<string, string> extraConfig
         }
 
         var startup = created.Elapsed.TotalSeconds;
-        var costStart = ProcessCost.Now();
+        var costStart = ProcessCost.Start();
         var steady = Stopwatch.StartNew();
         long events = 0, bytes = 0;
         while (true)
