@@ -49,9 +49,9 @@ public class SignalPipelineBenchmarks
     {
         var enriched = await Run().ConfigureAwait(false);
         int bytes = 0;
-        for (int i = 0; i < enriched.RowCount; i++)
+        foreach (var payload in _codec.EncodeAll(enriched, _scratch))
         {
-            bytes += _codec.Encode(enriched, i, _scratch).Length;
+            bytes += payload.Length;
         }
 
         return bytes;

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 using Weft.Definitions;
 
 namespace Weft.Engine;
@@ -30,13 +31,39 @@ public sealed class EventTypeRouter : IEventExecutor
     {
         var types = (StringColumn)batch[StandardColumns.EventType];
         var rowsByType = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+
+        // The parser hands out a few instances per type name, so most rows find theirs by reference
+        // among the last few seen instead of hashing the name.
+        const int Seen = 8;
+        var seenTypes = new string?[Seen];
+        var seenRows = new List<int>?[Seen];
+        int next = 0;
         for (int i = 0; i < batch.RowCount; i++)
         {
             string type = types.Values[i]!;
-            if (_chains.ContainsKey(type))
+            int s = 0;
+            while (s < Seen && !ReferenceEquals(seenTypes[s], type))
             {
-                (rowsByType.TryGetValue(type, out var l) ? l : rowsByType[type] = []).Add(i);
+                s++;
             }
+
+            List<int>? rows;
+            if (s < Seen)
+            {
+                rows = seenRows[s];
+            }
+            else
+            {
+                if (!rowsByType.TryGetValue(type, out rows) && _chains.ContainsKey(type))
+                {
+                    rows = rowsByType[type] = [];
+                }
+
+                (seenTypes[next], seenRows[next]) = (type, rows);
+                next = (next + 1) % Seen;
+            }
+
+            rows?.Add(i);
         }
 
         var parts = new List<EventBatch>(rowsByType.Count);
@@ -45,7 +72,7 @@ public sealed class EventTypeRouter : IEventExecutor
         {
             var chain = _chains[type];
             var rows = rowsByType[type];
-            var part = (rows.Count == batch.RowCount ? batch : batch.Gather(rows.ToArray())).Project(chain.Input);
+            var part = (rows.Count == batch.RowCount ? batch : batch.Gather(CollectionsMarshal.AsSpan(rows))).Project(chain.Input);
             foreach (var (stage, step) in chain.Steps)
             {
                 part = await StageRunner.ExecuteAsync(step, stage, part, context, _recovery, cancellationToken).ConfigureAwait(false);

@@ -52,6 +52,14 @@ public sealed class ElementCodecTests
             var payloads = Enumerable.Range(0, rows).Select(r => codec.Encode(batch, r, scratch)).ToList();
             var decoded = codec.Decode(payloads);
 
+            // The whole batch at once encodes each row exactly as the row alone does.
+            var all = codec.EncodeAll(batch, scratch);
+            all.Should().HaveCount(rows);
+            for (int r = 0; r < rows; r++)
+            {
+                all[r].Should().Equal(payloads[r]);
+            }
+
             payloads.Where(p => !codec.Recognises(p)).Should().BeEmpty();
             for (int c = 0; c < codec.Columns.Length; c++)
             {

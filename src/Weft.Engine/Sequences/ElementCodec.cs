@@ -31,14 +31,40 @@ public sealed class ElementCodec
     public ImmutableArray<FieldDefinition> Columns { get; }
 
     /// <summary>Encodes row <paramref name="row"/> of <paramref name="batch"/> (which holds every encoded column).</summary>
-    public byte[] Encode(EventBatch batch, int row, ArrayBufferWriter<byte> scratch)
+    public byte[] Encode(EventBatch batch, int row, ArrayBufferWriter<byte> scratch) => EncodeRow(Resolve(batch), row, scratch);
+
+    /// <summary>Encodes every row of <paramref name="batch"/>, in order: <see cref="Encode"/> of each, with the columns looked up once.</summary>
+    public byte[][] EncodeAll(EventBatch batch, ArrayBufferWriter<byte> scratch)
+    {
+        var columns = Resolve(batch);
+        var payloads = new byte[batch.RowCount][];
+        for (int row = 0; row < payloads.Length; row++)
+        {
+            payloads[row] = EncodeRow(columns, row, scratch);
+        }
+
+        return payloads;
+    }
+
+    private Column[] Resolve(EventBatch batch)
+    {
+        var columns = new Column[Columns.Length];
+        for (int c = 0; c < columns.Length; c++)
+        {
+            columns[c] = batch[Columns[c].Name];
+        }
+
+        return columns;
+    }
+
+    private byte[] EncodeRow(Column[] columns, int row, ArrayBufferWriter<byte> scratch)
     {
         scratch.ResetWrittenCount();
         BinaryPrimitives.WriteUInt32LittleEndian(scratch.GetSpan(4), _prefix);
         scratch.Advance(4);
-        foreach (var field in Columns)
+        for (int f = 0; f < columns.Length; f++)
         {
-            var column = batch[field.Name];
+            var column = columns[f];
             if (column.IsNull(row))
             {
                 Byte(scratch, 0);
@@ -60,7 +86,7 @@ public sealed class ElementCodec
                 case ListColumn<int> c: List(scratch, c.Values[row]!, static (w, v) => BinaryPrimitives.WriteInt32LittleEndian(Take(w, 4), v)); break;
                 case ListColumn<bool> c: List(scratch, c.Values[row]!, static (w, v) => Byte(w, v ? (byte)1 : (byte)0)); break;
                 case ListColumn<string> c: List(scratch, c.Values[row]!, static (w, v) => String(w, v)); break;
-                default: throw new NotSupportedException($"column '{field.Name}' of type {field.Type}");
+                default: throw new NotSupportedException($"column '{Columns[f].Name}' of type {Columns[f].Type}");
             }
         }
 

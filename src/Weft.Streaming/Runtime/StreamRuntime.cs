@@ -1130,9 +1130,10 @@ public sealed class StreamRuntime : IAsyncDisposable
             var eTimes = ((PrimitiveColumn<long>)enriched[StandardColumns.EventTime]).Values;
             var eIngest = ((PrimitiveColumn<long>)enriched[StandardColumns.IngestTime]).Values;
             var eTypes = ((StringColumn)enriched[StandardColumns.EventType]).Values;
+            var payloads = _codec.EncodeAll(enriched, _scratch);
             for (int i = 0; i < elements.Length; i++)
             {
-                elements[i] = new OnlineElement(eUsers[i], eTimes[i], eIds[i]!, eIngest[i], _codec.Encode(enriched, i, _scratch));
+                elements[i] = new OnlineElement(eUsers[i], eTimes[i], eIds[i]!, eIngest[i], payloads[i]);
             }
 
             // Freshness is measured from when the source received the event (its append time; the
