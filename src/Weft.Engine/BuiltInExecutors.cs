@@ -271,7 +271,7 @@ public sealed class HotUserCapExecutor(int maxEventsPerHour) : IEventExecutor
     /// <summary>How many hours behind the newest one seen a count is kept (once there are many).</summary>
     internal const long KeptHours = 48;
 
-    private readonly Dictionary<(long User, long Hour), int> _counts = [];
+    private readonly Dictionary<UserHour, int> _counts = [];
     private long _maxHour = long.MinValue;
     private long _prunedAt = long.MinValue;
 
@@ -288,7 +288,7 @@ public sealed class HotUserCapExecutor(int maxEventsPerHour) : IEventExecutor
         {
             long hour = Math.DivRem(times[i], HourMicros, out long rem) - (rem < 0 ? 1 : 0);
             _maxHour = Math.Max(_maxHour, hour);
-            ref int count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_counts, (users[i], hour), out _);
+            ref int count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_counts, new UserHour(users[i], hour), out _);
             count++;
             keep[i] = count <= maxEventsPerHour;
             if (!keep[i])
@@ -314,6 +314,22 @@ public sealed class HotUserCapExecutor(int maxEventsPerHour) : IEventExecutor
         }
 
         return ValueTask.FromResult(Rows.Keep(batch, keep));
+    }
+
+    /// <summary>
+    /// A count's key. Its hash is a multiply-and-fold under a per-process random seed, where a value
+    /// tuple's combines two hashes through a longer mixer: this lookup runs once per event. The seed
+    /// keeps user ids chosen to collide from being chosen ahead of time.
+    /// </summary>
+    private readonly record struct UserHour(long User, long Hour)
+    {
+        private static readonly ulong Seed = (ulong)Random.Shared.NextInt64() | 1;
+
+        public override int GetHashCode()
+        {
+            ulong mixed = (((ulong)User ^ Seed) * 0x9E37_79B9_7F4A_7C15UL) ^ ((ulong)Hour * 0xC2B2_AE3D_27D4_EB4FUL);
+            return (int)(mixed ^ (mixed >> 29));
+        }
     }
 }
 

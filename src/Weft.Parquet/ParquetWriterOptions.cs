@@ -34,7 +34,9 @@ public sealed record ParquetWriterOptions
 
     /// <summary>
     /// Whether to dictionary-encode columns (all types except Boolean). A column chunk whose dictionary
-    /// would exceed <see cref="MaxDictionarySize"/> is written PLAIN instead. Default true.
+    /// would exceed <see cref="MaxDictionarySize"/>, or whose first 4,096 values are more than three in
+    /// four distinct (ids, timestamps: a dictionary of them is larger than PLAIN), is written PLAIN
+    /// instead. Default true.
     /// </summary>
     public bool UseDictionary { get; init; } = true;
 

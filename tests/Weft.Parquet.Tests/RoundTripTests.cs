@@ -96,6 +96,26 @@ public sealed class RoundTripTests
         reader.PagesDecoded.Should().BeGreaterThan(100);
     }
 
+    [Theory]
+    [InlineData(4096, false)] // the probe decides only on a chunk longer than itself
+    [InlineData(10_000, true)]
+    public async Task A_chunk_of_mostly_distinct_values_is_written_plain_and_a_repeating_one_with_a_dictionary(int rows, bool distinctGoesPlain)
+    {
+        // ids: every value distinct; ids with repeats: one value in four is new (the probe's threshold is three in four).
+        var field = new ParquetField("id", ParquetType.String, Nullable: false);
+        var schema = new ParquetSchema([field]);
+        var distinct = ParquetColumnData.FromValues(field, Enumerable.Range(0, rows).Select(i => $"event-{i:x12}").ToArray());
+        var repeating = ParquetColumnData.FromValues(field, Enumerable.Range(0, rows).Select(i => $"event-{i / 4:x12}").ToArray());
+
+        var file = await TestColumns.WriteAsync(schema, ParquetWriterOptions.Default, [distinct], [repeating]);
+
+        await using var reader = await TestColumns.OpenAsync(file);
+        TestColumns.AssertEqual(distinct, await reader.ReadColumnAsync(0, "id"));
+        TestColumns.AssertEqual(repeating, await reader.ReadColumnAsync(1, "id"));
+        (reader.Footer.RowGroups[0].Columns[0].MetaData.DictionaryPageOffset is null).Should().Be(distinctGoesPlain);
+        reader.Footer.RowGroups[1].Columns[0].MetaData.DictionaryPageOffset.Should().NotBeNull();
+    }
+
     [Fact]
     public async Task Null_lists_empty_lists_and_filled_lists_stay_distinct()
     {

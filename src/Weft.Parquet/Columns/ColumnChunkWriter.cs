@@ -105,7 +105,7 @@ internal static class ColumnChunkWriter
                 }
             }
 
-            // Dictionary: used only if its PLAIN size stays within MaxDictionarySize.
+            // Dictionary: used only if its PLAIN size stays within MaxDictionarySize and its values repeat.
             var useDictionary = false;
             if (options.UseDictionary && TCodec.Dictionary && present.Length > 0)
             {

@@ -44,9 +44,15 @@ internal sealed class DictionaryBuilder<T, TCodec> : IDisposable
 
     public int Count => _count;
 
+    /// <summary>Values a chunk's dictionary is judged on before the rest are looked up.</summary>
+    internal const int Probe = 4096;
+
     /// <summary>
     /// Fills <paramref name="indices"/> with each value's dictionary index. Returns false, leaving the
-    /// builder unusable, as soon as the dictionary's PLAIN size would exceed <paramref name="maxBytes"/>.
+    /// builder unusable, as soon as the dictionary's PLAIN size would exceed <paramref name="maxBytes"/>,
+    /// or when more than three in four of the first <see cref="Probe"/> values are distinct (ids,
+    /// timestamps): such a dictionary repeats nearly every value once in its page and adds an index
+    /// per value, so it costs more bytes than PLAIN and a hash lookup per value to build.
     /// </summary>
     public bool TryBuild(ReadOnlySpan<T> values, Span<int> indices, int maxBytes)
     {
@@ -55,6 +61,11 @@ internal sealed class DictionaryBuilder<T, TCodec> : IDisposable
         ref var index = ref MemoryMarshal.GetReference(indices);
         for (var i = 0; i < values.Length; i++)
         {
+            if (i == Probe && _count > Probe / 4 * 3)
+            {
+                return false;
+            }
+
             var value = Unsafe.Add(ref first, i);
             var hash = TCodec.DictionaryHash(value);
             var slot = hash & _mask;
