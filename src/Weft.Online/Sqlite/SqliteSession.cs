@@ -283,7 +283,8 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         if (elements.Count > 0)
         {
             run = NextRun();
-            added = InsertRun(signal, run, elements, cancellationToken);
+            // An array, so the hot loops index it directly rather than through the interface.
+            added = InsertRun(signal, run, elements as OnlineElement[] ?? [.. elements], cancellationToken);
             if (added > 0)
             {
                 AddRunRows(signal, run, added);
@@ -319,9 +320,9 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     /// tested against the signal's filter, the "maybe"s checked against their users' blocks, and the
     /// new elements written as blocks of one run.
     /// </summary>
-    private int InsertRun(string signal, long run, IReadOnlyList<OnlineElement> elements, CancellationToken cancellationToken)
+    private int InsertRun(string signal, long run, OnlineElement[] elements, CancellationToken cancellationToken)
     {
-        int n = elements.Count;
+        int n = elements.Length;
         int[] order = SortedOrder(elements);
         var filter = FilterFor(signal, n);
         if (_hashes.Length < n)
@@ -381,11 +382,11 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Decides each "maybe" by the keys its user has stored (one read of the user's blocks per user).</summary>
-    private void ResolveMaybes(string signal, IReadOnlyList<OnlineElement> elements, int[] order, CancellationToken cancellationToken)
+    private void ResolveMaybes(string signal, OnlineElement[] elements, int[] order, CancellationToken cancellationToken)
     {
         HashSet<(long, string)>? stored = null;
         long storedUser = 0;
-        for (int p = 0; p < elements.Count; p++)
+        for (int p = 0; p < elements.Length; p++)
         {
             if (_status[p] != Maybe)
             {
@@ -515,9 +516,9 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Indexes of <paramref name="elements"/> in run order (user, time descending, id), ties in input order (so the first write wins).</summary>
-    private int[] SortedOrder(IReadOnlyList<OnlineElement> elements)
+    private int[] SortedOrder(OnlineElement[] elements)
     {
-        int n = elements.Count;
+        int n = elements.Length;
         if (_order.Length < n)
         {
             _order = new int[Math.Max(n, _order.Length * 2)];
@@ -982,7 +983,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Run order among elements of one user at one instant: id by code point, then position in the batch.</summary>
-    private readonly struct TieOrder(IReadOnlyList<OnlineElement> elements) : IComparer<int>
+    private readonly struct TieOrder(OnlineElement[] elements) : IComparer<int>
     {
         public int Compare(int x, int y)
         {
