@@ -118,6 +118,8 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     private UInt128[] _sortKeys = [];
     private ulong[] _hashes = [];
     private byte[] _status = [];
+    private int[] _idEnds = []; // an append's event ids as UTF-8, end to end in _ids, by arrival
+    private byte[] _ids = new byte[4096];
 
     // A merge chunk's state, reused from chunk to chunk (see MergeChunkInTransaction).
     private readonly List<MovedElement> _moved = [];
@@ -329,57 +331,70 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         {
             _hashes = new ulong[Math.Max(n, _hashes.Length * 2)];
             _status = new byte[_hashes.Length];
+            _idEnds = new int[_hashes.Length];
         }
 
-        var idBuffer = ArrayPool<byte>.Shared.Rent(1024);
-        try
+        // Each id's UTF-8 and key hash, made once and in arrival order: the elements' strings lie in
+        // memory in that order, where run order visits them at random (and took each id's UTF-8 twice).
+        int idBytes = 0;
+        for (int i = 0; i < n; i++)
         {
-            bool anyMaybe = false;
-            for (int p = 0; p < n; p++)
+            var id = elements[i].EventId;
+            int max = Encoding.UTF8.GetMaxByteCount(id.Length);
+            if (_ids.Length - idBytes < max)
             {
-                var e = elements[order[p]];
-                if (p > 0 && SameKey(elements[order[p - 1]], e))
-                {
-                    _status[p] = Duplicate;
-                    continue;
-                }
-
-                var id = Utf8(e.EventId, ref idBuffer);
-                _hashes[p] = KeyFilter.Hash(e.UserId, e.EventTimeMicros, id);
-                bool maybe = filter.MayContain(_hashes[p]);
-                _status[p] = maybe ? Maybe : New;
-                anyMaybe |= maybe;
+                Array.Resize(ref _ids, Math.Max(_ids.Length * 2, idBytes + max));
             }
 
-            if (anyMaybe)
-            {
-                ResolveMaybes(signal, elements, order, cancellationToken);
-            }
-
-            using var writer = new RunWriter(this, signal, run, firstSeq: 0);
-            for (int p = 0; p < n; p++)
-            {
-                if ((p & 1023) == 1023)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                }
-
-                if (_status[p] == New)
-                {
-                    var e = elements[order[p]];
-                    writer.Add(e.UserId, e.EventTimeMicros, e.IngestTimeMicros, Utf8(e.EventId, ref idBuffer), e.Payload);
-                    filter.Add(_hashes[p]); // if the transaction fails, a key too many: a "maybe" only
-                }
-            }
-
-            writer.Finish();
-            return writer.Written;
+            idBytes += Encoding.UTF8.GetBytes(id, _ids.AsSpan(idBytes));
+            _idEnds[i] = idBytes;
+            _hashes[i] = KeyFilter.Hash(elements[i].UserId, elements[i].EventTimeMicros, IdUtf8(i));
         }
-        finally
+
+        // _status is by position in run order; _hashes and the ids by arrival.
+        bool anyMaybe = false;
+        for (int p = 0; p < n; p++)
         {
-            ArrayPool<byte>.Shared.Return(idBuffer);
+            int i = order[p];
+            if (p > 0 && SameKey(elements[order[p - 1]], elements[i]))
+            {
+                _status[p] = Duplicate;
+                continue;
+            }
+
+            bool maybe = filter.MayContain(_hashes[i]);
+            _status[p] = maybe ? Maybe : New;
+            anyMaybe |= maybe;
         }
+
+        if (anyMaybe)
+        {
+            ResolveMaybes(signal, elements, order, cancellationToken);
+        }
+
+        using var writer = new RunWriter(this, signal, run, firstSeq: 0);
+        for (int p = 0; p < n; p++)
+        {
+            if ((p & 1023) == 1023)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            if (_status[p] == New)
+            {
+                int i = order[p];
+                var e = elements[i];
+                writer.Add(e.UserId, e.EventTimeMicros, e.IngestTimeMicros, IdUtf8(i), e.Payload);
+                filter.Add(_hashes[i]); // if the transaction fails, a key too many: a "maybe" only
+            }
+        }
+
+        writer.Finish();
+        return writer.Written;
     }
+
+    /// <summary>The UTF-8 of the event id of the append's element <paramref name="i"/> (arrival order), made by <see cref="InsertRun"/>.</summary>
+    private ReadOnlySpan<byte> IdUtf8(int i) => _ids.AsSpan(i == 0 ? 0 : _idEnds[i - 1], _idEnds[i] - (i == 0 ? 0 : _idEnds[i - 1]));
 
     /// <summary>Decides each "maybe" by the keys its user has stored (one read of the user's blocks per user).</summary>
     private void ResolveMaybes(string signal, OnlineElement[] elements, int[] order, CancellationToken cancellationToken)
@@ -502,18 +517,6 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
     private static bool SameKey(in OnlineElement a, in OnlineElement b) =>
         a.UserId == b.UserId && a.EventTimeMicros == b.EventTimeMicros && string.Equals(a.EventId, b.EventId, StringComparison.Ordinal);
-
-    private static ReadOnlySpan<byte> Utf8(string text, ref byte[] buffer)
-    {
-        int max = Encoding.UTF8.GetMaxByteCount(text.Length);
-        if (buffer.Length < max)
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            buffer = ArrayPool<byte>.Shared.Rent(max);
-        }
-
-        return buffer.AsSpan(0, Encoding.UTF8.GetBytes(text, buffer));
-    }
 
     /// <summary>Indexes of <paramref name="elements"/> in run order (user, time descending, id), ties in input order (so the first write wins).</summary>
     private int[] SortedOrder(OnlineElement[] elements)
