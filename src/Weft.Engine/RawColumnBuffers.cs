@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.Buffers.Text;
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using Weft.Definitions;
 
@@ -47,6 +49,18 @@ internal abstract class RawColumnBuffer
     /// is on the value's first token or, for a list, on its closing bracket.
     /// </summary>
     public abstract bool TryRead(ref Utf8JsonReader reader, int row);
+
+    /// <summary>
+    /// <see cref="TryRead"/> of a scalar the parser's fast path scanned: <paramref name="token"/> is its
+    /// JSON text (a string with its quotes, ASCII without escapes). This reads it through a reader of
+    /// its own; buffers override it for the kinds they can take straight from the bytes.
+    /// </summary>
+    public virtual bool TryReadToken(JsonTokenType kind, ReadOnlySpan<byte> token, int row)
+    {
+        var reader = new Utf8JsonReader(token);
+        reader.Read();
+        return TryRead(ref reader, row);
+    }
 
     /// <summary>Commits slot <paramref name="row"/> as null.</summary>
     public abstract void SetNull(int row);
@@ -113,6 +127,28 @@ internal sealed class PrimitiveBuffer<T, TReader>(WeftType type, int capacity) :
         Values[row] = value;
         return true;
     }
+
+    public override bool TryReadToken(JsonTokenType kind, ReadOnlySpan<byte> token, int row)
+    {
+        T value;
+        if (!TReader.TryReadToken(kind, token, out value, out bool handled))
+        {
+            if (handled)
+            {
+                return false;
+            }
+
+            var reader = new Utf8JsonReader(token);
+            reader.Read();
+            if (!TReader.TryRead(ref reader, out value))
+            {
+                return false;
+            }
+        }
+
+        Values[row] = value;
+        return true;
+    }
 }
 
 /// <summary>String columns: a null reference is a null value.</summary>
@@ -132,6 +168,17 @@ internal sealed class StringBuffer(int capacity) : RawColumnBuffer
         }
 
         Values[row] = _recent.GetString(ref reader);
+        return true;
+    }
+
+    public override bool TryReadToken(JsonTokenType kind, ReadOnlySpan<byte> token, int row)
+    {
+        if (kind != JsonTokenType.String)
+        {
+            return false;
+        }
+
+        Values[row] = _recent.GetAsciiString(token[1..^1]);
         return true;
     }
 
@@ -174,14 +221,38 @@ internal sealed class RecentStrings
             return reader.GetString()!;
         }
 
-        int slot = value.IsEmpty ? 0 : ((value.Length * 7) + value[0] + (value[^1] * 31) + (value[value.Length / 2] * 17)) & (Slots - 1);
+        int slot = Slot(value);
+        return Cached(value, slot) ?? Remember(value, slot, reader.GetString()!);
+    }
+
+    /// <summary><see cref="GetString(ref Utf8JsonReader)"/> of a string's content that is ASCII without escapes.</summary>
+    public string GetAsciiString(ReadOnlySpan<byte> ascii)
+    {
+        if (_off || ascii.Length > MaxBytes)
+        {
+            return Encoding.ASCII.GetString(ascii);
+        }
+
+        int slot = Slot(ascii);
+        return Cached(ascii, slot) ?? Remember(ascii, slot, Encoding.ASCII.GetString(ascii));
+    }
+
+    private static int Slot(ReadOnlySpan<byte> value) =>
+        value.IsEmpty ? 0 : ((value.Length * 7) + value[0] + (value[^1] * 31) + (value[value.Length / 2] * 17)) & (Slots - 1);
+
+    private string? Cached(ReadOnlySpan<byte> value, int slot)
+    {
         if (_strings[slot] is { } cached && value.SequenceEqual(_bytes[slot].AsSpan(0, _lengths[slot])))
         {
             _hits++;
             return cached;
         }
 
-        string text = reader.GetString()!;
+        return null;
+    }
+
+    private string Remember(ReadOnlySpan<byte> value, int slot, string text)
+    {
         value.CopyTo(_bytes[slot] ??= new byte[MaxBytes]);
         _lengths[slot] = value.Length;
         _strings[slot] = text;
@@ -249,6 +320,18 @@ internal sealed class ListBuffer<T, TReader>(WeftType type, int capacity) : RawC
 internal interface IJsonValueReader<T>
 {
     static abstract bool TryRead(ref Utf8JsonReader reader, out T value);
+
+    /// <summary>
+    /// <see cref="TryRead"/> of a scalar token's text (see <see cref="RawColumnBuffer.TryReadToken"/>),
+    /// when this reader can decide it from the bytes (<paramref name="handled"/>); otherwise the buffer
+    /// reads the token through a reader.
+    /// </summary>
+    static virtual bool TryReadToken(JsonTokenType kind, ReadOnlySpan<byte> token, out T value, out bool handled)
+    {
+        value = default!;
+        handled = false;
+        return false;
+    }
 }
 
 internal readonly struct BoolReader : IJsonValueReader<bool>
@@ -258,6 +341,13 @@ internal readonly struct BoolReader : IJsonValueReader<bool>
         value = reader.TokenType == JsonTokenType.True;
         return reader.TokenType is JsonTokenType.True or JsonTokenType.False;
     }
+
+    public static bool TryReadToken(JsonTokenType kind, ReadOnlySpan<byte> token, out bool value, out bool handled)
+    {
+        handled = true;
+        value = kind == JsonTokenType.True;
+        return kind is JsonTokenType.True or JsonTokenType.False;
+    }
 }
 
 internal readonly struct Int32Reader : IJsonValueReader<int>
@@ -266,6 +356,14 @@ internal readonly struct Int32Reader : IJsonValueReader<int>
     {
         value = 0;
         return reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out value);
+    }
+
+    /// <summary>As <see cref="Utf8JsonReader.TryGetInt32"/> reads a number: the whole token as an integer.</summary>
+    public static bool TryReadToken(JsonTokenType kind, ReadOnlySpan<byte> token, out int value, out bool handled)
+    {
+        handled = true;
+        value = 0;
+        return kind == JsonTokenType.Number && Utf8Parser.TryParse(token, out value, out int used) && used == token.Length;
     }
 }
 
@@ -282,6 +380,13 @@ internal readonly struct Int64Reader : IJsonValueReader<long>
             _ => false,
         };
     }
+
+    public static bool TryReadToken(JsonTokenType kind, ReadOnlySpan<byte> token, out long value, out bool handled)
+    {
+        handled = kind != JsonTokenType.String; // a quoted integer: through the reader, as it is rare
+        value = 0;
+        return kind == JsonTokenType.Number && JsonText.TryParseInt64Token(token, out value);
+    }
 }
 
 /// <summary>Microseconds since the epoch as a JSON integer, or an ISO-8601 string.</summary>
@@ -296,6 +401,23 @@ internal readonly struct TimestampReader : IJsonValueReader<long>
             JsonTokenType.String => JsonText.TryParseTimestamp(ref reader, out value),
             _ => false,
         };
+    }
+
+    public static bool TryReadToken(JsonTokenType kind, ReadOnlySpan<byte> token, out long value, out bool handled)
+    {
+        value = 0;
+        switch (kind)
+        {
+            case JsonTokenType.Number:
+                handled = true;
+                return JsonText.TryParseInt64Token(token, out value);
+            case JsonTokenType.String when IsoTimestamp.TryParse(token[1..^1], out value):
+                handled = true;
+                return true;
+            default:
+                handled = kind != JsonTokenType.String; // other forms of time: through the reader
+                return false;
+        }
     }
 }
 
@@ -349,6 +471,10 @@ internal readonly struct StringReader : IJsonValueReader<string>
 internal static class JsonText
 {
     private const int StackChars = 128;
+
+    /// <summary>As <see cref="Utf8JsonReader.TryGetInt64"/> reads a number token: the whole token as an integer.</summary>
+    public static bool TryParseInt64Token(ReadOnlySpan<byte> token, out long value) =>
+        Utf8Parser.TryParse(token, out value, out int used) && used == token.Length;
 
     public static bool TryParseInt64(ref Utf8JsonReader reader, out long value)
     {

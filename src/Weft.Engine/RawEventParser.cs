@@ -505,66 +505,24 @@ public sealed class RawEventParser
                 names = type.Plan!.Names;
             }
 
-            var reader = new Utf8JsonReader(json);
-            reader.Read();
-            if (reader.TokenType != JsonTokenType.StartObject)
+            bool flat = false;
+            if (!_anyMapping && FlatPath)
             {
-                reader.Skip();
-                reader.Read(); // throws on content after the value
+                flat = TryParseFlat(json, state, names, row, seq, ref failColumn, ref failStart, ref failEnd);
+                if (!flat)
+                {
+                    // The reader starts the event afresh: a new sequence number disowns what the fast
+                    // path wrote into this row.
+                    seq = ++state.Seq;
+                    failColumn = -1;
+                }
+            }
+
+            if (!flat && !ReadObject(json, state, names, row, seq, ref failColumn, ref failStart, ref failEnd))
+            {
                 reason = "not a JSON object";
                 return Outcome.Bad;
             }
-
-            state.EventType = default;
-            var hints = state.NameHints;
-            int position = 0;
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                var name = JsonText.Unescaped(ref reader, ref state.Scratch);
-                int column = -1; // -1: an attribute the signal does not declare
-                if (position < hints.Length)
-                {
-                    column = names.TryGetValue(name, ref hints[position++], out int c) ? c : -1;
-                }
-                else if (names.TryGetValue(name, out int c))
-                {
-                    column = c;
-                }
-
-                reader.Read();
-                if (column == TypeProperty && !_anyMapping)
-                {
-                    state.EventType = Classify(ref reader, state);
-                }
-
-                if (column >= 0 && reader.TokenType == JsonTokenType.Null)
-                {
-                    // A repeated name: the last value counts (as in a DOM lookup), so a null clears an earlier one.
-                    state.Written[column] = 0;
-                    continue;
-                }
-
-                if (column < 0 || failColumn >= 0)
-                {
-                    reader.Skip();
-                    continue;
-                }
-
-                int start = (int)reader.TokenStartIndex;
-                if (state.Buffers[column].TryRead(ref reader, row))
-                {
-                    state.Written[column] = seq;
-                }
-                else
-                {
-                    // The first bad value names the dead letter; read on, as the JSON must still be valid
-                    // and the type may still come.
-                    reader.Skip();
-                    (failColumn, failStart, failEnd) = (column, start, (int)reader.BytesConsumed);
-                }
-            }
-
-            reader.Read(); // throws on content after the object
         }
         catch (JsonException ex)
         {
@@ -640,6 +598,215 @@ public sealed class RawEventParser
         return Outcome.Ok;
     }
 
+    /// <summary>
+    /// Reads an event's properties with a <see cref="Utf8JsonReader"/> into this row under
+    /// <paramref name="seq"/>: false when the JSON is not an object; a <see cref="JsonException"/> when
+    /// it is malformed.
+    /// </summary>
+    private bool ReadObject(ReadOnlySpan<byte> json, ParseState state, Utf8NameMap<int> names, int row, int seq, ref int failColumn, ref int failStart, ref int failEnd)
+    {
+        var reader = new Utf8JsonReader(json);
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            reader.Read(); // throws on content after the value
+            return false;
+        }
+
+        state.EventType = default;
+        var hints = state.NameHints;
+        int position = 0;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = JsonText.Unescaped(ref reader, ref state.Scratch);
+            int column = -1; // -1: an attribute the signal does not declare
+            if (position < hints.Length)
+            {
+                column = names.TryGetValue(name, ref hints[position++], out int c) ? c : -1;
+            }
+            else if (names.TryGetValue(name, out int c))
+            {
+                column = c;
+            }
+
+            reader.Read();
+            if (column == TypeProperty && !_anyMapping)
+            {
+                state.EventType = Classify(ref reader, state);
+            }
+
+            if (column >= 0 && reader.TokenType == JsonTokenType.Null)
+            {
+                // A repeated name: the last value counts (as in a DOM lookup), so a null clears an earlier one.
+                state.Written[column] = 0;
+                continue;
+            }
+
+            if (column < 0 || failColumn >= 0)
+            {
+                reader.Skip();
+                continue;
+            }
+
+            int start = (int)reader.TokenStartIndex;
+            if (state.Buffers[column].TryRead(ref reader, row))
+            {
+                state.Written[column] = seq;
+            }
+            else
+            {
+                // The first bad value names the dead letter; read on, as the JSON must still be valid
+                // and the type may still come.
+                reader.Skip();
+                (failColumn, failStart, failEnd) = (column, start, (int)reader.BytesConsumed);
+            }
+        }
+
+        reader.Read(); // throws on content after the object
+        return true;
+    }
+
+    /// <summary>
+    /// Whether events are first tried on the fast path (<see cref="TryParseFlat"/>); on by default. Off,
+    /// every event goes through the reader: the tests compare the two.
+    /// </summary>
+    internal bool FlatPath { get; set; } = true;
+
+    /// <summary>
+    /// The fast path: a flat object of properties whose values are ASCII strings without escapes,
+    /// numbers, true, false or null, scanned directly instead of through a <see cref="Utf8JsonReader"/>
+    /// (a tokenizer's state machine was a quarter of a stream's parsing). It reads the event exactly as
+    /// the reader loop does, name hints, null handling and the first bad value included. It returns
+    /// false for anything else (nesting, escapes, non-ASCII, malformed input), having written only into
+    /// this row under <paramref name="seq"/>, and the caller parses the event with the reader.
+    /// </summary>
+    private bool TryParseFlat(ReadOnlySpan<byte> json, ParseState state, Utf8NameMap<int> names, int row, int seq, ref int failColumn, ref int failStart, ref int failEnd)
+    {
+        int i = FlatJson.SkipWhitespace(json, 0);
+        if (i >= json.Length || json[i] != (byte)'{')
+        {
+            return false;
+        }
+
+        state.EventType = default;
+        var hints = state.NameHints;
+        int position = 0;
+        i = FlatJson.SkipWhitespace(json, i + 1);
+        if (i < json.Length && json[i] == (byte)'}')
+        {
+            return FlatJson.SkipWhitespace(json, i + 1) == json.Length;
+        }
+
+        while (true)
+        {
+            if (i >= json.Length || json[i] != (byte)'"')
+            {
+                return false;
+            }
+
+            int nameEnd = FlatJson.StringEnd(json, i + 1);
+            if (nameEnd < 0)
+            {
+                return false;
+            }
+
+            var name = json[(i + 1)..nameEnd];
+            i = FlatJson.SkipWhitespace(json, nameEnd + 1);
+            if (i >= json.Length || json[i] != (byte)':')
+            {
+                return false;
+            }
+
+            i = FlatJson.SkipWhitespace(json, i + 1);
+            if (i >= json.Length)
+            {
+                return false;
+            }
+
+            int start = i;
+            JsonTokenType kind;
+            switch (json[i])
+            {
+                case (byte)'"':
+                    i = FlatJson.StringEnd(json, i + 1);
+                    if (i < 0)
+                    {
+                        return false;
+                    }
+
+                    i++;
+                    kind = JsonTokenType.String;
+                    break;
+                case (byte)'t' when json[i..].StartsWith("true"u8):
+                    (i, kind) = (i + 4, JsonTokenType.True);
+                    break;
+                case (byte)'f' when json[i..].StartsWith("false"u8):
+                    (i, kind) = (i + 5, JsonTokenType.False);
+                    break;
+                case (byte)'n' when json[i..].StartsWith("null"u8):
+                    (i, kind) = (i + 4, JsonTokenType.Null);
+                    break;
+                default:
+                    i = FlatJson.NumberEnd(json, i);
+                    if (i < 0)
+                    {
+                        return false;
+                    }
+
+                    kind = JsonTokenType.Number;
+                    break;
+            }
+
+            // What follows a value must end it (as the reader requires of "truex" or "12a").
+            int next = FlatJson.SkipWhitespace(json, i);
+            if (next >= json.Length || json[next] is not ((byte)',' or (byte)'}'))
+            {
+                return false;
+            }
+
+            // As the reader loop, step for step.
+            int column = -1;
+            if (position < hints.Length)
+            {
+                column = names.TryGetValue(name, ref hints[position++], out int c) ? c : -1;
+            }
+            else if (names.TryGetValue(name, out int c))
+            {
+                column = c;
+            }
+
+            var token = json[start..i];
+            if (column == TypeProperty)
+            {
+                state.EventType = kind == JsonTokenType.String ? ClassifyText(token[1..^1]) : new TypeSeen(TypeKind.NotString, null);
+            }
+
+            if (column >= 0 && kind == JsonTokenType.Null)
+            {
+                state.Written[column] = 0;
+            }
+            else if (column >= 0 && failColumn < 0)
+            {
+                if (state.Buffers[column].TryReadToken(kind, token, row))
+                {
+                    state.Written[column] = seq;
+                }
+                else
+                {
+                    (failColumn, failStart, failEnd) = (column, start, i);
+                }
+            }
+
+            if (json[next] == (byte)'}')
+            {
+                return FlatJson.SkipWhitespace(json, next + 1) == json.Length;
+            }
+
+            i = FlatJson.SkipWhitespace(json, next + 1);
+        }
+    }
+
     private static Outcome Unknown(TypeSeen type, out string? reason, out string? eventType)
     {
         eventType = type.Kind == TypeKind.Empty ? "" : null;
@@ -695,7 +862,11 @@ public sealed class RawEventParser
             return new TypeSeen(TypeKind.NotString, null);
         }
 
-        var text = JsonText.Unescaped(ref reader, ref state.Scratch);
+        return ClassifyText(JsonText.Unescaped(ref reader, ref state.Scratch));
+    }
+
+    private TypeSeen ClassifyText(ReadOnlySpan<byte> text)
+    {
         return text.IsEmpty ? new TypeSeen(TypeKind.Empty, null)
             : _plans.TryGetValue(text, out var plan) ? new TypeSeen(TypeKind.Known, plan)
             : new TypeSeen(TypeKind.Unknown, null);

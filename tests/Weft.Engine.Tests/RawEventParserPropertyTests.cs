@@ -87,6 +87,120 @@ public sealed class RawEventParserPropertyTests
         Check.One(Config.QuickThrowOnFailure.WithMaxTest(400).WithReplay(0x5EED5, 0x9E3779B97F4A7C15), property);
     }
 
+    /// <summary>
+    /// The fast path for flat objects against the reader alone, on flat events with JSON's corner cases
+    /// where the fast path must agree or step aside: whitespace of every kind, numbers in every form
+    /// (and near-numbers), literals and near-literals, non-ASCII, escapes and raw control characters in
+    /// strings, empty objects, trailing commas, missing colons, content after the object.
+    /// </summary>
+    [Fact]
+    public void The_flat_fast_path_reads_every_event_as_the_reader_does()
+    {
+        var cases =
+            from seed in Gen.Choose(0, int.MaxValue)
+            from count in Gen.Choose(1, 40)
+            select (Seed: seed, Count: count);
+        var property = Prop.ForAll(cases.ToArbitrary(), c =>
+        {
+            var random = new Random(c.Seed);
+            var records = Enumerable.Range(0, c.Count)
+                .Select(i => new RawRecord(Encoding.UTF8.GetBytes(random.Next(4) == 0 ? Event(random) : FlatEvent(random)), $"gen:{i}"))
+                .ToList();
+            var clock = new FakeTimeProvider(Now);
+            var fast = new RawEventParser(Plain, clock, Options);
+            var reader = new RawEventParser(Plain, clock, Options) { FlatPath = false };
+            foreach (var record in records)
+            {
+                string json = Encoding.UTF8.GetString(record.Json.Span);
+                ParseResult expected;
+                try
+                {
+                    expected = reader.Parse([record]);
+                }
+                catch (InvalidOperationException)
+                {
+                    fast.Invoking(p => p.Parse([record])).Should().Throw<InvalidOperationException>("event {0}", json);
+                    continue;
+                }
+
+                var actual = fast.Parse([record]);
+                actual.DeadLetters.Should().Equal(expected.DeadLetters, "event {0}", json);
+                actual.SkippedOtherTypes.Should().Be(expected.SkippedOtherTypes, "event {0}", json);
+                Rows(actual.Events).Should().BeEquivalentTo(Rows(expected.Events), o => o.WithStrictOrdering(), "event {0}", json);
+            }
+        });
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(500).WithReplay(0xF1A7, 0x9E3779B97F4A7C15), property);
+    }
+
+    private static readonly string[] Spaces = ["", "", "", " ", "  ", "\t", "\n", "\r\n", " \n\t "];
+
+    private static readonly string[] Numbers =
+    [
+        "0", "-0", "7", "-12", "2147483647", "2147483648", "-2147483649", "9223372036854775807", "9223372036854775808",
+        "-9223372036854775808", "1.0", "1.5", "-0.25", "1e3", "1E+3", "2e-3", "0e0", "1.5e10", "12345678901234567890123",
+        "01", "-01", "00", "1.", ".5", "-", "+1", "1e", "1e+", "1.e3", "0x10", "1_000", "1,5", "Infinity", "NaN",
+    ];
+
+    private static readonly string[] Literals = ["true", "false", "null", "tru", "truex", "nul", "nulls", "False", "TRUE", "fals e"];
+
+    private static readonly string[] Strings =
+    [
+        "\"\"", "\"click\"", "\"save\"", "\"view\"", "\"other\"", "\"e-1\"", "\"42\"", "\" 42 \"", "\"-7\"", "\"9223372036854775808\"",
+        "\"2026-03-01T11:59:00Z\"", "\"2026-03-01T11:59:00.123456Z\"", "\"2026-03-01 11:59:00\"", "\"2026-03-01T12:00:00+02:00\"", "\"not a time\"",
+        "\"caf\\u00e9\"", "\"café\"", "\"tab\\there\"", "\"raw\ttab\"", "\"quote\\\"in\"", "\"unterminated",
+        "\"\\ud800\"", "\"x\u0001y\"",
+    ];
+
+    private static readonly string[] FlatKeys = ["event_id", "user_id", "event_type", "event_time", "ingest_time", "item_id", "dwell", "score", "ratio", "flag", "seen", "note", "extra", "ev\\u0065nt_id", "café"];
+
+    /// <summary>A flat object (or something near one) whose values are scalars of every form.</summary>
+    private static string FlatEvent(Random random)
+    {
+        string Space() => Spaces[random.Next(Spaces.Length)];
+        string Scalar(string key) => random.Next(10) switch
+        {
+            < 3 => Numbers[random.Next(Numbers.Length)],
+            < 5 => Literals[random.Next(Literals.Length)],
+            < 7 => Strings[random.Next(Strings.Length)],
+            _ => key switch
+            {
+                "event_id" or "note" => Quote("e" + random.Next(100)),
+                "event_type" => Quote(new[] { "click", "save", "view" }[random.Next(3)]),
+                "event_time" or "seen" => (NowMicros - random.Next(1_000_000)).ToString(CultureInfo.InvariantCulture),
+                _ => random.Next(1, 100).ToString(CultureInfo.InvariantCulture),
+            },
+        };
+
+        var fields = new List<string>();
+        foreach (var key in new[] { "event_id", "user_id", "event_type", "event_time", "item_id" })
+        {
+            if (random.Next(12) > 0)
+            {
+                fields.Add(key);
+            }
+        }
+
+        for (int i = random.Next(4); i > 0; i--)
+        {
+            fields.Add(FlatKeys[random.Next(FlatKeys.Length)]);
+        }
+
+        var json = new StringBuilder(Space() + "{" + Space());
+        for (int i = 0; i < fields.Count; i++)
+        {
+            var colon = random.Next(40) == 0 ? "" : ":";
+            json.Append(Quote(fields[i])).Append(Space()).Append(colon).Append(Space()).Append(Scalar(fields[i])).Append(Space());
+            if (i < fields.Count - 1 || random.Next(30) == 0)
+            {
+                // Now and then no comma, or something else in its place; the last one a trailing comma.
+                json.Append(random.Next(25) == 0 ? new[] { "", ";", "x", ":" }[random.Next(4)] : ",").Append(Space());
+            }
+        }
+
+        json.Append('}').Append(random.Next(20) == 0 ? " x" : Space());
+        return json.ToString();
+    }
+
     [Fact]
     public void Parsing_in_parallel_parts_gives_what_one_pass_gives()
     {
