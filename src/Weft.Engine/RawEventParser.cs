@@ -112,8 +112,62 @@ public sealed class RawEventParser
     /// <see cref="ParseResult.SourceRows"/> gives, for each output row, the index of the input record it
     /// came from, and <see cref="ParseResult.DeadLetterRows"/> the same for each dead letter.
     /// </summary>
-    public ParseResult Parse(IEnumerable<RawRecord> records) =>
-        Parse(records, records.TryGetNonEnumeratedCount(out int count) ? count : 256, Timestamps.ToMicros(_time.GetUtcNow()));
+    public ParseResult Parse(IEnumerable<RawRecord> records)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        long now = Timestamps.ToMicros(_time.GetUtcNow());
+        if (records is IReadOnlyList<RawRecord> list)
+        {
+            return Parse(Records(list, 0, list.Count), now);
+        }
+
+        // Read lazily (a file line by line), in chunks: only a chunk of raw records is held at a time.
+        var run = new ParseRun(this, 256, now);
+        var chunk = new RawRecord[1024];
+        int n = 0;
+        try
+        {
+            foreach (var record in records)
+            {
+                chunk[n++] = record;
+                if (n == chunk.Length)
+                {
+                    run.Add(chunk);
+                    n = 0;
+                }
+            }
+
+            run.Add(chunk.AsSpan(0, n));
+        }
+        finally
+        {
+            run.ReturnScratch();
+        }
+
+        return run.Finish();
+    }
+
+    /// <summary>
+    /// Records <paramref name="start"/> to <paramref name="end"/> of <paramref name="records"/> as a span:
+    /// the parse loop indexes it directly, where an enumerator cost two interface calls a record.
+    /// </summary>
+    private static ReadOnlySpan<RawRecord> Records(IReadOnlyList<RawRecord> records, int start, int end) => records switch
+    {
+        RawRecord[] array => array.AsSpan(start, end - start),
+        List<RawRecord> list => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(list)[start..end],
+        _ => Copy(records, start, end),
+    };
+
+    private static RawRecord[] Copy(IReadOnlyList<RawRecord> records, int start, int end)
+    {
+        var copy = new RawRecord[end - start];
+        for (int i = 0; i < copy.Length; i++)
+        {
+            copy[i] = records[start + i];
+        }
+
+        return copy;
+    }
 
     /// <summary>Records per part at least when <see cref="Parse(IReadOnlyList{RawRecord}, int)"/> splits its input.</summary>
     public const int MinRecordsPerPart = 2048;
@@ -132,7 +186,7 @@ public sealed class RawEventParser
         int parts = Math.Min(parallelism, records.Count / MinRecordsPerPart);
         if (parts <= 1)
         {
-            return Parse(records, records.Count, now);
+            return Parse(Records(records, 0, records.Count), now);
         }
 
         var starts = new int[parts + 1];
@@ -145,7 +199,7 @@ public sealed class RawEventParser
         try
         {
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, p =>
-                results[p] = Parse(Range(records, starts[p], starts[p + 1]), starts[p + 1] - starts[p], now));
+                results[p] = Parse(Records(records, starts[p], starts[p + 1]), now));
         }
         catch (AggregateException e) when (e.InnerExceptions.Count >= 1)
         {
@@ -154,14 +208,6 @@ public sealed class RawEventParser
         }
 
         return Join(results, starts);
-    }
-
-    private static IEnumerable<RawRecord> Range(IReadOnlyList<RawRecord> records, int start, int end)
-    {
-        for (int i = start; i < end; i++)
-        {
-            yield return records[i];
-        }
     }
 
     /// <summary>The parts' results as one: rows, dead letters and skips in part order, record indexes made whole-input.</summary>
@@ -209,60 +255,81 @@ public sealed class RawEventParser
         }
     }
 
-    private ParseResult Parse(IEnumerable<RawRecord> records, int countHint, long now)
+    private ParseResult Parse(ReadOnlySpan<RawRecord> records, long now)
     {
-        var schema = _signal.RawSchema;
-        var state = new ParseState(schema, Math.Max(countHint, 1), _aliasOrder.Length == 0 ? 0 : _aliasOrder.Max() + 1);
-        var deadLetters = new List<DeadLetter>();
-        var deadLetterRows = new List<int>();
-        var otherTypeRows = new List<int>();
-        int input = 0;
-        long maxFuture = now + (_options.MaxFutureSkew.Ticks / 10);
+        var run = new ParseRun(this, records.Length, now);
         try
         {
-            foreach (var record in records)
+            run.Add(records);
+        }
+        finally
+        {
+            run.ReturnScratch();
+        }
+
+        return run.Finish();
+    }
+
+    /// <summary>One parse's state: its column buffers and dead letters, fed records in order.</summary>
+    private sealed class ParseRun(RawEventParser parser, int capacity, long now)
+    {
+        private readonly ParseState _state = new(parser._signal.RawSchema, Math.Max(capacity, 1), parser._aliasOrder.Length == 0 ? 0 : parser._aliasOrder.Max() + 1);
+        private readonly List<DeadLetter> _deadLetters = [];
+        private readonly List<int> _deadLetterRows = [];
+        private readonly List<int> _otherTypeRows = [];
+        private readonly long _maxFuture = now + (parser._options.MaxFutureSkew.Ticks / 10);
+        private int _input;
+
+        public void Add(ReadOnlySpan<RawRecord> records)
+        {
+            var state = _state;
+            foreach (ref readonly var record in records)
             {
                 if (state.Count == state.Capacity)
                 {
                     state.Grow();
                 }
 
-                var outcome = ParseOne(record.Json.Span, state, now, maxFuture, out var reason, out var identity);
+                var outcome = parser.ParseOne(record.Json.Span, state, now, _maxFuture, out var reason, out var identity);
                 switch (outcome)
                 {
                     case Outcome.Ok:
-                        state.Commit(input);
+                        state.Commit(_input);
                         break;
                     case Outcome.OtherType:
-                        otherTypeRows.Add(input);
+                        _otherTypeRows.Add(_input);
                         break;
                     default:
-                        deadLetters.Add(new DeadLetter(identity.EventId, identity.UserId, identity.EventType, "parse", reason!, record.Source, Payload(record.Json)));
-                        deadLetterRows.Add(input);
+                        _deadLetters.Add(new DeadLetter(identity.EventId, identity.UserId, identity.EventType, "parse", reason!, record.Source, parser.Payload(record.Json)));
+                        _deadLetterRows.Add(_input);
                         break;
                 }
 
-                input++;
+                _input++;
             }
         }
-        finally
-        {
-            state.ReturnScratch();
-        }
 
-        var built = new Column[schema.Length];
-        for (int i = 0; i < built.Length; i++)
-        {
-            built[i] = state.Buffers[i].Build(state.Count);
-        }
+        public void ReturnScratch() => _state.ReturnScratch();
 
-        return new ParseResult(new EventBatch(schema, built), deadLetters, otherTypeRows.Count)
+        public ParseResult Finish()
         {
-            SourceRows = state.SourceRows.Length == state.Count ? state.SourceRows : state.SourceRows.AsSpan(0, state.Count).ToArray(),
-            DeadLetterRows = [.. deadLetterRows],
-            OtherTypeRows = [.. otherTypeRows],
-        };
+            var schema = parser._signal.RawSchema;
+            var state = _state;
+            var built = new Column[schema.Length];
+            for (int i = 0; i < built.Length; i++)
+            {
+                built[i] = state.Buffers[i].Build(state.Count);
+            }
+
+            return new ParseResult(new EventBatch(schema, built), _deadLetters, _otherTypeRows.Count)
+            {
+                SourceRows = state.SourceRows.Length == state.Count ? state.SourceRows : state.SourceRows.AsSpan(0, state.Count).ToArray(),
+                DeadLetterRows = [.. _deadLetterRows],
+                OtherTypeRows = [.. _otherTypeRows],
+            };
+        }
     }
+
     /// <summary>
     /// The same checks for rows read from a raw table (Parquet/Delta archive) instead of JSON: rows of
     /// other event types are skipped; rows without event_id, user_id or event_time, missing a

@@ -202,6 +202,34 @@ public sealed class RawEventParserPropertyTests
     }
 
     [Fact]
+    public void Records_read_lazily_parse_as_the_same_records_in_a_list()
+    {
+        var random = new Random(0x1A2);
+        var records = Enumerable.Range(0, 2_500).Select(i => new RawRecord(Encoding.UTF8.GetBytes(Event(random)), $"gen:{i}")).ToList();
+        var parser = new RawEventParser(Plain, new FakeTimeProvider(Now), Options);
+        var expected = parser.Parse(records);
+
+        // An enumerable that is not a list (a file read line by line) is parsed a chunk at a time.
+        var actual = parser.Parse(Lazily(records));
+
+        actual.DeadLetters.Should().Equal(expected.DeadLetters);
+        actual.SkippedOtherTypes.Should().Be(expected.SkippedOtherTypes);
+        actual.SourceRows.Should().Equal(expected.SourceRows);
+        actual.DeadLetterRows.Should().Equal(expected.DeadLetterRows);
+        actual.OtherTypeRows.Should().Equal(expected.OtherTypeRows);
+        Rows(actual.Events).Should().Equal(Rows(expected.Events));
+        expected.SourceRows.Should().Contain(r => r > 2_048, "rows come from every chunk");
+
+        static IEnumerable<RawRecord> Lazily(IEnumerable<RawRecord> source)
+        {
+            foreach (var r in source)
+            {
+                yield return r;
+            }
+        }
+    }
+
+    [Fact]
     public void Parsing_in_parallel_parts_gives_what_one_pass_gives()
     {
         var cases =
