@@ -65,7 +65,7 @@ internal readonly record struct ProcessCost(TimeSpan Cpu, long AllocatedBytes, T
     {
         if (PerfControl.MeasuredRun)
         {
-            PerfControl.Send("enable");
+            PerfControl.Set(enabled: true);
         }
 
         return Now();
@@ -78,7 +78,7 @@ internal readonly record struct ProcessCost(TimeSpan Cpu, long AllocatedBytes, T
     public static RunResult Result(ProcessCost start, long events, long payloadBytes, double startupSeconds, double seconds)
     {
         var end = Now();
-        PerfControl.Send("disable");
+        PerfControl.Set(enabled: false);
         return new RunResult(events, payloadBytes, startupSeconds, seconds, (end.Cpu - start.Cpu).TotalSeconds)
         {
             AllocatedBytes = end.AllocatedBytes - start.AllocatedBytes,
@@ -100,15 +100,14 @@ internal static class PerfControl
     /// <summary>Whether the run about to start is measured (not a warm-up): only those are profiled.</summary>
     public static bool MeasuredRun { get; set; }
 
-    public static void Send(string command)
+    public static void Set(bool enabled)
     {
-        bool enable = command == "enable";
-        if (Fifo is null || enable == _enabled)
+        if (Fifo is null || enabled == _enabled)
         {
             return;
         }
 
-        Fifo.Write(command + "\n");
-        _enabled = enable;
+        Fifo.Write(enabled ? "enable\n" : "disable\n");
+        _enabled = enabled;
     }
 }

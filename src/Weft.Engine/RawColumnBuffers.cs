@@ -130,24 +130,13 @@ internal sealed class PrimitiveBuffer<T, TReader>(WeftType type, int capacity) :
 
     public override bool TryReadToken(JsonTokenType kind, ReadOnlySpan<byte> token, int row)
     {
-        T value;
-        if (!TReader.TryReadToken(kind, token, out value, out bool handled))
+        if (TReader.TryReadToken(kind, token, out var value, out bool handled))
         {
-            if (handled)
-            {
-                return false;
-            }
-
-            var reader = new Utf8JsonReader(token);
-            reader.Read();
-            if (!TReader.TryRead(ref reader, out value))
-            {
-                return false;
-            }
+            Values[row] = value;
+            return true;
         }
 
-        Values[row] = value;
-        return true;
+        return !handled && base.TryReadToken(kind, token, row);
     }
 }
 

@@ -118,7 +118,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     private UInt128[] _sortKeys = [];
     private ulong[] _hashes = [];
     private byte[] _status = [];
-    private int[] _idEnds = []; // an append's event ids as UTF-8, end to end in _ids, by arrival
+    private int[] _idBounds = [0]; // an append's event id i, as UTF-8, is _ids[_idBounds[i].._idBounds[i + 1]] (by arrival)
     private byte[] _ids = new byte[4096];
 
     // A merge chunk's state, reused from chunk to chunk (see MergeChunkInTransaction).
@@ -331,7 +331,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         {
             _hashes = new ulong[Math.Max(n, _hashes.Length * 2)];
             _status = new byte[_hashes.Length];
-            _idEnds = new int[_hashes.Length];
+            _idBounds = new int[_hashes.Length + 1];
         }
 
         // Each id's UTF-8 and key hash, made once and in arrival order: the elements' strings lie in
@@ -347,7 +347,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
             }
 
             idBytes += Encoding.UTF8.GetBytes(id, _ids.AsSpan(idBytes));
-            _idEnds[i] = idBytes;
+            _idBounds[i + 1] = idBytes;
             _hashes[i] = KeyFilter.Hash(elements[i].UserId, elements[i].EventTimeMicros, IdUtf8(i));
         }
 
@@ -394,7 +394,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     }
 
     /// <summary>The UTF-8 of the event id of the append's element <paramref name="i"/> (arrival order), made by <see cref="InsertRun"/>.</summary>
-    private ReadOnlySpan<byte> IdUtf8(int i) => _ids.AsSpan(i == 0 ? 0 : _idEnds[i - 1], _idEnds[i] - (i == 0 ? 0 : _idEnds[i - 1]));
+    private ReadOnlySpan<byte> IdUtf8(int i) => _ids.AsSpan(_idBounds[i], _idBounds[i + 1] - _idBounds[i]);
 
     /// <summary>Decides each "maybe" by the keys its user has stored (one read of the user's blocks per user).</summary>
     private void ResolveMaybes(string signal, OnlineElement[] elements, int[] order, CancellationToken cancellationToken)
