@@ -16,7 +16,7 @@ namespace Weft.Bench.Streaming;
 /// </code>
 /// MODE: <c>raw-consume</c> (the ceiling: Confluent.Kafka's Consume loop), <c>source</c> (Weft's
 /// KafkaEventSource), <c>weft-runtime</c> (StreamRuntime end to end), <c>runtime-memory</c> (the same
-/// runtime fed from memory: Weft's own cost without Kafka), or <c>all</c> (those four);
+/// runtime fed from memory: Weft's own cost without Kafka), or <c>all</c> (those four), or several of them joined by commas (<c>raw-consume,weft-runtime</c>);
 /// <c>sample</c> prints three generated events. The topic is pre-loaded once with N generated click events
 /// (~210 bytes of JSON each, keyed by user id); every run reads all of it with a fresh consumer group.
 /// At least W warm-up rounds of every mode come first (default 8; <c>--warmup-runs 0</c> skips them), and
@@ -84,6 +84,7 @@ internal static class Program
 
             var modes = Modes(options);
             var selected = args[0] == "all" ? modes.Values.ToList()
+                : args[0].Contains(',', StringComparison.Ordinal) ? [.. args[0].Split(',').Select(name => modes.TryGetValue(name, out var one) ? one : throw new ArgumentException($"unknown mode '{name}' (modes: {string.Join(", ", modes.Keys)})"))]
                 : modes.TryGetValue(args[0], out var mode) ? [mode]
                 : throw new ArgumentException($"unknown mode '{args[0]}' (modes: {string.Join(", ", modes.Keys)}, all, freshness, sample)");
             var result = await RunAsync(options, selected, CancellationToken.None).ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 using System.Threading.Channels;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
@@ -12,9 +13,11 @@ namespace Weft.Streaming.Kafka;
 /// One consumer of a Kafka consumer group as an <see cref="IEventSource"/>.
 /// </summary>
 /// <remarks>
-/// <para><b>Threads.</b> Confluent.Kafka's <c>Consume</c> blocks, so it runs on a dedicated poll thread
-/// that converts messages into <see cref="SourceRecord"/>s and hands them to the reader through a
-/// bounded channel in chunks: after a blocking <c>Consume</c> returns a message, the thread takes what
+/// <para><b>Threads.</b> Polling blocks, so it runs on a dedicated poll thread that converts messages
+/// into <see cref="SourceRecord"/>s and hands them to the reader through a bounded channel in chunks.
+/// The assigned partitions' messages are drained from a queue of their own many at a time
+/// (<see cref="FetchedMessageQueue"/>); rebalances and errors are served by Confluent.Kafka's
+/// <c>Consume</c> between drains. After a wait for a first message, the thread takes what
 /// librdkafka has already fetched without blocking, up to a chunk, and writes the chunk (so a lone
 /// record waits for nothing, and a busy stream costs one channel operation per chunk, not per record).
 /// <see cref="ReadBatchAsync"/> drains chunks into batches. When the channel is full the poll thread
@@ -48,6 +51,8 @@ internal sealed class KafkaEventSource : IEventSource
     private readonly ManualResetEventSlim _room = new(false, spinCount: 1); // waits are milliseconds long: spinning only burns a core the reader needs
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly IConsumer<byte[]?, byte[]?> _consumer;
+    private readonly FetchedMessageQueue _fetched;
+    private readonly byte[][] _topicNames; // the topics' names in UTF-8, to tell a fetched message's topic without a string
     private readonly Thread _pollThread;
 
     private volatile bool _stopping;
@@ -68,6 +73,7 @@ internal sealed class KafkaEventSource : IEventSource
     private int _pausedVersion = -1;
     private bool _paused;
     private int _pauseCount;
+    private long _strayMessages;
     private long _fullSince; // Stopwatch timestamp the channel was first found full (0: it has room)
 
     // Reader state, under the delivery lock.
@@ -91,6 +97,17 @@ internal sealed class KafkaEventSource : IEventSource
             AllowSynchronousContinuations = false,
         });
         _consumer = BuildConsumer(options);
+        try
+        {
+            _fetched = FetchedMessageQueue.Open(_consumer, _chunkSize);
+        }
+        catch
+        {
+            _consumer.Dispose();
+            throw;
+        }
+
+        _topicNames = [.. options.Topics.Select(Encoding.UTF8.GetBytes)];
         _pollThread = new Thread(PollLoop) { IsBackground = true, Name = $"weft-kafka-poll {options.GroupId}" };
     }
 
@@ -108,6 +125,9 @@ internal sealed class KafkaEventSource : IEventSource
 
     /// <summary>How often a full channel has paused the partitions.</summary>
     internal int PauseCount => Volatile.Read(ref _pauseCount);
+
+    /// <summary>Messages that came through Confluent's <c>Consume</c> instead of the fetched-message queue (none, when every assigned partition is attached).</summary>
+    internal long StrayMessages => Volatile.Read(ref _strayMessages);
 
     /// <summary>Validates the options, loads librdkafka, creates the consumer and starts its poll thread.</summary>
     internal static KafkaEventSource Open(KafkaSourceOptions options, ILogger? logger, TimeProvider? timeProvider)
@@ -317,17 +337,25 @@ internal sealed class KafkaEventSource : IEventSource
                     continue;
                 }
 
-                var result = TryConsume(_options.PollTimeout);
-                if (result is null)
+                // Rebalances and errors, on the consumer's own queue, between drains (see FetchedMessageQueue);
+                // messages there too if any ever arrive outside the attached partitions.
+                var strays = 0;
+                while ((_filling?.Count ?? 0) < _chunkSize && TryConsume(TimeSpan.Zero) is { } stray)
                 {
-                    continue;
+                    Interlocked.Increment(ref _strayMessages);
+                    Add(stray);
+                    strays++;
                 }
 
-                // Take what librdkafka has already fetched, without blocking, up to a chunk.
-                Add(result);
-                while (_filling!.Count < _chunkSize && !_stopping && (result = TryConsume(TimeSpan.Zero)) is not null)
+                // Take what librdkafka has already fetched, without blocking, up to a chunk; when there is
+                // nothing anywhere, wait up to one poll timeout for a first message.
+                if (TakeFetched(0) == 0 && strays == 0 && _filling is not { Count: > 0 })
                 {
-                    Add(result);
+                    TakeFetched((int)_options.PollTimeout.TotalMilliseconds, max: 1);
+                }
+
+                while (_filling is { Count: > 0 } filling && filling.Count < _chunkSize && !_stopping && TakeFetched(0) > 0)
+                {
                 }
 
                 Publish();
@@ -350,6 +378,110 @@ internal sealed class KafkaEventSource : IEventSource
         }
     }
 
+    /// <summary>
+    /// Drains fetched messages into the chunk being filled (up to its free room, or <paramref name="max"/>),
+    /// waiting up to <paramref name="timeoutMs"/> for them. Returns how many messages it took, errors included.
+    /// </summary>
+    private unsafe int TakeFetched(int timeoutMs, int max = int.MaxValue)
+    {
+        var room = _chunkSize - (_filling?.Count ?? 0);
+        if (room <= 0)
+        {
+            return 0;
+        }
+
+        var messages = _fetched.Take(timeoutMs, Math.Min(room, max));
+        try
+        {
+            foreach (var pointer in messages)
+            {
+                ref readonly var message = ref *(FetchedMessageQueue.Message*)pointer;
+                if (message.Error != 0)
+                {
+                    OnMessageError(in message);
+                    continue;
+                }
+
+                var state = StateOf(TopicOf(in message), message.Partition);
+                var timestampMs = FetchedMessageQueue.Message.TimestampMs(pointer) ?? 0;
+                var record = new SourceRecord(
+                    state.Name,
+                    message.Offset,
+                    message.Key is null ? [] : message.KeyBytes.ToArray(),
+                    message.Payload is null ? [] : message.Value.ToArray(),
+                    timestampMs * 1000);
+                _filling ??= new Chunk(ArrayPool<Buffered>.Shared.Rent(_chunkSize));
+                _filling.Items[_filling.Count++] = new Buffered(record, state);
+            }
+
+            return messages.Length;
+        }
+        finally
+        {
+            _fetched.Release();
+        }
+    }
+
+    /// <summary>A fetched message that carries an error: fatal ones stop the source, others are logged (librdkafka retries).</summary>
+    private unsafe void OnMessageError(in FetchedMessageQueue.Message message)
+    {
+        if (message.Error == FetchedMessageQueue.PartitionEof)
+        {
+            return;
+        }
+
+        if (message.Error == FetchedMessageQueue.Fatal)
+        {
+            var fatal = _fetched.FatalError();
+            throw new KafkaException(fatal);
+        }
+
+        var error = new Error((ErrorCode)message.Error);
+        var where = message.Topic == 0 ? "-" : $"{TopicOf(in message)} [{message.Partition}]";
+        var reason = message.Payload is null ? error.Reason : Encoding.UTF8.GetString(message.Value);
+        StreamingLog.KafkaConsumeError(_logger, Name, error.Code.ToString(), where, reason);
+    }
+
+    /// <summary>The subscribed topic a fetched message belongs to, as the options spell it (no string made per message).</summary>
+    private string TopicOf(in FetchedMessageQueue.Message message)
+    {
+        if (_topicNames.Length == 1)
+        {
+            return _options.Topics[0];
+        }
+
+        var name = message.TopicName;
+        for (var i = 0; i < _topicNames.Length; i++)
+        {
+            if (name.SequenceEqual(_topicNames[i]))
+            {
+                return _options.Topics[i];
+            }
+        }
+
+        return Encoding.UTF8.GetString(name); // not subscribed by name (cannot happen with these options): still delivered
+    }
+
+    /// <summary>The current assignment of a partition; the last one found is kept, as consecutive messages mostly share it.</summary>
+    private PartitionState StateOf(string topic, int partition)
+    {
+        var state = _lastState;
+        if (state is null || state.TopicPartition.Partition.Value != partition || !string.Equals(state.TopicPartition.Topic, topic, StringComparison.Ordinal))
+        {
+            var tp = new TopicPartition(topic, partition);
+            if (!_assigned.TryGetValue(tp, out state))
+            {
+                // Not announced through a callback (cannot happen with the subscribe API): adopt it.
+                state = AddAssigned(tp);
+                PublishOwned();
+            }
+
+            _lastState = state;
+        }
+
+        return state;
+    }
+
     /// <summary>One <c>Consume</c>; null on timeout, at the end of a partition, or after a non-fatal error (logged).</summary>
     private ConsumeResult<byte[]?, byte[]?>? TryConsume(TimeSpan timeout)
     {
@@ -368,21 +500,7 @@ internal sealed class KafkaEventSource : IEventSource
     /// <summary>Converts a message into a record of the chunk being filled.</summary>
     private void Add(ConsumeResult<byte[]?, byte[]?> result)
     {
-        var state = _lastState;
-        var topic = result.Topic ?? _options.Topics[0]; // marshalled only when there are several
-        if (state is null || state.TopicPartition.Partition.Value != result.Partition.Value || !string.Equals(state.TopicPartition.Topic, topic, StringComparison.Ordinal))
-        {
-            var tp = new TopicPartition(topic, result.Partition);
-            if (!_assigned.TryGetValue(tp, out state))
-            {
-                // Not announced through a callback (cannot happen with the subscribe API): adopt it.
-                state = AddAssigned(tp);
-                PublishOwned();
-            }
-
-            _lastState = state;
-        }
-
+        var state = StateOf(result.Topic ?? _options.Topics[0], result.Partition.Value); // the topic is marshalled only when there are several
         var message = result.Message;
         var record = new SourceRecord(
             state.Name,
@@ -475,10 +593,11 @@ internal sealed class KafkaEventSource : IEventSource
             WaitForReader();
         }
 
-        // Serve rebalance callbacks. This may take one record (partitions not paused yet, or a message
-        // fetched before the pause): it waits in the local queue behind the others, in order.
+        // Serve rebalance callbacks (fetched messages wait in their own queue, so none is taken here but a
+        // stray one outside the attached partitions: it waits in the local queue behind the others, in order).
         if (TryConsume(TimeSpan.Zero) is { } result)
         {
+            Interlocked.Increment(ref _strayMessages);
             Add(result);
             Publish();
         }
@@ -534,6 +653,7 @@ internal sealed class KafkaEventSource : IEventSource
     {
         foreach (var tp in partitions)
         {
+            _fetched.Attach(tp.Topic, tp.Partition.Value); // before librdkafka starts fetching it, which follows this handler
             AddAssigned(tp);
         }
 
@@ -566,6 +686,7 @@ internal sealed class KafkaEventSource : IEventSource
         {
             foreach (var tpo in partitions)
             {
+                _fetched.Detach(tpo.Topic, tpo.Partition.Value);
                 if (_assigned.Remove(tpo.TopicPartition, out var state))
                 {
                     state.Revoked = true;
@@ -643,6 +764,7 @@ internal sealed class KafkaEventSource : IEventSource
 
     private void Close()
     {
+        _fetched.Dispose(); // before the consumer closes: librdkafka's destroy waits for every queue of the application's
         try
         {
             if (_fault is null)

@@ -44,6 +44,7 @@ public sealed class KafkaConsumerGroupTests(ITestOutputHelper output)
 
         afterTakeover.Select(Payload).Should().NotIntersectWith(readByB.Select(Payload), "b committed those");
         ShouldBeInStrictOffsetOrderPerPartition(afterTakeover, "a partition that changes hands restarts once, from its committed offset");
+        b.StrayMessages.Should().Be(0, "every partition b was assigned, at the start and after the takeover, delivers through its fetched-message queue");
     }
 
     [Fact]
@@ -69,5 +70,6 @@ public sealed class KafkaConsumerGroupTests(ITestOutputHelper output)
         readByA.Should().OnlyContain(r => ofA.Contains(r.Partition), "records fetched before the rebalance were dropped, not delivered");
         ShouldBeInStrictOffsetOrderPerPartition(readByA, "a never mixes records of the revoked assignment with those of the new one");
         a.PauseCount.Should().BeGreaterThan(0);
+        (a.StrayMessages + b.StrayMessages).Should().Be(0, "partitions assigned again by the rebalance deliver through the fetched-message queue too");
     }
 }
