@@ -14,9 +14,10 @@ namespace Weft.Bench.Streaming;
 ///     [--brokers B] [--compression none|lz4|zstd|snappy|gzip] [--seed S] [--batch N] [--capacity N] [--warmup-runs W]
 ///     [--max-warmup-runs M] [--set key=value]... [--json FILE]
 /// </code>
-/// MODE: <c>raw-consume</c> (the ceiling: Confluent.Kafka's Consume loop), <c>source</c> (Weft's
+/// MODE: <c>raw-consume</c> (the ceiling: Confluent.Kafka's Consume loop), <c>raw-batch</c> (a higher
+/// reference: the same consumer drained through librdkafka's batch call), <c>source</c> (Weft's
 /// KafkaEventSource), <c>weft-runtime</c> (StreamRuntime end to end), <c>runtime-memory</c> (the same
-/// runtime fed from memory: Weft's own cost without Kafka), or <c>all</c> (those four), or several of them joined by commas (<c>raw-consume,weft-runtime</c>);
+/// runtime fed from memory: Weft's own cost without Kafka), or <c>all</c> (those five), or several of them joined by commas (<c>raw-consume,weft-runtime</c>);
 /// <c>sample</c> prints three generated events. The topic is pre-loaded once with N generated click events
 /// (~210 bytes of JSON each, keyed by user id); every run reads all of it with a fresh consumer group.
 /// At least W warm-up rounds of every mode come first (default 8; <c>--warmup-runs 0</c> skips them), and
@@ -35,7 +36,8 @@ namespace Weft.Bench.Streaming;
 /// Prints one JSON document (also written to --json FILE): per mode the median rate and every run;
 /// <c>runtimeToRawRatio</c> (the measure: weft-runtime's median over raw-consume's) and
 /// <c>runtimeToRawRatioByRound</c> (the two modes' rates divided round by round, and their median: steadier,
-/// as a round's runs share the machine's state). Rates are from the first event to the last;
+/// as a round's runs share the machine's state), and <c>runtimeToRawBatchRatio</c> (weft-runtime over
+/// <c>raw-batch</c>, the same consumer drained many messages per call as Weft's source drains it). Rates are from the first event to the last;
 /// the group join and first fetch are reported apart as startupSeconds. The mock brokers run in this
 /// process, so cpuPerWall counts their work too.
 /// <para>
@@ -56,7 +58,7 @@ internal static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|source|weft-runtime|runtime-memory|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--warmup-runs W] [--max-warmup-runs M] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--json FILE]\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|raw-batch|source|weft-runtime|runtime-memory|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--warmup-runs W] [--max-warmup-runs M] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--json FILE]\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
             return 2;
         }
 
@@ -114,6 +116,7 @@ internal static class Program
         IBenchMode[] all =
         [
             new RawConsumeMode(options.ConsumerConfig),
+            new RawBatchMode(options.ConsumerConfig),
             new SourceMode(options.ConsumerConfig, options.BatchSize, options.ChannelCapacity),
             new RuntimeMode(options.ConsumerConfig, Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords)),
             new MemoryRuntimeMode(Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.Seed),
@@ -217,6 +220,12 @@ internal static class Program
                 ["median"] = Math.Round(byRound.Order().ElementAt(byRound.Count / 2), 2),
                 ["rounds"] = new JsonArray([.. byRound.Select(r => (JsonNode)Math.Round(r, 2))]),
             };
+        }
+
+        if (results["raw-batch"] is JsonObject batchDrain && results["weft-runtime"] is JsonObject runtime)
+        {
+            // Against the higher reference: the consume path Weft's source now takes, with nothing done.
+            results["runtimeToRawBatchRatio"] = Math.Round(runtime["medianEventsPerSecond"]!.GetValue<double>() / batchDrain["medianEventsPerSecond"]!.GetValue<double>(), 2);
         }
 
         return new JsonObject

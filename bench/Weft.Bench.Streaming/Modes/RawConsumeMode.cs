@@ -15,15 +15,7 @@ internal sealed class RawConsumeMode(IReadOnlyDictionary<string, string> extraCo
 
     public Task<RunResult> RunAsync(BenchTopic topic, int run, CancellationToken cancellationToken)
     {
-        // The same prefetch thresholds as Weft's source (librdkafka's own back a slow consumer off for a
-        // second); the reference drains faster than it fetches, so they rarely matter to it.
-        var properties = new Dictionary<string, string>(Weft.Streaming.Kafka.KafkaEventSource.PrefetchDefaults, StringComparer.Ordinal);
-        foreach (var (key, value) in extraConfig)
-        {
-            properties[key] = value;
-        }
-
-        var config = new ConsumerConfig(properties)
+        var config = new ConsumerConfig(Properties(extraConfig))
         {
             BootstrapServers = topic.BootstrapServers,
             GroupId = $"bench-raw-{run}-{Guid.NewGuid():N}",
@@ -60,5 +52,20 @@ internal sealed class RawConsumeMode(IReadOnlyDictionary<string, string> extraCo
         var seconds = steady.Elapsed.TotalSeconds;
         consumer.Close();
         return Task.FromResult(ProcessCost.Result(costStart, events, bytes, startup, seconds));
+    }
+
+    /// <summary>
+    /// The same prefetch thresholds as Weft's source (librdkafka's own back a slow consumer off for a
+    /// second), then the <c>--set</c> ones. The references drain faster than they fetch, so they rarely matter to them.
+    /// </summary>
+    internal static Dictionary<string, string> Properties(IReadOnlyDictionary<string, string> extraConfig)
+    {
+        var properties = new Dictionary<string, string>(Weft.Streaming.Kafka.KafkaEventSource.PrefetchDefaults, StringComparer.Ordinal);
+        foreach (var (key, value) in extraConfig)
+        {
+            properties[key] = value;
+        }
+
+        return properties;
     }
 }
