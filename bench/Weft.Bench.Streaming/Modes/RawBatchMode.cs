@@ -21,15 +21,7 @@ internal sealed unsafe class RawBatchMode(IReadOnlyDictionary<string, string> ex
 
     public Task<RunResult> RunAsync(BenchTopic topic, int run, CancellationToken cancellationToken)
     {
-        var config = new ConsumerConfig(RawConsumeMode.Properties(extraConfig))
-        {
-            BootstrapServers = topic.BootstrapServers,
-            GroupId = $"bench-raw-batch-{run}-{Guid.NewGuid():N}",
-            EnableAutoCommit = false,
-            EnableAutoOffsetStore = false,
-            AutoOffsetReset = AutoOffsetReset.Earliest,
-            ConsumeResultFields = "timestamp",
-        };
+        var config = RawConsumeMode.Config(topic, $"bench-raw-batch-{run}-{Guid.NewGuid():N}", extraConfig);
 
         var created = Stopwatch.StartNew();
         FetchedMessageQueue? fetched = null;

@@ -15,19 +15,7 @@ internal sealed class RawConsumeMode(IReadOnlyDictionary<string, string> extraCo
 
     public Task<RunResult> RunAsync(BenchTopic topic, int run, CancellationToken cancellationToken)
     {
-        var config = new ConsumerConfig(Properties(extraConfig))
-        {
-            BootstrapServers = topic.BootstrapServers,
-            GroupId = $"bench-raw-{run}-{Guid.NewGuid():N}",
-            EnableAutoCommit = false,
-            EnableAutoOffsetStore = false,
-            AutoOffsetReset = AutoOffsetReset.Earliest,
-
-            // What Weft's source asks for on one topic: no Headers list or topic string per message, so
-            // the ceiling is as lean as the consumer under test (~10 % faster than Confluent's default).
-            ConsumeResultFields = "timestamp",
-        };
-
+        var config = Config(topic, $"bench-raw-{run}-{Guid.NewGuid():N}", extraConfig);
         var created = Stopwatch.StartNew();
         using var consumer = new ConsumerBuilder<byte[], byte[]>(config).SetLogHandler((_, _) => { }).Build();
         consumer.Subscribe(topic.Name);
@@ -55,10 +43,11 @@ internal sealed class RawConsumeMode(IReadOnlyDictionary<string, string> extraCo
     }
 
     /// <summary>
-    /// The same prefetch thresholds as Weft's source (librdkafka's own back a slow consumer off for a
-    /// second), then the <c>--set</c> ones. The references drain faster than they fetch, so they rarely matter to them.
+    /// A reference consumer's configuration: a fresh group reading from the start, no commits. The same
+    /// prefetch thresholds as Weft's source (librdkafka's own back a slow consumer off for a second), then
+    /// the <c>--set</c> ones; the references drain faster than they fetch, so they rarely matter to them.
     /// </summary>
-    internal static Dictionary<string, string> Properties(IReadOnlyDictionary<string, string> extraConfig)
+    internal static ConsumerConfig Config(BenchTopic topic, string groupId, IReadOnlyDictionary<string, string> extraConfig)
     {
         var properties = new Dictionary<string, string>(Weft.Streaming.Kafka.KafkaEventSource.PrefetchDefaults, StringComparer.Ordinal);
         foreach (var (key, value) in extraConfig)
@@ -66,6 +55,17 @@ internal sealed class RawConsumeMode(IReadOnlyDictionary<string, string> extraCo
             properties[key] = value;
         }
 
-        return properties;
+        return new ConsumerConfig(properties)
+        {
+            BootstrapServers = topic.BootstrapServers,
+            GroupId = groupId,
+            EnableAutoCommit = false,
+            EnableAutoOffsetStore = false,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+
+            // What Weft's source asks for on one topic: no Headers list or topic string per message, so
+            // the ceiling is as lean as the consumer under test (~10 % faster than Confluent's default).
+            ConsumeResultFields = "timestamp",
+        };
     }
 }
