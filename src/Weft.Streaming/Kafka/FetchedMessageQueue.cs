@@ -12,8 +12,8 @@ namespace Weft.Streaming.Kafka;
 /// <remarks>
 /// <para><b>Why.</b> Confluent.Kafka's <c>Consume</c> returns one message per call: three native calls
 /// (poll, timestamp, destroy), a marshalled struct and five objects each. On this project's 2-core
-/// benchmark that loop, not the brokers, bounds the consumer (raw-consume 0.7–1.1M events/s; the same
-/// consumer drained through this queue 0.9–1.7M, side by side in one run). The consumer stays
+/// benchmark that loop, not the brokers, bounds the consumer (raw-consume 0.67–1.11M events/s; the same
+/// consumer drained through this queue 0.87–1.39M, alternated in one run). The consumer stays
 /// Confluent.Kafka's: configuration, group membership, rebalance handlers, pause, commit and close.</para>
 /// <para><b>Rebalances stay in order.</b> Only the partitions' message queues are forwarded here
 /// (<see cref="Attach"/>, called from the assigned handler, before librdkafka starts fetching them).
