@@ -11,7 +11,7 @@ namespace Weft.Bench.Streaming.Modes;
 /// and nothing else done. Weft's source no longer pays Confluent's per-message <c>Consume</c>, so this is
 /// the consume rate its runtime could reach at most; the ceiling stays <c>raw-consume</c>.
 /// </summary>
-internal sealed unsafe class RawBatchMode(IReadOnlyDictionary<string, string> extraConfig) : IBenchMode
+internal sealed class RawBatchMode(IReadOnlyDictionary<string, string> extraConfig) : IBenchMode
 {
     private const int BatchSize = 512; // Weft's source drains at most a chunk (≤ 512 records) per call
 
@@ -59,7 +59,7 @@ internal sealed unsafe class RawBatchMode(IReadOnlyDictionary<string, string> ex
 
                 foreach (var pointer in messages)
                 {
-                    ref readonly var message = ref *(FetchedMessageQueue.Message*)pointer;
+                    ref readonly var message = ref FetchedMessageQueue.Read(pointer);
                     if (message.Error != 0)
                     {
                         continue;

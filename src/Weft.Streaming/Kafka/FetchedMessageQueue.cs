@@ -95,6 +95,9 @@ internal sealed unsafe class FetchedMessageQueue : IDisposable
         return _messages.AsSpan(0, _taken);
     }
 
+    /// <summary>A message <see cref="Take"/> returned, read in place; valid until <see cref="Release"/>.</summary>
+    public static ref readonly Message Read(nint message) => ref *(Message*)message;
+
     /// <summary>Frees the messages of the last <see cref="Take"/>.</summary>
     public void Release()
     {

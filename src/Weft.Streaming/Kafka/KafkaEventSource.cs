@@ -382,7 +382,7 @@ internal sealed class KafkaEventSource : IEventSource
     /// Drains fetched messages into the chunk being filled (up to its free room, or <paramref name="max"/>),
     /// waiting up to <paramref name="timeoutMs"/> for them. Returns how many messages it took, errors included.
     /// </summary>
-    private unsafe int TakeFetched(int timeoutMs, int max = int.MaxValue)
+    private int TakeFetched(int timeoutMs, int max = int.MaxValue)
     {
         var room = _chunkSize - (_filling?.Count ?? 0);
         if (room <= 0)
@@ -395,7 +395,7 @@ internal sealed class KafkaEventSource : IEventSource
         {
             foreach (var pointer in messages)
             {
-                ref readonly var message = ref *(FetchedMessageQueue.Message*)pointer;
+                ref readonly var message = ref FetchedMessageQueue.Read(pointer);
                 if (message.Error != 0)
                 {
                     OnMessageError(in message);
@@ -407,8 +407,8 @@ internal sealed class KafkaEventSource : IEventSource
                 var record = new SourceRecord(
                     state.Name,
                     message.Offset,
-                    message.Key is null ? [] : message.KeyBytes.ToArray(),
-                    message.Payload is null ? [] : message.Value.ToArray(),
+                    message.KeyBytes.ToArray(), // empty for a message without a key
+                    message.Value.ToArray(),
                     timestampMs * 1000);
                 _filling ??= new Chunk(ArrayPool<Buffered>.Shared.Rent(_chunkSize));
                 _filling.Items[_filling.Count++] = new Buffered(record, state);
@@ -423,7 +423,7 @@ internal sealed class KafkaEventSource : IEventSource
     }
 
     /// <summary>A fetched message that carries an error: fatal ones stop the source, others are logged (librdkafka retries).</summary>
-    private unsafe void OnMessageError(in FetchedMessageQueue.Message message)
+    private void OnMessageError(in FetchedMessageQueue.Message message)
     {
         if (message.Error == FetchedMessageQueue.PartitionEof)
         {
@@ -438,7 +438,7 @@ internal sealed class KafkaEventSource : IEventSource
 
         var error = new Error((ErrorCode)message.Error);
         var where = message.Topic == 0 ? "-" : $"{TopicOf(in message)} [{message.Partition}]";
-        var reason = message.Payload is null ? error.Reason : Encoding.UTF8.GetString(message.Value);
+        var reason = message.Value.IsEmpty ? error.Reason : Encoding.UTF8.GetString(message.Value); // librdkafka puts an error's text in its payload
         StreamingLog.KafkaConsumeError(_logger, Name, error.Code.ToString(), where, reason);
     }
 
