@@ -81,11 +81,12 @@ internal sealed unsafe class FetchedMessageQueue : IDisposable
     /// <summary>
     /// Takes up to <paramref name="max"/> fetched messages (at most the capacity), waiting up to
     /// <paramref name="timeoutMs"/> until that many are there (0: only what is there now). Each must be
-    /// read before <see cref="Release"/>, which must come before the next <see cref="Take"/>.
+    /// read before <see cref="Release"/>; a take not released yet is released first.
     /// </summary>
     public ReadOnlySpan<nint> Take(int timeoutMs, int max)
     {
         ObjectDisposedException.ThrowIf(_queue == 0, this);
+        Release();
         fixed (nint* messages = _messages)
         {
             var count = Native.ConsumeBatchQueue(_queue, timeoutMs, messages, (nuint)Math.Clamp(max, 1, _messages.Length));
@@ -160,16 +161,18 @@ internal sealed unsafe class FetchedMessageQueue : IDisposable
         public readonly int Error;
         public readonly nint Topic;
         public readonly int Partition;
-        public readonly byte* Payload;
-        public readonly nuint Length;
-        public readonly byte* Key;
-        public readonly nuint KeyLength;
+        private readonly byte* _payload;
+        private readonly nuint _length;
+        private readonly byte* _key;
+        private readonly nuint _keyLength;
         public readonly long Offset;
         private readonly nint _private;
 
-        public ReadOnlySpan<byte> Value => new(Payload, (int)Length);
+        /// <summary>The payload; empty when there is none. An error's payload is its text.</summary>
+        public ReadOnlySpan<byte> Value => new(_payload, (int)_length);
 
-        public ReadOnlySpan<byte> KeyBytes => new(Key, (int)KeyLength);
+        /// <summary>The key; empty when there is none.</summary>
+        public ReadOnlySpan<byte> KeyBytes => new(_key, (int)_keyLength);
 
         /// <summary>The topic's name as librdkafka holds it (NUL-terminated UTF-8).</summary>
         public ReadOnlySpan<byte> TopicName => MemoryMarshal.CreateReadOnlySpanFromNullTerminated(Native.TopicName(Topic));

@@ -342,8 +342,7 @@ internal sealed class KafkaEventSource : IEventSource
                 var strays = 0;
                 while ((_filling?.Count ?? 0) < _chunkSize && TryConsume(TimeSpan.Zero) is { } stray)
                 {
-                    Interlocked.Increment(ref _strayMessages);
-                    Add(stray);
+                    AddStray(stray);
                     strays++;
                 }
 
@@ -404,14 +403,8 @@ internal sealed class KafkaEventSource : IEventSource
 
                 var state = StateOf(TopicOf(in message), message.Partition);
                 var timestampMs = FetchedMessageQueue.Message.TimestampMs(pointer) ?? 0;
-                var record = new SourceRecord(
-                    state.Name,
-                    message.Offset,
-                    message.KeyBytes.ToArray(), // empty for a message without a key
-                    message.Value.ToArray(),
-                    timestampMs * 1000);
-                _filling ??= new Chunk(ArrayPool<Buffered>.Shared.Rent(_chunkSize));
-                _filling.Items[_filling.Count++] = new Buffered(record, state);
+                // The key is empty for a message without one.
+                Append(new SourceRecord(state.Name, message.Offset, message.KeyBytes.ToArray(), message.Value.ToArray(), timestampMs * 1000), state);
             }
 
             return messages.Length;
@@ -497,17 +490,17 @@ internal sealed class KafkaEventSource : IEventSource
         }
     }
 
-    /// <summary>Converts a message into a record of the chunk being filled.</summary>
-    private void Add(ConsumeResult<byte[]?, byte[]?> result)
+    /// <summary>Converts a message <c>Consume</c> returned (one outside the attached partitions: a stray, counted) into a record of the chunk being filled.</summary>
+    private void AddStray(ConsumeResult<byte[]?, byte[]?> result)
     {
+        Interlocked.Increment(ref _strayMessages);
         var state = StateOf(result.Topic ?? _options.Topics[0], result.Partition.Value); // the topic is marshalled only when there are several
         var message = result.Message;
-        var record = new SourceRecord(
-            state.Name,
-            result.Offset.Value,
-            message.Key ?? [],
-            message.Value ?? [],
-            message.Timestamp.UnixTimestampMs * 1000);
+        Append(new SourceRecord(state.Name, result.Offset.Value, message.Key ?? [], message.Value ?? [], message.Timestamp.UnixTimestampMs * 1000), state);
+    }
+
+    private void Append(SourceRecord record, PartitionState state)
+    {
         _filling ??= new Chunk(ArrayPool<Buffered>.Shared.Rent(_chunkSize));
         _filling.Items[_filling.Count++] = new Buffered(record, state);
     }
@@ -597,8 +590,7 @@ internal sealed class KafkaEventSource : IEventSource
         // stray one outside the attached partitions: it waits in the local queue behind the others, in order).
         if (TryConsume(TimeSpan.Zero) is { } result)
         {
-            Interlocked.Increment(ref _strayMessages);
-            Add(result);
+            AddStray(result);
             Publish();
         }
     }
