@@ -19,8 +19,10 @@ internal static class StreamCommand
         var maxBatch = new Option<int>("--max-batch") { Description = "Records per micro-batch at most (a batch takes what the source holds)", DefaultValueFactory = _ => new StreamOptions().MaxBatchRecords };
         var maxPending = new Option<int>("--max-pending-rows") { Description = "Rows waiting for the lake at which a flush starts early (bounds the memory a backlog takes)", DefaultValueFactory = _ => new StreamOptions().MaxPendingRows };
         var compact = new Option<string>("--compact-interval") { Description = "How often closed stream buckets' small files are compacted in the background (0s: never)", DefaultValueFactory = _ => Durations.Format(new StreamOptions().CompactInterval) };
+        var vacuum = new Option<string>("--vacuum-interval") { Description = "How often the stream's tables are vacuumed in the background: files no longer referenced, older than the retention, deleted (0s: never)", DefaultValueFactory = _ => Durations.Format(new StreamOptions().VacuumInterval) };
+        var retention = new Option<string>("--vacuum-retention") { Description = $"How long unreferenced files stay for time travel before a vacuum deletes them (at least {Durations.Format(StreamOptions.MinVacuumRetention)})", DefaultValueFactory = _ => Durations.Format(new StreamOptions().VacuumRetention) };
         var idle = new Option<string?>("--exit-when-idle") { Description = "Stop cleanly once the source has had nothing for this long (e.g. 3s)" };
-        var command = new Command("stream", "Run the streaming path: source → executors → online store + stream partitions, offsets committed after both") { config, signals, flush, maxBatch, maxPending, compact, idle };
+        var command = new Command("stream", "Run the streaming path: source → executors → online store + stream partitions, offsets committed after both") { config, signals, flush, maxBatch, maxPending, compact, vacuum, retention, idle };
         command.SetAction(async (parse, ct) =>
         {
             try
@@ -35,6 +37,21 @@ internal static class StreamCommand
                     throw new ArgumentException($"--compact-interval '{parse.GetValue(compact)}' is not a duration (e.g. 10m, or 0s for never)");
                 }
 
+                if (!Durations.TryParse(parse.GetValue(vacuum), out var vacuumInterval))
+                {
+                    throw new ArgumentException($"--vacuum-interval '{parse.GetValue(vacuum)}' is not a duration (e.g. 1d, or 0s for never)");
+                }
+
+                if (!Durations.TryParse(parse.GetValue(retention), out var vacuumRetention))
+                {
+                    throw new ArgumentException($"--vacuum-retention '{parse.GetValue(retention)}' is not a duration (e.g. 7d)");
+                }
+
+                if (vacuumRetention < StreamOptions.MinVacuumRetention)
+                {
+                    throw new ArgumentException($"--vacuum-retention {Durations.Format(vacuumRetention)} is shorter than {Durations.Format(StreamOptions.MinVacuumRetention)}: a vacuum could delete files a writer has not committed yet");
+                }
+
                 if (parse.GetValue(maxPending) is var pendingCap and < 1)
                 {
                     throw new ArgumentException($"--max-pending-rows {pendingCap} must be at least 1");
@@ -47,11 +64,12 @@ internal static class StreamCommand
                 }
 
                 var weft = WeftConfig.Load(parse.GetValue(config)!);
-                var options = new StreamOptions { FlushInterval = flushInterval, MaxBatchRecords = parse.GetValue(maxBatch), MaxPendingRows = parse.GetValue(maxPending), CompactInterval = compactInterval };
+                var options = new StreamOptions { FlushInterval = flushInterval, MaxBatchRecords = parse.GetValue(maxBatch), MaxPendingRows = parse.GetValue(maxPending), CompactInterval = compactInterval,
+                    VacuumInterval = vacuumInterval, VacuumRetention = vacuumRetention };
                 await using var host = await StreamHost.OpenAsync(weft, options.Consumer, ct).ConfigureAwait(false);
                 var names = parse.GetValue(signals)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, names, options, cancellationToken: ct).ConfigureAwait(false);
-                await stdout.WriteLineAsync($"stream: {string.Join(", ", runtime.Signals)} from {host.Source.Name} into {weft.OnlineStore.Describe()} and {Path.Combine(weft.Lake, "enriched")}; flush every {Durations.Format(flushInterval)} or at {options.MaxPendingRows:N0} pending rows, {options.MaxBatchRecords} records per micro-batch, {(compactInterval > TimeSpan.Zero ? $"closed buckets compacted every {Durations.Format(compactInterval)}" : "no compaction")}").ConfigureAwait(false);
+                await stdout.WriteLineAsync($"stream: {string.Join(", ", runtime.Signals)} from {host.Source.Name} into {weft.OnlineStore.Describe()} and {Path.Combine(weft.Lake, "enriched")}; flush every {Durations.Format(flushInterval)} or at {options.MaxPendingRows:N0} pending rows, {options.MaxBatchRecords} records per micro-batch, {(compactInterval > TimeSpan.Zero ? $"closed buckets compacted every {Durations.Format(compactInterval)}" : "no compaction")}, {(vacuumInterval > TimeSpan.Zero ? $"tables vacuumed every {Durations.Format(vacuumInterval)} (retention {Durations.Format(vacuumRetention)})" : "no vacuum")}").ConfigureAwait(false);
                 await RunAsync(runtime, idleAfter, stderr, ct).ConfigureAwait(false);
                 await stdout.WriteLineAsync($"stream: stopped after {runtime.RecordsIn:N0} records; offsets committed").ConfigureAwait(false);
                 return 0;

@@ -104,6 +104,18 @@ public sealed class StreamCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_vacuum_retention_under_a_day_or_not_a_duration_is_refused_naming_the_option()
+    {
+        var shortRetention = await _cli.RunAsync("stream", "--config", _cli.PathOf("weft.json"), "--vacuum-retention", "1h");
+        var notDuration = await _cli.RunAsync("stream", "--config", _cli.PathOf("weft.json"), "--vacuum-interval", "daily");
+
+        shortRetention.Exit.Should().Be(2);
+        shortRetention.Err.Should().Contain("--vacuum-retention 1h is shorter than 1d");
+        notDuration.Exit.Should().Be(2);
+        notDuration.Err.Should().Contain("--vacuum-interval 'daily' is not a duration");
+    }
+
+    [Fact]
     public async Task A_pending_row_cap_below_one_is_refused_naming_the_option()
     {
         var result = await _cli.RunAsync("stream", "--config", _cli.PathOf("weft.json"), "--max-pending-rows", "0");

@@ -400,38 +400,38 @@ public sealed class DeltaTable
         ArgumentOutOfRangeException.ThrowIfLessThan(retention, TimeSpan.Zero);
         var horizon = _options.TimeProvider.GetUtcNow() - retention;
         var latestVersion = await _log.LatestVersionAsync(Volatile.Read(ref _latest).Version, cancellationToken).ConfigureAwait(false);
-        var history = new List<(TableState State, CommitEntry Entry)>();
-        var latest = await _log.ReplayAsync(null, latestVersion, (state, entry) => history.Add((state, entry)), cancellationToken).ConfigureAwait(false);
-        if (ProtocolSupport.WriteProblem(latest) is { } problem)
-        {
-            throw new DeltaLogException(Path, _log.Store.Describe(latest.ProtocolVersion), $"Cannot vacuum table '{Path}': {problem}.");
-        }
-
-        // The oldest retained version is the one current at the horizon; 0 when every commit is newer.
+        // One pass over the log, keeping only what the answer needs (a stream commits ~17,000 times a
+        // day, so holding every version's state and actions would grow without bound): the files of the
+        // version current at the horizon, and the files added after it. The oldest retained version is
+        // the one current at the horizon; 0 when every commit is newer.
         long oldest = 0;
         var clock = new CommitClock();
-        foreach (var (state, _) in history)
+        HashSet<string>? referenced = null;
+        var latest = await _log.ReplayAsync(null, latestVersion, (state, entry) =>
         {
-            if (clock.Next(state.Timestamp) > horizon)
+            bool beforeHorizon = clock.Next(state.Timestamp) <= horizon;
+            if (referenced is null || beforeHorizon)
             {
-                break;
+                // Current at the horizon (or version 0): it and everything after it are retained.
+                oldest = state.Version;
+                referenced = new HashSet<string>(state.Files.Keys, StringComparer.Ordinal);
+                return;
             }
 
-            oldest = state.Version;
-        }
-
-        var referenced = new HashSet<string>(history[(int)oldest].State.Files.Keys, StringComparer.Ordinal);
-        for (var i = (int)oldest + 1; i < history.Count; i++)
-        {
-            foreach (var action in history[i].Entry.Actions)
+            foreach (var action in entry.Actions)
             {
                 if (action is AddAction add)
                 {
                     referenced.Add(DeltaPaths.FromLogPath(add.Path));
                 }
             }
+        }, cancellationToken).ConfigureAwait(false);
+        if (ProtocolSupport.WriteProblem(latest) is { } problem)
+        {
+            throw new DeltaLogException(Path, _log.Store.Describe(latest.ProtocolVersion), $"Cannot vacuum table '{Path}': {problem}.");
         }
 
+        referenced ??= new HashSet<string>(latest.Files.Keys, StringComparer.Ordinal); // the replay saw version 0 at least
         var files = new List<VacuumedFile>();
         foreach (var (relative, info) in EnumerateDataFiles(Path, latest.Metadata.PartitionColumns))
         {

@@ -74,6 +74,29 @@ public sealed record StreamOptions
     /// <summary>Small files a closed bucket must hold before a compaction rewrites them (default 16, at least 2).</summary>
     public int CompactMinFiles { get; init; } = 16;
 
+    /// <summary>
+    /// How often the stream vacuums the tables it writes, in the background (default 1 day; zero turns it
+    /// off). Compactions, and batch rewrites of the same tables, leave the files they replaced on disk
+    /// for time travel: a stream compacting every 10 minutes would otherwise keep every small file it
+    /// ever flushed. A vacuum deletes the files no version within <see cref="VacuumRetention"/>
+    /// references (<see cref="DeltaTable.VacuumAsync"/>, the same as <c>weft table vacuum</c>): the
+    /// <c>enriched/&lt;signal&gt;</c>, dead-letter and late-event tables of every signal, and the
+    /// unrouted dead letters. A failed vacuum is counted (<c>weft_stream_vacuum_failures_total</c>) and
+    /// tried again at the next interval; it never stops the stream.
+    /// </summary>
+    public TimeSpan VacuumInterval { get; init; } = TimeSpan.FromDays(1);
+
+    /// <summary>
+    /// How long a file the tables no longer reference stays on disk (default 7 days, Delta's default;
+    /// at least 1 day): time travel to any instant within it keeps working, and a file younger than it
+    /// is never deleted, so a writer still writing files it has not committed (a long batch backfill
+    /// of the same table) keeps them.
+    /// </summary>
+    public TimeSpan VacuumRetention { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>The shortest <see cref="VacuumRetention"/> allowed.</summary>
+    public static readonly TimeSpan MinVacuumRetention = TimeSpan.FromDays(1);
+
     /// <summary>The consumer name offsets are checkpointed under (default "weft-stream").</summary>
     public string Consumer { get; init; } = "weft-stream";
 
@@ -107,6 +130,17 @@ public sealed record StreamOptions
         if (CompactMinFiles < 2)
         {
             throw new ArgumentOutOfRangeException(nameof(CompactMinFiles), CompactMinFiles, "StreamOptions.CompactMinFiles must be at least 2");
+        }
+
+        if (VacuumInterval < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(VacuumInterval), VacuumInterval, "StreamOptions.VacuumInterval must not be negative (zero turns vacuuming off)");
+        }
+
+        if (VacuumRetention < MinVacuumRetention)
+        {
+            throw new ArgumentOutOfRangeException(nameof(VacuumRetention), VacuumRetention,
+                $"StreamOptions.VacuumRetention must be at least {Durations.Format(MinVacuumRetention)}: a shorter one could delete the files of a writer that has not committed them yet");
         }
 
         if (SealRefresh < TimeSpan.Zero)
@@ -170,7 +204,8 @@ public sealed class StreamRuntime : IAsyncDisposable
     private long _lastTrim;
     private long _lastRefresh;
     private long _lastCompact;
-    private Task? _compacting;
+    private long _lastVacuum;
+    private Task? _compacting; // the background maintenance in flight: a compaction, a vacuum, or both
     private readonly CancellationTokenSource _stopping = new(); // cancels a background compaction at dispose
 
     private StreamRuntime(WeftConfig config, IEventSource source, IOnlineStore store, StreamOptions options, TimeProvider time, List<SignalStream> signals, EventTable unrouted, Dictionary<string, long> unroutedHeld)
@@ -186,7 +221,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         _knownTypes = signals.SelectMany(s => s.Env.Definition.EventTypes.Select(t => t.Name)).ToHashSet(StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
         _userAliases = Aliases(signals, StandardColumns.UserId);
         _typeAliases = Aliases(signals, StandardColumns.EventType);
-        _lastFlush = _lastTrim = _lastRefresh = _lastCompact = time.GetTimestamp();
+        _lastFlush = _lastTrim = _lastRefresh = _lastCompact = _lastVacuum = time.GetTimestamp();
     }
 
     public WeftMetrics Metrics { get; } = new();
@@ -199,6 +234,9 @@ public sealed class StreamRuntime : IAsyncDisposable
 
     /// <summary>Why the last background compaction of a table failed (null when none has); the stream kept running.</summary>
     public Exception? LastCompactionFailure { get; private set; }
+
+    /// <summary>The last failure of a vacuum (counted, and tried again at the next interval); null when none failed.</summary>
+    public Exception? LastVacuumFailure { get; private set; }
 
     /// <summary>Loads the signals (all in the config's signal folder, or <paramref name="signals"/>) and the lake state.</summary>
     public static async Task<StreamRuntime> CreateAsync(
@@ -315,6 +353,72 @@ public sealed class StreamRuntime : IAsyncDisposable
     }
 
     /// <summary>
+    /// Vacuums the stream's tables now (see <see cref="StreamOptions.VacuumInterval"/>), even when the
+    /// interval turns background vacuuming off; waits for the background maintenance in flight first.
+    /// Returns the files deleted.
+    /// </summary>
+    public async Task<int> VacuumAsync(CancellationToken cancellationToken)
+    {
+        if (_compacting is { } running)
+        {
+            await running.ConfigureAwait(false);
+        }
+
+        return await VacuumAsync(VacuumTargets(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Every table the stream writes: each signal's enriched, dead-letter and late-event tables, and the unrouted dead letters.</summary>
+    private List<(string Table, string Path)> VacuumTargets()
+    {
+        var tables = new List<(string, string)>();
+        foreach (var s in _signals)
+        {
+            var name = s.Env.Definition.Name;
+            Add(_config.EnrichedTable(name));
+            Add(_config.DeadLetterTable(name));
+            Add(_config.LateEventTable(name));
+        }
+
+        Add(_config.DeadLetterTable(UnroutedDeadLetters));
+        return tables;
+
+        void Add(string path) => tables.Add((Path.GetRelativePath(_config.Lake, path).Replace('\\', '/'), path));
+    }
+
+    /// <summary>Each table through its own handle, on the runtime's clock; a table that fails is counted and left for next time.</summary>
+    private async Task<int> VacuumAsync(List<(string Table, string Path)> tables, CancellationToken cancellationToken)
+    {
+        int deleted = 0;
+        foreach (var (name, path) in tables)
+        {
+            try
+            {
+                if (!Directory.Exists(Path.Combine(path, "_delta_log")))
+                {
+                    continue;
+                }
+
+                var table = await DeltaTable.OpenAsync(path, new DeltaTableOptions { TimeProvider = _time }, cancellationToken).ConfigureAwait(false);
+                var result = await table.VacuumAsync(_options.VacuumRetention, dryRun: false, cancellationToken).ConfigureAwait(false);
+                deleted += result.Files.Count;
+                Metrics.Count("weft_stream_vacuumed_files_total", "Files no longer referenced, past the retention, deleted by the stream's vacuum, by table", result.Files.Count, ("table", name));
+                Metrics.Count("weft_stream_vacuumed_bytes_total", "Bytes of the files the stream's vacuum deleted, by table", result.Files.Sum(f => f.Size), ("table", name));
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception e)
+            {
+                LastVacuumFailure = e;
+                Metrics.Count("weft_stream_vacuum_failures_total", "Vacuums of a table that failed (tried again at the next interval)", 1, ("table", name));
+            }
+        }
+
+        return deleted;
+    }
+
+    /// <summary>
     /// Each table through its own handle (the flushes keep theirs): the log's optimistic concurrency
     /// keeps a flush that commits meanwhile, and a table that fails is counted and left for next time.
     /// </summary>
@@ -349,11 +453,12 @@ public sealed class StreamRuntime : IAsyncDisposable
         return removed;
     }
 
-    private async Task CompactInBackgroundAsync(List<(string Table, string Path, PartitionFilter Partitions)> targets)
+    private async Task MaintainInBackgroundAsync(List<(string Table, string Path, PartitionFilter Partitions)> compactions, List<(string Table, string Path)> vacuums)
     {
         try
         {
-            await CompactAsync(targets, _stopping.Token).ConfigureAwait(false);
+            await CompactAsync(compactions, _stopping.Token).ConfigureAwait(false);
+            await VacuumAsync(vacuums, _stopping.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
@@ -408,11 +513,18 @@ public sealed class StreamRuntime : IAsyncDisposable
             }
         }
 
-        if (_options.CompactInterval > TimeSpan.Zero && _time.GetElapsedTime(_lastCompact, now) >= _options.CompactInterval && _compacting is not { IsCompleted: false })
+        if (_compacting is not { IsCompleted: false })
         {
-            _lastCompact = now;
-            var targets = CompactionTargets();
-            _compacting = Task.Run(() => CompactInBackgroundAsync(targets), CancellationToken.None);
+            bool compact = _options.CompactInterval > TimeSpan.Zero && _time.GetElapsedTime(_lastCompact, now) >= _options.CompactInterval;
+            bool vacuum = _options.VacuumInterval > TimeSpan.Zero && _time.GetElapsedTime(_lastVacuum, now) >= _options.VacuumInterval;
+            if (compact || vacuum)
+            {
+                _lastCompact = compact ? now : _lastCompact;
+                _lastVacuum = vacuum ? now : _lastVacuum;
+                var targets = compact ? CompactionTargets() : [];
+                var tables = vacuum ? VacuumTargets() : [];
+                _compacting = Task.Run(() => MaintainInBackgroundAsync(targets, tables), CancellationToken.None);
+            }
         }
 
         if (_time.GetElapsedTime(_lastRefresh, now) >= _options.EnrichmentRefresh)

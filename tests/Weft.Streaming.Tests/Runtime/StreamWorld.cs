@@ -109,10 +109,10 @@ internal sealed class StreamWorld : IDisposable
     }
 
     /// <summary>Runs the stream until the source has been empty for a few reads; flushes unless told to "crash".</summary>
-    public async Task<StreamRuntime> RunAsync(int maxRecords = int.MaxValue, bool flush = true, StreamOptions? options = null)
+    public async Task<StreamRuntime> RunAsync(int maxRecords = int.MaxValue, bool flush = true, StreamOptions? options = null, TimeProvider? time = null)
     {
         await using var host = await StreamHost.OpenAsync(Config, "weft-stream", CancellationToken.None);
-        var runtime = await StreamRuntime.CreateAsync(Config, host.Source, host.Store, null, options ?? new StreamOptions { MaxBatchRecords = 300, MaxWait = TimeSpan.FromMilliseconds(20) });
+        var runtime = await StreamRuntime.CreateAsync(Config, host.Source, host.Store, null, options ?? new StreamOptions { MaxBatchRecords = 300, MaxWait = TimeSpan.FromMilliseconds(20) }, time);
         int empty = 0;
         while (empty < 3 && runtime.RecordsIn < maxRecords)
         {
