@@ -91,6 +91,60 @@ public sealed class VacuumTests : IDisposable
     }
 
     [Fact]
+    public async Task A_handle_that_vacuums_again_replays_only_the_commits_since_its_last_horizon_and_answers_as_a_fresh_handle_does()
+    {
+        // Thirty days of a compacted bucket: each day's commit adds a file and removes the day before's.
+        var start = TestTables.Epoch.AddDays(-40);
+        _time.Set(start);
+        await TestTables.CreateAsync(TablePath, _time);
+        var writer = await DeltaTable.OpenAsync(TablePath, TestTables.Options(_time));
+        AddFile? previous = null;
+        for (int day = 1; day <= 30; day++)
+        {
+            _time.Set(start.AddDays(day));
+            var file = TestTables.WriteFile(TablePath, "2026-11-13T10", "stream", written: start.AddDays(day));
+            var commit = DeltaTransaction.Create("OPTIMIZE").WithWriterSchema(TestTables.Schema).Add(file);
+            await writer.CommitAsync((previous is null ? commit : commit.Remove(previous.Path)).Build());
+            previous = file;
+        }
+
+        var store = new CountingLogStore(new FileSystemLogStore(TablePath));
+        var kept = await DeltaTable.OpenAsync(store, TablePath, TestTables.Options(_time), CancellationToken.None);
+        long lastOldest = -1;
+        foreach (int day in new[] { 12, 15, 16, 22, 31, 40 })
+        {
+            _time.Set(start.AddDays(day));
+            int readsBefore = store.Reads;
+
+            var again = await kept.VacuumAsync(TimeSpan.FromDays(7), dryRun: true);
+
+            int reads = store.Reads - readsBefore;
+            var fresh = await (await DeltaTable.OpenAsync(TablePath, TestTables.Options(_time))).VacuumAsync(TimeSpan.FromDays(7), dryRun: true);
+            again.OldestRetainedVersion.Should().Be(fresh.OldestRetainedVersion, $"day {day}");
+            again.Files.Should().Equal(fresh.Files, $"day {day}");
+            if (lastOldest >= 0)
+            {
+                // The commits after the last horizon's version, and the listing's probe past the end.
+                reads.Should().BeLessThanOrEqualTo((int)(again.LatestVersion - lastOldest) + 2, $"day {day}: no replay from version 0");
+            }
+
+            lastOldest = again.OldestRetainedVersion;
+        }
+
+        // A longer retention moves the horizon back before the last one: a full replay, the same answer.
+        var longer = await kept.VacuumAsync(TimeSpan.FromDays(25), dryRun: true);
+        var longerFresh = await (await DeltaTable.OpenAsync(TablePath, TestTables.Options(_time))).VacuumAsync(TimeSpan.FromDays(25), dryRun: true);
+        longer.OldestRetainedVersion.Should().Be(longerFresh.OldestRetainedVersion).And.BeLessThan(lastOldest);
+        longer.Files.Should().Equal(longerFresh.Files);
+
+        var deleted = await kept.VacuumAsync(TimeSpan.FromDays(7));
+        var none = await (await DeltaTable.OpenAsync(TablePath, TestTables.Options(_time))).VacuumAsync(TimeSpan.FromDays(7), dryRun: true);
+        deleted.Files.Should().NotBeEmpty();
+        none.Files.Should().BeEmpty();
+        (await kept.GetSnapshotAsync()).Files().Should().OnlyContain(f => Exists(f));
+    }
+
+    [Fact]
     public async Task A_negative_retention_is_rejected()
     {
         var table = await TestTables.CreateAsync(TablePath, _time);
@@ -98,5 +152,28 @@ public sealed class VacuumTests : IDisposable
         var act = () => table.VacuumAsync(TimeSpan.FromHours(-1));
 
         await act.Should().ThrowAsync<ArgumentOutOfRangeException>();
+    }
+
+    /// <summary>Counts the commit files read through it.</summary>
+    private sealed class CountingLogStore(IDeltaLogStore inner) : IDeltaLogStore
+    {
+        private int _reads;
+
+        public int Reads => Volatile.Read(ref _reads);
+
+        public string Location => inner.Location;
+
+        public string Describe(long version) => inner.Describe(version);
+
+        public ValueTask<LogListing> ListAsync(CancellationToken cancellationToken) => inner.ListAsync(cancellationToken);
+
+        public ValueTask<LogEntry?> ReadAsync(long version, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _reads);
+            return inner.ReadAsync(version, cancellationToken);
+        }
+
+        public ValueTask<bool> TryCommitAsync(long version, ReadOnlyMemory<byte> content, CancellationToken cancellationToken) =>
+            inner.TryCommitAsync(version, content, cancellationToken);
     }
 }

@@ -23,6 +23,7 @@ public sealed class DeltaTable
     private Task _snapshotWrite = Task.CompletedTask; // the background write a long-lived handle started, if any
     private int _snapshotWriting;
     private long _snapshotFailedAt = -1; // the version a write last failed at: not tried again before another interval
+    private VacuumBase? _vacuumBase; // the version current at the last vacuum's horizon: the next vacuum replays from it
 
     private DeltaTable(string path, DeltaLogReader log, DeltaTableOptions options, TableState latest)
     {
@@ -404,16 +405,27 @@ public sealed class DeltaTable
         // day, so holding every version's state and actions would grow without bound): the files of the
         // version current at the horizon, and the files added after it. The oldest retained version is
         // the one current at the horizon; 0 when every commit is newer.
-        long oldest = 0;
-        var clock = new CommitClock();
-        HashSet<string>? referenced = null;
-        var latest = await _log.ReplayAsync(null, latestVersion, (state, entry) =>
+        //
+        // A handle that vacuums again (a stream's, once a day) starts from the version its last vacuum
+        // found current at the horizon, with the commit clock as it stood there: horizons only move
+        // forward, so the replay covers the commits since, not the table's whole age. Not when the
+        // horizon moved back before it (a longer retention), or the log no longer reaches it.
+        var start = Volatile.Read(ref _vacuumBase);
+        if (start is not null && (start.Clock > horizon || start.State.Version > latestVersion))
         {
-            bool beforeHorizon = clock.Next(state.Timestamp) <= horizon;
-            if (referenced is null || beforeHorizon)
+            start = null;
+        }
+
+        var clock = new CommitClock(start?.Clock ?? DateTimeOffset.MinValue);
+        var atHorizon = start;
+        HashSet<string>? referenced = start is null ? null : new HashSet<string>(start.State.Files.Keys, StringComparer.Ordinal);
+        var latest = await _log.ReplayAsync(start?.State, latestVersion, (state, entry) =>
+        {
+            var at = clock.Next(state.Timestamp);
+            if (referenced is null || at <= horizon)
             {
                 // Current at the horizon (or version 0): it and everything after it are retained.
-                oldest = state.Version;
+                atHorizon = new VacuumBase(state, at);
                 referenced = new HashSet<string>(state.Files.Keys, StringComparer.Ordinal);
                 return;
             }
@@ -432,6 +444,8 @@ public sealed class DeltaTable
         }
 
         referenced ??= new HashSet<string>(latest.Files.Keys, StringComparer.Ordinal); // the replay saw version 0 at least
+        long oldest = atHorizon?.State.Version ?? 0;
+        Volatile.Write(ref _vacuumBase, atHorizon);
         var files = new List<VacuumedFile>();
         foreach (var (relative, info) in EnumerateDataFiles(Path, latest.Metadata.PartitionColumns))
         {
@@ -820,9 +834,17 @@ public sealed class DeltaTable
     }
 
     /// <summary>Commit times made monotonic, as time travel by timestamp needs (clocks of different writers may disagree).</summary>
-    private sealed class CommitClock
+    /// <summary>The version a vacuum found current at its horizon, and the commit clock there.</summary>
+    private sealed record VacuumBase(TableState State, DateTimeOffset Clock);
+
+    private sealed class CommitClock(DateTimeOffset start)
     {
-        private DateTimeOffset _last = DateTimeOffset.MinValue;
+        private DateTimeOffset _last = start;
+
+        public CommitClock()
+            : this(DateTimeOffset.MinValue)
+        {
+        }
 
         public DateTimeOffset Next(DateTimeOffset timestamp)
         {

@@ -206,6 +206,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     private long _lastCompact;
     private long _lastVacuum;
     private Task? _compacting; // the background maintenance in flight: a compaction, a vacuum, or both
+    private readonly Dictionary<string, DeltaTable> _vacuumed = new(StringComparer.Ordinal); // kept open: a vacuum replays only the commits since the last one's horizon
     private readonly CancellationTokenSource _stopping = new(); // cancels a background compaction at dispose
 
     private StreamRuntime(WeftConfig config, IEventSource source, IOnlineStore store, StreamOptions options, TimeProvider time, List<SignalStream> signals, EventTable unrouted, Dictionary<string, long> unroutedHeld)
@@ -385,7 +386,10 @@ public sealed class StreamRuntime : IAsyncDisposable
         void Add(string path) => tables.Add((Path.GetRelativePath(_config.Lake, path).Replace('\\', '/'), path));
     }
 
-    /// <summary>Each table through its own handle, on the runtime's clock; a table that fails is counted and left for next time.</summary>
+    /// <summary>
+    /// Each table through a handle of its own, on the runtime's clock, kept for the next vacuum, which then
+    /// replays only the commits since this one's horizon. A table that fails is counted and left for next time.
+    /// </summary>
     private async Task<int> VacuumAsync(List<(string Table, string Path)> tables, CancellationToken cancellationToken)
     {
         int deleted = 0;
@@ -398,7 +402,21 @@ public sealed class StreamRuntime : IAsyncDisposable
                     continue;
                 }
 
-                var table = await DeltaTable.OpenAsync(path, new DeltaTableOptions { TimeProvider = _time }, cancellationToken).ConfigureAwait(false);
+                DeltaTable? table;
+                lock (_vacuumed)
+                {
+                    _vacuumed.TryGetValue(path, out table);
+                }
+
+                if (table is null)
+                {
+                    table = await DeltaTable.OpenAsync(path, new DeltaTableOptions { TimeProvider = _time }, cancellationToken).ConfigureAwait(false);
+                    lock (_vacuumed)
+                    {
+                        _vacuumed[path] = table;
+                    }
+                }
+
                 var result = await table.VacuumAsync(_options.VacuumRetention, dryRun: false, cancellationToken).ConfigureAwait(false);
                 deleted += result.Files.Count;
                 Metrics.Count("weft_stream_vacuumed_files_total", "Files no longer referenced, past the retention, deleted by the stream's vacuum, by table", result.Files.Count, ("table", name));
