@@ -161,6 +161,82 @@ public sealed class LogSnapshotTests : IDisposable
     }
 
     [Fact]
+    public async Task A_long_lived_handle_writes_each_commit_into_few_segments_which_read_back_as_the_log()
+    {
+        await TestTables.CreateAsync(TablePath, _time);
+        var writer = await DeltaTable.OpenAsync(TablePath, Snapshots(10));
+        const int Commits = 320;
+        long linesWritten = 0;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < Commits; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            await writer.CommitAsync(DeltaTransaction.Create("WRITE").WithWriterSchema(TestTables.Schema)
+                .Add(TestTables.WriteFile(TablePath, "2026-11-23T00", "stream", 5, _time.GetUtcNow()))
+                .WithParameter("weft.offsets", $"0={i}").Build());
+            await writer.SnapshotWrite;
+            var states = Directory.Exists(SnapshotDirectory) ? Directory.GetFiles(SnapshotDirectory, "*.state.json") : [];
+            foreach (var state in states.Where(seen.Add))
+            {
+                linesWritten += (await File.ReadAllLinesAsync(state.Replace(".state.json", ".commits.json", StringComparison.Ordinal))).Length;
+            }
+        }
+
+        // 32 snapshots of 10 new commits each. Rewriting every commit at each would write
+        // 10 + 20 + … + 320 = 5,280 lines; merged as a binary counter, each commit is written about
+        // log2(32) + 1 times.
+        seen.Should().HaveCount(32);
+        linesWritten.Should().BeLessThanOrEqualTo((Commits + 1) * 7);
+        Directory.GetFiles(SnapshotDirectory, "*.commits.json").Length.Should().BeLessThanOrEqualTo(2 * 6, "the two kept snapshots need at most log2(32) + 1 segments each");
+
+        var replayed = await DeltaTable.OpenAsync(TablePath, Snapshots(0));
+        var expected = await DescribeAsync(replayed);
+        var history = new Dictionary<long, List<string>>();
+        foreach (long after in new long[] { -1, 0, 9, 10, 150, 255, 256, 300, 319, 320 })
+        {
+            history[after] = await CommitsAsync(replayed, after);
+        }
+
+        // An early commit the replay would need, damaged: only the segments can answer.
+        await File.WriteAllTextAsync(Path.Combine(TablePath, "_delta_log", "00000000000000000002.json"), "{not json\n");
+        var fromSnapshot = await DeltaTable.OpenAsync(TablePath, Snapshots(1_000));
+        (await DescribeAsync(fromSnapshot)).Should().BeEquivalentTo(expected);
+        foreach (var (after, commits) in history)
+        {
+            (await CommitsAsync(fromSnapshot, after)).Should().Equal(commits, $"commits after {after}");
+        }
+    }
+
+    [Fact]
+    public async Task A_snapshot_missing_an_older_segment_is_passed_over_and_the_next_is_written_whole()
+    {
+        await TestTables.CreateAsync(TablePath, _time);
+        var writer = await DeltaTable.OpenAsync(TablePath, Snapshots(10));
+        for (int i = 0; i < 30; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            await writer.CommitAsync(TestTables.Append(TestTables.WriteFile(TablePath, "2026-11-23T00", "stream", 5, _time.GetUtcNow())));
+            await writer.SnapshotWrite;
+        }
+
+        // Snapshots at 9, 19 and 29: 19's segment holds commits 0–19 and 29's only 20–29.
+        (await File.ReadAllLinesAsync(Path.Combine(SnapshotDirectory, "00000000000000000029.commits.json"))).Should().HaveCount(10);
+        var replayed = await DeltaTable.OpenAsync(TablePath, Snapshots(0));
+        var expected = await DescribeAsync(replayed);
+        var history = await CommitsAsync(replayed, -1);
+        File.Delete(Path.Combine(SnapshotDirectory, "00000000000000000019.commits.json"));
+
+        var reopened = await DeltaTable.OpenAsync(TablePath, Snapshots(10)); // neither snapshot usable: replays 31 commits, writes 30 whole
+        (await DescribeAsync(reopened)).Should().BeEquivalentTo(expected);
+        (await CommitsAsync(reopened, -1)).Should().Equal(history);
+        (await File.ReadAllLinesAsync(Path.Combine(SnapshotDirectory, "00000000000000000030.commits.json"))).Should().HaveCount(31);
+
+        await File.WriteAllTextAsync(Path.Combine(TablePath, "_delta_log", "00000000000000000002.json"), "{not json\n");
+        var fromSnapshot = await DeltaTable.OpenAsync(TablePath, Snapshots(1_000));
+        (await CommitsAsync(fromSnapshot, -1)).Should().Equal(history);
+    }
+
+    [Fact]
     public async Task A_negative_snapshot_interval_is_refused()
     {
         await TestTables.CreateAsync(TablePath, _time);

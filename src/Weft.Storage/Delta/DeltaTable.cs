@@ -158,34 +158,50 @@ public sealed class DeltaTable
     {
         try
         {
+            // Only the commits since the snapshot this handle has: its segments hold the rest.
             var opened = Volatile.Read(ref _snapshot);
-            var commits = opened is not null && opened.State.Version <= state.Version
-                ? await LogSnapshots.ReadCommitsAsync(opened, -1, cancellationToken).ConfigureAwait(false)
-                : [];
-            if (replayed is not null && (replayed.Count == 0 || replayed[0].Version == commits.Count))
-            {
-                commits.AddRange(replayed);
-            }
-
-            for (long version = commits.Count; version <= state.Version; version++)
-            {
-                commits.Add(await ReadSummaryAsync(version, cancellationToken).ConfigureAwait(false));
-            }
-
-            if (commits.Count == state.Version + 1 && await _log.Store.ReadAsync(state.Version, cancellationToken).ConfigureAwait(false) is { } entry)
-            {
-                Volatile.Write(ref _snapshot, await _snapshots!.WriteAsync(state, entry, commits, cancellationToken).ConfigureAwait(false));
-            }
-            else
+            long previous = opened is not null && opened.State.Version < state.Version ? opened.State.Version : -1;
+            if (await _log.Store.ReadAsync(state.Version, cancellationToken).ConfigureAwait(false) is not { } entry)
             {
                 Interlocked.Exchange(ref _snapshotFailedAt, state.Version);
+                return;
             }
+
+            LogSnapshot written;
+            try
+            {
+                written = await _snapshots!.WriteAsync(state, entry, previous, await SummariesAsync(previous, state.Version, replayed, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (previous >= 0 && e is IOException or FormatException or System.Text.Json.JsonException)
+            {
+                // A segment behind the opened snapshot is gone or damaged: every commit, from the log.
+                written = await _snapshots!.WriteAsync(state, entry, -1, await SummariesAsync(-1, state.Version, replayed, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+            }
+
+            Volatile.Write(ref _snapshot, written);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or System.Text.Json.JsonException or DeltaLogException)
         {
             // The log is the truth; the snapshot only a shortcut.
             Interlocked.Exchange(ref _snapshotFailedAt, state.Version);
         }
+    }
+
+    /// <summary>The summaries of commits after <paramref name="after"/> up to <paramref name="version"/>: from <paramref name="replayed"/> where it has them, else the log.</summary>
+    private async Task<List<CommitSummary>> SummariesAsync(long after, long version, List<CommitSummary>? replayed, CancellationToken cancellationToken)
+    {
+        var commits = new List<CommitSummary>((int)Math.Clamp(version - after, 0, 1 << 20));
+        if (replayed is { Count: > 0 } && replayed[0].Version == after + 1)
+        {
+            commits.AddRange(replayed.Where(c => c.Version <= version));
+        }
+
+        for (long v = after + 1 + commits.Count; v <= version; v++)
+        {
+            commits.Add(await ReadSummaryAsync(v, cancellationToken).ConfigureAwait(false));
+        }
+
+        return commits;
     }
 
     /// <summary>The latest snapshot (reads only the log entries committed since this handle last looked).</summary>

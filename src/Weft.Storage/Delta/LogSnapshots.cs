@@ -18,9 +18,17 @@ namespace Weft.Storage;
 /// and SHA-256 of V's commit file (so a log rewritten since, e.g. a table deleted and made again, is
 /// not mistaken for the one cached), then the reconciled state as log actions (commitInfo with V's
 /// timestamp, protocol, metaData, one add per active file). <c>V.commits.json</c>: one line per
-/// commit 0…V with what <see cref="CommitSummary"/> holds (what readers of the whole history, such as a
-/// stream looking for the offsets it committed, need). The commits file is published first, each by
-/// an atomic rename, so a state file never stands without its commits.
+/// commit with what <see cref="CommitSummary"/> holds (what readers of the whole history, such as a
+/// stream looking for the offsets it committed, need), for the commits F…V; when F is above 0 the
+/// commits before F are in <c>(F-1).commits.json</c>, and so on back to version 0: a chain of segments.
+/// The commits file is published first, each by an atomic rename, so a state file never stands without
+/// its commits.
+/// </para>
+/// <para>
+/// A new snapshot writes only the commits since the one before it, merged with the newest segments as
+/// long as those are no longer than what is merged (a binary counter): a table's segments number about
+/// log2(commits / interval), and each commit is rewritten that many times, where one file of every
+/// commit, rewritten whole at every snapshot, made each snapshot cost the table's age.
 /// </para>
 /// </summary>
 internal sealed class LogSnapshots
@@ -63,6 +71,11 @@ internal sealed class LogSnapshots
                     continue;
                 }
 
+                if (await ChainAsync(version, cancellationToken).ConfigureAwait(false) is null)
+                {
+                    continue; // a segment of its commits is missing or damaged
+                }
+
                 var actions = DeltaActionCodec.Parse(bytes.AsSpan(newline + 1));
                 var state = TableState.Apply(null, version, actions, entry.LastModified, log.TablePath, StatePath(version));
                 return new LogSnapshot(state, CommitsPath(version));
@@ -79,39 +92,153 @@ internal sealed class LogSnapshots
     /// <summary>The summaries of commits after <paramref name="afterVersion"/> up to the snapshot's version, oldest first.</summary>
     public static async Task<List<CommitSummary>> ReadCommitsAsync(LogSnapshot snapshot, long afterVersion, CancellationToken cancellationToken)
     {
-        var result = new List<CommitSummary>((int)Math.Clamp(snapshot.State.Version - afterVersion, 0, 1 << 20));
-        using var reader = new StreamReader(snapshot.CommitsPath);
-        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        long last = snapshot.State.Version;
+        var result = new List<CommitSummary>((int)Math.Clamp(last - afterVersion, 0, 1 << 20));
+        if (afterVersion >= last)
         {
-            var row = JsonSerializer.Deserialize(line, DeltaJsonContext.Default.SnapshotCommit)
-                ?? throw new FormatException($"Empty line in '{snapshot.CommitsPath}'.");
-            if (row.Version > afterVersion)
+            return result;
+        }
+
+        // The segments back to the one holding afterVersion + 1, then each read oldest first.
+        var directory = Path.GetDirectoryName(snapshot.CommitsPath)!;
+        var segments = new Stack<string>();
+        while (true)
+        {
+            var path = CommitsPath(directory, last);
+            long first = await FirstVersionAsync(path, cancellationToken).ConfigureAwait(false);
+            segments.Push(path);
+            if (first <= afterVersion + 1 || first == 0)
             {
-                result.Add(new CommitSummary(row.Version, DateTimeOffset.FromUnixTimeMilliseconds(row.Timestamp), row.Operation, row.Parameters, row.FilesAdded, row.FilesRemoved, row.DataChange));
+                break;
+            }
+
+            last = first - 1;
+        }
+
+        long expected = Math.Max(afterVersion + 1, 0);
+        foreach (var path in segments)
+        {
+            foreach (var row in await ReadSegmentAsync(path, cancellationToken).ConfigureAwait(false))
+            {
+                if (row.Version <= afterVersion)
+                {
+                    continue;
+                }
+
+                if (row.Version != expected++)
+                {
+                    throw new FormatException($"'{path}' skips from version {expected - 2} to {row.Version}.");
+                }
+
+                result.Add(row);
             }
         }
 
-        if (result.Count != Math.Max(0, snapshot.State.Version - Math.Max(afterVersion, -1)) || (result.Count > 0 && result[^1].Version != snapshot.State.Version))
+        if (expected != snapshot.State.Version + 1)
         {
-            throw new FormatException($"'{snapshot.CommitsPath}' does not hold every commit up to version {snapshot.State.Version}.");
+            throw new FormatException($"'{snapshot.CommitsPath}' and the segments before it do not hold every commit up to version {snapshot.State.Version}.");
         }
 
         return result;
     }
 
-    /// <summary>
-    /// Writes the snapshot of <paramref name="state"/> (whose commit file is <paramref name="entry"/>)
-    /// with the summaries of commits 0…its version, then deletes all but the two newest snapshots.
-    /// </summary>
-    public async Task<LogSnapshot> WriteAsync(TableState state, LogEntry entry, IReadOnlyList<CommitSummary> commits, CancellationToken cancellationToken)
+    /// <summary>Every line of one segment, oldest first.</summary>
+    private static async Task<List<CommitSummary>> ReadSegmentAsync(string path, CancellationToken cancellationToken)
     {
-        if (commits.Count != state.Version + 1 || commits[^1].Version != state.Version)
+        var rows = new List<CommitSummary>();
+        using var reader = new StreamReader(path);
+        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
         {
-            throw new ArgumentException($"A snapshot of version {state.Version} needs the summaries of commits 0 to {state.Version}.", nameof(commits));
+            var row = JsonSerializer.Deserialize(line, DeltaJsonContext.Default.SnapshotCommit)
+                ?? throw new FormatException($"Empty line in '{path}'.");
+            rows.Add(new CommitSummary(row.Version, DateTimeOffset.FromUnixTimeMilliseconds(row.Timestamp), row.Operation, row.Parameters, row.FilesAdded, row.FilesRemoved, row.DataChange));
+        }
+
+        return rows;
+    }
+
+    /// <summary>The version of a segment's first commit.</summary>
+    private static async Task<long> FirstVersionAsync(string path, CancellationToken cancellationToken)
+    {
+        using var reader = new StreamReader(path);
+        var line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) ?? throw new FormatException($"'{path}' is empty.");
+        return (JsonSerializer.Deserialize(line, DeltaJsonContext.Default.SnapshotCommit) ?? throw new FormatException($"Empty line in '{path}'.")).Version;
+    }
+
+    /// <summary>
+    /// The segments holding commits 0…<paramref name="version"/>, newest first (first lines only are
+    /// read); null when one is missing or unreadable.
+    /// </summary>
+    private async Task<List<string>?> ChainAsync(long version, CancellationToken cancellationToken)
+    {
+        var chain = new List<string>();
+        long last = version;
+        try
+        {
+            while (last >= 0)
+            {
+                var path = CommitsPath(last);
+                long first = await FirstVersionAsync(path, cancellationToken).ConfigureAwait(false);
+                if (first > last || first < 0)
+                {
+                    return null;
+                }
+
+                chain.Add(path);
+                last = first - 1;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or FormatException)
+        {
+            return null;
+        }
+
+        return chain;
+    }
+
+    /// <summary>
+    /// Writes the snapshot of <paramref name="state"/> (whose commit file is <paramref name="entry"/>).
+    /// <paramref name="commits"/> are the summaries of the commits after <paramref name="previous"/>, the
+    /// version of a snapshot whose segments hold the rest (-1: they are every commit). Then deletes all but
+    /// the two newest snapshots, and the segments neither of them needs. Throws
+    /// <see cref="FormatException"/> or <see cref="IOException"/> when a segment behind
+    /// <paramref name="previous"/> is missing or damaged.
+    /// </summary>
+    public async Task<LogSnapshot> WriteAsync(TableState state, LogEntry entry, long previous, IReadOnlyList<CommitSummary> commits, CancellationToken cancellationToken)
+    {
+        if (previous < -1 || commits.Count != state.Version - previous || commits[^1].Version != state.Version || commits[0].Version != previous + 1)
+        {
+            throw new ArgumentException($"A snapshot of version {state.Version} after {previous} needs the summaries of commits {previous + 1} to {state.Version}.", nameof(commits));
+        }
+
+        // Merged with the newest segments while they are no longer than the merge (a binary counter).
+        var segment = new List<CommitSummary>(commits);
+        long before = previous;
+        while (before >= 0)
+        {
+            var older = await ReadSegmentAsync(CommitsPath(before), cancellationToken).ConfigureAwait(false);
+            if (older.Count == 0 || older[^1].Version != before)
+            {
+                throw new FormatException($"'{CommitsPath(before)}' does not end at version {before}.");
+            }
+
+            if (older.Count > segment.Count)
+            {
+                break;
+            }
+
+            older.AddRange(segment);
+            segment = older;
+            before = older[0].Version - 1;
+        }
+
+        if (before >= 0 && await ChainAsync(before, cancellationToken).ConfigureAwait(false) is null)
+        {
+            throw new FormatException($"A segment of the commits up to version {before} in '{_directory}' is missing or damaged.");
         }
 
         Directory.CreateDirectory(_directory);
-        await PublishAsync(CommitsPath(state.Version), CommitLines(commits), cancellationToken).ConfigureAwait(false);
+        await PublishAsync(CommitsPath(state.Version), CommitLines(segment), cancellationToken).ConfigureAwait(false);
 
         var header = JsonSerializer.SerializeToUtf8Bytes(new SnapshotHeader(state.Version, entry.Content.Length, Convert.ToHexString(SHA256.HashData(entry.Content))), DeltaJsonContext.Default.SnapshotHeader);
         var actions = new List<DeltaAction>(state.Files.Count + 3)
@@ -131,14 +258,37 @@ internal sealed class LogSnapshots
         content[header.Length] = (byte)'\n';
         body.CopyTo(content, header.Length + 1);
         await PublishAsync(StatePath(state.Version), content, cancellationToken).ConfigureAwait(false);
+        await PruneAsync(cancellationToken).ConfigureAwait(false);
+        return new LogSnapshot(state, CommitsPath(state.Version));
+    }
 
-        foreach (var old in Versions().OrderDescending().Skip(2))
+    /// <summary>Keeps the two newest snapshots and the segments their chains need; deletes the rest.</summary>
+    private async Task PruneAsync(CancellationToken cancellationToken)
+    {
+        var kept = Versions().OrderDescending().ToList();
+        foreach (var old in kept.Skip(2))
         {
             File.Delete(StatePath(old)); // the state first: a commits file alone is never used
-            File.Delete(CommitsPath(old));
         }
 
-        return new LogSnapshot(state, CommitsPath(state.Version));
+        var needed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var version in kept.Take(2))
+        {
+            if (await ChainAsync(version, cancellationToken).ConfigureAwait(false) is not { } chain)
+            {
+                return; // a chain broken under us (another writer pruning): delete nothing more this time
+            }
+
+            needed.UnionWith(chain);
+        }
+
+        foreach (var path in Directory.EnumerateFiles(_directory, "*" + CommitsSuffix))
+        {
+            if (!needed.Contains(path))
+            {
+                File.Delete(path);
+            }
+        }
     }
 
     private static ReadOnlyMemory<byte> CommitLines(IReadOnlyList<CommitSummary> commits)
@@ -175,7 +325,9 @@ internal sealed class LogSnapshots
 
     private string StatePath(long version) => Path.Combine(_directory, version.ToString("D20", CultureInfo.InvariantCulture) + StateSuffix);
 
-    private string CommitsPath(long version) => Path.Combine(_directory, version.ToString("D20", CultureInfo.InvariantCulture) + CommitsSuffix);
+    private string CommitsPath(long version) => CommitsPath(_directory, version);
+
+    private static string CommitsPath(string directory, long version) => Path.Combine(directory, version.ToString("D20", CultureInfo.InvariantCulture) + CommitsSuffix);
 
     /// <summary>Writes a temporary file, syncs it, and renames it into place: readers see all of it or nothing.</summary>
     private async Task PublishAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
@@ -198,7 +350,7 @@ internal sealed class LogSnapshots
     }
 }
 
-/// <summary>A usable snapshot: the state at its version and where the summaries of commits 0…version are.</summary>
+/// <summary>A usable snapshot: the state at its version and the newest segment of the summaries of commits 0…version.</summary>
 internal sealed record LogSnapshot(TableState State, string CommitsPath);
 
 /// <summary>The first line of a snapshot's state file.</summary>
