@@ -849,10 +849,10 @@ public sealed class DeltaTable
         return System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(path));
     }
 
-    /// <summary>Commit times made monotonic, as time travel by timestamp needs (clocks of different writers may disagree).</summary>
     /// <summary>The version a vacuum found current at its horizon, and the commit clock there.</summary>
     private sealed record VacuumBase(TableState State, DateTimeOffset Clock);
 
+    /// <summary>Commit times made monotonic, as time travel by timestamp needs (clocks of different writers may disagree).</summary>
     private sealed class CommitClock(DateTimeOffset start)
     {
         private DateTimeOffset _last = start;

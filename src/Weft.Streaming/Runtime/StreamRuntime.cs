@@ -205,9 +205,9 @@ public sealed class StreamRuntime : IAsyncDisposable
     private long _lastRefresh;
     private long _lastCompact;
     private long _lastVacuum;
-    private Task? _compacting; // the background maintenance in flight: a compaction, a vacuum, or both
+    private Task? _maintaining; // the background maintenance in flight: a compaction, a vacuum, or both
     private readonly Dictionary<string, DeltaTable> _vacuumed = new(StringComparer.Ordinal); // kept open: a vacuum replays only the commits since the last one's horizon
-    private readonly CancellationTokenSource _stopping = new(); // cancels a background compaction at dispose
+    private readonly CancellationTokenSource _stopping = new(); // cancels the background maintenance at dispose
 
     private StreamRuntime(WeftConfig config, IEventSource source, IOnlineStore store, StreamOptions options, TimeProvider time, List<SignalStream> signals, EventTable unrouted, Dictionary<string, long> unroutedHeld)
     {
@@ -236,7 +236,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// <summary>Why the last background compaction of a table failed (null when none has); the stream kept running.</summary>
     public Exception? LastCompactionFailure { get; private set; }
 
-    /// <summary>The last failure of a vacuum (counted, and tried again at the next interval); null when none failed.</summary>
+    /// <summary>Why the last vacuum of a table failed (null when none has); the stream kept running.</summary>
     public Exception? LastVacuumFailure { get; private set; }
 
     /// <summary>Loads the signals (all in the config's signal folder, or <paramref name="signals"/>) and the lake state.</summary>
@@ -277,18 +277,18 @@ public sealed class StreamRuntime : IAsyncDisposable
         }
         catch
         {
-            await StopCompactionAsync().ConfigureAwait(false);
+            await StopMaintenanceAsync().ConfigureAwait(false);
             throw;
         }
 
-        await StopCompactionAsync().ConfigureAwait(false);
+        await StopMaintenanceAsync().ConfigureAwait(false);
         await FlushAsync(CancellationToken.None).ConfigureAwait(false);
     }
 
-    /// <summary>Stops a background compaction (its unfinished partition is left as it was). Does not flush: see <see cref="FlushAsync"/>.</summary>
+    /// <summary>Stops the background maintenance (a compaction's unfinished partition is left as it was; a vacuum stops between files). Does not flush: see <see cref="FlushAsync"/>.</summary>
     public async ValueTask DisposeAsync()
     {
-        await StopCompactionAsync().ConfigureAwait(false);
+        await StopMaintenanceAsync().ConfigureAwait(false);
         if (_appending is { } appending)
         {
             // The append stage may be adding to the lake writers being dropped below.
@@ -307,11 +307,11 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// <summary>
     /// Compacts the small files of every signal's closed stream buckets, and the stream files of the
     /// dead-letter and late-event tables, now (see <see cref="StreamOptions.CompactInterval"/>); waits
-    /// for a background compaction in flight first. Returns the files removed.
+    /// for the background maintenance in flight first. Returns the files removed.
     /// </summary>
     public async Task<int> CompactAsync(CancellationToken cancellationToken)
     {
-        if (_compacting is { } running)
+        if (_maintaining is { } running)
         {
             await running.ConfigureAwait(false);
         }
@@ -319,13 +319,13 @@ public sealed class StreamRuntime : IAsyncDisposable
         return await CompactAsync(CompactionTargets(), cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task StopCompactionAsync()
+    private async Task StopMaintenanceAsync()
     {
-        if (_compacting is { } running)
+        if (_maintaining is { } running)
         {
             await _stopping.CancelAsync().ConfigureAwait(false);
             await running.ConfigureAwait(false); // it ends quietly when cancelled
-            _compacting = null;
+            _maintaining = null;
         }
     }
 
@@ -360,7 +360,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// </summary>
     public async Task<int> VacuumAsync(CancellationToken cancellationToken)
     {
-        if (_compacting is { } running)
+        if (_maintaining is { } running)
         {
             await running.ConfigureAwait(false);
         }
@@ -531,7 +531,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             }
         }
 
-        if (_compacting is not { IsCompleted: false })
+        if (_maintaining is not { IsCompleted: false })
         {
             bool compact = _options.CompactInterval > TimeSpan.Zero && _time.GetElapsedTime(_lastCompact, now) >= _options.CompactInterval;
             bool vacuum = _options.VacuumInterval > TimeSpan.Zero && _time.GetElapsedTime(_lastVacuum, now) >= _options.VacuumInterval;
@@ -541,7 +541,7 @@ public sealed class StreamRuntime : IAsyncDisposable
                 _lastVacuum = vacuum ? now : _lastVacuum;
                 var targets = compact ? CompactionTargets() : [];
                 var tables = vacuum ? VacuumTargets() : [];
-                _compacting = Task.Run(() => MaintainInBackgroundAsync(targets, tables), CancellationToken.None);
+                _maintaining = Task.Run(() => MaintainInBackgroundAsync(targets, tables), CancellationToken.None);
             }
         }
 
