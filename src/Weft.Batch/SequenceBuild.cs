@@ -72,7 +72,8 @@ public sealed record SequenceBuildPhase(string Name, double Seconds, long PeakWo
 /// <para>The router needs each output row's input row: it gets a copy of the batch whose
 /// <c>ingest_time</c> (or <c>event_time</c>, or <c>user_id</c>: the first that no step reads) holds row
 /// numbers — executors cannot write standard columns — and, unless a step reads it, a null event_id
-/// (the ids live in the store). Signals with custom executors are not supported (see <see cref="Unsupported"/>).</para>
+/// (the ids live in the store). Signals with custom executors are not supported (see <see cref="Unsupported"/>),
+/// except the bundled <c>hash_bucket</c>, which reads one column and adds one, row for row.</para>
 /// <para>Same result as the enriched-table path, except for two cases the generic path itself leaves
 /// to chance: identical deliveries (same id, ingest time and chunk) whose other columns differ, and an
 /// event delivered again after more than the dedup memory (4M distinct ids) of other events in one chunk.</para>
@@ -167,6 +168,10 @@ public static class SequenceBuild
                             read.Add(c.From);
                         }
 
+                        break;
+                    case CustomStep c when c.Executor == HashBucketExecutor.ExecutorName && c.Args.TryGetValue("column", out var column):
+                        // Bundled, and known: it reads one column and adds its output, row for row.
+                        read.Add(column);
                         break;
                     default:
                         custom = true;

@@ -28,6 +28,7 @@ public sealed class SequenceBuildTests
         { 6, new Variant { HotUserCap = 6, Bucket = TimeBucket.Day } },
         { 7, new Variant { HotUserCap = 4, SparseUsers = true, OddIds = true, MaxLength = 5 } },
         { 8, new Variant { Derive = true, Resends = true, Bucket = TimeBucket.Day, CutByIngest = true } },
+        { 9, new Variant { HashBucket = true, Derive = true, Resends = true } },
     };
 
     [Theory]
@@ -82,16 +83,22 @@ public sealed class SequenceBuildTests
     }
 
     [Fact]
-    public void A_signal_with_a_custom_executor_is_not_supported()
+    public void A_signal_with_a_custom_executor_is_not_supported_but_the_bundled_hash_bucket_is()
     {
-        var weft = new DefinitionCatalog();
-        var click = weft.EventType("click").Attribute("item_id", WeftType.Int64);
-        weft.Signal("hashed", tenant: "t")
-            .Include(click, c => c.Custom(HashBucketExecutor.ExecutorName, new Dictionary<string, string> { ["column"] = "item_id", ["buckets"] = "8", ["output"] = "bucket" }, new FieldDefinition("bucket", WeftType.Int64)))
-            .Element("bucket").MaxLength(4);
-        var signal = weft.Build(ExecutorRegistry.CreateDefault().Contains).Single();
+        var registry = ExecutorRegistry.CreateDefault();
+        registry.Register("scramble", _ => new ProjectExecutor([])); // any executor Weft does not know the columns of
+        SignalDefinition Hashed(string executor)
+        {
+            var weft = new DefinitionCatalog();
+            var click = weft.EventType("click").Attribute("item_id", WeftType.Int64);
+            weft.Signal("hashed", tenant: "t")
+                .Include(click, c => c.Custom(executor, new Dictionary<string, string> { ["column"] = "item_id", ["buckets"] = "8", ["output"] = "bucket" }, new FieldDefinition("bucket", WeftType.Int64)))
+                .Element("bucket").MaxLength(4);
+            return weft.Build(registry.Contains).Single();
+        }
 
-        SequenceBuild.Unsupported(signal).Should().Contain("custom executor");
+        SequenceBuild.Unsupported(Hashed("scramble")).Should().Contain("custom executor");
+        SequenceBuild.Unsupported(Hashed(HashBucketExecutor.ExecutorName)).Should().BeNull("hash_bucket reads its one column and adds its output, row for row");
         SequenceBuild.Unsupported(BatchWorld.Engagement()).Should().BeNull();
     }
 
@@ -180,7 +187,7 @@ public sealed class SequenceBuildTests
         var save = weft.EventType("save").Attribute("item_id", WeftType.Int64, nullable: false);
         var items = weft.EnrichmentSource("items", key: "item_id", keyType: WeftType.Int64)
             .Column("embedding", WeftType.ListOf(ScalarKind.Float32)).Column("category", WeftType.String);
-        string[] element = variant.Derive ? ["item_id", "dwell_ms", "embedding", "category", "long_dwell"] : ["item_id", "dwell_ms", "embedding", "category"];
+        string[] element = [.. (string[])["item_id", "dwell_ms", "embedding", "category"], .. variant.Derive ? ["long_dwell"] : Array.Empty<string>(), .. variant.HashBucket ? ["item_bucket"] : Array.Empty<string>()];
         var signal = weft.Signal("engagement", tenant: "home-feed")
             .Include(click, c =>
             {
@@ -188,6 +195,12 @@ public sealed class SequenceBuildTests
                 if (variant.Derive)
                 {
                     c.Derive("long_dwell", Col("dwell_ms") >= 5000);
+                }
+
+                if (variant.HashBucket)
+                {
+                    c.Custom("hash_bucket", new Dictionary<string, string> { ["column"] = "item_id", ["buckets"] = "7", ["output"] = "item_bucket" },
+                        new FieldDefinition("item_bucket", WeftType.Int64));
                 }
             })
             .Include(save)
@@ -218,6 +231,9 @@ public sealed class SequenceBuildTests
         public bool Resends { get; init; }
 
         public bool OddIds { get; init; }
+
+        /// <summary>Clicks go through the bundled hash_bucket executor too.</summary>
+        public bool HashBucket { get; init; }
 
         public int? HotUserCap { get; init; }
 

@@ -116,6 +116,45 @@ public sealed class BatchCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_snapshot_from_the_archive_holds_the_rows_of_the_snapshot_of_the_lake_the_batch_path_wrote()
+    {
+        var config = await SetUpAsync();
+        var batch = await _cli.RunAsync("batch", "--config", config, "--signal", "engagement", "--from", "2026-11-01", "--to", "2026-11-04");
+        batch.Exit.Should().Be(0, batch.Err);
+        string fromLake = _cli.PathOf("from-lake.parquet"), fromArchive = _cli.PathOf("from-archive.parquet");
+        string[] snapshot = ["snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-03T23:59:59.999999Z"];
+
+        var lake = await _cli.RunAsync([.. snapshot, "--out", fromLake]);
+        var archive = await _cli.RunAsync([.. snapshot, "--out", fromArchive, "--from-archive", "2026-11-01"]);
+
+        lake.Exit.Should().Be(0, lake.Err);
+        archive.Exit.Should().Be(0, archive.Err);
+        archive.Out.Should().Contain("from the raw archives since 2026-11-01T00:00:00");
+        var duck = await Weft.Parquet.Tests.DuckDb.RunAsync(
+            $"SELECT count(*), sum(len(item_id)) FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(fromLake)})",
+            $"SELECT count(*), sum(len(item_id)) FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(fromArchive)})",
+            $"SELECT count(*) FROM (SELECT * FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(fromLake)}) EXCEPT ALL SELECT * FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(fromArchive)}))",
+            $"SELECT count(*) FROM (SELECT * FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(fromArchive)}) EXCEPT ALL SELECT * FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(fromLake)}))");
+        long.Parse(duck[0].Rows[0][0].GetString()!, System.Globalization.CultureInfo.InvariantCulture).Should().BeGreaterThan(20, "the data must produce sequences");
+        duck[1].Rows[0][0].GetString().Should().Be(duck[0].Rows[0][0].GetString(), "one row per user either way");
+        duck[1].Rows[0][1].GetString().Should().Be(duck[0].Rows[0][1].GetString(), "as many elements either way");
+        duck[2].Rows[0][0].GetString().Should().Be("0", "every row of the lake's snapshot is in the archive's");
+        duck[3].Rows[0][0].GetString().Should().Be("0", "and every row of the archive's in the lake's");
+    }
+
+    [Fact]
+    public async Task A_snapshot_from_the_archive_is_refused_for_a_start_after_the_as_of_naming_both()
+    {
+        var config = await SetUpAsync(events: 500, days: 1);
+
+        var result = await _cli.RunAsync("snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-01T12:00:00Z", "--from-archive", "2026-11-02", "--out", _cli.PathOf("s.parquet"));
+
+        result.Exit.Should().Be(2);
+        result.Err.Should().Contain("--from-archive (2026-11-02T00:00:00").And.Contain("must not be after --as-of (2026-11-01T12:00:00");
+        File.Exists(_cli.PathOf("s.parquet")).Should().BeFalse();
+    }
+
+    [Fact]
     public async Task A_backfill_split_into_shards_commits_the_table_one_process_would_write()
     {
         var config = await SetUpAsync();
