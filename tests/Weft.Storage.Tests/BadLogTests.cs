@@ -13,9 +13,9 @@ public sealed class BadLogTests : IDisposable
 
     private string LogFile(long version) => Path.Combine(TablePath, "_delta_log", DeltaLogNaming.CommitFileName(version));
 
-    private async Task<DeltaTable> TableWithVersionsAsync(int appends)
+    private async Task<DeltaTable> TableWithVersionsAsync(int appends, DeltaTableOptions? options = null)
     {
-        var table = await TestTables.CreateAsync(TablePath);
+        var table = await DeltaTable.CreateAsync(TablePath, TestTables.Schema, TestTables.PartitionColumns, options);
         for (var i = 0; i < appends; i++)
         {
             await table.CommitAsync(TestTables.Append(TestTables.WriteFile(TablePath, "2026-11-23T10", "stream")));
@@ -40,7 +40,7 @@ public sealed class BadLogTests : IDisposable
     [Fact]
     public async Task A_gap_in_the_versions_names_the_missing_log_entry()
     {
-        var table = await TableWithVersionsAsync(3);
+        var table = await TableWithVersionsAsync(3, new DeltaTableOptions { LogCheckInterval = TimeSpan.Zero }); // the live handle lists at every refresh
         File.Delete(LogFile(2));
 
         var open = () => DeltaTable.OpenAsync(TablePath);
@@ -54,6 +54,74 @@ public sealed class BadLogTests : IDisposable
         var commit = () => table.CommitAsync(TestTables.Append(TestTables.WriteFile(TablePath, "2026-11-23T10", "stream")));
         await commit.Should().ThrowAsync<DeltaLogException>();
         File.Exists(LogFile(4)).Should().BeFalse("a failed commit writes nothing");
+    }
+
+    [Fact]
+    public async Task A_live_handle_lists_the_log_once_per_check_interval_and_finds_new_commits_and_gaps_all_the_same()
+    {
+        var clock = new ManualClock();
+        var options = new DeltaTableOptions { TimeProvider = clock, LogCheckInterval = TimeSpan.FromMinutes(1) };
+        await TableWithVersionsAsync(0, options);
+        var store = new ListCountingStore(new FileSystemLogStore(TablePath));
+        var table = await DeltaTable.OpenAsync(store, TablePath, options, CancellationToken.None);
+        var other = await DeltaTable.OpenAsync(TablePath);
+        store.Lists.Should().Be(1, "an open lists the log");
+
+        for (int i = 0; i < 20; i++)
+        {
+            await table.CommitAsync(TestTables.Append(TestTables.WriteFile(TablePath, "2026-11-23T10", "stream")));
+            await other.CommitAsync(TestTables.Append(TestTables.WriteFile(TablePath, "2026-11-23T11", "stream")));
+            clock.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        (await table.GetSnapshotAsync()).Version.Should().Be(40, "the other writer's commits are found by reading past the known version");
+        store.Lists.Should().Be(1, "40 s of commits and refreshes within the interval list nothing");
+
+        File.Delete(LogFile(2));
+        (await table.GetSnapshotAsync()).Version.Should().Be(40, "a gap below the known version waits for the next listing");
+        clock.Advance(TimeSpan.FromSeconds(30));
+        var snapshot = () => table.GetSnapshotAsync();
+        await snapshot.Should().ThrowAsync<DeltaLogException>().WithMessage("*gap*");
+        store.Lists.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task A_negative_log_check_interval_is_refused()
+    {
+        var act = () => TableWithVersionsAsync(0, new DeltaTableOptions { LogCheckInterval = TimeSpan.FromSeconds(-1) });
+        await act.Should().ThrowAsync<ArgumentOutOfRangeException>().WithMessage("*LogCheckInterval*");
+    }
+
+    /// <summary>A clock whose timestamps move only when told (intervals, not wall time).</summary>
+    private sealed class ManualClock : TimeProvider
+    {
+        private long _ticks = TimeSpan.TicksPerDay;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => _ticks;
+
+        public void Advance(TimeSpan by) => _ticks += by.Ticks;
+    }
+
+    /// <summary>Counts the log listings made through it.</summary>
+    private sealed class ListCountingStore(IDeltaLogStore inner) : IDeltaLogStore
+    {
+        public int Lists { get; private set; }
+
+        public string Location => inner.Location;
+
+        public string Describe(long version) => inner.Describe(version);
+
+        public ValueTask<LogListing> ListAsync(CancellationToken cancellationToken)
+        {
+            Lists++;
+            return inner.ListAsync(cancellationToken);
+        }
+
+        public ValueTask<LogEntry?> ReadAsync(long version, CancellationToken cancellationToken) => inner.ReadAsync(version, cancellationToken);
+
+        public ValueTask<bool> TryCommitAsync(long version, ReadOnlyMemory<byte> content, CancellationToken cancellationToken) => inner.TryCommitAsync(version, content, cancellationToken);
     }
 
     [Fact]

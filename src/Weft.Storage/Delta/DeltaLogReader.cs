@@ -10,10 +10,16 @@ internal sealed record CommitEntry(long Version, IReadOnlyList<DeltaAction> Acti
 /// </summary>
 internal sealed class DeltaLogReader
 {
-    public DeltaLogReader(IDeltaLogStore store, string tablePath)
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _checkInterval;
+    private long _checkedAt; // when the log was last listed whole (TimeProvider timestamp); 0: never
+
+    public DeltaLogReader(IDeltaLogStore store, string tablePath, TimeProvider? time = null, TimeSpan? checkInterval = null)
     {
         Store = store;
         TablePath = tablePath;
+        _time = time ?? TimeProvider.System;
+        _checkInterval = checkInterval ?? TimeSpan.Zero;
     }
 
     public IDeltaLogStore Store { get; }
@@ -31,6 +37,22 @@ internal sealed class DeltaLogReader
     /// </summary>
     public async ValueTask<long> LatestVersionAsync(long knownVersion, CancellationToken cancellationToken)
     {
+        // Within the check interval, a known version that is still there is where the search starts:
+        // the versions up to it were listed gap-free before. A known version gone is for the listing to report.
+        long now = _time.GetTimestamp();
+        long checkedAt = Volatile.Read(ref _checkedAt);
+        if (knownVersion >= 0 && checkedAt != 0 && _time.GetElapsedTime(checkedAt, now) < _checkInterval
+            && await Store.ReadAsync(knownVersion, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            long next = knownVersion;
+            while (await Store.ReadAsync(next + 1, cancellationToken).ConfigureAwait(false) is not null)
+            {
+                next++;
+            }
+
+            return next;
+        }
+
         var listing = await Store.ListAsync(cancellationToken).ConfigureAwait(false);
         var versions = listing.Versions;
         if (versions.Count == 0)
@@ -75,6 +97,7 @@ internal sealed class DeltaLogReader
             latest++;
         }
 
+        Volatile.Write(ref _checkedAt, now == 0 ? 1 : now);
         return latest;
     }
 

@@ -24,6 +24,15 @@ public sealed record DeltaTableOptions
     /// </summary>
     public int SnapshotInterval { get; init; } = 1_000;
 
+    /// <summary>
+    /// How often a handle lists the whole log to check it still runs 0, 1, 2, … without a gap (by
+    /// <see cref="TimeProvider"/>). Between listings, a handle that knows version V finds newer ones by
+    /// reading V + 1, V + 2, … until one is missing: a listing costs the log's length, ~200 ms for the
+    /// 200,000 commits of a stream's twelve days, and a stream's handles refresh at every flush. Opening a
+    /// table always lists it. Default 1 minute; zero lists at every refresh.
+    /// </summary>
+    public TimeSpan LogCheckInterval { get; init; } = TimeSpan.FromMinutes(1);
+
     internal void Validate()
     {
         if (TimeProvider is null)
@@ -39,6 +48,11 @@ public sealed record DeltaTableOptions
         if (CommitRetryDelay < TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(CommitRetryDelay), CommitRetryDelay, "DeltaTableOptions.CommitRetryDelay must not be negative.");
+        }
+
+        if (LogCheckInterval < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(LogCheckInterval), LogCheckInterval, "DeltaTableOptions.LogCheckInterval must not be negative (zero lists the log at every refresh).");
         }
 
         if (SnapshotInterval < 0)

@@ -103,7 +103,7 @@ public sealed class DeltaTable
     {
         options ??= DeltaTableOptions.Default;
         options.Validate();
-        var log = new DeltaLogReader(store, fullPath);
+        var log = new DeltaLogReader(store, fullPath, options.TimeProvider, options.LogCheckInterval);
         var latestVersion = await log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
         var snapshots = options.SnapshotInterval > 0 && store is FileSystemLogStore files ? new LogSnapshots(files.Location) : null;
         var snapshot = snapshots is null ? null : await snapshots.TryReadLatestAsync(latestVersion, log, cancellationToken).ConfigureAwait(false);
@@ -766,7 +766,7 @@ public sealed class DeltaTable
         }
 
         var state = TableState.Apply(null, 0, actions, now, fullPath, store.Describe(0));
-        return new DeltaTable(fullPath, new DeltaLogReader(store, fullPath), options, state);
+        return new DeltaTable(fullPath, new DeltaLogReader(store, fullPath, options.TimeProvider, options.LogCheckInterval), options, state);
     }
 
     private static void ValidateDefinition(string fullPath, DeltaSchema schema, IReadOnlyList<string> partitionColumns)
