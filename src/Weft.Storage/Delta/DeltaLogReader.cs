@@ -33,7 +33,9 @@ internal sealed class DeltaLogReader
     /// The latest committed version, given that <paramref name="knownVersion"/> was committed before
     /// (-1 when nothing is known). A listing can miss entries that a concurrent commit is publishing,
     /// so a listing that ends before the known version is confirmed by reading that entry: only an
-    /// entry that really disappeared makes the log go backwards.
+    /// entry that really disappeared makes the log go backwards. Within the check interval since the
+    /// last listing, a known version is not listed again: the entries after it are read until one is
+    /// missing (a listing costs the log's length; see <see cref="DeltaTableOptions.LogCheckInterval"/>).
     /// </summary>
     public async ValueTask<long> LatestVersionAsync(long knownVersion, CancellationToken cancellationToken)
     {
