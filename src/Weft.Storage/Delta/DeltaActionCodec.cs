@@ -154,4 +154,5 @@ internal static class DeltaActionCodec
 [JsonSerializable(typeof(CommitInfoAction))]
 [JsonSerializable(typeof(SnapshotHeader))]
 [JsonSerializable(typeof(SnapshotCommit))]
+[JsonSerializable(typeof(FoldFile))]
 internal sealed partial class DeltaJsonContext : JsonSerializerContext;

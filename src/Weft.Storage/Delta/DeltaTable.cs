@@ -204,6 +204,49 @@ public sealed class DeltaTable
         return commits;
     }
 
+    /// <summary>
+    /// The fold named <paramref name="name"/> a reader of this table's history left (see
+    /// <see cref="WriteFoldAsync"/>): the version it covers and its value, or null when there is none
+    /// usable (also for a log not on the file system).
+    /// </summary>
+    public async Task<(long Version, string Value)?> ReadFoldAsync(string name, CancellationToken cancellationToken = default)
+    {
+        LogFolds.Validate(name);
+        return _log.Store is FileSystemLogStore files
+            ? await new LogFolds(files.Location).TryReadAsync(name, _log.Store, cancellationToken).ConfigureAwait(false)
+            : null;
+    }
+
+    /// <summary>
+    /// Keeps <paramref name="value"/>, the caller's fold over the commits 0…<paramref name="version"/>, so that
+    /// the next reader of the history can start after <paramref name="version"/> (<see cref="LogFolds"/>).
+    /// Best effort: false when it could not be written (a read-only disk, a log not on the file system).
+    /// </summary>
+    public async Task<bool> WriteFoldAsync(string name, long version, string value, CancellationToken cancellationToken = default)
+    {
+        LogFolds.Validate(name);
+        ArgumentNullException.ThrowIfNull(value);
+        if (_log.Store is not FileSystemLogStore files)
+        {
+            return false;
+        }
+
+        try
+        {
+            if (await _log.Store.ReadAsync(version, cancellationToken).ConfigureAwait(false) is not { } entry)
+            {
+                throw new ArgumentOutOfRangeException(nameof(version), version, $"Table '{Path}' has no version {version}.");
+            }
+
+            await new LogFolds(files.Location).WriteAsync(name, entry, value, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>The latest snapshot (reads only the log entries committed since this handle last looked).</summary>
     public async Task<DeltaSnapshot> GetSnapshotAsync(CancellationToken cancellationToken = default) =>
         new(Path, await RefreshAsync(cancellationToken).ConfigureAwait(false));

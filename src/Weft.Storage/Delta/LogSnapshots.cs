@@ -329,10 +329,13 @@ internal sealed class LogSnapshots
 
     private static string CommitsPath(string directory, long version) => Path.Combine(directory, version.ToString("D20", CultureInfo.InvariantCulture) + CommitsSuffix);
 
-    /// <summary>Writes a temporary file, syncs it, and renames it into place: readers see all of it or nothing.</summary>
-    private async Task PublishAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    private Task PublishAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken) =>
+        PublishAsync(_directory, path, content, cancellationToken);
+
+    /// <summary>Writes a temporary file in <paramref name="directory"/>, syncs it, and renames it into place: readers see all of it or nothing.</summary>
+    internal static async Task PublishAsync(string directory, string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
-        var temp = Path.Combine(_directory, $".{Guid.NewGuid():N}.tmp");
+        var temp = Path.Combine(directory, $".{Guid.NewGuid():N}.tmp");
         try
         {
             using (var handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.Asynchronous))
