@@ -59,11 +59,24 @@ public sealed class EnrichedLake
         }
 
         // Only the commits since the cached state: a stream flushes every few seconds, and re-reading
-        // the whole history at each refresh would cost more the longer the table lives.
+        // the whole history at each refresh would cost more the longer the table lives. A first read
+        // starts from the sealed buckets a previous reader kept (a fold of the log, DeltaTable.ReadFoldAsync).
         var previous = _state is { } known && known.Version < snapshot.Version ? known : null;
         var sealedBuckets = previous?.SealedBuckets.ToBuilder() ?? ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
         long? through = previous?.SealedThroughMicros;
-        foreach (var commit in await _table.Log.GetCommitsAfterAsync(previous?.Version ?? -1, cancellationToken).ConfigureAwait(false))
+        long after = previous?.Version ?? -1;
+        if (previous is null && await _table.Log.ReadFoldAsync(SealedFold, cancellationToken).ConfigureAwait(false) is { } fold && fold.Version <= snapshot.Version)
+        {
+            after = fold.Version;
+            foreach (var bucket in fold.Value.Split(',', StringSplitOptions.RemoveEmptyEntries))
+            {
+                Seal(bucket);
+            }
+        }
+
+        long folded = after;
+        int read = 0;
+        foreach (var commit in await _table.Log.GetCommitsAfterAsync(after, cancellationToken).ConfigureAwait(false))
         {
             if (commit.Version > snapshot.Version)
             {
@@ -74,18 +87,36 @@ public sealed class EnrichedLake
             {
                 foreach (var bucket in list.Split(','))
                 {
-                    if (sealedBuckets.Add(bucket))
-                    {
-                        var (_, _, end) = TimeBuckets.Parse(bucket);
-                        through = through is { } t ? Math.Max(t, end) : end;
-                    }
+                    Seal(bucket);
                 }
             }
+
+            (folded, read) = (commit.Version, read + 1);
+        }
+
+        if (previous is null && read >= FoldKeepAfter)
+        {
+            await _table.Log.WriteFoldAsync(SealedFold, folded, string.Join(',', sealedBuckets.Order(StringComparer.Ordinal)), cancellationToken).ConfigureAwait(false);
         }
 
         _state = new LakeState(snapshot.Version, sealedBuckets.ToImmutable(), through);
         return _state;
+
+        void Seal(string bucket)
+        {
+            if (sealedBuckets.Add(bucket))
+            {
+                var (_, _, end) = TimeBuckets.Parse(bucket);
+                through = through is { } t ? Math.Max(t, end) : end;
+            }
+        }
     }
+
+    /// <summary>The name of the fold of sealed buckets this table keeps for its next first reader.</summary>
+    internal const string SealedFold = "sealed-buckets";
+
+    /// <summary>Commits a first read folds before it keeps the sealed buckets for the next one.</summary>
+    internal const int FoldKeepAfter = 256;
 
     /// <summary>Every row with event_time in [<paramref name="fromMicros"/>, <paramref name="toMicros"/>], marked for the merge.</summary>
     public async Task<EnrichedRows> ReadAsync(long fromMicros, long toMicros, CancellationToken cancellationToken)
