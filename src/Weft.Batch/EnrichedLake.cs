@@ -116,7 +116,7 @@ public sealed class EnrichedLake
     internal const string SealedFold = "sealed-buckets";
 
     /// <summary>Commits a first read folds before it keeps the sealed buckets for the next one.</summary>
-    internal const int FoldKeepAfter = 256;
+    internal const int FoldKeepAfter = DeltaTable.FoldWorthKeeping;
 
     /// <summary>Every row with event_time in [<paramref name="fromMicros"/>, <paramref name="toMicros"/>], marked for the merge.</summary>
     public async Task<EnrichedRows> ReadAsync(long fromMicros, long toMicros, CancellationToken cancellationToken)

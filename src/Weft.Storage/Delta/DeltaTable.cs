@@ -205,6 +205,12 @@ public sealed class DeltaTable
     }
 
     /// <summary>
+    /// Commits a reader should have folded before it keeps its fold (<see cref="WriteFoldAsync"/>): fewer
+    /// cost the next reader less to read again than a file written and synced now.
+    /// </summary>
+    public const int FoldWorthKeeping = 256;
+
+    /// <summary>
     /// The fold named <paramref name="name"/> a reader of this table's history left (see
     /// <see cref="WriteFoldAsync"/>): the version it covers and its value, or null when there is none
     /// usable (also for a log not on the file system).

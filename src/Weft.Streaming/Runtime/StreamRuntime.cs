@@ -1625,7 +1625,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     internal const string CommitsFold = "stream-commits";
 
     /// <summary>Commits folded before <see cref="StreamCommitsAsync"/> keeps its result for the next reader.</summary>
-    internal const int FoldKeepAfter = 256;
+    internal const int FoldKeepAfter = DeltaTable.FoldWorthKeeping;
 
     /// <summary>
     /// Over a table's stream commits: the newest offset per partition, and the newest event time
@@ -1642,11 +1642,6 @@ public sealed class StreamRuntime : IAsyncDisposable
         if (await table.ReadFoldAsync(CommitsFold, cancellationToken).ConfigureAwait(false) is { } fold && TryParseFold(fold.Value, offsets, out maxEventTime))
         {
             after = fold.Version;
-        }
-        else
-        {
-            offsets.Clear();
-            maxEventTime = long.MinValue;
         }
 
         var commits = await table.GetCommitsAfterAsync(after, cancellationToken).ConfigureAwait(false);
