@@ -132,13 +132,16 @@ public sealed class BatchJob
         var deadLetterTable = await DeadLetterTable.OpenAsync(config.DeadLetterTable(definition.Name), cancellationToken).ConfigureAwait(false);
 
         // The chunks of this run already committed; sharded runs catch up before each chunk, since the
-        // other shards commit while this one works.
+        // other shards commit while this one works. The first catch-up starts at the run's first commit
+        // (or where the table's run-starts fold ends), not at version 0.
         var done = new HashSet<string>(StringComparer.Ordinal);
-        long seen = -1;
+        RunStarts? starts = await RunStarts.ReadAsync(table.Log, RunOf, cancellationToken).ConfigureAwait(false);
+        long seen = starts.ReadAfter(runId);
         async Task CatchUpAsync()
         {
             foreach (var commit in await table.Log.GetCommitsAfterAsync(seen, cancellationToken).ConfigureAwait(false))
             {
+                starts?.Observe(commit);
                 if (commit.Parameters.TryGetValue(LakeParameters.Run, out var run) && run == runId && commit.Parameters.TryGetValue(LakeParameters.Chunk, out var chunk))
                 {
                     done.Add(chunk);
@@ -149,6 +152,8 @@ public sealed class BatchJob
         }
 
         await CatchUpAsync().ConfigureAwait(false);
+        await starts.KeepAsync(table.Log, cancellationToken).ConfigureAwait(false);
+        starts = null;
 
         long eventsIn = 0, eventsOut = 0, deadLetters = 0;
         int skipped = 0, index = 0, waiting = 0;
@@ -356,6 +361,9 @@ public sealed class BatchJob
         Array.Sort(order, (a, b) => ingest[a] != ingest[b] ? ingest[a].CompareTo(ingest[b]) : string.CompareOrdinal(ids[a], ids[b]));
         return raw.Gather(order);
     }
+
+    /// <summary>The batch run a commit of the enriched table belongs to (stream and maintenance commits have none).</summary>
+    internal static string? RunOf(CommitSummary commit) => commit.Parameters.GetValueOrDefault(LakeParameters.Run);
 
     private static string RunId(string fingerprint, long from, long to, int perChunk, string inputs, string enrichments, int shards)
     {

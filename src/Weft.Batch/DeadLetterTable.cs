@@ -47,7 +47,7 @@ public static class DeadLetterTable
             return;
         }
 
-        if (onlyOnce && await IsTaggedAsync(table, commitTag, cancellationToken).ConfigureAwait(false))
+        if (onlyOnce && await IsTaggedAsync(table, run, commitTag, cancellationToken).ConfigureAwait(false))
         {
             return;
         }
@@ -78,28 +78,89 @@ public static class DeadLetterTable
             new StringColumn(deadLetters.Select(d => d.Payload).ToArray()),
         ]);
         await table.AppendAsync(batch, EventPartitioner.Single(new Dictionary<string, string?> { [EventLayout.PathColumn] = path }),
-            new Dictionary<string, string>(commitParameters ?? new Dictionary<string, string>()) { [TagParameter] = commitTag }, cancellationToken).ConfigureAwait(false);
+            Parameters(run, commitTag, onlyOnce, commitParameters), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A commit's parameters: the tag, and for a run that checks its tags (one a resumed run repeats)
+    /// the run too, so that its first commit can be found (<see cref="RunStarts"/>). The stream's
+    /// appends, one run with a fresh tag per flush, do not name a run.
+    /// </summary>
+    private static Dictionary<string, string> Parameters(string run, string commitTag, bool onlyOnce, IReadOnlyDictionary<string, string>? commitParameters)
+    {
+        var parameters = new Dictionary<string, string>(commitParameters ?? new Dictionary<string, string>()) { [TagParameter] = commitTag };
+        if (onlyOnce)
+        {
+            parameters[LakeParameters.Run] = run;
+        }
+
+        return parameters;
+    }
+
+    /// <summary>
+    /// The run a dead-letter commit belongs to: the one it names, or for a commit written before runs were
+    /// named, the run in a batch tag (<c>batch:&lt;run&gt;:&lt;chunk&gt;…</c>).
+    /// </summary>
+    internal static string? RunOf(CommitSummary commit)
+    {
+        if (commit.Parameters.TryGetValue(LakeParameters.Run, out var run))
+        {
+            return run;
+        }
+
+        if (commit.Parameters.TryGetValue(TagParameter, out var tag) && tag.StartsWith("batch:", StringComparison.Ordinal))
+        {
+            int end = tag.IndexOf(':', 6);
+            return end > 6 ? tag[6..end] : null;
+        }
+
+        return null;
     }
 
     private const string TagParameter = "weft.tag";
 
-    /// <summary>The tags committed so far, per open table: each check reads only the commits since the last.</summary>
-    private static readonly ConditionalWeakTable<EventTable, TagIndex> Tags = new();
+    /// <summary>The tags committed so far, per open table and run: each check reads only the commits since the last.</summary>
+    private static readonly ConditionalWeakTable<EventTable, Dictionary<string, TagIndex>> Tags = new();
 
-    private static async Task<bool> IsTaggedAsync(EventTable table, string tag, CancellationToken cancellationToken)
+    private static async Task<bool> IsTaggedAsync(EventTable table, string run, string tag, CancellationToken cancellationToken)
     {
-        var index = Tags.GetValue(table, _ => new TagIndex());
+        var runs = Tags.GetValue(table, _ => new Dictionary<string, TagIndex>(StringComparer.Ordinal));
+        TagIndex index;
+        lock (runs)
+        {
+            if (!runs.TryGetValue(run, out index!))
+            {
+                runs[run] = index = new TagIndex();
+            }
+        }
+
         await index.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // The first check starts at the run's first commit (or where the run-starts fold ends): a
+            // table the stream has written dead letters to for months is not read from version 0.
+            RunStarts? starts = null;
+            if (!index.Started)
+            {
+                starts = await RunStarts.ReadAsync(table.Log, RunOf, cancellationToken).ConfigureAwait(false);
+                index.Version = starts.ReadAfter(run);
+                index.Started = true;
+            }
+
             foreach (var commit in await table.Log.GetCommitsAfterAsync(index.Version, cancellationToken).ConfigureAwait(false))
             {
-                if (commit.Parameters.TryGetValue(TagParameter, out var committed))
+                starts?.Observe(commit);
+                if (commit.Parameters.TryGetValue(TagParameter, out var committed) && RunOf(commit) == run)
                 {
                     index.Committed.Add(committed);
                 }
 
                 index.Version = commit.Version;
+            }
+
+            if (starts is not null)
+            {
+                await starts.KeepAsync(table.Log, cancellationToken).ConfigureAwait(false);
             }
 
             return index.Committed.Contains(tag);
@@ -113,6 +174,8 @@ public static class DeadLetterTable
     private sealed class TagIndex
     {
         public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        public bool Started { get; set; }
 
         public long Version { get; set; } = -1;
 

@@ -1,0 +1,186 @@
+using FluentAssertions;
+using Weft.Engine;
+using Weft.Parquet.Tests;
+using Weft.Storage;
+using Xunit;
+
+namespace Weft.Batch.Tests;
+
+/// <summary>
+/// A batch run's first read of a table (its committed chunks, its dead letters' tags) starts at the
+/// run's first commit, or where the table's run-starts fold ends, not at version 0.
+/// </summary>
+public sealed class RunStartsTests : IDisposable
+{
+    private const string Pad = "\"weft.note\":\"pad\"";
+
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static DeadLetter Letter(string id) => new(id, 7, "click", "parse", $"bad {id}", $"events.parquet#{id}", "{}");
+
+    /// <summary>Commits that name no run (as the stream's do), each with a parameter a test can rewrite later.</summary>
+    private static async Task CommitPlainAsync(DeltaTable log, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            await log.CommitAsync(DeltaTransaction.Create("WRITE").WithParameter("weft.note", "pad").Build());
+        }
+    }
+
+    private static string CommitFile(string table, long version) => Path.Combine(table, "_delta_log", $"{version:D20}.json");
+
+    /// <summary>Rewrites a commit's padding parameter as <paramref name="parameters"/> (JSON members).</summary>
+    private static async Task InjectAsync(string table, long version, string parameters)
+    {
+        var file = CommitFile(table, version);
+        var text = await File.ReadAllTextAsync(file);
+        text.Should().Contain(Pad);
+        await File.WriteAllTextAsync(file, text.Replace(Pad, parameters, StringComparison.Ordinal));
+    }
+
+    private static async Task<int> CountAsync(EventTable table, string reason)
+    {
+        int n = 0;
+        await foreach (var batch in table.ReadAsync(["reason"]))
+        {
+            n += ((StringColumn)batch["reason"]).Values.Count(r => r == reason);
+        }
+
+        return n;
+    }
+
+    /// <summary>Each run's first version, straight from the history.</summary>
+    private static async Task<Dictionary<string, long>> FirstVersionsAsync(DeltaTable log, Func<CommitSummary, string?> runOf)
+    {
+        var firsts = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var commit in (await log.GetHistoryAsync()).OrderBy(c => c.Version))
+        {
+            if (runOf(commit) is { } run)
+            {
+                firsts.TryAdd(run, commit.Version);
+            }
+        }
+
+        return firsts;
+    }
+
+    [Fact]
+    public async Task Dead_letter_tags_are_read_from_the_run_s_first_commit_and_the_fold_a_previous_check_kept()
+    {
+        var path = _dir.File("dead_letters");
+        var table = await DeadLetterTable.OpenAsync(path, CancellationToken.None);
+        await CommitPlainAsync(table.Log, 5);
+        await DeadLetterTable.AppendAsync(table, EventLayout.BatchPath, "r1", "batch:r1:a", onlyOnce: true, [Letter("a")], 1, CancellationToken.None);
+        await CommitPlainAsync(table.Log, DeltaTable.FoldWorthKeeping + 10);
+        (await table.Log.ReadFoldAsync(RunStarts.Fold)).Should().BeNull("the first check read only a few commits");
+
+        // A resumed run (a new handle) repeats its tag: found, so nothing is appended, and the check read
+        // enough of the history to keep the fold of where each run starts.
+        var resumed = await DeadLetterTable.OpenAsync(path, CancellationToken.None);
+        await DeadLetterTable.AppendAsync(resumed, EventLayout.BatchPath, "r1", "batch:r1:a", onlyOnce: true, [Letter("a")], 2, CancellationToken.None);
+        (await CountAsync(resumed, "bad a")).Should().Be(1);
+        var fold = await resumed.Log.ReadFoldAsync(RunStarts.Fold);
+        fold.Should().NotBeNull();
+        long latest = (await resumed.Log.GetSnapshotAsync()).Version;
+        fold!.Value.Version.Should().Be(latest);
+        RunStarts.TryParse(fold.Value.Value, out var kept).Should().BeTrue();
+        kept.Should().Equal(await FirstVersionsAsync(resumed.Log, DeadLetterTable.RunOf));
+        kept.Should().ContainKey("r1").WhoseValue.Should().Be(6);
+
+        // An early commit rewritten to carry another run's tag (the old form, with no run named): a check
+        // that read from version 0 would take r2's letters for recorded. From the fold, r2 (no commit up to
+        // its version) is read from there on, and its letters are appended.
+        await InjectAsync(path, 3, "\"weft.tag\":\"batch:r2:x\"");
+        // After the fold: a commit in the old form for r3, which its check must still find.
+        await resumed.Log.CommitAsync(DeltaTransaction.Create("WRITE").WithParameter("weft.tag", "batch:r3:y").Build());
+
+        var later = await DeadLetterTable.OpenAsync(path, CancellationToken.None);
+        await DeadLetterTable.AppendAsync(later, EventLayout.BatchPath, "r2", "batch:r2:x", onlyOnce: true, [Letter("x")], 3, CancellationToken.None);
+        await DeadLetterTable.AppendAsync(later, EventLayout.BatchPath, "r3", "batch:r3:y", onlyOnce: true, [Letter("y")], 4, CancellationToken.None);
+        await DeadLetterTable.AppendAsync(later, EventLayout.BatchPath, "r1", "batch:r1:a", onlyOnce: true, [Letter("a")], 5, CancellationToken.None);
+
+        (await CountAsync(later, "bad x")).Should().Be(1, "r2 has no commit up to the fold's version, so the check starts after it");
+        (await CountAsync(later, "bad y")).Should().Be(0, "r3's tag, committed after the fold, is found");
+        (await CountAsync(later, "bad a")).Should().Be(1, "r1 started before the fold's version, so its check reads from r1's first commit");
+    }
+
+    [Fact]
+    public async Task A_fold_that_does_not_parse_is_read_as_none_and_a_run_that_cannot_be_kept_keeps_none()
+    {
+        RunStarts.TryParse("r1=4,r2=9", out var starts).Should().BeTrue();
+        starts.Should().Equal(new Dictionary<string, long> { ["r1"] = 4, ["r2"] = 9 });
+        RunStarts.TryParse(RunStarts.Format(starts), out var again).Should().BeTrue();
+        again.Should().Equal(starts);
+        RunStarts.TryParse("r1=4,r1=5", out _).Should().BeFalse("a run starts once");
+        RunStarts.TryParse("r1=-4", out _).Should().BeFalse();
+        RunStarts.TryParse("=4", out _).Should().BeFalse();
+
+        var path = _dir.File("dead_letters");
+        var table = await DeadLetterTable.OpenAsync(path, CancellationToken.None);
+        await DeadLetterTable.AppendAsync(table, EventLayout.BatchPath, "r1", "batch:r1:a", onlyOnce: true, [Letter("a")], 1, CancellationToken.None);
+        await CommitPlainAsync(table.Log, DeltaTable.FoldWorthKeeping + 2);
+        long latest = (await table.Log.GetSnapshotAsync()).Version;
+        (await table.Log.WriteFoldAsync(RunStarts.Fold, latest, "r1=not-a-version")).Should().BeTrue();
+
+        var resumed = await DeadLetterTable.OpenAsync(path, CancellationToken.None);
+        await DeadLetterTable.AppendAsync(resumed, EventLayout.BatchPath, "r1", "batch:r1:a", onlyOnce: true, [Letter("a")], 2, CancellationToken.None);
+        (await CountAsync(resumed, "bad a")).Should().Be(1, "the damaged fold is read as none: the check reads from version 0 and finds the tag");
+        (await resumed.Log.ReadFoldAsync(RunStarts.Fold))!.Value.Value.Should().Be($"r1=1", "that read kept a good fold in its place");
+
+        // A run named with a character the fold cannot hold: the next full read keeps no fold over it.
+        await table.Log.CommitAsync(DeltaTransaction.Create("WRITE").WithParameter(LakeParameters.Run, "odd,run").Build());
+        await CommitPlainAsync(table.Log, DeltaTable.FoldWorthKeeping + 2);
+        var kept = (await resumed.Log.ReadFoldAsync(RunStarts.Fold))!.Value;
+        var third = await DeadLetterTable.OpenAsync(path, CancellationToken.None);
+        await DeadLetterTable.AppendAsync(third, EventLayout.BatchPath, "odd,run", "batch:odd:z", onlyOnce: true, [Letter("z")], 3, CancellationToken.None);
+        (await CountAsync(third, "bad z")).Should().Be(1);
+        (await third.Log.ReadFoldAsync(RunStarts.Fold)).Should().Be(kept, "the fold stays where it was");
+    }
+
+    [Fact]
+    public async Task A_resumed_batch_run_reads_from_its_first_commit_and_a_new_run_from_where_the_fold_ends()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 41, events: 120);
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+        var path = world.Config.EnrichedTable("engagement");
+        var dayOne = new BatchRequest("engagement", BatchWorld.Start, BatchWorld.Start + BatchWorld.Day);
+        var dayTwo = new BatchRequest("engagement", BatchWorld.Start + BatchWorld.Day, BatchWorld.Start + 2 * BatchWorld.Day);
+
+        // Learn the second run's id (it depends on the inputs, not on the table), then start over.
+        var second = await new BatchJob(env).RunAsync(dayTwo, null, CancellationToken.None);
+        Directory.Delete(path, recursive: true);
+
+        var table = await EventTable.OpenOrCreateAsync(path, env.Signal.EnrichedSchema, EventLayout.PartitionColumns);
+        await CommitPlainAsync(table.Log, 5);
+        var first = await new BatchJob(env).RunAsync(dayOne, null, CancellationToken.None);
+        first.ChunksResumed.Should().Be(0);
+        await CommitPlainAsync(table.Log, DeltaTable.FoldWorthKeeping + 10);
+
+        var resumed = await new BatchJob(env).RunAsync(dayOne, null, CancellationToken.None);
+        resumed.ChunksResumed.Should().Be(resumed.Chunks, "every chunk of the run was committed");
+        var fold = await table.Log.ReadFoldAsync(RunStarts.Fold);
+        fold.Should().NotBeNull("the resumed run read the whole history once and kept where runs start");
+        RunStarts.TryParse(fold!.Value.Value, out var kept).Should().BeTrue();
+        kept.Should().Equal(await FirstVersionsAsync(table.Log, BatchJob.RunOf));
+        kept.Keys.Should().Equal(first.RunId);
+
+        // An early commit rewritten to say the second run committed its chunk: a run reading from version 0
+        // would skip it. The second run has no commit up to the fold's version, so it reads from there.
+        var bucket = env.Definition.Bucket;
+        string secondChunk = $"{TimeBuckets.Format(dayTwo.FromMicros, bucket)}..{TimeBuckets.Format(dayTwo.ToMicros - 1, bucket)}";
+        (await table.Log.GetHistoryAsync()).Should().Contain(c => BatchJob.RunOf(c) == first.RunId && c.Parameters[LakeParameters.Chunk] == $"{TimeBuckets.Format(dayOne.FromMicros, bucket)}..{TimeBuckets.Format(dayOne.ToMicros - 1, bucket)}",
+            "chunks are named as this test names the second run's");
+        await InjectAsync(path, 2, $"\"{LakeParameters.Run}\":\"{second.RunId}\",\"{LakeParameters.Chunk}\":\"{secondChunk}\"");
+
+        var again = await new BatchJob(env).RunAsync(dayTwo, null, CancellationToken.None);
+        again.RunId.Should().Be(second.RunId);
+        again.ChunksResumed.Should().Be(0, "the rewritten commit lies before the fold's version");
+        again.EventsOut.Should().Be(second.EventsOut);
+
+        // The first run, resumed once more: its chunk lies before the fold's version, and is still found.
+        var third = await new BatchJob(env).RunAsync(dayOne, null, CancellationToken.None);
+        third.ChunksResumed.Should().Be(third.Chunks);
+    }
+}
