@@ -145,6 +145,96 @@ public sealed class VacuumTests : IDisposable
     }
 
     [Fact]
+    public async Task A_new_handle_s_first_vacuum_starts_from_its_log_snapshot_and_answers_as_a_replay_from_version_0()
+    {
+        // Forty days of a compacted bucket, a commit a day. The last commit's clock runs behind the one
+        // before it (another writer's skewed clock): a vacuum's running clock does not follow it back.
+        var start = TestTables.Epoch.AddDays(-60);
+        _time.Set(start);
+        await TestTables.CreateAsync(TablePath, _time);
+        var noSnapshots = TestTables.Options(_time) with { SnapshotInterval = 0 };
+        var snapshots = TestTables.Options(_time) with { SnapshotInterval = 10 };
+        var writer = await DeltaTable.OpenAsync(TablePath, noSnapshots);
+        AddFile? previous = null;
+        async Task CommitDayAsync(DeltaTable table, int day, DateTimeOffset at)
+        {
+            _time.Set(at);
+            var file = TestTables.WriteFile(TablePath, "2026-11-13T10", "stream", written: start.AddDays(day));
+            var commit = DeltaTransaction.Create("OPTIMIZE").WithWriterSchema(TestTables.Schema).Add(file);
+            await table.CommitAsync((previous is null ? commit : commit.Remove(previous.Path)).Build());
+            previous = file;
+        }
+
+        for (int day = 1; day <= 40; day++)
+        {
+            await CommitDayAsync(writer, day, start.AddDays(day == 40 ? 35 : day));
+        }
+
+        // A handle that replays the 41 commits keeps a snapshot of them.
+        await DeltaTable.OpenAsync(TablePath, snapshots);
+        var snapshot = await LatestSnapshotAsync();
+        snapshot.State.Version.Should().Be(40);
+        snapshot.Clock.Should().Be(start.AddDays(39), "the running clock, not the last commit's own time");
+
+        async Task CheckAsync(DateTimeOffset now, bool fromSnapshot)
+        {
+            _time.Set(now);
+            var replayed = await (await DeltaTable.OpenAsync(TablePath, noSnapshots)).VacuumAsync(TimeSpan.FromDays(7), dryRun: true);
+
+            // From the snapshot, a vacuum reads none of the commits before it: version 1, damaged for the
+            // while, would fail a replay from version 0.
+            var first = Path.Combine(TablePath, "_delta_log", $"{1:D20}.json");
+            var saved = await File.ReadAllBytesAsync(first);
+            if (fromSnapshot)
+            {
+                await File.WriteAllTextAsync(first, "{ damaged");
+            }
+
+            VacuumResult vacuum;
+            try
+            {
+                vacuum = await (await DeltaTable.OpenAsync(TablePath, snapshots)).VacuumAsync(TimeSpan.FromDays(7), dryRun: true);
+            }
+            finally
+            {
+                await File.WriteAllBytesAsync(first, saved);
+            }
+
+            vacuum.OldestRetainedVersion.Should().Be(replayed.OldestRetainedVersion, $"at {now}");
+            vacuum.Files.Should().Equal(replayed.Files, $"at {now}");
+            vacuum.Files.Should().NotBeEmpty();
+        }
+
+        // Horizon at day 37.5: after the last commit's own time, before the clock. From the snapshot, with
+        // its own time for a clock, day 37's file (current at the horizon) would be taken.
+        await CheckAsync(start.AddDays(44.5), fromSnapshot: false);
+        await CheckAsync(start.AddDays(50), fromSnapshot: true);
+
+        // Ten more commits through a handle opened from that snapshot: the next one, taken in the
+        // background, carries the clock on from it.
+        var live = await DeltaTable.OpenAsync(TablePath, snapshots);
+        for (int day = 41; day <= 50; day++)
+        {
+            await CommitDayAsync(live, day, start.AddDays(day));
+        }
+
+        await live.SnapshotWrite;
+        var next = await LatestSnapshotAsync();
+        next.State.Version.Should().Be(50);
+        var history = await (await DeltaTable.OpenAsync(TablePath, noSnapshots)).GetHistoryAsync();
+        next.Clock.Should().Be(history.Max(c => c.Timestamp)).And.Be(start.AddDays(50));
+        await CheckAsync(start.AddDays(60), fromSnapshot: true);
+    }
+
+    private async Task<LogSnapshot> LatestSnapshotAsync()
+    {
+        var log = new DeltaLogReader(new FileSystemLogStore(TablePath), TablePath, _time, TimeSpan.Zero);
+        var snapshot = await new LogSnapshots(Path.Combine(TablePath, "_delta_log")).TryReadLatestAsync(long.MaxValue, log, CancellationToken.None);
+        snapshot.Should().NotBeNull();
+        return snapshot!;
+    }
+
+    [Fact]
     public async Task A_negative_retention_is_rejected()
     {
         var table = await TestTables.CreateAsync(TablePath, _time);

@@ -170,12 +170,12 @@ public sealed class DeltaTable
             LogSnapshot written;
             try
             {
-                written = await _snapshots!.WriteAsync(state, entry, previous, await SummariesAsync(previous, state.Version, replayed, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                written = await _snapshots!.WriteAsync(state, entry, previous, previous >= 0 ? opened!.Clock : null, await SummariesAsync(previous, state.Version, replayed, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (previous >= 0 && e is IOException or FormatException or System.Text.Json.JsonException)
             {
                 // A segment behind the opened snapshot is gone or damaged: every commit, from the log.
-                written = await _snapshots!.WriteAsync(state, entry, -1, await SummariesAsync(-1, state.Version, replayed, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                written = await _snapshots!.WriteAsync(state, entry, -1, null, await SummariesAsync(-1, state.Version, replayed, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
             }
 
             Volatile.Write(ref _snapshot, written);
@@ -479,6 +479,13 @@ public sealed class DeltaTable
         if (start is not null && (start.Clock > horizon || start.State.Version > latestVersion))
         {
             start = null;
+        }
+
+        // A handle's first vacuum (a stream's, a day after it started) starts from the log snapshot it
+        // opened from, when that knows its commit clock and is older than the horizon.
+        if (start is null && Volatile.Read(ref _snapshot) is { Clock: { } snapshotClock } snapshot && snapshotClock <= horizon && snapshot.State.Version <= latestVersion)
+        {
+            start = new VacuumBase(snapshot.State, snapshotClock);
         }
 
         var clock = new CommitClock(start?.Clock ?? DateTimeOffset.MinValue);

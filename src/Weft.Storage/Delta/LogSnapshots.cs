@@ -78,7 +78,7 @@ internal sealed class LogSnapshots
 
                 var actions = DeltaActionCodec.Parse(bytes.AsSpan(newline + 1));
                 var state = TableState.Apply(null, version, actions, entry.LastModified, log.TablePath, StatePath(version));
-                return new LogSnapshot(state, CommitsPath(version));
+                return new LogSnapshot(state, CommitsPath(version), header.ClockMs is { } clock ? DateTimeOffset.FromUnixTimeMilliseconds(clock) : null);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or FormatException or DeltaLogException)
             {
@@ -199,12 +199,13 @@ internal sealed class LogSnapshots
     /// <summary>
     /// Writes the snapshot of <paramref name="state"/> (whose commit file is <paramref name="entry"/>).
     /// <paramref name="commits"/> are the summaries of the commits after <paramref name="previous"/>, the
-    /// version of a snapshot whose segments hold the rest (-1: they are every commit). Then deletes all but
+    /// version of a snapshot whose segments hold the rest (-1: they are every commit), and
+    /// <paramref name="previousClock"/> that snapshot's commit clock (null: unknown, and so is this one's). Then deletes all but
     /// the two newest snapshots, and the segments neither of them needs. Throws
     /// <see cref="FormatException"/> or <see cref="IOException"/> when a segment behind
     /// <paramref name="previous"/> is missing or damaged.
     /// </summary>
-    public async Task<LogSnapshot> WriteAsync(TableState state, LogEntry entry, long previous, IReadOnlyList<CommitSummary> commits, CancellationToken cancellationToken)
+    public async Task<LogSnapshot> WriteAsync(TableState state, LogEntry entry, long previous, DateTimeOffset? previousClock, IReadOnlyList<CommitSummary> commits, CancellationToken cancellationToken)
     {
         if (previous < -1 || commits.Count != state.Version - previous || commits[^1].Version != state.Version || commits[0].Version != previous + 1)
         {
@@ -240,7 +241,20 @@ internal sealed class LogSnapshots
         Directory.CreateDirectory(_directory);
         await PublishAsync(CommitsPath(state.Version), CommitLines(segment), cancellationToken).ConfigureAwait(false);
 
-        var header = JsonSerializer.SerializeToUtf8Bytes(new SnapshotHeader(state.Version, entry.Content.Length, Convert.ToHexString(SHA256.HashData(entry.Content))), DeltaJsonContext.Default.SnapshotHeader);
+        // The commit clock at this version (a running maximum, as vacuum keeps it): known from every
+        // commit, or from the previous snapshot's clock and the commits since.
+        DateTimeOffset? clock = previous == -1 ? DateTimeOffset.MinValue : previousClock;
+        if (clock is { } known)
+        {
+            foreach (var commit in commits)
+            {
+                known = commit.Timestamp > known ? commit.Timestamp : known;
+            }
+
+            clock = known;
+        }
+
+        var header = JsonSerializer.SerializeToUtf8Bytes(new SnapshotHeader(state.Version, entry.Content.Length, Convert.ToHexString(SHA256.HashData(entry.Content)), clock?.ToUnixTimeMilliseconds()), DeltaJsonContext.Default.SnapshotHeader);
         var actions = new List<DeltaAction>(state.Files.Count + 3)
         {
             new CommitInfoAction { Timestamp = state.Timestamp.ToUnixTimeMilliseconds(), Operation = "WEFT SNAPSHOT" },
@@ -259,7 +273,7 @@ internal sealed class LogSnapshots
         body.CopyTo(content, header.Length + 1);
         await PublishAsync(StatePath(state.Version), content, cancellationToken).ConfigureAwait(false);
         await PruneAsync(cancellationToken).ConfigureAwait(false);
-        return new LogSnapshot(state, CommitsPath(state.Version));
+        return new LogSnapshot(state, CommitsPath(state.Version), clock);
     }
 
     /// <summary>Keeps the two newest snapshots and the segments their chains need; deletes the rest.</summary>
@@ -354,10 +368,13 @@ internal sealed class LogSnapshots
 }
 
 /// <summary>A usable snapshot: the state at its version and the newest segment of the summaries of commits 0…version.</summary>
-internal sealed record LogSnapshot(TableState State, string CommitsPath);
+/// <param name="Clock">The newest commit timestamp of versions 0…State.Version, when known.</param>
+internal sealed record LogSnapshot(TableState State, string CommitsPath, DateTimeOffset? Clock = null);
 
 /// <summary>The first line of a snapshot's state file.</summary>
-internal sealed record SnapshotHeader(long Version, long EntryLength, string EntrySha256);
+/// <param name="ClockMs">The newest commit timestamp of versions 0…Version (ms since the epoch), the commit
+/// clock a vacuum starting here needs; null in snapshots written before it was kept, or when unknown.</param>
+internal sealed record SnapshotHeader(long Version, long EntryLength, string EntrySha256, long? ClockMs = null);
 
 /// <summary>One line of a snapshot's commits file.</summary>
 internal sealed record SnapshotCommit(long Version, long Timestamp, string Operation, IReadOnlyDictionary<string, string> Parameters, int FilesAdded, int FilesRemoved, bool DataChange);
