@@ -3,6 +3,7 @@ using System.Globalization;
 using Weft.Batch;
 using Weft.Definitions;
 using Weft.Engine.Configuration;
+using Weft.Serving.Hosting;
 using Weft.Storage;
 using Weft.Streaming.Runtime;
 
@@ -22,7 +23,8 @@ internal static class StreamCommand
         var vacuum = new Option<string>("--vacuum-interval") { Description = "How often the stream's tables are vacuumed in the background: files no longer referenced, older than the retention, deleted (0s: never)", DefaultValueFactory = _ => Durations.Format(new StreamOptions().VacuumInterval) };
         var retention = new Option<string>("--vacuum-retention") { Description = $"How long unreferenced files stay for time travel before a vacuum deletes them (at least {Durations.Format(StreamOptions.MinVacuumRetention)})", DefaultValueFactory = _ => Durations.Format(new StreamOptions().VacuumRetention) };
         var idle = new Option<string?>("--exit-when-idle") { Description = "Stop cleanly once the source has had nothing for this long (e.g. 3s)" };
-        var command = new Command("stream", "Run the streaming path: source → executors → online store + stream partitions, offsets committed after both") { config, signals, flush, maxBatch, maxPending, compact, vacuum, retention, idle };
+        var metricsUrls = new Option<string?>("--metrics-urls") { Description = "Serve GET /metrics (Prometheus text: freshness, lag, dead letters, …) and GET /healthz here, e.g. http://127.0.0.1:9464 (default: not served)" };
+        var command = new Command("stream", "Run the streaming path: source → executors → online store + stream partitions, offsets committed after both") { config, signals, flush, maxBatch, maxPending, compact, vacuum, retention, idle, metricsUrls };
         command.SetAction(async (parse, ct) =>
         {
             try
@@ -63,14 +65,35 @@ internal static class StreamCommand
                     idleAfter = Durations.TryParse(idleText, out var d) ? d : throw new ArgumentException($"--exit-when-idle '{idleText}' is not a duration (e.g. 3s)");
                 }
 
+                if (parse.GetValue(metricsUrls) is { } listen)
+                {
+                    try
+                    {
+                        OperatorEndpoints.ParseUrls(listen);
+                    }
+                    catch (ArgumentException e)
+                    {
+                        throw new ArgumentException($"--metrics-urls: {e.Message}", e);
+                    }
+                }
+
                 var weft = WeftConfig.Load(parse.GetValue(config)!);
                 var options = new StreamOptions { FlushInterval = flushInterval, MaxBatchRecords = parse.GetValue(maxBatch), MaxPendingRows = parse.GetValue(maxPending), CompactInterval = compactInterval,
                     VacuumInterval = vacuumInterval, VacuumRetention = vacuumRetention };
                 await using var host = await StreamHost.OpenAsync(weft, options.Consumer, ct).ConfigureAwait(false);
                 var names = parse.GetValue(signals)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, names, options, cancellationToken: ct).ConfigureAwait(false);
+                var loop = new LoopWatch();
+                await using var endpoints = parse.GetValue(metricsUrls) is { } urls
+                    ? await OperatorEndpoints.StartAsync(urls, runtime.Metrics, loop.Problem, ct).ConfigureAwait(false)
+                    : null;
+                if (endpoints is not null)
+                {
+                    await stdout.WriteLineAsync($"stream: metrics on {string.Join(", ", endpoints.Urls.Select(u => u.TrimEnd('/') + "/metrics"))}, health on /healthz").ConfigureAwait(false);
+                }
+
                 await stdout.WriteLineAsync($"stream: {string.Join(", ", runtime.Signals)} from {host.Source.Name} into {weft.OnlineStore.Describe()} and {Path.Combine(weft.Lake, "enriched")}; flush every {Durations.Format(flushInterval)} or at {options.MaxPendingRows:N0} pending rows, {options.MaxBatchRecords} records per micro-batch, {(compactInterval > TimeSpan.Zero ? $"closed buckets compacted every {Durations.Format(compactInterval)}" : "no compaction")}, {(vacuumInterval > TimeSpan.Zero ? $"tables vacuumed every {Durations.Format(vacuumInterval)} (retention {Durations.Format(vacuumRetention)})" : "no vacuum")}").ConfigureAwait(false);
-                await RunAsync(runtime, idleAfter, stderr, ct).ConfigureAwait(false);
+                await RunAsync(runtime, idleAfter, loop, stderr, ct).ConfigureAwait(false);
                 await stdout.WriteLineAsync($"stream: stopped after {runtime.RecordsIn:N0} records; offsets committed").ConfigureAwait(false);
                 return 0;
             }
@@ -83,7 +106,26 @@ internal static class StreamCommand
         return command;
     }
 
-    private static async Task RunAsync(StreamRuntime runtime, TimeSpan? idleAfter, TextWriter stderr, CancellationToken ct)
+    /// <summary>
+    /// When the loop last finished a step. A step returns within the runtime's wait even when the source
+    /// is idle, so a long silence means the loop is stuck (on the store, the lake or the source).
+    /// </summary>
+    private sealed class LoopWatch
+    {
+        internal static readonly TimeSpan StuckAfter = TimeSpan.FromSeconds(60);
+
+        private long _lastStep = TimeProvider.System.GetTimestamp();
+
+        public void Stepped() => Volatile.Write(ref _lastStep, TimeProvider.System.GetTimestamp());
+
+        public string? Problem()
+        {
+            var silent = TimeProvider.System.GetElapsedTime(Volatile.Read(ref _lastStep));
+            return silent < StuckAfter ? null : string.Create(CultureInfo.InvariantCulture, $"the stream loop has not finished a step for {silent.TotalSeconds:F0} s");
+        }
+    }
+
+    private static async Task RunAsync(StreamRuntime runtime, TimeSpan? idleAfter, LoopWatch loop, TextWriter stderr, CancellationToken ct)
     {
         var lastRecord = TimeProvider.System.GetTimestamp();
         var lastReport = lastRecord;
@@ -93,6 +135,7 @@ internal static class StreamCommand
             while (!ct.IsCancellationRequested)
             {
                 int read = await runtime.StepAsync(ct).ConfigureAwait(false);
+                loop.Stepped();
                 long now = TimeProvider.System.GetTimestamp();
                 if (read > 0)
                 {

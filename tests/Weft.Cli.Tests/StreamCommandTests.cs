@@ -95,6 +95,125 @@ public sealed class StreamCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Weft_stream_serves_its_metrics_and_health_while_it_runs()
+    {
+        (await _cli.RunAsync("gen", "--out", _cli.PathOf("raw"), "--events", "3000", "--users", "50", "--items", "40", "--days", "1")).Exit.Should().Be(0);
+        (await _cli.RunAsync("compile", Path.Combine(CliHarness.RepoRoot, "examples", "definitions"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
+        var config = _cli.PathOf("weft.json");
+        await File.WriteAllTextAsync(config, """
+            {
+              "lake": "lake", "signals": "signals",
+              "enrichments": { "items": "raw/items" },
+              "online_store": { "kind": "sqlite", "path": "online.db" },
+              "source": { "kind": "embedded", "path": "log" }
+            }
+            """);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var lines = (await File.ReadAllLinesAsync(_cli.PathOf("raw/landing/events.jsonl"))).Where(l => EventId(l) is not { } id || seen.Add(id)).ToList();
+        await using (var log = await EmbeddedLog.OpenAsync(_cli.PathOf("log")))
+        {
+            await log.AppendAsync(lines.Select(l => (Array.Empty<byte>(), Encoding.UTF8.GetBytes(l))).ToList());
+        }
+
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        using var cts = new CancellationTokenSource();
+        var run = WeftCli.RunAsync(["stream", "--config", config, "--metrics-urls", "http://127.0.0.1:0", "--flush-interval", "300ms"], TextWriter.Synchronized(stdout), TextWriter.Synchronized(stderr), cts.Token);
+        System.Text.RegularExpressions.Match served = System.Text.RegularExpressions.Match.Empty;
+        for (int i = 0; i < 400 && !run.IsCompleted && !(served = System.Text.RegularExpressions.Regex.Match(stdout.ToString(), @"metrics on (http://127\.0\.0\.1:\d+)/metrics")).Success; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        served.Success.Should().BeTrue($"stdout: {stdout}, stderr: {stderr}");
+        string origin = served.Groups[1].Value;
+        using var client = new HttpClient();
+        Dictionary<string, double> metrics = [];
+        double lastEvents = -1;
+        int stable = 0; // scrapes in a row with every record read and the same events appended
+        for (int i = 0; i < 300; i++)
+        {
+            var response = await client.GetAsync(origin + "/metrics");
+            response.StatusCode.Should().Be(System.Net.HttpStatusCode.OK);
+            response.Content.Headers.ContentType!.ToString().Should().StartWith("text/plain; version=0.0.4");
+            metrics = ParsePrometheus(await response.Content.ReadAsStringAsync());
+            double events = metrics.GetValueOrDefault("weft_stream_events_total{signal=\"engagement\"}");
+            stable = metrics.GetValueOrDefault("weft_stream_records_total") == lines.Count && events > 0 && events == lastEvents ? stable + 1 : 0;
+            if (stable == 5)
+            {
+                break;
+            }
+
+            lastEvents = events;
+            await Task.Delay(100);
+        }
+
+        metrics.GetValueOrDefault("weft_stream_records_total").Should().Be(lines.Count, "every record loaded was read");
+        (await client.GetStringAsync(origin + "/healthz")).Should().Be("ok");
+        await cts.CancelAsync();
+        (await run).Should().Be(0, stderr.ToString());
+        var refused = async () => await client.GetAsync(origin + "/metrics");
+        await refused.Should().ThrowAsync<HttpRequestException>("the endpoints stop with the stream");
+
+        // What the metrics say, against what the store holds: every engagement event appended once, and a
+        // freshness observation for each, by event type.
+        await using var store = await OnlineStores.OpenSqliteAsync(_cli.PathOf("online.db"), CancellationToken.None);
+        var users = lines.Select(UserOf).Where(u => u is not null).Select(u => u!.Value).Distinct().ToList();
+        var online = await store.ReadManyAsync("engagement", users, new OnlineReadOptions { Limit = 1_000_000 }, CancellationToken.None);
+        long stored = online.Sum(kv => kv.Value.Count);
+        stored.Should().BeGreaterThan(0);
+        metrics["weft_stream_events_total{signal=\"engagement\"}"].Should().Be(stored);
+        var freshness = metrics.Where(kv => kv.Key.StartsWith("weft_freshness_seconds_count{signal=\"engagement\",event_type=", StringComparison.Ordinal)).ToList();
+        freshness.Should().HaveCountGreaterThan(1, "one series per event type");
+        freshness.Sum(kv => kv.Value).Should().Be(stored);
+    }
+
+    [Fact]
+    public async Task A_metrics_address_that_is_not_an_http_url_is_refused_naming_the_option()
+    {
+        var result = await _cli.RunAsync("stream", "--config", _cli.PathOf("weft.json"), "--metrics-urls", "127.0.0.1:9464");
+
+        result.Exit.Should().Be(2);
+        result.Err.Should().Contain("--metrics-urls: '127.0.0.1:9464' is not an http:// address");
+    }
+
+    private static Dictionary<string, double> ParsePrometheus(string text)
+    {
+        var values = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.Length == 0 || line[0] == '#')
+            {
+                continue;
+            }
+
+            int space = line.LastIndexOf(' ');
+            values[line[..space]] = double.Parse(line[(space + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return values;
+    }
+
+    private static long? UserOf(string line)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("user_id", out var u))
+            {
+                return null;
+            }
+
+            return u.ValueKind == JsonValueKind.Number && u.TryGetInt64(out long n) ? n
+                : u.ValueKind == JsonValueKind.String && long.TryParse(u.GetString(), System.Globalization.CultureInfo.InvariantCulture, out long parsed) ? parsed : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    [Fact]
     public async Task A_compact_interval_that_is_not_a_duration_is_refused_naming_the_option()
     {
         var result = await _cli.RunAsync("stream", "--config", _cli.PathOf("weft.json"), "--compact-interval", "often");
