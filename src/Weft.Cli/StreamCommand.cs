@@ -85,7 +85,7 @@ internal static class StreamCommand
                 await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, names, options, cancellationToken: ct).ConfigureAwait(false);
                 var loop = new LoopWatch();
                 await using var endpoints = parse.GetValue(metricsUrls) is { } urls
-                    ? await OperatorEndpoints.StartAsync(urls, runtime.Metrics, loop.Problem, ct).ConfigureAwait(false)
+                    ? await OperatorEndpoints.StartAsync(urls, runtime.Metrics, loop.Problem, runtime.RefreshLag, ct).ConfigureAwait(false)
                     : null;
                 if (endpoints is not null)
                 {

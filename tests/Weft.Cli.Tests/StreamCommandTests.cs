@@ -149,6 +149,8 @@ public sealed class StreamCommandTests : IDisposable
         }
 
         metrics.GetValueOrDefault("weft_stream_records_total").Should().Be(lines.Count, "every record loaded was read");
+        metrics.Should().ContainKey("weft_stream_lag_records").WhoseValue.Should().Be(0, "the log holds nothing the stream has not read");
+        metrics.Should().ContainKey($"weft_stream_partition_lag_records{{partition=\"{Weft.Streaming.Embedded.EmbeddedLog.PartitionName}\"}}");
         (await client.GetStringAsync(origin + "/healthz")).Should().Be("ok");
         await cts.CancelAsync();
         (await run).Should().Be(0, stderr.ToString());

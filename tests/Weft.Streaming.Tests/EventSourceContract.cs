@@ -137,6 +137,37 @@ public abstract class EventSourceContract
     }
 
     [Fact]
+    public async Task The_backlog_is_what_the_partitions_hold_beyond_what_was_delivered()
+    {
+        var produced = Events(250);
+        await ProduceAsync(produced);
+        await using var source = await OpenAsync("g1");
+
+        var first = await ReadAtLeastAsync(source, 100);
+        first.Should().HaveCount(100);
+        (await BacklogWhenAsync(source, 150)).Values.Sum().Should().Be(150, "250 produced, 100 delivered");
+
+        var rest = await ReadAtLeastAsync(source, 150);
+        var backlog = await BacklogWhenAsync(source, 0);
+        backlog.Values.Should().OnlyContain(v => v == 0, "everything produced was delivered");
+        backlog.Keys.Should().BeSubsetOf(first.Concat(rest).Select(r => r.Partition).Distinct());
+    }
+
+    /// <summary>The source's backlog once its total is <paramref name="total"/> (a broker's watermark arrives with a fetch), or the last one seen.</summary>
+    private async Task<IReadOnlyDictionary<string, long>> BacklogWhenAsync(IEventSource source, long total)
+    {
+        var deadline = DateTime.UtcNow + DeliveryTimeout;
+        var backlog = source.Backlog();
+        while (backlog.Values.Sum() != total && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+            backlog = source.Backlog();
+        }
+
+        return backlog;
+    }
+
+    [Fact]
     public async Task A_cancelled_read_throws_OperationCanceledException()
     {
         await using var source = await OpenAsync("g1");

@@ -32,7 +32,8 @@ public sealed class OperatorEndpoints : IAsyncDisposable
     /// <param name="urls">Where to listen, ';'-separated (e.g. <c>http://127.0.0.1:9464</c>).</param>
     /// <param name="metrics">The registry <c>/metrics</c> renders.</param>
     /// <param name="problem">What is wrong, or null when healthy; asked at each <c>/healthz</c>.</param>
-    public static async Task<OperatorEndpoints> StartAsync(string urls, WeftMetrics metrics, Func<string?> problem, CancellationToken cancellationToken)
+    /// <param name="beforeScrape">Sets the gauges read at scrape time (a stream's lag), before each <c>/metrics</c>.</param>
+    public static async Task<OperatorEndpoints> StartAsync(string urls, WeftMetrics metrics, Func<string?> problem, Action? beforeScrape, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(metrics);
         ArgumentNullException.ThrowIfNull(problem);
@@ -44,6 +45,7 @@ public sealed class OperatorEndpoints : IAsyncDisposable
         var app = builder.Build();
         app.MapGet("/metrics", async (HttpContext context) =>
         {
+            beforeScrape?.Invoke();
             var text = new StringBuilder(16 * 1024);
             metrics.WritePrometheus(text);
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -49,6 +49,11 @@ public sealed class EmbeddedLogSource : IEventSource
     public long Lag => Math.Max(0, _log.EndOffset - CommittedOffset);
 
     /// <inheritdoc />
+    /// <remarks>One partition: the log's end offset minus the next offset this reader delivers.</remarks>
+    public IReadOnlyDictionary<string, long> Backlog() =>
+        new Dictionary<string, long>(StringComparer.Ordinal) { [EmbeddedLog.PartitionName] = Math.Max(0, _log.EndOffset - Position) };
+
+    /// <inheritdoc />
     /// <exception cref="EmbeddedLogCorruptionException">A record in the log is damaged; the message names the file and byte offset.</exception>
     public async ValueTask<IReadOnlyList<SourceRecord>> ReadBatchAsync(int maxRecords, TimeSpan maxWait, CancellationToken cancellationToken)
     {

@@ -63,6 +63,7 @@ internal sealed class KafkaEventSource : IEventSource
 
     /// <summary>Partitions assigned here, by their <c>topic/partition</c> name; replaced (never mutated) on the poll thread.</summary>
     private volatile Dictionary<string, TopicPartition> _owned = new(StringComparer.Ordinal);
+    private volatile PartitionState[] _ownedStates = [];
 
     // Poll-thread state.
     private readonly Dictionary<TopicPartition, PartitionState> _assigned = [];
@@ -501,6 +502,11 @@ internal sealed class KafkaEventSource : IEventSource
 
     private void Append(SourceRecord record, PartitionState state)
     {
+        if (state.FirstReceived < 0)
+        {
+            Volatile.Write(ref state.FirstReceived, record.Offset);
+        }
+
         _filling ??= new Chunk(ArrayPool<Buffered>.Shared.Rent(_chunkSize));
         _filling.Items[_filling.Count++] = new Buffered(record, state);
     }
@@ -712,6 +718,48 @@ internal sealed class KafkaEventSource : IEventSource
         }
 
         _owned = owned;
+        _ownedStates = [.. _assigned.Values];
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Per assigned partition: its high watermark as librdkafka last heard it from the broker (with each
+    /// fetch response; no request is made) minus the offset after the last record delivered, or, before
+    /// any, the first one received. A partition with neither yet, or whose watermark is not known yet,
+    /// is left out.
+    /// </remarks>
+    public IReadOnlyDictionary<string, long> Backlog()
+    {
+        var backlog = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return backlog;
+        }
+
+        foreach (var state in _ownedStates)
+        {
+            long next = Volatile.Read(ref state.Delivered);
+            next = next >= 0 ? next : Volatile.Read(ref state.FirstReceived);
+            if (next < 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                var high = _consumer.GetWatermarkOffsets(state.TopicPartition).High;
+                if (high != Offset.Unset && high.Value >= 0)
+                {
+                    backlog[state.Name] = Math.Max(0, high.Value - next);
+                }
+            }
+            catch (Exception e) when (e is KafkaException or ObjectDisposedException)
+            {
+                // Closing, or the partition is gone: nothing to say of it.
+            }
+        }
+
+        return backlog;
     }
 
     private void OnError(Error error)
@@ -830,6 +878,7 @@ internal sealed class KafkaEventSource : IEventSource
 
                     batch ??= new List<SourceRecord>(Math.Min(maxRecords, Math.Max(1, Volatile.Read(ref _buffered))));
                     batch.Add(item.Record);
+                    Volatile.Write(ref item.State.Delivered, item.Record.Offset + 1);
                 }
 
                 if (_readIndex == count)
@@ -904,6 +953,12 @@ internal sealed class KafkaEventSource : IEventSource
 
         /// <summary>Set on the poll thread under the delivery lock; read by the reader under that lock (and by the poll thread).</summary>
         public bool Revoked { get; set; }
+
+        /// <summary>The offset of the first record the poll thread received for this assignment, or -1. Written by the poll thread.</summary>
+        public long FirstReceived = -1;
+
+        /// <summary>The offset after the last record handed to the reader, or -1. Written by the reader under the delivery lock.</summary>
+        public long Delivered = -1;
     }
 
     private readonly record struct Buffered(SourceRecord Record, PartitionState State);

@@ -227,6 +227,40 @@ public sealed class StreamRuntime : IAsyncDisposable
 
     public WeftMetrics Metrics { get; } = new();
 
+    private readonly Lock _backlogGate = new();
+    private HashSet<string> _backlogPartitions = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Sets the source's lag gauges from <see cref="IEventSource.Backlog"/>: <c>weft_stream_lag_records</c>
+    /// (all partitions) and <c>weft_stream_partition_lag_records{partition}</c> (0 for a partition no
+    /// longer reported, e.g. after a rebalance). Meant for scrape time, from any thread; the loop does
+    /// not pay for it.
+    /// </summary>
+    public void RefreshLag()
+    {
+        var backlog = _source.Backlog();
+        lock (_backlogGate)
+        {
+            long total = 0;
+            foreach (var (partition, records) in backlog)
+            {
+                Metrics.Gauge("weft_stream_partition_lag_records", "Records the source holds beyond those the runtime has read, by partition", records, ("partition", partition));
+                total += records;
+            }
+
+            foreach (var gone in _backlogPartitions)
+            {
+                if (!backlog.ContainsKey(gone))
+                {
+                    Metrics.Gauge("weft_stream_partition_lag_records", "Records the source holds beyond those the runtime has read, by partition", 0, ("partition", gone));
+                }
+            }
+
+            _backlogPartitions.UnionWith(backlog.Keys);
+            Metrics.Gauge("weft_stream_lag_records", "Records the source holds beyond those the runtime has read", total);
+        }
+    }
+
     /// <summary>The signals this runtime runs.</summary>
     public IReadOnlyList<string> Signals => _signals.Select(s => s.Env.Definition.Name).ToList();
 

@@ -36,4 +36,15 @@ public interface IEventSource : IAsyncDisposable
     /// been processed, so a reopened source (same consumer group) starts after it.
     /// </summary>
     ValueTask CommitAsync(IReadOnlyDictionary<string, long> processedOffsets, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Per partition, the records the source holds beyond those delivered so far (the reader's lag), as
+    /// far as it knows without a round trip to a broker; partitions it cannot tell of yet are left out,
+    /// and a source that cannot tell at all returns none. Safe to call from any thread while a read runs
+    /// (a metrics scrape).
+    /// </summary>
+    IReadOnlyDictionary<string, long> Backlog() => NoBacklog;
+
+    /// <summary>What <see cref="Backlog"/> says when the source cannot tell.</summary>
+    private static readonly IReadOnlyDictionary<string, long> NoBacklog = new Dictionary<string, long>();
 }

@@ -131,6 +131,34 @@ public sealed class StreamRuntimeTests
     }
 
     [Fact]
+    public async Task The_lag_gauges_say_what_the_source_holds_beyond_what_the_runtime_has_read()
+    {
+        using var world = new StreamWorld();
+        var lines = StreamWorld.Events(1000, seed: 5);
+        await world.AppendAsync(lines);
+        await using var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None);
+        await using var runtime = await StreamRuntime.CreateAsync(world.Config, host.Source, host.Store, null, new StreamOptions { MaxBatchRecords = 300, MaxWait = TimeSpan.FromMilliseconds(20) });
+        string partition = Weft.Streaming.Embedded.EmbeddedLog.PartitionName;
+
+        runtime.RefreshLag();
+        runtime.Metrics.Value("weft_stream_lag_records").Should().Be(lines.Count, "nothing read yet");
+        runtime.Metrics.Value("weft_stream_partition_lag_records", ("partition", partition)).Should().Be(lines.Count);
+
+        await runtime.StepAsync(CancellationToken.None);
+        runtime.RefreshLag();
+        runtime.Metrics.Value("weft_stream_lag_records").Should().Be(lines.Count - runtime.RecordsIn).And.BeGreaterThan(0);
+
+        while (runtime.RecordsIn < lines.Count)
+        {
+            await runtime.StepAsync(CancellationToken.None);
+        }
+
+        runtime.RefreshLag();
+        runtime.Metrics.Value("weft_stream_lag_records").Should().Be(0);
+        await runtime.FlushAsync(CancellationToken.None);
+    }
+
+    [Fact]
     public async Task A_crash_before_the_commit_replays_without_loss_or_duplicates()
     {
         using var world = new StreamWorld();
