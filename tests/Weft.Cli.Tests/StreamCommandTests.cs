@@ -25,25 +25,7 @@ public sealed class StreamCommandTests : IDisposable
     {
         // Enough events that the stream is still reading when it first reports (once a second): it
         // got through 30,000 within that first second on CI, so the kill no longer landed mid-stream.
-        (await _cli.RunAsync("gen", "--out", _cli.PathOf("raw"), "--events", "100000", "--users", "200", "--items", "100", "--days", "2")).Exit.Should().Be(0);
-        (await _cli.RunAsync("compile", Path.Combine(CliHarness.RepoRoot, "examples", "definitions"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
-        var config = _cli.PathOf("weft.json");
-        await File.WriteAllTextAsync(config, """
-            {
-              "lake": "lake", "signals": "signals",
-              "enrichments": { "items": "raw/items" },
-              "online_store": { "kind": "sqlite", "path": "online.db" },
-              "source": { "kind": "embedded", "path": "log" }
-            }
-            """);
-
-        // One delivery per event id (producer re-sends are a separate concern), loaded before the stream starts.
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var lines = (await File.ReadAllLinesAsync(_cli.PathOf("raw/landing/events.jsonl"))).Where(l => EventId(l) is not { } id || seen.Add(id)).ToList();
-        await using (var log = await EmbeddedLog.OpenAsync(_cli.PathOf("log")))
-        {
-            await log.AppendAsync(lines.Select(l => (Array.Empty<byte>(), Encoding.UTF8.GetBytes(l))).ToList());
-        }
+        var (config, lines) = await EmbeddedStreamAsync(events: 100000, users: 200, items: 100, days: 2);
 
         var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = _cli.Root };
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "weft.dll"), "stream", "--config", config, "--max-batch", "250", "--flush-interval", "300ms", "--exit-when-idle", "60s" })
@@ -97,23 +79,7 @@ public sealed class StreamCommandTests : IDisposable
     [Fact]
     public async Task Weft_stream_serves_its_metrics_and_health_while_it_runs()
     {
-        (await _cli.RunAsync("gen", "--out", _cli.PathOf("raw"), "--events", "3000", "--users", "50", "--items", "40", "--days", "1")).Exit.Should().Be(0);
-        (await _cli.RunAsync("compile", Path.Combine(CliHarness.RepoRoot, "examples", "definitions"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
-        var config = _cli.PathOf("weft.json");
-        await File.WriteAllTextAsync(config, """
-            {
-              "lake": "lake", "signals": "signals",
-              "enrichments": { "items": "raw/items" },
-              "online_store": { "kind": "sqlite", "path": "online.db" },
-              "source": { "kind": "embedded", "path": "log" }
-            }
-            """);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var lines = (await File.ReadAllLinesAsync(_cli.PathOf("raw/landing/events.jsonl"))).Where(l => EventId(l) is not { } id || seen.Add(id)).ToList();
-        await using (var log = await EmbeddedLog.OpenAsync(_cli.PathOf("log")))
-        {
-            await log.AppendAsync(lines.Select(l => (Array.Empty<byte>(), Encoding.UTF8.GetBytes(l))).ToList());
-        }
+        var (config, lines) = await EmbeddedStreamAsync(events: 3000, users: 50, items: 40, days: 1);
 
         var stdout = new StringWriter();
         var stderr = new StringWriter();
@@ -177,6 +143,34 @@ public sealed class StreamCommandTests : IDisposable
 
         result.Exit.Should().Be(2);
         result.Err.Should().Contain("--metrics-urls: '127.0.0.1:9464' is not an http:// address");
+    }
+
+    /// <summary>
+    /// Generated events (one delivery per event id: producer re-sends are a separate concern) loaded into
+    /// an embedded log before any stream starts, the example signals compiled, and a weft.json over them.
+    /// </summary>
+    private async Task<(string Config, List<string> Lines)> EmbeddedStreamAsync(int events, int users, int items, int days)
+    {
+        string Text(int n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        (await _cli.RunAsync("gen", "--out", _cli.PathOf("raw"), "--events", Text(events), "--users", Text(users), "--items", Text(items), "--days", Text(days))).Exit.Should().Be(0);
+        (await _cli.RunAsync("compile", Path.Combine(CliHarness.RepoRoot, "examples", "definitions"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
+        var config = _cli.PathOf("weft.json");
+        await File.WriteAllTextAsync(config, """
+            {
+              "lake": "lake", "signals": "signals",
+              "enrichments": { "items": "raw/items" },
+              "online_store": { "kind": "sqlite", "path": "online.db" },
+              "source": { "kind": "embedded", "path": "log" }
+            }
+            """);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var lines = (await File.ReadAllLinesAsync(_cli.PathOf("raw/landing/events.jsonl"))).Where(l => EventId(l) is not { } id || seen.Add(id)).ToList();
+        await using (var log = await EmbeddedLog.OpenAsync(_cli.PathOf("log")))
+        {
+            await log.AppendAsync(lines.Select(l => (Array.Empty<byte>(), Encoding.UTF8.GetBytes(l))).ToList());
+        }
+
+        return (config, lines);
     }
 
     private static Dictionary<string, double> ParsePrometheus(string text)
