@@ -18,7 +18,9 @@ namespace Weft.Bench.Streaming;
 /// reference: the same consumer drained through librdkafka's batch call), <c>source</c> (Weft's
 /// KafkaEventSource), <c>weft-runtime</c> (StreamRuntime end to end), <c>runtime-memory</c> (the same
 /// runtime fed from memory: Weft's own cost without Kafka), or <c>all</c> (those five), or several of them joined by commas (<c>raw-consume,weft-runtime</c>);
-/// <c>sample</c> prints three generated events. The topic is pre-loaded once with N generated click events
+/// <c>sample</c> prints three generated events. <c>--capacity N</c> sets the Kafka source's channel
+/// (records buffered between its poll thread and the reader) for <c>source</c> (default 10,000) and
+/// <c>weft-runtime</c> (default: <c>KafkaSourceOptions.DefaultChannelCapacity</c>). The topic is pre-loaded once with N generated click events
 /// (~210 bytes of JSON each, keyed by user id); every run reads all of it with a fresh consumer group.
 /// At least W warm-up rounds of every mode come first (default 8; <c>--warmup-runs 0</c> skips them), and
 /// more until the JIT is quiet: two rounds in a row in which no mode spent over 1 % of its run compiling
@@ -117,8 +119,8 @@ internal static class Program
         [
             new RawConsumeMode(options.ConsumerConfig),
             new RawBatchMode(options.ConsumerConfig),
-            new SourceMode(options.ConsumerConfig, options.BatchSize, options.ChannelCapacity),
-            new RuntimeMode(options.ConsumerConfig, Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords)),
+            new SourceMode(options.ConsumerConfig, options.BatchSize, options.ChannelCapacity ?? 10_000),
+            new RuntimeMode(options.ConsumerConfig, Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.ChannelCapacity ?? Weft.Streaming.Kafka.KafkaSourceOptions.DefaultChannelCapacity),
             new MemoryRuntimeMode(Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.Seed),
         ];
         return all.ToDictionary(m => m.Name, StringComparer.Ordinal);
@@ -258,7 +260,7 @@ internal static class Program
 
     /// <summary>Command-line options.</summary>
     internal sealed record Options(
-        long Events, int Partitions, int Runs, int Brokers, string Compression, int Seed, int BatchSize, int ChannelCapacity,
+        long Events, int Partitions, int Runs, int Brokers, string Compression, int Seed, int BatchSize, int? ChannelCapacity,
         IReadOnlyDictionary<string, string> ConsumerConfig, string? JsonPath, double Rate, double Duration, double Warmup, int WarmupRuns, int MaxWarmupRuns)
     {
         public static Options Parse(ReadOnlySpan<string> args)
@@ -300,7 +302,7 @@ internal static class Program
                 values.Remove("compression", out var c) ? c : "none",
                 Int("seed", 42),
                 Int("batch", 1000),
-                Int("capacity", 10_000),
+                values.Remove("capacity", out var cap) ? int.Parse(cap, CultureInfo.InvariantCulture) : null,
                 config,
                 values.Remove("json", out var j) ? j : null,
                 Double("rate", 20_000),

@@ -12,7 +12,7 @@ namespace Weft.Bench.Streaming.Modes;
 /// idempotent appends to the SQLite online store (durable per micro-batch), stream-partition flushes
 /// to the lake and offset commits. Its ratio to <c>raw-consume</c> is the target (≥ 0.5).
 /// </summary>
-internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfig, int batchSize) : IBenchMode
+internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfig, int batchSize, int channelCapacity) : IBenchMode
 {
     public string Name => "weft-runtime";
 
@@ -27,7 +27,7 @@ internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfi
             var config = await WriteConfigAsync(dir, cancellationToken);
             var created = Stopwatch.StartNew();
             await using var source = await KafkaSource.OpenAsync(
-                new KafkaSourceOptions { BootstrapServers = topic.BootstrapServers, Topics = [topic.Name], GroupId = $"bench-runtime-{run}-{Guid.NewGuid():N}", Config = extraConfig },
+                new KafkaSourceOptions { BootstrapServers = topic.BootstrapServers, Topics = [topic.Name], GroupId = $"bench-runtime-{run}-{Guid.NewGuid():N}", Config = extraConfig, ChannelCapacity = channelCapacity },
                 cancellationToken: cancellationToken);
             await using var store = await OnlineStores.OpenSqliteAsync(Path.Combine(dir, "online.db"), cancellationToken);
             var runtime = await StreamRuntime.CreateAsync(config, source, store, null, new StreamOptions { MaxBatchRecords = batchSize }, cancellationToken: cancellationToken);
