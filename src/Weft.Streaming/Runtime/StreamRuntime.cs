@@ -228,7 +228,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     public WeftMetrics Metrics { get; } = new();
 
     private readonly Lock _backlogGate = new();
-    private HashSet<string> _backlogPartitions = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _backlogPartitions = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Sets the source's lag gauges from <see cref="IEventSource.Backlog"/>: <c>weft_stream_lag_records</c>
