@@ -55,4 +55,7 @@ internal static partial class StreamingLog
 
     [LoggerMessage(EventId = 1015, Level = LogLevel.Error, Message = "Kafka source {Source}: the poll thread failed")]
     public static partial void KafkaPollThreadFailed(ILogger logger, string source, Exception exception);
+
+    [LoggerMessage(EventId = 1016, Level = LogLevel.Warning, Message = "Kafka source {Source}: the consumer did not close within {Seconds} s; disposed without it (the group's session timeout moves its partitions on)")]
+    public static partial void KafkaCloseTimedOut(ILogger logger, string source, double seconds);
 }

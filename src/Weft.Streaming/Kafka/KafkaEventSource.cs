@@ -232,18 +232,35 @@ internal sealed class KafkaEventSource : IEventSource
     /// <summary>Stops the poll thread, which closes the consumer (leaving the group) and completes the channel.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        bool first = Interlocked.Exchange(ref _disposed, 1) == 0;
+        if (first)
         {
             _stopping = true;
             _room.Set();
-            await _stopped.Task.ConfigureAwait(false);
+        }
+
+        // librdkafka 2.0.2's close can block for good inside a rebalance (seen once in the suite: the
+        // revoke's unassign waiting in rd_kafka_assign). Disposing must not hang with it: past the
+        // timeout, the poll thread (a background thread) is left to it, and the group's session timeout
+        // moves the partitions on, as after a crash. Commits were made before; nothing is lost.
+        try
+        {
+            await _stopped.Task.WaitAsync(CloseTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            StreamingLog.KafkaCloseTimedOut(_logger, Name, CloseTimeout.TotalSeconds);
+            return; // the poll thread may still wait on _room
+        }
+
+        if (first)
+        {
             _room.Dispose();
         }
-        else
-        {
-            await _stopped.Task.ConfigureAwait(false);
-        }
     }
+
+    /// <summary>How long <see cref="DisposeAsync"/> waits for the consumer to close.</summary>
+    internal static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>Parses <c>topic/partition</c>.</summary>
     internal static bool TryParsePartition(string name, out TopicPartition topicPartition)
