@@ -83,7 +83,7 @@ internal static class StreamCommand
                 await using var host = await StreamHost.OpenAsync(weft, options.Consumer, ct).ConfigureAwait(false);
                 var names = parse.GetValue(signals)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, names, options, cancellationToken: ct).ConfigureAwait(false);
-                var loop = new LoopWatch();
+                var loop = new StreamLoopWatch(TimeProvider.System);
                 await using var endpoints = parse.GetValue(metricsUrls) is { } urls
                     ? await OperatorEndpoints.StartAsync(urls, runtime.Metrics, loop.Problem, runtime.RefreshLag, ct).ConfigureAwait(false)
                     : null;
@@ -106,26 +106,7 @@ internal static class StreamCommand
         return command;
     }
 
-    /// <summary>
-    /// When the loop last finished a step. A step returns within the runtime's wait even when the source
-    /// is idle, so a long silence means the loop is stuck (on the store, the lake or the source).
-    /// </summary>
-    private sealed class LoopWatch
-    {
-        internal static readonly TimeSpan StuckAfter = TimeSpan.FromSeconds(60);
-
-        private long _lastStep = TimeProvider.System.GetTimestamp();
-
-        public void Stepped() => Volatile.Write(ref _lastStep, TimeProvider.System.GetTimestamp());
-
-        public string? Problem()
-        {
-            var silent = TimeProvider.System.GetElapsedTime(Volatile.Read(ref _lastStep));
-            return silent < StuckAfter ? null : string.Create(CultureInfo.InvariantCulture, $"the stream loop has not finished a step for {silent.TotalSeconds:F0} s");
-        }
-    }
-
-    private static async Task RunAsync(StreamRuntime runtime, TimeSpan? idleAfter, LoopWatch loop, TextWriter stderr, CancellationToken ct)
+    private static async Task RunAsync(StreamRuntime runtime, TimeSpan? idleAfter, StreamLoopWatch loop, TextWriter stderr, CancellationToken ct)
     {
         var lastRecord = TimeProvider.System.GetTimestamp();
         var lastReport = lastRecord;
@@ -161,5 +142,26 @@ internal static class StreamCommand
         }
 
         await runtime.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+    }
+}
+
+/// <summary>
+/// When <c>weft stream</c>'s loop last finished a step, for <c>/healthz</c>. A step returns within the
+/// runtime's wait even when the source is idle, so a long silence means the loop is stuck (on the
+/// store, the lake or the source).
+/// </summary>
+internal sealed class StreamLoopWatch(TimeProvider time)
+{
+    internal static readonly TimeSpan StuckAfter = TimeSpan.FromSeconds(60);
+
+    private long _lastStep = time.GetTimestamp();
+
+    public void Stepped() => Volatile.Write(ref _lastStep, time.GetTimestamp());
+
+    /// <summary>Null while the loop steps; else how long it has been silent.</summary>
+    public string? Problem()
+    {
+        var silent = time.GetElapsedTime(Volatile.Read(ref _lastStep));
+        return silent < StuckAfter ? null : string.Create(CultureInfo.InvariantCulture, $"the stream loop has not finished a step for {silent.TotalSeconds:F0} s");
     }
 }

@@ -1,0 +1,38 @@
+using FluentAssertions;
+using Xunit;
+
+namespace Weft.Cli.Tests;
+
+/// <summary>What <c>weft stream</c>'s /healthz reports: healthy while the loop steps, stuck after a minute of silence.</summary>
+public sealed class StreamLoopWatchTests
+{
+    [Fact]
+    public void The_loop_is_reported_stuck_only_after_a_minute_without_a_finished_step()
+    {
+        var clock = new ManualClock();
+        var watch = new StreamLoopWatch(clock);
+
+        clock.Advance(StreamLoopWatch.StuckAfter - TimeSpan.FromSeconds(1));
+        watch.Problem().Should().BeNull("59 s without a step is within the limit");
+
+        clock.Advance(TimeSpan.FromSeconds(2));
+        watch.Problem().Should().Be("the stream loop has not finished a step for 61 s");
+
+        watch.Stepped();
+        watch.Problem().Should().BeNull("a finished step makes it healthy again");
+        clock.Advance(TimeSpan.FromSeconds(30));
+        watch.Problem().Should().BeNull();
+    }
+
+    /// <summary>A monotonic clock moved by hand (ticks of 100 ns).</summary>
+    private sealed class ManualClock : TimeProvider
+    {
+        private long _ticks = 1;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => _ticks;
+
+        public void Advance(TimeSpan by) => _ticks += by.Ticks;
+    }
+}
