@@ -62,8 +62,7 @@ internal sealed class KafkaEventSource : IEventSource
     private int _buffered; // records in the channel and in the reader's current chunk
 
     /// <summary>Partitions assigned here, by their <c>topic/partition</c> name; replaced (never mutated) on the poll thread.</summary>
-    private volatile Dictionary<string, TopicPartition> _owned = new(StringComparer.Ordinal);
-    private volatile PartitionState[] _ownedStates = [];
+    private volatile Dictionary<string, PartitionState> _owned = new(StringComparer.Ordinal);
 
     // Poll-thread state.
     private readonly Dictionary<TopicPartition, PartitionState> _assigned = [];
@@ -208,9 +207,9 @@ internal sealed class KafkaEventSource : IEventSource
                 throw new ArgumentOutOfRangeException(nameof(processedOffsets), offset, $"The processed offset of {partition} must not be negative.");
             }
 
-            if (owned.TryGetValue(partition, out var topicPartition))
+            if (owned.TryGetValue(partition, out var state))
             {
-                offsets.Add(new TopicPartitionOffset(topicPartition, new Offset(offset + 1)));
+                offsets.Add(new TopicPartitionOffset(state.TopicPartition, new Offset(offset + 1)));
             }
             else if (TryParsePartition(partition, out _))
             {
@@ -728,14 +727,13 @@ internal sealed class KafkaEventSource : IEventSource
 
     private void PublishOwned()
     {
-        var owned = new Dictionary<string, TopicPartition>(_assigned.Count, StringComparer.Ordinal);
-        foreach (var (tp, state) in _assigned)
+        var owned = new Dictionary<string, PartitionState>(_assigned.Count, StringComparer.Ordinal);
+        foreach (var state in _assigned.Values)
         {
-            owned[state.Name] = tp;
+            owned[state.Name] = state;
         }
 
         _owned = owned;
-        _ownedStates = [.. _assigned.Values];
     }
 
     /// <inheritdoc />
@@ -753,7 +751,7 @@ internal sealed class KafkaEventSource : IEventSource
             return backlog;
         }
 
-        foreach (var state in _ownedStates)
+        foreach (var state in _owned.Values)
         {
             long next = Volatile.Read(ref state.Delivered);
             next = next >= 0 ? next : Volatile.Read(ref state.FirstReceived);
@@ -844,7 +842,7 @@ internal sealed class KafkaEventSource : IEventSource
             }
 
             _assigned.Clear();
-            _owned = new Dictionary<string, TopicPartition>(StringComparer.Ordinal);
+            _owned = new Dictionary<string, PartitionState>(StringComparer.Ordinal);
             try
             {
                 _consumer.Dispose();

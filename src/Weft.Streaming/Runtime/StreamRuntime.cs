@@ -229,6 +229,7 @@ public sealed class StreamRuntime : IAsyncDisposable
 
     private readonly Lock _backlogGate = new();
     private readonly HashSet<string> _backlogPartitions = new(StringComparer.Ordinal);
+    private const string PartitionLagHelp = "Records the source holds beyond those the runtime has read, by partition";
 
     /// <summary>
     /// Sets the source's lag gauges from <see cref="IEventSource.Backlog"/>: <c>weft_stream_lag_records</c>
@@ -244,7 +245,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             long total = 0;
             foreach (var (partition, records) in backlog)
             {
-                Metrics.Gauge("weft_stream_partition_lag_records", "Records the source holds beyond those the runtime has read, by partition", records, ("partition", partition));
+                Metrics.Gauge("weft_stream_partition_lag_records", PartitionLagHelp, records, ("partition", partition));
                 total += records;
             }
 
@@ -252,7 +253,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             {
                 if (!backlog.ContainsKey(gone))
                 {
-                    Metrics.Gauge("weft_stream_partition_lag_records", "Records the source holds beyond those the runtime has read, by partition", 0, ("partition", gone));
+                    Metrics.Gauge("weft_stream_partition_lag_records", PartitionLagHelp, 0, ("partition", gone));
                 }
             }
 
