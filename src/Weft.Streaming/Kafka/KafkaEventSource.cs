@@ -244,11 +244,11 @@ internal sealed class KafkaEventSource : IEventSource
         // moves the partitions on, as after a crash. Commits were made before; nothing is lost.
         try
         {
-            await _stopped.Task.WaitAsync(CloseTimeout).ConfigureAwait(false);
+            await _stopped.Task.WaitAsync(_options.CloseTimeout).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
-            StreamingLog.KafkaCloseTimedOut(_logger, Name, CloseTimeout.TotalSeconds);
+            StreamingLog.KafkaCloseTimedOut(_logger, Name, _options.CloseTimeout.TotalSeconds);
             return; // the poll thread may still wait on _room
         }
 
@@ -257,9 +257,6 @@ internal sealed class KafkaEventSource : IEventSource
             _room.Dispose();
         }
     }
-
-    /// <summary>How long <see cref="DisposeAsync"/> waits for the consumer to close.</summary>
-    internal static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>Parses <c>topic/partition</c>.</summary>
     internal static bool TryParsePartition(string name, out TopicPartition topicPartition)
@@ -817,14 +814,48 @@ internal sealed class KafkaEventSource : IEventSource
             inner);
     }
 
+    /// <summary>
+    /// Unsubscribes and serves the rebalances that follow with the ordinary poll until nothing is
+    /// assigned (at most half of <see cref="KafkaSourceOptions.CloseTimeout"/>, leaving the close the
+    /// rest), so that <c>Close</c> finds no rebalance to run.
+    /// librdkafka can block for ever in a rebalance handler's assign or unassign run inside
+    /// <c>rd_kafka_consumer_close</c> while the group terminates, when a rebalance was still pending
+    /// (librdkafka issue 4884, open; a CI run of ours hung there); leaving first is the known way round.
+    /// </summary>
+    private void LeaveGroup()
+    {
+        _consumer.Unsubscribe();
+        var deadline = Environment.TickCount64 + (long)(_options.CloseTimeout.TotalMilliseconds / 2);
+        while (_consumer.Assignment.Count > 0 && Environment.TickCount64 < deadline)
+        {
+            // Serves the revoke (and an assignment still pending before it). A message returned here is
+            // dropped: not delivered, so not committed, and read again by the partition's next owner.
+            _ = TryConsume(LeavePoll);
+        }
+    }
+
+    private static readonly TimeSpan LeavePoll = TimeSpan.FromMilliseconds(50);
+
     private void Close()
     {
-        _fetched.Dispose(); // before the consumer closes: librdkafka's destroy waits for every queue of the application's
         try
         {
             if (_fault is null)
             {
-                _consumer.Close(); // leaves the group, so its partitions move on at once
+                LeaveGroup();
+            }
+        }
+        catch (Exception e) when (e is KafkaException or InvalidOperationException)
+        {
+            StreamingLog.KafkaCloseFailed(_logger, Name, e);
+        }
+
+        _fetched.Dispose(); // before the consumer is destroyed: librdkafka's destroy waits for every queue of the application's
+        try
+        {
+            if (_fault is null)
+            {
+                _consumer.Close(); // the group was left above; if that timed out, this leaves it, so its partitions move on at once
             }
         }
         catch (Exception e) when (e is KafkaException or InvalidOperationException)

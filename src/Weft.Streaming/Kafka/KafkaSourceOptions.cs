@@ -28,6 +28,9 @@ public sealed record KafkaSourceOptions
     /// <summary>Default <see cref="PauseAfter"/>: 5 s.</summary>
     public static readonly TimeSpan DefaultPauseAfter = TimeSpan.FromSeconds(5);
 
+    /// <summary>Default <see cref="CloseTimeout"/>: 60 s.</summary>
+    public static readonly TimeSpan DefaultCloseTimeout = TimeSpan.FromSeconds(60);
+
     /// <summary>Keys of <see cref="Config"/> whose values are never logged.</summary>
     private static readonly string[] SecretMarkers = ["password", "secret", "sasl.oauthbearer.config", "ssl.key.pem", "ssl.keystore", "token"];
 
@@ -74,6 +77,15 @@ public sealed record KafkaSourceOptions
     /// Default <see cref="DefaultPauseAfter"/>.
     /// </summary>
     public TimeSpan PauseAfter { get; init; } = DefaultPauseAfter;
+
+    /// <summary>
+    /// How long disposing the source waits for its consumer to leave the group and close (1 s … 10 min).
+    /// Past it, disposing logs a warning and returns without the close: the group's session timeout
+    /// then moves the partitions on, as after a crash, and the offsets committed before stand. Keep it
+    /// under the time a supervisor allows a stopping process (Kubernetes' grace period is 30 s by
+    /// default). Default <see cref="DefaultCloseTimeout"/>.
+    /// </summary>
+    public TimeSpan CloseTimeout { get; init; } = DefaultCloseTimeout;
 
     /// <summary>
     /// Further librdkafka consumer properties (e.g. <c>session.timeout.ms</c>, <c>security.protocol</c>,
@@ -140,6 +152,11 @@ public sealed record KafkaSourceOptions
             Fail(nameof(PauseAfter), PauseAfter.ToString("c", CultureInfo.InvariantCulture), "must be between 0 and 5 min");
         }
 
+        if (CloseTimeout < TimeSpan.FromSeconds(1) || CloseTimeout > TimeSpan.FromMinutes(10))
+        {
+            Fail(nameof(CloseTimeout), CloseTimeout.ToString("c", CultureInfo.InvariantCulture), "must be between 1 s and 10 min");
+        }
+
         foreach (var (key, value) in Config ?? new Dictionary<string, string>())
         {
             if (string.IsNullOrWhiteSpace(key))
@@ -164,7 +181,7 @@ public sealed record KafkaSourceOptions
     {
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"BootstrapServers={BootstrapServers}, Topics=[{string.Join(",", Topics)}], GroupId={GroupId}, ClientId={ClientId}, ");
-        text.Append(CultureInfo.InvariantCulture, $"ChannelCapacity={ChannelCapacity}, AutoOffsetReset={AutoOffsetReset}, PollTimeout={PollTimeout.TotalMilliseconds}ms, PauseAfter={PauseAfter.TotalMilliseconds}ms, Config={{");
+        text.Append(CultureInfo.InvariantCulture, $"ChannelCapacity={ChannelCapacity}, AutoOffsetReset={AutoOffsetReset}, PollTimeout={PollTimeout.TotalMilliseconds}ms, PauseAfter={PauseAfter.TotalMilliseconds}ms, CloseTimeout={CloseTimeout.TotalMilliseconds}ms, Config={{");
         var first = true;
         foreach (var (key, value) in Config.OrderBy(p => p.Key, StringComparer.Ordinal))
         {

@@ -20,6 +20,8 @@ public sealed class KafkaSourceOptionsTests
         { "PollTimeout", Valid with { PollTimeout = TimeSpan.Zero } },
         { "PauseAfter", Valid with { PauseAfter = TimeSpan.FromMilliseconds(-1) } },
         { "PauseAfter", Valid with { PauseAfter = TimeSpan.FromMinutes(6) } },
+        { "CloseTimeout", Valid with { CloseTimeout = TimeSpan.FromMilliseconds(999) } },
+        { "CloseTimeout", Valid with { CloseTimeout = TimeSpan.FromMinutes(11) } },
         { "Config[enable.auto.commit]", Valid with { Config = new Dictionary<string, string> { ["enable.auto.commit"] = "true" } } },
         { "Config[group.id]", Valid with { Config = new Dictionary<string, string> { ["group.id"] = "other" } } },
         { "Config[dotnet.consumer.consume.result.fields]", Valid with { Config = new Dictionary<string, string> { ["dotnet.consumer.consume.result.fields"] = "all" } } },
@@ -33,6 +35,7 @@ public sealed class KafkaSourceOptionsTests
         Valid.AutoOffsetReset.Should().Be("earliest");
         Valid.PollTimeout.Should().Be(KafkaSourceOptions.DefaultPollTimeout);
         Valid.PauseAfter.Should().Be(KafkaSourceOptions.DefaultPauseAfter);
+        Valid.CloseTimeout.Should().Be(KafkaSourceOptions.DefaultCloseTimeout);
     }
 
     [Theory]
