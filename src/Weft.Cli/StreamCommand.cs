@@ -80,7 +80,7 @@ internal static class StreamCommand
                 var weft = WeftConfig.Load(parse.GetValue(config)!);
                 var options = new StreamOptions { FlushInterval = flushInterval, MaxBatchRecords = parse.GetValue(maxBatch), MaxPendingRows = parse.GetValue(maxPending), CompactInterval = compactInterval,
                     VacuumInterval = vacuumInterval, VacuumRetention = vacuumRetention };
-                await using var host = await StreamHost.OpenAsync(weft, options.Consumer, ct).ConfigureAwait(false);
+                await using var host = await StreamHost.OpenAsync(weft, options.Consumer, new TextWriterLogger(stderr, "stream: source: "), ct).ConfigureAwait(false);
                 var names = parse.GetValue(signals)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, names, options, cancellationToken: ct).ConfigureAwait(false);
                 var loop = new StreamLoopWatch(TimeProvider.System);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using FluentAssertions;
+using Microsoft.Extensions.Logging;
 using Weft.Batch;
 using Weft.Definitions;
 using Weft.Engine;
@@ -207,6 +208,37 @@ public sealed class StreamCommandTests : IDisposable
         {
             return null;
         }
+    }
+
+    [Fact]
+    public async Task A_Kafka_source_whose_secret_variable_is_not_set_is_refused_naming_the_property_and_the_variable()
+    {
+        var variable = $"WEFT_TEST_{Guid.NewGuid():N}".ToUpperInvariant();
+        var config = _cli.PathOf("kafka.json");
+        await File.WriteAllTextAsync(config, $$"""
+            { "signals": "signals", "online_store": { "kind": "sqlite", "path": "kafka-online.db" },
+              "source": { "kind": "kafka", "bootstrap_servers": "127.0.0.1:9", "topic": "events", "config": { "security.protocol": "SASL_SSL", "sasl.password": "${{{variable}}}" } } }
+            """);
+
+        var result = await _cli.RunAsync("stream", "--config", config);
+
+        result.Exit.Should().Be(2);
+        result.Err.Should().Contain($"$.source.config[\"sasl.password\"]: environment variable {variable} is not set");
+    }
+
+    [Fact]
+    public void The_stream_s_log_lines_go_to_its_error_output_from_information_up_with_warnings_marked()
+    {
+        var err = new StringWriter();
+        var logger = new TextWriterLogger(err, "stream: source: ");
+
+        logger.LogDebug("fetch details");
+        logger.LogInformation("partitions assigned: events/0");
+        logger.LogWarning(new IOException("broker 2 down"), "reconnecting");
+
+        err.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries).Should().Equal(
+            "stream: source: partitions assigned: events/0",
+            "stream: source: warning: reconnecting (IOException: broker 2 down)");
     }
 
     [Fact]

@@ -31,7 +31,65 @@ public sealed record OnlineStoreConfig(string Kind, string? Path, string? Connec
 }
 
 /// <summary>Where the streaming path reads raw events: the embedded log (default) or Kafka.</summary>
-public sealed record SourceConfig(string Kind, string? Path, string? BootstrapServers, string? Topic, string? GroupId);
+public sealed record SourceConfig(string Kind, string? Path, string? BootstrapServers, string? Topic, string? GroupId)
+{
+    /// <summary>Kafka: the client id brokers log (<c>$.source.client_id</c>, default <c>weft</c>).</summary>
+    public string ClientId { get; init; } = "weft";
+
+    /// <summary>Kafka: where a group without a committed offset starts (<c>$.source.auto_offset_reset</c>: <c>earliest</c>, the default, or <c>latest</c>).</summary>
+    public string AutoOffsetReset { get; init; } = "earliest";
+
+    /// <summary>
+    /// Kafka: further librdkafka consumer properties (<c>$.source.config</c>: security, timeouts, fetch
+    /// sizes), as text. A value written <c>${NAME}</c> stands for the environment variable NAME, read
+    /// when the source opens, so secrets need not sit in the file (see <see cref="EnvironmentReference"/>).
+    /// </summary>
+    public ImmutableSortedDictionary<string, string> Config { get; init; } = ImmutableSortedDictionary<string, string>.Empty.WithComparers(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Keys of <c>$.source.config</c> the stream sets itself, with where to set them instead: the
+    /// connection and the group are options of their own, and offsets move only when the lake and the
+    /// online store hold the records (never by librdkafka's auto-commit).
+    /// </summary>
+    public static readonly ImmutableSortedDictionary<string, string> ReservedKafkaKeys = new Dictionary<string, string>
+    {
+        ["bootstrap.servers"] = "set $.source.bootstrap_servers",
+        ["metadata.broker.list"] = "set $.source.bootstrap_servers",
+        ["group.id"] = "set $.source.group_id",
+        ["client.id"] = "set $.source.client_id",
+        ["auto.offset.reset"] = "set $.source.auto_offset_reset",
+        ["enable.auto.commit"] = "the stream commits offsets itself, once the lake and the online store hold the records",
+        ["enable.auto.offset.store"] = "the stream commits offsets itself, once the lake and the online store hold the records",
+    }.ToImmutableSortedDictionary(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The environment variable a config value names when it is written <c>${NAME}</c> (letters, digits
+    /// and <c>_</c>, not starting with a digit), else null.
+    /// </summary>
+    public static string? EnvironmentReference(string value)
+    {
+        if (value.Length < 4 || !value.StartsWith("${", StringComparison.Ordinal) || value[^1] != '}')
+        {
+            return null;
+        }
+
+        var name = value[2..^1];
+        if (char.IsAsciiDigit(name[0]))
+        {
+            return null;
+        }
+
+        foreach (var c in name)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c != '_')
+            {
+                return null;
+            }
+        }
+
+        return name;
+    }
+}
 
 /// <summary>A tenant and the SHA-256 hashes (hex) of its API keys; keys themselves are never stored.</summary>
 public sealed record TenantConfig(string Name, ImmutableArray<string> ApiKeySha256);
@@ -226,7 +284,16 @@ public sealed record WeftConfig
                     source = new SourceConfig(kind, null,
                         Str(src, "bootstrap_servers", "$.source", required: true, "host:port[,host:port…]"),
                         Str(src, "topic", "$.source", required: true),
-                        Str(src, "group_id", "$.source", required: false) ?? "weft-stream");
+                        Str(src, "group_id", "$.source", required: false) ?? "weft-stream")
+                    {
+                        ClientId = Str(src, "client_id", "$.source", required: false) ?? "weft",
+                        AutoOffsetReset = Str(src, "auto_offset_reset", "$.source", required: false) ?? "earliest",
+                        Config = KafkaProperties(src, problems),
+                    };
+                    if (source.AutoOffsetReset is not ("earliest" or "latest"))
+                    {
+                        problems.Add(new DefinitionProblem("$.source.auto_offset_reset", $"unknown offset reset '{source.AutoOffsetReset}'", "earliest (read what the topic holds) or latest (only what arrives from now on)"));
+                    }
                 }
                 else
                 {
@@ -286,6 +353,55 @@ public sealed record WeftConfig
                 Tenants = tenants.ToImmutable(),
             };
         }
+    }
+
+    /// <summary><c>$.source.config</c>: librdkafka properties, each a string, number or boolean, none of them reserved.</summary>
+    private static ImmutableSortedDictionary<string, string> KafkaProperties(JsonElement source, List<DefinitionProblem> problems)
+    {
+        var result = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        if (!source.TryGetProperty("config", out var config) || config.ValueKind == JsonValueKind.Null)
+        {
+            return result.ToImmutable();
+        }
+
+        if (config.ValueKind != JsonValueKind.Object)
+        {
+            problems.Add(new DefinitionProblem("$.source.config", "'config' must be an object of librdkafka consumer properties", "e.g. {\"security.protocol\": \"SASL_SSL\", \"sasl.password\": \"${KAFKA_PASSWORD}\"}"));
+            return result.ToImmutable();
+        }
+
+        foreach (var p in config.EnumerateObject())
+        {
+            string at = $"$.source.config[\"{p.Name}\"]";
+            if (SourceConfig.ReservedKafkaKeys.TryGetValue(p.Name, out var instead) || p.Name.StartsWith("dotnet.", StringComparison.Ordinal))
+            {
+                problems.Add(new DefinitionProblem(at, $"'{p.Name}' is set by the stream itself", instead ?? "Confluent.Kafka's own dotnet.* settings are the stream's"));
+                continue;
+            }
+
+            string? value = p.Value.ValueKind switch
+            {
+                JsonValueKind.String => p.Value.GetString(),
+                JsonValueKind.Number => p.Value.GetRawText(),
+                JsonValueKind.True => "true",
+                JsonValueKind.False => "false",
+                _ => null,
+            };
+            if (value is null)
+            {
+                problems.Add(new DefinitionProblem(at, "a property's value must be a string, number or boolean"));
+            }
+            else if (value.StartsWith("${", StringComparison.Ordinal) && SourceConfig.EnvironmentReference(value) is null)
+            {
+                problems.Add(new DefinitionProblem(at, $"'{value}' is not an environment variable reference", "write ${NAME}, NAME of letters, digits and _"));
+            }
+            else
+            {
+                result[p.Name] = value;
+            }
+        }
+
+        return result.ToImmutable();
     }
 
     /// <summary>Loads every signal JSON in <see cref="Signals"/>; invalid files fail with every problem.</summary>

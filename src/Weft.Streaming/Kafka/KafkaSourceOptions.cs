@@ -34,7 +34,7 @@ public sealed record KafkaSourceOptions
     /// <summary>Keys of <see cref="Config"/> whose values are never logged.</summary>
     private static readonly string[] SecretMarkers = ["password", "secret", "sasl.oauthbearer.config", "ssl.key.pem", "ssl.keystore", "token"];
 
-    private static readonly string[] ManagedKeys =
+    internal static readonly string[] ManagedKeys =
         ["bootstrap.servers", "metadata.broker.list", "group.id", "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset", "client.id", "dotnet.consumer.consume.result.fields"];
 
     /// <summary>Required. Brokers to bootstrap from, <c>host:port[,host:port…]</c> (librdkafka <c>bootstrap.servers</c>).</summary>

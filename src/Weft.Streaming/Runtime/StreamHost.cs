@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Weft.Engine.Configuration;
 using Weft.Online;
 using Weft.Streaming.Embedded;
@@ -25,14 +26,21 @@ public sealed class StreamHost : IAsyncDisposable
     public EmbeddedLog? EmbeddedLog { get; }
 
     /// <summary>Opens the online store and the source. Kafka is only touched when the source is Kafka.</summary>
-    public static async Task<StreamHost> OpenAsync(WeftConfig config, string consumer, CancellationToken cancellationToken)
+    public static Task<StreamHost> OpenAsync(WeftConfig config, string consumer, CancellationToken cancellationToken) =>
+        OpenAsync(config, consumer, logger: null, cancellationToken);
+
+    /// <summary>
+    /// Opens the online store and the source, whose events (a Kafka source's rebalances, broker errors,
+    /// a close that timed out) go to <paramref name="logger"/>. Kafka is only touched when the source is Kafka.
+    /// </summary>
+    public static async Task<StreamHost> OpenAsync(WeftConfig config, string consumer, ILogger? logger, CancellationToken cancellationToken)
     {
         var store = await OpenStoreAsync(config.OnlineStore, cancellationToken).ConfigureAwait(false);
         try
         {
             if (config.Source.Kind == "kafka")
             {
-                var source = SourceFactory.OpenKafka(config.Source);
+                var source = SourceFactory.OpenKafka(config, logger);
                 return new StreamHost(source, store, null);
             }
 

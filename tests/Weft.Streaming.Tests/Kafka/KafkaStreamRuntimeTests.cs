@@ -16,20 +16,26 @@ public sealed class KafkaStreamRuntimeTests(ITestOutputHelper output)
     {
         using var world = new StreamWorld();
         await using var kafka = KafkaTestCluster.Start(output);
+        var secret = $"WEFT_TEST_{Guid.NewGuid():N}".ToUpperInvariant();
+        Environment.SetEnvironmentVariable(secret, "not-for-logs");
         await File.WriteAllTextAsync(Path.Combine(world.Root, "weft.json"), $$"""
             {
               "lake": "lake",
               "signals": "signals",
               "enrichments": { "items": { "path": "items.jsonl", "format": "jsonl" } },
               "online_store": { "kind": "sqlite", "path": "online.db" },
-              "source": { "kind": "kafka", "bootstrap_servers": "{{kafka.Cluster.BootstrapServers}}", "topic": "{{kafka.Topic}}", "group_id": "weft-stream" }
+              "source": {
+                "kind": "kafka", "bootstrap_servers": "{{kafka.Cluster.BootstrapServers}}", "topic": "{{kafka.Topic}}", "group_id": "weft-stream", "client_id": "weft-test",
+                "config": { "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "sasl.password": "${{{secret}}}" }
+              }
             }
             """);
         var lines = StreamWorld.Events(600, seed: 7);
         await kafka.ProduceAsync(lines.Select(l => (UserIdOf(l), l)).ToList());
 
         var config = world.Config;
-        await using (var host = await StreamHost.OpenAsync(config, "weft-stream", CancellationToken.None))
+        var logged = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using (var host = await StreamHost.OpenAsync(config, "weft-stream", new LinesLogger(logged), CancellationToken.None))
         {
             host.Source.Name.Should().Be($"kafka:{kafka.Topic}");
             var runtime = await StreamRuntime.CreateAsync(config, host.Source, host.Store, null, new StreamOptions { MaxBatchRecords = 300, MaxWait = TimeSpan.FromMilliseconds(100) });
@@ -49,6 +55,24 @@ public sealed class KafkaStreamRuntimeTests(ITestOutputHelper output)
             .ToHashSet();
         expected.Should().NotBeEmpty();
         (await world.OnlineAsync()).Keys.Should().BeEquivalentTo(expected);
+        Environment.SetEnvironmentVariable(secret, null);
+
+        // The settings of $.source reached the consumer (its opening line lists them), the secret redacted.
+        logged.Should().Contain(l => l.Contains("ClientId=weft-test", StringComparison.Ordinal) && l.Contains("session.timeout.ms=6000", StringComparison.Ordinal)
+            && l.Contains("heartbeat.interval.ms=500", StringComparison.Ordinal) && l.Contains("sasl.password=***", StringComparison.Ordinal));
+        logged.Should().Contain(l => l.Contains("partitions assigned", StringComparison.Ordinal), "the host hands its logger to the source");
+        logged.Should().NotContain(l => l.Contains("not-for-logs", StringComparison.Ordinal));
+    }
+
+    /// <summary>Keeps every line logged, from any thread.</summary>
+    private sealed class LinesLogger(System.Collections.Concurrent.ConcurrentQueue<string> lines) : Microsoft.Extensions.Logging.ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            lines.Enqueue(formatter(state, exception));
     }
 
     private static string UserIdOf(string json)

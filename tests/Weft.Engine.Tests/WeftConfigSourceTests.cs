@@ -1,0 +1,97 @@
+using System.Text;
+using FluentAssertions;
+using Weft.Engine.Configuration;
+using Xunit;
+
+namespace Weft.Engine.Tests;
+
+/// <summary><c>$.source</c> of weft.json: the embedded log by default, or Kafka with its settings.</summary>
+public sealed class WeftConfigSourceTests
+{
+    private static WeftConfig Parse(string source) =>
+        WeftConfig.Parse(Encoding.UTF8.GetBytes($$"""{ "signals": "signals", "source": {{source}} }"""), "/srv/weft/weft.json");
+
+    private static List<string> Problems(string source)
+    {
+        var parse = () => Parse(source);
+        return parse.Should().Throw<ConfigException>().Which.Problems.Select(p => p.ToString()).ToList();
+    }
+
+    [Fact]
+    public void A_Kafka_source_reads_its_client_id_offset_reset_and_librdkafka_properties_as_text()
+    {
+        var source = Parse("""
+            {
+              "kind": "kafka", "bootstrap_servers": "k1:9092,k2:9092", "topic": "events", "group_id": "ranking",
+              "client_id": "weft-ranking", "auto_offset_reset": "latest",
+              "config": { "security.protocol": "SASL_SSL", "session.timeout.ms": 6000, "enable.partition.eof": false, "sasl.password": "${KAFKA_PASSWORD}" }
+            }
+            """).Source;
+
+        (source.Kind, source.BootstrapServers, source.Topic, source.GroupId, source.ClientId, source.AutoOffsetReset)
+            .Should().Be(("kafka", "k1:9092,k2:9092", "events", "ranking", "weft-ranking", "latest"));
+        source.Config.Should().Equal(new Dictionary<string, string>
+        {
+            ["enable.partition.eof"] = "false",
+            ["sasl.password"] = "${KAFKA_PASSWORD}", // read from the environment when the source opens, not here
+            ["security.protocol"] = "SASL_SSL",
+            ["session.timeout.ms"] = "6000",
+        });
+    }
+
+    [Fact]
+    public void Settings_left_out_take_their_defaults()
+    {
+        var kafka = Parse("""{ "kind": "kafka", "bootstrap_servers": "k1:9092", "topic": "events" }""").Source;
+        (kafka.GroupId, kafka.ClientId, kafka.AutoOffsetReset).Should().Be(("weft-stream", "weft", "earliest"));
+        kafka.Config.Should().BeEmpty();
+
+        var embedded = Parse("{}").Source;
+        (embedded.Kind, embedded.Path).Should().Be(("embedded", "/srv/weft/log"));
+        embedded.Config.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Each_bad_Kafka_setting_is_reported_with_its_JSON_path()
+    {
+        var problems = Problems("""
+            {
+              "kind": "kafka", "bootstrap_servers": "k1:9092", "topic": "events", "auto_offset_reset": "middle",
+              "config": { "fetch.max.bytes": [1], "sasl.password": "${1PASSWORD}", "ssl.key.password": "${KEY-PASSWORD}", "group.id": "other" }
+            }
+            """);
+
+        problems.Should().HaveCount(5);
+        problems.Should().Contain(p => p.StartsWith("$.source.auto_offset_reset: unknown offset reset 'middle'", StringComparison.Ordinal));
+        problems.Should().Contain(p => p.StartsWith("$.source.config[\"fetch.max.bytes\"]: a property's value must be a string, number or boolean", StringComparison.Ordinal));
+        problems.Should().Contain(p => p.StartsWith("$.source.config[\"sasl.password\"]: '${1PASSWORD}' is not an environment variable reference", StringComparison.Ordinal));
+        problems.Should().Contain(p => p.StartsWith("$.source.config[\"ssl.key.password\"]: '${KEY-PASSWORD}' is not an environment variable reference", StringComparison.Ordinal));
+        problems.Should().Contain(p => p == "$.source.config[\"group.id\"]: 'group.id' is set by the stream itself (hint: set $.source.group_id)");
+        Problems("""{ "kind": "kafka", "bootstrap_servers": "k1:9092", "topic": "events", "config": { "dotnet.cancellation.delay.max.ms": 10 } }""")
+            .Should().ContainSingle(p => p.StartsWith("$.source.config[\"dotnet.cancellation.delay.max.ms\"]: 'dotnet.cancellation.delay.max.ms' is set by the stream itself", StringComparison.Ordinal));
+        Problems("""{ "kind": "kafka", "bootstrap_servers": "k1:9092", "topic": "events", "config": "security.protocol=SSL" }""")
+            .Should().ContainSingle(p => p.StartsWith("$.source.config: 'config' must be an object of librdkafka consumer properties", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Every_reserved_key_is_refused_with_where_to_set_it_instead()
+    {
+        foreach (var (key, instead) in SourceConfig.ReservedKafkaKeys)
+        {
+            Problems($$"""{ "kind": "kafka", "bootstrap_servers": "k1:9092", "topic": "events", "config": { "{{key}}": "x" } }""")
+                .Should().ContainSingle().Which.Should().Be($"$.source.config[\"{key}\"]: '{key}' is set by the stream itself (hint: {instead})");
+        }
+    }
+
+    [Theory]
+    [InlineData("${KAFKA_PASSWORD}", "KAFKA_PASSWORD")]
+    [InlineData("${_x9}", "_x9")]
+    [InlineData("${}", null)]
+    [InlineData("${9X}", null)]
+    [InlineData("${A B}", null)]
+    [InlineData("$KAFKA_PASSWORD", null)]
+    [InlineData("pre${KAFKA_PASSWORD}", null)]
+    [InlineData("${KAFKA_PASSWORD}post", null)]
+    public void An_environment_reference_is_a_whole_value_naming_one_variable(string value, string? variable) =>
+        SourceConfig.EnvironmentReference(value).Should().Be(variable);
+}
