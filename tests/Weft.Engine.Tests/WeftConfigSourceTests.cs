@@ -28,8 +28,9 @@ public sealed class WeftConfigSourceTests
             }
             """).Source;
 
-        (source.Kind, source.BootstrapServers, source.Topic, source.GroupId, source.ClientId, source.AutoOffsetReset)
-            .Should().Be(("kafka", "k1:9092,k2:9092", "events", "ranking", "weft-ranking", "latest"));
+        (source.Kind, source.BootstrapServers, source.GroupId, source.ClientId, source.AutoOffsetReset)
+            .Should().Be(("kafka", "k1:9092,k2:9092", "ranking", "weft-ranking", "latest"));
+        source.Topics.Should().Equal("events");
         source.Config.Should().Equal(new Dictionary<string, string>
         {
             ["enable.partition.eof"] = "false",
@@ -71,6 +72,23 @@ public sealed class WeftConfigSourceTests
             .Should().ContainSingle(p => p.StartsWith("$.source.config[\"dotnet.cancellation.delay.max.ms\"]: 'dotnet.cancellation.delay.max.ms' is set by the stream itself", StringComparison.Ordinal));
         Problems("""{ "kind": "kafka", "bootstrap_servers": "k1:9092", "topic": "events", "config": "security.protocol=SSL" }""")
             .Should().ContainSingle(p => p.StartsWith("$.source.config: 'config' must be an object of librdkafka consumer properties", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Several_topics_are_read_from_topics_and_one_of_topic_or_topics_is_required()
+    {
+        Parse("""{ "kind": "kafka", "bootstrap_servers": "k1:9092", "topics": ["clicks", "searches"] }""").Source.Topics.Should().Equal("clicks", "searches");
+
+        Problems("""{ "kind": "kafka", "bootstrap_servers": "k1:9092" }""")
+            .Should().ContainSingle(p => p.StartsWith("$.source.topic: 'topic' is required", StringComparison.Ordinal));
+        Problems("""{ "kind": "kafka", "bootstrap_servers": "k1:9092", "topic": "clicks", "topics": ["searches"] }""")
+            .Should().ContainSingle(p => p == "$.source.topics: set 'topic' or 'topics', not both");
+        Problems("""{ "kind": "kafka", "bootstrap_servers": "k1:9092", "topics": [] }""")
+            .Should().ContainSingle(p => p == "$.source.topics: 'topics' must be a non-empty array of topic names");
+        Problems("""{ "kind": "kafka", "bootstrap_servers": "k1:9092", "topics": ["clicks", 3, "clicks"] }""")
+            .Should().BeEquivalentTo("$.source.topics[1]: a topic must be a non-empty string", "$.source.topics[2]: 'clicks' is listed twice");
+        Problems("""{ "kind": "kafka", "bootstrap_servers": "k1:9092", "topic": "" }""")
+            .Should().ContainSingle(p => p == "$.source.topic: 'topic' must be a non-empty string");
     }
 
     [Fact]

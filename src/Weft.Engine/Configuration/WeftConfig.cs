@@ -31,7 +31,8 @@ public sealed record OnlineStoreConfig(string Kind, string? Path, string? Connec
 }
 
 /// <summary>Where the streaming path reads raw events: the embedded log (default) or Kafka.</summary>
-public sealed record SourceConfig(string Kind, string? Path, string? BootstrapServers, string? Topic, string? GroupId)
+/// <param name="Topics">Kafka: the topics read (<c>$.source.topic</c>, or several as <c>$.source.topics</c>); empty for the embedded log.</param>
+public sealed record SourceConfig(string Kind, string? Path, string? BootstrapServers, ImmutableArray<string> Topics, string? GroupId)
 {
     /// <summary>Kafka: the client id brokers log (<c>$.source.client_id</c>, default <c>weft</c>).</summary>
     public string ClientId { get; init; } = "weft";
@@ -271,19 +272,19 @@ public sealed record WeftConfig
                 }
             }
 
-            var source = new SourceConfig("embedded", Resolve("log"), null, null, null);
+            var source = new SourceConfig("embedded", Resolve("log"), null, [], null);
             if (root.TryGetProperty("source", out var src))
             {
                 var kind = Str(src, "kind", "$.source", required: false) ?? "embedded";
                 if (kind == "embedded")
                 {
-                    source = new SourceConfig(kind, Resolve(Str(src, "path", "$.source", required: false) ?? "log"), null, null, null);
+                    source = new SourceConfig(kind, Resolve(Str(src, "path", "$.source", required: false) ?? "log"), null, [], null);
                 }
                 else if (kind == "kafka")
                 {
                     source = new SourceConfig(kind, null,
                         Str(src, "bootstrap_servers", "$.source", required: true, "host:port[,host:port…]"),
-                        Str(src, "topic", "$.source", required: true),
+                        KafkaTopics(src, problems),
                         Str(src, "group_id", "$.source", required: false) ?? "weft-stream")
                     {
                         ClientId = Str(src, "client_id", "$.source", required: false) ?? "weft",
@@ -353,6 +354,60 @@ public sealed record WeftConfig
                 Tenants = tenants.ToImmutable(),
             };
         }
+    }
+
+    /// <summary><c>$.source.topic</c> (one) or <c>$.source.topics</c> (several): exactly one of them.</summary>
+    private static ImmutableArray<string> KafkaTopics(JsonElement source, List<DefinitionProblem> problems)
+    {
+        bool hasOne = source.TryGetProperty("topic", out var one) && one.ValueKind != JsonValueKind.Null;
+        bool hasMany = source.TryGetProperty("topics", out var many) && many.ValueKind != JsonValueKind.Null;
+        if (hasOne == hasMany)
+        {
+            problems.Add(hasOne
+                ? new DefinitionProblem("$.source.topics", "set 'topic' or 'topics', not both")
+                : new DefinitionProblem("$.source.topic", "'topic' is required", "the topic to read, or 'topics': [\"clicks\", \"searches\"] for several"));
+            return [];
+        }
+
+        if (hasOne)
+        {
+            if (one.ValueKind == JsonValueKind.String && one.GetString() is { Length: > 0 } topic)
+            {
+                return [topic];
+            }
+
+            problems.Add(new DefinitionProblem("$.source.topic", "'topic' must be a non-empty string"));
+            return [];
+        }
+
+        var topics = ImmutableArray.CreateBuilder<string>();
+        if (many.ValueKind != JsonValueKind.Array || many.GetArrayLength() == 0)
+        {
+            problems.Add(new DefinitionProblem("$.source.topics", "'topics' must be a non-empty array of topic names"));
+            return [];
+        }
+
+        int i = 0;
+        foreach (var t in many.EnumerateArray())
+        {
+            if (t.ValueKind == JsonValueKind.String && t.GetString() is { Length: > 0 } topic)
+            {
+                if (topics.Contains(topic))
+                {
+                    problems.Add(new DefinitionProblem($"$.source.topics[{i}]", $"'{topic}' is listed twice"));
+                }
+
+                topics.Add(topic);
+            }
+            else
+            {
+                problems.Add(new DefinitionProblem($"$.source.topics[{i}]", "a topic must be a non-empty string"));
+            }
+
+            i++;
+        }
+
+        return topics.ToImmutable();
     }
 
     /// <summary><c>$.source.config</c>: librdkafka properties, each a string, number or boolean, none of them reserved.</summary>

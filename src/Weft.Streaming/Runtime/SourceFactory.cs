@@ -22,15 +22,15 @@ internal static class SourceFactory
         }
         catch (ArgumentException e)
         {
-            throw new ConfigException(config.ConfigPath, [new DefinitionProblem(JsonPathOf(e.ParamName), ProblemOf(e))]);
+            throw new ConfigException(config.ConfigPath, [new DefinitionProblem(JsonPathOf(e.ParamName, config.Source), ProblemOf(e))]);
         }
     }
 
     /// <summary>Where in weft.json the option an <see cref="ArgumentException"/> names is set.</summary>
-    private static string JsonPathOf(string? option) => option switch
+    private static string JsonPathOf(string? option, SourceConfig source) => option switch
     {
         nameof(KafkaSourceOptions.BootstrapServers) => "$.source.bootstrap_servers",
-        nameof(KafkaSourceOptions.Topics) => "$.source.topic",
+        nameof(KafkaSourceOptions.Topics) => source.Topics.Length > 1 ? "$.source.topics" : "$.source.topic",
         nameof(KafkaSourceOptions.GroupId) => "$.source.group_id",
         nameof(KafkaSourceOptions.ClientId) => "$.source.client_id",
         nameof(KafkaSourceOptions.AutoOffsetReset) => "$.source.auto_offset_reset",
@@ -52,7 +52,7 @@ internal static class SourceFactory
         return new KafkaSourceOptions
         {
             BootstrapServers = source.BootstrapServers ?? "",
-            Topics = source.Topic is null ? [] : [source.Topic],
+            Topics = source.Topics,
             GroupId = source.GroupId ?? "",
             ClientId = source.ClientId,
             AutoOffsetReset = source.AutoOffsetReset,

@@ -22,7 +22,7 @@ public sealed class KafkaSourceConfigTests
         var variable = UniqueVariable();
         var config = Config($$"""
             {
-              "kind": "kafka", "bootstrap_servers": "k1:9092", "topic": "events", "group_id": "ranking", "client_id": "weft-ranking",
+              "kind": "kafka", "bootstrap_servers": "k1:9092", "topics": ["clicks", "searches"], "group_id": "ranking", "client_id": "weft-ranking",
               "auto_offset_reset": "latest", "config": { "sasl.password": "${{{variable}}}", "session.timeout.ms": 6000 }
             }
             """);
@@ -32,7 +32,7 @@ public sealed class KafkaSourceConfigTests
         {
             var options = SourceFactory.KafkaOptionsOf(config);
             (options.BootstrapServers, options.GroupId, options.ClientId, options.AutoOffsetReset).Should().Be(("k1:9092", "ranking", "weft-ranking", "latest"));
-            options.Topics.Should().Equal("events");
+            options.Topics.Should().Equal("clicks", "searches");
             options.Config.Should().Equal(new Dictionary<string, string> { ["sasl.password"] = "s3cret", ["session.timeout.ms"] = "6000" });
             options.ToString().Should().Contain("sasl.password=***").And.NotContain("s3cret");
 
@@ -90,5 +90,9 @@ public sealed class KafkaSourceConfigTests
         var problem = open.Should().Throw<ConfigException>().Which.Problems.Should().ContainSingle().Subject;
         problem.Path.Should().Be("$.source.topic");
         problem.Message.Should().Contain("click events").And.NotContain("(Parameter");
+
+        var several = () => SourceFactory.OpenKafka(Config("""{ "kind": "kafka", "bootstrap_servers": "127.0.0.1:9", "topics": ["clicks", "search results"] }"""), logger: null);
+        several.Should().Throw<ConfigException>().Which.Problems.Should().ContainSingle()
+            .Which.Should().Match<Weft.Definitions.DefinitionProblem>(p => p.Path == "$.source.topics" && p.Message.Contains("search results"));
     }
 }
