@@ -23,7 +23,7 @@ public sealed class WeftConfigSourceTests
         var source = Parse("""
             {
               "kind": "kafka", "bootstrap_servers": "k1:9092,k2:9092", "topic": "events", "group_id": "ranking",
-              "client_id": "weft-ranking", "auto_offset_reset": "latest",
+              "client_id": "weft-ranking", "auto_offset_reset": "latest", "close_timeout": "20s",
               "config": { "security.protocol": "SASL_SSL", "session.timeout.ms": 6000, "enable.partition.eof": false, "sasl.password": "${KAFKA_PASSWORD}" }
             }
             """).Source;
@@ -31,6 +31,7 @@ public sealed class WeftConfigSourceTests
         (source.Kind, source.BootstrapServers, source.GroupId, source.ClientId, source.AutoOffsetReset)
             .Should().Be(("kafka", "k1:9092,k2:9092", "ranking", "weft-ranking", "latest"));
         source.Topics.Should().Equal("events");
+        source.CloseTimeout.Should().Be(TimeSpan.FromSeconds(20));
         source.Config.Should().Equal(new Dictionary<string, string>
         {
             ["enable.partition.eof"] = "false",
@@ -44,7 +45,7 @@ public sealed class WeftConfigSourceTests
     public void Settings_left_out_take_their_defaults()
     {
         var kafka = Parse("""{ "kind": "kafka", "bootstrap_servers": "k1:9092", "topic": "events" }""").Source;
-        (kafka.GroupId, kafka.ClientId, kafka.AutoOffsetReset).Should().Be(("weft-stream", "weft", "earliest"));
+        (kafka.GroupId, kafka.ClientId, kafka.AutoOffsetReset, kafka.CloseTimeout).Should().Be(("weft-stream", "weft", "earliest", TimeSpan.FromSeconds(60)));
         kafka.Config.Should().BeEmpty();
 
         var embedded = Parse("{}").Source;
@@ -57,12 +58,13 @@ public sealed class WeftConfigSourceTests
     {
         var problems = Problems("""
             {
-              "kind": "kafka", "bootstrap_servers": "k1:9092", "topic": "events", "auto_offset_reset": "middle",
+              "kind": "kafka", "bootstrap_servers": "k1:9092", "topic": "events", "auto_offset_reset": "middle", "close_timeout": "500ms",
               "config": { "fetch.max.bytes": [1], "sasl.password": "${1PASSWORD}", "ssl.key.password": "${KEY-PASSWORD}", "group.id": "other" }
             }
             """);
 
-        problems.Should().HaveCount(5);
+        problems.Should().HaveCount(6);
+        problems.Should().Contain(p => p.StartsWith("$.source.close_timeout: '500ms' is not a duration between 1s and 10m", StringComparison.Ordinal));
         problems.Should().Contain(p => p.StartsWith("$.source.auto_offset_reset: unknown offset reset 'middle'", StringComparison.Ordinal));
         problems.Should().Contain(p => p.StartsWith("$.source.config[\"fetch.max.bytes\"]: a property's value must be a string, number or boolean", StringComparison.Ordinal));
         problems.Should().Contain(p => p.StartsWith("$.source.config[\"sasl.password\"]: '${1PASSWORD}' is not an environment variable reference", StringComparison.Ordinal));

@@ -41,6 +41,13 @@ public sealed record SourceConfig(string Kind, string? Path, string? BootstrapSe
     public string AutoOffsetReset { get; init; } = "earliest";
 
     /// <summary>
+    /// Kafka: how long a stopping stream waits for its consumer to leave the group and close
+    /// (<c>$.source.close_timeout</c>, 1s … 10m, default 60s); past it the process stops anyway and the
+    /// group's session timeout moves the partitions on. Keep it under a supervisor's grace period.
+    /// </summary>
+    public TimeSpan CloseTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
     /// Kafka: further librdkafka consumer properties (<c>$.source.config</c>: security, timeouts, fetch
     /// sizes), as text. A value written <c>${NAME}</c> stands for the environment variable NAME, read
     /// when the source opens, so secrets need not sit in the file (see <see cref="EnvironmentReference"/>).
@@ -291,6 +298,17 @@ public sealed record WeftConfig
                         AutoOffsetReset = Str(src, "auto_offset_reset", "$.source", required: false) ?? "earliest",
                         Config = KafkaProperties(src, problems),
                     };
+                    if (Str(src, "close_timeout", "$.source", required: false) is { } closeText)
+                    {
+                        if (Durations.TryParse(closeText, out var close) && close >= TimeSpan.FromSeconds(1) && close <= TimeSpan.FromMinutes(10))
+                        {
+                            source = source with { CloseTimeout = close };
+                        }
+                        else
+                        {
+                            problems.Add(new DefinitionProblem("$.source.close_timeout", $"'{closeText}' is not a duration between 1s and 10m", "e.g. 20s, under the grace period a supervisor gives a stopping process"));
+                        }
+                    }
                     if (source.AutoOffsetReset is not ("earliest" or "latest"))
                     {
                         problems.Add(new DefinitionProblem("$.source.auto_offset_reset", $"unknown offset reset '{source.AutoOffsetReset}'", "earliest (read what the topic holds) or latest (only what arrives from now on)"));

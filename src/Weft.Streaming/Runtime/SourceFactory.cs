@@ -56,6 +56,7 @@ internal static class SourceFactory
             GroupId = source.GroupId ?? "",
             ClientId = source.ClientId,
             AutoOffsetReset = source.AutoOffsetReset,
+            CloseTimeout = source.CloseTimeout,
             Config = KafkaProperties(config),
         };
     }
