@@ -66,6 +66,9 @@ internal sealed unsafe class FetchedMessageQueue : IDisposable
         return new FetchedMessageQueue(client, capacity);
     }
 
+    /// <summary>Messages waiting in this queue (librdkafka counts them against <c>queued.min.messages</c>).</summary>
+    public int Length => _queue == 0 ? 0 : (int)Native.QueueLength(_queue);
+
     /// <summary>Routes a partition's fetched messages to this queue. Call from the assigned handler, before the partition is fetched.</summary>
     public void Attach(string topic, int partition) => Forward(topic, partition, _queue);
 
@@ -190,6 +193,7 @@ internal sealed unsafe class FetchedMessageQueue : IDisposable
     private static class Native
     {
         public static readonly delegate* unmanaged<nint, nint> QueueNew = (delegate* unmanaged<nint, nint>)LibRdKafka.Export("rd_kafka_queue_new");
+        public static readonly delegate* unmanaged[SuppressGCTransition]<nint, nuint> QueueLength = (delegate* unmanaged[SuppressGCTransition]<nint, nuint>)LibRdKafka.Export("rd_kafka_queue_length");
         public static readonly delegate* unmanaged<nint, void> QueueDestroy = (delegate* unmanaged<nint, void>)LibRdKafka.Export("rd_kafka_queue_destroy");
         public static readonly delegate* unmanaged<nint, byte*, int, nint> QueueGetPartition = (delegate* unmanaged<nint, byte*, int, nint>)LibRdKafka.Export("rd_kafka_queue_get_partition");
         public static readonly delegate* unmanaged<nint, nint, void> QueueForward = (delegate* unmanaged<nint, nint, void>)LibRdKafka.Export("rd_kafka_queue_forward");

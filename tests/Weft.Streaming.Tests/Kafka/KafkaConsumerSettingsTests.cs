@@ -13,11 +13,12 @@ public sealed class KafkaConsumerSettingsTests
         KafkaEventSource.ConsumerSettings(options);
 
     [Fact]
-    public void The_prefetch_thresholds_hold_more_than_librdkafka_defaults_unless_the_config_names_them()
+    public void The_prefetch_queue_is_kept_small_by_count_with_a_large_byte_cap_unless_the_config_names_them()
     {
         var settings = Settings(Options);
-        int.Parse(settings["queued.min.messages"], System.Globalization.CultureInfo.InvariantCulture).Should().BeGreaterThan(100_000, "librdkafka's default, a third of a second of a backlog");
-        int.Parse(settings["queued.max.messages.kbytes"], System.Globalization.CultureInfo.InvariantCulture).Should().BeGreaterThan(65_536);
+        int.Parse(settings["queued.min.messages"], System.Globalization.CultureInfo.InvariantCulture).Should().BeLessThan(100_000,
+            "under librdkafka's default, so prefetched messages are read while still in the caches (the fetchers are woken when it drains)");
+        int.Parse(settings["queued.max.messages.kbytes"], System.Globalization.CultureInfo.InvariantCulture).Should().BeGreaterThan(65_536, "the count, not the bytes, bounds the queue of small events");
 
         var own = Settings(Options with { Config = new Dictionary<string, string> { ["queued.min.messages"] = "1000", ["fetch.max.bytes"] = "1048576" } });
         own["queued.min.messages"].Should().Be("1000", "the deployment's own setting wins");
