@@ -193,7 +193,8 @@ internal sealed unsafe class FetchedMessageQueue : IDisposable
     private static class Native
     {
         public static readonly delegate* unmanaged<nint, nint> QueueNew = (delegate* unmanaged<nint, nint>)LibRdKafka.Export("rd_kafka_queue_new");
-        public static readonly delegate* unmanaged[SuppressGCTransition]<nint, nuint> QueueLength = (delegate* unmanaged[SuppressGCTransition]<nint, nuint>)LibRdKafka.Export("rd_kafka_queue_length");
+        // Not SuppressGCTransition: it takes the queue's lock, which librdkafka's threads hold while they enqueue.
+        public static readonly delegate* unmanaged<nint, nuint> QueueLength = (delegate* unmanaged<nint, nuint>)LibRdKafka.Export("rd_kafka_queue_length");
         public static readonly delegate* unmanaged<nint, void> QueueDestroy = (delegate* unmanaged<nint, void>)LibRdKafka.Export("rd_kafka_queue_destroy");
         public static readonly delegate* unmanaged<nint, byte*, int, nint> QueueGetPartition = (delegate* unmanaged<nint, byte*, int, nint>)LibRdKafka.Export("rd_kafka_queue_get_partition");
         public static readonly delegate* unmanaged<nint, nint, void> QueueForward = (delegate* unmanaged<nint, nint, void>)LibRdKafka.Export("rd_kafka_queue_forward");
