@@ -58,6 +58,12 @@ internal sealed record OnlineStoreTuning
     /// </summary>
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>PostgreSQL: elements per INSERT statement of an append (all in one transaction).</summary>
+    /// <summary>PostgreSQL: elements per INSERT statement of an append (all of a slice's in one transaction).</summary>
     public int InsertChunkRows { get; init; } = 4_096;
+
+    /// <summary>
+    /// PostgreSQL: transactions an append of at least two chunks runs at once, each on a connection of
+    /// its own with a slice of the users; the checkpoint follows them in one of its own.
+    /// </summary>
+    public int AppendConnections { get; init; } = 2;
 }

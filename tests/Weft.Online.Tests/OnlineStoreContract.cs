@@ -364,8 +364,12 @@ public abstract class OnlineStoreContract : IAsyncLifetime
         (await store.ReadCheckpointAsync("other", None)).Should().BeEquivalentTo(new Dictionary<string, long> { ["events/0"] = 1 });
     }
 
+    /// <summary>
+    /// Within one insert chunk every store is all or nothing. A larger PostgreSQL append may store some
+    /// users and not move its checkpoint (PostgresOnlineStoreTests); a SQLite one is one transaction.
+    /// </summary>
     [Fact]
-    public async Task A_failed_append_stores_neither_its_elements_nor_its_checkpoint()
+    public async Task A_failed_append_of_one_chunk_stores_neither_its_elements_nor_its_checkpoint()
     {
         var store = await OpenAsync();
         await store.AppendAsync("s", [E(1, 1, "kept")], new SourceCheckpoint("job", new Dictionary<string, long> { ["p"] = 1 }), None);

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using FluentAssertions;
+using FsCheck;
+using FsCheck.Fluent;
 using Npgsql;
 using Weft.Online.Postgres;
 using Xunit;
@@ -21,6 +23,14 @@ public sealed class PostgresOnlineStoreTests(PostgresServer server) : OnlineStor
 
     private protected override Task<IOnlineStore> OpenStoreAsync(OnlineStoreTuning tuning) =>
         OnlineStores.OpenPostgresAsync(_connectionString, tuning, CancellationToken.None);
+
+    private async Task RepairCheckpointWritesAsync()
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("DROP TRIGGER weft_test_break ON weft_online_checkpoints", connection);
+        await command.ExecuteNonQueryAsync();
+    }
 
     protected override async Task BreakCheckpointWritesAsync()
     {
@@ -62,6 +72,70 @@ public sealed class PostgresOnlineStoreTests(PostgresServer server) : OnlineStor
         failure.Message.Should().Contain($"127.0.0.1:{port}/online").And.NotContain("s3cret-pw");
         failure.Store.Should().Be($"postgres:127.0.0.1:{port}/online");
         failure.IsTransient.Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task A_sliced_append_whose_checkpoint_fails_moves_no_checkpoint_and_stores_each_user_whole_or_not_at_all()
+    {
+        // Chunks of 5 rows and 2 connections: 24 elements of 6 users go out as two slices of whole users.
+        var store = await OpenAsync(new OnlineStoreTuning { InsertChunkRows = 5, AppendConnections = 2 });
+        await store.AppendAsync("s", [E(1, 0, "before")], new SourceCheckpoint("job", new Dictionary<string, long> { ["p"] = 1 }), CancellationToken.None);
+        var batch = Enumerable.Range(0, 24).Select(i => E(1 + (i % 6), 1 + i, $"e{i}")).ToArray();
+        await BreakCheckpointWritesAsync();
+
+        var append = async () => await store.AppendAsync("s", batch, new SourceCheckpoint("job", new Dictionary<string, long> { ["p"] = 2 }), CancellationToken.None);
+
+        await append.Should().ThrowAsync<OnlineStoreException>();
+        (await store.ReadCheckpointAsync("job", CancellationToken.None)).Should().BeEquivalentTo(new Dictionary<string, long> { ["p"] = 1 });
+        var storedByFailure = 0;
+        for (long user = 1; user <= 6; user++)
+        {
+            var stored = (await store.ReadAsync("s", user, OnlineReadOptions.Default, CancellationToken.None)).Count(e => e.EventId != "before");
+            stored.Should().BeOneOf([0, 4], $"user {user}'s 4 new elements are stored together or not at all");
+            storedByFailure += stored;
+        }
+
+        await RepairCheckpointWritesAsync();
+        var replayed = await store.AppendAsync("s", batch, new SourceCheckpoint("job", new Dictionary<string, long> { ["p"] = 2 }), CancellationToken.None);
+        var total = 0;
+        for (long user = 1; user <= 6; user++)
+        {
+            total += (await store.ReadAsync("s", user, OnlineReadOptions.Default, CancellationToken.None)).Count;
+        }
+
+        total.Should().Be(25, "the replay stored what the failed append had not, and nothing twice");
+        replayed.Should().Be(24 - storedByFailure);
+        (await store.ReadCheckpointAsync("job", CancellationToken.None)).Should().BeEquivalentTo(new Dictionary<string, long> { ["p"] = 2 });
+    }
+
+    [Fact]
+    public void User_slices_cover_the_batch_in_order_with_no_user_in_two_of_them()
+    {
+        var property = Prop.ForAll(
+            Gen.Choose(0, 8).Select(u => (long)u).ListOf().ToArbitrary(),
+            Gen.Choose(1, 6).ToArbitrary(),
+            (users, count) =>
+            {
+                var elements = users.Select((u, i) => E(u, i, $"e{i}")).ToArray();
+                var order = PostgresBatches.KeyOrder(elements);
+                var bounds = PostgresBatches.UserSlices(elements, order, count);
+
+                bounds[0].Should().Be(0);
+                bounds[^1].Should().Be(order.Length);
+                (bounds.Length - 1).Should().BeInRange(1, count);
+                for (int k = 1; k < bounds.Length - 1; k++)
+                {
+                    bounds[k].Should().BeGreaterThan(bounds[k - 1]);
+                    elements[order[bounds[k]]].UserId.Should().NotBe(elements[order[bounds[k] - 1]].UserId, "a slice ends where a user does");
+                }
+
+                var distinctUsers = users.Distinct().Count();
+                if (distinctUsers >= count && users.GroupBy(u => u).All(g => g.Count() == 1))
+                {
+                    (bounds.Length - 1).Should().Be(count, "distinct users split into as many slices as asked");
+                }
+            });
+        property.QuickCheckThrowOnFailure();
     }
 
     [Fact]

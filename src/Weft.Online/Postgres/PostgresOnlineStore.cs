@@ -7,7 +7,9 @@ namespace Weft.Online.Postgres;
 /// <summary>
 /// The shared online store in PostgreSQL, used by many stateless processes at once. Appends send
 /// whole batches as arrays (<c>INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING</c>) together
-/// with the checkpoint upsert in one round trip and one transaction; a read is one range scan of
+/// with the checkpoint upsert in one round trip and one transaction; a large one is cut into slices
+/// of whole users inserted at once on their own connections, the checkpoint after them (see
+/// <see cref="OnlineStoreTuning.AppendConnections"/>); a read is one range scan of
 /// the unique index (signal, user_id, event_time DESC, event_id); a multi-user read is one statement
 /// with a LATERAL limit per user. Connections come from an <see cref="NpgsqlDataSource"/> pool and
 /// statements are auto-prepared.
@@ -171,45 +173,73 @@ internal sealed class PostgresOnlineStore : IOnlineStore
         // take row locks in one global order, so overlapping batches wait on each other instead of
         // deadlocking.
         var order = PostgresBatches.KeyOrder(elements);
+        var slices = PostgresBatches.UserSlices(elements, order, Math.Clamp(order.Length / _tuning.InsertChunkRows, 1, _tuning.AppendConnections));
         try
         {
-            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using (connection.ConfigureAwait(false))
+            if (slices.Length == 2)
             {
-                var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                await using (transaction.ConfigureAwait(false))
-                {
-                    var batch = new NpgsqlBatch(connection, transaction);
-                    await using (batch.ConfigureAwait(false))
-                    {
-                        var inserts = 0;
-                        for (var start = 0; start < order.Length; start += _tuning.InsertChunkRows)
-                        {
-                            batch.BatchCommands.Add(PostgresBatches.Insert(InsertSql, signal, elements, order.AsSpan(start, Math.Min(_tuning.InsertChunkRows, order.Length - start))));
-                            inserts++;
-                        }
-
-                        if (hasOffsets)
-                        {
-                            batch.BatchCommands.Add(PostgresBatches.Checkpoint(CheckpointSql, checkpoint!));
-                        }
-
-                        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                        var added = 0;
-                        for (var i = 0; i < inserts; i++)
-                        {
-                            added += batch.BatchCommands[i].RecordsAffected;
-                        }
-
-                        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-                        return added;
-                    }
-                }
+                return await InsertAsync(signal, elements, order, hasOffsets ? checkpoint : null, cancellationToken).ConfigureAwait(false);
             }
+
+            // Slices in parallel transactions, each on a connection of its own: one server backend
+            // inserts ~100k rows/s here, and one append at a time would keep a single server core
+            // busy. Each slice takes its row locks in key order, as a single transaction would; the
+            // checkpoint waits for all of them (WhenAll waits for every slice, failed or not).
+            var tasks = new Task<int>[slices.Length - 1];
+            for (int k = 0; k < tasks.Length; k++)
+            {
+                tasks[k] = InsertAsync(signal, elements, order.AsMemory(slices[k], slices[k + 1] - slices[k]), null, cancellationToken);
+            }
+
+            var counts = await Task.WhenAll(tasks).ConfigureAwait(false);
+            if (hasOffsets)
+            {
+                await InsertAsync(signal, elements, ReadOnlyMemory<int>.Empty, checkpoint, cancellationToken).ConfigureAwait(false);
+            }
+
+            return counts.Sum();
         }
         catch (NpgsqlException ex)
         {
             throw Failure("Append", ex);
+        }
+    }
+
+    /// <summary>One transaction: the <paramref name="rows"/> of <paramref name="elements"/> (in key order), then the checkpoint if any.</summary>
+    private async Task<int> InsertAsync(string signal, IReadOnlyList<OnlineElement> elements, ReadOnlyMemory<int> rows, SourceCheckpoint? checkpoint, CancellationToken cancellationToken)
+    {
+        var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using (transaction.ConfigureAwait(false))
+            {
+                var batch = new NpgsqlBatch(connection, transaction);
+                await using (batch.ConfigureAwait(false))
+                {
+                    var inserts = 0;
+                    for (var start = 0; start < rows.Length; start += _tuning.InsertChunkRows)
+                    {
+                        batch.BatchCommands.Add(PostgresBatches.Insert(InsertSql, signal, elements, rows.Span.Slice(start, Math.Min(_tuning.InsertChunkRows, rows.Length - start))));
+                        inserts++;
+                    }
+
+                    if (checkpoint is not null)
+                    {
+                        batch.BatchCommands.Add(PostgresBatches.Checkpoint(CheckpointSql, checkpoint));
+                    }
+
+                    await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    var added = 0;
+                    for (var i = 0; i < inserts; i++)
+                    {
+                        added += batch.BatchCommands[i].RecordsAffected;
+                    }
+
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    return added;
+                }
+            }
         }
     }
 
@@ -447,6 +477,34 @@ internal sealed class PostgresOnlineStore : IOnlineStore
 internal static class PostgresBatches
 {
     /// <summary>Indexes of <paramref name="elements"/> in key order, each key once (its first occurrence).</summary>
+    /// <summary>
+    /// Bounds of at most <paramref name="count"/> slices of <paramref name="order"/> (key order) of
+    /// about equal length, each ending where a user does, so no user's elements span two slices:
+    /// <c>bounds[k] .. bounds[k + 1]</c> is slice k. A single user yields one slice.
+    /// </summary>
+    public static int[] UserSlices(IReadOnlyList<OnlineElement> elements, int[] order, int count)
+    {
+        var bounds = new List<int>(count + 1) { 0 };
+        for (int k = 1; k < count; k++)
+        {
+            int b = Math.Max((int)((long)order.Length * k / count), bounds[^1] + 1);
+            while (b < order.Length && elements[order[b]].UserId == elements[order[b - 1]].UserId)
+            {
+                b++;
+            }
+
+            if (b >= order.Length)
+            {
+                break;
+            }
+
+            bounds.Add(b);
+        }
+
+        bounds.Add(order.Length);
+        return [.. bounds];
+    }
+
     public static int[] KeyOrder(IReadOnlyList<OnlineElement> elements)
     {
         var order = new int[elements.Count];
