@@ -12,13 +12,15 @@ namespace Weft.Bench.Streaming;
 /// <code>
 /// dotnet run -c Release --project bench/Weft.Bench.Streaming -- MODE [--events N] [--partitions P] [--runs K]
 ///     [--brokers B] [--compression none|lz4|zstd|snappy|gzip] [--seed S] [--batch N] [--capacity N] [--warmup-runs W]
-///     [--max-warmup-runs M] [--set key=value]... [--json FILE]
+///     [--max-warmup-runs M] [--set key=value]... [--postgres CONNSTR] [--json FILE]
 /// </code>
 /// MODE: <c>raw-consume</c> (the ceiling: Confluent.Kafka's Consume loop), <c>raw-batch</c> (a higher
 /// reference: the same consumer drained through librdkafka's batch call), <c>source</c> (Weft's
 /// KafkaEventSource), <c>weft-runtime</c> (StreamRuntime end to end), <c>runtime-memory</c> (the same
 /// runtime fed from memory: Weft's own cost without Kafka), or <c>all</c> (those five), or several of them joined by commas (<c>raw-consume,weft-runtime</c>);
-/// <c>sample</c> prints three generated events. <c>--capacity N</c> sets the Kafka source's channel
+/// <c>sample</c> prints three generated events. <c>--postgres CONNSTR</c> (an Npgsql connection string)
+/// makes <c>weft-runtime</c>, <c>runtime-memory</c> and <c>freshness</c> write to a PostgreSQL online
+/// store, in a schema created for each run and dropped after it, instead of a SQLite file. <c>--capacity N</c> sets the Kafka source's channel
 /// (records buffered between its poll thread and the reader) for <c>source</c> (default 10,000) and
 /// <c>weft-runtime</c> (default: <c>KafkaSourceOptions.DefaultChannelCapacity</c>). The topic is pre-loaded once with N generated click events
 /// (~210 bytes of JSON each, keyed by user id); every run reads all of it with a fresh consumer group.
@@ -45,7 +47,7 @@ namespace Weft.Bench.Streaming;
 /// <para>
 /// <c>freshness [--rate R] [--duration S] [--warmup S]</c> (not in <c>all</c>: no pre-load) produces
 /// into an empty topic at a steady R events/s (default 20 000) while StreamRuntime consumes, and reports
-/// event → servable latency (produce call → the SQLite append holding the event has returned)
+/// event → servable latency (produce call → the online store append holding the event has returned)
 /// p50/p90/p99/p99.9/max over the S seconds after the warm-up (defaults 30 and 5), next to the runtime's
 /// own <c>weft_freshness_seconds</c>. If the runtime does not keep up (consumes &lt; 95 % of the produce
 /// rate or the backlog grows) it says <c>keptUp: false</c> instead of a latency. Its consumer defaults to
@@ -60,7 +62,7 @@ internal static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|raw-batch|source|weft-runtime|runtime-memory|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--warmup-runs W] [--max-warmup-runs M] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--json FILE]\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|raw-batch|source|weft-runtime|runtime-memory|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--warmup-runs W] [--max-warmup-runs M] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--postgres CONNSTR] [--json FILE]\n  --postgres: weft-runtime, runtime-memory and freshness write to a PostgreSQL online store (a schema of their own per run) instead of SQLite\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
             return 2;
         }
 
@@ -120,8 +122,8 @@ internal static class Program
             new RawConsumeMode(options.ConsumerConfig),
             new RawBatchMode(options.ConsumerConfig),
             new SourceMode(options.ConsumerConfig, options.BatchSize, options.ChannelCapacity ?? 10_000),
-            new RuntimeMode(options.ConsumerConfig, Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.ChannelCapacity ?? Weft.Streaming.Kafka.KafkaSourceOptions.DefaultChannelCapacity),
-            new MemoryRuntimeMode(Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.Seed),
+            new RuntimeMode(options.ConsumerConfig, Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.ChannelCapacity ?? Weft.Streaming.Kafka.KafkaSourceOptions.DefaultChannelCapacity, options.Postgres),
+            new MemoryRuntimeMode(Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.Seed, options.Postgres),
         ];
         return all.ToDictionary(m => m.Name, StringComparer.Ordinal);
     }
@@ -261,7 +263,7 @@ internal static class Program
     /// <summary>Command-line options.</summary>
     internal sealed record Options(
         long Events, int Partitions, int Runs, int Brokers, string Compression, int Seed, int BatchSize, int? ChannelCapacity,
-        IReadOnlyDictionary<string, string> ConsumerConfig, string? JsonPath, double Rate, double Duration, double Warmup, int WarmupRuns, int MaxWarmupRuns)
+        IReadOnlyDictionary<string, string> ConsumerConfig, string? JsonPath, double Rate, double Duration, double Warmup, int WarmupRuns, int MaxWarmupRuns, string? Postgres)
     {
         public static Options Parse(ReadOnlySpan<string> args)
         {
@@ -309,7 +311,8 @@ internal static class Program
                 Double("duration", 30),
                 Double("warmup", 5),
                 Int("warmup-runs", 8),
-                Int("max-warmup-runs", 80));
+                Int("max-warmup-runs", 80),
+                values.Remove("postgres", out var pg) ? pg : null);
             if (values.Count > 0)
             {
                 throw new ArgumentException($"unknown option --{values.Keys.First()}");

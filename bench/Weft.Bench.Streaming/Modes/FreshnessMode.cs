@@ -17,8 +17,8 @@ namespace Weft.Bench.Streaming.Modes;
 /// <summary>
 /// Freshness (event → servable latency) at a steady produce rate. A producer thread writes generated
 /// click events to an empty topic at <c>--rate</c> events/s (paced in 5 ms ticks, linger.ms=5) while
-/// Weft's StreamRuntime (built as in <see cref="RuntimeMode"/>: Kafka source → executors → SQLite online
-/// store, lake flushes every 5 s) consumes concurrently. Produced = the Stopwatch time just before
+/// Weft's StreamRuntime (built as in <see cref="RuntimeMode"/>: Kafka source → executors → SQLite online store, or PostgreSQL with
+/// <c>--postgres</c>; lake flushes every 5 s) consumes concurrently. Produced = the Stopwatch time just before
 /// <c>Produce</c>; servable = just after the online store's append that holds the event returned
 /// (<see cref="TimingOnlineStore"/>). Only events produced in the steady window (after <c>--warmup</c>,
 /// for <c>--duration</c> seconds) count; events the signal filters out (clicks with dwell_ms &lt; 500)
@@ -93,8 +93,8 @@ internal sealed class FreshnessMode(Program.Options options)
             await using var source = await KafkaSource.OpenAsync(
                 new KafkaSourceOptions { BootstrapServers = cluster.BootstrapServers, Topics = [TopicName], GroupId = $"bench-freshness-{Guid.NewGuid():N}", Config = consumerConfig },
                 cancellationToken: cancellationToken);
-            await using var sqlite = await OnlineStores.OpenSqliteAsync(Path.Combine(dir, "online.db"), cancellationToken);
-            var store = new TimingOnlineStore(sqlite, servableAt); // not disposed itself: it would dispose sqlite twice
+            await using var inner = await BenchStore.OpenAsync(dir, options.Postgres, cancellationToken);
+            var store = new TimingOnlineStore(inner.Store, servableAt); // not disposed itself: it would dispose the inner store twice
             var runtime = await StreamRuntime.CreateAsync(config, source, store, null, new StreamOptions { MaxBatchRecords = batchSize }, cancellationToken: cancellationToken);
 
             using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig
@@ -337,6 +337,7 @@ internal sealed class FreshnessMode(Program.Options options)
             {
                 ["benchmark"] = "weft-streaming-freshness",
                 ["description"] = "event produced to Kafka → the online-store append holding it has returned (a read sees it); steady window only, filtered-out events excluded",
+                ["onlineStore"] = BenchStore.Kind(options.Postgres),
                 ["runtime"] = RuntimeInformation.FrameworkDescription,
                 ["librdkafka"] = Library.VersionString,
                 ["processors"] = Environment.ProcessorCount,

@@ -14,11 +14,11 @@ namespace Weft.Bench.Streaming.Modes;
 /// by an in-memory source holding the generated events. What it reaches is the runtime's ceiling on this
 /// machine; the gap to <c>weft-runtime</c> is what reading from Kafka costs it.
 /// </summary>
-internal sealed class MemoryRuntimeMode(int batchSize, int seed) : IBenchMode
+internal sealed class MemoryRuntimeMode(int batchSize, int seed, string? postgres) : IBenchMode
 {
     public string Name => "runtime-memory";
 
-    public string Description => $"Weft StreamRuntime fed from memory (no Kafka): executors → SQLite online store + lake flushes every 5 s, micro-batches of {batchSize}";
+    public string Description => $"Weft StreamRuntime fed from memory (no Kafka): executors → {BenchStore.Kind(postgres)} online store + lake flushes every 5 s, micro-batches of {batchSize}";
 
     public async Task<RunResult> RunAsync(BenchTopic topic, int run, CancellationToken cancellationToken)
     {
@@ -31,8 +31,8 @@ internal sealed class MemoryRuntimeMode(int batchSize, int seed) : IBenchMode
             var config = await RuntimeMode.WriteConfigAsync(dir, cancellationToken);
             var created = Stopwatch.StartNew();
             await using var source = new MemorySource(records);
-            await using var store = await OnlineStores.OpenSqliteAsync(Path.Combine(dir, "online.db"), cancellationToken);
-            var runtime = await StreamRuntime.CreateAsync(config, source, store, null, new StreamOptions { MaxBatchRecords = batchSize }, cancellationToken: cancellationToken);
+            await using var store = await BenchStore.OpenAsync(dir, postgres, cancellationToken);
+            var runtime = await StreamRuntime.CreateAsync(config, source, store.Store, null, new StreamOptions { MaxBatchRecords = batchSize }, cancellationToken: cancellationToken);
             var startup = created.Elapsed.TotalSeconds;
             var costStart = ProcessCost.Start();
             var steady = Stopwatch.StartNew();

@@ -12,11 +12,11 @@ namespace Weft.Bench.Streaming.Modes;
 /// idempotent appends to the SQLite online store (durable per micro-batch), stream-partition flushes
 /// to the lake and offset commits. Its ratio to <c>raw-consume</c> is the target (≥ 0.5).
 /// </summary>
-internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfig, int batchSize, int channelCapacity) : IBenchMode
+internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfig, int batchSize, int channelCapacity, string? postgres) : IBenchMode
 {
     public string Name => "weft-runtime";
 
-    public string Description => $"Weft StreamRuntime: Kafka source → executors → SQLite online store + lake flushes every 5 s, micro-batches of {batchSize}";
+    public string Description => $"Weft StreamRuntime: Kafka source → executors → {BenchStore.Kind(postgres)} online store + lake flushes every 5 s, micro-batches of {batchSize}";
 
     public async Task<RunResult> RunAsync(BenchTopic topic, int run, CancellationToken cancellationToken)
     {
@@ -29,8 +29,8 @@ internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfi
             await using var source = await KafkaSource.OpenAsync(
                 new KafkaSourceOptions { BootstrapServers = topic.BootstrapServers, Topics = [topic.Name], GroupId = $"bench-runtime-{run}-{Guid.NewGuid():N}", Config = extraConfig, ChannelCapacity = channelCapacity },
                 cancellationToken: cancellationToken);
-            await using var store = await OnlineStores.OpenSqliteAsync(Path.Combine(dir, "online.db"), cancellationToken);
-            var runtime = await StreamRuntime.CreateAsync(config, source, store, null, new StreamOptions { MaxBatchRecords = batchSize }, cancellationToken: cancellationToken);
+            await using var store = await BenchStore.OpenAsync(dir, postgres, cancellationToken);
+            var runtime = await StreamRuntime.CreateAsync(config, source, store.Store, null, new StreamOptions { MaxBatchRecords = batchSize }, cancellationToken: cancellationToken);
             while (runtime.RecordsIn == 0)
             {
                 await runtime.StepAsync(cancellationToken);
