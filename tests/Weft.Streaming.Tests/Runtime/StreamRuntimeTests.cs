@@ -3,17 +3,25 @@ using Weft.Definitions;
 using Weft.Engine;
 using Weft.Engine.Sequences;
 using Weft.Online;
+using Weft.Online.Tests;
 using Weft.Streaming.Runtime;
 using Xunit;
 
 namespace Weft.Streaming.Tests.Runtime;
 
-public sealed class StreamRuntimeTests
+[Collection(PostgresCollection.Name)]
+public sealed class StreamRuntimeTests(PostgresServer postgres)
 {
-    [Fact]
-    public async Task Every_event_reaches_the_online_store_and_the_stream_partitions_exactly_once()
+    /// <summary>A world on the embedded defaults, or with its online store in a fresh PostgreSQL schema.</summary>
+    private async Task<StreamWorld> WorldAsync(string store) =>
+        store == "postgres" ? new StreamWorld(postgres: await postgres.CreateSchemaAsync()) : new StreamWorld();
+
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task Every_event_reaches_the_online_store_and_the_stream_partitions_exactly_once(string store)
     {
-        using var world = new StreamWorld();
+        using var world = await WorldAsync(store);
         var lines = StreamWorld.Events(1500, seed: 1);
         lines.InsertRange(100, lines.Take(30)); // duplicate deliveries
         var bad = new[] { "{not json", """{"event_id":"x1","event_type":"click","event_time":"2026-11-20T00:00:00Z"}""", """{"event_id":"x2","user_id":3,"event_type":"purchase","event_time":"2026-11-20T00:00:00Z"}""" };
@@ -27,6 +35,7 @@ public sealed class StreamRuntimeTests
         expected.Should().HaveCountGreaterThan(500);
         var online = await world.OnlineAsync();
         online.Keys.Should().BeEquivalentTo(expected);
+        File.Exists(Path.Combine(world.Root, "online.db")).Should().Be(store == "sqlite", "the world's weft.json names the store the stream wrote to");
         var lake = await world.StreamLakeIdsAsync();
         lake.Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected.Select(e => e.Item2));
 
@@ -158,10 +167,12 @@ public sealed class StreamRuntimeTests
         await runtime.FlushAsync(CancellationToken.None);
     }
 
-    [Fact]
-    public async Task A_crash_before_the_commit_replays_without_loss_or_duplicates()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task A_crash_before_the_commit_replays_without_loss_or_duplicates(string store)
     {
-        using var world = new StreamWorld();
+        using var world = await WorldAsync(store);
         var lines = StreamWorld.Events(2000, seed: 2);
         await world.AppendAsync(lines);
 

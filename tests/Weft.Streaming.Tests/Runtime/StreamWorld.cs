@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using Weft.Batch;
 using Weft.Definitions;
 using Weft.Engine;
@@ -14,10 +15,13 @@ namespace Weft.Streaming.Tests.Runtime;
 
 /// <summary>
 /// A folder with a compiled signal, an item table and a weft.json whose source is the embedded log and
-/// whose online store is SQLite: the single-node streaming setup. Events are random from a seed.
+/// whose online store is SQLite (the single-node streaming setup) or a PostgreSQL schema. Events are
+/// random from a seed.
 /// </summary>
 internal sealed class StreamWorld : IDisposable
 {
+    private readonly string? _postgres;
+
     public static readonly long Start = Timestamps.ToMicros(new DateTimeOffset(2026, 11, 20, 0, 0, 0, TimeSpan.Zero));
     public const long Hour = 3_600_000_000L;
 
@@ -25,8 +29,10 @@ internal sealed class StreamWorld : IDisposable
     /// <param name="hotUserCap">The signal's hot-user budget (default: the default budget).</param>
     /// <param name="refundSignal">Adds a second signal, "refunds", of an event type no generated line has.</param>
     /// <param name="clickUid">Clicks carry their user in a raw property "uid", mapped to user_id.</param>
-    public StreamWorld(LatePolicy late = LatePolicy.Accept, int? hotUserCap = null, bool refundSignal = false, bool clickUid = false)
+    /// <param name="postgres">A connection string: the online store is PostgreSQL there instead of a SQLite file.</param>
+    public StreamWorld(LatePolicy late = LatePolicy.Accept, int? hotUserCap = null, bool refundSignal = false, bool clickUid = false, string? postgres = null)
     {
+        _postgres = postgres;
         Root = Path.Combine(Path.GetTempPath(), "weft-stream-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Path.Combine(Root, "signals"));
         var weft = new DefinitionCatalog();
@@ -57,12 +63,15 @@ internal sealed class StreamWorld : IDisposable
         {
             File.WriteAllBytes(Path.Combine(Root, "signals", signal.Name + ".json"), SignalJsonWriter.Write(signal));
         }
-        File.WriteAllText(Path.Combine(Root, "weft.json"), """
+        var store = postgres is null
+            ? """{ "kind": "sqlite", "path": "online.db" }"""
+            : $$"""{ "kind": "postgres", "connection_string": {{JsonSerializer.Serialize(postgres)}} }""";
+        File.WriteAllText(Path.Combine(Root, "weft.json"), $$"""
             {
               "lake": "lake",
               "signals": "signals",
               "enrichments": { "items": { "path": "items.jsonl", "format": "jsonl" } },
-              "online_store": { "kind": "sqlite", "path": "online.db" },
+              "online_store": {{store}},
               "source": { "kind": "embedded", "path": "log" }
             }
             """);
@@ -130,7 +139,9 @@ internal sealed class StreamWorld : IDisposable
     /// <summary>Every element the online store holds for the signal: (user, event_id) → payload.</summary>
     public async Task<Dictionary<(long User, string Id), byte[]>> OnlineAsync()
     {
-        await using var store = await OnlineStores.OpenSqliteAsync(Path.Combine(Root, "online.db"), CancellationToken.None);
+        await using var store = _postgres is null
+            ? await OnlineStores.OpenSqliteAsync(Path.Combine(Root, "online.db"), CancellationToken.None)
+            : await OnlineStores.OpenPostgresAsync(_postgres, CancellationToken.None);
         var all = await store.ReadManyAsync("engagement", Enumerable.Range(1, 30).Select(u => (long)u).ToList(), new OnlineReadOptions { Limit = 100_000 }, CancellationToken.None);
         return all.SelectMany(kv => kv.Value.Select(e => (Key: (kv.Key, e.EventId), e.Payload))).ToDictionary(p => p.Key, p => p.Payload);
     }
