@@ -17,10 +17,10 @@ namespace Weft.Bench.Streaming.Modes;
 /// <summary>
 /// Freshness (event → servable latency) at a steady produce rate. A producer thread writes generated
 /// click events to an empty topic at <c>--rate</c> events/s (paced in 5 ms ticks, linger.ms=5) while
-/// Weft's StreamRuntime (built as in <see cref="RuntimeMode"/>: Kafka source → executors → SQLite online store, or PostgreSQL with
-/// <c>--postgres</c>; lake flushes every 5 s) consumes concurrently. Produced = the Stopwatch time just before
-/// <c>Produce</c>; servable = just after the online store's append that holds the event returned
-/// (<see cref="TimingOnlineStore"/>). Only events produced in the steady window (after <c>--warmup</c>,
+/// Weft's StreamRuntime (built as in <see cref="RuntimeMode"/>: Kafka source → executors → SQLite online
+/// store, or PostgreSQL with <c>--postgres</c>; lake flushes every 5 s) consumes concurrently. Produced =
+/// the Stopwatch time just before <c>Produce</c>; servable = just after the online store's append that
+/// holds the event returned (<see cref="TimingOnlineStore"/>). Only events produced in the steady window (after <c>--warmup</c>,
 /// for <c>--duration</c> seconds) count; events the signal filters out (clicks with dwell_ms &lt; 500)
 /// never reach the store and are left out. Not part of <c>all</c>: it produces its own topic.
 /// </summary>

@@ -9,8 +9,8 @@ namespace Weft.Bench.Streaming.Modes;
 
 /// <summary>
 /// Weft's streaming runtime end to end from Kafka: parse, the signal's executors (filter, derive),
-/// idempotent appends to the SQLite online store (durable per micro-batch), stream-partition flushes
-/// to the lake and offset commits. Its ratio to <c>raw-consume</c> is the target (≥ 0.5).
+/// idempotent appends to the SQLite online store (or PostgreSQL with <c>--postgres</c>),
+/// stream-partition flushes to the lake and offset commits. Its ratio to <c>raw-consume</c> is the target (≥ 0.5).
 /// </summary>
 internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfig, int batchSize, int channelCapacity, string? postgres) : IBenchMode
 {

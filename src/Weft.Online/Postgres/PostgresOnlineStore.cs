@@ -476,7 +476,6 @@ internal sealed class PostgresOnlineStore : IOnlineStore
 /// <summary>Builds the array-valued batch commands of an append.</summary>
 internal static class PostgresBatches
 {
-    /// <summary>Indexes of <paramref name="elements"/> in key order, each key once (its first occurrence).</summary>
     /// <summary>
     /// Bounds of at most <paramref name="count"/> slices of <paramref name="order"/> (key order) of
     /// about equal length, each ending where a user does, so no user's elements span two slices:
@@ -505,6 +504,7 @@ internal static class PostgresBatches
         return [.. bounds];
     }
 
+    /// <summary>Indexes of <paramref name="elements"/> in key order, each key once (its first occurrence).</summary>
     public static int[] KeyOrder(IReadOnlyList<OnlineElement> elements)
     {
         var order = new int[elements.Count];
