@@ -15,18 +15,22 @@ using Xunit;
 namespace Weft.Cli.Tests;
 
 /// <summary>The streaming path as a user runs it: weft stream over the embedded log, killed and restarted.</summary>
-public sealed class StreamCommandTests : IDisposable
+[Collection(Weft.Online.Tests.PostgresCollection.Name)]
+public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres) : IDisposable
 {
     private readonly CliHarness _cli = new();
 
     public void Dispose() => _cli.Dispose();
 
-    [Fact]
-    public async Task Weft_stream_killed_with_SIGKILL_and_restarted_loses_no_event_and_duplicates_none()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task Weft_stream_killed_with_SIGKILL_and_restarted_loses_no_event_and_duplicates_none(string storeKind)
     {
         // Enough events that the stream is still reading when it first reports (once a second): it
         // got through 30,000 within that first second on CI, so the kill no longer landed mid-stream.
-        var (config, lines) = await EmbeddedStreamAsync(events: 100000, users: 200, items: 100, days: 2);
+        string? connection = storeKind == "postgres" ? await postgres.CreateSchemaAsync() : null;
+        var (config, lines) = await EmbeddedStreamAsync(events: 100000, users: 200, items: 100, days: 2, postgres: connection);
 
         var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = _cli.Root };
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "weft.dll"), "stream", "--config", config, "--max-batch", "250", "--flush-interval", "300ms", "--exit-when-idle", "60s" })
@@ -56,7 +60,10 @@ public sealed class StreamCommandTests : IDisposable
         restart.Exit.Should().Be(0, restart.Err);
 
         var weft = WeftConfig.Load(config);
-        await using var store = await OnlineStores.OpenSqliteAsync(_cli.PathOf("online.db"), CancellationToken.None);
+        await using var store = connection is null
+            ? await OnlineStores.OpenSqliteAsync(_cli.PathOf("online.db"), CancellationToken.None)
+            : await OnlineStores.OpenPostgresAsync(connection, CancellationToken.None);
+        File.Exists(_cli.PathOf("online.db")).Should().Be(connection is null, "the stream wrote to the store its weft.json names");
         foreach (var signal in new[] { "engagement", "searches" })
         {
             var expected = await ReferenceAsync(weft, signal, lines);
@@ -150,17 +157,20 @@ public sealed class StreamCommandTests : IDisposable
     /// Generated events (one delivery per event id: producer re-sends are a separate concern) loaded into
     /// an embedded log before any stream starts, the example signals compiled, and a weft.json over them.
     /// </summary>
-    private async Task<(string Config, List<string> Lines)> EmbeddedStreamAsync(int events, int users, int items, int days)
+    private async Task<(string Config, List<string> Lines)> EmbeddedStreamAsync(int events, int users, int items, int days, string? postgres = null)
     {
         string Text(int n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture);
         (await _cli.RunAsync("gen", "--out", _cli.PathOf("raw"), "--events", Text(events), "--users", Text(users), "--items", Text(items), "--days", Text(days))).Exit.Should().Be(0);
         (await _cli.RunAsync("compile", Path.Combine(CliHarness.RepoRoot, "examples", "definitions"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
         var config = _cli.PathOf("weft.json");
-        await File.WriteAllTextAsync(config, """
+        var store = postgres is null
+            ? """{ "kind": "sqlite", "path": "online.db" }"""
+            : $$"""{ "kind": "postgres", "connection_string": {{JsonSerializer.Serialize(postgres)}} }""";
+        await File.WriteAllTextAsync(config, $$"""
             {
               "lake": "lake", "signals": "signals",
               "enrichments": { "items": "raw/items" },
-              "online_store": { "kind": "sqlite", "path": "online.db" },
+              "online_store": {{store}},
               "source": { "kind": "embedded", "path": "log" }
             }
             """);
