@@ -228,6 +228,7 @@ public sealed class ApiTests
         metrics.Should().Contain("weft_freshness_seconds_count{signal=\"engagement\",event_type=\"save\"} 1");
         metrics.Should().Contain("weft_dead_letters_total{signal=\"engagement\",stage=\"parse");
         metrics.Should().Contain("weft_stream_lag_records ");
+        metrics.Should().Contain($"weft_stream_partition_lag_records{{partition=\"{Weft.Streaming.Embedded.EmbeddedLog.PartitionName}\"}} ", "serve exposes the runtime's lag gauges, as weft stream does");
         metrics.Should().Contain("weft_stream_lag_seconds ");
         metrics.Should().Contain("weft_serving_stream_watermark_seconds{signal=\"engagement\"}");
         metrics.Should().Contain("weft_serving_history_version{signal=\"engagement\"}");

@@ -28,7 +28,8 @@ internal static class ServingMetrics
 
         if (state.Stream is { } stream)
         {
-            m.Gauge("weft_stream_lag_records", "Records appended to the embedded log and not yet read by the runtime", stream.LagRecords);
+            // The runtime's own lag gauges, as `weft stream` exposes them (total and per partition).
+            stream.Runtime.RefreshLag();
             m.Gauge("weft_stream_lag_seconds", "Time since the runtime was last caught up with the embedded log (0 when caught up)", stream.LagMs / 1000.0);
             m.Gauge("weft_stream_uncommitted_records", "Records not yet covered by a committed offset (flushed to the lake)", Math.Max(0, stream.Log.EndOffset - stream.Source.CommittedOffset));
             m.Gauge("weft_stream_running", "1 while the in-process streaming runtime runs", stream.Failure is null ? 1 : 0);
