@@ -176,17 +176,28 @@ public sealed class CompiledSignal
         return ([.. steps], scope.Values.ToList());
     }
 
-    /// <summary>Starts a run with fresh executor state (dedup memory, hot-user counters, assembled sequences).</summary>
-    public SignalRun StartRun(ExecutorContext context, RunOptions? options = null)
+    /// <summary>
+    /// Starts a run with fresh executor state (dedup memory, hot-user counters, assembled sequences), or,
+    /// given <paramref name="continuing"/>, one that takes over that run's raw-event state: its dedup
+    /// memory and hot-user counters, which depend on the events seen and not on enrichment tables. A
+    /// stream that reloads its enrichment tables continues so; the earlier run must not be used after.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="continuing"/> is a run of another signal definition (fingerprint) or dedup capacity.</exception>
+    public SignalRun StartRun(ExecutorContext context, RunOptions? options = null, SignalRun? continuing = null)
     {
         options ??= RunOptions.Default;
+        if (continuing is not null && (continuing.Signal.Fingerprint != Fingerprint || continuing.Options.DedupCapacity != options.DedupCapacity))
+        {
+            throw new ArgumentException($"A run of signal '{Definition.Name}' can continue only a run of the same definition and dedup capacity.", nameof(continuing));
+        }
+
         var chains = _chains.Select(c => new EventTypeRouter.Chain(c.EventType, c.Input, c.Steps.Select(f => (f.Stage, f.Create())).ToArray()));
         // Dedup and the hot-user cap run on raw events, before routing: they depend on arrival order,
         // which the router (grouping rows by event type) does not keep. Later stages are row-wise.
         var stages = new List<IEventExecutor>
         {
-            new DedupExecutor(options.DedupCapacity),
-            new HotUserCapExecutor(Definition.Budgets.HotUserMaxEventsPerHour),
+            continuing?.Dedup ?? new DedupExecutor(options.DedupCapacity),
+            continuing?.HotUserCap ?? new HotUserCapExecutor(Definition.Budgets.HotUserMaxEventsPerHour),
             new EventTypeRouter(chains, _routerOutput, options.Recovery),
         };
         foreach (var e in Definition.Enrichments)
@@ -214,6 +225,12 @@ public sealed class SignalRun
     public CompiledSignal Signal { get; }
 
     public IReadOnlyList<IEventExecutor> Stages { get; }
+
+    /// <summary>The run's dedup stage (its first), which a continuing run takes over.</summary>
+    internal DedupExecutor Dedup => (DedupExecutor)Stages[0];
+
+    /// <summary>The run's hot-user cap (its second stage), which a continuing run takes over.</summary>
+    internal HotUserCapExecutor HotUserCap => (HotUserCapExecutor)Stages[1];
 
     public SequenceAssembler Assembler { get; }
 

@@ -75,6 +75,49 @@ public class ShapeParityTests
         batchRun.EventsOut.Should().BeLessThanOrEqualTo(rows.Count);
     }
 
+    /// <summary>
+    /// A run that continues another (a stream reloading its enrichment tables) takes over its dedup
+    /// memory and hot-user counts: the events of both runs come out as one run's would.
+    /// </summary>
+    [Property(MaxTest = 100, Arbitrary = [typeof(ShapeParityTests)])]
+    public async Task A_continuing_run_gives_what_one_run_gives(Scenario scenario, PositiveInt cut)
+    {
+        var definition = TestSignals.Engagement(hotUserCap: 4);
+        var signal = CompiledSignal.Compile(definition, TestSignals.Registry(), new Dictionary<string, EnrichmentTable> { ["items"] = TestSignals.Items(definition) });
+        var rows = scenario.Events.Select(e => TestSignals.Raw(signal, $"e{e.IdIndex:00}", e.User, e.Type, e.Minute, e.Item, e.Dwell)).ToList();
+        int split = rows.Count == 0 ? 0 : cut.Get % (rows.Count + 1);
+        var head = TestSignals.Batch(signal.RawSchema, rows[..split]);
+        var tail = TestSignals.Batch(signal.RawSchema, rows[split..]);
+        var options = new RunOptions { Assemble = false, Recovery = RecoveryOptions.Default with { InitialBackoff = TimeSpan.Zero } };
+
+        var one = signal.StartRun(new ExecutorContext(definition), options);
+        var expected = EventBatch.Concat(signal.EnrichedSchema, [await one.ProcessTableAsync(head, CancellationToken.None), await one.ProcessTableAsync(tail, CancellationToken.None)]);
+        var first = signal.StartRun(new ExecutorContext(definition), options);
+        var firstOut = await first.ProcessTableAsync(head, CancellationToken.None);
+        var second = signal.StartRun(new ExecutorContext(definition), options, continuing: first);
+        var actual = EventBatch.Concat(signal.EnrichedSchema, [firstOut, await second.ProcessTableAsync(tail, CancellationToken.None)]);
+
+        SortedRows(actual).Should().Equal(SortedRows(expected), scenario.ToString());
+        DeadLetters(first.Context).Concat(DeadLetters(second.Context)).Order(StringComparer.Ordinal)
+            .Should().Equal(DeadLetters(one.Context).Order(StringComparer.Ordinal), scenario.ToString());
+    }
+
+    [Fact]
+    public void A_run_continues_only_a_run_of_the_same_definition()
+    {
+        var items = (SignalDefinition d) => new Dictionary<string, EnrichmentTable> { ["items"] = TestSignals.Items(d) };
+        var definition = TestSignals.Engagement(hotUserCap: 4);
+        var other = TestSignals.Engagement(hotUserCap: 5);
+        var signal = CompiledSignal.Compile(definition, TestSignals.Registry(), items(definition));
+        var otherRun = CompiledSignal.Compile(other, TestSignals.Registry(), items(other)).StartRun(new ExecutorContext(other));
+
+        var start = () => signal.StartRun(new ExecutorContext(definition), continuing: otherRun);
+
+        start.Should().Throw<ArgumentException>().WithParameterName("continuing").WithMessage("*same definition*");
+        var smallerWindow = () => signal.StartRun(new ExecutorContext(definition), new RunOptions { DedupCapacity = 10 }, signal.StartRun(new ExecutorContext(definition)));
+        smallerWindow.Should().Throw<ArgumentException>().WithParameterName("continuing");
+    }
+
     [Fact]
     public async Task Record_at_a_time_equals_one_table_on_a_fixed_tricky_input()
     {

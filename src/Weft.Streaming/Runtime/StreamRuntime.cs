@@ -1169,8 +1169,8 @@ public sealed class StreamRuntime : IAsyncDisposable
                 time);
         }
 
-        private static (SignalRun, RawEventParser, ElementCodec) Start(SignalEnvironment env, TimeProvider time) =>
-            (env.Signal.StartRun(new ExecutorContext(env.Definition, time), new RunOptions { Assemble = false }),
+        private static (SignalRun, RawEventParser, ElementCodec) Start(SignalEnvironment env, TimeProvider time, SignalRun? continuing = null) =>
+            (env.Signal.StartRun(new ExecutorContext(env.Definition, time), new RunOptions { Assemble = false }, continuing),
              new RawEventParser(env.Signal, time),
              new ElementCodec(env.Definition, env.Signal.Fingerprint));
 
@@ -1179,8 +1179,11 @@ public sealed class StreamRuntime : IAsyncDisposable
             var fresh = await SignalEnvironment.LoadAsync(config, Env.Definition.Name, cancellationToken: cancellationToken).ConfigureAwait(false);
             if (fresh.EnrichmentFingerprint != Env.EnrichmentFingerprint)
             {
+                // New tables, the same events seen: the dedup memory and hot-user counts go on (a fresh
+                // run forgot them at every reload, letting redeliveries and hot users through).
+                var continuing = fresh.Signal.Fingerprint == _run.Signal.Fingerprint ? _run : null;
                 Env = fresh;
-                (_run, _parser, _codec) = Start(fresh, time);
+                (_run, _parser, _codec) = Start(fresh, time, continuing);
             }
         }
 

@@ -389,6 +389,51 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the host owns the source
     }
 
+    /// <summary>
+    /// A stream reloads a signal's enrichment tables when they change, and starts its executors again
+    /// with them; the dedup memory and the hot-user counts depend on the events seen, not the tables,
+    /// and must go on: a redelivery after the reload is still a duplicate, a hot user still capped.
+    /// </summary>
+    [Fact]
+    public async Task Reloading_changed_enrichment_tables_keeps_the_dedup_memory_and_the_hot_user_counts()
+    {
+        using var world = new StreamWorld(hotUserCap: 3);
+        string Save(string id, long user, int second, int item) =>
+            $$"""{"event_id":"{{id}}","user_id":{{user}},"event_type":"save","event_time":"{{Timestamps.Format(StreamWorld.Start + second * 1_000_000L)}}","item_id":{{item}}}""";
+        await world.AppendAsync([Save("a1", 7, 1, 1), Save("a2", 7, 2, 2), Save("a3", 7, 3, 3)]);
+
+        await using (var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None))
+        {
+            var options = new StreamOptions { MaxBatchRecords = 300, MaxWait = TimeSpan.FromMilliseconds(10), EnrichmentRefresh = TimeSpan.FromMilliseconds(1) };
+            var runtime = await StreamRuntime.CreateAsync(world.Config, host.Source, host.Store, null, options);
+            while (runtime.RecordsIn < 3)
+            {
+                await runtime.StepAsync(CancellationToken.None);
+            }
+
+            // A new version of item 4, then a redelivery of a2, user 7's fourth event of the hour, and user 8's.
+            await File.AppendAllTextAsync(Path.Combine(world.Root, "items.jsonl"), """{"item_id":4,"version_time":"2026-11-10T00:00:00Z","category":"fresh"}""" + "\n");
+            (await runtime.StepAsync(CancellationToken.None)).Should().Be(0, "a step with nothing to read only looks at the tables, and reloads them");
+            await host.EmbeddedLog!.AppendAsync([.. new[] { Save("a2", 7, 2, 2), Save("a4", 7, 4, 4), Save("b1", 8, 5, 4) }.Select(l => (Array.Empty<byte>(), System.Text.Encoding.UTF8.GetBytes(l)))]);
+            int empty = 0;
+            while (runtime.RecordsIn < 6 || empty < 3)
+            {
+                empty = await runtime.StepAsync(CancellationToken.None) == 0 ? empty + 1 : 0;
+            }
+
+            await runtime.FlushAsync(CancellationToken.None);
+        }
+
+        var enriched = await world.TableAsync("lake/enriched/engagement");
+        var categories = Enumerable.Range(0, enriched.RowCount).ToDictionary(i => (string)enriched[StandardColumns.EventId].GetValue(i)!, i => (string?)enriched["category"].GetValue(i));
+        categories["b1"].Should().Be("fresh", "the stream reloaded the changed table before it read b1");
+        (await world.StreamLakeIdsAsync()).Should().BeEquivalentTo(["a1", "a2", "a3", "b1"], "a2's redelivery is still a duplicate, and a4 is over user 7's cap of 3 an hour");
+        (await world.OnlineAsync()).Keys.Should().BeEquivalentTo([(7L, "a1"), (7L, "a2"), (7L, "a3"), (8L, "b1")]);
+        var dead = await world.TableAsync("lake/dead_letters/engagement");
+        Enumerable.Range(0, dead.RowCount).Select(i => ((string?)dead[StandardColumns.EventId].GetValue(i), (string)dead["stage"].GetValue(i)!))
+            .Should().Equal([("a4", "hot_user_cap")]);
+    }
+
     [Theory]
     [InlineData(LatePolicy.Accept)]
     [InlineData(LatePolicy.BatchOnly)]
