@@ -34,6 +34,15 @@ internal sealed record RunResult(long Events, long PayloadBytes, double StartupS
     /// <summary>Time the JIT spent compiling over <see cref="Seconds"/> (on any thread; zero once the code is tiered up).</summary>
     public double JitSeconds { get; init; }
 
+    /// <summary>
+    /// Opening a second runtime over the lake the run wrote, as a restarted stream does: the lake's
+    /// state and the recall of its stream rows into the dedup window and hot-user cap (null: not measured).
+    /// </summary>
+    public double? RestartSeconds { get; init; }
+
+    /// <summary>Rows that restart recalled.</summary>
+    public long RecalledEvents { get; init; }
+
     public double EventsPerSecond => Events / Seconds;
 
     public double MegabytesPerSecond => PayloadBytes / 1e6 / Seconds;

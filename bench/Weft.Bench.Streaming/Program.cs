@@ -174,7 +174,7 @@ internal static class Program
             ProcessCost.Settle();
             PerfControl.MeasuredRun = measured;
             var r = await mode.RunAsync(topic, number, cancellationToken).ConfigureAwait(false);
-            Log($"{mode.Name} {label}: {r.EventsPerSecond:N0} events/s, {r.MegabytesPerSecond:F1} MB/s, cpu/wall {r.CpuPerWall:F2}, jit {100 * r.JitSeconds / r.Seconds:F0} %, startup {r.StartupSeconds:F1} s");
+            Log($"{mode.Name} {label}: {r.EventsPerSecond:N0} events/s, {r.MegabytesPerSecond:F1} MB/s, cpu/wall {r.CpuPerWall:F2}, jit {100 * r.JitSeconds / r.Seconds:F0} %, startup {r.StartupSeconds:F1} s{(r.RestartSeconds is { } restart ? $", restart {restart:F2} s ({r.RecalledEvents:N0} events recalled)" : "")}");
             return r;
         }
 
@@ -199,6 +199,8 @@ internal static class Program
                     ["gcPausePercent"] = Math.Round(100 * r.GcPauseSeconds / r.Seconds, 1),
                     ["jitPercent"] = Math.Round(100 * r.JitSeconds / r.Seconds, 1),
                     ["startupSeconds"] = Math.Round(r.StartupSeconds, 2),
+                    ["restartSeconds"] = r.RestartSeconds is { } restart ? Math.Round(restart, 3) : null,
+                    ["recalledEvents"] = r.RestartSeconds is null ? null : r.RecalledEvents,
                 }).ToArray()),
                 ["warmupEventsPerSecond"] = new JsonArray([.. warmups[mode.Name].Select(r => (JsonNode)Math.Round(r.EventsPerSecond))]),
             };

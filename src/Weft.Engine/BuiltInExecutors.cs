@@ -231,29 +231,49 @@ public sealed class DedupExecutor(int capacity = 4_000_000) : IEventExecutor
 
     public ValueTask<EventBatch> ExecuteAsync(EventBatch batch, ExecutorContext context, CancellationToken cancellationToken)
     {
-        var ids = ((StringColumn)batch[StandardColumns.EventId]).Values;
         var keep = new bool[batch.RowCount];
-        var keys = ArrayPool<UInt128>.Shared.Rent(keep.Length);
-        try
-        {
-            for (int i = 0; i < keep.Length; i++)
-            {
-                keys[i] = XxHash128.HashToUInt128(MemoryMarshal.AsBytes(ids[i].AsSpan()), _seed);
-            }
-
-            _seen.AddMany(keys.AsSpan(0, keep.Length), keep);
-        }
-        finally
-        {
-            ArrayPool<UInt128>.Shared.Return(keys);
-        }
-
+        Add(((StringColumn)batch[StandardColumns.EventId]).Values, keep);
         foreach (bool added in keep)
         {
             Duplicates += added ? 0 : 1;
         }
 
         return ValueTask.FromResult(Rows.Keep(batch, keep));
+    }
+
+    /// <summary>
+    /// Takes ids of events already delivered and stored (a restarted stream's recent output, oldest
+    /// first) into the window, so their redeliveries are dropped; counts no duplicate.
+    /// </summary>
+    internal void Remember(string?[] ids, int count)
+    {
+        var added = ArrayPool<bool>.Shared.Rent(count);
+        try
+        {
+            Add(ids.AsSpan(0, count), added.AsSpan(0, count));
+        }
+        finally
+        {
+            ArrayPool<bool>.Shared.Return(added);
+        }
+    }
+
+    private void Add(ReadOnlySpan<string?> ids, Span<bool> added)
+    {
+        var keys = ArrayPool<UInt128>.Shared.Rent(ids.Length);
+        try
+        {
+            for (int i = 0; i < ids.Length; i++)
+            {
+                keys[i] = XxHash128.HashToUInt128(MemoryMarshal.AsBytes(ids[i].AsSpan()), _seed);
+            }
+
+            _seen.AddMany(keys.AsSpan(0, ids.Length), added);
+        }
+        finally
+        {
+            ArrayPool<UInt128>.Shared.Return(keys);
+        }
     }
 }
 
@@ -286,10 +306,7 @@ public sealed class HotUserCapExecutor(int maxEventsPerHour) : IEventExecutor
         var keep = new bool[batch.RowCount];
         for (int i = 0; i < keep.Length; i++)
         {
-            long hour = Math.DivRem(times[i], HourMicros, out long rem) - (rem < 0 ? 1 : 0);
-            _maxHour = Math.Max(_maxHour, hour);
-            ref int count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_counts, new UserHour(users[i], hour), out _);
-            count++;
+            int count = Bump(users[i], times[i], out long hour);
             keep[i] = count <= maxEventsPerHour;
             if (!keep[i])
             {
@@ -297,6 +314,34 @@ public sealed class HotUserCapExecutor(int maxEventsPerHour) : IEventExecutor
             }
         }
 
+        Prune();
+        return ValueTask.FromResult(Rows.Keep(batch, keep));
+    }
+
+    /// <summary>
+    /// Counts events already let through and stored (a restarted stream's recent output) without
+    /// judging them, so a hot user's next events meet the cap where they met it before the restart.
+    /// </summary>
+    internal void Remember(long[] users, long[] times, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            Bump(users[i], times[i], out _);
+        }
+
+        Prune();
+    }
+
+    private int Bump(long user, long time, out long hour)
+    {
+        hour = Math.DivRem(time, HourMicros, out long rem) - (rem < 0 ? 1 : 0);
+        _maxHour = Math.Max(_maxHour, hour);
+        ref int count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_counts, new UserHour(user, hour), out _);
+        return ++count;
+    }
+
+    private void Prune()
+    {
         // Bounded state: forget hours far behind the newest one seen. At most once per new hour: with
         // more than PruneAbove users active within KeptHours, a scan per batch would find nothing to
         // forget and cost a pass over every count each time.
@@ -312,8 +357,6 @@ public sealed class HotUserCapExecutor(int maxEventsPerHour) : IEventExecutor
                 }
             }
         }
-
-        return ValueTask.FromResult(Rows.Keep(batch, keep));
     }
 
     /// <summary>

@@ -242,6 +242,27 @@ public sealed class SignalRun
 
     public long EventsOut { get; private set; }
 
+    /// <summary>
+    /// Takes events this signal already let through and stored (a restarted stream's recent output,
+    /// oldest first) into the run's raw-event memory: their ids into the dedup window, so a redelivery
+    /// is dropped as it would have been before the restart, and their counts per user and hour into the
+    /// hot-user cap. Produces no output. Events a later stage dropped were never stored, so the cap
+    /// counts fewer than the earlier run did; such an event's redelivery is dropped again by its stage.
+    /// </summary>
+    /// <param name="stored">Rows with at least <c>event_id</c>, <c>user_id</c> and <c>event_time</c>.</param>
+    public void Recall(EventBatch stored)
+    {
+        ArgumentNullException.ThrowIfNull(stored);
+        int n = stored.RowCount;
+        if (n == 0)
+        {
+            return;
+        }
+
+        Dedup.Remember(((StringColumn)stored[StandardColumns.EventId]).Values, n);
+        HotUserCap.Remember(((PrimitiveColumn<long>)stored[StandardColumns.UserId]).Values, ((PrimitiveColumn<long>)stored[StandardColumns.EventTime]).Values, n);
+    }
+
     /// <summary>Bounded-table shape: the whole table through every stage, then into the assembler.</summary>
     public async Task<EventBatch> ProcessTableAsync(EventBatch table, CancellationToken cancellationToken)
     {

@@ -43,7 +43,17 @@ internal sealed class MemoryRuntimeMode(int batchSize, int seed, string? postgre
 
             await runtime.FlushAsync(cancellationToken);
             var seconds = steady.Elapsed.TotalSeconds;
-            return ProcessCost.Result(costStart, runtime.RecordsIn, topic.PayloadBytes, startup, seconds);
+            var result = ProcessCost.Result(costStart, runtime.RecordsIn, topic.PayloadBytes, startup, seconds);
+
+            // Outside the timed window: what a restart over this lake costs (its recall of the stream rows).
+            await runtime.DisposeAsync();
+            var restarting = Stopwatch.StartNew();
+            await using var restarted = await StreamRuntime.CreateAsync(config, new MemorySource([]), store.Store, null, new StreamOptions { MaxBatchRecords = batchSize }, cancellationToken: cancellationToken);
+            return result with
+            {
+                RestartSeconds = restarting.Elapsed.TotalSeconds,
+                RecalledEvents = (long)restarted.Metrics.Value("weft_stream_recalled_events", ("signal", "clicks")),
+            };
         }
         finally
         {

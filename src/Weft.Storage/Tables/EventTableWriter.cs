@@ -91,8 +91,11 @@ public sealed class EventTableWriter : IAsyncDisposable
     /// Delta commit recording <paramref name="commitParameters"/>. With no rows added, commits nothing
     /// (<see cref="TableWriteResult.Version"/> null). On a failure nothing is committed and the files
     /// are deleted, except when the commit's outcome is unknown (they stay for vacuum). Once only.
+    /// <paramref name="commitAfter"/>, when given, is awaited once the files are complete and before
+    /// the commit: work elsewhere that must be durable before readers see the rows (it runs alongside
+    /// the encoding), whose failure fails this commit.
     /// </summary>
-    public async Task<TableWriteResult> CommitAsync(IReadOnlyDictionary<string, string>? commitParameters, CancellationToken cancellationToken = default)
+    public async Task<TableWriteResult> CommitAsync(IReadOnlyDictionary<string, string>? commitParameters, CancellationToken cancellationToken = default, Task? commitAfter = null)
     {
         ObjectDisposedException.ThrowIf(_closed, this);
         _closed = true;
@@ -114,6 +117,11 @@ public sealed class EventTableWriter : IAsyncDisposable
                 await file.Writer!.CompleteAsync(cancellationToken).ConfigureAwait(false);
                 await file.Writer.DisposeAsync().ConfigureAwait(false);
                 written.Add(_table.SealDataFile(file.Target, file.Statistics.ToJson()));
+            }
+
+            if (commitAfter is not null)
+            {
+                await commitAfter.ConfigureAwait(false);
             }
         }
         catch

@@ -223,6 +223,10 @@ public sealed class StreamRuntime : IAsyncDisposable
         _userAliases = Aliases(signals, StandardColumns.UserId);
         _typeAliases = Aliases(signals, StandardColumns.EventType);
         _lastFlush = _lastTrim = _lastRefresh = _lastCompact = _lastVacuum = time.GetTimestamp();
+        foreach (var s in signals)
+        {
+            Metrics.Gauge("weft_stream_recalled_events", "Stored stream events whose ids and counts a signal took back into its dedup window and hot-user cap at start", s.Recalled, ("signal", s.Env.Definition.Name));
+        }
     }
 
     public WeftMetrics Metrics { get; } = new();
@@ -1033,13 +1037,15 @@ public sealed class StreamRuntime : IAsyncDisposable
     {
         // The appends are deferred: one sync makes every append behind the flush's offsets durable,
         // where a sync per micro-batch held the append stage on the disk. It waits on the disk while
-        // the lake writes encode, so it runs alongside them.
+        // the lake writes encode, so it runs alongside them, but each lake commit waits for it: rows
+        // in the lake are durable online, so a restarted stream may recall their ids into its dedup
+        // window and drop their replays (RecallAsync) without losing them online.
         var synced = Task.Run(() => _store.SyncAsync(CancellationToken.None).AsTask());
         try
         {
             foreach (var signal in flush.Signals)
             {
-                await signal.WriteAsync(flush.Offsets, flush.Tag, flush.NowMicros, Metrics).ConfigureAwait(false);
+                await signal.WriteAsync(flush.Offsets, flush.Tag, flush.NowMicros, Metrics, synced).ConfigureAwait(false);
             }
 
             await DeadLetterTable.AppendAsync(_unrouted, EventLayout.StreamPath, _options.Consumer, flush.Tag, onlyOnce: false, flush.Unrouted, flush.NowMicros, CancellationToken.None,
@@ -1080,7 +1086,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         SignalDefinition Definition, string Fingerprint, EventTable DeadLetters, EventTable Ledger,
         EventTableWriter Rows, List<DeadLetter> Dead, List<LateEvent> Late, long MaxEventTime)
     {
-        public async Task WriteAsync(IReadOnlyDictionary<string, long> offsets, string tag, long nowMicros, WeftMetrics metrics)
+        public async Task WriteAsync(IReadOnlyDictionary<string, long> offsets, string tag, long nowMicros, WeftMetrics metrics, Task onlineSynced)
         {
             var parameters = new Dictionary<string, string>
             {
@@ -1097,7 +1103,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             {
                 if (Rows.RowCount > 0)
                 {
-                    await Rows.CommitAsync(parameters, CancellationToken.None).ConfigureAwait(false);
+                    await Rows.CommitAsync(parameters, CancellationToken.None, commitAfter: onlineSynced).ConfigureAwait(false);
                     metrics.Count("weft_lake_rows_total", "Rows written to the lake, by signal and path", Rows.RowCount, ("signal", Definition.Name), ("path", EventLayout.StreamPath));
                 }
             }
@@ -1163,10 +1169,60 @@ public sealed class StreamRuntime : IAsyncDisposable
             var view = await EnrichedLake.OpenAsync(config.EnrichedTable(name), env.Definition, cancellationToken).ConfigureAwait(false);
 
             var (lakeOffsets, maxEventTime) = await StreamCommitsAsync(lake.Log, cancellationToken).ConfigureAwait(false);
-            return new SignalStream(env, lake, lakeRowGroupSize, dead, ledger, view, lakeOffsets, maxEventTime,
+            var stream = new SignalStream(env, lake, lakeRowGroupSize, dead, ledger, view, lakeOffsets, maxEventTime,
                 await HeldOffsetsAsync(dead, cancellationToken).ConfigureAwait(false),
                 await HeldOffsetsAsync(ledger, cancellationToken).ConfigureAwait(false),
                 time);
+            await stream.RecallAsync(cancellationToken).ConfigureAwait(false);
+            return stream;
+        }
+
+        /// <summary>Events of the lake's stream rows the run was given back at open (<see cref="RecallAsync"/>).</summary>
+        public long Recalled { get; private set; }
+
+        /// <summary>
+        /// Gives a new run the raw-event memory the stopped stream had: the lake's newest stream rows, up
+        /// to the dedup window's capacity, whole buckets from the oldest chosen to the newest (in the
+        /// order they were flushed within each), recalled into the run (<see cref="SignalRun.Recall"/>).
+        /// Without it a restart let every redelivery of an event already stored through to the lake
+        /// again, and a hot user's next events through the cap. Every row in the lake is durable online
+        /// (a flush commits the lake after the store's sync), so dropping its replays loses nothing.
+        /// </summary>
+        private async Task RecallAsync(CancellationToken cancellationToken)
+        {
+            var snapshot = await _lake.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
+            var streamRows = PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.StreamPath);
+            var rowsByBucket = new SortedDictionary<string, long>(StringComparer.Ordinal); // bucket values sort as their times
+            foreach (var file in snapshot.Files(streamRows))
+            {
+                string bucket = file.PartitionValues.GetValueOrDefault(EventLayout.BucketColumn) ?? "";
+                rowsByBucket[bucket] = rowsByBucket.GetValueOrDefault(bucket) + (file.NumRecords ?? int.MaxValue);
+            }
+
+            int capacity = _run.Options.DedupCapacity;
+            var buckets = new List<string>();
+            long rows = 0;
+            foreach (var (bucket, count) in rowsByBucket.Reverse())
+            {
+                if (rows >= capacity)
+                {
+                    break;
+                }
+
+                buckets.Add(bucket);
+                rows += count;
+            }
+
+            string[] columns = [StandardColumns.EventId, StandardColumns.UserId, StandardColumns.EventTime];
+            for (int b = buckets.Count - 1; b >= 0; b--)
+            {
+                var filter = streamRows.Equal(EventLayout.BucketColumn, buckets[b]);
+                await foreach (var batch in _lake.ReadAsync(columns, filter, version: snapshot.Version, cancellationToken: cancellationToken).ConfigureAwait(false))
+                {
+                    _run.Recall(batch);
+                    Recalled += batch.RowCount;
+                }
+            }
         }
 
         private static (SignalRun, RawEventParser, ElementCodec) Start(SignalEnvironment env, TimeProvider time, SignalRun? continuing = null) =>

@@ -160,6 +160,39 @@ public sealed class EventTableWriterTests : IDisposable
         EventData.DataFilesOnDisk(path).Should().BeEmpty();
     }
 
+    /// <summary>
+    /// A commit given work to wait for (the stream: the online store's sync) completes its files, then
+    /// commits only once that work has; when it fails, nothing is committed and no file is left.
+    /// </summary>
+    [Fact]
+    public async Task A_commit_waits_for_the_work_it_is_given_and_commits_nothing_when_that_work_fails()
+    {
+        var path = _directory.Combine("t");
+        var table = await EventTable.OpenOrCreateAsync(path, EventData.TenColumns, Layout);
+        var synced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var writer = table.OpenWriter(EventPartitioner.ByTimeBucket(TimeBucket.Hour, "stream"), rowGroupSize: 40);
+        writer.Add(EventData.Random(EventData.TenColumns, 100, 1, "a"));
+
+        var committing = writer.CommitAsync(null, commitAfter: synced.Task);
+        await Task.Delay(200);
+
+        committing.IsCompleted.Should().BeFalse("the work it waits for is not done");
+        (await table.Log.GetSnapshotAsync()).Version.Should().Be(0);
+        synced.SetResult();
+        (await committing).Version.Should().Be(1);
+
+        var failing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var second = table.OpenWriter(EventPartitioner.ByTimeBucket(TimeBucket.Hour, "stream"), rowGroupSize: 40);
+        second.Add(EventData.Random(EventData.TenColumns, 100, 2, "b"));
+        failing.SetException(new IOException("disk gone"));
+        var act = () => second.CommitAsync(null, commitAfter: failing.Task);
+
+        await act.Should().ThrowAsync<IOException>().WithMessage("disk gone");
+        await second.DisposeAsync();
+        (await table.Log.GetSnapshotAsync()).Version.Should().Be(1);
+        EventData.DataFilesOnDisk(path).Should().HaveCount((await table.Log.GetSnapshotAsync()).FileCount, "the failed commit's files are deleted");
+    }
+
     [Fact]
     public async Task A_writer_given_no_rows_commits_nothing()
     {

@@ -434,6 +434,34 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
             .Should().Equal([("a4", "hot_user_cap")]);
     }
 
+    /// <summary>
+    /// A stream that stops and starts again takes the ids and hourly counts of the events its lake
+    /// holds back into its dedup window and hot-user cap: a redelivery of a stored event is still a
+    /// duplicate, a hot user still capped. Before, a restart forgot both.
+    /// </summary>
+    [Fact]
+    public async Task A_restarted_stream_recalls_its_dedup_memory_and_hot_user_counts_from_the_lake()
+    {
+        using var world = new StreamWorld(hotUserCap: 3);
+        string Save(string id, long user, int second, int item) =>
+            $$"""{"event_id":"{{id}}","user_id":{{user}},"event_type":"save","event_time":"{{Timestamps.Format(StreamWorld.Start + second * 1_000_000L)}}","item_id":{{item}}}""";
+        await world.AppendAsync([Save("a1", 7, 1, 1), Save("a2", 7, 2, 2), Save("a3", 7, 3, 3), Save("b1", 8, 4, 4)]);
+        var first = await world.RunAsync();
+        first.Metrics.Value("weft_stream_recalled_events", ("signal", "engagement")).Should().Be(0, "the lake held nothing yet");
+
+        // A redelivery of b1, user 7's fourth event of the hour, and user 8's second.
+        await world.AppendAsync([Save("b1", 8, 4, 4), Save("a4", 7, 5, 4), Save("b2", 8, 6, 5)]);
+        var second = await world.RunAsync();
+        second.Metrics.Value("weft_stream_recalled_events", ("signal", "engagement")).Should().Be(4);
+        second.RecordsIn.Should().Be(3, "the first run committed its records");
+
+        (await world.StreamLakeIdsAsync()).Should().BeEquivalentTo(["a1", "a2", "a3", "b1", "b2"], "b1's redelivery is still a duplicate, and a4 is over user 7's cap of 3 an hour");
+        (await world.OnlineAsync()).Keys.Should().BeEquivalentTo([(7L, "a1"), (7L, "a2"), (7L, "a3"), (8L, "b1"), (8L, "b2")]);
+        var dead = await world.TableAsync("lake/dead_letters/engagement");
+        Enumerable.Range(0, dead.RowCount).Select(i => ((string?)dead[StandardColumns.EventId].GetValue(i), (string)dead["stage"].GetValue(i)!))
+            .Should().Equal([("a4", "hot_user_cap")]);
+    }
+
     [Theory]
     [InlineData(LatePolicy.Accept)]
     [InlineData(LatePolicy.BatchOnly)]
