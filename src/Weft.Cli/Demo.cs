@@ -236,12 +236,35 @@ internal static class Demo
         await using var host = await StreamHost.OpenAsync(weft, new StreamOptions().Consumer, ct).ConfigureAwait(false);
         // Compaction on demand below, with a low threshold: a flush per wave leaves a few files per bucket.
         var options = new StreamOptions { MaxWait = TimeSpan.FromMilliseconds(5), CompactInterval = TimeSpan.Zero, CompactMinFiles = 2 };
-        await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, null, options, cancellationToken: ct).ConfigureAwait(false);
         const int waves = 4;
         int per = (landing.Length + waves - 1) / waves;
+        List<(byte[], byte[])> Wave(int w) => landing.Skip(w * per).Take(per).Select(l => (Array.Empty<byte>(), System.Text.Encoding.UTF8.GetBytes(l))).ToList();
+        await using (var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, null, options, cancellationToken: ct).ConfigureAwait(false))
+        {
+            await StreamWavesAsync(runtime, host, waves, Wave, weft, user, o, ct).ConfigureAwait(false);
+        }
+
+        // A restart: the new runtime recalls the stored events' ids, so the last wave sent again is all duplicates.
+        long lakeRows = await StreamRowsAsync(weft, ct).ConfigureAwait(false);
+        await using var restarted = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, null, options, cancellationToken: ct).ConfigureAwait(false);
+        var again = Wave(waves - 1);
+        await host.EmbeddedLog!.AppendAsync(again, ct).ConfigureAwait(false);
+        while (await restarted.StepAsync(ct).ConfigureAwait(false) > 0)
+        {
+        }
+
+        await restarted.FlushAsync(ct).ConfigureAwait(false);
+        double recalled = restarted.Signals.Sum(s => restarted.Metrics.Value("weft_stream_recalled_events", ("signal", s)));
+        double online = restarted.Signals.Sum(s => restarted.Metrics.Value("weft_stream_events_total", ("signal", s)));
+        await o.WriteLineAsync($"  restart: the new runtime recalled {recalled:N0} stored events into its dedup windows; the last wave sent again ({again.Count:N0} deliveries, new offsets) → {online:N0} events online, lake/enriched/engagement path=stream {lakeRows:N0} → {await StreamRowsAsync(weft, ct).ConfigureAwait(false):N0} rows").ConfigureAwait(false);
+    }
+
+    private static async Task StreamWavesAsync(
+        StreamRuntime runtime, StreamHost host, int waves, Func<int, List<(byte[], byte[])>> next, WeftConfig weft, long user, TextWriter o, CancellationToken ct)
+    {
         for (int w = 0; w < waves; w++)
         {
-            var wave = landing.Skip(w * per).Take(per).Select(l => (Array.Empty<byte>(), System.Text.Encoding.UTF8.GetBytes(l))).ToList();
+            var wave = next(w);
             await host.EmbeddedLog!.AppendAsync(wave, ct).ConfigureAwait(false);
             while (await runtime.StepAsync(ct).ConfigureAwait(false) > 0)
             {
@@ -265,6 +288,12 @@ internal static class Demo
                 .Sum(l => runtime.Metrics.Value("weft_late_events_total", ParseLabels(l)));
             await o.WriteLineAsync($"  {signal,-11} freshness (arrival → servable) p50 {p50 * 1000:N0} ms, p99 {p99 * 1000:N0} ms; {late:N0} late events in the ledger; lake path=stream flushed, offsets committed").ConfigureAwait(false);
         }
+    }
+
+    private static async Task<long> StreamRowsAsync(WeftConfig weft, CancellationToken ct)
+    {
+        var table = await EventTable.OpenAsync(weft.EnrichedTable("engagement"), ct).ConfigureAwait(false);
+        return (await table.Log.GetSnapshotAsync(ct).ConfigureAwait(false)).Files(PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.StreamPath)).Sum(f => f.NumRecords ?? 0);
     }
 
     private static async Task<int> StreamFilesAsync(WeftConfig weft, CancellationToken ct)

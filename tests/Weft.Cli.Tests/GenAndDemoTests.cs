@@ -145,6 +145,11 @@ public class GenAndDemoTests : IDisposable
         compaction.Success.Should().BeTrue(result.Out);
         int.Parse(compaction.Groups[2].Value, System.Globalization.NumberStyles.AllowThousands, System.Globalization.CultureInfo.InvariantCulture)
             .Should().BeLessThan(int.Parse(compaction.Groups[1].Value, System.Globalization.NumberStyles.AllowThousands, System.Globalization.CultureInfo.InvariantCulture), "closed buckets' small files are compacted");
+        var restart = System.Text.RegularExpressions.Regex.Match(result.Out, @"restart: the new runtime recalled ([\d,]+) stored events .* → ([\d,]+) events online, lake/enriched/engagement path=stream ([\d,]+) → ([\d,]+) rows");
+        restart.Success.Should().BeTrue(result.Out);
+        restart.Groups[1].Value.Should().NotBe("0");
+        restart.Groups[2].Value.Should().Be("0", "every event of the wave sent again was stored before the restart");
+        restart.Groups[4].Value.Should().Be(restart.Groups[3].Value);
         result.Out.Should().MatchRegex(@"all \d+ columns decompress ([\d,]+) KiB; user_id \+ event_time only: ([\d,]+) KiB");
         Directory.Exists(_cli.PathOf("demo/lake/enriched/engagement/_delta_log")).Should().BeTrue();
         result.Out.Should().NotContain("MISMATCH");
