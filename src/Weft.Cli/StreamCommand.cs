@@ -93,6 +93,13 @@ internal static class StreamCommand
                 }
 
                 await stdout.WriteLineAsync($"stream: {string.Join(", ", runtime.Signals)} from {host.Source.Name} into {weft.OnlineStore.Describe()} and {Path.Combine(weft.Lake, "enriched")}; flush every {Durations.Format(flushInterval)} or at {options.MaxPendingRows:N0} pending rows, {options.MaxBatchRecords} records per micro-batch, {(compactInterval > TimeSpan.Zero ? $"closed buckets compacted every {Durations.Format(compactInterval)}" : "no compaction")}, {(vacuumInterval > TimeSpan.Zero ? $"tables vacuumed every {Durations.Format(vacuumInterval)} (retention {Durations.Format(vacuumRetention)})" : "no vacuum")}").ConfigureAwait(false);
+                double recalled = runtime.Signals.Sum(s => runtime.Metrics.Value("weft_stream_recalled_events", ("signal", s)));
+                if (recalled > 0)
+                {
+                    double seconds = runtime.Signals.Sum(s => runtime.Metrics.Value("weft_stream_recall_seconds", ("signal", s)));
+                    await stdout.WriteLineAsync($"stream: recalled {recalled:N0} stored events into the dedup windows and hot-user caps in {seconds:F1} s (a redelivery of one is still a duplicate)").ConfigureAwait(false);
+                }
+
                 await RunAsync(runtime, idleAfter, loop, stderr, ct).ConfigureAwait(false);
                 await stdout.WriteLineAsync($"stream: stopped after {runtime.RecordsIn:N0} records; offsets committed").ConfigureAwait(false);
                 return 0;

@@ -58,6 +58,7 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
 
         var restart = await _cli.RunAsync("stream", "--config", config, "--exit-when-idle", "2s");
         restart.Exit.Should().Be(0, restart.Err);
+        restart.Out.Should().MatchRegex(@"stream: recalled [1-9][\d,]* stored events into the dedup windows", "the killed stream had flushed to the lake: its rows' ids come back");
 
         var weft = WeftConfig.Load(config);
         await using var store = connection is null

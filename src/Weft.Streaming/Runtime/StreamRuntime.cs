@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Immutable;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -226,6 +227,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         foreach (var s in signals)
         {
             Metrics.Gauge("weft_stream_recalled_events", "Stored stream events whose ids and counts a signal took back into its dedup window and hot-user cap at start", s.Recalled, ("signal", s.Env.Definition.Name));
+            Metrics.Gauge("weft_stream_recall_seconds", "How long a signal's recall of stored stream events took at start", s.RecallTime.TotalSeconds, ("signal", s.Env.Definition.Name));
         }
     }
 
@@ -1180,6 +1182,9 @@ public sealed class StreamRuntime : IAsyncDisposable
         /// <summary>Events of the lake's stream rows the run was given back at open (<see cref="RecallAsync"/>).</summary>
         public long Recalled { get; private set; }
 
+        /// <summary>How long that took.</summary>
+        public TimeSpan RecallTime { get; private set; }
+
         /// <summary>
         /// Gives a new run the raw-event memory the stopped stream had: the lake's newest stream rows, up
         /// to the dedup window's capacity, whole buckets from the oldest chosen to the newest (in the
@@ -1190,6 +1195,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         /// </summary>
         private async Task RecallAsync(CancellationToken cancellationToken)
         {
+            long started = Stopwatch.GetTimestamp();
             var snapshot = await _lake.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
             var streamRows = PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.StreamPath);
             var rowsByBucket = new SortedDictionary<string, long>(StringComparer.Ordinal); // bucket values sort as their times
@@ -1223,6 +1229,8 @@ public sealed class StreamRuntime : IAsyncDisposable
                     Recalled += batch.RowCount;
                 }
             }
+
+            RecallTime = Stopwatch.GetElapsedTime(started);
         }
 
         private static (SignalRun, RawEventParser, ElementCodec) Start(SignalEnvironment env, TimeProvider time, SignalRun? continuing = null) =>

@@ -453,6 +453,7 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         await world.AppendAsync([Save("b1", 8, 4, 4), Save("a4", 7, 5, 4), Save("b2", 8, 6, 5)]);
         var second = await world.RunAsync();
         second.Metrics.Value("weft_stream_recalled_events", ("signal", "engagement")).Should().Be(4);
+        second.Metrics.Value("weft_stream_recall_seconds", ("signal", "engagement")).Should().BeGreaterThan(0);
         second.RecordsIn.Should().Be(3, "the first run committed its records");
 
         (await world.StreamLakeIdsAsync()).Should().BeEquivalentTo(["a1", "a2", "a3", "b1", "b2"], "b1's redelivery is still a duplicate, and a4 is over user 7's cap of 3 an hour");
