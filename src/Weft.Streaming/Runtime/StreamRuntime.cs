@@ -192,7 +192,8 @@ public sealed class StreamRuntime : IAsyncDisposable
     private readonly Dictionary<string, long> _processed = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _appended = new(StringComparer.Ordinal); // per partition, the newest offset appended online (durable at the next store sync)
     private List<DeadLetter> _unroutedPending = [];
-    private Task? _appending;
+    private Task? _appending; // the newest append in flight; it starts once the one before it is done
+    private Task? _appendingBefore; // the one before it, while the newest may still be waiting for it
     private Task<Flush>? _flushing;
     private Exception? _failure; // an append or a lake flush that did not complete: no step runs after it
     private bool _flushFailed; // ... and when a flush's writes failed, no flush either
@@ -555,8 +556,22 @@ public sealed class StreamRuntime : IAsyncDisposable
                 throw;
             }
 
-            await WaitForAppendAsync().ConfigureAwait(false);
-            _appending = Task.Run(() => AppendAsync(prepared, cancellationToken), CancellationToken.None);
+            // Two batches may wait for the store while the loop prepares a third: prepare and append
+            // take turns being the slower, and a single slot left each idle whenever the other was.
+            await WaitForAppendAsync(all: false).ConfigureAwait(false);
+            var previous = _appending;
+            _appendingBefore = previous;
+            _appending = Task.Run(
+                async () =>
+                {
+                    if (previous is not null)
+                    {
+                        await previous.ConfigureAwait(false); // a failed batch fails every batch after it, unappended
+                    }
+
+                    await AppendAsync(prepared, cancellationToken).ConfigureAwait(false);
+                },
+                CancellationToken.None);
         }
 
         long now = _time.GetTimestamp();
@@ -691,16 +706,19 @@ public sealed class StreamRuntime : IAsyncDisposable
     }
 
     /// <summary>
-    /// Waits for the append in flight, rethrowing its failure. A batch that was not appended (failed,
-    /// cancelled, or failed while being prepared) stops the runtime: its records count as processed,
-    /// so a later batch must never make offsets beyond them appended. A new runtime reads them again
-    /// from the last commit.
+    /// Waits for every append in flight (<paramref name="all"/>), or for all but the newest, rethrowing a
+    /// failure. A batch that was not appended (failed, cancelled, or failed while being prepared) stops
+    /// the runtime: its records count as processed, so a later batch must never make offsets beyond them
+    /// appended (each append waits for the one before it, and fails with it). A new runtime reads them
+    /// again from the last commit.
     /// </summary>
-    private async Task WaitForAppendAsync()
+    private async Task WaitForAppendAsync(bool all = true)
     {
-        if (_appending is { } appending)
+        var waited = all ? _appending : _appendingBefore;
+        _appendingBefore = null;
+        _appending = all ? null : _appending;
+        if (waited is { } appending)
         {
-            _appending = null;
             try
             {
                 await appending.ConfigureAwait(false);
@@ -708,6 +726,13 @@ public sealed class StreamRuntime : IAsyncDisposable
             catch (Exception e)
             {
                 _failure ??= e;
+                if (_appending is { } rest)
+                {
+                    // The newest waits for the failed one and fails with it, having appended nothing.
+                    _appending = null;
+                    await rest.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                }
+
                 throw;
             }
         }

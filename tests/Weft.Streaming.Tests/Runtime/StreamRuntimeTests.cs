@@ -486,6 +486,51 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         (await world.StreamLakeIdsAsync()).Contains("late-1").Should().Be(policy == LatePolicy.Accept);
     }
 
+    /// <summary>
+    /// The loop prepares the next batch while the batch before it waits for the store, but never gets
+    /// more than two batches ahead of it; the store receives the batches in the order they were read.
+    /// </summary>
+    [Fact]
+    public async Task While_the_store_holds_an_append_the_loop_queues_one_batch_more_and_the_store_takes_them_in_order()
+    {
+        using var world = new StreamWorld();
+        var lines = StreamWorld.Events(1000, seed: 8);
+        await world.AppendAsync(lines);
+        var options = new StreamOptions { MaxBatchRecords = 100, MaxWait = TimeSpan.FromMilliseconds(10), FlushInterval = TimeSpan.FromHours(1) };
+        await using var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None);
+        var gated = new GatedAppends(host.Store);
+        await using var runtime = await StreamRuntime.CreateAsync(world.Config, host.Source, gated, null, options);
+
+        (await runtime.StepAsync(CancellationToken.None)).Should().Be(100);
+        (await runtime.StepAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30))).Should().Be(100, "the second batch is prepared while the first waits for the store");
+        var third = runtime.StepAsync(CancellationToken.None);
+        for (int i = 0; i < 200 && gated.Waiting < 1; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        await Task.Delay(300);
+        third.IsCompleted.Should().BeFalse("two batches already wait for the store");
+        gated.Waiting.Should().Be(1, "the second batch's append starts only after the first's");
+
+        gated.Release();
+        (await third).Should().Be(100);
+        while (runtime.RecordsIn < lines.Count)
+        {
+            gated.Release(10);
+            await runtime.StepAsync(CancellationToken.None);
+        }
+
+        gated.Release(1000);
+        await runtime.FlushAsync(CancellationToken.None);
+
+        var position = lines.Select((l, i) => (Id: System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("event_id").GetString()!, i))
+            .GroupBy(p => p.Id).ToDictionary(g => g.Key, g => g.Min(p => p.i));
+        var appends = gated.Appended.Where(a => a.Count > 0).Select(a => (First: a.Min(id => position[id]), Last: a.Max(id => position[id]))).ToList();
+        appends.Should().HaveCountGreaterThan(5);
+        appends.Zip(appends.Skip(1)).Should().OnlyContain(p => p.First.Last < p.Second.First, "each batch's records were read after the one before it");
+    }
+
     [Fact]
     public async Task A_failed_online_append_stops_the_runtime_without_committing_past_it_and_a_new_runtime_loses_and_duplicates_nothing()
     {
@@ -557,6 +602,33 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).ToList();
         (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(expected);
         (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
+    }
+
+    /// <summary>An online store whose appends each wait for a <see cref="Release"/>, noting the event ids of each in the order they reach it.</summary>
+    private sealed class GatedAppends(IOnlineStore inner) : DelegatingStore(inner)
+    {
+        private readonly SemaphoreSlim _gate = new(0);
+        private int _waiting;
+
+        public List<List<string>> Appended { get; } = [];
+
+        /// <summary>Appends that have reached the gate and not passed it.</summary>
+        public int Waiting => Volatile.Read(ref _waiting);
+
+        public void Release(int count = 1) => _gate.Release(count);
+
+        public override async ValueTask<int> AppendAsync(string signal, IReadOnlyList<OnlineElement> elements, SourceCheckpoint? checkpoint, OnlineDurability durability, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _waiting);
+            await _gate.WaitAsync(cancellationToken);
+            Interlocked.Decrement(ref _waiting);
+            lock (Appended)
+            {
+                Appended.Add([.. elements.Select(e => e.EventId)]);
+            }
+
+            return await base.AppendAsync(signal, elements, checkpoint, durability, cancellationToken);
+        }
     }
 
     /// <summary>An online store whose n-th append fails, or with <c>block</c> waits until it is cancelled, before writing anything.</summary>
