@@ -1212,8 +1212,9 @@ public sealed class StreamRuntime : IAsyncDisposable
 
         /// <summary>
         /// Gives a new run the raw-event memory the stopped stream had: the lake's newest stream rows, up
-        /// to the dedup window's capacity, whole buckets from the oldest chosen to the newest (in the
-        /// order they were flushed within each), recalled into the run (<see cref="SignalRun.Recall"/>).
+        /// to the dedup window's capacity, whole buckets from the oldest chosen to the newest, recalled into
+        /// the run (<see cref="SignalRun.Recall"/>). Within a bucket the rows come in the log's file order,
+        /// not arrival order, so which of a bucket's ids the window lets go first may differ from before.
         /// Without it a restart let every redelivery of an event already stored through to the lake
         /// again, and a hot user's next events through the cap. Every row in the lake is durable online
         /// (a flush commits the lake after the store's sync), so dropping its replays loses nothing.
