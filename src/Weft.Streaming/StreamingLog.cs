@@ -58,4 +58,10 @@ internal static partial class StreamingLog
 
     [LoggerMessage(EventId = 1016, Level = LogLevel.Warning, Message = "Kafka source {Source}: the consumer did not close within {Seconds} s; disposed without it (the group's session timeout moves its partitions on)")]
     public static partial void KafkaCloseTimedOut(ILogger logger, string source, double seconds);
+
+    [LoggerMessage(EventId = 1017, Level = LogLevel.Warning, Message = "Kafka source {Source}: the reader did not finish with the rebalance ({Action}) within {Seconds} s; the rebalance goes on without it")]
+    public static partial void KafkaRebalanceHandlerTimedOut(ILogger logger, string source, string action, double seconds);
+
+    [LoggerMessage(EventId = 1018, Level = LogLevel.Warning, Message = "Kafka source {Source}: the reader failed on the rebalance ({Action}); the rebalance goes on without it")]
+    public static partial void KafkaRebalanceHandlerFailed(ILogger logger, string source, string action, Exception exception);
 }

@@ -23,7 +23,7 @@ public sealed class WeftConfigSourceTests
         var source = Parse("""
             {
               "kind": "kafka", "bootstrap_servers": "k1:9092,k2:9092", "topic": "events", "group_id": "ranking",
-              "client_id": "weft-ranking", "auto_offset_reset": "latest", "close_timeout": "20s",
+              "client_id": "weft-ranking", "auto_offset_reset": "latest", "close_timeout": "20s", "rebalance_timeout": "2m",
               "config": { "security.protocol": "SASL_SSL", "session.timeout.ms": 6000, "enable.partition.eof": false, "sasl.password": "${KAFKA_PASSWORD}" }
             }
             """).Source;
@@ -32,6 +32,7 @@ public sealed class WeftConfigSourceTests
             .Should().Be(("kafka", "k1:9092,k2:9092", "ranking", "weft-ranking", "latest"));
         source.Topics.Should().Equal("events");
         source.CloseTimeout.Should().Be(TimeSpan.FromSeconds(20));
+        source.RebalanceTimeout.Should().Be(TimeSpan.FromMinutes(2));
         source.Config.Should().Equal(new Dictionary<string, string>
         {
             ["enable.partition.eof"] = "false",
@@ -58,12 +59,13 @@ public sealed class WeftConfigSourceTests
     {
         var problems = Problems("""
             {
-              "kind": "kafka", "bootstrap_servers": "k1:9092", "topic": "events", "auto_offset_reset": "middle", "close_timeout": "500ms",
+              "kind": "kafka", "bootstrap_servers": "k1:9092", "topic": "events", "auto_offset_reset": "middle", "close_timeout": "500ms", "rebalance_timeout": "11m",
               "config": { "fetch.max.bytes": [1], "sasl.password": "${1PASSWORD}", "ssl.key.password": "${KEY-PASSWORD}", "group.id": "other" }
             }
             """);
 
-        problems.Should().HaveCount(6);
+        problems.Should().HaveCount(7);
+        problems.Should().Contain(p => p.StartsWith("$.source.rebalance_timeout: '11m' is not a duration between 1s and 10m", StringComparison.Ordinal));
         problems.Should().Contain(p => p.StartsWith("$.source.close_timeout: '500ms' is not a duration between 1s and 10m", StringComparison.Ordinal));
         problems.Should().Contain(p => p.StartsWith("$.source.auto_offset_reset: unknown offset reset 'middle'", StringComparison.Ordinal));
         problems.Should().Contain(p => p.StartsWith("$.source.config[\"fetch.max.bytes\"]: a property's value must be a string, number or boolean", StringComparison.Ordinal));

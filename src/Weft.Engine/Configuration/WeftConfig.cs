@@ -48,6 +48,13 @@ public sealed record SourceConfig(string Kind, string? Path, string? BootstrapSe
     public TimeSpan CloseTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
+    /// Kafka: how long a rebalance waits for the stream to flush and commit what it processed of the
+    /// partitions being taken from it (<c>$.source.rebalance_timeout</c>, 1s … 10m, default 60s); past
+    /// it the partitions move on from their last commit and their next owner reads the rest again.
+    /// </summary>
+    public TimeSpan RebalanceTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
     /// Kafka: further librdkafka consumer properties (<c>$.source.config</c>: security, timeouts, fetch
     /// sizes), as text. A value written <c>${NAME}</c> stands for the environment variable NAME, read
     /// when the source opens, so secrets need not sit in the file (see <see cref="EnvironmentReference"/>).
@@ -307,6 +314,17 @@ public sealed record WeftConfig
                         else
                         {
                             problems.Add(new DefinitionProblem("$.source.close_timeout", $"'{closeText}' is not a duration between 1s and 10m", "e.g. 20s, under the grace period a supervisor gives a stopping process"));
+                        }
+                    }
+                    if (Str(src, "rebalance_timeout", "$.source", required: false) is { } rebalanceText)
+                    {
+                        if (Durations.TryParse(rebalanceText, out var rebalance) && rebalance >= TimeSpan.FromSeconds(1) && rebalance <= TimeSpan.FromMinutes(10))
+                        {
+                            source = source with { RebalanceTimeout = rebalance };
+                        }
+                        else
+                        {
+                            problems.Add(new DefinitionProblem("$.source.rebalance_timeout", $"'{rebalanceText}' is not a duration between 1s and 10m", "e.g. 60s, well under the group's max.poll.interval.ms (5 min by default)"));
                         }
                     }
                     if (source.AutoOffsetReset is not ("earliest" or "latest"))

@@ -59,6 +59,7 @@ internal sealed class KafkaEventSource : IEventSource
     private volatile bool _stopping;
     private volatile bool _waitingForRoom;
     private volatile KafkaSourceException? _fault;
+    private volatile Func<bool, Task>? _rebalanceHandler;
     private int _disposed;
     private int _buffered; // records in the channel and in the reader's current chunk
 
@@ -133,6 +134,12 @@ internal sealed class KafkaEventSource : IEventSource
 
     /// <summary>Wakes of librdkafka's fetchers after a full prefetch queue was drained (see <see cref="FetcherWake"/>).</summary>
     internal long FetcherWakes => _wake.Wakes;
+
+    /// <inheritdoc />
+    /// <remarks>Called on the poll thread, inside the rebalance callbacks; not while the source closes (a
+    /// closing reader has flushed already, or is gone), nor for partitions lost (the group has moved on: a
+    /// commit would be refused).</remarks>
+    public void SetRebalanceHandler(Func<bool, Task>? handler) => _rebalanceHandler = handler;
 
     /// <summary>Validates the options, loads librdkafka, creates the consumer and starts its poll thread.</summary>
     internal static KafkaEventSource Open(KafkaSourceOptions options, ILogger? logger, TimeProvider? timeProvider)
@@ -675,6 +682,7 @@ internal sealed class KafkaEventSource : IEventSource
 
     private void OnAssigned(List<TopicPartition> partitions)
     {
+        CallRebalanceHandler(revoking: false); // before any record of theirs can be fetched
         foreach (var tp in partitions)
         {
             _fetched.Attach(tp.Topic, tp.Partition.Value); // before librdkafka starts fetching it, which follows this handler
@@ -719,6 +727,13 @@ internal sealed class KafkaEventSource : IEventSource
         }
 
         _lastState = null;
+        if (!lost)
+        {
+            // No record of theirs is delivered from here on, and they are still owned (commits of them
+            // go through): what the reader processed of them can be committed before they move.
+            CallRebalanceHandler(revoking: true);
+        }
+
         _assignmentVersion++;
         PublishOwned();
         if (_logger.IsEnabled(lost ? LogLevel.Warning : LogLevel.Information))
@@ -732,6 +747,33 @@ internal sealed class KafkaEventSource : IEventSource
             {
                 StreamingLog.KafkaPartitionsRevoked(_logger, Name, names);
             }
+        }
+    }
+
+    /// <summary>Runs the reader's rebalance handler and waits for it, up to <see cref="KafkaSourceOptions.RebalanceTimeout"/>.</summary>
+    private void CallRebalanceHandler(bool revoking)
+    {
+        if (_rebalanceHandler is not { } handler || _stopping)
+        {
+            return;
+        }
+
+        var action = revoking ? "revoke" : "assign";
+        try
+        {
+            // The handler is the reader's async code: run it off this thread, so that a continuation it
+            // awaits can never need this one. This thread must block: librdkafka goes on with the
+            // rebalance when the callback returns, and it is a dedicated thread, not the pool's.
+#pragma warning disable VSTHRD002
+            if (!Task.Run(() => handler(revoking)).Wait(_options.RebalanceTimeout))
+#pragma warning restore VSTHRD002
+            {
+                StreamingLog.KafkaRebalanceHandlerTimedOut(_logger, Name, action, _options.RebalanceTimeout.TotalSeconds);
+            }
+        }
+        catch (AggregateException e)
+        {
+            StreamingLog.KafkaRebalanceHandlerFailed(_logger, Name, action, e.InnerExceptions.Count == 1 ? e.InnerExceptions[0] : e);
         }
     }
 

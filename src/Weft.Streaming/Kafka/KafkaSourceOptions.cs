@@ -31,6 +31,9 @@ public sealed record KafkaSourceOptions
     /// <summary>Default <see cref="PauseAfter"/>: 5 s.</summary>
     public static readonly TimeSpan DefaultPauseAfter = TimeSpan.FromSeconds(5);
 
+    /// <summary>Default <see cref="RebalanceTimeout"/>: 60 s.</summary>
+    public static readonly TimeSpan DefaultRebalanceTimeout = TimeSpan.FromSeconds(60);
+
     /// <summary>Default <see cref="CloseTimeout"/>: 60 s.</summary>
     public static readonly TimeSpan DefaultCloseTimeout = TimeSpan.FromSeconds(60);
 
@@ -80,6 +83,15 @@ public sealed record KafkaSourceOptions
     /// Default <see cref="DefaultPauseAfter"/>.
     /// </summary>
     public TimeSpan PauseAfter { get; init; } = DefaultPauseAfter;
+
+    /// <summary>
+    /// How long a rebalance waits for the reader's handler (<see cref="IEventSource.SetRebalanceHandler"/>:
+    /// the stream runtime's flush and commit of what it processed of partitions being revoked) before it
+    /// goes on without it (1 s … 10 min). Past it the partitions move on from their last commit, so
+    /// their next owner reads the records after it again (at-least-once). Keep it well under the group's
+    /// <c>max.poll.interval.ms</c> (5 min by default). Default <see cref="DefaultRebalanceTimeout"/>.
+    /// </summary>
+    public TimeSpan RebalanceTimeout { get; init; } = DefaultRebalanceTimeout;
 
     /// <summary>
     /// How long disposing the source waits for its consumer to leave the group and close (1 s … 10 min).
@@ -155,6 +167,11 @@ public sealed record KafkaSourceOptions
             Fail(nameof(PauseAfter), PauseAfter.ToString("c", CultureInfo.InvariantCulture), "must be between 0 and 5 min");
         }
 
+        if (RebalanceTimeout < TimeSpan.FromSeconds(1) || RebalanceTimeout > TimeSpan.FromMinutes(10))
+        {
+            Fail(nameof(RebalanceTimeout), RebalanceTimeout.ToString("c", CultureInfo.InvariantCulture), "must be between 1 s and 10 min");
+        }
+
         if (CloseTimeout < TimeSpan.FromSeconds(1) || CloseTimeout > TimeSpan.FromMinutes(10))
         {
             Fail(nameof(CloseTimeout), CloseTimeout.ToString("c", CultureInfo.InvariantCulture), "must be between 1 s and 10 min");
@@ -184,7 +201,7 @@ public sealed record KafkaSourceOptions
     {
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"BootstrapServers={BootstrapServers}, Topics=[{string.Join(",", Topics)}], GroupId={GroupId}, ClientId={ClientId}, ");
-        text.Append(CultureInfo.InvariantCulture, $"ChannelCapacity={ChannelCapacity}, AutoOffsetReset={AutoOffsetReset}, PollTimeout={PollTimeout.TotalMilliseconds}ms, PauseAfter={PauseAfter.TotalMilliseconds}ms, CloseTimeout={CloseTimeout.TotalMilliseconds}ms, Config={{");
+        text.Append(CultureInfo.InvariantCulture, $"ChannelCapacity={ChannelCapacity}, AutoOffsetReset={AutoOffsetReset}, PollTimeout={PollTimeout.TotalMilliseconds}ms, PauseAfter={PauseAfter.TotalMilliseconds}ms, RebalanceTimeout={RebalanceTimeout.TotalMilliseconds}ms, CloseTimeout={CloseTimeout.TotalMilliseconds}ms, Config={{");
         var first = true;
         foreach (var (key, value) in Config.OrderBy(p => p.Key, StringComparer.Ordinal))
         {

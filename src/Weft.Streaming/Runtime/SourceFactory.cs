@@ -57,6 +57,7 @@ internal static class SourceFactory
             ClientId = source.ClientId,
             AutoOffsetReset = source.AutoOffsetReset,
             CloseTimeout = source.CloseTimeout,
+            RebalanceTimeout = source.RebalanceTimeout,
             Config = KafkaProperties(config),
         };
     }

@@ -210,6 +210,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     private Task? _maintaining; // the background maintenance in flight: a compaction, a vacuum, or both
     private readonly Dictionary<string, DeltaTable> _vacuumed = new(StringComparer.Ordinal); // kept open: a vacuum replays only the commits since the last one's horizon
     private readonly CancellationTokenSource _stopping = new(); // cancels the background maintenance at dispose
+    private readonly SemaphoreSlim _turn = new(1, 1); // held by a step, a flush, or a rebalance the source waits on
 
     private StreamRuntime(WeftConfig config, IEventSource source, IOnlineStore store, StreamOptions options, TimeProvider time, List<SignalStream> signals, EventTable unrouted, Dictionary<string, long> unroutedHeld)
     {
@@ -225,6 +226,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         _userAliases = Aliases(signals, StandardColumns.UserId);
         _typeAliases = Aliases(signals, StandardColumns.EventType);
         _lastFlush = _lastTrim = _lastRefresh = _lastCompact = _lastVacuum = time.GetTimestamp();
+        source.SetRebalanceHandler(OnRebalanceAsync);
         foreach (var s in signals)
         {
             Metrics.Gauge("weft_stream_recalled_events", "Stored stream events whose ids and counts a signal took back into its dedup window and hot-user cap at start", s.Recalled, ("signal", s.Env.Definition.Name));
@@ -330,6 +332,8 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// <summary>Stops the background maintenance (a compaction's unfinished partition is left as it was; a vacuum stops between files). Does not flush: see <see cref="FlushAsync"/>.</summary>
     public async ValueTask DisposeAsync()
     {
+        _source.SetRebalanceHandler(null);
+        await _turn.WaitAsync().ConfigureAwait(false); // a rebalance being served finishes first
         await StopMaintenanceAsync().ConfigureAwait(false);
         if (_appending is { } appending)
         {
@@ -344,6 +348,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         }
 
         _stopping.Dispose();
+        _turn.Release();
     }
 
     /// <summary>
@@ -536,6 +541,19 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// </summary>
     public async Task<int> StepAsync(CancellationToken cancellationToken)
     {
+        await _turn.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await StepInTurnAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    private async Task<int> StepInTurnAsync(CancellationToken cancellationToken)
+    {
         ThrowIfFailed();
         if (_flushing is { IsCompleted: true })
         {
@@ -614,6 +632,53 @@ public sealed class StreamRuntime : IAsyncDisposable
         }
 
         return records.Count;
+    }
+
+    /// <summary>
+    /// The source's rebalance handler (its poll thread waits on the task), served between two steps.
+    /// Partitions being revoked: everything processed is flushed (online sync, lake, commit) while they
+    /// are still this consumer's, so their next owner starts after it (where the coordinator takes the
+    /// commit) and finds the rows in the lake. Then, as after partitions are assigned, what the lake,
+    /// dead-letter and late-event tables hold of each partition is read again: another runtime of the
+    /// group may have written rows of a partition this one now reads, and they must not be written twice.
+    /// </summary>
+    private async Task OnRebalanceAsync(bool revoking)
+    {
+        await _turn.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_failure is not null)
+            {
+                return; // stopped: a new runtime reads from the last commit
+            }
+
+            if (revoking)
+            {
+                await FlushInTurnAsync(CancellationToken.None).ConfigureAwait(false);
+                // Committed: a partition that comes back is read from its owner's commits, never from these.
+                _appended.Clear();
+            }
+
+            foreach (var signal in _signals)
+            {
+                await signal.RefreshHeldAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            Merge(_unroutedHeld, await HeldOffsetsAsync(_unrouted, CancellationToken.None).ConfigureAwait(false));
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    /// <summary>Raises each partition's offset in <paramref name="into"/> to the one in <paramref name="from"/> where that is higher.</summary>
+    private static void Merge(Dictionary<string, long> into, Dictionary<string, long> from)
+    {
+        foreach (var (partition, offset) in from)
+        {
+            into[partition] = Math.Max(offset, into.GetValueOrDefault(partition, -1));
+        }
     }
 
     /// <summary>Stage one of a micro-batch, on the loop: route, then each signal's parse, late check, executors and encoding.</summary>
@@ -963,6 +1028,19 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// and the background flush in flight first; when it returns, everything read so far is stored.
     /// </summary>
     public async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        await _turn.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await FlushInTurnAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    private async Task FlushInTurnAsync(CancellationToken cancellationToken)
     {
         if (_flushFailed)
         {
@@ -1546,6 +1624,14 @@ public sealed class StreamRuntime : IAsyncDisposable
             (_pending, _pendingDead, _pendingLate) = (OpenLakeWriter(), [], []);
             Interlocked.Exchange(ref _pendingRows, 0);
             return flush;
+        }
+
+        /// <summary>Raises the offsets held by the lake, dead-letter and late-event tables to what their logs say now (other runtimes of the group commit to them too).</summary>
+        public async Task RefreshHeldAsync(CancellationToken cancellationToken)
+        {
+            Merge(_lakeOffsets, (await StreamCommitsAsync(_lake.Log, cancellationToken).ConfigureAwait(false)).Offsets);
+            Merge(_deadHeld, await HeldOffsetsAsync(_deadLetters, cancellationToken).ConfigureAwait(false));
+            Merge(_lateHeld, await HeldOffsetsAsync(_ledger, cancellationToken).ConfigureAwait(false));
         }
 
         /// <summary>After a flush's writes: the lake holds its rows up to its offsets.</summary>

@@ -45,6 +45,20 @@ public interface IEventSource : IAsyncDisposable
     /// </summary>
     IReadOnlyDictionary<string, long> Backlog() => NoBacklog;
 
+    /// <summary>
+    /// Sets what the source calls, on a thread of its own, when a rebalance changes which partitions it
+    /// reads (Kafka consumer groups). With <c>revoking</c> true: partitions are being taken away, and no
+    /// more of their records will be delivered; while the task runs they are still this reader's, so it
+    /// can make what it processed of them durable and commit it, and their next owner starts after it.
+    /// With <c>revoking</c> false: partitions were given to it, and none of their records has been
+    /// delivered yet; the reader can learn what earlier owners stored of them. The source waits for the
+    /// task, up to a bound of its own, before the rebalance goes on. A source without rebalances never
+    /// calls it; null removes it.
+    /// </summary>
+    void SetRebalanceHandler(Func<bool, Task>? handler)
+    {
+    }
+
     /// <summary>What <see cref="Backlog"/> says when the source cannot tell.</summary>
     private static readonly IReadOnlyDictionary<string, long> NoBacklog = new Dictionary<string, long>();
 }

@@ -23,7 +23,7 @@ public sealed class KafkaSourceConfigTests
         var config = Config($$"""
             {
               "kind": "kafka", "bootstrap_servers": "k1:9092", "topics": ["clicks", "searches"], "group_id": "ranking", "client_id": "weft-ranking",
-              "auto_offset_reset": "latest", "close_timeout": "20s", "config": { "sasl.password": "${{{variable}}}", "session.timeout.ms": 6000 }
+              "auto_offset_reset": "latest", "close_timeout": "20s", "rebalance_timeout": "45s", "config": { "sasl.password": "${{{variable}}}", "session.timeout.ms": 6000 }
             }
             """);
 
@@ -34,6 +34,7 @@ public sealed class KafkaSourceConfigTests
             (options.BootstrapServers, options.GroupId, options.ClientId, options.AutoOffsetReset).Should().Be(("k1:9092", "ranking", "weft-ranking", "latest"));
             options.Topics.Should().Equal("clicks", "searches");
             options.CloseTimeout.Should().Be(TimeSpan.FromSeconds(20));
+            options.RebalanceTimeout.Should().Be(TimeSpan.FromSeconds(45));
             options.Config.Should().Equal(new Dictionary<string, string> { ["sasl.password"] = "s3cret", ["session.timeout.ms"] = "6000" });
             options.ToString().Should().Contain("sasl.password=***").And.NotContain("s3cret");
 

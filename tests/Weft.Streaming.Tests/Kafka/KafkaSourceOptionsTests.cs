@@ -20,6 +20,8 @@ public sealed class KafkaSourceOptionsTests
         { "PollTimeout", Valid with { PollTimeout = TimeSpan.Zero } },
         { "PauseAfter", Valid with { PauseAfter = TimeSpan.FromMilliseconds(-1) } },
         { "PauseAfter", Valid with { PauseAfter = TimeSpan.FromMinutes(6) } },
+        { "RebalanceTimeout", Valid with { RebalanceTimeout = TimeSpan.FromMilliseconds(999) } },
+        { "RebalanceTimeout", Valid with { RebalanceTimeout = TimeSpan.FromMinutes(11) } },
         { "CloseTimeout", Valid with { CloseTimeout = TimeSpan.FromMilliseconds(999) } },
         { "CloseTimeout", Valid with { CloseTimeout = TimeSpan.FromMinutes(11) } },
         { "Config[enable.auto.commit]", Valid with { Config = new Dictionary<string, string> { ["enable.auto.commit"] = "true" } } },
@@ -36,6 +38,7 @@ public sealed class KafkaSourceOptionsTests
         Valid.PollTimeout.Should().Be(KafkaSourceOptions.DefaultPollTimeout);
         Valid.PauseAfter.Should().Be(KafkaSourceOptions.DefaultPauseAfter);
         Valid.CloseTimeout.Should().Be(KafkaSourceOptions.DefaultCloseTimeout);
+        Valid.RebalanceTimeout.Should().Be(KafkaSourceOptions.DefaultRebalanceTimeout);
     }
 
     [Theory]

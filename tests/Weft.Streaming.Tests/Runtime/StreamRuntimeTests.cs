@@ -376,19 +376,6 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         Enumerable.Range(0, ledger.RowCount).Select(i => (string)ledger[StandardColumns.EventId].GetValue(i)!).Should().Equal("late-b");
     }
 
-    /// <summary>A source whose commits never reach it: what a crash right after the lake writes leaves.</summary>
-    private sealed class CommitsLost(IEventSource inner) : IEventSource
-    {
-        public string Name => inner.Name;
-
-        public ValueTask<IReadOnlyList<SourceRecord>> ReadBatchAsync(int maxRecords, TimeSpan maxWait, CancellationToken cancellationToken) =>
-            inner.ReadBatchAsync(maxRecords, maxWait, cancellationToken);
-
-        public ValueTask CommitAsync(IReadOnlyDictionary<string, long> processedOffsets, CancellationToken cancellationToken) => ValueTask.CompletedTask;
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the host owns the source
-    }
-
     /// <summary>
     /// A stream reloads a signal's enrichment tables when they change, and starts its executors again
     /// with them; the dedup memory and the hot-user counts depend on the events seen, not the tables,

@@ -1,0 +1,192 @@
+using System.Globalization;
+using System.Text.Json;
+using FluentAssertions;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Streaming.Kafka;
+using Weft.Streaming.Runtime;
+using Weft.Streaming.Tests.Runtime;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Weft.Streaming.Tests.Kafka;
+
+/// <summary>Several stream runtimes in one consumer group, sharing the online store and the lake (the scale-out of DESIGN.md).</summary>
+public sealed class KafkaScaleOutTests(ITestOutputHelper output)
+{
+    private static readonly StreamOptions Options = new() { MaxBatchRecords = 100, MaxWait = TimeSpan.FromMilliseconds(20), FlushInterval = TimeSpan.FromHours(1) };
+
+    [Fact]
+    public async Task A_runtime_joining_mid_stream_takes_partitions_whose_rows_the_first_still_held_and_the_lake_holds_every_event_once()
+    {
+        using var world = new StreamWorld();
+        await using var kafka = KafkaTestCluster.Start(output);
+        await WriteKafkaConfigAsync(world, kafka);
+        var lines = StreamWorld.Events(6000, seed: 21);
+        // Clicks without their item (the signal dead-letters them), among every user's events.
+        for (int i = 0; i < 40; i++)
+        {
+            lines.Insert(i * 150, $$"""{"event_id":"bad-{{i}}","user_id":{{1 + (i % 30)}},"event_type":"click","event_time":"{{Timestamps.Format(StreamWorld.Start + i * 1_000_000L)}}"}""");
+        }
+
+        await kafka.ProduceAsync(lines.Select(l => (UserIdOf(l), l)).ToList());
+        var config = world.Config;
+
+        await using var hostA = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
+        await using var a = await StreamRuntime.CreateAsync(config, hostA.Source, hostA.Store, null, Options);
+        using var guard = new CancellationTokenSource(KafkaReading.Guard);
+        while (a.RecordsIn < 500)
+        {
+            guard.IsCancellationRequested.Should().BeFalse($"500 records were expected within {KafkaReading.Guard}, {a.RecordsIn} arrived");
+            await a.StepAsync(CancellationToken.None);
+        }
+
+        // a has read about half of the stream and flushed none of it. b joins the group: the rebalance
+        // hands b partitions whose records a holds, read but neither in the lake nor committed.
+        await using var hostB = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
+        await using var b = await StreamRuntime.CreateAsync(config, hostB.Source, hostB.Store, null, Options);
+        var sourceA = (KafkaEventSource)hostA.Source;
+        var sourceB = (KafkaEventSource)hostB.Source;
+        while (!(sourceA.AssignedPartitions.Count > 0 && sourceB.AssignedPartitions.Count > 0 && sourceA.AssignedPartitions.Count + sourceB.AssignedPartitions.Count == 4))
+        {
+            guard.IsCancellationRequested.Should().BeFalse("both runtimes were expected to hold partitions");
+            await a.StepAsync(CancellationToken.None);
+            await b.StepAsync(CancellationToken.None);
+        }
+
+        var reference = await world.ReferenceAsync(lines);
+        var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).Order(StringComparer.Ordinal).ToList();
+        await ReadUntilAsync(guard, async () => (await world.OnlineAsync()).Count >= expected.Count, "every event online", a, b);
+
+        await a.FlushAsync(CancellationToken.None);
+        await b.FlushAsync(CancellationToken.None);
+
+        output.WriteLine($"records read by a: {a.RecordsIn}, by b: {b.RecordsIn}, of {lines.Count}");
+
+        // b read again records a had processed (the mock coordinator refuses commits while the group
+        // rebalances, where a broker accepts those of the generation ending), but wrote none of them again.
+        (a.RecordsIn + b.RecordsIn).Should().BeGreaterThanOrEqualTo(lines.Count);
+        // Sorted and compared in order: BeEquivalentTo matches thousands of strings pairwise, for minutes.
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Order(StringComparer.Ordinal).Should().Equal(expected);
+        (await world.StreamLakeIdsAsync()).Order(StringComparer.Ordinal).Should().Equal(expected, "the rows of a revoked partition are written to the lake by one runtime");
+        var unrouted = await world.TableAsync("lake/dead_letters/_stream");
+        var searches = lines.Where(l => l.Contains("\"search\"", StringComparison.Ordinal)).Select(EventIdOf).Order(StringComparer.Ordinal).ToList();
+        searches.Should().NotBeEmpty();
+        Enumerable.Range(0, unrouted.RowCount).Select(i => EventIdOf((string)unrouted["payload"].GetValue(i)!)).Order(StringComparer.Ordinal)
+            .Should().Equal(searches, "every record no signal takes is dead-lettered once, by whichever runtime read it first");
+        var dead = await world.TableAsync("lake/dead_letters/engagement");
+        Enumerable.Range(0, dead.RowCount).Select(i => EventIdOf((string)dead["payload"].GetValue(i)!)).Order(StringComparer.Ordinal)
+            .Should().Equal(Enumerable.Range(0, 40).Select(i => $"bad-{i}").Order(StringComparer.Ordinal), "so is every record the signal refuses");
+    }
+
+    [Fact]
+    public async Task A_runtime_that_dies_between_its_lake_flush_and_its_commit_leaves_the_other_nothing_to_write_twice()
+    {
+        using var world = new StreamWorld();
+        await using var kafka = KafkaTestCluster.Start(output);
+        // Cooperative rebalancing: when a leaves, b is only given a's partitions; nothing is revoked from
+        // b, so what b learns of them it learns when they are assigned.
+        await WriteKafkaConfigAsync(world, kafka, """, "partition.assignment.strategy": "cooperative-sticky" """);
+        var lines = StreamWorld.Events(3000, seed: 22);
+        await kafka.ProduceAsync(lines.Select(l => (UserIdOf(l), l)).ToList());
+        var config = world.Config;
+
+        var hostA = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
+        await using var hostB = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
+        var sourceA = (KafkaEventSource)hostA.Source;
+        var sourceB = (KafkaEventSource)hostB.Source;
+        using var guard = new CancellationTokenSource(KafkaReading.Guard);
+        while (!(sourceA.AssignedPartitions.Count > 0 && sourceB.AssignedPartitions.Count > 0 && sourceA.AssignedPartitions.Count + sourceB.AssignedPartitions.Count == 4))
+        {
+            guard.IsCancellationRequested.Should().BeFalse("both consumers were expected to hold partitions");
+            await Task.Delay(50);
+        }
+
+        // a's commits never reach the group: it dies after its lake flush, before its commit.
+        var a = await StreamRuntime.CreateAsync(config, new CommitsLost(hostA.Source), hostA.Store, null, Options);
+        await using var b = await StreamRuntime.CreateAsync(config, hostB.Source, hostB.Store, null, Options);
+        await ReadUntilAsync(guard, () => Task.FromResult(a.RecordsIn + b.RecordsIn >= lines.Count), "every record", a, b);
+        await a.FlushAsync(CancellationToken.None);
+        long readByA = a.RecordsIn;
+        readByA.Should().BeGreaterThan(0);
+        await hostA.DisposeAsync(); // the consumer leaves the group; the runtime is never stopped
+
+        while (sourceB.AssignedPartitions.Count < 4)
+        {
+            guard.IsCancellationRequested.Should().BeFalse("b was expected to take a's partitions");
+            await b.StepAsync(CancellationToken.None);
+        }
+
+        long readByBBefore = b.RecordsIn;
+        await ReadUntilAsync(guard, () => Task.FromResult(b.RecordsIn - readByBBefore >= readByA), "a's records, again", b);
+        await b.FlushAsync(CancellationToken.None);
+
+        (b.RecordsIn - readByBBefore).Should().Be(readByA, "b reads again from the group's commits every record of a's partitions");
+        var reference = await world.ReferenceAsync(lines);
+        var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).Order(StringComparer.Ordinal).ToList();
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Order(StringComparer.Ordinal).Should().Equal(expected);
+        (await world.StreamLakeIdsAsync()).Order(StringComparer.Ordinal).Should().Equal(expected, "b writes none of the rows a's flush left in the lake");
+        var unrouted = await world.TableAsync("lake/dead_letters/_stream");
+        unrouted.RowCount.Should().Be(lines.Count(l => l.Contains("\"search\"", StringComparison.Ordinal)));
+    }
+
+    /// <summary>
+    /// Steps each runtime in turn until <paramref name="done"/> holds (checked every 20 rounds), then on
+    /// until none has had a record for a second. A wait for idleness alone can end before a partition
+    /// just assigned delivers its first record.
+    /// </summary>
+    private static async Task ReadUntilAsync(CancellationTokenSource guard, Func<Task<bool>> done, string what, params StreamRuntime[] runtimes)
+    {
+        for (int round = 1; ; round++)
+        {
+            guard.IsCancellationRequested.Should().BeFalse($"{what} was expected within {KafkaReading.Guard}");
+            foreach (var runtime in runtimes)
+            {
+                await runtime.StepAsync(CancellationToken.None);
+            }
+
+            if (round % 20 == 0 && await done())
+            {
+                break;
+            }
+        }
+
+        var idleSince = DateTime.UtcNow;
+        while (DateTime.UtcNow - idleSince < TimeSpan.FromSeconds(1))
+        {
+            foreach (var runtime in runtimes)
+            {
+                if (await runtime.StepAsync(CancellationToken.None) > 0)
+                {
+                    idleSince = DateTime.UtcNow;
+                }
+            }
+        }
+    }
+
+    private static Task WriteKafkaConfigAsync(StreamWorld world, KafkaTestCluster kafka, string moreConfig = "") =>
+        File.WriteAllTextAsync(Path.Combine(world.Root, "weft.json"), $$"""
+            {
+              "lake": "lake",
+              "signals": "signals",
+              "enrichments": { "items": { "path": "items.jsonl", "format": "jsonl" } },
+              "online_store": { "kind": "sqlite", "path": "online.db" },
+              "source": {
+                "kind": "kafka", "bootstrap_servers": "{{kafka.Cluster.BootstrapServers}}", "topic": "{{kafka.Topic}}", "group_id": "weft-stream",
+                "config": { "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "reconnect.backoff.max.ms": 1000, "topic.metadata.refresh.interval.ms": 1000{{moreConfig}} }
+              }
+            }
+            """);
+
+    private static string EventIdOf(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.GetProperty("event_id").GetString()!;
+    }
+
+    private static string UserIdOf(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.GetProperty("user_id").GetInt64().ToString(CultureInfo.InvariantCulture);
+    }
+}
