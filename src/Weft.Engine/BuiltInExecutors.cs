@@ -245,18 +245,8 @@ public sealed class DedupExecutor(int capacity = 4_000_000) : IEventExecutor
     /// Takes ids of events already delivered and stored (a restarted stream's recent output, oldest
     /// first) into the window, so their redeliveries are dropped; counts no duplicate.
     /// </summary>
-    internal void Remember(string?[] ids, int count)
-    {
-        var added = ArrayPool<bool>.Shared.Rent(count);
-        try
-        {
-            Add(ids.AsSpan(0, count), added.AsSpan(0, count));
-        }
-        finally
-        {
-            ArrayPool<bool>.Shared.Return(added);
-        }
-    }
+    /// <summary>Takes ids into the window; <paramref name="added"/>[i] says whether id i was new to it.</summary>
+    internal void Remember(string?[] ids, int count, Span<bool> added) => Add(ids.AsSpan(0, count), added[..count]);
 
     private void Add(ReadOnlySpan<string?> ids, Span<bool> added)
     {
@@ -322,11 +312,15 @@ public sealed class HotUserCapExecutor(int maxEventsPerHour) : IEventExecutor
     /// Counts events already let through and stored (a restarted stream's recent output) without
     /// judging them, so a hot user's next events meet the cap where they met it before the restart.
     /// </summary>
-    internal void Remember(long[] users, long[] times, int count)
+    /// <summary>Counts the events <paramref name="counted"/> marks (those new to the dedup window) into their users' hours.</summary>
+    internal void Remember(long[] users, long[] times, int count, ReadOnlySpan<bool> counted)
     {
         for (int i = 0; i < count; i++)
         {
-            Bump(users[i], times[i], out _);
+            if (counted[i])
+            {
+                Bump(users[i], times[i], out _);
+            }
         }
 
         Prune();

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Immutable;
 using System.Threading.Channels;
 using Weft.Definitions;
@@ -248,6 +249,8 @@ public sealed class SignalRun
     /// is dropped as it would have been before the restart, and their counts per user and hour into the
     /// hot-user cap. Produces no output. Events a later stage dropped were never stored, so the cap
     /// counts fewer than the earlier run did; such an event's redelivery is dropped again by its stage.
+    /// An event whose id the window holds already is not counted again, so recalling rows twice (a
+    /// stream reading the lake again after a rebalance, for what another runtime stored) counts them once.
     /// </summary>
     /// <param name="stored">Rows with at least <c>event_id</c>, <c>user_id</c> and <c>event_time</c>.</param>
     public void Recall(EventBatch stored)
@@ -259,8 +262,16 @@ public sealed class SignalRun
             return;
         }
 
-        Dedup.Remember(((StringColumn)stored[StandardColumns.EventId]).Values, n);
-        HotUserCap.Remember(((PrimitiveColumn<long>)stored[StandardColumns.UserId]).Values, ((PrimitiveColumn<long>)stored[StandardColumns.EventTime]).Values, n);
+        var added = ArrayPool<bool>.Shared.Rent(n);
+        try
+        {
+            Dedup.Remember(((StringColumn)stored[StandardColumns.EventId]).Values, n, added);
+            HotUserCap.Remember(((PrimitiveColumn<long>)stored[StandardColumns.UserId]).Values, ((PrimitiveColumn<long>)stored[StandardColumns.EventTime]).Values, n, added);
+        }
+        finally
+        {
+            ArrayPool<bool>.Shared.Return(added);
+        }
     }
 
     /// <summary>Bounded-table shape: the whole table through every stage, then into the assembler.</summary>

@@ -1231,6 +1231,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         private readonly Dictionary<string, long> _lakeOffsets;
         private readonly Dictionary<string, long> _deadHeld; // offsets whose dead letters the table holds
         private readonly Dictionary<string, long> _lateHeld; // ... and whose late events the ledger holds
+        private readonly HashSet<string> _recalledFiles = new(StringComparer.Ordinal); // stream files whose rows the run has recalled
         private readonly int _lakeRowGroupSize;
         private EventTableWriter _pending; // filled by appends (stage two), taken by flushes
         private long _pendingRows; // rows in _pending; written by the append stage, read by the loop
@@ -1300,19 +1301,37 @@ public sealed class StreamRuntime : IAsyncDisposable
         private async Task RecallAsync(CancellationToken cancellationToken)
         {
             long started = Stopwatch.GetTimestamp();
+            Recalled = await RecallNewAsync(cancellationToken).ConfigureAwait(false);
+            RecallTime = Stopwatch.GetElapsedTime(started);
+        }
+
+        /// <summary>
+        /// Recalls the stream buckets that hold files this run has not recalled yet (at open: all), the
+        /// newest first, until their new rows reach the dedup window's capacity; returns the rows read.
+        /// A bucket is read whole, and rows the window holds already are not counted again
+        /// (<see cref="SignalRun.Recall"/>), so this may run again after a rebalance: it then takes in
+        /// what other runtimes of the group stored since, for the partitions this one now reads.
+        /// </summary>
+        private async Task<long> RecallNewAsync(CancellationToken cancellationToken)
+        {
             var snapshot = await _lake.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
             var streamRows = PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.StreamPath);
-            var rowsByBucket = new SortedDictionary<string, long>(StringComparer.Ordinal); // bucket values sort as their times
+            var newRowsByBucket = new SortedDictionary<string, long>(StringComparer.Ordinal); // bucket values sort as their times
+            var files = new List<string>();
             foreach (var file in snapshot.Files(streamRows))
             {
-                string bucket = file.PartitionValues.GetValueOrDefault(EventLayout.BucketColumn) ?? "";
-                rowsByBucket[bucket] = rowsByBucket.GetValueOrDefault(bucket) + (file.NumRecords ?? int.MaxValue);
+                files.Add(file.Path);
+                if (!_recalledFiles.Contains(file.Path))
+                {
+                    string bucket = file.PartitionValues.GetValueOrDefault(EventLayout.BucketColumn) ?? "";
+                    newRowsByBucket[bucket] = newRowsByBucket.GetValueOrDefault(bucket) + (file.NumRecords ?? int.MaxValue);
+                }
             }
 
             int capacity = _run.Options.DedupCapacity;
             var buckets = new List<string>();
             long rows = 0;
-            foreach (var (bucket, count) in rowsByBucket.Reverse())
+            foreach (var (bucket, count) in newRowsByBucket.Reverse())
             {
                 if (rows >= capacity)
                 {
@@ -1324,17 +1343,19 @@ public sealed class StreamRuntime : IAsyncDisposable
             }
 
             string[] columns = [StandardColumns.EventId, StandardColumns.UserId, StandardColumns.EventTime];
+            long read = 0;
             for (int b = buckets.Count - 1; b >= 0; b--)
             {
                 var filter = streamRows.Equal(EventLayout.BucketColumn, buckets[b]);
                 await foreach (var batch in _lake.ReadAsync(columns, filter, version: snapshot.Version, cancellationToken: cancellationToken).ConfigureAwait(false))
                 {
                     _run.Recall(batch);
-                    Recalled += batch.RowCount;
+                    read += batch.RowCount;
                 }
             }
 
-            RecallTime = Stopwatch.GetElapsedTime(started);
+            _recalledFiles.UnionWith(files);
+            return read;
         }
 
         private static (SignalRun, RawEventParser, ElementCodec) Start(SignalEnvironment env, TimeProvider time, SignalRun? continuing = null) =>
@@ -1626,9 +1647,14 @@ public sealed class StreamRuntime : IAsyncDisposable
             return flush;
         }
 
-        /// <summary>Raises the offsets held by the lake, dead-letter and late-event tables to what their logs say now (other runtimes of the group commit to them too).</summary>
+        /// <summary>
+        /// Raises the offsets held by the lake, dead-letter and late-event tables to what their logs say
+        /// now, and recalls the stream rows stored since the last recall: other runtimes of the group
+        /// commit to them too, and the partitions they read may now be this one's.
+        /// </summary>
         public async Task RefreshHeldAsync(CancellationToken cancellationToken)
         {
+            await RecallNewAsync(cancellationToken).ConfigureAwait(false);
             Merge(_lakeOffsets, (await StreamCommitsAsync(_lake.Log, cancellationToken).ConfigureAwait(false)).Offsets);
             Merge(_deadHeld, await HeldOffsetsAsync(_deadLetters, cancellationToken).ConfigureAwait(false));
             Merge(_lateHeld, await HeldOffsetsAsync(_ledger, cancellationToken).ConfigureAwait(false));

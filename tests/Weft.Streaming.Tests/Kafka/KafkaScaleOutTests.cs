@@ -96,11 +96,7 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
         var sourceA = (KafkaEventSource)hostA.Source;
         var sourceB = (KafkaEventSource)hostB.Source;
         using var guard = new CancellationTokenSource(KafkaReading.Guard);
-        while (!(sourceA.AssignedPartitions.Count > 0 && sourceB.AssignedPartitions.Count > 0 && sourceA.AssignedPartitions.Count + sourceB.AssignedPartitions.Count == 4))
-        {
-            guard.IsCancellationRequested.Should().BeFalse("both consumers were expected to hold partitions");
-            await Task.Delay(50);
-        }
+        await UntilBothHoldPartitionsAsync(guard, sourceA, sourceB);
 
         // a's commits never reach the group: it dies after its lake flush, before its commit.
         var a = await StreamRuntime.CreateAsync(config, new CommitsLost(hostA.Source), hostA.Store, null, Options);
@@ -128,6 +124,66 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
         (await world.StreamLakeIdsAsync()).Order(StringComparer.Ordinal).Should().Equal(expected, "b writes none of the rows a's flush left in the lake");
         var unrouted = await world.TableAsync("lake/dead_letters/_stream");
         unrouted.RowCount.Should().Be(lines.Count(l => l.Contains("\"search\"", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task A_runtime_taking_over_partitions_counts_what_their_previous_owner_stored_against_the_hot_user_cap_and_the_dedup_window()
+    {
+        using var world = new StreamWorld(hotUserCap: 40);
+        await using var kafka = KafkaTestCluster.Start(output);
+        await WriteKafkaConfigAsync(world, kafka, """, "partition.assignment.strategy": "cooperative-sticky" """);
+        var config = world.Config;
+        long hour = StreamWorld.Start + 3 * StreamWorld.Hour;
+        string Save(string id, int user, int second) =>
+            $$"""{"event_id":"{{id}}","user_id":{{user}},"event_type":"save","event_time":"{{Timestamps.Format(hour + second * 1_000_000L)}}","item_id":5}""";
+
+        // Every user saves 30 times within one hour: under the cap of 40.
+        var first = Enumerable.Range(0, 30).SelectMany(i => Enumerable.Range(1, 30).Select(u => Save($"u{u}-{i}", u, i))).ToList();
+        await kafka.ProduceAsync(first.Select(l => (UserIdOf(l), l)).ToList());
+        var hostA = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
+        await using var hostB = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
+        var sourceA = (KafkaEventSource)hostA.Source;
+        var sourceB = (KafkaEventSource)hostB.Source;
+        using var guard = new CancellationTokenSource(KafkaReading.Guard);
+        await UntilBothHoldPartitionsAsync(guard, sourceA, sourceB);
+
+        var a = await StreamRuntime.CreateAsync(config, hostA.Source, hostA.Store, null, Options);
+        await using var b = await StreamRuntime.CreateAsync(config, hostB.Source, hostB.Store, null, Options);
+        await ReadUntilAsync(guard, () => Task.FromResult(a.RecordsIn + b.RecordsIn >= first.Count), "the first saves", a, b);
+        await a.FlushAsync(CancellationToken.None); // stored and committed
+        await b.FlushAsync(CancellationToken.None); // b's own rows: recalled again below, counted once
+        a.RecordsIn.Should().BeGreaterThan(0);
+        await hostA.DisposeAsync(); // a dies: its consumer leaves, its runtime is never stopped
+        while (sourceB.AssignedPartitions.Count < 4)
+        {
+            guard.IsCancellationRequested.Should().BeFalse("b was expected to take a's partitions");
+            await b.StepAsync(CancellationToken.None);
+        }
+
+        // Then 20 more saves each, within the same hour (10 over the cap), and one redelivery each of a
+        // save a stored.
+        var second = Enumerable.Range(30, 20).SelectMany(i => Enumerable.Range(1, 30).Select(u => Save($"u{u}-{i}", u, i)))
+            .Concat(Enumerable.Range(1, 30).Select(u => Save($"u{u}-0", u, 0))).ToList();
+        await kafka.ProduceAsync(second.Select(l => (UserIdOf(l), l)).ToList());
+        long before = b.RecordsIn;
+        await ReadUntilAsync(guard, () => Task.FromResult(b.RecordsIn - before >= second.Count), "the second saves", b);
+        await b.FlushAsync(CancellationToken.None);
+
+        var reference = await world.ReferenceAsync(first.Concat(second));
+        var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).Order(StringComparer.Ordinal).ToList();
+        expected.Should().HaveCount(30 * 40, "the reference caps every user at 40 saves in the hour and drops the redeliveries");
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Order(StringComparer.Ordinal).Should().Equal(expected, "b counted what a had stored of each user's hour");
+        (await world.StreamLakeIdsAsync()).Order(StringComparer.Ordinal).Should().Equal(expected);
+    }
+
+    /// <summary>Waits until the group's rebalance has given each of the two consumers some of the 4 partitions.</summary>
+    private static async Task UntilBothHoldPartitionsAsync(CancellationTokenSource guard, KafkaEventSource a, KafkaEventSource b)
+    {
+        while (!(a.AssignedPartitions.Count > 0 && b.AssignedPartitions.Count > 0 && a.AssignedPartitions.Count + b.AssignedPartitions.Count == 4))
+        {
+            guard.IsCancellationRequested.Should().BeFalse("both consumers were expected to hold partitions");
+            await Task.Delay(50);
+        }
     }
 
     /// <summary>
