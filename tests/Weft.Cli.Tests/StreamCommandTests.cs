@@ -60,28 +60,124 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         restart.Exit.Should().Be(0, restart.Err);
         restart.Out.Should().MatchRegex(@"stream: recalled [1-9][\d,]* stored events into the dedup windows", "the killed stream had flushed to the lake: its rows' ids come back");
 
-        var weft = WeftConfig.Load(config);
-        await using var store = connection is null
-            ? await OnlineStores.OpenSqliteAsync(_cli.PathOf("online.db"), CancellationToken.None)
-            : await OnlineStores.OpenPostgresAsync(connection, CancellationToken.None);
         File.Exists(_cli.PathOf("online.db")).Should().Be(connection is null, "the stream wrote to the store its weft.json names");
-        foreach (var signal in new[] { "engagement", "searches" })
-        {
-            var expected = await ReferenceAsync(weft, signal, lines);
-            expected.Should().NotBeEmpty();
-            var users = expected.Select(e => e.User).Distinct().ToList();
-            var online = await store.ReadManyAsync(signal, users, new OnlineReadOptions { Limit = 1_000_000 }, CancellationToken.None);
-            // Sorted text and Equal: FluentAssertions' structural equivalence is quadratic at this size.
-            Sorted(online.SelectMany(kv => kv.Value.Select(e => $"{kv.Key}/{e.EventId}"))).Should().Equal(Sorted(expected.Select(e => $"{e.User}/{e.Id}")), $"signal {signal}: every event once in the online store");
+        await ShouldHoldEveryEventOnceAsync(config, connection, lines);
+    }
 
-            var table = await EventTable.OpenAsync(weft.EnrichedTable(signal));
-            var lake = new List<string>();
-            await foreach (var b in table.ReadAsync([StandardColumns.EventId], PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.StreamPath)))
+    /// <summary>
+    /// DESIGN.md's scale-out: two weft stream processes in one Kafka consumer group, sharing a PostgreSQL
+    /// store and the lake. One is killed mid-stream; the group gives its partitions to the other, which
+    /// reads them from the dead one's last commit and stores every event once.
+    /// </summary>
+    [Fact]
+    public async Task Two_weft_stream_processes_in_one_Kafka_group_one_killed_with_SIGKILL_store_every_event_once()
+    {
+        string connection = await postgres.CreateSchemaAsync();
+        // 50,000 events of ~230 bytes over 4 partitions: ~2.9 MB each, under the ~5 MB a mock partition
+        // keeps (it drops older messages, which no consumer could read again).
+        var lines = await GenerateAsync(events: 50000, users: 200, items: 100, days: 2);
+        await using var kafka = Weft.Streaming.Kafka.KafkaMockCluster.Start(3);
+        kafka.CreateTopic("events", 4);
+        using (var producer = Weft.Streaming.Kafka.KafkaEventProducer.Open(kafka.BootstrapServers, "events", new Dictionary<string, string>(), null))
+        {
+            await producer.ProduceManyAsync(lines.Select(l => (UserOf(l) ?? 0, Encoding.UTF8.GetBytes(l))).ToList(), CancellationToken.None);
+        }
+
+        var config = await WriteConfigAsync(connection, $$"""
+            { "kind": "kafka", "bootstrap_servers": "{{kafka.BootstrapServers}}", "topic": "events", "group_id": "weft-stream",
+              "config": { "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "reconnect.backoff.max.ms": 1000, "topic.metadata.refresh.interval.ms": 1000 } }
+            """);
+
+        // The survivor waits out the session timeout of the killed one (6 s) and the rebalance after it.
+        using var doomed = StartStream(config, "--max-batch", "250", "--flush-interval", "300ms", "--exit-when-idle", "20s");
+        using var survivor = StartStream(config, "--max-batch", "250", "--flush-interval", "300ms", "--exit-when-idle", "20s");
+        try
+        {
+            var doomedProgress = Progress(doomed);
+            var survivorProgress = Progress(survivor);
+            using var guard = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            while (!(doomedProgress.Value >= 4000 && survivorProgress.Value >= 1))
             {
-                lake.AddRange(((StringColumn)b[StandardColumns.EventId]).Values.Select(v => v!));
+                guard.IsCancellationRequested.Should().BeFalse($"both processes were expected to report progress (killed-to-be: {doomedProgress.Value}, survivor: {survivorProgress.Value})");
+                doomed.HasExited.Should().BeFalse("the process to kill must still be streaming");
+                await Task.Delay(20);
             }
 
-            Sorted(lake).Should().Equal(Sorted(expected.Select(e => e.Id)), $"signal {signal}: every stream row once in the lake, none written twice");
+            doomed.Kill(entireProcessTree: true); // SIGKILL: no flush, no commit, no leaving the group
+            await doomed.WaitForExitAsync();
+            doomedProgress.Value.Should().BeLessThan(lines.Count, "the kill must land mid-stream");
+
+            await survivor.WaitForExitAsync(guard.Token);
+            var err = survivorProgress.Text;
+            survivor.ExitCode.Should().Be(0, err);
+            err.Split('\n').Should().Contain(l => l.Contains("partitions assigned:", StringComparison.Ordinal) && Enumerable.Range(0, 4).All(p => l.Contains($"events/{p}", StringComparison.Ordinal)),
+                "the survivor took the killed process's partitions");
+        }
+        finally
+        {
+            foreach (var process in new[] { doomed, survivor })
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+            }
+        }
+
+        await ShouldHoldEveryEventOnceAsync(config, connection, lines);
+    }
+
+    private Process StartStream(string config, params string[] options)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = _cli.Root };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "weft.dll"), "stream", "--config", config }.Concat(options))
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        return Process.Start(start)!;
+    }
+
+    /// <summary>Follows a weft stream process's progress lines (records read so far) and keeps its error output.</summary>
+    private static StreamProgress Progress(Process process)
+    {
+        var progress = new StreamProgress();
+        _ = process.StandardOutput.ReadToEndAsync();
+        _ = Task.Run(async () =>
+        {
+            while (await process.StandardError.ReadLineAsync() is { } line)
+            {
+                lock (progress.Err)
+                {
+                    progress.Err.AppendLine(line);
+                }
+
+                if (line.StartsWith("stream: ", StringComparison.Ordinal) && long.TryParse(line.Split(' ')[1].Replace(",", "", StringComparison.Ordinal), out long read))
+                {
+                    Interlocked.Exchange(ref progress.Read, read);
+                }
+            }
+        });
+        return progress;
+    }
+
+    private sealed class StreamProgress
+    {
+        public long Read;
+
+        public StringBuilder Err { get; } = new();
+
+        public long Value => Interlocked.Read(ref Read);
+
+        public string Text
+        {
+            get
+            {
+                lock (Err)
+                {
+                    return Err.ToString();
+                }
+            }
         }
     }
 
@@ -160,9 +256,29 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
     /// </summary>
     private async Task<(string Config, List<string> Lines)> EmbeddedStreamAsync(int events, int users, int items, int days, string? postgres = null)
     {
+        var lines = await GenerateAsync(events, users, items, days);
+        var config = await WriteConfigAsync(postgres, """{ "kind": "embedded", "path": "log" }""");
+        await using (var log = await EmbeddedLog.OpenAsync(_cli.PathOf("log")))
+        {
+            await log.AppendAsync(lines.Select(l => (Array.Empty<byte>(), Encoding.UTF8.GetBytes(l))).ToList());
+        }
+
+        return (config, lines);
+    }
+
+    /// <summary>weft gen's raw events (each event id once) and the example signals compiled into signals/.</summary>
+    private async Task<List<string>> GenerateAsync(int events, int users, int items, int days)
+    {
         string Text(int n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture);
         (await _cli.RunAsync("gen", "--out", _cli.PathOf("raw"), "--events", Text(events), "--users", Text(users), "--items", Text(items), "--days", Text(days))).Exit.Should().Be(0);
         (await _cli.RunAsync("compile", Path.Combine(CliHarness.RepoRoot, "examples", "definitions"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        return [.. (await File.ReadAllLinesAsync(_cli.PathOf("raw/landing/events.jsonl"))).Where(l => EventId(l) is not { } id || seen.Add(id))];
+    }
+
+    /// <summary>weft.json over the generated data: the lake, the store (SQLite, or PostgreSQL when given) and the source.</summary>
+    private async Task<string> WriteConfigAsync(string? postgres, string source)
+    {
         var config = _cli.PathOf("weft.json");
         var store = postgres is null
             ? """{ "kind": "sqlite", "path": "online.db" }"""
@@ -172,17 +288,10 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
               "lake": "lake", "signals": "signals",
               "enrichments": { "items": "raw/items" },
               "online_store": {{store}},
-              "source": { "kind": "embedded", "path": "log" }
+              "source": {{source}}
             }
             """);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var lines = (await File.ReadAllLinesAsync(_cli.PathOf("raw/landing/events.jsonl"))).Where(l => EventId(l) is not { } id || seen.Add(id)).ToList();
-        await using (var log = await EmbeddedLog.OpenAsync(_cli.PathOf("log")))
-        {
-            await log.AppendAsync(lines.Select(l => (Array.Empty<byte>(), Encoding.UTF8.GetBytes(l))).ToList());
-        }
-
-        return (config, lines);
+        return config;
     }
 
     private static Dictionary<string, double> ParsePrometheus(string text)
@@ -280,6 +389,33 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
 
         result.Exit.Should().Be(2);
         result.Err.Should().Contain("--max-pending-rows 0 must be at least 1");
+    }
+
+    /// <summary>Both example signals: every event the reference makes of the lines once online and once in the lake's stream rows.</summary>
+    private async Task ShouldHoldEveryEventOnceAsync(string config, string? postgres, List<string> lines)
+    {
+        var weft = WeftConfig.Load(config);
+        await using var store = postgres is null
+            ? await OnlineStores.OpenSqliteAsync(_cli.PathOf("online.db"), CancellationToken.None)
+            : await OnlineStores.OpenPostgresAsync(postgres, CancellationToken.None);
+        foreach (var signal in new[] { "engagement", "searches" })
+        {
+            var expected = await ReferenceAsync(weft, signal, lines);
+            expected.Should().NotBeEmpty();
+            var users = expected.Select(e => e.User).Distinct().ToList();
+            var online = await store.ReadManyAsync(signal, users, new OnlineReadOptions { Limit = 1_000_000 }, CancellationToken.None);
+            // Sorted text and Equal: FluentAssertions' structural equivalence is quadratic at this size.
+            Sorted(online.SelectMany(kv => kv.Value.Select(e => $"{kv.Key}/{e.EventId}"))).Should().Equal(Sorted(expected.Select(e => $"{e.User}/{e.Id}")), $"signal {signal}: every event once in the online store");
+
+            var table = await EventTable.OpenAsync(weft.EnrichedTable(signal));
+            var lake = new List<string>();
+            await foreach (var b in table.ReadAsync([StandardColumns.EventId], PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.StreamPath)))
+            {
+                lake.AddRange(((StringColumn)b[StandardColumns.EventId]).Values.Select(v => v!));
+            }
+
+            Sorted(lake).Should().Equal(Sorted(expected.Select(e => e.Id)), $"signal {signal}: every stream row once in the lake, none written twice");
+        }
     }
 
     private static List<string> Sorted(IEnumerable<string> values)
