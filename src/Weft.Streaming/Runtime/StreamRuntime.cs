@@ -1649,13 +1649,17 @@ public sealed class StreamRuntime : IAsyncDisposable
 
         /// <summary>
         /// Raises the offsets held by the lake, dead-letter and late-event tables to what their logs say
-        /// now, and recalls the stream rows stored since the last recall: other runtimes of the group
-        /// commit to them too, and the partitions they read may now be this one's.
+        /// now, and the watermark to the newest event time stored, and recalls the stream rows stored
+        /// since the last recall: other runtimes of the group commit to them too, and the partitions
+        /// they read may now be this one's. So a runtime taking partitions over judges lateness, drops
+        /// redeliveries and caps hot users as a runtime restarted on the same lake would.
         /// </summary>
         public async Task RefreshHeldAsync(CancellationToken cancellationToken)
         {
             await RecallNewAsync(cancellationToken).ConfigureAwait(false);
-            Merge(_lakeOffsets, (await StreamCommitsAsync(_lake.Log, cancellationToken).ConfigureAwait(false)).Offsets);
+            var (lakeOffsets, maxEventTime) = await StreamCommitsAsync(_lake.Log, cancellationToken).ConfigureAwait(false);
+            Merge(_lakeOffsets, lakeOffsets);
+            _maxEventTime = Math.Max(_maxEventTime, maxEventTime); // the prepare stage's; a flush records the append stage's
             Merge(_deadHeld, await HeldOffsetsAsync(_deadLetters, cancellationToken).ConfigureAwait(false));
             Merge(_lateHeld, await HeldOffsetsAsync(_ledger, cancellationToken).ConfigureAwait(false));
         }

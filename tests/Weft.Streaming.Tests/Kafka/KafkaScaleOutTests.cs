@@ -176,6 +176,52 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
         (await world.StreamLakeIdsAsync()).Order(StringComparer.Ordinal).Should().Equal(expected);
     }
 
+    [Fact]
+    public async Task A_runtime_taking_a_partition_over_judges_lateness_against_the_newest_event_time_stored()
+    {
+        using var world = new StreamWorld(LatePolicy.Drop);
+        await using var kafka = KafkaTestCluster.Start(output, partitions: 1);
+        await WriteKafkaConfigAsync(world, kafka, """, "partition.assignment.strategy": "cooperative-sticky" """);
+        var config = world.Config;
+        string Save(string id, long at) =>
+            $$"""{"event_id":"{{id}}","user_id":7,"event_type":"save","event_time":"{{Timestamps.Format(at)}}","item_id":5}""";
+
+        var hostA = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
+        var hostB = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
+        using var guard = new CancellationTokenSource(KafkaReading.Guard);
+        while (((KafkaEventSource)hostA.Source).AssignedPartitions.Count + ((KafkaEventSource)hostB.Source).AssignedPartitions.Count < 1)
+        {
+            guard.IsCancellationRequested.Should().BeFalse("one consumer was expected to hold the partition");
+            await Task.Delay(50);
+        }
+
+        // The one holding the partition reads events 10 hours in, stores them and dies; the other,
+        // which has seen nothing, is given the partition.
+        var (holder, other) = ((KafkaEventSource)hostA.Source).AssignedPartitions.Count == 1 ? (hostA, hostB) : (hostB, hostA);
+        await using var survivor = other; // the holder dies below
+        var first = await StreamRuntime.CreateAsync(config, holder.Source, holder.Store, null, Options);
+        await using var second = await StreamRuntime.CreateAsync(config, other.Source, other.Store, null, Options);
+        long recent = StreamWorld.Start + 10 * StreamWorld.Hour;
+        await kafka.ProduceAsync([("7", Save("recent-1", recent)), ("7", Save("recent-2", recent + 1_000_000))]);
+        await ReadUntilAsync(guard, () => Task.FromResult(first.RecordsIn >= 2), "the recent saves", first);
+        await first.FlushAsync(CancellationToken.None);
+        await holder.DisposeAsync();
+        while (((KafkaEventSource)other.Source).AssignedPartitions.Count < 1)
+        {
+            guard.IsCancellationRequested.Should().BeFalse("the other consumer was expected to take the partition");
+            await second.StepAsync(CancellationToken.None);
+        }
+
+        // Three hours before the newest event stored: older than the watermark (one bucket, an hour).
+        await kafka.ProduceAsync([("7", Save("old-1", recent - 3 * StreamWorld.Hour)), ("7", Save("recent-3", recent + 2_000_000))]);
+        await ReadUntilAsync(guard, () => Task.FromResult(second.RecordsIn >= 2), "the later saves", second);
+        await second.FlushAsync(CancellationToken.None);
+
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Order(StringComparer.Ordinal).Should().Equal("recent-1", "recent-2", "recent-3");
+        var ledger = await world.TableAsync("lake/late_events/engagement");
+        Enumerable.Range(0, ledger.RowCount).Select(i => (string)ledger[StandardColumns.EventId].GetValue(i)!).Should().Equal("old-1");
+    }
+
     /// <summary>Waits until the group's rebalance has given each of the two consumers some of the 4 partitions.</summary>
     private static async Task UntilBothHoldPartitionsAsync(CancellationTokenSource guard, KafkaEventSource a, KafkaEventSource b)
     {
