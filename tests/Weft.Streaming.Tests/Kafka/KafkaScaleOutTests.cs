@@ -176,8 +176,15 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
         (await world.StreamLakeIdsAsync()).Order(StringComparer.Ordinal).Should().Equal(expected);
     }
 
-    [Fact]
-    public async Task A_runtime_taking_a_partition_over_judges_lateness_against_the_newest_event_time_stored()
+    /// <summary>
+    /// With the first owner's commits kept, the second reads only what came after them, and must know
+    /// the stored watermark to judge the old event late; with them lost, it reads everything again, and
+    /// must not record the first owner's late event in the ledger twice.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_runtime_taking_a_partition_over_judges_lateness_against_the_newest_event_time_stored(bool commitsLost)
     {
         using var world = new StreamWorld(LatePolicy.Drop);
         await using var kafka = KafkaTestCluster.Start(output, partitions: 1);
@@ -199,11 +206,11 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
         // which has seen nothing, is given the partition.
         var (holder, other) = ((KafkaEventSource)hostA.Source).AssignedPartitions.Count == 1 ? (hostA, hostB) : (hostB, hostA);
         await using var survivor = other; // the holder dies below
-        var first = await StreamRuntime.CreateAsync(config, holder.Source, holder.Store, null, Options);
+        var first = await StreamRuntime.CreateAsync(config, commitsLost ? new CommitsLost(holder.Source) : holder.Source, holder.Store, null, Options);
         await using var second = await StreamRuntime.CreateAsync(config, other.Source, other.Store, null, Options);
         long recent = StreamWorld.Start + 10 * StreamWorld.Hour;
-        await kafka.ProduceAsync([("7", Save("recent-1", recent)), ("7", Save("recent-2", recent + 1_000_000))]);
-        await ReadUntilAsync(guard, () => Task.FromResult(first.RecordsIn >= 2), "the recent saves", first);
+        await kafka.ProduceAsync([("7", Save("recent-1", recent)), ("7", Save("recent-2", recent + 1_000_000)), ("7", Save("old-0", recent - 4 * StreamWorld.Hour))]);
+        await ReadUntilAsync(guard, () => Task.FromResult(first.RecordsIn >= 3), "the first saves", first);
         await first.FlushAsync(CancellationToken.None);
         await holder.DisposeAsync();
         while (((KafkaEventSource)other.Source).AssignedPartitions.Count < 1)
@@ -214,12 +221,13 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
 
         // Three hours before the newest event stored: older than the watermark (one bucket, an hour).
         await kafka.ProduceAsync([("7", Save("old-1", recent - 3 * StreamWorld.Hour)), ("7", Save("recent-3", recent + 2_000_000))]);
-        await ReadUntilAsync(guard, () => Task.FromResult(second.RecordsIn >= 2), "the later saves", second);
+        await ReadUntilAsync(guard, () => Task.FromResult(second.RecordsIn >= (commitsLost ? 5 : 2)), "the later saves", second);
         await second.FlushAsync(CancellationToken.None);
 
         (await world.OnlineAsync()).Keys.Select(k => k.Id).Order(StringComparer.Ordinal).Should().Equal("recent-1", "recent-2", "recent-3");
         var ledger = await world.TableAsync("lake/late_events/engagement");
-        Enumerable.Range(0, ledger.RowCount).Select(i => (string)ledger[StandardColumns.EventId].GetValue(i)!).Should().Equal("old-1");
+        Enumerable.Range(0, ledger.RowCount).Select(i => (string)ledger[StandardColumns.EventId].GetValue(i)!).Order(StringComparer.Ordinal).Should().Equal("old-0", "old-1");
+        (await world.StreamLakeIdsAsync()).Order(StringComparer.Ordinal).Should().Equal("recent-1", "recent-2", "recent-3");
     }
 
     /// <summary>Waits until the group's rebalance has given each of the two consumers some of the 4 partitions.</summary>
