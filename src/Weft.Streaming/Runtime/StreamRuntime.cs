@@ -645,6 +645,8 @@ public sealed class StreamRuntime : IAsyncDisposable
     private async Task OnRebalanceAsync(bool revoking)
     {
         await _turn.WaitAsync().ConfigureAwait(false);
+        long started = Stopwatch.GetTimestamp();
+        var action = ("action", revoking ? "revoke" : "assign");
         try
         {
             if (_failure is not null)
@@ -665,6 +667,8 @@ public sealed class StreamRuntime : IAsyncDisposable
             }
 
             Merge(_unroutedHeld, await HeldOffsetsAsync(_unrouted, CancellationToken.None).ConfigureAwait(false));
+            Metrics.Count("weft_stream_rebalances_total", "Rebalances the source let the runtime take part in, by action (revoke: flushed and committed; assign: read what the group stored)", 1, action);
+            Metrics.Gauge("weft_stream_rebalance_seconds", "How long the runtime held the source's last rebalance, by action", Stopwatch.GetElapsedTime(started).TotalSeconds, action);
         }
         finally
         {

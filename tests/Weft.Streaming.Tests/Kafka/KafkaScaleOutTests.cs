@@ -62,6 +62,9 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
         await b.FlushAsync(CancellationToken.None);
 
         output.WriteLine($"records read by a: {a.RecordsIn}, by b: {b.RecordsIn}, of {lines.Count}");
+        a.Metrics.Value("weft_stream_rebalances_total", ("action", "revoke")).Should().BeGreaterThanOrEqualTo(1, "a flushed when b's joining revoked its partitions");
+        b.Metrics.Value("weft_stream_rebalances_total", ("action", "assign")).Should().BeGreaterThanOrEqualTo(1);
+        a.Metrics.Value("weft_stream_rebalance_seconds", ("action", "revoke")).Should().BeGreaterThan(0);
 
         // b read again records a had processed (the mock coordinator refuses commits while the group
         // rebalances, where a broker accepts those of the generation ending), but wrote none of them again.
