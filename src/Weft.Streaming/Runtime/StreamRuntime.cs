@@ -638,9 +638,10 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// The source's rebalance handler (its poll thread waits on the task), served between two steps.
     /// Partitions being revoked: everything processed is flushed (online sync, lake, commit) while they
     /// are still this consumer's, so their next owner starts after it (where the coordinator takes the
-    /// commit) and finds the rows in the lake. Then, as after partitions are assigned, what the lake,
-    /// dead-letter and late-event tables hold of each partition is read again: another runtime of the
-    /// group may have written rows of a partition this one now reads, and they must not be written twice.
+    /// commit) and finds the rows in the lake. Partitions assigned: what the lake, dead-letter and
+    /// late-event tables hold of each partition is read again, and the stream rows other runtimes
+    /// stored are recalled: another runtime of the group may have written rows of a partition this one
+    /// now reads, and they must not be written twice.
     /// </summary>
     private async Task OnRebalanceAsync(bool revoking)
     {
@@ -660,13 +661,17 @@ public sealed class StreamRuntime : IAsyncDisposable
                 // Committed: a partition that comes back is read from its owner's commits, never from these.
                 _appended.Clear();
             }
-
-            foreach (var signal in _signals)
+            else
             {
-                await signal.RefreshHeldAsync(CancellationToken.None).ConfigureAwait(false);
+                foreach (var signal in _signals)
+                {
+                    long recalled = await signal.RefreshHeldAsync(CancellationToken.None).ConfigureAwait(false);
+                    Metrics.Gauge("weft_stream_rebalance_recalled_events", "Stored stream rows the last assignment read back into a signal's dedup window and hot-user cap (buckets other runtimes added files to)", recalled, ("signal", signal.Env.Definition.Name));
+                }
+
+                Merge(_unroutedHeld, await HeldOffsetsAsync(_unrouted, CancellationToken.None).ConfigureAwait(false));
             }
 
-            Merge(_unroutedHeld, await HeldOffsetsAsync(_unrouted, CancellationToken.None).ConfigureAwait(false));
             Metrics.Count("weft_stream_rebalances_total", "Rebalances the source let the runtime take part in, by action (revoke: flushed and committed; assign: read what the group stored)", 1, action);
             Metrics.Gauge("weft_stream_rebalance_seconds", "How long the runtime held the source's last rebalance, by action", Stopwatch.GetElapsedTime(started).TotalSeconds, action);
         }
@@ -1195,6 +1200,9 @@ public sealed class StreamRuntime : IAsyncDisposable
         SignalDefinition Definition, string Fingerprint, EventTable DeadLetters, EventTable Ledger,
         EventTableWriter Rows, List<DeadLetter> Dead, List<LateEvent> Late, long MaxEventTime)
     {
+        /// <summary>The lake files the flush committed (none before <see cref="WriteAsync"/> has).</summary>
+        public IReadOnlyList<AddFile> FilesAdded { get; private set; } = [];
+
         public async Task WriteAsync(IReadOnlyDictionary<string, long> offsets, string tag, long nowMicros, WeftMetrics metrics, Task onlineSynced)
         {
             var parameters = new Dictionary<string, string>
@@ -1212,7 +1220,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             {
                 if (Rows.RowCount > 0)
                 {
-                    await Rows.CommitAsync(parameters, CancellationToken.None, commitAfter: onlineSynced).ConfigureAwait(false);
+                    FilesAdded = (await Rows.CommitAsync(parameters, CancellationToken.None, commitAfter: onlineSynced).ConfigureAwait(false)).FilesAdded;
                     metrics.Count("weft_lake_rows_total", "Rows written to the lake, by signal and path", Rows.RowCount, ("signal", Definition.Name), ("path", EventLayout.StreamPath));
                 }
             }
@@ -1310,7 +1318,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         }
 
         /// <summary>
-        /// Recalls the stream buckets that hold files this run has not recalled yet (at open: all), the
+        /// Recalls the stream buckets that hold files this run has neither recalled nor committed itself (at open: all), the
         /// newest first, until their new rows reach the dedup window's capacity; returns the rows read.
         /// A bucket is read whole, and rows the window holds already are not counted again
         /// (<see cref="SignalRun.Recall"/>), so this may run again after a rebalance: it then takes in
@@ -1658,19 +1666,27 @@ public sealed class StreamRuntime : IAsyncDisposable
         /// they read may now be this one's. So a runtime taking partitions over judges lateness, drops
         /// redeliveries and caps hot users as a runtime restarted on the same lake would.
         /// </summary>
-        public async Task RefreshHeldAsync(CancellationToken cancellationToken)
+        /// <returns>The stored rows read back (<see cref="RecallNewAsync"/>).</returns>
+        public async Task<long> RefreshHeldAsync(CancellationToken cancellationToken)
         {
-            await RecallNewAsync(cancellationToken).ConfigureAwait(false);
+            long recalled = await RecallNewAsync(cancellationToken).ConfigureAwait(false);
             var (lakeOffsets, maxEventTime) = await StreamCommitsAsync(_lake.Log, cancellationToken).ConfigureAwait(false);
             Merge(_lakeOffsets, lakeOffsets);
             _maxEventTime = Math.Max(_maxEventTime, maxEventTime); // the prepare stage's; a flush records the append stage's
             Merge(_deadHeld, await HeldOffsetsAsync(_deadLetters, cancellationToken).ConfigureAwait(false));
             Merge(_lateHeld, await HeldOffsetsAsync(_ledger, cancellationToken).ConfigureAwait(false));
+            return recalled;
         }
 
         /// <summary>After a flush's writes: the lake holds its rows up to its offsets.</summary>
         public void NoteWritten(SignalFlush flush, IReadOnlyDictionary<string, long> offsets)
         {
+            // Its rows went through this run: a recall after a rebalance has nothing to learn from them.
+            foreach (var file in flush.FilesAdded)
+            {
+                _recalledFiles.Add(file.Path);
+            }
+
             if (flush.Rows.RowCount > 0)
             {
                 foreach (var (partition, offset) in offsets)
