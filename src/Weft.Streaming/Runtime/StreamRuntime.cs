@@ -682,7 +682,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     }
 
     /// <summary>Raises each partition's offset in <paramref name="into"/> to the one in <paramref name="from"/> where that is higher.</summary>
-    private static void Merge(Dictionary<string, long> into, Dictionary<string, long> from)
+    private static void Merge(Dictionary<string, long> into, IReadOnlyDictionary<string, long> from)
     {
         foreach (var (partition, offset) in from)
         {
@@ -773,10 +773,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             await signal.AppendAsync(batch, _store, Metrics, _time, cancellationToken).ConfigureAwait(false);
         }
 
-        foreach (var (partition, offset) in prepared.Offsets)
-        {
-            _appended[partition] = Math.Max(offset, _appended.GetValueOrDefault(partition, -1));
-        }
+        Merge(_appended, prepared.Offsets);
     }
 
     /// <summary>
@@ -1689,10 +1686,7 @@ public sealed class StreamRuntime : IAsyncDisposable
 
             if (flush.Rows.RowCount > 0)
             {
-                foreach (var (partition, offset) in offsets)
-                {
-                    _lakeOffsets[partition] = Math.Max(offset, _lakeOffsets.GetValueOrDefault(partition, -1));
-                }
+                Merge(_lakeOffsets, offsets);
             }
         }
 

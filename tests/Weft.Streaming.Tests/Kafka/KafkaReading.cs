@@ -8,6 +8,13 @@ internal static class KafkaReading
 {
     public static readonly TimeSpan Guard = TimeSpan.FromSeconds(60);
 
+    /// <summary>An event's <c>user_id</c> as the record key it is produced under.</summary>
+    public static string UserIdOf(string json)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        return doc.RootElement.GetProperty("user_id").GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Click events e{start}… keyed and spread over 64 users.</summary>
     public static IReadOnlyList<(string Key, string Json)> Events(int count, int start = 0) =>
         Enumerable.Range(start, count)

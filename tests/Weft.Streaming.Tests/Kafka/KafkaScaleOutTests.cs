@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using FluentAssertions;
 using Weft.Definitions;
@@ -29,10 +28,10 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
             lines.Insert(i * 150, $$"""{"event_id":"bad-{{i}}","user_id":{{1 + (i % 30)}},"event_type":"click","event_time":"{{Timestamps.Format(StreamWorld.Start + i * 1_000_000L)}}"}""");
         }
 
-        await kafka.ProduceAsync(lines.Select(l => (UserIdOf(l), l)).ToList());
+        await kafka.ProduceAsync(lines.Select(l => (KafkaReading.UserIdOf(l), l)).ToList());
         var config = world.Config;
 
-        await using var hostA = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
+        await using var hostA = await OpenHostAsync(config, kafka);
         await using var a = await StreamRuntime.CreateAsync(config, hostA.Source, hostA.Store, null, Options);
         using var guard = new CancellationTokenSource(KafkaReading.Guard);
         while (a.RecordsIn < 500)
@@ -43,7 +42,7 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
 
         // a has read about half of the stream and flushed none of it. b joins the group: the rebalance
         // hands b partitions whose records a holds, read but neither in the lake nor committed.
-        await using var hostB = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
+        await using var hostB = await OpenHostAsync(config, kafka);
         await using var b = await StreamRuntime.CreateAsync(config, hostB.Source, hostB.Store, null, Options);
         var sourceA = (KafkaEventSource)hostA.Source;
         var sourceB = (KafkaEventSource)hostB.Source;
@@ -95,11 +94,11 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
         // b, so what b learns of them it learns when they are assigned.
         await WriteKafkaConfigAsync(world, kafka, """, "partition.assignment.strategy": "cooperative-sticky" """);
         var lines = StreamWorld.Events(3000, seed: 22);
-        await kafka.ProduceAsync(lines.Select(l => (UserIdOf(l), l)).ToList());
+        await kafka.ProduceAsync(lines.Select(l => (KafkaReading.UserIdOf(l), l)).ToList());
         var config = world.Config;
 
-        var hostA = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
-        await using var hostB = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
+        var hostA = await OpenHostAsync(config, kafka);
+        await using var hostB = await OpenHostAsync(config, kafka);
         var sourceA = (KafkaEventSource)hostA.Source;
         var sourceB = (KafkaEventSource)hostB.Source;
         using var guard = new CancellationTokenSource(KafkaReading.Guard);
@@ -146,9 +145,9 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
 
         // Every user saves 30 times within one hour: under the cap of 40.
         var first = Enumerable.Range(0, 30).SelectMany(i => Enumerable.Range(1, 30).Select(u => Save($"u{u}-{i}", u, i))).ToList();
-        await kafka.ProduceAsync(first.Select(l => (UserIdOf(l), l)).ToList());
-        var hostA = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
-        await using var hostB = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
+        await kafka.ProduceAsync(first.Select(l => (KafkaReading.UserIdOf(l), l)).ToList());
+        var hostA = await OpenHostAsync(config, kafka);
+        await using var hostB = await OpenHostAsync(config, kafka);
         var sourceA = (KafkaEventSource)hostA.Source;
         var sourceB = (KafkaEventSource)hostB.Source;
         using var guard = new CancellationTokenSource(KafkaReading.Guard);
@@ -171,7 +170,7 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
         // save a stored.
         var second = Enumerable.Range(30, 20).SelectMany(i => Enumerable.Range(1, 30).Select(u => Save($"u{u}-{i}", u, i)))
             .Concat(Enumerable.Range(1, 30).Select(u => Save($"u{u}-0", u, 0))).ToList();
-        await kafka.ProduceAsync(second.Select(l => (UserIdOf(l), l)).ToList());
+        await kafka.ProduceAsync(second.Select(l => (KafkaReading.UserIdOf(l), l)).ToList());
         long before = b.RecordsIn;
         await ReadUntilAsync(guard, () => Task.FromResult(b.RecordsIn - before >= second.Count), "the second saves", b);
         await b.FlushAsync(CancellationToken.None);
@@ -200,8 +199,8 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
         string Save(string id, long at) =>
             $$"""{"event_id":"{{id}}","user_id":7,"event_type":"save","event_time":"{{Timestamps.Format(at)}}","item_id":5}""";
 
-        var hostA = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
-        var hostB = await StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
+        var hostA = await OpenHostAsync(config, kafka);
+        var hostB = await OpenHostAsync(config, kafka);
         using var guard = new CancellationTokenSource(KafkaReading.Guard);
         while (((KafkaEventSource)hostA.Source).AssignedPartitions.Count + ((KafkaEventSource)hostB.Source).AssignedPartitions.Count < 1)
         {
@@ -236,6 +235,10 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
         Enumerable.Range(0, ledger.RowCount).Select(i => (string)ledger[StandardColumns.EventId].GetValue(i)!).Order(StringComparer.Ordinal).Should().Equal("old-0", "old-1");
         (await world.StreamLakeIdsAsync()).Order(StringComparer.Ordinal).Should().Equal("recent-1", "recent-2", "recent-3");
     }
+
+    /// <summary>A stream host on the world's weft.json: its store and a consumer of the test cluster's group.</summary>
+    private static Task<StreamHost> OpenHostAsync(Weft.Engine.Configuration.WeftConfig config, KafkaTestCluster kafka) =>
+        StreamHost.OpenAsync(config, "weft-stream", kafka.Logger, CancellationToken.None);
 
     /// <summary>Waits until the group's rebalance has given each of the two consumers some of the 4 partitions.</summary>
     private static async Task UntilBothHoldPartitionsAsync(CancellationTokenSource guard, KafkaEventSource a, KafkaEventSource b)
@@ -299,11 +302,5 @@ public sealed class KafkaScaleOutTests(ITestOutputHelper output)
     {
         using var doc = JsonDocument.Parse(json);
         return doc.RootElement.GetProperty("event_id").GetString()!;
-    }
-
-    private static string UserIdOf(string json)
-    {
-        using var doc = JsonDocument.Parse(json);
-        return doc.RootElement.GetProperty("user_id").GetInt64().ToString(CultureInfo.InvariantCulture);
     }
 }

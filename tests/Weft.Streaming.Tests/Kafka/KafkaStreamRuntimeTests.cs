@@ -1,4 +1,3 @@
-using System.Text.Json;
 using FluentAssertions;
 using Weft.Definitions;
 using Weft.Streaming.Runtime;
@@ -31,7 +30,7 @@ public sealed class KafkaStreamRuntimeTests(ITestOutputHelper output)
             }
             """);
         var lines = StreamWorld.Events(600, seed: 7);
-        await kafka.ProduceAsync(lines.Select(l => (UserIdOf(l), l)).ToList());
+        await kafka.ProduceAsync(lines.Select(l => (KafkaReading.UserIdOf(l), l)).ToList());
 
         var config = world.Config;
         var logged = new System.Collections.Concurrent.ConcurrentQueue<string>();
@@ -73,11 +72,5 @@ public sealed class KafkaStreamRuntimeTests(ITestOutputHelper output)
 
         public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
             lines.Enqueue(formatter(state, exception));
-    }
-
-    private static string UserIdOf(string json)
-    {
-        using var doc = JsonDocument.Parse(json);
-        return doc.RootElement.GetProperty("user_id").GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 }
