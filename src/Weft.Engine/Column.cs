@@ -49,6 +49,14 @@ public abstract class Column
     /// <summary>Rows <paramref name="rows"/> of this column, in that order.</summary>
     public abstract Column Gather(ReadOnlySpan<int> rows);
 
+    /// <summary>
+    /// The rows <see cref="RowMap.Rows"/> of this column as a view: values are gathered on first read,
+    /// and a view of a view maps straight onto the column it was made from. Executors that drop rows
+    /// (dedup, caps, filters, the event-type split) each gathered every column, though most read only
+    /// a few; now a column is copied when it is read, or once by the concatenation that ends the chain.
+    /// </summary>
+    internal abstract Column View(RowMap map);
+
     /// <summary>The value at <paramref name="row"/> boxed (long for int64/timestamp, arrays for lists); for output and tests, not hot paths.</summary>
     public abstract object? GetValue(int row);
 
@@ -146,34 +154,113 @@ public abstract class Column
 public sealed class PrimitiveColumn<T> : Column
     where T : unmanaged
 {
+    private T[]? _values;
+    private readonly T[]? _base; // a view's source values (a column that is not a view)
+    private readonly bool[]? _baseNulls;
+    private readonly int[]? _rows; // a view's rows of _base
+    private bool[]? _nulls;
+    private bool _nullsKnown;
+
     public PrimitiveColumn(WeftType type, T[] values, bool[]? nulls = null)
-        : base(type, values.Length, nulls)
+        : base(type, values.Length, null)
     {
-        Values = values;
+        _values = values;
+        (_nulls, _nullsKnown) = (nulls, true);
     }
 
-    public T[] Values { get; }
+    private PrimitiveColumn(WeftType type, T[] source, bool[]? sourceNulls, int[] rows)
+        : base(type, rows.Length, null)
+    {
+        (_base, _baseNulls, _rows) = (source, sourceNulls, rows);
+    }
+
+    /// <remarks>Written once, by whichever reader comes first: two racing readers make equal arrays.</remarks>
+    public T[] Values => _values ?? Materialize();
+
+    public override bool[]? Nulls
+    {
+        get
+        {
+            if (!_nullsKnown)
+            {
+                _nulls = GatherNulls(_baseNulls, _rows);
+                Volatile.Write(ref _nullsKnown, true);
+            }
+
+            return _nulls;
+        }
+    }
+
+    private T[] Materialize()
+    {
+        var values = new T[_rows!.Length];
+        GatherInto(values);
+        Volatile.Write(ref _values, values);
+        return values;
+    }
+
+    private void GatherInto(Span<T> destination)
+    {
+        var source = _base!;
+        var rows = _rows!;
+        for (int i = 0; i < rows.Length; i++)
+        {
+            destination[i] = source[rows[i]];
+        }
+    }
 
     public override Column Gather(ReadOnlySpan<int> rows)
     {
         var values = new T[rows.Length];
-        for (int i = 0; i < rows.Length; i++)
+        if (_values is null)
         {
-            values[i] = Values[rows[i]];
+            // An unread view: straight from its source, without making the view's own copy.
+            var source = _base!;
+            var map = _rows!;
+            for (int i = 0; i < rows.Length; i++)
+            {
+                values[i] = source[map[rows[i]]];
+            }
+        }
+        else
+        {
+            var source = _values;
+            for (int i = 0; i < rows.Length; i++)
+            {
+                values[i] = source[rows[i]];
+            }
         }
 
         return new PrimitiveColumn<T>(Type, values, GatherNulls(Nulls, rows));
     }
 
+    internal override Column View(RowMap map) => _values is null
+        ? new PrimitiveColumn<T>(Type, _base!, _baseNulls, map.Compose(_rows!))
+        : new PrimitiveColumn<T>(Type, _values, Nulls, map.Rows);
+
     public override object? GetValue(int row) => IsNull(row) ? null : Type.Kind == ScalarKind.Int32 ? (long)(int)(object)Values[row] : Type.Kind == ScalarKind.Float32 ? (double)(float)(object)Values[row] : Values[row];
 
     public override int ValueBytes(int row) => System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
 
-    internal override void CopyValuesTo(Column destination, int offset) => Array.Copy(Values, 0, ((PrimitiveColumn<T>)destination).Values, offset, Length);
+    internal override void CopyValuesTo(Column destination, int offset)
+    {
+        var target = ((PrimitiveColumn<T>)destination).Values.AsSpan(offset, Length);
+        if (_values is null)
+        {
+            GatherInto(target);
+        }
+        else
+        {
+            _values.CopyTo(target);
+        }
+    }
 }
 
 public sealed class StringColumn : Column
 {
+    private string?[]? _values;
+    private readonly string?[]? _base; // a view's source values (a column that is not a view)
+    private readonly int[]? _rows; // a view's rows of _base
     private bool _nullsComputed;
     private bool[]? _nulls;
 
@@ -182,10 +269,17 @@ public sealed class StringColumn : Column
         : base(WeftType.String, values.Length, null)
     {
         _ = nulls;
-        Values = values;
+        _values = values;
     }
 
-    public string?[] Values { get; }
+    private StringColumn(string?[] source, int[] rows)
+        : base(WeftType.String, rows.Length, null)
+    {
+        (_base, _rows) = (source, rows);
+    }
+
+    /// <remarks>Written once, by whichever reader comes first: two racing readers make equal arrays.</remarks>
+    public string?[] Values => _values ?? Materialize();
 
     public override bool[]? Nulls
     {
@@ -194,29 +288,76 @@ public sealed class StringColumn : Column
             if (!_nullsComputed)
             {
                 _nulls = NullsOf(Values);
-                _nullsComputed = true;
+                Volatile.Write(ref _nullsComputed, true);
             }
 
             return _nulls;
         }
     }
 
+    private string?[] Materialize()
+    {
+        var values = new string?[_rows!.Length];
+        GatherInto(values);
+        Volatile.Write(ref _values, values);
+        return values;
+    }
+
+    private void GatherInto(Span<string?> destination)
+    {
+        var source = _base!;
+        var rows = _rows!;
+        for (int i = 0; i < rows.Length; i++)
+        {
+            destination[i] = source[rows[i]];
+        }
+    }
+
     public override Column Gather(ReadOnlySpan<int> rows)
     {
         var values = new string?[rows.Length];
-        for (int i = 0; i < rows.Length; i++)
+        if (_values is null)
         {
-            values[i] = Values[rows[i]];
+            // An unread view: straight from its source, without making the view's own copy.
+            var source = _base!;
+            var map = _rows!;
+            for (int i = 0; i < rows.Length; i++)
+            {
+                values[i] = source[map[rows[i]]];
+            }
+        }
+        else
+        {
+            var source = _values;
+            for (int i = 0; i < rows.Length; i++)
+            {
+                values[i] = source[rows[i]];
+            }
         }
 
-        return new StringColumn(values, GatherNulls(Nulls, rows));
+        return new StringColumn(values);
     }
+
+    internal override Column View(RowMap map) => _values is null
+        ? new StringColumn(_base!, map.Compose(_rows!))
+        : new StringColumn(_values, map.Rows);
 
     public override object? GetValue(int row) => IsNull(row) ? null : Values[row];
 
     public override int ValueBytes(int row) => IsNull(row) ? 0 : 4 + (Values[row]?.Length ?? 0);
 
-    internal override void CopyValuesTo(Column destination, int offset) => Array.Copy(Values, 0, ((StringColumn)destination).Values, offset, Length);
+    internal override void CopyValuesTo(Column destination, int offset)
+    {
+        var target = ((StringColumn)destination).Values.AsSpan(offset, Length);
+        if (_values is null)
+        {
+            GatherInto(target);
+        }
+        else
+        {
+            _values.CopyTo(target);
+        }
+    }
 
     private static bool[]? NullsOf(string?[] values)
     {
@@ -237,6 +378,9 @@ public sealed class StringColumn : Column
 /// <summary>A list per row (embeddings, sequence columns); list arrays are shared, never mutated.</summary>
 public sealed class ListColumn<T> : Column
 {
+    private T[]?[]? _values;
+    private readonly T[]?[]? _base; // a view's source values (a column that is not a view)
+    private readonly int[]? _rows; // a view's rows of _base
     private bool _nullsComputed;
     private bool[]? _nulls;
 
@@ -245,10 +389,17 @@ public sealed class ListColumn<T> : Column
         : base(type, values.Length, null)
     {
         _ = nulls;
-        Values = values;
+        _values = values;
     }
 
-    public T[]?[] Values { get; }
+    private ListColumn(WeftType type, T[]?[] source, int[] rows)
+        : base(type, rows.Length, null)
+    {
+        (_base, _rows) = (source, rows);
+    }
+
+    /// <remarks>Written once, by whichever reader comes first: two racing readers make equal arrays.</remarks>
+    public T[]?[] Values => _values ?? Materialize();
 
     public override bool[]? Nulls
     {
@@ -257,23 +408,46 @@ public sealed class ListColumn<T> : Column
             if (!_nullsComputed)
             {
                 _nulls = NullsOf(Values);
-                _nullsComputed = true;
+                Volatile.Write(ref _nullsComputed, true);
             }
 
             return _nulls;
         }
     }
 
+    private T[]?[] Materialize()
+    {
+        var values = new T[]?[_rows!.Length];
+        GatherInto(values);
+        Volatile.Write(ref _values, values);
+        return values;
+    }
+
+    private void GatherInto(Span<T[]?> destination)
+    {
+        var source = _base!;
+        var rows = _rows!;
+        for (int i = 0; i < rows.Length; i++)
+        {
+            destination[i] = source[rows[i]];
+        }
+    }
+
     public override Column Gather(ReadOnlySpan<int> rows)
     {
+        var source = Values;
         var values = new T[]?[rows.Length];
         for (int i = 0; i < rows.Length; i++)
         {
-            values[i] = Values[rows[i]];
+            values[i] = source[rows[i]];
         }
 
-        return new ListColumn<T>(Type, values, GatherNulls(Nulls, rows));
+        return new ListColumn<T>(Type, values);
     }
+
+    internal override Column View(RowMap map) => _values is null
+        ? new ListColumn<T>(Type, _base!, map.Compose(_rows!))
+        : new ListColumn<T>(Type, _values, map.Rows);
 
     public override object? GetValue(int row) => IsNull(row) ? null : Values[row];
 
@@ -281,7 +455,18 @@ public sealed class ListColumn<T> : Column
 
     public override int ValueBytes(int row) => IsNull(row) ? 0 : 4 + (Values[row]!.Length * ElementBytes);
 
-    internal override void CopyValuesTo(Column destination, int offset) => Array.Copy(Values, 0, ((ListColumn<T>)destination).Values, offset, Length);
+    internal override void CopyValuesTo(Column destination, int offset)
+    {
+        var target = ((ListColumn<T>)destination).Values.AsSpan(offset, Length);
+        if (_values is null)
+        {
+            GatherInto(target);
+        }
+        else
+        {
+            _values.CopyTo(target);
+        }
+    }
 
     private static bool[]? NullsOf(T[]?[] values)
     {
@@ -313,4 +498,35 @@ public static class ValueFormat
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString() ?? "",
     };
+}
+
+/// <summary>
+/// The rows a batch gather keeps (owned: never written after), and their composition onto the row map
+/// of the views it is applied to. The columns of one batch share one map, so it is composed once.
+/// </summary>
+internal sealed class RowMap(int[] rows)
+{
+    private int[]? _inner;
+    private int[]? _composed;
+
+    public int[] Rows { get; } = rows;
+
+    /// <summary>For each of <see cref="Rows"/>, the row of <paramref name="inner"/> it stands for.</summary>
+    public int[] Compose(int[] inner)
+    {
+        if (ReferenceEquals(inner, _inner))
+        {
+            return _composed!;
+        }
+
+        var rows = Rows;
+        var composed = new int[rows.Length];
+        for (int i = 0; i < rows.Length; i++)
+        {
+            composed[i] = inner[rows[i]];
+        }
+
+        (_inner, _composed) = (inner, composed);
+        return composed;
+    }
 }

@@ -43,6 +43,12 @@ public sealed class EventBatch
         Columns = columns;
     }
 
+    /// <summary>Columns of the same names in the same order as a checked batch's: its name index is shared.</summary>
+    private EventBatch(ImmutableArray<FieldDefinition> schema, Column[] columns, Dictionary<string, int> index, int rowCount)
+    {
+        (Schema, Columns, _index, RowCount) = (schema, columns, index, rowCount);
+    }
+
     public ImmutableArray<FieldDefinition> Schema { get; }
 
     public IReadOnlyList<Column> Columns { get; }
@@ -76,15 +82,20 @@ public sealed class EventBatch
         return new EventBatch(schema, columns);
     }
 
-    public EventBatch Gather(ReadOnlySpan<int> rows)
+    /// <summary>Rows <paramref name="rows"/>, in that order; each column is copied when first read (see <see cref="Column.View"/>).</summary>
+    public EventBatch Gather(ReadOnlySpan<int> rows) => Gather(rows.ToArray());
+
+    /// <summary><see cref="Gather(ReadOnlySpan{int})"/> of rows the caller hands over and never writes again.</summary>
+    internal EventBatch Gather(int[] rows)
     {
+        var map = new RowMap(rows);
         var columns = new Column[Columns.Count];
         for (int i = 0; i < columns.Length; i++)
         {
-            columns[i] = Columns[i].Gather(rows);
+            columns[i] = Columns[i].View(map);
         }
 
-        return new EventBatch(Schema, columns);
+        return new EventBatch(Schema, columns, _index, rows.Length);
     }
 
     public EventBatch Slice(int start, int count)
@@ -103,10 +114,14 @@ public sealed class EventBatch
     {
         if (_index.TryGetValue(field.Name, out int i))
         {
-            var schema = Schema.SetItem(i, field);
+            if (column.Length != RowCount || column.Type != field.Type)
+            {
+                throw new ArgumentException($"column '{field.Name}' is {column.Type} of {column.Length} rows, expected {field.Type} of {RowCount}", nameof(column));
+            }
+
             var columns = Columns.ToArray();
             columns[i] = column;
-            return new EventBatch(schema, columns);
+            return new EventBatch(Schema.SetItem(i, field), columns, _index, RowCount);
         }
 
         return new EventBatch(Schema.Add(field), [.. Columns, column]);
