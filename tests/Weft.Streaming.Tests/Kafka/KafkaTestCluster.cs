@@ -67,7 +67,9 @@ internal sealed class KafkaTestCluster : IAsyncDisposable
 
     public Task ProduceAsync(IReadOnlyList<(string Key, string Json)> records, CancellationToken cancellationToken = default)
     {
-        _producer ??= KafkaEventProducer.Open(Cluster.BootstrapServers, Topic, new Dictionary<string, string> { ["reconnect.backoff.max.ms"] = "1000" }, Logger);
+        // socket.timeout.ms: a request in flight to a broker the test takes down can go unanswered on a
+        // connection that stays up; librdkafka's default waits 60 s (the tests' guard) before it retries.
+        _producer ??= KafkaEventProducer.Open(Cluster.BootstrapServers, Topic, new Dictionary<string, string> { ["reconnect.backoff.max.ms"] = "1000", ["socket.timeout.ms"] = "5000" }, Logger);
         return _producer.ProduceManyAsync(
             records.Select(r => (long.Parse(r.Key, CultureInfo.InvariantCulture), Encoding.UTF8.GetBytes(r.Json))).ToList(),
             cancellationToken);
