@@ -41,7 +41,9 @@ public abstract class EventSourceContract
         return records;
     }
 
-    protected static string Payload(SourceRecord r) => Encoding.UTF8.GetString(r.Payload);
+    protected static string Payload(SourceRecord r) => Text(r.Payload);
+
+    private static string Text(ReadOnlyMemory<byte> bytes) => Encoding.UTF8.GetString(bytes.Span);
 
     private static Dictionary<string, long> LastOffsets(IEnumerable<SourceRecord> records) =>
         records.GroupBy(r => r.Partition).ToDictionary(g => g.Key, g => g.Max(r => r.Offset));
@@ -61,7 +63,7 @@ public abstract class EventSourceContract
             partition.Select(r => r.Offset).Should().BeInAscendingOrder().And.OnlyHaveUniqueItems();
         }
 
-        records.Should().OnlyContain(r => r.Key.Length == 0 || produced.Any(p => p.Json == Payload(r) && p.Key == Encoding.UTF8.GetString(r.Key)));
+        records.Should().OnlyContain(r => r.Key.Length == 0 || produced.Any(p => p.Json == Payload(r) && p.Key == Text(r.Key)));
     }
 
     [Fact]

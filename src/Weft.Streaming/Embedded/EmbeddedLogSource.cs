@@ -9,13 +9,14 @@ namespace Weft.Streaming.Embedded;
 /// </summary>
 /// <remarks>
 /// Reads are sequential and buffered (one pooled buffer per reader). Each record's key and payload
-/// are copied into arrays the <see cref="SourceRecord"/> owns (an empty key is a shared empty array).
+/// are copied out of that buffer into slabs shared by many records (<see cref="MessageBytes"/>).
 /// Commits never move a group backwards: committing an offset below the committed one does nothing.
 /// </remarks>
 public sealed class EmbeddedLogSource : IEventSource
 {
     private readonly EmbeddedLog _log;
     private readonly SemaphoreSlim _commitGate = new(1, 1);
+    private readonly MessageBytes _bytes = new(); // one read at a time copies into it
     private SegmentInfo? _segment;
     private SegmentReader? _reader;
     private long _readerNext;
@@ -189,7 +190,7 @@ public sealed class EmbeddedLogSource : IEventSource
                         if (_readerNext == position)
                         {
                             var key = reader.Key;
-                            records.Add(new SourceRecord(EmbeddedLog.PartitionName, position, key.IsEmpty ? [] : key.ToArray(), reader.Payload.ToArray(), reader.TimestampMicros));
+                            records.Add(new SourceRecord(EmbeddedLog.PartitionName, position, _bytes.Copy(key), _bytes.Copy(reader.Payload), reader.TimestampMicros));
                             position++;
                         }
 

@@ -70,6 +70,7 @@ internal sealed class KafkaEventSource : IEventSource
     private readonly Dictionary<TopicPartition, PartitionState> _assigned = [];
     private readonly Queue<Chunk> _pending = new(); // chunks the full channel did not take yet, in order
     private Chunk? _filling;
+    private readonly MessageBytes _bytes = new(); // the poll thread's copies of fetched messages
     private PartitionState? _lastState;
     private int _assignmentVersion;
     private int _pausedVersion = -1;
@@ -438,7 +439,7 @@ internal sealed class KafkaEventSource : IEventSource
                 var state = StateOf(TopicOf(in message), message.Partition);
                 var timestampMs = FetchedMessageQueue.Message.TimestampMs(pointer) ?? 0;
                 // The key is empty for a message without one.
-                Append(new SourceRecord(state.Name, message.Offset, message.KeyBytes.ToArray(), message.Value.ToArray(), timestampMs * 1000), state);
+                Append(new SourceRecord(state.Name, message.Offset, _bytes.Copy(message.KeyBytes), _bytes.Copy(message.Value), timestampMs * 1000), state);
             }
 
             return messages.Length;
@@ -530,7 +531,7 @@ internal sealed class KafkaEventSource : IEventSource
         Interlocked.Increment(ref _strayMessages);
         var state = StateOf(result.Topic ?? _options.Topics[0], result.Partition.Value); // the topic is marshalled only when there are several
         var message = result.Message;
-        Append(new SourceRecord(state.Name, result.Offset.Value, message.Key ?? [], message.Value ?? [], message.Timestamp.UnixTimestampMs * 1000), state);
+        Append(new SourceRecord(state.Name, result.Offset.Value, message.Key ?? ReadOnlyMemory<byte>.Empty, message.Value ?? ReadOnlyMemory<byte>.Empty, message.Timestamp.UnixTimestampMs * 1000), state);
     }
 
     private void Append(SourceRecord record, PartitionState state)

@@ -866,7 +866,7 @@ public sealed class StreamRuntime : IAsyncDisposable
                 }
 
                 var record = _routedSources[row];
-                if (!Route(record.Payload, out string? reason))
+                if (!Route(record.Payload.Span, out string? reason))
                 {
                     taken[row] = 3;
                     Unrouted(record, reason!);
@@ -911,7 +911,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     {
         if (!Holds(_unroutedHeld, record))
         {
-            _unroutedPending.Add(new DeadLetter(null, null, null, "route", reason, SourceOf(record), Encoding.UTF8.GetString(record.Payload)));
+            _unroutedPending.Add(new DeadLetter(null, null, null, "route", reason, SourceOf(record), Encoding.UTF8.GetString(record.Payload.Span)));
         }
     }
 
@@ -919,7 +919,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// Whether some signal may own the record: a valid JSON object, a user, an event type some signal
     /// includes. One pass over the top-level properties (nested values skipped, but still validated).
     /// </summary>
-    private bool Route(byte[] payload, out string? reason)
+    private bool Route(ReadOnlySpan<byte> payload, out string? reason)
     {
         try
         {
@@ -1577,7 +1577,7 @@ public sealed class StreamRuntime : IAsyncDisposable
                     var source = sources[origin];
                     if (!Holds(_deadHeld, source))
                     {
-                        var payload = source.Payload.AsSpan(0, Math.Min(source.Payload.Length, MaxDeadLetterPayloadBytes));
+                        var payload = source.Payload.Span[..Math.Min(source.Payload.Length, MaxDeadLetterPayloadBytes)];
                         _pendingDead.Add(reject with { Source = SourceOf(source), Payload = reject.Payload ?? Encoding.UTF8.GetString(payload) });
                     }
                 }

@@ -7,9 +7,14 @@ namespace Weft.Streaming;
 /// <param name="Partition">The source partition, e.g. <c>events/3</c> for a Kafka topic partition.</param>
 /// <param name="Offset">Position inside the partition; strictly increasing within a partition.</param>
 /// <param name="Key">The record key (may be empty).</param>
-/// <param name="Payload">The raw JSON event, exactly as produced. The record owns this array.</param>
+/// <param name="Payload">The raw JSON event, exactly as produced.</param>
+/// <remarks>
+/// <see cref="Key"/> and <see cref="Payload"/> may share a buffer with other records' bytes (the Kafka
+/// source copies many messages into one: a backlog of small arrays, each an object the collector
+/// visits, made its pauses several times longer). Nothing writes to them after delivery.
+/// </remarks>
 /// <param name="TimestampMicros">The source's own timestamp (append time), µs since the Unix epoch.</param>
-public readonly record struct SourceRecord(string Partition, long Offset, byte[] Key, byte[] Payload, long TimestampMicros);
+public readonly record struct SourceRecord(string Partition, long Offset, ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte> Payload, long TimestampMicros);
 
 /// <summary>
 /// A source of raw events read in micro-batches, with at-least-once delivery: records not covered

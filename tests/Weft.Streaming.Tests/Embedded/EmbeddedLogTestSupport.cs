@@ -56,5 +56,5 @@ internal static class LogTesting
     public static string[] Segments(string directory) =>
         [.. Directory.GetFiles(directory, "*.seg").Order(StringComparer.Ordinal)];
 
-    public static string Text(byte[] bytes) => Encoding.UTF8.GetString(bytes);
+    public static string Text(ReadOnlyMemory<byte> bytes) => Encoding.UTF8.GetString(bytes.Span);
 }

@@ -22,7 +22,7 @@ internal static class KafkaReading
                 $$"""{"event_id":"e{{i}}","user_id":{{i % 64}},"event_type":"click","event_time":"2026-11-30T10:00:00Z","item_id":{{i}}}"""))
             .ToList();
 
-    public static string Payload(SourceRecord r) => Encoding.UTF8.GetString(r.Payload);
+    public static string Payload(SourceRecord r) => Encoding.UTF8.GetString(r.Payload.Span);
 
     public static Dictionary<string, long> LastOffsets(IEnumerable<SourceRecord> records) =>
         records.GroupBy(r => r.Partition).ToDictionary(g => g.Key, g => g.Max(r => r.Offset));
