@@ -481,11 +481,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
             raw.sqlite3_reset(count);
         }
 
-        // Room for three times the stored keys again: a rebuild reads every stored element, so with
-        // room for as many again (twice the keys) a store that trims as fast as it grows read its
-        // whole content once per element appended; now once per three (the filter's memory: 6 to 12
-        // bytes per stored key).
-        filter = new KeyFilter(4 * (stored + incoming));
+        filter = new KeyFilter(2 * (stored + incoming));
         ForEachBlock(signal, data =>
         {
             var reader = new BlockReader(data);
