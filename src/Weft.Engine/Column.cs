@@ -131,6 +131,52 @@ public abstract class Column
 
     internal abstract void CopyValuesTo(Column destination, int offset);
 
+    /// <summary>Rows <paramref name="rows"/> of a column's values: of <paramref name="values"/>, or, for an unread view, of its source through its map (without the view's own copy).</summary>
+    private protected static T[] GatherValues<T>(T[]? values, T[]? source, int[]? map, ReadOnlySpan<int> rows)
+    {
+        var result = new T[rows.Length];
+        if (values is null)
+        {
+            for (int i = 0; i < rows.Length; i++)
+            {
+                result[i] = source![map![rows[i]]];
+            }
+        }
+        else
+        {
+            for (int i = 0; i < rows.Length; i++)
+            {
+                result[i] = values[rows[i]];
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>A column's values into <paramref name="destination"/>: copied, or gathered from a view's source.</summary>
+    private protected static void CopyValues<T>(T[]? values, T[]? source, int[]? map, Span<T> destination)
+    {
+        if (values is not null)
+        {
+            values.CopyTo(destination);
+            return;
+        }
+
+        for (int i = 0; i < map!.Length; i++)
+        {
+            destination[i] = source![map[i]];
+        }
+    }
+
+    /// <summary>A view's values, made on its first read.</summary>
+    private protected static T[] Materialize<T>(ref T[]? values, T[] source, int[] map)
+    {
+        var made = new T[map.Length];
+        CopyValues(null, source, map, made);
+        Volatile.Write(ref values, made);
+        return made;
+    }
+
     protected static bool[]? GatherNulls(bool[]? nulls, ReadOnlySpan<int> rows)
     {
         if (nulls is null)
@@ -175,7 +221,7 @@ public sealed class PrimitiveColumn<T> : Column
     }
 
     /// <remarks>Written once, by whichever reader comes first: two racing readers make equal arrays.</remarks>
-    public T[] Values => _values ?? Materialize();
+    public T[] Values => _values ?? Materialize(ref _values, _base!, _rows!);
 
     public override bool[]? Nulls
     {
@@ -191,48 +237,8 @@ public sealed class PrimitiveColumn<T> : Column
         }
     }
 
-    private T[] Materialize()
-    {
-        var values = new T[_rows!.Length];
-        GatherInto(values);
-        Volatile.Write(ref _values, values);
-        return values;
-    }
-
-    private void GatherInto(Span<T> destination)
-    {
-        var source = _base!;
-        var rows = _rows!;
-        for (int i = 0; i < rows.Length; i++)
-        {
-            destination[i] = source[rows[i]];
-        }
-    }
-
-    public override Column Gather(ReadOnlySpan<int> rows)
-    {
-        var values = new T[rows.Length];
-        if (_values is null)
-        {
-            // An unread view: straight from its source, without making the view's own copy.
-            var source = _base!;
-            var map = _rows!;
-            for (int i = 0; i < rows.Length; i++)
-            {
-                values[i] = source[map[rows[i]]];
-            }
-        }
-        else
-        {
-            var source = _values;
-            for (int i = 0; i < rows.Length; i++)
-            {
-                values[i] = source[rows[i]];
-            }
-        }
-
-        return new PrimitiveColumn<T>(Type, values, GatherNulls(Nulls, rows));
-    }
+    public override Column Gather(ReadOnlySpan<int> rows) =>
+        new PrimitiveColumn<T>(Type, GatherValues(_values, _base, _rows, rows), GatherNulls(Nulls, rows));
 
     internal override Column View(RowMap map) => _values is null
         ? new PrimitiveColumn<T>(Type, _base!, _baseNulls, map.Compose(_rows!))
@@ -242,18 +248,8 @@ public sealed class PrimitiveColumn<T> : Column
 
     public override int ValueBytes(int row) => System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
 
-    internal override void CopyValuesTo(Column destination, int offset)
-    {
-        var target = ((PrimitiveColumn<T>)destination).Values.AsSpan(offset, Length);
-        if (_values is null)
-        {
-            GatherInto(target);
-        }
-        else
-        {
-            _values.CopyTo(target);
-        }
-    }
+    internal override void CopyValuesTo(Column destination, int offset) =>
+        CopyValues(_values, _base, _rows, ((PrimitiveColumn<T>)destination).Values.AsSpan(offset, Length));
 }
 
 public sealed class StringColumn : Column
@@ -279,7 +275,7 @@ public sealed class StringColumn : Column
     }
 
     /// <remarks>Written once, by whichever reader comes first: two racing readers make equal arrays.</remarks>
-    public string?[] Values => _values ?? Materialize();
+    public string?[] Values => _values ?? Materialize(ref _values, _base!, _rows!);
 
     public override bool[]? Nulls
     {
@@ -295,48 +291,7 @@ public sealed class StringColumn : Column
         }
     }
 
-    private string?[] Materialize()
-    {
-        var values = new string?[_rows!.Length];
-        GatherInto(values);
-        Volatile.Write(ref _values, values);
-        return values;
-    }
-
-    private void GatherInto(Span<string?> destination)
-    {
-        var source = _base!;
-        var rows = _rows!;
-        for (int i = 0; i < rows.Length; i++)
-        {
-            destination[i] = source[rows[i]];
-        }
-    }
-
-    public override Column Gather(ReadOnlySpan<int> rows)
-    {
-        var values = new string?[rows.Length];
-        if (_values is null)
-        {
-            // An unread view: straight from its source, without making the view's own copy.
-            var source = _base!;
-            var map = _rows!;
-            for (int i = 0; i < rows.Length; i++)
-            {
-                values[i] = source[map[rows[i]]];
-            }
-        }
-        else
-        {
-            var source = _values;
-            for (int i = 0; i < rows.Length; i++)
-            {
-                values[i] = source[rows[i]];
-            }
-        }
-
-        return new StringColumn(values);
-    }
+    public override Column Gather(ReadOnlySpan<int> rows) => new StringColumn(GatherValues(_values, _base, _rows, rows));
 
     internal override Column View(RowMap map) => _values is null
         ? new StringColumn(_base!, map.Compose(_rows!))
@@ -346,18 +301,8 @@ public sealed class StringColumn : Column
 
     public override int ValueBytes(int row) => IsNull(row) ? 0 : 4 + (Values[row]?.Length ?? 0);
 
-    internal override void CopyValuesTo(Column destination, int offset)
-    {
-        var target = ((StringColumn)destination).Values.AsSpan(offset, Length);
-        if (_values is null)
-        {
-            GatherInto(target);
-        }
-        else
-        {
-            _values.CopyTo(target);
-        }
-    }
+    internal override void CopyValuesTo(Column destination, int offset) =>
+        CopyValues(_values, _base, _rows, ((StringColumn)destination).Values.AsSpan(offset, Length));
 
     private static bool[]? NullsOf(string?[] values)
     {
@@ -399,7 +344,7 @@ public sealed class ListColumn<T> : Column
     }
 
     /// <remarks>Written once, by whichever reader comes first: two racing readers make equal arrays.</remarks>
-    public T[]?[] Values => _values ?? Materialize();
+    public T[]?[] Values => _values ?? Materialize(ref _values, _base!, _rows!);
 
     public override bool[]? Nulls
     {
@@ -415,35 +360,7 @@ public sealed class ListColumn<T> : Column
         }
     }
 
-    private T[]?[] Materialize()
-    {
-        var values = new T[]?[_rows!.Length];
-        GatherInto(values);
-        Volatile.Write(ref _values, values);
-        return values;
-    }
-
-    private void GatherInto(Span<T[]?> destination)
-    {
-        var source = _base!;
-        var rows = _rows!;
-        for (int i = 0; i < rows.Length; i++)
-        {
-            destination[i] = source[rows[i]];
-        }
-    }
-
-    public override Column Gather(ReadOnlySpan<int> rows)
-    {
-        var source = Values;
-        var values = new T[]?[rows.Length];
-        for (int i = 0; i < rows.Length; i++)
-        {
-            values[i] = source[rows[i]];
-        }
-
-        return new ListColumn<T>(Type, values);
-    }
+    public override Column Gather(ReadOnlySpan<int> rows) => new ListColumn<T>(Type, GatherValues(_values, _base, _rows, rows));
 
     internal override Column View(RowMap map) => _values is null
         ? new ListColumn<T>(Type, _base!, map.Compose(_rows!))
@@ -455,18 +372,8 @@ public sealed class ListColumn<T> : Column
 
     public override int ValueBytes(int row) => IsNull(row) ? 0 : 4 + (Values[row]!.Length * ElementBytes);
 
-    internal override void CopyValuesTo(Column destination, int offset)
-    {
-        var target = ((ListColumn<T>)destination).Values.AsSpan(offset, Length);
-        if (_values is null)
-        {
-            GatherInto(target);
-        }
-        else
-        {
-            _values.CopyTo(target);
-        }
-    }
+    internal override void CopyValuesTo(Column destination, int offset) =>
+        CopyValues(_values, _base, _rows, ((ListColumn<T>)destination).Values.AsSpan(offset, Length));
 
     private static bool[]? NullsOf(T[]?[] values)
     {
