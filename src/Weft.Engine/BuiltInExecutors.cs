@@ -33,7 +33,7 @@ internal static class Rows
             }
         }
 
-        return batch.Gather(rows);
+        return batch.GatherView(rows);
     }
 
     /// <summary>Reports every row with an error and returns a keep-mask without them.</summary>

@@ -82,11 +82,25 @@ public sealed class EventBatch
         return new EventBatch(schema, columns);
     }
 
-    /// <summary>Rows <paramref name="rows"/>, in that order; each column is copied when first read (see <see cref="Column.View"/>).</summary>
-    public EventBatch Gather(ReadOnlySpan<int> rows) => Gather(rows.ToArray());
+    /// <summary>Rows <paramref name="rows"/>, in that order, copied.</summary>
+    public EventBatch Gather(ReadOnlySpan<int> rows)
+    {
+        var columns = new Column[Columns.Count];
+        for (int i = 0; i < columns.Length; i++)
+        {
+            columns[i] = Columns[i].Gather(rows);
+        }
 
-    /// <summary><see cref="Gather(ReadOnlySpan{int})"/> of rows the caller hands over and never writes again.</summary>
-    internal EventBatch Gather(int[] rows)
+        return new EventBatch(Schema, columns, _index, rows.Length);
+    }
+
+    /// <summary>
+    /// Rows <paramref name="rows"/> (handed over: never written again) as views, each column copied when
+    /// first read (<see cref="Column.View"/>). For the executors' chain, where a batch lives for one
+    /// micro-batch: a view keeps the whole of the batch it came from alive, so anything kept longer
+    /// gathers with <see cref="Gather(ReadOnlySpan{int})"/>.
+    /// </summary>
+    internal EventBatch GatherView(int[] rows)
     {
         var map = new RowMap(rows);
         var columns = new Column[Columns.Count];

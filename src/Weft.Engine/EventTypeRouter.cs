@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Runtime.InteropServices;
 using Weft.Definitions;
 
 namespace Weft.Engine;
@@ -72,7 +71,7 @@ public sealed class EventTypeRouter : IEventExecutor
         {
             var chain = _chains[type];
             var rows = rowsByType[type];
-            var part = (rows.Count == batch.RowCount ? batch : batch.Gather(CollectionsMarshal.AsSpan(rows))).Project(chain.Input);
+            var part = (rows.Count == batch.RowCount ? batch : batch.GatherView([.. rows])).Project(chain.Input);
             foreach (var (stage, step) in chain.Steps)
             {
                 part = await StageRunner.ExecuteAsync(step, stage, part, context, _recovery, cancellationToken).ConfigureAwait(false);

@@ -8,9 +8,10 @@ using Xunit;
 namespace Weft.Engine.Tests;
 
 /// <summary>
-/// Batch gathers make views that copy a column when it is first read. Against a model of plain arrays
-/// gathered eagerly: chains of gathers (rows repeated, dropped, reordered) with some columns read in
-/// between and others never, then values, nulls, concatenation and eager gathers of the result.
+/// The executors' batch gathers make views that copy a column when it is first read. Against a model
+/// of plain arrays gathered eagerly: chains of view and copying gathers (rows repeated, dropped,
+/// reordered) with some columns read in between and others never, then values, nulls, concatenation
+/// and copying gathers of the result.
 /// </summary>
 public sealed class ColumnViewTests
 {
@@ -43,7 +44,7 @@ public sealed class ColumnViewTests
             for (int step = 0; step < steps; step++)
             {
                 var picked = Enumerable.Range(0, random.Next(0, batch.RowCount + 3)).Select(_ => batch.RowCount == 0 ? -1 : random.Next(batch.RowCount)).Where(r => r >= 0).ToArray();
-                batch = random.Next(2) == 0 ? batch.Gather(picked) : batch.Gather(picked.AsSpan());
+                batch = random.Next(3) == 0 ? batch.Gather(picked) : batch.GatherView(picked);
                 model = model.Gather(picked);
                 Touch(random, batch); // some columns copied here, the rest stay views
                 if (step == 0)
@@ -71,7 +72,7 @@ public sealed class ColumnViewTests
         var rows = Enumerable.Range(0, batch.RowCount).Where(r => r % 3 != 0).ToArray();
         for (int round = 0; round < 20; round++)
         {
-            var view = batch.Gather(rows);
+            var view = batch.GatherView(rows);
             var reads = new[] { 0, 1 }.AsParallel().WithDegreeOfParallelism(2).Select(_ => (((PrimitiveColumn<long>)view["n"]).Values, ((StringColumn)view["s"]).Values)).ToArray();
             foreach (var (n, s) in reads)
             {
@@ -83,13 +84,18 @@ public sealed class ColumnViewTests
     }
 
     [Fact]
-    public void A_gather_does_not_follow_later_writes_to_the_rows_it_was_given()
+    public void A_copying_gather_copies_and_does_not_follow_later_writes_to_its_rows()
     {
         var (batch, model) = Make(new Random(3), 10);
         var rows = new[] { 4, 2, 9 };
-        var view = batch.Gather(rows.AsSpan());
+        var copy = batch.Gather(rows);
         rows[0] = 0;
-        Expect(view, model.Gather([4, 2, 9]));
+        Expect(copy, model.Gather([4, 2, 9]));
+
+        // Its columns are arrays of their own (of its length), not views of the batch's.
+        ((PrimitiveColumn<long>)copy["n"]).Values.Should().NotBeSameAs(((PrimitiveColumn<long>)batch["n"]).Values).And.HaveCount(3);
+        ((StringColumn)copy["s"]).Values.Should().NotBeSameAs(((StringColumn)batch["s"]).Values).And.HaveCount(3);
+        Expect(copy, model.Gather([4, 2, 9]));
     }
 
     private static (EventBatch Batch, Model Model) Make(Random random, int rows)
