@@ -34,6 +34,9 @@ internal sealed record RunResult(long Events, long PayloadBytes, double StartupS
     /// <summary>Time the JIT spent compiling over <see cref="Seconds"/> (on any thread; zero once the code is tiered up).</summary>
     public double JitSeconds { get; init; }
 
+    /// <summary>Collections over <see cref="Seconds"/> that reached generation 0, 1 and 2 (a gen-2 collection counts in all three).</summary>
+    public (int Gen0, int Gen1, int Gen2) Collections { get; init; }
+
     /// <summary>
     /// Opening a second runtime over the lake the run wrote, as a restarted stream does: the lake's
     /// state and the recall of its stream rows into the dedup window and hot-user cap (null: not measured).
@@ -51,7 +54,7 @@ internal sealed record RunResult(long Events, long PayloadBytes, double StartupS
 }
 
 /// <summary>The process's running totals of CPU time, allocated bytes and GC pause time, to take a run's share of.</summary>
-internal readonly record struct ProcessCost(TimeSpan Cpu, long AllocatedBytes, TimeSpan GcPause, TimeSpan Jit)
+internal readonly record struct ProcessCost(TimeSpan Cpu, long AllocatedBytes, TimeSpan GcPause, TimeSpan Jit, (int Gen0, int Gen1, int Gen2) Collections)
 {
     /// <summary>
     /// A full blocking collection before a run's clock starts: the garbage of earlier runs is not
@@ -81,7 +84,8 @@ internal readonly record struct ProcessCost(TimeSpan Cpu, long AllocatedBytes, T
     }
 
     public static ProcessCost Now() =>
-        new(System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime, GC.GetTotalAllocatedBytes(precise: false), GC.GetTotalPauseDuration(), System.Runtime.JitInfo.GetCompilationTime());
+        new(System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime, GC.GetTotalAllocatedBytes(precise: false), GC.GetTotalPauseDuration(), System.Runtime.JitInfo.GetCompilationTime(),
+            (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)));
 
     /// <summary>A run result with what the process spent since <paramref name="start"/>.</summary>
     public static RunResult Result(ProcessCost start, long events, long payloadBytes, double startupSeconds, double seconds)
@@ -93,6 +97,7 @@ internal readonly record struct ProcessCost(TimeSpan Cpu, long AllocatedBytes, T
             AllocatedBytes = end.AllocatedBytes - start.AllocatedBytes,
             GcPauseSeconds = (end.GcPause - start.GcPause).TotalSeconds,
             JitSeconds = (end.Jit - start.Jit).TotalSeconds,
+            Collections = (end.Collections.Gen0 - start.Collections.Gen0, end.Collections.Gen1 - start.Collections.Gen1, end.Collections.Gen2 - start.Collections.Gen2),
         };
     }
 }

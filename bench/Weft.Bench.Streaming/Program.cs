@@ -197,6 +197,7 @@ internal static class Program
                     ["cpuPerWall"] = Math.Round(r.CpuPerWall, 2),
                     ["allocatedBytesPerEvent"] = r.Events > 0 ? Math.Round((double)r.AllocatedBytes / r.Events) : null,
                     ["gcPausePercent"] = Math.Round(100 * r.GcPauseSeconds / r.Seconds, 1),
+                    ["gcCollections"] = new JsonObject { ["gen0"] = r.Collections.Gen0, ["gen1"] = r.Collections.Gen1, ["gen2"] = r.Collections.Gen2 },
                     ["jitPercent"] = Math.Round(100 * r.JitSeconds / r.Seconds, 1),
                     ["startupSeconds"] = Math.Round(r.StartupSeconds, 2),
                     ["restartSeconds"] = r.RestartSeconds is { } restart ? Math.Round(restart, 3) : null,
