@@ -227,7 +227,7 @@ public sealed class PrimitiveColumn<T> : Column
     {
         get
         {
-            if (!_nullsKnown)
+            if (!Volatile.Read(ref _nullsKnown))
             {
                 _nulls = GatherNulls(_baseNulls, _rows);
                 Volatile.Write(ref _nullsKnown, true);
@@ -281,7 +281,7 @@ public sealed class StringColumn : Column
     {
         get
         {
-            if (!_nullsComputed)
+            if (!Volatile.Read(ref _nullsComputed))
             {
                 _nulls = NullsOf(Values);
                 Volatile.Write(ref _nullsComputed, true);
@@ -350,7 +350,7 @@ public sealed class ListColumn<T> : Column
     {
         get
         {
-            if (!_nullsComputed)
+            if (!Volatile.Read(ref _nullsComputed))
             {
                 _nulls = NullsOf(Values);
                 Volatile.Write(ref _nullsComputed, true);

@@ -23,16 +23,7 @@ public sealed class EventBatch
         _index = new Dictionary<string, int>(schema.Length, StringComparer.Ordinal);
         for (int i = 0; i < schema.Length; i++)
         {
-            if (columns[i].Length != RowCount)
-            {
-                throw new ArgumentException($"column '{schema[i].Name}' has {columns[i].Length} rows, expected {RowCount}", nameof(columns));
-            }
-
-            if (columns[i].Type != schema[i].Type)
-            {
-                throw new ArgumentException($"column '{schema[i].Name}' is {columns[i].Type}, schema says {schema[i].Type}", nameof(columns));
-            }
-
+            CheckColumn(schema[i], columns[i], RowCount);
             if (!_index.TryAdd(schema[i].Name, i))
             {
                 throw new ArgumentException($"duplicate column '{schema[i].Name}'", nameof(schema));
@@ -41,6 +32,19 @@ public sealed class EventBatch
 
         Schema = schema;
         Columns = columns;
+    }
+
+    private static void CheckColumn(FieldDefinition field, Column column, int rowCount)
+    {
+        if (column.Length != rowCount)
+        {
+            throw new ArgumentException($"column '{field.Name}' has {column.Length} rows, expected {rowCount}", "columns");
+        }
+
+        if (column.Type != field.Type)
+        {
+            throw new ArgumentException($"column '{field.Name}' is {column.Type}, schema says {field.Type}", "columns");
+        }
     }
 
     /// <summary>Columns of the same names in the same order as a checked batch's: its name index is shared.</summary>
@@ -128,11 +132,7 @@ public sealed class EventBatch
     {
         if (_index.TryGetValue(field.Name, out int i))
         {
-            if (column.Length != RowCount || column.Type != field.Type)
-            {
-                throw new ArgumentException($"column '{field.Name}' is {column.Type} of {column.Length} rows, expected {field.Type} of {RowCount}", nameof(column));
-            }
-
+            CheckColumn(field, column, RowCount);
             var columns = Columns.ToArray();
             columns[i] = column;
             return new EventBatch(Schema.SetItem(i, field), columns, _index, RowCount);
