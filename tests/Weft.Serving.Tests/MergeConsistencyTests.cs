@@ -176,6 +176,38 @@ public sealed class MergeConsistencyTests
     }
 
     [Fact]
+    public async Task Provenance_never_names_a_stream_watermark_older_than_an_element_it_serves()
+    {
+        // A read-only server sees appends it did not make (here: a stream run by another host after it
+        // started), so only what it reads tells it how far the stream has come. The same holds for a
+        // streaming server between an append's commit and its report back.
+        await using var world = new ServingWorld();
+        var config = world.Config;
+        await using var reader = await ServingServer.StartAsync(config, ServingOptions.FromConfig(config) with { Stream = ServingStreamMode.Off }, world.Clock,
+            l => l.SetMinimumLevel(LogLevel.Warning));
+        using var client = new HttpClient { BaseAddress = new Uri(reader.Urls[0] + "/") };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ServingWorld.HomeKey);
+        var before = await ServingWorld.JsonAsync(await client.GetAsync("v1/signals/engagement/users/1/sequence"));
+        before.GetProperty("provenance").GetProperty("stream_watermark").ValueKind.Should().Be(JsonValueKind.Null, "nothing has been streamed yet");
+
+        var events = ServingWorld.Events(300, seed: 21);
+        await world.StreamAsync(events);
+
+        long served = long.MinValue;
+        for (long user = 1; user <= 12; user++)
+        {
+            var body = await ServingWorld.JsonAsync(await client.GetAsync($"v1/signals/engagement/users/{user}/sequence"));
+            var p = body.GetProperty("provenance");
+            p.GetProperty("from_batch").GetInt32().Should().Be(0, "no batch has run");
+            var times = body.GetProperty("columns").GetProperty("event_time").EnumerateArray().Select(e => Micros(e.GetString()!)).ToList();
+            times.Should().NotBeEmpty();
+            served = Math.Max(served, times.Max());
+            p.GetProperty("stream_watermark").ValueKind.Should().Be(JsonValueKind.String, $"user {user}: the server has served stream elements");
+            Micros(p.GetProperty("stream_watermark").GetString()!).Should().BeGreaterThanOrEqualTo(served, $"user {user}: every element served so far came from the stream");
+        }
+    }
+
+    [Fact]
     public async Task A_new_batch_commit_is_served_after_the_history_reloads()
     {
         await using var world = new ServingWorld();

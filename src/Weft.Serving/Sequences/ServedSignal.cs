@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using System.Collections.Immutable;
 using Weft.Definitions;
 using Weft.Engine.Sequences;
+using Weft.Online;
 
 namespace Weft.Serving.Sequences;
 
@@ -87,6 +88,25 @@ internal sealed class ServedSignal
             }
         }
         while (Interlocked.CompareExchange(ref _streamWatermark, eventTimeMicros, current) != current);
+    }
+
+    /// <summary>
+    /// Moves the watermark to the newest of <paramref name="elements"/>, read from the online store: what a
+    /// read sees is servable, even when the append that wrote it has not reported back yet (or was made by
+    /// another process), so provenance never names a watermark older than an element it serves.
+    /// </summary>
+    public void AdvanceStreamWatermark(IReadOnlyList<OnlineElement> elements)
+    {
+        long newest = long.MinValue;
+        for (int i = 0; i < elements.Count; i++)
+        {
+            newest = Math.Max(newest, elements[i].EventTimeMicros);
+        }
+
+        if (newest != long.MinValue)
+        {
+            AdvanceStreamWatermark(newest);
+        }
     }
 
     public static ImmutableArray<FieldDefinition> RowSchemaOf(SignalDefinition definition) =>
