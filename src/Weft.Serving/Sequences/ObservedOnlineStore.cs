@@ -5,7 +5,7 @@ namespace Weft.Serving.Sequences;
 /// <summary>
 /// The online store as the server and its in-process streaming runtime share it: every call goes to the
 /// real store; after a durable append the appended users' cached timelines are dropped and the signal's
-/// stream watermark moves; after a trim that deleted anything, the signal's cached timelines go stale.
+/// stream watermark moves, as it does after a read (what a read sees is servable); after a trim that deleted anything, the signal's cached timelines go stale.
 /// </summary>
 internal sealed class ObservedOnlineStore(IOnlineStore inner, IReadOnlyDictionary<string, ServedSignal> signals, TimelineCache? cache) : IOnlineStore
 {
@@ -36,11 +36,30 @@ internal sealed class ObservedOnlineStore(IOnlineStore inner, IReadOnlyDictionar
 
     public ValueTask SyncAsync(CancellationToken cancellationToken) => inner.SyncAsync(cancellationToken);
 
-    public ValueTask<IReadOnlyList<OnlineElement>> ReadAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken) =>
-        inner.ReadAsync(signal, userId, options, cancellationToken);
+    public async ValueTask<IReadOnlyList<OnlineElement>> ReadAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken)
+    {
+        var elements = await inner.ReadAsync(signal, userId, options, cancellationToken).ConfigureAwait(false);
+        if (signals.TryGetValue(signal, out var served))
+        {
+            served.AdvanceStreamWatermark(elements);
+        }
 
-    public ValueTask<IReadOnlyDictionary<long, IReadOnlyList<OnlineElement>>> ReadManyAsync(string signal, IReadOnlyList<long> userIds, OnlineReadOptions options, CancellationToken cancellationToken) =>
-        inner.ReadManyAsync(signal, userIds, options, cancellationToken);
+        return elements;
+    }
+
+    public async ValueTask<IReadOnlyDictionary<long, IReadOnlyList<OnlineElement>>> ReadManyAsync(string signal, IReadOnlyList<long> userIds, OnlineReadOptions options, CancellationToken cancellationToken)
+    {
+        var byUser = await inner.ReadManyAsync(signal, userIds, options, cancellationToken).ConfigureAwait(false);
+        if (signals.TryGetValue(signal, out var served))
+        {
+            foreach (var elements in byUser.Values)
+            {
+                served.AdvanceStreamWatermark(elements);
+            }
+        }
+
+        return byUser;
+    }
 
     public async ValueTask<long> TrimAsync(string signal, int keep, CancellationToken cancellationToken)
     {

@@ -33,7 +33,6 @@ internal sealed class SequenceService(IOnlineStore store, TimelineCache? cache, 
 
         long writes = signal.WritesOf(userId);
         var online = await store.ReadAsync(signal.Name, userId, new OnlineReadOptions { Limit = signal.Retention }, cancellationToken).ConfigureAwait(false);
-        signal.AdvanceStreamWatermark(online);
         var timeline = UserTimeline.Build(signal, history, generation, userId, online);
         cache?.Add(signal, userId, timeline, writes);
         return timeline;
@@ -63,11 +62,6 @@ internal sealed class SequenceService(IOnlineStore store, TimelineCache? cache, 
         if (missing.Count > 0)
         {
             var online = await store.ReadManyAsync(signal.Name, missing, new OnlineReadOptions { Limit = signal.Retention }, cancellationToken).ConfigureAwait(false);
-            foreach (var elements in online.Values)
-            {
-                signal.AdvanceStreamWatermark(elements);
-            }
-
             for (int i = 0; i < userIds.Count; i++)
             {
                 if (result[i] is null)
