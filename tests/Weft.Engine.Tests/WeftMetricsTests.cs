@@ -32,6 +32,39 @@ public sealed class WeftMetricsTests
         Buckets(many).Should().Equal(Buckets(one));
     }
 
+    [Fact]
+    public async Task A_scrape_while_new_series_appear_renders_a_consistent_text_instead_of_failing()
+    {
+        // A stream creates series as it meets new signals, event types and partitions, while /metrics
+        // renders: the scrape must see each series whole or not at all, never throw.
+        var metrics = new WeftMetrics();
+        const int Series = 20_000;
+        var adding = Task.Run(() =>
+        {
+            for (int i = 0; i < Series; i++)
+            {
+                metrics.Count("weft_test_total", "help", 1, ("partition", i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            }
+        });
+        int scrapes = 0;
+        while (!adding.IsCompleted)
+        {
+            var text = new StringBuilder();
+            metrics.WritePrometheus(text);
+            // A series just made may not have its first increment yet: 0 or 1, nothing else.
+            Samples(text.ToString()).Where(line => !line.EndsWith(" 1", StringComparison.Ordinal) && !line.EndsWith(" 0", StringComparison.Ordinal)).Should().BeEmpty();
+            scrapes++;
+        }
+
+        await adding;
+        var final = new StringBuilder();
+        metrics.WritePrometheus(final);
+        Samples(final.ToString()).Should().HaveCount(Series);
+        scrapes.Should().BePositive();
+    }
+
+    private static IEnumerable<string> Samples(string text) => text.Split('\n').Where(l => l.StartsWith("weft_test_total{", StringComparison.Ordinal));
+
     private static List<string> Buckets(WeftMetrics metrics)
     {
         var text = new StringBuilder();

@@ -52,14 +52,18 @@ public sealed class WeftMetrics
 
     public void WritePrometheus(StringBuilder output)
     {
-        foreach (var group in _series.OrderBy(s => s.Key.Name, StringComparer.Ordinal).ThenBy(s => s.Key.Labels, StringComparer.Ordinal).GroupBy(s => s.Key.Name))
+        // ToArray copies under the dictionary's locks. Sorting the dictionary itself let LINQ take its
+        // Count and then CopyTo into an array of that size, which throws when a series is added in
+        // between: a stream making its first series made /metrics answer 500.
+        var series = _series.ToArray();
+        foreach (var group in series.OrderBy(s => s.Key.Name, StringComparer.Ordinal).ThenBy(s => s.Key.Labels, StringComparer.Ordinal).GroupBy(s => s.Key.Name))
         {
             var (type, help) = _meta[group.Key];
             output.Append("# HELP ").Append(group.Key).Append(' ').Append(help).Append('\n');
             output.Append("# TYPE ").Append(group.Key).Append(' ').Append(type).Append('\n');
-            foreach (var (key, series) in group)
+            foreach (var (key, one) in group)
             {
-                series.Write(output, key.Name, key.Labels);
+                one.Write(output, key.Name, key.Labels);
             }
         }
     }
