@@ -22,7 +22,7 @@ internal static class StreamCommand
         var compact = new Option<string>("--compact-interval") { Description = "How often closed stream buckets' small files are compacted in the background (0s: never)", DefaultValueFactory = _ => Durations.Format(new StreamOptions().CompactInterval) };
         var vacuum = new Option<string>("--vacuum-interval") { Description = "How often the stream's tables are vacuumed in the background: files no longer referenced, older than the retention, deleted (0s: never)", DefaultValueFactory = _ => Durations.Format(new StreamOptions().VacuumInterval) };
         var retention = new Option<string>("--vacuum-retention") { Description = $"How long unreferenced files stay for time travel before a vacuum deletes them (at least {Durations.Format(StreamOptions.MinVacuumRetention)})", DefaultValueFactory = _ => Durations.Format(new StreamOptions().VacuumRetention) };
-        var idle = new Option<string?>("--exit-when-idle") { Description = "Stop cleanly once the source has had nothing for this long (e.g. 3s)" };
+        var idle = new Option<string?>("--exit-when-idle") { Description = "Stop cleanly once the source has had nothing for this long (e.g. 3s); the wait between a Kafka rebalance's revoke and its assignment does not count" };
         var metricsUrls = new Option<string?>("--metrics-urls") { Description = "Serve GET /metrics (Prometheus text: freshness, lag, dead letters, …) and GET /healthz here, e.g. http://127.0.0.1:9464 (default: not served)" };
         var command = new Command("stream", "Run the streaming path: source → executors → online store + stream partitions, offsets committed after both") { config, signals, flush, maxBatch, maxPending, compact, vacuum, retention, idle, metricsUrls };
         command.SetAction(async (parse, ct) =>
@@ -125,9 +125,9 @@ internal static class StreamCommand
                 int read = await runtime.StepAsync(ct).ConfigureAwait(false);
                 loop.Stepped();
                 long now = TimeProvider.System.GetTimestamp();
-                if (read > 0)
+                if (read > 0 || runtime.AwaitingAssignment)
                 {
-                    lastRecord = now;
+                    lastRecord = now; // a rebalance's silence is not idleness: partitions are on their way
                 }
                 else if (idleAfter is { } idle && TimeProvider.System.GetElapsedTime(lastRecord, now) >= idle)
                 {

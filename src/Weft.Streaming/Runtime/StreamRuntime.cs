@@ -190,6 +190,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     private readonly EventTable _unrouted;
     private readonly Dictionary<string, long> _unroutedHeld; // offsets whose dead letters _stream already holds (a replay after a crash)
     private readonly Dictionary<string, long> _processed = new(StringComparer.Ordinal);
+    private volatile bool _awaitingAssignment; // set on the source's poll thread, read by the loop's caller
     private readonly Dictionary<string, long> _appended = new(StringComparer.Ordinal); // per partition, the newest offset appended online (durable at the next store sync)
     private List<DeadLetter> _unroutedPending = [];
     private Task? _appending; // the newest append in flight; it starts once the one before it is done
@@ -276,6 +277,13 @@ public sealed class StreamRuntime : IAsyncDisposable
 
     /// <summary>Records read from the source since start.</summary>
     public long RecordsIn { get; private set; }
+
+    /// <summary>
+    /// True from a rebalance's revoke until its assignment has been taken in: the source reads nothing
+    /// meanwhile, but the group is about to hand this runtime partitions (perhaps a dead member's), so
+    /// a caller waiting for the stream to go idle must not take the silence for it.
+    /// </summary>
+    public bool AwaitingAssignment => _awaitingAssignment;
 
     /// <summary>Why the last background compaction of a table failed (null when none has); the stream kept running.</summary>
     public Exception? LastCompactionFailure { get; private set; }
@@ -645,6 +653,11 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// </summary>
     private async Task OnRebalanceAsync(bool revoking)
     {
+        if (revoking)
+        {
+            _awaitingAssignment = true;
+        }
+
         await _turn.WaitAsync().ConfigureAwait(false);
         long started = Stopwatch.GetTimestamp();
         var action = ("action", revoking ? "revoke" : "assign");
@@ -677,6 +690,11 @@ public sealed class StreamRuntime : IAsyncDisposable
         }
         finally
         {
+            if (!revoking)
+            {
+                _awaitingAssignment = false;
+            }
+
             _turn.Release();
         }
     }

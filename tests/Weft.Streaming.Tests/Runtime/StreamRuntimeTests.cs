@@ -749,6 +749,46 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         }
     }
 
+    [Fact]
+    public async Task From_a_rebalance_revoke_until_its_assignment_the_runtime_says_it_awaits_partitions()
+    {
+        // weft stream --exit-when-idle reads this: a survivor must not stop while the group is handing
+        // it a dead member's partitions.
+        using var world = new StreamWorld();
+        await world.AppendAsync(StreamWorld.Events(200, seed: 3));
+        await using var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None);
+        var source = new HandlerKept(host.Source);
+        await using var runtime = await StreamRuntime.CreateAsync(world.Config, source, host.Store, null, new StreamOptions { MaxBatchRecords = 50, MaxWait = TimeSpan.FromMilliseconds(20) });
+        (await runtime.StepAsync(CancellationToken.None)).Should().BePositive();
+        runtime.AwaitingAssignment.Should().BeFalse("no rebalance has begun");
+
+        await source.Handler!(true);
+        runtime.AwaitingAssignment.Should().BeTrue("partitions were revoked and none assigned yet");
+        await runtime.StepAsync(CancellationToken.None);
+        runtime.AwaitingAssignment.Should().BeTrue("a step does not end the wait; only the assignment does");
+
+        await source.Handler!(false);
+        runtime.AwaitingAssignment.Should().BeFalse("the assignment was taken in");
+    }
+
+    /// <summary>A source that keeps the rebalance handler the runtime sets, so a test can call it as a consumer group would.</summary>
+    private sealed class HandlerKept(IEventSource inner) : IEventSource
+    {
+        public Func<bool, Task>? Handler { get; private set; }
+
+        public string Name => inner.Name;
+
+        public ValueTask<IReadOnlyList<SourceRecord>> ReadBatchAsync(int maxRecords, TimeSpan maxWait, CancellationToken cancellationToken) =>
+            inner.ReadBatchAsync(maxRecords, maxWait, cancellationToken);
+
+        public ValueTask CommitAsync(IReadOnlyDictionary<string, long> processedOffsets, CancellationToken cancellationToken) =>
+            inner.CommitAsync(processedOffsets, cancellationToken);
+
+        public void SetRebalanceHandler(Func<bool, Task>? handler) => Handler = handler;
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the host owns the source
+    }
+
     /// <summary>A source that notes each commit in the shared log.</summary>
     private sealed class CommitLog(IEventSource inner, List<string> log) : IEventSource
     {
