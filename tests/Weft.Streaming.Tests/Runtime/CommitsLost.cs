@@ -1,16 +1,7 @@
 namespace Weft.Streaming.Tests.Runtime;
 
 /// <summary>A source whose commits never reach it: what a crash right after the lake writes leaves.</summary>
-internal sealed class CommitsLost(IEventSource inner) : IEventSource
+internal sealed class CommitsLost(IEventSource inner) : DelegatingSource(inner)
 {
-    public string Name => inner.Name;
-
-    public ValueTask<IReadOnlyList<SourceRecord>> ReadBatchAsync(int maxRecords, TimeSpan maxWait, CancellationToken cancellationToken) =>
-        inner.ReadBatchAsync(maxRecords, maxWait, cancellationToken);
-
-    public ValueTask CommitAsync(IReadOnlyDictionary<string, long> processedOffsets, CancellationToken cancellationToken) => ValueTask.CompletedTask;
-
-    public void SetRebalanceHandler(Func<bool, Task>? handler) => inner.SetRebalanceHandler(handler);
-
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the host owns the source
+    public override ValueTask CommitAsync(IReadOnlyDictionary<string, long> processedOffsets, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 }

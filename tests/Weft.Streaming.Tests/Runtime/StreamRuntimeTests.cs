@@ -772,41 +772,24 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     }
 
     /// <summary>A source that keeps the rebalance handler the runtime sets, so a test can call it as a consumer group would.</summary>
-    private sealed class HandlerKept(IEventSource inner) : IEventSource
+    private sealed class HandlerKept(IEventSource inner) : DelegatingSource(inner)
     {
         public Func<bool, Task>? Handler { get; private set; }
 
-        public string Name => inner.Name;
-
-        public ValueTask<IReadOnlyList<SourceRecord>> ReadBatchAsync(int maxRecords, TimeSpan maxWait, CancellationToken cancellationToken) =>
-            inner.ReadBatchAsync(maxRecords, maxWait, cancellationToken);
-
-        public ValueTask CommitAsync(IReadOnlyDictionary<string, long> processedOffsets, CancellationToken cancellationToken) =>
-            inner.CommitAsync(processedOffsets, cancellationToken);
-
-        public void SetRebalanceHandler(Func<bool, Task>? handler) => Handler = handler;
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the host owns the source
+        public override void SetRebalanceHandler(Func<bool, Task>? handler) => Handler = handler;
     }
 
     /// <summary>A source that notes each commit in the shared log.</summary>
-    private sealed class CommitLog(IEventSource inner, List<string> log) : IEventSource
+    private sealed class CommitLog(IEventSource inner, List<string> log) : DelegatingSource(inner)
     {
-        public string Name => inner.Name;
-
-        public ValueTask<IReadOnlyList<SourceRecord>> ReadBatchAsync(int maxRecords, TimeSpan maxWait, CancellationToken cancellationToken) =>
-            inner.ReadBatchAsync(maxRecords, maxWait, cancellationToken);
-
-        public async ValueTask CommitAsync(IReadOnlyDictionary<string, long> processedOffsets, CancellationToken cancellationToken)
+        public override async ValueTask CommitAsync(IReadOnlyDictionary<string, long> processedOffsets, CancellationToken cancellationToken)
         {
             lock (log)
             {
                 log.Add("commit");
             }
 
-            await inner.CommitAsync(processedOffsets, cancellationToken);
+            await base.CommitAsync(processedOffsets, cancellationToken);
         }
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the host owns the source
     }
 }
