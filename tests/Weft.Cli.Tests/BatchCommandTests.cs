@@ -197,7 +197,7 @@ public sealed class BatchCommandTests : IDisposable
         unknown.Err.Should().Contain("no signal 'nope'").And.Contain("engagement");
     }
 
-    /// <summary>The path=batch rows of an enriched table, per bucket, in a stable text form.</summary>
+    /// <summary>Runs weft with <paramref name="args"/> and kills it with SIGKILL once it reports its sixth of 168 chunks.</summary>
     private static async Task KillMidRunAsync(string weft, IEnumerable<string> args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
@@ -218,6 +218,7 @@ public sealed class BatchCommandTests : IDisposable
         await child.WaitForExitAsync();
     }
 
+    /// <summary>The path=batch rows of an enriched table, per bucket, in a stable text form.</summary>
     private static async Task<Dictionary<string, List<string>>> BucketsAsync(string path)
     {
         var table = await EventTable.OpenAsync(path);
