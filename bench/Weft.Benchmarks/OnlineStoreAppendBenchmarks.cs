@@ -53,7 +53,7 @@ public class OnlineStoreAppendBenchmarks
     [IterationCleanup]
     public void RemoveDirectory() => Directory.Delete(_directory, recursive: true);
 
-    private static OnlineElement[] Generate(int count)
+    internal static OnlineElement[] Generate(int count)
     {
         var random = new Random(42);
         var payload = new byte[48];
@@ -138,7 +138,7 @@ public class OnlineStoreAppendBenchmarks
         return connection;
     }
 
-    private static void Insert(SqliteConnection connection, string insert, OnlineElement[] elements, int batchSize)
+    internal static void Insert(SqliteConnection connection, string insert, OnlineElement[] elements, int batchSize)
     {
         using var command = connection.CreateCommand();
         command.CommandText = insert;
