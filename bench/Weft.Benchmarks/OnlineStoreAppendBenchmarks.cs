@@ -100,7 +100,7 @@ public class OnlineStoreAppendBenchmarks
         }
     }
 
-    private static Task WaitForMergesAsync(IOnlineStore store) => ((Weft.Online.Sqlite.SqliteOnlineStore)store).WaitForMergesAsync();
+    internal static Task WaitForMergesAsync(IOnlineStore store) => ((Weft.Online.Sqlite.SqliteOnlineStore)store).WaitForMergesAsync();
 
     [Benchmark(Description = "Weft SQLite store (sorted runs)", OperationsPerInvoke = Elements)]
     public async Task WeftStore()

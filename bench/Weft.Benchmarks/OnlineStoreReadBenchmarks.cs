@@ -1,7 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Microsoft.Data.Sqlite;
 using Weft.Online;
-using Weft.Online.Sqlite;
 
 namespace Weft.Benchmarks;
 
@@ -9,7 +8,7 @@ namespace Weft.Benchmarks;
 /// Reading a user's last 500 elements from the SQLite online store as a stream leaves it: 1,500,000
 /// elements of 100,000 users (a few heavy) appended in batches of 10,000 (the stream's micro-batch),
 /// the background merges finished, so the store holds the runs its merge policy keeps (at most
-/// <see cref="FanIn"/> − 1 per tier). 1,000 reads of random users per invocation. Beside it, in the same
+/// <see cref="FanIn"/> − 1 per tier). 1,000 reads per invocation, of users drawn in proportion to their activity. Beside it, in the same
 /// run and on the same elements: the reference, a table clustered per user (key signal, user, time,
 /// id) read with one range scan. Figures are per read (OperationsPerInvoke).
 /// </summary>
@@ -58,7 +57,7 @@ public class OnlineStoreReadBenchmarks
                 await store.AppendAsync("clicks", new ArraySegment<OnlineElement>(elements, i, Math.Min(Batch, elements.Length - i)), null, CancellationToken.None);
             }
 
-            await ((SqliteOnlineStore)store).WaitForMergesAsync();
+            await OnlineStoreAppendBenchmarks.WaitForMergesAsync(store);
         }
 
         _store = await OnlineStores.OpenSqliteAsync(path, tuning, CancellationToken.None);
