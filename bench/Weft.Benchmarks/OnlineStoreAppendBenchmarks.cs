@@ -87,18 +87,23 @@ public class OnlineStoreAppendBenchmarks
             await WaitForMergesAsync(settled);
         }
 
-        foreach (var (name, key) in (IEnumerable<(string, string)>)[("clustered.db", ", PRIMARY KEY (signal, user_id, event_time DESC, event_id)) WITHOUT ROWID"), ("rowid.db", ")")])
+        foreach (var (name, table) in (IEnumerable<(string, string)>)[("clustered.db", ClusteredTable), ("rowid.db", Columns + ")")])
         {
             using var connection = Open(Path.Combine(_templates, name));
             using (var create = connection.CreateCommand())
             {
-                create.CommandText = "CREATE TABLE e (signal TEXT NOT NULL, user_id INTEGER NOT NULL, event_time INTEGER NOT NULL, event_id TEXT NOT NULL, ingest_time INTEGER NOT NULL, payload BLOB NOT NULL" + key;
+                create.CommandText = table;
                 await create.ExecuteNonQueryAsync();
             }
 
             Insert(connection, "INSERT INTO e VALUES ($s, $u, $t, $i, $g, $p)", preload, Preloaded);
         }
     }
+
+    private const string Columns = "CREATE TABLE e (signal TEXT NOT NULL, user_id INTEGER NOT NULL, event_time INTEGER NOT NULL, event_id TEXT NOT NULL, ingest_time INTEGER NOT NULL, payload BLOB NOT NULL";
+
+    /// <summary>The reference layout: one table clustered per user, newest first.</summary>
+    internal const string ClusteredTable = Columns + ", PRIMARY KEY (signal, user_id, event_time DESC, event_id)) WITHOUT ROWID";
 
     internal static Task WaitForMergesAsync(IOnlineStore store) => ((Weft.Online.Sqlite.SqliteOnlineStore)store).WaitForMergesAsync();
 

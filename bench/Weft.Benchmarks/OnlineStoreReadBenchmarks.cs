@@ -65,11 +65,7 @@ public class OnlineStoreReadBenchmarks
         await _clustered.OpenAsync();
         using (var setup = _clustered.CreateCommand())
         {
-            setup.CommandText = """
-                PRAGMA journal_mode = WAL;
-                CREATE TABLE e (signal TEXT NOT NULL, user_id INTEGER NOT NULL, event_time INTEGER NOT NULL, event_id TEXT NOT NULL, ingest_time INTEGER NOT NULL, payload BLOB NOT NULL,
-                    PRIMARY KEY (signal, user_id, event_time DESC, event_id)) WITHOUT ROWID;
-                """;
+            setup.CommandText = "PRAGMA journal_mode = WAL; " + OnlineStoreAppendBenchmarks.ClusteredTable + ";";
             await setup.ExecuteNonQueryAsync();
         }
 
