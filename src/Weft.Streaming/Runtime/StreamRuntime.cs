@@ -202,6 +202,10 @@ public sealed class StreamRuntime : IAsyncDisposable
     private readonly byte[][] _userAliases; // raw property names some event type maps to user_id
     private readonly byte[][] _typeAliases; // ... and to event_type
     private readonly List<RawRecord> _routedRaw = [];
+    private readonly SignalTypeFilter? _typeFilter; // null with one signal (its parser is the filter) or more than the filter tells apart
+    private readonly List<RawRecord>[] _signalRecords; // per signal, the records the filter gives its parser ...
+    private readonly List<int>[] _signalRows; // ... and their indexes in the batch
+    private ulong[] _signalsOf = []; // per record of the batch, the filter's answer
     private readonly List<SourceRecord> _routedSources = [];
     private long _lastFlush;
     private long _lastTrim;
@@ -226,6 +230,15 @@ public sealed class StreamRuntime : IAsyncDisposable
         _knownTypes = signals.SelectMany(s => s.Env.Definition.EventTypes.Select(t => t.Name)).ToHashSet(StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
         _userAliases = Aliases(signals, StandardColumns.UserId);
         _typeAliases = Aliases(signals, StandardColumns.EventType);
+        if (signals.Count is > 1 and <= SignalTypeFilter.MaxSignals)
+        {
+            _typeFilter = new SignalTypeFilter(
+                [.. signals.Select(s => s.Env.Definition.EventTypes.Select(t => t.Name))],
+                _typeAliases.Select(Encoding.UTF8.GetString));
+        }
+
+        _signalRecords = [.. signals.Select(_ => new List<RawRecord>())];
+        _signalRows = [.. signals.Select(_ => new List<int>())];
         _lastFlush = _lastTrim = _lastRefresh = _lastCompact = _lastVacuum = time.GetTimestamp();
         source.SetRebalanceHandler(OnRebalanceAsync);
         foreach (var s in signals)
@@ -757,11 +770,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             offsets[partition] = seen;
         }
 
-        var parsed = new ParseResult[_signals.Count];
-        for (int s = 0; s < parsed.Length; s++)
-        {
-            parsed[s] = _signals[s].Parse(_routedRaw);
-        }
+        var parsed = ParseEach();
 
         unrouted += RouteUntaken(parsed);
         var batches = new List<(SignalStream, SignalBatch)>(_signals.Count);
@@ -781,6 +790,79 @@ public sealed class StreamRuntime : IAsyncDisposable
         Metrics.Count("weft_stream_records_total", "Raw records read from the source", records.Count);
 
         return new PreparedBatch(offsets, batches);
+    }
+
+    /// <summary>
+    /// Each signal's parse of the batch's records: with several signals, each parses only those that
+    /// name one of its event types (<see cref="SignalTypeFilter"/>), and its result's row indexes are
+    /// mapped back to the batch's.
+    /// </summary>
+    private ParseResult[] ParseEach()
+    {
+        var parsed = new ParseResult[_signals.Count];
+        if (_typeFilter is null)
+        {
+            for (int s = 0; s < parsed.Length; s++)
+            {
+                parsed[s] = _signals[s].Parse(_routedRaw);
+            }
+
+            return parsed;
+        }
+
+        int n = _routedRaw.Count;
+        if (_signalsOf.Length < n)
+        {
+            _signalsOf = new ulong[Math.Max(n, _signalsOf.Length * 2)];
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            _signalsOf[i] = _typeFilter.SignalsFor(_routedRaw[i].Json.Span);
+        }
+
+        for (int s = 0; s < parsed.Length; s++)
+        {
+            ulong bit = 1UL << s;
+            var records = _signalRecords[s];
+            var rows = _signalRows[s];
+            records.Clear();
+            rows.Clear();
+            for (int i = 0; i < n; i++)
+            {
+                if ((_signalsOf[i] & bit) != 0)
+                {
+                    records.Add(_routedRaw[i]);
+                    rows.Add(i);
+                }
+            }
+
+            if (records.Count == n)
+            {
+                parsed[s] = _signals[s].Parse(_routedRaw);
+                continue;
+            }
+
+            var part = _signals[s].Parse(records);
+            parsed[s] = part with
+            {
+                SourceRows = ToBatchRows(part.SourceRows, rows),
+                DeadLetterRows = ToBatchRows(part.DeadLetterRows, rows),
+                OtherTypeRows = ToBatchRows(part.OtherTypeRows, rows),
+            };
+        }
+
+        return parsed;
+
+        static int[] ToBatchRows(int[] partRows, List<int> rows)
+        {
+            for (int i = 0; i < partRows.Length; i++)
+            {
+                partRows[i] = rows[partRows[i]];
+            }
+
+            return partRows;
+        }
     }
 
     /// <summary>Stage two, in the background: the online appends (readable at once, made durable by the next flush's store sync).</summary>

@@ -121,6 +121,28 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
             [.. Enumerable.Range(0, table.RowCount).Select(i => $"{table["stage"].GetValue(i)} | {table["reason"].GetValue(i)} | {table["source"].GetValue(i)} | {table["payload"].GetValue(i)}").Order(StringComparer.Ordinal)];
     }
 
+    [Fact]
+    public async Task A_record_whose_type_another_signal_reads_from_its_own_property_is_not_a_dead_letter_of_this_one()
+    {
+        using var world = new StreamWorld(refundSignal: true, refundKind: true);
+        var lines = StreamWorld.Events(300, seed: 9);
+        var refunds = Enumerable.Range(0, 40)
+            .Select(i => $$"""{"event_id":"r{{i}}","user_id":{{i % 30 + 1}},"kind":"refund","event_time":"{{Timestamps.Format(StreamWorld.Start + (i * 60_000_000L))}}","amount":{{i}}}""")
+            .ToList();
+        var random = new Random(9);
+        var mixed = lines.Concat(refunds).OrderBy(_ => random.Next()).ToList();
+        await world.AppendAsync(mixed);
+
+        await world.RunAsync();
+
+        (await world.TableAsync("lake/enriched/refunds")).RowCount.Should().Be(refunds.Count, "the refunds signal reads each refund's type from its kind");
+        var expected = await world.ReferenceAsync(lines);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(((StringColumn)expected[StandardColumns.EventId]).Values);
+        var dead = await world.TableAsync("lake/dead_letters/engagement");
+        ((StringColumn)dead["payload"]).Values.Should().NotContain(p => p!.Contains("\"kind\":\"refund\"", StringComparison.Ordinal), "a refund is the refunds signal's, not a click or save missing its event_type");
+        (await world.TableAsync("lake/dead_letters/_stream")).RowCount.Should().Be(lines.Count(l => l.Contains("\"search\"", StringComparison.Ordinal)), "only the searches are unrouted");
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -30,7 +30,8 @@ internal sealed class StreamWorld : IDisposable
     /// <param name="refundSignal">Adds a second signal, "refunds", of an event type no generated line has.</param>
     /// <param name="clickUid">Clicks carry their user in a raw property "uid", mapped to user_id.</param>
     /// <param name="postgres">A connection string: the online store is PostgreSQL there instead of a SQLite file.</param>
-    public StreamWorld(LatePolicy late = LatePolicy.Accept, int? hotUserCap = null, bool refundSignal = false, bool clickUid = false, string? postgres = null)
+    /// <param name="refundKind">The refunds signal reads a refund's type from a raw property "kind" (mapped to event_type).</param>
+    public StreamWorld(LatePolicy late = LatePolicy.Accept, int? hotUserCap = null, bool refundSignal = false, bool clickUid = false, string? postgres = null, bool refundKind = false)
     {
         _postgres = postgres;
         Root = Path.Combine(Path.GetTempPath(), "weft-stream-tests", Guid.NewGuid().ToString("N"));
@@ -54,6 +55,11 @@ internal sealed class StreamWorld : IDisposable
         if (refundSignal)
         {
             var refund = weft.EventType("refund").Attribute("amount", WeftType.Int64);
+            if (refundKind)
+            {
+                refund.MapRawColumn("kind", StandardColumns.EventType);
+            }
+
             weft.Signal("refunds", tenant: "home-feed").Include(refund).Element("amount").MaxLength(10).Lookback(TimeSpan.FromDays(7)).Bucket(TimeBucket.Hour);
         }
 
