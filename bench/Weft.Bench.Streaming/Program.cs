@@ -20,7 +20,9 @@ namespace Weft.Bench.Streaming;
 /// runtime fed from memory: Weft's own cost without Kafka), or <c>all</c> (those five), or several of them joined by commas (<c>raw-consume,weft-runtime</c>);
 /// <c>sample</c> prints three generated events. <c>--postgres CONNSTR</c> (an Npgsql connection string)
 /// makes <c>weft-runtime</c>, <c>runtime-memory</c> and <c>freshness</c> write to a PostgreSQL online
-/// store, in a schema created for each run and dropped after it, instead of a SQLite file. <c>--capacity N</c> sets the Kafka source's channel
+/// store, in a schema created for each run and dropped after it, instead of a SQLite file. <c>--signals per-type</c>
+/// makes <c>weft-runtime</c> and <c>runtime-memory</c> run the same work as three signals of one event type
+/// each (a multi-signal stream, where each record is one signal's) instead of one signal of all three. <c>--capacity N</c> sets the Kafka source's channel
 /// (records buffered between its poll thread and the reader) for <c>source</c> (default 10,000) and
 /// <c>weft-runtime</c> (default: <c>KafkaSourceOptions.DefaultChannelCapacity</c>). The topic is pre-loaded once with N generated click events
 /// (~210 bytes of JSON each, keyed by user id); every run reads all of it with a fresh consumer group.
@@ -62,7 +64,7 @@ internal static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|raw-batch|source|weft-runtime|runtime-memory|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--warmup-runs W] [--max-warmup-runs M] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--postgres CONNSTR] [--json FILE]\n  --postgres: weft-runtime, runtime-memory and freshness write to a PostgreSQL online store (a schema of their own per run) instead of SQLite\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|raw-batch|source|weft-runtime|runtime-memory|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--warmup-runs W] [--max-warmup-runs M] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--postgres CONNSTR] [--signals one|per-type] [--json FILE]\n  --signals per-type: weft-runtime and runtime-memory run three signals of one event type each instead of one signal of all three\n  --postgres: weft-runtime, runtime-memory and freshness write to a PostgreSQL online store (a schema of their own per run) instead of SQLite\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
             return 2;
         }
 
@@ -122,8 +124,8 @@ internal static class Program
             new RawConsumeMode(options.ConsumerConfig),
             new RawBatchMode(options.ConsumerConfig),
             new SourceMode(options.ConsumerConfig, options.BatchSize, options.ChannelCapacity ?? 10_000),
-            new RuntimeMode(options.ConsumerConfig, Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.ChannelCapacity ?? Weft.Streaming.Kafka.KafkaSourceOptions.DefaultChannelCapacity, options.Postgres),
-            new MemoryRuntimeMode(Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.Seed, options.Postgres),
+            new RuntimeMode(options.ConsumerConfig, Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.ChannelCapacity ?? Weft.Streaming.Kafka.KafkaSourceOptions.DefaultChannelCapacity, options.Postgres, options.SignalPerType),
+            new MemoryRuntimeMode(Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.Seed, options.Postgres, options.SignalPerType),
         ];
         return all.ToDictionary(m => m.Name, StringComparer.Ordinal);
     }
@@ -266,7 +268,7 @@ internal static class Program
     /// <summary>Command-line options.</summary>
     internal sealed record Options(
         long Events, int Partitions, int Runs, int Brokers, string Compression, int Seed, int BatchSize, int? ChannelCapacity,
-        IReadOnlyDictionary<string, string> ConsumerConfig, string? JsonPath, double Rate, double Duration, double Warmup, int WarmupRuns, int MaxWarmupRuns, string? Postgres)
+        IReadOnlyDictionary<string, string> ConsumerConfig, string? JsonPath, double Rate, double Duration, double Warmup, int WarmupRuns, int MaxWarmupRuns, string? Postgres, bool SignalPerType)
     {
         public static Options Parse(ReadOnlySpan<string> args)
         {
@@ -315,7 +317,13 @@ internal static class Program
                 Double("warmup", 5),
                 Int("warmup-runs", 8),
                 Int("max-warmup-runs", 80),
-                values.Remove("postgres", out var pg) ? pg : null);
+                values.Remove("postgres", out var pg) ? pg : null,
+                values.Remove("signals", out var signals) ? signals switch
+                {
+                    "one" => false,
+                    "per-type" => true,
+                    _ => throw new ArgumentException($"--signals must be one or per-type, got '{signals}'"),
+                } : false);
             if (values.Count > 0)
             {
                 throw new ArgumentException($"unknown option --{values.Keys.First()}");

@@ -89,7 +89,7 @@ internal sealed class FreshnessMode(Program.Options options)
         Directory.CreateDirectory(dir);
         try
         {
-            var config = await RuntimeMode.WriteConfigAsync(dir, cancellationToken);
+            var config = await RuntimeMode.WriteConfigAsync(dir, signalPerType: false, cancellationToken);
             await using var source = await KafkaSource.OpenAsync(
                 new KafkaSourceOptions { BootstrapServers = cluster.BootstrapServers, Topics = [TopicName], GroupId = $"bench-freshness-{Guid.NewGuid():N}", Config = consumerConfig },
                 cancellationToken: cancellationToken);

@@ -14,11 +14,11 @@ namespace Weft.Bench.Streaming.Modes;
 /// by an in-memory source holding the generated events. What it reaches is the runtime's ceiling on this
 /// machine; the gap to <c>weft-runtime</c> is what reading from Kafka costs it.
 /// </summary>
-internal sealed class MemoryRuntimeMode(int batchSize, int seed, string? postgres) : IBenchMode
+internal sealed class MemoryRuntimeMode(int batchSize, int seed, string? postgres, bool signalPerType) : IBenchMode
 {
     public string Name => "runtime-memory";
 
-    public string Description => $"Weft StreamRuntime fed from memory (no Kafka): executors → {BenchStore.Kind(postgres)} online store + lake flushes every 5 s, micro-batches of {batchSize}";
+    public string Description => $"Weft StreamRuntime fed from memory (no Kafka): executors → {BenchStore.Kind(postgres)} online store + lake flushes every 5 s, micro-batches of {batchSize}{(signalPerType ? ", three signals of one event type each" : "")}";
 
     public async Task<RunResult> RunAsync(BenchTopic topic, int run, CancellationToken cancellationToken)
     {
@@ -28,7 +28,7 @@ internal sealed class MemoryRuntimeMode(int batchSize, int seed, string? postgre
         Directory.CreateDirectory(dir);
         try
         {
-            var config = await RuntimeMode.WriteConfigAsync(dir, cancellationToken);
+            var config = await RuntimeMode.WriteConfigAsync(dir, signalPerType, cancellationToken);
             var created = Stopwatch.StartNew();
             await using var source = new MemorySource(records);
             await using var store = await BenchStore.OpenAsync(dir, postgres, cancellationToken);

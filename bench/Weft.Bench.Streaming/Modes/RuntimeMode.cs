@@ -12,11 +12,11 @@ namespace Weft.Bench.Streaming.Modes;
 /// idempotent appends to the SQLite online store (or PostgreSQL with <c>--postgres</c>),
 /// stream-partition flushes to the lake and offset commits. Its ratio to <c>raw-consume</c> is the issue's target (≥ 0.5).
 /// </summary>
-internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfig, int batchSize, int channelCapacity, string? postgres) : IBenchMode
+internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfig, int batchSize, int channelCapacity, string? postgres, bool signalPerType) : IBenchMode
 {
     public string Name => "weft-runtime";
 
-    public string Description => $"Weft StreamRuntime: Kafka source → executors → {BenchStore.Kind(postgres)} online store + lake flushes every 5 s, micro-batches of {batchSize}";
+    public string Description => $"Weft StreamRuntime: Kafka source → executors → {BenchStore.Kind(postgres)} online store + lake flushes every 5 s, micro-batches of {batchSize}{(signalPerType ? ", three signals of one event type each" : "")}";
 
     public async Task<RunResult> RunAsync(BenchTopic topic, int run, CancellationToken cancellationToken)
     {
@@ -24,7 +24,7 @@ internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfi
         Directory.CreateDirectory(dir);
         try
         {
-            var config = await WriteConfigAsync(dir, cancellationToken);
+            var config = await WriteConfigAsync(dir, signalPerType, cancellationToken);
             var created = Stopwatch.StartNew();
             await using var source = await KafkaSource.OpenAsync(
                 new KafkaSourceOptions { BootstrapServers = topic.BootstrapServers, Topics = [topic.Name], GroupId = $"bench-runtime-{run}-{Guid.NewGuid():N}", Config = extraConfig, ChannelCapacity = channelCapacity },
@@ -63,10 +63,15 @@ internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfi
     }
 
     /// <summary>A weft.json in <paramref name="dir"/> (lake, the <see cref="Signal"/> and a SQLite online store, all inside it), loaded.</summary>
-    internal static async Task<WeftConfig> WriteConfigAsync(string dir, CancellationToken cancellationToken)
+    /// <summary>A runtime's configuration in <paramref name="dir"/>: the benchmark's signal, or with <paramref name="signalPerType"/> its three event types as three signals.</summary>
+    internal static async Task<WeftConfig> WriteConfigAsync(string dir, bool signalPerType, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(Path.Combine(dir, "signals"));
-        await File.WriteAllBytesAsync(Path.Combine(dir, "signals", "clicks.json"), SignalJsonWriter.Write(Signal()), cancellationToken);
+        foreach (var signal in signalPerType ? BenchSignal.PerType() : [Signal()])
+        {
+            await File.WriteAllBytesAsync(Path.Combine(dir, "signals", signal.Name + ".json"), SignalJsonWriter.Write(signal), cancellationToken);
+        }
+
         await File.WriteAllTextAsync(Path.Combine(dir, "weft.json"), """{ "lake": "lake", "signals": "signals", "online_store": { "kind": "sqlite", "path": "online.db" } }""", cancellationToken);
         return WeftConfig.Load(Path.Combine(dir, "weft.json"));
     }
