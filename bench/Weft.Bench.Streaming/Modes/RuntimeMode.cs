@@ -62,8 +62,10 @@ internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfi
         }
     }
 
-    /// <summary>A weft.json in <paramref name="dir"/> (lake, the <see cref="Signal"/> and a SQLite online store, all inside it), loaded.</summary>
-    /// <summary>A runtime's configuration in <paramref name="dir"/>: the benchmark's signal, or with <paramref name="signalPerType"/> its three event types as three signals.</summary>
+    /// <summary>
+    /// A weft.json in <paramref name="dir"/> (lake, signals and a SQLite online store, all inside it), loaded: the
+    /// benchmark's <see cref="Signal"/>, or with <paramref name="signalPerType"/> its three event types as three signals.
+    /// </summary>
     internal static async Task<WeftConfig> WriteConfigAsync(string dir, bool signalPerType, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(Path.Combine(dir, "signals"));
