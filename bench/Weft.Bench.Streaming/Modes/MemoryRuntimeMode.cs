@@ -52,7 +52,7 @@ internal sealed class MemoryRuntimeMode(int batchSize, int seed, string? postgre
             return result with
             {
                 RestartSeconds = restarting.Elapsed.TotalSeconds,
-                RecalledEvents = (long)restarted.Metrics.Value("weft_stream_recalled_events", ("signal", "clicks")),
+                RecalledEvents = restarted.Signals.Sum(signal => (long)restarted.Metrics.Value("weft_stream_recalled_events", ("signal", signal))),
             };
         }
         finally
