@@ -106,14 +106,11 @@ internal sealed class SignalTypeFilter
                     continue; // a string value that reads like the name
                 }
 
-                i = SkipWhitespace(content, i + 1);
-                int valueEnd = i < content.Length && content[i] == (byte)'"' ? PlainStringEnd(content, i + 1) : -1;
-                if (valueEnd <= i + 1)
+                if (TypeValueEnd(content, SkipWhitespace(content, i + 1), ref signals) < 0)
                 {
                     return All;
                 }
 
-                signals |= SignalsOfType(content[(i + 1)..valueEnd]);
                 named = true;
             }
         }
@@ -145,15 +142,13 @@ internal sealed class SignalTypeFilter
             i = SkipWhitespace(json, i + 1);
             if (IsTypeProperty(name))
             {
-                int valueEnd = i < json.Length && json[i] == (byte)'"' ? PlainStringEnd(json, i + 1) : -1;
-                if (valueEnd <= i + 1)
+                i = TypeValueEnd(json, i, ref signals);
+                if (i < 0)
                 {
-                    return All; // not a string, escaped, or empty (a parser's "missing event_type")
+                    return All;
                 }
 
-                signals |= SignalsOfType(json[(i + 1)..valueEnd]);
                 named = true;
-                i = valueEnd + 1;
             }
             else
             {
@@ -180,6 +175,23 @@ internal sealed class SignalTypeFilter
         }
 
         return All;
+    }
+
+    /// <summary>
+    /// Adds the signals of the type named by the value at <paramref name="i"/> and returns the index just
+    /// past it; -1 when the value is not a plain non-empty string (not a string, escaped, or empty: a
+    /// parser's "missing event_type"), so the scan cannot tell.
+    /// </summary>
+    private int TypeValueEnd(ReadOnlySpan<byte> json, int i, ref ulong signals)
+    {
+        int end = i < json.Length && json[i] == (byte)'"' ? PlainStringEnd(json, i + 1) : -1;
+        if (end <= i + 1)
+        {
+            return -1;
+        }
+
+        signals |= SignalsOfType(json[(i + 1)..end]);
+        return end + 1;
     }
 
     private bool IsTypeProperty(ReadOnlySpan<byte> name)

@@ -203,8 +203,8 @@ public sealed class StreamRuntime : IAsyncDisposable
     private readonly byte[][] _typeAliases; // ... and to event_type
     private readonly List<RawRecord> _routedRaw = [];
     private readonly SignalTypeFilter? _typeFilter; // null with one signal (its parser is the filter) or more than the filter tells apart
-    private readonly List<RawRecord>[] _signalRecords; // per signal, the records the filter gives its parser ...
-    private readonly List<int>[] _signalRows; // ... and their indexes in the batch
+    private readonly List<RawRecord>[] _signalRecords = []; // with the filter, per signal, the records it gives the signal's parser ...
+    private readonly List<int>[] _signalRows = []; // ... and their indexes in the batch
     private ulong[] _signalsOf = []; // per record of the batch, the filter's answer
     private readonly List<SourceRecord> _routedSources = [];
     private long _lastFlush;
@@ -235,10 +235,10 @@ public sealed class StreamRuntime : IAsyncDisposable
             _typeFilter = new SignalTypeFilter(
                 [.. signals.Select(s => s.Env.Definition.EventTypes.Select(t => t.Name))],
                 _typeAliases.Select(Encoding.UTF8.GetString));
+            _signalRecords = [.. signals.Select(_ => new List<RawRecord>())];
+            _signalRows = [.. signals.Select(_ => new List<int>())];
         }
 
-        _signalRecords = [.. signals.Select(_ => new List<RawRecord>())];
-        _signalRows = [.. signals.Select(_ => new List<int>())];
         _lastFlush = _lastTrim = _lastRefresh = _lastCompact = _lastVacuum = time.GetTimestamp();
         source.SetRebalanceHandler(OnRebalanceAsync);
         foreach (var s in signals)
