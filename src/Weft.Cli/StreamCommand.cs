@@ -15,7 +15,7 @@ internal static class StreamCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var config = new Option<string>("--config") { Description = "The deployment config (weft.json)", DefaultValueFactory = _ => "weft.json" };
-        var signals = new Option<string?>("--signal") { Description = "Comma-separated signals to run (default: every signal in the config)" };
+        var signals = new Option<string?>("--signal") { Description = "Comma-separated signals to run (default: every signal in the config); some of them run as a consumer of their own (weft-stream.<names>), which skips the other signals' event types" };
         var flush = new Option<string>("--flush-interval") { Description = "How often stream buckets are flushed to the lake and offsets committed", DefaultValueFactory = _ => "5s" };
         var maxBatch = new Option<int>("--max-batch") { Description = "Records per micro-batch at most (a batch takes what the source holds)", DefaultValueFactory = _ => new StreamOptions().MaxBatchRecords };
         var maxPending = new Option<int>("--max-pending-rows") { Description = "Rows waiting for the lake at which a flush starts early (bounds the memory a backlog takes)", DefaultValueFactory = _ => new StreamOptions().MaxPendingRows };
@@ -77,11 +77,38 @@ internal static class StreamCommand
                     }
                 }
 
+                if (parse.GetValue(maxBatch) is var batchCap and < 1)
+                {
+                    throw new ArgumentException($"--max-batch {batchCap} must be at least 1");
+                }
+
+                if (flushInterval <= TimeSpan.Zero)
+                {
+                    throw new ArgumentException($"--flush-interval {Durations.Format(flushInterval)} must be positive (e.g. 5s)");
+                }
+
                 var weft = WeftConfig.Load(parse.GetValue(config)!);
-                var options = new StreamOptions { FlushInterval = flushInterval, MaxBatchRecords = parse.GetValue(maxBatch), MaxPendingRows = parse.GetValue(maxPending), CompactInterval = compactInterval,
-                    VacuumInterval = vacuumInterval, VacuumRetention = vacuumRetention };
-                await using var host = await StreamHost.OpenAsync(weft, options.Consumer, new TextWriterLogger(stderr, "stream: source: "), ct).ConfigureAwait(false);
                 var names = parse.GetValue(signals)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                string consumer = StreamOptions.DefaultConsumer;
+                if (names is not null)
+                {
+                    var configured = weft.LoadSignals(Weft.Engine.ExecutorRegistry.CreateDefault().Contains).Select(s => s.Name).ToList();
+                    if (names.Length == 0)
+                    {
+                        throw new ArgumentException($"--signal '{parse.GetValue(signals)}' names no signal (known: {string.Join(", ", configured)})");
+                    }
+
+                    if (names.FirstOrDefault(n => !configured.Contains(n)) is { } unknown)
+                    {
+                        throw new ArgumentException($"--signal: no signal '{unknown}' in '{weft.Signals}' (known: {string.Join(", ", configured)})");
+                    }
+
+                    consumer = StreamOptions.ConsumerFor(names, configured);
+                }
+
+                var options = new StreamOptions { FlushInterval = flushInterval, MaxBatchRecords = parse.GetValue(maxBatch), MaxPendingRows = parse.GetValue(maxPending), CompactInterval = compactInterval,
+                    VacuumInterval = vacuumInterval, VacuumRetention = vacuumRetention, Consumer = consumer };
+                await using var host = await StreamHost.OpenAsync(weft, options.Consumer, new TextWriterLogger(stderr, "stream: source: "), ct).ConfigureAwait(false);
                 await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, names, options, cancellationToken: ct).ConfigureAwait(false);
                 var loop = new StreamLoopWatch(TimeProvider.System);
                 await using var endpoints = parse.GetValue(metricsUrls) is { } urls
@@ -92,7 +119,7 @@ internal static class StreamCommand
                     await stdout.WriteLineAsync($"stream: metrics on {string.Join(", ", endpoints.Urls.Select(u => u.TrimEnd('/') + "/metrics"))}, health on /healthz").ConfigureAwait(false);
                 }
 
-                await stdout.WriteLineAsync($"stream: {string.Join(", ", runtime.Signals)} from {host.Source.Name} into {weft.OnlineStore.Describe()} and {Path.Combine(weft.Lake, "enriched")}; flush every {Durations.Format(flushInterval)} or at {options.MaxPendingRows:N0} pending rows, {options.MaxBatchRecords} records per micro-batch, {(compactInterval > TimeSpan.Zero ? $"closed buckets compacted every {Durations.Format(compactInterval)}" : "no compaction")}, {(vacuumInterval > TimeSpan.Zero ? $"tables vacuumed every {Durations.Format(vacuumInterval)} (retention {Durations.Format(vacuumRetention)})" : "no vacuum")}").ConfigureAwait(false);
+                await stdout.WriteLineAsync($"stream: {string.Join(", ", runtime.Signals)} from {host.Source.Name} as consumer {options.Consumer} into {weft.OnlineStore.Describe()} and {Path.Combine(weft.Lake, "enriched")}; flush every {Durations.Format(flushInterval)} or at {options.MaxPendingRows:N0} pending rows, {options.MaxBatchRecords} records per micro-batch, {(compactInterval > TimeSpan.Zero ? $"closed buckets compacted every {Durations.Format(compactInterval)}" : "no compaction")}, {(vacuumInterval > TimeSpan.Zero ? $"tables vacuumed every {Durations.Format(vacuumInterval)} (retention {Durations.Format(vacuumRetention)})" : "no vacuum")}").ConfigureAwait(false);
                 double recalled = runtime.Signals.Sum(s => runtime.Metrics.Value("weft_stream_recalled_events", ("signal", s)));
                 if (recalled > 0)
                 {

@@ -104,7 +104,9 @@ public sealed class ServingServer : IAsyncDisposable
                 var stats = await inner.StatsAsync(s.Name, cancellationToken).ConfigureAwait(false);
                 if (stats.NewestEventTimeMicros is { } newest)
                 {
-                    s.AdvanceStreamWatermark(newest);
+                    // No later than the newest arrival: a skewed client's future event is stored, but
+                    // the stream is not complete up to its time (ServedSignal.ServableTime).
+                    s.AdvanceStreamWatermark(Math.Min(newest, stats.NewestIngestTimeMicros ?? newest));
                 }
             }
 

@@ -391,6 +391,59 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         result.Err.Should().Contain("--max-pending-rows 0 must be at least 1");
     }
 
+    /// <summary>
+    /// A stream of one of the config's two signals reads as a consumer of its own: it skips the other
+    /// signal's events (no dead letters), and the stream of every signal run after it still finds them.
+    /// </summary>
+    [Fact]
+    public async Task A_stream_of_some_signals_leaves_the_other_signals_events_to_the_stream_of_all()
+    {
+        var (config, lines) = await EmbeddedStreamAsync(events: 3000, users: 50, items: 40, days: 1);
+
+        var engagementOnly = await _cli.RunAsync("stream", "--config", config, "--signal", "engagement", "--exit-when-idle", "2s");
+        engagementOnly.Exit.Should().Be(0, engagementOnly.Err);
+        engagementOnly.Out.Should().Contain("as consumer weft-stream.engagement");
+        var unrouted = await EventTable.OpenAsync(WeftConfig.Load(config).DeadLetterTable(Weft.Streaming.Runtime.StreamRuntime.UnroutedDeadLetters));
+        var reasons = new List<string>();
+        await foreach (var b in unrouted.ReadAsync(["reason"]))
+        {
+            reasons.AddRange(((StringColumn)b["reason"]).Values.Select(v => v!));
+        }
+
+        reasons.Should().NotContain(r => r.Contains("'search'", StringComparison.Ordinal), "searches are the other signal's, not dead letters");
+
+        var all = await _cli.RunAsync("stream", "--config", config, "--exit-when-idle", "2s");
+        all.Exit.Should().Be(0, all.Err);
+        all.Out.Should().Contain("as consumer weft-stream into");
+        await ShouldHoldEveryEventOnceAsync(config, null, lines);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData(",")]
+    [InlineData("engagement,nope")]
+    public async Task A_signal_list_naming_no_signal_or_an_unknown_one_is_refused_and_reads_nothing(string list)
+    {
+        var (config, _) = await EmbeddedStreamAsync(events: 200, users: 10, items: 10, days: 1);
+
+        var result = await _cli.RunAsync("stream", "--config", config, "--signal", list, "--exit-when-idle", "1s");
+
+        result.Exit.Should().Be(2);
+        result.Err.Should().Contain("--signal").And.Contain("known: engagement, searches");
+        Directory.Exists(_cli.PathOf("lake")).Should().BeFalse("nothing was read, so nothing was written");
+    }
+
+    [Theory]
+    [InlineData("--max-batch", "0", "--max-batch 0 must be at least 1")]
+    [InlineData("--flush-interval", "0s", "--flush-interval 0s must be positive")]
+    public async Task A_micro_batch_cap_or_flush_interval_out_of_range_is_refused_naming_the_option(string option, string value, string message)
+    {
+        var result = await _cli.RunAsync("stream", "--config", _cli.PathOf("weft.json"), option, value);
+
+        result.Exit.Should().Be(2);
+        result.Err.Should().Contain(message);
+    }
+
     /// <summary>Both example signals: every event the reference makes of the lines once online and once in the lake's stream rows.</summary>
     private async Task ShouldHoldEveryEventOnceAsync(string config, string? postgres, List<string> lines)
     {

@@ -201,6 +201,69 @@ public sealed class ApiTests
         body.GetProperty("error").GetString().Should().Be("limit 21 exceeds the max_length of signal 'engagement' (20)");
     }
 
+    /// <summary>
+    /// The body is read as its Content-Type declares: application/json holds an array of events or one
+    /// (possibly pretty-printed) event, application/x-ndjson one event a line; a type that cannot hold
+    /// events is refused with 415, and an empty body with 400, not a server error.
+    /// </summary>
+    [Fact]
+    public async Task Event_bodies_are_read_by_their_declared_type_and_an_empty_or_unsupported_one_is_refused_plainly()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+        long t = ServingWorld.Now - ServingWorld.Hour;
+        StringContent Body(string text, string type) => new(text, Encoding.UTF8, type);
+        async Task<(HttpStatusCode Status, string Text)> PostAsync(string url, HttpContent content)
+        {
+            var response = await client.PostAsync(url, content);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+
+        string pretty = JsonSerializer.Serialize(JsonDocument.Parse(Event("pp1", 700, "save", t, 3)).RootElement, new JsonSerializerOptions { WriteIndented = true });
+        pretty.Should().Contain("\n");
+        (await PostAsync("v1/events", Body(pretty, "application/json"))).Status.Should().Be(HttpStatusCode.Accepted);
+        (await PostAsync("v1/events", Body(pretty, "text/plain"))).Status.Should().Be(HttpStatusCode.Accepted, "without a JSON type the body is still read for what it holds");
+
+        var lines = Event("nd1", 701, "save", t, 3) + "\n" + Event("nd2", 701, "save", t + 1, 4);
+        (await PostAsync("v1/events", Body(lines, "application/x-ndjson"))).Status.Should().Be(HttpStatusCode.Accepted);
+        var linesAsJson = await PostAsync("v1/events", Body(lines, "application/json"));
+        linesAsJson.Status.Should().Be(HttpStatusCode.BadRequest);
+        linesAsJson.Text.Should().Contain("application/x-ndjson");
+
+        var xml = await PostAsync("v1/events", Body("<event/>", "application/xml"));
+        xml.Status.Should().Be(HttpStatusCode.UnsupportedMediaType);
+        xml.Text.Should().Contain("application/xml").And.Contain("application/json");
+
+        var empty = await PostAsync("v1/events", new ByteArrayContent([]));
+        empty.Status.Should().Be(HttpStatusCode.BadRequest);
+        empty.Text.Should().Contain("no events in the body");
+        (await PostAsync("v1/signals/engagement/sequences", new ByteArrayContent([]))).Status.Should().Be(HttpStatusCode.BadRequest);
+
+        var body = await PollAsync(client, "v1/signals/engagement/users/701/sequence", b => b.GetProperty("length").GetInt32() >= 2);
+        body.GetProperty("columns").GetProperty("event_id").EnumerateArray().Select(e => e.GetString()).Should().Equal("nd2", "nd1");
+        body = await PollAsync(client, "v1/signals/engagement/users/700/sequence", b => b.GetProperty("length").GetInt32() >= 1);
+        body.GetProperty("columns").GetProperty("event_id").EnumerateArray().Select(e => e.GetString()).Should().Equal("pp1");
+    }
+
+    /// <summary>An event from a client whose clock runs hours ahead is served, but the watermark counts it at its arrival.</summary>
+    [Fact]
+    public async Task An_event_from_a_clock_hours_ahead_is_served_without_moving_the_watermark_past_now()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+        long t = ServingWorld.Now - ServingWorld.Hour;
+        var json = "[" + Event("on-time", 600, "save", t, 3) + "," + Event("ahead", 600, "save", ServingWorld.Now + (20 * ServingWorld.Hour), 4) + "]";
+        (await client.PostAsync("v1/events", new StringContent(json, Encoding.UTF8, "application/json"))).StatusCode.Should().Be(HttpStatusCode.Accepted);
+
+        string later = Uri.EscapeDataString(Timestamps.Format(ServingWorld.Now + (21 * ServingWorld.Hour)));
+        var body = await PollAsync(client, $"v1/signals/engagement/users/600/sequence?as_of={later}", b => b.GetProperty("length").GetInt32() >= 2);
+        body.GetProperty("columns").GetProperty("event_id").EnumerateArray().Select(e => e.GetString()).Should().Equal("ahead", "on-time");
+        var watermark = Timestamps.ToMicros(DateTimeOffset.Parse(body.GetProperty("provenance").GetProperty("stream_watermark").GetString()!, CultureInfo.InvariantCulture));
+        watermark.Should().BeInRange(t, ServingWorld.Now, "the event from ahead counts at its arrival, no later than now");
+    }
+
     [Fact]
     public async Task Metrics_report_request_latency_per_route_freshness_lag_and_dead_letters()
     {

@@ -5,7 +5,9 @@ using Weft.Definitions;
 namespace Weft.Serving.Http;
 
 /// <summary>
-/// The body of <c>POST /v1/events</c>: a JSON array of event objects, or NDJSON (one object per line).
+/// The body of <c>POST /v1/events</c>: a JSON array of event objects or one event object
+/// (<c>application/json</c>), or NDJSON, one object per line (<c>application/x-ndjson</c>); without a
+/// JSON type, whichever of these the body holds. A type that cannot hold events is refused (415).
 /// Each event must be a JSON object whose <c>event_type</c> is one of the caller's event types and whose
 /// <c>tenant</c>, when present, is the caller. Everything else about an event (user_id, times,
 /// attributes) is checked by the streaming runtime's parser, which dead-letters bad events with a reason
@@ -13,9 +15,43 @@ namespace Weft.Serving.Http;
 /// </summary>
 internal static class EventIngest
 {
-    public static ApiError? TryParse(ReadOnlyMemory<byte> body, string tenant, IReadOnlySet<string> ownTypes, int maxEvents, out List<(byte[] Key, byte[] Payload)> records)
+    /// <summary>How the body is read, from its declared media type.</summary>
+    private enum BodyFormat
+    {
+        /// <summary><c>application/json</c> (or <c>+json</c>): one JSON value, an array of events or one event.</summary>
+        Json,
+
+        /// <summary><c>application/x-ndjson</c> and the JSON Lines names: one event per line.</summary>
+        Lines,
+
+        /// <summary>No type, or a generic one (text/plain, curl's form default, octet-stream): an array, one event, or NDJSON, by what the body holds.</summary>
+        Sniff,
+    }
+
+    public const string Accepted = "application/json (an array of event objects, or one event object) or application/x-ndjson (one event object per line)";
+
+    /// <summary>The body's format from its Content-Type, or null for a type that cannot hold events (answered 415).</summary>
+    private static BodyFormat? FormatOf(string? contentType)
+    {
+        string media = (contentType is null ? "" : contentType.Split(';', 2)[0]).Trim().ToLowerInvariant();
+        return media switch
+        {
+            "application/json" => BodyFormat.Json,
+            _ when media.StartsWith("application/", StringComparison.Ordinal) && media.EndsWith("+json", StringComparison.Ordinal) => BodyFormat.Json,
+            "application/x-ndjson" or "application/ndjson" or "application/jsonl" or "application/x-jsonlines" or "application/jsonlines" => BodyFormat.Lines,
+            "" or "text/plain" or "application/x-www-form-urlencoded" or "application/octet-stream" => BodyFormat.Sniff,
+            _ => null,
+        };
+    }
+
+    public static ApiError? TryParse(ReadOnlyMemory<byte> body, string? contentType, string tenant, IReadOnlySet<string> ownTypes, int maxEvents, out List<(byte[] Key, byte[] Payload)> records)
     {
         records = [];
+        if (FormatOf(contentType) is not { } format)
+        {
+            return new ApiError(415, $"Content-Type '{contentType}' cannot hold events: send {Accepted}");
+        }
+
         var span = body.Span;
         int first = span.StartsWith("\uFEFF"u8) ? 3 : 0;
         while (first < span.Length && span[first] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
@@ -24,7 +60,17 @@ internal static class EventIngest
         }
 
         var events = new List<ReadOnlyMemory<byte>>();
-        if (first < span.Length && span[first] == (byte)'[')
+        bool array = format != BodyFormat.Lines && first < span.Length && span[first] == (byte)'[';
+        if (!array && format != BodyFormat.Lines && first < span.Length && span[first] == (byte)'{'
+            && SingleValueLength(span[first..]) is int length)
+        {
+            events.Add(body.Slice(first, length)); // one event, which may span lines (pretty-printed)
+        }
+        else if (!array && format == BodyFormat.Json && first < span.Length)
+        {
+            return ApiError.BadRequest($"an application/json body must be one JSON array of event objects or one event object (for one event per line, send application/x-ndjson){JsonProblem(span[first..])}");
+        }
+        else if (array)
         {
             try
             {
@@ -95,6 +141,38 @@ internal static class EventIngest
         }
 
         return null;
+    }
+
+    /// <summary>The length of the one JSON value <paramref name="json"/> holds, when nothing but whitespace follows it; else null.</summary>
+    private static int? SingleValueLength(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow });
+            reader.Read();
+            reader.Skip();
+            int length = (int)reader.BytesConsumed;
+            return json[length..].Trim(" \t\r\n"u8).IsEmpty ? length : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static string JsonProblem(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow });
+            reader.Read();
+            reader.Skip();
+            return reader.Read() ? $" (content follows the first value at byte {reader.TokenStartIndex})" : "";
+        }
+        catch (JsonException ex)
+        {
+            return $" (not valid JSON, line {ex.LineNumber + 1}: {ex.Message})";
+        }
     }
 
     private static ApiError TooMany(int maxEvents) =>

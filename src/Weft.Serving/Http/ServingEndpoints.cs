@@ -383,7 +383,7 @@ internal static class ServingEndpoints
         }
 
         var own = state.TenantEventTypes.TryGetValue(tenant, out var types) ? types : (IReadOnlySet<string>)new HashSet<string>();
-        if (EventIngest.TryParse(body, tenant, own, state.Options.MaxEventsPerRequest, out var records) is { } error)
+        if (EventIngest.TryParse(body, context.Request.ContentType, tenant, own, state.Options.MaxEventsPerRequest, out var records) is { } error)
         {
             await WriteErrorAsync(context, error).ConfigureAwait(false);
             return;
@@ -600,7 +600,7 @@ internal static class ServingEndpoints
             return ([], tooLarge);
         }
 
-        var buffer = new ArrayBufferWriter<byte>((int)Math.Min(max + 1L, context.Request.ContentLength ?? 16 * 1024));
+        var buffer = new ArrayBufferWriter<byte>((int)Math.Clamp(context.Request.ContentLength ?? 16 * 1024, 1, max + 1L)); // at least 1: an empty body's Content-Length is 0
         var body = context.Request.Body;
         while (true)
         {

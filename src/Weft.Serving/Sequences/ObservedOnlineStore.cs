@@ -20,7 +20,7 @@ internal sealed class ObservedOnlineStore(IOnlineStore inner, IReadOnlyDictionar
             for (int i = 0; i < elements.Count; i++)
             {
                 var e = elements[i];
-                served.AdvanceStreamWatermark(e.EventTimeMicros);
+                served.AdvanceStreamWatermark(ServedSignal.ServableTime(e));
                 if (e.UserId != previousUser)
                 {
                     // Counter first, then removal: a reader that raced with this append sees one or the other.

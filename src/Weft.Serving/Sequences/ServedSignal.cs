@@ -91,16 +91,23 @@ internal sealed class ServedSignal
     }
 
     /// <summary>
+    /// An element's event time as the watermark counts it: no later than its arrival. A skewed client's
+    /// event from hours ahead is served, but must not claim the stream is complete up to that hour.
+    /// </summary>
+    public static long ServableTime(in OnlineElement element) => Math.Min(element.EventTimeMicros, element.IngestTimeMicros);
+
+    /// <summary>
     /// Moves the watermark to the newest of <paramref name="elements"/>, read from the online store: what a
     /// read sees is servable, even when the append that wrote it has not reported back yet (or was made by
-    /// another process), so provenance never names a watermark older than an element it serves.
+    /// another process), so provenance never names a watermark older than an element it serves (an element
+    /// from ahead of its arrival counts at its arrival, <see cref="ServableTime"/>).
     /// </summary>
     public void AdvanceStreamWatermark(IReadOnlyList<OnlineElement> elements)
     {
         long newest = long.MinValue;
         for (int i = 0; i < elements.Count; i++)
         {
-            newest = Math.Max(newest, elements[i].EventTimeMicros);
+            newest = Math.Max(newest, ServableTime(elements[i]));
         }
 
         if (newest != long.MinValue)

@@ -98,8 +98,34 @@ public sealed record StreamOptions
     /// <summary>The shortest <see cref="VacuumRetention"/> allowed.</summary>
     public static readonly TimeSpan MinVacuumRetention = TimeSpan.FromDays(1);
 
-    /// <summary>The consumer name offsets are checkpointed under (default "weft-stream").</summary>
-    public string Consumer { get; init; } = "weft-stream";
+    /// <summary>The consumer name offsets are checkpointed under (default "weft-stream"; see <see cref="ConsumerFor"/>).</summary>
+    public string Consumer { get; init; } = DefaultConsumer;
+
+    public const string DefaultConsumer = "weft-stream";
+
+    /// <summary>
+    /// The consumer a stream of some of the config's signals reads as: one of its own, so that it neither
+    /// takes records from the stream of every signal (which would then never see them) nor shares its
+    /// position. Every signal: <see cref="DefaultConsumer"/>; some: "weft-stream." and their sorted names
+    /// joined by dots, or, when that is no valid consumer name (1–100 of <c>[A-Za-z0-9._-]</c>), a hash of them.
+    /// </summary>
+    public static string ConsumerFor(IReadOnlyCollection<string> signals, IReadOnlyCollection<string> configured)
+    {
+        var chosen = signals.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        if (configured.All(chosen.Contains))
+        {
+            return DefaultConsumer;
+        }
+
+        string named = DefaultConsumer + "." + string.Join('.', chosen);
+        if (named.Length <= 100 && named.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
+        {
+            return named;
+        }
+
+        var hash = System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\n', chosen)));
+        return DefaultConsumer + ".h" + Convert.ToHexStringLower(hash.AsSpan(0, 8));
+    }
 
     public void Validate()
     {
@@ -199,6 +225,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     private Exception? _failure; // an append or a lake flush that did not complete: no step runs after it
     private bool _flushFailed; // ... and when a flush's writes failed, no flush either
     private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _knownTypes;
+    private readonly HashSet<string> _otherSignalsTypes; // types only signals of the config this runtime does not run include
     private readonly byte[][] _userAliases; // raw property names some event type maps to user_id
     private readonly byte[][] _typeAliases; // ... and to event_type
     private readonly List<RawRecord> _routedRaw = [];
@@ -217,8 +244,9 @@ public sealed class StreamRuntime : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new(); // cancels the background maintenance at dispose
     private readonly SemaphoreSlim _turn = new(1, 1); // held by a step, a flush, or a rebalance the source waits on
 
-    private StreamRuntime(WeftConfig config, IEventSource source, IOnlineStore store, StreamOptions options, TimeProvider time, List<SignalStream> signals, EventTable unrouted, Dictionary<string, long> unroutedHeld)
+    private StreamRuntime(WeftConfig config, IEventSource source, IOnlineStore store, StreamOptions options, TimeProvider time, List<SignalStream> signals, HashSet<string> otherSignalsTypes, EventTable unrouted, Dictionary<string, long> unroutedHeld)
     {
+        _otherSignalsTypes = otherSignalsTypes;
         _unroutedHeld = unroutedHeld;
         _config = config;
         _source = source;
@@ -313,7 +341,11 @@ public sealed class StreamRuntime : IAsyncDisposable
         options.Validate();
         time ??= TimeProvider.System;
         var registry = ExecutorRegistry.CreateDefault();
-        var names = signals ?? config.LoadSignals(registry.Contains).Select(s => s.Name).ToList();
+        var configured = config.LoadSignals(registry.Contains);
+        var names = signals ?? configured.Select(s => s.Name).ToList();
+        var running = names.ToHashSet(StringComparer.Ordinal);
+        var otherSignalsTypes = configured.Where(s => !running.Contains(s.Name)).SelectMany(s => s.EventTypes).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        otherSignalsTypes.ExceptWith(configured.Where(s => running.Contains(s.Name)).SelectMany(s => s.EventTypes).Select(t => t.Name));
         var streams = new List<SignalStream>();
         foreach (var name in names)
         {
@@ -323,7 +355,7 @@ public sealed class StreamRuntime : IAsyncDisposable
 
         var unrouted = await DeadLetterTable.OpenAsync(config.DeadLetterTable(UnroutedDeadLetters), cancellationToken).ConfigureAwait(false);
         var unroutedHeld = await HeldOffsetsAsync(unrouted, cancellationToken).ConfigureAwait(false);
-        return new StreamRuntime(config, source, store, options, time, streams, unrouted, unroutedHeld);
+        return new StreamRuntime(config, source, store, options, time, streams, otherSignalsTypes, unrouted, unroutedHeld);
     }
 
     /// <summary>Runs until cancelled; on cancellation flushes what it holds (a clean stop) and returns.</summary>
@@ -691,7 +723,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             {
                 foreach (var signal in _signals)
                 {
-                    long recalled = await signal.RefreshHeldAsync(CancellationToken.None).ConfigureAwait(false);
+                    long recalled = await signal.RefreshHeldAsync(_time, CancellationToken.None).ConfigureAwait(false);
                     Metrics.Gauge("weft_stream_rebalance_recalled_events", "Stored stream rows the last assignment read back into a signal's dedup window and hot-user cap (buckets other runtimes added files to)", recalled, ("signal", signal.Env.Definition.Name));
                 }
 
@@ -957,7 +989,7 @@ public sealed class StreamRuntime : IAsyncDisposable
                 }
             }
 
-            int refused = 0;
+            int refused = 0, othersSkipped = 0;
             for (int row = 0; row < n; row++)
             {
                 if (taken[row] == 1)
@@ -966,9 +998,15 @@ public sealed class StreamRuntime : IAsyncDisposable
                 }
 
                 var record = _routedSources[row];
-                if (!Route(record.Payload.Span, out string? reason))
+                if (!Route(record.Payload.Span, out string? reason, out bool otherSignals))
                 {
                     taken[row] = 3;
+                    if (otherSignals)
+                    {
+                        othersSkipped++; // the stream of the config's other signals takes it (StreamOptions.ConsumerFor)
+                        continue;
+                    }
+
                     Unrouted(record, reason!);
                     refused++;
                 }
@@ -999,6 +1037,11 @@ public sealed class StreamRuntime : IAsyncDisposable
                 }
             }
 
+            if (othersSkipped > 0)
+            {
+                Metrics.Count("weft_stream_other_signals_records_total", "Records skipped because only signals of the config this stream does not run include their event type", othersSkipped);
+            }
+
             return refused;
         }
         finally
@@ -1018,9 +1061,12 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// <summary>
     /// Whether some signal may own the record: a valid JSON object, a user, an event type some signal
     /// includes. One pass over the top-level properties (nested values skipped, but still validated).
+    /// <paramref name="otherSignals"/>: refused only because its event type is one that only signals of
+    /// the config this runtime does not run include; theirs, not a dead letter.
     /// </summary>
-    private bool Route(ReadOnlySpan<byte> payload, out string? reason)
+    private bool Route(ReadOnlySpan<byte> payload, out string? reason, out bool otherSignals)
     {
+        otherSignals = false;
         try
         {
             var reader = new Utf8JsonReader(payload);
@@ -1072,6 +1118,8 @@ public sealed class StreamRuntime : IAsyncDisposable
                 : !hasType && !aliasType ? "missing event_type"
                 : !knownType && !aliasKnown ? $"unknown event_type '{unknownType}': no signal includes it"
                 : null;
+            otherSignals = (hasUser || aliasUser) && (hasType || aliasType) && !knownType && !aliasKnown
+                && unknownType is not null && _otherSignalsTypes.Contains(unknownType);
             return reason is null;
         }
         catch (JsonException ex)
@@ -1384,13 +1432,20 @@ public sealed class StreamRuntime : IAsyncDisposable
             var view = await EnrichedLake.OpenAsync(config.EnrichedTable(name), env.Definition, cancellationToken).ConfigureAwait(false);
 
             var (lakeOffsets, maxEventTime) = await StreamCommitsAsync(lake.Log, cancellationToken).ConfigureAwait(false);
-            var stream = new SignalStream(env, lake, lakeRowGroupSize, dead, ledger, view, lakeOffsets, maxEventTime,
+            var stream = new SignalStream(env, lake, lakeRowGroupSize, dead, ledger, view, lakeOffsets, NotAfterNow(maxEventTime, time),
                 await HeldOffsetsAsync(dead, cancellationToken).ConfigureAwait(false),
                 await HeldOffsetsAsync(ledger, cancellationToken).ConfigureAwait(false),
                 time);
             await stream.RecallAsync(cancellationToken).ConfigureAwait(false);
             return stream;
         }
+
+        /// <summary>
+        /// The newest event time a lake's stream commits recorded, no later than now: lakes written before
+        /// the watermark was held to the clock may record a skewed client's future time.
+        /// </summary>
+        private static long NotAfterNow(long maxEventTime, TimeProvider time) =>
+            Math.Min(maxEventTime, Timestamps.ToMicros(time.GetUtcNow()));
 
         /// <summary>Events of the lake's stream rows the run was given back at open (<see cref="RecallAsync"/>).</summary>
         public long Recalled { get; private set; }
@@ -1551,7 +1606,10 @@ public sealed class StreamRuntime : IAsyncDisposable
                     }
                 }
 
-                _maxEventTime = Math.Max(_maxEventTime, times[i]);
+                // An event time ahead of the clock (a skewed client's, accepted up to the parser's future
+                // skew) raises the watermark only to now: otherwise one such event would make every
+                // on-time event after it late, until the clock caught up.
+                _maxEventTime = Math.Max(_maxEventTime, Math.Min(times[i], nowMicros));
                 if (keep is not null)
                 {
                     keep[kept++] = i;
@@ -1714,7 +1772,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             }
 
             metrics.Count("weft_stream_events_total", "Enriched events appended online, by signal", m, ("signal", name));
-            metrics.Gauge("weft_stream_watermark_seconds", "Newest event time the stream has seen, by signal (Unix seconds)", batch.WatermarkMicros / 1e6, ("signal", name));
+            metrics.Gauge("weft_stream_watermark_seconds", "Newest event time the stream has seen, by signal, an event time ahead of the clock counted as the time it was read (Unix seconds)", batch.WatermarkMicros / 1e6, ("signal", name));
             _appendedMaxEventTime = Math.Max(_appendedMaxEventTime, batch.WatermarkMicros);
             if (batch.LakeRows is { } rows)
             {
@@ -1764,12 +1822,12 @@ public sealed class StreamRuntime : IAsyncDisposable
         /// redeliveries and caps hot users as a runtime restarted on the same lake would.
         /// </summary>
         /// <returns>The stored rows read back (<see cref="RecallNewAsync"/>).</returns>
-        public async Task<long> RefreshHeldAsync(CancellationToken cancellationToken)
+        public async Task<long> RefreshHeldAsync(TimeProvider time, CancellationToken cancellationToken)
         {
             long recalled = await RecallNewAsync(cancellationToken).ConfigureAwait(false);
             var (lakeOffsets, maxEventTime) = await StreamCommitsAsync(_lake.Log, cancellationToken).ConfigureAwait(false);
             Merge(_lakeOffsets, lakeOffsets);
-            _maxEventTime = Math.Max(_maxEventTime, maxEventTime); // the prepare stage's; a flush records the append stage's
+            _maxEventTime = Math.Max(_maxEventTime, NotAfterNow(maxEventTime, time)); // the prepare stage's; a flush records the append stage's
             Merge(_deadHeld, await HeldOffsetsAsync(_deadLetters, cancellationToken).ConfigureAwait(false));
             Merge(_lateHeld, await HeldOffsetsAsync(_ledger, cancellationToken).ConfigureAwait(false));
             return recalled;

@@ -496,6 +496,33 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     }
 
     /// <summary>
+    /// A client whose clock runs hours ahead sends an event the parser accepts (within its day of future
+    /// skew). It raises the watermark only to now: the on-time events after it are not late, in this
+    /// life or, from what the lake's commits record, in the next.
+    /// </summary>
+    [Fact]
+    public async Task An_event_from_a_clock_hours_ahead_does_not_make_the_on_time_events_after_it_late()
+    {
+        using var world = new StreamWorld(LatePolicy.Drop);
+        long now = Timestamps.ToMicros(DateTimeOffset.UtcNow);
+        var first = StreamWorld.Events(100, seed: 21, baseTime: now - (StreamWorld.Hour / 2));
+        var skewed = $$"""{"event_id":"ahead","user_id":7,"event_type":"save","event_time":"{{Timestamps.Format(now + (20 * StreamWorld.Hour))}}","item_id":3}""";
+        var second = StreamWorld.Events(100, seed: 22, startIndex: 100, baseTime: now - (StreamWorld.Hour / 2) + 250_000_000); // after the first's (2 s apart at most)
+        await world.AppendAsync([.. first, skewed, .. second]);
+        await (await world.RunAsync(options: new StreamOptions { MaxBatchRecords = 50, MaxWait = TimeSpan.FromMilliseconds(20) })).DisposeAsync();
+
+        var third = StreamWorld.Events(100, seed: 23, startIndex: 200, baseTime: Timestamps.ToMicros(DateTimeOffset.UtcNow) - (StreamWorld.Hour / 4));
+        await world.AppendAsync(third);
+        await (await world.RunAsync()).DisposeAsync(); // a new runtime: its watermark comes from the lake's commits
+
+        (await world.TableAsync("lake/late_events/engagement")).RowCount.Should().Be(0);
+        var expected = await world.ReferenceAsync([.. first, skewed, .. second, .. third]);
+        var ids = ((StringColumn)expected[StandardColumns.EventId]).Values.ToHashSet();
+        ids.Should().Contain("ahead");
+        (await world.StreamLakeIdsAsync()).Should().BeEquivalentTo(ids, "every event the signal keeps is on time, and policy drop keeps no late one");
+    }
+
+    /// <summary>
     /// The loop prepares the next batch while the batch before it waits for the store, but never gets
     /// more than two batches ahead of it; the store receives the batches in the order they were read.
     /// </summary>
