@@ -348,12 +348,18 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
             }
 
             await first.FlushAsync(CancellationToken.None);
+            first.Metrics.Value("weft_dead_letters_total", ("signal", "engagement"), ("stage", "parse")).Should().Be(1, "the metric's stage is the table's");
+            first.Metrics.Value("weft_dead_letters_total", ("signal", "engagement"), ("stage", "hot_user_cap")).Should().Be(20);
         }
 
         var unrouted = await world.TableAsync("lake/dead_letters/_stream");
         var dead = await world.TableAsync("lake/dead_letters/engagement");
         var late = await world.TableAsync("lake/late_events/engagement");
         unrouted.RowCount.Should().Be(2 + lines.Count(l => l.Contains("\"search\"", StringComparison.Ordinal)));
+        var noUser = Enumerable.Range(0, unrouted.RowCount).Single(i => (string)unrouted["reason"].GetValue(i)! == "missing user_id");
+        (unrouted[StandardColumns.EventId].GetValue(noUser), unrouted[StandardColumns.EventType].GetValue(noUser)).Should().Be(("x1", "click"), "a refused record is findable by what it says of itself");
+        var search = Enumerable.Range(0, unrouted.RowCount).First(i => (string?)unrouted[StandardColumns.EventType].GetValue(i) == "search");
+        unrouted[StandardColumns.UserId].GetValue(search).Should().BeOfType<long>();
         var stages = Enumerable.Range(0, dead.RowCount).Select(i => (string)dead["stage"].GetValue(i)!).ToList();
         stages.Count(s => s == "parse").Should().Be(1);
         stages.Count(s => s == "hot_user_cap").Should().Be(20);
