@@ -25,13 +25,37 @@ public static class WeftCli
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
         try
         {
-            return await root.Parse(args).InvokeAsync(config, cancellationToken).ConfigureAwait(false);
+            var parse = root.Parse(args);
+            if (parse.Errors.Count > 0)
+            {
+                // A usage error, like a bad value the commands find themselves: exit 2, not the library's 1 ("problems found").
+                foreach (var error in parse.Errors)
+                {
+                    await stderr.WriteLineAsync(error.Message).ConfigureAwait(false);
+                }
+
+                await stderr.WriteLineAsync($"see '{string.Join(' ', ["weft", .. CommandPath(parse.CommandResult)])} --help'").ConfigureAwait(false);
+                return 2;
+            }
+
+            return await parse.InvokeAsync(config, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
             await stderr.WriteLineAsync("cancelled").ConfigureAwait(false);
             return 130;
         }
+    }
+
+    private static IEnumerable<string> CommandPath(System.CommandLine.Parsing.CommandResult result)
+    {
+        var names = new List<string>();
+        for (var at = result; at.Parent is System.CommandLine.Parsing.CommandResult parent; at = parent)
+        {
+            names.Insert(0, at.Command.Name);
+        }
+
+        return names;
     }
 
     private static Command DemoCommand(TextWriter stdout)

@@ -433,6 +433,15 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         Directory.Exists(_cli.PathOf("lake")).Should().BeFalse("nothing was read, so nothing was written");
     }
 
+    [Fact]
+    public async Task An_unknown_option_is_a_usage_error_exit_2_naming_it_and_the_help_to_read()
+    {
+        var result = await _cli.RunAsync("stream", "--config", _cli.PathOf("weft.json"), "--bogus-flag");
+
+        result.Exit.Should().Be(2);
+        result.Err.Should().Contain("'--bogus-flag'").And.Contain("see 'weft stream --help'");
+    }
+
     [Theory]
     [InlineData("--max-batch", "0", "--max-batch 0 must be at least 1")]
     [InlineData("--flush-interval", "0s", "--flush-interval 0s must be positive")]
