@@ -113,6 +113,11 @@ public sealed class BatchJob
         }
 
         int perChunk = request.BucketsPerChunk ?? (definition.Bucket == TimeBucket.Hour ? 24 : 1);
+        if (perChunk < 1)
+        {
+            throw new ArgumentException($"--chunk-buckets {perChunk} must be at least 1 (buckets per atomic commit)");
+        }
+
         long chunkLength = bucketLength * perChunk;
         var chunks = new List<(long Start, long End)>();
         for (long s = from; s < to; s += chunkLength)

@@ -54,7 +54,7 @@ public static class Labels
         }
         else
         {
-            var records = (format == TableFormat.Csv ? TableInputs.CsvAsJson(path, []) : JsonRows.ReadLines(path)).ToList();
+            var records = (format == TableFormat.Csv ? TableInputs.CsvAsJson(path, [.. InferCsv(path)]) : JsonRows.ReadLines(path)).ToList();
             var schema = Required(path, Infer(records));
             var (read, bad) = JsonRows.Read(records, schema, "labels");
             if (bad.Count > 0)
@@ -123,11 +123,46 @@ public static class Labels
         return [.. fields];
     }
 
+    /// <summary>
+    /// A CSV file's column types from its text, over its first 1,000 rows: integers where every cell is
+    /// one, then numbers, then booleans, else text (empty cells are nulls and say nothing), so that the
+    /// records it becomes carry numbers and booleans as JSON does.
+    /// </summary>
+    private static List<FieldDefinition> InferCsv(string path)
+    {
+        var columns = new List<(string Name, bool Long, bool Double, bool Bool)>();
+        foreach (var record in TableInputs.CsvAsJson(path, []).Take(1000))
+        {
+            using var doc = JsonDocument.Parse(record.Json);
+            int c = 0;
+            foreach (var p in doc.RootElement.EnumerateObject())
+            {
+                if (c == columns.Count)
+                {
+                    columns.Add((p.Name, true, true, true));
+                }
+
+                if (p.Value.ValueKind == JsonValueKind.String && p.Value.GetString() is { } cell)
+                {
+                    var (name, isLong, isDouble, isBool) = columns[c];
+                    columns[c] = (name,
+                        isLong && long.TryParse(cell, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _),
+                        isDouble && double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out _),
+                        isBool && bool.TryParse(cell, out _));
+                }
+
+                c++;
+            }
+        }
+
+        return columns.Select(k => new FieldDefinition(k.Name, k.Long ? WeftType.Int64 : k.Double ? WeftType.Float64 : k.Bool ? WeftType.Bool : WeftType.String, true)).ToList();
+    }
+
     /// <summary>Column types from the first non-null value of each column across the records.</summary>
     private static List<FieldDefinition> Infer(IReadOnlyList<RawRecord> records)
     {
         var order = new List<string>();
-        var types = new Dictionary<string, WeftType>(StringComparer.Ordinal);
+        var types = new Dictionary<string, WeftType?>(StringComparer.Ordinal); // null until a value says (default(WeftType) is a real type)
         foreach (var record in records.Take(1000))
         {
             try
@@ -143,7 +178,7 @@ public static class Labels
                     if (!types.ContainsKey(p.Name))
                     {
                         order.Add(p.Name);
-                        types[p.Name] = default;
+                        types[p.Name] = null;
                     }
 
                     if (types[p.Name] == WeftType.Int64 && p.Value.ValueKind == JsonValueKind.Number && !p.Value.TryGetInt64(out _))
@@ -151,7 +186,7 @@ public static class Labels
                         types[p.Name] = WeftType.Float64; // an integer-looking first value does not make a column integral
                     }
 
-                    if (types[p.Name] != default)
+                    if (types[p.Name] is not null)
                     {
                         continue;
                     }
@@ -161,7 +196,7 @@ public static class Labels
                         JsonValueKind.Number => p.Value.TryGetInt64(out _) ? WeftType.Int64 : WeftType.Float64,
                         JsonValueKind.True or JsonValueKind.False => WeftType.Bool,
                         JsonValueKind.String => WeftType.String,
-                        _ => default,
+                        _ => null,
                     };
                 }
             }
@@ -171,6 +206,6 @@ public static class Labels
             }
         }
 
-        return order.Select(n => new FieldDefinition(n, types[n] == default ? WeftType.String : types[n], true)).ToList();
+        return order.Select(n => new FieldDefinition(n, types[n] ?? WeftType.String, true)).ToList();
     }
 }

@@ -80,7 +80,7 @@ internal static class BatchCommands
             var definition = weft.LoadSignal(parse.GetValue(signal)!);
             long asOfMicros = ParseTime("--as-of", parse.GetValue(asOf)!);
             long knownAtMicros = parse.GetValue(knownAt) is { } k ? ParseTime("--known-at", k) : asOfMicros;
-            var cut = SequenceCut.For(definition, asOfMicros, knownAtMicros, parse.GetValue(maxLength));
+            var cut = SequenceCut.For(definition, asOfMicros, knownAtMicros, MaxLength(definition, parse.GetValue(maxLength)));
             var path = parse.GetValue(output) ?? Path.Combine(weft.SequencesTable(definition.Name), $"as_of={Timestamps.Format(asOfMicros)[..19].Replace(':', '-')}", "part-00000.parquet");
             if (parse.GetValue(fromArchive) is { } archiveFrom)
             {
@@ -148,19 +148,25 @@ internal static class BatchCommands
                 throw new ArgumentException($"--mode must be as-served or corrected, not '{modeText}'");
             }
 
+            if (Path.GetFullPath(parse.GetValue(output)!) == Path.GetFullPath(parse.GetValue(labels)!))
+            {
+                throw new ArgumentException($"--out '{parse.GetValue(output)}' is the --labels file: writing it would replace the labels");
+            }
+
             var weft = WeftConfig.Load(parse.GetValue(config)!);
             var (labelRows, users, times) = await Labels.ReadAsync(parse.GetValue(labels)!, ct).ConfigureAwait(false);
             bool asServed = modeText == "as-served";
             var env = await SignalEnvironment.LoadAsync(weft, parse.GetValue(signal)!, cancellationToken: ct).ConfigureAwait(false);
             var definition = env.Definition;
+            int? maxElements = MaxLength(definition, parse.GetValue(maxLength));
             var lake = await EnrichedLake.OpenAsync(weft.EnrichedTable(definition.Name), definition, ct).ConfigureAwait(false);
             long lookback = definition.Lookback.Ticks / TimeSpan.TicksPerMicrosecond;
             long min = times.Length == 0 ? 0 : times.Min() - lookback;
             long max = times.Length == 0 ? 0 : times.Max();
             var rows = await lake.ReadAsync(min, max, ct).ConfigureAwait(false);
-            var sequences = SequenceBuilder.ForLabels(rows, definition, labelRows, users, times, asServed, env.Enrichments, parse.GetValue(maxLength));
+            var sequences = SequenceBuilder.ForLabels(rows, definition, labelRows, users, times, asServed, env.Enrichments, maxElements);
             var state = await lake.GetStateAsync(ct).ConfigureAwait(false);
-            var provenance = Provenance(definition, SequenceCut.For(definition, max, asServed ? max : long.MaxValue, parse.GetValue(maxLength)), state);
+            var provenance = Provenance(definition, SequenceCut.For(definition, max, asServed ? max : long.MaxValue, maxElements), state);
             provenance["weft.mode"] = modeText;
             await SequenceFiles.WriteAsync(parse.GetValue(output)!, sequences, definition, provenance, parse.GetValue(pad), ct).ConfigureAwait(false);
             int empty = Enumerable.Range(0, sequences.RowCount).Count(i => sequences.Length(i) == 0);
@@ -177,6 +183,19 @@ internal static class BatchCommands
         ["weft.lake_version"] = state.Version.ToString(CultureInfo.InvariantCulture),
         ["weft.sealed_through"] = state.SealedThroughMicros is { } s ? Timestamps.Format(s) : "",
     };
+
+    /// <summary>--max-length checked as serving checks a read's limit: at least 1 and no more than the signal keeps.</summary>
+    private static int? MaxLength(SignalDefinition definition, int? requested)
+    {
+        int kept = Math.Min(definition.MaxLength, definition.Budgets.MaxElements);
+        return requested switch
+        {
+            null => null,
+            < 1 => throw new ArgumentException($"--max-length {requested} must be at least 1"),
+            _ when requested > kept => throw new ArgumentException($"--max-length {requested} exceeds the max_length of signal '{definition.Name}' ({kept})"),
+            _ => requested,
+        };
+    }
 
     internal static long ParseTime(string option, string text)
     {
@@ -195,7 +214,7 @@ internal static class BatchCommands
             await action().ConfigureAwait(false);
             return 0;
         }
-        catch (Exception ex) when (ex is ConfigException or InputException or DefinitionException or DeltaException or IOException or ArgumentException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is ConfigException or InputException or DefinitionException or DeltaException or IOException or ArgumentException or UnauthorizedAccessException or Weft.Parquet.ParquetFormatException)
         {
             await stderr.WriteLineAsync($"{command}: {ex.Message}").ConfigureAwait(false);
             return 2;

@@ -10,7 +10,7 @@ public static class WeftCli
     {
         var root = new RootCommand("Weft: per-user event sequences for ML, fresh and complete, from one definition.");
         root.Subcommands.Add(DemoCommand(stdout));
-        root.Subcommands.Add(GenCommand(stdout));
+        root.Subcommands.Add(GenCommand(stdout, stderr));
         root.Subcommands.Add(CompileCommand(stdout, stderr));
         root.Subcommands.Add(ValidateCommand(stdout, stderr));
         root.Subcommands.Add(DiffCommand(stdout, stderr));
@@ -67,7 +67,7 @@ public static class WeftCli
         return command;
     }
 
-    private static Command GenCommand(TextWriter stdout)
+    private static Command GenCommand(TextWriter stdout, TextWriter stderr)
     {
         var o = new GenOptions();
         var outDir = new Option<string>("--out") { Description = "Output directory", Required = true };
@@ -75,18 +75,42 @@ public static class WeftCli
         var users = new Option<int>("--users") { Description = "Distinct users", DefaultValueFactory = _ => o.Users };
         var items = new Option<int>("--items") { Description = "Distinct items", DefaultValueFactory = _ => o.Items };
         var days = new Option<int>("--days") { Description = "Days of history", DefaultValueFactory = _ => o.Days };
-        var seed = new Option<int>("--seed") { Description = "Random seed (same seed, same bytes)", DefaultValueFactory = _ => o.Seed };
+        var seed = new Option<int>("--seed") { Description = "Random seed (same seed, same events, item versions and landing file)", DefaultValueFactory = _ => o.Seed };
         var command = new Command("gen", "Write synthetic raw events and item features") { outDir, events, users, items, days, seed };
         command.SetAction(async (parse, ct) =>
         {
             var options = new GenOptions { Events = parse.GetValue(events), Users = parse.GetValue(users), Items = parse.GetValue(items), Days = parse.GetValue(days), Seed = parse.GetValue(seed) };
             if (options.Events < 0 || options.Users < 1 || options.Items < 1 || options.Days < 1)
             {
-                await stdout.WriteLineAsync("gen: --events must be ≥ 0 and --users, --items, --days ≥ 1").ConfigureAwait(false);
+                await stderr.WriteLineAsync("gen: --events must be ≥ 0 and --users, --items, --days ≥ 1").ConfigureAwait(false);
                 return 2;
             }
 
-            var summary = await SyntheticData.GenerateAsync(parse.GetValue(outDir)!, options, ct).ConfigureAwait(false);
+            string dir = parse.GetValue(outDir)!;
+            if (File.Exists(dir))
+            {
+                await stderr.WriteLineAsync($"gen: --out '{dir}' is a file, not a directory").ConfigureAwait(false);
+                return 2;
+            }
+
+            // The tables are appended to: a second data set in the same place would mix with the first.
+            if (new[] { "events", "items", "landing" }.FirstOrDefault(d => Directory.Exists(Path.Combine(dir, d))) is { } held)
+            {
+                await stderr.WriteLineAsync($"gen: --out '{dir}' already holds generated data ({held}/): choose an empty directory, or delete it first").ConfigureAwait(false);
+                return 2;
+            }
+
+            GenSummary summary;
+            try
+            {
+                summary = await SyntheticData.GenerateAsync(dir, options, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                await stderr.WriteLineAsync($"gen: {ex.Message}").ConfigureAwait(false);
+                return 2;
+            }
+
             await stdout.WriteLineAsync($"wrote {summary.Deliveries} deliveries of {summary.Events} events ({summary.Late} late, {summary.Duplicates} duplicated, {summary.Bad} malformed) to {summary.LandingFile}").ConfigureAwait(false);
             await stdout.WriteLineAsync($"wrote the {summary.Archived} well-formed deliveries to the raw archive table {summary.EventsTable}").ConfigureAwait(false);
             await stdout.WriteLineAsync($"wrote {summary.ItemVersions} item versions ({summary.Corrections} corrections) to the table {summary.ItemsTable}").ConfigureAwait(false);

@@ -197,6 +197,38 @@ public sealed class BatchCommandTests : IDisposable
         unknown.Err.Should().Contain("no signal 'nope'").And.Contain("engagement");
     }
 
+    /// <summary>Values that used to hang (a chunk of no buckets), lift the cap (a negative length) or replace the input (labels as output) are usage errors, and write nothing.</summary>
+    [Fact]
+    public async Task Out_of_range_chunk_and_length_options_and_an_output_over_the_labels_are_refused_writing_nothing()
+    {
+        var config = await SetUpAsync(events: 500);
+        var labels = _cli.PathOf("labels.jsonl");
+        await File.WriteAllTextAsync(labels, """{"user_id":1,"label_time":"2026-11-02T00:00:00Z","label":1}""" + "\n");
+        var lake = _cli.PathOf("lake");
+        bool lakeBefore = Directory.Exists(lake);
+
+        var cases = new (string[] Args, string Message)[]
+        {
+            (["batch", "--config", config, "--signal", "engagement", "--from", "2026-11-01", "--to", "2026-11-02", "--chunk-buckets", "0"], "--chunk-buckets 0 must be at least 1"),
+            (["batch", "--config", config, "--signal", "engagement", "--from", "2026-11-01", "--to", "2026-11-02", "--chunk-buckets", "-3"], "--chunk-buckets -3 must be at least 1"),
+            (["snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-02", "--max-length", "-1", "--out", _cli.PathOf("s.parquet")], "--max-length -1 must be at least 1"),
+            (["snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-02", "--max-length", "100000", "--out", _cli.PathOf("s.parquet")], "exceeds the max_length of signal 'engagement'"),
+            (["training-set", "--config", config, "--signal", "engagement", "--labels", labels, "--mode", "corrected", "--out", labels], "is the --labels file"),
+            (["training-set", "--config", config, "--signal", "engagement", "--labels", labels, "--mode", "corrected", "--max-length", "0", "--out", _cli.PathOf("t.parquet")], "--max-length 0 must be at least 1"),
+        };
+        foreach (var (args, message) in cases)
+        {
+            var result = await _cli.RunAsync(args).WaitAsync(TimeSpan.FromSeconds(60));
+            result.Exit.Should().Be(2, string.Join(' ', args));
+            result.Err.Should().Contain(message);
+        }
+
+        File.Exists(_cli.PathOf("s.parquet")).Should().BeFalse();
+        File.Exists(_cli.PathOf("t.parquet")).Should().BeFalse();
+        (await File.ReadAllTextAsync(labels)).Should().StartWith("{\"user_id\":1", "the labels were not overwritten");
+        Directory.Exists(lake).Should().Be(lakeBefore);
+    }
+
     /// <summary>Runs weft with <paramref name="args"/> and kills it with SIGKILL once it reports its sixth of 168 chunks.</summary>
     private static async Task KillMidRunAsync(string weft, IEnumerable<string> args)
     {

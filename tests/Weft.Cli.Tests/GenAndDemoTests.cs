@@ -11,6 +11,26 @@ public class GenAndDemoTests : IDisposable
     public void Dispose() => _cli.Dispose();
 
     [Fact]
+    public async Task Gen_refuses_a_directory_that_already_holds_generated_data_and_a_file_leaving_both_as_they_were()
+    {
+        string[] Args(string dir) => ["gen", "--out", dir, "--events", "500", "--users", "10", "--items", "10", "--days", "1"];
+        (await _cli.RunAsync(Args(_cli.PathOf("g")))).Exit.Should().Be(0);
+        var landing = await File.ReadAllBytesAsync(_cli.PathOf("g/landing/events.jsonl"));
+        var files = Directory.GetFiles(_cli.PathOf("g"), "*", SearchOption.AllDirectories).Order().ToList();
+
+        var again = await _cli.RunAsync(Args(_cli.PathOf("g")));
+        await File.WriteAllTextAsync(_cli.PathOf("plain.txt"), "x");
+        var onFile = await _cli.RunAsync(Args(_cli.PathOf("plain.txt")));
+
+        again.Exit.Should().Be(2);
+        again.Err.Should().Contain("already holds generated data");
+        onFile.Exit.Should().Be(2);
+        onFile.Err.Should().Contain("is a file");
+        (await File.ReadAllBytesAsync(_cli.PathOf("g/landing/events.jsonl"))).Should().Equal(landing);
+        Directory.GetFiles(_cli.PathOf("g"), "*", SearchOption.AllDirectories).Order().Should().Equal(files);
+    }
+
+    [Fact]
     public async Task Gen_is_identical_for_the_same_seed_and_different_for_another()
     {
         string[] Args(string dir, int seed) => ["gen", "--out", _cli.PathOf(dir), "--events", "3000", "--users", "50", "--items", "40", "--days", "2", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture)];

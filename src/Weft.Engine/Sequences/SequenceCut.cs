@@ -13,6 +13,7 @@ public readonly record struct SequenceCut(long AsOfMicros, long KnownAtMicros, l
     /// <summary>The cut a signal declares, as of <paramref name="asOfMicros"/> (known_at defaults to as_of).</summary>
     public static SequenceCut For(SignalDefinition signal, long asOfMicros, long? knownAtMicros = null, int? limit = null, TimeSpan? lookback = null)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit ?? 1, 1, nameof(limit)); // a cut of no elements (or a negative one, which read as "no cap") is never what a caller means
         int max = Math.Min(signal.MaxLength, signal.Budgets.MaxElements);
         return new SequenceCut(
             asOfMicros,
