@@ -7,18 +7,22 @@ namespace Weft.Cli;
 /// <summary><c>weft table ls|history|vacuum|compact PATH</c>: inspect and maintain a Weft (Delta Lake) table.</summary>
 internal static class TableCommands
 {
+    /// <summary>The shortest vacuum retention without --allow-short-retention (the stream's own minimum).</summary>
+    internal static readonly TimeSpan MinRetention = Weft.Streaming.Runtime.StreamOptions.MinVacuumRetention;
+
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var table = new Command("table", "Inspect and maintain a table (Parquet files under a Delta Lake log)");
 
         var lsPath = new Argument<string>("PATH") { Description = "Table directory" };
         var version = new Option<long?>("--version") { Description = "Time travel: list the files of this version" };
-        var ls = new Command("ls", "List the active files with partition values, sizes and row counts") { lsPath, version };
+        var duckdb = new Option<bool>("--duckdb") { Description = "Print one DuckDB statement reading exactly these files (a glob over the directory would also read removed and uncommitted ones)" };
+        var ls = new Command("ls", "List the active files with partition values, sizes and row counts") { lsPath, version, duckdb };
         ls.SetAction((parse, ct) => RunAsync(stderr, async () =>
         {
             var log = await DeltaTable.OpenAsync(parse.GetValue(lsPath)!, cancellationToken: ct).ConfigureAwait(false);
             var snapshot = parse.GetValue(version) is { } v ? await log.GetSnapshotAsync(v, ct).ConfigureAwait(false) : await log.GetSnapshotAsync(ct).ConfigureAwait(false);
-            await PrintAsync(stdout, DeltaTableFormatter.Ls(snapshot)).ConfigureAwait(false);
+            await PrintAsync(stdout, parse.GetValue(duckdb) ? [DeltaTableFormatter.DuckDbQuery(snapshot)] : DeltaTableFormatter.Ls(snapshot)).ConfigureAwait(false);
         }));
 
         var historyPath = new Argument<string>("PATH") { Description = "Table directory" };
@@ -31,14 +35,22 @@ internal static class TableCommands
         }));
 
         var vacuumPath = new Argument<string>("PATH") { Description = "Table directory" };
-        var retention = new Option<string>("--retention") { Description = "Keep files any version newer than this needs (e.g. 7d, 0s)", DefaultValueFactory = _ => "7d" };
+        var retention = new Option<string>("--retention") { Description = "Keep files any version newer than this needs (e.g. 7d; under 1d only with --allow-short-retention)", DefaultValueFactory = _ => "7d" };
         var dryRun = new Option<bool>("--dry-run") { Description = "List what would be deleted, delete nothing" };
-        var vacuum = new Command("vacuum", "Delete data files no version within the retention references") { vacuumPath, retention, dryRun };
+        var shortRetention = new Option<bool>("--allow-short-retention") { Description = $"Allow a retention under {Durations.Format(MinRetention)}: only when no batch or stream writes to the table (it could delete files they have written but not committed yet)" };
+        var vacuum = new Command("vacuum", "Delete data files no version within the retention references") { vacuumPath, retention, dryRun, shortRetention };
         vacuum.SetAction((parse, ct) => RunAsync(stderr, async () =>
         {
             if (!Durations.TryParse(parse.GetValue(retention), out var keep))
             {
                 throw new ArgumentException($"--retention '{parse.GetValue(retention)}' is not a duration (e.g. 7d, 12h, 0s)");
+            }
+
+            // As Delta's retention check: a writer stages files before its commit, and a vacuum with a
+            // short horizon takes them, leaving a commit that names missing files.
+            if (keep < MinRetention && !parse.GetValue(dryRun) && !parse.GetValue(shortRetention))
+            {
+                throw new ArgumentException($"--retention {Durations.Format(keep)} is shorter than {Durations.Format(MinRetention)}: it could delete files a running batch or stream has written but not committed yet, and its commit would then name missing files. If nothing writes to the table now, add --allow-short-retention");
             }
 
             var log = await DeltaTable.OpenAsync(parse.GetValue(vacuumPath)!, cancellationToken: ct).ConfigureAwait(false);

@@ -74,6 +74,14 @@ public class GenAndDemoTests : IDisposable
         var vacuum = await _cli.RunAsync("table", "vacuum", _cli.PathOf("t/events"), "--retention", "0s", "--dry-run");
         vacuum.Exit.Should().Be(0, vacuum.Err);
         vacuum.Out.Should().Contain("would delete 0 files");
+        var files = Directory.GetFiles(_cli.PathOf("t/events"), "*.parquet", SearchOption.AllDirectories).Length;
+        var unsafeVacuum = await _cli.RunAsync("table", "vacuum", _cli.PathOf("t/events"), "--retention", "0s");
+        unsafeVacuum.Exit.Should().Be(2);
+        unsafeVacuum.Err.Should().Contain("--retention 0s is shorter than 1d").And.Contain("--allow-short-retention");
+        Directory.GetFiles(_cli.PathOf("t/events"), "*.parquet", SearchOption.AllDirectories).Length.Should().Be(files);
+        var allowed = await _cli.RunAsync("table", "vacuum", _cli.PathOf("t/events"), "--retention", "0s", "--allow-short-retention");
+        allowed.Exit.Should().Be(0, allowed.Err);
+        allowed.Out.Should().Contain("deleted 0 files");
         var missing = await _cli.RunAsync("table", "ls", _cli.PathOf("nope"));
         missing.Exit.Should().Be(2);
         missing.Err.Should().Contain(_cli.PathOf("nope"));
@@ -99,6 +107,22 @@ public class GenAndDemoTests : IDisposable
         compact.Out.Should().Contain("compacted 1 partition(s): 3 file(s) into 1");
         (await TableText(_cli.PathOf("t/events"))).Should().Be(before);
         (await _cli.RunAsync("table", "history", _cli.PathOf("t/events"))).Out.Should().Contain("OPTIMIZE");
+
+        // The compacted files stay on disk until a vacuum: a glob reads them too, ls --duckdb does not.
+        var query = await _cli.RunAsync("table", "ls", _cli.PathOf("t/events"), "--duckdb");
+        query.Exit.Should().Be(0, query.Err);
+        var table = await Weft.Storage.EventTable.OpenAsync(_cli.PathOf("t/events"));
+        long rows = 0;
+        await foreach (var batch in table.ReadAsync([Weft.Definitions.StandardColumns.EventId]))
+        {
+            rows += batch.RowCount;
+        }
+
+        var duck = await Weft.Parquet.Tests.DuckDb.RunAsync(
+            $"SELECT count(*) FROM ({query.Out.Trim().TrimEnd(';')})",
+            $"SELECT count(*) FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(_cli.PathOf("t/events") + "/**/*.parquet")}, hive_partitioning = true)");
+        long.Parse(duck[0].Rows[0][0].GetString()!, System.Globalization.CultureInfo.InvariantCulture).Should().Be(rows);
+        long.Parse(duck[1].Rows[0][0].GetString()!, System.Globalization.CultureInfo.InvariantCulture).Should().BeGreaterThan(rows, "the glob also reads the three compacted files");
         var bad = await _cli.RunAsync("table", "compact", _cli.PathOf("t/events"), "--min-files", "1");
         bad.Exit.Should().Be(2);
         bad.Err.Should().Contain("--min-files");

@@ -9,6 +9,30 @@ namespace Weft.Storage;
 /// </summary>
 public static class DeltaTableFormatter
 {
+    /// <summary>
+    /// A DuckDB statement that reads exactly the snapshot's files (<c>weft table ls --duckdb</c>). A glob
+    /// over the table's directory would also read files a later version removed (a compaction, a batch
+    /// recompute) until a vacuum deletes them, and files staged for a commit not made yet.
+    /// </summary>
+    public static string DuckDbQuery(DeltaSnapshot snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        var files = snapshot.Files();
+        if (files.Count == 0)
+        {
+            return $"-- version {snapshot.Version} of {snapshot.TablePath} has no files";
+        }
+
+        var sql = new StringBuilder("SELECT * FROM read_parquet([");
+        for (int i = 0; i < files.Count; i++)
+        {
+            sql.Append(i == 0 ? "" : ", ").Append('\'').Append(snapshot.FullPath(files[i]).Replace("'", "''", StringComparison.Ordinal)).Append('\'');
+        }
+
+        sql.Append("], hive_partitioning = ").Append(snapshot.PartitionColumns.Count > 0 ? "true" : "false").Append(");");
+        return sql.ToString();
+    }
+
     /// <summary>Header (version, schema, partitioning, totals) then one line per active file.</summary>
     public static IReadOnlyList<string> Ls(DeltaSnapshot snapshot, PartitionFilter? filter = null)
     {
