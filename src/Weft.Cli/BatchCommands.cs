@@ -199,9 +199,9 @@ internal static class BatchCommands
 
     internal static long ParseTime(string option, string text)
     {
-        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
+        if (Timestamps.TryParseInstant(text, out long micros))
         {
-            return Timestamps.ToMicros(t);
+            return micros;
         }
 
         throw new ArgumentException($"{option} '{text}' is not an instant (ISO 8601, e.g. 2026-11-01 or 2026-11-01T06:00:00Z)");
@@ -216,7 +216,7 @@ internal static class BatchCommands
         }
         catch (Exception ex) when (ex is ConfigException or InputException or DefinitionException or DeltaException or IOException or ArgumentException or UnauthorizedAccessException or Weft.Parquet.ParquetFormatException)
         {
-            await stderr.WriteLineAsync($"{command}: {ex.Message}").ConfigureAwait(false);
+            await stderr.WriteLineAsync($"{command}: {CliMessages.Of(ex)}").ConfigureAwait(false);
             return 2;
         }
     }

@@ -50,7 +50,7 @@ internal static class ServeCommand
             }
             catch (Exception ex) when (ex is ConfigException or InputException or DefinitionException or DeltaException or IOException or ArgumentException or NotSupportedException or Weft.Online.OnlineStoreException)
             {
-                await stderr.WriteLineAsync($"serve: {ex.Message}").ConfigureAwait(false);
+                await stderr.WriteLineAsync($"serve: {CliMessages.Of(ex)}").ConfigureAwait(false);
                 return 2;
             }
         });

@@ -133,7 +133,7 @@ internal static class StreamCommand
             }
             catch (Exception ex) when (ex is ConfigException or InputException or DefinitionException or DeltaException or IOException or ArgumentException or NotSupportedException or Weft.Online.OnlineStoreException)
             {
-                await stderr.WriteLineAsync($"stream: {ex.Message}").ConfigureAwait(false);
+                await stderr.WriteLineAsync($"stream: {CliMessages.Of(ex)}").ConfigureAwait(false);
                 return 2;
             }
         });

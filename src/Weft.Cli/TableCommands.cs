@@ -95,7 +95,7 @@ internal static class TableCommands
         }
         catch (Exception ex) when (ex is DeltaException or IOException or ArgumentException or UnauthorizedAccessException)
         {
-            await stderr.WriteLineAsync($"table: {ex.Message}").ConfigureAwait(false);
+            await stderr.WriteLineAsync($"table: {CliMessages.Of(ex)}").ConfigureAwait(false);
             return 2;
         }
     }

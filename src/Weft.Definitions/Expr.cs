@@ -161,4 +161,41 @@ public static class Timestamps
     public static DateTimeOffset FromMicros(long micros) => new(DateTimeOffset.UnixEpoch.UtcTicks + (micros * 10), TimeSpan.Zero);
 
     public static string Format(long micros) => FromMicros(micros).ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// An instant a user typed (a command-line option, a query parameter): ISO 8601, a date
+    /// (<c>2026-11-01</c>) or a date and time with an optional fraction and offset (UTC without one).
+    /// Other forms the framework would guess at (<c>11/05/2026</c>, RFC 1123) are refused: their
+    /// reading depends on conventions the caller may not share.
+    /// </summary>
+    public static bool TryParseInstant(string? text, out long micros)
+    {
+        micros = 0;
+        if (text is null || text.Length < 10 || text.Length > 40 || !IsDigits(text, 0, 4) || text[4] != '-' || !IsDigits(text, 5, 2) || text[7] != '-' || !IsDigits(text, 8, 2)
+            || (text.Length > 10 && text[10] is not ('T' or 't' or ' ')))
+        {
+            return false;
+        }
+
+        if (!DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var value))
+        {
+            return false;
+        }
+
+        micros = ToMicros(value);
+        return true;
+
+        static bool IsDigits(string s, int at, int count)
+        {
+            for (int i = at; i < at + count; i++)
+            {
+                if (!char.IsAsciiDigit(s[i]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
 }

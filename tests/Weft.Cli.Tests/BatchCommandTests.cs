@@ -215,12 +215,14 @@ public sealed class BatchCommandTests : IDisposable
             (["snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-02", "--max-length", "100000", "--out", _cli.PathOf("s.parquet")], "exceeds the max_length of signal 'engagement'"),
             (["training-set", "--config", config, "--signal", "engagement", "--labels", labels, "--mode", "corrected", "--out", labels], "is the --labels file"),
             (["training-set", "--config", config, "--signal", "engagement", "--labels", labels, "--mode", "corrected", "--max-length", "0", "--out", _cli.PathOf("t.parquet")], "--max-length 0 must be at least 1"),
+            (["snapshot", "--config", config, "--signal", "engagement", "--as-of", "11/05/2026", "--out", _cli.PathOf("s.parquet")], "--as-of '11/05/2026' is not an instant (ISO 8601"),
+            (["batch", "--config", config, "--signal", "engagement", "--from", "2026-11-02", "--to", "2026-11-01"], "must be after --from"),
         };
         foreach (var (args, message) in cases)
         {
             var result = await _cli.RunAsync(args).WaitAsync(TimeSpan.FromSeconds(60));
             result.Exit.Should().Be(2, string.Join(' ', args));
-            result.Err.Should().Contain(message);
+            result.Err.Should().Contain(message).And.NotContain("(Parameter '", "the message names the option, not a .NET parameter");
         }
 
         File.Exists(_cli.PathOf("s.parquet")).Should().BeFalse();

@@ -121,15 +121,5 @@ internal static class ReadRequest
         return null;
     }
 
-    public static bool TryTimestamp(string text, out long micros)
-    {
-        micros = 0;
-        if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var value))
-        {
-            return false;
-        }
-
-        micros = Timestamps.ToMicros(value);
-        return true;
-    }
+    public static bool TryTimestamp(string text, out long micros) => Timestamps.TryParseInstant(text, out micros);
 }
