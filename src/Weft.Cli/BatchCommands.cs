@@ -170,7 +170,7 @@ internal static class BatchCommands
             provenance["weft.mode"] = modeText;
             await SequenceFiles.WriteAsync(parse.GetValue(output)!, sequences, definition, provenance, parse.GetValue(pad), ct).ConfigureAwait(false);
             int empty = Enumerable.Range(0, sequences.RowCount).Count(i => sequences.Length(i) == 0);
-            await stdout.WriteLineAsync($"training set '{definition.Name}' ({modeText}): {sequences.RowCount:N0} examples, {sequences.Elements.RowCount:N0} elements, {empty:N0} with an empty sequence → {parse.GetValue(output)}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"training set '{definition.Name}' ({modeText}): {sequences.RowCount:N0} examples, {sequences.Elements.RowCount:N0} elements{(parse.GetValue(pad) is { } width ? $" (the file pads or cuts each to {width}, with a mask)" : "")}, {empty:N0} with an empty sequence → {parse.GetValue(output)}").ConfigureAwait(false);
         }));
         return command;
     }

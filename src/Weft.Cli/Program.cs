@@ -1,6 +1,8 @@
 using Weft.Cli;
 
-using var cts = new CancellationTokenSource();
+// Not disposed: a Ctrl-C that lands while the process is exiting still calls Cancel, and a disposed
+// source would throw there (seen after "serve: stopped"). It lives as long as the process anyway.
+var cts = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
 {
     e.Cancel = true;
