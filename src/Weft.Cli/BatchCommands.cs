@@ -92,7 +92,10 @@ internal static class BatchCommands
             var rows = await lake.ReadAsync(cut.FromMicros, cut.AsOfMicros, ct).ConfigureAwait(false);
             var sequences = SequenceBuilder.Snapshot(rows, definition, cut);
             var state = await lake.GetStateAsync(ct).ConfigureAwait(false);
-            await SequenceFiles.WriteAsync(path, sequences, definition, Provenance(definition, cut, state), pad: null, ct).ConfigureAwait(false);
+            var provenance = Provenance(definition, cut, state);
+            provenance["weft.as_of"] = Timestamps.Format(cut.AsOfMicros);
+            provenance["weft.known_at"] = Timestamps.Format(cut.KnownAtMicros);
+            await SequenceFiles.WriteAsync(path, sequences, definition, provenance, pad: null, ct).ConfigureAwait(false);
             await stdout.WriteLineAsync($"snapshot '{definition.Name}' as of {Timestamps.Format(asOfMicros)} (known at {Timestamps.Format(knownAtMicros)}): {sequences.RowCount:N0} users, {sequences.Elements.RowCount:N0} elements ({rows.BatchRows:N0} batch rows, {rows.StreamRows:N0} stream rows read) → {path}").ConfigureAwait(false);
         }));
         return command;
@@ -123,6 +126,8 @@ internal static class BatchCommands
             ["weft.max_length"] = cut.MaxLength.ToString(CultureInfo.InvariantCulture),
             ["weft.source"] = "archive",
             ["weft.archive_from"] = Timestamps.Format(fromMicros),
+            ["weft.as_of"] = Timestamps.Format(cut.AsOfMicros),
+            ["weft.known_at"] = Timestamps.Format(cut.KnownAtMicros),
         };
         var result = await SequenceBuild.WriteAsync(env, new SequenceBuildRequest(fromMicros, cut.AsOfMicros + 1, cut), path, metadata, null, ct).ConfigureAwait(false);
         await stdout.WriteLineAsync(

@@ -129,6 +129,13 @@ public sealed class BatchCommandTests : IDisposable
         lake.Exit.Should().Be(0, lake.Err);
         archive.Exit.Should().Be(0, archive.Err);
         archive.Out.Should().Contain("from the raw archives since 2026-11-01T00:00:00");
+        foreach (var file in new[] { fromLake, fromArchive })
+        {
+            await using var reader = await Weft.Parquet.ParquetFileReader.OpenAsync(file);
+            reader.Metadata["weft.as_of"].Should().Be("2026-11-03T23:59:59.999999Z");
+            reader.Metadata["weft.known_at"].Should().Be("2026-11-03T23:59:59.999999Z");
+        }
+
         var duck = await Weft.Parquet.Tests.DuckDb.RunAsync(
             $"SELECT count(*), sum(len(item_id)) FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(fromLake)})",
             $"SELECT count(*), sum(len(item_id)) FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(fromArchive)})",
