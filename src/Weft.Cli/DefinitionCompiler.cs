@@ -90,9 +90,11 @@ internal static class DefinitionCompiler
                 {
                     ((IDefinitionModule)Activator.CreateInstance(type)!).Define(catalog);
                 }
-                catch (Exception ex) when (ex is TargetInvocationException or MissingMethodException or ArgumentException or InvalidOperationException)
+                catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
-                    return new CompileOutcome([], [$"{type.FullName}.Define failed: {(ex.InnerException ?? ex).Message}"]);
+                    // The module is the user's code: whatever it throws is a problem in the definitions, reported, not a crash.
+                    var cause = ex is TargetInvocationException { InnerException: { } inner } ? inner : ex;
+                    return new CompileOutcome([], [$"{type.FullName}.Define failed: {cause.GetType().Name}: {cause.Message}"]);
                 }
             }
 

@@ -126,7 +126,14 @@ public static class WeftCli
         var command = new Command("compile", "Compile C# definitions to canonical JSON with fingerprints") { defs, outDir };
         command.SetAction(async (parse, ct) =>
         {
-            var outcome = await DefinitionCompiler.CompileFolderAsync(parse.GetValue(defs)!, ct).ConfigureAwait(false);
+            string folder = parse.GetValue(defs)!;
+            if (!Directory.Exists(folder) || !Directory.EnumerateFiles(folder, "*.cs", SearchOption.AllDirectories).Any())
+            {
+                await stderr.WriteLineAsync(Directory.Exists(folder) ? $"compile: no .cs files in '{folder}'" : $"compile: no folder '{folder}'").ConfigureAwait(false);
+                return 2;
+            }
+
+            var outcome = await DefinitionCompiler.CompileFolderAsync(folder, ct).ConfigureAwait(false);
             if (outcome.Errors.Count > 0)
             {
                 foreach (var e in outcome.Errors)
@@ -138,9 +145,30 @@ public static class WeftCli
                 return 1;
             }
 
-            foreach (var (file, fingerprint) in await DefinitionCompiler.WriteAsync(outcome.Signals, parse.GetValue(outDir)!, ct).ConfigureAwait(false))
+            string output = parse.GetValue(outDir)!;
+            IReadOnlyList<(string File, string Fingerprint)> written;
+            try
+            {
+                written = await DefinitionCompiler.WriteAsync(outcome.Signals, output, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                await stderr.WriteLineAsync($"compile: cannot write to --out '{output}': {ex.Message}").ConfigureAwait(false);
+                return 2;
+            }
+
+            foreach (var (file, fingerprint) in written)
             {
                 await stdout.WriteLineAsync($"{fingerprint}  {file}").ConfigureAwait(false);
+            }
+
+            // Signals compiled here before and since removed or renamed stay in --out, and a config
+            // pointing at it would still run them: say so (deleting is the user's call; the folder may
+            // hold other modules' signals).
+            var current = written.Select(w => Path.GetFullPath(w.File)).ToHashSet(StringComparer.Ordinal);
+            foreach (var stale in Directory.EnumerateFiles(output, "*.json").Where(f => File.Exists(f + ".sha256") && !current.Contains(Path.GetFullPath(f))).Order(StringComparer.Ordinal))
+            {
+                await stderr.WriteLineAsync($"compile: warning: {stale} was compiled before but defines none of these signals; delete it, or a config reading '{output}' still runs it").ConfigureAwait(false);
             }
 
             return 0;
@@ -155,13 +183,13 @@ public static class WeftCli
         command.SetAction(async (parse, ct) =>
         {
             var registry = Engine.ExecutorRegistry.CreateDefault();
-            int bad = 0;
+            int bad = 0, unreadable = 0;
             foreach (var file in parse.GetValue(files)!)
             {
                 if (!File.Exists(file))
                 {
-                    await stderr.WriteLineAsync($"{file}: no such file").ConfigureAwait(false);
-                    bad++;
+                    await stderr.WriteLineAsync(Directory.Exists(file) ? $"{file}: a directory, not a signal JSON file" : $"{file}: no such file").ConfigureAwait(false);
+                    unreadable++;
                     continue;
                 }
 
@@ -180,7 +208,7 @@ public static class WeftCli
                 }
             }
 
-            return bad == 0 ? 0 : 1;
+            return unreadable > 0 ? 2 : bad == 0 ? 0 : 1;
         });
         return command;
     }

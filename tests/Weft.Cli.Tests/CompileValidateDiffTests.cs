@@ -49,6 +49,41 @@ public class CompileValidateDiffTests : IDisposable
     }
 
     [Fact]
+    public async Task A_module_that_throws_is_a_compile_error_naming_it_and_the_exception_not_a_crash()
+    {
+        Directory.CreateDirectory(_cli.PathOf("throws"));
+        await File.WriteAllTextAsync(_cli.PathOf("throws/defs.cs"), "public sealed class D : IDefinitionModule\n{\n    public void Define(DefinitionCatalog weft) { string? s = null; weft.EventType(s!.Trim()); }\n}\n");
+
+        var result = await _cli.RunAsync("compile", _cli.PathOf("throws"), "--out", _cli.PathOf("never"));
+
+        result.Exit.Should().Be(1);
+        result.Err.Should().Contain("D.Define failed: NullReferenceException");
+        Directory.Exists(_cli.PathOf("never")).Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task Missing_inputs_are_IO_errors_exit_2_and_a_signal_compiled_before_but_gone_is_warned_of()
+    {
+        (await _cli.RunAsync("compile", _cli.PathOf("nowhere"), "--out", _cli.PathOf("o"))).Exit.Should().Be(2);
+        var validate = await _cli.RunAsync("validate", _cli.PathOf("nofile.json"));
+        validate.Exit.Should().Be(2);
+        validate.Err.Should().Contain("no such file");
+
+        (await _cli.RunAsync("compile", Examples, "--out", _cli.PathOf("o"))).Exit.Should().Be(0);
+        Directory.CreateDirectory(_cli.PathOf("renamed"));
+        foreach (var file in Directory.GetFiles(Examples, "*.cs"))
+        {
+            await File.WriteAllTextAsync(_cli.PathOf("renamed/" + Path.GetFileName(file)), (await File.ReadAllTextAsync(file)).Replace("\"searches\"", "\"queries\"", StringComparison.Ordinal));
+        }
+
+        var again = await _cli.RunAsync("compile", _cli.PathOf("renamed"), "--out", _cli.PathOf("o"));
+
+        again.Exit.Should().Be(0, again.Err);
+        again.Out.Should().Contain("queries.json");
+        again.Err.Should().Contain("warning: " + _cli.PathOf("o/searches.json")).And.NotContain("engagement.json");
+    }
+
+    [Fact]
     public async Task A_definition_that_breaks_a_rule_fails_compile_with_the_json_path()
     {
         Directory.CreateDirectory(_cli.PathOf("rules"));

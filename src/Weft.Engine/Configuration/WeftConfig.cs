@@ -157,6 +157,9 @@ public sealed record WeftConfig
         return Parse(bytes, System.IO.Path.GetFullPath(path));
     }
 
+    /// <summary>The keys a weft.json may hold at its top level.</summary>
+    private static readonly string[] TopLevelKeys = ["lake", "signals", "archives", "enrichments", "online_store", "source", "serving", "tenants"];
+
     /// <summary>Parses config JSON; relative paths are resolved against the folder of <paramref name="configPath"/>.</summary>
     public static WeftConfig Parse(ReadOnlySpan<byte> json, string configPath)
     {
@@ -183,6 +186,11 @@ public sealed record WeftConfig
             string Resolve(string p) => System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, p));
             string? Str(JsonElement o, string name, string at, bool required, string? hint = null)
             {
+                if (o.ValueKind != JsonValueKind.Object)
+                {
+                    return null; // the caller reports the shape of `o`
+                }
+
                 if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
                 {
                     if (required)
@@ -224,6 +232,15 @@ public sealed record WeftConfig
                 }
 
                 return p is null ? null : new TableLocation(Resolve(p), format);
+            }
+
+            // A misspelt key would otherwise fall back to its default without a word ("lakee" → ./lake).
+            foreach (var property in root.EnumerateObject())
+            {
+                if (!TopLevelKeys.Contains(property.Name))
+                {
+                    problems.Add(new DefinitionProblem($"$.{property.Name}", $"unknown key '{property.Name}'", ExprTyper.Suggest(property.Name, TopLevelKeys)));
+                }
             }
 
             var lake = Str(root, "lake", "$", required: false) ?? "lake";
@@ -269,7 +286,11 @@ public sealed record WeftConfig
             }
 
             var store = new OnlineStoreConfig("sqlite", Resolve("online.db"), null);
-            if (root.TryGetProperty("online_store", out var os))
+            if (root.TryGetProperty("online_store", out var os) && os.ValueKind != JsonValueKind.Object)
+            {
+                problems.Add(new DefinitionProblem("$.online_store", "'online_store' must be an object", "{\"kind\": \"sqlite\", \"path\": \"online.db\"} or {\"kind\": \"postgres\", \"connection_string\": \"...\"}"));
+            }
+            else if (os.ValueKind == JsonValueKind.Object)
             {
                 var kind = Str(os, "kind", "$.online_store", required: false) ?? "sqlite";
                 if (kind == "sqlite")
@@ -287,7 +308,11 @@ public sealed record WeftConfig
             }
 
             var source = new SourceConfig("embedded", Resolve("log"), null, [], null);
-            if (root.TryGetProperty("source", out var src))
+            if (root.TryGetProperty("source", out var src) && src.ValueKind != JsonValueKind.Object)
+            {
+                problems.Add(new DefinitionProblem("$.source", "'source' must be an object", "{\"kind\": \"embedded\", \"path\": \"log\"} or {\"kind\": \"kafka\", ...}"));
+            }
+            else if (src.ValueKind == JsonValueKind.Object)
             {
                 var kind = Str(src, "kind", "$.source", required: false) ?? "embedded";
                 if (kind == "embedded")
@@ -339,15 +364,29 @@ public sealed record WeftConfig
             }
 
             var tenants = ImmutableArray.CreateBuilder<TenantConfig>();
-            if (root.TryGetProperty("tenants", out var ten))
+            if (root.TryGetProperty("tenants", out var ten) && ten.ValueKind != JsonValueKind.Array)
+            {
+                problems.Add(new DefinitionProblem("$.tenants", "'tenants' must be an array", "[{\"name\": \"home-feed\", \"api_keys_sha256\": [\"<sha256 hex>\"]}]"));
+            }
+            else if (ten.ValueKind == JsonValueKind.Array)
             {
                 int i = 0;
-                foreach (var t in ten.ValueKind == JsonValueKind.Array ? ten.EnumerateArray() : default)
+                foreach (var t in ten.EnumerateArray())
                 {
                     string at = $"$.tenants[{i++}]";
+                    if (t.ValueKind != JsonValueKind.Object)
+                    {
+                        problems.Add(new DefinitionProblem(at, "a tenant must be an object with 'name' and 'api_keys_sha256'"));
+                        continue;
+                    }
+
                     var name = Str(t, "name", at, required: true);
                     var keys = ImmutableArray.CreateBuilder<string>();
-                    if (t.TryGetProperty("api_keys_sha256", out var ks) && ks.ValueKind == JsonValueKind.Array)
+                    if (t.TryGetProperty("api_keys_sha256", out var ks) && ks.ValueKind is not (JsonValueKind.Array or JsonValueKind.Null))
+                    {
+                        problems.Add(new DefinitionProblem($"{at}.api_keys_sha256", "'api_keys_sha256' must be an array of SHA-256 hex digests"));
+                    }
+                    else if (ks.ValueKind == JsonValueKind.Array)
                     {
                         int k = 0;
                         foreach (var key in ks.EnumerateArray())
@@ -504,12 +543,20 @@ public sealed record WeftConfig
         }
 
         var result = new List<SignalDefinition>();
+        var fileOf = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var file in Directory.EnumerateFiles(Signals, "*.json").Order(StringComparer.Ordinal))
         {
             var read = SignalJsonReader.Read(File.ReadAllBytes(file), customExecutorExists);
             if (!read.IsValid)
             {
                 throw new DefinitionException(file, read.Problems);
+            }
+
+            // Two definitions of one signal would write the same tables and store; which one a command
+            // took depended on the command.
+            if (!fileOf.TryAdd(read.Signal!.Name, file))
+            {
+                throw new ConfigException(ConfigPath, [new DefinitionProblem("$.signals", $"signal '{read.Signal.Name}' is defined twice in '{Signals}': {Path.GetFileName(fileOf[read.Signal.Name])} and {Path.GetFileName(file)}", "keep one of the two files")]);
             }
 
             result.Add(read.Signal!);

@@ -1,0 +1,62 @@
+using System.Text;
+using FluentAssertions;
+using Weft.Definitions;
+using Weft.Engine.Configuration;
+using Xunit;
+
+namespace Weft.Engine.Tests;
+
+/// <summary>weft.json of the wrong shape: every problem named by its JSON path, none a crash or a silent default.</summary>
+public sealed class WeftConfigShapeTests
+{
+    private static List<string> Problems(string json)
+    {
+        var parse = () => WeftConfig.Parse(Encoding.UTF8.GetBytes(json), "/srv/weft/weft.json");
+        return parse.Should().Throw<ConfigException>().Which.Problems.Select(p => p.ToString()).ToList();
+    }
+
+    [Fact]
+    public void A_misspelt_top_level_key_is_a_problem_with_a_suggestion_not_a_fallback_to_the_default()
+    {
+        var problems = Problems("""{ "signals": "signals", "lakee": "/data/lake", "onlinestore": { "kind": "postgres" } }""");
+
+        problems.Should().Contain(p => p.Contains("$.lakee") && p.Contains("did you mean 'lake'"));
+        problems.Should().Contain(p => p.Contains("$.onlinestore") && p.Contains("did you mean 'online_store'"));
+    }
+
+    [Theory]
+    [InlineData("""{ "signals": "s", "online_store": "sqlite" }""", "$.online_store")]
+    [InlineData("""{ "signals": "s", "source": "embedded" }""", "$.source")]
+    [InlineData("""{ "signals": "s", "tenants": { "name": "home-feed" } }""", "$.tenants")]
+    [InlineData("""{ "signals": "s", "tenants": [ "home-feed" ] }""", "$.tenants[0]")]
+    [InlineData("""{ "signals": "s", "tenants": [ { "name": "t", "api_keys_sha256": "abc" } ] }""", "$.tenants[0].api_keys_sha256")]
+    public void A_section_of_the_wrong_type_is_a_problem_at_its_path_not_a_crash(string json, string path)
+    {
+        Problems(json).Should().Contain(p => p.StartsWith(path + ":", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Two_files_defining_one_signal_are_refused_naming_both()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "weft-config-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(dir, "signals"));
+        try
+        {
+            var catalog = new DefinitionCatalog();
+            var click = catalog.EventType("click").Attribute("item_id", WeftType.Int64);
+            catalog.Signal("engagement", tenant: "t").Include(click).Element("item_id").MaxLength(10).Lookback(TimeSpan.FromDays(1)).Bucket(TimeBucket.Hour);
+            var json = SignalJsonWriter.Write(catalog.Build().Single());
+            File.WriteAllBytes(Path.Combine(dir, "signals", "engagement.json"), json);
+            File.WriteAllBytes(Path.Combine(dir, "signals", "copy-of-engagement.json"), json);
+            File.WriteAllText(Path.Combine(dir, "weft.json"), """{ "signals": "signals" }""");
+
+            var load = () => WeftConfig.Load(Path.Combine(dir, "weft.json")).LoadSignals();
+
+            load.Should().Throw<ConfigException>().WithMessage("*'engagement' is defined twice*copy-of-engagement.json and engagement.json*");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
