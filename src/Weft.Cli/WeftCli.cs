@@ -193,7 +193,21 @@ public static class WeftCli
                     continue;
                 }
 
-                var result = SignalJsonReader.Read(await File.ReadAllBytesAsync(file, ct).ConfigureAwait(false), registry.Contains);
+                var bytes = await File.ReadAllBytesAsync(file, ct).ConfigureAwait(false);
+                var result = SignalJsonReader.Read(bytes, registry.Contains);
+                if (File.Exists(file + ".sha256"))
+                {
+                    // The sidecar compile wrote: a file edited since no longer matches it.
+                    string recorded = (await File.ReadAllTextAsync(file + ".sha256", ct).ConfigureAwait(false)).Split([' ', '\n', '\t'], 2)[0].Trim();
+                    string actual = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+                    if (!string.Equals(recorded, actual, StringComparison.OrdinalIgnoreCase))
+                    {
+                        bad++;
+                        await stderr.WriteLineAsync($"{file}: its .sha256 says {recorded}, its bytes hash to {actual}: edited since `weft compile` wrote it? Compile again, or delete the stale .sha256").ConfigureAwait(false);
+                        continue;
+                    }
+                }
+
                 if (result.IsValid)
                 {
                     await stdout.WriteLineAsync($"{file}: ok (signal '{result.Signal!.Name}' v{result.Signal.Version}, fingerprint {SignalJsonWriter.Fingerprint(result.Signal)})").ConfigureAwait(false);

@@ -24,6 +24,11 @@ public static class SignalJsonReader
     /// <param name="isKnownExecutor">Resolves custom executor names; null accepts any name.</param>
     public static SignalReadResult Read(ReadOnlyMemory<byte> utf8Json, Func<string, bool>? isKnownExecutor = null)
     {
+        if (utf8Json.Span.StartsWith("\uFEFF"u8))
+        {
+            utf8Json = utf8Json[3..]; // a byte-order mark some editors write: not part of the JSON
+        }
+
         JsonDocument doc;
         try
         {
