@@ -25,6 +25,7 @@ public sealed class WeftConfigShapeTests
     }
 
     [Theory]
+    [InlineData("""{ "signals": "s", "lake": "${WEFT_LAKE}" }""", "$.lake")]
     [InlineData("""{ "signals": "s", "online_store": "sqlite" }""", "$.online_store")]
     [InlineData("""{ "signals": "s", "source": "embedded" }""", "$.source")]
     [InlineData("""{ "signals": "s", "tenants": { "name": "home-feed" } }""", "$.tenants")]

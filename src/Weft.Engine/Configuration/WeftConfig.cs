@@ -207,6 +207,13 @@ public sealed record WeftConfig
                     return null;
                 }
 
+                if (v.GetString()!.Contains("${", StringComparison.Ordinal))
+                {
+                    // Taken literally it became a folder named "${WEFT_LAKE}".
+                    problems.Add(new DefinitionProblem($"{at}.{name}", $"'{v.GetString()}' is not expanded here", "environment variables (${NAME}) are read only in $.source.config values; write the value itself"));
+                    return null;
+                }
+
                 return v.GetString();
             }
 
