@@ -97,6 +97,14 @@ public static class SignalDiff
                 {
                     Add(ChangeKind.Breaking, $"$.event_types.{et.Name}.raw_schema.{f.Name}.type", $"raw attribute '{f.Name}' changed type {f.Type} → {nf.Type}: archived raw data no longer parses the same");
                 }
+                else if (f.Nullable && !nf.Nullable)
+                {
+                    Add(ChangeKind.Compatible, $"$.event_types.{et.Name}.raw_schema.{f.Name}.nullable", $"raw attribute '{f.Name}' became required: events without it are now dead letters");
+                }
+                else if (!f.Nullable && nf.Nullable)
+                {
+                    Add(ChangeKind.Compatible, $"$.event_types.{et.Name}.raw_schema.{f.Name}.nullable", $"raw attribute '{f.Name}' became optional: events without it, dead letters before, are now kept");
+                }
             }
 
             foreach (var f in net.RawSchema)
@@ -145,6 +153,16 @@ public static class SignalDiff
             if (ns is not null && ns.Key.Type != src.Key.Type)
             {
                 Add(ChangeKind.Breaking, $"$.enrichment_sources.{src.Name}.key", $"key type changed {src.Key.Type} → {ns.Key.Type}");
+            }
+
+            if (ns is not null && ns.VersionColumn != src.VersionColumn)
+            {
+                Add(ChangeKind.Compatible, $"$.enrichment_sources.{src.Name}.version_column", $"versions are read from '{ns.VersionColumn}', not '{src.VersionColumn}': which version an event is joined with can change");
+            }
+
+            if (ns is not null && !ns.Columns.SequenceEqual(src.Columns))
+            {
+                Add(ChangeKind.Compatible, $"$.enrichment_sources.{src.Name}.columns", "the source's columns or their types changed");
             }
         }
 

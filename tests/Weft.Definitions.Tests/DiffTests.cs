@@ -30,6 +30,36 @@ public class DiffTests
     }
 
     [Fact]
+    public void Making_a_raw_attribute_required_is_a_compatible_change_with_its_reason()
+    {
+        var old = Build(Base, _ => { }, ["item_id"]);
+        var @new = Build(t => t.Attribute("item_id", WeftType.Int64, nullable: false).Attribute("dwell_ms", WeftType.Int32), _ => { }, ["item_id"]);
+
+        var diff = SignalDiff.Compare(old, @new);
+
+        diff.Overall.Should().Be(ChangeKind.Compatible);
+        diff.Changes.Should().ContainSingle(c => c.Path == "$.event_types.click.raw_schema.item_id.nullable" && c.Reason.Contains("became required"));
+    }
+
+    [Fact]
+    public void Reading_an_enrichment_sources_versions_from_another_column_is_a_compatible_change()
+    {
+        static SignalDefinition WithSource(string versionColumn)
+        {
+            var catalog = new DefinitionCatalog();
+            var t = catalog.EventType("click").Attribute("item_id", WeftType.Int64);
+            var items = catalog.EnrichmentSource("items", key: "item_id", keyType: WeftType.Int64).Column("category", WeftType.String).VersionedBy(versionColumn);
+            catalog.Signal("s", "x").Include(t).Enrich(items, on: "item_id", "category").Element("item_id", "category");
+            return catalog.Build().Single();
+        }
+
+        var diff = SignalDiff.Compare(WithSource("version_time"), WithSource("updated_at"));
+
+        diff.Overall.Should().Be(ChangeKind.Compatible);
+        diff.Changes.Should().ContainSingle(c => c.Path == "$.enrichment_sources.items.version_column" && c.Reason.Contains("'updated_at'"));
+    }
+
+    [Fact]
     public void Changing_a_column_type_is_breaking_and_needs_a_new_version()
     {
         var old = Build(Base, _ => { }, ["item_id", "dwell_ms"]);
