@@ -46,17 +46,6 @@ public sealed class DefinitionCatalog
     {
         var result = new List<SignalDefinition>();
         var problems = new List<DefinitionProblem>();
-        // One event type, one raw schema: raw archives hold every type in one table, and a stream record
-        // is read by the type it names. Two declarations that differ would give one name two meanings.
-        var declared = new Dictionary<string, EventTypeBuilder>(StringComparer.Ordinal);
-        foreach (var t in _eventTypes)
-        {
-            if (!declared.TryAdd(t.Name, t) && !SameSchema(declared[t.Name], t))
-            {
-                problems.Add(new DefinitionProblem($"event type '{t.Name}'", "declared twice with different attributes or column mappings", "declare it once and include it in every signal that reads it"));
-            }
-        }
-
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var s in _signals)
         {
@@ -84,9 +73,6 @@ public sealed class DefinitionCatalog
         {
             throw new DefinitionException("the definitions", problems);
         }
-
-        static bool SameSchema(EventTypeBuilder a, EventTypeBuilder b) =>
-            a.Fields.SequenceEqual(b.Fields) && a.Mapping.Count == b.Mapping.Count && a.Mapping.All(m => b.Mapping.TryGetValue(m.Key, out var v) && v == m.Value);
 
         return result;
     }

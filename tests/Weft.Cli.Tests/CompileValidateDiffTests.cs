@@ -68,29 +68,6 @@ public class CompileValidateDiffTests : IDisposable
     }
 
     [Fact]
-    public async Task One_event_type_declared_twice_with_different_attributes_is_a_compile_error()
-    {
-        Directory.CreateDirectory(_cli.PathOf("twice"));
-        await File.WriteAllTextAsync(_cli.PathOf("twice/defs.cs"), """
-            public sealed class D : IDefinitionModule
-            {
-                public void Define(DefinitionCatalog weft)
-                {
-                    var a = weft.EventType("click").Attribute("item_id", WeftType.Int64);
-                    var b = weft.EventType("click").Attribute("query", WeftType.String);
-                    weft.Signal("s1", "t").Include(a).Element("item_id").MaxLength(5);
-                    weft.Signal("s2", "t").Include(b).Element("query").MaxLength(5);
-                }
-            }
-            """);
-
-        var result = await _cli.RunAsync("compile", _cli.PathOf("twice"), "--out", _cli.PathOf("never"));
-
-        result.Exit.Should().Be(1);
-        result.Err.Should().Contain("event type 'click': declared twice with different attributes");
-    }
-
-    [Fact]
     public async Task A_module_that_throws_is_a_compile_error_naming_it_and_the_exception_not_a_crash()
     {
         Directory.CreateDirectory(_cli.PathOf("throws"));
