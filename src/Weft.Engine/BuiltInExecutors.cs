@@ -174,7 +174,15 @@ public sealed class HashBucketExecutor : IEventExecutor
 
     public string Name => ExecutorName;
 
-    public IReadOnlyList<FieldDefinition> OutputSchema(IReadOnlyList<FieldDefinition> input) => Rows.With(input, _output);
+    public IReadOnlyList<FieldDefinition> OutputSchema(IReadOnlyList<FieldDefinition> input)
+    {
+        if (!input.Any(f => f.Name == _column))
+        {
+            throw new ArgumentException($"hash_bucket reads column '{_column}', which no step before it has (columns: {string.Join(", ", input.Select(f => f.Name))})");
+        }
+
+        return Rows.With(input, _output);
+    }
 
     public ValueTask<EventBatch> ExecuteAsync(EventBatch batch, ExecutorContext context, CancellationToken cancellationToken)
     {

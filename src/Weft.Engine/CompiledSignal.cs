@@ -163,8 +163,28 @@ public sealed class CompiledSignal
 
                 case CustomStep c:
                 {
+                    // One instance made now, so that bad arguments, a column no step before it has, or
+                    // an output other than the one declared stop the job at its start with the step's
+                    // path, not once per event (a missing column dead-lettered every event).
+                    string at = $"$.event_types.{et.Name}.steps[{s}]";
+                    IReadOnlyList<FieldDefinition> produced;
+                    try
+                    {
+                        produced = _registry.Create(c).OutputSchema([.. scope.Values]);
+                    }
+                    catch (ArgumentException ex)
+                    {
+                        string message = ex.ParamName is { } name ? ex.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : ex.Message;
+                        throw new DefinitionException($"signal '{Definition.Name}'", [new DefinitionProblem(at + ".args", message)]);
+                    }
+
                     foreach (var f in c.Produces)
                     {
+                        if (!produced.Any(p => p.Name == f.Name))
+                        {
+                            throw new DefinitionException($"signal '{Definition.Name}'", [new DefinitionProblem(at + ".produces", $"'{f.Name}' is declared, but executor '{c.Executor}' adds no such column with these args")]);
+                        }
+
                         scope[f.Name] = f;
                     }
 
