@@ -86,6 +86,9 @@ public sealed record BatchResult(string RunId, int Chunks, int ChunksResumed, lo
 /// </summary>
 public sealed class BatchJob
 {
+    /// <summary>The most chunks one run plans (a century of days; eleven years of hours one bucket a chunk).</summary>
+    public const int MaxChunks = 100_000;
+
     private readonly SignalEnvironment _env;
     private readonly TimeProvider _time;
 
@@ -119,6 +122,14 @@ public sealed class BatchJob
         }
 
         long chunkLength = bucketLength * perChunk;
+        long planned = ((to - from) + chunkLength - 1) / chunkLength;
+        if (planned > MaxChunks)
+        {
+            // Each chunk is a commit, empty or not: a --from mistyped by centuries wrote thousands of
+            // empty commits a second before anyone noticed.
+            throw new ArgumentException($"--from {Timestamps.Format(from)} to --to {Timestamps.Format(to)} is {planned:N0} chunks of {perChunk} bucket(s), more than {MaxChunks:N0}: check --from, or raise --chunk-buckets");
+        }
+
         var chunks = new List<(long Start, long End)>();
         for (long s = from; s < to; s += chunkLength)
         {

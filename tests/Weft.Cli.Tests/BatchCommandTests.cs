@@ -224,6 +224,7 @@ public sealed class BatchCommandTests : IDisposable
             (["training-set", "--config", config, "--signal", "engagement", "--labels", labels, "--mode", "corrected", "--max-length", "0", "--out", _cli.PathOf("t.parquet")], "--max-length 0 must be at least 1"),
             (["snapshot", "--config", config, "--signal", "engagement", "--as-of", "11/05/2026", "--out", _cli.PathOf("s.parquet")], "--as-of '11/05/2026' is not an instant (ISO 8601"),
             (["batch", "--config", config, "--signal", "engagement", "--from", "2026-11-02", "--to", "2026-11-01"], "must be after --from"),
+            (["batch", "--config", config, "--signal", "engagement", "--from", "0001-01-01", "--to", "2026-11-02"], "chunks of 24 bucket(s), more than 100,000: check --from"),
         };
         foreach (var (args, message) in cases)
         {
