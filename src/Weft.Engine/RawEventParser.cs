@@ -612,7 +612,7 @@ public sealed class RawEventParser
         if (failColumn >= 0)
         {
             // Name the event in its dead letter when its identity was readable.
-            (identity.EventId, identity.UserId) = ReadIdentity(json);
+            (identity.EventId, identity.UserId, _) = ReadIdentity(json);
             var field = schema[failColumn];
             reason = $"{(StandardColumns.IsStandard(field.Name) ? "" : "attribute ")}'{field.Name}' of {plan.Name}: expected {field.Type}, got {Describe(json[failStart..failEnd])}";
             return Outcome.Bad;
@@ -963,31 +963,51 @@ public sealed class RawEventParser
         return default;
     }
 
-    /// <summary>The raw event_id (a string) and user_id (an integer) of a valid JSON object, each at its last occurrence; for dead letters.</summary>
-    private static (string? EventId, long? UserId) ReadIdentity(ReadOnlySpan<byte> json)
+    /// <summary>
+    /// What a raw record says of itself, for its dead letter: event_id and event_type (strings) and
+    /// user_id (an integer), each at its last occurrence; nulls for what it lacks, and all nulls for a
+    /// record that is not a JSON object or not valid JSON.
+    /// </summary>
+    public static (string? EventId, long? UserId, string? EventType) ReadIdentity(ReadOnlySpan<byte> json)
     {
-        string? id = null;
+        string? id = null, type = null;
         long? user = null;
-        var reader = new Utf8JsonReader(json);
-        reader.Read();
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        try
         {
-            bool isId = reader.ValueTextEquals("event_id"u8);
-            bool isUser = !isId && reader.ValueTextEquals("user_id"u8);
-            reader.Read();
-            if (isId)
+            var reader = new Utf8JsonReader(json);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
-                id = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-            }
-            else if (isUser)
-            {
-                user = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out long u) ? u : null;
+                return default;
             }
 
-            reader.Skip();
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                bool isId = reader.ValueTextEquals("event_id"u8);
+                bool isType = !isId && reader.ValueTextEquals("event_type"u8);
+                bool isUser = !isId && !isType && reader.ValueTextEquals("user_id"u8);
+                reader.Read();
+                if (isId)
+                {
+                    id = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                }
+                else if (isType)
+                {
+                    type = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                }
+                else if (isUser)
+                {
+                    user = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out long u) ? u : null;
+                }
+
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+            return default;
         }
 
-        return (id, user);
+        return (id, user, type);
     }
 
     private static string Describe(ReadOnlySpan<byte> rawValue)

@@ -118,7 +118,7 @@ public sealed record StreamOptions
         }
 
         string named = DefaultConsumer + "." + string.Join('.', chosen);
-        if (named.Length <= 100 && named.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
+        if (Embedded.LogFormat.IsValidGroupName(named))
         {
             return named;
         }
@@ -1054,53 +1054,8 @@ public sealed class StreamRuntime : IAsyncDisposable
     {
         if (!Holds(_unroutedHeld, record))
         {
-            var (eventId, userId, eventType) = IdentityOf(record.Payload.Span);
+            var (eventId, userId, eventType) = RawEventParser.ReadIdentity(record.Payload.Span);
             _unroutedPending.Add(new DeadLetter(eventId, userId, eventType, "route", reason, SourceOf(record), Encoding.UTF8.GetString(record.Payload.Span)));
-        }
-    }
-
-    /// <summary>
-    /// What a refused record says of itself, where it says it plainly (a string event_id and event_type,
-    /// an integer user_id, or one in a string), so the dead letter can be found by them and not only by
-    /// its payload; nulls for what it lacks or a record that is not a JSON object.
-    /// </summary>
-    private static (string? EventId, long? UserId, string? EventType) IdentityOf(ReadOnlySpan<byte> payload)
-    {
-        try
-        {
-            var reader = new Utf8JsonReader(payload);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return default;
-            }
-
-            string? eventId = null, eventType = null;
-            long? userId = null;
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                bool isId = reader.ValueTextEquals(StandardColumns.EventId);
-                bool isType = !isId && reader.ValueTextEquals(StandardColumns.EventType);
-                bool isUser = !isId && !isType && reader.ValueTextEquals(StandardColumns.UserId);
-                reader.Read();
-                if ((isId || isType) && reader.TokenType == JsonTokenType.String)
-                {
-                    (isId ? ref eventId : ref eventType) = reader.GetString();
-                }
-                else if (isUser)
-                {
-                    userId = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out long n) ? n
-                        : reader.TokenType == JsonTokenType.String && long.TryParse(reader.GetString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long parsed) ? parsed
-                        : null;
-                }
-
-                reader.Skip();
-            }
-
-            return (eventId, userId, eventType);
-        }
-        catch (JsonException)
-        {
-            return default; // malformed: what was read before the fault may be anything
         }
     }
 
