@@ -55,14 +55,17 @@ public sealed class DefinitionCatalog
                 continue;
             }
 
+            var durationProblems = s.DurationProblems();
             var read = SignalJsonReader.Read(s.ToDraftJson(), isKnownExecutor);
-            if (read.IsValid)
+            if (read.IsValid && durationProblems.Count == 0)
             {
                 result.Add(read.Signal!);
             }
             else
             {
-                foreach (var p in read.Problems)
+                // A duration the JSON cannot hold exactly is reported as what the user wrote, not as
+                // whatever the truncated value then fails (e.g. 500µs read back as "0ms").
+                foreach (var p in durationProblems.Concat(read.Problems.Where(p => !durationProblems.Any(d => d.Path == p.Path))))
                 {
                     problems.Add(p with { Path = $"signal '{s.Name}' {p.Path}" });
                 }
@@ -313,6 +316,30 @@ public sealed class SignalBuilder
     {
         _budgets = budgets;
         return this;
+    }
+
+    /// <summary>
+    /// Durations the canonical JSON cannot hold: it counts whole milliseconds, so a finer part would be
+    /// dropped silently and the compiled signal would differ from the C# that defined it.
+    /// </summary>
+    internal List<DefinitionProblem> DurationProblems()
+    {
+        var problems = new List<DefinitionProblem>();
+        Check(_lookback, "lookback", nameof(Lookback));
+        Check(_lateAllowance, "late_allowance", nameof(LateAllowance));
+        Check(_freshness, "freshness_objective", nameof(FreshnessObjective));
+        return problems;
+
+        void Check(TimeSpan value, string property, string method)
+        {
+            if (value.Ticks % TimeSpan.TicksPerMillisecond != 0)
+            {
+                problems.Add(new DefinitionProblem(
+                    $"$.{property}",
+                    $"{method}({value.ToString("c", System.Globalization.CultureInfo.InvariantCulture)}) has a part under a millisecond, which a signal's JSON cannot hold",
+                    "durations are whole milliseconds: round it, e.g. TimeSpan.FromMilliseconds(250)"));
+            }
+        }
     }
 
     /// <summary>JSON without inferred types; the validating reader fills them in.</summary>

@@ -109,6 +109,18 @@ public class ValidationTests
     }
 
     [Fact]
+    public void A_duration_with_a_part_under_a_millisecond_is_a_problem_not_silently_truncated()
+    {
+        var ex = Assert.Throws<DefinitionException>(() => Samples.Signal(s => s.FreshnessObjective(TimeSpan.FromMicroseconds(500)).LateAllowance(TimeSpan.FromMilliseconds(1.5))));
+        ex.Problems.Should().ContainSingle(p => p.Path.EndsWith("$.freshness_objective", StringComparison.Ordinal) && p.Message.Contains("FreshnessObjective(00:00:00.0005000)") && p.Message.Contains("under a millisecond"));
+        ex.Problems.Should().ContainSingle(p => p.Path.EndsWith("$.late_allowance", StringComparison.Ordinal) && p.Message.Contains("under a millisecond"));
+        ex.Problems.Should().HaveCount(2, "the truncated 0ms objective is not reported a second time");
+
+        var whole = Samples.Signal(s => s.FreshnessObjective(TimeSpan.FromMilliseconds(250)));
+        whole.FreshnessObjective.Should().Be(TimeSpan.FromMilliseconds(250));
+    }
+
+    [Fact]
     public void Standard_columns_cannot_be_redeclared_or_overwritten()
     {
         var catalog = new DefinitionCatalog();
