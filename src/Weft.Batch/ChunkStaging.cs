@@ -30,10 +30,9 @@ internal sealed class ChunkStaging
 
     public async Task WriteAsync(IReadOnlyList<AddFile> files, CancellationToken cancellationToken)
     {
-        System.IO.Directory.CreateDirectory(_chunkDirectory);
         var target = ShareFile(_shard.Index);
         var temporary = target + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous);
+        var stream = CreateInChunkDirectory(temporary);
         await using (stream.ConfigureAwait(false))
         {
             await stream.WriteAsync(StagedFiles.Serialize(files), cancellationToken).ConfigureAwait(false);
@@ -84,7 +83,10 @@ internal sealed class ChunkStaging
         return all;
     }
 
-    /// <summary>Removes the chunk's staging directory once its shares are committed (best effort: a leftover is harmless).</summary>
+    /// <summary>
+    /// Removes the chunk's staging directory once its shares are committed, then the run's and the
+    /// staging root when nothing else is staged in them (best effort: a leftover is harmless).
+    /// </summary>
     public void Delete()
     {
         try
@@ -93,14 +95,39 @@ internal sealed class ChunkStaging
             {
                 System.IO.Directory.Delete(_chunkDirectory, recursive: true);
             }
+
+            // Non-recursive: a directory another shard or run still stages in is not empty and stays.
+            var runDirectory = Path.GetDirectoryName(_chunkDirectory)!;
+            System.IO.Directory.Delete(runDirectory);
+            System.IO.Directory.Delete(Path.GetDirectoryName(runDirectory)!);
         }
         catch (IOException)
         {
-            // Another shard may be removing it too.
+            // Not empty, or another shard is removing it too.
         }
         catch (UnauthorizedAccessException)
         {
             // Left for an operator; the chunk is committed either way.
+        }
+    }
+
+    /// <summary>
+    /// Creates a file in the chunk's directory, making the directory first. Another shard's
+    /// <see cref="Delete"/> may remove the run's empty directory between the two steps, so a vanished
+    /// directory is made again.
+    /// </summary>
+    private FileStream CreateInChunkDirectory(string path)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            System.IO.Directory.CreateDirectory(_chunkDirectory);
+            try
+            {
+                return new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous);
+            }
+            catch (DirectoryNotFoundException) when (attempt < 5)
+            {
+            }
         }
     }
 
