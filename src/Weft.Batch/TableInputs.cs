@@ -50,7 +50,7 @@ public static class TableInputs
             case TableFormat.Parquet:
                 foreach (var file in Files(archive, ".parquet"))
                 {
-                    await foreach (var (batch, source) in ReadParquetAsync(file, rawSchema, cancellationToken).ConfigureAwait(false))
+                    await foreach (var (batch, source) in ReadParquetAsync(file, rawSchema, cancellationToken, root: archive.Path, required: RequiredRawColumns).ConfigureAwait(false))
                     {
                         yield return InRange(parser.ParseTable(batch, source), fromMicros, toMicros);
                     }
@@ -105,7 +105,7 @@ public static class TableInputs
             case TableFormat.Parquet:
                 foreach (var file in Files(location, ".parquet"))
                 {
-                    await foreach (var (batch, _) in ReadParquetAsync(file, schema, cancellationToken).ConfigureAwait(false))
+                    await foreach (var (batch, _) in ReadParquetAsync(file, schema, cancellationToken, root: location.Path).ConfigureAwait(false))
                     {
                         parts.Add(batch);
                     }
@@ -130,9 +130,19 @@ public static class TableInputs
         return (all, bad);
     }
 
-    /// <summary>Reads a Parquet file's row groups as batches of <paramref name="schema"/> (absent columns are null; int32 widens to int64).</summary>
+    /// <summary>The columns a raw event table must have: a file without one would be nothing but dead letters.</summary>
+    private static readonly string[] RequiredRawColumns = [StandardColumns.EventId, StandardColumns.UserId, StandardColumns.EventType, StandardColumns.EventTime];
+
+    /// <summary>
+    /// Reads a Parquet file's row groups as batches of <paramref name="schema"/> (absent columns are null;
+    /// int32 widens to int64). Under <paramref name="root"/>, a column the file lacks is read from a
+    /// Hive-style folder above it (<c>event_type=click/</c>), as DuckDB, Spark and pyarrow write
+    /// partitioned datasets. A <paramref name="required"/> column found in neither fails the read
+    /// before any row is returned.
+    /// </summary>
     public static async IAsyncEnumerable<(EventBatch Batch, string Source)> ReadParquetAsync(
-        string file, ImmutableArray<FieldDefinition> schema, [EnumeratorCancellation] CancellationToken cancellationToken)
+        string file, ImmutableArray<FieldDefinition> schema, [EnumeratorCancellation] CancellationToken cancellationToken,
+        string? root = null, IReadOnlyList<string>? required = null)
     {
         ParquetFileReader reader;
         try
@@ -143,9 +153,24 @@ public static class TableInputs
         {
             throw new InputException($"{file}: not a readable Parquet file: {ex.Message}");
         }
+        catch (NotSupportedException ex)
+        {
+            throw new InputException($"{file}: {ex.Message}");
+        }
 
         await using (reader.ConfigureAwait(false))
         {
+            var partitionValues = root is null ? [] : HivePartitionValues(root, file);
+            foreach (var name in required ?? [])
+            {
+                if (reader.Schema.IndexOf(name) < 0 && !partitionValues.ContainsKey(name))
+                {
+                    throw new InputException(
+                        $"{file}: has no column '{name}', and no folder above it names one ('{name}=…'); every row would be a dead letter, so nothing was read or written. " +
+                        $"Columns in the file: {string.Join(", ", reader.Schema.Fields.Select(f => f.Name))}");
+                }
+            }
+
             for (int g = 0; g < reader.RowGroups.Count; g++)
             {
                 int rows = (int)reader.RowGroups[g].RowCount;
@@ -156,16 +181,95 @@ public static class TableInputs
                     int index = reader.Schema.IndexOf(want.Name);
                     if (index < 0)
                     {
-                        columns[c] = Column.AllNull(want.Type, rows);
+                        columns[c] = partitionValues.TryGetValue(want.Name, out var text)
+                            ? PartitionColumn(want, text, rows, file)
+                            : Column.AllNull(want.Type, rows);
                         continue;
                     }
 
-                    var data = await reader.ReadColumnAsync(g, want.Name, cancellationToken).ConfigureAwait(false);
+                    ParquetColumnData data;
+                    try
+                    {
+                        data = await reader.ReadColumnAsync(g, want.Name, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is NotSupportedException or ParquetFormatException)
+                    {
+                        throw new InputException($"{file}: column '{want.Name}' of row group {g}: {ex.Message}");
+                    }
+
                     columns[c] = ToColumn(data, want, file);
                 }
 
                 yield return (new EventBatch(Nullable(schema), columns), $"{file}#rg{g}");
             }
+        }
+    }
+
+    /// <summary>
+    /// The <c>name=value</c> folders between <paramref name="root"/> and <paramref name="file"/>, values
+    /// unescaped as Hive escapes them (<c>%3A</c>); Hive's marker for a null value maps to null.
+    /// </summary>
+    internal static Dictionary<string, string?> HivePartitionValues(string root, string file)
+    {
+        var values = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var directory = Path.GetDirectoryName(Path.GetRelativePath(root, file));
+        if (string.IsNullOrEmpty(directory) || directory.StartsWith("..", StringComparison.Ordinal))
+        {
+            return values;
+        }
+
+        foreach (var segment in directory.Split(Path.DirectorySeparatorChar))
+        {
+            int equals = segment.IndexOf('=');
+            if (equals > 0)
+            {
+                string value = Uri.UnescapeDataString(segment[(equals + 1)..]);
+                values[Uri.UnescapeDataString(segment[..equals])] = value == "__HIVE_DEFAULT_PARTITION__" ? null : value;
+            }
+        }
+
+        return values;
+    }
+
+    private static Column PartitionColumn(FieldDefinition want, string? text, int rows, string file)
+    {
+        if (text is null)
+        {
+            return Column.AllNull(want.Type, rows);
+        }
+
+        object? value = want.Type.IsList ? null : want.Type.Kind switch
+        {
+            ScalarKind.String => text,
+            ScalarKind.Int32 => int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int i) ? i : null,
+            ScalarKind.Int64 => long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l) ? l : null,
+            ScalarKind.Float32 => float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float f) ? f : null,
+            ScalarKind.Float64 => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) ? d : null,
+            ScalarKind.Bool => bool.TryParse(text, out bool b) ? b : null,
+            // Hive folders hold a space where ISO 8601 has a 'T' (DuckDB writes "2026-11-07 12:00:00").
+            ScalarKind.Timestamp => Timestamps.TryParseInstant(text.Replace(' ', 'T'), out long micros) ? micros : null,
+            _ => null,
+        };
+        if (value is null)
+        {
+            throw new InputException($"{file}: the folder value {want.Name}={text} cannot be read as {want.Type}");
+        }
+
+        return value switch
+        {
+            string text1 => new StringColumn(Filled(text1)),
+            int i1 => new PrimitiveColumn<int>(want.Type, Filled(i1)),
+            long l1 => new PrimitiveColumn<long>(want.Type, Filled(l1)),
+            float f1 => new PrimitiveColumn<float>(want.Type, Filled(f1)),
+            double d1 => new PrimitiveColumn<double>(want.Type, Filled(d1)),
+            _ => new PrimitiveColumn<bool>(want.Type, Filled((bool)value)),
+        };
+
+        T[] Filled<T>(T one)
+        {
+            var values = new T[rows];
+            Array.Fill(values, one);
+            return values;
         }
     }
 
