@@ -200,7 +200,7 @@ public sealed class BatchJob
             EventBatch? enriched = null;
             if (staging is null || !staging.IsStaged)
             {
-                (enriched, var rejected, var run) = await ComputeChunkAsync(start, end, shard, cancellationToken).ConfigureAwait(false);
+                (enriched, var rejected, var run) = await ComputeChunkAsync(start, end, shard, untimedDeadLetters: index == 1, cancellationToken).ConfigureAwait(false);
                 // Dead letters first, tagged by run and chunk (and shard): a crash before the chunk
                 // commits re-runs it, and the tag keeps its dead letters from being recorded twice.
                 string tag = shard is null ? $"batch:{runId}:{chunkName}" : $"batch:{runId}:{chunkName}:{shard}";
@@ -306,15 +306,19 @@ public sealed class BatchJob
         return parameters;
     }
 
-    /// <summary>One chunk's enriched rows (only the shard's users, when sharded) and its dead letters.</summary>
-    private async Task<(EventBatch Enriched, List<DeadLetter> Rejected, SignalRun Run)> ComputeChunkAsync(long start, long end, BatchShard? shard, CancellationToken cancellationToken)
+    /// <summary>
+    /// One chunk's enriched rows (only the shard's users, when sharded) and its dead letters: those whose
+    /// event_time is in the chunk, and with <paramref name="untimedDeadLetters"/> (the run's first chunk)
+    /// those whose event_time cannot be read.
+    /// </summary>
+    private async Task<(EventBatch Enriched, List<DeadLetter> Rejected, SignalRun Run)> ComputeChunkAsync(long start, long end, BatchShard? shard, bool untimedDeadLetters, CancellationToken cancellationToken)
     {
         var parser = new RawEventParser(_env.Signal, _time);
         var parsed = new List<EventBatch>();
         var rejected = new List<DeadLetter>();
         foreach (var archive in _env.Config.Archives)
         {
-            await foreach (var part in TableInputs.ReadRawEventsAsync(archive, parser, _env.Signal.RawSchema, start, end, cancellationToken).ConfigureAwait(false))
+            await foreach (var part in TableInputs.ReadRawEventsAsync(archive, parser, _env.Signal.RawSchema, start, end, cancellationToken, untimedDeadLetters).ConfigureAwait(false))
             {
                 var events = shard is null ? part.Events : OwnedRows(part.Events, shard);
                 if (events.RowCount > 0)

@@ -24,11 +24,14 @@ public static class TableInputs
     /// <summary>
     /// Raw events for <paramref name="parser"/>'s signal with event_time in [<paramref name="fromMicros"/>,
     /// <paramref name="toMicros"/>), parsed and checked: each yielded result holds the good rows and the
-    /// dead letters of one file (or row group) of the archive.
+    /// dead letters of one file (or row group) of the archive. A dead letter belongs to the range its
+    /// event_time falls in, like an event; one whose event_time cannot be read is in the result only
+    /// with <paramref name="untimedDeadLetters"/>, so that a job reading an archive in several ranges
+    /// records it once.
     /// </summary>
     public static async IAsyncEnumerable<ParseResult> ReadRawEventsAsync(
         TableLocation archive, RawEventParser parser, ImmutableArray<FieldDefinition> rawSchema, long fromMicros, long toMicros,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
+        [EnumeratorCancellation] CancellationToken cancellationToken, bool untimedDeadLetters = true)
     {
         EnsureExists(archive);
         switch (archive.Format)
@@ -52,7 +55,7 @@ public static class TableInputs
                 {
                     await foreach (var (batch, source) in ReadParquetAsync(file, rawSchema, cancellationToken, root: archive.Path, required: RequiredRawColumns).ConfigureAwait(false))
                     {
-                        yield return InRange(parser.ParseTable(batch, source), fromMicros, toMicros);
+                        yield return InRange(parser.ParseTable(batch, source), fromMicros, toMicros, untimedDeadLetters, batch);
                     }
                 }
 
@@ -61,7 +64,7 @@ public static class TableInputs
             case TableFormat.Jsonl:
                 foreach (var file in Files(archive, ".jsonl", ".json", ".ndjson"))
                 {
-                    yield return InRange(parser.Parse(JsonRows.ReadLines(file)), fromMicros, toMicros);
+                    yield return InRange(parser.Parse(JsonRows.ReadLines(file)), fromMicros, toMicros, untimedDeadLetters);
                 }
 
                 break;
@@ -69,7 +72,7 @@ public static class TableInputs
             case TableFormat.Csv:
                 foreach (var file in Files(archive, ".csv"))
                 {
-                    yield return InRange(parser.Parse(CsvAsJson(file, rawSchema)), fromMicros, toMicros);
+                    yield return InRange(parser.Parse(CsvAsJson(file, rawSchema)), fromMicros, toMicros, untimedDeadLetters);
                 }
 
                 break;
@@ -308,7 +311,12 @@ public static class TableInputs
         return new EventBatch(Nullable(schema), columns);
     }
 
-    private static ParseResult InRange(ParseResult result, long fromMicros, long toMicros)
+    /// <summary>
+    /// The events and dead letters of <paramref name="result"/> in [<paramref name="fromMicros"/>,
+    /// <paramref name="toMicros"/>). A dead letter's event_time comes from <paramref name="table"/>'s
+    /// column (a table's rows) or from its raw JSON payload.
+    /// </summary>
+    private static ParseResult InRange(ParseResult result, long fromMicros, long toMicros, bool untimedDeadLetters, EventBatch? table = null)
     {
         var times = ((PrimitiveColumn<long>)result.Events[StandardColumns.EventTime]).Values;
         var keep = new List<int>(times.Length);
@@ -320,7 +328,77 @@ public static class TableInputs
             }
         }
 
-        return keep.Count == times.Length ? result : result with { Events = result.Events.Gather(keep.ToArray()) };
+        var tableTimes = table is not null && table.TryGetColumn(StandardColumns.EventTime, out var column) ? column : null;
+        var deadLetters = new List<DeadLetter>(result.DeadLetters.Count);
+        var deadLetterRows = new List<int>(result.DeadLetters.Count);
+        for (int i = 0; i < result.DeadLetters.Count; i++)
+        {
+            int row = i < result.DeadLetterRows.Length ? result.DeadLetterRows[i] : -1;
+            long? time = tableTimes is not null
+                ? row >= 0 && !tableTimes.IsNull(row) ? (long?)tableTimes.GetValue(row) : null
+                : EventTimeInPayload(result.DeadLetters[i].Payload);
+            if (time is { } t ? t >= fromMicros && t < toMicros : untimedDeadLetters)
+            {
+                deadLetters.Add(result.DeadLetters[i]);
+                deadLetterRows.Add(row);
+            }
+        }
+
+        if (keep.Count == times.Length && deadLetters.Count == result.DeadLetters.Count)
+        {
+            return result;
+        }
+
+        var rows = keep.ToArray();
+        return result with
+        {
+            Events = keep.Count == times.Length ? result.Events : result.Events.Gather(rows),
+            SourceRows = keep.Count == times.Length || result.SourceRows.Length != times.Length ? result.SourceRows : Array.ConvertAll(rows, r => result.SourceRows[r]),
+            DeadLetters = deadLetters,
+            DeadLetterRows = [.. deadLetterRows],
+        };
+    }
+
+    /// <summary>The event_time a raw JSON record states (an ISO-8601 string or microseconds), or null.</summary>
+    internal static long? EventTimeInPayload(string? payload)
+    {
+        if (payload is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(payload));
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+
+            long? time = null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                bool isTime = reader.ValueTextEquals(StandardColumns.EventTime);
+                reader.Read();
+                if (isTime)
+                {
+                    time = reader.TokenType switch
+                    {
+                        JsonTokenType.Number when reader.TryGetInt64(out long micros) => micros,
+                        JsonTokenType.String when Timestamps.TryParseInstant(reader.GetString(), out long micros) => micros,
+                        _ => null,
+                    };
+                }
+
+                reader.Skip();
+            }
+
+            return time;
+        }
+        catch (JsonException)
+        {
+            return null; // a truncated or malformed payload: its time is unknown
+        }
     }
 
     internal static void EnsureExists(TableLocation location)

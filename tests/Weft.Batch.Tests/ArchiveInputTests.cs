@@ -8,11 +8,11 @@ using Xunit;
 namespace Weft.Batch.Tests;
 
 /// <summary>
-/// Raw archives as plain Parquet folders, the way DuckDB, Spark and pyarrow write them: a batch over
+/// Raw archives as plain folders of files (Parquet the way DuckDB, Spark and pyarrow write it, JSONL): a batch over
 /// such an archive must equal a batch over the same events in a Delta table, and an archive that
 /// cannot hold events must fail the run before it replaces anything.
 /// </summary>
-public sealed class ParquetArchiveTests
+public sealed class ArchiveInputTests
 {
     private static readonly BatchRequest ThreeDays = new("engagement", BatchWorld.Start, BatchWorld.Start + 3 * BatchWorld.Day);
 
@@ -58,14 +58,60 @@ public sealed class ParquetArchiveTests
         (await BatchRowsAsync(path)).Should().Equal(before);
     }
 
-    private static WeftConfig WriteConfig(BatchWorld world, string name, string lake, string archive)
+    [Fact]
+    public async Task A_JSONL_archive_read_in_several_chunks_records_each_bad_line_once_in_the_chunk_of_its_event_time()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 43, events: 200, write: false);
+        await world.WriteAsync();
+        var lines = world.Events.Select(e => System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?>
+        {
+            ["event_id"] = e.EventId, ["user_id"] = e.UserId, ["event_type"] = e.EventType,
+            ["event_time"] = BatchWorld.Iso(e.EventTime), ["ingest_time"] = BatchWorld.Iso(e.IngestTime), ["item_id"] = e.ItemId, ["dwell_ms"] = e.DwellMs,
+        })).ToList();
+        string Bad(string id, long time) => $$"""{"event_id":"{{id}}","event_type":"click","event_time":"{{BatchWorld.Iso(time)}}","item_id":1}""";
+        lines.Insert(7, Bad("no-user-day-2", BatchWorld.Start + BatchWorld.Day + 5 * BatchWorld.Hour));
+        lines.Insert(50, Bad("no-user-day-5", BatchWorld.Start + 4 * BatchWorld.Day));
+        lines.Insert(90, "not json at all");
+        Directory.CreateDirectory(Path.Combine(world.Root, "landing"));
+        await File.WriteAllLinesAsync(Path.Combine(world.Root, "landing", "events.jsonl"), lines);
+        var config = WriteConfig(world, "jsonl.json", lake: "lake", archive: "landing", format: "jsonl");
+
+        var result = await new BatchJob(await SignalEnvironment.LoadAsync(config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
+        result.Chunks.Should().Be(3);
+        var recorded = await DeadLetterSourcesAsync(config.DeadLetterTable("engagement"));
+        recorded.Should().BeEquivalentTo(["landing/events.jsonl:8", "landing/events.jsonl:91"],
+            "the day-2 line in the chunk of day 2, the line without a time once (in the run's first chunk), the day-5 line in no chunk of these three days");
+        result.DeadLetters.Should().Be(2);
+
+        var dayTwo = await new BatchJob(await SignalEnvironment.LoadAsync(config, "engagement"))
+            .RunAsync(new BatchRequest("engagement", BatchWorld.Start + BatchWorld.Day, BatchWorld.Start + 2 * BatchWorld.Day), null, CancellationToken.None);
+        dayTwo.DeadLetters.Should().Be(2, "a run over day 2 alone records the day-2 line and the untimed one, not the day-5 one");
+    }
+
+    private static async Task<List<string>> DeadLetterSourcesAsync(string path)
+    {
+        var table = await EventTable.OpenAsync(path);
+        var sources = new List<string>();
+        await foreach (var batch in table.ReadAsync(["source"]))
+        {
+            for (int i = 0; i < batch.RowCount; i++)
+            {
+                var source = (string)batch["source"].GetValue(i)!;
+                sources.Add(source[(source.IndexOf("landing", StringComparison.Ordinal))..]);
+            }
+        }
+
+        return sources;
+    }
+
+    private static WeftConfig WriteConfig(BatchWorld world, string name, string lake, string archive, string format = "parquet")
     {
         var file = Path.Combine(world.Root, name);
         File.WriteAllText(file, $$"""
             {
               "lake": "{{lake}}",
               "signals": "signals",
-              "archives": [ { "path": "{{archive}}", "format": "parquet" } ],
+              "archives": [ { "path": "{{archive}}", "format": "{{format}}" } ],
               "enrichments": { "items": { "path": "raw/items", "format": "delta" } }
             }
             """);
