@@ -37,7 +37,16 @@ public static class Labels
         if (format == TableFormat.Parquet)
         {
             ImmutableArray<FieldDefinition> schema;
-            var reader = await ParquetFileReader.OpenAsync(path, cancellationToken).ConfigureAwait(false);
+            ParquetFileReader reader;
+            try
+            {
+                reader = await ParquetFileReader.OpenAsync(path, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is ParquetFormatException or NotSupportedException)
+            {
+                throw new InputException($"label file '{path}': {ex.Message}");
+            }
+
             await using (reader.ConfigureAwait(false))
             {
                 schema = [.. reader.Schema.Fields.Select(ColumnConversions.ToFieldDefinition)];

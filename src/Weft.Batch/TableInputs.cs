@@ -288,6 +288,25 @@ public static class TableInputs
             return new PrimitiveColumn<long>(want.Type, Array.ConvertAll(ints, i => (long)i), data.Nulls);
         }
 
+        if (!want.Type.IsList && want.Type.Kind is ScalarKind.Timestamp && data.Values is long[] micros)
+        {
+            return new PrimitiveColumn<long>(want.Type, micros, data.Nulls); // integers are microseconds, as in raw JSON
+        }
+
+        if (!want.Type.IsList && want.Type.Kind is ScalarKind.Timestamp && data.Values is string?[] texts)
+        {
+            var instants = new long[texts.Length];
+            for (int i = 0; i < texts.Length; i++)
+            {
+                if (texts[i] is { } text && !Timestamps.TryParseInstant(text, out instants[i]))
+                {
+                    throw new InputException($"{file}: column '{want.Name}', row {i + 1}: \"{text}\" is not an ISO-8601 instant");
+                }
+            }
+
+            return new PrimitiveColumn<long>(want.Type, instants, data.Nulls);
+        }
+
         if (!want.Type.IsList && want.Type.Kind is ScalarKind.Float64 && data.Values is float[] floats)
         {
             return new PrimitiveColumn<double>(want.Type, Array.ConvertAll(floats, f => (double)f), data.Nulls);

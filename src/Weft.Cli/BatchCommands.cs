@@ -219,7 +219,7 @@ internal static class BatchCommands
             await action().ConfigureAwait(false);
             return 0;
         }
-        catch (Exception ex) when (ex is ConfigException or InputException or DefinitionException or DeltaException or IOException or ArgumentException or UnauthorizedAccessException or Weft.Parquet.ParquetFormatException)
+        catch (Exception ex) when (ex is ConfigException or InputException or DefinitionException or DeltaException or IOException or ArgumentException or UnauthorizedAccessException or Weft.Parquet.ParquetFormatException or NotSupportedException)
         {
             await stderr.WriteLineAsync($"{command}: {CliMessages.Of(ex)}").ConfigureAwait(false);
             return 2;

@@ -93,7 +93,7 @@ internal static class TableCommands
             await action().ConfigureAwait(false);
             return 0;
         }
-        catch (Exception ex) when (ex is DeltaException or IOException or ArgumentException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is DeltaException or IOException or ArgumentException or UnauthorizedAccessException or Weft.Parquet.ParquetFormatException or NotSupportedException)
         {
             await stderr.WriteLineAsync($"table: {CliMessages.Of(ex)}").ConfigureAwait(false);
             return 2;

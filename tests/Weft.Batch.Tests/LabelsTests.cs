@@ -51,4 +51,35 @@ public sealed class LabelsTests
 
         (await read.Should().ThrowAsync<InputException>()).WithMessage("*user_id must be an integer column*");
     }
+    [Fact]
+    public async Task A_Parquet_label_file_with_label_time_as_ISO_text_or_microseconds_reads_as_DuckDB_reads_the_instants()
+    {
+        using var dir = new TempDir();
+        string text = dir.File("text.parquet"), micros = dir.File("micros.parquet");
+        const string Rows = "SELECT * FROM (VALUES (7, '2026-11-02T10:00:00Z', 1), (12, '2026-11-03T00:00:00.25+02:00', 0), (-3, '1969-12-31T23:59:59.5Z', 1)) t(user_id, t, label)";
+        var duck = await DuckDb.RunAsync(
+            $"COPY (SELECT user_id::BIGINT AS user_id, t AS label_time, label FROM ({Rows})) TO {DuckDb.Quote(text)} (FORMAT parquet)",
+            $"COPY (SELECT user_id::BIGINT AS user_id, epoch_us(t::TIMESTAMPTZ) AS label_time, label FROM ({Rows})) TO {DuckDb.Quote(micros)} (FORMAT parquet)",
+            $"SELECT epoch_us(t::TIMESTAMPTZ) FROM ({Rows})");
+        var expected = duck[2].Rows.Select(r => r[0].ValueKind == System.Text.Json.JsonValueKind.String ? long.Parse(r[0].GetString()!, System.Globalization.CultureInfo.InvariantCulture) : r[0].GetInt64()).ToArray();
+
+        var fromText = await Labels.ReadAsync(text, CancellationToken.None);
+        var fromMicros = await Labels.ReadAsync(micros, CancellationToken.None);
+
+        fromText.Times.Should().Equal(expected);
+        fromMicros.Times.Should().Equal(expected);
+        fromText.Users.Should().Equal(7, 12, -3);
+    }
+
+    [Fact]
+    public async Task A_Parquet_label_file_whose_label_time_text_is_not_an_instant_is_refused_naming_the_row()
+    {
+        using var dir = new TempDir();
+        string file = dir.File("labels.parquet");
+        await DuckDb.RunAsync($"COPY (SELECT * FROM (VALUES (7::BIGINT, '2026-11-02T10:00:00Z'), (8::BIGINT, 'yesterday')) t(user_id, label_time)) TO {DuckDb.Quote(file)} (FORMAT parquet)");
+
+        var read = () => Labels.ReadAsync(file, CancellationToken.None);
+
+        (await read.Should().ThrowAsync<InputException>()).WithMessage("*label_time*row 2*\"yesterday\" is not an ISO-8601 instant*");
+    }
 }
