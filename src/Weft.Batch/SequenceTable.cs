@@ -59,37 +59,71 @@ public static class SequenceBuilder
         IReadOnlyDictionary<string, EnrichmentTable>? enrichments, int? maxLength = null)
     {
         var index = SequenceIndex.Build(rows.Rows, signal.Merge, rows.FromBatch, rows.Admitted);
-        var offsets = new int[labelUsers.Length + 1];
-        var truncated = new bool[labelUsers.Length];
+        return LabelRows(index, rows, signal, labels, labelUsers, labelTimes, knownAtLabelTime, enrichments, maxLength, 0, int.MaxValue, out _);
+    }
+
+    /// <summary>
+    /// <see cref="ForLabels"/> in parts of consecutive label rows, each closed once it holds
+    /// <paramref name="elementsPerPart"/> elements: a training set over many labels of heavy users holds
+    /// far more elements than its lake rows (each label repeats its user's history), so it is written
+    /// part by part instead of built whole in memory.
+    /// </summary>
+    public static IEnumerable<SequenceTable> ForLabelsInParts(
+        EnrichedRows rows, SignalDefinition signal, EventBatch labels, long[] labelUsers, long[] labelTimes, bool knownAtLabelTime,
+        IReadOnlyDictionary<string, EnrichmentTable>? enrichments, int? maxLength = null, int elementsPerPart = 1 << 20)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(elementsPerPart, 1);
+        var index = SequenceIndex.Build(rows.Rows, signal.Merge, rows.FromBatch, rows.Admitted);
+        int first = 0;
+        do
+        {
+            yield return LabelRows(index, rows, signal, labels, labelUsers, labelTimes, knownAtLabelTime, enrichments, maxLength, first, elementsPerPart, out int next);
+            first = next;
+        }
+        while (first < labelUsers.Length);
+    }
+
+    /// <summary>Label rows from <paramref name="first"/> on, until they hold <paramref name="elementBudget"/> elements or the labels end.</summary>
+    private static SequenceTable LabelRows(
+        SequenceIndex index, EnrichedRows rows, SignalDefinition signal, EventBatch labels, long[] labelUsers, long[] labelTimes, bool knownAtLabelTime,
+        IReadOnlyDictionary<string, EnrichmentTable>? enrichments, int? maxLength, int first, int elementBudget, out int next)
+    {
+        var offsets = new List<int> { 0 };
+        var truncated = new List<bool>();
         var picked = new List<int>();
         var labelOfElement = new List<int>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (int i = 0; i < labelUsers.Length; i++)
+        int i = first;
+        for (; i < labelUsers.Length && picked.Count < elementBudget; i++)
         {
             int g = index.FindUser(labelUsers[i]);
+            bool cutShort = false;
             if (g >= 0)
             {
                 // Strictly before the label: an event at label_time may be the labelled action itself.
                 long asOf = labelTimes[i] - 1;
                 var cut = SequenceCut.For(signal, asOf, knownAtLabelTime ? labelTimes[i] : long.MaxValue, maxLength);
                 int before = picked.Count;
-                truncated[i] = index.Select(g, cut, picked, seen);
+                cutShort = index.Select(g, cut, picked, seen);
                 for (int k = before; k < picked.Count; k++)
                 {
                     labelOfElement.Add(i);
                 }
             }
 
-            offsets[i + 1] = picked.Count;
+            truncated.Add(cutShort);
+            offsets.Add(picked.Count);
         }
 
+        next = i;
         var elements = rows.Rows.Project(signal.SequenceColumns).Gather(picked.ToArray());
         if (knownAtLabelTime && enrichments is not null)
         {
             elements = ReEnrich(elements, signal, enrichments, labelOfElement, labelTimes);
         }
 
-        return new SequenceTable(labels, offsets, elements, truncated);
+        var keys = first == 0 && next == labels.RowCount ? labels : labels.Gather(Enumerable.Range(first, next - first).ToArray());
+        return new SequenceTable(keys, offsets.ToArray(), elements, truncated.ToArray());
     }
 
     /// <summary>Replaces each enrichment column by its value as known at the element's label time.</summary>

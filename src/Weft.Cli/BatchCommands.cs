@@ -169,13 +169,29 @@ internal static class BatchCommands
             long min = times.Length == 0 ? 0 : times.Min() - lookback;
             long max = times.Length == 0 ? 0 : times.Max();
             var rows = await lake.ReadAsync(min, max, ct).ConfigureAwait(false);
-            var sequences = SequenceBuilder.ForLabels(rows, definition, labelRows, users, times, asServed, env.Enrichments, maxElements);
             var state = await lake.GetStateAsync(ct).ConfigureAwait(false);
             var provenance = Provenance(definition, SequenceCut.For(definition, max, asServed ? max : long.MaxValue, maxElements), state);
             provenance["weft.mode"] = modeText;
-            await SequenceFiles.WriteAsync(parse.GetValue(output)!, sequences, definition, provenance, parse.GetValue(pad), ct).ConfigureAwait(false);
-            int empty = Enumerable.Range(0, sequences.RowCount).Count(i => sequences.Length(i) == 0);
-            await stdout.WriteLineAsync($"training set '{definition.Name}' ({modeText}): {sequences.RowCount:N0} examples, {sequences.Elements.RowCount:N0} elements{(parse.GetValue(pad) is { } width ? $" (the file pads or cuts each to {width}, with a mask)" : "")}, {empty:N0} with an empty sequence → {parse.GetValue(output)}").ConfigureAwait(false);
+            long examples = 0, elements = 0, empty = 0;
+            async IAsyncEnumerable<SequenceTable> Parts()
+            {
+                // Part by part: each label repeats its user's history, so the whole set can be many times the lake rows.
+                foreach (var part in SequenceBuilder.ForLabelsInParts(rows, definition, labelRows, users, times, asServed, env.Enrichments, maxElements))
+                {
+                    examples += part.RowCount;
+                    elements += part.Elements.RowCount;
+                    for (int i = 0; i < part.RowCount; i++)
+                    {
+                        empty += part.Length(i) == 0 ? 1 : 0;
+                    }
+
+                    yield return part;
+                    await Task.Yield();
+                }
+            }
+
+            await SequenceFiles.WriteAsync(parse.GetValue(output)!, labelRows.Schema, Parts(), definition, provenance, parse.GetValue(pad), ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"training set '{definition.Name}' ({modeText}): {examples:N0} examples, {elements:N0} elements{(parse.GetValue(pad) is { } width ? $" (the file pads or cuts each to {width}, with a mask)" : "")}, {empty:N0} with an empty sequence → {parse.GetValue(output)}").ConfigureAwait(false);
         }));
         return command;
     }

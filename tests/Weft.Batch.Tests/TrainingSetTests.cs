@@ -83,6 +83,38 @@ public sealed class TrainingSetTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(50)]
+    public async Task A_training_set_built_in_parts_of_a_few_elements_equals_the_one_built_whole(int elementsPerPart)
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 22, events: 400);
+        var (env, rows) = await BatchAsync(world);
+        var rng = new Random(elementsPerPart);
+        // Users 13 and 14 have no events: their labels get empty sequences, also at a part's edge.
+        var labels = Enumerable.Range(0, 80).Select(_ => (User: (long)rng.Next(1, 15), Time: BatchWorld.Start + (long)(rng.NextDouble() * 3 * BatchWorld.Day))).ToList();
+        var keys = new EventBatch([new FieldDefinition("i", WeftType.Int64)], [new PrimitiveColumn<long>(WeftType.Int64, labels.Select((_, i) => (long)i).ToArray())]);
+        long[] users = [.. labels.Select(l => l.User)], times = [.. labels.Select(l => l.Time)];
+        foreach (bool asServed in new[] { false, true })
+        {
+            var whole = SequenceBuilder.ForLabels(rows, env.Definition, keys, users, times, asServed, env.Enrichments);
+            var parts = SequenceBuilder.ForLabelsInParts(rows, env.Definition, keys, users, times, asServed, env.Enrichments, elementsPerPart: elementsPerPart).ToList();
+
+            parts.Should().HaveCountGreaterThan(1);
+            parts.Sum(p => p.RowCount).Should().Be(labels.Count);
+            var keysOut = parts.SelectMany(p => Enumerable.Range(0, p.RowCount).Select(r => (long)p.Keys["i"].GetValue(r)!)).ToList();
+            keysOut.Should().Equal(Enumerable.Range(0, labels.Count).Select(i => (long)i));
+            var truncatedOut = parts.SelectMany(p => p.Truncated).ToList();
+            truncatedOut.Should().Equal(whole.Truncated);
+            var sequences = parts.SelectMany(p => Enumerable.Range(0, p.RowCount).Select(r => Sequence(p, r))).ToList();
+            sequences.Should().Equal(Enumerable.Range(0, whole.RowCount).Select(r => Sequence(whole, r)));
+        }
+
+        static string Sequence(SequenceTable table, int row) => string.Join("|", Enumerable.Range(table.Offsets[row], table.Length(row))
+            .Select(k => string.Join(",", table.Elements.Columns.Select(c => c.GetValue(k) is Array a ? string.Join(";", a.Cast<object>()) : c.GetValue(k)?.ToString() ?? "null"))));
+    }
+
     [Fact]
     public async Task DuckDB_reads_a_training_set_file_with_list_columns_nulls_embeddings_and_padding()
     {
