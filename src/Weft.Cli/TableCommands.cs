@@ -22,7 +22,18 @@ internal static class TableCommands
         {
             var log = await DeltaTable.OpenAsync(parse.GetValue(lsPath)!, cancellationToken: ct).ConfigureAwait(false);
             var snapshot = parse.GetValue(version) is { } v ? await log.GetSnapshotAsync(v, ct).ConfigureAwait(false) : await log.GetSnapshotAsync(ct).ConfigureAwait(false);
+            // An old version's files may be gone: a vacuum deletes replaced files once past the retention.
+            var missing = snapshot.Files().Where(f => !File.Exists(snapshot.FullPath(f))).ToList();
+            if (missing.Count > 0 && parse.GetValue(duckdb))
+            {
+                throw new IOException($"{missing.Count:N0} of the {snapshot.FileCount:N0} files of version {snapshot.Version} are gone (a vacuum deletes files a later version replaced), e.g. {missing[0].Path}; DuckDB could not read this version");
+            }
+
             await PrintAsync(stdout, parse.GetValue(duckdb) ? [DeltaTableFormatter.DuckDbQuery(snapshot)] : DeltaTableFormatter.Ls(snapshot)).ConfigureAwait(false);
+            if (missing.Count > 0)
+            {
+                await stderr.WriteLineAsync($"table: warning: {missing.Count:N0} of the {snapshot.FileCount:N0} files of version {snapshot.Version} are gone (a vacuum deletes files a later version replaced), e.g. {missing[0].Path}").ConfigureAwait(false);
+            }
         }));
 
         var historyPath = new Argument<string>("PATH") { Description = "Table directory" };

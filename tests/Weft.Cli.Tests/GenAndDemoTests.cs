@@ -102,6 +102,7 @@ public class GenAndDemoTests : IDisposable
         }
 
         var before = await TableText(_cli.PathOf("t/events"));
+        long beforeCompaction = (await (await Weft.Storage.EventTable.OpenAsync(_cli.PathOf("t/events"))).Log.GetSnapshotAsync()).Version;
         var compact = await _cli.RunAsync("table", "compact", _cli.PathOf("t/events"));
         compact.Exit.Should().Be(0, compact.Err);
         compact.Out.Should().Contain("compacted 1 partition(s): 3 file(s) into 1");
@@ -126,6 +127,19 @@ public class GenAndDemoTests : IDisposable
         var bad = await _cli.RunAsync("table", "compact", _cli.PathOf("t/events"), "--min-files", "1");
         bad.Exit.Should().Be(2);
         bad.Err.Should().Contain("--min-files");
+
+        // Once a vacuum deleted the compacted files, the version before the compaction cannot be read.
+        string old = beforeCompaction.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        (await _cli.RunAsync("table", "ls", _cli.PathOf("t/events"), "--version", old, "--duckdb")).Err.Should().BeEmpty("its files are all still there");
+        (await _cli.RunAsync("table", "vacuum", _cli.PathOf("t/events"), "--retention", "0s", "--allow-short-retention")).Exit.Should().Be(0);
+        var gone = await _cli.RunAsync("table", "ls", _cli.PathOf("t/events"), "--version", old, "--duckdb");
+        gone.Exit.Should().Be(2);
+        gone.Out.Should().BeEmpty();
+        gone.Err.Should().Contain($"3 of the").And.Contain($"files of version {old} are gone");
+        var listed = await _cli.RunAsync("table", "ls", _cli.PathOf("t/events"), "--version", old);
+        listed.Exit.Should().Be(0);
+        listed.Err.Should().Contain("warning: 3 of the");
+        (await _cli.RunAsync("table", "ls", _cli.PathOf("t/events"), "--duckdb")).Exit.Should().Be(0, "the current version's files are all there");
     }
 
     [Fact]
