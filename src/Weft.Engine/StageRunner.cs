@@ -32,7 +32,8 @@ public static class StageRunner
     {
         if (batch.RowCount == 0)
         {
-            return batch;
+            // Still the executor's output schema: a later stage or a table write expects the columns it adds.
+            return EventBatch.Empty([.. executor.OutputSchema(batch.Schema)]);
         }
 
         var backoff = options.InitialBackoff;
