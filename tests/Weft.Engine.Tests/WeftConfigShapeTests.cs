@@ -37,6 +37,25 @@ public sealed class WeftConfigShapeTests
     }
 
     [Fact]
+    public void A_key_under_two_tenants_or_a_tenant_listed_twice_is_a_problem_not_a_last_one_wins()
+    {
+        string key = new('a', 64), other = new('b', 64);
+        var problems = Problems($$"""
+            { "signals": "s", "tenants": [
+              { "name": "home-feed", "api_keys_sha256": ["{{key}}"] },
+              { "name": "search", "api_keys_sha256": ["{{other}}", "{{key.ToUpperInvariant()}}"] },
+              { "name": "home-feed", "api_keys_sha256": [] } ] }
+            """);
+
+        problems.Should().Contain(p => p.StartsWith("$.tenants[1].api_keys_sha256[1]:", StringComparison.Ordinal) && p.Contains("already a key of tenant 'home-feed' ($.tenants[0])"));
+        problems.Should().Contain(p => p.StartsWith("$.tenants[2].name:", StringComparison.Ordinal) && p.Contains("already defined at $.tenants[0]"));
+        problems.Should().HaveCount(2);
+
+        var distinct = WeftConfig.Parse(Encoding.UTF8.GetBytes($$"""{ "signals": "s", "tenants": [ { "name": "a", "api_keys_sha256": ["{{key}}"] }, { "name": "b", "api_keys_sha256": ["{{other}}"] } ] }"""), "/srv/weft/weft.json");
+        distinct.Tenants.Select(t => t.Name).Should().Equal("a", "b");
+    }
+
+    [Fact]
     public void Two_files_defining_one_signal_are_refused_naming_both()
     {
         var dir = Path.Combine(Path.GetTempPath(), "weft-config-tests", Guid.NewGuid().ToString("N"));

@@ -378,6 +378,9 @@ public sealed record WeftConfig
             else if (ten.ValueKind == JsonValueKind.Array)
             {
                 int i = 0;
+                // A key is one tenant's: under two, a request would be served as whichever came last.
+                var keyOwners = new Dictionary<string, string>(StringComparer.Ordinal);
+                var tenantNames = new Dictionary<string, string>(StringComparer.Ordinal);
                 foreach (var t in ten.EnumerateArray())
                 {
                     string at = $"$.tenants[{i++}]";
@@ -403,17 +406,27 @@ public sealed record WeftConfig
                             {
                                 problems.Add(new DefinitionProblem($"{at}.api_keys_sha256[{k}]", "not a SHA-256 hex digest", "store sha256(key) in hex, never the key"));
                             }
+                            else if (keyOwners.TryGetValue(hex.ToLowerInvariant(), out var owner))
+                            {
+                                problems.Add(new DefinitionProblem($"{at}.api_keys_sha256[{k}]", $"this key is already a key of {owner}", "give each tenant keys of its own: a key under two tenants could only be served as one of them"));
+                            }
                             else
                             {
                                 keys.Add(hex.ToLowerInvariant());
+                                keyOwners[hex.ToLowerInvariant()] = $"tenant '{name}' ({at})";
                             }
 
                             k++;
                         }
                     }
 
-                    if (name is not null)
+                    if (name is not null && tenantNames.TryGetValue(name, out var first))
                     {
+                        problems.Add(new DefinitionProblem($"{at}.name", $"tenant '{name}' is already defined at {first}", "one entry per tenant, with all its keys"));
+                    }
+                    else if (name is not null)
+                    {
+                        tenantNames[name] = at;
                         tenants.Add(new TenantConfig(name, keys.ToImmutable()));
                     }
                 }
