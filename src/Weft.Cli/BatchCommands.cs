@@ -68,7 +68,7 @@ internal static class BatchCommands
         var asOf = new Option<string>("--as-of") { Description = "Event-time cut (ISO 8601, UTC)", Required = true };
         var knownAt = new Option<string?>("--known-at") { Description = "Ingest-time cut: what the system knew then (default: --as-of)" };
         var maxLength = new Option<int?>("--max-length") { Description = "Elements per user (default: the signal's max_length)" };
-        var output = new Option<string?>("--out") { Description = "Output Parquet file (default: <lake>/sequences/<signal>/as_of=<as-of>/part-00000.parquet)" };
+        var output = new Option<string?>("--out") { Description = "Output Parquet file (default: <lake>/sequences/<signal>/as_of=<as-of>[/known_at=<known-at>][/max_length=<n>]/part-00000.parquet, a folder per cut)" };
         var fromArchive = new Option<string?>("--from-archive")
         {
             Description = "Build from the raw archives read from this instant (ISO 8601) to --as-of, not from the enriched lake: what `weft batch --from it --to --as-of` followed by `weft snapshot` gives, without writing the enriched table (not for signals with custom executors)",
@@ -81,7 +81,7 @@ internal static class BatchCommands
             long asOfMicros = ParseTime("--as-of", parse.GetValue(asOf)!);
             long knownAtMicros = parse.GetValue(knownAt) is { } k ? ParseTime("--known-at", k) : asOfMicros;
             var cut = SequenceCut.For(definition, asOfMicros, knownAtMicros, MaxLength(definition, parse.GetValue(maxLength)));
-            var path = parse.GetValue(output) ?? Path.Combine(weft.SequencesTable(definition.Name), $"as_of={Timestamps.Format(asOfMicros)[..19].Replace(':', '-')}", "part-00000.parquet");
+            var path = parse.GetValue(output) ?? DefaultSnapshotPath(weft.SequencesTable(definition.Name), asOfMicros, knownAtMicros, parse.GetValue(maxLength));
             if (parse.GetValue(fromArchive) is { } archiveFrom)
             {
                 await FromArchiveAsync(weft, definition, cut, ParseTime("--from-archive", archiveFrom), path, stdout, ct).ConfigureAwait(false);
@@ -194,6 +194,34 @@ internal static class BatchCommands
             await stdout.WriteLineAsync($"training set '{definition.Name}' ({modeText}): {examples:N0} examples, {elements:N0} elements{(parse.GetValue(pad) is { } width ? $" (the file pads or cuts each to {width}, with a mask)" : "")}, {empty:N0} with an empty sequence → {parse.GetValue(output)}").ConfigureAwait(false);
         }));
         return command;
+    }
+
+    /// <summary>
+    /// Where a snapshot goes without <c>--out</c>: a folder per cut, so snapshots of different cuts never
+    /// replace each other. <c>as_of=2026-11-08</c> for a midnight, else the instant to the microsecond
+    /// it was given with (':' as '-', which folder names on every system can hold); <c>known_at=</c> and
+    /// <c>max_length=</c> folders only when they differ from the defaults.
+    /// </summary>
+    internal static string DefaultSnapshotPath(string sequencesTable, long asOfMicros, long knownAtMicros, int? maxLength)
+    {
+        var path = Path.Combine(sequencesTable, $"as_of={FolderInstant(asOfMicros)}");
+        if (knownAtMicros != asOfMicros)
+        {
+            path = Path.Combine(path, $"known_at={FolderInstant(knownAtMicros)}");
+        }
+
+        if (maxLength is { } n)
+        {
+            path = Path.Combine(path, string.Create(CultureInfo.InvariantCulture, $"max_length={n}"));
+        }
+
+        return Path.Combine(path, "part-00000.parquet");
+
+        static string FolderInstant(long micros)
+        {
+            string text = Timestamps.Format(micros); // yyyy-MM-ddTHH:mm:ss.ffffffZ
+            return text[11..] == "00:00:00.000000Z" ? text[..10] : text[..19].Replace(':', '-') + (text[20..26] == "000000" ? "" : text[19..26].TrimEnd('0'));
+        }
     }
 
     private static Dictionary<string, string> Provenance(SignalDefinition definition, SequenceCut cut, LakeState state) => new()

@@ -115,6 +115,39 @@ public sealed class BatchCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Snapshots_of_different_cuts_go_to_different_default_files_each_recording_its_own_cut()
+    {
+        var config = await SetUpAsync();
+        (await _cli.RunAsync("batch", "--config", config, "--signal", "engagement", "--from", "2026-11-01", "--to", "2026-11-04")).Exit.Should().Be(0);
+        string[][] cuts =
+        [
+            ["--as-of", "2026-11-03"],
+            ["--as-of", "2026-11-03T12:00:00Z"],
+            ["--as-of", "2026-11-03T12:00:00.5Z"],
+            ["--as-of", "2026-11-03T12:00:00Z", "--known-at", "2026-11-03T06:00:00Z"],
+            ["--as-of", "2026-11-03T12:00:00Z", "--max-length", "3"],
+        ];
+        foreach (var cut in cuts)
+        {
+            var run = await _cli.RunAsync(["snapshot", "--config", config, "--signal", "engagement", .. cut]);
+            run.Exit.Should().Be(0, run.Err);
+        }
+
+        var files = Directory.EnumerateFiles(_cli.PathOf("lake/sequences/engagement"), "*.parquet", SearchOption.AllDirectories).ToList();
+        files.Should().HaveCount(cuts.Length, "no cut's file replaced another's");
+        var recorded = new HashSet<string>();
+        foreach (var file in files)
+        {
+            await using var reader = await Weft.Parquet.ParquetFileReader.OpenAsync(file);
+            recorded.Add($"{reader.Metadata["weft.as_of"]} {reader.Metadata["weft.known_at"]} {reader.Metadata.GetValueOrDefault("weft.max_length")}");
+        }
+
+        recorded.Should().HaveCount(cuts.Length);
+        files.Should().Contain(f => f.Contains("as_of=2026-11-03" + Path.DirectorySeparatorChar, StringComparison.Ordinal), "a midnight is named by its date, as the demo names its snapshot");
+        files.Should().Contain(f => f.Contains("as_of=2026-11-03T12-00-00.5", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_snapshot_from_the_archive_holds_the_rows_of_the_snapshot_of_the_lake_the_batch_path_wrote()
     {
         var config = await SetUpAsync();
