@@ -180,7 +180,8 @@ public static class ExprTyper
                     return null;
                 }
 
-                return T(0).IsNumeric ? new ExprType(Promote(T(0), T(0)), anyNull) : Fail($"'{call.Op}' needs a number, got {Describe(0)}");
+                // int64 or float64, as the engine computes it: abs and neg of int32's minimum do not fit an int32.
+                return T(0).IsNumeric ? new ExprType(T(0).IsInteger ? WeftType.Int64 : WeftType.Float64, anyNull) : Fail($"'{call.Op}' needs a number, got {Describe(0)}");
             case "is_null" or "is_not_null":
                 return Arity(1, 1) ? new ExprType(WeftType.Bool, false) : null;
             case "coalesce":

@@ -49,6 +49,38 @@ public class ExpressionTests
     public void Division_by_zero_is_null_and_division_is_floating_point() =>
         Eval(Col("l") / Col("l")).Values.Should().Equal(1.0, null, 1.0);
 
+    [Theory]
+    [InlineData("i")]
+    [InlineData("l")]
+    [InlineData("d")]
+    public void Abs_and_neg_are_typed_by_definitions_as_the_engine_computes_them(string column)
+    {
+        var scope = Schema.ToDictionary(f => f.Name);
+        foreach (var e in new[] { Col(column).Abs(), -Col(column) })
+        {
+            var problems = new List<DefinitionProblem>();
+            var declared = ExprTyper.Infer(e, scope, "$", problems);
+            problems.Should().BeEmpty();
+            declared!.Value.Type.Should().Be(ExpressionCompiler.Compile(e, scope).Type, "a derived column's declared type is the type its values have");
+        }
+    }
+
+    [Fact]
+    public void Abs_and_neg_of_the_smallest_int32_are_its_int64_magnitude_not_an_overflow()
+    {
+        var schema = ImmutableArray.Create(new FieldDefinition("i", WeftType.Int32));
+        var rows = TestSignals.Batch(schema, [[(long)int.MinValue], [-3L], [null]]);
+        foreach (var (e, expected) in new[] { (Col("i").Abs(), 2147483648L), (-Col("i"), 2147483648L) })
+        {
+            var compiled = ExpressionCompiler.Compile(e, schema.ToDictionary(f => f.Name));
+            compiled.Type.Should().Be(WeftType.Int64, "signal-json.md: neg and abs give int64 or float64");
+            var errors = new RowErrors(3);
+            var column = compiled.Evaluate(rows, errors);
+            errors.Count.Should().Be(0);
+            new[] { column.GetValue(0), column.GetValue(1), column.GetValue(2) }.Should().Equal(expected, 3L, null);
+        }
+    }
+
     [Fact]
     public void Integer_arithmetic_promotes_to_int64_and_mod_by_zero_is_null()
     {
