@@ -20,7 +20,17 @@ public static class DeltaTableFormatter
         var files = snapshot.Files();
         if (files.Count == 0)
         {
-            return $"-- version {snapshot.Version} of {snapshot.TablePath} has no files";
+            // read_parquet refuses an empty list; an empty relation of the table's columns keeps a script working.
+            var empty = new StringBuilder("SELECT ");
+            var fields = snapshot.Schema.Fields;
+            for (int i = 0; i < fields.Count; i++)
+            {
+                var type = DuckDbType(fields[i].Type);
+                empty.Append(i == 0 ? "" : ", ").Append("CAST(NULL AS ").Append(fields[i].IsList ? type + "[]" : type).Append(") AS \"")
+                    .Append(fields[i].Name.Replace("\"", "\"\"", StringComparison.Ordinal)).Append('"');
+            }
+
+            return empty.Append(" WHERE false; -- version ").Append(snapshot.Version).Append(" has no files").ToString();
         }
 
         var sql = new StringBuilder("SELECT * FROM read_parquet([");
@@ -32,6 +42,20 @@ public static class DeltaTableFormatter
         sql.Append("], hive_partitioning = ").Append(snapshot.PartitionColumns.Count > 0 ? "true" : "false").Append(");");
         return sql.ToString();
     }
+
+    /// <summary>The DuckDB type a Parquet file of Weft's holds for a column of this type (timestamps are UTC instants).</summary>
+    private static string DuckDbType(DeltaDataType type) => type switch
+    {
+        DeltaDataType.Boolean => "BOOLEAN",
+        DeltaDataType.Integer => "INTEGER",
+        DeltaDataType.Long => "BIGINT",
+        DeltaDataType.Float => "FLOAT",
+        DeltaDataType.Double => "DOUBLE",
+        DeltaDataType.String => "VARCHAR",
+        DeltaDataType.Timestamp => "TIMESTAMPTZ",
+        DeltaDataType.Date => "DATE",
+        _ => "BLOB",
+    };
 
     /// <summary>Header (version, schema, partitioning, totals) then one line per active file.</summary>
     public static IReadOnlyList<string> Ls(DeltaSnapshot snapshot, PartitionFilter? filter = null)

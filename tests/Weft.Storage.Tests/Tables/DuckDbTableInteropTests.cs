@@ -64,6 +64,25 @@ public sealed class DuckDbTableInteropTests : IDisposable
         await AssertDuckDbReadsWhatWeftReadsAsync(table, 450);
     }
 
+    [Fact]
+    public async Task The_DuckDB_statement_for_an_empty_table_reads_no_rows_with_the_columns_DuckDB_finds_in_a_written_one()
+    {
+        var empty = await EventTable.OpenOrCreateAsync(_directory.Combine("empty"), Schema, []);
+        var written = await EventTable.OpenOrCreateAsync(_directory.Combine("written"), Schema, []);
+        await written.AppendAsync(EventData.Random(Schema, 20, 33, "w", finiteOnly: true), new Dictionary<string, string?>());
+
+        string emptyQuery = DeltaTableFormatter.DuckDbQuery(await empty.Log.GetSnapshotAsync());
+        string writtenQuery = DeltaTableFormatter.DuckDbQuery(await written.Log.GetSnapshotAsync());
+        var results = await DuckDb.RunAsync(
+            $"SELECT count(*) FROM ({emptyQuery.Split(';')[0]})",
+            $"DESCRIBE {emptyQuery.Split(';')[0]}",
+            $"DESCRIBE {writtenQuery.TrimEnd(';')}");
+
+        results[0].Rows[0][0].ToString().Should().Be("0");
+        string Columns(DuckResult r) => string.Join(", ", r.Rows.Select(row => $"{row[0]} {row[1]}"));
+        Columns(results[1]).Should().Be(Columns(results[2]));
+    }
+
     /// <summary>DuckDB reads every row Weft reads from the table, and the per-file row counts of its log.</summary>
     private static async Task AssertDuckDbReadsWhatWeftReadsAsync(EventTable table, int rowCount)
     {
