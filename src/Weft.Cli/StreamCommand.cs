@@ -6,6 +6,7 @@ using Weft.Engine.Configuration;
 using Weft.Serving.Hosting;
 using Weft.Storage;
 using Weft.Streaming.Runtime;
+using Weft.Streaming;
 
 namespace Weft.Cli;
 
@@ -22,7 +23,7 @@ internal static class StreamCommand
         var compact = new Option<string>("--compact-interval") { Description = "How often closed stream buckets' small files are compacted in the background (0s: never)", DefaultValueFactory = _ => Durations.Format(new StreamOptions().CompactInterval) };
         var vacuum = new Option<string>("--vacuum-interval") { Description = "How often the stream's tables are vacuumed in the background: files no longer referenced, older than the retention, deleted (0s: never)", DefaultValueFactory = _ => Durations.Format(new StreamOptions().VacuumInterval) };
         var retention = new Option<string>("--vacuum-retention") { Description = $"How long unreferenced files stay for time travel before a vacuum deletes them (at least {Durations.Format(StreamOptions.MinVacuumRetention)})", DefaultValueFactory = _ => Durations.Format(new StreamOptions().VacuumRetention) };
-        var idle = new Option<string?>("--exit-when-idle") { Description = "Stop cleanly once the source has had nothing for this long (e.g. 3s); the wait between a Kafka rebalance's revoke and its assignment does not count" };
+        var idle = new Option<string?>("--exit-when-idle") { Description = "Stop cleanly once the source has had nothing for this long (e.g. 3s); the wait between a Kafka rebalance's revoke and its assignment does not count, nor the first 15 s of a group's first join. A source that never reached its input (no Kafka partition assigned) exits 2 with the broker's last error" };
         var metricsUrls = new Option<string?>("--metrics-urls") { Description = "Serve GET /metrics (Prometheus text: freshness, lag, dead letters, …) and GET /healthz here, e.g. http://127.0.0.1:9464 (default: not served)" };
         var command = new Command("stream", "Run the streaming path: source → executors → online store + stream partitions, offsets committed after both") { config, signals, flush, maxBatch, maxPending, compact, vacuum, retention, idle, metricsUrls };
         command.SetAction(async (parse, ct) =>
@@ -127,7 +128,13 @@ internal static class StreamCommand
                     await stdout.WriteLineAsync($"stream: recalled {recalled:N0} stored events into the dedup windows and hot-user caps in {seconds:F1} s (a redelivery of one is still a duplicate)").ConfigureAwait(false);
                 }
 
-                await RunAsync(runtime, idleAfter, loop, stderr, ct).ConfigureAwait(false);
+                await RunAsync(runtime, host.Source, idleAfter, loop, stderr, ct).ConfigureAwait(false);
+                if (idleAfter is not null && !ct.IsCancellationRequested && runtime.RecordsIn == 0 && host.Source.NotReadingReason() is { } reason)
+                {
+                    // Idle because the input was never reached, not because it is empty: a script must not read it as success.
+                    throw new IOException($"stopped after {Durations.Format(JoinGrace + idleAfter.Value)} without reading anything: {reason}");
+                }
+
                 await stdout.WriteLineAsync($"stream: stopped after {runtime.RecordsIn:N0} records; offsets committed").ConfigureAwait(false);
                 return 0;
             }
@@ -140,9 +147,16 @@ internal static class StreamCommand
         return command;
     }
 
-    private static async Task RunAsync(StreamRuntime runtime, TimeSpan? idleAfter, StreamLoopWatch loop, TextWriter stderr, CancellationToken ct)
+    /// <summary>
+    /// How long a source that has not reached its input yet (a Kafka group still joining) is not idle:
+    /// a first join takes seconds (brokers delay a new group's first rebalance by 3 s by default).
+    /// </summary>
+    private static readonly TimeSpan JoinGrace = TimeSpan.FromSeconds(15);
+
+    private static async Task RunAsync(StreamRuntime runtime, IEventSource source, TimeSpan? idleAfter, StreamLoopWatch loop, TextWriter stderr, CancellationToken ct)
     {
-        var lastRecord = TimeProvider.System.GetTimestamp();
+        var started = TimeProvider.System.GetTimestamp();
+        var lastRecord = started;
         var lastReport = lastRecord;
         long reported = 0;
         try
@@ -152,9 +166,10 @@ internal static class StreamCommand
                 int read = await runtime.StepAsync(ct).ConfigureAwait(false);
                 loop.Stepped();
                 long now = TimeProvider.System.GetTimestamp();
-                if (read > 0 || runtime.AwaitingAssignment)
+                if (read > 0 || runtime.AwaitingAssignment
+                    || (runtime.RecordsIn == 0 && TimeProvider.System.GetElapsedTime(started, now) < JoinGrace && source.NotReadingReason() is not null))
                 {
-                    lastRecord = now; // a rebalance's silence is not idleness: partitions are on their way
+                    lastRecord = now; // a rebalance's (or a first join's) silence is not idleness: partitions are on their way
                 }
                 else if (idleAfter is { } idle && TimeProvider.System.GetElapsedTime(lastRecord, now) >= idle)
                 {

@@ -331,6 +331,26 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
     }
 
     [Fact]
+    public async Task Exit_when_idle_from_a_Kafka_broker_never_reached_is_an_error_and_from_an_empty_topic_a_clean_stop()
+    {
+        await GenerateAsync(events: 100, users: 10, items: 10, days: 1);
+        var unreachable = await WriteConfigAsync(null, """{ "kind": "kafka", "bootstrap_servers": "127.0.0.1:1", "topic": "events", "config": { "reconnect.backoff.max.ms": 200 } }""");
+        var failed = await _cli.RunAsync("stream", "--config", unreachable, "--exit-when-idle", "2s");
+
+        failed.Exit.Should().Be(2, failed.Out);
+        failed.Err.Should().Contain("without reading anything: no partition of events has been assigned to consumer group").And.Contain("127.0.0.1:1");
+        failed.Out.Should().NotContain("offsets committed");
+
+        await using var kafka = Weft.Streaming.Kafka.KafkaMockCluster.Start(1);
+        kafka.CreateTopic("events", 2);
+        var empty = await WriteConfigAsync(null, $$"""{ "kind": "kafka", "bootstrap_servers": "{{kafka.BootstrapServers}}", "topic": "events" }""");
+        var stopped = await _cli.RunAsync("stream", "--config", empty, "--exit-when-idle", "2s");
+
+        stopped.Exit.Should().Be(0, stopped.Err);
+        stopped.Out.Should().Contain("stopped after 0 records");
+    }
+
+    [Fact]
     public async Task A_Kafka_source_whose_secret_variable_is_not_set_is_refused_naming_the_property_and_the_variable()
     {
         var variable = $"WEFT_TEST_{Guid.NewGuid():N}".ToUpperInvariant();

@@ -66,6 +66,10 @@ internal sealed class KafkaEventSource : IEventSource
     /// <summary>Partitions assigned here, by their <c>topic/partition</c> name; replaced (never mutated) on the poll thread.</summary>
     private volatile Dictionary<string, PartitionState> _owned = new(StringComparer.Ordinal);
 
+    /// <summary>Whether any partition was ever assigned here; until then, the broker's last error (set on librdkafka's threads).</summary>
+    private volatile bool _everAssigned;
+    private volatile string? _lastError;
+
     // Poll-thread state.
     private readonly Dictionary<TopicPartition, PartitionState> _assigned = [];
     private readonly Queue<Chunk> _pending = new(); // chunks the full channel did not take yet, in order
@@ -787,6 +791,23 @@ internal sealed class KafkaEventSource : IEventSource
         }
 
         _owned = owned;
+        if (owned.Count > 0)
+        {
+            _everAssigned = true;
+        }
+    }
+
+    /// <inheritdoc />
+    public string? NotReadingReason()
+    {
+        if (_everAssigned)
+        {
+            return null;
+        }
+
+        string? error = _lastError;
+        return $"no partition of {string.Join(", ", _options.Topics)} has been assigned to consumer group '{_options.GroupId}' by {_options.BootstrapServers}" +
+            (error is null ? " (no broker error reported: is the topic there?)" : $"; the last error: {error}");
     }
 
     /// <inheritdoc />
@@ -839,6 +860,7 @@ internal sealed class KafkaEventSource : IEventSource
         }
         else
         {
+            _lastError = $"{error.Code}: {error.Reason}";
             StreamingLog.KafkaError(_logger, Name, error.Code.ToString(), error.Reason);
         }
     }

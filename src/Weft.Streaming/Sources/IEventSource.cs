@@ -64,6 +64,13 @@ public interface IEventSource : IAsyncDisposable
     {
     }
 
+    /// <summary>
+    /// Why the source has not been able to read its input at all yet (a Kafka consumer never given a
+    /// partition, with the broker's last error), or null once it has, or when it cannot tell. An
+    /// operator's <c>--exit-when-idle</c> uses it to tell an empty input from an unreachable one.
+    /// </summary>
+    string? NotReadingReason() => null;
+
     /// <summary>What <see cref="Backlog"/> says when the source cannot tell.</summary>
     private static readonly IReadOnlyDictionary<string, long> NoBacklog = new Dictionary<string, long>();
 }
