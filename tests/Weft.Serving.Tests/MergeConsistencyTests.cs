@@ -238,6 +238,36 @@ public sealed class MergeConsistencyTests
     }
 
     [Fact]
+    public async Task A_stream_flush_leaves_the_history_version_so_cached_and_fresh_reads_name_the_same_one()
+    {
+        await using var world = new ServingWorld();
+        await world.StreamAsync(ServingWorld.Events(200, seed: 19));
+        await world.StartAsync();
+        using var client = world.Client();
+        var history = world.Server.State.ByName["engagement"].History;
+        await world.Server.RefreshHistoryAsync(CancellationToken.None);
+        int loads = history.Loads;
+        long Version(JsonElement body) => body.GetProperty("provenance").GetProperty("history_version").GetInt64();
+        long version = Version(await ServingWorld.JsonAsync(await client.GetAsync("v1/signals/engagement/users/1/sequence")));
+
+        // A stream flush's commit (the server's own stream holds the log): stream rows, which serving reads from the online store.
+        var table = await EventTable.OpenAsync(world.Config.EnrichedTable("engagement"));
+        await foreach (var batch in table.ReadAsync(null, PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.StreamPath)))
+        {
+            await table.AppendAsync(batch.Project(table.Schema), EventPartitioner.ByTimeBucket(world.Signal.Bucket, EventLayout.StreamPath),
+                new Dictionary<string, string> { [LakeParameters.Path] = EventLayout.StreamPath });
+            break;
+        }
+
+        (await table.Log.GetSnapshotAsync()).Version.Should().BeGreaterThan(version);
+        await world.Server.RefreshHistoryAsync(CancellationToken.None);
+
+        history.Loads.Should().Be(loads, "stream commits add no batch rows");
+        Version(await ServingWorld.JsonAsync(await client.GetAsync("v1/signals/engagement/users/1/sequence"))).Should().Be(version, "a read served again");
+        Version(await ServingWorld.JsonAsync(await client.GetAsync("v1/signals/engagement/users/2/sequence"))).Should().Be(version, "a user not read before");
+    }
+
+    [Fact]
     public async Task A_compaction_of_the_lake_changes_no_served_row_and_needs_no_history_reload()
     {
         await using var world = new ServingWorld();

@@ -24,6 +24,13 @@ internal sealed record HistorySnapshot(
     long LoadedFromMicros,
     DateTimeOffset LoadedAt)
 {
+    /// <summary>
+    /// The newest table version found to add no batch rows since <see cref="Version"/> (stream flushes
+    /// only), so a refresh need not look at those commits again. <see cref="Version"/> stays the one
+    /// the rows were read at: a response built from this snapshot, cached or not, names that one.
+    /// </summary>
+    public long CheckedVersion { get; init; } = long.MinValue;
+
     public bool IsSealed(long eventTimeMicros, TimeBucket bucket) =>
         SealedBucketStarts.Count > 0 && SealedBucketStarts.Contains(TimeBuckets.StartOf(eventTimeMicros, bucket));
 }
@@ -32,7 +39,7 @@ internal sealed record HistorySnapshot(
 /// Keeps a signal's <see cref="HistorySnapshot"/> current. The lake's stream partitions are not loaded:
 /// they hold the same events as the online store (the stream writes both from one enriched batch), which
 /// serving reads instead. So only batch commits (and anything that is not a stream commit) cause a
-/// reload; a stream flush only moves the version the snapshot answers for. A reload reads the window
+/// reload; a stream flush only moves the version checked (<see cref="HistorySnapshot.CheckedVersion"/>). A reload reads the window
 /// in the background and swaps the snapshot atomically: reads never wait for it.
 /// </summary>
 internal sealed class BatchHistory
@@ -94,14 +101,15 @@ internal sealed class BatchHistory
         var snapshot = await _lake.Table.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
         // Rows older than any read may need are shed once the window has moved on by a horizon (an hour at least).
         bool windowStale = current.LoadedFromMicros < WindowStart() - Math.Max(Micros(_horizon), Micros(TimeSpan.FromHours(1)));
-        if (snapshot.Version == current.Version && !windowStale)
+        long seen = Math.Max(current.Version, current.CheckedVersion);
+        if (snapshot.Version == seen && !windowStale)
         {
             return false;
         }
 
-        if (current.Version >= 0 && !windowStale && await OnlyStreamCommitsSinceAsync(current.Version, snapshot.Version, cancellationToken).ConfigureAwait(false))
+        if (current.Version >= 0 && !windowStale && await OnlyStreamCommitsSinceAsync(seen, snapshot.Version, cancellationToken).ConfigureAwait(false))
         {
-            Volatile.Write(ref _current, current with { Version = snapshot.Version });
+            Volatile.Write(ref _current, current with { CheckedVersion = snapshot.Version });
             return false;
         }
 
