@@ -335,6 +335,8 @@ public sealed class ApiTests
             .Should().Contain(["fingerprint", "stream_watermark", "batch_sealed_through", "from_stream", "from_batch", "truncated", "lag_ms"]);
         paths.GetProperty("/v1/events").GetProperty("post").GetProperty("requestBody").GetProperty("content").EnumerateObject().Select(c => c.Name)
             .Should().BeEquivalentTo("application/json", "application/x-ndjson");
+        paths.GetProperty("/v1/events").GetProperty("post").GetProperty("responses").EnumerateObject().Select(r => r.Name)
+            .Should().BeEquivalentTo("202", "400", "401", "409", "415");
     }
 
     [Fact]

@@ -96,7 +96,7 @@ internal static class ServingEndpoints
             .WithSummary("Append raw events to the embedded log; 202 once durable")
             .WithDescription("A JSON array of event objects, or NDJSON. Every event's event_type must be one of the caller's (included by its signals and no other tenant's); a tenant field, if present, must be the caller. The streaming runtime in this process then parses, enriches and serves them; bad events become dead letters. At most serving.max_events_per_request events and serving.max_request_bytes bytes.")
             .AddOpenApiOperationTransformer(RequestBody<EventDoc[]>("application/json", "application/x-ndjson"))
-            .Produces<EventsAcceptedDoc>(202).Produces<ErrorDoc>(400).Produces<ErrorDoc>(401).Produces<ErrorDoc>(409);
+            .Produces<EventsAcceptedDoc>(202).Produces<ErrorDoc>(400).Produces<ErrorDoc>(401).Produces<ErrorDoc>(409).Produces<ErrorDoc>(415);
     }
 
     /// <summary>
