@@ -21,7 +21,7 @@ public sealed class ArchiveInputTests
     {
         using var world = await BatchWorld.CreateAsync(seed: 41, events: 500, users: 20);
         await new BatchJob(await SignalEnvironment.LoadAsync(world.Config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
-        var expected = await BatchRowsAsync(world.Config.EnrichedTable("engagement"));
+        var expected = await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"));
         expected.Should().NotBeEmpty();
 
         // event_type lives only in the folder names (event_type=click/…), as PARTITION_BY leaves it.
@@ -33,7 +33,7 @@ public sealed class ArchiveInputTests
         var result = await new BatchJob(await SignalEnvironment.LoadAsync(config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
 
         result.DeadLetters.Should().Be(0, "every event's type is read from its folder");
-        (await BatchRowsAsync(config.EnrichedTable("engagement"))).Should().Equal(expected);
+        (await BatchWorld.BatchRowsAsync(config.EnrichedTable("engagement"))).Should().Equal(expected);
     }
 
     [Fact]
@@ -42,7 +42,7 @@ public sealed class ArchiveInputTests
         using var world = await BatchWorld.CreateAsync(seed: 42, events: 300);
         var path = world.Config.EnrichedTable("engagement");
         await new BatchJob(await SignalEnvironment.LoadAsync(world.Config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
-        var before = await BatchRowsAsync(path);
+        var before = await BatchWorld.BatchRowsAsync(path);
         int version = (await (await EventTable.OpenAsync(path)).Log.GetHistoryAsync()).Count;
 
         Directory.CreateDirectory(Path.Combine(world.Root, "flat"));
@@ -55,7 +55,7 @@ public sealed class ArchiveInputTests
         (await run.Should().ThrowAsync<InputException>()).Which.Message.Should().Contain("events.parquet").And.Contain("no column 'event_type'");
 
         (await (await EventTable.OpenAsync(path)).Log.GetHistoryAsync()).Count.Should().Be(version, "nothing was committed");
-        (await BatchRowsAsync(path)).Should().Equal(before);
+        (await BatchWorld.BatchRowsAsync(path)).Should().Equal(before);
     }
 
     [Fact]
@@ -116,18 +116,5 @@ public sealed class ArchiveInputTests
             }
             """);
         return WeftConfig.Load(file);
-    }
-
-    private static async Task<List<string>> BatchRowsAsync(string path)
-    {
-        var table = await EventTable.OpenAsync(path);
-        var rows = new List<string>();
-        await foreach (var batch in table.ReadAsync(null, PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath)))
-        {
-            rows.AddRange(JsonRows.Canonical(batch.Project(table.Schema)).Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        }
-
-        rows.Sort(StringComparer.Ordinal);
-        return rows;
     }
 }

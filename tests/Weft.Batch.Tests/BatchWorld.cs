@@ -166,6 +166,20 @@ internal sealed class BatchWorld : IDisposable
         new StringColumn(items.Select(i => i.Category).ToArray()),
     ]);
 
+    /// <summary>The table's path=batch rows in a stable text form, sorted.</summary>
+    public static async Task<List<string>> BatchRowsAsync(string path)
+    {
+        var table = await EventTable.OpenAsync(path);
+        var rows = new List<string>();
+        await foreach (var batch in table.ReadAsync(null, PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath)))
+        {
+            rows.AddRange(JsonRows.Canonical(batch.Project(table.Schema)).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+
+        rows.Sort(StringComparer.Ordinal);
+        return rows;
+    }
+
     public static string Iso(long micros) => Timestamps.Format(micros);
 
     public static string Num(long value) => value.ToString(CultureInfo.InvariantCulture);

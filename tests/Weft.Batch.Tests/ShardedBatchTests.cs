@@ -76,7 +76,7 @@ public sealed class ShardedBatchTests
             if (i < 2)
             {
                 results[i].ChunksWaiting.Should().Be(results[i].Chunks);
-                (await BatchRowsAsync(path)).Should().BeEmpty($"no chunk is committed while shard {i + 1}/3 and later have not staged");
+                (await BatchWorld.BatchRowsAsync(path)).Should().BeEmpty($"no chunk is committed while shard {i + 1}/3 and later have not staged");
             }
         }
 
@@ -88,7 +88,7 @@ public sealed class ShardedBatchTests
         results[0].EventsIn.Should().BeGreaterThan(0);
         results[1].EventsIn.Should().BeGreaterThan(0);
         results[2].EventsIn.Should().BeGreaterThan(0);
-        (await BatchRowsAsync(path)).Should().Equal(expected);
+        (await BatchWorld.BatchRowsAsync(path)).Should().Equal(expected);
         Directory.Exists(Path.Combine(path, ChunkStaging.Directory)).Should().BeFalse("committed chunks leave no staged shares, nor the empty directories that held them");
 
         var again = await new BatchJob(env).RunAsync(Range with { Shard = new BatchShard(1, 3) }, null, CancellationToken.None);
@@ -108,7 +108,7 @@ public sealed class ShardedBatchTests
         shards.Sum(r => r.EventsIn).Should().Be(reference.EventsIn);
         shards.Sum(r => r.DeadLetters).Should().Be(reference.DeadLetters);
         shards.Sum(r => r.ChunksWaiting).Should().BeLessThanOrEqualTo(3 * reference.Chunks);
-        (await BatchRowsAsync(path)).Should().Equal(expected);
+        (await BatchWorld.BatchRowsAsync(path)).Should().Equal(expected);
         var history = await (await EventTable.OpenAsync(path)).Log.GetHistoryAsync();
         history.Count(c => c.Parameters.TryGetValue(LakeParameters.Run, out var run) && run == shards[0].RunId)
             .Should().Be(reference.Chunks, "each chunk is committed once, by one shard");
@@ -136,7 +136,7 @@ public sealed class ShardedBatchTests
         again.ChunksResumed.Should().Be(reference.Chunks - 1);
         again.EventsIn.Should().BeGreaterThan(0, "shard 0 computes the withdrawn share again");
         again.ChunksWaiting.Should().Be(0);
-        (await BatchRowsAsync(path)).Should().Equal(expected);
+        (await BatchWorld.BatchRowsAsync(path)).Should().Equal(expected);
     }
 
     /// <summary>A world and its enriched table after one unsharded run: what every sharded run must reproduce.</summary>
@@ -146,20 +146,6 @@ public sealed class ShardedBatchTests
         var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
         var path = world.Config.EnrichedTable("engagement");
         var reference = await new BatchJob(env).RunAsync(request, null, CancellationToken.None);
-        return (world, env, path, reference, await BatchRowsAsync(path));
-    }
-
-    /// <summary>The table's path=batch rows in a stable text form, sorted.</summary>
-    private static async Task<List<string>> BatchRowsAsync(string path)
-    {
-        var table = await EventTable.OpenAsync(path);
-        var rows = new List<string>();
-        await foreach (var batch in table.ReadAsync(null, PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath)))
-        {
-            rows.AddRange(JsonRows.Canonical(batch.Project(table.Schema)).Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        }
-
-        rows.Sort(StringComparer.Ordinal);
-        return rows;
+        return (world, env, path, reference, await BatchWorld.BatchRowsAsync(path));
     }
 }
