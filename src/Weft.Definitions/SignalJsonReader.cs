@@ -673,6 +673,10 @@ public static class SignalJsonReader
                     if (e.TryGetProperty("nullable", out var n))
                     {
                         declaredNullable = n.ValueKind switch { JsonValueKind.True => true, JsonValueKind.False => false, _ => null };
+                        if (declaredNullable is null)
+                        {
+                            Problem(path + ".nullable", $"expected true or false, got {n.ValueKind.ToString().ToLowerInvariant()}");
+                        }
                     }
                 }
                 else
@@ -747,7 +751,9 @@ public static class SignalJsonReader
                     continue;
                 }
 
-                result.Add(new FieldDefinition(colName, type.Value, nullable));
+                // A column declared nullable stays nullable even when every producer always fills it: the
+                // author reserves the right to add a producer that does not, without a breaking change.
+                result.Add(new FieldDefinition(colName, type.Value, nullable || declaredNullable == true));
             }
 
             if (arr.GetArrayLength() == 0)

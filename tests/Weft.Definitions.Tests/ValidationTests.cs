@@ -64,6 +64,23 @@ public class ValidationTests
     }
 
     [Fact]
+    public void An_element_column_declared_nullable_stays_nullable_when_every_producer_fills_it()
+    {
+        var json = System.Text.Json.Nodes.JsonNode.Parse(Samples.Json(Samples.Signal()))!;
+        var itemId = json["element"]!.AsArray().Single(e => (string?)e!["name"] == "item_id")!;
+        ((bool)itemId["nullable"]!).Should().BeFalse("both event types declare item_id required, so it is inferred non-nullable");
+
+        itemId["nullable"] = true;
+        var read = SignalJsonReader.Read(json.ToJsonString());
+        read.Problems.Should().BeEmpty();
+        read.Signal!.Element.Single(f => f.Name == "item_id").Nullable.Should().BeTrue();
+
+        itemId["nullable"] = "yes";
+        SignalJsonReader.Read(json.ToJsonString()).Problems.Should()
+            .ContainSingle(p => p.Path.StartsWith("$.element[", StringComparison.Ordinal) && p.Path.EndsWith("].nullable", StringComparison.Ordinal) && p.Message.Contains("expected true or false, got string"));
+    }
+
+    [Fact]
     public void A_filter_must_be_boolean()
     {
         var catalog = new DefinitionCatalog();
