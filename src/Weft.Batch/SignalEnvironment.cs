@@ -33,19 +33,35 @@ public sealed class SignalEnvironment
     /// <summary>Identifies the enrichment inputs (table versions or file sizes and times).</summary>
     public string EnrichmentFingerprint { get; }
 
-    public static async Task<SignalEnvironment> LoadAsync(WeftConfig config, string signalName, ExecutorRegistry? registry = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The signal's definition, after checking that the config names a table for each of its enrichment
+    /// sources: cheap, so a command can fail on a config mistake before it opens a source or a store.
+    /// </summary>
+    /// <exception cref="InputException">An enrichment source has no entry in <c>$.enrichments</c>.</exception>
+    public static SignalDefinition CheckConfigured(WeftConfig config, string signalName, ExecutorRegistry? registry = null)
     {
         registry ??= ExecutorRegistry.CreateDefault();
         var definition = config.LoadSignal(signalName, registry.Contains);
+        foreach (var source in definition.EnrichmentSources)
+        {
+            if (!config.Enrichments.ContainsKey(source.Name))
+            {
+                throw new InputException($"{config.ConfigPath}: signal '{signalName}' enriches from '{source.Name}', but $.enrichments has no table for it");
+            }
+        }
+
+        return definition;
+    }
+
+    public static async Task<SignalEnvironment> LoadAsync(WeftConfig config, string signalName, ExecutorRegistry? registry = null, CancellationToken cancellationToken = default)
+    {
+        registry ??= ExecutorRegistry.CreateDefault();
+        var definition = CheckConfigured(config, signalName, registry);
         var tables = new Dictionary<string, EnrichmentTable>(StringComparer.Ordinal);
         var fingerprint = new StringBuilder();
         foreach (var source in definition.EnrichmentSources)
         {
-            if (!config.Enrichments.TryGetValue(source.Name, out var location))
-            {
-                throw new InputException($"{config.ConfigPath}: signal '{signalName}' enriches from '{source.Name}', but $.enrichments has no table for it");
-            }
-
+            var location = config.Enrichments[source.Name];
             var (rows, bad) = await TableInputs.ReadEnrichmentAsync(location, EnrichmentTable.RowSchema(source), cancellationToken).ConfigureAwait(false);
             if (bad.Count > 0)
             {

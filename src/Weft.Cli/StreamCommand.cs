@@ -91,9 +91,10 @@ internal static class StreamCommand
                 var weft = WeftConfig.Load(parse.GetValue(config)!);
                 var names = parse.GetValue(signals)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 string consumer = StreamOptions.DefaultConsumer;
+                var registry = Weft.Engine.ExecutorRegistry.CreateDefault();
+                var configured = weft.LoadSignals(registry.Contains).Select(s => s.Name).ToList();
                 if (names is not null)
                 {
-                    var configured = weft.LoadSignals(Weft.Engine.ExecutorRegistry.CreateDefault().Contains).Select(s => s.Name).ToList();
                     if (names.Length == 0)
                     {
                         throw new ArgumentException($"--signal '{parse.GetValue(signals)}' names no signal (known: {string.Join(", ", configured)})");
@@ -105,6 +106,13 @@ internal static class StreamCommand
                     }
 
                     consumer = StreamOptions.ConsumerFor(names, configured);
+                }
+
+                // A config mistake fails before the source opens: a Kafka source would join its group
+                // (and need librdkafka) only to be torn down again.
+                foreach (var name in names ?? (IEnumerable<string>)configured)
+                {
+                    SignalEnvironment.CheckConfigured(weft, name, registry);
                 }
 
                 var options = new StreamOptions { FlushInterval = flushInterval, MaxBatchRecords = parse.GetValue(maxBatch), MaxPendingRows = parse.GetValue(maxPending), CompactInterval = compactInterval,

@@ -351,6 +351,19 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
     }
 
     [Fact]
+    public async Task A_signal_enriching_from_a_table_the_config_does_not_name_is_refused_before_the_source_or_the_store_opens()
+    {
+        var (config, _) = await EmbeddedStreamAsync(events: 100, users: 10, items: 10, days: 1);
+        await File.WriteAllTextAsync(config, (await File.ReadAllTextAsync(config)).Replace("\"items\": \"raw/items\"", "\"other\": \"raw/items\"", StringComparison.Ordinal));
+
+        var result = await _cli.RunAsync("stream", "--config", config, "--exit-when-idle", "1s");
+
+        result.Exit.Should().Be(2);
+        result.Err.Should().Contain("enriches from 'items', but $.enrichments has no table for it");
+        File.Exists(_cli.PathOf("online.db")).Should().BeFalse("a config mistake must not create the online store");
+    }
+
+    [Fact]
     public async Task A_Kafka_source_whose_secret_variable_is_not_set_is_refused_naming_the_property_and_the_variable()
     {
         var variable = $"WEFT_TEST_{Guid.NewGuid():N}".ToUpperInvariant();
