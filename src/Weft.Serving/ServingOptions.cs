@@ -225,12 +225,11 @@ public sealed record ServingOptions
             StreamFlushInterval = Duration("stream_flush_interval", options.StreamFlushInterval),
         };
 
-        if (problems.Count == 0)
+        // Range checks run even when other options have type problems, so one edit fixes them all; an
+        // option with a type problem kept its default, which is in range and so not reported twice.
+        foreach (var (option, _, message) in options.Problems())
         {
-            foreach (var (option, _, message) in options.Problems())
-            {
-                problems.Add(new DefinitionProblem($"$.serving.{option}", message));
-            }
+            problems.Add(new DefinitionProblem($"$.serving.{option}", message));
         }
 
         return problems.Count == 0 ? options : throw new ConfigException(configPath, problems);

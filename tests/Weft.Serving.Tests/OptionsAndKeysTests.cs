@@ -37,6 +37,9 @@ public sealed class OptionsAndKeysTests
         problems.Should().Contain(p => p.StartsWith("$.serving.history_refresh: 'history_refresh' must be a duration, got \"soon\"", StringComparison.Ordinal));
         problems.Should().Contain(p => p.StartsWith("$.serving.stream: 'stream' must be \"auto\" or \"off\", got \"on\"", StringComparison.Ordinal));
         problems.Should().Contain(p => p.StartsWith("$.serving.cache_size: unknown option 'cache_size'", StringComparison.Ordinal));
+        problems.Should().Contain(p => p.StartsWith("$.serving.max_limit: serving.max_limit was 0; it must be at least 1", StringComparison.Ordinal), "a range problem is reported with the type problems, not after they are fixed");
+        problems.Should().Contain(p => p.StartsWith("$.serving.max_users_per_request: serving.max_users_per_request was -1", StringComparison.Ordinal));
+        problems.Should().HaveCount(6, "one problem per bad option: those with a type problem are not range-checked on their default");
 
         var ranges = () => Parse("""{ "max_limit": 0, "max_users_per_request": -1, "history_refresh": "0ms" }""");
         ranges.Should().Throw<ConfigException>().Which.Problems.Select(p => p.ToString())
