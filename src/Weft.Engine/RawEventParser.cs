@@ -25,6 +25,13 @@ public sealed record RawEventParserOptions
     /// <summary>Events whose event_time is further ahead of the clock than this are rejected (default 1 day).</summary>
     public TimeSpan MaxFutureSkew { get; init; } = TimeSpan.FromDays(1);
 
+    /// <summary>
+    /// Events whose event_time is before this are rejected (default 1971-01-01): epoch seconds or
+    /// milliseconds sent where microseconds belong land in January 1970, and would otherwise pass as
+    /// events too old to matter.
+    /// </summary>
+    public DateTimeOffset MinEventTime { get; init; } = new(1971, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
     /// <summary>Bytes of a bad payload kept in its dead letter (default 4096).</summary>
     public int MaxPayloadBytes { get; init; } = 4096;
 }
@@ -38,6 +45,7 @@ public sealed class RawEventParser
     private readonly CompiledSignal _signal;
     private readonly TimeProvider _time;
     private readonly RawEventParserOptions _options;
+    private readonly long _minEventTime;
     private readonly Dictionary<string, EventTypeDefinition> _types;
     private readonly Dictionary<string, int> _columnIndex;
     private readonly int _eventIdColumn, _userIdColumn, _eventTypeColumn, _eventTimeColumn, _ingestTimeColumn;
@@ -54,6 +62,7 @@ public sealed class RawEventParser
         _signal = signal;
         _time = time ?? TimeProvider.System;
         _options = options ?? new RawEventParserOptions();
+        _minEventTime = Timestamps.ToMicros(_options.MinEventTime);
         _types = signal.Definition.EventTypes.ToDictionary(e => e.Name, StringComparer.Ordinal);
         _columnIndex = [];
         for (int i = 0; i < signal.RawSchema.Length; i++)
@@ -379,8 +388,7 @@ public sealed class RawEventParser
             string? reason = ids.Values[i] is null or "" ? "missing event_id"
                 : users.IsNull(i) ? "missing user_id"
                 : times.IsNull(i) ? "missing event_time"
-                : times.Values[i] > maxFuture ? $"event_time {Timestamps.Format(times.Values[i])} is more than {Durations.Format(_options.MaxFutureSkew)} in the future"
-                : null;
+                : EventTimeProblem(times.Values[i], maxFuture);
             if (reason is null)
             {
                 foreach (var f in eventType.RawSchema)
@@ -542,6 +550,12 @@ public sealed class RawEventParser
         }
     }
 
+    /// <summary>Why an event_time is refused (too far ahead of the clock, or before the minimum), or null.</summary>
+    private string? EventTimeProblem(long eventTime, long maxFuture) =>
+        eventTime > maxFuture ? $"event_time {Timestamps.Format(eventTime)} is more than {Durations.Format(_options.MaxFutureSkew)} in the future"
+        : eventTime < _minEventTime ? $"event_time {Timestamps.Format(eventTime)} is before {Timestamps.Format(_minEventTime)}: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)"
+        : null;
+
     private Outcome ParseOne(ReadOnlySpan<byte> json, ParseState state, long now, long maxFuture, out string? reason, out (string? EventId, long? UserId, string? EventType) identity)
     {
         identity = default;
@@ -639,9 +653,9 @@ public sealed class RawEventParser
         }
 
         long eventTime = ((PrimitiveBuffer<long>)state.Buffers[_eventTimeColumn]).Values[row];
-        if (eventTime > maxFuture)
+        if ((eventTime > maxFuture || eventTime < _minEventTime) && EventTimeProblem(eventTime, maxFuture) is { } timeProblem)
         {
-            reason = $"event_time {Timestamps.Format(eventTime)} is more than {Durations.Format(_options.MaxFutureSkew)} in the future";
+            reason = timeProblem;
             return Outcome.Bad;
         }
 

@@ -268,21 +268,22 @@ public sealed class RawEventParserPropertyTests
     }
 
     [Theory]
-    [InlineData("""{"event_id":"a","user_id":1,"event_type":"click","event_time":1,"item_id":2}""")]
-    [InlineData("""{"dwell":"x","event_id":"a","user_id":7,"event_type":"click","event_time":1,"item_id":2}""")]
+    [InlineData("""{"event_id":"a","user_id":1,"event_type":"click","event_time":1764547200000000,"item_id":2}""")]
+    [InlineData("""{"dwell":"x","event_id":"a","user_id":7,"event_type":"click","event_time":1764547200000000,"item_id":2}""")]
     [InlineData("""{"item_id":2,"event_id":"a","uid":"8","event_time":"2026-01-01T00:00:00Z","kind":"click"}""")]
-    [InlineData("""{"event_type":"click","event_type":5,"kind":"click","user_id":1,"event_id":"e","event_time":1,"item":3}""")]
-    [InlineData("""{"\u0065vent_type":"click","event_id":"a","user_id":1,"event_time":1,"item_id":2,"tags":["a",1]}""")]
-    [InlineData("""{"event_type":"click","event_id":"a","user_id":1,"event_time":1,"item_id":2,"emb":[1,2.5,1e400]}""")]
-    [InlineData("""{"event_type":"click","event_id":"a","user_id":1,"event_time":1,"item_id":2} x""")]
-    [InlineData("""{"event_type":"save","event_id":"a","user_id":1,"event_time":1,"counts":[1,2147483648],"note":"n"}""")]
-    [InlineData(""""{"event_type":"other","event_id":"a","user_id":1,"event_time":1,"item_id":"""")]
+    [InlineData("""{"event_type":"click","event_type":5,"kind":"click","user_id":1,"event_id":"e","event_time":1764547200000000,"item":3}""")]
+    [InlineData("""{"\u0065vent_type":"click","event_id":"a","user_id":1,"event_time":1764547200000000,"item_id":2,"tags":["a",1]}""")]
+    [InlineData("""{"event_type":"click","event_id":"a","user_id":1,"event_time":1764547200000000,"item_id":2,"emb":[1,2.5,1e400]}""")]
+    [InlineData("""{"event_type":"click","event_id":"a","user_id":1,"event_time":1764547200000000,"item_id":2} x""")]
+    [InlineData("""{"event_type":"save","event_id":"a","user_id":1,"event_time":1764547200000000,"counts":[1,2147483648],"note":"n"}""")]
+    [InlineData(""""{"event_type":"other","event_id":"a","user_id":1,"event_time":1764547200000000,"item_id":"""")]
     [InlineData("""[{"event_type":"click"}]""")]
     [InlineData("""  """)]
     [InlineData("""{"event_type":"click","event_id":"a","user_id":1,"event_time":99999999999999999,"item_id":2}""")]
-    [InlineData("""{"event_type":"save","event_id":"","user_id":1,"event_time":1}""")]
-    [InlineData("\uFEFF{\"event_type\":\"view\",\"event_id\":\"a\",\"user_id\":1,\"event_time\":1}")]
-    [InlineData("{\"event_type\":\"view\",\"event_id\":\"a\",\"user_id\":1,\"event_time\":1,\"tenant\":\"\\uD800\"}")]
+    [InlineData("""{"event_type":"click","event_id":"a","user_id":1,"event_time":1764547200,"item_id":2}""")]
+    [InlineData("""{"event_type":"save","event_id":"","user_id":1,"event_time":1764547200000000}""")]
+    [InlineData("\uFEFF{\"event_type\":\"view\",\"event_id\":\"a\",\"user_id\":1,\"event_time\":1764547200000000}")]
+    [InlineData("{\"event_type\":\"view\",\"event_id\":\"a\",\"user_id\":1,\"event_time\":1764547200000000,\"tenant\":\"\\uD800\"}")]
     public void Single_pass_parser_matches_the_JsonDocument_parser_on_edge_cases(string json)
     {
         var records = new[] { new RawRecord(Encoding.UTF8.GetBytes(json), "case") };

@@ -205,6 +205,12 @@ internal sealed class ReferenceRawEventParser
                 return Outcome.Bad;
             }
 
+            if (eventTime < Timestamps.ToMicros(_options.MinEventTime))
+            {
+                reason = $"event_time {Timestamps.Format(eventTime)} is before {Timestamps.Format(Timestamps.ToMicros(_options.MinEventTime))}: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)";
+                return Outcome.Bad;
+            }
+
             ref object? ingest = ref row[_columnIndex[StandardColumns.IngestTime]];
             ingest ??= now;
 
