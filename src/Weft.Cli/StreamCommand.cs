@@ -89,6 +89,7 @@ internal static class StreamCommand
                 }
 
                 var weft = WeftConfig.Load(parse.GetValue(config)!);
+                StreamHost.CheckSource(weft);
                 var names = parse.GetValue(signals)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 string consumer = StreamOptions.DefaultConsumer;
                 var registry = Weft.Engine.ExecutorRegistry.CreateDefault();

@@ -377,6 +377,7 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
 
         result.Exit.Should().Be(2);
         result.Err.Should().Contain($"$.source.config[\"sasl.password\"]: environment variable {variable} is not set");
+        File.Exists(_cli.PathOf("kafka-online.db")).Should().BeFalse("a config mistake must not create the online store");
     }
 
     [Fact]

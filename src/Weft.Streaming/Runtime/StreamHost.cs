@@ -25,6 +25,19 @@ public sealed class StreamHost : IAsyncDisposable
     /// <summary>The embedded log when the source is embedded (serving appends <c>POST /v1/events</c> to it), else null.</summary>
     public EmbeddedLog? EmbeddedLog { get; }
 
+    /// <summary>
+    /// Checks what of <c>$.source</c> can be checked without opening it (a Kafka source's
+    /// <c>${NAME}</c> references are set), so a command fails on it before it creates anything.
+    /// </summary>
+    /// <exception cref="ConfigException">A referenced environment variable is not set.</exception>
+    public static void CheckSource(WeftConfig config)
+    {
+        if (config.Source.Kind == "kafka")
+        {
+            _ = SourceFactory.KafkaOptionsOf(config);
+        }
+    }
+
     /// <summary>Opens the online store and the source. Kafka is only touched when the source is Kafka.</summary>
     public static Task<StreamHost> OpenAsync(WeftConfig config, string consumer, CancellationToken cancellationToken) =>
         OpenAsync(config, consumer, logger: null, cancellationToken);
@@ -35,6 +48,7 @@ public sealed class StreamHost : IAsyncDisposable
     /// </summary>
     public static async Task<StreamHost> OpenAsync(WeftConfig config, string consumer, ILogger? logger, CancellationToken cancellationToken)
     {
+        CheckSource(config);
         var store = await OpenStoreAsync(config.OnlineStore, cancellationToken).ConfigureAwait(false);
         try
         {
