@@ -144,7 +144,7 @@ public sealed class DuckDbInteropTests
         }
     }
 
-    public static TheoryData<string> DuckCodecs() => new() { "snappy", "gzip", "uncompressed" };
+    public static TheoryData<string> DuckCodecs() => new() { "snappy", "gzip", "uncompressed", "zstd", "lz4_raw" };
 
     [Theory]
     [MemberData(nameof(DuckCodecs))]
@@ -195,6 +195,8 @@ public sealed class DuckDbInteropTests
             new ParquetField("il", ParquetType.Int64, true, IsList: true, ElementNullable: true));
         reader.Footer.RowGroups.SelectMany(g => g.Columns).Where(c => c.MetaData.PathInSchema[0] == "s")
             .Should().OnlyContain(c => c.MetaData.DictionaryPageOffset != null, "DuckDB dictionary-encodes the low-cardinality strings");
+        var expectedCodec = Enum.Parse<Weft.Parquet.Format.CompressionCodec>(codec.Replace("_", "", StringComparison.Ordinal), ignoreCase: true);
+        reader.Footer.RowGroups.SelectMany(g => g.Columns).Should().OnlyContain(c => c.MetaData.Codec == expectedCodec, $"DuckDB wrote every page with {codec}");
 
         var columns = new List<ParquetColumnData>();
         foreach (var field in reader.Schema.Fields)
@@ -223,6 +225,20 @@ public sealed class DuckDbInteropTests
         reader.FindRowGroups("id", lastGroupStart, null).Should().Equal(reader.RowGroups.Count - 1);
         reader.RowGroups[0]["s"].Min.Should().Be("cat_0");
         reader.RowGroups[0]["s"].Max.Should().Be("cat_4");
+    }
+
+    [Fact]
+    public async Task A_codec_Weft_does_not_read_is_named_with_the_ones_it_does()
+    {
+        using var temp = new TempDir();
+        var path = temp.File("duck-brotli.parquet");
+        await DuckDb.RunAsync($"COPY (SELECT i::BIGINT AS id FROM range(0, 100) t(i)) TO {DuckDb.Quote(path)} (FORMAT parquet, COMPRESSION brotli)");
+        await using var reader = await ParquetFileReader.OpenAsync(path);
+
+        var read = async () => await reader.ReadColumnAsync(0, "id");
+
+        (await read.Should().ThrowAsync<NotSupportedException>()).Which.Message.Should()
+            .Contain("compression codec BROTLI is not supported").And.Contain("UNCOMPRESSED, SNAPPY, GZIP, ZSTD and LZ4_RAW");
     }
 
     [Fact]

@@ -21,7 +21,7 @@ internal sealed class ReadCounters
 /// <summary>
 /// Decodes one column chunk (its bytes already in memory) into a <see cref="ParquetColumnData"/>.
 /// Handles a dictionary page, DATA_PAGE v1 and DATA_PAGE_V2; PLAIN, PLAIN_DICTIONARY /
-/// RLE_DICTIONARY and (booleans) RLE value encodings; UNCOMPRESSED, SNAPPY and GZIP.
+/// RLE_DICTIONARY and (booleans) RLE value encodings; UNCOMPRESSED, SNAPPY, GZIP, ZSTD and LZ4_RAW.
 /// </summary>
 internal static class ColumnChunkReader
 {

@@ -70,9 +70,43 @@ internal static class PageCompression
                 }
 
                 break;
-            default:
-                ThrowHelper.NotSupported($"{what}: compression codec {codec} is not supported; Weft reads UNCOMPRESSED, SNAPPY and GZIP.");
+            case CompressionCodec.Zstd:
+                // A frame may leave its content size out; when it states one, it must agree.
+                ulong stated = ZstdContentSize(span, what);
+                if (stated != 0 && stated != (ulong)declared)
+                {
+                    ThrowHelper.Format($"{what}: zstd frame decodes to {stated} bytes but the page declares {declared}");
+                }
+
                 break;
+            case CompressionCodec.Lz4Raw:
+                // An LZ4 block expands at most 255-fold: a larger declared size is a lie, not a page.
+                if (declared < 0 || (long)declared > ((long)span.Length * 255) + 16)
+                {
+                    ThrowHelper.Format($"{what}: an LZ4 block of {span.Length} bytes cannot decode to the declared {declared}");
+                }
+
+                break;
+            default:
+                ThrowHelper.NotSupported(Unsupported(codec, what));
+                break;
+        }
+    }
+
+    /// <summary>The message for a codec Weft does not read, naming the ones it does.</summary>
+    private static string Unsupported(CompressionCodec codec, string what) => codec == CompressionCodec.Lz4
+        ? $"{what}: compression codec LZ4 (the deprecated Hadoop-framed one) is not supported; Weft reads UNCOMPRESSED, SNAPPY, GZIP, ZSTD and LZ4_RAW (rewrite the file with another codec)."
+        : $"{what}: compression codec {codec.ToString().ToUpperInvariant()} is not supported; Weft reads UNCOMPRESSED, SNAPPY, GZIP, ZSTD and LZ4_RAW.";
+
+    private static ulong ZstdContentSize(ReadOnlySpan<byte> span, string what)
+    {
+        try
+        {
+            return ZstdSharp.Decompressor.GetDecompressedSize(span);
+        }
+        catch (ZstdSharp.ZstdException e)
+        {
+            throw new ParquetFormatException(null, $"{what}: zstd frame header is corrupt ({e.Message})", e);
         }
     }
 
@@ -98,9 +132,53 @@ internal static class PageCompression
             case CompressionCodec.Gzip:
                 DecompressGzip(input, destination, what);
                 return;
-            default:
-                ThrowHelper.NotSupported($"{what}: compression codec {codec} is not supported; Weft reads UNCOMPRESSED, SNAPPY and GZIP.");
+            case CompressionCodec.Zstd:
+                DecompressZstd(input, destination, what);
                 return;
+            case CompressionCodec.Lz4Raw:
+                DecompressLz4Raw(input, destination, what);
+                return;
+            default:
+                ThrowHelper.NotSupported(Unsupported(codec, what));
+                return;
+        }
+    }
+
+    private static void DecompressZstd(ArraySegment<byte> input, Span<byte> destination, string what)
+    {
+        int written;
+        try
+        {
+            using var decompressor = new ZstdSharp.Decompressor();
+            if (!decompressor.TryUnwrap(input.AsSpan(), destination, out written))
+            {
+                ThrowHelper.Format($"{what}: zstd data decodes to more than the declared {destination.Length} bytes");
+            }
+        }
+        catch (ZstdSharp.ZstdException e)
+        {
+            throw new ParquetFormatException(null, $"{what}: zstd data is corrupt ({e.Message})", e);
+        }
+
+        if (written != destination.Length)
+        {
+            ThrowHelper.Format($"{what}: zstd data decodes to {written} bytes, expected {destination.Length}");
+        }
+    }
+
+    private static void DecompressLz4Raw(ArraySegment<byte> input, Span<byte> destination, string what)
+    {
+        // Decode stops at the end of the input; a block that needed more room than the destination
+        // fails (negative), one that fills less is the wrong size.
+        int written = K4os.Compression.LZ4.LZ4Codec.Decode(input.AsSpan(), destination);
+        if (written < 0)
+        {
+            ThrowHelper.Format($"{what}: LZ4 block is corrupt or decodes to more than the declared {destination.Length} bytes");
+        }
+
+        if (written != destination.Length)
+        {
+            ThrowHelper.Format($"{what}: LZ4 block decodes to {written} bytes, expected {destination.Length}");
         }
     }
 
