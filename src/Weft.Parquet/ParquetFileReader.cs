@@ -320,12 +320,14 @@ public sealed class ParquetFileReader : IAsyncDisposable
         {
             // min_value / max_value follow the column order; the legacy min / max use signed order,
             // which is only right for the numeric and boolean types.
-            var minBytes = s.MinValue ?? (descriptor.Physical == PhysicalType.ByteArray ? null : s.Min);
-            var maxBytes = s.MaxValue ?? (descriptor.Physical == PhysicalType.ByteArray ? null : s.Max);
+            // Unsigned columns are ordered unsigned, which the legacy fields are not.
+            bool signedOrder = descriptor.Physical != PhysicalType.ByteArray && descriptor.Stored is not (StoredAs.UInt32 or StoredAs.UInt64);
+            var minBytes = s.MinValue ?? (signedOrder ? s.Min : null);
+            var maxBytes = s.MaxValue ?? (signedOrder ? s.Max : null);
             if (minBytes is not null && maxBytes is not null)
             {
-                min = DecodeStatistic(descriptor.Field.Type, minBytes);
-                max = DecodeStatistic(descriptor.Field.Type, maxBytes);
+                min = DecodeStatistic(descriptor, minBytes);
+                max = DecodeStatistic(descriptor, maxBytes);
                 if (min is null || max is null)
                 {
                     min = max = null;
@@ -336,6 +338,17 @@ public sealed class ParquetFileReader : IAsyncDisposable
         return new ParquetColumnStatistics(
             descriptor.Field.Name, meta.NumValues, s?.NullCount, min, max, meta.TotalCompressedSize, meta.TotalUncompressedSize);
     }
+
+    /// <summary>A statistic in the field's terms (µs for every timestamp unit); null when it cannot be.</summary>
+    private static object? DecodeStatistic(ColumnDescriptor descriptor, byte[] bytes) => descriptor.Stored switch
+    {
+        StoredAs.AsIs => DecodeStatistic(descriptor.Field.Type, bytes),
+        StoredAs.UInt32 => UInt32Codec.ReadStatistic(bytes),
+        StoredAs.UInt64 => bytes.Length == 8 && BinaryPrimitives.ReadUInt64LittleEndian(bytes) is var u && u <= long.MaxValue ? (long)u : null,
+        StoredAs.TimestampMillis => Int64Codec.ReadStatistic(bytes) is long ms && ms is <= long.MaxValue / 1000 and >= long.MinValue / 1000 ? ms * 1000 : null,
+        StoredAs.TimestampNanos => Int64Codec.ReadStatistic(bytes) is long ns ? Math.DivRem(ns, 1000, out var rest) - (rest < 0 ? 1 : 0) : null,
+        _ => null, // INT96: no defined order
+    };
 
     private static object? DecodeStatistic(ParquetType type, byte[] bytes) => type switch
     {

@@ -175,6 +175,64 @@ internal static class CraftedFiles
         return file.WrittenSpan.ToArray();
     }
 
+    /// <summary>
+    /// A file of one required INT96 column <paramref name="name"/> (Spark's legacy timestamps, which
+    /// Weft's writer never emits): one PLAIN data page, uncompressed, each value the nanoseconds of the
+    /// day then the Julian day, little-endian.
+    /// </summary>
+    public static byte[] BuildInt96File(string name, IReadOnlyList<(long NanosOfDay, int JulianDay)> values)
+    {
+        using var page = new PooledBuffer();
+        foreach (var (nanos, day) in values)
+        {
+            var value = new byte[12];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(value, nanos);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(value.AsSpan(8), day);
+            page.Write(value);
+        }
+
+        using var file = new PooledBuffer();
+        file.Write("PAR1"u8);
+        var header = PageHeaderBytes(new PageHeader
+        {
+            Type = PageType.DataPage,
+            UncompressedPageSize = page.Length,
+            CompressedPageSize = page.Length,
+            DataPageHeader = new DataPageHeader { NumValues = values.Count, Encoding = PageEncoding.Plain, DefinitionLevelEncoding = PageEncoding.Rle, RepetitionLevelEncoding = PageEncoding.Rle },
+        });
+        file.Write(header);
+        file.Write(page.WrittenSpan);
+        var chunk = new ColumnChunk
+        {
+            MetaData = new ColumnMetaData
+            {
+                Type = PhysicalType.Int96,
+                Encodings = [PageEncoding.Plain, PageEncoding.Rle],
+                PathInSchema = [name],
+                Codec = CompressionCodec.Uncompressed,
+                NumValues = values.Count,
+                TotalCompressedSize = header.Length + page.Length,
+                TotalUncompressedSize = header.Length + page.Length,
+                DataPageOffset = 4,
+            },
+        };
+        var start = file.Length;
+        new FileMetaData
+        {
+            Schema =
+            [
+                new SchemaElement { Name = "schema", NumChildren = 1 },
+                new SchemaElement { Name = name, Type = PhysicalType.Int96, RepetitionType = Repetition.Required },
+            ],
+            NumRows = values.Count,
+            RowGroups = [new RowGroup { Columns = [chunk], NumRows = values.Count, TotalByteSize = header.Length + page.Length }],
+            CreatedBy = "weft tests (crafted INT96)",
+        }.Write(new ThriftCompactWriter(file));
+        file.WriteInt32LittleEndian(file.Length - start);
+        file.Write("PAR1"u8);
+        return file.WrittenSpan.ToArray();
+    }
+
     public static byte[] PageHeaderBytes(PageHeader header)
     {
         using var buffer = new PooledBuffer();

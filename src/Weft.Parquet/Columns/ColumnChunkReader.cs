@@ -31,7 +31,63 @@ internal static class ColumnChunkReader
     /// <summary>A page may not claim a larger uncompressed size than this.</summary>
     internal const int MaxUncompressedPageSize = 1 << 30;
 
-    public static ParquetColumnData Read(ColumnDescriptor descriptor, ColumnMetaData meta, long rowCount, byte[] chunk, int chunkLength, ReadCounters counters) =>
+    public static ParquetColumnData Read(ColumnDescriptor descriptor, ColumnMetaData meta, long rowCount, byte[] chunk, int chunkLength, ReadCounters counters)
+    {
+        switch (descriptor.Stored)
+        {
+            case StoredAs.AsIs:
+                return ReadAsIs(descriptor, meta, rowCount, chunk, chunkLength, counters);
+            case StoredAs.UInt32:
+                return Read<long, UInt32Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
+            case StoredAs.Int96Timestamp:
+                return Read<long, Int96TimestampCodec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
+            default:
+                var data = Read<long, Int64Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
+                Convert(descriptor, (long[])data.Values);
+                return data;
+        }
+    }
+
+    /// <summary>Stored values to the field's: other timestamp units to µs, UINT_64 checked to fit a long.</summary>
+    private static void Convert(ColumnDescriptor descriptor, long[] values)
+    {
+        switch (descriptor.Stored)
+        {
+            case StoredAs.TimestampMillis:
+                for (var i = 0; i < values.Length; i++)
+                {
+                    var v = values[i];
+                    if (v is > long.MaxValue / 1000 or < long.MinValue / 1000)
+                    {
+                        ThrowHelper.Format($"column '{descriptor.Field.Name}': TIMESTAMP(MILLIS) value {v} is beyond the range of µs since the epoch");
+                    }
+
+                    values[i] = v * 1000;
+                }
+
+                break;
+            case StoredAs.TimestampNanos:
+                for (var i = 0; i < values.Length; i++)
+                {
+                    // Rounded down, so an instant before the epoch stays before it.
+                    values[i] = Math.DivRem(values[i], 1000, out var rest) - (rest < 0 ? 1 : 0);
+                }
+
+                break;
+            case StoredAs.UInt64:
+                for (var i = 0; i < values.Length; i++)
+                {
+                    if (values[i] < 0)
+                    {
+                        ThrowHelper.NotSupported($"Column '{descriptor.Field.Name}': UINT_64 value {(ulong)values[i]} does not fit the signed 64-bit integers Weft reads it as.");
+                    }
+                }
+
+                break;
+        }
+    }
+
+    private static ParquetColumnData ReadAsIs(ColumnDescriptor descriptor, ColumnMetaData meta, long rowCount, byte[] chunk, int chunkLength, ReadCounters counters) =>
         descriptor.Field.Type switch
         {
             ParquetType.Boolean => Read<bool, BooleanCodec>(descriptor, meta, rowCount, chunk, chunkLength, counters),
@@ -349,7 +405,7 @@ internal static class ColumnChunkReader
     /// <summary>Whether PLAIN values of this type are their little-endian bytes (not booleans, which are bit-packed, nor strings).</summary>
     private static bool IsRawPlain<T, TCodec>()
         where TCodec : IValueCodec<T> =>
-        !RuntimeHelpers.IsReferenceOrContainsReferences<T>() && TCodec.Physical is not PhysicalType.Boolean && TCodec.FixedPlainSize > 0;
+        !RuntimeHelpers.IsReferenceOrContainsReferences<T>() && TCodec.Physical is not PhysicalType.Boolean && TCodec.FixedPlainSize == Unsafe.SizeOf<T>();
 
     private static void DecodeValues<T, TCodec>(PageEncoding encoding, ReadOnlySpan<byte> input, T[]? dictionary, Span<T> destination)
         where TCodec : IValueCodec<T>

@@ -25,6 +25,9 @@ internal sealed class ColumnDescriptor
 
     public int MaxRepetitionLevel { get; init; }
 
+    /// <summary>How the stored values become the field's values: as they are, except for files from other writers.</summary>
+    public StoredAs Stored { get; init; }
+
     /// <summary>Per list level (outermost first): the definition level of an empty list there.</summary>
     public int[] ListPresentLevels { get; init; } = [];
 
@@ -44,7 +47,7 @@ internal sealed class ColumnDescriptor
     /// optional, and whether the leaf element is. Each optional node and each repeated node adds one
     /// definition level; each list level adds one repetition level.
     /// </summary>
-    public static ColumnDescriptor ForList(ParquetField field, PhysicalType physical, IReadOnlyList<string> path, ReadOnlySpan<bool> listOptional, bool elementOptional)
+    public static ColumnDescriptor ForList(ParquetField field, PhysicalType physical, IReadOnlyList<string> path, ReadOnlySpan<bool> listOptional, bool elementOptional, StoredAs stored = StoredAs.AsIs)
     {
         var present = new int[listOptional.Length];
         var def = 0;
@@ -59,6 +62,7 @@ internal sealed class ColumnDescriptor
         {
             Field = field,
             Physical = physical,
+            Stored = stored,
             Path = path,
             ListPresentLevels = present,
             MaxDefinitionLevel = def + (elementOptional ? 1 : 0),
@@ -83,4 +87,19 @@ internal sealed class ColumnDescriptor
         _ => ForList(
             field, PhysicalOf(field.Type), [field.Name, "list", "element", "list", "element"], [field.Nullable, field.InnerListNullable], field.ElementNullable),
     };
+}
+
+/// <summary>
+/// Stored layouts Weft reads into another type (it writes none of them): timestamps in other units
+/// (read as µs, TIMESTAMP(NANOS) rounded down to the µs), Spark's and Impala's legacy INT96
+/// timestamps, and unsigned integers too wide for their signed physical type.
+/// </summary>
+internal enum StoredAs
+{
+    AsIs,
+    TimestampMillis,
+    TimestampNanos,
+    Int96Timestamp,
+    UInt32,
+    UInt64,
 }

@@ -197,6 +197,127 @@ internal readonly struct Int64Codec : IValueCodec<long>
         bytes.Length == 8 ? BinaryPrimitives.ReadInt64LittleEndian(bytes) : null;
 }
 
+/// <summary>UINT_32 (stored as INT32) read into longs, so values from 2^31 up stay positive. Read only.</summary>
+internal readonly struct UInt32Codec : IValueCodec<long>
+{
+    public static PhysicalType Physical => PhysicalType.Int32;
+
+    public static int FixedPlainSize => 4;
+
+    public static int DictionaryHash(long value) => HashMix.Mix((ulong)value);
+
+    public static bool DictionaryEquals(long a, long b) => a == b;
+
+    public static bool Dictionary => false;
+
+    public static void EncodePlain(ReadOnlySpan<long> values, PooledBuffer output) => throw ReadOnly();
+
+    public static int DecodePlain(ReadOnlySpan<byte> input, Span<long> destination, string what)
+    {
+        var bytes = (long)destination.Length * 4;
+        if (input.Length < bytes)
+        {
+            ThrowHelper.Format($"{what}: {destination.Length} PLAIN values need {bytes} bytes, {input.Length} present");
+        }
+
+        for (var i = 0; i < destination.Length; i++)
+        {
+            destination[i] = BinaryPrimitives.ReadUInt32LittleEndian(input.Slice(i * 4, 4));
+        }
+
+        return (int)bytes;
+    }
+
+    public static int DecodeRle(ReadOnlySpan<byte> input, Span<long> destination, string what) => FixedWidth.NoRle(what);
+
+    public static int PlainSize(long value) => 4;
+
+    public static int Compare(long a, long b) => a.CompareTo(b);
+
+    public static bool IsNaN(long value) => false;
+
+    public static byte[] MinBytes(long value) => throw ReadOnly();
+
+    public static byte[] MaxBytes(long value) => throw ReadOnly();
+
+    public static object? ReadStatistic(ReadOnlySpan<byte> bytes) =>
+        bytes.Length == 4 ? (long)BinaryPrimitives.ReadUInt32LittleEndian(bytes) : null;
+
+    private static NotSupportedException ReadOnly() => new("Weft writes no UINT_32 columns.");
+}
+
+/// <summary>
+/// INT96 timestamps (Spark's and Impala's legacy layout: nanoseconds of the day, then the Julian day,
+/// little-endian) read as µs since the Unix epoch, the nanoseconds rounded down. Read only.
+/// </summary>
+internal readonly struct Int96TimestampCodec : IValueCodec<long>
+{
+    private const long JulianDayOfUnixEpoch = 2_440_588;
+    private const long MicrosPerDay = 86_400_000_000;
+    private const long NanosPerDay = MicrosPerDay * 1000;
+    private const long MaxDays = (long.MaxValue / MicrosPerDay) - 1;
+    private const long MinDays = -MaxDays;
+
+    public static PhysicalType Physical => PhysicalType.Int96;
+
+    public static int FixedPlainSize => 12;
+
+    public static int DictionaryHash(long value) => HashMix.Mix((ulong)value);
+
+    public static bool DictionaryEquals(long a, long b) => a == b;
+
+    public static bool Dictionary => false;
+
+    public static void EncodePlain(ReadOnlySpan<long> values, PooledBuffer output) => throw ReadOnly();
+
+    public static int DecodePlain(ReadOnlySpan<byte> input, Span<long> destination, string what)
+    {
+        var bytes = (long)destination.Length * 12;
+        if (input.Length < bytes)
+        {
+            ThrowHelper.Format($"{what}: {destination.Length} INT96 values need {bytes} bytes, {input.Length} present");
+        }
+
+        for (var i = 0; i < destination.Length; i++)
+        {
+            var value = input.Slice(i * 12, 12);
+            long nanos = BinaryPrimitives.ReadInt64LittleEndian(value);
+            long day = BinaryPrimitives.ReadInt32LittleEndian(value[8..]);
+            if (nanos < 0 || nanos >= NanosPerDay)
+            {
+                ThrowHelper.Format($"{what}: INT96 timestamp {i} has {nanos} nanoseconds of the day");
+            }
+
+            long days = day - JulianDayOfUnixEpoch;
+            if (days < MinDays || days > MaxDays)
+            {
+                ThrowHelper.Format($"{what}: INT96 timestamp {i} is on Julian day {day}, beyond the range of µs since the epoch");
+            }
+
+            destination[i] = (days * MicrosPerDay) + (nanos / 1000);
+        }
+
+        return (int)bytes;
+    }
+
+    public static int DecodeRle(ReadOnlySpan<byte> input, Span<long> destination, string what) => FixedWidth.NoRle(what);
+
+    public static int PlainSize(long value) => 12;
+
+    public static int Compare(long a, long b) => a.CompareTo(b);
+
+    public static bool IsNaN(long value) => false;
+
+    public static byte[] MinBytes(long value) => throw ReadOnly();
+
+    public static byte[] MaxBytes(long value) => throw ReadOnly();
+
+    // The format leaves INT96's sort order undefined, so its statistics prune nothing.
+    public static object? ReadStatistic(ReadOnlySpan<byte> bytes) => null;
+
+    private static NotSupportedException ReadOnly() => new("Weft writes no INT96 columns.");
+}
+
 internal readonly struct FloatCodec : IValueCodec<float>
 {
     public static PhysicalType Physical => PhysicalType.Float;

@@ -95,13 +95,13 @@ internal static class SchemaMapping
 
         if (top.NumChildren is null or 0)
         {
-            var (type, physical) = LeafType(top, name);
+            var (type, physical, stored) = LeafType(top, name);
             return top.RepetitionType switch
             {
-                Repetition.Required or null => Flat(name, type, physical, nullable: false),
-                Repetition.Optional => Flat(name, type, physical, nullable: true),
+                Repetition.Required or null => Flat(name, type, physical, stored, nullable: false),
+                Repetition.Optional => Flat(name, type, physical, stored, nullable: true),
                 Repetition.Repeated => ColumnDescriptor.ForList(
-                    new ParquetField(name, type, false, IsList: true), physical, [name], [false], elementOptional: false),
+                    new ParquetField(name, type, false, IsList: true), physical, [name], [false], elementOptional: false, stored),
                 _ => ThrowHelper.Format<ColumnDescriptor>($"column '{name}' has unknown repetition {(int)top.RepetitionType}"),
             };
         }
@@ -130,14 +130,14 @@ internal static class SchemaMapping
             }
         }
 
-        var (elementType, elementPhysical) = LeafType(element, name);
+        var (elementType, elementPhysical, elementStored) = LeafType(element, name);
         var elementOptional = element.RepetitionType == Repetition.Optional;
         var field = new ParquetField(name, elementType, listOptional[0], IsList: true, ElementNullable: elementOptional)
         {
             ListDepth = listOptional.Count,
             InnerListNullable = listOptional.Count == 2 && listOptional[1],
         };
-        return ColumnDescriptor.ForList(field, elementPhysical, path, listOptional.ToArray(), elementOptional);
+        return ColumnDescriptor.ForList(field, elementPhysical, path, listOptional.ToArray(), elementOptional, elementStored);
     }
 
     private static bool IsListGroup(SchemaElement group) =>
@@ -193,10 +193,11 @@ internal static class SchemaMapping
         return element;
     }
 
-    private static ColumnDescriptor Flat(string name, ParquetType type, PhysicalType physical, bool nullable) => new()
+    private static ColumnDescriptor Flat(string name, ParquetType type, PhysicalType physical, StoredAs stored, bool nullable) => new()
     {
         Field = new ParquetField(name, type, nullable),
         Physical = physical,
+        Stored = stored,
         Path = [name],
         MaxDefinitionLevel = nullable ? 1 : 0,
     };
@@ -212,28 +213,38 @@ internal static class SchemaMapping
         LogicalType = new LogicalType { Kind = LogicalType.List },
     };
 
-    private static (ParquetType Type, PhysicalType Physical) LeafType(SchemaElement leaf, string column)
+    private static (ParquetType Type, PhysicalType Physical, StoredAs Stored) LeafType(SchemaElement leaf, string column)
     {
         var logical = leaf.LogicalType;
         var converted = leaf.ConvertedType;
+        bool unsigned = logical is { Kind: LogicalType.Integer, IsSigned: false } || converted is ConvertedType.UInt8 or ConvertedType.UInt16 or ConvertedType.UInt32 or ConvertedType.UInt64;
+        bool plainInteger = logical is null || logical.Kind == LogicalType.Integer;
         switch (leaf.Type)
         {
             case PhysicalType.Boolean:
-                return (ParquetType.Boolean, PhysicalType.Boolean);
+                return (ParquetType.Boolean, PhysicalType.Boolean, StoredAs.AsIs);
             case PhysicalType.Int32:
-                if ((logical is null || (logical.Kind == LogicalType.Integer && logical.IsSigned))
-                    && converted is null or ConvertedType.Int8 or ConvertedType.Int16 or ConvertedType.Int32)
+                if (plainInteger && !unsigned && converted is null or ConvertedType.Int8 or ConvertedType.Int16 or ConvertedType.Int32)
                 {
-                    return (ParquetType.Int32, PhysicalType.Int32);
+                    return (ParquetType.Int32, PhysicalType.Int32, StoredAs.AsIs);
+                }
+
+                if (plainInteger && unsigned)
+                {
+                    // UINT_8 and UINT_16 fit an int as stored; a UINT_32 over 2^31 would read negative.
+                    bool narrow = logical is { BitWidth: 8 or 16 } || converted is ConvertedType.UInt8 or ConvertedType.UInt16;
+                    return narrow ? (ParquetType.Int32, PhysicalType.Int32, StoredAs.AsIs) : (ParquetType.Int64, PhysicalType.Int32, StoredAs.UInt32);
                 }
 
                 break;
             case PhysicalType.Int64:
                 if (logical is { Kind: LogicalType.Timestamp })
                 {
-                    if (logical.TimeUnit == 2)
+                    switch (logical.TimeUnit)
                     {
-                        return (ParquetType.TimestampMicros, PhysicalType.Int64);
+                        case 1: return (ParquetType.TimestampMicros, PhysicalType.Int64, StoredAs.TimestampMillis);
+                        case 2: return (ParquetType.TimestampMicros, PhysicalType.Int64, StoredAs.AsIs);
+                        case 3: return (ParquetType.TimestampMicros, PhysicalType.Int64, StoredAs.TimestampNanos);
                     }
 
                     break;
@@ -241,25 +252,42 @@ internal static class SchemaMapping
 
                 if (logical is null && converted == ConvertedType.TimestampMicros)
                 {
-                    return (ParquetType.TimestampMicros, PhysicalType.Int64);
+                    return (ParquetType.TimestampMicros, PhysicalType.Int64, StoredAs.AsIs);
                 }
 
-                if ((logical is null || (logical.Kind == LogicalType.Integer && logical.IsSigned))
-                    && converted is null or ConvertedType.Int64)
+                if (logical is null && converted == ConvertedType.TimestampMillis)
                 {
-                    return (ParquetType.Int64, PhysicalType.Int64);
+                    return (ParquetType.TimestampMicros, PhysicalType.Int64, StoredAs.TimestampMillis);
+                }
+
+                if (plainInteger && !unsigned && converted is null or ConvertedType.Int64)
+                {
+                    return (ParquetType.Int64, PhysicalType.Int64, StoredAs.AsIs);
+                }
+
+                if (plainInteger && unsigned)
+                {
+                    return (ParquetType.Int64, PhysicalType.Int64, StoredAs.UInt64);
+                }
+
+                break;
+            case PhysicalType.Int96:
+                // Spark's and Impala's legacy timestamps carry no annotation; INT96 means nothing else.
+                if (logical is null && converted is null)
+                {
+                    return (ParquetType.TimestampMicros, PhysicalType.Int96, StoredAs.Int96Timestamp);
                 }
 
                 break;
             case PhysicalType.Float:
-                return (ParquetType.Float, PhysicalType.Float);
+                return (ParquetType.Float, PhysicalType.Float, StoredAs.AsIs);
             case PhysicalType.Double:
-                return (ParquetType.Double, PhysicalType.Double);
+                return (ParquetType.Double, PhysicalType.Double, StoredAs.AsIs);
             case PhysicalType.ByteArray:
                 if (logical?.Kind is LogicalType.String or LogicalType.Enum or LogicalType.Json
                     || converted is ConvertedType.Utf8 or ConvertedType.Enum or ConvertedType.Json)
                 {
-                    return (ParquetType.String, PhysicalType.ByteArray);
+                    return (ParquetType.String, PhysicalType.ByteArray, StoredAs.AsIs);
                 }
 
                 break;

@@ -1,0 +1,150 @@
+using System.Globalization;
+using FluentAssertions;
+using Xunit;
+
+namespace Weft.Parquet.Tests;
+
+/// <summary>
+/// Layouts Weft reads but never writes, from the files pandas/pyarrow (TIMESTAMP(NANOS)), Spark (INT96,
+/// TIMESTAMP(MILLIS)) and DuckDB (unsigned integers) write: each value must read as DuckDB reads it.
+/// </summary>
+public sealed class ForeignLayoutTests
+{
+    private static readonly string[] Columns = ["ts_ns", "ts_ms", "ts_s", "u8", "u16", "u32", "u64", "i8", "i16"];
+
+    [Theory]
+    [InlineData("snappy")]
+    [InlineData("zstd")]
+    public async Task Timestamps_in_every_unit_and_unsigned_integers_read_as_DuckDB_reads_them(string codec)
+    {
+        using var temp = new TempDir();
+        var path = temp.File($"foreign-{codec}.parquet");
+        var file = DuckDb.Quote(path);
+        // The reference floors nanoseconds to microseconds in integers (DuckDB's % keeps the dividend's sign).
+        const string FloorMicros = "((epoch_ns(ts_ns) - ((epoch_ns(ts_ns) % 1000) + 1000) % 1000) // 1000)";
+        var results = await DuckDb.RunAsync(
+            $"""
+            COPY (
+              SELECT
+                i::BIGINT AS id,
+                CASE WHEN i % 7 = 0 THEN NULL ELSE make_timestamp_ns((i - 1500) * 1234567891234 + (i % 1000) * 7) END AS ts_ns,
+                CASE WHEN i % 5 = 0 THEN NULL ELSE make_timestamp((i - 1000) * 987654321987)::TIMESTAMP_MS END AS ts_ms,
+                make_timestamp((i - 2000) * 55555555555)::TIMESTAMP_S AS ts_s,
+                (i % 256)::UTINYINT AS u8,
+                (i * 21)::USMALLINT AS u16,
+                CASE WHEN i % 11 = 0 THEN NULL ELSE (i * 1431655)::UINTEGER END AS u32,
+                (i::UBIGINT * 3074457345618258) AS u64,
+                (i % 128 - 64)::TINYINT AS i8,
+                (i * 10 - 15000)::SMALLINT AS i16
+              FROM range(0, 3000) t(i)
+            ) TO {file} (FORMAT parquet, COMPRESSION {codec}, ROW_GROUP_SIZE 1000)
+            """,
+            $"""
+            SELECT id, CAST({FloorMicros} AS VARCHAR) AS ts_ns, CAST(epoch_us(ts_ms) AS VARCHAR) AS ts_ms, CAST(epoch_us(ts_s) AS VARCHAR) AS ts_s,
+                   CAST(u8 AS VARCHAR) AS u8, CAST(u16 AS VARCHAR) AS u16, CAST(u32 AS VARCHAR) AS u32, CAST(u64 AS VARCHAR) AS u64,
+                   CAST(i8 AS VARCHAR) AS i8, CAST(i16 AS VARCHAR) AS i16
+            FROM read_parquet({file}) ORDER BY id
+            """);
+        var reference = results[1];
+
+        await using var reader = await ParquetFileReader.OpenAsync(path);
+
+        reader.Schema.Fields.Select(f => (f.Name, f.Type)).Should().Equal(
+            ("id", ParquetType.Int64), ("ts_ns", ParquetType.TimestampMicros), ("ts_ms", ParquetType.TimestampMicros), ("ts_s", ParquetType.TimestampMicros),
+            ("u8", ParquetType.Int32), ("u16", ParquetType.Int32), ("u32", ParquetType.Int64), ("u64", ParquetType.Int64),
+            ("i8", ParquetType.Int32), ("i16", ParquetType.Int32));
+        reader.RowGroups.Should().HaveCountGreaterThan(1);
+        reference.Rows.Should().HaveCount(3000);
+        int row0 = 0;
+        for (var g = 0; g < reader.RowGroups.Count; g++)
+        {
+            foreach (var name in Columns)
+            {
+                var column = await reader.ReadColumnAsync(g, name);
+                var values = new List<long>();
+                for (var r = 0; r < column.RowCount; r++)
+                {
+                    var value = TestColumns.ValueAt(column, r);
+                    var expected = reference.Rows[row0 + r][reference.Index(name)];
+                    if (expected.ValueKind == System.Text.Json.JsonValueKind.Null)
+                    {
+                        value.Should().BeNull($"{codec}: row {row0 + r} column '{name}'");
+                        continue;
+                    }
+
+                    Convert.ToString(value, CultureInfo.InvariantCulture).Should().Be(expected.GetString(), $"{codec}: row {row0 + r} column '{name}'");
+                    values.Add(Convert.ToInt64(value, CultureInfo.InvariantCulture));
+                }
+
+                // Statistics come in the field's terms (µs, unsigned values as they are), so they prune rightly.
+                var stats = reader.RowGroups[g][name];
+                stats.Min.Should().Be(values.Min() is var min && reader.Schema.Fields.Single(f => f.Name == name).Type == ParquetType.Int32 ? (object)(int)min : min, $"{codec}: min of '{name}' in row group {g}");
+                stats.Max.Should().Be(values.Max() is var max && reader.Schema.Fields.Single(f => f.Name == name).Type == ParquetType.Int32 ? (object)(int)max : max, $"{codec}: max of '{name}' in row group {g}");
+            }
+
+            row0 += (int)reader.RowGroups[g].RowCount;
+        }
+
+        long first = 3000 - reader.RowGroups[^1].RowCount; // ts_ns grows with the row
+        long firstMicros = (((first - 1500) * 1234567891234) + ((first % 1000) * 7)) / 1000;
+        reader.FindRowGroups("ts_ns", DateTimeOffset.UnixEpoch.AddTicks(firstMicros * 10), null).Should().Equal(reader.RowGroups.Count - 1);
+    }
+
+    [Fact]
+    public async Task Spark_INT96_timestamps_read_as_DuckDB_reads_them()
+    {
+        using var temp = new TempDir();
+        var path = temp.File("int96.parquet");
+        var random = new Random(96);
+        var values = new List<(long, int)>
+        {
+            (0, 2_440_588),                       // the epoch
+            (86_399_999_999_999, 2_440_587),      // the last nanosecond before it
+            (1_500, 2_440_588),                   // 1.5 µs after it: rounds down
+            (43_200_000_000_000, 2_461_011),      // 2025-12-01 12:00
+        };
+        for (var i = 0; i < 200; i++)
+        {
+            values.Add((random.NextInt64(86_400_000_000_000), random.Next(2_400_000, 2_500_000)));
+        }
+
+        await File.WriteAllBytesAsync(path, CraftedFiles.BuildInt96File("ts", values));
+        var reference = (await DuckDb.RunAsync($"SELECT CAST(epoch_us(ts) AS VARCHAR) AS us FROM read_parquet({DuckDb.Quote(path)})"))[0];
+
+        await using var reader = await ParquetFileReader.OpenAsync(path);
+        var column = await reader.ReadColumnAsync(0, "ts");
+
+        reader.Schema.Fields.Should().Equal(new ParquetField("ts", ParquetType.TimestampMicros, false));
+        column.GetValues<long>().Select(v => v.ToString(CultureInfo.InvariantCulture)).Should().Equal(reference.Rows.Select(r => r[0].GetString()));
+        column.GetValues<long>()[..3].Should().Equal(0L, -1L, 1L);
+        reader.RowGroups[0]["ts"].Min.Should().BeNull("INT96 has no defined sort order, so its statistics are not used");
+    }
+
+    [Fact]
+    public async Task A_UINT_64_value_beyond_the_signed_range_names_the_column_and_the_value()
+    {
+        using var temp = new TempDir();
+        var path = temp.File("u64.parquet");
+        await DuckDb.RunAsync($"COPY (SELECT CASE WHEN i = 2 THEN 9223372036854775808::UBIGINT ELSE i::UBIGINT END AS big FROM range(0, 5) t(i)) TO {DuckDb.Quote(path)} (FORMAT parquet)");
+        await using var reader = await ParquetFileReader.OpenAsync(path);
+
+        var read = async () => await reader.ReadColumnAsync(0, "big");
+
+        (await read.Should().ThrowAsync<NotSupportedException>()).Which.Message.Should()
+            .Contain("'big'").And.Contain("UINT_64 value 9223372036854775808");
+        reader.RowGroups[0]["big"].Max.Should().BeNull("a maximum beyond the signed range cannot be a bound");
+    }
+
+    [Fact]
+    public async Task A_type_Weft_does_not_read_is_named_in_the_format_s_own_terms()
+    {
+        using var temp = new TempDir();
+        var path = temp.File("decimal.parquet");
+        await DuckDb.RunAsync($"COPY (SELECT 1::BIGINT AS id, 12.5::DECIMAL(12, 2) AS price) TO {DuckDb.Quote(path)} (FORMAT parquet)");
+
+        var open = async () => await ParquetFileReader.OpenAsync(path);
+
+        (await open.Should().ThrowAsync<NotSupportedException>()).Which.Message.Should()
+            .Contain("Column 'price' has physical type INT64 with logical type DECIMAL (converted type DECIMAL)");
+    }
+}
