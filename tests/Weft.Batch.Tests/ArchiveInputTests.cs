@@ -36,6 +36,29 @@ public sealed class ArchiveInputTests
         (await BatchWorld.BatchRowsAsync(config.EnrichedTable("engagement"))).Should().Equal(expected);
     }
 
+    /// <summary>pandas writes nanosecond timestamps, Polars zstd pages, Spark INT96 or millisecond timestamps.</summary>
+    [Fact]
+    public async Task An_archive_with_nanosecond_timestamps_in_zstd_pages_gives_the_rows_of_the_same_events_in_a_Delta_table()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 43, events: 500, users: 20);
+        await new BatchJob(await SignalEnvironment.LoadAsync(world.Config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
+        var expected = await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"));
+        expected.Should().NotBeEmpty();
+
+        Directory.CreateDirectory(Path.Combine(world.Root, "pandas"));
+        var file = Path.Combine(world.Root, "pandas", "events.parquet");
+        await DuckDb.RunAsync(
+            $"COPY (SELECT * REPLACE (make_timestamp_ns(epoch_us(event_time) * 1000) AS event_time, make_timestamp_ns(epoch_us(ingest_time) * 1000) AS ingest_time) FROM read_parquet({DuckDb.Quote(world.RawPath + "/**/*.parquet")})) TO {DuckDb.Quote(file)} (FORMAT parquet, COMPRESSION zstd)");
+        var types = (await DuckDb.RunAsync($"SELECT name, logical_type FROM parquet_schema({DuckDb.Quote(file)}) WHERE name = 'event_time'"))[0];
+        types.Rows.Single()[1].GetString().Should().Contain("NANOS");
+
+        var config = WriteConfig(world, "pandas.json", lake: "lake-pandas", archive: "pandas");
+        var result = await new BatchJob(await SignalEnvironment.LoadAsync(config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
+
+        result.DeadLetters.Should().Be(0);
+        (await BatchWorld.BatchRowsAsync(config.EnrichedTable("engagement"))).Should().Equal(expected);
+    }
+
     [Fact]
     public async Task An_archive_without_event_types_fails_before_it_replaces_the_buckets_a_good_run_wrote()
     {
