@@ -157,32 +157,32 @@ public sealed class ApiTests
         using var client = world.Client();
         const string url = "v1/signals/engagement/users/1/sequence";
 
-        async Task Expect(HttpResponseMessage response, string limit, string message)
+        // The parameter at fault and the cap it exceeded, each only when there is one.
+        async Task Expect(HttpResponseMessage response, string? parameter, string? limit, string message)
         {
             response.StatusCode.Should().Be(HttpStatusCode.BadRequest);
             var body = await ServingWorld.JsonAsync(response);
-            body.GetProperty("limit").GetString().Should().Be(limit);
+            (body.TryGetProperty("parameter", out var p) ? p.GetString() : null).Should().Be(parameter, message);
+            (body.TryGetProperty("limit", out var l) ? l.GetString() : null).Should().Be(limit, message);
             body.GetProperty("error").GetString().Should().Contain(message);
         }
 
-        await Expect(await client.GetAsync(url + "?limit=16"), "serving.max_limit", "limit 16 exceeds the server cap serving.max_limit (15)");
-        await Expect(await client.GetAsync(url + "?limit=0"), "limit", "limit must be a positive integer");
-        await Expect(await client.GetAsync(url + "?lookback=8d"), "lookback", "lookback 8d exceeds the lookback of signal 'engagement' (7d)");
-        await Expect(await client.GetAsync(url + "?as_of=2026-10-20T00:00:00Z"), "serving.history_horizon", "serving.history_horizon 2d");
-        await Expect(await client.GetAsync(url + "?as_of=yesterday"), "as_of", "as_of must be an ISO-8601 time");
-        await Expect(await client.GetAsync("v1/signals/engagement/users/abc/sequence"), "user_id", "user_id must be a 64-bit integer");
+        await Expect(await client.GetAsync(url + "?limit=16"), "limit", "serving.max_limit", "limit 16 exceeds the server cap serving.max_limit (15)");
+        await Expect(await client.GetAsync(url + "?limit=0"), "limit", null, "limit must be a positive integer");
+        await Expect(await client.GetAsync(url + "?lookback=8d"), "lookback", "lookback", "lookback 8d exceeds the lookback of signal 'engagement' (7d)");
+        await Expect(await client.GetAsync(url + "?as_of=2026-10-20T00:00:00Z"), "as_of", "serving.history_horizon", "serving.history_horizon 2d");
+        await Expect(await client.GetAsync(url + "?as_of=yesterday"), "as_of", null, "as_of must be an ISO-8601 time");
+        await Expect(await client.GetAsync("v1/signals/engagement/users/abc/sequence"), "user_id", null, "user_id must be a 64-bit integer");
         (await client.GetAsync(url + "?limit=15&lookback=1d&as_of=2026-11-03T00:00:00Z")).StatusCode.Should().Be(HttpStatusCode.OK);
 
-        var unknownColumn = await client.GetAsync(url + "?columns=category,nope");
-        unknownColumn.StatusCode.Should().Be(HttpStatusCode.BadRequest);
-        (await ServingWorld.JsonAsync(unknownColumn)).GetProperty("error").GetString().Should().Be("unknown column 'nope': signal 'engagement' has event_id, event_type, event_time, item_id, dwell_ms, category");
+        await Expect(await client.GetAsync(url + "?columns=category,nope"), "columns", null, "unknown column 'nope': signal 'engagement' has event_id, event_type, event_time, item_id, dwell_ms, category");
 
-        await Expect(await client.PostAsJsonAsync("v1/signals/engagement/sequences", new { user_ids = new[] { 1, 2, 3, 4 } }), "serving.max_users_per_request", "4 user_ids exceed serving.max_users_per_request (3)");
-        await Expect(await client.PostAsJsonAsync("v1/signals/engagement/sequences", new { user_ids = new[] { 1 }, limit = 99 }), "serving.max_limit", "serving.max_limit (15)");
+        await Expect(await client.PostAsJsonAsync("v1/signals/engagement/sequences", new { user_ids = new[] { 1, 2, 3, 4 } }), "user_ids", "serving.max_users_per_request", "4 user_ids exceed serving.max_users_per_request (3)");
+        await Expect(await client.PostAsJsonAsync("v1/signals/engagement/sequences", new { user_ids = new[] { 1 }, limit = 99 }), "limit", "serving.max_limit", "serving.max_limit (15)");
         var big = "[" + string.Join(",", Enumerable.Range(0, 40).Select(i => Event($"b{i}", 1, "save", ServingWorld.Now - ServingWorld.Hour))) + "]";
-        await Expect(await client.PostAsync("v1/events", new StringContent(big)), "serving.max_request_bytes", "the request body exceeds serving.max_request_bytes (2048 bytes)");
+        await Expect(await client.PostAsync("v1/events", new StringContent(big)), null, "serving.max_request_bytes", "the request body exceeds serving.max_request_bytes (2048 bytes)");
         var many = string.Join("\n", Enumerable.Range(0, 5).Select(i => Event($"m{i}", 1, "save", ServingWorld.Now - ServingWorld.Hour)));
-        await Expect(await client.PostAsync("v1/events", new StringContent(many)), "serving.max_events_per_request", "more than 4 events in one request (serving.max_events_per_request)");
+        await Expect(await client.PostAsync("v1/events", new StringContent(many)), null, "serving.max_events_per_request", "more than 4 events in one request (serving.max_events_per_request)");
         (await client.PostAsync("v1/events", new StringContent("[{\"event_type\":"))).StatusCode.Should().Be(HttpStatusCode.BadRequest);
     }
 
@@ -197,6 +197,7 @@ public sealed class ApiTests
 
         response.StatusCode.Should().Be(HttpStatusCode.BadRequest);
         var body = await ServingWorld.JsonAsync(response);
+        body.GetProperty("parameter").GetString().Should().Be("limit");
         body.GetProperty("limit").GetString().Should().Be("max_length");
         body.GetProperty("error").GetString().Should().Be("limit 21 exceeds the max_length of signal 'engagement' (20)");
     }

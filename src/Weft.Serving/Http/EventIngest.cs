@@ -176,7 +176,7 @@ internal static class EventIngest
     }
 
     private static ApiError TooMany(int maxEvents) =>
-        ApiError.BadRequest($"more than {maxEvents} events in one request (serving.max_events_per_request)", "serving.max_events_per_request");
+        ApiError.BadRequest($"more than {maxEvents} events in one request (serving.max_events_per_request)", limit: "serving.max_events_per_request");
 
     private static ApiError? Check(ReadOnlyMemory<byte> json, int index, string tenant, IReadOnlySet<string> ownTypes, out byte[] key)
     {

@@ -25,8 +25,8 @@ internal sealed record EventDoc(string EventId, long UserId, string EventType, s
 /// <summary>Offsets the events got in the embedded log; they are durable.</summary>
 internal sealed record EventsAcceptedDoc(int Accepted, string Partition, long FirstOffset, long LastOffset);
 
-/// <summary>An error; <c>limit</c> names the option or parameter whose limit was hit.</summary>
-internal sealed record ErrorDoc(string Error, string? Limit);
+/// <summary>An error; <c>parameter</c> names the request parameter at fault, <c>limit</c> the cap it exceeded (a serving option or a property of the signal).</summary>
+internal sealed record ErrorDoc(string Error, string? Parameter, string? Limit);
 
 /// <summary>The caller's signals.</summary>
 internal sealed record SignalListDoc(string Tenant, SignalDoc[] Signals);

@@ -7,9 +7,13 @@ using Weft.Serving.Sequences;
 namespace Weft.Serving.Http;
 
 /// <summary>An error a request gets: the HTTP status, a message, and for a limit the option or property that sets it.</summary>
-internal sealed record ApiError(int Status, string Message, string? Limit = null)
+/// <summary>
+/// An error answer: <paramref name="Parameter"/> names the request parameter at fault (when one is),
+/// <paramref name="Limit"/> the cap it exceeded (a server option or a property of the signal).
+/// </summary>
+internal sealed record ApiError(int Status, string Message, string? Parameter = null, string? Limit = null)
 {
-    public static ApiError BadRequest(string message, string? limit = null) => new(400, message, limit);
+    public static ApiError BadRequest(string message, string? parameter = null, string? limit = null) => new(400, message, parameter, limit);
 }
 
 /// <summary>A read's parameters as they came (query string or JSON body), before validation.</summary>
@@ -45,7 +49,7 @@ internal static class ReadRequest
 
                 if (!signal.ColumnIndex.TryGetValue(name, out int c))
                 {
-                    return ApiError.BadRequest($"unknown column '{name}': signal '{signal.Name}' has {string.Join(", ", signal.SequenceColumns.Select(f => f.Name))}");
+                    return ApiError.BadRequest($"unknown column '{name}': signal '{signal.Name}' has {string.Join(", ", signal.SequenceColumns.Select(f => f.Name))}", "columns");
                 }
 
                 if (!chosen.Contains(c))
@@ -68,12 +72,12 @@ internal static class ReadRequest
 
             if (asked > state.Options.MaxLimit)
             {
-                return ApiError.BadRequest($"limit {asked} exceeds the server cap serving.max_limit ({state.Options.MaxLimit})", "serving.max_limit");
+                return ApiError.BadRequest($"limit {asked} exceeds the server cap serving.max_limit ({state.Options.MaxLimit})", "limit", "serving.max_limit");
             }
 
             if (asked > maxLength)
             {
-                return ApiError.BadRequest($"limit {asked} exceeds the max_length of signal '{signal.Name}' ({maxLength})", "max_length");
+                return ApiError.BadRequest($"limit {asked} exceeds the max_length of signal '{signal.Name}' ({maxLength})", "limit", "max_length");
             }
 
             limit = (int)asked;
@@ -89,7 +93,7 @@ internal static class ReadRequest
 
             if (asked > definition.Lookback)
             {
-                return ApiError.BadRequest($"lookback {args.Lookback} exceeds the lookback of signal '{signal.Name}' ({Durations.Format(definition.Lookback)})", "lookback");
+                return ApiError.BadRequest($"lookback {args.Lookback} exceeds the lookback of signal '{signal.Name}' ({Durations.Format(definition.Lookback)})", "lookback", "lookback");
             }
 
             lookback = asked;
@@ -114,7 +118,7 @@ internal static class ReadRequest
         {
             return ApiError.BadRequest(
                 $"as_of {Timestamps.Format(asOf)} minus lookback {Durations.Format(lookback)} reaches before the history this server holds ({Timestamps.Format(history.LoadedFromMicros)}: now − the signal's lookback − serving.history_horizon {Durations.Format(state.Options.HistoryHorizon)}); use `weft snapshot` for older cuts",
-                "serving.history_horizon");
+                "as_of", "serving.history_horizon");
         }
 
         parameters = new ReadParameters(projection, cut, lookback);

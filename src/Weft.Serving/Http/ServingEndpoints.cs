@@ -293,7 +293,7 @@ internal static class ServingEndpoints
 
                         if (p.Value.GetArrayLength() > maxUsers)
                         {
-                            return ApiError.BadRequest($"{p.Value.GetArrayLength()} user_ids exceed serving.max_users_per_request ({maxUsers})", "serving.max_users_per_request");
+                            return ApiError.BadRequest($"{p.Value.GetArrayLength()} user_ids exceed serving.max_users_per_request ({maxUsers})", "user_ids", "serving.max_users_per_request");
                         }
 
                         var distinct = new HashSet<long>();
@@ -397,7 +397,7 @@ internal static class ServingEndpoints
         }
         catch (ArgumentException ex)
         {
-            await WriteErrorAsync(context, ApiError.BadRequest(ex.Message, "embedded log max_record_bytes")).ConfigureAwait(false);
+            await WriteErrorAsync(context, ApiError.BadRequest(ex.Message, limit: "embedded log max_record_bytes")).ConfigureAwait(false);
             return;
         }
 
@@ -593,7 +593,7 @@ internal static class ServingEndpoints
     /// <summary>Reads the body, refusing more than <paramref name="max"/> bytes with a 400 that names the limit.</summary>
     private static async Task<(byte[] Body, ApiError? Error)> ReadBodyAsync(HttpContext context, int max)
     {
-        var tooLarge = ApiError.BadRequest($"the request body exceeds serving.max_request_bytes ({max} bytes)", "serving.max_request_bytes");
+        var tooLarge = ApiError.BadRequest($"the request body exceeds serving.max_request_bytes ({max} bytes)", limit: "serving.max_request_bytes");
         if (context.Request.ContentLength > max)
         {
             await DrainAsync(context, max).ConfigureAwait(false);
@@ -659,6 +659,11 @@ internal static class ServingEndpoints
         {
             w.WriteStartObject();
             w.WriteString("error"u8, error.Message);
+            if (error.Parameter is not null)
+            {
+                w.WriteString("parameter"u8, error.Parameter);
+            }
+
             if (error.Limit is not null)
             {
                 w.WriteString("limit"u8, error.Limit);
