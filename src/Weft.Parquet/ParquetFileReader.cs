@@ -345,8 +345,8 @@ public sealed class ParquetFileReader : IAsyncDisposable
         StoredAs.AsIs => DecodeStatistic(descriptor.Field.Type, bytes),
         StoredAs.UInt32 => UInt32Codec.ReadStatistic(bytes),
         StoredAs.UInt64 => bytes.Length == 8 && BinaryPrimitives.ReadUInt64LittleEndian(bytes) is var u && u <= long.MaxValue ? (long)u : null,
-        StoredAs.TimestampMillis => Int64Codec.ReadStatistic(bytes) is long ms && ms is <= long.MaxValue / 1000 and >= long.MinValue / 1000 ? ms * 1000 : null,
-        StoredAs.TimestampNanos => Int64Codec.ReadStatistic(bytes) is long ns ? Math.DivRem(ns, 1000, out var rest) - (rest < 0 ? 1 : 0) : null,
+        StoredAs.TimestampMillis => Int64Codec.ReadStatistic(bytes) is long ms && TimeUnits.TryMillisToMicros(ms, out var us) ? us : null,
+        StoredAs.TimestampNanos => Int64Codec.ReadStatistic(bytes) is long ns ? TimeUnits.FloorNanosToMicros(ns) : null,
         _ => null, // INT96: no defined order
     };
 

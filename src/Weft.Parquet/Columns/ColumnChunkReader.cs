@@ -56,21 +56,18 @@ internal static class ColumnChunkReader
             case StoredAs.TimestampMillis:
                 for (var i = 0; i < values.Length; i++)
                 {
-                    var v = values[i];
-                    if (v is > long.MaxValue / 1000 or < long.MinValue / 1000)
+                    var millis = values[i];
+                    if (!TimeUnits.TryMillisToMicros(millis, out values[i]))
                     {
-                        ThrowHelper.Format($"column '{descriptor.Field.Name}': TIMESTAMP(MILLIS) value {v} is beyond the range of µs since the epoch");
+                        ThrowHelper.Format($"column '{descriptor.Field.Name}': TIMESTAMP(MILLIS) value {millis} is beyond the range of µs since the epoch");
                     }
-
-                    values[i] = v * 1000;
                 }
 
                 break;
             case StoredAs.TimestampNanos:
                 for (var i = 0; i < values.Length; i++)
                 {
-                    // Rounded down, so an instant before the epoch stays before it.
-                    values[i] = Math.DivRem(values[i], 1000, out var rest) - (rest < 0 ? 1 : 0);
+                    values[i] = TimeUnits.FloorNanosToMicros(values[i]);
                 }
 
                 break;

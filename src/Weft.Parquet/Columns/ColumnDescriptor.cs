@@ -103,3 +103,17 @@ internal enum StoredAs
     UInt32,
     UInt64,
 }
+
+/// <summary>Timestamps in other units as µs since the epoch: for values and statistics alike.</summary>
+internal static class TimeUnits
+{
+    /// <summary>Nanoseconds rounded down to µs, so an instant before the epoch stays before it.</summary>
+    public static long FloorNanosToMicros(long nanos) => Math.DivRem(nanos, 1000, out var rest) - (rest < 0 ? 1 : 0);
+
+    /// <summary>Milliseconds as µs; false when that leaves the range of a long.</summary>
+    public static bool TryMillisToMicros(long millis, out long micros)
+    {
+        micros = millis * 1000;
+        return millis is <= long.MaxValue / 1000 and >= long.MinValue / 1000;
+    }
+}
