@@ -155,16 +155,17 @@ public sealed class CorruptFileTests
     public async Task Random_corruption_only_ever_raises_format_or_not_supported_errors(ParquetCompression compression, bool dictionary) =>
         await FuzzAsync(await ValidFileAsync(compression, dictionary), 1234 + (int)compression);
 
-    /// <summary>The codecs Weft reads but does not write, in files DuckDB writes.</summary>
+    /// <summary>The codecs and encodings Weft reads but does not write, in files DuckDB writes.</summary>
     [Theory]
-    [InlineData("zstd")]
-    [InlineData("lz4_raw")]
-    public async Task Random_corruption_of_zstd_and_lz4_raw_pages_only_ever_raises_format_or_not_supported_errors(string codec)
+    [InlineData("zstd", "V1")]
+    [InlineData("lz4_raw", "V1")]
+    [InlineData("uncompressed", "V2")]
+    public async Task Random_corruption_of_pages_Weft_does_not_write_only_ever_raises_format_or_not_supported_errors(string codec, string version)
     {
         using var temp = new TempDir();
-        var path = temp.File($"duck-{codec}.parquet");
-        await DuckDb.RunAsync($"COPY (SELECT i::BIGINT AS id, 'v' || (i % 97) AS s, [i::FLOAT, 0.5] AS fl FROM range(0, 3000) t(i)) TO {DuckDb.Quote(path)} (FORMAT parquet, COMPRESSION {codec}, ROW_GROUP_SIZE 1000)");
-        await FuzzAsync(await File.ReadAllBytesAsync(path), codec.Length);
+        var path = temp.File($"duck-{codec}-{version}.parquet");
+        await DuckDb.RunAsync($"COPY (SELECT i::BIGINT AS id, (i * 37)::INTEGER AS n, 'v' || i AS s, i / 3.0 AS d, [i::FLOAT, 0.5] AS fl FROM range(0, 3000) t(i)) TO {DuckDb.Quote(path)} (FORMAT parquet, COMPRESSION {codec}, ROW_GROUP_SIZE 1000, PARQUET_VERSION {version})");
+        await FuzzAsync(await File.ReadAllBytesAsync(path), codec.Length + version.Length);
     }
 
     private static async Task FuzzAsync(byte[] valid, int seed)

@@ -21,7 +21,8 @@ internal sealed class ReadCounters
 /// <summary>
 /// Decodes one column chunk (its bytes already in memory) into a <see cref="ParquetColumnData"/>.
 /// Handles a dictionary page, DATA_PAGE v1 and DATA_PAGE_V2; PLAIN, PLAIN_DICTIONARY /
-/// RLE_DICTIONARY and (booleans) RLE value encodings; UNCOMPRESSED, SNAPPY, GZIP, ZSTD and LZ4_RAW.
+/// RLE_DICTIONARY, (booleans) RLE, DELTA_BINARY_PACKED, DELTA_LENGTH_BYTE_ARRAY and BYTE_STREAM_SPLIT value
+/// encodings; UNCOMPRESSED, SNAPPY, GZIP, ZSTD and LZ4_RAW.
 /// </summary>
 internal static class ColumnChunkReader
 {
@@ -419,9 +420,47 @@ internal static class ColumnChunkReader
             case PageEncoding.Rle:
                 TCodec.DecodeRle(input, destination, "data page values");
                 break;
-            default:
-                ThrowHelper.NotSupported($"value encoding {encoding} is not supported; Weft reads PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY and (booleans) RLE");
+            case PageEncoding.DeltaBinaryPacked when TCodec.Physical == PhysicalType.Int64 && typeof(T) == typeof(long):
+                DeltaEncodings.DecodeBinaryPacked(input, As<T, long>(destination), "data page values");
                 break;
+            case PageEncoding.DeltaBinaryPacked when TCodec.Physical == PhysicalType.Int32 && typeof(T) == typeof(int):
+                DeltaEncodings.DecodeBinaryPacked(input, As<T, int>(destination), "data page values");
+                break;
+            case PageEncoding.DeltaBinaryPacked when TCodec.Physical == PhysicalType.Int32 && typeof(T) == typeof(long):
+                DecodeUInt32BinaryPacked(input, As<T, long>(destination));
+                break;
+            case PageEncoding.DeltaLengthByteArray when typeof(T) == typeof(string):
+                DeltaEncodings.DecodeLengthByteArray(input, As<T, string>(destination), "data page values");
+                break;
+            case PageEncoding.ByteStreamSplit when IsRawPlain<T, TCodec>():
+                DeltaEncodings.DecodeByteStreamSplit(
+                    input, MemoryMarshal.CreateSpan(ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(destination)), destination.Length * Unsafe.SizeOf<T>()), Unsafe.SizeOf<T>(), "data page values");
+                break;
+            default:
+                ThrowHelper.NotSupported($"value encoding {encoding} is not supported for {TCodec.Physical} values; Weft reads PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY, (booleans) RLE, (integers) DELTA_BINARY_PACKED, (strings) DELTA_LENGTH_BYTE_ARRAY and (fixed-width values) BYTE_STREAM_SPLIT");
+                break;
+        }
+    }
+
+    /// <summary>The same elements as another type; only for T that is that type.</summary>
+    private static Span<TTo> As<T, TTo>(Span<T> span) =>
+        MemoryMarshal.CreateSpan(ref Unsafe.As<T, TTo>(ref MemoryMarshal.GetReference(span)), span.Length);
+
+    /// <summary>UINT_32 values, delta-packed as the INT32s they are stored as, widened without sign.</summary>
+    private static void DecodeUInt32BinaryPacked(ReadOnlySpan<byte> input, Span<long> destination)
+    {
+        var stored = ArrayPool<int>.Shared.Rent(destination.Length);
+        try
+        {
+            DeltaEncodings.DecodeBinaryPacked(input, stored.AsSpan(0, destination.Length), "data page values");
+            for (var i = 0; i < destination.Length; i++)
+            {
+                destination[i] = (uint)stored[i];
+            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(stored);
         }
     }
 

@@ -474,7 +474,7 @@ internal readonly struct StringCodec : IValueCodec<string>
     private static void ThrowInvalidUtf16() =>
         throw new EncoderFallbackException("A string holds an unpaired surrogate and cannot be written as UTF-8.");
 
-    private static string Decode(ReadOnlySpan<byte> bytes, string what)
+    internal static string Decode(ReadOnlySpan<byte> bytes, string what)
     {
         try
         {
