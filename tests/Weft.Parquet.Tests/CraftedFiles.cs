@@ -177,20 +177,125 @@ internal static class CraftedFiles
 
     /// <summary>
     /// A file of one required INT96 column <paramref name="name"/> (Spark's legacy timestamps, which
-    /// Weft's writer never emits): one PLAIN data page, uncompressed, each value the nanoseconds of the
-    /// day then the Julian day, little-endian.
+    /// Weft's writer never emits): one PLAIN data page, each value the nanoseconds of the day then the
+    /// Julian day, little-endian.
     /// </summary>
     public static byte[] BuildInt96File(string name, IReadOnlyList<(long NanosOfDay, int JulianDay)> values)
     {
-        using var page = new PooledBuffer();
-        foreach (var (nanos, day) in values)
+        var page = new byte[values.Count * 12];
+        for (var i = 0; i < values.Count; i++)
         {
-            var value = new byte[12];
-            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(value, nanos);
-            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(value.AsSpan(8), day);
-            page.Write(value);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(page.AsSpan(i * 12), values[i].NanosOfDay);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(page.AsSpan((i * 12) + 8), values[i].JulianDay);
         }
 
+        return BuildSingleColumnFile(new SchemaElement { Name = name, Type = PhysicalType.Int96, RepetitionType = Repetition.Required }, page, values.Count, PageEncoding.Plain);
+    }
+
+    /// <summary>
+    /// A file of one required string column <paramref name="name"/> in one DELTA_BYTE_ARRAY data page
+    /// (parquet-mr's v2 choice for strings), encoded here from the format's description.
+    /// </summary>
+    public static byte[] BuildDeltaByteArrayFile(string name, IReadOnlyList<string> values)
+    {
+        var bytes = values.Select(v => System.Text.Encoding.UTF8.GetBytes(v)).ToArray();
+        var prefixes = new long[bytes.Length];
+        var suffixes = new long[bytes.Length];
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            var shared = 0;
+            if (i > 0)
+            {
+                while (shared < bytes[i].Length && shared < bytes[i - 1].Length && bytes[i][shared] == bytes[i - 1][shared])
+                {
+                    shared++;
+                }
+            }
+
+            prefixes[i] = shared;
+            suffixes[i] = bytes[i].Length - shared;
+        }
+
+        var page = new List<byte>();
+        page.AddRange(DeltaBinaryPacked(prefixes));
+        page.AddRange(DeltaBinaryPacked(suffixes));
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            page.AddRange(bytes[i].Skip((int)prefixes[i]));
+        }
+
+        return BuildSingleColumnFile(
+            new SchemaElement { Name = name, Type = PhysicalType.ByteArray, RepetitionType = Repetition.Required, ConvertedType = ConvertedType.Utf8, LogicalType = new LogicalType { Kind = LogicalType.String } },
+            [.. page], values.Count, PageEncoding.DeltaByteArray);
+    }
+
+    /// <summary>DELTA_BINARY_PACKED as the format describes it: blocks of 128 deltas in 4 miniblocks of 32.</summary>
+    public static byte[] DeltaBinaryPacked(IReadOnlyList<long> values)
+    {
+        const int Block = 128, Miniblocks = 4, PerMiniblock = 32;
+        var output = new List<byte>();
+        Uleb(output, Block);
+        Uleb(output, Miniblocks);
+        Uleb(output, (ulong)values.Count);
+        Uleb(output, ZigZag(values.Count > 0 ? values[0] : 0));
+        for (var start = 1; start < values.Count; start += Block)
+        {
+            var deltas = new long[Math.Min(Block, values.Count - start)];
+            for (var i = 0; i < deltas.Length; i++)
+            {
+                deltas[i] = unchecked(values[start + i] - values[start + i - 1]);
+            }
+
+            var min = deltas.Min();
+            Uleb(output, ZigZag(min));
+            var needed = (deltas.Length + PerMiniblock - 1) / PerMiniblock;
+            var widths = new byte[Miniblocks];
+            for (var m = 0; m < needed; m++)
+            {
+                var max = deltas.Skip(m * PerMiniblock).Take(PerMiniblock).Select(d => unchecked((ulong)(d - min))).Max();
+                widths[m] = (byte)(64 - System.Numerics.BitOperations.LeadingZeroCount(max));
+            }
+
+            output.AddRange(widths);
+            for (var m = 0; m < needed; m++)
+            {
+                var packed = new byte[PerMiniblock * widths[m] / 8];
+                for (var k = 0; k < PerMiniblock; k++)
+                {
+                    var index = (m * PerMiniblock) + k;
+                    var value = index < deltas.Length ? unchecked((ulong)(deltas[index] - min)) : 0;
+                    for (var bit = 0; bit < widths[m]; bit++)
+                    {
+                        if ((value >> bit & 1) != 0)
+                        {
+                            var at = (k * widths[m]) + bit;
+                            packed[at >> 3] |= (byte)(1 << (at & 7));
+                        }
+                    }
+                }
+
+                output.AddRange(packed);
+            }
+        }
+
+        return [.. output];
+    }
+
+    private static void Uleb(List<byte> output, ulong value)
+    {
+        while (value >= 0x80)
+        {
+            output.Add((byte)(value | 0x80));
+            value >>= 7;
+        }
+
+        output.Add((byte)value);
+    }
+
+    private static ulong ZigZag(long value) => (ulong)((value << 1) ^ (value >> 63));
+
+    private static byte[] BuildSingleColumnFile(SchemaElement leaf, byte[] page, int count, PageEncoding encoding)
+    {
         using var file = new PooledBuffer();
         file.Write("PAR1"u8);
         var header = PageHeaderBytes(new PageHeader
@@ -198,19 +303,19 @@ internal static class CraftedFiles
             Type = PageType.DataPage,
             UncompressedPageSize = page.Length,
             CompressedPageSize = page.Length,
-            DataPageHeader = new DataPageHeader { NumValues = values.Count, Encoding = PageEncoding.Plain, DefinitionLevelEncoding = PageEncoding.Rle, RepetitionLevelEncoding = PageEncoding.Rle },
+            DataPageHeader = new DataPageHeader { NumValues = count, Encoding = encoding, DefinitionLevelEncoding = PageEncoding.Rle, RepetitionLevelEncoding = PageEncoding.Rle },
         });
         file.Write(header);
-        file.Write(page.WrittenSpan);
+        file.Write(page);
         var chunk = new ColumnChunk
         {
             MetaData = new ColumnMetaData
             {
-                Type = PhysicalType.Int96,
-                Encodings = [PageEncoding.Plain, PageEncoding.Rle],
-                PathInSchema = [name],
+                Type = leaf.Type!.Value,
+                Encodings = [encoding, PageEncoding.Rle],
+                PathInSchema = [leaf.Name],
                 Codec = CompressionCodec.Uncompressed,
-                NumValues = values.Count,
+                NumValues = count,
                 TotalCompressedSize = header.Length + page.Length,
                 TotalUncompressedSize = header.Length + page.Length,
                 DataPageOffset = 4,
@@ -219,14 +324,10 @@ internal static class CraftedFiles
         var start = file.Length;
         new FileMetaData
         {
-            Schema =
-            [
-                new SchemaElement { Name = "schema", NumChildren = 1 },
-                new SchemaElement { Name = name, Type = PhysicalType.Int96, RepetitionType = Repetition.Required },
-            ],
-            NumRows = values.Count,
-            RowGroups = [new RowGroup { Columns = [chunk], NumRows = values.Count, TotalByteSize = header.Length + page.Length }],
-            CreatedBy = "weft tests (crafted INT96)",
+            Schema = [new SchemaElement { Name = "schema", NumChildren = 1 }, leaf],
+            NumRows = count,
+            RowGroups = [new RowGroup { Columns = [chunk], NumRows = count, TotalByteSize = header.Length + page.Length }],
+            CreatedBy = "weft tests (crafted)",
         }.Write(new ThriftCompactWriter(file));
         file.WriteInt32LittleEndian(file.Length - start);
         file.Write("PAR1"u8);

@@ -21,7 +21,7 @@ internal sealed class ReadCounters
 /// <summary>
 /// Decodes one column chunk (its bytes already in memory) into a <see cref="ParquetColumnData"/>.
 /// Handles a dictionary page, DATA_PAGE v1 and DATA_PAGE_V2; PLAIN, PLAIN_DICTIONARY /
-/// RLE_DICTIONARY, (booleans) RLE, DELTA_BINARY_PACKED, DELTA_LENGTH_BYTE_ARRAY and BYTE_STREAM_SPLIT value
+/// RLE_DICTIONARY, (booleans) RLE, DELTA_BINARY_PACKED, DELTA_LENGTH_BYTE_ARRAY, DELTA_BYTE_ARRAY and BYTE_STREAM_SPLIT value
 /// encodings; UNCOMPRESSED, SNAPPY, GZIP, ZSTD and LZ4_RAW.
 /// </summary>
 internal static class ColumnChunkReader
@@ -432,12 +432,15 @@ internal static class ColumnChunkReader
             case PageEncoding.DeltaLengthByteArray when typeof(T) == typeof(string):
                 DeltaEncodings.DecodeLengthByteArray(input, As<T, string>(destination), "data page values");
                 break;
+            case PageEncoding.DeltaByteArray when typeof(T) == typeof(string):
+                DeltaEncodings.DecodeByteArray(input, As<T, string>(destination), "data page values");
+                break;
             case PageEncoding.ByteStreamSplit when IsRawPlain<T, TCodec>():
                 DeltaEncodings.DecodeByteStreamSplit(
                     input, MemoryMarshal.CreateSpan(ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(destination)), destination.Length * Unsafe.SizeOf<T>()), Unsafe.SizeOf<T>(), "data page values");
                 break;
             default:
-                ThrowHelper.NotSupported($"value encoding {encoding} is not supported for {TCodec.Physical} values; Weft reads PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY, (booleans) RLE, (integers) DELTA_BINARY_PACKED, (strings) DELTA_LENGTH_BYTE_ARRAY and (fixed-width values) BYTE_STREAM_SPLIT");
+                ThrowHelper.NotSupported($"value encoding {encoding} is not supported for {TCodec.Physical} values; Weft reads PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY, (booleans) RLE, (integers) DELTA_BINARY_PACKED, (strings) DELTA_LENGTH_BYTE_ARRAY and DELTA_BYTE_ARRAY, (fixed-width values) BYTE_STREAM_SPLIT");
                 break;
         }
     }

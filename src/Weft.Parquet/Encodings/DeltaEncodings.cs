@@ -5,8 +5,8 @@ namespace Weft.Parquet.Encodings;
 
 /// <summary>
 /// The read side of the encodings PARQUET_VERSION 2 writers choose (DuckDB's V2, parquet-mr's v2, Arrow's
-/// writer when asked): DELTA_BINARY_PACKED integers, DELTA_LENGTH_BYTE_ARRAY strings and
-/// BYTE_STREAM_SPLIT fixed-width values. Weft writes none of them.
+/// writer when asked): DELTA_BINARY_PACKED integers, DELTA_LENGTH_BYTE_ARRAY and DELTA_BYTE_ARRAY
+/// strings and BYTE_STREAM_SPLIT fixed-width values. Weft writes none of them.
 /// </summary>
 internal static class DeltaEncodings
 {
@@ -123,6 +123,60 @@ internal static class DeltaEncodings
         }
         finally
         {
+            ArrayPool<int>.Shared.Return(lengths);
+        }
+    }
+
+    /// <summary>
+    /// DELTA_BYTE_ARRAY strings (parquet-mr's v2 choice): every prefix length, every suffix length (both
+    /// DELTA_BINARY_PACKED), then the suffixes; each value is that many leading bytes of the value
+    /// before it followed by its suffix.
+    /// </summary>
+    public static int DecodeByteArray(ReadOnlySpan<byte> input, Span<string> destination, string what)
+    {
+        var count = destination.Length;
+        var lengths = ArrayPool<int>.Shared.Rent(count * 2);
+        var previous = ArrayPool<byte>.Shared.Rent(256);
+        try
+        {
+            var prefixes = lengths.AsSpan(0, count);
+            var suffixes = lengths.AsSpan(count, count);
+            var position = DecodeBinaryPacked(input, prefixes, what);
+            position += DecodeBinaryPacked(input[position..], suffixes, what);
+            var previousLength = 0;
+            for (var i = 0; i < count; i++)
+            {
+                int prefix = prefixes[i], suffix = suffixes[i];
+                if (prefix < 0 || prefix > previousLength)
+                {
+                    ThrowHelper.Format($"{what}: string {i} takes {prefix} bytes of a previous value of {previousLength}");
+                }
+
+                if (suffix < 0 || suffix > input.Length - position)
+                {
+                    ThrowHelper.Format($"{what}: string {i}'s suffix of {suffix} bytes runs past the page ({input.Length - position} bytes left)");
+                }
+
+                var length = prefix + suffix;
+                if (length > previous.Length)
+                {
+                    var grown = ArrayPool<byte>.Shared.Rent(length);
+                    previous.AsSpan(0, prefix).CopyTo(grown);
+                    ArrayPool<byte>.Shared.Return(previous);
+                    previous = grown;
+                }
+
+                input.Slice(position, suffix).CopyTo(previous.AsSpan(prefix));
+                position += suffix;
+                previousLength = length;
+                destination[i] = StringCodec.Decode(previous.AsSpan(0, length), what);
+            }
+
+            return position;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(previous);
             ArrayPool<int>.Shared.Return(lengths);
         }
     }
