@@ -199,6 +199,8 @@ public sealed class ApiTests
         var body = await ServingWorld.JsonAsync(response);
         body.GetProperty("parameter").GetString().Should().Be("limit");
         body.GetProperty("limit").GetString().Should().Be("max_length");
+        (await (await client.GetAsync("v1/signals/engagement/users/1/sequence?limit=21")).Content.ReadAsStringAsync())
+            .Should().Contain("of signal 'engagement'", "the quotes a person reads in curl are not escaped to \\u0027");
         body.GetProperty("error").GetString().Should().Be("limit 21 exceeds the max_length of signal 'engagement' (20)");
     }
 

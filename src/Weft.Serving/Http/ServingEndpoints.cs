@@ -652,10 +652,14 @@ internal static class ServingEndpoints
         }
     }
 
+    // Error messages quote values ('nope') for people reading them in curl: keep quotes and accents as
+    // they are (the body is application/json, never HTML, so the default escaping protects nothing).
+    private static readonly JsonWriterOptions ErrorWriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     private static async Task WriteErrorAsync(HttpContext context, ApiError error)
     {
         Begin(context, error.Status);
-        using (var w = new Utf8JsonWriter(context.Response.BodyWriter))
+        using (var w = new Utf8JsonWriter(context.Response.BodyWriter, ErrorWriterOptions))
         {
             w.WriteStartObject();
             w.WriteString("error"u8, error.Message);
