@@ -49,6 +49,14 @@ public static class Labels
 
             await using (reader.ConfigureAwait(false))
             {
+                // Every label column goes into the training set, so one Weft cannot read fails the file
+                // rather than vanishing from the output.
+                if (reader.UnsupportedColumns.Count > 0)
+                {
+                    var (name, why) = reader.UnsupportedColumns.First();
+                    throw new InputException($"label file '{path}': column '{name}' cannot be read: {why}");
+                }
+
                 schema = [.. reader.Schema.Fields.Select(ColumnConversions.ToFieldDefinition)];
             }
 

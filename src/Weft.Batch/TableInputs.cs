@@ -164,6 +164,15 @@ public static class TableInputs
         await using (reader.ConfigureAwait(false))
         {
             var partitionValues = root is null ? [] : HivePartitionValues(root, file);
+            // A column the file holds in a type Weft does not read is an error when wanted, never nulls.
+            foreach (var want in schema)
+            {
+                if (reader.UnsupportedColumns.TryGetValue(want.Name, out var why))
+                {
+                    throw new InputException($"{file}: column '{want.Name}' cannot be read: {why}");
+                }
+            }
+
             foreach (var name in required ?? [])
             {
                 if (reader.Schema.IndexOf(name) < 0 && !partitionValues.ContainsKey(name))

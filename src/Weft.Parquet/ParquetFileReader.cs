@@ -27,8 +27,9 @@ public sealed class ParquetFileReader : IAsyncDisposable
 
     private ParquetFileReader(
         Stream stream, bool ownsStream, string? path, FileMetaData metadata, ParquetSchema schema, ColumnDescriptor[] columns,
-        IReadOnlyList<ParquetRowGroupInfo> rowGroups, IReadOnlyDictionary<string, string?> keyValues, long dataEnd)
+        IReadOnlyList<ParquetRowGroupInfo> rowGroups, IReadOnlyDictionary<string, string?> keyValues, long dataEnd, IReadOnlyDictionary<string, string> unsupported)
     {
+        UnsupportedColumns = unsupported;
         _stream = stream;
         _ownsStream = ownsStream;
         _path = path;
@@ -42,6 +43,13 @@ public sealed class ParquetFileReader : IAsyncDisposable
 
     /// <summary>The file's columns.</summary>
     public ParquetSchema Schema { get; }
+
+    /// <summary>
+    /// Columns of the file outside Weft's subset (decimals, dates, structs, maps…), left out of
+    /// <see cref="Schema"/> so the others stay readable, each with why; reading one throws
+    /// <see cref="NotSupportedException"/> with that reason.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> UnsupportedColumns { get; }
 
     /// <summary>The row groups, with per-column statistics.</summary>
     public IReadOnlyList<ParquetRowGroupInfo> RowGroups { get; }
@@ -114,10 +122,15 @@ public sealed class ParquetFileReader : IAsyncDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentOutOfRangeException.ThrowIfNegative(rowGroup);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(rowGroup, RowGroups.Count);
+        if (UnsupportedColumns.TryGetValue(column, out var reason))
+        {
+            throw new NotSupportedException($"{Describe()}{reason}");
+        }
+
         var index = Schema.IndexOfOrThrow(column);
         var group = _metadata.RowGroups[rowGroup];
-        var meta = group.Columns[index].MetaData;
         var descriptor = _columns[index];
+        var meta = group.Columns[descriptor.ChunkIndex].MetaData;
         var where = $"column '{column}', row group {rowGroup}";
 
         var start = meta.DictionaryPageOffset is { } dict && dict > 0 && dict < meta.DataPageOffset ? dict : meta.DataPageOffset;
@@ -243,15 +256,21 @@ public sealed class ParquetFileReader : IAsyncDisposable
         {
             var reader = new ThriftCompactReader(footer);
             var metadata = FileMetaData.Read(ref reader);
-            var (schema, columns) = SchemaMapping.FromElements(metadata.Schema);
-            var rowGroups = Describe(metadata, schema, columns);
+            var (schema, columns, skipped, leaves) = SchemaMapping.FromElementsSkippingUnsupported(metadata.Schema);
+            var unsupported = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (name, why) in skipped)
+            {
+                unsupported[name] = why;
+            }
+
+            var rowGroups = Describe(metadata, schema, columns, leaves);
             var keyValues = new Dictionary<string, string?>(StringComparer.Ordinal);
             foreach (var kv in metadata.KeyValueMetadata ?? [])
             {
                 keyValues[kv.Key] = kv.Value;
             }
 
-            return new ParquetFileReader(stream, ownsStream, path, metadata, schema, columns, rowGroups, keyValues, footerStart);
+            return new ParquetFileReader(stream, ownsStream, path, metadata, schema, columns, rowGroups, keyValues, footerStart, unsupported);
         }
         catch (ParquetFormatException e) when (e.FilePath is null)
         {
@@ -263,7 +282,7 @@ public sealed class ParquetFileReader : IAsyncDisposable
         }
     }
 
-    private static List<ParquetRowGroupInfo> Describe(FileMetaData metadata, ParquetSchema schema, ColumnDescriptor[] columns)
+    private static List<ParquetRowGroupInfo> Describe(FileMetaData metadata, ParquetSchema schema, ColumnDescriptor[] columns, int leaves)
     {
         if (metadata.NumRows < 0)
         {
@@ -279,17 +298,17 @@ public sealed class ParquetFileReader : IAsyncDisposable
                 ThrowHelper.Format($"row group {g} has {group.NumRows} rows");
             }
 
-            if (group.Columns.Count != columns.Length)
+            if (group.Columns.Count != leaves)
             {
-                ThrowHelper.Format($"row group {g} has {group.Columns.Count} column chunks for {columns.Length} columns");
+                ThrowHelper.Format($"row group {g} has {group.Columns.Count} column chunks for {leaves} leaf columns");
             }
 
             var stats = new ParquetColumnStatistics[columns.Length];
             long compressed = 0, uncompressed = 0;
             for (var c = 0; c < columns.Length; c++)
             {
-                var meta = group.Columns[c].MetaData;
                 var descriptor = columns[c];
+                var meta = group.Columns[descriptor.ChunkIndex].MetaData;
                 if (meta.Type != descriptor.Physical)
                 {
                     ThrowHelper.Format($"row group {g}, column '{descriptor.Field.Name}': chunk type {meta.Type} does not match schema type {descriptor.Physical}");

@@ -59,6 +59,42 @@ public sealed class ArchiveInputTests
         (await BatchWorld.BatchRowsAsync(config.EnrichedTable("engagement"))).Should().Equal(expected);
     }
 
+    /// <summary>
+    /// A warehouse export carries columns Weft does not read (decimals, dates, structs): those the signal
+    /// does not want are skipped, and one it wants fails naming the column and its type, never as nulls.
+    /// </summary>
+    [Fact]
+    public async Task A_Parquet_column_of_a_type_Weft_does_not_read_is_skipped_when_unwanted_and_an_error_when_wanted()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 44, events: 10);
+        var file = Path.Combine(world.Root, "items.parquet");
+        await DuckDb.RunAsync(
+            $"COPY (SELECT i::BIGINT AS item_id, 'c' || i AS category, (i * 1.5)::DECIMAL(10, 2) AS price, DATE '2026-01-01' + i::INTEGER AS launched FROM range(0, 20) t(i)) TO {DuckDb.Quote(file)} (FORMAT parquet)");
+        System.Collections.Immutable.ImmutableArray<Weft.Definitions.FieldDefinition> wanted =
+            [new("item_id", Weft.Definitions.WeftType.Int64), new("category", Weft.Definitions.WeftType.String)];
+
+        var rows = 0;
+        var categories = new List<string?>();
+        await foreach (var (batch, _) in TableInputs.ReadParquetAsync(file, wanted, CancellationToken.None))
+        {
+            rows += batch.RowCount;
+            categories.AddRange(((StringColumn)batch["category"]).Values);
+        }
+
+        rows.Should().Be(20);
+        categories.Should().Equal(Enumerable.Range(0, 20).Select(i => $"c{i}"));
+
+        var withPrice = wanted.Add(new("price", Weft.Definitions.WeftType.Float64));
+        var read = async () =>
+        {
+            await foreach (var _ in TableInputs.ReadParquetAsync(file, withPrice, CancellationToken.None))
+            {
+            }
+        };
+        (await read.Should().ThrowAsync<InputException>()).Which.Message.Should()
+            .Contain("items.parquet").And.Contain("column 'price' cannot be read").And.Contain("DECIMAL");
+    }
+
     [Fact]
     public async Task An_archive_without_event_types_fails_before_it_replaces_the_buckets_a_good_run_wrote()
     {

@@ -82,4 +82,17 @@ public sealed class LabelsTests
 
         (await read.Should().ThrowAsync<InputException>()).WithMessage("*label_time*row 2*\"yesterday\" is not an ISO-8601 instant*");
     }
+
+    /// <summary>Every label column goes into the training set: one Weft cannot read fails the file, it does not vanish.</summary>
+    [Fact]
+    public async Task A_Parquet_label_file_with_a_column_Weft_does_not_read_is_refused_naming_the_column()
+    {
+        using var dir = new TempDir();
+        string file = dir.File("labels.parquet");
+        await DuckDb.RunAsync($"COPY (SELECT 7::BIGINT AS user_id, TIMESTAMPTZ '2026-11-02 10:00:00+00' AS label_time, 1.25::DECIMAL(10, 2) AS weight) TO {DuckDb.Quote(file)} (FORMAT parquet)");
+
+        var read = () => Labels.ReadAsync(file, CancellationToken.None);
+
+        (await read.Should().ThrowAsync<InputException>()).WithMessage("*labels.parquet*column 'weight' cannot be read*DECIMAL*");
+    }
 }

@@ -194,16 +194,56 @@ public sealed class ForeignLayoutTests
         reader.RowGroups[0]["big"].Max.Should().BeNull("a maximum beyond the signed range cannot be a bound");
     }
 
+    /// <summary>
+    /// An item table exported from a warehouse carries decimals, dates and nested columns Weft does not
+    /// read: the file still opens, its other columns read, and only asking for one of those fails,
+    /// naming it in the format's own terms.
+    /// </summary>
     [Fact]
-    public async Task A_type_Weft_does_not_read_is_named_in_the_format_s_own_terms()
+    public async Task Columns_Weft_does_not_read_are_left_out_and_named_and_the_others_read()
+    {
+        using var temp = new TempDir();
+        var path = temp.File("items.parquet");
+        var file = DuckDb.Quote(path);
+        var results = await DuckDb.RunAsync(
+            $$"""
+            COPY (
+              SELECT i::BIGINT AS item_id, (i * 1.25)::DECIMAL(12, 2) AS price, {'a': i, 'b': 'x' || i} AS attrs,
+                     DATE '2026-01-01' + i::INTEGER AS launched, MAP {'k': i} AS tags, 'cat_' || (i % 3) AS category,
+                     [{'w': i}] AS nested, [i, i + 1] AS ids
+              FROM range(0, 50) t(i)
+            ) TO {{file}} (FORMAT parquet)
+            """,
+            $"SELECT CAST(item_id AS VARCHAR), category, CAST(ids AS VARCHAR) FROM read_parquet({file}) ORDER BY item_id");
+        await using var reader = await ParquetFileReader.OpenAsync(path);
+
+        reader.Schema.Fields.Select(f => f.Name).Should().Equal("item_id", "category", "ids");
+        reader.UnsupportedColumns.Keys.Should().BeEquivalentTo("price", "attrs", "launched", "tags", "nested");
+        reader.UnsupportedColumns["price"].Should().Contain("Column 'price' has physical type INT64 with logical type DECIMAL (converted type DECIMAL)");
+        reader.UnsupportedColumns["launched"].Should().Contain("converted type DATE");
+        var items = await reader.ReadColumnAsync(0, "item_id");
+        var categories = await reader.ReadColumnAsync(0, "category");
+        var ids = await reader.ReadColumnAsync(0, "ids");
+        var reference = results[1].Rows;
+        Enumerable.Range(0, 50).Select(r => Convert.ToString(TestColumns.ValueAt(items, r), CultureInfo.InvariantCulture)).Should().Equal(reference.Select(row => row[0].GetString()));
+        Enumerable.Range(0, 50).Select(r => (string?)TestColumns.ValueAt(categories, r)).Should().Equal(reference.Select(row => row[1].GetString()));
+        Enumerable.Range(0, 50).Select(r => "[" + string.Join(", ", (object?[])TestColumns.ValueAt(ids, r)!) + "]").Should().Equal(reference.Select(row => row[2].GetString()));
+        reader.RowGroups[0]["category"].Max.Should().Be("cat_2", "statistics come from the column's own chunk");
+
+        var price = async () => await reader.ReadColumnAsync(0, "price");
+        (await price.Should().ThrowAsync<NotSupportedException>()).Which.Message.Should().Contain(path).And.Contain("logical type DECIMAL");
+    }
+
+    [Fact]
+    public async Task A_file_with_no_column_Weft_reads_fails_to_open_naming_why()
     {
         using var temp = new TempDir();
         var path = temp.File("decimal.parquet");
-        await DuckDb.RunAsync($"COPY (SELECT 1::BIGINT AS id, 12.5::DECIMAL(12, 2) AS price) TO {DuckDb.Quote(path)} (FORMAT parquet)");
+        await DuckDb.RunAsync($"COPY (SELECT 12.5::DECIMAL(12, 2) AS price) TO {DuckDb.Quote(path)} (FORMAT parquet)");
 
         var open = async () => await ParquetFileReader.OpenAsync(path);
 
         (await open.Should().ThrowAsync<NotSupportedException>()).Which.Message.Should()
-            .Contain("Column 'price' has physical type INT64 with logical type DECIMAL (converted type DECIMAL)");
+            .Contain(path).And.Contain("Column 'price' has physical type INT64 with logical type DECIMAL (converted type DECIMAL)");
     }
 }

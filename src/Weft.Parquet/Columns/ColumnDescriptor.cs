@@ -25,6 +25,9 @@ internal sealed class ColumnDescriptor
 
     public int MaxRepetitionLevel { get; init; }
 
+    /// <summary>The column's chunk in each row group (its leaf's position among all leaves, read or not).</summary>
+    public int ChunkIndex { get; set; }
+
     /// <summary>How the stored values become the field's values: as they are, except for files from other writers.</summary>
     public StoredAs Stored { get; init; }
 

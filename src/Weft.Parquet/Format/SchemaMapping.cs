@@ -43,6 +43,23 @@ internal static class SchemaMapping
     /// </summary>
     public static (ParquetSchema Schema, ColumnDescriptor[] Columns) FromElements(IReadOnlyList<SchemaElement> elements)
     {
+        var (schema, columns, unsupported, _) = FromElementsSkippingUnsupported(elements);
+        if (unsupported.Count > 0)
+        {
+            ThrowHelper.NotSupported(unsupported[0].Reason);
+        }
+
+        return (schema, columns);
+    }
+
+    /// <summary>
+    /// As <see cref="FromElements"/>, but a top-level column outside Weft's subset (a decimal, a struct,
+    /// a map…) is left out of the schema and listed with the reason instead of failing the file, so a
+    /// reader can still take the columns it needs. <c>Leaves</c> counts every leaf, read or not: the
+    /// column chunks of a row group.
+    /// </summary>
+    public static (ParquetSchema Schema, ColumnDescriptor[] Columns, List<(string Name, string Reason)> Unsupported, int Leaves) FromElementsSkippingUnsupported(IReadOnlyList<SchemaElement> elements)
+    {
         if (elements.Count == 0)
         {
             ThrowHelper.Format("the schema is empty");
@@ -57,8 +74,10 @@ internal static class SchemaMapping
 
         var fields = new List<ParquetField>(topCount);
         var columns = new List<ColumnDescriptor>(topCount);
+        var unsupported = new List<(string Name, string Reason)>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         var index = 1;
+        var leaves = 0;
         for (var c = 0; c < topCount; c++)
         {
             if (index >= elements.Count)
@@ -66,12 +85,33 @@ internal static class SchemaMapping
                 ThrowHelper.Format($"the schema root declares {topCount} columns but the schema ends after {c}");
             }
 
-            var column = ReadTopLevel(elements, ref index);
+            var start = index;
+            ColumnDescriptor column;
+            try
+            {
+                column = ReadTopLevel(elements, ref index);
+            }
+            catch (NotSupportedException e)
+            {
+                index = start;
+                var name = elements[start].Name;
+                leaves += SkipSubtree(elements, ref index);
+                if (!names.Add(name))
+                {
+                    ThrowHelper.Format($"the schema has two columns named '{name}'");
+                }
+
+                unsupported.Add((name, e.Message));
+                continue;
+            }
+
             if (!names.Add(column.Field.Name))
             {
                 ThrowHelper.Format($"the schema has two columns named '{column.Field.Name}'");
             }
 
+            // Every column Weft reads has exactly one leaf, so one column chunk.
+            column.ChunkIndex = leaves++;
             fields.Add(column.Field);
             columns.Add(column);
         }
@@ -81,7 +121,36 @@ internal static class SchemaMapping
             ThrowHelper.Format($"the schema has {elements.Count - index} elements that belong to no column");
         }
 
-        return (new ParquetSchema(fields), columns.ToArray());
+        if (fields.Count == 0)
+        {
+            ThrowHelper.NotSupported(unsupported[0].Reason); // nothing left to read
+        }
+
+        return (new ParquetSchema(fields), columns.ToArray(), unsupported, leaves);
+    }
+
+    /// <summary>Moves past the element at <paramref name="index"/> and all its descendants; returns the leaves among them.</summary>
+    private static int SkipSubtree(IReadOnlyList<SchemaElement> elements, ref int index)
+    {
+        int pending = 1, leaves = 0;
+        while (pending > 0)
+        {
+            if (index >= elements.Count)
+            {
+                ThrowHelper.Format($"the schema ends inside the group '{elements[^1].Name}'");
+            }
+
+            var children = elements[index++].NumChildren ?? 0;
+            if (children < 0)
+            {
+                ThrowHelper.Format($"schema element '{elements[index - 1].Name}' has {children} children");
+            }
+
+            pending += children - 1;
+            leaves += children == 0 ? 1 : 0;
+        }
+
+        return leaves;
     }
 
     private static ColumnDescriptor ReadTopLevel(IReadOnlyList<SchemaElement> elements, ref int index)

@@ -916,6 +916,11 @@ public sealed class EventTable
             {
                 var field = plan.Decode[k];
                 var index = reader.Schema.IndexOf(field.Name);
+                if (index < 0 && reader.UnsupportedColumns.TryGetValue(field.Name, out var why))
+                {
+                    throw Error($"column '{field.Name}' cannot be read: {why}"); // not the nulls of a file older than the column
+                }
+
                 if (index >= 0 && !ColumnConversions.Stores(reader.Schema.Fields[index], field.Type))
                 {
                     throw Error($"column '{field.Name}' is stored as {ColumnConversions.Describe(reader.Schema.Fields[index])}, but the table declares {field.Type}");
