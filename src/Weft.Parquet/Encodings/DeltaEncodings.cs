@@ -205,26 +205,8 @@ internal static class DeltaEncodings
         return destination.Length;
     }
 
-    private static ulong ReadUleb(ReadOnlySpan<byte> input, ref int position, string what)
-    {
-        ulong value = 0;
-        for (var shift = 0; shift < 64; shift += 7)
-        {
-            if (position >= input.Length)
-            {
-                ThrowHelper.Format($"{what}: DELTA_BINARY_PACKED varint runs past the page");
-            }
-
-            var b = input[position++];
-            value |= (ulong)(b & 0x7F) << shift;
-            if (b < 0x80)
-            {
-                return value;
-            }
-        }
-
-        return ThrowHelper.Format<ulong>($"{what}: DELTA_BINARY_PACKED varint longer than 64 bits");
-    }
+    private static ulong ReadUleb(ReadOnlySpan<byte> input, ref int position, string what) =>
+        RleBitPackedHybrid.ReadVarint(input, ref position, what, "DELTA_BINARY_PACKED");
 
     private static long ZigZag(ulong value) => (long)(value >> 1) ^ -(long)(value & 1);
 

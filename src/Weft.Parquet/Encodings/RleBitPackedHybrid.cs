@@ -389,14 +389,15 @@ internal static class RleBitPackedHybrid
         output.WriteByte((byte)value);
     }
 
-    private static ulong ReadVarint(ReadOnlySpan<byte> input, ref int position, string what)
+    /// <summary>An unsigned LEB128 varint (RLE run headers, DELTA_BINARY_PACKED headers); <paramref name="encoding"/> names the data in errors.</summary>
+    internal static ulong ReadVarint(ReadOnlySpan<byte> input, ref int position, string what, string encoding = "RLE")
     {
         ulong result = 0;
         for (var shift = 0; shift < 64; shift += 7)
         {
             if (position >= input.Length)
             {
-                ThrowHelper.Format($"{what}: RLE data ends early");
+                ThrowHelper.Format($"{what}: {encoding} data ends early");
             }
 
             var b = input[position++];
@@ -407,7 +408,7 @@ internal static class RleBitPackedHybrid
             }
         }
 
-        return ThrowHelper.Format<ulong>($"{what}: RLE run header is not a valid varint");
+        return ThrowHelper.Format<ulong>($"{what}: {encoding} varint is longer than 64 bits");
     }
 
     private static uint ReadRunValue(ReadOnlySpan<byte> input, ref int position, int byteWidth, string what)
