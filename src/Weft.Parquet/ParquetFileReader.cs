@@ -363,6 +363,7 @@ public sealed class ParquetFileReader : IAsyncDisposable
     {
         StoredAs.AsIs => DecodeStatistic(descriptor.Field.Type, bytes),
         StoredAs.UInt32 => UInt32Codec.ReadStatistic(bytes),
+        StoredAs.DateDays => DateCodec.ReadStatistic(bytes),
         StoredAs.UInt64 => bytes.Length == 8 && BinaryPrimitives.ReadUInt64LittleEndian(bytes) is var u && u <= long.MaxValue ? (long)u : null,
         StoredAs.TimestampMillis => Int64Codec.ReadStatistic(bytes) is long ms && TimeUnits.TryMillisToMicros(ms, out var us) ? us : null,
         StoredAs.TimestampNanos => Int64Codec.ReadStatistic(bytes) is long ns ? TimeUnits.FloorNanosToMicros(ns) : null,

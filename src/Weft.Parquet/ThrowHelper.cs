@@ -19,7 +19,7 @@ internal static class ThrowHelper
         throw new NotSupportedException(
             $"Column '{column}' has physical type {PhysicalName(leaf.Type)} with logical type {LogicalName(leaf.LogicalType)} " +
             $"(converted type {ConvertedName(leaf.ConvertedType)}); Weft reads BOOLEAN, signed and unsigned INT32 and INT64, FLOAT, DOUBLE, " +
-            "UTF-8 BYTE_ARRAY, TIMESTAMP (MILLIS, MICROS or NANOS) and INT96 timestamps.");
+            "UTF-8 BYTE_ARRAY, TIMESTAMP (MILLIS, MICROS or NANOS), INT96 timestamps and DATE.");
 
     private static readonly string[] PhysicalNames = ["BOOLEAN", "INT32", "INT64", "INT96", "FLOAT", "DOUBLE", "BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY"];
 

@@ -90,6 +90,35 @@ public sealed class ForeignLayoutTests
         reader.FindRowGroups("ts_ns", DateTimeOffset.UnixEpoch.AddTicks(firstMicros * 10), null).Should().Equal(reader.RowGroups.Count - 1);
     }
 
+    /// <summary>A DATE reads as midnight UTC of its day, in µs like every timestamp, in PLAIN and delta-packed pages.</summary>
+    [Theory]
+    [InlineData("V1")]
+    [InlineData("V2")]
+    public async Task DATE_columns_read_as_midnight_UTC_of_the_day_as_DuckDB_reads_them(string version)
+    {
+        using var temp = new TempDir();
+        var path = temp.File($"dates-{version}.parquet");
+        var file = DuckDb.Quote(path);
+        var results = await DuckDb.RunAsync(
+            $"COPY (SELECT i::BIGINT AS id, CASE WHEN i % 7 = 0 THEN NULL ELSE DATE '1969-06-01' + (i * 37)::INTEGER END AS day FROM range(0, 3000) t(i)) TO {file} (FORMAT parquet, PARQUET_VERSION {version})",
+            $"SELECT CAST(epoch_us(day::TIMESTAMP) AS VARCHAR) FROM read_parquet({file}) ORDER BY id");
+        await using var reader = await ParquetFileReader.OpenAsync(path);
+
+        reader.Schema["day"].Type.Should().Be(ParquetType.TimestampMicros);
+        var values = new List<string?>();
+        for (var g = 0; g < reader.RowGroups.Count; g++)
+        {
+            var column = await reader.ReadColumnAsync(g, "day");
+            var present = Enumerable.Range(0, column.RowCount).Select(r => TestColumns.ValueAt(column, r)).OfType<long>().ToList();
+            values.AddRange(Enumerable.Range(0, column.RowCount).Select(r => TestColumns.ValueAt(column, r) is long v ? v.ToString(CultureInfo.InvariantCulture) : null));
+            reader.RowGroups[g]["day"].Min.Should().Be(present.Min(), "statistics are in µs too");
+            reader.RowGroups[g]["day"].Max.Should().Be(present.Max());
+        }
+
+        values.Should().Equal(results[1].Rows.Select(r => r[0].ValueKind == System.Text.Json.JsonValueKind.Null ? null : r[0].GetString()));
+        values.Should().Contain("-15292800000000", "1969-07-08, 177 days before the epoch, is there");
+    }
+
     [Fact]
     public async Task Spark_INT96_timestamps_read_as_DuckDB_reads_them()
     {
@@ -209,7 +238,7 @@ public sealed class ForeignLayoutTests
             $$"""
             COPY (
               SELECT i::BIGINT AS item_id, (i * 1.25)::DECIMAL(12, 2) AS price, {'a': i, 'b': 'x' || i} AS attrs,
-                     DATE '2026-01-01' + i::INTEGER AS launched, MAP {'k': i} AS tags, 'cat_' || (i % 3) AS category,
+                     TIME '10:00:00' AS opens, MAP {'k': i} AS tags, 'cat_' || (i % 3) AS category,
                      [{'w': i}] AS nested, [i, i + 1] AS ids
               FROM range(0, 50) t(i)
             ) TO {{file}} (FORMAT parquet)
@@ -218,9 +247,9 @@ public sealed class ForeignLayoutTests
         await using var reader = await ParquetFileReader.OpenAsync(path);
 
         reader.Schema.Fields.Select(f => f.Name).Should().Equal("item_id", "category", "ids");
-        reader.UnsupportedColumns.Keys.Should().BeEquivalentTo("price", "attrs", "launched", "tags", "nested");
+        reader.UnsupportedColumns.Keys.Should().BeEquivalentTo("price", "attrs", "opens", "tags", "nested");
         reader.UnsupportedColumns["price"].Should().Contain("Column 'price' has physical type INT64 with logical type DECIMAL (converted type DECIMAL)");
-        reader.UnsupportedColumns["launched"].Should().Contain("converted type DATE");
+        reader.UnsupportedColumns["opens"].Should().Contain("logical type TIME");
         var items = await reader.ReadColumnAsync(0, "item_id");
         var categories = await reader.ReadColumnAsync(0, "category");
         var ids = await reader.ReadColumnAsync(0, "ids");

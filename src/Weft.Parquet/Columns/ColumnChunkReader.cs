@@ -42,6 +42,8 @@ internal static class ColumnChunkReader
                 return Read<long, UInt32Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
             case StoredAs.Int96Timestamp:
                 return Read<long, Int96TimestampCodec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
+            case StoredAs.DateDays:
+                return Read<long, DateCodec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
             default:
                 var data = Read<long, Int64Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
                 Convert(descriptor, (long[])data.Values);
@@ -427,7 +429,7 @@ internal static class ColumnChunkReader
                 DeltaEncodings.DecodeBinaryPacked(input, As<T, int>(destination), "data page values");
                 break;
             case PageEncoding.DeltaBinaryPacked when TCodec.Physical == PhysicalType.Int32 && typeof(T) == typeof(long):
-                DecodeUInt32BinaryPacked(input, As<T, long>(destination));
+                DecodeWidenedBinaryPacked(input, As<T, long>(destination), days: typeof(TCodec) == typeof(DateCodec));
                 break;
             case PageEncoding.DeltaLengthByteArray when typeof(T) == typeof(string):
                 DeltaEncodings.DecodeLengthByteArray(input, As<T, string>(destination), "data page values");
@@ -449,8 +451,8 @@ internal static class ColumnChunkReader
     private static Span<TTo> As<T, TTo>(Span<T> span) =>
         MemoryMarshal.CreateSpan(ref Unsafe.As<T, TTo>(ref MemoryMarshal.GetReference(span)), span.Length);
 
-    /// <summary>UINT_32 values, delta-packed as the INT32s they are stored as, widened without sign.</summary>
-    private static void DecodeUInt32BinaryPacked(ReadOnlySpan<byte> input, Span<long> destination)
+    /// <summary>UINT_32 or DATE values, delta-packed as the INT32s they are stored as, widened to their longs.</summary>
+    private static void DecodeWidenedBinaryPacked(ReadOnlySpan<byte> input, Span<long> destination, bool days)
     {
         var stored = ArrayPool<int>.Shared.Rent(destination.Length);
         try
@@ -458,7 +460,7 @@ internal static class ColumnChunkReader
             DeltaEncodings.DecodeBinaryPacked(input, stored.AsSpan(0, destination.Length), "data page values");
             for (var i = 0; i < destination.Length; i++)
             {
-                destination[i] = (uint)stored[i];
+                destination[i] = days ? stored[i] * DateCodec.MicrosPerDay : (uint)stored[i];
             }
         }
         finally

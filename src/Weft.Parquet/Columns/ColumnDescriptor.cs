@@ -95,7 +95,8 @@ internal sealed class ColumnDescriptor
 /// <summary>
 /// Stored layouts Weft reads into another type (it writes none of them): timestamps in other units
 /// (read as µs, TIMESTAMP(NANOS) rounded down to the µs), Spark's and Impala's legacy INT96
-/// timestamps, and unsigned integers too wide for their signed physical type.
+/// timestamps, DATEs (midnight UTC of the day), and unsigned integers too wide for their signed
+/// physical type.
 /// </summary>
 internal enum StoredAs
 {
@@ -103,6 +104,7 @@ internal enum StoredAs
     TimestampMillis,
     TimestampNanos,
     Int96Timestamp,
+    DateDays,
     UInt32,
     UInt64,
 }

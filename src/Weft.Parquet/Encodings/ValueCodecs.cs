@@ -246,6 +246,57 @@ internal readonly struct UInt32Codec : IValueCodec<long>
     private static NotSupportedException ReadOnly() => new("Weft writes no UINT_32 columns.");
 }
 
+/// <summary>A DATE (days since the epoch, stored as INT32) read as µs at midnight UTC of that day. Read only.</summary>
+internal readonly struct DateCodec : IValueCodec<long>
+{
+    internal const long MicrosPerDay = 86_400_000_000;
+
+    public static PhysicalType Physical => PhysicalType.Int32;
+
+    public static int FixedPlainSize => 4;
+
+    public static int DictionaryHash(long value) => HashMix.Mix((ulong)value);
+
+    public static bool DictionaryEquals(long a, long b) => a == b;
+
+    public static bool Dictionary => false;
+
+    public static void EncodePlain(ReadOnlySpan<long> values, PooledBuffer output) => throw ReadOnly();
+
+    public static int DecodePlain(ReadOnlySpan<byte> input, Span<long> destination, string what)
+    {
+        var bytes = (long)destination.Length * 4;
+        if (input.Length < bytes)
+        {
+            ThrowHelper.Format($"{what}: {destination.Length} PLAIN values need {bytes} bytes, {input.Length} present");
+        }
+
+        for (var i = 0; i < destination.Length; i++)
+        {
+            destination[i] = BinaryPrimitives.ReadInt32LittleEndian(input.Slice(i * 4, 4)) * MicrosPerDay;
+        }
+
+        return (int)bytes;
+    }
+
+    public static int DecodeRle(ReadOnlySpan<byte> input, Span<long> destination, string what) => FixedWidth.NoRle(what);
+
+    public static int PlainSize(long value) => 4;
+
+    public static int Compare(long a, long b) => a.CompareTo(b);
+
+    public static bool IsNaN(long value) => false;
+
+    public static byte[] MinBytes(long value) => throw ReadOnly();
+
+    public static byte[] MaxBytes(long value) => throw ReadOnly();
+
+    public static object? ReadStatistic(ReadOnlySpan<byte> bytes) =>
+        bytes.Length == 4 ? BinaryPrimitives.ReadInt32LittleEndian(bytes) * MicrosPerDay : null;
+
+    private static NotSupportedException ReadOnly() => new("Weft writes no DATE columns.");
+}
+
 /// <summary>
 /// INT96 timestamps (Spark's and Impala's legacy layout: nanoseconds of the day, then the Julian day,
 /// little-endian) read as µs since the Unix epoch, the nanoseconds rounded down. Read only.

@@ -27,6 +27,7 @@ internal enum ConvertedType
     Utf8 = 0,
     List = 3,
     Enum = 4,
+    Date = 6,
     TimestampMillis = 9,
     TimestampMicros = 10,
     UInt8 = 11,
@@ -79,6 +80,7 @@ internal sealed class LogicalType
     public const short String = 1;
     public const short List = 3;
     public const short Enum = 4;
+    public const short Date = 6;
     public const short Timestamp = 8;
     public const short Integer = 10;
     public const short Json = 12;

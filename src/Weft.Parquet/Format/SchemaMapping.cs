@@ -293,6 +293,11 @@ internal static class SchemaMapping
             case PhysicalType.Boolean:
                 return (ParquetType.Boolean, PhysicalType.Boolean, StoredAs.AsIs);
             case PhysicalType.Int32:
+                if (logical is { Kind: LogicalType.Date } || (logical is null && converted == ConvertedType.Date))
+                {
+                    return (ParquetType.TimestampMicros, PhysicalType.Int32, StoredAs.DateDays);
+                }
+
                 if (plainInteger && !unsigned && converted is null or ConvertedType.Int8 or ConvertedType.Int16 or ConvertedType.Int32)
                 {
                     return (ParquetType.Int32, PhysicalType.Int32, StoredAs.AsIs);
