@@ -193,6 +193,122 @@ internal static class CraftedFiles
     }
 
     /// <summary>
+    /// A one-column, one-row-group file whose leaf is exactly <paramref name="leaf"/> (any physical,
+    /// logical or converted type, as another writer would annotate it), each row given as its PLAIN
+    /// bytes (<c>null</c>: a null row, when the leaf is optional). With <paramref name="dictionary"/>
+    /// the distinct values go to a PLAIN dictionary page and the data page holds RLE_DICTIONARY indices,
+    /// as parquet-mr writes Spark's columns. Pages are compressed with <paramref name="codec"/> when
+    /// Weft can write it; any other codec labels raw bytes (only for testing that it is refused).
+    /// </summary>
+    public static byte[] BuildFlatFile(
+        SchemaElement leaf, IReadOnlyList<byte[]?> rows, bool dictionary = false, CompressionCodec codec = CompressionCodec.Uncompressed, Statistics? statistics = null)
+    {
+        var optional = leaf.RepetitionType == Repetition.Optional;
+        if (!optional && rows.Any(r => r is null))
+        {
+            throw new ArgumentException("A required leaf cannot hold a null row.", nameof(rows));
+        }
+
+        using var file = new PooledBuffer();
+        file.Write("PAR1"u8);
+        long? dictionaryOffset = null;
+        var present = rows.Where(r => r is not null).Select(r => r!).ToList();
+        using var values = new PooledBuffer();
+        if (dictionary)
+        {
+            var entries = new List<byte[]>();
+            var index = new Dictionary<string, int>(StringComparer.Ordinal);
+            var indices = new int[present.Count];
+            for (var i = 0; i < present.Count; i++)
+            {
+                var key = Convert.ToHexString(present[i]);
+                if (!index.TryGetValue(key, out indices[i]))
+                {
+                    indices[i] = index[key] = entries.Count;
+                    entries.Add(present[i]);
+                }
+            }
+
+            dictionaryOffset = file.Length;
+            WritePage(file, [.. entries.SelectMany(e => e)], codec, (uncompressed, compressed) => new PageHeader
+            {
+                Type = PageType.DictionaryPage,
+                UncompressedPageSize = uncompressed,
+                CompressedPageSize = compressed,
+                DictionaryPageHeader = new DictionaryPageHeader { NumValues = entries.Count, Encoding = PageEncoding.PlainDictionary },
+            });
+            var width = Math.Max(1, RleBitPackedHybrid.BitWidth(entries.Count - 1));
+            values.WriteByte((byte)width);
+            RleBitPackedHybrid.Encode(indices, width, values);
+        }
+        else
+        {
+            foreach (var value in present)
+            {
+                values.Write(value);
+            }
+        }
+
+        using var page = new PooledBuffer();
+        if (optional)
+        {
+            using var levels = new PooledBuffer();
+            RleBitPackedHybrid.Encode(rows.Select(r => (byte)(r is null ? 0 : 1)).ToArray(), 1, levels);
+            page.WriteInt32LittleEndian(levels.Length);
+            page.Write(levels.WrittenSpan);
+        }
+
+        page.Write(values.WrittenSpan);
+        var dataOffset = file.Length;
+        var encoding = dictionary ? PageEncoding.PlainDictionary : PageEncoding.Plain;
+        WritePage(file, page.WrittenSpan.ToArray(), codec, (uncompressed, compressed) => new PageHeader
+        {
+            Type = PageType.DataPage,
+            UncompressedPageSize = uncompressed,
+            CompressedPageSize = compressed,
+            DataPageHeader = new DataPageHeader { NumValues = rows.Count, Encoding = encoding, DefinitionLevelEncoding = PageEncoding.Rle, RepetitionLevelEncoding = PageEncoding.Rle },
+        });
+        var chunkSize = file.Length - 4;
+        var chunk = new ColumnChunk
+        {
+            MetaData = new ColumnMetaData
+            {
+                Type = leaf.Type!.Value,
+                Encodings = [encoding, PageEncoding.Rle],
+                PathInSchema = [leaf.Name],
+                Codec = codec,
+                NumValues = rows.Count,
+                TotalCompressedSize = chunkSize,
+                TotalUncompressedSize = chunkSize,
+                DataPageOffset = dataOffset,
+                DictionaryPageOffset = dictionaryOffset,
+                Statistics = statistics,
+            },
+        };
+        var start = file.Length;
+        new FileMetaData
+        {
+            Schema = [new SchemaElement { Name = "schema", NumChildren = 1 }, leaf],
+            NumRows = rows.Count,
+            RowGroups = [new RowGroup { Columns = [chunk], NumRows = rows.Count, TotalByteSize = chunkSize }],
+            CreatedBy = "weft tests (crafted)",
+        }.Write(new ThriftCompactWriter(file));
+        file.WriteInt32LittleEndian(file.Length - start);
+        file.Write("PAR1"u8);
+        return file.WrittenSpan.ToArray();
+    }
+
+    private static void WritePage(PooledBuffer file, byte[] body, CompressionCodec codec, Func<int, int, PageHeader> header)
+    {
+        using var scratch = new PooledBuffer();
+        var stored = codec is CompressionCodec.Uncompressed or CompressionCodec.Snappy or CompressionCodec.Gzip
+            ? PageCompression.Compress(codec, body, scratch).ToArray()
+            : body;
+        WriteHeader(file, header(body.Length, stored.Length));
+        file.Write(stored);
+    }
+
+    /// <summary>
     /// A file of one required string column <paramref name="name"/> in one DELTA_BYTE_ARRAY data page
     /// (parquet-mr's v2 choice for strings), encoded here from the format's description.
     /// </summary>

@@ -340,6 +340,19 @@ internal sealed class Statistics
     public void Write(ThriftCompactWriter w)
     {
         var outer = w.BeginStruct();
+
+        // Weft's writer sets only the v2 fields; the legacy max / min are written when set (tests craft
+        // parquet-mr's old files with them).
+        if (Max is { } legacyMax)
+        {
+            w.BinaryField(1, legacyMax);
+        }
+
+        if (Min is { } legacyMin)
+        {
+            w.BinaryField(2, legacyMin);
+        }
+
         if (NullCount is { } nulls)
         {
             w.I64Field(3, nulls);
