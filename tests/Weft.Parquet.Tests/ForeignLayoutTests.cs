@@ -90,6 +90,67 @@ public sealed class ForeignLayoutTests
         reader.FindRowGroups("ts_ns", DateTimeOffset.UnixEpoch.AddTicks(firstMicros * 10), null).Should().Equal(reader.RowGroups.Count - 1);
     }
 
+    /// <summary>
+    /// Lists (and lists of lists) of nanosecond and millisecond timestamps and of UINT_32 are converted
+    /// element by element, null elements and null or empty lists kept, as DuckDB reads them.
+    /// </summary>
+    [Theory]
+    [InlineData("lz4_raw", "V1")]
+    [InlineData("zstd", "V2")]
+    public async Task Lists_of_foreign_timestamps_and_unsigned_integers_read_as_DuckDB_reads_them(string codec, string version)
+    {
+        using var temp = new TempDir();
+        var path = temp.File($"foreign-lists-{codec}.parquet");
+        var file = DuckDb.Quote(path);
+        const string Floor = "(epoch_ns(x) - ((epoch_ns(x) % 1000) + 1000) % 1000) // 1000";
+        string[] names = ["ns", "ms", "u32", "grid"];
+        var results = await DuckDb.RunAsync(
+            $"""
+            COPY (
+              SELECT i::BIGINT AS id,
+                     CASE WHEN i % 9 = 0 THEN NULL WHEN i % 9 = 1 THEN [] ELSE
+                       [make_timestamp_ns((i - 700) * 98765432109 - 1), NULL, make_timestamp_ns((700 - i) * 1234567 + 999)] END AS ns,
+                     CASE WHEN i % 7 = 0 THEN NULL ELSE [make_timestamp((i - 500) * 86400123456)::TIMESTAMP_MS, NULL] END AS ms,
+                     CASE WHEN i % 5 = 0 THEN NULL ELSE [(i * 2863311)::UINTEGER, 4294967295::UINTEGER, NULL] END AS u32,
+                     CASE WHEN i % 6 = 0 THEN NULL ELSE [[make_timestamp_ns(-i - 1)], NULL, [], [make_timestamp_ns(i * 1000000000001), NULL]] END AS grid
+              FROM range(0, 1500) t(i)
+            ) TO {file} (FORMAT parquet, COMPRESSION {codec}, PARQUET_VERSION {version})
+            """,
+            $"""
+            SELECT list_transform(ns, x -> {Floor}) AS ns, list_transform(ms, x -> epoch_us(x)) AS ms, u32::BIGINT[] AS u32,
+                   list_transform(grid, l -> list_transform(l, x -> {Floor})) AS grid
+            FROM read_parquet({file}) ORDER BY id
+            """);
+        var reference = results[1];
+        await using var reader = await ParquetFileReader.OpenAsync(path);
+
+        reader.Schema["ns"].TypeName.Should().Be("list<TimestampMicros?>?");
+        reader.Schema["u32"].TypeName.Should().Be("list<Int64?>?");
+        reader.Schema["grid"].TypeName.Should().Be("list<list<TimestampMicros?>?>?");
+        foreach (var name in names)
+        {
+            var parts = new List<ParquetColumnData>();
+            for (var g = 0; g < reader.RowGroups.Count; g++)
+            {
+                parts.Add(await reader.ReadColumnAsync(g, name));
+            }
+
+            var column = TestColumns.Concat(parts);
+            var read = Enumerable.Range(0, column.RowCount).Select(r => Show(TestColumns.ValueAt(column, r)));
+            read.Should().Equal(reference.Rows.Select(r => Show(r[reference.Index(name)])), $"{codec} {version}: '{name}'");
+        }
+
+        static string Show(object? value) => value switch
+        {
+            null => "null",
+            System.Text.Json.JsonElement { ValueKind: System.Text.Json.JsonValueKind.Null } => "null",
+            System.Text.Json.JsonElement { ValueKind: System.Text.Json.JsonValueKind.Array } e => "[" + string.Join(",", e.EnumerateArray().Select(x => Show(x))) + "]",
+            System.Text.Json.JsonElement e => e.GetString()!,
+            object?[] items => "[" + string.Join(",", items.Select(Show)) + "]",
+            _ => Convert.ToString(value, CultureInfo.InvariantCulture)!,
+        };
+    }
+
     /// <summary>A DATE reads as midnight UTC of its day, in µs like every timestamp, in PLAIN and delta-packed pages.</summary>
     [Theory]
     [InlineData("V1")]
