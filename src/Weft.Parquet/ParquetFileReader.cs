@@ -362,6 +362,9 @@ public sealed class ParquetFileReader : IAsyncDisposable
     private static object? DecodeStatistic(ColumnDescriptor descriptor, byte[] bytes) => descriptor.Stored switch
     {
         StoredAs.AsIs => DecodeStatistic(descriptor.Field.Type, bytes),
+        // In [0, 2^width) in either order, every value between them is too, so no upper bit was set.
+        StoredAs.UInt8 => Int32Codec.ReadStatistic(bytes) is int b and >= 0 and <= 0xFF ? b : null,
+        StoredAs.UInt16 => Int32Codec.ReadStatistic(bytes) is int h and >= 0 and <= 0xFFFF ? h : null,
         StoredAs.UInt32 => UInt32Codec.ReadStatistic(bytes),
         StoredAs.DateDays => DateCodec.ReadStatistic(bytes),
         StoredAs.UInt64 => bytes.Length == 8 && BinaryPrimitives.ReadUInt64LittleEndian(bytes) is var u && u <= long.MaxValue ? (long)u : null,

@@ -143,6 +143,44 @@ public sealed class LegacyLayoutTests
         }
     }
 
+    /// <summary>
+    /// UINT_8 and UINT_16 are stored as INT32; a writer may leave the upper bits set (a sign-extended
+    /// byte). Readers keep the low 8 or 16 bits, as the annotation's width says.
+    /// </summary>
+    [Theory]
+    [InlineData(8)]
+    [InlineData(16)]
+    public async Task Narrow_unsigned_integers_read_their_low_bits_as_DuckDB_reads_them(int width)
+    {
+        var random = new Random(width);
+        var rows = Rows(random, 200, () => random.Next(3) == 0 ? (long)random.Next(int.MinValue, int.MaxValue) : random.Next(1 << width));
+        rows[0] = -1;
+        rows[1] = (1 << width) - 1;
+        var leaf = new SchemaElement
+        {
+            Name = "n",
+            Type = PhysicalType.Int32,
+            RepetitionType = Repetition.Optional,
+            ConvertedType = width == 8 ? ConvertedType.UInt8 : ConvertedType.UInt16,
+            LogicalType = new LogicalType { Kind = LogicalType.Integer, BitWidth = width, IsSigned = false },
+        };
+        var plain = rows.Select(r => r is long v ? BitConverter.GetBytes((int)v) : null).ToList();
+        var raw = rows.OfType<long>().Select(v => (int)v).ToList();
+        var rawStatistics = new Statistics { Min = BitConverter.GetBytes(raw.Min()), Max = BitConverter.GetBytes(raw.Max()), NullCount = rows.Count(r => r is null) };
+        var file = CraftedFiles.BuildFlatFile(leaf, plain, dictionary: width == 16, statistics: rawStatistics);
+
+        var (reader, read, reference, temp) = await ReadBothAsync(file, "n", "CAST(n AS VARCHAR)");
+        using (temp)
+        await using (reader)
+        {
+            reader.Schema["n"].Type.Should().Be(ParquetType.Int32);
+            read.Should().Equal(reference);
+            read[..2].Should().Equal([((1 << width) - 1).ToString(CultureInfo.InvariantCulture), ((1 << width) - 1).ToString(CultureInfo.InvariantCulture)]);
+            reader.RowGroups[0]["n"].Min.Should().BeNull("statistics over the stored upper bits say nothing of the values");
+            reader.FindRowGroups("n", (1 << width) - 1, null).Should().Equal([0]);
+        }
+    }
+
     [Fact]
     public async Task A_chunk_in_the_deprecated_Hadoop_LZ4_codec_is_refused_naming_the_column_and_the_codec()
     {

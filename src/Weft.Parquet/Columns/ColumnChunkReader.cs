@@ -38,6 +38,13 @@ internal static class ColumnChunkReader
         {
             case StoredAs.AsIs:
                 return ReadAsIs(descriptor, meta, rowCount, chunk, chunkLength, counters);
+            case StoredAs.UInt8 or StoredAs.UInt16:
+            {
+                var narrow = Read<int, Int32Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
+                KeepLowBits((int[])narrow.Values, descriptor.Stored == StoredAs.UInt8 ? 0xFF : 0xFFFF);
+                return narrow;
+            }
+
             case StoredAs.UInt32:
                 return Read<long, UInt32Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
             case StoredAs.Int96Timestamp:
@@ -48,6 +55,15 @@ internal static class ColumnChunkReader
                 var data = Read<long, Int64Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
                 Convert(descriptor, (long[])data.Values);
                 return data;
+        }
+    }
+
+    /// <summary>UINT_8 / UINT_16 stored as INT32: only the low bits are the value (arrow and DuckDB read them so).</summary>
+    private static void KeepLowBits(int[] values, int mask)
+    {
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] &= mask;
         }
     }
 

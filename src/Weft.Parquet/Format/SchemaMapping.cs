@@ -305,9 +305,16 @@ internal static class SchemaMapping
 
                 if (plainInteger && unsigned)
                 {
-                    // UINT_8 and UINT_16 fit an int as stored; a UINT_32 over 2^31 would read negative.
-                    bool narrow = logical is { BitWidth: 8 or 16 } || converted is ConvertedType.UInt8 or ConvertedType.UInt16;
-                    return narrow ? (ParquetType.Int32, PhysicalType.Int32, StoredAs.AsIs) : (ParquetType.Int64, PhysicalType.Int32, StoredAs.UInt32);
+                    // UINT_8 and UINT_16 fit an int once their upper bits (which a writer may leave set) are
+                    // dropped; a UINT_32 over 2^31 would read negative.
+                    if (logical is { BitWidth: 8 } || converted is ConvertedType.UInt8)
+                    {
+                        return (ParquetType.Int32, PhysicalType.Int32, StoredAs.UInt8);
+                    }
+
+                    return logical is { BitWidth: 16 } || converted is ConvertedType.UInt16
+                        ? (ParquetType.Int32, PhysicalType.Int32, StoredAs.UInt16)
+                        : (ParquetType.Int64, PhysicalType.Int32, StoredAs.UInt32);
                 }
 
                 break;
