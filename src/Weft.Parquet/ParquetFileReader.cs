@@ -362,7 +362,9 @@ public sealed class ParquetFileReader : IAsyncDisposable
     private static object? DecodeStatistic(ColumnDescriptor descriptor, byte[] bytes) => descriptor.Stored switch
     {
         StoredAs.AsIs => DecodeStatistic(descriptor.Field.Type, bytes),
-        // In [0, 2^width) in either order, every value between them is too, so no upper bit was set.
+        // Within the width's range in either order, every value between them is too, so no upper bit was set.
+        StoredAs.Int8 => Int32Codec.ReadStatistic(bytes) is int s8 and >= sbyte.MinValue and <= sbyte.MaxValue ? s8 : null,
+        StoredAs.Int16 => Int32Codec.ReadStatistic(bytes) is int s16 and >= short.MinValue and <= short.MaxValue ? s16 : null,
         StoredAs.UInt8 => Int32Codec.ReadStatistic(bytes) is int b and >= 0 and <= 0xFF ? b : null,
         StoredAs.UInt16 => Int32Codec.ReadStatistic(bytes) is int h and >= 0 and <= 0xFFFF ? h : null,
         StoredAs.UInt32 => UInt32Codec.ReadStatistic(bytes),

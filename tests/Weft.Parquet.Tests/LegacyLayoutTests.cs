@@ -144,26 +144,37 @@ public sealed class LegacyLayoutTests
     }
 
     /// <summary>
-    /// UINT_8 and UINT_16 are stored as INT32; a writer may leave the upper bits set (a sign-extended
-    /// byte). Readers keep the low 8 or 16 bits, as the annotation's width says.
+    /// 8- and 16-bit integers are stored as INT32; a writer may leave the upper bits set (a sign-extended
+    /// UINT_8, a zero-extended INT_8). Readers keep the low 8 or 16 bits, as the annotation's width says,
+    /// and statistics over the stored upper bits are not used.
     /// </summary>
     [Theory]
-    [InlineData(8)]
-    [InlineData(16)]
-    public async Task Narrow_unsigned_integers_read_their_low_bits_as_DuckDB_reads_them(int width)
+    [InlineData(8, false)]
+    [InlineData(16, false)]
+    [InlineData(8, true)]
+    [InlineData(16, true)]
+    public async Task Narrow_integers_read_their_low_bits_as_DuckDB_reads_them(int width, bool signed)
     {
-        var random = new Random(width);
-        var rows = Rows(random, 200, () => random.Next(3) == 0 ? (long)random.Next(int.MinValue, int.MaxValue) : random.Next(1 << width));
-        rows[0] = -1;
-        rows[1] = (1 << width) - 1;
+        var random = new Random(width + (signed ? 1 : 0));
+        var rows = Rows(random, 200, () => random.Next(3) == 0 ? (long)random.Next(int.MinValue, int.MaxValue) : random.Next(1 << width) - (signed ? 1 << (width - 1) : 0));
+        var top = signed ? (1 << (width - 1)) - 1 : (1 << width) - 1; // the largest value of the width
+        rows[0] = signed ? (1 << width) - 1 : -1;                     // -1 zero-extended, the top value sign-extended
+        rows[1] = top;
         var leaf = new SchemaElement
         {
             Name = "n",
             Type = PhysicalType.Int32,
             RepetitionType = Repetition.Optional,
-            ConvertedType = width == 8 ? ConvertedType.UInt8 : ConvertedType.UInt16,
-            LogicalType = new LogicalType { Kind = LogicalType.Integer, BitWidth = width, IsSigned = false },
+            ConvertedType = (signed, width) switch
+            {
+                (true, 8) => ConvertedType.Int8,
+                (true, _) => ConvertedType.Int16,
+                (false, 8) => ConvertedType.UInt8,
+                _ => ConvertedType.UInt16,
+            },
+            LogicalType = new LogicalType { Kind = LogicalType.Integer, BitWidth = width, IsSigned = signed },
         };
+
         var plain = rows.Select(r => r is long v ? BitConverter.GetBytes((int)v) : null).ToList();
         var raw = rows.OfType<long>().Select(v => (int)v).ToList();
         var rawStatistics = new Statistics { Min = BitConverter.GetBytes(raw.Min()), Max = BitConverter.GetBytes(raw.Max()), NullCount = rows.Count(r => r is null) };
@@ -175,9 +186,10 @@ public sealed class LegacyLayoutTests
         {
             reader.Schema["n"].Type.Should().Be(ParquetType.Int32);
             read.Should().Equal(reference);
-            read[..2].Should().Equal([((1 << width) - 1).ToString(CultureInfo.InvariantCulture), ((1 << width) - 1).ToString(CultureInfo.InvariantCulture)]);
+            read[..2].Should().Equal(signed ? "-1" : top.ToString(CultureInfo.InvariantCulture), top.ToString(CultureInfo.InvariantCulture));
             reader.RowGroups[0]["n"].Min.Should().BeNull("statistics over the stored upper bits say nothing of the values");
-            reader.FindRowGroups("n", (1 << width) - 1, null).Should().Equal([0]);
+            reader.FindRowGroups("n", top, null).Should().Equal([0]);
+            reader.FindRowGroups("n", null, signed ? -1 : 0).Should().Equal([0]);
         }
     }
 

@@ -38,10 +38,10 @@ internal static class ColumnChunkReader
         {
             case StoredAs.AsIs:
                 return ReadAsIs(descriptor, meta, rowCount, chunk, chunkLength, counters);
-            case StoredAs.UInt8 or StoredAs.UInt16:
+            case StoredAs.Int8 or StoredAs.Int16 or StoredAs.UInt8 or StoredAs.UInt16:
             {
                 var narrow = Read<int, Int32Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
-                KeepLowBits((int[])narrow.Values, descriptor.Stored == StoredAs.UInt8 ? 0xFF : 0xFFFF);
+                KeepLowBits(descriptor.Stored, (int[])narrow.Values);
                 return narrow;
             }
 
@@ -58,12 +58,24 @@ internal static class ColumnChunkReader
         }
     }
 
-    /// <summary>UINT_8 / UINT_16 stored as INT32: only the low bits are the value (arrow and DuckDB read them so).</summary>
-    private static void KeepLowBits(int[] values, int mask)
+    /// <summary>8- and 16-bit integers stored as INT32: only the low bits are the value (arrow and DuckDB read them so).</summary>
+    private static void KeepLowBits(StoredAs stored, int[] values)
     {
-        for (var i = 0; i < values.Length; i++)
+        // Sign-extend from the width's top bit (INT_8, INT_16) or clear every bit above it (UINT_8, UINT_16).
+        int shift = stored is StoredAs.Int8 or StoredAs.UInt8 ? 24 : 16;
+        if (stored is StoredAs.Int8 or StoredAs.Int16)
         {
-            values[i] &= mask;
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = (values[i] << shift) >> shift;
+            }
+        }
+        else
+        {
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = (int)((uint)(values[i] << shift) >> shift);
+            }
         }
     }
 

@@ -96,7 +96,8 @@ internal sealed class ColumnDescriptor
 /// Stored layouts Weft reads into another type (it writes none of them): timestamps in other units
 /// (read as µs, TIMESTAMP(NANOS) rounded down to the µs), Spark's and Impala's legacy INT96
 /// timestamps, DATEs (midnight UTC of the day), unsigned integers too wide for their signed
-/// physical type, and UINT_8 / UINT_16 (only their low 8 or 16 bits count, as in arrow and DuckDB).
+/// physical type, and INT_8 / INT_16 / UINT_8 / UINT_16 (only their low 8 or 16 bits count, as in
+/// arrow and DuckDB).
 /// </summary>
 internal enum StoredAs
 {
@@ -105,6 +106,8 @@ internal enum StoredAs
     TimestampNanos,
     Int96Timestamp,
     DateDays,
+    Int8,
+    Int16,
     UInt8,
     UInt16,
     UInt32,

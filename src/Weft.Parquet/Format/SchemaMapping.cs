@@ -298,15 +298,18 @@ internal static class SchemaMapping
                     return (ParquetType.TimestampMicros, PhysicalType.Int32, StoredAs.DateDays);
                 }
 
+                // 8- and 16-bit integers count only their low bits: a writer may leave the INT32's upper ones set.
                 if (plainInteger && !unsigned && converted is null or ConvertedType.Int8 or ConvertedType.Int16 or ConvertedType.Int32)
                 {
-                    return (ParquetType.Int32, PhysicalType.Int32, StoredAs.AsIs);
+                    var stored = logical is { BitWidth: 8 } || converted is ConvertedType.Int8 ? StoredAs.Int8
+                        : logical is { BitWidth: 16 } || converted is ConvertedType.Int16 ? StoredAs.Int16
+                        : StoredAs.AsIs;
+                    return (ParquetType.Int32, PhysicalType.Int32, stored);
                 }
 
                 if (plainInteger && unsigned)
                 {
-                    // UINT_8 and UINT_16 fit an int once their upper bits (which a writer may leave set) are
-                    // dropped; a UINT_32 over 2^31 would read negative.
+                    // A UINT_32 over 2^31 would read negative as an int.
                     if (logical is { BitWidth: 8 } || converted is ConvertedType.UInt8)
                     {
                         return (ParquetType.Int32, PhysicalType.Int32, StoredAs.UInt8);
