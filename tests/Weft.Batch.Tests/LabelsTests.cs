@@ -71,6 +71,28 @@ public sealed class LabelsTests
         fromText.Users.Should().Equal(7, 12, -3);
     }
 
+    /// <summary>pandas writes nanosecond timestamps (zstd from Polars), Spark millisecond ones (lz4_raw); ids may be unsigned.</summary>
+    [Theory]
+    [InlineData("TIMESTAMP_NS", "zstd")]
+    [InlineData("TIMESTAMP_MS", "lz4_raw")]
+    public async Task A_Parquet_label_file_with_nanosecond_or_millisecond_label_times_and_unsigned_ids_reads_as_DuckDB_reads_it(string type, string codec)
+    {
+        using var dir = new TempDir();
+        string file = dir.File("labels.parquet");
+        const string Rows = "SELECT * FROM (VALUES (7, '2026-11-02T10:00:00.123456789Z', 1), (4000000000, '2026-11-03T00:00:00.25+02:00', 0), (3, '1969-12-31T23:59:59.5Z', 1)) t(user_id, t, label)";
+        var duck = await DuckDb.RunAsync(
+            $"COPY (SELECT user_id::UINTEGER AS user_id, t::TIMESTAMPTZ::TIMESTAMP::{type} AS label_time, label FROM ({Rows})) TO {DuckDb.Quote(file)} (FORMAT parquet, COMPRESSION {codec})",
+            $"SELECT CAST(user_id AS VARCHAR), CAST(epoch_us(label_time) AS VARCHAR) FROM read_parquet({DuckDb.Quote(file)})",
+            $"SELECT logical_type FROM parquet_schema({DuckDb.Quote(file)}) WHERE name = 'label_time'");
+        duck[2].Rows.Single()[0].GetString().Should().Contain(type == "TIMESTAMP_NS" ? "NANOS" : "MILLIS");
+
+        var labels = await Labels.ReadAsync(file, CancellationToken.None);
+
+        labels.Users.Select(u => u.ToString(System.Globalization.CultureInfo.InvariantCulture)).Should().Equal(duck[1].Rows.Select(r => r[0].GetString()));
+        labels.Times.Select(t => t.ToString(System.Globalization.CultureInfo.InvariantCulture)).Should().Equal(duck[1].Rows.Select(r => r[1].GetString()));
+        labels.Times[0].Should().Be(Timestamps.ToMicros(new DateTimeOffset(2026, 11, 2, 10, 0, 0, TimeSpan.Zero)) + (type == "TIMESTAMP_NS" ? 123_456 : 123_000));
+    }
+
     [Fact]
     public async Task A_Parquet_label_file_whose_label_time_text_is_not_an_instant_is_refused_naming_the_row()
     {
