@@ -94,6 +94,9 @@ public sealed class RawEventParser
     /// <summary>In the name maps: the property is the event_type itself (read for the type, not as a column).</summary>
     private const int TypeProperty = -2;
 
+    /// <summary>The dead-letter reason of an event_id holding U+0000, which PostgreSQL text cannot store.</summary>
+    internal const string NulEventIdReason = "event_id contains U+0000, which the online store cannot key on";
+
     /// <summary>Raw property name → raw-schema column under <paramref name="mapping"/>; targets that are event_type or unknown map to -1 (ignored), event_type itself (unmapped) to <see cref="TypeProperty"/>.</summary>
     private List<KeyValuePair<string, int>> Names(System.Collections.Immutable.ImmutableSortedDictionary<string, string> mapping)
     {
@@ -556,7 +559,37 @@ public sealed class RawEventParser
         : eventTime < _minEventTime ? $"event_time {Timestamps.Format(eventTime)} is before {Timestamps.Format(_minEventTime)}: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)"
         : null;
 
+    /// <summary>
+    /// Parses one event into the next row. A JSON string escape that decodes to an unpaired surrogate
+    /// (<c>"\ud800"</c>) is valid JSON but not text: System.Text.Json throws when such a string is
+    /// decoded, wherever that happens. The event is then parsed again with each such escape read as
+    /// U+FFFD (same length, so byte positions hold), which decides what it is: another signal's type
+    /// (skipped), a dead letter for another reason that comes first, or, had it been accepted, a dead
+    /// letter naming the bad escape, since storing a repaired value would store text nobody sent.
+    /// </summary>
     private Outcome ParseOne(ReadOnlySpan<byte> json, ParseState state, long now, long maxFuture, out string? reason, out (string? EventId, long? UserId, string? EventType) identity)
+    {
+        try
+        {
+            return ParseOne(json, json, state, now, maxFuture, out reason, out identity);
+        }
+        catch (InvalidOperationException) when (LoneSurrogates.IndexOf(json) >= 0)
+        {
+            var repaired = LoneSurrogates.Replaced(json);
+            var outcome = ParseOne(repaired, json, state, now, maxFuture, out reason, out identity);
+            if (outcome != Outcome.Ok)
+            {
+                return outcome;
+            }
+
+            reason = LoneSurrogates.Reason(json);
+            return Outcome.Bad;
+        }
+    }
+
+    /// <param name="json">The event as parsed.</param>
+    /// <param name="original">The event as received, for the raw text a dead letter quotes.</param>
+    private Outcome ParseOne(ReadOnlySpan<byte> json, ReadOnlySpan<byte> original, ParseState state, long now, long maxFuture, out string? reason, out (string? EventId, long? UserId, string? EventType) identity)
     {
         identity = default;
         reason = null;
@@ -628,7 +661,7 @@ public sealed class RawEventParser
             // Name the event in its dead letter when its identity was readable.
             (identity.EventId, identity.UserId, _) = ReadIdentity(json);
             var field = schema[failColumn];
-            reason = $"{(StandardColumns.IsStandard(field.Name) ? "" : "attribute ")}'{field.Name}' of {plan.Name}: expected {field.Type}, got {Describe(json[failStart..failEnd])}";
+            reason = $"{(StandardColumns.IsStandard(field.Name) ? "" : "attribute ")}'{field.Name}' of {plan.Name}: expected {field.Type}, got {Describe(original[failStart..failEnd])}";
             return Outcome.Bad;
         }
 
@@ -637,6 +670,12 @@ public sealed class RawEventParser
         if (string.IsNullOrEmpty(identity.EventId))
         {
             reason = "missing event_id";
+            return Outcome.Bad;
+        }
+
+        if (identity.EventId.Contains('\0', StringComparison.Ordinal))
+        {
+            reason = NulEventIdReason;
             return Outcome.Bad;
         }
 

@@ -75,4 +75,46 @@ public class RawTableTests
         result.DeadLetters.Should().OnlyContain(d => d.Reason.Contains("is before 1971-01-01T00:00:00.000000Z: epoch seconds or milliseconds where microseconds belong?"));
         Enumerable.Range(0, result.Events.RowCount).Select(r => result.Events[StandardColumns.EventId].GetValue(r)).Should().Equal("us", "iso", "first-of-1971");
     }
+
+    /// <summary>
+    /// A string escape that decodes to an unpaired surrogate is valid JSON but not text, and an event_id
+    /// with U+0000 cannot key a PostgreSQL row: both are dead letters naming what is wrong, the batch
+    /// around them parses, and text the signal never reads does not matter.
+    /// </summary>
+    [Fact]
+    public void Text_no_store_can_keep_is_a_dead_letter_and_the_events_around_it_parse()
+    {
+        var definition = TestSignals.Engagement();
+        var signal = CompiledSignal.Compile(definition, TestSignals.Registry(), new Dictionary<string, EnrichmentTable> { ["items"] = TestSignals.Items(definition) });
+        var now = new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
+        var parser = new RawEventParser(signal, new FakeTimeProvider(now));
+        string time = "\"2026-11-30T23:00:00Z\"";
+        var records = new[]
+        {
+            $$"""{"event_id":"before","user_id":1,"event_type":"save","event_time":{{time}},"item_id":3}""",
+            $$"""{"event_id":"x\ud800","user_id":1,"event_type":"save","event_time":{{time}},"item_id":3}""",
+            $$"""{"event_id":"text","user_id":1,"event_type":"click","event_time":{{time}},"item_id":3,"dwell_text":"ok \udc00"}""",
+            $$"""{"event_id":"name","user_id":1,"event_type":"save","event_time":{{time}},"item_id":3,"\ud800":1}""",
+            $$"""{"event_id":"nul\u0000","user_id":1,"event_type":"save","event_time":{{time}},"item_id":3}""",
+            $$"""{"event_id":"mismatch-first","user_id":1,"event_type":"save","event_time":{{time}},"item_id":"no","\ud800":1}""",
+            $$"""{"event_id":"other","user_id":1,"event_type":"search","event_time":{{time}},"query":"\ud800"}""",
+            $$"""{"event_id":"undeclared","user_id":1,"event_type":"save","event_time":{{time}},"item_id":3,"note":"\ud800"}""",
+            $$"""{"event_id":"pair \ud83d\ude00 and \\ud800","user_id":1,"event_type":"click","event_time":{{time}},"item_id":3,"dwell_text":"\ud83d\ude00"}""",
+        }.Select((j, i) => new RawRecord(System.Text.Encoding.UTF8.GetBytes(j), $"topic#{i}")).ToList();
+
+        var result = parser.Parse(records);
+
+        result.DeadLetters.Select(d => (d.Reason, d.Source)).Should().Equal(
+            ("a string is not valid Unicode: unpaired surrogate escape \\ud800 at byte 15", "topic#1"),
+            ("a string is not valid Unicode: unpaired surrogate escape \\udc00 at byte 118", "topic#2"),
+            ("a string is not valid Unicode: unpaired surrogate escape \\ud800 at byte 101", "topic#3"),
+            ("event_id contains U+0000, which the online store cannot key on", "topic#4"),
+            ("attribute 'item_id' of save: expected int64, got \"no\"", "topic#5"));
+        result.DeadLetters[1].EventId.Should().Be("text", "the event's id is readable");
+        result.DeadLetters[1].Payload.Should().Contain("\\udc00", "the payload is kept as received");
+        result.SkippedOtherTypes.Should().Be(1);
+        Enumerable.Range(0, result.Events.RowCount).Select(r => result.Events[StandardColumns.EventId].GetValue(r))
+            .Should().Equal("before", "undeclared", "pair \U0001F600 and \\ud800");
+        result.Events["dwell_text"].GetValue(2).Should().Be("\U0001F600");
+    }
 }

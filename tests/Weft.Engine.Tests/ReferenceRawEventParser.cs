@@ -87,7 +87,32 @@ internal sealed class ReferenceRawEventParser
         Bad,
     }
 
+    /// <summary>
+    /// A string escape decoding to a lone surrogate throws where it is read; the event is then read as if
+    /// each such escape were U+FFFD, and had it been accepted it is a dead letter naming the escape.
+    /// </summary>
     private Outcome ParseOne(RawRecord record, object?[] row, long now, long maxFuture, out string? reason, out (string? EventId, long? UserId, string? EventType) identity)
+    {
+        try
+        {
+            return ParseOneAsIs(record, row, now, maxFuture, out reason, out identity);
+        }
+        catch (InvalidOperationException)
+        {
+            Array.Clear(row);
+            var repaired = record with { Json = LoneSurrogates.Replaced(record.Json.Span) };
+            var outcome = ParseOneAsIs(repaired, row, now, maxFuture, out reason, out identity, record.Json);
+            if (outcome != Outcome.Ok)
+            {
+                return outcome;
+            }
+
+            reason = LoneSurrogates.Reason(record.Json.Span);
+            return Outcome.Bad;
+        }
+    }
+
+    private Outcome ParseOneAsIs(RawRecord record, object?[] row, long now, long maxFuture, out string? reason, out (string? EventId, long? UserId, string? EventType) identity, ReadOnlyMemory<byte>? original = null)
     {
         identity = default;
         reason = null;
@@ -172,7 +197,7 @@ internal sealed class ReferenceRawEventParser
                         identity.UserId = uid;
                     }
 
-                    reason = $"{(StandardColumns.IsStandard(name) ? "" : "attribute ")}'{name}' of {type}: expected {field.Type}, got {Describe(p.Value)}";
+                    reason = $"{(StandardColumns.IsStandard(name) ? "" : "attribute ")}'{name}' of {type}: expected {field.Type}, got {Describe(p.Value, record.Json, original)}";
                     return Outcome.Bad;
                 }
 
@@ -184,6 +209,12 @@ internal sealed class ReferenceRawEventParser
             if (string.IsNullOrEmpty(identity.EventId))
             {
                 reason = "missing event_id";
+                return Outcome.Bad;
+            }
+
+            if (identity.EventId.Contains('\0'))
+            {
+                reason = RawEventParser.NulEventIdReason;
                 return Outcome.Bad;
             }
 
@@ -227,9 +258,16 @@ internal sealed class ReferenceRawEventParser
         }
     }
 
-    private static string Describe(JsonElement e)
+    private static string Describe(JsonElement e, ReadOnlyMemory<byte> parsed, ReadOnlyMemory<byte>? original)
     {
+        // A repaired event quotes its value as received: the repair keeps every byte offset.
         string raw = e.GetRawText();
+        if (original is { } received)
+        {
+            int at = parsed.Span.IndexOf(Encoding.UTF8.GetBytes(raw));
+            raw = Encoding.UTF8.GetString(received.Span.Slice(at, Encoding.UTF8.GetByteCount(raw)));
+        }
+
         return raw.Length > 40 ? raw[..40] + "…" : raw;
     }
 

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Weft.Definitions;
+using Weft.Engine;
 
 namespace Weft.Serving.Http;
 
@@ -181,6 +182,12 @@ internal static class EventIngest
     private static ApiError? Check(ReadOnlyMemory<byte> json, int index, string tenant, IReadOnlySet<string> ownTypes, out byte[] key)
     {
         key = [];
+        if (LoneSurrogates.IndexOf(json.Span) >= 0)
+        {
+            // Valid JSON, not text: refused here, where the producer hears why, rather than dead-lettered later.
+            return ApiError.BadRequest($"events[{index}]: {LoneSurrogates.Reason(json.Span)}");
+        }
+
         try
         {
             using var doc = JsonDocument.Parse(json);

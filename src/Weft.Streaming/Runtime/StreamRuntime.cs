@@ -1054,7 +1054,8 @@ public sealed class StreamRuntime : IAsyncDisposable
     {
         if (!Holds(_unroutedHeld, record))
         {
-            var (eventId, userId, eventType) = RawEventParser.ReadIdentity(record.Payload.Span);
+            var payload = record.Payload.Span;
+            var (eventId, userId, eventType) = RawEventParser.ReadIdentity(LoneSurrogates.IndexOf(payload) < 0 ? payload : LoneSurrogates.Replaced(payload));
             _unroutedPending.Add(new DeadLetter(eventId, userId, eventType, "route", reason, SourceOf(record), Encoding.UTF8.GetString(record.Payload.Span)));
         }
     }
@@ -1127,6 +1128,12 @@ public sealed class StreamRuntime : IAsyncDisposable
         {
             reason = $"malformed JSON: {ex.Message}";
             return false;
+        }
+        catch (InvalidOperationException) when (LoneSurrogates.IndexOf(payload) >= 0)
+        {
+            // A name or event_type that is not text: route the event as if each such escape were
+            // U+FFFD; the signal's parser dead-letters it if it would keep it.
+            return Route(LoneSurrogates.Replaced(payload), out reason, out otherSignals);
         }
     }
 

@@ -143,6 +143,41 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         (await world.TableAsync("lake/dead_letters/_stream")).RowCount.Should().Be(lines.Count(l => l.Contains("\"search\"", StringComparison.Ordinal)), "only the searches are unrouted");
     }
 
+    /// <summary>
+    /// Events the HTTP ingest would refuse can still arrive from Kafka: a lone surrogate escape in an id,
+    /// a type or a property name, an event_id with U+0000 (PostgreSQL text cannot key it). Each is a dead
+    /// letter; the stream keeps every other event and, restarted, has nothing left to choke on.
+    /// </summary>
+    [Fact]
+    public async Task Text_no_store_can_keep_is_dead_lettered_and_the_stream_flows_past_it()
+    {
+        using var world = new StreamWorld();
+        var lines = StreamWorld.Events(200, seed: 13);
+        string time = Timestamps.Format(StreamWorld.Start + 1_000_000);
+        var bad = new[]
+        {
+            $$"""{"event_id":"lone\ud800","user_id":3,"event_type":"click","event_time":"{{time}}","item_id":4}""",
+            $$"""{"event_id":"nul\u0000","user_id":3,"event_type":"save","event_time":"{{time}}","item_id":4}""",
+            $$"""{"event_id":"name","user_id":3,"event_type":"save","event_time":"{{time}}","item_id":4,"\udc00":1}""",
+            $$"""{"event_id":"type","user_id":3,"event_type":"cl\ud800ick","event_time":"{{time}}","item_id":4}""",
+        };
+        await world.AppendAsync(lines.Take(100).Concat(bad).Concat(lines.Skip(100)));
+
+        await world.RunAsync();
+        await world.RunAsync();
+
+        var expected = await world.ReferenceAsync(lines);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(((StringColumn)expected[StandardColumns.EventId]).Values);
+        var dead = await world.TableAsync("lake/dead_letters/engagement");
+        Enumerable.Range(0, dead.RowCount).Select(i => (string)dead["reason"].GetValue(i)!).Should().BeEquivalentTo(
+            "a string is not valid Unicode: unpaired surrogate escape \\ud800 at byte 18",
+            "event_id contains U+0000, which the online store cannot key on",
+            "a string is not valid Unicode: unpaired surrogate escape \\udc00 at byte 108");
+        var unrouted = await world.TableAsync("lake/dead_letters/_stream");
+        Enumerable.Range(0, unrouted.RowCount).Select(i => (string)unrouted["reason"].GetValue(i)!)
+            .Should().Contain("unknown event_type 'cl\uFFFDick': no signal includes it");
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
