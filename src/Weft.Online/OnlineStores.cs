@@ -7,6 +7,13 @@ namespace Weft.Online;
 public static class OnlineStores
 {
     /// <summary>
+    /// Elements per user the stream keeps for a signal of <paramref name="maxLength"/>: one more than a
+    /// sequence holds, so a reader that takes them all can tell a full sequence from one that dropped
+    /// an older event (provenance's <c>truncated</c>); with exactly max_length kept it could not.
+    /// </summary>
+    public static int KeptPerUser(int maxLength) => maxLength + 1;
+
+    /// <summary>
     /// Opens (creating when missing) the embedded store in the SQLite file at <paramref name="path"/>:
     /// WAL journal, <c>synchronous=FULL</c> (an append is durable when it returns, a
     /// <see cref="OnlineDurability.Deferred"/> one at the next <see cref="IOnlineStore.SyncAsync"/>), one writer

@@ -30,6 +30,9 @@ public sealed record ServingOptions
     /// <summary>Largest request body, in bytes (<c>max_request_bytes</c>, default 1 MiB); larger bodies get 400.</summary>
     public int MaxRequestBytes { get; init; } = 1024 * 1024;
 
+    /// <summary>The largest <see cref="MaxRequestBytes"/> allowed: a body is read whole into one array.</summary>
+    private const int MaxRequestBytesCap = 1 << 30;
+
     /// <summary>Most events one <c>POST /v1/events</c> may carry (<c>max_events_per_request</c>, default 10,000).</summary>
     public int MaxEventsPerRequest { get; init; } = 10_000;
 
@@ -85,7 +88,7 @@ public sealed record ServingOptions
         var checks = new (bool Ok, string Option, object Value, string Expected)[]
         {
             (Uri.TryCreate(Urls.Split(';')[0], UriKind.Absolute, out _), "urls", Urls, "an absolute http URL, e.g. http://127.0.0.1:8080"),
-            (MaxRequestBytes >= 1024, "max_request_bytes", MaxRequestBytes, "at least 1024"),
+            (MaxRequestBytes is >= 1024 and <= MaxRequestBytesCap, "max_request_bytes", MaxRequestBytes, "between 1024 and 1073741824 (1 GiB, one request body held in memory)"),
             (MaxEventsPerRequest >= 1, "max_events_per_request", MaxEventsPerRequest, "at least 1"),
             (MaxUsersPerRequest >= 1, "max_users_per_request", MaxUsersPerRequest, "at least 1"),
             (MaxLimit >= 1, "max_limit", MaxLimit, "at least 1"),
@@ -137,6 +140,11 @@ public sealed record ServingOptions
             }
         }
 
+        // A whole number too large for the option reads "must be a 32-bit integer", not "an integer".
+        static string IntegerIn(string width, JsonElement v) =>
+            v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && double.IsFinite(d) && Math.Floor(d) == d
+                ? $"{width} integer" : "an integer";
+
         int Int(string name, int current)
         {
             if (!s.TryGetProperty(name, out var v))
@@ -146,7 +154,7 @@ public sealed record ServingOptions
 
             if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int n))
             {
-                problems.Add(new DefinitionProblem($"$.serving.{name}", $"'{name}' must be an integer, got {v.GetRawText()}"));
+                problems.Add(new DefinitionProblem($"$.serving.{name}", $"'{name}' must be {IntegerIn("a 32-bit", v)}, got {v.GetRawText()}"));
                 return current;
             }
 
@@ -162,7 +170,7 @@ public sealed record ServingOptions
 
             if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out long n))
             {
-                problems.Add(new DefinitionProblem($"$.serving.{name}", $"'{name}' must be an integer, got {v.GetRawText()}"));
+                problems.Add(new DefinitionProblem($"$.serving.{name}", $"'{name}' must be {IntegerIn("a 64-bit", v)}, got {v.GetRawText()}"));
                 return current;
             }
 

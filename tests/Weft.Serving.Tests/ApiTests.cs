@@ -5,6 +5,8 @@ using System.Text;
 using System.Text.Json;
 using FluentAssertions;
 using Weft.Definitions;
+using Weft.Engine;
+using Weft.Streaming.Runtime;
 using Xunit;
 
 namespace Weft.Serving.Tests;
@@ -184,6 +186,71 @@ public sealed class ApiTests
         var many = string.Join("\n", Enumerable.Range(0, 5).Select(i => Event($"m{i}", 1, "save", ServingWorld.Now - ServingWorld.Hour)));
         await Expect(await client.PostAsync("v1/events", new StringContent(many)), null, "serving.max_events_per_request", "more than 4 events in one request (serving.max_events_per_request)");
         (await client.PostAsync("v1/events", new StringContent("[{\"event_type\":"))).StatusCode.Should().Be(HttpStatusCode.BadRequest);
+
+        // A second user_ids would be read past the cap (and one user twice); any repeated property is refused.
+        await Expect(await client.PostAsync("v1/signals/engagement/sequences", new StringContent("""{"user_ids":[1,2,3],"user_ids":[4,5,6]}""")), "user_ids", null, "property 'user_ids' appears more than once in the body");
+        await Expect(await client.PostAsync("v1/signals/engagement/sequences", new StringContent("""{"user_ids":[1],"limit":2,"limit":3}""")), "limit", null, "property 'limit' appears more than once");
+    }
+
+    /// <summary>
+    /// Text that is not text (a lone surrogate escape), JSON that does not parse, a path or a method the
+    /// API does not have: each a 4xx with a JSON error saying what, where a person counts from 1.
+    /// </summary>
+    [Fact]
+    public async Task Malformed_requests_get_JSON_errors_that_say_what_and_where()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+        long t = ServingWorld.Now - ServingWorld.Hour;
+
+        async Task<string> Error(HttpResponseMessage response, HttpStatusCode status)
+        {
+            response.StatusCode.Should().Be(status);
+            response.Content.Headers.ContentType!.MediaType.Should().Be("application/json");
+            return (await ServingWorld.JsonAsync(response)).GetProperty("error").GetString()!;
+        }
+
+        string lone = Event("s1", 1, "save", t).Replace("\"save\"", "\"sa\\ud800ve\"", StringComparison.Ordinal);
+        (await Error(await client.PostAsync("v1/events", new StringContent(lone)), HttpStatusCode.BadRequest))
+            .Should().Be($"events[0]: a string is not valid Unicode: unpaired surrogate escape \\ud800 at byte {lone.IndexOf('\\', StringComparison.Ordinal) + 1}");
+        (await Error(await client.PostAsync("v1/signals/engagement/sequences", new StringContent("""{"user_ids":[1],"lookback":"\udc00"}""")), HttpStatusCode.BadRequest))
+            .Should().Be("the body: a string is not valid Unicode: unpaired surrogate escape \\udc00 at byte 29");
+        (await Error(await client.PostAsync("v1/signals/engagement/sequences", new StringContent("{\"user_ids\":\n [1,]}")), HttpStatusCode.BadRequest))
+            .Should().StartWith("the body is not valid JSON at line 2, byte 5: ").And.NotContain("LineNumber").And.NotContain("BytePositionInLine");
+        (await Error(await client.PostAsync("v1/events", new StringContent("[" + Event("s2", 1, "save", t) + ",{\"a\":}]")), HttpStatusCode.BadRequest))
+            .Should().StartWith("the body is not valid JSON at line 1, byte ").And.NotContain("LineNumber");
+        (await Error(await client.GetAsync("v1/nope"), HttpStatusCode.NotFound)).Should().Be("no route GET /v1/nope; the API is described at /openapi.json");
+        (await Error(await client.DeleteAsync("v1/status"), HttpStatusCode.MethodNotAllowed)).Should().StartWith("DELETE is not allowed on /v1/status");
+        (await Error(await client.GetAsync("v1/signals/nope/users/1/sequence"), HttpStatusCode.NotFound)).Should().Contain("nope", "an endpoint's own 404 keeps its message");
+    }
+
+    /// <summary>
+    /// A user with exactly max_length events in the stream has a whole sequence; one with a single event
+    /// more has a truncated one, after the stream's trims too, as the snapshot of the same events says.
+    /// </summary>
+    [Fact]
+    public async Task Truncated_tells_a_full_stream_sequence_from_one_that_dropped_an_event()
+    {
+        await using var world = new ServingWorld(maxLength: 5);
+        var counts = new Dictionary<long, int> { [601] = 4, [602] = 5, [603] = 6, [604] = 9 };
+        var events = counts.SelectMany(c => Enumerable.Range(0, c.Value).Select(i =>
+            new RawEvent($"t{c.Key}-{i}", c.Key, "save", ServingWorld.Now - ServingWorld.Hour + (i * 1_000_000L), ServingWorld.Now - ServingWorld.Hour + (i * 1_000_000L), i, null))).ToList();
+        await world.StreamAsync(events, new StreamOptions { MaxBatchRecords = 200, MaxWait = TimeSpan.FromMilliseconds(10), TrimInterval = TimeSpan.FromTicks(1) });
+        var snapshot = await world.SnapshotAsync(Weft.Engine.Sequences.SequenceCut.For(world.Signal, ServingWorld.Now, ServingWorld.Now, null));
+        await world.StartAsync();
+        using var client = world.Client();
+
+        foreach (var (user, count) in counts)
+        {
+            var body = await ServingWorld.JsonAsync(await client.GetAsync($"v1/signals/engagement/users/{user}/sequence"));
+            int row = Array.IndexOf(((PrimitiveColumn<long>)snapshot.Keys[StandardColumns.UserId]).Values, user);
+            body.GetProperty("length").GetInt32().Should().Be(Math.Min(count, 5), $"user {user}");
+            body.GetProperty("provenance").GetProperty("truncated").GetBoolean().Should().Be(count > 5, $"user {user} streamed {count} events")
+                .And.Be(snapshot.Truncated[row], "the snapshot of the same events agrees");
+            var limited = await ServingWorld.JsonAsync(await client.GetAsync($"v1/signals/engagement/users/{user}/sequence?limit=5"));
+            limited.GetProperty("provenance").GetProperty("truncated").GetBoolean().Should().Be(count > 5, $"a limit of max_length reads as no limit, user {user}");
+        }
     }
 
     [Fact]

@@ -41,10 +41,15 @@ public sealed class OptionsAndKeysTests
         problems.Should().Contain(p => p.StartsWith("$.serving.max_users_per_request: serving.max_users_per_request was -1", StringComparison.Ordinal));
         problems.Should().HaveCount(6, "one problem per bad option: those with a type problem are not range-checked on their default");
 
-        var ranges = () => Parse("""{ "max_limit": 0, "max_users_per_request": -1, "history_refresh": "0ms" }""");
+        var ranges = () => Parse("""{ "max_limit": 0, "max_users_per_request": -1, "history_refresh": "0ms", "max_request_bytes": 2147483647 }""");
         ranges.Should().Throw<ConfigException>().Which.Problems.Select(p => p.ToString())
             .Should().Contain(p => p.StartsWith("$.serving.max_limit: serving.max_limit was 0; it must be at least 1", StringComparison.Ordinal))
+            .And.Contain(p => p.StartsWith("$.serving.max_request_bytes: serving.max_request_bytes was 2147483647; it must be between 1024 and 1073741824", StringComparison.Ordinal), "a body that size cannot be held, and every POST failed")
             .And.Contain(p => p.StartsWith("$.serving.max_users_per_request: serving.max_users_per_request was -1; it must be at least 1", StringComparison.Ordinal));
+        var huge = () => Parse("""{ "max_limit": 3000000000, "cache_json_bytes": 1e30 }""");
+        huge.Should().Throw<ConfigException>().Which.Problems.Select(p => p.ToString())
+            .Should().Contain(p => p.StartsWith("$.serving.max_limit: 'max_limit' must be a 32-bit integer, got 3000000000", StringComparison.Ordinal), "3000000000 is an integer, just too large")
+            .And.Contain(p => p.StartsWith("$.serving.cache_json_bytes: 'cache_json_bytes' must be a 64-bit integer, got 1e30", StringComparison.Ordinal));
         var direct = () => (ServingOptions.Default with { MaxEventsPerRequest = 0 }).Validate();
         direct.Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("max_events_per_request");
     }

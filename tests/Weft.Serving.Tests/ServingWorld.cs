@@ -180,7 +180,7 @@ internal sealed class ServingWorld : IAsyncDisposable
     }
 
     /// <summary>Runs the streaming path over <paramref name="events"/> (through the embedded log) until it is idle, then flushes.</summary>
-    public async Task StreamAsync(IEnumerable<RawEvent> events)
+    public async Task StreamAsync(IEnumerable<RawEvent> events, StreamOptions? options = null)
     {
         await using (var log = await EmbeddedLog.OpenAsync(Path.Combine(Root, "log")))
         {
@@ -188,7 +188,7 @@ internal sealed class ServingWorld : IAsyncDisposable
         }
 
         await using var host = await StreamHost.OpenAsync(Config, "weft-stream", CancellationToken.None);
-        var runtime = await StreamRuntime.CreateAsync(Config, host.Source, host.Store, null, new StreamOptions { MaxBatchRecords = 200, MaxWait = TimeSpan.FromMilliseconds(10) }, Clock);
+        var runtime = await StreamRuntime.CreateAsync(Config, host.Source, host.Store, null, options ?? new StreamOptions { MaxBatchRecords = 200, MaxWait = TimeSpan.FromMilliseconds(10) }, Clock);
         int empty = 0;
         while (empty < 3)
         {

@@ -100,7 +100,7 @@ internal static class EventIngest
             }
             catch (JsonException ex)
             {
-                return ApiError.BadRequest($"the body is not valid JSON (line {ex.LineNumber + 1}): {ex.Message}");
+                return ApiError.InvalidJson("the body", ex);
             }
         }
         else
@@ -172,7 +172,7 @@ internal static class EventIngest
         }
         catch (JsonException ex)
         {
-            return $" (not valid JSON, line {ex.LineNumber + 1}: {ex.Message})";
+            return $" (not valid JSON at {ApiError.Where(ex)})";
         }
     }
 
@@ -223,7 +223,7 @@ internal static class EventIngest
         }
         catch (JsonException ex)
         {
-            return ApiError.BadRequest($"events[{index}] is not valid JSON: {ex.Message}");
+            return ApiError.InvalidJson($"events[{index}]", ex);
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using Weft.Definitions;
 using Weft.Engine.Sequences;
 using Weft.Serving.Hosting;
@@ -6,7 +7,6 @@ using Weft.Serving.Sequences;
 
 namespace Weft.Serving.Http;
 
-/// <summary>An error a request gets: the HTTP status, a message, and for a limit the option or property that sets it.</summary>
 /// <summary>
 /// An error answer: <paramref name="Parameter"/> names the request parameter at fault (when one is),
 /// <paramref name="Limit"/> the cap it exceeded (a server option or a property of the signal).
@@ -14,6 +14,28 @@ namespace Weft.Serving.Http;
 internal sealed record ApiError(int Status, string Message, string? Parameter = null, string? Limit = null)
 {
     public static ApiError BadRequest(string message, string? parameter = null, string? limit = null) => new(400, message, parameter, limit);
+
+    /// <summary>400 for JSON that does not parse, saying where.</summary>
+    public static ApiError InvalidJson(string what, JsonException ex) => BadRequest($"{what} is not valid JSON at {Where(ex)}");
+
+    /// <summary>
+    /// "line 1, byte 6: message" in the words a person reads: System.Text.Json's message ends in a
+    /// zero-based "LineNumber: 0 | BytePositionInLine: 5" trailer, which is cut.
+    /// </summary>
+    public static string Where(JsonException ex)
+    {
+        string message = ex.Message;
+        foreach (var trailer in (ReadOnlySpan<string>)[" Path: ", " LineNumber: "])
+        {
+            int cut = message.IndexOf(trailer, StringComparison.Ordinal);
+            if (cut >= 0)
+            {
+                message = message[..cut];
+            }
+        }
+
+        return $"line {(ex.LineNumber ?? 0) + 1}, byte {(ex.BytePositionInLine ?? 0) + 1}: {message.TrimEnd()}";
+    }
 }
 
 /// <summary>A read's parameters as they came (query string or JSON body), before validation.</summary>
@@ -61,7 +83,7 @@ internal static class ReadRequest
             projection = [.. chosen];
         }
 
-        int maxLength = signal.Retention;
+        int maxLength = signal.MaxLength;
         int limit = Math.Min(maxLength, state.Options.MaxLimit);
         if (args.Limit is not null)
         {

@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Weft.Definitions;
+using Weft.Engine;
 using Weft.Serving.Hosting;
 using Weft.Serving.Security;
 using Weft.Serving.Sequences;
@@ -41,6 +42,10 @@ internal static class ServingEndpoints
             try
             {
                 await next(context).ConfigureAwait(false);
+                if (!context.Response.HasStarted && NoRoute(context) is { } noRoute)
+                {
+                    await WriteErrorAsync(context, noRoute).ConfigureAwait(false);
+                }
             }
             catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
             {
@@ -259,6 +264,11 @@ internal static class ServingEndpoints
     {
         users = [];
         args = new ReadArguments(null, null, null, null, null);
+        if (LoneSurrogates.IndexOf(body) >= 0)
+        {
+            return ApiError.BadRequest($"the body: {LoneSurrogates.Reason(body)}");
+        }
+
         JsonDocument doc;
         try
         {
@@ -266,7 +276,7 @@ internal static class ServingEndpoints
         }
         catch (JsonException ex)
         {
-            return ApiError.BadRequest($"the body is not valid JSON (line {ex.LineNumber + 1}): {ex.Message}");
+            return ApiError.InvalidJson("the body", ex);
         }
 
         using (doc)
@@ -280,8 +290,15 @@ internal static class ServingEndpoints
             List<string>? columns = null;
             string? limit = null, lookback = null, asOf = null, knownAt = null;
             bool sawUsers = false;
+            var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var p in root.EnumerateObject())
             {
+                if (!seen.Add(p.Name))
+                {
+                    // Which one counts is a parser's accident; a second user_ids also slipped past max_users_per_request.
+                    return ApiError.BadRequest($"property '{p.Name}' appears more than once in the body", p.Name);
+                }
+
                 switch (p.Name)
                 {
                     case "user_ids":
@@ -436,7 +453,7 @@ internal static class ServingEndpoints
                 w.WriteString("name"u8, s.Name);
                 w.WriteNumber("version"u8, s.Definition.Version);
                 w.WriteString("fingerprint"u8, s.Fingerprint);
-                w.WriteNumber("max_length"u8, s.Retention);
+                w.WriteNumber("max_length"u8, s.MaxLength);
                 w.WriteString("lookback"u8, Durations.Format(s.Definition.Lookback));
                 w.WriteStartArray("columns"u8);
                 foreach (var c in s.SequenceColumns)
@@ -488,7 +505,7 @@ internal static class ServingEndpoints
                 w.WriteString("name"u8, s.Name);
                 w.WriteNumber("version"u8, s.Definition.Version);
                 w.WriteString("fingerprint"u8, s.Fingerprint);
-                w.WriteNumber("max_length"u8, s.Retention);
+                w.WriteNumber("max_length"u8, s.MaxLength);
                 w.WriteString("lookback"u8, Durations.Format(s.Definition.Lookback));
                 w.WriteString("freshness_objective"u8, Durations.Format(s.Definition.FreshnessObjective));
                 w.WriteNumber("history_version"u8, h.Version);
@@ -655,6 +672,22 @@ internal static class ServingEndpoints
     // Error messages quote values ('nope') for people reading them in curl: keep quotes and accents as
     // they are (the body is application/json, never HTML, so the default escaping protects nothing).
     private static readonly JsonWriterOptions ErrorWriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>
+    /// The JSON error for what routing answered with an empty 404 (no such path) or 405 (a path without
+    /// that method), so a client reading every error's "error" field is not left with an empty body.
+    /// </summary>
+    private static ApiError? NoRoute(HttpContext context)
+    {
+        var request = context.Request;
+        string path = $"{request.PathBase}{request.Path}";
+        return context.Response.StatusCode switch
+        {
+            404 when context.GetEndpoint() is null => new ApiError(404, $"no route {request.Method} {path}; the API is described at /openapi.json"),
+            405 => new ApiError(405, $"{request.Method} is not allowed on {path}{(context.Response.Headers.Allow.Count > 0 ? $" (allowed: {context.Response.Headers.Allow})" : "")}"),
+            _ => null,
+        };
+    }
 
     private static async Task WriteErrorAsync(HttpContext context, ApiError error)
     {

@@ -36,7 +36,8 @@ internal sealed class ServedSignal
         }
 
         ColumnIndex = index.ToFrozenDictionary(StringComparer.Ordinal);
-        Retention = Math.Min(definition.MaxLength, definition.Budgets.MaxElements);
+        MaxLength = Math.Min(definition.MaxLength, definition.Budgets.MaxElements);
+        Retention = OnlineStores.KeptPerUser(MaxLength);
     }
 
     /// <summary>Index of this signal in the server's list (the cache key's first half).</summary>
@@ -61,7 +62,10 @@ internal sealed class ServedSignal
     /// <summary>Sequence column name → its index in <see cref="RowSchema"/> (and <see cref="SequenceColumns"/>).</summary>
     public FrozenDictionary<string, int> ColumnIndex { get; }
 
-    /// <summary>Elements per user the online store keeps (max_length, capped by the element budget): what a read takes from it.</summary>
+    /// <summary>The longest sequence served: max_length (capped by the element budget).</summary>
+    public int MaxLength { get; }
+
+    /// <summary>Elements per user the online store keeps (<see cref="OnlineStores.KeptPerUser"/>): what a read takes from it.</summary>
     public int Retention { get; }
 
     /// <summary>Changes whenever every cached sequence of the signal becomes stale: a new batch history, a trim.</summary>

@@ -657,7 +657,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             _lastTrim = now;
             foreach (var s in _signals)
             {
-                await _store.TrimAsync(s.Env.Definition.Name, s.Env.Definition.MaxLength, cancellationToken).ConfigureAwait(false);
+                await _store.TrimAsync(s.Env.Definition.Name, OnlineStores.KeptPerUser(s.Env.Definition.MaxLength), cancellationToken).ConfigureAwait(false);
             }
         }
 
