@@ -369,6 +369,7 @@ public sealed class RawEventParser
         var ids = (StringColumn)projected[StandardColumns.EventId];
         var users = projected[StandardColumns.UserId];
         var times = (PrimitiveColumn<long>)projected[StandardColumns.EventTime];
+        var ingest = (PrimitiveColumn<long>)projected[StandardColumns.IngestTime];
         var keep = new List<int>(table.RowCount);
         var deadLetters = new List<DeadLetter>();
         var deadLetterRows = new List<int>();
@@ -391,7 +392,7 @@ public sealed class RawEventParser
             string? reason = ids.Values[i] is null or "" ? "missing event_id"
                 : users.IsNull(i) ? "missing user_id"
                 : times.IsNull(i) ? "missing event_time"
-                : EventTimeProblem(times.Values[i], maxFuture);
+                : TimeProblem(StandardColumns.EventTime, times.Values[i], maxFuture) ?? (ingest.IsNull(i) ? null : TimeProblem(StandardColumns.IngestTime, ingest.Values[i], maxFuture));
             if (reason is null)
             {
                 foreach (var f in eventType.RawSchema)
@@ -553,10 +554,14 @@ public sealed class RawEventParser
         }
     }
 
-    /// <summary>Why an event_time is refused (too far ahead of the clock, or before the minimum), or null.</summary>
-    private string? EventTimeProblem(long eventTime, long maxFuture) =>
-        eventTime > maxFuture ? $"event_time {Timestamps.Format(eventTime)} is more than {Durations.Format(_options.MaxFutureSkew)} in the future"
-        : eventTime < _minEventTime ? $"event_time {Timestamps.Format(eventTime)} is before {Timestamps.Format(_minEventTime)}: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)"
+    /// <summary>
+    /// Why an event_time or a supplied ingest_time is refused (too far ahead of the clock, or before the
+    /// minimum), or null. An ingest_time years ahead would keep its event out of every read as served
+    /// (known_at), and one in 1970 is the same unit mistake as such an event_time.
+    /// </summary>
+    private string? TimeProblem(string column, long micros, long maxFuture) =>
+        micros > maxFuture ? $"{column} {Timestamps.Format(micros)} is more than {Durations.Format(_options.MaxFutureSkew)} in the future"
+        : micros < _minEventTime ? $"{column} {Timestamps.Format(micros)} is before {Timestamps.Format(_minEventTime)}: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)"
         : null;
 
     /// <summary>
@@ -692,13 +697,22 @@ public sealed class RawEventParser
         }
 
         long eventTime = ((PrimitiveBuffer<long>)state.Buffers[_eventTimeColumn]).Values[row];
-        if ((eventTime > maxFuture || eventTime < _minEventTime) && EventTimeProblem(eventTime, maxFuture) is { } timeProblem)
+        if ((eventTime > maxFuture || eventTime < _minEventTime) && TimeProblem(StandardColumns.EventTime, eventTime, maxFuture) is { } timeProblem)
         {
             reason = timeProblem;
             return Outcome.Bad;
         }
 
-        if (!state.IsWritten(_ingestTimeColumn))
+        if (state.IsWritten(_ingestTimeColumn))
+        {
+            long ingestTime = ((PrimitiveBuffer<long>)state.Buffers[_ingestTimeColumn]).Values[row];
+            if ((ingestTime > maxFuture || ingestTime < _minEventTime) && TimeProblem(StandardColumns.IngestTime, ingestTime, maxFuture) is { } ingestProblem)
+            {
+                reason = ingestProblem;
+                return Outcome.Bad;
+            }
+        }
+        else
         {
             ((PrimitiveBuffer<long>)state.Buffers[_ingestTimeColumn]).Set(row, now);
             state.Written[_ingestTimeColumn] = seq;

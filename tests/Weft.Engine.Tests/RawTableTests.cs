@@ -27,6 +27,8 @@ public class RawTableTests
             ["seconds", 1L, "save", 1_764_547_200L, TestSignals.Minute(2), 3L, null],
             ["other", 1L, "search", TestSignals.Minute(1), TestSignals.Minute(2), null, null],
             ["no-ingest", 2L, "click", TestSignals.Minute(5), null, 4L, null],
+            ["ingest-future", 1L, "save", TestSignals.Minute(1), Timestamps.ToMicros(DateTimeOffset.UnixEpoch.AddYears(100)), 3L, null],
+            ["ingest-ms", 1L, "save", TestSignals.Minute(1), 1_764_547_200_000L, 3L, null],
         ]);
         var now = new DateTimeOffset(2026, 6, 1, 0, 0, 0, TimeSpan.Zero);
         var parser = new RawEventParser(signal, new FakeTimeProvider(now));
@@ -40,6 +42,8 @@ public class RawTableTests
             ("no-item", "missing required attribute 'item_id' of save", "archive#2"),
             ("future", "event_time 2070-01-01T00:00:00.000000Z is more than 1d in the future", "archive#3"),
             ("seconds", "event_time 1970-01-01T00:29:24.547200Z is before 1971-01-01T00:00:00.000000Z: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)", "archive#4"),
+            ("ingest-future", "ingest_time 2070-01-01T00:00:00.000000Z is more than 1d in the future", "archive#7"),
+            ("ingest-ms", "ingest_time 1970-01-21T10:09:07.200000Z is before 1971-01-01T00:00:00.000000Z: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)", "archive#8"),
         });
         result.Events.Schema.Should().Equal(signal.RawSchema);
         Enumerable.Range(0, result.Events.RowCount).Select(r => result.Events[StandardColumns.EventId].GetValue(r)).Should().Equal("ok", "no-ingest");
@@ -67,13 +71,18 @@ public class RawTableTests
             Event("iso", "\"2026-11-30T23:00:00Z\""),
             Event("last-of-1970", "\"1970-12-31T23:59:59.999999Z\""),
             Event("first-of-1971", "\"1971-01-01T00:00:00Z\""),
+            Event("ingest-ms", Text(micros)).Replace("}", $",\"ingest_time\":{Text(micros / 1000)}}}", StringComparison.Ordinal),
+            Event("ingest-far-ahead", Text(micros)).Replace("}", ",\"ingest_time\":\"9999-01-01T00:00:00Z\"}", StringComparison.Ordinal),
+            Event("ingest-ok", Text(micros)).Replace("}", $",\"ingest_time\":{Text(micros + 1)}}}", StringComparison.Ordinal),
         }.Select(j => new RawRecord(System.Text.Encoding.UTF8.GetBytes(j), "topic")).ToList();
 
         var result = parser.Parse(records);
 
-        result.DeadLetters.Select(d => d.EventId).Should().Equal("ms", "s", "last-of-1970");
-        result.DeadLetters.Should().OnlyContain(d => d.Reason.Contains("is before 1971-01-01T00:00:00.000000Z: epoch seconds or milliseconds where microseconds belong?"));
-        Enumerable.Range(0, result.Events.RowCount).Select(r => result.Events[StandardColumns.EventId].GetValue(r)).Should().Equal("us", "iso", "first-of-1971");
+        result.DeadLetters.Select(d => d.EventId).Should().Equal("ms", "s", "last-of-1970", "ingest-ms", "ingest-far-ahead");
+        result.DeadLetters.Take(4).Should().OnlyContain(d => d.Reason.Contains("is before 1971-01-01T00:00:00.000000Z: epoch seconds or milliseconds where microseconds belong?"));
+        result.DeadLetters[3].Reason.Should().StartWith("ingest_time ");
+        result.DeadLetters[4].Reason.Should().Be("ingest_time 9999-01-01T00:00:00.000000Z is more than 1d in the future", "it would keep the event out of every read as served");
+        Enumerable.Range(0, result.Events.RowCount).Select(r => result.Events[StandardColumns.EventId].GetValue(r)).Should().Equal("us", "iso", "first-of-1971", "ingest-ok");
     }
 
     /// <summary>

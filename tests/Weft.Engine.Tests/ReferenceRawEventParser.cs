@@ -243,6 +243,14 @@ internal sealed class ReferenceRawEventParser
             }
 
             ref object? ingest = ref row[_columnIndex[StandardColumns.IngestTime]];
+            if (ingest is long ingestTime && (ingestTime > maxFuture || ingestTime < Timestamps.ToMicros(_options.MinEventTime)))
+            {
+                reason = ingestTime > maxFuture
+                    ? $"ingest_time {Timestamps.Format(ingestTime)} is more than {Durations.Format(_options.MaxFutureSkew)} in the future"
+                    : $"ingest_time {Timestamps.Format(ingestTime)} is before {Timestamps.Format(Timestamps.ToMicros(_options.MinEventTime))}: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)";
+                return Outcome.Bad;
+            }
+
             ingest ??= now;
 
             foreach (var f in eventType.RawSchema)
