@@ -46,11 +46,11 @@ internal static class ColumnChunkReader
             }
 
             case StoredAs.UInt32:
-                return Read<long, UInt32Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
+                return Read<long, WidenedInt32Codec<UnsignedWidening>>(descriptor, meta, rowCount, chunk, chunkLength, counters);
             case StoredAs.Int96Timestamp:
                 return Read<long, Int96TimestampCodec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
             case StoredAs.DateDays:
-                return Read<long, DateCodec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
+                return Read<long, WidenedInt32Codec<DaysWidening>>(descriptor, meta, rowCount, chunk, chunkLength, counters);
             default:
                 var data = Read<long, Int64Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
                 Convert(descriptor, (long[])data.Values);
@@ -456,8 +456,11 @@ internal static class ColumnChunkReader
             case PageEncoding.DeltaBinaryPacked when TCodec.Physical == PhysicalType.Int32 && typeof(T) == typeof(int):
                 DeltaEncodings.DecodeBinaryPacked(input, As<T, int>(destination), "data page values");
                 break;
-            case PageEncoding.DeltaBinaryPacked when TCodec.Physical == PhysicalType.Int32 && typeof(T) == typeof(long):
-                DecodeWidenedBinaryPacked(input, As<T, long>(destination), days: typeof(TCodec) == typeof(DateCodec));
+            case PageEncoding.DeltaBinaryPacked when typeof(TCodec) == typeof(WidenedInt32Codec<UnsignedWidening>):
+                WidenedInt32Codec<UnsignedWidening>.DecodeBinaryPacked(input, As<T, long>(destination), "data page values");
+                break;
+            case PageEncoding.DeltaBinaryPacked when typeof(TCodec) == typeof(WidenedInt32Codec<DaysWidening>):
+                WidenedInt32Codec<DaysWidening>.DecodeBinaryPacked(input, As<T, long>(destination), "data page values");
                 break;
             case PageEncoding.DeltaLengthByteArray when typeof(T) == typeof(string):
                 DeltaEncodings.DecodeLengthByteArray(input, As<T, string>(destination), "data page values");
@@ -478,24 +481,6 @@ internal static class ColumnChunkReader
     /// <summary>The same elements as another type; only for T that is that type.</summary>
     private static Span<TTo> As<T, TTo>(Span<T> span) =>
         MemoryMarshal.CreateSpan(ref Unsafe.As<T, TTo>(ref MemoryMarshal.GetReference(span)), span.Length);
-
-    /// <summary>UINT_32 or DATE values, delta-packed as the INT32s they are stored as, widened to their longs.</summary>
-    private static void DecodeWidenedBinaryPacked(ReadOnlySpan<byte> input, Span<long> destination, bool days)
-    {
-        var stored = ArrayPool<int>.Shared.Rent(destination.Length);
-        try
-        {
-            DeltaEncodings.DecodeBinaryPacked(input, stored.AsSpan(0, destination.Length), "data page values");
-            for (var i = 0; i < destination.Length; i++)
-            {
-                destination[i] = days ? stored[i] * DateCodec.MicrosPerDay : (uint)stored[i];
-            }
-        }
-        finally
-        {
-            ArrayPool<int>.Shared.Return(stored);
-        }
-    }
 
     private static void PreCheck(PageHeader header, ArraySegment<byte> body, CompressionCodec codec)
     {

@@ -197,60 +197,40 @@ internal readonly struct Int64Codec : IValueCodec<long>
         bytes.Length == 8 ? BinaryPrimitives.ReadInt64LittleEndian(bytes) : null;
 }
 
-/// <summary>UINT_32 (stored as INT32) read into longs, so values from 2^31 up stay positive. Read only.</summary>
-internal readonly struct UInt32Codec : IValueCodec<long>
+/// <summary>How an INT32 as stored becomes the long a read-only widened column holds.</summary>
+internal interface IInt32Widening
 {
-    public static PhysicalType Physical => PhysicalType.Int32;
+    static abstract long Widen(int stored);
 
-    public static int FixedPlainSize => 4;
-
-    public static int DictionaryHash(long value) => HashMix.Mix((ulong)value);
-
-    public static bool DictionaryEquals(long a, long b) => a == b;
-
-    public static bool Dictionary => false;
-
-    public static void EncodePlain(ReadOnlySpan<long> values, PooledBuffer output) => throw ReadOnly();
-
-    public static int DecodePlain(ReadOnlySpan<byte> input, Span<long> destination, string what)
-    {
-        var bytes = (long)destination.Length * 4;
-        if (input.Length < bytes)
-        {
-            ThrowHelper.Format($"{what}: {destination.Length} PLAIN values need {bytes} bytes, {input.Length} present");
-        }
-
-        for (var i = 0; i < destination.Length; i++)
-        {
-            destination[i] = BinaryPrimitives.ReadUInt32LittleEndian(input.Slice(i * 4, 4));
-        }
-
-        return (int)bytes;
-    }
-
-    public static int DecodeRle(ReadOnlySpan<byte> input, Span<long> destination, string what) => FixedWidth.NoRle(what);
-
-    public static int PlainSize(long value) => 4;
-
-    public static int Compare(long a, long b) => a.CompareTo(b);
-
-    public static bool IsNaN(long value) => false;
-
-    public static byte[] MinBytes(long value) => throw ReadOnly();
-
-    public static byte[] MaxBytes(long value) => throw ReadOnly();
-
-    public static object? ReadStatistic(ReadOnlySpan<byte> bytes) =>
-        bytes.Length == 4 ? (long)BinaryPrimitives.ReadUInt32LittleEndian(bytes) : null;
-
-    private static NotSupportedException ReadOnly() => new("Weft writes no UINT_32 columns.");
+    /// <summary>The stored type in the format's terms, for the error a write attempt gets.</summary>
+    static abstract string TypeName { get; }
 }
 
-/// <summary>A DATE (days since the epoch, stored as INT32) read as µs at midnight UTC of that day. Read only.</summary>
-internal readonly struct DateCodec : IValueCodec<long>
+/// <summary>UINT_32: values from 2^31 up stay positive.</summary>
+internal readonly struct UnsignedWidening : IInt32Widening
 {
-    internal const long MicrosPerDay = 86_400_000_000;
+    public static long Widen(int stored) => (uint)stored;
 
+    public static string TypeName => "UINT_32";
+}
+
+/// <summary>DATE (days since the epoch): µs at midnight UTC of that day.</summary>
+internal readonly struct DaysWidening : IInt32Widening
+{
+    public const long MicrosPerDay = 86_400_000_000;
+
+    public static long Widen(int stored) => stored * MicrosPerDay;
+
+    public static string TypeName => "DATE";
+}
+
+/// <summary>
+/// A column stored as INT32 and read into longs through <typeparamref name="TWidening"/> (UINT_32,
+/// DATE), PLAIN or delta-packed, statistics widened the same way. Read only: Weft writes neither.
+/// </summary>
+internal readonly struct WidenedInt32Codec<TWidening> : IValueCodec<long>
+    where TWidening : struct, IInt32Widening
+{
     public static PhysicalType Physical => PhysicalType.Int32;
 
     public static int FixedPlainSize => 4;
@@ -273,10 +253,28 @@ internal readonly struct DateCodec : IValueCodec<long>
 
         for (var i = 0; i < destination.Length; i++)
         {
-            destination[i] = BinaryPrimitives.ReadInt32LittleEndian(input.Slice(i * 4, 4)) * MicrosPerDay;
+            destination[i] = TWidening.Widen(BinaryPrimitives.ReadInt32LittleEndian(input.Slice(i * 4, 4)));
         }
 
         return (int)bytes;
+    }
+
+    /// <summary>DELTA_BINARY_PACKED values: packed as the INT32s they are stored as, then widened.</summary>
+    public static void DecodeBinaryPacked(ReadOnlySpan<byte> input, Span<long> destination, string what)
+    {
+        var stored = ArrayPool<int>.Shared.Rent(destination.Length);
+        try
+        {
+            DeltaEncodings.DecodeBinaryPacked(input, stored.AsSpan(0, destination.Length), what);
+            for (var i = 0; i < destination.Length; i++)
+            {
+                destination[i] = TWidening.Widen(stored[i]);
+            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(stored);
+        }
     }
 
     public static int DecodeRle(ReadOnlySpan<byte> input, Span<long> destination, string what) => FixedWidth.NoRle(what);
@@ -292,9 +290,9 @@ internal readonly struct DateCodec : IValueCodec<long>
     public static byte[] MaxBytes(long value) => throw ReadOnly();
 
     public static object? ReadStatistic(ReadOnlySpan<byte> bytes) =>
-        bytes.Length == 4 ? BinaryPrimitives.ReadInt32LittleEndian(bytes) * MicrosPerDay : null;
+        bytes.Length == 4 ? TWidening.Widen(BinaryPrimitives.ReadInt32LittleEndian(bytes)) : null;
 
-    private static NotSupportedException ReadOnly() => new("Weft writes no DATE columns.");
+    private static NotSupportedException ReadOnly() => new($"Weft writes no {TWidening.TypeName} columns.");
 }
 
 /// <summary>
@@ -304,7 +302,7 @@ internal readonly struct DateCodec : IValueCodec<long>
 internal readonly struct Int96TimestampCodec : IValueCodec<long>
 {
     private const long JulianDayOfUnixEpoch = 2_440_588;
-    private const long MicrosPerDay = 86_400_000_000;
+    private const long MicrosPerDay = DaysWidening.MicrosPerDay;
     private const long NanosPerDay = MicrosPerDay * 1000;
     private const long MaxDays = (long.MaxValue / MicrosPerDay) - 1;
     private const long MinDays = -MaxDays;
