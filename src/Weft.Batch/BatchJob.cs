@@ -102,9 +102,12 @@ public sealed class BatchJob
     {
         var definition = _env.Definition;
         var config = _env.Config;
-        if (config.Archives.IsEmpty)
+        var archives = config.ReadableArchives();
+        if (archives.IsEmpty)
         {
-            throw new InputException($"{config.ConfigPath}: $.archives is empty: the batch path needs at least one raw event archive");
+            throw new InputException(config.Archives.IsEmpty
+                ? $"{config.ConfigPath}: $.archives is empty: the batch path needs at least one raw event archive"
+                : $"{config.ConfigPath}: $.archives is empty and the stream's archive {config.Archives[0].Path} holds nothing yet: the batch path needs at least one raw event archive");
         }
 
         long bucketLength = TimeBuckets.LengthMicros(definition.Bucket);
@@ -137,7 +140,7 @@ public sealed class BatchJob
         }
 
         var inputs = new StringBuilder();
-        foreach (var archive in config.Archives)
+        foreach (var archive in archives)
         {
             inputs.Append(await SignalEnvironment.InputFingerprintAsync(archive, cancellationToken).ConfigureAwait(false)).Append(';');
         }
@@ -316,7 +319,7 @@ public sealed class BatchJob
         var parser = new RawEventParser(_env.Signal, _time);
         var parsed = new List<EventBatch>();
         var rejected = new List<DeadLetter>();
-        foreach (var archive in _env.Config.Archives)
+        foreach (var archive in _env.Config.ReadableArchives())
         {
             await foreach (var part in TableInputs.ReadRawEventsAsync(archive, parser, _env.Signal.RawSchema, start, end, cancellationToken, untimedDeadLetters).ConfigureAwait(false))
             {

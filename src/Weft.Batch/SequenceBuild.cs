@@ -300,7 +300,7 @@ public static class SequenceBuild
                 {
                     try
                     {
-                        foreach (var archive in _env.Config.Archives)
+                        foreach (var archive in _env.Config.ReadableArchives())
                         {
                             var parts = TableInputs.ReadRawEventsAsync(archive, parser, signal.RawSchema, _from, _to, token).GetAsyncEnumerator(token);
                             await using (parts.ConfigureAwait(false))
@@ -385,7 +385,7 @@ public static class SequenceBuild
         private async Task<int> CapacityAsync(CancellationToken cancellationToken)
         {
             long rows = 0;
-            foreach (var archive in _env.Config.Archives)
+            foreach (var archive in _env.Config.ReadableArchives())
             {
                 if (archive.Format != TableFormat.Parquet)
                 {

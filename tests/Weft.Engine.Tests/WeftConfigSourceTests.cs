@@ -42,6 +42,53 @@ public sealed class WeftConfigSourceTests
         });
     }
 
+    /// <summary>
+    /// The embedded log is archived for the batch path by default, under the lake; Kafka is not unless
+    /// asked; the archive is one of the batch path's raw archives (optional until it holds lines), once.
+    /// </summary>
+    [Fact]
+    public void The_streams_raw_archive_is_a_batch_archive_by_default_for_the_embedded_log_only()
+    {
+        static WeftConfig Config(string json) => WeftConfig.Parse(Encoding.UTF8.GetBytes(json), "/srv/weft/weft.json");
+
+        var embedded = Config("""{ "signals": "signals", "lake": "data" }""");
+        embedded.Source.Archive.Should().Be("/srv/weft/data/raw/stream");
+        embedded.Archives.Should().Equal(new TableLocation("/srv/weft/data/raw/stream", TableFormat.Jsonl) { Optional = true });
+
+        var listed = Config("""{ "signals": "signals", "archives": [ "raw/events", { "path": "lake/raw/stream/", "format": "jsonl" } ] }""");
+        listed.Archives.Select(a => (a.Path, a.Optional)).Should().Equal(("/srv/weft/raw/events", false), ("/srv/weft/lake/raw/stream/", false));
+
+        Config("""{ "signals": "signals", "source": { "archive": false } }""").Archives.Should().BeEmpty();
+        Config("""{ "signals": "signals", "source": { "archive": "elsewhere" } }""").Source.Archive.Should().Be("/srv/weft/elsewhere");
+        var kafka = Parse("""{ "kind": "kafka", "bootstrap_servers": "k:9092", "topic": "events" }""");
+        (kafka.Source.Archive, kafka.Archives.Length).Should().Be((null, 0));
+        Parse("""{ "kind": "kafka", "bootstrap_servers": "k:9092", "topic": "events", "archive": "raw/kafka" }""").Archives.Single().Path.Should().Be("/srv/weft/raw/kafka");
+        Problems("""{ "archive": true }""").Should().ContainSingle().Which.Should().StartWith("$.source.archive: 'archive' must be a folder path or false, got true");
+    }
+
+    [Fact]
+    public void Readable_archives_leave_out_the_streams_until_it_holds_lines()
+    {
+        var dir = Directory.CreateTempSubdirectory("weft-archive-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "weft.json"), """{ "signals": "signals", "archives": [ { "path": "raw/events", "format": "jsonl" } ] }""");
+            var config = WeftConfig.Load(Path.Combine(dir, "weft.json"));
+            config.ReadableArchives().Should().ContainSingle().Which.Path.Should().Be(Path.Combine(dir, "raw", "events"), "a listed archive is read, or its absence reported");
+
+            Directory.CreateDirectory(Path.Combine(dir, "lake", "raw", "stream", "date=2026-12-05"));
+            File.WriteAllText(Path.Combine(dir, "lake", "raw", "stream", "date=2026-12-05", "part-1.jsonl.tmp"), "{}\n");
+            config.ReadableArchives().Should().HaveCount(1, "a folder with only a file being written holds nothing yet");
+
+            File.WriteAllText(Path.Combine(dir, "lake", "raw", "stream", "date=2026-12-05", "part-1.jsonl"), "{}\n");
+            config.ReadableArchives().Select(a => a.Path).Should().Equal(Path.Combine(dir, "raw", "events"), Path.Combine(dir, "lake", "raw", "stream"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public void Settings_left_out_take_their_defaults()
     {

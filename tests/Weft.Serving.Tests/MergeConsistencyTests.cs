@@ -27,11 +27,14 @@ public sealed class MergeConsistencyTests
         var events = ServingWorld.Events(700, seed);
         var rng = new Random(seed);
         var streamOnly = Enumerable.Range(0, 12).Select(i => new RawEvent($"live-{i}", rng.Next(1, 13), "save", ServingWorld.Now - rng.Next(1, 5 * 3600) * 1_000_000L, ServingWorld.Now - 1, rng.Next(1, 41), null)).ToList();
-        await world.StreamAsync(events.Where(e => e.IngestTime - e.EventTime < ServingWorld.Hour).Concat(streamOnly));
+        await world.StreamAsync(events.Where(e => e.IngestTime - e.EventTime < ServingWorld.Hour));
         world.WriteItems(Enumerable.Range(1, 40).Where(i => i % 3 == 0).Select(i => (i, ServingWorld.Now - ServingWorld.Hour, $"fixed{i}")), append: true);
         await world.ArchiveAsync(events);
         var batch = await world.BatchAsync();
         batch.SealedBuckets.Should().NotBeEmpty().And.HaveCountLessThan(72, "the last 6 hours are inside the late allowance");
+
+        // Arrived after the batch run: in the open buckets they are stream rows beside the batch's.
+        await world.StreamAsync(streamOnly);
         return world;
     }
 
@@ -110,6 +113,32 @@ public sealed class MergeConsistencyTests
             truncated.Should().BeGreaterThan(0, "max_length 20 cuts the three days of most users");
             mixed.Should().BeGreaterThan(0, "the open buckets mix batch rows with stream-only events");
         }
+    }
+
+    /// <summary>
+    /// Events that reached Weft only through the stream (POST /v1/events into the embedded log) are in
+    /// the stream's raw archive, so the batch run that seals their bucket keeps them: served before the
+    /// seal from the stream, after it from the batch history, never gone.
+    /// </summary>
+    [Fact]
+    public async Task Events_only_the_stream_saw_are_still_served_after_batch_seals_their_bucket()
+    {
+        await using var world = new ServingWorld();
+        await world.ArchiveAsync(ServingWorld.Events(200, seed: 31));
+        long twoDaysAgo = ServingWorld.Now - (2 * ServingWorld.Day);
+        var streamOnly = Enumerable.Range(0, 6)
+            .Select(i => new RawEvent($"posted-{i}", 700, "save", twoDaysAgo + (i * 60_000_000L), twoDaysAgo + (i * 60_000_000L) + 1_000_000, i + 1, null)).ToList();
+        await world.StreamAsync(streamOnly);
+
+        var batch = await world.BatchAsync();
+
+        batch.SealedBuckets.Should().Contain(TimeBuckets.Format(TimeBuckets.StartOf(twoDaysAgo, TimeBucket.Hour), TimeBucket.Hour), "the posted events' bucket is sealed");
+        await world.StartAsync();
+        using var client = world.Client();
+        var served = await ServingWorld.JsonAsync(await client.GetAsync("v1/signals/engagement/users/700/sequence"));
+        served.GetProperty("columns").GetProperty("event_id").EnumerateArray().Select(e => e.GetString())
+            .Should().Equal(streamOnly.Select(e => e.EventId).Reverse());
+        served.GetProperty("provenance").GetProperty("from_batch").GetInt32().Should().Be(streamOnly.Count, "the sealed bucket is the batch history's");
     }
 
     [Fact]

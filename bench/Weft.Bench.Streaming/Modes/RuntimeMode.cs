@@ -74,7 +74,8 @@ internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfi
             await File.WriteAllBytesAsync(Path.Combine(dir, "signals", signal.Name + ".json"), SignalJsonWriter.Write(signal), cancellationToken);
         }
 
-        await File.WriteAllTextAsync(Path.Combine(dir, "weft.json"), """{ "lake": "lake", "signals": "signals", "online_store": { "kind": "sqlite", "path": "online.db" } }""", cancellationToken);
+        // The runtime reads Kafka (or memory) here, which keeps no raw archive of its own by default.
+        await File.WriteAllTextAsync(Path.Combine(dir, "weft.json"), """{ "lake": "lake", "signals": "signals", "online_store": { "kind": "sqlite", "path": "online.db" }, "source": { "archive": false } }""", cancellationToken);
         return WeftConfig.Load(Path.Combine(dir, "weft.json"));
     }
 

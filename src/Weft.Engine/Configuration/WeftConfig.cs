@@ -18,7 +18,14 @@ public enum TableFormat
 }
 
 /// <summary>A table Weft reads: where and in which format. Paths are absolute once loaded.</summary>
-public sealed record TableLocation(string Path, TableFormat Format);
+public sealed record TableLocation(string Path, TableFormat Format)
+{
+    /// <summary>
+    /// Read when it exists and holds files, else passed over: the stream's raw archive
+    /// (<see cref="SourceConfig.Archive"/>), which a config that has not streamed yet lacks.
+    /// </summary>
+    public bool Optional { get; init; }
+}
 
 /// <summary>The online store: <c>sqlite</c> (embedded default, one file) or <c>postgres</c>.</summary>
 public sealed record OnlineStoreConfig(string Kind, string? Path, string? ConnectionString)
@@ -34,6 +41,15 @@ public sealed record OnlineStoreConfig(string Kind, string? Path, string? Connec
 /// <param name="Topics">Kafka: the topics read (<c>$.source.topic</c>, or several as <c>$.source.topics</c>); empty for the embedded log.</param>
 public sealed record SourceConfig(string Kind, string? Path, string? BootstrapServers, ImmutableArray<string> Topics, string? GroupId)
 {
+    /// <summary>
+    /// The folder of JSON lines the stream writes every record it reads to, before it commits them
+    /// (<c>$.source.archive</c>: a path, or <c>false</c>): a raw archive the batch path reads, so an
+    /// event that arrived only through this source is in the history batch recomputes. Default
+    /// <c>&lt;lake&gt;/raw/stream</c> for the embedded log, which nothing else archives; none for Kafka,
+    /// whose topics are usually archived by a sink of their own.
+    /// </summary>
+    public string? Archive { get; init; }
+
     /// <summary>Kafka: the client id brokers log (<c>$.source.client_id</c>, default <c>weft</c>).</summary>
     public string ClientId { get; init; } = "weft";
 
@@ -314,7 +330,8 @@ public sealed record WeftConfig
                 }
             }
 
-            var source = new SourceConfig("embedded", Resolve("log"), null, [], null);
+            string defaultArchive = System.IO.Path.Combine(Resolve(lake), "raw", "stream");
+            var source = new SourceConfig("embedded", Resolve("log"), null, [], null) { Archive = defaultArchive };
             if (root.TryGetProperty("source", out var src) && src.ValueKind != JsonValueKind.Object)
             {
                 problems.Add(new DefinitionProblem("$.source", "'source' must be an object", "{\"kind\": \"embedded\", \"path\": \"log\"} or {\"kind\": \"kafka\", ...}"));
@@ -324,7 +341,7 @@ public sealed record WeftConfig
                 var kind = Str(src, "kind", "$.source", required: false) ?? "embedded";
                 if (kind == "embedded")
                 {
-                    source = new SourceConfig(kind, Resolve(Str(src, "path", "$.source", required: false) ?? "log"), null, [], null);
+                    source = new SourceConfig(kind, Resolve(Str(src, "path", "$.source", required: false) ?? "log"), null, [], null) { Archive = defaultArchive };
                 }
                 else if (kind == "kafka")
                 {
@@ -368,6 +385,28 @@ public sealed record WeftConfig
                 {
                     problems.Add(new DefinitionProblem("$.source.kind", $"unknown source '{kind}'", "embedded or kafka"));
                 }
+
+                if (src.TryGetProperty("archive", out var archive) && archive.ValueKind != JsonValueKind.Null)
+                {
+                    if (archive.ValueKind == JsonValueKind.False)
+                    {
+                        source = source with { Archive = null };
+                    }
+                    else if (archive.ValueKind == JsonValueKind.String && archive.GetString()!.Length > 0)
+                    {
+                        source = source with { Archive = Resolve(archive.GetString()!) };
+                    }
+                    else
+                    {
+                        problems.Add(new DefinitionProblem("$.source.archive", $"'archive' must be a folder path or false, got {archive.GetRawText()}", "e.g. \"raw/stream\": the stream writes what it reads there as JSON lines for the batch path"));
+                    }
+                }
+            }
+
+            // The stream's archive is one of the batch path's raw archives, unless listed already.
+            if (source.Archive is { } streamArchive && !archives.Any(a => PathsEqual(a.Path, streamArchive)))
+            {
+                archives.Add(new TableLocation(streamArchive, TableFormat.Jsonl) { Optional = true });
             }
 
             var tenants = ImmutableArray.CreateBuilder<TenantConfig>();
@@ -450,6 +489,16 @@ public sealed record WeftConfig
             };
         }
     }
+
+    private static bool PathsEqual(string a, string b) =>
+        string.Equals(System.IO.Path.TrimEndingDirectorySeparator(a), System.IO.Path.TrimEndingDirectorySeparator(b), StringComparison.Ordinal);
+
+    /// <summary>
+    /// The raw archives the batch path reads now: <see cref="Archives"/> without an optional one (the
+    /// stream's) that does not exist yet or holds no JSON lines.
+    /// </summary>
+    public ImmutableArray<TableLocation> ReadableArchives() =>
+        [.. Archives.Where(a => !a.Optional || (Directory.Exists(a.Path) && Directory.EnumerateFiles(a.Path, "*.jsonl", SearchOption.AllDirectories).Any()))];
 
     /// <summary><c>$.source.topic</c> (one) or <c>$.source.topics</c> (several): exactly one of them.</summary>
     private static ImmutableArray<string> KafkaTopics(JsonElement source, List<DefinitionProblem> problems)

@@ -234,6 +234,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     private readonly List<int>[] _signalRows = []; // ... and their indexes in the batch
     private ulong[] _signalsOf = []; // per record of the batch, the filter's answer
     private readonly List<SourceRecord> _routedSources = [];
+    private readonly RawArchive? _archive;
     private long _lastFlush;
     private long _lastTrim;
     private long _lastRefresh;
@@ -255,6 +256,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         _time = time;
         _signals = signals;
         _unrouted = unrouted;
+        _archive = config.Source.Archive is { } archive ? new RawArchive(archive) : null;
         _knownTypes = signals.SelectMany(s => s.Env.Definition.EventTypes.Select(t => t.Name)).ToHashSet(StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
         _userAliases = Aliases(signals, StandardColumns.UserId);
         _typeAliases = Aliases(signals, StandardColumns.EventType);
@@ -788,6 +790,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             }
 
             (seen, hasSeen) = (r.Offset, true);
+            _archive?.Add(r.Payload.Span, nowMicros);
 
             // Every signal's parser reads every record; the route judges only those no signal took
             // (RouteUntaken), instead of a JSON pass of its own over every record. The source text
@@ -1293,7 +1296,7 @@ public sealed class StreamRuntime : IAsyncDisposable
 
         var unrouted = _unroutedPending;
         _unroutedPending = [];
-        return new Flush(new Dictionary<string, long>(_appended, StringComparer.Ordinal), $"stream:{Guid.NewGuid():N}", Timestamps.ToMicros(_time.GetUtcNow()), signals, unrouted);
+        return new Flush(new Dictionary<string, long>(_appended, StringComparer.Ordinal), $"stream:{Guid.NewGuid():N}", Timestamps.ToMicros(_time.GetUtcNow()), signals, unrouted, _archive?.Take());
     }
 
     /// <summary>
@@ -1310,6 +1313,11 @@ public sealed class StreamRuntime : IAsyncDisposable
         var synced = Task.Run(() => _store.SyncAsync(CancellationToken.None).AsTask());
         try
         {
+            if (flush.Archived is { } archived)
+            {
+                await _archive!.WriteAsync(archived.WrittenMemory, flush.Tag, flush.NowMicros, CancellationToken.None).ConfigureAwait(false);
+            }
+
             foreach (var signal in flush.Signals)
             {
                 await signal.WriteAsync(flush.Offsets, flush.Tag, flush.NowMicros, Metrics, synced).ConfigureAwait(false);
@@ -1343,7 +1351,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     private sealed record PreparedBatch(Dictionary<string, long> Offsets, List<(SignalStream Signal, SignalBatch Batch)> Signals);
 
     /// <summary>What one flush writes and then commits.</summary>
-    private sealed record Flush(Dictionary<string, long> Offsets, string Tag, long NowMicros, List<SignalFlush> Signals, List<DeadLetter> Unrouted);
+    private sealed record Flush(Dictionary<string, long> Offsets, string Tag, long NowMicros, List<SignalFlush> Signals, List<DeadLetter> Unrouted, ArrayBufferWriter<byte>? Archived);
 
     /// <summary>One signal's part of a micro-batch, ready to append: elements, what freshness needs, the rows for the lake.</summary>
     private sealed record SignalBatch(OnlineElement[] Elements, string?[] Types, long[] ArrivedMicros, EventBatch? LakeRows, long WatermarkMicros);

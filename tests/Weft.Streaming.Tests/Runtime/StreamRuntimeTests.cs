@@ -1,4 +1,7 @@
+using System.Text;
+using System.Text.Json;
 using FluentAssertions;
+using Weft.Batch;
 using Weft.Definitions;
 using Weft.Engine;
 using Weft.Engine.Sequences;
@@ -141,6 +144,66 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         var dead = await world.TableAsync("lake/dead_letters/engagement");
         ((StringColumn)dead["payload"]).Values.Should().NotContain(p => p!.Contains("\"kind\":\"refund\"", StringComparison.Ordinal), "a refund is the refunds signal's, not a click or save missing its event_type");
         (await world.TableAsync("lake/dead_letters/_stream")).RowCount.Should().Be(lines.Count(l => l.Contains("\"search\"", StringComparison.Ordinal)), "only the searches are unrouted");
+    }
+
+    /// <summary>
+    /// Every record read is in the stream's raw archive once a flush has committed it, as it came but on
+    /// one line and stamped with the time the stream read it (a producer's own ingest_time wins); what
+    /// the batch path then parses from the archive is what the stream parsed.
+    /// </summary>
+    [Fact]
+    public async Task Each_flush_archives_the_records_it_commits_as_JSON_lines_the_batch_path_reads()
+    {
+        using var world = new StreamWorld();
+        var lines = StreamWorld.Events(300, seed: 21);
+        string time = Timestamps.Format(StreamWorld.Start + 5_000_000);
+        var odd = new[]
+        {
+            $$"""{{"\n  "}}{"event_id":"pretty",{{"\r\n"}}  "user_id":4,"event_type":"save","event_time":"{{time}}","item_id":9}""",
+            $$"""{"event_id":"own-ingest","user_id":4,"event_type":"save","event_time":"{{time}}","item_id":9,"ingest_time":"{{time}}"}""",
+            "{}",
+            "not json",
+        };
+        var records = lines.Take(150).Concat(odd).Concat(lines.Skip(150)).ToList();
+        await world.AppendAsync(records);
+        long before = Timestamps.ToMicros(DateTimeOffset.UtcNow);
+
+        await world.RunAsync(flush: false);
+        string folder = Path.Combine(world.Root, "lake", "raw", "stream");
+        (Directory.Exists(folder) ? Directory.GetFiles(folder, "*.jsonl", SearchOption.AllDirectories) : []).Should().BeEmpty("nothing is archived before a flush commits it");
+        await world.RunAsync();
+
+        var archived = Directory.GetFiles(folder, "*.jsonl", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+            .SelectMany(File.ReadAllLines).ToList();
+        archived.Should().HaveCount(records.Count, "the crashed run committed nothing, so its records were read, and archived, once");
+        archived.Should().OnlyContain(l => !l.Contains('\r'));
+        archived.Should().Contain("not json");
+        archived.Where(l => l.StartsWith('{')).Select(l => JsonDocument.Parse(l).RootElement.EnumerateObject().First().Name)
+            .Should().OnlyContain(n => n == "ingest_time", "the stream's stamp is the first property");
+        archived.Single(l => l.StartsWith("{\"ingest_time\":", StringComparison.Ordinal) && l.EndsWith(" }", StringComparison.Ordinal))
+            .Should().MatchRegex("^\\{\"ingest_time\":[0-9]+ \\}$", "an empty object stays an object");
+
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+        var parser = new RawEventParser(env.Signal);
+        var fromArchive = parser.Parse(archived.Select((l, i) => new RawRecord(Encoding.UTF8.GetBytes(l), $"archive {i}")));
+        var fromLog = parser.Parse(records.Select((l, i) => new RawRecord(Encoding.UTF8.GetBytes(l), $"log {i}")));
+        Ids(fromArchive.Events).Should().BeEquivalentTo(Ids(fromLog.Events)).And.Contain(["pretty", "own-ingest"]);
+        fromArchive.DeadLetters.Select(d => d.Reason).Should().BeEquivalentTo(fromLog.DeadLetters.Select(d => d.Reason));
+        var ingest = (PrimitiveColumn<long>)fromArchive.Events[StandardColumns.IngestTime];
+        var ids = Ids(fromArchive.Events);
+        for (int i = 0; i < ids.Count; i++)
+        {
+            if (ids[i] == "own-ingest")
+            {
+                ingest.Values[i].Should().Be(StreamWorld.Start + 5_000_000, "a producer's ingest_time is kept");
+            }
+            else
+            {
+                ingest.Values[i].Should().BeInRange(before, Timestamps.ToMicros(DateTimeOffset.UtcNow), "the time the stream read it");
+            }
+        }
+
+        static List<string> Ids(EventBatch events) => [.. ((StringColumn)events[StandardColumns.EventId]).Values.Select(v => v!)];
     }
 
     /// <summary>
