@@ -217,7 +217,7 @@ public sealed class ApiTests
         (await Error(await client.PostAsync("v1/signals/engagement/sequences", new StringContent("""{"user_ids":[1],"lookback":"\udc00"}""")), HttpStatusCode.BadRequest))
             .Should().Be("the body: a string is not valid Unicode: unpaired surrogate escape \\udc00 at byte 29");
         (await Error(await client.PostAsync("v1/signals/engagement/sequences", new StringContent("{\"user_ids\":\n [1,]}")), HttpStatusCode.BadRequest))
-            .Should().StartWith("the body is not valid JSON at line 2, byte 5: ").And.NotContain("LineNumber").And.NotContain("BytePositionInLine");
+            .Should().StartWith("the body is not valid JSON at line 2, byte 5: ").And.NotContain("LineNumber").And.NotContain("BytePositionInLine").And.NotContain("reader options", "the reader is ours, not the caller's");
         (await Error(await client.PostAsync("v1/events", new StringContent("[" + Event("s2", 1, "save", t) + ",{\"a\":}]")), HttpStatusCode.BadRequest))
             .Should().StartWith("the body is not valid JSON at line 1, byte ").And.NotContain("LineNumber");
         (await Error(await client.GetAsync("v1/nope"), HttpStatusCode.NotFound)).Should().Be("no route GET /v1/nope; the API is described at /openapi.json");

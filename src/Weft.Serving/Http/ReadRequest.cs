@@ -25,7 +25,7 @@ internal sealed record ApiError(int Status, string Message, string? Parameter = 
     public static string Where(JsonException ex)
     {
         string message = ex.Message;
-        foreach (var trailer in (ReadOnlySpan<string>)[" Path: ", " LineNumber: "])
+        foreach (var trailer in (ReadOnlySpan<string>)[" Path: ", " LineNumber: ", " Change the reader options."])
         {
             int cut = message.IndexOf(trailer, StringComparison.Ordinal);
             if (cut >= 0)
