@@ -140,7 +140,11 @@ public sealed class BatchJob
         }
 
         var inputs = new StringBuilder();
-        foreach (var archive in archives)
+        // The stream's archive is left out of the run's identity: it only grows (a flush every few
+        // seconds while a stream runs), so with it a crashed run could never resume and the shards of
+        // one job, started moments apart, would name different runs and wait for each other forever.
+        // Each chunk reads the files it finds when it is computed.
+        foreach (var archive in archives.Where(a => !a.Optional))
         {
             inputs.Append(await SignalEnvironment.InputFingerprintAsync(archive, cancellationToken).ConfigureAwait(false)).Append(';');
         }

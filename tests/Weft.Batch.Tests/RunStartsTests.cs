@@ -139,6 +139,36 @@ public sealed class RunStartsTests : IDisposable
         (await third.Log.ReadFoldAsync(RunStarts.Fold)).Should().Be(kept, "the fold stays where it was");
     }
 
+    /// <summary>
+    /// The stream's raw archive is read by every chunk, but a flush adding to it does not rename the run:
+    /// the same request resumes (and the shards of one job agree on their run) while a stream runs.
+    /// </summary>
+    [Fact]
+    public async Task The_streams_archive_is_read_but_its_growth_does_not_rename_the_run()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 44, events: 120);
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+        var request = new BatchRequest("engagement", BatchWorld.Start, BatchWorld.Start + BatchWorld.Day);
+        string day = Path.Combine(world.Root, "lake", "raw", "stream", "date=2026-11-01");
+        Directory.CreateDirectory(day);
+        string Line(string id, long time) =>
+            $$"""{"ingest_time":{{BatchWorld.Num(time + 1)}},"event_id":"{{id}}","user_id":99,"event_type":"save","event_time":"{{BatchWorld.Iso(time)}}","item_id":1}""";
+        await File.WriteAllTextAsync(Path.Combine(day, "part-1.jsonl"), Line("streamed-1", BatchWorld.Start + BatchWorld.Hour) + "\n");
+
+        var first = await new BatchJob(env).RunAsync(request, null, CancellationToken.None);
+        var rows = await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"));
+        rows.Should().ContainSingle(r => r.StartsWith("event_id=streamed-1 ", StringComparison.Ordinal), "the stream's archive is a raw archive");
+
+        await File.WriteAllTextAsync(Path.Combine(day, "part-2.jsonl"), Line("streamed-2", BatchWorld.Start + (2 * BatchWorld.Hour)) + "\n");
+        var again = await new BatchJob(env).RunAsync(request, null, CancellationToken.None);
+
+        again.RunId.Should().Be(first.RunId);
+        again.ChunksResumed.Should().Be(again.Chunks, "every chunk of the run was committed before the flush");
+        await world.AppendEventsAsync([new RawEvent("archived-late", 98, "save", BatchWorld.Start + BatchWorld.Hour, BatchWorld.Start + BatchWorld.Day, 1, null)]);
+        (await new BatchJob(env).RunAsync(request, null, CancellationToken.None)).RunId.Should().NotBe(first.RunId, "a changed listed archive is new input");
+        (await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"))).Should().Contain(r => r.StartsWith("event_id=streamed-2 ", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_resumed_batch_run_reads_from_its_first_commit_and_a_new_run_from_where_the_fold_ends()
     {
