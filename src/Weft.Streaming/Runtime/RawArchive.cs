@@ -24,8 +24,6 @@ internal sealed class RawArchive(string folder)
 {
     private ArrayBufferWriter<byte> _pending = new(64 * 1024);
 
-    public string Folder => folder;
-
     /// <summary>Adds one record read at <paramref name="ingestMicros"/> to the next flush.</summary>
     public void Add(ReadOnlySpan<byte> record, long ingestMicros)
     {
