@@ -20,9 +20,17 @@ namespace Weft.Streaming.Runtime;
 /// replayed after a crash are written again: the archive is at least once, and the batch path keeps
 /// one delivery per event_id.
 /// </remarks>
-internal sealed class RawArchive(string folder)
+internal sealed class RawArchive
 {
+    private readonly string folder;
     private ArrayBufferWriter<byte> _pending = new(64 * 1024);
+
+    /// <summary>Opens the archive at <paramref name="folder"/>, creating it, so a folder that cannot be written fails the start, not the first flush.</summary>
+    public RawArchive(string folder)
+    {
+        this.folder = folder;
+        Guard(() => Directory.CreateDirectory(folder));
+    }
 
     /// <summary>Adds one record read at <paramref name="ingestMicros"/> to the next flush.</summary>
     public void Add(ReadOnlySpan<byte> record, long ingestMicros)
@@ -72,13 +80,38 @@ internal sealed class RawArchive(string folder)
         string day = Path.Combine(folder, "date=" + now.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
         if (!Directory.Exists(day))
         {
-            Directory.CreateDirectory(day);
-            DurableFiles.FsyncDirectory(folder);
-            DurableFiles.FsyncDirectory(Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(folder))!);
+            Guard(() =>
+            {
+                Directory.CreateDirectory(day);
+                DurableFiles.FsyncDirectory(folder);
+                DurableFiles.FsyncDirectory(Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(folder))!);
+            });
         }
 
         string tag = flushTag[(flushTag.IndexOf(':', StringComparison.Ordinal) + 1)..];
         string file = Path.Combine(day, $"part-{now.ToString("HHmmssffffff", CultureInfo.InvariantCulture)}-{tag}.jsonl");
-        await DurableFiles.ReplaceAtomicallyAsync(file, lines, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await DurableFiles.ReplaceAtomicallyAsync(file, lines, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw Failure(e);
+        }
     }
+
+    private void Guard(Action write)
+    {
+        try
+        {
+            write();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw Failure(e);
+        }
+    }
+
+    private IOException Failure(Exception e) =>
+        new($"the stream's raw archive ($.source.archive) at '{folder}' cannot be written: {e.Message} (set another folder, or \"archive\": false)", e);
 }

@@ -206,6 +206,22 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         static List<string> Ids(EventBatch events) => [.. ((StringColumn)events[StandardColumns.EventId]).Values.Select(v => v!)];
     }
 
+    [Fact]
+    public async Task An_archive_folder_that_cannot_be_written_fails_the_start_naming_the_option()
+    {
+        using var world = new StreamWorld();
+        await File.WriteAllTextAsync(Path.Combine(world.Root, "blocker"), "a file where the archive's parent folder should be");
+        string config = Path.Combine(world.Root, "weft.json");
+        await File.WriteAllTextAsync(config, (await File.ReadAllTextAsync(config)).Replace("\"path\": \"log\" }", "\"path\": \"log\", \"archive\": \"blocker/stream\" }", StringComparison.Ordinal));
+        await world.AppendAsync(StreamWorld.Events(10, seed: 3));
+
+        var start = () => world.RunAsync();
+
+        (await start.Should().ThrowAsync<IOException>()).Which.Message.Should()
+            .StartWith($"the stream's raw archive ($.source.archive) at '{Path.Combine(world.Root, "blocker", "stream")}' cannot be written: ");
+        (await world.OnlineAsync()).Should().BeEmpty("nothing was read");
+    }
+
     /// <summary>
     /// Events the HTTP ingest would refuse can still arrive from Kafka: a lone surrogate escape in an id,
     /// a type or a property name, an event_id with U+0000 (PostgreSQL text cannot key it). Each is a dead
