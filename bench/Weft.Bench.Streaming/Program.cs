@@ -17,7 +17,8 @@ namespace Weft.Bench.Streaming;
 /// MODE: <c>raw-consume</c> (the ceiling: Confluent.Kafka's Consume loop), <c>raw-batch</c> (a higher
 /// reference: the same consumer drained through librdkafka's batch call), <c>source</c> (Weft's
 /// KafkaEventSource), <c>weft-runtime</c> (StreamRuntime end to end), <c>runtime-memory</c> (the same
-/// runtime fed from memory: Weft's own cost without Kafka), or <c>all</c> (those five), or several of them joined by commas (<c>raw-consume,weft-runtime</c>);
+/// runtime fed from memory: Weft's own cost without Kafka), <c>runtime-memory-archive</c> (the same, writing the
+/// stream's raw archive as the embedded log's default does), or <c>all</c> (the first five), or several of them joined by commas (<c>raw-consume,weft-runtime</c>);
 /// <c>sample</c> prints three generated events. <c>--postgres CONNSTR</c> (an Npgsql connection string)
 /// makes <c>weft-runtime</c>, <c>runtime-memory</c> and <c>freshness</c> write to a PostgreSQL online
 /// store, in a schema created for each run and dropped after it, instead of a SQLite file. <c>--signals per-type</c>
@@ -64,7 +65,7 @@ internal static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|raw-batch|source|weft-runtime|runtime-memory|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--warmup-runs W] [--max-warmup-runs M] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--postgres CONNSTR] [--signals one|per-type] [--json FILE]\n  --signals per-type: weft-runtime and runtime-memory run three signals of one event type each instead of one signal of all three\n  --postgres: weft-runtime, runtime-memory and freshness write to a PostgreSQL online store (a schema of their own per run) instead of SQLite\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("usage: Weft.Bench.Streaming raw-consume|raw-batch|source|weft-runtime|runtime-memory|runtime-memory-archive|all|sample|freshness [--events N] [--partitions P] [--runs K] [--brokers B] [--compression C] [--seed S] [--batch N] [--capacity N] [--warmup-runs W] [--max-warmup-runs M] [--rate R] [--duration S] [--warmup S] [--set key=value]... [--postgres CONNSTR] [--signals one|per-type] [--json FILE]\n  --signals per-type: weft-runtime and runtime-memory run three signals of one event type each instead of one signal of all three\n  --postgres: weft-runtime, runtime-memory and freshness write to a PostgreSQL online store (a schema of their own per run) instead of SQLite\n  freshness: steady --rate events/s (default 20000) for --warmup s (default 5) + --duration s (default 30); --events and --runs do not apply").ConfigureAwait(false);
             return 2;
         }
 
@@ -91,7 +92,7 @@ internal static class Program
             }
 
             var modes = Modes(options);
-            var selected = args[0] == "all" ? modes.Values.ToList()
+            var selected = args[0] == "all" ? modes.Values.Where(m => m is not MemoryRuntimeMode { Archive: true }).ToList()
                 : args[0].Contains(',', StringComparison.Ordinal) ? [.. args[0].Split(',').Select(name => modes.TryGetValue(name, out var one) ? one : throw new ArgumentException($"unknown mode '{name}' (modes: {string.Join(", ", modes.Keys)})"))]
                 : modes.TryGetValue(args[0], out var mode) ? [mode]
                 : throw new ArgumentException($"unknown mode '{args[0]}' (modes: {string.Join(", ", modes.Keys)}, all, freshness, sample)");
@@ -127,7 +128,12 @@ internal static class Program
             new RuntimeMode(options.ConsumerConfig, Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.ChannelCapacity ?? Weft.Streaming.Kafka.KafkaSourceOptions.DefaultChannelCapacity, options.Postgres, options.SignalPerType),
             new MemoryRuntimeMode(Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.Seed, options.Postgres, options.SignalPerType),
         ];
-        return all.ToDictionary(m => m.Name, StringComparer.Ordinal);
+        var modes = all.ToDictionary(m => m.Name, StringComparer.Ordinal);
+
+        // Not in `all`: the embedded log's default, its raw archive written by every flush, beside runtime-memory.
+        var archived = new MemoryRuntimeMode(Math.Max(options.BatchSize, new StreamOptions().MaxBatchRecords), options.Seed, options.Postgres, options.SignalPerType, archive: true);
+        modes.Add(archived.Name, archived);
+        return modes;
     }
 
     private static async Task<JsonObject> RunAsync(Options options, IReadOnlyList<IBenchMode> modes, CancellationToken cancellationToken)

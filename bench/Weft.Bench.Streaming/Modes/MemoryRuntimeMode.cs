@@ -14,11 +14,14 @@ namespace Weft.Bench.Streaming.Modes;
 /// by an in-memory source holding the generated events. What it reaches is the runtime's ceiling on this
 /// machine; the gap to <c>weft-runtime</c> is what reading from Kafka costs it.
 /// </summary>
-internal sealed class MemoryRuntimeMode(int batchSize, int seed, string? postgres, bool signalPerType) : IBenchMode
+/// <remarks>With <c>archive</c> (<c>runtime-memory-archive</c>) each flush also writes the stream's raw archive.</remarks>
+internal sealed class MemoryRuntimeMode(int batchSize, int seed, string? postgres, bool signalPerType, bool archive = false) : IBenchMode
 {
-    public string Name => "runtime-memory";
+    public bool Archive => archive;
 
-    public string Description => $"Weft StreamRuntime fed from memory (no Kafka): executors → {BenchStore.Kind(postgres)} online store + lake flushes every 5 s, micro-batches of {batchSize}{(signalPerType ? ", three signals of one event type each" : "")}";
+    public string Name => archive ? "runtime-memory-archive" : "runtime-memory";
+
+    public string Description => $"Weft StreamRuntime fed from memory (no Kafka): executors → {BenchStore.Kind(postgres)} online store + lake flushes every 5 s, micro-batches of {batchSize}{(signalPerType ? ", three signals of one event type each" : "")}{(archive ? ", raw archive written by each flush" : "")}";
 
     public async Task<RunResult> RunAsync(BenchTopic topic, int run, CancellationToken cancellationToken)
     {
@@ -28,7 +31,7 @@ internal sealed class MemoryRuntimeMode(int batchSize, int seed, string? postgre
         Directory.CreateDirectory(dir);
         try
         {
-            var config = await RuntimeMode.WriteConfigAsync(dir, signalPerType, cancellationToken);
+            var config = await RuntimeMode.WriteConfigAsync(dir, signalPerType, cancellationToken, archive);
             var created = Stopwatch.StartNew();
             await using var source = new MemorySource(records);
             await using var store = await BenchStore.OpenAsync(dir, postgres, cancellationToken);

@@ -66,7 +66,7 @@ internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfi
     /// A weft.json in <paramref name="dir"/> (lake, signals and a SQLite online store, all inside it), loaded: the
     /// benchmark's <see cref="Signal"/>, or with <paramref name="signalPerType"/> its three event types as three signals.
     /// </summary>
-    internal static async Task<WeftConfig> WriteConfigAsync(string dir, bool signalPerType, CancellationToken cancellationToken)
+    internal static async Task<WeftConfig> WriteConfigAsync(string dir, bool signalPerType, CancellationToken cancellationToken, bool archive = false)
     {
         Directory.CreateDirectory(Path.Combine(dir, "signals"));
         foreach (var signal in signalPerType ? BenchSignal.PerType() : [Signal()])
@@ -75,7 +75,7 @@ internal sealed class RuntimeMode(IReadOnlyDictionary<string, string> extraConfi
         }
 
         // The runtime reads Kafka (or memory) here, which keeps no raw archive of its own by default.
-        await File.WriteAllTextAsync(Path.Combine(dir, "weft.json"), """{ "lake": "lake", "signals": "signals", "online_store": { "kind": "sqlite", "path": "online.db" }, "source": { "archive": false } }""", cancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(dir, "weft.json"), $$"""{ "lake": "lake", "signals": "signals", "online_store": { "kind": "sqlite", "path": "online.db" }, "source": { "archive": {{(archive ? "\"raw/stream\"" : "false")}} } }""", cancellationToken);
         return WeftConfig.Load(Path.Combine(dir, "weft.json"));
     }
 

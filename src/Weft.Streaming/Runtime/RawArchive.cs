@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Text;
 using System.Globalization;
+using Microsoft.Win32.SafeHandles;
 using Weft.Definitions;
 using Weft.Streaming.Embedded;
 
@@ -8,7 +9,7 @@ namespace Weft.Streaming.Runtime;
 
 /// <summary>
 /// The stream's raw archive (<see cref="Weft.Engine.Configuration.SourceConfig.Archive"/>): every record
-/// the stream reads, as one JSON line, written by each flush before its offsets are committed, into
+/// the stream reads, as one JSON line, made durable by each flush before its offsets are committed, in
 /// <c>date=YYYY-MM-DD/part-&lt;time&gt;-&lt;flush&gt;.jsonl</c> (the day the flush ran). The batch path
 /// reads the folder as a JSON-lines archive, so an event that arrived only through the stream is in
 /// the history batch recomputes and seals.
@@ -19,24 +20,101 @@ namespace Weft.Streaming.Runtime;
 /// Line breaks between tokens become spaces (inside a JSON string they are always escaped). Records
 /// replayed after a crash are written again: the archive is at least once, and the batch path keeps
 /// one delivery per event_id.
+/// Lines go through a 1 MiB buffer into a temporary file as they come (the page cache takes them at
+/// memory speed); a flush only fsyncs and renames it. Holding a flush interval's lines in memory until
+/// the flush cost the runtime half its throughput at a million events a second, in fresh pages.
 /// </remarks>
-internal sealed class RawArchive
+internal sealed class RawArchive : IDisposable
 {
-    private readonly string folder;
-    private ArrayBufferWriter<byte> _pending = new(64 * 1024);
+    private const int BufferBytes = 1 << 20;
+    private const string TempExtension = ".jsonl.tmp";
+
+    private readonly string _folder;
+    private readonly byte[] _buffer = new byte[BufferBytes];
+    private int _used;
+    private SafeFileHandle? _file;
+    private string? _tempPath;
+    private long _fileLength;
 
     /// <summary>Opens the archive at <paramref name="folder"/>, creating it, so a folder that cannot be written fails the start, not the first flush.</summary>
     public RawArchive(string folder)
     {
-        this.folder = folder;
-        Guard(() => Directory.CreateDirectory(folder));
+        _folder = folder;
+        Guard(() =>
+        {
+            if (!Directory.Exists(folder))
+            {
+                Directory.CreateDirectory(folder);
+                DurableFiles.FsyncDirectory(Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(folder))!);
+            }
+
+            // Files a crashed runtime was filling: their records were not committed and are read again.
+            // Another runtime's file is at most a flush interval old.
+            foreach (var stale in Directory.EnumerateFiles(folder, "*" + TempExtension))
+            {
+                if (File.GetLastWriteTimeUtc(stale) < DateTime.UtcNow.AddDays(-1))
+                {
+                    File.Delete(stale);
+                }
+            }
+        });
     }
 
     /// <summary>Adds one record read at <paramref name="ingestMicros"/> to the next flush.</summary>
     public void Add(ReadOnlySpan<byte> record, long ingestMicros)
     {
+        int needed = record.Length + 48;
+        if (_used + needed > _buffer.Length)
+        {
+            Spill();
+        }
+
+        if (needed <= _buffer.Length)
+        {
+            _used += Format(record, ingestMicros, _buffer.AsSpan(_used));
+            return;
+        }
+
+        var large = ArrayPool<byte>.Shared.Rent(needed);
+        try
+        {
+            Write(large.AsSpan(0, Format(record, ingestMicros, large)));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(large);
+        }
+    }
+
+    /// <summary>The file of the lines added since the last take (null when none were), for a flush to make durable.</summary>
+    public PendingFile? Take()
+    {
+        Spill();
+        if (_file is null)
+        {
+            return null;
+        }
+
+        var taken = new PendingFile(this, _file, _tempPath!);
+        (_file, _tempPath, _fileLength) = (null, null, 0);
+        return taken;
+    }
+
+    /// <summary>Closes and deletes the file being filled: its records were not committed and will be read again.</summary>
+    public void Dispose()
+    {
+        if (_file is not null)
+        {
+            _file.Dispose();
+            File.Delete(_tempPath!);
+            (_file, _tempPath) = (null, null);
+        }
+    }
+
+    /// <summary>Writes one line for <paramref name="record"/> into <paramref name="line"/> (at least 48 bytes more than the record); returns its length.</summary>
+    private static int Format(ReadOnlySpan<byte> record, long ingestMicros, Span<byte> line)
+    {
         var rest = record.TrimStart(" \t\r\n"u8);
-        var line = _pending.GetSpan(record.Length + 48);
         int n = 0;
         if (!rest.IsEmpty && rest[0] == (byte)'{')
         {
@@ -48,56 +126,44 @@ internal sealed class RawArchive
             line[n++] = rest.TrimStart(" \t\r\n"u8) is [(byte)'}', ..] ? (byte)' ' : (byte)',';
         }
 
-        rest.CopyTo(line[n..]);
         var copied = line.Slice(n, rest.Length);
+        rest.CopyTo(copied);
         copied.Replace((byte)'\n', (byte)' ');
         copied.Replace((byte)'\r', (byte)' ');
         n += rest.Length;
         line[n++] = (byte)'\n';
-        _pending.Advance(n);
+        return n;
     }
 
-    /// <summary>The lines added since the last take, for a flush to write.</summary>
-    public ArrayBufferWriter<byte> Take()
+    private void Spill()
     {
-        var taken = _pending;
-        _pending = new ArrayBufferWriter<byte>(Math.Max(64 * 1024, taken.WrittenCount));
-        return taken;
-    }
-
-    /// <summary>
-    /// Writes <paramref name="lines"/> as one file and makes it durable (file and folders fsync'd), so
-    /// the offsets of its records may be committed; nothing when there are none.
-    /// </summary>
-    public async Task WriteAsync(ReadOnlyMemory<byte> lines, string flushTag, long nowMicros, CancellationToken cancellationToken)
-    {
-        if (lines.IsEmpty)
+        if (_used > 0)
         {
-            return;
+            Write(_buffer.AsSpan(0, _used));
+            _used = 0;
         }
+    }
 
-        var now = Timestamps.FromMicros(nowMicros);
-        string day = Path.Combine(folder, "date=" + now.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
-        if (!Directory.Exists(day))
+    private void Write(ReadOnlySpan<byte> lines)
+    {
+        Guard(() =>
         {
-            Guard(() =>
+            if (_file is null)
             {
-                Directory.CreateDirectory(day);
-                DurableFiles.FsyncDirectory(folder);
-                DurableFiles.FsyncDirectory(Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(folder))!);
-            });
-        }
-
-        string tag = flushTag[(flushTag.IndexOf(':', StringComparison.Ordinal) + 1)..];
-        string file = Path.Combine(day, $"part-{now.ToString("HHmmssffffff", CultureInfo.InvariantCulture)}-{tag}.jsonl");
+                _tempPath = Path.Combine(_folder, $"part-{Guid.NewGuid():N}{TempExtension}");
+                _file = File.OpenHandle(_tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read);
+            }
+        });
         try
         {
-            await DurableFiles.ReplaceAtomicallyAsync(file, lines, cancellationToken).ConfigureAwait(false);
+            RandomAccess.Write(_file!, lines, _fileLength);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw Failure(e);
         }
+
+        _fileLength += lines.Length;
     }
 
     private void Guard(Action write)
@@ -113,5 +179,33 @@ internal sealed class RawArchive
     }
 
     private IOException Failure(Exception e) =>
-        new($"the stream's raw archive ($.source.archive) at '{folder}' cannot be written: {e.Message} (set another folder, or \"archive\": false)", e);
+        new($"the stream's raw archive ($.source.archive) at '{_folder}' cannot be written: {e.Message} (set another folder, or \"archive\": false)", e);
+
+    /// <summary>A flush's lines in their temporary file, written but not yet durable.</summary>
+    internal sealed class PendingFile(RawArchive archive, SafeFileHandle file, string tempPath)
+    {
+        /// <summary>
+        /// Makes the file durable under its final name (file and folders fsync'd), so the offsets of its
+        /// records may be committed.
+        /// </summary>
+        public void Commit(string flushTag, long nowMicros)
+        {
+            var now = Timestamps.FromMicros(nowMicros);
+            string day = Path.Combine(archive._folder, "date=" + now.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+            string tag = flushTag[(flushTag.IndexOf(':', StringComparison.Ordinal) + 1)..];
+            string final = Path.Combine(day, $"part-{now.ToString("HHmmssffffff", CultureInfo.InvariantCulture)}-{tag}.jsonl");
+            archive.Guard(() =>
+            {
+                using (file)
+                {
+                    RandomAccess.FlushToDisk(file);
+                }
+
+                Directory.CreateDirectory(day);
+                File.Move(tempPath, final);
+                DurableFiles.FsyncDirectory(day);
+                DurableFiles.FsyncDirectory(archive._folder); // a new day's folder, and the temporary name gone
+            });
+        }
+    }
 }

@@ -402,6 +402,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             await signal.DropPendingAsync().ConfigureAwait(false);
         }
 
+        _archive?.Dispose(); // likewise the archive lines since the last flush
         _stopping.Dispose();
         _turn.Release();
     }
@@ -1313,10 +1314,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         var synced = Task.Run(() => _store.SyncAsync(CancellationToken.None).AsTask());
         try
         {
-            if (flush.Archived is { } archived)
-            {
-                await _archive!.WriteAsync(archived.WrittenMemory, flush.Tag, flush.NowMicros, CancellationToken.None).ConfigureAwait(false);
-            }
+            flush.Archived?.Commit(flush.Tag, flush.NowMicros);
 
             foreach (var signal in flush.Signals)
             {
@@ -1351,7 +1349,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     private sealed record PreparedBatch(Dictionary<string, long> Offsets, List<(SignalStream Signal, SignalBatch Batch)> Signals);
 
     /// <summary>What one flush writes and then commits.</summary>
-    private sealed record Flush(Dictionary<string, long> Offsets, string Tag, long NowMicros, List<SignalFlush> Signals, List<DeadLetter> Unrouted, ArrayBufferWriter<byte>? Archived);
+    private sealed record Flush(Dictionary<string, long> Offsets, string Tag, long NowMicros, List<SignalFlush> Signals, List<DeadLetter> Unrouted, RawArchive.PendingFile? Archived);
 
     /// <summary>One signal's part of a micro-batch, ready to append: elements, what freshness needs, the rows for the lake.</summary>
     private sealed record SignalBatch(OnlineElement[] Elements, string?[] Types, long[] ArrivedMicros, EventBatch? LakeRows, long WatermarkMicros);
