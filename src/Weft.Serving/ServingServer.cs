@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -125,14 +126,14 @@ public sealed class ServingServer : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Information);
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
             logging?.Invoke(builder.Logging);
-            builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
-            builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+            builder.Services.ConfigureHttpJsonOptions(o =>
             {
-                document.Info.Title = "Weft serving API";
-                document.Info.Version = "v1";
-                document.Info.Description = "Sequences on request with provenance (docs/serving.md). Every /v1 endpoint needs an API key: Authorization: Bearer <key>, or X-Api-Key: <key>.";
-                return Task.CompletedTask;
-            }));
+                // Only the OpenAPI generator reads these; the endpoints write and parse JSON by hand, and
+                // refuse numbers in strings (the web default would document them as allowed).
+                o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+                o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
+            });
+            builder.Services.AddOpenApi(ApiDocument.Configure);
 
             EmbeddedStream? stream = null;
             if (streamHost is not null)

@@ -1,32 +1,73 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Weft.Serving.Http;
 
 // Shapes of the JSON the endpoints write by hand, for the OpenAPI document only (names are snake_case there).
+// Primary constructor parameters are the properties always present (null only where typed T?); init
+// properties are the ones a response or a request may leave out. The generator would read an omitted
+// property's T? as "may be null": ApiDocument.OptionalIsAbsentNotNull says otherwise.
 #pragma warning disable CA1812 // only the OpenAPI generator looks at these types
 
 /// <summary>A sequence: one array per projected column, newest element first.</summary>
 internal sealed record SequenceDoc(string Signal, long UserId, Dictionary<string, JsonElement[]> Columns, int Length, ProvenanceDoc Provenance);
+
+/// <summary>One user's sequence inside a multi-get: a <see cref="SequenceDoc"/> without <c>signal</c>, which the response states once.</summary>
+internal sealed record SequenceItemDoc(long UserId, Dictionary<string, JsonElement[]> Columns, int Length, ProvenanceDoc Provenance);
 
 /// <summary>Where a sequence came from and how fresh and complete it is (docs/serving.md).</summary>
 internal sealed record ProvenanceDoc(
     string Fingerprint, string? StreamWatermark, string? BatchSealedThrough, int FromStream, int FromBatch, bool Truncated,
     long? LagMs, string AsOf, string KnownAt, string Lookback, long HistoryVersion);
 
-/// <summary>The body of a multi-get.</summary>
-internal sealed record MultiGetRequestDoc(long[] UserIds, string[]? Columns, int? Limit, string? Lookback, string? AsOf, string? KnownAt);
+/// <summary>The body of a multi-get; the endpoint refuses other properties, and null for any of them.</summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+internal sealed record MultiGetRequestDoc(long[] UserIds)
+{
+    [Description("Sequence columns to return (event_id and event_time always come); all when left out.")]
+    public string[]? Columns { get; init; }
 
-/// <summary>Sequences of many users (no signal field inside each).</summary>
-internal sealed record MultiGetDoc(string Signal, SequenceDoc[] Sequences);
+    [Range(1, int.MaxValue)]
+    [Description("At most this many elements, newest first: ≤ the signal's max_length and serving.max_limit.")]
+    public int? Limit { get; init; }
+
+    [Description("A duration such as 7d, 6h or 30m, ≤ the signal's lookback; the signal's when left out.")]
+    public string? Lookback { get; init; }
+
+    [Description("ISO-8601; now when left out.")]
+    public string? AsOf { get; init; }
+
+    [Description("ISO-8601; as_of when left out.")]
+    public string? KnownAt { get; init; }
+}
+
+/// <summary>Sequences of many users of one signal.</summary>
+internal sealed record MultiGetDoc(string Signal, SequenceItemDoc[] Sequences);
 
 /// <summary>A raw event: the standard columns and the event type's attributes.</summary>
-internal sealed record EventDoc(string EventId, long UserId, string EventType, string EventTime, string? IngestTime, string? Tenant);
+internal sealed record EventDoc(string EventId, long UserId, string EventType, string EventTime)
+{
+    [Description("ISO-8601; set when the stream reads the event, when left out.")]
+    public string? IngestTime { get; init; }
+
+    [Description("The API key's tenant, if given at all.")]
+    public string? Tenant { get; init; }
+}
 
 /// <summary>Offsets the events got in the embedded log; they are durable.</summary>
 internal sealed record EventsAcceptedDoc(int Accepted, string Partition, long FirstOffset, long LastOffset);
 
-/// <summary>An error; <c>parameter</c> names the request parameter at fault, <c>limit</c> the cap it exceeded (a serving option or a property of the signal).</summary>
-internal sealed record ErrorDoc(string Error, string? Parameter, string? Limit);
+/// <summary>An error (ServingEndpoints.WriteErrorAsync).</summary>
+internal sealed record ErrorDoc(string Error)
+{
+    [Description("The request parameter at fault, when one is.")]
+    public string? Parameter { get; init; }
+
+    [Description("The cap the request exceeded, when it did: a serving option or a property of the signal.")]
+    public string? Limit { get; init; }
+}
 
 /// <summary>The caller's signals.</summary>
 internal sealed record SignalListDoc(string Tenant, SignalDoc[] Signals);
@@ -35,14 +76,52 @@ internal sealed record SignalDoc(string Name, int Version, string Fingerprint, i
 
 internal sealed record ColumnDoc(string Name, string Type);
 
-/// <summary>Status of the caller's signals, the stream and the cache.</summary>
+/// <summary>Status of the caller's signals, the stream and the cache (ServingEndpoints.StatusAsync).</summary>
 internal sealed record StatusDoc(string Tenant, string ServerTime, SignalStatusDoc[] Signals, StreamStatusDoc Stream, CacheStatusDoc Cache);
 
 internal sealed record SignalStatusDoc(
     string Name, int Version, string Fingerprint, int MaxLength, string Lookback, string FreshnessObjective, long HistoryVersion, int HistoryRows,
-    string HistoryFrom, string? BatchSealedThrough, string? StreamWatermark, long? StreamEvents, double? FreshnessP99Seconds);
+    string HistoryFrom, string? BatchSealedThrough, string? StreamWatermark)
+{
+    [Description("Events the in-process stream has read for the signal; only while this process runs the stream.")]
+    public long? StreamEvents { get; init; }
 
-internal sealed record StreamStatusDoc(bool Running, string? Source, long? EndOffset, long? Position, long? CommittedOffset, long? LagRecords, long? LagMs, string? Error);
+    [Description("The slowest event type's p99 freshness; only once the in-process stream has measured one.")]
+    public double? FreshnessP99Seconds { get; init; }
+}
 
-internal sealed record CacheStatusDoc(int? Users, int? Capacity, long? Hits, long? Misses);
+/// <summary>The in-process stream; only <c>running</c> when this process runs none.</summary>
+internal sealed record StreamStatusDoc(bool Running)
+{
+    public string? Source { get; init; }
+
+    public long? EndOffset { get; init; }
+
+    public long? Position { get; init; }
+
+    public long? CommittedOffset { get; init; }
+
+    public long? LagRecords { get; init; }
+
+    public long? LagMs { get; init; }
+
+    [Description("Why the stream stopped, when it has.")]
+    public string? Error { get; init; }
+}
+
+/// <summary>The sequence cache; empty when serving.cache_users is 0; rendered_* only when serving.cache_json_bytes is not 0 either.</summary>
+internal sealed record CacheStatusDoc
+{
+    public int? Users { get; init; }
+
+    public int? Capacity { get; init; }
+
+    public long? Hits { get; init; }
+
+    public long? Misses { get; init; }
+
+    public int? RenderedUsers { get; init; }
+
+    public long? RenderedBytes { get; init; }
+}
 #pragma warning restore CA1812

@@ -76,32 +76,32 @@ internal static class ServingEndpoints
 
         app.MapGet("/v1/status", (HttpContext context, [FromServices] ServingState s) => StatusAsync(context, s))
             .WithName("status").WithSummary("The caller's signals: versions, batch history, stream watermark and lag").WithTags("sequences")
-            .Produces<StatusDoc>(200).Produces<ErrorDoc>(401);
+            .Produces<StatusDoc>(200).RequiresApiKey();
 
         app.MapGet("/v1/signals", (HttpContext context, [FromServices] ServingState s) => SignalsAsync(context, s))
             .WithName("signals").WithSummary("The caller's signals and their columns").WithTags("sequences")
-            .Produces<SignalListDoc>(200).Produces<ErrorDoc>(401);
+            .Produces<SignalListDoc>(200).RequiresApiKey();
 
         app.MapGet(SequenceRoute, (HttpContext context, string signal, string user_id, [FromQuery] string? columns, [FromQuery] string? limit, [FromQuery] string? lookback, [FromQuery] string? as_of, [FromQuery] string? known_at) =>
                 SequenceAsync(context, state, signal, user_id, new ReadArguments(columns?.Split(','), limit, lookback, as_of, known_at)))
             .WithName("sequence").WithTags("sequences")
             .WithSummary("One user's sequence of a signal, as columnar JSON with provenance")
             .WithDescription("The merge of the online store (stream tail) and the sealed batch history, cut to (as_of − lookback, as_of] and ingest_time ≤ known_at, newest first, at most limit elements. columns: comma-separated sequence columns (event_id and event_time always come). limit: ≤ the signal's max_length and serving.max_limit. lookback: a duration ≤ the signal's. as_of, known_at: ISO-8601 (default now; known_at defaults to as_of).")
-            .Produces<SequenceDoc>(200).Produces<ErrorDoc>(400).Produces<ErrorDoc>(401).Produces<ErrorDoc>(404);
+            .Produces<SequenceDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404);
 
         app.MapPost(MultiGetRoute, (HttpContext context, string signal) => MultiGetAsync(context, state, signal))
             .WithName("sequences").WithTags("sequences")
             .WithSummary("Sequences of many users of one signal in one call, from one store snapshot")
             .WithDescription("Body: {\"user_ids\": [...], \"columns\": [...], \"limit\": N, \"lookback\": \"7d\", \"as_of\": \"...\", \"known_at\": \"...\"}; one sequence per distinct user, in request order. At most serving.max_users_per_request users.")
             .AddOpenApiOperationTransformer(RequestBody<MultiGetRequestDoc>("application/json"))
-            .Produces<MultiGetDoc>(200).Produces<ErrorDoc>(400).Produces<ErrorDoc>(401).Produces<ErrorDoc>(404);
+            .Produces<MultiGetDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404);
 
         app.MapPost(EventsRoute, (HttpContext context, [FromServices] ServingState s) => EventsAsync(context, s))
             .WithName("events").WithTags("events")
             .WithSummary("Append raw events to the embedded log; 202 once durable")
             .WithDescription("A JSON array of event objects, or NDJSON. Every event's event_type must be one of the caller's (included by its signals and no other tenant's); a tenant field, if present, must be the caller. The streaming runtime in this process then parses, enriches and serves them; bad events become dead letters. At most serving.max_events_per_request events and serving.max_request_bytes bytes.")
             .AddOpenApiOperationTransformer(RequestBody<EventDoc[]>("application/json", "application/x-ndjson"))
-            .Produces<EventsAcceptedDoc>(202).Produces<ErrorDoc>(400).Produces<ErrorDoc>(401).Produces<ErrorDoc>(409).Produces<ErrorDoc>(415);
+            .Produces<EventsAcceptedDoc>(202).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(409).Produces<ErrorDoc>(415);
     }
 
     /// <summary>

@@ -1,0 +1,71 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
+
+namespace Weft.Serving.Http;
+
+/// <summary>What /openapi.json says beyond the endpoints' own metadata: the title, the API key schemes, and the rules of the JSON shapes in OpenApiDocs.cs.</summary>
+internal static class ApiDocument
+{
+    private const string BearerScheme = "bearer";
+    private const string HeaderScheme = "api_key";
+
+    public static void Configure(OpenApiOptions options)
+    {
+        options.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "Weft serving API";
+            document.Info.Version = "v1";
+            document.Info.Description = "Sequences on request with provenance (docs/serving.md). Every /v1 endpoint needs an API key: Authorization: Bearer <key>, or X-Api-Key: <key>.";
+            document.Components ??= new OpenApiComponents();
+            document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+            document.Components.SecuritySchemes[BearerScheme] = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http, Scheme = "bearer", Description = "Authorization: Bearer <api key>; a tenant's keys are configured as SHA-256 digests in weft.json.",
+            };
+            document.Components.SecuritySchemes[HeaderScheme] = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.ApiKey, In = ParameterLocation.Header, Name = "X-Api-Key", Description = "The same key in X-Api-Key, for clients that cannot set Authorization.",
+            };
+            return Task.CompletedTask;
+        });
+        options.AddSchemaTransformer((schema, _, _) =>
+        {
+            OptionalIsAbsentNotNull(schema);
+            return Task.CompletedTask;
+        });
+    }
+
+    /// <summary>Marks an endpoint as needing a tenant's API key: either scheme will do, and without one it answers 401.</summary>
+    public static RouteHandlerBuilder RequiresApiKey(this RouteHandlerBuilder endpoint) =>
+        endpoint.Produces<ErrorDoc>(401).AddOpenApiOperationTransformer((operation, context, _) =>
+        {
+            operation.Security =
+            [
+                new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [] },
+                new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(HeaderScheme, context.Document)] = [] },
+            ];
+            return Task.CompletedTask;
+        });
+
+    /// <summary>
+    /// The endpoints leave an optional property out rather than write null, and the multi-get body
+    /// refuses null; the generator reads the T? of an optional property as "may be null".
+    /// </summary>
+    private static void OptionalIsAbsentNotNull(OpenApiSchema schema)
+    {
+        if (schema.Properties is null)
+        {
+            return;
+        }
+
+        foreach (var (name, property) in schema.Properties)
+        {
+            if (property is OpenApiSchema { Type: { } type } inline && schema.Required?.Contains(name) != true)
+            {
+                inline.Type = type & ~JsonSchemaType.Null;
+            }
+        }
+    }
+}
