@@ -64,6 +64,11 @@ public static class TableInputs
             case TableFormat.Jsonl:
                 foreach (var file in Files(archive, ".jsonl", ".json", ".ndjson"))
                 {
+                    if (archive.Optional && ArrivedBefore(archive.Path, file, fromMicros - StreamArchiveSlackMicros))
+                    {
+                        continue;
+                    }
+
                     yield return InRange(parser.Parse(JsonRows.ReadLines(file)), fromMicros, toMicros, untimedDeadLetters);
                 }
 
@@ -131,6 +136,26 @@ public static class TableInputs
 
         var all = parts.Count == 0 ? EventBatch.Empty(schema) : EventBatch.Concat(schema, parts.Select(p => WithSchema(p, schema)).ToList());
         return (all, bad);
+    }
+
+    /// <summary>
+    /// How long before a range's start the stream's archive may hold its events: an event more than a
+    /// day ahead of the clock that reads it is a dead letter, so a record of event time T was read, and
+    /// filed under its flush's day, no earlier than T − 1 day; one more day covers clocks and midnight.
+    /// </summary>
+    private const long StreamArchiveSlackMicros = 2 * 86_400_000_000L;
+
+    /// <summary>
+    /// Whether <paramref name="file"/> of the stream's archive lies in a <c>date=YYYY-MM-DD</c> folder of
+    /// a day that ended before <paramref name="cutoffMicros"/>: every record in it was read before then.
+    /// </summary>
+    internal static bool ArrivedBefore(string archive, string file, long cutoffMicros)
+    {
+        var relative = Path.GetRelativePath(archive, file);
+        int slash = relative.IndexOf(Path.DirectorySeparatorChar, StringComparison.Ordinal);
+        return slash > 0 && relative.StartsWith("date=", StringComparison.Ordinal)
+            && DateTime.TryParseExact(relative[5..slash], "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var day)
+            && Timestamps.ToMicros(new DateTimeOffset(day.AddDays(1), TimeSpan.Zero)) <= cutoffMicros;
     }
 
     /// <summary>The columns a raw event table must have: a file without one would be nothing but dead letters.</summary>

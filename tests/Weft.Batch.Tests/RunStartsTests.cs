@@ -169,6 +169,33 @@ public sealed class RunStartsTests : IDisposable
         (await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"))).Should().Contain(r => r.StartsWith("event_id=streamed-2 ", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// The stream's archive is filed by the day records were read, and a record's event time is at most a
+    /// day ahead of that: a range skips the day folders that ended two days or more before it starts.
+    /// </summary>
+    [Fact]
+    public async Task A_range_skips_the_streams_archive_days_read_before_its_events_could_have_happened()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 45, events: 60);
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+        string archive = Path.Combine(world.Root, "lake", "raw", "stream");
+        async Task FileAsync(string day, string id)
+        {
+            Directory.CreateDirectory(Path.Combine(archive, $"date={day}"));
+            long time = BatchWorld.Start + BatchWorld.Hour;
+            await File.WriteAllTextAsync(Path.Combine(archive, $"date={day}", $"part-{id}.jsonl"),
+                $$"""{"ingest_time":{{BatchWorld.Num(time)}},"event_id":"{{id}}","user_id":99,"event_type":"save","event_time":"{{BatchWorld.Iso(time)}}","item_id":1}""" + "\n");
+        }
+
+        await FileAsync("2026-10-29", "read-three-days-before"); // ends 2026-10-30T00:00, two days before the range
+        await FileAsync("2026-10-30", "read-two-days-before");
+        await new BatchJob(env).RunAsync(new BatchRequest("engagement", BatchWorld.Start, BatchWorld.Start + BatchWorld.Day), null, CancellationToken.None);
+
+        var rows = await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"));
+        rows.Should().Contain(r => r.StartsWith("event_id=read-two-days-before ", StringComparison.Ordinal));
+        rows.Should().NotContain(r => r.StartsWith("event_id=read-three-days-before ", StringComparison.Ordinal), "its day folder was not read");
+    }
+
     [Fact]
     public async Task A_resumed_batch_run_reads_from_its_first_commit_and_a_new_run_from_where_the_fold_ends()
     {
