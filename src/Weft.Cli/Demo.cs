@@ -129,7 +129,7 @@ internal static class Demo
         await StreamWavesAsync(weft, landing, watchUser, o, ct).ConfigureAwait(false);
 
         // 5. The batch path fixes history: recompute and seal buckets, then point-in-time training data.
-        await o.WriteLineAsync("\n[5/7] batch: recompute every bucket from the raw archive (late events, corrected enrichments), atomically, and seal them").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[5/7] batch: recompute every bucket from the raw archives (the landing table and the stream's: late events, corrected enrichments), atomically, and seal them").ConfigureAwait(false);
         var environments = new List<SignalEnvironment>();
         foreach (var (signal, _, _, _) in outputs)
         {
@@ -287,6 +287,21 @@ internal static class Demo
             double late = runtime.Metrics.LabelSets("weft_late_events_total").Where(l => l.Contains($"signal=\"{signal}\"", StringComparison.Ordinal))
                 .Sum(l => runtime.Metrics.Value("weft_late_events_total", ParseLabels(l)));
             await o.WriteLineAsync($"  {signal,-11} freshness (arrival → servable) p50 {p50 * 1000:N0} ms, p99 {p99 * 1000:N0} ms; {late:N0} late events in the ledger; lake path=stream flushed, offsets committed").ConfigureAwait(false);
+        }
+
+        if (weft.Source.Archive is { } archive && Directory.Exists(archive))
+        {
+            var files = Directory.GetFiles(archive, "*.jsonl", SearchOption.AllDirectories);
+            long lines = 0;
+            foreach (var file in files)
+            {
+                await foreach (var _ in File.ReadLinesAsync(file, ct).ConfigureAwait(false))
+                {
+                    lines++;
+                }
+            }
+
+            await o.WriteLineAsync($"  raw archive of the stream: {lines:N0} records as read in {files.Length:N0} files → {Path.GetRelativePath(Path.GetDirectoryName(weft.ConfigPath)!, archive)}, one of the batch path's raw archives").ConfigureAwait(false);
         }
     }
 
