@@ -64,6 +64,14 @@ public sealed class WeftConfigSourceTests
         (kafka.Source.Archive, kafka.Archives.Length).Should().Be((null, 0));
         Parse("""{ "kind": "kafka", "bootstrap_servers": "k:9092", "topic": "events", "archive": "raw/kafka" }""").Archives.Single().Path.Should().Be("/srv/weft/raw/kafka");
         Problems("""{ "archive": true }""").Should().ContainSingle().Which.Should().StartWith("$.source.archive: 'archive' must be a folder path or false, got true");
+
+        var conflicts = () => Config("""{ "signals": "signals", "archives": [ "raw/events" ], "source": { "archive": "raw/events" } }""");
+        conflicts.Should().Throw<ConfigException>().Which.Problems.Should().ContainSingle()
+            .Which.ToString().Should().StartWith("$.source.archive: the stream's archive '/srv/weft/raw/events' is also listed in $.archives as delta: the stream writes JSON lines there");
+        var nested = () => Config("""{ "signals": "signals", "archives": [ { "path": "lake/raw", "format": "jsonl" } ] }""");
+        nested.Should().Throw<ConfigException>().Which.Problems.Should().ContainSingle()
+            .Which.ToString().Should().Contain("lie one inside the other: the batch path would read the same files twice");
+        Config("""{ "signals": "signals", "archives": [ { "path": "lake/raw-events", "format": "jsonl" } ] }""").Archives.Should().HaveCount(2, "a sibling whose name starts alike is not a parent");
     }
 
     [Fact]

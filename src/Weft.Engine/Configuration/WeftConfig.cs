@@ -403,10 +403,25 @@ public sealed record WeftConfig
                 }
             }
 
-            // The stream's archive is one of the batch path's raw archives, unless listed already.
-            if (source.Archive is { } streamArchive && !archives.Any(a => PathsEqual(a.Path, streamArchive)))
+            // The stream's archive is one of the batch path's raw archives, unless listed already (as the
+            // JSON lines it is). Inside another listed archive, or holding one, its files would be read
+            // twice or not as what they are.
+            if (source.Archive is { } streamArchive)
             {
-                archives.Add(new TableLocation(streamArchive, TableFormat.Jsonl) { Optional = true });
+                var same = archives.FirstOrDefault(a => PathsEqual(a.Path, streamArchive));
+                var nested = archives.FirstOrDefault(a => !PathsEqual(a.Path, streamArchive) && (Inside(streamArchive, a.Path) || Inside(a.Path, streamArchive)));
+                if (same is not null && same.Format != TableFormat.Jsonl)
+                {
+                    problems.Add(new DefinitionProblem("$.source.archive", $"the stream's archive '{streamArchive}' is also listed in $.archives as {same.Format.ToString().ToLowerInvariant()}: the stream writes JSON lines there", "give the stream a folder of its own (default <lake>/raw/stream)"));
+                }
+                else if (nested is not null)
+                {
+                    problems.Add(new DefinitionProblem("$.source.archive", $"the stream's archive '{streamArchive}' and the archive '{nested.Path}' in $.archives lie one inside the other: the batch path would read the same files twice, or JSON lines as {nested.Format.ToString().ToLowerInvariant()}", "give the stream a folder of its own (default <lake>/raw/stream)"));
+                }
+                else if (same is null)
+                {
+                    archives.Add(new TableLocation(streamArchive, TableFormat.Jsonl) { Optional = true });
+                }
             }
 
             var tenants = ImmutableArray.CreateBuilder<TenantConfig>();
@@ -489,6 +504,10 @@ public sealed record WeftConfig
             };
         }
     }
+
+    /// <summary>Whether <paramref name="inner"/> lies strictly below the folder <paramref name="outer"/>.</summary>
+    private static bool Inside(string inner, string outer) =>
+        System.IO.Path.TrimEndingDirectorySeparator(inner).StartsWith(System.IO.Path.TrimEndingDirectorySeparator(outer) + System.IO.Path.DirectorySeparatorChar, StringComparison.Ordinal);
 
     private static bool PathsEqual(string a, string b) =>
         string.Equals(System.IO.Path.TrimEndingDirectorySeparator(a), System.IO.Path.TrimEndingDirectorySeparator(b), StringComparison.Ordinal);
