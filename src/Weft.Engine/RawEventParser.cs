@@ -772,8 +772,13 @@ public sealed class RawEventParser
 
             if (column >= 0 && reader.TokenType == JsonTokenType.Null)
             {
-                // A repeated name: the last value counts (as in a DOM lookup), so a null clears an earlier one.
-                state.Written[column] = 0;
+                // A repeated name: the last value counts (as in a DOM lookup), so a null clears an earlier
+                // one; but a null ingest_time says "not supplied", which leaves the stream archive's stamp.
+                if (column != _ingestTimeColumn)
+                {
+                    state.Written[column] = 0;
+                }
+
                 continue;
             }
 
@@ -918,7 +923,10 @@ public sealed class RawEventParser
 
             if (column >= 0 && kind == JsonTokenType.Null)
             {
-                state.Written[column] = 0;
+                if (column != _ingestTimeColumn)
+                {
+                    state.Written[column] = 0;
+                }
             }
             else if (column >= 0 && failColumn < 0)
             {

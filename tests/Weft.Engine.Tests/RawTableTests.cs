@@ -74,6 +74,8 @@ public class RawTableTests
             Event("ingest-ms", Text(micros)).Replace("}", $",\"ingest_time\":{Text(micros / 1000)}}}", StringComparison.Ordinal),
             Event("ingest-far-ahead", Text(micros)).Replace("}", ",\"ingest_time\":\"9999-01-01T00:00:00Z\"}", StringComparison.Ordinal),
             Event("ingest-ok", Text(micros)).Replace("}", $",\"ingest_time\":{Text(micros + 1)}}}", StringComparison.Ordinal),
+            Event("ingest-null", Text(micros)).Replace("}", ",\"ingest_time\":null}", StringComparison.Ordinal),
+            "{\"ingest_time\":" + Text(micros + 2) + "," + Event("stamped-then-null", Text(micros))[1..].Replace("}", ",\"ingest_time\":null}", StringComparison.Ordinal),
         }.Select(j => new RawRecord(System.Text.Encoding.UTF8.GetBytes(j), "topic")).ToList();
 
         var result = parser.Parse(records);
@@ -82,7 +84,9 @@ public class RawTableTests
         result.DeadLetters.Take(4).Should().OnlyContain(d => d.Reason.Contains("is before 1971-01-01T00:00:00.000000Z: epoch seconds or milliseconds where microseconds belong?"));
         result.DeadLetters[3].Reason.Should().StartWith("ingest_time ");
         result.DeadLetters[4].Reason.Should().Be("ingest_time 9999-01-01T00:00:00.000000Z is more than 1d in the future", "it would keep the event out of every read as served");
-        Enumerable.Range(0, result.Events.RowCount).Select(r => result.Events[StandardColumns.EventId].GetValue(r)).Should().Equal("us", "iso", "first-of-1971", "ingest-ok");
+        Enumerable.Range(0, result.Events.RowCount).Select(r => result.Events[StandardColumns.EventId].GetValue(r)).Should().Equal("us", "iso", "first-of-1971", "ingest-ok", "ingest-null", "stamped-then-null");
+        result.Events[StandardColumns.IngestTime].GetValue(4).Should().Be(Timestamps.ToMicros(now), "a null ingest_time is not supplied: the parse's time");
+        result.Events[StandardColumns.IngestTime].GetValue(5).Should().Be(micros + 2, "the stream archive's stamp stays when the producer's ingest_time is null");
     }
 
     /// <summary>

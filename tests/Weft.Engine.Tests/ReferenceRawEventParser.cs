@@ -180,7 +180,11 @@ internal sealed class ReferenceRawEventParser
                 var field = _signal.RawSchema[index];
                 if (p.Value.ValueKind == JsonValueKind.Null)
                 {
-                    row[index] = null; // a repeated name: the last value counts, null too
+                    if (name != StandardColumns.IngestTime)
+                    {
+                        row[index] = null; // a repeated name: the last value counts, null too (but a null ingest_time is "not supplied")
+                    }
+
                     continue;
                 }
 
