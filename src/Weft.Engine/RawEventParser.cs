@@ -392,7 +392,8 @@ public sealed class RawEventParser
             string? reason = ids.Values[i] is null or "" ? "missing event_id"
                 : users.IsNull(i) ? "missing user_id"
                 : times.IsNull(i) ? "missing event_time"
-                : TimeProblem(StandardColumns.EventTime, times.Values[i], maxFuture) ?? (ingest.IsNull(i) ? null : TimeProblem(StandardColumns.IngestTime, ingest.Values[i], maxFuture));
+                : TimeProblem(StandardColumns.EventTime, times.Values[i], maxFuture)
+                    ?? (ingest.IsNull(i) ? null : TimeProblem(StandardColumns.IngestTime, ingest.Values[i], maxFuture) ?? AheadOfIngest(times.Values[i], ingest.Values[i]));
             if (reason is null)
             {
                 foreach (var f in eventType.RawSchema)
@@ -559,6 +560,17 @@ public sealed class RawEventParser
     /// minimum), or null. An ingest_time years ahead would keep its event out of every read as served
     /// (known_at), and one in 1970 is the same unit mistake as such an event_time.
     /// </summary>
+    /// <summary>
+    /// Why an event_time is refused against its supplied ingest_time, or null: more than the future skew
+    /// after it, the check the stream made against its clock when it read the event. A batch run later
+    /// reads the event with the stream archive's stamp as its ingest_time, and must refuse what the stream
+    /// refused, not judge it by its own, later clock.
+    /// </summary>
+    private string? AheadOfIngest(long eventTime, long ingestTime) =>
+        eventTime - ingestTime > _options.MaxFutureSkew.Ticks / 10
+            ? $"event_time {Timestamps.Format(eventTime)} is more than {Durations.Format(_options.MaxFutureSkew)} after its ingest_time {Timestamps.Format(ingestTime)}"
+            : null;
+
     private string? TimeProblem(string column, long micros, long maxFuture) =>
         micros > maxFuture ? $"{column} {Timestamps.Format(micros)} is more than {Durations.Format(_options.MaxFutureSkew)} in the future"
         : micros < _minEventTime ? $"{column} {Timestamps.Format(micros)} is before {Timestamps.Format(_minEventTime)}: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)"
@@ -709,6 +721,12 @@ public sealed class RawEventParser
             if ((ingestTime > maxFuture || ingestTime < _minEventTime) && TimeProblem(StandardColumns.IngestTime, ingestTime, maxFuture) is { } ingestProblem)
             {
                 reason = ingestProblem;
+                return Outcome.Bad;
+            }
+
+            if (AheadOfIngest(eventTime, ingestTime) is { } ahead)
+            {
+                reason = ahead;
                 return Outcome.Bad;
             }
         }

@@ -29,6 +29,7 @@ public class RawTableTests
             ["no-ingest", 2L, "click", TestSignals.Minute(5), null, 4L, null],
             ["ingest-future", 1L, "save", TestSignals.Minute(1), Timestamps.ToMicros(DateTimeOffset.UnixEpoch.AddYears(100)), 3L, null],
             ["ingest-ms", 1L, "save", TestSignals.Minute(1), 1_764_547_200_000L, 3L, null],
+            ["ahead-of-ingest", 1L, "save", TestSignals.Minute(1), TestSignals.Minute(1) - (2 * 86_400_000_000L), 3L, null],
         ]);
         var now = new DateTimeOffset(2026, 6, 1, 0, 0, 0, TimeSpan.Zero);
         var parser = new RawEventParser(signal, new FakeTimeProvider(now));
@@ -44,6 +45,7 @@ public class RawTableTests
             ("seconds", "event_time 1970-01-01T00:29:24.547200Z is before 1971-01-01T00:00:00.000000Z: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)", "archive#4"),
             ("ingest-future", "ingest_time 2070-01-01T00:00:00.000000Z is more than 1d in the future", "archive#7"),
             ("ingest-ms", "ingest_time 1970-01-21T10:09:07.200000Z is before 1971-01-01T00:00:00.000000Z: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)", "archive#8"),
+            ("ahead-of-ingest", $"event_time {Timestamps.Format(TestSignals.Minute(1))} is more than 1d after its ingest_time {Timestamps.Format(TestSignals.Minute(1) - (2 * 86_400_000_000L))}", "archive#9"),
         });
         result.Events.Schema.Should().Equal(signal.RawSchema);
         Enumerable.Range(0, result.Events.RowCount).Select(r => result.Events[StandardColumns.EventId].GetValue(r)).Should().Equal("ok", "no-ingest");
@@ -75,18 +77,22 @@ public class RawTableTests
             Event("ingest-far-ahead", Text(micros)).Replace("}", ",\"ingest_time\":\"9999-01-01T00:00:00Z\"}", StringComparison.Ordinal),
             Event("ingest-ok", Text(micros)).Replace("}", $",\"ingest_time\":{Text(micros + 1)}}}", StringComparison.Ordinal),
             Event("ingest-null", Text(micros)).Replace("}", ",\"ingest_time\":null}", StringComparison.Ordinal),
+            Event("ahead-of-ingest", Text(micros)).Replace("}", $",\"ingest_time\":{Text(micros - 86_400_000_001)}}}", StringComparison.Ordinal),
+            Event("a-day-after-ingest", Text(micros)).Replace("}", $",\"ingest_time\":{Text(micros - 86_400_000_000)}}}", StringComparison.Ordinal),
             "{\"ingest_time\":" + Text(micros + 2) + "," + Event("stamped-then-null", Text(micros))[1..].Replace("}", ",\"ingest_time\":null}", StringComparison.Ordinal),
         }.Select(j => new RawRecord(System.Text.Encoding.UTF8.GetBytes(j), "topic")).ToList();
 
         var result = parser.Parse(records);
 
-        result.DeadLetters.Select(d => d.EventId).Should().Equal("ms", "s", "last-of-1970", "ingest-ms", "ingest-far-ahead");
+        result.DeadLetters.Select(d => d.EventId).Should().Equal("ms", "s", "last-of-1970", "ingest-ms", "ingest-far-ahead", "ahead-of-ingest");
+        result.DeadLetters[5].Reason.Should().Be($"event_time {Timestamps.Format(micros)} is more than 1d after its ingest_time {Timestamps.Format(micros - 86_400_000_001)}",
+            "a batch run days later, reading the stream archive's stamp, refuses what the stream refused at that time");
         result.DeadLetters.Take(4).Should().OnlyContain(d => d.Reason.Contains("is before 1971-01-01T00:00:00.000000Z: epoch seconds or milliseconds where microseconds belong?"));
         result.DeadLetters[3].Reason.Should().StartWith("ingest_time ");
         result.DeadLetters[4].Reason.Should().Be("ingest_time 9999-01-01T00:00:00.000000Z is more than 1d in the future", "it would keep the event out of every read as served");
-        Enumerable.Range(0, result.Events.RowCount).Select(r => result.Events[StandardColumns.EventId].GetValue(r)).Should().Equal("us", "iso", "first-of-1971", "ingest-ok", "ingest-null", "stamped-then-null");
+        Enumerable.Range(0, result.Events.RowCount).Select(r => result.Events[StandardColumns.EventId].GetValue(r)).Should().Equal("us", "iso", "first-of-1971", "ingest-ok", "ingest-null", "a-day-after-ingest", "stamped-then-null");
         result.Events[StandardColumns.IngestTime].GetValue(4).Should().Be(Timestamps.ToMicros(now), "a null ingest_time is not supplied: the parse's time");
-        result.Events[StandardColumns.IngestTime].GetValue(5).Should().Be(micros + 2, "the stream archive's stamp stays when the producer's ingest_time is null");
+        result.Events[StandardColumns.IngestTime].GetValue(6).Should().Be(micros + 2, "the stream archive's stamp stays when the producer's ingest_time is null");
     }
 
     /// <summary>

@@ -255,6 +255,12 @@ internal sealed class ReferenceRawEventParser
                 return Outcome.Bad;
             }
 
+            if (ingest is long suppliedIngest && eventTime - suppliedIngest > _options.MaxFutureSkew.Ticks / 10)
+            {
+                reason = $"event_time {Timestamps.Format(eventTime)} is more than {Durations.Format(_options.MaxFutureSkew)} after its ingest_time {Timestamps.Format(suppliedIngest)}";
+                return Outcome.Bad;
+            }
+
             ingest ??= now;
 
             foreach (var f in eventType.RawSchema)
