@@ -556,11 +556,6 @@ public sealed class RawEventParser
     }
 
     /// <summary>
-    /// Why an event_time or a supplied ingest_time is refused (too far ahead of the clock, or before the
-    /// minimum), or null. An ingest_time years ahead would keep its event out of every read as served
-    /// (known_at), and one in 1970 is the same unit mistake as such an event_time.
-    /// </summary>
-    /// <summary>
     /// Why an event_time is refused against its supplied ingest_time, or null: more than the future skew
     /// after it, the check the stream made against its clock when it read the event. A batch run later
     /// reads the event with the stream archive's stamp as its ingest_time, and must refuse what the stream
@@ -571,6 +566,11 @@ public sealed class RawEventParser
             ? $"event_time {Timestamps.Format(eventTime)} is more than {Durations.Format(_options.MaxFutureSkew)} after its ingest_time {Timestamps.Format(ingestTime)}"
             : null;
 
+    /// <summary>
+    /// Why an event_time or a supplied ingest_time is refused (too far ahead of the clock, or before the
+    /// minimum), or null. An ingest_time years ahead would keep its event out of every read as served
+    /// (known_at), and one in 1970 is the same unit mistake as such an event_time.
+    /// </summary>
     private string? TimeProblem(string column, long micros, long maxFuture) =>
         micros > maxFuture ? $"{column} {Timestamps.Format(micros)} is more than {Durations.Format(_options.MaxFutureSkew)} in the future"
         : micros < _minEventTime ? $"{column} {Timestamps.Format(micros)} is before {Timestamps.Format(_minEventTime)}: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)"
