@@ -76,21 +76,29 @@ internal sealed class BatchWorld : IDisposable
         return weft.Build().Single();
     }
 
-    public static async Task<BatchWorld> CreateAsync(int seed, int events = 400, int users = 12, int maxLength = 8, bool write = true, SignalDefinition? signal = null)
+    public static async Task<BatchWorld> CreateAsync(int seed, int events = 400, int users = 12, int maxLength = 8, bool write = true, SignalDefinition? signal = null, bool slowProducerClocks = false)
     {
         var world = new BatchWorld { Signal = signal ?? Engagement(maxLength) };
         var rng = new Random(seed);
         for (int i = 0; i < events; i++)
         {
             long time = Start + (long)(rng.NextDouble() * 3 * Day);
-            long ingest = time + (rng.NextDouble() < 0.15 ? (long)(rng.NextDouble() * 20 * Hour) : rng.Next(1, 5_000_000));
+            long delay = rng.NextDouble() < 0.15 ? (long)(rng.NextDouble() * 20 * Hour) : rng.Next(1, 5_000_000);
             string type = rng.Next(10) switch { < 6 => "click", < 9 => "save", _ => "search" };
-            var e = new RawEvent($"e{seed}-{i:0000}", rng.Next(1, users + 1), type,
-                // a few exact ties in time, so the event_id tie-break matters
-                rng.Next(20) == 0 && world.Events.Count > 0 ? world.Events[^1].EventTime : time,
-                ingest,
+            long user = rng.Next(1, users + 1);
+            // a few exact ties in time, so the event_id tie-break matters; the delay counts from the time
+            // the event has, as a stream reading it would stamp it (an event_time a day past its ingest_time is refused)
+            time = rng.Next(20) == 0 && world.Events.Count > 0 ? world.Events[^1].EventTime : time;
+            var e = new RawEvent($"e{seed}-{i:0000}", user, type,
+                time,
+                time + delay,
                 type == "search" ? null : rng.Next(1, 31),
                 type == "click" && rng.Next(5) > 0 ? rng.Next(0, 20_000) : null);
+            if (rng.Next(60) == 0 && slowProducerClocks)
+            {
+                e = e with { IngestTime = time - Day - rng.Next(1, 5_000_000) }; // a producer's clock a day behind: a dead letter
+            }
+
             world.Events.Add(e);
             if (rng.Next(20) == 0)
             {
