@@ -190,11 +190,19 @@ public sealed class RawEventParser
     /// once, and joined in order, so the result is the one a single pass gives. Parsing is most of a
     /// streaming micro-batch's work on the thread that reads the source, while a second core waits.
     /// </summary>
-    public ParseResult Parse(IReadOnlyList<RawRecord> records, int parallelism)
+    public ParseResult Parse(IReadOnlyList<RawRecord> records, int parallelism) =>
+        Parse(records, parallelism, Timestamps.ToMicros(_time.GetUtcNow())); // one clock for every part, as in one pass
+
+    /// <summary>
+    /// <see cref="Parse(IReadOnlyList{RawRecord}, int)"/> at a read time the caller gives: the ingest_time of
+    /// events that carry none and the "now" the future check counts from. The stream passes the time it
+    /// stamped its raw archive's lines with, so a batch run reading the archive later sees the same
+    /// ingest_time the online store has and judges event times against the same clock.
+    /// </summary>
+    public ParseResult Parse(IReadOnlyList<RawRecord> records, int parallelism, long now)
     {
         ArgumentNullException.ThrowIfNull(records);
         ArgumentOutOfRangeException.ThrowIfLessThan(parallelism, 1);
-        long now = Timestamps.ToMicros(_time.GetUtcNow()); // one clock for every part, as in one pass
         int parts = Math.Min(parallelism, records.Count / MinRecordsPerPart);
         if (parts <= 1)
         {

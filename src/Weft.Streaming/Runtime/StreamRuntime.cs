@@ -806,7 +806,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             offsets[partition] = seen;
         }
 
-        var parsed = ParseEach();
+        var parsed = ParseEach(nowMicros);
 
         unrouted += RouteUntaken(parsed);
         var batches = new List<(SignalStream, SignalBatch)>(_signals.Count);
@@ -833,14 +833,14 @@ public sealed class StreamRuntime : IAsyncDisposable
     /// name one of its event types (<see cref="SignalTypeFilter"/>), and its result's row indexes are
     /// mapped back to the batch's.
     /// </summary>
-    private ParseResult[] ParseEach()
+    private ParseResult[] ParseEach(long nowMicros)
     {
         var parsed = new ParseResult[_signals.Count];
         if (_typeFilter is null)
         {
             for (int s = 0; s < parsed.Length; s++)
             {
-                parsed[s] = _signals[s].Parse(_routedRaw);
+                parsed[s] = _signals[s].Parse(_routedRaw, nowMicros);
             }
 
             return parsed;
@@ -875,11 +875,11 @@ public sealed class StreamRuntime : IAsyncDisposable
 
             if (records.Count == n)
             {
-                parsed[s] = _signals[s].Parse(_routedRaw);
+                parsed[s] = _signals[s].Parse(_routedRaw, nowMicros);
                 continue;
             }
 
-            var part = _signals[s].Parse(records);
+            var part = _signals[s].Parse(records, nowMicros);
             parsed[s] = part with
             {
                 SourceRows = ToBatchRows(part.SourceRows, rows),
@@ -1555,7 +1555,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         }
 
         /// <summary>Stage one for this signal begins with the parse of the routed records.</summary>
-        public ParseResult Parse(List<RawRecord> routed) => _parser.Parse(routed, Environment.ProcessorCount);
+        public ParseResult Parse(List<RawRecord> routed, long nowMicros) => _parser.Parse(routed, Environment.ProcessorCount, nowMicros);
 
         /// <summary>Stage one for this signal after its parse: dead letters, late check, executors, encoding. Null when no element is left.</summary>
         public async Task<SignalBatch?> PrepareAsync(ParseResult parsed, List<SourceRecord> sources, WeftMetrics metrics, long nowMicros, TimeProvider time, TimeSpan sealRefresh, CancellationToken cancellationToken)

@@ -203,6 +203,12 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
             }
         }
 
+        var enriched = await world.TableAsync("lake/enriched/engagement");
+        var streamIngest = Ids(enriched).Zip(((PrimitiveColumn<long>)enriched[StandardColumns.IngestTime]).Values).ToDictionary(p => p.First, p => p.Second);
+        var archiveIngest = ids.Zip(ingest.Values).ToDictionary(p => p.First, p => p.Second);
+        streamIngest.Should().NotBeEmpty().And.Equal(archiveIngest.Where(p => streamIngest.ContainsKey(p.Key)).ToDictionary(),
+            "the stream's rows and the batch path's reading of the archive agree on when each event was read");
+
         static List<string> Ids(EventBatch events) => [.. ((StringColumn)events[StandardColumns.EventId]).Values.Select(v => v!)];
     }
 
