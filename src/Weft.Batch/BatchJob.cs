@@ -153,6 +153,7 @@ public sealed class BatchJob
         string runId = RunId(_env.Signal.Fingerprint, from, to, perChunk, inputs.ToString(), _env.EnrichmentFingerprint, shard?.Count ?? 1);
         var table = await EventTable.OpenOrCreateAsync(config.EnrichedTable(definition.Name), _env.Signal.EnrichedSchema, EventLayout.PartitionColumns, cancellationToken: cancellationToken).ConfigureAwait(false);
         var deadLetterTable = await DeadLetterTable.OpenAsync(config.DeadLetterTable(definition.Name), cancellationToken).ConfigureAwait(false);
+        var recordedDeadLetters = await DeadLetterTable.ReadRecordedAsync(deadLetterTable, EventLayout.BatchPath, cancellationToken).ConfigureAwait(false);
 
         // The chunks of this run already committed; sharded runs catch up before each chunk, since the
         // other shards commit while this one works. The first catch-up starts at the run's first commit
@@ -211,7 +212,10 @@ public sealed class BatchJob
                 // Dead letters first, tagged by run and chunk (and shard): a crash before the chunk
                 // commits re-runs it, and the tag keeps its dead letters from being recorded twice.
                 string tag = shard is null ? $"batch:{runId}:{chunkName}" : $"batch:{runId}:{chunkName}:{shard}";
-                await DeadLetterTable.AppendAsync(deadLetterTable, EventLayout.BatchPath, runId, tag, onlyOnce: true, rejected, Timestamps.ToMicros(_time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+                // Each rejected record once in the table, not again per run or per delivery; the
+                // run's count is still every record it rejected.
+                await DeadLetterTable.AppendAsync(deadLetterTable, EventLayout.BatchPath, runId, tag, onlyOnce: true,
+                    DeadLetterTable.NotYetRecorded(rejected, recordedDeadLetters), Timestamps.ToMicros(_time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
                 eventsIn += run.EventsIn;
                 eventsOut += run.EventsOut;
                 deadLetters += rejected.Count;

@@ -82,6 +82,61 @@ public static class DeadLetterTable
     }
 
     /// <summary>
+    /// What the batch path has already recorded under <paramref name="path"/>, read once per job:
+    /// <see cref="NotYetRecorded"/> then keeps a rejected record from being recorded again by a later
+    /// run over the same history (every run re-reads the archives), by each run's first chunk (the
+    /// records whose event_time cannot be read), or once per delivery (the stream archive is at least
+    /// once, and its replayed copies carry a later read stamp).
+    /// </summary>
+    public static async Task<HashSet<string>> ReadRecordedAsync(EventTable table, string path, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        var partitions = PartitionFilter.All.Equal(EventLayout.PathColumn, path);
+        await foreach (var batch in table.ReadAsync(["stage", "event_id", "source"], partitions, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            var stages = (StringColumn)batch["stage"];
+            var ids = (StringColumn)batch["event_id"];
+            var sources = (StringColumn)batch["source"];
+            for (int i = 0; i < batch.RowCount; i++)
+            {
+                if (Key(stages.Values[i]!, ids.Values[i], sources.Values[i]) is { } key)
+                {
+                    keys.Add(key);
+                }
+            }
+        }
+
+        return keys;
+    }
+
+    /// <summary>
+    /// The dead letters not in <paramref name="recorded"/>, each added to it. An event is recorded once
+    /// per stage by its event_id (whichever copy or archive it came from); a record without an id, once
+    /// per stage by where it is (file and line or row). One with neither is always new.
+    /// </summary>
+    public static List<DeadLetter> NotYetRecorded(IReadOnlyList<DeadLetter> deadLetters, HashSet<string> recorded)
+    {
+        ArgumentNullException.ThrowIfNull(deadLetters);
+        ArgumentNullException.ThrowIfNull(recorded);
+        var fresh = new List<DeadLetter>(deadLetters.Count);
+        foreach (var dead in deadLetters)
+        {
+            if (Key(dead.Stage, dead.EventId, dead.Source) is not { } key || recorded.Add(key))
+            {
+                fresh.Add(dead);
+            }
+        }
+
+        return fresh;
+    }
+
+    private static string? Key(string stage, string? eventId, string? source) =>
+        !string.IsNullOrEmpty(eventId) ? string.Concat("id\0", stage, "\0", eventId)
+        : !string.IsNullOrEmpty(source) ? string.Concat("at\0", stage, "\0", source)
+        : null;
+
+    /// <summary>
     /// A commit's parameters: the tag, and for a run that checks its tags (one a resumed run repeats)
     /// the run too, so that its first commit can be found (<see cref="RunStarts"/>). The stream's
     /// appends, one run with a fresh tag per flush, do not name a run.

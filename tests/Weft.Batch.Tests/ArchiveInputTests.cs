@@ -118,7 +118,7 @@ public sealed class ArchiveInputTests
     }
 
     [Fact]
-    public async Task A_JSONL_archive_read_in_several_chunks_records_each_bad_line_once_in_the_chunk_of_its_event_time()
+    public async Task A_JSONL_archive_read_in_several_chunks_records_each_bad_line_once_in_the_chunk_of_its_event_time_and_not_again_in_later_runs()
     {
         using var world = await BatchWorld.CreateAsync(seed: 43, events: 200, write: false);
         await world.WriteAsync();
@@ -144,7 +144,21 @@ public sealed class ArchiveInputTests
 
         var dayTwo = await new BatchJob(await SignalEnvironment.LoadAsync(config, "engagement"))
             .RunAsync(new BatchRequest("engagement", BatchWorld.Start + BatchWorld.Day, BatchWorld.Start + 2 * BatchWorld.Day), null, CancellationToken.None);
-        dayTwo.DeadLetters.Should().Be(2, "a run over day 2 alone records the day-2 line and the untimed one, not the day-5 one");
+        dayTwo.DeadLetters.Should().Be(2, "a run over day 2 alone rejects the day-2 line and the untimed one, not the day-5 one");
+        (await DeadLetterSourcesAsync(config.DeadLetterTable("engagement"))).Should().BeEquivalentTo(["landing/events.jsonl:8", "landing/events.jsonl:91"],
+            "a later run rejecting the same records does not record them again");
+
+        // A second delivery of the day-2 event, read later (as the stream archive replays after a crash),
+        // and a new bad line without an event_id.
+        await File.WriteAllLinesAsync(Path.Combine(world.Root, "landing", "replayed.jsonl"),
+        [
+            "{\"ingest_time\":\"" + BatchWorld.Iso(BatchWorld.Start + 2 * BatchWorld.Day) + "\"," + Bad("no-user-day-2", BatchWorld.Start + BatchWorld.Day + 5 * BatchWorld.Hour)[1..],
+            "[1, 2]",
+        ]);
+        var again = await new BatchJob(await SignalEnvironment.LoadAsync(config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
+        again.DeadLetters.Should().Be(4, "the run rejects both deliveries of the day-2 event and both lines without a time");
+        (await DeadLetterSourcesAsync(config.DeadLetterTable("engagement"))).Should().BeEquivalentTo(["landing/events.jsonl:8", "landing/events.jsonl:91", "landing/replayed.jsonl:2"],
+            "an event is recorded once by its event_id, whichever copy; a line without one once where it is");
     }
 
     private static async Task<List<string>> DeadLetterSourcesAsync(string path)
