@@ -66,8 +66,10 @@ public sealed record BatchShard(int Index, int Count)
 public sealed record BatchProgress(int ChunksDone, int ChunksTotal, int ChunksSkipped, long EventsIn, long EventsOut, long DeadLetters, string? LastChunk);
 
 /// <summary>The outcome of a run.</summary>
+/// <param name="DeadLetters">Records the run rejected.</param>
 /// <param name="ChunksWaiting">Sharded runs: chunks this shard staged whose other shards have not staged theirs yet (the last shard to stage a chunk commits it).</param>
-public sealed record BatchResult(string RunId, int Chunks, int ChunksResumed, long EventsIn, long EventsOut, long DeadLetters, IReadOnlyList<string> SealedBuckets, long? TableVersion, int ChunksWaiting = 0);
+/// <param name="DeadLettersRecorded">Of <paramref name="DeadLetters"/>, those the dead-letter table did not hold yet (an earlier run or delivery recorded the rest).</param>
+public sealed record BatchResult(string RunId, int Chunks, int ChunksResumed, long EventsIn, long EventsOut, long DeadLetters, IReadOnlyList<string> SealedBuckets, long? TableVersion, int ChunksWaiting = 0, long DeadLettersRecorded = 0);
 
 /// <summary>
 /// <c>weft batch</c>: recomputes the <c>path=batch</c> buckets of <c>enriched/&lt;signal&gt;</c> over a time
@@ -179,7 +181,7 @@ public sealed class BatchJob
         await starts.KeepAsync(table.Log, cancellationToken).ConfigureAwait(false);
         starts = null;
 
-        long eventsIn = 0, eventsOut = 0, deadLetters = 0;
+        long eventsIn = 0, eventsOut = 0, deadLetters = 0, recordedNow = 0;
         int skipped = 0, index = 0, waiting = 0;
         long? version = null;
         var sealedBuckets = new List<string>();
@@ -214,8 +216,9 @@ public sealed class BatchJob
                 string tag = shard is null ? $"batch:{runId}:{chunkName}" : $"batch:{runId}:{chunkName}:{shard}";
                 // Each rejected record once in the table, not again per run or per delivery; the
                 // run's count is still every record it rejected.
-                await DeadLetterTable.AppendAsync(deadLetterTable, EventLayout.BatchPath, runId, tag, onlyOnce: true,
-                    DeadLetterTable.NotYetRecorded(rejected, recordedDeadLetters), Timestamps.ToMicros(_time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+                var fresh = DeadLetterTable.NotYetRecorded(rejected, recordedDeadLetters);
+                await DeadLetterTable.AppendAsync(deadLetterTable, EventLayout.BatchPath, runId, tag, onlyOnce: true, fresh, Timestamps.ToMicros(_time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+                recordedNow += fresh.Count;
                 eventsIn += run.EventsIn;
                 eventsOut += run.EventsOut;
                 deadLetters += rejected.Count;
@@ -243,7 +246,7 @@ public sealed class BatchJob
             progress?.Report(new BatchProgress(index, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, chunkName));
         }
 
-        return new BatchResult(runId, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, sealedBuckets, version, waiting);
+        return new BatchResult(runId, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, sealedBuckets, version, waiting, recordedNow);
 
         List<string> SealedBuckets(long start, long end)
         {

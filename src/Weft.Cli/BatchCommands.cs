@@ -55,7 +55,7 @@ internal static class BatchCommands
                     : $"  shard {part}: {result.ChunksWaiting} chunk(s) staged, waiting for the other shards (the last one to finish a chunk commits it)").ConfigureAwait(false);
             }
 
-            await stdout.WriteLineAsync($"  {result.EventsIn:N0} raw events in, {result.EventsOut:N0} enriched events out, {result.DeadLetters:N0} dead letters → {weft.DeadLetterTable(env.Definition.Name)}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"  {result.EventsIn:N0} raw events in, {result.EventsOut:N0} enriched events out, {result.DeadLetters:N0} dead letters ({result.DeadLettersRecorded:N0} not recorded before) → {weft.DeadLetterTable(env.Definition.Name)}").ConfigureAwait(false);
             await stdout.WriteLineAsync($"  {result.SealedBuckets.Count} bucket(s) sealed; table {weft.EnrichedTable(env.Definition.Name)} at version {result.TableVersion?.ToString(CultureInfo.InvariantCulture) ?? "(unchanged)"}").ConfigureAwait(false);
         }));
         return command;

@@ -143,12 +143,12 @@ internal static class Demo
                 var shards = await Task.WhenAll(Enumerable.Range(0, 2).Select(i =>
                     Task.Run(() => new BatchJob(env).RunAsync(request with { Shard = new BatchShard(i, 2) }, null, ct), ct))).ConfigureAwait(false);
                 await o.WriteLineAsync($"  {env.Definition.Name,-11} 2 shards by user hash: {shards[0].Chunks} chunk commits ({shards[0].EventsOut:N0} + {shards[1].EventsOut:N0} enriched events), "
-                    + $"{shards.Sum(r => r.SealedBuckets.Count)} buckets sealed, {shards.Sum(r => r.DeadLetters):N0} dead letters → {Path.GetRelativePath(dir, weft.DeadLetterTable(env.Definition.Name))}").ConfigureAwait(false);
+                    + $"{shards.Sum(r => r.SealedBuckets.Count)} buckets sealed, {shards.Sum(r => r.DeadLetters):N0} dead letters ({shards.Sum(r => r.DeadLettersRecorded):N0} distinct recorded) → {Path.GetRelativePath(dir, weft.DeadLetterTable(env.Definition.Name))}").ConfigureAwait(false);
                 continue;
             }
 
             var result = await new BatchJob(env).RunAsync(request, null, ct).ConfigureAwait(false);
-            await o.WriteLineAsync($"  {env.Definition.Name,-11} {result.Chunks} chunk commits, {result.EventsOut:N0} enriched events, {result.SealedBuckets.Count} buckets sealed, {result.DeadLetters:N0} dead letters → {Path.GetRelativePath(dir, weft.DeadLetterTable(env.Definition.Name))}").ConfigureAwait(false);
+            await o.WriteLineAsync($"  {env.Definition.Name,-11} {result.Chunks} chunk commits, {result.EventsOut:N0} enriched events, {result.SealedBuckets.Count} buckets sealed, {result.DeadLetters:N0} dead letters ({result.DeadLettersRecorded:N0} distinct recorded) → {Path.GetRelativePath(dir, weft.DeadLetterTable(env.Definition.Name))}").ConfigureAwait(false);
         }
 
         await ShowHistoryFixedAsync(environments[0], weft, o, ct).ConfigureAwait(false);

@@ -141,12 +141,14 @@ public sealed class ArchiveInputTests
         recorded.Should().BeEquivalentTo(["landing/events.jsonl:8", "landing/events.jsonl:91"],
             "the day-2 line in the chunk of day 2, the line without a time once (in the run's first chunk), the day-5 line in no chunk of these three days");
         result.DeadLetters.Should().Be(2);
+        result.DeadLettersRecorded.Should().Be(2);
 
         var dayTwo = await new BatchJob(await SignalEnvironment.LoadAsync(config, "engagement"))
             .RunAsync(new BatchRequest("engagement", BatchWorld.Start + BatchWorld.Day, BatchWorld.Start + 2 * BatchWorld.Day), null, CancellationToken.None);
         dayTwo.DeadLetters.Should().Be(2, "a run over day 2 alone rejects the day-2 line and the untimed one, not the day-5 one");
         (await DeadLetterSourcesAsync(config.DeadLetterTable("engagement"))).Should().BeEquivalentTo(["landing/events.jsonl:8", "landing/events.jsonl:91"],
             "a later run rejecting the same records does not record them again");
+        dayTwo.DeadLettersRecorded.Should().Be(0);
 
         // A second delivery of the day-2 event, read later (as the stream archive replays after a crash),
         // and a new bad line without an event_id.
@@ -157,6 +159,7 @@ public sealed class ArchiveInputTests
         ]);
         var again = await new BatchJob(await SignalEnvironment.LoadAsync(config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
         again.DeadLetters.Should().Be(4, "the run rejects both deliveries of the day-2 event and both lines without a time");
+        again.DeadLettersRecorded.Should().Be(1);
         (await DeadLetterSourcesAsync(config.DeadLetterTable("engagement"))).Should().BeEquivalentTo(["landing/events.jsonl:8", "landing/events.jsonl:91", "landing/replayed.jsonl:2"],
             "an event is recorded once by its event_id, whichever copy; a line without one once where it is");
     }
