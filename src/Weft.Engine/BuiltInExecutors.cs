@@ -250,11 +250,19 @@ public sealed class DedupExecutor(int capacity = 4_000_000) : IEventExecutor
     }
 
     /// <summary>
-    /// Takes ids of events already delivered and stored (a restarted stream's recent output, oldest
-    /// first) into the window, so their redeliveries are dropped; counts no duplicate.
+    /// Takes ids of events already delivered (a restarted stream's recent output, oldest first) into the
+    /// window, so their redeliveries are dropped; counts no duplicate. <paramref name="added"/>[i] says
+    /// whether id i was new to it.
     /// </summary>
-    /// <summary>Takes ids into the window; <paramref name="added"/>[i] says whether id i was new to it.</summary>
     internal void Remember(string?[] ids, int count, Span<bool> added) => Add(ids.AsSpan(0, count), added[..count]);
+
+    /// <summary>Whether the window holds <paramref name="id"/>: a delivery of it now would be dropped.</summary>
+    internal bool Holds(string id) => _seen.Contains(Key(id));
+
+    /// <summary>Takes one id into the window without counting a duplicate; false when it held the id already.</summary>
+    internal bool Remember(string id) => _seen.Add(Key(id));
+
+    private UInt128 Key(string? id) => XxHash128.HashToUInt128(MemoryMarshal.AsBytes(id.AsSpan()), _seed);
 
     private void Add(ReadOnlySpan<string?> ids, Span<bool> added)
     {
@@ -263,7 +271,7 @@ public sealed class DedupExecutor(int capacity = 4_000_000) : IEventExecutor
         {
             for (int i = 0; i < ids.Length; i++)
             {
-                keys[i] = XxHash128.HashToUInt128(MemoryMarshal.AsBytes(ids[i].AsSpan()), _seed);
+                keys[i] = Key(ids[i]);
             }
 
             _seen.AddMany(keys.AsSpan(0, ids.Length), added);

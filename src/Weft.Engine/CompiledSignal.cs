@@ -294,6 +294,16 @@ public sealed class SignalRun
         }
     }
 
+    /// <summary>Whether the run's dedup holds <paramref name="eventId"/>: a delivery of it now is a repeat the run drops.</summary>
+    public bool HasSeen(string eventId) => Dedup.Holds(eventId);
+
+    /// <summary>
+    /// Takes <paramref name="eventId"/> into the run's dedup without running any stage: for an event the
+    /// caller leaves out (a late one its policy drops), so that its redeliveries are known as repeats.
+    /// False when the dedup held it already.
+    /// </summary>
+    public bool MarkSeen(string eventId) => Dedup.Remember(eventId);
+
     /// <summary>Bounded-table shape: the whole table through every stage, then into the assembler.</summary>
     public async Task<EventBatch> ProcessTableAsync(EventBatch table, CancellationToken cancellationToken)
     {

@@ -66,6 +66,28 @@ internal sealed class KeyWindow
         }
     }
 
+    /// <summary>Whether <paramref name="key"/> is held.</summary>
+    public bool Contains(UInt128 key)
+    {
+        if (key == UInt128.Zero)
+        {
+            key = UInt128.One;
+        }
+
+        int i = (int)(ulong)key & _mask;
+        while (_slots[i] != UInt128.Zero)
+        {
+            if (_slots[i] == key)
+            {
+                return true;
+            }
+
+            i = (i + 1) & _mask;
+        }
+
+        return false;
+    }
+
     /// <summary>Adds <paramref name="key"/> unless it is held; when that makes one key too many, the oldest leaves. False when it was held.</summary>
     public bool Add(UInt128 key)
     {

@@ -33,6 +33,9 @@ public sealed class KeyWindowTests
 
                 window.Add(key).Should().Be(added, $"adding {key} with capacity {capacity}");
                 window.Count.Should().Be(set.Count);
+                var probe = new UInt128((ulong)((key.GetHashCode() & 63) + 1), (ulong)(key.GetHashCode() & 3) % 3);
+                window.Contains(probe).Should().Be(set.Contains(probe), $"asking for {probe} with capacity {capacity}");
+                window.Contains(key).Should().BeTrue();
             }
         });
         Check.One(Config.QuickThrowOnFailure.WithMaxTest(3_000).WithReplay(0x4B1D, 0x7), property);

@@ -1589,22 +1589,33 @@ public sealed class StreamRuntime : IAsyncDisposable
             int[]? keep = null; // allocated at the first dropped row
             int kept = 0;
             var late = new TypeCounts();
+            HashSet<string>? lateHere = null; // late ids of this batch (policy accept), made at the first
             for (int i = 0; i < n; i++)
             {
                 long watermark = _maxEventTime == long.MinValue ? long.MinValue : _maxEventTime - bucketLength;
                 bool sealedBucket = sealedStarts.Count > 0 && sealedStarts.Contains(TimeBuckets.StartOf(times[i], definition.Bucket));
                 if (times[i] < watermark || sealedBucket)
                 {
-                    long lateness = sealedBucket
-                        ? nowMicros - (TimeBuckets.StartOf(times[i], definition.Bucket) + bucketLength)
-                        : watermark - times[i];
-                    if (!Holds(_lateHeld, sources[parsed.SourceRows[i]]))
+                    // A repeated delivery of an event the stream has taken, or has recorded late and left
+                    // out, is the dedup's to drop, not another late event: the ledger holds each once.
+                    // Left-out events go into the dedup window for that (their redeliveries are as late);
+                    // accepted ones reach it through the stages.
+                    bool repeat = definition.Late == LatePolicy.Accept
+                        ? _run.HasSeen(ids[i]!) || !(lateHere ??= new HashSet<string>(StringComparer.Ordinal)).Add(ids[i]!)
+                        : !_run.MarkSeen(ids[i]!);
+                    if (!repeat)
                     {
-                        _pendingLate.Add(new LateEvent(ids[i]!, users[i], types[i]!, times[i], ingest[i], nowMicros, lateness,
-                            sealedBucket ? "bucket sealed by batch" : "older than the stream watermark", definition.Late));
-                    }
+                        long lateness = sealedBucket
+                            ? nowMicros - (TimeBuckets.StartOf(times[i], definition.Bucket) + bucketLength)
+                            : watermark - times[i];
+                        if (!Holds(_lateHeld, sources[parsed.SourceRows[i]]))
+                        {
+                            _pendingLate.Add(new LateEvent(ids[i]!, users[i], types[i]!, times[i], ingest[i], nowMicros, lateness,
+                                sealedBucket ? "bucket sealed by batch" : "older than the stream watermark", definition.Late));
+                        }
 
-                    late.Add(types[i]!, 1);
+                        late.Add(types[i]!, 1);
+                    }
                     if (definition.Late != LatePolicy.Accept)
                     {
                         if (keep is null)

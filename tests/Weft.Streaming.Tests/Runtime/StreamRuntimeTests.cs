@@ -622,6 +622,32 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     }
 
     /// <summary>
+    /// The ledger holds each late event once: its second delivery in the same batch or a later one, and
+    /// the redelivery of an event that came on time (late only by the time it came again), are repeats
+    /// the dedup drops, not late events. Before, each delivery was another row.
+    /// </summary>
+    [Theory]
+    [InlineData(LatePolicy.Accept)]
+    [InlineData(LatePolicy.BatchOnly)]
+    [InlineData(LatePolicy.Drop)]
+    public async Task A_late_event_delivered_again_and_a_redelivered_on_time_event_are_not_recorded_late_again(LatePolicy policy)
+    {
+        using var world = new StreamWorld(policy);
+        string Save(string id, long time) => $$"""{"event_id":"{{id}}","user_id":7,"event_type":"save","event_time":"{{Timestamps.Format(time)}}","item_id":3}""";
+        string early = Save("early", StreamWorld.Start + 1_000_000), late = Save("late-1", StreamWorld.Start - (5 * StreamWorld.Hour));
+        await world.AppendAsync([early, .. StreamWorld.Events(300, seed: 4, baseTime: StreamWorld.Start + (2 * StreamWorld.Hour)), late, late, early,
+            .. StreamWorld.Events(100, seed: 5, startIndex: 300, baseTime: StreamWorld.Start + (3 * StreamWorld.Hour)), late, early]);
+        // Micro-batches of 50: the first two deliveries of late-1 share one, the third and early's first are in others.
+        var runtime = await world.RunAsync(options: new StreamOptions { MaxBatchRecords = 50, MaxWait = TimeSpan.FromMilliseconds(20) });
+        runtime.Metrics.Value("weft_late_events_total", ("signal", "engagement"), ("event_type", "save"), ("action", SignalJsonNames.Late(policy))).Should().Be(1);
+        await runtime.DisposeAsync();
+
+        var ledger = await world.TableAsync("lake/late_events/engagement");
+        ((StringColumn)ledger[StandardColumns.EventId]).Values.Should().Equal(["late-1"]);
+        (await world.StreamLakeIdsAsync()).Where(id => id is "late-1" or "early").Should().BeEquivalentTo(policy == LatePolicy.Accept ? ["early", "late-1"] : ["early"]);
+    }
+
+    /// <summary>
     /// A client whose clock runs hours ahead sends an event the parser accepts (within its day of future
     /// skew). It raises the watermark only to now: the on-time events after it are not late, in this
     /// life or, from what the lake's commits record, in the next.
