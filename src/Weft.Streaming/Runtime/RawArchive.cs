@@ -29,6 +29,9 @@ internal sealed class RawArchive : IDisposable
     private const int BufferBytes = 1 << 20;
     private const string TempExtension = ".jsonl.tmp";
 
+    /// <summary>How long a temporary file goes unwritten before a starting runtime takes it for a crashed one's and deletes it.</summary>
+    internal static readonly TimeSpan StaleAfter = TimeSpan.FromHours(1);
+
     private readonly string _folder;
     private readonly byte[] _buffer = new byte[BufferBytes];
     private int _used;
@@ -49,10 +52,11 @@ internal sealed class RawArchive : IDisposable
             }
 
             // Files a crashed runtime was filling: their records were not committed and are read again.
-            // Another runtime's file is at most a flush interval old.
+            // A live runtime's file (another consumer of the group may share the folder) was last
+            // written within a flush, seconds; an hour leaves room for a flush held up by a slow lake.
             foreach (var stale in Directory.EnumerateFiles(folder, "*" + TempExtension))
             {
-                if (File.GetLastWriteTimeUtc(stale) < DateTime.UtcNow.AddDays(-1))
+                if (File.GetLastWriteTimeUtc(stale) < DateTime.UtcNow - StaleAfter)
                 {
                     File.Delete(stale);
                 }
