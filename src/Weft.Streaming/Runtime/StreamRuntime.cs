@@ -1532,6 +1532,22 @@ public sealed class StreamRuntime : IAsyncDisposable
                 }
             }
 
+            // The late events a policy drop or batch_only left out went into the dedup window (their
+            // redeliveries are repeats, not late events again), but no lake table holds them: take the
+            // ledger's ids observed since the oldest bucket recalled, as the window held them before.
+            if (Env.Definition.Late != LatePolicy.Accept && buckets.Count > 0
+                && TimeBuckets.TryParse(buckets[^1], out _, out long since))
+            {
+                var range = new ColumnRange("observed_at", since, null);
+                await foreach (var batch in _ledger.ReadAsync([StandardColumns.EventId], range: range, cancellationToken: cancellationToken).ConfigureAwait(false))
+                {
+                    foreach (var id in ((StringColumn)batch[StandardColumns.EventId]).Values)
+                    {
+                        _run.MarkSeen(id!);
+                    }
+                }
+            }
+
             _recalledFiles.UnionWith(files);
             return read;
         }

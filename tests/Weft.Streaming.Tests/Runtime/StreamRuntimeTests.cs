@@ -622,9 +622,9 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     }
 
     /// <summary>
-    /// The ledger holds each late event once: its second delivery in the same batch or a later one, and
-    /// the redelivery of an event that came on time (late only by the time it came again), are repeats
-    /// the dedup drops, not late events. Before, each delivery was another row.
+    /// The ledger holds each late event once: its second delivery in the same batch, a later one or to a
+    /// runtime started again, and the redelivery of an event that came on time (late only by the time it
+    /// came again), are repeats the dedup drops, not late events. Before, each delivery was another row.
     /// </summary>
     [Theory]
     [InlineData(LatePolicy.Accept)]
@@ -641,6 +641,8 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         var runtime = await world.RunAsync(options: new StreamOptions { MaxBatchRecords = 50, MaxWait = TimeSpan.FromMilliseconds(20) });
         runtime.Metrics.Value("weft_late_events_total", ("signal", "engagement"), ("event_type", "save"), ("action", SignalJsonNames.Late(policy))).Should().Be(1);
         await runtime.DisposeAsync();
+        await world.AppendAsync([late, early]); // again, to a runtime started anew: it recalls what the first one saw
+        await (await world.RunAsync()).DisposeAsync();
 
         var ledger = await world.TableAsync("lake/late_events/engagement");
         ((StringColumn)ledger[StandardColumns.EventId]).Values.Should().Equal(["late-1"]);
