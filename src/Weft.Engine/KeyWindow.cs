@@ -67,44 +67,15 @@ internal sealed class KeyWindow
     }
 
     /// <summary>Whether <paramref name="key"/> is held.</summary>
-    public bool Contains(UInt128 key)
-    {
-        if (key == UInt128.Zero)
-        {
-            key = UInt128.One;
-        }
-
-        int i = (int)(ulong)key & _mask;
-        while (_slots[i] != UInt128.Zero)
-        {
-            if (_slots[i] == key)
-            {
-                return true;
-            }
-
-            i = (i + 1) & _mask;
-        }
-
-        return false;
-    }
+    public bool Contains(UInt128 key) => _slots[Find(ref key)] != UInt128.Zero;
 
     /// <summary>Adds <paramref name="key"/> unless it is held; when that makes one key too many, the oldest leaves. False when it was held.</summary>
     public bool Add(UInt128 key)
     {
-        if (key == UInt128.Zero)
+        int i = Find(ref key);
+        if (_slots[i] != UInt128.Zero)
         {
-            key = UInt128.One;
-        }
-
-        int i = (int)(ulong)key & _mask;
-        while (_slots[i] != UInt128.Zero)
-        {
-            if (_slots[i] == key)
-            {
-                return false;
-            }
-
-            i = (i + 1) & _mask;
+            return false;
         }
 
         _slots[i] = key;
@@ -119,6 +90,27 @@ internal sealed class KeyWindow
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// The slot holding <paramref name="key"/> (made 1 if it was 0, the empty mark), or the empty slot
+    /// that ends its probe run, where it would go.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Find(ref UInt128 key)
+    {
+        if (key == UInt128.Zero)
+        {
+            key = UInt128.One;
+        }
+
+        int i = (int)(ulong)key & _mask;
+        while (_slots[i] != UInt128.Zero && _slots[i] != key)
+        {
+            i = (i + 1) & _mask;
+        }
+
+        return i;
     }
 
     private void Remove(UInt128 key)
