@@ -38,6 +38,7 @@ internal sealed class RawArchive : IDisposable
     private SafeFileHandle? _file;
     private string? _tempPath;
     private long _fileLength;
+    private long _records; // lines added since the last take
 
     /// <summary>Opens the archive at <paramref name="folder"/>, creating it, so a folder that cannot be written fails the start, not the first flush.</summary>
     public RawArchive(string folder)
@@ -64,9 +65,13 @@ internal sealed class RawArchive : IDisposable
         });
     }
 
+    /// <summary>The folder the archive writes to.</summary>
+    public string Folder => _folder;
+
     /// <summary>Adds one record read at <paramref name="ingestMicros"/> to the next flush.</summary>
     public void Add(ReadOnlySpan<byte> record, long ingestMicros)
     {
+        _records++;
         int needed = record.Length + 48;
         if (_used + needed > _buffer.Length)
         {
@@ -99,8 +104,8 @@ internal sealed class RawArchive : IDisposable
             return null;
         }
 
-        var taken = new PendingFile(this, _file, _tempPath!);
-        (_file, _tempPath, _fileLength) = (null, null, 0);
+        var taken = new PendingFile(this, _file, _tempPath!, _records, _fileLength);
+        (_file, _tempPath, _fileLength, _records) = (null, null, 0, 0);
         return taken;
     }
 
@@ -186,8 +191,14 @@ internal sealed class RawArchive : IDisposable
         new($"the stream's raw archive ($.source.archive) at '{_folder}' cannot be written: {e.Message} (set another folder, or \"archive\": false)", e);
 
     /// <summary>A flush's lines in their temporary file, written but not yet durable.</summary>
-    internal sealed class PendingFile(RawArchive archive, SafeFileHandle file, string tempPath)
+    internal sealed class PendingFile(RawArchive archive, SafeFileHandle file, string tempPath, long records, long bytes)
     {
+        /// <summary>The records (lines) in the file.</summary>
+        public long Records => records;
+
+        /// <summary>The file's size in bytes.</summary>
+        public long Bytes => bytes;
+
         /// <summary>
         /// Makes the file durable under its final name (file and folders fsync'd), so the offsets of its
         /// records may be committed.

@@ -235,6 +235,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     private ulong[] _signalsOf = []; // per record of the batch, the filter's answer
     private readonly List<SourceRecord> _routedSources = [];
     private readonly RawArchive? _archive;
+    private long _archiveCommittedAt = long.MinValue; // µs, when the last archive file was committed
     private long _lastFlush;
     private long _lastTrim;
     private long _lastRefresh;
@@ -257,6 +258,14 @@ public sealed class StreamRuntime : IAsyncDisposable
         _signals = signals;
         _unrouted = unrouted;
         _archive = config.Source.Archive is { } archive ? new RawArchive(archive) : null;
+        if (_archive is not null)
+        {
+            // At 0 from the start, so a rate over them has a first sample; absent without an archive.
+            Metrics.Count("weft_stream_archive_records_total", ArchiveRecordsHelp, 0);
+            Metrics.Count("weft_stream_archive_bytes_total", ArchiveBytesHelp, 0);
+            Metrics.Count("weft_stream_archive_files_total", ArchiveFilesHelp, 0);
+        }
+
         _knownTypes = signals.SelectMany(s => s.Env.Definition.EventTypes.Select(t => t.Name)).ToHashSet(StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
         _userAliases = Aliases(signals, StandardColumns.UserId);
         _typeAliases = Aliases(signals, StandardColumns.EventType);
@@ -283,6 +292,10 @@ public sealed class StreamRuntime : IAsyncDisposable
     private readonly Lock _backlogGate = new();
     private readonly HashSet<string> _backlogPartitions = new(StringComparer.Ordinal);
     private const string PartitionLagHelp = "Records the source holds beyond those the runtime has read, by partition";
+
+    private const string ArchiveRecordsHelp = "Records committed to the stream's raw archive ($.source.archive), counted when a flush's file is durable";
+    private const string ArchiveBytesHelp = "Bytes of the files committed to the stream's raw archive";
+    private const string ArchiveFilesHelp = "Files committed to the stream's raw archive (one per flush that read records)";
 
     /// <summary>
     /// Sets the source's lag gauges from <see cref="IEventSource.Backlog"/>: <c>weft_stream_lag_records</c>
@@ -320,6 +333,16 @@ public sealed class StreamRuntime : IAsyncDisposable
 
     /// <summary>Records read from the source since start.</summary>
     public long RecordsIn { get; private set; }
+
+    /// <summary>
+    /// The folder of the stream's raw archive (<c>$.source.archive</c>), or null when the stream archives
+    /// nothing. What it committed since start is in <c>weft_stream_archive_records_total</c>, <c>weft_stream_archive_bytes_total</c>
+    /// and <c>weft_stream_archive_files_total</c>.
+    /// </summary>
+    public string? ArchiveFolder => _archive?.Folder;
+
+    /// <summary>The time (µs since the epoch, the flush's) of the last file committed to the raw archive; null before the first, or without an archive.</summary>
+    public long? ArchiveCommittedAtMicros => Interlocked.Read(ref _archiveCommittedAt) is var at && at != long.MinValue ? at : null;
 
     /// <summary>
     /// True from a rebalance's revoke until its assignment has been taken in: the source reads nothing
@@ -1314,7 +1337,14 @@ public sealed class StreamRuntime : IAsyncDisposable
         var synced = Task.Run(() => _store.SyncAsync(CancellationToken.None).AsTask());
         try
         {
-            flush.Archived?.Commit(flush.Tag, flush.NowMicros);
+            if (flush.Archived is { } archived)
+            {
+                archived.Commit(flush.Tag, flush.NowMicros);
+                Metrics.Count("weft_stream_archive_records_total", ArchiveRecordsHelp, archived.Records);
+                Metrics.Count("weft_stream_archive_bytes_total", ArchiveBytesHelp, archived.Bytes);
+                Metrics.Count("weft_stream_archive_files_total", ArchiveFilesHelp, 1);
+                Interlocked.Exchange(ref _archiveCommittedAt, flush.NowMicros);
+            }
 
             foreach (var signal in flush.Signals)
             {
