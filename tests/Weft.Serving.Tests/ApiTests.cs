@@ -378,6 +378,57 @@ public sealed class ApiTests
         status.GetProperty("signals")[0].GetProperty("stream_events").GetInt64().Should().Be(2);
     }
 
+    /// <summary>
+    /// The in-process stream's raw archive in /v1/status and /metrics: its folder, and the records, bytes
+    /// and files its flushes committed, as the folder holds them.
+    /// </summary>
+    [Fact]
+    public async Task Status_and_metrics_report_what_the_stream_committed_to_its_raw_archive()
+    {
+        await using var world = new ServingWorld(serving: """{ "urls": "http://127.0.0.1:0", "stream_max_wait": "10ms", "stream_flush_interval": "50ms" }""");
+        await world.StartAsync();
+        using var client = world.Client();
+        long t = ServingWorld.Now - ServingWorld.Hour;
+        var ndjson = string.Join("\n", Enumerable.Range(0, 25).Select(i => Event($"ar{i}", 40 + (i % 3), "save", t + i)));
+        (await client.PostAsync("v1/events", new StringContent(ndjson))).StatusCode.Should().Be(HttpStatusCode.Accepted);
+
+        var status = await PollAsync(client, "v1/status", b => b.GetProperty("stream").TryGetProperty("archive", out var a) && a.GetProperty("records").GetInt64() == 25);
+
+        var archive = status.GetProperty("stream").GetProperty("archive");
+        string folder = Path.Combine(world.Root, "lake", "raw", "stream");
+        archive.GetProperty("folder").GetString().Should().Be(folder);
+        archive.GetProperty("records").GetInt64().Should().Be(25);
+        var files = Directory.GetFiles(folder, "*.jsonl", SearchOption.AllDirectories);
+        files.SelectMany(File.ReadAllLines).Should().HaveCount(25);
+        archive.GetProperty("files").GetInt64().Should().Be(files.Length).And.BeGreaterThan(0);
+        long bytes = files.Sum(f => new FileInfo(f).Length);
+        archive.GetProperty("bytes").GetInt64().Should().Be(bytes);
+        archive.GetProperty("last_committed").GetString().Should().Be(status.GetProperty("server_time").GetString(), "the flush ran at the server's clock");
+        string metrics = await (await client.GetAsync("metrics")).Content.ReadAsStringAsync();
+        metrics.Should().Contain("\nweft_stream_archive_records_total 25\n")
+            .And.Contain($"\nweft_stream_archive_bytes_total {bytes}\n")
+            .And.Contain($"\nweft_stream_archive_files_total {files.Length}\n");
+    }
+
+    [Fact]
+    public async Task Without_an_archive_status_and_metrics_name_none()
+    {
+        await using var world = new ServingWorld();
+        string config = Path.Combine(world.Root, "weft.json");
+        await File.WriteAllTextAsync(config, (await File.ReadAllTextAsync(config)).Replace("\"path\": \"log\" }", "\"path\": \"log\", \"archive\": false }", StringComparison.Ordinal));
+        await world.StartAsync();
+        using var client = world.Client();
+        long t = ServingWorld.Now - ServingWorld.Hour;
+        (await client.PostAsync("v1/events", new StringContent(Event("na1", 42, "save", t)))).StatusCode.Should().Be(HttpStatusCode.Accepted);
+
+        var status = await PollAsync(client, "v1/status", b => b.GetProperty("signals")[0].GetProperty("stream_events").GetInt64() == 1);
+
+        status.GetProperty("signals")[0].GetProperty("stream_events").GetInt64().Should().Be(1);
+        status.GetProperty("stream").GetProperty("running").GetBoolean().Should().BeTrue();
+        status.GetProperty("stream").TryGetProperty("archive", out _).Should().BeFalse("the stream archives nothing");
+        (await (await client.GetAsync("metrics")).Content.ReadAsStringAsync()).Should().Contain("weft_stream_records_total 1").And.NotContain("weft_stream_archive_");
+    }
+
     [Fact]
     public async Task The_OpenAPI_document_parses_and_describes_every_endpoint()
     {

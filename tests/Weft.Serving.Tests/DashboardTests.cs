@@ -17,7 +17,7 @@ public sealed class DashboardTests
     public async Task The_dashboard_shows_the_tenants_signals_the_stream_and_request_latency()
     {
         File.Exists(Chromium).Should().BeTrue($"{Chromium} is needed (Debian package chromium; ./test.sh installs it)");
-        await using var world = new ServingWorld();
+        await using var world = new ServingWorld(serving: """{ "urls": "http://127.0.0.1:0", "history_refresh": "200ms", "history_horizon": "3d", "stream_max_wait": "10ms", "stream_flush_interval": "100ms" }""");
         await world.StartAsync();
         using var client = world.Client();
         string line = $$"""{"event_id":"d1","user_id":3,"event_type":"save","event_time":"{{Timestamps.Format(ServingWorld.Now - ServingWorld.Hour)}}","item_id":2}""";
@@ -51,6 +51,7 @@ public sealed class DashboardTests
         await Expect(page.Locator("#routes")).ToContainTextAsync("/v1/signals/{signal}/users/{user_id}/sequence");
         await Expect(page.Locator("#stream-running")).ToHaveTextAsync("yes");
         await Expect(page.Locator("#stream-records")).ToHaveTextAsync("1");
+        await Expect(page.Locator("#stream-archive")).ToHaveTextAsync("1 (1)"); // records (files) the flushes committed to the raw archive
 
         await page.FillAsync("#api-key", "not-a-key");
         await page.DispatchEventAsync("#api-key", "change");

@@ -28,6 +28,13 @@ internal static class ApiDocument
             {
                 Type = SecuritySchemeType.ApiKey, In = ParameterLocation.Header, Name = "X-Api-Key", Description = "The same key in X-Api-Key, for clients that cannot set Authorization.",
             };
+
+            // A T? object property becomes "oneOf: null or $ref" only once its schema is a component.
+            foreach (var schema in (document.Components.Schemas ?? new Dictionary<string, IOpenApiSchema>()).Values.OfType<OpenApiSchema>())
+            {
+                OptionalIsAbsentNotNull(schema);
+            }
+
             return Task.CompletedTask;
         });
         options.AddSchemaTransformer((schema, _, _) =>
@@ -51,7 +58,8 @@ internal static class ApiDocument
 
     /// <summary>
     /// The endpoints leave an optional property out rather than write null, and the multi-get body
-    /// refuses null; the generator reads the T? of an optional property as "may be null".
+    /// refuses null; the generator reads the T? of an optional property as "may be null" (for an object,
+    /// a oneOf of null and its schema).
     /// </summary>
     private static void OptionalIsAbsentNotNull(OpenApiSchema schema)
     {
@@ -60,12 +68,23 @@ internal static class ApiDocument
             return;
         }
 
-        foreach (var (name, property) in schema.Properties)
+        foreach (var (name, property) in schema.Properties.ToList())
         {
-            if (property is OpenApiSchema { Type: { } type } inline && schema.Required?.Contains(name) != true)
+            if (schema.Required?.Contains(name) == true)
+            {
+                continue;
+            }
+
+            if (property is OpenApiSchema { Type: { } type } inline)
             {
                 inline.Type = type & ~JsonSchemaType.Null;
             }
+            else if (property is OpenApiSchema { OneOf: [var first, var second] } && (IsNull(first) || IsNull(second)))
+            {
+                schema.Properties[name] = IsNull(first) ? second : first;
+            }
         }
+
+        static bool IsNull(IOpenApiSchema s) => s is OpenApiSchema { Type: JsonSchemaType.Null };
     }
 }

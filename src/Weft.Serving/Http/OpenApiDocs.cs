@@ -105,9 +105,20 @@ internal sealed record StreamStatusDoc(bool Running)
 
     public long? LagMs { get; init; }
 
+    [Description("The stream's raw archive ($.source.archive); left out when the stream archives nothing (\"archive\": false).")]
+    public StreamArchiveStatusDoc? Archive { get; init; }
+
     [Description("Why the stream stopped, when it has.")]
     public string? Error { get; init; }
 }
+
+/// <summary>The in-process stream's raw archive: what its flushes committed since the server started.</summary>
+internal sealed record StreamArchiveStatusDoc(
+    [property: Description("The archive's folder.")] string Folder,
+    [property: Description("Records committed to the archive (fsync'd and renamed into place) since start.")] long Records,
+    [property: Description("Bytes of the files committed since start.")] long Bytes,
+    [property: Description("Files committed since start: one per flush that read records.")] long Files,
+    [property: Description("The flush time of the last file committed; null before the first.")] string? LastCommitted);
 
 /// <summary>The sequence cache; empty when serving.cache_users is 0; rendered_* only when serving.cache_json_bytes is not 0 either.</summary>
 internal sealed record CacheStatusDoc

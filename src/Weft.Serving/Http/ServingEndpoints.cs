@@ -546,6 +546,18 @@ internal static class ServingEndpoints
                 w.WriteNumber("committed_offset"u8, stream.Source.CommittedOffset);
                 w.WriteNumber("lag_records"u8, stream.LagRecords);
                 w.WriteNumber("lag_ms"u8, stream.LagMs);
+                if (stream.Runtime.ArchiveFolder is { } archive)
+                {
+                    var m = stream.Runtime.Metrics;
+                    w.WriteStartObject("archive"u8);
+                    w.WriteString("folder"u8, archive);
+                    w.WriteNumber("records"u8, (long)m.Value("weft_stream_archive_records_total"));
+                    w.WriteNumber("bytes"u8, (long)m.Value("weft_stream_archive_bytes_total"));
+                    w.WriteNumber("files"u8, (long)m.Value("weft_stream_archive_files_total"));
+                    TimestampOrNull(w, "last_committed"u8, stream.Runtime.ArchiveCommittedAtMicros);
+                    w.WriteEndObject();
+                }
+
                 if (stream.Failure is { } failure)
                 {
                     w.WriteString("error"u8, failure.Message);

@@ -1340,9 +1340,10 @@ public sealed class StreamRuntime : IAsyncDisposable
             if (flush.Archived is { } archived)
             {
                 archived.Commit(flush.Tag, flush.NowMicros);
-                Metrics.Count("weft_stream_archive_records_total", ArchiveRecordsHelp, archived.Records);
-                Metrics.Count("weft_stream_archive_bytes_total", ArchiveBytesHelp, archived.Bytes);
+                // Records last: a reader that sees a flush's records sees its file and bytes too.
                 Metrics.Count("weft_stream_archive_files_total", ArchiveFilesHelp, 1);
+                Metrics.Count("weft_stream_archive_bytes_total", ArchiveBytesHelp, archived.Bytes);
+                Metrics.Count("weft_stream_archive_records_total", ArchiveRecordsHelp, archived.Records);
                 Interlocked.Exchange(ref _archiveCommittedAt, flush.NowMicros);
             }
 

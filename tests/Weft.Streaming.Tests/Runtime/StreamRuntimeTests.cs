@@ -229,6 +229,59 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     }
 
     /// <summary>
+    /// The archive's counters move when a flush's file is durable, not when its lines are buffered: a run
+    /// that crashes before flushing reports nothing, and the run that reads the records again and flushes
+    /// them several times reports each record once and the bytes and files the archive's folder holds.
+    /// </summary>
+    [Fact]
+    public async Task The_archive_metrics_count_what_the_flushes_committed_as_the_folder_holds_it()
+    {
+        using var world = new StreamWorld();
+        var lines = StreamWorld.Events(900, seed: 27);
+        await world.AppendAsync(lines);
+        string folder = Path.Combine(world.Root, "lake", "raw", "stream");
+
+        var crashed = await world.RunAsync(flush: false, options: new StreamOptions { MaxBatchRecords = 300, MaxWait = TimeSpan.FromMilliseconds(20), FlushInterval = TimeSpan.FromHours(1) });
+        crashed.RecordsIn.Should().Be(lines.Count, "every record was read, and its line buffered");
+        crashed.ArchiveFolder.Should().Be(folder);
+        Archived(crashed).Should().Be((0L, 0L, 0L), "no flush committed a file");
+        crashed.ArchiveCommittedAtMicros.Should().BeNull();
+
+        var runtime = await world.RunAsync(options: new StreamOptions { MaxBatchRecords = 300, MaxWait = TimeSpan.FromMilliseconds(20), MaxPendingRows = 100 });
+
+        var files = Directory.GetFiles(folder, "*.jsonl", SearchOption.AllDirectories);
+        files.SelectMany(File.ReadAllLines).Should().HaveCount(lines.Count, "the crashed run committed nothing, so the second read and archived every record");
+        files.Should().HaveCountGreaterThan(1, "a flush starts whenever 100 rows wait");
+        Archived(runtime).Should().Be((lines.Count, files.Sum(f => new FileInfo(f).Length), files.Length));
+        runtime.ArchiveCommittedAtMicros.Should().NotBeNull();
+        var text = new StringBuilder();
+        runtime.Metrics.WritePrometheus(text);
+        text.ToString().Should().Contain($"\nweft_stream_archive_records_total {lines.Count}\n").And.Contain("# TYPE weft_stream_archive_bytes_total counter");
+
+        static (long Records, long Bytes, long Files) Archived(StreamRuntime runtime) =>
+            ((long)runtime.Metrics.Value("weft_stream_archive_records_total"), (long)runtime.Metrics.Value("weft_stream_archive_bytes_total"), (long)runtime.Metrics.Value("weft_stream_archive_files_total"));
+    }
+
+    [Fact]
+    public async Task Without_an_archive_the_stream_reports_no_archive_folder_and_no_archive_counters()
+    {
+        using var world = new StreamWorld();
+        string config = Path.Combine(world.Root, "weft.json");
+        await File.WriteAllTextAsync(config, (await File.ReadAllTextAsync(config)).Replace("\"path\": \"log\" }", "\"path\": \"log\", \"archive\": false }", StringComparison.Ordinal));
+        await world.AppendAsync(StreamWorld.Events(200, seed: 29));
+
+        var runtime = await world.RunAsync();
+
+        runtime.RecordsIn.Should().Be(200);
+        runtime.ArchiveFolder.Should().BeNull();
+        runtime.ArchiveCommittedAtMicros.Should().BeNull();
+        var text = new StringBuilder();
+        runtime.Metrics.WritePrometheus(text);
+        text.ToString().Should().Contain("weft_stream_records_total 200").And.NotContain("weft_stream_archive_");
+        Directory.Exists(Path.Combine(world.Root, "lake", "raw", "stream")).Should().BeFalse();
+    }
+
+    /// <summary>
     /// Events the HTTP ingest would refuse can still arrive from Kafka: a lone surrogate escape in an id,
     /// a type or a property name, an event_id with U+0000 (PostgreSQL text cannot key it). Each is a dead
     /// letter; the stream keeps every other event and, restarted, has nothing left to choke on.
