@@ -1636,7 +1636,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             int[]? keep = null; // allocated at the first dropped row
             int kept = 0;
             var late = new TypeCounts();
-            HashSet<string>? lateHere = null; // late ids of this batch (policy accept), made at the first
+            HashSet<string>? lateHere = null; // the batch's late ids not seen before, made at the first
             for (int i = 0; i < n; i++)
             {
                 long watermark = _maxEventTime == long.MinValue ? long.MinValue : _maxEventTime - bucketLength;
@@ -1645,11 +1645,9 @@ public sealed class StreamRuntime : IAsyncDisposable
                 {
                     // A repeated delivery of an event the stream has taken, or has recorded late and left
                     // out, is the dedup's to drop, not another late event: the ledger holds each once.
-                    // Left-out events go into the dedup window for that (their redeliveries are as late);
-                    // accepted ones reach it through the stages.
-                    bool repeat = definition.Late == LatePolicy.Accept
-                        ? _run.HasSeen(ids[i]!) || !(lateHere ??= new HashSet<string>(StringComparer.Ordinal)).Add(ids[i]!)
-                        : !_run.MarkSeen(ids[i]!);
+                    // Left-out events go into the dedup window for that once the stages have run (their
+                    // redeliveries are as late); accepted ones reach it through the stages.
+                    bool repeat = _run.HasSeen(ids[i]!) || !(lateHere ??= new HashSet<string>(StringComparer.Ordinal)).Add(ids[i]!);
                     if (!repeat)
                     {
                         long lateness = sealedBucket
@@ -1709,6 +1707,16 @@ public sealed class StreamRuntime : IAsyncDisposable
             }
 
             var enriched = await _run.ProcessTableAsync(events, cancellationToken).ConfigureAwait(false);
+            if (lateHere is not null && definition.Late != LatePolicy.Accept)
+            {
+                // Only now: an on-time delivery of the same event earlier in this batch must first pass
+                // the dedup, or it would be dropped as a repeat of the late one left out.
+                foreach (var id in lateHere)
+                {
+                    _run.MarkSeen(id);
+                }
+            }
+
             var rejects = new List<DeadLetter>();
             int rejected = _run.Context.DrainDeadLetters(rejects);
             if (rejected > 0)

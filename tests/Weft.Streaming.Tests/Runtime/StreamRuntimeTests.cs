@@ -708,6 +708,26 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     }
 
     /// <summary>
+    /// One micro-batch spans hours of event time (a backlog): an event comes on time, then again after
+    /// the watermark has passed it. The late repeat is left out by policy; the on-time delivery is still
+    /// stored (the left-out id reaches the dedup window only after the batch's stages have run).
+    /// </summary>
+    [Theory]
+    [InlineData(LatePolicy.BatchOnly)]
+    [InlineData(LatePolicy.Drop)]
+    public async Task An_on_time_event_repeated_late_in_the_same_micro_batch_is_still_stored(LatePolicy policy)
+    {
+        using var world = new StreamWorld(policy);
+        string early = $$"""{"event_id":"early","user_id":7,"event_type":"save","event_time":"{{Timestamps.Format(StreamWorld.Start + 1_000_000)}}","item_id":3}""";
+        await world.AppendAsync([early, .. StreamWorld.Events(100, seed: 6, baseTime: StreamWorld.Start + (2 * StreamWorld.Hour)), early]);
+
+        await (await world.RunAsync(options: new StreamOptions { MaxBatchRecords = 1000, MaxWait = TimeSpan.FromMilliseconds(20) })).DisposeAsync();
+
+        (await world.StreamLakeIdsAsync()).Should().ContainSingle(id => id == "early");
+        (await world.OnlineAsync()).Keys.Should().Contain((7L, "early"));
+    }
+
+    /// <summary>
     /// A client whose clock runs hours ahead sends an event the parser accepts (within its day of future
     /// skew). It raises the watermark only to now: the on-time events after it are not late, in this
     /// life or, from what the lake's commits record, in the next.
