@@ -1636,20 +1636,32 @@ public sealed class StreamRuntime : IAsyncDisposable
             int[]? keep = null; // allocated at the first dropped row
             int kept = 0;
             var late = new TypeCounts();
-            HashSet<string>? lateHere = null; // the batch's late ids not seen before, made at the first
+            // From the batch's first late row on (most batches have none): its ids so far, and its late
+            // ids not seen before.
+            HashSet<string>? idsSoFar = null, lateHere = null;
             for (int i = 0; i < n; i++)
             {
                 long watermark = _maxEventTime == long.MinValue ? long.MinValue : _maxEventTime - bucketLength;
                 bool sealedBucket = sealedStarts.Count > 0 && sealedStarts.Contains(TimeBuckets.StartOf(times[i], definition.Bucket));
                 if (times[i] < watermark || sealedBucket)
                 {
-                    // A repeated delivery of an event the stream has taken, or has recorded late and left
-                    // out, is the dedup's to drop, not another late event: the ledger holds each once.
-                    // Left-out events go into the dedup window for that once the stages have run (their
-                    // redeliveries are as late); accepted ones reach it through the stages.
-                    bool repeat = _run.HasSeen(ids[i]!) || !(lateHere ??= new HashSet<string>(StringComparer.Ordinal)).Add(ids[i]!);
+                    if (idsSoFar is null)
+                    {
+                        (idsSoFar, lateHere) = (new HashSet<string>(n, StringComparer.Ordinal), new HashSet<string>(StringComparer.Ordinal));
+                        for (int k = 0; k < i; k++)
+                        {
+                            idsSoFar.Add(ids[k]!);
+                        }
+                    }
+
+                    // A repeated delivery of an event the stream has taken (before, or earlier in this
+                    // batch), or has recorded late and left out, is the dedup's to drop, not another late
+                    // event: the ledger holds each once. Left-out events go into the dedup window for that
+                    // once the stages have run (their redeliveries are as late); the rest reach it through them.
+                    bool repeat = _run.HasSeen(ids[i]!) || !idsSoFar.Add(ids[i]!);
                     if (!repeat)
                     {
+                        lateHere!.Add(ids[i]!);
                         long lateness = sealedBucket
                             ? nowMicros - (TimeBuckets.StartOf(times[i], definition.Bucket) + bucketLength)
                             : watermark - times[i];
@@ -1661,6 +1673,7 @@ public sealed class StreamRuntime : IAsyncDisposable
 
                         late.Add(types[i]!, 1);
                     }
+
                     if (definition.Late != LatePolicy.Accept)
                     {
                         if (keep is null)
@@ -1680,6 +1693,7 @@ public sealed class StreamRuntime : IAsyncDisposable
                 // skew) raises the watermark only to now: otherwise one such event would make every
                 // on-time event after it late, until the clock caught up.
                 _maxEventTime = Math.Max(_maxEventTime, Math.Min(times[i], nowMicros));
+                idsSoFar?.Add(ids[i]!);
                 if (keep is not null)
                 {
                     keep[kept++] = i;

@@ -709,13 +709,14 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
 
     /// <summary>
     /// One micro-batch spans hours of event time (a backlog): an event comes on time, then again after
-    /// the watermark has passed it. The late repeat is left out by policy; the on-time delivery is still
-    /// stored (the left-out id reaches the dedup window only after the batch's stages have run).
+    /// the watermark has passed it. The on-time delivery is stored (a left-out id reaches the dedup window
+    /// only after the batch's stages have run), and the late one is a repeat, not a late event.
     /// </summary>
     [Theory]
+    [InlineData(LatePolicy.Accept)]
     [InlineData(LatePolicy.BatchOnly)]
     [InlineData(LatePolicy.Drop)]
-    public async Task An_on_time_event_repeated_late_in_the_same_micro_batch_is_still_stored(LatePolicy policy)
+    public async Task An_on_time_event_repeated_late_in_the_same_micro_batch_is_stored_once_and_not_recorded_late(LatePolicy policy)
     {
         using var world = new StreamWorld(policy);
         string early = $$"""{"event_id":"early","user_id":7,"event_type":"save","event_time":"{{Timestamps.Format(StreamWorld.Start + 1_000_000)}}","item_id":3}""";
@@ -725,6 +726,7 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
 
         (await world.StreamLakeIdsAsync()).Should().ContainSingle(id => id == "early");
         (await world.OnlineAsync()).Keys.Should().Contain((7L, "early"));
+        (await world.TableAsync("lake/late_events/engagement")).RowCount.Should().Be(0, "the late delivery repeats one that came on time");
     }
 
     /// <summary>
