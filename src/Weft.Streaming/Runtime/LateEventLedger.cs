@@ -15,9 +15,12 @@ public sealed record LateEvent(string EventId, long UserId, string EventType, lo
 /// </summary>
 public static class LateEventLedger
 {
+    /// <summary>When the stream saw the late event (its micro-batch's clock).</summary>
+    public const string ObservedAtColumn = "observed_at";
+
     public static readonly ImmutableArray<FieldDefinition> Schema =
     [
-        new("observed_at", WeftType.Timestamp, Nullable: false),
+        new(ObservedAtColumn, WeftType.Timestamp, Nullable: false),
         new(StandardColumns.EventId, WeftType.String, Nullable: false),
         new(StandardColumns.UserId, WeftType.Int64, Nullable: false),
         new(StandardColumns.EventType, WeftType.String, Nullable: false),

@@ -1569,7 +1569,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             if (Env.Definition.Late != LatePolicy.Accept && buckets.Count > 0
                 && TimeBuckets.TryParse(buckets[^1], out _, out long since))
             {
-                var range = new ColumnRange("observed_at", since, null);
+                var range = new ColumnRange(LateEventLedger.ObservedAtColumn, since, null);
                 await foreach (var batch in _ledger.ReadAsync([StandardColumns.EventId], range: range, cancellationToken: cancellationToken).ConfigureAwait(false))
                 {
                     foreach (var id in ((StringColumn)batch[StandardColumns.EventId]).Values)
