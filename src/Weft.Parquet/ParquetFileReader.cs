@@ -41,13 +41,17 @@ public sealed class ParquetFileReader : IAsyncDisposable
         Metadata = keyValues;
     }
 
-    /// <summary>The file's columns.</summary>
+    /// <summary>
+    /// The file's columns; the leaves of structs and the keys and values of maps appear as columns of
+    /// their own, named by their dotted path (<c>s.b.c</c>, <c>m.key</c>, <c>m.value</c>).
+    /// </summary>
     public ParquetSchema Schema { get; }
 
     /// <summary>
-    /// Columns of the file outside Weft's subset (decimals, dates, structs, maps…), left out of
+    /// Columns of the file outside Weft's subset (decimals, times, lists of structs…), left out of
     /// <see cref="Schema"/> so the others stay readable, each with why; reading one throws
-    /// <see cref="NotSupportedException"/> with that reason.
+    /// <see cref="NotSupportedException"/> with that reason. A field inside a struct or map is named by
+    /// its dotted path (<c>s.price</c>, <c>m.value</c>); the struct's other fields stay in the schema.
     /// </summary>
     public IReadOnlyDictionary<string, string> UnsupportedColumns { get; }
 
@@ -115,7 +119,7 @@ public sealed class ParquetFileReader : IAsyncDisposable
     /// <summary>
     /// Reads one column of one row group. Throws <see cref="ParquetFormatException"/> when its bytes
     /// are corrupt, and <see cref="NotSupportedException"/> for valid data outside Weft's subset
-    /// (other codecs or encodings, structs, lists nested more than two deep).
+    /// (other codecs or encodings, lists nested more than two deep).
     /// </summary>
     public async Task<ParquetColumnData> ReadColumnAsync(int rowGroup, string column, CancellationToken cancellationToken = default)
     {

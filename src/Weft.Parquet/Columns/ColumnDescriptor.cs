@@ -3,7 +3,9 @@ using Weft.Parquet.Format;
 namespace Weft.Parquet.Columns;
 
 /// <summary>
-/// A top-level column with its Parquet leaf: physical type, path and level structure.
+/// A column with its Parquet leaf: physical type, path and level structure. A column is a top-level
+/// leaf or list, or one inside structs (named by its dotted path), or the keys or the values of a map
+/// (read as a list each).
 /// For a list column of depth <c>D</c> (<see cref="MaxRepetitionLevel"/>), list level <c>i</c> (0 = the
 /// row's list, 1 = an inner list) has definition levels:
 /// <c>def &lt; ListPresentLevels[i]</c> the list is null (or an enclosing one is);
@@ -48,12 +50,15 @@ internal sealed class ColumnDescriptor
     /// <summary>
     /// A list column's descriptor from its structure: whether each list level (outermost first) is
     /// optional, and whether the leaf element is. Each optional node and each repeated node adds one
-    /// definition level; each list level adds one repetition level.
+    /// definition level; each list level adds one repetition level. <paramref name="enclosingDefinition"/>
+    /// counts the optional groups around the list (a list in a struct): a definition level below it means
+    /// an enclosing group is null, which reads as a null list.
     /// </summary>
-    public static ColumnDescriptor ForList(ParquetField field, PhysicalType physical, IReadOnlyList<string> path, ReadOnlySpan<bool> listOptional, bool elementOptional, StoredAs stored = StoredAs.AsIs)
+    public static ColumnDescriptor ForList(
+        ParquetField field, PhysicalType physical, IReadOnlyList<string> path, ReadOnlySpan<bool> listOptional, bool elementOptional, StoredAs stored = StoredAs.AsIs, int enclosingDefinition = 0)
     {
         var present = new int[listOptional.Length];
-        var def = 0;
+        var def = enclosingDefinition;
         for (var i = 0; i < listOptional.Length; i++)
         {
             def += listOptional[i] ? 1 : 0;

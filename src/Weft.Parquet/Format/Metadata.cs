@@ -25,6 +25,8 @@ internal enum Repetition
 internal enum ConvertedType
 {
     Utf8 = 0,
+    Map = 1,
+    MapKeyValue = 2,
     List = 3,
     Enum = 4,
     Date = 6,
@@ -78,6 +80,7 @@ internal enum PageType
 internal sealed class LogicalType
 {
     public const short String = 1;
+    public const short Map = 2;
     public const short List = 3;
     public const short Enum = 4;
     public const short Date = 6;

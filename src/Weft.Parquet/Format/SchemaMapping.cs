@@ -36,10 +36,12 @@ internal static class SchemaMapping
     }
 
     /// <summary>
-    /// Reads the schema tree. Supported top-level columns: primitive REQUIRED/OPTIONAL leaves; LIST
-    /// groups in the three-level layout (<c>repeated group { element }</c>) or the two-level legacy
-    /// layout (<c>repeated primitive</c>), whose element is a primitive or itself such a LIST group of
-    /// primitives; a bare repeated primitive (a non-null list).
+    /// Reads the schema tree. Supported columns: primitive REQUIRED/OPTIONAL leaves; LIST groups in the
+    /// three-level layout (<c>repeated group { element }</c>) or the two-level legacy layout
+    /// (<c>repeated primitive</c>), whose element is a primitive or itself such a LIST group of
+    /// primitives; a bare repeated primitive (a non-null list); the leaves, lists and maps inside
+    /// structs (non-repeated groups without annotation), named by their dotted path; MAP groups of
+    /// primitive keys and values, read as two lists <c>m.key</c> and <c>m.value</c>.
     /// </summary>
     public static (ParquetSchema Schema, ColumnDescriptor[] Columns) FromElements(IReadOnlyList<SchemaElement> elements)
     {
@@ -53,10 +55,10 @@ internal static class SchemaMapping
     }
 
     /// <summary>
-    /// As <see cref="FromElements"/>, but a top-level column outside Weft's subset (a decimal, a struct,
-    /// a map…) is left out of the schema and listed with the reason instead of failing the file, so a
-    /// reader can still take the columns it needs. <c>Leaves</c> counts every leaf, read or not: the
-    /// column chunks of a row group.
+    /// As <see cref="FromElements"/>, but a column outside Weft's subset (a decimal, a list of structs,
+    /// a map of structs…) is left out of the schema and listed with the reason instead of failing the
+    /// file, so a reader can still take the columns it needs; inside a struct only that field (leaf or
+    /// subtree) is left out. <c>Leaves</c> counts every leaf, read or not: the column chunks of a row group.
     /// </summary>
     public static (ParquetSchema Schema, ColumnDescriptor[] Columns, List<(string Name, string Reason)> Unsupported, int Leaves) FromElementsSkippingUnsupported(IReadOnlyList<SchemaElement> elements)
     {
@@ -72,12 +74,9 @@ internal static class SchemaMapping
             ThrowHelper.Format("the schema root has no columns");
         }
 
-        var fields = new List<ParquetField>(topCount);
-        var columns = new List<ColumnDescriptor>(topCount);
-        var unsupported = new List<(string Name, string Reason)>();
-        var names = new HashSet<string>(StringComparer.Ordinal);
+        var found = new Found(topCount);
         var index = 1;
-        var leaves = 0;
+        var top = new Enclosing(string.Empty, [], 0);
         for (var c = 0; c < topCount; c++)
         {
             if (index >= elements.Count)
@@ -85,35 +84,7 @@ internal static class SchemaMapping
                 ThrowHelper.Format($"the schema root declares {topCount} columns but the schema ends after {c}");
             }
 
-            var start = index;
-            ColumnDescriptor column;
-            try
-            {
-                column = ReadTopLevel(elements, ref index);
-            }
-            catch (NotSupportedException e)
-            {
-                index = start;
-                var name = elements[start].Name;
-                leaves += SkipSubtree(elements, ref index);
-                if (!names.Add(name))
-                {
-                    ThrowHelper.Format($"the schema has two columns named '{name}'");
-                }
-
-                unsupported.Add((name, e.Message));
-                continue;
-            }
-
-            if (!names.Add(column.Field.Name))
-            {
-                ThrowHelper.Format($"the schema has two columns named '{column.Field.Name}'");
-            }
-
-            // Every column Weft reads has exactly one leaf, so one column chunk.
-            column.ChunkIndex = leaves++;
-            fields.Add(column.Field);
-            columns.Add(column);
+            ReadNode(elements, ref index, top, found);
         }
 
         if (index != elements.Count)
@@ -121,12 +92,107 @@ internal static class SchemaMapping
             ThrowHelper.Format($"the schema has {elements.Count - index} elements that belong to no column");
         }
 
-        if (fields.Count == 0)
+        if (found.Columns.Count == 0)
         {
-            ThrowHelper.NotSupported(unsupported[0].Reason); // nothing left to read
+            ThrowHelper.NotSupported(found.Unsupported[0].Reason); // nothing left to read
         }
 
-        return (new ParquetSchema(fields), columns.ToArray(), unsupported, leaves);
+        return (new ParquetSchema(found.Columns.ConvertAll(c => c.Field)), found.Columns.ToArray(), found.Unsupported, found.Leaves);
+    }
+
+    /// <summary>
+    /// The structs around a node: the prefix of its dotted name, their schema path, and the definition
+    /// levels they add (one per optional struct; a value under them is null when any of them is).
+    /// </summary>
+    private readonly record struct Enclosing(string Prefix, string[] Path, int Definition);
+
+    /// <summary>The columns and skipped fields found so far, in leaf order, and the leaves passed.</summary>
+    private sealed class Found(int capacity)
+    {
+        private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+
+        public List<ColumnDescriptor> Columns { get; } = new(capacity);
+
+        public List<(string Name, string Reason)> Unsupported { get; } = [];
+
+        public int Leaves { get; private set; }
+
+        public void Add(ColumnDescriptor column)
+        {
+            Claim(column.Field.Name);
+
+            // Every column Weft reads has exactly one leaf, so one column chunk.
+            column.ChunkIndex = Leaves++;
+            Columns.Add(column);
+        }
+
+        public void Skip(string name, string reason, int leaves)
+        {
+            Claim(name);
+            Unsupported.Add((name, reason));
+            Leaves += leaves;
+        }
+
+        // A dotted name can collide with a top-level column literally named so; which one a caller
+        // meant would be ambiguous.
+        private void Claim(string name)
+        {
+            if (!_names.Add(name))
+            {
+                ThrowHelper.Format($"the schema has two columns named '{name}'");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads the node at <paramref name="index"/> and its subtree into <paramref name="found"/>: a struct
+    /// field by field, a map as its key and value lists, anything else as one column. What Weft cannot
+    /// read is skipped as a whole subtree, so a struct's other fields stay readable.
+    /// </summary>
+    private static void ReadNode(IReadOnlyList<SchemaElement> elements, ref int index, Enclosing outer, Found found)
+    {
+        var start = index;
+        var node = elements[index];
+        if (string.IsNullOrEmpty(node.Name))
+        {
+            ThrowHelper.Format(outer.Prefix.Length == 0 ? "a column has an empty name" : $"a field of '{outer.Prefix[..^1]}' has an empty name");
+        }
+
+        var name = outer.Prefix + node.Name;
+        if (IsStruct(node))
+        {
+            index++;
+            var inner = new Enclosing(name + ".", [.. outer.Path, node.Name], outer.Definition + (node.RepetitionType == Repetition.Optional ? 1 : 0));
+            var fields = node.NumChildren!.Value;
+            for (var c = 0; c < fields; c++)
+            {
+                if (index >= elements.Count)
+                {
+                    ThrowHelper.Format($"the group '{name}' declares {fields} fields but the schema ends after {c}");
+                }
+
+                ReadNode(elements, ref index, inner, found);
+            }
+
+            return;
+        }
+
+        try
+        {
+            if (IsMapGroup(node))
+            {
+                ReadMap(elements, ref index, outer, found);
+            }
+            else
+            {
+                found.Add(ReadColumn(elements, ref index, outer));
+            }
+        }
+        catch (NotSupportedException e)
+        {
+            index = start;
+            found.Skip(name, e.Message, SkipSubtree(elements, ref index));
+        }
     }
 
     /// <summary>Moves past the element at <paramref name="index"/> and all its descendants; returns the leaves among them.</summary>
@@ -153,36 +219,41 @@ internal static class SchemaMapping
         return leaves;
     }
 
-    private static ColumnDescriptor ReadTopLevel(IReadOnlyList<SchemaElement> elements, ref int index)
+    /// <summary>A leaf, a bare repeated primitive or a LIST group, under the structs <paramref name="outer"/>.</summary>
+    private static ColumnDescriptor ReadColumn(IReadOnlyList<SchemaElement> elements, ref int index, Enclosing outer)
     {
         var top = elements[index++];
-        var name = top.Name;
-        if (string.IsNullOrEmpty(name))
-        {
-            ThrowHelper.Format("a column has an empty name");
-        }
-
+        var name = outer.Prefix + top.Name;
+        var enclosingNull = outer.Definition > 0;
         if (top.NumChildren is null or 0)
         {
             var (type, physical, stored) = LeafType(top, name);
+            string[] path = [.. outer.Path, top.Name];
             return top.RepetitionType switch
             {
-                Repetition.Required or null => Flat(name, type, physical, stored, nullable: false),
-                Repetition.Optional => Flat(name, type, physical, stored, nullable: true),
+                Repetition.Required or null => Flat(name, type, physical, stored, outer.Definition, path),
+                Repetition.Optional => Flat(name, type, physical, stored, outer.Definition + 1, path),
                 Repetition.Repeated => ColumnDescriptor.ForList(
-                    new ParquetField(name, type, false, IsList: true), physical, [name], [false], elementOptional: false, stored),
+                    new ParquetField(name, type, enclosingNull, IsList: true), physical, path, [false], elementOptional: false, stored, outer.Definition),
                 _ => ThrowHelper.Format<ColumnDescriptor>($"column '{name}' has unknown repetition {(int)top.RepetitionType}"),
             };
         }
 
-        if (!IsListGroup(top))
+        if (top.RepetitionType == Repetition.Repeated)
         {
-            ThrowHelper.NotSupported($"Column '{name}' is a nested group that is not a LIST of primitives; Weft reads flat columns and lists (or lists of lists) of primitives only.");
+            ThrowHelper.NotSupported($"Column '{name}' is a repeated group (a list of structs); Weft reads lists and lists of lists of primitives only.");
         }
 
-        var path = new List<string> { name };
+        if (!IsListGroup(top))
+        {
+            ThrowHelper.NotSupported($"Column '{name}' is a nested group that is neither a struct, a MAP nor a LIST of primitives; Weft reads structs, maps of primitives, and lists (or lists of lists) of primitives only.");
+        }
+
+        var listPath = new List<string>(outer.Path.Length + 5);
+        listPath.AddRange(outer.Path);
+        listPath.Add(top.Name);
         var listOptional = new List<bool> { top.RepetitionType == Repetition.Optional };
-        var element = ReadListChild(elements, ref index, name, path);
+        var element = ReadListChild(elements, ref index, name, listPath);
         if (element.NumChildren is > 0)
         {
             // The element is itself a list: list<list<T>>.
@@ -192,7 +263,7 @@ internal static class SchemaMapping
             }
 
             listOptional.Add(element.RepetitionType == Repetition.Optional);
-            element = ReadListChild(elements, ref index, name, path);
+            element = ReadListChild(elements, ref index, name, listPath);
             if (element.NumChildren is > 0)
             {
                 ThrowHelper.NotSupported($"List column '{name}' nests lists more than two deep or holds groups; Weft reads lists and lists of lists of primitives only.");
@@ -201,18 +272,86 @@ internal static class SchemaMapping
 
         var (elementType, elementPhysical, elementStored) = LeafType(element, name);
         var elementOptional = element.RepetitionType == Repetition.Optional;
-        var field = new ParquetField(name, elementType, listOptional[0], IsList: true, ElementNullable: elementOptional)
+        var field = new ParquetField(name, elementType, enclosingNull || listOptional[0], IsList: true, ElementNullable: elementOptional)
         {
             ListDepth = listOptional.Count,
             InnerListNullable = listOptional.Count == 2 && listOptional[1],
         };
-        return ColumnDescriptor.ForList(field, elementPhysical, path, listOptional.ToArray(), elementOptional, elementStored);
+        return ColumnDescriptor.ForList(field, elementPhysical, listPath, listOptional.ToArray(), elementOptional, elementStored, outer.Definition);
     }
+
+    /// <summary>A group without annotation that is not repeated: its fields become columns of their own.</summary>
+    private static bool IsStruct(SchemaElement node) =>
+        node.NumChildren is > 0
+        && node.RepetitionType != Repetition.Repeated
+        && node.LogicalType is null
+        && node.ConvertedType is null;
 
     private static bool IsListGroup(SchemaElement group) =>
         (group.LogicalType?.Kind == LogicalType.List || group.ConvertedType == ConvertedType.List)
         && group.NumChildren == 1
         && group.RepetitionType != Repetition.Repeated;
+
+    // Older writers mark the map group MAP_KEY_VALUE (the format says only its repeated child should be).
+    private static bool IsMapGroup(SchemaElement group) =>
+        group.NumChildren is > 0
+        && (group.LogicalType?.Kind == LogicalType.Map || group.ConvertedType is ConvertedType.Map or ConvertedType.MapKeyValue);
+
+    /// <summary>
+    /// A MAP group <c>m { repeated group key_value { key; value } }</c> (any names; the value may be
+    /// absent) as the lists <c>m.key</c> and <c>m.value</c>: row <c>i</c>'s entries pair up by position.
+    /// A key or value Weft cannot read is skipped alone, so the other stays readable.
+    /// </summary>
+    private static void ReadMap(IReadOnlyList<SchemaElement> elements, ref int index, Enclosing outer, Found found)
+    {
+        var map = elements[index];
+        var name = outer.Prefix + map.Name;
+        if (map.RepetitionType == Repetition.Repeated || map.NumChildren != 1 || index + 1 >= elements.Count
+            || elements[index + 1] is not { RepetitionType: Repetition.Repeated, NumChildren: 1 or 2 })
+        {
+            ThrowHelper.NotSupported($"Map column '{name}' is not a MAP group holding one repeated group of a key and a value; Weft reads maps of primitive keys and values only.");
+        }
+
+        var entries = elements[index + 1];
+        index += 2;
+        var mapOptional = map.RepetitionType == Repetition.Optional;
+        string[] path = [.. outer.Path, map.Name, entries.Name];
+        ReadMapEntryField(elements, ref index, outer, name + ".key", path, mapOptional, found);
+        if (entries.NumChildren == 2)
+        {
+            ReadMapEntryField(elements, ref index, outer, name + ".value", path, mapOptional, found);
+        }
+    }
+
+    private static void ReadMapEntryField(
+        IReadOnlyList<SchemaElement> elements, ref int index, Enclosing outer, string name, string[] entriesPath, bool mapOptional, Found found)
+    {
+        if (index >= elements.Count)
+        {
+            ThrowHelper.Format($"map column '{name}' has no schema element");
+        }
+
+        var start = index;
+        var leaf = elements[index];
+        try
+        {
+            if (leaf.NumChildren is > 0 || leaf.RepetitionType == Repetition.Repeated)
+            {
+                ThrowHelper.NotSupported($"Map column '{name}' is a group or repeated; Weft reads maps of primitive keys and values only.");
+            }
+
+            index++;
+            var (type, physical, stored) = LeafType(leaf, name);
+            var optional = leaf.RepetitionType == Repetition.Optional;
+            var field = new ParquetField(name, type, outer.Definition > 0 || mapOptional, IsList: true, ElementNullable: optional);
+            found.Add(ColumnDescriptor.ForList(field, physical, [.. entriesPath, leaf.Name], [mapOptional], optional, stored, outer.Definition));
+        }
+        catch (NotSupportedException e)
+        {
+            index = start;
+            found.Skip(name, e.Message, SkipSubtree(elements, ref index));
+        }
+    }
 
     /// <summary>
     /// Reads the repeated child of a LIST group (whose element has been consumed) and returns the list's
@@ -262,13 +401,14 @@ internal static class SchemaMapping
         return element;
     }
 
-    private static ColumnDescriptor Flat(string name, ParquetType type, PhysicalType physical, StoredAs stored, bool nullable) => new()
+    /// <summary>A flat column: null when any optional node on its path is, so its maximum definition level counts them all.</summary>
+    private static ColumnDescriptor Flat(string name, ParquetType type, PhysicalType physical, StoredAs stored, int maxDefinition, string[] path) => new()
     {
-        Field = new ParquetField(name, type, nullable),
+        Field = new ParquetField(name, type, maxDefinition > 0),
         Physical = physical,
         Stored = stored,
-        Path = [name],
-        MaxDefinitionLevel = nullable ? 1 : 0,
+        Path = path,
+        MaxDefinitionLevel = maxDefinition,
     };
 
     private static Repetition Optional(bool optional) => optional ? Repetition.Optional : Repetition.Required;
