@@ -450,6 +450,74 @@ internal static class CraftedFiles
         return file.WrittenSpan.ToArray();
     }
 
+    /// <summary>One leaf's chunk for <see cref="BuildNestedFile"/>: its levels and its present values' PLAIN bytes.</summary>
+    public sealed record LeafChunk(string[] Path, PhysicalType Type, int MaxDefinition, int MaxRepetition, byte[] Definitions, byte[] Repetitions, byte[] PlainValues);
+
+    /// <summary>
+    /// A one-row-group file with the schema <paramref name="schema"/> exactly as given (any nesting other
+    /// writers produce, e.g. required groups inside optional ones), one uncompressed v1 data page per leaf.
+    /// </summary>
+    public static byte[] BuildNestedFile(IReadOnlyList<SchemaElement> schema, long rows, IReadOnlyList<LeafChunk> leaves)
+    {
+        using var file = new PooledBuffer();
+        file.Write("PAR1"u8);
+        var chunks = new List<ColumnChunk>();
+        foreach (var leaf in leaves)
+        {
+            using var page = new PooledBuffer();
+            foreach (var (levels, max) in new[] { (leaf.Repetitions, leaf.MaxRepetition), (leaf.Definitions, leaf.MaxDefinition) })
+            {
+                if (max == 0)
+                {
+                    continue;
+                }
+
+                using var encoded = new PooledBuffer();
+                RleBitPackedHybrid.Encode(levels, RleBitPackedHybrid.BitWidth(max), encoded);
+                page.WriteInt32LittleEndian(encoded.Length);
+                page.Write(encoded.WrittenSpan);
+            }
+
+            page.Write(leaf.PlainValues);
+            var numValues = leaf.MaxDefinition > 0 ? leaf.Definitions.Length : (int)rows;
+            var offset = file.Length;
+            WriteHeader(file, new PageHeader
+            {
+                Type = PageType.DataPage,
+                UncompressedPageSize = page.Length,
+                CompressedPageSize = page.Length,
+                DataPageHeader = new DataPageHeader { NumValues = numValues, Encoding = PageEncoding.Plain, DefinitionLevelEncoding = PageEncoding.Rle, RepetitionLevelEncoding = PageEncoding.Rle },
+            });
+            file.Write(page.WrittenSpan);
+            chunks.Add(new ColumnChunk
+            {
+                MetaData = new ColumnMetaData
+                {
+                    Type = leaf.Type,
+                    Encodings = [PageEncoding.Plain, PageEncoding.Rle],
+                    PathInSchema = leaf.Path,
+                    Codec = CompressionCodec.Uncompressed,
+                    NumValues = numValues,
+                    TotalCompressedSize = file.Length - offset,
+                    TotalUncompressedSize = file.Length - offset,
+                    DataPageOffset = offset,
+                },
+            });
+        }
+
+        var start = file.Length;
+        new FileMetaData
+        {
+            Schema = [.. schema],
+            NumRows = rows,
+            RowGroups = [new RowGroup { Columns = chunks, NumRows = rows, TotalByteSize = start - 4 }],
+            CreatedBy = "weft tests (crafted)",
+        }.Write(new ThriftCompactWriter(file));
+        file.WriteInt32LittleEndian(file.Length - start);
+        file.Write("PAR1"u8);
+        return file.WrittenSpan.ToArray();
+    }
+
     public static byte[] PageHeaderBytes(PageHeader header)
     {
         using var buffer = new PooledBuffer();
