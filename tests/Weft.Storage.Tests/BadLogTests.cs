@@ -113,6 +113,11 @@ public sealed class BadLogTests : IDisposable
 
         public string Describe(long version) => inner.Describe(version);
 
+        public string DescribeFile(string fileName) => inner.DescribeFile(fileName);
+
+        public ValueTask<(Stream Content, DateTimeOffset LastModified)?> OpenFileAsync(string fileName, CancellationToken cancellationToken) =>
+            inner.OpenFileAsync(fileName, cancellationToken);
+
         public ValueTask<LogListing> ListAsync(CancellationToken cancellationToken)
         {
             Lists++;
@@ -140,15 +145,43 @@ public sealed class BadLogTests : IDisposable
     }
 
     [Fact]
-    public async Task A_log_missing_its_first_entry_behind_a_checkpoint_is_refused_with_the_reason()
+    public async Task A_log_missing_its_first_entry_behind_an_unreadable_checkpoint_fails_naming_the_checkpoint()
     {
         await TableWithVersionsAsync(2);
         File.Delete(LogFile(0));
+        var checkpoint = Path.Combine(TablePath, "_delta_log", "00000000000000000001.checkpoint.parquet");
+        await File.WriteAllTextAsync(checkpoint, "");
+
+        var act = () => DeltaTable.OpenAsync(TablePath);
+
+        var error = (await act.Should().ThrowAsync<DeltaLogException>()).Which;
+        error.FilePath.Should().Be(checkpoint);
+        error.Message.Should().StartWith($"Cannot read checkpoint file '{checkpoint}':");
+    }
+
+    [Fact]
+    public async Task A_log_missing_its_first_entry_without_a_checkpoint_is_refused_with_the_reason()
+    {
+        await TableWithVersionsAsync(2);
+        File.Delete(LogFile(0));
+
+        var act = () => DeltaTable.OpenAsync(TablePath);
+
+        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage($"*missing its first entry '{LogFile(0)}' (the earliest present is version 1) and has no checkpoint*");
+    }
+
+    [Fact]
+    public async Task A_log_cleaned_up_past_its_only_checkpoint_is_refused_with_the_reason()
+    {
+        await TableWithVersionsAsync(3);
+        File.Delete(LogFile(0));
+        File.Delete(LogFile(1));
+        File.Delete(LogFile(2));
         await File.WriteAllTextAsync(Path.Combine(TablePath, "_delta_log", "00000000000000000001.checkpoint.parquet"), "");
 
         var act = () => DeltaTable.OpenAsync(TablePath);
 
-        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage("*starts at version 1*checkpoint*Weft reads only logs complete from version 0*");
+        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage("*starts at version 3*no checkpoint covers them*");
     }
 
     [Fact]

@@ -255,6 +255,11 @@ public sealed class VacuumTests : IDisposable
 
         public string Describe(long version) => inner.Describe(version);
 
+        public string DescribeFile(string fileName) => inner.DescribeFile(fileName);
+
+        public ValueTask<(Stream Content, DateTimeOffset LastModified)?> OpenFileAsync(string fileName, CancellationToken cancellationToken) =>
+            inner.OpenFileAsync(fileName, cancellationToken);
+
         public ValueTask<LogListing> ListAsync(CancellationToken cancellationToken) => inner.ListAsync(cancellationToken);
 
         public ValueTask<LogEntry?> ReadAsync(long version, CancellationToken cancellationToken)

@@ -5,14 +5,17 @@ internal sealed record CommitEntry(long Version, IReadOnlyList<DeltaAction> Acti
 
 /// <summary>
 /// Reads and validates a table's log through an <see cref="IDeltaLogStore"/>: contiguous versions from 0,
-/// well-formed entries, a protocol Weft implements. Every failure is a <see cref="DeltaLogException"/>
-/// naming the file and the problem. Reading never writes.
+/// or from a checkpoint when another engine's metadata cleanup deleted the entries before it; well-formed
+/// entries; a protocol Weft implements. Every failure is a <see cref="DeltaLogException"/> naming the file
+/// and the problem. Reading never writes.
 /// </summary>
 internal sealed class DeltaLogReader
 {
     private readonly TimeProvider _time;
     private readonly TimeSpan _checkInterval;
     private long _checkedAt; // when the log was last listed whole (TimeProvider timestamp); 0: never
+    private volatile LogBase? _base; // set when the log's commits start after version 0: the checkpoints it starts from
+    private volatile LoadedCheckpoint? _loaded; // the checkpoint state read last, reused by the next replay from it
 
     public DeltaLogReader(IDeltaLogStore store, string tablePath, TimeProvider? time = null, TimeSpan? checkInterval = null)
     {
@@ -25,6 +28,15 @@ internal sealed class DeltaLogReader
     public IDeltaLogStore Store { get; }
 
     public string TablePath { get; }
+
+    /// <summary>
+    /// True when the log holds every commit from version 0 (Weft never deletes log entries; other engines'
+    /// metadata cleanup does, behind a checkpoint). As of the last whole listing.
+    /// </summary>
+    public bool StartsAtZero => _base is null;
+
+    /// <summary>The oldest commit entry the log still holds (0 unless cleaned up), as of the last whole listing.</summary>
+    public long EarliestCommit => _base?.EarliestCommit ?? 0;
 
     /// <summary>The latest committed version, after checking versions run 0, 1, 2, … without a gap.</summary>
     public ValueTask<long> LatestVersionAsync(CancellationToken cancellationToken) => LatestVersionAsync(-1, cancellationToken);
@@ -57,32 +69,32 @@ internal sealed class DeltaLogReader
 
         var listing = await Store.ListAsync(cancellationToken).ConfigureAwait(false);
         var versions = listing.Versions;
-        if (versions.Count == 0)
+        if (versions.Count == 0 && !listing.HasCheckpoints)
         {
             throw new DeltaLogException(TablePath, null,
                 $"No Delta table at '{TablePath}': '{Store.Location}' holds no commit files.");
         }
 
-        if (versions[0] != 0)
+        long first = versions.Count > 0 ? versions[0] : long.MaxValue;
+        LogBase? logBase = null;
+        if (first != 0)
         {
-            throw new DeltaLogException(TablePath, Store.Describe(0), listing.HasCheckpoints
-                ? $"The log of '{TablePath}' starts at version {versions[0]}: earlier entries were cleaned up behind a checkpoint, and Weft reads only logs complete from version 0 ('{Store.Describe(0)}' is missing)."
-                : $"The log of '{TablePath}' is missing its first entry '{Store.Describe(0)}' (the earliest present is version {versions[0]}).");
+            logBase = FindBase(listing, first);
         }
 
         for (var i = 1; i < versions.Count; i++)
         {
             // A directory listing taken while another writer publishes a commit may miss entries
             // (readdir is not atomic against concurrent link/unlink), so confirm a gap before calling it one.
-            if (versions[i] != i && await Store.ReadAsync(i, cancellationToken).ConfigureAwait(false) is null)
+            if (versions[i] != first + i && await Store.ReadAsync(first + i, cancellationToken).ConfigureAwait(false) is null)
             {
-                throw new DeltaLogException(TablePath, Store.Describe(i),
-                    $"The log of '{TablePath}' has a gap: log entry '{Store.Describe(i)}' is missing, but version {versions[i]} exists.");
+                throw new DeltaLogException(TablePath, Store.Describe(first + i),
+                    $"The log of '{TablePath}' has a gap: log entry '{Store.Describe(first + i)}' is missing, but version {versions[i]} exists.");
             }
         }
 
         // For the same reason the newest entries may be missing from the listing: probe past its end.
-        long latest = versions[^1];
+        long latest = versions.Count > 0 ? versions[^1] : logBase!.Checkpoints[^1].Version;
         if (latest < knownVersion)
         {
             if (await Store.ReadAsync(knownVersion, cancellationToken).ConfigureAwait(false) is null)
@@ -99,8 +111,66 @@ internal sealed class DeltaLogReader
             latest++;
         }
 
+        _base = logBase;
         Volatile.Write(ref _checkedAt, now == 0 ? 1 : now);
         return latest;
+    }
+
+    /// <summary>
+    /// For a log whose commits start at <paramref name="first"/> &gt; 0: the complete classic checkpoints
+    /// from which the commits that follow them are all present (version ≥ first − 1). Throws when there is none.
+    /// </summary>
+    private LogBase FindBase(LogListing listing, long first)
+    {
+        var usable = new List<(long Version, CheckpointFile[] Parts)>();
+        bool uuidNamed = false, incomplete = false;
+        foreach (var group in listing.Checkpoints.GroupBy(c => c.Version))
+        {
+            if (group.Key < first - 1 && first != long.MaxValue)
+            {
+                continue; // the commits right after it are gone too
+            }
+
+            // A version may have several checkpoints (two writers raced); any complete classic one will do.
+            CheckpointFile[]? chosen = null;
+            foreach (var kind in group.Where(c => !c.UuidNamed).GroupBy(c => c.Parts))
+            {
+                var parts = kind.DistinctBy(c => c.Part).OrderBy(c => c.Part).ToArray();
+                if (parts.Length == kind.Key)
+                {
+                    chosen = parts.Length == 1 || chosen is null || chosen.Length > parts.Length ? parts : chosen;
+                }
+                else
+                {
+                    incomplete = true;
+                }
+            }
+
+            uuidNamed |= group.Any(c => c.UuidNamed);
+            if (chosen is not null)
+            {
+                usable.Add((group.Key, chosen));
+            }
+        }
+
+        if (usable.Count == 0 && !listing.HasCheckpoints)
+        {
+            throw new DeltaLogException(TablePath, Store.Describe(0),
+                $"The log of '{TablePath}' is missing its first entry '{Store.Describe(0)}' (the earliest present is version {first}) and has no checkpoint to start from.");
+        }
+
+        if (usable.Count == 0)
+        {
+            string why = uuidNamed
+                ? "its only checkpoints covering them are UUID-named (V2 spec, table feature v2Checkpoint), which Weft does not read"
+                : incomplete ? "the only checkpoints covering them are multi-part checkpoints with parts missing" : "no checkpoint covers them";
+            throw new DeltaLogException(TablePath, Store.Describe(0), first == long.MaxValue
+                ? $"The log of '{TablePath}' holds no commit files and no checkpoint Weft can read ({why})."
+                : $"The log of '{TablePath}' starts at version {first}: the entries before it were cleaned up, and {why} ('{Store.Describe(0)}' is missing).");
+        }
+
+        usable.Sort((a, b) => a.Version.CompareTo(b.Version));
+        return new LogBase(first == long.MaxValue ? usable[^1].Version + 1 : first, usable.ConvertAll(u => new CheckpointAt(u.Version, u.Parts)));
     }
 
     /// <summary>Reads and parses one entry.</summary>
@@ -130,7 +200,13 @@ internal sealed class DeltaLogReader
         CancellationToken cancellationToken)
     {
         var state = from;
-        for (var version = (from?.Version ?? -1) + 1; version <= toVersion; version++)
+        if (from is null && _base is { } logBase)
+        {
+            (state, var checkpointEntry) = await LoadCheckpointAsync(logBase, toVersion, cancellationToken).ConfigureAwait(false);
+            observe?.Invoke(state, checkpointEntry);
+        }
+
+        for (var version = (state?.Version ?? -1) + 1; version <= toVersion; version++)
         {
             var entry = await ReadAsync(version, cancellationToken).ConfigureAwait(false);
             state = TableState.Apply(state, version, entry.Actions, entry.FileTime, TablePath, entry.File);
@@ -146,6 +222,47 @@ internal sealed class DeltaLogReader
         return state;
     }
 
+    /// <summary>
+    /// The state at the newest checkpoint not after <paramref name="toVersion"/> (the protocol: "for time
+    /// travel, the checkpoint used must not be newer than the time travel version"), with a log entry made
+    /// of its actions (and the commitInfo of its version's entry, when the log still holds it, to date it).
+    /// </summary>
+    private async ValueTask<(TableState State, CommitEntry Entry)> LoadCheckpointAsync(LogBase logBase, long toVersion, CancellationToken cancellationToken)
+    {
+        CheckpointAt? checkpoint = null;
+        foreach (var candidate in logBase.Checkpoints)
+        {
+            checkpoint = candidate.Version <= toVersion ? candidate : checkpoint;
+        }
+
+        if (checkpoint is null)
+        {
+            var oldest = logBase.Checkpoints[0].Version;
+            throw new DeltaLogException(TablePath, Store.Describe(toVersion),
+                $"Version {toVersion} of '{TablePath}' can no longer be read: the log's entries before version {logBase.EarliestCommit} were cleaned up, and its oldest checkpoint is version {oldest}.");
+        }
+
+        if (_loaded is { } loaded && loaded.Version == checkpoint.Version)
+        {
+            return (loaded.State, loaded.Entry);
+        }
+
+        var (actions, lastModified) = await CheckpointReader.ReadAsync(Store, TablePath, checkpoint.Parts, cancellationToken).ConfigureAwait(false);
+        var time = lastModified;
+        if (checkpoint.Version >= logBase.EarliestCommit && await Store.ReadAsync(checkpoint.Version, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            var own = await ReadAsync(checkpoint.Version, cancellationToken).ConfigureAwait(false);
+            actions.AddRange(own.Actions.OfType<CommitInfoAction>().Take(1));
+            time = own.FileTime;
+        }
+
+        var file = Store.DescribeFile(checkpoint.Parts[0].FileName);
+        var state = TableState.Apply(null, checkpoint.Version, actions, time, TablePath, file);
+        var entry = new CommitEntry(checkpoint.Version, actions, time, file);
+        _loaded = new LoadedCheckpoint(checkpoint.Version, state, entry);
+        return (state, entry);
+    }
+
     /// <summary>Throws when the state's protocol asks for a reader version or feature Weft lacks.</summary>
     public void EnsureReadable(TableState state)
     {
@@ -156,3 +273,11 @@ internal sealed class DeltaLogReader
         }
     }
 }
+
+/// <summary>A log whose commits start at <see cref="EarliestCommit"/> &gt; 0, and its usable checkpoints, oldest first.</summary>
+internal sealed record LogBase(long EarliestCommit, List<CheckpointAt> Checkpoints);
+
+/// <summary>A complete checkpoint: its version and every part's file, in part order.</summary>
+internal sealed record CheckpointAt(long Version, CheckpointFile[] Parts);
+
+internal sealed record LoadedCheckpoint(long Version, TableState State, CommitEntry Entry);

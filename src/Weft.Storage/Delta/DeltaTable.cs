@@ -105,7 +105,9 @@ public sealed class DeltaTable
         options.Validate();
         var log = new DeltaLogReader(store, fullPath, options.TimeProvider, options.LogCheckInterval);
         var latestVersion = await log.LatestVersionAsync(cancellationToken).ConfigureAwait(false);
-        var snapshots = options.SnapshotInterval > 0 && store is FileSystemLogStore files ? new LogSnapshots(files.Location) : null;
+        // Weft's log snapshots chain commit summaries back to version 0, so a log another engine cleaned up
+        // behind a checkpoint is read from that checkpoint instead.
+        var snapshots = options.SnapshotInterval > 0 && log.StartsAtZero && store is FileSystemLogStore files ? new LogSnapshots(files.Location) : null;
         var snapshot = snapshots is null ? null : await snapshots.TryReadLatestAsync(latestVersion, log, cancellationToken).ConfigureAwait(false);
         var replayed = new List<CommitSummary>();
         var state = await log.ReplayAsync(snapshot?.State, latestVersion, snapshots is null ? null : (_, entry) => replayed.Add(Summary(entry)), cancellationToken).ConfigureAwait(false);
@@ -284,9 +286,9 @@ public sealed class DeltaTable
         await _log.ReplayAsync(null, latestVersion, (state, _) =>
         {
             var time = clock.Next(state.Timestamp);
-            if (state.Version == 0)
+            if (first == DateTimeOffset.MinValue)
             {
-                first = time;
+                first = time; // version 0, or the checkpoint a cleaned-up log starts from
             }
 
             if (time <= asOf)
@@ -297,7 +299,9 @@ public sealed class DeltaTable
 
         if (chosen is null)
         {
-            throw new ArgumentOutOfRangeException(nameof(asOf), asOf, $"Table '{Path}' did not exist yet; its first commit is at {first:O}.");
+            throw new ArgumentOutOfRangeException(nameof(asOf), asOf, _log.StartsAtZero
+                ? $"Table '{Path}' did not exist yet; its first commit is at {first:O}."
+                : $"Table '{Path}' can be read only from {first:O} on: the log's entries before its oldest checkpoint were cleaned up.");
         }
 
         _log.EnsureReadable(chosen);
@@ -377,7 +381,7 @@ public sealed class DeltaTable
         }
 
         var latestVersion = await _log.LatestVersionAsync(Volatile.Read(ref _latest).Version, cancellationToken).ConfigureAwait(false);
-        var oldest = limit is { } l ? Math.Max(0, latestVersion - l + 1) : 0;
+        var oldest = Math.Max(_log.EarliestCommit, limit is { } l ? latestVersion - l + 1 : 0);
         var result = new List<CommitSummary>();
         for (var version = latestVersion; version >= oldest; version--)
         {
@@ -396,6 +400,12 @@ public sealed class DeltaTable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(afterVersion, -1);
         var latestVersion = await _log.LatestVersionAsync(Volatile.Read(ref _latest).Version, cancellationToken).ConfigureAwait(false);
+        if (afterVersion + 1 < _log.EarliestCommit)
+        {
+            throw new DeltaLogException(Path, _log.Store.Describe(afterVersion + 1),
+                $"The commits of '{Path}' after version {afterVersion} cannot be listed: the log's entries before version {_log.EarliestCommit} were cleaned up behind a checkpoint.");
+        }
+
         var result = new List<CommitSummary>((int)Math.Clamp(latestVersion - afterVersion, 0, 1024));
         long next = afterVersion + 1;
         if (_snapshot is { } snapshot && afterVersion < snapshot.State.Version && snapshot.State.Version <= latestVersion)
@@ -466,6 +476,14 @@ public sealed class DeltaTable
         ArgumentOutOfRangeException.ThrowIfLessThan(retention, TimeSpan.Zero);
         var horizon = _options.TimeProvider.GetUtcNow() - retention;
         var latestVersion = await _log.LatestVersionAsync(Volatile.Read(ref _latest).Version, cancellationToken).ConfigureAwait(false);
+        if (!_log.StartsAtZero)
+        {
+            // Which files the versions before the checkpoint still need is in its remove tombstones, which
+            // Weft does not keep: vacuuming is for the engine that cleans the log up.
+            throw new DeltaLogException(Path, _log.Store.Describe(_log.EarliestCommit),
+                $"Cannot vacuum table '{Path}': its log starts at version {_log.EarliestCommit} (earlier entries were cleaned up behind a checkpoint), and Weft vacuums only tables whose log is complete from version 0.");
+        }
+
         // One pass over the log, keeping only what the answer needs (a stream commits ~17,000 times a
         // day, so holding every version's state and actions would grow without bound): the files of the
         // version current at the horizon, and the files added after it. The oldest retained version is

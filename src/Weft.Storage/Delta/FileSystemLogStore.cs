@@ -28,7 +28,7 @@ internal sealed partial class FileSystemLogStore : IDeltaLogStore
     {
         cancellationToken.ThrowIfCancellationRequested();
         var versions = new List<long>();
-        var hasCheckpoints = false;
+        var checkpoints = new List<CheckpointFile>();
         if (Directory.Exists(_logDirectory))
         {
             foreach (var path in Directory.EnumerateFiles(_logDirectory))
@@ -38,15 +38,32 @@ internal sealed partial class FileSystemLogStore : IDeltaLogStore
                 {
                     versions.Add(version);
                 }
-                else if (DeltaLogNaming.IsCheckpointFileName(name))
+                else if (DeltaLogNaming.IsCheckpointFileName(name) && DeltaLogNaming.TryParseCheckpointFileName(name.ToString(), out var checkpoint))
                 {
-                    hasCheckpoints = true;
+                    checkpoints.Add(checkpoint);
                 }
             }
         }
 
         versions.Sort();
-        return ValueTask.FromResult(new LogListing(versions, hasCheckpoints));
+        return ValueTask.FromResult(new LogListing(versions, checkpoints));
+    }
+
+    public string DescribeFile(string fileName) => Path.Combine(_logDirectory, fileName);
+
+    public ValueTask<(Stream Content, DateTimeOffset LastModified)?> OpenFileAsync(string fileName, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var path = DescribeFile(fileName);
+        try
+        {
+            var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16, FileOptions.Asynchronous);
+            return ValueTask.FromResult<(Stream, DateTimeOffset)?>((stream, new DateTimeOffset(File.GetLastWriteTimeUtc(path), TimeSpan.Zero)));
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return ValueTask.FromResult<(Stream, DateTimeOffset)?>(null);
+        }
     }
 
     public async ValueTask<LogEntry?> ReadAsync(long version, CancellationToken cancellationToken)

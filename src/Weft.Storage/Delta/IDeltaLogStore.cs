@@ -19,8 +19,14 @@ internal interface IDeltaLogStore
     /// <summary>Human-readable location of one version's entry, for error messages.</summary>
     string Describe(long version);
 
-    /// <summary>All committed versions in ascending order, and whether checkpoint files exist.</summary>
+    /// <summary>All committed versions in ascending order, and the checkpoint files.</summary>
     ValueTask<LogListing> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>Human-readable location of another file in the log directory (a checkpoint), for error messages.</summary>
+    string DescribeFile(string fileName);
+
+    /// <summary>Opens a checkpoint file for reading, or returns null when it does not exist. The caller disposes the stream.</summary>
+    ValueTask<(Stream Content, DateTimeOffset LastModified)?> OpenFileAsync(string fileName, CancellationToken cancellationToken);
 
     /// <summary>The entry for <paramref name="version"/>, or null if it does not exist.</summary>
     ValueTask<LogEntry?> ReadAsync(long version, CancellationToken cancellationToken);
@@ -32,8 +38,11 @@ internal interface IDeltaLogStore
     ValueTask<bool> TryCommitAsync(long version, ReadOnlyMemory<byte> content, CancellationToken cancellationToken);
 }
 
-/// <summary>The result of listing a log.</summary>
-internal sealed record LogListing(IReadOnlyList<long> Versions, bool HasCheckpoints);
+/// <summary>The result of listing a log: commit versions ascending, and checkpoint files in no particular order.</summary>
+internal sealed record LogListing(IReadOnlyList<long> Versions, IReadOnlyList<CheckpointFile> Checkpoints)
+{
+    public bool HasCheckpoints => Checkpoints.Count > 0;
+}
 
 /// <summary>One committed log entry; <see cref="LastModified"/> dates commits without <c>commitInfo.timestamp</c>.</summary>
 internal sealed record LogEntry(long Version, byte[] Content, DateTimeOffset LastModified);

@@ -1,0 +1,236 @@
+using System.Diagnostics.CodeAnalysis;
+using Weft.Parquet;
+
+namespace Weft.Storage;
+
+/// <summary>
+/// Reads a classic (V1 spec) checkpoint: one Parquet file, or every part of a multi-part one, whose rows
+/// each hold one action as a struct column (<c>protocol</c>, <c>metaData</c>, <c>add</c>, <c>remove</c>,
+/// <c>txn</c>, …; PROTOCOL.md "Checkpoint Schema"). Weft's Parquet reader exposes a struct's fields as
+/// dotted columns (<c>add.path</c>) and a map as two lists (<c>add.partitionValues.key</c> /
+/// <c>.value</c>). The checkpoint is the table's reconciled state at its version, so only the protocol,
+/// the metadata and the adds matter here: removes in a checkpoint are tombstones for vacuum, and txn,
+/// domainMetadata and the rest are ignored as in JSON entries.
+/// </summary>
+internal static class CheckpointReader
+{
+    private static readonly IReadOnlyDictionary<string, string> NoStrings = new Dictionary<string, string>();
+
+    /// <summary>
+    /// The checkpoint's actions (one protocol, one metaData, the adds) and the newest modification time of
+    /// its parts. Throws <see cref="DeltaLogException"/> naming the part at fault when a part is missing,
+    /// is not Parquet Weft can read, lacks a column the protocol requires, or the checkpoint does not hold
+    /// exactly one protocol and one metaData.
+    /// </summary>
+    public static async Task<(List<DeltaAction> Actions, DateTimeOffset LastModified)> ReadAsync(
+        IDeltaLogStore store, string tablePath, IReadOnlyList<CheckpointFile> parts, CancellationToken cancellationToken)
+    {
+        var actions = new List<DeltaAction>();
+        var lastModified = DateTimeOffset.MinValue;
+        int protocols = 0, metadatas = 0;
+        foreach (var part in parts)
+        {
+            var file = store.DescribeFile(part.FileName);
+            var opened = await store.OpenFileAsync(part.FileName, cancellationToken).ConfigureAwait(false)
+                ?? throw new DeltaLogException(tablePath, file, $"Checkpoint file '{file}' is missing.");
+            lastModified = opened.LastModified > lastModified ? opened.LastModified : lastModified;
+            try
+            {
+                await using var content = opened.Content.ConfigureAwait(false);
+                await using var reader = await ParquetFileReader.OpenAsync(opened.Content, file, cancellationToken).ConfigureAwait(false);
+                for (int rowGroup = 0; rowGroup < reader.RowGroups.Count; rowGroup++)
+                {
+                    var columns = new Columns(reader, rowGroup, file, tablePath);
+                    await columns.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    columns.AddActions(actions, ref protocols, ref metadatas);
+                }
+            }
+            catch (Exception e) when (e is ParquetFormatException or NotSupportedException or InvalidOperationException or IOException)
+            {
+                throw new DeltaLogException(tablePath, file, $"Cannot read checkpoint file '{file}': {e.Message}", e);
+            }
+        }
+
+        if (protocols != 1 || metadatas != 1)
+        {
+            var file = store.DescribeFile(parts[0].FileName);
+            throw new DeltaLogException(tablePath, file,
+                $"Checkpoint of version {parts[0].Version} ('{file}'{(parts.Count > 1 ? $" and {parts.Count - 1} more parts" : "")}) holds {protocols} protocol and {metadatas} metaData actions; a checkpoint holds exactly one of each.");
+        }
+
+        return (actions, lastModified);
+    }
+
+    /// <summary>The columns of one row group that Weft reads; an optional column the file lacks stays null.</summary>
+    private sealed class Columns(ParquetFileReader reader, int rowGroup, string file, string tablePath)
+    {
+        private ParquetColumnData? _protocolReader, _protocolWriter, _readerFeatures, _writerFeatures;
+        private ParquetColumnData? _metaId, _metaName, _metaDescription, _provider, _optionKeys, _optionValues, _schemaString;
+        private ParquetColumnData? _partitionColumns, _configKeys, _configValues, _createdTime;
+        private ParquetColumnData? _addPath, _partitionKeys, _partitionValues, _size, _modificationTime, _dataChange, _stats, _tagKeys, _tagValues;
+
+        public async Task ReadAsync(CancellationToken cancellationToken)
+        {
+            // A checkpoint of a table without adds may have no add column at all; protocol and metaData
+            // are in every checkpoint (checked by the caller's count).
+            _protocolReader = await OptionalAsync("protocol.minReaderVersion", cancellationToken).ConfigureAwait(false);
+            _protocolWriter = await OptionalAsync("protocol.minWriterVersion", cancellationToken).ConfigureAwait(false);
+            _readerFeatures = await OptionalAsync("protocol.readerFeatures", cancellationToken).ConfigureAwait(false);
+            _writerFeatures = await OptionalAsync("protocol.writerFeatures", cancellationToken).ConfigureAwait(false);
+            _metaId = await OptionalAsync("metaData.id", cancellationToken).ConfigureAwait(false);
+            _metaName = await OptionalAsync("metaData.name", cancellationToken).ConfigureAwait(false);
+            _metaDescription = await OptionalAsync("metaData.description", cancellationToken).ConfigureAwait(false);
+            _provider = await OptionalAsync("metaData.format.provider", cancellationToken).ConfigureAwait(false);
+            _optionKeys = await OptionalAsync("metaData.format.options.key", cancellationToken).ConfigureAwait(false);
+            _optionValues = await OptionalAsync("metaData.format.options.value", cancellationToken).ConfigureAwait(false);
+            _schemaString = await OptionalAsync("metaData.schemaString", cancellationToken).ConfigureAwait(false);
+            _partitionColumns = await OptionalAsync("metaData.partitionColumns", cancellationToken).ConfigureAwait(false);
+            _configKeys = await OptionalAsync("metaData.configuration.key", cancellationToken).ConfigureAwait(false);
+            _configValues = await OptionalAsync("metaData.configuration.value", cancellationToken).ConfigureAwait(false);
+            _createdTime = await OptionalAsync("metaData.createdTime", cancellationToken).ConfigureAwait(false);
+            _addPath = await OptionalAsync("add.path", cancellationToken).ConfigureAwait(false);
+            if (_addPath is not null)
+            {
+                _partitionKeys = await OptionalAsync("add.partitionValues.key", cancellationToken).ConfigureAwait(false);
+                _partitionValues = await OptionalAsync("add.partitionValues.value", cancellationToken).ConfigureAwait(false);
+                _size = await OptionalAsync("add.size", cancellationToken).ConfigureAwait(false);
+                _modificationTime = await OptionalAsync("add.modificationTime", cancellationToken).ConfigureAwait(false);
+                _dataChange = await OptionalAsync("add.dataChange", cancellationToken).ConfigureAwait(false);
+                _stats = await OptionalAsync("add.stats", cancellationToken).ConfigureAwait(false);
+                _tagKeys = await OptionalAsync("add.tags.key", cancellationToken).ConfigureAwait(false);
+                _tagValues = await OptionalAsync("add.tags.value", cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        public void AddActions(List<DeltaAction> actions, ref int protocols, ref int metadatas)
+        {
+            int rows = checked((int)reader.RowGroups[rowGroup].RowCount);
+            for (int row = 0; row < rows; row++)
+            {
+                if (Present(_protocolReader, row))
+                {
+                    protocols++;
+                    actions.Add(new ProtocolAction(
+                        checked((int)Long(_protocolReader, row, "protocol.minReaderVersion")),
+                        checked((int)Long(Required(_protocolWriter, "protocol.minWriterVersion"), row, "protocol.minWriterVersion")),
+                        StringList(_readerFeatures, row),
+                        StringList(_writerFeatures, row)));
+                }
+
+                if (Present(_metaId, row))
+                {
+                    metadatas++;
+                    var provider = Str(Required(_provider, "metaData.format.provider"), row, "metaData.format.provider");
+                    actions.Add(new MetadataAction(
+                        Str(_metaId, row, "metaData.id"),
+                        new FormatSpec(provider, Map(_optionKeys, _optionValues, row) ?? NoStrings),
+                        Str(Required(_schemaString, "metaData.schemaString"), row, "metaData.schemaString"),
+                        StringList(Required(_partitionColumns, "metaData.partitionColumns"), row) ?? [],
+                        Map(_configKeys, _configValues, row) ?? NoStrings,
+                        Present(_createdTime, row) ? Long(_createdTime, row, "metaData.createdTime") : null,
+                        Present(_metaName, row) ? Str(_metaName, row, "metaData.name") : null,
+                        Present(_metaDescription, row) ? Str(_metaDescription, row, "metaData.description") : null));
+                }
+
+                if (Present(_addPath, row))
+                {
+                    actions.Add(new AddAction(
+                        Str(_addPath, row, "add.path"),
+                        PartitionValues(row),
+                        Long(Required(_size, "add.size"), row, "add.size"),
+                        Long(Required(_modificationTime, "add.modificationTime"), row, "add.modificationTime"),
+                        Present(_dataChange, row) && _dataChange!.GetValues<bool>()[row],
+                        Present(_stats, row) ? Str(_stats, row, "add.stats") : null,
+                        Map(_tagKeys, _tagValues, row)));
+                }
+            }
+        }
+
+        private async Task<ParquetColumnData?> OptionalAsync(string column, CancellationToken cancellationToken) =>
+            reader.Schema.IndexOf(column) < 0 ? null : await reader.ReadColumnAsync(rowGroup, column, cancellationToken).ConfigureAwait(false);
+
+        private ParquetColumnData Required(ParquetColumnData? column, string name) =>
+            column ?? throw new DeltaLogException(tablePath, file,
+                $"Checkpoint file '{file}' has no readable column '{name}'{(reader.UnsupportedColumns.TryGetValue(name, out var why) ? $" ({why})" : "")}, which the Delta protocol requires.");
+
+        private static bool Present([NotNullWhen(true)] ParquetColumnData? column, int row) => column is not null && !column.IsNull(row);
+
+        private string Str(ParquetColumnData column, int row, string name) =>
+            column.Field.Type == ParquetType.String && !column.Field.IsList && column.GetValues<string>()[row] is { } value
+                ? value
+                : throw Problem(name, row, column.Field.IsList || column.Field.Type != ParquetType.String ? $"is {column.Field.TypeName}, not a string" : "is null");
+
+        private long Long(ParquetColumnData column, int row, string name)
+        {
+            if (column.IsNull(row))
+            {
+                throw Problem(name, row, "is null");
+            }
+
+            return column.Field switch
+            {
+                { IsList: false, Type: ParquetType.Int64 } => column.GetValues<long>()[row],
+                { IsList: false, Type: ParquetType.Int32 } => column.GetValues<int>()[row],
+                _ => throw Problem(name, row, $"is {column.Field.TypeName}, not an integer"),
+            };
+        }
+
+        private static IReadOnlyList<string>? StringList(ParquetColumnData? column, int row) =>
+            column is null || column.IsNull(row) || column.Field is not { IsList: true, ListDepth: 1, Type: ParquetType.String }
+                ? null
+                : column.GetList<string>(row).ToArray();
+
+        private IReadOnlyDictionary<string, string?> PartitionValues(int row)
+        {
+            var map = Map(_partitionKeys, _partitionValues, row);
+            if (map is null && _partitionKeys is not null && !_partitionKeys.IsNull(row))
+            {
+                throw Problem("add.partitionValues", row, "could not be read");
+            }
+
+            // An unpartitioned table's adds carry an empty map; a null one is read the same way.
+            var result = new Dictionary<string, string?>(map?.Count ?? 0, StringComparer.Ordinal);
+            if (map is not null)
+            {
+                foreach (var (key, value) in map)
+                {
+                    result[key] = value;
+                }
+            }
+
+            return result;
+        }
+
+        /// <summary>A map column's entries for one row (values may be null); null when the map is null or absent.</summary>
+        private Dictionary<string, string>? Map(ParquetColumnData? keys, ParquetColumnData? values, int row)
+        {
+            if (keys is null || keys.IsNull(row))
+            {
+                return null;
+            }
+
+            if (values is null || keys.Field.Type != ParquetType.String || values.Field.Type != ParquetType.String)
+            {
+                throw Problem(keys.Field.Name, row, "is not a map of strings to strings");
+            }
+
+            var k = keys.GetList<string>(row);
+            var v = values.GetList<string>(row);
+            if (k.Length != v.Length)
+            {
+                throw Problem(keys.Field.Name, row, $"has {k.Length} keys but {v.Length} values");
+            }
+
+            var map = new Dictionary<string, string>(k.Length, StringComparer.Ordinal);
+            for (int i = 0; i < k.Length; i++)
+            {
+                map[k[i]] = v[i]!; // a null value stays null: partition values may be null
+            }
+
+            return map;
+        }
+
+        private DeltaLogException Problem(string column, int row, string what) =>
+            new(tablePath, file, $"Checkpoint file '{file}', row group {rowGroup}, row {row}: '{column}' {what}.");
+    }
+}
