@@ -343,8 +343,11 @@ public sealed class ParquetFileReader : IAsyncDisposable
         {
             // min_value / max_value follow the column order; the legacy min / max use signed order,
             // which is only right for the numeric and boolean types.
-            // Unsigned columns are ordered unsigned, which the legacy fields are not.
-            bool signedOrder = descriptor.Physical != PhysicalType.ByteArray && descriptor.Stored is not (StoredAs.UInt32 or StoredAs.UInt64);
+            // Unsigned columns are ordered unsigned, which the legacy fields are not. Byte-array decimals
+            // are ordered signed, but writers before the column orders existed compared their bytes
+            // unsigned, and a legacy field does not say which it holds.
+            bool signedOrder = descriptor.Physical is not (PhysicalType.ByteArray or PhysicalType.FixedLenByteArray)
+                && descriptor.Stored is not (StoredAs.UInt32 or StoredAs.UInt64);
             var minBytes = s.MinValue ?? (signedOrder ? s.Min : null);
             var maxBytes = s.MaxValue ?? (signedOrder ? s.Max : null);
             if (minBytes is not null && maxBytes is not null)
@@ -375,7 +378,14 @@ public sealed class ParquetFileReader : IAsyncDisposable
         StoredAs.DateDays => WidenedInt32Codec<DaysWidening>.ReadStatistic(bytes),
         StoredAs.UInt64 => bytes.Length == 8 && BinaryPrimitives.ReadUInt64LittleEndian(bytes) is var u && u <= long.MaxValue ? (long)u : null,
         StoredAs.TimestampMillis => Int64Codec.ReadStatistic(bytes) is long ms && TimeUnits.TryMillisToMicros(ms, out var us) ? us : null,
-        StoredAs.TimestampNanos => Int64Codec.ReadStatistic(bytes) is long ns ? TimeUnits.FloorNanosToMicros(ns) : null,
+        StoredAs.TimestampNanos or StoredAs.TimeNanos => Int64Codec.ReadStatistic(bytes) is long ns ? TimeUnits.FloorNanosToMicros(ns) : null,
+        StoredAs.TimeMillis => WidenedInt32Codec<MillisWidening>.ReadStatistic(bytes),
+
+        // The nearest double never moves a value past another, so the bounds still hold every value.
+        StoredAs.DecimalInt32 => Int32Codec.ReadStatistic(bytes) is int i ? DecimalDouble.FromUnscaled(i, descriptor.Scale) : null,
+        StoredAs.DecimalInt64 => Int64Codec.ReadStatistic(bytes) is long l ? DecimalDouble.FromUnscaled(l, descriptor.Scale) : null,
+        StoredAs.DecimalFixed => bytes.Length == descriptor.TypeLength && DecimalDouble.TryReadBigEndian(bytes, out var f) ? DecimalDouble.FromUnscaled(f, descriptor.Scale) : null,
+        StoredAs.DecimalBytes => DecimalDouble.TryReadBigEndian(bytes, out var b) ? DecimalDouble.FromUnscaled(b, descriptor.Scale) : null,
         _ => null, // INT96: no defined order
     };
 

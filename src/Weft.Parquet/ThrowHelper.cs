@@ -15,11 +15,15 @@ internal static class ThrowHelper
     public static void NotSupported(string problem) => throw new NotSupportedException(problem);
 
     [DoesNotReturn]
-    public static (ParquetType, global::Weft.Parquet.Format.PhysicalType, global::Weft.Parquet.Columns.StoredAs) NotSupportedType(string column, global::Weft.Parquet.Format.SchemaElement leaf) =>
+    public static T NotSupported<T>(string problem) => throw new NotSupportedException(problem);
+
+    [DoesNotReturn]
+    public static (ParquetType, global::Weft.Parquet.Format.PhysicalType, global::Weft.Parquet.Columns.LeafStorage) NotSupportedType(string column, global::Weft.Parquet.Format.SchemaElement leaf) =>
         throw new NotSupportedException(
             $"Column '{column}' has physical type {PhysicalName(leaf.Type)} with logical type {LogicalName(leaf.LogicalType)} " +
             $"(converted type {ConvertedName(leaf.ConvertedType)}); Weft reads BOOLEAN, signed and unsigned INT32 and INT64, FLOAT, DOUBLE, " +
-            "UTF-8 BYTE_ARRAY, TIMESTAMP (MILLIS, MICROS or NANOS), INT96 timestamps and DATE.");
+            "UTF-8 BYTE_ARRAY, TIMESTAMP (MILLIS, MICROS or NANOS), INT96 timestamps, DATE, TIME (MILLIS, MICROS or NANOS) " +
+            "and DECIMAL (as INT32, INT64, BYTE_ARRAY or FIXED_LEN_BYTE_ARRAY).");
 
     private static readonly string[] PhysicalNames = ["BOOLEAN", "INT32", "INT64", "INT96", "FLOAT", "DOUBLE", "BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY"];
 

@@ -51,6 +51,19 @@ internal static class ColumnChunkReader
                 return Read<long, Int96TimestampCodec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
             case StoredAs.DateDays:
                 return Read<long, WidenedInt32Codec<DaysWidening>>(descriptor, meta, rowCount, chunk, chunkLength, counters);
+            case StoredAs.TimeMillis:
+                return Read<long, WidenedInt32Codec<MillisWidening>>(descriptor, meta, rowCount, chunk, chunkLength, counters);
+            case StoredAs.DecimalInt32 or StoredAs.DecimalInt64:
+            {
+                var unscaled = descriptor.Stored == StoredAs.DecimalInt32
+                    ? Read<double, DecimalInt32Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters)
+                    : Read<double, DecimalInt64Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
+                DecimalDouble.ScaleUnscaledBits((double[])unscaled.Values, descriptor.Scale);
+                return unscaled;
+            }
+
+            case StoredAs.DecimalFixed or StoredAs.DecimalBytes:
+                return Read<double, WideDecimalCodec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
             default:
                 var data = Read<long, Int64Codec>(descriptor, meta, rowCount, chunk, chunkLength, counters);
                 Convert(descriptor, (long[])data.Values);
@@ -79,7 +92,7 @@ internal static class ColumnChunkReader
         }
     }
 
-    /// <summary>Stored values to the field's: other timestamp units to µs, UINT_64 checked to fit a long.</summary>
+    /// <summary>Stored values to the field's: other timestamp and time units to µs, UINT_64 checked to fit a long.</summary>
     private static void Convert(ColumnDescriptor descriptor, long[] values)
     {
         switch (descriptor.Stored)
@@ -95,7 +108,7 @@ internal static class ColumnChunkReader
                 }
 
                 break;
-            case StoredAs.TimestampNanos:
+            case StoredAs.TimestampNanos or StoredAs.TimeNanos:
                 for (var i = 0; i < values.Length; i++)
                 {
                     values[i] = TimeUnits.FloorNanosToMicros(values[i]);
@@ -177,7 +190,7 @@ internal static class ColumnChunkReader
                 switch (header.Type)
                 {
                     case PageType.DictionaryPage:
-                        dictionary = ReadDictionaryPage<T, TCodec>(header, body, meta.Codec, dictionary is not null, counters);
+                        dictionary = ReadDictionaryPage<T, TCodec>(header, body, meta.Codec, descriptor, dictionary is not null, counters);
                         break;
                     case PageType.DataPage:
                     case PageType.DataPageV2:
@@ -214,7 +227,7 @@ internal static class ColumnChunkReader
         }
     }
 
-    private static T[] ReadDictionaryPage<T, TCodec>(PageHeader header, ArraySegment<byte> body, CompressionCodec codec, bool seen, ReadCounters counters)
+    private static T[] ReadDictionaryPage<T, TCodec>(PageHeader header, ArraySegment<byte> body, CompressionCodec codec, ColumnDescriptor descriptor, bool seen, ReadCounters counters)
         where TCodec : IValueCodec<T>
     {
         if (seen)
@@ -243,7 +256,15 @@ internal static class ColumnChunkReader
             counters.BytesDecompressed += page.Length;
             counters.PagesDecoded++;
             var dictionary = new T[dictHeader.NumValues];
-            TCodec.DecodePlain(page, dictionary, "dictionary page");
+            if (typeof(TCodec) == typeof(WideDecimalCodec))
+            {
+                WideDecimalCodec.DecodePlain(page, As<T, double>(dictionary), WidthOf(descriptor), descriptor.Scale, "dictionary page");
+            }
+            else
+            {
+                TCodec.DecodePlain(page, dictionary, "dictionary page");
+            }
+
             return dictionary;
         }
         finally
@@ -323,7 +344,7 @@ internal static class ColumnChunkReader
             counters.PagesDecoded++;
             if (flat is not null)
             {
-                ReadFlatValues<T, TCodec>(numValues, maxDef, defSpan, encoding, valueSpan, dictionary, flat);
+                ReadFlatValues<T, TCodec>(numValues, maxDef, defSpan, encoding, valueSpan, dictionary, flat, descriptor);
                 return;
             }
 
@@ -340,7 +361,7 @@ internal static class ColumnChunkReader
                 present = defs.Count((byte)maxDef);
             }
 
-            DecodeValues<T, TCodec>(encoding, valueSpan, dictionary, values.Append(present));
+            DecodeValues<T, TCodec>(encoding, valueSpan, dictionary, values.Append(present), descriptor);
         }
         finally
         {
@@ -354,13 +375,13 @@ internal static class ColumnChunkReader
     /// indices are gathered straight into their rows).
     /// </summary>
     private static void ReadFlatValues<T, TCodec>(
-        int rows, int maxDef, ReadOnlySpan<byte> defSpan, PageEncoding encoding, ReadOnlySpan<byte> valueSpan, T[]? dictionary, FlatColumn<T> flat)
+        int rows, int maxDef, ReadOnlySpan<byte> defSpan, PageEncoding encoding, ReadOnlySpan<byte> valueSpan, T[]? dictionary, FlatColumn<T> flat, ColumnDescriptor descriptor)
         where TCodec : IValueCodec<T>
     {
         var destination = flat.Next(rows);
         if (maxDef == 0)
         {
-            DecodeValues<T, TCodec>(encoding, valueSpan, dictionary, destination);
+            DecodeValues<T, TCodec>(encoding, valueSpan, dictionary, destination, descriptor);
             return;
         }
 
@@ -373,7 +394,7 @@ internal static class ColumnChunkReader
             var present = defs.Count(level);
             if (present == rows)
             {
-                DecodeValues<T, TCodec>(encoding, valueSpan, dictionary, destination);
+                DecodeValues<T, TCodec>(encoding, valueSpan, dictionary, destination, descriptor);
                 return;
             }
 
@@ -409,7 +430,7 @@ internal static class ColumnChunkReader
 
             // Decode the present values to the front, then move each to its row, back to front (value k
             // moves to row i >= k). Once k == i, every earlier row is present and already in place.
-            DecodeValues<T, TCodec>(encoding, valueSpan, dictionary, destination[..present]);
+            DecodeValues<T, TCodec>(encoding, valueSpan, dictionary, destination[..present], descriptor);
             var next = present - 1;
             for (var i = rows - 1; i > next; i--)
             {
@@ -435,11 +456,18 @@ internal static class ColumnChunkReader
         where TCodec : IValueCodec<T> =>
         !RuntimeHelpers.IsReferenceOrContainsReferences<T>() && TCodec.Physical is not PhysicalType.Boolean && TCodec.FixedPlainSize == Unsafe.SizeOf<T>();
 
-    private static void DecodeValues<T, TCodec>(PageEncoding encoding, ReadOnlySpan<byte> input, T[]? dictionary, Span<T> destination)
+    /// <summary>FIXED_LEN_BYTE_ARRAY values' width; 0 for BYTE_ARRAY ones, whose values carry their lengths.</summary>
+    private static int WidthOf(ColumnDescriptor descriptor) => descriptor.Physical == PhysicalType.FixedLenByteArray ? descriptor.TypeLength : 0;
+
+    private static void DecodeValues<T, TCodec>(PageEncoding encoding, ReadOnlySpan<byte> input, T[]? dictionary, Span<T> destination, ColumnDescriptor descriptor)
         where TCodec : IValueCodec<T>
     {
+        // The typeof tests are constants of each specialisation: the other types' code has none of these cases.
         switch (encoding)
         {
+            case PageEncoding.Plain when typeof(TCodec) == typeof(WideDecimalCodec):
+                WideDecimalCodec.DecodePlain(input, As<T, double>(destination), WidthOf(descriptor), descriptor.Scale, "data page values");
+                break;
             case PageEncoding.Plain:
                 TCodec.DecodePlain(input, destination, "data page values");
                 break;
@@ -462,6 +490,24 @@ internal static class ColumnChunkReader
             case PageEncoding.DeltaBinaryPacked when typeof(TCodec) == typeof(WidenedInt32Codec<DaysWidening>):
                 WidenedInt32Codec<DaysWidening>.DecodeBinaryPacked(input, As<T, long>(destination), "data page values");
                 break;
+            case PageEncoding.DeltaBinaryPacked when typeof(TCodec) == typeof(WidenedInt32Codec<MillisWidening>):
+                WidenedInt32Codec<MillisWidening>.DecodeBinaryPacked(input, As<T, long>(destination), "data page values");
+                break;
+            case PageEncoding.DeltaBinaryPacked when typeof(TCodec) == typeof(DecimalInt32Codec):
+                DecimalInt32Codec.DecodeBinaryPacked(input, As<T, double>(destination), "data page values");
+                break;
+            case PageEncoding.DeltaBinaryPacked when typeof(TCodec) == typeof(DecimalInt64Codec):
+                DeltaEncodings.DecodeBinaryPacked(input, As<T, long>(destination), "data page values");
+                break;
+            case PageEncoding.DeltaLengthByteArray when typeof(TCodec) == typeof(WideDecimalCodec) && descriptor.Physical == PhysicalType.ByteArray:
+                DeltaEncodings.DecodeLengthByteArray(input, As<T, double>(destination), new DecimalByteValues(descriptor.Scale), "data page values");
+                break;
+            case PageEncoding.DeltaByteArray when typeof(TCodec) == typeof(WideDecimalCodec):
+                DeltaEncodings.DecodeByteArray(input, As<T, double>(destination), new DecimalByteValues(descriptor.Scale), "data page values");
+                break;
+            case PageEncoding.ByteStreamSplit when typeof(TCodec) == typeof(WideDecimalCodec) && descriptor.Physical == PhysicalType.FixedLenByteArray:
+                WideDecimalCodec.DecodeByteStreamSplit(input, As<T, double>(destination), descriptor.TypeLength, descriptor.Scale, "data page values");
+                break;
             case PageEncoding.DeltaLengthByteArray when typeof(T) == typeof(string):
                 DeltaEncodings.DecodeLengthByteArray(input, As<T, string>(destination), "data page values");
                 break;
@@ -472,9 +518,29 @@ internal static class ColumnChunkReader
                 DeltaEncodings.DecodeByteStreamSplit(
                     input, MemoryMarshal.CreateSpan(ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(destination)), destination.Length * Unsafe.SizeOf<T>()), Unsafe.SizeOf<T>(), "data page values");
                 break;
+            case PageEncoding.ByteStreamSplit when TCodec.Physical is PhysicalType.Int32 or PhysicalType.Int64 && TCodec.FixedPlainSize > 0:
+                DecodeByteStreamSplitWidened<T, TCodec>(input, destination);
+                break;
             default:
                 ThrowHelper.NotSupported($"value encoding {encoding} is not supported for {TCodec.Physical} values; Weft reads PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY, (booleans) RLE, (integers) DELTA_BINARY_PACKED, (strings) DELTA_LENGTH_BYTE_ARRAY and DELTA_BYTE_ARRAY, (fixed-width values) BYTE_STREAM_SPLIT");
                 break;
+        }
+    }
+
+    /// <summary>BYTE_STREAM_SPLIT integers read into a wider type (INT32 decimals, times, dates, UINT_32): unsplit, then read as PLAIN.</summary>
+    private static void DecodeByteStreamSplitWidened<T, TCodec>(ReadOnlySpan<byte> input, Span<T> destination)
+        where TCodec : IValueCodec<T>
+    {
+        var size = destination.Length * TCodec.FixedPlainSize;
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, size));
+        try
+        {
+            DeltaEncodings.DecodeByteStreamSplit(input, buffer.AsSpan(0, size), TCodec.FixedPlainSize, "data page values");
+            TCodec.DecodePlain(buffer.AsSpan(0, size), destination, "data page values");
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

@@ -33,6 +33,12 @@ internal sealed class ColumnDescriptor
     /// <summary>How the stored values become the field's values: as they are, except for files from other writers.</summary>
     public StoredAs Stored { get; init; }
 
+    /// <summary>Decimals: the digits after the point (value = unscaled / 10^Scale).</summary>
+    public int Scale { get; init; }
+
+    /// <summary>FIXED_LEN_BYTE_ARRAY leaves: the bytes of every value.</summary>
+    public int TypeLength { get; init; }
+
     /// <summary>Per list level (outermost first): the definition level of an empty list there.</summary>
     public int[] ListPresentLevels { get; init; } = [];
 
@@ -55,7 +61,7 @@ internal sealed class ColumnDescriptor
     /// an enclosing group is null, which reads as a null list.
     /// </summary>
     public static ColumnDescriptor ForList(
-        ParquetField field, PhysicalType physical, IReadOnlyList<string> path, ReadOnlySpan<bool> listOptional, bool elementOptional, StoredAs stored = StoredAs.AsIs, int enclosingDefinition = 0)
+        ParquetField field, PhysicalType physical, IReadOnlyList<string> path, ReadOnlySpan<bool> listOptional, bool elementOptional, LeafStorage stored = default, int enclosingDefinition = 0)
     {
         var present = new int[listOptional.Length];
         var def = enclosingDefinition;
@@ -70,7 +76,9 @@ internal sealed class ColumnDescriptor
         {
             Field = field,
             Physical = physical,
-            Stored = stored,
+            Stored = stored.Kind,
+            Scale = stored.Scale,
+            TypeLength = stored.TypeLength,
             Path = path,
             ListPresentLevels = present,
             MaxDefinitionLevel = def + (elementOptional ? 1 : 0),
@@ -101,8 +109,9 @@ internal sealed class ColumnDescriptor
 /// Stored layouts Weft reads into another type (it writes none of them): timestamps in other units
 /// (read as µs, TIMESTAMP(NANOS) rounded down to the µs), Spark's and Impala's legacy INT96
 /// timestamps, DATEs (midnight UTC of the day), unsigned integers too wide for their signed
-/// physical type, and INT_8 / INT_16 / UINT_8 / UINT_16 (only their low 8 or 16 bits count, as in
-/// arrow and DuckDB).
+/// physical type, INT_8 / INT_16 / UINT_8 / UINT_16 (only their low 8 or 16 bits count, as in
+/// arrow and DuckDB), TIMEs (µs since midnight, nanoseconds rounded down) and DECIMALs (doubles,
+/// the nearest to the exact value).
 /// </summary>
 internal enum StoredAs
 {
@@ -117,6 +126,28 @@ internal enum StoredAs
     UInt16,
     UInt32,
     UInt64,
+    TimeMillis,
+    TimeNanos,
+
+    /// <summary>Unscaled in an INT32.</summary>
+    DecimalInt32,
+
+    /// <summary>Unscaled in an INT64.</summary>
+    DecimalInt64,
+
+    /// <summary>Unscaled, big-endian two's complement, in a FIXED_LEN_BYTE_ARRAY of at most 16 bytes.</summary>
+    DecimalFixed,
+
+    /// <summary>Unscaled, big-endian two's complement, in a BYTE_ARRAY (at most 16 significant bytes).</summary>
+    DecimalBytes,
+}
+
+/// <summary>A leaf's <see cref="StoredAs"/> with what decimals need besides: their scale and FIXED_LEN_BYTE_ARRAY width.</summary>
+internal readonly record struct LeafStorage(StoredAs Kind, int Scale = 0, int TypeLength = 0)
+{
+    public static implicit operator LeafStorage(StoredAs kind) => FromStoredAs(kind);
+
+    public static LeafStorage FromStoredAs(StoredAs kind) => new(kind);
 }
 
 /// <summary>Timestamps in other units as µs since the epoch: for values and statistics alike.</summary>

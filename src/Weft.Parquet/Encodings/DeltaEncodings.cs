@@ -101,7 +101,12 @@ internal static class DeltaEncodings
     }
 
     /// <summary>DELTA_LENGTH_BYTE_ARRAY strings: every length (DELTA_BINARY_PACKED), then every value's bytes.</summary>
-    public static int DecodeLengthByteArray(ReadOnlySpan<byte> input, Span<string> destination, string what)
+    public static int DecodeLengthByteArray(ReadOnlySpan<byte> input, Span<string> destination, string what) =>
+        DecodeLengthByteArray(input, destination, default(Utf8Values), what);
+
+    /// <summary>DELTA_LENGTH_BYTE_ARRAY values, each made from its bytes by <paramref name="values"/>.</summary>
+    public static int DecodeLengthByteArray<T, TValues>(ReadOnlySpan<byte> input, Span<T> destination, TValues values, string what)
+        where TValues : struct, IByteArrayValues<T>
     {
         var lengths = ArrayPool<int>.Shared.Rent(destination.Length);
         try
@@ -115,7 +120,7 @@ internal static class DeltaEncodings
                     ThrowHelper.Format($"{what}: string {i} of {length} bytes runs past the page ({input.Length - position} bytes left)");
                 }
 
-                destination[i] = StringCodec.Decode(input.Slice(position, length), what);
+                destination[i] = values.From(input.Slice(position, length), what);
                 position += length;
             }
 
@@ -132,7 +137,12 @@ internal static class DeltaEncodings
     /// DELTA_BINARY_PACKED), then the suffixes; each value is that many leading bytes of the value
     /// before it followed by its suffix.
     /// </summary>
-    public static int DecodeByteArray(ReadOnlySpan<byte> input, Span<string> destination, string what)
+    public static int DecodeByteArray(ReadOnlySpan<byte> input, Span<string> destination, string what) =>
+        DecodeByteArray(input, destination, default(Utf8Values), what);
+
+    /// <summary>DELTA_BYTE_ARRAY values (strings, or FIXED_LEN_BYTE_ARRAY and BYTE_ARRAY decimals), each made from its bytes by <paramref name="values"/>.</summary>
+    public static int DecodeByteArray<T, TValues>(ReadOnlySpan<byte> input, Span<T> destination, TValues values, string what)
+        where TValues : struct, IByteArrayValues<T>
     {
         var count = destination.Length;
         var lengths = ArrayPool<int>.Shared.Rent(count * 2);
@@ -169,7 +179,7 @@ internal static class DeltaEncodings
                 input.Slice(position, suffix).CopyTo(previous.AsSpan(prefix));
                 position += suffix;
                 previousLength = length;
-                destination[i] = StringCodec.Decode(previous.AsSpan(0, length), what);
+                destination[i] = values.From(previous.AsSpan(0, length), what);
             }
 
             return position;
@@ -227,4 +237,16 @@ internal static class DeltaEncodings
 
         return result;
     }
+}
+
+/// <summary>What the byte-array decoders make of each value's bytes; a struct, so each kind gets its own specialised loop.</summary>
+internal interface IByteArrayValues<T>
+{
+    T From(ReadOnlySpan<byte> bytes, string what);
+}
+
+/// <summary>Byte arrays as strict UTF-8 strings.</summary>
+internal readonly struct Utf8Values : IByteArrayValues<string>
+{
+    public string From(ReadOnlySpan<byte> bytes, string what) => StringCodec.Decode(bytes, what);
 }

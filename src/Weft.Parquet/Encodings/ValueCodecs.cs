@@ -224,9 +224,17 @@ internal readonly struct DaysWidening : IInt32Widening
     public static string TypeName => "DATE";
 }
 
+/// <summary>TIME(MILLIS): µs since midnight.</summary>
+internal readonly struct MillisWidening : IInt32Widening
+{
+    public static long Widen(int stored) => stored * 1000L;
+
+    public static string TypeName => "TIME";
+}
+
 /// <summary>
 /// A column stored as INT32 and read into longs through <typeparamref name="TWidening"/> (UINT_32,
-/// DATE), PLAIN or delta-packed, statistics widened the same way. Read only: Weft writes neither.
+/// DATE, TIME(MILLIS)), PLAIN or delta-packed, statistics widened the same way. Read only: Weft writes neither.
 /// </summary>
 internal readonly struct WidenedInt32Codec<TWidening> : IValueCodec<long>
     where TWidening : struct, IInt32Widening

@@ -29,7 +29,10 @@ internal enum ConvertedType
     MapKeyValue = 2,
     List = 3,
     Enum = 4,
+    Decimal = 5,
     Date = 6,
+    TimeMillis = 7,
+    TimeMicros = 8,
     TimestampMillis = 9,
     TimestampMicros = 10,
     UInt8 = 11,
@@ -83,18 +86,26 @@ internal sealed class LogicalType
     public const short Map = 2;
     public const short List = 3;
     public const short Enum = 4;
+    public const short Decimal = 5;
     public const short Date = 6;
+    public const short Time = 7;
     public const short Timestamp = 8;
     public const short Integer = 10;
     public const short Json = 12;
 
-    /// <summary>The union member's field id (1 STRING, 3 LIST, 8 TIMESTAMP, 10 INTEGER, …).</summary>
+    /// <summary>The union member's field id (1 STRING, 3 LIST, 5 DECIMAL, 7 TIME, 8 TIMESTAMP, 10 INTEGER, …).</summary>
     public short Kind { get; init; }
 
     public bool IsAdjustedToUtc { get; init; }
 
-    /// <summary>TimeUnit union member: 1 MILLIS, 2 MICROS, 3 NANOS.</summary>
+    /// <summary>TimeUnit union member (TIMESTAMP, TIME): 1 MILLIS, 2 MICROS, 3 NANOS.</summary>
     public short TimeUnit { get; init; }
+
+    /// <summary>DECIMAL: digits after the point.</summary>
+    public int Scale { get; init; }
+
+    /// <summary>DECIMAL: digits in all.</summary>
+    public int Precision { get; init; }
 
     public int BitWidth { get; init; }
 
@@ -106,7 +117,7 @@ internal sealed class LogicalType
         var inner = w.StructField(Kind);
         switch (Kind)
         {
-            case Timestamp:
+            case Timestamp or Time:
             {
                 w.BoolField(1, IsAdjustedToUtc);
                 var unit = w.StructField(2);
@@ -119,6 +130,10 @@ internal sealed class LogicalType
             case Integer:
                 w.ByteField(1, (sbyte)BitWidth);
                 w.BoolField(2, IsSigned);
+                break;
+            case Decimal:
+                w.I32Field(1, Scale);
+                w.I32Field(2, Precision);
                 break;
         }
 
@@ -140,8 +155,11 @@ internal sealed class LogicalType
 
             switch (id)
             {
-                case Timestamp:
-                    result = ReadTimestamp(ref r);
+                case Timestamp or Time:
+                    result = ReadTimestamp(ref r, id);
+                    break;
+                case Decimal:
+                    result = ReadDecimal(ref r);
                     break;
                 case Integer:
                     result = ReadInteger(ref r);
@@ -156,7 +174,8 @@ internal sealed class LogicalType
         return result;
     }
 
-    private static LogicalType ReadTimestamp(ref ThriftCompactReader r)
+    /// <summary>TimestampType and TimeType share their layout: isAdjustedToUTC, then the unit.</summary>
+    private static LogicalType ReadTimestamp(ref ThriftCompactReader r, short kind)
     {
         bool? utc = null;
         short unit = 0;
@@ -189,10 +208,38 @@ internal sealed class LogicalType
 
         if (utc is null || unit == 0)
         {
-            r.Throw("TimestampType is missing isAdjustedToUTC or unit");
+            r.Throw(kind == Time ? "TimeType is missing isAdjustedToUTC or unit" : "TimestampType is missing isAdjustedToUTC or unit");
         }
 
-        return new LogicalType { Kind = Timestamp, IsAdjustedToUtc = utc.Value, TimeUnit = unit };
+        return new LogicalType { Kind = kind, IsAdjustedToUtc = utc.Value, TimeUnit = unit };
+    }
+
+    private static LogicalType ReadDecimal(ref ThriftCompactReader r)
+    {
+        int? scale = null, precision = null;
+        short last = 0;
+        while (r.ReadFieldHeader(ref last, out var id, out var type))
+        {
+            switch (id)
+            {
+                case 1:
+                    scale = r.ReadI32(type);
+                    break;
+                case 2:
+                    precision = r.ReadI32(type);
+                    break;
+                default:
+                    r.Skip(type);
+                    break;
+            }
+        }
+
+        if (scale is null || precision is null)
+        {
+            r.Throw("DecimalType is missing scale or precision");
+        }
+
+        return new LogicalType { Kind = Decimal, Scale = scale.Value, Precision = precision.Value };
     }
 
     private static LogicalType ReadInteger(ref ThriftCompactReader r)
@@ -236,12 +283,23 @@ internal sealed class SchemaElement
 
     public LogicalType? LogicalType { get; init; }
 
+    /// <summary>ConvertedType DECIMAL's scale (the LogicalType repeats it when present).</summary>
+    public int? Scale { get; init; }
+
+    /// <summary>ConvertedType DECIMAL's precision.</summary>
+    public int? Precision { get; init; }
+
     public void Write(ThriftCompactWriter w)
     {
         var outer = w.BeginStruct();
         if (Type is { } t)
         {
             w.I32Field(1, (int)t);
+        }
+
+        if (TypeLength is { } length)
+        {
+            w.I32Field(2, length);
         }
 
         if (RepetitionType is { } rep)
@@ -258,6 +316,16 @@ internal sealed class SchemaElement
         if (ConvertedType is { } ct)
         {
             w.I32Field(6, (int)ct);
+        }
+
+        if (Scale is { } scale)
+        {
+            w.I32Field(7, scale);
+        }
+
+        if (Precision is { } precision)
+        {
+            w.I32Field(8, precision);
         }
 
         if (LogicalType is { } lt)
@@ -278,6 +346,7 @@ internal sealed class SchemaElement
         int? children = null;
         ConvertedType? converted = null;
         LogicalType? logical = null;
+        int? scale = null, precision = null;
         short last = 0;
         while (r.ReadFieldHeader(ref last, out var id, out var ft))
         {
@@ -301,6 +370,12 @@ internal sealed class SchemaElement
                 case 6:
                     converted = (ConvertedType)r.ReadI32(ft);
                     break;
+                case 7:
+                    scale = r.ReadI32(ft);
+                    break;
+                case 8:
+                    precision = r.ReadI32(ft);
+                    break;
                 case 10:
                     r.ExpectStruct(ft);
                     logical = LogicalType.Read(ref r);
@@ -320,6 +395,8 @@ internal sealed class SchemaElement
             NumChildren = children,
             ConvertedType = converted,
             LogicalType = logical,
+            Scale = scale,
+            Precision = precision,
         };
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Weft.Parquet.Columns;
 
 namespace Weft.Parquet.Format;
@@ -383,6 +384,8 @@ internal static class SchemaMapping
                 RepetitionType = Repetition.Required,
                 ConvertedType = repeated.ConvertedType,
                 LogicalType = repeated.LogicalType,
+                Scale = repeated.Scale,
+                Precision = repeated.Precision,
             };
         }
 
@@ -402,11 +405,13 @@ internal static class SchemaMapping
     }
 
     /// <summary>A flat column: null when any optional node on its path is, so its maximum definition level counts them all.</summary>
-    private static ColumnDescriptor Flat(string name, ParquetType type, PhysicalType physical, StoredAs stored, int maxDefinition, string[] path) => new()
+    private static ColumnDescriptor Flat(string name, ParquetType type, PhysicalType physical, LeafStorage stored, int maxDefinition, string[] path) => new()
     {
         Field = new ParquetField(name, type, maxDefinition > 0),
         Physical = physical,
-        Stored = stored,
+        Stored = stored.Kind,
+        Scale = stored.Scale,
+        TypeLength = stored.TypeLength,
         Path = path,
         MaxDefinitionLevel = maxDefinition,
     };
@@ -422,10 +427,20 @@ internal static class SchemaMapping
         LogicalType = new LogicalType { Kind = LogicalType.List },
     };
 
-    private static (ParquetType Type, PhysicalType Physical, StoredAs Stored) LeafType(SchemaElement leaf, string column)
+    private static (ParquetType Type, PhysicalType Physical, LeafStorage Stored) LeafType(SchemaElement leaf, string column)
     {
         var logical = leaf.LogicalType;
         var converted = leaf.ConvertedType;
+        if (logical is { Kind: LogicalType.Decimal } || (logical is null && converted == ConvertedType.Decimal))
+        {
+            return DecimalLeaf(leaf, column);
+        }
+
+        if (logical is { Kind: LogicalType.Time } || (logical is null && converted is ConvertedType.TimeMillis or ConvertedType.TimeMicros))
+        {
+            return TimeLeaf(leaf, column);
+        }
+
         bool unsigned = logical is { Kind: LogicalType.Integer, IsSigned: false } || converted is ConvertedType.UInt8 or ConvertedType.UInt16 or ConvertedType.UInt32 or ConvertedType.UInt64;
         bool plainInteger = logical is null || logical.Kind == LogicalType.Integer;
         switch (leaf.Type)
@@ -516,6 +531,65 @@ internal static class SchemaMapping
 
                 break;
             case null:
+                ThrowHelper.Format($"column '{column}': leaf '{leaf.Name}' has no physical type");
+                break;
+        }
+
+        return ThrowHelper.NotSupportedType(column, leaf);
+    }
+
+    /// <summary>
+    /// DECIMAL(p, s) in any of its four physical types reads as doubles: Weft has no decimal type, and
+    /// the features it feeds are doubles anyway.
+    /// </summary>
+    private static (ParquetType Type, PhysicalType Physical, LeafStorage Stored) DecimalLeaf(SchemaElement leaf, string column)
+    {
+        var logical = leaf.LogicalType;
+        int? scale = logical is { Kind: LogicalType.Decimal } ? logical.Scale : leaf.Scale;
+        int? precision = logical is { Kind: LogicalType.Decimal } ? logical.Precision : leaf.Precision;
+        if (scale is not { } s || precision is not { } p || p < 1 || s < 0 || s > p)
+        {
+            return ThrowHelper.NotSupported<(ParquetType, PhysicalType, LeafStorage)>($"Column '{column}' is a DECIMAL with precision {precision?.ToString(CultureInfo.InvariantCulture) ?? "none"} and scale {scale?.ToString(CultureInfo.InvariantCulture) ?? "none"}; a decimal needs a precision of at least 1 and a scale from 0 to the precision.");
+        }
+
+        switch (leaf.Type)
+        {
+            case PhysicalType.Int32:
+                return (ParquetType.Double, PhysicalType.Int32, new LeafStorage(StoredAs.DecimalInt32, s));
+            case PhysicalType.Int64:
+                return (ParquetType.Double, PhysicalType.Int64, new LeafStorage(StoredAs.DecimalInt64, s));
+            case PhysicalType.ByteArray:
+                return (ParquetType.Double, PhysicalType.ByteArray, new LeafStorage(StoredAs.DecimalBytes, s));
+            case PhysicalType.FixedLenByteArray:
+                if (leaf.TypeLength is not (>= 1 and <= 16))
+                {
+                    ThrowHelper.NotSupported($"Column '{column}' is a DECIMAL in a FIXED_LEN_BYTE_ARRAY of {leaf.TypeLength?.ToString(CultureInfo.InvariantCulture) ?? "no"} bytes; Weft reads decimals of 1 to 16 bytes (128 bits).");
+                }
+
+                return (ParquetType.Double, PhysicalType.FixedLenByteArray, new LeafStorage(StoredAs.DecimalFixed, s, leaf.TypeLength.Value));
+            case null:
+                ThrowHelper.Format($"column '{column}': leaf '{leaf.Name}' has no physical type");
+                break;
+        }
+
+        return ThrowHelper.NotSupportedType(column, leaf);
+    }
+
+    /// <summary>TIME in any unit reads as µs since midnight (an Int64), the unit Weft's timestamps use.</summary>
+    private static (ParquetType Type, PhysicalType Physical, LeafStorage Stored) TimeLeaf(SchemaElement leaf, string column)
+    {
+        var unit = leaf.LogicalType is { Kind: LogicalType.Time } logical ? logical.TimeUnit
+            : leaf.ConvertedType == ConvertedType.TimeMillis ? (short)1
+            : (short)2;
+        switch (leaf.Type, unit)
+        {
+            case (PhysicalType.Int32, 1):
+                return (ParquetType.Int64, PhysicalType.Int32, StoredAs.TimeMillis);
+            case (PhysicalType.Int64, 2):
+                return (ParquetType.Int64, PhysicalType.Int64, StoredAs.AsIs);
+            case (PhysicalType.Int64, 3):
+                return (ParquetType.Int64, PhysicalType.Int64, StoredAs.TimeNanos);
+            case (null, _):
                 ThrowHelper.Format($"column '{column}': leaf '{leaf.Name}' has no physical type");
                 break;
         }
