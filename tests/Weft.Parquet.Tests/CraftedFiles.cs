@@ -312,12 +312,17 @@ internal static class CraftedFiles
     /// A file of one required string column <paramref name="name"/> in one DELTA_BYTE_ARRAY data page
     /// (parquet-mr's v2 choice for strings), encoded here from the format's description.
     /// </summary>
-    public static byte[] BuildDeltaByteArrayFile(string name, IReadOnlyList<string> values)
+    public static byte[] BuildDeltaByteArrayFile(string name, IReadOnlyList<string> values) =>
+        BuildSingleColumnFile(
+            new SchemaElement { Name = name, Type = PhysicalType.ByteArray, RepetitionType = Repetition.Required, ConvertedType = ConvertedType.Utf8, LogicalType = new LogicalType { Kind = LogicalType.String } },
+            DeltaByteArray(values.Select(v => System.Text.Encoding.UTF8.GetBytes(v)).ToArray()), values.Count, PageEncoding.DeltaByteArray);
+
+    /// <summary>DELTA_BYTE_ARRAY as the format describes it: prefix lengths, suffix lengths (both DELTA_BINARY_PACKED), then the suffixes.</summary>
+    public static byte[] DeltaByteArray(IReadOnlyList<byte[]> bytes)
     {
-        var bytes = values.Select(v => System.Text.Encoding.UTF8.GetBytes(v)).ToArray();
-        var prefixes = new long[bytes.Length];
-        var suffixes = new long[bytes.Length];
-        for (var i = 0; i < bytes.Length; i++)
+        var prefixes = new long[bytes.Count];
+        var suffixes = new long[bytes.Count];
+        for (var i = 0; i < bytes.Count; i++)
         {
             var shared = 0;
             if (i > 0)
@@ -335,14 +340,12 @@ internal static class CraftedFiles
         var page = new List<byte>();
         page.AddRange(DeltaBinaryPacked(prefixes));
         page.AddRange(DeltaBinaryPacked(suffixes));
-        for (var i = 0; i < bytes.Length; i++)
+        for (var i = 0; i < bytes.Count; i++)
         {
             page.AddRange(bytes[i].Skip((int)prefixes[i]));
         }
 
-        return BuildSingleColumnFile(
-            new SchemaElement { Name = name, Type = PhysicalType.ByteArray, RepetitionType = Repetition.Required, ConvertedType = ConvertedType.Utf8, LogicalType = new LogicalType { Kind = LogicalType.String } },
-            [.. page], values.Count, PageEncoding.DeltaByteArray);
+        return [.. page];
     }
 
     /// <summary>DELTA_BINARY_PACKED as the format describes it: blocks of 128 deltas in 4 miniblocks of 32.</summary>
@@ -410,7 +413,7 @@ internal static class CraftedFiles
 
     private static ulong ZigZag(long value) => (ulong)((value << 1) ^ (value >> 63));
 
-    private static byte[] BuildSingleColumnFile(SchemaElement leaf, byte[] page, int count, PageEncoding encoding)
+    public static byte[] BuildSingleColumnFile(SchemaElement leaf, byte[] page, int count, PageEncoding encoding)
     {
         using var file = new PooledBuffer();
         file.Write("PAR1"u8);

@@ -285,9 +285,9 @@ public sealed class ForeignLayoutTests
     }
 
     /// <summary>
-    /// An item table exported from a warehouse carries decimals, times and lists of structs Weft does not
-    /// read: the file still opens, its other columns (a struct's and a map's among them) read, and only asking for one of those fails,
-    /// naming it in the format's own terms.
+    /// An item table exported from a warehouse carries intervals and lists of structs Weft does not read
+    /// (beside decimals, times, structs and maps, which it does): the file still opens, its other columns
+    /// read, and only asking for one of those fails, naming it in the format's own terms.
     /// </summary>
     [Fact]
     public async Task Columns_Weft_does_not_read_are_left_out_and_named_and_the_others_read()
@@ -300,17 +300,16 @@ public sealed class ForeignLayoutTests
             COPY (
               SELECT i::BIGINT AS item_id, (i * 1.25)::DECIMAL(12, 2) AS price, {'a': i, 'b': 'x' || i} AS attrs,
                      TIME '10:00:00' AS opens, MAP {'k': i} AS tags, 'cat_' || (i % 3) AS category,
-                     [{'w': i}] AS nested, [i, i + 1] AS ids
+                     [{'w': i}] AS nested, [i, i + 1] AS ids, to_days(i::INTEGER) AS shelf_life
               FROM range(0, 50) t(i)
             ) TO {{file}} (FORMAT parquet)
             """,
-            $"SELECT CAST(item_id AS VARCHAR), category, CAST(ids AS VARCHAR) FROM read_parquet({file}) ORDER BY item_id");
+            $"SELECT CAST(item_id AS VARCHAR), category, CAST(ids AS VARCHAR), CAST(price AS DOUBLE) FROM read_parquet({file}) ORDER BY item_id");
         await using var reader = await ParquetFileReader.OpenAsync(path);
 
-        reader.Schema.Fields.Select(f => f.Name).Should().Equal("item_id", "attrs.a", "attrs.b", "tags.key", "tags.value", "category", "ids");
-        reader.UnsupportedColumns.Keys.Should().BeEquivalentTo("price", "opens", "nested");
-        reader.UnsupportedColumns["price"].Should().Contain("Column 'price' has physical type INT64 with logical type DECIMAL (converted type DECIMAL)");
-        reader.UnsupportedColumns["opens"].Should().Contain("logical type TIME");
+        reader.Schema.Fields.Select(f => f.Name).Should().Equal("item_id", "price", "attrs.a", "attrs.b", "opens", "tags.key", "tags.value", "category", "ids");
+        reader.UnsupportedColumns.Keys.Should().BeEquivalentTo("nested", "shelf_life");
+        reader.UnsupportedColumns["shelf_life"].Should().Contain("Column 'shelf_life' has physical type FIXED_LEN_BYTE_ARRAY with logical type none (converted type INTERVAL)");
         var items = await reader.ReadColumnAsync(0, "item_id");
         var categories = await reader.ReadColumnAsync(0, "category");
         var ids = await reader.ReadColumnAsync(0, "ids");
@@ -319,21 +318,25 @@ public sealed class ForeignLayoutTests
         Enumerable.Range(0, 50).Select(r => (string?)TestColumns.ValueAt(categories, r)).Should().Equal(reference.Select(row => row[1].GetString()));
         Enumerable.Range(0, 50).Select(r => "[" + string.Join(", ", (object?[])TestColumns.ValueAt(ids, r)!) + "]").Should().Equal(reference.Select(row => row[2].GetString()));
         reader.RowGroups[0]["category"].Max.Should().Be("cat_2", "statistics come from the column's own chunk");
+        var prices = await reader.ReadColumnAsync(0, "price");
+        Enumerable.Range(0, 50).Select(r => (double)TestColumns.ValueAt(prices, r)!).Should().Equal(reference.Select(row => row[3].GetDouble()), "a DECIMAL reads as a double");
+        var opens = await reader.ReadColumnAsync(0, "opens");
+        opens.GetValues<long>().Should().OnlyContain(t => t == 36_000_000_000L, "a TIME reads as µs since midnight");
 
-        var price = async () => await reader.ReadColumnAsync(0, "price");
-        (await price.Should().ThrowAsync<NotSupportedException>()).Which.Message.Should().Contain(path).And.Contain("logical type DECIMAL");
+        var shelfLife = async () => await reader.ReadColumnAsync(0, "shelf_life");
+        (await shelfLife.Should().ThrowAsync<NotSupportedException>()).Which.Message.Should().Contain(path).And.Contain("converted type INTERVAL");
     }
 
     [Fact]
     public async Task A_file_with_no_column_Weft_reads_fails_to_open_naming_why()
     {
         using var temp = new TempDir();
-        var path = temp.File("decimal.parquet");
-        await DuckDb.RunAsync($"COPY (SELECT 12.5::DECIMAL(12, 2) AS price) TO {DuckDb.Quote(path)} (FORMAT parquet)");
+        var path = temp.File("interval.parquet");
+        await DuckDb.RunAsync($"COPY (SELECT INTERVAL 3 DAY AS wait) TO {DuckDb.Quote(path)} (FORMAT parquet)");
 
         var open = async () => await ParquetFileReader.OpenAsync(path);
 
         (await open.Should().ThrowAsync<NotSupportedException>()).Which.Message.Should()
-            .Contain(path).And.Contain("Column 'price' has physical type INT64 with logical type DECIMAL (converted type DECIMAL)");
+            .Contain(path).And.Contain("Column 'wait' has physical type FIXED_LEN_BYTE_ARRAY with logical type none (converted type INTERVAL)");
     }
 }
