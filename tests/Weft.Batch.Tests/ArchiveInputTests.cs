@@ -60,8 +60,9 @@ public sealed class ArchiveInputTests
     }
 
     /// <summary>
-    /// A warehouse export carries columns Weft does not read (decimals, dates, structs): those the signal
-    /// does not want are skipped, and one it wants fails naming the column and its type, never as nulls.
+    /// A warehouse export carries columns Weft does not read (intervals, structs): those the signal does
+    /// not want are skipped, and one it wants fails naming the column and its type, never as nulls. A
+    /// decimal, which Weft reads as a double, reads when wanted.
     /// </summary>
     [Fact]
     public async Task A_Parquet_column_of_a_type_Weft_does_not_read_is_skipped_when_unwanted_and_an_error_when_wanted()
@@ -69,7 +70,7 @@ public sealed class ArchiveInputTests
         using var world = await BatchWorld.CreateAsync(seed: 44, events: 10);
         var file = Path.Combine(world.Root, "items.parquet");
         await DuckDb.RunAsync(
-            $"COPY (SELECT i::BIGINT AS item_id, 'c' || i AS category, (i * 1.5)::DECIMAL(10, 2) AS price, DATE '2026-01-01' + i::INTEGER AS launched FROM range(0, 20) t(i)) TO {DuckDb.Quote(file)} (FORMAT parquet)");
+            $"COPY (SELECT i::BIGINT AS item_id, 'c' || i AS category, (i * 1.5)::DECIMAL(10, 2) AS price, DATE '2026-01-01' + i::INTEGER AS launched, to_days(i::INTEGER) AS shelf_life, {{'w': i}} AS dims FROM range(0, 20) t(i)) TO {DuckDb.Quote(file)} (FORMAT parquet)");
         System.Collections.Immutable.ImmutableArray<Weft.Definitions.FieldDefinition> wanted =
             [new("item_id", Weft.Definitions.WeftType.Int64), new("category", Weft.Definitions.WeftType.String)];
 
@@ -85,14 +86,23 @@ public sealed class ArchiveInputTests
         categories.Should().Equal(Enumerable.Range(0, 20).Select(i => $"c{i}"));
 
         var withPrice = wanted.Add(new("price", Weft.Definitions.WeftType.Float64));
+        var prices = new List<double>();
+        await foreach (var (batch, _) in TableInputs.ReadParquetAsync(file, withPrice, CancellationToken.None))
+        {
+            prices.AddRange(((PrimitiveColumn<double>)batch["price"]).Values.ToArray());
+        }
+
+        prices.Should().Equal(Enumerable.Range(0, 20).Select(i => i * 1.5));
+
+        var withShelfLife = wanted.Add(new("shelf_life", Weft.Definitions.WeftType.Int64));
         var read = async () =>
         {
-            await foreach (var _ in TableInputs.ReadParquetAsync(file, withPrice, CancellationToken.None))
+            await foreach (var _ in TableInputs.ReadParquetAsync(file, withShelfLife, CancellationToken.None))
             {
             }
         };
         (await read.Should().ThrowAsync<InputException>()).Which.Message.Should()
-            .Contain("items.parquet").And.Contain("column 'price' cannot be read").And.Contain("DECIMAL");
+            .Contain("items.parquet").And.Contain("column 'shelf_life' cannot be read").And.Contain("INTERVAL");
     }
 
     [Fact]

@@ -111,10 +111,10 @@ public sealed class LabelsTests
     {
         using var dir = new TempDir();
         string file = dir.File("labels.parquet");
-        await DuckDb.RunAsync($"COPY (SELECT 7::BIGINT AS user_id, TIMESTAMPTZ '2026-11-02 10:00:00+00' AS label_time, 1.25::DECIMAL(10, 2) AS weight) TO {DuckDb.Quote(file)} (FORMAT parquet)");
+        await DuckDb.RunAsync($"COPY (SELECT 7::BIGINT AS user_id, TIMESTAMPTZ '2026-11-02 10:00:00+00' AS label_time, INTERVAL 2 DAY AS wait) TO {DuckDb.Quote(file)} (FORMAT parquet)");
 
         var read = () => Labels.ReadAsync(file, CancellationToken.None);
 
-        (await read.Should().ThrowAsync<InputException>()).WithMessage("*labels.parquet*column 'weight' cannot be read*DECIMAL*");
+        (await read.Should().ThrowAsync<InputException>()).WithMessage("*labels.parquet*column 'wait' cannot be read*INTERVAL*");
     }
 }

@@ -36,27 +36,45 @@ public sealed class DuckDbTableInteropTests : IDisposable
     public void Dispose() => _directory.Dispose();
 
     /// <summary>
-    /// A data file whose column is stored in a type Weft does not read (here a DECIMAL where the table
-    /// declares float64, as another writer might leave it) fails the read naming the column: it is not a
+    /// A data file whose column is stored in a type Weft does not read (here an INTERVAL where the table
+    /// declares int64, as another writer might leave it) fails the read naming the column: it is not a
     /// file older than the column, whose rows read as nulls.
     /// </summary>
     [Fact]
     public async Task A_data_file_holding_a_declared_column_in_a_type_Weft_does_not_read_fails_the_read_naming_it()
     {
-        ImmutableArray<FieldDefinition> schema = [new("id", WeftType.Int64, Nullable: false), new("score", WeftType.Float64)];
-        var table = await EventTable.OpenOrCreateAsync(_directory.Combine("decimal"), schema, []);
-        await table.AppendAsync(new EventBatch(schema, [new PrimitiveColumn<long>(WeftType.Int64, [1, 2]), new PrimitiveColumn<double>(WeftType.Float64, [0.5, 1.5])]), new Dictionary<string, string?>());
+        ImmutableArray<FieldDefinition> schema = [new("id", WeftType.Int64, Nullable: false), new("wait", WeftType.Int64)];
+        var table = await EventTable.OpenOrCreateAsync(_directory.Combine("interval"), schema, []);
+        await table.AppendAsync(new EventBatch(schema, [new PrimitiveColumn<long>(WeftType.Int64, [1, 2]), new PrimitiveColumn<long>(WeftType.Int64, [5, 6])]), new Dictionary<string, string?>());
         var file = Path.Combine(table.Path, (await table.Log.GetSnapshotAsync()).Files().Single().Path);
-        await DuckDb.RunAsync($"COPY (SELECT i::BIGINT AS id, (i * 0.5)::DECIMAL(10, 2) AS score FROM range(1, 3) t(i)) TO {DuckDb.Quote(file)} (FORMAT parquet)");
+        await DuckDb.RunAsync($"COPY (SELECT i::BIGINT AS id, to_days(i::INTEGER) AS wait FROM range(1, 3) t(i)) TO {DuckDb.Quote(file)} (FORMAT parquet)");
 
         var read = async () =>
         {
-            await foreach (var _ in table.ReadAsync(["id", "score"]))
+            await foreach (var _ in table.ReadAsync(["id", "wait"]))
             {
             }
         };
 
-        (await read.Should().ThrowAsync<Exception>()).Which.Message.Should().Contain("column 'score' cannot be read").And.Contain("DECIMAL");
+        (await read.Should().ThrowAsync<Exception>()).Which.Message.Should().Contain("column 'wait' cannot be read").And.Contain("INTERVAL");
+    }
+
+    /// <summary>
+    /// A DECIMAL where the table declares float64 (another writer's choice for a score) reads as the
+    /// doubles it holds.
+    /// </summary>
+    [Fact]
+    public async Task A_data_file_holding_a_float64_column_as_a_DECIMAL_reads_its_values_as_doubles()
+    {
+        ImmutableArray<FieldDefinition> schema = [new("id", WeftType.Int64, Nullable: false), new("score", WeftType.Float64)];
+        var table = await EventTable.OpenOrCreateAsync(_directory.Combine("decimal"), schema, []);
+        await table.AppendAsync(new EventBatch(schema, [new PrimitiveColumn<long>(WeftType.Int64, [1, 2]), new PrimitiveColumn<double>(WeftType.Float64, [0.25, 9.0])]), new Dictionary<string, string?>());
+        var file = Path.Combine(table.Path, (await table.Log.GetSnapshotAsync()).Files().Single().Path);
+        await DuckDb.RunAsync($"COPY (SELECT i::BIGINT AS id, (i * 0.1)::DECIMAL(10, 2) AS score FROM range(1, 3) t(i)) TO {DuckDb.Quote(file)} (FORMAT parquet)");
+
+        var batches = await EventData.ReadAllAsync(table.ReadAsync(["id", "score"]));
+
+        batches.SelectMany(b => ((PrimitiveColumn<double>)b["score"]).Values.ToArray()).Should().Equal(0.1, 0.2);
     }
 
     [Fact]
