@@ -25,6 +25,8 @@ public sealed class ParquetFileWriter : IAsyncDisposable
     private static readonly string CreatedBy =
         $"weft-parquet version {typeof(ParquetFileWriter).Assembly.GetName().Version?.ToString(3) ?? "0.0.0"}";
 
+    private static readonly Dictionary<string, bool[]> EmptyGroupNulls = [];
+
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private readonly Stream _stream;
@@ -46,7 +48,7 @@ public sealed class ParquetFileWriter : IAsyncDisposable
         _descriptors = new ColumnDescriptor[schema.Fields.Count];
         for (var i = 0; i < _descriptors.Length; i++)
         {
-            _descriptors[i] = ColumnDescriptor.ForWrite(schema.Fields[i]);
+            _descriptors[i] = ColumnDescriptor.ForWrite(schema, i);
         }
     }
 
@@ -135,22 +137,51 @@ public sealed class ParquetFileWriter : IAsyncDisposable
     }
 
     /// <summary>
+    /// Writes one row group of a schema with struct groups, some of them null in some rows:
+    /// <paramref name="groupNulls"/>[path] has one flag per row (<c>true</c> = that struct is null) for a
+    /// nullable struct group; a group left out is null in no row (except where an enclosing one is). Every
+    /// column inside a null struct must be null in that row (a list: a null list). A map is null where its
+    /// key and value lists are null rows; the two must agree on nulls and on each row's length. Otherwise as
+    /// <see cref="WriteRowGroupAsync(IReadOnlyList{ParquetColumnData}, CancellationToken)"/>.
+    /// </summary>
+    public async Task WriteRowGroupAsync(
+        IReadOnlyList<ParquetColumnData> columns, IReadOnlyDictionary<string, bool[]> groupNulls, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        ArgumentNullException.ThrowIfNull(groupNulls);
+        ThrowIfNotOpen();
+        using var encoded = EncodeRowGroup(columns, groupNulls);
+        await WriteRowGroupAsync(encoded, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Encodes (and compresses) one row group without writing it, for <see cref="WriteRowGroupAsync(ParquetEncodedRowGroup, CancellationToken)"/>.
     /// Unlike the other members, this one may be called from several threads at once, so row groups can be
     /// encoded in parallel and appended in order. Checks <paramref name="columns"/> as <see cref="WriteRowGroupAsync(IReadOnlyList{ParquetColumnData}, CancellationToken)"/> does.
     /// </summary>
-    public ParquetEncodedRowGroup EncodeRowGroup(IReadOnlyList<ParquetColumnData> columns)
+    public ParquetEncodedRowGroup EncodeRowGroup(IReadOnlyList<ParquetColumnData> columns) =>
+        EncodeRowGroup(columns, EmptyGroupNulls);
+
+    /// <summary>
+    /// As <see cref="EncodeRowGroup(IReadOnlyList{ParquetColumnData})"/>, with the struct null flags of
+    /// <see cref="WriteRowGroupAsync(IReadOnlyList{ParquetColumnData}, IReadOnlyDictionary{string, bool[]}, CancellationToken)"/>.
+    /// </summary>
+    public ParquetEncodedRowGroup EncodeRowGroup(IReadOnlyList<ParquetColumnData> columns, IReadOnlyDictionary<string, bool[]> groupNulls)
     {
         ArgumentNullException.ThrowIfNull(columns);
+        ArgumentNullException.ThrowIfNull(groupNulls);
         ObjectDisposedException.ThrowIf(_state == State.Disposed, this);
         var rows = Validate(columns);
+
+        // Top-level columns skip this: no group, nothing to check per row.
+        var enclosing = Schema.Groups.Count > 0 || groupNulls.Count > 0 ? GroupNulls.Resolve(Schema, columns, groupNulls, rows) : null;
         var chunks = new PooledBuffer?[columns.Count];
         var metas = new ColumnMetaData[columns.Count];
         try
         {
             if (rows >= ParquetWriterOptions.ParallelMinRows && columns.Count > 1 && Options.MaxDegreeOfParallelism > 1)
             {
-                EncodeColumnsInParallel(columns, chunks, metas);
+                EncodeColumnsInParallel(columns, enclosing, chunks, metas);
             }
             else if (rows > 0)
             {
@@ -158,7 +189,7 @@ public sealed class ParquetFileWriter : IAsyncDisposable
                 for (var i = 0; i < columns.Count; i++)
                 {
                     var chunk = chunks[i] = new PooledBuffer(1 << 16);
-                    metas[i] = ColumnChunkWriter.Write(columns[i], _descriptors[i], Options, 0, chunk, scratch);
+                    metas[i] = ColumnChunkWriter.Write(columns[i], _descriptors[i], Options, 0, chunk, scratch, enclosing?[i]);
                 }
             }
         }
@@ -179,7 +210,7 @@ public sealed class ParquetFileWriter : IAsyncDisposable
     /// Encodes the columns on up to <see cref="ParquetWriterOptions.MaxDegreeOfParallelism"/> threads, each
     /// with its own scratch buffers. Each column lands in its own slot, so the result is the sequential one.
     /// </summary>
-    private void EncodeColumnsInParallel(IReadOnlyList<ParquetColumnData> columns, PooledBuffer?[] chunks, ColumnMetaData[] metas)
+    private void EncodeColumnsInParallel(IReadOnlyList<ParquetColumnData> columns, byte[]?[]? enclosing, PooledBuffer?[] chunks, ColumnMetaData[] metas)
     {
         try
         {
@@ -191,7 +222,7 @@ public sealed class ParquetFileWriter : IAsyncDisposable
                 (i, _, scratch) =>
                 {
                     var chunk = chunks[i] = new PooledBuffer(1 << 16);
-                    metas[i] = ColumnChunkWriter.Write(columns[i], _descriptors[i], Options, 0, chunk, scratch);
+                    metas[i] = ColumnChunkWriter.Write(columns[i], _descriptors[i], Options, 0, chunk, scratch, enclosing?[i]);
                     return scratch;
                 },
                 scratch => scratch.Dispose());

@@ -1,13 +1,41 @@
+using Weft.Parquet.Columns;
+
 namespace Weft.Parquet;
 
-/// <summary>An ordered list of uniquely named top-level columns.</summary>
+/// <summary>
+/// An ordered list of uniquely named columns: top-level columns, and with <see cref="Groups"/> the
+/// leaves of structs and maps, named by their dotted paths.
+/// </summary>
 public sealed class ParquetSchema : IEquatable<ParquetSchema>
 {
     private readonly ParquetField[] _fields;
     private readonly Dictionary<string, int> _byName;
 
-    /// <summary>Creates a schema; throws when a name is empty or repeated, or there are no fields.</summary>
+    /// <summary>
+    /// Creates a schema of top-level columns (no groups: a dot in a name is part of the name); throws when
+    /// a name is empty or repeated, or there are no fields.
+    /// </summary>
     public ParquetSchema(IReadOnlyList<ParquetField> fields)
+        : this(fields, [], grouped: false)
+    {
+    }
+
+    /// <summary>
+    /// Creates a schema whose fields may sit inside struct and map groups. A field's dotted name is its
+    /// path (<c>add.path</c>, <c>metaData.format.provider</c>) and every dotted prefix of it must be a
+    /// declared group; the fields of one group must be contiguous, so the tree is depth-first in field
+    /// order. A field inside a nullable group must be <see cref="ParquetField.Nullable"/> (it is null
+    /// wherever the group is). A map <c>m</c> has exactly the fields <c>m.key</c> (a list, elements not
+    /// null) then <c>m.value</c> (a list; <see cref="ParquetField.ElementNullable"/> writes the value
+    /// optional), both <see cref="ParquetField.ListDepth"/> 1 and <see cref="ParquetField.Nullable"/> when
+    /// the map or a group around it is. Throws <see cref="ArgumentException"/> naming the field or group otherwise.
+    /// </summary>
+    public ParquetSchema(IReadOnlyList<ParquetField> fields, IReadOnlyList<ParquetGroup> groups)
+        : this(fields, groups ?? throw new ArgumentNullException(nameof(groups)), grouped: true)
+    {
+    }
+
+    private ParquetSchema(IReadOnlyList<ParquetField> fields, IReadOnlyList<ParquetGroup> groups, bool grouped)
     {
         ArgumentNullException.ThrowIfNull(fields);
         if (fields.Count == 0)
@@ -42,10 +70,17 @@ public sealed class ParquetSchema : IEquatable<ParquetSchema>
 
             _fields[i] = field;
         }
+
+        Tree = !grouped ? GroupTree.Empty(_fields.Length) : GroupTree.Build(_fields, groups);
     }
 
     /// <summary>The fields in column order.</summary>
     public IReadOnlyList<ParquetField> Fields => _fields;
+
+    /// <summary>The struct and map groups the fields sit in (empty for a schema of top-level columns).</summary>
+    public IReadOnlyList<ParquetGroup> Groups => Tree.Groups;
+
+    internal GroupTree Tree { get; }
 
     /// <summary>The field with this name; throws <see cref="KeyNotFoundException"/> when absent.</summary>
     public ParquetField this[string name] => _fields[IndexOfOrThrow(name)];
@@ -63,7 +98,7 @@ public sealed class ParquetSchema : IEquatable<ParquetSchema>
 
     /// <inheritdoc/>
     public bool Equals(ParquetSchema? other) =>
-        other is not null && _fields.AsSpan().SequenceEqual(other._fields);
+        other is not null && _fields.AsSpan().SequenceEqual(other._fields) && Tree.Groups.AsSpan().SequenceEqual(other.Tree.Groups);
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => Equals(obj as ParquetSchema);
@@ -77,9 +112,15 @@ public sealed class ParquetSchema : IEquatable<ParquetSchema>
             hash.Add(f);
         }
 
+        foreach (var g in Tree.Groups)
+        {
+            hash.Add(g);
+        }
+
         return hash.ToHashCode();
     }
 
     /// <inheritdoc/>
-    public override string ToString() => string.Join(", ", _fields.Select(f => $"{f.Name}: {f.TypeName}"));
+    public override string ToString() =>
+        string.Join(", ", _fields.Select(f => $"{f.Name}: {f.TypeName}").Concat(Tree.Groups.Select(g => $"{g.Path}: {g.Kind}{(g.Nullable ? "?" : "")}")));
 }

@@ -27,21 +27,26 @@ internal sealed class WriteScratch : IDisposable
 /// </summary>
 internal static class ColumnChunkWriter
 {
+    /// <summary>
+    /// Encodes <paramref name="column"/>. <paramref name="enclosingNulls"/> (columns inside nullable structs,
+    /// when a struct is null in some row): per row, the definition level at which an enclosing group is
+    /// null, or <see cref="GroupTree.NotNull"/>; the column is null in those rows.
+    /// </summary>
     public static ColumnMetaData Write(
-        ParquetColumnData column, ColumnDescriptor descriptor, ParquetWriterOptions options, long chunkOffset, PooledBuffer output, WriteScratch scratch) =>
+        ParquetColumnData column, ColumnDescriptor descriptor, ParquetWriterOptions options, long chunkOffset, PooledBuffer output, WriteScratch scratch, byte[]? enclosingNulls = null) =>
         column.Field.Type switch
         {
-            ParquetType.Boolean => Write<bool, BooleanCodec>(column, descriptor, options, chunkOffset, output, scratch),
-            ParquetType.Int32 => Write<int, Int32Codec>(column, descriptor, options, chunkOffset, output, scratch),
-            ParquetType.Int64 or ParquetType.TimestampMicros => Write<long, Int64Codec>(column, descriptor, options, chunkOffset, output, scratch),
-            ParquetType.Float => Write<float, FloatCodec>(column, descriptor, options, chunkOffset, output, scratch),
-            ParquetType.Double => Write<double, DoubleCodec>(column, descriptor, options, chunkOffset, output, scratch),
-            ParquetType.String => Write<string, StringCodec>(column, descriptor, options, chunkOffset, output, scratch),
+            ParquetType.Boolean => Write<bool, BooleanCodec>(column, descriptor, options, chunkOffset, output, scratch, enclosingNulls),
+            ParquetType.Int32 => Write<int, Int32Codec>(column, descriptor, options, chunkOffset, output, scratch, enclosingNulls),
+            ParquetType.Int64 or ParquetType.TimestampMicros => Write<long, Int64Codec>(column, descriptor, options, chunkOffset, output, scratch, enclosingNulls),
+            ParquetType.Float => Write<float, FloatCodec>(column, descriptor, options, chunkOffset, output, scratch, enclosingNulls),
+            ParquetType.Double => Write<double, DoubleCodec>(column, descriptor, options, chunkOffset, output, scratch, enclosingNulls),
+            ParquetType.String => Write<string, StringCodec>(column, descriptor, options, chunkOffset, output, scratch, enclosingNulls),
             _ => throw new ArgumentOutOfRangeException(nameof(column), column.Field.Type, "Unknown ParquetType."),
         };
 
     private static ColumnMetaData Write<T, TCodec>(
-        ParquetColumnData column, ColumnDescriptor descriptor, ParquetWriterOptions options, long chunkOffset, PooledBuffer output, WriteScratch scratch)
+        ParquetColumnData column, ColumnDescriptor descriptor, ParquetWriterOptions options, long chunkOffset, PooledBuffer output, WriteScratch scratch, byte[]? enclosingNulls)
         where T : notnull
         where TCodec : IValueCodec<T>
     {
@@ -90,7 +95,7 @@ internal static class ColumnChunkWriter
                 levelCount = ListLevels.Count(column);
                 defLevels = ArrayPool<byte>.Shared.Rent(levelCount);
                 repLevels = ArrayPool<byte>.Shared.Rent(levelCount);
-                ListLevels.Shred(column, descriptor, defLevels.AsSpan(0, levelCount), repLevels.AsSpan(0, levelCount));
+                ListLevels.Shred(column, descriptor, defLevels.AsSpan(0, levelCount), repLevels.AsSpan(0, levelCount), enclosingNulls);
             }
             else
             {
@@ -98,9 +103,19 @@ internal static class ColumnChunkWriter
                 if (maxDef > 0)
                 {
                     defLevels = ArrayPool<byte>.Shared.Rent(rows);
+                    var value = (byte)maxDef;
+                    var none = (byte)(maxDef - 1);
                     for (var i = 0; i < rows; i++)
                     {
-                        defLevels[i] = nulls is not null && nulls[i] ? (byte)0 : (byte)1;
+                        defLevels[i] = nulls is not null && nulls[i] ? none : value;
+                    }
+
+                    if (enclosingNulls is not null)
+                    {
+                        for (var i = 0; i < rows; i++)
+                        {
+                            defLevels[i] = enclosingNulls[i] == GroupTree.NotNull ? defLevels[i] : enclosingNulls[i];
+                        }
                     }
                 }
             }

@@ -90,18 +90,42 @@ internal sealed class ColumnDescriptor
     /// The layout Weft writes: flat columns; <c>LIST { repeated group list { element } }</c>; for nested
     /// lists <c>LIST { repeated group list { element (LIST) { repeated group list { element } } } }</c>.
     /// </summary>
-    public static ColumnDescriptor ForWrite(ParquetField field) => field.ListDepth switch
+    public static ColumnDescriptor ForWrite(ParquetField field) => ForWrite(field, [], field.Name, 0);
+
+    /// <summary>
+    /// As <see cref="ForWrite(ParquetField)"/> for field <paramref name="index"/> of a schema with groups:
+    /// the path runs through its structs, and the optional ones add definition levels below the field's
+    /// own. A map's keys and values are <c>m (MAP) { repeated group key_value { required key; value } }</c>:
+    /// lists whose level is the map group.
+    /// </summary>
+    public static ColumnDescriptor ForWrite(ParquetSchema schema, int index)
+    {
+        var tree = schema.Tree;
+        var field = schema.Fields[index];
+        var enclosing = tree.EnclosingDefinition(index);
+        var map = tree.MapOf(index);
+        if (map < 0)
+        {
+            var groups = tree.Chain(tree.FieldGroup[index]).Select(tree.LocalName).ToArray();
+            return ForWrite(field, groups, tree.LocalName(field, index), enclosing);
+        }
+
+        string[] path = [.. tree.Chain(map).Select(tree.LocalName), "key_value", tree.LocalName(field, index)];
+        return ForList(field, PhysicalOf(field.Type), path, [tree.Groups[map].Nullable], field.ElementNullable, enclosingDefinition: enclosing);
+    }
+
+    private static ColumnDescriptor ForWrite(ParquetField field, string[] groups, string name, int enclosing) => field.ListDepth switch
     {
         0 => new ColumnDescriptor
         {
             Field = field,
             Physical = PhysicalOf(field.Type),
-            Path = [field.Name],
-            MaxDefinitionLevel = field.Nullable ? 1 : 0,
+            Path = [.. groups, name],
+            MaxDefinitionLevel = enclosing + (field.Nullable ? 1 : 0),
         },
-        1 => ForList(field, PhysicalOf(field.Type), [field.Name, "list", "element"], [field.Nullable], field.ElementNullable),
+        1 => ForList(field, PhysicalOf(field.Type), [.. groups, name, "list", "element"], [field.Nullable], field.ElementNullable, enclosingDefinition: enclosing),
         _ => ForList(
-            field, PhysicalOf(field.Type), [field.Name, "list", "element", "list", "element"], [field.Nullable, field.InnerListNullable], field.ElementNullable),
+            field, PhysicalOf(field.Type), [.. groups, name, "list", "element", "list", "element"], [field.Nullable, field.InnerListNullable], field.ElementNullable, enclosingDefinition: enclosing),
     };
 }
 

@@ -22,8 +22,13 @@ internal static class ListLevels
         return checked((int)count);
     }
 
-    /// <summary>Writes the repetition and definition levels of every row (<see cref="Count"/> pairs).</summary>
-    public static void Shred(ParquetColumnData column, ColumnDescriptor descriptor, Span<byte> defs, Span<byte> reps)
+    /// <summary>
+    /// Writes the repetition and definition levels of every row (<see cref="Count"/> pairs). A list inside
+    /// structs passes <paramref name="enclosingNulls"/>: per row, the definition level at which an enclosing
+    /// group is null (<see cref="GroupTree.NotNull"/> when none is); such a row's list is null, and its one
+    /// level pair takes that lower level instead of the list's own null level.
+    /// </summary>
+    public static void Shred(ParquetColumnData column, ColumnDescriptor descriptor, Span<byte> defs, Span<byte> reps, byte[]? enclosingNulls = null)
     {
         var offsets = column.Offsets!;
         var nulls = column.Nulls;
@@ -40,7 +45,7 @@ internal static class ListLevels
                 var length = offsets[i + 1] - start;
                 if (length == 0)
                 {
-                    defs[l] = nulls is not null && nulls[i] ? (byte)(empty0 - 1) : empty0;
+                    defs[l] = nulls is not null && nulls[i] ? NullLevel(enclosingNulls, i, empty0) : empty0;
                     reps[l++] = 0;
                     continue;
                 }
@@ -61,7 +66,7 @@ internal static class ListLevels
             var end = offsets[i + 1];
             if (first == end)
             {
-                defs[l] = nulls is not null && nulls[i] ? (byte)(empty - 1) : empty;
+                defs[l] = nulls is not null && nulls[i] ? NullLevel(enclosingNulls, i, empty) : empty;
                 reps[l++] = 0;
                 continue;
             }
@@ -201,6 +206,9 @@ internal static class ListLevels
         return ParquetColumnData.CreateTrusted(
             descriptor.Field, spread ?? present.ToArray(), nulls, offsets, innerNulls, inner, elementNulls);
     }
+
+    private static byte NullLevel(byte[]? enclosingNulls, int row, byte empty) =>
+        enclosingNulls is not null && enclosingNulls[row] != GroupTree.NotNull ? enclosingNulls[row] : (byte)(empty - 1);
 
     private static void Elements(Span<byte> defs, Span<byte> reps, byte first, byte next, byte maxDef, bool[]? elementNulls, int start)
     {

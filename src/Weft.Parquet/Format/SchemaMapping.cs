@@ -6,18 +6,44 @@ namespace Weft.Parquet.Format;
 /// <summary>Maps between <see cref="ParquetSchema"/> and Parquet's flattened SchemaElement list.</summary>
 internal static class SchemaMapping
 {
+    /// <summary>
+    /// The schema tree depth first: each group opens before its first field (the schema keeps a group's
+    /// fields contiguous) and closes after its last.
+    /// </summary>
     public static List<SchemaElement> ToElements(ParquetSchema schema)
     {
-        var elements = new List<SchemaElement>(schema.Fields.Count * 3 + 1)
+        var tree = schema.Tree;
+        var elements = new List<SchemaElement>(schema.Fields.Count * 3 + tree.Groups.Length * 2 + 1)
         {
-            new() { Name = "schema", NumChildren = schema.Fields.Count },
+            new() { Name = "schema", NumChildren = tree.RootChildren },
         };
-        foreach (var field in schema.Fields)
+        var open = new List<int>();
+        for (var i = 0; i < schema.Fields.Count; i++)
         {
-            var repetition = Optional(field.Nullable);
-            if (field.IsList)
+            var field = schema.Fields[i];
+            var chain = tree.Chain(tree.FieldGroup[i]);
+            var shared = 0;
+            while (shared < open.Count && shared < chain.Count && open[shared] == chain[shared])
             {
-                elements.Add(ListGroup(field.Name, repetition));
+                shared++;
+            }
+
+            open.RemoveRange(shared, open.Count - shared);
+            foreach (var g in chain.Skip(shared))
+            {
+                open.Add(g);
+                AddGroup(elements, tree, g);
+            }
+
+            var name = tree.LocalName(field, i);
+            if (tree.MapOf(i) >= 0)
+            {
+                // The map group holds the list level; key and value are the entry's leaves.
+                elements.Add(Leaf(name, field.Type, name == "key" ? Repetition.Required : Optional(field.ElementNullable)));
+            }
+            else if (field.IsList)
+            {
+                elements.Add(ListGroup(name, Optional(field.Nullable)));
                 elements.Add(new SchemaElement { Name = "list", RepetitionType = Repetition.Repeated, NumChildren = 1 });
                 if (field.ListDepth == 2)
                 {
@@ -29,11 +55,31 @@ internal static class SchemaMapping
             }
             else
             {
-                elements.Add(Leaf(field.Name, field.Type, repetition));
+                elements.Add(Leaf(name, field.Type, Optional(field.Nullable)));
             }
         }
 
         return elements;
+    }
+
+    private static void AddGroup(List<SchemaElement> elements, GroupTree tree, int g)
+    {
+        var group = tree.Groups[g];
+        if (group.Kind == ParquetGroupKind.Struct)
+        {
+            elements.Add(new SchemaElement { Name = tree.LocalName(g), RepetitionType = Optional(group.Nullable), NumChildren = tree.Children[g] });
+            return;
+        }
+
+        elements.Add(new SchemaElement
+        {
+            Name = tree.LocalName(g),
+            RepetitionType = Optional(group.Nullable),
+            NumChildren = 1,
+            ConvertedType = ConvertedType.Map,
+            LogicalType = new LogicalType { Kind = LogicalType.Map },
+        });
+        elements.Add(new SchemaElement { Name = "key_value", RepetitionType = Repetition.Repeated, NumChildren = 2 });
     }
 
     /// <summary>
