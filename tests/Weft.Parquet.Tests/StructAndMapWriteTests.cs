@@ -260,6 +260,116 @@ public sealed class StructAndMapWriteTests
         await writer.WriteRowGroupAsync(columns, groupNulls);
     }
 
+    /// <summary>
+    /// The shape of a Delta Lake checkpoint: one action per row, every other action's struct null, every
+    /// node optional. DuckDB reads each action back.
+    /// </summary>
+    [Fact]
+    public async Task A_Delta_checkpoint_shaped_file_reads_in_DuckDB_one_action_per_row()
+    {
+        ParquetField Str(string name) => new(name, ParquetType.String, true);
+        ParquetField Long(string name) => new(name, ParquetType.Int64, true);
+        ParquetField StrList(string name, bool elementNullable = true) => new(name, ParquetType.String, true, IsList: true, ElementNullable: elementNullable);
+        ParquetField[] fields =
+        [
+            Str("txn.appId"), Long("txn.version"),
+            Str("add.path"), StrList("add.partitionValues.key", false), StrList("add.partitionValues.value"), Long("add.size"), Long("add.modificationTime"),
+            new("add.dataChange", ParquetType.Boolean, true), Str("add.stats"), StrList("add.tags.key", false), StrList("add.tags.value"),
+            Str("remove.path"), Long("remove.deletionTimestamp"), new("remove.dataChange", ParquetType.Boolean, true),
+            Str("metaData.id"), Str("metaData.name"), Str("metaData.description"), Str("metaData.format.provider"),
+            StrList("metaData.format.options.key", false), StrList("metaData.format.options.value"), Str("metaData.schemaString"),
+            StrList("metaData.partitionColumns"), StrList("metaData.configuration.key", false), StrList("metaData.configuration.value"), Long("metaData.createdTime"),
+            new("protocol.minReaderVersion", ParquetType.Int32, true), new("protocol.minWriterVersion", ParquetType.Int32, true),
+            StrList("protocol.readerFeatures"), StrList("protocol.writerFeatures"),
+        ];
+        string[] structs = ["txn", "add", "remove", "metaData", "metaData.format", "protocol"];
+        string[] maps = ["add.partitionValues", "add.tags", "metaData.format.options", "metaData.configuration"];
+        var schema = new ParquetSchema(
+            fields,
+            [.. structs.Select(g => new ParquetGroup(g, ParquetGroupKind.Struct, true)), .. maps.Select(g => new ParquetGroup(g, ParquetGroupKind.Map, true))]);
+
+        const string schemaString = "{\"type\":\"struct\",\"fields\":[{\"name\":\"date\",\"type\":\"string\",\"nullable\":true,\"metadata\":{}}]}";
+        var rows = new[]
+        {
+            ("protocol", new Dictionary<string, object?>
+            {
+                ["protocol.minReaderVersion"] = 3, ["protocol.minWriterVersion"] = 7,
+                ["protocol.readerFeatures"] = new object?[] { "deletionVectors" }, ["protocol.writerFeatures"] = new object?[] { "deletionVectors", "appendOnly" },
+            }),
+            ("metaData", new Dictionary<string, object?>
+            {
+                ["metaData.id"] = "6f0e", ["metaData.format.provider"] = "parquet",
+                ["metaData.format.options.key"] = Array.Empty<object?>(), ["metaData.format.options.value"] = Array.Empty<object?>(),
+                ["metaData.schemaString"] = schemaString, ["metaData.partitionColumns"] = new object?[] { "date" },
+                ["metaData.configuration.key"] = new object?[] { "delta.appendOnly", "delta.enableDeletionVectors" },
+                ["metaData.configuration.value"] = new object?[] { "true", "true" }, ["metaData.createdTime"] = 1_700_000_000_000L,
+            }),
+            ("add", new Dictionary<string, object?>
+            {
+                ["add.path"] = "date=2024-01-01/part-0.parquet", ["add.partitionValues.key"] = new object?[] { "date" },
+                ["add.partitionValues.value"] = new object?[] { "2024-01-01" }, ["add.size"] = 1234L, ["add.modificationTime"] = 1_700_000_000_001L,
+                ["add.dataChange"] = true, ["add.stats"] = "{\"numRecords\":3}",
+            }),
+            ("add", new Dictionary<string, object?>
+            {
+                ["add.path"] = "date=__HIVE_DEFAULT_PARTITION__/part-1.parquet", ["add.partitionValues.key"] = new object?[] { "date" },
+                ["add.partitionValues.value"] = new object?[] { null }, ["add.size"] = 99L, ["add.modificationTime"] = 1_700_000_000_002L,
+                ["add.dataChange"] = false, ["add.tags.key"] = new object?[] { "INSERTION_TIME" }, ["add.tags.value"] = new object?[] { "1700000000002000" },
+            }),
+            ("remove", new Dictionary<string, object?>
+            {
+                ["remove.path"] = "date=2023-12-31/part-9.parquet", ["remove.deletionTimestamp"] = 1_700_000_000_003L, ["remove.dataChange"] = true,
+            }),
+            ("txn", new Dictionary<string, object?> { ["txn.appId"] = "stream-1", ["txn.version"] = 42L }),
+        };
+        var columns = fields.Select(f => TestColumns.FromRows(f, rows.Select(r => r.Item2.GetValueOrDefault(f.Name)).ToList())).ToArray();
+        var groupNulls = structs.Where(g => !g.Contains('.', StringComparison.Ordinal))
+            .ToDictionary(g => g, g => rows.Select(r => r.Item1 != g).ToArray());
+        using var temp = new TempDir();
+        var path = temp.File("00000000000000000010.checkpoint.parquet");
+        await using (var writer = await ParquetFileWriter.CreateAsync(path, schema))
+        {
+            await writer.WriteRowGroupAsync(columns, groupNulls);
+        }
+
+        var file = DuckDb.Quote(path);
+        var results = await DuckDb.RunAsync(
+            $"DESCRIBE SELECT * FROM read_parquet({file})",
+            $"""
+            SELECT txn IS NULL, add IS NULL, remove IS NULL, metaData IS NULL, protocol IS NULL,
+                   txn.appId, txn.version,
+                   add.path, map_keys(add.partitionValues), map_values(add.partitionValues), add.size, add.modificationTime, add.dataChange, add.stats,
+                   add.tags IS NULL, map_keys(add.tags), map_values(add.tags),
+                   remove.path, remove.deletionTimestamp, remove.dataChange,
+                   metaData.id, metaData.name, metaData.format.provider, map_keys(metaData.format.options), metaData.schemaString,
+                   metaData.partitionColumns, map_keys(metaData.configuration), map_values(metaData.configuration), metaData.createdTime,
+                   protocol.minReaderVersion, protocol.minWriterVersion, protocol.readerFeatures, protocol.writerFeatures
+            FROM read_parquet({file}, file_row_number = true) ORDER BY file_row_number
+            """);
+
+        results[0].Rows.Select(r => $"{r[0].GetString()}: {r[1].GetString()}").Should().Equal(
+            "txn: STRUCT(appId VARCHAR, \"version\" BIGINT)",
+            "add: STRUCT(path VARCHAR, partitionValues MAP(VARCHAR, VARCHAR), size BIGINT, modificationTime BIGINT, dataChange BOOLEAN, stats VARCHAR, tags MAP(VARCHAR, VARCHAR))",
+            "remove: STRUCT(path VARCHAR, deletionTimestamp BIGINT, dataChange BOOLEAN)",
+            "metaData: STRUCT(id VARCHAR, \"name\" VARCHAR, description VARCHAR, format STRUCT(provider VARCHAR, \"options\" MAP(VARCHAR, VARCHAR)), schemaString VARCHAR, partitionColumns VARCHAR[], \"configuration\" MAP(VARCHAR, VARCHAR), createdTime BIGINT)",
+            "protocol: STRUCT(minReaderVersion INTEGER, minWriterVersion INTEGER, readerFeatures VARCHAR[], writerFeatures VARCHAR[])");
+        object?[] Nulls(int count) => new object?[count];
+        object?[][] expected =
+        [
+            [true, true, true, true, false, .. Nulls(9), true, .. Nulls(14), 3, 7, new object?[] { "deletionVectors" }, new object?[] { "deletionVectors", "appendOnly" }],
+            [true, true, true, false, true, .. Nulls(9), true, .. Nulls(5), "6f0e", null, "parquet", Array.Empty<object?>(), schemaString, new object?[] { "date" },
+                new object?[] { "delta.appendOnly", "delta.enableDeletionVectors" }, new object?[] { "true", "true" }, 1_700_000_000_000L, .. Nulls(4)],
+            [true, false, true, true, true, null, null, "date=2024-01-01/part-0.parquet", new object?[] { "date" }, new object?[] { "2024-01-01" },
+                1234L, 1_700_000_000_001L, true, "{\"numRecords\":3}", true, null, null, .. Nulls(16)],
+            [true, false, true, true, true, null, null, "date=__HIVE_DEFAULT_PARTITION__/part-1.parquet", new object?[] { "date" }, new object?[] { null },
+                99L, 1_700_000_000_002L, false, null, false, new object?[] { "INSERTION_TIME" }, new object?[] { "1700000000002000" }, .. Nulls(16)],
+            [true, true, false, true, true, .. Nulls(9), true, null, null, "date=2023-12-31/part-9.parquet", 1_700_000_000_003L, true, .. Nulls(13)],
+            [false, true, true, true, true, "stream-1", 42L, .. Nulls(7), true, .. Nulls(18)],
+        ];
+        results[1].Rows.Select(r => string.Join(" | ", r.Select(v => Canon(v)))).Should().Equal(
+            expected.Select(r => string.Join(" | ", r.Select(Canon))), "each row holds its one action; every other action is null (and so is a field of it)");
+    }
+
     /// <summary>Names and canon as in <see cref="StructAndMapTests"/>: Weft's values and DuckDB's JSON compare as text.</summary>
     private static string Canon(object? value) => value switch
     {
