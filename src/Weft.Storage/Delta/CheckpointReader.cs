@@ -8,9 +8,10 @@ namespace Weft.Storage;
 /// each hold one action as a struct column (<c>protocol</c>, <c>metaData</c>, <c>add</c>, <c>remove</c>,
 /// <c>txn</c>, …; PROTOCOL.md "Checkpoint Schema"). Weft's Parquet reader exposes a struct's fields as
 /// dotted columns (<c>add.path</c>) and a map as two lists (<c>add.partitionValues.key</c> /
-/// <c>.value</c>). The checkpoint is the table's reconciled state at its version, so only the protocol,
-/// the metadata and the adds matter here: removes in a checkpoint are tombstones for vacuum, and txn,
-/// domainMetadata and the rest are ignored as in JSON entries.
+/// <c>.value</c>). The checkpoint is the table's reconciled state at its version: the protocol, the
+/// metadata and the adds, plus removes that are tombstones (kept so that a checkpoint Weft writes later
+/// carries them forward, as the protocol asks); txn, domainMetadata and the rest are ignored as in JSON
+/// entries.
 /// </summary>
 internal static class CheckpointReader
 {
@@ -68,6 +69,7 @@ internal static class CheckpointReader
         private ParquetColumnData? _metaId, _metaName, _metaDescription, _provider, _optionKeys, _optionValues, _schemaString;
         private ParquetColumnData? _partitionColumns, _configKeys, _configValues, _createdTime;
         private ParquetColumnData? _addPath, _partitionKeys, _partitionValues, _size, _modificationTime, _dataChange, _stats, _tagKeys, _tagValues;
+        private ParquetColumnData? _removePath, _removeTime, _removeChange, _removeExtended, _removeKeys, _removeValues, _removeSize;
 
         public async Task ReadAsync(CancellationToken cancellationToken)
         {
@@ -99,6 +101,17 @@ internal static class CheckpointReader
                 _stats = await OptionalAsync("add.stats", cancellationToken).ConfigureAwait(false);
                 _tagKeys = await OptionalAsync("add.tags.key", cancellationToken).ConfigureAwait(false);
                 _tagValues = await OptionalAsync("add.tags.value", cancellationToken).ConfigureAwait(false);
+            }
+
+            _removePath = await OptionalAsync("remove.path", cancellationToken).ConfigureAwait(false);
+            if (_removePath is not null)
+            {
+                _removeTime = await OptionalAsync("remove.deletionTimestamp", cancellationToken).ConfigureAwait(false);
+                _removeChange = await OptionalAsync("remove.dataChange", cancellationToken).ConfigureAwait(false);
+                _removeExtended = await OptionalAsync("remove.extendedFileMetadata", cancellationToken).ConfigureAwait(false);
+                _removeKeys = await OptionalAsync("remove.partitionValues.key", cancellationToken).ConfigureAwait(false);
+                _removeValues = await OptionalAsync("remove.partitionValues.value", cancellationToken).ConfigureAwait(false);
+                _removeSize = await OptionalAsync("remove.size", cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -142,6 +155,18 @@ internal static class CheckpointReader
                         Present(_dataChange, row) && _dataChange!.GetValues<bool>()[row],
                         Present(_stats, row) ? Str(_stats, row, "add.stats") : null,
                         Map(_tagKeys, _tagValues, row)));
+                }
+
+                if (Present(_removePath, row))
+                {
+                    var values = Map(_removeKeys, _removeValues, row);
+                    actions.Add(new RemoveAction(
+                        Str(_removePath, row, "remove.path"),
+                        Present(_removeTime, row) ? Long(_removeTime, row, "remove.deletionTimestamp") : null,
+                        Present(_removeChange, row) && _removeChange.GetValues<bool>()[row],
+                        Present(_removeExtended, row) ? _removeExtended.GetValues<bool>()[row] : null,
+                        values?.ToDictionary(e => e.Key, e => (string?)e.Value, StringComparer.Ordinal),
+                        Present(_removeSize, row) ? Long(_removeSize, row, "remove.size") : null));
                 }
             }
         }

@@ -122,36 +122,8 @@ internal sealed class DeltaLogReader
     /// </summary>
     private LogBase FindBase(LogListing listing, long first)
     {
-        var usable = new List<(long Version, CheckpointFile[] Parts)>();
-        bool uuidNamed = false, incomplete = false;
-        foreach (var group in listing.Checkpoints.GroupBy(c => c.Version))
-        {
-            if (group.Key < first - 1 && first != long.MaxValue)
-            {
-                continue; // the commits right after it are gone too
-            }
-
-            // A version may have several checkpoints (two writers raced); any complete classic one will do.
-            CheckpointFile[]? chosen = null;
-            foreach (var kind in group.Where(c => !c.UuidNamed).GroupBy(c => c.Parts))
-            {
-                var parts = kind.DistinctBy(c => c.Part).OrderBy(c => c.Part).ToArray();
-                if (parts.Length == kind.Key)
-                {
-                    chosen = parts.Length == 1 || chosen is null || chosen.Length > parts.Length ? parts : chosen;
-                }
-                else
-                {
-                    incomplete = true;
-                }
-            }
-
-            uuidNamed |= group.Any(c => c.UuidNamed);
-            if (chosen is not null)
-            {
-                usable.Add((group.Key, chosen));
-            }
-        }
+        // A checkpoint before first - 1 is no use: the commits right after it are gone too.
+        var usable = CheckpointAt.Complete(listing.Checkpoints.Where(c => first == long.MaxValue || c.Version >= first - 1), out bool uuidNamed, out bool incomplete);
 
         if (usable.Count == 0 && !listing.HasCheckpoints)
         {
@@ -169,8 +141,7 @@ internal sealed class DeltaLogReader
                 : $"The log of '{TablePath}' starts at version {first}: the entries before it were cleaned up, and {why} ('{Store.Describe(0)}' is missing).");
         }
 
-        usable.Sort((a, b) => a.Version.CompareTo(b.Version));
-        return new LogBase(first == long.MaxValue ? usable[^1].Version + 1 : first, usable.ConvertAll(u => new CheckpointAt(u.Version, u.Parts)));
+        return new LogBase(first == long.MaxValue ? usable[^1].Version + 1 : first, usable);
     }
 
     /// <summary>Reads and parses one entry.</summary>
@@ -278,6 +249,42 @@ internal sealed class DeltaLogReader
 internal sealed record LogBase(long EarliestCommit, List<CheckpointAt> Checkpoints);
 
 /// <summary>A complete checkpoint: its version and every part's file, in part order.</summary>
-internal sealed record CheckpointAt(long Version, CheckpointFile[] Parts);
+internal sealed record CheckpointAt(long Version, CheckpointFile[] Parts)
+{
+    /// <summary>
+    /// The complete classic checkpoints among <paramref name="files"/>, oldest first: a multi-part one only
+    /// with all its parts ("readers must ignore multi-part checkpoints with missing parts"). A version may
+    /// have several (two writers raced); any complete one will do, the one with fewest parts is taken.
+    /// </summary>
+    public static List<CheckpointAt> Complete(IEnumerable<CheckpointFile> files, out bool uuidNamed, out bool incomplete)
+    {
+        var complete = new List<CheckpointAt>();
+        uuidNamed = incomplete = false;
+        foreach (var version in files.GroupBy(c => c.Version).OrderBy(g => g.Key))
+        {
+            CheckpointFile[]? chosen = null;
+            foreach (var kind in version.Where(c => !c.UuidNamed).GroupBy(c => c.Parts))
+            {
+                var parts = kind.DistinctBy(c => c.Part).OrderBy(c => c.Part).ToArray();
+                if (parts.Length != kind.Key)
+                {
+                    incomplete = true;
+                }
+                else if (chosen is null || chosen.Length > parts.Length)
+                {
+                    chosen = parts;
+                }
+            }
+
+            uuidNamed |= version.Any(c => c.UuidNamed);
+            if (chosen is not null)
+            {
+                complete.Add(new CheckpointAt(version.Key, chosen));
+            }
+        }
+
+        return complete;
+    }
+}
 
 internal sealed record LoadedCheckpoint(long Version, TableState State, CommitEntry Entry);

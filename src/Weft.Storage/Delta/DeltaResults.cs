@@ -25,6 +25,14 @@ public sealed record DeltaTableOptions
     public int SnapshotInterval { get; init; } = 1_000;
 
     /// <summary>
+    /// A handle that commits a version divisible by this writes a Delta checkpoint of it
+    /// (<c>_delta_log/V.checkpoint.parquet</c> and <c>_last_checkpoint</c>) in the background, so that
+    /// other engines (Spark, delta-rs, DuckDB) open the table from it instead of replaying every commit.
+    /// The table property <c>delta.checkpointInterval</c> overrides it. Default 100; zero writes none.
+    /// </summary>
+    public int CheckpointInterval { get; init; } = 100;
+
+    /// <summary>
     /// How often a handle lists the whole log to check it still runs 0, 1, 2, … without a gap (by
     /// <see cref="TimeProvider"/>). Between listings, a handle that knows version V finds newer ones by
     /// reading V + 1, V + 2, … until one is missing: a listing costs the log's length, ~200 ms for the
@@ -53,6 +61,11 @@ public sealed record DeltaTableOptions
         if (LogCheckInterval < TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(LogCheckInterval), LogCheckInterval, "DeltaTableOptions.LogCheckInterval must not be negative (zero lists the log at every refresh).");
+        }
+
+        if (CheckpointInterval < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(CheckpointInterval), CheckpointInterval, "DeltaTableOptions.CheckpointInterval must not be negative (zero writes no checkpoints).");
         }
 
         if (SnapshotInterval < 0)

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Weft.Parquet;
 
 namespace Weft.Storage;
 
@@ -23,6 +24,8 @@ public sealed class DeltaTable
     private Task _snapshotWrite = Task.CompletedTask; // the background write a long-lived handle started, if any
     private int _snapshotWriting;
     private long _snapshotFailedAt = -1; // the version a write last failed at: not tried again before another interval
+    private Task _checkpointWrite = Task.CompletedTask; // the background checkpoint write this handle started last
+    private int _checkpointWriting;
     private VacuumBase? _vacuumBase; // the version current at the last vacuum's horizon: the next vacuum replays from it
 
     private DeltaTable(string path, DeltaLogReader log, DeltaTableOptions options, TableState latest)
@@ -149,6 +152,122 @@ public sealed class DeltaTable
                 Volatile.Write(ref _snapshotWriting, 0);
             }
         }));
+    }
+
+    /// <summary>The background checkpoint write this handle started last, if any (for tests).</summary>
+    internal Task CheckpointWrite => Volatile.Read(ref _checkpointWrite);
+
+    /// <summary>
+    /// After this handle committed <paramref name="state"/>: when its version is a multiple of the
+    /// checkpoint interval, writes its checkpoint in the background (one at a time; a version that comes
+    /// due while one is written is skipped, the next due one is not).
+    /// </summary>
+    private void CheckpointWhenDue(TableState state)
+    {
+        int interval = state.Metadata.Configuration.TryGetValue("delta.checkpointInterval", out var text)
+            && int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var configured) && configured > 0
+            ? configured
+            : _options.CheckpointInterval;
+        if (interval <= 0 || state.Version == 0 || state.Version % interval != 0 || _log.Store is not FileSystemLogStore files
+            || ProtocolSupport.WriteProblem(state) is not null || Interlocked.Exchange(ref _checkpointWriting, 1) != 0)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _checkpointWrite, Task.Run(async () =>
+        {
+            try
+            {
+                await TryWriteCheckpointAsync(files.Location, state, CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                Volatile.Write(ref _checkpointWriting, 0);
+            }
+        }));
+    }
+
+    /// <summary>
+    /// Best effort, like the log snapshots: a checkpoint is a shortcut for readers, and the log stays the
+    /// truth. Its tombstones are the removes not yet expired: those the previous checkpoint carried, and
+    /// those of the commits since (or, without a readable previous checkpoint, of the commits whose files
+    /// were written within the retention), less the paths live again.
+    /// </summary>
+    private async Task TryWriteCheckpointAsync(string logDirectory, TableState state, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var horizon = _options.TimeProvider.GetUtcNow() - CheckpointWriter.TombstoneRetention(state.Metadata.Configuration);
+            var tombstones = new Dictionary<string, RemoveAction>(StringComparer.Ordinal);
+            long from = OldestCommitWithin(logDirectory, horizon, state.Version);
+            var listing = await _log.Store.ListAsync(cancellationToken).ConfigureAwait(false);
+            if (CheckpointAt.Complete(listing.Checkpoints, out _, out _).LastOrDefault(c => c.Version < state.Version && c.Version >= from - 1) is { } previous)
+            {
+                try
+                {
+                    var (actions, _) = await CheckpointReader.ReadAsync(_log.Store, Path, previous.Parts, cancellationToken).ConfigureAwait(false);
+                    foreach (var remove in actions.OfType<RemoveAction>())
+                    {
+                        tombstones[DeltaPaths.FromLogPath(remove.Path)] = remove;
+                    }
+
+                    from = previous.Version + 1;
+                }
+                catch (DeltaLogException)
+                {
+                    tombstones.Clear(); // unreadable: the commits say the same
+                }
+            }
+
+            for (long version = Math.Max(from, _log.EarliestCommit); version <= state.Version; version++)
+            {
+                foreach (var action in (await _log.ReadAsync(version, cancellationToken).ConfigureAwait(false)).Actions)
+                {
+                    if (action is RemoveAction remove)
+                    {
+                        tombstones[DeltaPaths.FromLogPath(remove.Path)] = remove;
+                    }
+                }
+            }
+
+            long horizonMs = horizon.ToUnixTimeMilliseconds();
+            var kept = tombstones
+                .Where(t => !state.Files.ContainsKey(t.Key) && (t.Value.DeletionTimestamp ?? long.MinValue) >= horizonMs)
+                .OrderBy(t => t.Key, StringComparer.Ordinal)
+                .Select(t => t.Value)
+                .ToList();
+            await CheckpointWriter.WriteAsync(logDirectory, state, kept, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DeltaLogException or ParquetFormatException or ArgumentException)
+        {
+            // Readers replay the log instead; the next due version tries again.
+        }
+    }
+
+    /// <summary>
+    /// The oldest commit that can hold an unexpired remove: a commit file last written before the horizon
+    /// (less a day for clocks that disagree) removed its files before it too. Commit files are written in
+    /// version order, so a binary search over their times finds it without reading them.
+    /// </summary>
+    private long OldestCommitWithin(string logDirectory, DateTimeOffset horizon, long version)
+    {
+        var before = (horizon - TimeSpan.FromDays(1)).UtcDateTime;
+        long low = _log.EarliestCommit, high = version;
+        while (low < high)
+        {
+            long middle = low + (high - low) / 2;
+            var file = System.IO.Path.Combine(logDirectory, DeltaLogNaming.CommitFileName(middle));
+            if (File.Exists(file) && File.GetLastWriteTimeUtc(file) < before)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle;
+            }
+        }
+
+        return low;
     }
 
     /// <summary>
@@ -356,7 +475,9 @@ public sealed class DeltaTable
 
             if (await _log.Store.TryCommitAsync(version, DeltaActionCodec.Serialize(actions), cancellationToken).ConfigureAwait(false))
             {
-                Publish(TableState.Apply(state, version, actions, now, Path, _log.Store.Describe(version)));
+                var committed = TableState.Apply(state, version, actions, now, Path, _log.Store.Describe(version));
+                Publish(committed);
+                CheckpointWhenDue(committed);
                 return new CommitResult(version, attempt, transaction.Adds.Count, removed.Count);
             }
 

@@ -1,0 +1,215 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FluentAssertions;
+using Weft.Parquet.Tests;
+using Xunit;
+
+namespace Weft.Storage.Tests;
+
+/// <summary>
+/// The checkpoints Weft writes: DuckDB reads each as the protocol's checkpoint schema holding the table's
+/// state at its version (compared with a reconciliation of the JSON log done here), and a table whose
+/// entries before a Weft checkpoint are deleted reads as its complete log.
+/// </summary>
+public sealed class CheckpointWriteTests : IDisposable
+{
+    private static readonly string[] Buckets = ["2026-11-23T12", "2026-11-23T13", "a b+c%", "ü/x"];
+
+    private readonly TempDirectory _directory = new();
+    private readonly FakeTimeProvider _time = new(TestTables.Epoch);
+
+    public void Dispose() => _directory.Dispose();
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task Every_interval_a_checkpoint_duckdb_reads_as_the_state_and_weft_opens_from(int seed)
+    {
+        var path = _directory.Combine($"t{seed}");
+        var random = new Random(seed);
+        var options = new DeltaTableOptions { TimeProvider = _time, CheckpointInterval = 4 };
+        var table = await DeltaTable.CreateAsync(path, TestTables.Schema, TestTables.PartitionColumns, options);
+        var live = new List<AddFile>();
+        long latest = 0;
+        for (int i = 0; i < 13; i++)
+        {
+            _time.Advance(TimeSpan.FromMinutes(5));
+            latest = (await table.CommitAsync(RandomCommit(path, random, live))).Version;
+            await table.CheckpointWrite;
+        }
+
+        var log = Path.Combine(path, "_delta_log");
+        Directory.GetFiles(log, "*.checkpoint.parquet").Select(Path.GetFileName).Order(StringComparer.Ordinal)
+            .Should().Equal(DeltaLogNaming.CheckpointFileName(4), DeltaLogNaming.CheckpointFileName(8), DeltaLogNaming.CheckpointFileName(12));
+        JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(log, "_last_checkpoint")))!["version"]!.GetValue<long>().Should().Be(12);
+
+        foreach (long version in new long[] { 4, 8, 12 })
+        {
+            await AssertDuckDbReadsTheStateAsync(path, version);
+        }
+
+        var complete = await (await DeltaTable.OpenAsync(path)).GetSnapshotAsync();
+        for (long v = 0; v < 12; v++)
+        {
+            File.Delete(Path.Combine(log, DeltaLogNaming.CommitFileName(v)));
+        }
+
+        var fromCheckpoint = await (await DeltaTable.OpenAsync(path)).GetSnapshotAsync();
+        fromCheckpoint.Version.Should().Be(latest);
+        fromCheckpoint.Files().Select(Describe).Should().Equal(complete.Files().Select(Describe));
+        fromCheckpoint.Schema.Should().Be(complete.Schema);
+        fromCheckpoint.TableId.Should().Be(complete.TableId);
+    }
+
+    /// <summary>
+    /// A removed file stays a tombstone in later checkpoints (carried from the one before, whose commits
+    /// the next does not read again) until the retention passes, and not once its path is live again.
+    /// </summary>
+    [Fact]
+    public async Task Tombstones_are_carried_forward_until_they_expire()
+    {
+        var path = _directory.Combine("tombstones");
+        var options = new DeltaTableOptions { TimeProvider = _time, CheckpointInterval = 3 };
+        var table = await DeltaTable.CreateAsync(path, TestTables.Schema, TestTables.PartitionColumns, options);
+        var a = TestTables.WriteFile(path, Buckets[0], "stream");
+        var b = TestTables.WriteFile(path, Buckets[1], "stream");
+        await table.CommitAsync(TestTables.Append(a, b)); // 1
+        await table.CommitAsync(DeltaTransaction.Create("DELETE").Remove(a.Path).Build()); // 2: a removed now
+        _time.Advance(TimeSpan.FromDays(3));
+        await table.CommitAsync(DeltaTransaction.Create("DELETE").Remove(b.Path).Build()); // 3: b removed 3 days later
+        await table.CheckpointWrite;
+        (await TombstonesAsync(path, 3)).Should().BeEquivalentTo([a.Path, b.Path]);
+
+        _time.Advance(TimeSpan.FromDays(5)); // a's removal is 8 days old, b's 5
+        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, Buckets[2], "batch"))); // 4
+        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, Buckets[2], "batch"))); // 5
+        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, Buckets[2], "batch"))); // 6
+        await table.CheckpointWrite;
+        (await TombstonesAsync(path, 6)).Should().BeEquivalentTo([b.Path], "a's tombstone expired after 7 days, b's came from checkpoint 3");
+
+        await table.CommitAsync(TestTables.Append(b with { ModificationTime = _time.GetUtcNow() })); // 7: b is live again
+        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, Buckets[3], "batch"))); // 8
+        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, Buckets[3], "batch"))); // 9
+        await table.CheckpointWrite;
+        (await TombstonesAsync(path, 9)).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task No_checkpoint_is_written_when_the_interval_is_zero_or_the_version_is_not_due()
+    {
+        var path = _directory.Combine("none");
+        var table = await DeltaTable.CreateAsync(path, TestTables.Schema, TestTables.PartitionColumns, new DeltaTableOptions { TimeProvider = _time, CheckpointInterval = 0 });
+        for (int i = 0; i < 5; i++)
+        {
+            await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, Buckets[0], "stream")));
+            await table.CheckpointWrite;
+        }
+
+        var other = await DeltaTable.OpenAsync(path, new DeltaTableOptions { TimeProvider = _time, CheckpointInterval = 7 });
+        await other.CommitAsync(TestTables.Append(TestTables.WriteFile(path, Buckets[0], "stream"))); // 6: not due
+        await other.CheckpointWrite;
+
+        TestTables.LogFiles(path).Should().NotContain(f => f.Contains(".checkpoint", StringComparison.Ordinal) || f == "_last_checkpoint");
+    }
+
+    private static DeltaTransaction RandomCommit(string path, Random random, List<AddFile> live)
+    {
+        var choice = random.Next(10);
+        if (choice < 6 || live.Count == 0)
+        {
+            var files = Enumerable.Range(0, random.Next(1, 4))
+                .Select(_ => TestTables.WriteFile(path, Buckets[random.Next(Buckets.Length)], random.Next(2) == 0 ? "stream" : "batch", random.Next(1, 1000)))
+                .ToArray();
+            live.AddRange(files);
+            return TestTables.Append(files);
+        }
+
+        var removed = live[random.Next(live.Count)];
+        live.Remove(removed);
+        return DeltaTransaction.Create("DELETE").Remove(removed.Path).Build();
+    }
+
+    /// <summary>
+    /// DuckDB reads the checkpoint of <paramref name="version"/>: its column types are the protocol's, one
+    /// protocol and one metaData row as the log's last ones, one add per file live at the version (as a
+    /// reconciliation of the JSON entries finds them, dataChange false), and a tombstone per file removed
+    /// and not live again (none expired here).
+    /// </summary>
+    private static async Task AssertDuckDbReadsTheStateAsync(string path, long version)
+    {
+        var log = Path.Combine(path, "_delta_log");
+        JsonObject? protocol = null, metadata = null;
+        var adds = new SortedDictionary<string, JsonObject>(StringComparer.Ordinal);
+        var removes = new SortedSet<string>(StringComparer.Ordinal);
+        for (long v = 0; v <= version; v++)
+        {
+            foreach (var line in await File.ReadAllLinesAsync(Path.Combine(log, DeltaLogNaming.CommitFileName(v))))
+            {
+                var action = JsonNode.Parse(line)!.AsObject();
+                protocol = action["protocol"]?.AsObject() ?? protocol;
+                metadata = action["metaData"]?.AsObject() ?? metadata;
+                if (action["add"] is JsonObject add)
+                {
+                    adds[add["path"]!.GetValue<string>()] = add;
+                    removes.Remove(add["path"]!.GetValue<string>());
+                }
+                else if (action["remove"] is JsonObject remove)
+                {
+                    adds.Remove(remove["path"]!.GetValue<string>());
+                    removes.Add(remove["path"]!.GetValue<string>());
+                }
+            }
+        }
+
+        var file = DuckDb.Quote(Path.Combine(log, DeltaLogNaming.CheckpointFileName(version)));
+        var results = await DuckDb.RunAsync(
+            $"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet({file}))",
+            $"SELECT add.path, add.size, add.modificationTime, add.dataChange, add.stats, map_keys(add.partitionValues), map_values(add.partitionValues) FROM read_parquet({file}) WHERE add IS NOT NULL ORDER BY add.path",
+            $"SELECT protocol.minReaderVersion, protocol.minWriterVersion FROM read_parquet({file}) WHERE protocol IS NOT NULL",
+            $"SELECT metaData.id, metaData.schemaString, metaData.partitionColumns, metaData.format.provider, metaData.createdTime FROM read_parquet({file}) WHERE metaData IS NOT NULL",
+            $"SELECT remove.path FROM read_parquet({file}) WHERE remove IS NOT NULL ORDER BY remove.path",
+            $"SELECT count(*) FROM read_parquet({file}) WHERE txn IS NOT NULL");
+
+        var types = results[0].Rows.ToDictionary(r => r[0].GetString()!, r => r[1].GetString()!.Replace("\"", "", StringComparison.Ordinal));
+        types["add"].Should().Be("STRUCT(path VARCHAR, partitionValues MAP(VARCHAR, VARCHAR), size BIGINT, modificationTime BIGINT, dataChange BOOLEAN, stats VARCHAR, tags MAP(VARCHAR, VARCHAR))");
+        types["remove"].Should().Be("STRUCT(path VARCHAR, deletionTimestamp BIGINT, dataChange BOOLEAN, extendedFileMetadata BOOLEAN, partitionValues MAP(VARCHAR, VARCHAR), size BIGINT)");
+        types["protocol"].Should().Be("STRUCT(minReaderVersion INTEGER, minWriterVersion INTEGER)");
+        types["metaData"].Should().Be("STRUCT(id VARCHAR, name VARCHAR, description VARCHAR, format STRUCT(provider VARCHAR, options MAP(VARCHAR, VARCHAR)), schemaString VARCHAR, partitionColumns VARCHAR[], configuration MAP(VARCHAR, VARCHAR), createdTime BIGINT)");
+
+        var duckAdds = results[1].Rows;
+        duckAdds.Select(r => r[0].GetString()).Should().Equal(adds.Keys, $"the live files at version {version}");
+        foreach (var row in duckAdds)
+        {
+            var add = adds[row[0].GetString()!];
+            row[1].GetString().Should().Be(add["size"]!.GetValue<long>().ToString(CultureInfo.InvariantCulture));
+            row[2].GetString().Should().Be(add["modificationTime"]!.GetValue<long>().ToString(CultureInfo.InvariantCulture));
+            row[3].GetBoolean().Should().BeFalse();
+            row[4].GetString().Should().Be(add["stats"]?.GetValue<string>());
+            var partition = add["partitionValues"]!.AsObject().OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
+            row[5].EnumerateArray().Select(k => k.GetString()).Should().Equal(partition.Select(p => p.Key));
+            row[6].EnumerateArray().Select(k => k.ValueKind == JsonValueKind.Null ? null : k.GetString()).Should().Equal(partition.Select(p => p.Value?.GetValue<string>()));
+        }
+
+        results[2].Rows.Should().ContainSingle().Which.Select(v => v.ToString()).Should().Equal(
+            protocol!["minReaderVersion"]!.ToJsonString(), protocol["minWriterVersion"]!.ToJsonString());
+        var meta = results[3].Rows.Should().ContainSingle().Which;
+        meta[0].GetString().Should().Be(metadata!["id"]!.GetValue<string>());
+        meta[1].GetString().Should().Be(metadata["schemaString"]!.GetValue<string>());
+        meta[2].EnumerateArray().Select(c => c.GetString()).Should().Equal(metadata["partitionColumns"]!.AsArray().Select(c => c!.GetValue<string>()));
+        meta[3].GetString().Should().Be(metadata["format"]!["provider"]!.GetValue<string>());
+        results[4].Rows.Select(r => r[0].GetString()).Should().Equal(removes);
+        results[5].Rows[0][0].GetString().Should().Be("0");
+    }
+
+    private static async Task<IReadOnlyList<string>> TombstonesAsync(string path, long version)
+    {
+        var file = DuckDb.Quote(Path.Combine(path, "_delta_log", DeltaLogNaming.CheckpointFileName(version)));
+        var result = await DuckDb.RunAsync($"SELECT remove.path FROM read_parquet({file}) WHERE remove IS NOT NULL ORDER BY 1");
+        return [.. result[0].Rows.Select(r => Uri.UnescapeDataString(r[0].GetString()!))];
+    }
+
+    private static string Describe(AddFile file) =>
+        $"{file.Path} [{string.Join(",", file.PartitionValues.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value ?? "<null>"}"))}] {file.Size} {file.ModificationTime.ToUnixTimeMilliseconds()} {file.Stats}";
+}
