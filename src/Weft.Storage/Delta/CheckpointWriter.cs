@@ -18,6 +18,9 @@ internal static class CheckpointWriter
 {
     private const int RowGroupRows = 65_536;
 
+    // A checkpoint is written in the background of a table's writer (a stream's): one thread, not the cores the stream needs.
+    private static readonly ParquetWriterOptions WriterOptions = new() { MaxDegreeOfParallelism = 1 };
+
     private static readonly ParquetField TxnAppId = Text("txn.appId");
     private static readonly ParquetField TxnVersion = Long("txn.version");
     private static readonly ParquetField TxnLastUpdated = Long("txn.lastUpdated");
@@ -97,7 +100,7 @@ internal static class CheckpointWriter
         {
             await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
             {
-                await using (var writer = await ParquetFileWriter.CreateAsync(stream, Schema, cancellationToken: cancellationToken).ConfigureAwait(false))
+                await using (var writer = await ParquetFileWriter.CreateAsync(stream, Schema, WriterOptions, cancellationToken).ConfigureAwait(false))
                 {
                     for (int start = 0; start < rows.Count; start += RowGroupRows)
                     {

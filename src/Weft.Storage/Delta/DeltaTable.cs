@@ -238,7 +238,8 @@ public sealed class DeltaTable
                 .ToList();
             await CheckpointWriter.WriteAsync(logDirectory, state, kept, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DeltaLogException or ParquetFormatException or ArgumentException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DeltaLogException or ParquetFormatException
+            or ArgumentException or InvalidOperationException or NotSupportedException)
         {
             // Readers replay the log instead; the next due version tries again.
         }
