@@ -4,7 +4,7 @@ using Weft.Storage;
 
 namespace Weft.Cli;
 
-/// <summary><c>weft table ls|history|vacuum|compact PATH</c>: inspect and maintain a Weft (Delta Lake) table.</summary>
+/// <summary><c>weft table ls|history|vacuum|compact|checkpoint PATH</c>: inspect and maintain a Weft (Delta Lake) table.</summary>
 internal static class TableCommands
 {
     /// <summary>The shortest vacuum retention without --allow-short-retention (the stream's own minimum).</summary>
@@ -90,10 +90,20 @@ internal static class TableCommands
                 + (result.PartitionsSkipped > 0 ? $"; {result.PartitionsSkipped} skipped (changed by another writer meanwhile)" : "")).ConfigureAwait(false);
         }));
 
+        var checkpointPath = new Argument<string>("PATH") { Description = "Table directory" };
+        var checkpoint = new Command("checkpoint", "Write a Delta checkpoint of the latest version now (writers write one every 100 commits), so that Spark, delta-rs or DuckDB open the table from it") { checkpointPath };
+        checkpoint.SetAction((parse, ct) => RunAsync(stderr, async () =>
+        {
+            var log = await DeltaTable.OpenAsync(parse.GetValue(checkpointPath)!, cancellationToken: ct).ConfigureAwait(false);
+            var written = await log.WriteCheckpointAsync(ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"checkpoint of version {written.Version}: {written.Path} ({written.Files:N0} files, {written.Tombstones:N0} tombstones, {written.Bytes:N0} bytes)").ConfigureAwait(false);
+        }));
+
         table.Subcommands.Add(ls);
         table.Subcommands.Add(history);
         table.Subcommands.Add(vacuum);
         table.Subcommands.Add(compact);
+        table.Subcommands.Add(checkpoint);
         return table;
     }
 

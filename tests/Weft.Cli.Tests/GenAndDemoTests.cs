@@ -88,6 +88,24 @@ public class GenAndDemoTests : IDisposable
     }
 
     [Fact]
+    public async Task Table_checkpoint_writes_the_latest_versions_checkpoint_and_names_a_missing_table()
+    {
+        (await _cli.RunAsync("gen", "--out", _cli.PathOf("t"), "--events", "2000", "--users", "20", "--items", "10", "--days", "3")).Exit.Should().Be(0);
+        var snapshot = await (await Weft.Storage.DeltaTable.OpenAsync(_cli.PathOf("t/events"))).GetSnapshotAsync();
+
+        var written = await _cli.RunAsync("table", "checkpoint", _cli.PathOf("t/events"));
+
+        written.Exit.Should().Be(0, written.Err);
+        var file = Path.Combine(_cli.PathOf("t/events"), "_delta_log", $"{snapshot.Version:D20}.checkpoint.parquet");
+        written.Out.Should().Contain($"checkpoint of version {snapshot.Version}: {file} ({snapshot.FileCount:N0} files");
+        File.Exists(file).Should().BeTrue();
+        (await File.ReadAllTextAsync(Path.Combine(_cli.PathOf("t/events"), "_delta_log", "_last_checkpoint"))).Should().Contain($"\"version\":{snapshot.Version}");
+        var missing = await _cli.RunAsync("table", "checkpoint", _cli.PathOf("nope"));
+        missing.Exit.Should().Be(2);
+        missing.Err.Should().Contain(_cli.PathOf("nope"));
+    }
+
+    [Fact]
     public async Task Table_compact_gathers_a_partitions_small_files_into_one_and_keeps_the_rows()
     {
         (await _cli.RunAsync("gen", "--out", _cli.PathOf("t"), "--events", "2000", "--users", "20", "--items", "10", "--days", "3")).Exit.Should().Be(0);

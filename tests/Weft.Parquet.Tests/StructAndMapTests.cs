@@ -341,7 +341,7 @@ public sealed class StructAndMapTests
     /// One value in duckdb.mjs's terms, so Weft's and DuckDB's compare as text: BIGINT as a decimal
     /// string, INTEGER and DOUBLE as numbers (round-trip form), lists as arrays.
     /// </summary>
-    private static string Canon(object? value) => value switch
+    internal static string Canon(object? value) => value switch
     {
         null => "null",
         string s => JsonSerializer.Serialize(s),

@@ -157,11 +157,11 @@ public sealed class StructAndMapWriteTests
 
                 for (var r = 0; r < columns[0].RowCount; r++)
                 {
-                    read.Add(string.Join(" | ", columns.Select(col => Canon(TestColumns.ValueAt(col, r)))));
+                    read.Add(string.Join(" | ", columns.Select(col => StructAndMapTests.Canon(TestColumns.ValueAt(col, r)))));
                 }
             }
 
-            read.Should().Equal(model.Select(r => string.Join(" | ", Fields.Select(f => Canon(r[f.Name])))), $"{c}: every leaf of every row as written");
+            read.Should().Equal(model.Select(r => string.Join(" | ", Fields.Select(f => StructAndMapTests.Canon(r[f.Name])))), $"{c}: every leaf of every row as written");
 
             // Statistics of a leaf inside structs: its present values only.
             var offset = 0;
@@ -180,8 +180,8 @@ public sealed class StructAndMapWriteTests
         var file = DuckDb.Quote(path);
         var results = await DuckDb.RunAsync(
             $"SELECT {string.Join(", ", DuckColumns.Select((d, i) => $"{d.Sql} AS c{i}"))} FROM read_parquet({file}) ORDER BY id");
-        results[0].Rows.Select(r => string.Join(" | ", r.Select(v => Canon(v)))).Should().Equal(
-            model.Select(r => string.Join(" | ", DuckColumns.Select(d => Canon(d.Expected(r))))),
+        results[0].Rows.Select(r => string.Join(" | ", r.Select(v => StructAndMapTests.Canon(v)))).Should().Equal(
+            model.Select(r => string.Join(" | ", DuckColumns.Select(d => StructAndMapTests.Canon(d.Expected(r))))),
             $"{c}: DuckDB reads every struct, map and leaf as written");
     }
 
@@ -366,30 +366,7 @@ public sealed class StructAndMapWriteTests
             [true, true, false, true, true, .. Nulls(9), true, null, null, "date=2023-12-31/part-9.parquet", 1_700_000_000_003L, true, .. Nulls(13)],
             [false, true, true, true, true, "stream-1", 42L, .. Nulls(7), true, .. Nulls(18)],
         ];
-        results[1].Rows.Select(r => string.Join(" | ", r.Select(v => Canon(v)))).Should().Equal(
-            expected.Select(r => string.Join(" | ", r.Select(Canon))), "each row holds its one action; every other action is null (and so is a field of it)");
+        results[1].Rows.Select(r => string.Join(" | ", r.Select(v => StructAndMapTests.Canon(v)))).Should().Equal(
+            expected.Select(r => string.Join(" | ", r.Select(StructAndMapTests.Canon))), "each row holds its one action; every other action is null (and so is a field of it)");
     }
-
-    /// <summary>Names and canon as in <see cref="StructAndMapTests"/>: Weft's values and DuckDB's JSON compare as text.</summary>
-    private static string Canon(object? value) => value switch
-    {
-        null => "null",
-        string s => JsonSerializer.Serialize(s),
-        long l => JsonSerializer.Serialize(l.ToString(CultureInfo.InvariantCulture)),
-        int i => ((double)i).ToString("R", CultureInfo.InvariantCulture),
-        double d => d.ToString("R", CultureInfo.InvariantCulture),
-        bool b => b ? "true" : "false",
-        object?[] list => "[" + string.Join(",", list.Select(Canon)) + "]",
-        JsonElement e => e.ValueKind switch
-        {
-            JsonValueKind.Null => "null",
-            JsonValueKind.String => JsonSerializer.Serialize(e.GetString()),
-            JsonValueKind.Number => e.GetDouble().ToString("R", CultureInfo.InvariantCulture),
-            JsonValueKind.True => "true",
-            JsonValueKind.False => "false",
-            JsonValueKind.Array => "[" + string.Join(",", e.EnumerateArray().Select(v => Canon(v))) + "]",
-            _ => e.GetRawText(),
-        },
-        _ => throw new ArgumentException($"Unexpected value {value} ({value.GetType().Name})."),
-    };
 }

@@ -97,6 +97,32 @@ public sealed class CheckpointWriteTests : IDisposable
     }
 
     [Fact]
+    public async Task A_checkpoint_written_on_demand_holds_the_latest_version()
+    {
+        var path = _directory.Combine("demand");
+        var table = await DeltaTable.CreateAsync(path, TestTables.Schema, TestTables.PartitionColumns, new DeltaTableOptions { TimeProvider = _time, CheckpointInterval = 0 });
+        var live = new List<AddFile>();
+        var random = new Random(11);
+        for (int i = 0; i < 6; i++)
+        {
+            await table.CommitAsync(RandomCommit(path, random, live));
+        }
+
+        var removed = live[0];
+        await table.CommitAsync(DeltaTransaction.Create("DELETE").Remove(removed.Path).Build());
+
+        var result = await table.WriteCheckpointAsync();
+
+        result.Version.Should().Be(7);
+        result.Path.Should().Be(Path.Combine(path, "_delta_log", DeltaLogNaming.CheckpointFileName(7)));
+        result.Files.Should().Be(live.Count - 1);
+        result.Tombstones.Should().BeGreaterThanOrEqualTo(1);
+        result.Bytes.Should().Be(new FileInfo(result.Path).Length);
+        (await TombstonesAsync(path, 7)).Should().Contain(removed.Path).And.HaveCount(result.Tombstones);
+        await AssertDuckDbReadsTheStateAsync(path, 7);
+    }
+
+    [Fact]
     public async Task No_checkpoint_is_written_when_the_interval_is_zero_or_the_version_is_not_due()
     {
         var path = _directory.Combine("none");

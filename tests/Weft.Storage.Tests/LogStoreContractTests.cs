@@ -95,6 +95,29 @@ public sealed class FileSystemLogStoreTests : LogStoreContractTests
 
         listing.Versions.Should().Equal(3);
         listing.HasCheckpoints.Should().BeTrue();
+        listing.Checkpoints.Should().Equal(new CheckpointFile(2, 1, 1, "00000000000000000002.checkpoint.parquet", UuidNamed: false));
+    }
+
+    [Fact]
+    public async Task A_checkpoint_file_opens_by_name_and_a_missing_one_is_null()
+    {
+        var log = Directory.CreateDirectory(_directory.Combine("_delta_log")).FullName;
+        await File.WriteAllBytesAsync(Path.Combine(log, "00000000000000000002.checkpoint.parquet"), [1, 2, 3]);
+
+        var opened = await Store.OpenFileAsync("00000000000000000002.checkpoint.parquet", CancellationToken.None);
+        var missing = await Store.OpenFileAsync("00000000000000000004.checkpoint.parquet", CancellationToken.None);
+
+        opened.Should().NotBeNull();
+        await using (var content = opened!.Value.Content)
+        {
+            var bytes = new byte[8];
+            (await content.ReadAsync(bytes)).Should().Be(3);
+            bytes[..3].Should().Equal(1, 2, 3);
+        }
+
+        opened.Value.LastModified.Should().Be(new DateTimeOffset(File.GetLastWriteTimeUtc(Path.Combine(log, "00000000000000000002.checkpoint.parquet")), TimeSpan.Zero));
+        missing.Should().BeNull();
+        Store.DescribeFile("_last_checkpoint").Should().Be(Path.Combine(log, "_last_checkpoint"));
     }
 
     [Fact]

@@ -80,6 +80,9 @@ public sealed record DeltaTableOptions
 /// <param name="Attempts">1 when the first attempt won; more when concurrent commits had to be checked.</param>
 public sealed record CommitResult(long Version, int Attempts, int FilesAdded, int FilesRemoved);
 
+/// <summary>A Delta checkpoint written: the version it holds, its file, the live files and remove tombstones in it, its size.</summary>
+public sealed record CheckpointResult(long Version, string Path, int Files, int Tombstones, long Bytes);
+
 /// <summary>One entry of a table's history.</summary>
 /// <param name="DataChange">
 /// False when the commit only rearranged rows: it adds or removes files, all marked

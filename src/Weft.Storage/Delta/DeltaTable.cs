@@ -188,61 +188,92 @@ public sealed class DeltaTable
     }
 
     /// <summary>
+    /// Writes the Delta checkpoint of the latest version now (what a handle does every
+    /// <see cref="DeltaTableOptions.CheckpointInterval"/> commits in the background), so that other engines
+    /// open an existing table from it. Throws <see cref="DeltaLogException"/> when Weft cannot write the
+    /// table's protocol, and what the file system throws when the checkpoint cannot be written.
+    /// </summary>
+    public async Task<CheckpointResult> WriteCheckpointAsync(CancellationToken cancellationToken = default)
+    {
+        var state = await RefreshAsync(cancellationToken).ConfigureAwait(false);
+        if (ProtocolSupport.WriteProblem(state) is { } problem)
+        {
+            throw new DeltaLogException(Path, _log.Store.Describe(state.ProtocolVersion), $"Cannot checkpoint table '{Path}': {problem}.");
+        }
+
+        if (_log.Store is not FileSystemLogStore files)
+        {
+            throw new InvalidOperationException($"Table '{Path}' keeps its log outside the file system; Weft writes checkpoints only beside a file-system log.");
+        }
+
+        return await WriteCheckpointAsync(files.Location, state, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Best effort, like the log snapshots: a checkpoint is a shortcut for readers, and the log stays the
-    /// truth. Its tombstones are the removes not yet expired: those the previous checkpoint carried, and
-    /// those of the commits since (or, without a readable previous checkpoint, of the commits whose files
-    /// were written within the retention), less the paths live again.
+    /// truth; readers replay it instead, and the next due version tries again.
     /// </summary>
     private async Task TryWriteCheckpointAsync(string logDirectory, TableState state, CancellationToken cancellationToken)
     {
         try
         {
-            var horizon = _options.TimeProvider.GetUtcNow() - CheckpointWriter.TombstoneRetention(state.Metadata.Configuration);
-            var tombstones = new Dictionary<string, RemoveAction>(StringComparer.Ordinal);
-            long from = OldestCommitWithin(logDirectory, horizon, state.Version);
-            var listing = await _log.Store.ListAsync(cancellationToken).ConfigureAwait(false);
-            if (CheckpointAt.Complete(listing.Checkpoints, out _, out _).LastOrDefault(c => c.Version < state.Version && c.Version >= from - 1) is { } previous)
-            {
-                try
-                {
-                    var (actions, _) = await CheckpointReader.ReadAsync(_log.Store, Path, previous.Parts, cancellationToken).ConfigureAwait(false);
-                    foreach (var remove in actions.OfType<RemoveAction>())
-                    {
-                        tombstones[DeltaPaths.FromLogPath(remove.Path)] = remove;
-                    }
-
-                    from = previous.Version + 1;
-                }
-                catch (DeltaLogException)
-                {
-                    tombstones.Clear(); // unreadable: the commits say the same
-                }
-            }
-
-            for (long version = Math.Max(from, _log.EarliestCommit); version <= state.Version; version++)
-            {
-                foreach (var action in (await _log.ReadAsync(version, cancellationToken).ConfigureAwait(false)).Actions)
-                {
-                    if (action is RemoveAction remove)
-                    {
-                        tombstones[DeltaPaths.FromLogPath(remove.Path)] = remove;
-                    }
-                }
-            }
-
-            long horizonMs = horizon.ToUnixTimeMilliseconds();
-            var kept = tombstones
-                .Where(t => !state.Files.ContainsKey(t.Key) && (t.Value.DeletionTimestamp ?? long.MinValue) >= horizonMs)
-                .OrderBy(t => t.Key, StringComparer.Ordinal)
-                .Select(t => t.Value)
-                .ToList();
-            await CheckpointWriter.WriteAsync(logDirectory, state, kept, cancellationToken).ConfigureAwait(false);
+            await WriteCheckpointAsync(logDirectory, state, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or DeltaLogException or ParquetFormatException
             or ArgumentException or InvalidOperationException or NotSupportedException)
         {
-            // Readers replay the log instead; the next due version tries again.
+            // Nothing to undo: the checkpoint is published only once complete.
         }
+    }
+
+    /// <summary>
+    /// The checkpoint of <paramref name="state"/>. Its tombstones are the removes not yet expired: those the
+    /// previous checkpoint carried, and those of the commits since (or, without a readable previous
+    /// checkpoint, of the commits whose files were written within the retention), less the paths live again.
+    /// </summary>
+    private async Task<CheckpointResult> WriteCheckpointAsync(string logDirectory, TableState state, CancellationToken cancellationToken)
+    {
+        var horizon = _options.TimeProvider.GetUtcNow() - CheckpointWriter.TombstoneRetention(state.Metadata.Configuration);
+        var tombstones = new Dictionary<string, RemoveAction>(StringComparer.Ordinal);
+        long from = OldestCommitWithin(logDirectory, horizon, state.Version);
+        var listing = await _log.Store.ListAsync(cancellationToken).ConfigureAwait(false);
+        if (CheckpointAt.Complete(listing.Checkpoints, out _, out _).LastOrDefault(c => c.Version < state.Version && c.Version >= from - 1) is { } previous)
+        {
+            try
+            {
+                var (actions, _) = await CheckpointReader.ReadAsync(_log.Store, Path, previous.Parts, cancellationToken).ConfigureAwait(false);
+                foreach (var remove in actions.OfType<RemoveAction>())
+                {
+                    tombstones[DeltaPaths.FromLogPath(remove.Path)] = remove;
+                }
+
+                from = previous.Version + 1;
+            }
+            catch (DeltaLogException)
+            {
+                tombstones.Clear(); // unreadable: the commits say the same
+            }
+        }
+
+        for (long version = Math.Max(from, _log.EarliestCommit); version <= state.Version; version++)
+        {
+            foreach (var action in (await _log.ReadAsync(version, cancellationToken).ConfigureAwait(false)).Actions)
+            {
+                if (action is RemoveAction remove)
+                {
+                    tombstones[DeltaPaths.FromLogPath(remove.Path)] = remove;
+                }
+            }
+        }
+
+        long horizonMs = horizon.ToUnixTimeMilliseconds();
+        var kept = tombstones
+            .Where(t => !state.Files.ContainsKey(t.Key) && (t.Value.DeletionTimestamp ?? long.MinValue) >= horizonMs)
+            .OrderBy(t => t.Key, StringComparer.Ordinal)
+            .Select(t => t.Value)
+            .ToList();
+        var path = await CheckpointWriter.WriteAsync(logDirectory, state, kept, cancellationToken).ConfigureAwait(false);
+        return new CheckpointResult(state.Version, path, state.Files.Count, kept.Count, new FileInfo(path).Length);
     }
 
     /// <summary>
