@@ -170,6 +170,9 @@ internal static class Demo
         var twoCost = lake.Table.ReadStatistics - before;
         await o.WriteLineAsync($"  columnar reads of path=batch: all {full.Schema.Length} columns decompress {fullCost.BytesDecompressed / 1024:N0} KiB; user_id + event_time only: {twoCost.BytesDecompressed / 1024:N0} KiB ({projected.RowCount:N0} rows)").ConfigureAwait(false);
         await o.WriteLineAsync($"  DuckDB: SELECT * FROM read_parquet('{snapshotPath}')   ·   weft table ls {lake.Table.Path}").ConfigureAwait(false);
+        var checkpoint = await lake.Table.Log.WriteCheckpointAsync(ct).ConfigureAwait(false);
+        await o.WriteLineAsync($"  Delta checkpoint of version {checkpoint.Version} ({checkpoint.Files:N0} files, {checkpoint.Tombstones:N0} tombstones) → {Path.GetRelativePath(dir, checkpoint.Path)}: "
+            + "other engines open the table from it (writers add one every 100 commits; weft table checkpoint PATH)").ConfigureAwait(false);
 
         // 6. Serving: the merged sequence over HTTP, with provenance.
         await o.WriteLineAsync("\n[6/7] serve: one merge of the online store (stream tail) and sealed batch history, over HTTP").ConfigureAwait(false);

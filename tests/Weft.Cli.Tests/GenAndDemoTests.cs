@@ -228,6 +228,11 @@ public class GenAndDemoTests : IDisposable
         restart.Groups[4].Value.Should().Be(restart.Groups[3].Value);
         result.Out.Should().MatchRegex(@"all \d+ columns decompress ([\d,]+) KiB; user_id \+ event_time only: ([\d,]+) KiB");
         Directory.Exists(_cli.PathOf("demo/lake/enriched/engagement/_delta_log")).Should().BeTrue();
+        var checkpoint = System.Text.RegularExpressions.Regex.Match(result.Out, @"Delta checkpoint of version (\d+) \(([\d,]+) files, [\d,]+ tombstones\) → (\S+):");
+        checkpoint.Success.Should().BeTrue(result.Out);
+        File.Exists(Path.Combine(_cli.PathOf("demo"), checkpoint.Groups[3].Value)).Should().BeTrue();
+        var enriched = await (await Weft.Storage.DeltaTable.OpenAsync(_cli.PathOf("demo/lake/enriched/engagement"))).GetSnapshotAsync(long.Parse(checkpoint.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+        checkpoint.Groups[2].Value.Should().Be(enriched.FileCount.ToString("N0", System.Globalization.CultureInfo.InvariantCulture), "the checkpoint holds that version's live files");
         result.Out.Should().NotContain("MISMATCH");
         File.Exists(_cli.PathOf("demo/signals/engagement.json.sha256")).Should().BeTrue();
     }
