@@ -25,8 +25,6 @@ public sealed class CheckpointTests : IDisposable
     private const string ProtocolType = "STRUCT(minReaderVersion INTEGER, minWriterVersion INTEGER, readerFeatures VARCHAR[], writerFeatures VARCHAR[])";
     private const string TxnType = "STRUCT(appId VARCHAR, version BIGINT, lastUpdated BIGINT)";
 
-    private static readonly string[] Buckets = ["2026-11-23T12", "2026-11-23T13", "a b+c%", "ü/x"];
-
     private readonly TempDirectory _directory = new();
 
     public void Dispose() => _directory.Dispose();
@@ -95,7 +93,7 @@ public sealed class CheckpointTests : IDisposable
             .Should().Equal(history.Where(c => c.Version >= firstKept).Select(c => (c.Version, c.Operation, c.Timestamp)));
 
         // Weft appends to such a table as to any other, and a new handle reads the append.
-        var added = TestTables.WriteFile(path, Buckets[0], "batch", rows: 3);
+        var added = TestTables.WriteFile(path, TestTables.Buckets[0], "batch", rows: 3);
         (await table.CommitAsync(TestTables.Append(added))).Version.Should().Be(latest + 1);
         (await (await DeltaTable.OpenAsync(path)).GetSnapshotAsync()).Files().Select(f => f.Path)
             .Should().BeEquivalentTo(expected[latest].Files().Select(f => f.Path).Append(added.Path));
@@ -232,11 +230,8 @@ public sealed class CheckpointTests : IDisposable
             actual.Timestamp.Should().Be(expected.Timestamp, because);
         }
 
-        actual.Files().Select(Describe).Should().Equal(expected.Files().Select(Describe), because);
+        actual.Files().Select(TestTables.Describe).Should().Equal(expected.Files().Select(TestTables.Describe), because);
     }
-
-    private static string Describe(AddFile file) =>
-        $"{file.Path} [{string.Join(",", file.PartitionValues.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value ?? "<null>"}"))}] {file.Size} {file.ModificationTime.ToUnixTimeMilliseconds()} {file.Stats}";
 
     /// <summary>Version 0 plus <paramref name="commits"/> random commits; returns the latest version.</summary>
     private static async Task<long> RandomHistoryAsync(string path, Random random, int commits)
@@ -252,7 +247,7 @@ public sealed class CheckpointTests : IDisposable
             if (choice < 6 || live.Count == 0)
             {
                 var files = Enumerable.Range(0, random.Next(1, 4))
-                    .Select(_ => TestTables.WriteFile(path, Buckets[random.Next(Buckets.Length)], random.Next(2) == 0 ? "stream" : "batch", random.Next(1, 1000), written))
+                    .Select(_ => TestTables.WriteFile(path, TestTables.Buckets[random.Next(TestTables.Buckets.Length)], random.Next(2) == 0 ? "stream" : "batch", random.Next(1, 1000), written))
                     .ToArray();
                 live.AddRange(files);
                 transaction = TestTables.Append(files);
@@ -265,7 +260,7 @@ public sealed class CheckpointTests : IDisposable
             }
             else
             {
-                var bucket = Buckets[random.Next(Buckets.Length)];
+                var bucket = TestTables.Buckets[random.Next(TestTables.Buckets.Length)];
                 var replacement = TestTables.WriteFile(path, bucket, "batch", random.Next(1, 1000), written);
                 live.RemoveAll(f => f.PartitionValues["bucket"] == bucket && f.PartitionValues["path"] == "batch");
                 live.Add(replacement);

@@ -14,8 +14,6 @@ namespace Weft.Storage.Tests;
 /// </summary>
 public sealed class CheckpointWriteTests : IDisposable
 {
-    private static readonly string[] Buckets = ["2026-11-23T12", "2026-11-23T13", "a b+c%", "ü/x"];
-
     private readonly TempDirectory _directory = new();
     private readonly FakeTimeProvider _time = new(TestTables.Epoch);
 
@@ -58,7 +56,7 @@ public sealed class CheckpointWriteTests : IDisposable
 
         var fromCheckpoint = await (await DeltaTable.OpenAsync(path)).GetSnapshotAsync();
         fromCheckpoint.Version.Should().Be(latest);
-        fromCheckpoint.Files().Select(Describe).Should().Equal(complete.Files().Select(Describe));
+        fromCheckpoint.Files().Select(TestTables.Describe).Should().Equal(complete.Files().Select(TestTables.Describe));
         fromCheckpoint.Schema.Should().Be(complete.Schema);
         fromCheckpoint.TableId.Should().Be(complete.TableId);
     }
@@ -73,8 +71,8 @@ public sealed class CheckpointWriteTests : IDisposable
         var path = _directory.Combine("tombstones");
         var options = new DeltaTableOptions { TimeProvider = _time, CheckpointInterval = 3 };
         var table = await DeltaTable.CreateAsync(path, TestTables.Schema, TestTables.PartitionColumns, options);
-        var a = TestTables.WriteFile(path, Buckets[0], "stream");
-        var b = TestTables.WriteFile(path, Buckets[1], "stream");
+        var a = TestTables.WriteFile(path, TestTables.Buckets[0], "stream");
+        var b = TestTables.WriteFile(path, TestTables.Buckets[1], "stream");
         await table.CommitAsync(TestTables.Append(a, b)); // 1
         await table.CommitAsync(DeltaTransaction.Create("DELETE").Remove(a.Path).Build()); // 2: a removed now
         _time.Advance(TimeSpan.FromDays(3));
@@ -83,15 +81,15 @@ public sealed class CheckpointWriteTests : IDisposable
         (await TombstonesAsync(path, 3)).Should().BeEquivalentTo([a.Path, b.Path]);
 
         _time.Advance(TimeSpan.FromDays(5)); // a's removal is 8 days old, b's 5
-        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, Buckets[2], "batch"))); // 4
-        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, Buckets[2], "batch"))); // 5
-        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, Buckets[2], "batch"))); // 6
+        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, TestTables.Buckets[2], "batch"))); // 4
+        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, TestTables.Buckets[2], "batch"))); // 5
+        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, TestTables.Buckets[2], "batch"))); // 6
         await table.CheckpointWrite;
         (await TombstonesAsync(path, 6)).Should().BeEquivalentTo([b.Path], "a's tombstone expired after 7 days, b's came from checkpoint 3");
 
         await table.CommitAsync(TestTables.Append(b with { ModificationTime = _time.GetUtcNow() })); // 7: b is live again
-        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, Buckets[3], "batch"))); // 8
-        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, Buckets[3], "batch"))); // 9
+        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, TestTables.Buckets[3], "batch"))); // 8
+        await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, TestTables.Buckets[3], "batch"))); // 9
         await table.CheckpointWrite;
         (await TombstonesAsync(path, 9)).Should().BeEmpty();
     }
@@ -129,12 +127,12 @@ public sealed class CheckpointWriteTests : IDisposable
         var table = await DeltaTable.CreateAsync(path, TestTables.Schema, TestTables.PartitionColumns, new DeltaTableOptions { TimeProvider = _time, CheckpointInterval = 0 });
         for (int i = 0; i < 5; i++)
         {
-            await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, Buckets[0], "stream")));
+            await table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, TestTables.Buckets[0], "stream")));
             await table.CheckpointWrite;
         }
 
         var other = await DeltaTable.OpenAsync(path, new DeltaTableOptions { TimeProvider = _time, CheckpointInterval = 7 });
-        await other.CommitAsync(TestTables.Append(TestTables.WriteFile(path, Buckets[0], "stream"))); // 6: not due
+        await other.CommitAsync(TestTables.Append(TestTables.WriteFile(path, TestTables.Buckets[0], "stream"))); // 6: not due
         await other.CheckpointWrite;
 
         TestTables.LogFiles(path).Should().NotContain(f => f.Contains(".checkpoint", StringComparison.Ordinal) || f == "_last_checkpoint");
@@ -146,7 +144,7 @@ public sealed class CheckpointWriteTests : IDisposable
         if (choice < 6 || live.Count == 0)
         {
             var files = Enumerable.Range(0, random.Next(1, 4))
-                .Select(_ => TestTables.WriteFile(path, Buckets[random.Next(Buckets.Length)], random.Next(2) == 0 ? "stream" : "batch", random.Next(1, 1000)))
+                .Select(_ => TestTables.WriteFile(path, TestTables.Buckets[random.Next(TestTables.Buckets.Length)], random.Next(2) == 0 ? "stream" : "batch", random.Next(1, 1000)))
                 .ToArray();
             live.AddRange(files);
             return TestTables.Append(files);
@@ -235,7 +233,4 @@ public sealed class CheckpointWriteTests : IDisposable
         var result = await DuckDb.RunAsync($"SELECT remove.path FROM read_parquet({file}) WHERE remove IS NOT NULL ORDER BY 1");
         return [.. result[0].Rows.Select(r => Uri.UnescapeDataString(r[0].GetString()!))];
     }
-
-    private static string Describe(AddFile file) =>
-        $"{file.Path} [{string.Join(",", file.PartitionValues.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value ?? "<null>"}"))}] {file.Size} {file.ModificationTime.ToUnixTimeMilliseconds()} {file.Stats}";
 }

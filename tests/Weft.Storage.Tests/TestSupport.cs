@@ -62,6 +62,13 @@ internal static class TestTables
         new DeltaField("bucket", DeltaDataType.String),
         new DeltaField("path", DeltaDataType.String));
 
+    /// <summary>Bucket values with characters a log path must encode (space, '+', '%', '/', non-ASCII).</summary>
+    public static readonly string[] Buckets = ["2026-11-23T12", "2026-11-23T13", "a b+c%", "ü/x"];
+
+    /// <summary>A file as the log states it (path, partition values, size, time, statistics), to compare two reads of a log.</summary>
+    public static string Describe(AddFile file) =>
+        $"{file.Path} [{string.Join(",", file.PartitionValues.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value ?? "<null>"}"))}] {file.Size} {file.ModificationTime.ToUnixTimeMilliseconds()} {file.Stats}";
+
     public static Dictionary<string, string?> Partition(string bucket, string path) =>
         new(StringComparer.Ordinal) { ["bucket"] = bucket, ["path"] = path };
 

@@ -159,13 +159,12 @@ internal static class CheckpointReader
 
                 if (Present(_removePath, row))
                 {
-                    var values = Map(_removeKeys, _removeValues, row);
                     actions.Add(new RemoveAction(
                         Str(_removePath, row, "remove.path"),
                         Present(_removeTime, row) ? Long(_removeTime, row, "remove.deletionTimestamp") : null,
                         Present(_removeChange, row) && _removeChange.GetValues<bool>()[row],
                         Present(_removeExtended, row) ? _removeExtended.GetValues<bool>()[row] : null,
-                        values?.ToDictionary(e => e.Key, e => (string?)e.Value, StringComparer.Ordinal),
+                        Map<string?>(_removeKeys, _removeValues, row),
                         Present(_removeSize, row) ? Long(_removeSize, row, "remove.size") : null));
                 }
             }
@@ -205,29 +204,17 @@ internal static class CheckpointReader
                 ? null
                 : column.GetList<string>(row).ToArray();
 
-        private IReadOnlyDictionary<string, string?> PartitionValues(int row)
-        {
-            var map = Map(_partitionKeys, _partitionValues, row);
-            if (map is null && _partitionKeys is not null && !_partitionKeys.IsNull(row))
-            {
-                throw Problem("add.partitionValues", row, "could not be read");
-            }
-
+        private IReadOnlyDictionary<string, string?> PartitionValues(int row) =>
             // An unpartitioned table's adds carry an empty map; a null one is read the same way.
-            var result = new Dictionary<string, string?>(map?.Count ?? 0, StringComparer.Ordinal);
-            if (map is not null)
-            {
-                foreach (var (key, value) in map)
-                {
-                    result[key] = value;
-                }
-            }
-
-            return result;
-        }
+            Map<string?>(_partitionKeys, _partitionValues, row) ?? new Dictionary<string, string?>(StringComparer.Ordinal);
 
         /// <summary>A map column's entries for one row (values may be null); null when the map is null or absent.</summary>
-        private Dictionary<string, string>? Map(ParquetColumnData? keys, ParquetColumnData? values, int row)
+        private Dictionary<string, string>? Map(ParquetColumnData? keys, ParquetColumnData? values, int row) =>
+            Map<string>(keys, values, row);
+
+        /// <summary>As <see cref="Map(ParquetColumnData?, ParquetColumnData?, int)"/>, as the dictionary type the action holds (partition values may be null).</summary>
+        private Dictionary<string, TValue>? Map<TValue>(ParquetColumnData? keys, ParquetColumnData? values, int row)
+            where TValue : class?
         {
             if (keys is null || keys.IsNull(row))
             {
@@ -246,10 +233,10 @@ internal static class CheckpointReader
                 throw Problem(keys.Field.Name, row, $"has {k.Length} keys but {v.Length} values");
             }
 
-            var map = new Dictionary<string, string>(k.Length, StringComparer.Ordinal);
+            var map = new Dictionary<string, TValue>(k.Length, StringComparer.Ordinal);
             for (int i = 0; i < k.Length; i++)
             {
-                map[k[i]] = v[i]!; // a null value stays null: partition values may be null
+                map[k[i]] = (TValue)(object?)v[i]!; // a null value stays null: partition values may be null
             }
 
             return map;

@@ -145,11 +145,19 @@ internal sealed class DeltaLogReader
     }
 
     /// <summary>Reads and parses one entry.</summary>
-    public async ValueTask<CommitEntry> ReadAsync(long version, CancellationToken cancellationToken)
+    public async ValueTask<CommitEntry> ReadAsync(long version, CancellationToken cancellationToken) =>
+        await TryReadAsync(version, cancellationToken).ConfigureAwait(false)
+            ?? throw new DeltaLogException(TablePath, Store.Describe(version), $"Log entry '{Store.Describe(version)}' is missing (the table has no version {version}).");
+
+    /// <summary>Reads and parses one entry, or returns null when the log does not hold it.</summary>
+    private async ValueTask<CommitEntry?> TryReadAsync(long version, CancellationToken cancellationToken)
     {
         var file = Store.Describe(version);
-        var entry = await Store.ReadAsync(version, cancellationToken).ConfigureAwait(false)
-            ?? throw new DeltaLogException(TablePath, file, $"Log entry '{file}' is missing (the table has no version {version}).");
+        if (await Store.ReadAsync(version, cancellationToken).ConfigureAwait(false) is not { } entry)
+        {
+            return null;
+        }
+
         try
         {
             return new CommitEntry(version, DeltaActionCodec.Parse(entry.Content), entry.LastModified, file);
@@ -220,9 +228,8 @@ internal sealed class DeltaLogReader
 
         var (actions, lastModified) = await CheckpointReader.ReadAsync(Store, TablePath, checkpoint.Parts, cancellationToken).ConfigureAwait(false);
         var time = lastModified;
-        if (checkpoint.Version >= logBase.EarliestCommit && await Store.ReadAsync(checkpoint.Version, cancellationToken).ConfigureAwait(false) is not null)
+        if (checkpoint.Version >= logBase.EarliestCommit && await TryReadAsync(checkpoint.Version, cancellationToken).ConfigureAwait(false) is { } own)
         {
-            var own = await ReadAsync(checkpoint.Version, cancellationToken).ConfigureAwait(false);
             actions.AddRange(own.Actions.OfType<CommitInfoAction>().Take(1));
             time = own.FileTime;
         }
