@@ -7,6 +7,7 @@ using Weft.Batch;
 using Weft.Engine.Configuration;
 using Weft.Engine.Sequences;
 using Weft.Serving;
+using Weft.Quality;
 using Weft.Storage;
 using Weft.Streaming.Runtime;
 
@@ -27,7 +28,7 @@ internal static class Demo
         await o.WriteLineAsync($"Weft demo — working in {dir}").ConfigureAwait(false);
 
         // 1. Definitions as code → canonical JSON.
-        await o.WriteLineAsync("\n[1/7] compile the example C# definitions to canonical JSON").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[1/8] compile the example C# definitions to canonical JSON").ConfigureAwait(false);
         var compiled = DefinitionCompiler.Compile(EmbeddedDefinitions(), ct);
         if (compiled.Errors.Count > 0)
         {
@@ -46,7 +47,7 @@ internal static class Demo
 
         // 2. Synthetic raw data: a landing log (as delivered) and a raw archive table.
         var gen = new GenOptions { Events = events };
-        await o.WriteLineAsync($"\n[2/7] generate {events:N0} raw events (power-law users/items, diurnal, late, duplicated, malformed)").ConfigureAwait(false);
+        await o.WriteLineAsync($"\n[2/8] generate {events:N0} raw events (power-law users/items, diurnal, late, duplicated, malformed)").ConfigureAwait(false);
         var data = await SyntheticData.GenerateAsync(Path.Combine(dir, "raw"), gen, ct).ConfigureAwait(false);
         await o.WriteLineAsync($"  landing log   {data.Deliveries:N0} deliveries: {data.Late:N0} late, {data.Duplicates:N0} duplicated, {data.Bad:N0} malformed").ConfigureAwait(false);
         await o.WriteLineAsync($"  raw archive   {data.Archived:N0} well-formed deliveries in a Delta table, one bucket per day").ConfigureAwait(false);
@@ -63,7 +64,7 @@ internal static class Demo
         var archive = await ReadAllAsync(await EventTable.OpenAsync(data.EventsTable, ct).ConfigureAwait(false), null, null, ct).ConfigureAwait(false);
 
         // 3. Each signal in both scheduling shapes.
-        await o.WriteLineAsync("\n[3/7] run each signal in both shapes: the stream shape on the landing log (256-event micro-batches), the batch shape on the archive table").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[3/8] run each signal in both shapes: the stream shape on the landing log (256-event micro-batches), the batch shape on the archive table").ConfigureAwait(false);
         long asOf = Timestamps.ToMicros(gen.Start.AddDays(gen.Days));
         var options = new RunOptions { AsOfMicros = asOf };
         var outputs = new List<(CompiledSignal Signal, EventBatch Stream, EventBatch Batch, SignalRun BatchRun)>();
@@ -123,13 +124,13 @@ internal static class Demo
         // 4. The streaming path for real: the landing log through the embedded log, online store and stream buckets.
         string configPath = await WriteConfigAsync(dir, ct).ConfigureAwait(false);
         var weft = WeftConfig.Load(configPath);
-        await o.WriteLineAsync($"\n[4/7] stream: deliveries arrive in waves on the embedded log; sequences update online ({weft.OnlineStore.Describe()}) and in path=stream buckets").ConfigureAwait(false);
+        await o.WriteLineAsync($"\n[4/8] stream: deliveries arrive in waves on the embedded log; sequences update online ({weft.OnlineStore.Describe()}) and in path=stream buckets").ConfigureAwait(false);
         var landing = await File.ReadAllLinesAsync(data.LandingFile, ct).ConfigureAwait(false);
         long watchUser = WatchedUser(outputs[0].Stream);
         await StreamWavesAsync(weft, landing, watchUser, o, ct).ConfigureAwait(false);
 
         // 5. The batch path fixes history: recompute and seal buckets, then point-in-time training data.
-        await o.WriteLineAsync("\n[5/7] batch: recompute every bucket from the raw archives (the landing table and the stream's: late events, corrected enrichments), atomically, and seal them").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[5/8] batch: recompute every bucket from the raw archives (the landing table and the stream's: late events, corrected enrichments), atomically, and seal them").ConfigureAwait(false);
         var environments = new List<SignalEnvironment>();
         foreach (var (signal, _, _, _) in outputs)
         {
@@ -174,21 +175,36 @@ internal static class Demo
         await o.WriteLineAsync($"  Delta checkpoint of version {checkpoint.Version} ({checkpoint.Files:N0} files, {checkpoint.Tombstones:N0} tombstones) → {Path.GetRelativePath(dir, checkpoint.Path)}: "
             + "other engines open the table from it (writers add one every 100 commits; weft table checkpoint PATH)").ConfigureAwait(false);
 
-        // 6. Serving: the merged sequence over HTTP, with provenance.
-        await o.WriteLineAsync("\n[6/7] serve: one merge of the online store (stream tail) and sealed batch history, over HTTP").ConfigureAwait(false);
+        // 6. Quality: the stream's rows measured against the sealed batch buckets, per event type.
+        await o.WriteLineAsync("\n[6/8] quality: path=stream against the sealed path=batch buckets, per event type (weft quality)").ConfigureAwait(false);
+        foreach (var env in environments)
+        {
+            var report = await StreamBatchQuality.RunAsync(weft, env.Definition, env.Signal.Fingerprint, new QualityRequest(), ct).ConfigureAwait(false);
+            var t = report.Comparison.Total;
+            var worst = t.Columns.MinBy(c => c.Rate);
+            await o.WriteLineAsync($"  {env.Definition.Name,-11} {report.Buckets.Compared.Count} buckets: the stream holds {t.Completeness:0.##%} of {t.Matched + t.ReferenceOnly:N0} batch events "
+                + $"({t.ReferenceOnly:N0} missing, {t.ReferenceOnlyExplained:N0} of them recorded late; {t.CandidateOnly:N0} only in the stream); "
+                + $"{(worst is null || worst.Rate == 1 ? $"all {t.Columns.Count} columns agree" : $"lowest agreement {worst.Column} {worst.Rate:0.##%}")}; "
+                + $"{report.Comparison.Sequences.FullRate:0.##%} of {report.Comparison.Sequences.Users:N0} users' sequences identical").ConfigureAwait(false);
+        }
+
+        await o.WriteLineAsync($"  weft quality --config {configPath} --signal {environments[0].Definition.Name} [--min-completeness 0.99 --min-agreement 0.999]   # exit 1 below a gate").ConfigureAwait(false);
+
+        // 7. Serving: the merged sequence over HTTP, with provenance.
+        await o.WriteLineAsync("\n[7/8] serve: one merge of the online store (stream tail) and sealed batch history, over HTTP").ConfigureAwait(false);
         int port = FreePort();
         var served = await ServeOnceAsync(weft, port, engagement.Name, watchUser, ct).ConfigureAwait(false);
         await o.WriteLineAsync($"  GET /v1/signals/{engagement.Name}/users/{watchUser}/sequence?limit=5 → {served}").ConfigureAwait(false);
         await o.WriteLineAsync($"  try it:  dotnet run --project src/Weft.Cli -- serve --config {configPath} --urls http://127.0.0.1:8080").ConfigureAwait(false);
         await o.WriteLineAsync($"           curl -H 'Authorization: Bearer {DemoKey}' 'http://127.0.0.1:8080/v1/signals/{engagement.Name}/users/{watchUser}/sequence?limit=5&columns=item_id,category'").ConfigureAwait(false);
 
-        // 7. A sequence as a model would read it.
+        // 8. A sequence as a model would read it.
         var (first, _, _, firstRun) = outputs[0];
         var sequences = firstRun.Assembler.Snapshot(asOf);
         if (sequences.Count > 0 && first.Definition.Name == "engagement")
         {
             var top = sequences.OrderByDescending(s => s.Elements.RowCount).ThenBy(s => s.UserId).First();
-            await o.WriteLineAsync($"\n[7/7] user {top.UserId}: {top.Elements.RowCount} elements (truncated: {top.Truncated}), newest first, as of {Timestamps.Format(asOf)}").ConfigureAwait(false);
+            await o.WriteLineAsync($"\n[8/8] user {top.UserId}: {top.Elements.RowCount} elements (truncated: {top.Truncated}), newest first, as of {Timestamps.Format(asOf)}").ConfigureAwait(false);
             var e = top.Elements;
             for (int r = 0; r < Math.Min(5, e.RowCount); r++)
             {

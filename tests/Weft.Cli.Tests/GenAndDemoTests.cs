@@ -233,6 +233,14 @@ public class GenAndDemoTests : IDisposable
         File.Exists(Path.Combine(_cli.PathOf("demo"), checkpoint.Groups[3].Value)).Should().BeTrue();
         var enriched = await (await Weft.Storage.DeltaTable.OpenAsync(_cli.PathOf("demo/lake/enriched/engagement"))).GetSnapshotAsync(long.Parse(checkpoint.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
         checkpoint.Groups[2].Value.Should().Be(enriched.FileCount.ToString("N0", System.Globalization.CultureInfo.InvariantCulture), "the checkpoint holds that version's live files");
+        // The quality step reads the lake; the batch step counted what it wrote: the two must meet.
+        var sharded = System.Text.RegularExpressions.Regex.Match(result.Out, @"engagement\s+2 shards by user hash: \d+ chunk commits \(([\d,]+) \+ ([\d,]+) enriched events\)");
+        var quality = System.Text.RegularExpressions.Regex.Match(result.Out, @"engagement\s+(\d+) buckets: the stream holds ([\d.]+)% of ([\d,]+) batch events \(([\d,]+) missing");
+        sharded.Success.Should().BeTrue(result.Out);
+        quality.Success.Should().BeTrue(result.Out);
+        static long N(System.Text.RegularExpressions.Group g) => long.Parse(g.Value, System.Globalization.NumberStyles.AllowThousands, System.Globalization.CultureInfo.InvariantCulture);
+        N(quality.Groups[3]).Should().Be(N(sharded.Groups[1]) + N(sharded.Groups[2]), "the batch path's events compared are the ones it wrote");
+        N(quality.Groups[1]).Should().BeGreaterThan(0);
         result.Out.Should().NotContain("MISMATCH");
         File.Exists(_cli.PathOf("demo/signals/engagement.json.sha256")).Should().BeTrue();
     }

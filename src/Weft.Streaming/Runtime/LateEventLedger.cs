@@ -18,6 +18,9 @@ public static class LateEventLedger
     /// <summary>When the stream saw the late event (its micro-batch's clock).</summary>
     public const string ObservedAtColumn = "observed_at";
 
+    /// <summary>What the signal's late policy did with the event: <c>accept</c>, <c>batch_only</c> or <c>drop</c>.</summary>
+    public const string ActionColumn = "action";
+
     public static readonly ImmutableArray<FieldDefinition> Schema =
     [
         new(ObservedAtColumn, WeftType.Timestamp, Nullable: false),
@@ -28,7 +31,7 @@ public static class LateEventLedger
         new(StandardColumns.IngestTime, WeftType.Timestamp, Nullable: false),
         new("lateness_us", WeftType.Int64, Nullable: false),
         new("reason", WeftType.String, Nullable: false),
-        new("action", WeftType.String, Nullable: false),
+        new(ActionColumn, WeftType.String, Nullable: false),
     ];
 
     public static Task<EventTable> OpenAsync(string path, CancellationToken cancellationToken) =>
@@ -55,6 +58,15 @@ public static class LateEventLedger
         ]);
         await table.AppendAsync(batch, EventPartitioner.ByTimeBucketOnly(bucket), commitParameters, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The policy an <see cref="ActionColumn"/> value names; <see cref="FormatException"/> for any other text.</summary>
+    public static LatePolicy ParseAction(string? action) => action switch
+    {
+        "accept" => LatePolicy.Accept,
+        "batch_only" => LatePolicy.BatchOnly,
+        "drop" => LatePolicy.Drop,
+        _ => throw new FormatException($"'{action}' is not a late-event action (accept, batch_only or drop)."),
+    };
 }
 
 internal static class SignalJsonNames

@@ -1,0 +1,231 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Weft.Definitions;
+using Weft.Engine.Configuration;
+using Weft.Quality;
+using Weft.Storage;
+
+namespace Weft.Cli;
+
+/// <summary>
+/// <c>weft quality</c>: a signal's stream path measured against its batch path over the sealed buckets,
+/// per event type (completeness, column agreement, sequence agreement, late arrivals, fingerprints).
+/// Exit 1 when a <c>--min-*</c> gate fails.
+/// </summary>
+internal static class QualityCommand
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var config = new Option<string>("--config") { Description = "The deployment config (weft.json)", DefaultValueFactory = _ => "weft.json" };
+        var signal = new Option<string>("--signal") { Description = "Signal name", Required = true };
+        var from = new Option<string?>("--from") { Description = "Compare buckets overlapping [--from, --to) (ISO 8601, UTC; default: all)" };
+        var to = new Option<string?>("--to") { Description = "End of the range (exclusive)" };
+        var tolerance = new Option<string[]>("--tolerance")
+        {
+            Description = "COLUMN=ABS[,REL]: numeric values agree when |a-b| <= ABS + REL*max(|a|,|b|) (repeatable; default exact)",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var ignore = new Option<string[]>("--ignore") { Description = "A column not to compare (repeatable; ingest_time is never compared: each path stamps its own)", AllowMultipleArgumentsPerToken = true };
+        var minCompleteness = new Option<double?>("--min-completeness") { Description = "Exit 1 when the stream holds less than this share of the batch path's events (0..1)" };
+        var minAgreement = new Option<double?>("--min-agreement") { Description = "Exit 1 when any column agrees on less than this share of matched events (0..1)" };
+        var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
+        var command = new Command("quality", "Measure a signal's stream path against its batch path over sealed buckets: completeness, enrichment agreement, late arrivals, per event type")
+        {
+            config, signal, from, to, tolerance, ignore, minCompleteness, minAgreement, json,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            QualityReport report;
+            double? completenessGate = parse.GetValue(minCompleteness), agreementGate = parse.GetValue(minAgreement);
+            try
+            {
+                CheckShare("--min-completeness", completenessGate);
+                CheckShare("--min-agreement", agreementGate);
+                var weft = WeftConfig.Load(parse.GetValue(config)!);
+                var definition = weft.LoadSignal(parse.GetValue(signal)!);
+                var request = new QualityRequest(
+                    parse.GetValue(from) is { } f ? BatchCommands.ParseTime("--from", f) : null,
+                    parse.GetValue(to) is { } t ? BatchCommands.ParseTime("--to", t) : null,
+                    Options(parse.GetValue(tolerance) ?? [], parse.GetValue(ignore) ?? []));
+                if (request is { FromMicros: { } a, ToMicros: { } b } && a >= b)
+                {
+                    throw new ArgumentException($"--from must be before --to");
+                }
+
+                report = await StreamBatchQuality.RunAsync(weft, definition, SignalJsonWriter.Fingerprint(definition), request, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is QualityException or ConfigException or DefinitionException or DeltaException or IOException or ArgumentException or UnauthorizedAccessException or Weft.Parquet.ParquetFormatException)
+            {
+                await stderr.WriteLineAsync($"quality: {CliMessages.Of(ex)}").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (parse.GetValue(json))
+            {
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(report, Json)).ConfigureAwait(false);
+            }
+            else
+            {
+                await WriteAsync(report, stdout).ConfigureAwait(false);
+            }
+
+            var failed = Gates(report, completenessGate, agreementGate);
+            foreach (var failure in failed)
+            {
+                await stderr.WriteLineAsync($"quality: {failure}").ConfigureAwait(false);
+            }
+
+            return failed.Count == 0 ? 0 : 1;
+        });
+        return command;
+    }
+
+    internal static ComparisonOptions Options(IReadOnlyList<string> tolerances, IReadOnlyList<string> ignored)
+    {
+        var byColumn = new Dictionary<string, Tolerance>(StringComparer.Ordinal);
+        foreach (var text in tolerances)
+        {
+            int eq = text.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0)
+            {
+                throw new ArgumentException($"--tolerance '{text}' must be COLUMN=ABS[,REL], e.g. score=0.001");
+            }
+
+            if (!Tolerance.TryParse(text[(eq + 1)..], out var parsed, out var problem))
+            {
+                throw new ArgumentException($"--tolerance for '{text[..eq]}': {problem}");
+            }
+
+            byColumn[text[..eq]] = parsed;
+        }
+
+        return new ComparisonOptions { Tolerances = byColumn, Ignored = ComparisonOptions.DefaultIgnored.Union(ignored) };
+    }
+
+    /// <summary>The gates that failed, each as a sentence; empty when all hold (or none were asked for).</summary>
+    internal static List<string> Gates(QualityReport report, double? minCompleteness, double? minAgreement)
+    {
+        var failed = new List<string>();
+        var total = report.Comparison.Total;
+        if (minCompleteness is { } c && total.Completeness < c)
+        {
+            failed.Add($"completeness {Percent(total.Completeness)} is below --min-completeness {Percent(c)} ({total.ReferenceOnly:N0} of the batch path's events are missing from the stream, {total.ReferenceOnlyExplained:N0} of them recorded late)");
+        }
+
+        if (minAgreement is { } a)
+        {
+            foreach (var column in total.Columns)
+            {
+                if (column.Rate < a)
+                {
+                    failed.Add($"column '{column.Column}' agrees on {Percent(column.Rate)} of matched events, below --min-agreement {Percent(a)} (e.g. {string.Join(", ", column.Examples)})");
+                }
+            }
+        }
+
+        if (report.Buckets.Compared.Count == 0 && (minCompleteness is not null || minAgreement is not null))
+        {
+            failed.Add("no bucket holds rows of both paths, so nothing was compared: run `weft batch` over buckets the stream has written");
+        }
+
+        return failed;
+    }
+
+    internal static async Task WriteAsync(QualityReport report, TextWriter output)
+    {
+        var result = report.Comparison;
+        var b = report.Buckets;
+        await output.WriteLineAsync($"quality of '{report.Signal}' (fingerprint {Short(report.Fingerprint)}, enriched table version {report.TableVersion}): path=stream against path=batch").ConfigureAwait(false);
+        await output.WriteLineAsync($"  buckets: {b.Compared.Count} compared{Range(b.Compared)}; {b.StreamOnly.Count} stream-only, not sealed yet ({b.StreamOnlyRows:N0} rows){Range(b.StreamOnly)}; {b.BatchOnly.Count} batch-only, no stream rows ({b.BatchOnlyRows:N0} rows){Range(b.BatchOnly)}").ConfigureAwait(false);
+        if (b.Compared.Count > 0)
+        {
+            var rows = new List<string[]> { new[] { "event type", "batch", "stream", "matched", "batch-only", "of them late", "stream-only", "repeats", "completeness", "worst column" } };
+            foreach (var t in result.EventTypes.Append(result.Total))
+            {
+                var worst = t.Columns.Count == 0 ? null : t.Columns.MinBy(c => c.Rate);
+                rows.Add([
+                    t.EventType, N(t.ReferenceRows), N(t.CandidateRows), N(t.Matched), N(t.ReferenceOnly), N(t.ReferenceOnlyExplained), N(t.CandidateOnly),
+                    N(t.ReferenceDuplicates + t.CandidateDuplicates), Percent(t.Completeness), worst is null || worst.Rate == 1 ? "all agree" : $"{worst.Column} {Percent(worst.Rate)}",
+                ]);
+            }
+
+            await WriteTableAsync(output, rows).ConfigureAwait(false);
+            await output.WriteLineAsync("  columns (matched events of every type):").ConfigureAwait(false);
+            var columns = new List<string[]> { new[] { "column", "agree", "max difference", "examples" } };
+            foreach (var c in result.Total.Columns)
+            {
+                columns.Add([c.Column, Percent(c.Rate), c.MaxDifference == 0 ? "-" : c.MaxDifference.ToString("G6", CultureInfo.InvariantCulture), string.Join(", ", c.Examples)]);
+            }
+
+            await WriteTableAsync(output, columns).ConfigureAwait(false);
+            var s = result.Sequences;
+            await output.WriteLineAsync($"  sequences: {s.Users:N0} users; same events (ids and times) for {Percent(s.IdsRate)}, same events and values for {Percent(s.FullRate)}").ConfigureAwait(false);
+        }
+
+        foreach (var note in result.OnlyInReference.Select(c => $"only path=batch has column '{c}'")
+            .Concat(result.OnlyInCandidate.Select(c => $"only path=stream has column '{c}'"))
+            .Concat(result.TypeMismatches.Select(c => $"column types differ: {c}")))
+        {
+            await output.WriteLineAsync($"  not compared: {note}").ConfigureAwait(false);
+        }
+
+        await output.WriteLineAsync(report.Late.Count == 0
+            ? "  late arrivals (late_events ledger): none in these buckets"
+            : "  late arrivals (late_events ledger): " + string.Join("; ", report.Late.Select(l => $"{l.EventType} {l.Accepted:N0} accepted, {l.LeftToBatch:N0} left to batch, {l.Dropped:N0} dropped"))).ConfigureAwait(false);
+        await output.WriteLineAsync("  fingerprints written: " + (report.Fingerprints.Count == 0 ? "none recorded"
+            : string.Join("; ", report.Fingerprints.Select(f => $"path={f.Path} {Short(f.Fingerprint)} (versions {f.FirstVersion}..{f.LastVersion})")))).ConfigureAwait(false);
+        if (report.Fingerprints.Any(f => f.Fingerprint != report.Fingerprint))
+        {
+            await output.WriteLineAsync($"  note: some rows were written by another definition than the current one ({Short(report.Fingerprint)}); a column difference may be that change").ConfigureAwait(false);
+        }
+    }
+
+    private static void CheckShare(string option, double? value)
+    {
+        if (value is { } v && !(v >= 0 && v <= 1))
+        {
+            throw new ArgumentException($"{option} {v.ToString(CultureInfo.InvariantCulture)} must be a share between 0 and 1 (e.g. 0.99)");
+        }
+    }
+
+    private static async Task WriteTableAsync(TextWriter output, List<string[]> rows)
+    {
+        var widths = new int[rows[0].Length];
+        foreach (var row in rows)
+        {
+            for (int i = 0; i < row.Length; i++)
+            {
+                widths[i] = Math.Max(widths[i], row[i].Length);
+            }
+        }
+
+        foreach (var row in rows)
+        {
+            // Names left-aligned, figures right-aligned; the last column (free text) is not padded.
+            var cells = row.Select((cell, i) => i == row.Length - 1 ? cell : i == 0 ? cell.PadRight(widths[i]) : cell.PadLeft(widths[i]));
+            await output.WriteLineAsync("    " + string.Join("  ", cells).TrimEnd()).ConfigureAwait(false);
+        }
+    }
+
+    private static string Range(IReadOnlyList<string> buckets) => buckets.Count switch
+    {
+        0 => "",
+        1 => $" ({buckets[0]})",
+        _ => $" ({buckets[0]} .. {buckets[^1]})",
+    };
+
+    private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+
+    private static string Percent(double share) => share.ToString("0.##%", CultureInfo.InvariantCulture);
+
+    private static string Short(string fingerprint) => fingerprint.Length > 12 ? fingerprint[..12] : fingerprint;
+}

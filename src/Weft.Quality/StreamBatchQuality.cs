@@ -1,0 +1,219 @@
+using System.Collections.Immutable;
+using Weft.Batch;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Engine.Configuration;
+using Weft.Storage;
+using Weft.Streaming.Runtime;
+
+namespace Weft.Quality;
+
+/// <summary>What <see cref="StreamBatchQuality.RunAsync"/> measures: buckets whose start lies in [From, To) (µs; either end open when null).</summary>
+public sealed record QualityRequest(long? FromMicros = null, long? ToMicros = null, ComparisonOptions? Options = null);
+
+/// <summary>
+/// Which buckets of <c>enriched/&lt;signal&gt;</c> in the range were compared: those both paths wrote
+/// (the batch path has sealed them and the stream had written them); those only the stream wrote (not
+/// sealed yet, or never recomputed); those only the batch path wrote (the stream did not run then: a
+/// backfill, or an outage; not counted against the stream's completeness, so look here for outages).
+/// </summary>
+public sealed record BucketCoverage(
+    IReadOnlyList<string> Compared,
+    IReadOnlyList<string> StreamOnly,
+    long StreamOnlyRows,
+    IReadOnlyList<string> BatchOnly,
+    long BatchOnlyRows);
+
+/// <summary>Late events the stream recorded in its ledger (<c>late_events/&lt;signal&gt;</c>) for buckets in the range, by event type and action.</summary>
+public sealed record LateArrivals(string EventType, long Accepted, long LeftToBatch, long Dropped);
+
+/// <summary>A run of commits of one path that recorded one definition fingerprint (versions and commit times inclusive).</summary>
+public sealed record FingerprintSpan(string Path, string Fingerprint, long FirstVersion, long LastVersion, DateTimeOffset FirstCommit, DateTimeOffset LastCommit);
+
+/// <summary>
+/// A signal's stream path measured against its batch path (the reference: complete and corrected), per
+/// event type and never mixed: completeness and enrichment agreement over the sealed buckets, late
+/// arrivals, and the definition fingerprints each path wrote with.
+/// </summary>
+public sealed record QualityReport(
+    string Signal,
+    string Fingerprint,
+    long TableVersion,
+    BucketCoverage Buckets,
+    ComparisonResult Comparison,
+    IReadOnlyList<LateArrivals> Late,
+    IReadOnlyList<FingerprintSpan> Fingerprints);
+
+/// <summary>A quality run that cannot start (no table to compare); the message says what to run first.</summary>
+public sealed class QualityException(string message) : Exception(message);
+
+/// <summary>Compares the stream and batch paths of one signal's enriched table, bucket by bucket.</summary>
+public static class StreamBatchQuality
+{
+    /// <summary>
+    /// Reads <c>enriched/&lt;signal&gt;</c> at its latest version and, for each bucket in the range that
+    /// both paths wrote, compares the stream's rows (candidate) with the batch path's (reference) with an
+    /// <see cref="EventComparer"/>. Batch rows missing from the stream that the stream's late-event
+    /// ledger holds as left to batch or dropped are counted as explained. One bucket's rows are in
+    /// memory at a time.
+    /// </summary>
+    public static async Task<QualityReport> RunAsync(WeftConfig config, SignalDefinition signal, string fingerprint, QualityRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(signal);
+        ArgumentNullException.ThrowIfNull(request);
+        string path = config.EnrichedTable(signal.Name);
+        if (!Directory.Exists(System.IO.Path.Combine(path, "_delta_log")))
+        {
+            throw new QualityException($"There is no enriched table for signal '{signal.Name}' at '{path}': run `weft stream` and `weft batch` for it first.");
+        }
+
+        var table = await EventTable.OpenAsync(path, cancellationToken).ConfigureAwait(false);
+        var snapshot = await table.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        var buckets = Coverage(snapshot, request);
+
+        var ledger = await OpenLedgerAsync(config.LateEventTable(signal.Name), cancellationToken).ConfigureAwait(false);
+        var late = new SortedDictionary<string, long[]>(StringComparer.Ordinal);
+        var comparer = new EventComparer(table.Schema, table.Schema, request.Options);
+        var columns = table.Schema.Select(f => f.Name).ToArray();
+        foreach (var bucket in buckets.Compared.Concat(buckets.StreamOnly).Concat(buckets.BatchOnly).Order(StringComparer.Ordinal))
+        {
+            var explained = ledger is null ? null : await ReadLedgerAsync(ledger, bucket, late, cancellationToken).ConfigureAwait(false);
+            if (!buckets.Compared.Contains(bucket))
+            {
+                continue;
+            }
+
+            var reference = await ReadAsync(table, columns, bucket, EventLayout.BatchPath, snapshot.Version, cancellationToken).ConfigureAwait(false);
+            var candidate = await ReadAsync(table, columns, bucket, EventLayout.StreamPath, snapshot.Version, cancellationToken).ConfigureAwait(false);
+            comparer.Compare(reference, candidate, explained);
+        }
+
+        return new QualityReport(
+            signal.Name,
+            fingerprint,
+            snapshot.Version,
+            buckets,
+            comparer.Result(),
+            [.. late.Select(l => new LateArrivals(l.Key, l.Value[0], l.Value[1], l.Value[2]))],
+            await FingerprintsAsync(table.Log, cancellationToken).ConfigureAwait(false));
+    }
+
+    private static BucketCoverage Coverage(DeltaSnapshot snapshot, QualityRequest request)
+    {
+        var paths = new SortedDictionary<string, (long Stream, long Batch, bool HasStream, bool HasBatch)>(StringComparer.Ordinal);
+        foreach (var file in snapshot.Files())
+        {
+            // A bucket is in the range when it overlaps [from, to).
+            if (!file.PartitionValues.TryGetValue(EventLayout.BucketColumn, out var bucket) || bucket is null
+                || !file.PartitionValues.TryGetValue(EventLayout.PathColumn, out var path)
+                || !TimeBuckets.TryParse(bucket, out var kind, out long start)
+                || (request.FromMicros is { } from && start + TimeBuckets.LengthMicros(kind) <= from)
+                || (request.ToMicros is { } to && start >= to))
+            {
+                continue;
+            }
+
+            paths.TryGetValue(bucket, out var entry);
+            long rows = file.NumRecords ?? 0;
+            paths[bucket] = path == EventLayout.StreamPath
+                ? (entry.Stream + rows, entry.Batch, true, entry.HasBatch)
+                : (entry.Stream, entry.Batch + rows, entry.HasStream, entry.HasBatch || path == EventLayout.BatchPath);
+        }
+
+        var compared = new List<string>();
+        var streamOnly = new List<string>();
+        var batchOnly = new List<string>();
+        long streamOnlyRows = 0, batchOnlyRows = 0;
+        foreach (var (bucket, entry) in paths)
+        {
+            if (entry.HasStream && entry.HasBatch)
+            {
+                compared.Add(bucket);
+            }
+            else if (entry.HasStream)
+            {
+                streamOnly.Add(bucket);
+                streamOnlyRows += entry.Stream;
+            }
+            else if (entry.HasBatch)
+            {
+                batchOnly.Add(bucket);
+                batchOnlyRows += entry.Batch;
+            }
+        }
+
+        return new BucketCoverage(compared, streamOnly, streamOnlyRows, batchOnly, batchOnlyRows);
+    }
+
+    private static async Task<EventBatch> ReadAsync(EventTable table, string[] columns, string bucket, string path, long version, CancellationToken cancellationToken)
+    {
+        var parts = new List<EventBatch>();
+        var partition = PartitionFilter.All.Equal(EventLayout.BucketColumn, bucket).Equal(EventLayout.PathColumn, path);
+        await foreach (var batch in table.ReadAsync(columns, partition, version: version, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            parts.Add(batch);
+        }
+
+        return parts.Count == 1 ? parts[0] : parts.Count == 0 ? EventBatch.Empty(table.Schema) : EventBatch.Concat(table.Schema, parts);
+    }
+
+    private static async Task<EventTable?> OpenLedgerAsync(string path, CancellationToken cancellationToken) =>
+        Directory.Exists(System.IO.Path.Combine(path, "_delta_log")) ? await EventTable.OpenAsync(path, cancellationToken).ConfigureAwait(false) : null;
+
+    /// <summary>Counts the bucket's late events into <paramref name="late"/> and returns the ids the stream left to batch or dropped.</summary>
+    private static async Task<HashSet<string>> ReadLedgerAsync(EventTable ledger, string bucket, SortedDictionary<string, long[]> late, CancellationToken cancellationToken)
+    {
+        var absent = new HashSet<string>(StringComparer.Ordinal);
+        var partition = PartitionFilter.All.Equal(EventLayout.BucketColumn, bucket);
+        string[] columns = [StandardColumns.EventId, StandardColumns.EventType, LateEventLedger.ActionColumn];
+        await foreach (var batch in ledger.ReadAsync(columns, partition, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            var ids = ((StringColumn)batch[StandardColumns.EventId]).Values;
+            var types = ((StringColumn)batch[StandardColumns.EventType]).Values;
+            var actions = ((StringColumn)batch[LateEventLedger.ActionColumn]).Values;
+            for (int i = 0; i < batch.RowCount; i++)
+            {
+                var type = types[i] ?? "";
+                if (!late.TryGetValue(type, out var counts))
+                {
+                    late[type] = counts = new long[3];
+                }
+
+                var action = LateEventLedger.ParseAction(actions[i]);
+                counts[action switch { LatePolicy.BatchOnly => 1, LatePolicy.Drop => 2, _ => 0 }]++;
+                if (action != LatePolicy.Accept && ids[i] is { } id)
+                {
+                    absent.Add(id);
+                }
+            }
+        }
+
+        return absent;
+    }
+
+    private static async Task<IReadOnlyList<FingerprintSpan>> FingerprintsAsync(DeltaTable log, CancellationToken cancellationToken)
+    {
+        var spans = new List<FingerprintSpan>();
+        var open = new Dictionary<string, int>(StringComparer.Ordinal); // path -> index of its latest span
+        foreach (var commit in (await log.GetHistoryAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).OrderBy(c => c.Version))
+        {
+            if (!commit.Parameters.TryGetValue(LakeParameters.Path, out var path) || !commit.Parameters.TryGetValue(LakeParameters.Fingerprint, out var fingerprint))
+            {
+                continue;
+            }
+
+            if (open.TryGetValue(path, out int at) && spans[at].Fingerprint == fingerprint)
+            {
+                spans[at] = spans[at] with { LastVersion = commit.Version, LastCommit = commit.Timestamp };
+            }
+            else
+            {
+                open[path] = spans.Count;
+                spans.Add(new FingerprintSpan(path, fingerprint, commit.Version, commit.Version, commit.Timestamp, commit.Timestamp));
+            }
+        }
+
+        return spans;
+    }
+}

@@ -1,0 +1,182 @@
+using System.Globalization;
+using System.Text.Json;
+using FluentAssertions;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Storage;
+using Weft.Streaming.Runtime;
+using Xunit;
+
+namespace Weft.Cli.Tests;
+
+/// <summary>
+/// <c>weft quality</c> as a user runs it: a batch run seals buckets, the test writes what a stream would
+/// have written for them (some events missing, one recorded late, some values different, one bucket the
+/// batch path has not sealed), and the report must say exactly that.
+/// </summary>
+public sealed class QualityCommandTests : IDisposable
+{
+    private const string Signal = "engagement";
+    private readonly CliHarness _cli = new();
+
+    public void Dispose() => _cli.Dispose();
+
+    [Fact]
+    public async Task The_report_counts_what_the_stream_missed_changed_and_recorded_late_and_the_gates_fail_on_it()
+    {
+        var config = await SetUpAsync();
+        var batch = await _cli.RunAsync("batch", "--config", config, "--signal", Signal, "--from", "2026-11-01", "--to", "2026-11-03");
+        batch.Exit.Should().Be(0, batch.Err);
+
+        var table = await EventTable.OpenAsync(_cli.PathOf($"lake/enriched/{Signal}"));
+        var buckets = await BatchBucketsAsync(table);
+        var (busiest, busiestRows) = buckets.MaxBy(b => b.Value.RowCount);
+        var (other, otherRows) = buckets.Where(b => b.Key != busiest).MaxBy(b => b.Value.RowCount);
+        busiestRows.RowCount.Should().BeGreaterThan(10, "the test needs events to drop and change");
+
+        // The busiest bucket: three events missing (one of them in the late ledger as left to batch), two
+        // with another category. The next one: exactly the batch rows. A later bucket: stream rows only.
+        var ids = (StringColumn)busiestRows[StandardColumns.EventId];
+        var missing = new[] { ids.Values[0]!, ids.Values[1]!, ids.Values[2]! };
+        var changed = new[] { ids.Values[3]!, ids.Values[4]! };
+        var kept = Enumerable.Range(3, busiestRows.RowCount - 3).ToArray();
+        var streamed = busiestRows.Gather(kept);
+        var categories = ((StringColumn)streamed["category"]).Values.ToArray();
+        categories[0] = categories[0] + "-stale";
+        categories[1] = categories[1] is null ? "c-stale" : null;
+        streamed = Replace(streamed, "category", new StringColumn(categories));
+        await table.AppendAsync(streamed, EventPartitioner.Single(EventLayout.Partition(busiest, EventLayout.StreamPath)));
+        await table.AppendAsync(otherRows, EventPartitioner.Single(EventLayout.Partition(other, EventLayout.StreamPath)));
+        const string Unsealed = "2026-11-05T10";
+        await table.AppendAsync(otherRows.Slice(0, 1), EventPartitioner.Single(EventLayout.Partition(Unsealed, EventLayout.StreamPath)));
+
+        var ledger = await LateEventLedger.OpenAsync(_cli.PathOf($"lake/late_events/{Signal}"), CancellationToken.None);
+        long time = ((PrimitiveColumn<long>)busiestRows[StandardColumns.EventTime]).Values[0];
+        await LateEventLedger.AppendAsync(ledger, TimeBucket.Hour,
+            [new LateEvent(missing[0], 1, ((StringColumn)busiestRows[StandardColumns.EventType]).Values[0]!, time, time, time, 1, "older than the watermark", LatePolicy.BatchOnly)],
+            new Dictionary<string, string>(), CancellationToken.None);
+
+        var run = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--json");
+        run.Exit.Should().Be(0, run.Err);
+        using var report = JsonDocument.Parse(run.Out);
+        var root = report.RootElement;
+        Strings(root.GetProperty("buckets").GetProperty("compared")).Should().Equal(new[] { busiest, other }.Order(StringComparer.Ordinal));
+        Strings(root.GetProperty("buckets").GetProperty("stream_only")).Should().Equal(Unsealed);
+        var total = root.GetProperty("comparison").GetProperty("total");
+        long batchRows = busiestRows.RowCount + otherRows.RowCount;
+        total.GetProperty("reference_rows").GetInt64().Should().Be(batchRows);
+        total.GetProperty("matched").GetInt64().Should().Be(batchRows - 3);
+        total.GetProperty("reference_only").GetInt64().Should().Be(3);
+        total.GetProperty("reference_only_explained").GetInt64().Should().Be(1);
+        total.GetProperty("candidate_only").GetInt64().Should().Be(0);
+        foreach (var column in total.GetProperty("columns").EnumerateArray())
+        {
+            var name = column.GetProperty("column").GetString();
+            long disagree = column.GetProperty("compared").GetInt64() - column.GetProperty("agreed").GetInt64();
+            disagree.Should().Be(name == "category" ? 2 : 0, $"column {name}");
+            if (name == "category")
+            {
+                Strings(column.GetProperty("examples")).Should().BeEquivalentTo(changed);
+            }
+        }
+
+        var sequences = root.GetProperty("comparison").GetProperty("sequences");
+        long users = sequences.GetProperty("users").GetInt64();
+        long missingUsers = Users(busiestRows, [0, 1, 2]);
+        sequences.GetProperty("ids_agree").GetInt64().Should().Be(users - missingUsers);
+        sequences.GetProperty("fully_agree").GetInt64().Should().Be(users - Users(busiestRows, [0, 1, 2, 3, 4]));
+        root.GetProperty("late").EnumerateArray().Sum(l => l.GetProperty("left_to_batch").GetInt64()).Should().Be(1);
+
+        var text = await _cli.RunAsync("quality", "--config", config, "--signal", Signal);
+        text.Exit.Should().Be(0, text.Err);
+        text.Out.Should().Contain("buckets: 2 compared").And.Contain("1 stream-only").And.Contain("category");
+
+        var gated = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--min-completeness", "0.999", "--min-agreement", "1");
+        gated.Exit.Should().Be(1);
+        gated.Err.Should().Contain("completeness").And.Contain("3 of the batch path's events are missing from the stream, 1 of them recorded late")
+            .And.Contain("column 'category'").And.NotContain("column 'item_id'");
+
+        var loose = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--min-completeness", "0.5", "--ignore", "category", "--min-agreement", "1");
+        loose.Exit.Should().Be(0, loose.Err);
+
+        var window = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--from", Iso(other), "--to", Iso(other, plusHours: 1), "--json");
+        window.Exit.Should().Be(0, window.Err);
+        using (var windowed = JsonDocument.Parse(window.Out))
+        {
+            Strings(windowed.RootElement.GetProperty("buckets").GetProperty("compared")).Should().Equal(other);
+            windowed.RootElement.GetProperty("comparison").GetProperty("total").GetProperty("reference_only").GetInt64().Should().Be(0);
+        }
+    }
+
+    [Theory]
+    [InlineData("--tolerance", "score")]
+    [InlineData("--tolerance", "score=-1")]
+    [InlineData("--min-completeness", "1.5")]
+    [InlineData("--from", "yesterday")]
+    public async Task Bad_options_are_refused_with_exit_2_naming_them(string option, string value)
+    {
+        var config = await SetUpAsync(events: 200);
+        var run = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, option, value);
+        run.Exit.Should().Be(2);
+        run.Err.Should().Contain(option);
+    }
+
+    [Fact]
+    public async Task A_signal_without_an_enriched_table_says_what_to_run_first()
+    {
+        var config = await SetUpAsync(events: 200);
+        var run = await _cli.RunAsync("quality", "--config", config, "--signal", Signal);
+        run.Exit.Should().Be(2);
+        run.Err.Should().Contain("no enriched table for signal 'engagement'").And.Contain("weft batch");
+    }
+
+    private async Task<string> SetUpAsync(int events = 3000)
+    {
+        (await _cli.RunAsync("gen", "--out", _cli.PathOf("raw"), "--events", events.ToString(CultureInfo.InvariantCulture), "--users", "40", "--items", "50", "--days", "2")).Exit.Should().Be(0);
+        var compile = await _cli.RunAsync("compile", Path.Combine(CliHarness.RepoRoot, "examples", "definitions"), "--out", _cli.PathOf("signals"));
+        compile.Exit.Should().Be(0, compile.Err);
+        var path = _cli.PathOf("weft.json");
+        await File.WriteAllTextAsync(path, """
+            {
+              "lake": "lake",
+              "signals": "signals",
+              "archives": [ { "path": "raw/events", "format": "delta" } ],
+              "enrichments": { "items": "raw/items" }
+            }
+            """);
+        return path;
+    }
+
+    private static async Task<Dictionary<string, EventBatch>> BatchBucketsAsync(EventTable table)
+    {
+        var snapshot = await table.Log.GetSnapshotAsync();
+        var result = new Dictionary<string, EventBatch>(StringComparer.Ordinal);
+        foreach (var bucket in snapshot.Files().Select(f => f.PartitionValues[EventLayout.BucketColumn]!).Distinct())
+        {
+            var parts = new List<EventBatch>();
+            var filter = PartitionFilter.All.Equal(EventLayout.BucketColumn, bucket).Equal(EventLayout.PathColumn, EventLayout.BatchPath);
+            await foreach (var part in table.ReadAsync([.. table.Schema.Select(f => f.Name)], filter))
+            {
+                parts.Add(part);
+            }
+
+            result[bucket] = EventBatch.Concat(table.Schema, parts);
+        }
+
+        return result;
+    }
+
+    private static EventBatch Replace(EventBatch batch, string name, Column column) =>
+        new(batch.Schema, [.. batch.Schema.Select((f, i) => f.Name == name ? column : batch.Columns[i])]);
+
+    private static long Users(EventBatch rows, int[] at)
+    {
+        var users = ((PrimitiveColumn<long>)rows[StandardColumns.UserId]).Values;
+        return at.Select(i => users[i]).Distinct().Count();
+    }
+
+    private static string[] Strings(JsonElement array) => [.. array.EnumerateArray().Select(e => e.GetString()!)];
+
+    private static string Iso(string bucket, int plusHours = 0) =>
+        Timestamps.Format(TimeBuckets.Parse(bucket).StartMicros + (plusHours * 3_600_000_000L));
+}

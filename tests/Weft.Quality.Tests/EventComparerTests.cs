@@ -1,0 +1,135 @@
+using System.Collections.Immutable;
+using FluentAssertions;
+using Weft.Definitions;
+using Weft.Engine;
+using Xunit;
+
+namespace Weft.Quality.Tests;
+
+public sealed class EventComparerTests
+{
+    private static readonly ImmutableArray<FieldDefinition> Schema =
+    [
+        new(StandardColumns.EventId, WeftType.String, Nullable: false),
+        new(StandardColumns.UserId, WeftType.Int64, Nullable: false),
+        new(StandardColumns.EventType, WeftType.String, Nullable: false),
+        new(StandardColumns.EventTime, WeftType.Timestamp, Nullable: false),
+        new("score", WeftType.Float64),
+    ];
+
+    private static EventBatch Rows(params (string Id, long User, string Type, long Time, double? Score)[] rows) => new(Schema,
+    [
+        new StringColumn([.. rows.Select(r => (string?)r.Id)]),
+        new PrimitiveColumn<long>(WeftType.Int64, [.. rows.Select(r => r.User)]),
+        new StringColumn([.. rows.Select(r => (string?)r.Type)]),
+        new PrimitiveColumn<long>(WeftType.Timestamp, [.. rows.Select(r => r.Time)]),
+        new PrimitiveColumn<double>(WeftType.Float64, [.. rows.Select(r => r.Score ?? 0)], [.. rows.Select(r => r.Score is null)]),
+    ]);
+
+    [Fact]
+    public void Reference_only_events_the_ledger_holds_are_counted_as_explained_and_still_lower_completeness()
+    {
+        var comparer = new EventComparer(Schema, Schema);
+        comparer.Compare(
+            Rows(("a", 1, "click", 10, 1.0), ("b", 1, "click", 20, 2.0), ("c", 2, "click", 30, 3.0), ("d", 2, "click", 40, 4.0)),
+            Rows(("a", 1, "click", 10, 1.0), ("b", 1, "click", 20, 2.0)),
+            explained: new HashSet<string> { "c", "zzz" });
+
+        var click = comparer.Result().EventTypes.Single();
+        click.ReferenceOnly.Should().Be(2);
+        click.ReferenceOnlyExplained.Should().Be(1, "only c is both missing and in the ledger");
+        click.Completeness.Should().Be(0.5);
+        comparer.Result().Sequences.Should().Be(new SequenceAgreement(2, 1, 1), "user 2 lost both events, user 1 kept both");
+    }
+
+    [Fact]
+    public void Ids_are_matched_within_a_slice_only()
+    {
+        var comparer = new EventComparer(Schema, Schema);
+        comparer.Compare(Rows(("a", 1, "click", 10, 1.0)), Rows());
+        comparer.Compare(Rows(), Rows(("a", 1, "click", 10, 1.0)));
+
+        var total = comparer.Result().Total;
+        (total.Matched, total.ReferenceOnly, total.CandidateOnly).Should().Be((0, 1, 1));
+    }
+
+    [Fact]
+    public void A_column_keeps_its_largest_difference_and_a_few_disagreeing_ids()
+    {
+        var comparer = new EventComparer(Schema, Schema, new ComparisonOptions { ExamplesPerColumn = 2, Tolerances = new Dictionary<string, Tolerance> { ["score"] = new(0.5, 0) } });
+        comparer.Compare(
+            Rows(("a", 1, "click", 10, 1.0), ("b", 1, "click", 20, 2.0), ("c", 1, "click", 30, 3.0), ("d", 1, "click", 40, 4.0)),
+            Rows(("a", 1, "click", 10, 1.25), ("b", 1, "click", 20, 5.0), ("c", 1, "click", 30, 3.75), ("d", 1, "click", 40, null)));
+
+        var score = comparer.Result().Total.Columns.Single(c => c.Column == "score");
+        score.Agreed.Should().Be(1, "a is within 0.5; b and c are not; d is null on one side");
+        score.MaxDifference.Should().Be(3.0);
+        score.Examples.Should().Equal("b", "c");
+    }
+
+    [Fact]
+    public void Columns_only_one_side_has_or_of_another_type_are_named_and_not_compared()
+    {
+        ImmutableArray<FieldDefinition> candidate = [.. Schema.RemoveAt(4), new("score", WeftType.String), new("extra", WeftType.Int32)];
+        ImmutableArray<FieldDefinition> reference = [.. Schema, new("gone", WeftType.Bool)];
+        var comparer = new EventComparer(reference, candidate);
+
+        comparer.OnlyInReference.Should().Equal("gone");
+        comparer.OnlyInCandidate.Should().Equal("extra");
+        comparer.TypeMismatches.Should().ContainSingle().Which.Should().Contain("score");
+        comparer.ComparedColumns.Should().Equal(StandardColumns.UserId, StandardColumns.EventType, StandardColumns.EventTime);
+    }
+
+    [Fact]
+    public void Both_sides_need_the_identity_columns()
+    {
+        var act = () => new EventComparer(Schema, Schema.RemoveAt(3));
+        act.Should().Throw<ArgumentException>().WithMessage("*'event_time'*");
+    }
+
+    [Fact]
+    public void Nothing_compared_is_complete_and_agrees()
+    {
+        var result = new EventComparer(Schema, Schema).Result();
+        result.Total.Completeness.Should().Be(1);
+        result.Total.WorstAgreement.Should().Be(1);
+        result.Sequences.Users.Should().Be(0);
+    }
+
+    [Theory]
+    [InlineData("0.001", 0.001, 0.0)]
+    [InlineData("0,1e-6", 0.0, 1e-6)]
+    [InlineData(" 2 , 0.5 ", 2.0, 0.5)]
+    public void A_tolerance_parses_absolute_and_relative(string text, double absolute, double relative)
+    {
+        Tolerance.TryParse(text, out var tolerance, out var problem).Should().BeTrue(problem);
+        tolerance.Should().Be(new Tolerance(absolute, relative));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("-1")]
+    [InlineData("1,2,3")]
+    [InlineData("NaN")]
+    [InlineData("Infinity")]
+    [InlineData("0.1;0.2")]
+    public void A_malformed_tolerance_is_refused_with_the_text(string text)
+    {
+        Tolerance.TryParse(text, out _, out var problem).Should().BeFalse();
+        problem.Should().Contain($"'{text}'");
+    }
+
+    [Theory]
+    [InlineData(100.0, 101.0, 0.0, 0.01, true)]   // 1 <= 0.01 * 101
+    [InlineData(100.0, 102.0, 0.0, 0.01, false)]
+    [InlineData(0.0, 0.5, 0.5, 0.0, true)]
+    [InlineData(double.PositiveInfinity, double.PositiveInfinity, 0.0, 0.0, true)]
+    [InlineData(double.PositiveInfinity, 1e308, 1.0, 1.0, false)]
+    [InlineData(double.NaN, double.NaN, 0.0, 0.0, true)]
+    [InlineData(double.NaN, 0.0, 1.0, 1.0, false)]
+    public void Tolerance_agreement(double a, double b, double absolute, double relative, bool agree)
+    {
+        new Tolerance(absolute, relative).Agree(a, b).Should().Be(agree);
+        new Tolerance(absolute, relative).Agree(b, a).Should().Be(agree, "agreement is symmetric");
+    }
+}
