@@ -57,22 +57,30 @@ public static class StreamBatchQuality
     /// ledger holds as left to batch or dropped are counted as explained. One bucket's rows are in
     /// memory at a time.
     /// </summary>
-    public static async Task<QualityReport> RunAsync(WeftConfig config, SignalDefinition signal, string fingerprint, QualityRequest request, CancellationToken cancellationToken = default)
+    public static Task<QualityReport> RunAsync(WeftConfig config, SignalDefinition signal, string fingerprint, QualityRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(signal);
+        return CompareAsync(config.EnrichedTable(signal.Name), config.LateEventTable(signal.Name), signal.Name, fingerprint, request, cancellationToken);
+    }
+
+    /// <summary>
+    /// <see cref="RunAsync"/> on the tables themselves: the enriched table at <paramref name="enrichedPath"/>
+    /// and the late-event ledger at <paramref name="ledgerPath"/> (absent: nothing is explained).
+    /// </summary>
+    public static async Task<QualityReport> CompareAsync(string enrichedPath, string ledgerPath, string signal, string fingerprint, QualityRequest request, CancellationToken cancellationToken = default)
+    {
         ArgumentNullException.ThrowIfNull(request);
-        string path = config.EnrichedTable(signal.Name);
-        if (!Directory.Exists(System.IO.Path.Combine(path, "_delta_log")))
+        if (!Directory.Exists(System.IO.Path.Combine(enrichedPath, "_delta_log")))
         {
-            throw new QualityException($"There is no enriched table for signal '{signal.Name}' at '{path}': run `weft stream` and `weft batch` for it first.");
+            throw new QualityException($"There is no enriched table for signal '{signal}' at '{enrichedPath}': run `weft stream` and `weft batch` for it first.");
         }
 
-        var table = await EventTable.OpenAsync(path, cancellationToken).ConfigureAwait(false);
+        var table = await EventTable.OpenAsync(enrichedPath, cancellationToken).ConfigureAwait(false);
         var snapshot = await table.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
         var buckets = Coverage(snapshot, request);
 
-        var ledger = await OpenLedgerAsync(config.LateEventTable(signal.Name), cancellationToken).ConfigureAwait(false);
+        var ledger = await OpenLedgerAsync(ledgerPath, cancellationToken).ConfigureAwait(false);
         var late = new SortedDictionary<string, long[]>(StringComparer.Ordinal);
         var comparer = new EventComparer(table.Schema, table.Schema, request.Options);
         var columns = table.Schema.Select(f => f.Name).ToArray();
@@ -90,7 +98,7 @@ public static class StreamBatchQuality
         }
 
         return new QualityReport(
-            signal.Name,
+            signal,
             fingerprint,
             snapshot.Version,
             buckets,
