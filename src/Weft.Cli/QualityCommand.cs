@@ -159,6 +159,14 @@ internal static class QualityCommand
             }
 
             await WriteTableAsync(output, rows).ConfigureAwait(false);
+            var incomplete = report.PerBucket.Where(p => p.Events.Completeness < 1).ToList();
+            if (incomplete.Count > 0)
+            {
+                var lowest = incomplete.OrderBy(p => p.Events.Completeness).ThenBy(p => p.Bucket, StringComparer.Ordinal).Take(5)
+                    .Select(p => $"{p.Bucket} {p.Events.EventType} {Percent(p.Events.Completeness)} ({N(p.Events.ReferenceOnly)} missing, {N(p.Events.ReferenceOnlyExplained)} late)");
+                await output.WriteLineAsync($"  incomplete: {incomplete.Count} of {report.PerBucket.Count} bucket × event type pairs; lowest: {string.Join("; ", lowest)}").ConfigureAwait(false);
+            }
+
             await output.WriteLineAsync("  columns (matched events of every type):").ConfigureAwait(false);
             var columns = new List<string[]> { new[] { "column", "agree", "max difference", "examples" } };
             foreach (var c in result.Total.Columns)

@@ -107,10 +107,17 @@ public sealed class EventComparer
     /// the candidate for a stated reason (the stream's late-event ledger: events it left to batch or
     /// dropped); reference-only events among them are counted as <see cref="EventTypeComparison.ReferenceOnlyExplained"/>.
     /// </summary>
-    public void Compare(EventBatch reference, EventBatch candidate, IReadOnlySet<string>? explained = null)
+    /// <returns>The slice's own completeness per event type it holds (the totals keep growing in <see cref="Result"/>).</returns>
+    public IReadOnlyList<SliceCompleteness> Compare(EventBatch reference, EventBatch candidate, IReadOnlySet<string>? explained = null)
     {
         ArgumentNullException.ThrowIfNull(reference);
         ArgumentNullException.ThrowIfNull(candidate);
+        var before = new Dictionary<string, SliceCompleteness>(_types.Count, StringComparer.Ordinal);
+        foreach (var (type, counts) in _types)
+        {
+            before[type] = counts.Completeness(type);
+        }
+
         var refIds = Strings(reference, StandardColumns.EventId);
         var refTypes = Strings(reference, StandardColumns.EventType);
         var refUsers = Longs(reference, StandardColumns.UserId);
@@ -222,6 +229,21 @@ public sealed class EventComparer
                 Touch(refUsers.Values[i], IdsDiffer);
             }
         }
+
+        var slice = new List<SliceCompleteness>();
+        foreach (var (type, counts) in _types.OrderBy(t => t.Key, StringComparer.Ordinal))
+        {
+            var now = counts.Completeness(type);
+            var delta = before.TryGetValue(type, out var then)
+                ? now with { Matched = now.Matched - then.Matched, ReferenceOnly = now.ReferenceOnly - then.ReferenceOnly, ReferenceOnlyExplained = now.ReferenceOnlyExplained - then.ReferenceOnlyExplained, CandidateOnly = now.CandidateOnly - then.CandidateOnly }
+                : now;
+            if (delta.Matched + delta.ReferenceOnly + delta.CandidateOnly > 0)
+            {
+                slice.Add(delta);
+            }
+        }
+
+        return slice;
     }
 
     /// <summary>What has been compared so far, per event type (ordinal order) and in total.</summary>
@@ -313,6 +335,8 @@ public sealed class EventComparer
             }
         }
 
+        public SliceCompleteness Completeness(string eventType) => new(eventType, Matched, ReferenceOnly, ReferenceOnlyExplained, CandidateOnly);
+
         public EventTypeComparison ToComparison(string eventType, IReadOnlyList<string> names)
         {
             var columns = new List<ColumnAgreement>(names.Count);
@@ -380,6 +404,13 @@ public sealed record EventTypeComparison(
 
     /// <summary>The lowest column agreement rate (1 with no columns).</summary>
     public double WorstAgreement => Columns.Count == 0 ? 1 : Columns.Min(c => c.Rate);
+}
+
+/// <summary>One slice's (a bucket's) events of one type: distinct ids both sides hold, only the reference, of those the explained, only the candidate.</summary>
+public sealed record SliceCompleteness(string EventType, long Matched, long ReferenceOnly, long ReferenceOnlyExplained, long CandidateOnly)
+{
+    /// <summary>Matched ÷ the reference's distinct ids; 1 when the reference holds none.</summary>
+    public double Completeness => Matched + ReferenceOnly == 0 ? 1 : (double)Matched / (Matched + ReferenceOnly);
 }
 
 /// <summary>Sequence-level agreement: users seen on either side; those whose events are the same ids at the same times; those whose compared values all agree too.</summary>

@@ -24,6 +24,9 @@ public sealed record BucketCoverage(
     IReadOnlyList<string> BatchOnly,
     long BatchOnlyRows);
 
+/// <summary>One compared bucket's completeness for one event type: where the stream's misses are (an outage shows as a run of buckets).</summary>
+public sealed record BucketCompleteness(string Bucket, SliceCompleteness Events);
+
 /// <summary>Late events the stream recorded in its ledger (<c>late_events/&lt;signal&gt;</c>) for buckets in the range, by event type and action.</summary>
 public sealed record LateArrivals(string EventType, long Accepted, long LeftToBatch, long Dropped);
 
@@ -41,6 +44,7 @@ public sealed record QualityReport(
     long TableVersion,
     BucketCoverage Buckets,
     ComparisonResult Comparison,
+    IReadOnlyList<BucketCompleteness> PerBucket,
     IReadOnlyList<LateArrivals> Late,
     IReadOnlyList<FingerprintSpan> Fingerprints);
 
@@ -84,6 +88,7 @@ public static class StreamBatchQuality
         var late = new SortedDictionary<string, long[]>(StringComparer.Ordinal);
         var comparer = new EventComparer(table.Schema, table.Schema, request.Options);
         var columns = table.Schema.Select(f => f.Name).ToArray();
+        var perBucket = new List<BucketCompleteness>();
         foreach (var bucket in buckets.Compared.Concat(buckets.StreamOnly).Concat(buckets.BatchOnly).Order(StringComparer.Ordinal))
         {
             var explained = ledger is null ? null : await ReadLedgerAsync(ledger, bucket, late, cancellationToken).ConfigureAwait(false);
@@ -94,7 +99,10 @@ public static class StreamBatchQuality
 
             var reference = await ReadAsync(table, columns, bucket, EventLayout.BatchPath, snapshot.Version, cancellationToken).ConfigureAwait(false);
             var candidate = await ReadAsync(table, columns, bucket, EventLayout.StreamPath, snapshot.Version, cancellationToken).ConfigureAwait(false);
-            comparer.Compare(reference, candidate, explained);
+            foreach (var part in comparer.Compare(reference, candidate, explained))
+            {
+                perBucket.Add(new BucketCompleteness(bucket, part));
+            }
         }
 
         return new QualityReport(
@@ -103,6 +111,7 @@ public static class StreamBatchQuality
             snapshot.Version,
             buckets,
             comparer.Result(),
+            perBucket,
             [.. late.Select(l => new LateArrivals(l.Key, l.Value[0], l.Value[1], l.Value[2]))],
             await FingerprintsAsync(table.Log, cancellationToken).ConfigureAwait(false));
     }

@@ -85,11 +85,16 @@ public sealed class QualityCommandTests : IDisposable
         long missingUsers = Users(busiestRows, [0, 1, 2]);
         sequences.GetProperty("ids_agree").GetInt64().Should().Be(users - missingUsers);
         sequences.GetProperty("fully_agree").GetInt64().Should().Be(users - Users(busiestRows, [0, 1, 2, 3, 4]));
+        // Per bucket: only the busiest bucket's types lack events, and they add up to the three missing.
+        var perBucket = root.GetProperty("per_bucket").EnumerateArray().Select(p => (Bucket: p.GetProperty("bucket").GetString(), Events: p.GetProperty("events"))).ToList();
+        perBucket.Where(p => p.Events.GetProperty("reference_only").GetInt64() > 0).Select(p => p.Bucket).Distinct().Should().Equal(busiest);
+        perBucket.Sum(p => p.Events.GetProperty("reference_only").GetInt64()).Should().Be(3);
+        perBucket.Sum(p => p.Events.GetProperty("matched").GetInt64()).Should().Be(batchRows - 3);
         root.GetProperty("late").EnumerateArray().Sum(l => l.GetProperty("left_to_batch").GetInt64()).Should().Be(1);
 
         var text = await _cli.RunAsync("quality", "--config", config, "--signal", Signal);
         text.Exit.Should().Be(0, text.Err);
-        text.Out.Should().Contain("buckets: 2 compared").And.Contain("1 stream-only").And.Contain("category");
+        text.Out.Should().Contain("buckets: 2 compared").And.Contain("1 stream-only").And.Contain("category").And.Contain($"lowest: {busiest} ");
 
         var gated = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--min-completeness", "0.999", "--min-agreement", "1");
         gated.Exit.Should().Be(1);

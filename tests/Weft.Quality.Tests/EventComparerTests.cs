@@ -46,11 +46,13 @@ public sealed class EventComparerTests
     public void Ids_are_matched_within_a_slice_only()
     {
         var comparer = new EventComparer(Schema, Schema);
-        comparer.Compare(Rows(("a", 1, "click", 10, 1.0)), Rows());
-        comparer.Compare(Rows(), Rows(("a", 1, "click", 10, 1.0)));
+        var first = comparer.Compare(Rows(("a", 1, "click", 10, 1.0), ("b", 1, "save", 10, 1.0)), Rows(("b", 1, "save", 10, 1.0)));
+        var second = comparer.Compare(Rows(), Rows(("a", 1, "click", 10, 1.0)));
 
         var total = comparer.Result().Total;
-        (total.Matched, total.ReferenceOnly, total.CandidateOnly).Should().Be((0, 1, 1));
+        (total.Matched, total.ReferenceOnly, total.CandidateOnly).Should().Be((1, 1, 1));
+        first.Should().Equal(new SliceCompleteness("click", 0, 1, 0, 0), new SliceCompleteness("save", 1, 0, 0, 0));
+        second.Should().Equal(new SliceCompleteness("click", 0, 0, 0, 1));
     }
 
     [Fact]
