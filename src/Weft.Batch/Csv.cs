@@ -15,6 +15,7 @@ internal static class Csv
             return false;
         }
 
+        int first = line;
         var field = new StringBuilder();
         bool quoted = false, wasQuoted = false;
         while (true)
@@ -23,7 +24,7 @@ internal static class Csv
             {
                 if (c < 0)
                 {
-                    throw new FormatException($"line {line}: a quoted field is not closed before the end of the file");
+                    throw new FormatException($"line {first}: a quoted field is not closed before the end of the file (it takes in every line after it)");
                 }
 
                 if (c == '"')

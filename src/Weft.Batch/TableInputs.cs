@@ -490,7 +490,7 @@ public static class TableInputs
         using var reader = new StreamReader(file);
         var fields = new List<string?>();
         int line = 1;
-        if (!Csv.ReadRecord(reader, fields, ref line))
+        if (!ReadRecord())
         {
             yield break;
         }
@@ -501,9 +501,14 @@ public static class TableInputs
         while (true)
         {
             int first = line;
-            if (!Csv.ReadRecord(reader, fields, ref line))
+            if (!ReadRecord())
             {
                 yield break;
+            }
+
+            if (fields is [null] && header.Length > 1)
+            {
+                continue; // a blank line (one at the end of a file is common), not a row of empty cells
             }
 
             buffer.ResetWrittenCount();
@@ -517,8 +522,7 @@ public static class TableInputs
                     {
                         json.WriteNull(header[c]);
                     }
-                    else if (types[c] is { IsList: false, Kind: ScalarKind.Int32 or ScalarKind.Int64 or ScalarKind.Float32 or ScalarKind.Float64 }
-                        && double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+                    else if (types[c] is { IsList: false, Kind: ScalarKind.Int32 or ScalarKind.Int64 or ScalarKind.Float32 or ScalarKind.Float64 } && IsJsonNumber(cell))
                     {
                         json.WritePropertyName(header[c]);
                         json.WriteRawValue(cell);
@@ -542,6 +546,38 @@ public static class TableInputs
             }
 
             yield return new RawRecord(buffer.WrittenMemory.ToArray(), $"{file}:{first}");
+        }
+
+        bool ReadRecord()
+        {
+            try
+            {
+                return Csv.ReadRecord(reader, fields, ref line);
+            }
+            catch (FormatException ex)
+            {
+                // An unclosed quote swallows the rest of the file: no row after it can be told apart.
+                throw new InputException($"CSV file '{file}', {ex.Message}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// A cell JSON takes as a number. double.TryParse also takes "+5", ".5", "NaN" and "Infinity",
+    /// which written raw made the record invalid JSON and crashed the read; such a cell goes as text,
+    /// so the row is refused (a dead letter, a bad label row) naming the file and line.
+    /// </summary>
+    private static bool IsJsonNumber(string cell)
+    {
+        var bytes = Encoding.UTF8.GetBytes(cell);
+        var reader = new Utf8JsonReader(bytes);
+        try
+        {
+            return reader.Read() && reader.TokenType == JsonTokenType.Number && reader.TokenStartIndex == 0 && reader.BytesConsumed == bytes.Length;
+        }
+        catch (JsonException)
+        {
+            return false;
         }
     }
 

@@ -174,6 +174,47 @@ public sealed class ArchiveInputTests
             "an event is recorded once by its event_id, whichever copy; a line without one once where it is");
     }
 
+    [Fact]
+    public async Task A_CSV_archive_skips_blank_lines_and_dead_letters_a_number_JSON_does_not_take_naming_its_line()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 44, events: 10);
+        Directory.CreateDirectory(Path.Combine(world.Root, "landing"));
+        string Row(string id, string dwell) => $"{id},7,click,{BatchWorld.Iso(BatchWorld.Start + BatchWorld.Hour)},1,{dwell}";
+        await File.WriteAllTextAsync(Path.Combine(world.Root, "landing", "events.csv"), string.Join("\n",
+            "event_id,user_id,event_type,event_time,item_id,dwell_ms",
+            Row("good", "600"),
+            "",
+            Row("plus", "+700"),
+            Row("nan", "NaN"),
+            Row("dot", ".5"),
+            Row("good-2", "800"),
+            "",
+            ""));
+        var config = WriteConfig(world, "csv.json", lake: "lake", archive: "landing", format: "csv");
+
+        var result = await new BatchJob(await SignalEnvironment.LoadAsync(config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
+
+        result.EventsOut.Should().Be(2, "the two good rows; blank lines are no rows");
+        (await DeadLetterSourcesAsync(config.DeadLetterTable("engagement"))).Should().BeEquivalentTo(
+            ["landing/events.csv:4", "landing/events.csv:5", "landing/events.csv:6"], "'+700', 'NaN' and '.5' are not numbers a JSON line could carry");
+    }
+
+    [Fact]
+    public async Task A_CSV_archive_with_a_quote_never_closed_fails_the_run_naming_the_file_and_line_before_it_commits()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 45, events: 10);
+        Directory.CreateDirectory(Path.Combine(world.Root, "landing"));
+        string time = BatchWorld.Iso(BatchWorld.Start + BatchWorld.Hour);
+        await File.WriteAllTextAsync(Path.Combine(world.Root, "landing", "events.csv"),
+            $"event_id,user_id,event_type,event_time,item_id,dwell_ms\na,7,click,{time},1,600\n\"b,7,click,{time},1,600\nc,7,click,{time},1,600\n");
+        var config = WriteConfig(world, "csv.json", lake: "lake", archive: "landing", format: "csv");
+
+        var run = async () => await new BatchJob(await SignalEnvironment.LoadAsync(config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
+
+        (await run.Should().ThrowAsync<InputException>()).Which.Message.Should().Contain("events.csv").And.Contain("line 3").And.Contain("not closed");
+        (await BatchWorld.BatchRowsAsync(config.EnrichedTable("engagement"))).Should().BeEmpty("nothing was committed");
+    }
+
     private static async Task<List<string>> DeadLetterSourcesAsync(string path)
     {
         var table = await EventTable.OpenAsync(path);

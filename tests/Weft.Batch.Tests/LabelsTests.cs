@@ -41,6 +41,21 @@ public sealed class LabelsTests
     }
 
     [Fact]
+    public async Task A_CSV_label_file_ending_in_blank_lines_reads_and_a_label_no_JSON_number_is_refused_naming_its_line()
+    {
+        using var dir = new TempDir();
+        string blank = dir.File("blank.csv"), nan = dir.File("nan.csv");
+        await File.WriteAllTextAsync(blank, "user_id,label_time,label\n7,2026-11-02T10:00:00Z,0.5\n\n12,2026-11-02T11:00:00Z,1\n\n");
+        await File.WriteAllTextAsync(nan, "user_id,label_time,label\n7,2026-11-02T10:00:00Z,0.5\n12,2026-11-02T11:00:00Z,NaN\n");
+
+        var read = await Labels.ReadAsync(blank, CancellationToken.None);
+        var readNan = () => Labels.ReadAsync(nan, CancellationToken.None);
+
+        read.Users.Should().Equal(7, 12);
+        (await readNan.Should().ThrowAsync<InputException>()).WithMessage("*nan.csv:3*label*");
+    }
+
+    [Fact]
     public async Task A_CSV_label_file_whose_user_id_is_not_an_integer_is_refused_naming_the_column()
     {
         using var dir = new TempDir();
