@@ -131,8 +131,9 @@ public sealed class BatchJob
         if (planned > MaxChunks)
         {
             // Each chunk is a commit, empty or not: a --from mistyped by centuries wrote thousands of
-            // empty commits a second before anyone noticed.
-            throw new ArgumentException($"--from {Timestamps.Format(from)} to --to {Timestamps.Format(to)} is {planned:N0} chunks of {perChunk} bucket(s), more than {MaxChunks:N0}: check --from, or raise --chunk-buckets");
+            // empty commits a second before anyone noticed. The instants as given: a --to in the last
+            // bucket of 9999 rounds up to one no DateTime holds.
+            throw new ArgumentException($"--from {Timestamps.Format(request.FromMicros)} to --to {Timestamps.Format(request.ToMicros)} is {planned:N0} chunks of {perChunk} bucket(s), more than {MaxChunks:N0}: check --from, or raise --chunk-buckets");
         }
 
         var chunks = new List<(long Start, long End)>();

@@ -95,6 +95,12 @@ public static class Labels
 
             userValues[i] = Convert.ToInt64(users.GetValue(i), CultureInfo.InvariantCulture);
             timeValues[i] = Convert.ToInt64(times.GetValue(i), CultureInfo.InvariantCulture);
+            if (timeValues[i] < TimeBuckets.MinMicros || timeValues[i] > TimeBuckets.MaxMicros)
+            {
+                // The lake's reads go by time bucket; such a time failed the whole job later, as a bare
+                // overflowed number naming no file or row.
+                throw new InputException($"label file '{path}', row {i + 1}: label_time {timeValues[i]} µs lies outside the years 1–9999");
+            }
         }
 
         return (rows, userValues, timeValues);

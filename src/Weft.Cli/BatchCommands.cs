@@ -164,6 +164,20 @@ internal static class BatchCommands
             var env = await SignalEnvironment.LoadAsync(weft, parse.GetValue(signal)!, cancellationToken: ct).ConfigureAwait(false);
             var definition = env.Definition;
             int? maxElements = MaxLength(definition, parse.GetValue(maxLength));
+            // The file puts these beside the label columns: a label column of the same name failed the
+            // write at the very end with a bare "Field name 'length' appears more than once".
+            var added = new List<string> { SequenceFiles.LengthColumn, SequenceFiles.TruncatedColumn };
+            if (parse.GetValue(pad) is not null)
+            {
+                added.Add(SequenceFiles.MaskColumn);
+            }
+
+            added.AddRange(definition.SequenceColumns.Select(c => c.Name));
+            if (labelRows.Schema.FirstOrDefault(f => added.Contains(f.Name, StringComparer.Ordinal)) is { } clash)
+            {
+                throw new ArgumentException($"label file '{parse.GetValue(labels)}': column '{clash.Name}' has the name of a column the training set adds ({string.Join(", ", added)}); rename it in the label file");
+            }
+
             var lake = await EnrichedLake.OpenAsync(weft.EnrichedTable(definition.Name), definition, ct).ConfigureAwait(false);
             long lookback = definition.Lookback.Ticks / TimeSpan.TicksPerMicrosecond;
             long min = times.Length == 0 ? 0 : times.Min() - lookback;

@@ -272,6 +272,50 @@ public sealed class BatchCommandTests : IDisposable
         Directory.Exists(lake).Should().Be(lakeBefore);
     }
 
+    /// <summary>
+    /// A label column named like a column the training set adds, a label time outside the years 1–9999 and
+    /// a --to in the last bucket of 9999 are usage errors naming what is wrong (they failed with a bare
+    /// "Field name 'length' appears more than once", an overflowed number, "Ticks must be between…").
+    /// </summary>
+    [Fact]
+    public async Task Clashing_label_columns_label_times_past_year_9999_and_a_to_at_the_end_of_time_are_refused_naming_them()
+    {
+        var config = await SetUpAsync(events: 500);
+        (await _cli.RunAsync("batch", "--config", config, "--signal", "engagement", "--from", "2026-11-01", "--to", "2026-11-03")).Exit.Should().Be(0);
+        var length = _cli.PathOf("length.jsonl");
+        await File.WriteAllTextAsync(length, """{"user_id":1,"label_time":"2026-11-02T00:00:00Z","length":3}""" + "\n");
+        var item = _cli.PathOf("item.csv");
+        await File.WriteAllTextAsync(item, "user_id,label_time,item_id\n1,2026-11-02T00:00:00Z,5\n");
+        var mask = _cli.PathOf("mask.jsonl");
+        await File.WriteAllTextAsync(mask, """{"user_id":1,"label_time":"2026-11-02T00:00:00Z","mask":true}""" + "\n");
+        var late = _cli.PathOf("late.jsonl");
+        await File.WriteAllTextAsync(late, """{"user_id":1,"label_time":"2026-11-02T00:00:00Z"}""" + "\n" + """{"user_id":1,"label_time":9223372036854775807}""" + "\n");
+        var early = _cli.PathOf("early.jsonl");
+        await File.WriteAllTextAsync(early, """{"user_id":1,"label_time":-9223372036854775808}""" + "\n");
+
+        string[] TrainingSet(string labels, params string[] more) =>
+            ["training-set", "--config", config, "--signal", "engagement", "--labels", labels, "--mode", "corrected", "--out", _cli.PathOf("t.parquet"), .. more];
+        var cases = new (string[] Args, string Message)[]
+        {
+            (TrainingSet(length), "label file '" + length + "': column 'length' has the name of a column the training set adds"),
+            (TrainingSet(item), "label file '" + item + "': column 'item_id' has the name of a column the training set adds"),
+            (TrainingSet(mask, "--pad", "4"), "column 'mask' has the name of a column the training set adds"),
+            (TrainingSet(late), "label file '" + late + "', row 2: label_time 9223372036854775807 µs lies outside the years 1–9999"),
+            (TrainingSet(early), "row 1: label_time -9223372036854775808 µs lies outside the years 1–9999"),
+            (["batch", "--config", config, "--signal", "engagement", "--from", "2026-11-01", "--to", "9999-12-31T23:59:59Z"], "--to 9999-12-31T23:59:59.000000Z is"),
+        };
+        foreach (var (args, message) in cases)
+        {
+            var result = await _cli.RunAsync(args).WaitAsync(TimeSpan.FromSeconds(60));
+            result.Exit.Should().Be(2, string.Join(' ', args));
+            result.Err.Should().Contain(message);
+        }
+
+        File.Exists(_cli.PathOf("t.parquet")).Should().BeFalse();
+        var fine = await _cli.RunAsync(TrainingSet(mask));
+        fine.Exit.Should().Be(0, "without --pad the file has no mask column: " + fine.Err);
+    }
+
     /// <summary>Runs weft with <paramref name="args"/> and kills it with SIGKILL once it reports its sixth of 168 chunks.</summary>
     private static async Task KillMidRunAsync(string weft, IEnumerable<string> args)
     {
