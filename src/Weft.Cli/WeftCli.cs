@@ -87,6 +87,15 @@ public static class WeftCli
                 return 2;
             }
 
+            // Timestamps end with the year 9999; a history running past it crashed the write with a stack trace
+            // (the year 9999 itself is left to late arrivals and item corrections after the last day).
+            int maxDays = (new DateTimeOffset(9999, 1, 1, 0, 0, 0, TimeSpan.Zero) - options.Start).Days;
+            if (options.Days > maxDays)
+            {
+                await stderr.WriteLineAsync($"gen: --days {options.Days} runs past the year 9999: at most {maxDays} days from {options.Start:yyyy-MM-dd}").ConfigureAwait(false);
+                return 2;
+            }
+
             string dir = parse.GetValue(outDir)!;
             if (File.Exists(dir))
             {

@@ -30,6 +30,17 @@ public class GenAndDemoTests : IDisposable
         Directory.GetFiles(_cli.PathOf("g"), "*", SearchOption.AllDirectories).Order().Should().Equal(files);
     }
 
+    /// <summary>A history running past the year 9999 crashed with a stack trace (exit 1) after creating the folder.</summary>
+    [Fact]
+    public async Task Gen_refuses_days_that_run_past_the_year_9999_writing_nothing()
+    {
+        var result = await _cli.RunAsync("gen", "--out", _cli.PathOf("far"), "--events", "100", "--days", "3000000");
+
+        result.Exit.Should().Be(2);
+        result.Err.Should().Contain("--days 3000000 runs past the year 9999").And.NotContain("   at ");
+        Directory.Exists(_cli.PathOf("far")).Should().BeFalse();
+    }
+
     [Fact]
     public async Task Gen_is_identical_for_the_same_seed_and_different_for_another()
     {
