@@ -99,18 +99,42 @@ internal static class DefinitionCompiler
             }
 
             var registry = ExecutorRegistry.CreateDefault();
+            IReadOnlyList<SignalDefinition> signals;
             try
             {
-                return new CompileOutcome(catalog.Build(registry.Contains), []);
+                signals = catalog.Build(registry.Contains);
             }
             catch (DefinitionException ex)
             {
                 return new CompileOutcome([], ex.Problems.Select(p => p.ToString()).ToList());
             }
+
+            var refused = signals.SelectMany(s => RuntimeProblems(s, registry).Select(p => $"signal '{s.Name}' {p}")).ToList();
+            return refused.Count > 0 ? new CompileOutcome([], refused) : new CompileOutcome(signals, []);
         }
         finally
         {
             context.Unload();
+        }
+    }
+
+    /// <summary>
+    /// What every runtime refuses when it compiles the signal and the JSON rules cannot see: a custom
+    /// step's arguments, the column it reads, the columns it says it adds. Without this, validate and
+    /// compile said "ok" to a signal each batch and stream run then refused.
+    /// </summary>
+    internal static IReadOnlyList<DefinitionProblem> RuntimeProblems(SignalDefinition signal, ExecutorRegistry registry)
+    {
+        // No rows: the enrichment tables only have to exist for the chains to compile.
+        var tables = signal.EnrichmentSources.ToDictionary(s => s.Name, s => EnrichmentTable.Build(s, EventBatch.Empty(EnrichmentTable.RowSchema(s))), StringComparer.Ordinal);
+        try
+        {
+            CompiledSignal.Compile(signal, registry, tables);
+            return [];
+        }
+        catch (DefinitionException ex)
+        {
+            return ex.Problems;
         }
     }
 

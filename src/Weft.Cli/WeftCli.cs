@@ -205,6 +205,11 @@ public static class WeftCli
 
                 var bytes = await File.ReadAllBytesAsync(file, ct).ConfigureAwait(false);
                 var result = SignalJsonReader.Read(bytes, registry.Contains);
+                if (result.IsValid && DefinitionCompiler.RuntimeProblems(result.Signal!, registry) is { Count: > 0 } refused)
+                {
+                    result = result with { Signal = null, Problems = refused };
+                }
+
                 if (File.Exists(file + ".sha256"))
                 {
                     // The sidecar compile wrote: a file edited since no longer matches it.

@@ -142,6 +142,50 @@ public class CompileValidateDiffTests : IDisposable
         result.Err.Should().Contain("$.max_length: max_length must be ≥ 1, got -1");
     }
 
+    /// <summary>Both said "ok" to a custom step every batch and stream run then refused at its start.</summary>
+    [Fact]
+    public async Task Validate_and_compile_refuse_a_custom_step_whose_args_or_column_the_executor_refuses()
+    {
+        string Signal(string args) => $$"""
+            {
+              "format": "weft.signal/1", "name": "s", "tenant": "t",
+              "event_types": [ { "name": "click", "raw_schema": [ { "name": "surface", "type": "string" } ],
+                "steps": [ { "op": "custom", "executor": "hash_bucket", "args": {{args}}, "produces": [ { "name": "b", "type": "int64" } ] } ] } ],
+              "element": [ "b" ], "max_length": 5, "lookback": "1d"
+            }
+            """;
+        await File.WriteAllTextAsync(_cli.PathOf("zero.json"), Signal("""{ "column": "surface", "buckets": "0", "output": "b" }"""));
+        await File.WriteAllTextAsync(_cli.PathOf("column.json"), Signal("""{ "column": "surfce", "buckets": "8", "output": "b" }"""));
+        await File.WriteAllTextAsync(_cli.PathOf("good.json"), Signal("""{ "column": "surface", "buckets": "8", "output": "b" }"""));
+
+        var zero = await _cli.RunAsync("validate", _cli.PathOf("zero.json"));
+        var column = await _cli.RunAsync("validate", _cli.PathOf("column.json"));
+        var good = await _cli.RunAsync("validate", _cli.PathOf("good.json"));
+
+        zero.Exit.Should().Be(1);
+        zero.Err.Should().Contain("$.event_types.click.steps[0].args: hash_bucket needs args column, output and buckets (a positive integer)");
+        column.Exit.Should().Be(1);
+        column.Err.Should().Contain("$.event_types.click.steps[0].args: hash_bucket reads column 'surfce'");
+        good.Exit.Should().Be(0, good.Err);
+
+        Directory.CreateDirectory(_cli.PathOf("defs"));
+        await File.WriteAllTextAsync(_cli.PathOf("defs/defs.cs"), """
+            public sealed class D : IDefinitionModule
+            {
+                public void Define(DefinitionCatalog weft)
+                {
+                    var t = weft.EventType("click").Attribute("surface", WeftType.String);
+                    weft.Signal("s", "t").Include(t, c => c.Custom("hash_bucket", new Dictionary<string, string> { ["column"] = "surface", ["buckets"] = "-1", ["output"] = "b" }, new FieldDefinition("b", WeftType.Int64)))
+                        .Element("b").MaxLength(5).Lookback(TimeSpan.FromDays(1));
+                }
+            }
+            """);
+        var compile = await _cli.RunAsync("compile", _cli.PathOf("defs"), "--out", _cli.PathOf("never"));
+        compile.Exit.Should().Be(1, compile.Out);
+        compile.Err.Should().Contain("signal 's' $.event_types.click.steps[0].args: hash_bucket needs args");
+        Directory.Exists(_cli.PathOf("never")).Should().BeFalse();
+    }
+
     [Fact]
     public async Task Diff_says_additive_for_an_added_column_and_breaking_for_a_changed_type()
     {
