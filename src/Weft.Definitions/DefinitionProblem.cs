@@ -70,7 +70,9 @@ public static class Durations
             "d" => 86_400_000,
             _ => null,
         };
-        if (unitMs is null)
+        // Twelve digits of days overflow a TimeSpan (about 29,000 years): no duration, not an exception
+        // out of weft validate.
+        if (unitMs is null || n > (long)TimeSpan.MaxValue.TotalMilliseconds / unitMs.Value)
         {
             return false;
         }

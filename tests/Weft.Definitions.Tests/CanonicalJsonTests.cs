@@ -119,4 +119,16 @@ public class CanonicalJsonTests
         Durations.TryParse(Durations.Format(value), out var parsed).Should().BeTrue();
         parsed.Should().Be(value);
     }
+
+    /// <summary>These threw out of TryParse (a stack trace from weft validate) instead of being no duration.</summary>
+    [Theory]
+    [InlineData("99999999999d")]
+    [InlineData("999999999999h")]
+    [InlineData("10675200d")]
+    public void A_duration_longer_than_a_TimeSpan_holds_is_not_a_duration(string text)
+    {
+        Durations.TryParse(text, out _).Should().BeFalse();
+        Durations.TryParse("10675199d", out var longest).Should().BeTrue();
+        longest.Should().Be(TimeSpan.FromDays(10_675_199));
+    }
 }
