@@ -19,6 +19,9 @@ public static class Labels
 {
     public const string LabelTime = "label_time";
 
+    /// <summary>1971-01-01T00:00:00Z in µs: a label time given as a number from 0 up to it is refused (see <see cref="RawEventParser.MinEventTime"/>).</summary>
+    private static readonly long EarliestLabelMicros = Timestamps.ToMicros(new DateTimeOffset(1971, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
     public static async Task<(EventBatch Rows, long[] Users, long[] Times)> ReadAsync(string path, CancellationToken cancellationToken)
     {
         if (!File.Exists(path))
@@ -34,6 +37,7 @@ public static class Labels
         };
 
         EventBatch rows;
+        bool numericTimes; // label_time given as a number, not as a timestamp or ISO-8601 text
         if (format == TableFormat.Parquet)
         {
             ImmutableArray<FieldDefinition> schema;
@@ -60,6 +64,7 @@ public static class Labels
                 schema = [.. reader.Schema.Fields.Select(ColumnConversions.ToFieldDefinition)];
             }
 
+            numericTimes = IsNumber(schema, LabelTime);
             schema = Required(path, schema.Select(f => f with { Nullable = true }).ToList());
             var parts = new List<EventBatch>();
             await foreach (var (batch, _) in TableInputs.ReadParquetAsync(path, schema, cancellationToken).ConfigureAwait(false))
@@ -72,7 +77,15 @@ public static class Labels
         else
         {
             var records = (format == TableFormat.Csv ? TableInputs.CsvAsJson(path, [.. InferCsv(path)]) : JsonRows.ReadLines(path)).ToList();
-            var schema = Required(path, Infer(records));
+            if (records.Count == 0)
+            {
+                // Its columns come from its rows, so without one the error named them missing.
+                throw new InputException($"label file '{path}' holds no label rows");
+            }
+
+            var inferred = Infer(records);
+            numericTimes = IsNumber(inferred, LabelTime);
+            var schema = Required(path, inferred);
             var (read, bad) = JsonRows.Read(records, schema, "labels");
             if (bad.Count > 0)
             {
@@ -101,10 +114,20 @@ public static class Labels
                 // overflowed number naming no file or row.
                 throw new InputException($"label file '{path}', row {i + 1}: label_time {timeValues[i]} µs lies outside the years 1–9999");
             }
+
+            if (numericTimes && timeValues[i] >= 0 && timeValues[i] < EarliestLabelMicros)
+            {
+                // Epoch seconds or milliseconds read as µs land in 1970, and every sequence cut there is
+                // empty: a training set of empty sequences with exit 0. Raw events this old are dead letters.
+                throw new InputException($"label file '{path}', row {i + 1}: label_time {Timestamps.Format(timeValues[i])} is before 1971: seconds or milliseconds since the epoch? give microseconds, or ISO-8601 text");
+            }
         }
 
         return (rows, userValues, timeValues);
     }
+
+    private static bool IsNumber(IEnumerable<FieldDefinition> schema, string column) =>
+        schema.FirstOrDefault(f => f.Name == column) is { Type: { IsList: false, Kind: ScalarKind.Int64 or ScalarKind.Int32 } };
 
     private static ImmutableArray<FieldDefinition> Required(string path, IReadOnlyList<FieldDefinition> schema)
     {

@@ -55,6 +55,22 @@ public sealed class LabelsTests
         (await readNan.Should().ThrowAsync<InputException>()).WithMessage("*nan.csv:3*label*");
     }
 
+    [Theory]
+    [InlineData("labels.jsonl", "{\"user_id\":7,\"label_time\":1793750400}\n", "row 1: label_time 1970-01-01T00:29:53.7504*Z is before 1971: seconds or milliseconds")]
+    [InlineData("labels.csv", "user_id,label_time\n7,1793750400000\n8,1793754000000\n", "row 1: label_time 1970-01-21T18:15:50.4*Z is before 1971")]
+    [InlineData("labels.csv", "user_id,label_time,label\n", "holds no label rows")]
+    [InlineData("labels.jsonl", "\n", "holds no label rows")]
+    public async Task A_label_file_of_epoch_seconds_or_with_no_rows_is_refused_saying_so(string name, string content, string message)
+    {
+        using var dir = new TempDir();
+        string file = dir.File(name);
+        await File.WriteAllTextAsync(file, content);
+
+        var read = () => Labels.ReadAsync(file, CancellationToken.None);
+
+        (await read.Should().ThrowAsync<InputException>()).WithMessage($"*{name}*{message}*");
+    }
+
     [Fact]
     public async Task A_CSV_label_file_whose_user_id_is_not_an_integer_is_refused_naming_the_column()
     {
