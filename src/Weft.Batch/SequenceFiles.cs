@@ -22,6 +22,37 @@ public static class SequenceFiles
     public const string MaskColumn = "mask";
     private const int RowsPerGroup = 16_384;
 
+    /// <summary>
+    /// Refuses an output path that is a folder, or an existing file that is not Parquet: writing would
+    /// replace it (a config, a label file, a table's log) with sequences. A Parquet file is replaced, so a
+    /// snapshot can be written again.
+    /// </summary>
+    public static void CheckOutput(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path))
+        {
+            throw new ArgumentException($"output '{path}' is a folder: give a file path (e.g. {Path.Combine(path, "part-00000.parquet")})");
+        }
+
+        if (!File.Exists(path))
+        {
+            return;
+        }
+
+        Span<byte> magic = stackalloc byte[4];
+        int read;
+        using (var file = File.OpenRead(path))
+        {
+            read = file.ReadAtLeast(magic, 4, throwOnEndOfStream: false);
+        }
+
+        if (read < 4 || !magic.SequenceEqual("PAR1"u8))
+        {
+            throw new ArgumentException($"output '{path}' exists and is not a Parquet file: writing the sequences would replace it; remove it or choose another path");
+        }
+    }
+
     public static Task WriteAsync(
         string path, SequenceTable table, SignalDefinition signal, IReadOnlyDictionary<string, string> metadata, int? pad, CancellationToken cancellationToken) =>
         WriteAsync(path, table.Keys.Schema, One(table), signal, metadata, pad, cancellationToken);
@@ -39,6 +70,8 @@ public static class SequenceFiles
         {
             throw new ArgumentException($"--pad must be at least 1, not {pad}", nameof(pad));
         }
+
+        CheckOutput(path);
 
         var sequenceColumns = signal.SequenceColumns;
         var fields = new List<ParquetField>();

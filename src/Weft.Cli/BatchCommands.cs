@@ -82,6 +82,7 @@ internal static class BatchCommands
             long knownAtMicros = parse.GetValue(knownAt) is { } k ? ParseTime("--known-at", k) : asOfMicros;
             var cut = SequenceCut.For(definition, asOfMicros, knownAtMicros, MaxLength(definition, parse.GetValue(maxLength)));
             var path = parse.GetValue(output) ?? DefaultSnapshotPath(weft.SequencesTable(definition.Name), asOfMicros, knownAtMicros, parse.GetValue(maxLength));
+            SequenceFiles.CheckOutput(path); // before the work, not after it
             if (parse.GetValue(fromArchive) is { } archiveFrom)
             {
                 await FromArchiveAsync(weft, definition, cut, ParseTime("--from-archive", archiveFrom), path, stdout, ct).ConfigureAwait(false);
@@ -158,6 +159,7 @@ internal static class BatchCommands
                 throw new ArgumentException($"--out '{parse.GetValue(output)}' is the --labels file: writing it would replace the labels");
             }
 
+            SequenceFiles.CheckOutput(parse.GetValue(output)!);
             var weft = WeftConfig.Load(parse.GetValue(config)!);
             var (labelRows, users, times) = await Labels.ReadAsync(parse.GetValue(labels)!, ct).ConfigureAwait(false);
             bool asServed = modeText == "as-served";

@@ -258,6 +258,9 @@ public sealed class BatchCommandTests : IDisposable
             (["snapshot", "--config", config, "--signal", "engagement", "--as-of", "11/05/2026", "--out", _cli.PathOf("s.parquet")], "--as-of '11/05/2026' is not an instant (ISO 8601"),
             (["batch", "--config", config, "--signal", "engagement", "--from", "2026-11-02", "--to", "2026-11-01"], "must be after --from"),
             (["batch", "--config", config, "--signal", "engagement", "--from", "0001-01-01", "--to", "2026-11-02"], "chunks of 24 bucket(s), more than 100,000: check --from"),
+            (["snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-02", "--out", config], "exists and is not a Parquet file"),
+            (["training-set", "--config", config, "--signal", "engagement", "--labels", labels, "--mode", "corrected", "--out", config], "exists and is not a Parquet file"),
+            (["snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-02", "--out", _cli.PathOf("raw")], "is a folder"),
         };
         foreach (var (args, message) in cases)
         {
@@ -269,6 +272,7 @@ public sealed class BatchCommandTests : IDisposable
         File.Exists(_cli.PathOf("s.parquet")).Should().BeFalse();
         File.Exists(_cli.PathOf("t.parquet")).Should().BeFalse();
         (await File.ReadAllTextAsync(labels)).Should().StartWith("{\"user_id\":1", "the labels were not overwritten");
+        (await File.ReadAllTextAsync(config)).Should().Contain("\"archives\"", "the config was not overwritten");
         Directory.Exists(lake).Should().Be(lakeBefore);
     }
 
