@@ -96,6 +96,48 @@ public class RawTableTests
     }
 
     /// <summary>
+    /// A time in µs beyond what a date can hold (years before 1 or after 9999: any long a producer
+    /// sends) is a dead letter like any other time out of bounds. Its reason used to throw while
+    /// formatting the time, which failed the micro-batch: in the embedded log the record then stopped
+    /// the stream at every start.
+    /// </summary>
+    [Fact]
+    public void A_time_no_date_can_hold_is_a_dead_letter_not_an_exception()
+    {
+        var definition = TestSignals.Engagement();
+        var signal = CompiledSignal.Compile(definition, TestSignals.Registry(), new Dictionary<string, EnrichmentTable> { ["items"] = TestSignals.Items(definition) });
+        var now = new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
+        var parser = new RawEventParser(signal, new FakeTimeProvider(now));
+        static string Event(string id, string time, string extra = "") => $$"""{"event_id":"{{id}}","user_id":1,"event_type":"save","event_time":{{time}},"item_id":3{{extra}}}""";
+        long micros = Timestamps.ToMicros(now.AddHours(-1));
+        var records = new[]
+        {
+            Event("before-year-1", "-99999999999999999"),
+            Event("after-9999", "999999999999999999"),
+            Event("min", long.MinValue.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            Event("ingest-after-9999", micros.ToString(System.Globalization.CultureInfo.InvariantCulture), ",\"ingest_time\":999999999999999999"),
+            Event("ok", micros.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        }.Select(j => new RawRecord(System.Text.Encoding.UTF8.GetBytes(j), "topic")).ToList();
+
+        var result = parser.Parse(records);
+
+        result.DeadLetters.Select(d => (d.EventId, d.Reason)).Should().Equal(
+            ("before-year-1", "event_time -99999999999999999 µs since the epoch (outside years 1-9999) is before 1971-01-01T00:00:00.000000Z: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)"),
+            ("after-9999", "event_time 999999999999999999 µs since the epoch (outside years 1-9999) is more than 1d in the future"),
+            ("min", $"event_time {long.MinValue} µs since the epoch (outside years 1-9999) is before 1971-01-01T00:00:00.000000Z: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)"),
+            ("ingest-after-9999", "ingest_time 999999999999999999 µs since the epoch (outside years 1-9999) is more than 1d in the future"));
+        result.Events.RowCount.Should().Be(1);
+
+        ImmutableArray<FieldDefinition> archive =
+        [
+            new(StandardColumns.EventId, WeftType.String), new(StandardColumns.UserId, WeftType.Int64), new(StandardColumns.EventType, WeftType.String),
+            new(StandardColumns.EventTime, WeftType.Timestamp), new(StandardColumns.IngestTime, WeftType.Timestamp), new("item_id", WeftType.Int64),
+        ];
+        var table = TestSignals.Batch(archive, [["far", 1L, "save", long.MaxValue, micros, 3L]]);
+        parser.ParseTable(table, "archive").DeadLetters.Single().Reason.Should().Be($"event_time {long.MaxValue} µs since the epoch (outside years 1-9999) is more than 1d in the future");
+    }
+
+    /// <summary>
     /// A string escape that decodes to an unpaired surrogate is valid JSON but not text, and an event_id
     /// with U+0000 cannot key a PostgreSQL row: both are dead letters naming what is wrong, the batch
     /// around them parses, and text the signal never reads does not matter.
