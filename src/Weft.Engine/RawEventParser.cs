@@ -599,9 +599,10 @@ public sealed class RawEventParser
 
     /// <summary>
     /// Parses one event into the next row. A JSON string escape that decodes to an unpaired surrogate
-    /// (<c>"\ud800"</c>) is valid JSON but not text: System.Text.Json throws when such a string is
-    /// decoded, wherever that happens. The event is then parsed again with each such escape read as
-    /// U+FFFD (same length, so byte positions hold), which decides what it is: another signal's type
+    /// (<c>"\ud800"</c>) is valid JSON but not text, nor is a string of bytes that are not UTF-8:
+    /// System.Text.Json throws when such a string is decoded, wherever that happens. The event is then
+    /// parsed again with each such escape read as U+FFFD and each such byte as <c>?</c> (same length, so
+    /// byte positions hold), which decides what it is: another signal's type
     /// (skipped), a dead letter for another reason that comes first, or, had it been accepted, a dead
     /// letter naming the bad escape, since storing a repaired value would store text nobody sent.
     /// </summary>
@@ -611,16 +612,16 @@ public sealed class RawEventParser
         {
             return ParseOne(json, json, state, now, maxFuture, out reason, out identity);
         }
-        catch (InvalidOperationException) when (LoneSurrogates.IndexOf(json) >= 0)
+        catch (InvalidOperationException) when (NotText.Holds(json))
         {
-            var repaired = LoneSurrogates.Replaced(json);
+            var repaired = NotText.Replaced(json);
             var outcome = ParseOne(repaired, json, state, now, maxFuture, out reason, out identity);
             if (outcome != Outcome.Ok)
             {
                 return outcome;
             }
 
-            reason = LoneSurrogates.Reason(json);
+            reason = NotText.Reason(json);
             return Outcome.Bad;
         }
     }

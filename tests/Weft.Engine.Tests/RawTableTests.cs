@@ -178,4 +178,41 @@ public class RawTableTests
             .Should().Equal("before", "undeclared", "pair \U0001F600 and \\ud800");
         result.Events["dwell_text"].GetValue(2).Should().Be("\U0001F600");
     }
+
+    /// <summary>
+    /// Bytes that are not UTF-8 inside a JSON string: the JSON reader does not check them as it reads and
+    /// throws when it decodes the string. Before, that threw out of the parser and failed the batch; now,
+    /// in a field the signal reads, they make a dead letter naming the byte, and elsewhere they do not
+    /// matter, as with a lone surrogate escape.
+    /// </summary>
+    [Fact]
+    public void Bytes_that_are_not_utf8_are_a_dead_letter_and_the_events_around_them_parse()
+    {
+        var definition = TestSignals.Engagement();
+        var signal = CompiledSignal.Compile(definition, TestSignals.Registry(), new Dictionary<string, EnrichmentTable> { ["items"] = TestSignals.Items(definition) });
+        var now = new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
+        var parser = new RawEventParser(signal, new FakeTimeProvider(now));
+        string time = "\"2026-11-30T23:00:00Z\"";
+        static byte[] Bytes(string json) => System.Text.Encoding.UTF8.GetBytes(json).Select(b => b == (byte)'~' ? (byte)0xFF : b).ToArray(); // '~' stands for 0xFF
+        var records = new[]
+        {
+            $$"""{"event_id":"before","user_id":1,"event_type":"save","event_time":{{time}},"item_id":3}""",
+            $$"""{"event_id":"x~","user_id":1,"event_type":"save","event_time":{{time}},"item_id":3}""",
+            $$"""{"event_id":"text","user_id":1,"event_type":"click","event_time":{{time}},"item_id":3,"dwell_text":"ok ~"}""",
+            $$"""{"event_id":"type","user_id":1,"event_type":"sa~ve","event_time":{{time}},"item_id":3}""",
+            $$"""{"event_id":"both","user_id":1,"event_type":"click","event_time":{{time}},"item_id":3,"dwell_text":"\ud800 ~"}""",
+            $$"""{"event_id":"other","user_id":1,"event_type":"search","event_time":{{time}},"query":"~"}""",
+            $$"""{"event_id":"undeclared","user_id":1,"event_type":"save","event_time":{{time}},"item_id":3,"note":"~"}""",
+        }.Select((j, i) => new RawRecord(Bytes(j), $"topic#{i}")).ToList();
+
+        var result = parser.Parse(records);
+
+        result.DeadLetters.Select(d => (d.Reason, d.Source)).Should().Equal(
+            ("a string is not valid UTF-8: byte 0xFF at byte 15", "topic#1"),
+            ("a string is not valid UTF-8: byte 0xFF at byte 118", "topic#2"),
+            ("a string is not valid Unicode: unpaired surrogate escape \\ud800 at byte 115", "topic#4"));
+        result.DeadLetters[1].EventId.Should().Be("text", "the event's id is readable");
+        result.SkippedOtherTypes.Should().Be(2, "a type the signal does not include, read as 'sa?ve', is another signal's or the route's to judge");
+        Enumerable.Range(0, result.Events.RowCount).Select(r => result.Events[StandardColumns.EventId].GetValue(r)).Should().Equal("before", "undeclared");
+    }
 }

@@ -216,6 +216,13 @@ public sealed class ApiTests
             .Should().Be($"events[0]: a string is not valid Unicode: unpaired surrogate escape \\ud800 at byte {lone.IndexOf('\\', StringComparison.Ordinal) + 1}");
         (await Error(await client.PostAsync("v1/signals/engagement/sequences", new StringContent("""{"user_ids":[1],"lookback":"\udc00"}""")), HttpStatusCode.BadRequest))
             .Should().Be("the body: a string is not valid Unicode: unpaired surrogate escape \\udc00 at byte 29");
+        // Bytes that are not UTF-8: the JSON reader finds them only when it decodes the string (an
+        // event's, after it is stored; the multi-get's, with a 500).
+        var notUtf8 = Encoding.UTF8.GetBytes(Event("s1", 1, "save", t).Replace("\"s1\"", "\"s1~\"", StringComparison.Ordinal)).Select(b => b == (byte)'~' ? (byte)0xFF : b).ToArray();
+        (await Error(await client.PostAsync("v1/events", new ByteArrayContent(notUtf8)), HttpStatusCode.BadRequest))
+            .Should().Be($"events[0]: a string is not valid UTF-8: byte 0xFF at byte {Array.IndexOf(notUtf8, (byte)0xFF) + 1}");
+        (await Error(await client.PostAsync("v1/signals/engagement/sequences", new ByteArrayContent([.. "{\"user_ids\":[1],\"lookback\":\""u8, 0xC3, .. "\"}"u8])), HttpStatusCode.BadRequest))
+            .Should().Be("the body: a string is not valid UTF-8: byte 0xC3 at byte 29");
         (await Error(await client.PostAsync("v1/signals/engagement/sequences", new StringContent("{\"user_ids\":\n [1,]}")), HttpStatusCode.BadRequest))
             .Should().StartWith("the body is not valid JSON at line 2, byte 5: ").And.NotContain("LineNumber").And.NotContain("BytePositionInLine").And.NotContain("reader options", "the reader is ours, not the caller's");
         (await Error(await client.PostAsync("v1/events", new StringContent("[" + Event("s2", 1, "save", t) + ",{\"a\":}]")), HttpStatusCode.BadRequest))

@@ -182,10 +182,11 @@ internal static class EventIngest
     private static ApiError? Check(ReadOnlyMemory<byte> json, int index, string tenant, IReadOnlySet<string> ownTypes, out byte[] key)
     {
         key = [];
-        if (LoneSurrogates.IndexOf(json.Span) >= 0)
+        if (NotText.Holds(json.Span))
         {
-            // Valid JSON, not text: refused here, where the producer hears why, rather than dead-lettered later.
-            return ApiError.BadRequest($"events[{index}]: {LoneSurrogates.Reason(json.Span)}");
+            // Not text (a lone surrogate escape, or bytes that are not UTF-8, which the JSON reader only
+            // finds when it decodes the string): refused here, where the producer hears why, rather than dead-lettered later.
+            return ApiError.BadRequest($"events[{index}]: {NotText.Reason(json.Span)}");
         }
 
         try

@@ -264,9 +264,9 @@ internal static class ServingEndpoints
     {
         users = [];
         args = new ReadArguments(null, null, null, null, null);
-        if (LoneSurrogates.IndexOf(body) >= 0)
+        if (NotText.Holds(body))
         {
-            return ApiError.BadRequest($"the body: {LoneSurrogates.Reason(body)}");
+            return ApiError.BadRequest($"the body: {NotText.Reason(body)}");
         }
 
         JsonDocument doc;

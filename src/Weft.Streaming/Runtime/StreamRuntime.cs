@@ -1082,7 +1082,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         if (!Holds(_unroutedHeld, record))
         {
             var payload = record.Payload.Span;
-            var (eventId, userId, eventType) = RawEventParser.ReadIdentity(LoneSurrogates.IndexOf(payload) < 0 ? payload : LoneSurrogates.Replaced(payload));
+            var (eventId, userId, eventType) = RawEventParser.ReadIdentity(NotText.Holds(payload) ? NotText.Replaced(payload) : payload);
             _unroutedPending.Add(new DeadLetter(eventId, userId, eventType, "route", reason, SourceOf(record), Encoding.UTF8.GetString(record.Payload.Span)));
         }
     }
@@ -1156,11 +1156,11 @@ public sealed class StreamRuntime : IAsyncDisposable
             reason = $"malformed JSON: {ex.Message}";
             return false;
         }
-        catch (InvalidOperationException) when (LoneSurrogates.IndexOf(payload) >= 0)
+        catch (InvalidOperationException) when (NotText.Holds(payload))
         {
             // A name or event_type that is not text: route the event as if each such escape were
-            // U+FFFD; the signal's parser dead-letters it if it would keep it.
-            return Route(LoneSurrogates.Replaced(payload), out reason, out otherSignals);
+            // U+FFFD (each byte that is not UTF-8, '?'); the signal's parser dead-letters it if it would keep it.
+            return Route(NotText.Replaced(payload), out reason, out otherSignals);
         }
     }
 

@@ -321,6 +321,40 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
             .Should().Contain("unknown event_type 'cl\uFFFDick': no signal includes it");
     }
 
+    /// <summary>
+    /// Bytes that are not UTF-8 in a string (the HTTP ingest refuses them; Kafka does not): in an id or a
+    /// type, with one signal or two (the route reads the type). Each event is a dead letter, and the
+    /// stream keeps every other one. Before, decoding the string threw out of the micro-batch, and the
+    /// runtime stopped at the record again at every start.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Bytes_that_are_not_utf8_are_dead_lettered_and_the_stream_flows_past_them(bool twoSignals)
+    {
+        using var world = new StreamWorld(refundSignal: twoSignals);
+        var lines = StreamWorld.Events(200, seed: 13);
+        string time = Timestamps.Format(StreamWorld.Start + 1_000_000);
+        static byte[] Bytes(string json) => Encoding.UTF8.GetBytes(json).Select(b => b == (byte)'~' ? (byte)0xFF : b).ToArray(); // '~' stands for 0xFF
+        var bad = new[]
+        {
+            $$"""{"event_id":"id~","user_id":3,"event_type":"click","event_time":"{{time}}","item_id":4}""",
+            $$"""{"event_id":"type","user_id":3,"event_type":"cl~ick","event_time":"{{time}}","item_id":4}""",
+        };
+        await world.AppendAsync(lines.Take(100).Concat(bad).Concat(lines.Skip(100)).Select(Bytes));
+
+        await world.RunAsync();
+        await world.RunAsync();
+
+        var expected = await world.ReferenceAsync(lines);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(((StringColumn)expected[StandardColumns.EventId]).Values);
+        var dead = await world.TableAsync("lake/dead_letters/engagement");
+        Enumerable.Range(0, dead.RowCount).Select(i => (string)dead["reason"].GetValue(i)!).Should().Equal("a string is not valid UTF-8: byte 0xFF at byte 16");
+        var unrouted = await world.TableAsync("lake/dead_letters/_stream");
+        Enumerable.Range(0, unrouted.RowCount).Select(i => (string)unrouted["reason"].GetValue(i)!)
+            .Should().ContainSingle(r => r.StartsWith("unknown event_type 'cl", StringComparison.Ordinal)).Which.Should().Be("unknown event_type 'cl?ick': no signal includes it");
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

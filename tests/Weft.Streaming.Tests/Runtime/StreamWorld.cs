@@ -123,6 +123,13 @@ internal sealed class StreamWorld : IDisposable
         await log.AppendAsync(lines.Select(l => (Array.Empty<byte>(), Encoding.UTF8.GetBytes(l))).ToList());
     }
 
+    /// <summary>Appends payloads as they are, bytes that are not UTF-8 included.</summary>
+    public async Task AppendAsync(IEnumerable<byte[]> payloads)
+    {
+        await using var log = await Weft.Streaming.Embedded.EmbeddedLog.OpenAsync(Path.Combine(Root, "log"));
+        await log.AppendAsync(payloads.Select(p => (Array.Empty<byte>(), p)).ToList());
+    }
+
     /// <summary>Runs the stream until the source has been empty for a few reads; flushes unless told to "crash".</summary>
     public async Task<StreamRuntime> RunAsync(int maxRecords = int.MaxValue, bool flush = true, StreamOptions? options = null, TimeProvider? time = null)
     {
