@@ -45,6 +45,9 @@ public sealed class OperatorEndpointsTests
     [InlineData("127.0.0.1:9464", "'127.0.0.1:9464' is not an http:// address")]
     [InlineData("https://127.0.0.1:9464", "'https://127.0.0.1:9464' is not an http:// address")]
     [InlineData(" ; ", "no address to listen on")]
+    [InlineData("http://127.0.0.1:9464/metrics", "'http://127.0.0.1:9464/metrics' is not an http:// address to listen on, without a path")] // Kestrel threw its own
+    [InlineData("http://127.0.0.1:9464?x=1", "'http://127.0.0.1:9464?x=1' is not an http:// address")]
+    [InlineData("http://127.0.0.1:9464;garbage", "'garbage' is not an http:// address")]
     public async Task An_address_that_is_not_an_http_url_is_refused_naming_it(string urls, string message)
     {
         var start = async () => await OperatorEndpoints.StartAsync(urls, new WeftMetrics(), () => null, null, CancellationToken.None);

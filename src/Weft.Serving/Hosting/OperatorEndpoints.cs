@@ -72,25 +72,19 @@ public sealed class OperatorEndpoints : IAsyncDisposable
         return new OperatorEndpoints(app, bound);
     }
 
-    /// <summary>The addresses in <paramref name="urls"/> (';'-separated), each an absolute http:// URL; throws <see cref="ArgumentException"/> naming the first that is not.</summary>
+    /// <summary>The addresses in <paramref name="urls"/> (';'-separated), each an absolute http:// URL without a path; throws <see cref="ArgumentException"/> naming the first that is not.</summary>
     public static string[] ParseUrls(string urls)
     {
         ArgumentNullException.ThrowIfNull(urls);
-        var addresses = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (addresses.Length == 0)
+        switch (ListenUrls.FirstInvalid(urls))
         {
-            throw new ArgumentException("no address to listen on (e.g. http://127.0.0.1:9464)", nameof(urls));
+            case "":
+                throw new ArgumentException("no address to listen on (e.g. http://127.0.0.1:9464)", nameof(urls));
+            case { } address:
+                throw new ArgumentException($"'{address}' is not an http:// address to listen on, without a path (e.g. http://127.0.0.1:9464; /metrics and /healthz are served at its root)", nameof(urls));
+            default:
+                return ListenUrls.Split(urls);
         }
-
-        foreach (var address in addresses)
-        {
-            if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp)
-            {
-                throw new ArgumentException($"'{address}' is not an http:// address to listen on (e.g. http://127.0.0.1:9464)", nameof(urls));
-            }
-        }
-
-        return addresses;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,0 +1,39 @@
+namespace Weft.Serving.Hosting;
+
+/// <summary>
+/// The addresses Kestrel listens on (<c>serving.urls</c> and <c>weft serve --urls</c>, <c>weft stream
+/// --metrics-urls</c>): ';'-separated absolute http:// URLs with no path. Kestrel refuses others only
+/// while it starts, with an exception from deep inside (a path: "A path base can only be configured
+/// using IApplicationBuilder.UsePathBase()"; https without a certificate; another scheme), and
+/// <c>weft</c> exited with its stack trace instead of naming the option.
+/// </summary>
+internal static class ListenUrls
+{
+    /// <summary>The addresses in <paramref name="urls"/>, trimmed, empty ones left out.</summary>
+    public static string[] Split(string urls) => urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>Whether Kestrel listens on <paramref name="address"/> as given: http, a host and port, no path (a lone '/' is none), no query.</summary>
+    public static bool IsListenable(string address) =>
+        Uri.TryCreate(address, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp
+        && uri.AbsolutePath == "/" && uri.Query.Length == 0 && uri.Fragment.Length == 0 && uri.UserInfo.Length == 0;
+
+    /// <summary>The first address in <paramref name="urls"/> that is not listenable, or "" when there is none at all; null when all are.</summary>
+    public static string? FirstInvalid(string urls)
+    {
+        var addresses = Split(urls);
+        if (addresses.Length == 0)
+        {
+            return "";
+        }
+
+        foreach (var address in addresses)
+        {
+            if (!IsListenable(address))
+            {
+                return address;
+            }
+        }
+
+        return null;
+    }
+}
