@@ -97,6 +97,15 @@ public sealed class RawEventParser
     /// <summary>The dead-letter reason of an event_id holding U+0000, which PostgreSQL text cannot store.</summary>
     internal const string NulEventIdReason = "event_id contains U+0000, which the online store cannot key on";
 
+    /// <summary>
+    /// The longest event_id kept, in UTF-8 bytes. PostgreSQL's B-tree holds an index row of at most
+    /// 2,704 bytes, and the online store's key is (signal, user_id, event_time, event_id): an append
+    /// holding a longer id failed whole, and the stream stopped at the record again at every start.
+    /// </summary>
+    internal const int MaxEventIdBytes = 1024;
+
+    internal static readonly string LongEventIdReason = $"event_id is longer than {MaxEventIdBytes} bytes (UTF-8), more than the online store can key on";
+
     /// <summary>Raw property name → raw-schema column under <paramref name="mapping"/>; targets that are event_type or unknown map to -1 (ignored), event_type itself (unmapped) to <see cref="TypeProperty"/>.</summary>
     private List<KeyValuePair<string, int>> Names(System.Collections.Immutable.ImmutableSortedDictionary<string, string> mapping)
     {
@@ -715,6 +724,13 @@ public sealed class RawEventParser
         if (identity.EventId.Contains('\0', StringComparison.Ordinal))
         {
             reason = NulEventIdReason;
+            return Outcome.Bad;
+        }
+
+        // A UTF-16 unit takes at most 3 bytes (a pair, 4): shorter ids are not counted.
+        if (identity.EventId.Length > MaxEventIdBytes / 3 && Encoding.UTF8.GetByteCount(identity.EventId) > MaxEventIdBytes)
+        {
+            reason = LongEventIdReason;
             return Outcome.Bad;
         }
 

@@ -215,4 +215,25 @@ public class RawTableTests
         result.SkippedOtherTypes.Should().Be(2, "a type the signal does not include, read as 'sa?ve', is another signal's or the route's to judge");
         Enumerable.Range(0, result.Events.RowCount).Select(r => result.Events[StandardColumns.EventId].GetValue(r)).Should().Equal("before", "undeclared");
     }
+
+    /// <summary>
+    /// The online store keys on event_id, and PostgreSQL's B-tree row holds 2,704 bytes: an id past 1,024
+    /// UTF-8 bytes is a dead letter (counted in bytes: 341 three-byte characters are kept, 342 are not).
+    /// </summary>
+    [Fact]
+    public void An_event_id_past_1024_bytes_is_a_dead_letter()
+    {
+        var definition = TestSignals.Engagement();
+        var signal = CompiledSignal.Compile(definition, TestSignals.Registry(), new Dictionary<string, EnrichmentTable> { ["items"] = TestSignals.Items(definition) });
+        var parser = new RawEventParser(signal, new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero)));
+        static string Event(string id) => $$"""{"event_id":"{{id}}","user_id":1,"event_type":"save","event_time":"2026-11-30T23:00:00Z","item_id":3}""";
+        string[] ids = [new('a', 1024), new('b', 1025), new('\u20AC', 341), new('\u20AC', 342)];
+
+        var result = parser.Parse(ids.Select(id => new RawRecord(System.Text.Encoding.UTF8.GetBytes(Event(id)), "topic")).ToList());
+
+        result.DeadLetters.Select(d => (d.EventId, d.Reason)).Should().Equal(
+            (ids[1], "event_id is longer than 1024 bytes (UTF-8), more than the online store can key on"),
+            (ids[3], "event_id is longer than 1024 bytes (UTF-8), more than the online store can key on"));
+        Enumerable.Range(0, result.Events.RowCount).Select(r => result.Events[StandardColumns.EventId].GetValue(r)).Should().Equal(ids[0], ids[2]);
+    }
 }

@@ -222,6 +222,12 @@ internal sealed class ReferenceRawEventParser
                 return Outcome.Bad;
             }
 
+            if (System.Text.Encoding.UTF8.GetByteCount(identity.EventId) > RawEventParser.MaxEventIdBytes)
+            {
+                reason = RawEventParser.LongEventIdReason;
+                return Outcome.Bad;
+            }
+
             if (identity.UserId is null)
             {
                 reason = "missing user_id";

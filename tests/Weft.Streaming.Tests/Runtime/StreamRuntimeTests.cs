@@ -322,6 +322,33 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     }
 
     /// <summary>
+    /// An event_id longer than a PostgreSQL B-tree row can hold (2,704 bytes; the store keys on it) is a
+    /// dead letter, on either store. Before, on PostgreSQL the append holding it failed whole, and the
+    /// runtime stopped at the record again at every start.
+    /// </summary>
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task An_event_id_longer_than_the_store_can_key_is_dead_lettered_and_the_stream_flows_past_it(string store)
+    {
+        using var world = await WorldAsync(store);
+        var lines = StreamWorld.Events(200, seed: 17);
+        string time = Timestamps.Format(StreamWorld.Start + 1_000_000);
+        var random = new Random(3);
+        string longId = new(Enumerable.Range(0, 3000).Select(_ => (char)random.Next('a', 'z' + 1)).ToArray()); // random: PostgreSQL cannot compress it into the index
+        string bad = $$"""{"event_id":"{{longId}}","user_id":3,"event_type":"click","event_time":"{{time}}","item_id":4}""";
+        await world.AppendAsync(lines.Take(100).Append(bad).Concat(lines.Skip(100)));
+
+        await world.RunAsync();
+        await world.RunAsync();
+
+        var expected = await world.ReferenceAsync(lines);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(((StringColumn)expected[StandardColumns.EventId]).Values);
+        var dead = await world.TableAsync("lake/dead_letters/engagement");
+        Enumerable.Range(0, dead.RowCount).Select(i => (string)dead["reason"].GetValue(i)!).Should().Equal("event_id is longer than 1024 bytes (UTF-8), more than the online store can key on");
+    }
+
+    /// <summary>
     /// Bytes that are not UTF-8 in a string (the HTTP ingest refuses them; Kafka does not): in an id or a
     /// type, with one signal or two (the route reads the type). Each event is a dead letter, and the
     /// stream keeps every other one. Before, decoding the string threw out of the micro-batch, and the
