@@ -164,6 +164,12 @@ public sealed class EmbeddedLog : IAsyncDisposable
         cancellationToken.ThrowIfCancellationRequested();
 
         var location = Path.GetFullPath(directory);
+        if (File.Exists(location))
+        {
+            // Directory.CreateDirectory said only "The file '…' already exists", which read as a clash, not a wrong path.
+            throw new IOException($"The embedded log at '{location}' is a file: the log is a directory of its own (a new one is created there when missing)");
+        }
+
         if (!Directory.Exists(location))
         {
             Directory.CreateDirectory(location);

@@ -574,6 +574,18 @@ public sealed class EmbeddedLogTests : IDisposable
     }
 
     [Fact]
+    public async Task A_path_that_is_a_file_fails_saying_so()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(LogPath)!);
+        await File.WriteAllTextAsync(LogPath, "{}");
+
+        var open = async () => await EmbeddedLog.OpenAsync(LogPath);
+
+        (await open.Should().ThrowAsync<IOException>()).Which.Message.Should().Be($"The embedded log at '{Path.GetFullPath(LogPath)}' is a file: the log is a directory of its own (a new one is created there when missing)");
+        (await File.ReadAllTextAsync(LogPath)).Should().Be("{}");
+    }
+
+    [Fact]
     public async Task A_record_larger_than_the_limit_is_rejected_naming_the_option()
     {
         await using var log = await EmbeddedLog.OpenAsync(LogPath, new EmbeddedLogOptions { MaxRecordBytes = 100 });
