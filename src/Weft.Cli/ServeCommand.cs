@@ -30,7 +30,7 @@ internal static class ServeCommand
                     }
                     catch (ArgumentOutOfRangeException ex)
                     {
-                        throw new ArgumentException($"--urls: {ex.Message.Split('\n')[0]}", ex);
+                        throw new ArgumentException($"--urls: {CliMessages.Of(ex)}", ex);
                     }
                 }
 

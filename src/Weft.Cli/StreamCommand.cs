@@ -74,7 +74,7 @@ internal static class StreamCommand
                     }
                     catch (ArgumentException e)
                     {
-                        throw new ArgumentException($"--metrics-urls: {e.Message}", e);
+                        throw new ArgumentException($"--metrics-urls: {CliMessages.Of(e)}", e);
                     }
                 }
 

@@ -34,6 +34,25 @@ public sealed class ServeCommandTests
         urlErr.Should().Contain("no config file");
     }
 
+    /// <summary>
+    /// An address Kestrel cannot listen on as given (a path, https, another scheme) is refused naming the
+    /// option; Kestrel threw from its start-up and weft printed the stack trace, exit 1.
+    /// </summary>
+    [Theory]
+    [InlineData("http://127.0.0.1:0/v1")]
+    [InlineData("https://127.0.0.1:0")]
+    [InlineData("ftp://127.0.0.1:0")]
+    public async Task Serve_refuses_an_address_it_cannot_listen_on_naming_it(string urls)
+    {
+        using var cli = new CliHarness();
+        WriteDeployment(cli, """{ "stream": "off" }""");
+
+        var (exit, _, err) = await cli.RunAsync("serve", "--config", cli.PathOf("weft.json"), "--urls", urls);
+
+        exit.Should().Be(2);
+        err.Trim().Should().Be($"serve: --urls: serving.urls was {urls}; it must be absolute http URLs without a path, ';'-separated, e.g. http://127.0.0.1:8080");
+    }
+
     [Fact]
     public async Task Serve_listens_until_cancelled_then_stops_cleanly()
     {
