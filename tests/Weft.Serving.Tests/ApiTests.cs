@@ -312,6 +312,23 @@ public sealed class ApiTests
         xml.Status.Should().Be(HttpStatusCode.UnsupportedMediaType);
         xml.Text.Should().Contain("application/xml").And.Contain("application/json");
 
+        // A compressed body: its bytes were read as JSON ("'0x1F' is an invalid start of a value").
+        var zipped = new MemoryStream();
+        await using (var gzip = new System.IO.Compression.GZipStream(zipped, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+        {
+            await gzip.WriteAsync(Encoding.UTF8.GetBytes("[" + Event("gz1", 702, "save", t, 3) + "]"));
+        }
+
+        foreach (var url in new[] { "v1/events", "v1/signals/engagement/sequences" })
+        {
+            var compressed = new ByteArrayContent(zipped.ToArray());
+            compressed.Headers.ContentType = new("application/json");
+            compressed.Headers.ContentEncoding.Add("gzip");
+            var gz = await PostAsync(url, compressed);
+            gz.Status.Should().Be(HttpStatusCode.UnsupportedMediaType, url);
+            gz.Text.Should().Contain("Content-Encoding 'gzip' is not supported: send the body uncompressed");
+        }
+
         var empty = await PostAsync("v1/events", new ByteArrayContent([]));
         empty.Status.Should().Be(HttpStatusCode.BadRequest);
         empty.Text.Should().Contain("no events in the body");

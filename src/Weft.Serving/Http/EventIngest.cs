@@ -45,6 +45,19 @@ internal static class EventIngest
         };
     }
 
+    /// <summary>
+    /// A 415 for a body sent compressed (<c>Content-Encoding: gzip</c>, as some producers do by default),
+    /// or null for none or <c>identity</c>. The compressed bytes were read as JSON, and the producer heard
+    /// "'0x1F' is an invalid start of a value".
+    /// </summary>
+    public static ApiError? EncodingError(string? contentEncoding)
+    {
+        string encoding = (contentEncoding ?? "").Trim();
+        return encoding.Length == 0 || encoding.Equals("identity", StringComparison.OrdinalIgnoreCase)
+            ? null
+            : new ApiError(415, $"Content-Encoding '{encoding}' is not supported: send the body uncompressed");
+    }
+
     public static ApiError? TryParse(ReadOnlyMemory<byte> body, string? contentType, string tenant, IReadOnlySet<string> ownTypes, int maxEvents, out List<(byte[] Key, byte[] Payload)> records)
     {
         records = [];

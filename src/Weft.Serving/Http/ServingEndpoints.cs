@@ -94,7 +94,7 @@ internal static class ServingEndpoints
             .WithSummary("Sequences of many users of one signal in one call, from one store snapshot")
             .WithDescription("Body: {\"user_ids\": [...], \"columns\": [...], \"limit\": N, \"lookback\": \"7d\", \"as_of\": \"...\", \"known_at\": \"...\"}; one sequence per distinct user, in request order. At most serving.max_users_per_request users.")
             .AddOpenApiOperationTransformer(RequestBody<MultiGetRequestDoc>("application/json"))
-            .Produces<MultiGetDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404);
+            .Produces<MultiGetDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(415);
 
         app.MapPost(EventsRoute, (HttpContext context, [FromServices] ServingState s) => EventsAsync(context, s))
             .WithName("events").WithTags("events")
@@ -229,7 +229,10 @@ internal static class ServingEndpoints
             return;
         }
 
-        var parseError = ParseMultiGet(body, state.Options.MaxUsersPerRequest, out var users, out var args);
+        var parseError = EventIngest.EncodingError(context.Request.Headers.ContentEncoding);
+        List<long> users = [];
+        ReadArguments args = new(null, null, null, null, null);
+        parseError ??= ParseMultiGet(body, state.Options.MaxUsersPerRequest, out users, out args);
         ReadParameters parameters = null!;
         parseError ??= ReadRequest.TryParse(state, signal, args, out parameters);
         if (parseError is not null)
@@ -400,7 +403,9 @@ internal static class ServingEndpoints
         }
 
         var own = state.TenantEventTypes.TryGetValue(tenant, out var types) ? types : (IReadOnlySet<string>)new HashSet<string>();
-        if (EventIngest.TryParse(body, context.Request.ContentType, tenant, own, state.Options.MaxEventsPerRequest, out var records) is { } error)
+        var records = new List<(byte[] Key, byte[] Payload)>();
+        if ((EventIngest.EncodingError(context.Request.Headers.ContentEncoding)
+             ?? EventIngest.TryParse(body, context.Request.ContentType, tenant, own, state.Options.MaxEventsPerRequest, out records)) is { } error)
         {
             await WriteErrorAsync(context, error).ConfigureAwait(false);
             return;
