@@ -48,7 +48,10 @@ internal static class ServeCommand
                 await stdout.WriteLineAsync("serve: stopped").ConfigureAwait(false);
                 return 0;
             }
-            catch (Exception ex) when (ex is ConfigException or InputException or DefinitionException or DeltaException or IOException or ArgumentException or NotSupportedException or Weft.Online.OnlineStoreException)
+            // UnauthorizedAccessException: a log, lake or archive folder the process may not create or write
+            // (it went unhandled: a stack trace and exit 1).
+            catch (Exception ex) when (ex is ConfigException or InputException or DefinitionException or DeltaException or IOException or UnauthorizedAccessException
+                                           or ArgumentException or NotSupportedException or Weft.Online.OnlineStoreException)
             {
                 await stderr.WriteLineAsync($"serve: {CliMessages.Of(ex)}").ConfigureAwait(false);
                 return 2;

@@ -147,7 +147,10 @@ internal static class StreamCommand
                 await stdout.WriteLineAsync($"stream: stopped after {runtime.RecordsIn:N0} records; offsets committed").ConfigureAwait(false);
                 return 0;
             }
-            catch (Exception ex) when (ex is ConfigException or InputException or DefinitionException or DeltaException or IOException or ArgumentException or NotSupportedException or Weft.Online.OnlineStoreException)
+            // UnauthorizedAccessException: a log, lake or archive folder the process may not create or write
+            // (it went unhandled: a stack trace and exit 1).
+            catch (Exception ex) when (ex is ConfigException or InputException or DefinitionException or DeltaException or IOException or UnauthorizedAccessException
+                                           or ArgumentException or NotSupportedException or Weft.Online.OnlineStoreException)
             {
                 await stderr.WriteLineAsync($"stream: {CliMessages.Of(ex)}").ConfigureAwait(false);
                 return 2;

@@ -53,6 +53,26 @@ public sealed class ServeCommandTests
         err.Trim().Should().Be($"serve: --urls: serving.urls was {urls}; it must be absolute http URLs without a path, ';'-separated, e.g. http://127.0.0.1:8080");
     }
 
+    /// <summary>
+    /// A folder the process may not create (here under /sys, which refuses even root) fails serve and
+    /// stream with exit 2 naming the path; UnauthorizedAccessException went unhandled (a stack trace, exit 1).
+    /// </summary>
+    [Theory]
+    [InlineData("serve")]
+    [InlineData("stream")]
+    public async Task A_log_folder_that_cannot_be_created_fails_naming_it(string command)
+    {
+        using var cli = new CliHarness();
+        WriteDeployment(cli, "{}");
+        string folder = $"/sys/weft-test-{Guid.NewGuid():N}", log = folder + "/log";
+        await File.WriteAllTextAsync(cli.PathOf("weft.json"), (await File.ReadAllTextAsync(cli.PathOf("weft.json"))).Replace("\"signals\": \"signals\"", $"\"signals\": \"signals\", \"source\": {{ \"kind\": \"embedded\", \"path\": \"{log}\" }}", StringComparison.Ordinal));
+
+        var (exit, _, err) = await cli.RunAsync(command, "--config", cli.PathOf("weft.json"), command == "serve" ? "--urls" : "--exit-when-idle", command == "serve" ? "http://127.0.0.1:0" : "1s");
+
+        exit.Should().Be(2);
+        err.Should().StartWith($"{command}: Access to the path '{folder}' is denied.").And.NotContain("   at ");
+    }
+
     [Fact]
     public async Task Serve_listens_until_cancelled_then_stops_cleanly()
     {
