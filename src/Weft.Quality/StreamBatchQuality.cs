@@ -89,7 +89,12 @@ public static class StreamBatchQuality
         var comparer = new EventComparer(table.Schema, table.Schema, request.Options);
         var columns = table.Schema.Select(f => f.Name).ToArray();
         var perBucket = new List<BucketCompleteness>();
-        foreach (var bucket in buckets.Compared.Concat(buckets.StreamOnly).Concat(buckets.BatchOnly).Order(StringComparer.Ordinal))
+        // The ledger's own buckets too: a bucket whose every late event was dropped has no enriched rows.
+        var ledgerBuckets = ledger is null ? [] : (await ledger.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false)).Files()
+            .Select(f => f.PartitionValues.GetValueOrDefault(EventLayout.BucketColumn))
+            .OfType<string>()
+            .Where(b => InRange(b, request));
+        foreach (var bucket in buckets.Compared.Concat(buckets.StreamOnly).Concat(buckets.BatchOnly).Concat(ledgerBuckets).Distinct().Order(StringComparer.Ordinal))
         {
             var explained = ledger is null ? null : await ReadLedgerAsync(ledger, bucket, late, cancellationToken).ConfigureAwait(false);
             if (!buckets.Compared.Contains(bucket))
@@ -121,12 +126,9 @@ public static class StreamBatchQuality
         var paths = new SortedDictionary<string, (long Stream, long Batch, bool HasStream, bool HasBatch)>(StringComparer.Ordinal);
         foreach (var file in snapshot.Files())
         {
-            // A bucket is in the range when it overlaps [from, to).
             if (!file.PartitionValues.TryGetValue(EventLayout.BucketColumn, out var bucket) || bucket is null
                 || !file.PartitionValues.TryGetValue(EventLayout.PathColumn, out var path)
-                || !TimeBuckets.TryParse(bucket, out var kind, out long start)
-                || (request.FromMicros is { } from && start + TimeBuckets.LengthMicros(kind) <= from)
-                || (request.ToMicros is { } to && start >= to))
+                || !InRange(bucket, request))
             {
                 continue;
             }
@@ -162,6 +164,12 @@ public static class StreamBatchQuality
 
         return new BucketCoverage(compared, streamOnly, streamOnlyRows, batchOnly, batchOnlyRows);
     }
+
+    /// <summary>A bucket is in the range when it overlaps [from, to).</summary>
+    private static bool InRange(string bucket, QualityRequest request) =>
+        TimeBuckets.TryParse(bucket, out var kind, out long start)
+        && !(request.FromMicros is { } from && start + TimeBuckets.LengthMicros(kind) <= from)
+        && !(request.ToMicros is { } to && start >= to);
 
     private static async Task<EventBatch> ReadAsync(EventTable table, string[] columns, string bucket, string path, long version, CancellationToken cancellationToken)
     {

@@ -55,6 +55,11 @@ public sealed class QualityCommandTests : IDisposable
         await LateEventLedger.AppendAsync(ledger, TimeBucket.Hour,
             [new LateEvent(missing[0], 1, ((StringColumn)busiestRows[StandardColumns.EventType]).Values[0]!, time, time, time, 1, "older than the watermark", LatePolicy.BatchOnly)],
             new Dictionary<string, string>(), CancellationToken.None);
+        // A late event dropped in a bucket no path wrote a row to: counted all the same.
+        long quiet = TimeBuckets.Parse("2026-11-06T03").StartMicros + 1;
+        await LateEventLedger.AppendAsync(ledger, TimeBucket.Hour,
+            [new LateEvent("dropped-1", 2, "click", quiet, quiet, quiet, 1, "older than the watermark", LatePolicy.Drop)],
+            new Dictionary<string, string>(), CancellationToken.None);
 
         var run = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--json");
         run.Exit.Should().Be(0, run.Err);
@@ -91,6 +96,7 @@ public sealed class QualityCommandTests : IDisposable
         perBucket.Sum(p => p.Events.GetProperty("reference_only").GetInt64()).Should().Be(3);
         perBucket.Sum(p => p.Events.GetProperty("matched").GetInt64()).Should().Be(batchRows - 3);
         root.GetProperty("late").EnumerateArray().Sum(l => l.GetProperty("left_to_batch").GetInt64()).Should().Be(1);
+        root.GetProperty("late").EnumerateArray().Sum(l => l.GetProperty("dropped").GetInt64()).Should().Be(1);
 
         var text = await _cli.RunAsync("quality", "--config", config, "--signal", Signal);
         text.Exit.Should().Be(0, text.Err);
@@ -110,6 +116,7 @@ public sealed class QualityCommandTests : IDisposable
         {
             Strings(windowed.RootElement.GetProperty("buckets").GetProperty("compared")).Should().Equal(other);
             windowed.RootElement.GetProperty("comparison").GetProperty("total").GetProperty("reference_only").GetInt64().Should().Be(0);
+            windowed.RootElement.GetProperty("late").EnumerateArray().Sum(l => l.GetProperty("dropped").GetInt64()).Should().Be(0, "the dropped event's bucket is outside the range");
         }
     }
 
