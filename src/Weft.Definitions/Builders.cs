@@ -404,7 +404,7 @@ public sealed class SignalBuilder
             ["bucket"] = _bucket == TimeBucket.Hour ? "hour" : "day",
             ["late_allowance"] = Durations.Format(_lateAllowance),
             ["merge"] = SignalJsonWriter.MergeName(_merge),
-            ["late_policy"] = SignalJsonWriter.LateName(_late),
+            ["late_policy"] = LatePolicyNames.Name(_late),
             ["freshness_objective"] = Durations.Format(_freshness),
             ["budgets"] = new JsonObject
             {

@@ -156,6 +156,12 @@ public sealed class CallExpr : Expr
 /// <summary>Conversions between instants and the microsecond timestamps stored in columns.</summary>
 public static class Timestamps
 {
+    /// <summary>The earliest instant a date holds (0001-01-01T00:00:00Z), in µs since the epoch.</summary>
+    public static readonly long MinMicros = (DateTime.MinValue.Ticks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond;
+
+    /// <summary>The latest instant a date holds (9999-12-31T23:59:59.999999Z), in µs since the epoch.</summary>
+    public static readonly long MaxMicros = (DateTime.MaxValue.Ticks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond;
+
     public static long ToMicros(DateTimeOffset value) => (value.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / 10;
 
     public static DateTimeOffset FromMicros(long micros) => new(DateTimeOffset.UnixEpoch.UtcTicks + (micros * 10), TimeSpan.Zero);

@@ -95,6 +95,30 @@ public enum LatePolicy
     Drop,
 }
 
+/// <summary>The names of <see cref="LatePolicy"/> values in signal JSON and in the late-event ledger.</summary>
+public static class LatePolicyNames
+{
+    public static string Name(LatePolicy late) => late switch
+    {
+        LatePolicy.Accept => "accept",
+        LatePolicy.BatchOnly => "batch_only",
+        LatePolicy.Drop => "drop",
+        _ => throw new ArgumentOutOfRangeException(nameof(late)),
+    };
+
+    public static bool TryParse(string? name, out LatePolicy late)
+    {
+        (bool known, late) = name switch
+        {
+            "accept" => (true, LatePolicy.Accept),
+            "batch_only" => (true, LatePolicy.BatchOnly),
+            "drop" => (true, LatePolicy.Drop),
+            _ => (false, LatePolicy.Accept),
+        };
+        return known;
+    }
+}
+
 /// <summary>Resource budgets, validated at compile time and enforced by the runtimes.</summary>
 /// <param name="MaxElements">Ceiling on max_length for this signal's tenant.</param>
 /// <param name="MaxBytesPerUser">Ceiling on the estimated bytes of one user's full sequence.</param>

@@ -125,13 +125,7 @@ public static class SignalJsonReader
             }
 
             var lateText = String(root, "late_policy", "$", required: false) ?? "accept";
-            var late = lateText switch
-            {
-                "batch_only" => LatePolicy.BatchOnly,
-                "drop" => LatePolicy.Drop,
-                _ => LatePolicy.Accept,
-            };
-            if (lateText is not ("accept" or "batch_only" or "drop"))
+            if (!LatePolicyNames.TryParse(lateText, out var late))
             {
                 Problem("$.late_policy", $"unknown late policy '{lateText}'", "use \"accept\", \"batch_only\" or \"drop\"");
             }

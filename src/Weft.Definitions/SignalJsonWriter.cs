@@ -85,7 +85,7 @@ public static class SignalJsonWriter
             w.WriteString("bucket", s.Bucket == TimeBucket.Hour ? "hour" : "day");
             w.WriteString("late_allowance", Durations.Format(s.LateAllowance));
             w.WriteString("merge", MergeName(s.Merge));
-            w.WriteString("late_policy", LateName(s.Late));
+            w.WriteString("late_policy", LatePolicyNames.Name(s.Late));
             w.WriteString("freshness_objective", Durations.Format(s.FreshnessObjective));
             w.WriteStartObject("budgets");
             w.WriteNumber("max_elements", s.Budgets.MaxElements);
@@ -103,14 +103,6 @@ public static class SignalJsonWriter
     public static string Fingerprint(ReadOnlySpan<byte> canonicalJson) => Convert.ToHexStringLower(SHA256.HashData(canonicalJson));
 
     public static string Fingerprint(SignalDefinition s) => Fingerprint(Write(s));
-
-    internal static string LateName(LatePolicy late) => late switch
-    {
-        LatePolicy.Accept => "accept",
-        LatePolicy.BatchOnly => "batch_only",
-        LatePolicy.Drop => "drop",
-        _ => throw new ArgumentOutOfRangeException(nameof(late)),
-    };
 
     internal static string MergeName(MergePolicyKind merge) => merge switch
     {

@@ -593,16 +593,13 @@ public sealed class RawEventParser
         : micros < _minEventTime ? $"{column} {FormatAny(micros)} is before {Timestamps.Format(_minEventTime)}: epoch seconds or milliseconds where microseconds belong? (send µs since the epoch, or ISO-8601 text)"
         : null;
 
-    private static readonly long MinFormattableMicros = (DateTime.MinValue.Ticks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond;
-    private static readonly long MaxFormattableMicros = (DateTime.MaxValue.Ticks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond;
-
     /// <summary>
     /// A refused time as the reason shows it: a number of µs before year 1 or after 9999 (any long a
     /// producer sends) has no date, and formatting it threw, failing the whole micro-batch. In the
     /// embedded log the record was then read again at every start, and the stream never got past it.
     /// </summary>
     private static string FormatAny(long micros) =>
-        micros < MinFormattableMicros || micros > MaxFormattableMicros
+        micros < Timestamps.MinMicros || micros > Timestamps.MaxMicros
             ? string.Create(CultureInfo.InvariantCulture, $"{micros} µs since the epoch (outside years 1-9999)")
             : Timestamps.Format(micros);
 

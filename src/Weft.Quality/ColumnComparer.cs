@@ -55,13 +55,10 @@ internal abstract class ColumnComparer(string name)
         return !tolerance.IsExact && tolerance.Agree(a, b);
     }
 
-    private static void Raise(ref double difference, double value)
-    {
-        if (double.IsNaN(value) || value > difference)
-        {
-            difference = double.IsNaN(difference) ? difference : value;
-        }
-    }
+    private static void Raise(ref double difference, double value) => difference = Larger(difference, value);
+
+    /// <summary>The larger of two differences; NaN (one side NaN, the other not) outranks every number.</summary>
+    internal static double Larger(double a, double b) => double.IsNaN(a) || double.IsNaN(b) ? double.NaN : Math.Max(a, b);
 
     private sealed class Scalar<T>(string name, ValueAgree<T> agree, Tolerance tolerance) : ColumnComparer(name)
         where T : unmanaged

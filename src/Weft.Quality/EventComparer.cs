@@ -202,10 +202,7 @@ public sealed class EventComparer
                     }
                 }
 
-                if (double.IsNaN(difference) || difference > stats.MaxDifference)
-                {
-                    stats.MaxDifference = difference; // once NaN, stays NaN: nothing compares above it
-                }
+                stats.MaxDifference = ColumnComparer.Larger(stats.MaxDifference, difference);
             }
 
             if (!allAgree)
@@ -324,7 +321,7 @@ public sealed class EventComparer
                 var theirs = other._columns[c];
                 mine.Compared += theirs.Compared;
                 mine.Agreed += theirs.Agreed;
-                mine.MaxDifference = double.IsNaN(mine.MaxDifference) || double.IsNaN(theirs.MaxDifference) ? double.NaN : Math.Max(mine.MaxDifference, theirs.MaxDifference);
+                mine.MaxDifference = ColumnComparer.Larger(mine.MaxDifference, theirs.MaxDifference);
                 foreach (var id in theirs.Examples)
                 {
                     if (mine.Examples.Count < examples)

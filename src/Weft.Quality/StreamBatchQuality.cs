@@ -123,7 +123,7 @@ public static class StreamBatchQuality
 
     private static BucketCoverage Coverage(DeltaSnapshot snapshot, QualityRequest request)
     {
-        var paths = new SortedDictionary<string, (long Stream, long Batch, bool HasStream, bool HasBatch)>(StringComparer.Ordinal);
+        var paths = new SortedDictionary<string, (long? Stream, long? Batch)>(StringComparer.Ordinal); // rows of each path; null: no file
         foreach (var file in snapshot.Files())
         {
             if (!file.PartitionValues.TryGetValue(EventLayout.BucketColumn, out var bucket) || bucket is null
@@ -135,9 +135,16 @@ public static class StreamBatchQuality
 
             paths.TryGetValue(bucket, out var entry);
             long rows = file.NumRecords ?? 0;
-            paths[bucket] = path == EventLayout.StreamPath
-                ? (entry.Stream + rows, entry.Batch, true, entry.HasBatch)
-                : (entry.Stream, entry.Batch + rows, entry.HasStream, entry.HasBatch || path == EventLayout.BatchPath);
+            if (path == EventLayout.StreamPath)
+            {
+                entry.Stream = (entry.Stream ?? 0) + rows;
+            }
+            else if (path == EventLayout.BatchPath)
+            {
+                entry.Batch = (entry.Batch ?? 0) + rows;
+            }
+
+            paths[bucket] = entry;
         }
 
         var compared = new List<string>();
@@ -146,19 +153,19 @@ public static class StreamBatchQuality
         long streamOnlyRows = 0, batchOnlyRows = 0;
         foreach (var (bucket, entry) in paths)
         {
-            if (entry.HasStream && entry.HasBatch)
+            switch (entry)
             {
-                compared.Add(bucket);
-            }
-            else if (entry.HasStream)
-            {
-                streamOnly.Add(bucket);
-                streamOnlyRows += entry.Stream;
-            }
-            else if (entry.HasBatch)
-            {
-                batchOnly.Add(bucket);
-                batchOnlyRows += entry.Batch;
+                case ({ }, { }):
+                    compared.Add(bucket);
+                    break;
+                case ({ } stream, null):
+                    streamOnly.Add(bucket);
+                    streamOnlyRows += stream;
+                    break;
+                case (null, { } batch):
+                    batchOnly.Add(bucket);
+                    batchOnlyRows += batch;
+                    break;
             }
         }
 

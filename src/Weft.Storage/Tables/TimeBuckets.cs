@@ -56,10 +56,10 @@ public static class TimeBuckets
     private const string DayFormat = "yyyy'-'MM'-'dd";
 
     /// <summary>The earliest timestamp a bucket can hold (0001-01-01T00:00:00Z), in µs since the epoch.</summary>
-    public static readonly long MinMicros = (DateTime.MinValue.Ticks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond;
+    public static readonly long MinMicros = Timestamps.MinMicros;
 
     /// <summary>The latest timestamp a bucket can hold (9999-12-31T23:59:59.999999Z), in µs since the epoch.</summary>
-    public static readonly long MaxMicros = (DateTime.MaxValue.Ticks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond;
+    public static readonly long MaxMicros = Timestamps.MaxMicros;
 
     /// <summary>The length of a bucket in µs.</summary>
     public static long LengthMicros(TimeBucket bucket) => bucket switch

@@ -54,27 +54,12 @@ public static class LateEventLedger
             new PrimitiveColumn<long>(WeftType.Timestamp, events.Select(e => e.IngestTimeMicros).ToArray()),
             new PrimitiveColumn<long>(WeftType.Int64, events.Select(e => e.LatenessMicros).ToArray()),
             new StringColumn(events.Select(e => (string?)e.Reason).ToArray()),
-            new StringColumn(events.Select(e => (string?)SignalJsonNames.Late(e.Action)).ToArray()),
+            new StringColumn(events.Select(e => (string?)LatePolicyNames.Name(e.Action)).ToArray()),
         ]);
         await table.AppendAsync(batch, EventPartitioner.ByTimeBucketOnly(bucket), commitParameters, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The policy an <see cref="ActionColumn"/> value names; <see cref="FormatException"/> for any other text.</summary>
-    public static LatePolicy ParseAction(string? action) => action switch
-    {
-        "accept" => LatePolicy.Accept,
-        "batch_only" => LatePolicy.BatchOnly,
-        "drop" => LatePolicy.Drop,
-        _ => throw new FormatException($"'{action}' is not a late-event action (accept, batch_only or drop)."),
-    };
-}
-
-internal static class SignalJsonNames
-{
-    public static string Late(LatePolicy policy) => policy switch
-    {
-        LatePolicy.BatchOnly => "batch_only",
-        LatePolicy.Drop => "drop",
-        _ => "accept",
-    };
+    public static LatePolicy ParseAction(string? action) =>
+        LatePolicyNames.TryParse(action, out var late) ? late : throw new FormatException($"'{action}' is not a late-event action (accept, batch_only or drop).");
 }

@@ -1703,7 +1703,7 @@ public sealed class StreamRuntime : IAsyncDisposable
             for (int t = 0; t < late.Count; t++)
             {
                 metrics.Count("weft_late_events_total", "Events the stream received late, by signal, event type and action", late.CountAt(t),
-                    ("signal", definition.Name), ("event_type", late.TypeAt(t)), ("action", SignalJsonNames.Late(definition.Late)));
+                    ("signal", definition.Name), ("event_type", late.TypeAt(t)), ("action", LatePolicyNames.Name(definition.Late)));
             }
 
             // For each row of `events`, the index of its record in `routed`/`sources`.

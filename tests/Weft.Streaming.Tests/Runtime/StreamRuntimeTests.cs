@@ -758,7 +758,7 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
             .. StreamWorld.Events(100, seed: 5, startIndex: 300, baseTime: StreamWorld.Start + (3 * StreamWorld.Hour)), late, early]);
         // Micro-batches of 50: the first two deliveries of late-1 share one, the third and early's first are in others.
         var runtime = await world.RunAsync(options: new StreamOptions { MaxBatchRecords = 50, MaxWait = TimeSpan.FromMilliseconds(20) });
-        runtime.Metrics.Value("weft_late_events_total", ("signal", "engagement"), ("event_type", "save"), ("action", SignalJsonNames.Late(policy))).Should().Be(1);
+        runtime.Metrics.Value("weft_late_events_total", ("signal", "engagement"), ("event_type", "save"), ("action", LatePolicyNames.Name(policy))).Should().Be(1);
         await runtime.DisposeAsync();
         await world.AppendAsync([late, early]); // again, to a runtime started anew: it recalls what the first one saw
         await (await world.RunAsync()).DisposeAsync();
