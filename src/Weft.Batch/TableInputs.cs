@@ -139,6 +139,76 @@ public static class TableInputs
     }
 
     /// <summary>
+    /// The column names a table holds, whatever its format: a Delta table's schema and partition
+    /// columns; the columns every Parquet file holds (a Hive folder above a file counts); a CSV file's
+    /// header; the keys of a JSON-lines file's first rows. Reading a table with a schema fills a column
+    /// the table lacks with nulls, so a reader comparing tables asks this first.
+    /// </summary>
+    public static async Task<IReadOnlySet<string>> ColumnNamesAsync(TableLocation location, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(location);
+        EnsureExists(location);
+        switch (location.Format)
+        {
+            case TableFormat.Delta:
+            {
+                var table = await EventTable.OpenAsync(location.Path, cancellationToken).ConfigureAwait(false);
+                return table.Schema.Select(f => f.Name).Concat(table.PartitionColumns).ToHashSet(StringComparer.Ordinal);
+            }
+
+            case TableFormat.Parquet:
+            {
+                HashSet<string>? common = null;
+                foreach (var file in Files(location, ".parquet"))
+                {
+                    ParquetFileReader reader;
+                    try
+                    {
+                        reader = await ParquetFileReader.OpenAsync(file, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (ParquetFormatException ex)
+                    {
+                        throw new InputException($"{file}: not a readable Parquet file: {ex.Message}");
+                    }
+
+                    await using (reader.ConfigureAwait(false))
+                    {
+                        var names = reader.Schema.Fields.Select(f => f.Name).Concat(HivePartitionValues(location.Path, file).Keys).ToHashSet(StringComparer.Ordinal);
+                        common = common is null ? names : [.. common.Intersect(names)];
+                    }
+                }
+
+                return common ?? [];
+            }
+
+            default:
+            {
+                // The first rows name the columns: a CSV header, or the keys JSON lines use.
+                var names = new HashSet<string>(StringComparer.Ordinal);
+                var file = location.Format == TableFormat.Csv ? Files(location, ".csv").First() : Files(location, ".jsonl", ".json", ".ndjson").First();
+                var records = location.Format == TableFormat.Csv ? CsvAsJson(file, []) : JsonRows.ReadLines(file);
+                foreach (var record in records.Take(location.Format == TableFormat.Csv ? 1 : 1_000))
+                {
+                    try
+                    {
+                        using var doc = JsonDocument.Parse(record.Json);
+                        if (doc.RootElement.ValueKind == JsonValueKind.Object)
+                        {
+                            names.UnionWith(doc.RootElement.EnumerateObject().Select(p => p.Name));
+                        }
+                    }
+                    catch (JsonException)
+                    {
+                        // A line that is not JSON names no column; reading the table reports it as a bad row.
+                    }
+                }
+
+                return names;
+            }
+        }
+    }
+
+    /// <summary>
     /// How long before a range's start the stream's archive may hold its events: an event more than a
     /// day ahead of the clock that reads it is a dead letter, so a record of event time T was read, and
     /// filed under its flush's day, no earlier than T − 1 day; one more day covers clocks and midnight.

@@ -28,7 +28,7 @@ internal static class Demo
         await o.WriteLineAsync($"Weft demo — working in {dir}").ConfigureAwait(false);
 
         // 1. Definitions as code → canonical JSON.
-        await o.WriteLineAsync("\n[1/8] compile the example C# definitions to canonical JSON").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[1/9] compile the example C# definitions to canonical JSON").ConfigureAwait(false);
         var compiled = DefinitionCompiler.Compile(EmbeddedDefinitions(), ct);
         if (compiled.Errors.Count > 0)
         {
@@ -47,7 +47,7 @@ internal static class Demo
 
         // 2. Synthetic raw data: a landing log (as delivered) and a raw archive table.
         var gen = new GenOptions { Events = events };
-        await o.WriteLineAsync($"\n[2/8] generate {events:N0} raw events (power-law users/items, diurnal, late, duplicated, malformed)").ConfigureAwait(false);
+        await o.WriteLineAsync($"\n[2/9] generate {events:N0} raw events (power-law users/items, diurnal, late, duplicated, malformed)").ConfigureAwait(false);
         var data = await SyntheticData.GenerateAsync(Path.Combine(dir, "raw"), gen, ct).ConfigureAwait(false);
         await o.WriteLineAsync($"  landing log   {data.Deliveries:N0} deliveries: {data.Late:N0} late, {data.Duplicates:N0} duplicated, {data.Bad:N0} malformed").ConfigureAwait(false);
         await o.WriteLineAsync($"  raw archive   {data.Archived:N0} well-formed deliveries in a Delta table, one bucket per day").ConfigureAwait(false);
@@ -64,7 +64,7 @@ internal static class Demo
         var archive = await ReadAllAsync(await EventTable.OpenAsync(data.EventsTable, ct).ConfigureAwait(false), null, null, ct).ConfigureAwait(false);
 
         // 3. Each signal in both scheduling shapes.
-        await o.WriteLineAsync("\n[3/8] run each signal in both shapes: the stream shape on the landing log (256-event micro-batches), the batch shape on the archive table").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[3/9] run each signal in both shapes: the stream shape on the landing log (256-event micro-batches), the batch shape on the archive table").ConfigureAwait(false);
         long asOf = Timestamps.ToMicros(gen.Start.AddDays(gen.Days));
         var options = new RunOptions { AsOfMicros = asOf };
         var outputs = new List<(CompiledSignal Signal, EventBatch Stream, EventBatch Batch, SignalRun BatchRun)>();
@@ -124,13 +124,13 @@ internal static class Demo
         // 4. The streaming path for real: the landing log through the embedded log, online store and stream buckets.
         string configPath = await WriteConfigAsync(dir, ct).ConfigureAwait(false);
         var weft = WeftConfig.Load(configPath);
-        await o.WriteLineAsync($"\n[4/8] stream: deliveries arrive in waves on the embedded log; sequences update online ({weft.OnlineStore.Describe()}) and in path=stream buckets").ConfigureAwait(false);
+        await o.WriteLineAsync($"\n[4/9] stream: deliveries arrive in waves on the embedded log; sequences update online ({weft.OnlineStore.Describe()}) and in path=stream buckets").ConfigureAwait(false);
         var landing = await File.ReadAllLinesAsync(data.LandingFile, ct).ConfigureAwait(false);
         long watchUser = WatchedUser(outputs[0].Stream);
         await StreamWavesAsync(weft, landing, watchUser, o, ct).ConfigureAwait(false);
 
         // 5. The batch path fixes history: recompute and seal buckets, then point-in-time training data.
-        await o.WriteLineAsync("\n[5/8] batch: recompute every bucket from the raw archives (the landing table and the stream's: late events, corrected enrichments), atomically, and seal them").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[5/9] batch: recompute every bucket from the raw archives (the landing table and the stream's: late events, corrected enrichments), atomically, and seal them").ConfigureAwait(false);
         var environments = new List<SignalEnvironment>();
         foreach (var (signal, _, _, _) in outputs)
         {
@@ -176,7 +176,7 @@ internal static class Demo
             + "other engines open the table from it (writers add one every 100 commits; weft table checkpoint PATH)").ConfigureAwait(false);
 
         // 6. Quality: the stream's rows measured against the sealed batch buckets, per event type.
-        await o.WriteLineAsync("\n[6/8] quality: path=stream against the sealed path=batch buckets, per event type (weft quality)").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[6/9] quality: path=stream against the sealed path=batch buckets, per event type (weft quality)").ConfigureAwait(false);
         foreach (var env in environments)
         {
             var report = await StreamBatchQuality.RunAsync(weft, env.Definition, env.Signal.Fingerprint, new QualityRequest(), ct).ConfigureAwait(false);
@@ -190,21 +190,25 @@ internal static class Demo
 
         await o.WriteLineAsync($"  weft quality --config {configPath} --signal {environments[0].Definition.Name} [--min-completeness 0.99 --min-agreement 0.999]   # exit 1 below a gate").ConfigureAwait(false);
 
-        // 7. Serving: the merged sequence over HTTP, with provenance.
-        await o.WriteLineAsync("\n[7/8] serve: one merge of the online store (stream tail) and sealed batch history, over HTTP").ConfigureAwait(false);
+        // 7. Migration: one event type at a time off a (stand-in) legacy pipeline, gated by evidence.
+        await o.WriteLineAsync("\n[7/9] migrate: move 'engagement' off a legacy pipeline one event type at a time: shadow, two-tier compare against legacy's noise floor, A/B replay, cutover, rollback (weft migrate)").ConfigureAwait(false);
+        await DemoMigration.RunAsync(dir, configPath, engagement, lake, watchUser, asOf, o, ct).ConfigureAwait(false);
+
+        // 8. Serving: the merged sequence over HTTP, with provenance.
+        await o.WriteLineAsync("\n[8/9] serve: one merge of the online store (stream tail) and sealed batch history, over HTTP").ConfigureAwait(false);
         int port = FreePort();
         var served = await ServeOnceAsync(weft, port, engagement.Name, watchUser, ct).ConfigureAwait(false);
         await o.WriteLineAsync($"  GET /v1/signals/{engagement.Name}/users/{watchUser}/sequence?limit=5 → {served}").ConfigureAwait(false);
         await o.WriteLineAsync($"  try it:  dotnet run --project src/Weft.Cli -- serve --config {configPath} --urls http://127.0.0.1:8080").ConfigureAwait(false);
         await o.WriteLineAsync($"           curl -H 'Authorization: Bearer {DemoKey}' 'http://127.0.0.1:8080/v1/signals/{engagement.Name}/users/{watchUser}/sequence?limit=5&columns=item_id,category'").ConfigureAwait(false);
 
-        // 8. A sequence as a model would read it.
+        // 9. A sequence as a model would read it.
         var (first, _, _, firstRun) = outputs[0];
         var sequences = firstRun.Assembler.Snapshot(asOf);
         if (sequences.Count > 0 && first.Definition.Name == "engagement")
         {
             var top = sequences.OrderByDescending(s => s.Elements.RowCount).ThenBy(s => s.UserId).First();
-            await o.WriteLineAsync($"\n[8/8] user {top.UserId}: {top.Elements.RowCount} elements (truncated: {top.Truncated}), newest first, as of {Timestamps.Format(asOf)}").ConfigureAwait(false);
+            await o.WriteLineAsync($"\n[9/9] user {top.UserId}: {top.Elements.RowCount} elements (truncated: {top.Truncated}), newest first, as of {Timestamps.Format(asOf)}").ConfigureAwait(false);
             var e = top.Elements;
             for (int r = 0; r < Math.Min(5, e.RowCount); r++)
             {
@@ -234,6 +238,8 @@ internal static class Demo
               "enrichments": { "items": "raw/items" },
               "online_store": { "kind": "sqlite", "path": "online.db" },
               "source": { "kind": "embedded", "path": "log" },
+              "legacy": { "engagement": { "output": { "path": "{{DemoMigration.OutputPath}}", "format": "parquet" }, "replica": { "path": "{{DemoMigration.ReplicaPath}}", "format": "parquet" } } },
+              "migration_store": "migration.db",
               "tenants": [
                 { "name": "home-feed", "api_keys_sha256": [ "{{hash}}" ] },
                 { "name": "search", "api_keys_sha256": [ "{{searchHash}}" ] }

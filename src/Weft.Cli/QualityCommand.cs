@@ -205,7 +205,7 @@ internal static class QualityCommand
         }
     }
 
-    private static async Task WriteTableAsync(TextWriter output, List<string[]> rows)
+    internal static async Task WriteTableAsync(TextWriter output, List<string[]> rows)
     {
         var widths = new int[rows[0].Length];
         foreach (var row in rows)

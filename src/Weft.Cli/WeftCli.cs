@@ -18,6 +18,7 @@ public static class WeftCli
         root.Subcommands.Add(StreamCommand.Create(stdout, stderr));
         root.Subcommands.Add(ServeCommand.Create(stdout, stderr));
         root.Subcommands.Add(QualityCommand.Create(stdout, stderr));
+        root.Subcommands.Add(MigrateCommand.Create(stdout, stderr));
         foreach (var command in BatchCommands.Create(stdout, stderr))
         {
             root.Subcommands.Add(command);

@@ -254,5 +254,22 @@ public class GenAndDemoTests : IDisposable
         N(quality.Groups[1]).Should().BeGreaterThan(0);
         result.Out.Should().NotContain("MISMATCH");
         File.Exists(_cli.PathOf("demo/signals/engagement.json.sha256")).Should().BeTrue();
+
+        // The migration step: every command succeeded, and the legacy events it built are the ones the shadow checks counted.
+        result.Out.Should().Contain("$ weft migrate compare").And.NotMatchRegex(@"\$ weft migrate [^\n]*# exit");
+        var legacy = System.Text.RegularExpressions.Regex.Match(result.Out, @"stand-in legacy pipeline: ([\d,]+) enriched events");
+        var shadows = System.Text.RegularExpressions.Regex.Matches(result.Out, @"legacy holds ([\d,]+) '(click|save)' events and Weft ([\d,]+)");
+        legacy.Success.Should().BeTrue(result.Out);
+        shadows.Should().HaveCount(2);
+        shadows.Sum(m => N(m.Groups[1])).Should().Be(N(legacy.Groups[1]));
+        foreach (System.Text.RegularExpressions.Match shadow in shadows)
+        {
+            N(shadow.Groups[3]).Should().BeGreaterThan(N(shadow.Groups[1]), "legacy lost some events Weft holds");
+        }
+
+        await using var ledger = await Weft.Migration.MigrationStore.OpenAsync(_cli.PathOf("demo/migration.db"));
+        (await ledger.StatusAsync("engagement", "click")).Stage.Should().Be(Weft.Migration.MigrationStage.CutOver);
+        (await ledger.StatusAsync("engagement", "save")).Stage.Should().Be(Weft.Migration.MigrationStage.Shadow);
+        (await ledger.AuditAsync("engagement")).Select(a => a.Action).Should().Equal("shadow", "compare", "abtest", "cutover", "rollback", "cutover", "shadow");
     }
 }

@@ -27,6 +27,13 @@ public sealed record TableLocation(string Path, TableFormat Format)
     public bool Optional { get; init; }
 }
 
+/// <summary>
+/// A legacy pipeline's output, read through a table adapter: its enriched events (<see cref="Output"/>)
+/// and, optionally, a second run of it over the same input (<see cref="Replica"/>), from which the
+/// noise floor (legacy against itself) is measured.
+/// </summary>
+public sealed record LegacyConfig(TableLocation Output, TableLocation? Replica);
+
 /// <summary>The online store: <c>sqlite</c> (embedded default, one file) or <c>postgres</c>.</summary>
 public sealed record OnlineStoreConfig(string Kind, string? Path, string? ConnectionString)
 {
@@ -153,6 +160,12 @@ public sealed record WeftConfig
 
     public required ImmutableArray<TenantConfig> Tenants { get; init; }
 
+    /// <summary>Legacy pipelines being migrated from, by the signal that replaces them (<c>weft migrate</c>).</summary>
+    public ImmutableDictionary<string, LegacyConfig> Legacy { get; init; } = ImmutableDictionary<string, LegacyConfig>.Empty;
+
+    /// <summary>The SQLite file holding migration stages, routes, evidence and the audit log.</summary>
+    public string MigrationStore { get; init; } = "migration.db";
+
     public string EnrichedTable(string signal) => System.IO.Path.Combine(Lake, "enriched", signal);
 
     public string SequencesTable(string signal) => System.IO.Path.Combine(Lake, "sequences", signal);
@@ -174,7 +187,7 @@ public sealed record WeftConfig
     }
 
     /// <summary>The keys a weft.json may hold at its top level.</summary>
-    private static readonly string[] TopLevelKeys = ["lake", "signals", "archives", "enrichments", "online_store", "source", "serving", "tenants"];
+    private static readonly string[] TopLevelKeys = ["lake", "signals", "archives", "enrichments", "online_store", "source", "serving", "tenants", "legacy", "migration_store"];
 
     /// <summary>Parses config JSON; relative paths are resolved against the folder of <paramref name="configPath"/>.</summary>
     public static WeftConfig Parse(ReadOnlySpan<byte> json, string configPath)
@@ -486,6 +499,50 @@ public sealed record WeftConfig
                 }
             }
 
+            var legacy = ImmutableDictionary.CreateBuilder<string, LegacyConfig>(StringComparer.Ordinal);
+            if (root.TryGetProperty("legacy", out var leg))
+            {
+                if (leg.ValueKind != JsonValueKind.Object)
+                {
+                    problems.Add(new DefinitionProblem("$.legacy", "'legacy' must be an object: signal name → {\"output\": table, \"replica\": table}"));
+                }
+                else
+                {
+                    foreach (var p in leg.EnumerateObject())
+                    {
+                        string at = $"$.legacy.{p.Name}";
+                        if (p.Value.ValueKind != JsonValueKind.Object)
+                        {
+                            problems.Add(new DefinitionProblem(at, "a legacy pipeline is {\"output\": table, \"replica\": table (optional)}"));
+                            continue;
+                        }
+
+                        foreach (var key in p.Value.EnumerateObject())
+                        {
+                            if (key.Name is not ("output" or "replica"))
+                            {
+                                problems.Add(new DefinitionProblem($"{at}.{key.Name}", $"unknown key '{key.Name}'", "output or replica"));
+                            }
+                        }
+
+                        if (!p.Value.TryGetProperty("output", out var output))
+                        {
+                            problems.Add(new DefinitionProblem($"{at}.output", "'output' is required: the legacy pipeline's enriched events (a table)"));
+                            continue;
+                        }
+
+                        var outputTable = Table(output, $"{at}.output");
+                        var replicaTable = p.Value.TryGetProperty("replica", out var replica) ? Table(replica, $"{at}.replica") : null;
+                        if (outputTable is not null)
+                        {
+                            legacy[p.Name] = new LegacyConfig(outputTable, replicaTable);
+                        }
+                    }
+                }
+            }
+
+            var migrationStore = Resolve(Str(root, "migration_store", "$", required: false) ?? "migration.db");
+
             if (problems.Count > 0 || signals is null)
             {
                 throw new ConfigException(configPath, problems);
@@ -501,6 +558,8 @@ public sealed record WeftConfig
                 OnlineStore = store,
                 Source = source,
                 Tenants = tenants.ToImmutable(),
+                Legacy = legacy.ToImmutable(),
+                MigrationStore = migrationStore,
             };
         }
     }

@@ -1,0 +1,119 @@
+using System.Buffers.Binary;
+using System.Collections.Immutable;
+using System.Security.Cryptography;
+using System.Text;
+using Weft.Batch;
+using Weft.Definitions;
+using Weft.Engine;
+
+namespace Weft.Cli;
+
+/// <summary>
+/// The demo's migration step: a stand-in legacy pipeline's output (two runs of it, for the noise
+/// floor) and a stand-in consuming model's offline replay, then <c>weft migrate</c> walks one event
+/// type from shadow to cut-over while the other stays behind.
+/// </summary>
+internal static class DemoMigration
+{
+    /// <summary>Where the demo's config points legacy's output and its replica (relative to the demo folder).</summary>
+    public const string OutputPath = "legacy/engagement.parquet";
+    public const string ReplicaPath = "legacy/engagement-rerun.parquet";
+
+    /// <summary>Share of events each legacy run loses (by a hash of the event id, differently per run).</summary>
+    private const double LegacyLoss = 0.003;
+
+    public static async Task RunAsync(string dir, string configPath, SignalDefinition signal, EnrichedLake lake, long watchUser, long asOf, TextWriter o, CancellationToken ct)
+    {
+        // What Weft serves for the signal, as the legacy pipeline would have written it: the same
+        // events and values, less a few it lost (a different few in each run, as online jitter does).
+        var served = await lake.ReadAsync(Timestamps.MinMicros, Timestamps.MaxMicros, ct).ConfigureAwait(false);
+        var admitted = Enumerable.Range(0, served.Rows.RowCount).Where(i => served.Admitted[i]).ToArray();
+        var weftRows = served.Rows.Gather(admitted);
+        weftRows = weftRows.Project([.. weftRows.Schema.Where(f => f.Name != StandardColumns.IngestTime)]);
+        var legacy = LegacyRun(weftRows, "run-1");
+        await ParquetExport.WriteAsync(Path.Combine(dir, OutputPath), legacy, ct).ConfigureAwait(false);
+        await ParquetExport.WriteAsync(Path.Combine(dir, ReplicaPath), LegacyRun(weftRows, "run-2"), ct).ConfigureAwait(false);
+        await o.WriteLineAsync($"  stand-in legacy pipeline: {legacy.RowCount:N0} enriched events → {OutputPath}, and a second run of it → {ReplicaPath} (each lost {LegacyLoss:0.#%} of events, different ones)").ConfigureAwait(false);
+
+        // A stand-in consuming model replayed offline on each side's sequences: one score per user.
+        string control = Path.Combine("legacy", "replay-on-legacy.parquet"), treatment = Path.Combine("legacy", "replay-on-weft.parquet");
+        await ParquetExport.WriteAsync(Path.Combine(dir, control), Scores(legacy, asOf), ct).ConfigureAwait(false);
+        await ParquetExport.WriteAsync(Path.Combine(dir, treatment), Scores(weftRows, asOf), ct).ConfigureAwait(false);
+        await o.WriteLineAsync("  stand-in consuming model (score = 1 − e^(−recency-weighted long-dwell engagement)) replayed on both sides' events → legacy/replay-on-*.parquet").ConfigureAwait(false);
+
+        string[] common = ["--config", configPath, "--signal", signal.Name];
+        string[] click = [.. common, "--event-type", "click", "--actor", "demo"];
+        string[] save = [.. common, "--event-type", "save", "--actor", "demo"];
+        await MigrateAsync(o, ["shadow", .. click]).ConfigureAwait(false);
+        await MigrateAsync(o, ["compare", .. click]).ConfigureAwait(false);
+        await MigrateAsync(o, ["abtest", .. click, "--control", Path.Combine(dir, control), "--treatment", Path.Combine(dir, treatment), "--margin", "0.005"]).ConfigureAwait(false);
+        await MigrateAsync(o, ["cutover", .. click, "--percent", "10"]).ConfigureAwait(false);
+        await MigrateAsync(o, ["route", .. common, "--consumer", "home-feed", "--user", watchUser.ToString(System.Globalization.CultureInfo.InvariantCulture)]).ConfigureAwait(false);
+        await MigrateAsync(o, ["rollback", .. click, "--reason", "demo: a rollback is one command and instant"]).ConfigureAwait(false);
+        await MigrateAsync(o, ["cutover", .. click, "--percent", "100"]).ConfigureAwait(false);
+        await MigrateAsync(o, ["shadow", .. save]).ConfigureAwait(false);
+        await MigrateAsync(o, ["status", .. common]).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs <c>weft migrate ARGS</c> in-process and prints the command and its output.</summary>
+    private static async Task MigrateAsync(TextWriter o, string[] args)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        int exit = await WeftCli.RunAsync(["migrate", .. args], stdout, stderr, CancellationToken.None).ConfigureAwait(false);
+        var shown = new List<string>(); // the config and actor are the same every time; files by name
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] is "--config" or "--actor")
+            {
+                i++;
+                continue;
+            }
+
+            shown.Add(File.Exists(args[i]) ? Path.GetFileName(args[i]) : args[i].Contains(' ', StringComparison.Ordinal) ? $"'{args[i]}'" : args[i]);
+        }
+
+        await o.WriteLineAsync($"  $ weft migrate {string.Join(' ', shown)}{(exit == 0 ? "" : $"   # exit {exit}")}").ConfigureAwait(false);
+        foreach (var line in (stdout.ToString() + stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            await o.WriteLineAsync("    " + line.TrimEnd('\r')).ConfigureAwait(false);
+        }
+    }
+
+    private static EventBatch LegacyRun(EventBatch rows, string run)
+    {
+        var ids = ((StringColumn)rows[StandardColumns.EventId]).Values;
+        var keep = new List<int>(rows.RowCount);
+        Span<byte> hash = stackalloc byte[32];
+        for (int i = 0; i < rows.RowCount; i++)
+        {
+            SHA256.HashData(Encoding.UTF8.GetBytes(run + ids[i]), hash);
+            if (BinaryPrimitives.ReadUInt64LittleEndian(hash) % 1_000_000 >= LegacyLoss * 1_000_000)
+            {
+                keep.Add(i);
+            }
+        }
+
+        return rows.Gather(keep.ToArray());
+    }
+
+    /// <summary>The stand-in model's score of each user: 1 − e^(−Σ e^(−age in days) × (2 for a long dwell, else 1) / 10) over the user's events.</summary>
+    private static EventBatch Scores(EventBatch rows, long asOf)
+    {
+        var users = ((PrimitiveColumn<long>)rows[StandardColumns.UserId]).Values;
+        var times = ((PrimitiveColumn<long>)rows[StandardColumns.EventTime]).Values;
+        var longDwell = (PrimitiveColumn<bool>)rows["long_dwell"];
+        var sums = new SortedDictionary<long, double>();
+        for (int i = 0; i < rows.RowCount; i++)
+        {
+            double ageDays = Math.Max(0, asOf - times[i]) / 86_400_000_000.0;
+            sums[users[i]] = sums.GetValueOrDefault(users[i]) + Math.Exp(-ageDays) * (!longDwell.IsNull(i) && longDwell.Values[i] ? 2 : 1);
+        }
+
+        ImmutableArray<FieldDefinition> schema = [new("example_id", WeftType.Int64, Nullable: false), new("score", WeftType.Float64, Nullable: false)];
+        return new EventBatch(schema, [
+            new PrimitiveColumn<long>(WeftType.Int64, [.. sums.Keys]),
+            new PrimitiveColumn<double>(WeftType.Float64, [.. sums.Values.Select(s => 1 - Math.Exp(-s / 10))]),
+        ]);
+    }
+}

@@ -1,0 +1,479 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Weft.Definitions;
+using Weft.Engine.Configuration;
+using Weft.Migration;
+using Weft.Quality;
+using Weft.Storage;
+
+namespace Weft.Cli;
+
+/// <summary>
+/// <c>weft migrate</c>: moving a signal off a legacy pipeline one event type at a time (DESIGN.md,
+/// "Migration"): shadow → compared → ab-tested → cutting-over → cut-over → legacy-deprecated, each
+/// step gated by stored evidence or an override with a reason, all in an audit log. Exit 0 done,
+/// 1 a gate refused or the evidence failed (it is stored all the same), 2 bad options or input.
+/// </summary>
+internal static class MigrateCommand
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+    };
+
+    private static readonly JsonSerializerOptions Compact = new(Json) { WriteIndented = false };
+
+    private sealed class Common
+    {
+        public Option<string> Config { get; } = new("--config") { Description = "The deployment config (weft.json)", DefaultValueFactory = _ => "weft.json" };
+
+        public Option<string> Signal { get; } = new("--signal") { Description = "The signal that replaces the legacy pipeline", Required = true };
+
+        public Option<string> EventType { get; } = new("--event-type") { Description = "The event type being migrated", Required = true };
+
+        public Option<string> Actor { get; } = new("--actor") { Description = "Who acts, for the audit log (default: the OS user)", DefaultValueFactory = _ => Environment.UserName };
+
+        public Option<string?> Override { get; } = new("--override") { Description = "Pass the gate anyway; the reason goes in the audit log" };
+
+        public Option<bool> Json { get; } = new("--json") { Description = "Print the result as JSON" };
+    }
+
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var command = new Command("migrate", "Move a signal off a legacy pipeline event type by event type: shadow, compare, A/B test, cut over, roll back, deprecate");
+        command.Subcommands.Add(Status(stdout, stderr));
+        command.Subcommands.Add(Shadow(stdout, stderr));
+        command.Subcommands.Add(Compare(stdout, stderr));
+        command.Subcommands.Add(AbTest(stdout, stderr));
+        command.Subcommands.Add(Cutover(stdout, stderr));
+        command.Subcommands.Add(Rollback(stdout, stderr));
+        command.Subcommands.Add(Deprecate(stdout, stderr));
+        command.Subcommands.Add(Log(stdout, stderr));
+        command.Subcommands.Add(Route(stdout, stderr));
+        return command;
+    }
+
+    private static Command Status(TextWriter stdout, TextWriter stderr)
+    {
+        var c = new Common();
+        var eventType = new Option<string?>("--event-type") { Description = "One event type (default: the signal's, and any the ledger holds)" };
+        var command = new Command("status", "Each event type's stage, routes and latest evidence") { c.Config, c.Signal, eventType, c.Json };
+        command.SetAction((parse, ct) => RunAsync("status", stderr, async () =>
+        {
+            var (weft, signal) = Load(parse, c);
+            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            var types = parse.GetValue(eventType) is { } one ? [one]
+                : signal.EventTypes.Select(t => t.Name).Union(await store.EventTypesAsync(signal.Name, ct).ConfigureAwait(false)).ToList();
+            var statuses = new List<MigrationStatus>();
+            foreach (var type in types)
+            {
+                statuses.Add(await store.StatusAsync(signal.Name, type, ct).ConfigureAwait(false));
+            }
+
+            if (parse.GetValue(c.Json))
+            {
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(statuses, Json)).ConfigureAwait(false);
+                return 0;
+            }
+
+            var legacy = weft.Legacy.TryGetValue(signal.Name, out var l) ? $"{l.Output.Path}{(l.Replica is null ? "" : $", replica {l.Replica.Path}")}" : "none configured";
+            await stdout.WriteLineAsync($"migration of '{signal.Name}' (legacy output: {legacy}; ledger: {store.Path})").ConfigureAwait(false);
+            var rows = new List<string[]> { new[] { "event type", "stage", "since", "routes", "comparison", "A/B test", "next" } };
+            foreach (var s in statuses)
+            {
+                rows.Add([
+                    s.EventType, MigrationStages.Name(s.Stage), s.Since is { } since ? since.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) : "-",
+                    MigrationStore.DescribeRoutes(s.Routes), Verdict(s.Comparison), Verdict(s.AbTest), Next(s),
+                ]);
+            }
+
+            await WriteTableAsync(stdout, rows).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Shadow(TextWriter stdout, TextWriter stderr)
+    {
+        var c = new Common();
+        var command = new Command("shadow", "not-started → shadow: Weft produces the event type in parallel with legacy (gate: both hold events of it)")
+        {
+            c.Config, c.Signal, c.EventType, c.Override, c.Actor, c.Json,
+        };
+        command.SetAction((parse, ct) => RunAsync("shadow", stderr, async () =>
+        {
+            var (weft, signal) = Load(parse, c);
+            string eventType = parse.GetValue(c.EventType)!;
+            var check = await LegacyComparison.ShadowAsync(weft, signal, eventType, ct).ConfigureAwait(false);
+            string summary = check.Passed
+                ? $"legacy holds {check.LegacyRows:N0} '{eventType}' events and Weft {check.WeftRows:N0} over {Range(check.FromMicros, check.ToMicros)}"
+                : check.LegacyRows == 0 ? $"legacy's output holds no '{eventType}' events" : $"Weft holds no '{eventType}' events over {Range(check.FromMicros, check.ToMicros)}: run `weft batch` or `weft stream` for '{signal.Name}' first";
+            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            var transition = await store.ShadowAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.ShadowKind, check.Passed, summary, JsonSerializer.Serialize(check, Compact)),
+                parse.GetValue(c.Override), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
+            await ReportAsync(stdout, parse.GetValue(c.Json), transition, summary).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Compare(TextWriter stdout, TextWriter stderr)
+    {
+        var c = new Common();
+        var from = new Option<string?>("--from") { Description = "Compare events with event_time in [--from, --to) (ISO 8601, UTC; default: the range legacy's events of the type cover)" };
+        var to = new Option<string?>("--to") { Description = "End of the range (exclusive)" };
+        var tolerance = new Option<string[]>("--tolerance") { Description = "COLUMN=ABS[,REL]: numeric values agree when |a-b| <= ABS + REL*max(|a|,|b|) (repeatable)", AllowMultipleArgumentsPerToken = true };
+        var ignore = new Option<string[]>("--ignore") { Description = "A column not to compare (repeatable)", AllowMultipleArgumentsPerToken = true };
+        var gates = new ComparisonGates();
+        var minCompleteness = new Option<double>("--min-completeness") { Description = "Share of legacy's events Weft must hold", DefaultValueFactory = _ => gates.MinCompleteness };
+        var minAgreement = new Option<double>("--min-agreement") { Description = "Share of matched events each column must agree on", DefaultValueFactory = _ => gates.MinAgreement };
+        var minSequence = new Option<double>("--min-sequence-agreement") { Description = "Share of users whose events (ids and times) must be the same", DefaultValueFactory = _ => gates.MinSequenceAgreement };
+        var command = new Command("compare", "Two-tier comparison with legacy (event level, sequence level), against legacy's own noise floor when a replica is configured; stored as evidence")
+        {
+            c.Config, c.Signal, c.EventType, from, to, tolerance, ignore, minCompleteness, minAgreement, minSequence, c.Actor, c.Json,
+        };
+        command.SetAction((parse, ct) => RunAsync("compare", stderr, async () =>
+        {
+            var (weft, signal) = Load(parse, c);
+            string eventType = parse.GetValue(c.EventType)!;
+            var requestGates = new ComparisonGates(Share("--min-completeness", parse.GetValue(minCompleteness)), Share("--min-agreement", parse.GetValue(minAgreement)), Share("--min-sequence-agreement", parse.GetValue(minSequence)));
+            long? fromMicros = parse.GetValue(from) is { } f ? BatchCommands.ParseTime("--from", f) : null;
+            long? toMicros = parse.GetValue(to) is { } t ? BatchCommands.ParseTime("--to", t) : null;
+            if (fromMicros >= toMicros)
+            {
+                throw new ArgumentException("--from must be before --to");
+            }
+
+            var request = new LegacyComparisonRequest(eventType, fromMicros, toMicros, QualityCommand.Options(parse.GetValue(tolerance) ?? [], parse.GetValue(ignore) ?? []), requestGates);
+            var result = await LegacyComparison.CompareAsync(weft, signal, request, ct).ConfigureAwait(false);
+            var total = result.Comparison.Total;
+            string summary = $"completeness {total.Completeness:P2}, worst column {Worst(total)}, same sequences {result.Comparison.Sequences.IdsRate:P2}"
+                + (result.Passed ? "" : $"; {result.Failures.Count} gate(s) failed: {result.Failures[0]}");
+            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            var transition = await store.RecordComparisonAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.ComparisonKind, result.Passed, summary, JsonSerializer.Serialize(result, Compact)),
+                parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
+            if (parse.GetValue(c.Json))
+            {
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(new { result, transition }, Json)).ConfigureAwait(false);
+            }
+            else
+            {
+                await WriteComparisonAsync(stdout, result).ConfigureAwait(false);
+                await stdout.WriteLineAsync(Transition(transition)).ConfigureAwait(false);
+            }
+
+            foreach (var failure in result.Failures)
+            {
+                await stderr.WriteLineAsync($"compare: {failure}").ConfigureAwait(false);
+            }
+
+            return result.Passed ? 0 : 1;
+        }));
+        return command;
+    }
+
+    private static Command AbTest(TextWriter stdout, TextWriter stderr)
+    {
+        var c = new Common();
+        var control = new Option<string>("--control") { Description = "The consuming model's scores replayed on legacy sequences (.parquet, .csv or .jsonl)", Required = true };
+        var treatment = new Option<string>("--treatment") { Description = "The same model's scores of the same examples replayed on Weft's sequences", Required = true };
+        var margin = new Option<double>("--margin") { Description = "Equivalence margin: a mean score difference within ±MARGIN is no effect", Required = true };
+        var alpha = new Option<double>("--alpha") { Description = "Significance level of each one-sided test", DefaultValueFactory = _ => 0.05 };
+        var key = new Option<string>("--key") { Description = "Column naming the example in both files", DefaultValueFactory = _ => "example_id" };
+        var score = new Option<string>("--score") { Description = "Column holding the model's score", DefaultValueFactory = _ => "score" };
+        var command = new Command("abtest", "Offline replay A/B: a paired equivalence test (TOST) of a consuming model's scores on legacy vs Weft sequences; stored as evidence")
+        {
+            c.Config, c.Signal, c.EventType, control, treatment, margin, alpha, key, score, c.Actor, c.Json,
+        };
+        command.SetAction((parse, ct) => RunAsync("abtest", stderr, async () =>
+        {
+            var (weft, signal) = Load(parse, c);
+            string eventType = parse.GetValue(c.EventType)!;
+            var controlScores = await ReplayScores.ReadAsync(parse.GetValue(control)!, parse.GetValue(key)!, parse.GetValue(score)!, ct).ConfigureAwait(false);
+            var treatmentScores = await ReplayScores.ReadAsync(parse.GetValue(treatment)!, parse.GetValue(key)!, parse.GetValue(score)!, ct).ConfigureAwait(false);
+            var result = Equivalence.Test(controlScores, treatmentScores, parse.GetValue(margin), parse.GetValue(alpha));
+            string summary = $"{result.Pairs:N0} paired examples, mean difference {result.MeanDifference:G4} (interval {result.Lower:G4} .. {result.Upper:G4}) within ±{result.Margin:G4}: "
+                + (result.Passed ? $"equivalent (p {(result.PValue < 1e-4 ? "< 0.0001" : $"= {result.PValue:G3}")})" : $"not shown: {result.Failures[0]}");
+            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            var transition = await store.RecordAbTestAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.AbTestKind, result.Passed, summary, JsonSerializer.Serialize(result, Compact)),
+                parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
+            if (parse.GetValue(c.Json))
+            {
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(new { result, transition }, Json)).ConfigureAwait(false);
+            }
+            else
+            {
+                await stdout.WriteLineAsync($"A/B (offline replay) of '{eventType}': {summary}; score correlation {result.Correlation:F4}").ConfigureAwait(false);
+                await stdout.WriteLineAsync(Transition(transition)).ConfigureAwait(false);
+            }
+
+            foreach (var failure in result.Failures)
+            {
+                await stderr.WriteLineAsync($"abtest: {failure}").ConfigureAwait(false);
+            }
+
+            return result.Passed ? 0 : 1;
+        }));
+        return command;
+    }
+
+    private static Command Cutover(TextWriter stdout, TextWriter stderr)
+    {
+        var c = new Common();
+        var percent = new Option<double>("--percent") { Description = "Share of users (0–100, by a sticky hash of the user id) who read the event type from Weft", Required = true };
+        var consumer = new Option<string>("--consumer") { Description = "The consumer whose route changes (default: *, every consumer without a route of its own)", DefaultValueFactory = _ => MigrationRouting.DefaultConsumer };
+        var command = new Command("cutover", "Route a share of users' reads of the event type to Weft, per consumer (gate on raising: the latest comparison and A/B test passed)")
+        {
+            c.Config, c.Signal, c.EventType, percent, consumer, c.Override, c.Actor, c.Json,
+        };
+        command.SetAction((parse, ct) => RunAsync("cutover", stderr, async () =>
+        {
+            var (weft, signal) = Load(parse, c);
+            double share = parse.GetValue(percent);
+            if (!(share >= 0 && share <= 100))
+            {
+                throw new ArgumentException($"--percent {share.ToString(CultureInfo.InvariantCulture)} must lie between 0 and 100");
+            }
+
+            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            var transition = await store.CutoverAsync(signal.Name, parse.GetValue(c.EventType)!, parse.GetValue(consumer)!, share, parse.GetValue(c.Override), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
+            await ReportAsync(stdout, parse.GetValue(c.Json), transition, null).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Rollback(TextWriter stdout, TextWriter stderr)
+    {
+        var c = new Common();
+        var consumer = new Option<string?>("--consumer") { Description = "Roll back one consumer's route (default: every route)" };
+        var reason = new Option<string>("--reason") { Description = "Why (goes in the audit log)", Required = true };
+        var command = new Command("rollback", "Send the event type's reads back to legacy at once (routes to 0 %)") { c.Config, c.Signal, c.EventType, consumer, reason, c.Actor, c.Json };
+        command.SetAction((parse, ct) => RunAsync("rollback", stderr, async () =>
+        {
+            var (weft, signal) = Load(parse, c);
+            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            var transition = await store.RollbackAsync(signal.Name, parse.GetValue(c.EventType)!, parse.GetValue(consumer), parse.GetValue(reason)!, parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
+            await ReportAsync(stdout, parse.GetValue(c.Json), transition, null).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Deprecate(TextWriter stdout, TextWriter stderr)
+    {
+        var c = new Common();
+        var soak = new Option<string>("--min-soak") { Description = "How long the event type must have been cut over (e.g. 7d, 12h)", DefaultValueFactory = _ => "7d" };
+        var command = new Command("deprecate", "cut-over → legacy-deprecated: legacy may stop producing the event type (gate: soaked and the latest comparison passed)")
+        {
+            c.Config, c.Signal, c.EventType, soak, c.Override, c.Actor, c.Json,
+        };
+        command.SetAction((parse, ct) => RunAsync("deprecate", stderr, async () =>
+        {
+            var (weft, signal) = Load(parse, c);
+            if (!Durations.TryParse(parse.GetValue(soak), out var minSoak) || minSoak < TimeSpan.Zero)
+            {
+                throw new ArgumentException($"--min-soak '{parse.GetValue(soak)}' is not a duration (e.g. 7d, 12h, 0s)");
+            }
+
+            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            var transition = await store.DeprecateAsync(signal.Name, parse.GetValue(c.EventType)!, minSoak, parse.GetValue(c.Override), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
+            await ReportAsync(stdout, parse.GetValue(c.Json), transition, null).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Log(TextWriter stdout, TextWriter stderr)
+    {
+        var c = new Common();
+        var eventType = new Option<string?>("--event-type") { Description = "One event type (default: all)" };
+        var command = new Command("log", "The audit log: every transition, its evidence or override, who and when") { c.Config, c.Signal, eventType, c.Json };
+        command.SetAction((parse, ct) => RunAsync("log", stderr, async () =>
+        {
+            var (weft, signal) = Load(parse, c);
+            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            var entries = await store.AuditAsync(signal.Name, parse.GetValue(eventType), ct).ConfigureAwait(false);
+            if (parse.GetValue(c.Json))
+            {
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(entries, Json)).ConfigureAwait(false);
+                return 0;
+            }
+
+            foreach (var e in entries)
+            {
+                await stdout.WriteLineAsync(Line(e)).ConfigureAwait(false);
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Route(TextWriter stdout, TextWriter stderr)
+    {
+        var c = new Common();
+        var consumer = new Option<string>("--consumer") { Description = "The consumer reading", Required = true };
+        var user = new Option<long>("--user") { Description = "The user id", Required = true };
+        var command = new Command("route", "Which source serves each event type of the signal to a consumer for a user (sticky by user hash)") { c.Config, c.Signal, consumer, user, c.Json };
+        command.SetAction((parse, ct) => RunAsync("route", stderr, async () =>
+        {
+            var (weft, signal) = Load(parse, c);
+            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            var routes = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            var lines = new List<string>();
+            foreach (var type in signal.EventTypes.Select(t => t.Name).Union(await store.EventTypesAsync(signal.Name, ct).ConfigureAwait(false)).Order(StringComparer.Ordinal))
+            {
+                var status = await store.StatusAsync(signal.Name, type, ct).ConfigureAwait(false);
+                routes[type] = MigrationStore.ServedByWeft(status, parse.GetValue(consumer)!, parse.GetValue(user)) ? "weft" : "legacy";
+                var route = MigrationStore.RouteOf(status, parse.GetValue(consumer)!);
+                string why = status.Stage == MigrationStage.LegacyDeprecated ? "legacy deprecated"
+                    : route is null ? "no route"
+                    : $"route {route.Consumer} {route.Percent.ToString("0.##", CultureInfo.InvariantCulture)} %, user in bucket {MigrationRouting.Bucket(signal.Name, type, parse.GetValue(user)):N0} of {MigrationRouting.Buckets:N0}";
+                lines.Add($"{type}\t{routes[type]}\t({why})");
+            }
+
+            await stdout.WriteLineAsync(parse.GetValue(c.Json) ? JsonSerializer.Serialize(routes, Json) : string.Join(Environment.NewLine, lines)).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static (WeftConfig Config, SignalDefinition Signal) Load(System.CommandLine.ParseResult parse, Common c)
+    {
+        var weft = WeftConfig.Load(parse.GetValue(c.Config)!);
+        var signal = weft.LoadSignal(parse.GetValue(c.Signal)!);
+        // Status and log take an optional --event-type of their own; the others must name one Weft produces.
+        if (parse.GetResult(c.EventType) is not null && parse.GetValue(c.EventType) is { } type && !signal.EventTypes.Any(t => t.Name == type))
+        {
+            throw new ArgumentException($"signal '{signal.Name}' has no event type '{type}' (it has: {string.Join(", ", signal.EventTypes.Select(t => t.Name))})");
+        }
+
+        return (weft, signal);
+    }
+
+    private static async Task<int> RunAsync(string name, TextWriter stderr, Func<Task<int>> action)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (MigrationGateException ex)
+        {
+            await stderr.WriteLineAsync($"migrate {name}: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        catch (Exception ex) when (ex is MigrationInputException or ConfigException or DefinitionException or DeltaException or IOException or ArgumentException
+            or UnauthorizedAccessException or Weft.Parquet.ParquetFormatException or Weft.Batch.InputException)
+        {
+            await stderr.WriteLineAsync($"migrate {name}: {CliMessages.Of(ex)}").ConfigureAwait(false);
+            return 2;
+        }
+    }
+
+    private static async Task ReportAsync(TextWriter stdout, bool json, MigrationTransition transition, string? evidence)
+    {
+        if (json)
+        {
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(transition, Json)).ConfigureAwait(false);
+            return;
+        }
+
+        if (evidence is not null)
+        {
+            await stdout.WriteLineAsync(evidence).ConfigureAwait(false);
+        }
+
+        await stdout.WriteLineAsync(Transition(transition)).ConfigureAwait(false);
+    }
+
+    private static string Transition(MigrationTransition t)
+    {
+        var e = t.Entry;
+        string stages = e.From == e.To ? $"stays {MigrationStages.Name(e.To)}" : $"{MigrationStages.Name(e.From)} → {MigrationStages.Name(e.To)}";
+        return $"'{e.EventType}' {stages}; routes: {MigrationStore.DescribeRoutes(t.Status.Routes)} (audit #{e.Seq}{(e.Overridden ? $", OVERRIDE: {e.Reason}" : "")})";
+    }
+
+    private static string Line(AuditEntry e)
+    {
+        var parts = new List<string>
+        {
+            $"#{e.Seq}", e.At.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture), e.EventType, e.Action,
+            e.From == e.To ? MigrationStages.Name(e.To) : $"{MigrationStages.Name(e.From)} → {MigrationStages.Name(e.To)}",
+        };
+        if (e.Percent is { } p)
+        {
+            parts.Add($"{e.Consumer ?? "all routes"} {p.ToString("0.##", CultureInfo.InvariantCulture)} %");
+        }
+
+        if (e.EvidenceId is { } id)
+        {
+            parts.Add($"evidence #{id}");
+        }
+
+        if (e.Reason is not null)
+        {
+            parts.Add((e.Overridden ? "OVERRIDE: " : "reason: ") + e.Reason);
+        }
+
+        parts.Add($"by {e.Actor}");
+        return string.Join("  ", parts);
+    }
+
+    private static async Task WriteComparisonAsync(TextWriter output, LegacyComparisonResult r)
+    {
+        var t = r.Comparison.Total;
+        await output.WriteLineAsync($"'{r.EventType}' of '{r.Signal}' over {Range(r.FromMicros, r.ToMicros)}: legacy {r.LegacyRows:N0} events, Weft {r.WeftRows:N0}").ConfigureAwait(false);
+        await output.WriteLineAsync($"  events: {t.Matched:N0} matched, {t.ReferenceOnly:N0} only in legacy, {t.CandidateOnly:N0} only in Weft, {t.ReferenceDuplicates + t.CandidateDuplicates:N0} repeats").ConfigureAwait(false);
+        var rows = new List<string[]> { new[] { "gate", "Weft vs legacy", "legacy vs itself", "required", "" } };
+        foreach (var check in r.Checks)
+        {
+            rows.Add([check.Measure, check.Value.ToString("P2", CultureInfo.InvariantCulture), check.NoiseFloor?.ToString("P2", CultureInfo.InvariantCulture) ?? "-", check.Required.ToString("P2", CultureInfo.InvariantCulture), check.Passed ? "ok" : "FAIL"]);
+        }
+
+        await WriteTableAsync(output, rows).ConfigureAwait(false);
+        foreach (var column in t.Columns.Where(c => c.Rate < 1))
+        {
+            await output.WriteLineAsync($"  {column.Column}: largest difference {column.MaxDifference:G6}, e.g. {string.Join(", ", column.Examples)}").ConfigureAwait(false);
+        }
+
+        foreach (var column in r.Comparison.OnlyInCandidate)
+        {
+            await output.WriteLineAsync($"  only Weft has column '{column}' (additive)").ConfigureAwait(false);
+        }
+
+        await output.WriteLineAsync(r.Passed ? "  passed" : $"  FAILED: {string.Join("; ", r.Failures)}").ConfigureAwait(false);
+    }
+
+    private static string Verdict(MigrationEvidence? evidence) =>
+        evidence is null ? "-" : $"#{evidence.Id} {(evidence.Passed ? "passed" : "FAILED")} {evidence.At:yyyy-MM-dd}";
+
+    private static string Next(MigrationStatus s) => s.Stage switch
+    {
+        MigrationStage.NotStarted => "shadow",
+        MigrationStage.Shadow => "compare",
+        MigrationStage.Compared => "abtest",
+        MigrationStage.AbTested => "cutover",
+        MigrationStage.CuttingOver when s.Comparison is { Passed: false } => "compare failed: rollback?",
+        MigrationStage.CuttingOver => "cutover --percent 100",
+        MigrationStage.CutOver when s.Comparison is { Passed: false } => "compare failed: rollback?",
+        MigrationStage.CutOver => "deprecate after the soak",
+        _ => "-",
+    };
+
+    private static string Worst(EventTypeComparison total) =>
+        total.Columns.Count == 0 ? "none compared" : total.Columns.MinBy(c => c.Rate) is { } w && w.Rate < 1 ? $"{w.Column} {w.Rate:P2}" : "all agree";
+
+    private static string Range(long? from, long? to) =>
+        from is { } f && to is { } t ? $"[{Timestamps.Format(f)}, {Timestamps.Format(t)})" : "no range";
+
+    private static double Share(string option, double value) =>
+        value is >= 0 and <= 1 ? value : throw new ArgumentException($"{option} {value.ToString(CultureInfo.InvariantCulture)} must be a share between 0 and 1 (e.g. 0.99)");
+
+    private static Task WriteTableAsync(TextWriter output, List<string[]> rows) => QualityCommand.WriteTableAsync(output, rows);
+}

@@ -1,0 +1,52 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Weft.Migration;
+
+/// <summary>
+/// Which source serves an event type to a user during a cutover. A user falls in one of 10,000
+/// buckets by a hash of (signal, event type, user id) and reads the event type from Weft when the
+/// bucket is below percent × 100: sticky (the same user, the same answer, on every server and in
+/// every language that computes the hash) and monotone (raising the percent only moves users to
+/// Weft). The hash is FNV-1a 64 over the UTF-8 bytes of <c>signal</c>, a 0 byte, <c>event_type</c>,
+/// a 0 byte and the user id as 8 little-endian bytes; the bucket is the hash modulo 10,000.
+/// </summary>
+public static class MigrationRouting
+{
+    /// <summary>The route a consumer without one of its own follows.</summary>
+    public const string DefaultConsumer = "*";
+
+    public const int Buckets = 10_000;
+
+    private const ulong FnvOffset = 14695981039346656037UL;
+    private const ulong FnvPrime = 1099511628211UL;
+
+    public static int Bucket(string signal, string eventType, long userId)
+    {
+        ArgumentNullException.ThrowIfNull(signal);
+        ArgumentNullException.ThrowIfNull(eventType);
+        ulong hash = FnvOffset;
+        hash = Mix(hash, Encoding.UTF8.GetBytes(signal));
+        hash = Mix(hash, [0]);
+        hash = Mix(hash, Encoding.UTF8.GetBytes(eventType));
+        hash = Mix(hash, [0]);
+        Span<byte> user = stackalloc byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(user, userId);
+        hash = Mix(hash, user);
+        return (int)(hash % Buckets);
+    }
+
+    /// <summary>Whether Weft serves the user at <paramref name="percent"/> (0–100, two decimals count).</summary>
+    public static bool ServedByWeft(double percent, string signal, string eventType, long userId) =>
+        Bucket(signal, eventType, userId) < (int)Math.Round(percent * (Buckets / 100), MidpointRounding.AwayFromZero);
+
+    private static ulong Mix(ulong hash, ReadOnlySpan<byte> bytes)
+    {
+        foreach (byte b in bytes)
+        {
+            hash = (hash ^ b) * FnvPrime;
+        }
+
+        return hash;
+    }
+}

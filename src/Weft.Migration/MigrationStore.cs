@@ -1,0 +1,548 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+using Weft.Definitions;
+
+namespace Weft.Migration;
+
+/// <summary>A stored piece of evidence: a shadow check, a two-tier comparison or an A/B test, with its verdict.</summary>
+/// <param name="Summary">One line a person reads.</param>
+/// <param name="Details">The whole result as JSON.</param>
+public sealed record MigrationEvidence(long Id, string Kind, DateTimeOffset At, bool Passed, string Summary, string Details);
+
+/// <summary>Evidence to store: its kind, verdict, one-line summary and JSON details.</summary>
+public sealed record EvidenceInput(string Kind, bool Passed, string Summary, string Details);
+
+/// <summary>The share of users (0–100) for whom one consumer reads an event type from Weft.</summary>
+public sealed record MigrationRoute(string Consumer, double Percent, DateTimeOffset Since);
+
+/// <summary>One event type's migration: its stage and since when, its routes, and the latest evidence of each kind.</summary>
+public sealed record MigrationStatus(
+    string Signal,
+    string EventType,
+    MigrationStage Stage,
+    DateTimeOffset? Since,
+    IReadOnlyList<MigrationRoute> Routes,
+    MigrationEvidence? Shadow,
+    MigrationEvidence? Comparison,
+    MigrationEvidence? AbTest);
+
+/// <summary>One line of the audit log: who did what to which event type, from which stage to which, on what evidence or override.</summary>
+public sealed record AuditEntry(
+    long Seq,
+    DateTimeOffset At,
+    string Signal,
+    string EventType,
+    string Action,
+    MigrationStage From,
+    MigrationStage To,
+    string? Consumer,
+    double? Percent,
+    long? EvidenceId,
+    string? Reason,
+    bool Overridden,
+    string Actor);
+
+/// <summary>A transition the store made: the audit line it wrote and the status after it.</summary>
+public sealed record MigrationTransition(AuditEntry Entry, MigrationStatus Status);
+
+/// <summary>A transition refused: its gate does not hold (the message says which and what would make it hold).</summary>
+public sealed class MigrationGateException(string message) : Exception(message);
+
+/// <summary>
+/// The migration ledger of one deployment, in one SQLite file: per (signal, event type) the stage,
+/// the routes per consumer, the evidence, and an append-only audit log of every transition. Each
+/// transition reads, checks its gate and writes in one immediate transaction, so two operators (or
+/// processes) racing on the same event type are serialized and neither acts on a stale stage.
+/// </summary>
+public sealed class MigrationStore : IAsyncDisposable
+{
+    /// <summary>Evidence kinds.</summary>
+    public const string ShadowKind = "shadow";
+    public const string ComparisonKind = "comparison";
+    public const string AbTestKind = "abtest";
+
+    private readonly SqliteConnection _connection;
+    private readonly TimeProvider _time;
+
+    private MigrationStore(SqliteConnection connection, TimeProvider time, string path)
+    {
+        _connection = connection;
+        _time = time;
+        Path = path;
+    }
+
+    public string Path { get; }
+
+    /// <summary>Opens the ledger at <paramref name="path"/>, creating the file and its tables when absent.</summary>
+    public static async Task<MigrationStore> OpenAsync(string path, TimeProvider? time = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path))
+        {
+            throw new IOException($"The migration store '{path}' is a folder; it must be a SQLite file (\"migration_store\" in weft.json).");
+        }
+
+        if (System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) is { Length: > 0 } folder)
+        {
+            Directory.CreateDirectory(folder);
+        }
+
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, DefaultTimeout = 30, Pooling = false }.ToString());
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(connection, null, """
+                PRAGMA journal_mode = WAL;
+                PRAGMA busy_timeout = 30000;
+                CREATE TABLE IF NOT EXISTS stages (
+                    signal TEXT NOT NULL, event_type TEXT NOT NULL, stage TEXT NOT NULL, since_us INTEGER NOT NULL,
+                    PRIMARY KEY (signal, event_type));
+                CREATE TABLE IF NOT EXISTS routes (
+                    signal TEXT NOT NULL, event_type TEXT NOT NULL, consumer TEXT NOT NULL, percent REAL NOT NULL, since_us INTEGER NOT NULL,
+                    PRIMARY KEY (signal, event_type, consumer));
+                CREATE TABLE IF NOT EXISTS evidence (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, signal TEXT NOT NULL, event_type TEXT NOT NULL, kind TEXT NOT NULL,
+                    at_us INTEGER NOT NULL, passed INTEGER NOT NULL, summary TEXT NOT NULL, details TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS audit (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT, at_us INTEGER NOT NULL, signal TEXT NOT NULL, event_type TEXT NOT NULL,
+                    action TEXT NOT NULL, from_stage TEXT NOT NULL, to_stage TEXT NOT NULL, consumer TEXT, percent REAL,
+                    evidence_id INTEGER REFERENCES evidence (id), reason TEXT, overridden INTEGER NOT NULL, actor TEXT NOT NULL);
+                """, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SqliteException ex)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw new IOException($"The migration store '{path}' cannot be opened: {ex.Message}", ex);
+        }
+
+        return new MigrationStore(connection, time ?? TimeProvider.System, path);
+    }
+
+    public ValueTask DisposeAsync() => _connection.DisposeAsync();
+
+    /// <summary>The event type's status; <see cref="MigrationStage.NotStarted"/> with nothing recorded when it has never been touched.</summary>
+    public async Task<MigrationStatus> StatusAsync(string signal, string eventType, CancellationToken cancellationToken = default)
+    {
+        using var transaction = _connection.BeginTransaction(deferred: true);
+        return await ReadStatusAsync(transaction, signal, eventType, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The event types of <paramref name="signal"/> the ledger holds anything for.</summary>
+    public async Task<IReadOnlyList<string>> EventTypesAsync(string signal, CancellationToken cancellationToken = default)
+    {
+        var types = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var table in (string[])["stages", "evidence", "audit"])
+        {
+            using var command = Command(null, $"SELECT DISTINCT event_type FROM {table} WHERE signal = $signal", ("$signal", signal));
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                types.Add(reader.GetString(0));
+            }
+        }
+
+        return [.. types];
+    }
+
+    /// <summary>
+    /// not-started → shadow: Weft runs the event type in parallel with legacy. Gate: the shadow
+    /// evidence (both sides hold events of the type) passed, or an override reason.
+    /// </summary>
+    public Task<MigrationTransition> ShadowAsync(string signal, string eventType, EvidenceInput evidence, string? overrideReason, string actor, CancellationToken cancellationToken = default) =>
+        TransitionAsync(signal, eventType, "shadow", actor, cancellationToken, (status, now) =>
+        {
+            if (status.Stage != MigrationStage.NotStarted)
+            {
+                throw new MigrationGateException($"'{eventType}' is already in stage {MigrationStages.Name(status.Stage)}; shadow starts a migration that has not started.");
+            }
+
+            if (!evidence.Passed && overrideReason is null)
+            {
+                throw new MigrationGateException($"shadow of '{eventType}' refused: {evidence.Summary} (pass --override REASON to start anyway)");
+            }
+
+            return new Step(MigrationStage.Shadow, evidence, overrideReason, Overridden: !evidence.Passed);
+        });
+
+    /// <summary>
+    /// Stores a two-tier comparison. Before any traffic moved (shadow, compared, ab-tested) the stage
+    /// follows it: passed → compared (ab-tested stays), failed → shadow. During and after a cutover
+    /// the stage stays, but a failed comparison blocks raising any route until one passes again.
+    /// </summary>
+    public Task<MigrationTransition> RecordComparisonAsync(string signal, string eventType, EvidenceInput evidence, string actor, CancellationToken cancellationToken = default) =>
+        TransitionAsync(signal, eventType, "compare", actor, cancellationToken, (status, now) =>
+        {
+            RequireLegacyRunning(status, "compare");
+            if (status.Stage == MigrationStage.NotStarted)
+            {
+                throw new MigrationGateException($"'{eventType}' is not in shadow: run `weft migrate shadow` for it first.");
+            }
+
+            var next = status.Stage switch
+            {
+                MigrationStage.Shadow or MigrationStage.Compared => evidence.Passed ? MigrationStage.Compared : MigrationStage.Shadow,
+                MigrationStage.AbTested => evidence.Passed ? MigrationStage.AbTested : MigrationStage.Shadow,
+                _ => status.Stage,
+            };
+            return new Step(next, evidence, null, false);
+        });
+
+    /// <summary>
+    /// Stores an A/B (offline replay) test. Gate: the latest comparison passed. Before any traffic
+    /// moved the stage follows it (passed → ab-tested, failed → compared).
+    /// </summary>
+    public Task<MigrationTransition> RecordAbTestAsync(string signal, string eventType, EvidenceInput evidence, string actor, CancellationToken cancellationToken = default) =>
+        TransitionAsync(signal, eventType, "abtest", actor, cancellationToken, (status, now) =>
+        {
+            RequireLegacyRunning(status, "abtest");
+            if (status.Stage is MigrationStage.NotStarted or MigrationStage.Shadow || status.Comparison is not { Passed: true })
+            {
+                throw new MigrationGateException($"A/B test of '{eventType}' refused: {ComparisonState(status)}; an A/B test follows a passed comparison.");
+            }
+
+            var next = status.Stage is MigrationStage.Compared or MigrationStage.AbTested
+                ? (evidence.Passed ? MigrationStage.AbTested : MigrationStage.Compared)
+                : status.Stage;
+            return new Step(next, evidence, null, false);
+        });
+
+    /// <summary>
+    /// Sets the share of users for whom <paramref name="consumer"/> (or every consumer without a route
+    /// of its own, <see cref="MigrationRouting.DefaultConsumer"/>) reads the event type from Weft.
+    /// Raising a share is gated: the latest comparison and A/B test passed, or an override reason.
+    /// Lowering one never is. The stage becomes cut-over when every route is at 100 % (the default
+    /// route included), cutting-over while any is above 0.
+    /// </summary>
+    public Task<MigrationTransition> CutoverAsync(string signal, string eventType, string consumer, double percent, string? overrideReason, string actor, CancellationToken cancellationToken = default)
+    {
+        CheckPercent(percent);
+        ArgumentException.ThrowIfNullOrEmpty(consumer);
+        return TransitionAsync(signal, eventType, "cutover", actor, cancellationToken, (status, now) =>
+        {
+            RequireLegacyRunning(status, "cutover");
+            if (status.Stage == MigrationStage.NotStarted)
+            {
+                throw new MigrationGateException($"'{eventType}' is not in shadow: Weft must produce it before anyone reads it from Weft (`weft migrate shadow`).");
+            }
+
+            double current = status.Routes.FirstOrDefault(r => r.Consumer == consumer)?.Percent ?? 0;
+            bool raising = percent > current;
+            bool gateHolds = status.Comparison is { Passed: true } && status.AbTest is { Passed: true };
+            if (raising && !gateHolds && overrideReason is null)
+            {
+                throw new MigrationGateException(
+                    $"cutover of '{eventType}' to {percent:0.##} % refused: {ComparisonState(status)}, and {AbTestState(status)}; both must pass before a route rises (pass --override REASON to cut over anyway).");
+            }
+
+            return new Step(null, null, overrideReason, Overridden: raising && !gateHolds, Route: (consumer, percent));
+        });
+    }
+
+    /// <summary>
+    /// Sends the event type back to legacy at once: <paramref name="consumer"/>'s route, or every
+    /// route when null, to 0 %. Never gated (legacy kept running for this), but a reason is required.
+    /// </summary>
+    public Task<MigrationTransition> RollbackAsync(string signal, string eventType, string? consumer, string reason, string actor, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrWhiteSpace(reason))
+        {
+            throw new ArgumentException("A rollback needs a reason (it goes in the audit log).", nameof(reason));
+        }
+
+        return TransitionAsync(signal, eventType, "rollback", actor, cancellationToken, (status, now) =>
+        {
+            if (status.Stage == MigrationStage.LegacyDeprecated)
+            {
+                throw new MigrationGateException($"'{eventType}' is legacy-deprecated: legacy no longer produces it, so there is nothing to roll back to.");
+            }
+
+            var routes = status.Routes.Where(r => r.Percent > 0 && (consumer is null || r.Consumer == consumer)).ToList();
+            if (routes.Count == 0)
+            {
+                throw new MigrationGateException(consumer is null
+                    ? $"'{eventType}' has no route above 0 %: every consumer reads it from legacy already."
+                    : $"consumer '{consumer}' has no route above 0 % for '{eventType}' (routes: {DescribeRoutes(status.Routes)}).");
+            }
+
+            return new Step(null, null, reason, false, RollbackRoutes: [.. routes.Select(r => r.Consumer)]);
+        });
+    }
+
+    /// <summary>
+    /// cut-over → legacy-deprecated. Gate: cut over for at least <paramref name="minSoak"/> and the latest
+    /// comparison passed, or an override reason. Never from another stage: a consumer still reading
+    /// legacy would lose the event type.
+    /// </summary>
+    public Task<MigrationTransition> DeprecateAsync(string signal, string eventType, TimeSpan minSoak, string? overrideReason, string actor, CancellationToken cancellationToken = default) =>
+        TransitionAsync(signal, eventType, "deprecate", actor, cancellationToken, (status, now) =>
+        {
+            if (status.Stage != MigrationStage.CutOver)
+            {
+                throw new MigrationGateException($"'{eventType}' is {MigrationStages.Name(status.Stage)}, not cut-over: every route must be at 100 % before legacy stops producing it (routes: {DescribeRoutes(status.Routes)}).");
+            }
+
+            var soaked = now - status.Since!.Value;
+            var problems = new List<string>();
+            if (soaked < minSoak)
+            {
+                problems.Add($"cut over for {Describe(soaked)}, less than the soak of {Describe(minSoak)}");
+            }
+
+            if (status.Comparison is not { Passed: true })
+            {
+                problems.Add(ComparisonState(status));
+            }
+
+            if (problems.Count > 0 && overrideReason is null)
+            {
+                throw new MigrationGateException($"deprecating legacy for '{eventType}' refused: {string.Join("; ", problems)} (pass --override REASON to deprecate anyway).");
+            }
+
+            return new Step(MigrationStage.LegacyDeprecated, null, overrideReason, Overridden: problems.Count > 0);
+        });
+
+    /// <summary>The audit log of the signal (one event type, when given), oldest first.</summary>
+    public async Task<IReadOnlyList<AuditEntry>> AuditAsync(string signal, string? eventType = null, CancellationToken cancellationToken = default)
+    {
+        var entries = new List<AuditEntry>();
+        using var command = Command(null,
+            "SELECT seq, at_us, signal, event_type, action, from_stage, to_stage, consumer, percent, evidence_id, reason, overridden, actor FROM audit "
+            + "WHERE signal = $signal AND ($type IS NULL OR event_type = $type) ORDER BY seq",
+            ("$signal", signal), ("$type", eventType));
+        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            entries.Add(new AuditEntry(
+                reader.GetInt64(0), FromMicros(reader.GetInt64(1)), reader.GetString(2), reader.GetString(3), reader.GetString(4),
+                MigrationStages.Parse(reader.GetString(5)), MigrationStages.Parse(reader.GetString(6)),
+                reader.GetValue(7) as string, reader.GetValue(8) as double?,
+                reader.GetValue(9) as long?, reader.GetValue(10) as string,
+                reader.GetInt64(11) != 0, reader.GetString(12)));
+        }
+
+        return entries;
+    }
+
+    /// <summary>A stored piece of evidence by id (null when there is none).</summary>
+    public async Task<MigrationEvidence?> EvidenceAsync(long id, CancellationToken cancellationToken = default)
+    {
+        using var command = Command(null, "SELECT id, kind, at_us, passed, summary, details FROM evidence WHERE id = $id", ("$id", id));
+        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
+    }
+
+    /// <summary>Whether <paramref name="consumer"/> reads <paramref name="eventType"/> from Weft for <paramref name="userId"/>.</summary>
+    public static bool ServedByWeft(MigrationStatus status, string consumer, long userId)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        if (status.Stage == MigrationStage.LegacyDeprecated)
+        {
+            return true;
+        }
+
+        return RouteOf(status, consumer) is { } route && MigrationRouting.ServedByWeft(route.Percent, status.Signal, status.EventType, userId);
+    }
+
+    /// <summary>The route <paramref name="consumer"/> follows: its own, else the default one; null when neither exists (legacy serves).</summary>
+    public static MigrationRoute? RouteOf(MigrationStatus status, string consumer)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        return status.Routes.FirstOrDefault(r => r.Consumer == consumer) ?? status.Routes.FirstOrDefault(r => r.Consumer == MigrationRouting.DefaultConsumer);
+    }
+
+    private sealed record Step(
+        MigrationStage? Stage,
+        EvidenceInput? Evidence,
+        string? Reason,
+        bool Overridden,
+        (string Consumer, double Percent)? Route = null,
+        IReadOnlyList<string>? RollbackRoutes = null);
+
+    private async Task<MigrationTransition> TransitionAsync(
+        string signal, string eventType, string action, string actor, CancellationToken cancellationToken, Func<MigrationStatus, DateTimeOffset, Step> decide)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(signal);
+        ArgumentException.ThrowIfNullOrEmpty(eventType);
+        ArgumentException.ThrowIfNullOrEmpty(actor);
+        // BEGIN IMMEDIATE: the write lock is taken before the stage is read, so the gate is checked on what is current.
+        using var transaction = _connection.BeginTransaction(deferred: false);
+        var status = await ReadStatusAsync(transaction, signal, eventType, cancellationToken).ConfigureAwait(false);
+        var now = _time.GetUtcNow();
+        long nowMicros = ToMicros(now);
+        var step = decide(status, now);
+
+        long? evidenceId = null;
+        if (step.Evidence is { } e)
+        {
+            using var insert = Command(transaction,
+                "INSERT INTO evidence (signal, event_type, kind, at_us, passed, summary, details) VALUES ($signal, $type, $kind, $at, $passed, $summary, $details) RETURNING id",
+                ("$signal", signal), ("$type", eventType), ("$kind", e.Kind), ("$at", nowMicros), ("$passed", e.Passed ? 1 : 0), ("$summary", e.Summary), ("$details", e.Details));
+            evidenceId = (long)(await insert.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+
+        if (step.Route is var (consumer, percent))
+        {
+            await ExecuteAsync(_connection, transaction,
+                "INSERT INTO routes (signal, event_type, consumer, percent, since_us) VALUES ($signal, $type, $consumer, $percent, $at) "
+                + "ON CONFLICT (signal, event_type, consumer) DO UPDATE SET percent = excluded.percent, since_us = excluded.since_us",
+                cancellationToken, ("$signal", signal), ("$type", eventType), ("$consumer", consumer), ("$percent", percent), ("$at", nowMicros)).ConfigureAwait(false);
+        }
+
+        foreach (var rolledBack in step.RollbackRoutes ?? [])
+        {
+            await ExecuteAsync(_connection, transaction,
+                "UPDATE routes SET percent = 0, since_us = $at WHERE signal = $signal AND event_type = $type AND consumer = $consumer",
+                cancellationToken, ("$signal", signal), ("$type", eventType), ("$consumer", rolledBack), ("$at", nowMicros)).ConfigureAwait(false);
+        }
+
+        // Re-read so the stage a route change implies is computed from the routes as stored.
+        var after = await ReadStatusAsync(transaction, signal, eventType, cancellationToken).ConfigureAwait(false);
+        var stage = step.Stage ?? StageFromRoutes(after);
+        if (stage != status.Stage)
+        {
+            await ExecuteAsync(_connection, transaction,
+                "INSERT INTO stages (signal, event_type, stage, since_us) VALUES ($signal, $type, $stage, $at) "
+                + "ON CONFLICT (signal, event_type) DO UPDATE SET stage = excluded.stage, since_us = excluded.since_us",
+                cancellationToken, ("$signal", signal), ("$type", eventType), ("$stage", MigrationStages.Name(stage)), ("$at", nowMicros)).ConfigureAwait(false);
+        }
+
+        string? routeConsumer = step.Route?.Consumer ?? (step.RollbackRoutes is { Count: 1 } one ? one[0] : null);
+        double? routePercent = step.Route?.Percent ?? (step.RollbackRoutes is not null ? 0 : null);
+        using (var audit = Command(transaction,
+            "INSERT INTO audit (at_us, signal, event_type, action, from_stage, to_stage, consumer, percent, evidence_id, reason, overridden, actor) "
+            + "VALUES ($at, $signal, $type, $action, $from, $to, $consumer, $percent, $evidence, $reason, $overridden, $actor) RETURNING seq",
+            ("$at", nowMicros), ("$signal", signal), ("$type", eventType), ("$action", action), ("$from", MigrationStages.Name(status.Stage)),
+            ("$to", MigrationStages.Name(stage)), ("$consumer", routeConsumer), ("$percent", routePercent), ("$evidence", evidenceId),
+            ("$reason", step.Reason), ("$overridden", step.Overridden ? 1 : 0), ("$actor", actor)))
+        {
+            long seq = (long)(await audit.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+            var final = await ReadStatusAsync(transaction, signal, eventType, cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            var entry = new AuditEntry(seq, FromMicros(nowMicros), signal, eventType, action, status.Stage, stage, routeConsumer, routePercent, evidenceId, step.Reason, step.Overridden, actor);
+            return new MigrationTransition(entry, final);
+        }
+    }
+
+    /// <summary>The stage routes imply: cut-over when every route (the default one included) is at 100 %, cutting-over while any is above 0, else what the evidence says.</summary>
+    private static MigrationStage StageFromRoutes(MigrationStatus status)
+    {
+        if (status.Routes.Any(r => r.Percent > 0))
+        {
+            bool all = status.Routes.Any(r => r.Consumer == MigrationRouting.DefaultConsumer) && status.Routes.All(r => r.Percent >= 100);
+            return all ? MigrationStage.CutOver : MigrationStage.CuttingOver;
+        }
+
+        return status.Comparison is { Passed: true }
+            ? (status.AbTest is { Passed: true } ? MigrationStage.AbTested : MigrationStage.Compared)
+            : MigrationStage.Shadow;
+    }
+
+    private static void RequireLegacyRunning(MigrationStatus status, string action)
+    {
+        if (status.Stage == MigrationStage.LegacyDeprecated)
+        {
+            throw new MigrationGateException($"'{status.EventType}' is legacy-deprecated: legacy no longer produces it, so there is nothing to {action} against.");
+        }
+    }
+
+    private static string ComparisonState(MigrationStatus status) => status.Comparison switch
+    {
+        null => "no comparison with legacy is stored (`weft migrate compare`)",
+        { Passed: false } c => $"the latest comparison (#{c.Id}) failed: {c.Summary}",
+        { } c => $"the latest comparison (#{c.Id}) passed",
+    };
+
+    private static string AbTestState(MigrationStatus status) => status.AbTest switch
+    {
+        null => "no A/B test is stored (`weft migrate abtest`)",
+        { Passed: false } a => $"the latest A/B test (#{a.Id}) failed: {a.Summary}",
+        { } a => $"the latest A/B test (#{a.Id}) passed",
+    };
+
+    private static void CheckPercent(double percent)
+    {
+        if (!(percent >= 0 && percent <= 100))
+        {
+            throw new ArgumentOutOfRangeException(nameof(percent), percent, "A route's percent lies between 0 and 100.");
+        }
+    }
+
+    /// <summary>Routes as "consumer percent %", comma separated; "none" when there are none.</summary>
+    public static string DescribeRoutes(IReadOnlyList<MigrationRoute> routes) =>
+        routes.Count == 0 ? "none" : string.Join(", ", routes.Select(r => $"{r.Consumer} {r.Percent.ToString("0.##", CultureInfo.InvariantCulture)} %"));
+
+    private static string Describe(TimeSpan span) =>
+        span.TotalDays >= 1 ? $"{span.TotalDays:0.#} days" : span.TotalHours >= 1 ? $"{span.TotalHours:0.#} hours" : $"{span.TotalMinutes:0.#} minutes";
+
+    private async Task<MigrationStatus> ReadStatusAsync(SqliteTransaction transaction, string signal, string eventType, CancellationToken cancellationToken)
+    {
+        var stage = MigrationStage.NotStarted;
+        DateTimeOffset? since = null;
+        using (var command = Command(transaction, "SELECT stage, since_us FROM stages WHERE signal = $signal AND event_type = $type", ("$signal", signal), ("$type", eventType)))
+        using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                stage = MigrationStages.Parse(reader.GetString(0));
+                since = FromMicros(reader.GetInt64(1));
+            }
+        }
+
+        var routes = new List<MigrationRoute>();
+        using (var command = Command(transaction, "SELECT consumer, percent, since_us FROM routes WHERE signal = $signal AND event_type = $type ORDER BY consumer", ("$signal", signal), ("$type", eventType)))
+        using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                routes.Add(new MigrationRoute(reader.GetString(0), reader.GetDouble(1), FromMicros(reader.GetInt64(2))));
+            }
+        }
+
+        async Task<MigrationEvidence?> LatestAsync(string kind)
+        {
+            using var command = Command(transaction,
+                "SELECT id, kind, at_us, passed, summary, details FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind ORDER BY id DESC LIMIT 1",
+                ("$signal", signal), ("$type", eventType), ("$kind", kind));
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
+        }
+
+        return new MigrationStatus(signal, eventType, stage, since, routes,
+            await LatestAsync(ShadowKind).ConfigureAwait(false),
+            await LatestAsync(ComparisonKind).ConfigureAwait(false),
+            await LatestAsync(AbTestKind).ConfigureAwait(false));
+    }
+
+    private static MigrationEvidence ReadEvidence(SqliteDataReader reader) =>
+        new(reader.GetInt64(0), reader.GetString(1), FromMicros(reader.GetInt64(2)), reader.GetInt64(3) != 0, reader.GetString(4), reader.GetString(5));
+
+    private SqliteCommand Command(SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return command;
+    }
+
+    private static async Task ExecuteAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static long ToMicros(DateTimeOffset time) => Timestamps.ToMicros(time);
+
+    private static DateTimeOffset FromMicros(long micros) => Timestamps.FromMicros(micros);
+}

@@ -1,0 +1,278 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using FluentAssertions;
+using Weft.Batch;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Engine.Configuration;
+using Weft.Migration;
+using Weft.Parquet.Tests;
+using Xunit;
+
+namespace Weft.Cli.Tests;
+
+/// <summary>
+/// <c>weft migrate</c> as a team runs it: Weft's batch output for a signal, a legacy pipeline's output
+/// built from it with known differences (events lost, values changed, a column Weft lacks, an event
+/// Weft lacks) and a second legacy run for the noise floor; the comparison must count exactly those
+/// differences, and every gate, override and route must hold from the command line.
+/// </summary>
+public sealed class MigrateCommandTests : IDisposable
+{
+    private const string Signal = "engagement";
+    private readonly CliHarness _cli = new();
+
+    public void Dispose() => _cli.Dispose();
+
+    [Fact]
+    public async Task The_comparison_counts_exactly_the_legacy_differences_and_the_noise_floor_lowers_the_bar()
+    {
+        var world = await SetUpAsync();
+        var shadow = await Migrate("shadow", world.Config, "--event-type", "click");
+        shadow.Exit.Should().Be(0, shadow.Err);
+        shadow.Out.Should().Contain($"legacy holds {world.LegacyClicks:N0} 'click' events and Weft {world.WeftClicks:N0}");
+
+        // Without a replica: the column only legacy has fails the gate, and so does category at --min-agreement 1.
+        var strict = await Migrate("compare", world.NoReplicaConfig, "--event-type", "click", "--min-agreement", "1", "--json");
+        strict.Exit.Should().Be(1, strict.Err);
+        using (var doc = JsonDocument.Parse(strict.Out))
+        {
+            var result = doc.RootElement.GetProperty("result");
+            var total = result.GetProperty("comparison").GetProperty("total");
+            total.GetProperty("reference_rows").GetInt64().Should().Be(world.LegacyClicks);
+            total.GetProperty("candidate_rows").GetInt64().Should().Be(world.WeftClicks);
+            total.GetProperty("matched").GetInt64().Should().Be(world.WeftClicks - 3);
+            total.GetProperty("reference_only").GetInt64().Should().Be(1, "the one event only legacy has");
+            total.GetProperty("candidate_only").GetInt64().Should().Be(3, "the three events legacy lost");
+            foreach (var column in total.GetProperty("columns").EnumerateArray())
+            {
+                long disagree = column.GetProperty("compared").GetInt64() - column.GetProperty("agreed").GetInt64();
+                disagree.Should().Be(column.GetProperty("column").GetString() == "category" ? 2 : 0, column.GetProperty("column").GetString());
+            }
+
+            var sequences = result.GetProperty("comparison").GetProperty("sequences");
+            sequences.GetProperty("users").GetInt64().Should().Be(world.ClickUsers);
+            sequences.GetProperty("ids_agree").GetInt64().Should().Be(world.ClickUsers - world.UsersWithDifferentIds);
+            result.GetProperty("legacy_only_columns").EnumerateArray().Select(c => c.GetString()).Should().Equal("legacy_rank");
+            result.GetProperty("noise_floor").ValueKind.Should().Be(JsonValueKind.Null);
+            doc.RootElement.GetProperty("transition").GetProperty("entry").GetProperty("to").GetString().Should().Be("shadow", "a failed comparison leaves it in shadow");
+        }
+
+        strict.Err.Should().Contain("legacy has column 'legacy_rank'").And.Contain("column category").And.NotContain("column item_id");
+
+        // With the replica: legacy disagrees with itself on 4 categories, so Weft's 2 pass even at --min-agreement 1.
+        // (40 users, 4 with events only one side has: 90 % of sequences agree, below the default 95 %.)
+        var floored = await Migrate("compare", world.Config, "--event-type", "click", "--min-agreement", "1", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8", "--json");
+        floored.Exit.Should().Be(0, floored.Err);
+        using (var doc = JsonDocument.Parse(floored.Out))
+        {
+            var result = doc.RootElement.GetProperty("result");
+            var category = result.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("measure").GetString() == "column category");
+            long legacyMatched = world.LegacyClicks; // the replica holds every event legacy does
+            category.GetProperty("noise_floor").GetDouble().Should().BeApproximately((legacyMatched - 4.0) / legacyMatched, 1e-12);
+            category.GetProperty("required").GetDouble().Should().Be(category.GetProperty("noise_floor").GetDouble());
+            category.GetProperty("value").GetDouble().Should().BeApproximately((world.WeftClicks - 5.0) / (world.WeftClicks - 3), 1e-12);
+            result.GetProperty("noise_floor").GetProperty("total").GetProperty("matched").GetInt64().Should().Be(world.LegacyClicks);
+            doc.RootElement.GetProperty("transition").GetProperty("status").GetProperty("stage").GetString().Should().Be("compared");
+        }
+
+        // DuckDB reads legacy's Parquet file as the comparison did.
+        var duck = await DuckDb.RunAsync($"SELECT count(*), count(DISTINCT user_id) FROM read_parquet({DuckDb.Quote(world.LegacyPath)}) WHERE event_type = 'click'");
+        duck[0].Rows[0][0].GetString().Should().Be(world.LegacyClicks.ToString(CultureInfo.InvariantCulture));
+
+        var window = await Migrate("compare", world.Config, "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8", "--from", "2026-11-02", "--to", "2026-11-02T06:00:00Z", "--json");
+        using (var doc = JsonDocument.Parse(window.Out))
+        {
+            var result = doc.RootElement.GetProperty("result");
+            result.GetProperty("legacy_rows").GetInt64().Should().Be(world.LegacyClicksIn(Timestamps.ToMicros(new DateTimeOffset(2026, 11, 2, 0, 0, 0, TimeSpan.Zero)), Timestamps.ToMicros(new DateTimeOffset(2026, 11, 2, 6, 0, 0, TimeSpan.Zero))));
+        }
+    }
+
+    [Fact]
+    public async Task A_team_walks_one_event_type_to_deprecation_through_every_gate()
+    {
+        var world = await SetUpAsync();
+        (await Migrate("compare", world.Config, "--event-type", "click")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 1 && r.Err.Contains("not in shadow"));
+        (await Migrate("shadow", world.Config, "--event-type", "click")).Exit.Should().Be(0);
+        (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 1 && r.Err.Contains("no comparison with legacy is stored"));
+        (await Migrate("compare", world.Config, "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8")).Exit.Should().Be(0);
+
+        // A/B: the treatment replay shifted beyond the margin fails (stored, stage unchanged); a close one passes.
+        var control = Enumerable.Range(0, 60).ToDictionary(i => $"req-{i}", i => 0.2 + (i % 7 / 10.0));
+        await File.WriteAllTextAsync(_cli.PathOf("control.csv"), "example_id,score\n" + string.Concat(control.Select(p => $"{p.Key},{p.Value.ToString("R", CultureInfo.InvariantCulture)}\n")));
+        await File.WriteAllTextAsync(_cli.PathOf("shifted.jsonl"), string.Concat(control.Select(p => $"{{\"example_id\":\"{p.Key}\",\"score\":{(p.Value + 0.1).ToString("R", CultureInfo.InvariantCulture)}}}\n")));
+        await File.WriteAllTextAsync(_cli.PathOf("close.jsonl"), string.Concat(control.Select((p, i) => $"{{\"example_id\":\"{p.Key}\",\"score\":{(p.Value + ((i % 2 == 0 ? 1 : -1) * 0.001)).ToString("R", CultureInfo.InvariantCulture)}}}\n")));
+        var shifted = await Migrate("abtest", world.Config, "--event-type", "click", "--control", _cli.PathOf("control.csv"), "--treatment", _cli.PathOf("shifted.jsonl"), "--margin", "0.02");
+        shifted.Exit.Should().Be(1);
+        shifted.Err.Should().Contain("not shown to lie within");
+        shifted.Out.Should().Contain("stays compared");
+        var close = await Migrate("abtest", world.Config, "--event-type", "click", "--control", _cli.PathOf("control.csv"), "--treatment", _cli.PathOf("close.jsonl"), "--margin", "0.02");
+        close.Exit.Should().Be(0, close.Err);
+        close.Out.Should().Contain("60 paired examples").And.Contain("compared → ab-tested");
+
+        (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "150")).Exit.Should().Be(2);
+        (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10", "--consumer", "ranker")).Exit.Should().Be(0);
+
+        // The route command answers what the sticky hash says, user by user.
+        for (long user = 1000; user < 1040; user++)
+        {
+            var route = await Migrate("route", world.Config, "--consumer", "ranker", "--user", user.ToString(CultureInfo.InvariantCulture), "--json");
+            using var doc = JsonDocument.Parse(route.Out);
+            doc.RootElement.GetProperty("click").GetString().Should().Be(MigrationRouting.ServedByWeft(10, Signal, "click", user) ? "weft" : "legacy");
+            doc.RootElement.GetProperty("save").GetString().Should().Be("legacy", "save has not started");
+        }
+
+        (await Migrate("rollback", world.Config, "--event-type", "click")).Exit.Should().Be(2, "a rollback needs --reason");
+        var rollback = await Migrate("rollback", world.Config, "--event-type", "click", "--reason", "ranker CTR -3 %");
+        rollback.Exit.Should().Be(0, rollback.Err);
+        rollback.Out.Should().Contain("cutting-over → ab-tested").And.Contain("ranker 0 %");
+
+        (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "100")).Out.Should().Contain("→ cutting-over", "ranker's own route is still at 0 %");
+        var deprecateEarly = await Migrate("deprecate", world.Config, "--event-type", "click", "--min-soak", "0s");
+        deprecateEarly.Exit.Should().Be(1);
+        deprecateEarly.Err.Should().Contain("not cut-over").And.Contain("ranker 0 %");
+        (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "100", "--consumer", "ranker")).Out.Should().Contain("cutting-over → cut-over");
+        (await Migrate("deprecate", world.Config, "--event-type", "click")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 1 && r.Err.Contains("soak of 7 days"));
+        var deprecated = await Migrate("deprecate", world.Config, "--event-type", "click", "--min-soak", "0s", "--actor", "dana");
+        deprecated.Exit.Should().Be(0, deprecated.Err);
+        deprecated.Out.Should().Contain("cut-over → legacy-deprecated");
+
+        var log = await Migrate("log", world.Config, "--json");
+        using (var doc = JsonDocument.Parse(log.Out))
+        {
+            var entries = doc.RootElement.EnumerateArray().ToList();
+            entries.Select(e => e.GetProperty("action").GetString()).Should().Equal(
+                "shadow", "compare", "abtest", "abtest", "cutover", "rollback", "cutover", "cutover", "deprecate");
+            entries[^1].GetProperty("actor").GetString().Should().Be("dana");
+            entries[5].GetProperty("reason").GetString().Should().Be("ranker CTR -3 %");
+        }
+
+        var status = await Migrate("status", world.Config);
+        status.Out.Should().MatchRegex(@"click\s+legacy-deprecated").And.MatchRegex(@"save\s+not-started");
+    }
+
+    [Fact]
+    public async Task Bad_input_is_refused_with_exit_2_naming_what_and_where()
+    {
+        var world = await SetUpAsync();
+        var unknown = await Migrate("shadow", world.Config, "--event-type", "purchase");
+        unknown.Exit.Should().Be(2);
+        unknown.Err.Should().Contain("no event type 'purchase'").And.Contain("click");
+
+        var noLegacy = await _cli.RunAsync("migrate", "shadow", "--config", world.Config, "--signal", "searches", "--event-type", "search");
+        noLegacy.Exit.Should().Be(2);
+        noLegacy.Err.Should().Contain("no legacy pipeline is configured for signal 'searches'");
+
+        await File.WriteAllTextAsync(_cli.PathOf("twice.csv"), "example_id,score\na,0.5\nb,0.4\na,0.6\n");
+        (await Migrate("shadow", world.Config, "--event-type", "click")).Exit.Should().Be(0);
+        (await Migrate("compare", world.Config, "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8")).Exit.Should().Be(0);
+        var twice = await Migrate("abtest", world.Config, "--event-type", "click", "--control", _cli.PathOf("twice.csv"), "--treatment", _cli.PathOf("twice.csv"), "--margin", "0.1");
+        twice.Exit.Should().Be(2);
+        twice.Err.Should().Contain("twice.csv").And.Contain("'a' is scored twice");
+        var noScore = await Migrate("abtest", world.Config, "--event-type", "click", "--control", _cli.PathOf("twice.csv"), "--treatment", _cli.PathOf("twice.csv"), "--margin", "0.1", "--score", "p");
+        noScore.Exit.Should().Be(2);
+        noScore.Err.Should().Contain("no column 'p'");
+
+        File.Delete(world.LegacyPath);
+        var gone = await Migrate("compare", world.Config, "--event-type", "click");
+        gone.Exit.Should().Be(2);
+        gone.Err.Should().Contain(world.LegacyPath).And.Contain("does not exist");
+        (await Migrate("status", world.Config, "--json")).Out.Should().Contain("\"compared\"", "a refused run stores nothing and moves nothing");
+    }
+
+    private Task<(int Exit, string Out, string Err)> Migrate(string action, string config, params string[] args) =>
+        _cli.RunAsync(["migrate", action, "--config", config, "--signal", Signal, .. args]);
+
+    private sealed record World(string Config, string NoReplicaConfig, string LegacyPath, long WeftClicks, long LegacyClicks, long ClickUsers, long UsersWithDifferentIds, EventBatch Legacy)
+    {
+        public long LegacyClicksIn(long from, long to)
+        {
+            var types = ((StringColumn)Legacy[StandardColumns.EventType]).Values;
+            var times = ((PrimitiveColumn<long>)Legacy[StandardColumns.EventTime]).Values;
+            return Enumerable.Range(0, Legacy.RowCount).Count(i => types[i] == "click" && times[i] >= from && times[i] < to);
+        }
+    }
+
+    /// <summary>
+    /// gen + compile + batch, then legacy's output from Weft's served rows: three clicks lost, two
+    /// categories changed, one click Weft lacks, an extra column; the replica changes four other categories.
+    /// </summary>
+    private async Task<World> SetUpAsync()
+    {
+        (await _cli.RunAsync("gen", "--out", _cli.PathOf("raw"), "--events", "3000", "--users", "40", "--items", "50", "--days", "2")).Exit.Should().Be(0);
+        var compile = await _cli.RunAsync("compile", Path.Combine(CliHarness.RepoRoot, "examples", "definitions"), "--out", _cli.PathOf("signals"));
+        compile.Exit.Should().Be(0, compile.Err);
+        const string Common = """
+              "lake": "lake",
+              "signals": "signals",
+              "archives": [ { "path": "raw/events", "format": "delta" } ],
+              "enrichments": { "items": "raw/items" },
+            """;
+        var config = _cli.PathOf("weft.json");
+        await File.WriteAllTextAsync(config, "{" + Common + """
+              "legacy": { "engagement": { "output": { "path": "legacy/out.parquet", "format": "parquet" }, "replica": { "path": "legacy/rerun.parquet", "format": "parquet" } } }
+            }
+            """);
+        var noReplica = _cli.PathOf("weft-no-replica.json");
+        await File.WriteAllTextAsync(noReplica, "{" + Common + """
+              "legacy": { "engagement": { "output": { "path": "legacy/out.parquet", "format": "parquet" } } }
+            }
+            """);
+        var batch = await _cli.RunAsync("batch", "--config", config, "--signal", Signal, "--from", "2026-11-01", "--to", "2026-11-03");
+        batch.Exit.Should().Be(0, batch.Err);
+
+        var weft = WeftConfig.Load(config);
+        var lake = await EnrichedLake.OpenAsync(weft.EnrichedTable(Signal), weft.LoadSignal(Signal), CancellationToken.None);
+        var served = await lake.ReadAsync(Timestamps.MinMicros, Timestamps.MaxMicros, CancellationToken.None);
+        var rows = served.Rows.Gather([.. Enumerable.Range(0, served.Rows.RowCount).Where(i => served.Admitted[i])]);
+        rows = rows.Project([.. rows.Schema.Where(f => f.Name != StandardColumns.IngestTime)]);
+
+        var types = ((StringColumn)rows[StandardColumns.EventType]).Values;
+        var times = ((PrimitiveColumn<long>)rows[StandardColumns.EventTime]).Values;
+        var users = ((PrimitiveColumn<long>)rows[StandardColumns.UserId]).Values;
+        // Differences from the middle of the time range, so the range legacy covers is Weft's too.
+        var clicks = Enumerable.Range(0, rows.RowCount).Where(i => types[i] == "click").OrderBy(i => times[i]).ToList();
+        clicks.Count.Should().BeGreaterThan(200, "the data must hold enough clicks");
+        int mid = clicks.Count / 2;
+        var lost = clicks.GetRange(mid, 3);
+        var changed = clicks.GetRange(mid + 3, 2);
+        int copied = clicks[mid + 5];
+        var replicaChanged = clicks.GetRange(mid + 6, 4);
+
+        var keep = Enumerable.Range(0, rows.RowCount).Where(i => !lost.Contains(i)).Append(copied).ToArray();
+        var legacy = rows.Gather(keep);
+        var ids = ((StringColumn)legacy[StandardColumns.EventId]).Values.ToArray();
+        ids[^1] = "legacy-only-1";
+        var categories = ((StringColumn)legacy["category"]).Values.ToArray();
+        int At(int row) => Array.IndexOf(keep, row);
+        foreach (int row in changed)
+        {
+            categories[At(row)] = categories[At(row)] + "-legacy";
+        }
+
+        legacy = Replace(legacy, StandardColumns.EventId, new StringColumn(ids));
+        var replicaCategories = categories.ToArray();
+        foreach (int row in replicaChanged)
+        {
+            replicaCategories[At(row)] = replicaCategories[At(row)] + "-rerun";
+        }
+
+        var replica = Replace(legacy, "category", new StringColumn(replicaCategories));
+        legacy = Replace(legacy, "category", new StringColumn(categories));
+        var rank = new PrimitiveColumn<long>(WeftType.Int64, [.. Enumerable.Range(0, legacy.RowCount).Select(i => (long)i)]);
+        legacy = legacy.WithColumn(new FieldDefinition("legacy_rank", WeftType.Int64), rank);
+        replica = replica.WithColumn(new FieldDefinition("legacy_rank", WeftType.Int64), rank);
+        var legacyPath = _cli.PathOf("legacy/out.parquet");
+        await ParquetExport.WriteAsync(legacyPath, legacy);
+        await ParquetExport.WriteAsync(_cli.PathOf("legacy/rerun.parquet"), replica);
+
+        long weftClicks = clicks.Count;
+        long clickUsers = clicks.Select(i => users[i]).Distinct().Count();
+        long differentIds = lost.Append(copied).Select(i => users[i]).Distinct().Count();
+        return new World(config, noReplica, legacyPath, weftClicks, weftClicks - 3 + 1, clickUsers, differentIds, legacy);
+    }
+
+    private static EventBatch Replace(EventBatch batch, string name, Column column) =>
+        new(batch.Schema, [.. batch.Schema.Select((f, i) => f.Name == name ? column : batch.Columns[i])]);
+}
