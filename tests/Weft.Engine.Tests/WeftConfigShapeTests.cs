@@ -36,6 +36,31 @@ public sealed class WeftConfigShapeTests
         Problems(json).Should().Contain(p => p.StartsWith(path + ":", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("""{ "signals": "s", "legacy": [] }""", "$.legacy")]
+    [InlineData("""{ "signals": "s", "legacy": { "engagement": "out.parquet" } }""", "$.legacy.engagement")]
+    [InlineData("""{ "signals": "s", "legacy": { "engagement": { } } }""", "$.legacy.engagement.output")]
+    [InlineData("""{ "signals": "s", "legacy": { "engagement": { "output": { "path": "o", "format": "orc" } } } }""", "$.legacy.engagement.output.format")]
+    [InlineData("""{ "signals": "s", "legacy": { "engagement": { "output": "o", "replika": "r" } } }""", "$.legacy.engagement.replika")]
+    [InlineData("""{ "signals": "s", "migration_store": 3 }""", "$.migration_store")]
+    public void A_legacy_section_of_the_wrong_shape_is_a_problem_at_its_path(string json, string path)
+    {
+        Problems(json).Should().Contain(p => p.StartsWith(path + ":", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Legacy_tables_and_the_migration_store_resolve_against_the_config_folder()
+    {
+        var config = WeftConfig.Parse(Encoding.UTF8.GetBytes("""
+            { "signals": "s", "migration_store": "state/migration.db",
+              "legacy": { "engagement": { "output": { "path": "legacy/out", "format": "csv" }, "replica": "legacy/rerun" } } }
+            """), "/srv/weft/weft.json");
+        config.MigrationStore.Should().Be("/srv/weft/state/migration.db");
+        config.Legacy["engagement"].Output.Should().Be(new TableLocation("/srv/weft/legacy/out", TableFormat.Csv));
+        config.Legacy["engagement"].Replica.Should().Be(new TableLocation("/srv/weft/legacy/rerun", TableFormat.Delta));
+        WeftConfig.Parse(Encoding.UTF8.GetBytes("""{ "signals": "s" }"""), "/srv/weft/weft.json").MigrationStore.Should().Be("/srv/weft/migration.db");
+    }
+
     [Fact]
     public void A_key_under_two_tenants_or_a_tenant_listed_twice_is_a_problem_not_a_last_one_wins()
     {
