@@ -53,6 +53,7 @@ public sealed class MigrationGateException(string message) : Exception(message);
 /// the routes per consumer, the evidence, and an append-only audit log of every transition. Each
 /// transition reads, checks its gate and writes in one immediate transaction, so two operators (or
 /// processes) racing on the same event type are serialized and neither acts on a stale stage.
+/// Thread-safe: calls on one store are serialized.
 /// </summary>
 public sealed class MigrationStore : IAsyncDisposable
 {
@@ -64,6 +65,9 @@ public sealed class MigrationStore : IAsyncDisposable
     private readonly SqliteConnection _connection;
     private readonly TimeProvider _time;
 
+    // One connection serves every caller (a serving process shares one store); SQLite connections are not thread-safe.
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
     private MigrationStore(SqliteConnection connection, TimeProvider time, string path)
     {
         _connection = connection;
@@ -72,6 +76,9 @@ public sealed class MigrationStore : IAsyncDisposable
     }
 
     public string Path { get; }
+
+    /// <summary>Tests widen the window between a transition's read and its write with this, to race two stores.</summary>
+    internal Func<Task>? AfterReadForTesting { get; set; }
 
     /// <summary>Opens the ledger at <paramref name="path"/>, creating the file and its tables when absent.</summary>
     public static async Task<MigrationStore> OpenAsync(string path, TimeProvider? time = null, CancellationToken cancellationToken = default)
@@ -118,17 +125,25 @@ public sealed class MigrationStore : IAsyncDisposable
         return new MigrationStore(connection, time ?? TimeProvider.System, path);
     }
 
-    public ValueTask DisposeAsync() => _connection.DisposeAsync();
-
-    /// <summary>The event type's status; <see cref="MigrationStage.NotStarted"/> with nothing recorded when it has never been touched.</summary>
-    public async Task<MigrationStatus> StatusAsync(string signal, string eventType, CancellationToken cancellationToken = default)
+    public async ValueTask DisposeAsync()
     {
-        using var transaction = _connection.BeginTransaction(deferred: true);
-        return await ReadStatusAsync(transaction, signal, eventType, cancellationToken).ConfigureAwait(false);
+        await _connection.DisposeAsync().ConfigureAwait(false);
+        _gate.Dispose();
     }
 
+    /// <summary>The event type's status; <see cref="MigrationStage.NotStarted"/> with nothing recorded when it has never been touched.</summary>
+    public Task<MigrationStatus> StatusAsync(string signal, string eventType, CancellationToken cancellationToken = default) =>
+        LockedAsync(async () =>
+        {
+            using var transaction = _connection.BeginTransaction(deferred: true);
+            return await ReadStatusAsync(transaction, signal, eventType, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
+
     /// <summary>The event types of <paramref name="signal"/> the ledger holds anything for.</summary>
-    public async Task<IReadOnlyList<string>> EventTypesAsync(string signal, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<string>> EventTypesAsync(string signal, CancellationToken cancellationToken = default) =>
+        LockedAsync(() => ReadEventTypesAsync(signal, cancellationToken), cancellationToken);
+
+    private async Task<IReadOnlyList<string>> ReadEventTypesAsync(string signal, CancellationToken cancellationToken)
     {
         var types = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var table in (string[])["stages", "evidence", "audit"])
@@ -302,7 +317,10 @@ public sealed class MigrationStore : IAsyncDisposable
         });
 
     /// <summary>The audit log of the signal (one event type, when given), oldest first.</summary>
-    public async Task<IReadOnlyList<AuditEntry>> AuditAsync(string signal, string? eventType = null, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<AuditEntry>> AuditAsync(string signal, string? eventType = null, CancellationToken cancellationToken = default) =>
+        LockedAsync(() => ReadAuditAsync(signal, eventType, cancellationToken), cancellationToken);
+
+    private async Task<IReadOnlyList<AuditEntry>> ReadAuditAsync(string signal, string? eventType, CancellationToken cancellationToken)
     {
         var entries = new List<AuditEntry>();
         using var command = Command(null,
@@ -324,12 +342,13 @@ public sealed class MigrationStore : IAsyncDisposable
     }
 
     /// <summary>A stored piece of evidence by id (null when there is none).</summary>
-    public async Task<MigrationEvidence?> EvidenceAsync(long id, CancellationToken cancellationToken = default)
-    {
-        using var command = Command(null, "SELECT id, kind, at_us, passed, summary, details FROM evidence WHERE id = $id", ("$id", id));
-        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
-    }
+    public Task<MigrationEvidence?> EvidenceAsync(long id, CancellationToken cancellationToken = default) =>
+        LockedAsync(async () =>
+        {
+            using var command = Command(null, "SELECT id, kind, at_us, passed, summary, details FROM evidence WHERE id = $id", ("$id", id));
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
+        }, cancellationToken);
 
     /// <summary>Whether <paramref name="consumer"/> reads <paramref name="eventType"/> from Weft for <paramref name="userId"/>.</summary>
     public static bool ServedByWeft(MigrationStatus status, string consumer, long userId)
@@ -358,15 +377,39 @@ public sealed class MigrationStore : IAsyncDisposable
         (string Consumer, double Percent)? Route = null,
         IReadOnlyList<string>? RollbackRoutes = null);
 
-    private async Task<MigrationTransition> TransitionAsync(
+    private Task<MigrationTransition> TransitionAsync(
         string signal, string eventType, string action, string actor, CancellationToken cancellationToken, Func<MigrationStatus, DateTimeOffset, Step> decide)
     {
         ArgumentException.ThrowIfNullOrEmpty(signal);
         ArgumentException.ThrowIfNullOrEmpty(eventType);
         ArgumentException.ThrowIfNullOrEmpty(actor);
+        return LockedAsync(() => TransitionLockedAsync(signal, eventType, action, actor, cancellationToken, decide), cancellationToken);
+    }
+
+    private async Task<T> LockedAsync<T>(Func<Task<T>> body, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await body().ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task<MigrationTransition> TransitionLockedAsync(
+        string signal, string eventType, string action, string actor, CancellationToken cancellationToken, Func<MigrationStatus, DateTimeOffset, Step> decide)
+    {
         // BEGIN IMMEDIATE: the write lock is taken before the stage is read, so the gate is checked on what is current.
         using var transaction = _connection.BeginTransaction(deferred: false);
         var status = await ReadStatusAsync(transaction, signal, eventType, cancellationToken).ConfigureAwait(false);
+        if (AfterReadForTesting is { } pause)
+        {
+            await pause().ConfigureAwait(false);
+        }
+
         var now = _time.GetUtcNow();
         long nowMicros = ToMicros(now);
         var step = decide(status, now);

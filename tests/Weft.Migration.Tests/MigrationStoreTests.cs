@@ -251,14 +251,18 @@ public sealed class MigrationStoreTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Two_stores_racing_to_start_the_same_event_type_start_it_once()
+    public async Task Operators_racing_to_start_the_same_event_type_start_it_once()
     {
-        await using var other = await MigrationStore.OpenAsync(StorePath, _clock);
-        var attempts = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
+        // Two processes' worth of stores, each its own connection to the one file; each pauses between
+        // reading the stage and writing, so without the write lock both would read not-started.
+        await using var first = await MigrationStore.OpenAsync(StorePath, _clock);
+        await using var second = await MigrationStore.OpenAsync(StorePath, _clock);
+        first.AfterReadForTesting = second.AfterReadForTesting = () => Task.Delay(300);
+        var attempts = await Task.WhenAll(new[] { first, second }.Select((store, i) => Task.Run(async () =>
         {
             try
             {
-                await (i % 2 == 0 ? _store : other).ShadowAsync(Signal, Click, Evidence(MigrationStore.ShadowKind, true), null, $"op{i}");
+                await store.ShadowAsync(Signal, Click, Evidence(MigrationStore.ShadowKind, true), null, $"op{i}");
                 return true;
             }
             catch (MigrationGateException)
@@ -269,6 +273,17 @@ public sealed class MigrationStoreTests : IAsyncLifetime
 
         attempts.Count(a => a).Should().Be(1);
         (await _store.AuditAsync(Signal)).Should().ContainSingle();
+    }
+
+    [Fact]
+    public async Task One_store_shared_by_concurrent_callers_serializes_them()
+    {
+        await AdvanceToAbTestedAsync();
+        var percents = Enumerable.Range(1, 40).Select(p => (double)p).ToList();
+        await Task.WhenAll(percents.Select(p => Task.Run(() => _store.CutoverAsync(Signal, Click, $"consumer-{p}", p, null, "bo"))));
+        var status = await _store.StatusAsync(Signal, Click);
+        status.Routes.Select(r => r.Percent).Should().BeEquivalentTo(percents);
+        (await _store.AuditAsync(Signal)).Should().HaveCount(3 + percents.Count);
     }
 
     [Fact]
