@@ -55,6 +55,7 @@ internal static class MigrateCommand
         command.Subcommands.Add(Deprecate(stdout, stderr));
         command.Subcommands.Add(Log(stdout, stderr));
         command.Subcommands.Add(Route(stdout, stderr));
+        command.Subcommands.Add(Srm(stdout, stderr));
         return command;
     }
 
@@ -340,6 +341,40 @@ internal static class MigrateCommand
 
             await stdout.WriteLineAsync(parse.GetValue(c.Json) ? JsonSerializer.Serialize(routes, Json) : string.Join(Environment.NewLine, lines)).ConfigureAwait(false);
             return 0;
+        }));
+        return command;
+    }
+
+    private static Command Srm(TextWriter stdout, TextWriter stderr)
+    {
+        var c = new Common();
+        var consumer = new Option<string>("--consumer") { Description = "The consumer whose split is checked (default: *)", DefaultValueFactory = _ => MigrationRouting.DefaultConsumer };
+        var command = new Command("srm", "Sample-ratio check of an online split: did weft serve's exposures split users as the route's percent says? (exit 1 on a mismatch)")
+        {
+            c.Config, c.Signal, c.EventType, consumer, c.Json,
+        };
+        command.SetAction((parse, ct) => RunAsync("srm", stderr, async () =>
+        {
+            var (weft, signal) = Load(parse, c);
+            string eventType = parse.GetValue(c.EventType)!, who = parse.GetValue(consumer)!;
+            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            var status = await store.StatusAsync(signal.Name, eventType, ct).ConfigureAwait(false);
+            if (MigrationStore.RouteOf(status, who) is not { Percent: > 0 and < 100 } route)
+            {
+                throw new ArgumentException($"consumer '{who}' has no split route for '{eventType}' (routes: {MigrationStore.DescribeRoutes(status.Routes)}): a sample-ratio check needs one strictly between 0 and 100 %");
+            }
+
+            var (weftUsers, legacyUsers) = await store.ExposureCountsAsync(signal.Name, eventType, route.Consumer, route.Percent, ct).ConfigureAwait(false);
+            if (weftUsers + legacyUsers == 0)
+            {
+                throw new ArgumentException($"no exposures of '{eventType}' to consumer '{who}' at {route.Percent.ToString("0.##", CultureInfo.InvariantCulture)} % yet: consumers ask `weft serve` (GET /v1/signals/{signal.Name}/users/{{user_id}}/routes?consumer={who}) for their routes");
+            }
+
+            var result = SampleRatio.Test(weftUsers, legacyUsers, route.Percent);
+            await stdout.WriteLineAsync(parse.GetValue(c.Json) ? JsonSerializer.Serialize(result, Json)
+                : $"'{eventType}' for consumer '{route.Consumer}' at {result.Percent.ToString("0.##", CultureInfo.InvariantCulture)} %: {weftUsers:N0} users served by Weft, {legacyUsers:N0} by legacy ({result.ObservedPercent.ToString("0.##", CultureInfo.InvariantCulture)} %); "
+                  + $"chi-square {result.ChiSquare:F2}, p = {result.PValue:G3}: {(result.Mismatch ? "SAMPLE RATIO MISMATCH, the split is broken; do not trust an A/B result over it" : "the split is as expected")}").ConfigureAwait(false);
+            return result.Mismatch ? 1 : 0;
         }));
         return command;
     }

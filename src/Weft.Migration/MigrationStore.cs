@@ -42,6 +42,9 @@ public sealed record AuditEntry(
     bool Overridden,
     string Actor);
 
+/// <summary>One user served during a split: which consumer, which event type at which route percent, and which side served them.</summary>
+public sealed record Exposure(string Signal, string EventType, string Consumer, double Percent, long UserId, bool ServedByWeft, DateTimeOffset At);
+
 /// <summary>A transition the store made: the audit line it wrote and the status after it.</summary>
 public sealed record MigrationTransition(AuditEntry Entry, MigrationStatus Status);
 
@@ -114,6 +117,10 @@ public sealed class MigrationStore : IAsyncDisposable
                     seq INTEGER PRIMARY KEY AUTOINCREMENT, at_us INTEGER NOT NULL, signal TEXT NOT NULL, event_type TEXT NOT NULL,
                     action TEXT NOT NULL, from_stage TEXT NOT NULL, to_stage TEXT NOT NULL, consumer TEXT, percent REAL,
                     evidence_id INTEGER REFERENCES evidence (id), reason TEXT, overridden INTEGER NOT NULL, actor TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS exposures (
+                    signal TEXT NOT NULL, event_type TEXT NOT NULL, consumer TEXT NOT NULL, percent REAL NOT NULL, user_id INTEGER NOT NULL,
+                    weft INTEGER NOT NULL, first_us INTEGER NOT NULL,
+                    PRIMARY KEY (signal, event_type, consumer, percent, user_id));
                 """, cancellationToken).ConfigureAwait(false);
         }
         catch (SqliteException ex)
@@ -348,6 +355,45 @@ public sealed class MigrationStore : IAsyncDisposable
             using var command = Command(null, "SELECT id, kind, at_us, passed, summary, details FROM evidence WHERE id = $id", ("$id", id));
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
+        }, cancellationToken);
+
+    /// <summary>
+    /// Records that users were served during a split (one row per user and route percent: a user seen
+    /// again adds nothing), for the sample-ratio check of the online A/B split.
+    /// </summary>
+    public Task RecordExposuresAsync(IReadOnlyCollection<Exposure> exposures, CancellationToken cancellationToken = default) =>
+        LockedAsync(async () =>
+        {
+            using var transaction = _connection.BeginTransaction(deferred: false);
+            using var insert = Command(transaction,
+                "INSERT OR IGNORE INTO exposures (signal, event_type, consumer, percent, user_id, weft, first_us) VALUES ($signal, $type, $consumer, $percent, $user, $weft, $at)",
+                ("$signal", ""), ("$type", ""), ("$consumer", ""), ("$percent", 0.0), ("$user", 0L), ("$weft", 0), ("$at", 0L));
+            foreach (var e in exposures)
+            {
+                insert.Parameters["$signal"].Value = e.Signal;
+                insert.Parameters["$type"].Value = e.EventType;
+                insert.Parameters["$consumer"].Value = e.Consumer;
+                insert.Parameters["$percent"].Value = e.Percent;
+                insert.Parameters["$user"].Value = e.UserId;
+                insert.Parameters["$weft"].Value = e.ServedByWeft ? 1 : 0;
+                insert.Parameters["$at"].Value = ToMicros(e.At);
+                await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return exposures.Count;
+        }, cancellationToken);
+
+    /// <summary>Distinct users exposed to <paramref name="consumer"/>'s split of the event type at <paramref name="percent"/>, by the side that served them.</summary>
+    public Task<(long Weft, long Legacy)> ExposureCountsAsync(string signal, string eventType, string consumer, double percent, CancellationToken cancellationToken = default) =>
+        LockedAsync(async () =>
+        {
+            using var command = Command(null,
+                "SELECT coalesce(sum(weft), 0), count(*) - coalesce(sum(weft), 0) FROM exposures WHERE signal = $signal AND event_type = $type AND consumer = $consumer AND percent = $percent",
+                ("$signal", signal), ("$type", eventType), ("$consumer", consumer), ("$percent", percent));
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            return (reader.GetInt64(0), reader.GetInt64(1));
         }, cancellationToken);
 
     /// <summary>Whether <paramref name="consumer"/> reads <paramref name="eventType"/> from Weft for <paramref name="userId"/>.</summary>

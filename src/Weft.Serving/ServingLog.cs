@@ -28,4 +28,7 @@ internal static partial class ServingLog
 
     [LoggerMessage(EventId = 6007, Level = LogLevel.Error, Message = "request failed: {Method} {Route}")]
     public static partial void RequestFailed(ILogger logger, string method, string route, Exception exception);
+
+    [LoggerMessage(EventId = 6008, Level = LogLevel.Warning, Message = "migration exposures not written yet (kept for the next try): {Reason}")]
+    public static partial void ExposureFlushFailed(ILogger logger, string reason);
 }

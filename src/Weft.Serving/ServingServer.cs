@@ -12,6 +12,7 @@ using Microsoft.Extensions.Logging;
 using Weft.Definitions;
 using Weft.Engine;
 using Weft.Engine.Configuration;
+using Weft.Migration;
 using Weft.Online;
 using Weft.Serving.Hosting;
 using Weft.Serving.Http;
@@ -87,6 +88,7 @@ public sealed class ServingServer : IAsyncDisposable
         StreamHost? streamHost = null;
         IOnlineStore? ownedStore = null;
         WebApplication? app = null;
+        MigrationRouter? router = null;
         try
         {
             IOnlineStore inner;
@@ -143,8 +145,22 @@ public sealed class ServingServer : IAsyncDisposable
                 stream = new EmbeddedStream(runtime, streamHost.EmbeddedLog!, (EmbeddedLogSource)streamHost.Source, time);
             }
 
-            var state = new ServingState(config, options, signals, new ApiKeys(config.Tenants), new SequenceService(store, cache, cache is not null && options.CacheJsonBytes > 0 ? new RenderCache(options.CacheJsonBytes) : null), stream, time);
+            // The migration ledger, when this deployment migrates off a legacy pipeline (docs/migration.md).
+            if (config.Legacy.Count > 0 || File.Exists(config.MigrationStore))
+            {
+                router = new MigrationRouter(await MigrationStore.OpenAsync(config.MigrationStore, time, cancellationToken).ConfigureAwait(false), time);
+            }
+
+            var state = new ServingState(config, options, signals, new ApiKeys(config.Tenants), new SequenceService(store, cache, cache is not null && options.CacheJsonBytes > 0 ? new RenderCache(options.CacheJsonBytes) : null), stream, time)
+            {
+                Routes = router,
+            };
             builder.Services.AddSingleton(state);
+            if (router is not null)
+            {
+                builder.Services.AddHostedService(sp => new ExposureFlusher(router, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving")));
+            }
+
             if (stream is not null)
             {
                 builder.Services.AddHostedService(_ => stream);
@@ -176,6 +192,11 @@ public sealed class ServingServer : IAsyncDisposable
         }
         catch
         {
+            if (router is not null)
+            {
+                await router.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (app is not null)
             {
                 await app.DisposeAsync().ConfigureAwait(false);
@@ -219,6 +240,39 @@ public sealed class ServingServer : IAsyncDisposable
             {
                 await _ownedStore.DisposeAsync().ConfigureAwait(false);
             }
+
+            if (State.Routes is { } router)
+            {
+                await router.DisposeAsync().ConfigureAwait(false); // writes the exposures still buffered
+            }
+        }
+    }
+}
+
+/// <summary>Writes the migration router's buffered exposures every second.</summary>
+internal sealed class ExposureFlusher(MigrationRouter router, ILogger logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                try
+                {
+                    await router.FlushAsync(stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException)
+                {
+                    // The ledger is busy or unwritable: the exposures stay buffered for the next tick.
+                    ServingLog.ExposureFlushFailed(logger, ex.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping: the server's dispose writes what is left.
         }
     }
 }

@@ -154,6 +154,44 @@ public sealed class MigrateCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task The_sample_ratio_check_passes_an_honest_split_and_catches_a_skewed_one()
+    {
+        var world = await SetUpAsync();
+        (await Migrate("shadow", world.Config, "--event-type", "click")).Exit.Should().Be(0);
+        (await Migrate("srm", world.Config, "--event-type", "click", "--consumer", "ranker")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 2 && r.Err.Contains("no split route"));
+        var forced = await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10", "--consumer", "ranker", "--override", "ranker has no offline replay");
+        forced.Exit.Should().Be(0, forced.Err);
+        forced.Out.Should().Contain("OVERRIDE: ranker has no offline replay");
+        (await Migrate("srm", world.Config, "--event-type", "click", "--consumer", "ranker")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 2 && r.Err.Contains("no exposures"));
+
+        // What weft serve logs when 20,000 users ask for their routes: each lands where the hash says.
+        var at = DateTimeOffset.UtcNow;
+        await using (var store = await MigrationStore.OpenAsync(_cli.PathOf("migration.db")))
+        {
+            await store.RecordExposuresAsync([.. Enumerable.Range(0, 20_000).Select(u => new Exposure(Signal, "click", "ranker", 10, u, MigrationRouting.ServedByWeft(10, Signal, "click", u), at))]);
+        }
+
+        var honest = await Migrate("srm", world.Config, "--event-type", "click", "--consumer", "ranker", "--json");
+        honest.Exit.Should().Be(0, honest.Out + honest.Err);
+        using (var doc = JsonDocument.Parse(honest.Out))
+        {
+            long served = Enumerable.Range(0, 20_000).Count(u => MigrationRouting.ServedByWeft(10, Signal, "click", u));
+            doc.RootElement.GetProperty("weft_users").GetInt64().Should().Be(served);
+            doc.RootElement.GetProperty("legacy_users").GetInt64().Should().Be(20_000 - served);
+        }
+
+        // A consumer that sends 2,000 more users to legacy than the route says (its own fallback, say).
+        await using (var store = await MigrationStore.OpenAsync(_cli.PathOf("migration.db")))
+        {
+            await store.RecordExposuresAsync([.. Enumerable.Range(100_000, 2_000).Select(u => new Exposure(Signal, "click", "ranker", 10, u, false, at))]);
+        }
+
+        var skewed = await Migrate("srm", world.Config, "--event-type", "click", "--consumer", "ranker");
+        skewed.Exit.Should().Be(1);
+        skewed.Out.Should().Contain("SAMPLE RATIO MISMATCH");
+    }
+
+    [Fact]
     public async Task Bad_input_is_refused_with_exit_2_naming_what_and_where()
     {
         var world = await SetUpAsync();

@@ -287,6 +287,20 @@ public sealed class MigrationStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Exposures_count_each_user_once_per_route_percent()
+    {
+        var at = _clock.GetUtcNow();
+        Exposure E(long user, bool weft, double percent = 10, string consumer = "ranker") => new(Signal, Click, consumer, percent, user, weft, at);
+        await _store.RecordExposuresAsync([E(1, true), E(2, false), E(3, false)]);
+        await _store.RecordExposuresAsync([E(1, true), E(2, false), E(4, true), E(1, true, percent: 20), E(5, false, consumer: "search")]);
+
+        (await _store.ExposureCountsAsync(Signal, Click, "ranker", 10)).Should().Be((2L, 2L));
+        (await _store.ExposureCountsAsync(Signal, Click, "ranker", 20)).Should().Be((1L, 0L));
+        (await _store.ExposureCountsAsync(Signal, Click, "search", 10)).Should().Be((0L, 1L));
+        (await _store.ExposureCountsAsync(Signal, "save", "ranker", 10)).Should().Be((0L, 0L));
+    }
+
+    [Fact]
     public async Task A_folder_in_place_of_the_store_file_is_a_clear_error()
     {
         var folder = Path.Combine(_dir, "folder.db");

@@ -40,6 +40,9 @@ internal sealed class ServingState
 
     public TimeProvider Time { get; }
 
+    /// <summary>The migration routes (docs/migration.md), when the deployment migrates off a legacy pipeline; null otherwise.</summary>
+    public Weft.Migration.MigrationRouter? Routes { get; init; }
+
     /// <summary>Request latencies, history and cache figures; the runtime keeps its own registry (<see cref="EmbeddedStream.Runtime"/>).</summary>
     public WeftMetrics Metrics { get; } = new();
 

@@ -69,6 +69,15 @@ internal sealed record ErrorDoc(string Error)
     public string? Limit { get; init; }
 }
 
+/// <summary>Which side serves each event type of a signal to a consumer for a user, during a migration off a legacy pipeline.</summary>
+internal sealed record RoutesDoc(string Signal, long UserId, string Consumer, RouteDoc[] Routes);
+
+internal sealed record RouteDoc(string EventType, string Source, string Stage, int Bucket)
+{
+    [Description("The percent of users the consumer's route (its own, else the default one) sends to Weft; absent when there is none.")]
+    public double? Percent { get; init; }
+}
+
 /// <summary>The caller's signals.</summary>
 internal sealed record SignalListDoc(string Tenant, SignalDoc[] Signals);
 

@@ -26,6 +26,7 @@ internal static class ServingEndpoints
     public const string SequenceRoute = "/v1/signals/{signal}/users/{user_id}/sequence";
     public const string MultiGetRoute = "/v1/signals/{signal}/sequences";
     public const string EventsRoute = "/v1/events";
+    public const string RoutesRoute = "/v1/signals/{signal}/users/{user_id}/routes";
 
     [ThreadStatic]
     private static HashSet<string>? t_seen;
@@ -95,6 +96,12 @@ internal static class ServingEndpoints
             .WithDescription("Body: {\"user_ids\": [...], \"columns\": [...], \"limit\": N, \"lookback\": \"7d\", \"as_of\": \"...\", \"known_at\": \"...\"}; one sequence per distinct user, in request order. At most serving.max_users_per_request users.")
             .AddOpenApiOperationTransformer(RequestBody<MultiGetRequestDoc>("application/json"))
             .Produces<MultiGetDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(415);
+
+        app.MapGet(RoutesRoute, (HttpContext context, string signal, string user_id, [FromQuery] string? consumer) => RoutesAsync(context, state, signal, user_id, consumer))
+            .WithName("routes").WithTags("migration")
+            .WithSummary("Which side, Weft or legacy, serves each event type of the signal to a consumer for a user")
+            .WithDescription("During a migration off a legacy pipeline (weft migrate, docs/migration.md): per event type of the signal, the source the consumer reads it from for this user (a sticky hash of signal, event type and user against the consumer's route), the event type's stage, the route's percent and the user's bucket of 10,000. Users served while a route splits traffic are logged as exposures for the sample-ratio check (weft migrate srm). Routes are re-read from the ledger every few seconds, so a rollback reaches every server within that. Without a migration ledger every event type is served by Weft.")
+            .Produces<RoutesDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404);
 
         app.MapPost(EventsRoute, (HttpContext context, [FromServices] ServingState s) => EventsAsync(context, s))
             .WithName("events").WithTags("events")
@@ -477,6 +484,66 @@ internal static class ServingEndpoints
                 }
 
                 w.WriteEndArray();
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static async Task RoutesAsync(HttpContext context, ServingState state, string signalName, string userText, string? consumer)
+    {
+        if (!TryTenant(context, state, out var tenant))
+        {
+            await WriteErrorAsync(context, Unauthorized).ConfigureAwait(false);
+            return;
+        }
+
+        if (state.SignalFor(tenant, signalName) is not { } signal)
+        {
+            await WriteErrorAsync(context, NoSignal(signalName)).ConfigureAwait(false);
+            return;
+        }
+
+        if (!long.TryParse(userText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long userId))
+        {
+            await WriteErrorAsync(context, ApiError.BadRequest($"user_id must be a 64-bit integer, got '{userText}'", "user_id")).ConfigureAwait(false);
+            return;
+        }
+
+        if (string.IsNullOrWhiteSpace(consumer))
+        {
+            await WriteErrorAsync(context, ApiError.BadRequest("consumer is required: the name of the model or service reading (routes are per consumer)", "consumer")).ConfigureAwait(false);
+            return;
+        }
+
+        var types = signal.Definition.EventTypes.Select(t => t.Name).ToList();
+        IReadOnlyList<Weft.Migration.RouteDecision> decisions = state.Routes is { } router
+            ? await router.RouteAsync(signal.Name, types, consumer, userId, context.RequestAborted).ConfigureAwait(false)
+            : [.. types.Select(t => new Weft.Migration.RouteDecision(t, true, Weft.Migration.MigrationStage.LegacyDeprecated, null, Weft.Migration.MigrationRouting.Bucket(signal.Name, t, userId)))];
+        Begin(context, 200);
+        using (var w = new Utf8JsonWriter(context.Response.BodyWriter, SequenceJson.WriterOptions))
+        {
+            w.WriteStartObject();
+            w.WriteString("signal"u8, signal.Name);
+            w.WriteNumber("user_id"u8, userId);
+            w.WriteString("consumer"u8, consumer);
+            w.WriteStartArray("routes"u8);
+            foreach (var d in decisions)
+            {
+                w.WriteStartObject();
+                w.WriteString("event_type"u8, d.EventType);
+                w.WriteString("source"u8, d.ServedByWeft ? "weft" : "legacy");
+                w.WriteString("stage"u8, state.Routes is null ? "not-migrating" : Weft.Migration.MigrationStages.Name(d.Stage));
+                if (d.Percent is { } percent)
+                {
+                    w.WriteNumber("percent"u8, percent);
+                }
+
+                w.WriteNumber("bucket"u8, d.Bucket);
                 w.WriteEndObject();
             }
 

@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+
+namespace Weft.Migration;
+
+/// <summary>Which side serves one event type to one consumer for one user, and why.</summary>
+/// <param name="Percent">The route the consumer follows (its own, else the default one); null when there is none.</param>
+/// <param name="Bucket">The user's bucket of <see cref="MigrationRouting.Buckets"/> for this event type.</param>
+public sealed record RouteDecision(string EventType, bool ServedByWeft, MigrationStage Stage, double? Percent, int Bucket);
+
+/// <summary>
+/// The routes as a server reads them on every request: each signal's statuses are re-read from the
+/// ledger at most once per refresh interval (so a rollback reaches every server within it), and users
+/// served while a route splits traffic (0 &lt; percent &lt; 100) are buffered as exposures and written in
+/// batches by <see cref="FlushAsync"/>, for the sample-ratio check (<c>weft migrate srm</c>).
+/// </summary>
+public sealed class MigrationRouter : IAsyncDisposable
+{
+    private readonly MigrationStore _store;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _refresh;
+    private readonly ConcurrentDictionary<string, Routes> _routes = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _loading = new(1, 1);
+    private readonly ConcurrentQueue<Exposure> _exposures = new();
+
+    private sealed record Routes(DateTimeOffset LoadedAt, IReadOnlyDictionary<string, MigrationStatus> ByEventType);
+
+    public MigrationRouter(MigrationStore store, TimeProvider? time = null, TimeSpan? refresh = null)
+    {
+        _store = store ?? throw new ArgumentNullException(nameof(store));
+        _time = time ?? TimeProvider.System;
+        _refresh = refresh ?? TimeSpan.FromSeconds(2);
+    }
+
+    public TimeSpan RefreshInterval => _refresh;
+
+    /// <summary>Exposures waiting to be written.</summary>
+    public int PendingExposures => _exposures.Count;
+
+    /// <summary>The side that serves each of <paramref name="eventTypes"/> of the signal to the consumer for the user, recording exposures of split routes.</summary>
+    public async ValueTask<IReadOnlyList<RouteDecision>> RouteAsync(string signal, IReadOnlyList<string> eventTypes, string consumer, long userId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(eventTypes);
+        ArgumentException.ThrowIfNullOrEmpty(consumer);
+        var routes = await RoutesAsync(signal, eventTypes, cancellationToken).ConfigureAwait(false);
+        var decisions = new RouteDecision[eventTypes.Count];
+        var now = _time.GetUtcNow();
+        for (int i = 0; i < eventTypes.Count; i++)
+        {
+            var status = routes.ByEventType[eventTypes[i]];
+            bool weft = MigrationStore.ServedByWeft(status, consumer, userId);
+            var route = MigrationStore.RouteOf(status, consumer);
+            decisions[i] = new RouteDecision(eventTypes[i], weft, status.Stage, route?.Percent, MigrationRouting.Bucket(signal, eventTypes[i], userId));
+            if (status.Stage != MigrationStage.LegacyDeprecated && route is { Percent: > 0 and < 100 })
+            {
+                _exposures.Enqueue(new Exposure(signal, eventTypes[i], consumer, route.Percent, userId, weft, now));
+            }
+        }
+
+        return decisions;
+    }
+
+    /// <summary>Writes the buffered exposures; returns how many.</summary>
+    public async Task<int> FlushAsync(CancellationToken cancellationToken = default)
+    {
+        var batch = new List<Exposure>();
+        while (batch.Count < 100_000 && _exposures.TryDequeue(out var exposure))
+        {
+            batch.Add(exposure);
+        }
+
+        if (batch.Count > 0)
+        {
+            await _store.RecordExposuresAsync(batch, cancellationToken).ConfigureAwait(false);
+        }
+
+        return batch.Count;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        while (await FlushAsync().ConfigureAwait(false) > 0)
+        {
+        }
+
+        await _store.DisposeAsync().ConfigureAwait(false);
+        _loading.Dispose();
+    }
+
+    private async ValueTask<Routes> RoutesAsync(string signal, IReadOnlyList<string> eventTypes, CancellationToken cancellationToken)
+    {
+        if (_routes.TryGetValue(signal, out var cached) && Fresh(cached, eventTypes))
+        {
+            return cached;
+        }
+
+        await _loading.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_routes.TryGetValue(signal, out cached) && Fresh(cached, eventTypes))
+            {
+                return cached; // another request loaded it while this one waited
+            }
+
+            var statuses = new Dictionary<string, MigrationStatus>(StringComparer.Ordinal);
+            foreach (var type in eventTypes)
+            {
+                statuses[type] = await _store.StatusAsync(signal, type, cancellationToken).ConfigureAwait(false);
+            }
+
+            var loaded = new Routes(_time.GetUtcNow(), statuses);
+            _routes[signal] = loaded;
+            return loaded;
+        }
+        finally
+        {
+            _loading.Release();
+        }
+    }
+
+    private bool Fresh(Routes routes, IReadOnlyList<string> eventTypes)
+    {
+        if (_time.GetUtcNow() - routes.LoadedAt >= _refresh)
+        {
+            return false;
+        }
+
+        foreach (var type in eventTypes)
+        {
+            if (!routes.ByEventType.ContainsKey(type))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

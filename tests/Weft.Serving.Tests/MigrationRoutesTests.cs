@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using FluentAssertions;
+using Weft.Migration;
+using Xunit;
+
+namespace Weft.Serving.Tests;
+
+/// <summary>
+/// <c>GET …/routes</c> during a migration: the sticky split a consumer's route asks for, user by user;
+/// a rollback reaching the server within its refresh; exposures logged once per user for the
+/// sample-ratio check; and, without a migration ledger, Weft for everything.
+/// </summary>
+public sealed class MigrationRoutesTests
+{
+    private static string RoutesUrl(long user, string? consumer) =>
+        $"v1/signals/engagement/users/{user.ToString(CultureInfo.InvariantCulture)}/routes" + (consumer is null ? "" : $"?consumer={consumer}");
+
+    private static Dictionary<string, JsonElement> ByType(JsonElement body) =>
+        body.GetProperty("routes").EnumerateArray().ToDictionary(r => r.GetProperty("event_type").GetString()!, r => r);
+
+    private static async Task CutClickOverAsync(string ledger, double percent, string consumer)
+    {
+        await using var store = await MigrationStore.OpenAsync(ledger);
+        await store.ShadowAsync("engagement", "click", new EvidenceInput(MigrationStore.ShadowKind, true, "ok", "{}"), null, "test");
+        await store.RecordComparisonAsync("engagement", "click", new EvidenceInput(MigrationStore.ComparisonKind, true, "ok", "{}"), "test");
+        await store.RecordAbTestAsync("engagement", "click", new EvidenceInput(MigrationStore.AbTestKind, true, "ok", "{}"), "test");
+        await store.CutoverAsync("engagement", "click", consumer, percent, null, "test");
+    }
+
+    [Fact]
+    public async Task Each_user_is_routed_by_the_sticky_hash_and_exposures_are_logged_once_per_user()
+    {
+        await using var world = new ServingWorld();
+        var ledger = Path.Combine(world.Root, "migration.db");
+        await CutClickOverAsync(ledger, 30, "ranker");
+        await world.StartAsync();
+        using var client = world.Client();
+
+        int weft = 0;
+        for (long user = 1; user <= 300; user++)
+        {
+            var response = await client.GetAsync(RoutesUrl(user, "ranker"));
+            response.StatusCode.Should().Be(HttpStatusCode.OK);
+            var routes = ByType(await ServingWorld.JsonAsync(response));
+            bool expected = MigrationRouting.ServedByWeft(30, "engagement", "click", user);
+            weft += expected ? 1 : 0;
+            routes["click"].GetProperty("source").GetString().Should().Be(expected ? "weft" : "legacy", $"user {user}");
+            routes["click"].GetProperty("stage").GetString().Should().Be("cutting-over");
+            routes["click"].GetProperty("percent").GetDouble().Should().Be(30);
+            routes["click"].GetProperty("bucket").GetInt32().Should().Be(MigrationRouting.Bucket("engagement", "click", user));
+            routes["save"].GetProperty("source").GetString().Should().Be("legacy", "save has not started");
+            routes["save"].GetProperty("stage").GetString().Should().Be("not-started");
+            routes["save"].TryGetProperty("percent", out _).Should().BeFalse();
+        }
+
+        weft.Should().BeInRange(60, 120, "about 30 % of 300");
+        // A user asking again is the same exposure; another consumer has no route of its own and no default.
+        (await client.GetAsync(RoutesUrl(1, "ranker"))).EnsureSuccessStatusCode();
+        var other = ByType(await ServingWorld.JsonAsync(await client.GetAsync(RoutesUrl(1, "search-ranker"))));
+        other["click"].GetProperty("source").GetString().Should().Be("legacy");
+
+        await world.Server.DisposeAsync(); // writes the buffered exposures
+        await using var store = await MigrationStore.OpenAsync(ledger);
+        var (weftUsers, legacyUsers) = await store.ExposureCountsAsync("engagement", "click", "ranker", 30);
+        weftUsers.Should().Be(weft);
+        legacyUsers.Should().Be(300 - weft);
+        (await store.ExposureCountsAsync("engagement", "click", "search-ranker", 30)).Should().Be((0L, 0L));
+    }
+
+    [Fact]
+    public async Task A_rollback_reaches_the_server_within_its_refresh_interval()
+    {
+        await using var world = new ServingWorld();
+        var ledger = Path.Combine(world.Root, "migration.db");
+        await CutClickOverAsync(ledger, 100, MigrationRouting.DefaultConsumer);
+        await world.StartAsync();
+        using var client = world.Client();
+        ByType(await ServingWorld.JsonAsync(await client.GetAsync(RoutesUrl(5, "ranker"))))["click"].GetProperty("source").GetString().Should().Be("weft");
+
+        await using (var store = await MigrationStore.OpenAsync(ledger))
+        {
+            await store.RollbackAsync("engagement", "click", null, "regression", "test");
+        }
+
+        world.Clock.Advance(TimeSpan.FromSeconds(3));
+        var after = ByType(await ServingWorld.JsonAsync(await client.GetAsync(RoutesUrl(5, "ranker"))));
+        after["click"].GetProperty("source").GetString().Should().Be("legacy");
+        after["click"].GetProperty("stage").GetString().Should().Be("ab-tested");
+    }
+
+    [Fact]
+    public async Task Without_a_migration_ledger_Weft_serves_every_event_type_and_bad_requests_are_named()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+        var routes = ByType(await ServingWorld.JsonAsync(await client.GetAsync(RoutesUrl(9, "ranker"))));
+        routes.Values.Should().OnlyContain(r => r.GetProperty("source").GetString() == "weft" && r.GetProperty("stage").GetString() == "not-migrating");
+        File.Exists(Path.Combine(world.Root, "migration.db")).Should().BeFalse("serving does not create a ledger");
+
+        var noConsumer = await client.GetAsync(RoutesUrl(9, null));
+        noConsumer.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        (await ServingWorld.JsonAsync(noConsumer)).GetProperty("parameter").GetString().Should().Be("consumer");
+        (await client.GetAsync("v1/signals/engagement/users/abc/routes?consumer=r")).StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        (await client.GetAsync("v1/signals/nope/users/1/routes?consumer=r")).StatusCode.Should().Be(HttpStatusCode.NotFound);
+        using var stranger = world.Client(ServingWorld.OtherKey);
+        (await stranger.GetAsync(RoutesUrl(9, "ranker"))).StatusCode.Should().Be(HttpStatusCode.NotFound, "another tenant's signal");
+        using var anonymous = world.Client(null);
+        (await anonymous.GetAsync(RoutesUrl(9, "ranker"))).StatusCode.Should().Be(HttpStatusCode.Unauthorized);
+    }
+}
