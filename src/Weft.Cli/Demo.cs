@@ -198,7 +198,8 @@ internal static class Demo
         await o.WriteLineAsync("\n[8/9] serve: one merge of the online store (stream tail) and sealed batch history, over HTTP").ConfigureAwait(false);
         int port = FreePort();
         var served = await ServeOnceAsync(weft, port, engagement.Name, watchUser, ct).ConfigureAwait(false);
-        await o.WriteLineAsync($"  GET /v1/signals/{engagement.Name}/users/{watchUser}/sequence?limit=5 → {served}").ConfigureAwait(false);
+        await o.WriteLineAsync($"  GET /v1/signals/{engagement.Name}/users/{watchUser}/sequence?limit=5 → {served.Sequence}").ConfigureAwait(false);
+        await o.WriteLineAsync($"  GET /v1/signals/{engagement.Name}/users/{watchUser}/routes?consumer=home-ranker → {served.Routes}").ConfigureAwait(false);
         await o.WriteLineAsync($"  try it:  dotnet run --project src/Weft.Cli -- serve --config {configPath} --urls http://127.0.0.1:8080").ConfigureAwait(false);
         await o.WriteLineAsync($"           curl -H 'Authorization: Bearer {DemoKey}' 'http://127.0.0.1:8080/v1/signals/{engagement.Name}/users/{watchUser}/sequence?limit=5&columns=item_id,category'").ConfigureAwait(false);
 
@@ -418,7 +419,7 @@ internal static class Demo
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static async Task<string> ServeOnceAsync(WeftConfig weft, int port, string signal, long user, CancellationToken ct)
+    private static async Task<(string Sequence, string Routes)> ServeOnceAsync(WeftConfig weft, int port, string signal, long user, CancellationToken ct)
     {
         var options = ServingOptions.FromConfig(weft) with { Urls = $"http://127.0.0.1:{port}" };
         await using var server = await ServingServer.StartAsync(weft, options, logging: l => l.ClearProviders(), cancellationToken: ct).ConfigureAwait(false);
@@ -426,15 +427,18 @@ internal static class Demo
         http.DefaultRequestHeaders.Add("Authorization", $"Bearer {DemoKey}");
         using var response = await http.GetAsync(new Uri($"/v1/signals/{signal}/users/{user}/sequence?limit=5", UriKind.Relative), ct).ConfigureAwait(false);
         var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+        // The migration step left click cut over and save in shadow: a consumer reads a hybrid sequence.
+        using var routes = await http.GetAsync(new Uri($"/v1/signals/{signal}/users/{user}/routes?consumer=home-ranker", UriKind.Relative), ct).ConfigureAwait(false);
+        string routesText = $"{(int)routes.StatusCode}: {await routes.Content.ReadAsStringAsync(ct).ConfigureAwait(false)}";
         if (!response.IsSuccessStatusCode)
         {
-            return $"{(int)response.StatusCode}: {body}";
+            return ($"{(int)response.StatusCode}: {body}", routesText);
         }
 
         using var doc = System.Text.Json.JsonDocument.Parse(body);
         var root = doc.RootElement;
         var provenance = root.GetProperty("provenance");
-        return $"200, {root.GetProperty("length")} elements, provenance: {provenance.GetRawText()}";
+        return ($"200, {root.GetProperty("length")} elements, provenance: {provenance.GetRawText()}", routesText);
     }
 
     private static async Task<EventBatch> ReadAllAsync(EventTable table, IReadOnlyList<string>? columns, PartitionFilter? filter, CancellationToken ct)

@@ -271,5 +271,7 @@ public class GenAndDemoTests : IDisposable
         (await ledger.StatusAsync("engagement", "click")).Stage.Should().Be(Weft.Migration.MigrationStage.CutOver);
         (await ledger.StatusAsync("engagement", "save")).Stage.Should().Be(Weft.Migration.MigrationStage.Shadow);
         (await ledger.AuditAsync("engagement")).Select(a => a.Action).Should().Equal("shadow", "compare", "abtest", "cutover", "rollback", "cutover", "shadow");
+        // The serve step asks for the routes the migration left: click from Weft, save from legacy.
+        result.Out.Should().MatchRegex(@"routes\?consumer=home-ranker → 200: .*""event_type"":""click"",""source"":""weft"",""stage"":""cut-over"".*""event_type"":""save"",""source"":""legacy"",""stage"":""shadow""");
     }
 }

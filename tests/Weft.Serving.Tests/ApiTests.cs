@@ -469,8 +469,11 @@ public sealed class ApiTests
         var paths = doc.GetProperty("paths");
         var documented = paths.EnumerateObject().SelectMany(p => p.Value.EnumerateObject().Select(m => $"{m.Name.ToUpperInvariant()} {p.Name}")).ToHashSet();
         var endpoints = world.Server.Endpoints.Where(e => e.Route != "/openapi.json").Select(e => $"{e.Method} {e.Route}").ToList();
-        endpoints.Should().HaveCount(8);
+        endpoints.Should().HaveCount(9);
         documented.Should().BeEquivalentTo(endpoints);
+        var routes = paths.GetProperty("/v1/signals/{signal}/users/{user_id}/routes").GetProperty("get");
+        routes.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()).Should().BeEquivalentTo("signal", "user_id", "consumer");
+        routes.GetProperty("responses").EnumerateObject().Select(r => r.Name).Should().BeEquivalentTo("200", "400", "401", "404");
         var sequence = paths.GetProperty("/v1/signals/{signal}/users/{user_id}/sequence").GetProperty("get");
         sequence.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString())
             .Should().BeEquivalentTo("signal", "user_id", "columns", "limit", "lookback", "as_of", "known_at");

@@ -174,7 +174,7 @@ public sealed class OpenApiDocumentTests
             }
         }
 
-        secured.Should().Be(5);
+        secured.Should().Be(6);
 
         // Each declared scheme carries a key the server takes.
         foreach (var scheme in schemes.EnumerateObject())
