@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using Weft.Definitions;
 using Weft.Engine.Configuration;
 using Weft.Migration;
@@ -18,16 +17,6 @@ namespace Weft.Cli;
 /// </summary>
 internal static class MigrateCommand
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
-    };
-
-    private static readonly JsonSerializerOptions Compact = new(Json) { WriteIndented = false };
-
     private sealed class Common
     {
         public Option<string> Config { get; } = new("--config") { Description = "The deployment config (weft.json)", DefaultValueFactory = _ => "weft.json" };
@@ -78,7 +67,7 @@ internal static class MigrateCommand
 
             if (parse.GetValue(c.Json))
             {
-                await stdout.WriteLineAsync(JsonSerializer.Serialize(statuses, Json)).ConfigureAwait(false);
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(statuses, CliJson.Report)).ConfigureAwait(false);
                 return 0;
             }
 
@@ -115,7 +104,7 @@ internal static class MigrateCommand
                 ? $"legacy holds {check.LegacyRows:N0} '{eventType}' events and Weft {check.WeftRows:N0} over {Range(check.FromMicros, check.ToMicros)}"
                 : check.LegacyRows == 0 ? $"legacy's output holds no '{eventType}' events" : $"Weft holds no '{eventType}' events over {Range(check.FromMicros, check.ToMicros)}: run `weft batch` or `weft stream` for '{signal.Name}' first";
             await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
-            var transition = await store.ShadowAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.ShadowKind, check.Passed, summary, JsonSerializer.Serialize(check, Compact)),
+            var transition = await store.ShadowAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.ShadowKind, check.Passed, summary, JsonSerializer.Serialize(check, CliJson.Compact)),
                 parse.GetValue(c.Override), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
             await ReportAsync(stdout, parse.GetValue(c.Json), transition, summary).ConfigureAwait(false);
             return 0;
@@ -156,11 +145,11 @@ internal static class MigrateCommand
             string summary = $"completeness {total.Completeness:P2}, worst column {Worst(total)}, same sequences {result.Comparison.Sequences.IdsRate:P2}"
                 + (result.Passed ? "" : $"; {result.Failures.Count} gate(s) failed: {result.Failures[0]}");
             await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
-            var transition = await store.RecordComparisonAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.ComparisonKind, result.Passed, summary, JsonSerializer.Serialize(result, Compact)),
+            var transition = await store.RecordComparisonAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.ComparisonKind, result.Passed, summary, JsonSerializer.Serialize(result, CliJson.Compact)),
                 parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
             if (parse.GetValue(c.Json))
             {
-                await stdout.WriteLineAsync(JsonSerializer.Serialize(new { result, transition }, Json)).ConfigureAwait(false);
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(new { result, transition }, CliJson.Report)).ConfigureAwait(false);
             }
             else
             {
@@ -201,11 +190,11 @@ internal static class MigrateCommand
             string summary = $"{result.Pairs:N0} paired examples, mean difference {result.MeanDifference:G4} (interval {result.Lower:G4} .. {result.Upper:G4}) within ±{result.Margin:G4}: "
                 + (result.Passed ? $"equivalent (p {(result.PValue < 1e-4 ? "< 0.0001" : $"= {result.PValue:G3}")})" : $"not shown: {result.Failures[0]}");
             await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
-            var transition = await store.RecordAbTestAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.AbTestKind, result.Passed, summary, JsonSerializer.Serialize(result, Compact)),
+            var transition = await store.RecordAbTestAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.AbTestKind, result.Passed, summary, JsonSerializer.Serialize(result, CliJson.Compact)),
                 parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
             if (parse.GetValue(c.Json))
             {
-                await stdout.WriteLineAsync(JsonSerializer.Serialize(new { result, transition }, Json)).ConfigureAwait(false);
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(new { result, transition }, CliJson.Report)).ConfigureAwait(false);
             }
             else
             {
@@ -302,7 +291,7 @@ internal static class MigrateCommand
             var entries = await store.AuditAsync(signal.Name, parse.GetValue(eventType), ct).ConfigureAwait(false);
             if (parse.GetValue(c.Json))
             {
-                await stdout.WriteLineAsync(JsonSerializer.Serialize(entries, Json)).ConfigureAwait(false);
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(entries, CliJson.Report)).ConfigureAwait(false);
                 return 0;
             }
 
@@ -339,7 +328,7 @@ internal static class MigrateCommand
                 lines.Add($"{type}\t{routes[type]}\t({why})");
             }
 
-            await stdout.WriteLineAsync(parse.GetValue(c.Json) ? JsonSerializer.Serialize(routes, Json) : string.Join(Environment.NewLine, lines)).ConfigureAwait(false);
+            await stdout.WriteLineAsync(parse.GetValue(c.Json) ? JsonSerializer.Serialize(routes, CliJson.Report) : string.Join(Environment.NewLine, lines)).ConfigureAwait(false);
             return 0;
         }));
         return command;
@@ -371,7 +360,7 @@ internal static class MigrateCommand
             }
 
             var result = SampleRatio.Test(weftUsers, legacyUsers, route.Percent);
-            await stdout.WriteLineAsync(parse.GetValue(c.Json) ? JsonSerializer.Serialize(result, Json)
+            await stdout.WriteLineAsync(parse.GetValue(c.Json) ? JsonSerializer.Serialize(result, CliJson.Report)
                 : $"'{eventType}' for consumer '{route.Consumer}' at {result.Percent.ToString("0.##", CultureInfo.InvariantCulture)} %: {weftUsers:N0} users served by Weft, {legacyUsers:N0} by legacy ({result.ObservedPercent.ToString("0.##", CultureInfo.InvariantCulture)} %); "
                   + $"chi-square {result.ChiSquare:F2}, p = {result.PValue:G3}: {(result.Mismatch ? "SAMPLE RATIO MISMATCH, the split is broken; do not trust an A/B result over it" : "the split is as expected")}").ConfigureAwait(false);
             return result.Mismatch ? 1 : 0;
@@ -415,7 +404,7 @@ internal static class MigrateCommand
     {
         if (json)
         {
-            await stdout.WriteLineAsync(JsonSerializer.Serialize(transition, Json)).ConfigureAwait(false);
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(transition, CliJson.Report)).ConfigureAwait(false);
             return;
         }
 

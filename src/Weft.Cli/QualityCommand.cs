@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using Weft.Definitions;
 using Weft.Engine.Configuration;
 using Weft.Quality;
@@ -16,13 +15,6 @@ namespace Weft.Cli;
 /// </summary>
 internal static class QualityCommand
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
-
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var config = new Option<string>("--config") { Description = "The deployment config (weft.json)", DefaultValueFactory = _ => "weft.json" };
@@ -71,7 +63,7 @@ internal static class QualityCommand
 
             if (parse.GetValue(json))
             {
-                await stdout.WriteLineAsync(JsonSerializer.Serialize(report, Json)).ConfigureAwait(false);
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(report, CliJson.Report)).ConfigureAwait(false);
             }
             else
             {

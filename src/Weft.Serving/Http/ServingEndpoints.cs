@@ -215,17 +215,28 @@ internal static class ServingEndpoints
         SequenceJson.WriteSequence(w, read.Signal, read.Sequence, read.Projection, read.Context, includeSignal: true, read.Renders);
     }
 
-    private static async Task MultiGetAsync(HttpContext context, ServingState state, string signalName)
+    /// <summary>The caller's signal <paramref name="signalName"/>; null, with 401 or 404 written, when the key is not valid or the tenant has no such signal.</summary>
+    private static async Task<ServedSignal?> AuthorizedSignalAsync(HttpContext context, ServingState state, string signalName)
     {
         if (!TryTenant(context, state, out var tenant))
         {
             await WriteErrorAsync(context, Unauthorized).ConfigureAwait(false);
-            return;
+            return null;
         }
 
         if (state.SignalFor(tenant, signalName) is not { } signal)
         {
             await WriteErrorAsync(context, NoSignal(signalName)).ConfigureAwait(false);
+            return null;
+        }
+
+        return signal;
+    }
+
+    private static async Task MultiGetAsync(HttpContext context, ServingState state, string signalName)
+    {
+        if (await AuthorizedSignalAsync(context, state, signalName).ConfigureAwait(false) is not { } signal)
+        {
             return;
         }
 
@@ -496,15 +507,8 @@ internal static class ServingEndpoints
 
     private static async Task RoutesAsync(HttpContext context, ServingState state, string signalName, string userText, string? consumer)
     {
-        if (!TryTenant(context, state, out var tenant))
+        if (await AuthorizedSignalAsync(context, state, signalName).ConfigureAwait(false) is not { } signal)
         {
-            await WriteErrorAsync(context, Unauthorized).ConfigureAwait(false);
-            return;
-        }
-
-        if (state.SignalFor(tenant, signalName) is not { } signal)
-        {
-            await WriteErrorAsync(context, NoSignal(signalName)).ConfigureAwait(false);
             return;
         }
 
