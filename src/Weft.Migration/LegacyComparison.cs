@@ -61,10 +61,10 @@ public static class LegacyComparison
     public static async Task<ShadowCheck> ShadowAsync(WeftConfig config, SignalDefinition signal, string eventType, CancellationToken cancellationToken = default)
     {
         var legacy = LegacyOf(config, signal);
-        var weftSchema = await WeftSchemaAsync(config, signal, cancellationToken).ConfigureAwait(false);
-        var (legacyRows, _, _, _) = await ReadLegacyAsync(legacy.Output, weftSchema, eventType, null, null, cancellationToken).ConfigureAwait(false);
+        var lake = await OpenLakeAsync(config, signal, cancellationToken).ConfigureAwait(false);
+        var (legacyRows, _, _, _) = await ReadLegacyAsync(legacy.Output, WeftSchema(lake), eventType, null, null, cancellationToken).ConfigureAwait(false);
         long? from = legacyRows.RowCount == 0 ? null : Min(legacyRows), to = legacyRows.RowCount == 0 ? null : Max(legacyRows) + 1;
-        var weft = await ReadWeftAsync(config, signal, eventType, from ?? Timestamps.MinMicros, to ?? Timestamps.MaxMicros, cancellationToken).ConfigureAwait(false);
+        var weft = await ReadWeftAsync(lake, eventType, from ?? Timestamps.MinMicros, to ?? Timestamps.MaxMicros, cancellationToken).ConfigureAwait(false);
         return new ShadowCheck(signal.Name, eventType, legacyRows.RowCount, weft.RowCount, from, to);
     }
 
@@ -78,11 +78,12 @@ public static class LegacyComparison
     {
         ArgumentNullException.ThrowIfNull(request);
         var legacy = LegacyOf(config, signal);
-        var weftSchema = await WeftSchemaAsync(config, signal, cancellationToken).ConfigureAwait(false);
+        var lake = await OpenLakeAsync(config, signal, cancellationToken).ConfigureAwait(false);
+        var weftSchema = WeftSchema(lake);
         var (legacyRows, legacySchema, legacyOnly, unreadable) = await ReadLegacyAsync(legacy.Output, weftSchema, request.EventType, request.FromMicros, request.ToMicros, cancellationToken).ConfigureAwait(false);
         long from = request.FromMicros ?? (legacyRows.RowCount == 0 ? 0 : Min(legacyRows));
         long to = request.ToMicros ?? (legacyRows.RowCount == 0 ? 0 : Max(legacyRows) + 1);
-        var weftRows = to > from ? await ReadWeftAsync(config, signal, request.EventType, from, to, cancellationToken).ConfigureAwait(false) : EventBatch.Empty(weftSchema);
+        var weftRows = to > from ? await ReadWeftAsync(lake, request.EventType, from, to, cancellationToken).ConfigureAwait(false) : EventBatch.Empty(weftSchema);
 
         var comparer = new EventComparer(legacySchema, weftSchema, request.Options);
         comparer.Compare(legacyRows, weftRows);
@@ -148,11 +149,8 @@ public static class LegacyComparison
     }
 
     /// <summary>The columns consumers read from Weft's enriched table: the signal's sequence columns and user_id.</summary>
-    private static async Task<ImmutableArray<FieldDefinition>> WeftSchemaAsync(WeftConfig config, SignalDefinition signal, CancellationToken cancellationToken)
-    {
-        var lake = await OpenLakeAsync(config, signal, cancellationToken).ConfigureAwait(false);
-        return [.. lake.Columns.Where(c => c != StandardColumns.IngestTime).Select(c => lake.Table.Schema.First(f => f.Name == c))];
-    }
+    private static ImmutableArray<FieldDefinition> WeftSchema(EnrichedLake lake) =>
+        [.. lake.Columns.Where(c => c != StandardColumns.IngestTime).Select(c => lake.Table.Schema.First(f => f.Name == c))];
 
     private static async Task<EnrichedLake> OpenLakeAsync(WeftConfig config, SignalDefinition signal, CancellationToken cancellationToken)
     {
@@ -167,9 +165,8 @@ public static class LegacyComparison
     }
 
     /// <summary>Weft's admitted rows of the event type with event_time in [from, to).</summary>
-    private static async Task<EventBatch> ReadWeftAsync(WeftConfig config, SignalDefinition signal, string eventType, long from, long to, CancellationToken cancellationToken)
+    private static async Task<EventBatch> ReadWeftAsync(EnrichedLake lake, string eventType, long from, long to, CancellationToken cancellationToken)
     {
-        var lake = await OpenLakeAsync(config, signal, cancellationToken).ConfigureAwait(false);
         var rows = await lake.ReadAsync(from, to - 1, cancellationToken).ConfigureAwait(false);
         var types = ((StringColumn)rows.Rows[StandardColumns.EventType]).Values;
         var keep = new List<int>();
@@ -181,8 +178,7 @@ public static class LegacyComparison
             }
         }
 
-        var schema = await WeftSchemaAsync(config, signal, cancellationToken).ConfigureAwait(false);
-        return rows.Rows.Gather(keep.ToArray()).Project(schema);
+        return rows.Rows.Gather(keep.ToArray()).Project(WeftSchema(lake));
     }
 
     /// <summary>
