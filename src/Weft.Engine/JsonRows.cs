@@ -21,7 +21,8 @@ public static class JsonRows
         var row = new object?[schema.Length];
         foreach (var record in records)
         {
-            string? problem = null;
+            string? problem = null, eventId = null, eventType = null;
+            long? userId = null;
             try
             {
                 using var doc = JsonDocument.Parse(record.Json);
@@ -31,6 +32,10 @@ public static class JsonRows
                 }
                 else
                 {
+                    // Named in a dead letter, so a bad row can be traced to its event and counted by type.
+                    eventId = Text(doc.RootElement, StandardColumns.EventId);
+                    eventType = Text(doc.RootElement, StandardColumns.EventType);
+                    userId = doc.RootElement.TryGetProperty(StandardColumns.UserId, out var u) && u.ValueKind == JsonValueKind.Number && u.TryGetInt64(out long user) ? user : null;
                     for (int c = 0; c < schema.Length && problem is null; c++)
                     {
                         row[c] = null;
@@ -55,7 +60,7 @@ public static class JsonRows
 
             if (problem is not null)
             {
-                bad.Add(new DeadLetter(null, null, null, stage, problem, record.Source, Encoding.UTF8.GetString(record.Json.Span)));
+                bad.Add(new DeadLetter(eventId, userId, eventType, stage, problem, record.Source, Encoding.UTF8.GetString(record.Json.Span)));
                 continue;
             }
 
@@ -73,6 +78,9 @@ public static class JsonRows
 
         return (new EventBatch(schema, columns), bad);
     }
+
+    private static string? Text(JsonElement row, string name) =>
+        row.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
     /// <summary>Reads a JSON-lines file lazily, one record per non-empty line, with "path:line" as its source.</summary>
     public static IEnumerable<RawRecord> ReadLines(string path)

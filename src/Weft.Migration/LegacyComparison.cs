@@ -221,7 +221,9 @@ public static class LegacyComparison
         }
 
         var legacyOnly = names.Where(n => !weftSchema.Any(f => f.Name == n)).Order(StringComparer.Ordinal).ToList();
-        return (all.Gather(keep.ToArray()), schema, legacyOnly, [.. bad.Select(d => $"{d.Source}: {d.Reason}")]);
+        // A row that cannot be read counts against this event type when it is one of it (or its type is unknown).
+        var unreadable = bad.Where(d => d.EventType is null || d.EventType == eventType).Select(d => $"{d.Source}: {d.Reason}").ToList();
+        return (all.Gather(keep.ToArray()), schema, legacyOnly, unreadable);
     }
 
     private static long Min(EventBatch rows) => Times(rows).Min();

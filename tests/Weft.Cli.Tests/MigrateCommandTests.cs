@@ -192,6 +192,58 @@ public sealed class MigrateCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Legacy_as_JSON_lines_compares_the_same_and_its_unreadable_rows_of_the_type_fail_the_gate()
+    {
+        var world = await SetUpAsync();
+        // The same legacy output as JSON lines; then one click and one save whose dwell_ms is not a number.
+        var lines = new List<string>();
+        var types = ((StringColumn)world.Legacy[StandardColumns.EventType]).Values;
+        for (int i = 0; i < world.Legacy.RowCount; i++)
+        {
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                JsonRows.WriteRow(writer, world.Legacy, i);
+            }
+
+            lines.Add(Encoding.UTF8.GetString(buffer.WrittenSpan));
+        }
+
+        int click = Array.IndexOf(types, "click"), save = Array.IndexOf(types, "save");
+        var corrupted = lines.ToList();
+        foreach (int row in (int[])[click, save])
+        {
+            using var doc = JsonDocument.Parse(lines[row]);
+            var fields = doc.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => (object?)p.Value.Clone());
+            fields["dwell_ms"] = "not a number";
+            corrupted[row] = JsonSerializer.Serialize(fields);
+        }
+
+        await File.WriteAllLinesAsync(_cli.PathOf("legacy/clean.jsonl"), lines);
+        await File.WriteAllLinesAsync(_cli.PathOf("legacy/corrupted.jsonl"), corrupted);
+        foreach (var name in (string[])["clean", "corrupted"])
+        {
+            await File.WriteAllTextAsync(_cli.PathOf($"{name}.json"), (await File.ReadAllTextAsync(world.NoReplicaConfig))
+                .Replace("\"path\": \"legacy/out.parquet\", \"format\": \"parquet\"", $"\"path\": \"legacy/{name}.jsonl\", \"format\": \"jsonl\"", StringComparison.Ordinal));
+        }
+
+        (await _cli.RunAsync("migrate", "shadow", "--config", _cli.PathOf("clean.json"), "--signal", Signal, "--event-type", "click")).Exit.Should().Be(0);
+        var fromParquet = await Migrate("compare", world.NoReplicaConfig, "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8", "--json");
+        var fromJson = await Migrate("compare", _cli.PathOf("clean.json"), "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8", "--json");
+        fromJson.Exit.Should().Be(0, fromJson.Err);
+        using (var a = JsonDocument.Parse(fromParquet.Out))
+        using (var b = JsonDocument.Parse(fromJson.Out))
+        {
+            b.RootElement.GetProperty("result").GetProperty("comparison").GetRawText()
+                .Should().Be(a.RootElement.GetProperty("result").GetProperty("comparison").GetRawText(), "the adapter's format does not change the comparison");
+        }
+
+        var bad = await Migrate("compare", _cli.PathOf("corrupted.json"), "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8", "--json");
+        bad.Exit.Should().Be(1);
+        bad.Err.Should().Contain("1 legacy row(s) cannot be read as Weft's column types").And.Contain("corrupted.jsonl");
+    }
+
+    [Fact]
     public async Task Bad_input_is_refused_with_exit_2_naming_what_and_where()
     {
         var world = await SetUpAsync();
