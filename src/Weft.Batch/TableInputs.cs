@@ -88,9 +88,28 @@ public static class TableInputs
     public static async Task<(EventBatch Rows, IReadOnlyList<DeadLetter> Bad)> ReadEnrichmentAsync(
         TableLocation location, ImmutableArray<FieldDefinition> schema, CancellationToken cancellationToken)
     {
-        EnsureExists(location);
         var parts = new List<EventBatch>();
         var bad = new List<DeadLetter>();
+        await foreach (var (rows, rejected) in ReadTableAsync(location, schema, cancellationToken).ConfigureAwait(false))
+        {
+            parts.Add(rows);
+            bad.AddRange(rejected);
+        }
+
+        var all = parts.Count == 0 ? EventBatch.Empty(schema) : EventBatch.Concat(schema, parts);
+        return (all, bad);
+    }
+
+    /// <summary>
+    /// A table's rows with the columns of <paramref name="schema"/>, a part at a time (a row group, or
+    /// a JSON-lines or CSV file), each with the rows of it that could not be typed; so a reader that
+    /// keeps a slice of a large table never holds all of it.
+    /// </summary>
+    public static async IAsyncEnumerable<(EventBatch Rows, IReadOnlyList<DeadLetter> Bad)> ReadTableAsync(
+        TableLocation location, ImmutableArray<FieldDefinition> schema, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(location);
+        EnsureExists(location);
         switch (location.Format)
         {
             case TableFormat.Delta:
@@ -99,12 +118,12 @@ public static class TableInputs
                 var missing = schema.Where(f => !table.Schema.Any(t => t.Name == f.Name)).Select(f => f.Name).ToList();
                 if (missing.Count > 0)
                 {
-                    throw new InputException($"enrichment table '{location.Path}' has no column(s) {string.Join(", ", missing)}");
+                    throw new InputException($"table '{location.Path}' has no column(s) {string.Join(", ", missing)}");
                 }
 
                 await foreach (var b in table.ReadAsync(schema.Select(f => f.Name).ToList(), cancellationToken: cancellationToken).ConfigureAwait(false))
                 {
-                    parts.Add(b);
+                    yield return (WithSchema(b, schema), []);
                 }
 
                 break;
@@ -115,7 +134,7 @@ public static class TableInputs
                 {
                     await foreach (var (batch, _) in ReadParquetAsync(file, schema, cancellationToken, root: location.Path).ConfigureAwait(false))
                     {
-                        parts.Add(batch);
+                        yield return (WithSchema(batch, schema), []);
                     }
                 }
 
@@ -127,15 +146,11 @@ public static class TableInputs
                 {
                     var records = location.Format == TableFormat.Jsonl ? JsonRows.ReadLines(file) : CsvAsJson(file, schema);
                     var (rows, rejected) = JsonRows.Read(records, schema, "enrichment");
-                    parts.Add(rows);
-                    bad.AddRange(rejected);
+                    yield return (WithSchema(rows, schema), rejected);
                 }
 
                 break;
         }
-
-        var all = parts.Count == 0 ? EventBatch.Empty(schema) : EventBatch.Concat(schema, parts.Select(p => WithSchema(p, schema)).ToList());
-        return (all, bad);
     }
 
     /// <summary>

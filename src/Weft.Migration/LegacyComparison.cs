@@ -189,9 +189,9 @@ public static class LegacyComparison
         TableLocation location, ImmutableArray<FieldDefinition> weftSchema, string eventType, long? from, long? to, CancellationToken cancellationToken)
     {
         IReadOnlySet<string> names;
-        EventBatch all;
-        IReadOnlyList<DeadLetter> bad;
         ImmutableArray<FieldDefinition> schema;
+        var parts = new List<EventBatch>();
+        var unreadable = new List<string>();
         try
         {
             names = await TableInputs.ColumnNamesAsync(location, cancellationToken).ConfigureAwait(false);
@@ -202,17 +202,31 @@ public static class LegacyComparison
                 throw new MigrationInputException($"legacy output '{location.Path}' has no column(s) {string.Join(", ", missing)} (it has: {string.Join(", ", names.Order(StringComparer.Ordinal))}); events are matched by event_id and grouped by user_id, event_type and event_time");
             }
 
-            (all, bad) = await TableInputs.ReadEnrichmentAsync(location, schema, cancellationToken).ConfigureAwait(false);
+            // Part by part, keeping only the event type's rows in the range: legacy's whole output may be large.
+            await foreach (var (part, bad) in TableInputs.ReadTableAsync(location, schema, cancellationToken).ConfigureAwait(false))
+            {
+                parts.Add(Keep(part, eventType, from, to));
+                // A row that cannot be read counts against this event type when it is one of it (or its type is unknown).
+                unreadable.AddRange(bad.Where(d => d.EventType is null || d.EventType == eventType).Select(d => $"{d.Source}: {d.Reason}"));
+            }
         }
         catch (InputException ex)
         {
             throw new MigrationInputException($"legacy output: {ex.Message}");
         }
 
-        var types = ((StringColumn)all[StandardColumns.EventType]).Values;
-        var times = (PrimitiveColumn<long>)all[StandardColumns.EventTime];
+        var legacyOnly = names.Where(n => !weftSchema.Any(f => f.Name == n)).Order(StringComparer.Ordinal).ToList();
+        var rows = parts.Count == 0 ? EventBatch.Empty(schema) : parts.Count == 1 ? parts[0] : EventBatch.Concat(schema, parts);
+        return (rows, schema, legacyOnly, unreadable);
+    }
+
+    /// <summary>The rows of <paramref name="eventType"/> with event_time in [from, to) (either end open when null).</summary>
+    private static EventBatch Keep(EventBatch rows, string eventType, long? from, long? to)
+    {
+        var types = ((StringColumn)rows[StandardColumns.EventType]).Values;
+        var times = (PrimitiveColumn<long>)rows[StandardColumns.EventTime];
         var keep = new List<int>();
-        for (int i = 0; i < all.RowCount; i++)
+        for (int i = 0; i < rows.RowCount; i++)
         {
             if (types[i] == eventType && (from is null || (!times.IsNull(i) && times.Values[i] >= from)) && (to is null || (!times.IsNull(i) && times.Values[i] < to)))
             {
@@ -220,10 +234,7 @@ public static class LegacyComparison
             }
         }
 
-        var legacyOnly = names.Where(n => !weftSchema.Any(f => f.Name == n)).Order(StringComparer.Ordinal).ToList();
-        // A row that cannot be read counts against this event type when it is one of it (or its type is unknown).
-        var unreadable = bad.Where(d => d.EventType is null || d.EventType == eventType).Select(d => $"{d.Source}: {d.Reason}").ToList();
-        return (all.Gather(keep.ToArray()), schema, legacyOnly, unreadable);
+        return keep.Count == rows.RowCount ? rows : rows.Gather(keep.ToArray());
     }
 
     private static long Min(EventBatch rows) => Times(rows).Min();
