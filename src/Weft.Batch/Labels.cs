@@ -29,12 +29,7 @@ public static class Labels
             throw new InputException($"label file '{path}' does not exist");
         }
 
-        var format = Path.GetExtension(path).ToLowerInvariant() switch
-        {
-            ".parquet" => TableFormat.Parquet,
-            ".csv" => TableFormat.Csv,
-            _ => TableFormat.Jsonl,
-        };
+        var format = TableInputs.FormatOfFile(path) ?? TableFormat.Jsonl;
 
         EventBatch rows;
         bool numericTimes; // label_time given as a number, not as a timestamp or ISO-8601 text

@@ -153,6 +153,15 @@ public static class TableInputs
         }
     }
 
+    /// <summary>The format a single file's extension names (.parquet, .csv, .jsonl/.json/.ndjson); null for any other.</summary>
+    public static TableFormat? FormatOfFile(string path) => Path.GetExtension(path).ToLowerInvariant() switch
+    {
+        ".parquet" => TableFormat.Parquet,
+        ".csv" => TableFormat.Csv,
+        ".jsonl" or ".json" or ".ndjson" => TableFormat.Jsonl,
+        _ => null,
+    };
+
     /// <summary>
     /// The column names a table holds, whatever its format: a Delta table's schema and partition
     /// columns; the columns every Parquet file holds (a Hive folder above a file counts); a CSV file's

@@ -82,7 +82,7 @@ internal static class MigrateCommand
                 ]);
             }
 
-            await WriteTableAsync(stdout, rows).ConfigureAwait(false);
+            await QualityCommand.WriteTableAsync(stdout, rows).ConfigureAwait(false);
             return 0;
         }));
         return command;
@@ -460,7 +460,7 @@ internal static class MigrateCommand
             rows.Add([check.Measure, check.Value.ToString("P2", CultureInfo.InvariantCulture), check.NoiseFloor?.ToString("P2", CultureInfo.InvariantCulture) ?? "-", check.Required.ToString("P2", CultureInfo.InvariantCulture), check.Passed ? "ok" : "FAIL"]);
         }
 
-        await WriteTableAsync(output, rows).ConfigureAwait(false);
+        await QualityCommand.WriteTableAsync(output, rows).ConfigureAwait(false);
         foreach (var column in t.Columns.Where(c => c.Rate < 1))
         {
             await output.WriteLineAsync($"  {column.Column}: largest difference {column.MaxDifference:G6}, e.g. {string.Join(", ", column.Examples)}").ConfigureAwait(false);
@@ -496,8 +496,9 @@ internal static class MigrateCommand
     private static string Range(long? from, long? to) =>
         from is { } f && to is { } t ? $"[{Timestamps.Format(f)}, {Timestamps.Format(t)})" : "no range";
 
-    private static double Share(string option, double value) =>
-        value is >= 0 and <= 1 ? value : throw new ArgumentException($"{option} {value.ToString(CultureInfo.InvariantCulture)} must be a share between 0 and 1 (e.g. 0.99)");
-
-    private static Task WriteTableAsync(TextWriter output, List<string[]> rows) => QualityCommand.WriteTableAsync(output, rows);
+    private static double Share(string option, double value)
+    {
+        QualityCommand.CheckShare(option, value);
+        return value;
+    }
 }

@@ -189,7 +189,7 @@ internal static class QualityCommand
         }
     }
 
-    private static void CheckShare(string option, double? value)
+    internal static void CheckShare(string option, double? value)
     {
         if (value is { } v && !(v >= 0 && v <= 1))
         {

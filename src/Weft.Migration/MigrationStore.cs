@@ -338,7 +338,7 @@ public sealed class MigrationStore : IAsyncDisposable
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             entries.Add(new AuditEntry(
-                reader.GetInt64(0), FromMicros(reader.GetInt64(1)), reader.GetString(2), reader.GetString(3), reader.GetString(4),
+                reader.GetInt64(0), Timestamps.FromMicros(reader.GetInt64(1)), reader.GetString(2), reader.GetString(3), reader.GetString(4),
                 MigrationStages.Parse(reader.GetString(5)), MigrationStages.Parse(reader.GetString(6)),
                 reader.GetValue(7) as string, reader.GetValue(8) as double?,
                 reader.GetValue(9) as long?, reader.GetValue(10) as string,
@@ -376,7 +376,7 @@ public sealed class MigrationStore : IAsyncDisposable
                 insert.Parameters["$percent"].Value = e.Percent;
                 insert.Parameters["$user"].Value = e.UserId;
                 insert.Parameters["$weft"].Value = e.ServedByWeft ? 1 : 0;
-                insert.Parameters["$at"].Value = ToMicros(e.At);
+                insert.Parameters["$at"].Value = Timestamps.ToMicros(e.At);
                 await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
@@ -457,7 +457,7 @@ public sealed class MigrationStore : IAsyncDisposable
         }
 
         var now = _time.GetUtcNow();
-        long nowMicros = ToMicros(now);
+        long nowMicros = Timestamps.ToMicros(now);
         var step = decide(status, now);
 
         long? evidenceId = null;
@@ -505,9 +505,9 @@ public sealed class MigrationStore : IAsyncDisposable
             ("$reason", step.Reason), ("$overridden", step.Overridden ? 1 : 0), ("$actor", actor)))
         {
             long seq = (long)(await audit.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-            var final = await ReadStatusAsync(transaction, signal, eventType, cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            var entry = new AuditEntry(seq, FromMicros(nowMicros), signal, eventType, action, status.Stage, stage, routeConsumer, routePercent, evidenceId, step.Reason, step.Overridden, actor);
+            var final = stage == status.Stage ? after : after with { Stage = stage, Since = Timestamps.FromMicros(nowMicros) };
+            var entry = new AuditEntry(seq, Timestamps.FromMicros(nowMicros), signal, eventType, action, status.Stage, stage, routeConsumer, routePercent, evidenceId, step.Reason, step.Overridden, actor);
             return new MigrationTransition(entry, final);
         }
     }
@@ -573,7 +573,7 @@ public sealed class MigrationStore : IAsyncDisposable
             if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 stage = MigrationStages.Parse(reader.GetString(0));
-                since = FromMicros(reader.GetInt64(1));
+                since = Timestamps.FromMicros(reader.GetInt64(1));
             }
         }
 
@@ -583,7 +583,7 @@ public sealed class MigrationStore : IAsyncDisposable
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                routes.Add(new MigrationRoute(reader.GetString(0), reader.GetDouble(1), FromMicros(reader.GetInt64(2))));
+                routes.Add(new MigrationRoute(reader.GetString(0), reader.GetDouble(1), Timestamps.FromMicros(reader.GetInt64(2))));
             }
         }
 
@@ -603,11 +603,14 @@ public sealed class MigrationStore : IAsyncDisposable
     }
 
     private static MigrationEvidence ReadEvidence(SqliteDataReader reader) =>
-        new(reader.GetInt64(0), reader.GetString(1), FromMicros(reader.GetInt64(2)), reader.GetInt64(3) != 0, reader.GetString(4), reader.GetString(5));
+        new(reader.GetInt64(0), reader.GetString(1), Timestamps.FromMicros(reader.GetInt64(2)), reader.GetInt64(3) != 0, reader.GetString(4), reader.GetString(5));
 
-    private SqliteCommand Command(SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
+    private SqliteCommand Command(SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters) =>
+        Command(_connection, transaction, sql, parameters);
+
+    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
     {
-        var command = _connection.CreateCommand();
+        var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = sql;
         foreach (var (name, value) in parameters)
@@ -620,18 +623,8 @@ public sealed class MigrationStore : IAsyncDisposable
 
     private static async Task ExecuteAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        }
-
+        using var command = Command(connection, transaction, sql, parameters);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private static long ToMicros(DateTimeOffset time) => Timestamps.ToMicros(time);
-
-    private static DateTimeOffset FromMicros(long micros) => Timestamps.FromMicros(micros);
 }

@@ -17,7 +17,8 @@ public static class ReplayScores
     public static async Task<IReadOnlyDictionary<string, double>> ReadAsync(string path, string keyColumn, string scoreColumn, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var location = new TableLocation(Path.GetFullPath(path), FormatOf(path));
+        var location = new TableLocation(Path.GetFullPath(path), TableInputs.FormatOfFile(path)
+            ?? throw new MigrationInputException($"scores '{path}': unknown format; use a .parquet, .csv or .jsonl file"));
         EventBatch rows;
         try
         {
@@ -85,12 +86,4 @@ public static class ReplayScores
             return null; // e.g. a Parquet file whose key column is an integer
         }
     }
-
-    private static TableFormat FormatOf(string path) => Path.GetExtension(path).ToLowerInvariant() switch
-    {
-        ".parquet" => TableFormat.Parquet,
-        ".csv" => TableFormat.Csv,
-        ".jsonl" or ".json" or ".ndjson" => TableFormat.Jsonl,
-        _ => throw new MigrationInputException($"scores '{path}': unknown format; use a .parquet, .csv or .jsonl file"),
-    };
 }

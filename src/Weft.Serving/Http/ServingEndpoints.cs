@@ -193,9 +193,9 @@ internal static class ServingEndpoints
             return (default, NoSignal(signalName));
         }
 
-        if (!long.TryParse(userText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long userId))
+        if (UserId(userText, out long userId) is { } badUser)
         {
-            return (default, ApiError.BadRequest($"user_id must be a 64-bit integer, got '{userText}'", "user_id"));
+            return (default, badUser);
         }
 
         if (ReadRequest.TryParse(state, signal, args, out var parameters) is { } error)
@@ -505,6 +505,12 @@ internal static class ServingEndpoints
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
+    /// <summary>The path's user_id as a 64-bit integer; a 400 naming it when it is not one.</summary>
+    private static ApiError? UserId(string text, out long userId) =>
+        long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out userId)
+            ? null
+            : ApiError.BadRequest($"user_id must be a 64-bit integer, got '{text}'", "user_id");
+
     private static async Task RoutesAsync(HttpContext context, ServingState state, string signalName, string userText, string? consumer)
     {
         if (await AuthorizedSignalAsync(context, state, signalName).ConfigureAwait(false) is not { } signal)
@@ -512,9 +518,9 @@ internal static class ServingEndpoints
             return;
         }
 
-        if (!long.TryParse(userText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long userId))
+        if (UserId(userText, out long userId) is { } badUser)
         {
-            await WriteErrorAsync(context, ApiError.BadRequest($"user_id must be a 64-bit integer, got '{userText}'", "user_id")).ConfigureAwait(false);
+            await WriteErrorAsync(context, badUser).ConfigureAwait(false);
             return;
         }
 
