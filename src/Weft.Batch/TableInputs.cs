@@ -577,7 +577,7 @@ public static class TableInputs
 
     /// <summary>
     /// CSV rows as JSON records, typed by <paramref name="schema"/> (numbers and booleans unquoted,
-    /// empty cells null), so CSV goes through the same parser and checks as JSON; "path:line" sources.
+    /// empty cells null, a quoted empty cell of a text column the empty string), so CSV goes through the same parser and checks as JSON; "path:line" sources.
     /// </summary>
     internal static IEnumerable<RawRecord> CsvAsJson(string file, ImmutableArray<FieldDefinition> schema)
     {
@@ -590,6 +590,16 @@ public static class TableInputs
         }
 
         var header = fields.Select(f => f ?? "").ToArray();
+        for (int c = 0; c < header.Length; c++)
+        {
+            // Two cells of a row under one name: JSON would keep the last and drop the other silently.
+            int earlier = Array.IndexOf(header, header[c], 0, c);
+            if (earlier >= 0)
+            {
+                throw new InputException($"CSV file '{file}', line 1: column '{header[c]}' appears twice in the header (columns {earlier + 1} and {c + 1})");
+            }
+        }
+
         var types = header.Select(h => schema.FirstOrDefault(f => f.Name == h)?.Type).ToArray();
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
         while (true)
@@ -612,8 +622,10 @@ public static class TableInputs
                 for (int c = 0; c < header.Length; c++)
                 {
                     string? cell = c < fields.Count ? fields[c] : null;
-                    if (string.IsNullOrEmpty(cell))
+                    if (cell is null || (cell.Length == 0 && types[c] is not { IsList: false, Kind: ScalarKind.String }))
                     {
+                        // An unquoted empty cell is null; a quoted one ("") is the empty string where
+                        // the column holds text, and null where no other type can read it.
                         json.WriteNull(header[c]);
                     }
                     else if (types[c] is { IsList: false, Kind: ScalarKind.Int32 or ScalarKind.Int64 or ScalarKind.Float32 or ScalarKind.Float64 } && IsJsonNumber(cell))
