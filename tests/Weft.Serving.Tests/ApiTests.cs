@@ -403,6 +403,36 @@ public sealed class ApiTests
     }
 
     /// <summary>
+    /// The in-process runtime stops when a flush fails (here: its raw archive's folder became a file).
+    /// Reads go on; /healthz turns 503 naming the error, so a liveness probe restarts the process.
+    /// </summary>
+    [Fact]
+    public async Task Healthz_fails_naming_the_error_once_the_in_process_runtime_has_stopped_while_reads_go_on()
+    {
+        await using var world = new ServingWorld(serving: """{ "urls": "http://127.0.0.1:0", "stream_max_wait": "10ms", "stream_flush_interval": "50ms" }""");
+        await world.StartAsync();
+        using var client = world.Client();
+        long t = ServingWorld.Now - ServingWorld.Hour;
+        (await client.PostAsync("v1/events", new StringContent(Event("h1", 42, "save", t)))).StatusCode.Should().Be(HttpStatusCode.Accepted);
+        await PollAsync(client, "v1/status", b => b.GetProperty("stream").GetProperty("archive").GetProperty("records").GetInt64() == 1);
+        (await client.GetAsync("healthz")).StatusCode.Should().Be(HttpStatusCode.OK);
+
+        string folder = Path.Combine(world.Root, "lake", "raw", "stream");
+        Directory.Delete(folder, recursive: true);
+        await File.WriteAllTextAsync(folder, "not a folder");
+        (await client.PostAsync("v1/events", new StringContent(Event("h2", 42, "click", t + 1)))).StatusCode.Should().Be(HttpStatusCode.Accepted);
+        var status = await PollAsync(client, "v1/status", b => !b.GetProperty("stream").GetProperty("running").GetBoolean());
+
+        status.GetProperty("stream").GetProperty("running").GetBoolean().Should().BeFalse("the flush could not write the archive");
+        var health = await client.GetAsync("healthz");
+        health.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+        (await health.Content.ReadAsStringAsync()).Should().StartWith("the in-process streaming runtime has stopped: ")
+            .And.Contain(status.GetProperty("stream").GetProperty("error").GetString());
+        (await client.GetAsync("v1/signals/engagement/users/42/sequence")).StatusCode.Should().Be(HttpStatusCode.OK, "reads do not need the runtime");
+        (await (await client.GetAsync("metrics")).Content.ReadAsStringAsync()).Should().Contain("weft_http_requests_total{route=\"/healthz\",status=\"503\"} 1");
+    }
+
+    /// <summary>
     /// The in-process stream's raw archive in /v1/status and /metrics: its folder, and the records, bytes
     /// and files its flushes committed, as the folder holds them.
     /// </summary>

@@ -63,9 +63,10 @@ internal static class ServingEndpoints
             }
         });
 
-        app.MapGet("/healthz", () => Results.Text("ok\n"))
-            .WithName("healthz").WithSummary("Liveness: 200 \"ok\" while the process serves").WithTags("operations")
-            .Produces<string>(200, "text/plain");
+        app.MapGet("/healthz", ([FromServices] ServingState s) => Health(s))
+            .WithName("healthz").WithSummary("Liveness: 200 \"ok\" while the process serves; 503 naming the error once the in-process streaming runtime has stopped").WithTags("operations")
+            .Produces<string>(200, "text/plain")
+            .Produces<string>(503, "text/plain");
 
         app.MapGet("/metrics", (HttpContext context, [FromServices] ServingState s) => MetricsAsync(context, s))
             .WithName("metrics").WithSummary("Prometheus text format: request latency per route, stream freshness and lag, dead letters, batch history").WithTags("operations")
@@ -395,6 +396,14 @@ internal static class ServingEndpoints
             return null;
         }
     }
+
+    /// <summary>
+    /// Nothing restarts a stopped in-process runtime, and events posted after it stopped wait in the log
+    /// unread: a liveness probe failing is what gets the process (and the runtime) started again.
+    /// </summary>
+    private static IResult Health(ServingState state) => state.Stream?.Failure is { } failure
+        ? Results.Text($"the in-process streaming runtime has stopped: {failure.Message}\n", statusCode: StatusCodes.Status503ServiceUnavailable)
+        : Results.Text("ok\n");
 
     private static async Task EventsAsync(HttpContext context, ServingState state)
     {
