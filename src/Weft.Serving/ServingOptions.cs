@@ -87,7 +87,7 @@ public sealed record ServingOptions
     {
         var checks = new (bool Ok, string Option, object Value, string Expected)[]
         {
-            (Hosting.ListenUrls.FirstInvalid(Urls) is null, "urls", Urls, "absolute http URLs without a path, ';'-separated, e.g. http://127.0.0.1:8080"),
+            (Hosting.ListenUrls.FirstInvalid(Urls) is null, "urls", Urls, "absolute http URLs without a path, ';'-separated, each with an IP address or localhost as host (another host name would listen on every interface), e.g. http://127.0.0.1:8080"),
             (MaxRequestBytes is >= 1024 and <= MaxRequestBytesCap, "max_request_bytes", MaxRequestBytes, "between 1024 and 1073741824 (1 GiB, one request body held in memory)"),
             (MaxEventsPerRequest >= 1, "max_events_per_request", MaxEventsPerRequest, "at least 1"),
             (MaxUsersPerRequest >= 1, "max_users_per_request", MaxUsersPerRequest, "at least 1"),

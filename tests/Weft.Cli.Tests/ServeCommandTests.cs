@@ -42,6 +42,7 @@ public sealed class ServeCommandTests
     [InlineData("http://127.0.0.1:0/v1")]
     [InlineData("https://127.0.0.1:0")]
     [InlineData("ftp://127.0.0.1:0")]
+    [InlineData("http://example.internal:0")]
     public async Task Serve_refuses_an_address_it_cannot_listen_on_naming_it(string urls)
     {
         using var cli = new CliHarness();
@@ -50,7 +51,7 @@ public sealed class ServeCommandTests
         var (exit, _, err) = await cli.RunAsync("serve", "--config", cli.PathOf("weft.json"), "--urls", urls);
 
         exit.Should().Be(2);
-        err.Trim().Should().Be($"serve: --urls: serving.urls was {urls}; it must be absolute http URLs without a path, ';'-separated, e.g. http://127.0.0.1:8080");
+        err.Trim().Should().Be($"serve: --urls: serving.urls was {urls}; it must be absolute http URLs without a path, ';'-separated, each with an IP address or localhost as host (another host name would listen on every interface), e.g. http://127.0.0.1:8080");
     }
 
     /// <summary>

@@ -250,7 +250,7 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         result.Err.Should().Contain("--metrics-urls: '127.0.0.1:9464' is not an http:// address");
         var path = await _cli.RunAsync("stream", "--config", _cli.PathOf("weft.json"), "--metrics-urls", "http://127.0.0.1:9464/metrics");
         path.Exit.Should().Be(2, "Kestrel cannot listen on a path: it threw from its start-up, exit 1 with the stack trace");
-        path.Err.Trim().Should().Be("stream: --metrics-urls: 'http://127.0.0.1:9464/metrics' is not an http:// address to listen on, without a path (e.g. http://127.0.0.1:9464; /metrics and /healthz are served at its root)");
+        path.Err.Trim().Should().Be("stream: --metrics-urls: 'http://127.0.0.1:9464/metrics' is not an http:// address to listen on: an IP address or localhost (another host name would listen on every interface; 0.0.0.0 does so on purpose), a port, no path (e.g. http://127.0.0.1:9464; /metrics and /healthz are served at its root)");
     }
 
     /// <summary>

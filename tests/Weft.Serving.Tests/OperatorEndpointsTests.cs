@@ -45,9 +45,10 @@ public sealed class OperatorEndpointsTests
     [InlineData("127.0.0.1:9464", "'127.0.0.1:9464' is not an http:// address")]
     [InlineData("https://127.0.0.1:9464", "'https://127.0.0.1:9464' is not an http:// address")]
     [InlineData(" ; ", "no address to listen on")]
-    [InlineData("http://127.0.0.1:9464/metrics", "'http://127.0.0.1:9464/metrics' is not an http:// address to listen on, without a path")] // Kestrel threw its own
+    [InlineData("http://127.0.0.1:9464/metrics", "'http://127.0.0.1:9464/metrics' is not an http:// address to listen on")] // Kestrel threw its own
     [InlineData("http://127.0.0.1:9464?x=1", "'http://127.0.0.1:9464?x=1' is not an http:// address")]
     [InlineData("http://127.0.0.1:9464;garbage", "'garbage' is not an http:// address")]
+    [InlineData("http://metrics.example:9464", "'http://metrics.example:9464' is not an http:// address to listen on: an IP address or localhost (another host name would listen on every interface")] // Kestrel would bind every interface
     public async Task An_address_that_is_not_an_http_url_is_refused_naming_it(string urls, string message)
     {
         var start = async () => await OperatorEndpoints.StartAsync(urls, new WeftMetrics(), () => null, null, CancellationToken.None);

@@ -51,7 +51,7 @@ public sealed class OptionsAndKeysTests
             .Should().Contain(p => p.StartsWith("$.serving.max_limit: 'max_limit' must be a 32-bit integer, got 3000000000", StringComparison.Ordinal), "3000000000 is an integer, just too large")
             .And.Contain(p => p.StartsWith("$.serving.cache_json_bytes: 'cache_json_bytes' must be a 64-bit integer, got 1e30", StringComparison.Ordinal));
         // Addresses Kestrel cannot listen on as given: it threw from deep inside start-up, and weft serve printed its stack trace.
-        foreach (var urls in new[] { "http://127.0.0.1:8080/v1", "https://127.0.0.1:8443", "ftp://127.0.0.1:21", "http://127.0.0.1:8080;garbage", ";" })
+        foreach (var urls in new[] { "http://127.0.0.1:8080/v1", "https://127.0.0.1:8443", "ftp://127.0.0.1:21", "http://127.0.0.1:8080;garbage", ";", "http://my-host:8080" })
         {
             var listen = () => Parse($$"""{ "urls": "{{urls}}" }""");
             listen.Should().Throw<ConfigException>().Which.Problems.Select(p => p.ToString())
@@ -59,6 +59,7 @@ public sealed class OptionsAndKeysTests
         }
 
         Parse("""{ "urls": "http://127.0.0.1:8080/;http://[::1]:8081" }""").Urls.Should().Be("http://127.0.0.1:8080/;http://[::1]:8081", "a lone '/' is no path");
+        Parse("""{ "urls": "http://localhost:8080;http://0.0.0.0:8081;http://[::]:8082" }""").Urls.Should().Be("http://localhost:8080;http://0.0.0.0:8081;http://[::]:8082", "localhost is loopback; 0.0.0.0 and [::] ask for every interface");
         var direct = () => (ServingOptions.Default with { MaxEventsPerRequest = 0 }).Validate();
         direct.Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("max_events_per_request");
     }

@@ -81,7 +81,7 @@ public sealed class OperatorEndpoints : IAsyncDisposable
             case "":
                 throw new ArgumentException("no address to listen on (e.g. http://127.0.0.1:9464)", nameof(urls));
             case { } address:
-                throw new ArgumentException($"'{address}' is not an http:// address to listen on, without a path (e.g. http://127.0.0.1:9464; /metrics and /healthz are served at its root)", nameof(urls));
+                throw new ArgumentException($"'{address}' is not {ListenUrls.Expected} (e.g. http://127.0.0.1:9464; /metrics and /healthz are served at its root)", nameof(urls));
             default:
                 return ListenUrls.Split(urls);
         }
