@@ -60,9 +60,9 @@ public static class LegacyComparison
     /// <summary>Counts each side's rows of the event type (the shadow evidence).</summary>
     public static async Task<ShadowCheck> ShadowAsync(WeftConfig config, SignalDefinition signal, string eventType, CancellationToken cancellationToken = default)
     {
-        var legacy = LegacyOf(config, signal);
+        var (_, output) = LegacyOf(config, signal);
         var lake = await OpenLakeAsync(config, signal, cancellationToken).ConfigureAwait(false);
-        var (legacyRows, _, _, _) = await ReadLegacyAsync(legacy.Output, WeftSchema(lake), eventType, null, null, cancellationToken).ConfigureAwait(false);
+        var (legacyRows, _, _, _) = await ReadLegacyAsync(output, WeftSchema(lake), eventType, null, null, cancellationToken).ConfigureAwait(false);
         long? from = legacyRows.RowCount == 0 ? null : Min(legacyRows), to = legacyRows.RowCount == 0 ? null : Max(legacyRows) + 1;
         var weft = await ReadWeftAsync(lake, eventType, from ?? Timestamps.MinMicros, to ?? Timestamps.MaxMicros, cancellationToken).ConfigureAwait(false);
         return new ShadowCheck(signal.Name, eventType, legacyRows.RowCount, weft.RowCount, from, to);
@@ -77,10 +77,10 @@ public static class LegacyComparison
     public static async Task<LegacyComparisonResult> CompareAsync(WeftConfig config, SignalDefinition signal, LegacyComparisonRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var legacy = LegacyOf(config, signal);
+        var (legacy, output) = LegacyOf(config, signal);
         var lake = await OpenLakeAsync(config, signal, cancellationToken).ConfigureAwait(false);
         var weftSchema = WeftSchema(lake);
-        var (legacyRows, legacySchema, legacyOnly, unreadable) = await ReadLegacyAsync(legacy.Output, weftSchema, request.EventType, request.FromMicros, request.ToMicros, cancellationToken).ConfigureAwait(false);
+        var (legacyRows, legacySchema, legacyOnly, unreadable) = await ReadLegacyAsync(output, weftSchema, request.EventType, request.FromMicros, request.ToMicros, cancellationToken).ConfigureAwait(false);
         long from = request.FromMicros ?? (legacyRows.RowCount == 0 ? 0 : Min(legacyRows));
         long to = request.ToMicros ?? (legacyRows.RowCount == 0 ? 0 : Max(legacyRows) + 1);
         var weftRows = to > from ? await ReadWeftAsync(lake, request.EventType, from, to, cancellationToken).ConfigureAwait(false) : EventBatch.Empty(weftSchema);
@@ -139,13 +139,19 @@ public static class LegacyComparison
         return (checks, failures);
     }
 
-    private static LegacyConfig LegacyOf(WeftConfig config, SignalDefinition signal)
+    /// <summary>The signal's legacy pipeline with its output table (what every comparison reads).</summary>
+    private static (LegacyConfig Legacy, TableLocation Output) LegacyOf(WeftConfig config, SignalDefinition signal)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(signal);
-        return config.Legacy.TryGetValue(signal.Name, out var legacy)
-            ? legacy
-            : throw new MigrationInputException($"no legacy pipeline is configured for signal '{signal.Name}': add \"legacy\": {{\"{signal.Name}\": {{\"output\": {{\"path\": ..., \"format\": ...}}}}}} to {config.ConfigPath}");
+        if (!config.Legacy.TryGetValue(signal.Name, out var legacy))
+        {
+            throw new MigrationInputException($"no legacy pipeline is configured for signal '{signal.Name}': add \"legacy\": {{\"{signal.Name}\": {{\"output\": {{\"path\": ..., \"format\": ...}}}}}} to {config.ConfigPath}");
+        }
+
+        return legacy.Output is { } output
+            ? (legacy, output)
+            : throw new MigrationInputException($"legacy.{signal.Name} in {config.ConfigPath} has an endpoint but no output table: comparisons read legacy's enriched events from a table (add \"output\": {{\"path\": ..., \"format\": ...}})");
     }
 
     /// <summary>The columns consumers read from Weft's enriched table: the signal's sequence columns and user_id.</summary>

@@ -7,6 +7,9 @@ namespace Weft.Migration;
 /// <param name="Bucket">The user's bucket of <see cref="MigrationRouting.Buckets"/> for this event type.</param>
 public sealed record RouteDecision(string EventType, bool ServedByWeft, MigrationStage Stage, double? Percent, int Bucket);
 
+/// <summary>A user's routes for every event type asked, and the version of the signal's assembly they come from (<see cref="MigrationStore.AssemblyAsync"/>).</summary>
+public sealed record RouteSet(IReadOnlyList<RouteDecision> Decisions, long AssemblyVersion);
+
 /// <summary>
 /// The routes as a server reads them on every request: each signal's statuses are re-read from the
 /// ledger at most once per refresh interval (so a rollback reaches every server within it), and users
@@ -22,7 +25,7 @@ public sealed class MigrationRouter : IAsyncDisposable
     private readonly SemaphoreSlim _loading = new(1, 1);
     private readonly ConcurrentQueue<Exposure> _exposures = new();
 
-    private sealed record Routes(DateTimeOffset LoadedAt, IReadOnlyDictionary<string, MigrationStatus> ByEventType);
+    private sealed record Routes(DateTimeOffset LoadedAt, IReadOnlyDictionary<string, MigrationStatus> ByEventType, long AssemblyVersion);
 
     public MigrationRouter(MigrationStore store, TimeProvider? time = null, TimeSpan? refresh = null)
     {
@@ -37,7 +40,7 @@ public sealed class MigrationRouter : IAsyncDisposable
     public int PendingExposures => _exposures.Count;
 
     /// <summary>The side that serves each of <paramref name="eventTypes"/> of the signal to the consumer for the user, recording exposures of split routes.</summary>
-    public async ValueTask<IReadOnlyList<RouteDecision>> RouteAsync(string signal, IReadOnlyList<string> eventTypes, string consumer, long userId, CancellationToken cancellationToken = default)
+    public async ValueTask<RouteSet> RouteAsync(string signal, IReadOnlyList<string> eventTypes, string consumer, long userId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(eventTypes);
         ArgumentException.ThrowIfNullOrEmpty(consumer);
@@ -56,7 +59,7 @@ public sealed class MigrationRouter : IAsyncDisposable
             }
         }
 
-        return decisions;
+        return new RouteSet(decisions, routes.AssemblyVersion);
     }
 
     /// <summary>Writes the buffered exposures; returns how many.</summary>
@@ -101,13 +104,8 @@ public sealed class MigrationRouter : IAsyncDisposable
                 return cached; // another request loaded it while this one waited
             }
 
-            var statuses = new Dictionary<string, MigrationStatus>(StringComparer.Ordinal);
-            foreach (var type in eventTypes)
-            {
-                statuses[type] = await _store.StatusAsync(signal, type, cancellationToken).ConfigureAwait(false);
-            }
-
-            var loaded = new Routes(_time.GetUtcNow(), statuses);
+            var (statuses, version) = await _store.AssemblyAsync(signal, eventTypes, cancellationToken).ConfigureAwait(false);
+            var loaded = new Routes(_time.GetUtcNow(), statuses, version);
             _routes[signal] = loaded;
             return loaded;
         }

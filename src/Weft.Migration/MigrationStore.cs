@@ -146,6 +146,30 @@ public sealed class MigrationStore : IAsyncDisposable
             return await ReadStatusAsync(transaction, signal, eventType, cancellationToken).ConfigureAwait(false);
         }, cancellationToken);
 
+    /// <summary>
+    /// The statuses of <paramref name="eventTypes"/> and the version of the signal's assembly (which
+    /// side serves each event type to whom), read in one transaction. The version is the audit line of
+    /// the signal's latest route change (a cutover, a rollback, a deprecation), 0 before any: servers
+    /// reading one ledger report the same version for the same routes, and it only grows.
+    /// </summary>
+    public Task<(IReadOnlyDictionary<string, MigrationStatus> Statuses, long AssemblyVersion)> AssemblyAsync(string signal, IReadOnlyList<string> eventTypes, CancellationToken cancellationToken = default) =>
+        LockedAsync(async () =>
+        {
+            ArgumentNullException.ThrowIfNull(eventTypes);
+            using var transaction = _connection.BeginTransaction(deferred: true);
+            var statuses = new Dictionary<string, MigrationStatus>(StringComparer.Ordinal);
+            foreach (var type in eventTypes)
+            {
+                statuses[type] = await ReadStatusAsync(transaction, signal, type, cancellationToken).ConfigureAwait(false);
+            }
+
+            using var command = Command(transaction,
+                "SELECT coalesce(max(seq), 0) FROM audit WHERE signal = $signal AND action IN ('cutover', 'rollback', 'deprecate')",
+                ("$signal", signal));
+            long version = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+            return ((IReadOnlyDictionary<string, MigrationStatus>)statuses, version);
+        }, cancellationToken);
+
     /// <summary>The event types of <paramref name="signal"/> the ledger holds anything for.</summary>
     public Task<IReadOnlyList<string>> EventTypesAsync(string signal, CancellationToken cancellationToken = default) =>
         LockedAsync(() => ReadEventTypesAsync(signal, cancellationToken), cancellationToken);

@@ -151,9 +151,19 @@ public sealed class ServingServer : IAsyncDisposable
                 router = new MigrationRouter(await MigrationStore.OpenAsync(config.MigrationStore, time, cancellationToken).ConfigureAwait(false), time);
             }
 
+            var legacyEndpoints = new Dictionary<string, LegacyEndpoint>(StringComparer.Ordinal);
+            foreach (var (name, legacy) in config.Legacy)
+            {
+                if (legacy.Endpoint is { } url)
+                {
+                    legacyEndpoints[name] = new LegacyEndpoint(url, legacy.EndpointTimeout);
+                }
+            }
+
             var state = new ServingState(config, options, signals, new ApiKeys(config.Tenants), new SequenceService(store, cache, cache is not null && options.CacheJsonBytes > 0 ? new RenderCache(options.CacheJsonBytes) : null), stream, time)
             {
                 Routes = router,
+                LegacyEndpoints = legacyEndpoints,
             };
             builder.Services.AddSingleton(state);
             if (router is not null)
@@ -244,6 +254,11 @@ public sealed class ServingServer : IAsyncDisposable
             if (State.Routes is { } router)
             {
                 await router.DisposeAsync().ConfigureAwait(false); // writes the exposures still buffered
+            }
+
+            foreach (var endpoint in State.LegacyEndpoints.Values)
+            {
+                endpoint.Dispose();
             }
         }
     }

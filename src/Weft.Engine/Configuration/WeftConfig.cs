@@ -28,11 +28,33 @@ public sealed record TableLocation(string Path, TableFormat Format)
 }
 
 /// <summary>
-/// A legacy pipeline's output, read through a table adapter: its enriched events (<see cref="Output"/>)
-/// and, optionally, a second run of it over the same input (<see cref="Replica"/>), from which the
-/// noise floor (legacy against itself) is measured.
+/// A legacy pipeline being migrated from, through its adapters: its enriched events as a table
+/// (<see cref="Output"/>) and, optionally, a second run of it over the same input (<see cref="Replica"/>),
+/// from which the noise floor (legacy against itself) is measured; and its online sequences over HTTP
+/// (<see cref="Endpoint"/>, a URL with <c>{user_id}</c> in it), which <c>weft serve</c> assembles
+/// hybrid sequences from. At least one of the table and the endpoint is given.
 /// </summary>
-public sealed record LegacyConfig(TableLocation Output, TableLocation? Replica);
+public sealed record LegacyConfig(TableLocation? Output, TableLocation? Replica, string? Endpoint = null)
+{
+    public const string UserIdPlaceholder = "{user_id}";
+
+    /// <summary>Why a legacy endpoint URL cannot be used, or null: an absolute http(s) URL with <c>{user_id}</c> in it.</summary>
+    public static string? EndpointProblem(string url)
+    {
+        if (!url.Contains(UserIdPlaceholder, StringComparison.Ordinal))
+        {
+            return "has no {user_id}: the endpoint answers one user's sequence";
+        }
+
+        return Uri.TryCreate(url.Replace(UserIdPlaceholder, "0", StringComparison.Ordinal), UriKind.Absolute, out var uri)
+            && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+            ? null
+            : "is not an absolute http:// or https:// URL";
+    }
+
+    /// <summary>How long <c>weft serve</c> waits for the endpoint's answer before the read fails.</summary>
+    public TimeSpan EndpointTimeout { get; init; } = TimeSpan.FromMilliseconds(500);
+}
 
 /// <summary>The online store: <c>sqlite</c> (embedded default, one file) or <c>postgres</c>.</summary>
 public sealed record OnlineStoreConfig(string Kind, string? Path, string? ConnectionString)
@@ -504,7 +526,7 @@ public sealed record WeftConfig
             {
                 if (leg.ValueKind != JsonValueKind.Object)
                 {
-                    problems.Add(new DefinitionProblem("$.legacy", "'legacy' must be an object: signal name → {\"output\": table, \"replica\": table}"));
+                    problems.Add(new DefinitionProblem("$.legacy", "'legacy' must be an object: signal name → {\"output\": table, \"replica\": table, \"endpoint\": URL}"));
                 }
                 else
                 {
@@ -513,29 +535,50 @@ public sealed record WeftConfig
                         string at = $"$.legacy.{p.Name}";
                         if (p.Value.ValueKind != JsonValueKind.Object)
                         {
-                            problems.Add(new DefinitionProblem(at, "a legacy pipeline is {\"output\": table, \"replica\": table (optional)}"));
+                            problems.Add(new DefinitionProblem(at, "a legacy pipeline is {\"output\": table, \"replica\": table (optional), \"endpoint\": URL (optional)}"));
                             continue;
                         }
 
                         foreach (var key in p.Value.EnumerateObject())
                         {
-                            if (key.Name is not ("output" or "replica"))
+                            if (key.Name is not ("output" or "replica" or "endpoint" or "endpoint_timeout"))
                             {
-                                problems.Add(new DefinitionProblem($"{at}.{key.Name}", $"unknown key '{key.Name}'", "output or replica"));
+                                problems.Add(new DefinitionProblem($"{at}.{key.Name}", $"unknown key '{key.Name}'", "output, replica, endpoint or endpoint_timeout"));
                             }
                         }
 
-                        if (!p.Value.TryGetProperty("output", out var output))
+                        bool hasOutput = p.Value.TryGetProperty("output", out var output);
+                        string? endpoint = Str(p.Value, "endpoint", at, required: false);
+                        if (!hasOutput && endpoint is null && !p.Value.TryGetProperty("endpoint", out _))
                         {
-                            problems.Add(new DefinitionProblem($"{at}.output", "'output' is required: the legacy pipeline's enriched events (a table)"));
+                            problems.Add(new DefinitionProblem($"{at}.output", "a legacy pipeline needs 'output' (its enriched events, a table, for weft migrate) or 'endpoint' (its sequences over HTTP, for weft serve), or both"));
                             continue;
                         }
 
-                        var outputTable = Table(output, $"{at}.output");
-                        var replicaTable = p.Value.TryGetProperty("replica", out var replica) ? Table(replica, $"{at}.replica") : null;
-                        if (outputTable is not null)
+                        if (endpoint is not null && LegacyConfig.EndpointProblem(endpoint) is { } endpointProblem)
                         {
-                            legacy[p.Name] = new LegacyConfig(outputTable, replicaTable);
+                            problems.Add(new DefinitionProblem($"{at}.endpoint", $"'{endpoint}' {endpointProblem}", "e.g. http://legacy.internal/users/{user_id}/sequence"));
+                            endpoint = null;
+                        }
+
+                        var timeout = TimeSpan.FromMilliseconds(500);
+                        if (Str(p.Value, "endpoint_timeout", at, required: false) is { } timeoutText)
+                        {
+                            if (Durations.TryParse(timeoutText, out var t) && t >= TimeSpan.FromMilliseconds(1) && t <= TimeSpan.FromMinutes(1))
+                            {
+                                timeout = t;
+                            }
+                            else
+                            {
+                                problems.Add(new DefinitionProblem($"{at}.endpoint_timeout", $"'{timeoutText}' is not a duration between 1ms and 1m", "e.g. 200ms, inside the consumer's own deadline"));
+                            }
+                        }
+
+                        var outputTable = hasOutput ? Table(output, $"{at}.output") : null;
+                        var replicaTable = p.Value.TryGetProperty("replica", out var replica) ? Table(replica, $"{at}.replica") : null;
+                        if (outputTable is not null || (!hasOutput && endpoint is not null))
+                        {
+                            legacy[p.Name] = new LegacyConfig(outputTable, replicaTable, endpoint) { EndpointTimeout = timeout };
                         }
                     }
                 }

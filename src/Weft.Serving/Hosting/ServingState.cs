@@ -43,6 +43,9 @@ internal sealed class ServingState
     /// <summary>The migration routes (docs/migration.md), when the deployment migrates off a legacy pipeline; null otherwise.</summary>
     public Weft.Migration.MigrationRouter? Routes { get; init; }
 
+    /// <summary>Legacy pipelines' sequence endpoints by signal (<c>legacy.&lt;signal&gt;.endpoint</c>), for hybrid sequences.</summary>
+    public IReadOnlyDictionary<string, Weft.Migration.LegacyEndpoint> LegacyEndpoints { get; init; } = new Dictionary<string, Weft.Migration.LegacyEndpoint>();
+
     /// <summary>Request latencies, history and cache figures; the runtime keeps its own registry (<see cref="EmbeddedStream.Runtime"/>).</summary>
     public WeftMetrics Metrics { get; } = new();
 

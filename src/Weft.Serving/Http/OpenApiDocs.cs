@@ -12,7 +12,17 @@ namespace Weft.Serving.Http;
 #pragma warning disable CA1812 // only the OpenAPI generator looks at these types
 
 /// <summary>A sequence: one array per projected column, newest element first.</summary>
-internal sealed record SequenceDoc(string Signal, long UserId, Dictionary<string, JsonElement[]> Columns, int Length, ProvenanceDoc Provenance);
+internal sealed record SequenceDoc(string Signal, long UserId, Dictionary<string, JsonElement[]> Columns, int Length, ProvenanceDoc Provenance)
+{
+    [Description("Only when the request names a consumer: which side each event type came from, and the version of the routes that chose it.")]
+    public AssemblyDoc? Assembly { get; init; }
+}
+
+/// <summary>A hybrid sequence's assembly (docs/migration.md).</summary>
+internal sealed record AssemblyDoc(
+    [property: Description("The consumer the routes were followed for.")] string Consumer,
+    [property: Description("The migration ledger's audit line of the signal's latest route change (0 before any): the same routes give the same version on every server.")] long Version,
+    [property: Description("Event type → \"weft\" or \"legacy\".")] Dictionary<string, string> Sources);
 
 /// <summary>One user's sequence inside a multi-get: a <see cref="SequenceDoc"/> without <c>signal</c>, which the response states once.</summary>
 internal sealed record SequenceItemDoc(long UserId, Dictionary<string, JsonElement[]> Columns, int Length, ProvenanceDoc Provenance);
@@ -20,7 +30,11 @@ internal sealed record SequenceItemDoc(long UserId, Dictionary<string, JsonEleme
 /// <summary>Where a sequence came from and how fresh and complete it is (docs/serving.md).</summary>
 internal sealed record ProvenanceDoc(
     string Fingerprint, string? StreamWatermark, string? BatchSealedThrough, int FromStream, int FromBatch, bool Truncated,
-    long? LagMs, string AsOf, string KnownAt, string Lookback, long HistoryVersion);
+    long? LagMs, string AsOf, string KnownAt, string Lookback, long HistoryVersion)
+{
+    [Description("Elements from the legacy pipeline's endpoint; only in a sequence assembled for a consumer.")]
+    public int? FromLegacy { get; init; }
+}
 
 /// <summary>The body of a multi-get; the endpoint refuses other properties, and null for any of them.</summary>
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]

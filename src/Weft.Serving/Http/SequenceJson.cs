@@ -36,7 +36,7 @@ internal static class SequenceJson
         w.WritePropertyName("columns"u8);
         if (renders is null)
         {
-            WriteColumns(w, signal, timeline, projection, sequence.Rows);
+            WriteColumns(w, signal, timeline.Rows, projection, sequence.Rows);
         }
         else if (renders.TryGet(signal, timeline, projection, sequence.Rows) is { } rendered)
         {
@@ -48,7 +48,7 @@ internal static class SequenceJson
             buffer.ResetWrittenCount();
             using (var cw = new Utf8JsonWriter(buffer, WriterOptions))
             {
-                WriteColumns(cw, signal, timeline, projection, sequence.Rows);
+                WriteColumns(cw, signal, timeline.Rows, projection, sequence.Rows);
             }
 
             var json = buffer.WrittenSpan.ToArray();
@@ -57,13 +57,53 @@ internal static class SequenceJson
         }
 
         w.WriteNumber("length"u8, sequence.Rows.Count);
+        WriteProvenance(w, signal, timeline.History, sequence.FromStream, sequence.FromBatch, fromLegacy: null, sequence.Truncated, context);
+        w.WriteEndObject();
+    }
+
+    /// <summary>
+    /// A hybrid sequence (docs/migration.md): <paramref name="rows"/> of <paramref name="elements"/>
+    /// (sequence columns), newest first, some from Weft and some from the legacy pipeline, with the
+    /// assembly that chose which event type came from where.
+    /// </summary>
+    public static void WriteHybrid(Utf8JsonWriter w, ServedSignal signal, long userId, EventBatch elements, List<int> rows, int[] projection, in ReadContext context,
+        HistorySnapshot history, (int Stream, int Batch, int Legacy) from, bool truncated, string consumer, long assemblyVersion, IReadOnlyList<(string EventType, bool Weft)> sources)
+    {
+        w.WriteStartObject();
+        w.WriteString("signal"u8, signal.Name);
+        w.WriteNumber("user_id"u8, userId);
+        w.WritePropertyName("columns"u8);
+        WriteColumns(w, signal, elements, projection, rows);
+        w.WriteNumber("length"u8, rows.Count);
+        WriteProvenance(w, signal, history, from.Stream, from.Batch, from.Legacy, truncated, context);
+        w.WriteStartObject("assembly"u8);
+        w.WriteString("consumer"u8, consumer);
+        w.WriteNumber("version"u8, assemblyVersion);
+        w.WriteStartObject("sources"u8);
+        foreach (var (eventType, weft) in sources)
+        {
+            w.WriteString(eventType, weft ? "weft" : "legacy");
+        }
+
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    private static void WriteProvenance(Utf8JsonWriter w, ServedSignal signal, HistorySnapshot history, int fromStream, int fromBatch, int? fromLegacy, bool truncated, in ReadContext context)
+    {
         w.WriteStartObject("provenance"u8);
         w.WriteString("fingerprint"u8, signal.Fingerprint);
         WriteTimestampOrNull(w, "stream_watermark"u8, signal.StreamWatermark);
-        WriteTimestampOrNull(w, "batch_sealed_through"u8, timeline.History.SealedThroughMicros);
-        w.WriteNumber("from_stream"u8, sequence.FromStream);
-        w.WriteNumber("from_batch"u8, sequence.FromBatch);
-        w.WriteBoolean("truncated"u8, sequence.Truncated);
+        WriteTimestampOrNull(w, "batch_sealed_through"u8, history.SealedThroughMicros);
+        w.WriteNumber("from_stream"u8, fromStream);
+        w.WriteNumber("from_batch"u8, fromBatch);
+        if (fromLegacy is { } legacy)
+        {
+            w.WriteNumber("from_legacy"u8, legacy);
+        }
+
+        w.WriteBoolean("truncated"u8, truncated);
         if (context.LagMs is { } lag)
         {
             w.WriteNumber("lag_ms"u8, lag);
@@ -76,18 +116,18 @@ internal static class SequenceJson
         WriteTimestampOrNull(w, "as_of"u8, context.Cut.AsOfMicros);
         WriteTimestampOrNull(w, "known_at"u8, context.Cut.KnownAtMicros);
         w.WriteString("lookback"u8, Durations.Format(context.Lookback));
-        w.WriteNumber("history_version"u8, timeline.History.Version);
-        w.WriteEndObject();
+        w.WriteNumber("history_version"u8, history.Version);
         w.WriteEndObject();
     }
 
-    private static void WriteColumns(Utf8JsonWriter w, ServedSignal signal, UserTimeline timeline, int[] projection, List<int> rows)
+    /// <summary>The projected columns of <paramref name="rows"/>; <paramref name="elements"/> starts with the signal's sequence columns.</summary>
+    private static void WriteColumns(Utf8JsonWriter w, ServedSignal signal, EventBatch elements, int[] projection, List<int> rows)
     {
         w.WriteStartObject();
         foreach (int c in projection)
         {
             w.WritePropertyName(signal.SequenceColumns[c].Name);
-            WriteColumn(w, timeline.Rows.Columns[c], signal.SequenceColumns[c].Type, rows);
+            WriteColumn(w, elements.Columns[c], signal.SequenceColumns[c].Type, rows);
         }
 
         w.WriteEndObject();

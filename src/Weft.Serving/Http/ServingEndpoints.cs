@@ -21,7 +21,7 @@ using Weft.Streaming.Embedded;
 namespace Weft.Serving.Http;
 
 /// <summary>The HTTP API (docs/serving.md): routes, authentication, limits, and the JSON they answer with.</summary>
-internal static class ServingEndpoints
+internal static partial class ServingEndpoints
 {
     public const string SequenceRoute = "/v1/signals/{signal}/users/{user_id}/sequence";
     public const string MultiGetRoute = "/v1/signals/{signal}/sequences";
@@ -84,12 +84,14 @@ internal static class ServingEndpoints
             .WithName("signals").WithSummary("The caller's signals and their columns").WithTags("sequences")
             .Produces<SignalListDoc>(200).RequiresApiKey();
 
-        app.MapGet(SequenceRoute, (HttpContext context, string signal, string user_id, [FromQuery] string? columns, [FromQuery] string? limit, [FromQuery] string? lookback, [FromQuery] string? as_of, [FromQuery] string? known_at) =>
-                SequenceAsync(context, state, signal, user_id, new ReadArguments(columns?.Split(','), limit, lookback, as_of, known_at)))
+        app.MapGet(SequenceRoute, (HttpContext context, string signal, string user_id, [FromQuery] string? columns, [FromQuery] string? limit, [FromQuery] string? lookback, [FromQuery] string? as_of, [FromQuery] string? known_at, [FromQuery] string? consumer) =>
+                consumer is null
+                    ? SequenceAsync(context, state, signal, user_id, new ReadArguments(columns?.Split(','), limit, lookback, as_of, known_at))
+                    : HybridSequenceAsync(context, state, signal, user_id, new ReadArguments(columns?.Split(','), limit, lookback, as_of, known_at), consumer))
             .WithName("sequence").WithTags("sequences")
             .WithSummary("One user's sequence of a signal, as columnar JSON with provenance")
-            .WithDescription("The merge of the online store (stream tail) and the sealed batch history, cut to (as_of − lookback, as_of] and ingest_time ≤ known_at, newest first, at most limit elements. columns: comma-separated sequence columns (event_id and event_time always come). limit: ≤ the signal's max_length and serving.max_limit. lookback: a duration ≤ the signal's. as_of, known_at: ISO-8601 (default now; known_at defaults to as_of).")
-            .Produces<SequenceDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404);
+            .WithDescription("The merge of the online store (stream tail) and the sealed batch history, cut to (as_of − lookback, as_of] and ingest_time ≤ known_at, newest first, at most limit elements. columns: comma-separated sequence columns (event_id and event_time always come). limit: ≤ the signal's max_length and serving.max_limit. lookback: a duration ≤ the signal's. as_of, known_at: ISO-8601 (default now; known_at defaults to as_of). consumer: during a migration off a legacy pipeline (docs/migration.md), the model or service reading; the sequence is then assembled from Weft's events of the types routed to Weft for this user and the legacy endpoint's events of the others, with an assembly object (its version and each event type's source); 409 when a type is routed to legacy and no legacy endpoint is configured, 502 when the legacy endpoint fails.")
+            .Produces<SequenceDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(409).Produces<ErrorDoc>(502);
 
         app.MapPost(MultiGetRoute, (HttpContext context, string signal) => MultiGetAsync(context, state, signal))
             .WithName("sequences").WithTags("sequences")
@@ -541,7 +543,7 @@ internal static class ServingEndpoints
 
         var types = signal.Definition.EventTypes.Select(t => t.Name).ToList();
         IReadOnlyList<Weft.Migration.RouteDecision> decisions = state.Routes is { } router
-            ? await router.RouteAsync(signal.Name, types, consumer, userId, context.RequestAborted).ConfigureAwait(false)
+            ? (await router.RouteAsync(signal.Name, types, consumer, userId, context.RequestAborted).ConfigureAwait(false)).Decisions
             : [.. types.Select(t => new Weft.Migration.RouteDecision(t, true, Weft.Migration.MigrationStage.LegacyDeprecated, null, Weft.Migration.MigrationRouting.Bucket(signal.Name, t, userId)))];
         Begin(context, 200);
         using (var w = new Utf8JsonWriter(context.Response.BodyWriter, SequenceJson.WriterOptions))

@@ -1,0 +1,115 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Engine.Configuration;
+
+namespace Weft.Migration;
+
+/// <summary>One user's sequence as a legacy pipeline's endpoint answered it: the rows read, and the elements that could not be.</summary>
+public sealed record LegacySequence(EventBatch Rows, IReadOnlyList<DeadLetter> Unreadable);
+
+/// <summary>A legacy endpoint that did not answer a usable sequence: unreachable, too slow, an error status, or a body that is not one.</summary>
+public sealed class LegacyEndpointException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// The HTTP adapter of a legacy pipeline (<c>legacy.&lt;signal&gt;.endpoint</c>): GET the URL with the
+/// user's id in place of <c>{user_id}</c>, and read the answer as that user's sequence: a JSON array of
+/// event objects, or an object whose <c>events</c> is one. Each object carries the signal's sequence
+/// columns by name (event_id, event_type, event_time as ISO-8601 or µs since the epoch, the elements);
+/// an element that cannot be read as them is left out and reported, the others are used.
+/// </summary>
+public sealed class LegacyEndpoint : IDisposable
+{
+    /// <summary>The largest answer read: a user's sequence is kilobytes, and a runaway one must not take the server's memory.</summary>
+    public const int MaxResponseBytes = 16 * 1024 * 1024;
+
+    private readonly HttpClient _http;
+
+    public LegacyEndpoint(string urlTemplate, TimeSpan timeout, HttpMessageHandler? handler = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(urlTemplate);
+        if (LegacyConfig.EndpointProblem(urlTemplate) is { } problem)
+        {
+            throw new ArgumentException($"'{urlTemplate}' {problem}", nameof(urlTemplate));
+        }
+
+        UrlTemplate = urlTemplate;
+        _http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+        _http.Timeout = timeout;
+        _http.MaxResponseContentBufferSize = MaxResponseBytes;
+        _http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+    }
+
+    public string UrlTemplate { get; }
+
+    public TimeSpan Timeout => _http.Timeout;
+
+    public Uri UrlFor(long userId) =>
+        new(UrlTemplate.Replace(LegacyConfig.UserIdPlaceholder, userId.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
+
+    /// <summary>The user's legacy sequence with the columns of <paramref name="schema"/>; throws <see cref="LegacyEndpointException"/> naming the URL when there is none to use.</summary>
+    public async Task<LegacySequence> FetchAsync(long userId, ImmutableArray<FieldDefinition> schema, CancellationToken cancellationToken)
+    {
+        var url = UrlFor(userId);
+        byte[] body;
+        try
+        {
+            using var response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new LegacyEndpointException($"legacy endpoint {url} answered {(int)response.StatusCode} {response.ReasonPhrase}");
+            }
+
+            body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new LegacyEndpointException($"legacy endpoint {url} did not answer within {Durations.Format(_http.Timeout)}", e);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new LegacyEndpointException($"legacy endpoint {url} failed: {e.Message}", e);
+        }
+
+        return Read(body, url.ToString(), schema);
+    }
+
+    /// <summary>Reads an endpoint's answer (see the class summary); <paramref name="source"/> names it in errors and dead letters.</summary>
+    public static LegacySequence Read(ReadOnlyMemory<byte> body, string source, ImmutableArray<FieldDefinition> schema)
+    {
+        var records = new List<RawRecord>();
+        try
+        {
+            var reader = new Utf8JsonReader(body.Span);
+            using var doc = JsonDocument.ParseValue(ref reader);
+            var events = doc.RootElement;
+            if (events.ValueKind == JsonValueKind.Object && events.TryGetProperty("events", out var inner))
+            {
+                events = inner;
+            }
+
+            if (events.ValueKind != JsonValueKind.Array)
+            {
+                throw new LegacyEndpointException($"legacy endpoint {source} answered JSON that is neither an array of events nor an object with an \"events\" array");
+            }
+
+            int i = 0;
+            foreach (var e in events.EnumerateArray())
+            {
+                records.Add(new RawRecord(System.Text.Encoding.UTF8.GetBytes(e.GetRawText()), $"{source} events[{i++}]"));
+            }
+        }
+        catch (JsonException e)
+        {
+            throw new LegacyEndpointException($"legacy endpoint {source} answered a body that is not JSON: {e.Message}", e);
+        }
+
+        var (rows, bad) = JsonRows.Read(records, schema, "legacy-endpoint");
+        return new LegacySequence(rows, bad);
+    }
+
+    public void Dispose() => _http.Dispose();
+}

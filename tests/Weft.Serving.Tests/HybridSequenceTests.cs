@@ -1,0 +1,289 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using FluentAssertions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Migration;
+using Xunit;
+
+namespace Weft.Serving.Tests;
+
+/// <summary>
+/// <c>GET …/sequence?consumer=C</c> during a migration: the sequence assembled from Weft's events of
+/// the types routed to Weft for the user and a legacy pipeline's HTTP endpoint's events of the others,
+/// checked against a reference merge of Weft's whole sequence and the legacy answer; the assembly's
+/// version and sources; and the failures that must not be papered over with Weft's data.
+/// </summary>
+public sealed class HybridSequenceTests
+{
+    /// <summary>A legacy pipeline's online endpoint on loopback: answers each user's events as JSON, or fails as told.</summary>
+    private sealed class LegacyServer : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+
+        private LegacyServer(WebApplication app) => _app = app;
+
+        public ConcurrentDictionary<long, string> Bodies { get; } = new();
+
+        public int Requests;
+
+        public volatile int FailWith;
+
+        public volatile int DelayMs;
+
+        public string Url => _app.Urls.First() + "/users/{user_id}/sequence";
+
+        public static async Task<LegacyServer> StartAsync()
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            builder.Logging.ClearProviders();
+            var app = builder.Build();
+            var server = new LegacyServer(app);
+            app.MapGet("/users/{id}/sequence", async (HttpContext context, long id) =>
+            {
+                Interlocked.Increment(ref server.Requests);
+                if (server.DelayMs > 0)
+                {
+                    await Task.Delay(server.DelayMs, context.RequestAborted);
+                }
+
+                if (server.FailWith != 0)
+                {
+                    context.Response.StatusCode = server.FailWith;
+                    return;
+                }
+
+                context.Response.ContentType = "application/json";
+                await context.Response.WriteAsync(server.Bodies.TryGetValue(id, out var body) ? body : "[]", context.RequestAborted);
+            });
+            await app.StartAsync();
+            return server;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+
+    private sealed record Element(string EventId, string EventType, long EventTime, string? Category);
+
+    private static string Url(long user, string? consumer, int? limit = null) =>
+        $"v1/signals/engagement/users/{user.ToString(CultureInfo.InvariantCulture)}/sequence?lookback=7d"
+        + (limit is { } l ? $"&limit={l}" : "") + (consumer is null ? "" : $"&consumer={consumer}");
+
+    private static List<Element> Elements(JsonElement body)
+    {
+        var columns = body.GetProperty("columns");
+        var ids = columns.GetProperty("event_id").EnumerateArray().Select(e => e.GetString()!).ToList();
+        var types = columns.GetProperty("event_type").EnumerateArray().Select(e => e.GetString()!).ToList();
+        var times = columns.GetProperty("event_time").EnumerateArray().Select(e => Timestamps.ToMicros(DateTimeOffset.Parse(e.GetString()!, CultureInfo.InvariantCulture))).ToList();
+        var categories = columns.GetProperty("category").EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Null ? null : e.GetString()).ToList();
+        return [.. ids.Select((id, i) => new Element(id, types[i], times[i], categories[i]))];
+    }
+
+    private static async Task SetLegacyAsync(ServingWorld world, string legacy)
+    {
+        string path = Path.Combine(world.Root, "weft.json");
+        string config = await File.ReadAllTextAsync(path);
+        await File.WriteAllTextAsync(path, config.Replace("\"tenants\":", $"\"legacy\": {{ \"engagement\": {legacy} }},\n  \"tenants\":", StringComparison.Ordinal));
+    }
+
+    /// <summary>Legacy's version of a user's click and save events (its own ids, times and category), plus what its answer must not contribute.</summary>
+    private static (string Json, List<Element> Usable) LegacyAnswer(IEnumerable<RawEvent> events, long user)
+    {
+        var usable = new List<Element>();
+        var objects = new List<string>();
+        // Legacy is not a copy of Weft: it lost every third event and stamps the rest 30 minutes earlier,
+        // so Weft's events of legacy's types crowding Weft's own out of a short cut would show.
+        int n = 0;
+        foreach (var e in events.Where(e => e.UserId == user && e.EventType is "click" or "save").DistinctBy(e => e.EventId))
+        {
+            if (n++ % 3 == 0)
+            {
+                continue;
+            }
+
+            var element = new Element("L" + e.EventId, e.EventType, e.EventTime - (ServingWorld.Hour / 2), "legacy-" + e.EventType);
+            usable.Add(element);
+            string obj = $$"""{"event_id":"{{element.EventId}}","event_type":"{{e.EventType}}","event_time":"{{Timestamps.Format(element.EventTime)}}","item_id":{{e.ItemId}},"category":"{{element.Category}}"}""";
+            objects.Add(obj);
+            if (e.EventId.EndsWith('3'))
+            {
+                objects.Add(obj); // legacy answered an event twice: it counts once
+            }
+        }
+
+        // Outside the cut: after as_of, and before the 7-day lookback; and an element with no event_time.
+        objects.Add($$"""{"event_id":"Lfuture","event_type":"save","event_time":"{{Timestamps.Format(ServingWorld.Now + ServingWorld.Hour)}}","item_id":1,"category":"x"}""");
+        objects.Add($$"""{"event_id":"Lold","event_type":"save","event_time":"{{Timestamps.Format(ServingWorld.Now - (8 * ServingWorld.Day))}}","item_id":1,"category":"x"}""");
+        objects.Add("""{"event_id":"Lbroken","event_type":"save","item_id":1}""");
+        return ($$"""{"events":[{{string.Join(",", objects)}}]}""", usable);
+    }
+
+    [Fact]
+    public async Task A_consumer_gets_Weft_events_of_the_types_routed_to_Weft_and_legacy_events_of_the_others_merged_newest_first_under_the_cut()
+    {
+        await using var legacy = await LegacyServer.StartAsync();
+        await using var world = new ServingWorld(maxLength: 200);
+        var events = ServingWorld.Events(240, seed: 31);
+        await world.StreamAsync(events);
+        var answers = new Dictionary<long, List<Element>>();
+        for (long user = 1; user <= 12; user++)
+        {
+            var (json, usable) = LegacyAnswer(events, user);
+            legacy.Bodies[user] = json;
+            answers[user] = usable;
+        }
+
+        await SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}" }""");
+        long version;
+        await using (var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
+        {
+            await store.ShadowAsync("engagement", "click", new EvidenceInput(MigrationStore.ShadowKind, true, "ok", "{}"), null, "test");
+            await store.RecordComparisonAsync("engagement", "click", new EvidenceInput(MigrationStore.ComparisonKind, true, "ok", "{}"), "test");
+            await store.RecordAbTestAsync("engagement", "click", new EvidenceInput(MigrationStore.AbTestKind, true, "ok", "{}"), "test");
+            version = (await store.CutoverAsync("engagement", "click", "ranker", 50, null, "test")).Entry.Seq;
+        }
+
+        await world.StartAsync();
+        using var client = world.Client();
+        int legacyClicks = 0, weftClicks = 0;
+        for (long user = 1; user <= 12; user++)
+        {
+            bool clickFromWeft = MigrationRouting.ServedByWeft(50, "engagement", "click", user);
+            var weftAll = Elements(await ServingWorld.JsonAsync(await client.GetAsync(Url(user, null))));
+            weftAll.Count.Should().BeLessThan(200, "the plain sequence holds all of the user's events: the reference sees everything");
+            var reference = weftAll.Where(e => e.EventType == "click" && clickFromWeft)
+                .Concat(answers[user].Where(e => e.EventType == "save" || !clickFromWeft))
+                .OrderByDescending(e => e.EventTime).ThenBy(e => e.EventId, StringComparer.Ordinal)
+                .ToList();
+
+            foreach (int limit in new[] { 4, 200 })
+            {
+                var response = await client.GetAsync(Url(user, "ranker", limit));
+                response.StatusCode.Should().Be(HttpStatusCode.OK);
+                var body = await ServingWorld.JsonAsync(response);
+                Elements(body).Should().Equal(reference.Take(limit), $"user {user}, limit {limit}");
+                var provenance = body.GetProperty("provenance");
+                int fromLegacy = reference.Take(limit).Count(e => e.EventId.StartsWith('L'));
+                provenance.GetProperty("from_legacy").GetInt32().Should().Be(fromLegacy);
+                (provenance.GetProperty("from_stream").GetInt32() + provenance.GetProperty("from_batch").GetInt32()).Should().Be(Math.Min(limit, reference.Count) - fromLegacy);
+                provenance.GetProperty("truncated").GetBoolean().Should().Be(reference.Count > limit);
+                var assembly = body.GetProperty("assembly");
+                assembly.GetProperty("consumer").GetString().Should().Be("ranker");
+                assembly.GetProperty("version").GetInt64().Should().Be(version);
+                assembly.GetProperty("sources").GetProperty("click").GetString().Should().Be(clickFromWeft ? "weft" : "legacy");
+                assembly.GetProperty("sources").GetProperty("save").GetString().Should().Be("legacy", "save has not started its migration");
+            }
+
+            (clickFromWeft ? ref weftClicks : ref legacyClicks)++;
+        }
+
+        weftClicks.Should().BePositive("the 50 % split sends some users' clicks to Weft");
+        legacyClicks.Should().BePositive("and some to legacy");
+        string metrics = await (await client.GetAsync("metrics")).Content.ReadAsStringAsync();
+        metrics.Should().Contain("weft_legacy_requests_total{signal=\"engagement\",outcome=\"ok\"} 24")
+            .And.Contain("weft_legacy_unreadable_elements_total{signal=\"engagement\"} 24", "each answer's element without an event_time, left out");
+    }
+
+    [Fact]
+    public async Task With_every_type_routed_to_Weft_the_assembled_sequence_is_the_plain_one_and_legacy_is_not_asked()
+    {
+        await using var legacy = await LegacyServer.StartAsync();
+        await using var world = new ServingWorld();
+        await world.StreamAsync(ServingWorld.Events(200, seed: 32));
+        await SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}" }""");
+        await using (var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
+        {
+            foreach (var type in new[] { "click", "save" })
+            {
+                await store.ShadowAsync("engagement", type, new EvidenceInput(MigrationStore.ShadowKind, true, "ok", "{}"), null, "test");
+                await store.RecordComparisonAsync("engagement", type, new EvidenceInput(MigrationStore.ComparisonKind, true, "ok", "{}"), "test");
+                await store.RecordAbTestAsync("engagement", type, new EvidenceInput(MigrationStore.AbTestKind, true, "ok", "{}"), "test");
+                await store.CutoverAsync("engagement", type, MigrationRouting.DefaultConsumer, 100, null, "test");
+            }
+        }
+
+        await world.StartAsync();
+        using var client = world.Client();
+        for (long user = 1; user <= 12; user++)
+        {
+            var plain = await ServingWorld.JsonAsync(await client.GetAsync(Url(user, null, 5)));
+            var assembled = await ServingWorld.JsonAsync(await client.GetAsync(Url(user, "ranker", 5)));
+            assembled.GetProperty("columns").GetRawText().Should().Be(plain.GetProperty("columns").GetRawText(), $"user {user}");
+            assembled.GetProperty("provenance").GetProperty("truncated").GetBoolean().Should().Be(plain.GetProperty("provenance").GetProperty("truncated").GetBoolean());
+            assembled.GetProperty("provenance").GetProperty("from_legacy").GetInt32().Should().Be(0);
+            assembled.GetProperty("assembly").GetProperty("sources").EnumerateObject().Should().OnlyContain(p => p.Value.GetString() == "weft");
+            plain.TryGetProperty("assembly", out _).Should().BeFalse("a read without a consumer is not assembled");
+        }
+
+        legacy.Requests.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task A_type_routed_to_legacy_is_never_filled_from_Weft_when_legacy_cannot_answer()
+    {
+        await using var legacy = await LegacyServer.StartAsync();
+        await using var world = new ServingWorld();
+        await world.StreamAsync(ServingWorld.Events(100, seed: 33));
+        // No ledger: Weft serves everything, so no endpoint is needed.
+        await SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}", "endpoint_timeout": "150ms" }""");
+        await using (var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
+        {
+            await store.ShadowAsync("engagement", "click", new EvidenceInput(MigrationStore.ShadowKind, true, "ok", "{}"), null, "test");
+        }
+
+        await world.StartAsync();
+        using var client = world.Client();
+
+        legacy.FailWith = 503;
+        var failed = await client.GetAsync(Url(3, "ranker"));
+        failed.StatusCode.Should().Be(HttpStatusCode.BadGateway);
+        (await ServingWorld.JsonAsync(failed)).GetProperty("error").GetString().Should().Contain("/users/3/sequence").And.Contain("503");
+
+        legacy.FailWith = 0;
+        legacy.DelayMs = 2_000;
+        var slow = await client.GetAsync(Url(3, "ranker"));
+        slow.StatusCode.Should().Be(HttpStatusCode.BadGateway);
+        (await ServingWorld.JsonAsync(slow)).GetProperty("error").GetString().Should().Contain("did not answer within 150ms");
+
+        legacy.DelayMs = 0;
+        legacy.Bodies[3] = "<html>not json</html>";
+        var garbage = await client.GetAsync(Url(3, "ranker"));
+        garbage.StatusCode.Should().Be(HttpStatusCode.BadGateway);
+        (await ServingWorld.JsonAsync(garbage)).GetProperty("error").GetString().Should().Contain("not JSON");
+
+        (await client.GetAsync(Url(3, " "))).StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        string metrics = await (await client.GetAsync("metrics")).Content.ReadAsStringAsync();
+        metrics.Should().Contain("weft_legacy_requests_total{signal=\"engagement\",outcome=\"failed\"} 3");
+    }
+
+    [Fact]
+    public async Task Without_a_legacy_endpoint_a_type_routed_to_legacy_is_refused_naming_the_type_and_the_option()
+    {
+        await using var world = new ServingWorld();
+        await world.StreamAsync(ServingWorld.Events(50, seed: 34));
+        await using (var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
+        {
+            await store.ShadowAsync("engagement", "click", new EvidenceInput(MigrationStore.ShadowKind, true, "ok", "{}"), null, "test");
+        }
+
+        await world.StartAsync();
+        using var client = world.Client();
+        var refused = await client.GetAsync(Url(2, "ranker"));
+
+        refused.StatusCode.Should().Be(HttpStatusCode.Conflict);
+        var error = (await ServingWorld.JsonAsync(refused)).GetProperty("error").GetString();
+        error.Should().Contain("click, save").And.Contain("'ranker'").And.Contain("legacy.engagement.endpoint");
+        (await client.GetAsync(Url(2, null))).StatusCode.Should().Be(HttpStatusCode.OK, "a read without a consumer is Weft's sequence, as before");
+    }
+}
