@@ -254,6 +254,12 @@ public sealed class MigrateCommandTests : IDisposable
         var noLegacy = await _cli.RunAsync("migrate", "shadow", "--config", world.Config, "--signal", "searches", "--event-type", "search");
         noLegacy.Exit.Should().Be(2);
         noLegacy.Err.Should().Contain("no legacy pipeline is configured for signal 'searches'");
+        var endpointOnly = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(world.Config))!;
+        endpointOnly["legacy"]![Signal] = new System.Text.Json.Nodes.JsonObject { ["endpoint"] = "http://127.0.0.1:9/users/{user_id}" };
+        await File.WriteAllTextAsync(_cli.PathOf("endpoint-only.json"), endpointOnly.ToJsonString());
+        var noTable = await Migrate("shadow", _cli.PathOf("endpoint-only.json"), "--event-type", "click");
+        noTable.Exit.Should().Be(2);
+        noTable.Err.Should().Contain($"legacy.{Signal}").And.Contain("has an endpoint but no output table");
 
         await File.WriteAllTextAsync(_cli.PathOf("twice.csv"), "example_id,score\na,0.5\nb,0.4\na,0.6\n");
         (await Migrate("shadow", world.Config, "--event-type", "click")).Exit.Should().Be(0);

@@ -43,6 +43,11 @@ public sealed class WeftConfigShapeTests
     [InlineData("""{ "signals": "s", "legacy": { "engagement": { "output": { "path": "o", "format": "orc" } } } }""", "$.legacy.engagement.output.format")]
     [InlineData("""{ "signals": "s", "legacy": { "engagement": { "output": "o", "replika": "r" } } }""", "$.legacy.engagement.replika")]
     [InlineData("""{ "signals": "s", "migration_store": 3 }""", "$.migration_store")]
+    [InlineData("""{ "signals": "s", "legacy": { "engagement": { "endpoint": "http://legacy/users/sequence" } } }""", "$.legacy.engagement.endpoint")]
+    [InlineData("""{ "signals": "s", "legacy": { "engagement": { "endpoint": "ftp://legacy/{user_id}" } } }""", "$.legacy.engagement.endpoint")]
+    [InlineData("""{ "signals": "s", "legacy": { "engagement": { "endpoint": "/users/{user_id}" } } }""", "$.legacy.engagement.endpoint")]
+    [InlineData("""{ "signals": "s", "legacy": { "engagement": { "endpoint": 7 } } }""", "$.legacy.engagement.endpoint")]
+    [InlineData("""{ "signals": "s", "legacy": { "engagement": { "endpoint": "http://l/{user_id}", "endpoint_timeout": "2m" } } }""", "$.legacy.engagement.endpoint_timeout")]
     public void A_legacy_section_of_the_wrong_shape_is_a_problem_at_its_path(string json, string path)
     {
         Problems(json).Should().Contain(p => p.StartsWith(path + ":", StringComparison.Ordinal));
@@ -59,6 +64,25 @@ public sealed class WeftConfigShapeTests
         config.Legacy["engagement"].Output.Should().Be(new TableLocation("/srv/weft/legacy/out", TableFormat.Csv));
         config.Legacy["engagement"].Replica.Should().Be(new TableLocation("/srv/weft/legacy/rerun", TableFormat.Delta));
         WeftConfig.Parse(Encoding.UTF8.GetBytes("""{ "signals": "s" }"""), "/srv/weft/weft.json").MigrationStore.Should().Be("/srv/weft/migration.db");
+    }
+
+    [Fact]
+    public void A_legacy_pipeline_may_come_in_through_an_HTTP_endpoint_alone_with_its_timeout()
+    {
+        var config = WeftConfig.Parse(Encoding.UTF8.GetBytes("""
+            { "signals": "s", "legacy": {
+              "engagement": { "endpoint": "http://legacy.internal:8080/v2/users/{user_id}/history", "endpoint_timeout": "200ms" },
+              "search": { "output": "legacy/search", "endpoint": "https://legacy.internal/search/{user_id}" } } }
+            """), "/srv/weft/weft.json");
+
+        var engagement = config.Legacy["engagement"];
+        engagement.Output.Should().BeNull();
+        engagement.Endpoint.Should().Be("http://legacy.internal:8080/v2/users/{user_id}/history");
+        engagement.EndpointTimeout.Should().Be(TimeSpan.FromMilliseconds(200));
+        config.Legacy["search"].Output.Should().Be(new TableLocation("/srv/weft/legacy/search", TableFormat.Delta));
+        config.Legacy["search"].EndpointTimeout.Should().Be(TimeSpan.FromMilliseconds(500), "the default");
+        WeftConfig.Parse(Encoding.UTF8.GetBytes("""{ "signals": "s", "legacy": { "engagement": { "endpoint": "http://l/{user_id}" } } }"""), "/w/weft.json")
+            .Legacy["engagement"].Replica.Should().BeNull();
     }
 
     [Fact]
