@@ -192,14 +192,22 @@ internal static class Demo
 
         // 7. Migration: one event type at a time off a (stand-in) legacy pipeline, gated by evidence.
         await o.WriteLineAsync("\n[7/9] migrate: move 'engagement' off a legacy pipeline one event type at a time: shadow, two-tier compare against legacy's noise floor, A/B replay, cutover, rollback (weft migrate)").ConfigureAwait(false);
-        await DemoMigration.RunAsync(dir, configPath, engagement, lake, watchUser, asOf, o, ct).ConfigureAwait(false);
+        var legacyOutput = await DemoMigration.RunAsync(dir, configPath, engagement, lake, watchUser, asOf, o, ct).ConfigureAwait(false);
 
         // 8. Serving: the merged sequence over HTTP, with provenance.
         await o.WriteLineAsync("\n[8/9] serve: one merge of the online store (stream tail) and sealed batch history, over HTTP").ConfigureAwait(false);
         int port = FreePort();
-        var served = await ServeOnceAsync(weft, port, engagement.Name, watchUser, ct).ConfigureAwait(false);
+        (string Sequence, string Routes, string Hybrid) served;
+        await using (var legacyEndpoint = await DemoMigration.StandInEndpoint.StartAsync(legacyOutput, ct).ConfigureAwait(false))
+        {
+            // The stand-in legacy's online endpoint exists for this step only, so only this server is told of it.
+            var serving = weft with { Legacy = weft.Legacy.SetItem(engagement.Name, weft.Legacy[engagement.Name] with { Endpoint = legacyEndpoint.Url }) };
+            served = await ServeOnceAsync(serving, port, engagement.Name, watchUser, ct).ConfigureAwait(false);
+        }
+
         await o.WriteLineAsync($"  GET /v1/signals/{engagement.Name}/users/{watchUser}/sequence?limit=5 → {served.Sequence}").ConfigureAwait(false);
         await o.WriteLineAsync($"  GET /v1/signals/{engagement.Name}/users/{watchUser}/routes?consumer=home-ranker → {served.Routes}").ConfigureAwait(false);
+        await o.WriteLineAsync($"  GET /v1/signals/{engagement.Name}/users/{watchUser}/sequence?limit=5&consumer=home-ranker (the stand-in legacy endpoint as legacy.{engagement.Name}.endpoint) → {served.Hybrid}").ConfigureAwait(false);
         await o.WriteLineAsync($"  try it:  dotnet run --project src/Weft.Cli -- serve --config {configPath} --urls http://127.0.0.1:8080").ConfigureAwait(false);
         await o.WriteLineAsync($"           curl -H 'Authorization: Bearer {DemoKey}' 'http://127.0.0.1:8080/v1/signals/{engagement.Name}/users/{watchUser}/sequence?limit=5&columns=item_id,category'").ConfigureAwait(false);
 
@@ -419,7 +427,7 @@ internal static class Demo
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static async Task<(string Sequence, string Routes)> ServeOnceAsync(WeftConfig weft, int port, string signal, long user, CancellationToken ct)
+    private static async Task<(string Sequence, string Routes, string Hybrid)> ServeOnceAsync(WeftConfig weft, int port, string signal, long user, CancellationToken ct)
     {
         var options = ServingOptions.FromConfig(weft) with { Urls = $"http://127.0.0.1:{port}" };
         await using var server = await ServingServer.StartAsync(weft, options, logging: l => l.ClearProviders(), cancellationToken: ct).ConfigureAwait(false);
@@ -430,15 +438,27 @@ internal static class Demo
         // The migration step left click cut over and save in shadow: a consumer reads a hybrid sequence.
         using var routes = await http.GetAsync(new Uri($"/v1/signals/{signal}/users/{user}/routes?consumer=home-ranker", UriKind.Relative), ct).ConfigureAwait(false);
         string routesText = $"{(int)routes.StatusCode}: {await routes.Content.ReadAsStringAsync(ct).ConfigureAwait(false)}";
+        using var hybrid = await http.GetAsync(new Uri($"/v1/signals/{signal}/users/{user}/sequence?limit=5&consumer=home-ranker", UriKind.Relative), ct).ConfigureAwait(false);
+        var hybridBody = await hybrid.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+        string hybridText = $"{(int)hybrid.StatusCode}: {hybridBody}";
+        if (hybrid.IsSuccessStatusCode)
+        {
+            using var h = System.Text.Json.JsonDocument.Parse(hybridBody);
+            var p = h.RootElement.GetProperty("provenance");
+            var types = h.RootElement.GetProperty("columns").GetProperty("event_type").EnumerateArray().Select(t => t.GetString());
+            hybridText = $"200, {h.RootElement.GetProperty("length")} elements [{string.Join(", ", types)}] "
+                + $"(from_stream {p.GetProperty("from_stream")}, from_batch {p.GetProperty("from_batch")}, from_legacy {p.GetProperty("from_legacy")}), assembly: {h.RootElement.GetProperty("assembly").GetRawText()}";
+        }
+
         if (!response.IsSuccessStatusCode)
         {
-            return ($"{(int)response.StatusCode}: {body}", routesText);
+            return ($"{(int)response.StatusCode}: {body}", routesText, hybridText);
         }
 
         using var doc = System.Text.Json.JsonDocument.Parse(body);
         var root = doc.RootElement;
         var provenance = root.GetProperty("provenance");
-        return ($"200, {root.GetProperty("length")} elements, provenance: {provenance.GetRawText()}", routesText);
+        return ($"200, {root.GetProperty("length")} elements, provenance: {provenance.GetRawText()}", routesText, hybridText);
     }
 
     private static async Task<EventBatch> ReadAllAsync(EventTable table, IReadOnlyList<string>? columns, PartitionFilter? filter, CancellationToken ct)

@@ -2,6 +2,14 @@ using System.Buffers.Binary;
 using System.Collections.Immutable;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Weft.Batch;
 using Weft.Definitions;
 using Weft.Engine;
@@ -22,7 +30,8 @@ internal static class DemoMigration
     /// <summary>Share of events each legacy run loses (by a hash of the event id, differently per run).</summary>
     private const double LegacyLoss = 0.003;
 
-    public static async Task RunAsync(string dir, string configPath, SignalDefinition signal, EnrichedLake lake, long watchUser, long asOf, TextWriter o, CancellationToken ct)
+    /// <summary>Runs the step; returns the stand-in legacy output, which the serve step answers hybrid sequences from.</summary>
+    public static async Task<EventBatch> RunAsync(string dir, string configPath, SignalDefinition signal, EnrichedLake lake, long watchUser, long asOf, TextWriter o, CancellationToken ct)
     {
         // What Weft serves for the signal, as the legacy pipeline would have written it: the same
         // events and values, less a few it lost (a different few in each run, as online jitter does).
@@ -53,6 +62,71 @@ internal static class DemoMigration
         await MigrateAsync(o, ["cutover", .. click, "--percent", "100"]).ConfigureAwait(false);
         await MigrateAsync(o, ["shadow", .. save]).ConfigureAwait(false);
         await MigrateAsync(o, ["status", .. common]).ConfigureAwait(false);
+        return legacy;
+    }
+
+    /// <summary>
+    /// The stand-in legacy pipeline's online endpoint, on loopback for the serve step only (the demo's
+    /// weft.json does not name it: it is gone when the demo ends): GET /users/{id}/sequence answers the
+    /// user's events of the legacy output as a JSON array, as a legacy sequence service would.
+    /// </summary>
+    public sealed class StandInEndpoint : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+
+        private StandInEndpoint(WebApplication app, string url)
+        {
+            _app = app;
+            Url = url;
+        }
+
+        /// <summary>The endpoint as <c>legacy.&lt;signal&gt;.endpoint</c> takes it.</summary>
+        public string Url { get; }
+
+        public static async Task<StandInEndpoint> StartAsync(EventBatch legacy, CancellationToken ct)
+        {
+            var users = ((PrimitiveColumn<long>)legacy[StandardColumns.UserId]).Values;
+            var rowsOf = new Dictionary<long, List<int>>();
+            for (int r = 0; r < legacy.RowCount; r++)
+            {
+                if (!rowsOf.TryGetValue(users[r], out var rows))
+                {
+                    rowsOf[users[r]] = rows = [];
+                }
+
+                rows.Add(r);
+            }
+
+            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "weft-demo-legacy", ContentRootPath = AppContext.BaseDirectory });
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            builder.Logging.ClearProviders();
+            var app = builder.Build();
+            app.MapGet("/users/{id}/sequence", async (HttpContext context, long id) =>
+            {
+                context.Response.ContentType = "application/json";
+                using (var w = new Utf8JsonWriter(context.Response.BodyWriter))
+                {
+                    w.WriteStartArray();
+                    foreach (int r in rowsOf.GetValueOrDefault(id) ?? [])
+                    {
+                        JsonRows.WriteRow(w, legacy, r);
+                    }
+
+                    w.WriteEndArray();
+                }
+
+                await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            });
+            await app.StartAsync(ct).ConfigureAwait(false);
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            return new StandInEndpoint(app, address.TrimEnd('/') + "/users/{user_id}/sequence");
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync().ConfigureAwait(false);
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>Runs <c>weft migrate ARGS</c> in-process and prints the command and its output.</summary>

@@ -273,5 +273,13 @@ public class GenAndDemoTests : IDisposable
         (await ledger.AuditAsync("engagement")).Select(a => a.Action).Should().Equal("shadow", "compare", "abtest", "cutover", "rollback", "cutover", "shadow");
         // The serve step asks for the routes the migration left: click from Weft, save from legacy.
         result.Out.Should().MatchRegex(@"routes\?consumer=home-ranker → 200: .*""event_type"":""click"",""source"":""weft"",""stage"":""cut-over"".*""event_type"":""save"",""source"":""legacy"",""stage"":""shadow""");
+        // And the hybrid sequence those routes assemble with the stand-in legacy endpoint: the version is the last route change's audit line.
+        var hybrid = System.Text.RegularExpressions.Regex.Match(result.Out,
+            @"limit=5&consumer=home-ranker .*→ 200, (\d+) elements \[([a-z, ]+)\] \(from_stream (\d+), from_batch (\d+), from_legacy (\d+)\), assembly: \{""consumer"":""home-ranker"",""version"":(\d+),""sources"":\{""click"":""weft"",""save"":""legacy""\}\}");
+        hybrid.Success.Should().BeTrue(result.Out);
+        var types = hybrid.Groups[2].Value.Split(", ");
+        N(hybrid.Groups[5]).Should().Be(types.Count(t => t == "save"), "every save comes from legacy, every click from Weft");
+        (N(hybrid.Groups[3]) + N(hybrid.Groups[4])).Should().Be(types.Count(t => t == "click"));
+        N(hybrid.Groups[6]).Should().Be((await ledger.AuditAsync("engagement")).Last(a => a.Action == "cutover").Seq);
     }
 }
