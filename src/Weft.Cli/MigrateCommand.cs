@@ -102,7 +102,7 @@ internal static class MigrateCommand
             var check = await LegacyComparison.ShadowAsync(weft, signal, eventType, ct).ConfigureAwait(false);
             string summary = check.Passed
                 ? $"legacy holds {check.LegacyRows:N0} '{eventType}' events and Weft {check.WeftRows:N0} over {Range(check.FromMicros, check.ToMicros)}"
-                : check.LegacyRows == 0 ? $"legacy's output holds no '{eventType}' events" : $"Weft holds no '{eventType}' events over {Range(check.FromMicros, check.ToMicros)}: run `weft batch` or `weft stream` for '{signal.Name}' first";
+                : check.LegacyRows == 0 ? (weft.Legacy.TryGetValue(signal.Name, out var l) && l.Output is null ? $"legacy's endpoint answered no '{eventType}' events for the users asked" : $"legacy's output holds no '{eventType}' events") : $"Weft holds no '{eventType}' events over {Range(check.FromMicros, check.ToMicros)}: run `weft batch` or `weft stream` for '{signal.Name}' first";
             await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
             var transition = await store.ShadowAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.ShadowKind, check.Passed, summary, JsonSerializer.Serialize(check, CliJson.Compact)),
                 parse.GetValue(c.Override), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
@@ -123,9 +123,10 @@ internal static class MigrateCommand
         var minCompleteness = new Option<double>("--min-completeness") { Description = "Share of legacy's events Weft must hold", DefaultValueFactory = _ => gates.MinCompleteness };
         var minAgreement = new Option<double>("--min-agreement") { Description = "Share of matched events each column must agree on", DefaultValueFactory = _ => gates.MinAgreement };
         var minSequence = new Option<double>("--min-sequence-agreement") { Description = "Share of users whose events (ids and times) must be the same", DefaultValueFactory = _ => gates.MinSequenceAgreement };
+        var users = new Option<int>("--users") { Description = "Through a legacy endpoint (legacy.<signal>.endpoint, no output table): how many of Weft's users to ask it for (default range: the signal's lookback up to the end of Weft's newest bucket)", DefaultValueFactory = _ => LegacyComparison.DefaultSampleUsers };
         var command = new Command("compare", "Two-tier comparison with legacy (event level, sequence level), against legacy's own noise floor when a replica is configured; stored as evidence")
         {
-            c.Config, c.Signal, c.EventType, from, to, tolerance, ignore, minCompleteness, minAgreement, minSequence, c.Actor, c.Json,
+            c.Config, c.Signal, c.EventType, from, to, tolerance, ignore, minCompleteness, minAgreement, minSequence, users, c.Actor, c.Json,
         };
         command.SetAction((parse, ct) => RunAsync("compare", stderr, async () =>
         {
@@ -139,7 +140,12 @@ internal static class MigrateCommand
                 throw new ArgumentException("--from must be before --to");
             }
 
-            var request = new LegacyComparisonRequest(eventType, fromMicros, toMicros, QualityCommand.Options(parse.GetValue(tolerance) ?? [], parse.GetValue(ignore) ?? []), requestGates);
+            if (parse.GetValue(users) < 1)
+            {
+                throw new ArgumentException($"--users must be at least 1, got {parse.GetValue(users)}");
+            }
+
+            var request = new LegacyComparisonRequest(eventType, fromMicros, toMicros, QualityCommand.Options(parse.GetValue(tolerance) ?? [], parse.GetValue(ignore) ?? []), requestGates, parse.GetValue(users));
             var result = await LegacyComparison.CompareAsync(weft, signal, request, ct).ConfigureAwait(false);
             var total = result.Comparison.Total;
             string summary = $"completeness {total.Completeness:P2}, worst column {Worst(total)}, same sequences {result.Comparison.Sequences.IdsRate:P2}"
@@ -452,7 +458,8 @@ internal static class MigrateCommand
     private static async Task WriteComparisonAsync(TextWriter output, LegacyComparisonResult r)
     {
         var t = r.Comparison.Total;
-        await output.WriteLineAsync($"'{r.EventType}' of '{r.Signal}' over {Range(r.FromMicros, r.ToMicros)}: legacy {r.LegacyRows:N0} events, Weft {r.WeftRows:N0}").ConfigureAwait(false);
+        await output.WriteLineAsync($"'{r.EventType}' of '{r.Signal}' over {Range(r.FromMicros, r.ToMicros)}: legacy {r.LegacyRows:N0} events, Weft {r.WeftRows:N0}"
+            + (r.SampledUsers is { } sampled ? $" (through legacy's endpoint: the sequences of {sampled:N0} users, each from the oldest event legacy answered)" : "")).ConfigureAwait(false);
         await output.WriteLineAsync($"  events: {t.Matched:N0} matched, {t.ReferenceOnly:N0} only in legacy, {t.CandidateOnly:N0} only in Weft, {t.ReferenceDuplicates + t.CandidateDuplicates:N0} repeats").ConfigureAwait(false);
         var rows = new List<string[]> { new[] { "gate", "Weft vs legacy", "legacy vs itself", "required", "" } };
         foreach (var check in r.Checks)

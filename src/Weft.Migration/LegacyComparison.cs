@@ -15,7 +15,8 @@ namespace Weft.Migration;
 public sealed record ComparisonGates(double MinCompleteness = 0.99, double MinAgreement = 0.99, double MinSequenceAgreement = 0.95);
 
 /// <summary>One event type of a signal compared with its legacy output over [From, To) (µs; either open: the range legacy's rows of the type cover).</summary>
-public sealed record LegacyComparisonRequest(string EventType, long? FromMicros, long? ToMicros, ComparisonOptions Options, ComparisonGates Gates);
+/// <param name="SampleUsers">Through a legacy endpoint (no output table): how many of Weft's users to ask it for.</param>
+public sealed record LegacyComparisonRequest(string EventType, long? FromMicros, long? ToMicros, ComparisonOptions Options, ComparisonGates Gates, int SampleUsers = LegacyComparison.DefaultSampleUsers);
 
 /// <summary>One bar of the gate: what was measured, legacy's own level (noise floor) when measured, what was required.</summary>
 public sealed record GateCheck(string Measure, double Value, double? NoiseFloor, double Required)
@@ -43,6 +44,9 @@ public sealed record LegacyComparisonResult(
     IReadOnlyList<string> Failures)
 {
     public bool Passed => Failures.Count == 0;
+
+    /// <summary>Through a legacy endpoint: the users whose sequences legacy answered and were compared; null when legacy's output table was read.</summary>
+    public int? SampledUsers { get; init; }
 }
 
 /// <summary>What Weft and legacy each hold of one event type: the shadow stage's evidence.</summary>
@@ -54,14 +58,25 @@ public sealed record ShadowCheck(string Signal, string EventType, long LegacyRow
 /// <summary>A comparison that cannot run: no legacy adapter configured, no enriched table, unreadable input.</summary>
 public sealed class MigrationInputException(string message) : Exception(message);
 
-/// <summary>Reads legacy output through its table adapter and Weft's enriched table, and compares them per event type.</summary>
+/// <summary>
+/// Reads legacy output through its adapter — its output table, or (when it has none) its sequence
+/// endpoint asked for a sample of users — and Weft's enriched table, and compares them per event type.
+/// </summary>
 public static class LegacyComparison
 {
+    public const int DefaultSampleUsers = 1000;
+
     /// <summary>Counts each side's rows of the event type (the shadow evidence).</summary>
     public static async Task<ShadowCheck> ShadowAsync(WeftConfig config, SignalDefinition signal, string eventType, CancellationToken cancellationToken = default)
     {
-        var (_, output) = LegacyOf(config, signal);
+        var (legacyConfig, output) = LegacyOf(config, signal);
         var lake = await OpenLakeAsync(config, signal, cancellationToken).ConfigureAwait(false);
+        if (output is null)
+        {
+            var sample = await SampleEndpointAsync(config, legacyConfig, signal, lake, eventType, null, null, DefaultSampleUsers, cancellationToken).ConfigureAwait(false);
+            return new ShadowCheck(signal.Name, eventType, sample.Legacy.RowCount, sample.Weft.RowCount, sample.From, sample.To);
+        }
+
         var (legacyRows, _, _, _) = await ReadLegacyAsync(output, WeftSchema(lake), eventType, null, null, cancellationToken).ConfigureAwait(false);
         long? from = legacyRows.RowCount == 0 ? null : Min(legacyRows), to = legacyRows.RowCount == 0 ? null : Max(legacyRows) + 1;
         var weft = await ReadWeftAsync(lake, eventType, from ?? Timestamps.MinMicros, to ?? Timestamps.MaxMicros, cancellationToken).ConfigureAwait(false);
@@ -79,6 +94,11 @@ public static class LegacyComparison
         ArgumentNullException.ThrowIfNull(request);
         var (legacy, output) = LegacyOf(config, signal);
         var lake = await OpenLakeAsync(config, signal, cancellationToken).ConfigureAwait(false);
+        if (output is null)
+        {
+            return await CompareEndpointAsync(config, legacy, signal, lake, request, cancellationToken).ConfigureAwait(false);
+        }
+
         var weftSchema = WeftSchema(lake);
         var (legacyRows, legacySchema, legacyOnly, unreadable) = await ReadLegacyAsync(output, weftSchema, request.EventType, request.FromMicros, request.ToMicros, cancellationToken).ConfigureAwait(false);
         long from = request.FromMicros ?? (legacyRows.RowCount == 0 ? 0 : Min(legacyRows));
@@ -139,19 +159,180 @@ public static class LegacyComparison
         return (checks, failures);
     }
 
-    /// <summary>The signal's legacy pipeline with its output table (what every comparison reads).</summary>
-    private static (LegacyConfig Legacy, TableLocation Output) LegacyOf(WeftConfig config, SignalDefinition signal)
+    /// <summary>The signal's legacy pipeline, and its output table when it has one (else it has an endpoint).</summary>
+    private static (LegacyConfig Legacy, TableLocation? Output) LegacyOf(WeftConfig config, SignalDefinition signal)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(signal);
-        if (!config.Legacy.TryGetValue(signal.Name, out var legacy))
+        return config.Legacy.TryGetValue(signal.Name, out var legacy)
+            ? (legacy, legacy.Output)
+            : throw new MigrationInputException($"no legacy pipeline is configured for signal '{signal.Name}': add \"legacy\": {{\"{signal.Name}\": {{\"output\": {{\"path\": ..., \"format\": ...}}}}}} to {config.ConfigPath}");
+    }
+
+    /// <summary>
+    /// Through the endpoint: the request's comparison over a sample of Weft's users, with no noise floor
+    /// (a second answer of a live service is not a second run of the pipeline).
+    /// </summary>
+    private static async Task<LegacyComparisonResult> CompareEndpointAsync(
+        WeftConfig config, LegacyConfig legacy, SignalDefinition signal, EnrichedLake lake, LegacyComparisonRequest request, CancellationToken cancellationToken)
+    {
+        var sample = await SampleEndpointAsync(config, legacy, signal, lake, request.EventType, request.FromMicros, request.ToMicros, request.SampleUsers, cancellationToken).ConfigureAwait(false);
+        var comparer = new EventComparer(sample.Legacy.Schema, sample.Weft.Schema, request.Options);
+        comparer.Compare(sample.Legacy, sample.Weft);
+        var comparison = comparer.Result();
+        var legacyOnly = sample.LegacyOnly.Where(c => !request.Options.Ignored.Contains(c)).ToList();
+        var (checks, failures) = Gate(comparison, null, request.Gates);
+        if (sample.Users.Count == 0)
         {
-            throw new MigrationInputException($"no legacy pipeline is configured for signal '{signal.Name}': add \"legacy\": {{\"{signal.Name}\": {{\"output\": {{\"path\": ..., \"format\": ...}}}}}} to {config.ConfigPath}");
+            failures.Insert(0, $"Weft holds no events of '{signal.Name}' over {Timestamps.Format(sample.From)} .. {Timestamps.Format(sample.To)} to ask legacy about: nothing was compared");
+        }
+        else if (sample.Legacy.RowCount == 0)
+        {
+            failures.Insert(0, $"legacy's endpoint answered no '{request.EventType}' events for the {sample.Users.Count:N0} users asked: nothing was compared");
         }
 
-        return legacy.Output is { } output
-            ? (legacy, output)
-            : throw new MigrationInputException($"legacy.{signal.Name} in {config.ConfigPath} has an endpoint but no output table: comparisons read legacy's enriched events from a table (add \"output\": {{\"path\": ..., \"format\": ...}})");
+        if (sample.Failed.Count > 0 && sample.Failed.Count * 100 > sample.Users.Count + sample.Failed.Count)
+        {
+            failures.Add($"legacy's endpoint failed for {sample.Failed.Count:N0} of {sample.Users.Count + sample.Failed.Count:N0} users asked (more than 1 %), e.g. {sample.Failed[0]}");
+        }
+
+        foreach (var column in legacyOnly)
+        {
+            failures.Add($"legacy has column '{column}' and Weft's sequences do not: its consumers would lose it (add it to the signal, or --ignore it)");
+        }
+
+        if (sample.Unreadable.Count > 0)
+        {
+            failures.Add($"{sample.Unreadable.Count:N0} legacy element(s) cannot be read as Weft's column types, e.g. {sample.Unreadable[0]}");
+        }
+
+        return new LegacyComparisonResult(signal.Name, request.EventType, sample.From, sample.To, sample.Legacy.RowCount, sample.Weft.RowCount, comparison, null, legacyOnly, [.. sample.Unreadable.Take(5)], checks, failures)
+        {
+            SampledUsers = sample.Users.Count,
+        };
+    }
+
+    /// <summary>
+    /// Where a comparison through the endpoint ends by default: the end of the newest bucket Weft's table
+    /// holds (now, on a live stream; the end of the data, on a backfilled history), or now when it holds none.
+    /// </summary>
+    private static async Task<long> NewestBucketEndAsync(EnrichedLake lake, CancellationToken cancellationToken)
+    {
+        var snapshot = await lake.Table.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        long? end = null;
+        foreach (var file in snapshot.Files())
+        {
+            if (file.PartitionValues.TryGetValue(Weft.Storage.EventLayout.BucketColumn, out var bucket) && bucket is not null)
+            {
+                long bucketEnd = Weft.Storage.TimeBuckets.Parse(bucket).EndMicros;
+                end = end is { } e ? Math.Max(e, bucketEnd) : bucketEnd;
+            }
+        }
+
+        return end ?? Timestamps.ToMicros(DateTimeOffset.UtcNow) + 1;
+    }
+
+    /// <summary>What the endpoint and Weft hold of one event type for a sample of users.</summary>
+    private sealed record EndpointSample(
+        long From, long To, IReadOnlyList<long> Users, EventBatch Legacy, EventBatch Weft, IReadOnlyList<string> LegacyOnly, IReadOnlyList<string> Unreadable, IReadOnlyList<string> Failed);
+
+    /// <summary>
+    /// Asks the endpoint for the sequences of up to <paramref name="users"/> of the users Weft holds events
+    /// of the signal for in [from, to) (default: the signal's lookback up to the end of Weft's newest
+    /// bucket, <see cref="NewestBucketEndAsync"/>), chosen by a hash of the
+    /// user id so that the same users are asked every time. A legacy sequence holds its newest events
+    /// only, so each user is compared from the oldest event legacy answered for them (of any type): an
+    /// older event only Weft holds is legacy's length cap, not a loss.
+    /// </summary>
+    private static async Task<EndpointSample> SampleEndpointAsync(
+        WeftConfig config, LegacyConfig legacy, SignalDefinition signal, EnrichedLake lake, string eventType, long? fromMicros, long? toMicros, int users, CancellationToken cancellationToken)
+    {
+        if (legacy.Endpoint is not { } url)
+        {
+            throw new MigrationInputException($"legacy.{signal.Name} in {config.ConfigPath} has neither an output table nor an endpoint");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(users, 1);
+        long to = toMicros ?? await NewestBucketEndAsync(lake, cancellationToken).ConfigureAwait(false);
+        long from = fromMicros ?? to - (signal.Lookback.Ticks / TimeSpan.TicksPerMicrosecond);
+        var weftSchema = WeftSchema(lake);
+        var read = await lake.ReadAsync(from, to - 1, cancellationToken).ConfigureAwait(false);
+        var weftUsers = ((PrimitiveColumn<long>)read.Rows[StandardColumns.UserId]).Values;
+        var candidates = new HashSet<long>();
+        for (int i = 0; i < read.Rows.RowCount; i++)
+        {
+            if (read.Admitted[i])
+            {
+                candidates.Add(weftUsers[i]);
+            }
+        }
+
+        var sampled = candidates.OrderBy(u => MigrationRouting.Bucket(signal.Name, "compare-sample", u)).ThenBy(u => u).Take(users).ToList();
+        var answerSchema = weftSchema.Where(f => f.Name != StandardColumns.UserId).ToImmutableArray();
+        var answers = new LegacySequence?[sampled.Count];
+        var errors = new string?[sampled.Count];
+        using (var endpoint = new LegacyEndpoint(url, legacy.EndpointTimeout))
+        {
+            await Parallel.ForEachAsync(Enumerable.Range(0, sampled.Count), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (i, ct) =>
+            {
+                try
+                {
+                    answers[i] = await endpoint.FetchAsync(sampled[i], answerSchema, ct).ConfigureAwait(false);
+                }
+                catch (LegacyEndpointException e)
+                {
+                    errors[i] = e.Message;
+                }
+            }).ConfigureAwait(false);
+        }
+
+        var legacyParts = new List<EventBatch>();
+        var unreadable = new List<string>();
+        var columns = new SortedSet<string>(StringComparer.Ordinal);
+        var answered = new List<long>();
+        var startOf = new Dictionary<long, long>();
+        for (int i = 0; i < sampled.Count; i++)
+        {
+            if (answers[i] is not { } answer)
+            {
+                continue;
+            }
+
+            answered.Add(sampled[i]);
+            columns.UnionWith(answer.Columns);
+            unreadable.AddRange(answer.Unreadable.Where(d => d.EventType is null || d.EventType == eventType).Select(d => $"{d.Source}: {d.Reason}"));
+            var times = ((PrimitiveColumn<long>)answer.Rows[StandardColumns.EventTime]).Values;
+            long start = from;
+            if (times.Length > 0)
+            {
+                start = Math.Max(from, times.Min());
+            }
+
+            startOf[sampled[i]] = start;
+            var rows = Keep(answer.Rows, eventType, start, to);
+            var user = new PrimitiveColumn<long>(WeftType.Int64, Enumerable.Repeat(sampled[i], rows.RowCount).ToArray());
+            legacyParts.Add(rows.WithColumn(new FieldDefinition(StandardColumns.UserId, WeftType.Int64, Nullable: false), user).Project(weftSchema));
+        }
+
+        var types = ((StringColumn)read.Rows[StandardColumns.EventType]).Values;
+        var times2 = ((PrimitiveColumn<long>)read.Rows[StandardColumns.EventTime]).Values;
+        var keep = new List<int>();
+        for (int i = 0; i < read.Rows.RowCount; i++)
+        {
+            if (read.Admitted[i] && types[i] == eventType && startOf.TryGetValue(weftUsers[i], out long start) && times2[i] >= start)
+            {
+                keep.Add(i);
+            }
+        }
+
+        var weft = read.Rows.Gather(keep.ToArray()).Project(weftSchema);
+        // As with a table: only the columns legacy answers are compared; the others are Weft's additions.
+        string[] keys = [StandardColumns.EventId, StandardColumns.UserId, StandardColumns.EventType, StandardColumns.EventTime];
+        var legacySchema = weftSchema.Where(f => keys.Contains(f.Name) || columns.Contains(f.Name)).ToImmutableArray();
+        var legacyRows = legacyParts.Count == 0 ? EventBatch.Empty(legacySchema) : EventBatch.Concat(legacySchema, legacyParts);
+        // The user id is the endpoint's URL, not a column it must answer.
+        var legacyOnly = columns.Where(c => c != StandardColumns.UserId && !weftSchema.Any(f => f.Name == c)).ToList();
+        return new EndpointSample(from, to, answered, legacyRows, weft, legacyOnly, unreadable, [.. errors.OfType<string>()]);
     }
 
     /// <summary>The columns consumers read from Weft's enriched table: the signal's sequence columns and user_id.</summary>

@@ -8,8 +8,8 @@ using Weft.Engine.Configuration;
 
 namespace Weft.Migration;
 
-/// <summary>One user's sequence as a legacy pipeline's endpoint answered it: the rows read, and the elements that could not be.</summary>
-public sealed record LegacySequence(EventBatch Rows, IReadOnlyList<DeadLetter> Unreadable);
+/// <summary>One user's sequence as a legacy pipeline's endpoint answered it: the rows read, the elements that could not be, and every property name the elements carry.</summary>
+public sealed record LegacySequence(EventBatch Rows, IReadOnlyList<DeadLetter> Unreadable, IReadOnlySet<string> Columns);
 
 /// <summary>A legacy endpoint that did not answer a usable sequence: unreachable, too slow, an error status, or a body that is not one.</summary>
 public sealed class LegacyEndpointException(string message, Exception? inner = null) : Exception(message, inner);
@@ -18,8 +18,9 @@ public sealed class LegacyEndpointException(string message, Exception? inner = n
 /// The HTTP adapter of a legacy pipeline (<c>legacy.&lt;signal&gt;.endpoint</c>): GET the URL with the
 /// user's id in place of <c>{user_id}</c>, and read the answer as that user's sequence: a JSON array of
 /// event objects, or an object whose <c>events</c> is one. Each object carries the signal's sequence
-/// columns by name (event_id, event_type, event_time as ISO-8601 or µs since the epoch, the elements);
-/// an element that cannot be read as them is left out and reported, the others are used.
+/// columns by name (event_id, event_type and event_time, as ISO-8601 or µs since the epoch, are
+/// required; an element column it lacks reads as null); an element that cannot be read as them is left
+/// out and reported, the others are used.
 /// </summary>
 public sealed class LegacyEndpoint : IDisposable
 {
@@ -81,6 +82,7 @@ public sealed class LegacyEndpoint : IDisposable
     public static LegacySequence Read(ReadOnlyMemory<byte> body, string source, ImmutableArray<FieldDefinition> schema)
     {
         var records = new List<RawRecord>();
+        var columns = new HashSet<string>(StringComparer.Ordinal);
         try
         {
             var reader = new Utf8JsonReader(body.Span);
@@ -99,6 +101,14 @@ public sealed class LegacyEndpoint : IDisposable
             int i = 0;
             foreach (var e in events.EnumerateArray())
             {
+                if (e.ValueKind == JsonValueKind.Object)
+                {
+                    foreach (var property in e.EnumerateObject())
+                    {
+                        columns.Add(property.Name);
+                    }
+                }
+
                 records.Add(new RawRecord(System.Text.Encoding.UTF8.GetBytes(e.GetRawText()), $"{source} events[{i++}]"));
             }
         }
@@ -107,8 +117,11 @@ public sealed class LegacyEndpoint : IDisposable
             throw new LegacyEndpointException($"legacy endpoint {source} answered a body that is not JSON: {e.Message}", e);
         }
 
-        var (rows, bad) = JsonRows.Read(records, schema, "legacy-endpoint");
-        return new LegacySequence(rows, bad);
+        // Only the keys are required of legacy: a column it never had reads as null, and is told
+        // apart from a disagreement by the comparison (Columns) rather than refused element by element.
+        var relaxed = schema.Select(f => f.Name is StandardColumns.EventId or StandardColumns.EventType or StandardColumns.EventTime ? f : f with { Nullable = true }).ToImmutableArray();
+        var (rows, bad) = JsonRows.Read(records, relaxed, "legacy-endpoint");
+        return new LegacySequence(rows, bad, columns);
     }
 
     public void Dispose() => _http.Dispose();

@@ -8,6 +8,7 @@ using Weft.Engine;
 using Weft.Engine.Configuration;
 using Weft.Migration;
 using Weft.Parquet.Tests;
+using Weft.Tests.Legacy;
 using Xunit;
 
 namespace Weft.Cli.Tests;
@@ -88,6 +89,110 @@ public sealed class MigrateCommandTests : IDisposable
             var result = doc.RootElement.GetProperty("result");
             result.GetProperty("legacy_rows").GetInt64().Should().Be(world.LegacyClicksIn(Timestamps.ToMicros(new DateTimeOffset(2026, 11, 2, 0, 0, 0, TimeSpan.Zero)), Timestamps.ToMicros(new DateTimeOffset(2026, 11, 2, 6, 0, 0, TimeSpan.Zero))));
         }
+    }
+
+    /// <summary>
+    /// A legacy pipeline known only by its sequence endpoint: shadow and compare ask it for a sample of
+    /// Weft's users, and the comparison counts the same known differences as through its table.
+    /// </summary>
+    [Fact]
+    public async Task Through_the_legacy_endpoint_the_comparison_counts_the_same_differences_over_the_users_asked()
+    {
+        var world = await SetUpAsync();
+        await using var legacy = await LegacyServer.StartAsync();
+        var users = ((PrimitiveColumn<long>)world.Legacy[StandardColumns.UserId]).Values;
+        void Answer(int cap)
+        {
+            foreach (var group in Enumerable.Range(0, world.Legacy.RowCount).GroupBy(i => users[i]))
+            {
+                // Legacy's answer: the user's newest events.
+                legacy.Bodies[group.Key] = Sequence([.. group.OrderByDescending(i => ((PrimitiveColumn<long>)world.Legacy[StandardColumns.EventTime]).Values[i]).Take(cap)]);
+            }
+        }
+
+        string Sequence(int[] newestFirst)
+        {
+            var rows = world.Legacy.Gather(newestFirst);
+            // Without user_id (the URL names the user), and without long_dwell: legacy never had it.
+            rows = rows.Project([.. rows.Schema.Where(f => f.Name != StandardColumns.UserId && f.Name != "long_dwell")]);
+            using var buffer = new MemoryStream();
+            using (var w = new Utf8JsonWriter(buffer))
+            {
+                w.WriteStartArray();
+                for (int r = 0; r < rows.RowCount; r++)
+                {
+                    JsonRows.WriteRow(w, rows, r);
+                }
+
+                w.WriteEndArray();
+            }
+
+            return Encoding.UTF8.GetString(buffer.ToArray());
+        }
+
+        Answer(int.MaxValue);
+
+        var config = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(world.Config))!;
+        config["legacy"]![Signal] = new System.Text.Json.Nodes.JsonObject { ["endpoint"] = legacy.Url };
+        string endpointConfig = _cli.PathOf("endpoint.json");
+        await File.WriteAllTextAsync(endpointConfig, config.ToJsonString());
+        string[] range = ["--from", "2026-11-01", "--to", "2026-11-03"];
+
+        var shadow = await Migrate("shadow", endpointConfig, "--event-type", "click");
+        shadow.Exit.Should().Be(0, shadow.Err);
+        var compare = await Migrate("compare", endpointConfig, ["--event-type", "click", .. range, "--json"]);
+        compare.Exit.Should().Be(1, "legacy_rank is legacy's only, as through the table");
+        int allUsers = users.Distinct().Count();
+        using (var doc = JsonDocument.Parse(compare.Out))
+        {
+            var result = doc.RootElement.GetProperty("result");
+            result.GetProperty("sampled_users").GetInt32().Should().Be(allUsers, "every user Weft holds is asked: fewer than --users");
+            var total = result.GetProperty("comparison").GetProperty("total");
+            total.GetProperty("reference_rows").GetInt64().Should().Be(world.LegacyClicks);
+            total.GetProperty("candidate_rows").GetInt64().Should().Be(world.WeftClicks);
+            total.GetProperty("matched").GetInt64().Should().Be(world.WeftClicks - 3);
+            total.GetProperty("reference_only").GetInt64().Should().Be(1);
+            total.GetProperty("candidate_only").GetInt64().Should().Be(3, "the three events legacy lost, none its user's oldest");
+            total.GetProperty("columns").EnumerateArray().Single(c => c.GetProperty("column").GetString() == "category")
+                .Should().Match<JsonElement>(c => c.GetProperty("compared").GetInt64() - c.GetProperty("agreed").GetInt64() == 2);
+            result.GetProperty("legacy_only_columns").EnumerateArray().Select(c => c.GetString()).Should().Equal("legacy_rank");
+            result.GetProperty("noise_floor").ValueKind.Should().Be(JsonValueKind.Null, "a live service has no second run");
+            result.GetProperty("comparison").GetProperty("only_in_candidate").EnumerateArray().Select(c => c.GetString()).Should().Contain("long_dwell", "a column legacy does not answer is Weft's addition, not a disagreement");
+            total.GetProperty("columns").EnumerateArray().Select(c => c.GetProperty("column").GetString()).Should().NotContain("long_dwell");
+        }
+
+        var passed = await Migrate("compare", endpointConfig, ["--event-type", "click", .. range, "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8"]);
+        passed.Exit.Should().Be(0, passed.Err);
+        passed.Out.Should().Contain($"through legacy's endpoint: the sequences of {allUsers:N0} users");
+
+        // A sample: the same ten users every time; and an endpoint failing for one user in ten fails the gate.
+        var ten = await Migrate("compare", endpointConfig, ["--event-type", "click", .. range, "--ignore", "legacy_rank", "--users", "10", "--json"]);
+        var again = await Migrate("compare", endpointConfig, ["--event-type", "click", .. range, "--ignore", "legacy_rank", "--users", "10", "--json"]);
+        using (var a = JsonDocument.Parse(ten.Out))
+        using (var b = JsonDocument.Parse(again.Out))
+        {
+            a.RootElement.GetProperty("result").GetProperty("sampled_users").GetInt32().Should().Be(10);
+            a.RootElement.GetProperty("result").GetProperty("comparison").GetRawText().Should().Be(b.RootElement.GetProperty("result").GetProperty("comparison").GetRawText());
+            a.RootElement.GetProperty("result").GetProperty("legacy_rows").GetInt64().Should().BeLessThan(world.LegacyClicks);
+        }
+
+        // Legacy's sequences capped at 20 events: each user is compared from the oldest event legacy
+        // answered, so Weft's older events are not counted as legacy's losses.
+        Answer(20);
+        var capped = await Migrate("compare", endpointConfig, ["--event-type", "click", .. range, "--ignore", "legacy_rank", "--json"]);
+        using (var doc = JsonDocument.Parse(capped.Out))
+        {
+            var total = doc.RootElement.GetProperty("result").GetProperty("comparison").GetProperty("total");
+            total.GetProperty("reference_rows").GetInt64().Should().BeLessThan(world.LegacyClicks / 2, "20 of ~75 events a user");
+            total.GetProperty("candidate_only").GetInt64().Should().BeLessThanOrEqualTo(3, "only events legacy lost can be Weft's alone");
+            total.GetProperty("reference_only").GetInt64().Should().BeLessThanOrEqualTo(1);
+        }
+
+        Answer(int.MaxValue);
+        legacy.FailFor[users[0]] = 503;
+        var failing = await Migrate("compare", endpointConfig, ["--event-type", "click", .. range, "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8"]);
+        failing.Exit.Should().Be(1);
+        failing.Err.Should().Contain($"legacy's endpoint failed for 1 of {allUsers} users asked").And.Contain($"/users/{users[0]}/sequence answered 503");
     }
 
     [Fact]

@@ -1,15 +1,11 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using FluentAssertions;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 using Weft.Definitions;
 using Weft.Engine;
 using Weft.Migration;
+using Weft.Tests.Legacy;
 using Xunit;
 
 namespace Weft.Serving.Tests;
@@ -22,58 +18,6 @@ namespace Weft.Serving.Tests;
 /// </summary>
 public sealed class HybridSequenceTests
 {
-    /// <summary>A legacy pipeline's online endpoint on loopback: answers each user's events as JSON, or fails as told.</summary>
-    private sealed class LegacyServer : IAsyncDisposable
-    {
-        private readonly WebApplication _app;
-
-        private LegacyServer(WebApplication app) => _app = app;
-
-        public ConcurrentDictionary<long, string> Bodies { get; } = new();
-
-        public int Requests;
-
-        public volatile int FailWith;
-
-        public volatile int DelayMs;
-
-        public string Url => _app.Urls.First() + "/users/{user_id}/sequence";
-
-        public static async Task<LegacyServer> StartAsync()
-        {
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
-            builder.Logging.ClearProviders();
-            var app = builder.Build();
-            var server = new LegacyServer(app);
-            app.MapGet("/users/{id}/sequence", async (HttpContext context, long id) =>
-            {
-                Interlocked.Increment(ref server.Requests);
-                if (server.DelayMs > 0)
-                {
-                    await Task.Delay(server.DelayMs, context.RequestAborted);
-                }
-
-                if (server.FailWith != 0)
-                {
-                    context.Response.StatusCode = server.FailWith;
-                    return;
-                }
-
-                context.Response.ContentType = "application/json";
-                await context.Response.WriteAsync(server.Bodies.TryGetValue(id, out var body) ? body : "[]", context.RequestAborted);
-            });
-            await app.StartAsync();
-            return server;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _app.StopAsync();
-            await _app.DisposeAsync();
-        }
-    }
-
     private sealed record Element(string EventId, string EventType, long EventTime, string? Category);
 
     private static string Url(long user, string? consumer, int? limit = null) =>
