@@ -12,7 +12,11 @@ namespace Weft.Migration;
 public sealed record LegacySequence(EventBatch Rows, IReadOnlyList<DeadLetter> Unreadable, IReadOnlySet<string> Columns);
 
 /// <summary>A legacy endpoint that did not answer a usable sequence: unreachable, too slow, an error status, or a body that is not one.</summary>
-public sealed class LegacyEndpointException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class LegacyEndpointException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>True when the endpoint was not asked: it had failed too often in a row (<see cref="LegacyEndpoint.OpenAfter"/>).</summary>
+    public bool NotAsked { get; init; }
+}
 
 /// <summary>
 /// The HTTP adapter of a legacy pipeline (<c>legacy.&lt;signal&gt;.endpoint</c>): GET the URL with the
@@ -27,9 +31,26 @@ public sealed class LegacyEndpoint : IDisposable
     /// <summary>The largest answer read: a user's sequence is kilobytes, and a runaway one must not take the server's memory.</summary>
     public const int MaxResponseBytes = 16 * 1024 * 1024;
 
-    private readonly HttpClient _http;
+    /// <summary>Failures in a row after which a breaking endpoint stops being asked for <see cref="OpenFor"/>.</summary>
+    public const int OpenAfter = 5;
 
-    public LegacyEndpoint(string urlTemplate, TimeSpan timeout, HttpMessageHandler? handler = null)
+    /// <summary>How long a breaking endpoint is not asked; then one request tries it again.</summary>
+    public static readonly TimeSpan OpenFor = TimeSpan.FromSeconds(5);
+
+    private readonly HttpClient _http;
+    private readonly bool _breaks;
+    private readonly TimeProvider _time;
+    private readonly Lock _gate = new();
+    private int _failuresInARow;
+    private DateTimeOffset _openUntil = DateTimeOffset.MinValue;
+    private string? _lastFailure;
+
+    /// <param name="breaks">
+    /// Stop asking after <see cref="OpenAfter"/> failures in a row, for <see cref="OpenFor"/> (a circuit
+    /// breaker): a server reading a legacy service that is down must not hold every request for the
+    /// timeout, nor pile load on a service trying to recover.
+    /// </param>
+    public LegacyEndpoint(string urlTemplate, TimeSpan timeout, bool breaks = false, TimeProvider? time = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(urlTemplate);
         if (LegacyConfig.EndpointProblem(urlTemplate) is { } problem)
@@ -38,7 +59,9 @@ public sealed class LegacyEndpoint : IDisposable
         }
 
         UrlTemplate = urlTemplate;
-        _http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+        _breaks = breaks;
+        _time = time ?? TimeProvider.System;
+        _http = new HttpClient();
         _http.Timeout = timeout;
         _http.MaxResponseContentBufferSize = MaxResponseBytes;
         _http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
@@ -55,6 +78,54 @@ public sealed class LegacyEndpoint : IDisposable
     public async Task<LegacySequence> FetchAsync(long userId, ImmutableArray<FieldDefinition> schema, CancellationToken cancellationToken)
     {
         var url = UrlFor(userId);
+        if (_breaks)
+        {
+            lock (_gate)
+            {
+                var now = _time.GetUtcNow();
+                if (now < _openUntil)
+                {
+                    throw new LegacyEndpointException(
+                        $"legacy endpoint {UrlTemplate} is not asked until {_openUntil:HH:mm:ss.fff}Z: it failed {_failuresInARow} times in a row, the last: {_lastFailure}") { NotAsked = true };
+                }
+
+                if (_failuresInARow >= OpenAfter)
+                {
+                    _openUntil = now + OpenFor; // half-open: this request tries it; the others wait for its answer's verdict
+                }
+            }
+        }
+
+        try
+        {
+            var sequence = await FetchOnceAsync(url, schema, cancellationToken).ConfigureAwait(false);
+            if (_breaks)
+            {
+                lock (_gate)
+                {
+                    (_failuresInARow, _openUntil) = (0, DateTimeOffset.MinValue);
+                }
+            }
+
+            return sequence;
+        }
+        catch (LegacyEndpointException e) when (_breaks)
+        {
+            lock (_gate)
+            {
+                _lastFailure = e.Message;
+                if (++_failuresInARow >= OpenAfter)
+                {
+                    _openUntil = _time.GetUtcNow() + OpenFor;
+                }
+            }
+
+            throw;
+        }
+    }
+
+    private async Task<LegacySequence> FetchOnceAsync(Uri url, ImmutableArray<FieldDefinition> schema, CancellationToken cancellationToken)
+    {
         byte[] body;
         try
         {

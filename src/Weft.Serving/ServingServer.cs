@@ -156,7 +156,7 @@ public sealed class ServingServer : IAsyncDisposable
             {
                 if (legacy.Endpoint is { } url)
                 {
-                    legacyEndpoints[name] = new LegacyEndpoint(url, legacy.EndpointTimeout);
+                    legacyEndpoints[name] = new LegacyEndpoint(url, legacy.EndpointTimeout, breaks: true, time);
                 }
             }
 

@@ -72,7 +72,7 @@ internal static partial class ServingEndpoints
             }
             catch (LegacyEndpointException e)
             {
-                CountLegacy(state, signal.Name, "failed", start);
+                CountLegacy(state, signal.Name, e.NotAsked ? "not_asked" : "failed", start);
                 await WriteErrorAsync(context, new ApiError(502, e.Message)).ConfigureAwait(false);
                 return;
             }
@@ -102,7 +102,7 @@ internal static partial class ServingEndpoints
 
     private static void CountLegacy(ServingState state, string signal, string outcome, long start)
     {
-        state.Metrics.Count("weft_legacy_requests_total", "Requests to legacy endpoints for hybrid sequences, by signal and outcome", 1, ("signal", signal), ("outcome", outcome));
+        state.Metrics.Count("weft_legacy_requests_total", "Requests to legacy endpoints for hybrid sequences, by signal and outcome (ok, failed, or not_asked while the endpoint's breaker is open)", 1, ("signal", signal), ("outcome", outcome));
         state.Metrics.Observe("weft_legacy_request_duration_seconds", "Latency of legacy endpoints' answers for hybrid sequences, by signal", Stopwatch.GetElapsedTime(start).TotalSeconds, ("signal", signal));
     }
 }
