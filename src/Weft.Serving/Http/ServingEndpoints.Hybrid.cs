@@ -97,6 +97,11 @@ internal static partial class ServingEndpoints
         Begin(context, 200);
         context.Response.ContentLength = body.WrittenCount;
         context.Response.BodyWriter.Write(body.WrittenSpan);
+        if (body.Capacity > 4 * 1024 * 1024)
+        {
+            t_body = null; // as for plain reads: no rare huge response's buffer kept per thread
+        }
+
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
