@@ -506,11 +506,14 @@ public sealed class ApiTests
         routes.GetProperty("responses").EnumerateObject().Select(r => r.Name).Should().BeEquivalentTo("200", "400", "401", "404");
         var sequence = paths.GetProperty("/v1/signals/{signal}/users/{user_id}/sequence").GetProperty("get");
         sequence.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString())
-            .Should().BeEquivalentTo("signal", "user_id", "columns", "limit", "lookback", "as_of", "known_at");
-        sequence.GetProperty("responses").EnumerateObject().Select(r => r.Name).Should().BeEquivalentTo("200", "400", "401", "404");
+            .Should().BeEquivalentTo("signal", "user_id", "columns", "limit", "lookback", "as_of", "known_at", "consumer");
+        sequence.GetProperty("responses").EnumerateObject().Select(r => r.Name).Should().BeEquivalentTo("200", "400", "401", "404", "409", "502");
+        paths.GetProperty("/v1/signals/{signal}/sequences").GetProperty("post").GetProperty("responses").EnumerateObject().Select(r => r.Name)
+            .Should().BeEquivalentTo("200", "400", "401", "404", "409", "415", "502");
         var schemas = doc.GetProperty("components").GetProperty("schemas");
         schemas.GetProperty("ProvenanceDoc").GetProperty("properties").EnumerateObject().Select(p => p.Name)
-            .Should().Contain(["fingerprint", "stream_watermark", "batch_sealed_through", "from_stream", "from_batch", "truncated", "lag_ms"]);
+            .Should().Contain(["fingerprint", "stream_watermark", "batch_sealed_through", "from_stream", "from_batch", "truncated", "lag_ms", "from_legacy"]);
+        schemas.GetProperty("SequenceDoc").GetProperty("properties").EnumerateObject().Select(p => p.Name).Should().Contain("assembly");
         paths.GetProperty("/v1/events").GetProperty("post").GetProperty("requestBody").GetProperty("content").EnumerateObject().Select(c => c.Name)
             .Should().BeEquivalentTo("application/json", "application/x-ndjson");
         paths.GetProperty("/v1/events").GetProperty("post").GetProperty("responses").EnumerateObject().Select(r => r.Name)

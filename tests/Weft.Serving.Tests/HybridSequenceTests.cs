@@ -132,11 +132,26 @@ public sealed class HybridSequenceTests
             (clickFromWeft ? ref weftClicks : ref legacyClicks)++;
         }
 
+        // The multi-get assembles each user's sequence exactly as the single read does.
+        var many = await client.PostAsync("v1/signals/engagement/sequences", new StringContent(
+            """{"user_ids": [1,2,3,4,5,6,7,8,9,10,11,12], "limit": 4, "lookback": "7d", "consumer": "ranker"}""", System.Text.Encoding.UTF8, "application/json"));
+        many.StatusCode.Should().Be(HttpStatusCode.OK);
+        var sequences = (await ServingWorld.JsonAsync(many)).GetProperty("sequences").EnumerateArray().ToList();
+        sequences.Should().HaveCount(12);
+        foreach (var sequence in sequences)
+        {
+            long user = sequence.GetProperty("user_id").GetInt64();
+            var single = await ServingWorld.JsonAsync(await client.GetAsync(Url(user, "ranker", 4)));
+            sequence.GetProperty("columns").GetRawText().Should().Be(single.GetProperty("columns").GetRawText(), $"user {user}");
+            sequence.GetProperty("assembly").GetRawText().Should().Be(single.GetProperty("assembly").GetRawText());
+            sequence.GetProperty("provenance").GetProperty("from_legacy").GetInt32().Should().Be(single.GetProperty("provenance").GetProperty("from_legacy").GetInt32());
+        }
+
         weftClicks.Should().BePositive("the 50 % split sends some users' clicks to Weft");
         legacyClicks.Should().BePositive("and some to legacy");
         string metrics = await (await client.GetAsync("metrics")).Content.ReadAsStringAsync();
-        metrics.Should().Contain("weft_legacy_requests_total{signal=\"engagement\",outcome=\"ok\"} 24")
-            .And.Contain("weft_legacy_unreadable_elements_total{signal=\"engagement\"} 24", "each answer's element without an event_time, left out");
+        metrics.Should().Contain("weft_legacy_requests_total{signal=\"engagement\",outcome=\"ok\"} 48", "24 single reads, 12 in the multi-get, 12 single reads to check it")
+            .And.Contain("weft_legacy_unreadable_elements_total{signal=\"engagement\"} 48", "each answer's element without an event_time, left out");
     }
 
     [Fact]
@@ -228,6 +243,11 @@ public sealed class HybridSequenceTests
         refused.StatusCode.Should().Be(HttpStatusCode.Conflict);
         var error = (await ServingWorld.JsonAsync(refused)).GetProperty("error").GetString();
         error.Should().Contain("click, save").And.Contain("'ranker'").And.Contain("legacy.engagement.endpoint");
+        var many = await client.PostAsync("v1/signals/engagement/sequences", new StringContent("""{"user_ids": [2, 3], "consumer": "ranker"}""", System.Text.Encoding.UTF8, "application/json"));
+        many.StatusCode.Should().Be(HttpStatusCode.Conflict);
+        var blank = await client.PostAsync("v1/signals/engagement/sequences", new StringContent("""{"user_ids": [2], "consumer": " "}""", System.Text.Encoding.UTF8, "application/json"));
+        blank.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        (await ServingWorld.JsonAsync(blank)).GetProperty("parameter").GetString().Should().Be("consumer");
         (await client.GetAsync(Url(2, null))).StatusCode.Should().Be(HttpStatusCode.OK, "a read without a consumer is Weft's sequence, as before");
     }
 }

@@ -47,6 +47,9 @@ public sealed class OpenApiDocumentTests
             """{"user_ids":[1],"known_at":null}""",
             """{"user_ids":[1],"as_of":1}""",
             """{"user_ids":[1],"other":1}""",
+            """{"user_ids":[1],"consumer":"ranker"}""",
+            """{"user_ids":[1],"consumer":null}""",
+            """{"user_ids":[1],"consumer":3}""",
             """[1]""",
         ];
 

@@ -25,7 +25,11 @@ internal sealed record AssemblyDoc(
     [property: Description("Event type → \"weft\" or \"legacy\".")] Dictionary<string, string> Sources);
 
 /// <summary>One user's sequence inside a multi-get: a <see cref="SequenceDoc"/> without <c>signal</c>, which the response states once.</summary>
-internal sealed record SequenceItemDoc(long UserId, Dictionary<string, JsonElement[]> Columns, int Length, ProvenanceDoc Provenance);
+internal sealed record SequenceItemDoc(long UserId, Dictionary<string, JsonElement[]> Columns, int Length, ProvenanceDoc Provenance)
+{
+    [Description("Only when the request names a consumer: which side each event type came from for this user, and the version of the routes that chose it.")]
+    public AssemblyDoc? Assembly { get; init; }
+}
 
 /// <summary>Where a sequence came from and how fresh and complete it is (docs/serving.md).</summary>
 internal sealed record ProvenanceDoc(
@@ -55,6 +59,9 @@ internal sealed record MultiGetRequestDoc(long[] UserIds)
 
     [Description("ISO-8601; as_of when left out.")]
     public string? KnownAt { get; init; }
+
+    [Description("During a migration off a legacy pipeline: the model or service reading; each user's sequence is then assembled from Weft and the legacy endpoint by the consumer's routes.")]
+    public string? Consumer { get; init; }
 }
 
 /// <summary>Sequences of many users of one signal.</summary>

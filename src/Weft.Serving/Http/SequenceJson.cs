@@ -67,10 +67,14 @@ internal static class SequenceJson
     /// assembly that chose which event type came from where.
     /// </summary>
     public static void WriteHybrid(Utf8JsonWriter w, ServedSignal signal, long userId, EventBatch elements, List<int> rows, int[] projection, in ReadContext context,
-        HistorySnapshot history, (int Stream, int Batch, int Legacy) from, bool truncated, string consumer, long assemblyVersion, IReadOnlyList<(string EventType, bool Weft)> sources)
+        HistorySnapshot history, (int Stream, int Batch, int Legacy) from, bool truncated, string consumer, long assemblyVersion, IReadOnlyList<(string EventType, bool Weft)> sources, bool includeSignal)
     {
         w.WriteStartObject();
-        w.WriteString("signal"u8, signal.Name);
+        if (includeSignal)
+        {
+            w.WriteString("signal"u8, signal.Name);
+        }
+
         w.WriteNumber("user_id"u8, userId);
         w.WritePropertyName("columns"u8);
         WriteColumns(w, signal, elements, projection, rows);

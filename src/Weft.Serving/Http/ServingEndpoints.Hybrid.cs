@@ -3,16 +3,24 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Weft.Engine;
-using Weft.Engine.Sequences;
 using Weft.Migration;
 using Weft.Serving.Hosting;
 using Weft.Serving.Sequences;
 
 namespace Weft.Serving.Http;
 
-/// <summary><c>GET …/sequence?consumer=C</c>: a hybrid sequence during a migration off a legacy pipeline (docs/migration.md).</summary>
+/// <summary>
+/// Hybrid sequences during a migration off a legacy pipeline (docs/migration.md): <c>GET …/sequence?consumer=C</c>
+/// and the multi-get with <c>"consumer"</c>.
+/// </summary>
 internal static partial class ServingEndpoints
 {
+    /// <summary>Reads of a legacy endpoint a multi-get has out at once.</summary>
+    private const int LegacyReadsInFlight = 8;
+
+    /// <summary>One user's routes and, when some types are routed to legacy, legacy's answer.</summary>
+    private sealed record UserAssembly(UserTimeline Timeline, RouteSet Routes, HashSet<string> LegacyTypes, EventBatch Legacy);
+
     /// <summary>
     /// The sequence as the consumer's routes assemble it: Weft's elements of the event types routed to
     /// Weft for this user, the legacy endpoint's of the others. A type routed to legacy is never filled
@@ -39,59 +47,18 @@ internal static partial class ServingEndpoints
             return;
         }
 
-        var signal = read.Signal;
-        var timeline = read.Sequence.Timeline;
-        var types = signal.Definition.EventTypes.Select(t => t.Name).ToList();
-        RouteSet routes = state.Routes is { } router
-            ? await router.RouteAsync(signal.Name, types, consumer, timeline.UserId, context.RequestAborted).ConfigureAwait(false)
-            : new RouteSet([.. types.Select(t => new RouteDecision(t, true, MigrationStage.LegacyDeprecated, null, MigrationRouting.Bucket(signal.Name, t, timeline.UserId)))], 0);
-        var legacyTypes = routes.Decisions.Where(d => !d.ServedByWeft).Select(d => d.EventType).ToHashSet(StringComparer.Ordinal);
-
-        var legacy = EventBatch.Empty(signal.SequenceColumns);
-        if (legacyTypes.Count > 0)
+        var (assemblies, failure) = await AssembleAsync(state, read.Signal, [read.Sequence.Timeline], consumer, context.RequestAborted).ConfigureAwait(false);
+        if (failure is not null)
         {
-            if (!state.LegacyEndpoints.TryGetValue(signal.Name, out var endpoint))
-            {
-                await WriteErrorAsync(context, new ApiError(409,
-                    $"event type(s) {string.Join(", ", legacyTypes.Order(StringComparer.Ordinal))} are served to consumer '{consumer}' by legacy for this user, and legacy.{signal.Name}.endpoint is not configured: "
-                    + "Weft cannot assemble the sequence (configure the endpoint, or read routes and combine the two sides)", "consumer")).ConfigureAwait(false);
-                return;
-            }
-
-            long start = Stopwatch.GetTimestamp();
-            try
-            {
-                var fetched = await endpoint.FetchAsync(timeline.UserId, signal.SequenceColumns, context.RequestAborted).ConfigureAwait(false);
-                legacy = fetched.Rows;
-                CountLegacy(state, signal.Name, "ok", start);
-                if (fetched.Unreadable.Count > 0)
-                {
-                    state.Metrics.Count("weft_legacy_unreadable_elements_total", "Elements a legacy endpoint answered that could not be read as the signal's sequence columns (left out), by signal",
-                        fetched.Unreadable.Count, ("signal", signal.Name));
-                }
-            }
-            catch (LegacyEndpointException e)
-            {
-                CountLegacy(state, signal.Name, e.NotAsked ? "not_asked" : "failed", start);
-                await WriteErrorAsync(context, new ApiError(502, e.Message)).ConfigureAwait(false);
-                return;
-            }
+            await WriteErrorAsync(context, failure).ConfigureAwait(false);
+            return;
         }
-
-        // Weft's side uncapped, so that elements of legacy's types cannot crowd Weft's out of the length.
-        var cut = read.Context.Cut;
-        var uncapped = cut with { MaxLength = int.MaxValue };
-        var weftRows = new List<int>();
-        timeline.Select(uncapped, weftRows, t_seen ??= new HashSet<string>(StringComparer.Ordinal));
-        var hybrid = HybridAssembly.Assemble(signal.SequenceColumns, timeline.Rows, timeline.BatchCount, weftRows, legacy, legacyTypes, cut);
 
         var body = t_body ??= new ArrayBufferWriter<byte>(64 * 1024);
         body.ResetWrittenCount();
         using (var w = new Utf8JsonWriter(body, SequenceJson.WriterOptions))
         {
-            SequenceJson.WriteHybrid(w, signal, timeline.UserId, hybrid.Elements, hybrid.Rows, read.Projection, read.Context, timeline.History,
-                (hybrid.FromStream, hybrid.FromBatch, hybrid.FromLegacy), hybrid.Truncated, consumer, routes.AssemblyVersion,
-                [.. routes.Decisions.Select(d => (d.EventType, d.ServedByWeft))]);
+            WriteHybrid(w, read.Signal, assemblies[0], read.Projection, read.Context, consumer, includeSignal: true);
         }
 
         Begin(context, 200);
@@ -103,6 +70,106 @@ internal static partial class ServingEndpoints
         }
 
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>The multi-get with a consumer: each user's hybrid sequence, in request order; one user legacy cannot answer fails the request.</summary>
+    private static async Task HybridSequencesAsync(HttpContext context, ServingState state, ServedSignal signal, UserTimeline[] timelines, int[] projection, ReadContext read, string consumer)
+    {
+        var (assemblies, failure) = await AssembleAsync(state, signal, timelines, consumer, context.RequestAborted).ConfigureAwait(false);
+        if (failure is not null)
+        {
+            await WriteErrorAsync(context, failure).ConfigureAwait(false);
+            return;
+        }
+
+        Begin(context, 200);
+        using (var w = new Utf8JsonWriter(context.Response.BodyWriter, SequenceJson.WriterOptions))
+        {
+            w.WriteStartObject();
+            w.WriteString("signal"u8, signal.Name);
+            w.WriteStartArray("sequences"u8);
+            foreach (var assembly in assemblies)
+            {
+                WriteHybrid(w, signal, assembly, projection, read, consumer, includeSignal: false);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>Each user's routes, and legacy's answers for the users with types routed to legacy (a few at a time); the error to answer instead, if any.</summary>
+    private static async Task<(UserAssembly[] Assemblies, ApiError? Failure)> AssembleAsync(ServingState state, ServedSignal signal, IReadOnlyList<UserTimeline> timelines, string consumer, CancellationToken cancellationToken)
+    {
+        var types = signal.Definition.EventTypes.Select(t => t.Name).ToList();
+        var assemblies = new UserAssembly[timelines.Count];
+        var asked = new List<int>();
+        for (int i = 0; i < timelines.Count; i++)
+        {
+            long user = timelines[i].UserId;
+            RouteSet routes = state.Routes is { } router
+                ? await router.RouteAsync(signal.Name, types, consumer, user, cancellationToken).ConfigureAwait(false)
+                : new RouteSet([.. types.Select(t => new RouteDecision(t, true, MigrationStage.LegacyDeprecated, null, MigrationRouting.Bucket(signal.Name, t, user)))], 0);
+            var legacyTypes = routes.Decisions.Where(d => !d.ServedByWeft).Select(d => d.EventType).ToHashSet(StringComparer.Ordinal);
+            assemblies[i] = new UserAssembly(timelines[i], routes, legacyTypes, EventBatch.Empty(signal.SequenceColumns));
+            if (legacyTypes.Count > 0)
+            {
+                asked.Add(i);
+            }
+        }
+
+        if (asked.Count == 0)
+        {
+            return (assemblies, null);
+        }
+
+        if (!state.LegacyEndpoints.TryGetValue(signal.Name, out var endpoint))
+        {
+            var first = assemblies[asked[0]];
+            return (assemblies, new ApiError(409,
+                $"event type(s) {string.Join(", ", first.LegacyTypes.Order(StringComparer.Ordinal))} are served to consumer '{consumer}' by legacy for user {first.Timeline.UserId}, and legacy.{signal.Name}.endpoint is not configured: "
+                + "Weft cannot assemble the sequence (configure the endpoint, or read routes and combine the two sides)", "consumer"));
+        }
+
+        var failures = new string?[assemblies.Length];
+        await Parallel.ForEachAsync(asked, new ParallelOptions { MaxDegreeOfParallelism = LegacyReadsInFlight, CancellationToken = cancellationToken }, async (i, ct) =>
+        {
+            long start = Stopwatch.GetTimestamp();
+            try
+            {
+                var fetched = await endpoint.FetchAsync(assemblies[i].Timeline.UserId, signal.SequenceColumns, ct).ConfigureAwait(false);
+                assemblies[i] = assemblies[i] with { Legacy = fetched.Rows };
+                CountLegacy(state, signal.Name, "ok", start);
+                if (fetched.Unreadable.Count > 0)
+                {
+                    state.Metrics.Count("weft_legacy_unreadable_elements_total", "Elements a legacy endpoint answered that could not be read as the signal's sequence columns (left out), by signal",
+                        fetched.Unreadable.Count, ("signal", signal.Name));
+                }
+            }
+            catch (LegacyEndpointException e)
+            {
+                CountLegacy(state, signal.Name, e.NotAsked ? "not_asked" : "failed", start);
+                failures[i] = e.Message;
+            }
+        }).ConfigureAwait(false);
+
+        int failed = Array.FindIndex(failures, f => f is not null);
+        return failed < 0 ? (assemblies, null) : (assemblies, new ApiError(502, failures[failed]!));
+    }
+
+    private static void WriteHybrid(Utf8JsonWriter w, ServedSignal signal, UserAssembly assembly, int[] projection, in ReadContext read, string consumer, bool includeSignal)
+    {
+        // Weft's side uncapped, so that elements of legacy's types cannot crowd Weft's out of the length.
+        var timeline = assembly.Timeline;
+        var cut = read.Cut;
+        var weftRows = new List<int>();
+        timeline.Select(cut with { MaxLength = int.MaxValue }, weftRows, t_seen ??= new HashSet<string>(StringComparer.Ordinal));
+        var hybrid = HybridAssembly.Assemble(signal.SequenceColumns, timeline.Rows, timeline.BatchCount, weftRows, assembly.Legacy, assembly.LegacyTypes, cut);
+        SequenceJson.WriteHybrid(w, signal, timeline.UserId, hybrid.Elements, hybrid.Rows, projection, read, timeline.History,
+            (hybrid.FromStream, hybrid.FromBatch, hybrid.FromLegacy), hybrid.Truncated, consumer, assembly.Routes.AssemblyVersion,
+            [.. assembly.Routes.Decisions.Select(d => (d.EventType, d.ServedByWeft))], includeSignal);
     }
 
     private static void CountLegacy(ServingState state, string signal, string outcome, long start)

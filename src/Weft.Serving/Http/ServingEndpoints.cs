@@ -96,9 +96,9 @@ internal static partial class ServingEndpoints
         app.MapPost(MultiGetRoute, (HttpContext context, string signal) => MultiGetAsync(context, state, signal))
             .WithName("sequences").WithTags("sequences")
             .WithSummary("Sequences of many users of one signal in one call, from one store snapshot")
-            .WithDescription("Body: {\"user_ids\": [...], \"columns\": [...], \"limit\": N, \"lookback\": \"7d\", \"as_of\": \"...\", \"known_at\": \"...\"}; one sequence per distinct user, in request order. At most serving.max_users_per_request users.")
+            .WithDescription("Body: {\"user_ids\": [...], \"columns\": [...], \"limit\": N, \"lookback\": \"7d\", \"as_of\": \"...\", \"known_at\": \"...\", \"consumer\": \"...\"}; one sequence per distinct user, in request order. At most serving.max_users_per_request users. With consumer, each user's hybrid sequence, as GET …/sequence?consumer= assembles it (409, 502 likewise).")
             .AddOpenApiOperationTransformer(RequestBody<MultiGetRequestDoc>("application/json"))
-            .Produces<MultiGetDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(415);
+            .Produces<MultiGetDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(409).Produces<ErrorDoc>(415).Produces<ErrorDoc>(502);
 
         app.MapGet(RoutesRoute, (HttpContext context, string signal, string user_id, [FromQuery] string? consumer) => RoutesAsync(context, state, signal, user_id, consumer))
             .WithName("routes").WithTags("migration")
@@ -253,7 +253,8 @@ internal static partial class ServingEndpoints
         var parseError = EventIngest.EncodingError(context.Request.Headers.ContentEncoding);
         List<long> users = [];
         ReadArguments args = new(null, null, null, null, null);
-        parseError ??= ParseMultiGet(body, state.Options.MaxUsersPerRequest, out users, out args);
+        string? consumer = null;
+        parseError ??= ParseMultiGet(body, state.Options.MaxUsersPerRequest, out users, out args, out consumer);
         ReadParameters parameters = null!;
         parseError ??= ReadRequest.TryParse(state, signal, args, out parameters);
         if (parseError is not null)
@@ -264,6 +265,12 @@ internal static partial class ServingEndpoints
 
         var timelines = await state.Sequences.TimelinesAsync(signal, users, context.RequestAborted).ConfigureAwait(false);
         var read = new ReadContext(parameters.Cut, parameters.Lookback, state.Stream?.LagMs);
+        if (consumer is not null)
+        {
+            await HybridSequencesAsync(context, state, signal, timelines, parameters.Projection, read, consumer).ConfigureAwait(false);
+            return;
+        }
+
         Begin(context, 200);
         using (var w = new Utf8JsonWriter(context.Response.BodyWriter, SequenceJson.WriterOptions))
         {
@@ -284,10 +291,11 @@ internal static partial class ServingEndpoints
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
-    private static ApiError? ParseMultiGet(byte[] body, int maxUsers, out List<long> users, out ReadArguments args)
+    private static ApiError? ParseMultiGet(byte[] body, int maxUsers, out List<long> users, out ReadArguments args, out string? consumer)
     {
         users = [];
         args = new ReadArguments(null, null, null, null, null);
+        consumer = null;
         if (NotText.Holds(body))
         {
             return ApiError.BadRequest($"the body: {NotText.Reason(body)}");
@@ -384,8 +392,16 @@ internal static partial class ServingEndpoints
                             _ => knownAt = p.Value.GetString(),
                         };
                         break;
+                    case "consumer":
+                        if (p.Value.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(p.Value.GetString()))
+                        {
+                            return ApiError.BadRequest($"consumer must name the model or service reading, got {p.Value.GetRawText()}", "consumer");
+                        }
+
+                        consumer = p.Value.GetString();
+                        break;
                     default:
-                        return ApiError.BadRequest($"unknown property '{p.Name}': the body has user_ids, columns, limit, lookback, as_of, known_at");
+                        return ApiError.BadRequest($"unknown property '{p.Name}': the body has user_ids, columns, limit, lookback, as_of, known_at, consumer");
                 }
             }
 
