@@ -51,17 +51,6 @@ static async Task RunAsync(Options opt, string root)
         .MaxLength(500).Lookback(TimeSpan.FromDays(7)).Bucket(TimeBucket.Hour).LateAllowance(TimeSpan.FromHours(6));
     var signal = weft.Build().Single();
     await File.WriteAllBytesAsync(Path.Combine(root, "signals", "bench.json"), SignalJsonWriter.Write(signal));
-    await File.WriteAllTextAsync(Path.Combine(root, "weft.json"), $$"""
-        {
-          "lake": "lake", "signals": "signals",
-          "archives": [ { "path": "raw/events", "format": "delta" } ],
-          "online_store": { "kind": "sqlite", "path": "online.db" },
-          "source": { "kind": "embedded", "path": "log" },
-          "tenants": [ { "name": "bench", "api_keys_sha256": [ "{{ApiKeys.Digest(Key)}}" ] } ],
-          "serving": { "urls": "http://127.0.0.1:{{opt.Port}}", "stream_max_wait": "20ms" }
-        }
-        """);
-    var config = WeftConfig.Load(Path.Combine(root, "weft.json"));
 
     // Data: events spaced evenly over 6.5 days before now, per user; the last day goes to the stream.
     long now = Timestamps.ToMicros(DateTimeOffset.UtcNow);
@@ -90,6 +79,49 @@ static async Task RunAsync(Options opt, string root)
                 streamed.Add((Encoding.UTF8.GetBytes(user.ToString(CultureInfo.InvariantCulture)), Encoding.UTF8.GetBytes(json)));
             }
         }
+    }
+
+    // A stand-in legacy service for the hybrid reads: each user's views (its own copy, newest first, at most
+    // 500), answered from memory, so what is measured is Weft's side of the call.
+    var legacyBodies = new Dictionary<long, byte[]>();
+    var allRows = archived.ToList();
+    foreach (var (_, json) in streamed)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        var e = doc.RootElement;
+        allRows.Add([e.GetProperty("event_id").GetString(), e.GetProperty("user_id").GetInt64(), e.GetProperty("event_type").GetString(),
+            Timestamps.ToMicros(DateTimeOffset.Parse(e.GetProperty("event_time").GetString()!, CultureInfo.InvariantCulture)), null,
+            e.GetProperty("item_id").GetInt64(), e.TryGetProperty("dwell_ms", out var d) ? d.GetInt32() : null, e.GetProperty("surface").GetString(), e.GetProperty("score").GetDouble(), e.GetProperty("position").GetInt32()]);
+    }
+
+    foreach (var group in allRows.Where(r => (string)r[2]! == "view").GroupBy(r => (long)r[1]!))
+    {
+        var events = group.OrderByDescending(r => (long)r[3]!).Take(500).Select(r => string.Create(CultureInfo.InvariantCulture,
+            $$"""{"event_id":"L{{r[0]}}","event_type":"view","event_time":"{{Timestamps.Format((long)r[3]!)}}","item_id":{{r[5]}},{{(r[6] is null ? "" : $"\"dwell_ms\":{r[6]},")}}"surface":"{{r[7]}}","score":{{r[8]}},"position":{{r[9]}}}"""));
+        legacyBodies[group.Key] = Encoding.UTF8.GetBytes("[" + string.Join(",", events) + "]");
+    }
+
+    await using var legacy = await LegacyStandIn.StartAsync(legacyBodies);
+    await File.WriteAllTextAsync(Path.Combine(root, "weft.json"), $$"""
+        {
+          "lake": "lake", "signals": "signals",
+          "archives": [ { "path": "raw/events", "format": "delta" } ],
+          "online_store": { "kind": "sqlite", "path": "online.db" },
+          "source": { "kind": "embedded", "path": "log" },
+          "tenants": [ { "name": "bench", "api_keys_sha256": [ "{{ApiKeys.Digest(Key)}}" ] } ],
+          "legacy": { "bench": { "endpoint": "{{legacy.Url}}/users/{user_id}/sequence" } },
+          "serving": { "urls": "http://127.0.0.1:{{opt.Port}}", "stream_max_wait": "20ms" }
+        }
+        """);
+    var config = WeftConfig.Load(Path.Combine(root, "weft.json"));
+    // click cut over to Weft for every consumer; view not started, so legacy serves it.
+    await using (var ledger = await Weft.Migration.MigrationStore.OpenAsync(config.MigrationStore))
+    {
+        var ok = (string kind) => new Weft.Migration.EvidenceInput(kind, true, "bench", "{}");
+        await ledger.ShadowAsync("bench", "click", ok(Weft.Migration.MigrationStore.ShadowKind), null, "bench");
+        await ledger.RecordComparisonAsync("bench", "click", ok(Weft.Migration.MigrationStore.ComparisonKind), "bench");
+        await ledger.RecordAbTestAsync("bench", "click", ok(Weft.Migration.MigrationStore.AbTestKind), "bench");
+        await ledger.CutoverAsync("bench", "click", Weft.Migration.MigrationRouting.DefaultConsumer, 100, null, "bench");
     }
 
     var sw = Stopwatch.StartNew();
@@ -209,6 +241,27 @@ static async Task RunAsync(Options opt, string root)
         report.AppendLine(CultureInfo.InvariantCulture, $"| GET …/users/{{id}}/sequence   | {sequence.Rps,11:N0} | {sequence.P50,7:F3} | {sequence.P99,7:F3} | {sequence.MBps,6:F1} |");
         report.AppendLine();
         report.AppendLine(CultureInfo.InvariantCulture, $"sequence / healthz requests/s: {sequence.Rps / health.Rps:P1}");
+
+        // Hybrid reads: clicks from Weft, views from the stand-in legacy service; against that service alone.
+        var legacyLua = Path.Combine(root, "legacy.lua");
+        await File.WriteAllTextAsync(legacyLua, $$"""
+            math.randomseed(7)
+            request = function()
+              return wrk.format("GET", "/users/" .. math.random(1, {{opt.Users}}) .. "/sequence")
+            end
+            """);
+        var hybridLua = Path.Combine(root, "hybrid.lua");
+        await File.WriteAllTextAsync(hybridLua, (await File.ReadAllTextAsync(lua)).Replace("/sequence\")", "/sequence?consumer=bench-ranker\")", StringComparison.Ordinal));
+        var legacyAlone = await WrkAsync(opt, legacy.Url + "/users/1/sequence", legacyLua);
+        var hybrid = await WrkAsync(opt, url + "/v1/signals/bench/users/1/sequence?consumer=bench-ranker", hybridLua);
+        report.AppendLine();
+        report.AppendLine("Hybrid reads (docs/migration.md): click from Weft, view from a stand-in legacy service on loopback answering from memory:");
+        report.AppendLine("| endpoint                                      |  requests/s |  p50 ms |  p99 ms |   MB/s |");
+        report.AppendLine("|-----------------------------------------------|------------:|--------:|--------:|-------:|");
+        report.AppendLine(CultureInfo.InvariantCulture, $"| legacy service alone: GET /users/{{id}}/sequence | {legacyAlone.Rps,11:N0} | {legacyAlone.P50,7:F3} | {legacyAlone.P99,7:F3} | {legacyAlone.MBps,6:F1} |");
+        report.AppendLine(CultureInfo.InvariantCulture, $"| GET …/users/{{id}}/sequence?consumer=…           | {hybrid.Rps,11:N0} | {hybrid.P50,7:F3} | {hybrid.P99,7:F3} | {hybrid.MBps,6:F1} |");
+        report.AppendLine();
+        report.AppendLine(CultureInfo.InvariantCulture, $"hybrid / plain sequence requests/s: {hybrid.Rps / sequence.Rps:P1}; hybrid / legacy service alone: {hybrid.Rps / legacyAlone.Rps:P1}");
     }
 
     Console.Write(report.ToString());
@@ -281,5 +334,38 @@ internal sealed record Options(int Users, int Events, int Iterations, int Port, 
         }
 
         return o;
+    }
+}
+
+/// <summary>A legacy sequence service on loopback answering each user's precomputed JSON.</summary>
+internal sealed class LegacyStandIn : IAsyncDisposable
+{
+    private readonly Microsoft.AspNetCore.Builder.WebApplication _app;
+
+    private LegacyStandIn(Microsoft.AspNetCore.Builder.WebApplication app, string url) => (_app, Url) = (app, url);
+
+    public string Url { get; }
+
+    public static async Task<LegacyStandIn> StartAsync(IReadOnlyDictionary<long, byte[]> bodies)
+    {
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        Microsoft.AspNetCore.Hosting.HostingAbstractionsWebHostBuilderExtensions.UseUrls(builder.WebHost, "http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        Microsoft.AspNetCore.Builder.EndpointRouteBuilderExtensions.MapGet(app, "/users/{id}/sequence", async (Microsoft.AspNetCore.Http.HttpContext context, long id) =>
+        {
+            context.Response.ContentType = "application/json";
+            var body = bodies.TryGetValue(id, out var b) ? b : "[]"u8.ToArray();
+            context.Response.ContentLength = body.Length;
+            await context.Response.Body.WriteAsync(body, context.RequestAborted);
+        });
+        await app.StartAsync();
+        return new LegacyStandIn(app, app.Urls.First());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
     }
 }

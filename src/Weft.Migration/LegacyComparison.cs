@@ -74,6 +74,12 @@ public static class LegacyComparison
         if (output is null)
         {
             var sample = await SampleEndpointAsync(config, legacyConfig, signal, lake, eventType, null, null, DefaultSampleUsers, cancellationToken).ConfigureAwait(false);
+            if (sample.Failed.Count > 0 && sample.Failed.Count * 100 > sample.Users.Count + sample.Failed.Count)
+            {
+                // Not evidence either way: the endpoint could not be read.
+                throw new MigrationInputException($"legacy's endpoint failed for {sample.Failed.Count:N0} of {sample.Users.Count + sample.Failed.Count:N0} users asked, e.g. {sample.Failed[0]}");
+            }
+
             return new ShadowCheck(signal.Name, eventType, sample.Legacy.RowCount, sample.Weft.RowCount, sample.From, sample.To);
         }
 

@@ -362,9 +362,9 @@ public sealed class MigrateCommandTests : IDisposable
         var endpointOnly = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(world.Config))!;
         endpointOnly["legacy"]![Signal] = new System.Text.Json.Nodes.JsonObject { ["endpoint"] = "http://127.0.0.1:9/users/{user_id}" };
         await File.WriteAllTextAsync(_cli.PathOf("endpoint-only.json"), endpointOnly.ToJsonString());
-        var noTable = await Migrate("shadow", _cli.PathOf("endpoint-only.json"), "--event-type", "click");
-        noTable.Exit.Should().Be(2);
-        noTable.Err.Should().Contain($"legacy.{Signal}").And.Contain("has an endpoint but no output table");
+        var unreachable = await Migrate("shadow", _cli.PathOf("endpoint-only.json"), "--event-type", "click");
+        unreachable.Exit.Should().Be(2, "nothing listens on port 9: no evidence either way");
+        unreachable.Err.Should().Contain("legacy's endpoint failed for").And.Contain("http://127.0.0.1:9/users/");
 
         await File.WriteAllTextAsync(_cli.PathOf("twice.csv"), "example_id,score\na,0.5\nb,0.4\na,0.6\n");
         (await Migrate("shadow", world.Config, "--event-type", "click")).Exit.Should().Be(0);
