@@ -11,72 +11,119 @@ public static class JsonRows
     /// <summary>Parses each record as an object with the schema's columns; bad rows are returned as dead letters.</summary>
     public static (EventBatch Rows, IReadOnlyList<DeadLetter> Bad) Read(IEnumerable<RawRecord> records, ImmutableArray<FieldDefinition> schema, string stage)
     {
-        var values = new List<object?>[schema.Length];
-        for (int i = 0; i < values.Length; i++)
-        {
-            values[i] = [];
-        }
-
-        var bad = new List<DeadLetter>();
-        var row = new object?[schema.Length];
+        var rows = new Rows(schema, stage);
         foreach (var record in records)
         {
-            string? problem = null, eventId = null, eventType = null;
-            long? userId = null;
+            JsonDocument doc;
             try
             {
-                using var doc = JsonDocument.Parse(record.Json);
-                if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                {
-                    problem = "not a JSON object";
-                }
-                else
-                {
-                    // Named in a dead letter, so a bad row can be traced to its event and counted by type.
-                    eventId = Text(doc.RootElement, StandardColumns.EventId);
-                    eventType = Text(doc.RootElement, StandardColumns.EventType);
-                    userId = doc.RootElement.TryGetProperty(StandardColumns.UserId, out var u) && u.ValueKind == JsonValueKind.Number && u.TryGetInt64(out long user) ? user : null;
-                    for (int c = 0; c < schema.Length && problem is null; c++)
-                    {
-                        row[c] = null;
-                        if (!doc.RootElement.TryGetProperty(schema[c].Name, out var v) || v.ValueKind == JsonValueKind.Null)
-                        {
-                            if (!schema[c].Nullable)
-                            {
-                                problem = $"missing '{schema[c].Name}'";
-                            }
-                        }
-                        else if (!RawEventParser.TryRead(v, schema[c].Type, out row[c]))
-                        {
-                            problem = $"'{schema[c].Name}': expected {schema[c].Type}";
-                        }
-                    }
-                }
+                doc = JsonDocument.Parse(record.Json);
             }
             catch (JsonException)
             {
-                problem = "malformed JSON";
+                rows.Refuse(null, null, null, "malformed JSON", record.Source, Encoding.UTF8.GetString(record.Json.Span));
+                continue;
+            }
+
+            using (doc)
+            {
+                rows.Add(doc.RootElement, record.Source);
+            }
+        }
+
+        return rows.Build();
+    }
+
+    /// <summary>Reads values already parsed (the elements of one JSON document) as objects with the schema's columns; <paramref name="sources"/> names each in a dead letter.</summary>
+    public static (EventBatch Rows, IReadOnlyList<DeadLetter> Bad) Read(IReadOnlyList<JsonElement> objects, Func<int, string> sources, ImmutableArray<FieldDefinition> schema, string stage)
+    {
+        ArgumentNullException.ThrowIfNull(objects);
+        ArgumentNullException.ThrowIfNull(sources);
+        var rows = new Rows(schema, stage);
+        for (int i = 0; i < objects.Count; i++)
+        {
+            rows.Add(objects[i], sources(i));
+        }
+
+        return rows.Build();
+    }
+
+    /// <summary>Columns being filled row by row, and the rows refused.</summary>
+    private sealed class Rows
+    {
+        private readonly ImmutableArray<FieldDefinition> _schema;
+        private readonly string _stage;
+        private readonly List<object?>[] _values;
+        private readonly object?[] _row;
+        private readonly List<DeadLetter> _bad = [];
+
+        public Rows(ImmutableArray<FieldDefinition> schema, string stage)
+        {
+            _schema = schema;
+            _stage = stage;
+            _values = new List<object?>[schema.Length];
+            for (int i = 0; i < _values.Length; i++)
+            {
+                _values[i] = [];
+            }
+
+            _row = new object?[schema.Length];
+        }
+
+        public void Add(JsonElement root, string source)
+        {
+            string? problem = null;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                problem = "not a JSON object";
+            }
+            else
+            {
+                for (int c = 0; c < _schema.Length && problem is null; c++)
+                {
+                    _row[c] = null;
+                    if (!root.TryGetProperty(_schema[c].Name, out var v) || v.ValueKind == JsonValueKind.Null)
+                    {
+                        if (!_schema[c].Nullable)
+                        {
+                            problem = $"missing '{_schema[c].Name}'";
+                        }
+                    }
+                    else if (!RawEventParser.TryRead(v, _schema[c].Type, out _row[c]))
+                    {
+                        problem = $"'{_schema[c].Name}': expected {_schema[c].Type}";
+                    }
+                }
             }
 
             if (problem is not null)
             {
-                bad.Add(new DeadLetter(eventId, userId, eventType, stage, problem, record.Source, Encoding.UTF8.GetString(record.Json.Span)));
-                continue;
+                // Named in the dead letter, so a bad row can be traced to its event and counted by type.
+                bool isObject = root.ValueKind == JsonValueKind.Object;
+                long? userId = isObject && root.TryGetProperty(StandardColumns.UserId, out var u) && u.ValueKind == JsonValueKind.Number && u.TryGetInt64(out long user) ? user : null;
+                Refuse(isObject ? Text(root, StandardColumns.EventId) : null, userId, isObject ? Text(root, StandardColumns.EventType) : null, problem, source, root.GetRawText());
+                return;
             }
 
-            for (int c = 0; c < schema.Length; c++)
+            for (int c = 0; c < _schema.Length; c++)
             {
-                values[c].Add(row[c]);
+                _values[c].Add(_row[c]);
             }
         }
 
-        var columns = new Column[schema.Length];
-        for (int c = 0; c < schema.Length; c++)
-        {
-            columns[c] = ColumnBuilder.Build(schema[c].Type, values[c]);
-        }
+        public void Refuse(string? eventId, long? userId, string? eventType, string problem, string source, string payload) =>
+            _bad.Add(new DeadLetter(eventId, userId, eventType, _stage, problem, source, payload));
 
-        return (new EventBatch(schema, columns), bad);
+        public (EventBatch Rows, IReadOnlyList<DeadLetter> Bad) Build()
+        {
+            var columns = new Column[_schema.Length];
+            for (int c = 0; c < _schema.Length; c++)
+            {
+                columns[c] = ColumnBuilder.Build(_schema[c].Type, _values[c]);
+            }
+
+            return (new EventBatch(_schema, columns), _bad);
+        }
     }
 
     private static string? Text(JsonElement row, string name) =>

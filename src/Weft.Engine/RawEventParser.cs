@@ -1211,6 +1211,10 @@ public sealed class RawEventParser
             case ScalarKind.Timestamp when e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out long micros):
                 value = micros;
                 return true;
+            case ScalarKind.Timestamp when e.ValueKind == JsonValueKind.String && IsoTimestamp.TryParse(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(e).Trim((byte)'"'), out long iso):
+                // The common shape straight from the UTF-8 (the general parser costs a microsecond a value).
+                value = iso;
+                return true;
             case ScalarKind.Timestamp when e.ValueKind == JsonValueKind.String
                 && DateTimeOffset.TryParse(e.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var ts):
                 value = Timestamps.ToMicros(ts);

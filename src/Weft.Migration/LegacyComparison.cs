@@ -283,7 +283,7 @@ public static class LegacyComparison
             {
                 try
                 {
-                    answers[i] = await endpoint.FetchAsync(sampled[i], answerSchema, ct).ConfigureAwait(false);
+                    answers[i] = await endpoint.FetchAsync(sampled[i], answerSchema, ct, withColumns: true).ConfigureAwait(false);
                 }
                 catch (LegacyEndpointException e)
                 {

@@ -8,7 +8,7 @@ using Weft.Engine.Configuration;
 
 namespace Weft.Migration;
 
-/// <summary>One user's sequence as a legacy pipeline's endpoint answered it: the rows read, the elements that could not be, and every property name the elements carry.</summary>
+/// <summary>One user's sequence as a legacy pipeline's endpoint answered it: the rows read, the elements that could not be, and (when asked for) every property name the elements carry.</summary>
 public sealed record LegacySequence(EventBatch Rows, IReadOnlyList<DeadLetter> Unreadable, IReadOnlySet<string> Columns);
 
 /// <summary>A legacy endpoint that did not answer a usable sequence: unreachable, too slow, an error status, or a body that is not one.</summary>
@@ -75,7 +75,8 @@ public sealed class LegacyEndpoint : IDisposable
         new(UrlTemplate.Replace(LegacyConfig.UserIdPlaceholder, userId.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
 
     /// <summary>The user's legacy sequence with the columns of <paramref name="schema"/>; throws <see cref="LegacyEndpointException"/> naming the URL when there is none to use.</summary>
-    public async Task<LegacySequence> FetchAsync(long userId, ImmutableArray<FieldDefinition> schema, CancellationToken cancellationToken)
+    /// <param name="withColumns">Collect every property name the elements carry (<see cref="LegacySequence.Columns"/>): a comparison needs them, a read does not.</param>
+    public async Task<LegacySequence> FetchAsync(long userId, ImmutableArray<FieldDefinition> schema, CancellationToken cancellationToken, bool withColumns = false)
     {
         var url = UrlFor(userId);
         if (_breaks)
@@ -98,7 +99,7 @@ public sealed class LegacyEndpoint : IDisposable
 
         try
         {
-            var sequence = await FetchOnceAsync(url, schema, cancellationToken).ConfigureAwait(false);
+            var sequence = await FetchOnceAsync(url, schema, withColumns, cancellationToken).ConfigureAwait(false);
             if (_breaks)
             {
                 lock (_gate)
@@ -124,7 +125,7 @@ public sealed class LegacyEndpoint : IDisposable
         }
     }
 
-    private async Task<LegacySequence> FetchOnceAsync(Uri url, ImmutableArray<FieldDefinition> schema, CancellationToken cancellationToken)
+    private async Task<LegacySequence> FetchOnceAsync(Uri url, ImmutableArray<FieldDefinition> schema, bool withColumns, CancellationToken cancellationToken)
     {
         byte[] body;
         try
@@ -146,18 +147,26 @@ public sealed class LegacyEndpoint : IDisposable
             throw new LegacyEndpointException($"legacy endpoint {url} failed: {e.Message}", e);
         }
 
-        return Read(body, url.ToString(), schema);
+        return Read(body, url.ToString(), schema, withColumns);
     }
 
     /// <summary>Reads an endpoint's answer (see the class summary); <paramref name="source"/> names it in errors and dead letters.</summary>
-    public static LegacySequence Read(ReadOnlyMemory<byte> body, string source, ImmutableArray<FieldDefinition> schema)
+    public static LegacySequence Read(ReadOnlyMemory<byte> body, string source, ImmutableArray<FieldDefinition> schema, bool withColumns = false)
     {
-        var records = new List<RawRecord>();
         var columns = new HashSet<string>(StringComparer.Ordinal);
+        JsonDocument doc;
         try
         {
             var reader = new Utf8JsonReader(body.Span);
-            using var doc = JsonDocument.ParseValue(ref reader);
+            doc = JsonDocument.ParseValue(ref reader);
+        }
+        catch (JsonException e)
+        {
+            throw new LegacyEndpointException($"legacy endpoint {source} answered a body that is not JSON: {e.Message}", e);
+        }
+
+        using (doc)
+        {
             var events = doc.RootElement;
             if (events.ValueKind == JsonValueKind.Object && events.TryGetProperty("events", out var inner))
             {
@@ -169,10 +178,10 @@ public sealed class LegacyEndpoint : IDisposable
                 throw new LegacyEndpointException($"legacy endpoint {source} answered JSON that is neither an array of events nor an object with an \"events\" array");
             }
 
-            int i = 0;
+            var elements = new List<JsonElement>(events.GetArrayLength());
             foreach (var e in events.EnumerateArray())
             {
-                if (e.ValueKind == JsonValueKind.Object)
+                if (withColumns && e.ValueKind == JsonValueKind.Object)
                 {
                     foreach (var property in e.EnumerateObject())
                     {
@@ -180,19 +189,15 @@ public sealed class LegacyEndpoint : IDisposable
                     }
                 }
 
-                records.Add(new RawRecord(System.Text.Encoding.UTF8.GetBytes(e.GetRawText()), $"{source} events[{i++}]"));
+                elements.Add(e);
             }
-        }
-        catch (JsonException e)
-        {
-            throw new LegacyEndpointException($"legacy endpoint {source} answered a body that is not JSON: {e.Message}", e);
-        }
 
-        // Only the keys are required of legacy: a column it never had reads as null, and is told
-        // apart from a disagreement by the comparison (Columns) rather than refused element by element.
-        var relaxed = schema.Select(f => f.Name is StandardColumns.EventId or StandardColumns.EventType or StandardColumns.EventTime ? f : f with { Nullable = true }).ToImmutableArray();
-        var (rows, bad) = JsonRows.Read(records, relaxed, "legacy-endpoint");
-        return new LegacySequence(rows, bad, columns);
+            // Only the keys are required of legacy: a column it never had reads as null, and is told
+            // apart from a disagreement by the comparison (Columns) rather than refused element by element.
+            var relaxed = schema.Select(f => f.Name is StandardColumns.EventId or StandardColumns.EventType or StandardColumns.EventTime ? f : f with { Nullable = true }).ToImmutableArray();
+            var (rows, bad) = JsonRows.Read(elements, i => $"{source} events[{i}]", relaxed, "legacy-endpoint");
+            return new LegacySequence(rows, bad, columns);
+        }
     }
 
     public void Dispose() => _http.Dispose();

@@ -25,8 +25,8 @@ public sealed class LegacyEndpointTests
     {
         const string Events = """[{"event_id":"a","event_type":"click","event_time":"2026-11-02T10:00:00Z","item_id":7,"extra":1},{"event_id":"b","event_type":"save","event_time":1793620800000000},{"event_id":"c","event_type":"save"}]""";
 
-        var bare = LegacyEndpoint.Read(Encoding.UTF8.GetBytes(Events), "test", Schema);
-        var wrapped = LegacyEndpoint.Read(Encoding.UTF8.GetBytes($$"""{"user_id":3,"events":{{Events}}}"""), "test", Schema);
+        var bare = LegacyEndpoint.Read(Encoding.UTF8.GetBytes(Events), "test", Schema, withColumns: true);
+        var wrapped = LegacyEndpoint.Read(Encoding.UTF8.GetBytes($$"""{"user_id":3,"events":{{Events}}}"""), "test", Schema, withColumns: true);
 
         foreach (var read in new[] { bare, wrapped })
         {
