@@ -25,7 +25,9 @@ using Weft.Streaming.Runtime;
 // 3. in-process: ITERATIONS reads of random users through the handler's own code (parameters, timeline,
 //    cut, JSON), cache warm; then the same with the cache off (store read + decode + merge every time);
 // 4. over HTTP: wrk against /healthz, then against the sequence endpoint (random users), same server,
-//    same settings; prints requests/s, p50/p99 and the ratio.
+//    same settings; prints requests/s, p50/p99 and the ratio;
+// 5. hybrid reads: click cut over to Weft, view served by a stand-in legacy service on loopback; wrk against
+//    that service alone, then against the sequence endpoint with a consumer; the ratio.
 var opt = Options.Parse(args);
 var root = Path.Combine(Path.GetTempPath(), "weft-serving-bench", Guid.NewGuid().ToString("N"));
 Directory.CreateDirectory(Path.Combine(root, "signals"));

@@ -12,6 +12,8 @@
 #    and with no cache (SQLite read + payload decode + merge each time).
 # 4. Over HTTP on loopback: wrk against GET /healthz, then against GET /v1/signals/bench/users/{random}/sequence
 #    on the same server with the same settings; requests/s, p50/p99 and the ratio.
+# 5. Hybrid reads (docs/migration.md): click cut over to Weft, view still served by a stand-in legacy service on
+#    loopback; wrk against that service alone, then against GET …/sequence?consumer=bench-ranker; the ratio.
 #
 # Needs the .NET 10 SDK and wrk (Debian package; installed here when missing). Traffic stays on 127.0.0.1.
 set -euo pipefail
