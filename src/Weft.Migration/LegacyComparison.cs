@@ -4,6 +4,7 @@ using Weft.Definitions;
 using Weft.Engine;
 using Weft.Engine.Configuration;
 using Weft.Quality;
+using Weft.Storage;
 
 namespace Weft.Migration;
 
@@ -188,11 +189,11 @@ public static class LegacyComparison
         var comparison = comparer.Result();
         var legacyOnly = sample.LegacyOnly.Where(c => !request.Options.Ignored.Contains(c)).ToList();
         var (checks, failures) = Gate(comparison, null, request.Gates);
-        if (sample.Users.Count == 0)
+        if (sample.Users.Count + sample.Failed.Count == 0)
         {
             failures.Insert(0, $"Weft holds no events of '{signal.Name}' over {Timestamps.Format(sample.From)} .. {Timestamps.Format(sample.To)} to ask legacy about: nothing was compared");
         }
-        else if (sample.Legacy.RowCount == 0)
+        else if (sample.Legacy.RowCount == 0 && sample.Users.Count > 0)
         {
             failures.Insert(0, $"legacy's endpoint answered no '{request.EventType}' events for the {sample.Users.Count:N0} users asked: nothing was compared");
         }
@@ -228,9 +229,9 @@ public static class LegacyComparison
         long? end = null;
         foreach (var file in snapshot.Files())
         {
-            if (file.PartitionValues.TryGetValue(Weft.Storage.EventLayout.BucketColumn, out var bucket) && bucket is not null)
+            if (file.PartitionValues.TryGetValue(EventLayout.BucketColumn, out var bucket) && bucket is not null)
             {
-                long bucketEnd = Weft.Storage.TimeBuckets.Parse(bucket).EndMicros;
+                long bucketEnd = TimeBuckets.Parse(bucket).EndMicros;
                 end = end is { } e ? Math.Max(e, bucketEnd) : bucketEnd;
             }
         }
@@ -321,11 +322,11 @@ public static class LegacyComparison
         }
 
         var types = ((StringColumn)read.Rows[StandardColumns.EventType]).Values;
-        var times2 = ((PrimitiveColumn<long>)read.Rows[StandardColumns.EventTime]).Values;
+        var eventTimes = ((PrimitiveColumn<long>)read.Rows[StandardColumns.EventTime]).Values;
         var keep = new List<int>();
         for (int i = 0; i < read.Rows.RowCount; i++)
         {
-            if (read.Admitted[i] && types[i] == eventType && startOf.TryGetValue(weftUsers[i], out long start) && times2[i] >= start)
+            if (read.Admitted[i] && types[i] == eventType && startOf.TryGetValue(weftUsers[i], out long start) && eventTimes[i] >= start)
             {
                 keep.Add(i);
             }

@@ -48,6 +48,7 @@ public sealed class WeftConfigShapeTests
     [InlineData("""{ "signals": "s", "legacy": { "engagement": { "endpoint": "/users/{user_id}" } } }""", "$.legacy.engagement.endpoint")]
     [InlineData("""{ "signals": "s", "legacy": { "engagement": { "endpoint": 7 } } }""", "$.legacy.engagement.endpoint")]
     [InlineData("""{ "signals": "s", "legacy": { "engagement": { "endpoint": "http://l/{user_id}", "endpoint_timeout": "2m" } } }""", "$.legacy.engagement.endpoint_timeout")]
+    [InlineData("""{ "signals": "s", "legacy": { "engagement": { "endpoint": "http://l/{user_id}", "replica": "r" } } }""", "$.legacy.engagement.replica")]
     public void A_legacy_section_of_the_wrong_shape_is_a_problem_at_its_path(string json, string path)
     {
         Problems(json).Should().Contain(p => p.StartsWith(path + ":", StringComparison.Ordinal));

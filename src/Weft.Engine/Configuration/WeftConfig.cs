@@ -52,8 +52,10 @@ public sealed record LegacyConfig(TableLocation? Output, TableLocation? Replica,
             : "is not an absolute http:// or https:// URL";
     }
 
+    public static readonly TimeSpan DefaultEndpointTimeout = TimeSpan.FromMilliseconds(500);
+
     /// <summary>How long <c>weft serve</c> waits for the endpoint's answer before the read fails.</summary>
-    public TimeSpan EndpointTimeout { get; init; } = TimeSpan.FromMilliseconds(500);
+    public TimeSpan EndpointTimeout { get; init; } = DefaultEndpointTimeout;
 }
 
 /// <summary>The online store: <c>sqlite</c> (embedded default, one file) or <c>postgres</c>.</summary>
@@ -561,7 +563,7 @@ public sealed record WeftConfig
                             endpoint = null;
                         }
 
-                        var timeout = TimeSpan.FromMilliseconds(500);
+                        var timeout = LegacyConfig.DefaultEndpointTimeout;
                         if (Str(p.Value, "endpoint_timeout", at, required: false) is { } timeoutText)
                         {
                             if (Durations.TryParse(timeoutText, out var t) && t >= TimeSpan.FromMilliseconds(1) && t <= TimeSpan.FromMinutes(1))
@@ -576,6 +578,11 @@ public sealed record WeftConfig
 
                         var outputTable = hasOutput ? Table(output, $"{at}.output") : null;
                         var replicaTable = p.Value.TryGetProperty("replica", out var replica) ? Table(replica, $"{at}.replica") : null;
+                        if (replicaTable is not null && !hasOutput)
+                        {
+                            problems.Add(new DefinitionProblem($"{at}.replica", "a replica is a second run of the legacy output table, and there is no 'output' to compare it with"));
+                        }
+
                         if (outputTable is not null || (!hasOutput && endpoint is not null))
                         {
                             legacy[p.Name] = new LegacyConfig(outputTable, replicaTable, endpoint) { EndpointTimeout = timeout };
