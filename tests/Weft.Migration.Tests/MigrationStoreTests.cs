@@ -42,6 +42,27 @@ public sealed class MigrationStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_assembly_version_is_the_audit_line_of_the_latest_route_change_and_moves_only_with_routes()
+    {
+        string[] types = [Click, "save"];
+        (await _store.AssemblyAsync(Signal, types)).AssemblyVersion.Should().Be(0, "no route has changed");
+        await AdvanceToAbTestedAsync();
+        (await _store.AssemblyAsync(Signal, types)).AssemblyVersion.Should().Be(0, "shadow, compare and abtest move no route");
+
+        var cutover = await _store.CutoverAsync(Signal, Click, "ranker", 10, null, "bo");
+        var (statuses, version) = await _store.AssemblyAsync(Signal, types);
+        version.Should().Be(cutover.Entry.Seq);
+        statuses[Click].Routes.Should().ContainSingle().Which.Percent.Should().Be(10);
+        statuses["save"].Stage.Should().Be(MigrationStage.NotStarted);
+
+        await _store.ShadowAsync(Signal, "save", Evidence(MigrationStore.ShadowKind, true), null, "ana");
+        (await _store.AssemblyAsync(Signal, types)).AssemblyVersion.Should().Be(cutover.Entry.Seq, "another type's shadow moves no route");
+        var rollback = await _store.RollbackAsync(Signal, Click, null, "regression", "bo");
+        (await _store.AssemblyAsync(Signal, types)).AssemblyVersion.Should().Be(rollback.Entry.Seq).And.BeGreaterThan(cutover.Entry.Seq);
+        (await _store.AssemblyAsync("another-signal", types)).AssemblyVersion.Should().Be(0, "versions are per signal");
+    }
+
+    [Fact]
     public async Task The_whole_walk_records_each_transition_with_its_evidence_and_actor()
     {
         await AdvanceToAbTestedAsync();
