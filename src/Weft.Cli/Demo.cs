@@ -201,7 +201,7 @@ internal static class Demo
         await using (var legacyEndpoint = await DemoMigration.StandInEndpoint.StartAsync(legacyOutput, ct).ConfigureAwait(false))
         {
             // The stand-in legacy's online endpoint exists for this step only, so only this server is told of it.
-            var serving = weft with { Legacy = weft.Legacy.SetItem(engagement.Name, weft.Legacy[engagement.Name] with { Endpoint = legacyEndpoint.Url }) };
+            var serving = weft with { Legacy = weft.Legacy.SetItem(engagement.Name, weft.Legacy[engagement.Name] with { Endpoint = legacyEndpoint.Url, EndpointTimeout = TimeSpan.FromSeconds(10) }) };
             served = await ServeOnceAsync(serving, port, engagement.Name, watchUser, ct).ConfigureAwait(false);
         }
 

@@ -67,6 +67,9 @@ public static class LegacyComparison
 {
     public const int DefaultSampleUsers = 1000;
 
+    /// <summary>The least a comparison waits for each of the endpoint's answers.</summary>
+    public static readonly TimeSpan ComparisonTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>Counts each side's rows of the event type (the shadow evidence).</summary>
     public static async Task<ShadowCheck> ShadowAsync(WeftConfig config, SignalDefinition signal, string eventType, CancellationToken cancellationToken = default)
     {
@@ -278,7 +281,8 @@ public static class LegacyComparison
         var answerSchema = weftSchema.Where(f => f.Name != StandardColumns.UserId).ToImmutableArray();
         var answers = new LegacySequence?[sampled.Count];
         var errors = new string?[sampled.Count];
-        using (var endpoint = new LegacyEndpoint(url, legacy.EndpointTimeout))
+        // Offline, a slow answer is not a missing one: endpoint_timeout is a serving deadline.
+        using (var endpoint = new LegacyEndpoint(url, legacy.EndpointTimeout > ComparisonTimeout ? legacy.EndpointTimeout : ComparisonTimeout))
         {
             await Parallel.ForEachAsync(Enumerable.Range(0, sampled.Count), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (i, ct) =>
             {

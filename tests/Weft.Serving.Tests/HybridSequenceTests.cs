@@ -88,7 +88,7 @@ public sealed class HybridSequenceTests
             answers[user] = usable;
         }
 
-        await SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}" }""");
+        await SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}", "endpoint_timeout": "20s" }""");
         long version;
         await using (var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
         {
@@ -160,7 +160,7 @@ public sealed class HybridSequenceTests
         await using var legacy = await LegacyServer.StartAsync();
         await using var world = new ServingWorld();
         await world.StreamAsync(ServingWorld.Events(200, seed: 32));
-        await SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}" }""");
+        await SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}", "endpoint_timeout": "20s" }""");
         await using (var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
         {
             foreach (var type in new[] { "click", "save" })
