@@ -72,7 +72,7 @@ public sealed class LegacyEndpoint : IDisposable
     public TimeSpan Timeout => _http.Timeout;
 
     public Uri UrlFor(long userId) =>
-        new(UrlTemplate.Replace(LegacyConfig.UserIdPlaceholder, userId.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
+        new(UrlTemplate.Replace(LegacyConfig.UserIdToken, userId.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
 
     /// <summary>The user's legacy sequence with the columns of <paramref name="schema"/>; throws <see cref="LegacyEndpointException"/> naming the URL when there is none to use.</summary>
     /// <param name="withColumns">Collect every property name the elements carry (<see cref="LegacySequence.Columns"/>): a comparison needs them, a read does not.</param>

@@ -73,6 +73,22 @@ public sealed class HybridSequenceTests
         return ($$"""{"events":[{{string.Join(",", objects)}}]}""", usable);
     }
 
+    private static async Task ShadowAsync(ServingWorld world, string eventType)
+    {
+        await using var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db"));
+        await store.ShadowAsync("engagement", eventType, new EvidenceInput(MigrationStore.ShadowKind, true, "ok", "{}"), null, "test");
+    }
+
+    /// <summary>Walks the event type through its gates to a route of <paramref name="percent"/> for <paramref name="consumer"/>; returns the cutover's audit line.</summary>
+    private static async Task<long> CutOverAsync(ServingWorld world, string eventType, string consumer, double percent)
+    {
+        await ShadowAsync(world, eventType);
+        await using var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db"));
+        await store.RecordComparisonAsync("engagement", eventType, new EvidenceInput(MigrationStore.ComparisonKind, true, "ok", "{}"), "test");
+        await store.RecordAbTestAsync("engagement", eventType, new EvidenceInput(MigrationStore.AbTestKind, true, "ok", "{}"), "test");
+        return (await store.CutoverAsync("engagement", eventType, consumer, percent, null, "test")).Entry.Seq;
+    }
+
     [Fact]
     public async Task A_consumer_gets_Weft_events_of_the_types_routed_to_Weft_and_legacy_events_of_the_others_merged_newest_first_under_the_cut()
     {
@@ -89,14 +105,7 @@ public sealed class HybridSequenceTests
         }
 
         await SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}", "endpoint_timeout": "20s" }""");
-        long version;
-        await using (var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
-        {
-            await store.ShadowAsync("engagement", "click", new EvidenceInput(MigrationStore.ShadowKind, true, "ok", "{}"), null, "test");
-            await store.RecordComparisonAsync("engagement", "click", new EvidenceInput(MigrationStore.ComparisonKind, true, "ok", "{}"), "test");
-            await store.RecordAbTestAsync("engagement", "click", new EvidenceInput(MigrationStore.AbTestKind, true, "ok", "{}"), "test");
-            version = (await store.CutoverAsync("engagement", "click", "ranker", 50, null, "test")).Entry.Seq;
-        }
+        long version = await CutOverAsync(world, "click", "ranker", 50);
 
         await world.StartAsync();
         using var client = world.Client();
@@ -161,16 +170,8 @@ public sealed class HybridSequenceTests
         await using var world = new ServingWorld();
         await world.StreamAsync(ServingWorld.Events(200, seed: 32));
         await SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}", "endpoint_timeout": "20s" }""");
-        await using (var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
-        {
-            foreach (var type in new[] { "click", "save" })
-            {
-                await store.ShadowAsync("engagement", type, new EvidenceInput(MigrationStore.ShadowKind, true, "ok", "{}"), null, "test");
-                await store.RecordComparisonAsync("engagement", type, new EvidenceInput(MigrationStore.ComparisonKind, true, "ok", "{}"), "test");
-                await store.RecordAbTestAsync("engagement", type, new EvidenceInput(MigrationStore.AbTestKind, true, "ok", "{}"), "test");
-                await store.CutoverAsync("engagement", type, MigrationRouting.DefaultConsumer, 100, null, "test");
-            }
-        }
+        await CutOverAsync(world, "click", MigrationRouting.DefaultConsumer, 100);
+        await CutOverAsync(world, "save", MigrationRouting.DefaultConsumer, 100);
 
         await world.StartAsync();
         using var client = world.Client();
@@ -194,12 +195,9 @@ public sealed class HybridSequenceTests
         await using var legacy = await LegacyServer.StartAsync();
         await using var world = new ServingWorld();
         await world.StreamAsync(ServingWorld.Events(100, seed: 33));
-        // No ledger: Weft serves everything, so no endpoint is needed.
+        // click in shadow, save not started: legacy serves both to every consumer.
         await SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}", "endpoint_timeout": "150ms" }""");
-        await using (var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
-        {
-            await store.ShadowAsync("engagement", "click", new EvidenceInput(MigrationStore.ShadowKind, true, "ok", "{}"), null, "test");
-        }
+        await ShadowAsync(world, "click");
 
         await world.StartAsync();
         using var client = world.Client();
@@ -231,10 +229,7 @@ public sealed class HybridSequenceTests
     {
         await using var world = new ServingWorld();
         await world.StreamAsync(ServingWorld.Events(50, seed: 34));
-        await using (var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
-        {
-            await store.ShadowAsync("engagement", "click", new EvidenceInput(MigrationStore.ShadowKind, true, "ok", "{}"), null, "test");
-        }
+        await ShadowAsync(world, "click");
 
         await world.StartAsync();
         using var client = world.Client();

@@ -36,17 +36,17 @@ public sealed record TableLocation(string Path, TableFormat Format)
 /// </summary>
 public sealed record LegacyConfig(TableLocation? Output, TableLocation? Replica, string? Endpoint = null)
 {
-    public const string UserIdPlaceholder = "{user_id}";
+    public const string UserIdToken = "{user_id}";
 
     /// <summary>Why a legacy endpoint URL cannot be used, or null: an absolute http(s) URL with <c>{user_id}</c> in it.</summary>
     public static string? EndpointProblem(string url)
     {
-        if (!url.Contains(UserIdPlaceholder, StringComparison.Ordinal))
+        if (!url.Contains(UserIdToken, StringComparison.Ordinal))
         {
             return "has no {user_id}: the endpoint answers one user's sequence";
         }
 
-        return Uri.TryCreate(url.Replace(UserIdPlaceholder, "0", StringComparison.Ordinal), UriKind.Absolute, out var uri)
+        return Uri.TryCreate(url.Replace(UserIdToken, "0", StringComparison.Ordinal), UriKind.Absolute, out var uri)
             && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
             ? null
             : "is not an absolute http:// or https:// URL";
