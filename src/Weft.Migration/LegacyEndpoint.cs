@@ -26,6 +26,9 @@ public sealed class LegacyEndpointException(string message, Exception? inner = n
 /// required; an element column it lacks reads as null); an element that cannot be read as them is left
 /// out and reported, the others are used.
 /// </summary>
+/// <summary>A breaking endpoint's state: its failures in a row, until when it is not asked (null: it is), and the last failure.</summary>
+public sealed record LegacyEndpointHealth(int FailuresInARow, DateTimeOffset? NotAskedUntil, string? LastFailure);
+
 public sealed class LegacyEndpoint : IDisposable
 {
     /// <summary>The largest answer read: a user's sequence is kilobytes, and a runaway one must not take the server's memory.</summary>
@@ -70,6 +73,19 @@ public sealed class LegacyEndpoint : IDisposable
     public string UrlTemplate { get; }
 
     public TimeSpan Timeout => _http.Timeout;
+
+    /// <summary>The breaker's state now, for operators (an endpoint made without <c>breaks</c> never stops being asked).</summary>
+    public LegacyEndpointHealth Health
+    {
+        get
+        {
+            lock (_gate)
+            {
+                var now = _time.GetUtcNow();
+                return new LegacyEndpointHealth(_failuresInARow, now < _openUntil ? _openUntil : null, _lastFailure);
+            }
+        }
+    }
 
     public Uri UrlFor(long userId) =>
         new(UrlTemplate.Replace(LegacyConfig.UserIdToken, userId.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));

@@ -62,6 +62,18 @@ public sealed class MigrationRouter : IAsyncDisposable
         return new RouteSet(decisions, routes.AssemblyVersion);
     }
 
+    /// <summary>
+    /// The statuses of <paramref name="eventTypes"/> and the assembly version routes are decided on now
+    /// (as <see cref="RouteAsync"/> sees them, at most <see cref="RefreshInterval"/> old), for operators:
+    /// no exposure is recorded.
+    /// </summary>
+    public async ValueTask<(IReadOnlyDictionary<string, MigrationStatus> Statuses, long AssemblyVersion)> StatusAsync(string signal, IReadOnlyList<string> eventTypes, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(eventTypes);
+        var routes = await RoutesAsync(signal, eventTypes, cancellationToken).ConfigureAwait(false);
+        return (routes.ByEventType, routes.AssemblyVersion);
+    }
+
     /// <summary>Writes the buffered exposures; returns how many.</summary>
     public async Task<int> FlushAsync(CancellationToken cancellationToken = default)
     {

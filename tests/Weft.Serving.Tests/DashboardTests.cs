@@ -3,6 +3,7 @@ using System.Text;
 using FluentAssertions;
 using Microsoft.Playwright;
 using Weft.Definitions;
+using Weft.Tests.Legacy;
 using Xunit;
 using static Microsoft.Playwright.Assertions;
 
@@ -14,10 +15,15 @@ public sealed class DashboardTests
     private const string Chromium = "/usr/bin/chromium";
 
     [Fact]
-    public async Task The_dashboard_shows_the_tenants_signals_the_stream_and_request_latency()
+    public async Task The_dashboard_shows_the_tenants_signals_the_stream_freshness_the_migration_and_request_latency()
     {
         File.Exists(Chromium).Should().BeTrue($"{Chromium} is needed (Debian package chromium; ./test.sh installs it)");
+        await using var legacy = await LegacyServer.StartAsync();
         await using var world = new ServingWorld(serving: """{ "urls": "http://127.0.0.1:0", "history_refresh": "200ms", "history_horizon": "3d", "stream_max_wait": "10ms", "stream_flush_interval": "100ms" }""");
+        // click split 10 % to Weft for the ranker; save in shadow (legacy serves it to everyone).
+        await HybridSequenceTests.SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}", "endpoint_timeout": "20s" }""");
+        await HybridSequenceTests.CutOverAsync(world, "click", "ranker", 10);
+        await HybridSequenceTests.ShadowAsync(world, "save");
         await world.StartAsync();
         using var client = world.Client();
         string line = $$"""{"event_id":"d1","user_id":3,"event_type":"save","event_time":"{{Timestamps.Format(ServingWorld.Now - ServingWorld.Hour)}}","item_id":2}""";
@@ -32,6 +38,8 @@ public sealed class DashboardTests
 
             await Task.Delay(50);
         }
+
+        (await client.GetAsync(HybridSequenceTests.Url(3, "ranker"))).StatusCode.Should().Be(HttpStatusCode.OK);
 
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
@@ -52,6 +60,11 @@ public sealed class DashboardTests
         await Expect(page.Locator("#stream-running")).ToHaveTextAsync("yes");
         await Expect(page.Locator("#stream-records")).ToHaveTextAsync("1");
         await Expect(page.Locator("#stream-archive")).ToHaveTextAsync("1 (1)"); // records (files) the flushes committed to the raw archive
+        var fresh = page.Locator("#freshness tr").Filter(new LocatorFilterOptions { HasText = "save" });
+        await Expect(fresh.Locator("td")).ToHaveCountAsync(5);
+        await Expect(fresh.Locator("td").Nth(0)).ToHaveTextAsync("engagement");
+        await Expect(fresh.Locator("td").Nth(2)).ToHaveTextAsync("1"); // the one event streamed, of type save
+        await Expect(page.Locator("#migration")).ToContainTextAsync("enter an API key");
 
         await page.FillAsync("#api-key", "not-a-key");
         await page.DispatchEventAsync("#api-key", "change");
@@ -63,6 +76,28 @@ public sealed class DashboardTests
         await Expect(row).ToHaveCountAsync(1);
         await Expect(row).ToContainTextAsync(SignalJsonWriter.Fingerprint(world.Signal)[..12]);
         await Expect(page.Locator("#signals")).Not.ToContainTextAsync("likes");
+
+        var click = page.Locator("#migration tr").Filter(new LocatorFilterOptions { HasText = "click" });
+        await Expect(click.Locator("td").Nth(2)).ToHaveTextAsync("cutting-over");
+        await Expect(click.Locator("td").Nth(4)).ToHaveTextAsync("ranker: 10%");
+        await Expect(click.Locator("td").Nth(5)).ToHaveTextAsync("shadow passed, comparison passed, A/B passed");
+        var save = page.Locator("#migration tr").Filter(new LocatorFilterOptions { HasText = "save" });
+        await Expect(save.Locator("td").Nth(2)).ToHaveTextAsync("shadow");
+        await Expect(save.Locator("td").Nth(4)).ToHaveTextAsync("legacy serves every consumer");
+        var endpoint = page.Locator("#legacy tr");
+        await Expect(endpoint.Locator("td").Nth(1)).ToHaveTextAsync(legacy.Url);
+        await Expect(endpoint.Locator("td").Nth(3)).ToHaveTextAsync("closed");
+        await Expect(endpoint.Locator("td").Nth(4)).ToHaveTextAsync("1"); // the hybrid read's answer
+
+        legacy.FailWith = 503;
+        for (int i = 0; i < Weft.Migration.LegacyEndpoint.OpenAfter; i++)
+        {
+            (await client.GetAsync(HybridSequenceTests.Url(3, "ranker"))).StatusCode.Should().Be(HttpStatusCode.BadGateway);
+        }
+
+        var slow = new LocatorAssertionsToHaveTextOptions { Timeout = 20_000 };
+        await Expect(endpoint.Locator("td").Nth(3)).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^open until \\d\\d:\\d\\d:\\d\\d UTC \\(5 failures\\)$"), slow);
+        await Expect(endpoint.Locator("td").Nth(5)).ToHaveTextAsync("5", slow);
         var screenshot = Path.Combine(world.Root, "dashboard.png");
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
         new FileInfo(screenshot).Length.Should().BeGreaterThan(10_000);

@@ -20,7 +20,7 @@ public sealed class HybridSequenceTests
 {
     private sealed record Element(string EventId, string EventType, long EventTime, string? Category);
 
-    private static string Url(long user, string? consumer, int? limit = null) =>
+    internal static string Url(long user, string? consumer, int? limit = null) =>
         $"v1/signals/engagement/users/{user.ToString(CultureInfo.InvariantCulture)}/sequence?lookback=7d"
         + (limit is { } l ? $"&limit={l}" : "") + (consumer is null ? "" : $"&consumer={consumer}");
 
@@ -34,7 +34,7 @@ public sealed class HybridSequenceTests
         return [.. ids.Select((id, i) => new Element(id, types[i], times[i], categories[i]))];
     }
 
-    private static async Task SetLegacyAsync(ServingWorld world, string legacy)
+    internal static async Task SetLegacyAsync(ServingWorld world, string legacy)
     {
         string path = Path.Combine(world.Root, "weft.json");
         string config = await File.ReadAllTextAsync(path);
@@ -73,14 +73,14 @@ public sealed class HybridSequenceTests
         return ($$"""{"events":[{{string.Join(",", objects)}}]}""", usable);
     }
 
-    private static async Task ShadowAsync(ServingWorld world, string eventType)
+    internal static async Task ShadowAsync(ServingWorld world, string eventType)
     {
         await using var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db"));
         await store.ShadowAsync("engagement", eventType, new EvidenceInput(MigrationStore.ShadowKind, true, "ok", "{}"), null, "test");
     }
 
     /// <summary>Walks the event type through its gates to a route of <paramref name="percent"/> for <paramref name="consumer"/>; returns the cutover's audit line.</summary>
-    private static async Task<long> CutOverAsync(ServingWorld world, string eventType, string consumer, double percent)
+    internal static async Task<long> CutOverAsync(ServingWorld world, string eventType, string consumer, double percent)
     {
         await ShadowAsync(world, eventType);
         await using var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db"));
@@ -244,5 +244,58 @@ public sealed class HybridSequenceTests
         blank.StatusCode.Should().Be(HttpStatusCode.BadRequest);
         (await ServingWorld.JsonAsync(blank)).GetProperty("parameter").GetString().Should().Be("consumer");
         (await client.GetAsync(Url(2, null))).StatusCode.Should().Be(HttpStatusCode.OK, "a read without a consumer is Weft's sequence, as before");
+    }
+
+    [Fact]
+    public async Task The_status_reports_each_event_types_stage_routes_and_evidence_and_the_legacy_endpoints_breaker()
+    {
+        await using var legacy = await LegacyServer.StartAsync();
+        await using var world = new ServingWorld();
+        await world.StreamAsync(ServingWorld.Events(60, seed: 35));
+        await SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}", "endpoint_timeout": "20s" }""");
+        long version = await CutOverAsync(world, "click", "ranker", 10);
+        await using (var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
+        {
+            await store.ShadowAsync("engagement", "save", new EvidenceInput(MigrationStore.ShadowKind, false, "legacy holds no save", "{}"), "legacy's saves land next week", "test");
+        }
+
+        await world.StartAsync();
+        using var client = world.Client();
+        var migration = (await ServingWorld.JsonAsync(await client.GetAsync("v1/status"))).GetProperty("signals")[0].GetProperty("migration");
+        migration.GetProperty("assembly_version").GetInt64().Should().Be(version);
+        var endpoint = migration.GetProperty("legacy_endpoint");
+        endpoint.GetProperty("url").GetString().Should().Be(legacy.Url);
+        endpoint.GetProperty("timeout").GetString().Should().Be("20s");
+        endpoint.GetProperty("failures_in_a_row").GetInt32().Should().Be(0);
+        endpoint.GetProperty("not_asked_until").ValueKind.Should().Be(JsonValueKind.Null);
+        var types = migration.GetProperty("event_types").EnumerateArray().ToDictionary(t => t.GetProperty("event_type").GetString()!);
+        types.Keys.Should().BeEquivalentTo(["click", "save"]);
+        types["click"].GetProperty("stage").GetString().Should().Be("cutting-over");
+        var route = types["click"].GetProperty("routes").EnumerateArray().Should().ContainSingle().Subject;
+        route.GetProperty("consumer").GetString().Should().Be("ranker");
+        route.GetProperty("percent").GetDouble().Should().Be(10);
+        types["click"].GetProperty("evidence").GetProperty("abtest").GetProperty("passed").GetBoolean().Should().BeTrue();
+        types["save"].GetProperty("stage").GetString().Should().Be("shadow");
+        types["save"].GetProperty("routes").GetArrayLength().Should().Be(0);
+        types["save"].GetProperty("evidence").GetProperty("shadow").GetProperty("passed").GetBoolean().Should().BeFalse("it was overridden, and the status says so");
+        types["save"].GetProperty("evidence").GetProperty("shadow").GetProperty("summary").GetString().Should().Be("legacy holds no save");
+        types["save"].GetProperty("evidence").GetProperty("comparison").ValueKind.Should().Be(JsonValueKind.Null);
+        legacy.Requests.Should().Be(0, "the status reads the ledger, never the endpoint");
+
+        legacy.FailWith = 503;
+        for (int i = 0; i < LegacyEndpoint.OpenAfter; i++)
+        {
+            (await client.GetAsync(Url(3, "ranker"))).StatusCode.Should().Be(HttpStatusCode.BadGateway);
+        }
+
+        endpoint = (await ServingWorld.JsonAsync(await client.GetAsync("v1/status"))).GetProperty("signals")[0].GetProperty("migration").GetProperty("legacy_endpoint");
+        endpoint.GetProperty("failures_in_a_row").GetInt32().Should().Be(LegacyEndpoint.OpenAfter);
+        endpoint.GetProperty("not_asked_until").ValueKind.Should().Be(JsonValueKind.String, "the breaker is open");
+        endpoint.GetProperty("last_failure").GetString().Should().Contain("503");
+
+        using var other = world.Client(ServingWorld.OtherKey);
+        var likes = (await ServingWorld.JsonAsync(await other.GetAsync("v1/status"))).GetProperty("signals")[0];
+        likes.GetProperty("name").GetString().Should().Be("likes");
+        likes.TryGetProperty("migration", out _).Should().BeFalse("nothing migrates 'likes': no legacy endpoint, no event type past not-started");
     }
 }

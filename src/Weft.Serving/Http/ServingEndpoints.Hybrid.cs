@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Weft.Definitions;
 using Weft.Engine;
 using Weft.Migration;
 using Weft.Serving.Hosting;
@@ -176,5 +177,100 @@ internal static partial class ServingEndpoints
     {
         state.Metrics.Count("weft_legacy_requests_total", "Requests to legacy endpoints for hybrid sequences, by signal and outcome (ok, failed, or not_asked while the endpoint's breaker is open)", 1, ("signal", signal), ("outcome", outcome));
         state.Metrics.Observe("weft_legacy_request_duration_seconds", "Latency of legacy endpoints' answers for hybrid sequences, by signal", Stopwatch.GetElapsedTime(start).TotalSeconds, ("signal", signal));
+    }
+
+    /// <summary>One signal's migration as <c>/v1/status</c> reports it.</summary>
+    private sealed record SignalMigration(IReadOnlyList<MigrationStatus> Statuses, long AssemblyVersion, LegacyEndpoint? Endpoint);
+
+    /// <summary>
+    /// The migrations of the tenant's signals that have one (a type past not-started, or a legacy
+    /// endpoint configured), read before the status is written: the ledger is read asynchronously.
+    /// </summary>
+    private static async Task<Dictionary<string, SignalMigration>> MigrationsAsync(ServingState state, string tenant, CancellationToken cancellationToken)
+    {
+        var migrations = new Dictionary<string, SignalMigration>(StringComparer.Ordinal);
+        if (state.Routes is not { } router)
+        {
+            return migrations;
+        }
+
+        foreach (var signal in state.Signals.Where(s => s.Definition.Tenant == tenant))
+        {
+            var types = signal.Definition.EventTypes.Select(t => t.Name).ToList();
+            var (statuses, version) = await router.StatusAsync(signal.Name, types, cancellationToken).ConfigureAwait(false);
+            state.LegacyEndpoints.TryGetValue(signal.Name, out var endpoint);
+            if (endpoint is not null || statuses.Values.Any(s => s.Stage != MigrationStage.NotStarted))
+            {
+                migrations[signal.Name] = new SignalMigration([.. types.Select(t => statuses[t])], version, endpoint);
+            }
+        }
+
+        return migrations;
+    }
+
+    private static void WriteMigration(Utf8JsonWriter w, SignalMigration migration)
+    {
+        w.WriteStartObject("migration"u8);
+        w.WriteNumber("assembly_version"u8, migration.AssemblyVersion);
+        if (migration.Endpoint is { } endpoint)
+        {
+            var health = endpoint.Health;
+            w.WriteStartObject("legacy_endpoint"u8);
+            w.WriteString("url"u8, endpoint.UrlTemplate);
+            w.WriteString("timeout"u8, Durations.Format(endpoint.Timeout));
+            w.WriteNumber("failures_in_a_row"u8, health.FailuresInARow);
+            TimestampOrNull(w, "not_asked_until"u8, health.NotAskedUntil is { } until ? Timestamps.ToMicros(until) : null);
+            w.WriteString("last_failure"u8, health.LastFailure);
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull("legacy_endpoint"u8);
+        }
+
+        w.WriteStartArray("event_types"u8);
+        foreach (var status in migration.Statuses)
+        {
+            w.WriteStartObject();
+            w.WriteString("event_type"u8, status.EventType);
+            w.WriteString("stage"u8, MigrationStages.Name(status.Stage));
+            TimestampOrNull(w, "since"u8, status.Since is { } since ? Timestamps.ToMicros(since) : null);
+            w.WriteStartArray("routes"u8);
+            foreach (var route in status.Routes)
+            {
+                w.WriteStartObject();
+                w.WriteString("consumer"u8, route.Consumer);
+                w.WriteNumber("percent"u8, route.Percent);
+                TimestampOrNull(w, "since"u8, Timestamps.ToMicros(route.Since));
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteStartObject("evidence"u8);
+            WriteEvidence(w, "shadow"u8, status.Shadow);
+            WriteEvidence(w, "comparison"u8, status.Comparison);
+            WriteEvidence(w, "abtest"u8, status.AbTest);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void WriteEvidence(Utf8JsonWriter w, ReadOnlySpan<byte> name, MigrationEvidence? evidence)
+    {
+        if (evidence is null)
+        {
+            w.WriteNull(name);
+            return;
+        }
+
+        w.WriteStartObject(name);
+        w.WriteNumber("id"u8, evidence.Id);
+        w.WriteBoolean("passed"u8, evidence.Passed);
+        TimestampOrNull(w, "at"u8, Timestamps.ToMicros(evidence.At));
+        w.WriteString("summary"u8, evidence.Summary);
+        w.WriteEndObject();
     }
 }

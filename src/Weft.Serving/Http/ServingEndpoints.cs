@@ -599,6 +599,7 @@ internal static partial class ServingEndpoints
             return;
         }
 
+        var migrations = await MigrationsAsync(state, tenant, context.RequestAborted).ConfigureAwait(false);
         Begin(context, 200);
         using (var w = new Utf8JsonWriter(context.Response.BodyWriter, SequenceJson.WriterOptions))
         {
@@ -639,6 +640,11 @@ internal static partial class ServingEndpoints
                     {
                         w.WriteNumber("freshness_p99_seconds"u8, v);
                     }
+                }
+
+                if (migrations.TryGetValue(s.Name, out var migration))
+                {
+                    WriteMigration(w, migration);
                 }
 
                 w.WriteEndObject();
