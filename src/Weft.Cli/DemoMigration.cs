@@ -58,11 +58,49 @@ internal static class DemoMigration
         await MigrateAsync(o, ["abtest", .. click, "--control", Path.Combine(dir, control), "--treatment", Path.Combine(dir, treatment), "--margin", "0.005"]).ConfigureAwait(false);
         await MigrateAsync(o, ["cutover", .. click, "--percent", "10"]).ConfigureAwait(false);
         await MigrateAsync(o, ["route", .. common, "--consumer", "home-feed", "--user", watchUser.ToString(System.Globalization.CultureInfo.InvariantCulture)]).ConfigureAwait(false);
+        string clicks = await SplitAsync(dir, configPath, signal, weftRows, ct).ConfigureAwait(false);
+        await o.WriteLineAsync($"  the home-feed consumer reads every user's routes through the router weft serve uses (exposures logged), and logs its own clicks → {Path.GetRelativePath(dir, clicks)}").ConfigureAwait(false);
+        await MigrateAsync(o, ["srm", .. common, "--event-type", "click", "--consumer", "home-feed"]).ConfigureAwait(false);
+        await MigrateAsync(o, ["outcome", .. click, "--consumer", "home-feed", "--outcomes", clicks, "--metric", "clicked", "--margin", "0.03"]).ConfigureAwait(false);
         await MigrateAsync(o, ["rollback", .. click, "--reason", "demo: a rollback is one command and instant"]).ConfigureAwait(false);
         await MigrateAsync(o, ["cutover", .. click, "--percent", "100"]).ConfigureAwait(false);
         await MigrateAsync(o, ["shadow", .. save]).ConfigureAwait(false);
         await MigrateAsync(o, ["status", .. common]).ConfigureAwait(false);
         return legacy;
+    }
+
+    /// <summary>
+    /// The online split as a consumer lives it: each user's routes asked of the router <c>weft serve</c>
+    /// uses (which logs the split's exposures), and the consumer's own log of impressions, clicked with
+    /// the same probability whichever side served the user (Weft's sequences are legacy's here, less the
+    /// events legacy lost). Returns the log's path.
+    /// </summary>
+    private static async Task<string> SplitAsync(string dir, string configPath, SignalDefinition signal, EventBatch weftRows, CancellationToken ct)
+    {
+        var config = Weft.Engine.Configuration.WeftConfig.Load(configPath);
+        var users = ((PrimitiveColumn<long>)weftRows[StandardColumns.UserId]).Values[..weftRows.RowCount].ToArray().Distinct().Order().ToArray();
+        string[] types = [.. signal.EventTypes.Select(t => t.Name)];
+        await using (var router = new Weft.Migration.MigrationRouter(await Weft.Migration.MigrationStore.OpenAsync(config.MigrationStore, cancellationToken: ct).ConfigureAwait(false)))
+        {
+            foreach (long user in users)
+            {
+                await router.RouteAsync(signal.Name, types, "home-feed", user, ct).ConfigureAwait(false);
+            }
+        }
+
+        var random = new Random(17);
+        var log = new StringBuilder("user_id,clicked\n");
+        foreach (long user in users)
+        {
+            for (int n = 20 + random.Next(41); n > 0; n--)
+            {
+                log.Append(user).Append(',').Append(random.NextDouble() < 0.3 ? '1' : '0').Append('\n');
+            }
+        }
+
+        string path = Path.Combine(dir, "legacy", "home-feed-clicks.csv");
+        await File.WriteAllTextAsync(path, log.ToString(), ct).ConfigureAwait(false);
+        return path;
     }
 
     /// <summary>

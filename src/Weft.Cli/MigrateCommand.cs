@@ -45,6 +45,7 @@ internal static class MigrateCommand
         command.Subcommands.Add(Log(stdout, stderr));
         command.Subcommands.Add(Route(stdout, stderr));
         command.Subcommands.Add(Srm(stdout, stderr));
+        command.Subcommands.Add(Outcome(stdout, stderr));
         return command;
     }
 
@@ -73,12 +74,13 @@ internal static class MigrateCommand
 
             var legacy = weft.Legacy.TryGetValue(signal.Name, out var l) ? string.Join(", ", new[] { l.Output?.Path, l.Replica is null ? null : $"replica {l.Replica.Path}", l.Endpoint is null ? null : $"endpoint {l.Endpoint}" }.OfType<string>()) : "none configured";
             await stdout.WriteLineAsync($"migration of '{signal.Name}' (legacy output: {legacy}; ledger: {store.Path})").ConfigureAwait(false);
-            var rows = new List<string[]> { new[] { "event type", "stage", "since", "routes", "comparison", "A/B test", "next" } };
+            var rows = new List<string[]> { new[] { "event type", "stage", "since", "routes", "comparison", "A/B test", "online outcomes", "next" } };
             foreach (var s in statuses)
             {
                 rows.Add([
                     s.EventType, MigrationStages.Name(s.Stage), s.Since is { } since ? since.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) : "-",
-                    MigrationStore.DescribeRoutes(s.Routes), Verdict(s.Comparison), Verdict(s.AbTest), Next(s),
+                    MigrationStore.DescribeRoutes(s.Routes), Verdict(s.Comparison), Verdict(s.AbTest),
+                    s.Outcomes.Count == 0 ? "-" : string.Join(", ", s.Outcomes.Select(o => $"{o.Consumer} {Verdict(o)}")), Next(s),
                 ]);
             }
 
@@ -359,7 +361,8 @@ internal static class MigrateCommand
                 throw new ArgumentException($"consumer '{who}' has no split route for '{eventType}' (routes: {MigrationStore.DescribeRoutes(status.Routes)}): a sample-ratio check needs one strictly between 0 and 100 %");
             }
 
-            var (weftUsers, legacyUsers) = await store.ExposureCountsAsync(signal.Name, eventType, route.Consumer, route.Percent, ct).ConfigureAwait(false);
+            // The consumer's own exposures, whichever route it follows (a consumer without a route of its own follows the default one).
+            var (weftUsers, legacyUsers) = await store.ExposureCountsAsync(signal.Name, eventType, who, route.Percent, ct).ConfigureAwait(false);
             if (weftUsers + legacyUsers == 0)
             {
                 throw new ArgumentException($"no exposures of '{eventType}' to consumer '{who}' at {route.Percent.ToString("0.##", CultureInfo.InvariantCulture)} % yet: consumers ask `weft serve` (GET /v1/signals/{signal.Name}/users/{{user_id}}/routes?consumer={who}) for their routes");
@@ -367,9 +370,73 @@ internal static class MigrateCommand
 
             var result = SampleRatio.Test(weftUsers, legacyUsers, route.Percent);
             await stdout.WriteLineAsync(parse.GetValue(c.Json) ? JsonSerializer.Serialize(result, CliJson.Report)
-                : $"'{eventType}' for consumer '{route.Consumer}' at {result.Percent.ToString("0.##", CultureInfo.InvariantCulture)} %: {weftUsers:N0} users served by Weft, {legacyUsers:N0} by legacy ({result.ObservedPercent.ToString("0.##", CultureInfo.InvariantCulture)} %); "
+                : $"'{eventType}' for consumer '{who}'{(route.Consumer == who ? "" : " (on the default route)")} at {result.Percent.ToString("0.##", CultureInfo.InvariantCulture)} %: {weftUsers:N0} users served by Weft, {legacyUsers:N0} by legacy ({result.ObservedPercent.ToString("0.##", CultureInfo.InvariantCulture)} %); "
                   + $"chi-square {result.ChiSquare:F2}, p = {result.PValue:G3}: {(result.Mismatch ? "SAMPLE RATIO MISMATCH, the split is broken; do not trust an A/B result over it" : "the split is as expected")}").ConfigureAwait(false);
             return result.Mismatch ? 1 : 0;
+        }));
+        return command;
+    }
+
+    private static Command Outcome(TextWriter stdout, TextWriter stderr)
+    {
+        var c = new Common();
+        var consumer = new Option<string>("--consumer") { Description = "The consumer whose online split is tested (its exposures as it asked; * for every consumer on the default route)", Required = true };
+        var outcomes = new Option<string>("--outcomes") { Description = "The consumer's own metric, one row per observation (.parquet, .csv or .jsonl): a user id and a number", Required = true };
+        var metric = new Option<string>("--metric") { Description = "Column holding the metric (each user's rows are averaged)", DefaultValueFactory = _ => "value" };
+        var userColumn = new Option<string>("--user-column") { Description = "Column holding the user id", DefaultValueFactory = _ => "user_id" };
+        var margin = new Option<double>("--margin") { Description = "Equivalence margin: a difference of the arms' means within ±MARGIN is no effect", Required = true };
+        var alpha = new Option<double>("--alpha") { Description = "Significance level of each one-sided test", DefaultValueFactory = _ => 0.05 };
+        var percent = new Option<double?>("--percent") { Description = "The split measured (default: the consumer's route now); exposures are kept per percent" };
+        var command = new Command("outcome", "Online A/B: the consumer's own metric, Weft's users against legacy's in its split (Welch TOST after sample-ratio checks); stored as evidence, a failure blocks raising its route")
+        {
+            c.Config, c.Signal, c.EventType, consumer, outcomes, metric, userColumn, margin, alpha, percent, c.Actor, c.Json,
+        };
+        command.SetAction((parse, ct) => RunAsync("outcome", stderr, async () =>
+        {
+            var (weft, signal) = Load(parse, c);
+            string eventType = parse.GetValue(c.EventType)!, who = parse.GetValue(consumer)!;
+            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            var status = await store.StatusAsync(signal.Name, eventType, ct).ConfigureAwait(false);
+            double split = parse.GetValue(percent) ?? MigrationStore.RouteOf(status, who)?.Percent ?? 0;
+            if (!(split > 0 && split < 100))
+            {
+                throw new ArgumentException($"consumer '{who}' of '{eventType}' is at {split.ToString("0.##", CultureInfo.InvariantCulture)} % (routes: {MigrationStore.DescribeRoutes(status.Routes)}): "
+                    + "an online outcome test needs a split strictly between 0 and 100 %; name the split measured with --percent");
+            }
+
+            var (weftUsers, legacyUsers) = await store.ExposedUsersAsync(signal.Name, eventType, who, split, ct).ConfigureAwait(false);
+            if (weftUsers.Count + legacyUsers.Count == 0)
+            {
+                throw new ArgumentException($"no exposures of '{eventType}' to consumer '{who}' at {split.ToString("0.##", CultureInfo.InvariantCulture)} %: consumers ask `weft serve` for their routes (or hybrid sequences) with consumer={who}, and each user served is logged");
+            }
+
+            string metricName = parse.GetValue(metric)!;
+            var values = await OnlineOutcome.ReadAsync(parse.GetValue(outcomes)!, parse.GetValue(userColumn)!, metricName, ct).ConfigureAwait(false);
+            var result = OnlineOutcome.Test(metricName, values, weftUsers, legacyUsers, split, parse.GetValue(margin), parse.GetValue(alpha));
+            string Num(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+            string summary = $"{who} at {split.ToString("0.##", CultureInfo.InvariantCulture)} %: mean {metricName} Weft {Num(result.WeftMean)} ({result.WeftUsers:N0} users) against legacy {Num(result.LegacyMean)} ({result.LegacyUsers:N0}), "
+                + $"difference {Num(result.Difference)} (interval {Num(result.Lower)} .. {Num(result.Upper)}) within ±{Num(result.Margin)}: "
+                + (result.Passed ? $"equivalent (p {(result.PValue < 1e-4 ? "< 0.0001" : $"= {result.PValue:G3}")})" : $"not shown: {result.Failures[0]}");
+            var transition = await store.RecordOutcomeAsync(signal.Name, eventType, who,
+                new EvidenceInput(MigrationStore.OutcomeKind, result.Passed, summary, JsonSerializer.Serialize(result, CliJson.Compact)), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
+            if (parse.GetValue(c.Json))
+            {
+                await stdout.WriteLineAsync(JsonSerializer.Serialize(new { result, transition }, CliJson.Report)).ConfigureAwait(false);
+            }
+            else
+            {
+                await stdout.WriteLineAsync($"online A/B outcome of '{eventType}' for {summary}").ConfigureAwait(false);
+                await stdout.WriteLineAsync($"  exposed users: {result.Exposed.WeftUsers:N0} Weft, {result.Exposed.LegacyUsers:N0} legacy (sample ratio p = {result.Exposed.PValue:G3}); "
+                    + $"{result.ExposedWithoutOutcome:N0} without an outcome, {result.UnexposedWithOutcome:N0} users with outcomes not exposed to this split (both left out)").ConfigureAwait(false);
+                await stdout.WriteLineAsync(Transition(transition)).ConfigureAwait(false);
+            }
+
+            foreach (var failure in result.Failures)
+            {
+                await stderr.WriteLineAsync($"outcome: {failure}").ConfigureAwait(false);
+            }
+
+            return result.Passed ? 0 : 1;
         }));
         return command;
     }
@@ -491,6 +558,7 @@ internal static class MigrateCommand
         MigrationStage.Compared => "abtest",
         MigrationStage.AbTested => "cutover",
         MigrationStage.CuttingOver when s.Comparison is { Passed: false } => "compare failed: rollback?",
+        MigrationStage.CuttingOver when s.Outcomes.Any(o => !o.Passed) => "outcome failed: rollback?",
         MigrationStage.CuttingOver => "cutover --percent 100",
         MigrationStage.CutOver when s.Comparison is { Passed: false } => "compare failed: rollback?",
         MigrationStage.CutOver => "deprecate after the soak",

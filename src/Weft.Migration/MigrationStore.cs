@@ -7,15 +7,18 @@ namespace Weft.Migration;
 /// <summary>A stored piece of evidence: a shadow check, a two-tier comparison or an A/B test, with its verdict.</summary>
 /// <param name="Summary">One line a person reads.</param>
 /// <param name="Details">The whole result as JSON.</param>
-public sealed record MigrationEvidence(long Id, string Kind, DateTimeOffset At, bool Passed, string Summary, string Details);
+public sealed record MigrationEvidence(long Id, string Kind, DateTimeOffset At, bool Passed, string Summary, string Details, string? Consumer = null);
 
 /// <summary>Evidence to store: its kind, verdict, one-line summary and JSON details.</summary>
-public sealed record EvidenceInput(string Kind, bool Passed, string Summary, string Details);
+public sealed record EvidenceInput(string Kind, bool Passed, string Summary, string Details, string? Consumer = null);
 
 /// <summary>The share of users (0–100) for whom one consumer reads an event type from Weft.</summary>
 public sealed record MigrationRoute(string Consumer, double Percent, DateTimeOffset Since);
 
-/// <summary>One event type's migration: its stage and since when, its routes, and the latest evidence of each kind.</summary>
+/// <summary>
+/// One event type's migration: its stage and since when, its routes, the latest evidence of each kind,
+/// and the latest online outcome test of each consumer (by consumer).
+/// </summary>
 public sealed record MigrationStatus(
     string Signal,
     string EventType,
@@ -24,7 +27,8 @@ public sealed record MigrationStatus(
     IReadOnlyList<MigrationRoute> Routes,
     MigrationEvidence? Shadow,
     MigrationEvidence? Comparison,
-    MigrationEvidence? AbTest);
+    MigrationEvidence? AbTest,
+    IReadOnlyList<MigrationEvidence> Outcomes);
 
 /// <summary>One line of the audit log: who did what to which event type, from which stage to which, on what evidence or override.</summary>
 public sealed record AuditEntry(
@@ -64,6 +68,7 @@ public sealed class MigrationStore : IAsyncDisposable
     public const string ShadowKind = "shadow";
     public const string ComparisonKind = "comparison";
     public const string AbTestKind = "abtest";
+    public const string OutcomeKind = "outcome";
 
     private readonly SqliteConnection _connection;
     private readonly TimeProvider _time;
@@ -112,7 +117,7 @@ public sealed class MigrationStore : IAsyncDisposable
                     PRIMARY KEY (signal, event_type, consumer));
                 CREATE TABLE IF NOT EXISTS evidence (
                     id INTEGER PRIMARY KEY AUTOINCREMENT, signal TEXT NOT NULL, event_type TEXT NOT NULL, kind TEXT NOT NULL,
-                    at_us INTEGER NOT NULL, passed INTEGER NOT NULL, summary TEXT NOT NULL, details TEXT NOT NULL);
+                    at_us INTEGER NOT NULL, passed INTEGER NOT NULL, summary TEXT NOT NULL, details TEXT NOT NULL, consumer TEXT);
                 CREATE TABLE IF NOT EXISTS audit (
                     seq INTEGER PRIMARY KEY AUTOINCREMENT, at_us INTEGER NOT NULL, signal TEXT NOT NULL, event_type TEXT NOT NULL,
                     action TEXT NOT NULL, from_stage TEXT NOT NULL, to_stage TEXT NOT NULL, consumer TEXT, percent REAL,
@@ -122,6 +127,7 @@ public sealed class MigrationStore : IAsyncDisposable
                     weft INTEGER NOT NULL, first_us INTEGER NOT NULL,
                     PRIMARY KEY (signal, event_type, consumer, percent, user_id));
                 """, cancellationToken).ConfigureAwait(false);
+            await AddEvidenceConsumerAsync(connection, cancellationToken).ConfigureAwait(false);
         }
         catch (SqliteException ex)
         {
@@ -130,6 +136,20 @@ public sealed class MigrationStore : IAsyncDisposable
         }
 
         return new MigrationStore(connection, time ?? TimeProvider.System, path);
+    }
+
+    /// <summary>A ledger written before online outcome tests has no evidence.consumer: add it (null for every older row).</summary>
+    private static async Task AddEvidenceConsumerAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    {
+        using (var info = Command(connection, null, "SELECT count(*) FROM pragma_table_info('evidence') WHERE name = 'consumer'"))
+        {
+            if ((long)(await info.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! > 0)
+            {
+                return;
+            }
+        }
+
+        await ExecuteAsync(connection, null, "ALTER TABLE evidence ADD COLUMN consumer TEXT", cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
@@ -195,7 +215,7 @@ public sealed class MigrationStore : IAsyncDisposable
     /// evidence (both sides hold events of the type) passed, or an override reason.
     /// </summary>
     public Task<MigrationTransition> ShadowAsync(string signal, string eventType, EvidenceInput evidence, string? overrideReason, string actor, CancellationToken cancellationToken = default) =>
-        TransitionAsync(signal, eventType, "shadow", actor, cancellationToken, (status, now) =>
+        TransitionAsync(signal, eventType, "shadow", actor, overrideReason, cancellationToken, (status, now) =>
         {
             if (status.Stage != MigrationStage.NotStarted)
             {
@@ -255,7 +275,8 @@ public sealed class MigrationStore : IAsyncDisposable
     /// <summary>
     /// Sets the share of users for whom <paramref name="consumer"/> (or every consumer without a route
     /// of its own, <see cref="MigrationRouting.DefaultConsumer"/>) reads the event type from Weft.
-    /// Raising a share is gated: the latest comparison and A/B test passed, or an override reason.
+    /// Raising a share is gated: the latest comparison and A/B test passed and the consumer's latest online
+    /// outcome test (any consumer's, for the default route) did not fail, or an override reason.
     /// Lowering one never is. The stage becomes cut-over when every route is at 100 % (the default
     /// route included), cutting-over while any is above 0.
     /// </summary>
@@ -263,7 +284,7 @@ public sealed class MigrationStore : IAsyncDisposable
     {
         CheckPercent(percent);
         ArgumentException.ThrowIfNullOrEmpty(consumer);
-        return TransitionAsync(signal, eventType, "cutover", actor, cancellationToken, (status, now) =>
+        return TransitionAsync(signal, eventType, "cutover", actor, overrideReason, cancellationToken, (status, now) =>
         {
             RequireLegacyRunning(status, "cutover");
             if (status.Stage == MigrationStage.NotStarted)
@@ -273,14 +294,46 @@ public sealed class MigrationStore : IAsyncDisposable
 
             double current = status.Routes.FirstOrDefault(r => r.Consumer == consumer)?.Percent ?? 0;
             bool raising = percent > current;
-            bool gateHolds = status.Comparison is { Passed: true } && status.AbTest is { Passed: true };
-            if (raising && !gateHolds && overrideReason is null)
+            var problems = new List<string>();
+            if (status.Comparison is not { Passed: true } || status.AbTest is not { Passed: true })
             {
-                throw new MigrationGateException(
-                    $"cutover of '{eventType}' to {percent:0.##} % refused: {ComparisonState(status)}, and {AbTestState(status)}; both must pass before a route rises (pass --override REASON to cut over anyway).");
+                problems.Add($"{ComparisonState(status)}, and {AbTestState(status)}; both must pass before a route rises");
             }
 
-            return new Step(null, null, overrideReason, Overridden: raising && !gateHolds, Route: (consumer, percent));
+            // A consumer whose model did worse on Weft's sequences online is not moved further onto them;
+            // the default route serves every consumer without its own, so any failed outcome holds it.
+            foreach (var outcome in status.Outcomes.Where(o => !o.Passed && (consumer == MigrationRouting.DefaultConsumer || o.Consumer == consumer)))
+            {
+                problems.Add($"the latest online outcome test of consumer '{outcome.Consumer}' (#{outcome.Id}) failed: {outcome.Summary} (test again with `weft migrate outcome` once it is fixed, or roll back)");
+            }
+
+            if (raising && problems.Count > 0 && overrideReason is null)
+            {
+                throw new MigrationGateException($"cutover of '{eventType}' to {percent:0.##} % refused: {string.Join("; ", problems)} (pass --override REASON to cut over anyway).");
+            }
+
+            return new Step(null, null, overrideReason, Overridden: raising && problems.Count > 0, Route: (consumer, percent));
+        });
+    }
+
+    /// <summary>
+    /// Stores an online outcome test of <paramref name="consumer"/>'s split (its own metric per arm,
+    /// <see cref="OnlineOutcome"/>). The stage stays; a failed one blocks raising that consumer's route
+    /// (and the default route) until one passes again. Gate: the event type is being cut over.
+    /// </summary>
+    public Task<MigrationTransition> RecordOutcomeAsync(string signal, string eventType, string consumer, EvidenceInput evidence, string actor, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(consumer);
+        ArgumentNullException.ThrowIfNull(evidence);
+        return TransitionAsync(signal, eventType, "outcome", actor, cancellationToken, (status, now) =>
+        {
+            RequireLegacyRunning(status, "test outcomes");
+            if (status.Stage is not (MigrationStage.CuttingOver or MigrationStage.CutOver))
+            {
+                throw new MigrationGateException($"'{eventType}' is {MigrationStages.Name(status.Stage)}: no consumer reads it from Weft yet, so there is no online split to test (`weft migrate cutover`).");
+            }
+
+            return new Step(null, evidence with { Kind = OutcomeKind, Consumer = consumer }, null, false);
         });
     }
 
@@ -320,7 +373,7 @@ public sealed class MigrationStore : IAsyncDisposable
     /// legacy would lose the event type.
     /// </summary>
     public Task<MigrationTransition> DeprecateAsync(string signal, string eventType, TimeSpan minSoak, string? overrideReason, string actor, CancellationToken cancellationToken = default) =>
-        TransitionAsync(signal, eventType, "deprecate", actor, cancellationToken, (status, now) =>
+        TransitionAsync(signal, eventType, "deprecate", actor, overrideReason, cancellationToken, (status, now) =>
         {
             if (status.Stage != MigrationStage.CutOver)
             {
@@ -376,7 +429,7 @@ public sealed class MigrationStore : IAsyncDisposable
     public Task<MigrationEvidence?> EvidenceAsync(long id, CancellationToken cancellationToken = default) =>
         LockedAsync(async () =>
         {
-            using var command = Command(null, "SELECT id, kind, at_us, passed, summary, details FROM evidence WHERE id = $id", ("$id", id));
+            using var command = Command(null, "SELECT id, kind, at_us, passed, summary, details, consumer FROM evidence WHERE id = $id", ("$id", id));
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
         }, cancellationToken);
@@ -408,16 +461,47 @@ public sealed class MigrationStore : IAsyncDisposable
             return exposures.Count;
         }, cancellationToken);
 
-    /// <summary>Distinct users exposed to <paramref name="consumer"/>'s split of the event type at <paramref name="percent"/>, by the side that served them.</summary>
+    /// <summary>
+    /// Exposures of <paramref name="consumer"/> (a consumer's name as it asked), or for
+    /// <see cref="MigrationRouting.DefaultConsumer"/> of every consumer without a route of its own (those
+    /// the default route serves), at <paramref name="percent"/>.
+    /// </summary>
+    private const string ExposuresOf =
+        "FROM exposures WHERE signal = $signal AND event_type = $type AND percent = $percent AND (consumer = $consumer OR ($consumer = '"
+        + MigrationRouting.DefaultConsumer + "' AND consumer NOT IN (SELECT consumer FROM routes WHERE signal = $signal AND event_type = $type)))";
+
+    /// <summary>
+    /// Distinct users exposed to <paramref name="consumer"/>'s split of the event type at <paramref name="percent"/>,
+    /// by the side that served them; for <see cref="MigrationRouting.DefaultConsumer"/>, those of every
+    /// consumer the default route serves.
+    /// </summary>
     public Task<(long Weft, long Legacy)> ExposureCountsAsync(string signal, string eventType, string consumer, double percent, CancellationToken cancellationToken = default) =>
         LockedAsync(async () =>
         {
             using var command = Command(null,
-                "SELECT coalesce(sum(weft), 0), count(*) - coalesce(sum(weft), 0) FROM exposures WHERE signal = $signal AND event_type = $type AND consumer = $consumer AND percent = $percent",
+                "SELECT count(DISTINCT CASE WHEN weft = 1 THEN user_id END), count(DISTINCT CASE WHEN weft = 0 THEN user_id END) " + ExposuresOf,
                 ("$signal", signal), ("$type", eventType), ("$consumer", consumer), ("$percent", percent));
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             return (reader.GetInt64(0), reader.GetInt64(1));
+        }, cancellationToken);
+
+    /// <summary>The users exposed to <paramref name="consumer"/>'s split of the event type at <paramref name="percent"/>, by the side that served them (as <see cref="ExposureCountsAsync"/> counts them).</summary>
+    public Task<(IReadOnlySet<long> Weft, IReadOnlySet<long> Legacy)> ExposedUsersAsync(string signal, string eventType, string consumer, double percent, CancellationToken cancellationToken = default) =>
+        LockedAsync(async () =>
+        {
+            var weft = new HashSet<long>();
+            var legacy = new HashSet<long>();
+            using var command = Command(null,
+                "SELECT DISTINCT user_id, weft " + ExposuresOf,
+                ("$signal", signal), ("$type", eventType), ("$consumer", consumer), ("$percent", percent));
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                (reader.GetInt64(1) != 0 ? weft : legacy).Add(reader.GetInt64(0));
+            }
+
+            return ((IReadOnlySet<long>)weft, (IReadOnlySet<long>)legacy);
         }, cancellationToken);
 
     /// <summary>Whether <paramref name="consumer"/> reads <paramref name="eventType"/> from Weft for <paramref name="userId"/>.</summary>
@@ -448,11 +532,21 @@ public sealed class MigrationStore : IAsyncDisposable
         IReadOnlyList<string>? RollbackRoutes = null);
 
     private Task<MigrationTransition> TransitionAsync(
-        string signal, string eventType, string action, string actor, CancellationToken cancellationToken, Func<MigrationStatus, DateTimeOffset, Step> decide)
+        string signal, string eventType, string action, string actor, CancellationToken cancellationToken, Func<MigrationStatus, DateTimeOffset, Step> decide) =>
+        TransitionAsync(signal, eventType, action, actor, null, cancellationToken, decide);
+
+    private Task<MigrationTransition> TransitionAsync(
+        string signal, string eventType, string action, string actor, string? overrideReason, CancellationToken cancellationToken, Func<MigrationStatus, DateTimeOffset, Step> decide)
     {
         ArgumentException.ThrowIfNullOrEmpty(signal);
         ArgumentException.ThrowIfNullOrEmpty(eventType);
         ArgumentException.ThrowIfNullOrEmpty(actor);
+        if (overrideReason is not null && string.IsNullOrWhiteSpace(overrideReason))
+        {
+            // An override is read later from the audit log: one that says nothing explains nothing.
+            throw new ArgumentException("An override needs a reason (it goes in the audit log).", nameof(overrideReason));
+        }
+
         return LockedAsync(() => TransitionLockedAsync(signal, eventType, action, actor, cancellationToken, decide), cancellationToken);
     }
 
@@ -488,8 +582,8 @@ public sealed class MigrationStore : IAsyncDisposable
         if (step.Evidence is { } e)
         {
             using var insert = Command(transaction,
-                "INSERT INTO evidence (signal, event_type, kind, at_us, passed, summary, details) VALUES ($signal, $type, $kind, $at, $passed, $summary, $details) RETURNING id",
-                ("$signal", signal), ("$type", eventType), ("$kind", e.Kind), ("$at", nowMicros), ("$passed", e.Passed ? 1 : 0), ("$summary", e.Summary), ("$details", e.Details));
+                "INSERT INTO evidence (signal, event_type, kind, at_us, passed, summary, details, consumer) VALUES ($signal, $type, $kind, $at, $passed, $summary, $details, $consumer) RETURNING id",
+                ("$signal", signal), ("$type", eventType), ("$kind", e.Kind), ("$at", nowMicros), ("$passed", e.Passed ? 1 : 0), ("$summary", e.Summary), ("$details", e.Details), ("$consumer", e.Consumer));
             evidenceId = (long)(await insert.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }
 
@@ -614,20 +708,35 @@ public sealed class MigrationStore : IAsyncDisposable
         async Task<MigrationEvidence?> LatestAsync(string kind)
         {
             using var command = Command(transaction,
-                "SELECT id, kind, at_us, passed, summary, details FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind ORDER BY id DESC LIMIT 1",
+                "SELECT id, kind, at_us, passed, summary, details, consumer FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind ORDER BY id DESC LIMIT 1",
                 ("$signal", signal), ("$type", eventType), ("$kind", kind));
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
         }
 
+        // The latest online outcome test of each consumer.
+        var outcomes = new List<MigrationEvidence>();
+        using (var command = Command(transaction,
+            "SELECT id, kind, at_us, passed, summary, details, consumer FROM evidence e WHERE signal = $signal AND event_type = $type AND kind = $kind "
+            + "AND id = (SELECT max(id) FROM evidence l WHERE l.signal = e.signal AND l.event_type = e.event_type AND l.kind = e.kind AND l.consumer = e.consumer) ORDER BY consumer",
+            ("$signal", signal), ("$type", eventType), ("$kind", OutcomeKind)))
+        using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                outcomes.Add(ReadEvidence(reader));
+            }
+        }
+
         return new MigrationStatus(signal, eventType, stage, since, routes,
             await LatestAsync(ShadowKind).ConfigureAwait(false),
             await LatestAsync(ComparisonKind).ConfigureAwait(false),
-            await LatestAsync(AbTestKind).ConfigureAwait(false));
+            await LatestAsync(AbTestKind).ConfigureAwait(false),
+            outcomes);
     }
 
     private static MigrationEvidence ReadEvidence(SqliteDataReader reader) =>
-        new(reader.GetInt64(0), reader.GetString(1), Timestamps.FromMicros(reader.GetInt64(2)), reader.GetInt64(3) != 0, reader.GetString(4), reader.GetString(5));
+        new(reader.GetInt64(0), reader.GetString(1), Timestamps.FromMicros(reader.GetInt64(2)), reader.GetInt64(3) != 0, reader.GetString(4), reader.GetString(5), reader.GetValue(6) as string);
 
     private SqliteCommand Command(SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters) =>
         Command(_connection, transaction, sql, parameters);

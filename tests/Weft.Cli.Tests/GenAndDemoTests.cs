@@ -270,7 +270,12 @@ public class GenAndDemoTests : IDisposable
         await using var ledger = await Weft.Migration.MigrationStore.OpenAsync(_cli.PathOf("demo/migration.db"));
         (await ledger.StatusAsync("engagement", "click")).Stage.Should().Be(Weft.Migration.MigrationStage.CutOver);
         (await ledger.StatusAsync("engagement", "save")).Stage.Should().Be(Weft.Migration.MigrationStage.Shadow);
-        (await ledger.AuditAsync("engagement")).Select(a => a.Action).Should().Equal("shadow", "compare", "abtest", "cutover", "rollback", "cutover", "shadow");
+        (await ledger.AuditAsync("engagement")).Select(a => a.Action).Should().Equal("shadow", "compare", "abtest", "cutover", "outcome", "rollback", "cutover", "shadow");
+        // The 10 % split's exposures, logged by the router weft serve uses, and its online outcome test over them.
+        var (weftUsers, legacyUsers) = await ledger.ExposureCountsAsync("engagement", "click", "home-feed", 10);
+        result.Out.Should().Contain($"{weftUsers:N0} users served by Weft, {legacyUsers:N0} by legacy").And.Contain("the split is as expected");
+        (weftUsers + legacyUsers).Should().Be(N(System.Text.RegularExpressions.Regex.Match(result.Out, @"engagement +\d+ buckets: .* of ([\d,]+) users' sequences identical").Groups[1]), "every user the quality step counted was routed once");
+        (await ledger.StatusAsync("engagement", "click")).Outcomes.Should().ContainSingle().Which.Should().Match<Weft.Migration.MigrationEvidence>(e => e.Consumer == "home-feed" && e.Passed);
         // The serve step asks for the routes the migration left: click from Weft, save from legacy.
         result.Out.Should().MatchRegex(@"routes\?consumer=home-ranker → 200: .*""event_type"":""click"",""source"":""weft"",""stage"":""cut-over"".*""event_type"":""save"",""source"":""legacy"",""stage"":""shadow""");
         // And the hybrid sequence those routes assemble with the stand-in legacy endpoint: the version is the last route change's audit line.

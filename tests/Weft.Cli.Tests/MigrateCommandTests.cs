@@ -297,6 +297,97 @@ public sealed class MigrateCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task The_online_outcome_test_compares_the_consumers_metric_across_its_split_and_a_failure_holds_its_route()
+    {
+        var world = await SetUpAsync();
+        (await Migrate("shadow", world.Config, "--event-type", "click")).Exit.Should().Be(0);
+        (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10", "--consumer", "ranker", "--override", "no replay for ranker")).Exit.Should().Be(0);
+        string outcomes = _cli.PathOf("ranker-clicks.csv");
+        await File.WriteAllTextAsync(outcomes, "user_id,clicked\n1,1\n");
+        var none = await Migrate("outcome", world.Config, "--event-type", "click", "--consumer", "ranker", "--outcomes", outcomes, "--metric", "clicked", "--margin", "0.05");
+        none.Exit.Should().Be(2);
+        none.Err.Should().Contain("no exposures of 'click' to consumer 'ranker' at 10 %");
+
+        // What weft serve logs when 20,000 users ask for ranker's routes, and ranker's own click log:
+        // one to three impressions a user, clicked with probability 0.3 (Weft's users: weftRate).
+        var at = DateTimeOffset.UtcNow;
+        await using (var store = await MigrationStore.OpenAsync(_cli.PathOf("migration.db")))
+        {
+            await store.RecordExposuresAsync([.. Enumerable.Range(0, 20_000).Select(u => new Exposure(Signal, "click", "ranker", 10, u, MigrationRouting.ServedByWeft(10, Signal, "click", u), at))]);
+        }
+
+        async Task WriteClicksAsync(double weftRate)
+        {
+            var random = new Random(5);
+            var csv = new StringBuilder("user_id,clicked\n");
+            for (int u = 0; u < 20_000; u++)
+            {
+                double rate = MigrationRouting.ServedByWeft(10, Signal, "click", u) ? weftRate : 0.3;
+                for (int n = 1 + random.Next(3); n > 0; n--)
+                {
+                    csv.Append(u.ToString(CultureInfo.InvariantCulture)).Append(',').Append(random.NextDouble() < rate ? '1' : '0').Append('\n');
+                }
+            }
+
+            await File.WriteAllTextAsync(outcomes, csv.ToString());
+        }
+
+        await WriteClicksAsync(0.3);
+        var same = await Migrate("outcome", world.Config, "--event-type", "click", "--consumer", "ranker", "--outcomes", outcomes, "--metric", "clicked", "--margin", "0.03", "--json");
+        same.Exit.Should().Be(0, same.Out + same.Err);
+        using (var doc = JsonDocument.Parse(same.Out))
+        {
+            var result = doc.RootElement.GetProperty("result");
+            long served = Enumerable.Range(0, 20_000).Count(u => MigrationRouting.ServedByWeft(10, Signal, "click", u));
+            result.GetProperty("weft_users").GetInt64().Should().Be(served);
+            result.GetProperty("legacy_users").GetInt64().Should().Be(20_000 - served);
+            result.GetProperty("exposed_without_outcome").GetInt64().Should().Be(0);
+            doc.RootElement.GetProperty("transition").GetProperty("entry").GetProperty("action").GetString().Should().Be("outcome");
+        }
+
+        // Weft's sequences cost ranker a third of its clicks: the test fails, is stored, and holds ranker's route.
+        await WriteClicksAsync(0.2);
+        var worse = await Migrate("outcome", world.Config, "--event-type", "click", "--consumer", "ranker", "--outcomes", outcomes, "--metric", "clicked", "--margin", "0.03");
+        worse.Exit.Should().Be(1, worse.Out + worse.Err);
+        worse.Out.Should().Contain("online A/B outcome of 'click' for ranker at 10 %").And.Contain("not shown");
+        worse.Err.Should().Contain("outcome: the difference in mean clicked");
+        var raise = await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "50", "--consumer", "ranker", "--override", "");
+        raise.Exit.Should().Be(2, "an override without a reason explains nothing");
+        raise.Err.Should().Contain("An override needs a reason");
+        var held = await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "50", "--consumer", "ranker");
+        held.Exit.Should().Be(1);
+        held.Err.Should().Contain("online outcome test of consumer 'ranker'");
+        var status = await Migrate("status", world.Config);
+        status.Out.Should().MatchRegex(@"click\s+cutting-over.*ranker #\d+ FAILED.*outcome failed: rollback\?");
+        (await Migrate("rollback", world.Config, "--event-type", "click", "--consumer", "ranker", "--reason", "ranker lost clicks")).Exit.Should().Be(0);
+        var gone = await Migrate("outcome", world.Config, "--event-type", "click", "--consumer", "ranker", "--outcomes", outcomes, "--metric", "clicked", "--margin", "0.03");
+        gone.Exit.Should().Be(2, "ranker is back at 0 %: name the split measured");
+        (await Migrate("outcome", world.Config, "--event-type", "click", "--consumer", "ranker", "--outcomes", outcomes, "--metric", "clicked", "--margin", "0.03", "--percent", "10")).Exit.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task The_sample_ratio_check_of_a_consumer_on_the_default_route_reads_that_consumers_exposures()
+    {
+        var world = await SetUpAsync();
+        (await Migrate("shadow", world.Config, "--event-type", "click")).Exit.Should().Be(0);
+        (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10", "--override", "every consumer")).Exit.Should().Be(0);
+        var at = DateTimeOffset.UtcNow;
+        await using (var store = await MigrationStore.OpenAsync(_cli.PathOf("migration.db")))
+        {
+            await store.RecordExposuresAsync([.. Enumerable.Range(0, 5_000).Select(u => new Exposure(Signal, "click", "feed", 10, u, MigrationRouting.ServedByWeft(10, Signal, "click", u), at))]);
+            // mail, also on the default route, falls back to legacy for 1,000 users of its own: its split is broken, feed's is not.
+            await store.RecordExposuresAsync([.. Enumerable.Range(50_000, 1_000).Select(u => new Exposure(Signal, "click", "mail", 10, u, false, at))]);
+        }
+
+        var feed = await Migrate("srm", world.Config, "--event-type", "click", "--consumer", "feed");
+        feed.Exit.Should().Be(0, feed.Err);
+        feed.Out.Should().Contain("consumer 'feed' (on the default route) at 10 %").And.Contain($"{Enumerable.Range(0, 5_000).Count(u => MigrationRouting.ServedByWeft(10, Signal, "click", u)):N0} users served by Weft");
+        var all = await Migrate("srm", world.Config, "--event-type", "click");
+        all.Exit.Should().Be(1, "* reads every consumer the default route serves, mail included");
+        all.Out.Should().Contain("SAMPLE RATIO MISMATCH");
+    }
+
+    [Fact]
     public async Task Legacy_as_JSON_lines_compares_the_same_and_its_unreadable_rows_of_the_type_fail_the_gate()
     {
         var world = await SetUpAsync();

@@ -322,6 +322,84 @@ public sealed class MigrationStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_default_routes_exposures_are_those_of_every_consumer_without_a_route_of_its_own()
+    {
+        await AdvanceToAbTestedAsync();
+        await _store.CutoverAsync(Signal, Click, "*", 10, null, "bo");
+        await _store.CutoverAsync(Signal, Click, "search", 10, null, "bo");
+        var at = _clock.GetUtcNow();
+        Exposure E(long user, bool weft, string consumer) => new(Signal, Click, consumer, 10, user, weft, at);
+        // ranker and feed follow the default route; search has its own. User 1 reached ranker and feed: one user.
+        await _store.RecordExposuresAsync([E(1, true, "ranker"), E(1, true, "feed"), E(2, false, "ranker"), E(3, false, "feed"), E(4, true, "search"), E(5, false, "search")]);
+
+        (await _store.ExposureCountsAsync(Signal, Click, "*", 10)).Should().Be((1L, 2L));
+        (await _store.ExposureCountsAsync(Signal, Click, "ranker", 10)).Should().Be((1L, 1L));
+        var (weft, legacy) = await _store.ExposedUsersAsync(Signal, Click, "*", 10);
+        weft.Should().BeEquivalentTo([1L]);
+        legacy.Should().BeEquivalentTo([2L, 3L]);
+        (await _store.ExposedUsersAsync(Signal, Click, "search", 10)).Legacy.Should().BeEquivalentTo([5L]);
+    }
+
+    [Fact]
+    public async Task A_failed_online_outcome_blocks_raising_that_consumers_route_and_the_default_one_until_one_passes()
+    {
+        await AdvanceToAbTestedAsync();
+        var early = () => _store.RecordOutcomeAsync(Signal, Click, "ranker", Evidence(MigrationStore.OutcomeKind, true), "ana");
+        (await early.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("no online split");
+        await _store.CutoverAsync(Signal, Click, "ranker", 10, null, "bo");
+        await _store.CutoverAsync(Signal, Click, "search", 10, null, "bo");
+        await _store.CutoverAsync(Signal, Click, "*", 5, null, "bo");
+
+        var failed = await _store.RecordOutcomeAsync(Signal, Click, "ranker", Evidence(MigrationStore.OutcomeKind, false), "ana");
+        failed.Status.Stage.Should().Be(MigrationStage.CuttingOver, "an outcome moves no stage");
+        failed.Entry.Action.Should().Be("outcome");
+        failed.Status.Outcomes.Should().ContainSingle().Which.Should().Match<MigrationEvidence>(o => o.Consumer == "ranker" && !o.Passed && o.Id == failed.Entry.EvidenceId);
+
+        var raiseRanker = () => _store.CutoverAsync(Signal, Click, "ranker", 50, null, "bo");
+        (await raiseRanker.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("consumer 'ranker'").And.Contain("outcome failed");
+        var raiseDefault = () => _store.CutoverAsync(Signal, Click, "*", 50, null, "bo");
+        await raiseDefault.Should().ThrowAsync<MigrationGateException>("the default route serves consumers like ranker");
+        (await _store.CutoverAsync(Signal, Click, "search", 50, null, "bo")).Status.Routes.Single(r => r.Consumer == "search").Percent.Should().Be(50, "search's own outcome did not fail");
+        (await _store.CutoverAsync(Signal, Click, "ranker", 5, null, "bo")).Entry.Overridden.Should().BeFalse("lowering a route is never gated");
+        var blank = () => _store.CutoverAsync(Signal, Click, "ranker", 20, " ", "bo");
+        (await blank.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Contain("An override needs a reason");
+        var forced = await _store.CutoverAsync(Signal, Click, "ranker", 20, "the metric's logging broke that week", "bo");
+        forced.Entry.Overridden.Should().BeTrue();
+
+        await _store.RecordOutcomeAsync(Signal, Click, "search", Evidence(MigrationStore.OutcomeKind, true), "ana");
+        var passed = await _store.RecordOutcomeAsync(Signal, Click, "ranker", Evidence(MigrationStore.OutcomeKind, true), "ana");
+        passed.Status.Outcomes.Select(o => (o.Consumer, o.Passed)).Should().Equal(("ranker", true), ("search", true));
+        (await _store.CutoverAsync(Signal, Click, "ranker", 50, null, "bo")).Entry.Overridden.Should().BeFalse();
+        (await _store.CutoverAsync(Signal, Click, "*", 50, null, "bo")).Entry.Overridden.Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task A_ledger_from_before_online_outcomes_gains_the_evidence_consumer_and_keeps_its_evidence()
+    {
+        string path = Path.Combine(_dir, "old.db");
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            using var create = connection.CreateCommand();
+            create.CommandText = """
+                CREATE TABLE evidence (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, signal TEXT NOT NULL, event_type TEXT NOT NULL, kind TEXT NOT NULL,
+                    at_us INTEGER NOT NULL, passed INTEGER NOT NULL, summary TEXT NOT NULL, details TEXT NOT NULL);
+                INSERT INTO evidence (signal, event_type, kind, at_us, passed, summary, details) VALUES ('engagement', 'click', 'comparison', 0, 1, 'old comparison', '{}');
+                """;
+            await create.ExecuteNonQueryAsync();
+        }
+
+        await using var store = await MigrationStore.OpenAsync(path, _clock);
+        var old = await store.EvidenceAsync(1);
+        old.Should().NotBeNull();
+        old!.Summary.Should().Be("old comparison");
+        old.Consumer.Should().BeNull();
+        await store.ShadowAsync(Signal, Click, Evidence(MigrationStore.ShadowKind, true), null, "ana");
+        (await store.StatusAsync(Signal, Click)).Comparison!.Summary.Should().Be("old comparison");
+    }
+
+    [Fact]
     public async Task A_folder_in_place_of_the_store_file_is_a_clear_error()
     {
         var folder = Path.Combine(_dir, "folder.db");

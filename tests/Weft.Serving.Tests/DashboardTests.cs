@@ -24,6 +24,11 @@ public sealed class DashboardTests
         await HybridSequenceTests.SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}", "endpoint_timeout": "20s" }""");
         await HybridSequenceTests.CutOverAsync(world, "click", "ranker", 10);
         await HybridSequenceTests.ShadowAsync(world, "save");
+        await using (var store = await Weft.Migration.MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
+        {
+            await store.RecordOutcomeAsync("engagement", "click", "ranker", new Weft.Migration.EvidenceInput(Weft.Migration.MigrationStore.OutcomeKind, true, "ranker's clicks held", "{}"), "test");
+        }
+
         await world.StartAsync();
         using var client = world.Client();
         string line = $$"""{"event_id":"d1","user_id":3,"event_type":"save","event_time":"{{Timestamps.Format(ServingWorld.Now - ServingWorld.Hour)}}","item_id":2}""";
@@ -80,7 +85,7 @@ public sealed class DashboardTests
         var click = page.Locator("#migration tr").Filter(new LocatorFilterOptions { HasText = "click" });
         await Expect(click.Locator("td").Nth(2)).ToHaveTextAsync("cutting-over");
         await Expect(click.Locator("td").Nth(4)).ToHaveTextAsync("ranker: 10%");
-        await Expect(click.Locator("td").Nth(5)).ToHaveTextAsync("shadow passed, comparison passed, A/B passed");
+        await Expect(click.Locator("td").Nth(5)).ToHaveTextAsync("shadow passed, comparison passed, A/B passed, online ranker passed");
         var save = page.Locator("#migration tr").Filter(new LocatorFilterOptions { HasText = "save" });
         await Expect(save.Locator("td").Nth(2)).ToHaveTextAsync("shadow");
         await Expect(save.Locator("td").Nth(4)).ToHaveTextAsync("legacy serves every consumer");

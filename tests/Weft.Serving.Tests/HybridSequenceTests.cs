@@ -257,6 +257,7 @@ public sealed class HybridSequenceTests
         await using (var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
         {
             await store.ShadowAsync("engagement", "save", new EvidenceInput(MigrationStore.ShadowKind, false, "legacy holds no save", "{}"), "legacy's saves land next week", "test");
+            await store.RecordOutcomeAsync("engagement", "click", "ranker", new EvidenceInput(MigrationStore.OutcomeKind, false, "ranker clicked less", "{}"), "test");
         }
 
         await world.StartAsync();
@@ -275,6 +276,11 @@ public sealed class HybridSequenceTests
         route.GetProperty("consumer").GetString().Should().Be("ranker");
         route.GetProperty("percent").GetDouble().Should().Be(10);
         types["click"].GetProperty("evidence").GetProperty("abtest").GetProperty("passed").GetBoolean().Should().BeTrue();
+        var outcome = types["click"].GetProperty("evidence").GetProperty("outcomes").EnumerateArray().Should().ContainSingle().Subject;
+        outcome.GetProperty("consumer").GetString().Should().Be("ranker");
+        outcome.GetProperty("passed").GetBoolean().Should().BeFalse();
+        outcome.GetProperty("summary").GetString().Should().Be("ranker clicked less");
+        types["save"].GetProperty("evidence").GetProperty("outcomes").GetArrayLength().Should().Be(0);
         types["save"].GetProperty("stage").GetString().Should().Be("shadow");
         types["save"].GetProperty("routes").GetArrayLength().Should().Be(0);
         types["save"].GetProperty("evidence").GetProperty("shadow").GetProperty("passed").GetBoolean().Should().BeFalse("it was overridden, and the status says so");

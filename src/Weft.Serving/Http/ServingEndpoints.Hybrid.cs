@@ -250,6 +250,13 @@ internal static partial class ServingEndpoints
             WriteEvidence(w, "shadow"u8, status.Shadow);
             WriteEvidence(w, "comparison"u8, status.Comparison);
             WriteEvidence(w, "abtest"u8, status.AbTest);
+            w.WriteStartArray("outcomes"u8); // the latest online outcome test of each consumer
+            foreach (var outcome in status.Outcomes)
+            {
+                WriteEvidence(w, default, outcome);
+            }
+
+            w.WriteEndArray();
             w.WriteEndObject();
             w.WriteEndObject();
         }
@@ -266,7 +273,16 @@ internal static partial class ServingEndpoints
             return;
         }
 
-        w.WriteStartObject(name);
+        if (name.IsEmpty)
+        {
+            w.WriteStartObject();
+            w.WriteString("consumer"u8, evidence.Consumer);
+        }
+        else
+        {
+            w.WriteStartObject(name);
+        }
+
         w.WriteNumber("id"u8, evidence.Id);
         w.WriteBoolean("passed"u8, evidence.Passed);
         TimestampOrNull(w, "at"u8, Timestamps.ToMicros(evidence.At));
