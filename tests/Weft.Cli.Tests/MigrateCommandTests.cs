@@ -343,6 +343,25 @@ public sealed class MigrateCommandTests : IDisposable
             result.GetProperty("legacy_users").GetInt64().Should().Be(20_000 - served);
             result.GetProperty("exposed_without_outcome").GetInt64().Should().Be(0);
             doc.RootElement.GetProperty("transition").GetProperty("entry").GetProperty("action").GetString().Should().Be("outcome");
+
+            // DuckDB, from the same log and the hash's arms: per-user means, each arm's mean and variance, Welch's degrees of freedom.
+            string arms = _cli.PathOf("arms.csv");
+            await File.WriteAllLinesAsync(arms, ["user_id,weft", .. Enumerable.Range(0, 20_000).Select(u => $"{u},{(MigrationRouting.ServedByWeft(10, Signal, "click", u) ? 1 : 0)}")]);
+            var duck = (await DuckDb.RunAsync($"""
+                WITH per_user AS (SELECT user_id, avg(clicked) AS m FROM read_csv({DuckDb.Quote(outcomes)}) GROUP BY user_id),
+                     arm AS (SELECT a.weft, count(*) AS n, avg(m) AS mean, var_samp(m) / count(*) AS v FROM per_user JOIN read_csv({DuckDb.Quote(arms)}) a USING (user_id) GROUP BY a.weft),
+                     w AS (SELECT * FROM arm WHERE weft = 1), l AS (SELECT * FROM arm WHERE weft = 0)
+                SELECT CAST(w.mean AS VARCHAR), CAST(l.mean AS VARCHAR), CAST(w.mean - l.mean AS VARCHAR), CAST(sqrt(w.v + l.v) AS VARCHAR),
+                       CAST(power(w.v + l.v, 2) / (power(w.v, 2) / (w.n - 1) + power(l.v, 2) / (l.n - 1)) AS VARCHAR)
+                FROM w, l
+                """))[0].Rows[0].Select(v => double.Parse(v.GetString()!, CultureInfo.InvariantCulture)).ToArray();
+            result.GetProperty("weft_mean").GetDouble().Should().BeApproximately(duck[0], 1e-12);
+            result.GetProperty("legacy_mean").GetDouble().Should().BeApproximately(duck[1], 1e-12);
+            result.GetProperty("difference").GetDouble().Should().BeApproximately(duck[2], 1e-12);
+            double df = result.GetProperty("degrees_of_freedom").GetDouble();
+            df.Should().BeApproximately(duck[4], duck[4] * 1e-9);
+            double halfWidth = (result.GetProperty("upper").GetDouble() - result.GetProperty("lower").GetDouble()) / 2;
+            halfWidth.Should().BeApproximately(MathNet.Numerics.Distributions.StudentT.InvCDF(0, 1, df, 0.95) * duck[3], 1e-9, "the 90 % interval is the difference ± t(0.95, df) standard errors");
         }
 
         // Weft's sequences cost ranker a third of its clicks: the test fails, is stored, and holds ranker's route.
