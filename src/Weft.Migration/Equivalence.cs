@@ -49,15 +49,7 @@ public static class Equivalence
     {
         ArgumentNullException.ThrowIfNull(control);
         ArgumentNullException.ThrowIfNull(treatment);
-        if (!(margin > 0) || double.IsInfinity(margin))
-        {
-            throw new ArgumentOutOfRangeException(nameof(margin), margin, "The equivalence margin must be a positive number.");
-        }
-
-        if (!(alpha > 0 && alpha < 0.5))
-        {
-            throw new ArgumentOutOfRangeException(nameof(alpha), alpha, "alpha must lie in (0, 0.5).");
-        }
+        CheckTest(margin, alpha);
 
         // Welford's running mean and variance of the differences, and sums for the correlation.
         long n = 0;
@@ -121,5 +113,19 @@ public static class Equivalence
 
         double correlation = varC > 0 && varT > 0 ? cov / Math.Sqrt(varC * varT) : double.NaN;
         return new EquivalenceResult(n, controlOnly, treatmentOnly, n == 0 ? double.NaN : mean, sd, lower, upper, margin, alpha, p, correlation, failures);
+    }
+
+    /// <summary>An equivalence test's margin is positive and finite, and each one-sided test's level lies in (0, 0.5).</summary>
+    internal static void CheckTest(double margin, double alpha)
+    {
+        if (!(margin > 0) || double.IsInfinity(margin))
+        {
+            throw new ArgumentOutOfRangeException(nameof(margin), margin, "The equivalence margin must be a positive number.");
+        }
+
+        if (!(alpha > 0 && alpha < 0.5))
+        {
+            throw new ArgumentOutOfRangeException(nameof(alpha), alpha, "alpha must lie in (0, 0.5).");
+        }
     }
 }

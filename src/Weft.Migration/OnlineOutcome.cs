@@ -119,15 +119,7 @@ public static class OnlineOutcome
         ArgumentNullException.ThrowIfNull(outcomes);
         ArgumentNullException.ThrowIfNull(weftUsers);
         ArgumentNullException.ThrowIfNull(legacyUsers);
-        if (!(margin > 0) || double.IsInfinity(margin))
-        {
-            throw new ArgumentOutOfRangeException(nameof(margin), margin, "The equivalence margin must be a positive number.");
-        }
-
-        if (!(alpha > 0 && alpha < 0.5))
-        {
-            throw new ArgumentOutOfRangeException(nameof(alpha), alpha, "alpha must lie in (0, 0.5).");
-        }
+        Equivalence.CheckTest(margin, alpha);
 
         if (weftUsers.Count + legacyUsers.Count == 0)
         {
