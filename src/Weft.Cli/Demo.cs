@@ -186,9 +186,12 @@ internal static class Demo
                 + $"({t.ReferenceOnly:N0} missing, {t.ReferenceOnlyExplained:N0} of them recorded late; {t.CandidateOnly:N0} only in the stream); "
                 + $"{(worst is null || worst.Rate == 1 ? $"all {t.Columns.Count} columns agree" : $"lowest agreement {worst.Column} {worst.Rate:0.##%}")}; "
                 + $"{report.Comparison.Sequences.FullRate:0.##%} of {report.Comparison.Sequences.Users:N0} users' sequences identical").ConfigureAwait(false);
+            // Event → stream read, per type: the generator's producers send most events within seconds and some a day late.
+            await o.WriteLineAsync($"  {"",-11} event → stream read (ingest_time − event_time): "
+                + string.Join("; ", report.Freshness.Select(f => $"{f.EventType} p50 {QualityCommand.Seconds(f.P50Seconds)}, p99 {QualityCommand.Seconds(f.P99Seconds)}"))).ConfigureAwait(false);
         }
 
-        await o.WriteLineAsync($"  weft quality --config {configPath} --signal {environments[0].Definition.Name} [--min-completeness 0.99 --min-agreement 0.999]   # exit 1 below a gate").ConfigureAwait(false);
+        await o.WriteLineAsync($"  weft quality --config {configPath} --signal {environments[0].Definition.Name} [--min-completeness 0.99 --min-agreement 0.999 --max-freshness-p99 objective]   # exit 1 below a gate").ConfigureAwait(false);
 
         // 7. Migration: one event type at a time off a (stand-in) legacy pipeline, gated by evidence.
         await o.WriteLineAsync("\n[7/9] migrate: move 'engagement' off a legacy pipeline one event type at a time: shadow, two-tier compare against legacy's noise floor, A/B replay, cutover, rollback (weft migrate)").ConfigureAwait(false);

@@ -29,21 +29,34 @@ internal static class QualityCommand
         var ignore = new Option<string[]>("--ignore") { Description = "A column not to compare (repeatable; ingest_time is never compared: each path stamps its own)", AllowMultipleArgumentsPerToken = true };
         var minCompleteness = new Option<double?>("--min-completeness") { Description = "Exit 1 when the stream holds less than this share of the batch path's events (0..1)" };
         var minAgreement = new Option<double?>("--min-agreement") { Description = "Exit 1 when any column agrees on less than this share of matched events (0..1)" };
-        var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
-        var command = new Command("quality", "Measure a signal's stream path against its batch path over sealed buckets: completeness, enrichment agreement, late arrivals, per event type")
+        var maxFreshness = new Option<string?>("--max-freshness-p99")
         {
-            config, signal, from, to, tolerance, ignore, minCompleteness, minAgreement, json,
+            Description = "Exit 1 when any event type's stream rows had a p99 of ingest_time − event_time above this (e.g. 30s, 5m; 'objective': the signal's freshness_objective)",
+        };
+        var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
+        var command = new Command("quality", "Measure a signal's stream path against its batch path over sealed buckets: completeness, enrichment agreement, late arrivals, freshness, per event type")
+        {
+            config, signal, from, to, tolerance, ignore, minCompleteness, minAgreement, maxFreshness, json,
         };
         command.SetAction(async (parse, ct) =>
         {
             QualityReport report;
             double? completenessGate = parse.GetValue(minCompleteness), agreementGate = parse.GetValue(minAgreement);
+            TimeSpan? freshnessGate = null, objective = null;
             try
             {
                 CheckShare("--min-completeness", completenessGate);
                 CheckShare("--min-agreement", agreementGate);
                 var weft = WeftConfig.Load(parse.GetValue(config)!);
                 var definition = weft.LoadSignal(parse.GetValue(signal)!);
+                objective = definition.FreshnessObjective;
+                if (parse.GetValue(maxFreshness) is { } text)
+                {
+                    freshnessGate = text == "objective" ? definition.FreshnessObjective
+                        : Durations.TryParse(text, out var d) && d > TimeSpan.Zero ? d
+                        : throw new ArgumentException($"--max-freshness-p99 '{text}' must be a positive duration (e.g. 30s, 5m, 1h) or 'objective'");
+                }
+
                 var request = new QualityRequest(
                     parse.GetValue(from) is { } f ? BatchCommands.ParseTime("--from", f) : null,
                     parse.GetValue(to) is { } t ? BatchCommands.ParseTime("--to", t) : null,
@@ -67,10 +80,10 @@ internal static class QualityCommand
             }
             else
             {
-                await WriteAsync(report, stdout).ConfigureAwait(false);
+                await WriteAsync(report, stdout, objective).ConfigureAwait(false);
             }
 
-            var failed = Gates(report, completenessGate, agreementGate);
+            var failed = Gates(report, completenessGate, agreementGate, freshnessGate);
             foreach (var failure in failed)
             {
                 await stderr.WriteLineAsync($"quality: {failure}").ConfigureAwait(false);
@@ -104,7 +117,7 @@ internal static class QualityCommand
     }
 
     /// <summary>The gates that failed, each as a sentence; empty when all hold (or none were asked for).</summary>
-    internal static List<string> Gates(QualityReport report, double? minCompleteness, double? minAgreement)
+    internal static List<string> Gates(QualityReport report, double? minCompleteness, double? minAgreement, TimeSpan? maxFreshnessP99 = null)
     {
         var failed = new List<string>();
         var total = report.Comparison.Total;
@@ -129,10 +142,23 @@ internal static class QualityCommand
             failed.Add("no bucket holds rows of both paths, so nothing was compared: run `weft batch` over buckets the stream has written");
         }
 
+        if (maxFreshnessP99 is { } limit)
+        {
+            foreach (var f in report.Freshness.Where(f => f.P99Seconds > limit.TotalSeconds))
+            {
+                failed.Add($"'{f.EventType}' reached the stream {Seconds(f.P99Seconds)} after it happened at p99, above --max-freshness-p99 {Durations.Format(limit)} (worst bucket {f.WorstBucket}: p99 {Seconds(f.WorstBucketP99Seconds)})");
+            }
+
+            if (report.Freshness.Count == 0)
+            {
+                failed.Add("the stream wrote no rows in these buckets, so freshness was not measured: run `weft stream` for the signal");
+            }
+        }
+
         return failed;
     }
 
-    internal static async Task WriteAsync(QualityReport report, TextWriter output)
+    internal static async Task WriteAsync(QualityReport report, TextWriter output, TimeSpan? objective = null)
     {
         var result = report.Comparison;
         var b = report.Buckets;
@@ -176,6 +202,22 @@ internal static class QualityCommand
             .Concat(result.TypeMismatches.Select(c => $"column types differ: {c}")))
         {
             await output.WriteLineAsync($"  not compared: {note}").ConfigureAwait(false);
+        }
+
+        if (report.Freshness.Count > 0)
+        {
+            await output.WriteLineAsync("  freshness (path=stream, every bucket it wrote: ingest_time − event_time, how soon after an event the stream read it; servable within that micro-batch"
+                + (objective is { } o ? $"; the signal's objective {Durations.Format(o)}" : "") + "):").ConfigureAwait(false);
+            var rows = new List<string[]> { new[] { "event type", "events", "p50", "p99", "max", "ahead of ingest", "worst bucket (its p99)" } };
+            foreach (var f in report.Freshness)
+            {
+                rows.Add([
+                    f.EventType, N(f.Events), Seconds(f.P50Seconds), Seconds(f.P99Seconds) + (objective is { } ob && f.P99Seconds > ob.TotalSeconds ? " (over)" : ""),
+                    Seconds(f.MaxSeconds), N(f.AheadOfIngest), $"{f.WorstBucket} ({Seconds(f.WorstBucketP99Seconds)})",
+                ]);
+            }
+
+            await WriteTableAsync(output, rows).ConfigureAwait(false);
         }
 
         await output.WriteLineAsync(report.Late.Count == 0
@@ -224,6 +266,16 @@ internal static class QualityCommand
     };
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+
+    /// <summary>A latency as a person reads it: ms under a second, then s, min, h, days.</summary>
+    internal static string Seconds(double seconds) => seconds switch
+    {
+        < 1 => (seconds * 1000).ToString("0.#", CultureInfo.InvariantCulture) + " ms",
+        < 120 => seconds.ToString("0.##", CultureInfo.InvariantCulture) + " s",
+        < 7200 => (seconds / 60).ToString("0.#", CultureInfo.InvariantCulture) + " min",
+        < 172_800 => (seconds / 3600).ToString("0.#", CultureInfo.InvariantCulture) + " h",
+        _ => (seconds / 86_400).ToString("0.#", CultureInfo.InvariantCulture) + " days",
+    };
 
     private static string Percent(double share) => share.ToString("0.##%", CultureInfo.InvariantCulture);
 

@@ -36,7 +36,8 @@ public sealed record FingerprintSpan(string Path, string Fingerprint, long First
 /// <summary>
 /// A signal's stream path measured against its batch path (the reference: complete and corrected), per
 /// event type and never mixed: completeness and enrichment agreement over the sealed buckets, late
-/// arrivals, and the definition fingerprints each path wrote with.
+/// arrivals, the definition fingerprints each path wrote with, and how soon the stream had each event
+/// type's events (over every bucket in the range it wrote, sealed or not).
 /// </summary>
 public sealed record QualityReport(
     string Signal,
@@ -46,7 +47,8 @@ public sealed record QualityReport(
     ComparisonResult Comparison,
     IReadOnlyList<BucketCompleteness> PerBucket,
     IReadOnlyList<LateArrivals> Late,
-    IReadOnlyList<FingerprintSpan> Fingerprints);
+    IReadOnlyList<FingerprintSpan> Fingerprints,
+    IReadOnlyList<StreamFreshness> Freshness);
 
 /// <summary>A quality run that cannot start (no table to compare); the message says what to run first.</summary>
 public sealed class QualityException(string message) : Exception(message);
@@ -89,6 +91,8 @@ public static class StreamBatchQuality
         var comparer = new EventComparer(table.Schema, table.Schema, request.Options);
         var columns = table.Schema.Select(f => f.Name).ToArray();
         var perBucket = new List<BucketCompleteness>();
+        var freshness = new StreamFreshnessMeter();
+        string[] freshnessColumns = [StandardColumns.EventType, StandardColumns.EventTime, StandardColumns.IngestTime];
         // The ledger's own buckets too: a bucket whose every late event was dropped has no enriched rows.
         var ledgerBuckets = ledger is null ? [] : (await ledger.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false)).Files()
             .Select(f => f.PartitionValues.GetValueOrDefault(EventLayout.BucketColumn))
@@ -99,11 +103,17 @@ public static class StreamBatchQuality
             var explained = ledger is null ? null : await ReadLedgerAsync(ledger, bucket, late, cancellationToken).ConfigureAwait(false);
             if (!buckets.Compared.Contains(bucket))
             {
+                if (buckets.StreamOnly.Contains(bucket))
+                {
+                    freshness.Add(bucket, await ReadAsync(table, freshnessColumns, bucket, EventLayout.StreamPath, snapshot.Version, cancellationToken).ConfigureAwait(false));
+                }
+
                 continue;
             }
 
             var reference = await ReadAsync(table, columns, bucket, EventLayout.BatchPath, snapshot.Version, cancellationToken).ConfigureAwait(false);
             var candidate = await ReadAsync(table, columns, bucket, EventLayout.StreamPath, snapshot.Version, cancellationToken).ConfigureAwait(false);
+            freshness.Add(bucket, candidate);
             foreach (var part in comparer.Compare(reference, candidate, explained))
             {
                 perBucket.Add(new BucketCompleteness(bucket, part));
@@ -118,7 +128,8 @@ public static class StreamBatchQuality
             comparer.Result(),
             perBucket,
             [.. late.Select(l => new LateArrivals(l.Key, l.Value[0], l.Value[1], l.Value[2]))],
-            await FingerprintsAsync(table.Log, cancellationToken).ConfigureAwait(false));
+            await FingerprintsAsync(table.Log, cancellationToken).ConfigureAwait(false),
+            freshness.Result());
     }
 
     private static BucketCoverage Coverage(DeltaSnapshot snapshot, QualityRequest request)
@@ -178,7 +189,7 @@ public static class StreamBatchQuality
         && !(request.FromMicros is { } from && start + TimeBuckets.LengthMicros(kind) <= from)
         && !(request.ToMicros is { } to && start >= to);
 
-    private static async Task<EventBatch> ReadAsync(EventTable table, string[] columns, string bucket, string path, long version, CancellationToken cancellationToken)
+    private static async Task<EventBatch> ReadAsync(EventTable table, IReadOnlyList<string> columns, string bucket, string path, long version, CancellationToken cancellationToken)
     {
         var parts = new List<EventBatch>();
         var partition = PartitionFilter.All.Equal(EventLayout.BucketColumn, bucket).Equal(EventLayout.PathColumn, path);
@@ -187,7 +198,7 @@ public static class StreamBatchQuality
             parts.Add(batch);
         }
 
-        return parts.Count == 1 ? parts[0] : parts.Count == 0 ? EventBatch.Empty(table.Schema) : EventBatch.Concat(table.Schema, parts);
+        return parts.Count == 1 ? parts[0] : parts.Count == 0 ? EventBatch.Empty(table.Schema) : EventBatch.Concat(parts[0].Schema, parts);
     }
 
     private static async Task<EventTable?> OpenLedgerAsync(string path, CancellationToken cancellationToken) =>

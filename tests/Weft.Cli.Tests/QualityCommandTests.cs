@@ -120,6 +120,71 @@ public sealed class QualityCommandTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Freshness_is_each_event_types_delay_from_event_to_the_stream_with_its_worst_bucket_and_a_gate()
+    {
+        var config = await SetUpAsync();
+        (await _cli.RunAsync("batch", "--config", config, "--signal", Signal, "--from", "2026-11-01", "--to", "2026-11-03")).Exit.Should().Be(0);
+        var table = await EventTable.OpenAsync(_cli.PathOf($"lake/enriched/{Signal}"));
+        var buckets = await BatchBucketsAsync(table);
+        string outage = buckets.Keys.Order(StringComparer.Ordinal).ElementAt(buckets.Count / 2);
+
+        // The stream's copy of every bucket, read 1–30 s after the events happened (by a hash of the row),
+        // clicks a second slower than saves; during the outage hour, 40 minutes late; one event ahead of its ingest.
+        var expected = new Dictionary<string, List<long>>(StringComparer.Ordinal);
+        long ahead = 0;
+        int row = 0;
+        foreach (var (bucket, rows) in buckets.OrderBy(b => b.Key, StringComparer.Ordinal))
+        {
+            var times = ((PrimitiveColumn<long>)rows[StandardColumns.EventTime]).Values;
+            var types = ((StringColumn)rows[StandardColumns.EventType]).Values;
+            var ingest = new long[rows.RowCount];
+            for (int i = 0; i < rows.RowCount; i++, row++)
+            {
+                long latency = (1 + (row * 7919 % 30)) * 1_000_000L + (types[i] == "click" ? 1_000_000 : 0) + (bucket == outage ? 2_400_000_000 : 0);
+                if (row == 5)
+                {
+                    latency = -3_000_000; // a producer's clock ahead: counted as 0
+                    ahead++;
+                }
+
+                ingest[i] = times[i] + latency;
+                (expected.TryGetValue(types[i]!, out var list) ? list : expected[types[i]!] = []).Add(Math.Max(0, latency));
+            }
+
+            await table.AppendAsync(Replace(rows, StandardColumns.IngestTime, new PrimitiveColumn<long>(WeftType.Timestamp, ingest)), EventPartitioner.Single(EventLayout.Partition(bucket, EventLayout.StreamPath)));
+        }
+
+        var run = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--json");
+        run.Exit.Should().Be(0, run.Err);
+        using (var report = JsonDocument.Parse(run.Out))
+        {
+            var freshness = report.RootElement.GetProperty("freshness").EnumerateArray().ToDictionary(f => f.GetProperty("event_type").GetString()!);
+            freshness.Keys.Should().BeEquivalentTo(expected.Keys);
+            foreach (var (type, latencies) in expected)
+            {
+                latencies.Sort();
+                double Rank(double q) => latencies[Math.Max(0, (int)Math.Ceiling(q * latencies.Count) - 1)] / 1e6;
+                var f = freshness[type];
+                f.GetProperty("events").GetInt64().Should().Be(latencies.Count);
+                f.GetProperty("p50_seconds").GetDouble().Should().BeApproximately(Rank(0.5), Rank(0.5) * 0.011, type);
+                f.GetProperty("p99_seconds").GetDouble().Should().BeApproximately(Rank(0.99), Rank(0.99) * 0.011, type);
+                f.GetProperty("max_seconds").GetDouble().Should().Be(latencies[^1] / 1e6);
+                f.GetProperty("worst_bucket").GetString().Should().Be(outage);
+            }
+
+            freshness.Values.Sum(f => f.GetProperty("ahead_of_ingest").GetInt64()).Should().Be(ahead);
+        }
+
+        var text = await _cli.RunAsync("quality", "--config", config, "--signal", Signal);
+        text.Out.Should().Contain("freshness (path=stream").And.MatchRegex($@"click +[\d,]+ +[\d.]+ s .*{outage}");
+        var gated = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--max-freshness-p99", "30m");
+        gated.Exit.Should().Be(1, "40 minutes late in one hour of " + buckets.Count);
+        gated.Err.Should().Contain("above --max-freshness-p99 30m").And.Contain($"worst bucket {outage}");
+        (await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--max-freshness-p99", "1h")).Exit.Should().Be(0);
+        (await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--max-freshness-p99", "soon")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 2 && r.Err.Contains("--max-freshness-p99 'soon'"));
+    }
+
     [Theory]
     [InlineData("--tolerance", "score")]
     [InlineData("--tolerance", "score=-1")]
