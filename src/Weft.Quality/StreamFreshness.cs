@@ -31,6 +31,9 @@ internal sealed class StreamFreshnessMeter
 {
     private readonly SortedDictionary<string, TypeState> _types = new(StringComparer.Ordinal);
 
+    /// <summary>One bucket's latencies by event type, reused from bucket to bucket.</summary>
+    private readonly Dictionary<string, List<long>> _bucket = new(StringComparer.Ordinal);
+
     private sealed class TypeState
     {
         public LatencyHistogram Histogram { get; } = new();
@@ -52,7 +55,13 @@ internal sealed class StreamFreshnessMeter
         var types = ((StringColumn)rows[StandardColumns.EventType]).Values;
         var events = (PrimitiveColumn<long>)rows[StandardColumns.EventTime];
         var ingests = (PrimitiveColumn<long>)rows[StandardColumns.IngestTime];
-        var byType = new Dictionary<string, List<long>>(StringComparer.Ordinal);
+        foreach (var list in _bucket.Values)
+        {
+            list.Clear();
+        }
+
+        string? lastType = null;
+        List<long>? last = null;
         for (int i = 0; i < rows.RowCount; i++)
         {
             if (events.IsNull(i) || ingests.IsNull(i))
@@ -61,35 +70,38 @@ internal sealed class StreamFreshnessMeter
             }
 
             string type = types[i] ?? "";
-            if (!byType.TryGetValue(type, out var list))
+            if (!ReferenceEquals(type, lastType) && !_bucket.TryGetValue(type, out last))
             {
-                byType[type] = list = [];
+                _bucket[type] = last = [];
             }
 
-            list.Add(ingests.Values[i] - events.Values[i]);
+            lastType = type;
+            last!.Add(ingests.Values[i] - events.Values[i]);
         }
 
-        foreach (var (type, latencies) in byType)
+        foreach (var (type, latencies) in _bucket)
         {
+            if (latencies.Count == 0)
+            {
+                continue;
+            }
+
             if (!_types.TryGetValue(type, out var state))
             {
                 _types[type] = state = new TypeState();
             }
 
-            foreach (long latency in latencies)
+            latencies.Sort();
+            int ahead = 0;
+            while (ahead < latencies.Count && latencies[ahead] < 0)
             {
-                if (latency < 0)
-                {
-                    state.Ahead++;
-                }
-
-                long clamped = Math.Max(0, latency);
-                state.Histogram.Add(clamped);
-                state.Max = Math.Max(state.Max, clamped);
+                latencies[ahead++] = 0;
             }
 
-            latencies.Sort();
-            long p99 = Math.Max(0, latencies[NearestRank(latencies.Count, 0.99)]);
+            state.Ahead += ahead;
+            state.Histogram.AddSorted(latencies);
+            state.Max = Math.Max(state.Max, latencies[^1]);
+            long p99 = latencies[NearestRank(latencies.Count, 0.99)];
             if (p99 > state.WorstP99)
             {
                 (state.WorstP99, state.WorstBucket) = (p99, bucket);
@@ -126,12 +138,26 @@ internal sealed class LatencyHistogram
 
     public long Count { get; private set; }
 
-    public void Add(long micros)
+    /// <summary>Adds ascending latencies, taking a logarithm only where they cross into another bucket.</summary>
+    public void AddSorted(List<long> ascending)
     {
-        int bucket = micros < Floor ? 0 : Math.Min(_counts.Length - 1, 1 + (int)(Math.Log(micros / Floor) / LogWidth));
-        _counts[bucket]++;
-        Count++;
+        int i = 0;
+        while (i < ascending.Count)
+        {
+            int bucket = BucketOf(ascending[i]);
+            double end = bucket == _counts.Length - 1 ? double.PositiveInfinity : Floor * Math.Exp(bucket * LogWidth); // the next bucket's start
+            int start = i++; // the first is in the bucket whatever the rounding of its end
+            while (i < ascending.Count && ascending[i] < end)
+            {
+                i++;
+            }
+
+            _counts[bucket] += i - start;
+            Count += i - start;
+        }
     }
+
+    private int BucketOf(long micros) => micros < Floor ? 0 : Math.Min(_counts.Length - 1, 1 + (int)(Math.Log(micros / Floor) / LogWidth));
 
     /// <summary>The nearest-rank q-quantile, as the geometric middle of its bucket (0 for the bucket below 1 ms, whose values are under 1 ms).</summary>
     public long Quantile(double q)
