@@ -36,7 +36,7 @@ internal static partial class ServingEndpoints
             return;
         }
 
-        var (read, error) = await PrepareReadAsync(state, tenant, signalName, userText, args, context.RequestAborted).ConfigureAwait(false);
+        var (read, error) = await PrepareReadAsync(state, tenant, signalName, userText, args, context.RequestAborted, cut: false).ConfigureAwait(false);
         if (error is null && string.IsNullOrWhiteSpace(consumer))
         {
             error = ApiError.BadRequest("consumer, when given, names the model or service reading (routes are per consumer)", "consumer");

@@ -186,10 +186,11 @@ internal static partial class ServingEndpoints
 
     /// <summary>
     /// Everything <c>GET …/sequence</c> does after authentication, up to the JSON: the signal (404 when
-    /// the tenant does not own it), the parameters (400 naming the limit), the timeline and the cut.
+    /// the tenant does not own it), the parameters (400 naming the limit), the timeline and the cut
+    /// (not made when <paramref name="cut"/> is false: a hybrid read cuts the timeline its own way).
     /// </summary>
     internal static async ValueTask<(PreparedRead Read, ApiError? Error)> PrepareReadAsync(
-        ServingState state, string tenant, string signalName, string userText, ReadArguments args, CancellationToken cancellationToken)
+        ServingState state, string tenant, string signalName, string userText, ReadArguments args, CancellationToken cancellationToken, bool cut = true)
     {
         if (state.SignalFor(tenant, signalName) is not { } signal)
         {
@@ -208,8 +209,8 @@ internal static partial class ServingEndpoints
 
         var timeline = await state.Sequences.TimelineAsync(signal, userId, cancellationToken).ConfigureAwait(false);
         var read = new ReadContext(parameters.Cut, parameters.Lookback, state.Stream?.LagMs);
-        var seen = t_seen ??= new HashSet<string>(StringComparer.Ordinal);
-        return (new PreparedRead(signal, SequenceService.Cut(timeline, parameters.Cut, seen), parameters.Projection, read, state.Sequences.Renders), null);
+        var sequence = cut ? SequenceService.Cut(timeline, parameters.Cut, t_seen ??= new HashSet<string>(StringComparer.Ordinal)) : new ServedSequence(timeline, [], false, 0, 0);
+        return (new PreparedRead(signal, sequence, parameters.Projection, read, state.Sequences.Renders), null);
     }
 
     internal static void WriteRead(in PreparedRead read, IBufferWriter<byte> output)
