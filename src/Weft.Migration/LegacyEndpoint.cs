@@ -92,7 +92,8 @@ public sealed class LegacyEndpoint : IDisposable
 
     /// <summary>The user's legacy sequence with the columns of <paramref name="schema"/>; throws <see cref="LegacyEndpointException"/> naming the URL when there is none to use.</summary>
     /// <param name="withColumns">Collect every property name the elements carry (<see cref="LegacySequence.Columns"/>): a comparison needs them, a read does not.</param>
-    public async Task<LegacySequence> FetchAsync(long userId, ImmutableArray<FieldDefinition> schema, CancellationToken cancellationToken, bool withColumns = false)
+    /// <param name="types">Read only elements of these event types (an element whose event_type is not text is read all the same, and reported unreadable); null: every type.</param>
+    public async Task<LegacySequence> FetchAsync(long userId, ImmutableArray<FieldDefinition> schema, CancellationToken cancellationToken, bool withColumns = false, IReadOnlyCollection<string>? types = null)
     {
         var url = UrlFor(userId);
         if (_breaks)
@@ -115,7 +116,7 @@ public sealed class LegacyEndpoint : IDisposable
 
         try
         {
-            var sequence = await FetchOnceAsync(url, schema, withColumns, cancellationToken).ConfigureAwait(false);
+            var sequence = await FetchOnceAsync(url, schema, withColumns, types, cancellationToken).ConfigureAwait(false);
             if (_breaks)
             {
                 lock (_gate)
@@ -141,7 +142,7 @@ public sealed class LegacyEndpoint : IDisposable
         }
     }
 
-    private async Task<LegacySequence> FetchOnceAsync(Uri url, ImmutableArray<FieldDefinition> schema, bool withColumns, CancellationToken cancellationToken)
+    private async Task<LegacySequence> FetchOnceAsync(Uri url, ImmutableArray<FieldDefinition> schema, bool withColumns, IReadOnlyCollection<string>? types, CancellationToken cancellationToken)
     {
         byte[] body;
         try
@@ -163,11 +164,11 @@ public sealed class LegacyEndpoint : IDisposable
             throw new LegacyEndpointException($"legacy endpoint {url} failed: {e.Message}", e);
         }
 
-        return Read(body, url.ToString(), schema, withColumns);
+        return Read(body, url.ToString(), schema, withColumns, types);
     }
 
     /// <summary>Reads an endpoint's answer (see the class summary); <paramref name="source"/> names it in errors and dead letters.</summary>
-    public static LegacySequence Read(ReadOnlyMemory<byte> body, string source, ImmutableArray<FieldDefinition> schema, bool withColumns = false)
+    public static LegacySequence Read(ReadOnlyMemory<byte> body, string source, ImmutableArray<FieldDefinition> schema, bool withColumns = false, IReadOnlyCollection<string>? types = null)
     {
         var columns = new HashSet<string>(StringComparer.Ordinal);
         JsonDocument doc;
@@ -195,8 +196,11 @@ public sealed class LegacyEndpoint : IDisposable
             }
 
             var elements = new List<JsonElement>(events.GetArrayLength());
+            var positions = new List<int>(events.GetArrayLength()); // each read element's index in the answer, for errors
+            int position = -1;
             foreach (var e in events.EnumerateArray())
             {
+                position++;
                 if (withColumns && e.ValueKind == JsonValueKind.Object)
                 {
                     foreach (var property in e.EnumerateObject())
@@ -205,15 +209,38 @@ public sealed class LegacyEndpoint : IDisposable
                     }
                 }
 
-                elements.Add(e);
+                if (types is null || !OtherType(e, types))
+                {
+                    elements.Add(e);
+                    positions.Add(position);
+                }
             }
 
             // Only the keys are required of legacy: a column it never had reads as null, and is told
             // apart from a disagreement by the comparison (Columns) rather than refused element by element.
             var relaxed = schema.Select(f => f.Name is StandardColumns.EventId or StandardColumns.EventType or StandardColumns.EventTime ? f : f with { Nullable = true }).ToImmutableArray();
-            var (rows, bad) = JsonRows.Read(elements, i => $"{source} events[{i}]", relaxed, "legacy-endpoint");
+            var (rows, bad) = JsonRows.Read(elements, i => $"{source} events[{positions[i]}]", relaxed, "legacy-endpoint");
             return new LegacySequence(rows, bad, columns);
         }
+    }
+
+    /// <summary>Whether the element names an event type, as text, that is none of <paramref name="types"/> (compared without allocating).</summary>
+    private static bool OtherType(JsonElement element, IReadOnlyCollection<string> types)
+    {
+        if (element.ValueKind != JsonValueKind.Object || !element.TryGetProperty(StandardColumns.EventType, out var type) || type.ValueKind != JsonValueKind.String)
+        {
+            return false;
+        }
+
+        foreach (var wanted in types)
+        {
+            if (type.ValueEquals(wanted))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     public void Dispose() => _http.Dispose();

@@ -46,6 +46,22 @@ public sealed class LegacyEndpointTests
     }
 
     [Fact]
+    public void Asked_for_some_types_it_reads_only_their_elements_and_still_reports_one_whose_type_is_not_text()
+    {
+        const string Events = """[{"event_id":"a","event_type":"click","event_time":1793620800000000},{"event_id":"b","event_type":"save","event_time":1793620800000001},{"event_id":"c","event_type":"view","event_time":1793620800000002},{"event_id":"d","event_type":7,"event_time":1793620800000003},{"event_id":"e","event_type":"click"}]""";
+        var all = LegacyEndpoint.Read(Encoding.UTF8.GetBytes(Events), "test", Schema);
+        var some = LegacyEndpoint.Read(Encoding.UTF8.GetBytes(Events), "test", Schema, types: ["save", "view"]);
+
+        Ids(all.Rows).Should().Equal("a", "b", "c");
+        all.Unreadable.Should().HaveCount(2);
+        Ids(some.Rows).Should().Equal("b", "c");
+        some.Unreadable.Should().ContainSingle("the element whose event_type is a number cannot be told apart, so it is read and refused; the click without a time is not asked for")
+            .Which.Source.Should().Be("test events[3]", "named by its place in the answer, not among the elements read");
+
+        static IEnumerable<string?> Ids(EventBatch rows) => ((StringColumn)rows[StandardColumns.EventId]).Values[..rows.RowCount].ToArray();
+    }
+
+    [Fact]
     public async Task A_failing_service_is_not_asked_after_five_failures_in_a_row_until_the_break_has_passed_and_one_request_succeeds()
     {
         await using var server = await LegacyServer.StartAsync();

@@ -140,7 +140,8 @@ internal static partial class ServingEndpoints
             long start = Stopwatch.GetTimestamp();
             try
             {
-                var fetched = await endpoint.FetchAsync(assemblies[i].Timeline.UserId, signal.SequenceColumns, ct).ConfigureAwait(false);
+                // Only the types routed to legacy for this user: the others are Weft's, and reading them would be wasted.
+                var fetched = await endpoint.FetchAsync(assemblies[i].Timeline.UserId, signal.SequenceColumns, ct, types: assemblies[i].LegacyTypes).ConfigureAwait(false);
                 assemblies[i] = assemblies[i] with { Legacy = fetched.Rows };
                 CountLegacy(state, signal.Name, "ok", start);
                 if (fetched.Unreadable.Count > 0)
