@@ -132,6 +132,43 @@ public sealed class OpenApiDocumentTests
     }
 
     [Fact]
+    public async Task Every_answer_during_a_migration_is_what_the_document_describes()
+    {
+        await using var legacy = await Weft.Tests.Legacy.LegacyServer.StartAsync();
+        await using var world = new ServingWorld();
+        await world.StreamAsync(ServingWorld.Events(60, seed: 36));
+        await HybridSequenceTests.SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}", "endpoint_timeout": "20s" }""");
+        await HybridSequenceTests.CutOverAsync(world, "click", "ranker", 10);
+        await using (var store = await Weft.Migration.MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
+        {
+            await store.RecordOutcomeAsync("engagement", "click", "ranker", new Weft.Migration.EvidenceInput(Weft.Migration.MigrationStore.OutcomeKind, true, "held", "{}"), "test");
+        }
+
+        await world.StartAsync();
+        using var client = world.Client();
+        var doc = await DocumentAsync(world);
+        const string sequence = "/v1/signals/{signal}/users/{user_id}/sequence";
+        var answers = new List<(string Path, string Method, HttpResponseMessage Response)>
+        {
+            ("/v1/status", "get", await client.GetAsync("v1/status")),
+            (sequence, "get", await client.GetAsync(HybridSequenceTests.Url(3, "ranker"))),
+            ("/v1/signals/{signal}/users/{user_id}/routes", "get", await client.GetAsync("v1/signals/engagement/users/3/routes?consumer=ranker")),
+            (MultiGet, "post", await client.PostAsync("v1/signals/engagement/sequences", Json("""{"user_ids":[3,4],"consumer":"ranker"}"""))),
+        };
+        legacy.FailWith = 503;
+        for (int i = 0; i < Weft.Migration.LegacyEndpoint.OpenAfter; i++)
+        {
+            answers.Add((sequence, "get", await client.GetAsync(HybridSequenceTests.Url(3, "ranker"))));
+        }
+
+        answers.Add(("/v1/status", "get", await client.GetAsync("v1/status"))); // the breaker open, its last failure named
+
+        (await ServingWorld.JsonAsync(answers[0].Response)).GetProperty("signals")[0].TryGetProperty("migration", out _).Should().BeTrue("the status under test carries the migration");
+        await ExpectDescribedAsync(doc, answers);
+        answers.Select(a => (int)a.Response.StatusCode).Distinct().Should().BeEquivalentTo([200, 502]);
+    }
+
+    [Fact]
     public async Task Every_answer_of_a_server_running_no_stream_is_what_the_document_describes()
     {
         await using var world = new ServingWorld(serving: """{ "urls": "http://127.0.0.1:0", "stream": "off" }""");
@@ -281,8 +318,8 @@ public sealed class OpenApiDocumentTests
     }
 
     /// <summary>
-    /// The part of JSON Schema the document uses: $ref, type (with int32 / int64 formats), minimum,
-    /// maximum, required, properties, additionalProperties, items. <paramref name="closed"/> treats
+    /// The part of JSON Schema the document uses: $ref, oneOf (a nullable object is null or its $ref),
+    /// type (with int32 / int64 formats), minimum, maximum, required, properties, additionalProperties, items. <paramref name="closed"/> treats
     /// a property the schema does not declare as a problem even where the schema would allow it.
     /// </summary>
     private static void Validate(JsonElement doc, JsonElement schema, JsonElement value, string at, bool closed, List<string> problems)
@@ -290,6 +327,24 @@ public sealed class OpenApiDocumentTests
         if (schema.TryGetProperty("$ref", out var reference))
         {
             schema = doc.GetProperty("components").GetProperty("schemas").GetProperty(reference.GetString()!["#/components/schemas/".Length..]);
+        }
+
+        if (schema.TryGetProperty("oneOf", out var alternatives))
+        {
+            var each = alternatives.EnumerateArray().Select(alternative =>
+            {
+                var found = new List<string>();
+                Validate(doc, alternative, value, at, closed, found);
+                return found;
+            }).ToList();
+            int matched = each.Count(found => found.Count == 0);
+            if (matched != 1)
+            {
+                problems.Add($"{at}: {value.GetRawText()} matches {matched} of the {each.Count} oneOf alternatives");
+                problems.AddRange(each.SelectMany(found => found));
+            }
+
+            return;
         }
 
         if (schema.TryGetProperty("type", out var type))

@@ -118,6 +118,40 @@ internal sealed record SignalStatusDoc(
 
     [Description("The slowest event type's p99 freshness; only once the in-process stream has measured one.")]
     public double? FreshnessP99Seconds { get; init; }
+
+    [Description("The signal's migration off a legacy pipeline (docs/migration.md), as this server routes it now; only for a signal with an event type past not-started or a legacy endpoint configured.")]
+    public MigrationStatusDoc? Migration { get; init; }
+}
+
+/// <summary>A signal's migration: the assembly version, the legacy endpoint's breaker and each event type's stage, routes and evidence.</summary>
+internal sealed record MigrationStatusDoc(
+    [property: Description("The audit line of the signal's latest route change (cutover, rollback, deprecate); 0 before any.")] long AssemblyVersion,
+    [property: Description("legacy.<signal>.endpoint and its circuit breaker; null when none is configured.")] LegacyEndpointStatusDoc? LegacyEndpoint,
+    [property: Description("Every event type of the signal, not-started ones too.")] MigrationEventTypeDoc[] EventTypes);
+
+internal sealed record LegacyEndpointStatusDoc(
+    string Url,
+    string Timeout,
+    [property: Description("Failures in a row; the breaker opens at 5.")] int FailuresInARow,
+    [property: Description("While the breaker is open, when the endpoint is asked again; null while it is closed.")] string? NotAskedUntil,
+    [property: Description("The last failure's message; it stays after a recovery.")] string? LastFailure);
+
+internal sealed record MigrationEventTypeDoc(
+    string EventType,
+    [property: Description("not-started, shadow, compared, ab-tested, cutting-over, cut-over or legacy-deprecated.")] string Stage,
+    string? Since,
+    [property: Description("Per consumer (* for every consumer without its own), the percent of users who read the type from Weft; empty: legacy serves every consumer.")] MigrationRouteDoc[] Routes,
+    MigrationEvidenceSetDoc Evidence);
+
+internal sealed record MigrationRouteDoc(string Consumer, double Percent, string Since);
+
+/// <summary>The latest evidence of each kind (null when none is stored), and each consumer's latest online outcome test.</summary>
+internal sealed record MigrationEvidenceSetDoc(EvidenceDoc? Shadow, EvidenceDoc? Comparison, EvidenceDoc? Abtest, EvidenceDoc[] Outcomes);
+
+internal sealed record EvidenceDoc(long Id, bool Passed, string At, string Summary)
+{
+    [Description("The consumer an online outcome test measured.")]
+    public string? Consumer { get; init; }
 }
 
 /// <summary>The in-process stream; only <c>running</c> when this process runs none.</summary>
