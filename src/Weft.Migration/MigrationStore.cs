@@ -4,7 +4,7 @@ using Weft.Definitions;
 
 namespace Weft.Migration;
 
-/// <summary>A stored piece of evidence: a shadow check, a two-tier comparison or an A/B test, with its verdict.</summary>
+/// <summary>A stored piece of evidence: a shadow check, a two-tier comparison, an A/B test or an online outcome test (with its consumer), with its verdict.</summary>
 /// <param name="Summary">One line a person reads.</param>
 /// <param name="Details">The whole result as JSON.</param>
 public sealed record MigrationEvidence(long Id, string Kind, DateTimeOffset At, bool Passed, string Summary, string Details, string? Consumer = null);
