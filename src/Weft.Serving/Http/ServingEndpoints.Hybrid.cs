@@ -254,7 +254,10 @@ internal static partial class ServingEndpoints
             w.WriteStartArray("outcomes"u8); // the latest online outcome test of each consumer
             foreach (var outcome in status.Outcomes)
             {
-                WriteEvidence(w, default, outcome);
+                w.WriteStartObject();
+                w.WriteString("consumer"u8, outcome.Consumer);
+                WriteEvidenceFields(w, outcome);
+                w.WriteEndObject();
             }
 
             w.WriteEndArray();
@@ -274,20 +277,16 @@ internal static partial class ServingEndpoints
             return;
         }
 
-        if (name.IsEmpty)
-        {
-            w.WriteStartObject();
-            w.WriteString("consumer"u8, evidence.Consumer);
-        }
-        else
-        {
-            w.WriteStartObject(name);
-        }
+        w.WriteStartObject(name);
+        WriteEvidenceFields(w, evidence);
+        w.WriteEndObject();
+    }
 
+    private static void WriteEvidenceFields(Utf8JsonWriter w, MigrationEvidence evidence)
+    {
         w.WriteNumber("id"u8, evidence.Id);
         w.WriteBoolean("passed"u8, evidence.Passed);
         TimestampOrNull(w, "at"u8, Timestamps.ToMicros(evidence.At));
         w.WriteString("summary"u8, evidence.Summary);
-        w.WriteEndObject();
     }
 }
