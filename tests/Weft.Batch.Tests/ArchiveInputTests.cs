@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
 using FluentAssertions;
 using Weft.Engine;
 using Weft.Engine.Configuration;
@@ -34,6 +36,69 @@ public sealed class ArchiveInputTests
 
         result.DeadLetters.Should().Be(0, "every event's type is read from its folder");
         (await BatchWorld.BatchRowsAsync(config.EnrichedTable("engagement"))).Should().Equal(expected);
+    }
+
+    /// <summary>
+    /// An erasure done in another engine: Databricks (and Delta Lake 3) record a DELETE on the archive as
+    /// deletion vectors, leaving the data files in place. The next batch run over the range must drop the
+    /// user's rows and leave every other user's as they were. The vectors are CRoaring's
+    /// (tests/interop/deletion-vector.mjs), the rows to delete found by DuckDB's file_row_number.
+    /// </summary>
+    [Fact]
+    public async Task A_users_events_deleted_by_another_engine_with_deletion_vectors_leave_the_next_batch_run()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 47, events: 500, users: 20);
+        await new BatchJob(await SignalEnvironment.LoadAsync(world.Config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
+        var before = await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"));
+        var erased = world.Events.GroupBy(e => e.UserId).OrderByDescending(g => g.Count()).First().Key;
+        static long UserOf(string row) => long.Parse(row.Split(" | ").Single(c => c.StartsWith("user_id=", StringComparison.Ordinal))["user_id=".Length..], CultureInfo.InvariantCulture);
+        before.Select(UserOf).Should().Contain(erased);
+
+        var log = await DeltaTable.OpenAsync(world.RawPath);
+        var snapshot = await log.GetSnapshotAsync();
+        var lines = new List<string>
+        {
+            """{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors"],"writerFeatures":["deletionVectors"]}}""",
+            """{"commitInfo":{"timestamp":1764000000000,"operation":"DELETE","operationParameters":{"predicate":"[\"(user_id = erased)\"]"}}}""",
+        };
+        foreach (var file in snapshot.Files())
+        {
+            var full = snapshot.FullPath(file);
+            var rows = (await DuckDb.RunAsync($"SELECT file_row_number FROM read_parquet({DuckDb.Quote(full)}, file_row_number = true) WHERE user_id = {erased} ORDER BY 1"))[0]
+                .Rows.Select(r => (JsonNode)long.Parse(r[0].GetString()!, CultureInfo.InvariantCulture)).ToArray();
+            if (rows.Length == 0)
+            {
+                continue;
+            }
+
+            var request = new JsonObject { ["mode"] = "inline", ["vectors"] = new JsonArray(new JsonObject { ["rows"] = new JsonArray(rows), ["runs"] = false }) };
+            var vector = JsonNode.Parse(await NodeScript.RunAsync("deletion-vector.mjs", request.ToJsonString(), full))![0]!.AsObject();
+            vector["storageType"] = "i";
+            lines.Add(new JsonObject { ["remove"] = new JsonObject { ["path"] = file.Path, ["deletionTimestamp"] = 1_764_000_000_000L, ["dataChange"] = true } }.ToJsonString());
+            lines.Add(new JsonObject
+            {
+                ["add"] = new JsonObject
+                {
+                    ["path"] = file.Path,
+                    ["partitionValues"] = new JsonObject(),
+                    ["size"] = file.Size,
+                    ["modificationTime"] = file.ModificationTime.ToUnixTimeMilliseconds(),
+                    ["dataChange"] = true,
+                    ["stats"] = file.Stats,
+                    ["deletionVector"] = vector.DeepClone(),
+                },
+            }.ToJsonString());
+        }
+
+        lines.Should().HaveCountGreaterThan(2, "the user has events in the archive");
+        var next = Path.Combine(world.RawPath, "_delta_log", (snapshot.Version + 1).ToString("D20", CultureInfo.InvariantCulture) + ".json");
+        await File.WriteAllTextAsync(next, string.Join('\n', lines) + "\n");
+
+        var result = await new BatchJob(await SignalEnvironment.LoadAsync(world.Config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
+
+        result.DeadLetters.Should().Be(0);
+        var after = await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"));
+        after.Should().Equal(before.Where(r => UserOf(r) != erased));
     }
 
     /// <summary>pandas writes nanosecond timestamps, Polars zstd pages, Spark INT96 or millisecond timestamps.</summary>

@@ -73,17 +73,41 @@ internal static class DuckDb
 {
     public static async Task<IReadOnlyList<DuckResult>> RunAsync(params string[] statements)
     {
+        var output = await NodeScript.RunAsync("duckdb.mjs", JsonSerializer.Serialize(statements), string.Join("; ", statements));
+        using var doc = JsonDocument.Parse(output);
+        var results = new List<DuckResult>();
+        foreach (var result in doc.RootElement.EnumerateArray())
+        {
+            var columns = result.GetProperty("columns").EnumerateArray().Select(c => c.GetString()!).ToArray();
+            var types = result.GetProperty("types").EnumerateArray().Select(c => c.GetString()!).ToArray();
+            var rows = result.GetProperty("rows").EnumerateArray()
+                .Select(r => r.EnumerateArray().Select(v => v.Clone()).ToArray())
+                .ToArray();
+            results.Add(new DuckResult(columns, types, rows));
+        }
+
+        return results;
+    }
+
+    /// <summary>A SQL string literal.</summary>
+    public static string Quote(string path) => "'" + path.Replace("'", "''", StringComparison.Ordinal) + "'";
+}
+
+/// <summary>Runs one of the reference scripts in tests/interop with node: <c>node SCRIPT --file request.json</c>, returning its stdout.</summary>
+internal static class NodeScript
+{
+    public static async Task<string> RunAsync(string script, string requestJson, string describe)
+    {
         var interop = RepoPaths.InteropDir;
-        var script = Path.Combine(interop, "duckdb.mjs");
-        if (!Directory.Exists(Path.Combine(interop, "node_modules", "@duckdb", "node-api")))
+        if (!Directory.Exists(Path.Combine(interop, "node_modules", "@duckdb", "node-api")) || !Directory.Exists(Path.Combine(interop, "node_modules", "roaring-wasm")))
         {
             throw new InvalidOperationException(
-                $"DuckDB interop tests need the node modules in {interop}: run `npm ci --prefix tests/interop` from the repository root.");
+                $"Interop tests need the node modules in {interop}: run `npm ci --prefix tests/interop` from the repository root.");
         }
 
         using var temp = new TempDir();
-        var file = temp.File("statements.json");
-        await File.WriteAllTextAsync(file, JsonSerializer.Serialize(statements));
+        var file = temp.File("request.json");
+        await File.WriteAllTextAsync(file, requestJson);
         var start = new ProcessStartInfo("node")
         {
             RedirectStandardOutput = true,
@@ -92,7 +116,7 @@ internal static class DuckDb
             WorkingDirectory = interop,
             StandardOutputEncoding = Encoding.UTF8,
         };
-        start.ArgumentList.Add(script);
+        start.ArgumentList.Add(Path.Combine(interop, script));
         start.ArgumentList.Add("--file");
         start.ArgumentList.Add(file);
 
@@ -103,7 +127,7 @@ internal static class DuckDb
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new InvalidOperationException("DuckDB interop tests need `node` on the PATH.", e);
+            throw new InvalidOperationException("Interop tests need `node` on the PATH.", e);
         }
 
         using (process)
@@ -118,32 +142,17 @@ internal static class DuckDb
             catch (OperationCanceledException)
             {
                 process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"duckdb.mjs did not finish within 60 s: {string.Join("; ", statements)}");
+                throw new TimeoutException($"{script} did not finish within 60 s: {describe}");
             }
 
             var output = await stdout;
             var errors = await stderr;
             if (process.ExitCode != 0)
             {
-                throw new InvalidOperationException($"duckdb.mjs failed ({process.ExitCode}): {errors}");
+                throw new InvalidOperationException($"{script} failed ({process.ExitCode}): {errors}");
             }
 
-            using var doc = JsonDocument.Parse(output);
-            var results = new List<DuckResult>();
-            foreach (var result in doc.RootElement.EnumerateArray())
-            {
-                var columns = result.GetProperty("columns").EnumerateArray().Select(c => c.GetString()!).ToArray();
-                var types = result.GetProperty("types").EnumerateArray().Select(c => c.GetString()!).ToArray();
-                var rows = result.GetProperty("rows").EnumerateArray()
-                    .Select(r => r.EnumerateArray().Select(v => v.Clone()).ToArray())
-                    .ToArray();
-                results.Add(new DuckResult(columns, types, rows));
-            }
-
-            return results;
+            return output;
         }
     }
-
-    /// <summary>A SQL string literal.</summary>
-    public static string Quote(string path) => "'" + path.Replace("'", "''", StringComparison.Ordinal) + "'";
 }

@@ -213,11 +213,12 @@ public sealed class BadLogTests : IDisposable
     public async Task An_unknown_required_reader_feature_is_refused_by_name()
     {
         await TableWithVersionsAsync(1);
-        await CommitRawAsync(2, new ProtocolAction(3, 7, ["deletionVectors"], ["deletionVectors"]));
+        await CommitRawAsync(2, new ProtocolAction(3, 7, ["deletionVectors", "columnMapping"], ["deletionVectors", "columnMapping"]));
 
         var act = () => DeltaTable.OpenAsync(TablePath);
 
-        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage("*reader feature [deletionVectors]*");
+        // Only the feature Weft lacks is named: deletion vectors it reads.
+        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage("*reader feature [columnMapping], which Weft does not implement*");
     }
 
     [Fact]

@@ -14,16 +14,27 @@ namespace Weft.Storage;
 /// <param name="ModificationTime">When the file was written (stored with millisecond precision).</param>
 /// <param name="Stats">Per-file statistics JSON (<c>numRecords</c>, <c>minValues</c>, <c>maxValues</c>, <c>nullCount</c>); see <see cref="FileStatistics"/>.</param>
 /// <param name="DataChange">False when the commit only rearranges existing rows (e.g. compaction).</param>
+/// <param name="DeletionVector">
+/// The rows of the file another engine deleted without rewriting it (a table with the
+/// <c>deletionVectors</c> feature); readers skip them. Weft's own writes never carry one.
+/// </param>
 public sealed record AddFile(
     string Path,
     IReadOnlyDictionary<string, string?> PartitionValues,
     long Size,
     DateTimeOffset ModificationTime,
     string? Stats = null,
-    bool DataChange = true)
+    bool DataChange = true,
+    DeletionVectorDescriptor? DeletionVector = null)
 {
-    /// <summary><c>numRecords</c> from <see cref="Stats"/>, when present and readable.</summary>
+    /// <summary>
+    /// <c>numRecords</c> from <see cref="Stats"/>, when present and readable: the rows physically in the
+    /// file, deleted ones included (see <see cref="LiveRecords"/>).
+    /// </summary>
     public long? NumRecords => FileStatistics.TryParse(Stats, out var stats) ? stats.NumRecords : null;
+
+    /// <summary>The rows a reader gets from the file: <see cref="NumRecords"/> less those its deletion vector removes.</summary>
+    public long? LiveRecords => NumRecords - (DeletionVector?.Cardinality ?? 0);
 
     /// <summary>The partition values in the table's partition-column order, as <c>col=value</c> pairs joined by '/'.</summary>
     public string DescribePartition(IReadOnlyList<string> partitionColumns)

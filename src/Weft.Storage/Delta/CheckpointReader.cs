@@ -70,6 +70,7 @@ internal static class CheckpointReader
         private ParquetColumnData? _partitionColumns, _configKeys, _configValues, _createdTime;
         private ParquetColumnData? _addPath, _partitionKeys, _partitionValues, _size, _modificationTime, _dataChange, _stats, _tagKeys, _tagValues;
         private ParquetColumnData? _removePath, _removeTime, _removeChange, _removeExtended, _removeKeys, _removeValues, _removeSize;
+        private VectorColumns? _addVector, _removeVector;
 
         public async Task ReadAsync(CancellationToken cancellationToken)
         {
@@ -101,6 +102,7 @@ internal static class CheckpointReader
                 _stats = await OptionalAsync("add.stats", cancellationToken).ConfigureAwait(false);
                 _tagKeys = await OptionalAsync("add.tags.key", cancellationToken).ConfigureAwait(false);
                 _tagValues = await OptionalAsync("add.tags.value", cancellationToken).ConfigureAwait(false);
+                _addVector = await VectorColumnsAsync("add", cancellationToken).ConfigureAwait(false);
             }
 
             _removePath = await OptionalAsync("remove.path", cancellationToken).ConfigureAwait(false);
@@ -112,6 +114,7 @@ internal static class CheckpointReader
                 _removeKeys = await OptionalAsync("remove.partitionValues.key", cancellationToken).ConfigureAwait(false);
                 _removeValues = await OptionalAsync("remove.partitionValues.value", cancellationToken).ConfigureAwait(false);
                 _removeSize = await OptionalAsync("remove.size", cancellationToken).ConfigureAwait(false);
+                _removeVector = await VectorColumnsAsync("remove", cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -154,7 +157,8 @@ internal static class CheckpointReader
                         Long(Required(_modificationTime, "add.modificationTime"), row, "add.modificationTime"),
                         Present(_dataChange, row) && _dataChange!.GetValues<bool>()[row],
                         Present(_stats, row) ? Str(_stats, row, "add.stats") : null,
-                        Map(_tagKeys, _tagValues, row)));
+                        Map(_tagKeys, _tagValues, row),
+                        Vector(_addVector, row, "add")));
                 }
 
                 if (Present(_removePath, row))
@@ -165,10 +169,48 @@ internal static class CheckpointReader
                         Present(_removeChange, row) && _removeChange.GetValues<bool>()[row],
                         Present(_removeExtended, row) ? _removeExtended.GetValues<bool>()[row] : null,
                         Map<string?>(_removeKeys, _removeValues, row),
-                        Present(_removeSize, row) ? Long(_removeSize, row, "remove.size") : null));
+                        Present(_removeSize, row) ? Long(_removeSize, row, "remove.size") : null,
+                        Vector(_removeVector, row, "remove")));
                 }
             }
         }
+
+        /// <summary>The leaves of an action's <c>deletionVector</c> struct, or null when the checkpoint has none.</summary>
+        private async Task<VectorColumns?> VectorColumnsAsync(string action, CancellationToken cancellationToken)
+        {
+            var storageType = await OptionalAsync($"{action}.deletionVector.storageType", cancellationToken).ConfigureAwait(false);
+            if (storageType is null)
+            {
+                return null;
+            }
+
+            return new VectorColumns(
+                storageType,
+                await OptionalAsync($"{action}.deletionVector.pathOrInlineDv", cancellationToken).ConfigureAwait(false),
+                await OptionalAsync($"{action}.deletionVector.offset", cancellationToken).ConfigureAwait(false),
+                await OptionalAsync($"{action}.deletionVector.sizeInBytes", cancellationToken).ConfigureAwait(false),
+                await OptionalAsync($"{action}.deletionVector.cardinality", cancellationToken).ConfigureAwait(false));
+        }
+
+        /// <summary>The deletion vector of one row's action; null when the struct is null there.</summary>
+        private DeletionVectorDescriptor? Vector(VectorColumns? columns, int row, string action)
+        {
+            if (columns is null || !Present(columns.StorageType, row))
+            {
+                return null;
+            }
+
+            string prefix = action + ".deletionVector.";
+            return new DeletionVectorDescriptor(
+                Str(columns.StorageType, row, prefix + "storageType"),
+                Str(Required(columns.PathOrInlineDv, prefix + "pathOrInlineDv"), row, prefix + "pathOrInlineDv"),
+                checked((int)Long(Required(columns.SizeInBytes, prefix + "sizeInBytes"), row, prefix + "sizeInBytes")),
+                Long(Required(columns.Cardinality, prefix + "cardinality"), row, prefix + "cardinality"),
+                Present(columns.Offset, row) ? checked((int)Long(columns.Offset, row, prefix + "offset")) : null);
+        }
+
+        private sealed record VectorColumns(
+            ParquetColumnData StorageType, ParquetColumnData? PathOrInlineDv, ParquetColumnData? Offset, ParquetColumnData? SizeInBytes, ParquetColumnData? Cardinality);
 
         private async Task<ParquetColumnData?> OptionalAsync(string column, CancellationToken cancellationToken) =>
             reader.Schema.IndexOf(column) < 0 ? null : await reader.ReadColumnAsync(rowGroup, column, cancellationToken).ConfigureAwait(false);

@@ -44,7 +44,8 @@ internal sealed record AddAction(
     [property: JsonPropertyName("modificationTime")] long ModificationTime,
     [property: JsonPropertyName("dataChange")] bool DataChange,
     [property: JsonPropertyName("stats")] string? Stats = null,
-    [property: JsonPropertyName("tags")] IReadOnlyDictionary<string, string>? Tags = null) : DeltaAction;
+    [property: JsonPropertyName("tags")] IReadOnlyDictionary<string, string>? Tags = null,
+    [property: JsonPropertyName("deletionVector")] DeletionVectorDescriptor? DeletionVector = null) : DeltaAction;
 
 /// <summary><c>remove</c>: a data file leaves the table (a tombstone until vacuumed).</summary>
 internal sealed record RemoveAction(
@@ -53,7 +54,8 @@ internal sealed record RemoveAction(
     [property: JsonPropertyName("dataChange")] bool DataChange,
     [property: JsonPropertyName("extendedFileMetadata")] bool? ExtendedFileMetadata = null,
     [property: JsonPropertyName("partitionValues")] IReadOnlyDictionary<string, string?>? PartitionValues = null,
-    [property: JsonPropertyName("size")] long? Size = null) : DeltaAction;
+    [property: JsonPropertyName("size")] long? Size = null,
+    [property: JsonPropertyName("deletionVector")] DeletionVectorDescriptor? DeletionVector = null) : DeltaAction;
 
 /// <summary>
 /// <c>commitInfo</c>: provenance. Free-form in the protocol; the fields Weft reads are typed and

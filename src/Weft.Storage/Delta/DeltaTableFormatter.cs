@@ -12,12 +12,22 @@ public static class DeltaTableFormatter
     /// <summary>
     /// A DuckDB statement that reads exactly the snapshot's files (<c>weft table ls --duckdb</c>). A glob
     /// over the table's directory would also read files a later version removed (a compaction, a batch
-    /// recompute) until a vacuum deletes them, and files staged for a commit not made yet.
+    /// recompute) until a vacuum deletes them, and files staged for a commit not made yet. Throws
+    /// <see cref="NotSupportedException"/> for a version whose files carry deletion vectors: read_parquet
+    /// would return the rows another engine deleted.
     /// </summary>
     public static string DuckDbQuery(DeltaSnapshot snapshot)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         var files = snapshot.Files();
+        if (files.FirstOrDefault(f => f.DeletionVector is not null) is { } withVector)
+        {
+            throw new NotSupportedException(
+                $"{files.Count(f => f.DeletionVector is not null):N0} of the {files.Count:N0} files of version {snapshot.Version} have deletion vectors "
+                + $"(rows another engine deleted without rewriting the file, e.g. {withVector.DeletionVector!.Cardinality:N0} of {withVector.Path}); "
+                + $"read_parquet over the files would return those rows. DuckDB's delta extension honours them: SELECT * FROM delta_scan('{snapshot.TablePath.Replace("'", "''", StringComparison.Ordinal)}')");
+        }
+
         if (files.Count == 0)
         {
             // read_parquet refuses an empty list; an empty relation of the table's columns keeps a script working.
@@ -69,7 +79,7 @@ public static class DeltaTableFormatter
         foreach (var file in files)
         {
             bytes += file.Size;
-            var records = file.NumRecords;
+            var records = file.LiveRecords; // less the rows a deletion vector removes
             rows += records ?? 0;
             rowsKnown &= records.HasValue;
             table.Add(

@@ -107,7 +107,7 @@ internal sealed class TableState
 
     /// <summary>The log's <c>add</c> action for <paramref name="file"/>, with the partition values as given.</summary>
     public static AddAction ToAddAction(AddFile file, IReadOnlyDictionary<string, string?> partitionValues, bool dataChange) =>
-        new(DeltaPaths.ToLogPath(file.Path), partitionValues, file.Size, file.ModificationTime.ToUnixTimeMilliseconds(), dataChange, file.Stats);
+        new(DeltaPaths.ToLogPath(file.Path), partitionValues, file.Size, file.ModificationTime.ToUnixTimeMilliseconds(), dataChange, file.Stats, DeletionVector: file.DeletionVector);
 
     public static AddFile ToAddFile(AddAction add) =>
         new(DeltaPaths.FromLogPath(add.Path),
@@ -115,7 +115,8 @@ internal sealed class TableState
             add.Size,
             DateTimeOffset.FromUnixTimeMilliseconds(add.ModificationTime),
             add.Stats,
-            add.DataChange);
+            add.DataChange,
+            add.DeletionVector);
 
     private static DeltaSchema ParseMetadata(MetadataAction metadata, string tablePath, string file)
     {
@@ -148,11 +149,22 @@ internal sealed class TableState
     }
 }
 
-/// <summary>The protocol versions and features Weft implements: reader 1, writer 2, no table features.</summary>
+/// <summary>
+/// The protocol versions and features Weft implements: it writes reader 1 / writer 2 without table
+/// features, and it reads those plus reader version 3 with the reader features in <see cref="ReadableFeatures"/>,
+/// which is what Databricks and Delta Lake 3 give a new table by default.
+/// </summary>
 internal static class ProtocolSupport
 {
     public const int ReaderVersion = 1;
     public const int WriterVersion = 2;
+
+    /// <summary>
+    /// Reader features Weft honours: <c>deletionVectors</c> (rows another engine deleted are skipped) and
+    /// <c>vacuumProtocolCheck</c> (it asks only that vacuum check the protocol, which Weft's does: it never
+    /// vacuums a table it cannot write).
+    /// </summary>
+    public static readonly IReadOnlySet<string> ReadableFeatures = new HashSet<string>(StringComparer.Ordinal) { "deletionVectors", "vacuumProtocolCheck" };
 
     /// <summary>Null when Weft can read a table with this protocol, else the reason it cannot.</summary>
     public static string? ReadProblem(ProtocolAction protocol)
@@ -164,13 +176,13 @@ internal static class ProtocolSupport
 
         if (protocol.MinReaderVersion == 3)
         {
-            var features = protocol.ReaderFeatures ?? [];
-            return features.Count == 0
+            var missing = (protocol.ReaderFeatures ?? []).Where(f => !ReadableFeatures.Contains(f)).ToList();
+            return missing.Count == 0
                 ? null
-                : $"it requires reader feature{(features.Count == 1 ? "" : "s")} [{string.Join(", ", features)}], which Weft does not implement (Weft reads protocol version {ReaderVersion} without features)";
+                : $"it requires reader feature{(missing.Count == 1 ? "" : "s")} [{string.Join(", ", missing)}], which Weft does not implement (Weft reads protocol version {ReaderVersion}, and version 3 with [{string.Join(", ", ReadableFeatures.Order(StringComparer.Ordinal))}])";
         }
 
-        return $"it requires Delta reader version {protocol.MinReaderVersion}; Weft reads version {ReaderVersion}";
+        return $"it requires Delta reader version {protocol.MinReaderVersion}; Weft reads version {ReaderVersion}, and version 3 with features [{string.Join(", ", ReadableFeatures.Order(StringComparer.Ordinal))}]";
     }
 
     /// <summary>Null when Weft can write (and vacuum) the table, else the reason it cannot.</summary>

@@ -832,6 +832,7 @@ public sealed class EventTable
             try
             {
                 var cursor = new FileCursor(snapshot, file, reader, plan);
+                await cursor.ReadDeletionVectorAsync(cancellationToken).ConfigureAwait(false);
                 var groups = cursor.SelectRowGroups();
                 _counters.RowGroupsSkipped(reader.RowGroups.Count - groups.Count);
                 foreach (var group in groups)
@@ -870,6 +871,11 @@ public sealed class EventTable
         var plan = cursor.Plan;
         var (bytesRead, bytesDecompressed, pages) = (reader.BytesRead, reader.BytesDecompressed, reader.PagesDecoded);
         var rowCount = cursor.RowCount(group);
+        if (cursor.Deleted is { } deleted && deleted.CountIn(cursor.FirstRow(group), rowCount) == rowCount)
+        {
+            return null; // another engine deleted every row of the group: nothing to decode
+        }
+
         var decoded = new Column[plan.Decode.Length];
         try
         {
@@ -896,7 +902,7 @@ public sealed class EventTable
             throw cursor.Error(e.Message, e);
         }
 
-        var batch = plan.Assemble(decoded, rowCount, cursor.File);
+        var batch = plan.Assemble(decoded, rowCount, cursor.File, cursor.Deleted, cursor.FirstRow(group));
         _counters.RowGroupRead(
             batch?.RowCount ?? 0, reader.BytesRead - bytesRead, reader.BytesDecompressed - bytesDecompressed, reader.PagesDecoded - pages);
         return batch;
@@ -939,6 +945,45 @@ public sealed class EventTable
         public ReadPlan Plan { get; }
 
         public int[] FileColumn { get; }
+
+        /// <summary>The rows of the file its deletion vector removes; null when it has none.</summary>
+        public DeletedRows? Deleted { get; private set; }
+
+        /// <summary>Loads the file's deletion vector, if it has one: its rows are numbered across the file's row groups.</summary>
+        public async Task ReadDeletionVectorAsync(CancellationToken cancellationToken)
+        {
+            if (File.DeletionVector is not { } vector)
+            {
+                return;
+            }
+
+            long rows = 0;
+            foreach (var group in Reader.RowGroups)
+            {
+                rows += group.RowCount;
+            }
+
+            try
+            {
+                Deleted = await DeletionVectorReader.ReadAsync(Snapshot.TablePath, vector, rows, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is FormatException or IOException or UnauthorizedAccessException)
+            {
+                throw Error(e.Message, e);
+            }
+        }
+
+        /// <summary>The file's row number of <paramref name="group"/>'s first row.</summary>
+        public long FirstRow(int group)
+        {
+            long first = 0;
+            for (var g = 0; g < group; g++)
+            {
+                first += Reader.RowGroups[g].RowCount;
+            }
+
+            return first;
+        }
 
         public int RowCount(int group)
         {
@@ -1084,23 +1129,31 @@ public sealed class EventTable
             return new ReadPlan(output.MoveToImmutable(), [.. decode], [.. decodeToOutput], [.. partitionOutputs], range, rangeSlot, rangeKind);
         }
 
-        /// <summary>The output batch of one row group, rows filtered by the range; null when no row is left.</summary>
-        public EventBatch? Assemble(Column[] decoded, int rowCount, AddFile file)
+        /// <summary>
+        /// The output batch of one row group, without the rows <paramref name="deleted"/> removes (numbered
+        /// from <paramref name="firstRow"/>, the group's first row in its file) and filtered by the range;
+        /// null when no row is left.
+        /// </summary>
+        public EventBatch? Assemble(Column[] decoded, int rowCount, AddFile file, DeletedRows? deleted, long firstRow)
         {
             int[]? selection = null;
             var selected = rowCount;
             try
             {
-                if (Range is { } range)
+                if (deleted is not null && deleted.CountIn(firstRow, rowCount) == 0)
                 {
-                    var column = (PrimitiveColumn<long>)decoded[RangeSlot];
-                    var values = column.Values;
-                    var nulls = column.Nulls;
+                    deleted = null;
+                }
+
+                if (Range is not null || deleted is not null)
+                {
+                    var column = Range is null ? null : (PrimitiveColumn<long>)decoded[RangeSlot];
                     selection = ArrayPool<int>.Shared.Rent(Math.Max(rowCount, 1));
                     selected = 0;
                     for (var row = 0; row < rowCount; row++)
                     {
-                        if ((nulls is null || !nulls[row]) && range.Contains(values[row]))
+                        if ((deleted is null || !deleted.Contains(firstRow + row))
+                            && (column is null || ((column.Nulls is null || !column.Nulls[row]) && Range!.Contains(column.Values[row]))))
                         {
                             selection[selected++] = row;
                         }
