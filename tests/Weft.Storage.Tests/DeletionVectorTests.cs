@@ -147,6 +147,14 @@ public sealed class DeletionVectorTests : IDisposable
             ranged.Should().Equal(await DuckDbRowsAsync(path, files, deleted, (low, high)), $"seed {seed}, version {version}, id in [{low}, {high}]");
         }
 
+        // Weft's own cache of a long log (_weft_snapshots, written on open) keeps the vectors: a table
+        // opened from it reads the same rows.
+        var cached = new EventTableOptions { Delta = new DeltaTableOptions { SnapshotInterval = 1 } };
+        await EventTable.OpenAsync(path, cached);
+        Directory.EnumerateFiles(Path.Combine(path, "_delta_log", "_weft_snapshots"), "*.state.json").Should().NotBeEmpty();
+        var fromCache = await EventTable.OpenAsync(path, cached);
+        EventData.Rows(await EventData.ReadAllAsync(fromCache.ReadAsync()), Columns).Should().Equal(await DuckDbRowsAsync(path, files, deletedAt[1], null));
+
         var listing = DeltaTableFormatter.Ls(await table.Log.GetSnapshotAsync());
         var live = (sizes.Sum() - secondDelete.Count - inlineDelete.Count).ToString(CultureInfo.InvariantCulture);
         listing.Should().Contain(l => l.EndsWith($" bytes, {live} rows", StringComparison.Ordinal));
