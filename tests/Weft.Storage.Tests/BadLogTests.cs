@@ -200,25 +200,25 @@ public sealed class BadLogTests : IDisposable
     public async Task A_higher_reader_version_is_refused_naming_the_version_and_the_file()
     {
         await TableWithVersionsAsync(1);
-        await CommitRawAsync(2, new ProtocolAction(2, 5));
+        await CommitRawAsync(2, new ProtocolAction(4, 8));
 
         var act = () => DeltaTable.OpenAsync(TablePath);
 
         var error = (await act.Should().ThrowAsync<DeltaLogException>()).Which;
         error.FilePath.Should().Be(LogFile(2));
-        error.Message.Should().Contain("reader version 2").And.Contain(LogFile(2));
+        error.Message.Should().Contain("reader version 4").And.Contain(LogFile(2));
     }
 
     [Fact]
     public async Task An_unknown_required_reader_feature_is_refused_by_name()
     {
         await TableWithVersionsAsync(1);
-        await CommitRawAsync(2, new ProtocolAction(3, 7, ["deletionVectors", "columnMapping"], ["deletionVectors", "columnMapping"]));
+        await CommitRawAsync(2, new ProtocolAction(3, 7, ["deletionVectors", "typeWidening"], ["deletionVectors", "typeWidening"]));
 
         var act = () => DeltaTable.OpenAsync(TablePath);
 
         // Only the feature Weft lacks is named: deletion vectors it reads.
-        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage("*reader feature [columnMapping], which Weft does not implement*");
+        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage("*reader feature [typeWidening], which Weft does not implement*");
     }
 
     [Fact]

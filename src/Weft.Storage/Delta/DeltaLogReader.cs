@@ -249,6 +249,11 @@ internal sealed class DeltaLogReader
             var file = Store.Describe(state.ProtocolVersion);
             throw new DeltaLogException(TablePath, file, $"Cannot read table '{TablePath}': {problem} (protocol set in '{file}').");
         }
+
+        if (state.ColumnMappingProblem is { } mappingProblem)
+        {
+            throw new DeltaLogException(TablePath, Store.Describe(state.Version), $"Cannot read table '{TablePath}' at version {state.Version}: {mappingProblem}.");
+        }
     }
 }
 

@@ -22,8 +22,10 @@ public enum DeltaDataType
 /// <summary>
 /// One column of a table: a primitive, or a list of a primitive when <see cref="IsList"/> is set
 /// (then <see cref="Type"/> is the element type and <see cref="ContainsNull"/> the element nullability).
+/// <see cref="PhysicalName"/> is the column's <c>delta.columnMapping.physicalName</c>, set by engines that
+/// rename and drop columns (column mapping): the name in the data files, partition values and statistics.
 /// </summary>
-public sealed record DeltaField(string Name, DeltaDataType Type, bool Nullable = true, bool IsList = false, bool ContainsNull = true)
+public sealed record DeltaField(string Name, DeltaDataType Type, bool Nullable = true, bool IsList = false, bool ContainsNull = true, string? PhysicalName = null)
 {
     /// <summary>A list column, <c>array&lt;elementType&gt;</c> in Spark terms.</summary>
     public static DeltaField List(string name, DeltaDataType elementType, bool nullable = true, bool containsNull = true) =>
@@ -174,21 +176,27 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
                     throw new FormatException($"Schema column '{name}' has no \"type\".");
                 }
 
-                if (element.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object
-                    && metadata.TryGetProperty("delta.invariants", out _))
+                string? physicalName = null;
+                if (element.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object)
                 {
-                    hasInvariants = true;
+                    hasInvariants |= metadata.TryGetProperty("delta.invariants", out _);
+                    if (metadata.TryGetProperty("delta.columnMapping.physicalName", out var physical))
+                    {
+                        physicalName = physical.ValueKind == JsonValueKind.String && physical.GetString() is { Length: > 0 } text
+                            ? text
+                            : throw new FormatException($"Schema column '{name}' has a delta.columnMapping.physicalName that is not a non-empty string.");
+                    }
                 }
 
                 if (type.ValueKind == JsonValueKind.String)
                 {
-                    fields.Add(new DeltaField(name, ParseType(name, type.GetString()!), nullable));
+                    fields.Add(new DeltaField(name, ParseType(name, type.GetString()!), nullable, PhysicalName: physicalName));
                 }
                 else if (type.ValueKind == JsonValueKind.Object && GetString(type, "type") == "array"
                          && type.TryGetProperty("elementType", out var elementType) && elementType.ValueKind == JsonValueKind.String)
                 {
                     var containsNull = !type.TryGetProperty("containsNull", out var c) || c.ValueKind != JsonValueKind.False;
-                    fields.Add(DeltaField.List(name, ParseType(name, elementType.GetString()!), nullable, containsNull));
+                    fields.Add(DeltaField.List(name, ParseType(name, elementType.GetString()!), nullable, containsNull) with { PhysicalName = physicalName });
                 }
                 else
                 {

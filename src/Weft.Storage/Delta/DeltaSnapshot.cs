@@ -38,6 +38,9 @@ public sealed class DeltaSnapshot
 
     internal TableState State => _state;
 
+    /// <summary>How the table's columns are named in its files, partition values and statistics.</summary>
+    internal ColumnMapping Mapping => _state.Mapping;
+
     /// <summary>
     /// The active files, ordered by path, pruned to the partitions <paramref name="filter"/> matches
     /// (all files when null). The filter may only name partition columns.
@@ -54,7 +57,7 @@ public sealed class DeltaSnapshot
         var result = new List<AddFile>();
         foreach (var file in all)
         {
-            if (filter.Matches(file.PartitionValues))
+            if (filter.Matches(Mapping.ByName(file.PartitionValues)))
             {
                 result.Add(file);
             }

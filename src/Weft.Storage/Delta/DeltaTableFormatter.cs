@@ -87,7 +87,7 @@ public static class DeltaTableFormatter
                 Number(file.Size),
                 records is { } r ? Number(r) : "-",
                 Time(file.ModificationTime),
-                snapshot.PartitionColumns.Count == 0 ? "-" : file.DescribePartition(snapshot.PartitionColumns),
+                snapshot.PartitionColumns.Count == 0 ? "-" : (file with { PartitionValues = snapshot.Mapping.ByName(file.PartitionValues) }).DescribePartition(snapshot.PartitionColumns),
                 file.Path,
             ]);
         }

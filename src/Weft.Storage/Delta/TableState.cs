@@ -45,6 +45,20 @@ internal sealed class TableState
     /// <summary>The commit time of <see cref="Version"/>: <c>commitInfo.timestamp</c>, else the entry's file time.</summary>
     public DateTimeOffset Timestamp { get; }
 
+    /// <summary>The table's column mapping; <see cref="ColumnMappingProblem"/> says why it cannot be read, if so.</summary>
+    public ColumnMapping Mapping => (_mapping ??= MappingOf()).Mapping;
+
+    /// <summary>Null when Weft can resolve the table's columns, else the reason it cannot.</summary>
+    public string? ColumnMappingProblem => (_mapping ??= MappingOf()).Problem;
+
+    private (ColumnMapping Mapping, string? Problem)? _mapping; // computed on first use: replaying a log builds a state per commit
+
+    private (ColumnMapping, string?) MappingOf()
+    {
+        var mapping = ColumnMapping.Of(Protocol, Metadata, Schema, out var problem);
+        return (mapping, problem);
+    }
+
     /// <summary>
     /// Applies one log entry. Within an entry, removes are applied before adds (the protocol does not
     /// order actions inside a version). Throws <see cref="DeltaLogException"/> naming <paramref name="file"/>
@@ -151,8 +165,8 @@ internal sealed class TableState
 
 /// <summary>
 /// The protocol versions and features Weft implements: it writes reader 1 / writer 2 without table
-/// features, and it reads those plus reader version 3 with the reader features in <see cref="ReadableFeatures"/>,
-/// which is what Databricks and Delta Lake 3 give a new table by default.
+/// features, and it reads those, reader version 2 (column mapping) and reader version 3 with the reader
+/// features in <see cref="ReadableFeatures"/>, which is what Databricks and Delta Lake 3 give new tables.
 /// </summary>
 internal static class ProtocolSupport
 {
@@ -160,18 +174,19 @@ internal static class ProtocolSupport
     public const int WriterVersion = 2;
 
     /// <summary>
-    /// Reader features Weft honours: <c>deletionVectors</c> (rows another engine deleted are skipped) and
-    /// <c>vacuumProtocolCheck</c> (it asks only that vacuum check the protocol, which Weft's does: it never
-    /// vacuums a table it cannot write).
+    /// Reader features Weft honours: <c>columnMapping</c> in mode <c>name</c> (columns found by their physical
+    /// names; see <see cref="ColumnMapping"/>), <c>deletionVectors</c> (rows another engine deleted are
+    /// skipped) and <c>vacuumProtocolCheck</c> (it asks only that vacuum check the protocol, which Weft's
+    /// does: it never vacuums a table it cannot write). Reader version 2 is column mapping alone.
     /// </summary>
-    public static readonly IReadOnlySet<string> ReadableFeatures = new HashSet<string>(StringComparer.Ordinal) { "deletionVectors", "vacuumProtocolCheck" };
+    public static readonly IReadOnlySet<string> ReadableFeatures = new HashSet<string>(StringComparer.Ordinal) { "columnMapping", "deletionVectors", "vacuumProtocolCheck" };
 
     /// <summary>Null when Weft can read a table with this protocol, else the reason it cannot.</summary>
     public static string? ReadProblem(ProtocolAction protocol)
     {
-        if (protocol.MinReaderVersion <= ReaderVersion)
+        if (protocol.MinReaderVersion <= 2)
         {
-            return null;
+            return null; // 2: column mapping, whose mode the table's metadata sets (checked with it)
         }
 
         if (protocol.MinReaderVersion == 3)
@@ -179,10 +194,10 @@ internal static class ProtocolSupport
             var missing = (protocol.ReaderFeatures ?? []).Where(f => !ReadableFeatures.Contains(f)).ToList();
             return missing.Count == 0
                 ? null
-                : $"it requires reader feature{(missing.Count == 1 ? "" : "s")} [{string.Join(", ", missing)}], which Weft does not implement (Weft reads protocol version {ReaderVersion}, and version 3 with [{string.Join(", ", ReadableFeatures.Order(StringComparer.Ordinal))}])";
+                : $"it requires reader feature{(missing.Count == 1 ? "" : "s")} [{string.Join(", ", missing)}], which Weft does not implement (Weft reads protocol versions 1 and 2, and version 3 with [{string.Join(", ", ReadableFeatures.Order(StringComparer.Ordinal))}])";
         }
 
-        return $"it requires Delta reader version {protocol.MinReaderVersion}; Weft reads version {ReaderVersion}, and version 3 with features [{string.Join(", ", ReadableFeatures.Order(StringComparer.Ordinal))}]";
+        return $"it requires Delta reader version {protocol.MinReaderVersion}; Weft reads versions 1 and 2, and version 3 with features [{string.Join(", ", ReadableFeatures.Order(StringComparer.Ordinal))}]";
     }
 
     /// <summary>Null when Weft can write (and vacuum) the table, else the reason it cannot.</summary>

@@ -822,7 +822,7 @@ public sealed class EventTable
         foreach (var file in files)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (range is not null && !DataFileStatistics.MayContain(file, range, plan.RangeKind))
+            if (range is not null && !DataFileStatistics.MayContain(file, plan.Range!, plan.RangeKind))
             {
                 _counters.FileSkipped();
                 continue;
@@ -888,7 +888,7 @@ public sealed class EventTable
                     continue;
                 }
 
-                var data = await reader.ReadColumnAsync(group, field.Name, cancellationToken).ConfigureAwait(false);
+                var data = await reader.ReadColumnAsync(group, plan.FileNames[k], cancellationToken).ConfigureAwait(false);
                 if (data.RowCount != rowCount)
                 {
                     throw cursor.Error($"column '{field.Name}' of row group {group} has {data.RowCount} rows, the row group {rowCount}");
@@ -921,8 +921,8 @@ public sealed class EventTable
             for (var k = 0; k < plan.Decode.Length; k++)
             {
                 var field = plan.Decode[k];
-                var index = reader.Schema.IndexOf(field.Name);
-                if (index < 0 && reader.UnsupportedColumns.TryGetValue(field.Name, out var why))
+                var index = reader.Schema.IndexOf(plan.FileNames[k]);
+                if (index < 0 && reader.UnsupportedColumns.TryGetValue(plan.FileNames[k], out var why))
                 {
                     throw Error($"column '{field.Name}' cannot be read: {why}"); // not the nulls of a file older than the column
                 }
@@ -1021,11 +1021,12 @@ public sealed class EventTable
     private sealed class ReadPlan
     {
         private ReadPlan(
-            ImmutableArray<FieldDefinition> output, FieldDefinition[] decode, int[] decodeToOutput, (string Column, int Output)[] partitionOutputs,
+            ImmutableArray<FieldDefinition> output, FieldDefinition[] decode, string[] fileNames, int[] decodeToOutput, (string Column, int Output)[] partitionOutputs,
             ColumnRange? range, int rangeSlot, ScalarKind rangeKind)
         {
             Output = output;
             Decode = decode;
+            FileNames = fileNames;
             DecodeToOutput = decodeToOutput;
             PartitionOutputs = partitionOutputs;
             Range = range;
@@ -1038,11 +1039,19 @@ public sealed class EventTable
         /// <summary>Data columns to decode: the projected ones, then the range column if not projected.</summary>
         public FieldDefinition[] Decode { get; }
 
+        /// <summary>
+        /// The name each <see cref="Decode"/> column has in the data files: its own, or its physical name
+        /// when the table maps columns (<see cref="ColumnMapping"/>).
+        /// </summary>
+        public string[] FileNames { get; }
+
         /// <summary>Output position of each decoded column; -1 for the range column when not projected.</summary>
         public int[] DecodeToOutput { get; }
 
+        /// <summary>Each projected partition column: the key of its value in a file's partition values, and its output position.</summary>
         public (string Column, int Output)[] PartitionOutputs { get; }
 
+        /// <summary>The row filter, naming its column as data files and their statistics do.</summary>
         public ColumnRange? Range { get; }
 
         /// <summary>Index in <see cref="Decode"/> of the range column, or -1.</summary>
@@ -1093,7 +1102,7 @@ public sealed class EventTable
                 }
                 else if (ColumnConversions.Contains(partitionColumns, name))
                 {
-                    partitionOutputs.Add((name, i));
+                    partitionOutputs.Add((snapshot.Mapping.Physical(name), i));
                     output.Add(new FieldDefinition(name, WeftType.String, Nullable: true));
                 }
                 else
@@ -1126,7 +1135,9 @@ public sealed class EventTable
                 }
             }
 
-            return new ReadPlan(output.MoveToImmutable(), [.. decode], [.. decodeToOutput], [.. partitionOutputs], range, rangeSlot, rangeKind);
+            var fileNames = decode.ConvertAll(f => snapshot.Mapping.Physical(f.Name)).ToArray();
+            var fileRange = range is null ? null : range with { Column = snapshot.Mapping.Physical(range.Column ?? "") };
+            return new ReadPlan(output.MoveToImmutable(), [.. decode], fileNames, [.. decodeToOutput], [.. partitionOutputs], fileRange, rangeSlot, rangeKind);
         }
 
         /// <summary>

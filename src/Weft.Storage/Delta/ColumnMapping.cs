@@ -1,0 +1,91 @@
+namespace Weft.Storage;
+
+/// <summary>
+/// A table's column mapping (PROTOCOL.md "Column Mapping"): engines that rename or drop columns without
+/// rewriting data give each column a physical name, and the data files, partition values and statistics
+/// use it while the schema shows the (changeable) display name. Active when the protocol asks for it
+/// (reader version 2, or 3 with the <c>columnMapping</c> feature) and <c>delta.columnMapping.mode</c> is
+/// <c>name</c>. Mode <c>id</c>, which finds columns by Parquet field id, is refused by name.
+/// </summary>
+internal sealed class ColumnMapping
+{
+    public const string ModeProperty = "delta.columnMapping.mode";
+    public const string Feature = "columnMapping";
+
+    public static readonly ColumnMapping None = new(null, null);
+
+    private readonly Dictionary<string, string>? _physicalByName;
+    private readonly Dictionary<string, string>? _nameByPhysical;
+
+    private ColumnMapping(Dictionary<string, string>? physicalByName, Dictionary<string, string>? nameByPhysical)
+    {
+        _physicalByName = physicalByName;
+        _nameByPhysical = nameByPhysical;
+    }
+
+    /// <summary>True when data files, partition values and statistics name columns by their physical names.</summary>
+    public bool IsActive => _physicalByName is not null;
+
+    /// <summary>The name <paramref name="column"/> (a schema name) has in data files, partition values and statistics.</summary>
+    public string Physical(string column) => _physicalByName is not null && _physicalByName.TryGetValue(column, out var physical) ? physical : column;
+
+    /// <summary>A file's partition values keyed by the schema's names (as given when no mapping is active).</summary>
+    public IReadOnlyDictionary<string, string?> ByName(IReadOnlyDictionary<string, string?> partitionValues)
+    {
+        if (_nameByPhysical is null)
+        {
+            return partitionValues;
+        }
+
+        var byName = new Dictionary<string, string?>(partitionValues.Count, StringComparer.Ordinal);
+        foreach (var (physical, value) in partitionValues)
+        {
+            if (_nameByPhysical.TryGetValue(physical, out var name))
+            {
+                byName[name] = value;
+            }
+        }
+
+        return byName;
+    }
+
+    /// <summary>The table's mapping, or the reason Weft cannot read it (then <see cref="None"/> is returned with it).</summary>
+    public static ColumnMapping Of(ProtocolAction protocol, MetadataAction metadata, DeltaSchema schema, out string? problem)
+    {
+        problem = null;
+        bool enabled = protocol.MinReaderVersion == 2 || (protocol.MinReaderVersion == 3 && protocol.ReaderFeatures?.Contains(Feature) == true);
+        if (!enabled || !metadata.Configuration.TryGetValue(ModeProperty, out var mode) || mode == "none")
+        {
+            return None; // a mode the protocol does not turn on is not in force: files use the schema's names
+        }
+
+        if (mode != "name")
+        {
+            problem = mode == "id"
+                ? "it maps columns by Parquet field id (delta.columnMapping.mode = id), which Weft does not read; it reads mode 'name'"
+                : $"its delta.columnMapping.mode is '{mode}'; the protocol defines none, name and id";
+            return None;
+        }
+
+        var physicalByName = new Dictionary<string, string>(schema.Fields.Count, StringComparer.Ordinal);
+        var nameByPhysical = new Dictionary<string, string>(schema.Fields.Count, StringComparer.Ordinal);
+        foreach (var field in schema.Fields)
+        {
+            if (field.PhysicalName is not { } physical)
+            {
+                problem = $"its column '{field.Name}' has no delta.columnMapping.physicalName, which column mapping mode 'name' requires";
+                return None;
+            }
+
+            if (!nameByPhysical.TryAdd(physical, field.Name))
+            {
+                problem = $"its columns '{nameByPhysical[physical]}' and '{field.Name}' have the same physical name '{physical}'";
+                return None;
+            }
+
+            physicalByName[field.Name] = physical;
+        }
+
+        return new ColumnMapping(physicalByName, nameByPhysical);
+    }
+}
