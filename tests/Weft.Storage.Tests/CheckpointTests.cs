@@ -24,6 +24,8 @@ public sealed class CheckpointTests : IDisposable
     private const string MetadataType = "STRUCT(id VARCHAR, name VARCHAR, description VARCHAR, format STRUCT(provider VARCHAR, options MAP(VARCHAR, VARCHAR)), schemaString VARCHAR, partitionColumns VARCHAR[], configuration MAP(VARCHAR, VARCHAR), createdTime BIGINT)";
     private const string ProtocolType = "STRUCT(minReaderVersion INTEGER, minWriterVersion INTEGER, readerFeatures VARCHAR[], writerFeatures VARCHAR[])";
     private const string TxnType = "STRUCT(appId VARCHAR, version BIGINT, lastUpdated BIGINT)";
+    private const string CheckpointMetadataType = "STRUCT(version BIGINT, tags MAP(VARCHAR, VARCHAR))";
+    private const string SidecarType = "STRUCT(path VARCHAR, sizeInBytes BIGINT, modificationTime BIGINT, tags MAP(VARCHAR, VARCHAR))";
 
     private readonly TempDirectory _directory = new();
 
@@ -141,19 +143,64 @@ public sealed class CheckpointTests : IDisposable
         (await table.GetSnapshotAsync()).Version.Should().Be(latest);
     }
 
-    [Fact]
-    public async Task Only_a_uuid_named_v2_checkpoint_behind_a_cleaned_up_log_is_refused_naming_the_feature()
+    public static TheoryData<V2Layout, int, int> V2Cases() => new()
     {
-        var path = _directory.Combine("v2");
-        await RandomHistoryAsync(path, new Random(7), commits: 5);
-        await WriteCheckpointAsync(path, 3, parts: 1);
+        { V2Layout.UuidJson, 0, 11 }, { V2Layout.UuidJson, 2, 12 }, { V2Layout.UuidJson, 3, 13 },
+        { V2Layout.UuidParquet, 0, 14 }, { V2Layout.UuidParquet, 2, 15 },
+        { V2Layout.Classic, 1, 16 }, { V2Layout.Classic, 0, 17 },
+    };
+
+    /// <summary>
+    /// A table with the v2Checkpoint feature (Databricks gives it to liquid-clustered and Unity Catalog
+    /// tables) cleaned up behind a V2-spec checkpoint: UUID-named in JSON or Parquet, or classic-named, its
+    /// adds and removes inline or in sidecar files (named by file name or by absolute URI). The latest
+    /// state and every version after the checkpoint read as from the complete log.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(V2Cases))]
+    public async Task A_table_cleaned_up_behind_a_v2_checkpoint_reads_as_its_complete_log_did(V2Layout layout, int sidecars, int seed)
+    {
+        var random = new Random(seed);
+        var path = _directory.Combine($"v2-{layout}-{sidecars}");
+        var latest = await RandomHistoryAsync(path, random, commits: random.Next(4, 10));
+        var upgrade = new JsonObject { ["protocol"] = new JsonObject { ["minReaderVersion"] = 3, ["minWriterVersion"] = 7, ["readerFeatures"] = new JsonArray("v2Checkpoint"), ["writerFeatures"] = new JsonArray("v2Checkpoint") } };
         var log = Path.Combine(path, "_delta_log");
-        File.Move(Path.Combine(log, DeltaLogNaming.CheckpointFileName(3)), Path.Combine(log, $"{3:D20}.checkpoint.{Guid.NewGuid()}.parquet"));
-        DeleteEntriesBefore(path, 3);
+        await File.WriteAllTextAsync(Path.Combine(log, DeltaLogNaming.CommitFileName(++latest)), upgrade.ToJsonString() + "\n");
+        long checkpoint = random.Next((int)latest - 2, (int)latest + 1);
+
+        var complete = await DeltaTable.OpenAsync(path);
+        var expected = new Dictionary<long, DeltaSnapshot>();
+        for (long v = checkpoint; v <= latest; v++)
+        {
+            expected[v] = await complete.GetSnapshotAsync(v);
+        }
+
+        var name = await WriteV2CheckpointAsync(path, checkpoint, layout, sidecars);
+        DeleteEntriesBefore(path, checkpoint);
+
+        var table = await DeltaTable.OpenAsync(path);
+        for (long v = checkpoint; v <= latest; v++)
+        {
+            AssertSame(await table.GetSnapshotAsync(v), expected[v], $"{name}, {sidecars} sidecars, version {v}");
+        }
+
+        AssertSame(await table.GetSnapshotAsync(), expected[latest], $"{name}, latest");
+    }
+
+    /// <summary>A checkpoint whose sidecar is gone fails naming the sidecar: a table read without it would lack its files.</summary>
+    [Fact]
+    public async Task A_v2_checkpoint_whose_sidecar_is_missing_fails_naming_it()
+    {
+        var path = _directory.Combine("v2-missing");
+        var latest = await RandomHistoryAsync(path, new Random(5), commits: 6);
+        await WriteV2CheckpointAsync(path, latest, V2Layout.UuidJson, sidecars: 2);
+        var sidecar = Directory.GetFiles(Path.Combine(path, "_delta_log", "_sidecars"))[1];
+        File.Delete(sidecar);
+        DeleteEntriesBefore(path, latest);
 
         var act = () => DeltaTable.OpenAsync(path);
 
-        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage("*starts at version 3*UUID-named (V2 spec*v2Checkpoint*");
+        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage($"*Sidecar file '{sidecar}'*is missing*");
     }
 
     [Fact]
@@ -283,6 +330,112 @@ public sealed class CheckpointTests : IDisposable
     private static async Task WriteCheckpointAsync(string path, long version, int parts)
     {
         var log = Path.Combine(path, "_delta_log");
+        var (nonFile, files) = await ReconcileAsync(path, version);
+        var rows = nonFile.Concat(files).ToList();
+
+        // Multi-part checkpoints split the actions over the parts; each part is a checkpoint file of its own.
+        var statements = new List<string>();
+        using var temp = new TempDir();
+        for (int part = 1; part <= parts; part++)
+        {
+            var input = temp.File($"part{part}.json");
+            await File.WriteAllLinesAsync(input, rows.Where((_, i) => i % parts == part - 1), new UTF8Encoding(false));
+            var output = Path.Combine(log, DeltaLogNaming.CheckpointFileName(version, part, parts));
+            statements.Add(
+                $"COPY (SELECT txn, add, remove, metaData, protocol FROM read_json({DuckDb.Quote(input)}, format = 'newline_delimited', columns = {{"
+                + $"txn: '{TxnType}', add: '{AddType}', remove: '{RemoveType}', metaData: '{MetadataType}', protocol: '{ProtocolType}'}}))"
+                + $" TO {DuckDb.Quote(output)} (FORMAT parquet)");
+        }
+
+        await DuckDb.RunAsync([.. statements]);
+        var last = new JsonObject { ["version"] = version, ["size"] = rows.Count };
+        if (parts > 1)
+        {
+            last["parts"] = parts;
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(log, "_last_checkpoint"), last.ToJsonString());
+    }
+
+    /// <summary>How a V2-spec checkpoint (PROTOCOL.md "V2 Spec") is laid out.</summary>
+    public enum V2Layout
+    {
+        /// <summary><c>n.checkpoint.&lt;uuid&gt;.json</c>: one action a line.</summary>
+        UuidJson,
+
+        /// <summary><c>n.checkpoint.&lt;uuid&gt;.parquet</c>.</summary>
+        UuidParquet,
+
+        /// <summary><c>n.checkpoint.parquet</c> with a checkpointMetadata row, as writers keep for older readers.</summary>
+        Classic,
+    }
+
+    /// <summary>
+    /// Writes the V2-spec checkpoint of <paramref name="version"/>: the non-file actions and a
+    /// checkpointMetadata action in the checkpoint itself, and the adds and removes either there too
+    /// (<paramref name="sidecars"/> 0) or spread over that many sidecar files in <c>_delta_log/_sidecars</c>
+    /// (Parquet, written by DuckDB), each named by a sidecar action. Returns the checkpoint's file name.
+    /// </summary>
+    private static async Task<string> WriteV2CheckpointAsync(string path, long version, V2Layout layout, int sidecars)
+    {
+        var log = Path.Combine(path, "_delta_log");
+        var (nonFile, files) = await ReconcileAsync(path, version);
+        var rows = new List<string>(nonFile) { new JsonObject { ["checkpointMetadata"] = new JsonObject { ["version"] = version, ["tags"] = new JsonObject() } }.ToJsonString() };
+        using var temp = new TempDir();
+        var statements = new List<string>();
+        if (sidecars == 0)
+        {
+            rows.AddRange(files);
+        }
+        else
+        {
+            Directory.CreateDirectory(Path.Combine(log, "_sidecars"));
+            for (int s = 0; s < sidecars; s++)
+            {
+                var name = $"{Guid.NewGuid()}.parquet";
+                var input = temp.File($"sidecar{s}.json");
+                await File.WriteAllLinesAsync(input, files.Where((_, i) => i % sidecars == s), new UTF8Encoding(false));
+                await DuckDb.RunAsync(
+                    $"COPY (SELECT add, remove FROM read_json({DuckDb.Quote(input)}, format = 'newline_delimited', columns = {{add: '{AddType}', remove: '{RemoveType}'}}))"
+                    + $" TO {DuckDb.Quote(Path.Combine(log, "_sidecars", name))} (FORMAT parquet)");
+                var size = new FileInfo(Path.Combine(log, "_sidecars", name)).Length;
+                // The first sidecar is named by an absolute file: URI, the rest by their file names; the protocol allows both.
+                var reference = s == 0 ? new Uri(Path.Combine(log, "_sidecars", name)).AbsoluteUri : name;
+                rows.Add(new JsonObject { ["sidecar"] = new JsonObject { ["path"] = reference, ["sizeInBytes"] = size, ["modificationTime"] = 1_764_000_000_000L, ["tags"] = new JsonObject() } }.ToJsonString());
+            }
+        }
+
+        string fileName = layout switch
+        {
+            V2Layout.UuidJson => $"{version:D20}.checkpoint.{Guid.NewGuid()}.json",
+            V2Layout.UuidParquet => $"{version:D20}.checkpoint.{Guid.NewGuid()}.parquet",
+            _ => DeltaLogNaming.CheckpointFileName(version),
+        };
+        if (layout == V2Layout.UuidJson)
+        {
+            await File.WriteAllLinesAsync(Path.Combine(log, fileName), rows, new UTF8Encoding(false));
+        }
+        else
+        {
+            var input = temp.File("checkpoint.json");
+            await File.WriteAllLinesAsync(input, rows, new UTF8Encoding(false));
+            await DuckDb.RunAsync(
+                $"COPY (SELECT checkpointMetadata, sidecar, txn, add, remove, metaData, protocol FROM read_json({DuckDb.Quote(input)}, format = 'newline_delimited', columns = {{"
+                + $"checkpointMetadata: '{CheckpointMetadataType}', sidecar: '{SidecarType}', txn: '{TxnType}', add: '{AddType}', remove: '{RemoveType}', metaData: '{MetadataType}', protocol: '{ProtocolType}'}}))"
+                + $" TO {DuckDb.Quote(Path.Combine(log, fileName))} (FORMAT parquet)");
+        }
+
+        return fileName;
+    }
+
+    /// <summary>
+    /// The reconciled actions of the JSON entries 0…<paramref name="version"/>, one JSON line each: the
+    /// non-file actions (protocol, metaData, a txn as Spark keeps them), and the file actions (live adds
+    /// with dataChange false, removes as tombstones).
+    /// </summary>
+    private static async Task<(List<string> NonFile, List<string> Files)> ReconcileAsync(string path, long version)
+    {
+        var log = Path.Combine(path, "_delta_log");
         JsonNode? protocol = null, metadata = null;
         var adds = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
         var removes = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
@@ -321,37 +474,15 @@ public sealed class CheckpointTests : IDisposable
             }
         }
 
-        var rows = new List<string>
+        var nonFile = new List<string>
         {
             new JsonObject { ["protocol"] = protocol }.ToJsonString(),
             new JsonObject { ["metaData"] = metadata }.ToJsonString(),
             new JsonObject { ["txn"] = new JsonObject { ["appId"] = "weft-test", ["version"] = version } }.ToJsonString(),
         };
-        rows.AddRange(adds.Values.Select(a => new JsonObject { ["add"] = a }.ToJsonString()));
-        rows.AddRange(removes.Values.Select(r => new JsonObject { ["remove"] = r }.ToJsonString()));
-
-        // Multi-part checkpoints split the actions over the parts; each part is a checkpoint file of its own.
-        var statements = new List<string>();
-        using var temp = new TempDir();
-        for (int part = 1; part <= parts; part++)
-        {
-            var input = temp.File($"part{part}.json");
-            await File.WriteAllLinesAsync(input, rows.Where((_, i) => i % parts == part - 1), new UTF8Encoding(false));
-            var output = Path.Combine(log, DeltaLogNaming.CheckpointFileName(version, part, parts));
-            statements.Add(
-                $"COPY (SELECT txn, add, remove, metaData, protocol FROM read_json({DuckDb.Quote(input)}, format = 'newline_delimited', columns = {{"
-                + $"txn: '{TxnType}', add: '{AddType}', remove: '{RemoveType}', metaData: '{MetadataType}', protocol: '{ProtocolType}'}}))"
-                + $" TO {DuckDb.Quote(output)} (FORMAT parquet)");
-        }
-
-        await DuckDb.RunAsync([.. statements]);
-        var last = new JsonObject { ["version"] = version, ["size"] = rows.Count };
-        if (parts > 1)
-        {
-            last["parts"] = parts;
-        }
-
-        await File.WriteAllTextAsync(Path.Combine(log, "_last_checkpoint"), last.ToJsonString());
+        var files = adds.Values.Select(a => new JsonObject { ["add"] = a }.ToJsonString())
+            .Concat(removes.Values.Select(r => new JsonObject { ["remove"] = r }.ToJsonString())).ToList();
+        return (nonFile, files);
     }
 
     /// <summary>Metadata cleanup as other engines do it: the commit entries before <paramref name="version"/> go.</summary>

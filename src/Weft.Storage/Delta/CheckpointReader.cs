@@ -4,14 +4,15 @@ using Weft.Parquet;
 namespace Weft.Storage;
 
 /// <summary>
-/// Reads a classic (V1 spec) checkpoint: one Parquet file, or every part of a multi-part one, whose rows
-/// each hold one action as a struct column (<c>protocol</c>, <c>metaData</c>, <c>add</c>, <c>remove</c>,
-/// <c>txn</c>, …; PROTOCOL.md "Checkpoint Schema"). Weft's Parquet reader exposes a struct's fields as
-/// dotted columns (<c>add.path</c>) and a map as two lists (<c>add.partitionValues.key</c> /
-/// <c>.value</c>). The checkpoint is the table's reconciled state at its version: the protocol, the
-/// metadata and the adds, plus removes that are tombstones (kept so that a checkpoint Weft writes later
-/// carries them forward, as the protocol asks); txn, domainMetadata and the rest are ignored as in JSON
-/// entries.
+/// Reads a checkpoint: a classic one (one Parquet file, or every part of a multi-part one) or a UUID-named
+/// one (V2 spec: one JSON or Parquet file), whose rows each hold one action as a struct column
+/// (<c>protocol</c>, <c>metaData</c>, <c>add</c>, <c>remove</c>, <c>txn</c>, …; PROTOCOL.md "Checkpoint
+/// Schema"), plus the sidecar files a V2-spec checkpoint keeps its adds and removes in
+/// (<c>_delta_log/_sidecars/</c>). Weft's Parquet reader exposes a struct's fields as dotted columns
+/// (<c>add.path</c>) and a map as two lists (<c>add.partitionValues.key</c> / <c>.value</c>). The
+/// checkpoint is the table's reconciled state at its version: the protocol, the metadata and the adds,
+/// plus removes that are tombstones (kept so that a checkpoint Weft writes later carries them forward, as
+/// the protocol asks); txn, domainMetadata and the rest are ignored as in JSON entries.
 /// </summary>
 internal static class CheckpointReader
 {
@@ -35,21 +36,20 @@ internal static class CheckpointReader
             var opened = await store.OpenFileAsync(part.FileName, cancellationToken).ConfigureAwait(false)
                 ?? throw new DeltaLogException(tablePath, file, $"Checkpoint file '{file}' is missing.");
             lastModified = opened.LastModified > lastModified ? opened.LastModified : lastModified;
-            try
+            if (part.FileName.EndsWith(".json", StringComparison.Ordinal))
             {
-                await using var content = opened.Content.ConfigureAwait(false);
-                await using var reader = await ParquetFileReader.OpenAsync(opened.Content, file, cancellationToken).ConfigureAwait(false);
-                for (int rowGroup = 0; rowGroup < reader.RowGroups.Count; rowGroup++)
-                {
-                    var columns = new Columns(reader, rowGroup, file, tablePath);
-                    await columns.ReadAsync(cancellationToken).ConfigureAwait(false);
-                    columns.AddActions(actions, ref protocols, ref metadatas);
-                }
+                await ReadJsonAsync(opened.Content, file, tablePath, actions, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is ParquetFormatException or NotSupportedException or InvalidOperationException or IOException)
+            else
             {
-                throw new DeltaLogException(tablePath, file, $"Cannot read checkpoint file '{file}': {e.Message}", e);
+                await ReadParquetAsync(opened.Content, file, tablePath, actions, cancellationToken).ConfigureAwait(false);
             }
+        }
+
+        foreach (var action in actions)
+        {
+            protocols += action is ProtocolAction ? 1 : 0;
+            metadatas += action is MetadataAction ? 1 : 0;
         }
 
         if (protocols != 1 || metadatas != 1)
@@ -59,7 +59,89 @@ internal static class CheckpointReader
                 $"Checkpoint of version {parts[0].Version} ('{file}'{(parts.Count > 1 ? $" and {parts.Count - 1} more parts" : "")}) holds {protocols} protocol and {metadatas} metaData actions; a checkpoint holds exactly one of each.");
         }
 
+        // A V2-spec checkpoint (UUID-named, or classic-named in a table with v2Checkpoint) may keep its
+        // adds and removes in sidecar files: they are part of the checkpoint, and a reader that skipped
+        // them would see a table without its files.
+        var sidecars = actions.OfType<SidecarAction>().ToList();
+        foreach (var sidecar in sidecars)
+        {
+            var name = SidecarFileName(store, tablePath, parts[0], sidecar);
+            var file = store.DescribeFile(name);
+            var opened = await store.OpenFileAsync(name, cancellationToken).ConfigureAwait(false)
+                ?? throw new DeltaLogException(tablePath, file, $"Sidecar file '{file}' of the checkpoint '{store.DescribeFile(parts[0].FileName)}' is missing.");
+            var before = actions.Count;
+            await ReadParquetAsync(opened.Content, file, tablePath, actions, cancellationToken).ConfigureAwait(false);
+            for (int i = before; i < actions.Count; i++)
+            {
+                if (actions[i] is not (AddAction or RemoveAction))
+                {
+                    throw new DeltaLogException(tablePath, file, $"Sidecar file '{file}' holds a {actions[i].GetType().Name.Replace("Action", "", StringComparison.Ordinal)} action; a sidecar holds only add and remove actions.");
+                }
+            }
+        }
+
         return (actions, lastModified);
+    }
+
+    /// <summary>
+    /// The name, relative to the log directory, of <paramref name="sidecar"/>'s file: <c>_sidecars/&lt;name&gt;</c>.
+    /// The protocol names a sidecar by its file name in <c>_delta_log/_sidecars</c>, or by an absolute URI,
+    /// which must then point into that folder.
+    /// </summary>
+    private static string SidecarFileName(IDeltaLogStore store, string tablePath, CheckpointFile checkpoint, SidecarAction sidecar)
+    {
+        var path = DeltaPaths.FromLogPath(sidecar.Path);
+        string name = Path.IsPathFullyQualified(path)
+            ? (string.Equals(Path.GetDirectoryName(Path.GetFullPath(path)), Path.GetFullPath(store.DescribeFile(SidecarDirectory)), StringComparison.Ordinal) ? Path.GetFileName(path) : "")
+            : path;
+        if (name.Length == 0 || name is "." or ".." || name.Contains('/', StringComparison.Ordinal) || name.Contains('\\', StringComparison.Ordinal))
+        {
+            var file = store.DescribeFile(checkpoint.FileName);
+            throw new DeltaLogException(tablePath, file, $"Checkpoint '{file}' names sidecar '{sidecar.Path}', which is not a file in '{store.DescribeFile(SidecarDirectory)}'.");
+        }
+
+        return SidecarDirectory + "/" + name;
+    }
+
+    private const string SidecarDirectory = "_sidecars";
+
+    private static async Task ReadJsonAsync(Stream content, string file, string tablePath, List<DeltaAction> actions, CancellationToken cancellationToken)
+    {
+        byte[] bytes;
+        await using (content.ConfigureAwait(false))
+        {
+            using var buffer = new MemoryStream();
+            await content.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+            bytes = buffer.ToArray();
+        }
+
+        try
+        {
+            actions.AddRange(DeltaActionCodec.Parse(bytes));
+        }
+        catch (FormatException e)
+        {
+            throw new DeltaLogException(tablePath, file, $"Cannot read checkpoint file '{file}': {e.Message}", e);
+        }
+    }
+
+    private static async Task ReadParquetAsync(Stream content, string file, string tablePath, List<DeltaAction> actions, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var owned = content.ConfigureAwait(false);
+            await using var reader = await ParquetFileReader.OpenAsync(content, file, cancellationToken).ConfigureAwait(false);
+            for (int rowGroup = 0; rowGroup < reader.RowGroups.Count; rowGroup++)
+            {
+                var columns = new Columns(reader, rowGroup, file, tablePath);
+                await columns.ReadAsync(cancellationToken).ConfigureAwait(false);
+                columns.AddActions(actions);
+            }
+        }
+        catch (Exception e) when (e is ParquetFormatException or NotSupportedException or InvalidOperationException or IOException)
+        {
+            throw new DeltaLogException(tablePath, file, $"Cannot read {(file.Contains(SidecarDirectory, StringComparison.Ordinal) ? "sidecar" : "checkpoint")} file '{file}': {e.Message}", e);
+        }
     }
 
     /// <summary>The columns of one row group that Weft reads; an optional column the file lacks stays null.</summary>
@@ -71,6 +153,7 @@ internal static class CheckpointReader
         private ParquetColumnData? _addPath, _partitionKeys, _partitionValues, _size, _modificationTime, _dataChange, _stats, _tagKeys, _tagValues;
         private ParquetColumnData? _removePath, _removeTime, _removeChange, _removeExtended, _removeKeys, _removeValues, _removeSize;
         private VectorColumns? _addVector, _removeVector;
+        private ParquetColumnData? _sidecarPath, _sidecarSize, _sidecarTime, _checkpointVersion;
 
         public async Task ReadAsync(CancellationToken cancellationToken)
         {
@@ -105,6 +188,14 @@ internal static class CheckpointReader
                 _addVector = await VectorColumnsAsync("add", cancellationToken).ConfigureAwait(false);
             }
 
+            _sidecarPath = await OptionalAsync("sidecar.path", cancellationToken).ConfigureAwait(false);
+            if (_sidecarPath is not null)
+            {
+                _sidecarSize = await OptionalAsync("sidecar.sizeInBytes", cancellationToken).ConfigureAwait(false);
+                _sidecarTime = await OptionalAsync("sidecar.modificationTime", cancellationToken).ConfigureAwait(false);
+            }
+
+            _checkpointVersion = await OptionalAsync("checkpointMetadata.version", cancellationToken).ConfigureAwait(false);
             _removePath = await OptionalAsync("remove.path", cancellationToken).ConfigureAwait(false);
             if (_removePath is not null)
             {
@@ -118,14 +209,13 @@ internal static class CheckpointReader
             }
         }
 
-        public void AddActions(List<DeltaAction> actions, ref int protocols, ref int metadatas)
+        public void AddActions(List<DeltaAction> actions)
         {
             int rows = checked((int)reader.RowGroups[rowGroup].RowCount);
             for (int row = 0; row < rows; row++)
             {
                 if (Present(_protocolReader, row))
                 {
-                    protocols++;
                     actions.Add(new ProtocolAction(
                         checked((int)Long(_protocolReader, row, "protocol.minReaderVersion")),
                         checked((int)Long(Required(_protocolWriter, "protocol.minWriterVersion"), row, "protocol.minWriterVersion")),
@@ -135,7 +225,6 @@ internal static class CheckpointReader
 
                 if (Present(_metaId, row))
                 {
-                    metadatas++;
                     var provider = Str(Required(_provider, "metaData.format.provider"), row, "metaData.format.provider");
                     actions.Add(new MetadataAction(
                         Str(_metaId, row, "metaData.id"),
@@ -159,6 +248,19 @@ internal static class CheckpointReader
                         Present(_stats, row) ? Str(_stats, row, "add.stats") : null,
                         Map(_tagKeys, _tagValues, row),
                         Vector(_addVector, row, "add")));
+                }
+
+                if (Present(_sidecarPath, row))
+                {
+                    actions.Add(new SidecarAction(
+                        Str(_sidecarPath, row, "sidecar.path"),
+                        Present(_sidecarSize, row) ? Long(_sidecarSize, row, "sidecar.sizeInBytes") : 0,
+                        Present(_sidecarTime, row) ? Long(_sidecarTime, row, "sidecar.modificationTime") : 0));
+                }
+
+                if (Present(_checkpointVersion, row))
+                {
+                    actions.Add(new CheckpointMetadataAction(Long(_checkpointVersion, row, "checkpointMetadata.version")));
                 }
 
                 if (Present(_removePath, row))

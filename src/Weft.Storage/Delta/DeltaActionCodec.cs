@@ -15,6 +15,8 @@ internal static class DeltaActionCodec
     private const string AddKey = "add";
     private const string RemoveKey = "remove";
     private const string CommitInfoKey = "commitInfo";
+    private const string SidecarKey = "sidecar";
+    private const string CheckpointMetadataKey = "checkpointMetadata";
 
     private static readonly JsonWriterOptions WriterOptions = new()
     {
@@ -123,6 +125,8 @@ internal static class DeltaActionCodec
                 AddKey => JsonSerializer.Deserialize(ref reader, DeltaJsonContext.Default.AddAction),
                 RemoveKey => JsonSerializer.Deserialize(ref reader, DeltaJsonContext.Default.RemoveAction),
                 CommitInfoKey => JsonSerializer.Deserialize(ref reader, DeltaJsonContext.Default.CommitInfoAction),
+                SidecarKey => JsonSerializer.Deserialize(ref reader, DeltaJsonContext.Default.SidecarAction),
+                CheckpointMetadataKey => JsonSerializer.Deserialize(ref reader, DeltaJsonContext.Default.CheckpointMetadataAction),
                 _ => null,
             };
 
@@ -152,6 +156,8 @@ internal static class DeltaActionCodec
 [JsonSerializable(typeof(AddAction))]
 [JsonSerializable(typeof(RemoveAction))]
 [JsonSerializable(typeof(CommitInfoAction))]
+[JsonSerializable(typeof(SidecarAction))]
+[JsonSerializable(typeof(CheckpointMetadataAction))]
 [JsonSerializable(typeof(SnapshotHeader))]
 [JsonSerializable(typeof(SnapshotCommit))]
 [JsonSerializable(typeof(FoldFile))]

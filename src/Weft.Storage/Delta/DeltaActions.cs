@@ -58,6 +58,21 @@ internal sealed record RemoveAction(
     [property: JsonPropertyName("deletionVector")] DeletionVectorDescriptor? DeletionVector = null) : DeltaAction;
 
 /// <summary>
+/// <c>sidecar</c>: a Parquet file of a V2-spec checkpoint's add and remove actions, named relative to
+/// <c>_delta_log/_sidecars/</c> (or by an absolute URI). Found only in checkpoints.
+/// </summary>
+internal sealed record SidecarAction(
+    [property: JsonPropertyName("path")] string Path,
+    [property: JsonPropertyName("sizeInBytes")] long SizeInBytes,
+    [property: JsonPropertyName("modificationTime")] long ModificationTime,
+    [property: JsonPropertyName("tags")] IReadOnlyDictionary<string, string?>? Tags = null) : DeltaAction;
+
+/// <summary><c>checkpointMetadata</c>: marks a V2-spec checkpoint and names its version. Found only in checkpoints.</summary>
+internal sealed record CheckpointMetadataAction(
+    [property: JsonPropertyName("version")] long Version,
+    [property: JsonPropertyName("tags")] IReadOnlyDictionary<string, string?>? Tags = null) : DeltaAction;
+
+/// <summary>
 /// <c>commitInfo</c>: provenance. Free-form in the protocol; the fields Weft reads are typed and
 /// everything else (e.g. Spark's <c>operationMetrics</c>) is kept in <see cref="Extra"/>.
 /// </summary>

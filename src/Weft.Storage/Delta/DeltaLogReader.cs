@@ -123,7 +123,7 @@ internal sealed class DeltaLogReader
     private LogBase FindBase(LogListing listing, long first)
     {
         // A checkpoint before first - 1 is no use: the commits right after it are gone too.
-        var usable = CheckpointAt.Complete(listing.Checkpoints.Where(c => first == long.MaxValue || c.Version >= first - 1), out bool uuidNamed, out bool incomplete);
+        var usable = CheckpointAt.Complete(listing.Checkpoints.Where(c => first == long.MaxValue || c.Version >= first - 1), out bool incomplete);
 
         if (usable.Count == 0 && !listing.HasCheckpoints)
         {
@@ -133,9 +133,7 @@ internal sealed class DeltaLogReader
 
         if (usable.Count == 0)
         {
-            string why = uuidNamed
-                ? "its only checkpoints covering them are UUID-named (V2 spec, table feature v2Checkpoint), which Weft does not read"
-                : incomplete ? "the only checkpoints covering them are multi-part checkpoints with parts missing" : "no checkpoint covers them";
+            string why = incomplete ? "the only checkpoints covering them are multi-part checkpoints with parts missing" : "no checkpoint covers them";
             throw new DeltaLogException(TablePath, Store.Describe(0), first == long.MaxValue
                 ? $"The log of '{TablePath}' holds no commit files and no checkpoint Weft can read ({why})."
                 : $"The log of '{TablePath}' starts at version {first}: the entries before it were cleaned up, and {why} ('{Store.Describe(0)}' is missing).");
@@ -268,13 +266,14 @@ internal sealed record CheckpointAt(long Version, CheckpointFile[] Parts)
     /// with all its parts ("readers must ignore multi-part checkpoints with missing parts"). A version may
     /// have several (two writers raced); any complete one will do, the one with fewest parts is taken.
     /// </summary>
-    public static List<CheckpointAt> Complete(IEnumerable<CheckpointFile> files, out bool uuidNamed, out bool incomplete)
+    public static List<CheckpointAt> Complete(IEnumerable<CheckpointFile> files, out bool incomplete)
     {
         var complete = new List<CheckpointAt>();
-        uuidNamed = incomplete = false;
+        incomplete = false;
         foreach (var version in files.GroupBy(c => c.Version).OrderBy(g => g.Key))
         {
-            CheckpointFile[]? chosen = null;
+            // A UUID-named (V2) checkpoint is one file, complete once it is there (its sidecars are read with it).
+            CheckpointFile[]? chosen = version.Where(c => c.UuidNamed).OrderBy(c => c.FileName, StringComparer.Ordinal).Take(1).ToArray() is [var uuid] ? [uuid] : null;
             foreach (var kind in version.Where(c => !c.UuidNamed).GroupBy(c => c.Parts))
             {
                 var parts = kind.DistinctBy(c => c.Part).OrderBy(c => c.Part).ToArray();
@@ -288,7 +287,6 @@ internal sealed record CheckpointAt(long Version, CheckpointFile[] Parts)
                 }
             }
 
-            uuidNamed |= version.Any(c => c.UuidNamed);
             if (chosen is not null)
             {
                 complete.Add(new CheckpointAt(version.Key, chosen));

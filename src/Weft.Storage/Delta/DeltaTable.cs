@@ -237,7 +237,7 @@ public sealed class DeltaTable
         var tombstones = new Dictionary<string, RemoveAction>(StringComparer.Ordinal);
         long from = OldestCommitWithin(logDirectory, horizon, state.Version);
         var listing = await _log.Store.ListAsync(cancellationToken).ConfigureAwait(false);
-        if (CheckpointAt.Complete(listing.Checkpoints, out _, out _).LastOrDefault(c => c.Version < state.Version && c.Version >= from - 1) is { } previous)
+        if (CheckpointAt.Complete(listing.Checkpoints, out _).LastOrDefault(c => c.Version < state.Version && c.Version >= from - 1) is { } previous)
         {
             try
             {

@@ -176,10 +176,12 @@ internal static class ProtocolSupport
     /// <summary>
     /// Reader features Weft honours: <c>columnMapping</c> in mode <c>name</c> (columns found by their physical
     /// names; see <see cref="ColumnMapping"/>), <c>deletionVectors</c> (rows another engine deleted are
-    /// skipped) and <c>vacuumProtocolCheck</c> (it asks only that vacuum check the protocol, which Weft's
-    /// does: it never vacuums a table it cannot write). Reader version 2 is column mapping alone.
+    /// skipped), <c>v2Checkpoint</c> (UUID-named checkpoints, JSON or Parquet, and sidecar files; read when a
+    /// log was cleaned up behind one) and <c>vacuumProtocolCheck</c> (it asks only that vacuum check the
+    /// protocol, which Weft's does: it never vacuums a table it cannot write). Reader version 2 is column
+    /// mapping alone.
     /// </summary>
-    public static readonly IReadOnlySet<string> ReadableFeatures = new HashSet<string>(StringComparer.Ordinal) { "columnMapping", "deletionVectors", "vacuumProtocolCheck" };
+    public static readonly IReadOnlySet<string> ReadableFeatures = new HashSet<string>(StringComparer.Ordinal) { "columnMapping", "deletionVectors", "v2Checkpoint", "vacuumProtocolCheck" };
 
     /// <summary>Null when Weft can read a table with this protocol, else the reason it cannot.</summary>
     public static string? ReadProblem(ProtocolAction protocol)
