@@ -115,7 +115,8 @@ public static class TableInputs
             case TableFormat.Delta:
             {
                 var table = await EventTable.OpenAsync(location.Path, cancellationToken).ConfigureAwait(false);
-                var missing = schema.Where(f => !table.Schema.Any(t => t.Name == f.Name)).Select(f => f.Name).ToList();
+                var missing = schema.Where(f => !table.Schema.Any(t => t.Name == f.Name))
+                    .Select(f => table.TypeNotRead(f.Name) is { } type ? $"{f.Name} (it is {type}, which Weft does not read)" : f.Name).ToList();
                 if (missing.Count > 0)
                 {
                     throw new InputException($"table '{location.Path}' has no column(s) {string.Join(", ", missing)}");

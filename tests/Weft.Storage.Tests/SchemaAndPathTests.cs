@@ -38,8 +38,9 @@ public sealed class WeftSchemaTests
     }
 
     [Theory]
-    [InlineData("{\"type\":\"struct\",\"fields\":[{\"name\":\"d\",\"type\":\"decimal(10,2)\",\"nullable\":true,\"metadata\":{}}]}", "*column 'd'*decimal(10,2)*")]
-    [InlineData("{\"type\":\"struct\",\"fields\":[{\"name\":\"m\",\"type\":{\"type\":\"map\",\"keyType\":\"string\",\"valueType\":\"long\"},\"nullable\":true}]}", "*column 'm'*unsupported type*")]
+    [InlineData(
+        "{\"type\":\"struct\",\"fields\":[{\"name\":\"m\",\"type\":{\"type\":\"map\",\"keyType\":\"string\",\"valueType\":\"long\"},\"nullable\":true},{\"name\":\"M\",\"type\":\"long\"}]}",
+        "*'m' appears twice*")]
     [InlineData("{\"type\":\"struct\",\"fields\":[{\"name\":\"a\",\"type\":\"long\"},{\"name\":\"A\",\"type\":\"long\"}]}", "*'A' appears twice*")]
     [InlineData("[1]", "*struct*")]
     [InlineData("{not json", "*not valid JSON*")]
@@ -48,6 +49,42 @@ public sealed class WeftSchemaTests
         var act = () => DeltaSchema.Parse(schemaString);
 
         act.Should().Throw<FormatException>().WithMessage(message);
+    }
+
+    /// <summary>
+    /// Another engine's types: those Weft reads through a conversion are fields of the type it reads them
+    /// as, remembered with their own type; the rest are kept aside by name with their type, not as fields.
+    /// </summary>
+    [Fact]
+    public void Types_Weft_reads_through_a_conversion_are_fields_and_the_rest_are_kept_aside()
+    {
+        var schema = DeltaSchema.Parse("""
+            {"type":"struct","fields":[
+              {"name":"price","type":"decimal(10,2)","nullable":true,"metadata":{}},
+              {"name":"qty","type":"short","nullable":true,"metadata":{}},
+              {"name":"flag","type":"byte","nullable":true,"metadata":{}},
+              {"name":"local","type":"timestamp_ntz","nullable":true,"metadata":{}},
+              {"name":"day","type":"date","nullable":true,"metadata":{}},
+              {"name":"sizes","type":{"type":"array","elementType":"short","containsNull":true},"nullable":true,"metadata":{}},
+              {"name":"attrs","type":{"type":"map","keyType":"string","valueType":"long","valueContainsNull":true},"nullable":true,"metadata":{}},
+              {"name":"ctx","type":{"type":"struct","fields":[{"name":"device","type":"string","nullable":true,"metadata":{}}]},"nullable":true,"metadata":{}},
+              {"name":"huge","type":"decimal(40,2)","nullable":true,"metadata":{}},
+              {"name":"v","type":"variant","nullable":true,"metadata":{}}
+            ]}
+            """);
+
+        schema.Fields.Select(f => (f.Name, f.Type, f.IsList)).Should().Equal(
+            ("price", DeltaDataType.Double, false), ("qty", DeltaDataType.Integer, false), ("flag", DeltaDataType.Integer, false),
+            ("local", DeltaDataType.Timestamp, false), ("day", DeltaDataType.Date, false), ("sizes", DeltaDataType.Integer, true));
+        schema.ConvertedColumns.Should().BeEquivalentTo(new Dictionary<string, string>
+        {
+            ["price"] = "decimal(10,2)", ["qty"] = "short", ["flag"] = "byte", ["local"] = "timestamp_ntz", ["day"] = "date", ["sizes"] = "array<short>",
+        });
+        schema.UnreadableColumns.Should().BeEquivalentTo(new Dictionary<string, string>
+        {
+            ["attrs"] = "map<…>", ["ctx"] = "struct<…>", ["huge"] = "decimal(40,2)", ["v"] = "variant",
+        });
+        schema.ToString().Should().Contain("price: decimal(10,2) (read as double)").And.Contain("ctx: struct<…> (not read)");
     }
 
     [Fact]

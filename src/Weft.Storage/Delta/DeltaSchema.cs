@@ -88,6 +88,20 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
     /// </summary>
     internal bool HasInvariants { get; private init; }
 
+    /// <summary>
+    /// Columns of another engine's table whose type Weft does not read (structs, maps, arrays of those,
+    /// and types it does not know), by name, with their type as the schema gives it. They are not in
+    /// <see cref="Fields"/>: a read that does not ask for them skips them, one that does fails naming the type.
+    /// </summary>
+    internal IReadOnlyDictionary<string, string> UnreadableColumns { get; private init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// Columns read through a conversion, by name, with their type as the schema gives it: <c>short</c>
+    /// and <c>byte</c> as integer, <c>decimal(p,s)</c> as the nearest double, <c>timestamp_ntz</c> as if
+    /// UTC, <c>date</c> as midnight UTC. Weft never writes a table that has any.
+    /// </summary>
+    internal IReadOnlyDictionary<string, string> ConvertedColumns { get; private init; } = new Dictionary<string, string>();
+
     /// <summary>The column with this exact name, or null.</summary>
     public DeltaField? Find(string name)
     {
@@ -165,6 +179,8 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
             }
 
             var fields = new List<DeltaField>();
+            var unreadable = new Dictionary<string, string>(StringComparer.Ordinal);
+            var converted = new Dictionary<string, string>(StringComparer.Ordinal);
             var hasInvariants = false;
             foreach (var element in fieldsElement.EnumerateArray())
             {
@@ -188,25 +204,42 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
                     }
                 }
 
-                if (type.ValueKind == JsonValueKind.String)
+                if (type.ValueKind == JsonValueKind.String && TryParseType(type.GetString()!, out var primitive, out bool conversion))
                 {
-                    fields.Add(new DeltaField(name, ParseType(name, type.GetString()!), nullable, PhysicalName: physicalName));
+                    fields.Add(new DeltaField(name, primitive, nullable, PhysicalName: physicalName));
+                    if (conversion)
+                    {
+                        converted[name] = type.GetString()!;
+                    }
                 }
                 else if (type.ValueKind == JsonValueKind.Object && GetString(type, "type") == "array"
-                         && type.TryGetProperty("elementType", out var elementType) && elementType.ValueKind == JsonValueKind.String)
+                         && type.TryGetProperty("elementType", out var elementType) && elementType.ValueKind == JsonValueKind.String
+                         && TryParseType(elementType.GetString()!, out var elementKind, out bool elementConversion))
                 {
                     var containsNull = !type.TryGetProperty("containsNull", out var c) || c.ValueKind != JsonValueKind.False;
-                    fields.Add(DeltaField.List(name, ParseType(name, elementType.GetString()!), nullable, containsNull) with { PhysicalName = physicalName });
+                    fields.Add(DeltaField.List(name, elementKind, nullable, containsNull) with { PhysicalName = physicalName });
+                    if (elementConversion)
+                    {
+                        converted[name] = $"array<{elementType.GetString()}>";
+                    }
                 }
-                else
+                else if (!unreadable.TryAdd(name, type.ValueKind == JsonValueKind.String ? type.GetString()! : Describe(type)))
                 {
-                    throw new FormatException($"Schema column '{name}' has unsupported type {type.GetRawText()} (Weft supports primitives and arrays of primitives).");
+                    throw new FormatException($"Column '{name}' appears twice.");
                 }
             }
 
             try
             {
-                return new DeltaSchema(fields) { HasInvariants = hasInvariants };
+                foreach (var name in unreadable.Keys)
+                {
+                    if (fields.Exists(f => string.Equals(f.Name, name, StringComparison.OrdinalIgnoreCase)))
+                    {
+                        throw new FormatException($"Column '{name}' appears twice (column names are unique regardless of case).");
+                    }
+                }
+
+                return new DeltaSchema(fields) { HasInvariants = hasInvariants, UnreadableColumns = unreadable, ConvertedColumns = converted };
             }
             catch (ArgumentException e)
             {
@@ -267,7 +300,8 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
         return hash.ToHashCode();
     }
 
-    public override string ToString() => string.Join(", ", _fields.Select(f => $"{f.Name}: {f.TypeName}{(f.Nullable ? "" : " not null")}"));
+    public override string ToString() => string.Join(", ", _fields.Select(f => $"{f.Name}: {(ConvertedColumns.TryGetValue(f.Name, out var original) ? $"{original} (read as {f.TypeName})" : f.TypeName)}{(f.Nullable ? "" : " not null")}")
+        .Concat(UnreadableColumns.Select(u => $"{u.Key}: {u.Value} (not read)")));
 
     internal static string SparkName(DeltaDataType type) => type switch
     {
@@ -283,18 +317,59 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown Weft type."),
     };
 
-    private static DeltaDataType ParseType(string column, string name) => name switch
+    /// <summary>
+    /// The type Weft reads a Spark primitive type name as; <paramref name="conversion"/> when it is read
+    /// through one (<c>short</c>, <c>byte</c>, <c>decimal(p,s)</c>, <c>timestamp_ntz</c>, <c>date</c>).
+    /// False for a type Weft does not read.
+    /// </summary>
+    private static bool TryParseType(string name, out DeltaDataType type, out bool conversion)
     {
-        "boolean" => DeltaDataType.Boolean,
-        "integer" => DeltaDataType.Integer,
-        "long" => DeltaDataType.Long,
-        "float" => DeltaDataType.Float,
-        "double" => DeltaDataType.Double,
-        "string" => DeltaDataType.String,
-        "timestamp" => DeltaDataType.Timestamp,
-        "date" => DeltaDataType.Date,
-        "binary" => DeltaDataType.Binary,
-        _ => throw new FormatException($"Schema column '{column}' has unsupported type '{name}'."),
+        conversion = name is "short" or "byte" or "timestamp_ntz" or "date" || name.StartsWith("decimal", StringComparison.Ordinal);
+        DeltaDataType? parsed = name switch
+        {
+            "boolean" => DeltaDataType.Boolean,
+            "integer" or "short" or "byte" => DeltaDataType.Integer,
+            "long" => DeltaDataType.Long,
+            "float" => DeltaDataType.Float,
+            "double" => DeltaDataType.Double,
+            "string" => DeltaDataType.String,
+            "timestamp" or "timestamp_ntz" => DeltaDataType.Timestamp,
+            "date" => DeltaDataType.Date,
+            "binary" => DeltaDataType.Binary,
+            _ when IsDecimal(name) => DeltaDataType.Double,
+            _ => null,
+        };
+        type = parsed ?? default;
+        return parsed is not null;
+    }
+
+    /// <summary><c>decimal</c>, or <c>decimal(p,s)</c> with 1 ≤ p ≤ 38 and 0 ≤ s ≤ p.</summary>
+    private static bool IsDecimal(string name)
+    {
+        if (name == "decimal")
+        {
+            return true;
+        }
+
+        if (!name.StartsWith("decimal(", StringComparison.Ordinal) || !name.EndsWith(')'))
+        {
+            return false;
+        }
+
+        var parts = name["decimal(".Length..^1].Split(',');
+        return parts.Length == 2
+            && int.TryParse(parts[0].Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int precision)
+            && int.TryParse(parts[1].Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int scale)
+            && precision is >= 1 and <= 38 && scale <= precision;
+    }
+
+    /// <summary>A complex type's kind for messages: <c>struct&lt;…&gt;</c>, <c>map&lt;…&gt;</c>, <c>array&lt;…&gt;</c>.</summary>
+    private static string Describe(JsonElement type) => GetString(type, "type") switch
+    {
+        "struct" => "struct<…>",
+        "map" => "map<…>",
+        "array" => "array<…>",
+        var other => other ?? type.GetRawText(),
     };
 
     private static string? GetString(JsonElement element, string property) =>

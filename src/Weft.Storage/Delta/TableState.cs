@@ -176,12 +176,13 @@ internal static class ProtocolSupport
     /// <summary>
     /// Reader features Weft honours: <c>columnMapping</c> in mode <c>name</c> (columns found by their physical
     /// names; see <see cref="ColumnMapping"/>), <c>deletionVectors</c> (rows another engine deleted are
-    /// skipped), <c>v2Checkpoint</c> (UUID-named checkpoints, JSON or Parquet, and sidecar files; read when a
+    /// skipped), <c>timestampNtz</c> (such a column reads as if its wall-clock times were UTC),
+    /// <c>v2Checkpoint</c> (UUID-named checkpoints, JSON or Parquet, and sidecar files; read when a
     /// log was cleaned up behind one) and <c>vacuumProtocolCheck</c> (it asks only that vacuum check the
     /// protocol, which Weft's does: it never vacuums a table it cannot write). Reader version 2 is column
     /// mapping alone.
     /// </summary>
-    public static readonly IReadOnlySet<string> ReadableFeatures = new HashSet<string>(StringComparer.Ordinal) { "columnMapping", "deletionVectors", "v2Checkpoint", "vacuumProtocolCheck" };
+    public static readonly IReadOnlySet<string> ReadableFeatures = new HashSet<string>(StringComparer.Ordinal) { "columnMapping", "deletionVectors", "timestampNtz", "v2Checkpoint", "vacuumProtocolCheck" };
 
     /// <summary>Null when Weft can read a table with this protocol, else the reason it cannot.</summary>
     public static string? ReadProblem(ProtocolAction protocol)
@@ -219,6 +220,21 @@ internal static class ProtocolSupport
         if (state.Schema.HasInvariants)
         {
             return "its schema declares column invariants (delta.invariants), which Weft does not enforce";
+        }
+
+        if (state.Schema.UnreadableColumns.FirstOrDefault() is { Key: { } unreadable, Value: var unreadableType })
+        {
+            return $"its column '{unreadable}' is {unreadableType}, which Weft does not read or write";
+        }
+
+        if (state.Schema.ConvertedColumns.FirstOrDefault() is { Key: { } converted, Value: var convertedType })
+        {
+            return $"its column '{converted}' is {convertedType}, which Weft reads through a conversion but does not write";
+        }
+
+        if (state.Schema.Fields.FirstOrDefault(f => f.Type == DeltaDataType.Binary) is { } binary)
+        {
+            return $"its column '{binary.Name}' is {binary.TypeName}, which Weft does not read or write";
         }
 
         return null;

@@ -106,8 +106,8 @@ public static class ColumnConversions
 
     /// <summary>
     /// The Weft field for a Delta column. Element nullability of arrays is not kept (Weft list
-    /// elements are never null). Throws <see cref="NotSupportedException"/> naming the column for
-    /// <c>date</c> and <c>binary</c>.
+    /// elements are never null). A <c>date</c> reads as a timestamp at midnight UTC (as Weft's Parquet
+    /// reader gives it). Throws <see cref="NotSupportedException"/> naming the column for <c>binary</c>.
     /// </summary>
     public static FieldDefinition ToFieldDefinition(DeltaField field)
     {
@@ -120,7 +120,7 @@ public static class ColumnConversions
             DeltaDataType.Float => ScalarKind.Float32,
             DeltaDataType.Double => ScalarKind.Float64,
             DeltaDataType.String => ScalarKind.String,
-            DeltaDataType.Timestamp => ScalarKind.Timestamp,
+            DeltaDataType.Timestamp or DeltaDataType.Date => ScalarKind.Timestamp,
             _ => throw new NotSupportedException(
                 $"Column '{field.Name}' has Delta type {field.TypeName}, which Weft event tables do not support ({WeftType.AcceptedNames})."),
         };
@@ -149,7 +149,10 @@ public static class ColumnConversions
         return new DeltaSchema(result);
     }
 
-    /// <summary>The data fields of a Delta schema: every column except the partition columns, in order.</summary>
+    /// <summary>
+    /// The data fields of a Delta schema: every column except the partition columns and those Weft does
+    /// not read (<see cref="NotRead"/>), in order.
+    /// </summary>
     public static IReadOnlyList<FieldDefinition> ToDataFields(DeltaSchema schema, IReadOnlyList<string> partitionColumns)
     {
         ArgumentNullException.ThrowIfNull(schema);
@@ -157,13 +160,28 @@ public static class ColumnConversions
         var result = new List<FieldDefinition>(schema.Fields.Count);
         foreach (var field in schema.Fields)
         {
-            if (!Contains(partitionColumns, field.Name))
+            if (!Contains(partitionColumns, field.Name) && field.Type != DeltaDataType.Binary)
             {
                 result.Add(ToFieldDefinition(field));
             }
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// The Delta type of <paramref name="column"/> when the schema has it but Weft does not read it
+    /// (binary, structs, maps, …), else null. Such columns are skipped unless a read asks for them.
+    /// </summary>
+    public static string? NotRead(DeltaSchema schema, string column)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        if (schema.UnreadableColumns.TryGetValue(column, out var type))
+        {
+            return type;
+        }
+
+        return schema.Find(column) is { Type: DeltaDataType.Binary } binary ? binary.TypeName : null;
     }
 
     /// <summary>

@@ -52,6 +52,12 @@ public sealed class EventTable
     /// <summary>The partition columns, in the table's order (string values kept in the log).</summary>
     public IReadOnlyList<string> PartitionColumns { get; }
 
+    /// <summary>
+    /// The Delta type of a column another engine's table has but Weft does not read (binary, a struct, a
+    /// map, …; not in <see cref="Schema"/>), or null.
+    /// </summary>
+    public string? TypeNotRead(string column) => ColumnConversions.NotRead(_writerSchema, column);
+
     /// <summary>The commit log: snapshots, history, time travel, vacuum.</summary>
     public DeltaTable Log => _log;
 
@@ -1104,6 +1110,11 @@ public sealed class EventTable
                 {
                     partitionOutputs.Add((snapshot.Mapping.Physical(name), i));
                     output.Add(new FieldDefinition(name, WeftType.String, Nullable: true));
+                }
+                else if (ColumnConversions.NotRead(snapshot.Schema, name) is { } type)
+                {
+                    throw new NotSupportedException(
+                        $"Reading table '{snapshot.TablePath}' (version {snapshot.Version}): column '{name}' is {type}, which Weft does not read. Columns it reads: {string.Join(", ", byName.Keys)}.");
                 }
                 else
                 {

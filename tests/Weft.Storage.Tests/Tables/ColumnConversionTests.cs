@@ -99,11 +99,12 @@ public sealed class ColumnConversionTests
     }
 
     [Fact]
-    public void Delta_types_Weft_does_not_hold_are_refused_naming_the_column()
+    public void Delta_types_Weft_does_not_hold_are_refused_naming_the_column_and_a_date_reads_as_a_timestamp()
     {
-        var act = () => ColumnConversions.ToFieldDefinition(new DeltaField("birthday", DeltaDataType.Date));
+        var act = () => ColumnConversions.ToFieldDefinition(new DeltaField("avatar", DeltaDataType.Binary));
 
-        act.Should().Throw<NotSupportedException>().WithMessage("*'birthday'*date*");
+        act.Should().Throw<NotSupportedException>().WithMessage("*'avatar'*binary*");
+        ColumnConversions.ToFieldDefinition(new DeltaField("birthday", DeltaDataType.Date)).Type.Should().Be(WeftType.Timestamp);
     }
 
     private static List<string> Values(Column column) =>
