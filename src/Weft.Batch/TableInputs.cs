@@ -39,12 +39,21 @@ public static class TableInputs
             case TableFormat.Delta:
             {
                 var table = await EventTable.OpenAsync(archive.Path, cancellationToken).ConfigureAwait(false);
+                foreach (var want in rawSchema)
+                {
+                    // As for a Parquet folder: a wanted column in a type Weft does not read is an error, never nulls.
+                    if (table.TypeNotRead(want.Name) is { } type)
+                    {
+                        throw new InputException($"{archive.Path}: column '{want.Name}' is {type}, which Weft does not read");
+                    }
+                }
+
                 var columns = rawSchema.Where(f => table.Schema.Any(t => t.Name == f.Name)).Select(f => f.Name).ToList();
                 var range = new ColumnRange(StandardColumns.EventTime, fromMicros, toMicros - 1);
                 int part = 0;
                 await foreach (var batch in table.ReadAsync(columns, null, range, cancellationToken: cancellationToken).ConfigureAwait(false))
                 {
-                    yield return parser.ParseTable(WithSchema(batch, rawSchema), $"{archive.Path}[{part++}]");
+                    yield return parser.ParseTable(WithSchema(batch, rawSchema, archive.Path), $"{archive.Path}[{part++}]");
                 }
 
                 break;
@@ -124,7 +133,7 @@ public static class TableInputs
 
                 await foreach (var b in table.ReadAsync(schema.Select(f => f.Name).ToList(), cancellationToken: cancellationToken).ConfigureAwait(false))
                 {
-                    yield return (WithSchema(b, schema), []);
+                    yield return (WithSchema(b, schema, location.Path), []);
                 }
 
                 break;
@@ -447,16 +456,48 @@ public static class TableInputs
     private static ImmutableArray<FieldDefinition> Nullable(ImmutableArray<FieldDefinition> schema) =>
         schema.Select(f => f with { Nullable = true }).ToImmutableArray();
 
-    /// <summary>The batch with exactly <paramref name="schema"/>'s columns: absent ones all null.</summary>
-    internal static EventBatch WithSchema(EventBatch batch, ImmutableArray<FieldDefinition> schema)
+    /// <summary>
+    /// The batch with exactly <paramref name="schema"/>'s columns: absent ones all null, and a table's
+    /// narrower or same-storage column read as the wanted type (int32 as int64, timestamp or double;
+    /// int64 as timestamp or double; float as double), as from a Parquet folder. Any other difference
+    /// fails naming <paramref name="source"/> and the column.
+    /// </summary>
+    internal static EventBatch WithSchema(EventBatch batch, ImmutableArray<FieldDefinition> schema, string source = "input")
     {
         var columns = new Column[schema.Length];
         for (int c = 0; c < schema.Length; c++)
         {
-            columns[c] = batch.TryGetColumn(schema[c].Name, out var column) ? column : Column.AllNull(schema[c].Type, batch.RowCount);
+            columns[c] = batch.TryGetColumn(schema[c].Name, out var column) ? Conform(column, schema[c], source) : Column.AllNull(schema[c].Type, batch.RowCount);
         }
 
         return new EventBatch(Nullable(schema), columns);
+    }
+
+    private static Column Conform(Column column, FieldDefinition want, string source)
+    {
+        if (column.Type == want.Type)
+        {
+            return column;
+        }
+
+        if (!want.Type.IsList && !column.Type.IsList)
+        {
+            switch (column, want.Type.Kind)
+            {
+                case (PrimitiveColumn<int> ints, ScalarKind.Int64 or ScalarKind.Timestamp):
+                    return new PrimitiveColumn<long>(want.Type, Array.ConvertAll(ints.Values, i => (long)i), ints.Nulls);
+                case (PrimitiveColumn<int> ints, ScalarKind.Float64):
+                    return new PrimitiveColumn<double>(want.Type, Array.ConvertAll(ints.Values, i => (double)i), ints.Nulls);
+                case (PrimitiveColumn<long> longs, ScalarKind.Int64 or ScalarKind.Timestamp):
+                    return new PrimitiveColumn<long>(want.Type, longs.Values, longs.Nulls); // microseconds, as in raw JSON
+                case (PrimitiveColumn<long> longs, ScalarKind.Float64):
+                    return new PrimitiveColumn<double>(want.Type, Array.ConvertAll(longs.Values, l => (double)l), longs.Nulls);
+                case (PrimitiveColumn<float> floats, ScalarKind.Float64):
+                    return new PrimitiveColumn<double>(want.Type, Array.ConvertAll(floats.Values, f => (double)f), floats.Nulls);
+            }
+        }
+
+        throw new InputException($"{source}: column '{want.Name}' is {column.Type}, which cannot be read as {want.Type}");
     }
 
     /// <summary>

@@ -101,6 +101,86 @@ public sealed class ArchiveInputTests
         after.Should().Equal(before.Where(r => UserOf(r) != erased));
     }
 
+    /// <summary>
+    /// A warehouse's Delta table as an enrichment (or archive): an integer id widens to the int64 the
+    /// signal wants and a decimal reads as a double, while a struct the signal wants, or a string it wants
+    /// as a number, fails naming the table and the column. The data is DuckDB's, the log the test's.
+    /// </summary>
+    [Fact]
+    public async Task A_warehouse_Delta_table_reads_its_decimals_and_narrow_ids_and_names_what_it_cannot_read()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 45, events: 10);
+        var path = Path.Combine(world.Root, "warehouse-items");
+        await WriteForeignDeltaAsync(
+            path,
+            "SELECT i::INTEGER AS item_id, 'c' || i AS category, (i * 1.5)::DECIMAL(10, 2) AS price, {'w': i} AS dims FROM range(0, 20) t(i)",
+            """[{"name":"item_id","type":"integer"},{"name":"category","type":"string"},{"name":"price","type":"decimal(10,2)"},{"name":"dims","type":{"type":"struct","fields":[{"name":"w","type":"long"}]}}]""");
+        var location = new TableLocation(path, TableFormat.Delta);
+        System.Collections.Immutable.ImmutableArray<Weft.Definitions.FieldDefinition> wanted =
+            [new("item_id", Weft.Definitions.WeftType.Int64), new("price", Weft.Definitions.WeftType.Float64)];
+
+        var ids = new List<long>();
+        var prices = new List<double>();
+        await foreach (var (batch, _) in TableInputs.ReadTableAsync(location, wanted, CancellationToken.None))
+        {
+            ids.AddRange(((PrimitiveColumn<long>)batch["item_id"]).Values);
+            prices.AddRange(((PrimitiveColumn<double>)batch["price"]).Values);
+        }
+
+        ids.Should().Equal(Enumerable.Range(0, 20).Select(i => (long)i));
+        prices.Should().Equal(Enumerable.Range(0, 20).Select(i => i * 1.5));
+
+        async Task<string> FailureAsync(Weft.Definitions.FieldDefinition extra)
+        {
+            var read = async () =>
+            {
+                await foreach (var _ in TableInputs.ReadTableAsync(location, wanted.Add(extra), CancellationToken.None))
+                {
+                }
+            };
+            return (await read.Should().ThrowAsync<InputException>()).Which.Message;
+        }
+
+        (await FailureAsync(new("dims", Weft.Definitions.WeftType.Int64))).Should().Contain(path).And.Contain("dims (it is struct<…>, which Weft does not read)");
+        (await FailureAsync(new("category", Weft.Definitions.WeftType.Int64))).Should().Contain(path).And.Contain("column 'category' is string, which cannot be read as int64");
+    }
+
+    /// <summary>
+    /// A Delta archive another engine keeps whose column the signal reads holds a struct: the run fails
+    /// naming the archive, the column and its type before it replaces anything, as for a Parquet folder.
+    /// </summary>
+    [Fact]
+    public async Task A_Delta_archive_whose_wanted_column_is_a_struct_fails_the_run_naming_it()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 46, events: 100);
+        var archive = Path.Combine(world.Root, "foreign-events");
+        await WriteForeignDeltaAsync(
+            archive,
+            $"SELECT * REPLACE ({{'ms': dwell_ms}} AS dwell_ms) FROM read_parquet({DuckDb.Quote(world.RawPath + "/**/*.parquet")})",
+            """[{"name":"event_id","type":"string"},{"name":"user_id","type":"long"},{"name":"event_type","type":"string"},{"name":"event_time","type":"timestamp"},{"name":"ingest_time","type":"timestamp"},{"name":"item_id","type":"long"},{"name":"dwell_ms","type":{"type":"struct","fields":[{"name":"ms","type":"integer"}]}}]""");
+        var config = WriteConfig(world, "foreign.json", lake: "lake-foreign", archive: "foreign-events", format: "delta");
+
+        var run = async () => await new BatchJob(await SignalEnvironment.LoadAsync(config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
+
+        (await run.Should().ThrowAsync<InputException>()).Which.Message.Should().Contain(archive).And.Contain("column 'dwell_ms' is struct<…>, which Weft does not read");
+        (await BatchWorld.BatchRowsAsync(config.EnrichedTable("engagement"))).Should().BeEmpty("nothing was committed");
+    }
+
+    /// <summary>A Delta table as another engine writes one: <paramref name="select"/>'s rows in one DuckDB file, the log by hand with <paramref name="fields"/>.</summary>
+    private static async Task WriteForeignDeltaAsync(string path, string select, string fields)
+    {
+        Directory.CreateDirectory(Path.Combine(path, "_delta_log"));
+        var file = Path.Combine(path, "part-0.parquet");
+        await DuckDb.RunAsync($"COPY ({select}) TO {DuckDb.Quote(file)} (FORMAT parquet)");
+        var log = new[]
+        {
+            new JsonObject { ["protocol"] = new JsonObject { ["minReaderVersion"] = 1, ["minWriterVersion"] = 2 } },
+            new JsonObject { ["metaData"] = new JsonObject { ["id"] = Guid.NewGuid().ToString(), ["format"] = new JsonObject { ["provider"] = "parquet", ["options"] = new JsonObject() }, ["schemaString"] = $"{{\"type\":\"struct\",\"fields\":{fields}}}", ["partitionColumns"] = new JsonArray(), ["configuration"] = new JsonObject() } },
+            new JsonObject { ["add"] = new JsonObject { ["path"] = "part-0.parquet", ["partitionValues"] = new JsonObject(), ["size"] = new FileInfo(file).Length, ["modificationTime"] = 1_764_000_000_000L, ["dataChange"] = true } },
+        };
+        await File.WriteAllTextAsync(Path.Combine(path, "_delta_log", "00000000000000000000.json"), string.Concat(log.Select(l => l.ToJsonString() + "\n")));
+    }
+
     /// <summary>pandas writes nanosecond timestamps, Polars zstd pages, Spark INT96 or millisecond timestamps.</summary>
     [Fact]
     public async Task An_archive_with_nanosecond_timestamps_in_zstd_pages_gives_the_rows_of_the_same_events_in_a_Delta_table()

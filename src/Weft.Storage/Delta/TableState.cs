@@ -51,13 +51,13 @@ internal sealed class TableState
     /// <summary>Null when Weft can resolve the table's columns, else the reason it cannot.</summary>
     public string? ColumnMappingProblem => (_mapping ??= MappingOf()).Problem;
 
-    private (ColumnMapping Mapping, string? Problem)? _mapping; // computed on first use: replaying a log builds a state per commit
+    // Computed on first use (replaying a log builds a state per commit); a reference, so that readers on
+    // other threads see it whole or not at all.
+    private MappingResult? _mapping;
 
-    private (ColumnMapping, string?) MappingOf()
-    {
-        var mapping = ColumnMapping.Of(Protocol, Metadata, Schema, out var problem);
-        return (mapping, problem);
-    }
+    private MappingResult MappingOf() => new(ColumnMapping.Of(Protocol, Metadata, Schema, out var problem), problem);
+
+    private sealed record MappingResult(ColumnMapping Mapping, string? Problem);
 
     /// <summary>
     /// Applies one log entry. Within an entry, removes are applied before adds (the protocol does not
