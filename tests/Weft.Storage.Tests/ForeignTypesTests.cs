@@ -98,6 +98,44 @@ public sealed class ForeignTypesTests : IDisposable
         Directory.GetFiles(Path.Combine(path, "_delta_log"), "*.json").Should().HaveCount(1);
     }
 
+    /// <summary>
+    /// Delta type widening (reader feature typeWidening): files written before a column was widened keep
+    /// the narrower type, and read as the wider one (int as long, float and int as double), a range on the
+    /// widened column included. A file whose type does not widen fails naming it and the column.
+    /// </summary>
+    [Fact]
+    public async Task Files_written_before_a_column_was_widened_read_as_the_wider_type()
+    {
+        var path = _directory.Combine("widened");
+        Directory.CreateDirectory(Path.Combine(path, "_delta_log"));
+        await DuckDb.RunAsync(
+            $"COPY (SELECT i::INTEGER AS qty, (i / 4.0)::FLOAT AS ratio, i::INTEGER AS n FROM range(0, 100) t(i)) TO {DuckDb.Quote(Path.Combine(path, "old.parquet"))} (FORMAT parquet, ROW_GROUP_SIZE 2048)",
+            $"COPY (SELECT (i * 100000000000)::BIGINT AS qty, (i / 3.0)::DOUBLE AS ratio, (i + 0.5)::DOUBLE AS n FROM range(100, 150) t(i)) TO {DuckDb.Quote(Path.Combine(path, "new.parquet"))} (FORMAT parquet)",
+            $"COPY (SELECT 'x' || i AS qty, 1.0::DOUBLE AS ratio, 1.0::DOUBLE AS n FROM range(0, 3) t(i)) TO {DuckDb.Quote(Path.Combine(path, "bad.parquet"))} (FORMAT parquet)");
+        const string schema = """{"type":"struct","fields":[{"name":"qty","type":"long","nullable":true,"metadata":{"delta.typeChanges":[{"fromType":"integer","toType":"long"}]}},{"name":"ratio","type":"double","nullable":true,"metadata":{}},{"name":"n","type":"double","nullable":true,"metadata":{}}]}""";
+        JsonObject Add(string file) => new()
+        {
+            ["add"] = new JsonObject { ["path"] = file, ["partitionValues"] = new JsonObject(), ["size"] = new FileInfo(Path.Combine(path, file)).Length, ["modificationTime"] = 1_764_000_000_000L, ["dataChange"] = true },
+        };
+        var protocol = new JsonObject { ["protocol"] = new JsonObject { ["minReaderVersion"] = 3, ["minWriterVersion"] = 7, ["readerFeatures"] = new JsonArray("typeWidening"), ["writerFeatures"] = new JsonArray("typeWidening") } };
+        var metadata = new JsonObject { ["metaData"] = new JsonObject { ["id"] = "w", ["format"] = new JsonObject { ["provider"] = "parquet", ["options"] = new JsonObject() }, ["schemaString"] = schema, ["partitionColumns"] = new JsonArray(), ["configuration"] = new JsonObject() } };
+        var log = Path.Combine(path, "_delta_log");
+        await File.WriteAllTextAsync(Path.Combine(log, "00000000000000000000.json"), string.Concat(new[] { protocol, metadata, Add("old.parquet"), Add("new.parquet") }.Select(l => l.ToJsonString() + "\n")));
+
+        var table = await EventTable.OpenAsync(path);
+        var expected = (await DuckDb.RunAsync(
+            $"SELECT qty::BIGINT, ratio::DOUBLE, n::DOUBLE FROM read_parquet({DuckDb.Quote(Path.Combine(path, "old.parquet"))}) UNION ALL SELECT qty, ratio, n FROM read_parquet({DuckDb.Quote(Path.Combine(path, "new.parquet"))})"))[0]
+            .Rows.Select(r => $"qty={r[0].GetString()}|ratio={EventData.Show(r[1].GetDouble())}|n={EventData.Show(r[2].GetDouble())}|").Order(StringComparer.Ordinal).ToList();
+
+        EventData.Rows(await EventData.ReadAllAsync(table.ReadAsync()), ["qty", "ratio", "n"]).Should().Equal(expected);
+        var ranged = EventData.Rows(await EventData.ReadAllAsync(table.ReadAsync(range: new ColumnRange("qty", 50, 10_300_000_000_000))), ["qty"]);
+        ranged.Should().HaveCount(50 + 4).And.Contain("qty=99|").And.Contain("qty=10300000000000|").And.NotContain("qty=49|");
+
+        await File.AppendAllTextAsync(Path.Combine(log, "00000000000000000000.json"), Add("bad.parquet").ToJsonString() + "\n");
+        var read = async () => await EventData.ReadAllAsync((await EventTable.OpenAsync(path)).ReadAsync());
+        (await read.Should().ThrowAsync<DataFileException>()).Which.Message.Should().Contain("bad.parquet").And.Contain("column 'qty' is stored as");
+    }
+
     private async Task<string> WriteTableAsync(string name, JsonObject protocol)
     {
         var path = _directory.Combine(name);

@@ -81,6 +81,34 @@ public static class ColumnConversions
         return field.IsList == type.IsList && field.ListDepth <= 1 && field.Type == ToParquetType(type.Kind);
     }
 
+    /// <summary>
+    /// Whether a file column of <paramref name="field"/> reads as <paramref name="type"/> by widening, as
+    /// Delta's type widening leaves older files of a widened column: an integer as a long or a double, a
+    /// long or a float as a double. (A date widened to a timestamp, or a decimal to a wider decimal, already
+    /// reads as the same Weft type.)
+    /// </summary>
+    public static bool Widens(ParquetField field, WeftType type)
+    {
+        ArgumentNullException.ThrowIfNull(field);
+        return !field.IsList && !type.IsList
+            && (field.Type, type.Kind) is (ParquetType.Int32, ScalarKind.Int64) or (ParquetType.Int32, ScalarKind.Float64)
+                or (ParquetType.Int64, ScalarKind.Float64) or (ParquetType.Float, ScalarKind.Float64);
+    }
+
+    /// <summary>A file column that <see cref="Widens"/> to <paramref name="type"/>, read as that type.</summary>
+    public static Column Widen(ParquetColumnData data, WeftType type)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return (data.Values, type.Kind) switch
+        {
+            (int[] ints, ScalarKind.Int64) => new PrimitiveColumn<long>(type, Array.ConvertAll(ints, i => (long)i), data.Nulls),
+            (int[] ints, ScalarKind.Float64) => new PrimitiveColumn<double>(type, Array.ConvertAll(ints, i => (double)i), data.Nulls),
+            (long[] longs, ScalarKind.Float64) => new PrimitiveColumn<double>(type, Array.ConvertAll(longs, l => (double)l), data.Nulls),
+            (float[] floats, ScalarKind.Float64) => new PrimitiveColumn<double>(type, Array.ConvertAll(floats, f => (double)f), data.Nulls),
+            _ => throw new ArgumentException($"Column '{data.Field.Name}' holds Parquet {Describe(data.Field)}, which does not widen to Weft {type}.", nameof(data)),
+        };
+    }
+
     /// <summary>The Delta (Spark SQL) type of <paramref name="kind"/>.</summary>
     public static DeltaDataType ToDeltaType(ScalarKind kind) => kind switch
     {

@@ -900,7 +900,7 @@ public sealed class EventTable
                     throw cursor.Error($"column '{field.Name}' of row group {group} has {data.RowCount} rows, the row group {rowCount}");
                 }
 
-                decoded[k] = ColumnConversions.FromParquet(data, field.Type);
+                decoded[k] = cursor.Widened[k] ? ColumnConversions.Widen(data, field.Type) : ColumnConversions.FromParquet(data, field.Type);
             }
         }
         catch (Exception e) when (e is ParquetFormatException or NotSupportedException or EndOfStreamException)
@@ -924,6 +924,7 @@ public sealed class EventTable
             Reader = reader;
             Plan = plan;
             FileColumn = new int[plan.Decode.Length];
+            Widened = new bool[plan.Decode.Length];
             for (var k = 0; k < plan.Decode.Length; k++)
             {
                 var field = plan.Decode[k];
@@ -935,7 +936,10 @@ public sealed class EventTable
 
                 if (index >= 0 && !ColumnConversions.Stores(reader.Schema.Fields[index], field.Type))
                 {
-                    throw Error($"column '{field.Name}' is stored as {ColumnConversions.Describe(reader.Schema.Fields[index])}, but the table declares {field.Type}");
+                    // A file written before the column was widened (Delta type widening) reads as the wider type.
+                    Widened[k] = ColumnConversions.Widens(reader.Schema.Fields[index], field.Type)
+                        ? true
+                        : throw Error($"column '{field.Name}' is stored as {ColumnConversions.Describe(reader.Schema.Fields[index])}, but the table declares {field.Type}");
                 }
 
                 FileColumn[k] = index; // -1: the file predates the column; it reads as nulls.
@@ -951,6 +955,9 @@ public sealed class EventTable
         public ReadPlan Plan { get; }
 
         public int[] FileColumn { get; }
+
+        /// <summary>Per decoded column: true when the file holds it in a narrower type that widens to the table's.</summary>
+        public bool[] Widened { get; }
 
         /// <summary>The rows of the file its deletion vector removes; null when it has none.</summary>
         public DeletedRows? Deleted { get; private set; }
@@ -1005,7 +1012,8 @@ public sealed class EventTable
                 return []; // The file lacks the range column: every row is null there, so none matches.
             }
 
-            if (Plan.Range is null)
+            // A widened column's statistics are in the file's narrower type: read every group, and filter the rows.
+            if (Plan.Range is null || Widened[Plan.RangeSlot])
             {
                 var every = new int[all];
                 for (var g = 0; g < all; g++)
