@@ -141,7 +141,7 @@ public sealed class ArchiveInputTests
             return (await read.Should().ThrowAsync<InputException>()).Which.Message;
         }
 
-        (await FailureAsync(new("dims", Weft.Definitions.WeftType.Int64))).Should().Contain(path).And.Contain("dims (it is struct<…>, which Weft does not read)");
+        (await FailureAsync(new("dims", Weft.Definitions.WeftType.Int64))).Should().Contain(path).And.Contain("dims (it is a struct (its fields read as dims.w), which Weft does not read)");
         (await FailureAsync(new("category", Weft.Definitions.WeftType.Int64))).Should().Contain(path).And.Contain("column 'category' is string, which cannot be read as int64");
     }
 
@@ -162,7 +162,7 @@ public sealed class ArchiveInputTests
 
         var run = async () => await new BatchJob(await SignalEnvironment.LoadAsync(config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
 
-        (await run.Should().ThrowAsync<InputException>()).Which.Message.Should().Contain(archive).And.Contain("column 'dwell_ms' is struct<…>, which Weft does not read");
+        (await run.Should().ThrowAsync<InputException>()).Which.Message.Should().Contain(archive).And.Contain("column 'dwell_ms' is a struct (its fields read as dwell_ms.ms), which Weft does not read");
         (await BatchWorld.BatchRowsAsync(config.EnrichedTable("engagement"))).Should().BeEmpty("nothing was committed");
     }
 

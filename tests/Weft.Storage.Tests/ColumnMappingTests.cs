@@ -21,6 +21,8 @@ public sealed class ColumnMappingTests : IDisposable
     private const string IdPhysical = "col-1d0a7c52-6b1e-4e0f-9a57-3f7b1f0c2d11";
     private const string NewAPhysical = "col-9f3e21aa-0c4d-4a8b-8f55-7d2e6c1b9e02";
     private const string CountryPhysical = "col-77c0de21-5b9a-4c3e-a1f0-2e8d4b6a9c33";
+    private const string CtxPhysical = "col-c7a1d5e0-1f2b-4c3d-9e8f-0a1b2c3d4e5f";
+    private const string DevicePhysical = "col-de71ce00-aaaa-4bbb-8ccc-dddddddddddd";
     
     private readonly TempDirectory _directory = new();
 
@@ -46,7 +48,7 @@ public sealed class ColumnMappingTests : IDisposable
             ("cc/part-00002.parquet", "fr", 10_000, 4_000, true),
         };
         var statements = files.Select(f =>
-            $"COPY (SELECT i AS \"{IdPhysical}\", i * 10 AS a{(f.HasNewA ? $", 'v' || i AS \"{NewAPhysical}\"" : "")} FROM range({f.First}, {f.First + f.Rows}) t(i)) "
+            $"COPY (SELECT i AS \"{IdPhysical}\", i * 10 AS a{(f.HasNewA ? $", 'v' || i AS \"{NewAPhysical}\"" : "")}, {{'{DevicePhysical}': 'd' || (i % 7)}} AS \"{CtxPhysical}\" FROM range({f.First}, {f.First + f.Rows}) t(i)) "
             + $"TO {DuckDb.Quote(Path.Combine(path, f.Name))} (FORMAT parquet, ROW_GROUP_SIZE 1000)").ToList();
         foreach (var f in files)
         {
@@ -60,7 +62,7 @@ public sealed class ColumnMappingTests : IDisposable
         await WriteLogAsync(path, 0, lines);
 
         var table = await EventTable.OpenAsync(path);
-        table.Schema.Select(f => f.Name).Should().Equal("id", "b", "a");
+        table.Schema.Select(f => f.Name).Should().Equal("id", "b", "a", "ctx.device");
 
         (await RowsAsync(table.ReadAsync())).Should().Equal(await DuckDbRowsAsync(path, files, _ => true, null));
 
@@ -115,12 +117,12 @@ public sealed class ColumnMappingTests : IDisposable
         string path, (string Name, string Country, long First, int Rows, bool HasNewA)[] files, Func<(string Name, string Country, long First, int Rows, bool HasNewA), bool> which, (long Low, long High)? range)
     {
         var parts = files.Where(which).Select(f =>
-            $"SELECT \"{IdPhysical}\" AS id, a AS b, {(f.HasNewA ? $"\"{NewAPhysical}\"" : "NULL::VARCHAR")} AS a, '{f.Country}' AS country "
+            $"SELECT \"{IdPhysical}\" AS id, a AS b, {(f.HasNewA ? $"\"{NewAPhysical}\"" : "NULL::VARCHAR")} AS a, \"{CtxPhysical}\".\"{DevicePhysical}\" AS device, '{f.Country}' AS country "
             + $"FROM read_parquet({DuckDb.Quote(Path.Combine(path, f.Name))})"
             + (range is { } r ? $" WHERE \"{IdPhysical}\" BETWEEN {r.Low} AND {r.High}" : "")).ToList();
         var result = (await DuckDb.RunAsync(string.Join(" UNION ALL ", parts)))[0];
         var rows = result.Rows.Select(row =>
-            $"id={row[0].GetString()}|b={row[1].GetString()}|a={(row[2].ValueKind == JsonValueKind.Null ? "null" : "\"" + row[2].GetString() + "\"")}|country=\"{row[3].GetString()}\"|").ToList();
+            $"id={row[0].GetString()}|b={row[1].GetString()}|a={(row[2].ValueKind == JsonValueKind.Null ? "null" : "\"" + row[2].GetString() + "\"")}|ctx.device=\"{row[3].GetString()}\"|country=\"{row[4].GetString()}\"|").ToList();
         rows.Sort(StringComparer.Ordinal);
         return rows;
     }
@@ -155,7 +157,14 @@ public sealed class ColumnMappingTests : IDisposable
                 Field("id", "long", IdPhysical, 1),
                 Field("b", "long", "a", 2), // created as "a", renamed
                 Field("a", "string", NewAPhysical, 3), // added after the rename
-                Field("country", "string", CountryPhysical, 4)),
+                Field("country", "string", CountryPhysical, 4),
+                new JsonObject
+                {
+                    ["name"] = "ctx",
+                    ["type"] = new JsonObject { ["type"] = "struct", ["fields"] = new JsonArray(Field("device", "string", DevicePhysical, 6)) },
+                    ["nullable"] = true,
+                    ["metadata"] = new JsonObject { ["delta.columnMapping.id"] = 5, ["delta.columnMapping.physicalName"] = CtxPhysical },
+                }),
         };
         return new JsonObject
         {

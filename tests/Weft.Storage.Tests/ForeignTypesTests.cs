@@ -12,10 +12,10 @@ namespace Weft.Storage.Tests;
 
 /// <summary>
 /// A warehouse's Delta table holds types beyond Weft's own: decimals, narrow integers, dates,
-/// timestamps without time zone, and structs, maps and binary. The first are read through a conversion
-/// (as Weft's Parquet reader reads them in a plain folder); the rest are skipped unless a read asks for
-/// one, which then fails naming its type, where before any of them made the whole table unreadable. The
-/// data file is DuckDB's; the expected values are DuckDB's reading of it.
+/// timestamps without time zone, structs, maps and binary. The first are read through a conversion (as
+/// Weft's Parquet reader reads them in a plain folder), a struct's fields by their dotted paths; the rest
+/// are skipped unless a read asks for one, which then fails naming its type, where before any of them
+/// made the whole table unreadable. The data file is DuckDB's; the expected values are DuckDB's reading.
 /// </summary>
 public sealed class ForeignTypesTests : IDisposable
 {
@@ -53,13 +53,14 @@ public sealed class ForeignTypesTests : IDisposable
 
         table.Schema.Select(f => (f.Name, f.Type)).Should().Equal(
             ("id", WeftType.Int64), ("price", WeftType.Float64), ("qty", WeftType.Int32), ("flag", WeftType.Int32),
-            ("local", WeftType.Timestamp), ("day", WeftType.Timestamp));
-        table.TypeNotRead("ctx").Should().Be("struct<…>");
+            ("local", WeftType.Timestamp), ("day", WeftType.Timestamp), ("ctx.device", WeftType.String));
+        table.TypeNotRead("ctx").Should().Be("a struct (its fields read as ctx.device)");
+        table.TypeNotRead("attrs").Should().Be("map<…>");
         table.TypeNotRead("avatar").Should().Be("binary");
         table.TypeNotRead("price").Should().BeNull();
 
         var rows = new List<string>();
-        foreach (var batch in await EventData.ReadAllAsync(table.ReadAsync()))
+        foreach (var batch in await EventData.ReadAllAsync(table.ReadAsync(["id", "price", "qty", "flag", "local", "day", "ctx.device", "region"])))
         {
             for (int r = 0; r < batch.RowCount; r++)
             {
@@ -70,16 +71,19 @@ public sealed class ForeignTypesTests : IDisposable
         }
 
         var duck = (await DuckDb.RunAsync(
-            $"SELECT id, CAST(price * 100 AS BIGINT), qty, flag, epoch_us(local), epoch_us(CAST(day AS TIMESTAMP)) FROM read_parquet({DuckDb.Quote(Path.Combine(path, "part-0.parquet"))})"))[0];
+            $"SELECT id, CAST(price * 100 AS BIGINT), qty, flag, epoch_us(local), epoch_us(CAST(day AS TIMESTAMP)), '\"' || ctx.device || '\"' FROM read_parquet({DuckDb.Quote(Path.Combine(path, "part-0.parquet"))})"))[0];
         var expected = duck.Rows.Select(row => string.Join('|', row.Select(v => v.ValueKind == System.Text.Json.JsonValueKind.Null ? "null" : v.ToString())) + "|\"eu\"").ToList();
         rows.Should().BeEquivalentTo(expected);
         rows.Should().HaveCount(200).And.Contain(r => r.EndsWith("|\"eu\"", StringComparison.Ordinal));
 
-        var asked = async () => await EventData.ReadAllAsync(table.ReadAsync(["id", "ctx"]));
-        (await asked.Should().ThrowAsync<NotSupportedException>()).WithMessage("*column 'ctx' is struct<…>, which Weft does not read*");
+        var asked = async () => await EventData.ReadAllAsync(table.ReadAsync(["id", "attrs"]));
+        (await asked.Should().ThrowAsync<NotSupportedException>()).WithMessage("*column 'attrs' is map<…>, which Weft does not read*");
+        var struct_ = async () => await EventData.ReadAllAsync(table.ReadAsync(["ctx"]));
+        (await struct_.Should().ThrowAsync<NotSupportedException>()).WithMessage("*column 'ctx' is a struct (its fields read as ctx.device)*");
 
         DeltaTableFormatter.Ls(await table.Log.GetSnapshotAsync()).Should().Contain(l => l.StartsWith("schema ", StringComparison.Ordinal)
-            && l.Contains("price: decimal(10,2) (read as double)", StringComparison.Ordinal) && l.Contains("attrs: map<…> (not read)", StringComparison.Ordinal));
+            && l.Contains("price: decimal(10,2) (read as double)", StringComparison.Ordinal) && l.Contains("attrs: map<…> (not read)", StringComparison.Ordinal)
+            && l.Contains("ctx.device: string", StringComparison.Ordinal));
     }
 
     /// <summary>
@@ -94,7 +98,7 @@ public sealed class ForeignTypesTests : IDisposable
 
         var commit = () => table.CommitAsync(TestTables.Append(TestTables.WriteFile(path, "2026-11-23T10", "stream")));
 
-        (await commit.Should().ThrowAsync<DeltaLogException>()).WithMessage("*column 'ctx' is struct<…>, which Weft does not read or write*");
+        (await commit.Should().ThrowAsync<DeltaLogException>()).WithMessage("*column 'attrs' is map<…>, which Weft does not read or write*");
         Directory.GetFiles(Path.Combine(path, "_delta_log"), "*.json").Should().HaveCount(1);
     }
 

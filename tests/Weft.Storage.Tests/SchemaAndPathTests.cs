@@ -75,16 +75,18 @@ public sealed class WeftSchemaTests
 
         schema.Fields.Select(f => (f.Name, f.Type, f.IsList)).Should().Equal(
             ("price", DeltaDataType.Double, false), ("qty", DeltaDataType.Integer, false), ("flag", DeltaDataType.Integer, false),
-            ("local", DeltaDataType.Timestamp, false), ("day", DeltaDataType.Date, false), ("sizes", DeltaDataType.Integer, true));
+            ("local", DeltaDataType.Timestamp, false), ("day", DeltaDataType.Date, false), ("sizes", DeltaDataType.Integer, true),
+            ("ctx.device", DeltaDataType.String, false));
+        schema.StructColumns.Should().BeEquivalentTo(["ctx", "ctx.device"]);
         schema.ConvertedColumns.Should().BeEquivalentTo(new Dictionary<string, string>
         {
             ["price"] = "decimal(10,2)", ["qty"] = "short", ["flag"] = "byte", ["local"] = "timestamp_ntz", ["day"] = "date", ["sizes"] = "array<short>",
         });
         schema.UnreadableColumns.Should().BeEquivalentTo(new Dictionary<string, string>
         {
-            ["attrs"] = "map<…>", ["ctx"] = "struct<…>", ["huge"] = "decimal(40,2)", ["v"] = "variant",
+            ["attrs"] = "map<…>", ["huge"] = "decimal(40,2)", ["v"] = "variant",
         });
-        schema.ToString().Should().Contain("price: decimal(10,2) (read as double)").And.Contain("ctx: struct<…> (not read)");
+        schema.ToString().Should().Contain("price: decimal(10,2) (read as double)").And.Contain("attrs: map<…> (not read)").And.Contain("ctx.device: string");
     }
 
     [Fact]

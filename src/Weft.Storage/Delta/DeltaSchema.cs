@@ -102,6 +102,12 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
     /// </summary>
     internal IReadOnlyDictionary<string, string> ConvertedColumns { get; private init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Another engine's struct columns, and the fields of them that are in <see cref="Fields"/> by their
+    /// dotted path (<c>ctx.device</c>). Weft never writes a table that has any.
+    /// </summary>
+    internal IReadOnlySet<string> StructColumns { get; private init; } = new HashSet<string>();
+
     /// <summary>The column with this exact name, or null.</summary>
     public DeltaField? Find(string name)
     {
@@ -181,53 +187,73 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
             var fields = new List<DeltaField>();
             var unreadable = new Dictionary<string, string>(StringComparer.Ordinal);
             var converted = new Dictionary<string, string>(StringComparer.Ordinal);
+            var nested = new HashSet<string>(StringComparer.Ordinal);
             var hasInvariants = false;
-            foreach (var element in fieldsElement.EnumerateArray())
+
+            // A struct's primitive fields become columns named by their dotted path (ctx.device), as Weft's
+            // Parquet reader names a struct's leaves; under column mapping the path of physical names.
+            void AddFields(JsonElement list, string prefix, string? physicalPrefix, bool parentNullable)
             {
-                var name = GetString(element, "name")
-                    ?? throw new FormatException($"Schema field #{fields.Count} has no \"name\".");
-                var nullable = !element.TryGetProperty("nullable", out var n) || n.ValueKind != JsonValueKind.False;
-                if (!element.TryGetProperty("type", out var type))
+                foreach (var element in list.EnumerateArray())
                 {
-                    throw new FormatException($"Schema column '{name}' has no \"type\".");
-                }
+                    var name = GetString(element, "name") is { } own
+                        ? prefix + own
+                        : throw new FormatException($"Schema field #{fields.Count} has no \"name\".");
+                    var nullable = parentNullable || !element.TryGetProperty("nullable", out var n) || n.ValueKind != JsonValueKind.False;
+                    if (!element.TryGetProperty("type", out var type))
+                    {
+                        throw new FormatException($"Schema column '{name}' has no \"type\".");
+                    }
 
-                string? physicalName = null;
-                if (element.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object)
-                {
-                    hasInvariants |= metadata.TryGetProperty("delta.invariants", out _);
-                    if (metadata.TryGetProperty("delta.columnMapping.physicalName", out var physical))
+                    string? physicalName = null;
+                    if (element.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object)
                     {
-                        physicalName = physical.ValueKind == JsonValueKind.String && physical.GetString() is { Length: > 0 } text
-                            ? text
-                            : throw new FormatException($"Schema column '{name}' has a delta.columnMapping.physicalName that is not a non-empty string.");
+                        hasInvariants |= metadata.TryGetProperty("delta.invariants", out _);
+                        if (metadata.TryGetProperty("delta.columnMapping.physicalName", out var physical))
+                        {
+                            physicalName = physical.ValueKind == JsonValueKind.String && physical.GetString() is { Length: > 0 } text
+                                ? text
+                                : throw new FormatException($"Schema column '{name}' has a delta.columnMapping.physicalName that is not a non-empty string.");
+                        }
                     }
-                }
 
-                if (type.ValueKind == JsonValueKind.String && TryParseType(type.GetString()!, out var primitive, out bool conversion))
-                {
-                    fields.Add(new DeltaField(name, primitive, nullable, PhysicalName: physicalName));
-                    if (conversion)
+                    // Under column mapping every level has a physical name; a path with one missing has none (and is refused with the mapping).
+                    string? physicalPath = physicalName is null ? null : prefix.Length == 0 ? physicalName : physicalPrefix is null ? null : physicalPrefix + physicalName;
+                    if (type.ValueKind == JsonValueKind.String && TryParseType(type.GetString()!, out var primitive, out bool conversion))
                     {
-                        converted[name] = type.GetString()!;
+                        fields.Add(new DeltaField(name, primitive, nullable, PhysicalName: physicalPath));
+                        if (conversion)
+                        {
+                            converted[name] = type.GetString()!;
+                        }
                     }
-                }
-                else if (type.ValueKind == JsonValueKind.Object && GetString(type, "type") == "array"
-                         && type.TryGetProperty("elementType", out var elementType) && elementType.ValueKind == JsonValueKind.String
-                         && TryParseType(elementType.GetString()!, out var elementKind, out bool elementConversion))
-                {
-                    var containsNull = !type.TryGetProperty("containsNull", out var c) || c.ValueKind != JsonValueKind.False;
-                    fields.Add(DeltaField.List(name, elementKind, nullable, containsNull) with { PhysicalName = physicalName });
-                    if (elementConversion)
+                    else if (type.ValueKind == JsonValueKind.Object && GetString(type, "type") == "array"
+                             && type.TryGetProperty("elementType", out var elementType) && elementType.ValueKind == JsonValueKind.String
+                             && TryParseType(elementType.GetString()!, out var elementKind, out bool elementConversion))
                     {
-                        converted[name] = $"array<{elementType.GetString()}>";
+                        var containsNull = !type.TryGetProperty("containsNull", out var c) || c.ValueKind != JsonValueKind.False;
+                        fields.Add(DeltaField.List(name, elementKind, nullable, containsNull) with { PhysicalName = physicalPath });
+                        if (elementConversion)
+                        {
+                            converted[name] = $"array<{elementType.GetString()}>";
+                        }
                     }
-                }
-                else if (!unreadable.TryAdd(name, type.ValueKind == JsonValueKind.String ? type.GetString()! : Describe(type)))
-                {
-                    throw new FormatException($"Column '{name}' appears twice.");
+                    else if (type.ValueKind == JsonValueKind.Object && GetString(type, "type") == "struct"
+                             && type.TryGetProperty("fields", out var structFields) && structFields.ValueKind == JsonValueKind.Array)
+                    {
+                        int before = fields.Count;
+                        AddFields(structFields, name + ".", physicalPath is null ? null : physicalPath + ".", nullable);
+                        nested.UnionWith(fields.Skip(before).Select(f => f.Name));
+                        nested.Add(name);
+                    }
+                    else if (!unreadable.TryAdd(name, type.ValueKind == JsonValueKind.String ? type.GetString()! : Describe(type)))
+                    {
+                        throw new FormatException($"Column '{name}' appears twice.");
+                    }
                 }
             }
+
+            AddFields(fieldsElement, "", null, parentNullable: false);
 
             try
             {
@@ -239,7 +265,7 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
                     }
                 }
 
-                return new DeltaSchema(fields) { HasInvariants = hasInvariants, UnreadableColumns = unreadable, ConvertedColumns = converted };
+                return new DeltaSchema(fields) { HasInvariants = hasInvariants, UnreadableColumns = unreadable, ConvertedColumns = converted, StructColumns = nested };
             }
             catch (ArgumentException e)
             {

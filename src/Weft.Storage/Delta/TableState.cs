@@ -234,6 +234,11 @@ internal static class ProtocolSupport
             return $"its column '{converted}' is {convertedType}, which Weft reads through a conversion but does not write";
         }
 
+        if (state.Schema.StructColumns.Count > 0)
+        {
+            return $"its column '{state.Schema.StructColumns.Order(StringComparer.Ordinal).First()}' is a struct, whose fields Weft reads by their dotted paths but does not write";
+        }
+
         if (state.Schema.Fields.FirstOrDefault(f => f.Type == DeltaDataType.Binary) is { } binary)
         {
             return $"its column '{binary.Name}' is {binary.TypeName}, which Weft does not read or write";

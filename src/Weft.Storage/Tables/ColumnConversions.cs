@@ -209,6 +209,12 @@ public static class ColumnConversions
             return type;
         }
 
+        if (schema.StructColumns.Contains(column) && schema.Find(column) is null)
+        {
+            var prefix = column + ".";
+            return $"a struct (its fields read as {string.Join(", ", schema.Fields.Where(f => f.Name.StartsWith(prefix, StringComparison.Ordinal)).Select(f => f.Name))})";
+        }
+
         return schema.Find(column) is { Type: DeltaDataType.Binary } binary ? binary.TypeName : null;
     }
 
