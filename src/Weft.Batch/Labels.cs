@@ -72,6 +72,11 @@ public static class Labels
         else
         {
             var records = (format == TableFormat.Csv ? TableInputs.CsvAsJson(path, [.. InferCsv(path)]) : JsonRows.ReadLines(path)).ToList();
+            if (records.FirstOrDefault(r => NotText.Holds(r.Json.Span)) is { Source: not null } notText)
+            {
+                throw new InputException($"label file '{path}': {notText.Source}: {NotText.Reason(notText.Json.Span)}");
+            }
+
             if (records.Count == 0)
             {
                 // Its columns come from its rows, so without one the error named them missing.

@@ -27,7 +27,15 @@ public static class JsonRows
 
             using (doc)
             {
-                rows.Add(doc.RootElement, record.Source);
+                try
+                {
+                    rows.Add(doc.RootElement, record.Source);
+                }
+                catch (InvalidOperationException) when (NotText.Holds(record.Json.Span))
+                {
+                    // The reader decodes a string only when asked for it, and throws then.
+                    rows.Refuse(null, null, null, NotText.Reason(record.Json.Span), record.Source, Encoding.UTF8.GetString(record.Json.Span));
+                }
             }
         }
 
@@ -129,18 +137,75 @@ public static class JsonRows
     private static string? Text(JsonElement row, string name) =>
         row.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
-    /// <summary>Reads a JSON-lines file lazily, one record per non-empty line, with "path:line" as its source.</summary>
+    /// <summary>
+    /// Reads a JSON-lines file lazily, one record per non-empty line (a line ends at '\n', a '\r' before
+    /// it and a UTF-8 byte order mark at the start are dropped), with "path:line" as its source. A line's
+    /// bytes are kept as they are: bytes that are not UTF-8 reach the parser, which dead-letters the
+    /// record as the stream does, where decoding the file as text had replaced them with U+FFFD and kept
+    /// the event in batch only.
+    /// </summary>
     public static IEnumerable<RawRecord> ReadLines(string path)
     {
-        int lineNumber = 0;
-        foreach (var line in File.ReadLines(path))
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
+        var buffer = new byte[1 << 16];
+        int start = 0, end = 0, lineNumber = 0;
+        while (true)
         {
-            lineNumber++;
-            if (line.Length > 0)
+            int newline = Array.IndexOf(buffer, (byte)'\n', start, end - start);
+            if (newline >= 0)
             {
-                yield return new RawRecord(Encoding.UTF8.GetBytes(line), $"{path}:{lineNumber}");
+                lineNumber++;
+                if (Line(buffer, start, newline, lineNumber) is { } line)
+                {
+                    yield return new RawRecord(line, $"{path}:{lineNumber}");
+                }
+
+                start = newline + 1;
+                continue;
             }
+
+            // No line end in what is buffered: keep the partial line, and read more after it.
+            if (start > 0)
+            {
+                Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                end -= start;
+                start = 0;
+            }
+
+            if (end == buffer.Length)
+            {
+                Array.Resize(ref buffer, buffer.Length * 2);
+            }
+
+            int read = stream.Read(buffer, end, buffer.Length - end);
+            if (read == 0)
+            {
+                if (end > start && Line(buffer, start, end, lineNumber + 1) is { } last)
+                {
+                    yield return new RawRecord(last, $"{path}:{lineNumber + 1}");
+                }
+
+                yield break;
+            }
+
+            end += read;
         }
+    }
+
+    /// <summary>The bytes of <paramref name="buffer"/>[<paramref name="from"/>, <paramref name="to"/>) without a trailing '\r' (and, on line 1, a byte order mark); null when empty.</summary>
+    private static byte[]? Line(byte[] buffer, int from, int to, int lineNumber)
+    {
+        if (lineNumber == 1 && to - from >= 3 && buffer[from] == 0xEF && buffer[from + 1] == 0xBB && buffer[from + 2] == 0xBF)
+        {
+            from += 3;
+        }
+
+        if (to > from && buffer[to - 1] == (byte)'\r')
+        {
+            to--;
+        }
+
+        return to > from ? buffer.AsSpan(from, to - from).ToArray() : null;
     }
 
     /// <summary>Writes row <paramref name="row"/> as a JSON object: columns in schema order, timestamps as ISO-8601 UTC with microseconds.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json.Nodes;
 using FluentAssertions;
 using Weft.Engine;
@@ -358,6 +359,44 @@ public sealed class ArchiveInputTests
 
         (await run.Should().ThrowAsync<InputException>()).Which.Message.Should().Contain("events.csv").And.Contain("line 3").And.Contain("not closed");
         (await BatchWorld.BatchRowsAsync(config.EnrichedTable("engagement"))).Should().BeEmpty("nothing was committed");
+    }
+
+    /// <summary>
+    /// A JSON-lines archive line holding bytes that are not UTF-8 (the stream's archive keeps each record
+    /// as it was read) is a dead letter in batch as it was in the stream, naming the byte; before, the file
+    /// was decoded as text, the bytes became U+FFFD, and batch kept an event the stream had refused.
+    /// </summary>
+    [Fact]
+    public async Task A_JSONL_line_that_is_not_UTF8_is_a_dead_letter_in_batch_as_in_the_stream()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 48, events: 50, write: false);
+        await world.WriteAsync();
+        var lines = world.Events.Select(e => Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?>
+        {
+            ["event_id"] = e.EventId, ["user_id"] = e.UserId, ["event_type"] = e.EventType,
+            ["event_time"] = BatchWorld.Iso(e.EventTime), ["ingest_time"] = BatchWorld.Iso(e.IngestTime), ["item_id"] = e.ItemId, ["dwell_ms"] = e.DwellMs,
+        }))).ToList();
+        var first = world.Events[0];
+        var head = "{\"event_id\":\"latin1-";
+        var tail = $"\",\"user_id\":{first.UserId},\"event_type\":\"click\",\"event_time\":\"{BatchWorld.Iso(first.EventTime)}\",\"item_id\":1}}";
+        byte[] bad = [.. Encoding.UTF8.GetBytes(head), 0xE9, .. Encoding.UTF8.GetBytes(tail)]; // é in Latin-1
+        lines.Insert(3, bad);
+        Directory.CreateDirectory(Path.Combine(world.Root, "landing"));
+        await File.WriteAllBytesAsync(Path.Combine(world.Root, "landing", "events.jsonl"), [.. lines.SelectMany(l => l.Append((byte)'\n'))]);
+        var config = WriteConfig(world, "latin1.json", lake: "lake", archive: "landing", format: "jsonl");
+
+        var result = await new BatchJob(await SignalEnvironment.LoadAsync(config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
+
+        result.DeadLetters.Should().Be(1);
+        (await DeadLetterSourcesAsync(config.DeadLetterTable("engagement"))).Should().Equal("landing/events.jsonl:4");
+        var reasons = new List<string>();
+        await foreach (var batch in (await EventTable.OpenAsync(config.DeadLetterTable("engagement"))).ReadAsync(["reason"]))
+        {
+            reasons.AddRange(Enumerable.Range(0, batch.RowCount).Select(i => (string)batch["reason"].GetValue(i)!));
+        }
+
+        reasons.Should().ContainSingle().Which.Should().Contain("not valid UTF-8: byte 0xE9");
+        (await BatchWorld.BatchRowsAsync(config.EnrichedTable("engagement"))).Should().NotContain(r => r.Contains("latin1", StringComparison.Ordinal));
     }
 
     private static async Task<List<string>> DeadLetterSourcesAsync(string path)
