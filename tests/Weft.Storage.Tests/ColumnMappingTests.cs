@@ -75,6 +75,8 @@ public sealed class ColumnMappingTests : IDisposable
         (table.ReadStatistics - before).FilesSkipped.Should().Be(1, "the French file's id statistics, keyed by the physical name, start at 10,000");
 
         DeltaTableFormatter.Ls(await table.Log.GetSnapshotAsync()).Count(l => l.Contains(" country=de ", StringComparison.Ordinal)).Should().Be(2);
+        var duckdb = async () => DeltaTableFormatter.DuckDbQuery(await table.Log.GetSnapshotAsync());
+        (await duckdb.Should().ThrowAsync<NotSupportedException>()).WithMessage("*physical names*delta_scan*");
     }
 
     /// <summary>Mode <c>id</c> finds columns by Parquet field id, which Weft does not read: refused, naming the mode.</summary>

@@ -13,13 +13,20 @@ public static class DeltaTableFormatter
     /// A DuckDB statement that reads exactly the snapshot's files (<c>weft table ls --duckdb</c>). A glob
     /// over the table's directory would also read files a later version removed (a compaction, a batch
     /// recompute) until a vacuum deletes them, and files staged for a commit not made yet. Throws
-    /// <see cref="NotSupportedException"/> for a version whose files carry deletion vectors: read_parquet
-    /// would return the rows another engine deleted.
+    /// <see cref="NotSupportedException"/> for a version whose files carry deletion vectors (read_parquet
+    /// would return the rows another engine deleted) or whose columns are mapped to physical names.
     /// </summary>
     public static string DuckDbQuery(DeltaSnapshot snapshot)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         var files = snapshot.Files();
+        if (snapshot.Mapping.IsActive)
+        {
+            throw new NotSupportedException(
+                $"version {snapshot.Version} maps its columns to physical names (delta.columnMapping.mode = name): read_parquet over the files would show those names, not the table's. "
+                + $"DuckDB's delta extension maps them: SELECT * FROM delta_scan('{snapshot.TablePath.Replace("'", "''", StringComparison.Ordinal)}')");
+        }
+
         if (files.FirstOrDefault(f => f.DeletionVector is not null) is { } withVector)
         {
             throw new NotSupportedException(
