@@ -35,6 +35,13 @@ public sealed record ParquetField(string Name, ParquetType Type, bool Nullable, 
     /// <summary><see cref="ListDepth"/> 2 only: whether an inner list may be null.</summary>
     public bool InnerListNullable { get; init; }
 
+    /// <summary>
+    /// On read: the field ids the file's writer gave the column and the structs around it, as a dotted
+    /// path (<c>5</c>, or <c>4.7</c> for a struct's field); null when any is missing. Iceberg and Delta
+    /// column mapping by id find columns by it.
+    /// </summary>
+    public string? FieldIdPath { get; init; }
+
     /// <summary>The CLR element type of <see cref="ParquetColumnData.Values"/> for this field.</summary>
     public Type ClrType => ClrTypeOf(Type);
 

@@ -88,6 +88,32 @@ public sealed class ParquetSchema : IEquatable<ParquetSchema>
     /// <summary>The index of the field with this name, or -1.</summary>
     public int IndexOf(string name) => _byName.TryGetValue(name, out var i) ? i : -1;
 
+    /// <summary>The index of the column whose <see cref="ParquetField.FieldIdPath"/> is <paramref name="path"/>, or -1.</summary>
+    public int IndexOfFieldIds(string path)
+    {
+        var byIds = _byFieldIds ??= BuildFieldIds();
+        return byIds.TryGetValue(path, out var i) ? i : -1;
+    }
+
+    /// <summary>True when some column carries field ids (<see cref="ParquetField.FieldIdPath"/>).</summary>
+    public bool HasFieldIds => (_byFieldIds ??= BuildFieldIds()).Count > 0;
+
+    private Dictionary<string, int>? _byFieldIds;
+
+    private Dictionary<string, int> BuildFieldIds()
+    {
+        var byIds = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < _fields.Length; i++)
+        {
+            if (_fields[i].FieldIdPath is { } path)
+            {
+                byIds.TryAdd(path, i); // a file repeating an id keeps the first: ids are unique per writer's promise
+            }
+        }
+
+        return byIds;
+    }
+
     internal int IndexOfOrThrow(string name)
     {
         ArgumentNullException.ThrowIfNull(name);

@@ -79,16 +79,41 @@ public sealed class ColumnMappingTests : IDisposable
         (await duckdb.Should().ThrowAsync<NotSupportedException>()).WithMessage("*physical names*delta_scan*");
     }
 
-    /// <summary>Mode <c>id</c> finds columns by Parquet field id, which Weft does not read: refused, naming the mode.</summary>
+    /// <summary>
+    /// Mode <c>id</c> (a table converted from Iceberg): each file names its columns as its writer did, and
+    /// their Parquet field ids (written by DuckDB's FIELD_IDS) say which schema column each is; an id a
+    /// file lacks reads as nulls, partition values and statistics go by physical names, and a file without
+    /// field ids fails naming it.
+    /// </summary>
     [Fact]
-    public async Task Column_mapping_by_field_id_is_refused_by_name()
+    public async Task Column_mapping_by_field_id_reads_each_file_by_its_ids()
     {
         var path = _directory.Combine("by-id");
-        await WriteLogAsync(path, 0, [Protocol(legacy: false), Metadata("id")]);
+        Directory.CreateDirectory(Path.Combine(path, "_delta_log"));
+        await DuckDb.RunAsync(
+            $"COPY (SELECT i AS p, i * 10 AS q, 'v' || i AS r, {{'t': 'd' || (i % 7)}} AS s FROM range(0, 1500) t(i)) TO {DuckDb.Quote(Path.Combine(path, "f1.parquet"))} "
+                + "(FORMAT parquet, ROW_GROUP_SIZE 1000, FIELD_IDS {p: 1, q: 2, r: 3, s: {__duckdb_field_id: 5, t: 6}})",
+            $"COPY (SELECT i * 10 AS two, i AS one FROM range(5000, 5600) t(i)) TO {DuckDb.Quote(Path.Combine(path, "f2.parquet"))} (FORMAT parquet, FIELD_IDS {{two: 2, one: 1}})",
+            $"COPY (SELECT i AS p FROM range(0, 3) t(i)) TO {DuckDb.Quote(Path.Combine(path, "plain.parquet"))} (FORMAT parquet)");
+        await WriteLogAsync(path, 0, [Protocol(legacy: false), Metadata("id"), Add(path, "f1.parquet", "de", 0, 1500), Add(path, "f2.parquet", "fr", 5000, 600)]);
 
-        var open = () => EventTable.OpenAsync(path);
+        var table = await EventTable.OpenAsync(path);
+        var rows = await RowsAsync(table.ReadAsync());
+        var expected = (await DuckDb.RunAsync(
+            $"SELECT p, q, r, s.t, 'de' FROM read_parquet({DuckDb.Quote(Path.Combine(path, "f1.parquet"))}) UNION ALL SELECT one, two, NULL, NULL, 'fr' FROM read_parquet({DuckDb.Quote(Path.Combine(path, "f2.parquet"))})"))[0]
+            .Rows.Select(r => $"id={r[0].GetString()}|b={r[1].GetString()}|a={Quoted(r[2])}|ctx.device={Quoted(r[3])}|country=\"{r[4].GetString()}\"|").Order(StringComparer.Ordinal).ToList();
 
-        (await open.Should().ThrowAsync<DeltaLogException>()).WithMessage("*delta.columnMapping.mode = id*Weft does not read*mode 'name'*");
+        rows.Should().Equal(expected);
+        var before = table.ReadStatistics;
+        (await RowsAsync(table.ReadAsync(["id"], range: new ColumnRange("id", 5_100, 5_199)))).Should().HaveCount(100);
+        (table.ReadStatistics - before).FilesSkipped.Should().Be(1, "f1's id statistics, keyed by the physical name, end at 1,499");
+        (await RowsAsync(table.ReadAsync(["id"], PartitionFilter.All.Equal("country", "fr")))).Should().HaveCount(600);
+
+        await File.AppendAllTextAsync(Path.Combine(path, "_delta_log", "00000000000000000000.json"), Add(path, "plain.parquet", "de", 0, 3).ToJsonString() + "\n");
+        var read = async () => await RowsAsync((await EventTable.OpenAsync(path)).ReadAsync());
+        (await read.Should().ThrowAsync<DataFileException>()).Which.Message.Should().Contain("plain.parquet").And.Contain("no Parquet field ids");
+
+        static string Quoted(JsonElement value) => value.ValueKind == JsonValueKind.Null ? "null" : "\"" + value.GetString() + "\"";
     }
 
     /// <summary>

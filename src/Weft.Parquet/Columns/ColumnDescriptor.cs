@@ -17,7 +17,8 @@ namespace Weft.Parquet.Columns;
 /// </summary>
 internal sealed class ColumnDescriptor
 {
-    public required ParquetField Field { get; init; }
+    public required ParquetField Field { get; set; } // set once more to attach the Parquet field ids
+
 
     public required PhysicalType Physical { get; init; }
 

@@ -289,6 +289,9 @@ internal sealed class SchemaElement
     /// <summary>ConvertedType DECIMAL's precision.</summary>
     public int? Precision { get; init; }
 
+    /// <summary>The field id another writer gave the element (Iceberg, Delta column mapping by id).</summary>
+    public int? FieldId { get; init; }
+
     public void Write(ThriftCompactWriter w)
     {
         var outer = w.BeginStruct();
@@ -328,6 +331,11 @@ internal sealed class SchemaElement
             w.I32Field(8, precision);
         }
 
+        if (FieldId is { } fieldId)
+        {
+            w.I32Field(9, fieldId);
+        }
+
         if (LogicalType is { } lt)
         {
             w.FieldBegin(10, CompactType.Struct);
@@ -346,7 +354,7 @@ internal sealed class SchemaElement
         int? children = null;
         ConvertedType? converted = null;
         LogicalType? logical = null;
-        int? scale = null, precision = null;
+        int? scale = null, precision = null, fieldId = null;
         short last = 0;
         while (r.ReadFieldHeader(ref last, out var id, out var ft))
         {
@@ -376,6 +384,9 @@ internal sealed class SchemaElement
                 case 8:
                     precision = r.ReadI32(ft);
                     break;
+                case 9:
+                    fieldId = r.ReadI32(ft);
+                    break;
                 case 10:
                     r.ExpectStruct(ft);
                     logical = LogicalType.Read(ref r);
@@ -397,6 +408,7 @@ internal sealed class SchemaElement
             LogicalType = logical,
             Scale = scale,
             Precision = precision,
+            FieldId = fieldId,
         };
     }
 }

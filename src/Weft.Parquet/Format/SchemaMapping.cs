@@ -151,7 +151,8 @@ internal static class SchemaMapping
     /// The structs around a node: the prefix of its dotted name, their schema path, and the definition
     /// levels they add (one per optional struct; a value under them is null when any of them is).
     /// </summary>
-    private readonly record struct Enclosing(string Prefix, string[] Path, int Definition);
+    /// <remarks><c>IdPrefix</c>: the enclosing structs' field ids as a dotted path ("" at the top), or null when one lacks an id.</remarks>
+    private readonly record struct Enclosing(string Prefix, string[] Path, int Definition, string? IdPrefix = "");
 
     /// <summary>The columns and skipped fields found so far, in leaf order, and the leaves passed.</summary>
     private sealed class Found(int capacity)
@@ -209,7 +210,8 @@ internal static class SchemaMapping
         if (IsStruct(node))
         {
             index++;
-            var inner = new Enclosing(name + ".", [.. outer.Path, node.Name], outer.Definition + (node.RepetitionType == Repetition.Optional ? 1 : 0));
+            var inner = new Enclosing(name + ".", [.. outer.Path, node.Name], outer.Definition + (node.RepetitionType == Repetition.Optional ? 1 : 0),
+                outer.IdPrefix is null || node.FieldId is null ? null : outer.IdPrefix + node.FieldId.Value.ToString(System.Globalization.CultureInfo.InvariantCulture) + ".");
             var fields = node.NumChildren!.Value;
             for (var c = 0; c < fields; c++)
             {
@@ -232,7 +234,13 @@ internal static class SchemaMapping
             }
             else
             {
-                found.Add(ReadColumn(elements, ref index, outer));
+                var column = ReadColumn(elements, ref index, outer);
+                if (outer.IdPrefix is not null && node.FieldId is { } id)
+                {
+                    column.Field = column.Field with { FieldIdPath = outer.IdPrefix + id.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+                }
+
+                found.Add(column);
             }
         }
         catch (NotSupportedException e)

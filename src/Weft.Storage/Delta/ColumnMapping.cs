@@ -5,23 +5,33 @@ namespace Weft.Storage;
 /// rewriting data give each column a physical name, and the data files, partition values and statistics
 /// use it while the schema shows the (changeable) display name. Active when the protocol asks for it
 /// (reader version 2, or 3 with the <c>columnMapping</c> feature) and <c>delta.columnMapping.mode</c> is
-/// <c>name</c>. Mode <c>id</c>, which finds columns by Parquet field id, is refused by name.
+/// <c>name</c> or <c>id</c>: in mode <c>id</c> the data files' columns are found by their Parquet field
+/// ids (<see cref="DeltaField.FieldIdPath"/>), partition values and statistics still by physical names.
 /// </summary>
 internal sealed class ColumnMapping
 {
     public const string ModeProperty = "delta.columnMapping.mode";
     public const string Feature = "columnMapping";
 
-    public static readonly ColumnMapping None = new(null, null);
+    public static readonly ColumnMapping None = new(null, null, null);
 
     private readonly Dictionary<string, string>? _physicalByName;
     private readonly Dictionary<string, string>? _nameByPhysical;
+    private readonly Dictionary<string, string>? _idsByName;
 
-    private ColumnMapping(Dictionary<string, string>? physicalByName, Dictionary<string, string>? nameByPhysical)
+    private ColumnMapping(Dictionary<string, string>? physicalByName, Dictionary<string, string>? nameByPhysical, Dictionary<string, string>? idsByName)
     {
         _physicalByName = physicalByName;
         _nameByPhysical = nameByPhysical;
+        _idsByName = idsByName;
     }
+
+    /// <summary>True in mode <c>id</c>: data files' columns are found by <see cref="FieldIds"/>.</summary>
+    public bool ById => _idsByName is not null;
+
+    /// <summary>Mode <c>id</c>: the Parquet field id path of <paramref name="column"/> (a schema name).</summary>
+    public string FieldIds(string column) =>
+        _idsByName is not null && _idsByName.TryGetValue(column, out var ids) ? ids : throw new InvalidOperationException($"Column '{column}' has no field id.");
 
     /// <summary>True when data files, partition values and statistics name columns by their physical names.</summary>
     public bool IsActive => _physicalByName is not null;
@@ -59,12 +69,26 @@ internal sealed class ColumnMapping
             return None; // a mode the protocol does not turn on is not in force: files use the schema's names
         }
 
-        if (mode != "name")
+        if (mode is not ("name" or "id"))
         {
-            problem = mode == "id"
-                ? "it maps columns by Parquet field id (delta.columnMapping.mode = id), which Weft does not read; it reads mode 'name'"
-                : $"its delta.columnMapping.mode is '{mode}'; the protocol defines none, name and id";
+            problem = $"its delta.columnMapping.mode is '{mode}'; the protocol defines none, name and id";
             return None;
+        }
+
+        Dictionary<string, string>? idsByName = null;
+        if (mode == "id")
+        {
+            idsByName = new Dictionary<string, string>(schema.Fields.Count, StringComparer.Ordinal);
+            foreach (var field in schema.Fields)
+            {
+                if (field.FieldIdPath is not { } ids)
+                {
+                    problem = $"its column '{field.Name}' has no delta.columnMapping.id, which column mapping mode 'id' finds it by";
+                    return None;
+                }
+
+                idsByName[field.Name] = ids;
+            }
         }
 
         var physicalByName = new Dictionary<string, string>(schema.Fields.Count, StringComparer.Ordinal);
@@ -73,7 +97,7 @@ internal sealed class ColumnMapping
         {
             if (field.PhysicalName is not { } physical)
             {
-                problem = $"its column '{field.Name}' has no delta.columnMapping.physicalName, which column mapping mode 'name' requires";
+                problem = $"its column '{field.Name}' has no delta.columnMapping.physicalName, which column mapping mode '{mode}' requires";
                 return None;
             }
 
@@ -86,6 +110,6 @@ internal sealed class ColumnMapping
             physicalByName[field.Name] = physical;
         }
 
-        return new ColumnMapping(physicalByName, nameByPhysical);
+        return new ColumnMapping(physicalByName, nameByPhysical, idsByName);
     }
 }

@@ -27,6 +27,12 @@ public enum DeltaDataType
 /// </summary>
 public sealed record DeltaField(string Name, DeltaDataType Type, bool Nullable = true, bool IsList = false, bool ContainsNull = true, string? PhysicalName = null)
 {
+    /// <summary>
+    /// The column's <c>delta.columnMapping.id</c> (and, for a struct's field, those of the structs around
+    /// it) as a dotted path: the Parquet field ids column mapping mode <c>id</c> finds it by.
+    /// </summary>
+    public string? FieldIdPath { get; init; }
+
     /// <summary>A list column, <c>array&lt;elementType&gt;</c> in Spark terms.</summary>
     public static DeltaField List(string name, DeltaDataType elementType, bool nullable = true, bool containsNull = true) =>
         new(name, elementType, nullable, IsList: true, containsNull);
@@ -192,7 +198,7 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
 
             // A struct's primitive fields become columns named by their dotted path (ctx.device), as Weft's
             // Parquet reader names a struct's leaves; under column mapping the path of physical names.
-            void AddFields(JsonElement list, string prefix, string? physicalPrefix, bool parentNullable)
+            void AddFields(JsonElement list, string prefix, string? physicalPrefix, string? idPrefix, bool parentNullable)
             {
                 foreach (var element in list.EnumerateArray())
                 {
@@ -205,10 +211,17 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
                         throw new FormatException($"Schema column '{name}' has no \"type\".");
                     }
 
-                    string? physicalName = null;
+                    string? physicalName = null, fieldId = null;
                     if (element.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object)
                     {
                         hasInvariants |= metadata.TryGetProperty("delta.invariants", out _);
+                        if (metadata.TryGetProperty("delta.columnMapping.id", out var id))
+                        {
+                            fieldId = id.ValueKind == JsonValueKind.Number && id.TryGetInt32(out int value)
+                                ? value.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                                : throw new FormatException($"Schema column '{name}' has a delta.columnMapping.id that is not a 32-bit integer.");
+                        }
+
                         if (metadata.TryGetProperty("delta.columnMapping.physicalName", out var physical))
                         {
                             physicalName = physical.ValueKind == JsonValueKind.String && physical.GetString() is { Length: > 0 } text
@@ -219,9 +232,10 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
 
                     // Under column mapping every level has a physical name; a path with one missing has none (and is refused with the mapping).
                     string? physicalPath = physicalName is null ? null : prefix.Length == 0 ? physicalName : physicalPrefix is null ? null : physicalPrefix + physicalName;
+                    string? idPath = fieldId is null ? null : prefix.Length == 0 ? fieldId : idPrefix is null ? null : idPrefix + fieldId;
                     if (type.ValueKind == JsonValueKind.String && TryParseType(type.GetString()!, out var primitive, out bool conversion))
                     {
-                        fields.Add(new DeltaField(name, primitive, nullable, PhysicalName: physicalPath));
+                        fields.Add(new DeltaField(name, primitive, nullable, PhysicalName: physicalPath) { FieldIdPath = idPath });
                         if (conversion)
                         {
                             converted[name] = type.GetString()!;
@@ -232,7 +246,7 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
                              && TryParseType(elementType.GetString()!, out var elementKind, out bool elementConversion))
                     {
                         var containsNull = !type.TryGetProperty("containsNull", out var c) || c.ValueKind != JsonValueKind.False;
-                        fields.Add(DeltaField.List(name, elementKind, nullable, containsNull) with { PhysicalName = physicalPath });
+                        fields.Add(DeltaField.List(name, elementKind, nullable, containsNull) with { PhysicalName = physicalPath, FieldIdPath = idPath });
                         if (elementConversion)
                         {
                             converted[name] = $"array<{elementType.GetString()}>";
@@ -242,7 +256,7 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
                              && type.TryGetProperty("fields", out var structFields) && structFields.ValueKind == JsonValueKind.Array)
                     {
                         int before = fields.Count;
-                        AddFields(structFields, name + ".", physicalPath is null ? null : physicalPath + ".", nullable);
+                        AddFields(structFields, name + ".", physicalPath is null ? null : physicalPath + ".", idPath is null ? null : idPath + ".", nullable);
                         nested.UnionWith(fields.Skip(before).Select(f => f.Name));
                         nested.Add(name);
                     }
@@ -253,7 +267,7 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
                 }
             }
 
-            AddFields(fieldsElement, "", null, parentNullable: false);
+            AddFields(fieldsElement, "", null, null, parentNullable: false);
 
             try
             {

@@ -894,7 +894,7 @@ public sealed class EventTable
                     continue;
                 }
 
-                var data = await reader.ReadColumnAsync(group, plan.FileNames[k], cancellationToken).ConfigureAwait(false);
+                var data = await reader.ReadColumnAsync(group, cursor.FileNames[k]!, cancellationToken).ConfigureAwait(false);
                 if (data.RowCount != rowCount)
                 {
                     throw cursor.Error($"column '{field.Name}' of row group {group} has {data.RowCount} rows, the row group {rowCount}");
@@ -925,11 +925,29 @@ public sealed class EventTable
             Plan = plan;
             FileColumn = new int[plan.Decode.Length];
             Widened = new bool[plan.Decode.Length];
+            FileNames = plan.FileNames;
+            var mapping = snapshot.Mapping;
+            if (mapping.ById)
+            {
+                // Column mapping by id: each file names its columns as its writer did; their field ids say which is which.
+                if (!reader.Schema.HasFieldIds)
+                {
+                    throw Error("its columns have no Parquet field ids, by which this table (delta.columnMapping.mode = id) finds them");
+                }
+
+                FileNames = new string?[plan.Decode.Length];
+                for (var k = 0; k < plan.Decode.Length; k++)
+                {
+                    var at = reader.Schema.IndexOfFieldIds(mapping.FieldIds(plan.Decode[k].Name));
+                    FileNames[k] = at >= 0 ? reader.Schema.Fields[at].Name : null; // null: an id the file lacks reads as nulls
+                }
+            }
+
             for (var k = 0; k < plan.Decode.Length; k++)
             {
                 var field = plan.Decode[k];
-                var index = reader.Schema.IndexOf(plan.FileNames[k]);
-                if (index < 0 && reader.UnsupportedColumns.TryGetValue(plan.FileNames[k], out var why))
+                var index = FileNames[k] is { } fileName ? reader.Schema.IndexOf(fileName) : -1;
+                if (index < 0 && FileNames[k] is { } missing && reader.UnsupportedColumns.TryGetValue(missing, out var why))
                 {
                     throw Error($"column '{field.Name}' cannot be read: {why}"); // not the nulls of a file older than the column
                 }
@@ -955,6 +973,9 @@ public sealed class EventTable
         public ReadPlan Plan { get; }
 
         public int[] FileColumn { get; }
+
+        /// <summary>The name each decoded column has in this file (by field id under column mapping mode id; null when no column has its ids).</summary>
+        public string?[] FileNames { get; }
 
         /// <summary>Per decoded column: true when the file holds it in a narrower type that widens to the table's.</summary>
         public bool[] Widened { get; }
@@ -1024,7 +1045,7 @@ public sealed class EventTable
                 return every;
             }
 
-            return Reader.FindRowGroups(Plan.Range.Column, Plan.Range.Min, Plan.Range.Max);
+            return Reader.FindRowGroups(FileNames[Plan.RangeSlot]!, Plan.Range.Min, Plan.Range.Max);
         }
 
         public DataFileException Error(string problem, Exception? inner = null) =>
