@@ -30,6 +30,7 @@ public sealed class ForeignTypesTests : IDisposable
           {"name":"ctx","type":{"type":"struct","fields":[{"name":"device","type":"string","nullable":true,"metadata":{}}]},"nullable":true,"metadata":{}},
           {"name":"attrs","type":{"type":"map","keyType":"string","valueType":"long","valueContainsNull":true},"nullable":true,"metadata":{}},
           {"name":"avatar","type":"binary","nullable":true,"metadata":{}},
+          {"name":"payload","type":"variant","nullable":true,"metadata":{}},
           {"name":"region","type":"string","nullable":true,"metadata":{}}
         ]}
         """;
@@ -45,8 +46,8 @@ public sealed class ForeignTypesTests : IDisposable
         {
             ["minReaderVersion"] = 3,
             ["minWriterVersion"] = 7,
-            ["readerFeatures"] = new JsonArray("timestampNtz"),
-            ["writerFeatures"] = new JsonArray("timestampNtz"),
+            ["readerFeatures"] = new JsonArray("timestampNtz", "variantType"),
+            ["writerFeatures"] = new JsonArray("timestampNtz", "variantType"),
         });
 
         var table = await EventTable.OpenAsync(path);
@@ -57,6 +58,7 @@ public sealed class ForeignTypesTests : IDisposable
         table.TypeNotRead("ctx").Should().Be("a struct (its fields read as ctx.device)");
         table.TypeNotRead("attrs").Should().Be("map<…>");
         table.TypeNotRead("avatar").Should().Be("binary");
+        table.TypeNotRead("payload").Should().Be("variant");
         table.TypeNotRead("price").Should().BeNull();
 
         var rows = new List<string>();

@@ -179,12 +179,13 @@ internal static class ProtocolSupport
     /// skipped), <c>timestampNtz</c> (such a column reads as if its wall-clock times were UTC),
     /// <c>typeWidening</c> (and its preview name; files written before a column was widened read as the
     /// wider type: an integer as a long or double, a float as a double, a date as a timestamp),
-    /// <c>v2Checkpoint</c> (UUID-named checkpoints, JSON or Parquet, and sidecar files; read when a
+    /// <c>variantType</c> (and its preview name; a variant column is one Weft does not read: skipped unless
+    /// asked for, then refused naming its type), <c>v2Checkpoint</c> (UUID-named checkpoints, JSON or Parquet, and sidecar files; read when a
     /// log was cleaned up behind one) and <c>vacuumProtocolCheck</c> (it asks only that vacuum check the
     /// protocol, which Weft's does: it never vacuums a table it cannot write). Reader version 2 is column
     /// mapping alone.
     /// </summary>
-    public static readonly IReadOnlySet<string> ReadableFeatures = new HashSet<string>(StringComparer.Ordinal) { "columnMapping", "deletionVectors", "timestampNtz", "typeWidening", "typeWidening-preview", "v2Checkpoint", "vacuumProtocolCheck" };
+    public static readonly IReadOnlySet<string> ReadableFeatures = new HashSet<string>(StringComparer.Ordinal) { "columnMapping", "deletionVectors", "timestampNtz", "typeWidening", "typeWidening-preview", "v2Checkpoint", "vacuumProtocolCheck", "variantType", "variantType-preview" };
 
     /// <summary>Null when Weft can read a table with this protocol, else the reason it cannot.</summary>
     public static string? ReadProblem(ProtocolAction protocol)
