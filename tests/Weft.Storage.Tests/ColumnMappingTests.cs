@@ -59,7 +59,7 @@ public sealed class ColumnMappingTests : IDisposable
 
         var lines = new List<JsonObject> { Protocol(legacyProtocol), Metadata("name") };
         lines.AddRange(files.Select(f => Add(path, f.Name, f.Country, f.First, f.Rows)));
-        await WriteLogAsync(path, 0, lines);
+        await TestTables.WriteRawLogAsync(path, 0, [.. lines]);
 
         var table = await EventTable.OpenAsync(path);
         table.Schema.Select(f => f.Name).Should().Equal("id", "b", "a", "ctx.device");
@@ -95,7 +95,7 @@ public sealed class ColumnMappingTests : IDisposable
                 + "(FORMAT parquet, ROW_GROUP_SIZE 1000, FIELD_IDS {p: 1, q: 2, r: 3, s: {__duckdb_field_id: 5, t: 6}})",
             $"COPY (SELECT i * 10 AS two, i AS one FROM range(5000, 5600) t(i)) TO {DuckDb.Quote(Path.Combine(path, "f2.parquet"))} (FORMAT parquet, FIELD_IDS {{two: 2, one: 1}})",
             $"COPY (SELECT i AS p FROM range(0, 3) t(i)) TO {DuckDb.Quote(Path.Combine(path, "plain.parquet"))} (FORMAT parquet)");
-        await WriteLogAsync(path, 0, [Protocol(legacy: false), Metadata("id"), Add(path, "f1.parquet", "de", 0, 1500), Add(path, "f2.parquet", "fr", 5000, 600)]);
+        await TestTables.WriteRawLogAsync(path, 0, [Protocol(legacy: false), Metadata("id"), Add(path, "f1.parquet", "de", 0, 1500), Add(path, "f2.parquet", "fr", 5000, 600)]);
 
         var table = await EventTable.OpenAsync(path);
         var rows = await RowsAsync(table.ReadAsync());
@@ -127,7 +127,7 @@ public sealed class ColumnMappingTests : IDisposable
         Directory.CreateDirectory(path);
         await DuckDb.RunAsync($"COPY (SELECT i AS id, i * 10 AS b, 'v' || i AS a FROM range(0, 10) t(i)) TO {DuckDb.Quote(Path.Combine(path, "f.parquet"))} (FORMAT parquet)");
         var protocol = new JsonObject { ["protocol"] = new JsonObject { ["minReaderVersion"] = 1, ["minWriterVersion"] = 2 } };
-        await WriteLogAsync(path, 0, [protocol, Metadata("name"), Add(path, "f.parquet", "de", 0, 10, physical: false)]);
+        await TestTables.WriteRawLogAsync(path, 0, [protocol, Metadata("name"), Add(path, "f.parquet", "de", 0, 10, physical: false)]);
 
         var rows = await RowsAsync((await EventTable.OpenAsync(path)).ReadAsync(["id", "b", "a"]));
 
@@ -229,15 +229,5 @@ public sealed class ColumnMappingTests : IDisposable
                 ["stats"] = stats.ToJsonString(),
             },
         };
-    }
-
-    private static async Task WriteLogAsync(string path, long version, IEnumerable<JsonObject> actions)
-    {
-        var log = Path.Combine(path, "_delta_log");
-        Directory.CreateDirectory(log);
-        await File.WriteAllTextAsync(
-            Path.Combine(log, version.ToString("D20", CultureInfo.InvariantCulture) + ".json"),
-            string.Concat(actions.Select(a => a.ToJsonString() + "\n")),
-            new UTF8Encoding(false));
     }
 }

@@ -129,8 +129,8 @@ public sealed class DeletionVectorTests : IDisposable
         var dv2 = (await WriteVectorFileAsync(Path.Combine(path, $"deletion_vector_{uuid2:D}.bin"), [[5], secondDelete], runs: true))[1]
             with { StorageType = "u", PathOrInlineDv = await Z85Async(uuid2) };
 
-        await WriteLogAsync(path, 0, Protocol(), Metadata(), Add(path, files[0], sizes[0], dv1), Add(path, files[1], sizes[1], dvInline), Add(path, files[2], sizes[2], null));
-        await WriteLogAsync(path, 1, Remove(files[0], dv1), Add(path, files[0], sizes[0], dv2));
+        await TestTables.WriteRawLogAsync(path, 0, Protocol(), Metadata(), Add(path, files[0], sizes[0], dv1), Add(path, files[1], sizes[1], dvInline), Add(path, files[2], sizes[2], null));
+        await TestTables.WriteRawLogAsync(path, 1, Remove(files[0], dv1), Add(path, files[0], sizes[0], dv2));
 
         var table = await EventTable.OpenAsync(path);
         var deletedAt = new Dictionary<long, List<int>[]>
@@ -178,8 +178,8 @@ public sealed class DeletionVectorTests : IDisposable
             with { StorageType = "u", PathOrInlineDv = await Z85Async(uuid) };
         var dvInline = (await InlineVectorsAsync([inline], runs: false))[0];
         var actions = new[] { Protocol(), Metadata(), Add(path, files[0], sizes[0], dvStored), Add(path, files[1], sizes[1], dvInline) };
-        await WriteLogAsync(path, 0, actions);
-        await WriteLogAsync(path, 1, new JsonObject { ["commitInfo"] = new JsonObject { ["timestamp"] = 1_764_000_000_000L, ["operation"] = "OPTIMIZE" } });
+        await TestTables.WriteRawLogAsync(path, 0, actions);
+        await TestTables.WriteRawLogAsync(path, 1, new JsonObject { ["commitInfo"] = new JsonObject { ["timestamp"] = 1_764_000_000_000L, ["operation"] = "OPTIMIZE" } });
 
         var vectorType = "STRUCT(storageType VARCHAR, pathOrInlineDv VARCHAR, \"offset\" INTEGER, sizeInBytes INTEGER, cardinality BIGINT)";
         var addType = $"STRUCT(path VARCHAR, partitionValues MAP(VARCHAR, VARCHAR), size BIGINT, modificationTime BIGINT, dataChange BOOLEAN, stats VARCHAR, deletionVector {vectorType})";
@@ -218,7 +218,7 @@ public sealed class DeletionVectorTests : IDisposable
         async Task<string> ReadFailureAsync(DeletionVectorDescriptor vector, byte[]? content)
         {
             Directory.Delete(Path.Combine(path, "_delta_log"), recursive: true);
-            await WriteLogAsync(path, 0, Protocol(), Metadata(), Add(path, files[0], 3_000, vector));
+            await TestTables.WriteRawLogAsync(path, 0, Protocol(), Metadata(), Add(path, files[0], 3_000, vector));
             if (content is null)
             {
                 File.Delete(vectorFile);
@@ -257,7 +257,7 @@ public sealed class DeletionVectorTests : IDisposable
         var path = _directory.Combine("readonly");
         var files = await WriteDataFilesAsync(path, [2_000]);
         var dv = (await InlineVectorsAsync([[0, 1]], runs: false))[0];
-        await WriteLogAsync(path, 0, Protocol(), Metadata(), Add(path, files[0], 2_000, dv));
+        await TestTables.WriteRawLogAsync(path, 0, Protocol(), Metadata(), Add(path, files[0], 2_000, dv));
         var table = await DeltaTable.OpenAsync(path);
         var snapshot = await table.GetSnapshotAsync();
 
@@ -450,15 +450,5 @@ public sealed class DeletionVectorTests : IDisposable
         }
 
         return json;
-    }
-
-    private static async Task WriteLogAsync(string path, long version, params JsonObject[] actions)
-    {
-        var log = Path.Combine(path, "_delta_log");
-        Directory.CreateDirectory(log);
-        await File.WriteAllTextAsync(
-            Path.Combine(log, version.ToString("D20", CultureInfo.InvariantCulture) + ".json"),
-            string.Concat(actions.Select(a => a.ToJsonString() + "\n")),
-            new UTF8Encoding(false));
     }
 }

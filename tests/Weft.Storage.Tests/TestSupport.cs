@@ -50,6 +50,17 @@ internal sealed class FakeTimeProvider : TimeProvider
 /// <summary>The event-like table most tests use, and a way to drop fake data files into it.</summary>
 internal static class TestTables
 {
+    /// <summary>Writes log entry <paramref name="version"/> as another engine would: one JSON action a line, written by the test, not by Weft.</summary>
+    public static async Task WriteRawLogAsync(string path, long version, params System.Text.Json.Nodes.JsonObject[] actions)
+    {
+        var log = System.IO.Path.Combine(path, "_delta_log");
+        Directory.CreateDirectory(log);
+        await File.WriteAllTextAsync(
+            System.IO.Path.Combine(log, version.ToString("D20", System.Globalization.CultureInfo.InvariantCulture) + ".json"),
+            string.Concat(actions.Select(a => a.ToJsonString() + "\n")),
+            new System.Text.UTF8Encoding(false));
+    }
+
     public static readonly DateTimeOffset Epoch = new(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
 
     public static readonly string[] PartitionColumns = ["bucket", "path"];
