@@ -42,7 +42,7 @@ internal static class CheckpointReader
             }
             else
             {
-                await ReadParquetAsync(opened.Content, file, tablePath, actions, cancellationToken).ConfigureAwait(false);
+                await ReadParquetAsync(opened.Content, file, "checkpoint", tablePath, actions, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -70,7 +70,7 @@ internal static class CheckpointReader
             var opened = await store.OpenFileAsync(name, cancellationToken).ConfigureAwait(false)
                 ?? throw new DeltaLogException(tablePath, file, $"Sidecar file '{file}' of the checkpoint '{store.DescribeFile(parts[0].FileName)}' is missing.");
             var before = actions.Count;
-            await ReadParquetAsync(opened.Content, file, tablePath, actions, cancellationToken).ConfigureAwait(false);
+            await ReadParquetAsync(opened.Content, file, "sidecar", tablePath, actions, cancellationToken).ConfigureAwait(false);
             for (int i = before; i < actions.Count; i++)
             {
                 if (actions[i] is not (AddAction or RemoveAction))
@@ -125,7 +125,8 @@ internal static class CheckpointReader
         }
     }
 
-    private static async Task ReadParquetAsync(Stream content, string file, string tablePath, List<DeltaAction> actions, CancellationToken cancellationToken)
+    /// <summary>Adds the actions of a checkpoint or sidecar Parquet file (<paramref name="kind"/> names which in errors).</summary>
+    private static async Task ReadParquetAsync(Stream content, string file, string kind, string tablePath, List<DeltaAction> actions, CancellationToken cancellationToken)
     {
         try
         {
@@ -140,7 +141,7 @@ internal static class CheckpointReader
         }
         catch (Exception e) when (e is ParquetFormatException or NotSupportedException or InvalidOperationException or IOException)
         {
-            throw new DeltaLogException(tablePath, file, $"Cannot read {(file.Contains(SidecarDirectory, StringComparison.Ordinal) ? "sidecar" : "checkpoint")} file '{file}': {e.Message}", e);
+            throw new DeltaLogException(tablePath, file, $"Cannot read {kind} file '{file}': {e.Message}", e);
         }
     }
 
