@@ -213,12 +213,12 @@ public sealed class BadLogTests : IDisposable
     public async Task An_unknown_required_reader_feature_is_refused_by_name()
     {
         await TableWithVersionsAsync(1);
-        await CommitRawAsync(2, new ProtocolAction(3, 7, ["deletionVectors", "typeWidening"], ["deletionVectors", "typeWidening"]));
+        await CommitRawAsync(2, new ProtocolAction(3, 7, ["deletionVectors", "catalogManaged"], ["deletionVectors", "catalogManaged"]));
 
         var act = () => DeltaTable.OpenAsync(TablePath);
 
         // Only the feature Weft lacks is named: deletion vectors it reads.
-        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage("*reader feature [typeWidening], which Weft does not implement*");
+        (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage("*reader feature [catalogManaged], which Weft does not implement*");
     }
 
     [Fact]
