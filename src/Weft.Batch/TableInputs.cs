@@ -482,22 +482,18 @@ public static class TableInputs
 
         if (!want.Type.IsList && !column.Type.IsList)
         {
+            // Integers as timestamps are microseconds, as in raw JSON; the rest widens as a file's column does.
             switch (column, want.Type.Kind)
             {
-                case (PrimitiveColumn<int> ints, ScalarKind.Int64 or ScalarKind.Timestamp):
+                case (PrimitiveColumn<int> ints, ScalarKind.Timestamp):
                     return new PrimitiveColumn<long>(want.Type, Array.ConvertAll(ints.Values, i => (long)i), ints.Nulls);
-                case (PrimitiveColumn<int> ints, ScalarKind.Float64):
-                    return new PrimitiveColumn<double>(want.Type, Array.ConvertAll(ints.Values, i => (double)i), ints.Nulls);
                 case (PrimitiveColumn<long> longs, ScalarKind.Int64 or ScalarKind.Timestamp):
-                    return new PrimitiveColumn<long>(want.Type, longs.Values, longs.Nulls); // microseconds, as in raw JSON
-                case (PrimitiveColumn<long> longs, ScalarKind.Float64):
-                    return new PrimitiveColumn<double>(want.Type, Array.ConvertAll(longs.Values, l => (double)l), longs.Nulls);
-                case (PrimitiveColumn<float> floats, ScalarKind.Float64):
-                    return new PrimitiveColumn<double>(want.Type, Array.ConvertAll(floats.Values, f => (double)f), floats.Nulls);
+                    return new PrimitiveColumn<long>(want.Type, longs.Values, longs.Nulls);
             }
         }
 
-        throw new InputException($"{source}: column '{want.Name}' is {column.Type}, which cannot be read as {want.Type}");
+        return ColumnConversions.Widen(column, want.Type)
+            ?? throw new InputException($"{source}: column '{want.Name}' is {column.Type}, which cannot be read as {want.Type}");
     }
 
     /// <summary>

@@ -95,17 +95,26 @@ public static class ColumnConversions
                 or (ParquetType.Int64, ScalarKind.Float64) or (ParquetType.Float, ScalarKind.Float64);
     }
 
-    /// <summary>A file column that <see cref="Widens"/> to <paramref name="type"/>, read as that type.</summary>
-    public static Column Widen(ParquetColumnData data, WeftType type)
+    /// <summary>
+    /// <paramref name="column"/> as the wider <paramref name="type"/>: an int32 as an int64 or a float64, an
+    /// int64 or a float32 as a float64; null for any other pair. What <see cref="Widens"/> allows of a file,
+    /// and what a batch input conforms to the type a signal wants.
+    /// </summary>
+    public static Column? Widen(Column column, WeftType type)
     {
-        ArgumentNullException.ThrowIfNull(data);
-        return (data.Values, type.Kind) switch
+        ArgumentNullException.ThrowIfNull(column);
+        if (column.Type.IsList || type.IsList)
         {
-            (int[] ints, ScalarKind.Int64) => new PrimitiveColumn<long>(type, Array.ConvertAll(ints, i => (long)i), data.Nulls),
-            (int[] ints, ScalarKind.Float64) => new PrimitiveColumn<double>(type, Array.ConvertAll(ints, i => (double)i), data.Nulls),
-            (long[] longs, ScalarKind.Float64) => new PrimitiveColumn<double>(type, Array.ConvertAll(longs, l => (double)l), data.Nulls),
-            (float[] floats, ScalarKind.Float64) => new PrimitiveColumn<double>(type, Array.ConvertAll(floats, f => (double)f), data.Nulls),
-            _ => throw new ArgumentException($"Column '{data.Field.Name}' holds Parquet {Describe(data.Field)}, which does not widen to Weft {type}.", nameof(data)),
+            return null;
+        }
+
+        return (column, type.Kind) switch
+        {
+            (PrimitiveColumn<int> ints, ScalarKind.Int64) => new PrimitiveColumn<long>(type, Array.ConvertAll(ints.Values, i => (long)i), ints.Nulls),
+            (PrimitiveColumn<int> ints, ScalarKind.Float64) => new PrimitiveColumn<double>(type, Array.ConvertAll(ints.Values, i => (double)i), ints.Nulls),
+            (PrimitiveColumn<long> longs, ScalarKind.Float64) => new PrimitiveColumn<double>(type, Array.ConvertAll(longs.Values, l => (double)l), longs.Nulls),
+            (PrimitiveColumn<float> floats, ScalarKind.Float64) => new PrimitiveColumn<double>(type, Array.ConvertAll(floats.Values, f => (double)f), floats.Nulls),
+            _ => null,
         };
     }
 

@@ -877,7 +877,8 @@ public sealed class EventTable
         var plan = cursor.Plan;
         var (bytesRead, bytesDecompressed, pages) = (reader.BytesRead, reader.BytesDecompressed, reader.PagesDecoded);
         var rowCount = cursor.RowCount(group);
-        if (cursor.Deleted is { } deleted && deleted.CountIn(cursor.FirstRow(group), rowCount) == rowCount)
+        int deletedHere = cursor.Deleted?.CountIn(cursor.FirstRow(group), rowCount) ?? 0;
+        if (cursor.Deleted is not null && deletedHere == rowCount)
         {
             return null; // another engine deleted every row of the group: nothing to decode
         }
@@ -900,7 +901,9 @@ public sealed class EventTable
                     throw cursor.Error($"column '{field.Name}' of row group {group} has {data.RowCount} rows, the row group {rowCount}");
                 }
 
-                decoded[k] = cursor.Widened[k] ? ColumnConversions.Widen(data, field.Type) : ColumnConversions.FromParquet(data, field.Type);
+                decoded[k] = cursor.Widened[k]
+                    ? ColumnConversions.Widen(ColumnConversions.FromParquet(data, new WeftType(ColumnConversions.ToScalarKind(data.Field.Type))), field.Type)!
+                    : ColumnConversions.FromParquet(data, field.Type);
             }
         }
         catch (Exception e) when (e is ParquetFormatException or NotSupportedException or EndOfStreamException)
@@ -908,7 +911,7 @@ public sealed class EventTable
             throw cursor.Error(e.Message, e);
         }
 
-        var batch = plan.Assemble(decoded, rowCount, cursor.File, cursor.Deleted, cursor.FirstRow(group));
+        var batch = plan.Assemble(decoded, rowCount, cursor.File, deletedHere > 0 ? cursor.Deleted : null, deletedHere > 0 ? cursor.FirstRow(group) : 0);
         _counters.RowGroupRead(
             batch?.RowCount ?? 0, reader.BytesRead - bytesRead, reader.BytesDecompressed - bytesDecompressed, reader.PagesDecoded - pages);
         return batch;
@@ -991,15 +994,15 @@ public sealed class EventTable
                 return;
             }
 
-            long rows = 0;
-            foreach (var group in Reader.RowGroups)
+            _firstRows = new long[Reader.RowGroups.Count + 1];
+            for (var g = 0; g < Reader.RowGroups.Count; g++)
             {
-                rows += group.RowCount;
+                _firstRows[g + 1] = _firstRows[g] + Reader.RowGroups[g].RowCount;
             }
 
             try
             {
-                Deleted = await DeletionVectorReader.ReadAsync(Snapshot.TablePath, vector, rows, cancellationToken).ConfigureAwait(false);
+                Deleted = await DeletionVectorReader.ReadAsync(Snapshot.TablePath, vector, _firstRows[^1], cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is FormatException or IOException or UnauthorizedAccessException)
             {
@@ -1007,17 +1010,10 @@ public sealed class EventTable
             }
         }
 
-        /// <summary>The file's row number of <paramref name="group"/>'s first row.</summary>
-        public long FirstRow(int group)
-        {
-            long first = 0;
-            for (var g = 0; g < group; g++)
-            {
-                first += Reader.RowGroups[g].RowCount;
-            }
+        private long[]? _firstRows; // with a deletion vector: each group's first row in the file, then the file's rows
 
-            return first;
-        }
+        /// <summary>With a deletion vector (<see cref="Deleted"/>): the file's row number of <paramref name="group"/>'s first row.</summary>
+        public long FirstRow(int group) => _firstRows![group];
 
         public int RowCount(int group)
         {
@@ -1182,8 +1178,8 @@ public sealed class EventTable
 
         /// <summary>
         /// The output batch of one row group, without the rows <paramref name="deleted"/> removes (numbered
-        /// from <paramref name="firstRow"/>, the group's first row in its file) and filtered by the range;
-        /// null when no row is left.
+        /// from <paramref name="firstRow"/>, the group's first row in its file; null when it removes none of
+        /// the group's) and filtered by the range; null when no row is left.
         /// </summary>
         public EventBatch? Assemble(Column[] decoded, int rowCount, AddFile file, DeletedRows? deleted, long firstRow)
         {
@@ -1191,11 +1187,6 @@ public sealed class EventTable
             var selected = rowCount;
             try
             {
-                if (deleted is not null && deleted.CountIn(firstRow, rowCount) == 0)
-                {
-                    deleted = null;
-                }
-
                 if (Range is not null || deleted is not null)
                 {
                     var column = Range is null ? null : (PrimitiveColumn<long>)decoded[RangeSlot];
