@@ -61,6 +61,7 @@ internal static class DemoMigration
         string clicks = await SplitAsync(dir, configPath, signal, weftRows, ct).ConfigureAwait(false);
         await o.WriteLineAsync($"  the home-feed consumer reads every user's routes through the router weft serve uses (exposures logged), and logs its own clicks → {Path.GetRelativePath(dir, clicks)}").ConfigureAwait(false);
         await MigrateAsync(o, ["srm", .. common, "--event-type", "click", "--consumer", "home-feed"]).ConfigureAwait(false);
+        await MigrateAsync(o, ["outcome", .. click, "--consumer", "home-feed", "--outcomes", clicks, "--metric", "clicked", "--margin", "0.03", "--sequential"]).ConfigureAwait(false);
         await MigrateAsync(o, ["outcome", .. click, "--consumer", "home-feed", "--outcomes", clicks, "--metric", "clicked", "--margin", "0.03"]).ConfigureAwait(false);
         await MigrateAsync(o, ["rollback", .. click, "--reason", "demo: a rollback is one command and instant"]).ConfigureAwait(false);
         await MigrateAsync(o, ["cutover", .. click, "--percent", "100"]).ConfigureAwait(false);

@@ -80,7 +80,7 @@ internal static class MigrateCommand
                 rows.Add([
                     s.EventType, MigrationStages.Name(s.Stage), s.Since is { } since ? since.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) : "-",
                     MigrationStore.DescribeRoutes(s.Routes), Verdict(s.Comparison), Verdict(s.AbTest),
-                    s.Outcomes.Count == 0 ? "-" : string.Join(", ", s.Outcomes.Select(o => $"{o.Consumer} {Verdict(o)}")), Next(s),
+                    s.Outcomes.Count == 0 ? "-" : string.Join(", ", s.Outcomes.Select(o => $"{o.Consumer} {(IsUndecided(o) ? $"#{o.Id} undecided {o.At:yyyy-MM-dd}" : Verdict(o))}")), Next(s),
                 ]);
             }
 
@@ -387,9 +387,10 @@ internal static class MigrateCommand
         var margin = new Option<double>("--margin") { Description = "Equivalence margin: a difference of the arms' means within ±MARGIN is no effect", Required = true };
         var alpha = new Option<double>("--alpha") { Description = "Significance level of each one-sided test", DefaultValueFactory = _ => 0.05 };
         var percent = new Option<double?>("--percent") { Description = "The split measured (default: the consumer's route now); exposures are kept per percent" };
-        var command = new Command("outcome", "Online A/B: the consumer's own metric, Weft's users against legacy's in its split (Welch TOST after sample-ratio checks); stored as evidence, a failure blocks raising its route")
+        var sequential = new Option<bool>("--sequential") { Description = "Always-valid tests (a confidence sequence, a sequential sample-ratio check): valid however often the growing log is tested, at the price of a wider interval" };
+        var command = new Command("outcome", "Online A/B: the consumer's own metric, Weft's users against legacy's in its split (Welch TOST after sample-ratio checks; --sequential: always-valid); stored as evidence, a failure blocks raising its route")
         {
-            c.Config, c.Signal, c.EventType, consumer, outcomes, metric, userColumn, margin, alpha, percent, c.Actor, c.Json,
+            c.Config, c.Signal, c.EventType, consumer, outcomes, metric, userColumn, margin, alpha, percent, sequential, c.Actor, c.Json,
         };
         command.SetAction((parse, ct) => RunAsync("outcome", stderr, async () =>
         {
@@ -412,11 +413,11 @@ internal static class MigrateCommand
 
             string metricName = parse.GetValue(metric)!;
             var values = await OnlineOutcome.ReadAsync(parse.GetValue(outcomes)!, parse.GetValue(userColumn)!, metricName, ct).ConfigureAwait(false);
-            var result = OnlineOutcome.Test(metricName, values, weftUsers, legacyUsers, split, parse.GetValue(margin), parse.GetValue(alpha));
+            var result = OnlineOutcome.Test(metricName, values, weftUsers, legacyUsers, split, parse.GetValue(margin), parse.GetValue(alpha), parse.GetValue(sequential));
             string Num(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
             string summary = $"{who} at {split.ToString("0.##", CultureInfo.InvariantCulture)} %: mean {metricName} Weft {Num(result.WeftMean)} ({result.WeftUsers:N0} users) against legacy {Num(result.LegacyMean)} ({result.LegacyUsers:N0}), "
-                + $"difference {Num(result.Difference)} (interval {Num(result.Lower)} .. {Num(result.Upper)}) within ±{Num(result.Margin)}: "
-                + (result.Passed ? $"equivalent (p {(result.PValue < 1e-4 ? "< 0.0001" : $"= {result.PValue:G3}")})" : $"not shown: {result.Failures[0]}");
+                + $"difference {Num(result.Difference)} ({(result.Sequential ? "always-valid interval" : "interval")} {Num(result.Lower)} .. {Num(result.Upper)}) within ±{Num(result.Margin)}: "
+                + (result.Passed ? $"equivalent ({(result.Sequential ? "always-valid " : "")}p {(result.PValue < 1e-4 ? "< 0.0001" : $"= {result.PValue:G3}")})" : $"not shown: {result.Failures[0]}");
             var transition = await store.RecordOutcomeAsync(signal.Name, eventType, who,
                 new EvidenceInput(MigrationStore.OutcomeKind, result.Passed, summary, JsonSerializer.Serialize(result, CliJson.Compact)), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
             if (parse.GetValue(c.Json))
@@ -426,7 +427,7 @@ internal static class MigrateCommand
             else
             {
                 await stdout.WriteLineAsync($"online A/B outcome of '{eventType}' for {summary}").ConfigureAwait(false);
-                await stdout.WriteLineAsync($"  exposed users: {result.Exposed.WeftUsers:N0} Weft, {result.Exposed.LegacyUsers:N0} legacy (sample ratio p = {result.Exposed.PValue:G3}); "
+                await stdout.WriteLineAsync($"  exposed users: {result.Exposed.WeftUsers:N0} Weft, {result.Exposed.LegacyUsers:N0} legacy ({(result.Sequential ? "always-valid " : "")}sample ratio p = {result.Exposed.PValue:G3}); "
                     + $"{result.ExposedWithoutOutcome:N0} without an outcome, {result.UnexposedWithOutcome:N0} users with outcomes not exposed to this split (both left out)").ConfigureAwait(false);
                 await stdout.WriteLineAsync(Transition(transition)).ConfigureAwait(false);
             }
@@ -548,6 +549,26 @@ internal static class MigrateCommand
         await output.WriteLineAsync(r.Passed ? "  passed" : $"  FAILED: {string.Join("; ", r.Failures)}").ConfigureAwait(false);
     }
 
+    /// <summary>A sequential outcome test that needs more users, not a failure (its stored result says so).</summary>
+    private static bool IsUndecided(MigrationEvidence outcome)
+    {
+        if (outcome.Passed)
+        {
+            return false;
+        }
+
+        try
+        {
+            using var details = JsonDocument.Parse(outcome.Details);
+            return details.RootElement.ValueKind == JsonValueKind.Object
+                && details.RootElement.TryGetProperty("undecided", out var undecided) && undecided.ValueKind == JsonValueKind.True;
+        }
+        catch (JsonException)
+        {
+            return false; // evidence stored by hand or by an older version: read as its verdict says
+        }
+    }
+
     private static string Verdict(MigrationEvidence? evidence) =>
         evidence is null ? "-" : $"#{evidence.Id} {(evidence.Passed ? "passed" : "FAILED")} {evidence.At:yyyy-MM-dd}";
 
@@ -558,7 +579,8 @@ internal static class MigrateCommand
         MigrationStage.Compared => "abtest",
         MigrationStage.AbTested => "cutover",
         MigrationStage.CuttingOver when s.Comparison is { Passed: false } => "compare failed: rollback?",
-        MigrationStage.CuttingOver when s.Outcomes.Any(o => !o.Passed) => "outcome failed: rollback?",
+        MigrationStage.CuttingOver when s.Outcomes.Any(o => !o.Passed && !IsUndecided(o)) => "outcome failed: rollback?",
+        MigrationStage.CuttingOver when s.Outcomes.Any(o => !o.Passed) => "outcome undecided: collect, test again",
         MigrationStage.CuttingOver => "cutover --percent 100",
         MigrationStage.CutOver when s.Comparison is { Passed: false } => "compare failed: rollback?",
         MigrationStage.CutOver => "deprecate after the soak",

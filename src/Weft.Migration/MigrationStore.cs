@@ -304,7 +304,7 @@ public sealed class MigrationStore : IAsyncDisposable
             // the default route serves every consumer without its own, so any failed outcome holds it.
             foreach (var outcome in status.Outcomes.Where(o => !o.Passed && (consumer == MigrationRouting.DefaultConsumer || o.Consumer == consumer)))
             {
-                problems.Add($"the latest online outcome test of consumer '{outcome.Consumer}' (#{outcome.Id}) failed: {outcome.Summary} (test again with `weft migrate outcome` once it is fixed, or roll back)");
+                problems.Add($"the latest online outcome test of consumer '{outcome.Consumer}' (#{outcome.Id}) did not pass: {outcome.Summary} (test again with `weft migrate outcome` once it is fixed, or roll back)");
             }
 
             if (raising && problems.Count > 0 && overrideReason is null)

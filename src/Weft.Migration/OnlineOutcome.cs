@@ -16,13 +16,15 @@ namespace Weft.Migration;
 /// <param name="WeftUsers">Exposed users Weft served that have an outcome.</param>
 /// <param name="LegacyUsers">Exposed users legacy served that have an outcome.</param>
 /// <param name="Difference">Mean of Weft's users − mean of legacy's users.</param>
-/// <param name="Lower">Lower end of the (1 − 2α) confidence interval of the difference.</param>
-/// <param name="DegreesOfFreedom">Welch–Satterthwaite degrees of freedom.</param>
-/// <param name="PValue">The larger of the two one-sided p-values; equivalent when below Alpha.</param>
+/// <param name="Lower">Lower end of the (1 − 2α) confidence interval of the difference; of the (1 − α) always-valid one when Sequential.</param>
+/// <param name="Sequential">An always-valid test (a confidence sequence), valid however often the growing log is tested; else the fixed-horizon one, valid at one planned look.</param>
+/// <param name="DegreesOfFreedom">Welch–Satterthwaite degrees of freedom (NaN when Sequential, which uses the normal limit).</param>
+/// <param name="PValue">The larger of the two one-sided p-values (always-valid ones when Sequential); equivalent when below Alpha.</param>
 /// <param name="Exposed">The sample-ratio check of every exposed user.</param>
 /// <param name="Measured">The sample-ratio check of the exposed users with an outcome: a consumer that logs one arm's users less often biases the comparison.</param>
 /// <param name="ExposedWithoutOutcome">Exposed users the outcomes do not mention (left out).</param>
 /// <param name="UnexposedWithOutcome">Users with outcomes who were not exposed to this split (left out).</param>
+/// <param name="Undecided">A sequential test that has neither shown equivalence nor a difference beyond the margin yet, with no other failure: collect more users and test again.</param>
 public sealed record OnlineOutcomeResult(
     string Metric,
     long WeftUsers,
@@ -34,13 +36,15 @@ public sealed record OnlineOutcomeResult(
     double Upper,
     double Margin,
     double Alpha,
+    bool Sequential,
     double DegreesOfFreedom,
     double PValue,
     SampleRatioResult Exposed,
     SampleRatioResult? Measured,
     long ExposedWithoutOutcome,
     long UnexposedWithOutcome,
-    IReadOnlyList<string> Failures)
+    IReadOnlyList<string> Failures,
+    bool Undecided = false)
 {
     public bool Passed => Failures.Count == 0;
 }
@@ -112,9 +116,16 @@ public static class OnlineOutcome
     /// says (a sample-ratio mismatch), when an arm has fewer than 2 measured users, or when the
     /// difference is not shown to lie within ±<paramref name="margin"/>.
     /// </summary>
+    /// <param name="sequential">
+    /// Test so that looking again and again as the split gathers users keeps the error rates at
+    /// <paramref name="alpha"/> (always-valid: the sample-ratio checks and the equivalence test are
+    /// sequential ones). The fixed-horizon test is valid only at one look planned in advance: tested
+    /// after every day of logs and stopped at the first pass, it calls arms equivalent that are not
+    /// far more often than alpha.
+    /// </param>
     public static OnlineOutcomeResult Test(
         string metric, IReadOnlyDictionary<long, double> outcomes, IReadOnlySet<long> weftUsers, IReadOnlySet<long> legacyUsers,
-        double percent, double margin, double alpha = 0.05)
+        double percent, double margin, double alpha = 0.05, bool sequential = false)
     {
         ArgumentNullException.ThrowIfNull(outcomes);
         ArgumentNullException.ThrowIfNull(weftUsers);
@@ -138,7 +149,7 @@ public static class OnlineOutcome
         }
 
         var failures = new List<string>();
-        var exposed = SampleRatio.Test(weftUsers.Count, legacyUsers.Count, percent);
+        var exposed = SampleRatio.Test(weftUsers.Count, legacyUsers.Count, percent, sequential);
         if (exposed.Mismatch)
         {
             failures.Add($"the exposed users split {exposed.ObservedPercent:0.##} % to Weft against the route's {percent:0.##} % (p = {exposed.PValue:G3}): the split is broken, and no outcome over it is to be trusted");
@@ -147,56 +158,133 @@ public static class OnlineOutcome
         SampleRatioResult? measured = null;
         if (weft.Count + legacy.Count > 0)
         {
-            measured = SampleRatio.Test(weft.Count, legacy.Count, percent);
+            measured = SampleRatio.Test(weft.Count, legacy.Count, percent, sequential);
             if (measured.Mismatch)
             {
                 failures.Add($"the users with an outcome split {measured.ObservedPercent:0.##} % to Weft against the route's {percent:0.##} % (p = {measured.PValue:G3}): the consumer's logs cover one arm's users more than the other's");
             }
         }
 
-        double difference = double.NaN, lower = double.NaN, upper = double.NaN, df = double.NaN, p = 1;
-        if (weft.Count < 2 || legacy.Count < 2)
+        var comparison = Compare(metric, weft, legacy, margin, alpha, sequential);
+        if (comparison.Failure is { } failure)
         {
-            failures.Add($"{weft.Count:N0} of Weft's and {legacy.Count:N0} of legacy's exposed users have an outcome; the test needs at least 2 in each arm");
-        }
-        else
-        {
-            difference = weft.Mean - legacy.Mean;
-            double vw = weft.Variance / weft.Count, vl = legacy.Variance / legacy.Count;
-            double se = Math.Sqrt(vw + vl);
-            if (se == 0)
-            {
-                // Every user of both arms has the same outcome within their arm: the difference is known exactly.
-                lower = upper = difference;
-                p = Math.Abs(difference) < margin ? 0 : 1;
-                df = weft.Count + legacy.Count - 2;
-            }
-            else
-            {
-                df = (vw + vl) * (vw + vl) / ((vw * vw / (weft.Count - 1)) + (vl * vl / (legacy.Count - 1)));
-                var t = new StudentT(0, 1, df);
-                double pLower = 1 - t.CumulativeDistribution((difference + margin) / se); // H0: difference <= -margin
-                double pUpper = t.CumulativeDistribution((difference - margin) / se); // H0: difference >= +margin
-                p = Math.Max(pLower, pUpper);
-                double critical = t.InverseCumulativeDistribution(1 - alpha);
-                lower = difference - (critical * se);
-                upper = difference + (critical * se);
-            }
-
-            if (!(p < alpha))
-            {
-                failures.Add($"the difference in mean {metric} {difference:G4} (Weft {weft.Mean:G4} against legacy {legacy.Mean:G4}; interval {lower:G4} .. {upper:G4}) is not shown to lie within ±{margin:G4} (p = {p:G3}, alpha {alpha:G3})");
-            }
+            failures.Add(failure);
         }
 
         return new OnlineOutcomeResult(
             metric, weft.Count, legacy.Count, weft.Count > 0 ? weft.Mean : double.NaN, legacy.Count > 0 ? legacy.Mean : double.NaN,
-            difference, lower, upper, margin, alpha, df, p, exposed, measured,
-            weftUsers.Count + legacyUsers.Count - weft.Count - legacy.Count, unexposed, failures);
+            comparison.Difference, comparison.Lower, comparison.Upper, margin, alpha, sequential, comparison.DegreesOfFreedom, comparison.PValue, exposed, measured,
+            weftUsers.Count + legacyUsers.Count - weft.Count - legacy.Count, unexposed, failures, comparison.Undecided && failures.Count == 1);
+    }
+
+    /// <summary>
+    /// The equivalence test of two arms' summaries: the difference of their means (Weft's − legacy's),
+    /// its interval and p-value, and why it did not pass (null when it did).
+    /// </summary>
+    internal static Comparison Compare(string metric, ArmSummary weft, ArmSummary legacy, double margin, double alpha, bool sequential)
+    {
+        if (weft.Count < 2 || legacy.Count < 2)
+        {
+            return new Comparison(double.NaN, double.NaN, double.NaN, double.NaN, 1,
+                $"{weft.Count:N0} of Weft's and {legacy.Count:N0} of legacy's exposed users have an outcome; the test needs at least 2 in each arm");
+        }
+
+        double difference = weft.Mean - legacy.Mean;
+        double vw = weft.Variance / weft.Count, vl = legacy.Variance / legacy.Count;
+        double variance = vw + vl;
+        double se = Math.Sqrt(variance);
+        string Described(double lower, double upper, string interval) =>
+            $"the difference in mean {metric} {difference:G4} (Weft {weft.Mean:G4} against legacy {legacy.Mean:G4}; {interval} {lower:G4} .. {upper:G4})";
+
+        if (sequential)
+        {
+            if (se == 0)
+            {
+                // A spread of zero so far says nothing about the next users'; a fixed look may trust it, a look at every step may not.
+                return new Comparison(difference, difference, difference, double.NaN, 1,
+                    $"every user of both arms has had the same {metric} within their arm so far; the always-valid test needs a spread to bound the difference: keep collecting", Undecided: true);
+            }
+
+            double tau2 = MixtureVariance(margin, alpha);
+            double half = MixtureHalfWidth(variance, tau2, alpha);
+            double lower = difference - half, upper = difference + half;
+            double pLower = difference > -margin ? MixtureP(difference + margin, variance, tau2) : 1; // H0: difference <= -margin
+            double pUpper = difference < margin ? MixtureP(difference - margin, variance, tau2) : 1; // H0: difference >= +margin
+            double p = Math.Max(pLower, pUpper);
+            string? failure = null;
+            bool undecided = false;
+            if (lower > margin || upper < -margin)
+            {
+                failure = $"{Described(lower, upper, "always-valid interval")} lies outside ±{margin:G4}: the consumer's {metric} differs on Weft's sequences by more than the margin (alpha {alpha:G3})";
+            }
+            else if (!(p < alpha))
+            {
+                undecided = true;
+                failure = $"{Described(lower, upper, "always-valid interval")} is not yet shown to lie within ±{margin:G4} (always-valid p = {p:G3}, alpha {alpha:G3}): keep collecting and test the growing log again";
+            }
+
+            return new Comparison(difference, lower, upper, double.NaN, p, failure, undecided);
+        }
+
+        if (se == 0)
+        {
+            // Every user of both arms has the same outcome within their arm: the difference is known exactly.
+            double exact = Math.Abs(difference) < margin ? 0 : 1;
+            return new Comparison(difference, difference, difference, weft.Count + legacy.Count - 2, exact,
+                exact < alpha ? null : $"{Described(difference, difference, "interval")} is not shown to lie within ±{margin:G4} (p = {exact:G3}, alpha {alpha:G3})");
+        }
+
+        double df = variance * variance / ((vw * vw / (weft.Count - 1)) + (vl * vl / (legacy.Count - 1)));
+        var t = new StudentT(0, 1, df);
+        double pBelow = 1 - t.CumulativeDistribution((difference + margin) / se); // H0: difference <= -margin
+        double pAbove = t.CumulativeDistribution((difference - margin) / se); // H0: difference >= +margin
+        double pValue = Math.Max(pBelow, pAbove);
+        double critical = t.InverseCumulativeDistribution(1 - alpha);
+        double low = difference - (critical * se), high = difference + (critical * se);
+        return new Comparison(difference, low, high, df, pValue,
+            pValue < alpha ? null : $"{Described(low, high, "interval")} is not shown to lie within ±{margin:G4} (p = {pValue:G3}, alpha {alpha:G3})");
+    }
+
+    /// <summary>
+    /// The variance τ² of the normal mixture over differences that the always-valid test averages its
+    /// likelihood ratio over (the mSPRT of Johari et al., "Always Valid Inference", 2017, with the
+    /// normal limit of Waudby-Smith et al.'s asymptotic confidence sequences). τ² sets where the
+    /// interval is tightest; it must not depend on the data, or looks would lose their validity. It is
+    /// chosen from the margin: tightest when the interval's half-width equals the margin, the first
+    /// moment two identical arms could be shown equivalent. There the width's minimum over τ² is at
+    /// τ² = v·r with r = −2 ln α + ln(1 + r), and the half-width is √(v(1 + r)), so v = M²/(1 + r).
+    /// </summary>
+    internal static double MixtureVariance(double margin, double alpha)
+    {
+        double r = -2 * Math.Log(alpha);
+        for (int i = 0; i < 100; i++)
+        {
+            r = (-2 * Math.Log(alpha)) + Math.Log(1 + r); // a contraction: its slope 1/(1 + r) is below 1
+        }
+
+        return r / (1 + r) * margin * margin;
+    }
+
+    /// <summary>
+    /// Half-width of the (1 − α) always-valid interval of an estimate of variance <paramref name="variance"/>:
+    /// the differences θ whose mixture likelihood ratio stays below 1/α.
+    /// </summary>
+    internal static double MixtureHalfWidth(double variance, double tau2, double alpha) =>
+        Math.Sqrt(2 * variance * (variance + tau2) / tau2 * (Math.Log(1 / alpha) + (0.5 * Math.Log((variance + tau2) / variance))));
+
+    /// <summary>
+    /// The always-valid p-value of a hypothesised difference that the estimate exceeds by
+    /// <paramref name="distance"/>: 1 over the mixture likelihood ratio, capped at 1. By Ville's
+    /// inequality the ratio reaches 1/α at any look with probability at most α when the hypothesis holds.
+    /// </summary>
+    internal static double MixtureP(double distance, double variance, double tau2)
+    {
+        double logRatio = (0.5 * Math.Log(variance / (variance + tau2))) + (tau2 * distance * distance / (2 * variance * (variance + tau2)));
+        return logRatio <= 0 ? 1 : Math.Exp(-logRatio);
     }
 
     /// <summary>An arm's users with an outcome: count, mean and sample variance (Welford).</summary>
-    private static (long Count, double Mean, double Variance) Arm(IReadOnlyDictionary<long, double> outcomes, IReadOnlySet<long> users)
+    private static ArmSummary Arm(IReadOnlyDictionary<long, double> outcomes, IReadOnlySet<long> users)
     {
         long n = 0;
         double mean = 0, m2 = 0;
@@ -213,6 +301,13 @@ public static class OnlineOutcome
             m2 += delta * (x - mean);
         }
 
-        return (n, mean, n > 1 ? m2 / (n - 1) : 0);
+        return new ArmSummary(n, mean, n > 1 ? m2 / (n - 1) : 0);
     }
 }
+
+/// <summary>An arm's users with an outcome: how many, their mean and their sample variance.</summary>
+internal readonly record struct ArmSummary(long Count, double Mean, double Variance);
+
+/// <summary>An equivalence test's figures, and why it did not pass (null when it did).</summary>
+/// <param name="Undecided">Sequential, and neither equivalence nor a difference beyond the margin is shown yet.</param>
+internal readonly record struct Comparison(double Difference, double Lower, double Upper, double DegreesOfFreedom, double PValue, string? Failure, bool Undecided = false);

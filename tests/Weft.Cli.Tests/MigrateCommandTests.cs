@@ -333,6 +333,7 @@ public sealed class MigrateCommandTests : IDisposable
         }
 
         await WriteClicksAsync(0.3);
+        double fixedStandardError;
         var same = await Migrate("outcome", world.Config, "--event-type", "click", "--consumer", "ranker", "--outcomes", outcomes, "--metric", "clicked", "--margin", "0.03", "--json");
         same.Exit.Should().Be(0, same.Out + same.Err);
         using (var doc = JsonDocument.Parse(same.Out))
@@ -358,11 +359,44 @@ public sealed class MigrateCommandTests : IDisposable
             result.GetProperty("weft_mean").GetDouble().Should().BeApproximately(duck[0], 1e-12);
             result.GetProperty("legacy_mean").GetDouble().Should().BeApproximately(duck[1], 1e-12);
             result.GetProperty("difference").GetDouble().Should().BeApproximately(duck[2], 1e-12);
+            fixedStandardError = duck[3];
             double df = result.GetProperty("degrees_of_freedom").GetDouble();
             df.Should().BeApproximately(duck[4], duck[4] * 1e-9);
             double halfWidth = (result.GetProperty("upper").GetDouble() - result.GetProperty("lower").GetDouble()) / 2;
             halfWidth.Should().BeApproximately(MathNet.Numerics.Distributions.StudentT.InvCDF(0, 1, df, 0.95) * duck[3], 1e-9, "the 90 % interval is the difference ± t(0.95, df) standard errors");
         }
+
+        // The same log, tested so that ranker may look again every day: the always-valid interval is the
+        // normal mixture's (τ² from the margin, r = −2 ln α + ln(1 + r)), wider than the fixed one, and at
+        // ~2,000 of Weft's users it cannot yet tell; the result is stored as undecided and holds the route.
+        var sequential = await Migrate("outcome", world.Config, "--event-type", "click", "--consumer", "ranker", "--outcomes", outcomes, "--metric", "clicked", "--margin", "0.03", "--sequential", "--json");
+        using (var doc = JsonDocument.Parse(sequential.Out))
+        {
+            var result = doc.RootElement.GetProperty("result");
+            result.GetProperty("sequential").GetBoolean().Should().BeTrue();
+            result.GetProperty("exposed").GetProperty("sequential").GetBoolean().Should().BeTrue();
+            double difference = result.GetProperty("difference").GetDouble();
+            double lower = result.GetProperty("lower").GetDouble(), upper = result.GetProperty("upper").GetDouble();
+            double r = 1;
+            for (int i = 0; i < 100; i++)
+            {
+                r = (-2 * Math.Log(0.05)) + Math.Log(1 + r);
+            }
+
+            double tau2 = r / (1 + r) * 0.03 * 0.03;
+            double se2 = Math.Pow(fixedStandardError, 2);
+            double expected = Math.Sqrt(2 * se2 * (se2 + tau2) / tau2 * (Math.Log(20) + (0.5 * Math.Log((se2 + tau2) / se2))));
+            ((upper - lower) / 2).Should().BeApproximately(expected, 1e-9);
+            (Math.Abs(difference) + expected).Should().BeGreaterThan(0.03, "so the interval reaches past a margin");
+            (lower > 0.03 || upper < -0.03).Should().BeFalse("nor lies beyond one");
+            result.GetProperty("undecided").GetBoolean().Should().BeTrue();
+        }
+
+        sequential.Exit.Should().Be(1);
+        (await Migrate("status", world.Config)).Out.Should().MatchRegex(@"click\s+cutting-over.*ranker #\d+ undecided.*outcome undecided: collect, test again");
+        var notYet = await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "50", "--consumer", "ranker");
+        notYet.Exit.Should().Be(1);
+        notYet.Err.Should().Contain("did not pass").And.Contain("not yet shown");
 
         // Weft's sequences cost ranker a third of its clicks: the test fails, is stored, and holds ranker's route.
         await WriteClicksAsync(0.2);

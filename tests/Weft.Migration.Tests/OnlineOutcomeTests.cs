@@ -98,6 +98,21 @@ public sealed class OnlineOutcomeTests
         result.Exposed.Mismatch.Should().BeTrue();
         result.Passed.Should().BeFalse();
         result.Failures[0].Should().Contain("the split is broken");
+
+        // The always-valid check, which pays for its looks with power, finds it once 1,000 more users fell
+        // back; and a broken split is a failure, not a call to collect more users.
+        foreach (long user in Enumerable.Range(200_000, 1_000))
+        {
+            legacy.Add(user);
+            outcomes[user] = 1.0;
+        }
+
+        SampleRatio.Test(weft.Count, legacy.Count, Percent, sequential: true).PValue.Should().BeGreaterThan(SampleRatio.Test(weft.Count, legacy.Count, Percent).PValue);
+        var sequential = OnlineOutcome.Test("ctr", outcomes, weft, legacy, Percent, margin: 0.1, sequential: true);
+        sequential.Exposed.Sequential.Should().BeTrue();
+        sequential.Exposed.Mismatch.Should().BeTrue();
+        sequential.Failures[0].Should().Contain("the split is broken");
+        sequential.Undecided.Should().BeFalse();
     }
 
     [Fact]
