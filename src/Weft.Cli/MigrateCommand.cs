@@ -346,9 +346,10 @@ internal static class MigrateCommand
     {
         var c = new Common();
         var consumer = new Option<string>("--consumer") { Description = "The consumer whose split is checked (default: *)", DefaultValueFactory = _ => MigrationRouting.DefaultConsumer };
+        var sequential = new Option<bool>("--sequential") { Description = "An always-valid check (a beta-binomial mixture): valid however often it is repeated while the split grows" };
         var command = new Command("srm", "Sample-ratio check of an online split: did weft serve's exposures split users as the route's percent says? (exit 1 on a mismatch)")
         {
-            c.Config, c.Signal, c.EventType, consumer, c.Json,
+            c.Config, c.Signal, c.EventType, consumer, sequential, c.Json,
         };
         command.SetAction((parse, ct) => RunAsync("srm", stderr, async () =>
         {
@@ -368,10 +369,10 @@ internal static class MigrateCommand
                 throw new ArgumentException($"no exposures of '{eventType}' to consumer '{who}' at {route.Percent.ToString("0.##", CultureInfo.InvariantCulture)} % yet: consumers ask `weft serve` (GET /v1/signals/{signal.Name}/users/{{user_id}}/routes?consumer={who}) for their routes");
             }
 
-            var result = SampleRatio.Test(weftUsers, legacyUsers, route.Percent);
+            var result = SampleRatio.Test(weftUsers, legacyUsers, route.Percent, parse.GetValue(sequential));
             await stdout.WriteLineAsync(parse.GetValue(c.Json) ? JsonSerializer.Serialize(result, CliJson.Report)
                 : $"'{eventType}' for consumer '{who}'{(route.Consumer == who ? "" : " (on the default route)")} at {result.Percent.ToString("0.##", CultureInfo.InvariantCulture)} %: {weftUsers:N0} users served by Weft, {legacyUsers:N0} by legacy ({result.ObservedPercent.ToString("0.##", CultureInfo.InvariantCulture)} %); "
-                  + $"chi-square {result.ChiSquare:F2}, p = {result.PValue:G3}: {(result.Mismatch ? "SAMPLE RATIO MISMATCH, the split is broken; do not trust an A/B result over it" : "the split is as expected")}").ConfigureAwait(false);
+                  + $"chi-square {result.ChiSquare:F2}, {(result.Sequential ? "always-valid " : "")}p = {result.PValue:G3}: {(result.Mismatch ? "SAMPLE RATIO MISMATCH, the split is broken; do not trust an A/B result over it" : "the split is as expected")}").ConfigureAwait(false);
             return result.Mismatch ? 1 : 0;
         }));
         return command;

@@ -294,6 +294,17 @@ public sealed class MigrateCommandTests : IDisposable
         var skewed = await Migrate("srm", world.Config, "--event-type", "click", "--consumer", "ranker");
         skewed.Exit.Should().Be(1);
         skewed.Out.Should().Contain("SAMPLE RATIO MISMATCH");
+
+        // The always-valid check, for a team that runs it every hour: 2,000 of 22,000 users astray is found too, with a larger p.
+        var always = await Migrate("srm", world.Config, "--event-type", "click", "--consumer", "ranker", "--sequential", "--json");
+        always.Exit.Should().Be(1);
+        using (var doc = JsonDocument.Parse(always.Out))
+        {
+            doc.RootElement.GetProperty("sequential").GetBoolean().Should().BeTrue();
+            doc.RootElement.GetProperty("p_value").GetDouble().Should().BeLessThan(0.001).And.BeGreaterThan(JsonDocument.Parse((await Migrate("srm", world.Config, "--event-type", "click", "--consumer", "ranker", "--json")).Out).RootElement.GetProperty("p_value").GetDouble());
+        }
+
+        (await Migrate("srm", world.Config, "--event-type", "click", "--consumer", "ranker", "--sequential")).Out.Should().Contain("always-valid p = ");
     }
 
     [Fact]
