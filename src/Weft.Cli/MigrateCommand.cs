@@ -80,7 +80,7 @@ internal static class MigrateCommand
                 rows.Add([
                     s.EventType, MigrationStages.Name(s.Stage), s.Since is { } since ? since.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) : "-",
                     MigrationStore.DescribeRoutes(s.Routes), Verdict(s.Comparison), Verdict(s.AbTest),
-                    s.Outcomes.Count == 0 ? "-" : string.Join(", ", s.Outcomes.Select(o => $"{o.Consumer} {(IsUndecided(o) ? $"#{o.Id} undecided {o.At:yyyy-MM-dd}" : Verdict(o))}")), Next(s),
+                    s.Outcomes.Count == 0 ? "-" : string.Join(", ", s.Outcomes.Select(o => $"{o.Consumer} {(OnlineOutcome.IsUndecided(o) ? $"#{o.Id} undecided {o.At:yyyy-MM-dd}" : Verdict(o))}")), Next(s),
                 ]);
             }
 
@@ -550,26 +550,6 @@ internal static class MigrateCommand
         await output.WriteLineAsync(r.Passed ? "  passed" : $"  FAILED: {string.Join("; ", r.Failures)}").ConfigureAwait(false);
     }
 
-    /// <summary>A sequential outcome test that needs more users, not a failure (its stored result says so).</summary>
-    private static bool IsUndecided(MigrationEvidence outcome)
-    {
-        if (outcome.Passed)
-        {
-            return false;
-        }
-
-        try
-        {
-            using var details = JsonDocument.Parse(outcome.Details);
-            return details.RootElement.ValueKind == JsonValueKind.Object
-                && details.RootElement.TryGetProperty("undecided", out var undecided) && undecided.ValueKind == JsonValueKind.True;
-        }
-        catch (JsonException)
-        {
-            return false; // evidence stored by hand or by an older version: read as its verdict says
-        }
-    }
-
     private static string Verdict(MigrationEvidence? evidence) =>
         evidence is null ? "-" : $"#{evidence.Id} {(evidence.Passed ? "passed" : "FAILED")} {evidence.At:yyyy-MM-dd}";
 
@@ -580,7 +560,7 @@ internal static class MigrateCommand
         MigrationStage.Compared => "abtest",
         MigrationStage.AbTested => "cutover",
         MigrationStage.CuttingOver when s.Comparison is { Passed: false } => "compare failed: rollback?",
-        MigrationStage.CuttingOver when s.Outcomes.Any(o => !o.Passed && !IsUndecided(o)) => "outcome failed: rollback?",
+        MigrationStage.CuttingOver when s.Outcomes.Any(o => !o.Passed && !OnlineOutcome.IsUndecided(o)) => "outcome failed: rollback?",
         MigrationStage.CuttingOver when s.Outcomes.Any(o => !o.Passed) => "outcome undecided: collect, test again",
         MigrationStage.CuttingOver => "cutover --percent 100",
         MigrationStage.CutOver when s.Comparison is { Passed: false } => "compare failed: rollback?",

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text.Json;
 using MathNet.Numerics.Distributions;
 using Weft.Batch;
 using Weft.Definitions;
@@ -175,6 +176,31 @@ public static class OnlineOutcome
             metric, weft.Count, legacy.Count, weft.Count > 0 ? weft.Mean : double.NaN, legacy.Count > 0 ? legacy.Mean : double.NaN,
             comparison.Difference, comparison.Lower, comparison.Upper, margin, alpha, sequential, comparison.DegreesOfFreedom, comparison.PValue, exposed, measured,
             weftUsers.Count + legacyUsers.Count - weft.Count - legacy.Count, unexposed, failures, comparison.Undecided && failures.Count == 1);
+    }
+
+    /// <summary>
+    /// Whether a stored outcome test is a sequential one that needs more users rather than a failure: its
+    /// details (the result as <c>weft migrate outcome</c> stores it, with snake_case names) say
+    /// <c>"undecided": true</c>. Evidence stored otherwise reads as its verdict says.
+    /// </summary>
+    public static bool IsUndecided(MigrationEvidence outcome)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        if (outcome.Passed)
+        {
+            return false;
+        }
+
+        try
+        {
+            using var details = JsonDocument.Parse(outcome.Details);
+            return details.RootElement.ValueKind == JsonValueKind.Object
+                && details.RootElement.TryGetProperty("undecided", out var undecided) && undecided.ValueKind == JsonValueKind.True;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
     }
 
     /// <summary>

@@ -27,6 +27,8 @@ public sealed class DashboardTests
         await using (var store = await Weft.Migration.MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
         {
             await store.RecordOutcomeAsync("engagement", "click", "ranker", new Weft.Migration.EvidenceInput(Weft.Migration.MigrationStore.OutcomeKind, true, "ranker's clicks held", "{}"), "test");
+            // A sequential test of another consumer's split that needs more users: neither passed nor failed.
+            await store.RecordOutcomeAsync("engagement", "click", "feed", new Weft.Migration.EvidenceInput(Weft.Migration.MigrationStore.OutcomeKind, false, "feed: keep collecting", """{"sequential":true,"undecided":true}"""), "test");
         }
 
         await world.StartAsync();
@@ -85,7 +87,7 @@ public sealed class DashboardTests
         var click = page.Locator("#migration tr").Filter(new LocatorFilterOptions { HasText = "click" });
         await Expect(click.Locator("td").Nth(2)).ToHaveTextAsync("cutting-over");
         await Expect(click.Locator("td").Nth(4)).ToHaveTextAsync("ranker: 10%");
-        await Expect(click.Locator("td").Nth(5)).ToHaveTextAsync("shadow passed, comparison passed, A/B passed, online ranker passed");
+        await Expect(click.Locator("td").Nth(5)).ToHaveTextAsync("shadow passed, comparison passed, A/B passed, online feed undecided, online ranker passed");
         var save = page.Locator("#migration tr").Filter(new LocatorFilterOptions { HasText = "save" });
         await Expect(save.Locator("td").Nth(2)).ToHaveTextAsync("shadow");
         await Expect(save.Locator("td").Nth(4)).ToHaveTextAsync("legacy serves every consumer");

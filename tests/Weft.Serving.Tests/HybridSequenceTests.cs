@@ -257,6 +257,7 @@ public sealed class HybridSequenceTests
         await using (var store = await MigrationStore.OpenAsync(Path.Combine(world.Root, "migration.db")))
         {
             await store.ShadowAsync("engagement", "save", new EvidenceInput(MigrationStore.ShadowKind, false, "legacy holds no save", "{}"), "legacy's saves land next week", "test");
+            await store.RecordOutcomeAsync("engagement", "click", "feed", new EvidenceInput(MigrationStore.OutcomeKind, false, "feed: keep collecting", """{"sequential":true,"undecided":true}"""), "test");
             await store.RecordOutcomeAsync("engagement", "click", "ranker", new EvidenceInput(MigrationStore.OutcomeKind, false, "ranker clicked less", "{}"), "test");
         }
 
@@ -276,9 +277,13 @@ public sealed class HybridSequenceTests
         route.GetProperty("consumer").GetString().Should().Be("ranker");
         route.GetProperty("percent").GetDouble().Should().Be(10);
         types["click"].GetProperty("evidence").GetProperty("abtest").GetProperty("passed").GetBoolean().Should().BeTrue();
-        var outcome = types["click"].GetProperty("evidence").GetProperty("outcomes").EnumerateArray().Should().ContainSingle().Subject;
-        outcome.GetProperty("consumer").GetString().Should().Be("ranker");
+        var outcomes = types["click"].GetProperty("evidence").GetProperty("outcomes").EnumerateArray().ToList();
+        outcomes.Select(o => o.GetProperty("consumer").GetString()).Should().Equal("feed", "ranker");
+        outcomes[0].GetProperty("passed").GetBoolean().Should().BeFalse();
+        outcomes[0].GetProperty("undecided").GetBoolean().Should().BeTrue("a sequential test that needs more users is not a failure");
+        var outcome = outcomes[1];
         outcome.GetProperty("passed").GetBoolean().Should().BeFalse();
+        outcome.GetProperty("undecided").GetBoolean().Should().BeFalse();
         outcome.GetProperty("summary").GetString().Should().Be("ranker clicked less");
         types["save"].GetProperty("evidence").GetProperty("outcomes").GetArrayLength().Should().Be(0);
         types["save"].GetProperty("stage").GetString().Should().Be("shadow");

@@ -152,6 +152,9 @@ internal sealed record EvidenceDoc(long Id, bool Passed, string At, string Summa
 {
     [Description("The consumer an online outcome test measured.")]
     public string? Consumer { get; init; }
+
+    [Description("An online outcome test only: a sequential (always-valid) test that has neither passed nor failed yet; collect more users and test again.")]
+    public bool? Undecided { get; init; }
 }
 
 /// <summary>The in-process stream; only <c>running</c> when this process runs none.</summary>

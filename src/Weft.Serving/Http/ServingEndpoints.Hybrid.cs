@@ -257,6 +257,7 @@ internal static partial class ServingEndpoints
                 w.WriteStartObject();
                 w.WriteString("consumer"u8, outcome.Consumer);
                 WriteEvidenceFields(w, outcome);
+                w.WriteBoolean("undecided"u8, OnlineOutcome.IsUndecided(outcome));
                 w.WriteEndObject();
             }
 
