@@ -37,4 +37,18 @@ public sealed class ProcessGcSettingsTests
         const int defaultBatchArrayBytes = 10_000 * 40;
         ConfigProperties().GetProperty("System.GC.LOHThreshold").GetInt64().Should().BeGreaterThan(defaultBatchArrayBytes);
     }
+
+    [Fact]
+    public void A_scans_column_arrays_of_a_million_row_group_start_in_generation_zero_too()
+    {
+        // A row group of 1,048,576 rows (Weft's writer's default) decodes into 8 MB arrays of int64 values.
+        const long millionRowColumnBytes = 1_048_576L * sizeof(long);
+        ConfigProperties().GetProperty("System.GC.LOHThreshold").GetInt64().Should().BeGreaterThan(millionRowColumnBytes);
+    }
+
+    [Fact]
+    public void The_collector_compacts_the_old_generation_rather_than_growing_the_heap()
+    {
+        ConfigProperties().GetProperty("System.GC.ConserveMemory").GetInt32().Should().Be(7);
+    }
 }
