@@ -80,7 +80,7 @@ internal static class MigrateCommand
                 rows.Add([
                     s.EventType, MigrationStages.Name(s.Stage), s.Since is { } since ? since.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) : "-",
                     MigrationStore.DescribeRoutes(s.Routes), Verdict(s.Comparison), Verdict(s.AbTest),
-                    s.Outcomes.Count == 0 ? "-" : string.Join(", ", s.Outcomes.Select(o => $"{o.Consumer} {(OnlineOutcome.IsUndecided(o) ? $"#{o.Id} undecided {o.At:yyyy-MM-dd}" : Verdict(o))}")), Next(s),
+                    s.Outcomes.Count == 0 ? "-" : string.Join(", ", s.Outcomes.Select(o => $"{o.Consumer} {Verdict(o, OnlineOutcome.IsUndecided(o))}")), Next(s),
                 ]);
             }
 
@@ -550,8 +550,9 @@ internal static class MigrateCommand
         await output.WriteLineAsync(r.Passed ? "  passed" : $"  FAILED: {string.Join("; ", r.Failures)}").ConfigureAwait(false);
     }
 
-    private static string Verdict(MigrationEvidence? evidence) =>
-        evidence is null ? "-" : $"#{evidence.Id} {(evidence.Passed ? "passed" : "FAILED")} {evidence.At:yyyy-MM-dd}";
+    /// <param name="undecided">A sequential outcome test that needs more users: neither passed nor failed.</param>
+    private static string Verdict(MigrationEvidence? evidence, bool undecided = false) =>
+        evidence is null ? "-" : $"#{evidence.Id} {(evidence.Passed ? "passed" : undecided ? "undecided" : "FAILED")} {evidence.At:yyyy-MM-dd}";
 
     private static string Next(MigrationStatus s) => s.Stage switch
     {
