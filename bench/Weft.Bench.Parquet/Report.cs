@@ -88,6 +88,17 @@ internal static class Report
             }
 
             text.AppendLine();
+            if (duck["scanSecondsByColumn"] is JsonObject duckByColumn)
+            {
+                // One query per column of Weft's file: each column's own cost, beside Weft's share of its full scan.
+                text.Append("DuckDB threads=1 seconds by column (one query per column, median):");
+                foreach (var (name, seconds) in duckByColumn)
+                {
+                    text.Append(Inv($" {name} {seconds!.GetValue<double>():F3};"));
+                }
+
+                text.AppendLine();
+            }
         }
 
         Console.Out.Write(text.ToString());

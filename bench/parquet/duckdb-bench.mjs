@@ -8,6 +8,8 @@
 //    which is DuckDB's default, ROW_GROUP_SIZE as Weft) and --runs full scans of that file with a query that
 //    aggregates every column (see scanSql below), so DuckDB must decode every value of every column.
 // 3. Records file sizes and, from parquet_metadata(), per-column compressed sizes and encodings of both files.
+// 4. With threads=1, times --runs scans of Weft's file one column at a time (that column's count and sum), so
+//    the report can set each column's cost beside Weft's (the full scan's query is the figure that counts).
 //
 // @duckdb/node-api is resolved from tests/interop (install it with `npm ci --prefix tests/interop`).
 import { createRequire } from 'node:module';
@@ -77,6 +79,21 @@ async function columnSizes(connection, file) {
   });
 }
 
+// Median seconds of --runs single-column scans of `file` per column, at threads=1.
+async function columnScans(connection, file, runs) {
+  await connection.run('SET threads = 1');
+  const byColumn = {};
+  for (const name of NAMES) {
+    const seconds = [];
+    for (let run = 0; run < runs; run++) {
+      seconds.push((await timed(connection, `SELECT count(${name}), sum(${COLUMNS[name]}) FROM read_parquet('${file}')`)).seconds);
+    }
+    byColumn[name] = seconds.sort((a, b) => a - b)[Math.floor(seconds.length / 2)];
+  }
+  log(`threads=1 single-column scans of ${file}: ${NAMES.map((n) => `${n} ${byColumn[n].toFixed(3)}`).join('; ')}`);
+  return byColumn;
+}
+
 async function main() {
   const options = parseArgs(process.argv.slice(2));
   const runs = Number(options.runs);
@@ -123,7 +140,8 @@ async function main() {
     const one = configs.find((c) => c.threads === 1) ?? configs[0];
     const columns = { weft: await columnSizes(connection, input), duckdb: await columnSizes(connection, one.file) };
     const weftFileAggregates = aggregates((await connection.runAndReadAll(scanSql(input))).getRows()[0]);
-    const result = { side: 'duckdb', version, defaultThreads, loadSeconds: load.seconds, configs, columns, weftFileAggregates };
+    const scanSecondsByColumn = await columnScans(connection, input, runs);
+    const result = { side: 'duckdb', version, defaultThreads, loadSeconds: load.seconds, configs, columns, weftFileAggregates, scanSecondsByColumn };
     writeFileSync(options.json, JSON.stringify(result, null, 2));
 
     // Exact for every aggregate but sum(score), whose floating-point sum depends on the order of addition.
