@@ -59,7 +59,7 @@ static async Task RunAsync(Options opt, string root)
     long day = 86_400_000_000L, span = (day * 13) / 2;
     var rng = new Random(42);
     string[] surfaces = ["home", "search", "related", "profile", "notifications"];
-    // Batch covers whole hour buckets up to a day ago (an empty trailing chunk would trip BatchJob, see docs/PERFORMANCE.md).
+    // Batch covers whole hour buckets up to a day ago: the stream's day starts on a bucket boundary.
     long batchEnd = TimeBuckets.StartOf(now - day, TimeBucket.Hour);
     var archived = new List<object?[]>();
     var streamed = new List<(byte[], byte[])>();
