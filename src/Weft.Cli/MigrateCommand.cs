@@ -101,7 +101,7 @@ internal static class MigrateCommand
         {
             var (weft, signal) = Load(parse, c);
             string eventType = parse.GetValue(c.EventType)!;
-            var check = await LegacyComparison.ShadowAsync(weft, signal, eventType, ct).ConfigureAwait(false);
+            var check = await LegacyComparison.ShadowAsync(weft, signal, eventType, cancellationToken: ct).ConfigureAwait(false);
             string summary = check.Passed
                 ? $"legacy holds {check.LegacyRows:N0} '{eventType}' events and Weft {check.WeftRows:N0} over {Range(check.FromMicros, check.ToMicros)}"
                 : check.LegacyRows == 0 ? (weft.Legacy.TryGetValue(signal.Name, out var l) && l.Output is null ? $"legacy's endpoint answered no '{eventType}' events for the users asked" : $"legacy's output holds no '{eventType}' events") : $"Weft holds no '{eventType}' events over {Range(check.FromMicros, check.ToMicros)}: run `weft batch` or `weft stream` for '{signal.Name}' first";
@@ -148,7 +148,7 @@ internal static class MigrateCommand
             }
 
             var request = new LegacyComparisonRequest(eventType, fromMicros, toMicros, QualityCommand.Options(parse.GetValue(tolerance) ?? [], parse.GetValue(ignore) ?? []), requestGates, parse.GetValue(users));
-            var result = await LegacyComparison.CompareAsync(weft, signal, request, ct).ConfigureAwait(false);
+            var result = await LegacyComparison.CompareAsync(weft, signal, request, cancellationToken: ct).ConfigureAwait(false);
             var total = result.Comparison.Total;
             string summary = $"completeness {total.Completeness:P2}, worst column {Worst(total)}, same sequences {result.Comparison.Sequences.IdsRate:P2}"
                 + (result.Passed ? "" : $"; {result.Failures.Count} gate(s) failed: {result.Failures[0]}");

@@ -71,13 +71,13 @@ public static class LegacyComparison
     public static readonly TimeSpan ComparisonTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Counts each side's rows of the event type (the shadow evidence).</summary>
-    public static async Task<ShadowCheck> ShadowAsync(WeftConfig config, SignalDefinition signal, string eventType, CancellationToken cancellationToken = default)
+    public static async Task<ShadowCheck> ShadowAsync(WeftConfig config, SignalDefinition signal, string eventType, TimeProvider? time = null, CancellationToken cancellationToken = default)
     {
         var (legacyConfig, output) = LegacyOf(config, signal);
         var lake = await OpenLakeAsync(config, signal, cancellationToken).ConfigureAwait(false);
         if (output is null)
         {
-            var sample = await SampleEndpointAsync(config, legacyConfig, signal, lake, eventType, null, null, DefaultSampleUsers, cancellationToken).ConfigureAwait(false);
+            var sample = await SampleEndpointAsync(config, legacyConfig, signal, lake, eventType, null, null, DefaultSampleUsers, time ?? TimeProvider.System, cancellationToken).ConfigureAwait(false);
             if (sample.Failed.Count > 0 && sample.Failed.Count * 100 > sample.Users.Count + sample.Failed.Count)
             {
                 // Not evidence either way: the endpoint could not be read.
@@ -99,14 +99,14 @@ public static class LegacyComparison
     /// Events are matched by event_id over the whole range, so an event whose time differs between the
     /// pipelines still matches (and shows as an event_time disagreement).
     /// </summary>
-    public static async Task<LegacyComparisonResult> CompareAsync(WeftConfig config, SignalDefinition signal, LegacyComparisonRequest request, CancellationToken cancellationToken = default)
+    public static async Task<LegacyComparisonResult> CompareAsync(WeftConfig config, SignalDefinition signal, LegacyComparisonRequest request, TimeProvider? time = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         var (legacy, output) = LegacyOf(config, signal);
         var lake = await OpenLakeAsync(config, signal, cancellationToken).ConfigureAwait(false);
         if (output is null)
         {
-            return await CompareEndpointAsync(config, legacy, signal, lake, request, cancellationToken).ConfigureAwait(false);
+            return await CompareEndpointAsync(config, legacy, signal, lake, request, time ?? TimeProvider.System, cancellationToken).ConfigureAwait(false);
         }
 
         var weftSchema = WeftSchema(lake);
@@ -184,9 +184,9 @@ public static class LegacyComparison
     /// (a second answer of a live service is not a second run of the pipeline).
     /// </summary>
     private static async Task<LegacyComparisonResult> CompareEndpointAsync(
-        WeftConfig config, LegacyConfig legacy, SignalDefinition signal, EnrichedLake lake, LegacyComparisonRequest request, CancellationToken cancellationToken)
+        WeftConfig config, LegacyConfig legacy, SignalDefinition signal, EnrichedLake lake, LegacyComparisonRequest request, TimeProvider time, CancellationToken cancellationToken)
     {
-        var sample = await SampleEndpointAsync(config, legacy, signal, lake, request.EventType, request.FromMicros, request.ToMicros, request.SampleUsers, cancellationToken).ConfigureAwait(false);
+        var sample = await SampleEndpointAsync(config, legacy, signal, lake, request.EventType, request.FromMicros, request.ToMicros, request.SampleUsers, time, cancellationToken).ConfigureAwait(false);
         var comparer = new EventComparer(sample.Legacy.Schema, sample.Weft.Schema, request.Options);
         comparer.Compare(sample.Legacy, sample.Weft);
         var comparison = comparer.Result();
@@ -226,7 +226,7 @@ public static class LegacyComparison
     /// Where a comparison through the endpoint ends by default: the end of the newest bucket Weft's table
     /// holds (now, on a live stream; the end of the data, on a backfilled history), or now when it holds none.
     /// </summary>
-    private static async Task<long> NewestBucketEndAsync(EnrichedLake lake, CancellationToken cancellationToken)
+    private static async Task<long> NewestBucketEndAsync(EnrichedLake lake, TimeProvider time, CancellationToken cancellationToken)
     {
         var snapshot = await lake.Table.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
         long? end = null;
@@ -239,7 +239,7 @@ public static class LegacyComparison
             }
         }
 
-        return end ?? Timestamps.ToMicros(DateTimeOffset.UtcNow) + 1;
+        return end ?? Timestamps.ToMicros(time.GetUtcNow()) + 1;
     }
 
     /// <summary>What the endpoint and Weft hold of one event type for a sample of users.</summary>
@@ -255,7 +255,7 @@ public static class LegacyComparison
     /// older event only Weft holds is legacy's length cap, not a loss.
     /// </summary>
     private static async Task<EndpointSample> SampleEndpointAsync(
-        WeftConfig config, LegacyConfig legacy, SignalDefinition signal, EnrichedLake lake, string eventType, long? fromMicros, long? toMicros, int users, CancellationToken cancellationToken)
+        WeftConfig config, LegacyConfig legacy, SignalDefinition signal, EnrichedLake lake, string eventType, long? fromMicros, long? toMicros, int users, TimeProvider time, CancellationToken cancellationToken)
     {
         if (legacy.Endpoint is not { } url)
         {
@@ -263,7 +263,7 @@ public static class LegacyComparison
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(users, 1);
-        long to = toMicros ?? await NewestBucketEndAsync(lake, cancellationToken).ConfigureAwait(false);
+        long to = toMicros ?? await NewestBucketEndAsync(lake, time, cancellationToken).ConfigureAwait(false);
         long from = fromMicros ?? to - (signal.Lookback.Ticks / TimeSpan.TicksPerMicrosecond);
         var weftSchema = WeftSchema(lake);
         var read = await lake.ReadAsync(from, to - 1, cancellationToken).ConfigureAwait(false);

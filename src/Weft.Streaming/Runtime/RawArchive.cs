@@ -40,11 +40,18 @@ internal sealed class RawArchive : IDisposable
     private long _fileLength;
     private long _records; // lines added since the last take
 
-    /// <summary>Opens the archive at <paramref name="folder"/>, creating it, so a folder that cannot be written fails the start, not the first flush.</summary>
-    public RawArchive(string folder)
+    private RawArchive(string folder) => _folder = folder;
+
+    /// <summary>
+    /// Opens the archive at <paramref name="folder"/>, creating it, so a folder that cannot be written fails
+    /// the start, not the first flush; deletes the temporary files a crashed runtime left, judged stale
+    /// against <paramref name="time"/>.
+    /// </summary>
+    public static RawArchive Open(string folder, TimeProvider time)
     {
-        _folder = folder;
-        Guard(() =>
+        ArgumentNullException.ThrowIfNull(time);
+        var archive = new RawArchive(folder);
+        archive.Guard(() =>
         {
             if (!Directory.Exists(folder))
             {
@@ -55,14 +62,16 @@ internal sealed class RawArchive : IDisposable
             // Files a crashed runtime was filling: their records were not committed and are read again.
             // A live runtime's file (another consumer of the group may share the folder) was last
             // written within a flush, seconds; an hour leaves room for a flush held up by a slow lake.
+            var staleBefore = time.GetUtcNow().UtcDateTime - StaleAfter;
             foreach (var stale in Directory.EnumerateFiles(folder, "*" + TempExtension))
             {
-                if (File.GetLastWriteTimeUtc(stale) < DateTime.UtcNow - StaleAfter)
+                if (File.GetLastWriteTimeUtc(stale) < staleBefore)
                 {
                     File.Delete(stale);
                 }
             }
         });
+        return archive;
     }
 
     /// <summary>The folder the archive writes to.</summary>

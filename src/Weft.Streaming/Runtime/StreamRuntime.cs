@@ -246,7 +246,7 @@ public sealed class StreamRuntime : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new(); // cancels the background maintenance at dispose
     private readonly SemaphoreSlim _turn = new(1, 1); // held by a step, a flush, or a rebalance the source waits on
 
-    private StreamRuntime(WeftConfig config, IEventSource source, IOnlineStore store, StreamOptions options, TimeProvider time, List<SignalStream> signals, HashSet<string> otherSignalsTypes, EventTable unrouted, Dictionary<string, long> unroutedHeld)
+    private StreamRuntime(WeftConfig config, IEventSource source, IOnlineStore store, StreamOptions options, TimeProvider time, List<SignalStream> signals, HashSet<string> otherSignalsTypes, EventTable unrouted, Dictionary<string, long> unroutedHeld, RawArchive? archive)
     {
         _otherSignalsTypes = otherSignalsTypes;
         _unroutedHeld = unroutedHeld;
@@ -257,7 +257,7 @@ public sealed class StreamRuntime : IAsyncDisposable
         _time = time;
         _signals = signals;
         _unrouted = unrouted;
-        _archive = config.Source.Archive is { } archive ? new RawArchive(archive) : null;
+        _archive = archive;
         if (_archive is not null)
         {
             // At 0 from the start, so a rate over them has a first sample; absent without an archive.
@@ -380,7 +380,8 @@ public sealed class StreamRuntime : IAsyncDisposable
 
         var unrouted = await DeadLetterTable.OpenAsync(config.DeadLetterTable(UnroutedDeadLetters), cancellationToken).ConfigureAwait(false);
         var unroutedHeld = await HeldOffsetsAsync(unrouted, cancellationToken).ConfigureAwait(false);
-        return new StreamRuntime(config, source, store, options, time, streams, otherSignalsTypes, unrouted, unroutedHeld);
+        var archive = config.Source.Archive is { } folder ? RawArchive.Open(folder, time) : null;
+        return new StreamRuntime(config, source, store, options, time, streams, otherSignalsTypes, unrouted, unroutedHeld, archive);
     }
 
     /// <summary>Runs until cancelled; on cancellation flushes what it holds (a clean stop) and returns.</summary>

@@ -1,4 +1,5 @@
 using FluentAssertions;
+using Weft.Engine.Tests;
 using Weft.Streaming.Runtime;
 using Xunit;
 
@@ -32,16 +33,39 @@ public sealed class RawArchiveTests : IDisposable
             File.WriteAllText(file, "{\"event_id\":\"x\"}\n");
         }
 
-        File.SetLastWriteTimeUtc(old, DateTime.UtcNow - RawArchive.StaleAfter - TimeSpan.FromMinutes(1));
-        File.SetLastWriteTimeUtc(recent, DateTime.UtcNow - RawArchive.StaleAfter + TimeSpan.FromMinutes(5));
-        File.SetLastWriteTimeUtc(committed, DateTime.UtcNow.AddDays(-30));
+        // The runtime's clock, not the machine's, says what "an hour ago" is.
+        var now = new DateTimeOffset(2026, 12, 5, 12, 0, 0, TimeSpan.Zero);
+        File.SetLastWriteTimeUtc(old, now.UtcDateTime - RawArchive.StaleAfter - TimeSpan.FromMinutes(1));
+        File.SetLastWriteTimeUtc(recent, now.UtcDateTime - RawArchive.StaleAfter + TimeSpan.FromMinutes(5));
+        File.SetLastWriteTimeUtc(committed, now.UtcDateTime.AddDays(-30));
 
-        using (new RawArchive(_folder))
+        using (RawArchive.Open(_folder, new FakeTimeProvider(now)))
         {
         }
 
         File.Exists(old).Should().BeFalse("its runtime is gone: its records were not committed and are read again");
         File.Exists(recent).Should().BeTrue("it may be a live runtime's, between two flushes");
         File.Exists(committed).Should().BeTrue();
+    }
+
+    [Fact]
+    public void A_temporary_file_is_stale_by_the_runtime_clock_so_a_later_clock_deletes_what_an_earlier_one_keeps()
+    {
+        Directory.CreateDirectory(_folder);
+        string file = Path.Combine(_folder, "part-x.jsonl.tmp");
+        File.WriteAllText(file, "{\"event_id\":\"x\"}\n");
+        var written = new DateTimeOffset(2026, 12, 5, 12, 0, 0, TimeSpan.Zero);
+        File.SetLastWriteTimeUtc(file, written.UtcDateTime);
+
+        using (RawArchive.Open(_folder, new FakeTimeProvider(written + RawArchive.StaleAfter - TimeSpan.FromSeconds(1))))
+        {
+        }
+
+        File.Exists(file).Should().BeTrue("an hour has not passed on the runtime's clock");
+        using (RawArchive.Open(_folder, new FakeTimeProvider(written + RawArchive.StaleAfter + TimeSpan.FromSeconds(1))))
+        {
+        }
+
+        File.Exists(file).Should().BeFalse();
     }
 }
