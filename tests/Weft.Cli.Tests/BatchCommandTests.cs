@@ -3,6 +3,7 @@ using FluentAssertions;
 using Weft.Engine;
 using Weft.Storage;
 using Xunit;
+using Weft.Testing;
 
 namespace Weft.Cli.Tests;
 
@@ -77,7 +78,7 @@ public sealed class BatchCommandTests : IDisposable
         resumed.Exit.Should().Be(0, resumed.Err);
         resumed.Out.Should().MatchRegex(@"168 chunk\(s\), ([6-9]|\d\d+) already committed \(resumed\)");
         var final = await BucketsAsync(_cli.PathOf("lake/enriched/engagement"));
-        final.Keys.Should().BeEquivalentTo(expected.Keys);
+        final.Keys.Should().HaveSameItemsAs(expected.Keys);
         foreach (var (bucket, rows) in expected)
         {
             final[bucket].Should().Equal(rows, $"bucket {bucket} after the resume");
@@ -211,7 +212,7 @@ public sealed class BatchCommandTests : IDisposable
         second.Exit.Should().Be(0, second.Err);
         second.Out.Should().Contain("shard 1/2: every chunk is committed");
         var sharded = await BucketsAsync(_cli.PathOf("lake/enriched/engagement"));
-        sharded.Keys.Should().BeEquivalentTo(expected.Keys);
+        sharded.Keys.Should().HaveSameItemsAs(expected.Keys);
         foreach (var (bucket, rows) in expected)
         {
             sharded[bucket].Should().Equal(rows, $"bucket {bucket}");

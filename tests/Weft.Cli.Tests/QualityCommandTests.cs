@@ -6,6 +6,7 @@ using Weft.Engine;
 using Weft.Storage;
 using Weft.Streaming.Runtime;
 using Xunit;
+using Weft.Testing;
 
 namespace Weft.Cli.Tests;
 
@@ -160,7 +161,7 @@ public sealed class QualityCommandTests : IDisposable
         using (var report = JsonDocument.Parse(run.Out))
         {
             var freshness = report.RootElement.GetProperty("freshness").EnumerateArray().ToDictionary(f => f.GetProperty("event_type").GetString()!);
-            freshness.Keys.Should().BeEquivalentTo(expected.Keys);
+            freshness.Keys.Should().HaveSameItemsAs(expected.Keys);
             foreach (var (type, latencies) in expected)
             {
                 latencies.Sort();

@@ -2,6 +2,7 @@ using System.Text;
 using FluentAssertions;
 using Weft.Streaming;
 using Xunit;
+using Weft.Testing;
 
 namespace Weft.Streaming.Tests;
 
@@ -57,7 +58,7 @@ public abstract class EventSourceContract
 
         var records = await ReadAtLeastAsync(source, produced.Count);
 
-        records.Select(Payload).Should().BeEquivalentTo(produced.Select(p => p.Json));
+        records.Select(Payload).Should().HaveSameItemsAs(produced.Select(p => p.Json));
         foreach (var partition in records.GroupBy(r => r.Partition))
         {
             partition.Select(r => r.Offset).Should().BeInAscendingOrder().And.OnlyHaveUniqueItems();
@@ -82,7 +83,7 @@ public abstract class EventSourceContract
         await using (var source = await OpenAsync("g1"))
         {
             var records = await ReadAtLeastAsync(source, second.Count);
-            records.Select(Payload).Should().BeEquivalentTo(second.Select(p => p.Json), "only records after the commit come again");
+            records.Select(Payload).Should().HaveSameItemsAs(second.Select(p => p.Json), "only records after the commit come again");
             var extra = await source.ReadBatchAsync(100, TimeSpan.FromMilliseconds(500), CancellationToken.None);
             extra.Should().BeEmpty();
         }
@@ -105,7 +106,7 @@ public abstract class EventSourceContract
         await using (var source = await OpenAsync("g1"))
         {
             var again = await ReadAtLeastAsync(source, produced.Count - committed.Count);
-            again.Select(Payload).Should().BeEquivalentTo(produced.Select(p => p.Json).Except(committed.Select(Payload)));
+            again.Select(Payload).Should().HaveSameItemsAs(produced.Select(p => p.Json).Except(committed.Select(Payload)));
         }
     }
 
@@ -122,7 +123,7 @@ public abstract class EventSourceContract
 
         await using var b = await OpenAsync("group-b");
         var all = await ReadAtLeastAsync(b, produced.Count);
-        all.Select(Payload).Should().BeEquivalentTo(produced.Select(p => p.Json), "group-b has committed nothing");
+        all.Select(Payload).Should().HaveSameItemsAs(produced.Select(p => p.Json), "group-b has committed nothing");
     }
 
     [Fact]
@@ -135,7 +136,7 @@ public abstract class EventSourceContract
         var produced = Events(30);
         await ProduceAsync(produced);
         var records = await ReadAtLeastAsync(source, produced.Count);
-        records.Select(Payload).Should().BeEquivalentTo(produced.Select(p => p.Json));
+        records.Select(Payload).Should().HaveSameItemsAs(produced.Select(p => p.Json));
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using Weft.Streaming.Kafka;
 using Xunit;
 using Xunit.Abstractions;
 using static Weft.Streaming.Tests.Kafka.KafkaReading;
+using Weft.Testing;
 
 namespace Weft.Streaming.Tests.Kafka;
 
@@ -56,7 +57,7 @@ public sealed class FetchedMessageQueueTests(ITestOutputHelper output)
             }
         }
 
-        read.Select(m => (m.Key, m.Value)).Should().BeEquivalentTo(produced, "each message once, its key and value as produced");
+        read.Select(m => (m.Key, m.Value)).Should().HaveSameItemsAs(produced, "each message once, its key and value as produced");
         largestTake.Should().BeLessThanOrEqualTo(64, "a take never exceeds the queue's capacity");
         foreach (var partition in read.GroupBy(m => m.Partition))
         {

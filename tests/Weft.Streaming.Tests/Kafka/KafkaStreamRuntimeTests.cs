@@ -4,6 +4,7 @@ using Weft.Streaming.Runtime;
 using Weft.Streaming.Tests.Runtime;
 using Xunit;
 using Xunit.Abstractions;
+using Weft.Testing;
 
 namespace Weft.Streaming.Tests.Kafka;
 
@@ -53,7 +54,7 @@ public sealed class KafkaStreamRuntimeTests(ITestOutputHelper output)
             .Select(i => ((long)reference[StandardColumns.UserId].GetValue(i)!, (string)reference[StandardColumns.EventId].GetValue(i)!))
             .ToHashSet();
         expected.Should().NotBeEmpty();
-        (await world.OnlineAsync()).Keys.Should().BeEquivalentTo(expected);
+        (await world.OnlineAsync()).Keys.Should().HaveSameItemsAs(expected);
         Environment.SetEnvironmentVariable(secret, null);
 
         // The settings of $.source reached the consumer (its opening line lists them), the secret redacted.

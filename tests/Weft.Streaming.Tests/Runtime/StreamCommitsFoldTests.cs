@@ -5,6 +5,7 @@ using Weft.Definitions;
 using Weft.Storage;
 using Weft.Streaming.Runtime;
 using Xunit;
+using Weft.Testing;
 
 namespace Weft.Streaming.Tests.Runtime;
 
@@ -51,7 +52,7 @@ public sealed partial class StreamCommitsFoldTests
 
         var expected = await world.ReferenceAsync([.. first, .. more]);
         var ids = Enumerable.Range(0, expected.RowCount).Select(i => (string)expected[StandardColumns.EventId].GetValue(i)!).ToList();
-        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(ids);
+        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.HaveSameItemsAs(ids);
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using Weft.Engine;
 using Weft.Storage;
 using Weft.Streaming.Runtime;
 using Xunit;
+using Weft.Testing;
 
 namespace Weft.Streaming.Tests.Runtime;
 
@@ -57,9 +58,9 @@ public sealed class StreamCompactionTests
         last.Metrics.Value("weft_stream_compacted_files_total", ("table", "enriched/engagement")).Should().Be(before[Bucket(0)] + before[Bucket(1)]);
         last.LastCompactionFailure.Should().BeNull();
 
-        (await world.StreamLakeIdsAsync()).Should().BeEquivalentTo(lakeBefore).And.OnlyHaveUniqueItems();
+        (await world.StreamLakeIdsAsync()).Should().HaveSameItemsAs(lakeBefore).And.OnlyHaveUniqueItems();
         (await world.TableAsync("lake/dead_letters/_stream")).RowCount.Should().Be(unroutedBefore);
-        (await world.OnlineAsync()).Keys.Should().BeEquivalentTo(online.Keys);
+        (await world.OnlineAsync()).Keys.Should().HaveSameItemsAs(online.Keys);
 
         // A restart after the compaction still knows what the lake holds: more events, none twice.
         var more = StreamWorld.Events(60, seed: 7, startIndex: 50_000, baseTime: StreamWorld.Start + (4 * StreamWorld.Hour));
@@ -87,7 +88,7 @@ public sealed class StreamCompactionTests
         files[Bucket(1)].Should().Be(1);
         var reference = await world.ReferenceAsync(lines);
         var ids = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).ToList();
-        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(ids);
+        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.HaveSameItemsAs(ids);
         (await world.OnlineAsync()).Should().HaveCount(ids.Count);
     }
 

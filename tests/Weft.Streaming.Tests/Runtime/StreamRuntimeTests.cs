@@ -9,6 +9,7 @@ using Weft.Online;
 using Weft.Online.Tests;
 using Weft.Streaming.Runtime;
 using Xunit;
+using Weft.Testing;
 
 namespace Weft.Streaming.Tests.Runtime;
 
@@ -37,10 +38,10 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         var expected = Enumerable.Range(0, reference.RowCount).Select(i => ((long)reference[StandardColumns.UserId].GetValue(i)!, (string)reference[StandardColumns.EventId].GetValue(i)!)).ToHashSet();
         expected.Should().HaveCountGreaterThan(500);
         var online = await world.OnlineAsync();
-        online.Keys.Should().BeEquivalentTo(expected);
+        online.Keys.Should().HaveSameItemsAs(expected);
         File.Exists(Path.Combine(world.Root, "online.db")).Should().Be(store == "sqlite", "the world's weft.json names the store the stream wrote to");
         var lake = await world.StreamLakeIdsAsync();
-        lake.Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected.Select(e => e.Item2));
+        lake.Should().OnlyHaveUniqueItems().And.HaveSameItemsAs(expected.Select(e => e.Item2));
 
         // The payload decodes to exactly the reference row's element columns.
         var codec = new ElementCodec(world.Signal, SignalJsonWriter.Fingerprint(world.Signal));
@@ -111,7 +112,7 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
 
         var online = await one.OnlineAsync();
         online.Should().HaveCountGreaterThan(200);
-        online.Keys.Should().BeEquivalentTo((await two.OnlineAsync()).Keys);
+        online.Keys.Should().HaveSameItemsAs((await two.OnlineAsync()).Keys);
         var unrouted = DeadLetters(await one.TableAsync("lake/dead_letters/_stream"));
         unrouted.Should().HaveCountGreaterThan(40).And.Equal(DeadLetters(await two.TableAsync("lake/dead_letters/_stream")));
         var dead = DeadLetters(await one.TableAsync("lake/dead_letters/engagement"));
@@ -140,7 +141,7 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
 
         (await world.TableAsync("lake/enriched/refunds")).RowCount.Should().Be(refunds.Count, "the refunds signal reads each refund's type from its kind");
         var expected = await world.ReferenceAsync(lines);
-        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(((StringColumn)expected[StandardColumns.EventId]).Values);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().HaveSameItemsAs(((StringColumn)expected[StandardColumns.EventId]).Values);
         var dead = await world.TableAsync("lake/dead_letters/engagement");
         ((StringColumn)dead["payload"]).Values.Should().NotContain(p => p!.Contains("\"kind\":\"refund\"", StringComparison.Ordinal), "a refund is the refunds signal's, not a click or save missing its event_type");
         (await world.TableAsync("lake/dead_letters/_stream")).RowCount.Should().Be(lines.Count(l => l.Contains("\"search\"", StringComparison.Ordinal)), "only the searches are unrouted");
@@ -187,8 +188,8 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         var parser = new RawEventParser(env.Signal);
         var fromArchive = parser.Parse(archived.Select((l, i) => new RawRecord(Encoding.UTF8.GetBytes(l), $"archive {i}")));
         var fromLog = parser.Parse(records.Select((l, i) => new RawRecord(Encoding.UTF8.GetBytes(l), $"log {i}")));
-        Ids(fromArchive.Events).Should().BeEquivalentTo(Ids(fromLog.Events)).And.Contain(["pretty", "own-ingest"]);
-        fromArchive.DeadLetters.Select(d => d.Reason).Should().BeEquivalentTo(fromLog.DeadLetters.Select(d => d.Reason));
+        Ids(fromArchive.Events).Should().HaveSameItemsAs(Ids(fromLog.Events)).And.Contain(["pretty", "own-ingest"]);
+        fromArchive.DeadLetters.Select(d => d.Reason).Should().HaveSameItemsAs(fromLog.DeadLetters.Select(d => d.Reason));
         var ingest = (PrimitiveColumn<long>)fromArchive.Events[StandardColumns.IngestTime];
         var ids = Ids(fromArchive.Events);
         for (int i = 0; i < ids.Count; i++)
@@ -310,7 +311,7 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         await world.RunAsync();
 
         var expected = await world.ReferenceAsync(lines);
-        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(((StringColumn)expected[StandardColumns.EventId]).Values);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().HaveSameItemsAs(((StringColumn)expected[StandardColumns.EventId]).Values);
         var dead = await world.TableAsync("lake/dead_letters/engagement");
         Enumerable.Range(0, dead.RowCount).Select(i => (string)dead["reason"].GetValue(i)!).Should().BeEquivalentTo(
             "a string is not valid Unicode: unpaired surrogate escape \\ud800 at byte 18",
@@ -343,7 +344,7 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         await world.RunAsync();
 
         var expected = await world.ReferenceAsync(lines);
-        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(((StringColumn)expected[StandardColumns.EventId]).Values);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().HaveSameItemsAs(((StringColumn)expected[StandardColumns.EventId]).Values);
         var dead = await world.TableAsync("lake/dead_letters/engagement");
         Enumerable.Range(0, dead.RowCount).Select(i => (string)dead["reason"].GetValue(i)!).Should().Equal("event_id is longer than 1024 bytes (UTF-8), more than the online store can key on");
     }
@@ -374,7 +375,7 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         await world.RunAsync();
 
         var expected = await world.ReferenceAsync(lines);
-        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(((StringColumn)expected[StandardColumns.EventId]).Values);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().HaveSameItemsAs(((StringColumn)expected[StandardColumns.EventId]).Values);
         var dead = await world.TableAsync("lake/dead_letters/engagement");
         Enumerable.Range(0, dead.RowCount).Select(i => (string)dead["reason"].GetValue(i)!).Should().Equal("a string is not valid UTF-8: byte 0xFF at byte 16");
         var unrouted = await world.TableAsync("lake/dead_letters/_stream");
@@ -396,7 +397,7 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         var expected = await world.ReferenceAsync(lines);
         ((StringColumn)expected[StandardColumns.EventType]).Values.Should().Contain("click");
         var online = await world.OnlineAsync();
-        online.Keys.Select(k => k.Id).Should().BeEquivalentTo(((StringColumn)expected[StandardColumns.EventId]).Values);
+        online.Keys.Select(k => k.Id).Should().HaveSameItemsAs(((StringColumn)expected[StandardColumns.EventId]).Values);
         (await world.TableAsync("lake/dead_letters/_stream")).RowCount.Should().Be(lines.Count(l => l.Contains("\"search\"", StringComparison.Ordinal)), "only the searches are unrouted");
     }
 
@@ -446,8 +447,8 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
 
         var reference = await world.ReferenceAsync(lines);
         var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).ToList();
-        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(expected);
-        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().HaveSameItemsAs(expected);
+        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.HaveSameItemsAs(expected);
     }
 
     [Theory]
@@ -471,21 +472,21 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         referenced.Should().NotBeEmpty("the flush committed");
         if (dispose)
         {
-            onDisk.Should().BeEquivalentTo(referenced, "a disposed runtime deletes the files it had not committed");
+            onDisk.Should().HaveSameItemsAs(referenced, "a disposed runtime deletes the files it had not committed");
         }
         else
         {
             onDisk.Except(referenced).Should().NotBeEmpty("a crash leaves the files of rows after the flush, unreferenced");
             var vacuumed = await table.Log.VacuumAsync(TimeSpan.Zero);
-            vacuumed.Files.Select(f => f.Path).Should().BeEquivalentTo(onDisk.Except(referenced));
+            vacuumed.Files.Select(f => f.Path).Should().HaveSameItemsAs(onDisk.Except(referenced));
         }
 
         await world.RunAsync(options: options with { FlushInterval = TimeSpan.FromSeconds(5) });
 
         var reference = await world.ReferenceAsync(lines);
         var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).ToList();
-        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
-        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(expected);
+        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.HaveSameItemsAs(expected);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().HaveSameItemsAs(expected);
     }
 
     /// <summary>A first life: 750 records and a flush, then 750 more and no flush: a crash, or with <paramref name="dispose"/> a dispose.</summary>
@@ -550,7 +551,7 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         var second = await world.RunAsync();
         second.RecordsIn.Should().BeLessThan(lines.Count, "the early flushes committed their offsets");
         var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).ToList();
-        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
+        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.HaveSameItemsAs(expected);
     }
 
     [Fact]
@@ -814,7 +815,7 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         var expected = await world.ReferenceAsync([.. first, skewed, .. second, .. third]);
         var ids = ((StringColumn)expected[StandardColumns.EventId]).Values.ToHashSet();
         ids.Should().Contain("ahead");
-        (await world.StreamLakeIdsAsync()).Should().BeEquivalentTo(ids, "every event the signal keeps is on time, and policy drop keeps no late one");
+        (await world.StreamLakeIdsAsync()).Should().HaveSameItemsAs(ids, "every event the signal keeps is on time, and policy drop keeps no late one");
     }
 
     /// <summary>
@@ -901,8 +902,8 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
 
         var reference = await world.ReferenceAsync(lines);
         var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).ToList();
-        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(expected);
-        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().HaveSameItemsAs(expected);
+        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.HaveSameItemsAs(expected);
     }
 
     [Fact]
@@ -931,8 +932,8 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
 
         var reference = await world.ReferenceAsync(lines);
         var expected = Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!).ToList();
-        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(expected);
-        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(expected);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().HaveSameItemsAs(expected);
+        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.HaveSameItemsAs(expected);
     }
 
     /// <summary>An online store whose appends each wait for a <see cref="Release"/>, noting the event ids of each in the order they reach it.</summary>
@@ -1059,7 +1060,7 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         entries.FindLastIndex(commits[^1], e => e == "sync-start").Should().BeGreaterThan(lastAppend, "the final flush syncs after the last append");
 
         var reference = await world.ReferenceAsync(lines);
-        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().BeEquivalentTo(
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().HaveSameItemsAs(
             Enumerable.Range(0, reference.RowCount).Select(i => (string)reference[StandardColumns.EventId].GetValue(i)!));
     }
 

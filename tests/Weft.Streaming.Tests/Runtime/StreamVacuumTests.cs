@@ -3,6 +3,7 @@ using Weft.Definitions;
 using Weft.Storage;
 using Weft.Streaming.Runtime;
 using Xunit;
+using Weft.Testing;
 
 namespace Weft.Streaming.Tests.Runtime;
 
@@ -65,7 +66,7 @@ public sealed class StreamVacuumTests
         runtime.LastCompactionFailure.Should().BeNull();
         foreach (var table in Tables)
         {
-            FilesOnDisk(world, table).Should().BeEquivalentTo(await ReferencedAsync(world, table), $"{table} keeps on disk exactly what its latest version references");
+            FilesOnDisk(world, table).Should().HaveSameItemsAs(await ReferencedAsync(world, table), $"{table} keeps on disk exactly what its latest version references");
         }
 
         // The files the compaction replaced are gone, and the vacuum counted each one.
@@ -76,7 +77,7 @@ public sealed class StreamVacuumTests
 
         var expected = await world.ReferenceAsync(rounds);
         var ids = Enumerable.Range(0, expected.RowCount).Select(i => (string)expected[StandardColumns.EventId].GetValue(i)!).ToList();
-        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.BeEquivalentTo(ids);
+        (await world.StreamLakeIdsAsync()).Should().OnlyHaveUniqueItems().And.HaveSameItemsAs(ids);
     }
 
     [Fact]
