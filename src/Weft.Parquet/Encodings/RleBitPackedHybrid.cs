@@ -23,42 +23,17 @@ internal static class RleBitPackedHybrid
     public static int BitWidth(int maxValue) => maxValue <= 0 ? 0 : 32 - BitOperations.LeadingZeroCount((uint)maxValue);
 
     /// <summary>Encodes byte values (levels) with the given bit width.</summary>
-    public static void Encode(ReadOnlySpan<byte> values, int bitWidth, PooledBuffer output)
-    {
-        var i = 0;
-        while (i < values.Length)
-        {
-            var run = RunLength(values, i, int.MaxValue);
-            if (run >= MinRepeatRun)
-            {
-                WriteRepeatedRun(values[i], run, bitWidth, output);
-                i += run;
-                continue;
-            }
-
-            var start = i;
-            var groups = 0;
-            while (i < values.Length && groups < MaxGroupsPerRun)
-            {
-                if (groups > 0 && RunLength(values, i, MinRepeatRun) >= MinRepeatRun)
-                {
-                    break;
-                }
-
-                i += 8;
-                groups++;
-            }
-
-            i = Math.Min(i, values.Length);
-            WriteVarint((uint)((groups << 1) | 1), output);
-            var span = output.GetSpan(groups * bitWidth);
-            PackBits(values[start..i], bitWidth, span[..(groups * bitWidth)]);
-            output.Advance(groups * bitWidth);
-        }
-    }
+    public static void Encode(ReadOnlySpan<byte> values, int bitWidth, PooledBuffer output) => EncodeRuns(values, bitWidth, output);
 
     /// <summary>Encodes int values (dictionary indices) with the given bit width.</summary>
-    public static void Encode(ReadOnlySpan<int> values, int bitWidth, PooledBuffer output)
+    public static void Encode(ReadOnlySpan<int> values, int bitWidth, PooledBuffer output) => EncodeRuns(values, bitWidth, output);
+
+    /// <summary>
+    /// The hybrid's runs: a repeated run where a value repeats <see cref="MinRepeatRun"/> times or more,
+    /// bit-packed groups of 8 between them. <typeparamref name="T"/> is byte or int (the JIT keeps one branch of each type test).
+    /// </summary>
+    private static void EncodeRuns<T>(ReadOnlySpan<T> values, int bitWidth, PooledBuffer output)
+        where T : unmanaged, IBinaryInteger<T>
     {
         var i = 0;
         while (i < values.Length)
@@ -66,7 +41,7 @@ internal static class RleBitPackedHybrid
             var run = RunLength(values, i, int.MaxValue);
             if (run >= MinRepeatRun)
             {
-                WriteRepeatedRun(values[i], run, bitWidth, output);
+                WriteRepeatedRun(int.CreateTruncating(values[i]), run, bitWidth, output);
                 i += run;
                 continue;
             }
@@ -86,8 +61,16 @@ internal static class RleBitPackedHybrid
 
             i = Math.Min(i, values.Length);
             WriteVarint((uint)((groups << 1) | 1), output);
-            var span = output.GetSpan(groups * bitWidth);
-            PackBits(values[start..i], bitWidth, span[..(groups * bitWidth)]);
+            var span = output.GetSpan(groups * bitWidth)[..(groups * bitWidth)];
+            if (typeof(T) == typeof(byte))
+            {
+                PackBits(MemoryMarshal.Cast<T, byte>(values[start..i]), bitWidth, span);
+            }
+            else
+            {
+                PackBits(MemoryMarshal.Cast<T, int>(values[start..i]), bitWidth, span);
+            }
+
             output.Advance(groups * bitWidth);
         }
     }
