@@ -91,6 +91,18 @@ public sealed class EncodingTests
             .Should().Throw<ParquetFormatException>().WithMessage("*ends early*");
         FluentActions.Invoking(() => RleBitPackedHybrid.Decode([0x10, 0x03], 2, new byte[8], 2, "def"))
             .Should().Throw<ParquetFormatException>().WithMessage("*value 3 exceeds the maximum 2*");
+
+        // The same checks inside bit-packed runs: 8 values of 4 bits (0..6, then 9), and of 2 bits (0..3, then 0s).
+        FluentActions.Invoking(() => RleBitPackedHybrid.Decode([0x03, 0x10, 0x32, 0x54, 0x96], 4, new int[8], 8, "idx"))
+            .Should().Throw<ParquetFormatException>().WithMessage("*index 9 is out of range*8 entries*");
+        FluentActions.Invoking(() => RleBitPackedHybrid.Decode([0x03, 0xE4, 0x00], 2, new byte[8], 2, "def"))
+            .Should().Throw<ParquetFormatException>().WithMessage("*value 3 exceeds the maximum 2*");
+
+        // An empty dictionary admits no index, 0 included, in either kind of run.
+        FluentActions.Invoking(() => RleBitPackedHybrid.Decode([0x02, 0x00], 1, new int[1], 0, "idx"))
+            .Should().Throw<ParquetFormatException>().WithMessage("*index 0 is out of range*0 entries*");
+        FluentActions.Invoking(() => RleBitPackedHybrid.Decode([0x03, 0x00], 1, new int[8], 0, "idx"))
+            .Should().Throw<ParquetFormatException>().WithMessage("*index 0 is out of range*0 entries*");
     }
 
     [Fact]

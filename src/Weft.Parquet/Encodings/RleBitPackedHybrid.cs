@@ -76,13 +76,27 @@ internal static class RleBitPackedHybrid
     }
 
     /// <summary>
-    /// Decodes exactly <c>destination.Length</c> values. Returns the number of input bytes consumed.
-    /// Values wider than <paramref name="maxValue"/> and input that ends early throw
-    /// <see cref="ParquetFormatException"/> naming <paramref name="what"/>.
+    /// Decodes exactly <c>destination.Length</c> level values, each at most <paramref name="maxValue"/>.
+    /// Returns the number of input bytes consumed. Values above <paramref name="maxValue"/> and input that
+    /// ends early throw <see cref="ParquetFormatException"/> naming <paramref name="what"/>.
     /// </summary>
-    public static int Decode(ReadOnlySpan<byte> input, int bitWidth, Span<byte> destination, int maxValue, string what)
+    public static int Decode(ReadOnlySpan<byte> input, int bitWidth, Span<byte> destination, int maxValue, string what) =>
+        DecodeRuns(input, bitWidth, destination, maxValue, what);
+
+    /// <summary>Decodes exactly <c>destination.Length</c> dictionary indices, each below <paramref name="limit"/> (the dictionary's size).</summary>
+    public static int Decode(ReadOnlySpan<byte> input, int bitWidth, Span<int> destination, int limit, string what) =>
+        DecodeRuns(input, bitWidth, destination, limit - 1, what);
+
+    /// <summary>
+    /// The hybrid's runs into <paramref name="destination"/>, every value checked against
+    /// <paramref name="maxValue"/> (inclusive; -1 admits none). <typeparamref name="T"/> is byte or int
+    /// (the JIT keeps one branch of each type test).
+    /// </summary>
+    private static int DecodeRuns<T>(ReadOnlySpan<byte> input, int bitWidth, Span<T> destination, int maxValue, string what)
+        where T : unmanaged, IBinaryInteger<T>
     {
-        if (bitWidth is < 0 or > 8)
+        var maxBitWidth = typeof(T) == typeof(byte) ? 8 : 32;
+        if (bitWidth < 0 || bitWidth > maxBitWidth)
         {
             ThrowHelper.Format($"{what}: bit width {bitWidth} is out of range");
         }
@@ -102,12 +116,12 @@ internal static class RleBitPackedHybrid
                 }
 
                 var value = ReadRunValue(input, ref position, byteWidth, what);
-                if (value > (uint)maxValue)
+                if (value > maxValue)
                 {
-                    ThrowHelper.Format($"{what}: value {value} exceeds the maximum {maxValue}");
+                    ThrowOutOfRange<T>(what, value, maxValue);
                 }
 
-                destination.Slice(filled, count).Fill((byte)value);
+                destination.Slice(filled, count).Fill(T.CreateTruncating(value));
                 filled += count;
             }
             else
@@ -125,74 +139,22 @@ internal static class RleBitPackedHybrid
                 }
 
                 var count = (int)Math.Min(groups * 8, (ulong)(destination.Length - filled));
+                var dest = destination.Slice(filled, count);
                 var packed = input.Slice(position, (int)bytes);
-                var dest = destination.Slice(filled, count);
-                UnpackBits(packed, bitWidth, dest);
-                if (dest.IndexOfAnyExceptInRange((byte)0, (byte)Math.Min(maxValue, byte.MaxValue)) is var bad and >= 0)
+                if (typeof(T) == typeof(byte))
                 {
-                    ThrowHelper.Format($"{what}: value {dest[bad]} exceeds the maximum {maxValue}");
+                    UnpackBits(packed, bitWidth, MemoryMarshal.Cast<T, byte>(dest));
+                }
+                else
+                {
+                    UnpackBits(packed, bitWidth, MemoryMarshal.Cast<T, int>(dest));
                 }
 
-                position += (int)bytes;
-                filled += count;
-            }
-        }
-
-        return position;
-    }
-
-    /// <summary>Decodes exactly <c>destination.Length</c> int values, each below <paramref name="limit"/>.</summary>
-    public static int Decode(ReadOnlySpan<byte> input, int bitWidth, Span<int> destination, int limit, string what)
-    {
-        if (bitWidth is < 0 or > 32)
-        {
-            ThrowHelper.Format($"{what}: bit width {bitWidth} is out of range");
-        }
-
-        var position = 0;
-        var filled = 0;
-        var byteWidth = (bitWidth + 7) / 8;
-        while (filled < destination.Length)
-        {
-            var header = ReadVarint(input, ref position, what);
-            if ((header & 1) == 0)
-            {
-                var count = (int)Math.Min(header >> 1, (ulong)(destination.Length - filled));
-                if (count == 0)
-                {
-                    ThrowHelper.Format($"{what}: empty RLE run");
-                }
-
-                var value = ReadRunValue(input, ref position, byteWidth, what);
-                if (value >= (uint)limit)
-                {
-                    ThrowHelper.Format($"{what}: index {value} is out of range (dictionary has {limit} entries)");
-                }
-
-                destination.Slice(filled, count).Fill((int)value);
-                filled += count;
-            }
-            else
-            {
-                var groups = header >> 1;
-                if (groups == 0)
-                {
-                    ThrowHelper.Format($"{what}: empty bit-packed run");
-                }
-
-                var bytes = groups * (ulong)bitWidth;
-                if (bytes > (ulong)(input.Length - position))
-                {
-                    ThrowHelper.Format($"{what}: bit-packed run of {groups * 8} values needs {bytes} bytes, {input.Length - position} left");
-                }
-
-                var count = (int)Math.Min(groups * 8, (ulong)(destination.Length - filled));
-                var dest = destination.Slice(filled, count);
-                UnpackBits(input.Slice(position, (int)bytes), bitWidth, dest);
-                var bad = limit <= 0 ? 0 : dest.IndexOfAnyExceptInRange(0, limit - 1);
+                // A byte's range ends at 255 whatever the maximum; an int index below 0 is out of range too.
+                var bad = maxValue < 0 ? 0 : dest.IndexOfAnyExceptInRange(T.Zero, T.CreateSaturating(maxValue));
                 if (bad >= 0)
                 {
-                    ThrowOutOfRange(what, (uint)dest[bad], limit);
+                    ThrowOutOfRange<T>(what, uint.CreateTruncating(dest[bad]), maxValue);
                 }
 
                 position += (int)bytes;
@@ -358,8 +320,10 @@ internal static class RleBitPackedHybrid
     }
 
     [DoesNotReturn]
-    private static void ThrowOutOfRange(string what, uint index, int limit) =>
-        throw new ParquetFormatException($"{what}: index {index} is out of range (dictionary has {limit} entries)");
+    private static void ThrowOutOfRange<T>(string what, uint value, int maxValue) =>
+        throw new ParquetFormatException(typeof(T) == typeof(byte)
+            ? $"{what}: value {value} exceeds the maximum {maxValue}"
+            : $"{what}: index {value} is out of range (dictionary has {maxValue + 1} entries)");
 
     public static void WriteVarint(uint value, PooledBuffer output)
     {
