@@ -68,6 +68,7 @@ public sealed class TrainingSetTests
             var set = SequenceBuilder.ForLabels(rows, env.Definition, keys, labels.Select(l => l.User).ToArray(), labels.Select(l => l.Time).ToArray(), asServed, env.Enrichments);
             var times = (PrimitiveColumn<long>)set.Elements[StandardColumns.EventTime];
             var ids = (StringColumn)set.Elements[StandardColumns.EventId];
+            set.Offsets[^1].Should().BeGreaterThan(labels.Count, "the labels span three days of a dozen users' events, so the cut has elements to check");
             for (int i = 0; i < labels.Count; i++)
             {
                 for (int k = set.Offsets[i]; k < set.Offsets[i + 1]; k++)

@@ -17,7 +17,12 @@ public class CanonicalJsonTests
         var a = SignalJsonWriter.Write(Samples.Signal());
         var b = SignalJsonWriter.Write(Samples.Signal());
         a.Should().Equal(b);
-        SignalJsonWriter.Fingerprint(a).Should().MatchRegex("^[0-9a-f]{64}$");
+
+        // The fingerprint is the lowercase hex SHA-256 of the canonical bytes (signal-json.md), and a
+        // definition's fingerprint is that of its bytes.
+        var fingerprint = SignalJsonWriter.Fingerprint(a);
+        fingerprint.Should().Be(string.Concat(System.Security.Cryptography.SHA256.HashData(b).Select(x => x.ToString("x2", System.Globalization.CultureInfo.InvariantCulture))));
+        SignalJsonWriter.Fingerprint(Samples.Signal()).Should().Be(fingerprint);
     }
 
     [Fact]

@@ -46,8 +46,11 @@ public class ExpressionTests
     }
 
     [Fact]
-    public void Division_by_zero_is_null_and_division_is_floating_point() =>
+    public void Division_by_zero_is_null_and_division_is_floating_point()
+    {
         Eval(Col("l") / Col("l")).Values.Should().Equal(1.0, null, 1.0);
+        Eval(Col("l") / Lit(4L)).Values.Should().Equal(2.5, 0.0, -1.75); // l = 10, 0, -7: no integer division
+    }
 
     [Theory]
     [InlineData("i")]

@@ -30,7 +30,18 @@ public sealed class StreamConsumerTests
         string consumer = StreamOptions.ConsumerFor([name], [name, "other"]);
 
         LogFormat.IsValidGroupName(consumer).Should().BeTrue(consumer);
-        consumer.Should().StartWith("weft-stream.h").And.Be(StreamOptions.ConsumerFor([name], [name, "other"]));
         consumer.Should().NotBe(StreamOptions.ConsumerFor([name + "2"], [name + "2", "other"]));
+
+        // Committed offsets live under this name, so it must be the same in every process and release:
+        // the first 8 bytes of the SHA-256 of the sorted names' UTF-8, joined by newlines (docs/stream-runtime.md).
+        var sha = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name));
+        consumer.Should().Be("weft-stream.h" + string.Concat(sha.Take(8).Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture))));
+    }
+
+    [Fact]
+    public void A_hashed_consumer_name_is_the_one_written_down()
+    {
+        // Python: hashlib.sha256(b"a b\nhome feed").hexdigest()[:16]; a change here strands every hashed consumer's offsets.
+        StreamOptions.ConsumerFor(["home feed", "a b"], ["home feed", "a b", "other"]).Should().Be("weft-stream.h86dfd42a2ee7c159");
     }
 }
