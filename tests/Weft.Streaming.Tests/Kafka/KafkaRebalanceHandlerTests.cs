@@ -39,11 +39,21 @@ public sealed class KafkaRebalanceHandlerTests(ITestOutputHelper output)
         await using var a = (KafkaEventSource)await KafkaSource.OpenAsync(kafka.Options("g") with { RebalanceTimeout = TimeSpan.FromSeconds(1) }, kafka.Logger);
         await UntilAsync(() => a.AssignedPartitions.Count == 4, "a holding the 4 partitions");
         var revokes = 0;
+        Task<TimeSpan>? held = null; // from the first revoke's call to a giving up its partitions
         a.SetRebalanceHandler(revoking =>
         {
-            if (revoking)
+            if (revoking && Interlocked.Increment(ref revokes) == 1)
             {
-                Interlocked.Increment(ref revokes);
+                long calledAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                held = Task.Run(async () =>
+                {
+                    while (a.AssignedPartitions.Count == 4)
+                    {
+                        await Task.Delay(10);
+                    }
+
+                    return System.Diagnostics.Stopwatch.GetElapsedTime(calledAt);
+                });
             }
 
             return new TaskCompletionSource().Task; // never completes
@@ -53,7 +63,9 @@ public sealed class KafkaRebalanceHandlerTests(ITestOutputHelper output)
         await UntilAsync(
             () => a.AssignedPartitions.Count > 0 && b.AssignedPartitions.Count > 0 && a.AssignedPartitions.Count + b.AssignedPartitions.Count == 4,
             "the rebalance going on past a's handler");
-        revokes.Should().BeGreaterThanOrEqualTo(1, "the revoke waited for the handler before going on"); // a slow sync may bring a second rebalance
+        revokes.Should().BeGreaterThanOrEqualTo(1, "the revoke called the handler"); // a slow sync may bring a second rebalance
+        (await held!.WaitAsync(TimeSpan.FromSeconds(60))).Should().BeGreaterThanOrEqualTo(
+            TimeSpan.FromSeconds(0.9), "a kept its partitions while it waited for the handler, up to the 1 s timeout");
 
         var produced = Events(100);
         await kafka.ProduceAsync(produced);
