@@ -275,10 +275,17 @@ public sealed class MigrationStoreTests : IAsyncLifetime
     public async Task Operators_racing_to_start_the_same_event_type_start_it_once()
     {
         // Two processes' worth of stores, each its own connection to the one file; each pauses between
-        // reading the stage and writing, so without the write lock both would read not-started.
+        // reading the stage and writing until the other has read too (or 2 s have passed, as they must
+        // with the write lock, which keeps the second from reading before the first has written): without
+        // the lock both would read not-started every time.
         await using var first = await MigrationStore.OpenAsync(StorePath, _clock);
         await using var second = await MigrationStore.OpenAsync(StorePath, _clock);
-        first.AfterReadForTesting = second.AfterReadForTesting = () => Task.Delay(300);
+        var bothRead = new CountdownEvent(2);
+        first.AfterReadForTesting = second.AfterReadForTesting = () =>
+        {
+            bothRead.Signal();
+            return Task.Run(() => bothRead.Wait(TimeSpan.FromSeconds(2)));
+        };
         var attempts = await Task.WhenAll(new[] { first, second }.Select((store, i) => Task.Run(async () =>
         {
             try
