@@ -174,12 +174,23 @@ public sealed class EventTableWriterTests : IDisposable
         writer.Add(EventData.Random(EventData.TenColumns, 100, 1, "a"));
 
         var committing = writer.CommitAsync(null, commitAfter: synced.Task);
-        await Task.Delay(200);
+        // Until the files on disk stop changing (five reads 10 ms apart agree).
+        string[] written = [];
+        for (int i = 0, stable = 0; i < 3000 && stable < 5; i++)
+        {
+            await Task.Delay(10);
+            var now = EventData.DataFilesOnDisk(path);
+            stable = now.Length > 0 && now.SequenceEqual(written) ? stable + 1 : 0;
+            written = now;
+        }
 
+        written.Should().NotBeEmpty("the writer completes its files before it waits");
         committing.IsCompleted.Should().BeFalse("the work it waits for is not done");
         (await table.Log.GetSnapshotAsync()).Version.Should().Be(0);
         synced.SetResult();
         (await committing).Version.Should().Be(1);
+        EventData.DataFilesOnDisk(path).Should().Equal(written, "the commit adds the files written before the wait, and no other");
+        (await table.Log.GetSnapshotAsync()).FileCount.Should().Be(written.Length);
 
         var failing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var second = table.OpenWriter(EventPartitioner.ByTimeBucket(TimeBucket.Hour, "stream"), rowGroupSize: 40);
