@@ -16,15 +16,49 @@ namespace Weft.Cli;
 /// <summary><c>weft demo</c>: everything that exists, end to end, on generated data and embedded defaults.</summary>
 internal static class Demo
 {
+    /// <summary>The fewest events with which every step has something to show (a watched user, late events, both event types).</summary>
+    public const int MinEvents = 1_000;
+
+    /// <summary>The file that marks a directory as the demo's own: only such a directory is deleted before a run.</summary>
+    public const string Marker = ".weft-demo";
+
+    /// <summary>
+    /// Why the demo must not run in <paramref name="dir"/>, or null: it starts each run from an empty
+    /// directory (its tables are append-only), so it deletes one it wrote before, and refuses a file or a
+    /// directory holding anything else rather than delete what it did not write.
+    /// </summary>
+    public static string? RefuseDirectory(string dir)
+    {
+        if (File.Exists(dir))
+        {
+            return $"'{dir}' is a file, not a directory";
+        }
+
+        return Directory.Exists(dir) && !IsDemos(dir) && Directory.EnumerateFileSystemEntries(dir).Any()
+            ? $"'{dir}' holds files the demo did not write; the demo empties its directory before each run, so choose a new or empty one"
+            : null;
+    }
+
+    // Runs before the marker existed left the demo's layout without it: its config, compiled example and data.
+    private static bool IsDemos(string dir) =>
+        File.Exists(Path.Combine(dir, Marker))
+        || (File.Exists(Path.Combine(dir, "weft.json")) && File.Exists(Path.Combine(dir, "signals", "engagement.json")) && Directory.Exists(Path.Combine(dir, "raw")));
+
     public static async Task<int> RunAsync(string dir, int events, TextWriter o, CancellationToken ct)
     {
         var total = Stopwatch.StartNew();
+        if (RefuseDirectory(dir) is { } problem)
+        {
+            throw new ArgumentException($"--dir {problem}", nameof(dir));
+        }
+
         if (Directory.Exists(dir))
         {
             Directory.Delete(dir, recursive: true); // a fresh run each time: tables are append-only
         }
 
         Directory.CreateDirectory(dir);
+        await File.WriteAllTextAsync(Path.Combine(dir, Marker), "written by weft demo, which deletes this directory before each run\n", ct).ConfigureAwait(false);
         await o.WriteLineAsync($"Weft demo — working in {dir}").ConfigureAwait(false);
 
         // 1. Definitions as code → canonical JSON.

@@ -9,7 +9,7 @@ public static class WeftCli
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         var root = new RootCommand("Weft: per-user event sequences for ML, fresh and complete, from one definition.");
-        root.Subcommands.Add(DemoCommand(stdout));
+        root.Subcommands.Add(DemoCommand(stdout, stderr));
         root.Subcommands.Add(GenCommand(stdout, stderr));
         root.Subcommands.Add(CompileCommand(stdout, stderr));
         root.Subcommands.Add(ValidateCommand(stdout, stderr));
@@ -60,12 +60,29 @@ public static class WeftCli
         return names;
     }
 
-    private static Command DemoCommand(TextWriter stdout)
+    private static Command DemoCommand(TextWriter stdout, TextWriter stderr)
     {
         var dir = new Option<string>("--dir") { Description = "Working directory for the demo's data", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "weft-demo") };
         var events = new Option<int>("--events") { Description = "Events to generate", DefaultValueFactory = _ => 200_000 };
         var command = new Command("demo", "Run Weft end to end on generated data with embedded defaults") { dir, events };
-        command.SetAction((parse, ct) => Demo.RunAsync(parse.GetValue(dir)!, parse.GetValue(events), stdout, ct));
+        command.SetAction(async (parse, ct) =>
+        {
+            int count = parse.GetValue(events);
+            if (count < Demo.MinEvents)
+            {
+                await stderr.WriteLineAsync($"demo: --events {count} is too few: every step needs events to show, so at least {Demo.MinEvents:N0}").ConfigureAwait(false);
+                return 2;
+            }
+
+            string path = parse.GetValue(dir)!;
+            if (Demo.RefuseDirectory(path) is { } problem)
+            {
+                await stderr.WriteLineAsync($"demo: --dir {problem}").ConfigureAwait(false);
+                return 2;
+            }
+
+            return await Demo.RunAsync(path, count, stdout, ct).ConfigureAwait(false);
+        });
         return command;
     }
 

@@ -218,11 +218,64 @@ public class GenAndDemoTests : IDisposable
         (await TableText(_cli.PathOf("g/items"))).Split('\n').Length.Should().BeGreaterThan(300);
     }
 
+    /// <summary>The demo deleted whatever directory --dir named, and crashed with a stack trace on --events 0 or below.</summary>
+    [Fact]
+    public async Task Demo_refuses_a_directory_it_did_not_write_and_too_few_events_leaving_the_files_as_they_were()
+    {
+        Directory.CreateDirectory(_cli.PathOf("mine"));
+        await File.WriteAllTextAsync(_cli.PathOf("mine/notes.txt"), "precious");
+
+        var foreign = await _cli.RunAsync("demo", "--dir", _cli.PathOf("mine"), "--events", "1000");
+        var onFile = await _cli.RunAsync("demo", "--dir", _cli.PathOf("mine/notes.txt"), "--events", "1000");
+        var none = await _cli.RunAsync("demo", "--dir", _cli.PathOf("empty"), "--events", "0");
+        var negative = await _cli.RunAsync("demo", "--dir", _cli.PathOf("empty"), "--events", "-5");
+
+        foreign.Exit.Should().Be(2);
+        foreign.Err.Should().Contain("holds files the demo did not write").And.Contain(_cli.PathOf("mine"));
+        onFile.Exit.Should().Be(2);
+        onFile.Err.Should().Contain("is a file");
+        foreach (var tooFew in new[] { none, negative })
+        {
+            tooFew.Exit.Should().Be(2);
+            tooFew.Err.Should().Contain("too few").And.NotContain("   at ");
+        }
+
+        Directory.GetFileSystemEntries(_cli.PathOf("mine")).Should().ContainSingle();
+        (await File.ReadAllTextAsync(_cli.PathOf("mine/notes.txt"))).Should().Be("precious");
+        Directory.Exists(_cli.PathOf("empty")).Should().BeFalse();
+    }
+
+    [Fact]
+    public void The_demo_takes_a_new_or_empty_directory_and_one_it_wrote_before_and_nothing_else()
+    {
+        Demo.RefuseDirectory(_cli.PathOf("new")).Should().BeNull();
+        Directory.CreateDirectory(_cli.PathOf("empty"));
+        Demo.RefuseDirectory(_cli.PathOf("empty")).Should().BeNull();
+
+        Directory.CreateDirectory(_cli.PathOf("marked/lake"));
+        File.WriteAllText(_cli.PathOf("marked/" + Demo.Marker), "");
+        Demo.RefuseDirectory(_cli.PathOf("marked")).Should().BeNull();
+
+        // A run from before the marker: the demo's config, compiled example and raw data.
+        Directory.CreateDirectory(_cli.PathOf("older/signals"));
+        Directory.CreateDirectory(_cli.PathOf("older/raw"));
+        File.WriteAllText(_cli.PathOf("older/weft.json"), "{}");
+        File.WriteAllText(_cli.PathOf("older/signals/engagement.json"), "{}");
+        Demo.RefuseDirectory(_cli.PathOf("older")).Should().BeNull();
+
+        // Most of that layout is not enough.
+        Directory.CreateDirectory(_cli.PathOf("project/signals"));
+        File.WriteAllText(_cli.PathOf("project/weft.json"), "{}");
+        File.WriteAllText(_cli.PathOf("project/signals/engagement.json"), "{}");
+        Demo.RefuseDirectory(_cli.PathOf("project")).Should().Contain("did not write");
+    }
+
     [Fact]
     public async Task Demo_runs_end_to_end_and_reports_bad_events_and_parity()
     {
         var result = await _cli.RunAsync("demo", "--dir", _cli.PathOf("demo"), "--events", "20000");
         result.Exit.Should().Be(0, result.Out + result.Err);
+        File.Exists(_cli.PathOf("demo/" + Demo.Marker)).Should().BeTrue("a second run may empty the directory");
         result.Out.Should().Contain("engagement.json");
         result.Out.Should().MatchRegex(@"stream: [\d,]+ events parsed, [\d,]+ of other types, [1-9]\d* malformed → dead letters");
         result.Out.Should().Contain("malformed JSON");
