@@ -115,7 +115,9 @@ public static class LegacyComparison
         long to = request.ToMicros ?? (legacyRows.RowCount == 0 ? 0 : Max(legacyRows) + 1);
         var weftRows = to > from ? await ReadWeftAsync(lake, request.EventType, from, to, cancellationToken).ConfigureAwait(false) : EventBatch.Empty(weftSchema);
 
-        var comparer = new EventComparer(legacySchema, weftSchema, request.Options);
+        // Legacy's own columns are read out of its rows and reported below; --ignore may name them.
+        var options = request.Options.WithoutIgnored(legacyOnly);
+        var comparer = new EventComparer(legacySchema, weftSchema, options);
         comparer.Compare(legacyRows, weftRows);
         var comparison = comparer.Result();
 
@@ -123,7 +125,7 @@ public static class LegacyComparison
         if (legacy.Replica is { } replica)
         {
             var (replicaRows, replicaSchema, _, _) = await ReadLegacyAsync(replica, weftSchema, request.EventType, from, to, cancellationToken).ConfigureAwait(false);
-            var floorComparer = new EventComparer(legacySchema, replicaSchema, request.Options);
+            var floorComparer = new EventComparer(legacySchema, replicaSchema, options);
             floorComparer.Compare(legacyRows, replicaRows);
             floor = floorComparer.Result();
         }
@@ -187,7 +189,7 @@ public static class LegacyComparison
         WeftConfig config, LegacyConfig legacy, SignalDefinition signal, EnrichedLake lake, LegacyComparisonRequest request, TimeProvider time, CancellationToken cancellationToken)
     {
         var sample = await SampleEndpointAsync(config, legacy, signal, lake, request.EventType, request.FromMicros, request.ToMicros, request.SampleUsers, time, cancellationToken).ConfigureAwait(false);
-        var comparer = new EventComparer(sample.Legacy.Schema, sample.Weft.Schema, request.Options);
+        var comparer = new EventComparer(sample.Legacy.Schema, sample.Weft.Schema, request.Options.WithoutIgnored(sample.LegacyOnly));
         comparer.Compare(sample.Legacy, sample.Weft);
         var comparison = comparer.Result();
         var legacyOnly = sample.LegacyOnly.Where(c => !request.Options.Ignored.Contains(c)).ToList();

@@ -20,6 +20,13 @@ public sealed class ComparisonOptions
     public int ExamplesPerColumn { get; init; } = 3;
 
     public Tolerance ToleranceOf(string column) => Tolerances.TryGetValue(column, out var t) ? t : Tolerance.Exact;
+
+    /// <summary>
+    /// These options without <paramref name="columns"/> among the ignored: for a caller that takes those
+    /// columns out of both sides before comparing and reports them itself (a legacy output's own columns).
+    /// </summary>
+    public ComparisonOptions WithoutIgnored(IEnumerable<string> columns) =>
+        new() { Tolerances = Tolerances, Ignored = Ignored.Except(columns).ToHashSet(StringComparer.Ordinal), ExamplesPerColumn = ExamplesPerColumn };
 }
 
 /// <summary>
@@ -57,6 +64,15 @@ public sealed class EventComparer
             if (!reference.ContainsKey(required) || !candidate.ContainsKey(required))
             {
                 throw new ArgumentException($"Both sides of a comparison need the column '{required}' (the reference has {Names(referenceSchema)}; the candidate {Names(candidateSchema)}).");
+            }
+        }
+
+        // A misspelt column would leave the intended one compared exactly (or compared at all) without a word.
+        foreach (var (what, named) in new[] { ("A tolerance names", _options.Tolerances.Keys), ("The columns to ignore include", _options.Ignored.Except(ComparisonOptions.DefaultIgnored)) })
+        {
+            if (named.FirstOrDefault(n => !reference.ContainsKey(n) && !candidate.ContainsKey(n)) is { } unknown)
+            {
+                throw new ArgumentException($"{what} '{unknown}', a column neither side has (the reference has {Names(referenceSchema)}).");
             }
         }
 

@@ -524,6 +524,15 @@ public sealed class MigrateCommandTests : IDisposable
         await File.WriteAllTextAsync(_cli.PathOf("twice.csv"), "example_id,score\na,0.5\nb,0.4\na,0.6\n");
         (await Migrate("shadow", world.Config, "--event-type", "click")).Exit.Should().Be(0);
         (await Migrate("compare", world.Config, "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8")).Exit.Should().Be(0);
+        var audited = (await Migrate("log", world.Config)).Out;
+        foreach (var (option, value, named) in new[] { ("--ignore", "legacy_rnak", "'legacy_rnak'"), ("--tolerance", "dwel_ms=1", "'dwel_ms'") })
+        {
+            var typo = await Migrate("compare", world.Config, "--event-type", "click", option, value, "--min-sequence-agreement", "0.8");
+            typo.Exit.Should().Be(2, "a misspelt column would leave the intended one compared as it was");
+            typo.Err.Should().Contain(named).And.Contain("neither side").And.Contain("dwell_ms");
+        }
+
+        (await Migrate("log", world.Config)).Out.Should().Be(audited, "a refused comparison records no evidence");
         var twice = await Migrate("abtest", world.Config, "--event-type", "click", "--control", _cli.PathOf("twice.csv"), "--treatment", _cli.PathOf("twice.csv"), "--margin", "0.1");
         twice.Exit.Should().Be(2);
         twice.Err.Should().Contain("twice.csv").And.Contain("'a' is scored twice");

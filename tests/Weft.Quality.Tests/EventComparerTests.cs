@@ -26,6 +26,26 @@ public sealed class EventComparerTests
         new PrimitiveColumn<double>(WeftType.Float64, [.. rows.Select(r => r.Score ?? 0)], [.. rows.Select(r => r.Score is null)]),
     ]);
 
+    /// <summary>A misspelt column in a tolerance or in the columns to ignore was accepted and left the intended column compared exactly.</summary>
+    [Fact]
+    public void A_tolerance_or_an_ignored_column_neither_side_has_is_refused_by_name()
+    {
+        var candidate = Schema.Add(new FieldDefinition("extra", WeftType.Int64));
+        var misspelt = () => new EventComparer(Schema, candidate, new ComparisonOptions { Tolerances = new Dictionary<string, Tolerance> { ["scroe"] = new(0.5, 0) } });
+        var ignoredTypo = () => new EventComparer(Schema, candidate, new ComparisonOptions { Ignored = new HashSet<string> { StandardColumns.IngestTime, "extar" } });
+
+        misspelt.Should().Throw<ArgumentException>().WithMessage("*tolerance*'scroe'*neither side*score*");
+        ignoredTypo.Should().Throw<ArgumentException>().WithMessage("*ignore*'extar'*neither side*");
+
+        // A column of either side, and the default ignored ingest_time that neither has here, are fine.
+        var known = new EventComparer(Schema, candidate, new ComparisonOptions
+        {
+            Tolerances = new Dictionary<string, Tolerance> { ["score"] = new(0.5, 0) },
+            Ignored = new HashSet<string> { StandardColumns.IngestTime, "extra" },
+        });
+        known.OnlyInCandidate.Should().BeEmpty("'extra' is ignored");
+    }
+
     [Fact]
     public void Reference_only_events_the_ledger_holds_are_counted_as_explained_and_still_lower_completeness()
     {
