@@ -90,7 +90,8 @@ internal static class StreamCommand
 
                 var weft = WeftConfig.Load(parse.GetValue(config)!);
                 StreamHost.CheckSource(weft);
-                var names = parse.GetValue(signals)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                // A name given twice is one signal: two runtimes of it would recall its events twice over.
+                var names = parse.GetValue(signals)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.Ordinal).ToArray();
                 string consumer = StreamOptions.DefaultConsumer;
                 var registry = Weft.Engine.ExecutorRegistry.CreateDefault();
                 var configured = weft.LoadSignals(registry.Contains).Select(s => s.Name).ToList();

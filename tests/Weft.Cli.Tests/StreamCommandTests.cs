@@ -437,9 +437,10 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
     {
         var (config, lines) = await EmbeddedStreamAsync(events: 3000, users: 50, items: 40, days: 1);
 
-        var engagementOnly = await _cli.RunAsync("stream", "--config", config, "--signal", "engagement", "--exit-when-idle", "2s");
+        // Named twice, it is still one signal (it ran twice, recalling its events twice over).
+        var engagementOnly = await _cli.RunAsync("stream", "--config", config, "--signal", "engagement,engagement", "--exit-when-idle", "2s");
         engagementOnly.Exit.Should().Be(0, engagementOnly.Err);
-        engagementOnly.Out.Should().Contain("as consumer weft-stream.engagement");
+        engagementOnly.Out.Should().Contain("stream: engagement from").And.Contain("as consumer weft-stream.engagement");
         var unrouted = await EventTable.OpenAsync(WeftConfig.Load(config).DeadLetterTable(Weft.Streaming.Runtime.StreamRuntime.UnroutedDeadLetters));
         var reasons = new List<string>();
         await foreach (var b in unrouted.ReadAsync(["reason"]))
