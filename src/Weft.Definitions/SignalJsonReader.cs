@@ -36,7 +36,7 @@ public static class SignalJsonReader
         }
         catch (JsonException ex)
         {
-            return new SignalReadResult(null, [new DefinitionProblem("$", $"not valid JSON at line {(ex.LineNumber ?? 0) + 1}, byte {(ex.BytePositionInLine ?? 0) + 1}: {FirstSentence(ex.Message)}")]);
+            return new SignalReadResult(null, [new DefinitionProblem("$", $"not valid JSON at {JsonErrors.Where(ex)}")]);
         }
 
         using (doc)
@@ -45,12 +45,6 @@ public static class SignalJsonReader
             var signal = reader.ReadSignal(doc.RootElement);
             return new SignalReadResult(reader.Problems.Count == 0 ? signal : null, reader.Problems);
         }
-    }
-
-    private static string FirstSentence(string message)
-    {
-        int i = message.IndexOf(" Path:", StringComparison.Ordinal);
-        return i > 0 ? message[..i] : message;
     }
 
     private sealed class Reader(Func<string, bool>? isKnownExecutor)

@@ -27,6 +27,19 @@ public class ValidationTests
         }
         """;
 
+    /// <summary>The message gave a one-based line and byte, then System.Text.Json's zero-based ones.</summary>
+    [Fact]
+    public void A_definition_that_is_not_JSON_is_one_problem_at_its_one_based_line_and_byte()
+    {
+        // Line 3 is `  "version": 1 }}`: the second brace is its 17th byte.
+        var problems = Problems("{\n  \"name\": \"x\",\n  \"version\": 1 }}\n");
+
+        problems.Should().ContainSingle();
+        problems[0].Path.Should().Be("$");
+        problems[0].Message.Should().StartWith("not valid JSON at line 3, byte 17: ")
+            .And.NotContain("LineNumber").And.NotContain("BytePositionInLine").And.NotContain("Path:");
+    }
+
     [Fact]
     public void Every_problem_is_reported_at_once_with_its_json_path()
     {

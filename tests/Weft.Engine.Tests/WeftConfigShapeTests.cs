@@ -15,6 +15,17 @@ public sealed class WeftConfigShapeTests
         return parse.Should().Throw<ConfigException>().Which.Problems.Select(p => p.ToString()).ToList();
     }
 
+    /// <summary>The message gave a one-based line and then System.Text.Json's zero-based one.</summary>
+    [Fact]
+    public void Json_that_does_not_parse_is_one_problem_at_its_one_based_line_and_byte()
+    {
+        // Line 4 is `  "lake": ,`: the comma is its 11th byte.
+        var problems = Problems("{\n  \"signals\": \"s\",\n\n  \"lake\": ,\n}\n");
+
+        problems.Should().ContainSingle().Which.Should().StartWith("$: not valid JSON at line 4, byte 11: ")
+            .And.NotContain("LineNumber").And.NotContain("BytePositionInLine").And.NotContain("Path:");
+    }
+
     [Fact]
     public void A_misspelt_top_level_key_is_a_problem_with_a_suggestion_not_a_fallback_to_the_default()
     {

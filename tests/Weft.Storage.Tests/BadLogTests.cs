@@ -140,7 +140,7 @@ public sealed class BadLogTests : IDisposable
 
         var error = (await act.Should().ThrowAsync<DeltaLogException>()).Which;
         error.FilePath.Should().Be(LogFile(1));
-        error.Message.Should().StartWith($"Malformed log entry '{LogFile(1)}', line 3:");
+        error.Message.Should().StartWith($"Malformed log entry '{LogFile(1)}', line 3, byte ");
         (await File.ReadAllBytesAsync(LogFile(1))).Should().Equal(before, "reading never repairs or rewrites");
     }
 

@@ -84,7 +84,7 @@ public sealed class DeltaActionCodecTests
     {
         var act = () => DeltaActionCodec.Parse(Encoding.UTF8.GetBytes(content));
 
-        act.Should().Throw<FormatException>().WithMessage($"line {line}:*");
+        act.Should().Throw<FormatException>().WithMessage($"line {line}, byte *: *").And.Message.Should().NotContain("LineNumber");
     }
 
     [Property(MaxTest = 200)]

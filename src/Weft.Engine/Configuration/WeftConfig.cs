@@ -224,7 +224,7 @@ public sealed record WeftConfig
         }
         catch (JsonException ex)
         {
-            throw new ConfigException(configPath, [new DefinitionProblem($"$ (line {ex.LineNumber + 1})", $"not valid JSON: {ex.Message}")]);
+            throw new ConfigException(configPath, [new DefinitionProblem("$", $"not valid JSON at {JsonErrors.Where(ex)}")]);
         }
 
         using (doc)

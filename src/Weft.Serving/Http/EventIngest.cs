@@ -185,7 +185,7 @@ internal static class EventIngest
         }
         catch (JsonException ex)
         {
-            return $" (not valid JSON at {ApiError.Where(ex)})";
+            return $" (not valid JSON at {JsonErrors.Where(ex)})";
         }
     }
 

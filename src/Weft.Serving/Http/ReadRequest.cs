@@ -16,26 +16,7 @@ internal sealed record ApiError(int Status, string Message, string? Parameter = 
     public static ApiError BadRequest(string message, string? parameter = null, string? limit = null) => new(400, message, parameter, limit);
 
     /// <summary>400 for JSON that does not parse, saying where.</summary>
-    public static ApiError InvalidJson(string what, JsonException ex) => BadRequest($"{what} is not valid JSON at {Where(ex)}");
-
-    /// <summary>
-    /// "line 1, byte 6: message" in the words a person reads: System.Text.Json's message ends in a
-    /// zero-based "LineNumber: 0 | BytePositionInLine: 5" trailer, which is cut.
-    /// </summary>
-    public static string Where(JsonException ex)
-    {
-        string message = ex.Message;
-        foreach (var trailer in (ReadOnlySpan<string>)[" Path: ", " LineNumber: ", " Change the reader options."])
-        {
-            int cut = message.IndexOf(trailer, StringComparison.Ordinal);
-            if (cut >= 0)
-            {
-                message = message[..cut];
-            }
-        }
-
-        return $"line {(ex.LineNumber ?? 0) + 1}, byte {(ex.BytePositionInLine ?? 0) + 1}: {message.TrimEnd()}";
-    }
+    public static ApiError InvalidJson(string what, JsonException ex) => BadRequest($"{what} is not valid JSON at {JsonErrors.Where(ex)}");
 }
 
 /// <summary>A read's parameters as they came (query string or JSON body), before validation.</summary>

@@ -94,7 +94,7 @@ internal static class DeltaActionCodec
             }
             catch (JsonException e)
             {
-                throw new FormatException($"line {lineNumber}: {e.Message}", e);
+                throw new FormatException($"line {lineNumber}, byte {(e.BytePositionInLine ?? 0) + 1}: {Weft.Definitions.JsonErrors.Message(e)}", e);
             }
         }
 
