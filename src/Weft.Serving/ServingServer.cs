@@ -127,6 +127,11 @@ public sealed class ServingServer : IAsyncDisposable
             builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
             builder.Logging.SetMinimumLevel(LogLevel.Information);
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+
+            // A start that fails (a port in use) is thrown to the caller, who names it; the host's own
+            // log of it is a stack trace before that message, so it is left out until the host has started.
+            var started = false;
+            builder.Logging.AddFilter((category, _) => Volatile.Read(ref started) || category != "Microsoft.Extensions.Hosting.Internal.Host");
             logging?.Invoke(builder.Logging);
             builder.Services.ConfigureHttpJsonOptions(o =>
             {
@@ -197,6 +202,7 @@ public sealed class ServingServer : IAsyncDisposable
             }
 
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref started, true);
             ServingLog.Started(log, signals.Count, config.Signals, inner.Describe, stream is null ? "not in this process" : $"in-process from {stream.Source.Name}", state.Keys.Count, config.Tenants.Length);
             return new ServingServer(app, state, streamHost, ownedStore);
         }

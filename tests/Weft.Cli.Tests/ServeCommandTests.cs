@@ -55,6 +55,36 @@ public sealed class ServeCommandTests
     }
 
     /// <summary>
+    /// A port another process holds: one line naming the address, exit 2, and no stack trace from the host's
+    /// own log before it (the weft process is run for real: the host logs to the process's console).
+    /// </summary>
+    [Fact]
+    public async Task Serve_on_a_port_in_use_says_so_in_one_line_without_a_stack_trace()
+    {
+        using var cli = new CliHarness();
+        WriteDeployment(cli, """{ "stream": "off" }""");
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        string url = $"http://127.0.0.1:{((System.Net.IPEndPoint)holder.LocalEndpoint).Port}";
+
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = cli.Root };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "weft.dll"), "serve", "--config", cli.PathOf("weft.json"), "--urls", url })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var child = System.Diagnostics.Process.Start(start)!;
+        var output = child.StandardOutput.ReadToEndAsync();
+        var error = child.StandardError.ReadToEndAsync();
+        await child.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60)); // a guard against a hang
+        string all = await output + await error;
+
+        child.ExitCode.Should().Be(2, all);
+        (await error).Should().Contain($"serve: Failed to bind to address {url}").And.Contain("address already in use");
+        all.Should().NotContain("   at ").And.NotContain("Hosting failed to start");
+    }
+
+    /// <summary>
     /// A folder the process may not create (here under /sys, which refuses even root) fails serve and
     /// stream with exit 2 naming the path; UnauthorizedAccessException went unhandled (a stack trace, exit 1).
     /// </summary>
