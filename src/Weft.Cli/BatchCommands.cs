@@ -140,7 +140,7 @@ internal static class BatchCommands
     {
         var config = ConfigOption();
         var signal = SignalOption();
-        var labels = new Option<string>("--labels") { Description = "Label file (Parquet, JSONL or CSV) with user_id, label_time and label columns", Required = true };
+        var labels = new Option<string>("--labels") { Description = "Label file (Parquet, JSONL or CSV) with user_id and label_time columns, and any label columns (carried into the training set as they are)", Required = true };
         var mode = new Option<string>("--mode") { Description = "as-served (only what was ingested by label_time, enrichments as then known) or corrected (late events and corrections included)", Required = true };
         var output = new Option<string>("--out") { Description = "Output Parquet file", Required = true };
         var pad = new Option<int?>("--pad") { Description = "Pad (or cut) every sequence to exactly N elements, with a mask column" };

@@ -21,7 +21,16 @@ internal static class TableCommands
         ls.SetAction((parse, ct) => RunAsync(stderr, async () =>
         {
             var log = await DeltaTable.OpenAsync(parse.GetValue(lsPath)!, cancellationToken: ct).ConfigureAwait(false);
-            var snapshot = parse.GetValue(version) is { } v ? await log.GetSnapshotAsync(v, ct).ConfigureAwait(false) : await log.GetSnapshotAsync(ct).ConfigureAwait(false);
+            DeltaSnapshot snapshot;
+            try
+            {
+                snapshot = parse.GetValue(version) is { } v ? await log.GetSnapshotAsync(v, ct).ConfigureAwait(false) : await log.GetSnapshotAsync(ct).ConfigureAwait(false);
+            }
+            catch (ArgumentOutOfRangeException ex) when (ex.ParamName == "version")
+            {
+                throw new ArgumentException($"--version {parse.GetValue(version)}: {CliMessages.Of(ex)}", ex);
+            }
+
             // An old version's files may be gone: a vacuum deletes replaced files once past the retention.
             var missing = snapshot.Files().Where(f => !File.Exists(snapshot.FullPath(f))).ToList();
             if (missing.Count > 0 && parse.GetValue(duckdb))
@@ -41,12 +50,17 @@ internal static class TableCommands
         var history = new Command("history", "List the commits: version, time, operation, files added and removed") { historyPath, limit };
         history.SetAction((parse, ct) => RunAsync(stderr, async () =>
         {
+            if (parse.GetValue(limit) is < 1 and var n)
+            {
+                throw new ArgumentException($"--limit {n} must be at least 1");
+            }
+
             var log = await DeltaTable.OpenAsync(parse.GetValue(historyPath)!, cancellationToken: ct).ConfigureAwait(false);
             await PrintAsync(stdout, DeltaTableFormatter.History(await log.GetHistoryAsync(parse.GetValue(limit), ct).ConfigureAwait(false))).ConfigureAwait(false);
         }));
 
         var vacuumPath = new Argument<string>("PATH") { Description = "Table directory" };
-        var retention = new Option<string>("--retention") { Description = "Keep files any version newer than this needs (e.g. 7d; under 1d only with --allow-short-retention)", DefaultValueFactory = _ => "7d" };
+        var retention = new Option<string>("--retention") { Description = "Keep files any version newer than this needs (e.g. 7d; under 1d only with --allow-short-retention, except with --dry-run, which deletes nothing)", DefaultValueFactory = _ => "7d" };
         var dryRun = new Option<bool>("--dry-run") { Description = "List what would be deleted, delete nothing" };
         var shortRetention = new Option<bool>("--allow-short-retention") { Description = $"Allow a retention under {Durations.Format(MinRetention)}: only when no batch or stream writes to the table (it could delete files they have written but not committed yet)" };
         var vacuum = new Command("vacuum", "Delete data files no version within the retention references") { vacuumPath, retention, dryRun, shortRetention };

@@ -96,6 +96,14 @@ public class GenAndDemoTests : IDisposable
         var missing = await _cli.RunAsync("table", "ls", _cli.PathOf("nope"));
         missing.Exit.Should().Be(2);
         missing.Err.Should().Contain(_cli.PathOf("nope"));
+
+        // Options out of range are named, as given.
+        var noLimit = await _cli.RunAsync("table", "history", _cli.PathOf("t/events"), "--limit", "0");
+        noLimit.Exit.Should().Be(2);
+        noLimit.Err.Should().Contain("--limit 0 must be at least 1");
+        var future = await _cli.RunAsync("table", "ls", _cli.PathOf("t/events"), "--version", "9999");
+        future.Exit.Should().Be(2);
+        future.Err.Should().Contain("--version 9999").And.Contain("has versions 0 to");
     }
 
     [Fact]
