@@ -25,7 +25,8 @@ public static class SequenceFiles
     /// <summary>
     /// Refuses an output path that is a folder, or an existing file that is not Parquet: writing would
     /// replace it (a config, a label file, a table's log) with sequences. A Parquet file is replaced, so a
-    /// snapshot can be written again.
+    /// snapshot can be written again. Creates the file's folder, so that one which cannot be created fails
+    /// here, before the work, naming the output.
     /// </summary>
     public static void CheckOutput(string path)
     {
@@ -33,6 +34,18 @@ public static class SequenceFiles
         if (Directory.Exists(path))
         {
             throw new ArgumentException($"output '{path}' is a folder: give a file path (e.g. {Path.Combine(path, "part-00000.parquet")})");
+        }
+
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { Length: > 0 } folder && !Directory.Exists(folder))
+        {
+            try
+            {
+                Directory.CreateDirectory(folder);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new IOException($"output '{path}': its folder '{folder}' cannot be created ({ex.Message})", ex);
+            }
         }
 
         if (!File.Exists(path))

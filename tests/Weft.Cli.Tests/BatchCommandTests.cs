@@ -262,6 +262,7 @@ public sealed class BatchCommandTests : IDisposable
             (["snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-02", "--out", config], "exists and is not a Parquet file"),
             (["training-set", "--config", config, "--signal", "engagement", "--labels", labels, "--mode", "corrected", "--out", config], "exists and is not a Parquet file"),
             (["snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-02", "--out", _cli.PathOf("raw")], "is a folder"),
+            (["snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-02", "--out", Path.Combine(config, "s.parquet")], $"its folder '{config}' cannot be created"),
         };
         foreach (var (args, message) in cases)
         {
