@@ -179,7 +179,7 @@ public sealed class LegacyEndpoint : IDisposable
         }
         catch (JsonException e)
         {
-            throw new LegacyEndpointException($"legacy endpoint {source} answered a body that is not JSON: {e.Message}", e);
+            throw new LegacyEndpointException($"legacy endpoint {source} answered a body that is not JSON at {JsonErrors.Where(e)}", e);
         }
 
         using (doc)
