@@ -121,7 +121,31 @@ public sealed class ParquetFileReader : IAsyncDisposable
     /// are corrupt, and <see cref="NotSupportedException"/> for valid data outside Weft's subset
     /// (other codecs or encodings, lists nested more than two deep).
     /// </summary>
-    public async Task<ParquetColumnData> ReadColumnAsync(int rowGroup, string column, CancellationToken cancellationToken = default)
+    public Task<ParquetColumnData> ReadColumnAsync(int rowGroup, string column, CancellationToken cancellationToken = default) =>
+        ReadChunkAsync(rowGroup, column, ColumnChunkReader.Read, cancellationToken);
+
+    /// <summary>
+    /// Reads one string column (not a list) of one row group as UTF-8 bytes and offsets, without a .NET
+    /// string per value (<see cref="ParquetUtf8Column"/>). Throws <see cref="ArgumentException"/> for a
+    /// column of another type, and what <see cref="ReadColumnAsync"/> throws for corrupt or unsupported data.
+    /// </summary>
+    public Task<ParquetUtf8Column> ReadUtf8ColumnAsync(int rowGroup, string column, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var index = Schema.IndexOfOrThrow(column);
+        var field = Schema.Fields[index];
+        if (field.Type != ParquetType.String || field.IsList || _columns[index].MaxRepetitionLevel > 0)
+        {
+            throw new ArgumentException(
+                $"{Describe()}column '{column}' is {field.TypeName}; only string columns that are not lists read as UTF-8 (read it with ReadColumnAsync).",
+                nameof(column));
+        }
+
+        return ReadChunkAsync(rowGroup, column, Utf8ChunkReader.Read, cancellationToken);
+    }
+
+    private async Task<T> ReadChunkAsync<T>(
+        int rowGroup, string column, Func<ColumnDescriptor, ColumnMetaData, long, byte[], int, ReadCounters, T> decode, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentOutOfRangeException.ThrowIfNegative(rowGroup);
@@ -149,7 +173,7 @@ public sealed class ParquetFileReader : IAsyncDisposable
         {
             await ReadAtAsync(start, buffer.AsMemory(0, (int)length), cancellationToken).ConfigureAwait(false);
             _counters.BytesRead += length;
-            return ColumnChunkReader.Read(descriptor, meta, group.NumRows, buffer, (int)length, _counters);
+            return decode(descriptor, meta, group.NumRows, buffer, (int)length, _counters);
         }
         catch (ParquetFormatException e) when (e.FilePath is null)
         {

@@ -166,27 +166,7 @@ internal static class ColumnChunkReader
             var position = 0;
             while (levelsRead < meta.NumValues)
             {
-                if (position >= chunkLength)
-                {
-                    ThrowHelper.Format($"the chunk ends after {levelsRead} of its {meta.NumValues} values");
-                }
-
-                var headerReader = new ThriftCompactReader(chunk.AsSpan(position, chunkLength - position));
-                var header = PageHeader.Read(ref headerReader);
-                position += headerReader.Position;
-                if (header.CompressedPageSize > chunkLength - position)
-                {
-                    ThrowHelper.Format(
-                        $"a page of {header.CompressedPageSize} bytes at chunk byte {position} runs past the end of the chunk ({chunkLength - position} bytes left)");
-                }
-
-                if (header.UncompressedPageSize > MaxUncompressedPageSize)
-                {
-                    ThrowHelper.Format($"a page declares {header.UncompressedPageSize} uncompressed bytes, more than the {MaxUncompressedPageSize} allowed");
-                }
-
-                var body = new ArraySegment<byte>(chunk, position, header.CompressedPageSize);
-                position += header.CompressedPageSize;
+                var (header, body) = NextPage(chunk, chunkLength, ref position, levelsRead, meta.NumValues);
                 switch (header.Type)
                 {
                     case PageType.DictionaryPage:
@@ -195,15 +175,7 @@ internal static class ColumnChunkReader
                     case PageType.DataPage:
                     case PageType.DataPageV2:
                     {
-                        var numValues = header.Type == PageType.DataPage
-                            ? (header.DataPageHeader ?? ThrowHelper.Format<DataPageHeader>("a DATA_PAGE has no data_page_header")).NumValues
-                            : (header.DataPageHeaderV2 ?? ThrowHelper.Format<DataPageHeaderV2>("a DATA_PAGE_V2 has no data_page_header_v2")).NumValues;
-                        if (numValues < 0 || numValues > MaxValuesPerPage || numValues > meta.NumValues - levelsRead)
-                        {
-                            ThrowHelper.Format(
-                                $"a data page declares {numValues} values but the chunk has {meta.NumValues - levelsRead} of its {meta.NumValues} left");
-                        }
-
+                        var numValues = DataPageValues(header, levelsRead, meta.NumValues);
                         ReadDataPage<T, TCodec>(header, numValues, body, meta.Codec, descriptor, dictionary, flat, ref defLevels, ref repLevels, ref values, counters);
                         levelsRead += numValues;
                         break;
@@ -227,8 +199,82 @@ internal static class ColumnChunkReader
         }
     }
 
+    /// <summary>
+    /// The page at <paramref name="position"/> (advanced past it): its header and its still compressed body,
+    /// checked to lie inside the chunk. <paramref name="levelsRead"/> of the chunk's <paramref name="chunkValues"/>
+    /// are read so far; a chunk that ends before them all is corrupt.
+    /// </summary>
+    internal static (PageHeader Header, ArraySegment<byte> Body) NextPage(byte[] chunk, int chunkLength, ref int position, long levelsRead, long chunkValues)
+    {
+        if (position >= chunkLength)
+        {
+            ThrowHelper.Format($"the chunk ends after {levelsRead} of its {chunkValues} values");
+        }
+
+        var headerReader = new ThriftCompactReader(chunk.AsSpan(position, chunkLength - position));
+        var header = PageHeader.Read(ref headerReader);
+        position += headerReader.Position;
+        if (header.CompressedPageSize > chunkLength - position)
+        {
+            ThrowHelper.Format(
+                $"a page of {header.CompressedPageSize} bytes at chunk byte {position} runs past the end of the chunk ({chunkLength - position} bytes left)");
+        }
+
+        if (header.UncompressedPageSize > MaxUncompressedPageSize)
+        {
+            ThrowHelper.Format($"a page declares {header.UncompressedPageSize} uncompressed bytes, more than the {MaxUncompressedPageSize} allowed");
+        }
+
+        var body = new ArraySegment<byte>(chunk, position, header.CompressedPageSize);
+        position += header.CompressedPageSize;
+        return (header, body);
+    }
+
+    /// <summary>A data page's value count (levels, for list columns), checked against what the chunk has left.</summary>
+    internal static int DataPageValues(PageHeader header, long levelsRead, long chunkValues)
+    {
+        var numValues = header.Type == PageType.DataPage
+            ? (header.DataPageHeader ?? ThrowHelper.Format<DataPageHeader>("a DATA_PAGE has no data_page_header")).NumValues
+            : (header.DataPageHeaderV2 ?? ThrowHelper.Format<DataPageHeaderV2>("a DATA_PAGE_V2 has no data_page_header_v2")).NumValues;
+        if (numValues < 0 || numValues > MaxValuesPerPage || numValues > chunkValues - levelsRead)
+        {
+            ThrowHelper.Format(
+                $"a data page declares {numValues} values but the chunk has {chunkValues - levelsRead} of its {chunkValues} left");
+        }
+
+        return numValues;
+    }
+
     private static T[] ReadDictionaryPage<T, TCodec>(PageHeader header, ArraySegment<byte> body, CompressionCodec codec, ColumnDescriptor descriptor, bool seen, ReadCounters counters)
         where TCodec : IValueCodec<T>
+    {
+        var buffer = DecompressDictionaryPage(header, body, codec, seen, counters, out var count);
+        try
+        {
+            var page = buffer.AsSpan(0, header.UncompressedPageSize);
+            var dictionary = new T[count];
+            if (typeof(TCodec) == typeof(WideDecimalCodec))
+            {
+                WideDecimalCodec.DecodePlain(page, As<T, double>(dictionary), WidthOf(descriptor), descriptor.Scale, "dictionary page");
+            }
+            else
+            {
+                TCodec.DecodePlain(page, dictionary, "dictionary page");
+            }
+
+            return dictionary;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Checks a dictionary page and decompresses it into a rented buffer, which the caller returns: its
+    /// first <c>UncompressedPageSize</c> bytes are the <paramref name="count"/> PLAIN entries.
+    /// </summary>
+    internal static byte[] DecompressDictionaryPage(PageHeader header, ArraySegment<byte> body, CompressionCodec codec, bool seen, ReadCounters counters, out int count)
     {
         if (seen)
         {
@@ -248,28 +294,20 @@ internal static class ColumnChunkReader
         }
 
         PageCompression.CheckDeclaredSize(codec, body, header.UncompressedPageSize, "dictionary page");
-        var buffer = ArrayPool<byte>.Shared.Rent(header.UncompressedPageSize);
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, header.UncompressedPageSize));
         try
         {
             var page = buffer.AsSpan(0, header.UncompressedPageSize);
             PageCompression.Decompress(codec, body, page, "dictionary page");
             counters.BytesDecompressed += page.Length;
             counters.PagesDecoded++;
-            var dictionary = new T[dictHeader.NumValues];
-            if (typeof(TCodec) == typeof(WideDecimalCodec))
-            {
-                WideDecimalCodec.DecodePlain(page, As<T, double>(dictionary), WidthOf(descriptor), descriptor.Scale, "dictionary page");
-            }
-            else
-            {
-                TCodec.DecodePlain(page, dictionary, "dictionary page");
-            }
-
-            return dictionary;
+            count = dictHeader.NumValues;
+            return buffer;
         }
-        finally
+        catch
         {
             ArrayPool<byte>.Shared.Return(buffer);
+            throw;
         }
     }
 
@@ -293,55 +331,19 @@ internal static class ColumnChunkReader
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, header.UncompressedPageSize));
         try
         {
-            ReadOnlySpan<byte> repSpan, defSpan, valueSpan;
-            PageEncoding encoding;
-            if (header.Type == PageType.DataPage)
+            if (flat is not null && maxDef == 0 && header.Type == PageType.DataPage && header.DataPageHeader!.Encoding == PageEncoding.Plain
+                && IsRawPlain<T, TCodec>() && (long)numValues * TCodec.FixedPlainSize == header.UncompressedPageSize)
             {
-                var v1 = header.DataPageHeader!;
-                encoding = v1.Encoding;
-                if (flat is not null && maxDef == 0 && encoding == PageEncoding.Plain && IsRawPlain<T, TCodec>()
-                    && (long)numValues * TCodec.FixedPlainSize == header.UncompressedPageSize)
-                {
-                    // Required fixed-width PLAIN values are the page itself: decompress straight into their rows.
-                    var rows = flat.Next(numValues);
-                    var target = MemoryMarshal.CreateSpan(ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(rows)), header.UncompressedPageSize);
-                    PageCompression.Decompress(codec, body, target, "data page");
-                    counters.BytesDecompressed += target.Length;
-                    counters.PagesDecoded++;
-                    return;
-                }
-
-                var page = buffer.AsSpan(0, header.UncompressedPageSize);
-                PageCompression.Decompress(codec, body, page, "data page");
-                counters.BytesDecompressed += page.Length;
-                var at = 0;
-                repSpan = maxRep > 0 ? LengthPrefixed(page, ref at, v1.RepetitionLevelEncoding, "repetition levels") : default;
-                defSpan = maxDef > 0 ? LengthPrefixed(page, ref at, v1.DefinitionLevelEncoding, "definition levels") : default;
-                valueSpan = page[at..];
-            }
-            else
-            {
-                var v2 = header.DataPageHeaderV2!;
-                encoding = v2.Encoding;
-                var levelBytes = (long)v2.RepetitionLevelsByteLength + v2.DefinitionLevelsByteLength;
-                if (v2.RepetitionLevelsByteLength < 0 || v2.DefinitionLevelsByteLength < 0 || levelBytes > body.Count || levelBytes > header.UncompressedPageSize)
-                {
-                    ThrowHelper.Format($"a DATA_PAGE_V2 declares {levelBytes} level bytes in a {body.Count}-byte page");
-                }
-
-                var levels = body.AsSpan(0, (int)levelBytes);
-                repSpan = levels[..v2.RepetitionLevelsByteLength];
-                defSpan = levels[v2.RepetitionLevelsByteLength..];
-                var compressedValues = body.Slice((int)levelBytes);
-                var valuesLength = header.UncompressedPageSize - (int)levelBytes;
-                var page = buffer.AsSpan(0, valuesLength);
-                PageCompression.Decompress(v2.IsCompressed ? codec : CompressionCodec.Uncompressed, compressedValues, page, "data page v2");
-                counters.BytesDecompressed += header.UncompressedPageSize;
-                counters.V2PagesDecoded++;
-                valueSpan = page;
+                // Required fixed-width PLAIN values are the page itself: decompress straight into their rows.
+                var rows = flat.Next(numValues);
+                var target = MemoryMarshal.CreateSpan(ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(rows)), header.UncompressedPageSize);
+                PageCompression.Decompress(codec, body, target, "data page");
+                counters.BytesDecompressed += target.Length;
+                counters.PagesDecoded++;
+                return;
             }
 
-            counters.PagesDecoded++;
+            var encoding = DecompressDataPage(header, body, codec, maxRep, maxDef, buffer, counters, out var repSpan, out var defSpan, out var valueSpan);
             if (flat is not null)
             {
                 ReadFlatValues<T, TCodec>(numValues, maxDef, defSpan, encoding, valueSpan, dictionary, flat, descriptor);
@@ -367,6 +369,62 @@ internal static class ColumnChunkReader
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>
+    /// Decompresses a data page (v1 or v2, already checked by <see cref="PreCheck"/>) into
+    /// <paramref name="buffer"/> and splits it into its repetition levels, definition levels (empty for a
+    /// maximum level of 0) and values; returns the values' encoding.
+    /// </summary>
+    internal static PageEncoding DecompressDataPage(
+        PageHeader header,
+        ArraySegment<byte> body,
+        CompressionCodec codec,
+        int maxRep,
+        int maxDef,
+        byte[] buffer,
+        ReadCounters counters,
+        out ReadOnlySpan<byte> repSpan,
+        out ReadOnlySpan<byte> defSpan,
+        out ReadOnlySpan<byte> valueSpan)
+    {
+        PageEncoding encoding;
+        if (header.Type == PageType.DataPage)
+        {
+            var v1 = header.DataPageHeader!;
+            encoding = v1.Encoding;
+            var page = buffer.AsSpan(0, header.UncompressedPageSize);
+            PageCompression.Decompress(codec, body, page, "data page");
+            counters.BytesDecompressed += page.Length;
+            var at = 0;
+            repSpan = maxRep > 0 ? LengthPrefixed(page, ref at, v1.RepetitionLevelEncoding, "repetition levels") : default;
+            defSpan = maxDef > 0 ? LengthPrefixed(page, ref at, v1.DefinitionLevelEncoding, "definition levels") : default;
+            valueSpan = page[at..];
+        }
+        else
+        {
+            var v2 = header.DataPageHeaderV2!;
+            encoding = v2.Encoding;
+            var levelBytes = (long)v2.RepetitionLevelsByteLength + v2.DefinitionLevelsByteLength;
+            if (v2.RepetitionLevelsByteLength < 0 || v2.DefinitionLevelsByteLength < 0 || levelBytes > body.Count || levelBytes > header.UncompressedPageSize)
+            {
+                ThrowHelper.Format($"a DATA_PAGE_V2 declares {levelBytes} level bytes in a {body.Count}-byte page");
+            }
+
+            var levels = body.AsSpan(0, (int)levelBytes);
+            repSpan = levels[..v2.RepetitionLevelsByteLength];
+            defSpan = levels[v2.RepetitionLevelsByteLength..];
+            var compressedValues = body.Slice((int)levelBytes);
+            var valuesLength = header.UncompressedPageSize - (int)levelBytes;
+            var page = buffer.AsSpan(0, valuesLength);
+            PageCompression.Decompress(v2.IsCompressed ? codec : CompressionCodec.Uncompressed, compressedValues, page, "data page v2");
+            counters.BytesDecompressed += header.UncompressedPageSize;
+            counters.V2PagesDecoded++;
+            valueSpan = page;
+        }
+
+        counters.PagesDecoded++;
+        return encoding;
     }
 
     /// <summary>
@@ -548,7 +606,7 @@ internal static class ColumnChunkReader
     private static Span<TTo> As<T, TTo>(Span<T> span) =>
         MemoryMarshal.CreateSpan(ref Unsafe.As<T, TTo>(ref MemoryMarshal.GetReference(span)), span.Length);
 
-    private static void PreCheck(PageHeader header, ArraySegment<byte> body, CompressionCodec codec)
+    internal static void PreCheck(PageHeader header, ArraySegment<byte> body, CompressionCodec codec)
     {
         if (header.Type == PageType.DataPage)
         {
@@ -621,9 +679,16 @@ internal static class ColumnChunkReader
     }
 
     /// <summary>Decodes <c>indices.Length</c> dictionary indices (bit width byte, then RLE / bit-packed runs), each checked against the dictionary.</summary>
-    private static void DecodeIndices<T>(ReadOnlySpan<byte> input, T[]? dictionary, Span<int> indices)
+    private static void DecodeIndices<T>(ReadOnlySpan<byte> input, T[]? dictionary, Span<int> indices) =>
+        DecodeIndices(input, dictionary?.Length ?? -1, indices);
+
+    /// <summary>
+    /// Decodes <c>indices.Length</c> dictionary indices, each checked against a dictionary of
+    /// <paramref name="dictionaryCount"/> entries (-1: the chunk has had no dictionary page).
+    /// </summary>
+    internal static void DecodeIndices(ReadOnlySpan<byte> input, int dictionaryCount, Span<int> indices)
     {
-        if (dictionary is null)
+        if (dictionaryCount < 0)
         {
             ThrowHelper.Format("a dictionary-encoded data page comes before any dictionary page");
         }
@@ -633,6 +698,6 @@ internal static class ColumnChunkReader
             ThrowHelper.Format("dictionary indices: the page has no bit width byte");
         }
 
-        RleBitPackedHybrid.Decode(input[1..], input[0], indices, dictionary.Length, "dictionary indices");
+        RleBitPackedHybrid.Decode(input[1..], input[0], indices, dictionaryCount, "dictionary indices");
     }
 }
