@@ -10,7 +10,9 @@ namespace Weft.Bench.Parquet;
 /// Commands (see bench/parquet/run.sh, which runs them with DuckDB in between):
 /// <list type="bullet">
 /// <item><c>bench --dir D --json J [--rows N] [--row-group R] [--runs K] [--seed S] [--compression snappy]</c>: generate the table in
-/// memory, time K writes to D/weft.parquet and K full scans of it, write the figures to J.</item>
+/// memory, time K writes to D/weft.parquet and K full scans of it (each with its strings as UTF-8 bytes and as
+/// .NET strings, alternated), write the figures to J.</item>
+/// <item><c>scan --file F [--runs K] [--strings utf8|dotnet]</c>: time full scans of any file.</item>
 /// <item><c>verify --file F [--rows N] [--seed S]</c>: read F with Weft and check that every value equals the
 /// generated table (proves both sides' files hold the same data).</item>
 /// <item><c>report --weft J1 --duckdb J2</c>: print the comparison table.</item>
@@ -97,26 +99,40 @@ internal static class Program
         table.Clear();
         var fileBytes = new FileInfo(path).Length;
 
+        // Two scans a run, alternated: strings as UTF-8 bytes (ReadUtf8ColumnAsync; DuckDB's scan keeps its
+        // strings as pointers into its pages, not objects) and as .NET strings (ReadColumnAsync, one object a
+        // value). The first is the figure the target compares; both must compute the same aggregates.
         var scans = new List<Measurement>();
+        var stringScans = new List<Measurement>();
         var columnSeconds = new double[EventTable.Schema.Fields.Count];
+        var stringColumnSeconds = new double[EventTable.Schema.Fields.Count];
         ScanAggregates? aggregates = null;
+        ScanAggregates? stringAggregates = null;
         for (var run = 1; run <= runs; run++)
         {
-            var perColumn = new double[columnSeconds.Length];
-            var m = await MeasureAsync(async () => aggregates = await ScanAsync(path, perColumn).ConfigureAwait(false)).ConfigureAwait(false);
+            Array.Clear(columnSeconds);
+            var m = await MeasureAsync(async () => aggregates = await ScanAsync(path, columnSeconds, utf8: true).ConfigureAwait(false)).ConfigureAwait(false);
             scans.Add(m);
-            if (run == runs)
-            {
-                perColumn.CopyTo(columnSeconds, 0);
-            }
+            Log($"weft scan run {run} (UTF-8 strings): {m.Seconds:F3} s (cpu {m.CpuSeconds:F3} s, GC pauses {m.GcPauseSeconds:F3} s)");
 
-            Log($"weft scan run {run}: {m.Seconds:F3} s (cpu {m.CpuSeconds:F3} s, GC pauses {m.GcPauseSeconds:F3} s)");
+            Array.Clear(stringColumnSeconds);
+            m = await MeasureAsync(async () => stringAggregates = await ScanAsync(path, stringColumnSeconds, utf8: false).ConfigureAwait(false)).ConfigureAwait(false);
+            stringScans.Add(m);
+            Log($"weft scan run {run} (.NET strings): {m.Seconds:F3} s (cpu {m.CpuSeconds:F3} s, GC pauses {m.GcPauseSeconds:F3} s)");
+        }
+
+        if (aggregates is not null && aggregates.ToJson().ToJsonString() != stringAggregates!.ToJson().ToJsonString())
+        {
+            throw new InvalidOperationException(
+                $"the UTF-8 scan's aggregates {aggregates.ToJson().ToJsonString()} differ from the string scan's {stringAggregates.ToJson().ToJsonString()}");
         }
 
         var breakdown = new JsonObject();
+        var stringBreakdown = new JsonObject();
         for (var c = 0; c < columnSeconds.Length; c++)
         {
             breakdown[EventTable.Schema.Fields[c].Name] = Math.Round(columnSeconds[c], 4);
+            stringBreakdown[EventTable.Schema.Fields[c].Name] = Math.Round(stringColumnSeconds[c], 4);
         }
 
         var result = new JsonObject
@@ -131,7 +147,9 @@ internal static class Program
             ["file"] = Path.GetFullPath(path),
             ["write"] = ToJson(writes),
             ["scan"] = ToJson(scans),
+            ["scanStrings"] = ToJson(stringScans),
             ["scanSecondsByColumn"] = breakdown,
+            ["scanStringsSecondsByColumn"] = stringBreakdown,
             ["aggregates"] = aggregates?.ToJson(),
         };
         await File.WriteAllTextAsync(json, result.ToJsonString(new JsonSerializerOptions { WriteIndented = true })).ConfigureAwait(false);
@@ -139,10 +157,11 @@ internal static class Program
 
     /// <summary>
     /// A full scan: every column chunk of every row group decoded into memory (a <see cref="ParquetColumnData"/>
-    /// of arrays and strings), then aggregated (<see cref="ScanAggregates"/>, the same aggregates as DuckDB's
-    /// scan query) and released, as DuckDB's query releases its vectors.
+    /// of arrays, and string columns as <see cref="ParquetUtf8Column"/> bytes and offsets when
+    /// <paramref name="utf8"/>, else as .NET strings), then aggregated (<see cref="ScanAggregates"/>, the same
+    /// aggregates as DuckDB's scan query) and released, as DuckDB's query releases its vectors.
     /// </summary>
-    private static async Task<ScanAggregates> ScanAsync(string path, double[] perColumn)
+    private static async Task<ScanAggregates> ScanAsync(string path, double[] perColumn, bool utf8)
     {
         await using var file = new SyncFileStream(path, FileMode.Open, FileAccess.Read);
         await using var reader = await ParquetFileReader.OpenAsync(file, path).ConfigureAwait(false);
@@ -153,8 +172,15 @@ internal static class Program
             for (var c = 0; c < fields.Count; c++)
             {
                 var start = Stopwatch.GetTimestamp();
-                var column = await reader.ReadColumnAsync(g, fields[c].Name).ConfigureAwait(false);
-                aggregates.Add(c, column);
+                if (utf8 && fields[c].Type == ParquetType.String && !fields[c].IsList)
+                {
+                    aggregates.Add(c, await reader.ReadUtf8ColumnAsync(g, fields[c].Name).ConfigureAwait(false));
+                }
+                else
+                {
+                    aggregates.Add(c, await reader.ReadColumnAsync(g, fields[c].Name).ConfigureAwait(false));
+                }
+
                 perColumn[c] += Stopwatch.GetElapsedTime(start).TotalSeconds;
             }
 
@@ -174,15 +200,21 @@ internal static class Program
     {
         var file = Required(options, "file");
         var runs = int.Parse(options.GetValueOrDefault("runs", "3"), CultureInfo.InvariantCulture);
+        var strings = options.GetValueOrDefault("strings", "utf8");
+        if (strings is not ("utf8" or "dotnet"))
+        {
+            throw new ArgumentException($"--strings must be utf8 or dotnet, not '{strings}'");
+        }
+
         await using (var reader = await ParquetFileReader.OpenAsync(file).ConfigureAwait(false))
         {
             var perColumn = new double[reader.Schema.Fields.Count];
             for (var run = 1; run <= runs; run++)
             {
                 Array.Clear(perColumn);
-                var m = await MeasureAsync(() => ScanAsync(file, perColumn)).ConfigureAwait(false);
+                var m = await MeasureAsync(() => ScanAsync(file, perColumn, utf8: strings == "utf8")).ConfigureAwait(false);
                 var columns = string.Join("; ", reader.Schema.Fields.Select((f, i) => $"{f.Name} {perColumn[i]:F3}"));
-                Log($"scan {file} run {run}: {m.Seconds:F3} s (cpu {m.CpuSeconds:F3} s, {m.Gen0Collections} gen0 GCs, GC pauses {m.GcPauseSeconds:F3} s, gen1 {m.Gen1Collections} gen2 {m.Gen2Collections}, allocated {m.AllocatedBytes / 1e6:F0} MB): {columns}");
+                Log($"scan {file} ({strings} strings) run {run}: {m.Seconds:F3} s (cpu {m.CpuSeconds:F3} s, {m.Gen0Collections} gen0 GCs, GC pauses {m.GcPauseSeconds:F3} s, gen1 {m.Gen1Collections} gen2 {m.Gen2Collections}, allocated {m.AllocatedBytes / 1e6:F0} MB): {columns}");
             }
         }
     }

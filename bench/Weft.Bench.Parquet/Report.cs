@@ -26,7 +26,12 @@ internal static class Report
         text.AppendLine("|--------|------------------------------|---------:|-------------------------|---------:|--------:|---------:|");
         foreach (var op in new[] { "write", "scan" })
         {
-            Row(text, op, "Weft (1 thread)", weft[op]!, rows, logical);
+            Row(text, op, op == "scan" ? "Weft (1 thread, UTF-8)" : "Weft (1 thread)", weft[op]!, rows, logical);
+            if (op == "scan" && weft["scanStrings"] is { } strings)
+            {
+                Row(text, op, "Weft (1 thread, .NET strs)", strings, rows, logical);
+            }
+
             foreach (var c in configs)
             {
                 var threads = c!["threads"]!.GetValue<int>();
@@ -56,7 +61,12 @@ internal static class Report
         var sizeRatio = (double)weftBytes / one["fileBytes"]!.GetValue<long>();
         text.AppendLine("Weft vs DuckDB threads=1 (target: throughput ratio >= 1.00, size ratio within 1.00 +/- 0.10):");
         text.AppendLine(Inv($"  write throughput  Weft/DuckDB = {writeRatio:F2}x  {Verdict(writeRatio >= 1.0)}"));
-        text.AppendLine(Inv($"  scan throughput   Weft/DuckDB = {scanRatio:F2}x  {Verdict(scanRatio >= 1.0)}"));
+        text.AppendLine(Inv($"  scan throughput   Weft/DuckDB = {scanRatio:F2}x  {Verdict(scanRatio >= 1.0)} (strings as UTF-8 bytes, as DuckDB keeps them)"));
+        if (weft["scanStrings"] is { } stringScan)
+        {
+            text.AppendLine(Inv($"  (scan with .NET strings, one object a value: Weft/DuckDB = {Median(one["scan"]!) / Median(stringScan):F2}x)"));
+        }
+
         text.AppendLine(Inv($"  file size         Weft/DuckDB = {sizeRatio:F3}   {Verdict(Math.Abs(sizeRatio - 1) <= 0.10)}"));
 
         text.AppendLine(CompareAggregates(weft["aggregates"], one["aggregates"]));
@@ -81,13 +91,24 @@ internal static class Report
         if (weft["scanSecondsByColumn"] is JsonObject byColumn)
         {
             text.AppendLine();
-            text.Append("Weft scan seconds by column (last run):");
+            text.Append("Weft scan seconds by column (last run, UTF-8 strings):");
             foreach (var (name, seconds) in byColumn)
             {
                 text.Append(Inv($" {name} {seconds!.GetValue<double>():F3};"));
             }
 
             text.AppendLine();
+            if (weft["scanStringsSecondsByColumn"] is JsonObject stringsByColumn)
+            {
+                text.Append("Weft scan seconds by column (last run, .NET strings):");
+                foreach (var (name, seconds) in stringsByColumn)
+                {
+                    text.Append(Inv($" {name} {seconds!.GetValue<double>():F3};"));
+                }
+
+                text.AppendLine();
+            }
+
             if (duck["scanSecondsByColumn"] is JsonObject duckByColumn)
             {
                 // One query per column of Weft's file: each column's own cost, beside Weft's share of its full scan.

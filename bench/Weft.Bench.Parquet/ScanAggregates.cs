@@ -99,6 +99,22 @@ internal sealed class ScanAggregates
         }
     }
 
+    /// <summary>A string column read as UTF-8: the count of non-null rows and the sum of their byte lengths.</summary>
+    public void Add(int column, ParquetUtf8Column data)
+    {
+        var offsets = data.Offsets;
+        var nulls = data.Nulls;
+        long sum = 0;
+        for (var i = 0; i < data.RowCount; i++)
+        {
+            // A null row has no bytes, so it adds nothing to the sum.
+            sum += offsets[i + 1] - offsets[i];
+        }
+
+        _sums[column] += sum;
+        _counts[column] += NonNull(nulls, data.RowCount);
+    }
+
     /// <summary>As JSON: { column: { count, sum } } with sums as decimal strings (double sums as numbers).</summary>
     public JsonObject ToJson()
     {

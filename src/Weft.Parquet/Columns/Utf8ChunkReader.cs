@@ -1,5 +1,8 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Text;
 using System.Text.Unicode;
 using Weft.Parquet.Encodings;
@@ -30,8 +33,7 @@ internal static class Utf8ChunkReader
         // The uncompressed size bounds a PLAIN chunk's bytes (each value's bytes plus its length); a
         // dictionary-encoded chunk grows from it.
         var bytes = new ByteArena((int)Math.Clamp(meta.TotalUncompressedSize, 16, 1 << 30));
-        ByteArena? dictionary = null;
-        int[]? dictionaryOffsets = null;
+        Utf8Dictionary? dictionary = null;
         var row = 0;
         var position = 0;
         while (row < rows)
@@ -40,13 +42,13 @@ internal static class Utf8ChunkReader
             switch (header.Type)
             {
                 case PageType.DictionaryPage:
-                    (dictionary, dictionaryOffsets) = ReadDictionaryPage(header, body, meta.Codec, dictionary is not null, counters);
+                    dictionary = ReadDictionaryPage(header, body, meta.Codec, dictionary is not null, counters);
                     break;
                 case PageType.DataPage:
                 case PageType.DataPageV2:
                 {
                     var numValues = ColumnChunkReader.DataPageValues(header, row, rows);
-                    ReadDataPage(header, numValues, body, meta.Codec, maxDef, dictionary, dictionaryOffsets, bytes, offsets.AsSpan(row, numValues + 1), ref nulls, row, rows, counters);
+                    ReadDataPage(header, numValues, body, meta.Codec, maxDef, dictionary, bytes, offsets.AsSpan(row, numValues + 1), ref nulls, row, rows, counters);
                     row += numValues;
                     break;
                 }
@@ -60,28 +62,34 @@ internal static class Utf8ChunkReader
         return new ParquetUtf8Column(descriptor.Field, bytes.Array, offsets, nulls);
     }
 
-    private static (ByteArena Bytes, int[] Offsets) ReadDictionaryPage(PageHeader header, ArraySegment<byte> body, CompressionCodec codec, bool seen, ReadCounters counters)
+    private static Utf8Dictionary ReadDictionaryPage(PageHeader header, ArraySegment<byte> body, CompressionCodec codec, bool seen, ReadCounters counters)
     {
         var buffer = ColumnChunkReader.DecompressDictionaryPage(header, body, codec, seen, counters, out var count);
-        var lengths = ArrayPool<int>.Shared.Rent(Math.Max(1, count));
         try
         {
             var page = buffer.AsSpan(0, header.UncompressedPageSize);
-            var entries = new ByteArena(Math.Max(16, page.Length));
-            var span = lengths.AsSpan(0, count);
-            AppendPlain(page, span, entries, "dictionary page");
-            CheckUtf8(entries.Written, span, "dictionary page");
-            var offsets = new int[count + 1];
-            for (var i = 0; i < count; i++)
+            var entries = new ByteArena(Math.Max(16, page.Length + Utf8Dictionary.Padding));
+            var lengths = new int[count];
+            AppendPlain(page, lengths, entries, "dictionary page");
+            CheckUtf8(entries.Written, lengths, "dictionary page");
+            var offsets = new int[count];
+            var maxLength = 0;
+            for (var i = 1; i < count; i++)
             {
-                offsets[i + 1] = offsets[i] + span[i];
+                offsets[i] = offsets[i - 1] + lengths[i - 1];
             }
 
-            return (entries, offsets);
+            foreach (var length in lengths)
+            {
+                maxLength = Math.Max(maxLength, length);
+            }
+
+            // The padding after the last entry lets a vector-wide copy start at any entry.
+            entries.Reserve(Utf8Dictionary.Padding);
+            return new Utf8Dictionary(entries.Array, offsets, lengths, maxLength);
         }
         finally
         {
-            ArrayPool<int>.Shared.Return(lengths);
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
@@ -96,8 +104,7 @@ internal static class Utf8ChunkReader
         ArraySegment<byte> body,
         CompressionCodec codec,
         int maxDef,
-        ByteArena? dictionary,
-        int[]? dictionaryOffsets,
+        Utf8Dictionary? dictionary,
         ByteArena bytes,
         Span<int> offsets,
         ref bool[]? nulls,
@@ -129,7 +136,7 @@ internal static class Utf8ChunkReader
                     break;
                 case PageEncoding.PlainDictionary:
                 case PageEncoding.RleDictionary:
-                    AppendFromDictionary(valueSpan, dictionary, dictionaryOffsets, valueLengths, bytes);
+                    AppendFromDictionary(valueSpan, dictionary, valueLengths, bytes, rows - firstRow - numValues);
                     break;
                 case PageEncoding.DeltaLengthByteArray:
                     DeltaEncodings.DecodeLengthByteArray(valueSpan, valueLengths, new AppendTo(bytes), "data page values");
@@ -145,18 +152,28 @@ internal static class Utf8ChunkReader
             }
 
             // Rows to offsets: a null row (below the maximum definition level) takes no bytes.
+            if (defs is null || present == numValues)
+            {
+                for (var i = 0; i < numValues; i++)
+                {
+                    offsets[i + 1] = offsets[i] + valueLengths[i];
+                }
+
+                return;
+            }
+
             var level = (byte)maxDef;
             var k = 0;
+            nulls ??= new bool[rows];
             for (var i = 0; i < numValues; i++)
             {
                 var length = 0;
-                if (defs is null || defs[i] == level)
+                if (defs[i] == level)
                 {
                     length = valueLengths[k++];
                 }
                 else
                 {
-                    nulls ??= new bool[rows];
                     nulls[firstRow + i] = true;
                 }
 
@@ -205,33 +222,60 @@ internal static class Utf8ChunkReader
         bytes.Advance(written);
     }
 
-    private static void AppendFromDictionary(ReadOnlySpan<byte> input, ByteArena? dictionary, int[]? dictionaryOffsets, Span<int> lengths, ByteArena bytes)
+    /// <summary>
+    /// Dictionary indices: appends each entry's bytes and records its length. <paramref name="laterRows"/>
+    /// rows of the chunk follow this page.
+    /// </summary>
+    private static void AppendFromDictionary(ReadOnlySpan<byte> input, Utf8Dictionary? dictionary, Span<int> lengths, ByteArena bytes, int laterRows)
     {
         if (lengths.Length == 0)
         {
             return;
         }
 
-        ColumnChunkReader.DecodeIndices(input, dictionaryOffsets is null ? -1 : dictionaryOffsets.Length - 1, lengths);
+        ColumnChunkReader.DecodeIndices(input, dictionary is null ? -1 : dictionary.Count, lengths);
 
         // DecodeIndices checked every index against the dictionary; lengths holds them until replaced.
-        var entries = dictionary!.Written;
+        var entryLengths = dictionary!.Lengths;
         var total = 0L;
         foreach (var index in lengths)
         {
-            total += dictionaryOffsets![index + 1] - dictionaryOffsets[index];
+            total += entryLengths[index];
         }
 
-        var target = bytes.Reserve(checked((int)Math.Min(total, int.MaxValue)));
+        // The chunk's uncompressed size, which sized the bytes, says little of a dictionary-encoded chunk's
+        // values: room for the later pages at this page's bytes a value saves growing the array page by page
+        // (up to a bound, past which the array doubles as it must).
+        var hint = Math.Min(total + (total * laterRows / lengths.Length), Math.Max(total, 1 << 28)) + Utf8Dictionary.Padding;
+        bytes.Reserve((int)Math.Min(hint, System.Array.MaxLength - bytes.Length));
+
+        // Room for the values and one vector beyond them: short entries are copied a whole vector at a time.
+        var target = bytes.Reserve(checked((int)total + Utf8Dictionary.Padding));
+        ref var to = ref MemoryMarshal.GetReference(target);
+        ref var from = ref MemoryMarshal.GetArrayDataReference(dictionary.Bytes);
+        var offsets = dictionary.Offsets;
         var written = 0;
-        for (var i = 0; i < lengths.Length; i++)
+        if (dictionary.MaxLength <= Utf8Dictionary.Padding)
         {
-            var index = lengths[i];
-            var from = dictionaryOffsets![index];
-            var length = dictionaryOffsets[index + 1] - from;
-            entries.Slice(from, length).CopyTo(target[written..]);
-            written += length;
-            lengths[i] = length;
+            for (var i = 0; i < lengths.Length; i++)
+            {
+                var index = lengths[i];
+                var length = entryLengths[index];
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref to, written), Unsafe.ReadUnaligned<Vector128<byte>>(ref Unsafe.Add(ref from, offsets[index])));
+                written += length;
+                lengths[i] = length;
+            }
+        }
+        else
+        {
+            for (var i = 0; i < lengths.Length; i++)
+            {
+                var index = lengths[i];
+                var length = entryLengths[index];
+                Unsafe.CopyBlockUnaligned(ref Unsafe.Add(ref to, written), ref Unsafe.Add(ref from, offsets[index]), (uint)length);
+                written += length;
+                lengths[i] = length;
+            }
         }
 
         bytes.Advance(written);
@@ -267,6 +311,15 @@ internal static class Utf8ChunkReader
             bytes.Advance(value.Length);
             return value.Length;
         }
+    }
+
+    /// <summary>A chunk's dictionary: its entries' bytes back to back (then at least <see cref="Padding"/> more), offsets and lengths.</summary>
+    private sealed record Utf8Dictionary(byte[] Bytes, int[] Offsets, int[] Lengths, int MaxLength)
+    {
+        /// <summary>One vector: entries no longer than this are copied a vector at a time.</summary>
+        public const int Padding = 16;
+
+        public int Count => Offsets.Length;
     }
 
     /// <summary>An append-only byte array that the column keeps (not pooled: the result owns it).</summary>
