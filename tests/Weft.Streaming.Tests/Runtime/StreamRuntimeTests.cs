@@ -841,8 +841,16 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
             await Task.Delay(50);
         }
 
+        for (int i = 0; i < 200 && runtime.RecordsIn < 300; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        // The third batch has been read (its preparation counts it first); it then waits for the store.
+        runtime.RecordsIn.Should().Be(300, "the third step read its batch, and no step reads a fourth");
         await Task.Delay(300);
         third.IsCompleted.Should().BeFalse("two batches already wait for the store");
+        runtime.RecordsIn.Should().Be(300, "nothing reads past the third batch while two wait for the store");
         gated.Waiting.Should().Be(1, "the second batch's append starts only after the first's");
 
         gated.Release();
