@@ -159,7 +159,8 @@ public sealed class PropertyTests
         return (schema, groups.Where(g => g[0].RowCount > 0).ToArray());
     }
 
-    private static int[] Split(int rows, int parts)
+    /// <summary>Row counts of <paramref name="parts"/> row groups as even as they can be.</summary>
+    internal static int[] Split(int rows, int parts)
     {
         var sizes = new int[parts];
         for (var i = 0; i < parts; i++)

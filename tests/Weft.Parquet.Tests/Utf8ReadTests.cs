@@ -37,7 +37,7 @@ public sealed class Utf8ReadTests
         select new Case(
             nullable,
             rows,
-            Split(rows.Length, cuts),
+            PropertyTests.Split(rows.Length, cuts),
             new ParquetWriterOptions { Compression = compression, UseDictionary = dictionary, MaxDictionarySize = maxDictionary, DataPageSize = pageSize });
 
     [Fact]
@@ -253,16 +253,5 @@ public sealed class Utf8ReadTests
 
         var leaf = new SchemaElement { Name = name, Type = PhysicalType.ByteArray, RepetitionType = Repetition.Required, ConvertedType = ConvertedType.Utf8 };
         return CraftedFiles.BuildSingleColumnFile(leaf, [.. page], values.Count, PageEncoding.Plain);
-    }
-
-    private static int[] Split(int rows, int parts)
-    {
-        var sizes = new int[parts];
-        for (var i = 0; i < parts; i++)
-        {
-            sizes[i] = rows / parts + (i < rows % parts ? 1 : 0);
-        }
-
-        return sizes;
     }
 }

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -201,22 +200,10 @@ internal static class Utf8ChunkReader
         var written = 0;
         for (var i = 0; i < lengths.Length; i++)
         {
-            if (input.Length - position < 4)
-            {
-                ThrowHelper.Format($"{what}: string {i} of {lengths.Length} lacks its length prefix");
-            }
-
-            var length = BinaryPrimitives.ReadInt32LittleEndian(input[position..]);
-            position += 4;
-            if (length < 0 || length > input.Length - position)
-            {
-                ThrowHelper.Format($"{what}: string {i} of {length} bytes runs past the page ({input.Length - position} bytes left)");
-            }
-
-            input.Slice(position, length).CopyTo(target[written..]);
-            position += length;
-            written += length;
-            lengths[i] = length;
+            var value = PlainByteArray.Next(input, ref position, i, lengths.Length, "string", what);
+            value.CopyTo(target[written..]);
+            written += value.Length;
+            lengths[i] = value.Length;
         }
 
         bytes.Advance(written);

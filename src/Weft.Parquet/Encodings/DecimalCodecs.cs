@@ -287,20 +287,7 @@ internal readonly struct WideDecimalCodec : IValueCodec<double>
         var position = 0;
         for (var i = 0; i < destination.Length; i++)
         {
-            if (input.Length - position < 4)
-            {
-                ThrowHelper.Format($"{what}: value {i} of {destination.Length} lacks its length prefix");
-            }
-
-            var length = BinaryPrimitives.ReadInt32LittleEndian(input[position..]);
-            position += 4;
-            if (length < 0 || length > input.Length - position)
-            {
-                ThrowHelper.Format($"{what}: value {i} of {length} bytes runs past the page ({input.Length - position} bytes left)");
-            }
-
-            destination[i] = DecimalDouble.FromBigEndian(input.Slice(position, length), scale, what);
-            position += length;
+            destination[i] = DecimalDouble.FromBigEndian(PlainByteArray.Next(input, ref position, i, destination.Length, "value", what), scale, what);
         }
 
         return position;

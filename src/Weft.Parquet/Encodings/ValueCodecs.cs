@@ -483,21 +483,8 @@ internal readonly struct StringCodec : IValueCodec<string>
         var position = 0;
         for (var i = 0; i < destination.Length; i++)
         {
-            if (input.Length - position < 4)
-            {
-                ThrowHelper.Format($"{what}: string {i} of {destination.Length} lacks its length prefix");
-            }
-
-            var length = BinaryPrimitives.ReadInt32LittleEndian(input[position..]);
-            position += 4;
-            if (length < 0 || length > input.Length - position)
-            {
-                ThrowHelper.Format($"{what}: string {i} of {length} bytes runs past the page ({input.Length - position} bytes left)");
-            }
-
-            var bytes = input.Slice(position, length);
+            var bytes = PlainByteArray.Next(input, ref position, i, destination.Length, "string", what);
             destination[i] = ascii ? Encoding.Latin1.GetString(bytes) : Decode(bytes, what);
-            position += length;
         }
 
         return position;
