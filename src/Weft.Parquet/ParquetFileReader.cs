@@ -129,9 +129,14 @@ public sealed class ParquetFileReader : IAsyncDisposable
     /// string per value (<see cref="ParquetUtf8Column"/>). Throws <see cref="ArgumentException"/> for a
     /// column of another type, and what <see cref="ReadColumnAsync"/> throws for corrupt or unsupported data.
     /// </summary>
-    public Task<ParquetUtf8Column> ReadUtf8ColumnAsync(int rowGroup, string column, CancellationToken cancellationToken = default)
+    public async Task<ParquetUtf8Column> ReadUtf8ColumnAsync(int rowGroup, string column, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (UnsupportedColumns.TryGetValue(column, out var reason))
+        {
+            throw new NotSupportedException($"{Describe()}{reason}");
+        }
+
         var index = Schema.IndexOfOrThrow(column);
         var field = Schema.Fields[index];
         if (field.Type != ParquetType.String || field.IsList || _columns[index].MaxRepetitionLevel > 0)
@@ -141,7 +146,7 @@ public sealed class ParquetFileReader : IAsyncDisposable
                 nameof(column));
         }
 
-        return ReadChunkAsync(rowGroup, column, Utf8ChunkReader.Read, cancellationToken);
+        return await ReadChunkAsync(rowGroup, column, Utf8ChunkReader.Read, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<T> ReadChunkAsync<T>(

@@ -23,6 +23,9 @@ public sealed class ParquetUtf8Column
         Nulls = nulls;
     }
 
+    /// <summary>The bytes the column holds on to, used or not (for tests of how much a read keeps).</summary>
+    internal int ByteCapacity => _bytes.Length;
+
     /// <summary>The column's field (a string field that is not a list).</summary>
     public ParquetField Field { get; }
 

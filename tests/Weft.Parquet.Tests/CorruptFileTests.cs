@@ -215,6 +215,10 @@ public sealed class CorruptFileTests
                 foreach (var field in reader.Schema.Fields)
                 {
                     await reader.ReadColumnAsync(g, field.Name);
+                    if (field.Type == ParquetType.String && !field.IsList)
+                    {
+                        await reader.ReadUtf8ColumnAsync(g, field.Name);
+                    }
                 }
             }
 

@@ -201,6 +201,174 @@ public sealed class Utf8ReadTests
         (await missing.Should().ThrowAsync<Exception>()).Which.Message.Should().Contain("nope");
     }
 
+    [Theory]
+    [InlineData(int.MaxValue)]
+    [InlineData(200_000_000)]
+    public async Task A_row_count_the_pages_do_not_hold_is_refused_as_the_string_read_refuses_it(int rows)
+    {
+        var field = new ParquetField("s", ParquetType.String, Nullable: false);
+        await using var reader = await TestColumns.OpenAsync(CraftedFiles.BuildRawChunkFile(field, OnePlainPage("a"), rows, m => m));
+
+        var strings = async () => await reader.ReadColumnAsync(0, "s");
+        var utf8 = async () => await reader.ReadUtf8ColumnAsync(0, "s");
+
+        var message = (await strings.Should().ThrowAsync<ParquetFormatException>()).Which.Message;
+        message.Should().Contain("the chunk ends after 1 of its");
+        (await utf8.Should().ThrowAsync<ParquetFormatException>()).Which.Message.Should().Be(message);
+    }
+
+    [Fact]
+    public async Task A_declared_uncompressed_size_does_not_size_what_the_column_keeps()
+    {
+        var field = new ParquetField("s", ParquetType.String, Nullable: false);
+        var file = CraftedFiles.BuildRawChunkFile(field, OnePlainPage("a"), 1, m => new ColumnMetaData
+        {
+            Type = m.Type,
+            Encodings = m.Encodings,
+            PathInSchema = m.PathInSchema,
+            Codec = m.Codec,
+            NumValues = m.NumValues,
+            TotalCompressedSize = m.TotalCompressedSize,
+            TotalUncompressedSize = 1L << 40,
+            DataPageOffset = m.DataPageOffset,
+        });
+        await using var reader = await TestColumns.OpenAsync(file);
+
+        var utf8 = await reader.ReadUtf8ColumnAsync(0, "s");
+
+        utf8.GetString(0).Should().Be("a");
+        utf8.ByteCapacity.Should().BeLessThan(1 << 16, "one byte of data, whatever the footer declares");
+    }
+
+    [Fact]
+    public async Task A_mostly_null_column_keeps_about_its_bytes()
+    {
+        // The first page's one value is long and the 199 pages after it are null: projecting the first
+        // page's bytes a value over every later row would keep ~200 MB for 1,000 bytes.
+        var field = new ParquetField("s", ParquetType.String, Nullable: true);
+        var rows = new string?[200_000];
+        rows[0] = new string('x', 1_000);
+        var column = TestColumns.FromRows(field, rows);
+        var file = CraftedFiles.BuildDataPageV2File(new ParquetSchema([field]), [column], rowsPerPage: 1_000, CompressionCodec.Uncompressed);
+        await using var reader = await TestColumns.OpenAsync(file);
+
+        var utf8 = await reader.ReadUtf8ColumnAsync(0, "s");
+
+        AssertSameRows(rows, utf8, "mostly null");
+        utf8.ByteCapacity.Should().BeLessThan(1 << 17);
+    }
+
+    [Fact]
+    public async Task Strings_of_more_than_an_array_holds_are_refused_as_not_supported_before_any_is_copied()
+    {
+        // 2,048 rows of one 1 MiB dictionary entry: 2 GiB of values from a 1 MiB file.
+        var entry = new byte[4 + (1 << 20)];
+        BitConverter.GetBytes(1 << 20).CopyTo(entry, 0);
+        entry.AsSpan(4).Fill((byte)'a');
+        var leaf = new SchemaElement { Name = "s", Type = PhysicalType.ByteArray, RepetitionType = Repetition.Required, ConvertedType = ConvertedType.Utf8 };
+        await using var reader = await TestColumns.OpenAsync(CraftedFiles.BuildFlatFile(leaf, Enumerable.Repeat<byte[]?>(entry, 2_048).ToArray(), dictionary: true));
+
+        var utf8 = async () => await reader.ReadUtf8ColumnAsync(0, "s");
+
+        (await utf8.Should().ThrowAsync<NotSupportedException>()).Which.Message.Should()
+            .Contain("column 's', row group 0").And.Contain("more than").And.Contain("ReadColumnAsync");
+        (await reader.ReadColumnAsync(0, "s")).GetValues<string>().Should().HaveCount(2_048, "the string read shares one string among the rows");
+    }
+
+    [Fact]
+    public async Task A_dictionary_declaring_more_strings_than_its_bytes_hold_is_corrupt_to_both_reads()
+    {
+        var page = new byte[8];
+        var header = CraftedFiles.PageHeaderBytes(new PageHeader
+        {
+            Type = PageType.DictionaryPage,
+            UncompressedPageSize = page.Length,
+            CompressedPageSize = page.Length,
+            DictionaryPageHeader = new DictionaryPageHeader { NumValues = 60, Encoding = PageEncoding.Plain },
+        });
+        var field = new ParquetField("s", ParquetType.String, Nullable: false);
+        await using var reader = await TestColumns.OpenAsync(CraftedFiles.BuildRawChunkFile(field, [.. header, .. page], 1, m => m));
+
+        var strings = async () => await reader.ReadColumnAsync(0, "s");
+        var utf8 = async () => await reader.ReadUtf8ColumnAsync(0, "s");
+
+        (await strings.Should().ThrowAsync<ParquetFormatException>()).Which.Message.Should().Contain("a dictionary page declares 60 values in 8 bytes");
+        (await utf8.Should().ThrowAsync<ParquetFormatException>()).Which.Message.Should().Contain("a dictionary page declares 60 values in 8 bytes");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Invalid_UTF8_in_a_delta_page_is_refused(bool splitBetweenValues)
+    {
+        byte[][] values = splitBetweenValues ? [[0x61, 0xC3], [0xA9, 0x62]] : [[0x61], [0x62, 0xFF]];
+        var leaf = new SchemaElement { Name = "k", Type = PhysicalType.ByteArray, RepetitionType = Repetition.Required, ConvertedType = ConvertedType.Utf8 };
+        await using var reader = await TestColumns.OpenAsync(CraftedFiles.BuildSingleColumnFile(leaf, CraftedFiles.DeltaByteArray(values), 2, PageEncoding.DeltaByteArray));
+
+        var utf8 = async () => await reader.ReadUtf8ColumnAsync(0, "k");
+
+        (await utf8.Should().ThrowAsync<ParquetFormatException>()).Which.Message.Should().Contain("not valid UTF-8");
+    }
+
+    [Fact]
+    public async Task A_column_Weft_does_not_read_is_refused_as_the_string_read_refuses_it()
+    {
+        SchemaElement[] schema =
+        [
+            new SchemaElement { Name = "schema", NumChildren = 2 },
+            new SchemaElement { Name = "s", Type = PhysicalType.ByteArray, RepetitionType = Repetition.Required, ConvertedType = ConvertedType.Utf8 },
+            new SchemaElement { Name = "b", Type = PhysicalType.ByteArray, RepetitionType = Repetition.Required }, // raw bytes, no string annotation
+        ];
+        var file = CraftedFiles.BuildNestedFile(schema, 1,
+        [
+            new CraftedFiles.LeafChunk(["s"], PhysicalType.ByteArray, 0, 0, [], [], [1, 0, 0, 0, 0x78]),
+            new CraftedFiles.LeafChunk(["b"], PhysicalType.ByteArray, 0, 0, [], [], [1, 0, 0, 0, 0x79]),
+        ]);
+        await using var reader = await TestColumns.OpenAsync(file);
+
+        var strings = async () => await reader.ReadColumnAsync(0, "b");
+        var utf8 = async () => await reader.ReadUtf8ColumnAsync(0, "b");
+
+        var message = (await strings.Should().ThrowAsync<NotSupportedException>()).Which.Message;
+        (await utf8.Should().ThrowAsync<NotSupportedException>()).Which.Message.Should().Be(message);
+        (await reader.ReadUtf8ColumnAsync(0, "s")).GetString(0).Should().Be("x");
+    }
+
+    [Fact]
+    public async Task Every_refusal_comes_through_the_task()
+    {
+        var field = new ParquetField("s", ParquetType.String, Nullable: false);
+        var number = new ParquetField("n", ParquetType.Int64, Nullable: false);
+        var file = await TestColumns.WriteAsync(
+            new ParquetSchema([field, number]), ParquetWriterOptions.Default, [TestColumns.FromRows(field, ["a"]), TestColumns.FromRows(number, [1L])]);
+        var reader = await TestColumns.OpenAsync(file);
+
+        var unknown = reader.ReadUtf8ColumnAsync(0, "nope");
+        var wrongType = reader.ReadUtf8ColumnAsync(0, "n");
+        var badGroup = reader.ReadUtf8ColumnAsync(3, "s");
+        await reader.DisposeAsync();
+        var disposed = reader.ReadUtf8ColumnAsync(0, "s");
+
+        await unknown.Invoking(t => t).Should().ThrowAsync<Exception>();
+        await wrongType.Invoking(t => t).Should().ThrowAsync<ArgumentException>();
+        await badGroup.Invoking(t => t).Should().ThrowAsync<ArgumentOutOfRangeException>();
+        await disposed.Invoking(t => t).Should().ThrowAsync<ObjectDisposedException>();
+    }
+
+    private static byte[] OnePlainPage(string value)
+    {
+        var bytes = Encoding.UTF8.GetBytes(value);
+        byte[] page = [.. BitConverter.GetBytes(bytes.Length), .. bytes];
+        var header = CraftedFiles.PageHeaderBytes(new PageHeader
+        {
+            Type = PageType.DataPage,
+            UncompressedPageSize = page.Length,
+            CompressedPageSize = page.Length,
+            DataPageHeader = new DataPageHeader { NumValues = 1, Encoding = PageEncoding.Plain, DefinitionLevelEncoding = PageEncoding.Rle, RepetitionLevelEncoding = PageEncoding.Rle },
+        });
+        return [.. header, .. page];
+    }
+
     private static async Task SameRowsAsync(Case c)
     {
         var field = new ParquetField("c", ParquetType.String, c.Nullable);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Weft.Parquet.Encodings;
@@ -248,7 +249,7 @@ internal static class ColumnChunkReader
     private static T[] ReadDictionaryPage<T, TCodec>(PageHeader header, ArraySegment<byte> body, CompressionCodec codec, ColumnDescriptor descriptor, bool seen, ReadCounters counters)
         where TCodec : IValueCodec<T>
     {
-        var buffer = DecompressDictionaryPage(header, body, codec, seen, counters, out var count);
+        var buffer = DecompressDictionaryPage(header, body, codec, seen, counters, out var count, minValueBytes: TCodec.Physical == PhysicalType.ByteArray ? 4 : 0);
         try
         {
             var page = buffer.AsSpan(0, header.UncompressedPageSize);
@@ -272,9 +273,11 @@ internal static class ColumnChunkReader
 
     /// <summary>
     /// Checks a dictionary page and decompresses it into a rented buffer, which the caller returns: its
-    /// first <c>UncompressedPageSize</c> bytes are the <paramref name="count"/> PLAIN entries.
+    /// first <c>UncompressedPageSize</c> bytes are the <paramref name="count"/> PLAIN entries, each at least
+    /// <paramref name="minValueBytes"/> long (0: at least a bit).
     /// </summary>
-    internal static byte[] DecompressDictionaryPage(PageHeader header, ArraySegment<byte> body, CompressionCodec codec, bool seen, ReadCounters counters, out int count)
+    internal static byte[] DecompressDictionaryPage(
+        PageHeader header, ArraySegment<byte> body, CompressionCodec codec, bool seen, ReadCounters counters, out int count, int minValueBytes)
     {
         if (seen)
         {
@@ -288,7 +291,8 @@ internal static class ColumnChunkReader
         }
 
         // Every PLAIN value takes at least one bit; a count beyond that is corrupt.
-        if (dictHeader.NumValues < 0 || dictHeader.NumValues > (long)header.UncompressedPageSize * 8)
+        if (dictHeader.NumValues < 0 || dictHeader.NumValues > (long)header.UncompressedPageSize * 8
+            || (minValueBytes > 0 && dictHeader.NumValues > header.UncompressedPageSize / minValueBytes))
         {
             ThrowHelper.Format($"a dictionary page declares {dictHeader.NumValues} values in {header.UncompressedPageSize} bytes");
         }
@@ -580,10 +584,14 @@ internal static class ColumnChunkReader
                 DecodeByteStreamSplitWidened<T, TCodec>(input, destination);
                 break;
             default:
-                ThrowHelper.NotSupported($"value encoding {encoding} is not supported for {TCodec.Physical} values; Weft reads PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY, (booleans) RLE, (integers) DELTA_BINARY_PACKED, (strings) DELTA_LENGTH_BYTE_ARRAY and DELTA_BYTE_ARRAY, (fixed-width values) BYTE_STREAM_SPLIT");
+                UnsupportedEncoding(encoding, TCodec.Physical);
                 break;
         }
     }
+
+    [DoesNotReturn]
+    internal static void UnsupportedEncoding(PageEncoding encoding, PhysicalType physical) =>
+        ThrowHelper.NotSupported($"value encoding {encoding} is not supported for {physical} values; Weft reads PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY, (booleans) RLE, (integers) DELTA_BINARY_PACKED, (strings) DELTA_LENGTH_BYTE_ARRAY and DELTA_BYTE_ARRAY, (fixed-width values) BYTE_STREAM_SPLIT");
 
     /// <summary>BYTE_STREAM_SPLIT integers read into a wider type (INT32 decimals, times, dates, UINT_32): unsplit, then read as PLAIN.</summary>
     private static void DecodeByteStreamSplitWidened<T, TCodec>(ReadOnlySpan<byte> input, Span<T> destination)

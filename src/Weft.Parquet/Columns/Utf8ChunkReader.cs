@@ -17,6 +17,12 @@ namespace Weft.Parquet.Columns;
 /// </summary>
 internal static class Utf8ChunkReader
 {
+    /// <summary>
+    /// The most a first page's bytes a row may project for the rest of the chunk: past it the array
+    /// doubles as it must. A projection only saves copies; it never decides what is read.
+    /// </summary>
+    private const int MaxProjection = 1 << 28;
+
     public static ParquetUtf8Column Read(ColumnDescriptor descriptor, ColumnMetaData meta, long rowCount, byte[] chunk, int chunkLength, ReadCounters counters)
     {
         if (meta.NumValues != rowCount)
@@ -26,12 +32,13 @@ internal static class Utf8ChunkReader
 
         var rows = checked((int)rowCount);
         var maxDef = descriptor.MaxDefinitionLevel;
-        var offsets = new int[rows + 1];
+
+        // Sized as the string read sizes its values: a corrupt row count cannot demand more than a page could.
+        var offsets = new int[Math.Min(rows, ColumnChunkReader.MaxValuesPerPage) + 1];
         bool[]? nulls = null;
 
-        // The uncompressed size bounds a PLAIN chunk's bytes (each value's bytes plus its length); a
-        // dictionary-encoded chunk grows from it.
-        var bytes = new ByteArena((int)Math.Clamp(meta.TotalUncompressedSize, 16, 1 << 30));
+        // Nothing from the footer sizes the bytes (a declared size is not data): the first data page does.
+        var bytes = new ByteArena(0);
         Utf8Dictionary? dictionary = null;
         var row = 0;
         var position = 0;
@@ -47,8 +54,22 @@ internal static class Utf8ChunkReader
                 case PageType.DataPageV2:
                 {
                     var numValues = ColumnChunkReader.DataPageValues(header, row, rows);
-                    ReadDataPage(header, numValues, body, meta.Codec, maxDef, dictionary, bytes, offsets.AsSpan(row, numValues + 1), ref nulls, row, rows, counters);
+                    if ((long)row + numValues + 1 > offsets.Length)
+                    {
+                        Grow(ref offsets, ref nulls, (long)row + numValues + 1, rows);
+                    }
+
+                    var first = row == 0;
+                    ReadDataPage(header, numValues, body, meta.Codec, maxDef, dictionary, bytes, offsets.AsSpan(row, numValues + 1), ref nulls, row, offsets.Length - 1, counters);
                     row += numValues;
+                    if (first && numValues > 0 && row < rows)
+                    {
+                        // Room for the rest of the chunk at the first page's bytes a row (null rows included),
+                        // and for the vector a dictionary page's copy may write past its last value.
+                        var projected = (long)bytes.Length * (rows - row) / numValues;
+                        bytes.EnsureRoom(Math.Min(projected, MaxProjection) + Utf8Dictionary.Padding);
+                    }
+
                     break;
                 }
 
@@ -58,12 +79,28 @@ internal static class Utf8ChunkReader
             }
         }
 
-        return new ParquetUtf8Column(descriptor.Field, bytes.Array, offsets, nulls);
+        return new ParquetUtf8Column(descriptor.Field, bytes.Trimmed(), offsets, nulls);
+    }
+
+    /// <summary>Grows the offsets (and the null flags, when there are any) to at least <paramref name="needed"/> entries, at most one a row plus one.</summary>
+    private static void Grow(ref int[] offsets, ref bool[]? nulls, long needed, int rows)
+    {
+        var size = Math.Min((long)rows + 1, Math.Max(needed, (long)offsets.Length * 2));
+        if (size > Array.MaxLength)
+        {
+            ThrowHelper.NotSupported($"a row group of {rows} rows has more than a UTF-8 column's {Array.MaxLength - 1}");
+        }
+
+        Array.Resize(ref offsets, (int)size);
+        if (nulls is not null)
+        {
+            Array.Resize(ref nulls, (int)size - 1);
+        }
     }
 
     private static Utf8Dictionary ReadDictionaryPage(PageHeader header, ArraySegment<byte> body, CompressionCodec codec, bool seen, ReadCounters counters)
     {
-        var buffer = ColumnChunkReader.DecompressDictionaryPage(header, body, codec, seen, counters, out var count);
+        var buffer = ColumnChunkReader.DecompressDictionaryPage(header, body, codec, seen, counters, out var count, minValueBytes: 4);
         try
         {
             var page = buffer.AsSpan(0, header.UncompressedPageSize);
@@ -96,6 +133,7 @@ internal static class Utf8ChunkReader
     /// <summary>
     /// One data page: appends its values' bytes to <paramref name="bytes"/> and fills
     /// <paramref name="offsets"/> (the page's rows' offsets, its first entry already set by the page before).
+    /// Null flags, made at the first null row, cover <paramref name="rowCapacity"/> rows, as the offsets do.
     /// </summary>
     private static void ReadDataPage(
         PageHeader header,
@@ -108,7 +146,7 @@ internal static class Utf8ChunkReader
         Span<int> offsets,
         ref bool[]? nulls,
         int firstRow,
-        int rows,
+        int rowCapacity,
         ReadCounters counters)
     {
         ColumnChunkReader.PreCheck(header, body, codec);
@@ -135,7 +173,7 @@ internal static class Utf8ChunkReader
                     break;
                 case PageEncoding.PlainDictionary:
                 case PageEncoding.RleDictionary:
-                    AppendFromDictionary(valueSpan, dictionary, valueLengths, bytes, rows - firstRow - numValues);
+                    AppendFromDictionary(valueSpan, dictionary, valueLengths, bytes);
                     break;
                 case PageEncoding.DeltaLengthByteArray:
                     DeltaEncodings.DecodeLengthByteArray(valueSpan, valueLengths, new AppendTo(bytes), "data page values");
@@ -146,7 +184,7 @@ internal static class Utf8ChunkReader
                     CheckUtf8(bytes.Written[start..], valueLengths, "data page values");
                     break;
                 default:
-                    ThrowHelper.NotSupported($"value encoding {encoding} is not supported for BYTE_ARRAY values; Weft reads PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY, (strings) DELTA_LENGTH_BYTE_ARRAY and DELTA_BYTE_ARRAY");
+                    ColumnChunkReader.UnsupportedEncoding(encoding, PhysicalType.ByteArray);
                     break;
             }
 
@@ -163,7 +201,9 @@ internal static class Utf8ChunkReader
 
             var level = (byte)maxDef;
             var k = 0;
-            nulls ??= new bool[rows];
+
+            // The flags cover the rows the offsets have room for, and grow with them.
+            nulls ??= new bool[rowCapacity];
             for (var i = 0; i < numValues; i++)
             {
                 var length = 0;
@@ -194,8 +234,8 @@ internal static class Utf8ChunkReader
     /// <summary>PLAIN byte arrays (a 4-byte length, then the bytes): appends each value's bytes and records its length.</summary>
     private static void AppendPlain(ReadOnlySpan<byte> input, Span<int> lengths, ByteArena bytes, string what)
     {
-        // The values' bytes are fewer than the input's, so one reservation holds them all.
-        var target = bytes.Reserve(input.Length);
+        // Each value takes its bytes and a 4-byte length from the input, so this reservation holds them all.
+        var target = bytes.Reserve(Math.Max(0, input.Length - (4L * lengths.Length)));
         var position = 0;
         var written = 0;
         for (var i = 0; i < lengths.Length; i++)
@@ -209,11 +249,8 @@ internal static class Utf8ChunkReader
         bytes.Advance(written);
     }
 
-    /// <summary>
-    /// Dictionary indices: appends each entry's bytes and records its length. <paramref name="laterRows"/>
-    /// rows of the chunk follow this page.
-    /// </summary>
-    private static void AppendFromDictionary(ReadOnlySpan<byte> input, Utf8Dictionary? dictionary, Span<int> lengths, ByteArena bytes, int laterRows)
+    /// <summary>Dictionary indices: appends each entry's bytes and records its length.</summary>
+    private static void AppendFromDictionary(ReadOnlySpan<byte> input, Utf8Dictionary? dictionary, Span<int> lengths, ByteArena bytes)
     {
         if (lengths.Length == 0)
         {
@@ -230,14 +267,8 @@ internal static class Utf8ChunkReader
             total += entryLengths[index];
         }
 
-        // The chunk's uncompressed size, which sized the bytes, says little of a dictionary-encoded chunk's
-        // values: room for the later pages at this page's bytes a value saves growing the array page by page
-        // (up to a bound, past which the array doubles as it must).
-        var hint = Math.Min(total + (total * laterRows / lengths.Length), Math.Max(total, 1 << 28)) + Utf8Dictionary.Padding;
-        bytes.Reserve((int)Math.Min(hint, System.Array.MaxLength - bytes.Length));
-
         // Room for the values and one vector beyond them: short entries are copied a whole vector at a time.
-        var target = bytes.Reserve(checked((int)total + Utf8Dictionary.Padding));
+        var target = bytes.Reserve(total + Utf8Dictionary.Padding);
         ref var to = ref MemoryMarshal.GetReference(target);
         ref var from = ref MemoryMarshal.GetArrayDataReference(dictionary.Bytes);
         var offsets = dictionary.Offsets;
@@ -312,7 +343,7 @@ internal static class Utf8ChunkReader
     /// <summary>An append-only byte array that the column keeps (not pooled: the result owns it).</summary>
     private sealed class ByteArena(int capacity)
     {
-        private byte[] _array = GC.AllocateUninitializedArray<byte>(capacity);
+        private byte[] _array = capacity == 0 ? [] : GC.AllocateUninitializedArray<byte>(capacity);
 
         public int Length { get; private set; }
 
@@ -320,25 +351,48 @@ internal static class Utf8ChunkReader
 
         public ReadOnlySpan<byte> Written => _array.AsSpan(0, Length);
 
-        /// <summary>Room for at least <paramref name="count"/> more bytes after those written.</summary>
-        public Span<byte> Reserve(int count)
+        /// <summary>
+        /// Room for at least <paramref name="count"/> more bytes after those written. More than an array
+        /// holds is valid data Weft cannot hold this way: refused before anything is allocated.
+        /// </summary>
+        public Span<byte> Reserve(long count)
         {
-            var needed = (long)Length + count;
+            var needed = Length + count;
             if (needed > _array.Length)
             {
                 if (needed > System.Array.MaxLength)
                 {
-                    ThrowHelper.Format($"a column chunk's strings take more than {System.Array.MaxLength} bytes");
+                    ThrowHelper.NotSupported(
+                        $"the column chunk's strings take more than {System.Array.MaxLength} bytes, more than one UTF-8 column holds; read it with ReadColumnAsync");
                 }
 
-                var grown = GC.AllocateUninitializedArray<byte>((int)Math.Min(System.Array.MaxLength, Math.Max(needed, (long)_array.Length * 2)));
-                _array.AsSpan(0, Length).CopyTo(grown);
-                _array = grown;
+                Resize((int)Math.Min(System.Array.MaxLength, Math.Max(needed, (long)_array.Length * 2)));
             }
 
             return _array.AsSpan(Length);
         }
 
+        /// <summary>Room for <paramref name="count"/> more bytes if an array can hold them; a hint, never an error.</summary>
+        public void EnsureRoom(long count)
+        {
+            var needed = Math.Min(Length + count, System.Array.MaxLength);
+            if (needed > _array.Length)
+            {
+                Resize((int)needed);
+            }
+        }
+
         public void Advance(int count) => Length += count;
+
+        /// <summary>The array, copied to its length when more than a quarter of it (and 64 KB) is unused: the column keeps it.</summary>
+        public byte[] Trimmed() =>
+            _array.Length - Length > Math.Max(Length / 4, 1 << 16) ? _array.AsSpan(0, Length).ToArray() : _array;
+
+        private void Resize(int size)
+        {
+            var grown = GC.AllocateUninitializedArray<byte>(size);
+            _array.AsSpan(0, Length).CopyTo(grown);
+            _array = grown;
+        }
     }
 }
