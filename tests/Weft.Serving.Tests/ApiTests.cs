@@ -193,6 +193,106 @@ public sealed class ApiTests
     }
 
     /// <summary>
+    /// A query a client got wrong is refused naming the parameter instead of read as something else: a
+    /// misspelt parameter (it would read as its default), a repeated one, a time without an offset (it may
+    /// be local time), a lookback too long for any signal (the cap, not "malformed"). A signal the caller
+    /// does not own is still a plain 404 whatever the query holds.
+    /// </summary>
+    [Fact]
+    public async Task Query_mistakes_are_refused_naming_the_parameter()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+        const string url = "v1/signals/engagement/users/1/sequence";
+
+        async Task Expect(string query, string parameter, string? limit, string message)
+        {
+            var response = await client.GetAsync(url + query);
+            response.StatusCode.Should().Be(HttpStatusCode.BadRequest, query);
+            var body = await ServingWorld.JsonAsync(response);
+            body.GetProperty("parameter").GetString().Should().Be(parameter, query);
+            (body.TryGetProperty("limit", out var l) ? l.GetString() : null).Should().Be(limit, query);
+            body.GetProperty("error").GetString().Should().Contain(message, query);
+        }
+
+        async Task<string> AsOfServed(string query)
+        {
+            var response = await client.GetAsync(url + query);
+            response.StatusCode.Should().Be(HttpStatusCode.OK, query);
+            return (await ServingWorld.JsonAsync(response)).GetProperty("provenance").GetProperty("as_of").GetString()!;
+        }
+
+        await Expect("?limt=5", "limt", null, "unknown parameter 'limt'; this endpoint takes columns, limit, lookback, as_of, known_at, consumer");
+        await Expect("?limit=5&limit=5", "limit", null, "parameter 'limit' appears more than once");
+        await Expect("?columns=item_id&columns=category", "columns", null, "parameter 'columns' appears more than once");
+        await Expect("?as_of=2026-11-03T00:00:00", "as_of", null, "as_of must be an ISO-8601 time");
+        await Expect("?as_of=2026-11-03%20Sat", "as_of", null, "as_of must be an ISO-8601 time");
+        await Expect("?as_of=2026-11-03T00:00:00,5Z", "as_of", null, "as_of must be an ISO-8601 time");
+        await Expect("?known_at=2026-11-03T00:00", "known_at", null, "known_at must be an ISO-8601 time");
+        await Expect("?lookback=99999999999d", "lookback", "lookback", "lookback 99999999999d exceeds the lookback of signal 'engagement'");
+        await Expect("?lookback=7x", "lookback", null, "lookback must be a positive duration");
+        await Expect("?lookback=0d", "lookback", null, "lookback must be a positive duration");
+
+        (await AsOfServed("?LIMIT=5&as_of=2026-11-03T00:00:00Z")).Should().Be("2026-11-03T00:00:00.000000Z", "names bind without regard to case");
+        (await AsOfServed("?as_of=2026-11-03T05:30:00%2B05:30")).Should().Be("2026-11-03T00:00:00.000000Z");
+        (await AsOfServed("?as_of=2026-11-02T19:00:00.000000-05:00")).Should().Be("2026-11-03T00:00:00.000000Z");
+        (await AsOfServed("?as_of=2026-11-03")).Should().Be("2026-11-03T00:00:00.000000Z", "a date is its midnight UTC");
+        (await AsOfServed("?as_of=2026-11-02T23:59Z")).Should().Be("2026-11-02T23:59:00.000000Z");
+
+        var routes = await client.GetAsync("v1/signals/engagement/users/1/routes?consumer=ranker&consumr=ranker");
+        routes.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        (await ServingWorld.JsonAsync(routes)).GetProperty("parameter").GetString().Should().Be("consumr");
+
+        var foreign = await client.GetAsync("v1/signals/likes/users/1/sequence?limt=5&limit=1&limit=2");
+        var unknown = await client.GetAsync("v1/signals/nope/users/1/sequence");
+        foreign.StatusCode.Should().Be(HttpStatusCode.NotFound);
+        (await foreign.Content.ReadAsStringAsync()).Should().Be((await unknown.Content.ReadAsStringAsync()).Replace("nope", "likes", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_multi_get_takes_JSON_with_or_without_a_byte_order_mark_and_refuses_other_media()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+        const string url = "v1/signals/engagement/sequences";
+        var json = """{"user_ids":[1,2]}""";
+
+        var png = await client.PostAsync(url, new ByteArrayContent(Encoding.UTF8.GetBytes(json)) { Headers = { ContentType = new("image/png") } });
+        var ndjson = await client.PostAsync(url, new StringContent(json, Encoding.UTF8, "application/x-ndjson"));
+        var withMark = await client.PostAsync(url, new ByteArrayContent([0xEF, 0xBB, 0xBF, .. Encoding.UTF8.GetBytes(json)]) { Headers = { ContentType = new("application/json") } });
+        var curlDefault = await client.PostAsync(url, new StringContent(json, Encoding.UTF8, "application/x-www-form-urlencoded"));
+
+        png.StatusCode.Should().Be(HttpStatusCode.UnsupportedMediaType);
+        (await ServingWorld.JsonAsync(png)).GetProperty("error").GetString().Should().Contain("Content-Type 'image/png' cannot hold this request: send application/json");
+        ndjson.StatusCode.Should().Be(HttpStatusCode.UnsupportedMediaType);
+        withMark.StatusCode.Should().Be(HttpStatusCode.OK);
+        (await ServingWorld.JsonAsync(withMark)).GetProperty("sequences").GetArrayLength().Should().Be(2);
+        curlDefault.StatusCode.Should().Be(HttpStatusCode.OK, "curl -d sends a form type by default");
+    }
+
+    [Fact]
+    public async Task Health_and_metrics_answer_HEAD_as_GET_without_a_body()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+
+        foreach (var path in new[] { "healthz", "metrics" })
+        {
+            using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+            using var get = await client.GetAsync(path);
+            head.StatusCode.Should().Be(HttpStatusCode.OK, path);
+            (await head.Content.ReadAsByteArrayAsync()).Should().BeEmpty(path);
+            head.Content.Headers.ContentType!.MediaType.Should().Be(get.Content.Headers.ContentType!.MediaType, path);
+        }
+
+        using var sequenceHead = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "v1/signals/engagement/users/1/sequence"));
+        sequenceHead.StatusCode.Should().Be(HttpStatusCode.MethodNotAllowed, "only the probes take HEAD");
+    }
+
+    /// <summary>
     /// Text that is not text (a lone surrogate escape), JSON that does not parse, a path or a method the
     /// API does not have: each a 4xx with a JSON error saying what, where a person counts from 1.
     /// </summary>
@@ -499,7 +599,8 @@ public sealed class ApiTests
         var paths = doc.GetProperty("paths");
         var documented = paths.EnumerateObject().SelectMany(p => p.Value.EnumerateObject().Select(m => $"{m.Name.ToUpperInvariant()} {p.Name}")).ToHashSet();
         var endpoints = world.Server.Endpoints.Where(e => e.Route != "/openapi.json").Select(e => $"{e.Method} {e.Route}").ToList();
-        endpoints.Should().HaveCount(9);
+        endpoints.Should().HaveCount(11);
+        endpoints.Should().Contain(["HEAD /healthz", "HEAD /metrics"], "the probes take HEAD as well");
         documented.Should().BeEquivalentTo(endpoints);
         var routes = paths.GetProperty("/v1/signals/{signal}/users/{user_id}/routes").GetProperty("get");
         routes.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()).Should().BeEquivalentTo("signal", "user_id", "consumer");

@@ -37,6 +37,9 @@ public sealed class OperatorEndpointsTests
         var stuck = await client.GetAsync(origin + "/healthz");
         stuck.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
         (await stuck.Content.ReadAsStringAsync()).Should().Be(problem);
+        using var probe = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, origin + "/healthz"));
+        probe.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable, "a load balancer probing with HEAD hears the same");
+        (await probe.Content.ReadAsByteArrayAsync()).Should().BeEmpty();
 
         (await client.GetAsync(origin + "/v1/signals")).StatusCode.Should().Be(HttpStatusCode.NotFound, "no sequence data is served here");
     }

@@ -46,6 +46,16 @@ internal static class EventIngest
     }
 
     /// <summary>
+    /// A 415 for a request body of one JSON value (the multi-get's) sent with a type that cannot hold
+    /// one, e.g. <c>image/png</c>, or as NDJSON; null for JSON and the generic types a client sends
+    /// when it names none (curl's form default among them).
+    /// </summary>
+    public static ApiError? JsonBodyTypeError(string? contentType) =>
+        FormatOf(contentType) is BodyFormat.Json or BodyFormat.Sniff
+            ? null
+            : new ApiError(415, $"Content-Type '{contentType}' cannot hold this request: send application/json");
+
+    /// <summary>
     /// A 415 for a body sent compressed (<c>Content-Encoding: gzip</c>, as some producers do by default),
     /// or null for none or <c>identity</c>. The compressed bytes were read as JSON, and the producer heard
     /// "'0x1F' is an invalid start of a value".

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http;
 using Weft.Definitions;
 using Weft.Engine.Sequences;
 using Weft.Serving.Hosting;
@@ -20,7 +21,8 @@ internal sealed record ApiError(int Status, string Message, string? Parameter = 
 }
 
 /// <summary>A read's parameters as they came (query string or JSON body), before validation.</summary>
-internal sealed record ReadArguments(IReadOnlyList<string>? Columns, string? Limit, string? Lookback, string? AsOf, string? KnownAt);
+/// <remarks><paramref name="QueryError"/>: what is wrong with a GET's query as a whole (<see cref="ReadRequest.QueryError"/>), reported after the signal is found.</remarks>
+internal sealed record ReadArguments(IReadOnlyList<string>? Columns, string? Limit, string? Lookback, string? AsOf, string? KnownAt, ApiError? QueryError = null);
 
 /// <summary>A validated read: the projection (indices into the sequence columns) and the cut.</summary>
 internal sealed record ReadParameters(int[] Projection, SequenceCut Cut, TimeSpan Lookback);
@@ -91,7 +93,9 @@ internal static class ReadRequest
         {
             if (!Durations.TryParse(args.Lookback, out var asked) || asked <= TimeSpan.Zero)
             {
-                return ApiError.BadRequest($"lookback must be a positive duration such as 7d, 6h or 30m, got '{args.Lookback}'", "lookback");
+                return IsDurationTooLong(args.Lookback)
+                    ? ApiError.BadRequest($"lookback {args.Lookback} exceeds the lookback of signal '{signal.Name}' ({Durations.Format(definition.Lookback)})", "lookback", "lookback")
+                    : ApiError.BadRequest($"lookback must be a positive duration such as 7d, 6h or 30m, got '{args.Lookback}'", "lookback");
             }
 
             if (asked > definition.Lookback)
@@ -128,5 +132,98 @@ internal static class ReadRequest
         return null;
     }
 
-    public static bool TryTimestamp(string text, out long micros) => Timestamps.TryParseInstant(text, out micros);
+    /// <summary>
+    /// <c>as_of</c> and <c>known_at</c>: an ISO-8601 (RFC 3339) instant, either a date (its midnight UTC) or
+    /// a date and a time (seconds and a fraction optional) with an offset, <c>Z</c> or <c>±hh:mm</c>. A time
+    /// without an offset is refused rather than read as UTC: it may be the caller's local time.
+    /// </summary>
+    public static bool TryTimestamp(string text, out long micros)
+    {
+        micros = 0;
+        return IsIsoInstant(text) && Timestamps.TryParseInstant(text, out micros);
+    }
+
+    private static bool IsIsoInstant(string s)
+    {
+        // The date's digits and dashes are the shared parser's check; this one is the shape after them.
+        if (s.Length == 10)
+        {
+            return true;
+        }
+
+        if (s.Length < 17 || s[10] is not ('T' or 't') || !TwoDigits(s, 11) || s[13] != ':' || !TwoDigits(s, 14))
+        {
+            return false;
+        }
+
+        var i = 16;
+        if (i < s.Length && s[i] == ':')
+        {
+            if (!TwoDigits(s, i + 1))
+            {
+                return false;
+            }
+
+            i += 3;
+            if (i < s.Length && s[i] == '.')
+            {
+                var start = ++i;
+                while (i < s.Length && char.IsAsciiDigit(s[i]))
+                {
+                    i++;
+                }
+
+                if (i == start || i - start > 9)
+                {
+                    return false;
+                }
+            }
+        }
+
+        return (i == s.Length - 1 && s[i] is 'Z' or 'z')
+            || (i == s.Length - 6 && s[i] is '+' or '-' && TwoDigits(s, i + 1) && s[i + 3] == ':' && TwoDigits(s, i + 4));
+
+        static bool TwoDigits(string text, int at) =>
+            at + 2 <= text.Length && char.IsAsciiDigit(text[at]) && char.IsAsciiDigit(text[at + 1]);
+    }
+
+    /// <summary>A well-formed duration (digits and a unit) too long for any signal, which the parser turns down as it would a malformed one.</summary>
+    private static bool IsDurationTooLong(string text)
+    {
+        var digits = 0;
+        while (digits < text.Length && char.IsAsciiDigit(text[digits]))
+        {
+            digits++;
+        }
+
+        return digits > 0 && text.AsSpan(0, digits).TrimStart('0').Length > 0 && text[digits..] is "ms" or "s" or "m" or "h" or "d";
+    }
+
+    /// <summary>
+    /// 400 for a query parameter the endpoint does not take (a misspelt one would otherwise read as its
+    /// default) or one given more than once; null when the query is fine. Names are matched without regard
+    /// to case, as the endpoints bind them.
+    /// </summary>
+    public static ApiError? QueryError(IQueryCollection query, string[] accepted)
+    {
+        if (query.Count == 0)
+        {
+            return null;
+        }
+
+        foreach (var (name, values) in query)
+        {
+            if (Array.FindIndex(accepted, a => string.Equals(a, name, StringComparison.OrdinalIgnoreCase)) < 0)
+            {
+                return ApiError.BadRequest($"unknown parameter '{name}'; this endpoint takes {string.Join(", ", accepted)}", name);
+            }
+
+            if (values.Count > 1)
+            {
+                return ApiError.BadRequest($"parameter '{name}' appears more than once", name);
+            }
+        }
+
+        return null;
+    }
 }

@@ -28,6 +28,12 @@ internal static partial class ServingEndpoints
     public const string EventsRoute = "/v1/events";
     public const string RoutesRoute = "/v1/signals/{signal}/users/{user_id}/routes";
 
+    private static readonly string[] SequenceParameters = ["columns", "limit", "lookback", "as_of", "known_at", "consumer"];
+    private static readonly string[] RoutesParameters = ["consumer"];
+
+    /// <summary>Health and metrics answer HEAD as GET (without the body): load balancers probe with either.</summary>
+    internal static readonly string[] ProbeMethods = ["GET", "HEAD"];
+
     [ThreadStatic]
     private static HashSet<string>? t_seen;
 
@@ -63,12 +69,12 @@ internal static partial class ServingEndpoints
             }
         });
 
-        app.MapGet("/healthz", ([FromServices] ServingState s) => Health(s))
+        app.MapMethods("/healthz", ProbeMethods, ([FromServices] ServingState s) => Health(s))
             .WithName("healthz").WithSummary("Liveness: 200 \"ok\" while the process serves; 503 naming the error once the in-process streaming runtime has stopped").WithTags("operations")
             .Produces<string>(200, "text/plain")
             .Produces<string>(503, "text/plain");
 
-        app.MapGet("/metrics", (HttpContext context, [FromServices] ServingState s) => MetricsAsync(context, s))
+        app.MapMethods("/metrics", ProbeMethods, (HttpContext context, [FromServices] ServingState s) => MetricsAsync(context, s))
             .WithName("metrics").WithSummary("Prometheus text format: request latency per route, stream freshness and lag, dead letters, batch history").WithTags("operations")
             .Produces<string>(200, "text/plain");
 
@@ -86,8 +92,8 @@ internal static partial class ServingEndpoints
 
         app.MapGet(SequenceRoute, (HttpContext context, string signal, string user_id, [FromQuery] string? columns, [FromQuery] string? limit, [FromQuery] string? lookback, [FromQuery] string? as_of, [FromQuery] string? known_at, [FromQuery] string? consumer) =>
                 consumer is null
-                    ? SequenceAsync(context, state, signal, user_id, new ReadArguments(columns?.Split(','), limit, lookback, as_of, known_at))
-                    : HybridSequenceAsync(context, state, signal, user_id, new ReadArguments(columns?.Split(','), limit, lookback, as_of, known_at), consumer))
+                    ? SequenceAsync(context, state, signal, user_id, new ReadArguments(columns?.Split(','), limit, lookback, as_of, known_at, ReadRequest.QueryError(context.Request.Query, SequenceParameters)))
+                    : HybridSequenceAsync(context, state, signal, user_id, new ReadArguments(columns?.Split(','), limit, lookback, as_of, known_at, ReadRequest.QueryError(context.Request.Query, SequenceParameters)), consumer))
             .WithName("sequence").WithTags("sequences")
             .WithSummary("One user's sequence of a signal, as columnar JSON with provenance")
             .WithDescription("The merge of the online store (stream tail) and the sealed batch history, cut to (as_of − lookback, as_of] and ingest_time ≤ known_at, newest first, at most limit elements. columns: comma-separated sequence columns (event_id and event_time always come). limit: ≤ the signal's max_length and serving.max_limit. lookback: a duration ≤ the signal's. as_of, known_at: ISO-8601 (default now; known_at defaults to as_of). consumer: during a migration off a legacy pipeline (docs/migration.md), the model or service reading; the sequence is then assembled from Weft's events of the types routed to Weft for this user and the legacy endpoint's events of the others, with an assembly object (its version and each event type's source); 409 when a type is routed to legacy and no legacy endpoint is configured, 502 when the legacy endpoint fails.")
@@ -197,6 +203,11 @@ internal static partial class ServingEndpoints
             return (default, NoSignal(signalName));
         }
 
+        if (args.QueryError is { } queryError)
+        {
+            return (default, queryError);
+        }
+
         if (UserId(userText, out long userId) is { } badUser)
         {
             return (default, badUser);
@@ -251,7 +262,7 @@ internal static partial class ServingEndpoints
             return;
         }
 
-        var parseError = EventIngest.EncodingError(context.Request.Headers.ContentEncoding);
+        var parseError = EventIngest.EncodingError(context.Request.Headers.ContentEncoding) ?? EventIngest.JsonBodyTypeError(context.Request.ContentType);
         List<long> users = [];
         ReadArguments args = new(null, null, null, null, null);
         string? consumer = null;
@@ -305,7 +316,8 @@ internal static partial class ServingEndpoints
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(body);
+            // A UTF-8 byte order mark, which some clients write, is not JSON but says nothing against it (as in /v1/events).
+            doc = JsonDocument.Parse(body.AsMemory(body.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0));
         }
         catch (JsonException ex)
         {
@@ -543,6 +555,12 @@ internal static partial class ServingEndpoints
     {
         if (await AuthorizedSignalAsync(context, state, signalName).ConfigureAwait(false) is not { } signal)
         {
+            return;
+        }
+
+        if (ReadRequest.QueryError(context.Request.Query, RoutesParameters) is { } badQuery)
+        {
+            await WriteErrorAsync(context, badQuery).ConfigureAwait(false);
             return;
         }
 
