@@ -275,6 +275,45 @@ public sealed class OpenApiDocumentTests
         loose.Should().BeEmpty("the endpoints read and write numbers as JSON numbers only");
     }
 
+    /// <summary>The read parameters carry the types the endpoints read them as (they bind strings, to answer a bad value with their own 400), and a parameter without which an endpoint answers 400 is required.</summary>
+    [Fact]
+    public async Task The_read_parameters_are_typed_and_required_as_the_endpoints_read_them()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+        var paths = (await DocumentAsync(world)).GetProperty("paths");
+        Dictionary<string, JsonElement> Parameters(string path) =>
+            paths.GetProperty(path).GetProperty("get").GetProperty("parameters").EnumerateArray().ToDictionary(p => p.GetProperty("name").GetString()!);
+
+        var sequence = Parameters("/v1/signals/{signal}/users/{user_id}/sequence");
+        var routes = Parameters("/v1/signals/{signal}/users/{user_id}/routes");
+
+        foreach (var parameters in new[] { sequence, routes })
+        {
+            parameters["user_id"].GetProperty("schema").GetProperty("type").GetString().Should().Be("integer");
+            parameters["user_id"].GetProperty("schema").GetProperty("format").GetString().Should().Be("int64");
+        }
+
+        sequence["limit"].GetProperty("schema").GetProperty("type").GetString().Should().Be("integer");
+        var pattern = new System.Text.RegularExpressions.Regex(sequence["lookback"].GetProperty("schema").GetProperty("pattern").GetString()!);
+        sequence["as_of"].GetProperty("description").GetString().Should().Contain("offset");
+        sequence.Values.Where(p => p.GetProperty("in").GetString() == "query").Select(p => p.TryGetProperty("required", out var r) && r.GetBoolean())
+            .Should().OnlyContain(required => !required, "every query parameter of a read has a default");
+        routes["consumer"].GetProperty("required").GetBoolean().Should().BeTrue();
+
+        const string url = "v1/signals/engagement/users/1";
+        foreach (var lookback in new[] { "1d", "90m", "1 d", "1w", "d" })
+        {
+            var status = (await client.GetAsync($"{url}/sequence?lookback={Uri.EscapeDataString(lookback)}")).StatusCode;
+            (status == HttpStatusCode.OK).Should().Be(pattern.IsMatch(lookback), $"lookback '{lookback}' answered {status}");
+        }
+
+        (await client.GetAsync($"{url}/routes")).StatusCode.Should().Be(HttpStatusCode.BadRequest, "consumer is required");
+        (await client.GetAsync($"{url}/routes?consumer=ranker")).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await client.GetAsync("v1/signals/engagement/users/1.5/sequence")).StatusCode.Should().Be(HttpStatusCode.BadRequest, "user_id is an integer");
+    }
+
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 
     private static async Task<JsonElement> DocumentAsync(ServingWorld world)

@@ -57,6 +57,46 @@ internal static class ApiDocument
         });
 
     /// <summary>
+    /// The read parameters' types as the endpoints read them. The handlers bind every parameter as a
+    /// string, so that a bad value gets the API's own 400 naming it, which left each typed "string" in the
+    /// document. <paramref name="required"/> names the query parameters without which the endpoint answers 400.
+    /// </summary>
+    public static RouteHandlerBuilder WithReadParameters(this RouteHandlerBuilder endpoint, params string[] required) =>
+        endpoint.AddOpenApiOperationTransformer((operation, _, _) =>
+        {
+            foreach (var parameter in (operation.Parameters ?? []).OfType<OpenApiParameter>())
+            {
+                switch (parameter.Name)
+                {
+                    case "user_id":
+                        parameter.Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int64" };
+                        break;
+                    case "limit":
+                        parameter.Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32" };
+                        parameter.Description = "1 to the signal's max_length and serving.max_limit";
+                        break;
+                    case "lookback":
+                        parameter.Schema = new OpenApiSchema { Type = JsonSchemaType.String, Pattern = "^[0-9]+(ms|s|m|h|d)$" };
+                        parameter.Description = "a duration, at most the signal's lookback";
+                        break;
+                    case "as_of" or "known_at":
+                        parameter.Description = "ISO-8601: a date (its midnight UTC), or a date and time with an offset (Z or ±hh:mm)";
+                        break;
+                    case "columns":
+                        parameter.Description = "comma-separated sequence columns";
+                        break;
+                }
+
+                if (Array.IndexOf(required, parameter.Name) >= 0)
+                {
+                    parameter.Required = true;
+                }
+            }
+
+            return Task.CompletedTask;
+        });
+
+    /// <summary>
     /// The endpoints leave an optional property out rather than write null, and the multi-get body
     /// refuses null; the generator reads the T? of an optional property as "may be null" (for an object,
     /// a oneOf of null and its schema).

@@ -97,7 +97,8 @@ internal static partial class ServingEndpoints
             .WithName("sequence").WithTags("sequences")
             .WithSummary("One user's sequence of a signal, as columnar JSON with provenance")
             .WithDescription("The merge of the online store (stream tail) and the sealed batch history, cut to (as_of − lookback, as_of] and ingest_time ≤ known_at, newest first, at most limit elements. columns: comma-separated sequence columns (event_id and event_time always come). limit: ≤ the signal's max_length and serving.max_limit. lookback: a duration ≤ the signal's. as_of, known_at: ISO-8601 (default now; known_at defaults to as_of). consumer: during a migration off a legacy pipeline (docs/migration.md), the model or service reading; the sequence is then assembled from Weft's events of the types routed to Weft for this user and the legacy endpoint's events of the others, with an assembly object (its version and each event type's source); 409 when a type is routed to legacy and no legacy endpoint is configured, 502 when the legacy endpoint fails.")
-            .Produces<SequenceDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(409).Produces<ErrorDoc>(502);
+            .Produces<SequenceDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(409).Produces<ErrorDoc>(502)
+            .WithReadParameters();
 
         app.MapPost(MultiGetRoute, (HttpContext context, string signal) => MultiGetAsync(context, state, signal))
             .WithName("sequences").WithTags("sequences")
@@ -110,7 +111,8 @@ internal static partial class ServingEndpoints
             .WithName("routes").WithTags("migration")
             .WithSummary("Which side, Weft or legacy, serves each event type of the signal to a consumer for a user")
             .WithDescription("During a migration off a legacy pipeline (weft migrate, docs/migration.md): per event type of the signal, the source the consumer reads it from for this user (a sticky hash of signal, event type and user against the consumer's route), the event type's stage, the route's percent and the user's bucket of 10,000. Users served while a route splits traffic are logged as exposures for the sample-ratio check (weft migrate srm). Routes are re-read from the ledger every few seconds, so a rollback reaches every server within that. Without a migration ledger every event type is served by Weft.")
-            .Produces<RoutesDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404);
+            .Produces<RoutesDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404)
+            .WithReadParameters(required: "consumer");
 
         app.MapPost(EventsRoute, (HttpContext context, [FromServices] ServingState s) => EventsAsync(context, s))
             .WithName("events").WithTags("events")
