@@ -239,6 +239,8 @@ public sealed class ApiTests
         (await AsOfServed("?as_of=2026-11-02T19:00:00.000000-05:00")).Should().Be("2026-11-03T00:00:00.000000Z");
         (await AsOfServed("?as_of=2026-11-03")).Should().Be("2026-11-03T00:00:00.000000Z", "a date is its midnight UTC");
         (await AsOfServed("?as_of=2026-11-02T23:59Z")).Should().Be("2026-11-02T23:59:00.000000Z");
+        var idsOnly = await ServingWorld.JsonAsync(await client.GetAsync(url + "?columns="));
+        idsOnly.GetProperty("columns").EnumerateObject().Select(c => c.Name).Should().Equal(["event_id", "event_time"], "an empty columns asks for no other");
 
         var routes = await client.GetAsync("v1/signals/engagement/users/1/routes?consumer=ranker&consumr=ranker");
         routes.StatusCode.Should().Be(HttpStatusCode.BadRequest);
