@@ -61,7 +61,7 @@ public sealed class DeltaTableFormatterTests : IDisposable
         var vacuum = DeltaTableFormatter.Vacuum(await table.VacuumAsync(TimeSpan.FromDays(7), dryRun: true));
 
         vacuum.Should().Equal(
-            $"vacuum (dry run) would delete 1 file, {file.Size} bytes; horizon 2026-11-24T12:00:00.000Z, retained versions 2..2",
+            $"vacuum (dry run) would delete 1 file, {file.Size} bytes; horizon 2026-11-24T12:00:00.000Z (retention 7d), retained versions 2..2",
             "SIZE  PATH",
             $"{file.Size.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(4)}  {file.Path}");
     }

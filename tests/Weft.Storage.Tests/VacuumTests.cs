@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using FluentAssertions;
 using Xunit;
 
@@ -21,6 +22,82 @@ public sealed class VacuumTests : IDisposable
         File.WriteAllBytes(full, new byte[5]);
         File.SetLastWriteTimeUtc(full, written.UtcDateTime);
         return full;
+    }
+
+    /// <summary>Other engines may name a file in the log by its absolute path or a file: URI; the file is still the table's.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_file_the_log_names_by_an_absolute_path_is_kept_while_referenced(bool fileUri)
+    {
+        var epoch = TestTables.Epoch;
+        await TestTables.CreateAsync(TablePath, _time);
+        var file = TestTables.WriteFile(TablePath, "2026-11-13T10", "stream", written: epoch.AddDays(-10));
+        var full = Path.Combine(TablePath, file.Path);
+        var logPath = fileUri ? new Uri(full).AbsoluteUri : full;
+        await TestTables.WriteRawLogAsync(TablePath, 1,
+            new JsonObject { ["commitInfo"] = new JsonObject { ["timestamp"] = epoch.AddDays(-10).ToUnixTimeMilliseconds(), ["operation"] = "WRITE" } },
+            new JsonObject
+            {
+                ["add"] = new JsonObject
+                {
+                    ["path"] = logPath,
+                    ["partitionValues"] = new JsonObject { ["bucket"] = file.PartitionValues["bucket"], ["path"] = file.PartitionValues["path"] },
+                    ["size"] = file.Size,
+                    ["modificationTime"] = file.ModificationTime.ToUnixTimeMilliseconds(),
+                    ["dataChange"] = true,
+                },
+            });
+        var orphan = WriteOrphan("bucket=2026-11-13T10/path=stream/part-orphan.parquet", epoch.AddDays(-10));
+        _time.Set(epoch);
+        var table = await DeltaTable.OpenAsync(TablePath, TestTables.Options(_time));
+
+        var result = await table.VacuumAsync(TimeSpan.FromDays(7));
+
+        result.Files.Select(f => f.Path).Should().Equal(["bucket=2026-11-13T10/path=stream/part-orphan.parquet"], "only the file no version names goes");
+        File.Exists(full).Should().BeTrue($"the latest version names it as {logPath}");
+        File.Exists(orphan).Should().BeFalse();
+    }
+
+    /// <summary>A table that promises to keep removed files longer (delta.deletedFileRetentionDuration, as Spark sets it) keeps them that long, whatever a vacuum asks.</summary>
+    [Fact]
+    public async Task The_tables_own_longer_retention_wins_over_the_one_asked()
+    {
+        var epoch = TestTables.Epoch;
+        await TestTables.WriteRawLogAsync(TablePath, 0,
+            new JsonObject { ["commitInfo"] = new JsonObject { ["timestamp"] = epoch.AddDays(-40).ToUnixTimeMilliseconds(), ["operation"] = "CREATE TABLE" } },
+            new JsonObject { ["protocol"] = new JsonObject { ["minReaderVersion"] = 1, ["minWriterVersion"] = 2 } },
+            new JsonObject
+            {
+                ["metaData"] = new JsonObject
+                {
+                    ["id"] = Guid.NewGuid().ToString(),
+                    ["format"] = new JsonObject { ["provider"] = "parquet", ["options"] = new JsonObject() },
+                    ["schemaString"] = TestTables.Schema.ToSchemaString(),
+                    ["partitionColumns"] = new JsonArray("bucket", "path"),
+                    ["configuration"] = new JsonObject { ["delta.deletedFileRetentionDuration"] = "interval 30 days" },
+                    ["createdTime"] = 1,
+                },
+            });
+        var file = TestTables.WriteFile(TablePath, "2026-11-13T10", "stream", written: epoch.AddDays(-40));
+        var table = await DeltaTable.OpenAsync(TablePath, TestTables.Options(_time));
+        _time.Set(epoch.AddDays(-40));
+        await table.CommitAsync(TestTables.Append(file));                                        // v1 at -40d
+        _time.Set(epoch.AddDays(-10));
+        await table.CommitAsync(DeltaTransaction.Create("DELETE").Remove(file.Path).Build());    // v2 at -10d
+        _time.Set(epoch);
+
+        var asked7 = await table.VacuumAsync(TimeSpan.FromDays(7), dryRun: true);
+        var asked60 = await table.VacuumAsync(TimeSpan.FromDays(60), dryRun: true);
+        _time.Set(epoch.AddDays(21));
+        var later = await table.VacuumAsync(TimeSpan.FromDays(7));
+
+        asked7.Files.Should().BeEmpty("version 1, which needs the file, is within the table's 30 days");
+        asked7.Retention.Should().Be(TimeSpan.FromDays(30));
+        asked7.OldestRetainedVersion.Should().Be(1);
+        asked60.Retention.Should().Be(TimeSpan.FromDays(60), "a longer retention asked for is kept");
+        later.Retention.Should().Be(TimeSpan.FromDays(30));
+        later.Files.Select(f => f.Path).Should().Equal([file.Path], "31 days after the delete, the table's retention has passed");
     }
 
     [Fact]

@@ -109,5 +109,8 @@ public sealed record VacuumResult(
     long LatestVersion,
     IReadOnlyList<VacuumedFile> Files)
 {
+    /// <summary>The retention that applied: the one asked for, or the table's <c>delta.deletedFileRetentionDuration</c> when that is longer.</summary>
+    public TimeSpan Retention { get; init; }
+
     public long TotalBytes => Files.Sum(f => f.Size);
 }

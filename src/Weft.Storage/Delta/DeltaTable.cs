@@ -621,12 +621,18 @@ public sealed class DeltaTable
     /// Deletes data files that no version from the latest back to the retention horizon
     /// (<c>now - retention</c>, by the injected clock) references, and that were last written before the
     /// horizon. The version current at the horizon counts as retained, so time travel to any instant
-    /// within the retention keeps working. Never touches <c>_delta_log</c> or other hidden files; never
-    /// commits. With <paramref name="dryRun"/>, only lists what would be deleted.
+    /// within the retention keeps working. A table that sets <c>delta.deletedFileRetentionDuration</c>
+    /// keeps its removed files at least that long, whatever <paramref name="retention"/> asks (the
+    /// result's <see cref="VacuumResult.Retention"/> says which applied). A file counts as referenced
+    /// however the log names it (relative, absolute, a <c>file:</c> URI), and so does a referenced
+    /// file's deletion vector. Never touches <c>_delta_log</c> or other hidden files; never commits.
+    /// With <paramref name="dryRun"/>, only lists what would be deleted.
     /// </summary>
     public async Task<VacuumResult> VacuumAsync(TimeSpan retention, bool dryRun = false, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(retention, TimeSpan.Zero);
+        var asked = retention;
+        retention = Retention(asked, Volatile.Read(ref _latest).Metadata.Configuration);
         var horizon = _options.TimeProvider.GetUtcNow() - retention;
         var latestVersion = await _log.LatestVersionAsync(Volatile.Read(ref _latest).Version, cancellationToken).ConfigureAwait(false);
         if (!_log.StartsAtZero)
@@ -661,7 +667,7 @@ public sealed class DeltaTable
 
         var clock = new CommitClock(start?.Clock ?? DateTimeOffset.MinValue);
         var atHorizon = start;
-        HashSet<string>? referenced = start is null ? null : new HashSet<string>(start.State.Files.Keys, StringComparer.Ordinal);
+        HashSet<string>? referenced = start is null ? null : ReferencedBy(start.State);
         var latest = await _log.ReplayAsync(start?.State, latestVersion, (state, entry) =>
         {
             var at = clock.Next(state.Timestamp);
@@ -669,7 +675,7 @@ public sealed class DeltaTable
             {
                 // Current at the horizon (or version 0): it and everything after it are retained.
                 atHorizon = new VacuumBase(state, at);
-                referenced = new HashSet<string>(state.Files.Keys, StringComparer.Ordinal);
+                referenced = ReferencedBy(state);
                 return;
             }
 
@@ -677,7 +683,7 @@ public sealed class DeltaTable
             {
                 if (action is AddAction add)
                 {
-                    referenced.Add(DeltaPaths.FromLogPath(add.Path));
+                    Reference(referenced, DeltaPaths.FromLogPath(add.Path), add.DeletionVector);
                 }
             }
         }, cancellationToken).ConfigureAwait(false);
@@ -686,7 +692,13 @@ public sealed class DeltaTable
             throw new DeltaLogException(Path, _log.Store.Describe(latest.ProtocolVersion), $"Cannot vacuum table '{Path}': {problem}.");
         }
 
-        referenced ??= new HashSet<string>(latest.Files.Keys, StringComparer.Ordinal); // the replay saw version 0 at least
+        if (Retention(asked, latest.Metadata.Configuration) > retention)
+        {
+            // The table's retention was raised since this handle last read it: vacuum by the new one.
+            return await VacuumAsync(Retention(asked, latest.Metadata.Configuration), dryRun, cancellationToken).ConfigureAwait(false);
+        }
+
+        referenced ??= ReferencedBy(latest); // the replay saw version 0 at least
         long oldest = atHorizon?.State.Version ?? 0;
         Volatile.Write(ref _vacuumBase, atHorizon);
         var files = new List<VacuumedFile>();
@@ -708,8 +720,43 @@ public sealed class DeltaTable
         }
 
         files.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
-        return new VacuumResult(dryRun, horizon, oldest, latestVersion, files);
+        return new VacuumResult(dryRun, horizon, oldest, latestVersion, files) { Retention = retention };
     }
+
+    /// <summary><paramref name="asked"/>, or the table's <c>delta.deletedFileRetentionDuration</c> when it sets a longer one.</summary>
+    private static TimeSpan Retention(TimeSpan asked, IReadOnlyDictionary<string, string> configuration) =>
+        configuration.ContainsKey("delta.deletedFileRetentionDuration")
+            ? TimeSpan.FromTicks(Math.Max(asked.Ticks, CheckpointWriter.TombstoneRetention(configuration).Ticks))
+            : asked;
+
+    /// <summary>The files <paramref name="state"/> references, and their deletion vectors' files, as vacuum lists the table's files.</summary>
+    private HashSet<string> ReferencedBy(TableState state)
+    {
+        var referenced = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (path, file) in state.Files)
+        {
+            Reference(referenced, path, file.DeletionVector);
+        }
+
+        return referenced;
+    }
+
+    /// <summary>
+    /// Adds a data file and its deletion vector's file in the form vacuum lists files: relative to the
+    /// table with '/' separators. A log may name a file by an absolute path or a <c>file:</c> URI (other
+    /// engines write them), which <see cref="DeltaPaths.FromLogPath"/> turns into an absolute local path.
+    /// </summary>
+    private void Reference(HashSet<string> referenced, string path, DeletionVectorDescriptor? vector)
+    {
+        referenced.Add(TableRelative(path));
+        if (vector is { StorageType: "u" or "p" })
+        {
+            referenced.Add(TableRelative(DeletionVectorReader.FilePath(Path, vector)));
+        }
+    }
+
+    private string TableRelative(string path) =>
+        System.IO.Path.IsPathRooted(path) ? System.IO.Path.GetRelativePath(Path, path).Replace('\\', '/') : path;
 
     private async ValueTask<TableState> RefreshAsync(CancellationToken cancellationToken)
     {

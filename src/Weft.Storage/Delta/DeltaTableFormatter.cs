@@ -145,7 +145,7 @@ public static class DeltaTableFormatter
         var lines = new List<string>
         {
             $"vacuum{(result.DryRun ? " (dry run)" : "")} {verb} {Number(result.Files.Count)} file{(result.Files.Count == 1 ? "" : "s")}, "
-                + $"{Number(result.TotalBytes)} bytes; horizon {Time(result.Horizon)}, retained versions {Number(result.OldestRetainedVersion)}..{Number(result.LatestVersion)}",
+                + $"{Number(result.TotalBytes)} bytes; horizon {Time(result.Horizon)} (retention {Span(result.Retention)}), retained versions {Number(result.OldestRetainedVersion)}..{Number(result.LatestVersion)}",
         };
         if (result.Files.Count > 0)
         {
@@ -156,6 +156,13 @@ public static class DeltaTableFormatter
 
         return lines;
     }
+
+    /// <summary>A retention in the largest unit that states it whole (7d, 36h, 90m, 45s).</summary>
+    private static string Span(TimeSpan span) =>
+        span.Ticks % TimeSpan.TicksPerDay == 0 ? $"{span.Ticks / TimeSpan.TicksPerDay}d"
+        : span.Ticks % TimeSpan.TicksPerHour == 0 ? $"{span.Ticks / TimeSpan.TicksPerHour}h"
+        : span.Ticks % TimeSpan.TicksPerMinute == 0 ? $"{span.Ticks / TimeSpan.TicksPerMinute}m"
+        : $"{span.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)}s";
 
     private static List<string> Align(List<string[]> rows, bool[] rightAligned)
     {
