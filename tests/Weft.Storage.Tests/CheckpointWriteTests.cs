@@ -227,6 +227,45 @@ public sealed class CheckpointWriteTests : IDisposable
         results[5].Rows[0][0].GetString().Should().Be("0");
     }
 
+    /// <summary>
+    /// Idempotent writers (Spark streaming) record their last committed batch as <c>txn</c> actions; a
+    /// checkpoint must carry the latest per application (PROTOCOL.md), or such a writer reading it would
+    /// commit a batch again. They survive a checkpoint, the log before it being cleaned up, and the next one.
+    /// </summary>
+    [Fact]
+    public async Task A_checkpoint_carries_each_applications_latest_transaction_forward()
+    {
+        var path = _directory.Combine("txn");
+        var options = new DeltaTableOptions { TimeProvider = _time, CheckpointInterval = 0 };
+        await DeltaTable.CreateAsync(path, TestTables.Schema, TestTables.PartitionColumns, options);
+        JsonObject Txn(string app, long version, long? lastUpdated) =>
+            new() { ["txn"] = new JsonObject { ["appId"] = app, ["version"] = version, ["lastUpdated"] = lastUpdated } };
+        JsonObject Info(string operation) =>
+            new() { ["commitInfo"] = new JsonObject { ["timestamp"] = _time.GetUtcNow().ToUnixTimeMilliseconds(), ["operation"] = operation } };
+        await TestTables.WriteRawLogAsync(path, 1, Info("STREAMING UPDATE"), Txn("query-a", 5, 1_700_000_000_000));
+        await TestTables.WriteRawLogAsync(path, 2, Info("STREAMING UPDATE"), Txn("query-a", 6, 1_700_000_100_000), Txn("query-b", 1, null));
+        var first = await (await DeltaTable.OpenAsync(path, options)).WriteCheckpointAsync();
+        for (long v = 0; v < 2; v++)
+        {
+            File.Delete(Path.Combine(path, "_delta_log", v.ToString("D20", CultureInfo.InvariantCulture) + ".json"));
+        }
+
+        var reopened = await DeltaTable.OpenAsync(path, options);
+        var live = new List<AddFile>();
+        await reopened.CommitAsync(RandomCommit(path, new Random(3), live));                       // v3, Weft's own
+        var second = await reopened.WriteCheckpointAsync();
+
+        first.Version.Should().Be(2);
+        second.Version.Should().Be(3);
+        foreach (var version in new[] { 2L, 3L })
+        {
+            var file = DuckDb.Quote(Path.Combine(path, "_delta_log", DeltaLogNaming.CheckpointFileName(version)));
+            var rows = (await DuckDb.RunAsync($"SELECT txn.appId, txn.version::VARCHAR, coalesce(txn.lastUpdated::VARCHAR, 'null') FROM read_parquet({file}) WHERE txn IS NOT NULL ORDER BY 1"))[0].Rows;
+            rows.Select(r => $"{r[0].GetString()} {r[1].GetString()} {r[2].GetString()}").Should()
+                .Equal(["query-a 6 1700000100000", "query-b 1 null"], $"the checkpoint at version {version}");
+        }
+    }
+
     private static async Task<IReadOnlyList<string>> TombstonesAsync(string path, long version)
     {
         var file = DuckDb.Quote(Path.Combine(path, "_delta_log", DeltaLogNaming.CheckpointFileName(version)));

@@ -54,7 +54,7 @@ public sealed class DeltaActionCodecTests
     }
 
     [Fact]
-    public void Unknown_actions_and_fields_are_ignored_and_foreign_commit_info_is_kept()
+    public void Unknown_actions_and_fields_are_ignored_and_foreign_commit_info_and_txn_are_kept()
     {
         var log = """
             {"commitInfo":{"timestamp":5,"operation":"MERGE","operationParameters":{"predicate":"x","matched":[1,2]},"operationMetrics":{"numFiles":"1"}}}
@@ -65,12 +65,13 @@ public sealed class DeltaActionCodecTests
 
         var actions = DeltaActionCodec.Parse(Encoding.UTF8.GetBytes(log));
 
-        actions.Should().HaveCount(2);
+        actions.Should().HaveCount(3, "domainMetadata is ignored; txn is kept, for checkpoints to carry forward");
         var info = actions[0].Should().BeOfType<CommitInfoAction>().Subject;
         info.OperationParameters!["predicate"].Should().Be("x");
         info.OperationParameters["matched"].Should().Be("[1,2]", "a non-string parameter keeps its JSON text");
         info.Extra.Should().ContainKey("operationMetrics");
-        actions[1].Should().BeOfType<AddAction>().Which.Tags!["k"].Should().Be("v");
+        actions[1].Should().Be(new TxnAction("3ba13872", 364475));
+        actions[2].Should().BeOfType<AddAction>().Which.Tags!["k"].Should().Be("v");
     }
 
     [Theory]

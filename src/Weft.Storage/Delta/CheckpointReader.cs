@@ -12,7 +12,7 @@ namespace Weft.Storage;
 /// (<c>add.path</c>) and a map as two lists (<c>add.partitionValues.key</c> / <c>.value</c>). The
 /// checkpoint is the table's reconciled state at its version: the protocol, the metadata and the adds,
 /// plus removes that are tombstones (kept so that a checkpoint Weft writes later carries them forward, as
-/// the protocol asks); txn, domainMetadata and the rest are ignored as in JSON entries.
+/// the protocol asks); domainMetadata and the rest are ignored as in JSON entries.
 /// </summary>
 internal static class CheckpointReader
 {
@@ -155,6 +155,7 @@ internal static class CheckpointReader
         private ParquetColumnData? _removePath, _removeTime, _removeChange, _removeExtended, _removeKeys, _removeValues, _removeSize;
         private VectorColumns? _addVector, _removeVector;
         private ParquetColumnData? _sidecarPath, _sidecarSize, _sidecarTime, _checkpointVersion;
+        private ParquetColumnData? _txnAppId, _txnVersion, _txnLastUpdated;
 
         public async Task ReadAsync(CancellationToken cancellationToken)
         {
@@ -197,6 +198,13 @@ internal static class CheckpointReader
             }
 
             _checkpointVersion = await OptionalAsync("checkpointMetadata.version", cancellationToken).ConfigureAwait(false);
+            _txnAppId = await OptionalAsync("txn.appId", cancellationToken).ConfigureAwait(false);
+            if (_txnAppId is not null)
+            {
+                _txnVersion = await OptionalAsync("txn.version", cancellationToken).ConfigureAwait(false);
+                _txnLastUpdated = await OptionalAsync("txn.lastUpdated", cancellationToken).ConfigureAwait(false);
+            }
+
             _removePath = await OptionalAsync("remove.path", cancellationToken).ConfigureAwait(false);
             if (_removePath is not null)
             {
@@ -262,6 +270,14 @@ internal static class CheckpointReader
                 if (Present(_checkpointVersion, row))
                 {
                     actions.Add(new CheckpointMetadataAction(Long(_checkpointVersion, row, "checkpointMetadata.version")));
+                }
+
+                if (Present(_txnAppId, row))
+                {
+                    actions.Add(new TxnAction(
+                        Str(_txnAppId, row, "txn.appId"),
+                        Long(Required(_txnVersion, "txn.version"), row, "txn.version"),
+                        Present(_txnLastUpdated, row) ? Long(_txnLastUpdated, row, "txn.lastUpdated") : null));
                 }
 
                 if (Present(_removePath, row))

@@ -88,7 +88,8 @@ internal static class CheckpointWriter
     {
         var final = Path.Combine(logDirectory, DeltaLogNaming.CheckpointFileName(state.Version));
         var temp = Path.Combine(logDirectory, "." + DeltaLogNaming.CheckpointFileName(state.Version) + "." + Guid.NewGuid().ToString("N") + ".tmp");
-        var rows = new List<DeltaAction>(state.Files.Count + tombstones.Count + 2) { state.Protocol, state.Metadata };
+        var rows = new List<DeltaAction>(state.Files.Count + tombstones.Count + state.Transactions.Count + 2) { state.Protocol, state.Metadata };
+        rows.AddRange(state.Transactions.Values.OrderBy(t => t.AppId, StringComparer.Ordinal));
         foreach (var file in state.Files.Values.OrderBy(f => f.Path, StringComparer.Ordinal))
         {
             rows.Add(TableState.ToAddAction(file, file.PartitionValues, dataChange: false));
@@ -178,7 +179,9 @@ internal static class CheckpointWriter
         var metadata = new bool[count];
         var format = new bool[count];
         var protocol = new bool[count];
-        Array.Fill(txn, true);
+        var txnAppId = new string?[count];
+        var txnVersion = new long?[count];
+        var txnLastUpdated = new long?[count];
         var addPath = new string?[count];
         var addPartitions = new Map(count);
         var addSize = new long?[count];
@@ -210,8 +213,14 @@ internal static class CheckpointWriter
             remove[i] = action is not RemoveAction;
             metadata[i] = format[i] = action is not MetadataAction;
             protocol[i] = action is not ProtocolAction;
+            txn[i] = action is not TxnAction;
             switch (action)
             {
+                case TxnAction t:
+                    txnAppId[i] = t.AppId;
+                    txnVersion[i] = t.Version;
+                    txnLastUpdated[i] = t.LastUpdated;
+                    break;
                 case AddAction a:
                     addPath[i] = a.Path;
                     addPartitions.Set(i, a.PartitionValues);
@@ -247,11 +256,9 @@ internal static class CheckpointWriter
             }
         }
 
-        var noStrings = new string?[count];
-        var noLongs = new long?[count];
         ParquetColumnData[] columns =
         [
-            ParquetColumnData.FromStrings(TxnAppId, noStrings), ParquetColumnData.FromNullable(TxnVersion, noLongs), ParquetColumnData.FromNullable(TxnLastUpdated, noLongs),
+            ParquetColumnData.FromStrings(TxnAppId, txnAppId), ParquetColumnData.FromNullable(TxnVersion, txnVersion), ParquetColumnData.FromNullable(TxnLastUpdated, txnLastUpdated),
             ParquetColumnData.FromStrings(AddPath, addPath), addPartitions.Keys(AddPartitionKeys), addPartitions.Values(AddPartitionValues),
             ParquetColumnData.FromNullable(AddSize, addSize), ParquetColumnData.FromNullable(AddModificationTime, addTime), ParquetColumnData.FromNullable(AddDataChange, addChange),
             ParquetColumnData.FromStrings(AddStats, addStats), addTags.Keys(AddTagKeys), addTags.Values(AddTagValues),

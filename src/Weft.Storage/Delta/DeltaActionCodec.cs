@@ -17,6 +17,7 @@ internal static class DeltaActionCodec
     private const string CommitInfoKey = "commitInfo";
     private const string SidecarKey = "sidecar";
     private const string CheckpointMetadataKey = "checkpointMetadata";
+    private const string TxnKey = "txn";
 
     private static readonly JsonWriterOptions WriterOptions = new()
     {
@@ -52,6 +53,10 @@ internal static class DeltaActionCodec
                     writer.WritePropertyName(RemoveKey);
                     JsonSerializer.Serialize(writer, remove, DeltaJsonContext.Default.RemoveAction);
                     break;
+                case TxnAction txn:
+                    writer.WritePropertyName(TxnKey);
+                    JsonSerializer.Serialize(writer, txn, DeltaJsonContext.Default.TxnAction);
+                    break;
                 case AddAction add:
                     writer.WritePropertyName(AddKey);
                     JsonSerializer.Serialize(writer, add, DeltaJsonContext.Default.AddAction);
@@ -69,7 +74,7 @@ internal static class DeltaActionCodec
     }
 
     /// <summary>
-    /// Parses a log entry. Blank lines are skipped; unknown actions (txn, cdc, domainMetadata, …) are ignored.
+    /// Parses a log entry. Blank lines are skipped; unknown actions (cdc, domainMetadata, …) are ignored.
     /// A line that is not a single JSON object, or a known action with missing or mistyped required fields,
     /// throws <see cref="FormatException"/> naming the 1-based line number.
     /// </summary>
@@ -127,6 +132,7 @@ internal static class DeltaActionCodec
                 CommitInfoKey => JsonSerializer.Deserialize(ref reader, DeltaJsonContext.Default.CommitInfoAction),
                 SidecarKey => JsonSerializer.Deserialize(ref reader, DeltaJsonContext.Default.SidecarAction),
                 CheckpointMetadataKey => JsonSerializer.Deserialize(ref reader, DeltaJsonContext.Default.CheckpointMetadataAction),
+                TxnKey => JsonSerializer.Deserialize(ref reader, DeltaJsonContext.Default.TxnAction),
                 _ => null,
             };
 
@@ -158,6 +164,7 @@ internal static class DeltaActionCodec
 [JsonSerializable(typeof(CommitInfoAction))]
 [JsonSerializable(typeof(SidecarAction))]
 [JsonSerializable(typeof(CheckpointMetadataAction))]
+[JsonSerializable(typeof(TxnAction))]
 [JsonSerializable(typeof(SnapshotHeader))]
 [JsonSerializable(typeof(SnapshotCommit))]
 [JsonSerializable(typeof(FoldFile))]

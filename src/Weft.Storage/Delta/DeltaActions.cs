@@ -58,6 +58,16 @@ internal sealed record RemoveAction(
     [property: JsonPropertyName("deletionVector")] DeletionVectorDescriptor? DeletionVector = null) : DeltaAction;
 
 /// <summary>
+/// <c>txn</c>: an application's transaction version (idempotent writers such as Spark streaming record
+/// the last batch they committed). Weft writes none; it keeps the latest per <see cref="AppId"/> through
+/// checkpoints and snapshots, as the protocol asks, so such a writer does not commit a batch twice.
+/// </summary>
+internal sealed record TxnAction(
+    [property: JsonPropertyName("appId")] string AppId,
+    [property: JsonPropertyName("version")] long Version,
+    [property: JsonPropertyName("lastUpdated")] long? LastUpdated = null) : DeltaAction;
+
+/// <summary>
 /// <c>sidecar</c>: a Parquet file of a V2-spec checkpoint's add and remove actions, named relative to
 /// <c>_delta_log/_sidecars/</c> (or by an absolute URI). Found only in checkpoints.
 /// </summary>

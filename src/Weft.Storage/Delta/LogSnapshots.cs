@@ -261,6 +261,7 @@ internal sealed class LogSnapshots
             state.Protocol,
             state.Metadata,
         };
+        actions.AddRange(state.Transactions.Values.OrderBy(t => t.AppId, StringComparer.Ordinal));
         foreach (var file in state.Files.Values.OrderBy(f => f.Path, StringComparer.Ordinal))
         {
             actions.Add(TableState.ToAddAction(file, file.PartitionValues, file.DataChange));

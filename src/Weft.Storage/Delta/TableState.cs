@@ -10,6 +10,7 @@ namespace Weft.Storage;
 internal sealed class TableState
 {
     private static readonly ImmutableDictionary<string, AddFile> NoFiles = ImmutableDictionary.Create<string, AddFile>(StringComparer.Ordinal);
+    private static readonly ImmutableDictionary<string, TxnAction> NoTransactions = ImmutableDictionary.Create<string, TxnAction>(StringComparer.Ordinal);
 
     private TableState(
         long version,
@@ -18,8 +19,10 @@ internal sealed class TableState
         MetadataAction metadata,
         DeltaSchema schema,
         ImmutableDictionary<string, AddFile> files,
+        ImmutableDictionary<string, TxnAction> transactions,
         DateTimeOffset timestamp)
     {
+        Transactions = transactions;
         Version = version;
         Protocol = protocol;
         ProtocolVersion = protocolVersion;
@@ -41,6 +44,9 @@ internal sealed class TableState
     public DeltaSchema Schema { get; }
 
     public ImmutableDictionary<string, AddFile> Files { get; }
+
+    /// <summary>The latest <c>txn</c> of each application, for checkpoints and snapshots to carry on.</summary>
+    public ImmutableDictionary<string, TxnAction> Transactions { get; }
 
     /// <summary>The commit time of <see cref="Version"/>: <c>commitInfo.timestamp</c>, else the entry's file time.</summary>
     public DateTimeOffset Timestamp { get; }
@@ -77,6 +83,7 @@ internal sealed class TableState
         var metadata = previous?.Metadata;
         var schema = previous?.Schema;
         var files = (previous?.Files ?? NoFiles).ToBuilder();
+        var transactions = previous?.Transactions ?? NoTransactions;
         long? commitTimestamp = null;
 
         foreach (var action in actions)
@@ -97,6 +104,9 @@ internal sealed class TableState
                 case CommitInfoAction c:
                     commitTimestamp ??= c.Timestamp;
                     break;
+                case TxnAction t:
+                    transactions = transactions.SetItem(t.AppId, t);
+                    break;
             }
         }
 
@@ -116,7 +126,7 @@ internal sealed class TableState
         }
 
         var timestamp = commitTimestamp is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : fileTime;
-        return new TableState(version, protocol, protocolVersion, metadata, schema, files.ToImmutable(), timestamp);
+        return new TableState(version, protocol, protocolVersion, metadata, schema, files.ToImmutable(), transactions, timestamp);
     }
 
     /// <summary>The log's <c>add</c> action for <paramref name="file"/>, with the partition values as given.</summary>
