@@ -103,6 +103,23 @@ public sealed class LogSnapshotTests : IDisposable
         await full.Should().ThrowAsync<DeltaLogException>().WithMessage("*00000000000000000003.json*");
     }
 
+    /// <summary>Another writer's application transaction (txn) survives a snapshot: the state it holds carries it, as a checkpoint does.</summary>
+    [Fact]
+    public async Task A_snapshot_keeps_application_transactions()
+    {
+        await TestTables.CreateAsync(TablePath, _time);
+        await TestTables.WriteRawLogAsync(TablePath, 1,
+            new System.Text.Json.Nodes.JsonObject { ["commitInfo"] = new System.Text.Json.Nodes.JsonObject { ["timestamp"] = _time.GetUtcNow().ToUnixTimeMilliseconds(), ["operation"] = "STREAMING UPDATE" } },
+            new System.Text.Json.Nodes.JsonObject { ["txn"] = new System.Text.Json.Nodes.JsonObject { ["appId"] = "query-a", ["version"] = 7 } });
+        await CommitRandomlyAsync(12, seed: 4);
+
+        _ = await DeltaTable.OpenAsync(TablePath, Snapshots(10)); // writes a snapshot of version 13
+
+        var state = (await File.ReadAllLinesAsync(Path.Combine(SnapshotDirectory, "00000000000000000013.state.json"))).Skip(1); // after the header
+        var actions = DeltaActionCodec.Parse(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", state)));
+        actions.OfType<TxnAction>().Should().Equal([new TxnAction("query-a", 7)]);
+    }
+
     [Fact]
     public async Task A_handle_that_stays_open_takes_a_new_snapshot_every_interval_in_the_background()
     {
