@@ -230,7 +230,8 @@ public sealed class CheckpointWriteTests : IDisposable
     /// <summary>
     /// Idempotent writers (Spark streaming) record their last committed batch as <c>txn</c> actions; a
     /// checkpoint must carry the latest per application (PROTOCOL.md), or such a writer reading it would
-    /// commit a batch again. They survive a checkpoint, the log before it being cleaned up, and the next one.
+    /// commit a batch again. They survive a checkpoint, the log before it being cleaned up, and the next one;
+    /// so do the tags another engine set on an <c>add</c>.
     /// </summary>
     [Fact]
     public async Task A_checkpoint_carries_each_applications_latest_transaction_forward()
@@ -242,7 +243,20 @@ public sealed class CheckpointWriteTests : IDisposable
             new() { ["txn"] = new JsonObject { ["appId"] = app, ["version"] = version, ["lastUpdated"] = lastUpdated } };
         JsonObject Info(string operation) =>
             new() { ["commitInfo"] = new JsonObject { ["timestamp"] = _time.GetUtcNow().ToUnixTimeMilliseconds(), ["operation"] = operation } };
-        await TestTables.WriteRawLogAsync(path, 1, Info("STREAMING UPDATE"), Txn("query-a", 5, 1_700_000_000_000));
+        var tagged = TestTables.WriteFile(path, "2026-11-23T10", "stream", written: _time.GetUtcNow());
+        var add = new JsonObject
+        {
+            ["add"] = new JsonObject
+            {
+                ["path"] = tagged.Path,
+                ["partitionValues"] = new JsonObject { ["bucket"] = tagged.PartitionValues["bucket"], ["path"] = tagged.PartitionValues["path"] },
+                ["size"] = tagged.Size,
+                ["modificationTime"] = tagged.ModificationTime.ToUnixTimeMilliseconds(),
+                ["dataChange"] = true,
+                ["tags"] = new JsonObject { ["INSERTION_TIME"] = "1700000000000000" },
+            },
+        };
+        await TestTables.WriteRawLogAsync(path, 1, Info("STREAMING UPDATE"), Txn("query-a", 5, 1_700_000_000_000), add);
         await TestTables.WriteRawLogAsync(path, 2, Info("STREAMING UPDATE"), Txn("query-a", 6, 1_700_000_100_000), Txn("query-b", 1, null));
         var first = await (await DeltaTable.OpenAsync(path, options)).WriteCheckpointAsync();
         for (long v = 0; v < 2; v++)
@@ -263,6 +277,8 @@ public sealed class CheckpointWriteTests : IDisposable
             var rows = (await DuckDb.RunAsync($"SELECT txn.appId, txn.version::VARCHAR, coalesce(txn.lastUpdated::VARCHAR, 'null') FROM read_parquet({file}) WHERE txn IS NOT NULL ORDER BY 1"))[0].Rows;
             rows.Select(r => $"{r[0].GetString()} {r[1].GetString()} {r[2].GetString()}").Should()
                 .Equal(["query-a 6 1700000100000", "query-b 1 null"], $"the checkpoint at version {version}");
+            var tags = (await DuckDb.RunAsync($"SELECT add.tags::VARCHAR FROM read_parquet({file}) WHERE add.path = {DuckDb.Quote(tagged.Path)}"))[0].Rows;
+            tags.Should().ContainSingle().Which[0].GetString().Should().Contain("INSERTION_TIME=1700000000000000", "an add's tags are carried too");
         }
     }
 

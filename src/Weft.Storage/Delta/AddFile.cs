@@ -18,6 +18,7 @@ namespace Weft.Storage;
 /// The rows of the file another engine deleted without rewriting it (a table with the
 /// <c>deletionVectors</c> feature); readers skip them. Weft's own writes never carry one.
 /// </param>
+/// <param name="Tags">The <c>add</c> action's tags another engine set (e.g. an ingestion time); kept, so that a checkpoint or snapshot carries them on.</param>
 public sealed record AddFile(
     string Path,
     IReadOnlyDictionary<string, string?> PartitionValues,
@@ -25,7 +26,8 @@ public sealed record AddFile(
     DateTimeOffset ModificationTime,
     string? Stats = null,
     bool DataChange = true,
-    DeletionVectorDescriptor? DeletionVector = null)
+    DeletionVectorDescriptor? DeletionVector = null,
+    IReadOnlyDictionary<string, string>? Tags = null)
 {
     /// <summary>
     /// <c>numRecords</c> from <see cref="Stats"/>, when present and readable: the rows physically in the

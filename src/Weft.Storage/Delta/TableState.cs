@@ -131,7 +131,7 @@ internal sealed class TableState
 
     /// <summary>The log's <c>add</c> action for <paramref name="file"/>, with the partition values as given.</summary>
     public static AddAction ToAddAction(AddFile file, IReadOnlyDictionary<string, string?> partitionValues, bool dataChange) =>
-        new(DeltaPaths.ToLogPath(file.Path), partitionValues, file.Size, file.ModificationTime.ToUnixTimeMilliseconds(), dataChange, file.Stats, DeletionVector: file.DeletionVector);
+        new(DeltaPaths.ToLogPath(file.Path), partitionValues, file.Size, file.ModificationTime.ToUnixTimeMilliseconds(), dataChange, file.Stats, file.Tags, file.DeletionVector);
 
     public static AddFile ToAddFile(AddAction add) =>
         new(DeltaPaths.FromLogPath(add.Path),
@@ -140,7 +140,8 @@ internal sealed class TableState
             DateTimeOffset.FromUnixTimeMilliseconds(add.ModificationTime),
             add.Stats,
             add.DataChange,
-            add.DeletionVector);
+            add.DeletionVector,
+            add.Tags);
 
     private static DeltaSchema ParseMetadata(MetadataAction metadata, string tablePath, string file)
     {
