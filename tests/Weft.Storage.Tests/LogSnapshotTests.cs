@@ -120,6 +120,34 @@ public sealed class LogSnapshotTests : IDisposable
         actions.OfType<TxnAction>().Should().Equal([new TxnAction("query-a", 7)]);
     }
 
+    /// <summary>A snapshot written before snapshots carried application transactions is not used: a checkpoint from it would drop them.</summary>
+    [Fact]
+    public async Task A_snapshot_of_an_older_format_is_passed_over_for_the_log()
+    {
+        await TestTables.CreateAsync(TablePath, _time);
+        await TestTables.WriteRawLogAsync(TablePath, 1,
+            new System.Text.Json.Nodes.JsonObject { ["commitInfo"] = new System.Text.Json.Nodes.JsonObject { ["timestamp"] = _time.GetUtcNow().ToUnixTimeMilliseconds(), ["operation"] = "STREAMING UPDATE" } },
+            new System.Text.Json.Nodes.JsonObject { ["txn"] = new System.Text.Json.Nodes.JsonObject { ["appId"] = "query-a", ["version"] = 7 } });
+        await CommitRandomlyAsync(12, seed: 4);
+        _ = await DeltaTable.OpenAsync(TablePath, Snapshots(10)); // writes a snapshot of version 13
+
+        // As an older Weft wrote it: no format in the header, no txn in the state.
+        var statePath = Path.Combine(SnapshotDirectory, "00000000000000000013.state.json");
+        var lines = (await File.ReadAllLinesAsync(statePath)).ToList();
+        var header = System.Text.Json.Nodes.JsonNode.Parse(lines[0])!.AsObject();
+        header.Remove(header.Select(p => p.Key).Single(k => k.Equals("format", StringComparison.OrdinalIgnoreCase))).Should().BeTrue();
+        lines[0] = header.ToJsonString();
+        lines.RemoveAll(l => l.StartsWith("{\"txn\"", StringComparison.Ordinal)).Should().Be(1);
+        await File.WriteAllTextAsync(statePath, string.Join("\n", lines) + "\n");
+
+        var table = await DeltaTable.OpenAsync(TablePath, Snapshots(10)); // reads snapshots, and would use this one if it trusted it
+        var checkpoint = await table.WriteCheckpointAsync();
+
+        var file = Weft.Parquet.Tests.DuckDb.Quote(checkpoint.Path);
+        var rows = (await Weft.Parquet.Tests.DuckDb.RunAsync($"SELECT txn.appId FROM read_parquet({file}) WHERE txn IS NOT NULL"))[0].Rows;
+        rows.Select(r => r[0].GetString()).Should().Equal(["query-a"], "the state came from the log, not the old snapshot");
+    }
+
     [Fact]
     public async Task A_handle_that_stays_open_takes_a_new_snapshot_every_interval_in_the_background()
     {

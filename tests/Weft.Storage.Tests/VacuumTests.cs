@@ -60,8 +60,12 @@ public sealed class VacuumTests : IDisposable
     }
 
     /// <summary>A table that promises to keep removed files longer (delta.deletedFileRetentionDuration, as Spark sets it) keeps them that long, whatever a vacuum asks.</summary>
-    [Fact]
-    public async Task The_tables_own_longer_retention_wins_over_the_one_asked()
+    [Theory]
+    [InlineData("interval 30 days")]
+    [InlineData("30 days")]
+    [InlineData("INTERVAL 4 weeks 2 days")]
+    [InlineData("interval 720 hours")]
+    public async Task The_tables_own_longer_retention_wins_over_the_one_asked(string tableRetention)
     {
         var epoch = TestTables.Epoch;
         await TestTables.WriteRawLogAsync(TablePath, 0,
@@ -75,7 +79,7 @@ public sealed class VacuumTests : IDisposable
                     ["format"] = new JsonObject { ["provider"] = "parquet", ["options"] = new JsonObject() },
                     ["schemaString"] = TestTables.Schema.ToSchemaString(),
                     ["partitionColumns"] = new JsonArray("bucket", "path"),
-                    ["configuration"] = new JsonObject { ["delta.deletedFileRetentionDuration"] = "interval 30 days" },
+                    ["configuration"] = new JsonObject { ["delta.deletedFileRetentionDuration"] = tableRetention },
                     ["createdTime"] = 1,
                 },
             });
@@ -98,6 +102,35 @@ public sealed class VacuumTests : IDisposable
         asked60.Retention.Should().Be(TimeSpan.FromDays(60), "a longer retention asked for is kept");
         later.Retention.Should().Be(TimeSpan.FromDays(30));
         later.Files.Select(f => f.Path).Should().Equal([file.Path], "31 days after the delete, the table's retention has passed");
+    }
+
+    [Fact]
+    public async Task A_table_retention_Weft_cannot_read_stops_the_vacuum_before_it_deletes_anything()
+    {
+        var epoch = TestTables.Epoch;
+        await TestTables.WriteRawLogAsync(TablePath, 0,
+            new JsonObject { ["commitInfo"] = new JsonObject { ["timestamp"] = epoch.AddDays(-40).ToUnixTimeMilliseconds(), ["operation"] = "CREATE TABLE" } },
+            new JsonObject { ["protocol"] = new JsonObject { ["minReaderVersion"] = 1, ["minWriterVersion"] = 2 } },
+            new JsonObject
+            {
+                ["metaData"] = new JsonObject
+                {
+                    ["id"] = Guid.NewGuid().ToString(),
+                    ["format"] = new JsonObject { ["provider"] = "parquet", ["options"] = new JsonObject() },
+                    ["schemaString"] = TestTables.Schema.ToSchemaString(),
+                    ["partitionColumns"] = new JsonArray("bucket", "path"),
+                    ["configuration"] = new JsonObject { ["delta.deletedFileRetentionDuration"] = "interval 1 month" },
+                    ["createdTime"] = 1,
+                },
+            });
+        var orphan = WriteOrphan("bucket=2026-11-13T10/path=stream/part-orphan.parquet", epoch.AddDays(-40));
+        _time.Set(epoch);
+        var table = await DeltaTable.OpenAsync(TablePath, TestTables.Options(_time));
+
+        var vacuum = () => table.VacuumAsync(TimeSpan.FromDays(7));
+
+        (await vacuum.Should().ThrowAsync<DeltaLogException>()).Which.Message.Should().Contain("delta.deletedFileRetentionDuration 'interval 1 month'");
+        File.Exists(orphan).Should().BeTrue();
     }
 
     [Fact]

@@ -326,31 +326,55 @@ internal static class CheckpointWriter
     }
 
     /// <summary>
-    /// How long removed files stay tombstoned in checkpoints: the table's <c>delta.deletedFileRetentionDuration</c>
-    /// (<c>interval N unit</c>), else the protocol's default of one week.
+    /// How long removed files stay tombstoned in checkpoints: the table's <c>delta.deletedFileRetentionDuration</c>,
+    /// else (absent or unreadable) the protocol's default of one week.
     /// </summary>
-    public static TimeSpan TombstoneRetention(IReadOnlyDictionary<string, string> configuration)
+    public static TimeSpan TombstoneRetention(IReadOnlyDictionary<string, string> configuration) =>
+        configuration.TryGetValue(DeletedFileRetentionProperty, out var text) && TryParseInterval(text, out var retention) ? retention : TimeSpan.FromDays(7);
+
+    public const string DeletedFileRetentionProperty = "delta.deletedFileRetentionDuration";
+
+    /// <summary>
+    /// A Delta duration property as Spark writes and reads it: <c>interval 30 days</c>, <c>30 days</c>, or
+    /// several parts (<c>interval 1 week 2 days</c>), in weeks, days, hours, minutes, seconds, milliseconds
+    /// or microseconds (singular or plural, any case). Months and years are not durations Delta accepts.
+    /// </summary>
+    public static bool TryParseInterval(string text, out TimeSpan value)
     {
-        if (configuration.TryGetValue("delta.deletedFileRetentionDuration", out var text)
-            && text.Split(' ', StringSplitOptions.RemoveEmptyEntries) is [var interval, var amount, var unit]
-            && interval.Equals("interval", StringComparison.OrdinalIgnoreCase)
-            && long.TryParse(amount, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+        value = TimeSpan.Zero;
+        var parts = text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var at = parts.Length > 0 && parts[0].Equals("interval", StringComparison.OrdinalIgnoreCase) ? 1 : 0;
+        if (parts.Length - at < 2 || (parts.Length - at) % 2 != 0)
         {
-            var one = unit.ToLowerInvariant().TrimEnd('s') switch
-            {
-                "second" => TimeSpan.FromSeconds(1),
-                "minute" => TimeSpan.FromMinutes(1),
-                "hour" => TimeSpan.FromHours(1),
-                "day" => TimeSpan.FromDays(1),
-                "week" => TimeSpan.FromDays(7),
-                _ => TimeSpan.Zero,
-            };
-            if (one > TimeSpan.Zero && n <= TimeSpan.MaxValue.Ticks / one.Ticks)
-            {
-                return one * n;
-            }
+            return false;
         }
 
-        return TimeSpan.FromDays(7);
+        for (; at < parts.Length; at += 2)
+        {
+            if (!long.TryParse(parts[at], NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+            {
+                return false;
+            }
+
+            var one = parts[at + 1].ToLowerInvariant() switch
+            {
+                "week" or "weeks" => TimeSpan.FromDays(7),
+                "day" or "days" => TimeSpan.FromDays(1),
+                "hour" or "hours" => TimeSpan.FromHours(1),
+                "minute" or "minutes" => TimeSpan.FromMinutes(1),
+                "second" or "seconds" => TimeSpan.FromSeconds(1),
+                "millisecond" or "milliseconds" => TimeSpan.FromMilliseconds(1),
+                "microsecond" or "microseconds" => TimeSpan.FromMicroseconds(1),
+                _ => TimeSpan.Zero,
+            };
+            if (one == TimeSpan.Zero || n > (TimeSpan.MaxValue - value).Ticks / one.Ticks)
+            {
+                return false;
+            }
+
+            value += one * n;
+        }
+
+        return true;
     }
 }

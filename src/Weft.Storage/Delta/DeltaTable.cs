@@ -723,11 +723,25 @@ public sealed class DeltaTable
         return new VacuumResult(dryRun, horizon, oldest, latestVersion, files) { Retention = retention };
     }
 
-    /// <summary><paramref name="asked"/>, or the table's <c>delta.deletedFileRetentionDuration</c> when it sets a longer one.</summary>
-    private static TimeSpan Retention(TimeSpan asked, IReadOnlyDictionary<string, string> configuration) =>
-        configuration.ContainsKey("delta.deletedFileRetentionDuration")
-            ? TimeSpan.FromTicks(Math.Max(asked.Ticks, CheckpointWriter.TombstoneRetention(configuration).Ticks))
-            : asked;
+    /// <summary>
+    /// <paramref name="asked"/>, or the table's <c>delta.deletedFileRetentionDuration</c> when it sets a longer
+    /// one. A value Weft cannot read stops the vacuum: guessing could delete what the table promised to keep.
+    /// </summary>
+    private TimeSpan Retention(TimeSpan asked, IReadOnlyDictionary<string, string> configuration)
+    {
+        if (!configuration.TryGetValue(CheckpointWriter.DeletedFileRetentionProperty, out var text))
+        {
+            return asked;
+        }
+
+        if (!CheckpointWriter.TryParseInterval(text, out var table))
+        {
+            throw new DeltaLogException(Path, _log.Store.Describe(Volatile.Read(ref _latest).Version),
+                $"Cannot vacuum table '{Path}': its {CheckpointWriter.DeletedFileRetentionProperty} '{text}' is not a duration Weft reads (e.g. 'interval 30 days'), so how long it keeps removed files is unknown.");
+        }
+
+        return table > asked ? table : asked;
+    }
 
     /// <summary>The files <paramref name="state"/> references, and their deletion vectors' files, as vacuum lists the table's files.</summary>
     private HashSet<string> ReferencedBy(TableState state)

@@ -65,7 +65,7 @@ internal sealed class LogSnapshots
 
                 var header = JsonSerializer.Deserialize(bytes.AsSpan(0, newline), DeltaJsonContext.Default.SnapshotHeader);
                 var entry = await log.Store.ReadAsync(version, cancellationToken).ConfigureAwait(false);
-                if (header is null || header.Version != version || entry is null
+                if (header is null || header.Format != SnapshotHeader.CurrentFormat || header.Version != version || entry is null
                     || header.EntryLength != entry.Content.Length || header.EntrySha256 != Convert.ToHexString(SHA256.HashData(entry.Content)))
                 {
                     continue;
@@ -254,7 +254,7 @@ internal sealed class LogSnapshots
             clock = known;
         }
 
-        var header = JsonSerializer.SerializeToUtf8Bytes(new SnapshotHeader(state.Version, entry.Content.Length, Convert.ToHexString(SHA256.HashData(entry.Content)), clock?.ToUnixTimeMilliseconds()), DeltaJsonContext.Default.SnapshotHeader);
+        var header = JsonSerializer.SerializeToUtf8Bytes(new SnapshotHeader(state.Version, entry.Content.Length, Convert.ToHexString(SHA256.HashData(entry.Content)), clock?.ToUnixTimeMilliseconds(), SnapshotHeader.CurrentFormat), DeltaJsonContext.Default.SnapshotHeader);
         var actions = new List<DeltaAction>(state.Files.Count + 3)
         {
             new CommitInfoAction { Timestamp = state.Timestamp.ToUnixTimeMilliseconds(), Operation = "WEFT SNAPSHOT" },
@@ -375,7 +375,15 @@ internal sealed record LogSnapshot(TableState State, string CommitsPath, DateTim
 /// <summary>The first line of a snapshot's state file.</summary>
 /// <param name="ClockMs">The newest commit timestamp of versions 0…Version (ms since the epoch), the commit
 /// clock a vacuum starting here needs; null in snapshots written before it was kept, or when unknown.</param>
-internal sealed record SnapshotHeader(long Version, long EntryLength, string EntrySha256, long? ClockMs = null);
+/// <remarks>
+/// <paramref name="Format"/>: what the state holds. 2 since snapshots carry application transactions
+/// (<c>txn</c>) and an add's tags; a snapshot of an older format (no field) is not used, since a
+/// checkpoint written from it would drop them.
+/// </remarks>
+internal sealed record SnapshotHeader(long Version, long EntryLength, string EntrySha256, long? ClockMs = null, int Format = 0)
+{
+    public const int CurrentFormat = 2;
+}
 
 /// <summary>One line of a snapshot's commits file.</summary>
 internal sealed record SnapshotCommit(long Version, long Timestamp, string Operation, IReadOnlyDictionary<string, string> Parameters, int FilesAdded, int FilesRemoved, bool DataChange);
