@@ -239,6 +239,8 @@ public sealed class ApiTests
         (await AsOfServed("?as_of=2026-11-02T19:00:00.000000-05:00")).Should().Be("2026-11-03T00:00:00.000000Z");
         (await AsOfServed("?as_of=2026-11-03")).Should().Be("2026-11-03T00:00:00.000000Z", "a date is its midnight UTC");
         (await AsOfServed("?as_of=2026-11-02T23:59Z")).Should().Be("2026-11-02T23:59:00.000000Z");
+        (await AsOfServed("?as_of=2026-11-02T23:59:59.99999999Z")).Should().Be("2026-11-02T23:59:59.999999Z", "digits past the microsecond are dropped, not rounded into the next second");
+        (await AsOfServed("?as_of=2026-11-03%2000:00:00%2B00:00")).Should().Be("2026-11-03T00:00:00.000000Z", "RFC 3339 lets a space stand for the T");
         var idsOnly = await ServingWorld.JsonAsync(await client.GetAsync(url + "?columns="));
         idsOnly.GetProperty("columns").EnumerateObject().Select(c => c.Name).Should().Equal(["event_id", "event_time"], "an empty columns asks for no other");
 
@@ -265,6 +267,7 @@ public sealed class ApiTests
         var ndjson = await client.PostAsync(url, new StringContent(json, Encoding.UTF8, "application/x-ndjson"));
         var withMark = await client.PostAsync(url, new ByteArrayContent([0xEF, 0xBB, 0xBF, .. Encoding.UTF8.GetBytes(json)]) { Headers = { ContentType = new("application/json") } });
         var curlDefault = await client.PostAsync(url, new StringContent(json, Encoding.UTF8, "application/x-www-form-urlencoded"));
+        var textJson = await client.PostAsync(url, new StringContent(json, Encoding.UTF8, "text/json"));
 
         png.StatusCode.Should().Be(HttpStatusCode.UnsupportedMediaType);
         (await ServingWorld.JsonAsync(png)).GetProperty("error").GetString().Should().Contain("Content-Type 'image/png' cannot hold this request: send application/json");
@@ -272,6 +275,7 @@ public sealed class ApiTests
         withMark.StatusCode.Should().Be(HttpStatusCode.OK);
         (await ServingWorld.JsonAsync(withMark)).GetProperty("sequences").GetArrayLength().Should().Be(2);
         curlDefault.StatusCode.Should().Be(HttpStatusCode.OK, "curl -d sends a form type by default");
+        textJson.StatusCode.Should().Be(HttpStatusCode.OK, "text/json is JSON's older name");
     }
 
     [Fact]

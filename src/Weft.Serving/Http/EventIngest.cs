@@ -37,7 +37,7 @@ internal static class EventIngest
         string media = (contentType is null ? "" : contentType.Split(';', 2)[0]).Trim().ToLowerInvariant();
         return media switch
         {
-            "application/json" => BodyFormat.Json,
+            "application/json" or "text/json" => BodyFormat.Json,
             _ when media.StartsWith("application/", StringComparison.Ordinal) && media.EndsWith("+json", StringComparison.Ordinal) => BodyFormat.Json,
             "application/x-ndjson" or "application/ndjson" or "application/jsonl" or "application/x-jsonlines" or "application/jsonlines" => BodyFormat.Lines,
             "" or "text/plain" or "application/x-www-form-urlencoded" or "application/octet-stream" => BodyFormat.Sniff,

@@ -134,24 +134,39 @@ internal static class ReadRequest
 
     /// <summary>
     /// <c>as_of</c> and <c>known_at</c>: an ISO-8601 (RFC 3339) instant, either a date (its midnight UTC) or
-    /// a date and a time (seconds and a fraction optional) with an offset, <c>Z</c> or <c>±hh:mm</c>. A time
-    /// without an offset is refused rather than read as UTC: it may be the caller's local time.
+    /// a date and a time (seconds and a fraction of up to nine digits optional; past the sixth, dropped)
+    /// with an offset, <c>Z</c> or <c>±hh:mm</c>. A time without an offset is refused rather than read as
+    /// UTC: it may be the caller's local time.
     /// </summary>
     public static bool TryTimestamp(string text, out long micros)
     {
         micros = 0;
-        return IsIsoInstant(text) && Timestamps.TryParseInstant(text, out micros);
+        if (!IsIsoInstant(text, out var fractionEnd))
+        {
+            return false;
+        }
+
+        // Digits past the microsecond are dropped, not rounded: .NET would round 0.99999999 s up to the next second.
+        if (fractionEnd > 26)
+        {
+            text = string.Concat(text.AsSpan(0, 26), text.AsSpan(fractionEnd));
+        }
+
+        return Timestamps.TryParseInstant(text, out micros);
     }
 
-    private static bool IsIsoInstant(string s)
+    /// <remarks><paramref name="fractionEnd"/>: where a fraction of a second ends (0 when there is none).</remarks>
+    private static bool IsIsoInstant(string s, out int fractionEnd)
     {
         // The date's digits and dashes are the shared parser's check; this one is the shape after them.
+        fractionEnd = 0;
         if (s.Length == 10)
         {
             return true;
         }
 
-        if (s.Length < 17 || s[10] is not ('T' or 't') || !TwoDigits(s, 11) || s[13] != ':' || !TwoDigits(s, 14))
+        // RFC 3339 lets a space stand for the T (Python's str() of a datetime writes one).
+        if (s.Length < 17 || s[10] is not ('T' or 't' or ' ') || !TwoDigits(s, 11) || s[13] != ':' || !TwoDigits(s, 14))
         {
             return false;
         }
@@ -177,6 +192,8 @@ internal static class ReadRequest
                 {
                     return false;
                 }
+
+                fractionEnd = i;
             }
         }
 
