@@ -103,15 +103,21 @@ public sealed class LogSnapshotTests : IDisposable
         await full.Should().ThrowAsync<DeltaLogException>().WithMessage("*00000000000000000003.json*");
     }
 
-    /// <summary>Another writer's application transaction (txn) survives a snapshot: the state it holds carries it, as a checkpoint does.</summary>
-    [Fact]
-    public async Task A_snapshot_keeps_application_transactions()
+    /// <summary>A table whose version 1 holds another writer's txn (query-a, 7), then twelve commits of Weft's: versions 0 to 13.</summary>
+    private async Task CreateWithTransactionAsync()
     {
         await TestTables.CreateAsync(TablePath, _time);
         await TestTables.WriteRawLogAsync(TablePath, 1,
             new System.Text.Json.Nodes.JsonObject { ["commitInfo"] = new System.Text.Json.Nodes.JsonObject { ["timestamp"] = _time.GetUtcNow().ToUnixTimeMilliseconds(), ["operation"] = "STREAMING UPDATE" } },
             new System.Text.Json.Nodes.JsonObject { ["txn"] = new System.Text.Json.Nodes.JsonObject { ["appId"] = "query-a", ["version"] = 7 } });
         await CommitRandomlyAsync(12, seed: 4);
+    }
+
+    /// <summary>Another writer's application transaction (txn) survives a snapshot: the state it holds carries it, as a checkpoint does.</summary>
+    [Fact]
+    public async Task A_snapshot_keeps_application_transactions()
+    {
+        await CreateWithTransactionAsync();
 
         _ = await DeltaTable.OpenAsync(TablePath, Snapshots(10)); // writes a snapshot of version 13
 
@@ -124,11 +130,7 @@ public sealed class LogSnapshotTests : IDisposable
     [Fact]
     public async Task A_snapshot_of_an_older_format_is_passed_over_for_the_log()
     {
-        await TestTables.CreateAsync(TablePath, _time);
-        await TestTables.WriteRawLogAsync(TablePath, 1,
-            new System.Text.Json.Nodes.JsonObject { ["commitInfo"] = new System.Text.Json.Nodes.JsonObject { ["timestamp"] = _time.GetUtcNow().ToUnixTimeMilliseconds(), ["operation"] = "STREAMING UPDATE" } },
-            new System.Text.Json.Nodes.JsonObject { ["txn"] = new System.Text.Json.Nodes.JsonObject { ["appId"] = "query-a", ["version"] = 7 } });
-        await CommitRandomlyAsync(12, seed: 4);
+        await CreateWithTransactionAsync();
         _ = await DeltaTable.OpenAsync(TablePath, Snapshots(10)); // writes a snapshot of version 13
 
         // As an older Weft wrote it: no format in the header, no txn in the state.

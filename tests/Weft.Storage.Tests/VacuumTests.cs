@@ -68,21 +68,7 @@ public sealed class VacuumTests : IDisposable
     public async Task The_tables_own_longer_retention_wins_over_the_one_asked(string tableRetention)
     {
         var epoch = TestTables.Epoch;
-        await TestTables.WriteRawLogAsync(TablePath, 0,
-            new JsonObject { ["commitInfo"] = new JsonObject { ["timestamp"] = epoch.AddDays(-40).ToUnixTimeMilliseconds(), ["operation"] = "CREATE TABLE" } },
-            new JsonObject { ["protocol"] = new JsonObject { ["minReaderVersion"] = 1, ["minWriterVersion"] = 2 } },
-            new JsonObject
-            {
-                ["metaData"] = new JsonObject
-                {
-                    ["id"] = Guid.NewGuid().ToString(),
-                    ["format"] = new JsonObject { ["provider"] = "parquet", ["options"] = new JsonObject() },
-                    ["schemaString"] = TestTables.Schema.ToSchemaString(),
-                    ["partitionColumns"] = new JsonArray("bucket", "path"),
-                    ["configuration"] = new JsonObject { ["delta.deletedFileRetentionDuration"] = tableRetention },
-                    ["createdTime"] = 1,
-                },
-            });
+        await CreateWithRetentionAsync(tableRetention);
         var file = TestTables.WriteFile(TablePath, "2026-11-13T10", "stream", written: epoch.AddDays(-40));
         var table = await DeltaTable.OpenAsync(TablePath, TestTables.Options(_time));
         _time.Set(epoch.AddDays(-40));
@@ -108,21 +94,7 @@ public sealed class VacuumTests : IDisposable
     public async Task A_table_retention_Weft_cannot_read_stops_the_vacuum_before_it_deletes_anything()
     {
         var epoch = TestTables.Epoch;
-        await TestTables.WriteRawLogAsync(TablePath, 0,
-            new JsonObject { ["commitInfo"] = new JsonObject { ["timestamp"] = epoch.AddDays(-40).ToUnixTimeMilliseconds(), ["operation"] = "CREATE TABLE" } },
-            new JsonObject { ["protocol"] = new JsonObject { ["minReaderVersion"] = 1, ["minWriterVersion"] = 2 } },
-            new JsonObject
-            {
-                ["metaData"] = new JsonObject
-                {
-                    ["id"] = Guid.NewGuid().ToString(),
-                    ["format"] = new JsonObject { ["provider"] = "parquet", ["options"] = new JsonObject() },
-                    ["schemaString"] = TestTables.Schema.ToSchemaString(),
-                    ["partitionColumns"] = new JsonArray("bucket", "path"),
-                    ["configuration"] = new JsonObject { ["delta.deletedFileRetentionDuration"] = "interval 1 month" },
-                    ["createdTime"] = 1,
-                },
-            });
+        await CreateWithRetentionAsync("interval 1 month");
         var orphan = WriteOrphan("bucket=2026-11-13T10/path=stream/part-orphan.parquet", epoch.AddDays(-40));
         _time.Set(epoch);
         var table = await DeltaTable.OpenAsync(TablePath, TestTables.Options(_time));
@@ -132,6 +104,24 @@ public sealed class VacuumTests : IDisposable
         (await vacuum.Should().ThrowAsync<DeltaLogException>()).Which.Message.Should().Contain("delta.deletedFileRetentionDuration 'interval 1 month'");
         File.Exists(orphan).Should().BeTrue();
     }
+
+    /// <summary>Version 0, 40 days ago, as another engine writes it: the test schema and a <c>delta.deletedFileRetentionDuration</c>.</summary>
+    private Task CreateWithRetentionAsync(string retention) =>
+        TestTables.WriteRawLogAsync(TablePath, 0,
+            new JsonObject { ["commitInfo"] = new JsonObject { ["timestamp"] = TestTables.Epoch.AddDays(-40).ToUnixTimeMilliseconds(), ["operation"] = "CREATE TABLE" } },
+            new JsonObject { ["protocol"] = new JsonObject { ["minReaderVersion"] = 1, ["minWriterVersion"] = 2 } },
+            new JsonObject
+            {
+                ["metaData"] = new JsonObject
+                {
+                    ["id"] = Guid.NewGuid().ToString(),
+                    ["format"] = new JsonObject { ["provider"] = "parquet", ["options"] = new JsonObject() },
+                    ["schemaString"] = TestTables.Schema.ToSchemaString(),
+                    ["partitionColumns"] = new JsonArray("bucket", "path"),
+                    ["configuration"] = new JsonObject { ["delta.deletedFileRetentionDuration"] = retention },
+                    ["createdTime"] = 1,
+                },
+            });
 
     [Fact]
     public async Task Vacuum_removes_only_unreferenced_files_older_than_the_retention()
