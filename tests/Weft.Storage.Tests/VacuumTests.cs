@@ -59,6 +59,45 @@ public sealed class VacuumTests : IDisposable
         File.Exists(orphan).Should().BeFalse();
     }
 
+    /// <summary>A deletion vector whose descriptor names no file could be any file: vacuum stops, naming the data file, and deletes nothing.</summary>
+    [Fact]
+    public async Task A_deletion_vector_that_names_no_file_stops_the_vacuum_naming_its_data_file()
+    {
+        var epoch = TestTables.Epoch;
+        await TestTables.CreateAsync(TablePath, _time);
+        var file = TestTables.WriteFile(TablePath, "2026-11-13T10", "stream", written: epoch.AddDays(-10));
+        await TestTables.WriteRawLogAsync(TablePath, 1,
+            new JsonObject { ["commitInfo"] = new JsonObject { ["timestamp"] = epoch.AddDays(-10).ToUnixTimeMilliseconds(), ["operation"] = "DELETE" } },
+            new JsonObject
+            {
+                ["add"] = new JsonObject
+                {
+                    ["path"] = file.Path,
+                    ["partitionValues"] = new JsonObject { ["bucket"] = file.PartitionValues["bucket"], ["path"] = file.PartitionValues["path"] },
+                    ["size"] = file.Size,
+                    ["modificationTime"] = file.ModificationTime.ToUnixTimeMilliseconds(),
+                    ["dataChange"] = true,
+                    ["deletionVector"] = new JsonObject
+                    {
+                        ["storageType"] = "u",
+                        ["pathOrInlineDv"] = "too-short",
+                        ["offset"] = 1,
+                        ["sizeInBytes"] = 36,
+                        ["cardinality"] = 1,
+                    },
+                },
+            });
+        var orphan = WriteOrphan("bucket=2026-11-13T10/path=stream/part-orphan.parquet", epoch.AddDays(-10));
+        _time.Set(epoch);
+        var table = await DeltaTable.OpenAsync(TablePath, TestTables.Options(_time));
+
+        var vacuum = () => table.VacuumAsync(TimeSpan.FromDays(7));
+
+        var error = (await vacuum.Should().ThrowAsync<DeltaLogException>()).Which;
+        error.Message.Should().Contain(file.Path).And.Contain("version 1").And.Contain("20-character encoded UUID");
+        File.Exists(orphan).Should().BeTrue("nothing is deleted when a referenced file is unknown");
+    }
+
     /// <summary>A table that promises to keep removed files longer (delta.deletedFileRetentionDuration, as Spark sets it) keeps them that long, whatever a vacuum asks.</summary>
     [Theory]
     [InlineData("interval 30 days")]

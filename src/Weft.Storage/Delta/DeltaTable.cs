@@ -683,7 +683,7 @@ public sealed class DeltaTable
             {
                 if (action is AddAction add)
                 {
-                    Reference(referenced, DeltaPaths.FromLogPath(add.Path), add.DeletionVector);
+                    Reference(referenced, DeltaPaths.FromLogPath(add.Path), add.DeletionVector, entry.Version);
                 }
             }
         }, cancellationToken).ConfigureAwait(false);
@@ -749,7 +749,7 @@ public sealed class DeltaTable
         var referenced = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (path, file) in state.Files)
         {
-            Reference(referenced, path, file.DeletionVector);
+            Reference(referenced, path, file.DeletionVector, state.Version);
         }
 
         return referenced;
@@ -760,12 +760,24 @@ public sealed class DeltaTable
     /// table with '/' separators. A log may name a file by an absolute path or a <c>file:</c> URI (other
     /// engines write them), which <see cref="DeltaPaths.FromLogPath"/> turns into an absolute local path.
     /// </summary>
-    private void Reference(HashSet<string> referenced, string path, DeletionVectorDescriptor? vector)
+    private void Reference(HashSet<string> referenced, string path, DeletionVectorDescriptor? vector, long version)
     {
         referenced.Add(TableRelative(path));
         if (vector is { StorageType: "u" or "p" })
         {
-            referenced.Add(TableRelative(DeletionVectorReader.FilePath(Path, vector)));
+            string vectorPath;
+            try
+            {
+                vectorPath = DeletionVectorReader.FilePath(Path, vector);
+            }
+            catch (FormatException e)
+            {
+                // Which file the vector is in is unknown, so any file could be it: stop before deleting.
+                throw new DeltaLogException(Path, _log.Store.Describe(version),
+                    $"Cannot vacuum table '{Path}': the deletion vector of '{TableRelative(path)}' (as of version {version}) does not name a file: {e.Message}.", e);
+            }
+
+            referenced.Add(TableRelative(vectorPath));
         }
     }
 
