@@ -38,18 +38,61 @@ internal static class DefinitionCompiler
         }
 
         var sources = new List<(string Path, string Text)>();
+        var unreadable = new List<string>();
         foreach (var f in files)
         {
-            sources.Add((f, await File.ReadAllTextAsync(f, cancellationToken).ConfigureAwait(false)));
+            var text = Decode(await File.ReadAllBytesAsync(f, cancellationToken).ConfigureAwait(false), out var problem);
+            if (text is null)
+            {
+                unreadable.Add($"{f}: {problem}");
+            }
+            else
+            {
+                sources.Add((f, text));
+            }
         }
 
-        return Compile(sources, cancellationToken);
+        return unreadable.Count > 0 ? new CompileOutcome([], unreadable) : Compile(sources, cancellationToken);
+    }
+
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// A definition file's text: UTF-8 (with or without a byte-order mark), or UTF-16 with one. Bytes
+    /// in another encoding are refused: decoded leniently, a Latin-1 "café" became "caf\uFFFD" in the
+    /// compiled signal, with nothing said.
+    /// </summary>
+    internal static string? Decode(byte[] bytes, out string? problem)
+    {
+        problem = null;
+        if (bytes.AsSpan().StartsWith((byte[])[0xFF, 0xFE]))
+        {
+            return System.Text.Encoding.Unicode.GetString(bytes, 2, bytes.Length - 2);
+        }
+
+        if (bytes.AsSpan().StartsWith((byte[])[0xFE, 0xFF]))
+        {
+            return System.Text.Encoding.BigEndianUnicode.GetString(bytes, 2, bytes.Length - 2);
+        }
+
+        int start = bytes.AsSpan().StartsWith((byte[])[0xEF, 0xBB, 0xBF]) ? 3 : 0;
+        try
+        {
+            return StrictUtf8.GetString(bytes, start, bytes.Length - start);
+        }
+        catch (System.Text.DecoderFallbackException e)
+        {
+            int at = start + (e.Index >= 0 ? e.Index : 0);
+            int line = 1 + bytes.AsSpan(0, Math.Min(at, bytes.Length)).Count((byte)'\n');
+            problem = $"not UTF-8 (byte 0x{bytes[Math.Min(at, bytes.Length - 1)]:X2} at offset {at}, line {line}); save the file as UTF-8";
+            return null;
+        }
     }
 
     public static CompileOutcome Compile(IReadOnlyList<(string Path, string Text)> sources, CancellationToken cancellationToken)
     {
         var options = new CSharpParseOptions(LanguageVersion.Latest);
-        var trees = new List<SyntaxTree> { CSharpSyntaxTree.ParseText(GlobalUsings, options, "<global usings>", cancellationToken: cancellationToken) };
+        var trees = new List<SyntaxTree> { CSharpSyntaxTree.ParseText(GlobalUsings, options, "<global usings>", System.Text.Encoding.UTF8, cancellationToken) };
         foreach (var (path, text) in sources)
         {
             trees.Add(CSharpSyntaxTree.ParseText(text, options, path, System.Text.Encoding.UTF8, cancellationToken));
@@ -62,7 +105,9 @@ internal static class DefinitionCompiler
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, deterministic: true));
 
         using var image = new MemoryStream();
-        var emit = compilation.Emit(image, cancellationToken: cancellationToken);
+        using var symbols = new MemoryStream();
+        // With symbols, an exception a definition throws is reported at its file and line.
+        var emit = compilation.Emit(image, symbols, options: new Microsoft.CodeAnalysis.Emit.EmitOptions(debugInformationFormat: Microsoft.CodeAnalysis.Emit.DebugInformationFormat.PortablePdb), cancellationToken: cancellationToken);
         var errors = emit.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(Format).ToList();
         if (!emit.Success)
         {
@@ -70,10 +115,11 @@ internal static class DefinitionCompiler
         }
 
         image.Position = 0;
+        symbols.Position = 0;
         var context = new AssemblyLoadContext("weft-definitions", isCollectible: true);
         try
         {
-            var assembly = context.LoadFromStream(image);
+            var assembly = context.LoadFromStream(image, symbols);
             var catalog = new DefinitionCatalog();
             var modules = assembly.GetTypes()
                 .Where(t => t.IsClass && !t.IsAbstract && typeof(IDefinitionModule).IsAssignableFrom(t))
@@ -84,6 +130,7 @@ internal static class DefinitionCompiler
                 return new CompileOutcome([], ["no class implements Weft.Definitions.IDefinitionModule"]);
             }
 
+            var failed = new List<string>();
             foreach (var type in modules)
             {
                 try
@@ -94,8 +141,13 @@ internal static class DefinitionCompiler
                 {
                     // The module is the user's code: whatever it throws is a problem in the definitions, reported, not a crash.
                     var cause = ex is TargetInvocationException { InnerException: { } inner } ? inner : ex;
-                    return new CompileOutcome([], [$"{type.FullName}.Define failed: {cause.GetType().Name}: {cause.Message}"]);
+                    failed.Add($"{WhereThrown(cause, assembly)}{type.FullName}.Define failed: {cause.GetType().Name}: {cause.Message}");
                 }
+            }
+
+            if (failed.Count > 0)
+            {
+                return new CompileOutcome([], failed);
             }
 
             var registry = ExecutorRegistry.CreateDefault();
@@ -136,6 +188,20 @@ internal static class DefinitionCompiler
         {
             return ex.Problems;
         }
+    }
+
+    /// <summary>"file(line,col): " of the innermost frame in the definitions that threw, or nothing when none is.</summary>
+    private static string WhereThrown(Exception cause, Assembly definitions)
+    {
+        foreach (var frame in new System.Diagnostics.StackTrace(cause, fNeedFileInfo: true).GetFrames())
+        {
+            if (frame.GetMethod()?.Module.Assembly == definitions && frame.GetFileName() is { } file)
+            {
+                return $"{file}({frame.GetFileLineNumber()},{frame.GetFileColumnNumber()}): ";
+            }
+        }
+
+        return "";
     }
 
     private static string Format(Diagnostic d)

@@ -19,9 +19,16 @@ public sealed class DefinitionCatalog
     private readonly List<EventTypeBuilder> _eventTypes = [];
     private readonly List<EnrichmentSourceBuilder> _sources = [];
     private readonly List<SignalBuilder> _signals = [];
+    private readonly List<DefinitionProblem> _declaredTwice = [];
 
     public EventTypeBuilder EventType(string name)
     {
+        if (_eventTypes.Exists(e => e.Name == name))
+        {
+            // Signals name what they include: two declarations under one name would be one of them, silently.
+            _declaredTwice.Add(new DefinitionProblem($"event type '{name}'", "declared twice"));
+        }
+
         var b = new EventTypeBuilder(name);
         _eventTypes.Add(b);
         return b;
@@ -29,6 +36,11 @@ public sealed class DefinitionCatalog
 
     public EnrichmentSourceBuilder EnrichmentSource(string name, string key, WeftType keyType)
     {
+        if (_sources.Exists(s => s.Name == name))
+        {
+            _declaredTwice.Add(new DefinitionProblem($"enrichment source '{name}'", "declared twice"));
+        }
+
         var b = new EnrichmentSourceBuilder(name, new FieldDefinition(key, keyType, Nullable: false));
         _sources.Add(b);
         return b;
@@ -45,7 +57,7 @@ public sealed class DefinitionCatalog
     public IReadOnlyList<SignalDefinition> Build(Func<string, bool>? isKnownExecutor = null)
     {
         var result = new List<SignalDefinition>();
-        var problems = new List<DefinitionProblem>();
+        var problems = new List<DefinitionProblem>(_declaredTwice);
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var s in _signals)
         {
@@ -186,15 +198,47 @@ public sealed class ChainBuilder
         return this;
     }
 
+    /// <summary>How deep an expression may nest: a call takes two levels of JSON, and the signal around it a few.</summary>
+    internal const int MaxExprDepth = (SignalJsonReader.MaxDepth - 16) / 2;
+
     internal static JsonNode ExprNode(Expr expr)
     {
+        int depth = Depth(expr);
+        if (depth > MaxExprDepth)
+        {
+            throw new ArgumentException(
+                $"the expression nests {depth} operators deep, more than the {MaxExprDepth} a signal holds; test many values with In(...), or combine many conditions with Any(...) or All(...), which stay one level deep",
+                nameof(expr));
+        }
+
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { MaxDepth = SignalJsonReader.MaxDepth }))
         {
             SignalJsonWriter.WriteExpr(w, expr);
         }
 
-        return JsonNode.Parse(buffer.ToArray())!;
+        return JsonNode.Parse(buffer.ToArray(), documentOptions: new JsonDocumentOptions { MaxDepth = SignalJsonReader.MaxDepth })!;
+    }
+
+    /// <summary>Operators nested in <paramref name="expr"/>, counted without recursion: a chain built in a loop can be long.</summary>
+    private static int Depth(Expr expr)
+    {
+        int deepest = 0;
+        var pending = new Stack<(Expr Expr, int Depth)>();
+        pending.Push((expr, 1));
+        while (pending.TryPop(out var item))
+        {
+            deepest = Math.Max(deepest, item.Depth);
+            if (item.Expr is CallExpr call)
+            {
+                foreach (var arg in call.Args)
+                {
+                    pending.Push((arg, item.Depth + 1));
+                }
+            }
+        }
+
+        return deepest;
     }
 
     internal static JsonArray FieldsNode(IEnumerable<FieldDefinition> fields)
@@ -343,6 +387,8 @@ public sealed class SignalBuilder
     }
 
     /// <summary>JSON without inferred types; the validating reader fills them in.</summary>
+    private static readonly JsonSerializerOptions DraftOptions = new() { MaxDepth = SignalJsonReader.MaxDepth };
+
     internal byte[] ToDraftJson()
     {
         var types = new JsonArray();
@@ -413,6 +459,6 @@ public sealed class SignalBuilder
                 ["hot_user_max_events_per_hour"] = _budgets.HotUserMaxEventsPerHour,
             },
         };
-        return JsonSerializer.SerializeToUtf8Bytes(root);
+        return JsonSerializer.SerializeToUtf8Bytes(root, DraftOptions);
     }
 }

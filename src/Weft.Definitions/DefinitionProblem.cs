@@ -56,7 +56,7 @@ public static class Durations
             i++;
         }
 
-        if (i == 0 || i > 12 || !long.TryParse(text.AsSpan(0, i), System.Globalization.CultureInfo.InvariantCulture, out long n))
+        if (i == 0 || i > 15 || !long.TryParse(text.AsSpan(0, i), System.Globalization.CultureInfo.InvariantCulture, out long n))
         {
             return false;
         }
@@ -70,7 +70,7 @@ public static class Durations
             "d" => 86_400_000,
             _ => null,
         };
-        // Twelve digits of days overflow a TimeSpan (about 29,000 years): no duration, not an exception
+        // Fifteen digits are as many as a TimeSpan's milliseconds take; of a larger unit they overflow it: no duration, not an exception
         // out of weft validate.
         if (unitMs is null || n > (long)TimeSpan.MaxValue.TotalMilliseconds / unitMs.Value)
         {

@@ -37,6 +37,18 @@ public abstract class Expr
 
     public static Expr Concat(params Expr[] values) => Call("concat", values);
 
+    /// <summary>True when any condition is (SQL's <c>OR</c> over all of them, one level deep however many).</summary>
+    public static Expr Any(params Expr[] conditions) => Combine("or", conditions);
+
+    /// <summary>True when every condition is (SQL's <c>AND</c> over all of them, one level deep however many).</summary>
+    public static Expr All(params Expr[] conditions) => Combine("and", conditions);
+
+    private static Expr Combine(string op, Expr[] conditions)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(conditions.Length, nameof(conditions));
+        return conditions.Length == 1 ? conditions[0] : Call(op, conditions);
+    }
+
     public static implicit operator Expr(long value) => Lit(value);
 
     public static implicit operator Expr(double value) => Lit(value);

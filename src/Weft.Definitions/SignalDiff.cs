@@ -154,6 +154,10 @@ public static class SignalDiff
             {
                 Add(ChangeKind.Breaking, $"$.enrichment_sources.{src.Name}.key", $"key type changed {src.Key.Type} → {ns.Key.Type}");
             }
+            else if (ns is not null && ns.Key.Name != src.Key.Name)
+            {
+                Add(ChangeKind.Compatible, $"$.enrichment_sources.{src.Name}.key.name", $"the source is keyed by its column '{ns.Key.Name}', not '{src.Key.Name}': which rows events join with can change");
+            }
 
             if (ns is not null && ns.VersionColumn != src.VersionColumn)
             {
@@ -169,19 +173,27 @@ public static class SignalDiff
         // Assembly and layout.
         if (old.Bucket != @new.Bucket)
         {
-            Add(ChangeKind.Breaking, "$.bucket", $"time bucket changed {old.Bucket} → {@new.Bucket}: the partition layout of stored tables changes");
+            Add(ChangeKind.Breaking, "$.bucket", $"time bucket changed {BucketName(old.Bucket)} → {BucketName(@new.Bucket)}: the partition layout of stored tables changes");
         }
 
         Setting(changes, "$.max_length", old.MaxLength, @new.MaxLength, "sequences are truncated differently");
         Setting(changes, "$.lookback", Durations.Format(old.Lookback), Durations.Format(@new.Lookback), "the window of events changes");
         Setting(changes, "$.late_allowance", Durations.Format(old.LateAllowance), Durations.Format(@new.LateAllowance), "buckets seal at a different time");
-        Setting(changes, "$.merge", old.Merge, @new.Merge, "stream and batch reconcile differently");
-        Setting(changes, "$.late_policy", old.Late, @new.Late, "the stream treats late events differently");
+        Setting(changes, "$.merge", SignalJsonWriter.MergeName(old.Merge), SignalJsonWriter.MergeName(@new.Merge), "stream and batch reconcile differently");
+        Setting(changes, "$.late_policy", LatePolicyNames.Name(old.Late), LatePolicyNames.Name(@new.Late), "the stream treats late events differently");
         Setting(changes, "$.freshness_objective", Durations.Format(old.FreshnessObjective), Durations.Format(@new.FreshnessObjective), "the freshness objective changes");
-        Setting(changes, "$.budgets", old.Budgets, @new.Budgets, "budgets change");
+        Setting(changes, "$.budgets.max_elements", old.Budgets.MaxElements, @new.Budgets.MaxElements, "budgets change");
+        Setting(changes, "$.budgets.max_bytes_per_user", old.Budgets.MaxBytesPerUser, @new.Budgets.MaxBytesPerUser, "budgets change");
+        Setting(changes, "$.budgets.hot_user_max_events_per_hour", old.Budgets.HotUserMaxEventsPerHour, @new.Budgets.HotUserMaxEventsPerHour, "budgets change");
         if (old.Description != @new.Description)
         {
             Add(ChangeKind.Compatible, "$.description", "description changed");
+        }
+
+        if (changes.Count == 0 && SignalJsonWriter.Fingerprint(old) != SignalJsonWriter.Fingerprint(@new))
+        {
+            // Whatever the rules above do not name still changes what runs: never answer "none" to a new fingerprint.
+            Add(ChangeKind.Compatible, "$", "the canonical JSON differs (a new fingerprint) in a part the rules above do not classify; compare the two files");
         }
 
         var overall = changes.Count == 0 ? ChangeKind.None : changes.Max(c => c.Kind);
@@ -197,10 +209,12 @@ public static class SignalDiff
         }
     }
 
+    private static string BucketName(TimeBucket bucket) => bucket == TimeBucket.Hour ? "hour" : "day";
+
     private static string StepsJson(EventTypeDefinition et)
     {
         using var buffer = new MemoryStream();
-        using (var w = new System.Text.Json.Utf8JsonWriter(buffer))
+        using (var w = new System.Text.Json.Utf8JsonWriter(buffer, new System.Text.Json.JsonWriterOptions { MaxDepth = SignalJsonReader.MaxDepth }))
         {
             w.WriteStartArray();
             foreach (var s in et.Steps)
@@ -219,7 +233,7 @@ public static class SignalDiff
                         w.WriteStringValue("map " + string.Join(",", m.Columns.Select(c => $"{c.Name}<-{c.From}:{c.Cast}")));
                         break;
                     case CustomStep c:
-                        w.WriteStringValue($"custom {c.Executor} {string.Join(",", c.Args.Select(a => $"{a.Key}={a.Value}"))}");
+                        w.WriteStringValue($"custom {c.Executor} {string.Join(",", c.Args.Select(a => $"{a.Key}={a.Value}"))} produces {string.Join(",", c.Produces.Select(p => $"{p.Name}:{p.Type}{(p.Nullable ? "?" : "")}"))}");
                         break;
                 }
             }

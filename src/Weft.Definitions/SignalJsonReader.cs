@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Globalization;
 using System.Text.Json;
 
 namespace Weft.Definitions;
@@ -17,7 +16,13 @@ public sealed record SignalReadResult(SignalDefinition? Signal, IReadOnlyList<De
 /// </summary>
 public static class SignalJsonReader
 {
-    private static readonly JsonDocumentOptions DocumentOptions = new() { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+    /// <summary>
+    /// How deep a signal's JSON may nest. Expressions are trees: a chain of <c>a | b | c …</c> built in C#
+    /// nests two levels a term, so the framework's default of 64 stopped at about 30 terms.
+    /// </summary>
+    public const int MaxDepth = 512;
+
+    private static readonly JsonDocumentOptions DocumentOptions = new() { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, MaxDepth = MaxDepth };
 
     public static SignalReadResult Read(string json) => Read(System.Text.Encoding.UTF8.GetBytes(json));
 
@@ -42,6 +47,13 @@ public static class SignalJsonReader
         using (doc)
         {
             var reader = new Reader(isKnownExecutor);
+            if (!reader.CheckText(doc.RootElement, "$"))
+            {
+                // A value the rest would read wrongly (invalid Unicode) or silently drop (a repeated
+                // property, the last winning): report these alone, since every later check would misread.
+                return new SignalReadResult(null, reader.Problems);
+            }
+
             var signal = reader.ReadSignal(doc.RootElement);
             return new SignalReadResult(reader.Problems.Count == 0 ? signal : null, reader.Problems);
         }
@@ -52,6 +64,75 @@ public static class SignalJsonReader
         public List<DefinitionProblem> Problems { get; } = [];
 
         private void Problem(string path, string message, string? hint = null) => Problems.Add(new DefinitionProblem(path, message, hint));
+
+        /// <summary>
+        /// Checks every string and property name decodes (the parser checks UTF-8 and escapes only when a
+        /// value is read) and no object repeats a property. False when anything was reported.
+        /// </summary>
+        public bool CheckText(JsonElement e, string path)
+        {
+            int before = Problems.Count;
+            Walk(e, path);
+            return Problems.Count == before;
+
+            void Walk(JsonElement e, string path)
+            {
+                switch (e.ValueKind)
+                {
+                    case JsonValueKind.String:
+                        if (!Decodes(() => e.GetString()))
+                        {
+                            Problem(path, "invalid Unicode: bytes that are not UTF-8, or an unpaired surrogate escape such as \\ud800");
+                        }
+
+                        break;
+                    case JsonValueKind.Array:
+                        int i = 0;
+                        foreach (var item in e.EnumerateArray())
+                        {
+                            Walk(item, $"{path}[{i++}]");
+                        }
+
+                        break;
+                    case JsonValueKind.Object:
+                        var seen = new HashSet<string>(StringComparer.Ordinal);
+                        int n = 0;
+                        foreach (var p in e.EnumerateObject())
+                        {
+                            string? name = null;
+                            if (!Decodes(() => name = p.Name))
+                            {
+                                Problem(path, $"the name of property {n + 1} is invalid Unicode: bytes that are not UTF-8, or an unpaired surrogate escape");
+                            }
+                            else if (!seen.Add(name!))
+                            {
+                                Problem($"{path}.{name}", $"duplicate property '{name}'", "JSON readers disagree on which of two values wins; keep one");
+                            }
+                            else
+                            {
+                                Walk(p.Value, $"{path}.{name}");
+                            }
+
+                            n++;
+                        }
+
+                        break;
+                }
+            }
+
+            static bool Decodes(Action read)
+            {
+                try
+                {
+                    read();
+                    return true;
+                }
+                catch (InvalidOperationException)
+                {
+                    return false;
+                }
+            }
+        }
 
         public SignalDefinition? ReadSignal(JsonElement root)
         {
@@ -226,7 +307,7 @@ public static class SignalJsonReader
                     }
                 }
 
-                var versionColumn = String(s, "version_column", path, required: false) ?? "version_time";
+                var versionColumn = s.TryGetProperty("version_column", out _) ? Name(s, "version_column", path) ?? "version_time" : "version_time";
                 if (name is not null && key is not null)
                 {
                     result.Add(new EnrichmentSourceDefinition(name, key, columns, versionColumn));
@@ -306,6 +387,7 @@ public static class SignalJsonReader
                 var mapping = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
                 if (et.TryGetProperty("column_mapping", out var cm) && Object(cm, path + ".column_mapping"))
                 {
+                    var mappedFrom = new Dictionary<string, string>(StringComparer.Ordinal);
                     foreach (var p in cm.EnumerateObject())
                     {
                         if (p.Value.ValueKind != JsonValueKind.String)
@@ -318,6 +400,10 @@ public static class SignalJsonReader
                         if (!scope.ContainsKey(target))
                         {
                             Problem($"{path}.column_mapping.{p.Name}", $"maps to '{target}', which is neither a raw schema column nor a standard column", ExprTyper.Suggest(target, scope.Keys));
+                        }
+                        else if (!mappedFrom.TryAdd(target, p.Name))
+                        {
+                            Problem($"{path}.column_mapping.{p.Name}", $"maps to '{target}', as '{mappedFrom[target]}' already does: an event carrying both would fill the column twice", "map one raw name to each column");
                         }
 
                         mapping[p.Name] = target;
@@ -504,9 +590,15 @@ public static class SignalJsonReader
                         }
 
                         var produces = Fields(s, "produces", path, required: false);
-                        foreach (var f in produces)
+                        for (int j = 0; j < produces.Length; j++)
                         {
-                            scope[f.Name] = f;
+                            if (StandardColumns.IsStandard(produces[j].Name))
+                            {
+                                Problem($"{path}.produces[{j}].name", $"cannot overwrite standard column '{produces[j].Name}'");
+                                continue;
+                            }
+
+                            scope[produces[j].Name] = produces[j];
                         }
 
                         if (executor is not null)
@@ -549,6 +641,11 @@ public static class SignalJsonReader
                 var sourceName = String(e, "source", path, required: true);
                 var on = String(e, "on", path, required: true);
                 var columns = Strings(e, "columns", path, required: true);
+                if (columns.IsEmpty && e.TryGetProperty("columns", out var listed) && listed.ValueKind == JsonValueKind.Array && listed.GetArrayLength() == 0)
+                {
+                    Problem(path + ".columns", "an enrichment adds at least one column", "list the source columns it adds, or remove the enrichment");
+                }
+
                 var types = Strings(e, "event_types", path, required: false);
                 var source = sources.FirstOrDefault(s => s.Name == sourceName);
                 if (sourceName is not null && source is null)
@@ -649,6 +746,11 @@ public static class SignalJsonReader
                 if (e.ValueKind == JsonValueKind.String)
                 {
                     colName = e.GetString();
+                    if (string.IsNullOrEmpty(colName))
+                    {
+                        Problem(path, "an element column needs a name");
+                        continue;
+                    }
                 }
                 else if (Object(e, path, "name", "type", "nullable"))
                 {
@@ -815,7 +917,20 @@ public static class SignalJsonReader
                     }
                 }
 
-                WeftType? target = e.TryGetProperty("type", out var t) ? Type(t, path + ".type") : null;
+                WeftType? target = null;
+                if (e.TryGetProperty("type", out var t))
+                {
+                    if (op.GetString() == "cast")
+                    {
+                        target = Type(t, path + ".type");
+                    }
+                    else
+                    {
+                        Problem(path + ".type", $"only a cast takes a type; '{op.GetString()}' infers its own", "remove \"type\", or wrap the expression in {\"op\": \"cast\", \"type\": ...}");
+                        ok = false;
+                    }
+                }
+
                 return ok ? new CallExpr(op.GetString()!, args.ToImmutable(), target) : null;
             }
 
@@ -855,15 +970,22 @@ public static class SignalJsonReader
                     return new LiteralExpr((long)i32, ty);
                 case ScalarKind.Int64 when lit.ValueKind == JsonValueKind.Number && lit.TryGetInt64(out long i64):
                     return new LiteralExpr(i64, ty);
-                case ScalarKind.Float32 or ScalarKind.Float64 when lit.ValueKind == JsonValueKind.Number:
-                    return new LiteralExpr(lit.GetDouble(), ty);
+                case ScalarKind.Float32 or ScalarKind.Float64 when lit.ValueKind == JsonValueKind.Number && lit.TryGetDouble(out double real)
+                    && double.IsFinite(real) && (ty.Kind == ScalarKind.Float64 || Math.Abs(real) <= float.MaxValue):
+                    return new LiteralExpr(real, ty);
                 case ScalarKind.String when lit.ValueKind == JsonValueKind.String:
                     return new LiteralExpr(lit.GetString(), ty);
-                case ScalarKind.Timestamp when lit.ValueKind == JsonValueKind.String
-                    && DateTimeOffset.TryParse(lit.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var ts):
-                    return new LiteralExpr(Timestamps.ToMicros(ts), ty);
+                case ScalarKind.Timestamp when lit.ValueKind == JsonValueKind.String && Timestamps.TryParseInstant(lit.GetString(), out long micros):
+                    // ISO 8601 only: a form the framework would complete (a time without a date takes
+                    // today's) would make the same file mean, and fingerprint, differently each day.
+                    return new LiteralExpr(micros, ty);
                 default:
-                    Problem(path + ".lit", $"value {lit.GetRawText()} is not a valid {ty}", ty.Kind == ScalarKind.Timestamp ? "timestamps are ISO-8601 strings, e.g. \"2026-01-01T00:00:00Z\"" : null);
+                    Problem(path + ".lit", $"value {lit.GetRawText()} is not a valid {ty}", ty.Kind switch
+                    {
+                        ScalarKind.Timestamp => "timestamps are ISO-8601 strings, e.g. \"2026-01-01T00:00:00Z\"",
+                        ScalarKind.Float32 or ScalarKind.Float64 => "a finite number in the type's range",
+                        _ => null,
+                    });
                     return null;
             }
         }

@@ -72,11 +72,30 @@ public class CompileValidateDiffTests : IDisposable
     {
         Directory.CreateDirectory(_cli.PathOf("throws"));
         await File.WriteAllTextAsync(_cli.PathOf("throws/defs.cs"), "public sealed class D : IDefinitionModule\n{\n    public void Define(DefinitionCatalog weft) { string? s = null; weft.EventType(s!.Trim()); }\n}\n");
+        await File.WriteAllTextAsync(_cli.PathOf("throws/more.cs"), "public sealed class E : IDefinitionModule\n{\n    public void Define(DefinitionCatalog weft)\n    {\n        throw new InvalidOperationException(\"no catalog today\");\n    }\n}\n");
 
         var result = await _cli.RunAsync("compile", _cli.PathOf("throws"), "--out", _cli.PathOf("never"));
 
         result.Exit.Should().Be(1);
-        result.Err.Should().Contain("D.Define failed: NullReferenceException");
+        result.Err.Should().Contain(_cli.PathOf("throws/defs.cs") + "(3,").And.Contain("D.Define failed: NullReferenceException");
+        result.Err.Should().Contain(_cli.PathOf("throws/more.cs") + "(5,").And.Contain("E.Define failed: InvalidOperationException: no catalog today", "every module's failure is reported, not the first");
+        Directory.Exists(_cli.PathOf("never")).Should().BeFalse();
+    }
+
+    /// <summary>Decoded leniently, a Latin-1 "café" became "caf\uFFFD" in the compiled signal with nothing said.</summary>
+    [Fact]
+    public async Task A_definition_file_that_is_not_UTF8_is_refused_naming_the_file_and_line()
+    {
+        Directory.CreateDirectory(_cli.PathOf("latin1"));
+        var text = (await File.ReadAllTextAsync(Directory.GetFiles(Examples, "*.cs").Order(StringComparer.Ordinal).First())).ReplaceLineEndings("\n");
+        var bytes = System.Text.Encoding.UTF8.GetBytes("// caf\u0001\n" + text);
+        bytes[Array.IndexOf(bytes, (byte)1)] = 0xE9;
+        await File.WriteAllBytesAsync(_cli.PathOf("latin1/defs.cs"), bytes);
+
+        var result = await _cli.RunAsync("compile", _cli.PathOf("latin1"), "--out", _cli.PathOf("never"));
+
+        result.Exit.Should().Be(1);
+        result.Err.Should().Contain(_cli.PathOf("latin1/defs.cs") + ": not UTF-8 (byte 0xE9 at offset 6, line 1)");
         Directory.Exists(_cli.PathOf("never")).Should().BeFalse();
     }
 

@@ -92,6 +92,42 @@ public class DiffTests
             .Should().ContainSingle(c => c.Kind == ChangeKind.Breaking && c.Path == "$.bucket");
     }
 
+    /// <summary>These changed the fingerprint, and diff said "none".</summary>
+    [Fact]
+    public void A_custom_steps_declared_columns_and_a_sources_key_name_are_changes()
+    {
+        SignalDefinition Signal(bool nullable, string key)
+        {
+            var catalog = new DefinitionCatalog();
+            var t = catalog.EventType("click").Attribute("item_id", WeftType.Int64);
+            var items = catalog.EnrichmentSource("items", key, WeftType.Int64).Column("category", WeftType.String);
+            catalog.Signal("s", "x").Include(t, c => c.Custom("score", null, new FieldDefinition("score", WeftType.Float64, nullable)))
+                .Enrich(items, "item_id", "category").Element("item_id", "category");
+            return catalog.Build().Single();
+        }
+
+        var produces = SignalDiff.Compare(Signal(nullable: true, "item_id"), Signal(nullable: false, "item_id"));
+        var key = SignalDiff.Compare(Signal(nullable: true, "item_id"), Signal(nullable: true, "id"));
+
+        produces.Overall.Should().Be(ChangeKind.Compatible);
+        produces.Changes.Should().ContainSingle().Which.Path.Should().Be("$.event_types.click.steps");
+        key.Overall.Should().Be(ChangeKind.Compatible);
+        key.Changes.Should().ContainSingle().Which.Path.Should().Be("$.enrichment_sources.items.key.name");
+    }
+
+    [Fact]
+    public void Settings_are_named_as_the_JSON_names_them()
+    {
+        var old = Samples.Signal();
+        var @new = Samples.Signal(s => s.Merge(MergePolicyKind.LastWriteWins).Late(LatePolicy.Drop).WithBudgets(Budgets.Default with { MaxElements = 1_000 }));
+
+        var reasons = SignalDiff.Compare(old, @new).Changes.ToDictionary(c => c.Path, c => c.Reason);
+
+        reasons["$.merge"].Should().StartWith("batch_seals_stream_fills → last_write_wins");
+        reasons["$.late_policy"].Should().StartWith("accept → drop");
+        reasons["$.budgets.max_elements"].Should().StartWith("16384 → 1000");
+    }
+
     [Fact]
     public void Identical_signals_have_no_changes()
     {
