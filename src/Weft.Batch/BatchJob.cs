@@ -69,7 +69,11 @@ public sealed record BatchProgress(int ChunksDone, int ChunksTotal, int ChunksSk
 /// <param name="DeadLetters">Records the run rejected.</param>
 /// <param name="ChunksWaiting">Sharded runs: chunks this shard staged whose other shards have not staged theirs yet (the last shard to stage a chunk commits it).</param>
 /// <param name="DeadLettersRecorded">Of <paramref name="DeadLetters"/>, those the dead-letter table did not hold yet (an earlier run or delivery recorded the rest).</param>
-public sealed record BatchResult(string RunId, int Chunks, int ChunksResumed, long EventsIn, long EventsOut, long DeadLetters, IReadOnlyList<string> SealedBuckets, long? TableVersion, int ChunksWaiting = 0, long DeadLettersRecorded = 0);
+public sealed record BatchResult(string RunId, int Chunks, int ChunksResumed, long EventsIn, long EventsOut, long DeadLetters, IReadOnlyList<string> SealedBuckets, long? TableVersion, int ChunksWaiting = 0, long DeadLettersRecorded = 0)
+{
+    /// <summary>Chunks this run had committed before and computed again, because the stream archived events for them since.</summary>
+    public int ChunksRecomputed { get; init; }
+}
 
 /// <summary>
 /// <c>weft batch</c>: recomputes the <c>path=batch</c> buckets of <c>enriched/&lt;signal&gt;</c> over a time
@@ -146,7 +150,8 @@ public sealed class BatchJob
         // The stream's archive is left out of the run's identity: it only grows (a flush every few
         // seconds while a stream runs), so with it a crashed run could never resume and the shards of
         // one job, started moments apart, would name different runs and wait for each other forever.
-        // Each chunk reads the files it finds when it is computed.
+        // Each chunk reads the files it finds when it is computed, and a run started again computes a
+        // committed chunk again when the stream archived events for it since (StreamArchiveArrivals).
         foreach (var archive in archives.Where(a => !a.Optional))
         {
             inputs.Append(await SignalEnvironment.InputFingerprintAsync(archive, cancellationToken).ConfigureAwait(false)).Append(';');
@@ -161,7 +166,8 @@ public sealed class BatchJob
         // The chunks of this run already committed; sharded runs catch up before each chunk, since the
         // other shards commit while this one works. The first catch-up starts at the run's first commit
         // (or where the table's run-starts fold ends), not at version 0.
-        var done = new HashSet<string>(StringComparer.Ordinal);
+        // Each committed chunk of this run, with when it read its raw events (µs).
+        var done = new Dictionary<string, long>(StringComparer.Ordinal);
         RunStarts? starts = await RunStarts.ReadAsync(table.Log, RunOf, cancellationToken).ConfigureAwait(false);
         long seen = starts.ReadAfter(runId);
         async Task CatchUpAsync()
@@ -171,7 +177,10 @@ public sealed class BatchJob
                 starts?.Observe(commit);
                 if (commit.Parameters.TryGetValue(LakeParameters.Run, out var run) && run == runId && commit.Parameters.TryGetValue(LakeParameters.Chunk, out var chunk))
                 {
-                    done.Add(chunk);
+                    // Commits written before chunks recorded their read time: the commit's own time.
+                    done[chunk] = commit.Parameters.TryGetValue(LakeParameters.ReadAt, out var readAt) && long.TryParse(readAt, NumberStyles.None, CultureInfo.InvariantCulture, out long micros)
+                        ? micros
+                        : Timestamps.ToMicros(commit.Timestamp);
                 }
 
                 seen = commit.Version;
@@ -183,7 +192,8 @@ public sealed class BatchJob
         starts = null;
 
         long eventsIn = 0, eventsOut = 0, deadLetters = 0, recordedNow = 0;
-        int skipped = 0, index = 0, waiting = 0;
+        int skipped = 0, index = 0, waiting = 0, refreshed = 0;
+        var arrivals = new StreamArchiveArrivals([.. archives.Where(a => a.Optional)], () => new RawEventParser(_env.Signal, _time));
         long? version = null;
         var sealedBuckets = new List<string>();
         long lateAllowance = definition.LateAllowance.Ticks / TimeSpan.TicksPerMicrosecond;
@@ -198,13 +208,22 @@ public sealed class BatchJob
                 await CatchUpAsync().ConfigureAwait(false);
             }
 
-            if (done.Contains(chunkName))
+            if (done.TryGetValue(chunkName, out long chunkReadAt))
             {
-                staging?.Delete(); // left behind by a shard that committed the chunk and stopped before cleaning up
-                skipped++;
-                progress?.Report(new BatchProgress(index, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, chunkName));
-                continue;
+                if (!arrivals.ArrivedSince(chunkReadAt, start, end))
+                {
+                    staging?.Delete(); // left behind by a shard that committed the chunk and stopped before cleaning up
+                    skipped++;
+                    progress?.Report(new BatchProgress(index, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, chunkName));
+                    continue;
+                }
+
+                // Events for its buckets reached the stream's archive after it was computed: again.
+                done.Remove(chunkName);
+                refreshed++;
             }
+
+            long readAt = Timestamps.ToMicros(_time.GetUtcNow());
 
             var replace = TimeBuckets.Filter(start, end - 1, definition.Bucket, PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath));
             var partitioner = EventPartitioner.ByTimeBucket(definition.Bucket, EventLayout.BatchPath);
@@ -228,17 +247,17 @@ public sealed class BatchJob
             if (staging is null)
             {
                 var sealedHere = SealedBuckets(start, end);
-                version = (await table.ReplacePartitionsAsync(enriched!, partitioner, replace, ChunkParameters(runId, chunkName, sealedHere, null), cancellationToken).ConfigureAwait(false)).Version;
+                version = (await table.ReplacePartitionsAsync(enriched!, partitioner, replace, ChunkParameters(runId, chunkName, sealedHere, null, readAt), cancellationToken).ConfigureAwait(false)).Version;
                 sealedBuckets.AddRange(sealedHere);
             }
             else
             {
                 if (enriched is not null)
                 {
-                    await staging.WriteAsync(await table.StageAsync(enriched, partitioner, replace, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                    await staging.WriteAsync(await table.StageAsync(enriched, partitioner, replace, cancellationToken).ConfigureAwait(false), Timestamps.FromMicros(readAt).UtcDateTime, cancellationToken).ConfigureAwait(false);
                 }
 
-                if (!await TryCommitStagedAsync(staging, chunkName, start, end, replace).ConfigureAwait(false))
+                if (!await TryCommitStagedAsync(staging, chunkName, start, end, replace, readAt).ConfigureAwait(false))
                 {
                     waiting++;
                 }
@@ -247,7 +266,7 @@ public sealed class BatchJob
             progress?.Report(new BatchProgress(index, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, chunkName));
         }
 
-        return new BatchResult(runId, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, sealedBuckets, version, waiting, recordedNow);
+        return new BatchResult(runId, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, sealedBuckets, version, waiting, recordedNow) { ChunksRecomputed = refreshed };
 
         List<string> SealedBuckets(long start, long end)
         {
@@ -266,14 +285,14 @@ public sealed class BatchJob
 
         // Commits the chunk when every shard has staged its share (whoever gets there first); false
         // while some share is missing, so the chunk waits for the other shards.
-        async Task<bool> TryCommitStagedAsync(ChunkStaging staging, string chunkName, long start, long end, PartitionFilter replace)
+        async Task<bool> TryCommitStagedAsync(ChunkStaging staging, string chunkName, long start, long end, PartitionFilter replace, long readAt)
         {
             if (await staging.ReadAllAsync(cancellationToken).ConfigureAwait(false) is not { } shares)
             {
                 // Some share is missing: another shard has not staged yet, or it committed the chunk and
                 // removed the staging directory (then this shard's share is gone too).
                 await CatchUpAsync().ConfigureAwait(false);
-                if (!done.Contains(chunkName))
+                if (!done.ContainsKey(chunkName))
                 {
                     return false;
                 }
@@ -281,9 +300,15 @@ public sealed class BatchJob
             else
             {
                 var sealedHere = SealedBuckets(start, end);
+                // The chunk read its events when its first share did, not when this shard did.
+                if (staging.EarliestShareRead() is { } first)
+                {
+                    readAt = Math.Min(readAt, Timestamps.ToMicros(new DateTimeOffset(first, TimeSpan.Zero)));
+                }
+
                 try
                 {
-                    version = (await table.CommitStagedAsync(shares, replace, ChunkParameters(runId, chunkName, sealedHere, shard), cancellationToken).ConfigureAwait(false)).Version;
+                    version = (await table.CommitStagedAsync(shares, replace, ChunkParameters(runId, chunkName, sealedHere, shard, readAt), cancellationToken).ConfigureAwait(false)).Version;
                     sealedBuckets.AddRange(sealedHere);
                 }
                 catch (Exception e) when (e is ConcurrentModificationException or ArgumentException)
@@ -291,7 +316,7 @@ public sealed class BatchJob
                     // Another shard read the same shares and committed them a moment before: its commit
                     // conflicts with this one, or already holds these files.
                     await CatchUpAsync().ConfigureAwait(false);
-                    if (!done.Contains(chunkName))
+                    if (!done.ContainsKey(chunkName))
                     {
                         throw;
                     }
@@ -303,13 +328,14 @@ public sealed class BatchJob
         }
     }
 
-    private Dictionary<string, string> ChunkParameters(string runId, string chunkName, List<string> sealedHere, BatchShard? shard)
+    private Dictionary<string, string> ChunkParameters(string runId, string chunkName, List<string> sealedHere, BatchShard? shard, long readAt)
     {
         var parameters = new Dictionary<string, string>
         {
             [LakeParameters.Path] = EventLayout.BatchPath,
             [LakeParameters.Run] = runId,
             [LakeParameters.Chunk] = chunkName,
+            [LakeParameters.ReadAt] = readAt.ToString(CultureInfo.InvariantCulture),
             [LakeParameters.Fingerprint] = _env.Signal.Fingerprint,
             [LakeParameters.Sealed] = string.Join(',', sealedHere),
         };
@@ -328,7 +354,7 @@ public sealed class BatchJob
     /// </summary>
     private async Task<(EventBatch Enriched, List<DeadLetter> Rejected, SignalRun Run)> ComputeChunkAsync(long start, long end, BatchShard? shard, bool untimedDeadLetters, CancellationToken cancellationToken)
     {
-        var parser = new RawEventParser(_env.Signal, _time);
+        var parser = new RawEventParser(_env.Signal, _time, HistoryParsing);
         var parsed = new List<EventBatch>();
         var rejected = new List<DeadLetter>();
         foreach (var archive in _env.Config.ReadableArchives())
@@ -362,6 +388,9 @@ public sealed class BatchJob
         rejected.AddRange(context.DeadLetters);
         return (enriched, rejected, run);
     }
+
+    /// <summary>How the batch path parses the archive: an event without an ingest_time arrived at its event_time, the same every run.</summary>
+    internal static readonly RawEventParserOptions HistoryParsing = new() { AbsentIngestTimeIsEventTime = true };
 
     private static EventBatch OwnedRows(EventBatch events, BatchShard shard)
     {
@@ -419,6 +448,9 @@ public static class LakeParameters
 
     /// <summary>Comma-separated buckets this commit sealed.</summary>
     public const string Sealed = "weft.sealed";
+
+    /// <summary>Batch commits: when the chunk read its raw events (µs since the epoch); a resume recomputes it when the stream archived events for it since.</summary>
+    public const string ReadAt = "weft.read_at";
 
     /// <summary>Sharded batch commits: how many shards' shares the commit holds.</summary>
     public const string Shards = "weft.shards";

@@ -28,7 +28,24 @@ internal sealed class ChunkStaging
     /// <summary>Whether this shard's share of the chunk is already staged (a resumed shard skips the work).</summary>
     public bool IsStaged => File.Exists(ShareFile(_shard.Index));
 
-    public async Task WriteAsync(IReadOnlyList<AddFile> files, CancellationToken cancellationToken)
+    /// <summary>When the earliest staged share read its raw events (a share file carries that as its modification time).</summary>
+    public DateTime? EarliestShareRead()
+    {
+        DateTime? earliest = null;
+        for (int i = 0; i < _shard.Count; i++)
+        {
+            var file = ShareFile(i);
+            if (File.Exists(file) && File.GetLastWriteTimeUtc(file) is var written && (earliest is null || written < earliest))
+            {
+                earliest = written;
+            }
+        }
+
+        return earliest;
+    }
+
+    /// <param name="readAtUtc">When the share's raw events were read: kept as the file's modification time, for <see cref="EarliestShareRead"/>.</param>
+    public async Task WriteAsync(IReadOnlyList<AddFile> files, DateTime readAtUtc, CancellationToken cancellationToken)
     {
         var target = ShareFile(_shard.Index);
         var temporary = target + "." + Guid.NewGuid().ToString("N") + ".tmp";
@@ -39,6 +56,7 @@ internal sealed class ChunkStaging
             stream.Flush(flushToDisk: true);
         }
 
+        File.SetLastWriteTimeUtc(temporary, readAtUtc);
         File.Move(temporary, target, overwrite: true);
     }
 

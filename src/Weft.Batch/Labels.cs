@@ -177,7 +177,7 @@ public static class Labels
     private static List<FieldDefinition> InferCsv(string path)
     {
         var columns = new List<(string Name, bool Long, bool Double, bool Bool)>();
-        foreach (var record in TableInputs.CsvAsJson(path, []).Take(1000))
+        foreach (var record in TableInputs.CsvAsJson(path, [], misaligned: []).Take(1000))
         {
             using var doc = JsonDocument.Parse(record.Json);
             int c = 0;

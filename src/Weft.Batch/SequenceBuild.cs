@@ -285,7 +285,7 @@ public static class SequenceBuild
         private async Task IngestAsync(CancellationToken cancellationToken)
         {
             var signal = _env.Signal;
-            var parser = new RawEventParser(signal, _time);
+            var parser = new RawEventParser(signal, _time, BatchJob.HistoryParsing);
             _context = new ExecutorContext(_definition, _time);
             var run = signal.StartRun(_context, new RunOptions { Assemble = false });
             var router = run.Stages.OfType<EventTypeRouter>().Single();

@@ -86,7 +86,9 @@ public static class TableInputs
             case TableFormat.Csv:
                 foreach (var file in Files(archive, ".csv"))
                 {
-                    yield return InRange(parser.Parse(CsvAsJson(file, rawSchema)), fromMicros, toMicros, untimedDeadLetters);
+                    var misaligned = new List<DeadLetter>();
+                    var parsed = parser.Parse(CsvAsJson(file, rawSchema, misaligned));
+                    yield return InRange(misaligned.Count == 0 ? parsed : parsed with { DeadLetters = [.. parsed.DeadLetters, .. misaligned] }, fromMicros, toMicros, untimedDeadLetters);
                 }
 
                 break;
@@ -154,9 +156,10 @@ public static class TableInputs
             case TableFormat.Csv:
                 foreach (var file in location.Format == TableFormat.Jsonl ? Files(location, ".jsonl", ".json", ".ndjson") : Files(location, ".csv"))
                 {
-                    var records = location.Format == TableFormat.Jsonl ? JsonRows.ReadLines(file) : CsvAsJson(file, schema);
+                    var misaligned = new List<DeadLetter>();
+                    var records = location.Format == TableFormat.Jsonl ? JsonRows.ReadLines(file) : CsvAsJson(file, schema, misaligned);
                     var (rows, rejected) = JsonRows.Read(records, schema, "enrichment");
-                    yield return (WithSchema(rows, schema), rejected);
+                    yield return (WithSchema(rows, schema), misaligned.Count == 0 ? rejected : [.. rejected, .. misaligned]);
                 }
 
                 break;
@@ -220,7 +223,7 @@ public static class TableInputs
                 // The first rows name the columns: a CSV header, or the keys JSON lines use.
                 var names = new HashSet<string>(StringComparer.Ordinal);
                 var file = location.Format == TableFormat.Csv ? Files(location, ".csv").First() : Files(location, ".jsonl", ".json", ".ndjson").First();
-                var records = location.Format == TableFormat.Csv ? CsvAsJson(file, []) : JsonRows.ReadLines(file);
+                var records = location.Format == TableFormat.Csv ? CsvAsJson(file, [], misaligned: []) : JsonRows.ReadLines(file);
                 foreach (var record in records.Take(location.Format == TableFormat.Csv ? 1 : 1_000))
                 {
                     try
@@ -616,8 +619,11 @@ public static class TableInputs
     /// <summary>
     /// CSV rows as JSON records, typed by <paramref name="schema"/> (numbers and booleans unquoted,
     /// empty cells null, a quoted empty cell of a text column the empty string), so CSV goes through the same parser and checks as JSON; "path:line" sources.
+    /// A row with more cells than the header (an unquoted comma in a cell shifts every cell after it)
+    /// is not a record: it goes to <paramref name="misaligned"/> as a dead letter naming the file and line,
+    /// or, without that list, fails the read naming them. Its extra cells were dropped silently before.
     /// </summary>
-    internal static IEnumerable<RawRecord> CsvAsJson(string file, ImmutableArray<FieldDefinition> schema)
+    internal static IEnumerable<RawRecord> CsvAsJson(string file, ImmutableArray<FieldDefinition> schema, List<DeadLetter>? misaligned = null)
     {
         using var reader = new StreamReader(file);
         var fields = new List<string?>();
@@ -653,6 +659,12 @@ public static class TableInputs
                 continue; // a blank line (one at the end of a file is common), not a row of empty cells
             }
 
+            bool wide = fields.Count > header.Length;
+            if (wide && misaligned is null)
+            {
+                throw new InputException($"CSV file '{file}', line {first}: {fields.Count} cells under a header of {header.Length} (a cell with an unquoted comma?)");
+            }
+
             buffer.ResetWrittenCount();
             using (var json = new Utf8JsonWriter(buffer))
             {
@@ -686,7 +698,34 @@ public static class TableInputs
                     }
                 }
 
+                if (wide)
+                {
+                    // Kept in the dead letter's payload, so the row can be mended and sent again.
+                    json.WriteStartArray("_extra_cells");
+                    for (int c = header.Length; c < fields.Count; c++)
+                    {
+                        json.WriteStringValue(fields[c]);
+                    }
+
+                    json.WriteEndArray();
+                }
+
                 json.WriteEndObject();
+            }
+
+            if (wide)
+            {
+                int at = Array.IndexOf(header, StandardColumns.EventId);
+                int userAt = Array.IndexOf(header, StandardColumns.UserId);
+                misaligned!.Add(new DeadLetter(
+                    at >= 0 ? fields[at] : null,
+                    userAt >= 0 && long.TryParse(fields[userAt], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long user) ? user : null,
+                    Array.IndexOf(header, StandardColumns.EventType) is >= 0 and var typeAt ? fields[typeAt] : null,
+                    "parse",
+                    $"{fields.Count} cells under a header of {header.Length}: a cell with an unquoted comma shifts the ones after it, so no cell of the row can be trusted",
+                    $"{file}:{first}",
+                    Encoding.UTF8.GetString(buffer.WrittenSpan)));
+                continue;
             }
 
             yield return new RawRecord(buffer.WrittenMemory.ToArray(), $"{file}:{first}");

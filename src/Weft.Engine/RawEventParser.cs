@@ -34,6 +34,14 @@ public sealed record RawEventParserOptions
 
     /// <summary>Bytes of a bad payload kept in its dead letter (default 4096).</summary>
     public int MaxPayloadBytes { get; init; } = 4096;
+
+    /// <summary>
+    /// Whether an event without an ingest_time counts as arriving at its event_time (the batch path,
+    /// recomputing history) rather than at the parse (the stream, where the parse is its arrival).
+    /// Stamped with the parse, a recompute's rows changed every run, and an archive without the
+    /// column (common for CSV and Parquet exports) gave empty as-served training sequences.
+    /// </summary>
+    public bool AbsentIngestTimeIsEventTime { get; init; }
 }
 
 /// <summary>
@@ -440,16 +448,17 @@ public sealed class RawEventParser
             columns[c] = projected.Columns[c].Gather(rows);
         }
 
-        // Absent ingest times are set at ingest, as for JSON.
+        // Absent ingest times are set as for JSON.
         var ingestValues = ((PrimitiveColumn<long>)columns[_columnIndex[StandardColumns.IngestTime]]).Values;
         var ingestNulls = columns[_columnIndex[StandardColumns.IngestTime]].Nulls;
         if (ingestNulls is not null)
         {
+            var eventTimes = _options.AbsentIngestTimeIsEventTime ? ((PrimitiveColumn<long>)columns[_columnIndex[StandardColumns.EventTime]]).Values : null;
             for (int r = 0; r < ingestValues.Length; r++)
             {
                 if (ingestNulls[r])
                 {
-                    ingestValues[r] = now;
+                    ingestValues[r] = eventTimes is null ? now : eventTimes[r];
                 }
             }
 
@@ -767,7 +776,7 @@ public sealed class RawEventParser
         }
         else
         {
-            ((PrimitiveBuffer<long>)state.Buffers[_ingestTimeColumn]).Set(row, now);
+            ((PrimitiveBuffer<long>)state.Buffers[_ingestTimeColumn]).Set(row, _options.AbsentIngestTimeIsEventTime ? eventTime : now);
             state.Written[_ingestTimeColumn] = seq;
         }
 

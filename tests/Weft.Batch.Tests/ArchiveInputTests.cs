@@ -345,6 +345,68 @@ public sealed class ArchiveInputTests
             ["landing/events.csv:4", "landing/events.csv:5", "landing/events.csv:6"], "'+700', 'NaN' and '.5' are not numbers a JSON line could carry");
     }
 
+    /// <summary>
+    /// An archive without ingest_time (a CSV export): each event arrived at its event_time, the same every
+    /// run. Stamped with the run's clock, a recompute's rows changed and no as-served read held them.
+    /// </summary>
+    [Fact]
+    public async Task Events_without_an_ingest_time_arrived_at_their_event_time_and_a_recompute_gives_the_same_rows()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 47, events: 10);
+        Directory.CreateDirectory(Path.Combine(world.Root, "landing"));
+        long at = BatchWorld.Start + BatchWorld.Hour + 123_456;
+        await File.WriteAllTextAsync(Path.Combine(world.Root, "landing", "events.csv"), string.Join("\n",
+            "event_id,user_id,event_type,event_time,item_id,dwell_ms",
+            $"no-ingest,7,click,{BatchWorld.Iso(at)},1,600"));
+        var config = WriteConfig(world, "csv.json", lake: "lake", archive: "landing", format: "csv");
+        var env = await SignalEnvironment.LoadAsync(config, "engagement");
+
+        await new BatchJob(env).RunAsync(ThreeDays, null, CancellationToken.None);
+        var first = await BatchWorld.BatchRowsAsync(config.EnrichedTable("engagement"));
+        await new BatchJob(env, new ShiftedTime(TimeSpan.FromDays(3))).RunAsync(ThreeDays with { BucketsPerChunk = 12 }, null, CancellationToken.None);
+        var again = await BatchWorld.BatchRowsAsync(config.EnrichedTable("engagement"));
+
+        first.Should().ContainSingle().Which.Should().Contain($"ingest_time={BatchWorld.Iso(at)}");
+        again.Should().Equal(first, "a second run (a new run id, three days later) recomputes the same row");
+    }
+
+    private sealed class ShiftedTime(TimeSpan shift) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + shift;
+    }
+
+    /// <summary>Its extra cells were dropped, so a comma in a cell moved every value after it into the wrong column, silently.</summary>
+    [Fact]
+    public async Task A_CSV_row_wider_than_its_header_is_a_dead_letter_naming_its_line_keeping_every_cell()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 46, events: 10);
+        Directory.CreateDirectory(Path.Combine(world.Root, "landing"));
+        string time = BatchWorld.Iso(BatchWorld.Start + BatchWorld.Hour);
+        await File.WriteAllTextAsync(Path.Combine(world.Root, "landing", "events.csv"), string.Join("\n",
+            "event_id,user_id,event_type,event_time,item_id,dwell_ms",
+            $"good,7,click,{time},1,600",
+            $"shifted,7,click,{time},1,2,900",
+            $"good-2,7,click,{time},1,800"));
+        var config = WriteConfig(world, "csv.json", lake: "lake", archive: "landing", format: "csv");
+
+        var result = await new BatchJob(await SignalEnvironment.LoadAsync(config, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
+
+        result.EventsOut.Should().Be(2);
+        result.DeadLetters.Should().Be(1);
+        (await DeadLetterSourcesAsync(config.DeadLetterTable("engagement"))).Should().Equal(["landing/events.csv:3"]);
+        var table = await EventTable.OpenAsync(config.DeadLetterTable("engagement"));
+        var letters = new List<string>();
+        await foreach (var batch in table.ReadAsync(["event_id", "reason", "payload"]))
+        {
+            for (int i = 0; i < batch.RowCount; i++)
+            {
+                letters.Add($"{batch["event_id"].GetValue(i)} | {batch["reason"].GetValue(i)} | {batch["payload"].GetValue(i)}");
+            }
+        }
+
+        letters.Should().ContainSingle().Which.Should().StartWith("shifted | 7 cells under a header of 6").And.Contain("\"dwell_ms\":2").And.Contain("\"_extra_cells\":[\"900\"]");
+    }
+
     [Fact]
     public async Task A_CSV_archive_with_a_quote_never_closed_fails_the_run_naming_the_file_and_line_before_it_commits()
     {

@@ -38,6 +38,19 @@ public sealed class CsvInputTests : IDisposable
     }
 
     [Fact]
+    public async Task An_enrichment_row_wider_than_the_header_is_refused_naming_its_line_and_the_rest_are_read()
+    {
+        string file = _dir.File("wide.csv");
+        await File.WriteAllTextAsync(file, "key,note,n\n1,a,2\n2,b, c,3\n3,d,4\n");
+
+        var (rows, bad) = await TableInputs.ReadEnrichmentAsync(new TableLocation(file, TableFormat.Csv), Schema, CancellationToken.None);
+
+        Enumerable.Range(0, rows.RowCount).Select(i => rows.Columns[0].GetValue(i)).Should().Equal(1L, 3L);
+        bad.Should().ContainSingle().Which.Source.Should().Be($"{file}:3");
+        bad[0].Reason.Should().Contain("4 cells under a header of 3");
+    }
+
+    [Fact]
     public async Task A_header_naming_a_column_twice_is_refused_naming_the_file_the_column_and_both_positions()
     {
         string file = _dir.File("twice.csv");

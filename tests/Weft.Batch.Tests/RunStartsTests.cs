@@ -141,14 +141,16 @@ public sealed class RunStartsTests : IDisposable
 
     /// <summary>
     /// The stream's raw archive is read by every chunk, but a flush adding to it does not rename the run:
-    /// the same request resumes (and the shards of one job agree on their run) while a stream runs.
+    /// the same request resumes (and the shards of one job agree on their run) while a stream runs. A
+    /// committed chunk is computed again only when the archive got events for its buckets after it read
+    /// them: before, such a late event was never picked up by the same request.
     /// </summary>
     [Fact]
-    public async Task The_streams_archive_is_read_but_its_growth_does_not_rename_the_run()
+    public async Task The_streams_archive_is_read_its_growth_does_not_rename_the_run_and_a_chunk_it_got_late_events_for_is_recomputed()
     {
         using var world = await BatchWorld.CreateAsync(seed: 44, events: 120);
         var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
-        var request = new BatchRequest("engagement", BatchWorld.Start, BatchWorld.Start + BatchWorld.Day);
+        var request = new BatchRequest("engagement", BatchWorld.Start, BatchWorld.Start + (2 * BatchWorld.Day));
         string day = Path.Combine(world.Root, "lake", "raw", "stream", "date=2026-11-01");
         Directory.CreateDirectory(day);
         string Line(string id, long time) =>
@@ -158,15 +160,29 @@ public sealed class RunStartsTests : IDisposable
         var first = await new BatchJob(env).RunAsync(request, null, CancellationToken.None);
         var rows = await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"));
         rows.Should().ContainSingle(r => r.StartsWith("event_id=streamed-1 ", StringComparison.Ordinal), "the stream's archive is a raw archive");
+        first.Chunks.Should().Be(2);
 
+        // A flush after the run: a late event for the first day.
         await File.WriteAllTextAsync(Path.Combine(day, "part-2.jsonl"), Line("streamed-2", BatchWorld.Start + (2 * BatchWorld.Hour)) + "\n");
-        var again = await new BatchJob(env).RunAsync(request, null, CancellationToken.None);
+        var later = new ShiftedTime(TimeSpan.FromHours(1));
+        var again = await new BatchJob(env, later).RunAsync(request, null, CancellationToken.None);
 
         again.RunId.Should().Be(first.RunId);
-        again.ChunksResumed.Should().Be(again.Chunks, "every chunk of the run was committed before the flush");
+        again.ChunksResumed.Should().Be(1, "the second day got nothing new");
+        again.ChunksRecomputed.Should().Be(1, "the first day's chunk was read before streamed-2 was archived");
+        (await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"))).Should().ContainSingle(r => r.StartsWith("event_id=streamed-2 ", StringComparison.Ordinal));
+
+        var third = await new BatchJob(env, later).RunAsync(request, null, CancellationToken.None);
+        third.ChunksResumed.Should().Be(third.Chunks, "the recomputed chunk read streamed-2");
+        third.ChunksRecomputed.Should().Be(0);
+
         await world.AppendEventsAsync([new RawEvent("archived-late", 98, "save", BatchWorld.Start + BatchWorld.Hour, BatchWorld.Start + BatchWorld.Day, 1, null)]);
-        (await new BatchJob(env).RunAsync(request, null, CancellationToken.None)).RunId.Should().NotBe(first.RunId, "a changed listed archive is new input");
-        (await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"))).Should().Contain(r => r.StartsWith("event_id=streamed-2 ", StringComparison.Ordinal));
+        (await new BatchJob(env, later).RunAsync(request, null, CancellationToken.None)).RunId.Should().NotBe(first.RunId, "a changed listed archive is new input");
+    }
+
+    private sealed class ShiftedTime(TimeSpan shift) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + shift;
     }
 
     /// <summary>
