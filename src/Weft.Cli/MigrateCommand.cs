@@ -57,8 +57,8 @@ internal static class MigrateCommand
         command.SetAction((parse, ct) => RunAsync("status", stderr, async () =>
         {
             var (weft, signal) = Load(parse, c);
-            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
-            var types = parse.GetValue(eventType) is { } one ? [one]
+            await using var store = await OpenLedgerAsync(weft, signal, Ledger.Read, ct).ConfigureAwait(false);
+            var types = await KnownEventTypeAsync(store, signal, parse.GetValue(eventType), ct).ConfigureAwait(false) is { } one ? [one]
                 : signal.EventTypes.Select(t => t.Name).Union(await store.EventTypesAsync(signal.Name, ct).ConfigureAwait(false)).ToList();
             var statuses = new List<MigrationStatus>();
             foreach (var type in types)
@@ -73,7 +73,7 @@ internal static class MigrateCommand
             }
 
             var legacy = weft.Legacy.TryGetValue(signal.Name, out var l) ? string.Join(", ", new[] { l.Output?.Path, l.Replica is null ? null : $"replica {l.Replica.Path}", l.Endpoint is null ? null : $"endpoint {l.Endpoint}" }.OfType<string>()) : "none configured";
-            await stdout.WriteLineAsync($"migration of '{signal.Name}' (legacy output: {legacy}; ledger: {store.Path})").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"migration of '{signal.Name}' (legacy output: {legacy}; ledger: {store.Path}{(store.Exists ? "" : ", which does not exist yet: nothing is recorded")})").ConfigureAwait(false);
             var rows = new List<string[]> { new[] { "event type", "stage", "since", "routes", "comparison", "A/B test", "online outcomes", "next" } };
             foreach (var s in statuses)
             {
@@ -105,7 +105,7 @@ internal static class MigrateCommand
             string summary = check.Passed
                 ? $"legacy holds {check.LegacyRows:N0} '{eventType}' events and Weft {check.WeftRows:N0} over {Range(check.FromMicros, check.ToMicros)}"
                 : check.LegacyRows == 0 ? (weft.Legacy.TryGetValue(signal.Name, out var l) && l.Output is null ? $"legacy's endpoint answered no '{eventType}' events for the users asked" : $"legacy's output holds no '{eventType}' events") : $"Weft holds no '{eventType}' events over {Range(check.FromMicros, check.ToMicros)}: run `weft batch` or `weft stream` for '{signal.Name}' first";
-            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            await using var store = await OpenLedgerAsync(weft, signal, Ledger.Create, ct).ConfigureAwait(false);
             var transition = await store.ShadowAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.ShadowKind, check.Passed, summary, JsonSerializer.Serialize(check, CliJson.Compact)),
                 parse.GetValue(c.Override), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
             await ReportAsync(stdout, parse.GetValue(c.Json), transition, summary).ConfigureAwait(false);
@@ -152,7 +152,7 @@ internal static class MigrateCommand
             var total = result.Comparison.Total;
             string summary = $"completeness {total.Completeness:P2}, worst column {Worst(total)}, same sequences {result.Comparison.Sequences.IdsRate:P2}"
                 + (result.Passed ? "" : $"; {result.Failures.Count} gate(s) failed: {result.Failures[0]}");
-            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
             var transition = await store.RecordComparisonAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.ComparisonKind, result.Passed, summary, JsonSerializer.Serialize(result, CliJson.Compact)),
                 parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
             if (parse.GetValue(c.Json))
@@ -197,7 +197,7 @@ internal static class MigrateCommand
             var result = Equivalence.Test(controlScores, treatmentScores, parse.GetValue(margin), parse.GetValue(alpha));
             string summary = $"{result.Pairs:N0} paired examples, mean difference {result.MeanDifference:G4} (interval {result.Lower:G4} .. {result.Upper:G4}) within ±{result.Margin:G4}: "
                 + (result.Passed ? $"equivalent (p {(result.PValue < 1e-4 ? "< 0.0001" : $"= {result.PValue:G3}")})" : $"not shown: {result.Failures[0]}");
-            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
             var transition = await store.RecordAbTestAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.AbTestKind, result.Passed, summary, JsonSerializer.Serialize(result, CliJson.Compact)),
                 parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
             if (parse.GetValue(c.Json))
@@ -238,7 +238,12 @@ internal static class MigrateCommand
                 throw new ArgumentException($"--percent {share.ToString(CultureInfo.InvariantCulture)} must lie between 0 and 100");
             }
 
-            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            if (!MigrationStore.IsWholeBucket(share))
+            {
+                throw new ArgumentException($"--percent {share.ToString(CultureInfo.InvariantCulture)} is finer than the 0.01 % steps users are routed in (one bucket of 10,000)");
+            }
+
+            await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
             var transition = await store.CutoverAsync(signal.Name, parse.GetValue(c.EventType)!, parse.GetValue(consumer)!, share, parse.GetValue(c.Override), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
             await ReportAsync(stdout, parse.GetValue(c.Json), transition, null).ConfigureAwait(false);
             return 0;
@@ -255,7 +260,7 @@ internal static class MigrateCommand
         command.SetAction((parse, ct) => RunAsync("rollback", stderr, async () =>
         {
             var (weft, signal) = Load(parse, c);
-            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
             var transition = await store.RollbackAsync(signal.Name, parse.GetValue(c.EventType)!, parse.GetValue(consumer), parse.GetValue(reason)!, parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
             await ReportAsync(stdout, parse.GetValue(c.Json), transition, null).ConfigureAwait(false);
             return 0;
@@ -279,7 +284,7 @@ internal static class MigrateCommand
                 throw new ArgumentException($"--min-soak '{parse.GetValue(soak)}' is not a duration (e.g. 7d, 12h, 0s)");
             }
 
-            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
             var transition = await store.DeprecateAsync(signal.Name, parse.GetValue(c.EventType)!, minSoak, parse.GetValue(c.Override), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
             await ReportAsync(stdout, parse.GetValue(c.Json), transition, null).ConfigureAwait(false);
             return 0;
@@ -295,8 +300,8 @@ internal static class MigrateCommand
         command.SetAction((parse, ct) => RunAsync("log", stderr, async () =>
         {
             var (weft, signal) = Load(parse, c);
-            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
-            var entries = await store.AuditAsync(signal.Name, parse.GetValue(eventType), ct).ConfigureAwait(false);
+            await using var store = await OpenLedgerAsync(weft, signal, Ledger.Read, ct).ConfigureAwait(false);
+            var entries = await store.AuditAsync(signal.Name, await KnownEventTypeAsync(store, signal, parse.GetValue(eventType), ct).ConfigureAwait(false), ct).ConfigureAwait(false);
             if (parse.GetValue(c.Json))
             {
                 await stdout.WriteLineAsync(JsonSerializer.Serialize(entries, CliJson.Report)).ConfigureAwait(false);
@@ -322,7 +327,7 @@ internal static class MigrateCommand
         command.SetAction((parse, ct) => RunAsync("route", stderr, async () =>
         {
             var (weft, signal) = Load(parse, c);
-            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            await using var store = await OpenLedgerAsync(weft, signal, Ledger.Read, ct).ConfigureAwait(false);
             var routes = new SortedDictionary<string, string>(StringComparer.Ordinal);
             var lines = new List<string>();
             foreach (var type in signal.EventTypes.Select(t => t.Name).Union(await store.EventTypesAsync(signal.Name, ct).ConfigureAwait(false)).Order(StringComparer.Ordinal))
@@ -355,7 +360,7 @@ internal static class MigrateCommand
         {
             var (weft, signal) = Load(parse, c);
             string eventType = parse.GetValue(c.EventType)!, who = parse.GetValue(consumer)!;
-            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            await using var store = await OpenLedgerAsync(weft, signal, Ledger.Read, ct).ConfigureAwait(false);
             var status = await store.StatusAsync(signal.Name, eventType, ct).ConfigureAwait(false);
             if (MigrationStore.RouteOf(status, who) is not { Percent: > 0 and < 100 } route)
             {
@@ -397,7 +402,7 @@ internal static class MigrateCommand
         {
             var (weft, signal) = Load(parse, c);
             string eventType = parse.GetValue(c.EventType)!, who = parse.GetValue(consumer)!;
-            await using var store = await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false);
+            await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
             var status = await store.StatusAsync(signal.Name, eventType, ct).ConfigureAwait(false);
             double split = parse.GetValue(percent) ?? MigrationStore.RouteOf(status, who)?.Percent ?? 0;
             if (!(split > 0 && split < 100))
@@ -441,6 +446,43 @@ internal static class MigrateCommand
             return result.Passed ? 0 : 1;
         }));
         return command;
+    }
+
+    private enum Ledger
+    {
+        /// <summary>The first step (shadow) creates the ledger.</summary>
+        Create,
+
+        /// <summary>Every later step acts on a ledger that exists.</summary>
+        Existing,
+
+        /// <summary>Reading never creates one: a missing ledger reads as an empty one.</summary>
+        Read,
+    }
+
+    /// <summary>The deployment's ledger, told which definition the signal runs now (evidence gathered under another holds no gate).</summary>
+    private static async Task<MigrationStore> OpenLedgerAsync(WeftConfig weft, SignalDefinition signal, Ledger use, CancellationToken ct)
+    {
+        var store = use switch
+        {
+            Ledger.Create => await MigrationStore.OpenAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false),
+            Ledger.Existing => await MigrationStore.OpenExistingAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false),
+            _ => await MigrationStore.OpenForReadingAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false),
+        };
+        store.UseDefinition(signal.Name, SignalJsonWriter.Fingerprint(signal));
+        return store;
+    }
+
+    /// <summary>An optional --event-type of status or log: one the signal or the ledger knows (a typo read as an empty answer).</summary>
+    private static async Task<string?> KnownEventTypeAsync(MigrationStore store, SignalDefinition signal, string? type, CancellationToken ct)
+    {
+        if (type is null)
+        {
+            return null;
+        }
+
+        var known = signal.EventTypes.Select(t => t.Name).Union(await store.EventTypesAsync(signal.Name, ct).ConfigureAwait(false)).ToList();
+        return known.Contains(type) ? type : throw new ArgumentException($"signal '{signal.Name}' has no event type '{type}', and the ledger holds none (known: {string.Join(", ", known)})");
     }
 
     private static (WeftConfig Config, SignalDefinition Signal) Load(System.CommandLine.ParseResult parse, Common c)

@@ -7,10 +7,11 @@ namespace Weft.Migration;
 /// <summary>A stored piece of evidence: a shadow check, a two-tier comparison, an A/B test or an online outcome test (with its consumer), with its verdict.</summary>
 /// <param name="Summary">One line a person reads.</param>
 /// <param name="Details">The whole result as JSON.</param>
-public sealed record MigrationEvidence(long Id, string Kind, DateTimeOffset At, bool Passed, string Summary, string Details, string? Consumer = null);
+/// <param name="Fingerprint">The signal definition's fingerprint the evidence was gathered under (null in ledgers older than the column).</param>
+public sealed record MigrationEvidence(long Id, string Kind, DateTimeOffset At, bool Passed, string Summary, string Details, string? Consumer = null, string? Fingerprint = null);
 
-/// <summary>Evidence to store: its kind, verdict, one-line summary and JSON details.</summary>
-public sealed record EvidenceInput(string Kind, bool Passed, string Summary, string Details, string? Consumer = null);
+/// <summary>Evidence to store: its kind, verdict, one-line summary and JSON details, and the definition fingerprint it was gathered under.</summary>
+public sealed record EvidenceInput(string Kind, bool Passed, string Summary, string Details, string? Consumer = null, string? Fingerprint = null);
 
 /// <summary>The share of users (0–100) for whom one consumer reads an event type from Weft.</summary>
 public sealed record MigrationRoute(string Consumer, double Percent, DateTimeOffset Since);
@@ -72,6 +73,7 @@ public sealed class MigrationStore : IAsyncDisposable
 
     private readonly SqliteConnection _connection;
     private readonly TimeProvider _time;
+    private readonly Dictionary<string, string> _definitions = new(StringComparer.Ordinal);
 
     // One connection serves every caller (a serving process shares one store); SQLite connections are not thread-safe.
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -85,11 +87,59 @@ public sealed class MigrationStore : IAsyncDisposable
 
     public string Path { get; }
 
+    /// <summary>False for the empty ledger <see cref="OpenForReadingAsync"/> stands in for a file that does not exist.</summary>
+    public bool Exists { get; private init; } = true;
+
+    /// <summary>
+    /// Names the definition <paramref name="signal"/> runs now: from then on, a comparison or A/B test
+    /// gathered under another fingerprint of it holds no gate (it tested different sequences).
+    /// </summary>
+    public void UseDefinition(string signal, string fingerprint)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(signal);
+        ArgumentException.ThrowIfNullOrEmpty(fingerprint);
+        _definitions[signal] = fingerprint;
+    }
+
     /// <summary>Tests widen the window between a transition's read and its write with this, to race two stores.</summary>
     internal Func<Task>? AfterReadForTesting { get; set; }
 
+    /// <summary>
+    /// The ledger at <paramref name="path"/> when the file exists; otherwise an empty one in memory, so a
+    /// command that only reads never creates the file (a server that finds a ledger starts routing by it).
+    /// </summary>
+    public static async Task<MigrationStore> OpenForReadingAsync(string path, TimeProvider? time = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (File.Exists(path))
+        {
+            return await OpenAsync(path, time, cancellationToken).ConfigureAwait(false);
+        }
+
+        var empty = await OpenAsync(path, time, cancellationToken, inMemory: true).ConfigureAwait(false);
+        return new MigrationStore(empty._connection, empty._time, path) { Exists = false };
+    }
+
+    /// <summary>
+    /// The ledger at <paramref name="path"/>, which must exist: every step but the first (shadow) acts
+    /// on a migration already recorded, and one that recreated a lost ledger would act on a blank one.
+    /// </summary>
+    public static Task<MigrationStore> OpenExistingAsync(string path, TimeProvider? time = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"The migration ledger '{path}' does not exist: a migration starts with `weft migrate shadow`, which creates it. If it was moved, put it back (\"migration_store\" in weft.json).", path);
+        }
+
+        return OpenAsync(path, time, cancellationToken);
+    }
+
     /// <summary>Opens the ledger at <paramref name="path"/>, creating the file and its tables when absent.</summary>
-    public static async Task<MigrationStore> OpenAsync(string path, TimeProvider? time = null, CancellationToken cancellationToken = default)
+    public static Task<MigrationStore> OpenAsync(string path, TimeProvider? time = null, CancellationToken cancellationToken = default) =>
+        OpenAsync(path, time, cancellationToken, inMemory: false);
+
+    private static async Task<MigrationStore> OpenAsync(string path, TimeProvider? time, CancellationToken cancellationToken, bool inMemory)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (Directory.Exists(path))
@@ -97,12 +147,12 @@ public sealed class MigrationStore : IAsyncDisposable
             throw new IOException($"The migration store '{path}' is a folder; it must be a SQLite file (\"migration_store\" in weft.json).");
         }
 
-        if (System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) is { Length: > 0 } folder)
+        if (!inMemory && System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) is { Length: > 0 } folder)
         {
             Directory.CreateDirectory(folder);
         }
 
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, DefaultTimeout = 30, Pooling = false }.ToString());
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = inMemory ? ":memory:" : path, DefaultTimeout = 30, Pooling = false }.ToString());
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -127,7 +177,8 @@ public sealed class MigrationStore : IAsyncDisposable
                     weft INTEGER NOT NULL, first_us INTEGER NOT NULL,
                     PRIMARY KEY (signal, event_type, consumer, percent, user_id));
                 """, cancellationToken).ConfigureAwait(false);
-            await AddEvidenceConsumerAsync(connection, cancellationToken).ConfigureAwait(false);
+            await AddEvidenceColumnAsync(connection, "consumer", cancellationToken).ConfigureAwait(false);
+            await AddEvidenceColumnAsync(connection, "fingerprint", cancellationToken).ConfigureAwait(false);
         }
         catch (SqliteException ex)
         {
@@ -138,10 +189,10 @@ public sealed class MigrationStore : IAsyncDisposable
         return new MigrationStore(connection, time ?? TimeProvider.System, path);
     }
 
-    /// <summary>A ledger written before online outcome tests has no evidence.consumer: add it (null for every older row).</summary>
-    private static async Task AddEvidenceConsumerAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    /// <summary>A ledger written before online outcome tests (consumer) or definition fingerprints (fingerprint) lacks that evidence column: add it (null for every older row).</summary>
+    private static async Task AddEvidenceColumnAsync(SqliteConnection connection, string column, CancellationToken cancellationToken)
     {
-        using (var info = Command(connection, null, "SELECT count(*) FROM pragma_table_info('evidence') WHERE name = 'consumer'"))
+        using (var info = Command(connection, null, "SELECT count(*) FROM pragma_table_info('evidence') WHERE name = $column", ("$column", column)))
         {
             if ((long)(await info.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! > 0)
             {
@@ -149,7 +200,7 @@ public sealed class MigrationStore : IAsyncDisposable
             }
         }
 
-        await ExecuteAsync(connection, null, "ALTER TABLE evidence ADD COLUMN consumer TEXT", cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(connection, null, $"ALTER TABLE evidence ADD COLUMN {column} TEXT", cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
@@ -261,7 +312,7 @@ public sealed class MigrationStore : IAsyncDisposable
         TransitionAsync(signal, eventType, "abtest", actor, cancellationToken, (status, now) =>
         {
             RequireLegacyRunning(status, "abtest");
-            if (status.Stage is MigrationStage.NotStarted or MigrationStage.Shadow || status.Comparison is not { Passed: true })
+            if (status.Stage is MigrationStage.NotStarted or MigrationStage.Shadow || !Holds(status, status.Comparison))
             {
                 throw new MigrationGateException($"A/B test of '{eventType}' refused: {ComparisonState(status)}; an A/B test follows a passed comparison.");
             }
@@ -283,7 +334,11 @@ public sealed class MigrationStore : IAsyncDisposable
     public Task<MigrationTransition> CutoverAsync(string signal, string eventType, string consumer, double percent, string? overrideReason, string actor, CancellationToken cancellationToken = default)
     {
         CheckPercent(percent);
-        ArgumentException.ThrowIfNullOrEmpty(consumer);
+        if (string.IsNullOrWhiteSpace(consumer))
+        {
+            throw new ArgumentException($"A route needs a consumer: a name, or {MigrationRouting.DefaultConsumer} for every consumer without a route of its own.", nameof(consumer));
+        }
+
         return TransitionAsync(signal, eventType, "cutover", actor, overrideReason, cancellationToken, (status, now) =>
         {
             RequireLegacyRunning(status, "cutover");
@@ -292,12 +347,18 @@ public sealed class MigrationStore : IAsyncDisposable
                 throw new MigrationGateException($"'{eventType}' is not in shadow: Weft must produce it before anyone reads it from Weft (`weft migrate shadow`).");
             }
 
-            double current = status.Routes.FirstOrDefault(r => r.Consumer == consumer)?.Percent ?? 0;
+            // What the consumer reads now: its own route, or the default one it follows without one.
+            double current = RouteOf(status, consumer)?.Percent ?? 0;
             bool raising = percent > current;
             var problems = new List<string>();
-            if (status.Comparison is not { Passed: true } || status.AbTest is not { Passed: true })
+            if (!Holds(status, status.Comparison) || !Holds(status, status.AbTest))
             {
                 problems.Add($"{ComparisonState(status)}, and {AbTestState(status)}; both must pass before a route rises");
+            }
+            else if (status.Stage is MigrationStage.Shadow or MigrationStage.Compared)
+            {
+                // A comparison failed after the A/B test (the stage fell back); the test predates what was fixed since.
+                problems.Add($"'{eventType}' is {MigrationStages.Name(status.Stage)}: its A/B test (#{status.AbTest!.Id}) predates a comparison that failed since; test again (`weft migrate abtest`)");
             }
 
             // A consumer whose model did worse on Weft's sequences online is not moved further onto them;
@@ -312,7 +373,8 @@ public sealed class MigrationStore : IAsyncDisposable
                 throw new MigrationGateException($"cutover of '{eventType}' to {percent:0.##} % refused: {string.Join("; ", problems)} (pass --override REASON to cut over anyway).");
             }
 
-            return new Step(null, null, overrideReason, Overridden: raising && problems.Count > 0, Route: (consumer, percent));
+            bool overridden = raising && problems.Count > 0;
+            return new Step(null, null, Bypassing(overrideReason, overridden, problems), overridden, Route: (consumer, percent), ReliedOn: raising && !overridden ? status.AbTest!.Id : null);
         });
     }
 
@@ -355,15 +417,18 @@ public sealed class MigrationStore : IAsyncDisposable
                 throw new MigrationGateException($"'{eventType}' is legacy-deprecated: legacy no longer produces it, so there is nothing to roll back to.");
             }
 
-            var routes = status.Routes.Where(r => r.Percent > 0 && (consumer is null || r.Consumer == consumer)).ToList();
+            // One consumer following the default route is rolled back by a route of its own at 0 %.
+            var routes = consumer is null
+                ? status.Routes.Where(r => r.Percent > 0).Select(r => r.Consumer).ToList()
+                : RouteOf(status, consumer) is { Percent: > 0 } ? [consumer] : [];
             if (routes.Count == 0)
             {
                 throw new MigrationGateException(consumer is null
                     ? $"'{eventType}' has no route above 0 %: every consumer reads it from legacy already."
-                    : $"consumer '{consumer}' has no route above 0 % for '{eventType}' (routes: {DescribeRoutes(status.Routes)}).");
+                    : $"consumer '{consumer}' reads '{eventType}' from legacy already (routes: {DescribeRoutes(status.Routes)}).");
             }
 
-            return new Step(null, null, reason, false, RollbackRoutes: [.. routes.Select(r => r.Consumer)]);
+            return new Step(null, null, reason, false, RollbackRoutes: routes);
         });
     }
 
@@ -387,7 +452,7 @@ public sealed class MigrationStore : IAsyncDisposable
                 problems.Add($"cut over for {Describe(soaked)}, less than the soak of {Describe(minSoak)}");
             }
 
-            if (status.Comparison is not { Passed: true })
+            if (!Holds(status, status.Comparison))
             {
                 problems.Add(ComparisonState(status));
             }
@@ -397,7 +462,8 @@ public sealed class MigrationStore : IAsyncDisposable
                 throw new MigrationGateException($"deprecating legacy for '{eventType}' refused: {string.Join("; ", problems)} (pass --override REASON to deprecate anyway).");
             }
 
-            return new Step(MigrationStage.LegacyDeprecated, null, overrideReason, Overridden: problems.Count > 0);
+            bool overridden = problems.Count > 0;
+            return new Step(MigrationStage.LegacyDeprecated, null, Bypassing(overrideReason, overridden, problems), overridden, ReliedOn: overridden ? null : status.Comparison!.Id);
         });
 
     /// <summary>The audit log of the signal (one event type, when given), oldest first.</summary>
@@ -429,7 +495,7 @@ public sealed class MigrationStore : IAsyncDisposable
     public Task<MigrationEvidence?> EvidenceAsync(long id, CancellationToken cancellationToken = default) =>
         LockedAsync(async () =>
         {
-            using var command = Command(null, "SELECT id, kind, at_us, passed, summary, details, consumer FROM evidence WHERE id = $id", ("$id", id));
+            using var command = Command(null, "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint FROM evidence WHERE id = $id", ("$id", id));
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
         }, cancellationToken);
@@ -529,7 +595,21 @@ public sealed class MigrationStore : IAsyncDisposable
         string? Reason,
         bool Overridden,
         (string Consumer, double Percent)? Route = null,
-        IReadOnlyList<string>? RollbackRoutes = null);
+        IReadOnlyList<string>? RollbackRoutes = null,
+        long? ReliedOn = null);
+
+    /// <summary>The audit reason of a step: an override's reason names the gate problems it passed over.</summary>
+    private static string? Bypassing(string? reason, bool overridden, List<string> problems) =>
+        overridden ? $"{reason} [passed over: {string.Join("; ", problems)}]" : reason;
+
+    /// <summary>Whether evidence holds a gate: it passed, under the definition the signal runs now (when <see cref="UseDefinition"/> named it).</summary>
+    private bool Holds(MigrationStatus status, MigrationEvidence? evidence) => evidence is { Passed: true } && !IsStale(status, evidence);
+
+    private bool IsStale(MigrationStatus status, MigrationEvidence evidence) =>
+        evidence.Fingerprint is { } gathered && _definitions.TryGetValue(status.Signal, out var now) && now != gathered;
+
+    private string Stale(MigrationStatus status, MigrationEvidence evidence) =>
+        $"was gathered under definition {evidence.Fingerprint![..12]}, but '{status.Signal}' runs {_definitions[status.Signal][..12]} now";
 
     private Task<MigrationTransition> TransitionAsync(
         string signal, string eventType, string action, string actor, CancellationToken cancellationToken, Func<MigrationStatus, DateTimeOffset, Step> decide) =>
@@ -540,7 +620,11 @@ public sealed class MigrationStore : IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(signal);
         ArgumentException.ThrowIfNullOrEmpty(eventType);
-        ArgumentException.ThrowIfNullOrEmpty(actor);
+        if (string.IsNullOrWhiteSpace(actor))
+        {
+            throw new ArgumentException("A transition needs an actor (who acts goes in the audit log).", nameof(actor));
+        }
+
         if (overrideReason is not null && string.IsNullOrWhiteSpace(overrideReason))
         {
             // An override is read later from the audit log: one that says nothing explains nothing.
@@ -556,6 +640,15 @@ public sealed class MigrationStore : IAsyncDisposable
         try
         {
             return await body().ConfigureAwait(false);
+        }
+        catch (SqliteException ex)
+        {
+            // Locked past the busy timeout, or tables not as Weft writes them: the ledger, not the request.
+            throw new IOException($"The migration ledger '{Path}' cannot be used: {ex.Message}", ex);
+        }
+        catch (FormatException ex)
+        {
+            throw new IOException($"The migration ledger '{Path}' holds {ex.Message}, which this version of Weft does not write: it was edited by hand or by another version", ex);
         }
         finally
         {
@@ -578,12 +671,13 @@ public sealed class MigrationStore : IAsyncDisposable
         long nowMicros = Timestamps.ToMicros(now);
         var step = decide(status, now);
 
-        long? evidenceId = null;
+        long? evidenceId = step.ReliedOn;
         if (step.Evidence is { } e)
         {
             using var insert = Command(transaction,
-                "INSERT INTO evidence (signal, event_type, kind, at_us, passed, summary, details, consumer) VALUES ($signal, $type, $kind, $at, $passed, $summary, $details, $consumer) RETURNING id",
-                ("$signal", signal), ("$type", eventType), ("$kind", e.Kind), ("$at", nowMicros), ("$passed", e.Passed ? 1 : 0), ("$summary", e.Summary), ("$details", e.Details), ("$consumer", e.Consumer));
+                "INSERT INTO evidence (signal, event_type, kind, at_us, passed, summary, details, consumer, fingerprint) VALUES ($signal, $type, $kind, $at, $passed, $summary, $details, $consumer, $fingerprint) RETURNING id",
+                ("$signal", signal), ("$type", eventType), ("$kind", e.Kind), ("$at", nowMicros), ("$passed", e.Passed ? 1 : 0), ("$summary", e.Summary), ("$details", e.Details), ("$consumer", e.Consumer),
+                ("$fingerprint", e.Fingerprint ?? _definitions.GetValueOrDefault(signal)));
             evidenceId = (long)(await insert.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }
 
@@ -598,7 +692,8 @@ public sealed class MigrationStore : IAsyncDisposable
         foreach (var rolledBack in step.RollbackRoutes ?? [])
         {
             await ExecuteAsync(_connection, transaction,
-                "UPDATE routes SET percent = 0, since_us = $at WHERE signal = $signal AND event_type = $type AND consumer = $consumer",
+                "INSERT INTO routes (signal, event_type, consumer, percent, since_us) VALUES ($signal, $type, $consumer, 0, $at) "
+                + "ON CONFLICT (signal, event_type, consumer) DO UPDATE SET percent = 0, since_us = excluded.since_us",
                 cancellationToken, ("$signal", signal), ("$type", eventType), ("$consumer", rolledBack), ("$at", nowMicros)).ConfigureAwait(false);
         }
 
@@ -652,17 +747,19 @@ public sealed class MigrationStore : IAsyncDisposable
         }
     }
 
-    private static string ComparisonState(MigrationStatus status) => status.Comparison switch
+    private string ComparisonState(MigrationStatus status) => status.Comparison switch
     {
         null => "no comparison with legacy is stored (`weft migrate compare`)",
         { Passed: false } c => $"the latest comparison (#{c.Id}) failed: {c.Summary}",
+        { } c when IsStale(status, c) => $"the latest comparison (#{c.Id}) {Stale(status, c)}: compare again",
         { } c => $"the latest comparison (#{c.Id}) passed",
     };
 
-    private static string AbTestState(MigrationStatus status) => status.AbTest switch
+    private string AbTestState(MigrationStatus status) => status.AbTest switch
     {
         null => "no A/B test is stored (`weft migrate abtest`)",
         { Passed: false } a => $"the latest A/B test (#{a.Id}) failed: {a.Summary}",
+        { } a when IsStale(status, a) => $"the latest A/B test (#{a.Id}) {Stale(status, a)}: test again",
         { } a => $"the latest A/B test (#{a.Id}) passed",
     };
 
@@ -672,7 +769,16 @@ public sealed class MigrationStore : IAsyncDisposable
         {
             throw new ArgumentOutOfRangeException(nameof(percent), percent, "A route's percent lies between 0 and 100.");
         }
+
+        if (!IsWholeBucket(percent))
+        {
+            // A route takes users a 0.01 % bucket at a time: 99.999 % served everyone while the stage said cutting-over.
+            throw new ArgumentOutOfRangeException(nameof(percent), percent, "A route's percent moves in steps of 0.01 % (one user bucket of 10,000).");
+        }
     }
+
+    /// <summary>Whether <paramref name="percent"/> is a whole number of the 0.01 % buckets users are routed by.</summary>
+    public static bool IsWholeBucket(double percent) => Math.Abs((percent * 100) - Math.Round(percent * 100)) < 1e-6;
 
     /// <summary>Routes as "consumer percent %", comma separated; "none" when there are none.</summary>
     public static string DescribeRoutes(IReadOnlyList<MigrationRoute> routes) =>
@@ -708,7 +814,7 @@ public sealed class MigrationStore : IAsyncDisposable
         async Task<MigrationEvidence?> LatestAsync(string kind)
         {
             using var command = Command(transaction,
-                "SELECT id, kind, at_us, passed, summary, details, consumer FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind ORDER BY id DESC LIMIT 1",
+                "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind ORDER BY id DESC LIMIT 1",
                 ("$signal", signal), ("$type", eventType), ("$kind", kind));
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
@@ -717,7 +823,7 @@ public sealed class MigrationStore : IAsyncDisposable
         // The latest online outcome test of each consumer.
         var outcomes = new List<MigrationEvidence>();
         using (var command = Command(transaction,
-            "SELECT id, kind, at_us, passed, summary, details, consumer FROM evidence e WHERE signal = $signal AND event_type = $type AND kind = $kind "
+            "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint FROM evidence e WHERE signal = $signal AND event_type = $type AND kind = $kind "
             + "AND id = (SELECT max(id) FROM evidence l WHERE l.signal = e.signal AND l.event_type = e.event_type AND l.kind = e.kind AND l.consumer = e.consumer) ORDER BY consumer",
             ("$signal", signal), ("$type", eventType), ("$kind", OutcomeKind)))
         using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
@@ -736,7 +842,7 @@ public sealed class MigrationStore : IAsyncDisposable
     }
 
     private static MigrationEvidence ReadEvidence(SqliteDataReader reader) =>
-        new(reader.GetInt64(0), reader.GetString(1), Timestamps.FromMicros(reader.GetInt64(2)), reader.GetInt64(3) != 0, reader.GetString(4), reader.GetString(5), reader.GetValue(6) as string);
+        new(reader.GetInt64(0), reader.GetString(1), Timestamps.FromMicros(reader.GetInt64(2)), reader.GetInt64(3) != 0, reader.GetString(4), reader.GetString(5), reader.GetValue(6) as string, reader.GetValue(7) as string);
 
     private SqliteCommand Command(SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters) =>
         Command(_connection, transaction, sql, parameters);

@@ -199,8 +199,12 @@ public sealed class MigrateCommandTests : IDisposable
     public async Task A_team_walks_one_event_type_to_deprecation_through_every_gate()
     {
         var world = await SetUpAsync();
-        (await Migrate("compare", world.Config, "--event-type", "click")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 1 && r.Err.Contains("not in shadow"));
+        (await Migrate("status", world.Config)).Out.Should().Contain("does not exist yet");
+        (await Migrate("compare", world.Config, "--event-type", "click")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 2 && r.Err.Contains("does not exist: a migration starts with `weft migrate shadow`"),
+            "only shadow creates the ledger; status, a read, did not");
         (await Migrate("shadow", world.Config, "--event-type", "click")).Exit.Should().Be(0);
+        (await Migrate("compare", world.Config, "--event-type", "save")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 1 && r.Err.Contains("not in shadow"));
+        (await Migrate("status", world.Config, "--event-type", "clik")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 2 && r.Err.Contains("no event type 'clik'"));
         (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 1 && r.Err.Contains("no comparison with legacy is stored"));
         (await Migrate("compare", world.Config, "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8")).Exit.Should().Be(0);
 

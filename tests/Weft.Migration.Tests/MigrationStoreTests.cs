@@ -120,7 +120,7 @@ public sealed class MigrationStoreTests : IAsyncLifetime
         await _store.ShadowAsync(Signal, Click, Evidence(MigrationStore.ShadowKind, true), null, "ana");
         var forced = await _store.CutoverAsync(Signal, Click, "ranker", 5, "no A/B-able consumer for clicks", "bo");
         forced.Entry.Overridden.Should().BeTrue();
-        forced.Entry.Reason.Should().Be("no A/B-able consumer for clicks");
+        forced.Entry.Reason.Should().StartWith("no A/B-able consumer for clicks [passed over: ").And.Contain("no comparison with legacy is stored", "the audit log says which gate the override passed over");
         forced.Status.Stage.Should().Be(MigrationStage.CuttingOver);
 
         // Lowering a route is never gated, so it is no override even with no evidence at all.
