@@ -47,7 +47,7 @@ public static class SignalJsonReader
         using (doc)
         {
             var reader = new Reader(isKnownExecutor);
-            if (!reader.CheckText(doc.RootElement, "$"))
+            if (!JsonErrors.CheckText(doc.RootElement, "$", reader.Problems))
             {
                 // A value the rest would read wrongly (invalid Unicode) or silently drop (a repeated
                 // property, the last winning): report these alone, since every later check would misread.
@@ -64,75 +64,6 @@ public static class SignalJsonReader
         public List<DefinitionProblem> Problems { get; } = [];
 
         private void Problem(string path, string message, string? hint = null) => Problems.Add(new DefinitionProblem(path, message, hint));
-
-        /// <summary>
-        /// Checks every string and property name decodes (the parser checks UTF-8 and escapes only when a
-        /// value is read) and no object repeats a property. False when anything was reported.
-        /// </summary>
-        public bool CheckText(JsonElement e, string path)
-        {
-            int before = Problems.Count;
-            Walk(e, path);
-            return Problems.Count == before;
-
-            void Walk(JsonElement e, string path)
-            {
-                switch (e.ValueKind)
-                {
-                    case JsonValueKind.String:
-                        if (!Decodes(() => e.GetString()))
-                        {
-                            Problem(path, "invalid Unicode: bytes that are not UTF-8, or an unpaired surrogate escape such as \\ud800");
-                        }
-
-                        break;
-                    case JsonValueKind.Array:
-                        int i = 0;
-                        foreach (var item in e.EnumerateArray())
-                        {
-                            Walk(item, $"{path}[{i++}]");
-                        }
-
-                        break;
-                    case JsonValueKind.Object:
-                        var seen = new HashSet<string>(StringComparer.Ordinal);
-                        int n = 0;
-                        foreach (var p in e.EnumerateObject())
-                        {
-                            string? name = null;
-                            if (!Decodes(() => name = p.Name))
-                            {
-                                Problem(path, $"the name of property {n + 1} is invalid Unicode: bytes that are not UTF-8, or an unpaired surrogate escape");
-                            }
-                            else if (!seen.Add(name!))
-                            {
-                                Problem($"{path}.{name}", $"duplicate property '{name}'", "JSON readers disagree on which of two values wins; keep one");
-                            }
-                            else
-                            {
-                                Walk(p.Value, $"{path}.{name}");
-                            }
-
-                            n++;
-                        }
-
-                        break;
-                }
-            }
-
-            static bool Decodes(Action read)
-            {
-                try
-                {
-                    read();
-                    return true;
-                }
-                catch (InvalidOperationException)
-                {
-                    return false;
-                }
-            }
-        }
 
         public SignalDefinition? ReadSignal(JsonElement root)
         {

@@ -35,6 +35,49 @@ public sealed class WeftConfigShapeTests
         problems.Should().Contain(p => p.Contains("$.onlinestore") && p.Contains("did you mean 'online_store'"));
     }
 
+    /// <summary>Inside a section a typo fell back to the default: the log and store went to the default paths, a tenant had no keys.</summary>
+    [Theory]
+    [InlineData("""{ "signals": "s", "source": { "kind": "embedded", "pth": "/data/log" } }""", "$.source.pth", "did you mean 'path'")]
+    [InlineData("""{ "signals": "s", "source": { "kind": "embedded", "retention": "3d" } }""", "$.source.retention", "available: archive, kind, path")]
+    [InlineData("""{ "signals": "s", "source": { "kind": "kafka", "bootstrap_servers": "b:9092", "topic": "t", "groupid": "g" } }""", "$.source.groupid", "did you mean 'group_id'")]
+    [InlineData("""{ "signals": "s", "online_store": { "kind": "sqlite", "file": "/data/online.db" } }""", "$.online_store.file", "available: kind, path")]
+    [InlineData("""{ "signals": "s", "online_store": { "kind": "postgres", "connection_string": "Host=h", "pool": 5 } }""", "$.online_store.pool", "available: connection_string, kind")]
+    [InlineData("""{ "signals": "s", "tenants": [ { "name": "t", "api_key_sha256": [] } ] }""", "$.tenants[0].api_key_sha256", "did you mean 'api_keys_sha256'")]
+    [InlineData("""{ "signals": "s", "archives": [ { "path": "raw", "fromat": "csv" } ] }""", "$.archives[0].fromat", "did you mean 'format'")]
+    public void A_misspelt_key_inside_a_section_is_a_problem_at_its_path(string json, string path, string hint)
+    {
+        Problems(json).Should().Contain(p => p.StartsWith(path + ": unknown key", StringComparison.Ordinal) && p.Contains(hint));
+    }
+
+    /// <summary>These failed later, at the first write, with the framework's or SQLite's words and no config key.</summary>
+    [Fact]
+    public void A_lake_that_is_a_file_and_an_online_store_that_is_a_folder_are_problems_at_their_keys()
+    {
+        var dir = Directory.CreateTempSubdirectory("weft-config-");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "lake"), "");
+            Directory.CreateDirectory(Path.Combine(dir.FullName, "store"));
+            var parse = () => WeftConfig.Parse("""{ "signals": "s", "lake": "lake", "online_store": { "kind": "sqlite", "path": "store" } }"""u8, Path.Combine(dir.FullName, "weft.json"));
+
+            var problems = parse.Should().Throw<ConfigException>().Which.Problems.Select(p => p.ToString()).ToList();
+
+            problems.Should().Contain(p => p.StartsWith("$.lake: ", StringComparison.Ordinal) && p.Contains("is a file"));
+            problems.Should().Contain(p => p.StartsWith("$.online_store.path: ", StringComparison.Ordinal) && p.Contains("is a folder"));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_key_given_twice_is_a_problem_not_a_silent_last_one_wins()
+    {
+        Problems("""{ "signals": "s", "source": { "kind": "embedded", "path": "a" }, "source": { "kind": "embedded", "path": "b" } }""")
+            .Should().ContainSingle().Which.Should().StartWith("$.source: duplicate property 'source'");
+    }
+
     [Theory]
     [InlineData("""{ "signals": "s", "lake": "${WEFT_LAKE}" }""", "$.lake")]
     [InlineData("""{ "signals": "s", "online_store": "sqlite" }""", "$.online_store")]

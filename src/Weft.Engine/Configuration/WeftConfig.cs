@@ -235,6 +235,24 @@ public sealed record WeftConfig
                 throw new ConfigException(configPath, [new DefinitionProblem("$", "the config must be a JSON object")]);
             }
 
+            if (!JsonErrors.CheckText(root, "$", problems))
+            {
+                throw new ConfigException(configPath, problems);
+            }
+
+            // A misspelt key inside a section would otherwise fall back to its default without a word
+            // ("pth" → the default log folder, "api_key_sha256" → a tenant with no keys).
+            void Keys(JsonElement o, string at, params string[] known)
+            {
+                foreach (var property in o.EnumerateObject())
+                {
+                    if (System.Array.IndexOf(known, property.Name) < 0)
+                    {
+                        problems.Add(new DefinitionProblem($"{at}.{property.Name}", $"unknown key '{property.Name}'", ExprTyper.Suggest(property.Name, known)));
+                    }
+                }
+            }
+
             string baseDir = System.IO.Path.GetDirectoryName(configPath) ?? ".";
             string Resolve(string p) => System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, p));
             string? Str(JsonElement o, string name, string at, bool required, string? hint = null)
@@ -283,6 +301,7 @@ public sealed record WeftConfig
                     return null;
                 }
 
+                Keys(e, at, "path", "format");
                 var p = Str(e, "path", at, required: true);
                 var f = Str(e, "format", at, required: false) ?? "delta";
                 if (!Enum.TryParse<TableFormat>(f, ignoreCase: true, out var format) || int.TryParse(f, out _))
@@ -304,6 +323,11 @@ public sealed record WeftConfig
             }
 
             var lake = Str(root, "lake", "$", required: false) ?? "lake";
+            if (File.Exists(Resolve(lake)))
+            {
+                problems.Add(new DefinitionProblem("$.lake", $"'{Resolve(lake)}' is a file: the lake is a folder of tables", "name a folder (created when absent)"));
+            }
+
             var signals = Str(root, "signals", "$", required: true, "the folder `weft compile` wrote the signal JSON to");
 
             var archives = ImmutableArray.CreateBuilder<TableLocation>();
@@ -353,9 +377,18 @@ public sealed record WeftConfig
             else if (os.ValueKind == JsonValueKind.Object)
             {
                 var kind = Str(os, "kind", "$.online_store", required: false) ?? "sqlite";
+                if (kind is "sqlite" or "postgres")
+                {
+                    Keys(os, "$.online_store", "kind", kind == "sqlite" ? "path" : "connection_string");
+                }
+
                 if (kind == "sqlite")
                 {
                     store = new OnlineStoreConfig(kind, Resolve(Str(os, "path", "$.online_store", required: false) ?? "online.db"), null);
+                    if (Directory.Exists(store.Path))
+                    {
+                        problems.Add(new DefinitionProblem("$.online_store.path", $"'{store.Path}' is a folder: the SQLite online store is one file", "name a file, e.g. online.db (created when absent)"));
+                    }
                 }
                 else if (kind == "postgres")
                 {
@@ -376,6 +409,15 @@ public sealed record WeftConfig
             else if (src.ValueKind == JsonValueKind.Object)
             {
                 var kind = Str(src, "kind", "$.source", required: false) ?? "embedded";
+                if (kind == "embedded")
+                {
+                    Keys(src, "$.source", "kind", "path", "archive");
+                }
+                else if (kind == "kafka")
+                {
+                    Keys(src, "$.source", "kind", "bootstrap_servers", "topic", "topics", "group_id", "client_id", "auto_offset_reset", "config", "close_timeout", "rebalance_timeout", "archive");
+                }
+
                 if (kind == "embedded")
                 {
                     source = new SourceConfig(kind, Resolve(Str(src, "path", "$.source", required: false) ?? "log"), null, [], null) { Archive = defaultArchive };
@@ -481,6 +523,7 @@ public sealed record WeftConfig
                         continue;
                     }
 
+                    Keys(t, at, "name", "api_keys_sha256");
                     var name = Str(t, "name", at, required: true);
                     var keys = ImmutableArray.CreateBuilder<string>();
                     if (t.TryGetProperty("api_keys_sha256", out var ks) && ks.ValueKind is not (JsonValueKind.Array or JsonValueKind.Null))
