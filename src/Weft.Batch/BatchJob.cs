@@ -166,8 +166,8 @@ public sealed class BatchJob
         // The chunks of this run already committed; sharded runs catch up before each chunk, since the
         // other shards commit while this one works. The first catch-up starts at the run's first commit
         // (or where the table's run-starts fold ends), not at version 0.
-        // Each committed chunk of this run, with when it read its raw events (µs).
-        var done = new Dictionary<string, long>(StringComparer.Ordinal);
+        // Each committed chunk of this run, with when it read its raw events (µs; null when its commit predates the record).
+        var done = new Dictionary<string, long?>(StringComparer.Ordinal);
         RunStarts? starts = await RunStarts.ReadAsync(table.Log, RunOf, cancellationToken).ConfigureAwait(false);
         long seen = starts.ReadAfter(runId);
         async Task CatchUpAsync()
@@ -177,10 +177,11 @@ public sealed class BatchJob
                 starts?.Observe(commit);
                 if (commit.Parameters.TryGetValue(LakeParameters.Run, out var run) && run == runId && commit.Parameters.TryGetValue(LakeParameters.Chunk, out var chunk))
                 {
-                    // Commits written before chunks recorded their read time: the commit's own time.
+                    // A commit written before chunks recorded their read time is checked against every file
+                    // of the stream's archive once (its commit came after a read of unknown length).
                     done[chunk] = commit.Parameters.TryGetValue(LakeParameters.ReadAt, out var readAt) && long.TryParse(readAt, NumberStyles.None, CultureInfo.InvariantCulture, out long micros)
                         ? micros
-                        : Timestamps.ToMicros(commit.Timestamp);
+                        : null;
                 }
 
                 seen = commit.Version;
@@ -208,9 +209,11 @@ public sealed class BatchJob
                 await CatchUpAsync().ConfigureAwait(false);
             }
 
-            if (done.TryGetValue(chunkName, out long chunkReadAt))
+            if (done.TryGetValue(chunkName, out long? chunkReadAt))
             {
-                if (!arrivals.ArrivedSince(chunkReadAt, start, end))
+                // Sharded runs resume as they did: each shard deciding alone whether a late file sends a
+                // chunk round again could split the shards, one waiting forever for another that skipped.
+                if (shard is not null || !arrivals.ArrivedSince(chunkReadAt, start, end))
                 {
                     staging?.Delete(); // left behind by a shard that committed the chunk and stopped before cleaning up
                     skipped++;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Weft.Definitions;
 using Weft.Engine;
 using Weft.Engine.Configuration;
@@ -14,65 +15,95 @@ namespace Weft.Batch;
 internal sealed class StreamArchiveArrivals(IReadOnlyList<TableLocation> archives, Func<RawEventParser> parser)
 {
     /// <summary>
-    /// How far before a chunk's read a file may have been written and still be missed by it: a flush
-    /// writes its file, then renames it into place after the read listed the folder. A file inside
+    /// How far before a chunk's read a file may have arrived and still be missed by it: a flush names
+    /// its file, then renames it into place, possibly after the read listed the folder. A file inside
     /// this margin may send the chunk round again: a false alarm, never a missed event.
     /// </summary>
     public static readonly TimeSpan Margin = TimeSpan.FromMinutes(2);
 
-    private readonly Dictionary<string, (DateTime Written, long[] Times)> _files = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long[]> _times = new(StringComparer.Ordinal);
+    private List<(string File, DateTime Arrived)>? _files;
 
     /// <summary>
-    /// True when a stream-archive file written since <paramref name="readAtMicros"/> (less <see cref="Margin"/>)
-    /// holds an event whose event_time is in [<paramref name="start"/>, <paramref name="end"/>).
+    /// True when a stream-archive file that arrived since <paramref name="readAtMicros"/> (less
+    /// <see cref="Margin"/>; any file when null, for a chunk committed before chunks recorded their
+    /// read) holds an event whose event_time is in [<paramref name="start"/>, <paramref name="end"/>).
+    /// The archive is listed once a run: a file arriving later is for the next run to find.
     /// </summary>
-    public bool ArrivedSince(long readAtMicros, long start, long end)
+    public bool ArrivedSince(long? readAtMicros, long start, long end)
     {
-        var since = Timestamps.FromMicros(readAtMicros).UtcDateTime - Margin;
-        foreach (var archive in archives)
+        var since = readAtMicros is { } readAt ? Timestamps.FromMicros(readAt).UtcDateTime - Margin : DateTime.MinValue;
+        foreach (var (file, arrived) in _files ??= List())
         {
-            if (!Directory.Exists(archive.Path))
+            if (arrived < since)
             {
                 continue;
             }
 
-            foreach (var file in Directory.EnumerateFiles(archive.Path, "*.jsonl", SearchOption.AllDirectories))
+            var times = EventTimes(file);
+            int at = Array.BinarySearch(times, start);
+            if (at < 0)
             {
-                var written = File.GetLastWriteTimeUtc(file);
-                if (written < since)
-                {
-                    continue;
-                }
+                at = ~at;
+            }
 
-                var times = EventTimes(file, written);
-                int at = Array.BinarySearch(times, start);
-                if (at < 0)
-                {
-                    at = ~at;
-                }
-
-                if (at < times.Length && times[at] < end)
-                {
-                    return true;
-                }
+            if (at < times.Length && times[at] < end)
+            {
+                return true;
             }
         }
 
         return false;
     }
 
-    /// <summary>A file's event times, sorted; read once a run (again if the file changed).</summary>
-    private long[] EventTimes(string file, DateTime written)
+    private List<(string File, DateTime Arrived)> List()
     {
-        if (_files.TryGetValue(file, out var known) && known.Written == written)
+        var files = new List<(string, DateTime)>();
+        foreach (var archive in archives)
         {
-            return known.Times;
+            if (Directory.Exists(archive.Path))
+            {
+                foreach (var file in Directory.EnumerateFiles(archive.Path, "*.jsonl", SearchOption.AllDirectories))
+                {
+                    files.Add((file, Arrival(archive.Path, file)));
+                }
+            }
+        }
+
+        return files;
+    }
+
+    /// <summary>
+    /// When a file reached the archive: the time the stream put in its name
+    /// (<c>date=YYYY-MM-DD/part-HHmmssffffff-….jsonl</c>), which a copy or a restore keeps; a file
+    /// named otherwise (put there by hand), its modification time.
+    /// </summary>
+    internal static DateTime Arrival(string archive, string file)
+    {
+        var relative = Path.GetRelativePath(archive, file).Replace('\\', '/');
+        int slash = relative.IndexOf('/', StringComparison.Ordinal);
+        var name = Path.GetFileName(relative);
+        if (slash == 15 && relative.StartsWith("date=", StringComparison.Ordinal) && name.Length > 18 && name.StartsWith("part-", StringComparison.Ordinal) && name[17] == '-'
+            && DateTime.TryParseExact(relative[5..15] + name[5..17], "yyyy-MM-ddHHmmssffffff", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var named))
+        {
+            return named;
+        }
+
+        return File.GetLastWriteTimeUtc(file);
+    }
+
+    /// <summary>A file's event times, sorted; read once a run.</summary>
+    private long[] EventTimes(string file)
+    {
+        if (_times.TryGetValue(file, out var known))
+        {
+            return known;
         }
 
         var events = parser().Parse(JsonRows.ReadLines(file)).Events;
         var times = events.RowCount == 0 ? [] : ((PrimitiveColumn<long>)events[StandardColumns.EventTime]).Values.AsSpan(0, events.RowCount).ToArray();
         Array.Sort(times);
-        _files[file] = (written, times);
+        _times[file] = times;
         return times;
     }
 }

@@ -87,8 +87,9 @@ public static class TableInputs
                 foreach (var file in Files(archive, ".csv"))
                 {
                     var misaligned = new List<DeadLetter>();
-                    var parsed = parser.Parse(CsvAsJson(file, rawSchema, misaligned));
-                    yield return InRange(misaligned.Count == 0 ? parsed : parsed with { DeadLetters = [.. parsed.DeadLetters, .. misaligned] }, fromMicros, toMicros, untimedDeadLetters);
+                    var inRange = InRange(parser.Parse(CsvAsJson(file, rawSchema, misaligned)), fromMicros, toMicros, untimedDeadLetters);
+                    // Untimed: no cell of a misaligned row, event_time included, can be trusted to say which range it is in.
+                    yield return misaligned.Count == 0 || !untimedDeadLetters ? inRange : inRange with { DeadLetters = [.. inRange.DeadLetters, .. misaligned] };
                 }
 
                 break;

@@ -460,7 +460,7 @@ internal static class MigrateCommand
         Read,
     }
 
-    /// <summary>The deployment's ledger, told which definition the signal runs now (evidence gathered under another holds no gate).</summary>
+    /// <summary>The deployment's ledger, told what the signal computes now (evidence gathered under another definition's contents holds no gate; a new description does not matter).</summary>
     private static async Task<MigrationStore> OpenLedgerAsync(WeftConfig weft, SignalDefinition signal, Ledger use, CancellationToken ct)
     {
         var store = use switch
@@ -469,7 +469,7 @@ internal static class MigrateCommand
             Ledger.Existing => await MigrationStore.OpenExistingAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false),
             _ => await MigrationStore.OpenForReadingAsync(weft.MigrationStore, cancellationToken: ct).ConfigureAwait(false),
         };
-        store.UseDefinition(signal.Name, SignalJsonWriter.Fingerprint(signal));
+        store.UseDefinition(signal.Name, SignalJsonWriter.ContentFingerprint(signal));
         return store;
     }
 

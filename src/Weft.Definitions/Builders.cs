@@ -19,16 +19,9 @@ public sealed class DefinitionCatalog
     private readonly List<EventTypeBuilder> _eventTypes = [];
     private readonly List<EnrichmentSourceBuilder> _sources = [];
     private readonly List<SignalBuilder> _signals = [];
-    private readonly List<DefinitionProblem> _declaredTwice = [];
 
     public EventTypeBuilder EventType(string name)
     {
-        if (_eventTypes.Exists(e => e.Name == name))
-        {
-            // Signals name what they include: two declarations under one name would be one of them, silently.
-            _declaredTwice.Add(new DefinitionProblem($"event type '{name}'", "declared twice"));
-        }
-
         var b = new EventTypeBuilder(name);
         _eventTypes.Add(b);
         return b;
@@ -36,11 +29,6 @@ public sealed class DefinitionCatalog
 
     public EnrichmentSourceBuilder EnrichmentSource(string name, string key, WeftType keyType)
     {
-        if (_sources.Exists(s => s.Name == name))
-        {
-            _declaredTwice.Add(new DefinitionProblem($"enrichment source '{name}'", "declared twice"));
-        }
-
         var b = new EnrichmentSourceBuilder(name, new FieldDefinition(key, keyType, Nullable: false));
         _sources.Add(b);
         return b;
@@ -57,7 +45,7 @@ public sealed class DefinitionCatalog
     public IReadOnlyList<SignalDefinition> Build(Func<string, bool>? isKnownExecutor = null)
     {
         var result = new List<SignalDefinition>();
-        var problems = new List<DefinitionProblem>(_declaredTwice);
+        var problems = new List<DefinitionProblem>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var s in _signals)
         {
@@ -411,10 +399,12 @@ public sealed class SignalBuilder
 
         var sources = new JsonArray();
         var enrichments = new JsonArray();
-        var seenSources = new HashSet<string>(StringComparer.Ordinal);
+        // By declaration, not by name: two sources declared under one name are both written, and the
+        // reader reports the clash (keeping the first by name dropped the second silently).
+        var seenSources = new HashSet<EnrichmentSourceBuilder>(ReferenceEqualityComparer.Instance);
         foreach (var (src, on, columns, eventTypes) in _enrichments)
         {
-            if (seenSources.Add(src.Name))
+            if (seenSources.Add(src))
             {
                 sources.Add(new JsonObject
                 {

@@ -318,7 +318,6 @@ public static class SignalJsonReader
                 var mapping = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
                 if (et.TryGetProperty("column_mapping", out var cm) && Object(cm, path + ".column_mapping"))
                 {
-                    var mappedFrom = new Dictionary<string, string>(StringComparer.Ordinal);
                     foreach (var p in cm.EnumerateObject())
                     {
                         if (p.Value.ValueKind != JsonValueKind.String)
@@ -331,10 +330,6 @@ public static class SignalJsonReader
                         if (!scope.ContainsKey(target))
                         {
                             Problem($"{path}.column_mapping.{p.Name}", $"maps to '{target}', which is neither a raw schema column nor a standard column", ExprTyper.Suggest(target, scope.Keys));
-                        }
-                        else if (!mappedFrom.TryAdd(target, p.Name))
-                        {
-                            Problem($"{path}.column_mapping.{p.Name}", $"maps to '{target}', as '{mappedFrom[target]}' already does: an event carrying both would fill the column twice", "map one raw name to each column");
                         }
 
                         mapping[p.Name] = target;

@@ -104,6 +104,17 @@ public static class SignalJsonWriter
 
     public static string Fingerprint(SignalDefinition s) => Fingerprint(Write(s));
 
+    /// <summary>
+    /// A fingerprint of what the signal computes: the canonical JSON less what changes no event or
+    /// sequence (the description, the owning tenant, the version number, the freshness objective).
+    /// Evidence about a signal's output stays valid across edits of those.
+    /// </summary>
+    public static string ContentFingerprint(SignalDefinition s)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        return Fingerprint(Write(s with { Description = "", Tenant = "", Version = 1, FreshnessObjective = TimeSpan.FromSeconds(5) }));
+    }
+
     internal static string MergeName(MergePolicyKind merge) => merge switch
     {
         MergePolicyKind.BatchSealsStreamFills => "batch_seals_stream_fills",

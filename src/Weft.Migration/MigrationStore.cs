@@ -609,7 +609,9 @@ public sealed class MigrationStore : IAsyncDisposable
         evidence.Fingerprint is { } gathered && _definitions.TryGetValue(status.Signal, out var now) && now != gathered;
 
     private string Stale(MigrationStatus status, MigrationEvidence evidence) =>
-        $"was gathered under definition {evidence.Fingerprint![..12]}, but '{status.Signal}' runs {_definitions[status.Signal][..12]} now";
+        $"was gathered under definition {Short(evidence.Fingerprint!)}, but '{status.Signal}' runs {Short(_definitions[status.Signal])} now";
+
+    private static string Short(string fingerprint) => fingerprint.Length > 12 ? fingerprint[..12] : fingerprint;
 
     private Task<MigrationTransition> TransitionAsync(
         string signal, string eventType, string action, string actor, CancellationToken cancellationToken, Func<MigrationStatus, DateTimeOffset, Step> decide) =>

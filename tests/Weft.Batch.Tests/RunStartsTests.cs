@@ -156,14 +156,22 @@ public sealed class RunStartsTests : IDisposable
         string Line(string id, long time) =>
             $$"""{"ingest_time":{{BatchWorld.Num(time + 1)}},"event_id":"{{id}}","user_id":99,"event_type":"save","event_time":"{{BatchWorld.Iso(time)}}","item_id":1}""";
         await File.WriteAllTextAsync(Path.Combine(day, "part-1.jsonl"), Line("streamed-1", BatchWorld.Start + BatchWorld.Hour) + "\n");
+        // Named by hand, so its modification time says when it arrived: well before the first run.
+        File.SetLastWriteTimeUtc(Path.Combine(day, "part-1.jsonl"), DateTime.UtcNow.AddMinutes(-10));
 
         var first = await new BatchJob(env).RunAsync(request, null, CancellationToken.None);
         var rows = await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"));
         rows.Should().ContainSingle(r => r.StartsWith("event_id=streamed-1 ", StringComparison.Ordinal), "the stream's archive is a raw archive");
         first.Chunks.Should().Be(2);
 
-        // A flush after the run: a late event for the first day.
-        await File.WriteAllTextAsync(Path.Combine(day, "part-2.jsonl"), Line("streamed-2", BatchWorld.Start + (2 * BatchWorld.Hour)) + "\n");
+        // A flush after the run: a late event for the first day, in a file named as the stream names them.
+        // The arrival in its name counts, not its modification time (a copy or a restore keeps the name).
+        var flushed = DateTime.UtcNow;
+        string today = Path.Combine(world.Root, "lake", "raw", "stream", "date=" + flushed.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(today);
+        string late = Path.Combine(today, $"part-{flushed.ToString("HHmmssffffff", System.Globalization.CultureInfo.InvariantCulture)}-0.jsonl");
+        await File.WriteAllTextAsync(late, Line("streamed-2", BatchWorld.Start + (2 * BatchWorld.Hour)) + "\n");
+        File.SetLastWriteTimeUtc(late, flushed.AddDays(-1));
         var later = new ShiftedTime(TimeSpan.FromHours(1));
         var again = await new BatchJob(env, later).RunAsync(request, null, CancellationToken.None);
 

@@ -159,20 +159,17 @@ public class HostileJsonTests
     }
 
     [Fact]
-    public void An_enrichment_without_columns_a_bad_version_column_and_two_raw_names_for_one_column_are_problems()
+    public void An_enrichment_without_columns_and_a_bad_version_column_are_problems()
     {
         var signal = Sample();
         signal["enrichments"]![0]!["columns"] = new JsonArray();
         signal["enrichment_sources"]![0]!["version_column"] = "Bad Name!";
-        var click = signal["event_types"]!.AsArray().Single(e => (string?)e!["name"] == "click")!.AsObject();
-        click["column_mapping"] = new JsonObject { ["itemId"] = "item_id", ["item"] = "item_id" };
 
         var result = Read(signal);
 
         var paths = result.Problems.Select(p => p.Path).ToList();
         paths.Should().Contain("$.enrichments[0].columns");
         paths.Should().Contain("$.enrichment_sources[0].version_column");
-        paths.Should().Contain($"$.event_types[{ClickIndex(signal)}].column_mapping.item", "the second of two names for item_id (properties are read in order)");
         result.Signal.Should().BeNull();
     }
 
@@ -221,16 +218,39 @@ public class HostileJsonTests
         Any(Col("surface").IsNull()).Should().BeOfType<CallExpr>().Which.Op.Should().Be("is_null", "one condition is itself");
     }
 
+    /// <summary>Keeping the first source by name dropped the second silently, leaving only "no column 'price'".</summary>
     [Fact]
-    public void Two_enrichment_sources_or_event_types_of_one_name_are_declared_twice()
+    public void A_signal_enriched_from_two_sources_of_one_name_is_told_so()
     {
-        var weft = Samples.Catalog();
-        weft.EnrichmentSource("items", "item_id", WeftType.Int64).Column("price", WeftType.Float64);
-        weft.EventType("click");
+        var weft = Samples.Catalog(s => s.Enrich(new DefinitionCatalog().EnrichmentSource("items", "item_id", WeftType.Int64).Column("price", WeftType.Float64), "item_id", "price"));
 
         var problems = weft.Invoking(w => w.Build()).Should().Throw<DefinitionException>().Which.Problems;
 
-        problems.Should().Contain(p => p.Path == "enrichment source 'items'" && p.Message == "declared twice");
-        problems.Should().Contain(p => p.Path == "event type 'click'" && p.Message == "declared twice");
+        problems.Should().Contain(p => p.Message == "duplicate enrichment source 'items'");
+    }
+
+    /// <summary>Signals read event types of their own: one name declared twice, for two signals, is not a clash.</summary>
+    [Fact]
+    public void An_event_type_declared_twice_for_two_signals_builds()
+    {
+        var weft = Samples.Catalog();
+        var other = weft.EventType("click").Attribute("item_id", WeftType.Int64, nullable: false).MapRawColumn("kind", "event_type").MapRawColumn("type", "event_type");
+        weft.Signal("other", "home-feed").Include(other).Element("item_id").MaxLength(10).Lookback(TimeSpan.FromDays(1));
+
+        weft.Build().Select(s => s.Name).Should().BeEquivalentTo(["engagement", "other"], "two raw names for event_type are aliases the parser tries in order");
+    }
+
+    /// <summary>Migration evidence is tied to what a signal computes: a new description must not void it, a new filter must.</summary>
+    [Fact]
+    public void The_content_fingerprint_ignores_the_description_tenant_version_and_freshness_objective_but_not_a_filter()
+    {
+        var signal = Samples.Signal();
+        var content = SignalJsonWriter.ContentFingerprint(signal);
+
+        SignalJsonWriter.ContentFingerprint(signal with { Description = "now documented", Tenant = "other", Version = 2, FreshnessObjective = TimeSpan.FromSeconds(30) }).Should().Be(content);
+        SignalJsonWriter.Fingerprint(signal with { Description = "now documented" }).Should().NotBe(SignalJsonWriter.Fingerprint(signal), "the full fingerprint still sees it");
+        SignalJsonWriter.ContentFingerprint(signal with { MaxLength = 400 }).Should().NotBe(content);
+        var refiltered = Samples.Signal(s => s.Include(new DefinitionCatalog().EventType("view").Attribute("item_id", WeftType.Int64, nullable: false), c => c.Where(Col("item_id") > 5)));
+        SignalJsonWriter.ContentFingerprint(refiltered).Should().NotBe(content);
     }
 }
