@@ -370,11 +370,6 @@ public sealed class ArchiveInputTests
         again.Should().Equal(first, "a second run (a new run id, three days later) recomputes the same row");
     }
 
-    private sealed class ShiftedTime(TimeSpan shift) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + shift;
-    }
-
     /// <summary>Its extra cells were dropped, so a comma in a cell moved every value after it into the wrong column, silently.</summary>
     [Fact]
     public async Task A_CSV_row_wider_than_its_header_is_a_dead_letter_naming_its_line_keeping_every_cell()

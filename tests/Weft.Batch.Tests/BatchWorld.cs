@@ -194,3 +194,9 @@ internal sealed class BatchWorld : IDisposable
 
     public void Dispose() => _dir.Dispose();
 }
+
+/// <summary>The system clock moved by a fixed amount: a later run, without waiting for it.</summary>
+internal sealed class ShiftedTime(TimeSpan shift) : TimeProvider
+{
+    public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + shift;
+}

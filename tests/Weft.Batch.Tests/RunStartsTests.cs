@@ -188,11 +188,6 @@ public sealed class RunStartsTests : IDisposable
         (await new BatchJob(env, later).RunAsync(request, null, CancellationToken.None)).RunId.Should().NotBe(first.RunId, "a changed listed archive is new input");
     }
 
-    private sealed class ShiftedTime(TimeSpan shift) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + shift;
-    }
-
     /// <summary>
     /// The stream's archive is filed by the day records were read, and a record's event time is at most a
     /// day ahead of that: a range skips the day folders that ended two days or more before it starts.
