@@ -148,11 +148,20 @@ internal static class MigrateCommand
             }
 
             var request = new LegacyComparisonRequest(eventType, fromMicros, toMicros, QualityCommand.Options(parse.GetValue(tolerance) ?? [], parse.GetValue(ignore) ?? []), requestGates, parse.GetValue(users));
+            await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
+            // A comparison reads both sides whole: refuse what the ledger will refuse before spending it.
+            var stage = (await store.StatusAsync(signal.Name, eventType, ct).ConfigureAwait(false)).Stage;
+            if (stage is MigrationStage.NotStarted or MigrationStage.LegacyDeprecated)
+            {
+                throw new MigrationGateException(stage == MigrationStage.NotStarted
+                    ? $"'{eventType}' is not in shadow: run `weft migrate shadow` for it first."
+                    : $"'{eventType}' is legacy-deprecated: legacy no longer produces it, so there is nothing to compare against.");
+            }
+
             var result = await LegacyComparison.CompareAsync(weft, signal, request, cancellationToken: ct).ConfigureAwait(false);
             var total = result.Comparison.Total;
             string summary = $"completeness {total.Completeness:P2}, worst column {Worst(total)}, same sequences {result.Comparison.Sequences.IdsRate:P2}"
                 + (result.Passed ? "" : $"; {result.Failures.Count} gate(s) failed: {result.Failures[0]}");
-            await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
             var transition = await store.RecordComparisonAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.ComparisonKind, result.Passed, summary, JsonSerializer.Serialize(result, CliJson.Compact)),
                 parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
             if (parse.GetValue(c.Json))

@@ -440,6 +440,11 @@ public sealed class MigrationStore : IAsyncDisposable
     public Task<MigrationTransition> DeprecateAsync(string signal, string eventType, TimeSpan minSoak, string? overrideReason, string actor, CancellationToken cancellationToken = default) =>
         TransitionAsync(signal, eventType, "deprecate", actor, overrideReason, cancellationToken, (status, now) =>
         {
+            if (status.Stage == MigrationStage.LegacyDeprecated)
+            {
+                throw new MigrationGateException($"'{eventType}' is legacy-deprecated already (since {status.Since:yyyy-MM-dd HH:mm} UTC).");
+            }
+
             if (status.Stage != MigrationStage.CutOver)
             {
                 throw new MigrationGateException($"'{eventType}' is {MigrationStages.Name(status.Stage)}, not cut-over: every route must be at 100 % before legacy stops producing it (routes: {DescribeRoutes(status.Routes)}).");

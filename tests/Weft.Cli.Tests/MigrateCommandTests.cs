@@ -247,6 +247,8 @@ public sealed class MigrateCommandTests : IDisposable
         var deprecated = await Migrate("deprecate", world.Config, "--event-type", "click", "--min-soak", "0s", "--actor", "dana");
         deprecated.Exit.Should().Be(0, deprecated.Err);
         deprecated.Out.Should().Contain("cut-over → legacy-deprecated");
+        (await Migrate("deprecate", world.Config, "--event-type", "click", "--min-soak", "0s")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 1 && r.Err.Contains("legacy-deprecated already"));
+        (await Migrate("compare", world.Config, "--event-type", "click")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 1 && r.Err.Contains("nothing to compare against"));
 
         var log = await Migrate("log", world.Config, "--json");
         using (var doc = JsonDocument.Parse(log.Out))
