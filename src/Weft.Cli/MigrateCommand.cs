@@ -158,6 +158,12 @@ internal static class MigrateCommand
                     : $"'{eventType}' is legacy-deprecated: legacy no longer produces it, so there is nothing to compare against.");
             }
 
+            if (await WrittenUnderAsync(weft.EnrichedTable(signal.Name), ct).ConfigureAwait(false) is { } written && written != SignalJsonWriter.Fingerprint(signal))
+            {
+                // The evidence is recorded under the definition loaded now; the rows compared may be another's.
+                await stderr.WriteLineAsync($"migrate compare: warning: {weft.EnrichedTable(signal.Name)} was last written under definition {written[..Math.Min(12, written.Length)]}, not {SignalJsonWriter.Fingerprint(signal)[..12]} (the one loaded now): unless only its description or tenant changed, run `weft batch` for '{signal.Name}' first, or this comparison judges the old definition's rows").ConfigureAwait(false);
+            }
+
             var result = await LegacyComparison.CompareAsync(weft, signal, request, cancellationToken: ct).ConfigureAwait(false);
             var total = result.Comparison.Total;
             string summary = $"completeness {total.Completeness:P2}, worst column {Worst(total)}, same sequences {result.Comparison.Sequences.IdsRate:P2}"
@@ -492,6 +498,26 @@ internal static class MigrateCommand
 
         var known = signal.EventTypes.Select(t => t.Name).Union(await store.EventTypesAsync(signal.Name, ct).ConfigureAwait(false)).ToList();
         return known.Contains(type) ? type : throw new ArgumentException($"signal '{signal.Name}' has no event type '{type}', and the ledger holds none (known: {string.Join(", ", known)})");
+    }
+
+    /// <summary>The definition fingerprint the enriched table's latest batch or stream commit recorded; null when none is found.</summary>
+    private static async Task<string?> WrittenUnderAsync(string table, CancellationToken ct)
+    {
+        if (!Directory.Exists(Path.Combine(table, "_delta_log")))
+        {
+            return null;
+        }
+
+        var delta = await DeltaTable.OpenAsync(table, cancellationToken: ct).ConfigureAwait(false);
+        foreach (var commit in await delta.GetHistoryAsync(200, ct).ConfigureAwait(false))
+        {
+            if (commit.Parameters.TryGetValue(Weft.Batch.LakeParameters.Fingerprint, out var fingerprint))
+            {
+                return fingerprint;
+            }
+        }
+
+        return null;
     }
 
     private static (WeftConfig Config, SignalDefinition Signal) Load(System.CommandLine.ParseResult parse, Common c)

@@ -206,6 +206,21 @@ public sealed class MigrateCommandTests : IDisposable
         (await Migrate("compare", world.Config, "--event-type", "save")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 1 && r.Err.Contains("not in shadow"));
         (await Migrate("status", world.Config, "--event-type", "clik")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 2 && r.Err.Contains("no event type 'clik'"));
         (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 1 && r.Err.Contains("no comparison with legacy is stored"));
+        var compared = await Migrate("compare", world.Config, "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8");
+        compared.Exit.Should().Be(0);
+        compared.Err.Should().NotContain("warning", "the table was written under the definition loaded");
+
+        // The signal's file edited after the table was written: the comparison says it judges the old definition's rows.
+        string signalFile = _cli.PathOf("signals/engagement.json");
+        string original = await File.ReadAllTextAsync(signalFile);
+        await File.WriteAllTextAsync(signalFile, original.Replace("\"max_length\": 500", "\"max_length\": 400", StringComparison.Ordinal));
+        File.Delete(signalFile + ".sha256");
+        (await File.ReadAllTextAsync(signalFile)).Should().NotBe(original, "the test edits max_length");
+        var stale = await Migrate("compare", world.Config, "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8");
+        stale.Err.Should().Contain("warning:").And.Contain("was last written under definition").And.Contain("run `weft batch`");
+        await File.WriteAllTextAsync(signalFile, original);
+        (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10"))
+            .Err.Should().Contain("gathered under definition", "that comparison tested another definition than the one loaded now");
         (await Migrate("compare", world.Config, "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8")).Exit.Should().Be(0);
 
         // A/B: the treatment replay shifted beyond the margin fails (stored, stage unchanged); a close one passes.
@@ -255,9 +270,9 @@ public sealed class MigrateCommandTests : IDisposable
         {
             var entries = doc.RootElement.EnumerateArray().ToList();
             entries.Select(e => e.GetProperty("action").GetString()).Should().Equal(
-                "shadow", "compare", "abtest", "abtest", "cutover", "rollback", "cutover", "cutover", "deprecate");
+                "shadow", "compare", "compare", "compare", "abtest", "abtest", "cutover", "rollback", "cutover", "cutover", "deprecate");
             entries[^1].GetProperty("actor").GetString().Should().Be("dana");
-            entries[5].GetProperty("reason").GetString().Should().Be("ranker CTR -3 %");
+            entries[7].GetProperty("reason").GetString().Should().Be("ranker CTR -3 %");
         }
 
         var status = await Migrate("status", world.Config);
