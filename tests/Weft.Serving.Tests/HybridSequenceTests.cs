@@ -196,7 +196,8 @@ public sealed class HybridSequenceTests
         await using var world = new ServingWorld();
         await world.StreamAsync(ServingWorld.Events(100, seed: 33));
         // click in shadow, save not started: legacy serves both to every consumer.
-        await SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}", "endpoint_timeout": "150ms" }""");
+        // Long enough for a first, cold request on a loaded machine (150 ms was not, in CI), short enough to wait out.
+        await SetLegacyAsync(world, $$"""{ "endpoint": "{{legacy.Url}}", "endpoint_timeout": "2s" }""");
         await ShadowAsync(world, "click");
 
         await world.StartAsync();
@@ -208,10 +209,10 @@ public sealed class HybridSequenceTests
         (await ServingWorld.JsonAsync(failed)).GetProperty("error").GetString().Should().Contain("/users/3/sequence").And.Contain("503");
 
         legacy.FailWith = 0;
-        legacy.DelayMs = 2_000;
+        legacy.DelayMs = 6_000;
         var slow = await client.GetAsync(Url(3, "ranker"));
         slow.StatusCode.Should().Be(HttpStatusCode.BadGateway);
-        (await ServingWorld.JsonAsync(slow)).GetProperty("error").GetString().Should().Contain("did not answer within 150ms");
+        (await ServingWorld.JsonAsync(slow)).GetProperty("error").GetString().Should().Contain("did not answer within 2s");
 
         legacy.DelayMs = 0;
         legacy.Bodies[3] = "<html>not json</html>";
