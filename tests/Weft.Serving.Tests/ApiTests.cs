@@ -333,6 +333,10 @@ public sealed class ApiTests
             .Should().StartWith("the body is not valid JSON at line 2, byte 5: ").And.NotContain("LineNumber").And.NotContain("BytePositionInLine").And.NotContain("reader options", "the reader is ours, not the caller's");
         (await Error(await client.PostAsync("v1/events", new StringContent("[" + Event("s2", 1, "save", t) + ",{\"a\":}]")), HttpStatusCode.BadRequest))
             .Should().StartWith("the body is not valid JSON at line 1, byte ").And.NotContain("LineNumber");
+        // NDJSON: the line of the body, not "line 1" of the event (a blank line between still counts).
+        string lines = Event("s3", 1, "save", t) + "\n\n" + "{\"event_id\": }" + "\n";
+        (await Error(await client.PostAsync("v1/events", new StringContent(lines, Encoding.UTF8, "application/x-ndjson")), HttpStatusCode.BadRequest))
+            .Should().StartWith("events[1] is not valid JSON at line 3, byte 14 of the body: ");
         (await Error(await client.GetAsync("v1/nope"), HttpStatusCode.NotFound)).Should().Be("no route GET /v1/nope; the API is described at /openapi.json");
         (await Error(await client.DeleteAsync("v1/status"), HttpStatusCode.MethodNotAllowed)).Should().StartWith("DELETE is not allowed on /v1/status");
         (await Error(await client.GetAsync("v1/signals/nope/users/1/sequence"), HttpStatusCode.NotFound)).Should().Contain("nope", "an endpoint's own 404 keeps its message");

@@ -84,6 +84,7 @@ internal static class EventIngest
         }
 
         var events = new List<ReadOnlyMemory<byte>>();
+        var bodyLines = new List<int>(); // NDJSON: the body line of each event
         bool array = format != BodyFormat.Lines && first < span.Length && span[first] == (byte)'[';
         if (!array && format != BodyFormat.Lines && first < span.Length && span[first] == (byte)'{'
             && SingleValueLength(span[first..]) is int length)
@@ -129,6 +130,7 @@ internal static class EventIngest
         else
         {
             int at = first;
+            int lineNumber = 1 + span[..first].Count((byte)'\n');
             while (at < span.Length)
             {
                 int end = span[at..].IndexOf((byte)'\n');
@@ -138,6 +140,7 @@ internal static class EventIngest
                 if (trimmed.Length > 0)
                 {
                     events.Add(line);
+                    bodyLines.Add(lineNumber);
                     if (events.Count > maxEvents)
                     {
                         return TooMany(maxEvents);
@@ -145,6 +148,7 @@ internal static class EventIngest
                 }
 
                 at = end + 1;
+                lineNumber++;
             }
         }
 
@@ -155,7 +159,7 @@ internal static class EventIngest
 
         for (int i = 0; i < events.Count; i++)
         {
-            if (Check(events[i], i, tenant, ownTypes, out var key) is { } error)
+            if (Check(events[i], i, i < bodyLines.Count ? bodyLines[i] : null, tenant, ownTypes, out var key) is { } error)
             {
                 records = [];
                 return error;
@@ -202,7 +206,7 @@ internal static class EventIngest
     private static ApiError TooMany(int maxEvents) =>
         ApiError.BadRequest($"more than {maxEvents} events in one request (serving.max_events_per_request)", limit: "serving.max_events_per_request");
 
-    private static ApiError? Check(ReadOnlyMemory<byte> json, int index, string tenant, IReadOnlySet<string> ownTypes, out byte[] key)
+    private static ApiError? Check(ReadOnlyMemory<byte> json, int index, int? bodyLine, string tenant, IReadOnlySet<string> ownTypes, out byte[] key)
     {
         key = [];
         if (NotText.Holds(json.Span))
@@ -244,6 +248,11 @@ internal static class EventIngest
             }
 
             return null;
+        }
+        catch (JsonException ex) when (bodyLine is { } line)
+        {
+            // The reader counts within the one line it was given: "line 1" of every event said nothing.
+            return ApiError.BadRequest($"events[{index}] is not valid JSON at line {line}, byte {(ex.BytePositionInLine ?? 0) + 1} of the body: {JsonErrors.Message(ex)}");
         }
         catch (JsonException ex)
         {
