@@ -216,7 +216,7 @@ public static class WeftCli
             {
                 if (!File.Exists(file))
                 {
-                    await stderr.WriteLineAsync(Directory.Exists(file) ? $"{file}: a directory, not a signal JSON file" : $"{file}: no such file").ConfigureAwait(false);
+                    await stderr.WriteLineAsync(NotASignalFile(file)).ConfigureAwait(false);
                     unreadable++;
                     continue;
                 }
@@ -273,7 +273,7 @@ public static class WeftCli
             {
                 if (!File.Exists(paths[i]))
                 {
-                    await stderr.WriteLineAsync($"{paths[i]}: no such file").ConfigureAwait(false);
+                    await stderr.WriteLineAsync(NotASignalFile(paths[i])).ConfigureAwait(false);
                     return 2;
                 }
 
@@ -304,4 +304,7 @@ public static class WeftCli
         });
         return command;
     }
+
+    /// <summary>Why <paramref name="path"/>, which is not a file, cannot be read as signal JSON.</summary>
+    private static string NotASignalFile(string path) => Directory.Exists(path) ? $"{path}: a directory, not a signal JSON file" : $"{path}: no such file";
 }

@@ -106,6 +106,10 @@ public class CompileValidateDiffTests : IDisposable
         var validate = await _cli.RunAsync("validate", _cli.PathOf("nofile.json"));
         validate.Exit.Should().Be(2);
         validate.Err.Should().Contain("no such file");
+        Directory.CreateDirectory(_cli.PathOf("a-folder"));
+        var diffFolder = await _cli.RunAsync("diff", _cli.PathOf("a-folder"), _cli.PathOf("nofile.json"));
+        diffFolder.Exit.Should().Be(2);
+        diffFolder.Err.Should().Contain("a-folder: a directory, not a signal JSON file");
 
         (await _cli.RunAsync("compile", Examples, "--out", _cli.PathOf("o"))).Exit.Should().Be(0);
         Directory.CreateDirectory(_cli.PathOf("renamed"));
