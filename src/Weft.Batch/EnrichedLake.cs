@@ -50,10 +50,18 @@ public sealed class EnrichedLake
     }
 
     /// <summary>The table's version and sealed buckets (re-read only when the version moved).</summary>
-    public async Task<LakeState> GetStateAsync(CancellationToken cancellationToken)
+    public async Task<LakeState> GetStateAsync(CancellationToken cancellationToken) =>
+        _state = await ReadStateAsync(_table, _state, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// <paramref name="table"/>'s version and sealed buckets (those a batch commit sealed), from
+    /// <paramref name="known"/> on when given: a reader that only needs which buckets are sealed (quality).
+    /// </summary>
+    public static async Task<LakeState> ReadStateAsync(EventTable table, LakeState? known, CancellationToken cancellationToken)
     {
-        var snapshot = await _table.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
-        if (_state is { } cached && cached.Version == snapshot.Version)
+        ArgumentNullException.ThrowIfNull(table);
+        var snapshot = await table.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        if (known is { } cached && cached.Version == snapshot.Version)
         {
             return cached;
         }
@@ -61,11 +69,11 @@ public sealed class EnrichedLake
         // Only the commits since the cached state: a stream flushes every few seconds, and re-reading
         // the whole history at each refresh would cost more the longer the table lives. A first read
         // starts from the sealed buckets a previous reader kept (a fold of the log, DeltaTable.ReadFoldAsync).
-        var previous = _state is { } known && known.Version < snapshot.Version ? known : null;
+        var previous = known is { } earlier && earlier.Version < snapshot.Version ? earlier : null;
         var sealedBuckets = previous?.SealedBuckets.ToBuilder() ?? ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
         long? through = previous?.SealedThroughMicros;
         long after = previous?.Version ?? -1;
-        if (previous is null && await _table.Log.ReadFoldAsync(SealedFold, cancellationToken).ConfigureAwait(false) is { } fold && fold.Version <= snapshot.Version)
+        if (previous is null && await table.Log.ReadFoldAsync(SealedFold, cancellationToken).ConfigureAwait(false) is { } fold && fold.Version <= snapshot.Version)
         {
             after = fold.Version;
             foreach (var bucket in fold.Value.Split(',', StringSplitOptions.RemoveEmptyEntries))
@@ -76,7 +84,7 @@ public sealed class EnrichedLake
 
         long folded = after;
         int read = 0;
-        foreach (var commit in await _table.Log.GetCommitsAfterAsync(after, cancellationToken).ConfigureAwait(false))
+        foreach (var commit in await table.Log.GetCommitsAfterAsync(after, cancellationToken).ConfigureAwait(false))
         {
             if (commit.Version > snapshot.Version)
             {
@@ -96,11 +104,10 @@ public sealed class EnrichedLake
 
         if (previous is null && read >= FoldKeepAfter)
         {
-            await _table.Log.WriteFoldAsync(SealedFold, folded, string.Join(',', sealedBuckets.Order(StringComparer.Ordinal)), cancellationToken).ConfigureAwait(false);
+            await table.Log.WriteFoldAsync(SealedFold, folded, string.Join(',', sealedBuckets.Order(StringComparer.Ordinal)), cancellationToken).ConfigureAwait(false);
         }
 
-        _state = new LakeState(snapshot.Version, sealedBuckets.ToImmutable(), through);
-        return _state;
+        return new LakeState(snapshot.Version, sealedBuckets.ToImmutable(), through);
 
         void Seal(string bucket)
         {

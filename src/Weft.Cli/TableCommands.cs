@@ -75,7 +75,7 @@ internal static class TableCommands
             // short horizon takes them, leaving a commit that names missing files.
             if (keep < MinRetention && !parse.GetValue(dryRun) && !parse.GetValue(shortRetention))
             {
-                throw new ArgumentException($"--retention {Durations.Format(keep)} is shorter than {Durations.Format(MinRetention)}: it could delete files a running batch or stream has written but not committed yet, and its commit would then name missing files. If nothing writes to the table now, add --allow-short-retention");
+                throw new ArgumentException($"--retention {parse.GetValue(retention)} is shorter than {Durations.Format(MinRetention)}: it could delete files a running batch or stream has written but not committed yet, and its commit would then name missing files. If nothing writes to the table now, add --allow-short-retention");
             }
 
             var log = await DeltaTable.OpenAsync(parse.GetValue(vacuumPath)!, cancellationToken: ct).ConfigureAwait(false);

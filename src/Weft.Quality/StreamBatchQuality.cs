@@ -84,7 +84,8 @@ public static class StreamBatchQuality
 
         var table = await EventTable.OpenAsync(enrichedPath, cancellationToken).ConfigureAwait(false);
         var snapshot = await table.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
-        var buckets = Coverage(snapshot, request);
+        var sealedBuckets = (await EnrichedLake.ReadStateAsync(table, null, cancellationToken).ConfigureAwait(false)).SealedBuckets;
+        var buckets = Coverage(snapshot, sealedBuckets, request);
 
         var ledger = await OpenLedgerAsync(ledgerPath, cancellationToken).ConfigureAwait(false);
         var late = new SortedDictionary<string, long[]>(StringComparer.Ordinal);
@@ -132,7 +133,12 @@ public static class StreamBatchQuality
             freshness.Result());
     }
 
-    private static BucketCoverage Coverage(DeltaSnapshot snapshot, QualityRequest request)
+    /// <summary>
+    /// The buckets in range by which paths hold rows. A bucket a batch commit sealed counts as the batch
+    /// path's even with no rows of it (an hour without events): its stream rows are then stream-only
+    /// events, which reads of the sealed bucket never show, not a bucket "not sealed yet".
+    /// </summary>
+    private static BucketCoverage Coverage(DeltaSnapshot snapshot, IReadOnlySet<string> sealedBuckets, QualityRequest request)
     {
         var paths = new SortedDictionary<string, (long? Stream, long? Batch)>(StringComparer.Ordinal); // rows of each path; null: no file
         foreach (var file in snapshot.Files())
@@ -156,6 +162,14 @@ public static class StreamBatchQuality
             }
 
             paths[bucket] = entry;
+        }
+
+        foreach (var bucket in sealedBuckets)
+        {
+            if (paths.TryGetValue(bucket, out var entry) && entry.Batch is null)
+            {
+                paths[bucket] = entry with { Batch = 0 };
+            }
         }
 
         var compared = new List<string>();

@@ -105,8 +105,11 @@ public sealed class QualityCommandTests : IDisposable
 
         var gated = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--min-completeness", "0.999", "--min-agreement", "1");
         gated.Exit.Should().Be(1);
-        gated.Err.Should().Contain("completeness").And.Contain("3 of the batch path's events are missing from the stream, 1 of them recorded late")
-            .And.Contain("column 'category'").And.NotContain("column 'item_id'");
+        // Per event type: the three missing events, one of them late, over the types they fall to.
+        var perType = System.Text.RegularExpressions.Regex.Matches(gated.Err, @"'(\w+)' completeness .*? \((\d+) of the batch path's events are missing from the stream, (\d+) of them recorded late\)");
+        perType.Sum(m => int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture)).Should().Be(3);
+        perType.Sum(m => int.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture)).Should().Be(1);
+        gated.Err.Should().Contain("column 'category'").And.NotContain("column 'item_id'");
 
         var loose = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--min-completeness", "0.5", "--ignore", "category", "--min-agreement", "1");
         loose.Exit.Should().Be(0, loose.Err);
@@ -119,6 +122,43 @@ public sealed class QualityCommandTests : IDisposable
             windowed.RootElement.GetProperty("comparison").GetProperty("total").GetProperty("reference_only").GetInt64().Should().Be(0);
             windowed.RootElement.GetProperty("late").EnumerateArray().Sum(l => l.GetProperty("dropped").GetInt64()).Should().Be(0, "the dropped event's bucket is outside the range");
         }
+    }
+
+    /// <summary>
+    /// A bucket a batch commit sealed with no rows of its own (an hour without events) was reported as
+    /// "not sealed yet", and its stream rows, which reads of the sealed bucket never show, were not counted.
+    /// The completeness gate holds each event type on its own: one the stream lost whole fails it.
+    /// </summary>
+    [Fact]
+    public async Task A_sealed_bucket_without_batch_rows_counts_its_stream_rows_and_a_type_the_stream_lost_fails_the_gate_alone()
+    {
+        var config = await SetUpAsync();
+        (await _cli.RunAsync("batch", "--config", config, "--signal", Signal, "--from", "2026-11-01", "--to", "2026-11-03")).Exit.Should().Be(0);
+        var table = await EventTable.OpenAsync(_cli.PathOf($"lake/enriched/{Signal}"));
+        var buckets = await BatchBucketsAsync(table);
+        var (busiest, rows) = buckets.MaxBy(b => b.Value.RowCount);
+        var types = (StringColumn)rows[StandardColumns.EventType];
+        string lost = types.Values.GroupBy(t => t).OrderBy(g => g.Count()).First().Key!;
+        int[] keep = [.. Enumerable.Range(0, rows.RowCount).Where(i => types.Values[i] != lost)];
+        keep.Length.Should().BeGreaterThan(rows.RowCount / 2, "the lost type is the rarer one");
+        await table.AppendAsync(rows.Gather(keep), EventPartitioner.Single(EventLayout.Partition(busiest, EventLayout.StreamPath)));
+        const string Quiet = "2026-11-04T05";
+        await table.AppendAsync(rows.Slice(0, 2), EventPartitioner.Single(EventLayout.Partition(Quiet, EventLayout.StreamPath)));
+        await table.Log.CommitAsync(Weft.Storage.DeltaTransaction.Create("WRITE").WithParameter(Weft.Batch.LakeParameters.Sealed, Quiet).Build());
+
+        var run = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--json");
+
+        run.Exit.Should().Be(0, run.Err);
+        using var report = JsonDocument.Parse(run.Out);
+        Strings(report.RootElement.GetProperty("buckets").GetProperty("compared")).Should().Equal(new[] { busiest, Quiet }.Order(StringComparer.Ordinal));
+        Strings(report.RootElement.GetProperty("buckets").GetProperty("stream_only")).Should().BeEmpty();
+        report.RootElement.GetProperty("comparison").GetProperty("total").GetProperty("candidate_only").GetInt64().Should().Be(2, "the sealed hour's stream rows are never served");
+        double total = report.RootElement.GetProperty("comparison").GetProperty("total").GetProperty("matched").GetInt64()
+            / (double)report.RootElement.GetProperty("comparison").GetProperty("total").GetProperty("reference_rows").GetInt64();
+        total.Should().BeGreaterThan(0.5, "the test's gate would pass on the total");
+        var gated = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--min-completeness", "0.5");
+        gated.Exit.Should().Be(1);
+        gated.Err.Should().Contain($"'{lost}' completeness 0% is below --min-completeness 50%");
     }
 
     [Fact]
@@ -190,13 +230,27 @@ public sealed class QualityCommandTests : IDisposable
     [InlineData("--tolerance", "score")]
     [InlineData("--tolerance", "score=-1")]
     [InlineData("--min-completeness", "1.5")]
+    [InlineData("--min-completeness", "abc")]
+    [InlineData("--min-agreement", "0,5")]
     [InlineData("--from", "yesterday")]
     public async Task Bad_options_are_refused_with_exit_2_naming_them(string option, string value)
     {
         var config = await SetUpAsync(events: 200);
         var run = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, option, value);
         run.Exit.Should().Be(2);
-        run.Err.Should().Contain(option);
+        run.Err.Should().Contain(option).And.NotContain("System.", "a user reads the option, not a .NET type");
+    }
+
+    [Theory]
+    [InlineData(0.9999999, ">99.99%")]
+    [InlineData(0.99994, "99.99%")]
+    [InlineData(1.0, "100%")]
+    [InlineData(0.00001, "<0.01%")]
+    [InlineData(0.0, "0%")]
+    [InlineData(0.5775, "57.75%")]
+    public void A_share_is_never_shown_as_100_or_0_percent_when_it_is_not(double share, string shown)
+    {
+        QualityCommand.Percent(share).Should().Be(shown);
     }
 
     [Fact]

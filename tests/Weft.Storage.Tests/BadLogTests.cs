@@ -37,6 +37,19 @@ public sealed class BadLogTests : IDisposable
         (await act.Should().ThrowAsync<DeltaLogException>()).WithMessage($"No Delta table at '{TablePath}'*holds no commit files*");
     }
 
+    /// <summary>Both said the folder "holds no commit files", as if it existed.</summary>
+    [Fact]
+    public async Task A_path_that_does_not_exist_or_is_a_file_is_told_so()
+    {
+        var missing = () => DeltaTable.OpenAsync(TablePath);
+        (await missing.Should().ThrowAsync<DeltaLogException>()).WithMessage($"No Delta table at '{TablePath}': it does not exist.");
+
+        Directory.CreateDirectory(Path.GetDirectoryName(TablePath)!);
+        await File.WriteAllTextAsync(TablePath, "{}");
+        var file = () => DeltaTable.OpenAsync(TablePath);
+        (await file.Should().ThrowAsync<DeltaLogException>()).WithMessage($"No Delta table at '{TablePath}': it is a file*");
+    }
+
     [Fact]
     public async Task A_gap_in_the_versions_names_the_missing_log_entry()
     {

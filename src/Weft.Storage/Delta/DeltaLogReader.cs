@@ -72,7 +72,9 @@ internal sealed class DeltaLogReader
         if (versions.Count == 0 && !listing.HasCheckpoints)
         {
             throw new DeltaLogException(TablePath, null,
-                $"No Delta table at '{TablePath}': '{Store.Location}' holds no commit files.");
+                File.Exists(TablePath) ? $"No Delta table at '{TablePath}': it is a file; a table is a folder holding _delta_log."
+                : !Directory.Exists(TablePath) ? $"No Delta table at '{TablePath}': it does not exist."
+                : $"No Delta table at '{TablePath}': '{Store.Location}' holds no commit files.");
         }
 
         long first = versions.Count > 0 ? versions[0] : long.MaxValue;
