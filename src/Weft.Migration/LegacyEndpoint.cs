@@ -72,6 +72,35 @@ public sealed class LegacyEndpoint : IDisposable
 
     public string UrlTemplate { get; }
 
+    /// <summary>The endpoint as shown to people (status, the dashboard, errors a client reads): <see cref="Redact"/>ed.</summary>
+    public string DisplayUrl => Redact(UrlTemplate);
+
+    /// <summary>
+    /// A URL without its user info and with its query string elided: either may hold a credential
+    /// (<c>http://svc:secret@host/…?token=…</c>), and these texts reach API clients and the dashboard.
+    /// </summary>
+    public static string Redact(string url)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        int scheme = url.IndexOf("://", StringComparison.Ordinal);
+        int authority = scheme < 0 ? 0 : scheme + 3;
+        int pathStart = url.IndexOfAny(['/', '?', '#'], authority);
+        int at = url.LastIndexOf('@', pathStart < 0 ? url.Length - 1 : pathStart - 1);
+        if (at >= authority)
+        {
+            url = string.Concat(url.AsSpan(0, authority), "…@", url.AsSpan(at + 1));
+        }
+
+        int query = url.IndexOf('?', StringComparison.Ordinal);
+        if (query >= 0)
+        {
+            int fragment = url.IndexOf('#', query);
+            url = string.Concat(url.AsSpan(0, query), "?…", fragment < 0 ? "" : url.AsSpan(fragment));
+        }
+
+        return url;
+    }
+
     public TimeSpan Timeout => _http.Timeout;
 
     /// <summary>The breaker's state now, for operators (an endpoint made without <c>breaks</c> never stops being asked).</summary>
@@ -104,7 +133,7 @@ public sealed class LegacyEndpoint : IDisposable
                 if (now < _openUntil)
                 {
                     throw new LegacyEndpointException(
-                        $"legacy endpoint {UrlTemplate} is not asked until {_openUntil:HH:mm:ss.fff}Z: it failed {_failuresInARow} times in a row, the last: {_lastFailure}") { NotAsked = true };
+                        $"legacy endpoint {DisplayUrl} is not asked until {_openUntil:HH:mm:ss.fff}Z: it failed {_failuresInARow} times in a row, the last: {_lastFailure}") { NotAsked = true };
                 }
 
                 if (_failuresInARow >= OpenAfter)
@@ -150,21 +179,21 @@ public sealed class LegacyEndpoint : IDisposable
             using var response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                throw new LegacyEndpointException($"legacy endpoint {url} answered {(int)response.StatusCode} {response.ReasonPhrase}");
+                throw new LegacyEndpointException($"legacy endpoint {Redact(url.ToString())} answered {(int)response.StatusCode} {response.ReasonPhrase}");
             }
 
             body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new LegacyEndpointException($"legacy endpoint {url} did not answer within {Durations.Format(_http.Timeout)}", e);
+            throw new LegacyEndpointException($"legacy endpoint {Redact(url.ToString())} did not answer within {Durations.Format(_http.Timeout)}", e);
         }
         catch (HttpRequestException e)
         {
-            throw new LegacyEndpointException($"legacy endpoint {url} failed: {e.Message}", e);
+            throw new LegacyEndpointException($"legacy endpoint {Redact(url.ToString())} failed: {e.Message}", e);
         }
 
-        return Read(body, url.ToString(), schema, withColumns, types);
+        return Read(body, Redact(url.ToString()), schema, withColumns, types);
     }
 
     /// <summary>Reads an endpoint's answer (see the class summary); <paramref name="source"/> names it in errors and dead letters.</summary>

@@ -71,4 +71,42 @@ public sealed class WeftMetricsTests
         metrics.WritePrometheus(text);
         return [.. text.ToString().Split('\n').Where(l => l.Contains("_bucket", StringComparison.Ordinal) || l.Contains("_count", StringComparison.Ordinal))];
     }
+
+    /// <summary>The exposition format requires a histogram's +Inf bucket to equal its _count; two reads while observations landed disagreed.</summary>
+    [Fact]
+    public async Task A_histograms_count_equals_its_Inf_bucket_while_observations_land()
+    {
+        var metrics = new WeftMetrics();
+        using var stop = new CancellationTokenSource();
+        var writers = Enumerable.Range(0, 2).Select(w => Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                metrics.Observe("latency_seconds", "help", 0.001 * w, ("route", "r"));
+            }
+        })).ToArray();
+
+        while (metrics.Value("latency_seconds", ("route", "r")) < 10_000)
+        {
+            await Task.Yield();
+        }
+
+        var mismatches = new List<string>();
+        for (int scrape = 0; scrape < 3_000; scrape++)
+        {
+            var text = new StringBuilder();
+            metrics.WritePrometheus(text);
+            var lines = text.ToString().Split('\n');
+            string? inf = lines.FirstOrDefault(l => l.StartsWith("latency_seconds_bucket{route=\"r\",le=\"+Inf\"}", StringComparison.Ordinal))?.Split(' ')[^1];
+            string? count = lines.FirstOrDefault(l => l.StartsWith("latency_seconds_count", StringComparison.Ordinal))?.Split(' ')[^1];
+            if (inf != count)
+            {
+                mismatches.Add($"+Inf {inf}, _count {count}");
+            }
+        }
+
+        await stop.CancelAsync();
+        await Task.WhenAll(writers);
+        mismatches.Should().BeEmpty();
+    }
 }

@@ -339,6 +339,14 @@ public sealed class ApiTests
             .Should().StartWith("events[1] is not valid JSON at line 3, byte 14 of the body: ");
         (await Error(await client.GetAsync("v1/nope"), HttpStatusCode.NotFound)).Should().Be("no route GET /v1/nope; the API is described at /openapi.json");
         (await Error(await client.DeleteAsync("v1/status"), HttpStatusCode.MethodNotAllowed)).Should().StartWith("DELETE is not allowed on /v1/status");
+        // A made-up method is "other" in the metrics: each was a new series anyone without a key could add.
+        using (var made = new HttpRequestMessage(new HttpMethod("XYZZY"), "v1/nope"))
+        {
+            (await client.SendAsync(made)).IsSuccessStatusCode.Should().BeFalse();
+        }
+
+        string exposition = await (await client.GetAsync("metrics")).Content.ReadAsStringAsync();
+        exposition.Should().Contain("method=\"other\"").And.NotContain("XYZZY");
         (await Error(await client.GetAsync("v1/signals/nope/users/1/sequence"), HttpStatusCode.NotFound)).Should().Contain("nope", "an endpoint's own 404 keeps its message");
     }
 

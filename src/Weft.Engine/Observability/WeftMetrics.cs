@@ -206,7 +206,9 @@ public sealed class WeftMetrics
             }
 
             o.Append(name).Append("_sum").Append(Braces("")).Append(' ').Append(Volatile.Read(ref _value).ToString("R", CultureInfo.InvariantCulture)).Append('\n');
-            o.Append(name).Append("_count").Append(Braces("")).Append(' ').Append(Interlocked.Read(ref _count)).Append('\n');
+            // The +Inf bucket's count, not a second read: observations landing between the two reads made
+            // _count disagree with +Inf, which the exposition format requires to be equal.
+            o.Append(name).Append("_count").Append(Braces("")).Append(' ').Append(cumulative).Append('\n');
         }
     }
 }

@@ -217,7 +217,7 @@ internal static partial class ServingEndpoints
         {
             var health = endpoint.Health;
             w.WriteStartObject("legacy_endpoint"u8);
-            w.WriteString("url"u8, endpoint.UrlTemplate);
+            w.WriteString("url"u8, endpoint.DisplayUrl);
             w.WriteString("timeout"u8, Durations.Format(endpoint.Timeout));
             w.WriteNumber("failures_in_a_row"u8, health.FailuresInARow);
             TimestampOrNull(w, "not_asked_until"u8, health.NotAskedUntil is { } until ? Timestamps.ToMicros(until) : null);

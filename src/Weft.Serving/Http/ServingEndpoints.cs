@@ -40,6 +40,16 @@ internal static partial class ServingEndpoints
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_body;
 
+    /// <summary>
+    /// The method as a metric label: HTTP's own, or "other". A client without a key made a new series
+    /// (and dashboard row) per made-up method, 2,000 methods growing /metrics from 31 KB to 3.2 MB.
+    /// </summary>
+    internal static string MethodLabel(string method) => method switch
+    {
+        "GET" or "HEAD" or "POST" or "PUT" or "DELETE" or "PATCH" or "OPTIONS" or "TRACE" or "CONNECT" => method,
+        _ => "other",
+    };
+
     public static void Map(WebApplication app, ServingState state)
     {
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving");
@@ -63,7 +73,7 @@ internal static partial class ServingEndpoints
             {
                 string route = RouteOf(context);
                 state.Metrics.Observe("weft_http_request_duration_seconds", "HTTP request latency, by route and method", Stopwatch.GetElapsedTime(start).TotalSeconds,
-                    ("route", route), ("method", context.Request.Method));
+                    ("route", route), ("method", MethodLabel(context.Request.Method)));
                 state.Metrics.Count("weft_http_requests_total", "HTTP requests, by route and status", 1,
                     ("route", route), ("status", context.Response.StatusCode.ToString(CultureInfo.InvariantCulture)));
             }

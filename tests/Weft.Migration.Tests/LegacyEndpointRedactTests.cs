@@ -1,0 +1,32 @@
+using FluentAssertions;
+using Weft.Migration;
+using Xunit;
+
+namespace Weft.Migration.Tests;
+
+/// <summary>An endpoint's URL reaches API clients (502 bodies, /v1/status) and the dashboard: its credentials must not.</summary>
+public sealed class LegacyEndpointRedactTests
+{
+    [Theory]
+    [InlineData("http://svc:s3cret@127.0.0.1:18099/users/{user_id}/sequence?token=TOPSECRET", "http://…@127.0.0.1:18099/users/{user_id}/sequence?…")]
+    [InlineData("http://127.0.0.1:18099/users/7/sequence", "http://127.0.0.1:18099/users/7/sequence")]
+    [InlineData("https://user@host/a?x=1#top", "https://…@host/a?…#top")]
+    [InlineData("http://host/a/b@c", "http://host/a/b@c")]
+    [InlineData("http://u:p@host", "http://…@host")]
+    public void A_URL_loses_its_user_info_and_query_string(string url, string shown)
+    {
+        LegacyEndpoint.Redact(url).Should().Be(shown);
+    }
+
+    [Fact]
+    public async Task An_endpoints_errors_and_display_never_carry_its_credentials()
+    {
+        using var endpoint = new LegacyEndpoint("http://svc:s3cret@127.0.0.1:9/users/{user_id}/sequence?token=TOPSECRET", TimeSpan.FromSeconds(2));
+
+        var fetch = () => endpoint.FetchAsync(7, [], CancellationToken.None);
+
+        var error = (await fetch.Should().ThrowAsync<LegacyEndpointException>()).Which.Message;
+        error.Should().Contain("http://…@127.0.0.1:9/users/7/sequence?…").And.NotContain("s3cret").And.NotContain("TOPSECRET");
+        endpoint.DisplayUrl.Should().NotContain("s3cret").And.NotContain("TOPSECRET");
+    }
+}
