@@ -111,9 +111,10 @@ public sealed class EnrichedLake
 
         void Seal(string bucket)
         {
-            if (sealedBuckets.Add(bucket))
+            // A commit another writer named a bucket in that is no bucket ("", "a,,b") seals nothing.
+            if (TimeBuckets.TryParse(bucket, out var kind, out long start) && sealedBuckets.Add(bucket))
             {
-                var (_, _, end) = TimeBuckets.Parse(bucket);
+                long end = start + TimeBuckets.LengthMicros(kind);
                 through = through is { } t ? Math.Max(t, end) : end;
             }
         }

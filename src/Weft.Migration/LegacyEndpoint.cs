@@ -76,8 +76,9 @@ public sealed class LegacyEndpoint : IDisposable
     public string DisplayUrl => Redact(UrlTemplate);
 
     /// <summary>
-    /// A URL without its user info and with its query string elided: either may hold a credential
-    /// (<c>http://svc:secret@host/…?token=…</c>), and these texts reach API clients and the dashboard.
+    /// A URL (as written, percent-encoding kept) without its user info and with its query values
+    /// elided, keys kept: either may hold a credential (<c>http://svc:secret@host/…?token=…</c>), and
+    /// these texts reach API clients and the dashboard.
     /// </summary>
     public static string Redact(string url)
     {
@@ -85,20 +86,29 @@ public sealed class LegacyEndpoint : IDisposable
         int scheme = url.IndexOf("://", StringComparison.Ordinal);
         int authority = scheme < 0 ? 0 : scheme + 3;
         int pathStart = url.IndexOfAny(['/', '?', '#'], authority);
-        int at = url.LastIndexOf('@', pathStart < 0 ? url.Length - 1 : pathStart - 1);
-        if (at >= authority)
+        int authorityEnd = pathStart < 0 ? url.Length : pathStart;
+        int at = authorityEnd > authority ? url.LastIndexOf('@', authorityEnd - 1, authorityEnd - authority) : -1;
+        if (at >= 0)
         {
             url = string.Concat(url.AsSpan(0, authority), "…@", url.AsSpan(at + 1));
         }
 
         int query = url.IndexOf('?', StringComparison.Ordinal);
-        if (query >= 0)
+        if (query < 0)
         {
-            int fragment = url.IndexOf('#', query);
-            url = string.Concat(url.AsSpan(0, query), "?…", fragment < 0 ? "" : url.AsSpan(fragment));
+            return url;
         }
 
-        return url;
+        int fragment = url.IndexOf('#', query);
+        var text = new System.Text.StringBuilder(url.Length).Append(url.AsSpan(0, query + 1));
+        var pairs = url[(query + 1)..(fragment < 0 ? url.Length : fragment)].Split('&');
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            int equals = pairs[i].IndexOf('=', StringComparison.Ordinal);
+            text.Append(i == 0 ? "" : "&").Append(equals < 0 ? pairs[i] : pairs[i][..(equals + 1)] + "…");
+        }
+
+        return text.Append(fragment < 0 ? "" : url.AsSpan(fragment)).ToString();
     }
 
     public TimeSpan Timeout => _http.Timeout;
@@ -114,6 +124,15 @@ public sealed class LegacyEndpoint : IDisposable
                 return new LegacyEndpointHealth(_failuresInARow, now < _openUntil ? _openUntil : null, _lastFailure);
             }
         }
+    }
+
+    /// <summary>The URL asked for a user as errors show it: redacted, and naming the user when the redaction hid the id (a query's value).</summary>
+    private string Shown(Uri url, long userId)
+    {
+        int query = UrlTemplate.IndexOf('?', StringComparison.Ordinal);
+        bool idInQuery = query >= 0 && UrlTemplate.IndexOf(LegacyConfig.UserIdToken, query, StringComparison.Ordinal) >= 0;
+        string shown = Redact(url.OriginalString);
+        return idInQuery ? $"{shown} (user {userId})" : shown;
     }
 
     public Uri UrlFor(long userId) =>
@@ -145,7 +164,7 @@ public sealed class LegacyEndpoint : IDisposable
 
         try
         {
-            var sequence = await FetchOnceAsync(url, schema, withColumns, types, cancellationToken).ConfigureAwait(false);
+            var sequence = await FetchOnceAsync(url, Shown(url, userId), schema, withColumns, types, cancellationToken).ConfigureAwait(false);
             if (_breaks)
             {
                 lock (_gate)
@@ -171,7 +190,7 @@ public sealed class LegacyEndpoint : IDisposable
         }
     }
 
-    private async Task<LegacySequence> FetchOnceAsync(Uri url, ImmutableArray<FieldDefinition> schema, bool withColumns, IReadOnlyCollection<string>? types, CancellationToken cancellationToken)
+    private async Task<LegacySequence> FetchOnceAsync(Uri url, string shown, ImmutableArray<FieldDefinition> schema, bool withColumns, IReadOnlyCollection<string>? types, CancellationToken cancellationToken)
     {
         byte[] body;
         try
@@ -179,21 +198,21 @@ public sealed class LegacyEndpoint : IDisposable
             using var response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                throw new LegacyEndpointException($"legacy endpoint {Redact(url.ToString())} answered {(int)response.StatusCode} {response.ReasonPhrase}");
+                throw new LegacyEndpointException($"legacy endpoint {shown} answered {(int)response.StatusCode} {response.ReasonPhrase}");
             }
 
             body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new LegacyEndpointException($"legacy endpoint {Redact(url.ToString())} did not answer within {Durations.Format(_http.Timeout)}", e);
+            throw new LegacyEndpointException($"legacy endpoint {shown} did not answer within {Durations.Format(_http.Timeout)}", e);
         }
         catch (HttpRequestException e)
         {
-            throw new LegacyEndpointException($"legacy endpoint {Redact(url.ToString())} failed: {e.Message}", e);
+            throw new LegacyEndpointException($"legacy endpoint {shown} failed: {e.Message}", e);
         }
 
-        return Read(body, Redact(url.ToString()), schema, withColumns, types);
+        return Read(body, shown, schema, withColumns, types);
     }
 
     /// <summary>Reads an endpoint's answer (see the class summary); <paramref name="source"/> names it in errors and dead letters.</summary>

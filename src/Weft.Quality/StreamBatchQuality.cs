@@ -83,8 +83,11 @@ public static class StreamBatchQuality
         }
 
         var table = await EventTable.OpenAsync(enrichedPath, cancellationToken).ConfigureAwait(false);
-        var snapshot = await table.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
-        var sealedBuckets = (await EnrichedLake.ReadStateAsync(table, null, cancellationToken).ConfigureAwait(false)).SealedBuckets;
+        // Sealed buckets and files from one version: a batch commit landing between two reads sealed a
+        // bucket whose rows the earlier read did not hold.
+        var state = await EnrichedLake.ReadStateAsync(table, null, cancellationToken).ConfigureAwait(false);
+        var snapshot = await table.Log.GetSnapshotAsync(state.Version, cancellationToken).ConfigureAwait(false);
+        var sealedBuckets = state.SealedBuckets;
         var buckets = Coverage(snapshot, sealedBuckets, request);
 
         var ledger = await OpenLedgerAsync(ledgerPath, cancellationToken).ConfigureAwait(false);

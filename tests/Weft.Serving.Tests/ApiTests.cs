@@ -336,7 +336,9 @@ public sealed class ApiTests
         // NDJSON: the line of the body, not "line 1" of the event (a blank line between still counts).
         string lines = Event("s3", 1, "save", t) + "\n\n" + "{\"event_id\": }" + "\n";
         (await Error(await client.PostAsync("v1/events", new StringContent(lines, Encoding.UTF8, "application/x-ndjson")), HttpStatusCode.BadRequest))
-            .Should().StartWith("events[1] is not valid JSON at line 3, byte 14 of the body: ");
+            .Should().StartWith("events[1] is not valid JSON at line 3 of the body, byte 14 of that line: ");
+        (await Error(await client.PostAsync("v1/events", new StringContent("\n  {\"event_id\": }\n", Encoding.UTF8, "application/x-ndjson")), HttpStatusCode.BadRequest))
+            .Should().StartWith("events[0] is not valid JSON at line 2 of the body, byte 16 of that line: ", "the spaces the line starts with count");
         (await Error(await client.GetAsync("v1/nope"), HttpStatusCode.NotFound)).Should().Be("no route GET /v1/nope; the API is described at /openapi.json");
         (await Error(await client.DeleteAsync("v1/status"), HttpStatusCode.MethodNotAllowed)).Should().StartWith("DELETE is not allowed on /v1/status");
         // A made-up method is "other" in the metrics: each was a new series anyone without a key could add.

@@ -84,7 +84,7 @@ internal static class EventIngest
         }
 
         var events = new List<ReadOnlyMemory<byte>>();
-        var bodyLines = new List<int>(); // NDJSON: the body line of each event
+        var bodyLines = new List<(int Line, int Column)>(); // NDJSON: each event's body line, and the byte of that line it starts after
         bool array = format != BodyFormat.Lines && first < span.Length && span[first] == (byte)'[';
         if (!array && format != BodyFormat.Lines && first < span.Length && span[first] == (byte)'{'
             && SingleValueLength(span[first..]) is int length)
@@ -131,6 +131,7 @@ internal static class EventIngest
         {
             int at = first;
             int lineNumber = 1 + span[..first].Count((byte)'\n');
+            int column = first - (span[..first].LastIndexOf((byte)'\n') + 1); // a BOM or spaces the first line starts with
             while (at < span.Length)
             {
                 int end = span[at..].IndexOf((byte)'\n');
@@ -140,7 +141,7 @@ internal static class EventIngest
                 if (trimmed.Length > 0)
                 {
                     events.Add(line);
-                    bodyLines.Add(lineNumber);
+                    bodyLines.Add((lineNumber, column));
                     if (events.Count > maxEvents)
                     {
                         return TooMany(maxEvents);
@@ -149,6 +150,7 @@ internal static class EventIngest
 
                 at = end + 1;
                 lineNumber++;
+                column = 0;
             }
         }
 
@@ -159,7 +161,7 @@ internal static class EventIngest
 
         for (int i = 0; i < events.Count; i++)
         {
-            if (Check(events[i], i, i < bodyLines.Count ? bodyLines[i] : null, tenant, ownTypes, out var key) is { } error)
+            if (Check(events[i], i, i < bodyLines.Count ? bodyLines[i] : ((int, int)?)null, tenant, ownTypes, out var key) is { } error)
             {
                 records = [];
                 return error;
@@ -206,7 +208,7 @@ internal static class EventIngest
     private static ApiError TooMany(int maxEvents) =>
         ApiError.BadRequest($"more than {maxEvents} events in one request (serving.max_events_per_request)", limit: "serving.max_events_per_request");
 
-    private static ApiError? Check(ReadOnlyMemory<byte> json, int index, int? bodyLine, string tenant, IReadOnlySet<string> ownTypes, out byte[] key)
+    private static ApiError? Check(ReadOnlyMemory<byte> json, int index, (int Line, int Column)? bodyLine, string tenant, IReadOnlySet<string> ownTypes, out byte[] key)
     {
         key = [];
         if (NotText.Holds(json.Span))
@@ -249,10 +251,10 @@ internal static class EventIngest
 
             return null;
         }
-        catch (JsonException ex) when (bodyLine is { } line)
+        catch (JsonException ex) when (bodyLine is var (line, column))
         {
             // The reader counts within the one line it was given: "line 1" of every event said nothing.
-            return ApiError.BadRequest($"events[{index}] is not valid JSON at line {line}, byte {(ex.BytePositionInLine ?? 0) + 1} of the body: {JsonErrors.Message(ex)}");
+            return ApiError.BadRequest($"events[{index}] is not valid JSON at line {line} of the body, byte {column + (ex.BytePositionInLine ?? 0) + 1} of that line: {JsonErrors.Message(ex)}");
         }
         catch (JsonException ex)
         {
