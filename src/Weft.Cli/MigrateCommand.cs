@@ -259,7 +259,18 @@ internal static class MigrateCommand
             }
 
             await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
-            var transition = await store.CutoverAsync(signal.Name, parse.GetValue(c.EventType)!, parse.GetValue(consumer)!, share, parse.GetValue(c.Override), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
+            string eventType = parse.GetValue(c.EventType)!, who = parse.GetValue(consumer)!;
+            var before = await store.StatusAsync(signal.Name, eventType, ct).ConfigureAwait(false);
+            if (before.Routes.FirstOrDefault(r => r.Consumer == who) is { } own && own.Percent == share)
+            {
+                // A repeated command (a script run twice) changes nothing: no audit line, no new assembly version.
+                await stdout.WriteLineAsync(parse.GetValue(c.Json)
+                    ? JsonSerializer.Serialize(new { unchanged = true, status = before }, CliJson.Report)
+                    : $"'{eventType}' stays {MigrationStages.Name(before.Stage)}; routes: {MigrationStore.DescribeRoutes(before.Routes)} ({who} is at {share.ToString("0.##", CultureInfo.InvariantCulture)} % already: nothing recorded)").ConfigureAwait(false);
+                return 0;
+            }
+
+            var transition = await store.CutoverAsync(signal.Name, eventType, who, share, parse.GetValue(c.Override), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
             await ReportAsync(stdout, parse.GetValue(c.Json), transition, null).ConfigureAwait(false);
             return 0;
         }));
