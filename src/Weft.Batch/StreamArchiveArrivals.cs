@@ -80,13 +80,10 @@ internal sealed class StreamArchiveArrivals(IReadOnlyList<TableLocation> archive
     /// </summary>
     internal static DateTime Arrival(string archive, string file)
     {
-        var relative = Path.GetRelativePath(archive, file).Replace('\\', '/');
-        int slash = relative.IndexOf('/', StringComparison.Ordinal);
-        var name = Path.GetFileName(relative);
-        if (slash == 15 && relative.StartsWith("date=", StringComparison.Ordinal) && name.Length > 18 && name.StartsWith("part-", StringComparison.Ordinal) && name[17] == '-'
-            && DateTime.TryParseExact(relative[5..15] + name[5..17], "yyyy-MM-ddHHmmssffffff", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var named))
+        if (TableInputs.TryArchiveDay(archive, file, out var day, out var name) && name.Length > 18 && name.StartsWith("part-", StringComparison.Ordinal) && name[17] == '-'
+            && TimeSpan.TryParseExact(name[5..17], "hhmmssffffff", CultureInfo.InvariantCulture, out var time))
         {
-            return named;
+            return day + time;
         }
 
         return File.GetLastWriteTimeUtc(file);

@@ -257,13 +257,21 @@ public static class TableInputs
     /// Whether <paramref name="file"/> of the stream's archive lies in a <c>date=YYYY-MM-DD</c> folder of
     /// a day that ended before <paramref name="cutoffMicros"/>: every record in it was read before then.
     /// </summary>
-    internal static bool ArrivedBefore(string archive, string file, long cutoffMicros)
+    internal static bool ArrivedBefore(string archive, string file, long cutoffMicros) =>
+        TryArchiveDay(archive, file, out var day, out _) && Timestamps.ToMicros(new DateTimeOffset(day.AddDays(1), TimeSpan.Zero)) <= cutoffMicros;
+
+    /// <summary>
+    /// The day of the stream archive's <c>date=YYYY-MM-DD</c> folder <paramref name="file"/> lies in (the
+    /// day its records were read), and the rest of its path below that folder; false for a file elsewhere.
+    /// </summary>
+    internal static bool TryArchiveDay(string archive, string file, out DateTime day, out string below)
     {
         var relative = Path.GetRelativePath(archive, file);
         int slash = relative.IndexOf(Path.DirectorySeparatorChar, StringComparison.Ordinal);
+        below = slash > 0 ? relative[(slash + 1)..] : "";
+        day = default;
         return slash > 0 && relative.StartsWith("date=", StringComparison.Ordinal)
-            && DateTime.TryParseExact(relative[5..slash], "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var day)
-            && Timestamps.ToMicros(new DateTimeOffset(day.AddDays(1), TimeSpan.Zero)) <= cutoffMicros;
+            && DateTime.TryParseExact(relative[5..slash], "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out day);
     }
 
     /// <summary>The columns a raw event table must have: a file without one would be nothing but dead letters.</summary>

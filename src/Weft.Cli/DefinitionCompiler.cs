@@ -55,8 +55,6 @@ internal static class DefinitionCompiler
         return unreadable.Count > 0 ? new CompileOutcome([], unreadable) : Compile(sources, cancellationToken);
     }
 
-    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
     /// <summary>
     /// A definition file's text: UTF-8 (with or without a byte-order mark), or UTF-16 with one. Bytes
     /// in another encoding are refused: decoded leniently, a Latin-1 "café" became "caf\uFFFD" in the
@@ -76,17 +74,15 @@ internal static class DefinitionCompiler
         }
 
         int start = bytes.AsSpan().StartsWith((byte[])[0xEF, 0xBB, 0xBF]) ? 3 : 0;
-        try
+        if (NotText.FirstInvalidUtf8(bytes.AsSpan(start)) is >= 0 and var bad)
         {
-            return StrictUtf8.GetString(bytes, start, bytes.Length - start);
-        }
-        catch (System.Text.DecoderFallbackException e)
-        {
-            int at = start + (e.Index >= 0 ? e.Index : 0);
-            int line = 1 + bytes.AsSpan(0, Math.Min(at, bytes.Length)).Count((byte)'\n');
-            problem = $"not UTF-8 (byte 0x{bytes[Math.Min(at, bytes.Length - 1)]:X2} at offset {at}, line {line}); save the file as UTF-8";
+            int at = start + bad;
+            int line = 1 + bytes.AsSpan(0, at).Count((byte)'\n');
+            problem = $"not UTF-8 (byte 0x{bytes[at]:X2} at offset {at}, line {line}); save the file as UTF-8";
             return null;
         }
+
+        return System.Text.Encoding.UTF8.GetString(bytes, start, bytes.Length - start);
     }
 
     public static CompileOutcome Compile(IReadOnlyList<(string Path, string Text)> sources, CancellationToken cancellationToken)

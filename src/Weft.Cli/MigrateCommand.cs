@@ -253,7 +253,7 @@ internal static class MigrateCommand
                 throw new ArgumentException($"--percent {share.ToString(CultureInfo.InvariantCulture)} must lie between 0 and 100");
             }
 
-            if (!MigrationStore.IsWholeBucket(share))
+            if (!MigrationRouting.IsWholeBucket(share))
             {
                 throw new ArgumentException($"--percent {share.ToString(CultureInfo.InvariantCulture)} is finer than the 0.01 % steps users are routed in (one bucket of 10,000)");
             }

@@ -42,6 +42,9 @@ public static class NotText
             : string.Create(CultureInfo.InvariantCulture, $"a string is not valid UTF-8: byte 0x{json[bad]:X2} at byte {bad + 1}");
     }
 
+    /// <summary>The offset of the first ill-formed UTF-8 sequence in <paramref name="text"/>, or -1.</summary>
+    public static int FirstInvalidUtf8(ReadOnlySpan<byte> text) => InvalidUtf8(text, 0, out _);
+
     /// <summary>The offset of the first ill-formed UTF-8 sequence at or after <paramref name="from"/>, or -1; <paramref name="length"/> its bytes.</summary>
     private static int InvalidUtf8(ReadOnlySpan<byte> json, int from, out int length)
     {

@@ -38,7 +38,12 @@ public static class MigrationRouting
 
     /// <summary>Whether Weft serves the user at <paramref name="percent"/> (0–100, two decimals count).</summary>
     public static bool ServedByWeft(double percent, string signal, string eventType, long userId) =>
-        Bucket(signal, eventType, userId) < (int)Math.Round(percent * (Buckets / 100), MidpointRounding.AwayFromZero);
+        Bucket(signal, eventType, userId) < BucketsServed(percent);
+
+    /// <summary>Whether <paramref name="percent"/> is a whole number of buckets, as <see cref="ServedByWeft"/> rounds it (0.01 % each).</summary>
+    public static bool IsWholeBucket(double percent) => Math.Abs((percent * (Buckets / 100)) - BucketsServed(percent)) < 1e-6;
+
+    private static int BucketsServed(double percent) => (int)Math.Round(percent * (Buckets / 100), MidpointRounding.AwayFromZero);
 
     private static ulong Mix(ulong hash, ReadOnlySpan<byte> bytes)
     {

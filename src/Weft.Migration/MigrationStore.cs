@@ -777,15 +777,12 @@ public sealed class MigrationStore : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(percent), percent, "A route's percent lies between 0 and 100.");
         }
 
-        if (!IsWholeBucket(percent))
+        if (!MigrationRouting.IsWholeBucket(percent))
         {
             // A route takes users a 0.01 % bucket at a time: 99.999 % served everyone while the stage said cutting-over.
             throw new ArgumentOutOfRangeException(nameof(percent), percent, "A route's percent moves in steps of 0.01 % (one user bucket of 10,000).");
         }
     }
-
-    /// <summary>Whether <paramref name="percent"/> is a whole number of the 0.01 % buckets users are routed by.</summary>
-    public static bool IsWholeBucket(double percent) => Math.Abs((percent * 100) - Math.Round(percent * 100)) < 1e-6;
 
     /// <summary>Routes as "consumer percent %", comma separated; "none" when there are none.</summary>
     public static string DescribeRoutes(IReadOnlyList<MigrationRoute> routes) =>
