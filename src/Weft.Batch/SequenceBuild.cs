@@ -54,7 +54,7 @@ public sealed record SequenceBuildPhase(string Name, double Seconds, long PeakWo
 /// <summary>
 /// Sequence snapshots straight from the raw archives: what <c>weft batch</c> over a range followed by
 /// <c>weft snapshot</c> produces (the same parse checks, dedup, hot-user cap, the signal's executors,
-/// enrichment at the latest version, <see cref="SequenceCut"/> and order), without writing and re-reading
+/// enrichment at the versions known at the cut, <see cref="SequenceCut"/> and order), without writing and re-reading
 /// the enriched table and without holding every event as objects.
 /// </summary>
 /// <remarks>
@@ -659,8 +659,11 @@ public static class SequenceBuild
             var batch = new EventBatch(_partSchema, columns);
             foreach (var enrichment in _definition.Enrichments)
             {
-                // The engine's enrichment stage, on the kept events only; latest corrected version, as weft batch.
-                var enrich = new EnrichExecutor(enrichment, _env.Enrichments[enrichment.Source]);
+                // The engine's enrichment stage, on the kept events only, at the versions a snapshot of
+                // the enriched lake re-reads: known at the cut when the element carries the join key,
+                // else the latest, which is all the lake stores.
+                long knownAt = _definition.SequenceColumns.Any(f => f.Name == enrichment.On) ? _request.Cut.KnownAtMicros : long.MaxValue;
+                var enrich = new EnrichExecutor(enrichment, _env.Enrichments[enrichment.Source], knownAt);
                 batch = await enrich.ExecuteAsync(batch, _context, cancellationToken).ConfigureAwait(false);
             }
 

@@ -20,8 +20,13 @@ public sealed record SequenceTable(EventBatch Keys, int[] Offsets, EventBatch El
 /// <summary>Cuts sequences out of merged enriched rows: the code snapshots, training sets and serving share.</summary>
 public static class SequenceBuilder
 {
-    /// <summary>One row per user with at least one element under <paramref name="cut"/>, users ascending.</summary>
-    public static SequenceTable Snapshot(EnrichedRows rows, SignalDefinition signal, SequenceCut cut)
+    /// <summary>
+    /// One row per user with at least one element under <paramref name="cut"/>, users ascending. With
+    /// <paramref name="enrichments"/>, enrichment columns are re-read as known at the cut's known-at
+    /// time (as a training set's as-served mode does at each label time) when the element carries the
+    /// join key; without, they are the values the lake stored (the latest corrected versions).
+    /// </summary>
+    public static SequenceTable Snapshot(EnrichedRows rows, SignalDefinition signal, SequenceCut cut, IReadOnlyDictionary<string, EnrichmentTable>? enrichments = null)
     {
         var index = SequenceIndex.Build(rows.Rows, signal.Merge, rows.FromBatch, rows.Admitted);
         var users = new List<long>(index.UserCount);
@@ -45,7 +50,13 @@ public static class SequenceBuilder
 
         var keys = new EventBatch([new FieldDefinition(StandardColumns.UserId, WeftType.Int64, Nullable: false)],
             [new PrimitiveColumn<long>(WeftType.Int64, users.ToArray())]);
-        return new SequenceTable(keys, offsets.ToArray(), rows.Rows.Project(signal.SequenceColumns).Gather(picked.ToArray()), truncated.ToArray());
+        var elements = rows.Rows.Project(signal.SequenceColumns).Gather(picked.ToArray());
+        if (enrichments is not null)
+        {
+            elements = ReEnrich(elements, signal, enrichments, _ => cut.KnownAtMicros);
+        }
+
+        return new SequenceTable(keys, offsets.ToArray(), elements, truncated.ToArray());
     }
 
     /// <summary>
@@ -119,15 +130,15 @@ public static class SequenceBuilder
         var elements = rows.Rows.Project(signal.SequenceColumns).Gather(picked.ToArray());
         if (knownAtLabelTime && enrichments is not null)
         {
-            elements = ReEnrich(elements, signal, enrichments, labelOfElement, labelTimes);
+            elements = ReEnrich(elements, signal, enrichments, e => labelTimes[labelOfElement[e]]);
         }
 
         var keys = first == 0 && next == labels.RowCount ? labels : labels.Gather(Enumerable.Range(first, next - first).ToArray());
         return new SequenceTable(keys, offsets.ToArray(), elements, truncated.ToArray());
     }
 
-    /// <summary>Replaces each enrichment column by its value as known at the element's label time.</summary>
-    private static EventBatch ReEnrich(EventBatch elements, SignalDefinition signal, IReadOnlyDictionary<string, EnrichmentTable> enrichments, List<int> labelOfElement, long[] labelTimes)
+    /// <summary>Replaces each enrichment column by its value as known at <paramref name="knownAtOf"/>(element).</summary>
+    private static EventBatch ReEnrich(EventBatch elements, SignalDefinition signal, IReadOnlyDictionary<string, EnrichmentTable> enrichments, Func<int, long> knownAtOf)
     {
         var columns = elements.Columns.ToArray();
         foreach (var enrichment in signal.Enrichments)
@@ -142,7 +153,7 @@ public static class SequenceBuilder
             var eventTypes = ((StringColumn)elements[StandardColumns.EventType]).Values;
             for (int e = 0; e < rows.Length; e++)
             {
-                long knownAt = labelTimes[labelOfElement[e]];
+                long knownAt = knownAtOf(e);
                 rows[e] = keyColumn.IsNull(e) || (types is not null && !types.Contains(eventTypes[e]!)) ? -1
                     : keyColumn is StringColumn s ? table.Find(s.Values[e]!, knownAt)
                     : table.Find(Convert.ToInt64(keyColumn.GetValue(e), System.Globalization.CultureInfo.InvariantCulture), knownAt);

@@ -91,7 +91,10 @@ internal static class BatchCommands
 
             var lake = await EnrichedLake.OpenAsync(weft.EnrichedTable(definition.Name), definition, ct).ConfigureAwait(false);
             var rows = await lake.ReadAsync(cut.FromMicros, cut.AsOfMicros, ct).ConfigureAwait(false);
-            var sequences = SequenceBuilder.Snapshot(rows, definition, cut);
+            // Enrichments as known at the cut, like the events: the lake stores the latest versions.
+            var enrichments = definition.Enrichments.IsDefaultOrEmpty ? null
+                : (await SignalEnvironment.LoadAsync(weft, definition.Name, cancellationToken: ct).ConfigureAwait(false)).Enrichments;
+            var sequences = SequenceBuilder.Snapshot(rows, definition, cut, enrichments);
             var state = await lake.GetStateAsync(ct).ConfigureAwait(false);
             var provenance = Provenance(definition, cut, state);
             provenance["weft.as_of"] = Timestamps.Format(cut.AsOfMicros);

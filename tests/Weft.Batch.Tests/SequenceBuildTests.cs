@@ -43,7 +43,7 @@ public sealed class SequenceBuildTests
         long asOf = BatchWorld.Start + (2 * BatchWorld.Day) + (7 * BatchWorld.Hour);
         var cut = SequenceCut.For(env.Definition, asOf, variant.CutByIngest ? asOf - (5 * BatchWorld.Hour) : long.MaxValue);
         var lake = await EnrichedLake.OpenAsync(world.Config.EnrichedTable("engagement"), env.Definition, CancellationToken.None);
-        var expected = SequenceBuilder.Snapshot(await lake.ReadAsync(cut.FromMicros, cut.AsOfMicros, CancellationToken.None), env.Definition, cut);
+        var expected = SequenceBuilder.Snapshot(await lake.ReadAsync(cut.FromMicros, cut.AsOfMicros, CancellationToken.None), env.Definition, cut, env.Enrichments);
 
         var (actual, result) = await SequenceBuild.BuildAsync(env, new SequenceBuildRequest(from, to, cut) { UsersPerPart = 3, ElementsPerPart = 2 + (seed % 3 * 8), Parallelism = 2 }, null, CancellationToken.None);
 
@@ -66,7 +66,7 @@ public sealed class SequenceBuildTests
         await new BatchJob(env).RunAsync(new BatchRequest("engagement", from, to), null, CancellationToken.None);
         var cut = SequenceCut.For(env.Definition, to, long.MaxValue);
         var lake = await EnrichedLake.OpenAsync(world.Config.EnrichedTable("engagement"), env.Definition, CancellationToken.None);
-        var expected = SequenceBuilder.Snapshot(await lake.ReadAsync(cut.FromMicros, cut.AsOfMicros, CancellationToken.None), env.Definition, cut);
+        var expected = SequenceBuilder.Snapshot(await lake.ReadAsync(cut.FromMicros, cut.AsOfMicros, CancellationToken.None), env.Definition, cut, env.Enrichments);
         string reference = Path.Combine(world.Root, "reference.parquet"), built = Path.Combine(world.Root, "built.parquet");
         var metadata = new Dictionary<string, string> { ["weft.signal"] = "engagement" };
         await SequenceFiles.WriteAsync(reference, expected, env.Definition, metadata, pad: null, CancellationToken.None);

@@ -183,6 +183,39 @@ public sealed class BatchCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_snapshots_enrichments_are_the_versions_known_at_its_known_at_time_from_the_lake_and_from_the_archive()
+    {
+        var config = await SetUpAsync(events: 8000, days: 4);
+        (await _cli.RunAsync("batch", "--config", config, "--signal", "engagement", "--from", "2026-11-01", "--to", "2026-11-05")).Exit.Should().Be(0);
+        string fromLake = _cli.PathOf("lake.parquet"), fromArchive = _cli.PathOf("archive.parquet");
+        string[] snapshot = ["snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-04T12:00:00Z", "--known-at", "2026-11-02T00:00:00Z"];
+
+        var lake = await _cli.RunAsync([.. snapshot, "--out", fromLake]);
+        var archive = await _cli.RunAsync([.. snapshot, "--out", fromArchive, "--from-archive", "2026-11-01"]);
+
+        lake.Exit.Should().Be(0, lake.Err);
+        archive.Exit.Should().Be(0, archive.Err);
+        var items = await (await Weft.Storage.DeltaTable.OpenAsync(_cli.PathOf("raw/items"))).GetSnapshotAsync();
+        string itemFiles = "[" + string.Join(", ", items.Files().Select(f => Weft.Parquet.Tests.DuckDb.Quote(Path.Combine(_cli.PathOf("raw/items"), Uri.UnescapeDataString(f.Path))))) + "]";
+        // DuckDB's own point-in-time join: per item, the newest version at or before the known-at time.
+        string Wrong(string file, string knownAt) => $"""
+            WITH elements AS (SELECT unnest(item_id) AS item, unnest(category) AS category FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(file)})),
+                 known AS (SELECT item_id, arg_max(category, version_time) AS category FROM read_parquet({itemFiles})
+                           WHERE version_time <= TIMESTAMPTZ '{knownAt}' GROUP BY item_id)
+            SELECT count(*), count(*) FILTER (WHERE e.category IS DISTINCT FROM k.category)
+            FROM elements e LEFT JOIN known k ON k.item_id = e.item
+            """;
+
+        var duck = await Weft.Parquet.Tests.DuckDb.RunAsync(
+            Wrong(fromLake, "2026-11-02 00:00:00+00"), Wrong(fromArchive, "2026-11-02 00:00:00+00"), Wrong(fromLake, "9999-01-01 00:00:00+00"));
+
+        long.Parse(duck[0].Rows[0][0].GetString()!, System.Globalization.CultureInfo.InvariantCulture).Should().BeGreaterThan(100, "the data must produce sequences");
+        duck[0].Rows[0][1].GetString().Should().Be("0", "every category from the lake is the version known at --known-at");
+        duck[1].Rows[0][1].GetString().Should().Be("0", "and every category from the archive");
+        long.Parse(duck[2].Rows[0][1].GetString()!, System.Globalization.CultureInfo.InvariantCulture).Should().BeGreaterThan(0, "items corrected after --known-at must show their older version");
+    }
+
+    [Fact]
     public async Task A_snapshot_from_the_archive_is_refused_for_a_start_after_the_as_of_naming_both()
     {
         var config = await SetUpAsync(events: 500, days: 1);
