@@ -12,8 +12,8 @@ namespace Weft.Batch;
 /// <summary>
 /// A label file for <c>weft training-set</c>: one row per training example with <c>user_id</c>,
 /// <c>label_time</c> and any label columns, in Parquet (types from the file), JSON lines or CSV
-/// (types inferred: integers, numbers, booleans, strings). A file without the required columns
-/// fails fast, naming the file and what is missing.
+/// (types inferred over every row: integers, numbers, booleans, strings). A file without the
+/// required columns, or with no rows, fails fast, naming the file and what is missing.
 /// </summary>
 public static class Labels
 {
@@ -68,6 +68,11 @@ public static class Labels
             }
 
             rows = parts.Count == 0 ? EventBatch.Empty(schema) : EventBatch.Concat(parts[0].Schema, parts);
+            if (rows.RowCount == 0)
+            {
+                // As for CSV and JSON lines: an empty training set with exit 0 hides a wrong file.
+                throw new InputException($"label file '{path}' holds no label rows");
+            }
         }
         else
         {
@@ -83,7 +88,7 @@ public static class Labels
                 throw new InputException($"label file '{path}' holds no label rows");
             }
 
-            var inferred = Infer(records);
+            var inferred = Infer(path, records);
             numericTimes = IsNumber(inferred, LabelTime);
             var schema = Required(path, inferred);
             var (read, bad) = JsonRows.Read(records, schema, "labels");
@@ -115,10 +120,11 @@ public static class Labels
                 throw new InputException($"label file '{path}', row {i + 1}: label_time {timeValues[i]} µs lies outside the years 1–9999");
             }
 
-            if (numericTimes && timeValues[i] >= 0 && timeValues[i] < EarliestLabelMicros)
+            if (numericTimes && timeValues[i] < EarliestLabelMicros)
             {
-                // Epoch seconds or milliseconds read as µs land in 1970, and every sequence cut there is
-                // empty: a training set of empty sequences with exit 0. Raw events this old are dead letters.
+                // Epoch seconds or milliseconds read as µs land in 1970 (a negative number before it), and
+                // every sequence cut there is empty: a training set of empty sequences with exit 0. Raw
+                // events this old are dead letters.
                 throw new InputException($"label file '{path}', row {i + 1}: label_time {Timestamps.Format(timeValues[i])} is before 1971: seconds or milliseconds since the epoch? give microseconds, or ISO-8601 text");
             }
         }
@@ -170,14 +176,15 @@ public static class Labels
     }
 
     /// <summary>
-    /// A CSV file's column types from its text, over its first 1,000 rows: integers where every cell is
-    /// one, then numbers, then booleans, else text (empty cells are nulls and say nothing), so that the
+    /// A CSV file's column types from its text, over every row (a guess from the first rows failed a
+    /// valid file at the first row past them that widened a column): integers where every cell is one,
+    /// then numbers, then booleans, else text (empty cells are nulls and say nothing), so that the
     /// records it becomes carry numbers and booleans as JSON does.
     /// </summary>
     private static List<FieldDefinition> InferCsv(string path)
     {
         var columns = new List<(string Name, bool Long, bool Double, bool Bool)>();
-        foreach (var record in TableInputs.CsvAsJson(path, [], misaligned: []).Take(1000))
+        foreach (var record in TableInputs.CsvAsJson(path, [], misaligned: []))
         {
             using var doc = JsonDocument.Parse(record.Json);
             int c = 0;
@@ -204,23 +211,57 @@ public static class Labels
         return columns.Select(k => new FieldDefinition(k.Name, k.Long ? WeftType.Int64 : k.Double ? WeftType.Float64 : k.Bool ? WeftType.Bool : WeftType.String, true)).ToList();
     }
 
-    /// <summary>Column types from the first non-null value of each column across the records.</summary>
-    private static List<FieldDefinition> Infer(IReadOnlyList<RawRecord> records)
+    /// <summary>
+    /// Column types across every record: a column's first non-null value gives it, and an integer column
+    /// that also holds a fraction is a number column. A column that first appears, or first has a value,
+    /// after many rows is still found (a guess from the first rows dropped it or typed it wrongly).
+    /// </summary>
+    private static List<FieldDefinition> Infer(string path, IReadOnlyList<RawRecord> records)
     {
         var order = new List<string>();
         var types = new Dictionary<string, WeftType?>(StringComparer.Ordinal); // null until a value says (default(WeftType) is a real type)
-        foreach (var record in records.Take(1000))
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        bool anyObject = false;
+        foreach (var record in records)
         {
+            JsonDocument doc;
             try
             {
-                using var doc = JsonDocument.Parse(record.Json);
-                if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                doc = JsonDocument.Parse(record.Json);
+            }
+            catch (JsonException ex)
+            {
+                if (!anyObject)
                 {
-                    continue;
+                    // The first line already is not JSON: likely another format under a name Weft reads as JSON lines.
+                    throw new InputException($"label file '{path}' is not JSON lines ({record.Source}: {ex.Message}); label files are Parquet (.parquet), CSV (.csv) or JSON lines (one object per line, any other name)");
                 }
 
+                continue; // reported by the typed read, with its line
+            }
+
+            using (doc)
+            {
+                if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                {
+                    throw new InputException($"label file '{path}', {record.Source}: a row is a JSON object, not {Describe(doc.RootElement.ValueKind)}{(doc.RootElement.ValueKind == JsonValueKind.Array ? " (a JSON array of rows is not read: write one object per line)" : "")}");
+                }
+
+                anyObject = true;
+                names.Clear();
                 foreach (var p in doc.RootElement.EnumerateObject())
                 {
+                    if (!names.Add(p.Name))
+                    {
+                        // JSON's last-one-wins would silently label another user or time.
+                        throw new InputException($"label file '{path}', {record.Source}: column '{p.Name}' is given twice in one row");
+                    }
+
+                    if (p.Value.ValueKind is JsonValueKind.Object or JsonValueKind.Array)
+                    {
+                        throw new InputException($"label file '{path}', {record.Source}: column '{p.Name}' holds {Describe(p.Value.ValueKind)}; label columns hold numbers, booleans, text or timestamps (flatten it, or write the labels as Parquet)");
+                    }
+
                     if (!types.ContainsKey(p.Name))
                     {
                         order.Add(p.Name);
@@ -246,12 +287,18 @@ public static class Labels
                     };
                 }
             }
-            catch (JsonException)
-            {
-                // reported by the typed read
-            }
         }
 
         return order.Select(n => new FieldDefinition(n, types[n] ?? WeftType.String, true)).ToList();
     }
+
+    private static string Describe(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Array => "a JSON array",
+        JsonValueKind.Object => "a JSON object",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.Null => "null",
+        _ => "a boolean",
+    };
 }

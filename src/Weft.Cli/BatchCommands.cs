@@ -170,7 +170,8 @@ internal static class BatchCommands
             var definition = env.Definition;
             int? maxElements = MaxLength(definition, parse.GetValue(maxLength));
             // The file puts these beside the label columns: a label column of the same name failed the
-            // write at the very end with a bare "Field name 'length' appears more than once".
+            // write at the very end with a bare "Field name 'length' appears more than once". Case aside
+            // too: DuckDB and Spark match names without case, so 'EVENT_ID' renamed Weft's column.
             var added = new List<string> { SequenceFiles.LengthColumn, SequenceFiles.TruncatedColumn };
             if (parse.GetValue(pad) is not null)
             {
@@ -178,9 +179,9 @@ internal static class BatchCommands
             }
 
             added.AddRange(definition.SequenceColumns.Select(c => c.Name));
-            if (labelRows.Schema.FirstOrDefault(f => added.Contains(f.Name, StringComparer.Ordinal)) is { } clash)
+            if (labelRows.Schema.FirstOrDefault(f => added.Contains(f.Name, StringComparer.OrdinalIgnoreCase)) is { } clash)
             {
-                throw new ArgumentException($"label file '{parse.GetValue(labels)}': column '{clash.Name}' has the name of a column the training set adds ({string.Join(", ", added)}); rename it in the label file");
+                throw new ArgumentException($"label file '{parse.GetValue(labels)}': column '{clash.Name}' has the name of a column the training set adds ({string.Join(", ", added)}; names match whatever their case, as DuckDB and Spark read them); rename it in the label file");
             }
 
             var lake = await EnrichedLake.OpenAsync(weft.EnrichedTable(definition.Name), definition, ct).ConfigureAwait(false);

@@ -327,6 +327,8 @@ public sealed class BatchCommandTests : IDisposable
         await File.WriteAllTextAsync(item, "user_id,label_time,item_id\n1,2026-11-02T00:00:00Z,5\n");
         var mask = _cli.PathOf("mask.jsonl");
         await File.WriteAllTextAsync(mask, """{"user_id":1,"label_time":"2026-11-02T00:00:00Z","mask":true}""" + "\n");
+        var upper = _cli.PathOf("upper.jsonl");
+        await File.WriteAllTextAsync(upper, """{"user_id":1,"label_time":"2026-11-02T00:00:00Z","EVENT_ID":"x"}""" + "\n");
         var late = _cli.PathOf("late.jsonl");
         await File.WriteAllTextAsync(late, """{"user_id":1,"label_time":"2026-11-02T00:00:00Z"}""" + "\n" + """{"user_id":1,"label_time":9223372036854775807}""" + "\n");
         var early = _cli.PathOf("early.jsonl");
@@ -339,6 +341,7 @@ public sealed class BatchCommandTests : IDisposable
             (TrainingSet(length), "label file '" + length + "': column 'length' has the name of a column the training set adds"),
             (TrainingSet(item), "label file '" + item + "': column 'item_id' has the name of a column the training set adds"),
             (TrainingSet(mask, "--pad", "4"), "column 'mask' has the name of a column the training set adds"),
+            (TrainingSet(upper), "column 'EVENT_ID' has the name of a column the training set adds"),
             (TrainingSet(late), "label file '" + late + "', row 2: label_time 9223372036854775807 µs lies outside the years 1–9999"),
             (TrainingSet(early), "row 1: label_time -9223372036854775808 µs lies outside the years 1–9999"),
             (["batch", "--config", config, "--signal", "engagement", "--from", "2026-11-01", "--to", "9999-12-31T23:59:59Z"], "--to 9999-12-31T23:59:59.000000Z is"),
