@@ -35,6 +35,9 @@ internal sealed record GenOptions
 
     public int EmbeddingDim { get; init; } = 16;
 
+    /// <summary>Most events, users or items one run generates: it holds them all in memory.</summary>
+    public const int MaxCount = 10_000_000;
+
     /// <summary>First day of the generated window (fixed, so the same seed gives the same bytes on any day).</summary>
     public DateTimeOffset Start { get; init; } = new(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
 }

@@ -95,7 +95,8 @@ public static class WeftCli
         var items = new Option<int>("--items") { Description = "Distinct items", DefaultValueFactory = _ => o.Items };
         var days = new Option<int>("--days") { Description = "Days of history", DefaultValueFactory = _ => o.Days };
         var seed = new Option<int>("--seed") { Description = "Random seed (same seed, same events, item versions and landing file)", DefaultValueFactory = _ => o.Seed };
-        var command = new Command("gen", "Write synthetic raw events and item features") { outDir, events, users, items, days, seed };
+        var start = new Option<string?>("--start") { Description = $"First instant of the history (ISO 8601; default {o.Start:yyyy-MM-dd}, fixed so a seed gives the same bytes any day); it must end at most a day after now" };
+        var command = new Command("gen", "Write synthetic raw events and item features") { outDir, events, users, items, days, seed, start };
         command.SetAction(async (parse, ct) =>
         {
             var options = new GenOptions { Events = parse.GetValue(events), Users = parse.GetValue(users), Items = parse.GetValue(items), Days = parse.GetValue(days), Seed = parse.GetValue(seed) };
@@ -105,12 +106,40 @@ public static class WeftCli
                 return 2;
             }
 
-            // Timestamps end with the year 9999; a history running past it crashed the write with a stack trace
-            // (the year 9999 itself is left to late arrivals and item corrections after the last day).
-            int maxDays = (new DateTimeOffset(9999, 1, 1, 0, 0, 0, TimeSpan.Zero) - options.Start).Days;
-            if (options.Days > maxDays)
+            // A run holds its deliveries and samplers in memory: past these it died of an overflow or OutOfMemory with a stack trace.
+            if (options.Events > GenOptions.MaxCount || options.Users > GenOptions.MaxCount || options.Items > GenOptions.MaxCount)
             {
-                await stderr.WriteLineAsync($"gen: --days {options.Days} runs past the year 9999: at most {maxDays} days from {options.Start:yyyy-MM-dd}").ConfigureAwait(false);
+                await stderr.WriteLineAsync($"gen: --events, --users and --items must each be at most {GenOptions.MaxCount:N0} (a run holds them in memory); generate more as several --seed runs into separate --out folders").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (parse.GetValue(start) is { } startText)
+            {
+                if (!Timestamps.TryParseInstant(startText, out long startMicros))
+                {
+                    await stderr.WriteLineAsync($"gen: --start '{startText}' is not an instant (ISO 8601, e.g. 2026-10-01 or 2026-10-01T06:00:00Z)").ConfigureAwait(false);
+                    return 2;
+                }
+
+                options = options with { Start = Timestamps.FromMicros(startMicros) };
+                if (options.Start < new DateTimeOffset(1971, 1, 2, 0, 0, 0, TimeSpan.Zero))
+                {
+                    // Raw events before 1971 are dead letters (epoch seconds mistaken for microseconds), and item versions start a day earlier.
+                    await stderr.WriteLineAsync($"gen: --start '{startText}' is before 1971-01-02: Weft dead-letters events before 1971").ConfigureAwait(false);
+                    return 2;
+                }
+            }
+
+            // Events more than a day ahead of the clock are dead letters on the stream and in every batch run:
+            // a history running past now generated data Weft itself refused (and past the year 9999 crashed).
+            var latest = DateTimeOffset.UtcNow.AddDays(1);
+            double fit = (latest - options.Start).TotalDays;
+            if (options.Days > fit)
+            {
+                string earlier = options.Days < (latest - DateTimeOffset.MinValue).TotalDays ? $"an earlier --start (at the latest {latest.AddDays(-options.Days):yyyy-MM-ddTHH:mm}Z for {options.Days} days)" : "an earlier --start";
+                await stderr.WriteLineAsync(
+                    $"gen: --days {options.Days} from {Timestamps.Format(Timestamps.ToMicros(options.Start))} runs past {latest:yyyy-MM-ddTHH:mm}Z, a day from now, " +
+                    $"and Weft dead-letters events over a day in the future: give {((int)fit >= 1 ? $"at most --days {(int)fit}, or " : "")}{earlier}").ConfigureAwait(false);
                 return 2;
             }
 

@@ -30,15 +30,40 @@ public class GenAndDemoTests : IDisposable
         Directory.GetFiles(_cli.PathOf("g"), "*", SearchOption.AllDirectories).Order().Should().Equal(files);
     }
 
-    /// <summary>A history running past the year 9999 crashed with a stack trace (exit 1) after creating the folder.</summary>
+    /// <summary>
+    /// A history running past the year 9999 crashed with a stack trace (exit 1) after creating the folder;
+    /// one running past tomorrow wrote events Weft's own stream and batch runs dead-letter as in the future;
+    /// counts past what a run can hold died of OutOfMemory or an overflow.
+    /// </summary>
     [Fact]
-    public async Task Gen_refuses_days_that_run_past_the_year_9999_writing_nothing()
+    public async Task Gen_refuses_a_history_ending_in_the_future_or_counts_it_cannot_hold_writing_nothing()
     {
-        var result = await _cli.RunAsync("gen", "--out", _cli.PathOf("far"), "--events", "100", "--days", "3000000");
+        int pastTomorrow = (int)(DateTimeOffset.UtcNow - new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero)).TotalDays + 3;
+        var cases = new (string[] Args, string Message)[]
+        {
+            (["--days", "3000000"], "--days 3000000 from 2026-11-01T00:00:00.000000Z runs past"),
+            (["--days", pastTomorrow.ToString(System.Globalization.CultureInfo.InvariantCulture)], $"and Weft dead-letters events over a day in the future: give at most --days {pastTomorrow - 2}, or an earlier --start"),
+            (["--start", "2030-01-01", "--days", "1"], "give an earlier --start"),
+            (["--start", "1970-06-01"], "is before 1971-01-02"),
+            (["--start", "yesterday"], "--start 'yesterday' is not an instant"),
+            (["--items", "2147483647"], "must each be at most 10,000,000"),
+            (["--users", "2147483647"], "must each be at most 10,000,000"),
+            (["--users", "5", "--events", "2147483647"], "must each be at most 10,000,000"),
+        };
+        foreach (var (args, message) in cases)
+        {
+            var result = await _cli.RunAsync(["gen", "--out", _cli.PathOf("far"), .. args.Contains("--events") ? args : ["--events", "100", .. args]]);
 
-        result.Exit.Should().Be(2);
-        result.Err.Should().Contain("--days 3000000 runs past the year 9999").And.NotContain("   at ");
-        Directory.Exists(_cli.PathOf("far")).Should().BeFalse();
+            result.Exit.Should().Be(2, string.Join(' ', args));
+            result.Err.Should().Contain(message).And.NotContain("   at ");
+            Directory.Exists(_cli.PathOf("far")).Should().BeFalse();
+        }
+
+        var earlier = await _cli.RunAsync("gen", "--out", _cli.PathOf("earlier"), "--events", "300", "--users", "5", "--items", "5", "--days", "2", "--start", "2025-03-01");
+        earlier.Exit.Should().Be(0, earlier.Err);
+        var duck = await Weft.Parquet.Tests.DuckDb.RunAsync($"SELECT min(event_time)::VARCHAR, max(event_time)::VARCHAR FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(_cli.PathOf("earlier/events") + "/**/*.parquet")})");
+        duck[0].Rows[0][0].GetString().Should().StartWith("2025-03-01");
+        duck[0].Rows[0][1].GetString().Should().StartWith("2025-03-02");
     }
 
     [Fact]
