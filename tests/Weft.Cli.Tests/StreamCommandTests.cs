@@ -353,6 +353,33 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         stopped.Out.Should().Contain("stopped after 0 records");
     }
 
+    /// <summary>
+    /// A --signal stream read as the config's group_id and committed every record as processed, its other
+    /// signals' events among them: the stream of every signal then found nothing, and those events were lost.
+    /// </summary>
+    [Fact]
+    public async Task A_Kafka_stream_of_some_signals_reads_as_a_group_of_its_own_so_the_stream_of_every_signal_still_gets_its_events()
+    {
+        var lines = await GenerateAsync(events: 600, users: 20, items: 20, days: 1);
+        await using var kafka = Weft.Streaming.Kafka.KafkaMockCluster.Start(1);
+        kafka.CreateTopic("events", 2);
+        await using (var producer = Weft.Streaming.Kafka.KafkaEventProducer.Open(kafka.BootstrapServers, "events"))
+        {
+            await producer.ProduceManyAsync(lines.Select(l => (UserOf(l) ?? 0L, Encoding.UTF8.GetBytes(l))).ToList(), CancellationToken.None);
+        }
+
+        var config = await WriteConfigAsync(null, $$"""{ "kind": "kafka", "bootstrap_servers": "{{kafka.BootstrapServers}}", "topic": "events", "group_id": "ranking" }""");
+
+        var some = await _cli.RunAsync("stream", "--config", config, "--signal", "engagement", "--exit-when-idle", "3s");
+        var every = await _cli.RunAsync("stream", "--config", config, "--exit-when-idle", "3s");
+
+        some.Exit.Should().Be(0, some.Err);
+        some.Out.Should().Contain("as consumer weft-stream.engagement (Kafka group ranking.engagement)");
+        every.Exit.Should().Be(0, every.Err);
+        every.Out.Should().Contain("as consumer weft-stream (Kafka group ranking)");
+        await ShouldHoldEveryEventOnceAsync(config, null, lines);
+    }
+
     [Fact]
     public async Task A_signal_enriching_from_a_table_the_config_does_not_name_is_refused_before_the_source_or_the_store_opens()
     {

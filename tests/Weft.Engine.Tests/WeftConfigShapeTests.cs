@@ -183,4 +183,18 @@ public sealed class WeftConfigShapeTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    /// <summary>The store's log line showed the connection string with only keys starting "password" masked.</summary>
+    [Theory]
+    [InlineData("Host=db.internal;Port=6432;Username=weft;Pwd=S3cretPw!x;Database=online", "postgres:db.internal:6432/online")]
+    [InlineData("Host=db.internal;Username=weft;PSW=S3cretPw!x;Database=online", "postgres:db.internal:5432/online")]
+    [InlineData("Server=db.internal;Username=weft;Password='S3cret;Pw!x';DB=online", "postgres:db.internal:5432/online")]
+    [InlineData("Host=db.internal;Username=weft;Password=\"S3cret;Pw!x\"", "postgres:db.internal:5432/weft")]
+    [InlineData("Host=db.internal;Password='S3cretPw!x", "postgres:(connection string not shown: it does not parse)")]
+    public void A_postgres_store_is_described_by_host_port_and_database_never_any_part_of_its_password(string connection, string expected)
+    {
+        var store = new OnlineStoreConfig("postgres", null, connection);
+
+        store.Describe().Should().Be(expected).And.NotContain("S3cret").And.NotContain("Pw!x");
+    }
 }

@@ -181,4 +181,108 @@ public sealed class PostgresOnlineStoreTests(PostgresServer server) : OnlineStor
     {
         PostgresErrors.IsTransient(new NpgsqlException("Exception while reading from stream", new IOException("Connection reset by peer"))).Should().BeTrue();
     }
+
+    /// <summary>
+    /// A server restart closes every pooled connection; the next statement on each fails with 57P01. An
+    /// append that met one stopped the stream although the server was back. Terminating the store's
+    /// backends is that restart, as its pool sees it.
+    /// </summary>
+    [Fact]
+    public async Task Appends_and_reads_go_on_after_the_server_closed_every_pooled_connection()
+    {
+        var application = "weft_restart_" + Guid.NewGuid().ToString("N")[..8];
+        _connectionString = new NpgsqlConnectionStringBuilder(_connectionString) { ApplicationName = application }.ConnectionString;
+        var store = await OpenAsync(new OnlineStoreTuning { InsertChunkRows = 5, AppendConnections = 3 });
+        var first = Enumerable.Range(0, 30).Select(i => E(1 + (i % 6), i, $"a{i}")).ToArray();
+        await store.AppendAsync("s", first, new SourceCheckpoint("job", new Dictionary<string, long> { ["p"] = 1 }), CancellationToken.None);
+        (await store.ReadManyAsync("s", [1, 2, 3], OnlineReadOptions.Default, CancellationToken.None)).Should().HaveCount(3);
+        int terminated = await TerminateAsync(application);
+        terminated.Should().BeGreaterThan(1, "the pool holds the connections the sliced append and the reads used");
+
+        var added = await store.AppendAsync("s", [E(1, 100, "after")], new SourceCheckpoint("job", new Dictionary<string, long> { ["p"] = 2 }), CancellationToken.None);
+
+        added.Should().Be(1);
+        (await store.ReadCheckpointAsync("job", CancellationToken.None)).Should().BeEquivalentTo(new Dictionary<string, long> { ["p"] = 2 });
+        await TerminateAsync(application);
+        (await store.ReadAsync("s", 1, OnlineReadOptions.Default, CancellationToken.None)).Select(e => e.EventId).Should().StartWith("after").And.HaveCount(6);
+        await TerminateAsync(application);
+        var many = await store.ReadManyAsync("s", [2, 3], OnlineReadOptions.Default, CancellationToken.None);
+        many[2].Should().HaveCount(5);
+        await TerminateAsync(application);
+        (await store.StatsAsync("s", CancellationToken.None)).Should().NotBeNull();
+        await TerminateAsync(application);
+        await store.TrimAsync("s", 2, CancellationToken.None);
+        (await store.ReadAsync("s", 1, OnlineReadOptions.Default, CancellationToken.None)).Should().HaveCount(2);
+    }
+
+    [Fact]
+    public async Task A_statement_that_fails_for_good_is_not_retried_and_its_message_is_one_line()
+    {
+        var store = await OpenAsync();
+        await store.AppendAsync("s", [E(1, 0, "before")], new SourceCheckpoint("job", new Dictionary<string, long> { ["p"] = 1 }), CancellationToken.None);
+        await BreakCheckpointWritesAsync();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        var append = async () => await store.AppendAsync("s", [E(1, 1, "x")], new SourceCheckpoint("job", new Dictionary<string, long> { ["p"] = 2 }), CancellationToken.None);
+
+        var failure = (await append.Should().ThrowAsync<OnlineStoreException>()).Which;
+        failure.IsTransient.Should().BeFalse();
+        failure.Message.Should().Contain("checkpoint writes are broken by the test").And.NotContain("tried").And.NotContain("\n");
+        ((Npgsql.PostgresException)failure.InnerException!).SqlState.Should().Be("P0001");
+    }
+
+    /// <summary>A serving role may read and write the tables without the right to create them.</summary>
+    [Fact]
+    public async Task A_role_without_create_rights_opens_a_store_whose_tables_exist_and_is_told_what_an_empty_one_needs()
+    {
+        var role = "weft_dml_" + Guid.NewGuid().ToString("N")[..8];
+        var owner = new NpgsqlConnectionStringBuilder(_connectionString);
+        var limited = new NpgsqlConnectionStringBuilder(_connectionString) { Username = role, Password = "s3cret-pw" }.ConnectionString;
+        await ExecuteAsync($"CREATE ROLE {role} LOGIN PASSWORD 's3cret-pw'; GRANT USAGE ON SCHEMA \"{owner.SearchPath}\" TO {role}; REVOKE CREATE ON SCHEMA \"{owner.SearchPath}\" FROM {role}");
+        try
+        {
+            var empty = () => OnlineStores.OpenPostgresAsync(limited, CancellationToken.None);
+            var refused = (await empty.Should().ThrowAsync<OnlineStoreException>()).Which;
+            refused.Message.Should().Contain("permission denied for schema").And.Contain("needs the CREATE privilege on the schema").And.NotContain("POSITION").And.NotContain("s3cret-pw");
+
+            await (await OpenAsync()).AppendAsync("s", [E(1, 0, "by-owner")], null, CancellationToken.None);
+            await ExecuteAsync($"GRANT SELECT, INSERT, UPDATE, DELETE ON weft_online_elements, weft_online_checkpoints TO {role}");
+            var store = await OnlineStores.OpenPostgresAsync(limited, CancellationToken.None);
+            await using (store)
+            {
+                await store.AppendAsync("s", [E(1, 1, "by-role")], new SourceCheckpoint("job", new Dictionary<string, long> { ["p"] = 1 }), CancellationToken.None);
+                (await store.ReadAsync("s", 1, OnlineReadOptions.Default, CancellationToken.None)).Select(e => e.EventId).Should().Equal("by-role", "by-owner");
+            }
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await ExecuteAsync($"DROP OWNED BY {role}; DROP ROLE {role}");
+        }
+    }
+
+    [Fact]
+    public async Task A_connection_string_without_a_host_is_refused_saying_so()
+    {
+        var open = () => OnlineStores.OpenPostgresAsync("Port=5432;Username=weft;Password=s3cret-pw;Database=online", CancellationToken.None);
+
+        (await open.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Contain("names no Host").And.NotContain("s3cret-pw");
+    }
+
+    private async Task<int> TerminateAsync(string application)
+    {
+        await using var connection = new NpgsqlConnection(server.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = application });
+        return Convert.ToInt32(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
 }

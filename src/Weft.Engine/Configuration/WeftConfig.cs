@@ -61,11 +61,28 @@ public sealed record LegacyConfig(TableLocation? Output, TableLocation? Replica,
 /// <summary>The online store: <c>sqlite</c> (embedded default, one file) or <c>postgres</c>.</summary>
 public sealed record OnlineStoreConfig(string Kind, string? Path, string? ConnectionString)
 {
-    /// <summary>What to show in logs: the path, or the connection string without its password.</summary>
-    public string Describe() => Kind == "sqlite" ? $"sqlite:{Path}" : $"postgres:{RedactPassword(ConnectionString ?? "")}";
+    /// <summary>
+    /// What to show in logs: the path, or <c>postgres:host:port/database</c> as the store names itself.
+    /// Only those keys are shown: removing the password from the whole string missed its other names
+    /// (<c>Pwd</c>, <c>PSW</c>) and the rest of a quoted one holding a ';'.
+    /// </summary>
+    public string Describe() => Kind == "sqlite" ? $"sqlite:{Path}" : $"postgres:{HostPortDatabase(ConnectionString ?? "")}";
 
-    private static string RedactPassword(string connection) =>
-        string.Join(';', connection.Split(';').Select(p => p.TrimStart().StartsWith("password", StringComparison.OrdinalIgnoreCase) ? "Password=***" : p));
+    private static string HostPortDatabase(string connection)
+    {
+        var settings = new System.Data.Common.DbConnectionStringBuilder();
+        try
+        {
+            settings.ConnectionString = connection;
+        }
+        catch (ArgumentException)
+        {
+            return "(connection string not shown: it does not parse)";
+        }
+
+        string? Value(params string[] keys) => keys.Select(k => settings.TryGetValue(k, out var v) ? Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) : null).FirstOrDefault(v => !string.IsNullOrWhiteSpace(v));
+        return $"{Value("Host", "Server") ?? "localhost"}:{Value("Port") ?? "5432"}/{Value("Database", "DB") ?? Value("Username", "User Name", "User ID", "UserId", "User") ?? "postgres"}";
+    }
 }
 
 /// <summary>Where the streaming path reads raw events: the embedded log (default) or Kafka.</summary>

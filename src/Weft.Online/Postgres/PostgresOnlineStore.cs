@@ -39,6 +39,8 @@ internal sealed class PostgresOnlineStore : IOnlineStore
         );
         """;
 
+    private const string SchemaExistsSql = $"SELECT to_regclass('{Elements}') IS NOT NULL AND to_regclass('{Elements}_key') IS NOT NULL AND to_regclass('{Checkpoints}') IS NOT NULL";
+
     private const string InsertSql = $"""
         INSERT INTO {Elements} (signal, user_id, event_time, event_id, ingest_time, payload)
         SELECT $1, x.user_id, x.event_time, x.event_id, x.ingest_time, x.payload
@@ -90,6 +92,12 @@ internal sealed class PostgresOnlineStore : IOnlineStore
 
     private const string ReadCheckpointSql = $"SELECT source_partition, last_offset FROM {Checkpoints} WHERE consumer = $1";
 
+    /// <summary>Pauses between attempts of a write: about 8 s in all, what a server restart or a failover takes.</summary>
+    private static readonly TimeSpan[] WriteBackoff = [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4)];
+
+    /// <summary>Pauses between attempts of a read: short, as a client waits on it (a stale pooled connection needs one retry).</summary>
+    private static readonly TimeSpan[] ReadBackoff = [TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(200)];
+
     private readonly NpgsqlDataSource _dataSource;
     private readonly OnlineStoreTuning _tuning;
     private int _disposed;
@@ -117,6 +125,12 @@ internal sealed class PostgresOnlineStore : IOnlineStore
             throw new ArgumentException($"The PostgreSQL connection string is not valid: {ex.Message}", nameof(connectionString), ex);
         }
 
+        if (string.IsNullOrWhiteSpace(settings.Host))
+        {
+            // Npgsql's own refusal came later, as a bare "Value cannot be null."
+            throw new ArgumentException("The PostgreSQL connection string is not valid: it names no Host (e.g. Host=db.internal;Port=5432;Database=weft;Username=weft)", nameof(connectionString));
+        }
+
         var describe = Describing(settings);
         if (settings.MaxAutoPrepare == 0)
         {
@@ -129,6 +143,17 @@ internal sealed class PostgresOnlineStore : IOnlineStore
             var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
             await using (connection.ConfigureAwait(false))
             {
+                // A role that may read and write the tables but not create them (a serving role, a
+                // schema another role owns) opens a store whose tables exist: even CREATE … IF NOT
+                // EXISTS needs the CREATE privilege on the schema, and CREATE INDEX owning the table.
+                await using (var exists = new NpgsqlCommand(SchemaExistsSql, connection))
+                {
+                    if (await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true)
+                    {
+                        return new PostgresOnlineStore(describe, dataSource, tuning);
+                    }
+                }
+
                 var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 await using (transaction.ConfigureAwait(false))
                 {
@@ -143,10 +168,14 @@ internal sealed class PostgresOnlineStore : IOnlineStore
         catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or ArgumentException)
         {
             await dataSource.DisposeAsync().ConfigureAwait(false);
-            throw new OnlineStoreException(describe, $"Cannot open the PostgreSQL online store at {describe["postgres:".Length..]}: {ex.Message}",
+            throw new OnlineStoreException(describe, $"Cannot open the PostgreSQL online store at {describe["postgres:".Length..]}: {FirstLine(ex.Message)}{PrivilegeHint(ex)}",
                 PostgresErrors.IsTransient(ex), ex);
         }
     }
+
+    private static string PrivilegeHint(Exception ex) => ex is PostgresException { SqlState: "42501" }
+        ? $"; the first open creates the tables {Elements} and {Checkpoints} (with the index {Elements}_key), which needs the CREATE privilege on the schema; once they exist, SELECT, INSERT, UPDATE and DELETE on them are enough"
+        : "";
 
     /// <summary><c>postgres:host:port/database</c>; never the user's password.</summary>
     internal static string Describing(NpgsqlConnectionStringBuilder settings) =>
@@ -174,35 +203,37 @@ internal sealed class PostgresOnlineStore : IOnlineStore
         // deadlocking.
         var order = PostgresBatches.KeyOrder(elements);
         var slices = PostgresBatches.UserSlices(elements, order, Math.Clamp(order.Length / _tuning.InsertChunkRows, 1, _tuning.AppendConnections));
-        try
+
+        // Idempotent (ON CONFLICT DO NOTHING; the checkpoint only moves forward), so a transient failure
+        // is retried whole; a retry counts only the rows it added itself.
+        return await RetryingAsync("Append", WriteBackoff, ct => AppendOnceAsync(signal, elements, order, slices, hasOffsets ? checkpoint : null, ct), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<int> AppendOnceAsync(string signal, IReadOnlyList<OnlineElement> elements, int[] order, int[] slices, SourceCheckpoint? checkpoint, CancellationToken cancellationToken)
+    {
+        bool hasOffsets = checkpoint is not null;
+        if (slices.Length == 2)
         {
-            if (slices.Length == 2)
-            {
-                return await InsertAsync(signal, elements, order, hasOffsets ? checkpoint : null, cancellationToken).ConfigureAwait(false);
-            }
-
-            // Slices in parallel transactions, each on a connection of its own: one server backend
-            // inserts ~100k rows/s here, and one append at a time would keep a single server core
-            // busy. Each slice takes its row locks in key order, as a single transaction would; the
-            // checkpoint waits for all of them (WhenAll waits for every slice, failed or not).
-            var tasks = new Task<int>[slices.Length - 1];
-            for (int k = 0; k < tasks.Length; k++)
-            {
-                tasks[k] = InsertAsync(signal, elements, order.AsMemory(slices[k], slices[k + 1] - slices[k]), null, cancellationToken);
-            }
-
-            var counts = await Task.WhenAll(tasks).ConfigureAwait(false);
-            if (hasOffsets)
-            {
-                await InsertAsync(signal, elements, ReadOnlyMemory<int>.Empty, checkpoint, cancellationToken).ConfigureAwait(false);
-            }
-
-            return counts.Sum();
+            return await InsertAsync(signal, elements, order, hasOffsets ? checkpoint : null, cancellationToken).ConfigureAwait(false);
         }
-        catch (NpgsqlException ex)
+
+        // Slices in parallel transactions, each on a connection of its own: one server backend
+        // inserts ~100k rows/s here, and one append at a time would keep a single server core
+        // busy. Each slice takes its row locks in key order, as a single transaction would; the
+        // checkpoint waits for all of them (WhenAll waits for every slice, failed or not).
+        var tasks = new Task<int>[slices.Length - 1];
+        for (int k = 0; k < tasks.Length; k++)
         {
-            throw Failure("Append", ex);
+            tasks[k] = InsertAsync(signal, elements, order.AsMemory(slices[k], slices[k + 1] - slices[k]), null, cancellationToken);
         }
+
+        var counts = await Task.WhenAll(tasks).ConfigureAwait(false);
+        if (hasOffsets)
+        {
+            await InsertAsync(signal, elements, ReadOnlyMemory<int>.Empty, checkpoint, cancellationToken).ConfigureAwait(false);
+        }
+
+        return counts.Sum();
     }
 
     /// <summary>One transaction: the <paramref name="rows"/> of <paramref name="elements"/> (in key order), then the checkpoint if any.</summary>
@@ -257,37 +288,35 @@ internal sealed class PostgresOnlineStore : IOnlineStore
         OnlineArguments.Signal(signal);
         ArgumentNullException.ThrowIfNull(options);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var result = new List<OnlineElement>();
         if (options.SelectsNothing)
         {
-            return result;
+            return [];
         }
 
-        try
+        return await RetryingAsync("Read", ReadBackoff, ct => ReadOnceAsync(signal, userId, options, ct), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<IReadOnlyList<OnlineElement>> ReadOnceAsync(string signal, long userId, OnlineReadOptions options, CancellationToken cancellationToken)
+    {
+        var result = new List<OnlineElement>();
+        var command = _dataSource.CreateCommand(ReadSql);
+        await using (command.ConfigureAwait(false))
         {
-            var command = _dataSource.CreateCommand(ReadSql);
-            await using (command.ConfigureAwait(false))
+            var p = command.Parameters;
+            p.Add(new NpgsqlParameter<string> { TypedValue = signal });
+            p.Add(new NpgsqlParameter<long> { TypedValue = userId });
+            AddWindow(p, options);
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
             {
-                var p = command.Parameters;
-                p.Add(new NpgsqlParameter<string> { TypedValue = signal });
-                p.Add(new NpgsqlParameter<long> { TypedValue = userId });
-                AddWindow(p, options);
-                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false))
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        result.Add(RowElement(reader, userId, first: 0));
-                    }
+                    result.Add(RowElement(reader, userId, first: 0));
                 }
             }
+        }
 
-            return result;
-        }
-        catch (NpgsqlException ex)
-        {
-            throw Failure("Read", ex);
-        }
+        return result;
     }
 
     public async ValueTask<IReadOnlyDictionary<long, IReadOnlyList<OnlineElement>>> ReadManyAsync(string signal, IReadOnlyList<long> userIds, OnlineReadOptions options, CancellationToken cancellationToken)
@@ -304,30 +333,7 @@ internal sealed class PostgresOnlineStore : IOnlineStore
 
         if (lists.Count > 0 && !options.SelectsNothing)
         {
-            try
-            {
-                var command = _dataSource.CreateCommand(ReadManySql);
-                await using (command.ConfigureAwait(false))
-                {
-                    var p = command.Parameters;
-                    p.Add(new NpgsqlParameter<string> { TypedValue = signal });
-                    p.Add(new NpgsqlParameter<long[]> { TypedValue = [.. lists.Keys] });
-                    AddWindow(p, options);
-                    var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                    await using (reader.ConfigureAwait(false))
-                    {
-                        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                        {
-                            var userId = reader.GetInt64(0);
-                            lists[userId].Add(RowElement(reader, userId, first: 1));
-                        }
-                    }
-                }
-            }
-            catch (NpgsqlException ex)
-            {
-                throw Failure("Read", ex);
-            }
+            await RetryingAsync("Read", ReadBackoff, ct => ReadManyOnceAsync(signal, lists, options, ct), cancellationToken).ConfigureAwait(false);
         }
 
         var result = new Dictionary<long, IReadOnlyList<OnlineElement>>(lists.Count);
@@ -345,6 +351,35 @@ internal sealed class PostgresOnlineStore : IOnlineStore
         return result;
     }
 
+    /// <summary>Fills <paramref name="lists"/> (emptied first: an attempt that failed part-way may have added to them).</summary>
+    private async Task<bool> ReadManyOnceAsync(string signal, Dictionary<long, List<OnlineElement>> lists, OnlineReadOptions options, CancellationToken cancellationToken)
+    {
+        foreach (var list in lists.Values)
+        {
+            list.Clear();
+        }
+
+        var command = _dataSource.CreateCommand(ReadManySql);
+        await using (command.ConfigureAwait(false))
+        {
+            var p = command.Parameters;
+            p.Add(new NpgsqlParameter<string> { TypedValue = signal });
+            p.Add(new NpgsqlParameter<long[]> { TypedValue = [.. lists.Keys] });
+            AddWindow(p, options);
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var userId = reader.GetInt64(0);
+                    lists[userId].Add(RowElement(reader, userId, first: 1));
+                }
+            }
+        }
+
+        return true;
+    }
+
     public async ValueTask<long> TrimAsync(string signal, int keep, CancellationToken cancellationToken)
     {
         OnlineArguments.Signal(signal);
@@ -352,7 +387,9 @@ internal sealed class PostgresOnlineStore : IOnlineStore
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         long deleted = 0;
         var low = long.MinValue;
-        try
+
+        // A retry goes on from the last range that committed: each range is its own transaction.
+        return await RetryingAsync("Trim", WriteBackoff, async cancellationToken =>
         {
             while (true)
             {
@@ -384,18 +421,14 @@ internal sealed class PostgresOnlineStore : IOnlineStore
 
                 low = high + 1;
             }
-        }
-        catch (NpgsqlException ex)
-        {
-            throw Failure("Trim", ex);
-        }
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<IReadOnlyDictionary<string, long>> ReadCheckpointAsync(string consumer, CancellationToken cancellationToken)
     {
         OnlineArguments.Consumer(consumer);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        try
+        return await RetryingAsync<IReadOnlyDictionary<string, long>>("Reading the checkpoint", WriteBackoff, async cancellationToken =>
         {
             var offsets = new Dictionary<string, long>(StringComparer.Ordinal);
             var command = _dataSource.CreateCommand(ReadCheckpointSql);
@@ -413,18 +446,14 @@ internal sealed class PostgresOnlineStore : IOnlineStore
             }
 
             return offsets;
-        }
-        catch (NpgsqlException ex)
-        {
-            throw Failure("Reading the checkpoint", ex);
-        }
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<OnlineStoreStats> StatsAsync(string signal, CancellationToken cancellationToken)
     {
         OnlineArguments.Signal(signal);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        try
+        return await RetryingAsync("Stats", ReadBackoff, async cancellationToken =>
         {
             var command = _dataSource.CreateCommand(StatsSql);
             await using (command.ConfigureAwait(false))
@@ -437,11 +466,7 @@ internal sealed class PostgresOnlineStore : IOnlineStore
                     return RowStats(reader);
                 }
             }
-        }
-        catch (NpgsqlException ex)
-        {
-            throw Failure("Stats", ex);
-        }
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
@@ -469,8 +494,55 @@ internal sealed class PostgresOnlineStore : IOnlineStore
         p.Add(new NpgsqlParameter<long> { TypedValue = options.Limit });
     }
 
-    private OnlineStoreException Failure(string operation, NpgsqlException ex) =>
-        new(Describe, $"{operation} failed on the online store {Describe}: {ex.Message}", PostgresErrors.IsTransient(ex), ex);
+    /// <summary>
+    /// Runs <paramref name="attempt"/>, again after each pause of <paramref name="backoff"/> while it fails
+    /// transiently. A restarted or failed-over server closes every pooled connection, and each would fail
+    /// its next statement (57P01): an append that met one stopped the stream although the server was
+    /// back. So a lost connection also empties the pool, and the retry opens a new one.
+    /// </summary>
+    private async Task<T> RetryingAsync<T>(string operation, TimeSpan[] backoff, Func<CancellationToken, Task<T>> attempt, CancellationToken cancellationToken)
+    {
+        for (int tried = 0; ; tried++)
+        {
+            try
+            {
+                return await attempt(cancellationToken).ConfigureAwait(false);
+            }
+            catch (NpgsqlException ex) when (tried < backoff.Length && PostgresErrors.IsTransient(ex) && _disposed == 0)
+            {
+                if (PostgresErrors.IsLostConnection(ex))
+                {
+                    _dataSource.Clear();
+                }
+
+                await Task.Delay(backoff[tried], cancellationToken).ConfigureAwait(false);
+            }
+            catch (NpgsqlException ex)
+            {
+                throw new OnlineStoreException(Describe,
+                    $"{operation} failed on the online store {Describe}{(tried > 0 ? $" (tried {tried + 1} times over {Waited(backoff, tried)})" : "")}: {FirstLine(ex.Message)}",
+                    PostgresErrors.IsTransient(ex), ex);
+            }
+        }
+    }
+
+    private static string Waited(TimeSpan[] backoff, int pauses)
+    {
+        var total = TimeSpan.Zero;
+        for (int i = 0; i < pauses; i++)
+        {
+            total += backoff[i];
+        }
+
+        return total.TotalSeconds >= 1 ? $"{total.TotalSeconds:0.#} s" : $"{total.TotalMilliseconds:0} ms";
+    }
+
+    /// <summary>Npgsql's message of a server error runs on with POSITION:, DETAIL: lines; the first says what failed.</summary>
+    internal static string FirstLine(string message)
+    {
+        int end = message.IndexOfAny(['\r', '\n']);
+        return end < 0 ? message : message[..end];
+    }
 }
 
 /// <summary>Builds the array-valued batch commands of an append.</summary>
@@ -610,6 +682,14 @@ internal static class PostgresErrors
             _ => pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState.StartsWith("53", StringComparison.Ordinal),
         },
         NpgsqlException npgsql => npgsql.IsTransient, // IO, timeouts, connection resets
+        _ => false,
+    };
+
+    /// <summary>The connection is gone (server shut down or restarted, network reset): the pool's other connections likely are too.</summary>
+    public static bool IsLostConnection(Exception ex) => ex switch
+    {
+        PostgresException pg => pg.SqlState is "57P01" or "57P02" or "57P03" || pg.SqlState.StartsWith("08", StringComparison.Ordinal),
+        NpgsqlException npgsql => npgsql.IsTransient,
         _ => false,
     };
 }

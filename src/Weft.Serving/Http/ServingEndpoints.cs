@@ -64,6 +64,14 @@ internal static partial class ServingEndpoints
                     await WriteErrorAsync(context, noRoute).ConfigureAwait(false);
                 }
             }
+            catch (Weft.Online.OnlineStoreException ex) when (ex.IsTransient && !context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+            {
+                // The store is restarting or failing over (the store retried already): the client may
+                // retry, which a 500 does not say. The store's address stays in the server log.
+                ServingLog.RequestFailed(logger, context.Request.Method, RouteOf(context), ex);
+                context.Response.Headers.RetryAfter = "1";
+                await WriteErrorAsync(context, new ApiError(503, "the online store is unavailable for the moment; retry")).ConfigureAwait(false);
+            }
             catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
             {
                 ServingLog.RequestFailed(logger, context.Request.Method, RouteOf(context), ex);

@@ -13,9 +13,9 @@ internal static class SourceFactory
     /// <see cref="KafkaSourceOptions"/> for the rest. Throws <see cref="ConfigException"/> naming the
     /// JSON path of a property librdkafka refuses or an environment variable that is not set.
     /// </summary>
-    public static IEventSource OpenKafka(WeftConfig config, ILogger? logger)
+    public static IEventSource OpenKafka(WeftConfig config, string consumer, ILogger? logger)
     {
-        var options = KafkaOptionsOf(config);
+        var options = KafkaOptionsOf(config, consumer);
         try
         {
             return KafkaEventSource.Open(options, logger, timeProvider: null);
@@ -46,14 +46,14 @@ internal static class SourceFactory
     }
 
     /// <summary>The Kafka source's options as <c>$.source</c> sets them, environment references resolved.</summary>
-    internal static KafkaSourceOptions KafkaOptionsOf(WeftConfig config)
+    internal static KafkaSourceOptions KafkaOptionsOf(WeftConfig config, string consumer = StreamOptions.DefaultConsumer)
     {
         var source = config.Source;
         return new KafkaSourceOptions
         {
             BootstrapServers = source.BootstrapServers ?? "",
             Topics = source.Topics,
-            GroupId = source.GroupId ?? "",
+            GroupId = source.GroupId is null ? "" : StreamOptions.KafkaGroupFor(source.GroupId, consumer),
             ClientId = source.ClientId,
             AutoOffsetReset = source.AutoOffsetReset,
             CloseTimeout = source.CloseTimeout,

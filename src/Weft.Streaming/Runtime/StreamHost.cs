@@ -54,7 +54,7 @@ public sealed class StreamHost : IAsyncDisposable
         {
             if (config.Source.Kind == "kafka")
             {
-                var source = SourceFactory.OpenKafka(config, logger);
+                var source = SourceFactory.OpenKafka(config, consumer, logger);
                 return new StreamHost(source, store, null);
             }
 

@@ -116,6 +116,17 @@ public sealed record StreamOptions
         return DefaultConsumer + ".h" + Convert.ToHexStringLower(hash.AsSpan(0, 8));
     }
 
+    /// <summary>
+    /// The Kafka consumer group a stream reads as: the configured <c>group_id</c> for the stream of every
+    /// signal; for some of them, the group and the consumer's suffix (<c>events-weft.engagement</c>), a
+    /// group of its own as <see cref="ConsumerFor"/> gives it a consumer of its own. Sharing the configured
+    /// group committed the other signals' records as processed, and they were never read.
+    /// </summary>
+    public static string KafkaGroupFor(string configuredGroup, string consumer) =>
+        consumer == DefaultConsumer ? configuredGroup
+        : consumer.StartsWith(DefaultConsumer + ".", StringComparison.Ordinal) ? configuredGroup + consumer[DefaultConsumer.Length..]
+        : configuredGroup + "." + consumer;
+
     public void Validate()
     {
         if (MaxBatchRecords < 1)
