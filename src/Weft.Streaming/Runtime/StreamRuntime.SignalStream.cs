@@ -26,6 +26,7 @@ public sealed partial class StreamRuntime
         private readonly Dictionary<string, long> _deadHeld; // offsets whose dead letters the table holds
         private readonly Dictionary<string, long> _lateHeld; // ... and whose late events the ledger holds
         private readonly HashSet<string> _recalledFiles = new(StringComparer.Ordinal); // stream files whose rows the run has recalled
+        private readonly HashSet<string> _recordedLate = new(StringComparer.Ordinal); // policy accept: ids an earlier life recorded late (from the ledger)
         private readonly int _lakeRowGroupSize;
         private EventTableWriter _pending; // filled by appends (stage two), taken by flushes
         private long _pendingRows; // rows in _pending; written by the append stage, read by the loop
@@ -158,15 +159,25 @@ public sealed partial class StreamRuntime
             // The late events a policy drop or batch_only left out went into the dedup window (their
             // redeliveries are repeats, not late events again), but no lake table holds them: take the
             // ledger's ids observed since the oldest bucket recalled, as the window held them before.
-            if (Env.Definition.Late != LatePolicy.Accept && buckets.Count > 0
-                && TimeBuckets.TryParse(buckets[^1], out _, out long since))
+            // Under accept, one a filter then removed is in no lake table either, and its redelivery
+            // was recorded late again; but those ids must not enter the dedup window: a flush that
+            // committed the ledger and not yet the rows would then drop their replay from the lake.
+            if (buckets.Count > 0 && TimeBuckets.TryParse(buckets[^1], out _, out long since))
             {
+                bool accept = Env.Definition.Late == LatePolicy.Accept;
                 var range = new ColumnRange(LateEventLedger.ObservedAtColumn, since, null);
                 await foreach (var batch in _ledger.ReadAsync([StandardColumns.EventId], range: range, cancellationToken: cancellationToken).ConfigureAwait(false))
                 {
                     foreach (var id in ((StringColumn)batch[StandardColumns.EventId]).Values)
                     {
-                        _run.MarkSeen(id!);
+                        if (accept)
+                        {
+                            _recordedLate.Add(id!);
+                        }
+                        else
+                        {
+                            _run.MarkSeen(id!);
+                        }
                     }
                 }
             }
@@ -250,7 +261,7 @@ public sealed partial class StreamRuntime
                     // batch), or has recorded late and left out, is the dedup's to drop, not another late
                     // event: the ledger holds each once. Left-out events go into the dedup window for that
                     // once the stages have run (their redeliveries are as late); the rest reach it through them.
-                    bool repeat = _run.HasSeen(ids[i]!) || !idsSoFar.Add(ids[i]!);
+                    bool repeat = _run.HasSeen(ids[i]!) || (_recordedLate.Count > 0 && _recordedLate.Contains(ids[i]!)) || !idsSoFar.Add(ids[i]!);
                     if (!repeat)
                     {
                         lateHere!.Add(ids[i]!);

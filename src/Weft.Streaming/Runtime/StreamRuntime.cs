@@ -1060,20 +1060,21 @@ public sealed partial class StreamRuntime : IAsyncDisposable
                 parameters[LakeParameters.MaxEventTime] = MaxEventTime.ToString(CultureInfo.InvariantCulture);
             }
 
+            // Dead letters and late events first, each commit recording the offsets it covers, so a replay
+            // after a crash before the source commit does not record them again. Then the rows: a crash
+            // between the rows' commit and the ledger's lost the late events for good, since the replay
+            // took the rows' ids back from the lake and judged their deliveries repeats, not late.
             await using (Rows)
             {
+                var covered = new Dictionary<string, string> { [LakeParameters.Offsets] = parameters[LakeParameters.Offsets] };
+                await DeadLetterTable.AppendAsync(DeadLetters, EventLayout.StreamPath, "stream", tag, onlyOnce: false, Dead, nowMicros, CancellationToken.None, covered).ConfigureAwait(false);
+                await LateEventLedger.AppendAsync(Ledger, Definition.Bucket, Late, new Dictionary<string, string>(covered) { ["weft.tag"] = tag }, CancellationToken.None).ConfigureAwait(false);
                 if (Rows.RowCount > 0)
                 {
                     FilesAdded = (await Rows.CommitAsync(parameters, CancellationToken.None, commitAfter: onlineSynced).ConfigureAwait(false)).FilesAdded;
                     metrics.Count("weft_lake_rows_total", "Rows written to the lake, by signal and path", Rows.RowCount, ("signal", Definition.Name), ("path", EventLayout.StreamPath));
                 }
             }
-
-            // Both record the offsets they cover, so a replay after a crash before the source commit
-            // does not record the same dead letters and late events again.
-            var covered = new Dictionary<string, string> { [LakeParameters.Offsets] = parameters[LakeParameters.Offsets] };
-            await DeadLetterTable.AppendAsync(DeadLetters, EventLayout.StreamPath, "stream", tag, onlyOnce: false, Dead, nowMicros, CancellationToken.None, covered).ConfigureAwait(false);
-            await LateEventLedger.AppendAsync(Ledger, Definition.Bucket, Late, new Dictionary<string, string>(covered) { ["weft.tag"] = tag }, CancellationToken.None).ConfigureAwait(false);
         }
     }
 

@@ -75,7 +75,7 @@ public sealed class KafkaSourceConfigTests
     {
         var config = Config("""{ "kind": "kafka", "bootstrap_servers": "127.0.0.1:9", "topic": "events", "config": { "fetch.max.bytes": "lots" } }""");
 
-        var open = () => SourceFactory.OpenKafka(config, logger: null);
+        var open = () => SourceFactory.OpenKafka(config, StreamOptions.DefaultConsumer, logger: null);
 
         var problem = open.Should().Throw<ConfigException>().Which.Problems.Should().ContainSingle().Subject;
         problem.Path.Should().Be("$.source.config");
@@ -87,13 +87,13 @@ public sealed class KafkaSourceConfigTests
     {
         var config = Config("""{ "kind": "kafka", "bootstrap_servers": "127.0.0.1:9", "topic": "click events" }""");
 
-        var open = () => SourceFactory.OpenKafka(config, logger: null);
+        var open = () => SourceFactory.OpenKafka(config, StreamOptions.DefaultConsumer, logger: null);
 
         var problem = open.Should().Throw<ConfigException>().Which.Problems.Should().ContainSingle().Subject;
         problem.Path.Should().Be("$.source.topic");
         problem.Message.Should().Contain("click events").And.NotContain("(Parameter");
 
-        var several = () => SourceFactory.OpenKafka(Config("""{ "kind": "kafka", "bootstrap_servers": "127.0.0.1:9", "topics": ["clicks", "search results"] }"""), logger: null);
+        var several = () => SourceFactory.OpenKafka(Config("""{ "kind": "kafka", "bootstrap_servers": "127.0.0.1:9", "topics": ["clicks", "search results"] }"""), StreamOptions.DefaultConsumer, logger: null);
         several.Should().Throw<ConfigException>().Which.Problems.Should().ContainSingle()
             .Which.Should().Match<Weft.Definitions.DefinitionProblem>(p => p.Path == "$.source.topics" && p.Message.Contains("search results"));
     }

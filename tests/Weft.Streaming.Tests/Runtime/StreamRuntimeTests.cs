@@ -770,6 +770,63 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     }
 
     /// <summary>
+    /// A flush commits the dead letters and the ledger before the rows. The rows first, a crash before the
+    /// ledger's commit lost the late events for good: the replay took the rows' ids back from the lake and
+    /// judged their deliveries repeats. A store whose sync fails stops the flush at the rows' commit.
+    /// </summary>
+    [Fact]
+    public async Task A_flush_that_fails_at_the_rows_commit_has_recorded_its_late_events_and_the_replay_stores_them_once()
+    {
+        using var world = new StreamWorld(LatePolicy.Accept);
+        var lines = StreamWorld.Events(300, seed: 12);
+        lines.Add($$"""{"event_id":"late-1","user_id":7,"event_type":"save","event_time":"{{Timestamps.Format(StreamWorld.Start - 5 * StreamWorld.Hour)}}","item_id":3}""");
+        lines.Add($$"""{"event_id":"p1","user_id":4,"event_type":"click","event_time":"{{Timestamps.Format(StreamWorld.Start + StreamWorld.Hour)}}"}"""); // parse: no item_id
+        await world.AppendAsync(lines);
+        await using (var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None))
+        {
+            var first = await StreamRuntime.CreateAsync(world.Config, host.Source, new FailingSync(host.Store), null, new StreamOptions { MaxBatchRecords = 100, MaxWait = TimeSpan.FromMilliseconds(20) });
+            int empty = 0;
+            while (empty < 3)
+            {
+                empty = await first.StepAsync(CancellationToken.None) == 0 ? empty + 1 : 0;
+            }
+
+            var flush = async () => await first.FlushAsync(CancellationToken.None);
+            await flush.Should().ThrowAsync<Exception>();
+        }
+
+        (await world.StreamLakeIdsAsync()).Should().BeEmpty("the rows' commit waits for the store's sync, which failed");
+        ((StringColumn)(await world.TableAsync("lake/late_events/engagement"))[StandardColumns.EventId]).Values.Should().Equal(["late-1"]);
+        (await world.TableAsync("lake/dead_letters/engagement")).RowCount.Should().Be(1);
+
+        await (await world.RunAsync()).DisposeAsync();
+
+        ((StringColumn)(await world.TableAsync("lake/late_events/engagement"))[StandardColumns.EventId]).Values.Should().Equal(["late-1"]);
+        (await world.TableAsync("lake/dead_letters/engagement")).RowCount.Should().Be(1);
+        var ids = await world.StreamLakeIdsAsync();
+        ids.Should().OnlyHaveUniqueItems().And.Contain("late-1");
+    }
+
+    /// <summary>
+    /// Under accept, a late event the signal's filter then removes is in no lake table, and a restarted
+    /// runtime recalled no trace of it: its redelivery was recorded late a second time.
+    /// </summary>
+    [Fact]
+    public async Task An_accepted_late_event_a_filter_removed_is_not_recorded_late_again_after_a_restart()
+    {
+        using var world = new StreamWorld(LatePolicy.Accept);
+        string shortClick = $$"""{"event_id":"short-1","user_id":7,"event_type":"click","event_time":"{{Timestamps.Format(StreamWorld.Start - 5 * StreamWorld.Hour)}}","item_id":3,"dwell_ms":100}""";
+        await world.AppendAsync([.. StreamWorld.Events(300, seed: 13), shortClick]);
+        await (await world.RunAsync()).DisposeAsync();
+        (await world.StreamLakeIdsAsync()).Should().NotContain("short-1", "the filter keeps clicks of 500 ms or more");
+
+        await world.AppendAsync([shortClick]);
+        await (await world.RunAsync()).DisposeAsync();
+
+        ((StringColumn)(await world.TableAsync("lake/late_events/engagement"))[StandardColumns.EventId]).Values.Should().Equal(["short-1"]);
+    }
+
+    /// <summary>
     /// One micro-batch spans hours of event time (a backlog): an event comes on time, then again after
     /// the watermark has passed it. The on-time delivery is stored (a left-out id reaches the dedup window
     /// only after the batch's stages have run), and the late one is a repeat, not a late event.
@@ -997,6 +1054,12 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
 
             throw new IOException($"append {failAt} fails (test)");
         }
+    }
+
+    /// <summary>An online store whose sync fails: what a disk full or lost at the flush leaves.</summary>
+    private sealed class FailingSync(IOnlineStore inner) : DelegatingStore(inner)
+    {
+        public override ValueTask SyncAsync(CancellationToken cancellationToken) => ValueTask.FromException(new IOException("sync fails (test)"));
     }
 
     /// <summary>An online store that passes every call to <c>inner</c>; the host owns (and disposes) <c>inner</c>.</summary>
