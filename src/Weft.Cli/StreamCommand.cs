@@ -145,7 +145,7 @@ internal static class StreamCommand
                     throw new IOException($"stopped after {Durations.Format(JoinGrace + idleAfter.Value)} without reading anything: {reason}");
                 }
 
-                await stdout.WriteLineAsync($"stream: stopped after {runtime.RecordsIn:N0} records; offsets committed").ConfigureAwait(false);
+                await stdout.WriteLineAsync($"stream: stopped after reading {runtime.RecordsIn:N0} records (redeliveries included); offsets committed up to what the lake and the online store hold").ConfigureAwait(false);
                 return 0;
             }
             // UnauthorizedAccessException: a log, lake or archive folder the process may not create or write

@@ -26,6 +26,26 @@ public static class JsonErrors
         return message.TrimEnd();
     }
 
+    /// <summary>
+    /// The one-based byte of <paramref name="json"/> where the parse failed: the exception counts bytes
+    /// within a line, and a record (a Kafka value, a pretty-printed event) may span several.
+    /// </summary>
+    public static long BytePosition(ReadOnlySpan<byte> json, JsonException ex)
+    {
+        ArgumentNullException.ThrowIfNull(ex);
+        long line = ex.LineNumber ?? 0, start = 0;
+        for (int i = 0; i < json.Length && line > 0; i++)
+        {
+            if (json[i] == (byte)'\n')
+            {
+                line--;
+                start = i + 1;
+            }
+        }
+
+        return start + (ex.BytePositionInLine ?? 0) + 1;
+    }
+
     /// <summary>"line 1, byte 6: message", both one-based.</summary>
     public static string Where(JsonException ex)
     {

@@ -694,7 +694,7 @@ public sealed class RawEventParser
         }
         catch (JsonException ex)
         {
-            reason = $"malformed JSON at byte {(ex.BytePositionInLine ?? 0) + 1}";
+            reason = $"malformed JSON at byte {JsonErrors.BytePosition(json, ex)}";
             return Outcome.Bad;
         }
 

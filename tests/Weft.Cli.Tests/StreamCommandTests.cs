@@ -350,7 +350,7 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         var stopped = await _cli.RunAsync("stream", "--config", empty, "--exit-when-idle", "2s");
 
         stopped.Exit.Should().Be(0, stopped.Err);
-        stopped.Out.Should().Contain("stopped after 0 records");
+        stopped.Out.Should().Contain("stopped after reading 0 records");
     }
 
     /// <summary>

@@ -236,4 +236,23 @@ public class RawTableTests
             (ids[3], "event_id is longer than 1024 bytes (UTF-8), more than the online store can key on"));
         Enumerable.Range(0, result.Events.RowCount).Select(r => result.Events[StandardColumns.EventId].GetValue(r)).Should().Equal(ids[0], ids[2]);
     }
+
+    /// <summary>A record may span lines (a Kafka value, a pretty-printed event): its bad byte is counted from its start, not from its last line's.</summary>
+    [Theory]
+    [InlineData("{\"event_id\":\"a\",\n \"user_id\":1,\n \"event_type\":\"save\",\n \"event_time\": x}")]
+    [InlineData("{\"event_id\":\"a\",\"user_id\":1}\n{\"event_id\":\"b\"}")]
+    [InlineData("{\"event_id\":\"a\",\"user_id\":1,\"event_type\":\"save\",\"event_time\": x}")]
+    public void Malformed_JSON_is_reported_at_its_byte_counted_from_the_start_of_the_record(string json)
+    {
+        var definition = TestSignals.Engagement();
+        var signal = CompiledSignal.Compile(definition, TestSignals.Registry(), new Dictionary<string, EnrichmentTable> { ["items"] = TestSignals.Items(definition) });
+        var parser = new RawEventParser(signal, new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero)));
+        var bytes = System.Text.Encoding.UTF8.GetBytes(json);
+        // Where the bad byte is: the 'x', or the second object's '{'.
+        int expected = (json.Contains(" x}", StringComparison.Ordinal) ? json.IndexOf('x', StringComparison.Ordinal) : json.LastIndexOf('{')) + 1;
+
+        var result = parser.Parse([new RawRecord(bytes, "topic")]);
+
+        result.DeadLetters.Should().ContainSingle().Which.Reason.Should().Be($"malformed JSON at byte {expected}");
+    }
 }

@@ -123,7 +123,14 @@ internal sealed class ReferenceRawEventParser
         }
         catch (JsonException ex)
         {
-            reason = $"malformed JSON at byte {(ex.BytePositionInLine ?? 0) + 1}";
+            // The position counts from the record's start, over as many lines as it spans.
+            int lineStart = 0;
+            for (long line = 0; line < (ex.LineNumber ?? 0); line++)
+            {
+                lineStart = record.Json.Span[lineStart..].IndexOf((byte)'\n') + lineStart + 1;
+            }
+
+            reason = $"malformed JSON at byte {lineStart + (ex.BytePositionInLine ?? 0) + 1}";
             return Outcome.Bad;
         }
 

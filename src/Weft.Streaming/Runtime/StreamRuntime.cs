@@ -807,7 +807,7 @@ public sealed partial class StreamRuntime : IAsyncDisposable
         }
         catch (JsonException ex)
         {
-            reason = $"malformed JSON at byte {(ex.BytePositionInLine ?? 0) + 1}: {JsonErrors.Message(ex)}"; // a record is one line
+            reason = $"malformed JSON at byte {JsonErrors.BytePosition(payload, ex)}: {JsonErrors.Message(ex)}";
             return false;
         }
         catch (InvalidOperationException) when (NotText.Holds(payload))
