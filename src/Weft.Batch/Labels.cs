@@ -76,7 +76,8 @@ public static class Labels
         }
         else
         {
-            var records = (format == TableFormat.Csv ? TableInputs.CsvAsJson(path, [.. InferCsv(path)]) : JsonRows.ReadLines(path)).ToList();
+            var csvSchema = format == TableFormat.Csv ? InferCsv(path) : null;
+            var records = (csvSchema is not null ? TableInputs.CsvAsJson(path, [.. csvSchema]) : JsonRows.ReadLines(path)).ToList();
             if (records.FirstOrDefault(r => NotText.Holds(r.Json.Span)) is { Source: not null } notText)
             {
                 throw new InputException($"label file '{path}': {notText.Source}: {NotText.Reason(notText.Json.Span)}");
@@ -88,7 +89,7 @@ public static class Labels
                 throw new InputException($"label file '{path}' holds no label rows");
             }
 
-            var inferred = Infer(path, records);
+            var inferred = csvSchema ?? Infer(path, records); // a CSV file's types come from its cells, read once already
             numericTimes = IsNumber(inferred, LabelTime);
             var schema = Required(path, inferred);
             var (read, bad) = JsonRows.Read(records, schema, "labels");

@@ -19,6 +19,13 @@ namespace Weft.Batch;
 /// <param name="Cut">The sequences to cut: as of, known at, lookback, max length.</param>
 public sealed record SequenceBuildRequest(long FromMicros, long ToMicros, SequenceCut Cut)
 {
+    /// <summary>
+    /// Enrich at the versions known at this time (an as-served snapshot's <c>--known-at</c>); the default,
+    /// <see cref="long.MaxValue"/>, takes the latest, as <c>weft batch</c> stores them. Only an enrichment
+    /// whose join key is an element column is re-read so, as a snapshot of the enriched lake can.
+    /// </summary>
+    public long EnrichmentsKnownAtMicros { get; init; } = long.MaxValue;
+
     /// <summary>Buckets per chunk, as <see cref="BatchRequest.BucketsPerChunk"/>: deliveries of one event_id are deduplicated within a chunk.</summary>
     public int? BucketsPerChunk { get; init; }
 
@@ -54,7 +61,7 @@ public sealed record SequenceBuildPhase(string Name, double Seconds, long PeakWo
 /// <summary>
 /// Sequence snapshots straight from the raw archives: what <c>weft batch</c> over a range followed by
 /// <c>weft snapshot</c> produces (the same parse checks, dedup, hot-user cap, the signal's executors,
-/// enrichment at the versions known at the cut, <see cref="SequenceCut"/> and order), without writing and re-reading
+/// enrichment at the latest version or those known at <see cref="SequenceBuildRequest.EnrichmentsKnownAtMicros"/>, <see cref="SequenceCut"/> and order), without writing and re-reading
 /// the enriched table and without holding every event as objects.
 /// </summary>
 /// <remarks>
@@ -662,7 +669,7 @@ public static class SequenceBuild
                 // The engine's enrichment stage, on the kept events only, at the versions a snapshot of
                 // the enriched lake re-reads: known at the cut when the element carries the join key,
                 // else the latest, which is all the lake stores.
-                long knownAt = _definition.SequenceColumns.Any(f => f.Name == enrichment.On) ? _request.Cut.KnownAtMicros : long.MaxValue;
+                long knownAt = _definition.SequenceColumns.Any(f => f.Name == enrichment.On) ? _request.EnrichmentsKnownAtMicros : long.MaxValue;
                 var enrich = new EnrichExecutor(enrichment, _env.Enrichments[enrichment.Source], knownAt);
                 batch = await enrich.ExecuteAsync(batch, _context, cancellationToken).ConfigureAwait(false);
             }

@@ -66,7 +66,7 @@ internal static class BatchCommands
         var config = ConfigOption();
         var signal = SignalOption();
         var asOf = new Option<string>("--as-of") { Description = "Event-time cut (ISO 8601, UTC)", Required = true };
-        var knownAt = new Option<string?>("--known-at") { Description = "Ingest-time cut: what the system knew then (default: --as-of)" };
+        var knownAt = new Option<string?>("--known-at") { Description = "Ingest-time cut: what the system knew then, events and enrichment versions both (default: events ingested by --as-of, enrichments as the lake stored them, the latest)" };
         var maxLength = new Option<int?>("--max-length") { Description = "Elements per user (default: the signal's max_length)" };
         var output = new Option<string?>("--out") { Description = "Output Parquet file (default: <lake>/sequences/<signal>/as_of=<as-of>[/known_at=<known-at>][/max_length=<n>]/part-00000.parquet, a folder per cut)" };
         var fromArchive = new Option<string?>("--from-archive")
@@ -79,26 +79,29 @@ internal static class BatchCommands
             var weft = WeftConfig.Load(parse.GetValue(config)!);
             var definition = weft.LoadSignal(parse.GetValue(signal)!);
             long asOfMicros = ParseTime("--as-of", parse.GetValue(asOf)!);
-            long knownAtMicros = parse.GetValue(knownAt) is { } k ? ParseTime("--known-at", k) : asOfMicros;
+            long? givenKnownAt = parse.GetValue(knownAt) is { } k ? ParseTime("--known-at", k) : null;
+            long knownAtMicros = givenKnownAt ?? asOfMicros;
             var cut = SequenceCut.For(definition, asOfMicros, knownAtMicros, MaxLength(definition, parse.GetValue(maxLength)));
-            var path = parse.GetValue(output) ?? DefaultSnapshotPath(weft.SequencesTable(definition.Name), asOfMicros, knownAtMicros, parse.GetValue(maxLength));
+            var path = parse.GetValue(output) ?? DefaultSnapshotPath(weft.SequencesTable(definition.Name), asOfMicros, givenKnownAt, parse.GetValue(maxLength));
             SequenceFiles.CheckOutput(path); // before the work, not after it
             if (parse.GetValue(fromArchive) is { } archiveFrom)
             {
-                await FromArchiveAsync(weft, definition, cut, ParseTime("--from-archive", archiveFrom), path, stdout, ct).ConfigureAwait(false);
+                await FromArchiveAsync(weft, definition, cut, givenKnownAt, ParseTime("--from-archive", archiveFrom), path, stdout, ct).ConfigureAwait(false);
                 return;
             }
 
             var lake = await EnrichedLake.OpenAsync(weft.EnrichedTable(definition.Name), definition, ct).ConfigureAwait(false);
             var rows = await lake.ReadAsync(cut.FromMicros, cut.AsOfMicros, ct).ConfigureAwait(false);
-            // Enrichments as known at the cut, like the events: the lake stores the latest versions.
-            var enrichments = definition.Enrichments.IsDefaultOrEmpty ? null
+            // With --known-at, enrichments as known then, like the events (the lake stores the latest
+            // versions, which a snapshot as of a past time showed); without, as stored, as serving reads them.
+            var enrichments = givenKnownAt is null || definition.Enrichments.IsDefaultOrEmpty ? null
                 : (await SignalEnvironment.LoadAsync(weft, definition.Name, cancellationToken: ct).ConfigureAwait(false)).Enrichments;
             var sequences = SequenceBuilder.Snapshot(rows, definition, cut, enrichments);
             var state = await lake.GetStateAsync(ct).ConfigureAwait(false);
             var provenance = Provenance(definition, cut, state);
             provenance["weft.as_of"] = Timestamps.Format(cut.AsOfMicros);
             provenance["weft.known_at"] = Timestamps.Format(cut.KnownAtMicros);
+            provenance[EnrichmentsKey] = givenKnownAt is null ? "latest" : "known_at";
             await SequenceFiles.WriteAsync(path, sequences, definition, provenance, pad: null, ct).ConfigureAwait(false);
             await stdout.WriteLineAsync($"snapshot '{definition.Name}' as of {Timestamps.Format(asOfMicros)} (known at {Timestamps.Format(knownAtMicros)}): {sequences.RowCount:N0} users, {sequences.Elements.RowCount:N0} elements ({rows.BatchRows:N0} batch rows, {rows.StreamRows:N0} stream rows read) → {path}").ConfigureAwait(false);
         }));
@@ -110,7 +113,7 @@ internal static class BatchCommands
     /// [<paramref name="fromMicros"/>, as-of] (<see cref="SequenceBuild"/>), as the batch path over that
     /// range and then a snapshot of the enriched lake would give them.
     /// </summary>
-    private static async Task FromArchiveAsync(WeftConfig weft, SignalDefinition definition, SequenceCut cut, long fromMicros, string path, TextWriter stdout, CancellationToken ct)
+    private static async Task FromArchiveAsync(WeftConfig weft, SignalDefinition definition, SequenceCut cut, long? givenKnownAt, long fromMicros, string path, TextWriter stdout, CancellationToken ct)
     {
         if (SequenceBuild.Unsupported(definition) is { } why)
         {
@@ -132,8 +135,10 @@ internal static class BatchCommands
             ["weft.archive_from"] = Timestamps.Format(fromMicros),
             ["weft.as_of"] = Timestamps.Format(cut.AsOfMicros),
             ["weft.known_at"] = Timestamps.Format(cut.KnownAtMicros),
+            [EnrichmentsKey] = givenKnownAt is null ? "latest" : "known_at",
         };
-        var result = await SequenceBuild.WriteAsync(env, new SequenceBuildRequest(fromMicros, cut.AsOfMicros + 1, cut), path, metadata, null, ct).ConfigureAwait(false);
+        var request = new SequenceBuildRequest(fromMicros, cut.AsOfMicros + 1, cut) { EnrichmentsKnownAtMicros = givenKnownAt ?? long.MaxValue };
+        var result = await SequenceBuild.WriteAsync(env, request, path, metadata, null, ct).ConfigureAwait(false);
         await stdout.WriteLineAsync(
             $"snapshot '{definition.Name}' as of {Timestamps.Format(cut.AsOfMicros)} (known at {Timestamps.Format(cut.KnownAtMicros)}) from the raw archives since {Timestamps.Format(fromMicros)}: " +
             $"{result.Users:N0} users, {result.Elements:N0} elements ({result.EventsParsed:N0} events parsed, {result.Duplicates:N0} repeated deliveries dropped, {result.HotUserCapped:N0} over the hot-user cap, {result.DeadLetters:N0} unparsable, not recorded) → {path}").ConfigureAwait(false);
@@ -222,12 +227,19 @@ internal static class BatchCommands
     /// it was given with (':' as '-', which folder names on every system can hold); <c>known_at=</c> and
     /// <c>max_length=</c> folders only when they differ from the defaults.
     /// </summary>
-    internal static string DefaultSnapshotPath(string sequencesTable, long asOfMicros, long knownAtMicros, int? maxLength)
+    /// <summary>Which enrichment versions a snapshot file holds: <c>latest</c> (as the lake stored them) or <c>known_at</c>.</summary>
+    private const string EnrichmentsKey = "weft.enrichments";
+
+    /// <summary>
+    /// The default file of a cut: a <c>known_at=</c> folder whenever <c>--known-at</c> was given (its
+    /// enrichments are those known then, so it is another file than the as-of cut's, even at the same instant).
+    /// </summary>
+    internal static string DefaultSnapshotPath(string sequencesTable, long asOfMicros, long? knownAtMicros, int? maxLength)
     {
         var path = Path.Combine(sequencesTable, $"as_of={FolderInstant(asOfMicros)}");
-        if (knownAtMicros != asOfMicros)
+        if (knownAtMicros is { } knownAt)
         {
-            path = Path.Combine(path, $"known_at={FolderInstant(knownAtMicros)}");
+            path = Path.Combine(path, $"known_at={FolderInstant(knownAt)}");
         }
 
         if (maxLength is { } n)

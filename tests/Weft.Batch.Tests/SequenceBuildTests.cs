@@ -45,7 +45,7 @@ public sealed class SequenceBuildTests
         var lake = await EnrichedLake.OpenAsync(world.Config.EnrichedTable("engagement"), env.Definition, CancellationToken.None);
         var expected = SequenceBuilder.Snapshot(await lake.ReadAsync(cut.FromMicros, cut.AsOfMicros, CancellationToken.None), env.Definition, cut, env.Enrichments);
 
-        var (actual, result) = await SequenceBuild.BuildAsync(env, new SequenceBuildRequest(from, to, cut) { UsersPerPart = 3, ElementsPerPart = 2 + (seed % 3 * 8), Parallelism = 2 }, null, CancellationToken.None);
+        var (actual, result) = await SequenceBuild.BuildAsync(env, new SequenceBuildRequest(from, to, cut) { UsersPerPart = 3, ElementsPerPart = 2 + (seed % 3 * 8), Parallelism = 2, EnrichmentsKnownAtMicros = cut.KnownAtMicros }, null, CancellationToken.None);
 
         expected.RowCount.Should().BeGreaterThan(3, "the test data must produce sequences");
         Describe(actual).Should().Equal(Describe(expected));

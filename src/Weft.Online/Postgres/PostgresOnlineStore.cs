@@ -99,6 +99,7 @@ internal sealed class PostgresOnlineStore : IOnlineStore
     private static readonly TimeSpan[] ReadBackoff = [TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(200)];
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly CancellationTokenSource _disposing = new(); // ends a retry's pause at disposal
     private readonly OnlineStoreTuning _tuning;
     private int _disposed;
 
@@ -473,6 +474,8 @@ internal sealed class PostgresOnlineStore : IOnlineStore
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
+            await _disposing.CancelAsync().ConfigureAwait(false);
+            _disposing.Dispose();
             await _dataSource.DisposeAsync().ConfigureAwait(false);
         }
     }
@@ -500,41 +503,45 @@ internal sealed class PostgresOnlineStore : IOnlineStore
     /// its next statement (57P01): an append that met one stopped the stream although the server was
     /// back. So a lost connection also empties the pool, and the retry opens a new one.
     /// </summary>
+    /// <remarks>
+    /// A timeout (a command's, or the pool's wait for a free connection) is not retried: each attempt
+    /// would wait as long again, turning a 30 s command timeout into minutes, and more attempts on a
+    /// busy server or pool only add to the load. Disposal ends the pauses.
+    /// </remarks>
     private async Task<T> RetryingAsync<T>(string operation, TimeSpan[] backoff, Func<CancellationToken, Task<T>> attempt, CancellationToken cancellationToken)
     {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         for (int tried = 0; ; tried++)
         {
             try
             {
                 return await attempt(cancellationToken).ConfigureAwait(false);
             }
-            catch (NpgsqlException ex) when (tried < backoff.Length && PostgresErrors.IsTransient(ex) && _disposed == 0)
+            catch (NpgsqlException ex) when (tried < backoff.Length && PostgresErrors.IsTransient(ex) && !PostgresErrors.IsTimeout(ex) && _disposed == 0)
             {
                 if (PostgresErrors.IsLostConnection(ex))
                 {
                     _dataSource.Clear();
                 }
 
-                await Task.Delay(backoff[tried], cancellationToken).ConfigureAwait(false);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+                try
+                {
+                    await Task.Delay(backoff[tried], linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new ObjectDisposedException(nameof(PostgresOnlineStore), $"The online store {Describe} was disposed while {operation.ToLowerInvariant()} waited to retry: {FirstLine(ex.Message)}");
+                }
             }
             catch (NpgsqlException ex)
             {
+                var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
                 throw new OnlineStoreException(Describe,
-                    $"{operation} failed on the online store {Describe}{(tried > 0 ? $" (tried {tried + 1} times over {Waited(backoff, tried)})" : "")}: {FirstLine(ex.Message)}",
+                    $"{operation} failed on the online store {Describe}{(tried > 0 ? $" (tried {tried + 1} times over {(elapsed.TotalSeconds >= 1 ? $"{elapsed.TotalSeconds:0.#} s" : $"{elapsed.TotalMilliseconds:0} ms")})" : "")}: {FirstLine(ex.Message)}",
                     PostgresErrors.IsTransient(ex), ex);
             }
         }
-    }
-
-    private static string Waited(TimeSpan[] backoff, int pauses)
-    {
-        var total = TimeSpan.Zero;
-        for (int i = 0; i < pauses; i++)
-        {
-            total += backoff[i];
-        }
-
-        return total.TotalSeconds >= 1 ? $"{total.TotalSeconds:0.#} s" : $"{total.TotalMilliseconds:0} ms";
     }
 
     /// <summary>Npgsql's message of a server error runs on with POSITION:, DETAIL: lines; the first says what failed.</summary>
@@ -685,11 +692,18 @@ internal static class PostgresErrors
         _ => false,
     };
 
-    /// <summary>The connection is gone (server shut down or restarted, network reset): the pool's other connections likely are too.</summary>
+    /// <summary>
+    /// The connection is gone (server shut down or restarted, network reset): the pool's other
+    /// connections likely are too. Not a timeout: an exhausted pool or a slow command says nothing of
+    /// the connections, and emptying the pool then would only add reconnections to the load.
+    /// </summary>
     public static bool IsLostConnection(Exception ex) => ex switch
     {
         PostgresException pg => pg.SqlState is "57P01" or "57P02" or "57P03" || pg.SqlState.StartsWith("08", StringComparison.Ordinal),
-        NpgsqlException npgsql => npgsql.IsTransient,
+        NpgsqlException npgsql => npgsql.InnerException is IOException or System.Net.Sockets.SocketException or EndOfStreamException,
         _ => false,
     };
+
+    /// <summary>A command's timeout, or the pool's wait for a free connection running out.</summary>
+    public static bool IsTimeout(Exception ex) => ex is NpgsqlException { InnerException: TimeoutException } || ex.InnerException is TimeoutException;
 }

@@ -26,7 +26,7 @@ public sealed partial class StreamRuntime
         private readonly Dictionary<string, long> _deadHeld; // offsets whose dead letters the table holds
         private readonly Dictionary<string, long> _lateHeld; // ... and whose late events the ledger holds
         private readonly HashSet<string> _recalledFiles = new(StringComparer.Ordinal); // stream files whose rows the run has recalled
-        private readonly HashSet<string> _recordedLate = new(StringComparer.Ordinal); // policy accept: ids an earlier life recorded late (from the ledger)
+        private readonly HashSet<string> _recordedLate = new(StringComparer.Ordinal); // policy accept: ids an earlier life recorded late (from the ledger, at open, at most the dedup window's capacity)
         private readonly int _lakeRowGroupSize;
         private EventTableWriter _pending; // filled by appends (stage two), taken by flushes
         private long _pendingRows; // rows in _pending; written by the append stage, read by the loop
@@ -70,9 +70,12 @@ public sealed partial class StreamRuntime
             var view = await EnrichedLake.OpenAsync(config.EnrichedTable(name), env.Definition, cancellationToken).ConfigureAwait(false);
 
             var (lakeOffsets, maxEventTime) = await StreamCommitsAsync(lake.Log, cancellationToken).ConfigureAwait(false);
-            var stream = new SignalStream(env, lake, lakeRowGroupSize, dead, ledger, view, lakeOffsets, NotAfterNow(maxEventTime, time),
+            // The ledger's commits record the flush's watermark too: they come before the rows', and a
+            // crash between the two left the rows' commit, and the watermark it records, unwritten.
+            var (lateHeld, ledgerMaxEventTime) = await StreamCommitsAsync(ledger.Log, cancellationToken).ConfigureAwait(false);
+            var stream = new SignalStream(env, lake, lakeRowGroupSize, dead, ledger, view, lakeOffsets, NotAfterNow(Math.Max(maxEventTime, ledgerMaxEventTime), time),
                 await HeldOffsetsAsync(dead, cancellationToken).ConfigureAwait(false),
-                await HeldOffsetsAsync(ledger, cancellationToken).ConfigureAwait(false),
+                lateHeld,
                 time);
             await stream.RecallAsync(cancellationToken).ConfigureAwait(false);
             return stream;
@@ -103,7 +106,7 @@ public sealed partial class StreamRuntime
         private async Task RecallAsync(CancellationToken cancellationToken)
         {
             long started = Stopwatch.GetTimestamp();
-            Recalled = await RecallNewAsync(cancellationToken).ConfigureAwait(false);
+            Recalled = await RecallNewAsync(cancellationToken, atOpen: true).ConfigureAwait(false);
             RecallTime = Stopwatch.GetElapsedTime(started);
         }
 
@@ -114,7 +117,7 @@ public sealed partial class StreamRuntime
         /// (<see cref="SignalRun.Recall"/>), so this may run again after a rebalance: it then takes in
         /// what other runtimes of the group stored since, for the partitions this one now reads.
         /// </summary>
-        private async Task<long> RecallNewAsync(CancellationToken cancellationToken)
+        private async Task<long> RecallNewAsync(CancellationToken cancellationToken, bool atOpen = false)
         {
             var snapshot = await _lake.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
             var streamRows = PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.StreamPath);
@@ -162,9 +165,9 @@ public sealed partial class StreamRuntime
             // Under accept, one a filter then removed is in no lake table either, and its redelivery
             // was recorded late again; but those ids must not enter the dedup window: a flush that
             // committed the ledger and not yet the rows would then drop their replay from the lake.
-            if (buckets.Count > 0 && TimeBuckets.TryParse(buckets[^1], out _, out long since))
+            bool accept = Env.Definition.Late == LatePolicy.Accept;
+            if ((!accept || atOpen) && buckets.Count > 0 && TimeBuckets.TryParse(buckets[^1], out _, out long since))
             {
-                bool accept = Env.Definition.Late == LatePolicy.Accept;
                 var range = new ColumnRange(LateEventLedger.ObservedAtColumn, since, null);
                 await foreach (var batch in _ledger.ReadAsync([StandardColumns.EventId], range: range, cancellationToken: cancellationToken).ConfigureAwait(false))
                 {
@@ -172,7 +175,12 @@ public sealed partial class StreamRuntime
                     {
                         if (accept)
                         {
-                            _recordedLate.Add(id!);
+                            // Only an earlier life's (read at open): this one's go through its dedup
+                            // window. At most as many as the window holds.
+                            if (_recordedLate.Count < capacity)
+                            {
+                                _recordedLate.Add(id!);
+                            }
                         }
                         else
                         {
@@ -540,7 +548,9 @@ public sealed partial class StreamRuntime
             Merge(_lakeOffsets, lakeOffsets);
             _maxEventTime = Math.Max(_maxEventTime, NotAfterNow(maxEventTime, time)); // the prepare stage's; a flush records the append stage's
             Merge(_deadHeld, await HeldOffsetsAsync(_deadLetters, cancellationToken).ConfigureAwait(false));
-            Merge(_lateHeld, await HeldOffsetsAsync(_ledger, cancellationToken).ConfigureAwait(false));
+            var (lateHeld, ledgerMaxEventTime) = await StreamCommitsAsync(_ledger.Log, cancellationToken).ConfigureAwait(false);
+            Merge(_lateHeld, lateHeld);
+            _maxEventTime = Math.Max(_maxEventTime, NotAfterNow(ledgerMaxEventTime, time));
             return recalled;
         }
 
