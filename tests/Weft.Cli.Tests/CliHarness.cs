@@ -31,6 +31,28 @@ public sealed class CliHarness : IDisposable
         return (exit, stdout.ToString(), stderr.ToString());
     }
 
+    /// <summary>
+    /// Starts <c>weft serve</c> in-process on a free port (<paramref name="args"/> after "serve", without
+    /// --urls) and waits until it listens: the run (completes when <paramref name="stop"/> is cancelled)
+    /// and its base URL. Fails naming its output if it stops or does not listen within 20 s.
+    /// </summary>
+    public static async Task<(Task<int> Run, string Url)> StartServeAsync(string[] args, StringWriter stdout, StringWriter stderr, CancellationToken stop)
+    {
+        var run = WeftCli.RunAsync(["serve", .. args, "--urls", "http://127.0.0.1:0"], TextWriter.Synchronized(stdout), TextWriter.Synchronized(stderr), stop);
+        for (int i = 0; i < 400 && !run.IsCompleted; i++)
+        {
+            var listening = System.Text.RegularExpressions.Regex.Match(stdout.ToString(), @"listening on (http://127\.0\.0\.1:\d+)");
+            if (listening.Success)
+            {
+                return (run, listening.Groups[1].Value);
+            }
+
+            await Task.Delay(50, stop);
+        }
+
+        throw new InvalidOperationException($"weft serve did not listen; stdout: {stdout}, stderr: {stderr}");
+    }
+
     public void Dispose()
     {
         try

@@ -113,18 +113,11 @@ public sealed class ServeCommandTests
         var stderr = new StringWriter();
         using var cts = new CancellationTokenSource();
 
-        var run = WeftCli.RunAsync(["serve", "--config", cli.PathOf("weft.json"), "--urls", "http://127.0.0.1:0"], TextWriter.Synchronized(stdout), TextWriter.Synchronized(stderr), cts.Token);
-        Match listening = Match.Empty;
-        for (int i = 0; i < 400 && !run.IsCompleted && !(listening = Regex.Match(stdout.ToString(), @"listening on (http://127\.0\.0\.1:\d+)")).Success; i++)
-        {
-            await Task.Delay(50);
-        }
-
-        listening.Success.Should().BeTrue($"stdout: {stdout}, stderr: {stderr}");
+        var (run, url) = await CliHarness.StartServeAsync(["--config", cli.PathOf("weft.json")], stdout, stderr, cts.Token);
         using (var client = new HttpClient())
         {
-            (await client.GetStringAsync(listening.Groups[1].Value + "/healthz")).Should().Be("ok\n");
-            (await client.GetAsync(listening.Groups[1].Value + "/v1/signals")).StatusCode.Should().Be(System.Net.HttpStatusCode.Unauthorized);
+            (await client.GetStringAsync(url + "/healthz")).Should().Be("ok\n");
+            (await client.GetAsync(url + "/v1/signals")).StatusCode.Should().Be(System.Net.HttpStatusCode.Unauthorized);
         }
 
         await cts.CancelAsync();

@@ -2,7 +2,6 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using FluentAssertions;
 using Npgsql;
 using Weft.Definitions;
@@ -43,15 +42,8 @@ public sealed class ServePostgresTests(Weft.Online.Tests.PostgresServer postgres
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         using var cts = new CancellationTokenSource();
-        var run = WeftCli.RunAsync(["serve", "--config", cli.PathOf("weft.json"), "--urls", "http://127.0.0.1:0"], TextWriter.Synchronized(stdout), TextWriter.Synchronized(stderr), cts.Token);
-        Match listening = Match.Empty;
-        for (int i = 0; i < 400 && !run.IsCompleted && !(listening = Regex.Match(stdout.ToString(), @"listening on (http://127\.0\.0\.1:\d+)")).Success; i++)
-        {
-            await Task.Delay(50);
-        }
-
-        listening.Success.Should().BeTrue($"stdout: {stdout}, stderr: {stderr}");
-        using var client = new HttpClient { BaseAddress = new Uri(listening.Groups[1].Value) };
+        var (run, url) = await CliHarness.StartServeAsync(["--config", cli.PathOf("weft.json")], stdout, stderr, cts.Token);
+        using var client = new HttpClient { BaseAddress = new Uri(url) };
         client.DefaultRequestHeaders.Add("X-Api-Key", "k-1");
         (await client.GetAsync("/v1/signals/saves/users/1/sequence")).StatusCode.Should().Be(HttpStatusCode.OK);
 
