@@ -111,6 +111,36 @@ public sealed class ConcurrencyTests : IDisposable
         snapshot.Files().Select(f => f.Path).Should().Equal(sneaked.Path);
     }
 
+    /// <summary>
+    /// A compaction rewrites a partition's small files into one, leaving its rows as they were; a replace
+    /// of that partition racing it (weft batch while weft table compact runs) failed as a conflict. It
+    /// now commits over what is there: the compacted file goes too, and nothing else.
+    /// </summary>
+    [Fact]
+    public async Task Replacing_a_partition_another_writer_just_compacted_replaces_the_compacted_file()
+    {
+        var setup = await TestTables.CreateAsync(TablePath);
+        var first = TestTables.WriteFile(TablePath, "2026-11-23T10", "batch");
+        var second = TestTables.WriteFile(TablePath, "2026-11-23T10", "batch");
+        var elsewhere = TestTables.WriteFile(TablePath, "2026-11-23T11", "batch");
+        await setup.CommitAsync(TestTables.Append(first, second, elsewhere));
+        var other = await DeltaTable.OpenAsync(TablePath);
+        var compacted = TestTables.WriteFile(TablePath, "2026-11-23T10", "batch");
+        var store = new HookedLogStore(new FileSystemLogStore(TablePath), async () => await other.CommitAsync(
+            DeltaTransaction.Create("OPTIMIZE").WithWriterSchema(TestTables.Schema).WithoutDataChange().Remove(first.Path).Remove(second.Path).Add(compacted).Build()));
+        var table = await DeltaTable.OpenAsync(store, TablePath, null, CancellationToken.None);
+        var replacement = TestTables.WriteFile(TablePath, "2026-11-23T10", "batch");
+
+        var result = await table.CommitAsync(DeltaTransaction.Create("WRITE").WithWriterSchema(TestTables.Schema)
+            .ReplacePartitions(PartitionFilter.ForPartition(TestTables.Partition("2026-11-23T10", "batch")), [replacement]).Build());
+
+        result.Version.Should().Be(3);
+        result.FilesRemoved.Should().Be(1, "what the partition held at the version it committed over: the compacted file");
+        (await (await DeltaTable.OpenAsync(TablePath)).GetSnapshotAsync()).Files().Select(f => f.Path).Should().BeEquivalentTo([elsewhere.Path, replacement.Path]);
+        var entry = await new DeltaLogReader(new FileSystemLogStore(TablePath), TablePath).ReadAsync(3, CancellationToken.None);
+        entry.Actions.OfType<RemoveAction>().Select(r => DeltaPaths.FromLogPath(r.Path)).Should().Equal(compacted.Path);
+    }
+
     [Fact]
     public async Task Replacing_a_partition_after_another_writer_appended_elsewhere_is_retried_at_the_next_version()
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Weft.Parquet;
 
@@ -478,6 +479,7 @@ public sealed class DeltaTable
         var addedPaths = transaction.Adds.Select(a => a.Path).ToHashSet(StringComparer.Ordinal);
         var removedPaths = removed.Select(r => r.Path).ToHashSet(StringComparer.Ordinal);
         var fileActions = BuildFileActions(transaction, removed, state.Metadata.PartitionColumns, _options.TimeProvider.GetUtcNow());
+        var rearranged = new StrongBox<bool>();
         var parameters = new Dictionary<string, string>(transaction.Parameters, StringComparer.Ordinal);
         parameters.TryAdd("mode", transaction.ReplacedPartitions is null ? "Append" : "Overwrite");
         if (transaction.ReplacedPartitions is { } replaced)
@@ -520,7 +522,17 @@ public sealed class DeltaTable
                     + "was taken by a concurrent writer. No conflicting change was found; the commit may be retried. Nothing was committed.");
             }
 
-            state = await CatchUpAsync(state, readVersion, transaction, addedPaths, removedPaths, cancellationToken).ConfigureAwait(false);
+            state = await CatchUpAsync(state, readVersion, transaction, addedPaths, removedPaths, rearranged, cancellationToken).ConfigureAwait(false);
+            if (rearranged.Value)
+            {
+                // A compaction rewrote files of the partitions this transaction replaces: the same rows in
+                // other files. Replace what is there now.
+                rearranged.Value = false;
+                removed = ResolveRemoves(transaction, state);
+                removedPaths = removed.Select(r => r.Path).ToHashSet(StringComparer.Ordinal);
+                fileActions = BuildFileActions(transaction, removed, state.Metadata.PartitionColumns, _options.TimeProvider.GetUtcNow());
+            }
+
             await BackOffAsync(attempt, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -819,13 +831,14 @@ public sealed class DeltaTable
         DeltaTransaction transaction,
         HashSet<string> addedPaths,
         HashSet<string> removedPaths,
+        StrongBox<bool> rearranged,
         CancellationToken cancellationToken)
     {
         var latestVersion = await _log.LatestVersionAsync(state.Version, cancellationToken).ConfigureAwait(false);
         var before = state;
         var caughtUp = await _log.ReplayAsync(state, latestVersion, (after, entry) =>
         {
-            if (FindConflict(transaction, addedPaths, removedPaths, before, entry) is { } reason)
+            if (FindConflict(transaction, addedPaths, removedPaths, before, entry, rearranged) is { } reason)
             {
                 var operation = entry.Actions.OfType<CommitInfoAction>().FirstOrDefault()?.Operation ?? "UNKNOWN";
                 throw new ConcurrentModificationException(Path, entry.Version, retriesExhausted: false,
@@ -844,10 +857,15 @@ public sealed class DeltaTable
         HashSet<string> addedPaths,
         HashSet<string> removedPaths,
         TableState before,
-        CommitEntry winner)
+        CommitEntry winner,
+        StrongBox<bool> rearranged)
     {
         var replaced = transaction.ReplacedPartitions;
         var partitionColumns = before.Metadata.PartitionColumns;
+        // A commit that only rearranges rows (a compaction: every add and remove without dataChange)
+        // within partitions this transaction replaces changes nothing it means to replace: it is not a
+        // conflict, and the transaction's removals are resolved again against the new files.
+        bool rearranges = replaced is not null && IsRearrangement(winner);
         foreach (var action in winner.Actions)
         {
             switch (action)
@@ -866,6 +884,12 @@ public sealed class DeltaTable
 
                     if (replaced is not null && replaced.Matches(add.PartitionValues))
                     {
+                        if (rearranges)
+                        {
+                            rearranged.Value = true;
+                            break;
+                        }
+
                         return $"added file '{path}' to partition {Describe(add.PartitionValues, partitionColumns)}, which this transaction replaces ({replaced})";
                     }
 
@@ -875,15 +899,22 @@ public sealed class DeltaTable
                 case RemoveAction remove:
                 {
                     var path = DeltaPaths.FromLogPath(remove.Path);
+                    var values = remove.PartitionValues ?? before.Files.GetValueOrDefault(path)?.PartitionValues;
+                    bool inReplaced = replaced is not null && values is not null && replaced.Matches(values);
+                    if (rearranges && inReplaced && !transaction.Removes.Contains(path))
+                    {
+                        rearranged.Value = true;
+                        break;
+                    }
+
                     if (removedPaths.Contains(path))
                     {
                         return $"removed file '{path}', which this transaction also removes";
                     }
 
-                    var values = remove.PartitionValues ?? before.Files.GetValueOrDefault(path)?.PartitionValues;
-                    if (replaced is not null && values is not null && replaced.Matches(values))
+                    if (inReplaced)
                     {
-                        return $"removed file '{path}' from partition {Describe(values, partitionColumns)}, which this transaction replaces ({replaced})";
+                        return $"removed file '{path}' from partition {Describe(values!, partitionColumns)}, which this transaction replaces ({replaced})";
                     }
 
                     break;
@@ -892,6 +923,26 @@ public sealed class DeltaTable
         }
 
         return null;
+    }
+
+    /// <summary>Whether every file action of <paramref name="entry"/> leaves the table's rows as they were (dataChange false), and it has one.</summary>
+    private static bool IsRearrangement(CommitEntry entry)
+    {
+        bool any = false;
+        foreach (var action in entry.Actions)
+        {
+            switch (action)
+            {
+                case AddAction { DataChange: true }:
+                case RemoveAction { DataChange: true }:
+                    return false;
+                case AddAction or RemoveAction:
+                    any = true;
+                    break;
+            }
+        }
+
+        return any;
     }
 
     private async ValueTask BackOffAsync(int attempt, CancellationToken cancellationToken)

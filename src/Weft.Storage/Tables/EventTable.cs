@@ -168,7 +168,9 @@ public sealed class EventTable
     /// and adds <paramref name="batch"/>'s rows, placed by <paramref name="partitioner"/>; every row must
     /// fall in those partitions. Readers see the old files or the new ones, never both; time travel to
     /// the version before still reads the old rows. An empty batch empties the partitions. A concurrent
-    /// commit touching those partitions fails this one with <see cref="ConcurrentModificationException"/>.
+    /// commit adding or removing rows in those partitions fails this one with
+    /// <see cref="ConcurrentModificationException"/>; one that only rearranged them (a compaction) does
+    /// not: the commit then replaces the files they are in now.
     /// </summary>
     public Task<TableWriteResult> ReplacePartitionsAsync(
         EventBatch batch, EventPartitioner partitioner, PartitionFilter partitions, CancellationToken cancellationToken = default)
