@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Collections.Immutable;
 using Weft.Definitions;
 using Weft.Engine;
@@ -14,7 +15,18 @@ public sealed record EnrichedRows(EventBatch Rows, bool[] FromBatch, bool[] Admi
 
 /// <summary>The state of an enriched table that provenance reports: version, sealed buckets, watermarks.</summary>
 /// <param name="SealedThroughMicros">End of the newest sealed bucket (the batch watermark), or null.</param>
-public sealed record LakeState(long Version, ImmutableHashSet<string> SealedBuckets, long? SealedThroughMicros);
+public sealed record LakeState(long Version, ImmutableHashSet<string> SealedBuckets, long? SealedThroughMicros)
+{
+    /// <summary>
+    /// For a sealed bucket, when the batch run that sealed it (last) began reading the raw archives
+    /// (µs, <c>weft.read_at</c>); absent when its commit does not say. Stream rows that arrived after
+    /// it are events that run could not see (<see cref="MergePolicy.Admits(MergePolicyKind, bool, bool, long, long)"/>).
+    /// </summary>
+    public ImmutableDictionary<string, long> SealReadAt { get; init; } = ImmutableDictionary<string, long>.Empty.WithComparers(StringComparer.Ordinal);
+
+    /// <summary>When the run that sealed <paramref name="bucket"/> read, or <see cref="long.MaxValue"/> when unknown or not sealed.</summary>
+    public long SealReadAtMicros(string bucket) => SealReadAt.TryGetValue(bucket, out long at) ? at : long.MaxValue;
+}
 
 /// <summary>
 /// Reads <c>enriched/&lt;signal&gt;</c>, where the stream path and the batch path both write
@@ -71,14 +83,17 @@ public sealed class EnrichedLake
         // starts from the sealed buckets a previous reader kept (a fold of the log, DeltaTable.ReadFoldAsync).
         var previous = known is { } earlier && earlier.Version < snapshot.Version ? earlier : null;
         var sealedBuckets = previous?.SealedBuckets.ToBuilder() ?? ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
+        var readAts = previous?.SealReadAt.ToBuilder() ?? ImmutableDictionary.CreateBuilder<string, long>(StringComparer.Ordinal);
         long? through = previous?.SealedThroughMicros;
         long after = previous?.Version ?? -1;
         if (previous is null && await table.Log.ReadFoldAsync(SealedFold, cancellationToken).ConfigureAwait(false) is { } fold && fold.Version <= snapshot.Version)
         {
             after = fold.Version;
-            foreach (var bucket in fold.Value.Split(',', StringSplitOptions.RemoveEmptyEntries))
+            foreach (var entry in fold.Value.Split(',', StringSplitOptions.RemoveEmptyEntries))
             {
-                Seal(bucket);
+                // "bucket@read_at", or "bucket" when the run that sealed it did not record when it read.
+                int at = entry.IndexOf('@', StringComparison.Ordinal);
+                Seal(at < 0 ? entry : entry[..at], at >= 0 && long.TryParse(entry.AsSpan(at + 1), NumberStyles.None, CultureInfo.InvariantCulture, out long readAt) ? readAt : null);
             }
         }
 
@@ -93,9 +108,11 @@ public sealed class EnrichedLake
 
             if (commit.Parameters.TryGetValue(LakeParameters.Sealed, out var list) && list.Length > 0)
             {
+                long? readAt = commit.Parameters.TryGetValue(LakeParameters.ReadAt, out var text)
+                    && long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long micros) ? micros : null;
                 foreach (var bucket in list.Split(','))
                 {
-                    Seal(bucket);
+                    Seal(bucket, readAt);
                 }
             }
 
@@ -104,15 +121,31 @@ public sealed class EnrichedLake
 
         if (previous is null && read >= FoldKeepAfter)
         {
-            await table.Log.WriteFoldAsync(SealedFold, folded, string.Join(',', sealedBuckets.Order(StringComparer.Ordinal)), cancellationToken).ConfigureAwait(false);
+            await table.Log.WriteFoldAsync(SealedFold, folded,
+                string.Join(',', sealedBuckets.Order(StringComparer.Ordinal).Select(b => readAts.TryGetValue(b, out long at) ? $"{b}@{at.ToString(CultureInfo.InvariantCulture)}" : b)), cancellationToken).ConfigureAwait(false);
         }
 
-        return new LakeState(snapshot.Version, sealedBuckets.ToImmutable(), through);
+        return new LakeState(snapshot.Version, sealedBuckets.ToImmutable(), through) { SealReadAt = readAts.ToImmutable() };
 
-        void Seal(string bucket)
+        void Seal(string bucket, long? readAt)
         {
             // A commit another writer named a bucket in that is no bucket ("", "a,,b") seals nothing.
-            if (TimeBuckets.TryParse(bucket, out var kind, out long start) && sealedBuckets.Add(bucket))
+            if (!TimeBuckets.TryParse(bucket, out var kind, out long start))
+            {
+                return;
+            }
+
+            // The latest sealing run's read time: a commit that does not record one leaves it unknown.
+            if (readAt is { } at)
+            {
+                readAts[bucket] = at;
+            }
+            else
+            {
+                readAts.Remove(bucket);
+            }
+
+            if (sealedBuckets.Add(bucket))
             {
                 long end = start + TimeBuckets.LengthMicros(kind);
                 through = through is { } t ? Math.Max(t, end) : end;
@@ -121,7 +154,9 @@ public sealed class EnrichedLake
     }
 
     /// <summary>The name of the fold of sealed buckets this table keeps for its next first reader.</summary>
-    internal const string SealedFold = "sealed-buckets";
+    /// (Entries are "bucket@read_at"; a name of its own, so a Weft that folded buckets alone neither reads
+    /// these, where it would find no bucket, nor is read as lacking read times.)
+    internal const string SealedFold = "sealed-buckets-read-at";
 
     /// <summary>Commits a first read folds before it keeps the sealed buckets for the next one.</summary>
     internal const int FoldKeepAfter = DeltaTable.FoldWorthKeeping;
@@ -148,6 +183,7 @@ public sealed class EnrichedLake
         var all = EventBatch.Concat(parts[0].Schema, parts);
         var paths = ((StringColumn)all[EventLayout.PathColumn]).Values;
         var buckets = ((StringColumn)all[EventLayout.BucketColumn]).Values;
+        var ingest = ((PrimitiveColumn<long>)all[StandardColumns.IngestTime]).Values;
         int n = all.RowCount;
         var fromBatch = new bool[n];
         var admitted = new bool[n];
@@ -155,7 +191,8 @@ public sealed class EnrichedLake
         for (int i = 0; i < n; i++)
         {
             fromBatch[i] = paths[i] == EventLayout.BatchPath;
-            admitted[i] = MergePolicy.Admits(_signal.Merge, fromBatch[i], state.SealedBuckets.Contains(buckets[i]!));
+            bool sealedBucket = state.SealedBuckets.Contains(buckets[i]!);
+            admitted[i] = MergePolicy.Admits(_signal.Merge, fromBatch[i], sealedBucket, ingest[i], sealedBucket ? state.SealReadAtMicros(buckets[i]!) : long.MaxValue);
             if (admitted[i])
             {
                 if (fromBatch[i])

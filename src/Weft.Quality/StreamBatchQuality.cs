@@ -139,7 +139,8 @@ public static class StreamBatchQuality
     /// <summary>
     /// The buckets in range by which paths hold rows. A bucket a batch commit sealed counts as the batch
     /// path's even with no rows of it (an hour without events): its stream rows are then stream-only
-    /// events, which reads of the sealed bucket never show, not a bucket "not sealed yet".
+    /// events (reads of the sealed bucket show those that arrived after the sealing run read), not a
+    /// bucket "not sealed yet".
     /// </summary>
     private static BucketCoverage Coverage(DeltaSnapshot snapshot, IReadOnlySet<string> sealedBuckets, QualityRequest request)
     {

@@ -1,4 +1,5 @@
 using FluentAssertions;
+using Weft.Definitions;
 using Weft.Engine;
 using Weft.Storage;
 using Xunit;
@@ -73,5 +74,60 @@ public sealed class EnrichedLakeStateTests
         text.Should().Contain("\"weft.sealed\"", "the batch run's first commit seals buckets");
         fromFold.SealedBuckets.Should().BeEquivalentTo(whole.SealedBuckets.Add("2030-06-01T00"));
         fromFold.SealedThroughMicros.Should().Be(TimeBuckets.Parse("2030-06-01T00").EndMicros);
+    }
+
+    /// <summary>
+    /// Under batch seals, stream fills, a stream row of a sealed bucket that arrived after the sealing run
+    /// began reading is an event that run could not see: it takes part (accepted late, amended online),
+    /// where before it was hidden until the next run. One that arrived before it does not, and a copy of
+    /// an event the run has collapses with the batch copy.
+    /// </summary>
+    [Fact]
+    public async Task A_stream_row_of_a_sealed_bucket_takes_part_only_when_it_arrived_after_the_sealing_run_read()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 13, events: 300);
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+        var path = world.Config.EnrichedTable("engagement");
+        await new BatchJob(env).RunAsync(new BatchRequest("engagement", BatchWorld.Start, BatchWorld.Start + BatchWorld.Day), null, CancellationToken.None);
+        var lake = await EnrichedLake.OpenAsync(path, env.Definition, CancellationToken.None);
+        var state = await lake.GetStateAsync(CancellationToken.None);
+        var table = await EventTable.OpenAsync(path);
+        var batchRows = new List<Weft.Engine.EventBatch>();
+        await foreach (var part in table.ReadAsync(partitions: PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath)))
+        {
+            batchRows.Add(part);
+        }
+
+        var rows = Weft.Engine.EventBatch.Concat(env.Signal.EnrichedSchema, batchRows);
+        // The newest event: copies of it are within its user's newest max_length (ties go by event_id, and these sort first).
+        var times = ((Weft.Engine.PrimitiveColumn<long>)rows[StandardColumns.EventTime]).Values;
+        int newest = Array.IndexOf(times, times.Max());
+        string bucket = TimeBuckets.Format(times[newest], env.Definition.Bucket);
+        state.SealedBuckets.Should().Contain(bucket);
+        long readAt = state.SealReadAtMicros(bucket);
+        var history = await table.Log.GetHistoryAsync();
+        history.Should().Contain(c => c.Parameters.GetValueOrDefault(LakeParameters.ReadAt) == readAt.ToString(System.Globalization.CultureInfo.InvariantCulture), "the sealing commit's read time");
+        string copied = (string)rows[StandardColumns.EventId].GetValue(newest)!;
+
+        // Three stream rows of that bucket: one that arrived well before the run read, one after, and a copy of a batch event after.
+        var three = rows.Gather([newest, newest, newest]);
+        var columns = three.Columns.ToArray();
+        columns[three.Schema.IndexOf(three.Schema.Single(f => f.Name == StandardColumns.EventId))] = new Weft.Engine.StringColumn(["a-before-seal", "a-after-seal", copied]);
+        columns[three.Schema.IndexOf(three.Schema.Single(f => f.Name == StandardColumns.IngestTime))] =
+            new Weft.Engine.PrimitiveColumn<long>(Weft.Definitions.WeftType.Timestamp, [readAt - (10 * 60_000_000L), readAt + 60_000_000L, readAt + 60_000_000L]);
+        await table.AppendAsync(new Weft.Engine.EventBatch(three.Schema, columns), EventPartitioner.ByTimeBucket(env.Definition.Bucket, EventLayout.StreamPath));
+
+        var read = await (await EnrichedLake.OpenAsync(path, env.Definition, CancellationToken.None)).ReadAsync(BatchWorld.Start, BatchWorld.Start + BatchWorld.Day, CancellationToken.None);
+        var ids = (Weft.Engine.StringColumn)read.Rows[StandardColumns.EventId];
+        bool Admitted(string id, bool fromBatch) => Enumerable.Range(0, read.Rows.RowCount).Single(i => ids.Values[i] == id && read.FromBatch[i] == fromBatch) is var i && read.Admitted[i];
+        Admitted("a-before-seal", fromBatch: false).Should().BeFalse("the run that sealed the bucket had read it by then");
+        Admitted("a-after-seal", fromBatch: false).Should().BeTrue("the run could not have seen it");
+        Admitted(copied, fromBatch: false).Should().BeTrue();
+        var user = (long)rows[StandardColumns.UserId].GetValue(newest)!;
+        var snapshot = SequenceBuilder.Snapshot(read, env.Definition, Weft.Engine.Sequences.SequenceCut.For(env.Definition, BatchWorld.Start + BatchWorld.Day, long.MaxValue));
+        int row = Enumerable.Range(0, snapshot.RowCount).Single(r => (long)snapshot.Keys[StandardColumns.UserId].GetValue(r)! == user);
+        var elementIds = Enumerable.Range(snapshot.Offsets[row], snapshot.Length(row)).Select(k => (string)snapshot.Elements[StandardColumns.EventId].GetValue(k)!).ToList();
+        elementIds.Should().Contain("a-after-seal").And.NotContain("a-before-seal");
+        elementIds.Count(id => id == copied).Should().Be(1, "the stream copy collapses with the batch copy");
     }
 }

@@ -141,6 +141,35 @@ public sealed class MergeConsistencyTests
         served.GetProperty("provenance").GetProperty("from_batch").GetInt32().Should().Be(streamOnly.Count, "the sealed bucket is the batch history's");
     }
 
+    /// <summary>
+    /// An event accepted late into a bucket the batch path sealed, arriving after the sealing run read
+    /// the archives, is served at once (amended online) and is in the snapshot of the same cut; before, it
+    /// was hidden until the next batch run. One that arrived before that run read is not: the run had it
+    /// to read, and the sealed bucket is the batch path's.
+    /// </summary>
+    [Fact]
+    public async Task An_event_accepted_late_into_a_sealed_bucket_after_the_sealing_run_read_is_served_at_once()
+    {
+        await using var world = new ServingWorld();
+        await world.ArchiveAsync(ServingWorld.Events(200, seed: 33));
+        var batch = await world.BatchAsync(); // reads at ServingWorld.Now (the world's clock)
+        long twoDaysAgo = ServingWorld.Now - (2 * ServingWorld.Day);
+        batch.SealedBuckets.Should().Contain(TimeBuckets.Format(TimeBuckets.StartOf(twoDaysAgo, TimeBucket.Hour), TimeBucket.Hour));
+        var after = new RawEvent("late-after", 701, "save", twoDaysAgo, ServingWorld.Now + 60_000_000L, 3, null);
+        var before = new RawEvent("late-before", 701, "save", twoDaysAgo + 1_000_000, ServingWorld.Now - (10 * 60_000_000L), 4, null);
+        await world.StreamAsync([after, before]);
+
+        await world.StartAsync();
+        using var client = world.Client();
+        var served = await ServingWorld.JsonAsync(await client.GetAsync("v1/signals/engagement/users/701/sequence?known_at=" + Uri.EscapeDataString(Timestamps.Format(ServingWorld.Now + ServingWorld.Day))));
+        var snapshot = await world.SnapshotAsync(Weft.Engine.Sequences.SequenceCut.For(world.Signal, ServingWorld.Now, ServingWorld.Now + ServingWorld.Day));
+
+        served.GetProperty("columns").GetProperty("event_id").EnumerateArray().Select(e => e.GetString()).Should().Contain("late-after").And.NotContain("late-before");
+        int row = Enumerable.Range(0, snapshot.RowCount).Single(r => (long)snapshot.Keys[StandardColumns.UserId].GetValue(r)! == 701);
+        Enumerable.Range(snapshot.Offsets[row], snapshot.Length(row)).Select(k => (string?)snapshot.Elements[StandardColumns.EventId].GetValue(k))
+            .Should().Equal(served.GetProperty("columns").GetProperty("event_id").EnumerateArray().Select(e => e.GetString()));
+    }
+
     [Fact]
     public async Task A_multi_get_returns_the_same_sequences_as_single_reads_in_request_order()
     {

@@ -23,6 +23,28 @@ public static class MergePolicy
         };
 
     /// <summary>
+    /// How long before a sealing run's read a stream row may have arrived and still be unseen by it:
+    /// the stream archives what it reads at its flushes, seconds after stamping its arrival.
+    /// </summary>
+    public static readonly long SealReadMarginMicros = 2 * 60 * 1_000_000L;
+
+    /// <summary>
+    /// <see cref="Admits(MergePolicyKind, bool, bool)"/>, except that under batch seals, stream fills a
+    /// stream row of a sealed bucket takes part when it arrived (<paramref name="ingestMicros"/>) after
+    /// the run that sealed the bucket began reading (<paramref name="sealReadAtMicros"/>, less
+    /// <see cref="SealReadMarginMicros"/>; <see cref="long.MaxValue"/> when unknown): an event that run
+    /// could not have seen, accepted late, is amended online at once rather than hidden until the next
+    /// run. A copy the run did see collapses with the batch copy by event_id.
+    /// </summary>
+    public static bool Admits(MergePolicyKind policy, bool fromBatch, bool bucketSealed, long ingestMicros, long sealReadAtMicros) =>
+        policy switch
+        {
+            MergePolicyKind.BatchSealsStreamFills => fromBatch || !bucketSealed
+                || (sealReadAtMicros != long.MaxValue && ingestMicros >= sealReadAtMicros - SealReadMarginMicros),
+            _ => true,
+        };
+
+    /// <summary>
     /// Between two copies of one event (same event_id, both admitted), whether copy A wins. Batch
     /// seals, stream fills: the batch copy wins over a stream copy (corrected enrichments), else the
     /// earliest ingested. Last-write-wins: the latest ingested.

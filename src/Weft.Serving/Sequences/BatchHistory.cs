@@ -13,13 +13,13 @@ namespace Weft.Serving.Sequences;
 /// sequence order (a <see cref="SequenceIndex"/>), and the sealed buckets of the same table version.
 /// </summary>
 /// <param name="Version">The table version read; -1 when the table does not exist yet.</param>
-/// <param name="SealedBucketStarts">Start (µs) of every sealed bucket.</param>
+/// <param name="SealedBucketStarts">Start (µs) of every sealed bucket, and when the run that sealed it read (µs; <see cref="long.MaxValue"/> when unknown: <see cref="LakeState.SealReadAt"/>).</param>
 /// <param name="SealedThroughMicros">End of the newest sealed bucket (the batch watermark), or null.</param>
 internal sealed record HistorySnapshot(
     long Version,
     EventBatch Rows,
     SequenceIndex Index,
-    IReadOnlySet<long> SealedBucketStarts,
+    IReadOnlyDictionary<long, long> SealedBucketStarts,
     long? SealedThroughMicros,
     long LoadedFromMicros,
     DateTimeOffset LoadedAt)
@@ -31,8 +31,12 @@ internal sealed record HistorySnapshot(
     /// </summary>
     public long CheckedVersion { get; init; } = long.MinValue;
 
-    public bool IsSealed(long eventTimeMicros, TimeBucket bucket) =>
-        SealedBucketStarts.Count > 0 && SealedBucketStarts.Contains(TimeBuckets.StartOf(eventTimeMicros, bucket));
+    /// <summary>Whether the bucket of <paramref name="eventTimeMicros"/> is sealed, and when the run that sealed it read.</summary>
+    public bool IsSealed(long eventTimeMicros, TimeBucket bucket, out long readAtMicros)
+    {
+        readAtMicros = long.MaxValue;
+        return SealedBucketStarts.Count > 0 && SealedBucketStarts.TryGetValue(TimeBuckets.StartOf(eventTimeMicros, bucket), out readAtMicros);
+    }
 }
 
 /// <summary>
@@ -59,7 +63,7 @@ internal sealed class BatchHistory
         _horizon = horizon;
         _time = time;
         var schema = ServedSignal.RowSchemaOf(signal);
-        _current = new HistorySnapshot(-1, EventBatch.Empty(schema), SequenceIndex.Build(EventBatch.Empty(schema), signal.Merge), new HashSet<long>(), null, WindowStart(), time.GetUtcNow());
+        _current = new HistorySnapshot(-1, EventBatch.Empty(schema), SequenceIndex.Build(EventBatch.Empty(schema), signal.Merge), new Dictionary<long, long>(), null, WindowStart(), time.GetUtcNow());
     }
 
     public HistorySnapshot Current => Volatile.Read(ref _current);
@@ -164,10 +168,10 @@ internal sealed class BatchHistory
             var fromBatch = new bool[batchRows.RowCount];
             Array.Fill(fromBatch, true);
             var index = SequenceIndex.Build(batchRows, _signal.Merge, fromBatch);
-            var sealedStarts = new HashSet<long>();
+            var sealedStarts = new Dictionary<long, long>();
             foreach (var bucket in after.SealedBuckets)
             {
-                sealedStarts.Add(TimeBuckets.Parse(bucket).StartMicros);
+                sealedStarts[TimeBuckets.Parse(bucket).StartMicros] = after.SealReadAtMicros(bucket);
             }
 
             Volatile.Write(ref _current, new HistorySnapshot(after.Version, batchRows, index, sealedStarts, after.SealedThroughMicros, from, loadedAt));

@@ -153,15 +153,18 @@ internal sealed class UserTimeline
 
         // Which copies take part, and which wins between copies of one event: MergePolicy decides, as
         // it does for snapshots and training sets (batch rows are all admitted; stream rows of a bucket
-        // the batch path sealed are not, under batch_seals_stream_fills).
+        // the batch path sealed are not, under batch_seals_stream_fills, unless they arrived after the
+        // sealing run read).
         int n = rows.RowCount;
         var fromBatch = new bool[n];
         var admitted = new bool[n];
         var times = ((PrimitiveColumn<long>)rows[StandardColumns.EventTime]).Values;
+        var ingest = ((PrimitiveColumn<long>)rows[StandardColumns.IngestTime]).Values;
         for (int i = 0; i < n; i++)
         {
             fromBatch[i] = i < batchCount;
-            admitted[i] = MergePolicy.Admits(definition.Merge, fromBatch[i], history.IsSealed(times[i], definition.Bucket));
+            bool sealedBucket = history.IsSealed(times[i], definition.Bucket, out long readAt);
+            admitted[i] = MergePolicy.Admits(definition.Merge, fromBatch[i], sealedBucket, ingest[i], readAt);
         }
 
         var index = SequenceIndex.Build(rows, definition.Merge, fromBatch, admitted);
