@@ -184,10 +184,12 @@ public static class StreamBatchQuality
         {
             switch (entry)
             {
-                case ({ }, { }):
+                case ({ }, { }) when sealedBuckets.Contains(bucket):
                     compared.Add(bucket);
                     break;
-                case ({ } stream, null):
+                case ({ } stream, _):
+                    // No batch rows, or a batch run's rows of a bucket it did not seal (still open: the
+                    // stream goes on writing it): not compared yet.
                     streamOnly.Add(bucket);
                     streamOnlyRows += stream;
                     break;
