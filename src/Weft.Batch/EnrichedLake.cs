@@ -86,10 +86,21 @@ public sealed class EnrichedLake
         var readAts = previous?.SealReadAt.ToBuilder() ?? ImmutableDictionary.CreateBuilder<string, long>(StringComparer.Ordinal);
         long? through = previous?.SealedThroughMicros;
         long after = previous?.Version ?? -1;
-        if (previous is null && await table.Log.ReadFoldAsync(SealedFold, cancellationToken).ConfigureAwait(false) is { } fold && fold.Version <= snapshot.Version)
+        var fold = previous is null ? await table.Log.ReadFoldAsync(SealedFold, cancellationToken).ConfigureAwait(false) : null;
+        if (previous is null && fold is null && await table.Log.ReadFoldAsync(BucketsOnlyFold, cancellationToken).ConfigureAwait(false) is { } older && older.Version <= snapshot.Version)
         {
-            after = fold.Version;
-            foreach (var entry in fold.Value.Split(',', StringSplitOptions.RemoveEmptyEntries))
+            // Kept by a Weft that folded buckets alone: they seal, their read times unknown. (A log cleaned
+            // up behind a checkpoint may no longer hold the commits that sealed them.)
+            after = older.Version;
+            foreach (var bucket in older.Value.Split(',', StringSplitOptions.RemoveEmptyEntries))
+            {
+                Seal(bucket, null);
+            }
+        }
+        else if (fold is { } kept && kept.Version <= snapshot.Version)
+        {
+            after = kept.Version;
+            foreach (var entry in kept.Value.Split(',', StringSplitOptions.RemoveEmptyEntries))
             {
                 // "bucket@read_at", or "bucket" when the run that sealed it did not record when it read.
                 int at = entry.IndexOf('@', StringComparison.Ordinal);
@@ -157,6 +168,9 @@ public sealed class EnrichedLake
     /// (Entries are "bucket@read_at"; a name of its own, so a Weft that folded buckets alone neither reads
     /// these, where it would find no bucket, nor is read as lacking read times.)
     internal const string SealedFold = "sealed-buckets-read-at";
+
+    /// <summary>The fold a Weft kept before read times were folded: bucket names alone.</summary>
+    internal const string BucketsOnlyFold = "sealed-buckets";
 
     /// <summary>Commits a first read folds before it keeps the sealed buckets for the next one.</summary>
     internal const int FoldKeepAfter = DeltaTable.FoldWorthKeeping;

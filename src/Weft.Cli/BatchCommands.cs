@@ -221,18 +221,15 @@ internal static class BatchCommands
         return command;
     }
 
-    /// <summary>
-    /// Where a snapshot goes without <c>--out</c>: a folder per cut, so snapshots of different cuts never
-    /// replace each other. <c>as_of=2026-11-08</c> for a midnight, else the instant to the microsecond
-    /// it was given with (':' as '-', which folder names on every system can hold); <c>known_at=</c> and
-    /// <c>max_length=</c> folders only when they differ from the defaults.
-    /// </summary>
     /// <summary>Which enrichment versions a snapshot file holds: <c>latest</c> (as the lake stored them) or <c>known_at</c>.</summary>
     private const string EnrichmentsKey = "weft.enrichments";
 
     /// <summary>
-    /// The default file of a cut: a <c>known_at=</c> folder whenever <c>--known-at</c> was given (its
-    /// enrichments are those known then, so it is another file than the as-of cut's, even at the same instant).
+    /// Where a snapshot goes without <c>--out</c>: a folder per cut, so snapshots of different cuts never
+    /// replace each other. <c>as_of=2026-11-08</c> for a midnight, else the instant to the microsecond
+    /// it was given with (':' as '-', which folder names on every system can hold); a <c>known_at=</c>
+    /// folder whenever <c>--known-at</c> was given (its enrichments are those known then, so it is another
+    /// file than the as-of cut's, even at the same instant); <c>max_length=</c> when given.
     /// </summary>
     internal static string DefaultSnapshotPath(string sequencesTable, long asOfMicros, long? knownAtMicros, int? maxLength)
     {

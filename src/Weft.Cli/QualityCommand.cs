@@ -143,7 +143,7 @@ internal static class QualityCommand
 
         if (report.Buckets.Compared.Count == 0 && (minCompleteness is not null || minAgreement is not null))
         {
-            failed.Add("no bucket holds rows of both paths, so nothing was compared: run `weft batch` over buckets the stream has written");
+            failed.Add("no sealed bucket holds rows of both paths, so nothing was compared: run `weft batch` over buckets the stream has written, once their late allowance has passed (it seals only those)");
         }
 
         if (maxFreshnessP99 is { } limit)
@@ -167,7 +167,7 @@ internal static class QualityCommand
         var result = report.Comparison;
         var b = report.Buckets;
         await output.WriteLineAsync($"quality of '{report.Signal}' (fingerprint {Short(report.Fingerprint)}, enriched table version {report.TableVersion}): path=stream against path=batch").ConfigureAwait(false);
-        await output.WriteLineAsync($"  buckets: {b.Compared.Count} compared{Range(b.Compared)}; {b.StreamOnly.Count} stream-only, not sealed yet ({b.StreamOnlyRows:N0} rows){Range(b.StreamOnly)}; {b.BatchOnly.Count} batch-only, no stream rows ({b.BatchOnlyRows:N0} rows){Range(b.BatchOnly)}").ConfigureAwait(false);
+        await output.WriteLineAsync($"  buckets: {b.Compared.Count} compared{Range(b.Compared)}; {b.StreamOnly.Count} stream-only, not sealed yet ({b.StreamOnlyRows:N0} rows){Range(b.StreamOnly)}; {b.BatchOnly.Count} batch-only, no stream rows ({b.BatchOnlyRows:N0} rows){Range(b.BatchOnly)}{(b.ArrivedAfterSealRows > 0 ? $"; {b.ArrivedAfterSealRows:N0} stream rows of compared buckets arrived after the run that sealed them read (served from the stream, not compared)" : "")}").ConfigureAwait(false);
         if (b.Compared.Count > 0)
         {
             var rows = new List<string[]> { new[] { "event type", "batch", "stream", "matched", "batch-only", "of them late", "stream-only", "repeats", "completeness", "worst column" } };

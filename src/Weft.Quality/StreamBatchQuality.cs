@@ -13,8 +13,8 @@ public sealed record QualityRequest(long? FromMicros = null, long? ToMicros = nu
 
 /// <summary>
 /// Which buckets of <c>enriched/&lt;signal&gt;</c> in the range were compared: those both paths wrote
-/// (the batch path has sealed them and the stream had written them); those only the stream wrote (not
-/// sealed yet, or never recomputed); those only the batch path wrote (the stream did not run then: a
+/// and the batch path sealed; those the stream wrote that are not sealed yet (the batch path may have
+/// written them, still open, or never recomputed them: their batch rows are not counted); those only the batch path wrote (the stream did not run then: a
 /// backfill, or an outage; not counted against the stream's completeness, so look here for outages).
 /// </summary>
 public sealed record BucketCoverage(
@@ -22,7 +22,15 @@ public sealed record BucketCoverage(
     IReadOnlyList<string> StreamOnly,
     long StreamOnlyRows,
     IReadOnlyList<string> BatchOnly,
-    long BatchOnlyRows);
+    long BatchOnlyRows)
+{
+    /// <summary>
+    /// Stream rows of compared buckets that arrived after the batch run that sealed them began reading
+    /// (their ingest_time after its <c>weft.read_at</c>): events that run could not have, served from the
+    /// stream; not compared, so not counted as stream-only.
+    /// </summary>
+    public long ArrivedAfterSealRows { get; init; }
+}
 
 /// <summary>One compared bucket's completeness for one event type: where the stream's misses are (an outage shows as a run of buckets).</summary>
 public sealed record BucketCompleteness(string Bucket, SliceCompleteness Events);
@@ -95,6 +103,7 @@ public static class StreamBatchQuality
         var comparer = new EventComparer(table.Schema, table.Schema, request.Options);
         var columns = table.Schema.Select(f => f.Name).ToArray();
         var perBucket = new List<BucketCompleteness>();
+        long arrivedAfterSeal = 0;
         var freshness = new StreamFreshnessMeter();
         string[] freshnessColumns = [StandardColumns.EventType, StandardColumns.EventTime, StandardColumns.IngestTime];
         // The ledger's own buckets too: a bucket whose every late event was dropped has no enriched rows.
@@ -118,6 +127,8 @@ public static class StreamBatchQuality
             var reference = await ReadAsync(table, columns, bucket, EventLayout.BatchPath, snapshot.Version, cancellationToken).ConfigureAwait(false);
             var candidate = await ReadAsync(table, columns, bucket, EventLayout.StreamPath, snapshot.Version, cancellationToken).ConfigureAwait(false);
             freshness.Add(bucket, candidate);
+            (candidate, long after) = ArrivedBefore(candidate, state.SealReadAtMicros(bucket));
+            arrivedAfterSeal += after;
             foreach (var part in comparer.Compare(reference, candidate, explained))
             {
                 perBucket.Add(new BucketCompleteness(bucket, part));
@@ -128,7 +139,7 @@ public static class StreamBatchQuality
             signal,
             fingerprint,
             snapshot.Version,
-            buckets,
+            buckets with { ArrivedAfterSealRows = arrivedAfterSeal },
             comparer.Result(),
             perBucket,
             [.. late.Select(l => new LateArrivals(l.Key, l.Value[0], l.Value[1], l.Value[2]))],
@@ -219,6 +230,27 @@ public static class StreamBatchQuality
         }
 
         return parts.Count == 1 ? parts[0] : parts.Count == 0 ? EventBatch.Empty(table.Schema) : EventBatch.Concat(parts[0].Schema, parts);
+    }
+
+    /// <summary>The rows that arrived by <paramref name="readAtMicros"/> (all when it is unknown), and how many came later.</summary>
+    private static (EventBatch Rows, long After) ArrivedBefore(EventBatch rows, long readAtMicros)
+    {
+        if (readAtMicros == long.MaxValue || rows.RowCount == 0)
+        {
+            return (rows, 0);
+        }
+
+        var ingest = ((PrimitiveColumn<long>)rows[StandardColumns.IngestTime]).Values;
+        var keep = new List<int>(rows.RowCount);
+        for (int i = 0; i < rows.RowCount; i++)
+        {
+            if (ingest[i] <= readAtMicros)
+            {
+                keep.Add(i);
+            }
+        }
+
+        return keep.Count == rows.RowCount ? (rows, 0) : (rows.Gather(keep.ToArray()), rows.RowCount - keep.Count);
     }
 
     private static async Task<EventTable?> OpenLedgerAsync(string path, CancellationToken cancellationToken) =>

@@ -74,6 +74,9 @@ public sealed class EnrichedLakeStateTests
         text.Should().Contain("\"weft.sealed\"", "the batch run's first commit seals buckets");
         fromFold.SealedBuckets.Should().BeEquivalentTo(whole.SealedBuckets.Add("2030-06-01T00"));
         fromFold.SealedThroughMicros.Should().Be(TimeBuckets.Parse("2030-06-01T00").EndMicros);
+        whole.SealReadAt.Should().NotBeEmpty("the batch run's seals record when it read");
+        fromFold.SealReadAt.Should().BeEquivalentTo(whole.SealReadAt, "the fold keeps each bucket's read time");
+        whole.SealReadAtMicros(sealedByCommits[0]).Should().Be(long.MaxValue, "a seal whose commit records no read time has none");
     }
 
     /// <summary>
@@ -109,12 +112,14 @@ public sealed class EnrichedLakeStateTests
         history.Should().Contain(c => c.Parameters.GetValueOrDefault(LakeParameters.ReadAt) == readAt.ToString(System.Globalization.CultureInfo.InvariantCulture), "the sealing commit's read time");
         string copied = (string)rows[StandardColumns.EventId].GetValue(newest)!;
 
-        // Three stream rows of that bucket: one that arrived well before the run read, one after, and a copy of a batch event after.
+        // Three stream rows of that bucket: one that arrived as the run read (not after it), one a microsecond
+        // after, and a copy of a batch event after, with another category (a stale enrichment).
         var three = rows.Gather([newest, newest, newest]);
         var columns = three.Columns.ToArray();
         columns[three.Schema.IndexOf(three.Schema.Single(f => f.Name == StandardColumns.EventId))] = new Weft.Engine.StringColumn(["a-before-seal", "a-after-seal", copied]);
         columns[three.Schema.IndexOf(three.Schema.Single(f => f.Name == StandardColumns.IngestTime))] =
-            new Weft.Engine.PrimitiveColumn<long>(Weft.Definitions.WeftType.Timestamp, [readAt - (10 * 60_000_000L), readAt + 60_000_000L, readAt + 60_000_000L]);
+            new Weft.Engine.PrimitiveColumn<long>(Weft.Definitions.WeftType.Timestamp, [readAt, readAt + 1, readAt + 60_000_000L]);
+        columns[three.Schema.IndexOf(three.Schema.Single(f => f.Name == "category"))] = new Weft.Engine.StringColumn(["c", "c", "stale"]);
         await table.AppendAsync(new Weft.Engine.EventBatch(three.Schema, columns), EventPartitioner.ByTimeBucket(env.Definition.Bucket, EventLayout.StreamPath));
 
         var read = await (await EnrichedLake.OpenAsync(path, env.Definition, CancellationToken.None)).ReadAsync(BatchWorld.Start, BatchWorld.Start + BatchWorld.Day, CancellationToken.None);
@@ -129,5 +134,7 @@ public sealed class EnrichedLakeStateTests
         var elementIds = Enumerable.Range(snapshot.Offsets[row], snapshot.Length(row)).Select(k => (string)snapshot.Elements[StandardColumns.EventId].GetValue(k)!).ToList();
         elementIds.Should().Contain("a-after-seal").And.NotContain("a-before-seal");
         elementIds.Count(id => id == copied).Should().Be(1, "the stream copy collapses with the batch copy");
+        int at = Enumerable.Range(snapshot.Offsets[row], snapshot.Length(row)).Single(k => (string)snapshot.Elements[StandardColumns.EventId].GetValue(k)! == copied);
+        snapshot.Elements["category"].GetValue(at).Should().Be(rows["category"].GetValue(newest)).And.NotBe("stale", "the batch copy wins");
     }
 }

@@ -165,6 +165,40 @@ public sealed class QualityCommandTests : IDisposable
         gated.Err.Should().Contain($"'{lost}' completeness 0% is below --min-completeness 50%");
     }
 
+    /// <summary>
+    /// Stream rows of a sealed bucket that arrived after the run that sealed it began reading are events
+    /// that run could not have (served from the stream): counted apart, not as the stream's extras. One
+    /// that arrived before it read, and that the batch lacks, is the stream's extra.
+    /// </summary>
+    [Fact]
+    public async Task Stream_rows_that_arrived_after_the_sealing_run_read_are_counted_apart_not_compared()
+    {
+        var config = await SetUpAsync();
+        (await _cli.RunAsync("batch", "--config", config, "--signal", Signal, "--from", "2026-11-01", "--to", "2026-11-03")).Exit.Should().Be(0);
+        var table = await EventTable.OpenAsync(_cli.PathOf($"lake/enriched/{Signal}"));
+        var (busiest, rows) = (await BatchBucketsAsync(table)).MaxBy(b => b.Value.RowCount);
+        var state = await Weft.Batch.EnrichedLake.ReadStateAsync(table, null, CancellationToken.None);
+        long readAt = state.SealReadAtMicros(busiest);
+        readAt.Should().BeLessThan(long.MaxValue, "the batch run's sealing commit records when it read");
+        var ids = ((StringColumn)rows[StandardColumns.EventId]).Values.ToArray();
+        var ingest = new long[rows.RowCount];
+        Array.Fill(ingest, readAt - 1_000_000); // the stream's copies, all there before the run read
+        var extras = rows.Slice(0, 3);
+        extras = Replace(Replace(extras, StandardColumns.EventId, new StringColumn(["after-1", "after-2", "before-1"])),
+            StandardColumns.IngestTime, new PrimitiveColumn<long>(WeftType.Timestamp, [readAt + 1, readAt + 5_000_000, readAt - 1]));
+        await table.AppendAsync(Replace(rows, StandardColumns.IngestTime, new PrimitiveColumn<long>(WeftType.Timestamp, ingest)), EventPartitioner.Single(EventLayout.Partition(busiest, EventLayout.StreamPath)));
+        await table.AppendAsync(extras, EventPartitioner.Single(EventLayout.Partition(busiest, EventLayout.StreamPath)));
+
+        var run = await _cli.RunAsync("quality", "--config", config, "--signal", Signal, "--json");
+
+        run.Exit.Should().Be(0, run.Err);
+        using var report = JsonDocument.Parse(run.Out);
+        report.RootElement.GetProperty("buckets").GetProperty("arrived_after_seal_rows").GetInt64().Should().Be(2);
+        var total = report.RootElement.GetProperty("comparison").GetProperty("total");
+        total.GetProperty("candidate_only").GetInt64().Should().Be(1, "before-1 arrived before the run read, and the batch path lacks it");
+        total.GetProperty("matched").GetInt64().Should().Be(rows.RowCount);
+    }
+
     [Fact]
     public async Task Freshness_is_each_event_types_delay_from_event_to_the_stream_with_its_worst_bucket_and_a_gate()
     {

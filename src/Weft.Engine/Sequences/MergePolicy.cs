@@ -13,34 +13,20 @@ public static class MergePolicy
     /// Whether a row takes part at all. Batch seals, stream fills: in a sealed bucket only the batch
     /// path counts (it has the late events and corrected enrichments); in an open bucket both paths
     /// count and duplicates collapse by event_id. Last-write-wins: every row counts, and the newest
-    /// copy of an event (by ingest time) wins in <see cref="PrefersOver"/>.
-    /// </summary>
-    public static bool Admits(MergePolicyKind policy, bool fromBatch, bool bucketSealed) =>
-        policy switch
-        {
-            MergePolicyKind.BatchSealsStreamFills => fromBatch || !bucketSealed,
-            _ => true,
-        };
-
-    /// <summary>
-    /// How long before a sealing run's read a stream row may have arrived and still be unseen by it:
-    /// the stream archives what it reads at its flushes, seconds after stamping its arrival.
-    /// </summary>
-    public static readonly long SealReadMarginMicros = 2 * 60 * 1_000_000L;
-
-    /// <summary>
-    /// <see cref="Admits(MergePolicyKind, bool, bool)"/>, except that under batch seals, stream fills a
+    /// copy of an event (by ingest time) wins in <see cref="PrefersOver"/>. Except that under batch seals, stream fills a
     /// stream row of a sealed bucket takes part when it arrived (<paramref name="ingestMicros"/>) after
-    /// the run that sealed the bucket began reading (<paramref name="sealReadAtMicros"/>, less
-    /// <see cref="SealReadMarginMicros"/>; <see cref="long.MaxValue"/> when unknown): an event that run
-    /// could not have seen, accepted late, is amended online at once rather than hidden until the next
-    /// run. A copy the run did see collapses with the batch copy by event_id.
+    /// the run that sealed the bucket began reading (<paramref name="sealReadAtMicros"/>;
+    /// <see cref="long.MaxValue"/> when unknown): an event that run could not have seen, accepted late,
+    /// is amended online at once rather than hidden until the next run. No margin before the read: a
+    /// row that arrived before it may be one the run left out on purpose (the hot-user cap, a dead
+    /// letter), and one it missed because the stream had not archived it yet is recomputed by the same
+    /// batch command run again (its late-arrival check).
     /// </summary>
     public static bool Admits(MergePolicyKind policy, bool fromBatch, bool bucketSealed, long ingestMicros, long sealReadAtMicros) =>
         policy switch
         {
             MergePolicyKind.BatchSealsStreamFills => fromBatch || !bucketSealed
-                || (sealReadAtMicros != long.MaxValue && ingestMicros >= sealReadAtMicros - SealReadMarginMicros),
+                || (sealReadAtMicros != long.MaxValue && ingestMicros > sealReadAtMicros),
             _ => true,
         };
 

@@ -474,8 +474,7 @@ internal sealed class PostgresOnlineStore : IOnlineStore
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            await _disposing.CancelAsync().ConfigureAwait(false);
-            _disposing.Dispose();
+            await _disposing.CancelAsync().ConfigureAwait(false); // not disposed: a retry may still read its token
             await _dataSource.DisposeAsync().ConfigureAwait(false);
         }
     }

@@ -171,7 +171,11 @@ internal sealed class BatchHistory
             var sealedStarts = new Dictionary<long, long>();
             foreach (var bucket in after.SealedBuckets)
             {
-                sealedStarts[TimeBuckets.Parse(bucket).StartMicros] = after.SealReadAtMicros(bucket);
+                // Buckets of the signal's own length only: a day bucket's start is its hour 00's too.
+                if (TimeBuckets.TryParse(bucket, out var kind, out long start) && kind == _signal.Bucket)
+                {
+                    sealedStarts[start] = after.SealReadAtMicros(bucket);
+                }
             }
 
             Volatile.Write(ref _current, new HistorySnapshot(after.Version, batchRows, index, sealedStarts, after.SealedThroughMicros, from, loadedAt));

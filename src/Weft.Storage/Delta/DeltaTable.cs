@@ -464,7 +464,10 @@ public sealed class DeltaTable
     /// Commits a transaction atomically as the next version. If another writer takes that version first,
     /// the commits in between are checked: appends never conflict and the commit is retried at the next
     /// version; a concurrent metadata/protocol change, or a concurrent add/remove in partitions this
-    /// transaction replaces or of files it removes, fails with <see cref="ConcurrentModificationException"/>.
+    /// transaction replaces or of files it removes, fails with <see cref="ConcurrentModificationException"/>,
+    /// except a commit that only rearranges rows (every add and remove without dataChange, as a compaction
+    /// writes; Weft trusts the flag as Delta readers do) within replaced partitions: the replace then
+    /// removes the files there at the new version.
     /// A writer schema that does not match the table fails with <see cref="SchemaMismatchException"/>.
     /// On any failure nothing is committed.
     /// </summary>

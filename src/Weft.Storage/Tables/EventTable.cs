@@ -283,8 +283,9 @@ public sealed class EventTable
     /// <summary>
     /// One atomic commit that removes every file in the partitions <paramref name="partitions"/> matches
     /// and adds <paramref name="files"/> (staged by <see cref="StageAsync"/>, in those partitions), recording
-    /// <paramref name="commitParameters"/>. A concurrent commit touching those partitions fails it with
-    /// <see cref="ConcurrentModificationException"/>. The staged files are left in place when it fails:
+    /// <paramref name="commitParameters"/>. A concurrent commit adding or removing rows in those partitions
+    /// fails it with <see cref="ConcurrentModificationException"/> (one that only rearranged them, a
+    /// compaction, does not). The staged files are left in place when it fails:
     /// whoever staged them may commit them again.
     /// </summary>
     public async Task<TableWriteResult> CommitStagedAsync(

@@ -70,12 +70,9 @@ public sealed partial class StreamRuntime
             var view = await EnrichedLake.OpenAsync(config.EnrichedTable(name), env.Definition, cancellationToken).ConfigureAwait(false);
 
             var (lakeOffsets, maxEventTime) = await StreamCommitsAsync(lake.Log, cancellationToken).ConfigureAwait(false);
-            // The ledger's commits record the flush's watermark too: they come before the rows', and a
-            // crash between the two left the rows' commit, and the watermark it records, unwritten.
-            var (lateHeld, ledgerMaxEventTime) = await StreamCommitsAsync(ledger.Log, cancellationToken).ConfigureAwait(false);
-            var stream = new SignalStream(env, lake, lakeRowGroupSize, dead, ledger, view, lakeOffsets, NotAfterNow(Math.Max(maxEventTime, ledgerMaxEventTime), time),
+            var stream = new SignalStream(env, lake, lakeRowGroupSize, dead, ledger, view, lakeOffsets, NotAfterNow(maxEventTime, time),
                 await HeldOffsetsAsync(dead, cancellationToken).ConfigureAwait(false),
-                lateHeld,
+                await HeldOffsetsAsync(ledger, cancellationToken).ConfigureAwait(false),
                 time);
             await stream.RecallAsync(cancellationToken).ConfigureAwait(false);
             return stream;
@@ -169,17 +166,19 @@ public sealed partial class StreamRuntime
             if ((!accept || atOpen) && buckets.Count > 0 && TimeBuckets.TryParse(buckets[^1], out _, out long since))
             {
                 var range = new ColumnRange(LateEventLedger.ObservedAtColumn, since, null);
+                var recorded = accept ? new Queue<string>() : null;
                 await foreach (var batch in _ledger.ReadAsync([StandardColumns.EventId], range: range, cancellationToken: cancellationToken).ConfigureAwait(false))
                 {
                     foreach (var id in ((StringColumn)batch[StandardColumns.EventId]).Values)
                     {
-                        if (accept)
+                        if (recorded is not null)
                         {
                             // Only an earlier life's (read at open): this one's go through its dedup
-                            // window. At most as many as the window holds.
-                            if (_recordedLate.Count < capacity)
+                            // window. The newest as many as the window holds (the ledger is in arrival order).
+                            recorded.Enqueue(id!);
+                            if (recorded.Count > capacity)
                             {
-                                _recordedLate.Add(id!);
+                                recorded.Dequeue();
                             }
                         }
                         else
@@ -187,6 +186,11 @@ public sealed partial class StreamRuntime
                             _run.MarkSeen(id!);
                         }
                     }
+                }
+
+                if (recorded is not null)
+                {
+                    _recordedLate.UnionWith(recorded);
                 }
             }
 
@@ -548,9 +552,7 @@ public sealed partial class StreamRuntime
             Merge(_lakeOffsets, lakeOffsets);
             _maxEventTime = Math.Max(_maxEventTime, NotAfterNow(maxEventTime, time)); // the prepare stage's; a flush records the append stage's
             Merge(_deadHeld, await HeldOffsetsAsync(_deadLetters, cancellationToken).ConfigureAwait(false));
-            var (lateHeld, ledgerMaxEventTime) = await StreamCommitsAsync(_ledger.Log, cancellationToken).ConfigureAwait(false);
-            Merge(_lateHeld, lateHeld);
-            _maxEventTime = Math.Max(_maxEventTime, NotAfterNow(ledgerMaxEventTime, time));
+            Merge(_lateHeld, await HeldOffsetsAsync(_ledger, cancellationToken).ConfigureAwait(false));
             return recalled;
         }
 

@@ -1068,13 +1068,7 @@ public sealed partial class StreamRuntime : IAsyncDisposable
             {
                 var covered = new Dictionary<string, string> { [LakeParameters.Offsets] = parameters[LakeParameters.Offsets] };
                 await DeadLetterTable.AppendAsync(DeadLetters, EventLayout.StreamPath, "stream", tag, onlyOnce: false, Dead, nowMicros, CancellationToken.None, covered).ConfigureAwait(false);
-                var ledgerParameters = new Dictionary<string, string>(covered) { ["weft.tag"] = tag };
-                if (parameters.TryGetValue(LakeParameters.MaxEventTime, out var watermark))
-                {
-                    ledgerParameters[LakeParameters.MaxEventTime] = watermark; // a restart takes it from here if the rows' commit is missing
-                }
-
-                await LateEventLedger.AppendAsync(Ledger, Definition.Bucket, Late, ledgerParameters, CancellationToken.None).ConfigureAwait(false);
+                await LateEventLedger.AppendAsync(Ledger, Definition.Bucket, Late, new Dictionary<string, string>(covered) { ["weft.tag"] = tag }, CancellationToken.None).ConfigureAwait(false);
                 if (Rows.RowCount > 0)
                 {
                     FilesAdded = (await Rows.CommitAsync(parameters, CancellationToken.None, commitAfter: onlineSynced).ConfigureAwait(false)).FilesAdded;
