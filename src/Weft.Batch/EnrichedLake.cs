@@ -11,7 +11,48 @@ namespace Weft.Batch;
 /// <param name="Rows">Sequence columns plus user_id and ingest_time.</param>
 /// <param name="FromBatch">Per row: written by the batch path.</param>
 /// <param name="Admitted">Per row: the merge policy lets it take part (e.g. stream rows of sealed buckets do not).</param>
-public sealed record EnrichedRows(EventBatch Rows, bool[] FromBatch, bool[] Admitted, int BatchRows, int StreamRows);
+public sealed record EnrichedRows(EventBatch Rows, bool[] FromBatch, bool[] Admitted, int BatchRows, int StreamRows)
+{
+    /// <summary>
+    /// The admitted rows <paramref name="where"/> keeps, one copy of each event_id: the copy
+    /// <paramref name="policy"/> prefers, as a sequence takes it (in an open bucket, or a sealed one with
+    /// events that arrived after its seal, both paths may hold an event). Row order otherwise kept.
+    /// </summary>
+    public int[] OneCopyEach(MergePolicyKind policy, Func<int, bool> where)
+    {
+        ArgumentNullException.ThrowIfNull(where);
+        var ids = ((StringColumn)Rows[StandardColumns.EventId]).Values;
+        var ingest = ((PrimitiveColumn<long>)Rows[StandardColumns.IngestTime]).Values;
+        var chosen = new Dictionary<string, int>(StringComparer.Ordinal);
+        var order = new List<string>();
+        for (int i = 0; i < Rows.RowCount; i++)
+        {
+            if (!Admitted[i] || !where(i))
+            {
+                continue;
+            }
+
+            if (!chosen.TryGetValue(ids[i]!, out int held))
+            {
+                chosen[ids[i]!] = i;
+                order.Add(ids[i]!);
+            }
+            else if (MergePolicy.PrefersOver(policy, FromBatch[i], ingest[i], FromBatch[held], ingest[held]) && !(FromBatch[i] == FromBatch[held] && ingest[i] == ingest[held]))
+            {
+                chosen[ids[i]!] = i;
+            }
+        }
+
+        var rows = new int[order.Count];
+        for (int k = 0; k < rows.Length; k++)
+        {
+            rows[k] = chosen[order[k]];
+        }
+
+        Array.Sort(rows);
+        return rows;
+    }
+}
 
 /// <summary>The state of an enriched table that provenance reports: version, sealed buckets, watermarks.</summary>
 /// <param name="SealedThroughMicros">End of the newest sealed bucket (the batch watermark), or null.</param>
@@ -46,6 +87,9 @@ public sealed class EnrichedLake
     }
 
     public EventTable Table => _table;
+
+    /// <summary>The signal whose merge policy the reads apply.</summary>
+    public SignalDefinition Signal => _signal;
 
     /// <summary>The columns read: the sequence columns plus user_id and ingest_time.</summary>
     public ImmutableArray<string> Columns =>

@@ -329,16 +329,10 @@ public static class LegacyComparison
 
         var types = ((StringColumn)read.Rows[StandardColumns.EventType]).Values;
         var eventTimes = ((PrimitiveColumn<long>)read.Rows[StandardColumns.EventTime]).Values;
-        var keep = new List<int>();
-        for (int i = 0; i < read.Rows.RowCount; i++)
-        {
-            if (read.Admitted[i] && types[i] == eventType && startOf.TryGetValue(weftUsers[i], out long start) && eventTimes[i] >= start)
-            {
-                keep.Add(i);
-            }
-        }
+        // One copy of each event, as the served sequence takes it: both paths may hold one.
+        var keep = read.OneCopyEach(lake.Signal.Merge, i => types[i] == eventType && startOf.TryGetValue(weftUsers[i], out long start) && eventTimes[i] >= start);
 
-        var weft = read.Rows.Gather(keep.ToArray()).Project(weftSchema);
+        var weft = read.Rows.Gather(keep).Project(weftSchema);
         // As with a table: only the columns legacy answers are compared; the others are Weft's additions.
         string[] keys = [StandardColumns.EventId, StandardColumns.UserId, StandardColumns.EventType, StandardColumns.EventTime];
         var legacySchema = weftSchema.Where(f => keys.Contains(f.Name) || columns.Contains(f.Name)).ToImmutableArray();
@@ -369,16 +363,8 @@ public static class LegacyComparison
     {
         var rows = await lake.ReadAsync(from, to - 1, cancellationToken).ConfigureAwait(false);
         var types = ((StringColumn)rows.Rows[StandardColumns.EventType]).Values;
-        var keep = new List<int>();
-        for (int i = 0; i < rows.Rows.RowCount; i++)
-        {
-            if (rows.Admitted[i] && types[i] == eventType)
-            {
-                keep.Add(i);
-            }
-        }
-
-        return rows.Rows.Gather(keep.ToArray()).Project(WeftSchema(lake));
+        // One copy of each event, as the served sequence takes it: both paths may hold one.
+        return rows.Rows.Gather(rows.OneCopyEach(lake.Signal.Merge, i => types[i] == eventType)).Project(WeftSchema(lake));
     }
 
     /// <summary>

@@ -137,4 +137,26 @@ public sealed class EnrichedLakeStateTests
         int at = Enumerable.Range(snapshot.Offsets[row], snapshot.Length(row)).Single(k => (string)snapshot.Elements[StandardColumns.EventId].GetValue(k)! == copied);
         snapshot.Elements["category"].GetValue(at).Should().Be(rows["category"].GetValue(newest)).And.NotBe("stale", "the batch copy wins");
     }
+
+    /// <summary>A compare against legacy reads one copy of each event, the one a sequence takes: both paths may hold one.</summary>
+    [Theory]
+    [InlineData(MergePolicyKind.BatchSealsStreamFills, "a:batch,b:stream@1,c:stream")]
+    [InlineData(MergePolicyKind.LastWriteWins, "a:stream@9,b:stream@5,c:stream")]
+    public void One_copy_of_each_admitted_event_is_the_one_the_merge_policy_prefers(MergePolicyKind policy, string expected)
+    {
+        // a: batch and stream copies; b: two stream copies (ingest 5 and 1); c: one kept, one not admitted; d: filtered out.
+        string[] ids = ["a", "b", "a", "b", "c", "c", "d"];
+        bool[] fromBatch = [false, false, true, false, false, false, false];
+        long[] ingest = [9, 5, 2, 1, 3, 4, 1];
+        bool[] admitted = [true, true, true, true, true, false, true];
+        var rows = new Weft.Engine.EventBatch(
+            [new FieldDefinition(StandardColumns.EventId, WeftType.String), new FieldDefinition(StandardColumns.IngestTime, WeftType.Timestamp)],
+            [new Weft.Engine.StringColumn(ids), new Weft.Engine.PrimitiveColumn<long>(WeftType.Timestamp, ingest)]);
+        var read = new EnrichedRows(rows, fromBatch, admitted, 1, 5);
+
+        var kept = read.OneCopyEach(policy, i => ids[i] != "d");
+
+        string.Join(',', kept.Select(i => $"{ids[i]}:{(fromBatch[i] ? "batch" : "stream")}{(ids[i] == "c" ? "" : fromBatch[i] ? "" : "@" + ingest[i])}"))
+            .Should().Be(expected);
+    }
 }
