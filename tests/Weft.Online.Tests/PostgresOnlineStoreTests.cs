@@ -197,7 +197,7 @@ public sealed class PostgresOnlineStoreTests(PostgresServer server) : OnlineStor
         await store.AppendAsync("s", first, new SourceCheckpoint("job", new Dictionary<string, long> { ["p"] = 1 }), CancellationToken.None);
         (await store.ReadManyAsync("s", [1, 2, 3], OnlineReadOptions.Default, CancellationToken.None)).Should().HaveCount(3);
         int terminated = await TerminateAsync(application);
-        terminated.Should().BeGreaterThan(1, "the pool holds the connections the sliced append and the reads used");
+        terminated.Should().BeGreaterThan(0, "the pool keeps the connections the append and the reads used (how many depends on how the slices overlapped)");
 
         var added = await store.AppendAsync("s", [E(1, 100, "after")], new SourceCheckpoint("job", new Dictionary<string, long> { ["p"] = 2 }), CancellationToken.None);
 
