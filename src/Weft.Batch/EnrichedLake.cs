@@ -22,9 +22,10 @@ public sealed record EnrichedRows(EventBatch Rows, bool[] FromBatch, bool[] Admi
     {
         ArgumentNullException.ThrowIfNull(where);
         var ids = ((StringColumn)Rows[StandardColumns.EventId]).Values;
+        var users = ((PrimitiveColumn<long>)Rows[StandardColumns.UserId]).Values;
         var ingest = ((PrimitiveColumn<long>)Rows[StandardColumns.IngestTime]).Values;
-        var chosen = new Dictionary<string, int>(StringComparer.Ordinal);
-        var order = new List<string>();
+        var chosen = new Dictionary<(long User, string Id), int>();
+        var order = new List<(long User, string Id)>();
         for (int i = 0; i < Rows.RowCount; i++)
         {
             if (!Admitted[i] || !where(i))
@@ -32,14 +33,17 @@ public sealed record EnrichedRows(EventBatch Rows, bool[] FromBatch, bool[] Admi
                 continue;
             }
 
-            if (!chosen.TryGetValue(ids[i]!, out int held))
+            // Per user, as a sequence de-duplicates; on a tie (neither copy preferred) the earlier row stays, as SequenceIndex orders them.
+            var key = (users[i], ids[i]!);
+            if (!chosen.TryGetValue(key, out int held))
             {
-                chosen[ids[i]!] = i;
-                order.Add(ids[i]!);
+                chosen[key] = i;
+                order.Add(key);
             }
-            else if (MergePolicy.PrefersOver(policy, FromBatch[i], ingest[i], FromBatch[held], ingest[held]) && !(FromBatch[i] == FromBatch[held] && ingest[i] == ingest[held]))
+            else if (MergePolicy.PrefersOver(policy, FromBatch[i], ingest[i], FromBatch[held], ingest[held])
+                && !MergePolicy.PrefersOver(policy, FromBatch[held], ingest[held], FromBatch[i], ingest[i]))
             {
-                chosen[ids[i]!] = i;
+                chosen[key] = i;
             }
         }
 
@@ -133,8 +137,9 @@ public sealed class EnrichedLake
         var fold = previous is null ? await table.Log.ReadFoldAsync(SealedFold, cancellationToken).ConfigureAwait(false) : null;
         if (previous is null && fold is null && await table.Log.ReadFoldAsync(BucketsOnlyFold, cancellationToken).ConfigureAwait(false) is { } older && older.Version <= snapshot.Version)
         {
-            // Kept by a Weft that folded buckets alone: they seal, their read times unknown. (A log cleaned
-            // up behind a checkpoint may no longer hold the commits that sealed them.)
+            // Kept by a Weft that folded buckets alone: they seal, their read times unknown (so their late
+            // stream rows stay hidden until a run seals them again). A log cleaned up behind a checkpoint
+            // may no longer hold the commits that sealed them.
             after = older.Version;
             foreach (var bucket in older.Value.Split(',', StringSplitOptions.RemoveEmptyEntries))
             {

@@ -47,7 +47,7 @@ internal static class BatchCommands
             var bar = new ProgressBar(stderr);
             var result = await new BatchJob(env).RunAsync(request, bar, ct).ConfigureAwait(false);
             bar.Finish();
-            await stdout.WriteLineAsync($"{name} '{env.Definition.Name}' run {result.RunId}: {result.Chunks} chunk(s), {result.ChunksResumed} already committed (resumed){(result.ChunksRecomputed > 0 ? $", {result.ChunksRecomputed} recomputed for events the stream archived after they were committed" : "")}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"{name} '{env.Definition.Name}' run {result.RunId}: {result.Chunks} chunk(s), {result.ChunksResumed} already committed (resumed){(result.ChunksRecomputed > 0 ? $", {result.ChunksRecomputed} recomputed for events the stream archived after they were read" : "")}").ConfigureAwait(false);
             if (request.Shard is { Count: > 1 } part)
             {
                 await stdout.WriteLineAsync(result.ChunksWaiting == 0

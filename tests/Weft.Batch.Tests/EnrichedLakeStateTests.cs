@@ -150,13 +150,29 @@ public sealed class EnrichedLakeStateTests
         long[] ingest = [9, 5, 2, 1, 3, 4, 1];
         bool[] admitted = [true, true, true, true, true, false, true];
         var rows = new Weft.Engine.EventBatch(
-            [new FieldDefinition(StandardColumns.EventId, WeftType.String), new FieldDefinition(StandardColumns.IngestTime, WeftType.Timestamp)],
-            [new Weft.Engine.StringColumn(ids), new Weft.Engine.PrimitiveColumn<long>(WeftType.Timestamp, ingest)]);
+            [new FieldDefinition(StandardColumns.EventId, WeftType.String), new FieldDefinition(StandardColumns.UserId, WeftType.Int64), new FieldDefinition(StandardColumns.IngestTime, WeftType.Timestamp)],
+            [new Weft.Engine.StringColumn(ids), new Weft.Engine.PrimitiveColumn<long>(WeftType.Int64, new long[ids.Length]), new Weft.Engine.PrimitiveColumn<long>(WeftType.Timestamp, ingest)]);
         var read = new EnrichedRows(rows, fromBatch, admitted, 1, 5);
 
         var kept = read.OneCopyEach(policy, i => ids[i] != "d");
 
         string.Join(',', kept.Select(i => $"{ids[i]}:{(fromBatch[i] ? "batch" : "stream")}{(ids[i] == "c" ? "" : fromBatch[i] ? "" : "@" + ingest[i])}"))
             .Should().Be(expected);
+    }
+
+    /// <summary>
+    /// Copies neither preferred over the other (last-write-wins, one ingest time: the batch path reads the
+    /// stream archive's stamp) keep the earlier row, as a sequence does; and users are apart.
+    /// </summary>
+    [Fact]
+    public void A_tie_keeps_the_earlier_copy_and_one_event_id_of_two_users_is_two_events()
+    {
+        var rows = new Weft.Engine.EventBatch(
+            [new FieldDefinition(StandardColumns.EventId, WeftType.String), new FieldDefinition(StandardColumns.UserId, WeftType.Int64), new FieldDefinition(StandardColumns.IngestTime, WeftType.Timestamp)],
+            [new Weft.Engine.StringColumn(["x", "x", "x"]), new Weft.Engine.PrimitiveColumn<long>(WeftType.Int64, [1, 1, 2]), new Weft.Engine.PrimitiveColumn<long>(WeftType.Timestamp, [5, 5, 5])]);
+        var read = new EnrichedRows(rows, [true, false, false], [true, true, true], 1, 2);
+
+        read.OneCopyEach(MergePolicyKind.LastWriteWins, _ => true).Should().Equal(0, 2);
+        read.OneCopyEach(MergePolicyKind.BatchSealsStreamFills, _ => true).Should().Equal(0, 2);
     }
 }

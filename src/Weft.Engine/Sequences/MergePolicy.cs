@@ -20,7 +20,7 @@ public static class MergePolicy
     /// is amended online at once rather than hidden until the next run. No margin before the read: a
     /// row that arrived before it may be one the run left out on purpose (the hot-user cap, a dead
     /// letter), and one it missed because the stream had not archived it yet is recomputed by the same
-    /// batch command run again (its late-arrival check).
+    /// unsharded batch command run again (its late-arrival check).
     /// </summary>
     public static bool Admits(MergePolicyKind policy, bool fromBatch, bool bucketSealed, long ingestMicros, long sealReadAtMicros) =>
         policy switch

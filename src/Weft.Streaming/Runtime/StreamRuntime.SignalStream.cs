@@ -166,31 +166,33 @@ public sealed partial class StreamRuntime
             if ((!accept || atOpen) && buckets.Count > 0 && TimeBuckets.TryParse(buckets[^1], out _, out long since))
             {
                 var range = new ColumnRange(LateEventLedger.ObservedAtColumn, since, null);
-                var recorded = accept ? new Queue<string>() : null;
-                await foreach (var batch in _ledger.ReadAsync([StandardColumns.EventId], range: range, cancellationToken: cancellationToken).ConfigureAwait(false))
+                var recorded = accept ? new List<(long ObservedAt, string Id)>() : null;
+                await foreach (var batch in _ledger.ReadAsync([StandardColumns.EventId, LateEventLedger.ObservedAtColumn], range: range, cancellationToken: cancellationToken).ConfigureAwait(false))
                 {
-                    foreach (var id in ((StringColumn)batch[StandardColumns.EventId]).Values)
+                    var ids = ((StringColumn)batch[StandardColumns.EventId]).Values;
+                    var observed = ((PrimitiveColumn<long>)batch[LateEventLedger.ObservedAtColumn]).Values;
+                    for (int i = 0; i < ids.Length; i++)
                     {
                         if (recorded is not null)
                         {
-                            // Only an earlier life's (read at open): this one's go through its dedup
-                            // window. The newest as many as the window holds (the ledger is in arrival order).
-                            recorded.Enqueue(id!);
-                            if (recorded.Count > capacity)
-                            {
-                                recorded.Dequeue();
-                            }
+                            recorded.Add((observed[i], ids[i]!));
                         }
                         else
                         {
-                            _run.MarkSeen(id!);
+                            _run.MarkSeen(ids[i]!);
                         }
                     }
                 }
 
                 if (recorded is not null)
                 {
-                    _recordedLate.UnionWith(recorded);
+                    // Only an earlier life's (read at open): this one's go through its dedup window. The
+                    // newest observed, as many as the window holds (files come in bucket order, not arrival).
+                    recorded.Sort((a, b) => b.ObservedAt.CompareTo(a.ObservedAt));
+                    for (int i = 0; i < recorded.Count && i < capacity; i++)
+                    {
+                        _recordedLate.Add(recorded[i].Id);
+                    }
                 }
             }
 
