@@ -3,6 +3,7 @@ using Weft.Batch;
 using Weft.Definitions;
 using Weft.Engine;
 using Weft.Engine.Configuration;
+using Weft.Engine.Sequences;
 using Weft.Storage;
 using Weft.Streaming.Runtime;
 
@@ -244,7 +245,7 @@ public static class StreamBatchQuality
         var keep = new List<int>(rows.RowCount);
         for (int i = 0; i < rows.RowCount; i++)
         {
-            if (ingest[i] <= readAtMicros)
+            if (!MergePolicy.ArrivedAfterSeal(ingest[i], readAtMicros))
             {
                 keep.Add(i);
             }

@@ -25,10 +25,13 @@ public static class MergePolicy
     public static bool Admits(MergePolicyKind policy, bool fromBatch, bool bucketSealed, long ingestMicros, long sealReadAtMicros) =>
         policy switch
         {
-            MergePolicyKind.BatchSealsStreamFills => fromBatch || !bucketSealed
-                || (sealReadAtMicros != long.MaxValue && ingestMicros > sealReadAtMicros),
+            MergePolicyKind.BatchSealsStreamFills => fromBatch || !bucketSealed || ArrivedAfterSeal(ingestMicros, sealReadAtMicros),
             _ => true,
         };
+
+    /// <summary>Whether a stream row arrived after the run that sealed its bucket began reading (never, when that time is unknown: <see cref="long.MaxValue"/>).</summary>
+    public static bool ArrivedAfterSeal(long ingestMicros, long sealReadAtMicros) =>
+        sealReadAtMicros != long.MaxValue && ingestMicros > sealReadAtMicros;
 
     /// <summary>
     /// Between two copies of one event (same event_id, both admitted), whether copy A wins. Batch

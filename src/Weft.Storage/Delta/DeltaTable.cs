@@ -613,6 +613,7 @@ public sealed class DeltaTable
             DataChange(entry.Actions));
     }
 
+    /// <summary>Whether a commit changes rows: a file action with dataChange, or no file action at all (metadata and the like); false for a pure rearrangement (a compaction).</summary>
     private static bool DataChange(IReadOnlyList<DeltaAction> actions)
     {
         bool anyFile = false;
@@ -868,7 +869,7 @@ public sealed class DeltaTable
         // A commit that only rearranges rows (a compaction: every add and remove without dataChange)
         // within partitions this transaction replaces changes nothing it means to replace: it is not a
         // conflict, and the transaction's removals are resolved again against the new files.
-        bool rearranges = replaced is not null && IsRearrangement(winner);
+        bool rearranges = replaced is not null && !DataChange(winner.Actions);
         foreach (var action in winner.Actions)
         {
             switch (action)
@@ -926,26 +927,6 @@ public sealed class DeltaTable
         }
 
         return null;
-    }
-
-    /// <summary>Whether every file action of <paramref name="entry"/> leaves the table's rows as they were (dataChange false), and it has one.</summary>
-    private static bool IsRearrangement(CommitEntry entry)
-    {
-        bool any = false;
-        foreach (var action in entry.Actions)
-        {
-            switch (action)
-            {
-                case AddAction { DataChange: true }:
-                case RemoveAction { DataChange: true }:
-                    return false;
-                case AddAction or RemoveAction:
-                    any = true;
-                    break;
-            }
-        }
-
-        return any;
     }
 
     private async ValueTask BackOffAsync(int attempt, CancellationToken cancellationToken)
