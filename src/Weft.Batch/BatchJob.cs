@@ -197,6 +197,7 @@ public sealed class BatchJob
         var arrivals = new StreamArchiveArrivals([.. archives.Where(a => a.Optional)], () => new RawEventParser(_env.Signal, _time));
         long? version = null;
         var sealedBuckets = new List<string>();
+        LakeState? lakeState = null;
         long lateAllowance = definition.LateAllowance.Ticks / TimeSpan.TicksPerMicrosecond;
         foreach (var (start, end) in chunks)
         {
@@ -249,7 +250,7 @@ public sealed class BatchJob
 
             if (staging is null)
             {
-                var sealedHere = SealedBuckets(start, end);
+                var sealedHere = await SealedBucketsAsync(start, end).ConfigureAwait(false);
                 version = (await table.ReplacePartitionsAsync(enriched!, partitioner, replace, ChunkParameters(runId, chunkName, sealedHere, null, readAt), cancellationToken).ConfigureAwait(false)).Version;
                 sealedBuckets.AddRange(sealedHere);
             }
@@ -271,15 +272,21 @@ public sealed class BatchJob
 
         return new BatchResult(runId, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, sealedBuckets, version, waiting, recordedNow) { ChunksRecomputed = refreshed };
 
-        List<string> SealedBuckets(long start, long end)
+        // The buckets a chunk's commit seals: those closed for good by now, and those an earlier run sealed
+        // (a raised late allowance can make one open again by the clock). A seal is never undone, and the
+        // replaced bucket's stream rows are judged against this commit's read time: left at the earlier
+        // run's, a row this run read and left out on purpose (the hot-user cap, a dead letter) would come back.
+        async Task<List<string>> SealedBucketsAsync(long start, long end)
         {
+            lakeState = await EnrichedLake.ReadStateAsync(table, lakeState, cancellationToken).ConfigureAwait(false);
             long now = Timestamps.ToMicros(_time.GetUtcNow());
             var sealedHere = new List<string>();
             for (long b = start; b < end; b += bucketLength)
             {
-                if (b + bucketLength + lateAllowance <= now)
+                string bucket = TimeBuckets.Format(b, definition.Bucket);
+                if (b + bucketLength + lateAllowance <= now || lakeState.SealedBuckets.Contains(bucket))
                 {
-                    sealedHere.Add(TimeBuckets.Format(b, definition.Bucket));
+                    sealedHere.Add(bucket);
                 }
             }
 
@@ -302,7 +309,7 @@ public sealed class BatchJob
             }
             else
             {
-                var sealedHere = SealedBuckets(start, end);
+                var sealedHere = await SealedBucketsAsync(start, end).ConfigureAwait(false);
                 // The chunk read its events when its first share did, not when this shard did.
                 if (staging.EarliestShareRead() is { } first)
                 {

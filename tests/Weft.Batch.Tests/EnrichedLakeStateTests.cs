@@ -138,6 +138,36 @@ public sealed class EnrichedLakeStateTests
         snapshot.Elements["category"].GetValue(at).Should().Be(rows["category"].GetValue(newest)).And.NotBe("stale", "the batch copy wins");
     }
 
+    /// <summary>
+    /// A run that recomputes a bucket an earlier run sealed, at a time the clock would leave it open (a raised
+    /// late allowance), seals it again with its own read time: left at the earlier run's, stream rows this
+    /// run read would be judged against a read that came before them.
+    /// </summary>
+    [Fact]
+    public async Task A_run_that_recomputes_a_sealed_bucket_the_clock_leaves_open_seals_it_again_with_its_read_time()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 14, events: 200);
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+        var path = world.Config.EnrichedTable("engagement");
+        var day = new BatchRequest("engagement", BatchWorld.Start, BatchWorld.Start + BatchWorld.Day);
+        await new BatchJob(env).RunAsync(day, null, CancellationToken.None);
+        var first = await (await EnrichedLake.OpenAsync(path, env.Definition, CancellationToken.None)).GetStateAsync(CancellationToken.None);
+        string lastHour = TimeBuckets.Format(BatchWorld.Start + BatchWorld.Day - BatchWorld.Hour, env.Definition.Bucket);
+        string firstHour = TimeBuckets.Format(BatchWorld.Start, env.Definition.Bucket);
+        first.SealedBuckets.Should().Contain([lastHour, firstHour], "the whole day is past its late allowance today");
+
+        // Two hours after the day ended, its last hours are within the 6-hour late allowance: by the clock
+        // alone the run would not seal them. Another chunking, so it is another run, not a resumed one.
+        var early = new ShiftedTime(Timestamps.FromMicros(BatchWorld.Start + BatchWorld.Day + 2 * BatchWorld.Hour) - DateTimeOffset.UtcNow);
+        var again = await new BatchJob(env, early).RunAsync(day with { BucketsPerChunk = 12 }, null, CancellationToken.None);
+        var second = await (await EnrichedLake.OpenAsync(path, env.Definition, CancellationToken.None)).GetStateAsync(CancellationToken.None);
+
+        again.SealedBuckets.Should().Contain([lastHour, firstHour]);
+        second.SealReadAtMicros(lastHour).Should().BeLessThan(first.SealReadAtMicros(lastHour), "the second run read at its own (earlier) clock")
+            .And.Be(second.SealReadAtMicros(TimeBuckets.Format(BatchWorld.Start + 12 * BatchWorld.Hour, env.Definition.Bucket)), "one chunk, one read time");
+        second.SealReadAtMicros(firstHour).Should().NotBe(first.SealReadAtMicros(firstHour));
+    }
+
     /// <summary>A compare against legacy reads one copy of each event, the one a sequence takes: both paths may hold one.</summary>
     [Theory]
     [InlineData(MergePolicyKind.BatchSealsStreamFills, "a:batch,b:stream@1,c:stream")]
