@@ -184,7 +184,7 @@ public sealed class ServingServer : IAsyncDisposable
             builder.Services.AddHostedService(sp => new HistoryRefresher(state, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving")));
             app = builder.Build();
             ServingEndpoints.Map(app, state);
-            app.MapOpenApi("/openapi.json");
+            app.MapOpenApi("/openapi.json").WithMetadata(new Microsoft.AspNetCore.Routing.HttpMethodMetadata(ServingEndpoints.ReadMethods));
 
             var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving");
             stream?.UseLogger(log);

@@ -278,24 +278,78 @@ public sealed class ApiTests
         textJson.StatusCode.Should().Be(HttpStatusCode.OK, "text/json is JSON's older name");
     }
 
+    /// <summary>Every read answers HEAD with GET's status and headers and no body (RFC 9110: a server that supports GET supports HEAD).</summary>
     [Fact]
-    public async Task Health_and_metrics_answer_HEAD_as_GET_without_a_body()
+    public async Task Every_read_answers_HEAD_as_GET_without_a_body()
+    {
+        await using var world = new ServingWorld();
+        await world.StreamAsync(ServingWorld.Events(60, seed: 3));
+        await world.StartAsync();
+        using var client = world.Client();
+
+        foreach (var path in new[] { "healthz", "metrics", "", "openapi.json", "v1/status", "v1/signals", "v1/signals/engagement/users/3/sequence?limit=2", "v1/signals/engagement/users/3/routes?consumer=ranker", "v1/signals/nope/users/3/sequence" })
+        {
+            using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+            using var get = await client.GetAsync(path);
+            head.StatusCode.Should().Be(get.StatusCode, path);
+            (await head.Content.ReadAsByteArrayAsync()).Should().BeEmpty(path);
+            head.Content.Headers.ContentType!.MediaType.Should().Be(get.Content.Headers.ContentType!.MediaType, path);
+        }
+
+        // A sequence read states its length before it is sent, so HEAD's is the length GET's body has.
+        using var sequenceHead = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "v1/signals/engagement/users/3/sequence"));
+        using var sequenceGet = await client.GetAsync("v1/signals/engagement/users/3/sequence");
+        sequenceHead.Content.Headers.ContentLength.Should().Be((await sequenceGet.Content.ReadAsByteArrayAsync()).Length).And.BeGreaterThan(0);
+        using var delete = await client.SendAsync(new HttpRequestMessage(HttpMethod.Delete, "v1/signals/engagement/users/3/sequence"));
+        delete.StatusCode.Should().Be(HttpStatusCode.MethodNotAllowed);
+        delete.Content.Headers.Allow.Should().BeEquivalentTo("GET", "HEAD");
+    }
+
+    /// <summary>
+    /// A query parameter an endpoint does not read is refused wherever it comes (a multi-get reads its
+    /// parameters from the body: a limit in the query was served at the default); values with bytes past
+    /// the digits are malformed, not read as their digits; a number too large for any cap is past the cap.
+    /// </summary>
+    [Fact]
+    public async Task Stray_query_parameters_and_stray_bytes_in_values_are_refused()
     {
         await using var world = new ServingWorld();
         await world.StartAsync();
         using var client = world.Client();
 
-        foreach (var path in new[] { "healthz", "metrics" })
+        async Task Expect(HttpResponseMessage response, string parameter, string? limit, string message)
         {
-            using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
-            using var get = await client.GetAsync(path);
-            head.StatusCode.Should().Be(HttpStatusCode.OK, path);
-            (await head.Content.ReadAsByteArrayAsync()).Should().BeEmpty(path);
-            head.Content.Headers.ContentType!.MediaType.Should().Be(get.Content.Headers.ContentType!.MediaType, path);
+            response.StatusCode.Should().Be(HttpStatusCode.BadRequest, message);
+            var body = await ServingWorld.JsonAsync(response);
+            body.GetProperty("parameter").GetString().Should().Be(parameter, message);
+            (body.TryGetProperty("limit", out var l) ? l.GetString() : null).Should().Be(limit, message);
+            body.GetProperty("error").GetString().Should().Contain(message);
         }
 
-        using var sequenceHead = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "v1/signals/engagement/users/1/sequence"));
-        sequenceHead.StatusCode.Should().Be(HttpStatusCode.MethodNotAllowed, "only the probes take HEAD");
+        await Expect(await client.GetAsync("v1/signals?x=1"), "x", null, "unknown parameter 'x'; this endpoint takes no query parameters");
+        await Expect(await client.GetAsync("v1/status?tenant=a"), "tenant", null, "this endpoint takes no query parameters");
+        await Expect(await client.PostAsync("v1/signals/engagement/sequences?limit=1", new StringContent("""{"user_ids":[1]}""", Encoding.UTF8, "application/json")), "limit", null, "a read's parameters go in the JSON body");
+        await Expect(await client.PostAsync("v1/events?dry_run=1", new StringContent("[]", Encoding.UTF8, "application/json")), "dry_run", null, "this endpoint takes no query parameters");
+
+        const string url = "v1/signals/engagement/users/1/sequence";
+        await Expect(await client.GetAsync(url + "?limit=5%00"), "limit", null, "limit must be a positive integer");
+        (await client.GetAsync("v1/signals/engagement/users/5%00/sequence")).StatusCode.Should().Be(HttpStatusCode.BadRequest, "Kestrel refuses a NUL in the path");
+        await Expect(await client.GetAsync("v1/signals/engagement/users/5%20/sequence"), "user_id", null, "user_id must be a 64-bit integer");
+        await Expect(await client.GetAsync(url + "?limit=99999999999999999999"), "limit", "serving.max_limit", "limit 99999999999999999999 exceeds the server cap serving.max_limit");
+        await Expect(await client.PostAsync("v1/signals/engagement/sequences", new StringContent("""{"user_ids":[1],"limit":99999999999999999999999}""", Encoding.UTF8, "application/json")), "limit", "serving.max_limit", "exceeds the server cap");
+
+        var longId = new string('7', 30) + new string('x', 4_970);
+        var longIdAnswer = await client.GetAsync($"v1/signals/engagement/users/{longId}/sequence");
+        longIdAnswer.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        var error = (await ServingWorld.JsonAsync(longIdAnswer)).GetProperty("error").GetString()!;
+        error.Should().StartWith("user_id must be a 64-bit integer, got '7777").And.EndWith("…'");
+        error.Length.Should().BeLessThan(200, "a 400 does not echo a 5,000-character value back");
+
+        // Leading zeros are the duration's digits, not a longer duration: 1 day, under the signal's 7.
+        var zeros = await client.GetAsync(url + "?lookback=0000000000000001d");
+        zeros.StatusCode.Should().Be(HttpStatusCode.OK, await zeros.Content.ReadAsStringAsync());
+        (await ServingWorld.JsonAsync(zeros)).GetProperty("provenance").GetProperty("lookback").GetString().Should().Be("1d");
+        await Expect(await client.GetAsync(url + "?lookback=00000000000000008d"), "lookback", "lookback", "exceeds the lookback of signal 'engagement'");
     }
 
     /// <summary>
@@ -619,8 +673,8 @@ public sealed class ApiTests
         var paths = doc.GetProperty("paths");
         var documented = paths.EnumerateObject().SelectMany(p => p.Value.EnumerateObject().Select(m => $"{m.Name.ToUpperInvariant()} {p.Name}")).ToHashSet();
         var endpoints = world.Server.Endpoints.Where(e => e.Route != "/openapi.json").Select(e => $"{e.Method} {e.Route}").ToList();
-        endpoints.Should().HaveCount(11);
-        endpoints.Should().Contain(["HEAD /healthz", "HEAD /metrics"], "the probes take HEAD as well");
+        endpoints.Should().HaveCount(16);
+        endpoints.Where(e => e.StartsWith("GET ", StringComparison.Ordinal)).Select(e => "HEAD " + e[4..]).Should().BeSubsetOf(endpoints, "every read takes HEAD as well");
         documented.Should().BeEquivalentTo(endpoints);
         var routes = paths.GetProperty("/v1/signals/{signal}/users/{user_id}/routes").GetProperty("get");
         routes.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()).Should().BeEquivalentTo("signal", "user_id", "consumer");
@@ -628,15 +682,15 @@ public sealed class ApiTests
         var sequence = paths.GetProperty("/v1/signals/{signal}/users/{user_id}/sequence").GetProperty("get");
         sequence.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString())
             .Should().BeEquivalentTo("signal", "user_id", "columns", "limit", "lookback", "as_of", "known_at", "consumer");
-        sequence.GetProperty("responses").EnumerateObject().Select(r => r.Name).Should().BeEquivalentTo("200", "400", "401", "404", "409", "502");
+        sequence.GetProperty("responses").EnumerateObject().Select(r => r.Name).Should().BeEquivalentTo("200", "400", "401", "404", "409", "502", "503");
         paths.GetProperty("/v1/signals/{signal}/sequences").GetProperty("post").GetProperty("responses").EnumerateObject().Select(r => r.Name)
-            .Should().BeEquivalentTo("200", "400", "401", "404", "409", "415", "502");
+            .Should().BeEquivalentTo("200", "400", "401", "404", "409", "415", "502", "503");
         var schemas = doc.GetProperty("components").GetProperty("schemas");
         schemas.GetProperty("ProvenanceDoc").GetProperty("properties").EnumerateObject().Select(p => p.Name)
             .Should().Contain(["fingerprint", "stream_watermark", "batch_sealed_through", "from_stream", "from_batch", "truncated", "lag_ms", "from_legacy"]);
         schemas.GetProperty("SequenceDoc").GetProperty("properties").EnumerateObject().Select(p => p.Name).Should().Contain("assembly");
         paths.GetProperty("/v1/events").GetProperty("post").GetProperty("requestBody").GetProperty("content").EnumerateObject().Select(c => c.Name)
-            .Should().BeEquivalentTo("application/json", "application/x-ndjson");
+            .Should().BeEquivalentTo("application/json", "application/x-ndjson", "application/jsonl");
         paths.GetProperty("/v1/events").GetProperty("post").GetProperty("responses").EnumerateObject().Select(r => r.Name)
             .Should().BeEquivalentTo("202", "400", "401", "409", "415");
     }

@@ -80,6 +80,7 @@ public sealed class OpenApiDocumentTests
         [
             $$"""[{"event_id":"d1","user_id":1,"event_type":"save","event_time":"{{time}}","item_id":4}]""",
             $$"""[{"event_id":"d2","user_id":1,"event_type":"save","event_time":"{{time}}","ingest_time":"{{time}}","tenant":"home-feed","item_id":4}]""",
+            $$"""{"event_id":"d3","user_id":1,"event_type":"save","event_time":"{{time}}","item_id":4}""",
         ];
 
         foreach (var body in bodies)
@@ -91,6 +92,15 @@ public sealed class OpenApiDocumentTests
 
             response.StatusCode.Should().Be(HttpStatusCode.Accepted, body);
             problems.Should().BeEmpty($"the server accepts {body}");
+        }
+
+        // NDJSON is text of one event object per line, not an array (a generated client sent one and got 400).
+        var content = doc.GetProperty("paths").GetProperty("/v1/events").GetProperty("post").GetProperty("requestBody").GetProperty("content");
+        foreach (var lines in new[] { "application/x-ndjson", "application/jsonl" })
+        {
+            content.GetProperty(lines).GetProperty("schema").GetProperty("type").GetString().Should().Be("string", lines);
+            string ndjson = $$"""{"event_id":"n1","user_id":1,"event_type":"save","event_time":"{{time}}","item_id":4}""" + "\n" + $$"""{"event_id":"n2","user_id":2,"event_type":"save","event_time":"{{time}}","item_id":5}""";
+            (await client.PostAsync("v1/events", new StringContent(ndjson, Encoding.UTF8, lines))).StatusCode.Should().Be(HttpStatusCode.Accepted, lines);
         }
     }
 
@@ -214,7 +224,7 @@ public sealed class OpenApiDocumentTests
             }
         }
 
-        secured.Should().Be(6);
+        secured.Should().Be(10, "status, signals, sequence and routes (GET and HEAD), multi-get and events");
 
         // Each declared scheme carries a key the server takes.
         foreach (var scheme in schemes.EnumerateObject())

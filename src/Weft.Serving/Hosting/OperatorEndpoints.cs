@@ -43,7 +43,7 @@ public sealed class OperatorEndpoints : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
         builder.Logging.ClearProviders();
         var app = builder.Build();
-        app.MapMethods("/metrics", Http.ServingEndpoints.ProbeMethods, async (HttpContext context) =>
+        app.MapMethods("/metrics", Http.ServingEndpoints.ReadMethods, async (HttpContext context) =>
         {
             beforeScrape?.Invoke();
             var text = new StringBuilder(16 * 1024);
@@ -51,7 +51,7 @@ public sealed class OperatorEndpoints : IAsyncDisposable
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
             await context.Response.WriteAsync(text.ToString(), context.RequestAborted).ConfigureAwait(false);
         });
-        app.MapMethods("/healthz", Http.ServingEndpoints.ProbeMethods, async (HttpContext context) =>
+        app.MapMethods("/healthz", Http.ServingEndpoints.ReadMethods, async (HttpContext context) =>
         {
             var wrong = problem();
             context.Response.StatusCode = wrong is null ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;

@@ -72,7 +72,7 @@ internal static class ApiDocument
                         parameter.Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int64" };
                         break;
                     case "limit":
-                        parameter.Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32" };
+                        parameter.Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32", Minimum = "1" };
                         parameter.Description = "1 to the signal's max_length and serving.max_limit";
                         break;
                     case "lookback":

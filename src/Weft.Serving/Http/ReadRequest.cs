@@ -70,14 +70,22 @@ internal static class ReadRequest
         int limit = Math.Min(maxLength, state.Options.MaxLimit);
         if (args.Limit is not null)
         {
-            if (!long.TryParse(args.Limit, NumberStyles.None, CultureInfo.InvariantCulture, out long asked) || asked < 1)
+            // Digits only: .NET's parser also takes trailing NULs ("5\0"). Digits too many for a long are a
+            // limit past the cap, not a malformed one.
+            if (!IsDigits(args.Limit, 0))
+            {
+                return ApiError.BadRequest($"limit must be a positive integer, got '{Shown(args.Limit)}'", "limit");
+            }
+
+            long asked = long.TryParse(args.Limit, NumberStyles.None, CultureInfo.InvariantCulture, out long parsed) ? parsed : long.MaxValue;
+            if (asked < 1)
             {
                 return ApiError.BadRequest($"limit must be a positive integer, got '{args.Limit}'", "limit");
             }
 
             if (asked > state.Options.MaxLimit)
             {
-                return ApiError.BadRequest($"limit {asked} exceeds the server cap serving.max_limit ({state.Options.MaxLimit})", "limit", "serving.max_limit");
+                return ApiError.BadRequest($"limit {Shown(args.Limit)} exceeds the server cap serving.max_limit ({state.Options.MaxLimit})", "limit", "serving.max_limit");
             }
 
             if (asked > maxLength)
@@ -91,11 +99,11 @@ internal static class ReadRequest
         var lookback = definition.Lookback;
         if (args.Lookback is not null)
         {
-            if (!Durations.TryParse(args.Lookback, out var asked) || asked <= TimeSpan.Zero)
+            if (!Durations.TryParse(WithoutLeadingZeros(args.Lookback), out var asked) || asked <= TimeSpan.Zero)
             {
                 return IsDurationTooLong(args.Lookback)
                     ? ApiError.BadRequest($"lookback {args.Lookback} exceeds the lookback of signal '{signal.Name}' ({Durations.Format(definition.Lookback)})", "lookback", "lookback")
-                    : ApiError.BadRequest($"lookback must be a positive duration such as 7d, 6h or 30m, got '{args.Lookback}'", "lookback");
+                    : ApiError.BadRequest($"lookback must be a positive duration such as 7d, 6h or 30m, got '{Shown(args.Lookback)}'", "lookback");
             }
 
             if (asked > definition.Lookback)
@@ -110,13 +118,13 @@ internal static class ReadRequest
         long asOf = now;
         if (args.AsOf is not null && !TryTimestamp(args.AsOf, out asOf))
         {
-            return ApiError.BadRequest($"as_of must be an ISO-8601 time, e.g. 2026-11-20T12:00:00Z, got '{args.AsOf}'", "as_of");
+            return ApiError.BadRequest($"as_of must be an ISO-8601 time, e.g. 2026-11-20T12:00:00Z, got '{Shown(args.AsOf)}'", "as_of");
         }
 
         long knownAt = asOf;
         if (args.KnownAt is not null && !TryTimestamp(args.KnownAt, out knownAt))
         {
-            return ApiError.BadRequest($"known_at must be an ISO-8601 time, e.g. 2026-11-20T12:00:00Z, got '{args.KnownAt}'", "known_at");
+            return ApiError.BadRequest($"known_at must be an ISO-8601 time, e.g. 2026-11-20T12:00:00Z, got '{Shown(args.KnownAt)}'", "known_at");
         }
 
         var cut = SequenceCut.For(definition, asOf, knownAt, limit, lookback);
@@ -204,6 +212,25 @@ internal static class ReadRequest
             at + 2 <= text.Length && char.IsAsciiDigit(text[at]) && char.IsAsciiDigit(text[at + 1]);
     }
 
+    /// <summary>True when <paramref name="text"/> from <paramref name="start"/> on is one or more ASCII digits and nothing else.</summary>
+    public static bool IsDigits(string text, int start) =>
+        text.Length > start && text.AsSpan(start).IndexOfAnyExceptInRange('0', '9') < 0;
+
+    /// <summary>A value as an error message quotes it: a long one cut short, so a 400 does not echo a whole URL back.</summary>
+    public static string Shown(string text) => text.Length <= 64 ? text : string.Concat(text.AsSpan(0, 64), "…");
+
+    /// <summary>"0001d" as "1d": the duration parser counts leading zeros among its 15 digits, and a small lookback with many is still small.</summary>
+    private static string WithoutLeadingZeros(string text)
+    {
+        int zeros = 0;
+        while (zeros + 1 < text.Length && text[zeros] == '0' && char.IsAsciiDigit(text[zeros + 1]))
+        {
+            zeros++;
+        }
+
+        return zeros == 0 ? text : text[zeros..];
+    }
+
     /// <summary>A well-formed duration (digits and a unit) too long for any signal, which the parser turns down as it would a malformed one.</summary>
     private static bool IsDurationTooLong(string text)
     {
@@ -232,7 +259,9 @@ internal static class ReadRequest
         {
             if (Array.FindIndex(accepted, a => string.Equals(a, name, StringComparison.OrdinalIgnoreCase)) < 0)
             {
-                return ApiError.BadRequest($"unknown parameter '{name}'; this endpoint takes {string.Join(", ", accepted)}", name);
+                return ApiError.BadRequest(accepted.Length == 0
+                    ? $"unknown parameter '{Shown(name)}'; this endpoint takes no query parameters"
+                    : $"unknown parameter '{Shown(name)}'; this endpoint takes {string.Join(", ", accepted)}", name);
             }
 
             if (values.Count > 1)

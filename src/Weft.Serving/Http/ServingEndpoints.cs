@@ -32,7 +32,8 @@ internal static partial class ServingEndpoints
     private static readonly string[] RoutesParameters = ["consumer"];
 
     /// <summary>Health and metrics answer HEAD as GET (without the body): load balancers probe with either.</summary>
-    internal static readonly string[] ProbeMethods = ["GET", "HEAD"];
+    /// <summary>Every read answers HEAD as it answers GET, headers only (RFC 9110: a server that supports GET supports HEAD).</summary>
+    internal static readonly string[] ReadMethods = ["GET", "HEAD"];
 
     [ThreadStatic]
     private static HashSet<string>? t_seen;
@@ -87,35 +88,35 @@ internal static partial class ServingEndpoints
             }
         });
 
-        app.MapMethods("/healthz", ProbeMethods, ([FromServices] ServingState s) => Health(s))
+        app.MapMethods("/healthz", ReadMethods, ([FromServices] ServingState s) => Health(s))
             .WithName("healthz").WithSummary("Liveness: 200 \"ok\" while the process serves; 503 naming the error once the in-process streaming runtime has stopped").WithTags("operations")
             .Produces<string>(200, "text/plain")
             .Produces<string>(503, "text/plain");
 
-        app.MapMethods("/metrics", ProbeMethods, (HttpContext context, [FromServices] ServingState s) => MetricsAsync(context, s))
+        app.MapMethods("/metrics", ReadMethods, (HttpContext context, [FromServices] ServingState s) => MetricsAsync(context, s))
             .WithName("metrics").WithSummary("Prometheus text format: request latency per route, stream freshness and lag, dead letters, batch history").WithTags("operations")
             .Produces<string>(200, "text/plain");
 
-        app.MapGet("/", () => Results.Text(Dashboard.Html, "text/html; charset=utf-8"))
+        app.MapMethods("/", ReadMethods, () => Results.Text(Dashboard.Html, "text/html; charset=utf-8"))
             .WithName("dashboard").WithSummary("The dashboard page (reads /metrics and /v1/status)").WithTags("operations")
             .Produces<string>(200, "text/html");
 
-        app.MapGet("/v1/status", (HttpContext context, [FromServices] ServingState s) => StatusAsync(context, s))
+        app.MapMethods("/v1/status", ReadMethods, (HttpContext context, [FromServices] ServingState s) => StatusAsync(context, s))
             .WithName("status").WithSummary("The caller's signals: versions, batch history, stream watermark and lag").WithTags("sequences")
             .Produces<StatusDoc>(200).RequiresApiKey();
 
-        app.MapGet("/v1/signals", (HttpContext context, [FromServices] ServingState s) => SignalsAsync(context, s))
+        app.MapMethods("/v1/signals", ReadMethods, (HttpContext context, [FromServices] ServingState s) => SignalsAsync(context, s))
             .WithName("signals").WithSummary("The caller's signals and their columns").WithTags("sequences")
             .Produces<SignalListDoc>(200).RequiresApiKey();
 
-        app.MapGet(SequenceRoute, (HttpContext context, string signal, string user_id, [FromQuery] string? columns, [FromQuery] string? limit, [FromQuery] string? lookback, [FromQuery] string? as_of, [FromQuery] string? known_at, [FromQuery] string? consumer) =>
+        app.MapMethods(SequenceRoute, ReadMethods, (HttpContext context, string signal, string user_id, [FromQuery] string? columns, [FromQuery] string? limit, [FromQuery] string? lookback, [FromQuery] string? as_of, [FromQuery] string? known_at, [FromQuery] string? consumer) =>
                 consumer is null
                     ? SequenceAsync(context, state, signal, user_id, new ReadArguments(columns?.Split(','), limit, lookback, as_of, known_at, ReadRequest.QueryError(context.Request.Query, SequenceParameters)))
                     : HybridSequenceAsync(context, state, signal, user_id, new ReadArguments(columns?.Split(','), limit, lookback, as_of, known_at, ReadRequest.QueryError(context.Request.Query, SequenceParameters)), consumer))
             .WithName("sequence").WithTags("sequences")
             .WithSummary("One user's sequence of a signal, as columnar JSON with provenance")
             .WithDescription("The merge of the online store (stream tail) and the sealed batch history, cut to (as_of − lookback, as_of] and ingest_time ≤ known_at, newest first, at most limit elements. columns: comma-separated sequence columns (event_id and event_time always come). limit: ≤ the signal's max_length and serving.max_limit. lookback: a duration ≤ the signal's. as_of, known_at: ISO-8601 (default now; known_at defaults to as_of). consumer: during a migration off a legacy pipeline (docs/migration.md), the model or service reading; the sequence is then assembled from Weft's events of the types routed to Weft for this user and the legacy endpoint's events of the others, with an assembly object (its version and each event type's source); 409 when a type is routed to legacy and no legacy endpoint is configured, 502 when the legacy endpoint fails.")
-            .Produces<SequenceDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(409).Produces<ErrorDoc>(502)
+            .Produces<SequenceDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(409).Produces<ErrorDoc>(502).Produces<ErrorDoc>(503)
             .WithReadParameters();
 
         app.MapPost(MultiGetRoute, (HttpContext context, string signal) => MultiGetAsync(context, state, signal))
@@ -123,9 +124,9 @@ internal static partial class ServingEndpoints
             .WithSummary("Sequences of many users of one signal in one call, from one store snapshot")
             .WithDescription("Body: {\"user_ids\": [...], \"columns\": [...], \"limit\": N, \"lookback\": \"7d\", \"as_of\": \"...\", \"known_at\": \"...\", \"consumer\": \"...\"}; one sequence per distinct user, in request order. At most serving.max_users_per_request users. With consumer, each user's hybrid sequence, as GET …/sequence?consumer= assembles it (409, 502 likewise).")
             .AddOpenApiOperationTransformer(RequestBody<MultiGetRequestDoc>("application/json"))
-            .Produces<MultiGetDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(409).Produces<ErrorDoc>(415).Produces<ErrorDoc>(502);
+            .Produces<MultiGetDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(409).Produces<ErrorDoc>(415).Produces<ErrorDoc>(502).Produces<ErrorDoc>(503);
 
-        app.MapGet(RoutesRoute, (HttpContext context, string signal, string user_id, [FromQuery] string? consumer) => RoutesAsync(context, state, signal, user_id, consumer))
+        app.MapMethods(RoutesRoute, ReadMethods, (HttpContext context, string signal, string user_id, [FromQuery] string? consumer) => RoutesAsync(context, state, signal, user_id, consumer))
             .WithName("routes").WithTags("migration")
             .WithSummary("Which side, Weft or legacy, serves each event type of the signal to a consumer for a user")
             .WithDescription("During a migration off a legacy pipeline (weft migrate, docs/migration.md): per event type of the signal, the source the consumer reads it from for this user (a sticky hash of signal, event type and user against the consumer's route), the event type's stage, the route's percent and the user's bucket of 10,000. Users served while a route splits traffic are logged as exposures for the sample-ratio check (weft migrate srm). Routes are re-read from the ledger every few seconds, so a rollback reaches every server within that. Without a migration ledger every event type is served by Weft.")
@@ -136,7 +137,7 @@ internal static partial class ServingEndpoints
             .WithName("events").WithTags("events")
             .WithSummary("Append raw events to the embedded log; 202 once durable")
             .WithDescription("A JSON array of event objects, or NDJSON. Every event's event_type must be one of the caller's (included by its signals and no other tenant's); a tenant field, if present, must be the caller. The streaming runtime in this process then parses, enriches and serves them; bad events become dead letters. At most serving.max_events_per_request events and serving.max_request_bytes bytes.")
-            .AddOpenApiOperationTransformer(RequestBody<EventDoc[]>("application/json", "application/x-ndjson"))
+            .AddOpenApiOperationTransformer(EventsBody)
             .Produces<EventsAcceptedDoc>(202).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(409).Produces<ErrorDoc>(415);
     }
 
@@ -156,6 +157,28 @@ internal static partial class ServingEndpoints
 
             operation.RequestBody = body;
         };
+
+    /// <summary>
+    /// <c>POST /v1/events</c>'s body: in <c>application/json</c> an array of events or one event; in the
+    /// line formats, text of one event object per line (an array schema there made generated clients send
+    /// an array with an NDJSON type, which the server refuses).
+    /// </summary>
+    private static async Task EventsBody(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        var one = await context.GetOrCreateSchemaAsync(typeof(EventDoc), null, cancellationToken).ConfigureAwait(false);
+        var many = await context.GetOrCreateSchemaAsync(typeof(EventDoc[]), null, cancellationToken).ConfigureAwait(false);
+        var lines = new OpenApiSchema { Type = JsonSchemaType.String, Description = "One event object (EventDoc) per line; blank lines are skipped." };
+        operation.RequestBody = new OpenApiRequestBody
+        {
+            Required = true,
+            Content = new Dictionary<string, OpenApiMediaType>
+            {
+                ["application/json"] = new() { Schema = new OpenApiSchema { OneOf = [many, one] } },
+                ["application/x-ndjson"] = new() { Schema = lines },
+                ["application/jsonl"] = new() { Schema = lines },
+            },
+        };
+    }
 
     private static string RouteOf(HttpContext context) =>
         (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
@@ -272,6 +295,13 @@ internal static partial class ServingEndpoints
     {
         if (await AuthorizedSignalAsync(context, state, signalName).ConfigureAwait(false) is not { } signal)
         {
+            return;
+        }
+
+        // The body carries the read's parameters; one in the query would otherwise be ignored.
+        if (ReadRequest.QueryError(context.Request.Query, []) is { } badQuery)
+        {
+            await WriteErrorAsync(context, badQuery with { Message = badQuery.Message + ": a read's parameters go in the JSON body" }).ConfigureAwait(false);
             return;
         }
 
@@ -464,6 +494,12 @@ internal static partial class ServingEndpoints
             return;
         }
 
+        if (ReadRequest.QueryError(context.Request.Query, []) is { } badQuery)
+        {
+            await WriteErrorAsync(context, badQuery).ConfigureAwait(false);
+            return;
+        }
+
         var stream = state.Stream;
         if (stream is null || stream.Failure is not null)
         {
@@ -524,6 +560,12 @@ internal static partial class ServingEndpoints
             return;
         }
 
+        if (ReadRequest.QueryError(context.Request.Query, []) is { } badQuery)
+        {
+            await WriteErrorAsync(context, badQuery).ConfigureAwait(false);
+            return;
+        }
+
         Begin(context, 200);
         using (var w = new Utf8JsonWriter(context.Response.BodyWriter, SequenceJson.WriterOptions))
         {
@@ -566,10 +608,15 @@ internal static partial class ServingEndpoints
     }
 
     /// <summary>The path's user_id as a 64-bit integer; a 400 naming it when it is not one.</summary>
-    private static ApiError? UserId(string text, out long userId) =>
-        long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out userId)
+    private static ApiError? UserId(string text, out long userId)
+    {
+        // Digits with an optional sign only: .NET's parser also takes trailing NULs ("5\0" as user 5).
+        userId = 0;
+        return ReadRequest.IsDigits(text, text.StartsWith('-') || text.StartsWith('+') ? 1 : 0)
+            && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out userId)
             ? null
-            : ApiError.BadRequest($"user_id must be a 64-bit integer, got '{text}'", "user_id");
+            : ApiError.BadRequest($"user_id must be a 64-bit integer, got '{ReadRequest.Shown(text)}'", "user_id");
+    }
 
     private static async Task RoutesAsync(HttpContext context, ServingState state, string signalName, string userText, string? consumer)
     {
@@ -635,6 +682,12 @@ internal static partial class ServingEndpoints
         if (!TryTenant(context, state, out var tenant))
         {
             await WriteErrorAsync(context, Unauthorized).ConfigureAwait(false);
+            return;
+        }
+
+        if (ReadRequest.QueryError(context.Request.Query, []) is { } badQuery)
+        {
+            await WriteErrorAsync(context, badQuery).ConfigureAwait(false);
             return;
         }
 
@@ -764,7 +817,9 @@ internal static partial class ServingEndpoints
         state.Metrics.WritePrometheus(text);
         state.Stream?.Runtime.Metrics.WritePrometheus(text);
         context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-        await context.Response.WriteAsync(text.ToString(), context.RequestAborted).ConfigureAwait(false);
+        byte[] body = Encoding.UTF8.GetBytes(text.ToString());
+        context.Response.ContentLength = body.Length; // HEAD says how long GET's would be
+        await context.Response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
     }
 
     private static void Begin(HttpContext context, int status)
