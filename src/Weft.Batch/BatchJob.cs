@@ -18,6 +18,13 @@ public sealed record BatchRequest(string Signal, long FromMicros, long ToMicros)
 
     /// <summary>This process's share of the users when several processes split one job (<c>--shard i/n</c>); null: all users.</summary>
     public BatchShard? Shard { get; init; }
+
+    /// <summary>
+    /// Recompute a chunk whose archives hold no events even where the lake holds rows for its buckets,
+    /// emptying them (<c>--allow-empty</c>). Without it such a chunk stops the run: an archive path gone
+    /// wrong, or events past the archive's retention, would otherwise wipe the sequences and seal the buckets.
+    /// </summary>
+    public bool AllowEmptyChunks { get; init; }
 }
 
 /// <summary>
@@ -130,7 +137,9 @@ public sealed class BatchJob
             throw new ArgumentException($"--chunk-buckets {perChunk} must be at least 1 (buckets per atomic commit)");
         }
 
-        long chunkLength = bucketLength * perChunk;
+        // A chunk of more buckets than the range holds is the range (bucketLength * perChunk could overflow,
+        // and a wrapped length cut chunks inside buckets, each replacing rows the one before wrote).
+        long chunkLength = perChunk >= (to - from) / bucketLength ? to - from : bucketLength * perChunk;
         long planned = ((to - from) + chunkLength - 1) / chunkLength;
         if (planned > MaxChunks)
         {
@@ -193,7 +202,8 @@ public sealed class BatchJob
         starts = null;
 
         long eventsIn = 0, eventsOut = 0, deadLetters = 0, recordedNow = 0;
-        int skipped = 0, index = 0, waiting = 0, refreshed = 0;
+        int skipped = 0, index = 0, refreshed = 0;
+        var waiting = new List<string>();
         var arrivals = new StreamArchiveArrivals([.. archives.Where(a => a.Optional)], () => new RawEventParser(_env.Signal, _time));
         long? version = null;
         var sealedBuckets = new List<string>();
@@ -234,7 +244,12 @@ public sealed class BatchJob
             EventBatch? enriched = null;
             if (staging is null || !staging.IsStaged)
             {
-                (enriched, var rejected, var run) = await ComputeChunkAsync(start, end, shard, untimedDeadLetters: index == 1, cancellationToken).ConfigureAwait(false);
+                (enriched, var rejected, var run, long rawRead) = await ComputeChunkAsync(start, end, shard, untimedDeadLetters: index == 1, cancellationToken).ConfigureAwait(false);
+                if (rawRead == 0 && !request.AllowEmptyChunks)
+                {
+                    await RefuseToEmptyAsync(table, chunkName, start, end, cancellationToken).ConfigureAwait(false);
+                }
+
                 // Dead letters first, tagged by run and chunk (and shard): a crash before the chunk
                 // commits re-runs it, and the tag keeps its dead letters from being recorded twice.
                 string tag = shard is null ? $"batch:{runId}:{chunkName}" : $"batch:{runId}:{chunkName}:{shard}";
@@ -263,14 +278,21 @@ public sealed class BatchJob
 
                 if (!await TryCommitStagedAsync(staging, chunkName, start, end, replace, readAt).ConfigureAwait(false))
                 {
-                    waiting++;
+                    waiting.Add(chunkName);
                 }
             }
 
             progress?.Report(new BatchProgress(index, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, chunkName));
         }
 
-        return new BatchResult(runId, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, sealedBuckets, version, waiting, recordedNow) { ChunksRecomputed = refreshed };
+        if (waiting.Count > 0)
+        {
+            // Another shard may have committed them since this one staged its share.
+            await CatchUpAsync().ConfigureAwait(false);
+            waiting.RemoveAll(done.ContainsKey);
+        }
+
+        return new BatchResult(runId, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, sealedBuckets, version, waiting.Count, recordedNow) { ChunksRecomputed = refreshed };
 
         // The buckets a chunk's commit seals: those closed for good by now, and those an earlier run sealed
         // (a raised late allowance can make one open again by the clock). A seal is never undone, and the
@@ -362,15 +384,18 @@ public sealed class BatchJob
     /// event_time is in the chunk, and with <paramref name="untimedDeadLetters"/> (the run's first chunk)
     /// those whose event_time cannot be read.
     /// </summary>
-    private async Task<(EventBatch Enriched, List<DeadLetter> Rejected, SignalRun Run)> ComputeChunkAsync(long start, long end, BatchShard? shard, bool untimedDeadLetters, CancellationToken cancellationToken)
+    /// <remarks>RawRead: the archives' records for the chunk, every shard's, dead letters included.</remarks>
+    private async Task<(EventBatch Enriched, List<DeadLetter> Rejected, SignalRun Run, long RawRead)> ComputeChunkAsync(long start, long end, BatchShard? shard, bool untimedDeadLetters, CancellationToken cancellationToken)
     {
         var parser = new RawEventParser(_env.Signal, _time, HistoryParsing);
         var parsed = new List<EventBatch>();
         var rejected = new List<DeadLetter>();
+        long rawRead = 0;
         foreach (var archive in _env.Config.ReadableArchives())
         {
             await foreach (var part in TableInputs.ReadRawEventsAsync(archive, parser, _env.Signal.RawSchema, start, end, cancellationToken, untimedDeadLetters).ConfigureAwait(false))
             {
+                rawRead += part.Events.RowCount + part.DeadLetters.Count;
                 var events = shard is null ? part.Events : OwnedRows(part.Events, shard);
                 if (events.RowCount > 0)
                 {
@@ -396,7 +421,31 @@ public sealed class BatchJob
             ? EventBatch.Empty(_env.Signal.EnrichedSchema)
             : await run.ProcessTableAsync(raw, cancellationToken).ConfigureAwait(false);
         rejected.AddRange(context.DeadLetters);
-        return (enriched, rejected, run);
+        return (enriched, rejected, run, rawRead);
+    }
+
+    /// <summary>
+    /// Stops the run when a chunk whose archives hold nothing would empty buckets the lake holds rows in
+    /// (either path: sealing them hides the stream's rows too); see <see cref="BatchRequest.AllowEmptyChunks"/>.
+    /// </summary>
+    private async Task RefuseToEmptyAsync(EventTable table, string chunkName, long start, long end, CancellationToken cancellationToken)
+    {
+        var snapshot = await table.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        var held = snapshot.Files(TimeBuckets.Filter(start, end - 1, _env.Definition.Bucket, PartitionFilter.All));
+        if (held.Count == 0)
+        {
+            return;
+        }
+
+        long rows = 0;
+        foreach (var file in held)
+        {
+            rows += file.LiveRecords ?? 0;
+        }
+
+        throw new InputException(
+            $"chunk {chunkName}: the archives hold no events for it, but {table.Path} holds {rows:N0} row(s) in its buckets; nothing was replaced. " +
+            $"Check `archives` in {_env.Config.ConfigPath} (a wrong path, or events past the archive's retention), or pass --allow-empty to empty these buckets");
     }
 
     /// <summary>How the batch path parses the archive: an event without an ingest_time arrived at its event_time, the same every run.</summary>

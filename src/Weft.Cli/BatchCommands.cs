@@ -34,7 +34,8 @@ internal static class BatchCommands
         var to = new Option<string>("--to") { Description = "End of the range (exclusive), rounded up to a bucket", Required = true };
         var chunk = new Option<int?>("--chunk-buckets") { Description = "Buckets per atomic commit (default: a day's worth)" };
         var shard = new Option<string?>("--shard") { Description = "i/n: this process's share of the users (by user-id hash) when n processes split one job into the same table; the last shard to finish a chunk commits it whole" };
-        var command = new Command(name, description) { config, signal, from, to, chunk, shard };
+        var allowEmpty = new Option<bool>("--allow-empty") { Description = "Recompute a chunk whose archives hold no events even where the lake holds rows for it, emptying its buckets (without it such a chunk stops the run: a wrong archive path, or archives past their retention)" };
+        var command = new Command(name, description) { config, signal, from, to, chunk, shard, allowEmpty };
         command.SetAction((parse, ct) => RunAsync(name, stderr, async () =>
         {
             var weft = WeftConfig.Load(parse.GetValue(config)!);
@@ -43,6 +44,7 @@ internal static class BatchCommands
             {
                 BucketsPerChunk = parse.GetValue(chunk),
                 Shard = parse.GetValue(shard) is { } text ? BatchShard.Parse(text) : null,
+                AllowEmptyChunks = parse.GetValue(allowEmpty),
             };
             var bar = new ProgressBar(stderr);
             var result = await new BatchJob(env).RunAsync(request, bar, ct).ConfigureAwait(false);

@@ -33,7 +33,7 @@ public static class WeftCli
                 // A usage error, like a bad value the commands find themselves: exit 2, not the library's 1 ("problems found").
                 foreach (var error in parse.Errors)
                 {
-                    await stderr.WriteLineAsync(error.Message).ConfigureAwait(false);
+                    await stderr.WriteLineAsync(Plain(error.Message)).ConfigureAwait(false);
                 }
 
                 await stderr.WriteLineAsync($"see '{string.Join(' ', ["weft", .. CommandPath(parse.CommandResult)])} --help'").ConfigureAwait(false);
@@ -47,6 +47,26 @@ public static class WeftCli
             await stderr.WriteLineAsync("cancelled").ConfigureAwait(false);
             return 130;
         }
+    }
+
+    /// <summary>
+    /// The parser's "Cannot parse argument 'x' for option '--n' as expected type 'System.Nullable`1[System.Int32]'"
+    /// in a user's words: a .NET type name says nothing to someone typing a command.
+    /// </summary>
+    internal static string Plain(string message)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(message, @"^Cannot parse argument '(?<value>.*)' for option '(?<option>[^']+)' as expected type '(?<type>[^']+)'\.?$");
+        if (!match.Success)
+        {
+            return message;
+        }
+
+        string type = match.Groups["type"].Value;
+        string? expected = type.Contains("Int32", StringComparison.Ordinal) ? $"a whole number (at most {int.MaxValue:N0})"
+            : type.Contains("Int64", StringComparison.Ordinal) ? "a whole number (64-bit)"
+            : type.Contains("Double", StringComparison.Ordinal) ? "a number"
+            : null;
+        return expected is null ? message : $"{match.Groups["option"].Value} '{match.Groups["value"].Value}' is not {expected}";
     }
 
     private static IEnumerable<string> CommandPath(System.CommandLine.Parsing.CommandResult result)

@@ -108,6 +108,7 @@ public sealed class ShardedBatchTests
         shards.Sum(r => r.EventsIn).Should().Be(reference.EventsIn);
         shards.Sum(r => r.DeadLetters).Should().Be(reference.DeadLetters);
         shards.Sum(r => r.ChunksWaiting).Should().BeLessThanOrEqualTo(3 * reference.Chunks);
+        shards.Should().Contain(r => r.ChunksWaiting == 0, "the last shard to finish finds every chunk committed, those it staged and waited on too");
         (await BatchWorld.BatchRowsAsync(path)).Should().Equal(expected);
         var history = await (await EventTable.OpenAsync(path)).Log.GetHistoryAsync();
         history.Count(c => c.Parameters.TryGetValue(LakeParameters.Run, out var run) && run == shards[0].RunId)

@@ -507,6 +507,18 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         result.Err.Should().Contain("'--bogus-flag'").And.Contain("see 'weft stream --help'");
     }
 
+    /// <summary>A value of the wrong kind is said in a user's words, not as a .NET type name.</summary>
+    [Theory]
+    [InlineData("--max-batch", "ten", "--max-batch 'ten' is not a whole number (at most 2,147,483,647)")]
+    [InlineData("--max-pending-rows", "99999999999", "--max-pending-rows '99999999999' is not a whole number (at most 2,147,483,647)")]
+    public async Task A_number_option_given_something_else_says_so_without_type_names(string option, string value, string message)
+    {
+        var result = await _cli.RunAsync("stream", "--config", _cli.PathOf("weft.json"), option, value);
+
+        result.Exit.Should().Be(2);
+        result.Err.Should().Contain(message).And.NotContain("System.");
+    }
+
     [Theory]
     [InlineData("--max-batch", "0", "--max-batch 0 must be at least 1")]
     [InlineData("--flush-interval", "0s", "--flush-interval 0s must be positive")]
