@@ -187,6 +187,7 @@ public sealed class ServingServer : IAsyncDisposable
             app.MapOpenApi("/openapi.json").WithMetadata(new Microsoft.AspNetCore.Routing.HttpMethodMetadata(ServingEndpoints.ReadMethods));
 
             var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving");
+            streamHost?.ReportRecovery(log);
             stream?.UseLogger(log);
             ServingLog.Options(log, options.Describe());
             await HistoryRefresher.RefreshAllAsync(state, log, cancellationToken).ConfigureAwait(false);

@@ -305,6 +305,26 @@ public sealed class ApiTests
         delete.Content.Headers.Allow.Should().BeEquivalentTo("GET", "HEAD");
     }
 
+    /// <summary>One event larger than the embedded log takes is refused naming it and the size, before anything is stored; the others of the request with it.</summary>
+    [Fact]
+    public async Task An_event_larger_than_the_log_takes_is_refused_naming_it()
+    {
+        await using var world = new ServingWorld(serving: """{ "urls": "http://127.0.0.1:0", "max_request_bytes": 4194304 }""");
+        await world.StartAsync();
+        using var client = world.Client();
+        string small = Event("small-1", 1, "save", ServingWorld.Now - ServingWorld.Hour);
+        string huge = Event("huge-1", 1, "save", ServingWorld.Now - ServingWorld.Hour, extra: $",\"note\":\"{new string('n', 1_100_000)}\"");
+
+        var response = await client.PostAsync("v1/events", new StringContent($"[{small},{huge}]", Encoding.UTF8, "application/json"));
+
+        response.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        var body = await ServingWorld.JsonAsync(response);
+        body.GetProperty("error").GetString().Should().StartWith("events[1] is 1,100,").And.Contain("bytes, more than the embedded log takes for one event (1,048,576 bytes)");
+        body.GetProperty("limit").GetString().Should().Be("embedded log per-event size");
+        var ok = await client.PostAsync("v1/events", new StringContent($"[{small}]", Encoding.UTF8, "application/json"));
+        (await ServingWorld.JsonAsync(ok)).GetProperty("first_offset").GetInt64().Should().Be(0, "nothing of the refused request was stored");
+    }
+
     /// <summary>
     /// A query parameter an endpoint does not read is refused wherever it comes (a multi-get reads its
     /// parameters from the body: a limit in the query was served at the default); values with bytes past
@@ -692,7 +712,7 @@ public sealed class ApiTests
         paths.GetProperty("/v1/events").GetProperty("post").GetProperty("requestBody").GetProperty("content").EnumerateObject().Select(c => c.Name)
             .Should().BeEquivalentTo("application/json", "application/x-ndjson", "application/jsonl");
         paths.GetProperty("/v1/events").GetProperty("post").GetProperty("responses").EnumerateObject().Select(r => r.Name)
-            .Should().BeEquivalentTo("202", "400", "401", "409", "415");
+            .Should().BeEquivalentTo("202", "400", "401", "409", "415", "503");
     }
 
     [Fact]

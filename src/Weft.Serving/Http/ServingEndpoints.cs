@@ -138,7 +138,7 @@ internal static partial class ServingEndpoints
             .WithSummary("Append raw events to the embedded log; 202 once durable")
             .WithDescription("A JSON array of event objects, or NDJSON. Every event's event_type must be one of the caller's (included by its signals and no other tenant's); a tenant field, if present, must be the caller. The streaming runtime in this process then parses, enriches and serves them; bad events become dead letters. At most serving.max_events_per_request events and serving.max_request_bytes bytes.")
             .AddOpenApiOperationTransformer(EventsBody)
-            .Produces<EventsAcceptedDoc>(202).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(409).Produces<ErrorDoc>(415);
+            .Produces<EventsAcceptedDoc>(202).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(409).Produces<ErrorDoc>(415).Produces<ErrorDoc>(503);
     }
 
     /// <summary>
@@ -484,7 +484,9 @@ internal static partial class ServingEndpoints
     /// </summary>
     private static IResult Health(ServingState state) => state.Stream?.Failure is { } failure
         ? Results.Text($"the in-process streaming runtime has stopped: {failure.Message}\n", statusCode: StatusCodes.Status503ServiceUnavailable)
-        : Results.Text("ok\n");
+        : state.Stream?.Log.Fault is { } fault
+            ? Results.Text($"the embedded log refuses appends: {fault.InnerException?.Message ?? fault.Message}; restart weft serve (opening the log recovers it)\n", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : Results.Text("ok\n");
 
     private static async Task EventsAsync(HttpContext context, ServingState state)
     {
@@ -525,15 +527,27 @@ internal static partial class ServingEndpoints
             return;
         }
 
+        int maxRecord = stream.Log.Options.MaxRecordBytes;
+        for (int i = 0; i < records.Count; i++)
+        {
+            long size = (long)records[i].Key.Length + records[i].Payload.Length;
+            if (size > maxRecord)
+            {
+                await WriteErrorAsync(context, ApiError.BadRequest($"events[{i}] is {size:N0} bytes, more than the embedded log takes for one event ({maxRecord:N0} bytes)", limit: "embedded log per-event size")).ConfigureAwait(false);
+                return;
+            }
+        }
+
         stream.Sample();
         OffsetRange offsets;
         try
         {
             offsets = await stream.Log.AppendAsync(records, context.RequestAborted).ConfigureAwait(false);
         }
-        catch (ArgumentException ex)
+        catch (IOException ex) when (stream.Log.Fault is not null)
         {
-            await WriteErrorAsync(context, ApiError.BadRequest(ex.Message, limit: "embedded log max_record_bytes")).ConfigureAwait(false);
+            // Not a client's error nor a passing one: the process must restart for recovery to run (/healthz says so too).
+            await WriteErrorAsync(context, new ApiError(503, $"the embedded log refuses appends: {ex.InnerException?.Message ?? ex.Message}; this request's events may or may not be stored (send them again after the restart: copies collapse by event_id); restart weft serve (opening the log recovers it)")).ConfigureAwait(false);
             return;
         }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Threading.Channels;
 using Microsoft.Win32.SafeHandles;
 
@@ -141,6 +142,13 @@ public sealed class EmbeddedLog : IAsyncDisposable
     /// <summary>The error of the last scheduled retention run that failed, or null.</summary>
     public Exception? LastRetentionError => Volatile.Read(ref _lastRetentionError);
 
+    /// <summary>
+    /// Why the log refuses appends (a write or fsync failed, e.g. a full disk), or null while it takes
+    /// them. Permanent for this instance: the file's state is unknown, and only reopening (recovery) can
+    /// tell what reached the disk.
+    /// </summary>
+    public Exception? Fault => Volatile.Read(ref _fault);
+
     internal LogState State => Volatile.Read(ref _state);
 
     /// <summary>Completes when the next append is published (or the log is disposed). Take it before reading <see cref="State"/>.</summary>
@@ -195,9 +203,10 @@ public sealed class EmbeddedLog : IAsyncDisposable
 
             var last = segments[^1];
             activeHandle = File.OpenHandle(last.Path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-            var recovered = await RecoverLastSegmentAsync(last, activeHandle, options, cancellationToken).ConfigureAwait(false);
-
+            // Groups first: records a group has read were durable, so a cut below them is damage, not a torn tail.
             var committed = await GroupOffsetFile.LoadAllAsync(groupsDirectory, cancellationToken).ConfigureAwait(false);
+            var recovered = await RecoverLastSegmentAsync(last, activeHandle, options, committed, cancellationToken).ConfigureAwait(false);
+
             foreach (var (group, next) in committed)
             {
                 if (next > recovered.EndOffset)
@@ -312,6 +321,12 @@ public sealed class EmbeddedLog : IAsyncDisposable
             }
 
             committed = state.Committed;
+            if (committed < _state.StartOffset)
+            {
+                // Retention deletes only what every group has read: a segment the group has not read was deleted by hand.
+                throw new EmbeddedLogCorruptionException(Path.Combine(Location, LogFormat.GroupsDirectoryName, LogFormat.GroupFileName(group)), 0,
+                    $"consumer group '{group}' has read up to offset {committed}, but the log starts at offset {_state.StartOffset}: the segments holding offsets {committed} to {_state.StartOffset - 1} are missing, so their records were never read; restore them, or, to skip them, stop Weft and delete this file (the group then reads from the log's start)");
+            }
         }
 
         return ValueTask.FromResult(new EmbeddedLogSource(this, group, committed));
@@ -722,8 +737,10 @@ public sealed class EmbeddedLog : IAsyncDisposable
     /// Scans the last segment; cuts off a torn tail (the first frame that is cut short, has an
     /// impossible length or a bad CRC, and everything after it), which only a crash between a
     /// write and its fsync leaves, since sealed segments are complete and fsync'd before a roll.
+    /// A bad frame that intact records follow, or below an offset a consumer group has read, is
+    /// damage to durable records: the log refuses to open and cuts nothing.
     /// </summary>
-    private static async ValueTask<Recovered> RecoverLastSegmentAsync(SegmentInfo last, SafeFileHandle handle, EmbeddedLogOptions options, CancellationToken cancellationToken)
+    private static async ValueTask<Recovered> RecoverLastSegmentAsync(SegmentInfo last, SafeFileHandle handle, EmbeddedLogOptions options, IReadOnlyDictionary<string, long> committed, CancellationToken cancellationToken)
     {
         var length = RandomAccess.GetLength(handle);
         using var reader = new SegmentReader(last.Path, handle, ownsHandle: false, LogFormat.SegmentHeaderSize, options.ReadBufferBytes);
@@ -784,10 +801,77 @@ public sealed class EmbeddedLog : IAsyncDisposable
             }
 
             var reason = status == FrameStatus.Torn ? "a record cut short by the end of the file" : reader.Problem;
+            string cutAnyway = $"to cut the log there anyway, losing the records from offset {expected} on, stop Weft and truncate the file to {at} bytes (truncate -s {at} '{last.Path}')";
+            foreach (var (group, next) in committed)
+            {
+                if (next > expected)
+                {
+                    throw new EmbeddedLogCorruptionException(last.Path, at,
+                        $"{reason}, but consumer group '{group}' has read up to offset {next}, so the records from offset {expected} on were durable: this is damage, not a torn tail, and nothing was cut; {cutAnyway}");
+                }
+            }
+
+            if (await FindIntactRecordAsync(handle, at + 1, length, expected, cancellationToken).ConfigureAwait(false) is { } intact)
+            {
+                throw new EmbeddedLogCorruptionException(last.Path, at,
+                    $"{reason}, but intact records follow (offset {intact.Offset} at byte {intact.Position}): this is damage, not a torn tail, and nothing was cut; {cutAnyway}");
+            }
+
             RandomAccess.SetLength(handle, at);
             RandomAccess.FlushToDisk(handle);
             return new Recovered(expected, at, lastTimestamp, new EmbeddedLogRecovery(last.Path, at, length - at, reason));
         }
+    }
+
+    /// <summary>
+    /// The first whole record with a good CRC and an offset from <paramref name="expected"/> on, at a byte
+    /// from <paramref name="from"/> to <paramref name="length"/>; null when there is none (a torn tail).
+    /// Read only when recovery found a bad frame: the rest of the active segment, at most its size.
+    /// </summary>
+    private static async ValueTask<(long Position, long Offset)?> FindIntactRecordAsync(SafeFileHandle handle, long from, long length, long expected, CancellationToken cancellationToken)
+    {
+        if (length - from < LogFormat.RecordOverhead)
+        {
+            return null;
+        }
+
+        var rest = new byte[length - from];
+        int read = 0;
+        while (read < rest.Length)
+        {
+            int n = await RandomAccess.ReadAsync(handle, rest.AsMemory(read), from + read, cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                break;
+            }
+
+            read += n;
+        }
+
+        // Offsets past the damage are dense from `expected`: no record in these bytes can carry a larger one.
+        long highest = expected + (read / LogFormat.RecordOverhead);
+        for (int p = 0; p + LogFormat.RecordOverhead <= read; p++)
+        {
+            int body = BinaryPrimitives.ReadInt32LittleEndian(rest.AsSpan(p));
+            if (body < LogFormat.RecordFixedBodySize || body > read - p - LogFormat.RecordPrefixSize)
+            {
+                continue;
+            }
+
+            long offset = BinaryPrimitives.ReadInt64LittleEndian(rest.AsSpan(p + LogFormat.RecordPrefixSize));
+            if (offset < expected || offset > highest)
+            {
+                continue;
+            }
+
+            var frame = rest.AsSpan(p, LogFormat.RecordPrefixSize + body);
+            if (LogFormat.RecordCrc(frame) == BinaryPrimitives.ReadUInt32LittleEndian(frame[4..]))
+            {
+                return (from + p, offset);
+            }
+        }
+
+        return null;
     }
 
     // ------------------------------------------------------------------ helpers

@@ -59,8 +59,22 @@ public sealed class StreamHost : IAsyncDisposable
             }
 
             var log = await EmbeddedLog.OpenAsync(config.Source.Path!, cancellationToken: cancellationToken).ConfigureAwait(false);
-            var reader = await log.OpenSourceAsync(consumer, cancellationToken).ConfigureAwait(false);
-            return new StreamHost(reader, store, log);
+            try
+            {
+                var reader = await log.OpenSourceAsync(consumer, cancellationToken).ConfigureAwait(false);
+                var host = new StreamHost(reader, store, log);
+                if (logger is not null)
+                {
+                    host.ReportRecovery(logger);
+                }
+
+                return host;
+            }
+            catch
+            {
+                await log.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
         }
         catch
         {
@@ -73,6 +87,16 @@ public sealed class StreamHost : IAsyncDisposable
         config.Kind == "postgres"
             ? await OnlineStores.OpenPostgresAsync(config.ConnectionString!, cancellationToken).ConfigureAwait(false)
             : await OnlineStores.OpenSqliteAsync(config.Path!, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Logs what opening the embedded log cut off as a torn tail, if anything (a server logs it once its logger exists).</summary>
+    public void ReportRecovery(ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(logger);
+        if ((_log as EmbeddedLog)?.Recovery is { } cut)
+        {
+            StreamingLog.EmbeddedLogRecovered(logger, cut.SegmentPath, cut.Reason, cut.TruncatedAtByte, cut.BytesRemoved);
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -220,6 +220,131 @@ public sealed class EmbeddedLogTests : IDisposable
         (await ReadAllAsync(reopened)).Should().HaveCount(5);
     }
 
+    /// <summary>
+    /// A bad record in the last segment that intact records follow is damage (a disk, a hand), not a crash
+    /// between a write and its fsync: cutting there lost every acknowledged record after it. The log
+    /// refuses to open, naming the file and byte and how to cut it anyway, and cuts nothing.
+    /// </summary>
+    [Fact]
+    public async Task Damage_in_the_last_segment_that_intact_records_follow_is_reported_and_nothing_is_cut()
+    {
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath))
+        {
+            await log.AppendAsync(Records(20));
+        }
+
+        var segment = Segments(LogPath).Single();
+        var whole = new FileInfo(segment).Length;
+        await using (var file = new FileStream(segment, FileMode.Open, FileAccess.Write))
+        {
+            file.Position = whole / 3;
+            await file.WriteAsync(new byte[8]);
+        }
+
+        var open = async () => await EmbeddedLog.OpenAsync(LogPath);
+
+        var error = (await open.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
+        error.FilePath.Should().Be(segment);
+        error.ByteOffset.Should().BeInRange(LogFormat.SegmentHeaderSize, whole / 3);
+        error.Message.Should().Contain("intact records follow").And.Contain("nothing was cut").And.Contain($"truncate -s {error.ByteOffset}");
+        new FileInfo(segment).Length.Should().Be(whole);
+    }
+
+    /// <summary>A bad last record a consumer group has read was durable: not a torn tail either.</summary>
+    [Fact]
+    public async Task A_bad_record_a_consumer_group_has_read_is_damage_and_nothing_is_cut()
+    {
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath))
+        {
+            await log.AppendAsync(Records(10));
+            await using var source = await log.OpenSourceAsync("g");
+            await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 9 }, CancellationToken.None);
+        }
+
+        var segment = Segments(LogPath).Single();
+        var whole = new FileInfo(segment).Length;
+        using (var file = File.OpenWrite(segment))
+        {
+            file.SetLength(whole - 5);
+        }
+
+        var open = async () => await EmbeddedLog.OpenAsync(LogPath);
+
+        var error = (await open.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
+        error.FilePath.Should().Be(segment, "the damaged segment is named, not the group's offset file");
+        error.Message.Should().Contain("consumer group 'g' has read up to offset 10").And.Contain("from offset 9 on were durable");
+        new FileInfo(segment).Length.Should().Be(whole - 5);
+    }
+
+    /// <summary>
+    /// A group whose unread records sat in a segment deleted by hand is reported when it opens a reader,
+    /// not moved past them (retention deletes only what every group has read).
+    /// </summary>
+    [Fact]
+    public async Task A_group_whose_unread_segment_was_deleted_is_reported_not_skipped()
+    {
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath, SmallSegments))
+        {
+            await log.AppendAsync(Records(200, padding: 40));
+            await using var source = await log.OpenSourceAsync("g");
+            await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 1 }, CancellationToken.None);
+        }
+
+        File.Delete(Segments(LogPath)[0]);
+        await using var reopened = await EmbeddedLog.OpenAsync(LogPath, SmallSegments);
+        reopened.StartOffset.Should().BeGreaterThan(2);
+
+        var read = async () => await reopened.OpenSourceAsync("g");
+
+        var error = (await read.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
+        error.FilePath.Should().Be(Path.Combine(LogPath, "groups", "g.offset"));
+        error.Message.Should().Contain($"the segments holding offsets 2 to {reopened.StartOffset - 1} are missing");
+        (await ReadAllAsync(reopened, "new-group")).Should().NotBeEmpty("a group that has read nothing starts at the log's start");
+    }
+
+    /// <summary>A failed write leaves the file in a state only recovery can judge: the log refuses appends, says why, until it is reopened.</summary>
+    [Fact]
+    public async Task A_failed_write_faults_the_log_until_it_is_reopened()
+    {
+        var log = await EmbeddedLog.OpenAsync(LogPath, SmallSegments);
+        // Every segment name the next roll could take is a directory: creating it fails.
+        for (long offset = 1; offset <= 300; offset++)
+        {
+            Directory.CreateDirectory(Path.Combine(LogPath, LogFormat.SegmentFileName(offset)));
+        }
+
+        log.Fault.Should().BeNull();
+        Exception? failure = null;
+        for (int i = 0; i < 300 && failure is null; i++)
+        {
+            try
+            {
+                await log.AppendAsync(Records(1, start: i, padding: 40));
+            }
+            catch (IOException ex)
+            {
+                failure = ex;
+            }
+        }
+
+        failure.Should().NotBeNull("a roll had to create a segment");
+        log.Fault.Should().NotBeNull();
+        var again = async () => await log.AppendAsync(Records(1));
+        (await again.Should().ThrowAsync<IOException>()).Which.Message.Should().Contain("refuses appends until it is reopened");
+        long end = log.EndOffset;
+        await log.DisposeAsync();
+
+        foreach (var directory in Directory.GetDirectories(LogPath, "*.seg"))
+        {
+            Directory.Delete(directory);
+        }
+
+        await using var reopened = await EmbeddedLog.OpenAsync(LogPath, SmallSegments);
+        reopened.Fault.Should().BeNull();
+        reopened.EndOffset.Should().Be(end);
+        (await reopened.AppendAsync(Records(1))).FirstOffset.Should().Be(end);
+    }
+
     [Fact]
     public async Task A_segment_whose_header_a_crash_left_incomplete_is_rewritten_at_open()
     {
