@@ -518,6 +518,13 @@ public static class LakeParameters
     public const string Offsets = "weft.offsets";
 
     /// <summary>
+    /// Comma-separated partitions whose offsets start over from this commit on: the offsets recorded
+    /// before it were another log's (an embedded log replaced, or one that lost records), and records at
+    /// those offsets now are new ones.
+    /// </summary>
+    public const string OffsetsReset = "weft.offsets_reset";
+
+    /// <summary>
     /// Stream commits: the newest event time (µs since the epoch) of the events appended up to the
     /// offsets covered, from which the stream's watermark is taken. A restarted stream resumes from it,
     /// so a replay judges late events against the watermark the first life had, not against none.

@@ -188,6 +188,11 @@ public sealed class ServingServer : IAsyncDisposable
 
             var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving");
             streamHost?.ReportRecovery(log);
+            foreach (var over in stream?.Runtime.StartedOver ?? [])
+            {
+                ServingLog.OffsetsStartedOver(log, streamHost!.Source.Name, over.Partition, over.HeldThrough, over.End);
+            }
+
             stream?.UseLogger(log);
             ServingLog.Options(log, options.Describe());
             await HistoryRefresher.RefreshAllAsync(state, log, cancellationToken).ConfigureAwait(false);

@@ -55,6 +55,10 @@ public sealed class EmbeddedLogSource : IEventSource
         new Dictionary<string, long>(StringComparer.Ordinal) { [EmbeddedLog.PartitionName] = Math.Max(0, _log.EndOffset - Position) };
 
     /// <inheritdoc />
+    public IReadOnlyDictionary<string, long> EndOffsets() =>
+        new Dictionary<string, long>(StringComparer.Ordinal) { [EmbeddedLog.PartitionName] = _log.EndOffset };
+
+    /// <inheritdoc />
     /// <exception cref="EmbeddedLogCorruptionException">A record in the log is damaged; the message names the file and byte offset.</exception>
     public async ValueTask<IReadOnlyList<SourceRecord>> ReadBatchAsync(int maxRecords, TimeSpan maxWait, CancellationToken cancellationToken)
     {

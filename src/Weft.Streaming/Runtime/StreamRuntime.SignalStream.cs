@@ -558,6 +558,26 @@ public sealed partial class StreamRuntime
             return recalled;
         }
 
+        /// <summary>The newest offset of <paramref name="partition"/> the signal's lake, dead letters or ledger hold, or -1.</summary>
+        public long HeldThrough(string partition) =>
+            Math.Max(_lakeOffsets.GetValueOrDefault(partition, -1), Math.Max(_deadHeld.GetValueOrDefault(partition, -1), _lateHeld.GetValueOrDefault(partition, -1)));
+
+        /// <summary>Records in the signal's tables that <paramref name="partitions"/>' offsets start over, and forgets what they held of them.</summary>
+        public async Task StartOverAsync(IReadOnlyList<string> partitions, CancellationToken cancellationToken)
+        {
+            foreach (var table in new[] { _lake, _deadLetters, _ledger })
+            {
+                await CommitOffsetsResetAsync(table, partitions, cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var partition in partitions)
+            {
+                _lakeOffsets.Remove(partition);
+                _deadHeld.Remove(partition);
+                _lateHeld.Remove(partition);
+            }
+        }
+
         /// <summary>After a flush's writes: the lake holds its rows up to its offsets.</summary>
         public void NoteWritten(SignalFlush flush, IReadOnlyDictionary<string, long> offsets)
         {

@@ -13,6 +13,9 @@ using Weft.Storage;
 
 namespace Weft.Streaming.Runtime;
 
+/// <summary>A partition whose offsets started over (<see cref="StreamRuntime.StartedOver"/>): the tables held it through <paramref name="HeldThrough"/>, the source ends at <paramref name="End"/>.</summary>
+public sealed record OffsetsStartedOver(string Partition, long HeldThrough, long End);
+
 /// <summary>
 /// The streaming path (DESIGN.md, "Runtimes"): reads raw events from a source in micro-batches, runs
 /// every configured signal's executors (the same compiled chain the batch path runs), appends the
@@ -216,9 +219,66 @@ public sealed partial class StreamRuntime : IAsyncDisposable
 
         var unrouted = await DeadLetterTable.OpenAsync(config.DeadLetterTable(UnroutedDeadLetters), cancellationToken).ConfigureAwait(false);
         var unroutedHeld = await HeldOffsetsAsync(unrouted, cancellationToken).ConfigureAwait(false);
+        var startedOver = await StartOverReplacedPartitionsAsync(source, streams, unrouted, unroutedHeld, cancellationToken).ConfigureAwait(false);
         var archive = config.Source.Archive is { } folder ? RawArchive.Open(folder, time) : null;
-        return new StreamRuntime(config, source, store, options, time, streams, otherSignalsTypes, unrouted, unroutedHeld, archive);
+        return new StreamRuntime(config, source, store, options, time, streams, otherSignalsTypes, unrouted, unroutedHeld, archive) { StartedOver = startedOver };
     }
+
+    /// <summary>
+    /// Partitions whose offsets the tables held past the source's end when the runtime opened: the log
+    /// the tables were written from was replaced (a new <c>source.path</c>), so its offsets start over
+    /// (<see cref="LakeParameters.OffsetsReset"/>). Empty when none did.
+    /// </summary>
+    public IReadOnlyList<OffsetsStartedOver> StartedOver { get; private init; } = [];
+
+    /// <summary>
+    /// A table holding records of a partition at or past the source's end holds another log's records
+    /// (a reader sees only records that are there to stay, so no table of this log's can be ahead of it):
+    /// left as it was, it took the new log's records up to those offsets for replays and left them out
+    /// of the lake, the dead letters and the ledger. Each table records that the partition's offsets
+    /// start over, so later readers of its commits know too.
+    /// </summary>
+    private static async Task<IReadOnlyList<OffsetsStartedOver>> StartOverReplacedPartitionsAsync(
+        IEventSource source, List<SignalStream> streams, EventTable unrouted, Dictionary<string, long> unroutedHeld, CancellationToken cancellationToken)
+    {
+        var startedOver = new List<OffsetsStartedOver>();
+        foreach (var (partition, end) in source.EndOffsets())
+        {
+            long held = unroutedHeld.GetValueOrDefault(partition, -1);
+            foreach (var stream in streams)
+            {
+                held = Math.Max(held, stream.HeldThrough(partition));
+            }
+
+            if (held >= end)
+            {
+                startedOver.Add(new OffsetsStartedOver(partition, held, end));
+            }
+        }
+
+        if (startedOver.Count == 0)
+        {
+            return startedOver;
+        }
+
+        string[] partitions = [.. startedOver.Select(s => s.Partition)];
+        foreach (var stream in streams)
+        {
+            await stream.StartOverAsync(partitions, cancellationToken).ConfigureAwait(false);
+        }
+
+        await CommitOffsetsResetAsync(unrouted, partitions, cancellationToken).ConfigureAwait(false);
+        foreach (var partition in partitions)
+        {
+            unroutedHeld.Remove(partition);
+        }
+
+        return startedOver;
+    }
+
+    /// <summary>A commit of no rows that says <paramref name="partitions"/>' offsets start over from here.</summary>
+    private static Task CommitOffsetsResetAsync(EventTable table, IReadOnlyList<string> partitions, CancellationToken cancellationToken) =>
+        table.Log.CommitAsync(DeltaTransaction.Create("WEFT OFFSETS RESET").WithParameter(LakeParameters.OffsetsReset, string.Join(',', partitions)).Build(), cancellationToken);
 
     /// <summary>Runs until cancelled; on cancellation flushes what it holds (a clean stop) and returns.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -1111,6 +1171,14 @@ public sealed partial class StreamRuntime : IAsyncDisposable
         var commits = await table.GetCommitsAfterAsync(after, cancellationToken).ConfigureAwait(false);
         foreach (var commit in commits)
         {
+            if (commit.Parameters.TryGetValue(LakeParameters.OffsetsReset, out var reset))
+            {
+                foreach (var partition in reset.Split(',', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    offsets.Remove(partition);
+                }
+            }
+
             if (commit.Parameters.TryGetValue(LakeParameters.Offsets, out var text))
             {
                 foreach (var (partition, offset) in ParseOffsets(text))

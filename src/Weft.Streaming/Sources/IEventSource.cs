@@ -71,6 +71,13 @@ public interface IEventSource : IAsyncDisposable
     /// </summary>
     string? NotReadingReason() => null;
 
+    /// <summary>
+    /// Per partition, the offset the next record appended will get (the partition's end), as far as the
+    /// source knows without a round trip to a broker; partitions it cannot tell of are left out. A
+    /// table that holds a partition's records beyond it was written from another log (a replaced one).
+    /// </summary>
+    IReadOnlyDictionary<string, long> EndOffsets() => NoBacklog;
+
     /// <summary>What <see cref="Backlog"/> says when the source cannot tell.</summary>
     private static readonly IReadOnlyDictionary<string, long> NoBacklog = new Dictionary<string, long>();
 }

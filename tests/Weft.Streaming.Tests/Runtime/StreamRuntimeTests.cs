@@ -152,6 +152,39 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     /// one line and stamped with the time the stream read it (a producer's own ingest_time wins); what
     /// the batch path then parses from the archive is what the stream parsed.
     /// </summary>
+    /// <summary>
+    /// A lake written from one embedded log, then a new log (a new source.path, a replaced directory):
+    /// the new log's offsets start at 0, below what the lake holds. The runtime records that the
+    /// partition's offsets start over, so the new log's events reach the lake and its bad records the
+    /// dead letters, where before every record up to the old log's offsets was taken for a replay and left out.
+    /// </summary>
+    [Fact]
+    public async Task A_new_log_under_a_lake_written_from_another_starts_the_partition_offsets_over()
+    {
+        using var world = new StreamWorld();
+        var first = StreamWorld.Events(120, seed: 61);
+        await world.AppendAsync(first);
+        (await world.RunAsync()).StartedOver.Should().BeEmpty();
+        var deadBefore = (await world.TableAsync("lake/dead_letters/_stream")).RowCount;
+
+        Directory.Delete(Path.Combine(world.Root, "log"), recursive: true);
+        var second = StreamWorld.Events(40, seed: 62, baseTime: StreamWorld.Start + StreamWorld.Hour);
+        await world.AppendAsync([.. second, "{ not json"]);
+        var runtime = await world.RunAsync();
+
+        var over = runtime.StartedOver.Should().ContainSingle().Subject;
+        over.Partition.Should().Be(Weft.Streaming.Embedded.EmbeddedLog.PartitionName);
+        over.End.Should().Be(41);
+        over.HeldThrough.Should().BeGreaterThanOrEqualTo(41);
+        var expected = ((StringColumn)(await world.ReferenceAsync(second))[StandardColumns.EventId]).Values;
+        expected.Should().NotBeEmpty();
+        (await world.StreamLakeIdsAsync()).Should().Contain(expected).And.OnlyHaveUniqueItems();
+        int unrouted = second.Count(l => l.Contains("\"event_type\":\"search\"", StringComparison.Ordinal)) + 1;
+        (await world.TableAsync("lake/dead_letters/_stream")).RowCount.Should().Be(deadBefore + unrouted, "the new log's malformed record and events no signal reads are dead letters");
+
+        (await world.RunAsync()).StartedOver.Should().BeEmpty("the reset is recorded, and the lake now holds the new log's offsets");
+    }
+
     [Fact]
     public async Task Each_flush_archives_the_records_it_commits_as_JSON_lines_the_batch_path_reads()
     {
