@@ -83,6 +83,17 @@ public abstract class Expr
 
     public static Expr operator -(Expr a) => Call("neg", a);
 
+    /// <summary>
+    /// <c>a == b</c> is the expression "a equals b", as <see cref="Eq"/>, not a comparison of two C#
+    /// objects: with <c>bool</c>'s reference comparison and the implicit <c>bool</c> literal, a filter
+    /// written <c>Col("surface") == "home"</c> compiled to a constant false that dropped every event.
+    /// Against <c>null</c> it is <see cref="IsNull"/>. Test an <see cref="Expr"/> variable for null with <c>is null</c>.
+    /// </summary>
+    public static Expr operator ==(Expr? a, Expr? b) => a is null ? (b is null ? Lit(true) : b.IsNull()) : b is null ? a.IsNull() : Call("eq", a, b);
+
+    /// <summary><c>a != b</c> is the expression "a differs from b", as <see cref="Ne"/>; against <c>null</c>, <see cref="IsNotNull"/>.</summary>
+    public static Expr operator !=(Expr? a, Expr? b) => a is null ? (b is null ? Lit(false) : b.IsNotNull()) : b is null ? a.IsNotNull() : Call("ne", a, b);
+
     public Expr Eq(Expr other) => Call("eq", this, other);
 
     public Expr Ne(Expr other) => Call("ne", this, other);

@@ -717,6 +717,15 @@ public static class SignalJsonReader
                     continue;
                 }
 
+                if (colName is StandardColumns.UserId or StandardColumns.IngestTime)
+                {
+                    // Every row of the enriched table has them beside the element: a column of the same name would repeat one.
+                    Problem(path, colName == StandardColumns.UserId
+                        ? "'user_id' keys the sequence (every row of the enriched table has it), so it cannot also be an element column"
+                        : "'ingest_time' is kept on every row of the enriched table (the known_at cut reads it), so it cannot also be an element column", "remove it from element");
+                    continue;
+                }
+
                 WeftType? type = null;
                 bool nullable = false;
                 string? typeFrom = null;
@@ -750,7 +759,7 @@ public static class SignalJsonReader
 
                 if (type is null)
                 {
-                    var produced = scopes.Values.SelectMany(s => s.Keys).Distinct();
+                    var produced = scopes.Values.SelectMany(s => s.Keys).Distinct().Where(c => c is not (StandardColumns.UserId or StandardColumns.IngestTime));
                     Problem(path, $"column '{colName}' is used in element but never produced by any event type or enrichment", ExprTyper.Suggest(colName, produced));
                     continue;
                 }

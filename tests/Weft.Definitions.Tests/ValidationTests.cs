@@ -103,6 +103,45 @@ public class ValidationTests
         ex.Problems.Should().ContainSingle(p => p.Path == "signal 's' $.event_types[0].steps[0].where" && p.Message.Contains("must be bool, got int64"));
     }
 
+    /// <summary>
+    /// Columns every row of the enriched table has cannot be element columns: a signal naming user_id or
+    /// ingest_time validated, then failed every batch run and stream start on a repeated column name.
+    /// </summary>
+    [Theory]
+    [InlineData("event_id", "is always part of an element")]
+    [InlineData("event_time", "is always part of an element")]
+    [InlineData("user_id", "'user_id' keys the sequence")]
+    [InlineData("ingest_time", "'ingest_time' is kept on every row of the enriched table")]
+    public void A_standard_column_is_no_element_column(string column, string message)
+    {
+        var catalog = new DefinitionCatalog();
+        var t = catalog.EventType("t").Attribute("n", WeftType.Int64);
+        catalog.Signal("s", "x").Include(t).Element("n", column);
+        var ex = Assert.Throws<DefinitionException>(() => catalog.Build());
+        ex.Problems.Should().ContainSingle().Which.Should().Match<DefinitionProblem>(p => p.Path == "signal 's' $.element[1]" && p.Message.Contains(message));
+    }
+
+    /// <summary>
+    /// C#'s <c>==</c> and <c>!=</c> on expressions build comparisons: they compiled to the constant the
+    /// two objects' reference comparison gave, a filter that dropped every event. Against null they test for null.
+    /// </summary>
+    [Fact]
+    public void Equality_operators_on_expressions_build_comparisons()
+    {
+        var catalog = new DefinitionCatalog();
+        var t = catalog.EventType("t").Attribute("surface", WeftType.String).Attribute("n", WeftType.Int64);
+        catalog.Signal("s", "x").Include(t, c => c
+                .Where((Col("surface") == "home") | (Col("n") != Lit(3L)))
+                .Derive("no_surface", Col("surface") == null)
+                .Derive("has_n", Col("n") != null))
+            .Element("surface", "no_surface", "has_n");
+
+        var json = Samples.Json(catalog.Build().Single());
+
+        json.Should().Contain("\"op\": \"eq\"").And.Contain("\"op\": \"ne\"").And.Contain("\"op\": \"is_null\"").And.Contain("\"op\": \"is_not_null\"");
+        json.Should().NotContain("\"lit\": false").And.NotContain("\"lit\": true");
+    }
+
     [Fact]
     public void Element_type_conflicts_between_event_types_are_reported()
     {
