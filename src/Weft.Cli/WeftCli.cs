@@ -277,6 +277,7 @@ public static class WeftCli
                     result = result with { Signal = null, Problems = refused };
                 }
 
+                bool stale = false;
                 if (File.Exists(file + ".sha256"))
                 {
                     // The sidecar compile wrote: a file edited since no longer matches it.
@@ -284,15 +285,23 @@ public static class WeftCli
                     string actual = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
                     if (!string.Equals(recorded, actual, StringComparison.OrdinalIgnoreCase))
                     {
-                        bad++;
+                        // Reported beside the file's own problems, not instead of them: an edit is usually where they came from.
+                        stale = true;
                         await stderr.WriteLineAsync($"{file}: its .sha256 says {recorded}, its bytes hash to {actual}: edited since `weft compile` wrote it? Compile again, or delete the stale .sha256").ConfigureAwait(false);
-                        continue;
                     }
                 }
 
                 if (result.IsValid)
                 {
-                    await stdout.WriteLineAsync($"{file}: ok (signal '{result.Signal!.Name}' v{result.Signal.Version}, fingerprint {SignalJsonWriter.Fingerprint(result.Signal)})").ConfigureAwait(false);
+                    if (stale)
+                    {
+                        bad++;
+                    }
+                    else
+                    {
+                        await stdout.WriteLineAsync($"{file}: ok (signal '{result.Signal!.Name}' v{result.Signal.Version}, fingerprint {SignalJsonWriter.Fingerprint(result.Signal)})").ConfigureAwait(false);
+                    }
+
                     continue;
                 }
 

@@ -111,7 +111,10 @@ public static class SignalDiff
             {
                 if (!oldRaw.ContainsKey(f.Name))
                 {
-                    Add(ChangeKind.Additive, $"$.event_types.{et.Name}.raw_schema.{f.Name}", $"raw attribute '{f.Name}' added");
+                    // A required attribute is not additive: every event without it, the archived history included, becomes a dead letter.
+                    Add(f.Nullable ? ChangeKind.Additive : ChangeKind.Compatible, $"$.event_types.{et.Name}.raw_schema.{f.Name}", f.Nullable
+                        ? $"raw attribute '{f.Name}' added"
+                        : $"raw attribute '{f.Name}' added as required: events without it, archived ones included, are now dead letters");
                 }
             }
 
@@ -188,6 +191,15 @@ public static class SignalDiff
         if (old.Description != @new.Description)
         {
             Add(ChangeKind.Compatible, "$.description", "description changed");
+        }
+
+        if (@new.Version < old.Version)
+        {
+            Add(ChangeKind.Breaking, "$.version", $"version went down {old.Version} → {@new.Version}: versions order a signal's definitions, and a lower one can name a layout consumers already knew as another");
+        }
+        else if (@new.Version > old.Version)
+        {
+            Add(ChangeKind.Compatible, "$.version", $"version {old.Version} → {@new.Version}");
         }
 
         if (changes.Count == 0 && SignalJsonWriter.Fingerprint(old) != SignalJsonWriter.Fingerprint(@new))

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Security.Cryptography;
 using FluentAssertions;
 using Xunit;
@@ -60,6 +61,14 @@ public class CompileValidateDiffTests : IDisposable
 
         edited.Exit.Should().Be(1);
         edited.Err.Should().Contain("its .sha256 says");
+        edited.Out.Should().NotContain(": ok");
+
+        // An edit that broke the file: its problems are reported beside the stale hash, not hidden by it.
+        var text = Encoding.UTF8.GetString(original);
+        await File.WriteAllTextAsync(path, text.Replace("\"max_length\": ", "\"max_length\": \"abc\", \"x_max_length\": ", StringComparison.Ordinal));
+        var broken = await _cli.RunAsync("validate", path);
+        broken.Exit.Should().Be(1);
+        broken.Err.Should().Contain("its .sha256 says").And.Contain("$.max_length").And.Contain("$.x_max_length");
 
         File.Delete(path + ".sha256");
         await File.WriteAllBytesAsync(path, [0xEF, 0xBB, 0xBF, .. original]);

@@ -41,6 +41,38 @@ public class DiffTests
         diff.Changes.Should().ContainSingle(c => c.Path == "$.event_types.click.raw_schema.item_id.nullable" && c.Reason.Contains("became required"));
     }
 
+    /// <summary>A raw attribute added as required turns every event without it into a dead letter, the archived history included: not additive.</summary>
+    [Theory]
+    [InlineData(true, ChangeKind.Additive, "raw attribute 'campaign' added")]
+    [InlineData(false, ChangeKind.Compatible, "added as required: events without it, archived ones included, are now dead letters")]
+    public void Adding_a_raw_attribute_is_additive_only_when_it_may_be_absent(bool nullable, ChangeKind kind, string reason)
+    {
+        var old = Build(Base, _ => { }, ["item_id"]);
+        var @new = Build(t => Base(t.Attribute("campaign", WeftType.String, nullable: nullable)), _ => { }, ["item_id"]);
+
+        var diff = SignalDiff.Compare(old, @new);
+
+        diff.Overall.Should().Be(kind);
+        diff.Changes.Should().ContainSingle(c => c.Path == "$.event_types.click.raw_schema.campaign").Which.Reason.Should().Contain(reason);
+    }
+
+    /// <summary>A version change is named; a version that goes down is breaking, so diff exits 1 on it.</summary>
+    [Fact]
+    public void A_version_change_is_named_and_one_that_goes_down_is_breaking()
+    {
+        var v1 = Build(Base, _ => { }, ["item_id"]);
+        var v2 = Build(Base, _ => { }, ["item_id"], version: 2);
+
+        var up = SignalDiff.Compare(v1, v2);
+        var down = SignalDiff.Compare(v2, v1);
+
+        up.Overall.Should().Be(ChangeKind.Compatible);
+        up.Changes.Should().ContainSingle().Which.Should().Match<SignalChange>(c => c.Path == "$.version" && c.Reason == "version 1 → 2");
+        down.Overall.Should().Be(ChangeKind.Breaking);
+        down.Changes.Should().ContainSingle().Which.Reason.Should().StartWith("version went down 2 → 1");
+        down.NeedsNewVersion.Should().BeTrue();
+    }
+
     [Fact]
     public void Reading_an_enrichment_sources_versions_from_another_column_is_a_compatible_change()
     {
