@@ -302,20 +302,54 @@ internal static class BatchCommands
     }
 }
 
-/// <summary>A one-line progress bar on stderr, redrawn in place on a terminal and printed per chunk otherwise.</summary>
-internal sealed class ProgressBar(TextWriter writer) : IProgress<BatchProgress>
+/// <summary>
+/// Progress on stderr: on a terminal one line redrawn in place, cut to the terminal's width (a wrapped
+/// line cannot be redrawn); otherwise a line per chunk computed (chunks a run resumes past are counted
+/// in the next line, not listed). The share done, the time taken and, from the pace of the chunks
+/// computed so far, the time left.
+/// </summary>
+internal sealed class ProgressBar(TextWriter writer, TimeProvider? time = null, bool? interactive = null, int? width = null) : IProgress<BatchProgress>
 {
-    private readonly bool _interactive = !Console.IsErrorRedirected && ReferenceEquals(writer, Console.Error);
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly bool _interactive = interactive ?? (!Console.IsErrorRedirected && ReferenceEquals(writer, Console.Error));
+    private long _started = -1;
+    private int _lastLength;
 
     public void Report(BatchProgress value)
     {
-        const int width = 30;
-        int filled = value.ChunksTotal == 0 ? width : value.ChunksDone * width / value.ChunksTotal;
+        ArgumentNullException.ThrowIfNull(value);
+        long now = _time.GetTimestamp();
+        if (_started < 0)
+        {
+            _started = now;
+        }
+
+        bool resumed = value.ChunksDone == value.ChunksSkipped; // this report is one more chunk skipped, none computed yet
+        if (!_interactive && resumed && value.ChunksDone < value.ChunksTotal)
+        {
+            return;
+        }
+
+        var elapsed = _time.GetElapsedTime(_started, now);
+        int computed = value.ChunksDone - value.ChunksSkipped;
+        int left = value.ChunksTotal - value.ChunksDone;
+        string eta = left == 0 ? "" : computed == 0 ? "  left: ?" : $"  left ~{Clock(elapsed * left / computed)}";
+        int percent = value.ChunksTotal == 0 ? 100 : (int)(100L * value.ChunksDone / value.ChunksTotal);
+        const int bar = 20;
+        int filled = percent * bar / 100;
         string line = string.Create(CultureInfo.InvariantCulture,
-            $"[{new string('#', filled)}{new string('.', width - filled)}] {value.ChunksDone}/{value.ChunksTotal} chunks ({value.ChunksSkipped} resumed)  {value.EventsIn:N0} events in  {value.EventsOut:N0} out  {value.DeadLetters:N0} dead letters  {value.LastChunk}");
+            $"[{new string('#', filled)}{new string('.', bar - filled)}] {percent,3}% {value.ChunksDone}/{value.ChunksTotal} chunks{(value.ChunksSkipped > 0 ? $" ({value.ChunksSkipped} resumed)" : "")}  {Clock(elapsed)}{eta}  {value.EventsIn:N0} in, {value.EventsOut:N0} out, {value.DeadLetters:N0} dead  {value.LastChunk}");
         if (_interactive)
         {
-            writer.Write("\r" + line);
+            int columns = width ?? (Console.IsErrorRedirected ? 120 : Math.Max(40, Console.WindowWidth));
+            if (line.Length >= columns)
+            {
+                line = line[..(columns - 1)];
+            }
+
+            // Spaces over what a longer line before left behind.
+            writer.Write("\r" + line + new string(' ', Math.Max(0, _lastLength - line.Length)));
+            _lastLength = line.Length;
         }
         else
         {
@@ -329,5 +363,14 @@ internal sealed class ProgressBar(TextWriter writer) : IProgress<BatchProgress>
         {
             writer.WriteLine();
         }
+    }
+
+    /// <summary>"42s", "3m05s", "2h07m": to the second, at least one ("left ~0ms" said nothing).</summary>
+    internal static string Clock(TimeSpan span)
+    {
+        long seconds = Math.Max(1, (long)Math.Round(span.TotalSeconds));
+        return seconds < 60 ? $"{seconds}s"
+            : seconds < 3600 ? string.Create(CultureInfo.InvariantCulture, $"{seconds / 60}m{seconds % 60:00}s")
+            : string.Create(CultureInfo.InvariantCulture, $"{seconds / 3600}h{seconds % 3600 / 60:00}m");
     }
 }

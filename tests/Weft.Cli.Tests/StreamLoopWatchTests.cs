@@ -23,16 +23,4 @@ public sealed class StreamLoopWatchTests
         clock.Advance(TimeSpan.FromSeconds(30));
         watch.Problem().Should().BeNull();
     }
-
-    /// <summary>A monotonic clock moved by hand (ticks of 100 ns).</summary>
-    private sealed class ManualClock : TimeProvider
-    {
-        private long _ticks = 1;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => _ticks;
-
-        public void Advance(TimeSpan by) => _ticks += by.Ticks;
-    }
 }
