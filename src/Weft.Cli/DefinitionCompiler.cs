@@ -154,10 +154,10 @@ internal static class DefinitionCompiler
             }
             catch (DefinitionException ex)
             {
-                return new CompileOutcome([], ex.Problems.Select(p => p.ToString()).ToList());
+                return new CompileOutcome([], ex.Problems.Select(p => Located(catalog, p.ToString())).ToList());
             }
 
-            var refused = signals.SelectMany(s => RuntimeProblems(s, registry).Select(p => $"signal '{s.Name}' {p}")).ToList();
+            var refused = signals.SelectMany(s => RuntimeProblems(s, registry).Select(p => Located(catalog, $"signal '{s.Name}' {p}"))).ToList();
             return refused.Count > 0 ? new CompileOutcome([], refused) : new CompileOutcome(signals, []);
         }
         finally
@@ -198,6 +198,28 @@ internal static class DefinitionCompiler
         }
 
         return "";
+    }
+
+    /// <summary>
+    /// A problem of a signal, prefixed with where the signal is declared (<c>file(line): </c>, as
+    /// Roslyn's own errors are), so a folder of many files says which one to open; a signal declared
+    /// twice names every place.
+    /// </summary>
+    private static string Located(DefinitionCatalog catalog, string problem)
+    {
+        const string prefix = "signal '";
+        if (!problem.StartsWith(prefix, StringComparison.Ordinal) || problem.IndexOf('\'', prefix.Length) is not (> 0 and var end))
+        {
+            return problem;
+        }
+
+        var places = catalog.WhereDeclared(problem[prefix.Length..end]);
+        return places.Count switch
+        {
+            0 => problem,
+            1 => $"{places[0]}: {problem}",
+            _ => $"{places[0]}: {problem} (at {string.Join(" and ", places)})",
+        };
     }
 
     private static string Format(Diagnostic d)

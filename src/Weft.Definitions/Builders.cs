@@ -19,6 +19,7 @@ public sealed class DefinitionCatalog
     private readonly List<EventTypeBuilder> _eventTypes = [];
     private readonly List<EnrichmentSourceBuilder> _sources = [];
     private readonly List<SignalBuilder> _signals = [];
+    private readonly List<(string Name, string File, int Line)> _declared = [];
 
     public EventTypeBuilder EventType(string name)
     {
@@ -34,12 +35,19 @@ public sealed class DefinitionCatalog
         return b;
     }
 
-    public SignalBuilder Signal(string name, string tenant, int version = 1)
+    /// <remarks>The caller's file and line are filled in by the C# compiler: <c>weft compile</c> names them in a problem of the signal.</remarks>
+    public SignalBuilder Signal(string name, string tenant, int version = 1,
+        [System.Runtime.CompilerServices.CallerFilePath] string declaredInFile = "", [System.Runtime.CompilerServices.CallerLineNumber] int declaredAtLine = 0)
     {
         var b = new SignalBuilder(name, tenant, version);
         _signals.Add(b);
+        _declared.Add((name, declaredInFile, declaredAtLine));
         return b;
     }
+
+    /// <summary>Where each declaration of signal <paramref name="name"/> is, as <c>file(line)</c>, in the order they ran (more than one is a problem).</summary>
+    public IReadOnlyList<string> WhereDeclared(string name) =>
+        [.. _declared.Where(d => d.Name == name && d.File.Length > 0).Select(d => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{d.File}({d.Line})"))];
 
     /// <summary>Freezes every signal; throws <see cref="DefinitionException"/> listing all problems of all signals.</summary>
     public IReadOnlyList<SignalDefinition> Build(Func<string, bool>? isKnownExecutor = null)

@@ -759,7 +759,7 @@ public static class SignalJsonReader
 
                 if (type is null)
                 {
-                    var produced = scopes.Values.SelectMany(s => s.Keys).Distinct().Where(c => c is not (StandardColumns.UserId or StandardColumns.IngestTime));
+                    var produced = scopes.Values.SelectMany(s => s.Keys).Distinct().Where(c => c is not (StandardColumns.UserId or StandardColumns.IngestTime or StandardColumns.EventId or StandardColumns.EventType or StandardColumns.EventTime));
                     Problem(path, $"column '{colName}' is used in element but never produced by any event type or enrichment", ExprTyper.Suggest(colName, produced));
                     continue;
                 }

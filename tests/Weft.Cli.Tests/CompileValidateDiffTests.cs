@@ -49,6 +49,38 @@ public class CompileValidateDiffTests : IDisposable
         Directory.Exists(_cli.PathOf("never")).Should().BeFalse();
     }
 
+    /// <summary>A signal's problems name the file and line that declared it (a folder of many files said only the signal's name), and a signal declared twice names both.</summary>
+    [Fact]
+    public async Task Compile_problems_of_a_signal_name_where_it_is_declared()
+    {
+        Directory.CreateDirectory(_cli.PathOf("defs"));
+        await File.WriteAllTextAsync(_cli.PathOf("defs/a.cs"), """
+            public sealed class A : IDefinitionModule
+            {
+                public void Define(DefinitionCatalog weft)
+                {
+                    var t = weft.EventType("t").Attribute("n", WeftType.Int64);
+                    weft.Signal("s1", "x").Include(t).Element("n", "nope");
+                    weft.Signal("s2", "x").Include(t).Element("n");
+                }
+            }
+            """);
+        await File.WriteAllTextAsync(_cli.PathOf("defs/b.cs"), """
+            public sealed class B : IDefinitionModule
+            {
+                public void Define(DefinitionCatalog weft) => weft.Signal("s2", "x").Include(weft.EventType("u").Attribute("n", WeftType.Int64)).Element("n");
+            }
+            """);
+
+        var result = await _cli.RunAsync("compile", _cli.PathOf("defs"), "--out", _cli.PathOf("out"));
+
+        result.Exit.Should().Be(1);
+        string a = Path.Combine(_cli.PathOf("defs"), "a.cs"), b = Path.Combine(_cli.PathOf("defs"), "b.cs");
+        result.Err.Should().Contain($"{a}(6): signal 's1' $.element[1]: column 'nope' is used in element but never produced");
+        result.Err.Should().Contain($"{a}(7): signal 's2': declared twice (at {a}(7) and {b}(3))");
+        result.Err.Should().NotContain("available: event_id", "columns every element has are no suggestion");
+    }
+
     [Fact]
     public async Task Validate_refuses_a_file_edited_after_compile_by_its_sha256_and_reads_one_with_a_byte_order_mark()
     {
