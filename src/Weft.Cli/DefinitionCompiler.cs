@@ -136,7 +136,13 @@ internal static class DefinitionCompiler
                 catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
                     // The module is the user's code: whatever it throws is a problem in the definitions, reported, not a crash.
-                    var cause = ex is TargetInvocationException { InnerException: { } inner } ? inner : ex;
+                    // Unwrapped to what the definition threw: a static constructor's exception comes inside a TypeInitializationException.
+                    var cause = ex;
+                    while (cause is TargetInvocationException or TypeInitializationException && cause.InnerException is { } inner)
+                    {
+                        cause = inner;
+                    }
+
                     failed.Add($"{WhereThrown(cause, assembly)}{type.FullName}.Define failed: {cause.GetType().Name}: {cause.Message}");
                 }
             }

@@ -372,7 +372,11 @@ public sealed class SignalBuilder
 
         void Check(TimeSpan value, string property, string method)
         {
-            if (value.Ticks % TimeSpan.TicksPerMillisecond != 0)
+            if (value < TimeSpan.Zero)
+            {
+                problems.Add(new DefinitionProblem($"$.{property}", $"{method}({value.ToString("c", System.Globalization.CultureInfo.InvariantCulture)}) is negative", "a duration is how long, e.g. TimeSpan.FromDays(1)"));
+            }
+            else if (value.Ticks % TimeSpan.TicksPerMillisecond != 0)
             {
                 problems.Add(new DefinitionProblem(
                     $"$.{property}",

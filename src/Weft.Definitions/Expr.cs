@@ -21,7 +21,10 @@ public abstract class Expr
 
     public static Expr Lit(long value) => new LiteralExpr(value, WeftType.Int64);
 
-    public static Expr Lit(double value) => new LiteralExpr(value, WeftType.Float64);
+    /// <exception cref="ArgumentOutOfRangeException">The value is NaN or infinite, which a signal's JSON cannot hold.</exception>
+    public static Expr Lit(double value) => double.IsFinite(value)
+        ? new LiteralExpr(value, WeftType.Float64)
+        : throw new ArgumentOutOfRangeException(nameof(value), value, "a float literal must be a finite number (NaN and infinities have no JSON form); to test for a missing value use IsNull()");
 
     public static Expr Lit(string value) => new LiteralExpr(value, WeftType.String);
 

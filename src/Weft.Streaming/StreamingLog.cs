@@ -65,6 +65,6 @@ internal static partial class StreamingLog
     [LoggerMessage(EventId = 1018, Level = LogLevel.Warning, Message = "Kafka source {Source}: the reader failed on the rebalance ({Action}); the rebalance goes on without it")]
     public static partial void KafkaRebalanceHandlerFailed(ILogger logger, string source, string action, Exception exception);
 
-    [LoggerMessage(EventId = 1019, Level = LogLevel.Warning, Message = "embedded log: the last segment {Segment} ended in a torn record ({Reason}); cut at byte {At}, {Bytes} byte(s) removed: records written but never made durable before a crash, which no client was told were stored")]
-    public static partial void EmbeddedLogRecovered(ILogger logger, string segment, string reason, long at, long bytes);
+    [LoggerMessage(EventId = 1019, Level = LogLevel.Warning, Message = "embedded log: the last segment {Segment} ended in a torn record ({Reason}); cut at byte {At}, {Bytes} byte(s) removed and kept in {KeptIn}: the rest of a write a crash stopped before its fsync, which no client was told was stored")]
+    public static partial void EmbeddedLogRecovered(ILogger logger, string segment, string reason, long at, long bytes, string keptIn);
 }

@@ -142,6 +142,24 @@ public class ValidationTests
         json.Should().NotContain("\"lit\": false").And.NotContain("\"lit\": true");
     }
 
+    /// <summary>A negative duration is said to be negative (it read as "-1d is not a duration", with a hint on how durations look).</summary>
+    [Fact]
+    public void A_negative_duration_is_reported_as_negative()
+    {
+        var ex = Assert.Throws<DefinitionException>(() => Samples.Signal(s => s.Lookback(TimeSpan.FromDays(-1))));
+        ex.Problems.Should().ContainSingle().Which.Should().Match<DefinitionProblem>(p => p.Path == "signal 'engagement' $.lookback" && p.Message == "Lookback(-1.00:00:00) is negative");
+    }
+
+    /// <summary>NaN and infinities have no JSON form: the literal is refused where it is written, not by the JSON writer's own message later.</summary>
+    [Theory]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    public void A_float_literal_that_is_not_finite_is_refused_where_it_is_written(double value)
+    {
+        var write = () => Col("dwell_ms") > value;
+        write.Should().Throw<ArgumentOutOfRangeException>().WithMessage("a float literal must be a finite number*");
+    }
+
     [Fact]
     public void Element_type_conflicts_between_event_types_are_reported()
     {

@@ -311,6 +311,13 @@ public sealed class EmbeddedLog : IAsyncDisposable
                     throw new InvalidOperationException($"Consumer group '{group}' already has an open reader on the embedded log at '{Location}'; dispose it first.");
                 }
 
+                if (state.Committed < _state.StartOffset)
+                {
+                    // Retention deletes only what every group has read: a segment the group has not read was deleted by hand.
+                    throw new EmbeddedLogCorruptionException(Path.Combine(Location, LogFormat.GroupsDirectoryName, LogFormat.GroupFileName(group)), 0,
+                        $"consumer group '{group}' has read up to offset {state.Committed}, but the log starts at offset {_state.StartOffset}: the segments holding offsets {state.Committed} to {_state.StartOffset - 1} are missing, so their records were never read; restore them, or, to skip them, stop Weft and delete this file (the group then reads from the log's start)");
+                }
+
                 state.Open = true;
             }
             else
@@ -321,12 +328,6 @@ public sealed class EmbeddedLog : IAsyncDisposable
             }
 
             committed = state.Committed;
-            if (committed < _state.StartOffset)
-            {
-                // Retention deletes only what every group has read: a segment the group has not read was deleted by hand.
-                throw new EmbeddedLogCorruptionException(Path.Combine(Location, LogFormat.GroupsDirectoryName, LogFormat.GroupFileName(group)), 0,
-                    $"consumer group '{group}' has read up to offset {committed}, but the log starts at offset {_state.StartOffset}: the segments holding offsets {committed} to {_state.StartOffset - 1} are missing, so their records were never read; restore them, or, to skip them, stop Weft and delete this file (the group then reads from the log's start)");
-            }
         }
 
         return ValueTask.FromResult(new EmbeddedLogSource(this, group, committed));
@@ -811,67 +812,131 @@ public sealed class EmbeddedLog : IAsyncDisposable
                 }
             }
 
-            if (await FindIntactRecordAsync(handle, at + 1, length, expected, cancellationToken).ConfigureAwait(false) is { } intact)
+            // One append group is written, then fsync'd, before the next is written, and its records share
+            // one timestamp. Whole records of two groups after the bad frame mean a group was written after
+            // the damaged one was fsync'd: damage. Records of one group only may be the rest of the write a
+            // crash tore (a power cut can write its pages out of order), so that is cut; the cut bytes are
+            // kept beside the segment, so a cut of damage instead is undone by hand, not lost.
+            var rest = await ReadRestAsync(handle, at + 1, length, cancellationToken).ConfigureAwait(false);
+            if (FindIntactRecords(rest, expected) is { Groups: > 1 } intact)
             {
                 throw new EmbeddedLogCorruptionException(last.Path, at,
-                    $"{reason}, but intact records follow (offset {intact.Offset} at byte {intact.Position}): this is damage, not a torn tail, and nothing was cut; {cutAnyway}");
+                    $"{reason}, but intact records of later appends follow (offset {intact.Offset} at byte {at + 1 + intact.Position}): this is damage, not a torn tail, and nothing was cut; {cutAnyway}");
             }
 
+            string kept = await KeepCutBytesAsync(last.Path, handle, at, length, cancellationToken).ConfigureAwait(false);
             RandomAccess.SetLength(handle, at);
             RandomAccess.FlushToDisk(handle);
-            return new Recovered(expected, at, lastTimestamp, new EmbeddedLogRecovery(last.Path, at, length - at, reason));
+            return new Recovered(expected, at, lastTimestamp, new EmbeddedLogRecovery(last.Path, at, length - at, reason) { KeptIn = kept });
         }
     }
 
-    /// <summary>
-    /// The first whole record with a good CRC and an offset from <paramref name="expected"/> on, at a byte
-    /// from <paramref name="from"/> to <paramref name="length"/>; null when there is none (a torn tail).
-    /// Read only when recovery found a bad frame: the rest of the active segment, at most its size.
-    /// </summary>
-    private static async ValueTask<(long Position, long Offset)?> FindIntactRecordAsync(SafeFileHandle handle, long from, long length, long expected, CancellationToken cancellationToken)
+    /// <summary>The bytes of the active segment from <paramref name="from"/> on (at most <see cref="Array.MaxLength"/>): read only when recovery found a bad frame.</summary>
+    private static async ValueTask<byte[]> ReadRestAsync(SafeFileHandle handle, long from, long length, CancellationToken cancellationToken)
     {
-        if (length - from < LogFormat.RecordOverhead)
-        {
-            return null;
-        }
-
-        var rest = new byte[length - from];
+        var rest = new byte[Math.Clamp(length - from, 0, Array.MaxLength)];
         int read = 0;
         while (read < rest.Length)
         {
             int n = await RandomAccess.ReadAsync(handle, rest.AsMemory(read), from + read, cancellationToken).ConfigureAwait(false);
             if (n == 0)
             {
-                break;
+                return rest[..read];
             }
 
             read += n;
         }
 
+        return rest;
+    }
+
+    /// <summary>
+    /// In <paramref name="rest"/>: the first whole record with a good CRC and an offset from
+    /// <paramref name="expected"/> on (its position in <paramref name="rest"/> and offset), and how many
+    /// append groups (distinct timestamps) the whole records from it on span; null when there is none.
+    /// </summary>
+    internal static (long Position, long Offset, int Groups)? FindIntactRecords(ReadOnlySpan<byte> rest, long expected)
+    {
         // Offsets past the damage are dense from `expected`: no record in these bytes can carry a larger one.
-        long highest = expected + (read / LogFormat.RecordOverhead);
-        for (int p = 0; p + LogFormat.RecordOverhead <= read; p++)
+        long highest = expected + (rest.Length / LogFormat.RecordOverhead);
+        for (int p = 0; p + LogFormat.RecordOverhead <= rest.Length; p++)
         {
-            int body = BinaryPrimitives.ReadInt32LittleEndian(rest.AsSpan(p));
-            if (body < LogFormat.RecordFixedBodySize || body > read - p - LogFormat.RecordPrefixSize)
+            if (WholeRecordAt(rest, p, expected, highest) is not { } first)
             {
                 continue;
             }
 
-            long offset = BinaryPrimitives.ReadInt64LittleEndian(rest.AsSpan(p + LogFormat.RecordPrefixSize));
-            if (offset < expected || offset > highest)
+            // From the first, records follow one another: count the groups among them.
+            var timestamps = new HashSet<long> { first.Timestamp };
+            int q = p + first.Size;
+            while (timestamps.Count < 2 && WholeRecordAt(rest, q, expected, highest) is { } next)
             {
-                continue;
+                timestamps.Add(next.Timestamp);
+                q += next.Size;
             }
 
-            var frame = rest.AsSpan(p, LogFormat.RecordPrefixSize + body);
-            if (LogFormat.RecordCrc(frame) == BinaryPrimitives.ReadUInt32LittleEndian(frame[4..]))
-            {
-                return (from + p, offset);
-            }
+            return (p, first.Offset, timestamps.Count);
         }
 
         return null;
+    }
+
+    private static (int Size, long Offset, long Timestamp)? WholeRecordAt(ReadOnlySpan<byte> bytes, int p, long lowest, long highest)
+    {
+        if (p + LogFormat.RecordOverhead > bytes.Length)
+        {
+            return null;
+        }
+
+        int body = BinaryPrimitives.ReadInt32LittleEndian(bytes[p..]);
+        if (body < LogFormat.RecordFixedBodySize || body > bytes.Length - p - LogFormat.RecordPrefixSize)
+        {
+            return null;
+        }
+
+        long offset = BinaryPrimitives.ReadInt64LittleEndian(bytes[(p + LogFormat.RecordPrefixSize)..]);
+        if (offset < lowest || offset > highest)
+        {
+            return null;
+        }
+
+        var frame = bytes.Slice(p, LogFormat.RecordPrefixSize + body);
+        return LogFormat.RecordCrc(frame) == BinaryPrimitives.ReadUInt32LittleEndian(frame[4..])
+            ? (frame.Length, offset, BinaryPrimitives.ReadInt64LittleEndian(frame[(LogFormat.RecordPrefixSize + 8)..]))
+            : null;
+    }
+
+    /// <summary>Copies the bytes recovery is about to cut to <c>&lt;segment&gt;.cut-&lt;byte&gt;</c> (fsync'd) and returns its path.</summary>
+    private static async ValueTask<string> KeepCutBytesAsync(string segmentPath, SafeFileHandle handle, long at, long length, CancellationToken cancellationToken)
+    {
+        string kept = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{segmentPath}{LogFormat.CutExtension}{at}");
+        using (var target = File.OpenHandle(kept, FileMode.Create, FileAccess.Write))
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+            try
+            {
+                for (long position = at; position < length;)
+                {
+                    int n = await RandomAccess.ReadAsync(handle, buffer.AsMemory(0, (int)Math.Min(buffer.Length, length - position)), position, cancellationToken).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        break;
+                    }
+
+                    await RandomAccess.WriteAsync(target, buffer.AsMemory(0, n), position - at, cancellationToken).ConfigureAwait(false);
+                    position += n;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            RandomAccess.FlushToDisk(target);
+        }
+
+        DurableFiles.FsyncDirectory(Path.GetDirectoryName(segmentPath)!);
+        return kept;
     }
 
     // ------------------------------------------------------------------ helpers

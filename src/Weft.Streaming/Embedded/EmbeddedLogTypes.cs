@@ -17,7 +17,11 @@ public readonly record struct OffsetRange(long FirstOffset, int Count)
 /// <param name="TruncatedAtByte">The byte position the file was cut back to (the end of its last whole record).</param>
 /// <param name="BytesRemoved">How many bytes were removed.</param>
 /// <param name="Reason">What was found at <paramref name="TruncatedAtByte"/>.</param>
-public sealed record EmbeddedLogRecovery(string SegmentPath, long TruncatedAtByte, long BytesRemoved, string Reason);
+public sealed record EmbeddedLogRecovery(string SegmentPath, long TruncatedAtByte, long BytesRemoved, string Reason)
+{
+    /// <summary>The file the cut bytes were copied to before the cut (null when nothing past a header was cut).</summary>
+    public string? KeptIn { get; init; }
+}
 
 /// <summary>
 /// The embedded log found data it cannot trust where it must be whole: a bad record in a sealed

@@ -36,6 +36,9 @@ internal static class LogFormat
     public const string TempExtension = ".tmp";
     public const string LockFileName = ".lock";
 
+    /// <summary>What recovery cut off the active segment is kept in <c>&lt;segment&gt;.seg.cut-&lt;byte&gt;</c>: a listing of <c>*.seg</c> files does not match it.</summary>
+    public const string CutExtension = ".cut-";
+
     public const int SegmentHeaderSize = 32;
     public const int RecordPrefixSize = 8;
     public const int RecordFixedBodySize = 20;

@@ -94,7 +94,7 @@ public sealed class StreamHost : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(logger);
         if ((_log as EmbeddedLog)?.Recovery is { } cut)
         {
-            StreamingLog.EmbeddedLogRecovered(logger, cut.SegmentPath, cut.Reason, cut.TruncatedAtByte, cut.BytesRemoved);
+            StreamingLog.EmbeddedLogRecovered(logger, cut.SegmentPath, cut.Reason, cut.TruncatedAtByte, cut.BytesRemoved, cut.KeptIn ?? "(nothing)");
         }
     }
 

@@ -221,23 +221,30 @@ public sealed class EmbeddedLogTests : IDisposable
     }
 
     /// <summary>
-    /// A bad record in the last segment that intact records follow is damage (a disk, a hand), not a crash
-    /// between a write and its fsync: cutting there lost every acknowledged record after it. The log
-    /// refuses to open, naming the file and byte and how to cut it anyway, and cuts nothing.
+    /// A bad record in the last segment that whole records of later appends follow is damage (a disk, a
+    /// hand), not a crash between a write and its fsync, since each append group is fsync'd before the
+    /// next is written: cutting there lost every acknowledged record after it. The log refuses to open,
+    /// naming the file and byte and how to cut it anyway, and cuts nothing.
     /// </summary>
     [Fact]
-    public async Task Damage_in_the_last_segment_that_intact_records_follow_is_reported_and_nothing_is_cut()
+    public async Task Damage_that_later_appends_follow_is_reported_and_nothing_is_cut()
     {
+        long firstEnd, secondEnd;
         await using (var log = await EmbeddedLog.OpenAsync(LogPath))
         {
-            await log.AppendAsync(Records(20));
+            await log.AppendAsync(Records(5));
+            firstEnd = new FileInfo(Segments(LogPath).Single()).Length;
+            await log.AppendAsync(Records(5, start: 5));
+            secondEnd = new FileInfo(Segments(LogPath).Single()).Length;
+            await log.AppendAsync(Records(5, start: 10));
+            await log.AppendAsync(Records(5, start: 15));
         }
 
         var segment = Segments(LogPath).Single();
         var whole = new FileInfo(segment).Length;
         await using (var file = new FileStream(segment, FileMode.Open, FileAccess.Write))
         {
-            file.Position = whole / 3;
+            file.Position = (firstEnd + secondEnd) / 2;
             await file.WriteAsync(new byte[8]);
         }
 
@@ -245,9 +252,48 @@ public sealed class EmbeddedLogTests : IDisposable
 
         var error = (await open.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
         error.FilePath.Should().Be(segment);
-        error.ByteOffset.Should().BeInRange(LogFormat.SegmentHeaderSize, whole / 3);
-        error.Message.Should().Contain("intact records follow").And.Contain("nothing was cut").And.Contain($"truncate -s {error.ByteOffset}");
+        error.ByteOffset.Should().BeInRange(firstEnd, (firstEnd + secondEnd) / 2);
+        error.Message.Should().Contain("intact records of later appends follow").And.Contain("nothing was cut").And.Contain($"truncate -s {error.ByteOffset}");
         new FileInfo(segment).Length.Should().Be(whole);
+        Directory.GetFiles(LogPath, "*.cut-*").Should().BeEmpty();
+    }
+
+    /// <summary>
+    /// A hole inside one append's bytes with whole records of that same append after it is what a power
+    /// cut leaves of a write not yet fsync'd (pages reach the disk in any order): a torn tail, cut, and
+    /// the cut bytes kept beside the segment so that a cut of damage instead can be undone by hand.
+    /// </summary>
+    [Fact]
+    public async Task A_hole_inside_the_last_append_is_a_torn_tail_cut_with_its_bytes_kept()
+    {
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath))
+        {
+            await log.AppendAsync(Records(3));
+            await log.AppendAsync(Records(40, start: 3, padding: 30));
+        }
+
+        var segment = Segments(LogPath).Single();
+        var whole = new FileInfo(segment).Length;
+        var original = await File.ReadAllBytesAsync(segment);
+        long hole = whole - (whole / 4);
+        await using (var file = new FileStream(segment, FileMode.Open, FileAccess.Write))
+        {
+            file.Position = hole;
+            await file.WriteAsync(new byte[8]);
+        }
+
+        await using var reopened = await EmbeddedLog.OpenAsync(LogPath);
+
+        var cut = reopened.Recovery!;
+        cut.TruncatedAtByte.Should().BeInRange(LogFormat.SegmentHeaderSize, hole);
+        new FileInfo(segment).Length.Should().Be(cut.TruncatedAtByte);
+        cut.KeptIn.Should().Be($"{segment}.cut-{cut.TruncatedAtByte}");
+        var kept = await File.ReadAllBytesAsync(cut.KeptIn!);
+        kept.Length.Should().Be((int)cut.BytesRemoved);
+        int before = (int)(hole - cut.TruncatedAtByte);
+        kept.AsSpan(0, before).SequenceEqual(original.AsSpan((int)cut.TruncatedAtByte, before)).Should().BeTrue("the bytes before the hole are kept as they were");
+        reopened.EndOffset.Should().BeInRange(4, 42);
+        Segments(LogPath).Should().ContainSingle("the kept bytes are no segment");
     }
 
     /// <summary>A bad last record a consumer group has read was durable: not a torn tail either.</summary>
