@@ -438,13 +438,20 @@ public sealed class BatchJob
         }
 
         long rows = 0;
+        bool unknown = false;
         foreach (var file in held)
         {
             rows += file.LiveRecords ?? 0;
+            unknown |= file.LiveRecords is null;
+        }
+
+        if (rows == 0 && !unknown)
+        {
+            return; // files of no rows: nothing to lose
         }
 
         throw new InputException(
-            $"chunk {chunkName}: the archives hold no events for it, but {table.Path} holds {rows:N0} row(s) in its buckets; nothing was replaced. " +
+            $"chunk {chunkName}: the archives hold no events for it, but {table.Path} holds {(unknown ? "rows" : $"{rows:N0} row(s)")} in its buckets; nothing was replaced. " +
             $"Check `archives` in {_env.Config.ConfigPath} (a wrong path, or events past the archive's retention), or pass --allow-empty to empty these buckets");
     }
 

@@ -312,18 +312,13 @@ internal sealed class ProgressBar(TextWriter writer, TimeProvider? time = null, 
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly bool _interactive = interactive ?? (!Console.IsErrorRedirected && ReferenceEquals(writer, Console.Error));
-    private long _started = -1;
+    private readonly long _started = (time ?? TimeProvider.System).GetTimestamp(); // made just before the run starts
     private int _lastLength;
 
     public void Report(BatchProgress value)
     {
         ArgumentNullException.ThrowIfNull(value);
         long now = _time.GetTimestamp();
-        if (_started < 0)
-        {
-            _started = now;
-        }
-
         bool resumed = value.ChunksDone == value.ChunksSkipped; // this report is one more chunk skipped, none computed yet
         if (!_interactive && resumed && value.ChunksDone < value.ChunksTotal)
         {

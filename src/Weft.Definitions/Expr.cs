@@ -7,7 +7,8 @@ namespace Weft.Definitions;
 /// methods and serialised as a tree in the signal JSON — never as C# source to be re-parsed.
 /// </summary>
 /// <remarks>
-/// <c>==</c> is deliberately not overloaded (it would hide reference equality); use <see cref="Eq"/>.
+/// <c>==</c> and <c>!=</c> build comparisons, as <see cref="Eq"/> and <see cref="Ne"/> do: test an
+/// <see cref="Expr"/> variable for null with <c>is null</c>.
 /// Null semantics follow SQL: comparisons and arithmetic with a null operand give null, a filter
 /// keeps a row only when its predicate is true, <c>and</c>/<c>or</c> use three-valued logic.
 /// </remarks>

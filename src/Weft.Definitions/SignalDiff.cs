@@ -199,7 +199,8 @@ public static class SignalDiff
         }
         else if (@new.Version > old.Version)
         {
-            Add(ChangeKind.Compatible, "$.version", $"version {old.Version} → {@new.Version}");
+            // Named, but it classes the change only when it is the whole of it: a column added under a new version is still additive.
+            Add(changes.Count == 0 ? ChangeKind.Compatible : ChangeKind.None, "$.version", $"version {old.Version} → {@new.Version}");
         }
 
         if (changes.Count == 0 && SignalJsonWriter.Fingerprint(old) != SignalJsonWriter.Fingerprint(@new))

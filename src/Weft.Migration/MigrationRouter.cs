@@ -39,8 +39,12 @@ public sealed class MigrationRouter : IAsyncDisposable
     /// <summary>Exposures waiting to be written.</summary>
     public int PendingExposures => _exposures.Count;
 
-    /// <summary>The side that serves each of <paramref name="eventTypes"/> of the signal to the consumer for the user, recording exposures of split routes.</summary>
-    public async ValueTask<RouteSet> RouteAsync(string signal, IReadOnlyList<string> eventTypes, string consumer, long userId, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The side that serves each of <paramref name="eventTypes"/> of the signal to the consumer for the
+    /// user, recording exposures of split routes unless <paramref name="recordExposures"/> is false (a
+    /// HEAD request: a probe served nothing, and counting it would skew the sample-ratio check).
+    /// </summary>
+    public async ValueTask<RouteSet> RouteAsync(string signal, IReadOnlyList<string> eventTypes, string consumer, long userId, CancellationToken cancellationToken = default, bool recordExposures = true)
     {
         ArgumentNullException.ThrowIfNull(eventTypes);
         ArgumentException.ThrowIfNullOrEmpty(consumer);
@@ -53,7 +57,7 @@ public sealed class MigrationRouter : IAsyncDisposable
             bool weft = MigrationStore.ServedByWeft(status, consumer, userId);
             var route = MigrationStore.RouteOf(status, consumer);
             decisions[i] = new RouteDecision(eventTypes[i], weft, status.Stage, route?.Percent, MigrationRouting.Bucket(signal, eventTypes[i], userId));
-            if (status.Stage != MigrationStage.LegacyDeprecated && route is { Percent: > 0 and < 100 })
+            if (recordExposures && status.Stage != MigrationStage.LegacyDeprecated && route is { Percent: > 0 and < 100 })
             {
                 _exposures.Enqueue(new Exposure(signal, eventTypes[i], consumer, route.Percent, userId, weft, now));
             }

@@ -40,6 +40,20 @@ public sealed class ProgressBarTests
         lines[^1].Should().Contain("100% 10/10").And.Contain("3m00s").And.NotContain("left");
     }
 
+    /// <summary>A fresh run's clock starts when the bar is made, before the first chunk: started at the first report, the first chunk's time was missing from every estimate.</summary>
+    [Fact]
+    public void A_fresh_runs_time_left_counts_the_first_chunk()
+    {
+        var clock = new ManualClock();
+        var output = new StringWriter();
+        var bar = new ProgressBar(output, clock, interactive: false);
+
+        clock.Advance(TimeSpan.FromSeconds(40));
+        bar.Report(new BatchProgress(1, 4, 0, 10, 10, 0, "c1"));
+
+        output.ToString().Should().Contain(" 25% 1/4 chunks  40s  left ~2m00s");
+    }
+
     /// <summary>On a terminal the line is redrawn in place, so it is cut to the terminal's width, and a shorter line blanks what a longer one left.</summary>
     [Fact]
     public void On_a_terminal_the_line_fits_the_width_and_covers_the_one_before()

@@ -71,6 +71,10 @@ public class DiffTests
         down.Overall.Should().Be(ChangeKind.Breaking);
         down.Changes.Should().ContainSingle().Which.Reason.Should().StartWith("version went down 2 → 1");
         down.NeedsNewVersion.Should().BeTrue();
+
+        var columnAndVersion = SignalDiff.Compare(v1, Build(Base, _ => { }, ["item_id", "dwell_ms"], version: 2));
+        columnAndVersion.Overall.Should().Be(ChangeKind.Additive, "a raised version names the change; it does not make an additive one compatible");
+        columnAndVersion.Changes.Should().Contain(c => c.Path == "$.version");
     }
 
     [Fact]

@@ -696,6 +696,8 @@ public sealed class ApiTests
         endpoints.Should().HaveCount(16);
         endpoints.Where(e => e.StartsWith("GET ", StringComparison.Ordinal)).Select(e => "HEAD " + e[4..]).Should().BeSubsetOf(endpoints, "every read takes HEAD as well");
         documented.Should().BeEquivalentTo(endpoints);
+        var ids = paths.EnumerateObject().SelectMany(p => p.Value.EnumerateObject()).Where(m => m.Value.TryGetProperty("operationId", out _)).Select(m => m.Value.GetProperty("operationId").GetString()).ToList();
+        ids.Should().OnlyHaveUniqueItems("client generators need one name per operation").And.Contain(["sequence", "sequenceHead"]);
         var routes = paths.GetProperty("/v1/signals/{signal}/users/{user_id}/routes").GetProperty("get");
         routes.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()).Should().BeEquivalentTo("signal", "user_id", "consumer");
         routes.GetProperty("responses").EnumerateObject().Select(r => r.Name).Should().BeEquivalentTo("200", "400", "401", "404");

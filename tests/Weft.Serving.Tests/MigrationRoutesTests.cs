@@ -61,6 +61,12 @@ public sealed class MigrationRoutesTests
         var other = ByType(await ServingWorld.JsonAsync(await client.GetAsync(RoutesUrl(1, "search-ranker"))));
         other["click"].GetProperty("source").GetString().Should().Be("legacy");
 
+        // A HEAD (a probe) serves nothing: it is no exposure, or the sample-ratio check would count probes.
+        for (long user = 301; user <= 320; user++)
+        {
+            (await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, RoutesUrl(user, "ranker")))).StatusCode.Should().Be(HttpStatusCode.OK);
+        }
+
         await world.Server.DisposeAsync(); // writes the buffered exposures
         await using var store = await MigrationStore.OpenAsync(ledger);
         var (weftUsers, legacyUsers) = await store.ExposureCountsAsync("engagement", "click", "ranker", 30);

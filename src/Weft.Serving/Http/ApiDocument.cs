@@ -42,6 +42,18 @@ internal static class ApiDocument
             OptionalIsAbsentNotNull(schema);
             return Task.CompletedTask;
         });
+
+        // GET and HEAD of a route are one endpoint with one name: operation ids must be unique, and
+        // client generators fail or overwrite one with the other on a repeat.
+        options.AddOperationTransformer((operation, context, _) =>
+        {
+            if (string.Equals(context.Description.HttpMethod, "HEAD", StringComparison.OrdinalIgnoreCase) && operation.OperationId is { } id)
+            {
+                operation.OperationId = id + "Head";
+            }
+
+            return Task.CompletedTask;
+        });
     }
 
     /// <summary>Marks an endpoint as needing a tenant's API key: either scheme will do, and without one it answers 401.</summary>

@@ -80,7 +80,7 @@ internal static class ReadRequest
             long asked = long.TryParse(args.Limit, NumberStyles.None, CultureInfo.InvariantCulture, out long parsed) ? parsed : long.MaxValue;
             if (asked < 1)
             {
-                return ApiError.BadRequest($"limit must be a positive integer, got '{args.Limit}'", "limit");
+                return ApiError.BadRequest($"limit must be a positive integer, got '{Shown(args.Limit)}'", "limit");
             }
 
             if (asked > state.Options.MaxLimit)
@@ -266,7 +266,7 @@ internal static class ReadRequest
 
             if (values.Count > 1)
             {
-                return ApiError.BadRequest($"parameter '{name}' appears more than once", name);
+                return ApiError.BadRequest($"parameter '{Shown(name)}' appears more than once", name);
             }
         }
 

@@ -48,7 +48,7 @@ internal static partial class ServingEndpoints
             return;
         }
 
-        var (assemblies, failure) = await AssembleAsync(state, read.Signal, [read.Sequence.Timeline], consumer, context.RequestAborted).ConfigureAwait(false);
+        var (assemblies, failure) = await AssembleAsync(state, read.Signal, [read.Sequence.Timeline], consumer, !HttpMethods.IsHead(context.Request.Method), context.RequestAborted).ConfigureAwait(false);
         if (failure is not null)
         {
             await WriteErrorAsync(context, failure).ConfigureAwait(false);
@@ -76,7 +76,7 @@ internal static partial class ServingEndpoints
     /// <summary>The multi-get with a consumer: each user's hybrid sequence, in request order; one user legacy cannot answer fails the request.</summary>
     private static async Task HybridSequencesAsync(HttpContext context, ServingState state, ServedSignal signal, UserTimeline[] timelines, int[] projection, ReadContext read, string consumer)
     {
-        var (assemblies, failure) = await AssembleAsync(state, signal, timelines, consumer, context.RequestAborted).ConfigureAwait(false);
+        var (assemblies, failure) = await AssembleAsync(state, signal, timelines, consumer, recordExposures: true, context.RequestAborted).ConfigureAwait(false);
         if (failure is not null)
         {
             await WriteErrorAsync(context, failure).ConfigureAwait(false);
@@ -102,7 +102,7 @@ internal static partial class ServingEndpoints
     }
 
     /// <summary>Each user's routes, and legacy's answers for the users with types routed to legacy (a few at a time); the error to answer instead, if any.</summary>
-    private static async Task<(UserAssembly[] Assemblies, ApiError? Failure)> AssembleAsync(ServingState state, ServedSignal signal, IReadOnlyList<UserTimeline> timelines, string consumer, CancellationToken cancellationToken)
+    private static async Task<(UserAssembly[] Assemblies, ApiError? Failure)> AssembleAsync(ServingState state, ServedSignal signal, IReadOnlyList<UserTimeline> timelines, string consumer, bool recordExposures, CancellationToken cancellationToken)
     {
         var types = signal.Definition.EventTypes.Select(t => t.Name).ToList();
         var assemblies = new UserAssembly[timelines.Count];
@@ -111,7 +111,7 @@ internal static partial class ServingEndpoints
         {
             long user = timelines[i].UserId;
             RouteSet routes = state.Routes is { } router
-                ? await router.RouteAsync(signal.Name, types, consumer, user, cancellationToken).ConfigureAwait(false)
+                ? await router.RouteAsync(signal.Name, types, consumer, user, cancellationToken, recordExposures).ConfigureAwait(false)
                 : new RouteSet([.. types.Select(t => new RouteDecision(t, true, MigrationStage.LegacyDeprecated, null, MigrationRouting.Bucket(signal.Name, t, user)))], 0);
             var legacyTypes = routes.Decisions.Where(d => !d.ServedByWeft).Select(d => d.EventType).ToHashSet(StringComparer.Ordinal);
             assemblies[i] = new UserAssembly(timelines[i], routes, legacyTypes, EventBatch.Empty(signal.SequenceColumns));

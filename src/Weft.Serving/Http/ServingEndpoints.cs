@@ -31,7 +31,6 @@ internal static partial class ServingEndpoints
     private static readonly string[] SequenceParameters = ["columns", "limit", "lookback", "as_of", "known_at", "consumer"];
     private static readonly string[] RoutesParameters = ["consumer"];
 
-    /// <summary>Health and metrics answer HEAD as GET (without the body): load balancers probe with either.</summary>
     /// <summary>Every read answers HEAD as it answers GET, headers only (RFC 9110: a server that supports GET supports HEAD).</summary>
     internal static readonly string[] ReadMethods = ["GET", "HEAD"];
 
@@ -659,7 +658,7 @@ internal static partial class ServingEndpoints
 
         var types = signal.Definition.EventTypes.Select(t => t.Name).ToList();
         IReadOnlyList<Weft.Migration.RouteDecision> decisions = state.Routes is { } router
-            ? (await router.RouteAsync(signal.Name, types, consumer, userId, context.RequestAborted).ConfigureAwait(false)).Decisions
+            ? (await router.RouteAsync(signal.Name, types, consumer, userId, context.RequestAborted, recordExposures: !HttpMethods.IsHead(context.Request.Method)).ConfigureAwait(false)).Decisions
             : [.. types.Select(t => new Weft.Migration.RouteDecision(t, true, Weft.Migration.MigrationStage.LegacyDeprecated, null, Weft.Migration.MigrationRouting.Bucket(signal.Name, t, userId)))];
         Begin(context, 200);
         using (var w = new Utf8JsonWriter(context.Response.BodyWriter, SequenceJson.WriterOptions))

@@ -148,11 +148,6 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     }
 
     /// <summary>
-    /// Every record read is in the stream's raw archive once a flush has committed it, as it came but on
-    /// one line and stamped with the time the stream read it (a producer's own ingest_time wins); what
-    /// the batch path then parses from the archive is what the stream parsed.
-    /// </summary>
-    /// <summary>
     /// A lake written from one embedded log, then a new log (a new source.path, a replaced directory):
     /// the new log's offsets start at 0, below what the lake holds. The runtime records that the
     /// partition's offsets start over, so the new log's events reach the lake and its bad records the
@@ -185,6 +180,11 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         (await world.RunAsync()).StartedOver.Should().BeEmpty("the reset is recorded, and the lake now holds the new log's offsets");
     }
 
+    /// <summary>
+    /// Every record read is in the stream's raw archive once a flush has committed it, as it came but on
+    /// one line and stamped with the time the stream read it (a producer's own ingest_time wins); what
+    /// the batch path then parses from the archive is what the stream parsed.
+    /// </summary>
     [Fact]
     public async Task Each_flush_archives_the_records_it_commits_as_JSON_lines_the_batch_path_reads()
     {
