@@ -219,7 +219,8 @@ public sealed partial class StreamRuntime : IAsyncDisposable
 
         var unrouted = await DeadLetterTable.OpenAsync(config.DeadLetterTable(UnroutedDeadLetters), cancellationToken).ConfigureAwait(false);
         var unroutedHeld = await HeldOffsetsAsync(unrouted, cancellationToken).ConfigureAwait(false);
-        var startedOver = await StartOverReplacedPartitionsAsync(source, streams, unrouted, unroutedHeld, cancellationToken).ConfigureAwait(false);
+        var startedOver = await StartOverReplacedPartitionsAsync(source, streams, unrouted, unroutedHeld,
+            configured.Where(s => !running.Contains(s.Name)).Select(s => s.Name), config, cancellationToken).ConfigureAwait(false);
         var archive = config.Source.Archive is { } folder ? RawArchive.Open(folder, time) : null;
         return new StreamRuntime(config, source, store, options, time, streams, otherSignalsTypes, unrouted, unroutedHeld, archive) { StartedOver = startedOver };
     }
@@ -238,16 +239,45 @@ public sealed partial class StreamRuntime : IAsyncDisposable
     /// of the lake, the dead letters and the ledger. Each table records that the partition's offsets
     /// start over, so later readers of its commits know too.
     /// </summary>
+    /// <remarks>
+    /// The tables of the configured signals this runtime does not run (<c>weft stream --signal</c>) start
+    /// over too: left behind, they would take the new log's records for replays once it ran them.
+    /// </remarks>
     private static async Task<IReadOnlyList<OffsetsStartedOver>> StartOverReplacedPartitionsAsync(
-        IEventSource source, List<SignalStream> streams, EventTable unrouted, Dictionary<string, long> unroutedHeld, CancellationToken cancellationToken)
+        IEventSource source, List<SignalStream> streams, EventTable unrouted, Dictionary<string, long> unroutedHeld,
+        IEnumerable<string> notRunning, WeftConfig config, CancellationToken cancellationToken)
     {
+        var ends = source.EndOffsets();
         var startedOver = new List<OffsetsStartedOver>();
-        foreach (var (partition, end) in source.EndOffsets())
+        if (ends.Count == 0)
+        {
+            return startedOver;
+        }
+
+        var others = new List<(EventTable Table, Dictionary<string, long> Held)>();
+        foreach (var name in notRunning)
+        {
+            foreach (var path in new[] { config.EnrichedTable(name), config.DeadLetterTable(name), config.LateEventTable(name) })
+            {
+                if (Directory.Exists(Path.Combine(path, "_delta_log")))
+                {
+                    var table = await EventTable.OpenAsync(path, cancellationToken).ConfigureAwait(false);
+                    others.Add((table, await HeldOffsetsAsync(table, cancellationToken).ConfigureAwait(false)));
+                }
+            }
+        }
+
+        foreach (var (partition, end) in ends)
         {
             long held = unroutedHeld.GetValueOrDefault(partition, -1);
             foreach (var stream in streams)
             {
                 held = Math.Max(held, stream.HeldThrough(partition));
+            }
+
+            foreach (var (_, heldOther) in others)
+            {
+                held = Math.Max(held, heldOther.GetValueOrDefault(partition, -1));
             }
 
             if (held >= end)
@@ -268,6 +298,11 @@ public sealed partial class StreamRuntime : IAsyncDisposable
         }
 
         await CommitOffsetsResetAsync(unrouted, partitions, cancellationToken).ConfigureAwait(false);
+        foreach (var (table, _) in others)
+        {
+            await CommitOffsetsResetAsync(table, partitions, cancellationToken).ConfigureAwait(false);
+        }
+
         foreach (var partition in partitions)
         {
             unroutedHeld.Remove(partition);

@@ -181,6 +181,33 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     }
 
     /// <summary>
+    /// A runtime of some signals only (weft stream --signal) that finds the log replaced starts the
+    /// partition over in the other signals' tables too: left behind, they would take the new log's
+    /// records for replays once a runtime ran them.
+    /// </summary>
+    [Fact]
+    public async Task A_new_log_starts_the_offsets_over_for_signals_not_running_too()
+    {
+        using var world = new StreamWorld(refundSignal: true);
+        var refund = $$"""{"event_id":"r-1","user_id":3,"event_type":"refund","event_time":"{{Timestamps.Format(StreamWorld.Start)}}","amount":5}""";
+        await world.AppendAsync([.. StreamWorld.Events(60, seed: 63), refund]);
+        await world.RunAsync();
+        var refunds = await Weft.Storage.EventTable.OpenAsync(Path.Combine(world.Root, "lake", "enriched", "refunds"));
+        (await refunds.Log.GetHistoryAsync()).Should().Contain(c => c.Parameters.ContainsKey(LakeParameters.Offsets), "the refunds signal wrote the first log's offsets");
+
+        Directory.Delete(Path.Combine(world.Root, "log"), recursive: true);
+        await world.AppendAsync(StreamWorld.Events(10, seed: 64, baseTime: StreamWorld.Start + StreamWorld.Hour));
+        await using (var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None))
+        {
+            await using var engagementOnly = await StreamRuntime.CreateAsync(world.Config, host.Source, host.Store, ["engagement"]);
+            engagementOnly.StartedOver.Should().ContainSingle();
+        }
+
+        var history = await refunds.Log.GetHistoryAsync();
+        history.Should().Contain(c => c.Parameters.GetValueOrDefault(LakeParameters.OffsetsReset) == Weft.Streaming.Embedded.EmbeddedLog.PartitionName);
+    }
+
+    /// <summary>
     /// Every record read is in the stream's raw archive once a flush has committed it, as it came but on
     /// one line and stamped with the time the stream read it (a producer's own ingest_time wins); what
     /// the batch path then parses from the archive is what the stream parsed.
