@@ -42,6 +42,19 @@ public sealed class WeftConfigSourceTests
         });
     }
 
+    /// <summary>The embedded log's retention is the config's (7 days unless set), within 1 hour and 10 years.</summary>
+    [Fact]
+    public void The_embedded_logs_retention_is_read_and_bounded()
+    {
+        Parse("""{ "kind": "embedded", "path": "log" }""").Source.Retention.Should().Be(TimeSpan.FromDays(7));
+        Parse("""{ "kind": "embedded", "path": "log", "retention": "36h" }""").Source.Retention.Should().Be(TimeSpan.FromHours(36));
+        foreach (var bad in new[] { "30m", "3651d", "two days" })
+        {
+            Problems($$"""{ "kind": "embedded", "retention": "{{bad}}" }""")
+                .Should().ContainSingle(p => p.StartsWith($"$.source.retention: '{bad}' is not a duration between 1h and 3650d", StringComparison.Ordinal));
+        }
+    }
+
     /// <summary>
     /// The embedded log is archived for the batch path by default, under the lake; Kafka is not unless
     /// asked; the archive is one of the batch path's raw archives (optional until it holds lines), once.

@@ -581,6 +581,8 @@ public sealed class ApiTests
         metrics.Should().Contain("weft_stream_lag_records ");
         metrics.Should().Contain($"weft_stream_partition_lag_records{{partition=\"{Weft.Streaming.Embedded.EmbeddedLog.PartitionName}\"}} ", "serve exposes the runtime's lag gauges, as weft stream does");
         metrics.Should().Contain("weft_stream_lag_seconds ");
+        metrics.Should().Contain("weft_embedded_log_segments 1").And.Contain("weft_embedded_log_start_offset 0").And.Contain("weft_embedded_log_faulted 0");
+        metrics.Should().MatchRegex(@"weft_embedded_log_end_offset [1-9]");
         metrics.Should().Contain("weft_serving_stream_watermark_seconds{signal=\"engagement\"}");
         metrics.Should().Contain("weft_serving_history_version{signal=\"engagement\"}");
         metrics.Should().Contain("weft_serving_events_accepted_total{tenant=\"home-feed\"} 3");

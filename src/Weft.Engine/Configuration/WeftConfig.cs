@@ -98,6 +98,13 @@ public sealed record SourceConfig(string Kind, string? Path, string? BootstrapSe
     /// </summary>
     public string? Archive { get; init; }
 
+    /// <summary>
+    /// Embedded log: how long records every consumer group has read stay on disk before their segment
+    /// is deleted (<c>$.source.retention</c>, 1h … 3650d, default 7d). The raw archive keeps what the
+    /// stream read for the batch path either way; this is the log's own replay window.
+    /// </summary>
+    public TimeSpan Retention { get; init; } = TimeSpan.FromDays(7);
+
     /// <summary>Kafka: the client id brokers log (<c>$.source.client_id</c>, default <c>weft</c>).</summary>
     public string ClientId { get; init; } = "weft";
 
@@ -428,7 +435,7 @@ public sealed record WeftConfig
                 var kind = Str(src, "kind", "$.source", required: false) ?? "embedded";
                 if (kind == "embedded")
                 {
-                    Keys(src, "$.source", "kind", "path", "archive");
+                    Keys(src, "$.source", "kind", "path", "archive", "retention");
                 }
                 else if (kind == "kafka")
                 {
@@ -438,6 +445,17 @@ public sealed record WeftConfig
                 if (kind == "embedded")
                 {
                     source = new SourceConfig(kind, Resolve(Str(src, "path", "$.source", required: false) ?? "log"), null, [], null) { Archive = defaultArchive };
+                    if (Str(src, "retention", "$.source", required: false) is { } retentionText)
+                    {
+                        if (Durations.TryParse(retentionText, out var retention) && retention >= TimeSpan.FromHours(1) && retention <= TimeSpan.FromDays(3650))
+                        {
+                            source = source with { Retention = retention };
+                        }
+                        else
+                        {
+                            problems.Add(new DefinitionProblem("$.source.retention", $"'{retentionText}' is not a duration between 1h and 3650d", "e.g. 2d: how long the embedded log keeps records every consumer has read"));
+                        }
+                    }
                 }
                 else if (kind == "kafka")
                 {

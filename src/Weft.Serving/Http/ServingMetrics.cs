@@ -33,6 +33,11 @@ internal static class ServingMetrics
             m.Gauge("weft_stream_lag_seconds", "Time since the runtime was last caught up with the embedded log (0 when caught up)", stream.LagMs / 1000.0);
             m.Gauge("weft_stream_uncommitted_records", "Records not yet covered by a committed offset (flushed to the lake)", Math.Max(0, stream.Log.EndOffset - stream.Source.CommittedOffset));
             m.Gauge("weft_stream_running", "1 while the in-process streaming runtime runs", stream.Failure is null ? 1 : 0);
+            // The embedded log's own state: what retention keeps on disk, and whether it takes appends.
+            m.Gauge("weft_embedded_log_start_offset", "Offset of the oldest record the embedded log keeps (retention moves it)", stream.Log.StartOffset);
+            m.Gauge("weft_embedded_log_end_offset", "Offset the next record appended to the embedded log gets", stream.Log.EndOffset);
+            m.Gauge("weft_embedded_log_segments", "Segment files the embedded log keeps", stream.Log.SegmentCount);
+            m.Gauge("weft_embedded_log_faulted", "1 once a write or fsync of the embedded log failed: it refuses appends until weft serve restarts", stream.Log.Fault is null ? 0 : 1);
         }
 
         if (state.Sequences.Cache is { } cache)

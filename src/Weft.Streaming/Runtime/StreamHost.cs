@@ -58,7 +58,7 @@ public sealed class StreamHost : IAsyncDisposable
                 return new StreamHost(source, store, null);
             }
 
-            var log = await EmbeddedLog.OpenAsync(config.Source.Path!, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var log = await EmbeddedLog.OpenAsync(config.Source.Path!, EmbeddedLogOptions.Default with { RetentionPeriod = config.Source.Retention }, cancellationToken).ConfigureAwait(false);
             try
             {
                 var reader = await log.OpenSourceAsync(consumer, cancellationToken).ConfigureAwait(false);
