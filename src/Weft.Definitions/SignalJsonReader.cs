@@ -614,18 +614,17 @@ public static class SignalJsonReader
                         continue;
                     }
 
+                    // A bad key is one problem: its columns still join the scope, so the element naming them
+                    // does not add "never produced" for each.
                     var scope = scopes[et.Name];
                     if (!scope.TryGetValue(on, out var keyColumn))
                     {
                         Problem(path + ".on", $"enrichment key '{on}' is missing from event type '{et.Name}'",
                             $"add '{on}' to the raw schema of '{et.Name}', derive it, or restrict this enrichment with \"event_types\"");
-                        continue;
                     }
-
-                    if (keyColumn.Type != source.Key.Type && !(keyColumn.Type.IsInteger && source.Key.Type.IsInteger))
+                    else if (keyColumn.Type != source.Key.Type && !(keyColumn.Type.IsInteger && source.Key.Type.IsInteger))
                     {
                         Problem(path + ".on", $"column '{on}' of event type '{et.Name}' is {keyColumn.Type} but the key of '{source.Name}' is {source.Key.Type}", "cast it with a map step");
-                        continue;
                     }
 
                     foreach (var f in added)

@@ -179,7 +179,12 @@ public class ValidationTests
         var items = catalog.EnrichmentSource("items", "item_id", WeftType.Int64).Column("c", WeftType.String);
         catalog.Signal("s", "x").Include(a).Enrich(items, "item_id", "c").Element("c");
         var ex = Assert.Throws<DefinitionException>(() => catalog.Build());
-        ex.Problems.Should().ContainSingle(p => p.Message.Contains("is string but the key of 'items' is int64"));
+        ex.Problems.Should().ContainSingle("the element's 'c' is not also reported as never produced").Which.Message.Should().Contain("is string but the key of 'items' is int64");
+
+        var missing = new DefinitionCatalog();
+        var b = missing.EventType("b").Attribute("other", WeftType.Int64);
+        missing.Signal("s", "x").Include(b).Enrich(missing.EnrichmentSource("items", "item_id", WeftType.Int64).Column("c", WeftType.String), "item_id", "c").Element("c");
+        Assert.Throws<DefinitionException>(() => missing.Build()).Problems.Should().ContainSingle().Which.Message.Should().Contain("enrichment key 'item_id' is missing from event type 'b'");
     }
 
     [Fact]
