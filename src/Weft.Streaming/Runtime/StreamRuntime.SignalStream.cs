@@ -253,6 +253,7 @@ public sealed partial class StreamRuntime
             int[]? keep = null; // allocated at the first dropped row
             int kept = 0;
             var late = new TypeCounts();
+            int pendingLateBefore = _pendingLate.Count;
             // From the batch's first late row on (most batches have none): its ids so far, and its late
             // ids not seen before.
             HashSet<string>? idsSoFar = null, lateHere = null;
@@ -288,7 +289,10 @@ public sealed partial class StreamRuntime
                                 sealedBucket ? "bucket sealed by batch" : "older than the stream watermark", definition.Late));
                         }
 
-                        late.Add(types[i]!, 1);
+                        if (definition.Late != LatePolicy.Accept)
+                        {
+                            late.Add(types[i]!, 1); // accept: counted once the stages have kept it (below)
+                        }
                     }
 
                     if (definition.Late != LatePolicy.Accept)
@@ -317,12 +321,6 @@ public sealed partial class StreamRuntime
                 }
             }
 
-            for (int t = 0; t < late.Count; t++)
-            {
-                metrics.Count("weft_late_events_total", "Events the stream received late, by signal, event type and action", late.CountAt(t),
-                    ("signal", definition.Name), ("event_type", late.TypeAt(t)), ("action", LatePolicyNames.Name(definition.Late)));
-            }
-
             // For each row of `events`, the index of its record in `routed`/`sources`.
             var origins = parsed.SourceRows;
             if (keep is not null)
@@ -338,6 +336,45 @@ public sealed partial class StreamRuntime
             }
 
             var enriched = await _run.ProcessTableAsync(events, cancellationToken).ConfigureAwait(false);
+            if (lateHere is { Count: > 0 } && definition.Late == LatePolicy.Accept)
+            {
+                // Accepted late events are late events the signal serves: one its filters (or another
+                // stage: the hot-user cap) leave out was never going to be served, fresh or not, and is
+                // no late event of the signal. Recorded, a producer's redelivery of filtered events after a
+                // restart (their ids are not in the lake to recall) filled the ledger with "accepted"
+                // events that are nowhere.
+                var served = new HashSet<string>(enriched.RowCount, StringComparer.Ordinal);
+                foreach (var id in ((StringColumn)enriched[StandardColumns.EventId]).Values)
+                {
+                    served.Add(id!);
+                }
+
+                int keptLate = pendingLateBefore;
+                for (int i = pendingLateBefore; i < _pendingLate.Count; i++)
+                {
+                    if (served.Contains(_pendingLate[i].EventId))
+                    {
+                        _pendingLate[keptLate++] = _pendingLate[i];
+                    }
+                }
+
+                _pendingLate.RemoveRange(keptLate, _pendingLate.Count - keptLate);
+                for (int i = 0; i < n; i++)
+                {
+                    // Each late id once (a repeat in the batch is the dedup's), as the ledger holds it.
+                    if (served.Contains(ids[i]!) && lateHere.Remove(ids[i]!))
+                    {
+                        late.Add(types[i]!, 1);
+                    }
+                }
+            }
+
+            for (int t = 0; t < late.Count; t++)
+            {
+                metrics.Count("weft_late_events_total", "Events the stream received late, by signal, event type and action", late.CountAt(t),
+                    ("signal", definition.Name), ("event_type", late.TypeAt(t)), ("action", LatePolicyNames.Name(definition.Late)));
+            }
+
             if (lateHere is not null && definition.Late != LatePolicy.Accept)
             {
                 // Only now: an on-time delivery of the same event earlier in this batch must first pass
