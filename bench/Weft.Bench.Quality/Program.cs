@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Weft.Batch;
 using Weft.Definitions;
 using Weft.Engine;
 using Weft.Quality;
@@ -158,7 +159,15 @@ internal static class Program
             }
 
             string bucket = TimeBuckets.Format(bucketStart, TimeBucket.Hour);
-            await table.AppendAsync(Batch(reference, bucketStart), EventPartitioner.Single(EventLayout.Partition(bucket, EventLayout.BatchPath))).ConfigureAwait(false);
+            // The batch path's bucket, sealed as a batch run seals it: weft quality compares sealed buckets
+            // only. Read once the stream's copies were there (their ingest time), so none arrived after it.
+            var sealing = new Dictionary<string, string>
+            {
+                [LakeParameters.Path] = EventLayout.BatchPath,
+                [LakeParameters.Sealed] = bucket,
+                [LakeParameters.ReadAt] = (bucketStart + 1).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            };
+            await table.AppendAsync(Batch(reference, bucketStart), EventPartitioner.Single(EventLayout.Partition(bucket, EventLayout.BatchPath)), sealing).ConfigureAwait(false);
             await table.AppendAsync(Batch(candidate, bucketStart + 1), EventPartitioner.Single(EventLayout.Partition(bucket, EventLayout.StreamPath))).ConfigureAwait(false);
         }
     }
