@@ -193,6 +193,7 @@ public static class SignalDiff
             Add(ChangeKind.Compatible, "$.description", "description changed");
         }
 
+        bool raisedVersion = false;
         if (@new.Version < old.Version)
         {
             Add(ChangeKind.Breaking, "$.version", $"version went down {old.Version} → {@new.Version}: versions order a signal's definitions, and a lower one can name a layout consumers already knew as another");
@@ -200,7 +201,8 @@ public static class SignalDiff
         else if (@new.Version > old.Version)
         {
             // Named, but it classes the change only when it is the whole of it: a column added under a new version is still additive.
-            Add(changes.Count == 0 ? ChangeKind.Compatible : ChangeKind.None, "$.version", $"version {old.Version} → {@new.Version}");
+            raisedVersion = true;
+            Add(ChangeKind.Compatible, "$.version", $"version {old.Version} → {@new.Version}");
         }
 
         if (changes.Count == 0 && SignalJsonWriter.Fingerprint(old) != SignalJsonWriter.Fingerprint(@new))
@@ -209,7 +211,9 @@ public static class SignalDiff
             Add(ChangeKind.Compatible, "$", "the canonical JSON differs (a new fingerprint) in a part the rules above do not classify; compare the two files");
         }
 
-        var overall = changes.Count == 0 ? ChangeKind.None : changes.Max(c => c.Kind);
+        var overall = changes.Count == 0 ? ChangeKind.None
+            : raisedVersion && changes.Count > 1 ? changes.Where(c => c.Path != "$.version").Max(c => c.Kind)
+            : changes.Max(c => c.Kind);
         bool needsVersion = overall == ChangeKind.Breaking && @new.Version <= old.Version;
         return new Result(overall, changes, needsVersion);
     }

@@ -74,7 +74,7 @@ public class DiffTests
 
         var columnAndVersion = SignalDiff.Compare(v1, Build(Base, _ => { }, ["item_id", "dwell_ms"], version: 2));
         columnAndVersion.Overall.Should().Be(ChangeKind.Additive, "a raised version names the change; it does not make an additive one compatible");
-        columnAndVersion.Changes.Should().Contain(c => c.Path == "$.version");
+        columnAndVersion.Changes.Should().Contain(c => c.Path == "$.version" && c.Kind == ChangeKind.Compatible, "each change is listed with its class; `none` is no class");
     }
 
     [Fact]
