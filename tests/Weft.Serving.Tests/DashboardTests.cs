@@ -115,4 +115,48 @@ public sealed class DashboardTests
 
         errors.Should().BeEmpty();
     }
+
+    /// <summary>
+    /// A server that stops answering: the page says its figures are stale, since when and why, and takes
+    /// back the green "running" (it kept both as they were, a stopped server looking healthy), and comes
+    /// back by itself. An answer with an error status is a failure too, not an empty server.
+    /// </summary>
+    [Fact]
+    public async Task A_server_that_stops_answering_leaves_the_page_marked_stale_not_green()
+    {
+        await using var world = new ServingWorld(serving: """{ "urls": "http://127.0.0.1:0", "stream_max_wait": "10ms", "stream_flush_interval": "100ms" }""");
+        await world.StartAsync();
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        });
+        var page = await browser.NewPageAsync();
+        var errors = new List<string>();
+        page.PageError += (_, e) => errors.Add(e);
+        await page.GotoAsync(world.BaseAddress.ToString());
+        await Expect(page.Locator("#stream-running")).ToHaveTextAsync("yes");
+        await Expect(page.Locator("#updated")).ToContainTextAsync("updated ");
+        await Expect(page.Locator("#dead-letters")).ToContainTextAsync("none since this process started");
+
+        // /metrics answering 502, as a proxy in front of a sick server does.
+        await page.RouteAsync("**/metrics", route => route.FulfillAsync(new RouteFulfillOptions { Status = 502, Body = "<html>bad gateway</html>" }));
+        var slow = new LocatorAssertionsToContainTextOptions { Timeout = 15_000 };
+        await Expect(page.Locator("#updated")).ToContainTextAsync("STALE since", slow);
+        await Expect(page.Locator("#updated")).ToContainTextAsync("/metrics: HTTP 502");
+        await Expect(page.Locator("#stream-running")).ToHaveTextAsync("unknown");
+        await Expect(page.Locator("body")).ToHaveClassAsync("stale");
+
+        await page.UnrouteAsync("**/metrics");
+        await Expect(page.Locator("#updated")).ToContainTextAsync("updated ", slow);
+        await Expect(page.Locator("#stream-running")).ToHaveTextAsync("yes");
+
+        await world.Server.DisposeAsync();
+        await Expect(page.Locator("#updated")).ToContainTextAsync("STALE since", slow);
+        await Expect(page.Locator("#stream-running")).ToHaveTextAsync("unknown");
+        errors.Should().BeEmpty();
+    }
 }
