@@ -305,6 +305,18 @@ public sealed class HybridSequenceTests
         endpoint.GetProperty("not_asked_until").ValueKind.Should().Be(JsonValueKind.String, "the breaker is open");
         endpoint.GetProperty("last_failure").GetString().Should().Contain("503");
 
+        // Reads while the breaker is open ask nothing: counted as not asked, not timed (they pulled the latency down).
+        for (int i = 0; i < 3; i++)
+        {
+            (await client.GetAsync(Url(3, "ranker"))).StatusCode.Should().Be(HttpStatusCode.BadGateway);
+        }
+
+        var metrics = await (await client.GetAsync("metrics")).Content.ReadAsStringAsync();
+        metrics.Should().Contain("weft_legacy_requests_total{signal=\"engagement\",outcome=\"not_asked\"} 3");
+        var timed = System.Text.RegularExpressions.Regex.Match(metrics, "weft_legacy_request_duration_seconds_count\\{signal=\"engagement\"\\} (\\d+)");
+        timed.Success.Should().BeTrue();
+        int.Parse(timed.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture).Should().Be(legacy.Requests, "only the requests made are timed");
+
         using var other = world.Client(ServingWorld.OtherKey);
         var likes = (await ServingWorld.JsonAsync(await other.GetAsync("v1/status"))).GetProperty("signals")[0];
         likes.GetProperty("name").GetString().Should().Be("likes");

@@ -177,7 +177,11 @@ internal static partial class ServingEndpoints
     private static void CountLegacy(ServingState state, string signal, string outcome, long start)
     {
         state.Metrics.Count("weft_legacy_requests_total", "Requests to legacy endpoints for hybrid sequences, by signal and outcome (ok, failed, or not_asked while the endpoint's breaker is open)", 1, ("signal", signal), ("outcome", outcome));
-        state.Metrics.Observe("weft_legacy_request_duration_seconds", "Latency of legacy endpoints' answers for hybrid sequences, by signal", Stopwatch.GetElapsedTime(start).TotalSeconds, ("signal", signal));
+        if (outcome != "not_asked")
+        {
+            // Only requests made: an open breaker's instant refusals pulled the p99 of a timing-out endpoint to ~0 ms.
+            state.Metrics.Observe("weft_legacy_request_duration_seconds", "Latency of legacy endpoints' answers (and failures) for hybrid sequences, by signal; requests the open breaker did not make are not in it", Stopwatch.GetElapsedTime(start).TotalSeconds, ("signal", signal));
+        }
     }
 
     /// <summary>One signal's migration as <c>/v1/status</c> reports it.</summary>
