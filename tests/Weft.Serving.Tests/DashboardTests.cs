@@ -154,6 +154,25 @@ public sealed class DashboardTests
         await Expect(page.Locator("#updated")).ToContainTextAsync("updated ", slow);
         await Expect(page.Locator("#stream-running")).ToHaveTextAsync("yes");
 
+        // With a key: each route's 4xx/5xx answers; and /v1/status failing fast while /metrics answers is
+        // stale too, the metrics' green not painted over the failure.
+        using (var client = world.Client())
+        {
+            (await client.GetAsync("v1/signals/nope/users/1/sequence")).StatusCode.Should().Be(HttpStatusCode.NotFound);
+        }
+
+        await page.FillAsync("#api-key", ServingWorld.HomeKey);
+        await page.DispatchEventAsync("#api-key", "change");
+        await Expect(page.Locator("#signals")).ToContainTextAsync("engagement", slow);
+        var sequenceRoute = page.Locator("#routes tr").Filter(new LocatorFilterOptions { HasText = "/v1/signals/{signal}/users/{user_id}/sequence" });
+        await Expect(sequenceRoute.Locator("td").Nth(5)).ToHaveTextAsync("1 / 0", new LocatorAssertionsToHaveTextOptions { Timeout = 15_000 });
+        await page.RouteAsync("**/v1/status", route => route.FulfillAsync(new RouteFulfillOptions { Status = 503, ContentType = "application/json", Body = "{\"error\":\"the online store is unavailable for the moment; retry\"}" }));
+        await Expect(page.Locator("#updated")).ToContainTextAsync("/v1/status: HTTP 503 (the online store is unavailable for the moment; retry)", slow);
+        await page.WaitForTimeoutAsync(4_500); // two more polls
+        await Expect(page.Locator("#stream-running")).ToHaveTextAsync("unknown");
+        await page.UnrouteAsync("**/v1/status");
+        await Expect(page.Locator("#stream-running")).ToHaveTextAsync("yes", new LocatorAssertionsToHaveTextOptions { Timeout = 15_000 });
+
         await world.Server.DisposeAsync();
         await Expect(page.Locator("#updated")).ToContainTextAsync("STALE since", slow);
         await Expect(page.Locator("#stream-running")).ToHaveTextAsync("unknown");

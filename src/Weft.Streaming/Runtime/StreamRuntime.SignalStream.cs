@@ -159,9 +159,10 @@ public sealed partial class StreamRuntime
             // The late events a policy drop or batch_only left out went into the dedup window (their
             // redeliveries are repeats, not late events again), but no lake table holds them: take the
             // ledger's ids observed since the oldest bucket recalled, as the window held them before.
-            // Under accept, one a filter then removed is in no lake table either, and its redelivery
-            // was recorded late again; but those ids must not enter the dedup window: a flush that
-            // committed the ledger and not yet the rows would then drop their replay from the lake.
+            // Under accept the ledger holds only events the stages kept, which the lake holds too once
+            // their flush commits; its ids are recalled as recorded (a crash between the ledger's commit
+            // and the rows' would otherwise record their replay again), but never into the dedup window:
+            // the replay must still reach the lake.
             bool accept = Env.Definition.Late == LatePolicy.Accept;
             if ((!accept || atOpen) && buckets.Count > 0 && TimeBuckets.TryParse(buckets[^1], out _, out long since))
             {
