@@ -38,7 +38,7 @@ public sealed class WeftConfigShapeTests
     /// <summary>Inside a section a typo fell back to the default: the log and store went to the default paths, a tenant had no keys.</summary>
     [Theory]
     [InlineData("""{ "signals": "s", "source": { "kind": "embedded", "pth": "/data/log" } }""", "$.source.pth", "did you mean 'path'")]
-    [InlineData("""{ "signals": "s", "source": { "kind": "embedded", "retention": "3d" } }""", "$.source.retention", "available: archive, kind, path")]
+    [InlineData("""{ "signals": "s", "source": { "kind": "embedded", "segment_bytes": 1048576 } }""", "$.source.segment_bytes", "available: archive, kind, path, retention")]
     [InlineData("""{ "signals": "s", "source": { "kind": "kafka", "bootstrap_servers": "b:9092", "topic": "t", "groupid": "g" } }""", "$.source.groupid", "did you mean 'group_id'")]
     [InlineData("""{ "signals": "s", "online_store": { "kind": "sqlite", "file": "/data/online.db" } }""", "$.online_store.file", "available: kind, path")]
     [InlineData("""{ "signals": "s", "online_store": { "kind": "postgres", "connection_string": "Host=h", "pool": 5 } }""", "$.online_store.pool", "available: connection_string, kind")]
