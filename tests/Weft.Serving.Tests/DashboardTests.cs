@@ -48,16 +48,8 @@ public sealed class DashboardTests
 
         (await client.GetAsync(HybridSequenceTests.Url(3, "ranker"))).StatusCode.Should().Be(HttpStatusCode.OK);
 
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Chromium,
-            Headless = true,
-            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        });
-        var page = await browser.NewPageAsync();
-        var errors = new List<string>();
-        page.PageError += (_, e) => errors.Add(e);
+        await using var browser = await Browser.OpenAsync();
+        var (page, errors) = (browser.Page, browser.Errors);
 
         await page.GotoAsync(world.BaseAddress.ToString());
 
@@ -127,16 +119,8 @@ public sealed class DashboardTests
         await using var world = new ServingWorld(serving: """{ "urls": "http://127.0.0.1:0", "stream_max_wait": "10ms", "stream_flush_interval": "100ms" }""");
         await world.StartAsync();
 
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Chromium,
-            Headless = true,
-            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        });
-        var page = await browser.NewPageAsync();
-        var errors = new List<string>();
-        page.PageError += (_, e) => errors.Add(e);
+        await using var browser = await Browser.OpenAsync();
+        var (page, errors) = (browser.Page, browser.Errors);
         await page.GotoAsync(world.BaseAddress.ToString());
         await Expect(page.Locator("#stream-running")).ToHaveTextAsync("yes");
         await Expect(page.Locator("#updated")).ToContainTextAsync("updated ");
@@ -177,5 +161,40 @@ public sealed class DashboardTests
         await Expect(page.Locator("#updated")).ToContainTextAsync("STALE since", slow);
         await Expect(page.Locator("#stream-running")).ToHaveTextAsync("unknown");
         errors.Should().BeEmpty();
+    }
+
+    /// <summary>Debian's Chromium through Playwright, one page, and the script errors the page raises.</summary>
+    private sealed class Browser : IAsyncDisposable
+    {
+        private readonly IPlaywright _playwright;
+        private readonly IBrowser _browser;
+
+        private Browser(IPlaywright playwright, IBrowser browser, IPage page)
+        {
+            (_playwright, _browser, Page) = (playwright, browser, page);
+            page.PageError += (_, e) => Errors.Add(e);
+        }
+
+        public IPage Page { get; }
+
+        public List<string> Errors { get; } = [];
+
+        public static async Task<Browser> OpenAsync()
+        {
+            var playwright = await Playwright.CreateAsync();
+            var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = Chromium,
+                Headless = true,
+                Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            });
+            return new Browser(playwright, browser, await browser.NewPageAsync());
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _browser.DisposeAsync();
+            _playwright.Dispose();
+        }
     }
 }
