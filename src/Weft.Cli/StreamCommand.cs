@@ -123,7 +123,7 @@ internal static class StreamCommand
                 await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, names, options, cancellationToken: ct).ConfigureAwait(false);
                 foreach (var over in runtime.StartedOver)
                 {
-                    await stderr.WriteLineAsync($"stream: the lake held partition '{over.Partition}' through offset {over.HeldThrough}, but {host.Source.Name} ends at offset {over.End}: it is another log than the one the lake was written from (replaced, or a new source.path), so the partition's offsets start over; the events of the earlier log stay in the lake").ConfigureAwait(false);
+                    await stderr.WriteLineAsync("stream: " + over.Describe(host.Source.Name)).ConfigureAwait(false);
                 }
 
                 var loop = new StreamLoopWatch(TimeProvider.System);

@@ -32,6 +32,6 @@ internal static partial class ServingLog
     [LoggerMessage(EventId = 6008, Level = LogLevel.Warning, Message = "migration exposures not written yet (kept for the next try): {Reason}")]
     public static partial void ExposureFlushFailed(ILogger logger, string reason);
 
-    [LoggerMessage(EventId = 6009, Level = LogLevel.Warning, Message = "{Source}: the lake held partition '{Partition}' through offset {HeldThrough}, but the source ends at offset {End}: it is another log than the one the lake was written from (replaced, or a new source.path), so the partition's offsets start over; the events of the earlier log stay in the lake")]
-    public static partial void OffsetsStartedOver(ILogger logger, string source, string partition, long heldThrough, long end);
+    [LoggerMessage(EventId = 6009, Level = LogLevel.Warning, Message = "stream: {What}")]
+    public static partial void OffsetsStartedOver(ILogger logger, string what);
 }

@@ -190,7 +190,7 @@ public sealed class ServingServer : IAsyncDisposable
             streamHost?.ReportRecovery(log);
             foreach (var over in stream?.Runtime.StartedOver ?? [])
             {
-                ServingLog.OffsetsStartedOver(log, streamHost!.Source.Name, over.Partition, over.HeldThrough, over.End);
+                ServingLog.OffsetsStartedOver(log, over.Describe(streamHost!.Source.Name));
             }
 
             stream?.UseLogger(log);

@@ -72,12 +72,8 @@ internal static class ReadRequest
         {
             // Digits only: .NET's parser also takes trailing NULs ("5\0"). Digits too many for a long are a
             // limit past the cap, not a malformed one.
-            if (!IsDigits(args.Limit, 0))
-            {
-                return ApiError.BadRequest($"limit must be a positive integer, got '{Shown(args.Limit)}'", "limit");
-            }
-
-            long asked = long.TryParse(args.Limit, NumberStyles.None, CultureInfo.InvariantCulture, out long parsed) ? parsed : long.MaxValue;
+            long asked = !IsDigits(args.Limit, 0) ? 0
+                : long.TryParse(args.Limit, NumberStyles.None, CultureInfo.InvariantCulture, out long parsed) ? parsed : long.MaxValue;
             if (asked < 1)
             {
                 return ApiError.BadRequest($"limit must be a positive integer, got '{Shown(args.Limit)}'", "limit");

@@ -179,6 +179,18 @@ internal static partial class ServingEndpoints
         };
     }
 
+    /// <summary>For an endpoint that takes no query parameters: answers 400 naming one a request gave (and returns true), as reads do for a misspelt one.</summary>
+    private static async ValueTask<bool> RefusedQueryAsync(HttpContext context, string? why = null)
+    {
+        if (ReadRequest.QueryError(context.Request.Query, []) is not { } badQuery)
+        {
+            return false;
+        }
+
+        await WriteErrorAsync(context, why is null ? badQuery : badQuery with { Message = badQuery.Message + why }).ConfigureAwait(false);
+        return true;
+    }
+
     private static string RouteOf(HttpContext context) =>
         (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
 
@@ -298,9 +310,8 @@ internal static partial class ServingEndpoints
         }
 
         // The body carries the read's parameters; one in the query would otherwise be ignored.
-        if (ReadRequest.QueryError(context.Request.Query, []) is { } badQuery)
+        if (await RefusedQueryAsync(context, ": a read's parameters go in the JSON body").ConfigureAwait(false))
         {
-            await WriteErrorAsync(context, badQuery with { Message = badQuery.Message + ": a read's parameters go in the JSON body" }).ConfigureAwait(false);
             return;
         }
 
@@ -495,9 +506,8 @@ internal static partial class ServingEndpoints
             return;
         }
 
-        if (ReadRequest.QueryError(context.Request.Query, []) is { } badQuery)
+        if (await RefusedQueryAsync(context).ConfigureAwait(false))
         {
-            await WriteErrorAsync(context, badQuery).ConfigureAwait(false);
             return;
         }
 
@@ -573,9 +583,8 @@ internal static partial class ServingEndpoints
             return;
         }
 
-        if (ReadRequest.QueryError(context.Request.Query, []) is { } badQuery)
+        if (await RefusedQueryAsync(context).ConfigureAwait(false))
         {
-            await WriteErrorAsync(context, badQuery).ConfigureAwait(false);
             return;
         }
 
@@ -698,9 +707,8 @@ internal static partial class ServingEndpoints
             return;
         }
 
-        if (ReadRequest.QueryError(context.Request.Query, []) is { } badQuery)
+        if (await RefusedQueryAsync(context).ConfigureAwait(false))
         {
-            await WriteErrorAsync(context, badQuery).ConfigureAwait(false);
             return;
         }
 

@@ -14,7 +14,12 @@ using Weft.Storage;
 namespace Weft.Streaming.Runtime;
 
 /// <summary>A partition whose offsets started over (<see cref="StreamRuntime.StartedOver"/>): the tables held it through <paramref name="HeldThrough"/>, the source ends at <paramref name="End"/>.</summary>
-public sealed record OffsetsStartedOver(string Partition, long HeldThrough, long End);
+public sealed record OffsetsStartedOver(string Partition, long HeldThrough, long End)
+{
+    /// <summary>What an operator is told, <paramref name="source"/> being the source's name.</summary>
+    public string Describe(string source) =>
+        $"the lake held partition '{Partition}' through offset {HeldThrough}, but {source} ends at offset {End}: it is another log than the one the lake was written from (replaced, or a new source.path), so the partition's offsets start over; the events of the earlier log stay in the lake";
+}
 
 /// <summary>
 /// The streaming path (DESIGN.md, "Runtimes"): reads raw events from a source in micro-batches, runs
