@@ -184,6 +184,50 @@ public sealed class WeftConfigShapeTests
         }
     }
 
+    [Fact]
+    public void One_signal_loads_past_another_signals_broken_file_but_not_past_a_broken_file_of_its_own()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "weft-config-tests", Guid.NewGuid().ToString("N"));
+        var signals = Path.Combine(dir, "signals");
+        Directory.CreateDirectory(signals);
+        try
+        {
+            var catalog = new DefinitionCatalog();
+            var click = catalog.EventType("click").Attribute("item_id", WeftType.Int64);
+            catalog.Signal("engagement", tenant: "t").Include(click).Element("item_id").MaxLength(10).Lookback(TimeSpan.FromDays(1)).Bucket(TimeBucket.Hour);
+            var json = SignalJsonWriter.Write(catalog.Build().Single());
+            File.WriteAllBytes(Path.Combine(signals, "engagement.json"), json);
+            File.WriteAllText(Path.Combine(dir, "weft.json"), """{ "signals": "signals" }""");
+            var config = WeftConfig.Load(Path.Combine(dir, "weft.json"));
+
+            // Another team's half-edited signal: valid JSON with a name, and a file cut short.
+            File.WriteAllText(Path.Combine(signals, "search.json"), """{ "name": "search", "version": 1 }""");
+            File.WriteAllText(Path.Combine(signals, "zzz.json"), """{ "name": "sea""");
+
+            config.LoadSignal("engagement").Name.Should().Be("engagement");
+            config.Invoking(c => c.LoadSignals()).Should().Throw<DefinitionException>().WithMessage("*search.json*");
+            config.Invoking(c => c.LoadSignal("search")).Should().Throw<DefinitionException>().WithMessage("*search.json has*");
+            config.Invoking(c => c.LoadSignal("impressions")).Should().Throw<ConfigException>()
+                .WithMessage("*no signal 'impressions'*known: engagement; 2 file(s) do not load: search.json (*), zzz.json (*)*");
+
+            // The only file that does not load may be the one asked for, under a name that cannot be read.
+            File.Delete(Path.Combine(signals, "search.json"));
+            config.Invoking(c => c.LoadSignal("impressions")).Should().Throw<DefinitionException>().WithMessage("*zzz.json has*");
+
+            // A broken copy of the signal itself is not passed over for the good one.
+            File.WriteAllText(Path.Combine(signals, "engagement-old.json"), """{ "name": "engagement", "version": "one" }""");
+            config.Invoking(c => c.LoadSignal("engagement")).Should().Throw<DefinitionException>().WithMessage("*engagement-old.json has*");
+
+            File.Delete(Path.Combine(signals, "engagement-old.json"));
+            File.WriteAllBytes(Path.Combine(signals, "engagement-copy.json"), json);
+            config.Invoking(c => c.LoadSignal("engagement")).Should().Throw<ConfigException>().WithMessage("*'engagement' is defined twice*engagement-copy.json and engagement.json*");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>The store's log line showed the connection string with only keys starting "password" masked.</summary>
     [Theory]
     [InlineData("Host=db.internal;Port=6432;Username=weft;Pwd=S3cretPw!x;Database=online", "postgres:db.internal:6432/online")]

@@ -812,16 +812,10 @@ public sealed record WeftConfig
     /// <summary>Loads every signal JSON in <see cref="Signals"/>; invalid files fail with every problem.</summary>
     public IReadOnlyList<SignalDefinition> LoadSignals(Func<string, bool>? customExecutorExists = null)
     {
-        if (!Directory.Exists(Signals))
-        {
-            throw new ConfigException(ConfigPath, [new DefinitionProblem("$.signals", $"no folder '{Signals}'", "run `weft compile DEFS --out DIR` and point 'signals' at DIR")]);
-        }
-
         var result = new List<SignalDefinition>();
         var fileOf = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var file in Directory.EnumerateFiles(Signals, "*.json").Order(StringComparer.Ordinal))
+        foreach (var (file, read) in ReadSignalFiles(customExecutorExists))
         {
-            var read = SignalJsonReader.Read(File.ReadAllBytes(file), customExecutorExists);
             if (!read.IsValid)
             {
                 throw new DefinitionException(file, read.Problems);
@@ -831,7 +825,7 @@ public sealed record WeftConfig
             // took depended on the command.
             if (!fileOf.TryAdd(read.Signal!.Name, file))
             {
-                throw new ConfigException(ConfigPath, [new DefinitionProblem("$.signals", $"signal '{read.Signal.Name}' is defined twice in '{Signals}': {Path.GetFileName(fileOf[read.Signal.Name])} and {Path.GetFileName(file)}", "keep one of the two files")]);
+                throw DefinedTwice(read.Signal.Name, fileOf[read.Signal.Name], file);
             }
 
             result.Add(read.Signal!);
@@ -840,12 +834,99 @@ public sealed record WeftConfig
         return result;
     }
 
-    /// <summary>The signal named <paramref name="name"/>, or a clear error listing the ones there are.</summary>
+    /// <summary>
+    /// The signal named <paramref name="name"/>, or a clear error listing the ones there are. Another
+    /// signal's file that does not load does not stop a command about this one (a half-edited file of
+    /// one team's signal would otherwise stop every other team's batch run); a broken file that names
+    /// this signal does.
+    /// </summary>
     public SignalDefinition LoadSignal(string name, Func<string, bool>? customExecutorExists = null)
     {
-        var all = LoadSignals(customExecutorExists);
-        return all.FirstOrDefault(s => s.Name == name)
-            ?? throw new ConfigException(ConfigPath, [new DefinitionProblem("--signal", $"no signal '{name}' in '{Signals}'", $"known: {string.Join(", ", all.Select(s => s.Name))}")]);
+        SignalDefinition? found = null;
+        string? foundIn = null;
+        var known = new List<string>();
+        var broken = new List<(string File, string? Declared, IReadOnlyList<DefinitionProblem> Problems)>();
+        foreach (var (file, read) in ReadSignalFiles(customExecutorExists))
+        {
+            if (!read.IsValid)
+            {
+                var declared = DeclaredName(file);
+                if (declared == name)
+                {
+                    throw new DefinitionException(file, read.Problems);
+                }
+
+                broken.Add((file, declared, read.Problems));
+                continue;
+            }
+
+            known.Add(read.Signal!.Name);
+            if (read.Signal.Name != name)
+            {
+                continue;
+            }
+
+            if (foundIn is not null)
+            {
+                throw DefinedTwice(name, foundIn, file);
+            }
+
+            found = read.Signal;
+            foundIn = file;
+        }
+
+        if (found is not null)
+        {
+            return found;
+        }
+
+        // One of the files that do not load may be the signal asked for, under a name we cannot read.
+        if (broken.Count == 1 && broken[0].Declared is null)
+        {
+            throw new DefinitionException(broken[0].File, broken[0].Problems);
+        }
+
+        string hint = $"known: {(known.Count == 0 ? "none" : string.Join(", ", known))}";
+        if (broken.Count > 0)
+        {
+            hint += $"; {broken.Count} file(s) do not load: " + string.Join(", ", broken.Select(b => $"{Path.GetFileName(b.File)} ({b.Problems[0]})"));
+        }
+
+        throw new ConfigException(ConfigPath, [new DefinitionProblem("--signal", $"no signal '{name}' in '{Signals}'", hint)]);
+    }
+
+    private IEnumerable<(string File, SignalReadResult Read)> ReadSignalFiles(Func<string, bool>? customExecutorExists)
+    {
+        if (!Directory.Exists(Signals))
+        {
+            throw new ConfigException(ConfigPath, [new DefinitionProblem("$.signals", $"no folder '{Signals}'", "run `weft compile DEFS --out DIR` and point 'signals' at DIR")]);
+        }
+
+        foreach (var file in Directory.EnumerateFiles(Signals, "*.json").Order(StringComparer.Ordinal))
+        {
+            yield return (file, SignalJsonReader.Read(File.ReadAllBytes(file), customExecutorExists));
+        }
+    }
+
+    private ConfigException DefinedTwice(string name, string first, string second) =>
+        new(ConfigPath, [new DefinitionProblem("$.signals", $"signal '{name}' is defined twice in '{Signals}': {Path.GetFileName(first)} and {Path.GetFileName(second)}", "keep one of the two files")]);
+
+    /// <summary>The top-level <c>name</c> of a signal file that does not load, when it can be read at all.</summary>
+    private static string? DeclaredName(string file)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(file));
+            return doc.RootElement.ValueKind == JsonValueKind.Object
+                && doc.RootElement.TryGetProperty("name", out var n)
+                && n.ValueKind == JsonValueKind.String
+                ? n.GetString()
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 }
 
