@@ -150,6 +150,19 @@ public sealed class DashboardTests
         await Expect(page.Locator("#signals")).ToContainTextAsync("engagement", slow);
         var sequenceRoute = page.Locator("#routes tr").Filter(new LocatorFilterOptions { HasText = "/v1/signals/{signal}/users/{user_id}/sequence" });
         await Expect(sequenceRoute.Locator("td").Nth(5)).ToHaveTextAsync("1 / 0", new LocatorAssertionsToHaveTextOptions { Timeout = 15_000 });
+
+        // Cells are kept across polls and changed in place: a selection being copied and a tooltip
+        // being read survive the next poll (every table was rebuilt each poll), and a count still moves.
+        var fingerprint = page.Locator("#signals tr").Filter(new LocatorFilterOptions { HasText = "engagement" }).Locator("td").Nth(2);
+        await fingerprint.EvaluateAsync("td => { td.dataset.kept = 'yes'; const r = document.createRange(); r.selectNodeContents(td); getSelection().removeAllRanges(); getSelection().addRange(r); }");
+        var statusCount = page.Locator("#routes tr").Filter(new LocatorFilterOptions { HasText = "/v1/status" }).Locator("td").Nth(2);
+        await Expect(statusCount).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^\\d+$"), new LocatorAssertionsToHaveTextOptions { Timeout = 15_000 });
+        await statusCount.EvaluateAsync("td => td.dataset.kept = 'yes'");
+        string countBefore = (await statusCount.TextContentAsync())!;
+        await Expect(statusCount).Not.ToHaveTextAsync(countBefore, new LocatorAssertionsToHaveTextOptions { Timeout = 15_000 });
+        await Expect(statusCount).ToHaveAttributeAsync("data-kept", "yes");
+        await Expect(fingerprint).ToHaveAttributeAsync("data-kept", "yes");
+        (await page.EvaluateAsync<string>("() => getSelection().toString()")).Should().Be(SignalJsonWriter.Fingerprint(world.Signal)[..12]);
         await page.RouteAsync("**/v1/status", route => route.FulfillAsync(new RouteFulfillOptions { Status = 503, ContentType = "application/json", Body = "{\"error\":\"the online store is unavailable for the moment; retry\"}" }));
         await Expect(page.Locator("#updated")).ToContainTextAsync("/v1/status: HTTP 503 (the online store is unavailable for the moment; retry)", slow);
         await page.WaitForTimeoutAsync(4_500); // two more polls
