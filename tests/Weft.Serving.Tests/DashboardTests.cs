@@ -60,7 +60,7 @@ public sealed class DashboardTests
         await Expect(page.Locator("#stream-records")).ToHaveTextAsync("1");
         await Expect(page.Locator("#stream-archive")).ToHaveTextAsync("1 (1)"); // records (files) the flushes committed to the raw archive
         var fresh = page.Locator("#freshness tr").Filter(new LocatorFilterOptions { HasText = "save" });
-        await Expect(fresh.Locator("td")).ToHaveCountAsync(5);
+        await Expect(fresh.Locator("td")).ToHaveCountAsync(6);
         await Expect(fresh.Locator("td").Nth(0)).ToHaveTextAsync("engagement");
         await Expect(fresh.Locator("td").Nth(2)).ToHaveTextAsync("1"); // the one event streamed, of type save
         await Expect(page.Locator("#migration")).ToContainTextAsync("enter an API key");
@@ -149,7 +149,7 @@ public sealed class DashboardTests
         await page.DispatchEventAsync("#api-key", "change");
         await Expect(page.Locator("#signals")).ToContainTextAsync("engagement", slow);
         var sequenceRoute = page.Locator("#routes tr").Filter(new LocatorFilterOptions { HasText = "/v1/signals/{signal}/users/{user_id}/sequence" });
-        await Expect(sequenceRoute.Locator("td").Nth(5)).ToHaveTextAsync("1 / 0", new LocatorAssertionsToHaveTextOptions { Timeout = 15_000 });
+        await Expect(sequenceRoute.Locator("td").Nth(6)).ToHaveTextAsync("1 / 0", new LocatorAssertionsToHaveTextOptions { Timeout = 15_000 });
 
         // Cells are kept across polls and changed in place: a selection being copied and a tooltip
         // being read survive the next poll (every table was rebuilt each poll), and a count still moves.
@@ -174,6 +174,53 @@ public sealed class DashboardTests
         await Expect(page.Locator("#updated")).ToContainTextAsync("STALE since", slow);
         await Expect(page.Locator("#stream-running")).ToHaveTextAsync("unknown");
         errors.Should().BeEmpty();
+    }
+
+    /// <summary>
+    /// The last minute's percentiles are taken from the buckets' growth since a poll up to a minute ago
+    /// (a slow minute was hidden behind every fast request since the process started), the since-start
+    /// p99 from the buckets as they are, and a server restarted under the page (counts gone down) counts
+    /// from its start. <c>/metrics</c> is answered by the test with known buckets, so each figure follows
+    /// from Prometheus' linear interpolation inside a bucket.
+    /// </summary>
+    [Fact]
+    public async Task Request_percentiles_of_the_last_minute_follow_the_buckets_growth_not_the_whole_process()
+    {
+        await using var world = new ServingWorld(serving: """{ "urls": "http://127.0.0.1:0", "stream_max_wait": "10ms", "stream_flush_interval": "100ms" }""");
+        await world.StartAsync();
+        await using var browser = await Browser.OpenAsync();
+        var page = browser.Page;
+
+        static string Buckets(long fast, long slow) => string.Join('\n',
+            "# TYPE weft_http_request_duration_seconds histogram",
+            $$"""weft_http_request_duration_seconds_bucket{route="/v1/x",method="GET",le="0.005"} {{fast}}""",
+            $$"""weft_http_request_duration_seconds_bucket{route="/v1/x",method="GET",le="1"} {{fast}}""",
+            $$"""weft_http_request_duration_seconds_bucket{route="/v1/x",method="GET",le="2.5"} {{fast + slow}}""",
+            $$"""weft_http_request_duration_seconds_bucket{route="/v1/x",method="GET",le="+Inf"} {{fast + slow}}""",
+            $$"""weft_http_request_duration_seconds_count{route="/v1/x",method="GET"} {{fast + slow}}""",
+            "");
+        string body = Buckets(fast: 100, slow: 0);
+        await page.RouteAsync("**/metrics", route => route.FulfillAsync(new RouteFulfillOptions { Status = 200, ContentType = "text/plain", Body = body }));
+        await page.GotoAsync(world.BaseAddress.ToString());
+        var row = page.Locator("#routes tr").Filter(new LocatorFilterOptions { HasText = "/v1/x" }).Locator("td");
+        await Expect(row.Nth(2)).ToHaveTextAsync("100");
+
+        // 100 more requests, all between 1 s and 2.5 s: the last minute holds only them.
+        body = Buckets(fast: 100, slow: 100);
+        var slow = new LocatorAssertionsToHaveTextOptions { Timeout = 15_000 };
+        await Expect(row.Nth(2)).ToHaveTextAsync("200", slow);
+        await Expect(row.Nth(3)).ToHaveTextAsync(Ms(1 + (2.5 - 1) * 50 / 100), slow); // p50 of the minute: rank 50 of the 100 slow ones
+        await Expect(row.Nth(4)).ToHaveTextAsync(Ms(1 + (2.5 - 1) * 99 / 100));
+        await Expect(row.Nth(5)).ToHaveTextAsync(Ms(1 + (2.5 - 1) * (198 - 100) / 100.0)); // p99 since start: rank 198 of 200
+
+        // Restarted: 10 fast requests since, fewer than the page saw before.
+        body = Buckets(fast: 10, slow: 0);
+        await Expect(row.Nth(2)).ToHaveTextAsync("10", slow);
+        await Expect(row.Nth(3)).ToHaveTextAsync(Ms(0.005 * 5 / 10), slow);
+        await Expect(row.Nth(5)).ToHaveTextAsync(Ms(0.005 * 9.9 / 10));
+        browser.Errors.Should().BeEmpty();
+
+        static string Ms(double seconds) => (seconds * 1000).ToString("F2", System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>Debian's Chromium through Playwright, one page, and the script errors the page raises.</summary>
