@@ -71,8 +71,13 @@ public class ShapeParityTests
         Sequences(batchRun.Assembler.Snapshot(asOf)).Should().Equal(Sequences(streamRun.Assembler.Snapshot(asOf)));
         DeadLetters(batchRun.Context).Should().Equal(DeadLetters(streamRun.Context));
 
-        // Sanity: every input event is accounted for: out, dead-lettered, filtered, duplicate or of another type.
-        batchRun.EventsOut.Should().BeLessThanOrEqualTo(rows.Count);
+        // The runs' counters agree with what they did: every row in, each row out once, and no more rows
+        // out than distinct event ids (a repeat is dropped).
+        batchRun.EventsIn.Should().Be(rows.Count);
+        streamRun.EventsIn.Should().Be(rows.Count);
+        batchRun.EventsOut.Should().Be(batchOut.RowCount);
+        streamRun.EventsOut.Should().Be(batchOut.RowCount);
+        batchRun.EventsOut.Should().BeLessThanOrEqualTo(first.Count);
     }
 
     /// <summary>

@@ -99,7 +99,7 @@ public sealed class WeftMetricsTests
             var lines = text.ToString().Split('\n');
             string? inf = lines.FirstOrDefault(l => l.StartsWith("latency_seconds_bucket{route=\"r\",le=\"+Inf\"}", StringComparison.Ordinal))?.Split(' ')[^1];
             string? count = lines.FirstOrDefault(l => l.StartsWith("latency_seconds_count", StringComparison.Ordinal))?.Split(' ')[^1];
-            if (inf != count)
+            if (inf is null || inf != count)
             {
                 mismatches.Add($"+Inf {inf}, _count {count}");
             }

@@ -89,12 +89,13 @@ public sealed class LegacyEndpointTests
         // The one trying request is the only one asked while it is out.
         clock.Advance(LegacyEndpoint.OpenFor);
         server.FailWith = 0;
-        server.DelayMs = 300;
+        server.Hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         server.Bodies[1] = """[{"event_id":"a","event_type":"click","event_time":"2026-11-02T10:00:00Z","item_id":7}]""";
         var trying = endpoint.FetchAsync(1, Schema, CancellationToken.None);
         (await skipped.Should().ThrowAsync<LegacyEndpointException>()).Which.NotAsked.Should().BeTrue("another request is trying the service");
+        server.Hold.SetResult();
+        server.Hold = null;
         (await trying).Rows.RowCount.Should().Be(1);
-        server.DelayMs = 0;
         (await endpoint.FetchAsync(1, Schema, CancellationToken.None)).Rows.RowCount.Should().Be(1, "a success closes the breaker");
         server.Requests.Should().Be(LegacyEndpoint.OpenAfter + 3);
 

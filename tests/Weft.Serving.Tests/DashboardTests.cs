@@ -14,6 +14,10 @@ public sealed class DashboardTests
 {
     private const string Chromium = "/usr/bin/chromium";
 
+    // The page polls every 2 s and CI's two cores are busy: Playwright's default 5 s for each
+    // expectation is a poll or two on a loaded machine.
+    public DashboardTests() => SetDefaultExpectTimeout(20_000);
+
     [Fact]
     public async Task The_dashboard_shows_the_tenants_signals_the_stream_freshness_the_migration_and_request_latency()
     {

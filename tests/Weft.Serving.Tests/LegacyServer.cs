@@ -25,6 +25,9 @@ internal sealed class LegacyServer : IAsyncDisposable
 
     public int DelayMs { get => Volatile.Read(ref _delayMs); set => Volatile.Write(ref _delayMs, value); }
 
+    /// <summary>When set, each request waits for it before answering: a request held out as long as a test needs.</summary>
+    public TaskCompletionSource? Hold { get; set; }
+
     /// <summary>Users whose requests fail with the given status.</summary>
     public ConcurrentDictionary<long, int> FailFor { get; } = new();
 
@@ -43,6 +46,11 @@ internal sealed class LegacyServer : IAsyncDisposable
             if (server.DelayMs > 0)
             {
                 await Task.Delay(server.DelayMs, context.RequestAborted);
+            }
+
+            if (server.Hold is { } hold)
+            {
+                await hold.Task.WaitAsync(context.RequestAborted);
             }
 
             int status = server.FailWith != 0 ? server.FailWith : server.FailFor.GetValueOrDefault(id);

@@ -39,6 +39,7 @@ public sealed class StreamVacuumTests
         using var world = new StreamWorld();
         var rounds = await SmallFilesAsync(world);
         var onDiskBefore = FilesOnDisk(world, "enriched/engagement");
+        var sizeBefore = onDiskBefore.ToDictionary(f => f, f => new FileInfo(Path.Combine(world.Root, "lake", "enriched/engagement", f)).Length);
 
         // Eight days on, by the runtime's clock: every file written so far is past the 7-day retention.
         // (The files' own times stay real, so a file committed while a vacuum runs would look just as
@@ -73,7 +74,7 @@ public sealed class StreamVacuumTests
         var deleted = onDiskBefore.Except(FilesOnDisk(world, "enriched/engagement")).ToList();
         deleted.Should().HaveCount(6, "hours 0 and 1 are closed, and each had three small files");
         runtime.Metrics.Value("weft_stream_vacuumed_files_total", enrichedFiles).Should().Be(deleted.Count);
-        runtime.Metrics.Value("weft_stream_vacuumed_bytes_total", enrichedFiles).Should().BeGreaterThan(0);
+        runtime.Metrics.Value("weft_stream_vacuumed_bytes_total", enrichedFiles).Should().Be(deleted.Sum(f => sizeBefore[f]));
 
         var expected = await world.ReferenceAsync(rounds);
         var ids = Enumerable.Range(0, expected.RowCount).Select(i => (string)expected[StandardColumns.EventId].GetValue(i)!).ToList();
