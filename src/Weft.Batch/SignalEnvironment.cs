@@ -56,7 +56,19 @@ public sealed class SignalEnvironment
     public static async Task<SignalEnvironment> LoadAsync(WeftConfig config, string signalName, ExecutorRegistry? registry = null, CancellationToken cancellationToken = default)
     {
         registry ??= ExecutorRegistry.CreateDefault();
-        var definition = CheckConfigured(config, signalName, registry);
+        return await LoadAsync(config, CheckConfigured(config, signalName, registry), registry, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <paramref name="definition"/> with its enrichment tables read as they are now: what a running
+    /// process reloads when the tables change. It keeps the definition it started with; the file in
+    /// <c>signals</c> may have been replaced by a deployment meant for the next start.
+    /// </summary>
+    public static async Task<SignalEnvironment> LoadAsync(WeftConfig config, SignalDefinition definition, ExecutorRegistry? registry = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(definition);
+        registry ??= ExecutorRegistry.CreateDefault();
         var tables = new Dictionary<string, EnrichmentTable>(StringComparer.Ordinal);
         var fingerprint = new StringBuilder();
         foreach (var source in definition.EnrichmentSources)

@@ -265,11 +265,29 @@ internal static class DefinitionCompiler
             var bytes = SignalJsonWriter.Write(s);
             var fingerprint = SignalJsonWriter.Fingerprint(bytes);
             var file = Path.Combine(outDir, s.Name + ".json");
-            await File.WriteAllBytesAsync(file, bytes, cancellationToken).ConfigureAwait(false);
-            await File.WriteAllTextAsync(file + ".sha256", $"{fingerprint}  {s.Name}.json\n", cancellationToken).ConfigureAwait(false);
+            await ReplaceAsync(file, bytes, cancellationToken).ConfigureAwait(false);
+            await ReplaceAsync(file + ".sha256", System.Text.Encoding.UTF8.GetBytes($"{fingerprint}  {s.Name}.json\n"), cancellationToken).ConfigureAwait(false);
             written.Add((file, fingerprint));
         }
 
         return written;
+    }
+
+    /// <summary>
+    /// Writes a file whole or not at all (a rename over it): <c>--out</c> is often the folder a running
+    /// <c>weft serve</c> or a starting <c>weft batch</c> reads, which must never see half a definition.
+    /// </summary>
+    private static async Task ReplaceAsync(string file, byte[] bytes, CancellationToken cancellationToken)
+    {
+        string temp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file))!, $".{Path.GetFileName(file)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            await File.WriteAllBytesAsync(temp, bytes, cancellationToken).ConfigureAwait(false);
+            File.Move(temp, file, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
     }
 }

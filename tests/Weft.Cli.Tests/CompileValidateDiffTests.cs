@@ -17,9 +17,15 @@ public class CompileValidateDiffTests : IDisposable
     public async Task Compile_produces_the_same_bytes_twice_with_matching_fingerprints()
     {
         var first = await _cli.RunAsync("compile", Examples, "--out", _cli.PathOf("a"));
+        // Into a folder holding an older definition of the same name: replaced (by a rename, so a reader
+        // never sees half of one), and nothing else left behind.
+        Directory.CreateDirectory(_cli.PathOf("b"));
+        await File.WriteAllTextAsync(_cli.PathOf("b/engagement.json"), """{ "name": "engagement", "version": 1 }""");
         var second = await _cli.RunAsync("compile", Examples, "--out", _cli.PathOf("b"));
         first.Exit.Should().Be(0, first.Err);
         second.Exit.Should().Be(0, second.Err);
+        Directory.GetFiles(_cli.PathOf("b")).Select(Path.GetFileName).Order(StringComparer.Ordinal).Should()
+            .Equal("engagement.json", "engagement.json.sha256", "searches.json", "searches.json.sha256");
         var files = Directory.GetFiles(_cli.PathOf("a"), "*.json").Select(Path.GetFileName).Order().ToList();
         files.Should().Equal("engagement.json", "searches.json");
         foreach (var f in files)

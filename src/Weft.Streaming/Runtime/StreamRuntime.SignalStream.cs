@@ -208,14 +208,16 @@ public sealed partial class StreamRuntime
 
         public async Task RefreshEnrichmentsAsync(WeftConfig config, TimeProvider time, CancellationToken cancellationToken)
         {
-            var fresh = await SignalEnvironment.LoadAsync(config, Env.Definition.Name, cancellationToken: cancellationToken).ConfigureAwait(false);
+            // The definition this stream started with, never the file as it is now: a definition deployed
+            // for the next start was taken up here mid-run, its rows then neither served (another
+            // fingerprint) nor, after a schema change, writable to the lake.
+            var fresh = await SignalEnvironment.LoadAsync(config, Env.Definition, cancellationToken: cancellationToken).ConfigureAwait(false);
             if (fresh.EnrichmentFingerprint != Env.EnrichmentFingerprint)
             {
                 // New tables, the same events seen: the dedup memory and hot-user counts go on (a fresh
                 // run forgot them at every reload, letting redeliveries and hot users through).
-                var continuing = fresh.Signal.Fingerprint == _run.Signal.Fingerprint ? _run : null;
                 Env = fresh;
-                (_run, _parser, _codec) = Start(fresh, time, continuing);
+                (_run, _parser, _codec) = Start(fresh, time, continuing: _run);
             }
         }
 

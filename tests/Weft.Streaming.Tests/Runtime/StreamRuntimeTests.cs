@@ -710,7 +710,9 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     /// <summary>
     /// A stream reloads a signal's enrichment tables when they change, and starts its executors again
     /// with them; the dedup memory and the hot-user counts depend on the events seen, not the tables,
-    /// and must go on: a redelivery after the reload is still a duplicate, a hot user still capped.
+    /// and must go on: a redelivery after the reload is still a duplicate, a hot user still capped. The
+    /// definition is the one the stream started with, not a file deployed since for the next start (the
+    /// reload took that up mid-run: its rows went unserved, and a schema change stopped the stream).
     /// </summary>
     [Fact]
     public async Task Reloading_changed_enrichment_tables_keeps_the_dedup_memory_and_the_hot_user_counts()
@@ -729,7 +731,10 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
                 await runtime.StepAsync(CancellationToken.None);
             }
 
-            // A new version of item 4, then a redelivery of a2, user 7's fourth event of the hour, and user 8's.
+            // The next definition deployed (a filter that would keep no save), then a new version of item 4,
+            // then a redelivery of a2, user 7's fourth event of the hour, and user 8's.
+            var next = world.Signal with { Version = 2, EventTypes = [.. world.Signal.EventTypes.Where(t => t.Name != "save")] };
+            await File.WriteAllBytesAsync(Path.Combine(world.Root, "signals", "engagement.json"), SignalJsonWriter.Write(next));
             await File.AppendAllTextAsync(Path.Combine(world.Root, "items.jsonl"), """{"item_id":4,"version_time":"2026-11-10T00:00:00Z","category":"fresh"}""" + "\n");
             (await runtime.StepAsync(CancellationToken.None)).Should().Be(0, "a step with nothing to read only looks at the tables, and reloads them");
             await host.EmbeddedLog!.AppendAsync([.. new[] { Save("a2", 7, 2, 2), Save("a4", 7, 4, 4), Save("b1", 8, 5, 4) }.Select(l => (Array.Empty<byte>(), System.Text.Encoding.UTF8.GetBytes(l)))]);
@@ -745,6 +750,9 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         var enriched = await world.TableAsync("lake/enriched/engagement");
         var categories = Enumerable.Range(0, enriched.RowCount).ToDictionary(i => (string)enriched[StandardColumns.EventId].GetValue(i)!, i => (string?)enriched["category"].GetValue(i));
         categories["b1"].Should().Be("fresh", "the stream reloaded the changed table before it read b1");
+        var lake = await Weft.Storage.EventTable.OpenAsync(Path.Combine(world.Root, "lake", "enriched", "engagement"));
+        (await lake.Log.GetHistoryAsync()).Where(c => c.Parameters.ContainsKey(LakeParameters.Fingerprint)).Select(c => c.Parameters[LakeParameters.Fingerprint])
+            .Should().NotBeEmpty().And.OnlyContain(f => f == SignalJsonWriter.Fingerprint(world.Signal), "every flush ran the definition the stream started with");
         (await world.StreamLakeIdsAsync()).Should().BeEquivalentTo(["a1", "a2", "a3", "b1"], "a2's redelivery is still a duplicate, and a4 is over user 7's cap of 3 an hour");
         (await world.OnlineAsync()).Keys.Should().BeEquivalentTo([(7L, "a1"), (7L, "a2"), (7L, "a3"), (8L, "b1")]);
         var dead = await world.TableAsync("lake/dead_letters/engagement");
