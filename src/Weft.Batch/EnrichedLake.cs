@@ -99,6 +99,29 @@ public sealed class EnrichedLake
     public ImmutableArray<string> Columns =>
         [.. _signal.SequenceColumns.Select(f => f.Name), StandardColumns.UserId, StandardColumns.IngestTime];
 
+    /// <summary>
+    /// The signal's enriched table, as the batch and stream writers open it: an additive change to the
+    /// signal (an element or enrichment column added) adds the column to the table, and rows written
+    /// before read it as null, as this class's readers do before any writer has opened the table again.
+    /// A column removed or retyped fails naming it and what to do.
+    /// </summary>
+    public static async Task<EventTable> OpenForWritingAsync(string path, CompiledSignal signal, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(signal);
+        try
+        {
+            return await EventTable.OpenOrCreateAsync(path, signal.EnrichedSchema, EventLayout.PartitionColumns, new EventTableOptions { AddColumns = true }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SchemaMismatchException e)
+        {
+            var definition = signal.Definition;
+            throw new InputException(
+                $"signal '{definition.Name}' v{definition.Version} cannot write its enriched table '{path}': column '{e.Column}' is removed or retyped there " +
+                $"(a breaking change; columns can only be added to a table whose rows stay readable). Keep the column, or move the table aside " +
+                $"(mv {path} {path}.v-old) and recompute the history with `weft backfill --signal {definition.Name}`. ({e.Message})");
+        }
+    }
+
     public static async Task<EnrichedLake> OpenAsync(string path, SignalDefinition signal, CancellationToken cancellationToken)
     {
         if (!Directory.Exists(Path.Combine(path, "_delta_log")))
@@ -228,7 +251,12 @@ public sealed class EnrichedLake
     public async Task<EnrichedRows> ReadAsync(long fromMicros, long toMicros, CancellationToken cancellationToken)
     {
         var state = await GetStateAsync(cancellationToken).ConfigureAwait(false);
-        string[] columns = [.. Columns, EventLayout.PathColumn, EventLayout.BucketColumn];
+        // A column the signal has gained since the table was last written (an additive change deployed,
+        // no batch or stream run since) is read as null, as the rows written before it are.
+        var tableSchema = _table.Schema;
+        var missing = _signal.SequenceColumns.Concat([new FieldDefinition(StandardColumns.UserId, WeftType.Int64, Nullable: false), new FieldDefinition(StandardColumns.IngestTime, WeftType.Timestamp, Nullable: false)])
+            .Where(f => !tableSchema.Any(t => t.Name == f.Name)).Select(f => f with { Nullable = true }).ToImmutableArray();
+        string[] columns = [.. Columns.Where(c => !missing.Any(f => f.Name == c)), EventLayout.PathColumn, EventLayout.BucketColumn];
         var filter = TimeBuckets.Filter(Math.Max(fromMicros, TimeBuckets.MinMicros), Math.Min(toMicros, TimeBuckets.MaxMicros), _signal.Bucket);
         var range = new ColumnRange(StandardColumns.EventTime, fromMicros, toMicros);
         var parts = new List<EventBatch>();
@@ -237,13 +265,18 @@ public sealed class EnrichedLake
             parts.Add(batch);
         }
 
-        var schema = _table.Schema.Where(f => Columns.Contains(f.Name)).ToImmutableArray();
+        var schema = tableSchema.Where(f => Columns.Contains(f.Name)).Concat(missing).ToImmutableArray();
         if (parts.Count == 0)
         {
             return new EnrichedRows(EventBatch.Empty(Order(schema)), [], [], 0, 0);
         }
 
         var all = EventBatch.Concat(parts[0].Schema, parts);
+        if (missing.Length > 0)
+        {
+            all = new EventBatch([.. all.Schema, .. missing], [.. all.Columns, .. missing.Select(f => Column.AllNull(f.Type, all.RowCount))]);
+        }
+
         var paths = ((StringColumn)all[EventLayout.PathColumn]).Values;
         var buckets = ((StringColumn)all[EventLayout.BucketColumn]).Values;
         var ingest = ((PrimitiveColumn<long>)all[StandardColumns.IngestTime]).Values;

@@ -37,6 +37,55 @@ public sealed class BatchCommandTests : IDisposable
         return path;
     }
 
+    /// <summary>
+    /// A signal's additive change (an element column added) deploys over its existing lake: the next
+    /// batch run adds the column to the enriched table, the rows written before read it as null, and a
+    /// snapshot taken before any run after the deployment reads it as null too. A column removed is
+    /// refused naming it and what to do, and nothing is written. (Every writer refused the table's old
+    /// schema, with a storage-level message.)
+    /// </summary>
+    [Fact]
+    public async Task An_added_element_column_is_added_to_the_enriched_table_and_a_removed_one_is_refused_naming_it()
+    {
+        var config = await SetUpAsync(events: 3000, days: 2);
+        string[] Batch(string from, string to) => ["batch", "--config", config, "--signal", "engagement", "--from", from, "--to", to];
+        (await _cli.RunAsync(Batch("2026-11-01", "2026-11-03"))).Exit.Should().Be(0);
+
+        var source = await File.ReadAllTextAsync(Path.Combine(CliHarness.RepoRoot, "examples", "definitions", "catalog.cs"));
+        const string elements = """.Element("item_id", "surface", "surface_bucket", "dwell_ms", "long_dwell", "embedding", "category")""";
+        source.Should().Contain(elements, "the example's element list, which this test extends");
+        Directory.CreateDirectory(_cli.PathOf("defs-added"));
+        await File.WriteAllTextAsync(_cli.PathOf("defs-added/catalog.cs"), source.Replace(elements, elements[..^1] + ", \"board_id\")", StringComparison.Ordinal));
+        (await _cli.RunAsync("compile", _cli.PathOf("defs-added"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
+
+        var before = await _cli.RunAsync("snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-03", "--out", _cli.PathOf("before.parquet"));
+        before.Exit.Should().Be(0, before.Err);
+        var rerun = await _cli.RunAsync(Batch("2026-11-02", "2026-11-03"));
+        rerun.Exit.Should().Be(0, rerun.Err);
+        var after = await _cli.RunAsync("snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-03", "--out", _cli.PathOf("after.parquet"));
+        after.Exit.Should().Be(0, after.Err);
+
+        // Day 1 was written before the column: null. Day 2 recomputed with it: each save's board, as the raw archive holds it.
+        string Rows(string file) => $"SELECT e.bucket_day, count(*) FILTER (WHERE e.board_id IS NOT NULL) FROM (SELECT unnest(event_time)::DATE AS bucket_day, unnest(board_id) AS board_id FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(_cli.PathOf(file))})) e GROUP BY ALL ORDER BY ALL";
+        var boards = await Weft.Parquet.Tests.DuckDb.RunAsync(Rows("before.parquet"), Rows("after.parquet"),
+            $"SELECT count(*) FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(_cli.PathOf("raw/events") + "/**/*.parquet")}) WHERE event_type = 'save' AND board_id IS NOT NULL AND event_time::DATE = DATE '2026-11-02'");
+        boards[0].Rows.Select(r => r[1].ToString()).Should().OnlyContain(n => n == "0", "no row had the column yet");
+        boards[1].Rows.Single(r => r[0].GetString() == "2026-11-01")[1].ToString().Should().Be("0");
+        long saved = long.Parse(boards[2].Rows[0][0].ToString(), System.Globalization.CultureInfo.InvariantCulture);
+        saved.Should().BePositive();
+        long.Parse(boards[1].Rows.Single(r => r[0].GetString() == "2026-11-02")[1].ToString(), System.Globalization.CultureInfo.InvariantCulture).Should().BeInRange(1, saved);
+
+        // A column removed: refused before anything is written.
+        var versions = (await (await EventTable.OpenAsync(_cli.PathOf("lake/enriched/engagement"))).Log.GetHistoryAsync()).Count;
+        Directory.CreateDirectory(_cli.PathOf("defs-removed"));
+        await File.WriteAllTextAsync(_cli.PathOf("defs-removed/catalog.cs"), source.Replace(elements, elements.Replace("\"dwell_ms\", ", "", StringComparison.Ordinal), StringComparison.Ordinal));
+        (await _cli.RunAsync("compile", _cli.PathOf("defs-removed"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
+        var refused = await _cli.RunAsync(Batch("2026-11-02", "2026-11-03"));
+        refused.Exit.Should().NotBe(0);
+        refused.Err.Should().Contain("column 'dwell_ms' is removed or retyped").And.Contain("weft backfill --signal engagement").And.NotContain("   at ");
+        (await (await EventTable.OpenAsync(_cli.PathOf("lake/enriched/engagement"))).Log.GetHistoryAsync()).Should().HaveCount(versions);
+    }
+
     [Fact]
     public async Task A_batch_run_killed_mid_way_leaves_only_whole_buckets_and_resumes_to_the_same_table()
     {

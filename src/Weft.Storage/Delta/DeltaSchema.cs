@@ -324,6 +324,50 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
         return null;
     }
 
+    /// <summary>
+    /// This table schema with the columns of <paramref name="requested"/> it lacks added at its end, each
+    /// nullable (the files written before hold none, and read as nulls), and a column the request allows
+    /// nulls in made nullable. Returns this schema when nothing is to be added, and null with
+    /// <paramref name="problem"/> when columns cannot be added to reach the request: a column of the
+    /// table it lacks, or has with another type.
+    /// </summary>
+    internal DeltaSchema? WithColumnsOf(DeltaSchema requested, out (string Column, string Problem)? problem)
+    {
+        problem = null;
+        var fields = new List<DeltaField>(Math.Max(_fields.Length, requested._fields.Length));
+        bool changed = false;
+        foreach (var field in _fields)
+        {
+            var wanted = requested.Find(field.Name);
+            if (wanted is null)
+            {
+                problem = (field.Name, $"the table has {field.Describe()}, which the new schema no longer has");
+                return null;
+            }
+
+            if (wanted.Type != field.Type || wanted.IsList != field.IsList)
+            {
+                problem = (field.Name, $"the table has {field.Describe()} but the new schema has {wanted.Describe()}");
+                return null;
+            }
+
+            var widened = field with { Nullable = field.Nullable || wanted.Nullable, ContainsNull = field.ContainsNull || (field.IsList && wanted.ContainsNull) };
+            changed |= widened != field;
+            fields.Add(widened);
+        }
+
+        foreach (var field in requested._fields)
+        {
+            if (Find(field.Name) is null)
+            {
+                fields.Add(field with { Nullable = true });
+                changed = true;
+            }
+        }
+
+        return changed ? new DeltaSchema(fields) : this;
+    }
+
     public bool Equals(DeltaSchema? other) =>
         other is not null && _fields.AsSpan().SequenceEqual(other._fields);
 

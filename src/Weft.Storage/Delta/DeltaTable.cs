@@ -68,12 +68,28 @@ public sealed class DeltaTable
     /// Opens the table at <paramref name="path"/>, creating it when absent. An existing table must have
     /// exactly this schema (else <see cref="SchemaMismatchException"/>) and these partition columns.
     /// </summary>
-    public static async Task<DeltaTable> OpenOrCreateAsync(
+    public static Task<DeltaTable> OpenOrCreateAsync(
         string path,
         DeltaSchema schema,
         IReadOnlyList<string> partitionColumns,
         DeltaTableOptions? options = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        OpenOrCreateAsync(path, schema, partitionColumns, options, addColumns: false, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="OpenOrCreateAsync(string, DeltaSchema, IReadOnlyList{string}, DeltaTableOptions?, CancellationToken)"/>;
+    /// with <paramref name="addColumns"/>, an existing table whose schema lacks some of
+    /// <paramref name="schema"/>'s columns gains them in a commit of its own (Delta's schema
+    /// evolution: the files written before read them as nulls), as a signal's added element column
+    /// needs. A column removed or retyped still fails.
+    /// </summary>
+    internal static async Task<DeltaTable> OpenOrCreateAsync(
+        string path,
+        DeltaSchema schema,
+        IReadOnlyList<string> partitionColumns,
+        DeltaTableOptions? options,
+        bool addColumns,
+        CancellationToken cancellationToken)
     {
         var fullPath = FullPath(path);
         var store = new FileSystemLogStore(fullPath);
@@ -86,7 +102,13 @@ public sealed class DeltaTable
 
         var table = await OpenAsync(store, fullPath, options, cancellationToken).ConfigureAwait(false);
         var existing = table._latest;
-        if (!existing.Schema.Equals(schema))
+        if (addColumns && !existing.Schema.Equals(schema) && existing.Metadata.PartitionColumns.SequenceEqual(partitionColumns, StringComparer.Ordinal))
+        {
+            table = await table.AddColumnsAsync(schema, cancellationToken).ConfigureAwait(false);
+            existing = table._latest;
+        }
+
+        if (!existing.Schema.Equals(schema) && !(addColumns && existing.Schema.FindMismatch(schema) is null))
         {
             var column = existing.Schema.FindMismatch(schema)?.Column ?? FirstDifferentColumn(existing.Schema, schema);
             throw new SchemaMismatchException(fullPath, column,
@@ -101,6 +123,60 @@ public sealed class DeltaTable
         }
 
         return table;
+    }
+
+    /// <summary>
+    /// Commits the columns of <paramref name="requested"/> this table lacks (see
+    /// <see cref="DeltaSchema.WithColumnsOf"/>); another writer committing first is read and the check
+    /// made again. Returns this handle when there is nothing to add or it cannot be done (the caller's
+    /// schema check then names the column), else a handle at the new version.
+    /// </summary>
+    private async Task<DeltaTable> AddColumnsAsync(DeltaSchema requested, CancellationToken cancellationToken)
+    {
+        var table = this;
+        for (int attempt = 0; ; attempt++)
+        {
+            var state = table._latest;
+            // Only Weft's own layout: another engine's table (column mapping, invariants, types Weft
+            // converts or does not read) keeps its schema for that engine to change.
+            if (ProtocolSupport.WriteProblem(state) is not null || state.Metadata.Configuration.ContainsKey("delta.columnMapping.mode")
+                || state.Schema.HasInvariants || state.Schema.UnreadableColumns.Count > 0 || state.Schema.ConvertedColumns.Count > 0 || state.Schema.StructColumns.Count > 0
+                || state.Schema.WithColumnsOf(requested, out _) is not { } widened || ReferenceEquals(widened, state.Schema))
+            {
+                return table;
+            }
+
+            var now = _options.TimeProvider.GetUtcNow();
+            var added = widened.Fields.Where(f => state.Schema.Find(f.Name) is null).Select(f => f.Name).ToList();
+            var actions = new List<DeltaAction>
+            {
+                new CommitInfoAction
+                {
+                    Timestamp = now.ToUnixTimeMilliseconds(),
+                    Operation = "ADD COLUMNS",
+                    OperationParameters = new Dictionary<string, string>(StringComparer.Ordinal)
+                    {
+                        ["columns"] = new JsonArray([.. added.Select(c => (JsonNode?)JsonValue.Create(c))]).ToJsonString(),
+                    },
+                    IsBlindAppend = true,
+                    EngineInfo = EngineInfo,
+                    TxnId = Guid.NewGuid().ToString(),
+                },
+                state.Metadata with { SchemaString = widened.ToSchemaString() },
+            };
+            long version = state.Version + 1;
+            if (await _log.Store.TryCommitAsync(version, DeltaActionCodec.Serialize(actions), cancellationToken).ConfigureAwait(false))
+            {
+                return await OpenAsync(_log.Store, Path, _options, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (attempt >= 8)
+            {
+                throw new ConcurrentModificationException(Path, version, retriesExhausted: true, $"Adding columns [{string.Join(", ", added)}] to table '{Path}' lost {attempt + 1} races for the next version to other writers.");
+            }
+
+            table = await OpenAsync(_log.Store, Path, _options, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     internal static async Task<DeltaTable> OpenAsync(IDeltaLogStore store, string fullPath, DeltaTableOptions? options, CancellationToken cancellationToken)

@@ -56,7 +56,9 @@ public static class DeltaTableFormatter
             sql.Append(i == 0 ? "" : ", ").Append('\'').Append(snapshot.FullPath(files[i]).Replace("'", "''", StringComparison.Ordinal)).Append('\'');
         }
 
-        sql.Append("], hive_partitioning = ").Append(snapshot.PartitionColumns.Count > 0 ? "true" : "false").Append(");");
+        // By name: a file written before a column was added (a signal's additive change) lacks it, and
+        // reads it as NULL, as Delta readers do.
+        sql.Append("], hive_partitioning = ").Append(snapshot.PartitionColumns.Count > 0 ? "true" : "false").Append(", union_by_name = true);");
         return sql.ToString();
     }
 

@@ -68,7 +68,8 @@ public sealed class EventTable
     /// Opens the event table at <paramref name="path"/>, creating it when absent, with data columns
     /// <paramref name="schema"/> and string partition columns <paramref name="partitionColumns"/> (which
     /// must not be in <paramref name="schema"/>). An existing table must have exactly this layout, else
-    /// <see cref="SchemaMismatchException"/> (schema) or <see cref="ArgumentException"/> (partitioning).
+    /// <see cref="SchemaMismatchException"/> (schema) or <see cref="ArgumentException"/> (partitioning);
+    /// with <see cref="EventTableOptions.AddColumns"/>, one lacking some of the columns gains them.
     /// </summary>
     public static async Task<EventTable> OpenOrCreateAsync(
         string path,
@@ -83,7 +84,7 @@ public sealed class EventTable
         options.Validate();
         ValidateDefinition(path, schema, partitionColumns);
         var deltaSchema = ColumnConversions.ToDeltaSchema(schema, partitionColumns);
-        var log = await DeltaTable.OpenOrCreateAsync(path, deltaSchema, partitionColumns, options.Delta, cancellationToken).ConfigureAwait(false);
+        var log = await DeltaTable.OpenOrCreateAsync(path, deltaSchema, partitionColumns, options.Delta, options.AddColumns, cancellationToken).ConfigureAwait(false);
         var snapshot = await log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
         return Create(log, snapshot, options);
     }

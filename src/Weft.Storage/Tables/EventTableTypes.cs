@@ -25,6 +25,13 @@ public sealed record EventTableOptions
     /// <summary>Options of the commit log (clock, commit retries).</summary>
     public DeltaTableOptions Delta { get; init; } = DeltaTableOptions.Default;
 
+    /// <summary>
+    /// When opening with a schema: an existing table that lacks some of its columns gains them, nullable
+    /// (files written before read them as nulls), in a commit of its own. A column removed or retyped
+    /// still fails. A signal's enriched table, whose columns an additive change adds to.
+    /// </summary>
+    public bool AddColumns { get; init; }
+
     /// <summary>Throws when an option is out of range, naming the option and the value.</summary>
     public void Validate()
     {

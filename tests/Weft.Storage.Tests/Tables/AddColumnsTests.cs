@@ -1,0 +1,97 @@
+using System.Collections.Immutable;
+using FluentAssertions;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Parquet.Tests;
+using Xunit;
+
+namespace Weft.Storage.Tests.Tables;
+
+/// <summary>
+/// A table opened with <see cref="EventTableOptions.AddColumns"/> and a schema that adds columns (a
+/// signal's additive change) gains them in a commit of its own; rows written before read them as null,
+/// in Weft and in DuckDB over <c>weft table ls --duckdb</c>'s statement. A column removed or retyped still fails.
+/// </summary>
+public sealed class AddColumnsTests : IDisposable
+{
+    private static readonly ImmutableArray<FieldDefinition> Before =
+    [
+        new("event_id", WeftType.String, Nullable: false),
+        new("user_id", WeftType.Int64, Nullable: false),
+        new("dwell_ms", WeftType.Int32, Nullable: false),
+    ];
+
+    // The new column in the middle (a definition's element order), and dwell_ms now allowed nulls.
+    private static readonly ImmutableArray<FieldDefinition> After =
+    [
+        new("event_id", WeftType.String, Nullable: false),
+        new("board_id", WeftType.Int64, Nullable: false),
+        new("user_id", WeftType.Int64, Nullable: false),
+        new("dwell_ms", WeftType.Int32),
+        new("tags", WeftType.ListOf(ScalarKind.String)),
+    ];
+
+    private static readonly EventTableOptions Adding = new() { AddColumns = true };
+
+    private readonly TempDirectory _directory = new();
+
+    public void Dispose() => _directory.Dispose();
+
+    [Fact]
+    public async Task Added_columns_are_committed_once_and_read_as_null_for_rows_written_before()
+    {
+        var path = _directory.Combine("t");
+        var first = await EventTable.OpenOrCreateAsync(path, Before, ["bucket"]);
+        await first.AppendAsync(new EventBatch(Before, [new StringColumn(["a", "b"]), new PrimitiveColumn<long>(WeftType.Int64, [1, 2]), new PrimitiveColumn<int>(WeftType.Int32, [10, 20])]),
+            new Dictionary<string, string?> { ["bucket"] = "x" });
+
+        var refused = async () => await EventTable.OpenOrCreateAsync(path, After, ["bucket"]);
+        (await refused.Should().ThrowAsync<Weft.Storage.SchemaMismatchException>("without AddColumns a table keeps its schema")).Which.Message.Should().Contain("board_id");
+
+        var second = await EventTable.OpenOrCreateAsync(path, After, ["bucket"], Adding);
+        var history = await second.Log.GetHistoryAsync();
+        history.Should().HaveCount(3);
+        history.Select(c => c.Operation).Should().Contain("ADD COLUMNS");
+        second.Schema.Select(f => (f.Name, f.Nullable)).Should().Equal(
+            ("event_id", false), ("user_id", false), ("dwell_ms", true), ("board_id", true), ("tags", true));
+
+        var third = await EventTable.OpenOrCreateAsync(path, After, ["bucket"], Adding);
+        (await third.Log.GetHistoryAsync()).Should().HaveCount(3, "a table that has the columns already gains nothing");
+
+        await third.AppendAsync(new EventBatch(After,
+            [new StringColumn(["c"]), new PrimitiveColumn<long>(WeftType.Int64, [7]), new PrimitiveColumn<long>(WeftType.Int64, [3]), new PrimitiveColumn<int>(WeftType.Int32, [0], [true]), new ListColumn<string?>(WeftType.ListOf(ScalarKind.String), [new string?[] { "p", "q" }])]),
+            new Dictionary<string, string?> { ["bucket"] = "y" });
+
+        string[] columns = ["event_id", "user_id", "dwell_ms", "board_id", "tags"];
+        string[] expected =
+        [
+            "event_id=\"a\"|user_id=1|dwell_ms=10|board_id=null|tags=null|",
+            "event_id=\"b\"|user_id=2|dwell_ms=20|board_id=null|tags=null|",
+            "event_id=\"c\"|user_id=3|dwell_ms=null|board_id=7|tags=[\"p\",\"q\"]|",
+        ];
+        var reopened = await EventTable.OpenAsync(path);
+        EventData.Rows(await EventData.ReadAllAsync(reopened.ReadAsync(columns)), columns).Should().Equal(expected);
+
+        var duck = (await DuckDb.RunAsync(Weft.Storage.DeltaTableFormatter.DuckDbQuery(await reopened.Log.GetSnapshotAsync()).TrimEnd(';')
+            .Replace("SELECT *", "SELECT event_id, user_id, dwell_ms, board_id, tags", StringComparison.Ordinal) + " ORDER BY event_id"))[0];
+        static string V(System.Text.Json.JsonElement e) => e.ValueKind == System.Text.Json.JsonValueKind.Null ? "null" : e.ToString();
+        duck.Rows.Select(r => string.Join('|', r.Select(V))).Should().Equal("a|1|10|null|null", "b|2|20|null|null", "c|3|null|7|[\"p\",\"q\"]");
+    }
+
+    [Fact]
+    public async Task A_column_removed_or_retyped_is_not_added_around_and_still_fails()
+    {
+        var path = _directory.Combine("t");
+        await EventTable.OpenOrCreateAsync(path, Before, []);
+
+        ImmutableArray<FieldDefinition> removed = [Before[0], Before[1], new("board_id", WeftType.Int64)];
+        ImmutableArray<FieldDefinition> retyped = [Before[0], Before[1], new("dwell_ms", WeftType.Int64, Nullable: false), new("board_id", WeftType.Int64)];
+        foreach (var (schema, column) in new[] { (removed, "dwell_ms"), (retyped, "dwell_ms") })
+        {
+            var open = async () => await EventTable.OpenOrCreateAsync(path, schema, [], Adding);
+            (await open.Should().ThrowAsync<Weft.Storage.SchemaMismatchException>()).Which.Column.Should().Be(column);
+        }
+
+        (await (await EventTable.OpenAsync(path)).Log.GetHistoryAsync()).Should().HaveCount(1, "nothing was committed");
+    }
+}
