@@ -126,6 +126,11 @@ internal static class StreamCommand
                     await stderr.WriteLineAsync("stream: " + over.Describe(host.Source.Name)).ConfigureAwait(false);
                 }
 
+                foreach (var changed in runtime.DefinitionsChanged)
+                {
+                    await stderr.WriteLineAsync("stream: " + changed.Describe(weft.ConfigPath, DateTimeOffset.UtcNow)).ConfigureAwait(false);
+                }
+
                 var loop = new StreamLoopWatch(TimeProvider.System);
                 await using var endpoints = parse.GetValue(metricsUrls) is { } urls
                     ? await OperatorEndpoints.StartAsync(urls, runtime.Metrics, loop.Problem, runtime.RefreshLag, ct).ConfigureAwait(false)

@@ -34,4 +34,7 @@ internal static partial class ServingLog
 
     [LoggerMessage(EventId = 6009, Level = LogLevel.Warning, Message = "stream: {What}")]
     public static partial void OffsetsStartedOver(ILogger logger, string what);
+
+    [LoggerMessage(EventId = 6010, Level = LogLevel.Warning, Message = "stream: {What}")]
+    public static partial void DefinitionChanged(ILogger logger, string what);
 }

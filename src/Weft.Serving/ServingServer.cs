@@ -193,6 +193,11 @@ public sealed class ServingServer : IAsyncDisposable
                 ServingLog.OffsetsStartedOver(log, over.Describe(streamHost!.Source.Name));
             }
 
+            foreach (var changed in stream?.Runtime.DefinitionsChanged ?? [])
+            {
+                ServingLog.DefinitionChanged(log, changed.Describe(config.ConfigPath, time.GetUtcNow()));
+            }
+
             stream?.UseLogger(log);
             ServingLog.Options(log, options.Describe());
             await HistoryRefresher.RefreshAllAsync(state, log, cancellationToken).ConfigureAwait(false);

@@ -278,6 +278,35 @@ public sealed class ApiTests
         textJson.StatusCode.Should().Be(HttpStatusCode.OK, "text/json is JSON's older name");
     }
 
+    /// <summary>
+    /// A signal deployed with another definition after the stream wrote its online elements: those are
+    /// not served (another fingerprint), and the server says so: the runtime names the change and the
+    /// batch run that recomputes them, and /metrics counts the elements left out.
+    /// </summary>
+    [Fact]
+    public async Task Elements_streamed_under_an_earlier_definition_are_left_out_counted_and_named_at_start()
+    {
+        await using var world = new ServingWorld();
+        var events = ServingWorld.Events(80, seed: 5);
+        await world.StreamAsync(events);
+        var next = world.Signal with { Version = 2 };
+        await File.WriteAllBytesAsync(Path.Combine(world.Root, "signals", "engagement.json"), SignalJsonWriter.Write(next));
+        await world.StartAsync();
+        using var client = world.Client();
+
+        var changed = world.Server.State.Stream!.Runtime.DefinitionsChanged.Should().ContainSingle().Which;
+        changed.Should().Be(new Weft.Streaming.Runtime.SignalDefinitionChanged("engagement", SignalJsonWriter.Fingerprint(world.Signal), SignalJsonWriter.Fingerprint(next), null));
+        changed.Describe("/srv/weft.json", DateTimeOffset.UnixEpoch).Should().EndWith("weft batch --config /srv/weft.json --signal engagement --from <start of the lookback> --to 1970-01-01T00:00:00.000000Z");
+
+        long user = events.First(e => e.EventType == "save").UserId;
+        var body = await ServingWorld.JsonAsync(await client.GetAsync($"v1/signals/engagement/users/{user}/sequence"));
+        body.GetProperty("provenance").GetProperty("from_stream").GetInt32().Should().Be(0, "the online elements are the earlier definition's");
+        await using var store = await Weft.Online.OnlineStores.OpenSqliteAsync(Path.Combine(world.Root, "online.db"), CancellationToken.None);
+        int stored = (await store.ReadAsync("engagement", user, Weft.Online.OnlineReadOptions.Default, CancellationToken.None)).Count;
+        stored.Should().BePositive();
+        (await client.GetStringAsync("metrics")).Should().Contain($"weft_serving_other_definition_elements_total{{signal=\"engagement\"}} {stored}\n");
+    }
+
     /// <summary>Every read answers HEAD with GET's status and headers and no body (RFC 9110: a server that supports GET supports HEAD).</summary>
     [Fact]
     public async Task Every_read_answers_HEAD_as_GET_without_a_body()

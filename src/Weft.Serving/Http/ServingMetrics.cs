@@ -20,6 +20,8 @@ internal static class ServingMetrics
                 m.Gauge("weft_serving_batch_age_seconds", "Now minus the batch watermark, by signal", now - (sealedThrough / 1e6), ("signal", s.Name));
             }
 
+            m.Gauge("weft_serving_other_definition_elements_total", "Online elements left out of sequences built since start because another definition of the signal wrote them (streamed before a deployment; weft batch over those buckets serves them again), by signal",
+                s.OtherDefinitionElements, ("signal", s.Name));
             if (s.StreamWatermark is { } watermark)
             {
                 m.Gauge("weft_serving_stream_watermark_seconds", "Newest event time the stream has made servable, by signal (Unix seconds)", watermark / 1e6, ("signal", s.Name));

@@ -18,6 +18,7 @@ internal sealed class ServedSignal
 
     private readonly long[] _writes = new long[WriteStripes];
     private long _generation;
+    private long _otherDefinitionElements;
     private long _streamWatermark = long.MinValue;
 
     public ServedSignal(int slot, SignalDefinition definition, BatchHistory history)
@@ -75,6 +76,14 @@ internal sealed class ServedSignal
     public long? StreamWatermark => Volatile.Read(ref _streamWatermark) is var w && w != long.MinValue ? w : null;
 
     public void Invalidate() => Interlocked.Increment(ref _generation);
+
+    /// <summary>
+    /// Online elements left out of sequences built since start because another definition of the signal
+    /// wrote them (streamed before a deployment; a batch run over those buckets serves them again).
+    /// </summary>
+    public long OtherDefinitionElements => Interlocked.Read(ref _otherDefinitionElements);
+
+    public void SkippedOtherDefinition(int elements) => Interlocked.Add(ref _otherDefinitionElements, elements);
 
     public long WritesOf(long userId) => Volatile.Read(ref _writes[Stripe(userId)]);
 

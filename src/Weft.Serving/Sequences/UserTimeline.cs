@@ -168,6 +168,11 @@ internal sealed class UserTimeline
         }
 
         var index = SequenceIndex.Build(rows, definition.Merge, fromBatch, admitted);
+        if (online.Count > kept.Count)
+        {
+            signal.SkippedOtherDefinition(online.Count - kept.Count);
+        }
+
         return new UserTimeline(userId, rows, batchCount, index, history, generation, online.Count - kept.Count);
     }
 

@@ -22,6 +22,25 @@ public sealed record OffsetsStartedOver(string Partition, long HeldThrough, long
 }
 
 /// <summary>
+/// A signal whose definition changed since the stream last wrote it (<see cref="StreamRuntime.DefinitionsChanged"/>):
+/// the online store's elements of <paramref name="StreamedUnder"/> are not served under <paramref name="Now"/>
+/// (another fingerprint), so the events streamed after the batch path's last sealed bucket are missing
+/// from served sequences until a batch run recomputes them.
+/// </summary>
+public sealed record SignalDefinitionChanged(string Signal, string StreamedUnder, string Now, long? SealedThroughMicros)
+{
+    /// <summary>What an operator is told, with the command that brings the events back.</summary>
+    public string Describe(string config, DateTimeOffset now)
+    {
+        string from = SealedThroughMicros is { } through ? Timestamps.Format(through) : "the start of the signal's lookback";
+        string fromArgument = SealedThroughMicros is { } t ? Timestamps.Format(t) : "<start of the lookback>";
+        return $"signal '{Signal}' is now definition {Now[..12]}, but the stream last wrote it under {StreamedUnder[..12]}: the events it streamed since {from} " +
+            $"(past the last sealed batch bucket) are not served (the online store's elements of another definition are skipped) until a batch run recomputes them: " +
+            $"weft batch --config {config} --signal {Signal} --from {fromArgument} --to {Timestamps.Format(Timestamps.ToMicros(now))}";
+    }
+}
+
+/// <summary>
 /// The streaming path (DESIGN.md, "Runtimes"): reads raw events from a source in micro-batches, runs
 /// every configured signal's executors (the same compiled chain the batch path runs), appends the
 /// enriched elements to the online store (idempotent), and every <see cref="StreamOptions.FlushInterval"/>
@@ -227,8 +246,18 @@ public sealed partial class StreamRuntime : IAsyncDisposable
         var startedOver = await StartOverReplacedPartitionsAsync(source, streams, unrouted, unroutedHeld,
             configured.Where(s => !running.Contains(s.Name)).Select(s => s.Name), config, cancellationToken).ConfigureAwait(false);
         var archive = config.Source.Archive is { } folder ? RawArchive.Open(folder, time) : null;
-        return new StreamRuntime(config, source, store, options, time, streams, otherSignalsTypes, unrouted, unroutedHeld, archive) { StartedOver = startedOver };
+        return new StreamRuntime(config, source, store, options, time, streams, otherSignalsTypes, unrouted, unroutedHeld, archive)
+        {
+            StartedOver = startedOver,
+            DefinitionsChanged = [.. streams.Select(s => s.DefinitionChanged).OfType<SignalDefinitionChanged>()],
+        };
     }
+
+    /// <summary>
+    /// Signals whose definition is not the one the stream last wrote them under (a deployment since):
+    /// their streamed tail is not served until a batch run recomputes it (<see cref="SignalDefinitionChanged.Describe"/>).
+    /// </summary>
+    public IReadOnlyList<SignalDefinitionChanged> DefinitionsChanged { get; private init; } = [];
 
     /// <summary>
     /// Partitions whose offsets the tables held past the source's end when the runtime opened: the log

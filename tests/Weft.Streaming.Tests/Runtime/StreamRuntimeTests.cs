@@ -781,6 +781,7 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         second.Metrics.Value("weft_stream_recalled_events", ("signal", "engagement")).Should().Be(4);
         second.Metrics.Value("weft_stream_recall_seconds", ("signal", "engagement")).Should().BeGreaterThan(0);
         second.RecordsIn.Should().Be(3, "the first run committed its records");
+        second.DefinitionsChanged.Should().BeEmpty("the definition that wrote the lake runs again");
 
         (await world.StreamLakeIdsAsync()).Should().BeEquivalentTo(["a1", "a2", "a3", "b1", "b2"], "b1's redelivery is still a duplicate, and a4 is over user 7's cap of 3 an hour");
         (await world.OnlineAsync()).Keys.Should().BeEquivalentTo([(7L, "a1"), (7L, "a2"), (7L, "a3"), (8L, "b1"), (8L, "b2")]);
