@@ -122,6 +122,35 @@ public sealed class EnrichedLake
         }
     }
 
+    /// <summary>The fingerprint of the lake's newest stream commit, or null when the stream never wrote it.</summary>
+    public static async Task<string?> LastStreamedUnderAsync(EventTable table, CancellationToken cancellationToken)
+    {
+        // A stream commits every few seconds: its newest commit is nearly always among the last few
+        // dozen (batch runs and compactions between); the whole history only when it is not.
+        foreach (int? limit in new int?[] { 64, null })
+        {
+            var history = await table.Log.GetHistoryAsync(limit, cancellationToken).ConfigureAwait(false);
+            foreach (var commit in history)
+            {
+                if (commit.Parameters.GetValueOrDefault(LakeParameters.Path) == EventLayout.StreamPath
+                    && commit.Parameters.GetValueOrDefault(LakeParameters.Fingerprint) is { } fingerprint)
+                {
+                    return fingerprint;
+                }
+            }
+
+            if (limit is { } l && history.Count < l)
+            {
+                break;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>What <see cref="LastStreamedUnderAsync(EventTable, CancellationToken)"/> says of this lake's table.</summary>
+    public Task<string?> LastStreamedUnderAsync(CancellationToken cancellationToken) => LastStreamedUnderAsync(_table, cancellationToken);
+
     public static async Task<EnrichedLake> OpenAsync(string path, SignalDefinition signal, CancellationToken cancellationToken)
     {
         if (!Directory.Exists(Path.Combine(path, "_delta_log")))

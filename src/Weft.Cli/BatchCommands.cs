@@ -106,6 +106,7 @@ internal static class BatchCommands
             provenance[EnrichmentsKey] = givenKnownAt is null ? "latest" : "known_at";
             await SequenceFiles.WriteAsync(path, sequences, definition, provenance, pad: null, ct).ConfigureAwait(false);
             await stdout.WriteLineAsync($"snapshot '{definition.Name}' as of {Timestamps.Format(asOfMicros)} (known at {Timestamps.Format(knownAtMicros)}): {sequences.RowCount:N0} users, {sequences.Elements.RowCount:N0} elements ({rows.BatchRows:N0} batch rows, {rows.StreamRows:N0} stream rows read) → {path}").ConfigureAwait(false);
+            await NoteOtherDefinitionAsync(stderr, weft, definition, lake, state, rows.StreamRows, ct).ConfigureAwait(false);
         }));
         return command;
     }
@@ -144,6 +145,25 @@ internal static class BatchCommands
         await stdout.WriteLineAsync(
             $"snapshot '{definition.Name}' as of {Timestamps.Format(cut.AsOfMicros)} (known at {Timestamps.Format(cut.KnownAtMicros)}) from the raw archives since {Timestamps.Format(fromMicros)}: " +
             $"{result.Users:N0} users, {result.Elements:N0} elements ({result.EventsParsed:N0} events parsed, {result.Duplicates:N0} repeated deliveries dropped, {result.HotUserCapped:N0} over the hot-user cap, {result.DeadLetters:N0} unparsable, not recorded) → {path}").ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Stream rows the lake's newest stream commits wrote under another definition (one deployed since,
+    /// no batch run over their buckets yet) are in the file as that definition computed them, while
+    /// serving leaves them out: said, with the batch run that recomputes them.
+    /// </summary>
+    private static async Task NoteOtherDefinitionAsync(TextWriter stderr, WeftConfig weft, SignalDefinition definition, EnrichedLake lake, LakeState state, long streamRows, CancellationToken ct)
+    {
+        string current = SignalJsonWriter.Fingerprint(definition);
+        if (streamRows == 0 || await lake.LastStreamedUnderAsync(ct).ConfigureAwait(false) is not { } other || other == current)
+        {
+            return;
+        }
+
+        string from = state.SealedThroughMicros is { } through ? Timestamps.Format(through) : "<start of the lookback>";
+        await stderr.WriteLineAsync(
+            $"note: the lake's newest stream rows were written by definition {other[..12]}, not the current {current[..12]}: this file holds them as that definition computed them " +
+            $"(serving leaves them out); to have them as the current one computes them, run first: weft batch --config {weft.ConfigPath} --signal {definition.Name} --from {from} --to {Timestamps.Format(Timestamps.ToMicros(DateTimeOffset.UtcNow))}").ConfigureAwait(false);
     }
 
     private static Command TrainingSetCommand(TextWriter stdout, TextWriter stderr)
@@ -219,6 +239,7 @@ internal static class BatchCommands
 
             await SequenceFiles.WriteAsync(parse.GetValue(output)!, labelRows.Schema, Parts(), definition, provenance, parse.GetValue(pad), ct).ConfigureAwait(false);
             await stdout.WriteLineAsync($"training set '{definition.Name}' ({modeText}): {examples:N0} examples, {elements:N0} elements{(parse.GetValue(pad) is { } width ? $" (the file pads or cuts each to {width}, with a mask)" : "")}, {empty:N0} with an empty sequence → {parse.GetValue(output)}").ConfigureAwait(false);
+            await NoteOtherDefinitionAsync(stderr, weft, definition, lake, state, rows.StreamRows, ct).ConfigureAwait(false);
         }));
         return command;
     }

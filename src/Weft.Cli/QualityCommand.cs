@@ -231,7 +231,8 @@ internal static class QualityCommand
             : string.Join("; ", report.Fingerprints.Select(f => $"path={f.Path} {Short(f.Fingerprint)} (versions {f.FirstVersion}..{f.LastVersion})")))).ConfigureAwait(false);
         if (report.Fingerprints.Any(f => f.Fingerprint != report.Fingerprint))
         {
-            await output.WriteLineAsync($"  note: some rows were written by another definition than the current one ({Short(report.Fingerprint)}); a column difference may be that change").ConfigureAwait(false);
+            var others = report.Fingerprints.Where(f => f.Fingerprint != report.Fingerprint).Select(f => $"path={f.Path} versions {f.FirstVersion}..{f.LastVersion} by {Short(f.Fingerprint)}");
+            await output.WriteLineAsync($"  note: some rows were written by another definition than the current one ({Short(report.Fingerprint)}): {string.Join("; ", others)}; a column difference may be that change").ConfigureAwait(false);
         }
     }
 

@@ -65,6 +65,37 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
     }
 
     /// <summary>
+    /// A definition deployed after the stream wrote the lake: a snapshot says its stream rows are the
+    /// earlier definition's, and the restarted stream names the change, each with the batch run that
+    /// recomputes them. A snapshot of a lake the current definition streamed says nothing.
+    /// </summary>
+    [Fact]
+    public async Task A_definition_deployed_after_the_stream_wrote_is_named_by_the_stream_and_by_a_snapshot()
+    {
+        var (config, _) = await EmbeddedStreamAsync(events: 2000, users: 40, items: 30, days: 2);
+        (await _cli.RunAsync("stream", "--config", config, "--signal", "engagement", "--exit-when-idle", "1s")).Exit.Should().Be(0);
+        string[] snapshot = ["snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-03"]; // weft gen's two days from 2026-11-01
+        var same = await _cli.RunAsync([.. snapshot, "--out", _cli.PathOf("same.parquet")]);
+        same.Exit.Should().Be(0, same.Err);
+        same.Out.Should().NotContain(" 0 stream rows read");
+        same.Err.Should().NotContain("note:");
+
+        var source = await File.ReadAllTextAsync(Path.Combine(CliHarness.RepoRoot, "examples", "definitions", "catalog.cs"));
+        Directory.CreateDirectory(_cli.PathOf("defs-v2"));
+        await File.WriteAllTextAsync(_cli.PathOf("defs-v2/catalog.cs"), source.Replace(".MaxLength(500)", ".MaxLength(400)", StringComparison.Ordinal));
+        var compile = await _cli.RunAsync("compile", _cli.PathOf("defs-v2"), "--out", _cli.PathOf("signals"));
+        compile.Exit.Should().Be(0, compile.Err);
+
+        var noted = await _cli.RunAsync([.. snapshot, "--out", _cli.PathOf("noted.parquet")]);
+        noted.Exit.Should().Be(0, noted.Err);
+        noted.Err.Should().Contain("note: the lake's newest stream rows were written by definition", noted.Out).And.Contain($"weft batch --config {config} --signal engagement --from ");
+
+        var restart = await _cli.RunAsync("stream", "--config", config, "--signal", "engagement", "--exit-when-idle", "1s");
+        restart.Exit.Should().Be(0, restart.Err);
+        (restart.Out + restart.Err).Should().Contain("signal 'engagement' is now definition").And.Contain("but the stream last wrote it under").And.Contain("weft batch --config");
+    }
+
+    /// <summary>
     /// DESIGN.md's scale-out: two weft stream processes in one Kafka consumer group, sharing a PostgreSQL
     /// store and the lake. One is killed mid-stream; the group gives its partitions to the other, which
     /// reads them from the dead one's last commit and stores every event once.

@@ -75,7 +75,7 @@ public sealed partial class StreamRuntime
                 await HeldOffsetsAsync(ledger, cancellationToken).ConfigureAwait(false),
                 time);
             await stream.RecallAsync(cancellationToken).ConfigureAwait(false);
-            if (await LastStreamedUnderAsync(lake.Log, cancellationToken).ConfigureAwait(false) is { } streamedUnder && streamedUnder != env.Signal.Fingerprint)
+            if (await EnrichedLake.LastStreamedUnderAsync(lake, cancellationToken).ConfigureAwait(false) is { } streamedUnder && streamedUnder != env.Signal.Fingerprint)
             {
                 stream.DefinitionChanged = new SignalDefinitionChanged(name, streamedUnder, env.Signal.Fingerprint, (await view.GetStateAsync(cancellationToken).ConfigureAwait(false)).SealedThroughMicros);
             }
@@ -85,32 +85,6 @@ public sealed partial class StreamRuntime
 
         /// <summary>Set at open when the stream last wrote this signal under another definition.</summary>
         public SignalDefinitionChanged? DefinitionChanged { get; private set; }
-
-        /// <summary>The fingerprint of the lake's newest stream commit, or null when the stream never wrote it.</summary>
-        private static async Task<string?> LastStreamedUnderAsync(DeltaTable log, CancellationToken cancellationToken)
-        {
-            // A stream commits every few seconds: its newest commit is nearly always among the last few
-            // dozen (batch runs and compactions between); the whole history only when it is not.
-            foreach (int? limit in new int?[] { 64, null })
-            {
-                var history = await log.GetHistoryAsync(limit, cancellationToken).ConfigureAwait(false);
-                foreach (var commit in history)
-                {
-                    if (commit.Parameters.GetValueOrDefault(LakeParameters.Path) == EventLayout.StreamPath
-                        && commit.Parameters.GetValueOrDefault(LakeParameters.Fingerprint) is { } fingerprint)
-                    {
-                        return fingerprint;
-                    }
-                }
-
-                if (limit is { } l && history.Count < l)
-                {
-                    break;
-                }
-            }
-
-            return null;
-        }
 
         /// <summary>
         /// The newest event time a lake's stream commits recorded, no later than now: lakes written before
