@@ -26,7 +26,7 @@ internal static class Program
     {
         if (args.Length == 0)
         {
-            await Console.Error.WriteLineAsync("usage: Weft.Bench.Parquet bench|verify|report [options]").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("usage: Weft.Bench.Parquet bench|scan|verify|report [options]").ConfigureAwait(false);
             return 2;
         }
 

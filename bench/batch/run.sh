@@ -68,7 +68,7 @@ measure() {
   /usr/bin/time -o "$times" -f '%e %U %S %M' "$@" || status=$?
   read -r wall user sys rss < <(tail -n 1 "$times")
   printf '{"seconds": %s, "cpuSeconds": %s, "peakRssBytes": %s, "exitCode": %s, "loadAverage": "%s"}\n' \
-    "$wall" "$(echo "$user + $sys" | bc)" "$((rss * 1024))" "$status" "$(cut -d' ' -f1-3 /proc/loadavg)" > "$json"
+    "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" "$((rss * 1024))" "$status" "$(cut -d' ' -f1-3 /proc/loadavg)" > "$json"
   return $status
 }
 
