@@ -34,15 +34,12 @@ internal static class Demo
             return $"'{dir}' is a file, not a directory";
         }
 
-        return Directory.Exists(dir) && !IsDemos(dir) && Directory.EnumerateFileSystemEntries(dir).Any()
-            ? $"'{dir}' holds files the demo did not write; the demo empties its directory before each run, so choose a new or empty one"
+        // Only the marker the demo writes says a directory is the demo's: its layout (weft.json, signals/,
+        // raw/) is every deployment's too, and the demo would have deleted one.
+        return Directory.Exists(dir) && !File.Exists(Path.Combine(dir, Marker)) && Directory.EnumerateFileSystemEntries(dir).Any()
+            ? $"'{dir}' holds files the demo did not write (it has no {Marker}); the demo empties its directory before each run, so choose a new or empty one (delete it yourself if it is an earlier demo's)"
             : null;
     }
-
-    // Runs before the marker existed left the demo's layout without it: its config, compiled example and data.
-    private static bool IsDemos(string dir) =>
-        File.Exists(Path.Combine(dir, Marker))
-        || (File.Exists(Path.Combine(dir, "weft.json")) && File.Exists(Path.Combine(dir, "signals", "engagement.json")) && Directory.Exists(Path.Combine(dir, "raw")));
 
     public static async Task<int> RunAsync(string dir, int events, TextWriter o, CancellationToken ct)
     {

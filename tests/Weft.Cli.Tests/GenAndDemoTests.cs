@@ -289,18 +289,13 @@ public class GenAndDemoTests : IDisposable
         File.WriteAllText(_cli.PathOf("marked/" + Demo.Marker), "");
         Demo.RefuseDirectory(_cli.PathOf("marked")).Should().BeNull();
 
-        // A run from before the marker: the demo's config, compiled example and raw data.
-        Directory.CreateDirectory(_cli.PathOf("older/signals"));
-        Directory.CreateDirectory(_cli.PathOf("older/raw"));
-        File.WriteAllText(_cli.PathOf("older/weft.json"), "{}");
-        File.WriteAllText(_cli.PathOf("older/signals/engagement.json"), "{}");
-        Demo.RefuseDirectory(_cli.PathOf("older")).Should().BeNull();
-
-        // Most of that layout is not enough.
-        Directory.CreateDirectory(_cli.PathOf("project/signals"));
-        File.WriteAllText(_cli.PathOf("project/weft.json"), "{}");
-        File.WriteAllText(_cli.PathOf("project/signals/engagement.json"), "{}");
-        Demo.RefuseDirectory(_cli.PathOf("project")).Should().Contain("did not write");
+        // A deployment has the demo's layout (config, the example signal, raw data) but not its marker:
+        // the demo took such a directory for an earlier run of its own and deleted it.
+        Directory.CreateDirectory(_cli.PathOf("deployment/signals"));
+        Directory.CreateDirectory(_cli.PathOf("deployment/raw"));
+        File.WriteAllText(_cli.PathOf("deployment/weft.json"), "{}");
+        File.WriteAllText(_cli.PathOf("deployment/signals/engagement.json"), "{}");
+        Demo.RefuseDirectory(_cli.PathOf("deployment")).Should().Contain("did not write").And.Contain(Demo.Marker);
     }
 
     [Fact]

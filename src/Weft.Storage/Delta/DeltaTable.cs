@@ -94,10 +94,13 @@ public sealed class DeltaTable
         var fullPath = FullPath(path);
         var store = new FileSystemLogStore(fullPath);
         var listing = await store.ListAsync(cancellationToken).ConfigureAwait(false);
-        if (listing.Versions.Count == 0
-            && await TryCreateAsync(store, fullPath, schema, partitionColumns, options, cancellationToken).ConfigureAwait(false) is { } created)
+        if (listing.Versions.Count == 0)
         {
-            return created;
+            RefuseFolderWithFiles(fullPath, store);
+            if (await TryCreateAsync(store, fullPath, schema, partitionColumns, options, cancellationToken).ConfigureAwait(false) is { } created)
+            {
+                return created;
+            }
         }
 
         var table = await OpenAsync(store, fullPath, options, cancellationToken).ConfigureAwait(false);
@@ -1209,6 +1212,27 @@ public sealed class DeltaTable
         }
     }
 
+    /// <summary>
+    /// A table is created only in a new or empty folder (hidden entries, '.' or '_' first, aside): in one
+    /// holding files, which no version of the new table would reference, a vacuum would delete them.
+    /// </summary>
+    private static void RefuseFolderWithFiles(string fullPath, IDeltaLogStore store)
+    {
+        if (!Directory.Exists(fullPath))
+        {
+            return;
+        }
+
+        var entries = Directory.EnumerateFileSystemEntries(fullPath).Select(System.IO.Path.GetFileName)
+            .Where(name => name is { Length: > 0 } && name[0] != '.' && name[0] != '_').Take(3).ToList();
+        if (entries.Count > 0)
+        {
+            throw new DeltaLogException(fullPath, store.Describe(0),
+                $"'{fullPath}' holds files but no Delta table ({string.Join(", ", entries)}{(entries.Count == 3 ? ", …" : "")}): Weft creates a table only in a new or empty folder, " +
+                "since a vacuum of the table would delete files none of its versions references. Point the table elsewhere, or move the files out.");
+        }
+    }
+
     private static IEnumerable<(string Relative, FileInfo Info)> EnumerateDataFiles(string root, IReadOnlyList<string> partitionColumns)
     {
         var pending = new Stack<(DirectoryInfo Directory, string Prefix)>();
@@ -1225,7 +1249,9 @@ public sealed class DeltaTable
 
                 if (entry is DirectoryInfo subdirectory)
                 {
-                    if (subdirectory.LinkTarget is null)
+                    // Another table nested inside this one is that table's to vacuum: its files are
+                    // referenced by its own log, which this table's versions know nothing of.
+                    if (subdirectory.LinkTarget is null && !Directory.Exists(System.IO.Path.Combine(subdirectory.FullName, DeltaLogNaming.LogDirectoryName)))
                     {
                         pending.Push((subdirectory, prefix + entry.Name + "/"));
                     }

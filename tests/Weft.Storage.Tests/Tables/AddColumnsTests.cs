@@ -95,3 +95,57 @@ public sealed class AddColumnsTests : IDisposable
         (await (await EventTable.OpenAsync(path)).Log.GetHistoryAsync()).Should().HaveCount(1, "nothing was committed");
     }
 }
+
+/// <summary>
+/// A table is created only in a new or empty folder, and a vacuum keeps out of a table nested in
+/// another: both deleted files no version of the table referenced (a lake pointed at a data folder,
+/// a table inside a table's folder), the first by the stream's daily vacuum with no command run.
+/// </summary>
+public sealed class TableFolderTests : IDisposable
+{
+    private static readonly ImmutableArray<FieldDefinition> Schema = [new("id", WeftType.Int64, Nullable: false)];
+
+    private readonly TempDirectory _directory = new();
+
+    public void Dispose() => _directory.Dispose();
+
+    [Fact]
+    public async Task A_table_is_not_created_in_a_folder_holding_files()
+    {
+        var path = _directory.Combine("data");
+        Directory.CreateDirectory(Path.Combine(path, "2025"));
+        await File.WriteAllTextAsync(Path.Combine(path, "2025", "precious.parquet"), "data");
+        await File.WriteAllTextAsync(Path.Combine(path, ".DS_Store"), "");
+
+        var create = async () => await EventTable.OpenOrCreateAsync(path, Schema, []);
+
+        (await create.Should().ThrowAsync<DeltaLogException>()).Which.Message.Should().Contain("holds files but no Delta table (2025)").And.Contain("new or empty folder");
+        Directory.Exists(Path.Combine(path, "_delta_log")).Should().BeFalse();
+        File.Exists(Path.Combine(path, "2025", "precious.parquet")).Should().BeTrue();
+
+        // Hidden entries alone ('.' or '_' first, as Delta's own) are an empty folder.
+        var hidden = _directory.Combine("hidden");
+        Directory.CreateDirectory(Path.Combine(hidden, "_weft_staging"));
+        await File.WriteAllTextAsync(Path.Combine(hidden, ".keep"), "");
+        (await EventTable.OpenOrCreateAsync(hidden, Schema, [])).Schema.Should().Equal(Schema);
+    }
+
+    [Fact]
+    public async Task A_vacuum_leaves_a_table_nested_in_the_folder_alone()
+    {
+        var outer = await EventTable.OpenOrCreateAsync(_directory.Combine("outer"), Schema, []);
+        var inner = await EventTable.OpenOrCreateAsync(Path.Combine(outer.Path, "inner"), Schema, []);
+        await inner.AppendAsync(new EventBatch(Schema, [new PrimitiveColumn<long>(WeftType.Int64, [1, 2])]), new Dictionary<string, string?>());
+        await File.WriteAllTextAsync(Path.Combine(outer.Path, "stray.parquet"), "not referenced");
+        File.SetLastWriteTimeUtc(Path.Combine(outer.Path, "stray.parquet"), DateTime.UtcNow.AddDays(-30));
+        foreach (var file in Directory.EnumerateFiles(inner.Path, "*.parquet", SearchOption.AllDirectories))
+        {
+            File.SetLastWriteTimeUtc(file, DateTime.UtcNow.AddDays(-30));
+        }
+
+        var vacuum = await outer.Log.VacuumAsync(TimeSpan.FromDays(7));
+
+        vacuum.Files.Select(f => f.Path).Should().Equal("stray.parquet");
+        EventData.Rows(await EventData.ReadAllAsync((await EventTable.OpenAsync(inner.Path)).ReadAsync(["id"])), ["id"]).Should().Equal("id=1|", "id=2|");
+    }
+}
