@@ -16,6 +16,7 @@ internal sealed class EmbeddedStream(StreamRuntime runtime, EmbeddedLog log, Emb
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     private long _caughtUpAtMicros = Timestamps.ToMicros(time.GetUtcNow());
     private Exception? _failure;
+    private long _failedAtMicros;
 
     public StreamRuntime Runtime => runtime;
 
@@ -25,6 +26,15 @@ internal sealed class EmbeddedStream(StreamRuntime runtime, EmbeddedLog log, Emb
 
     /// <summary>The error that stopped the runtime, or null while it runs.</summary>
     public Exception? Failure => Volatile.Read(ref _failure);
+
+    /// <summary>
+    /// What a client is told of <see cref="Failure"/> (null while the runtime runs): when, and where the
+    /// error is. The error itself names signals, tables and paths of every tenant, so it goes to the
+    /// server's log only, never to a tenant's /v1/status or the public /healthz.
+    /// </summary>
+    public string? FailureShown => Failure is { } failure
+        ? $"the in-process streaming runtime stopped at {Timestamps.Format(Volatile.Read(ref _failedAtMicros))} ({failure.GetType().Name}); the error is in weft serve's log (event 6004); restart weft serve"
+        : null;
 
     /// <summary>Records appended to the log and not yet read by the runtime.</summary>
     public long LagRecords => Math.Max(0, log.EndOffset - source.Position);
@@ -61,6 +71,7 @@ internal sealed class EmbeddedStream(StreamRuntime runtime, EmbeddedLog log, Emb
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
         {
+            Volatile.Write(ref _failedAtMicros, Timestamps.ToMicros(time.GetUtcNow()));
             Volatile.Write(ref _failure, ex);
             ServingLog.StreamFailed(_logger, ex);
         }

@@ -492,8 +492,8 @@ internal static partial class ServingEndpoints
     /// Nothing restarts a stopped in-process runtime, and events posted after it stopped wait in the log
     /// unread: a liveness probe failing is what gets the process (and the runtime) started again.
     /// </summary>
-    private static IResult Health(ServingState state) => state.Stream?.Failure is { } failure
-        ? Results.Text($"the in-process streaming runtime has stopped: {failure.Message}\n", statusCode: StatusCodes.Status503ServiceUnavailable)
+    private static IResult Health(ServingState state) => state.Stream?.FailureShown is { } failure
+        ? Results.Text(failure + "\n", statusCode: StatusCodes.Status503ServiceUnavailable)
         : state.Stream?.Log.Fault is { } fault
             ? Results.Text($"the embedded log refuses appends: {fault.InnerException?.Message ?? fault.Message}; restart weft serve (opening the log recovers it)\n", statusCode: StatusCodes.Status503ServiceUnavailable)
             : Results.Text("ok\n");
@@ -786,9 +786,9 @@ internal static partial class ServingEndpoints
                     w.WriteEndObject();
                 }
 
-                if (stream.Failure is { } failure)
+                if (stream.FailureShown is { } failure)
                 {
-                    w.WriteString("error"u8, failure.Message);
+                    w.WriteString("error"u8, failure);
                 }
             }
             else
@@ -859,7 +859,10 @@ internal static partial class ServingEndpoints
             return ([], tooLarge);
         }
 
-        var buffer = new ArrayBufferWriter<byte>((int)Math.Clamp(context.Request.ContentLength ?? 16 * 1024, 1, max + 1L)); // at least 1: an empty body's Content-Length is 0
+        // At most 64 KiB up front, grown as bytes arrive: a buffer sized by the declared Content-Length let
+        // connections that declare a megabyte and send a byte hold a megabyte each (a few thousand of
+        // them took the server's memory). At least 1: an empty body's Content-Length is 0.
+        var buffer = new ArrayBufferWriter<byte>((int)Math.Clamp(context.Request.ContentLength ?? 16 * 1024, 1, Math.Min(max + 1L, 64 * 1024)));
         var body = context.Request.Body;
         while (true)
         {
