@@ -72,7 +72,7 @@ internal static class MigrateCommand
                 return 0;
             }
 
-            var legacy = weft.Legacy.TryGetValue(signal.Name, out var l) ? string.Join(", ", new[] { l.Output?.Path, l.Replica is null ? null : $"replica {l.Replica.Path}", l.Endpoint is null ? null : $"endpoint {l.Endpoint}" }.OfType<string>()) : "none configured";
+            var legacy = weft.Legacy.TryGetValue(signal.Name, out var l) ? string.Join(", ", new[] { l.Output?.Path, l.Replica is null ? null : $"replica {l.Replica.Path}", l.Endpoint is null ? null : $"endpoint {LegacyConfig.Redact(l.Endpoint)}" }.OfType<string>()) : "none configured";
             await stdout.WriteLineAsync($"migration of '{signal.Name}' (legacy output: {legacy}; ledger: {store.Path}{(store.Exists ? "" : ", which does not exist yet: nothing is recorded")})").ConfigureAwait(false);
             var rows = new List<string[]> { new[] { "event type", "stage", "since", "routes", "comparison", "A/B test", "online outcomes", "next" } };
             foreach (var s in statuses)

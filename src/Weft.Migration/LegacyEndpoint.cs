@@ -75,41 +75,8 @@ public sealed class LegacyEndpoint : IDisposable
     /// <summary>The endpoint as shown to people (status, the dashboard, errors a client reads): <see cref="Redact"/>ed.</summary>
     public string DisplayUrl => Redact(UrlTemplate);
 
-    /// <summary>
-    /// A URL (as written, percent-encoding kept) without its user info and with its query values
-    /// elided, keys kept: either may hold a credential (<c>http://svc:secret@host/…?token=…</c>), and
-    /// these texts reach API clients and the dashboard.
-    /// </summary>
-    public static string Redact(string url)
-    {
-        ArgumentNullException.ThrowIfNull(url);
-        int scheme = url.IndexOf("://", StringComparison.Ordinal);
-        int authority = scheme < 0 ? 0 : scheme + 3;
-        int pathStart = url.IndexOfAny(['/', '?', '#'], authority);
-        int authorityEnd = pathStart < 0 ? url.Length : pathStart;
-        int at = authorityEnd > authority ? url.LastIndexOf('@', authorityEnd - 1, authorityEnd - authority) : -1;
-        if (at >= 0)
-        {
-            url = string.Concat(url.AsSpan(0, authority), "…@", url.AsSpan(at + 1));
-        }
-
-        int query = url.IndexOf('?', StringComparison.Ordinal);
-        if (query < 0)
-        {
-            return url;
-        }
-
-        int fragment = url.IndexOf('#', query);
-        var text = new System.Text.StringBuilder(url.Length).Append(url.AsSpan(0, query + 1));
-        var pairs = url[(query + 1)..(fragment < 0 ? url.Length : fragment)].Split('&');
-        for (int i = 0; i < pairs.Length; i++)
-        {
-            int equals = pairs[i].IndexOf('=', StringComparison.Ordinal);
-            text.Append(i == 0 ? "" : "&").Append(equals < 0 ? pairs[i] : pairs[i][..(equals + 1)] + "…");
-        }
-
-        return text.Append(fragment < 0 ? "" : url.AsSpan(fragment)).ToString();
-    }
+    /// <summary>The URL as <see cref="LegacyConfig.Redact"/> shows it: no user info, query values elided.</summary>
+    public static string Redact(string url) => LegacyConfig.Redact(url);
 
     public TimeSpan Timeout => _http.Timeout;
 

@@ -228,6 +228,24 @@ public sealed class WeftConfigShapeTests
         }
     }
 
+    /// <summary>
+    /// A config problem names where it is without echoing a secret: a connection string written with
+    /// ${…} holds its password beside it, and a legacy endpoint's user info and query values credentials.
+    /// </summary>
+    [Fact]
+    public void Config_problems_do_not_echo_a_password_or_an_endpoint_credential()
+    {
+        var problems = Problems("""
+            { "signals": "s",
+              "online_store": { "kind": "postgres", "connection_string": "Host=${PGHOST};Username=weft;Password=S3cretPw6" },
+              "legacy": { "engagement": { "endpoint": "http://leguser:LegacyPassw0rd@legacy.internal/users/seq?token=LegacyTok3n&x=1" } } }
+            """);
+
+        problems.Should().Contain(p => p.StartsWith("$.online_store.connection_string:", StringComparison.Ordinal) && p.Contains("is not expanded here"));
+        problems.Should().Contain(p => p.StartsWith("$.legacy.engagement.endpoint:", StringComparison.Ordinal) && p.Contains("http://…@legacy.internal/users/seq?token=…&x=…"));
+        string.Join('\n', problems).Should().NotContain("S3cretPw6").And.NotContain("LegacyPassw0rd").And.NotContain("LegacyTok3n");
+    }
+
     /// <summary>The store's log line showed the connection string with only keys starting "password" masked.</summary>
     [Theory]
     [InlineData("Host=db.internal;Port=6432;Username=weft;Pwd=S3cretPw!x;Database=online", "postgres:db.internal:6432/online")]

@@ -38,6 +38,42 @@ public sealed record LegacyConfig(TableLocation? Output, TableLocation? Replica,
 {
     public const string UserIdToken = "{user_id}";
 
+    /// <summary>
+    /// A URL (as written, percent-encoding kept) without its user info and with its query values
+    /// elided, keys kept: either may hold a credential (<c>http://svc:secret@host/…?token=…</c>), and
+    /// these texts reach API clients and the dashboard.
+    /// </summary>
+    public static string Redact(string url)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        int scheme = url.IndexOf("://", StringComparison.Ordinal);
+        int authority = scheme < 0 ? 0 : scheme + 3;
+        int pathStart = url.IndexOfAny(['/', '?', '#'], authority);
+        int authorityEnd = pathStart < 0 ? url.Length : pathStart;
+        int at = authorityEnd > authority ? url.LastIndexOf('@', authorityEnd - 1, authorityEnd - authority) : -1;
+        if (at >= 0)
+        {
+            url = string.Concat(url.AsSpan(0, authority), "…@", url.AsSpan(at + 1));
+        }
+
+        int query = url.IndexOf('?', StringComparison.Ordinal);
+        if (query < 0)
+        {
+            return url;
+        }
+
+        int fragment = url.IndexOf('#', query);
+        var text = new System.Text.StringBuilder(url.Length).Append(url.AsSpan(0, query + 1));
+        var pairs = url[(query + 1)..(fragment < 0 ? url.Length : fragment)].Split('&');
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            int equals = pairs[i].IndexOf('=', StringComparison.Ordinal);
+            text.Append(i == 0 ? "" : "&").Append(equals < 0 ? pairs[i] : pairs[i][..(equals + 1)] + "…");
+        }
+
+        return text.Append(fragment < 0 ? "" : url.AsSpan(fragment)).ToString();
+    }
+
     /// <summary>Why a legacy endpoint URL cannot be used, or null: an absolute http(s) URL with <c>{user_id}</c> in it.</summary>
     public static string? EndpointProblem(string url)
     {
@@ -305,7 +341,8 @@ public sealed record WeftConfig
                 if (v.GetString()!.Contains("${", StringComparison.Ordinal))
                 {
                     // Taken literally it became a folder named "${WEFT_LAKE}".
-                    problems.Add(new DefinitionProblem($"{at}.{name}", $"'{v.GetString()}' is not expanded here", "environment variables (${NAME}) are read only in $.source.config values; write the value itself"));
+                    // The value is not shown: a connection string written with ${…} holds a password beside it.
+                    problems.Add(new DefinitionProblem($"{at}.{name}", "its '${…}' is not expanded here", "environment variables (${NAME}) are read only in $.source.config values; write the value itself"));
                     return null;
                 }
 
@@ -637,7 +674,7 @@ public sealed record WeftConfig
 
                         if (endpoint is not null && LegacyConfig.EndpointProblem(endpoint) is { } endpointProblem)
                         {
-                            problems.Add(new DefinitionProblem($"{at}.endpoint", $"'{endpoint}' {endpointProblem}", "e.g. http://legacy.internal/users/{user_id}/sequence"));
+                            problems.Add(new DefinitionProblem($"{at}.endpoint", $"'{LegacyConfig.Redact(endpoint)}' {endpointProblem}", "e.g. http://legacy.internal/users/{user_id}/sequence"));
                             endpoint = null;
                         }
 

@@ -15,6 +15,10 @@ internal static class ApiDocument
     {
         options.AddDocumentTransformer((document, _, _) =>
         {
+            // No servers: the paths are relative to where the document was fetched. The generator's
+            // default named the request's Host header, which a client sets: a shared cache in front
+            // could keep a copy pointing clients at any host.
+            document.Servers = [];
             document.Info.Title = "Weft serving API";
             document.Info.Version = "v1";
             document.Info.Description = "Sequences on request with provenance (docs/serving.md). Every /v1 endpoint needs an API key: Authorization: Bearer <key>, or X-Api-Key: <key>.";
