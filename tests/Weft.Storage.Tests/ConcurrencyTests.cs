@@ -88,6 +88,29 @@ public sealed class ConcurrencyTests : IDisposable
         snapshot.Files(PartitionFilter.All.Equal("path", "stream")).Should().HaveCount(40);
     }
 
+    /// <summary>
+    /// A commit that only added nullable columns (a batch run of a signal's new definition) is not a
+    /// conflict for a transaction written against the narrower schema (the stream of the earlier one,
+    /// mid-flush): it commits, its files reading the new column as null.
+    /// </summary>
+    [Fact]
+    public async Task Columns_added_by_another_writer_mid_commit_are_not_a_conflict()
+    {
+        await TestTables.CreateAsync(TablePath);
+        var wider = new DeltaSchema([.. TestTables.Schema.Fields, new DeltaField("board_id", DeltaDataType.Long)]);
+        var store = new HookedLogStore(new FileSystemLogStore(TablePath),
+            async () => await DeltaTable.OpenOrCreateAsync(TablePath, wider, TestTables.PartitionColumns, null, addColumns: true, CancellationToken.None));
+        var table = await DeltaTable.OpenAsync(store, TablePath, null, CancellationToken.None);
+        var file = TestTables.WriteFile(TablePath, "2026-11-23T10", "stream");
+
+        var result = await table.CommitAsync(TestTables.Append(file));
+
+        result.Version.Should().Be(2, "the columns went in as version 1");
+        var snapshot = await (await DeltaTable.OpenAsync(TablePath)).GetSnapshotAsync();
+        snapshot.Schema.Find("board_id").Should().NotBeNull();
+        snapshot.Files().Select(f => f.Path).Should().Equal(file.Path);
+    }
+
     [Fact]
     public async Task Replacing_a_partition_another_writer_just_appended_to_fails_with_a_clear_conflict()
     {

@@ -293,11 +293,16 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
     /// else a sentence naming the first mismatched column. Column order is irrelevant (files are read by name);
     /// a writer may declare a column stricter (not null) than the table, never looser.
     /// </summary>
-    internal (string Column, string Problem)? FindMismatch(DeltaSchema writer)
+    internal (string Column, string Problem)? FindMismatch(DeltaSchema writer, bool allowMissingNullable = false)
     {
         foreach (var tableField in _fields)
         {
             var writerField = writer.Find(tableField.Name);
+            if (writerField is null && allowMissingNullable && tableField.Nullable)
+            {
+                continue; // a column added after the writer opened the table: its files read it as null
+            }
+
             if (writerField is null)
             {
                 return (tableField.Name, $"the table has {tableField.Describe()} but the writer's schema lacks the column");

@@ -935,6 +935,32 @@ public sealed class DeltaTable
         return caughtUp;
     }
 
+    /// <summary>
+    /// Whether <paramref name="after"/> only adds nullable columns to <paramref name="before"/> (or
+    /// allows nulls in one), as another writer's <see cref="AddColumnsAsync"/> does: a transaction
+    /// written against the narrower schema is still valid (its files read the new columns as null), so a
+    /// stream still running the earlier definition of a signal goes on committing.
+    /// </summary>
+    private static bool OnlyAddsColumns(MetadataAction before, MetadataAction after)
+    {
+        if (before.Id != after.Id || !before.PartitionColumns.SequenceEqual(after.PartitionColumns, StringComparer.Ordinal)
+            || before.Configuration.Count != after.Configuration.Count || before.Configuration.Any(c => after.Configuration.GetValueOrDefault(c.Key) != c.Value))
+        {
+            return false;
+        }
+
+        try
+        {
+            var wider = DeltaSchema.Parse(after.SchemaString);
+            return DeltaSchema.Parse(before.SchemaString).WithColumnsOf(wider, out _) is { } widened
+                && widened.Fields.Count == wider.Fields.Count && widened.Fields.All(f => wider.Find(f.Name) == f);
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
     private static string? FindConflict(
         DeltaTransaction transaction,
         HashSet<string> addedPaths,
@@ -953,7 +979,7 @@ public sealed class DeltaTable
         {
             switch (action)
             {
-                case MetadataAction:
+                case MetadataAction metadata when !OnlyAddsColumns(before.Metadata, metadata):
                     return "changed the table metadata (schema, partitioning or configuration)";
                 case ProtocolAction:
                     return "changed the table protocol";
@@ -1035,7 +1061,7 @@ public sealed class DeltaTable
             var writerSchema = transaction.WriterSchema ?? throw new ArgumentException(
                 $"Transaction '{transaction.Operation}' adds files to table '{Path}' but declares no writer schema (DeltaTransactionBuilder.WithWriterSchema).",
                 nameof(transaction));
-            if (state.Schema.FindMismatch(writerSchema) is { } mismatch)
+            if (state.Schema.FindMismatch(writerSchema, allowMissingNullable: true) is { } mismatch)
             {
                 throw new SchemaMismatchException(Path, mismatch.Column,
                     $"Schema mismatch writing to table '{Path}': column '{mismatch.Column}': {mismatch.Problem}. Nothing was committed.");

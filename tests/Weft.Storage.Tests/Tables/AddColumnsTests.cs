@@ -78,6 +78,31 @@ public sealed class AddColumnsTests : IDisposable
         duck.Rows.Select(r => string.Join('|', r.Select(V))).Should().Equal("a|1|10|null|null", "b|2|20|null|null", "c|3|null|7|[\"p\",\"q\"]");
     }
 
+    /// <summary>
+    /// A writer that opened the table before another added columns (a stream still running the
+    /// earlier definition while a batch run of the new one adds a column) goes on committing: its files
+    /// lack the column, which reads as null. Its commit failed on the metadata change, then on every
+    /// flush after, stopping the stream.
+    /// </summary>
+    [Fact]
+    public async Task A_writer_opened_before_columns_were_added_goes_on_committing()
+    {
+        var path = _directory.Combine("t");
+        var earlier = await EventTable.OpenOrCreateAsync(path, Before, ["bucket"], Adding);
+        var later = await EventTable.OpenOrCreateAsync(path, After, ["bucket"], Adding);
+        await later.AppendAsync(new EventBatch(After,
+            [new StringColumn(["n"]), new PrimitiveColumn<long>(WeftType.Int64, [9]), new PrimitiveColumn<long>(WeftType.Int64, [1]), new PrimitiveColumn<int>(WeftType.Int32, [5]), new ListColumn<string?>(WeftType.ListOf(ScalarKind.String), [null])]),
+            new Dictionary<string, string?> { ["bucket"] = "x" });
+
+        await earlier.AppendAsync(new EventBatch(Before, [new StringColumn(["o"]), new PrimitiveColumn<long>(WeftType.Int64, [2]), new PrimitiveColumn<int>(WeftType.Int32, [7])]),
+            new Dictionary<string, string?> { ["bucket"] = "x" });
+
+        string[] columns = ["event_id", "user_id", "dwell_ms", "board_id"];
+        EventData.Rows(await EventData.ReadAllAsync((await EventTable.OpenAsync(path)).ReadAsync(columns)), columns).Should().Equal(
+            "event_id=\"n\"|user_id=1|dwell_ms=5|board_id=9|",
+            "event_id=\"o\"|user_id=2|dwell_ms=7|board_id=null|");
+    }
+
     [Fact]
     public async Task A_column_removed_or_retyped_is_not_added_around_and_still_fails()
     {
