@@ -170,21 +170,22 @@ public sealed class EventTableWriterTests : IDisposable
         var path = _directory.Combine("t");
         var table = await EventTable.OpenOrCreateAsync(path, EventData.TenColumns, Layout);
         var synced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var writer = table.OpenWriter(EventPartitioner.ByTimeBucket(TimeBucket.Hour, "stream"), rowGroupSize: 40);
-        writer.Add(EventData.Random(EventData.TenColumns, 100, 1, "a"));
+        var partitioner = EventPartitioner.ByTimeBucket(TimeBucket.Hour, "stream");
+        var writer = table.OpenWriter(partitioner, rowGroupSize: 40);
+        var rows = EventData.Random(EventData.TenColumns, 100, 1, "a");
+        writer.Add(rows);
+        int partitions = partitioner.Assign(rows, new int[rows.RowCount]).Count;
 
         var committing = writer.CommitAsync(null, commitAfter: synced.Task);
-        // Until the files on disk stop changing (five reads 10 ms apart agree).
+        // Until a whole file (Parquet's magic at both ends) is on disk for each partition of the rows.
         string[] written = [];
-        for (int i = 0, stable = 0; i < 3000 && stable < 5; i++)
+        for (int i = 0; i < 3000 && !(written.Length == partitions && written.All(f => Whole(Path.Combine(path, f)))); i++)
         {
             await Task.Delay(10);
-            var now = EventData.DataFilesOnDisk(path);
-            stable = now.Length > 0 && now.SequenceEqual(written) ? stable + 1 : 0;
-            written = now;
+            written = EventData.DataFilesOnDisk(path);
         }
 
-        written.Should().NotBeEmpty("the writer completes its files before it waits");
+        written.Should().HaveCount(partitions, "the writer completes its files before it waits");
         committing.IsCompleted.Should().BeFalse("the work it waits for is not done");
         (await table.Log.GetSnapshotAsync()).Version.Should().Be(0);
         synced.SetResult();
@@ -243,4 +244,11 @@ public sealed class EventTableWriterTests : IDisposable
 
     private static string Describe(IReadOnlyDictionary<string, string?> values) =>
         string.Join("/", values.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + "=" + kv.Value));
+
+    /// <summary>Whether a Parquet file is whole: "PAR1" at its start and at its end.</summary>
+    private static bool Whole(string file)
+    {
+        var bytes = File.ReadAllBytes(file);
+        return bytes.Length >= 8 && bytes.AsSpan(0, 4).SequenceEqual("PAR1"u8) && bytes.AsSpan(bytes.Length - 4).SequenceEqual("PAR1"u8);
+    }
 }

@@ -541,7 +541,9 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         {
             onDisk.Except(referenced).Should().NotBeEmpty("a crash leaves the files of rows after the flush, unreferenced");
             var vacuumed = await table.Log.VacuumAsync(TimeSpan.Zero);
-            vacuumed.Files.Select(f => f.Path).Should().HaveSameItemsAs(onDisk.Except(referenced));
+            // The crashed runtime is never stopped: its encoder may begin one more file after the listing,
+            // which the vacuum deletes too. Every unreferenced file listed goes, and no referenced one.
+            vacuumed.Files.Select(f => f.Path).Should().Contain(onDisk.Except(referenced)).And.NotIntersectWith(referenced);
         }
 
         await world.RunAsync(options: options with { FlushInterval = TimeSpan.FromSeconds(5) });
