@@ -14,6 +14,13 @@ namespace Weft.Batch;
 public sealed record EnrichedRows(EventBatch Rows, bool[] FromBatch, bool[] Admitted, int BatchRows, int StreamRows)
 {
     /// <summary>
+    /// Columns that may hold nulls as the lake has them, whatever the definition declares: one added
+    /// to the signal after rows were written has none for them (an additive change), so a file of
+    /// these rows must allow nulls there.
+    /// </summary>
+    public IReadOnlySet<string> NullableColumns { get; } = Rows.Schema.Where(f => f.Nullable).Select(f => f.Name).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>
     /// The admitted rows <paramref name="where"/> keeps, one copy of each event_id: the copy
     /// <paramref name="policy"/> prefers, as a sequence takes it (in an open bucket, or a sealed one with
     /// events that arrived after its seal, both paths may hold an event). Row order otherwise kept.

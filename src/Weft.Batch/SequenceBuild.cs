@@ -108,7 +108,7 @@ public static class SequenceBuild
         var run = new Run(env, request, time ?? TimeProvider.System);
         await run.PrepareAsync(cancellationToken).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
-        await SequenceFiles.WriteAsync(path, Run.KeySchema, run.PartsAsync(cancellationToken), env.Definition, metadata, pad: null, cancellationToken).ConfigureAwait(false);
+        await SequenceFiles.WriteAsync(path, Run.KeySchema, run.PartsAsync(cancellationToken), env.Definition, metadata, pad: null, nullable: null, cancellationToken).ConfigureAwait(false);
         run.Phase("select, enrich and write", clock);
         return run.Result();
     }

@@ -67,17 +67,19 @@ public static class SequenceFiles
     }
 
     public static Task WriteAsync(
-        string path, SequenceTable table, SignalDefinition signal, IReadOnlyDictionary<string, string> metadata, int? pad, CancellationToken cancellationToken) =>
-        WriteAsync(path, table.Keys.Schema, One(table), signal, metadata, pad, cancellationToken);
+        string path, SequenceTable table, SignalDefinition signal, IReadOnlyDictionary<string, string> metadata, int? pad, IReadOnlySet<string>? nullable, CancellationToken cancellationToken) =>
+        WriteAsync(path, table.Keys.Schema, One(table), signal, metadata, pad, nullable, cancellationToken);
 
     /// <summary>
     /// Writes sequences that arrive in parts (consecutive output rows, each part with key columns of
     /// <paramref name="keySchema"/>), so a large snapshot never has to be in memory at once. Each part
     /// becomes one or more row groups, converted and encoded on several threads and appended in order.
+    /// Sequence columns in <paramref name="nullable"/> (<see cref="EnrichedRows.NullableColumns"/>) allow
+    /// nulls whatever the definition declares.
     /// </summary>
     public static async Task WriteAsync(
         string path, ImmutableArray<FieldDefinition> keySchema, IAsyncEnumerable<SequenceTable> parts, SignalDefinition signal,
-        IReadOnlyDictionary<string, string> metadata, int? pad, CancellationToken cancellationToken)
+        IReadOnlyDictionary<string, string> metadata, int? pad, IReadOnlySet<string>? nullable, CancellationToken cancellationToken)
     {
         if (pad is < 1)
         {
@@ -100,8 +102,9 @@ public static class SequenceFiles
             fields.Add(new ParquetField(MaskColumn, ParquetType.Boolean, Nullable: false, IsList: true));
         }
 
-        foreach (var f in sequenceColumns)
+        foreach (var column in sequenceColumns)
         {
+            var f = nullable is not null && nullable.Contains(column.Name) ? column with { Nullable = true } : column;
             var type = ColumnConversions.ToParquetType(f.Type.Kind);
             fields.Add(f.Type.IsList
                 ? new ParquetField(f.Name, type, Nullable: false, IsList: true) { ListDepth = 2, InnerListNullable = f.Nullable && pad is null }

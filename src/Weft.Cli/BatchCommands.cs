@@ -104,7 +104,7 @@ internal static class BatchCommands
             provenance["weft.as_of"] = Timestamps.Format(cut.AsOfMicros);
             provenance["weft.known_at"] = Timestamps.Format(cut.KnownAtMicros);
             provenance[EnrichmentsKey] = givenKnownAt is null ? "latest" : "known_at";
-            await SequenceFiles.WriteAsync(path, sequences, definition, provenance, pad: null, ct).ConfigureAwait(false);
+            await SequenceFiles.WriteAsync(path, sequences, definition, provenance, pad: null, rows.NullableColumns, ct).ConfigureAwait(false);
             await stdout.WriteLineAsync($"snapshot '{definition.Name}' as of {Timestamps.Format(asOfMicros)} (known at {Timestamps.Format(knownAtMicros)}): {sequences.RowCount:N0} users, {sequences.Elements.RowCount:N0} elements ({rows.BatchRows:N0} batch rows, {rows.StreamRows:N0} stream rows read) → {path}").ConfigureAwait(false);
             await NoteOtherDefinitionAsync(stderr, weft, definition, lake, state, rows.StreamRows, ct).ConfigureAwait(false);
         }));
@@ -237,7 +237,7 @@ internal static class BatchCommands
                 }
             }
 
-            await SequenceFiles.WriteAsync(parse.GetValue(output)!, labelRows.Schema, Parts(), definition, provenance, parse.GetValue(pad), ct).ConfigureAwait(false);
+            await SequenceFiles.WriteAsync(parse.GetValue(output)!, labelRows.Schema, Parts(), definition, provenance, parse.GetValue(pad), rows.NullableColumns, ct).ConfigureAwait(false);
             await stdout.WriteLineAsync($"training set '{definition.Name}' ({modeText}): {examples:N0} examples, {elements:N0} elements{(parse.GetValue(pad) is { } width ? $" (the file pads or cuts each to {width}, with a mask)" : "")}, {empty:N0} with an empty sequence → {parse.GetValue(output)}").ConfigureAwait(false);
             await NoteOtherDefinitionAsync(stderr, weft, definition, lake, state, rows.StreamRows, ct).ConfigureAwait(false);
         }));

@@ -191,7 +191,7 @@ internal static class Demo
         var rows = await lake.ReadAsync(cut.FromMicros, cut.AsOfMicros, ct).ConfigureAwait(false);
         var snapshot = SequenceBuilder.Snapshot(rows, engagement, cut);
         string snapshotPath = BatchCommands.DefaultSnapshotPath(weft.SequencesTable(engagement.Name), asOf, knownAtMicros: null, maxLength: null);
-        await SequenceFiles.WriteAsync(snapshotPath, snapshot, engagement, new Dictionary<string, string> { ["weft.fingerprint"] = environments[0].Signal.Fingerprint }, pad: null, ct).ConfigureAwait(false);
+        await SequenceFiles.WriteAsync(snapshotPath, snapshot, engagement, new Dictionary<string, string> { ["weft.fingerprint"] = environments[0].Signal.Fingerprint }, pad: null, nullable: null, ct).ConfigureAwait(false);
         await o.WriteLineAsync($"  snapshot as of {Timestamps.Format(asOf)[..10]}: {snapshot.RowCount:N0} users, {snapshot.Elements.RowCount:N0} elements ({rows.BatchRows:N0} batch rows merged with {rows.StreamRows:N0} stream rows of open buckets) → {Path.GetRelativePath(dir, snapshotPath)}").ConfigureAwait(false);
         var before = lake.Table.ReadStatistics;
         var batchOnly = PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath);

@@ -69,7 +69,7 @@ public sealed class SequenceBuildTests
         var expected = SequenceBuilder.Snapshot(await lake.ReadAsync(cut.FromMicros, cut.AsOfMicros, CancellationToken.None), env.Definition, cut, env.Enrichments);
         string reference = Path.Combine(world.Root, "reference.parquet"), built = Path.Combine(world.Root, "built.parquet");
         var metadata = new Dictionary<string, string> { ["weft.signal"] = "engagement" };
-        await SequenceFiles.WriteAsync(reference, expected, env.Definition, metadata, pad: null, CancellationToken.None);
+        await SequenceFiles.WriteAsync(reference, expected, env.Definition, metadata, pad: null, nullable: null, CancellationToken.None);
 
         await SequenceBuild.WriteAsync(env, new SequenceBuildRequest(from, to, cut) { UsersPerPart = 4 }, built, metadata, null, CancellationToken.None);
 

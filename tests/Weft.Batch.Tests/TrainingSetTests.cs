@@ -130,8 +130,8 @@ public sealed class TrainingSetTests
 
         using var dir = new TempDir();
         string plain = dir.File("plain.parquet"), padded = dir.File("padded.parquet");
-        await SequenceFiles.WriteAsync(plain, set, env.Definition, new Dictionary<string, string> { ["weft.mode"] = "corrected" }, pad: null, CancellationToken.None);
-        await SequenceFiles.WriteAsync(padded, set, env.Definition, new Dictionary<string, string>(), pad: 3, CancellationToken.None);
+        await SequenceFiles.WriteAsync(plain, set, env.Definition, new Dictionary<string, string> { ["weft.mode"] = "corrected" }, pad: null, nullable: null, CancellationToken.None);
+        await SequenceFiles.WriteAsync(padded, set, env.Definition, new Dictionary<string, string>(), pad: 3, nullable: null, CancellationToken.None);
 
         var results = await DuckDb.RunAsync(
             $"SELECT user_id, epoch_us(label_time), clicked, length, truncated, event_id, item_id, dwell_ms, category, embedding FROM read_parquet({DuckDb.Quote(plain)}) ORDER BY label_time",

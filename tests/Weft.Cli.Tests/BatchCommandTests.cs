@@ -55,8 +55,16 @@ public sealed class BatchCommandTests : IDisposable
         const string elements = """.Element("item_id", "surface", "surface_bucket", "dwell_ms", "long_dwell", "embedding", "category")""";
         source.Should().Contain(elements, "the example's element list, which this test extends");
         Directory.CreateDirectory(_cli.PathOf("defs-added"));
-        await File.WriteAllTextAsync(_cli.PathOf("defs-added/catalog.cs"), source.Replace(elements, elements[..^1] + ", \"board_id\")", StringComparison.Ordinal));
-        (await _cli.RunAsync("compile", _cli.PathOf("defs-added"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
+        // Two columns: board_id, nullable; seen, derived on both event types, declared non-null (the rows
+        // written before have none, so files of the lake's rows must allow nulls there).
+        const string saves = """.Include(save, s => s.Derive("long_dwell", true))""";
+        source.Should().Contain(saves);
+        var added = source.Replace(elements, elements[..^1] + ", \"board_id\", \"seen\")", StringComparison.Ordinal)
+            .Replace(saves, """.Include(save, s => s.Derive("long_dwell", true).Derive("seen", true))""", StringComparison.Ordinal)
+            .Replace(""".Derive("long_dwell", Coalesce(""", """.Derive("seen", true).Derive("long_dwell", Coalesce(""", StringComparison.Ordinal);
+        await File.WriteAllTextAsync(_cli.PathOf("defs-added/catalog.cs"), added);
+        var compiled = await _cli.RunAsync("compile", _cli.PathOf("defs-added"), "--out", _cli.PathOf("signals"));
+        compiled.Exit.Should().Be(0, compiled.Err);
 
         var before = await _cli.RunAsync("snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-03", "--out", _cli.PathOf("before.parquet"));
         before.Exit.Should().Be(0, before.Err);
@@ -70,6 +78,11 @@ public sealed class BatchCommandTests : IDisposable
         var boards = await Weft.Parquet.Tests.DuckDb.RunAsync(Rows("before.parquet"), Rows("after.parquet"),
             $"SELECT count(*) FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(_cli.PathOf("raw/events") + "/**/*.parquet")}) WHERE event_type = 'save' AND board_id IS NOT NULL AND event_time::DATE = DATE '2026-11-02'");
         boards[0].Rows.Select(r => r[1].ToString()).Should().OnlyContain(n => n == "0", "no row had the column yet");
+        string Seen(string file) => $"SELECT count(*) FILTER (WHERE s IS NULL), count(*) FILTER (WHERE s) FROM (SELECT unnest(seen) AS s FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(_cli.PathOf(file))}))";
+        var seen = await Weft.Parquet.Tests.DuckDb.RunAsync(Seen("before.parquet"), Seen("after.parquet"));
+        seen[0].Rows[0][1].ToString().Should().Be("0", "no row had seen yet");
+        long.Parse(seen[1].Rows[0][0].ToString(), System.Globalization.CultureInfo.InvariantCulture).Should().BePositive("day 1's rows were written before it");
+        long.Parse(seen[1].Rows[0][1].ToString(), System.Globalization.CultureInfo.InvariantCulture).Should().BePositive("day 2 was recomputed with it");
         boards[1].Rows.Single(r => r[0].GetString() == "2026-11-01")[1].ToString().Should().Be("0");
         long saved = long.Parse(boards[2].Rows[0][0].ToString(), System.Globalization.CultureInfo.InvariantCulture);
         saved.Should().BePositive();
