@@ -123,8 +123,8 @@ public sealed class EnrichedLake
         {
             var definition = signal.Definition;
             throw new InputException(
-                $"signal '{definition.Name}' v{definition.Version} cannot write its enriched table '{path}': column '{e.Column}' is removed or retyped there " +
-                $"(a breaking change; columns can only be added to a table whose rows stay readable). Keep the column, or move the table aside " +
+                $"signal '{definition.Name}' v{definition.Version} cannot write its enriched table '{path}': column '{e.Column}' is retyped, or is one every row of the table has and this definition lacks " +
+                $"(columns can be added to the table, and a nullable one left to nulls, not changed). Keep the column as it was, or move the table aside " +
                 $"(mv {path} {path}.v-old) and recompute the history with `weft backfill --signal {definition.Name}`. ({e.Message})");
         }
     }

@@ -40,12 +40,12 @@ public sealed class BatchCommandTests : IDisposable
     /// <summary>
     /// A signal's additive change (an element column added) deploys over its existing lake: the next
     /// batch run adds the column to the enriched table, the rows written before read it as null, and a
-    /// snapshot taken before any run after the deployment reads it as null too. A column removed is
-    /// refused naming it and what to do, and nothing is written. (Every writer refused the table's old
-    /// schema, with a storage-level message.)
+    /// snapshot taken before any run after the deployment reads it as null too. A nullable column
+    /// removed stays in the table, null in the rows written since. (Every writer refused the table's
+    /// old schema, with a storage-level message.)
     /// </summary>
     [Fact]
-    public async Task An_added_element_column_is_added_to_the_enriched_table_and_a_removed_one_is_refused_naming_it()
+    public async Task Added_element_columns_are_added_to_the_enriched_table_and_a_removed_one_is_kept_for_the_rows_that_have_it()
     {
         var config = await SetUpAsync(events: 3000, days: 2);
         string[] Batch(string from, string to) => ["batch", "--config", config, "--signal", "engagement", "--from", from, "--to", to];
@@ -88,15 +88,17 @@ public sealed class BatchCommandTests : IDisposable
         saved.Should().BePositive();
         long.Parse(boards[1].Rows.Single(r => r[0].GetString() == "2026-11-02")[1].ToString(), System.Globalization.CultureInfo.InvariantCulture).Should().BeInRange(1, saved);
 
-        // A column removed: refused before anything is written.
-        var versions = (await (await EventTable.OpenAsync(_cli.PathOf("lake/enriched/engagement"))).Log.GetHistoryAsync()).Count;
+        // A nullable column removed (or the change rolled back): the table keeps it, the new rows hold null there.
         Directory.CreateDirectory(_cli.PathOf("defs-removed"));
         await File.WriteAllTextAsync(_cli.PathOf("defs-removed/catalog.cs"), source.Replace(elements, elements.Replace("\"dwell_ms\", ", "", StringComparison.Ordinal), StringComparison.Ordinal));
         (await _cli.RunAsync("compile", _cli.PathOf("defs-removed"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
-        var refused = await _cli.RunAsync(Batch("2026-11-02", "2026-11-03"));
-        refused.Exit.Should().NotBe(0);
-        refused.Err.Should().Contain("column 'dwell_ms' is removed or retyped").And.Contain("weft backfill --signal engagement").And.NotContain("   at ");
-        (await (await EventTable.OpenAsync(_cli.PathOf("lake/enriched/engagement"))).Log.GetHistoryAsync()).Should().HaveCount(versions);
+        var removed = await _cli.RunAsync(Batch("2026-11-02", "2026-11-03"));
+        removed.Exit.Should().Be(0, removed.Err);
+        var table = await EventTable.OpenAsync(_cli.PathOf("lake/enriched/engagement"));
+        table.Schema.Select(f => f.Name).Should().Contain(["dwell_ms", "board_id", "seen"]);
+        var dwell = await Weft.Parquet.Tests.DuckDb.RunAsync(DeltaTableFormatter.DuckDbQuery(await table.Log.GetSnapshotAsync()).TrimEnd(';')
+            .Replace("SELECT *", "SELECT event_time::DATE AS day, count(dwell_ms) AS n", StringComparison.Ordinal) + " WHERE path = 'batch' GROUP BY ALL ORDER BY ALL");
+        dwell[0].Rows.Select(r => (r[0].GetString(), r[1].ToString() == "0")).Should().Equal(("2026-11-01", false), ("2026-11-02", true));
     }
 
     [Fact]

@@ -332,9 +332,10 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
     /// <summary>
     /// This table schema with the columns of <paramref name="requested"/> it lacks added at its end, each
     /// nullable (the files written before hold none, and read as nulls), and a column the request allows
-    /// nulls in made nullable. Returns this schema when nothing is to be added, and null with
-    /// <paramref name="problem"/> when columns cannot be added to reach the request: a column of the
-    /// table it lacks, or has with another type.
+    /// nulls in made nullable. A nullable column the request lacks stays (its writer writes nulls there).
+    /// Returns this schema when nothing is to be added, and null with <paramref name="problem"/> when
+    /// columns cannot be added to reach the request: a non-null column of the table it lacks, or one it
+    /// has with another type.
     /// </summary>
     internal DeltaSchema? WithColumnsOf(DeltaSchema requested, out (string Column, string Problem)? problem)
     {
@@ -344,6 +345,12 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
         foreach (var field in _fields)
         {
             var wanted = requested.Find(field.Name);
+            if (wanted is null && field.Nullable)
+            {
+                fields.Add(field);
+                continue;
+            }
+
             if (wanted is null)
             {
                 problem = (field.Name, $"the table has {field.Describe()}, which the new schema no longer has");

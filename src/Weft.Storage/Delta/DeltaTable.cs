@@ -111,7 +111,7 @@ public sealed class DeltaTable
             existing = table._latest;
         }
 
-        if (!existing.Schema.Equals(schema) && !(addColumns && existing.Schema.FindMismatch(schema) is null))
+        if (!existing.Schema.Equals(schema) && !(addColumns && existing.Schema.FindMismatch(schema, allowMissingNullable: true) is null))
         {
             var column = existing.Schema.FindMismatch(schema)?.Column ?? FirstDifferentColumn(existing.Schema, schema);
             throw new SchemaMismatchException(fullPath, column,

@@ -543,6 +543,14 @@ public sealed class EventTable
             var field = Schema[i];
             if (!batch.TryGetColumn(field.Name, out var column))
             {
+                // A table that takes added columns holds some a writer of another definition does not
+                // produce (a signal rolled back, or a column it removed): nulls, as its older files read.
+                if (_options.AddColumns && field.Nullable)
+                {
+                    columns[i] = Column.AllNull(field.Type, batch.RowCount);
+                    continue;
+                }
+
                 throw Mismatch(field.Name, $"the table has {field.Type} but the batch lacks the column");
             }
 
@@ -559,7 +567,7 @@ public sealed class EventTable
             columns[i] = column;
         }
 
-        if (batch.Schema.Length != Schema.Length)
+        if (batch.Schema.Length != Schema.Length || _options.AddColumns)
         {
             foreach (var field in batch.Schema)
             {

@@ -97,10 +97,21 @@ public sealed class AddColumnsTests : IDisposable
         await earlier.AppendAsync(new EventBatch(Before, [new StringColumn(["o"]), new PrimitiveColumn<long>(WeftType.Int64, [2]), new PrimitiveColumn<int>(WeftType.Int32, [7])]),
             new Dictionary<string, string?> { ["bucket"] = "x" });
 
+        // Opened again under the earlier schema (a rollback, a host not yet deployed): the table keeps
+        // its columns, and this writer's rows hold nulls in those it lacks.
+        var rolledBack = await EventTable.OpenOrCreateAsync(path, Before, ["bucket"], Adding);
+        rolledBack.Schema.Select(f => f.Name).Should().Equal("event_id", "user_id", "dwell_ms", "board_id", "tags");
+        await rolledBack.AppendAsync(new EventBatch(Before, [new StringColumn(["r"]), new PrimitiveColumn<long>(WeftType.Int64, [3]), new PrimitiveColumn<int>(WeftType.Int32, [8])]),
+            new Dictionary<string, string?> { ["bucket"] = "x" });
+        var extra = async () => await rolledBack.AppendAsync(new EventBatch([.. Before, new FieldDefinition("nope", WeftType.Int64)],
+            [new StringColumn(["q"]), new PrimitiveColumn<long>(WeftType.Int64, [4]), new PrimitiveColumn<int>(WeftType.Int32, [9]), new PrimitiveColumn<long>(WeftType.Int64, [1])]), new Dictionary<string, string?> { ["bucket"] = "x" });
+        (await extra.Should().ThrowAsync<SchemaMismatchException>("a column the table lacks is not dropped silently")).Which.Column.Should().Be("nope");
+
         string[] columns = ["event_id", "user_id", "dwell_ms", "board_id"];
         EventData.Rows(await EventData.ReadAllAsync((await EventTable.OpenAsync(path)).ReadAsync(columns)), columns).Should().Equal(
             "event_id=\"n\"|user_id=1|dwell_ms=5|board_id=9|",
-            "event_id=\"o\"|user_id=2|dwell_ms=7|board_id=null|");
+            "event_id=\"o\"|user_id=2|dwell_ms=7|board_id=null|",
+            "event_id=\"r\"|user_id=3|dwell_ms=8|board_id=null|");
     }
 
     [Fact]
