@@ -288,8 +288,10 @@ public sealed class EnrichedLake
     {
         var state = await GetStateAsync(cancellationToken).ConfigureAwait(false);
         // A column the signal has gained since the table was last written (an additive change deployed,
-        // no batch or stream run since) is read as null, as the rows written before it are.
-        var tableSchema = _table.Schema;
+        // no batch or stream run since) is read as null, as the rows written before it are. The columns
+        // are the read version's: a long-lived reader (serving's history) sees those a writer added since it opened.
+        var snapshot = await _table.Log.GetSnapshotAsync(state.Version, cancellationToken).ConfigureAwait(false);
+        var tableSchema = ColumnConversions.ToDataFields(snapshot.Schema, snapshot.PartitionColumns);
         var missing = _signal.SequenceColumns.Concat([new FieldDefinition(StandardColumns.UserId, WeftType.Int64, Nullable: false), new FieldDefinition(StandardColumns.IngestTime, WeftType.Timestamp, Nullable: false)])
             .Where(f => !tableSchema.Any(t => t.Name == f.Name)).Select(f => f with { Nullable = true }).ToImmutableArray();
         string[] columns = [.. Columns.Where(c => !missing.Any(f => f.Name == c)), EventLayout.PathColumn, EventLayout.BucketColumn];

@@ -205,4 +205,30 @@ public sealed class EnrichedLakeStateTests
         read.OneCopyEach(MergePolicyKind.LastWriteWins, _ => true).Should().Equal(0, 2);
         read.OneCopyEach(MergePolicyKind.BatchSealsStreamFills, _ => true).Should().Equal(0, 2);
     }
+
+    /// <summary>
+    /// A reader that stays open (serving's batch history) while a writer adds a column the signal
+    /// gained: its next read has the column's values, not the nulls of a table it saw without it.
+    /// </summary>
+    [Fact]
+    public async Task A_long_lived_reader_reads_a_column_added_after_it_opened()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 13, events: 300);
+        var signals = Path.Combine(world.Root, "signals", "engagement.json");
+        var earlier = world.Signal with { Element = [.. world.Signal.Element.Where(f => f.Name != "dwell_ms")] };
+        await File.WriteAllBytesAsync(signals, SignalJsonWriter.Write(earlier));
+        var request = new BatchRequest("engagement", BatchWorld.Start, BatchWorld.Start + BatchWorld.Day);
+        await new BatchJob(await SignalEnvironment.LoadAsync(world.Config, "engagement")).RunAsync(request, null, CancellationToken.None);
+
+        var path = world.Config.EnrichedTable("engagement");
+        var lake = await EnrichedLake.OpenAsync(path, world.Signal, CancellationToken.None);
+        Dwell(await lake.ReadAsync(BatchWorld.Start, BatchWorld.Start + BatchWorld.Day, CancellationToken.None)).Should().OnlyContain(d => d == null, "the table has no dwell_ms yet");
+
+        await File.WriteAllBytesAsync(signals, SignalJsonWriter.Write(world.Signal));
+        await new BatchJob(await SignalEnvironment.LoadAsync(world.Config, "engagement")).RunAsync(request, null, CancellationToken.None);
+
+        Dwell(await lake.ReadAsync(BatchWorld.Start, BatchWorld.Start + BatchWorld.Day, CancellationToken.None)).Should().Contain(d => d != null, "the batch run recomputed the day with dwell_ms");
+
+        static List<object?> Dwell(EnrichedRows rows) => [.. Enumerable.Range(0, rows.Rows.RowCount).Select(i => rows.Rows["dwell_ms"].GetValue(i))];
+    }
 }
