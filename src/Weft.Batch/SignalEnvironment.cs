@@ -42,15 +42,19 @@ public sealed class SignalEnvironment
     {
         registry ??= ExecutorRegistry.CreateDefault();
         var definition = config.LoadSignal(signalName, registry.Contains);
+        CheckEnrichmentsConfigured(config, definition);
+        return definition;
+    }
+
+    private static void CheckEnrichmentsConfigured(WeftConfig config, SignalDefinition definition)
+    {
         foreach (var source in definition.EnrichmentSources)
         {
             if (!config.Enrichments.ContainsKey(source.Name))
             {
-                throw new InputException($"{config.ConfigPath}: signal '{signalName}' enriches from '{source.Name}', but $.enrichments has no table for it");
+                throw new InputException($"{config.ConfigPath}: signal '{definition.Name}' enriches from '{source.Name}', but $.enrichments has no table for it");
             }
         }
-
-        return definition;
     }
 
     public static async Task<SignalEnvironment> LoadAsync(WeftConfig config, string signalName, ExecutorRegistry? registry = null, CancellationToken cancellationToken = default)
@@ -61,14 +65,16 @@ public sealed class SignalEnvironment
 
     /// <summary>
     /// <paramref name="definition"/> with its enrichment tables read as they are now: what a running
-    /// process reloads when the tables change. It keeps the definition it started with; the file in
-    /// <c>signals</c> may have been replaced by a deployment meant for the next start.
+    /// process reloads when the tables change (it keeps the definition it started with; the file in
+    /// <c>signals</c> may have been replaced by a deployment meant for the next start), and what a
+    /// process that has read every signal file once opens, so all its parts run one definition.
     /// </summary>
     public static async Task<SignalEnvironment> LoadAsync(WeftConfig config, SignalDefinition definition, ExecutorRegistry? registry = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(definition);
         registry ??= ExecutorRegistry.CreateDefault();
+        CheckEnrichmentsConfigured(config, definition);
         var tables = new Dictionary<string, EnrichmentTable>(StringComparer.Ordinal);
         var fingerprint = new StringBuilder();
         foreach (var source in definition.EnrichmentSources)

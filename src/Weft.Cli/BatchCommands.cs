@@ -162,7 +162,7 @@ internal static class BatchCommands
 
         string from = state.SealedThroughMicros is { } through ? Timestamps.Format(through) : "<start of the lookback>";
         await stderr.WriteLineAsync(
-            $"note: the lake's newest stream rows were written by definition {other[..12]}, not the current {current[..12]}: this file holds them as that definition computed them " +
+            $"note: the lake's newest stream rows were written by definition {Weft.Streaming.Runtime.SignalDefinitionChanged.Short(other)}, not the current {current[..12]}: this file holds them as that definition computed them " +
             $"(serving leaves them out); to have them as the current one computes them, run first: weft batch --config {weft.ConfigPath} --signal {definition.Name} --from {from} --to {Timestamps.Format(Timestamps.ToMicros(DateTimeOffset.UtcNow))}").ConfigureAwait(false);
     }
 

@@ -96,7 +96,15 @@ public sealed class DeltaTable
         var listing = await store.ListAsync(cancellationToken).ConfigureAwait(false);
         if (listing.Versions.Count == 0)
         {
-            RefuseFolderWithFiles(fullPath, store);
+            // Files with no log may be another process's table created a moment ago (its first commit, then
+            // its first data): only a folder that still has no log is refused.
+            if (HoldsFiles(fullPath) is { } files && (await store.ListAsync(cancellationToken).ConfigureAwait(false)).Versions.Count == 0)
+            {
+                throw new DeltaLogException(fullPath, store.Describe(0),
+                    $"'{fullPath}' holds files but no Delta table ({files}): Weft creates a table only in a new or empty folder, " +
+                    "since a vacuum of the table would delete files none of its versions references. Point the table elsewhere, or move the files out.");
+            }
+
             if (await TryCreateAsync(store, fullPath, schema, partitionColumns, options, cancellationToken).ConfigureAwait(false) is { } created)
             {
                 return created;
@@ -161,7 +169,7 @@ public sealed class DeltaTable
                     {
                         ["columns"] = new JsonArray([.. added.Select(c => (JsonNode?)JsonValue.Create(c))]).ToJsonString(),
                     },
-                    IsBlindAppend = true,
+                    IsBlindAppend = false, // a schema change, as Spark records one
                     EngineInfo = EngineInfo,
                     TxnId = Guid.NewGuid().ToString(),
                 },
@@ -1239,24 +1247,20 @@ public sealed class DeltaTable
     }
 
     /// <summary>
-    /// A table is created only in a new or empty folder (hidden entries, '.' or '_' first, aside): in one
-    /// holding files, which no version of the new table would reference, a vacuum would delete them.
+    /// The first entries of a folder a table is not to be created in, or null: a table is created only in
+    /// a new or empty folder (hidden entries, '.' or '_' first, aside), since in one holding files, which
+    /// no version of the new table would reference, a vacuum would delete them.
     /// </summary>
-    private static void RefuseFolderWithFiles(string fullPath, IDeltaLogStore store)
+    private static string? HoldsFiles(string fullPath)
     {
         if (!Directory.Exists(fullPath))
         {
-            return;
+            return null;
         }
 
         var entries = Directory.EnumerateFileSystemEntries(fullPath).Select(System.IO.Path.GetFileName)
             .Where(name => name is { Length: > 0 } && name[0] != '.' && name[0] != '_').Take(3).ToList();
-        if (entries.Count > 0)
-        {
-            throw new DeltaLogException(fullPath, store.Describe(0),
-                $"'{fullPath}' holds files but no Delta table ({string.Join(", ", entries)}{(entries.Count == 3 ? ", …" : "")}): Weft creates a table only in a new or empty folder, " +
-                "since a vacuum of the table would delete files none of its versions references. Point the table elsewhere, or move the files out.");
-        }
+        return entries.Count == 0 ? null : string.Join(", ", entries) + (entries.Count == 3 ? ", …" : "");
     }
 
     private static IEnumerable<(string Relative, FileInfo Info)> EnumerateDataFiles(string root, IReadOnlyList<string> partitionColumns)

@@ -34,10 +34,13 @@ public sealed record SignalDefinitionChanged(string Signal, string StreamedUnder
     {
         string from = SealedThroughMicros is { } through ? Timestamps.Format(through) : "the start of the signal's lookback";
         string fromArgument = SealedThroughMicros is { } t ? Timestamps.Format(t) : "<start of the lookback>";
-        return $"signal '{Signal}' is now definition {Now[..12]}, but the stream last wrote it under {StreamedUnder[..12]}: the events it streamed since {from} " +
+        return $"signal '{Signal}' is now definition {Short(Now)}, but the stream last wrote it under {Short(StreamedUnder)}: the events it streamed since {from} " +
             $"(past the last sealed batch bucket) are not served (the online store's elements of another definition are skipped) until a batch run recomputes them: " +
             $"weft batch --config {config} --signal {Signal} --from {fromArgument} --to {Timestamps.Format(Timestamps.ToMicros(now))}";
     }
+
+    /// <summary>A fingerprint's first 12 characters (a commit parameter another tool wrote may be shorter).</summary>
+    public static string Short(string fingerprint) => fingerprint.Length > 12 ? fingerprint[..12] : fingerprint;
 }
 
 /// <summary>
@@ -237,7 +240,11 @@ public sealed partial class StreamRuntime : IAsyncDisposable
         var streams = new List<SignalStream>();
         foreach (var name in names)
         {
-            var env = await SignalEnvironment.LoadAsync(config, name, registry, cancellationToken).ConfigureAwait(false);
+            // The definitions read above, not the files again: a compile landing between two reads
+            // gave the runtime and the routing (or serving) different definitions of one signal.
+            var definition = configured.FirstOrDefault(s => s.Name == name)
+                ?? throw new ConfigException(config.ConfigPath, [new DefinitionProblem("--signal", $"no signal '{name}' in '{config.Signals}'", $"known: {string.Join(", ", configured.Select(s => s.Name))}")]);
+            var env = await SignalEnvironment.LoadAsync(config, definition, registry, cancellationToken).ConfigureAwait(false);
             streams.Add(await SignalStream.OpenAsync(config, env, options.LakeRowGroupSize, time, cancellationToken).ConfigureAwait(false));
         }
 
