@@ -146,7 +146,7 @@ public sealed class ServingServer : IAsyncDisposable
             if (streamHost is not null)
             {
                 var streamOptions = new StreamOptions { MaxWait = options.StreamMaxWait, FlushInterval = options.StreamFlushInterval };
-                var runtime = await StreamRuntime.CreateAsync(config, streamHost.Source, store, null, streamOptions, time, cancellationToken).ConfigureAwait(false);
+                var runtime = await StreamRuntime.CreateForAsync(config, definitions, streamHost.Source, store, streamOptions, time, cancellationToken).ConfigureAwait(false);
                 stream = new EmbeddedStream(runtime, streamHost.EmbeddedLog!, (EmbeddedLogSource)streamHost.Source, time);
             }
 

@@ -224,15 +224,36 @@ public sealed partial class StreamRuntime : IAsyncDisposable
     public Exception? LastVacuumFailure { get; private set; }
 
     /// <summary>Loads the signals (all in the config's signal folder, or <paramref name="signals"/>) and the lake state.</summary>
-    public static async Task<StreamRuntime> CreateAsync(
+    public static Task<StreamRuntime> CreateAsync(
         WeftConfig config, IEventSource source, IOnlineStore store, IReadOnlyList<string>? signals = null, StreamOptions? options = null,
         TimeProvider? time = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return CreateAsync(config, config.LoadSignals(ExecutorRegistry.CreateDefault().Contains), source, store, signals, options, time, cancellationToken);
+    }
+
+    /// <summary>
+    /// A runtime of every signal in <paramref name="configured"/>, the definitions a process has already
+    /// read from <c>signals</c> (<see cref="WeftConfig.LoadSignals"/>): <c>weft serve</c>'s, so that its
+    /// reads and its stream run one definition of each signal, whatever a compile writes meanwhile.
+    /// </summary>
+    public static Task<StreamRuntime> CreateForAsync(
+        WeftConfig config, IReadOnlyList<SignalDefinition> configured, IEventSource source, IOnlineStore store, StreamOptions? options = null,
+        TimeProvider? time = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(configured);
+        return CreateAsync(config, configured, source, store, null, options, time, cancellationToken);
+    }
+
+    private static async Task<StreamRuntime> CreateAsync(
+        WeftConfig config, IReadOnlyList<SignalDefinition> configured, IEventSource source, IOnlineStore store, IReadOnlyList<string>? signals, StreamOptions? options,
+        TimeProvider? time, CancellationToken cancellationToken)
     {
         options ??= new StreamOptions();
         options.Validate();
         time ??= TimeProvider.System;
         var registry = ExecutorRegistry.CreateDefault();
-        var configured = config.LoadSignals(registry.Contains);
         var names = signals ?? configured.Select(s => s.Name).ToList();
         var running = names.ToHashSet(StringComparer.Ordinal);
         var otherSignalsTypes = configured.Where(s => !running.Contains(s.Name)).SelectMany(s => s.EventTypes).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);

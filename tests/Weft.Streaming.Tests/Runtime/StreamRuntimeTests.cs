@@ -763,6 +763,36 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     }
 
     /// <summary>
+    /// A runtime made from definitions a process read already (weft serve's) runs those, not the files
+    /// as they are when it opens: a compile landing between serving's read and the stream's split one
+    /// signal into two definitions, the stream's elements then unserved.
+    /// </summary>
+    [Fact]
+    public async Task A_runtime_made_from_read_definitions_runs_them_not_the_files_as_they_are_now()
+    {
+        using var world = new StreamWorld();
+        var read = world.Config.LoadSignals();
+        await File.WriteAllBytesAsync(Path.Combine(world.Root, "signals", "engagement.json"), SignalJsonWriter.Write(world.Signal with { Version = 2 }));
+        await world.AppendAsync(StreamWorld.Events(40, seed: 71));
+
+        await using (var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None))
+        {
+            await using var runtime = await StreamRuntime.CreateForAsync(world.Config, read, host.Source, host.Store, new StreamOptions { MaxBatchRecords = 300, MaxWait = TimeSpan.FromMilliseconds(20) });
+            int empty = 0;
+            while (empty < 3)
+            {
+                empty = await runtime.StepAsync(CancellationToken.None) == 0 ? empty + 1 : 0;
+            }
+
+            await runtime.FlushAsync(CancellationToken.None);
+        }
+
+        var lake = await Weft.Storage.EventTable.OpenAsync(Path.Combine(world.Root, "lake", "enriched", "engagement"));
+        (await lake.Log.GetHistoryAsync()).Where(c => c.Parameters.ContainsKey(LakeParameters.Fingerprint)).Select(c => c.Parameters[LakeParameters.Fingerprint])
+            .Should().NotBeEmpty().And.OnlyContain(f => f == SignalJsonWriter.Fingerprint(world.Signal));
+    }
+
+    /// <summary>
     /// A stream that stops and starts again takes the ids and hourly counts of the events its lake
     /// holds back into its dedup window and hot-user cap: a redelivery of a stored event is still a
     /// duplicate, a hot user still capped. Before, a restart forgot both.
