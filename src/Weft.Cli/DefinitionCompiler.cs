@@ -277,7 +277,7 @@ internal static class DefinitionCompiler
     /// Writes a file whole or not at all (a rename over it): <c>--out</c> is often the folder a running
     /// <c>weft serve</c> or a starting <c>weft batch</c> reads, which must never see half a definition.
     /// </summary>
-    private static async Task ReplaceAsync(string file, byte[] bytes, CancellationToken cancellationToken)
+    public static async Task ReplaceAsync(string file, byte[] bytes, CancellationToken cancellationToken)
     {
         string temp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file))!, $".{Path.GetFileName(file)}.{Guid.NewGuid():N}.tmp");
         try

@@ -59,7 +59,7 @@ internal static class Demo
         await o.WriteLineAsync($"Weft demo — working in {dir}").ConfigureAwait(false);
 
         // 1. Definitions as code → canonical JSON.
-        await o.WriteLineAsync("\n[1/9] compile the example C# definitions to canonical JSON").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[1/10] compile the example C# definitions to canonical JSON").ConfigureAwait(false);
         var compiled = DefinitionCompiler.Compile(EmbeddedDefinitions(), ct);
         if (compiled.Errors.Count > 0)
         {
@@ -78,7 +78,7 @@ internal static class Demo
 
         // 2. Synthetic raw data: a landing log (as delivered) and a raw archive table.
         var gen = new GenOptions { Events = events };
-        await o.WriteLineAsync($"\n[2/9] generate {events:N0} raw events (power-law users/items, diurnal, late, duplicated, malformed)").ConfigureAwait(false);
+        await o.WriteLineAsync($"\n[2/10] generate {events:N0} raw events (power-law users/items, diurnal, late, duplicated, malformed)").ConfigureAwait(false);
         var data = await SyntheticData.GenerateAsync(Path.Combine(dir, "raw"), gen, ct).ConfigureAwait(false);
         await o.WriteLineAsync($"  landing log   {data.Deliveries:N0} deliveries: {data.Late:N0} late, {data.Duplicates:N0} duplicated, {data.Bad:N0} malformed").ConfigureAwait(false);
         await o.WriteLineAsync($"  raw archive   {data.Archived:N0} well-formed deliveries in a Delta table, one bucket per day").ConfigureAwait(false);
@@ -95,7 +95,7 @@ internal static class Demo
         var archive = await ReadAllAsync(await EventTable.OpenAsync(data.EventsTable, ct).ConfigureAwait(false), null, null, ct).ConfigureAwait(false);
 
         // 3. Each signal in both scheduling shapes.
-        await o.WriteLineAsync("\n[3/9] run each signal in both shapes: the stream shape on the landing log (256-event micro-batches), the batch shape on the archive table").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[3/10] run each signal in both shapes: the stream shape on the landing log (256-event micro-batches), the batch shape on the archive table").ConfigureAwait(false);
         long asOf = Timestamps.ToMicros(gen.Start.AddDays(gen.Days));
         var options = new RunOptions { AsOfMicros = asOf };
         var outputs = new List<(CompiledSignal Signal, EventBatch Stream, EventBatch Batch, SignalRun BatchRun)>();
@@ -155,13 +155,13 @@ internal static class Demo
         // 4. The streaming path for real: the landing log through the embedded log, online store and stream buckets.
         string configPath = await WriteConfigAsync(dir, ct).ConfigureAwait(false);
         var weft = WeftConfig.Load(configPath);
-        await o.WriteLineAsync($"\n[4/9] stream: deliveries arrive in waves on the embedded log; sequences update online ({weft.OnlineStore.Describe()}) and in path=stream buckets").ConfigureAwait(false);
+        await o.WriteLineAsync($"\n[4/10] stream: deliveries arrive in waves on the embedded log; sequences update online ({weft.OnlineStore.Describe()}) and in path=stream buckets").ConfigureAwait(false);
         var landing = await File.ReadAllLinesAsync(data.LandingFile, ct).ConfigureAwait(false);
         long watchUser = WatchedUser(outputs[0].Stream);
         await StreamWavesAsync(weft, landing, watchUser, o, ct).ConfigureAwait(false);
 
         // 5. The batch path fixes history: recompute and seal buckets, then point-in-time training data.
-        await o.WriteLineAsync("\n[5/9] batch: recompute every bucket from the raw archives (the landing table and the stream's: late events, corrected enrichments), atomically, and seal them").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[5/10] batch: recompute every bucket from the raw archives (the landing table and the stream's: late events, corrected enrichments), atomically, and seal them").ConfigureAwait(false);
         var environments = new List<SignalEnvironment>();
         foreach (var (signal, _, _, _) in outputs)
         {
@@ -207,7 +207,7 @@ internal static class Demo
             + "other engines open the table from it (writers add one every 100 commits; weft table checkpoint PATH)").ConfigureAwait(false);
 
         // 6. Quality: the stream's rows measured against the sealed batch buckets, per event type.
-        await o.WriteLineAsync("\n[6/9] quality: path=stream against the sealed path=batch buckets, per event type (weft quality)").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[6/10] quality: path=stream against the sealed path=batch buckets, per event type (weft quality)").ConfigureAwait(false);
         foreach (var env in environments)
         {
             var report = await StreamBatchQuality.RunAsync(weft, env.Definition, env.Signal.Fingerprint, new QualityRequest(), ct).ConfigureAwait(false);
@@ -225,11 +225,11 @@ internal static class Demo
         await o.WriteLineAsync($"  weft quality --config {configPath} --signal {environments[0].Definition.Name} [--min-completeness 0.99 --min-agreement 0.999 --max-freshness-p99 objective]   # exit 1 below a gate").ConfigureAwait(false);
 
         // 7. Migration: one event type at a time off a (stand-in) legacy pipeline, gated by evidence.
-        await o.WriteLineAsync("\n[7/9] migrate: move 'engagement' off a legacy pipeline one event type at a time: shadow, two-tier compare against legacy's noise floor, A/B replay, cutover, rollback (weft migrate)").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[7/10] migrate: move 'engagement' off a legacy pipeline one event type at a time: shadow, two-tier compare against legacy's noise floor, A/B replay, cutover, rollback (weft migrate)").ConfigureAwait(false);
         var legacyOutput = await DemoMigration.RunAsync(dir, configPath, engagement, lake, watchUser, asOf, o, ct).ConfigureAwait(false);
 
         // 8. Serving: the merged sequence over HTTP, with provenance.
-        await o.WriteLineAsync("\n[8/9] serve: one merge of the online store (stream tail) and sealed batch history, over HTTP").ConfigureAwait(false);
+        await o.WriteLineAsync("\n[8/10] serve: one merge of the online store (stream tail) and sealed batch history, over HTTP").ConfigureAwait(false);
         int port = FreePort();
         (string Sequence, string Routes, string Hybrid) served;
         await using (var legacyEndpoint = await DemoMigration.StandInEndpoint.StartAsync(legacyOutput, ct).ConfigureAwait(false))
@@ -251,7 +251,7 @@ internal static class Demo
         if (sequences.Count > 0 && first.Definition.Name == "engagement")
         {
             var top = sequences.OrderByDescending(s => s.Elements.RowCount).ThenBy(s => s.UserId).First();
-            await o.WriteLineAsync($"\n[9/9] user {top.UserId}: {top.Elements.RowCount} elements (truncated: {top.Truncated}), newest first, as of {Timestamps.Format(asOf)}").ConfigureAwait(false);
+            await o.WriteLineAsync($"\n[9/10] user {top.UserId}: {top.Elements.RowCount} elements (truncated: {top.Truncated}), newest first, as of {Timestamps.Format(asOf)}").ConfigureAwait(false);
             var e = top.Elements;
             for (int r = 0; r < Math.Min(5, e.RowCount); r++)
             {
@@ -262,8 +262,48 @@ internal static class Demo
             await o.WriteLineAsync($"  fingerprint {first.Fingerprint}").ConfigureAwait(false);
         }
 
+        await EvolveAsync(weft, environments.First(e => e.Definition.Name == "searches").Definition, asOf, dir, o, ct).ConfigureAwait(false);
+
         await o.WriteLineAsync($"\ndone in {total.Elapsed.TotalSeconds:N1} s").ConfigureAwait(false);
         return 0;
+    }
+
+    /// <summary>
+    /// Step 10: an additive change deployed over a live signal's lake. The raw query joins the elements of
+    /// 'searches'; weft diff classifies it, the next batch run adds the column to the enriched table,
+    /// and the rows written before read it as null.
+    /// </summary>
+    private static async Task EvolveAsync(WeftConfig weft, SignalDefinition searches, long asOfMicros, string dir, TextWriter o, CancellationToken ct)
+    {
+        await o.WriteLineAsync($"\n[10/10] evolve: deploy an additive change to '{searches.Name}' (the raw query joins its elements) over its live lake").ConfigureAwait(false);
+        var evolved = searches with { Element = [.. searches.Element, new FieldDefinition("query", WeftType.String)] };
+        var bytes = SignalJsonWriter.Write(evolved);
+        var read = SignalJsonReader.Read(bytes);
+        if (!read.IsValid)
+        {
+            throw new InvalidOperationException("the demo's evolved definition is invalid: " + string.Join("; ", read.Problems));
+        }
+
+        var diff = SignalDiff.Compare(searches, read.Signal!);
+        await o.WriteLineAsync($"  weft diff: {diff.Overall.ToString().ToLowerInvariant()} ({string.Join("; ", diff.Changes.Select(c => c.Reason))})").ConfigureAwait(false);
+        await DefinitionCompiler.ReplaceAsync(Path.Combine(weft.Signals, searches.Name + ".json"), bytes, ct).ConfigureAwait(false);
+
+        // The last day again, under the new definition: its rows get the column; the older ones keep none.
+        long day = TimeBuckets.LengthMicros(TimeBucket.Day);
+        long from = TimeBuckets.StartOf(asOfMicros, TimeBucket.Day) - day;
+        var env = await SignalEnvironment.LoadAsync(weft, searches.Name, cancellationToken: ct).ConfigureAwait(false);
+        var result = await new BatchJob(env).RunAsync(new BatchRequest(searches.Name, from, asOfMicros), null, ct).ConfigureAwait(false);
+        var lake = await EnrichedLake.OpenAsync(weft.EnrichedTable(searches.Name), env.Definition, ct).ConfigureAwait(false);
+        var rows = await lake.ReadAsync(long.MinValue / 2, long.MaxValue / 2, ct).ConfigureAwait(false);
+        var queries = rows.Rows["query"];
+        int withQuery = 0;
+        for (int i = 0; i < rows.Rows.RowCount; i++)
+        {
+            withQuery += queries.IsNull(i) ? 0 : 1;
+        }
+
+        await o.WriteLineAsync($"  weft batch over {Timestamps.Format(from)[..10]}: {result.EventsOut:N0} events recomputed; {Path.GetRelativePath(dir, lake.Table.Path)} now has the column (table version {(await lake.GetStateAsync(ct).ConfigureAwait(false)).Version}): "
+            + $"{withQuery:N0} of {rows.Rows.RowCount:N0} rows hold a query, the rows written before it read null (docs/signal-json.md, \"Deploying a changed signal\")").ConfigureAwait(false);
     }
 
     private const string DemoKey = "weft-demo-key";

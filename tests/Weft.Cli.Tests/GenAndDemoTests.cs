@@ -307,6 +307,8 @@ public class GenAndDemoTests : IDisposable
         result.Out.Should().Contain("engagement.json");
         result.Out.Should().MatchRegex(@"stream: [\d,]+ events parsed, [\d,]+ of other types, [1-9]\d* malformed → dead letters");
         result.Out.Should().Contain("malformed JSON");
+        result.Out.Should().Contain("weft diff: additive (column 'query' (string) added)")
+            .And.MatchRegex(@"lake/enriched/searches now has the column \(table version \d+\): [1-9][\d,]* of [\d,]+ rows hold a query");
         result.Out.Should().Contain("missing user_id");
         result.Out.Should().Contain("parity: identical enriched events and sequences");
         var compaction = System.Text.RegularExpressions.Regex.Match(result.Out, @"path=stream ([\d,]+) → ([\d,]+) files");
