@@ -168,7 +168,7 @@ public sealed class BatchJob
 
         var shard = request.Shard is { Count: > 1 } sharded ? sharded : null;
         string runId = RunId(_env.Signal.Fingerprint, from, to, perChunk, inputs.ToString(), _env.EnrichmentFingerprint, shard?.Count ?? 1);
-        var table = await EnrichedLake.OpenForWritingAsync(config.EnrichedTable(definition.Name), _env.Signal, cancellationToken).ConfigureAwait(false);
+        var table = await EnrichedLake.OpenForWritingAsync(config, _env.Signal, cancellationToken).ConfigureAwait(false);
         var deadLetterTable = await DeadLetterTable.OpenAsync(config.DeadLetterTable(definition.Name), cancellationToken).ConfigureAwait(false);
         var recordedDeadLetters = await DeadLetterTable.ReadRecordedAsync(deadLetterTable, EventLayout.BatchPath, cancellationToken).ConfigureAwait(false);
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Collections.Immutable;
 using Weft.Definitions;
 using Weft.Engine;
+using Weft.Engine.Configuration;
 using Weft.Engine.Sequences;
 using Weft.Storage;
 
@@ -112,22 +113,29 @@ public sealed class EnrichedLake
     /// before read it as null, as this class's readers do before any writer has opened the table again.
     /// A column removed or retyped fails naming it and what to do.
     /// </summary>
-    public static async Task<EventTable> OpenForWritingAsync(string path, CompiledSignal signal, CancellationToken cancellationToken)
+    public static async Task<EventTable> OpenForWritingAsync(WeftConfig config, CompiledSignal signal, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(signal);
+        string path = config.EnrichedTable(signal.Definition.Name);
         try
         {
             return await EventTable.OpenOrCreateAsync(path, signal.EnrichedSchema, EventLayout.PartitionColumns, new EventTableOptions { AddColumns = true }, cancellationToken).ConfigureAwait(false);
         }
         catch (SchemaMismatchException e)
         {
-            var definition = signal.Definition;
+            bool retyped = signal.EnrichedSchema.Any(f => f.Name == e.Column);
             throw new InputException(
-                $"signal '{definition.Name}' v{definition.Version} cannot write its enriched table '{path}': column '{e.Column}' is retyped, or is one every row of the table has and this definition lacks " +
-                $"(columns can be added to the table, and a nullable one left to nulls, not changed). Keep the column as it was, or move the table aside " +
-                $"(mv {path} {path}.v-old) and recompute the history with `weft backfill --signal {definition.Name}`. ({e.Message})");
+                $"signal '{signal.Definition.Name}' v{signal.Definition.Version} cannot write its enriched table '{path}': column '{e.Column}' " +
+                (retyped ? "has another type there" : "is one every row of the table has, and this definition no longer produces it") +
+                $" (columns can be added to the table, and a nullable one left to nulls, not changed). {WayOut(config, signal.Definition.Name, path, e.Column)} ({e.Message})");
         }
     }
+
+    /// <summary>What to do about a column the table holds otherwise than the definition: the commands, whole.</summary>
+    private static string WayOut(WeftConfig config, string signal, string path, string column) =>
+        $"Keep column '{column}' as it was, or move the table aside and recompute the history under this definition: " +
+        $"mv {path} {path}.v-old && weft backfill --config {config.ConfigPath} --signal {signal} --from <first day of the history> --to {Timestamps.Format(Timestamps.ToMicros(DateTimeOffset.UtcNow))}.";
 
     /// <summary>The fingerprint of the lake's newest stream commit, or null when the stream never wrote it.</summary>
     public static async Task<string?> LastStreamedUnderAsync(EventTable table, CancellationToken cancellationToken)
@@ -292,6 +300,17 @@ public sealed class EnrichedLake
         // are the read version's: a long-lived reader (serving's history) sees those a writer added since it opened.
         var snapshot = await _table.Log.GetSnapshotAsync(state.Version, cancellationToken).ConfigureAwait(false);
         var tableSchema = ColumnConversions.ToDataFields(snapshot.Schema, snapshot.PartitionColumns);
+        foreach (var column in _signal.SequenceColumns)
+        {
+            if (tableSchema.FirstOrDefault(t => t.Name == column.Name) is { } held && held.Type != column.Type)
+            {
+                throw new InputException(
+                    $"signal '{_signal.Name}' v{_signal.Version} reads column '{column.Name}' as {column.Type}, but its enriched table '{_table.Path}' holds it as {held.Type} " +
+                    $"(a retyped column: the rows there are another definition's). Deploy the definition that wrote them, or move the table aside and recompute the history under this one " +
+                    $"(mv {_table.Path} {_table.Path}.v-old, then weft backfill --signal {_signal.Name} over the history).");
+            }
+        }
+
         var missing = _signal.SequenceColumns.Concat([new FieldDefinition(StandardColumns.UserId, WeftType.Int64, Nullable: false), new FieldDefinition(StandardColumns.IngestTime, WeftType.Timestamp, Nullable: false)])
             .Where(f => !tableSchema.Any(t => t.Name == f.Name)).Select(f => f with { Nullable = true }).ToImmutableArray();
         string[] columns = [.. Columns.Where(c => !missing.Any(f => f.Name == c)), EventLayout.PathColumn, EventLayout.BucketColumn];

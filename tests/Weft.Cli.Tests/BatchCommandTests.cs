@@ -99,6 +99,19 @@ public sealed class BatchCommandTests : IDisposable
         var dwell = await Weft.Parquet.Tests.DuckDb.RunAsync(DeltaTableFormatter.DuckDbQuery(await table.Log.GetSnapshotAsync()).TrimEnd(';')
             .Replace("SELECT *", "SELECT event_time::DATE AS day, count(dwell_ms) AS n", StringComparison.Ordinal) + " WHERE path = 'batch' GROUP BY ALL ORDER BY ALL");
         dwell[0].Rows.Select(r => (r[0].GetString(), r[1].ToString() == "0")).Should().Equal(("2026-11-01", false), ("2026-11-02", true));
+
+        // A column retyped: the writers refuse and the readers say so, each with the way out; nothing is written.
+        var versions = (await table.Log.GetHistoryAsync()).Count;
+        Directory.CreateDirectory(_cli.PathOf("defs-retyped"));
+        await File.WriteAllTextAsync(_cli.PathOf("defs-retyped/catalog.cs"), source.Replace(""".Attribute("dwell_ms", WeftType.Int32)""", """.Attribute("dwell_ms", WeftType.Int64)""", StringComparison.Ordinal));
+        (await _cli.RunAsync("compile", _cli.PathOf("defs-retyped"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
+        var refused = await _cli.RunAsync(Batch("2026-11-02", "2026-11-03"));
+        refused.Exit.Should().Be(2);
+        refused.Err.Should().Contain("column 'dwell_ms' has another type there").And.Contain($"weft backfill --config {config} --signal engagement --from ").And.NotContain("   at ");
+        var unread = await _cli.RunAsync("snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-03", "--out", _cli.PathOf("retyped.parquet"));
+        unread.Exit.Should().Be(2);
+        unread.Err.Should().Contain("reads column 'dwell_ms' as int64, but its enriched table").And.Contain("holds it as int32").And.NotContain("   at ");
+        (await (await EventTable.OpenAsync(_cli.PathOf("lake/enriched/engagement"))).Log.GetHistoryAsync()).Should().HaveCount(versions);
     }
 
     [Fact]

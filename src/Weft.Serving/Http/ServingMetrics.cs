@@ -20,7 +20,7 @@ internal static class ServingMetrics
                 m.Gauge("weft_serving_batch_age_seconds", "Now minus the batch watermark, by signal", now - (sealedThrough / 1e6), ("signal", s.Name));
             }
 
-            m.Gauge("weft_serving_other_definition_elements_total", "Online elements left out of sequences built since start because another definition of the signal wrote them (streamed before a deployment; weft batch over those buckets serves them again), by signal",
+            m.Gauge("weft_serving_other_definition_elements_total", "Online elements of another definition of the signal met while building sequences since start (each build counts those it met, whether or not batch rows stand in for them): non-zero while the store holds elements streamed before a deployment, by signal",
                 s.OtherDefinitionElements, ("signal", s.Name));
             if (s.StreamWatermark is { } watermark)
             {

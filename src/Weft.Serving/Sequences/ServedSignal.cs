@@ -78,8 +78,9 @@ internal sealed class ServedSignal
     public void Invalidate() => Interlocked.Increment(ref _generation);
 
     /// <summary>
-    /// Online elements left out of sequences built since start because another definition of the signal
-    /// wrote them (streamed before a deployment; a batch run over those buckets serves them again).
+    /// Online elements of another definition of the signal met while building sequences since start
+    /// (streamed before a deployment): each build counts those it met, so it is a flag of stale elements
+    /// in the store, not a count of events missing (batch rows may stand in for them).
     /// </summary>
     public long OtherDefinitionElements => Interlocked.Read(ref _otherDefinitionElements);
 

@@ -64,7 +64,7 @@ public sealed partial class StreamRuntime
         public static async Task<SignalStream> OpenAsync(WeftConfig config, SignalEnvironment env, int lakeRowGroupSize, TimeProvider time, CancellationToken cancellationToken)
         {
             var name = env.Definition.Name;
-            var lake = await EnrichedLake.OpenForWritingAsync(config.EnrichedTable(name), env.Signal, cancellationToken).ConfigureAwait(false);
+            var lake = await EnrichedLake.OpenForWritingAsync(config, env.Signal, cancellationToken).ConfigureAwait(false);
             var dead = await DeadLetterTable.OpenAsync(config.DeadLetterTable(name), cancellationToken).ConfigureAwait(false);
             var ledger = await LateEventLedger.OpenAsync(config.LateEventTable(name), cancellationToken).ConfigureAwait(false);
             var view = await EnrichedLake.OpenAsync(config.EnrichedTable(name), env.Definition, cancellationToken).ConfigureAwait(false);
