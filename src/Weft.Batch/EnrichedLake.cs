@@ -111,7 +111,7 @@ public sealed class EnrichedLake
     /// The signal's enriched table, as the batch and stream writers open it: an additive change to the
     /// signal (an element or enrichment column added) adds the column to the table, and rows written
     /// before read it as null, as this class's readers do before any writer has opened the table again.
-    /// A column removed or retyped fails naming it and what to do.
+    /// A retyped column, or a non-null one this definition lacks, fails naming it and what to do.
     /// </summary>
     public static async Task<EventTable> OpenForWritingAsync(WeftConfig config, CompiledSignal signal, CancellationToken cancellationToken)
     {
@@ -128,14 +128,14 @@ public sealed class EnrichedLake
             throw new InputException(
                 $"signal '{signal.Definition.Name}' v{signal.Definition.Version} cannot write its enriched table '{path}': column '{e.Column}' " +
                 (retyped ? "has another type there" : "is one every row of the table has, and this definition no longer produces it") +
-                $" (columns can be added to the table, and a nullable one left to nulls, not changed). {WayOut(config, signal.Definition.Name, path, e.Column)} ({e.Message})");
+                $" (columns can be added to the table, and a nullable one left to nulls, not changed). {WayOut(config.ConfigPath, signal.Definition.Name, path, e.Column)} ({e.Message})");
         }
     }
 
-    /// <summary>What to do about a column the table holds otherwise than the definition: the commands, whole.</summary>
-    private static string WayOut(WeftConfig config, string signal, string path, string column) =>
+    /// <summary>What to do about a column the table holds otherwise than the definition: the commands, whole (with the config when known).</summary>
+    private static string WayOut(string? configPath, string signal, string path, string column) =>
         $"Keep column '{column}' as it was, or move the table aside and recompute the history under this definition: " +
-        $"mv {path} {path}.v-old && weft backfill --config {config.ConfigPath} --signal {signal} --from <first day of the history> --to {Timestamps.Format(Timestamps.ToMicros(DateTimeOffset.UtcNow))}.";
+        $"mv {path} {path}.v-old && weft backfill{(configPath is null ? "" : " --config " + configPath)} --signal {signal} --from <first day of the history> --to {Timestamps.Format(Timestamps.ToMicros(DateTimeOffset.UtcNow))}.";
 
     /// <summary>The fingerprint of the lake's newest stream commit, or null when the stream never wrote it.</summary>
     public static async Task<string?> LastStreamedUnderAsync(EventTable table, CancellationToken cancellationToken)
@@ -306,13 +306,11 @@ public sealed class EnrichedLake
             {
                 throw new InputException(
                     $"signal '{_signal.Name}' v{_signal.Version} reads column '{column.Name}' as {column.Type}, but its enriched table '{_table.Path}' holds it as {held.Type} " +
-                    $"(a retyped column: the rows there are another definition's). Deploy the definition that wrote them, or move the table aside and recompute the history under this one " +
-                    $"(mv {_table.Path} {_table.Path}.v-old, then weft backfill --signal {_signal.Name} over the history).");
+                    $"(a retyped column: the rows there are another definition's). Deploy the definition that wrote them, or: {WayOut(null, _signal.Name, _table.Path, column.Name)}");
             }
         }
 
-        var missing = _signal.SequenceColumns.Concat([new FieldDefinition(StandardColumns.UserId, WeftType.Int64, Nullable: false), new FieldDefinition(StandardColumns.IngestTime, WeftType.Timestamp, Nullable: false)])
-            .Where(f => !tableSchema.Any(t => t.Name == f.Name)).Select(f => f with { Nullable = true }).ToImmutableArray();
+        var missing = _signal.SequenceColumns.Where(f => !tableSchema.Any(t => t.Name == f.Name)).Select(f => f with { Nullable = true }).ToImmutableArray();
         string[] columns = [.. Columns.Where(c => !missing.Any(f => f.Name == c)), EventLayout.PathColumn, EventLayout.BucketColumn];
         var filter = TimeBuckets.Filter(Math.Max(fromMicros, TimeBuckets.MinMicros), Math.Min(toMicros, TimeBuckets.MaxMicros), _signal.Bucket);
         var range = new ColumnRange(StandardColumns.EventTime, fromMicros, toMicros);

@@ -160,10 +160,10 @@ internal static class BatchCommands
             return;
         }
 
-        string from = state.SealedThroughMicros is { } through ? Timestamps.Format(through) : "<start of the lookback>";
+        var changed = new Weft.Streaming.Runtime.SignalDefinitionChanged(definition.Name, other, current, state.SealedThroughMicros);
         await stderr.WriteLineAsync(
-            $"note: the lake's newest stream rows were written by definition {Weft.Streaming.Runtime.SignalDefinitionChanged.Short(other)}, not the current {current[..12]}: this file holds them as that definition computed them " +
-            $"(serving leaves them out); to have them as the current one computes them, run first: weft batch --config {weft.ConfigPath} --signal {definition.Name} --from {from} --to {Timestamps.Format(Timestamps.ToMicros(DateTimeOffset.UtcNow))}").ConfigureAwait(false);
+            $"note: the lake's newest stream rows were written by definition {Weft.Streaming.Runtime.SignalDefinitionChanged.Short(other)}, not the current {Weft.Streaming.Runtime.SignalDefinitionChanged.Short(current)}: " +
+            $"this file holds them as that definition computed them (serving leaves them out); to have them as the current one computes them, run first: {changed.BatchCommand(weft.ConfigPath, DateTimeOffset.UtcNow)}").ConfigureAwait(false);
     }
 
     private static Command TrainingSetCommand(TextWriter stdout, TextWriter stderr)

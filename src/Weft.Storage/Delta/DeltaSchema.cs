@@ -333,13 +333,12 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
     /// This table schema with the columns of <paramref name="requested"/> it lacks added at its end, each
     /// nullable (the files written before hold none, and read as nulls), and a column the request allows
     /// nulls in made nullable. A nullable column the request lacks stays (its writer writes nulls there).
-    /// Returns this schema when nothing is to be added, and null with <paramref name="problem"/> when
-    /// columns cannot be added to reach the request: a non-null column of the table it lacks, or one it
-    /// has with another type.
+    /// Returns this schema when nothing is to be added, and null when columns cannot be added to reach
+    /// the request: a non-null column of the table it lacks, or one it has with another type (the
+    /// caller's <see cref="FindMismatch"/> then names it).
     /// </summary>
-    internal DeltaSchema? WithColumnsOf(DeltaSchema requested, out (string Column, string Problem)? problem)
+    internal DeltaSchema? WithColumnsOf(DeltaSchema requested)
     {
-        problem = null;
         var fields = new List<DeltaField>(Math.Max(_fields.Length, requested._fields.Length));
         bool changed = false;
         foreach (var field in _fields)
@@ -351,15 +350,8 @@ public sealed class DeltaSchema : IEquatable<DeltaSchema>
                 continue;
             }
 
-            if (wanted is null)
+            if (wanted is null || wanted.Type != field.Type || wanted.IsList != field.IsList)
             {
-                problem = (field.Name, $"the table has {field.Describe()}, which the new schema no longer has");
-                return null;
-            }
-
-            if (wanted.Type != field.Type || wanted.IsList != field.IsList)
-            {
-                problem = (field.Name, $"the table has {field.Describe()} but the new schema has {wanted.Describe()}");
                 return null;
             }
 

@@ -152,7 +152,7 @@ public sealed class DeltaTable
             // converts or does not read) keeps its schema for that engine to change.
             if (ProtocolSupport.WriteProblem(state) is not null || state.Metadata.Configuration.ContainsKey("delta.columnMapping.mode")
                 || state.Schema.HasInvariants || state.Schema.UnreadableColumns.Count > 0 || state.Schema.ConvertedColumns.Count > 0 || state.Schema.StructColumns.Count > 0
-                || state.Schema.WithColumnsOf(requested, out _) is not { } widened || ReferenceEquals(widened, state.Schema))
+                || state.Schema.WithColumnsOf(requested) is not { } widened || ReferenceEquals(widened, state.Schema))
             {
                 return table;
             }
@@ -960,7 +960,7 @@ public sealed class DeltaTable
         try
         {
             var wider = DeltaSchema.Parse(after.SchemaString);
-            return DeltaSchema.Parse(before.SchemaString).WithColumnsOf(wider, out _) is { } widened
+            return DeltaSchema.Parse(before.SchemaString).WithColumnsOf(wider) is { } widened
                 && widened.Fields.Count == wider.Fields.Count && widened.Fields.All(f => wider.Find(f.Name) == f);
         }
         catch (FormatException)

@@ -33,11 +33,14 @@ public sealed record SignalDefinitionChanged(string Signal, string StreamedUnder
     public string Describe(string config, DateTimeOffset now)
     {
         string from = SealedThroughMicros is { } through ? Timestamps.Format(through) : "the start of the signal's lookback";
-        string fromArgument = SealedThroughMicros is { } t ? Timestamps.Format(t) : "<start of the lookback>";
         return $"signal '{Signal}' is now definition {Short(Now)}, but the stream last wrote it under {Short(StreamedUnder)}: the events it streamed since {from} " +
             $"(past the last sealed batch bucket) are not served (the online store's elements of another definition are skipped) until a batch run recomputes them: " +
-            $"weft batch --config {config} --signal {Signal} --from {fromArgument} --to {Timestamps.Format(Timestamps.ToMicros(now))}";
+            BatchCommand(config, now);
     }
+
+    /// <summary>The batch run that recomputes the streamed tail under <see cref="Now"/>: from the last sealed bucket to <paramref name="now"/>.</summary>
+    public string BatchCommand(string config, DateTimeOffset now) =>
+        $"weft batch --config {config} --signal {Signal} --from {(SealedThroughMicros is { } t ? Timestamps.Format(t) : "<start of the lookback>")} --to {Timestamps.Format(Timestamps.ToMicros(now))}";
 
     /// <summary>A fingerprint's first 12 characters (a commit parameter another tool wrote may be shorter).</summary>
     public static string Short(string fingerprint) => fingerprint.Length > 12 ? fingerprint[..12] : fingerprint;
