@@ -124,17 +124,28 @@ public sealed class EnrichedLake
         }
         catch (SchemaMismatchException e)
         {
-            bool retyped = signal.EnrichedSchema.Any(f => f.Name == e.Column);
+            bool produced = signal.EnrichedSchema.Any(f => f.Name == e.Column);
+            if (e.ColumnsNotAddedBecause is { } layout)
+            {
+                throw new InputException(
+                    $"signal '{signal.Definition.Name}' v{signal.Definition.Version} cannot write its enriched table '{path}': column '{e.Column}' is new, " +
+                    $"and Weft adds columns only to a table in its own layout, which this one is not: {layout}. Add the column with the engine that keeps the table, " +
+                    $"or {MoveAside(config.ConfigPath, signal.Definition.Name, path)} ({e.Message})");
+            }
+
             throw new InputException(
                 $"signal '{signal.Definition.Name}' v{signal.Definition.Version} cannot write its enriched table '{path}': column '{e.Column}' " +
-                (retyped ? "has another type there" : "is one every row of the table has, and this definition no longer produces it") +
+                (produced ? "has another type there" : "is one every row of the table has, and this definition no longer produces it") +
                 $" (columns can be added to the table, and a nullable one left to nulls, not changed). {WayOut(config.ConfigPath, signal.Definition.Name, path, e.Column)} ({e.Message})");
         }
     }
 
     /// <summary>What to do about a column the table holds otherwise than the definition: the commands, whole (with the config when known).</summary>
     private static string WayOut(string? configPath, string signal, string path, string column) =>
-        $"Keep column '{column}' as it was, or move the table aside and recompute the history under this definition: " +
+        $"Keep column '{column}' as it was, or {MoveAside(configPath, signal, path)}";
+
+    private static string MoveAside(string? configPath, string signal, string path) =>
+        "move the table aside and recompute the history under this definition: " +
         $"mv {path} {path}.v-old && weft backfill{(configPath is null ? "" : " --config " + configPath)} --signal {signal} --from <first day of the history> --to {Timestamps.Format(Timestamps.ToMicros(DateTimeOffset.UtcNow))}.";
 
     /// <summary>The fingerprint of the lake's newest stream commit, or null when the stream never wrote it.</summary>

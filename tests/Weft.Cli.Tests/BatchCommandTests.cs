@@ -112,6 +112,24 @@ public sealed class BatchCommandTests : IDisposable
         unread.Exit.Should().Be(2);
         unread.Err.Should().Contain("reads column 'dwell_ms' as int64, but its enriched table").And.Contain("holds it as int32").And.NotContain("   at ");
         (await (await EventTable.OpenAsync(_cli.PathOf("lake/enriched/engagement"))).Log.GetHistoryAsync()).Should().HaveCount(versions);
+
+        // The table taken over by another engine (column mapping on, the column seen dropped there): the
+        // definition that adds seen back is refused, and the refusal says the layout is why.
+        var log = _cli.PathOf("lake/enriched/engagement/_delta_log");
+        var commits = Directory.GetFiles(log, "*.json").Order(StringComparer.Ordinal).ToList();
+        var metadata = (await Task.WhenAll(commits.Select(f => File.ReadAllLinesAsync(f)))).SelectMany(lines => lines)
+            .Select(line => System.Text.Json.Nodes.JsonNode.Parse(line)!.AsObject()).Last(action => action.ContainsKey("metaData"))["metaData"]!.AsObject();
+        var schema = System.Text.Json.Nodes.JsonNode.Parse(metadata["schemaString"]!.GetValue<string>())!.AsObject();
+        schema["fields"]!.AsArray().Remove(schema["fields"]!.AsArray().Single(f => f!["name"]!.GetValue<string>() == "seen"));
+        metadata["schemaString"] = schema.ToJsonString();
+        metadata["configuration"] = new System.Text.Json.Nodes.JsonObject { ["delta.columnMapping.mode"] = "none" };
+        await File.WriteAllTextAsync(Path.Combine(log, $"{versions:D20}.json"), new System.Text.Json.Nodes.JsonObject { ["metaData"] = metadata.DeepClone() }.ToJsonString() + "\n");
+        (await _cli.RunAsync("compile", _cli.PathOf("defs-added"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
+        var foreign = await _cli.RunAsync(Batch("2026-11-02", "2026-11-03"));
+        foreign.Exit.Should().Be(2);
+        foreign.Err.Should().Contain("column 'seen' is new, and Weft adds columns only to a table in its own layout").And.Contain("delta.columnMapping.mode (none)")
+            .And.Contain($"weft backfill --config {config} --signal engagement --from ").And.NotContain("has another type there").And.NotContain("   at ");
+        (await (await EventTable.OpenAsync(_cli.PathOf("lake/enriched/engagement"))).Log.GetHistoryAsync()).Should().HaveCount(versions + 1, "the refusal commits nothing");
     }
 
     [Fact]

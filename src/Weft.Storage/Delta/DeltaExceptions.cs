@@ -72,5 +72,11 @@ public sealed class SchemaMismatchException : DeltaException
     /// <summary>The first column whose declaration differs.</summary>
     public string Column { get; }
 
+    /// <summary>
+    /// When the writer asked to add columns and <see cref="Column"/> is one the table lacks, why the
+    /// table takes none (another engine's layout); else null.
+    /// </summary>
+    public string? ColumnsNotAddedBecause { get; init; }
+
     public override bool IsTransient => false;
 }

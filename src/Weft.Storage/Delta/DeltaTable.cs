@@ -122,8 +122,16 @@ public sealed class DeltaTable
         if (!existing.Schema.Equals(schema) && !(addColumns && existing.Schema.FindMismatch(schema, allowMissingNullable: true) is null))
         {
             var column = existing.Schema.FindMismatch(schema)?.Column ?? FirstDifferentColumn(existing.Schema, schema);
+            // Said, or the refusal of an additive change reads like a removed or retyped column.
+            var reason = addColumns && existing.Schema.Find(column) is null ? WhyNoColumnsAdded(existing) : null;
+            var notAdded = reason is null
+                ? ""
+                : $" Weft adds columns only to a table in its own layout, and this one is not: {reason}. Add them with the engine that keeps the table, or point the table elsewhere.";
             throw new SchemaMismatchException(fullPath, column,
-                $"Table '{fullPath}' exists with schema ({existing.Schema}), which differs from the requested ({schema}) at column '{column}'.");
+                $"Table '{fullPath}' exists with schema ({existing.Schema}), which differs from the requested ({schema}) at column '{column}'.{notAdded}")
+            {
+                ColumnsNotAddedBecause = reason,
+            };
         }
 
         if (!existing.Metadata.PartitionColumns.SequenceEqual(partitionColumns, StringComparer.Ordinal))
@@ -148,11 +156,7 @@ public sealed class DeltaTable
         for (int attempt = 0; ; attempt++)
         {
             var state = table._latest;
-            // Only Weft's own layout: another engine's table (column mapping, invariants, types Weft
-            // converts or does not read) keeps its schema for that engine to change.
-            if (ProtocolSupport.WriteProblem(state) is not null || state.Metadata.Configuration.ContainsKey("delta.columnMapping.mode")
-                || state.Schema.HasInvariants || state.Schema.UnreadableColumns.Count > 0 || state.Schema.ConvertedColumns.Count > 0 || state.Schema.StructColumns.Count > 0
-                || state.Schema.WithColumnsOf(requested) is not { } widened || ReferenceEquals(widened, state.Schema))
+            if (WhyNoColumnsAdded(state) is not null || state.Schema.WithColumnsOf(requested) is not { } widened || ReferenceEquals(widened, state.Schema))
             {
                 return table;
             }
@@ -189,6 +193,17 @@ public sealed class DeltaTable
             table = await OpenAsync(_log.Store, Path, _options, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Null when Weft may add columns to the table, else why not: only Weft's own layout takes them;
+    /// another engine's table (column mapping, invariants, types Weft converts or does not read) keeps
+    /// its schema for that engine to change.
+    /// </summary>
+    private static string? WhyNoColumnsAdded(TableState state) =>
+        ProtocolSupport.WriteProblem(state)
+        ?? (state.Metadata.Configuration.TryGetValue("delta.columnMapping.mode", out var mode)
+            ? $"it sets delta.columnMapping.mode ({mode}), whose columns Weft leaves to the engine that set it"
+            : null);
 
     internal static async Task<DeltaTable> OpenAsync(IDeltaLogStore store, string fullPath, DeltaTableOptions? options, CancellationToken cancellationToken)
     {

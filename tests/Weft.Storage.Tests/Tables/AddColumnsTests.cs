@@ -130,6 +130,41 @@ public sealed class AddColumnsTests : IDisposable
 
         (await (await EventTable.OpenAsync(path)).Log.GetHistoryAsync()).Should().HaveCount(1, "nothing was committed");
     }
+
+    /// <summary>
+    /// Another engine's table (here a <c>short</c> column, read through a conversion) gets no added
+    /// columns, and the refusal says so: before, it read like a removed or retyped column.
+    /// </summary>
+    [Theory]
+    [InlineData("{\"name\":\"qty\",\"type\":\"short\",\"nullable\":true,\"metadata\":{}}", "{}", "'qty' is short")]
+    [InlineData("{\"name\":\"qty\",\"type\":\"integer\",\"nullable\":true,\"metadata\":{}}", "{\"delta.columnMapping.mode\":\"none\"}", "delta.columnMapping.mode (none)")]
+    public async Task A_table_in_another_engines_layout_gets_no_columns_and_the_refusal_says_why(string qty, string configuration, string reason)
+    {
+        var path = _directory.Combine("warehouse");
+        var schema = "{\"type\":\"struct\",\"fields\":[{\"name\":\"id\",\"type\":\"long\",\"nullable\":true,\"metadata\":{}}," + qty + "]}";
+        await Weft.Storage.Tests.TestTables.WriteRawLogAsync(path, 0,
+            new System.Text.Json.Nodes.JsonObject { ["protocol"] = new System.Text.Json.Nodes.JsonObject { ["minReaderVersion"] = 1, ["minWriterVersion"] = 2 } },
+            new System.Text.Json.Nodes.JsonObject
+            {
+                ["metaData"] = new System.Text.Json.Nodes.JsonObject
+                {
+                    ["id"] = "b6f1f7a4-2c1e-4d55-9d0e-6a4f0c1e2b3a",
+                    ["format"] = new System.Text.Json.Nodes.JsonObject { ["provider"] = "parquet", ["options"] = new System.Text.Json.Nodes.JsonObject() },
+                    ["schemaString"] = schema,
+                    ["partitionColumns"] = new System.Text.Json.Nodes.JsonArray(),
+                    ["configuration"] = System.Text.Json.Nodes.JsonNode.Parse(configuration),
+                    ["createdTime"] = 0,
+                },
+            });
+
+        ImmutableArray<FieldDefinition> wider = [new("id", WeftType.Int64), new("qty", WeftType.Int32), new("board_id", WeftType.Int64)];
+        var open = async () => await EventTable.OpenOrCreateAsync(path, wider, [], Adding);
+        (await open.Should().ThrowAsync<Weft.Storage.SchemaMismatchException>()).Which.Message.Should().Contain("only to a table in its own layout").And.Contain(reason);
+        Weft.Storage.Tests.TestTables.LogFiles(path).Should().Equal(["00000000000000000000.json"], "nothing was committed");
+
+        var plain = async () => await EventTable.OpenOrCreateAsync(path, wider, []);
+        (await plain.Should().ThrowAsync<Weft.Storage.SchemaMismatchException>()).Which.Message.Should().NotContain("own layout", "a writer not asked to add columns is refused for the mismatch alone");
+    }
 }
 
 /// <summary>
