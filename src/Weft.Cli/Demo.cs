@@ -325,7 +325,7 @@ internal static class Demo
               "migration_store": "migration.db",
               "tenants": [
                 { "name": "home-feed", "api_keys_sha256": [ "{{hash}}" ] },
-                { "name": "search", "api_keys_sha256": [ "{{searchHash}}" ] }
+                { "name": "search", "api_keys_sha256": [ "{{searchHash}}" ], "max_events_per_second": 20000, "max_sequences_per_second": 2000 }
               ]
             }
             """, ct).ConfigureAwait(false);

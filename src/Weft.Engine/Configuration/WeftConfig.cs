@@ -214,7 +214,14 @@ public sealed record SourceConfig(string Kind, string? Path, string? BootstrapSe
 }
 
 /// <summary>A tenant and the SHA-256 hashes (hex) of its API keys; keys themselves are never stored.</summary>
-public sealed record TenantConfig(string Name, ImmutableArray<string> ApiKeySha256);
+public sealed record TenantConfig(string Name, ImmutableArray<string> ApiKeySha256)
+{
+    /// <summary>Events a second <c>POST /v1/events</c> takes from the tenant on average (<c>max_events_per_second</c>); null: no limit.</summary>
+    public long? MaxEventsPerSecond { get; init; }
+
+    /// <summary>Sequences a second the tenant reads on average, a multi-get counting each user (<c>max_sequences_per_second</c>); null: no limit.</summary>
+    public long? MaxSequencesPerSecond { get; init; }
+}
 
 /// <summary>
 /// The deployment configuration, <c>weft.json</c> (DESIGN.md, "Command line"): where the lake is, which
@@ -595,8 +602,25 @@ public sealed record WeftConfig
                         continue;
                     }
 
-                    Keys(t, at, "name", "api_keys_sha256");
+                    Keys(t, at, "name", "api_keys_sha256", "max_events_per_second", "max_sequences_per_second");
                     var name = Str(t, "name", at, required: true);
+                    long? Rate(string key)
+                    {
+                        if (!t.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null)
+                        {
+                            return null;
+                        }
+
+                        if (v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out long rate) && rate is >= 1 and <= 1_000_000_000)
+                        {
+                            return rate;
+                        }
+
+                        problems.Add(new DefinitionProblem($"{at}.{key}", $"'{key}' must be a whole number from 1 to 1000000000, not {(v.ValueKind == JsonValueKind.Number ? v.GetRawText() : "a " + v.ValueKind.ToString().ToLowerInvariant())}", "leave it out for no limit"));
+                        return null;
+                    }
+
+                    long? maxEvents = Rate("max_events_per_second"), maxSequences = Rate("max_sequences_per_second");
                     var keys = ImmutableArray.CreateBuilder<string>();
                     if (t.TryGetProperty("api_keys_sha256", out var ks) && ks.ValueKind is not (JsonValueKind.Array or JsonValueKind.Null))
                     {
@@ -633,7 +657,7 @@ public sealed record WeftConfig
                     else if (name is not null)
                     {
                         tenantNames[name] = at;
-                        tenants.Add(new TenantConfig(name, keys.ToImmutable()));
+                        tenants.Add(new TenantConfig(name, keys.ToImmutable()) { MaxEventsPerSecond = maxEvents, MaxSequencesPerSecond = maxSequences });
                     }
                 }
             }

@@ -21,6 +21,27 @@ internal sealed class ServingState
         Stream = stream;
         Time = time;
         TenantEventTypes = EventTypesByTenant(signals);
+        Quotas = new TenantQuotas(config.Tenants, time);
+    }
+
+    /// <summary>The tenants' rate limits (<c>tenants[].max_events_per_second</c>, <c>max_sequences_per_second</c>).</summary>
+    public TenantQuotas Quotas { get; }
+
+    /// <summary>
+    /// Null when the tenant may post <paramref name="events"/> events and read <paramref name="sequences"/>
+    /// sequences now (and they are counted against its limits); else the 429, counted in
+    /// <c>weft_serving_throttled_total</c>.
+    /// </summary>
+    public Http.ApiError? Throttled(string tenant, int events = 0, int sequences = 0)
+    {
+        var refusal = (events > 0 ? Quotas.TakeEvents(tenant, events) : null) ?? (sequences > 0 ? Quotas.TakeSequences(tenant, sequences) : null);
+        if (refusal is null)
+        {
+            return null;
+        }
+
+        Metrics.Count("weft_serving_throttled_total", "Requests refused with 429 for a tenant's rate limit, by tenant and limit", 1, ("tenant", tenant), ("limit", refusal.Option));
+        return Http.ApiError.TooManyRequests(refusal);
     }
 
     public WeftConfig Config { get; }

@@ -14,6 +14,12 @@ namespace Weft.Serving.Http;
 /// </summary>
 internal sealed record ApiError(int Status, string Message, string? Parameter = null, string? Limit = null)
 {
+    /// <summary>Seconds a refused client should wait (the <c>Retry-After</c> header), for a 429.</summary>
+    public int? RetryAfterSeconds { get; init; }
+
+    /// <summary>429 for a tenant over a rate limit, with the wait in <c>Retry-After</c>.</summary>
+    public static ApiError TooManyRequests(Security.QuotaRefusal refusal) => new(429, refusal.Message, Limit: refusal.Limit) { RetryAfterSeconds = refusal.RetryAfterSeconds };
+
     public static ApiError BadRequest(string message, string? parameter = null, string? limit = null) => new(400, message, parameter, limit);
 
     /// <summary>400 for JSON that does not parse, saying where.</summary>

@@ -115,7 +115,7 @@ internal static partial class ServingEndpoints
             .WithName("sequence").WithTags("sequences")
             .WithSummary("One user's sequence of a signal, as columnar JSON with provenance")
             .WithDescription("The merge of the online store (stream tail) and the sealed batch history, cut to (as_of − lookback, as_of] and ingest_time ≤ known_at, newest first, at most limit elements. columns: comma-separated sequence columns (event_id and event_time always come). limit: ≤ the signal's max_length and serving.max_limit. lookback: a duration ≤ the signal's. as_of, known_at: ISO-8601 (default now; known_at defaults to as_of). consumer: during a migration off a legacy pipeline (docs/migration.md), the model or service reading; the sequence is then assembled from Weft's events of the types routed to Weft for this user and the legacy endpoint's events of the others, with an assembly object (its version and each event type's source); 409 when a type is routed to legacy and no legacy endpoint is configured, 502 when the legacy endpoint fails.")
-            .Produces<SequenceDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(409).Produces<ErrorDoc>(502).Produces<ErrorDoc>(503)
+            .Produces<SequenceDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(409).Produces<ErrorDoc>(429).Produces<ErrorDoc>(502).Produces<ErrorDoc>(503)
             .WithReadParameters();
 
         app.MapPost(MultiGetRoute, (HttpContext context, string signal) => MultiGetAsync(context, state, signal))
@@ -123,7 +123,7 @@ internal static partial class ServingEndpoints
             .WithSummary("Sequences of many users of one signal in one call, from one store snapshot")
             .WithDescription("Body: {\"user_ids\": [...], \"columns\": [...], \"limit\": N, \"lookback\": \"7d\", \"as_of\": \"...\", \"known_at\": \"...\", \"consumer\": \"...\"}; one sequence per distinct user, in request order. At most serving.max_users_per_request users. With consumer, each user's hybrid sequence, as GET …/sequence?consumer= assembles it (409, 502 likewise).")
             .AddOpenApiOperationTransformer(RequestBody<MultiGetRequestDoc>("application/json"))
-            .Produces<MultiGetDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(409).Produces<ErrorDoc>(415).Produces<ErrorDoc>(502).Produces<ErrorDoc>(503);
+            .Produces<MultiGetDoc>(200).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(404).Produces<ErrorDoc>(409).Produces<ErrorDoc>(415).Produces<ErrorDoc>(429).Produces<ErrorDoc>(502).Produces<ErrorDoc>(503);
 
         app.MapMethods(RoutesRoute, ReadMethods, (HttpContext context, string signal, string user_id, [FromQuery] string? consumer) => RoutesAsync(context, state, signal, user_id, consumer))
             .WithName("routes").WithTags("migration")
@@ -135,9 +135,9 @@ internal static partial class ServingEndpoints
         app.MapPost(EventsRoute, (HttpContext context, [FromServices] ServingState s) => EventsAsync(context, s))
             .WithName("events").WithTags("events")
             .WithSummary("Append raw events to the embedded log; 202 once durable")
-            .WithDescription("A JSON array of event objects, or NDJSON. Every event's event_type must be one of the caller's (included by its signals and no other tenant's); a tenant field, if present, must be the caller. The streaming runtime in this process then parses, enriches and serves them; bad events become dead letters. At most serving.max_events_per_request events and serving.max_request_bytes bytes.")
+            .WithDescription("A JSON array of event objects, or NDJSON. Every event's event_type must be one of the caller's (included by its signals and no other tenant's); a tenant field, if present, must be the caller. The streaming runtime in this process then parses, enriches and serves them; bad events become dead letters. At most serving.max_events_per_request events and serving.max_request_bytes bytes. 429, with Retry-After, while the tenant is over its max_events_per_second.")
             .AddOpenApiOperationTransformer(EventsBody)
-            .Produces<EventsAcceptedDoc>(202).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(409).Produces<ErrorDoc>(415).Produces<ErrorDoc>(503);
+            .Produces<EventsAcceptedDoc>(202).Produces<ErrorDoc>(400).RequiresApiKey().Produces<ErrorDoc>(409).Produces<ErrorDoc>(415).Produces<ErrorDoc>(429).Produces<ErrorDoc>(503);
     }
 
     /// <summary>
@@ -272,6 +272,11 @@ internal static partial class ServingEndpoints
             return (default, error);
         }
 
+        if (state.Throttled(tenant, sequences: 1) is { } throttled)
+        {
+            return (default, throttled);
+        }
+
         var timeline = await state.Sequences.TimelineAsync(signal, userId, cancellationToken).ConfigureAwait(false);
         var read = new ReadContext(parameters.Cut, parameters.Lookback, state.Stream?.LagMs);
         var sequence = cut ? SequenceService.Cut(timeline, parameters.Cut, t_seen ??= new HashSet<string>(StringComparer.Ordinal)) : new ServedSequence(timeline, [], false, 0, 0);
@@ -329,6 +334,7 @@ internal static partial class ServingEndpoints
         parseError ??= ParseMultiGet(body, state.Options.MaxUsersPerRequest, out users, out args, out consumer);
         ReadParameters parameters = null!;
         parseError ??= ReadRequest.TryParse(state, signal, args, out parameters);
+        parseError ??= state.Throttled(signal.Definition.Tenant, sequences: users.Count);
         if (parseError is not null)
         {
             await WriteErrorAsync(context, parseError).ConfigureAwait(false);
@@ -545,6 +551,12 @@ internal static partial class ServingEndpoints
                 await WriteErrorAsync(context, ApiError.BadRequest($"events[{i}] is {size:N0} bytes, more than the embedded log takes for one event ({maxRecord:N0} bytes)", limit: "embedded log per-event size")).ConfigureAwait(false);
                 return;
             }
+        }
+
+        if (state.Throttled(tenant, events: records.Count) is { } throttled)
+        {
+            await WriteErrorAsync(context, throttled).ConfigureAwait(false);
+            return;
         }
 
         stream.Sample();
@@ -937,6 +949,11 @@ internal static partial class ServingEndpoints
     private static async Task WriteErrorAsync(HttpContext context, ApiError error)
     {
         Begin(context, error.Status);
+        if (error.RetryAfterSeconds is { } wait)
+        {
+            context.Response.Headers.RetryAfter = wait.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         using (var w = new Utf8JsonWriter(context.Response.BodyWriter, ErrorWriterOptions))
         {
             w.WriteStartObject();
