@@ -111,9 +111,10 @@ public static class SequenceBuilder
             bool cutShort = false;
             if (g >= 0)
             {
-                // Strictly before the label: an event at label_time may be the labelled action itself.
-                long asOf = labelTimes[i] - 1;
-                var cut = SequenceCut.For(signal, asOf, knownAtLabelTime ? labelTimes[i] : long.MaxValue, maxLength);
+                // A read at label_time, less an event at label_time itself (it may be the labelled
+                // action): the end moves back a microsecond and the lookback with it, so the window
+                // starts where a snapshot or a served read at label_time starts.
+                var cut = SequenceCut.For(signal, labelTimes[i] - 1, knownAtLabelTime ? labelTimes[i] : long.MaxValue, maxLength, lookback: signal.Lookback - TimeSpan.FromMicroseconds(1));
                 int before = picked.Count;
                 cutShort = index.Select(g, cut, picked, seen);
                 for (int k = before; k < picked.Count; k++)

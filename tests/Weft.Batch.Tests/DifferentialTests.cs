@@ -96,7 +96,7 @@ public sealed class DifferentialTests
             versions AS (SELECT * FROM read_parquet({DuckDb.Quote(world.ItemsPath + "/**/*.parquet")})),
             labels(label_id, user_id, label_time) AS (VALUES {values}),
             c AS (SELECT l.label_id, l.label_time, raw.* FROM labels l JOIN raw ON raw.user_id = l.user_id
-                  WHERE {Filtered} AND epoch_us(raw.event_time) < l.label_time AND epoch_us(raw.event_time) >= l.label_time - {lookback}
+                  WHERE {Filtered} AND epoch_us(raw.event_time) < l.label_time AND epoch_us(raw.event_time) > l.label_time - {lookback}
                   {(asServed ? "AND epoch_us(raw.ingest_time) <= l.label_time" : "")}),
             d AS (SELECT * FROM c QUALIFY row_number() OVER (PARTITION BY label_id, event_id ORDER BY event_time DESC, ingest_time ASC) = 1),
             e AS (SELECT d.*,

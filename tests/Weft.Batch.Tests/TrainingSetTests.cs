@@ -84,6 +84,40 @@ public sealed class TrainingSetTests
         }
     }
 
+    /// <summary>
+    /// A label's window is the read's at as_of = label_time, (label_time − lookback, label_time], less
+    /// an event at label_time itself (it may be the labelled action): the event exactly a lookback
+    /// before is out, as a snapshot or a served read at label_time leaves it out, and the one a
+    /// microsecond later is in. (The window's start once moved back with its end and took the first.)
+    /// </summary>
+    [Fact]
+    public async Task A_labels_window_starts_where_a_read_at_the_label_time_starts_and_leaves_the_labelled_action_out()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 5, events: 120, write: false);
+        long label = BatchWorld.Start + (5 * BatchWorld.Day / 2);
+        long lookback = 2 * BatchWorld.Day;
+        foreach (var (id, time) in new[] { ("edge", label - lookback), ("inside", label - lookback + 1), ("last", label - 1), ("action", label) })
+        {
+            world.Events.Add(new RawEvent(id, User, "save", time, time, 500, null));
+        }
+
+        world.Items.Add(new ItemVersion(500, BatchWorld.Start - BatchWorld.Day, "c", [1, 1, 1, 1]));
+        await world.WriteAsync();
+        var (env, rows) = await BatchAsync(world);
+        env.Definition.Lookback.Should().Be(TimeSpan.FromDays(2), "the events above sit on this lookback's edges");
+        var keys = new EventBatch([new FieldDefinition("label", WeftType.Int64)], [new PrimitiveColumn<long>(WeftType.Int64, [1])]);
+
+        var snapshot = SequenceBuilder.Snapshot(rows, env.Definition, SequenceCut.For(env.Definition, label), env.Enrichments);
+        var read = Enumerable.Range(0, snapshot.RowCount).Single(r => (long)snapshot.Keys[StandardColumns.UserId].GetValue(r)! == User);
+        var readIds = Enumerable.Range(snapshot.Offsets[read], snapshot.Length(read)).Select(k => (string)snapshot.Elements[StandardColumns.EventId].GetValue(k)!).ToList();
+        readIds.Should().Equal("action", "last", "inside");
+        foreach (bool asServed in new[] { false, true })
+        {
+            var set = SequenceBuilder.ForLabels(rows, env.Definition, keys, [User], [label], asServed, env.Enrichments);
+            Ids(set).Should().Equal(readIds.Where(id => id != "action"));
+        }
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(7)]
