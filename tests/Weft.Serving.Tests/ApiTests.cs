@@ -394,6 +394,15 @@ public sealed class ApiTests
         error.Should().StartWith("user_id must be a 64-bit integer, got '7777").And.EndWith("…'");
         error.Length.Should().BeLessThan(200, "a 400 does not echo a 5,000-character value back");
 
+        // Every value quoted back is cut the same way: a column, a signal, a parameter's name (also in "parameter").
+        string longName = new('a', 300);
+        foreach (var (path, field) in new[] { ($"{url}?columns={longName}", "error"), ($"v1/signals/{longName}/users/1/sequence", "error"), ($"{url}?{longName}=1", "parameter") })
+        {
+            var answer = await ServingWorld.JsonAsync(await client.GetAsync(path));
+            answer.GetProperty(field).GetString().Should().Contain(new string('a', 64) + "…").And.NotContain(new string('a', 65), path);
+            answer.GetRawText().Should().NotContain(new string('a', 65), "no field of the answer echoes it whole");
+        }
+
         // Leading zeros are the duration's digits, not a longer duration: 1 day, under the signal's 7.
         var zeros = await client.GetAsync(url + "?lookback=0000000000000001d");
         zeros.StatusCode.Should().Be(HttpStatusCode.OK, await zeros.Content.ReadAsStringAsync());

@@ -53,7 +53,7 @@ internal static class EventIngest
     public static ApiError? JsonBodyTypeError(string? contentType) =>
         FormatOf(contentType) is BodyFormat.Json or BodyFormat.Sniff
             ? null
-            : new ApiError(415, $"Content-Type '{contentType}' cannot hold this request: send application/json");
+            : new ApiError(415, $"Content-Type '{ReadRequest.Shown(contentType ?? "")}' cannot hold this request: send application/json");
 
     /// <summary>
     /// A 415 for a body sent compressed (<c>Content-Encoding: gzip</c>, as some producers do by default),
@@ -65,7 +65,7 @@ internal static class EventIngest
         string encoding = (contentEncoding ?? "").Trim();
         return encoding.Length == 0 || encoding.Equals("identity", StringComparison.OrdinalIgnoreCase)
             ? null
-            : new ApiError(415, $"Content-Encoding '{encoding}' is not supported: send the body uncompressed");
+            : new ApiError(415, $"Content-Encoding '{ReadRequest.Shown(encoding.ToString())}' is not supported: send the body uncompressed");
     }
 
     public static ApiError? TryParse(ReadOnlyMemory<byte> body, string? contentType, string tenant, IReadOnlySet<string> ownTypes, int maxEvents, out List<(byte[] Key, byte[] Payload)> records)
@@ -73,7 +73,7 @@ internal static class EventIngest
         records = [];
         if (FormatOf(contentType) is not { } format)
         {
-            return new ApiError(415, $"Content-Type '{contentType}' cannot hold events: send {Accepted}");
+            return new ApiError(415, $"Content-Type '{ReadRequest.Shown(contentType ?? "")}' cannot hold events: send {Accepted}");
         }
 
         var span = body.Span;
@@ -235,7 +235,7 @@ internal static class EventIngest
             // One message for unknown and foreign types alike: nothing is learnt about other tenants.
             if (!ownTypes.Contains(type.GetString()!))
             {
-                return ApiError.BadRequest($"events[{index}]: event_type '{type.GetString()}' is not one of tenant '{tenant}''s event types ({string.Join(", ", ownTypes.Order(StringComparer.Ordinal))})");
+                return ApiError.BadRequest($"events[{index}]: event_type '{ReadRequest.Shown(type.GetString()!)}' is not one of tenant '{tenant}''s event types ({string.Join(", ", ownTypes.Order(StringComparer.Ordinal))})");
             }
 
             if (root.TryGetProperty(StandardColumns.Tenant, out var t) && t.ValueKind != JsonValueKind.Null

@@ -60,7 +60,7 @@ internal static class ReadRequest
 
                 if (!signal.ColumnIndex.TryGetValue(name, out int c))
                 {
-                    return ApiError.BadRequest($"unknown column '{name}': signal '{signal.Name}' has {string.Join(", ", signal.SequenceColumns.Select(f => f.Name))}", "columns");
+                    return ApiError.BadRequest($"unknown column '{Shown(name)}': signal '{signal.Name}' has {string.Join(", ", signal.SequenceColumns.Select(f => f.Name))}", "columns");
                 }
 
                 if (!chosen.Contains(c))
@@ -263,12 +263,12 @@ internal static class ReadRequest
             {
                 return ApiError.BadRequest(accepted.Length == 0
                     ? $"unknown parameter '{Shown(name)}'; this endpoint takes no query parameters"
-                    : $"unknown parameter '{Shown(name)}'; this endpoint takes {string.Join(", ", accepted)}", name);
+                    : $"unknown parameter '{Shown(name)}'; this endpoint takes {string.Join(", ", accepted)}", Shown(name));
             }
 
             if (values.Count > 1)
             {
-                return ApiError.BadRequest($"parameter '{Shown(name)}' appears more than once", name);
+                return ApiError.BadRequest($"parameter '{Shown(name)}' appears more than once", Shown(name));
             }
         }
 

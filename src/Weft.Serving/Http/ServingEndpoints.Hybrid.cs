@@ -130,7 +130,7 @@ internal static partial class ServingEndpoints
         {
             var first = assemblies[asked[0]];
             return (assemblies, new ApiError(409,
-                $"event type(s) {string.Join(", ", first.LegacyTypes.Order(StringComparer.Ordinal))} are served to consumer '{consumer}' by legacy for user {first.Timeline.UserId}, and legacy.{signal.Name}.endpoint is not configured: "
+                $"event type(s) {string.Join(", ", first.LegacyTypes.Order(StringComparer.Ordinal))} are served to consumer '{ReadRequest.Shown(consumer)}' by legacy for user {first.Timeline.UserId}, and legacy.{signal.Name}.endpoint is not configured: "
                 + "Weft cannot assemble the sequence (configure the endpoint, or read routes and combine the two sides)", "consumer"));
         }
 

@@ -208,7 +208,7 @@ internal static partial class ServingEndpoints
 
     private static readonly ApiError Unauthorized = new(401, "a valid API key is required: Authorization: Bearer <key>, or X-Api-Key: <key>");
 
-    private static ApiError NoSignal(string name) => new(404, $"no signal '{name}'");
+    private static ApiError NoSignal(string name) => new(404, $"no signal '{ReadRequest.Shown(name)}'");
 
     private static async Task SequenceAsync(HttpContext context, ServingState state, string signalName, string userText, ReadArguments args)
     {
