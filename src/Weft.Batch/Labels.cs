@@ -33,6 +33,7 @@ public static class Labels
 
         EventBatch rows;
         bool numericTimes; // label_time given as a number, not as a timestamp or ISO-8601 text
+        List<RawRecord>? records = null; // a text file's rows, one a record: where each came from
         if (format == TableFormat.Parquet)
         {
             ImmutableArray<FieldDefinition> schema;
@@ -77,7 +78,7 @@ public static class Labels
         else
         {
             var csvSchema = format == TableFormat.Csv ? InferCsv(path) : null;
-            var records = (csvSchema is not null ? TableInputs.CsvAsJson(path, [.. csvSchema]) : JsonRows.ReadLines(path)).ToList();
+            records = (csvSchema is not null ? TableInputs.CsvAsJson(path, [.. csvSchema]) : JsonRows.ReadLines(path)).ToList();
             if (records.FirstOrDefault(r => NotText.Holds(r.Json.Span)) is { Source: not null } notText)
             {
                 throw new InputException($"label file '{path}': {notText.Source}: {NotText.Reason(notText.Json.Span)}");
@@ -101,6 +102,11 @@ public static class Labels
             rows = read;
         }
 
+        // A text file's row is named by its line (blank lines and a CSV header are not rows), as its
+        // parse errors name it; a Parquet file's by its position.
+        string Row(int i) => records is not null && records[i].Source.LastIndexOf(':') is int colon and >= 0
+            ? $"label file '{path}', line {records[i].Source[(colon + 1)..]}"
+            : $"label file '{path}', row {i + 1}";
         var users = rows[StandardColumns.UserId];
         var times = rows[LabelTime];
         var userValues = new long[rows.RowCount];
@@ -109,7 +115,7 @@ public static class Labels
         {
             if (users.IsNull(i) || times.IsNull(i))
             {
-                throw new InputException($"label file '{path}', row {i + 1}: {(users.IsNull(i) ? "user_id" : LabelTime)} is empty");
+                throw new InputException($"{Row(i)}: {(users.IsNull(i) ? "user_id" : LabelTime)} is empty");
             }
 
             userValues[i] = Convert.ToInt64(users.GetValue(i), CultureInfo.InvariantCulture);
@@ -118,7 +124,7 @@ public static class Labels
             {
                 // The lake's reads go by time bucket; such a time failed the whole job later, as a bare
                 // overflowed number naming no file or row.
-                throw new InputException($"label file '{path}', row {i + 1}: label_time {timeValues[i]} µs lies outside the years 1–9999");
+                throw new InputException($"{Row(i)}: label_time {timeValues[i]} µs lies outside the years 1–9999");
             }
 
             if (numericTimes && timeValues[i] < EarliestLabelMicros)
@@ -126,7 +132,7 @@ public static class Labels
                 // Epoch seconds or milliseconds read as µs land in 1970 (a negative number before it), and
                 // every sequence cut there is empty: a training set of empty sequences with exit 0. Raw
                 // events this old are dead letters.
-                throw new InputException($"label file '{path}', row {i + 1}: label_time {Timestamps.Format(timeValues[i])} is before 1971: seconds or milliseconds since the epoch? give microseconds, or ISO-8601 text");
+                throw new InputException($"{Row(i)}: label_time {Timestamps.Format(timeValues[i])} is before 1971: seconds or milliseconds since the epoch? give microseconds, or ISO-8601 text");
             }
         }
 
@@ -140,6 +146,16 @@ public static class Labels
     {
         var missing = new List<string>();
         var fields = schema.ToList();
+        for (int a = 0; a < fields.Count; a++)
+        {
+            if (fields.FindIndex(a + 1, f => string.Equals(f.Name, fields[a].Name, StringComparison.OrdinalIgnoreCase)) is int b and >= 0)
+            {
+                // Both would be written, and readers that ignore case (DuckDB, Spark) read them as one
+                // column or rename one: a label read as another.
+                throw new InputException($"label file '{path}': columns '{fields[a].Name}' and '{fields[b].Name}' differ only in case; rename one");
+            }
+        }
+
         int u = fields.FindIndex(f => f.Name == StandardColumns.UserId);
         int t = fields.FindIndex(f => f.Name == LabelTime);
         if (u < 0)

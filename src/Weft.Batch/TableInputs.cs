@@ -631,6 +631,8 @@ public static class TableInputs
     /// A row with more cells than the header (an unquoted comma in a cell shifts every cell after it)
     /// is not a record: it goes to <paramref name="misaligned"/> as a dead letter naming the file and line,
     /// or, without that list, fails the read naming them. Its extra cells were dropped silently before.
+    /// A row with fewer cells reads its missing cells as null, except without that list (a strict read,
+    /// as of labels), where it fails the same way.
     /// </summary>
     internal static IEnumerable<RawRecord> CsvAsJson(string file, ImmutableArray<FieldDefinition> schema, List<DeadLetter>? misaligned = null)
     {
@@ -672,6 +674,12 @@ public static class TableInputs
             if (wide && misaligned is null)
             {
                 throw new InputException($"CSV file '{file}', line {first}: {fields.Count} cells under a header of {header.Length} (a cell with an unquoted comma?)");
+            }
+
+            if (fields.Count < header.Length && misaligned is null)
+            {
+                // Read strictly (labels): the missing cells would be nulls, a label or a time silently gone.
+                throw new InputException($"CSV file '{file}', line {first}: {fields.Count} cell(s) under a header of {header.Length} (a row cut short?); write an empty cell for a missing value");
             }
 
             buffer.ResetWrittenCount();

@@ -56,11 +56,11 @@ public sealed class LabelsTests
     }
 
     [Theory]
-    [InlineData("labels.jsonl", "{\"user_id\":7,\"label_time\":1793750400}\n", "row 1: label_time 1970-01-01T00:29:53.7504*Z is before 1971: seconds or milliseconds")]
-    [InlineData("labels.csv", "user_id,label_time\n7,1793750400000\n8,1793754000000\n", "row 1: label_time 1970-01-21T18:15:50.4*Z is before 1971")]
+    [InlineData("labels.jsonl", "{\"user_id\":7,\"label_time\":1793750400}\n", "line 1: label_time 1970-01-01T00:29:53.7504*Z is before 1971: seconds or milliseconds")]
+    [InlineData("labels.csv", "user_id,label_time\n7,1793750400000\n8,1793754000000\n", "line 2: label_time 1970-01-21T18:15:50.4*Z is before 1971")]
     [InlineData("labels.csv", "user_id,label_time,label\n", "holds no label rows")]
     [InlineData("labels.jsonl", "\n", "holds no label rows")]
-    [InlineData("labels.jsonl", "{\"user_id\":7,\"label_time\":-5}\n", "row 1: label_time 1969-12-31T23:59:59.999995Z is before 1971")]
+    [InlineData("labels.jsonl", "{\"user_id\":7,\"label_time\":-5}\n", "line 1: label_time 1969-12-31T23:59:59.999995Z is before 1971")]
     public async Task A_label_file_of_epoch_seconds_or_with_no_rows_is_refused_saying_so(string name, string content, string message)
     {
         using var dir = new TempDir();
@@ -201,6 +201,13 @@ public sealed class LabelsTests
     [InlineData("labels.txt", "user_id,label_time\n7,2026-11-02T10:00:00Z\n", "is not JSON lines (*labels.txt:1:*); label files are Parquet (.parquet), CSV (.csv) or JSON lines")]
     [InlineData("labels.jsonl", "{\"user_id\":7,\"label_time\":\"2026-11-02T10:00:00Z\",\"user_id\":5}\n", "labels.jsonl:1: column 'user_id' is given twice in one row")]
     [InlineData("labels.jsonl", "{\"user_id\":7,\"label_time\":\"2026-11-02T10:00:00Z\",\"ctx\":{\"a\":1}}\n", "labels.jsonl:1: column 'ctx' holds a JSON object; label columns hold numbers, booleans, text or timestamps")]
+    // A text file's rows are named by line, past blank lines and a CSV header, as its parse errors name them.
+    [InlineData("labels.jsonl", "{\"user_id\":7,\"label_time\":\"2026-11-05T00:00:00Z\"}\n\n\n{\"user_id\":7,\"label_time\":\"2026-11-05T00:00:00Z\"}\n{\"user_id\":7,\"label_time\":null}\n", "labels.jsonl', line 5: label_time is empty")]
+    [InlineData("labels.csv", "user_id,label_time,y\n7,2026-11-05T00:00:00Z,1\n,2026-11-05T00:00:00Z,0\n", "labels.csv', line 3: user_id is empty")]
+    // A row cut short would read its label as null.
+    [InlineData("labels.csv", "user_id,label_time,y\n7,2026-11-05T00:00:00Z,1\n7,2026-11-05T00:00:00Z\n", "labels.csv', line 3: 2 cell(s) under a header of 3")]
+    // Two columns one case apart: DuckDB and Spark read them as one, or rename one.
+    [InlineData("labels.jsonl", "{\"user_id\":7,\"label_time\":\"2026-11-02T10:00:00Z\",\"Y\":1,\"y\":2}\n", "columns 'Y' and 'y' differ only in case")]
     public async Task A_label_file_Weft_cannot_read_as_rows_is_refused_saying_why_and_where(string name, string content, string message)
     {
         using var dir = new TempDir();
