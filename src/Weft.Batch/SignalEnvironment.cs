@@ -95,8 +95,10 @@ public sealed class SignalEnvironment
     }
 
     /// <summary>
-    /// What identifies an input's content cheaply: a Delta table's version, or the names, sizes and
-    /// modification times of a folder's files. A re-run over the same fingerprint is a resume.
+    /// What identifies an input's content cheaply: a Delta table's id and version, or the names (within
+    /// the folder), sizes and modification times of a folder's files.
+    /// A re-run over the same fingerprint is a resume. Nothing in it is where the input sits: the shards
+    /// of one job on hosts that mount the lake at different paths, or a deployment moved, name one run.
     /// </summary>
     public static async Task<string> InputFingerprintAsync(TableLocation location, CancellationToken cancellationToken)
     {
@@ -105,7 +107,7 @@ public sealed class SignalEnvironment
         {
             var table = await DeltaTable.OpenAsync(location.Path, cancellationToken: cancellationToken).ConfigureAwait(false);
             var snapshot = await table.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
-            return $"{location.Path}@v{snapshot.Version}";
+            return $"delta:{snapshot.TableId}@v{snapshot.Version}";
         }
 
         var files = File.Exists(location.Path)
@@ -115,7 +117,8 @@ public sealed class SignalEnvironment
         foreach (var f in files)
         {
             var info = new FileInfo(f);
-            text.Append(f).Append(':').Append(info.Length).Append(':').Append(info.LastWriteTimeUtc.Ticks).Append('\n');
+            string name = f == location.Path ? Path.GetFileName(f) : Path.GetRelativePath(location.Path, f).Replace('\\', '/');
+            text.Append(name).Append(':').Append(info.Length).Append(':').Append(info.LastWriteTimeUtc.Ticks).Append('\n');
         }
 
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..16];

@@ -140,6 +140,40 @@ public sealed class ShardedBatchTests
         (await BatchWorld.BatchRowsAsync(path)).Should().Equal(expected);
     }
 
+    /// <summary>
+    /// Hosts that mount the shared lake at different paths run one job: the shards name one run (its
+    /// inputs are known by table id and version, and a folder's files within it, not by where they sit),
+    /// so the last to stage commits. Before, each path named its own run and every shard waited forever.
+    /// </summary>
+    [Fact]
+    public async Task Shards_reaching_the_deployment_by_different_paths_run_one_job()
+    {
+        var (world, env, path, reference, expected) = await ReferenceRunAsync(41, Range);
+        using var _ = world;
+        var elsewhere = world.Root + "-mounted-elsewhere";
+        Directory.CreateSymbolicLink(elsewhere, world.Root);
+        try
+        {
+            var mounted = await SignalEnvironment.LoadAsync(Weft.Engine.Configuration.WeftConfig.Load(Path.Combine(elsewhere, "weft.json")), "engagement");
+            mounted.Config.EnrichedTable("engagement").Should().StartWith(elsewhere);
+            var table = await EventTable.OpenAsync(path);
+            await table.ReplacePartitionsAsync(EventBatch.Empty(env.Signal.EnrichedSchema), EventPartitioner.ByTimeBucket(env.Definition.Bucket, EventLayout.BatchPath),
+                PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath));
+
+            var first = await new BatchJob(env).RunAsync(Range with { Shard = new BatchShard(0, 2) }, null, CancellationToken.None);
+            var second = await new BatchJob(mounted).RunAsync(Range with { Shard = new BatchShard(1, 2) }, null, CancellationToken.None);
+
+            second.RunId.Should().Be(first.RunId);
+            first.ChunksWaiting.Should().Be(reference.Chunks);
+            second.ChunksWaiting.Should().Be(0);
+            (await BatchWorld.BatchRowsAsync(path)).Should().Equal(expected);
+        }
+        finally
+        {
+            Directory.Delete(elsewhere);
+        }
+    }
+
     /// <summary>A world and its enriched table after one unsharded run: what every sharded run must reproduce.</summary>
     private static async Task<(BatchWorld World, SignalEnvironment Env, string Path, BatchResult Reference, List<string> Expected)> ReferenceRunAsync(int seed, BatchRequest request)
     {
