@@ -40,12 +40,27 @@ public static class WeftCli
                 return 2;
             }
 
-            return await parse.InvokeAsync(config, cancellationToken).ConfigureAwait(false);
+            int exit = await parse.InvokeAsync(config, cancellationToken).ConfigureAwait(false);
+            await FinishLogWritesAsync(stderr).ConfigureAwait(false);
+            return exit;
         }
         catch (OperationCanceledException)
         {
+            await FinishLogWritesAsync(stderr).ConfigureAwait(false);
             await stderr.WriteLineAsync("cancelled").ConfigureAwait(false);
             return 130;
+        }
+    }
+
+    /// <summary>
+    /// Lets the checkpoints and log snapshots a command's last commits started finish before the
+    /// process exits (a checkpoint of a large table takes seconds); they were killed half-written.
+    /// </summary>
+    private static async Task FinishLogWritesAsync(TextWriter stderr)
+    {
+        if (!await Weft.Storage.BackgroundLogWrites.WaitAsync(TimeSpan.FromMinutes(2)).ConfigureAwait(false))
+        {
+            await stderr.WriteLineAsync("weft: a Delta checkpoint was still being written after 2 minutes and is left unfinished; the table reads as before from its JSON commits (write one with 'weft table checkpoint PATH')").ConfigureAwait(false);
         }
     }
 

@@ -244,7 +244,7 @@ public sealed class DeltaTable
             return;
         }
 
-        Volatile.Write(ref _snapshotWrite, Task.Run(async () =>
+        Volatile.Write(ref _snapshotWrite, BackgroundLogWrites.Start(async () =>
         {
             try
             {
@@ -277,7 +277,7 @@ public sealed class DeltaTable
             return;
         }
 
-        Volatile.Write(ref _checkpointWrite, Task.Run(async () =>
+        Volatile.Write(ref _checkpointWrite, BackgroundLogWrites.Start(async () =>
         {
             try
             {
@@ -835,6 +835,33 @@ public sealed class DeltaTable
             }
 
             files.Add(new VacuumedFile(relative, size));
+        }
+
+        // Temporary files of log writes (a commit, a checkpoint, a log snapshot) whose writer was killed
+        // before its rename: no reader opens them, and nothing else removes them. One older than the
+        // horizon cannot belong to a write still running.
+        foreach (var directory in new[] { System.IO.Path.Combine(Path, "_delta_log"), System.IO.Path.Combine(Path, "_delta_log", LogSnapshots.DirectoryName) })
+        {
+            if (!Directory.Exists(directory))
+            {
+                continue;
+            }
+
+            foreach (var temp in new DirectoryInfo(directory).EnumerateFiles(".*.tmp"))
+            {
+                if (temp.LastWriteTimeUtc >= horizon.UtcDateTime)
+                {
+                    continue;
+                }
+
+                var size = temp.Length;
+                if (!dryRun)
+                {
+                    temp.Delete();
+                }
+
+                files.Add(new VacuumedFile(System.IO.Path.GetRelativePath(Path, temp.FullName).Replace('\\', '/'), size));
+            }
         }
 
         files.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
