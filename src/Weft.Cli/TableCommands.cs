@@ -31,18 +31,32 @@ internal static class TableCommands
                 throw new ArgumentException($"--version {parse.GetValue(version)}: {CliMessages.Of(ex)}", ex);
             }
 
-            // An old version's files may be gone: a vacuum deletes replaced files once past the retention.
             var missing = snapshot.Files().Where(f => !File.Exists(snapshot.FullPath(f))).ToList();
-            if (missing.Count > 0 && parse.GetValue(duckdb))
+            string? gone = null;
+            if (missing.Count > 0)
             {
-                throw new IOException($"{missing.Count:N0} of the {snapshot.FileCount:N0} files of version {snapshot.Version} are gone (a vacuum deletes files a later version replaced), e.g. {missing[0].Path}; DuckDB could not read this version");
+                // An old version's files may be gone by design (a vacuum deletes replaced files past the
+                // retention); the current version's cannot be, unless something outside the table's
+                // writers deleted or moved them.
+                bool current = snapshot.Version == (await log.GetSnapshotAsync(ct).ConfigureAwait(false)).Version;
+                gone = $"{missing.Count:N0} of the {snapshot.FileCount:N0} files of version {snapshot.Version} are gone, e.g. {missing[0].Path}: " + (current
+                    ? "this is the table's current version, so they were deleted or moved outside Weft and the table cannot be read whole; restore them, or move the table aside and recompute it (weft backfill)"
+                    : "a vacuum deletes the files a later version replaced, once past the retention, so this version can no longer be read whole");
+            }
+
+            if (gone is not null && parse.GetValue(duckdb))
+            {
+                throw new IOException($"{gone}; DuckDB could not read this version");
             }
 
             await PrintAsync(stdout, parse.GetValue(duckdb) ? [DeltaTableFormatter.DuckDbQuery(snapshot)] : DeltaTableFormatter.Ls(snapshot)).ConfigureAwait(false);
-            if (missing.Count > 0)
+            if (gone is not null)
             {
-                await stderr.WriteLineAsync($"table: warning: {missing.Count:N0} of the {snapshot.FileCount:N0} files of version {snapshot.Version} are gone (a vacuum deletes files a later version replaced), e.g. {missing[0].Path}").ConfigureAwait(false);
+                await stderr.WriteLineAsync($"table: {gone}").ConfigureAwait(false);
+                return 1; // the listing is printed, and the problem found
             }
+
+            return 0;
         }));
 
         var historyPath = new Argument<string>("PATH") { Description = "Table directory" };
@@ -121,12 +135,19 @@ internal static class TableCommands
         return table;
     }
 
-    private static async Task<int> RunAsync(TextWriter stderr, Func<Task> action)
-    {
-        try
+    private static async Task<int> RunAsync(TextWriter stderr, Func<Task> action) =>
+        await RunAsync(stderr, async () =>
         {
             await action().ConfigureAwait(false);
             return 0;
+        }).ConfigureAwait(false);
+
+    /// <summary>Runs a command whose action returns its exit code; an expected failure is exit 2 with its message.</summary>
+    private static async Task<int> RunAsync(TextWriter stderr, Func<Task<int>> action)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is DeltaException or IOException or ArgumentException or UnauthorizedAccessException or Weft.Parquet.ParquetFormatException or NotSupportedException)
         {
