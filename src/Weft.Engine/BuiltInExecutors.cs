@@ -162,10 +162,21 @@ public sealed class HashBucketExecutor : IEventExecutor
 
     public HashBucketExecutor(CustomStep step)
     {
-        if (!step.Args.TryGetValue("column", out var column) || !step.Args.TryGetValue("output", out var output)
-            || !step.Args.TryGetValue("buckets", out var b) || !long.TryParse(b, System.Globalization.CultureInfo.InvariantCulture, out _buckets) || _buckets <= 0)
+        const string Needs = "hash_bucket needs args column, output and buckets (a positive integer)";
+        if (step.Args.Keys.FirstOrDefault(k => k is not ("column" or "output" or "buckets")) is { } unknown)
         {
-            throw new ArgumentException("hash_bucket needs args column, output and buckets (a positive integer)", nameof(step));
+            // A misspelt argument ("bucket") would otherwise read as missing, or be ignored.
+            throw new ArgumentException($"{Needs}; '{unknown}' is not one of them", nameof(step));
+        }
+
+        if (!step.Args.TryGetValue("column", out var column) || !step.Args.TryGetValue("output", out var output) || !step.Args.TryGetValue("buckets", out var b))
+        {
+            throw new ArgumentException($"{Needs}; {string.Join(" and ", new[] { "column", "output", "buckets" }.Where(k => !step.Args.ContainsKey(k)))} missing", nameof(step));
+        }
+
+        if (!long.TryParse(b, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _buckets) || _buckets <= 0)
+        {
+            throw new ArgumentException($"{Needs}; buckets was '{(b.Length <= 64 ? b : b[..64] + "…")}'", nameof(step));
         }
 
         _column = column;

@@ -178,11 +178,18 @@ public sealed class CompiledSignal
                         throw new DefinitionException($"signal '{Definition.Name}'", [new DefinitionProblem(at + ".args", message)]);
                     }
 
-                    foreach (var f in c.Produces)
+                    for (int p = 0; p < c.Produces.Length; p++)
                     {
-                        if (!produced.Any(p => p.Name == f.Name))
+                        var f = c.Produces[p];
+                        if (produced.FirstOrDefault(o => o.Name == f.Name) is not { } added)
                         {
                             throw new DefinitionException($"signal '{Definition.Name}'", [new DefinitionProblem(at + ".produces", $"'{f.Name}' is declared, but executor '{c.Executor}' adds no such column with these args")]);
+                        }
+
+                        if (added.Type != f.Type)
+                        {
+                            // Trusted as declared, every event failed to conform the executor's column at run time.
+                            throw new DefinitionException($"signal '{Definition.Name}'", [new DefinitionProblem($"{at}.produces[{p}].type", $"'{f.Name}' is declared {f.Type}, but executor '{c.Executor}' adds it as {added.Type}", $"declare it {added.Type}")]);
                         }
 
                         scope[f.Name] = f;
