@@ -190,6 +190,11 @@ internal static class DefinitionCompiler
         {
             return ex.Problems;
         }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FormatException)
+        {
+            // A rule the JSON reader does not know yet: still the signal's problem, said as one, not a crash.
+            return [new DefinitionProblem("$", $"the signal cannot be compiled: {ex.Message}")];
+        }
     }
 
     /// <summary>"file(line,col): " of the innermost frame in the definitions that threw, or nothing when none is.</summary>

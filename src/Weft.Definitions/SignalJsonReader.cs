@@ -239,6 +239,11 @@ public static class SignalJsonReader
                 }
 
                 var versionColumn = s.TryGetProperty("version_column", out _) ? Name(s, "version_column", path) ?? "version_time" : "version_time";
+                if ((key is not null && versionColumn == key.Name) || columns.Any(c => c.Name == versionColumn))
+                {
+                    // The table's rows hold the key, the columns and the version time side by side: one name for two of them cannot be read.
+                    Problem(path + ".version_column", $"version_column '{versionColumn}' is also {(key is not null && versionColumn == key.Name ? "the key" : "one of the columns")}", "name the column that holds each version's time (default version_time)");
+                }
                 if (name is not null && key is not null)
                 {
                     result.Add(new EnrichmentSourceDefinition(name, key, columns, versionColumn));

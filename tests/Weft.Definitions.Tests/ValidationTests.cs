@@ -122,6 +122,23 @@ public class ValidationTests
     }
 
     /// <summary>
+    /// An enrichment source's version column named like its key or one of its columns: the rows could not
+    /// hold both, and validate and compile crashed building them, with a stack trace instead of a path.
+    /// </summary>
+    [Theory]
+    [InlineData("category", "is also one of the columns")]
+    [InlineData("item_id", "is also the key")]
+    public void A_version_column_named_like_the_key_or_a_column_is_a_problem_at_its_path(string versionColumn, string message)
+    {
+        var catalog = new DefinitionCatalog();
+        var click = catalog.EventType("click").Attribute("item_id", WeftType.Int64, nullable: false);
+        var items = catalog.EnrichmentSource("items", key: "item_id", keyType: WeftType.Int64).Column("category", WeftType.String).VersionedBy(versionColumn);
+        catalog.Signal("s", "x").Include(click).Enrich(items, on: "item_id", "category").Element("item_id", "category");
+        var ex = Assert.Throws<DefinitionException>(() => catalog.Build());
+        ex.Problems.Should().ContainSingle().Which.Should().Match<DefinitionProblem>(p => p.Path == "signal 's' $.enrichment_sources[0].version_column" && p.Message.Contains(message));
+    }
+
+    /// <summary>
     /// C#'s <c>==</c> and <c>!=</c> on expressions build comparisons: they compiled to the constant the
     /// two objects' reference comparison gave, a filter that dropped every event. Against null they test for null.
     /// </summary>
