@@ -76,6 +76,16 @@ public sealed class EventComparer
             }
         }
 
+        // Text and booleans are compared exactly whatever the tolerance: one given for them did nothing, without a word.
+        foreach (var name in _options.Tolerances.Keys)
+        {
+            var field = reference.GetValueOrDefault(name) ?? candidate[name];
+            if (field.Type.Kind is ScalarKind.String or ScalarKind.Bool)
+            {
+                throw new ArgumentException($"A tolerance names '{name}', a {field.Type} column: tolerances apply to numbers, timestamps and lists of numbers; {field.Type} values are compared exactly (or left out with --ignore {name}).");
+            }
+        }
+
         var columns = new List<ColumnComparer>();
         var onlyReference = new List<string>();
         var mismatched = new List<string>();

@@ -46,6 +46,18 @@ public sealed class EventComparerTests
         known.OnlyInCandidate.Should().BeEmpty("'extra' is ignored");
     }
 
+    /// <summary>Text and booleans are compared exactly: a tolerance for one did nothing, silently.</summary>
+    [Fact]
+    public void A_tolerance_on_a_text_or_boolean_column_is_refused_by_name()
+    {
+        var candidate = Schema.Add(new FieldDefinition("flag", WeftType.Bool));
+        var text = () => new EventComparer(Schema, candidate, new ComparisonOptions { Tolerances = new Dictionary<string, Tolerance> { [StandardColumns.EventType] = new(1, 0) } });
+        var flag = () => new EventComparer(Schema, candidate, new ComparisonOptions { Tolerances = new Dictionary<string, Tolerance> { ["flag"] = new(1, 0) } });
+
+        text.Should().Throw<ArgumentException>().WithMessage("*tolerance names 'event_type', a string column*compared exactly*--ignore event_type*");
+        flag.Should().Throw<ArgumentException>().WithMessage("*tolerance names 'flag', a bool column*");
+    }
+
     [Fact]
     public void Reference_only_events_the_ledger_holds_are_counted_as_explained_and_still_lower_completeness()
     {
