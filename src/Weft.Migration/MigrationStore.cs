@@ -29,7 +29,11 @@ public sealed record MigrationStatus(
     MigrationEvidence? Shadow,
     MigrationEvidence? Comparison,
     MigrationEvidence? AbTest,
-    IReadOnlyList<MigrationEvidence> Outcomes);
+    IReadOnlyList<MigrationEvidence> Outcomes)
+{
+    /// <summary>The latest comparison that failed (null when none did): an A/B test older than it tested sequences found wrong since.</summary>
+    internal long? LastFailedComparisonId { get; init; }
+}
 
 /// <summary>One line of the audit log: who did what to which event type, from which stage to which, on what evidence or override.</summary>
 public sealed record AuditEntry(
@@ -355,10 +359,9 @@ public sealed class MigrationStore : IAsyncDisposable
             {
                 problems.Add($"{ComparisonState(status)}, and {AbTestState(status)}; both must pass before a route rises");
             }
-            else if (status.Stage is MigrationStage.Shadow or MigrationStage.Compared)
+            else if (!AbTestStands(status))
             {
-                // A comparison failed after the A/B test (the stage fell back); the test predates what was fixed since.
-                problems.Add($"'{eventType}' is {MigrationStages.Name(status.Stage)}: its A/B test (#{status.AbTest!.Id}) predates a comparison that failed since; test again (`weft migrate abtest`)");
+                problems.Add($"its A/B test (#{status.AbTest!.Id}) predates a comparison that failed since (#{status.LastFailedComparisonId}); test again (`weft migrate abtest`)");
             }
 
             // A consumer whose model did worse on Weft's sequences online is not moved further onto them;
@@ -742,9 +745,18 @@ public sealed class MigrationStore : IAsyncDisposable
         }
 
         return status.Comparison is { Passed: true }
-            ? (status.AbTest is { Passed: true } ? MigrationStage.AbTested : MigrationStage.Compared)
+            ? (AbTestStands(status) ? MigrationStage.AbTested : MigrationStage.Compared)
             : MigrationStage.Shadow;
     }
+
+    /// <summary>
+    /// Whether the A/B test still vouches for the event type: it and the latest comparison passed, and no
+    /// comparison failed after it (a failure means the sequences it tested were wrong, and what was fixed
+    /// since has not been tested on a model). The cutover gate and the stage a route change implies both
+    /// ask this, so a route lowered to 0 % cannot bring back an A/B test the gate no longer accepts.
+    /// </summary>
+    private static bool AbTestStands(MigrationStatus status) =>
+        status.Comparison is { Passed: true } && status.AbTest is { Passed: true } abTest && !(status.LastFailedComparisonId > abTest.Id);
 
     private static void RequireLegacyRunning(MigrationStatus status, string action)
     {
@@ -838,11 +850,19 @@ public sealed class MigrationStore : IAsyncDisposable
             }
         }
 
+        long? lastFailedComparison;
+        using (var command = Command(transaction,
+            "SELECT max(id) FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind AND passed = 0",
+            ("$signal", signal), ("$type", eventType), ("$kind", ComparisonKind)))
+        {
+            lastFailedComparison = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as long?;
+        }
+
         return new MigrationStatus(signal, eventType, stage, since, routes,
             await LatestAsync(ShadowKind).ConfigureAwait(false),
             await LatestAsync(ComparisonKind).ConfigureAwait(false),
             await LatestAsync(AbTestKind).ConfigureAwait(false),
-            outcomes);
+            outcomes) { LastFailedComparisonId = lastFailedComparison };
     }
 
     private static MigrationEvidence ReadEvidence(SqliteDataReader reader) =>

@@ -1,0 +1,75 @@
+using FluentAssertions;
+using Microsoft.Data.Sqlite;
+using Weft.Migration;
+using Xunit;
+
+namespace Weft.Migration.Tests;
+
+/// <summary>
+/// Gates that passed on evidence which no longer stood, percents the routing reads otherwise than the
+/// stage, and hand-edited ledgers read as if Weft had written them: found by a second audit of <c>weft migrate</c>.
+/// </summary>
+public sealed class MigrateAuditFindingsTests : IAsyncLifetime
+{
+    private const string Signal = "engagement";
+    private const string Click = "click";
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "weft-audit-" + Guid.NewGuid().ToString("N"));
+    private MigrationStore _store = null!;
+
+    private string StorePath => Path.Combine(_dir, "migration.db");
+
+    public async Task InitializeAsync()
+    {
+        _store = await MigrationStore.OpenAsync(StorePath);
+        _store.UseDefinition(Signal, "aaaaaaaaaaaaaaaa1111");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _store.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private static EvidenceInput Evidence(string kind, bool passed) => new(kind, passed, passed ? $"{kind} passed" : $"{kind} failed", "{}");
+
+    private Task<MigrationTransition> CompareAsync(bool passed) => _store.RecordComparisonAsync(Signal, Click, Evidence(MigrationStore.ComparisonKind, passed), "ana");
+
+    private async Task AbTestedAsync()
+    {
+        await _store.ShadowAsync(Signal, Click, Evidence(MigrationStore.ShadowKind, true), null, "ana");
+        await CompareAsync(true);
+        await _store.RecordAbTestAsync(Signal, Click, Evidence(MigrationStore.AbTestKind, true), "ana");
+    }
+
+    [Fact]
+    public async Task A_zero_percent_cutover_does_not_bring_back_an_AB_test_that_predates_a_failed_comparison()
+    {
+        await AbTestedAsync();
+        await CompareAsync(false);
+        (await CompareAsync(true)).Status.Stage.Should().Be(MigrationStage.Compared);
+        var raise = () => _store.CutoverAsync(Signal, Click, "*", 10, null, "bo");
+        (await raise.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("predates a comparison that failed since (#4)");
+
+        var zero = await _store.CutoverAsync(Signal, Click, "*", 0, null, "bo");
+
+        zero.Status.Stage.Should().Be(MigrationStage.Compared, "the A/B test does not stand, whatever the route");
+        (await raise.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("predates a comparison that failed since");
+    }
+
+    [Fact]
+    public async Task During_a_cutover_a_failed_comparison_then_a_passing_one_does_not_let_the_route_rise_on_the_old_AB_test()
+    {
+        await AbTestedAsync();
+        await _store.CutoverAsync(Signal, Click, "*", 10, null, "bo");
+        await CompareAsync(false);
+        await CompareAsync(true);
+
+        var raise = () => _store.CutoverAsync(Signal, Click, "*", 20, null, "bo");
+
+        (await raise.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("A/B test (#3) predates a comparison that failed since (#4)");
+        (await _store.RollbackAsync(Signal, Click, null, "incident", "bo")).Status.Stage.Should().Be(MigrationStage.Compared);
+        await _store.RecordAbTestAsync(Signal, Click, Evidence(MigrationStore.AbTestKind, true), "ana");
+        (await raise()).Status.Stage.Should().Be(MigrationStage.CuttingOver);
+    }
+}
