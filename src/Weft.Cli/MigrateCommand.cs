@@ -658,7 +658,7 @@ internal static class MigrateCommand
     };
 
     private static string Worst(EventTypeComparison total) =>
-        total.Columns.Count == 0 ? "none compared" : total.Columns.MinBy(c => c.Rate) is { } w && w.Rate < 1 ? $"{w.Column} {w.Rate:P2}" : "all agree";
+        total.Columns.Count == 0 || total.Matched == 0 ? "none compared" : total.Columns.MinBy(c => c.Rate) is { } w && w.Rate < 1 ? $"{w.Column} {w.Rate:P2}" : "all agree";
 
     private static string Range(long? from, long? to) =>
         from is { } f && to is { } t ? $"[{Timestamps.Format(f)}, {Timestamps.Format(t)})" : "no range";

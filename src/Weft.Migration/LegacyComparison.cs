@@ -153,21 +153,46 @@ public static class LegacyComparison
     /// <summary>The gate: completeness, every compared column's agreement and sequence agreement, each against its bar lowered to legacy's own level.</summary>
     internal static (List<GateCheck> Checks, List<string> Failures) Gate(ComparisonResult comparison, ComparisonResult? floor, ComparisonGates gates)
     {
+        // A replica that shares no event with legacy measured nothing of legacy's noise: as a floor it would
+        // lower every bar to 0 % (completeness 0 against it) and pass any Weft. It is refused, not ignored,
+        // as it is a misconfiguration the operator must see (another input, another range, another type).
+        string? noFloor = null;
+        if (floor is { Total: { Matched: 0, ReferenceOnly: > 0 } legacyAgainstReplica })
+        {
+            noFloor = $"legacy's replica shares none of legacy's {legacyAgainstReplica.ReferenceOnly:N0} events (by event_id): it is not a second run over the same input, so it gives no noise floor (point the replica at one, or remove it)";
+            floor = null;
+        }
+
         var checks = new List<GateCheck>();
         GateCheck Check(string measure, double value, double? noise, double bar) =>
             new(measure, value, noise, noise is { } n ? Math.Min(bar, n) : bar);
 
         checks.Add(Check("completeness", comparison.Total.Completeness, floor?.Total.Completeness, gates.MinCompleteness));
-        foreach (var column in comparison.Total.Columns)
+        // Agreement over no matched event is not 100 %: with nothing matched the columns are not checked,
+        // and the failure below says why.
+        if (comparison.Total.Matched > 0)
         {
-            double? noise = floor?.Total.Columns.FirstOrDefault(c => c.Column == column.Column)?.Rate;
-            checks.Add(Check($"column {column.Column}", column.Rate, noise, gates.MinAgreement));
+            foreach (var column in comparison.Total.Columns)
+            {
+                double? noise = floor?.Total.Columns.FirstOrDefault(c => c.Column == column.Column)?.Rate;
+                checks.Add(Check($"column {column.Column}", column.Rate, noise, gates.MinAgreement));
+            }
         }
 
         checks.Add(Check("sequences (same events)", comparison.Sequences.IdsRate, floor?.Sequences.IdsRate, gates.MinSequenceAgreement));
         var failures = checks.Where(c => !c.Passed)
             .Select(c => $"{c.Measure} {c.Value:P2} is below {c.Required:P2}{(c.NoiseFloor is { } n ? $" (legacy against itself: {n:P2})" : "")}")
             .ToList();
+        if (comparison.Total is { Matched: 0, ReferenceOnly: > 0 } total)
+        {
+            failures.Insert(0, $"none of legacy's {total.ReferenceOnly:N0} events matched one of Weft's (by event_id): no column or sequence could agree");
+        }
+
+        if (noFloor is not null)
+        {
+            failures.Add(noFloor);
+        }
+
         return (checks, failures);
     }
 
