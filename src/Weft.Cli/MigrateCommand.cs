@@ -451,7 +451,7 @@ internal static class MigrateCommand
                 + $"difference {Num(result.Difference)} ({(result.Sequential ? "always-valid interval" : "interval")} {Num(result.Lower)} .. {Num(result.Upper)}) within ±{Num(result.Margin)}: "
                 + (result.Passed ? $"equivalent ({(result.Sequential ? "always-valid " : "")}p {(result.PValue < 1e-4 ? "< 0.0001" : $"= {result.PValue:G3}")})" : $"not shown: {result.Failures[0]}");
             var transition = await store.RecordOutcomeAsync(signal.Name, eventType, who,
-                new EvidenceInput(MigrationStore.OutcomeKind, result.Passed, summary, JsonSerializer.Serialize(result, CliJson.Compact)), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
+                new EvidenceInput(MigrationStore.OutcomeKind, result.Passed, summary, JsonSerializer.Serialize(result, CliJson.Compact), Percent: split), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
             if (parse.GetValue(c.Json))
             {
                 await stdout.WriteLineAsync(JsonSerializer.Serialize(new { result, transition }, CliJson.Report)).ConfigureAwait(false);

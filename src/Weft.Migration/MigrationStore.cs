@@ -8,17 +8,19 @@ namespace Weft.Migration;
 /// <param name="Summary">One line a person reads.</param>
 /// <param name="Details">The whole result as JSON.</param>
 /// <param name="Fingerprint">The signal definition's fingerprint the evidence was gathered under (null in ledgers older than the column).</param>
-public sealed record MigrationEvidence(long Id, string Kind, DateTimeOffset At, bool Passed, string Summary, string Details, string? Consumer = null, string? Fingerprint = null);
+/// <param name="Percent">The split an online outcome test measured (null for other evidence, and in ledgers older than the column).</param>
+public sealed record MigrationEvidence(long Id, string Kind, DateTimeOffset At, bool Passed, string Summary, string Details, string? Consumer = null, string? Fingerprint = null, double? Percent = null);
 
-/// <summary>Evidence to store: its kind, verdict, one-line summary and JSON details, and the definition fingerprint it was gathered under.</summary>
-public sealed record EvidenceInput(string Kind, bool Passed, string Summary, string Details, string? Consumer = null, string? Fingerprint = null);
+/// <summary>Evidence to store: its kind, verdict, one-line summary and JSON details, the definition fingerprint it was gathered under, and the split an outcome test measured.</summary>
+public sealed record EvidenceInput(string Kind, bool Passed, string Summary, string Details, string? Consumer = null, string? Fingerprint = null, double? Percent = null);
 
 /// <summary>The share of users (0–100) for whom one consumer reads an event type from Weft.</summary>
 public sealed record MigrationRoute(string Consumer, double Percent, DateTimeOffset Since);
 
 /// <summary>
 /// One event type's migration: its stage and since when, its routes, the latest evidence of each kind,
-/// and the latest online outcome test of each consumer (by consumer).
+/// and per consumer the online outcome test that holds its route: the latest, unless an earlier one
+/// did not pass and no later test of that split or a larger one has passed since (by consumer).
 /// </summary>
 public sealed record MigrationStatus(
     string Signal,
@@ -181,8 +183,9 @@ public sealed class MigrationStore : IAsyncDisposable
                     weft INTEGER NOT NULL, first_us INTEGER NOT NULL,
                     PRIMARY KEY (signal, event_type, consumer, percent, user_id));
                 """, cancellationToken).ConfigureAwait(false);
-            await AddEvidenceColumnAsync(connection, "consumer", cancellationToken).ConfigureAwait(false);
-            await AddEvidenceColumnAsync(connection, "fingerprint", cancellationToken).ConfigureAwait(false);
+            await AddEvidenceColumnAsync(connection, "consumer", "TEXT", cancellationToken).ConfigureAwait(false);
+            await AddEvidenceColumnAsync(connection, "fingerprint", "TEXT", cancellationToken).ConfigureAwait(false);
+            await AddEvidenceColumnAsync(connection, "percent", "REAL", cancellationToken).ConfigureAwait(false);
         }
         catch (SqliteException ex)
         {
@@ -193,8 +196,8 @@ public sealed class MigrationStore : IAsyncDisposable
         return new MigrationStore(connection, time ?? TimeProvider.System, path);
     }
 
-    /// <summary>A ledger written before online outcome tests (consumer) or definition fingerprints (fingerprint) lacks that evidence column: add it (null for every older row).</summary>
-    private static async Task AddEvidenceColumnAsync(SqliteConnection connection, string column, CancellationToken cancellationToken)
+    /// <summary>A ledger written before online outcome tests (consumer), definition fingerprints (fingerprint) or outcome splits (percent) lacks that evidence column: add it (null for every older row).</summary>
+    private static async Task AddEvidenceColumnAsync(SqliteConnection connection, string column, string type, CancellationToken cancellationToken)
     {
         using (var info = Command(connection, null, "SELECT count(*) FROM pragma_table_info('evidence') WHERE name = $column", ("$column", column)))
         {
@@ -204,7 +207,7 @@ public sealed class MigrationStore : IAsyncDisposable
             }
         }
 
-        await ExecuteAsync(connection, null, $"ALTER TABLE evidence ADD COLUMN {column} TEXT", cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(connection, null, $"ALTER TABLE evidence ADD COLUMN {column} {type}", cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
@@ -368,7 +371,7 @@ public sealed class MigrationStore : IAsyncDisposable
             // the default route serves every consumer without its own, so any failed outcome holds it.
             foreach (var outcome in status.Outcomes.Where(o => !o.Passed && (consumer == MigrationRouting.DefaultConsumer || o.Consumer == consumer)))
             {
-                problems.Add($"the latest online outcome test of consumer '{outcome.Consumer}' (#{outcome.Id}) did not pass: {outcome.Summary} (test again with `weft migrate outcome` once it is fixed, or roll back)");
+                problems.Add($"the online outcome test of consumer '{outcome.Consumer}'{At(outcome.Percent)} (#{outcome.Id}) did not pass: {outcome.Summary} (a later test of that split or a larger one must pass: test again with `weft migrate outcome` once it is fixed, or roll back)");
             }
 
             if (raising && problems.Count > 0 && overrideReason is null)
@@ -503,7 +506,7 @@ public sealed class MigrationStore : IAsyncDisposable
     public Task<MigrationEvidence?> EvidenceAsync(long id, CancellationToken cancellationToken = default) =>
         LockedAsync(async () =>
         {
-            using var command = Command(null, "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint FROM evidence WHERE id = $id", ("$id", id));
+            using var command = Command(null, "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint, percent FROM evidence WHERE id = $id", ("$id", id));
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
         }, cancellationToken);
@@ -685,9 +688,9 @@ public sealed class MigrationStore : IAsyncDisposable
         if (step.Evidence is { } e)
         {
             using var insert = Command(transaction,
-                "INSERT INTO evidence (signal, event_type, kind, at_us, passed, summary, details, consumer, fingerprint) VALUES ($signal, $type, $kind, $at, $passed, $summary, $details, $consumer, $fingerprint) RETURNING id",
+                "INSERT INTO evidence (signal, event_type, kind, at_us, passed, summary, details, consumer, fingerprint, percent) VALUES ($signal, $type, $kind, $at, $passed, $summary, $details, $consumer, $fingerprint, $percent) RETURNING id",
                 ("$signal", signal), ("$type", eventType), ("$kind", e.Kind), ("$at", nowMicros), ("$passed", e.Passed ? 1 : 0), ("$summary", e.Summary), ("$details", e.Details), ("$consumer", e.Consumer),
-                ("$fingerprint", e.Fingerprint ?? _definitions.GetValueOrDefault(signal)));
+                ("$fingerprint", e.Fingerprint ?? _definitions.GetValueOrDefault(signal)), ("$percent", e.Percent));
             evidenceId = (long)(await insert.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }
 
@@ -800,6 +803,8 @@ public sealed class MigrationStore : IAsyncDisposable
     public static string DescribeRoutes(IReadOnlyList<MigrationRoute> routes) =>
         routes.Count == 0 ? "none" : string.Join(", ", routes.Select(r => $"{r.Consumer} {r.Percent.ToString("0.##", CultureInfo.InvariantCulture)} %"));
 
+    private static string At(double? percent) => percent is { } p ? $" at {p.ToString("0.##", CultureInfo.InvariantCulture)} %" : "";
+
     private static string Describe(TimeSpan span) =>
         span.TotalDays >= 1 ? $"{span.TotalDays:0.#} days" : span.TotalHours >= 1 ? $"{span.TotalHours:0.#} hours" : $"{span.TotalMinutes:0.#} minutes";
 
@@ -830,24 +835,43 @@ public sealed class MigrationStore : IAsyncDisposable
         async Task<MigrationEvidence?> LatestAsync(string kind)
         {
             using var command = Command(transaction,
-                "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind ORDER BY id DESC LIMIT 1",
+                "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint, percent FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind ORDER BY id DESC LIMIT 1",
                 ("$signal", signal), ("$type", eventType), ("$kind", kind));
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
         }
 
-        // The latest online outcome test of each consumer.
-        var outcomes = new List<MigrationEvidence>();
+        // Each consumer's outcome tests, oldest first: a failure holds its route until a later test of
+        // that split or a larger one passes. A pass at a smaller split (an earlier one, whose exposures
+        // are kept) measured other users at another share and clears nothing above it.
+        var latest = new SortedDictionary<string, MigrationEvidence>(StringComparer.Ordinal);
+        var open = new Dictionary<string, List<MigrationEvidence>>(StringComparer.Ordinal);
         using (var command = Command(transaction,
-            "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint FROM evidence e WHERE signal = $signal AND event_type = $type AND kind = $kind "
-            + "AND id = (SELECT max(id) FROM evidence l WHERE l.signal = e.signal AND l.event_type = e.event_type AND l.kind = e.kind AND l.consumer = e.consumer) ORDER BY consumer",
+            "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint, percent FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind AND consumer IS NOT NULL ORDER BY id",
             ("$signal", signal), ("$type", eventType), ("$kind", OutcomeKind)))
         using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                outcomes.Add(ReadEvidence(reader));
+                var outcome = ReadEvidence(reader);
+                var failures = open.TryGetValue(outcome.Consumer!, out var f) ? f : open[outcome.Consumer!] = [];
+                latest[outcome.Consumer!] = outcome;
+                if (!outcome.Passed)
+                {
+                    failures.Add(outcome);
+                }
+                else
+                {
+                    // A ledger older than the percent column knows no split: a pass then clears as it used to.
+                    failures.RemoveAll(failed => outcome.Percent is not { } passedAt || failed.Percent is not { } failedAt || passedAt >= failedAt);
+                }
             }
+        }
+
+        var outcomes = new List<MigrationEvidence>(latest.Count);
+        foreach (var (consumer, outcome) in latest)
+        {
+            outcomes.Add(open[consumer] is { Count: > 0 } holding ? holding[^1] : outcome);
         }
 
         long? lastFailedComparison;
@@ -866,7 +890,7 @@ public sealed class MigrationStore : IAsyncDisposable
     }
 
     private static MigrationEvidence ReadEvidence(SqliteDataReader reader) =>
-        new(reader.GetInt64(0), reader.GetString(1), Timestamps.FromMicros(reader.GetInt64(2)), reader.GetInt64(3) != 0, reader.GetString(4), reader.GetString(5), reader.GetValue(6) as string, reader.GetValue(7) as string);
+        new(reader.GetInt64(0), reader.GetString(1), Timestamps.FromMicros(reader.GetInt64(2)), reader.GetInt64(3) != 0, reader.GetString(4), reader.GetString(5), reader.GetValue(6) as string, reader.GetValue(7) as string, reader.GetValue(8) as double?);
 
     private SqliteCommand Command(SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters) =>
         Command(_connection, transaction, sql, parameters);

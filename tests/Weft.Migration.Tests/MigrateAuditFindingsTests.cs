@@ -72,4 +72,27 @@ public sealed class MigrateAuditFindingsTests : IAsyncLifetime
         await _store.RecordAbTestAsync(Signal, Click, Evidence(MigrationStore.AbTestKind, true), "ana");
         (await raise()).Status.Stage.Should().Be(MigrationStage.CuttingOver);
     }
+
+    private Task<MigrationTransition> OutcomeAsync(string consumer, double percent, bool passed) =>
+        _store.RecordOutcomeAsync(Signal, Click, consumer, new EvidenceInput(MigrationStore.OutcomeKind, passed, passed ? "clicks held" : "clicks fell", "{}", Percent: percent), "ana");
+
+    [Fact]
+    public async Task A_passing_outcome_test_of_an_older_smaller_split_does_not_clear_a_failure_at_the_split_in_force()
+    {
+        await AbTestedAsync();
+        await _store.CutoverAsync(Signal, Click, "ranker", 5, null, "bo");
+        await OutcomeAsync("ranker", 5, passed: true);
+        await _store.CutoverAsync(Signal, Click, "ranker", 10, null, "bo");
+        var failed = await OutcomeAsync("ranker", 10, passed: false);
+
+        var older = await OutcomeAsync("ranker", 5, passed: true);
+
+        older.Status.Outcomes.Should().ContainSingle().Which.Id.Should().Be(failed.Entry.EvidenceId, "the failure at 10 % still holds the route");
+        var raise = () => _store.CutoverAsync(Signal, Click, "ranker", 20, null, "bo");
+        (await raise.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("consumer 'ranker' at 10 %").And.Contain("a later test of that split or a larger one must pass");
+        var raiseDefault = () => _store.CutoverAsync(Signal, Click, "*", 10, null, "bo");
+        (await raiseDefault.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("'ranker' at 10 %", "the default route serves consumers like ranker");
+        (await OutcomeAsync("ranker", 10, passed: true)).Status.Outcomes.Single().Passed.Should().BeTrue();
+        (await raise()).Entry.Overridden.Should().BeFalse();
+    }
 }
