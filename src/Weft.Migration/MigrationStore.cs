@@ -340,7 +340,7 @@ public sealed class MigrationStore : IAsyncDisposable
     /// </summary>
     public Task<MigrationTransition> CutoverAsync(string signal, string eventType, string consumer, double percent, string? overrideReason, string actor, CancellationToken cancellationToken = default)
     {
-        CheckPercent(percent);
+        percent = CheckPercent(percent);
         if (string.IsNullOrWhiteSpace(consumer))
         {
             throw new ArgumentException($"A route needs a consumer: a name, or {MigrationRouting.DefaultConsumer} for every consumer without a route of its own.", nameof(consumer));
@@ -785,7 +785,8 @@ public sealed class MigrationStore : IAsyncDisposable
         { } a => $"the latest A/B test (#{a.Id}) passed",
     };
 
-    private static void CheckPercent(double percent)
+    /// <summary>The percent a route stores: <paramref name="percent"/> on the bucket routing reads it as (within the float noise of a two-decimal percent).</summary>
+    private static double CheckPercent(double percent)
     {
         if (!(percent >= 0 && percent <= 100))
         {
@@ -797,6 +798,9 @@ public sealed class MigrationStore : IAsyncDisposable
             // A route takes users a 0.01 % bucket at a time: 99.999 % served everyone while the stage said cutting-over.
             throw new ArgumentOutOfRangeException(nameof(percent), percent, "A route's percent moves in steps of 0.01 % (one user bucket of 10,000).");
         }
+
+        // 99.9999999999 is within the tolerance and routes everyone: stored as is, the stage said cutting-over.
+        return MigrationRouting.OnBucket(percent);
     }
 
     /// <summary>Routes as "consumer percent %", comma separated; "none" when there are none.</summary>

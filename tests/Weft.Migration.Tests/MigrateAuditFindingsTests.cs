@@ -95,4 +95,29 @@ public sealed class MigrateAuditFindingsTests : IAsyncLifetime
         (await OutcomeAsync("ranker", 10, passed: true)).Status.Outcomes.Single().Passed.Should().BeTrue();
         (await raise()).Entry.Overridden.Should().BeFalse();
     }
+
+    [Theory]
+    [InlineData(99.9999999999, 100.0, MigrationStage.CutOver)]
+    [InlineData(0.0000000001, 0.0, MigrationStage.AbTested)]
+    [InlineData(10.0100000001, 10.01, MigrationStage.CuttingOver)]
+    public async Task A_percent_a_hair_off_a_bucket_is_stored_as_the_bucket_routing_reads_so_the_stage_agrees(double asked, double stored, MigrationStage stage)
+    {
+        await AbTestedAsync();
+
+        var moved = await _store.CutoverAsync(Signal, Click, "*", asked, null, "bo");
+
+        moved.Status.Routes.Single().Percent.Should().Be(stored);
+        moved.Entry.Percent.Should().Be(stored);
+        moved.Status.Stage.Should().Be(stage);
+        (await _store.StatusAsync(Signal, Click)).Routes.Single().Percent.Should().Be(stored);
+    }
+
+    [Fact]
+    public async Task Legacy_is_deprecated_after_a_cutover_a_hair_below_100()
+    {
+        await AbTestedAsync();
+        await _store.CutoverAsync(Signal, Click, "*", 99.9999999999, null, "bo");
+
+        (await _store.DeprecateAsync(Signal, Click, TimeSpan.Zero, null, "bo")).Status.Stage.Should().Be(MigrationStage.LegacyDeprecated);
+    }
 }
