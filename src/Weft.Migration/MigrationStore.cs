@@ -84,12 +84,18 @@ public sealed class MigrationStore : IAsyncDisposable
     // One connection serves every caller (a serving process shares one store); SQLite connections are not thread-safe.
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    private MigrationStore(SqliteConnection connection, TimeProvider time, string path)
+    // The evidence columns read, in ReadEvidence's order; a ledger opened for reading that is older than a column reads null for it.
+    private readonly string _evidenceColumns;
+
+    private MigrationStore(SqliteConnection connection, TimeProvider time, string path, string evidenceColumns = AllEvidenceColumns)
     {
         _connection = connection;
         _time = time;
         Path = path;
+        _evidenceColumns = evidenceColumns;
     }
+
+    private const string AllEvidenceColumns = "id, kind, at_us, passed, summary, details, consumer, fingerprint, percent";
 
     public string Path { get; }
 
@@ -119,7 +125,8 @@ public sealed class MigrationStore : IAsyncDisposable
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (File.Exists(path))
         {
-            return await OpenAsync(path, time, cancellationToken).ConfigureAwait(false);
+            // Reading creates and alters nothing: a ledger missing a table was damaged, and a recreated empty one would hide it.
+            return await OpenAsync(path, time, cancellationToken, inMemory: false, readOnly: true).ConfigureAwait(false);
         }
 
         var empty = await OpenAsync(path, time, cancellationToken, inMemory: true).ConfigureAwait(false);
@@ -138,14 +145,16 @@ public sealed class MigrationStore : IAsyncDisposable
             throw new FileNotFoundException($"The migration ledger '{path}' does not exist: a migration starts with `weft migrate shadow`, which creates it. If it was moved, put it back (\"migration_store\" in weft.json).", path);
         }
 
-        return OpenAsync(path, time, cancellationToken);
+        return OpenAsync(path, time, cancellationToken, inMemory: false, mustHaveTables: true);
     }
 
     /// <summary>Opens the ledger at <paramref name="path"/>, creating the file and its tables when absent.</summary>
     public static Task<MigrationStore> OpenAsync(string path, TimeProvider? time = null, CancellationToken cancellationToken = default) =>
         OpenAsync(path, time, cancellationToken, inMemory: false);
 
-    private static async Task<MigrationStore> OpenAsync(string path, TimeProvider? time, CancellationToken cancellationToken, bool inMemory)
+    /// <param name="readOnly">Create, alter and convert nothing (no journal mode either); the tables must exist.</param>
+    /// <param name="mustHaveTables">The ledger's tables must exist before any is created: a step on an existing migration does not recreate a lost table.</param>
+    private static async Task<MigrationStore> OpenAsync(string path, TimeProvider? time, CancellationToken cancellationToken, bool inMemory, bool readOnly = false, bool mustHaveTables = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (Directory.Exists(path))
@@ -158,10 +167,25 @@ public sealed class MigrationStore : IAsyncDisposable
             Directory.CreateDirectory(folder);
         }
 
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = inMemory ? ":memory:" : path, DefaultTimeout = 30, Pooling = false }.ToString());
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = inMemory ? ":memory:" : path, DefaultTimeout = 30, Pooling = false, Mode = readOnly ? SqliteOpenMode.ReadWrite : SqliteOpenMode.ReadWriteCreate,
+        }.ToString());
+        string evidenceColumns = AllEvidenceColumns;
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            if (readOnly || mustHaveTables)
+            {
+                evidenceColumns = await CheckTablesAsync(connection, path, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (readOnly)
+            {
+                await ExecuteAsync(connection, null, "PRAGMA busy_timeout = 30000", cancellationToken).ConfigureAwait(false);
+                return new MigrationStore(connection, time ?? TimeProvider.System, path, evidenceColumns);
+            }
+
             await ExecuteAsync(connection, null, """
                 PRAGMA journal_mode = WAL;
                 PRAGMA busy_timeout = 30000;
@@ -192,8 +216,50 @@ public sealed class MigrationStore : IAsyncDisposable
             await connection.DisposeAsync().ConfigureAwait(false);
             throw new IOException($"The migration store '{path}' cannot be opened: {ex.Message}", ex);
         }
+        catch (IOException)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
 
         return new MigrationStore(connection, time ?? TimeProvider.System, path);
+    }
+
+    /// <summary>
+    /// The ledger's tables exist (Weft never drops one; exposures came later and is needed only by the
+    /// sample-ratio check); the evidence columns to read, null in place of one an older ledger lacks.
+    /// </summary>
+    private static async Task<string> CheckTablesAsync(SqliteConnection connection, string path, CancellationToken cancellationToken)
+    {
+        var tables = new HashSet<string>(StringComparer.Ordinal);
+        using (var command = Command(connection, null, "SELECT name FROM sqlite_master WHERE type = 'table'"))
+        using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                tables.Add(reader.GetString(0));
+            }
+        }
+
+        foreach (var table in (string[])["stages", "routes", "evidence", "audit"])
+        {
+            if (!tables.Contains(table))
+            {
+                throw new IOException($"The migration ledger '{path}' has no table '{table}', which Weft never drops: it was edited by hand or damaged. Restore it from a copy; Weft does not recreate it empty, as that would lose what it held.");
+            }
+        }
+
+        var columns = new HashSet<string>(StringComparer.Ordinal);
+        using (var command = Command(connection, null, "SELECT name FROM pragma_table_info('evidence')"))
+        using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                columns.Add(reader.GetString(0));
+            }
+        }
+
+        return string.Join(", ", AllEvidenceColumns.Split(", ").Select(c => columns.Contains(c) ? c : $"NULL AS {c}"));
     }
 
     /// <summary>A ledger written before online outcome tests (consumer), definition fingerprints (fingerprint) or outcome splits (percent) lacks that evidence column: add it (null for every older row).</summary>
@@ -491,12 +557,13 @@ public sealed class MigrationStore : IAsyncDisposable
         using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
+            var row = new LedgerRow(reader, "audit", $"#{reader.GetValue(0)}");
             entries.Add(new AuditEntry(
-                reader.GetInt64(0), Timestamps.FromMicros(reader.GetInt64(1)), reader.GetString(2), reader.GetString(3), reader.GetString(4),
-                MigrationStages.Parse(reader.GetString(5)), MigrationStages.Parse(reader.GetString(6)),
-                reader.GetValue(7) as string, reader.GetValue(8) as double?,
-                reader.GetValue(9) as long?, reader.GetValue(10) as string,
-                reader.GetInt64(11) != 0, reader.GetString(12)));
+                row.Integer(0, "seq"), row.Time(1, "at_us"), row.Text(2, "signal"), row.Text(3, "event_type"), row.Text(4, "action"),
+                MigrationStages.Parse(row.Text(5, "from_stage")), MigrationStages.Parse(row.Text(6, "to_stage")),
+                row.OptionalText(7, "consumer"), row.OptionalPercent(8, "percent"),
+                row.OptionalInteger(9, "evidence_id"), row.OptionalText(10, "reason"),
+                row.Flag(11, "overridden"), row.Text(12, "actor")));
         }
 
         return entries;
@@ -506,7 +573,7 @@ public sealed class MigrationStore : IAsyncDisposable
     public Task<MigrationEvidence?> EvidenceAsync(long id, CancellationToken cancellationToken = default) =>
         LockedAsync(async () =>
         {
-            using var command = Command(null, "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint, percent FROM evidence WHERE id = $id", ("$id", id));
+            using var command = Command(null, $"SELECT {_evidenceColumns} FROM evidence WHERE id = $id", ("$id", id));
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
         }, cancellationToken);
@@ -821,8 +888,9 @@ public sealed class MigrationStore : IAsyncDisposable
         {
             if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                stage = MigrationStages.Parse(reader.GetString(0));
-                since = Timestamps.FromMicros(reader.GetInt64(1));
+                var row = new LedgerRow(reader, "stages", $"({signal}, {eventType})");
+                stage = MigrationStages.Parse(row.Text(0, "stage"));
+                since = row.Time(1, "since_us");
             }
         }
 
@@ -832,14 +900,15 @@ public sealed class MigrationStore : IAsyncDisposable
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                routes.Add(new MigrationRoute(reader.GetString(0), reader.GetDouble(1), Timestamps.FromMicros(reader.GetInt64(2))));
+                var row = new LedgerRow(reader, "routes", $"({signal}, {eventType}, {reader.GetValue(0)})");
+                routes.Add(new MigrationRoute(row.Text(0, "consumer"), row.Percent(1, "percent"), row.Time(2, "since_us")));
             }
         }
 
         async Task<MigrationEvidence?> LatestAsync(string kind)
         {
             using var command = Command(transaction,
-                "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint, percent FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind ORDER BY id DESC LIMIT 1",
+                $"SELECT {_evidenceColumns} FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind ORDER BY id DESC LIMIT 1",
                 ("$signal", signal), ("$type", eventType), ("$kind", kind));
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
@@ -851,7 +920,7 @@ public sealed class MigrationStore : IAsyncDisposable
         var latest = new SortedDictionary<string, MigrationEvidence>(StringComparer.Ordinal);
         var open = new Dictionary<string, List<MigrationEvidence>>(StringComparer.Ordinal);
         using (var command = Command(transaction,
-            "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint, percent FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind AND consumer IS NOT NULL ORDER BY id",
+            $"SELECT {_evidenceColumns} FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind AND consumer IS NOT NULL ORDER BY id",
             ("$signal", signal), ("$type", eventType), ("$kind", OutcomeKind)))
         using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -893,8 +962,69 @@ public sealed class MigrationStore : IAsyncDisposable
             outcomes) { LastFailedComparisonId = lastFailedComparison };
     }
 
-    private static MigrationEvidence ReadEvidence(SqliteDataReader reader) =>
-        new(reader.GetInt64(0), reader.GetString(1), Timestamps.FromMicros(reader.GetInt64(2)), reader.GetInt64(3) != 0, reader.GetString(4), reader.GetString(5), reader.GetValue(6) as string, reader.GetValue(7) as string, reader.GetValue(8) as double?);
+    private static MigrationEvidence ReadEvidence(SqliteDataReader reader)
+    {
+        var row = new LedgerRow(reader, "evidence", $"#{reader.GetValue(0)}");
+        return new(row.Integer(0, "id"), row.Text(1, "kind"), row.Time(2, "at_us"), row.Flag(3, "passed"), row.Text(4, "summary"), row.Json(5, "details"),
+            row.OptionalText(6, "consumer"), row.OptionalText(7, "fingerprint"), row.OptionalPercent(8, "percent"));
+    }
+
+    /// <summary>
+    /// Typed reads of one ledger row that fail naming its table, row and column. SQLite hands back what a
+    /// hand edit stored, and read loosely 'abc' was a 0 % route (deprecate then passed) and 'x' a 1970
+    /// stage (its soak long over).
+    /// </summary>
+    private readonly struct LedgerRow(SqliteDataReader reader, string table, string key)
+    {
+        public long Integer(int ordinal, string column) => reader.GetValue(ordinal) is long v ? v : throw Bad(ordinal, column, "an integer");
+
+        public long? OptionalInteger(int ordinal, string column) => reader.IsDBNull(ordinal) ? null : Integer(ordinal, column);
+
+        public DateTimeOffset Time(int ordinal, string column) =>
+            reader.GetValue(ordinal) is long v && v >= Timestamps.MinMicros && v <= Timestamps.MaxMicros ? Timestamps.FromMicros(v) : throw Bad(ordinal, column, "a time (µs since 1970)");
+
+        public string Text(int ordinal, string column) => reader.GetValue(ordinal) is string { Length: > 0 } v ? v : throw Bad(ordinal, column, "text");
+
+        public string? OptionalText(int ordinal, string column) => reader.IsDBNull(ordinal) ? null : Text(ordinal, column);
+
+        public bool Flag(int ordinal, string column) => reader.GetValue(ordinal) is long v && v is 0 or 1 ? v == 1 : throw Bad(ordinal, column, "0 or 1");
+
+        /// <summary>A route's percent, on the bucket routing reads it as (a ledger written before percents were stored so holds a hair off one).</summary>
+        public double Percent(int ordinal, string column) =>
+            reader.GetValue(ordinal) switch
+            {
+                double v when v is >= 0 and <= 100 && MigrationRouting.IsWholeBucket(v) => MigrationRouting.OnBucket(v),
+                long v when v is >= 0 and <= 100 => v,
+                _ => throw Bad(ordinal, column, "a percent from 0 to 100 in steps of 0.01"),
+            };
+
+        public double? OptionalPercent(int ordinal, string column) => reader.IsDBNull(ordinal) ? null : Percent(ordinal, column);
+
+        public string Json(int ordinal, string column)
+        {
+            string text = Text(ordinal, column);
+            try
+            {
+                using var _ = System.Text.Json.JsonDocument.Parse(text);
+                return text;
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                throw Bad(ordinal, column, "JSON");
+            }
+        }
+
+        private FormatException Bad(int ordinal, string column, string expected) =>
+            new($"{Show(reader.GetValue(ordinal))} in {table}.{column} of row {key} where {expected} belongs");
+
+        private static string Show(object value) => value switch
+        {
+            DBNull => "null",
+            string text => $"'{(text.Length > 40 ? text[..40] + "…" : text)}'",
+            byte[] bytes => $"a blob of {bytes.Length} bytes",
+            _ => Convert.ToString(value, CultureInfo.InvariantCulture) ?? "?",
+        };
+    }
 
     private SqliteCommand Command(SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters) =>
         Command(_connection, transaction, sql, parameters);

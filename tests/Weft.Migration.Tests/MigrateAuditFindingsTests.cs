@@ -120,4 +120,78 @@ public sealed class MigrateAuditFindingsTests : IAsyncLifetime
 
         (await _store.DeprecateAsync(Signal, Click, TimeSpan.Zero, null, "bo")).Status.Stage.Should().Be(MigrationStage.LegacyDeprecated);
     }
+
+    private async Task<T> SqlAsync<T>(string sql)
+    {
+        await using var connection = new SqliteConnection($"Data Source={StorePath};Pooling=False");
+        await connection.OpenAsync();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return (T)(await command.ExecuteScalarAsync())!;
+    }
+
+    private async Task<IOException> ReadingFailsAsync()
+    {
+        await using var reading = await MigrationStore.OpenForReadingAsync(StorePath);
+        var status = () => reading.StatusAsync(Signal, Click);
+        return (await status.Should().ThrowAsync<IOException>()).Which;
+    }
+
+    [Theory]
+    [InlineData("UPDATE routes SET percent = 'abc'", "'abc' in routes.percent of row (engagement, click, *)")]
+    [InlineData("UPDATE routes SET percent = 150", "150 in routes.percent of row (engagement, click, *) where a percent from 0 to 100")]
+    [InlineData("UPDATE stages SET since_us = 'x'", "'x' in stages.since_us of row (engagement, click) where a time")]
+    [InlineData("UPDATE evidence SET details = 'not json' WHERE id = 2", "'not json' in evidence.details of row #2 where JSON belongs")]
+    [InlineData("UPDATE evidence SET passed = 'yes' WHERE id = 3", "'yes' in evidence.passed of row #3")]
+    public async Task A_value_edited_into_a_shape_Weft_does_not_write_is_an_error_naming_table_row_and_column(string edit, string named)
+    {
+        await AbTestedAsync();
+        await _store.CutoverAsync(Signal, Click, "*", 100, null, "bo");
+        await SqlAsync<long>(edit + "; SELECT changes()");
+
+        (await ReadingFailsAsync()).Message.Should().Contain(StorePath).And.Contain(named).And.Contain("does not write");
+        var deprecate = () => _store.DeprecateAsync(Signal, Click, TimeSpan.FromDays(7), null, "bo");
+        await deprecate.Should().ThrowAsync<IOException>("a soak or a route read from a broken ledger is no gate");
+    }
+
+    [Fact]
+    public async Task The_audit_log_edited_out_of_shape_is_an_error_naming_it()
+    {
+        await AbTestedAsync();
+        await SqlAsync<long>("UPDATE audit SET percent = 'half' WHERE seq = 1; SELECT changes()");
+
+        var log = () => _store.AuditAsync(Signal);
+
+        (await log.Should().ThrowAsync<IOException>()).Which.Message.Should().Contain("'half' in audit.percent of row #1");
+    }
+
+    [Fact]
+    public async Task Reading_a_ledger_missing_a_table_is_an_error_naming_it_and_recreates_nothing()
+    {
+        await AbTestedAsync();
+        await SqlAsync<long>("DROP TABLE audit; SELECT 0");
+
+        var read = () => MigrationStore.OpenForReadingAsync(StorePath);
+        var step = () => MigrationStore.OpenExistingAsync(StorePath);
+
+        (await read.Should().ThrowAsync<IOException>()).Which.Message.Should().Contain("has no table 'audit'").And.Contain(StorePath);
+        (await step.Should().ThrowAsync<IOException>()).Which.Message.Should().Contain("has no table 'audit'");
+        (await SqlAsync<long>("SELECT count(*) FROM sqlite_master WHERE name = 'audit'")).Should().Be(0, "nothing recreated it empty");
+    }
+
+    [Fact]
+    public async Task Reading_an_older_ledger_alters_nothing_and_reads_its_evidence()
+    {
+        await AbTestedAsync();
+        await _store.DisposeAsync(); // the journal mode changes only with no other connection
+        await SqlAsync<string>("ALTER TABLE evidence DROP COLUMN percent; PRAGMA journal_mode = DELETE");
+
+        await using (var reading = await MigrationStore.OpenForReadingAsync(StorePath))
+        {
+            (await reading.StatusAsync(Signal, Click)).AbTest!.Passed.Should().BeTrue();
+        }
+
+        (await SqlAsync<long>("SELECT count(*) FROM pragma_table_info('evidence') WHERE name = 'percent'")).Should().Be(0, "reading adds no column");
+        (await SqlAsync<string>("PRAGMA journal_mode")).Should().Be("delete", "reading converts nothing");
+    }
 }
