@@ -104,7 +104,10 @@ internal static class MigrateCommand
             var check = await LegacyComparison.ShadowAsync(weft, signal, eventType, cancellationToken: ct).ConfigureAwait(false);
             string summary = check.Passed
                 ? $"legacy holds {check.LegacyRows:N0} '{eventType}' events and Weft {check.WeftRows:N0} over {Range(check.FromMicros, check.ToMicros)}"
-                : check.LegacyRows == 0 ? (weft.Legacy.TryGetValue(signal.Name, out var l) && l.Output is null ? $"legacy's endpoint answered no '{eventType}' events for the users asked" : $"legacy's output holds no '{eventType}' events") : $"Weft holds no '{eventType}' events over {Range(check.FromMicros, check.ToMicros)}: run `weft batch` or `weft stream` for '{signal.Name}' first";
+                : check.LegacyRows == 0 ? (weft.Legacy.TryGetValue(signal.Name, out var l) && l.Output is null ? $"legacy's endpoint answered no '{eventType}' events for the users asked"
+                    // Unreadable rows are not missing ones: say what compare would say of them.
+                    : check.UnreadableLegacyRows is [var first, ..] ? $"legacy's output holds no readable '{eventType}' events: {check.UnreadableLegacyCount:N0} legacy row(s) cannot be read as Weft's column types, e.g. {first}"
+                    : $"legacy's output holds no '{eventType}' events") : $"Weft holds no '{eventType}' events over {Range(check.FromMicros, check.ToMicros)}: run `weft batch` or `weft stream` for '{signal.Name}' first";
             await using var store = await OpenLedgerAsync(weft, signal, Ledger.Create, ct).ConfigureAwait(false);
             var transition = await store.ShadowAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.ShadowKind, check.Passed, summary, JsonSerializer.Serialize(check, CliJson.Compact)),
                 parse.GetValue(c.Override), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);

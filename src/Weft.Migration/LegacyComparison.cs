@@ -51,7 +51,9 @@ public sealed record LegacyComparisonResult(
 }
 
 /// <summary>What Weft and legacy each hold of one event type: the shadow stage's evidence.</summary>
-public sealed record ShadowCheck(string Signal, string EventType, long LegacyRows, long WeftRows, long? FromMicros, long? ToMicros)
+/// <param name="UnreadableLegacyRows">Legacy's rows of the type (or of no readable type) that cannot be read as Weft's column types, e.g. the first few.</param>
+/// <param name="UnreadableLegacyCount">How many there are.</param>
+public sealed record ShadowCheck(string Signal, string EventType, long LegacyRows, long WeftRows, long? FromMicros, long? ToMicros, IReadOnlyList<string>? UnreadableLegacyRows = null, long UnreadableLegacyCount = 0)
 {
     public bool Passed => LegacyRows > 0 && WeftRows > 0;
 }
@@ -87,10 +89,10 @@ public static class LegacyComparison
             return new ShadowCheck(signal.Name, eventType, sample.Legacy.RowCount, sample.Weft.RowCount, sample.From, sample.To);
         }
 
-        var (legacyRows, _, _, _) = await ReadLegacyAsync(output, WeftSchema(lake), eventType, null, null, cancellationToken).ConfigureAwait(false);
+        var (legacyRows, _, _, unreadable) = await ReadLegacyAsync(output, WeftSchema(lake), eventType, null, null, cancellationToken).ConfigureAwait(false);
         long? from = legacyRows.RowCount == 0 ? null : Min(legacyRows), to = legacyRows.RowCount == 0 ? null : Max(legacyRows) + 1;
         var weft = await ReadWeftAsync(lake, eventType, from ?? Timestamps.MinMicros, to ?? Timestamps.MaxMicros, cancellationToken).ConfigureAwait(false);
-        return new ShadowCheck(signal.Name, eventType, legacyRows.RowCount, weft.RowCount, from, to);
+        return new ShadowCheck(signal.Name, eventType, legacyRows.RowCount, weft.RowCount, from, to, [.. unreadable.Take(5)], unreadable.Count);
     }
 
     /// <summary>
