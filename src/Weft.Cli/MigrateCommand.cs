@@ -104,7 +104,10 @@ internal static class MigrateCommand
             var check = await LegacyComparison.ShadowAsync(weft, signal, eventType, cancellationToken: ct).ConfigureAwait(false);
             string summary = check.Passed
                 ? $"legacy holds {check.LegacyRows:N0} '{eventType}' events and Weft {check.WeftRows:N0} over {Range(check.FromMicros, check.ToMicros)}"
-                : check.LegacyRows == 0 ? (weft.Legacy.TryGetValue(signal.Name, out var l) && l.Output is null ? $"legacy's endpoint answered no '{eventType}' events for the users asked" : $"legacy's output holds no '{eventType}' events") : $"Weft holds no '{eventType}' events over {Range(check.FromMicros, check.ToMicros)}: run `weft batch` or `weft stream` for '{signal.Name}' first";
+                : check.LegacyRows == 0 ? (weft.Legacy.TryGetValue(signal.Name, out var l) && l.Output is null ? $"legacy's endpoint answered no '{eventType}' events for the users asked"
+                    // Unreadable rows are not missing ones: say what compare would say of them.
+                    : check.UnreadableLegacyRows is [var first, ..] ? $"legacy's output holds no readable '{eventType}' events: {check.UnreadableLegacyCount:N0} legacy row(s) cannot be read as Weft's column types, e.g. {first}"
+                    : $"legacy's output holds no '{eventType}' events") : $"Weft holds no '{eventType}' events over {Range(check.FromMicros, check.ToMicros)}: run `weft batch` or `weft stream` for '{signal.Name}' first";
             await using var store = await OpenLedgerAsync(weft, signal, Ledger.Create, ct).ConfigureAwait(false);
             var transition = await store.ShadowAsync(signal.Name, eventType, new EvidenceInput(MigrationStore.ShadowKind, check.Passed, summary, JsonSerializer.Serialize(check, CliJson.Compact)),
                 parse.GetValue(c.Override), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
@@ -451,7 +454,7 @@ internal static class MigrateCommand
                 + $"difference {Num(result.Difference)} ({(result.Sequential ? "always-valid interval" : "interval")} {Num(result.Lower)} .. {Num(result.Upper)}) within ±{Num(result.Margin)}: "
                 + (result.Passed ? $"equivalent ({(result.Sequential ? "always-valid " : "")}p {(result.PValue < 1e-4 ? "< 0.0001" : $"= {result.PValue:G3}")})" : $"not shown: {result.Failures[0]}");
             var transition = await store.RecordOutcomeAsync(signal.Name, eventType, who,
-                new EvidenceInput(MigrationStore.OutcomeKind, result.Passed, summary, JsonSerializer.Serialize(result, CliJson.Compact)), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
+                new EvidenceInput(MigrationStore.OutcomeKind, result.Passed, summary, JsonSerializer.Serialize(result, CliJson.Compact), Percent: split), parse.GetValue(c.Actor)!, ct).ConfigureAwait(false);
             if (parse.GetValue(c.Json))
             {
                 await stdout.WriteLineAsync(JsonSerializer.Serialize(new { result, transition }, CliJson.Report)).ConfigureAwait(false);
@@ -658,7 +661,7 @@ internal static class MigrateCommand
     };
 
     private static string Worst(EventTypeComparison total) =>
-        total.Columns.Count == 0 ? "none compared" : total.Columns.MinBy(c => c.Rate) is { } w && w.Rate < 1 ? $"{w.Column} {w.Rate:P2}" : "all agree";
+        total.Columns.Count == 0 || total.Matched == 0 ? "none compared" : total.Columns.MinBy(c => c.Rate) is { } w && w.Rate < 1 ? $"{w.Column} {w.Rate:P2}" : "all agree";
 
     private static string Range(long? from, long? to) =>
         from is { } f && to is { } t ? $"[{Timestamps.Format(f)}, {Timestamps.Format(t)})" : "no range";

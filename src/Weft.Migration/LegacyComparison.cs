@@ -51,7 +51,9 @@ public sealed record LegacyComparisonResult(
 }
 
 /// <summary>What Weft and legacy each hold of one event type: the shadow stage's evidence.</summary>
-public sealed record ShadowCheck(string Signal, string EventType, long LegacyRows, long WeftRows, long? FromMicros, long? ToMicros)
+/// <param name="UnreadableLegacyRows">Legacy's rows of the type (or of no readable type) that cannot be read as Weft's column types, e.g. the first few.</param>
+/// <param name="UnreadableLegacyCount">How many there are.</param>
+public sealed record ShadowCheck(string Signal, string EventType, long LegacyRows, long WeftRows, long? FromMicros, long? ToMicros, IReadOnlyList<string>? UnreadableLegacyRows = null, long UnreadableLegacyCount = 0)
 {
     public bool Passed => LegacyRows > 0 && WeftRows > 0;
 }
@@ -87,10 +89,10 @@ public static class LegacyComparison
             return new ShadowCheck(signal.Name, eventType, sample.Legacy.RowCount, sample.Weft.RowCount, sample.From, sample.To);
         }
 
-        var (legacyRows, _, _, _) = await ReadLegacyAsync(output, WeftSchema(lake), eventType, null, null, cancellationToken).ConfigureAwait(false);
+        var (legacyRows, _, _, unreadable) = await ReadLegacyAsync(output, WeftSchema(lake), eventType, null, null, cancellationToken).ConfigureAwait(false);
         long? from = legacyRows.RowCount == 0 ? null : Min(legacyRows), to = legacyRows.RowCount == 0 ? null : Max(legacyRows) + 1;
         var weft = await ReadWeftAsync(lake, eventType, from ?? Timestamps.MinMicros, to ?? Timestamps.MaxMicros, cancellationToken).ConfigureAwait(false);
-        return new ShadowCheck(signal.Name, eventType, legacyRows.RowCount, weft.RowCount, from, to);
+        return new ShadowCheck(signal.Name, eventType, legacyRows.RowCount, weft.RowCount, from, to, [.. unreadable.Take(5)], unreadable.Count);
     }
 
     /// <summary>
@@ -153,21 +155,46 @@ public static class LegacyComparison
     /// <summary>The gate: completeness, every compared column's agreement and sequence agreement, each against its bar lowered to legacy's own level.</summary>
     internal static (List<GateCheck> Checks, List<string> Failures) Gate(ComparisonResult comparison, ComparisonResult? floor, ComparisonGates gates)
     {
+        // A replica that shares no event with legacy measured nothing of legacy's noise: as a floor it would
+        // lower every bar to 0 % (completeness 0 against it) and pass any Weft. It is refused, not ignored,
+        // as it is a misconfiguration the operator must see (another input, another range, another type).
+        string? noFloor = null;
+        if (floor is { Total: { Matched: 0, ReferenceOnly: > 0 } legacyAgainstReplica })
+        {
+            noFloor = $"legacy's replica shares none of legacy's {legacyAgainstReplica.ReferenceOnly:N0} events (by event_id): it is not a second run over the same input, so it gives no noise floor (point the replica at one, or remove it)";
+            floor = null;
+        }
+
         var checks = new List<GateCheck>();
         GateCheck Check(string measure, double value, double? noise, double bar) =>
             new(measure, value, noise, noise is { } n ? Math.Min(bar, n) : bar);
 
         checks.Add(Check("completeness", comparison.Total.Completeness, floor?.Total.Completeness, gates.MinCompleteness));
-        foreach (var column in comparison.Total.Columns)
+        // Agreement over no matched event is not 100 %: with nothing matched the columns are not checked,
+        // and the failure below says why.
+        if (comparison.Total.Matched > 0)
         {
-            double? noise = floor?.Total.Columns.FirstOrDefault(c => c.Column == column.Column)?.Rate;
-            checks.Add(Check($"column {column.Column}", column.Rate, noise, gates.MinAgreement));
+            foreach (var column in comparison.Total.Columns)
+            {
+                double? noise = floor?.Total.Columns.FirstOrDefault(c => c.Column == column.Column)?.Rate;
+                checks.Add(Check($"column {column.Column}", column.Rate, noise, gates.MinAgreement));
+            }
         }
 
         checks.Add(Check("sequences (same events)", comparison.Sequences.IdsRate, floor?.Sequences.IdsRate, gates.MinSequenceAgreement));
         var failures = checks.Where(c => !c.Passed)
             .Select(c => $"{c.Measure} {c.Value:P2} is below {c.Required:P2}{(c.NoiseFloor is { } n ? $" (legacy against itself: {n:P2})" : "")}")
             .ToList();
+        if (comparison.Total is { Matched: 0, ReferenceOnly: > 0 } total)
+        {
+            failures.Insert(0, $"none of legacy's {total.ReferenceOnly:N0} events matched one of Weft's (by event_id): no column or sequence could agree");
+        }
+
+        if (noFloor is not null)
+        {
+            failures.Add(noFloor);
+        }
+
         return (checks, failures);
     }
 

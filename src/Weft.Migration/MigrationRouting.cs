@@ -43,6 +43,12 @@ public static class MigrationRouting
     /// <summary>Whether <paramref name="percent"/> is a whole number of buckets, as <see cref="ServedByWeft"/> rounds it (0.01 % each).</summary>
     public static bool IsWholeBucket(double percent) => Math.Abs((percent * (Buckets / 100)) - BucketsServed(percent)) < 1e-6;
 
+    /// <summary>
+    /// <paramref name="percent"/> as the buckets it serves (a whole number of 0.01 % steps): what a route
+    /// stores, so that its stage (cut-over at 100, cutting-over above 0) says what routing does.
+    /// </summary>
+    internal static double OnBucket(double percent) => BucketsServed(percent) / (double)(Buckets / 100);
+
     private static int BucketsServed(double percent) => (int)Math.Round(percent * (Buckets / 100), MidpointRounding.AwayFromZero);
 
     private static ulong Mix(ulong hash, ReadOnlySpan<byte> bytes)

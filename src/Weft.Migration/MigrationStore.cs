@@ -8,17 +8,19 @@ namespace Weft.Migration;
 /// <param name="Summary">One line a person reads.</param>
 /// <param name="Details">The whole result as JSON.</param>
 /// <param name="Fingerprint">The signal definition's fingerprint the evidence was gathered under (null in ledgers older than the column).</param>
-public sealed record MigrationEvidence(long Id, string Kind, DateTimeOffset At, bool Passed, string Summary, string Details, string? Consumer = null, string? Fingerprint = null);
+/// <param name="Percent">The split an online outcome test measured (null for other evidence, and in ledgers older than the column).</param>
+public sealed record MigrationEvidence(long Id, string Kind, DateTimeOffset At, bool Passed, string Summary, string Details, string? Consumer = null, string? Fingerprint = null, double? Percent = null);
 
-/// <summary>Evidence to store: its kind, verdict, one-line summary and JSON details, and the definition fingerprint it was gathered under.</summary>
-public sealed record EvidenceInput(string Kind, bool Passed, string Summary, string Details, string? Consumer = null, string? Fingerprint = null);
+/// <summary>Evidence to store: its kind, verdict, one-line summary and JSON details, the definition fingerprint it was gathered under, and the split an outcome test measured.</summary>
+public sealed record EvidenceInput(string Kind, bool Passed, string Summary, string Details, string? Consumer = null, string? Fingerprint = null, double? Percent = null);
 
 /// <summary>The share of users (0–100) for whom one consumer reads an event type from Weft.</summary>
 public sealed record MigrationRoute(string Consumer, double Percent, DateTimeOffset Since);
 
 /// <summary>
 /// One event type's migration: its stage and since when, its routes, the latest evidence of each kind,
-/// and the latest online outcome test of each consumer (by consumer).
+/// and per consumer the online outcome test that holds its route: the latest, unless an earlier one
+/// did not pass and no later test of that split or a larger one has passed since (by consumer).
 /// </summary>
 public sealed record MigrationStatus(
     string Signal,
@@ -29,7 +31,11 @@ public sealed record MigrationStatus(
     MigrationEvidence? Shadow,
     MigrationEvidence? Comparison,
     MigrationEvidence? AbTest,
-    IReadOnlyList<MigrationEvidence> Outcomes);
+    IReadOnlyList<MigrationEvidence> Outcomes)
+{
+    /// <summary>The latest comparison that failed (null when none did): an A/B test older than it tested sequences found wrong since.</summary>
+    internal long? LastFailedComparisonId { get; init; }
+}
 
 /// <summary>One line of the audit log: who did what to which event type, from which stage to which, on what evidence or override.</summary>
 public sealed record AuditEntry(
@@ -78,12 +84,18 @@ public sealed class MigrationStore : IAsyncDisposable
     // One connection serves every caller (a serving process shares one store); SQLite connections are not thread-safe.
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    private MigrationStore(SqliteConnection connection, TimeProvider time, string path)
+    // The evidence columns read, in ReadEvidence's order; a ledger opened for reading that is older than a column reads null for it.
+    private readonly string _evidenceColumns;
+
+    private MigrationStore(SqliteConnection connection, TimeProvider time, string path, string evidenceColumns = AllEvidenceColumns)
     {
         _connection = connection;
         _time = time;
         Path = path;
+        _evidenceColumns = evidenceColumns;
     }
+
+    private const string AllEvidenceColumns = "id, kind, at_us, passed, summary, details, consumer, fingerprint, percent";
 
     public string Path { get; }
 
@@ -113,7 +125,8 @@ public sealed class MigrationStore : IAsyncDisposable
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (File.Exists(path))
         {
-            return await OpenAsync(path, time, cancellationToken).ConfigureAwait(false);
+            // Reading creates and alters nothing: a ledger missing a table was damaged, and a recreated empty one would hide it.
+            return await OpenAsync(path, time, cancellationToken, inMemory: false, readOnly: true).ConfigureAwait(false);
         }
 
         var empty = await OpenAsync(path, time, cancellationToken, inMemory: true).ConfigureAwait(false);
@@ -132,14 +145,16 @@ public sealed class MigrationStore : IAsyncDisposable
             throw new FileNotFoundException($"The migration ledger '{path}' does not exist: a migration starts with `weft migrate shadow`, which creates it. If it was moved, put it back (\"migration_store\" in weft.json).", path);
         }
 
-        return OpenAsync(path, time, cancellationToken);
+        return OpenAsync(path, time, cancellationToken, inMemory: false, mustHaveTables: true);
     }
 
     /// <summary>Opens the ledger at <paramref name="path"/>, creating the file and its tables when absent.</summary>
     public static Task<MigrationStore> OpenAsync(string path, TimeProvider? time = null, CancellationToken cancellationToken = default) =>
         OpenAsync(path, time, cancellationToken, inMemory: false);
 
-    private static async Task<MigrationStore> OpenAsync(string path, TimeProvider? time, CancellationToken cancellationToken, bool inMemory)
+    /// <param name="readOnly">Create, alter and convert nothing (no journal mode either); the tables must exist.</param>
+    /// <param name="mustHaveTables">The ledger's tables must exist before any is created: a step on an existing migration does not recreate a lost table.</param>
+    private static async Task<MigrationStore> OpenAsync(string path, TimeProvider? time, CancellationToken cancellationToken, bool inMemory, bool readOnly = false, bool mustHaveTables = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (Directory.Exists(path))
@@ -152,10 +167,25 @@ public sealed class MigrationStore : IAsyncDisposable
             Directory.CreateDirectory(folder);
         }
 
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = inMemory ? ":memory:" : path, DefaultTimeout = 30, Pooling = false }.ToString());
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = inMemory ? ":memory:" : path, DefaultTimeout = 30, Pooling = false, Mode = readOnly ? SqliteOpenMode.ReadWrite : SqliteOpenMode.ReadWriteCreate,
+        }.ToString());
+        string evidenceColumns = AllEvidenceColumns;
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            if (readOnly || mustHaveTables)
+            {
+                evidenceColumns = await CheckTablesAsync(connection, path, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (readOnly)
+            {
+                await ExecuteAsync(connection, null, "PRAGMA busy_timeout = 30000", cancellationToken).ConfigureAwait(false);
+                return new MigrationStore(connection, time ?? TimeProvider.System, path, evidenceColumns);
+            }
+
             await ExecuteAsync(connection, null, """
                 PRAGMA journal_mode = WAL;
                 PRAGMA busy_timeout = 30000;
@@ -177,20 +207,63 @@ public sealed class MigrationStore : IAsyncDisposable
                     weft INTEGER NOT NULL, first_us INTEGER NOT NULL,
                     PRIMARY KEY (signal, event_type, consumer, percent, user_id));
                 """, cancellationToken).ConfigureAwait(false);
-            await AddEvidenceColumnAsync(connection, "consumer", cancellationToken).ConfigureAwait(false);
-            await AddEvidenceColumnAsync(connection, "fingerprint", cancellationToken).ConfigureAwait(false);
+            await AddEvidenceColumnAsync(connection, "consumer", "TEXT", cancellationToken).ConfigureAwait(false);
+            await AddEvidenceColumnAsync(connection, "fingerprint", "TEXT", cancellationToken).ConfigureAwait(false);
+            await AddEvidenceColumnAsync(connection, "percent", "REAL", cancellationToken).ConfigureAwait(false);
         }
         catch (SqliteException ex)
         {
             await connection.DisposeAsync().ConfigureAwait(false);
             throw new IOException($"The migration store '{path}' cannot be opened: {ex.Message}", ex);
         }
+        catch (IOException)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
 
         return new MigrationStore(connection, time ?? TimeProvider.System, path);
     }
 
-    /// <summary>A ledger written before online outcome tests (consumer) or definition fingerprints (fingerprint) lacks that evidence column: add it (null for every older row).</summary>
-    private static async Task AddEvidenceColumnAsync(SqliteConnection connection, string column, CancellationToken cancellationToken)
+    /// <summary>
+    /// The ledger's tables exist (Weft never drops one; exposures came later and is needed only by the
+    /// sample-ratio check); the evidence columns to read, null in place of one an older ledger lacks.
+    /// </summary>
+    private static async Task<string> CheckTablesAsync(SqliteConnection connection, string path, CancellationToken cancellationToken)
+    {
+        var tables = new HashSet<string>(StringComparer.Ordinal);
+        using (var command = Command(connection, null, "SELECT name FROM sqlite_master WHERE type = 'table'"))
+        using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                tables.Add(reader.GetString(0));
+            }
+        }
+
+        foreach (var table in (string[])["stages", "routes", "evidence", "audit"])
+        {
+            if (!tables.Contains(table))
+            {
+                throw new IOException($"The migration ledger '{path}' has no table '{table}', which Weft never drops: it was edited by hand or damaged. Restore it from a copy; Weft does not recreate it empty, as that would lose what it held.");
+            }
+        }
+
+        var columns = new HashSet<string>(StringComparer.Ordinal);
+        using (var command = Command(connection, null, "SELECT name FROM pragma_table_info('evidence')"))
+        using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                columns.Add(reader.GetString(0));
+            }
+        }
+
+        return string.Join(", ", AllEvidenceColumns.Split(", ").Select(c => columns.Contains(c) ? c : $"NULL AS {c}"));
+    }
+
+    /// <summary>A ledger written before online outcome tests (consumer), definition fingerprints (fingerprint) or outcome splits (percent) lacks that evidence column: add it (null for every older row).</summary>
+    private static async Task AddEvidenceColumnAsync(SqliteConnection connection, string column, string type, CancellationToken cancellationToken)
     {
         using (var info = Command(connection, null, "SELECT count(*) FROM pragma_table_info('evidence') WHERE name = $column", ("$column", column)))
         {
@@ -200,7 +273,7 @@ public sealed class MigrationStore : IAsyncDisposable
             }
         }
 
-        await ExecuteAsync(connection, null, $"ALTER TABLE evidence ADD COLUMN {column} TEXT", cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(connection, null, $"ALTER TABLE evidence ADD COLUMN {column} {type}", cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
@@ -333,7 +406,7 @@ public sealed class MigrationStore : IAsyncDisposable
     /// </summary>
     public Task<MigrationTransition> CutoverAsync(string signal, string eventType, string consumer, double percent, string? overrideReason, string actor, CancellationToken cancellationToken = default)
     {
-        CheckPercent(percent);
+        percent = CheckPercent(percent);
         if (string.IsNullOrWhiteSpace(consumer))
         {
             throw new ArgumentException($"A route needs a consumer: a name, or {MigrationRouting.DefaultConsumer} for every consumer without a route of its own.", nameof(consumer));
@@ -355,17 +428,16 @@ public sealed class MigrationStore : IAsyncDisposable
             {
                 problems.Add($"{ComparisonState(status)}, and {AbTestState(status)}; both must pass before a route rises");
             }
-            else if (status.Stage is MigrationStage.Shadow or MigrationStage.Compared)
+            else if (!AbTestStands(status))
             {
-                // A comparison failed after the A/B test (the stage fell back); the test predates what was fixed since.
-                problems.Add($"'{eventType}' is {MigrationStages.Name(status.Stage)}: its A/B test (#{status.AbTest!.Id}) predates a comparison that failed since; test again (`weft migrate abtest`)");
+                problems.Add($"its A/B test (#{status.AbTest!.Id}) predates a comparison that failed since (#{status.LastFailedComparisonId}); test again (`weft migrate abtest`)");
             }
 
             // A consumer whose model did worse on Weft's sequences online is not moved further onto them;
             // the default route serves every consumer without its own, so any failed outcome holds it.
             foreach (var outcome in status.Outcomes.Where(o => !o.Passed && (consumer == MigrationRouting.DefaultConsumer || o.Consumer == consumer)))
             {
-                problems.Add($"the latest online outcome test of consumer '{outcome.Consumer}' (#{outcome.Id}) did not pass: {outcome.Summary} (test again with `weft migrate outcome` once it is fixed, or roll back)");
+                problems.Add($"the online outcome test of consumer '{outcome.Consumer}'{At(outcome.Percent)} (#{outcome.Id}) did not pass: {outcome.Summary} (a later test of that split or a larger one must pass: test again with `weft migrate outcome` once it is fixed, or roll back)");
             }
 
             if (raising && problems.Count > 0 && overrideReason is null)
@@ -485,12 +557,13 @@ public sealed class MigrationStore : IAsyncDisposable
         using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
+            var row = new LedgerRow(reader, "audit", $"#{reader.GetValue(0)}");
             entries.Add(new AuditEntry(
-                reader.GetInt64(0), Timestamps.FromMicros(reader.GetInt64(1)), reader.GetString(2), reader.GetString(3), reader.GetString(4),
-                MigrationStages.Parse(reader.GetString(5)), MigrationStages.Parse(reader.GetString(6)),
-                reader.GetValue(7) as string, reader.GetValue(8) as double?,
-                reader.GetValue(9) as long?, reader.GetValue(10) as string,
-                reader.GetInt64(11) != 0, reader.GetString(12)));
+                row.Integer(0, "seq"), row.Time(1, "at_us"), row.Text(2, "signal"), row.Text(3, "event_type"), row.Text(4, "action"),
+                MigrationStages.Parse(row.Text(5, "from_stage")), MigrationStages.Parse(row.Text(6, "to_stage")),
+                row.OptionalText(7, "consumer"), row.OptionalPercent(8, "percent"),
+                row.OptionalInteger(9, "evidence_id"), row.OptionalText(10, "reason"),
+                row.Flag(11, "overridden"), row.Text(12, "actor")));
         }
 
         return entries;
@@ -500,7 +573,7 @@ public sealed class MigrationStore : IAsyncDisposable
     public Task<MigrationEvidence?> EvidenceAsync(long id, CancellationToken cancellationToken = default) =>
         LockedAsync(async () =>
         {
-            using var command = Command(null, "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint FROM evidence WHERE id = $id", ("$id", id));
+            using var command = Command(null, $"SELECT {_evidenceColumns} FROM evidence WHERE id = $id", ("$id", id));
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
         }, cancellationToken);
@@ -682,9 +755,9 @@ public sealed class MigrationStore : IAsyncDisposable
         if (step.Evidence is { } e)
         {
             using var insert = Command(transaction,
-                "INSERT INTO evidence (signal, event_type, kind, at_us, passed, summary, details, consumer, fingerprint) VALUES ($signal, $type, $kind, $at, $passed, $summary, $details, $consumer, $fingerprint) RETURNING id",
+                "INSERT INTO evidence (signal, event_type, kind, at_us, passed, summary, details, consumer, fingerprint, percent) VALUES ($signal, $type, $kind, $at, $passed, $summary, $details, $consumer, $fingerprint, $percent) RETURNING id",
                 ("$signal", signal), ("$type", eventType), ("$kind", e.Kind), ("$at", nowMicros), ("$passed", e.Passed ? 1 : 0), ("$summary", e.Summary), ("$details", e.Details), ("$consumer", e.Consumer),
-                ("$fingerprint", e.Fingerprint ?? _definitions.GetValueOrDefault(signal)));
+                ("$fingerprint", e.Fingerprint ?? _definitions.GetValueOrDefault(signal)), ("$percent", e.Percent));
             evidenceId = (long)(await insert.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }
 
@@ -742,9 +815,18 @@ public sealed class MigrationStore : IAsyncDisposable
         }
 
         return status.Comparison is { Passed: true }
-            ? (status.AbTest is { Passed: true } ? MigrationStage.AbTested : MigrationStage.Compared)
+            ? (AbTestStands(status) ? MigrationStage.AbTested : MigrationStage.Compared)
             : MigrationStage.Shadow;
     }
+
+    /// <summary>
+    /// Whether the A/B test still vouches for the event type: it and the latest comparison passed, and no
+    /// comparison failed after it (a failure means the sequences it tested were wrong, and what was fixed
+    /// since has not been tested on a model). The cutover gate and the stage a route change implies both
+    /// ask this, so a route lowered to 0 % cannot bring back an A/B test the gate no longer accepts.
+    /// </summary>
+    private static bool AbTestStands(MigrationStatus status) =>
+        status.Comparison is { Passed: true } && status.AbTest is { Passed: true } abTest && !(status.LastFailedComparisonId > abTest.Id);
 
     private static void RequireLegacyRunning(MigrationStatus status, string action)
     {
@@ -770,7 +852,8 @@ public sealed class MigrationStore : IAsyncDisposable
         { } a => $"the latest A/B test (#{a.Id}) passed",
     };
 
-    private static void CheckPercent(double percent)
+    /// <summary>The percent a route stores: <paramref name="percent"/> on the bucket routing reads it as (within the float noise of a two-decimal percent).</summary>
+    private static double CheckPercent(double percent)
     {
         if (!(percent >= 0 && percent <= 100))
         {
@@ -782,11 +865,16 @@ public sealed class MigrationStore : IAsyncDisposable
             // A route takes users a 0.01 % bucket at a time: 99.999 % served everyone while the stage said cutting-over.
             throw new ArgumentOutOfRangeException(nameof(percent), percent, "A route's percent moves in steps of 0.01 % (one user bucket of 10,000).");
         }
+
+        // 99.9999999999 is within the tolerance and routes everyone: stored as is, the stage said cutting-over.
+        return MigrationRouting.OnBucket(percent);
     }
 
     /// <summary>Routes as "consumer percent %", comma separated; "none" when there are none.</summary>
     public static string DescribeRoutes(IReadOnlyList<MigrationRoute> routes) =>
         routes.Count == 0 ? "none" : string.Join(", ", routes.Select(r => $"{r.Consumer} {r.Percent.ToString("0.##", CultureInfo.InvariantCulture)} %"));
+
+    private static string At(double? percent) => percent is { } p ? $" at {p.ToString("0.##", CultureInfo.InvariantCulture)} %" : "";
 
     private static string Describe(TimeSpan span) =>
         span.TotalDays >= 1 ? $"{span.TotalDays:0.#} days" : span.TotalHours >= 1 ? $"{span.TotalHours:0.#} hours" : $"{span.TotalMinutes:0.#} minutes";
@@ -800,8 +888,9 @@ public sealed class MigrationStore : IAsyncDisposable
         {
             if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                stage = MigrationStages.Parse(reader.GetString(0));
-                since = Timestamps.FromMicros(reader.GetInt64(1));
+                var row = new LedgerRow(reader, "stages", $"({signal}, {eventType})");
+                stage = MigrationStages.Parse(row.Text(0, "stage"));
+                since = row.Time(1, "since_us");
             }
         }
 
@@ -811,42 +900,131 @@ public sealed class MigrationStore : IAsyncDisposable
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                routes.Add(new MigrationRoute(reader.GetString(0), reader.GetDouble(1), Timestamps.FromMicros(reader.GetInt64(2))));
+                var row = new LedgerRow(reader, "routes", $"({signal}, {eventType}, {reader.GetValue(0)})");
+                routes.Add(new MigrationRoute(row.Text(0, "consumer"), row.Percent(1, "percent"), row.Time(2, "since_us")));
             }
         }
 
         async Task<MigrationEvidence?> LatestAsync(string kind)
         {
             using var command = Command(transaction,
-                "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind ORDER BY id DESC LIMIT 1",
+                $"SELECT {_evidenceColumns} FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind ORDER BY id DESC LIMIT 1",
                 ("$signal", signal), ("$type", eventType), ("$kind", kind));
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadEvidence(reader) : null;
         }
 
-        // The latest online outcome test of each consumer.
-        var outcomes = new List<MigrationEvidence>();
+        // Each consumer's outcome tests, oldest first: a failure holds its route until a later test of
+        // that split or a larger one passes. A pass at a smaller split (an earlier one, whose exposures
+        // are kept) measured other users at another share and clears nothing above it.
+        var latest = new SortedDictionary<string, MigrationEvidence>(StringComparer.Ordinal);
+        var open = new Dictionary<string, List<MigrationEvidence>>(StringComparer.Ordinal);
         using (var command = Command(transaction,
-            "SELECT id, kind, at_us, passed, summary, details, consumer, fingerprint FROM evidence e WHERE signal = $signal AND event_type = $type AND kind = $kind "
-            + "AND id = (SELECT max(id) FROM evidence l WHERE l.signal = e.signal AND l.event_type = e.event_type AND l.kind = e.kind AND l.consumer = e.consumer) ORDER BY consumer",
+            $"SELECT {_evidenceColumns} FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind AND consumer IS NOT NULL ORDER BY id",
             ("$signal", signal), ("$type", eventType), ("$kind", OutcomeKind)))
         using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                outcomes.Add(ReadEvidence(reader));
+                var outcome = ReadEvidence(reader);
+                var failures = open.TryGetValue(outcome.Consumer!, out var f) ? f : open[outcome.Consumer!] = [];
+                latest[outcome.Consumer!] = outcome;
+                if (!outcome.Passed)
+                {
+                    failures.Add(outcome);
+                }
+                else
+                {
+                    // A ledger older than the percent column knows no split: a pass then clears as it used to.
+                    failures.RemoveAll(failed => outcome.Percent is not { } passedAt || failed.Percent is not { } failedAt || passedAt >= failedAt);
+                }
             }
+        }
+
+        var outcomes = new List<MigrationEvidence>(latest.Count);
+        foreach (var (consumer, outcome) in latest)
+        {
+            outcomes.Add(open[consumer] is { Count: > 0 } holding ? holding[^1] : outcome);
+        }
+
+        long? lastFailedComparison;
+        using (var command = Command(transaction,
+            "SELECT max(id) FROM evidence WHERE signal = $signal AND event_type = $type AND kind = $kind AND passed = 0",
+            ("$signal", signal), ("$type", eventType), ("$kind", ComparisonKind)))
+        {
+            lastFailedComparison = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as long?;
         }
 
         return new MigrationStatus(signal, eventType, stage, since, routes,
             await LatestAsync(ShadowKind).ConfigureAwait(false),
             await LatestAsync(ComparisonKind).ConfigureAwait(false),
             await LatestAsync(AbTestKind).ConfigureAwait(false),
-            outcomes);
+            outcomes) { LastFailedComparisonId = lastFailedComparison };
     }
 
-    private static MigrationEvidence ReadEvidence(SqliteDataReader reader) =>
-        new(reader.GetInt64(0), reader.GetString(1), Timestamps.FromMicros(reader.GetInt64(2)), reader.GetInt64(3) != 0, reader.GetString(4), reader.GetString(5), reader.GetValue(6) as string, reader.GetValue(7) as string);
+    private static MigrationEvidence ReadEvidence(SqliteDataReader reader)
+    {
+        var row = new LedgerRow(reader, "evidence", $"#{reader.GetValue(0)}");
+        return new(row.Integer(0, "id"), row.Text(1, "kind"), row.Time(2, "at_us"), row.Flag(3, "passed"), row.Text(4, "summary"), row.Json(5, "details"),
+            row.OptionalText(6, "consumer"), row.OptionalText(7, "fingerprint"), row.OptionalPercent(8, "percent"));
+    }
+
+    /// <summary>
+    /// Typed reads of one ledger row that fail naming its table, row and column. SQLite hands back what a
+    /// hand edit stored, and read loosely 'abc' was a 0 % route (deprecate then passed) and 'x' a 1970
+    /// stage (its soak long over).
+    /// </summary>
+    private readonly struct LedgerRow(SqliteDataReader reader, string table, string key)
+    {
+        public long Integer(int ordinal, string column) => reader.GetValue(ordinal) is long v ? v : throw Bad(ordinal, column, "an integer");
+
+        public long? OptionalInteger(int ordinal, string column) => reader.IsDBNull(ordinal) ? null : Integer(ordinal, column);
+
+        public DateTimeOffset Time(int ordinal, string column) =>
+            reader.GetValue(ordinal) is long v && v >= Timestamps.MinMicros && v <= Timestamps.MaxMicros ? Timestamps.FromMicros(v) : throw Bad(ordinal, column, "a time (µs since 1970)");
+
+        public string Text(int ordinal, string column) => reader.GetValue(ordinal) is string { Length: > 0 } v ? v : throw Bad(ordinal, column, "text");
+
+        public string? OptionalText(int ordinal, string column) => reader.IsDBNull(ordinal) ? null : Text(ordinal, column);
+
+        public bool Flag(int ordinal, string column) => reader.GetValue(ordinal) is long v && v is 0 or 1 ? v == 1 : throw Bad(ordinal, column, "0 or 1");
+
+        /// <summary>A route's percent, on the bucket routing reads it as (a ledger written before percents were stored so holds a hair off one).</summary>
+        public double Percent(int ordinal, string column) =>
+            reader.GetValue(ordinal) switch
+            {
+                double v when v is >= 0 and <= 100 && MigrationRouting.IsWholeBucket(v) => MigrationRouting.OnBucket(v),
+                long v when v is >= 0 and <= 100 => v,
+                _ => throw Bad(ordinal, column, "a percent from 0 to 100 in steps of 0.01"),
+            };
+
+        public double? OptionalPercent(int ordinal, string column) => reader.IsDBNull(ordinal) ? null : Percent(ordinal, column);
+
+        public string Json(int ordinal, string column)
+        {
+            string text = Text(ordinal, column);
+            try
+            {
+                using var _ = System.Text.Json.JsonDocument.Parse(text);
+                return text;
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                throw Bad(ordinal, column, "JSON");
+            }
+        }
+
+        private FormatException Bad(int ordinal, string column, string expected) =>
+            new($"{Show(reader.GetValue(ordinal))} in {table}.{column} of row {key} where {expected} belongs");
+
+        private static string Show(object value) => value switch
+        {
+            DBNull => "null",
+            string text => $"'{(text.Length > 40 ? text[..40] + "…" : text)}'",
+            byte[] bytes => $"a blob of {bytes.Length} bytes",
+            _ => Convert.ToString(value, CultureInfo.InvariantCulture) ?? "?",
+        };
+    }
 
     private SqliteCommand Command(SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters) =>
         Command(_connection, transaction, sql, parameters);

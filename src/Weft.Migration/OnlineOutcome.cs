@@ -67,6 +67,12 @@ public static class OnlineOutcome
         try
         {
             var names = await TableInputs.ColumnNamesAsync(location, cancellationToken).ConfigureAwait(false);
+            if (names.Count == 0)
+            {
+                // A CSV or JSON lines file names its columns by its rows: with none, "no column 'user_id'" blamed a header that names it.
+                throw new MigrationInputException($"outcomes '{path}' hold no rows (a header at most): no outcome was logged");
+            }
+
             foreach (var column in (string[])[userColumn, metricColumn])
             {
                 if (!names.Contains(column))
@@ -75,11 +81,13 @@ public static class OnlineOutcome
                 }
             }
 
-            ImmutableArray<FieldDefinition> schema = [new(userColumn, WeftType.Int64), new(metricColumn, WeftType.Float64)];
+            // Required, so that a CSV or JSON lines row without one is refused naming its file line, as a
+            // row of the wrong type is (Parquet has no lines: its nulls are named by row below).
+            ImmutableArray<FieldDefinition> schema = [new(userColumn, WeftType.Int64, Nullable: false), new(metricColumn, WeftType.Float64, Nullable: false)];
             var (read, bad) = await TableInputs.ReadEnrichmentAsync(location, schema, cancellationToken).ConfigureAwait(false);
             if (bad.Count > 0)
             {
-                throw new MigrationInputException($"outcomes '{path}': {bad.Count:N0} row(s) cannot be read as {userColumn} (integer) and {metricColumn} (number), e.g. {bad[0].Source}: {bad[0].Reason}");
+                throw new MigrationInputException($"outcomes '{path}': {bad.Count:N0} row(s) cannot be read as {userColumn} (integer) and {metricColumn} (number), both required, e.g. {bad[0].Source}: {bad[0].Reason}");
             }
 
             rows = read;
@@ -96,12 +104,12 @@ public static class OnlineOutcome
         {
             if (users.IsNull(i))
             {
-                throw new MigrationInputException($"outcomes '{path}': row {i + 1} has no {userColumn}");
+                throw new MigrationInputException($"outcomes '{path}': row {i + 1} of the file has no {userColumn}");
             }
 
             if (values.IsNull(i) || !double.IsFinite(values.Values[i]))
             {
-                throw new MigrationInputException($"outcomes '{path}': row {i + 1} ({userColumn} {users.Values[i]}) has no finite {metricColumn}");
+                throw new MigrationInputException($"outcomes '{path}': row {i + 1} of the file ({userColumn} {users.Values[i]}) has no finite {metricColumn}");
             }
 
             var (sum, count) = sums.GetValueOrDefault(users.Values[i]);

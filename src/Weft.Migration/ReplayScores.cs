@@ -23,6 +23,12 @@ public static class ReplayScores
         try
         {
             var names = await TableInputs.ColumnNamesAsync(location, cancellationToken).ConfigureAwait(false);
+            if (names.Count == 0)
+            {
+                // A CSV or JSON lines file names its columns by its rows: with none, "no column 'example_id'" blamed a header that names it.
+                throw new MigrationInputException($"scores '{path}' hold no rows (a header at most): no example was scored");
+            }
+
             foreach (var column in (string[])[keyColumn, scoreColumn])
             {
                 if (!names.Contains(column))

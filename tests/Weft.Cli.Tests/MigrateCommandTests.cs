@@ -527,6 +527,44 @@ public sealed class MigrateCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Shadow_of_a_type_whose_legacy_rows_are_all_unreadable_says_so_as_compare_does()
+    {
+        var world = await SetUpAsync();
+        var types = ((StringColumn)world.Legacy[StandardColumns.EventType]).Values;
+        var lines = new List<string>();
+        int saves = 0;
+        for (int i = 0; i < world.Legacy.RowCount; i++)
+        {
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                JsonRows.WriteRow(writer, world.Legacy, i);
+            }
+
+            string line = Encoding.UTF8.GetString(buffer.WrittenSpan);
+            if (types[i] == "save")
+            {
+                using var doc = JsonDocument.Parse(line);
+                var fields = doc.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => (object?)p.Value.Clone());
+                fields["dwell_ms"] = "not a number";
+                line = JsonSerializer.Serialize(fields);
+                saves++;
+            }
+
+            lines.Add(line);
+        }
+
+        await File.WriteAllLinesAsync(_cli.PathOf("legacy/unreadable.jsonl"), lines);
+        await File.WriteAllTextAsync(_cli.PathOf("unreadable.json"), (await File.ReadAllTextAsync(world.NoReplicaConfig))
+            .Replace("\"path\": \"legacy/out.parquet\", \"format\": \"parquet\"", "\"path\": \"legacy/unreadable.jsonl\", \"format\": \"jsonl\"", StringComparison.Ordinal));
+
+        var shadow = await _cli.RunAsync("migrate", "shadow", "--config", _cli.PathOf("unreadable.json"), "--signal", Signal, "--event-type", "save");
+
+        shadow.Exit.Should().Be(1);
+        shadow.Err.Should().Contain($"{saves} legacy row(s) cannot be read as Weft's column types").And.Contain("unreadable.jsonl").And.NotContain("holds no 'save' events");
+    }
+
+    [Fact]
     public async Task Bad_input_is_refused_with_exit_2_naming_what_and_where()
     {
         var world = await SetUpAsync();

@@ -166,6 +166,8 @@ public sealed class MigrationStoreTests : IAsyncLifetime
         var raise = () => _store.CutoverAsync(Signal, Click, "*", 50, null, "bo");
         (await raise.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("comparison").And.Contain("failed");
         (await _store.RecordComparisonAsync(Signal, Click, Evidence(MigrationStore.ComparisonKind, true), "ana")).Status.Stage.Should().Be(MigrationStage.CuttingOver);
+        (await raise.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("predates a comparison that failed since", "the A/B test tested the sequences found wrong");
+        await _store.RecordAbTestAsync(Signal, Click, Evidence(MigrationStore.AbTestKind, true), "ana");
         (await _store.CutoverAsync(Signal, Click, "*", 50, null, "bo")).Status.Routes.Single().Percent.Should().Be(50);
     }
 

@@ -255,7 +255,7 @@ internal static partial class ServingEndpoints
             WriteEvidence(w, "shadow"u8, status.Shadow);
             WriteEvidence(w, "comparison"u8, status.Comparison);
             WriteEvidence(w, "abtest"u8, status.AbTest);
-            w.WriteStartArray("outcomes"u8); // the latest online outcome test of each consumer
+            w.WriteStartArray("outcomes"u8); // per consumer the outcome test that holds its route (the latest, or an uncleared failure)
             foreach (var outcome in status.Outcomes)
             {
                 w.WriteStartObject();
