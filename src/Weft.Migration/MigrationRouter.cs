@@ -120,7 +120,17 @@ public sealed class MigrationRouter : IAsyncDisposable
                 return cached; // another request loaded it while this one waited
             }
 
-            var (statuses, version) = await _store.AssemblyAsync(signal, eventTypes, cancellationToken).ConfigureAwait(false);
+            IReadOnlyDictionary<string, MigrationStatus> statuses;
+            long version;
+            try
+            {
+                (statuses, version) = await _store.AssemblyAsync(signal, eventTypes, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or FormatException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                throw new MigrationLedgerException($"the migration ledger cannot be read for signal '{signal}': {ex.Message}", ex);
+            }
+
             var loaded = new Routes(_time.GetUtcNow(), statuses, version);
             _routes[signal] = loaded;
             return loaded;
@@ -149,3 +159,9 @@ public sealed class MigrationRouter : IAsyncDisposable
         return true;
     }
 }
+
+/// <summary>
+/// The migration ledger could not be read (damaged, edited by hand, a table missing): no route can be
+/// decided until it is mended. <c>weft migrate status</c> names the problem.
+/// </summary>
+public sealed class MigrationLedgerException(string message, Exception inner) : IOException(message, inner);

@@ -96,6 +96,38 @@ public sealed class MigrationRoutesTests
         after["click"].GetProperty("stage").GetString().Should().Be("ab-tested");
     }
 
+    /// <summary>
+    /// A ledger damaged while the server runs (here a route's percent edited to text): reads that need
+    /// the routes answer 503 saying the ledger cannot be read, without its path, and not a bare 500.
+    /// </summary>
+    [Fact]
+    public async Task A_ledger_that_cannot_be_read_is_a_503_that_says_so()
+    {
+        await using var world = new ServingWorld();
+        var ledger = Path.Combine(world.Root, "migration.db");
+        await CutClickOverAsync(ledger, 30, "ranker");
+        await world.StartAsync();
+        using var client = world.Client();
+        (await client.GetAsync(RoutesUrl(5, "ranker"))).StatusCode.Should().Be(HttpStatusCode.OK);
+
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={ledger};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            using var edit = connection.CreateCommand();
+            edit.CommandText = "UPDATE routes SET percent = 'abc'";
+            (await edit.ExecuteNonQueryAsync()).Should().BePositive();
+        }
+
+        world.Clock.Advance(TimeSpan.FromSeconds(3));
+        foreach (var url in new[] { RoutesUrl(5, "ranker"), "v1/signals/engagement/users/5/sequence?consumer=ranker" })
+        {
+            var response = await client.GetAsync(url);
+            response.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable, url);
+            var error = (await ServingWorld.JsonAsync(response)).GetProperty("error").GetString();
+            error.Should().Contain("the migration ledger cannot be read").And.Contain("weft migrate status").And.NotContain(world.Root);
+        }
+    }
+
     [Fact]
     public async Task Without_a_migration_ledger_Weft_serves_every_event_type_and_bad_requests_are_named()
     {

@@ -72,6 +72,13 @@ internal static partial class ServingEndpoints
                 context.Response.Headers.RetryAfter = "1";
                 await WriteErrorAsync(context, new ApiError(503, "the online store is unavailable for the moment; retry")).ConfigureAwait(false);
             }
+            catch (Weft.Migration.MigrationLedgerException ex) when (!context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+            {
+                // Not a bug of the server's: the operator has to mend the ledger. Its path and the
+                // problem stay in the server log; the caller learns what is wrong, not where.
+                ServingLog.RequestFailed(logger, context.Request.Method, RouteOf(context), ex);
+                await WriteErrorAsync(context, new ApiError(503, "the migration ledger cannot be read, so a migration's routes cannot be decided; the operator's `weft migrate status` names the problem")).ConfigureAwait(false);
+            }
             catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
             {
                 ServingLog.RequestFailed(logger, context.Request.Method, RouteOf(context), ex);
