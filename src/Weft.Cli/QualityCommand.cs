@@ -126,7 +126,7 @@ internal static class QualityCommand
         {
             if (minCompleteness is { } c && type.Completeness < c)
             {
-                failed.Add($"'{type.EventType}' completeness {Percent(type.Completeness)} is below --min-completeness {Gate(c)} ({type.ReferenceOnly:N0} of the batch path's events are missing from the stream, {type.ReferenceOnlyExplained:N0} of them recorded late)");
+                failed.Add($"'{type.EventType}' completeness {Below(type.Completeness, c)} is below --min-completeness {Gate(c)} ({type.ReferenceOnly:N0} of the batch path's events are missing from the stream, {type.ReferenceOnlyExplained:N0} of them recorded late)");
             }
 
             if (minAgreement is { } a)
@@ -135,7 +135,7 @@ internal static class QualityCommand
                 {
                     if (column.Rate < a)
                     {
-                        failed.Add($"'{type.EventType}' column '{column.Column}' agrees on {Percent(column.Rate)} of matched events, below --min-agreement {Gate(a)} (e.g. {string.Join(", ", column.Examples)})");
+                        failed.Add($"'{type.EventType}' column '{column.Column}' agrees on {Below(column.Rate, a)} of matched events, below --min-agreement {Gate(a)} (e.g. {string.Join(", ", column.Examples)})");
                     }
                 }
             }
@@ -302,6 +302,23 @@ internal static class QualityCommand
     /// <summary>A share to two decimals of a percent, never rounded onto 0 % or 100 % it is not: "100%" for 3 events missing of 92,182 contradicted the gate it failed.</summary>
     /// <summary>A gate as asked, to as many digits as it has (0.99999 is not ">99.99%").</summary>
     private static string Gate(double share) => share.ToString("0.#####%", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// A share that failed a gate, with the digits that show it below the gate as <see cref="Gate"/>
+    /// prints it ("99.798%" under 99.8%, where two decimals printed the gate's own figure).
+    /// </summary>
+    internal static string Below(double share, double gate)
+    {
+        for (int digits = 2; digits < 8; digits++)
+        {
+            if (Math.Round(share * 100, digits, MidpointRounding.AwayFromZero) < Math.Round(gate * 100, 5))
+            {
+                return share.ToString("0." + new string('#', digits) + "%", CultureInfo.InvariantCulture);
+            }
+        }
+
+        return share.ToString("0.#########%", CultureInfo.InvariantCulture);
+    }
 
     internal static string Percent(double share) => share switch
     {

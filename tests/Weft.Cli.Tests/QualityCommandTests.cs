@@ -291,6 +291,17 @@ public sealed class QualityCommandTests : IDisposable
         QualityCommand.Percent(share).Should().Be(shown);
     }
 
+    /// <summary>A failed gate printed the share rounded onto the gate ("99.8%, below 99.8%").</summary>
+    [Theory]
+    [InlineData(0.99798, 0.998, "99.798%")]
+    [InlineData(0.9979999, 0.998, "99.79999%")]
+    [InlineData(0.95, 0.998, "95%")]
+    [InlineData(0.5, 0.75, "50%")]
+    public void A_share_below_a_gate_is_shown_below_it(double share, double gate, string shown)
+    {
+        QualityCommand.Below(share, gate).Should().Be(shown);
+    }
+
     [Fact]
     public async Task A_signal_without_an_enriched_table_says_what_to_run_first()
     {
