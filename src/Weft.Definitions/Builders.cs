@@ -199,6 +199,12 @@ public sealed class ChainBuilder
 
     internal static JsonNode ExprNode(Expr expr)
     {
+        // A null (a variable not yet set) was an out-of-range error naming no expression.
+        if (expr is null)
+        {
+            throw new ArgumentNullException(nameof(expr), "an expression is null: a Where predicate or a Derive expression not set yet?");
+        }
+
         int depth = Depth(expr);
         if (depth > MaxExprDepth)
         {

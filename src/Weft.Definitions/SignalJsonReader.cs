@@ -99,9 +99,11 @@ public static class SignalJsonReader
                 Problem("$.dedup", $"dedup must be \"{SignalDefinition.DedupBy}\"", "events are deduplicated by event_id");
             }
 
+            int problemsBefore = Problems.Count;
             var budgets = ReadBudgets(root);
+            bool budgetsRead = Problems.Count == problemsBefore; // else max_elements is a stand-in, not the file's
             int maxLength = Int(root, "max_length", "$", null, min: 1, hint: "max_length is the number of events kept per user, e.g. 500");
-            if (maxLength > budgets.MaxElements)
+            if (budgetsRead && maxLength > budgets.MaxElements)
             {
                 Problem("$.max_length", $"max_length {maxLength} exceeds the budget max_elements {budgets.MaxElements}", "raise budgets.max_elements or lower max_length");
             }

@@ -139,6 +139,28 @@ public class ValidationTests
     }
 
     /// <summary>
+    /// A max_elements that is not valid is one problem: max_length was also measured against the
+    /// stand-in of 1 it read as ("max_length 500 exceeds the budget max_elements 1").
+    /// </summary>
+    [Fact]
+    public void A_bad_budget_is_one_problem_not_also_a_max_length_over_a_stand_in()
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(Samples.Json(Samples.Signal()))!.AsObject();
+        node["budgets"] = new System.Text.Json.Nodes.JsonObject { ["max_elements"] = 0 };
+        var problems = Problems(node.ToJsonString());
+        problems.Should().ContainSingle().Which.Path.Should().Be("$.budgets.max_elements");
+    }
+
+    [Fact]
+    public void A_null_expression_is_refused_saying_it_is_null()
+    {
+        var catalog = new DefinitionCatalog();
+        var t = catalog.EventType("t").Attribute("n", WeftType.Int64);
+        var build = () => catalog.Signal("s", "x").Include(t, c => c.Where(null!));
+        build.Should().Throw<ArgumentNullException>().WithMessage("an expression is null*");
+    }
+
+    /// <summary>
     /// C#'s <c>==</c> and <c>!=</c> on expressions build comparisons: they compiled to the constant the
     /// two objects' reference comparison gave, a filter that dropped every event. Against null they test for null.
     /// </summary>
