@@ -155,14 +155,18 @@ internal static class StreamCommand
                     throw new IOException($"stopped after {Durations.Format(JoinGrace + idleAfter.Value)} without reading anything: {reason}");
                 }
 
-                await stdout.WriteLineAsync($"stream: stopped after reading {runtime.RecordsIn:N0} records (redeliveries included); offsets committed up to what the lake and the online store hold").ConfigureAwait(false);
+                await stdout.WriteLineAsync(host.Source.LastCommitNotMade
+                    ? $"stream: stopped after reading {runtime.RecordsIn:N0} records (redeliveries included); the lake and the online store hold them, but the last offset commit was not made (the group's coordinator was not reachable), so the group's next reader gets the records since the commit before it again"
+                    : $"stream: stopped after reading {runtime.RecordsIn:N0} records (redeliveries included); offsets committed up to what the lake and the online store hold").ConfigureAwait(false);
                 return 0;
             }
             // UnauthorizedAccessException: a log, lake or archive folder the process may not create or write
             // (it went unhandled: a stack trace and exit 1).
             catch (Exception ex) when (ex is ConfigException or InputException or DefinitionException or DeltaException or IOException or UnauthorizedAccessException
-                                           or ArgumentException or NotSupportedException or Weft.Online.OnlineStoreException)
+                                           or ArgumentException or NotSupportedException or Weft.Online.OnlineStoreException or Weft.Streaming.Kafka.KafkaSourceException)
             {
+                // A source that failed for good (a fatal librdkafka error, a commit refused): one line and
+                // exit 2, the CLI's IO error, not the runtime's stack trace and exit 1 ("problems found").
                 await stderr.WriteLineAsync($"stream: {CliMessages.Of(ex)}").ConfigureAwait(false);
                 return 2;
             }

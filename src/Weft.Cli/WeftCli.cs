@@ -24,7 +24,15 @@ public static class WeftCli
             root.Subcommands.Add(command);
         }
 
-        var config = new InvocationConfiguration { Output = stdout, Error = stderr };
+        var config = new InvocationConfiguration
+        {
+            Output = stdout,
+            Error = stderr,
+            // SIGTERM (what Kubernetes and systemd send) cancels the command, which then flushes, commits
+            // and leaves its consumer group; the parser's default gave it 2 s and then ended the process.
+            // The longest clean stop is a Kafka close_timeout (at most 10 min) after a final flush.
+            ProcessTerminationTimeout = TimeSpan.FromMinutes(11),
+        };
         try
         {
             var parse = root.Parse(args);

@@ -38,6 +38,9 @@ internal static partial class StreamingLog
     [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "Kafka source {Source}: commit not accepted while the group rebalances ({Code}); the records are delivered again to the partitions' next owner")]
     public static partial void KafkaCommitRebalancing(ILogger logger, string source, string code);
 
+    [LoggerMessage(EventId = 1020, Level = LogLevel.Warning, Message = "Kafka source {Source}: commit not made, the group's coordinator is not reachable now ({Code}: {Reason}); the next commit covers these offsets, and a restart before it delivers their records again")]
+    public static partial void KafkaCommitCoordinatorUnavailable(ILogger logger, string source, string code, string reason);
+
     [LoggerMessage(EventId = 1010, Level = LogLevel.Debug, Message = "Kafka source {Source}: channel full, {Count} partitions paused")]
     public static partial void KafkaPaused(ILogger logger, string source, int count);
 

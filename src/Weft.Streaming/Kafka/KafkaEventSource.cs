@@ -81,6 +81,8 @@ internal sealed class KafkaEventSource : IEventSource
     private bool _paused;
     private int _pauseCount;
     private long _strayMessages;
+    private long _commitsNotMade;
+    private volatile bool _lastCommitNotMade;
     private long _fullSince; // Stopwatch timestamp the channel was first found full (0: it has room)
 
     // Reader state, under the delivery lock.
@@ -1033,6 +1035,7 @@ internal sealed class KafkaEventSource : IEventSource
         try
         {
             _consumer.Commit(offsets);
+            _lastCommitNotMade = false;
         }
         catch (TopicPartitionOffsetException e)
         {
@@ -1045,11 +1048,31 @@ internal sealed class KafkaEventSource : IEventSource
         }
     }
 
+    /// <summary>Commits not made because the group rebalanced or its coordinator could not be reached (each covered by the next commit that is made).</summary>
+    internal long CommitsNotMade => Interlocked.Read(ref _commitsNotMade);
+
+    /// <summary>True when the latest commit was not made (the group rebalancing, its coordinator unreachable): the records since the commit before it will be delivered again.</summary>
+    public bool LastCommitNotMade => _lastCommitNotMade;
+
     private void ThrowCommitFailure(Error error, Exception inner)
     {
         if (error.Code is ErrorCode.RebalanceInProgress or ErrorCode.IllegalGeneration or ErrorCode.UnknownMemberId or ErrorCode.Local_State)
         {
             StreamingLog.KafkaCommitRebalancing(_logger, Name, error.Code.ToString());
+            Interlocked.Increment(ref _commitsNotMade);
+            _lastCommitNotMade = true;
+            return;
+        }
+
+        if (error.Code is ErrorCode.Local_WaitCoord or ErrorCode.NotCoordinatorForGroup or ErrorCode.GroupCoordinatorNotAvailable or ErrorCode.GroupLoadInProgress
+            or ErrorCode.RequestTimedOut or ErrorCode.NetworkException or ErrorCode.Local_TimedOut or ErrorCode.Local_Transport or ErrorCode.Local_AllBrokersDown)
+        {
+            // A coordinator moving or a broker down (librdkafka finds the new one by itself): a commit is a
+            // position, so the next one covers these offsets too; stopping the stream for it lost the
+            // process and replayed everything since the last commit anyway.
+            StreamingLog.KafkaCommitCoordinatorUnavailable(_logger, Name, error.Code.ToString(), error.Reason);
+            Interlocked.Increment(ref _commitsNotMade);
+            _lastCommitNotMade = true;
             return;
         }
 

@@ -72,6 +72,13 @@ public interface IEventSource : IAsyncDisposable
     string? NotReadingReason() => null;
 
     /// <summary>
+    /// True when the latest <see cref="CommitAsync"/> returned without making the commit (a Kafka group
+    /// rebalancing, or its coordinator unreachable): the records since the commit before it will be
+    /// delivered again. False for a source whose commits always take.
+    /// </summary>
+    bool LastCommitNotMade => false;
+
+    /// <summary>
     /// Per partition, the offset the next record appended will get (the partition's end), as far as the
     /// source knows without a round trip to a broker; partitions it cannot tell of are left out. A
     /// table that holds a partition's records beyond it was written from another log (a replaced one).

@@ -55,4 +55,57 @@ public sealed class KafkaBrokerFailureTests(ITestOutputHelper output)
         resumed.Select(Payload).Should().HaveSameItemsAs(third.Select(e => e.Json), "everything before the commits was committed");
         (await reopened.ReadBatchAsync(100, TimeSpan.FromMilliseconds(500), CancellationToken.None)).Should().BeEmpty();
     }
+
+    /// <summary>
+    /// The group's coordinator down while the stream commits: the commit is not made and the stream goes
+    /// on (it stopped with a stack trace); the next commit once the coordinator is back covers its offsets.
+    /// </summary>
+    [Fact]
+    public async Task A_commit_while_the_coordinator_is_down_is_not_made_and_the_next_one_covers_it()
+    {
+        await using var kafka = KafkaTestCluster.Start(output);
+        for (int p = 0; p < 4; p++)
+        {
+            kafka.Cluster.SetPartitionLeader(kafka.Topic, p, p % 2 == 0 ? 1 : 3);
+        }
+
+        kafka.Cluster.SetGroupCoordinator("g", 2);
+        var source = await kafka.OpenAsync("g");
+        var first = Events(100);
+        await kafka.ProduceAsync(first);
+        var delivered = new List<SourceRecord>();
+        await ReadAllOfAsync(source, delivered, first.Select(e => e.Json), "the records produced before the outage");
+
+        kafka.Cluster.SetBrokerDown(2);
+        Func<Task> commit = async () => await source.CommitAsync(LastOffsets(delivered), CancellationToken.None);
+        await commit.Should().NotThrowAsync("a coordinator down is passing");
+        source.CommitsNotMade.Should().Be(1);
+
+        // Back, the group gives this consumer its partitions again, from the last commit made: the
+        // records since are delivered again (the runtime's writes are idempotent), then committed.
+        kafka.Cluster.SetBrokerUp(2);
+        var again = new List<SourceRecord>();
+        await ReadAllOfAsync(source, again, first.Select(e => e.Json), "the records since the last commit made, delivered again");
+        var deadline = DateTime.UtcNow + Guard;
+        while (true)
+        {
+            long before = source.CommitsNotMade;
+            await source.CommitAsync(LastOffsets(again), CancellationToken.None);
+            if (source.CommitsNotMade == before)
+            {
+                break; // made: the coordinator was found again
+            }
+
+            DateTime.UtcNow.Should().BeBefore(deadline, "librdkafka finds the coordinator again once it is up");
+            await Task.Delay(200);
+        }
+
+        await source.DisposeAsync();
+        var second = Events(30, start: 100);
+        await kafka.ProduceAsync(second);
+        await using var reopened = await kafka.OpenAsync("g");
+        var resumed = new List<SourceRecord>();
+        await ReadAllOfAsync(reopened, resumed, second.Select(e => e.Json), "the records produced after the commit");
+        resumed.Select(Payload).Should().HaveSameItemsAs(second.Select(e => e.Json), "the commit after the outage covered everything before it");
+    }
 }
