@@ -654,6 +654,7 @@ internal static class MigrateCommand
         MigrationStage.CuttingOver when s.Comparison is { Passed: false } => "compare failed: rollback?",
         MigrationStage.CuttingOver when s.Outcomes.Any(o => !o.Passed && !OnlineOutcome.IsUndecided(o)) => "outcome failed: rollback?",
         MigrationStage.CuttingOver when s.Outcomes.Any(o => !o.Passed) => "outcome undecided: collect, test again",
+        MigrationStage.CuttingOver when !MigrationStore.AbTestStands(s) => "abtest (the last predates a failed comparison)",
         MigrationStage.CuttingOver => "cutover --percent 100",
         MigrationStage.CutOver when s.Comparison is { Passed: false } => "compare failed: rollback?",
         MigrationStage.CutOver => "deprecate after the soak",

@@ -825,7 +825,7 @@ public sealed class MigrationStore : IAsyncDisposable
     /// since has not been tested on a model). The cutover gate and the stage a route change implies both
     /// ask this, so a route lowered to 0 % cannot bring back an A/B test the gate no longer accepts.
     /// </summary>
-    private static bool AbTestStands(MigrationStatus status) =>
+    public static bool AbTestStands(MigrationStatus status) =>
         status.Comparison is { Passed: true } && status.AbTest is { Passed: true } abTest && !(status.LastFailedComparisonId > abTest.Id);
 
     private static void RequireLegacyRunning(MigrationStatus status, string action)

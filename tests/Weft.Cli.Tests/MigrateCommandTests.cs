@@ -254,6 +254,15 @@ public sealed class MigrateCommandTests : IDisposable
         rollback.Out.Should().Contain("cutting-over → ab-tested").And.Contain("ranker 0 %");
 
         (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "100")).Out.Should().Contain("→ cutting-over", "ranker's own route is still at 0 %");
+
+        // A comparison that fails during the cutover, then one that passes: the A/B test before them no
+        // longer stands, and status says to test again (it said to raise the route, which the gate refuses).
+        (await Migrate("compare", world.Config, "--event-type", "click", "--from", "2030-01-01", "--to", "2030-01-02")).Exit.Should().Be(1);
+        (await Migrate("compare", world.Config, "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8")).Exit.Should().Be(0);
+        (await Migrate("status", world.Config)).Out.Should().MatchRegex(@"click\s+cutting-over.*abtest \(the last predates a failed comparison\)");
+        (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "100", "--consumer", "ranker")).Err.Should().Contain("predates a comparison that failed since");
+        (await Migrate("abtest", world.Config, "--event-type", "click", "--control", _cli.PathOf("control.csv"), "--treatment", _cli.PathOf("close.jsonl"), "--margin", "0.02")).Exit.Should().Be(0);
+        (await Migrate("status", world.Config)).Out.Should().MatchRegex(@"click\s+cutting-over.*cutover --percent 100");
         var deprecateEarly = await Migrate("deprecate", world.Config, "--event-type", "click", "--min-soak", "0s");
         deprecateEarly.Exit.Should().Be(1);
         deprecateEarly.Err.Should().Contain("not cut-over").And.Contain("ranker 0 %");
@@ -272,7 +281,7 @@ public sealed class MigrateCommandTests : IDisposable
         {
             var entries = doc.RootElement.EnumerateArray().ToList();
             entries.Select(e => e.GetProperty("action").GetString()).Should().Equal(
-                "shadow", "compare", "compare", "compare", "abtest", "abtest", "cutover", "rollback", "cutover", "cutover", "deprecate");
+                "shadow", "compare", "compare", "compare", "abtest", "abtest", "cutover", "rollback", "cutover", "compare", "compare", "abtest", "cutover", "deprecate");
             entries[^1].GetProperty("actor").GetString().Should().Be("dana");
             entries[7].GetProperty("reason").GetString().Should().Be("ranker CTR -3 %");
         }
