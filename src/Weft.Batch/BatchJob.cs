@@ -170,7 +170,8 @@ public sealed class BatchJob
         string runId = RunId(_env.Signal.Fingerprint, from, to, perChunk, inputs.ToString(), _env.EnrichmentFingerprint, shard?.Count ?? 1);
         var table = await EnrichedLake.OpenForWritingAsync(config, _env.Signal, cancellationToken).ConfigureAwait(false);
         var deadLetterTable = await DeadLetterTable.OpenAsync(config.DeadLetterTable(definition.Name), cancellationToken).ConfigureAwait(false);
-        var recordedDeadLetters = await DeadLetterTable.ReadRecordedAsync(deadLetterTable, EventLayout.BatchPath, cancellationToken).ConfigureAwait(false);
+        string deployment = Path.GetDirectoryName(Path.GetFullPath(config.ConfigPath)) ?? "/";
+        var recordedDeadLetters = await DeadLetterTable.ReadRecordedAsync(deadLetterTable, EventLayout.BatchPath, deployment, cancellationToken).ConfigureAwait(false);
 
         // The chunks of this run already committed; sharded runs catch up before each chunk, since the
         // other shards commit while this one works. The first catch-up starts at the run's first commit
@@ -255,7 +256,7 @@ public sealed class BatchJob
                 string tag = shard is null ? $"batch:{runId}:{chunkName}" : $"batch:{runId}:{chunkName}:{shard}";
                 // Each rejected record once in the table, not again per run or per delivery; the
                 // run's count is still every record it rejected.
-                var fresh = DeadLetterTable.NotYetRecorded(rejected, recordedDeadLetters);
+                var fresh = DeadLetterTable.NotYetRecorded(DeadLetterTable.Located(rejected, deployment), recordedDeadLetters);
                 await DeadLetterTable.AppendAsync(deadLetterTable, EventLayout.BatchPath, runId, tag, onlyOnce: true, fresh, Timestamps.ToMicros(_time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
                 recordedNow += fresh.Count;
                 eventsIn += run.EventsIn;

@@ -88,7 +88,8 @@ public static class DeadLetterTable
     /// records whose event_time cannot be read), or once per delivery (the stream archive is at least
     /// once, and its replayed copies carry a later read stamp).
     /// </summary>
-    public static async Task<HashSet<string>> ReadRecordedAsync(EventTable table, string path, CancellationToken cancellationToken)
+    /// <param name="root">The deployment's folder: a source under it is known relative to it (<see cref="Located"/>), also one recorded before sources were.</param>
+    public static async Task<HashSet<string>> ReadRecordedAsync(EventTable table, string path, string root, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(table);
         var keys = new HashSet<string>(StringComparer.Ordinal);
@@ -100,7 +101,7 @@ public static class DeadLetterTable
             var sources = (StringColumn)batch["source"];
             for (int i = 0; i < batch.RowCount; i++)
             {
-                if (Key(stages.Values[i]!, ids.Values[i], sources.Values[i]) is { } key)
+                if (Key(stages.Values[i]!, ids.Values[i], Relative(sources.Values[i], root)) is { } key)
                 {
                     keys.Add(key);
                 }
@@ -108,6 +109,32 @@ public static class DeadLetterTable
         }
 
         return keys;
+    }
+
+    /// <summary>
+    /// The dead letters with each source in a file under <paramref name="root"/> (the deployment's folder)
+    /// made relative to it (<c>raw/events/part-1.jsonl:12</c>). A record without an event_id is known by
+    /// where it is, and by its absolute path a deployment moved, or reached by another path (a shard on a
+    /// host that mounts the lake elsewhere), recorded the same record again.
+    /// </summary>
+    public static List<DeadLetter> Located(IReadOnlyList<DeadLetter> deadLetters, string root)
+    {
+        ArgumentNullException.ThrowIfNull(deadLetters);
+        var located = new List<DeadLetter>(deadLetters.Count);
+        foreach (var dead in deadLetters)
+        {
+            located.Add(Relative(dead.Source, root) is var source && !ReferenceEquals(source, dead.Source) ? dead with { Source = source } : dead);
+        }
+
+        return located;
+    }
+
+    private static string? Relative(string? source, string root)
+    {
+        string prefix = Path.TrimEndingDirectorySeparator(root) + Path.DirectorySeparatorChar;
+        return source is not null && source.StartsWith(prefix, StringComparison.Ordinal) && source.Length > prefix.Length
+            ? source[prefix.Length..].Replace('\\', '/')
+            : source;
     }
 
     /// <summary>

@@ -318,6 +318,39 @@ public sealed class ArchiveInputTests
         again.DeadLettersRecorded.Should().Be(1);
         (await DeadLetterSourcesAsync(config.DeadLetterTable("engagement"))).Should().BeEquivalentTo(["landing/events.jsonl:8", "landing/events.jsonl:91", "landing/replayed.jsonl:2"],
             "an event is recorded once by its event_id, whichever copy; a line without one once where it is");
+
+        // Where it is means within the deployment: the same deployment reached by another path (moved,
+        // or mounted elsewhere by a shard's host) records none of them again.
+        var elsewhere = world.Root + "-elsewhere";
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(world.Root, "*", SearchOption.AllDirectories))
+            {
+                var target = Path.Combine(elsewhere, Path.GetRelativePath(world.Root, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(file, target);
+                File.SetLastWriteTimeUtc(target, File.GetLastWriteTimeUtc(file));
+            }
+
+            // One new bad line there, so that the run computes its chunks again (the same inputs would resume).
+            await File.WriteAllLinesAsync(Path.Combine(elsewhere, "landing", "later.jsonl"), [Bad("no-user-later", BatchWorld.Start + BatchWorld.Day + 6 * BatchWorld.Hour)]);
+            var moved = Weft.Engine.Configuration.WeftConfig.Load(Path.Combine(elsewhere, "jsonl.json"));
+            var there = await new BatchJob(await SignalEnvironment.LoadAsync(moved, "engagement")).RunAsync(ThreeDays, null, CancellationToken.None);
+            there.DeadLetters.Should().Be(5);
+            there.DeadLettersRecorded.Should().Be(1, "only the new line: those without an event_id are known by their place in the deployment");
+            var table = await EventTable.OpenAsync(moved.DeadLetterTable("engagement"));
+            var stored = new List<string>();
+            await foreach (var batch in table.ReadAsync(["source"]))
+            {
+                stored.AddRange(Enumerable.Range(0, batch.RowCount).Select(i => (string)batch["source"].GetValue(i)!));
+            }
+
+            stored.Should().BeEquivalentTo(["landing/events.jsonl:8", "landing/events.jsonl:91", "landing/replayed.jsonl:2", "landing/later.jsonl:1"], "sources under the deployment are stored relative to its folder");
+        }
+        finally
+        {
+            Directory.Delete(elsewhere, recursive: true);
+        }
     }
 
     [Fact]

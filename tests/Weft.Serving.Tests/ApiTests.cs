@@ -754,9 +754,9 @@ public sealed class ApiTests
         var sequence = paths.GetProperty("/v1/signals/{signal}/users/{user_id}/sequence").GetProperty("get");
         sequence.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString())
             .Should().BeEquivalentTo("signal", "user_id", "columns", "limit", "lookback", "as_of", "known_at", "consumer");
-        sequence.GetProperty("responses").EnumerateObject().Select(r => r.Name).Should().BeEquivalentTo("200", "400", "401", "404", "409", "502", "503");
+        sequence.GetProperty("responses").EnumerateObject().Select(r => r.Name).Should().BeEquivalentTo("200", "400", "401", "404", "409", "429", "502", "503");
         paths.GetProperty("/v1/signals/{signal}/sequences").GetProperty("post").GetProperty("responses").EnumerateObject().Select(r => r.Name)
-            .Should().BeEquivalentTo("200", "400", "401", "404", "409", "415", "502", "503");
+            .Should().BeEquivalentTo("200", "400", "401", "404", "409", "415", "429", "502", "503");
         var schemas = doc.GetProperty("components").GetProperty("schemas");
         schemas.GetProperty("ProvenanceDoc").GetProperty("properties").EnumerateObject().Select(p => p.Name)
             .Should().Contain(["fingerprint", "stream_watermark", "batch_sealed_through", "from_stream", "from_batch", "truncated", "lag_ms", "from_legacy"]);
@@ -764,7 +764,7 @@ public sealed class ApiTests
         paths.GetProperty("/v1/events").GetProperty("post").GetProperty("requestBody").GetProperty("content").EnumerateObject().Select(c => c.Name)
             .Should().BeEquivalentTo("application/json", "application/x-ndjson", "application/jsonl");
         paths.GetProperty("/v1/events").GetProperty("post").GetProperty("responses").EnumerateObject().Select(r => r.Name)
-            .Should().BeEquivalentTo("202", "400", "401", "409", "415", "503");
+            .Should().BeEquivalentTo("202", "400", "401", "409", "415", "429", "503");
     }
 
     [Fact]
