@@ -498,7 +498,8 @@ public sealed class BatchJob
 
     private static string RunId(string fingerprint, long from, long to, int perChunk, string inputs, string enrichments, int shards)
     {
-        // Unsharded runs keep the id they always had, so their resume still finds their chunks.
+        // An unsharded run's id names no shard count, as before shards existed. (The inputs' identity
+        // changed on 2026-12-07, to what does not depend on where they sit: runs begun before it are not resumed.)
         var text = string.Create(CultureInfo.InvariantCulture, $"{fingerprint}|{from}|{to}|{perChunk}|{inputs}|{enrichments}")
             + (shards > 1 ? string.Create(CultureInfo.InvariantCulture, $"|shards={shards}") : "");
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];

@@ -131,7 +131,7 @@ public static class DeadLetterTable
 
     private static string? Relative(string? source, string root)
     {
-        string prefix = Path.TrimEndingDirectorySeparator(root) + Path.DirectorySeparatorChar;
+        string prefix = Path.EndsInDirectorySeparator(root) ? root : root + Path.DirectorySeparatorChar; // "/" itself ends in one
         return source is not null && source.StartsWith(prefix, StringComparison.Ordinal) && source.Length > prefix.Length
             ? source[prefix.Length..].Replace('\\', '/')
             : source;

@@ -1,11 +1,22 @@
+using System.Runtime.InteropServices;
 using Weft.Cli;
 
-// Not disposed: a Ctrl-C that lands while the process is exiting still calls Cancel, and a disposed
+// Not disposed: a signal that lands while the process is exiting still calls Cancel, and a disposed
 // source would throw there (seen after "serve: stopped"). It lives as long as the process anyway.
 var cts = new CancellationTokenSource();
-Console.CancelKeyPress += (_, e) =>
+
+// The first Ctrl-C or SIGTERM (what Kubernetes and systemd send) cancels the command, which stops as it
+// documents (a stream flushes, commits and leaves its group; a batch run stops between chunks); a second
+// one ends the process at once, for a stop that hangs. The registrations live until the process ends.
+void Stop(PosixSignalContext context)
 {
-    e.Cancel = true;
-    cts.Cancel();
-};
+    if (!cts.IsCancellationRequested)
+    {
+        context.Cancel = true;
+        cts.Cancel();
+    }
+}
+
+using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
 return await WeftCli.RunAsync(args, Console.Out, Console.Error, cts.Token).ConfigureAwait(false);

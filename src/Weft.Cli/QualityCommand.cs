@@ -309,15 +309,18 @@ internal static class QualityCommand
     /// </summary>
     internal static string Below(double share, double gate)
     {
+        // The figure printed is the one compared: formatting the share itself rounds its decimal digits
+        // again (95.99499999999999 compared as 95.99 printed as 96).
         for (int digits = 2; digits < 8; digits++)
         {
-            if (Math.Round(share * 100, digits, MidpointRounding.AwayFromZero) < Math.Round(gate * 100, 5))
+            double shown = Math.Round(share * 100, digits, MidpointRounding.AwayFromZero);
+            if (shown < Math.Round(gate * 100, 5))
             {
-                return share.ToString("0." + new string('#', digits) + "%", CultureInfo.InvariantCulture);
+                return shown.ToString("0." + new string('#', digits), CultureInfo.InvariantCulture) + "%";
             }
         }
 
-        return share.ToString("0.#########%", CultureInfo.InvariantCulture);
+        return (share * 100).ToString("0.#########", CultureInfo.InvariantCulture) + "%";
     }
 
     internal static string Percent(double share) => share switch

@@ -155,8 +155,8 @@ internal static class StreamCommand
                     throw new IOException($"stopped after {Durations.Format(JoinGrace + idleAfter.Value)} without reading anything: {reason}");
                 }
 
-                await stdout.WriteLineAsync(host.Source.LastCommitNotMade
-                    ? $"stream: stopped after reading {runtime.RecordsIn:N0} records (redeliveries included); the lake and the online store hold them, but the last offset commit was not made (the group's coordinator was not reachable), so the group's next reader gets the records since the commit before it again"
+                await stdout.WriteLineAsync(host.Source.WhyLastCommitNotMade is { } why
+                    ? $"stream: stopped after reading {runtime.RecordsIn:N0} records (redeliveries included); the lake and the online store hold them, but the last offset commit was not made ({why}), so the group's next reader gets the records since the commit before it again"
                     : $"stream: stopped after reading {runtime.RecordsIn:N0} records (redeliveries included); offsets committed up to what the lake and the online store hold").ConfigureAwait(false);
                 return 0;
             }

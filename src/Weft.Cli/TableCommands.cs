@@ -33,12 +33,13 @@ internal static class TableCommands
 
             var missing = snapshot.Files().Where(f => !File.Exists(snapshot.FullPath(f))).ToList();
             string? gone = null;
+            bool current = false;
             if (missing.Count > 0)
             {
                 // An old version's files may be gone by design (a vacuum deletes replaced files past the
                 // retention); the current version's cannot be, unless something outside the table's
                 // writers deleted or moved them.
-                bool current = snapshot.Version == (await log.GetSnapshotAsync(ct).ConfigureAwait(false)).Version;
+                current = snapshot.Version == (await log.GetSnapshotAsync(ct).ConfigureAwait(false)).Version;
                 gone = $"{missing.Count:N0} of the {snapshot.FileCount:N0} files of version {snapshot.Version} are gone, e.g. {missing[0].Path}: " + (current
                     ? "this is the table's current version, so they were deleted or moved outside Weft and the table cannot be read whole; restore them, or move the table aside and recompute it (weft backfill)"
                     : "a vacuum deletes the files a later version replaced, once past the retention, so this version can no longer be read whole");
@@ -52,8 +53,10 @@ internal static class TableCommands
             await PrintAsync(stdout, parse.GetValue(duckdb) ? [DeltaTableFormatter.DuckDbQuery(snapshot)] : DeltaTableFormatter.Ls(snapshot)).ConfigureAwait(false);
             if (gone is not null)
             {
-                await stderr.WriteLineAsync($"table: {gone}").ConfigureAwait(false);
-                return 1; // the listing is printed, and the problem found
+                // The current version damaged is a problem found; an old version a vacuum thinned is what
+                // vacuums do (a script listing one goes on).
+                await stderr.WriteLineAsync($"table: {(current ? "" : "warning: ")}{gone}").ConfigureAwait(false);
+                return current ? 1 : 0;
             }
 
             return 0;

@@ -28,10 +28,9 @@ public static class WeftCli
         {
             Output = stdout,
             Error = stderr,
-            // SIGTERM (what Kubernetes and systemd send) cancels the command, which then flushes, commits
-            // and leaves its consumer group; the parser's default gave it 2 s and then ended the process.
-            // The longest clean stop is a Kafka close_timeout (at most 10 min) after a final flush.
-            ProcessTerminationTimeout = TimeSpan.FromMinutes(11),
+            // Signals are Program's to handle: the parser's own handling gave a stopping command 2 s and
+            // then ended the process, cutting a stream's final flush, commit and group leave short.
+            ProcessTerminationTimeout = null,
         };
         try
         {

@@ -34,7 +34,7 @@ public sealed record MigrationStatus(
     IReadOnlyList<MigrationEvidence> Outcomes)
 {
     /// <summary>The latest comparison that failed (null when none did): an A/B test older than it tested sequences found wrong since.</summary>
-    internal long? LastFailedComparisonId { get; init; }
+    public long? LastFailedComparisonId { get; init; }
 }
 
 /// <summary>One line of the audit log: who did what to which event type, from which stage to which, on what evidence or override.</summary>
@@ -625,9 +625,16 @@ public sealed class MigrationStore : IAsyncDisposable
             using var command = Command(null,
                 "SELECT count(DISTINCT CASE WHEN weft = 1 THEN user_id END), count(DISTINCT CASE WHEN weft = 0 THEN user_id END) " + ExposuresOf,
                 ("$signal", signal), ("$type", eventType), ("$consumer", consumer), ("$percent", percent));
-            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            return (reader.GetInt64(0), reader.GetInt64(1));
+            try
+            {
+                using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                return (reader.GetInt64(0), reader.GetInt64(1));
+            }
+            catch (SqliteException ex) when (NoExposuresTable(ex))
+            {
+                return (0L, 0L);
+            }
         }, cancellationToken);
 
     /// <summary>The users exposed to <paramref name="consumer"/>'s split of the event type at <paramref name="percent"/>, by the side that served them (as <see cref="ExposureCountsAsync"/> counts them).</summary>
@@ -639,14 +646,27 @@ public sealed class MigrationStore : IAsyncDisposable
             using var command = Command(null,
                 "SELECT DISTINCT user_id, weft " + ExposuresOf,
                 ("$signal", signal), ("$type", eventType), ("$consumer", consumer), ("$percent", percent));
-            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            try
             {
-                (reader.GetInt64(1) != 0 ? weft : legacy).Add(reader.GetInt64(0));
+                using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    (reader.GetInt64(1) != 0 ? weft : legacy).Add(reader.GetInt64(0));
+                }
+            }
+            catch (SqliteException ex) when (NoExposuresTable(ex))
+            {
+                // Nothing was exposed: an empty answer, as a ledger with the table and no rows gives.
             }
 
             return ((IReadOnlySet<long>)weft, (IReadOnlySet<long>)legacy);
         }, cancellationToken);
+
+    /// <summary>
+    /// A ledger written before exposures were logged has no table for them, and reading it creates none
+    /// (a read creates nothing): no user was exposed.
+    /// </summary>
+    private static bool NoExposuresTable(SqliteException ex) => ex.Message.Contains("no such table: exposures", StringComparison.Ordinal);
 
     /// <summary>Whether <paramref name="consumer"/> reads <paramref name="eventType"/> from Weft for <paramref name="userId"/>.</summary>
     public static bool ServedByWeft(MigrationStatus status, string consumer, long userId)
@@ -825,7 +845,7 @@ public sealed class MigrationStore : IAsyncDisposable
     /// since has not been tested on a model). The cutover gate and the stage a route change implies both
     /// ask this, so a route lowered to 0 % cannot bring back an A/B test the gate no longer accepts.
     /// </summary>
-    public static bool AbTestStands(MigrationStatus status) =>
+    private static bool AbTestStands(MigrationStatus status) =>
         status.Comparison is { Passed: true } && status.AbTest is { Passed: true } abTest && !(status.LastFailedComparisonId > abTest.Id);
 
     private static void RequireLegacyRunning(MigrationStatus status, string action)
@@ -989,13 +1009,17 @@ public sealed class MigrationStore : IAsyncDisposable
 
         public bool Flag(int ordinal, string column) => reader.GetValue(ordinal) is long v && v is 0 or 1 ? v == 1 : throw Bad(ordinal, column, "0 or 1");
 
-        /// <summary>A route's percent, on the bucket routing reads it as (a ledger written before percents were stored so holds a hair off one).</summary>
+        /// <summary>
+        /// A route's percent, on the bucket routing reads it as. Any percent from 0 to 100 reads: a ledger
+        /// written before percents moved in whole buckets may hold 33.333, which routing always read as
+        /// its bucket; refusing it would lock that migration out of every step, the fix included.
+        /// </summary>
         public double Percent(int ordinal, string column) =>
             reader.GetValue(ordinal) switch
             {
-                double v when v is >= 0 and <= 100 && MigrationRouting.IsWholeBucket(v) => MigrationRouting.OnBucket(v),
+                double v when v is >= 0 and <= 100 => MigrationRouting.OnBucket(v),
                 long v when v is >= 0 and <= 100 => v,
-                _ => throw Bad(ordinal, column, "a percent from 0 to 100 in steps of 0.01"),
+                _ => throw Bad(ordinal, column, "a percent from 0 to 100"),
             };
 
         public double? OptionalPercent(int ordinal, string column) => reader.IsDBNull(ordinal) ? null : Percent(ordinal, column);

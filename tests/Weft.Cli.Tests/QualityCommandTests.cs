@@ -297,6 +297,7 @@ public sealed class QualityCommandTests : IDisposable
     [InlineData(0.9979999, 0.998, "99.79999%")]
     [InlineData(0.95, 0.998, "95%")]
     [InlineData(0.5, 0.75, "50%")]
+    [InlineData(0.95995, 0.96, "95.99%")]
     public void A_share_below_a_gate_is_shown_below_it(double share, double gate, string shown)
     {
         QualityCommand.Below(share, gate).Should().Be(shown);

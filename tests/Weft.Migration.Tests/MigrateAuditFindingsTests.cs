@@ -154,6 +154,29 @@ public sealed class MigrateAuditFindingsTests : IAsyncLifetime
         await deprecate.Should().ThrowAsync<IOException>("a soak or a route read from a broken ledger is no gate");
     }
 
+    /// <summary>
+    /// A ledger from before percents moved in whole buckets may hold 33.333: it reads as the bucket routing
+    /// always read it as, and the migration goes on (refusing it locked the event type out of every step).
+    /// </summary>
+    [Fact]
+    public async Task A_percent_off_a_bucket_from_an_older_ledger_reads_as_its_bucket()
+    {
+        await AbTestedAsync();
+        await _store.CutoverAsync(Signal, Click, "*", 30, null, "bo");
+        (await SqlAsync<long>("UPDATE routes SET percent = 33.333; UPDATE audit SET percent = 33.333 WHERE percent IS NOT NULL; SELECT changes()")).Should().BePositive();
+
+        await using (var reading = await MigrationStore.OpenForReadingAsync(StorePath))
+        {
+            var status = await reading.StatusAsync(Signal, Click);
+            status.Stage.Should().Be(MigrationStage.CuttingOver);
+            status.Routes.Should().ContainSingle().Which.Percent.Should().Be(MigrationRouting.OnBucket(33.333));
+            (await reading.AuditAsync(Signal)).Should().Contain(e => e.Percent == MigrationRouting.OnBucket(33.333));
+        }
+
+        var raised = await _store.CutoverAsync(Signal, Click, "*", 100, null, "bo");
+        raised.Status.Stage.Should().Be(MigrationStage.CutOver);
+    }
+
     [Fact]
     public async Task The_audit_log_edited_out_of_shape_is_an_error_naming_it()
     {

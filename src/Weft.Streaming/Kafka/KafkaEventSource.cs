@@ -34,7 +34,8 @@ namespace Weft.Streaming.Kafka;
 /// <para><b>Commits.</b> <see cref="CommitAsync"/> commits offset + 1 for each given partition that is
 /// still assigned here; offsets of partitions that moved away are not committed (the new owner
 /// delivers those records again: at-least-once), nor are commits the coordinator refuses because the
-/// group is rebalancing. Other commit failures throw <see cref="KafkaSourceException"/>.</para>
+/// group is rebalancing, nor while its coordinator cannot be reached (the next commit made covers them;
+/// <see cref="CommitsNotMade"/> counts them). Other commit failures throw <see cref="KafkaSourceException"/>.</para>
 /// <para><b>Failures.</b> Non-fatal librdkafka errors (a broker down, a connection refused) are logged and
 /// librdkafka retries. A fatal error stops the poll thread; the next read or commit throws a
 /// <see cref="KafkaSourceException"/> naming it.</para>
@@ -82,7 +83,7 @@ internal sealed class KafkaEventSource : IEventSource
     private int _pauseCount;
     private long _strayMessages;
     private long _commitsNotMade;
-    private volatile bool _lastCommitNotMade;
+    private volatile string? _whyLastCommitNotMade;
     private long _fullSince; // Stopwatch timestamp the channel was first found full (0: it has room)
 
     // Reader state, under the delivery lock.
@@ -1035,7 +1036,7 @@ internal sealed class KafkaEventSource : IEventSource
         try
         {
             _consumer.Commit(offsets);
-            _lastCommitNotMade = false;
+            _whyLastCommitNotMade = null;
         }
         catch (TopicPartitionOffsetException e)
         {
@@ -1049,10 +1050,10 @@ internal sealed class KafkaEventSource : IEventSource
     }
 
     /// <summary>Commits not made because the group rebalanced or its coordinator could not be reached (each covered by the next commit that is made).</summary>
-    internal long CommitsNotMade => Interlocked.Read(ref _commitsNotMade);
+    public long CommitsNotMade => Interlocked.Read(ref _commitsNotMade);
 
-    /// <summary>True when the latest commit was not made (the group rebalancing, its coordinator unreachable): the records since the commit before it will be delivered again.</summary>
-    public bool LastCommitNotMade => _lastCommitNotMade;
+    /// <inheritdoc/>
+    public string? WhyLastCommitNotMade => _whyLastCommitNotMade;
 
     private void ThrowCommitFailure(Error error, Exception inner)
     {
@@ -1060,7 +1061,7 @@ internal sealed class KafkaEventSource : IEventSource
         {
             StreamingLog.KafkaCommitRebalancing(_logger, Name, error.Code.ToString());
             Interlocked.Increment(ref _commitsNotMade);
-            _lastCommitNotMade = true;
+            _whyLastCommitNotMade = $"the group was rebalancing: {error.Code}";
             return;
         }
 
@@ -1072,7 +1073,7 @@ internal sealed class KafkaEventSource : IEventSource
             // process and replayed everything since the last commit anyway.
             StreamingLog.KafkaCommitCoordinatorUnavailable(_logger, Name, error.Code.ToString(), error.Reason);
             Interlocked.Increment(ref _commitsNotMade);
-            _lastCommitNotMade = true;
+            _whyLastCommitNotMade = $"the group's coordinator was not reachable: {error.Code}";
             return;
         }
 

@@ -174,6 +174,8 @@ public sealed partial class StreamRuntime : IAsyncDisposable
     /// </summary>
     public void RefreshLag()
     {
+        // Read at scrape time, like the lag: a stream whose commits are not being made replays more on every restart.
+        Metrics.Gauge("weft_stream_commits_not_made", "Source commits not made since the stream started (a Kafka group rebalancing, or its coordinator unreachable); each is covered by the next one made", _source.CommitsNotMade);
         var backlog = _source.Backlog();
         lock (_backlogGate)
         {

@@ -72,11 +72,14 @@ public interface IEventSource : IAsyncDisposable
     string? NotReadingReason() => null;
 
     /// <summary>
-    /// True when the latest <see cref="CommitAsync"/> returned without making the commit (a Kafka group
+    /// Why the latest <see cref="CommitAsync"/> returned without making the commit (a Kafka group
     /// rebalancing, or its coordinator unreachable): the records since the commit before it will be
-    /// delivered again. False for a source whose commits always take.
+    /// delivered again. Null when it was made, and for a source whose commits always take.
     /// </summary>
-    bool LastCommitNotMade => false;
+    string? WhyLastCommitNotMade => null;
+
+    /// <summary>Commits not made since the source opened (see <see cref="WhyLastCommitNotMade"/>); each is covered by the next one made.</summary>
+    long CommitsNotMade => 0;
 
     /// <summary>
     /// Per partition, the offset the next record appended will get (the partition's end), as far as the
