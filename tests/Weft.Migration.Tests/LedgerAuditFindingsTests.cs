@@ -9,42 +9,13 @@ namespace Weft.Migration.Tests;
 /// Gates that rested on evidence that no longer held, routes an incident could not lower, and a ledger
 /// created or misread by commands that should not: found by an audit of <c>weft migrate</c>.
 /// </summary>
-public sealed class LedgerAuditFindingsTests : IAsyncLifetime
+public sealed class LedgerAuditFindingsTests : LedgerTestBase
 {
-    private const string Signal = "engagement";
-    private const string Click = "click";
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "weft-ledger-" + Guid.NewGuid().ToString("N"));
-    private MigrationStore _store = null!;
-
-    private string StorePath => Path.Combine(_dir, "migration.db");
-
-    public async Task InitializeAsync()
-    {
-        _store = await MigrationStore.OpenAsync(StorePath);
-        _store.UseDefinition(Signal, "aaaaaaaaaaaaaaaa1111");
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _store.DisposeAsync();
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_dir, recursive: true);
-    }
-
-    private static EvidenceInput Evidence(string kind, bool passed) => new(kind, passed, passed ? $"{kind} passed" : $"{kind} failed", "{}");
-
-    private async Task AbTestedAsync()
-    {
-        await _store.ShadowAsync(Signal, Click, Evidence(MigrationStore.ShadowKind, true), null, "ana");
-        await _store.RecordComparisonAsync(Signal, Click, Evidence(MigrationStore.ComparisonKind, true), "ana");
-        await _store.RecordAbTestAsync(Signal, Click, Evidence(MigrationStore.AbTestKind, true), "ana");
-    }
-
     [Fact]
     public async Task Evidence_gathered_under_another_definition_holds_no_gate_until_gathered_again()
     {
         await AbTestedAsync();
-        (await _store.StatusAsync(Signal, Click)).Comparison!.Fingerprint.Should().Be("aaaaaaaaaaaaaaaa1111", "evidence records the definition it tested");
+        (await Store.StatusAsync(Signal, Click)).Comparison!.Fingerprint.Should().Be("aaaaaaaaaaaaaaaa1111", "evidence records the definition it tested");
         await using var changed = await MigrationStore.OpenExistingAsync(StorePath);
         changed.UseDefinition(Signal, "bbbbbbbbbbbbbbbb2222");
 
@@ -56,20 +27,20 @@ public sealed class LedgerAuditFindingsTests : IAsyncLifetime
         (await cutover.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("the latest A/B test", "the A/B test is still the old definition's");
         await changed.RecordAbTestAsync(Signal, Click, Evidence(MigrationStore.AbTestKind, true), "ana");
         (await cutover()).Status.Stage.Should().Be(MigrationStage.CutOver);
-        (await _store.CutoverAsync(Signal, Click, "*", 50, null, "bo")).Status.Routes.Should().ContainSingle().Which.Percent.Should().Be(50, "lowering is never gated");
+        (await Store.CutoverAsync(Signal, Click, "*", 50, null, "bo")).Status.Routes.Should().ContainSingle().Which.Percent.Should().Be(50, "lowering is never gated");
     }
 
     [Fact]
     public async Task Evidence_from_a_ledger_before_fingerprints_still_holds()
     {
-        await using (var old = await MigrationStore.OpenAsync(Path.Combine(_dir, "old.db")))
+        await using (var old = await MigrationStore.OpenAsync(Path.Combine(Dir, "old.db")))
         {
             await old.ShadowAsync(Signal, Click, Evidence(MigrationStore.ShadowKind, true), null, "ana");
             await old.RecordComparisonAsync(Signal, Click, Evidence(MigrationStore.ComparisonKind, true), "ana");
             await old.RecordAbTestAsync(Signal, Click, Evidence(MigrationStore.AbTestKind, true), "ana");
         }
 
-        await using var now = await MigrationStore.OpenExistingAsync(Path.Combine(_dir, "old.db"));
+        await using var now = await MigrationStore.OpenExistingAsync(Path.Combine(Dir, "old.db"));
         now.UseDefinition(Signal, "cccccccccccccccc3333");
 
         (await now.CutoverAsync(Signal, Click, "ranker", 10, null, "bo")).Entry.Overridden.Should().BeFalse("no fingerprint was recorded, so none can differ");
@@ -79,13 +50,13 @@ public sealed class LedgerAuditFindingsTests : IAsyncLifetime
     public async Task An_AB_test_that_predates_a_failed_comparison_holds_no_cutover_and_the_audit_names_the_evidence_a_cutover_rested_on()
     {
         await AbTestedAsync();
-        await _store.RecordComparisonAsync(Signal, Click, Evidence(MigrationStore.ComparisonKind, false), "ana");
-        await _store.RecordComparisonAsync(Signal, Click, Evidence(MigrationStore.ComparisonKind, true), "ana");
+        await Store.RecordComparisonAsync(Signal, Click, Evidence(MigrationStore.ComparisonKind, false), "ana");
+        await Store.RecordComparisonAsync(Signal, Click, Evidence(MigrationStore.ComparisonKind, true), "ana");
 
-        var cutover = () => _store.CutoverAsync(Signal, Click, "*", 50, null, "bo");
+        var cutover = () => Store.CutoverAsync(Signal, Click, "*", 50, null, "bo");
 
         (await cutover.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("predates a comparison that failed since");
-        var abtest = await _store.RecordAbTestAsync(Signal, Click, Evidence(MigrationStore.AbTestKind, true), "ana");
+        var abtest = await Store.RecordAbTestAsync(Signal, Click, Evidence(MigrationStore.AbTestKind, true), "ana");
         var moved = await cutover();
         moved.Entry.EvidenceId.Should().Be(abtest.Entry.EvidenceId, "the cutover rested on that A/B test");
     }
@@ -94,17 +65,17 @@ public sealed class LedgerAuditFindingsTests : IAsyncLifetime
     public async Task A_consumer_following_the_default_route_can_be_lowered_and_rolled_back_alone_during_an_incident()
     {
         await AbTestedAsync();
-        await _store.CutoverAsync(Signal, Click, "*", 100, null, "bo");
-        await _store.RecordComparisonAsync(Signal, Click, Evidence(MigrationStore.ComparisonKind, false), "ana");
+        await Store.CutoverAsync(Signal, Click, "*", 100, null, "bo");
+        await Store.RecordComparisonAsync(Signal, Click, Evidence(MigrationStore.ComparisonKind, false), "ana");
 
-        var lowered = await _store.CutoverAsync(Signal, Click, "home-ranker", 50, null, "bo");
+        var lowered = await Store.CutoverAsync(Signal, Click, "home-ranker", 50, null, "bo");
         lowered.Entry.Overridden.Should().BeFalse("50 % is lower than the 100 % home-ranker followed");
-        var rolledBack = await _store.RollbackAsync(Signal, Click, "search-ranker", "incident 42", "bo");
+        var rolledBack = await Store.RollbackAsync(Signal, Click, "search-ranker", "incident 42", "bo");
 
         rolledBack.Status.Routes.Select(r => (r.Consumer, r.Percent)).Should().BeEquivalentTo(new[] { ("*", 100.0), ("home-ranker", 50.0), ("search-ranker", 0.0) });
         MigrationStore.ServedByWeft(rolledBack.Status, "search-ranker", 7).Should().BeFalse();
         rolledBack.Status.Stage.Should().Be(MigrationStage.CuttingOver);
-        var again = () => _store.RollbackAsync(Signal, Click, "search-ranker", "incident 42", "bo");
+        var again = () => Store.RollbackAsync(Signal, Click, "search-ranker", "incident 42", "bo");
         (await again.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("reads 'click' from legacy already");
     }
 
@@ -116,10 +87,10 @@ public sealed class LedgerAuditFindingsTests : IAsyncLifetime
     {
         await AbTestedAsync();
 
-        var cutover = () => _store.CutoverAsync(Signal, Click, "*", percent, null, "bo");
+        var cutover = () => Store.CutoverAsync(Signal, Click, "*", percent, null, "bo");
 
         (await cutover.Should().ThrowAsync<ArgumentOutOfRangeException>()).Which.Message.Should().Contain("steps of 0.01 %");
-        (await _store.CutoverAsync(Signal, Click, "*", 10.01, null, "bo")).Status.Routes.Single().Percent.Should().Be(10.01);
+        (await Store.CutoverAsync(Signal, Click, "*", 10.01, null, "bo")).Status.Routes.Single().Percent.Should().Be(10.01);
     }
 
     [Theory]
@@ -129,8 +100,8 @@ public sealed class LedgerAuditFindingsTests : IAsyncLifetime
     {
         await AbTestedAsync();
 
-        var noActor = () => _store.CutoverAsync(Signal, Click, "*", 10, null, blank);
-        var noConsumer = () => _store.CutoverAsync(Signal, Click, blank, 10, null, "bo");
+        var noActor = () => Store.CutoverAsync(Signal, Click, "*", 10, null, blank);
+        var noConsumer = () => Store.CutoverAsync(Signal, Click, blank, 10, null, "bo");
 
         (await noActor.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Contain("actor");
         (await noConsumer.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Contain("needs a consumer");
@@ -139,7 +110,7 @@ public sealed class LedgerAuditFindingsTests : IAsyncLifetime
     [Fact]
     public async Task Reading_a_ledger_that_does_not_exist_creates_nothing_and_a_later_step_needs_it()
     {
-        string missing = Path.Combine(_dir, "elsewhere", "migration.db");
+        string missing = Path.Combine(Dir, "elsewhere", "migration.db");
 
         await using (var reading = await MigrationStore.OpenForReadingAsync(missing))
         {
@@ -164,7 +135,7 @@ public sealed class LedgerAuditFindingsTests : IAsyncLifetime
             await edit.ExecuteNonQueryAsync();
         }
 
-        var status = () => _store.StatusAsync(Signal, Click);
+        var status = () => Store.StatusAsync(Signal, Click);
 
         (await status.Should().ThrowAsync<IOException>()).Which.Message.Should().Contain(StorePath).And.Contain("unknown migration stage 'cutover'");
     }

@@ -9,49 +9,18 @@ namespace Weft.Migration.Tests;
 /// Gates that passed on evidence which no longer stood, percents the routing reads otherwise than the
 /// stage, and hand-edited ledgers read as if Weft had written them: found by a second audit of <c>weft migrate</c>.
 /// </summary>
-public sealed class MigrateAuditFindingsTests : IAsyncLifetime
+public sealed class MigrateAuditFindingsTests : LedgerTestBase
 {
-    private const string Signal = "engagement";
-    private const string Click = "click";
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "weft-audit-" + Guid.NewGuid().ToString("N"));
-    private MigrationStore _store = null!;
-
-    private string StorePath => Path.Combine(_dir, "migration.db");
-
-    public async Task InitializeAsync()
-    {
-        _store = await MigrationStore.OpenAsync(StorePath);
-        _store.UseDefinition(Signal, "aaaaaaaaaaaaaaaa1111");
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _store.DisposeAsync();
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_dir, recursive: true);
-    }
-
-    private static EvidenceInput Evidence(string kind, bool passed) => new(kind, passed, passed ? $"{kind} passed" : $"{kind} failed", "{}");
-
-    private Task<MigrationTransition> CompareAsync(bool passed) => _store.RecordComparisonAsync(Signal, Click, Evidence(MigrationStore.ComparisonKind, passed), "ana");
-
-    private async Task AbTestedAsync()
-    {
-        await _store.ShadowAsync(Signal, Click, Evidence(MigrationStore.ShadowKind, true), null, "ana");
-        await CompareAsync(true);
-        await _store.RecordAbTestAsync(Signal, Click, Evidence(MigrationStore.AbTestKind, true), "ana");
-    }
-
     [Fact]
     public async Task A_zero_percent_cutover_does_not_bring_back_an_AB_test_that_predates_a_failed_comparison()
     {
         await AbTestedAsync();
         await CompareAsync(false);
         (await CompareAsync(true)).Status.Stage.Should().Be(MigrationStage.Compared);
-        var raise = () => _store.CutoverAsync(Signal, Click, "*", 10, null, "bo");
+        var raise = () => Store.CutoverAsync(Signal, Click, "*", 10, null, "bo");
         (await raise.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("predates a comparison that failed since (#4)");
 
-        var zero = await _store.CutoverAsync(Signal, Click, "*", 0, null, "bo");
+        var zero = await Store.CutoverAsync(Signal, Click, "*", 0, null, "bo");
 
         zero.Status.Stage.Should().Be(MigrationStage.Compared, "the A/B test does not stand, whatever the route");
         (await raise.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("predates a comparison that failed since");
@@ -61,36 +30,36 @@ public sealed class MigrateAuditFindingsTests : IAsyncLifetime
     public async Task During_a_cutover_a_failed_comparison_then_a_passing_one_does_not_let_the_route_rise_on_the_old_AB_test()
     {
         await AbTestedAsync();
-        await _store.CutoverAsync(Signal, Click, "*", 10, null, "bo");
+        await Store.CutoverAsync(Signal, Click, "*", 10, null, "bo");
         await CompareAsync(false);
         await CompareAsync(true);
 
-        var raise = () => _store.CutoverAsync(Signal, Click, "*", 20, null, "bo");
+        var raise = () => Store.CutoverAsync(Signal, Click, "*", 20, null, "bo");
 
         (await raise.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("A/B test (#3) predates a comparison that failed since (#4)");
-        (await _store.RollbackAsync(Signal, Click, null, "incident", "bo")).Status.Stage.Should().Be(MigrationStage.Compared);
-        await _store.RecordAbTestAsync(Signal, Click, Evidence(MigrationStore.AbTestKind, true), "ana");
+        (await Store.RollbackAsync(Signal, Click, null, "incident", "bo")).Status.Stage.Should().Be(MigrationStage.Compared);
+        await Store.RecordAbTestAsync(Signal, Click, Evidence(MigrationStore.AbTestKind, true), "ana");
         (await raise()).Status.Stage.Should().Be(MigrationStage.CuttingOver);
     }
 
     private Task<MigrationTransition> OutcomeAsync(string consumer, double percent, bool passed) =>
-        _store.RecordOutcomeAsync(Signal, Click, consumer, new EvidenceInput(MigrationStore.OutcomeKind, passed, passed ? "clicks held" : "clicks fell", "{}", Percent: percent), "ana");
+        Store.RecordOutcomeAsync(Signal, Click, consumer, new EvidenceInput(MigrationStore.OutcomeKind, passed, passed ? "clicks held" : "clicks fell", "{}", Percent: percent), "ana");
 
     [Fact]
     public async Task A_passing_outcome_test_of_an_older_smaller_split_does_not_clear_a_failure_at_the_split_in_force()
     {
         await AbTestedAsync();
-        await _store.CutoverAsync(Signal, Click, "ranker", 5, null, "bo");
+        await Store.CutoverAsync(Signal, Click, "ranker", 5, null, "bo");
         await OutcomeAsync("ranker", 5, passed: true);
-        await _store.CutoverAsync(Signal, Click, "ranker", 10, null, "bo");
+        await Store.CutoverAsync(Signal, Click, "ranker", 10, null, "bo");
         var failed = await OutcomeAsync("ranker", 10, passed: false);
 
         var older = await OutcomeAsync("ranker", 5, passed: true);
 
         older.Status.Outcomes.Should().ContainSingle().Which.Id.Should().Be(failed.Entry.EvidenceId, "the failure at 10 % still holds the route");
-        var raise = () => _store.CutoverAsync(Signal, Click, "ranker", 20, null, "bo");
+        var raise = () => Store.CutoverAsync(Signal, Click, "ranker", 20, null, "bo");
         (await raise.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("consumer 'ranker' at 10 %").And.Contain("a later test of that split or a larger one must pass");
-        var raiseDefault = () => _store.CutoverAsync(Signal, Click, "*", 10, null, "bo");
+        var raiseDefault = () => Store.CutoverAsync(Signal, Click, "*", 10, null, "bo");
         (await raiseDefault.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("'ranker' at 10 %", "the default route serves consumers like ranker");
         (await OutcomeAsync("ranker", 10, passed: true)).Status.Outcomes.Single().Passed.Should().BeTrue();
         (await raise()).Entry.Overridden.Should().BeFalse();
@@ -100,25 +69,25 @@ public sealed class MigrateAuditFindingsTests : IAsyncLifetime
     [InlineData(99.9999999999, 100.0, MigrationStage.CutOver)]
     [InlineData(0.0000000001, 0.0, MigrationStage.AbTested)]
     [InlineData(10.0100000001, 10.01, MigrationStage.CuttingOver)]
-    public async Task A_percent_a_hair_off_a_bucket_is_stored_as_the_bucket_routing_reads_so_the_stage_agrees(double asked, double stored, MigrationStage stage)
+    public async Task A_percent_a_hair_off_a_bucket_isStored_as_the_bucket_routing_reads_so_the_stage_agrees(double asked, double stored, MigrationStage stage)
     {
         await AbTestedAsync();
 
-        var moved = await _store.CutoverAsync(Signal, Click, "*", asked, null, "bo");
+        var moved = await Store.CutoverAsync(Signal, Click, "*", asked, null, "bo");
 
         moved.Status.Routes.Single().Percent.Should().Be(stored);
         moved.Entry.Percent.Should().Be(stored);
         moved.Status.Stage.Should().Be(stage);
-        (await _store.StatusAsync(Signal, Click)).Routes.Single().Percent.Should().Be(stored);
+        (await Store.StatusAsync(Signal, Click)).Routes.Single().Percent.Should().Be(stored);
     }
 
     [Fact]
     public async Task Legacy_is_deprecated_after_a_cutover_a_hair_below_100()
     {
         await AbTestedAsync();
-        await _store.CutoverAsync(Signal, Click, "*", 99.9999999999, null, "bo");
+        await Store.CutoverAsync(Signal, Click, "*", 99.9999999999, null, "bo");
 
-        (await _store.DeprecateAsync(Signal, Click, TimeSpan.Zero, null, "bo")).Status.Stage.Should().Be(MigrationStage.LegacyDeprecated);
+        (await Store.DeprecateAsync(Signal, Click, TimeSpan.Zero, null, "bo")).Status.Stage.Should().Be(MigrationStage.LegacyDeprecated);
     }
 
     private async Task<T> SqlAsync<T>(string sql)
@@ -146,11 +115,11 @@ public sealed class MigrateAuditFindingsTests : IAsyncLifetime
     public async Task A_value_edited_into_a_shape_Weft_does_not_write_is_an_error_naming_table_row_and_column(string edit, string named)
     {
         await AbTestedAsync();
-        await _store.CutoverAsync(Signal, Click, "*", 100, null, "bo");
+        await Store.CutoverAsync(Signal, Click, "*", 100, null, "bo");
         await SqlAsync<long>(edit + "; SELECT changes()");
 
         (await ReadingFailsAsync()).Message.Should().Contain(StorePath).And.Contain(named).And.Contain("does not write");
-        var deprecate = () => _store.DeprecateAsync(Signal, Click, TimeSpan.FromDays(7), null, "bo");
+        var deprecate = () => Store.DeprecateAsync(Signal, Click, TimeSpan.FromDays(7), null, "bo");
         await deprecate.Should().ThrowAsync<IOException>("a soak or a route read from a broken ledger is no gate");
     }
 
@@ -162,7 +131,7 @@ public sealed class MigrateAuditFindingsTests : IAsyncLifetime
     public async Task A_percent_off_a_bucket_from_an_older_ledger_reads_as_its_bucket()
     {
         await AbTestedAsync();
-        await _store.CutoverAsync(Signal, Click, "*", 30, null, "bo");
+        await Store.CutoverAsync(Signal, Click, "*", 30, null, "bo");
         (await SqlAsync<long>("UPDATE routes SET percent = 33.333; UPDATE audit SET percent = 33.333 WHERE percent IS NOT NULL; SELECT changes()")).Should().BePositive();
 
         await using (var reading = await MigrationStore.OpenForReadingAsync(StorePath))
@@ -173,7 +142,7 @@ public sealed class MigrateAuditFindingsTests : IAsyncLifetime
             (await reading.AuditAsync(Signal)).Should().Contain(e => e.Percent == MigrationRouting.OnBucket(33.333));
         }
 
-        var raised = await _store.CutoverAsync(Signal, Click, "*", 100, null, "bo");
+        var raised = await Store.CutoverAsync(Signal, Click, "*", 100, null, "bo");
         raised.Status.Stage.Should().Be(MigrationStage.CutOver);
     }
 
@@ -183,7 +152,7 @@ public sealed class MigrateAuditFindingsTests : IAsyncLifetime
         await AbTestedAsync();
         await SqlAsync<long>("UPDATE audit SET percent = 'half' WHERE seq = 1; SELECT changes()");
 
-        var log = () => _store.AuditAsync(Signal);
+        var log = () => Store.AuditAsync(Signal);
 
         (await log.Should().ThrowAsync<IOException>()).Which.Message.Should().Contain("'half' in audit.percent of row #1");
     }
@@ -206,7 +175,7 @@ public sealed class MigrateAuditFindingsTests : IAsyncLifetime
     public async Task Reading_an_older_ledger_alters_nothing_and_reads_its_evidence()
     {
         await AbTestedAsync();
-        await _store.DisposeAsync(); // the journal mode changes only with no other connection
+        await Store.DisposeAsync(); // the journal mode changes only with no other connection
         await SqlAsync<string>("ALTER TABLE evidence DROP COLUMN percent; PRAGMA journal_mode = DELETE");
 
         await using (var reading = await MigrationStore.OpenForReadingAsync(StorePath))
