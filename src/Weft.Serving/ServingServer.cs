@@ -153,7 +153,13 @@ public sealed class ServingServer : IAsyncDisposable
             // The migration ledger, when this deployment migrates off a legacy pipeline (docs/migration.md).
             if (config.Legacy.Count > 0 || File.Exists(config.MigrationStore))
             {
-                router = new MigrationRouter(await MigrationStore.OpenAsync(config.MigrationStore, time, cancellationToken).ConfigureAwait(false), time);
+                // An existing ledger must have its tables: one missing was damaged, and recreating it empty
+                // served a cut-over type from legacy and let the next step act on a blank history. A new
+                // ledger is created (the migration not started), so that `weft migrate shadow` writes where this server reads.
+                var ledger = File.Exists(config.MigrationStore)
+                    ? await MigrationStore.OpenExistingAsync(config.MigrationStore, time, cancellationToken).ConfigureAwait(false)
+                    : await MigrationStore.OpenAsync(config.MigrationStore, time, cancellationToken).ConfigureAwait(false);
+                router = new MigrationRouter(ledger, time);
             }
 
             var legacyEndpoints = new Dictionary<string, LegacyEndpoint>(StringComparer.Ordinal);

@@ -128,6 +128,34 @@ public sealed class MigrationRoutesTests
         }
     }
 
+    /// <summary>
+    /// A ledger missing a table (damaged, edited by hand) stops the server at start, naming it: it was
+    /// recreated empty, which served a cut-over type from legacy and let the next step act on a blank history.
+    /// </summary>
+    [Fact]
+    public async Task A_ledger_missing_a_table_stops_the_server_at_start_and_is_not_recreated()
+    {
+        await using var world = new ServingWorld();
+        var ledger = Path.Combine(world.Root, "migration.db");
+        await CutClickOverAsync(ledger, 100, MigrationRouting.DefaultConsumer);
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={ledger};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            using var drop = connection.CreateCommand();
+            drop.CommandText = "DROP TABLE routes";
+            await drop.ExecuteNonQueryAsync();
+        }
+
+        var start = () => world.StartAsync();
+
+        (await start.Should().ThrowAsync<IOException>()).Which.Message.Should().Contain("has no table 'routes'");
+        await using var check = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={ledger};Mode=ReadOnly;Pooling=False");
+        await check.OpenAsync();
+        using var tables = check.CreateCommand();
+        tables.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'routes'";
+        ((long)(await tables.ExecuteScalarAsync())!).Should().Be(0, "the server recreated nothing");
+    }
+
     [Fact]
     public async Task Without_a_migration_ledger_Weft_serves_every_event_type_and_bad_requests_are_named()
     {
