@@ -286,7 +286,7 @@ internal static class Demo
 
         var diff = SignalDiff.Compare(searches, read.Signal!);
         await o.WriteLineAsync($"  weft diff: {diff.Overall.ToString().ToLowerInvariant()} ({string.Join("; ", diff.Changes.Select(c => c.Reason))})").ConfigureAwait(false);
-        await DefinitionCompiler.ReplaceAsync(Path.Combine(weft.Signals, searches.Name + ".json"), bytes, ct).ConfigureAwait(false);
+        await DefinitionCompiler.WriteAsync([read.Signal!], weft.Signals, ct).ConfigureAwait(false); // the file and its .sha256, as weft compile writes them
 
         // The last day again, under the new definition: its rows get the column; the older ones keep none.
         long day = TimeBuckets.LengthMicros(TimeBucket.Day);

@@ -261,6 +261,8 @@ internal static class MigrateCommand
                 throw new ArgumentException($"--percent {share.ToString(CultureInfo.InvariantCulture)} is finer than the 0.01 % steps users are routed in (one bucket of 10,000)");
             }
 
+            share = MigrationRouting.OnBucket(share); // as the route stores it: 99.9999999999 repeated on a route at 100 changes nothing
+
             await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
             string eventType = parse.GetValue(c.EventType)!, who = parse.GetValue(consumer)!;
             var before = await store.StatusAsync(signal.Name, eventType, ct).ConfigureAwait(false);
@@ -433,7 +435,8 @@ internal static class MigrateCommand
             string eventType = parse.GetValue(c.EventType)!, who = parse.GetValue(consumer)!;
             await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
             var status = await store.StatusAsync(signal.Name, eventType, ct).ConfigureAwait(false);
-            double split = parse.GetValue(percent) ?? MigrationStore.RouteOf(status, who)?.Percent ?? 0;
+            // On the bucket, as routes and exposures hold it: 10.004 measured the users of the 10 % split.
+            double split = MigrationRouting.OnBucket(parse.GetValue(percent) ?? MigrationStore.RouteOf(status, who)?.Percent ?? 0);
             if (!(split > 0 && split < 100))
             {
                 throw new ArgumentException($"consumer '{who}' of '{eventType}' is at {split.ToString("0.##", CultureInfo.InvariantCulture)} % (routes: {MigrationStore.DescribeRoutes(status.Routes)}): "

@@ -152,16 +152,21 @@ public static class LegacyComparison
         return new LegacyComparisonResult(signal.Name, request.EventType, from, to, legacyRows.RowCount, weftRows.RowCount, comparison, floor, legacyOnly, [.. unreadable.Take(5)], checks, failures);
     }
 
+    /// <summary>The least share of legacy's events a replica must hold to count as a second run of it (a noise floor).</summary>
+    internal const double MinReplicaOverlap = 0.5;
+
     /// <summary>The gate: completeness, every compared column's agreement and sequence agreement, each against its bar lowered to legacy's own level.</summary>
     internal static (List<GateCheck> Checks, List<string> Failures) Gate(ComparisonResult comparison, ComparisonResult? floor, ComparisonGates gates)
     {
-        // A replica that shares no event with legacy measured nothing of legacy's noise: as a floor it would
-        // lower every bar to 0 % (completeness 0 against it) and pass any Weft. It is refused, not ignored,
-        // as it is a misconfiguration the operator must see (another input, another range, another type).
+        // A second run over the same input shares nearly every event with legacy (event ids come from the
+        // raw events). One that shares less than half measured another input, not legacy's noise: as a
+        // floor it lowered every bar toward 0 % (one shared event of 53,692 passed any Weft). It is
+        // refused, not ignored, as a misconfiguration the operator must see (another range, input or type).
         string? noFloor = null;
-        if (floor is { Total: { Matched: 0, ReferenceOnly: > 0 } legacyAgainstReplica })
+        if (floor is { Total: { } legacyAgainstReplica } && legacyAgainstReplica.Matched + legacyAgainstReplica.ReferenceOnly > 0 && legacyAgainstReplica.Completeness < MinReplicaOverlap)
         {
-            noFloor = $"legacy's replica shares none of legacy's {legacyAgainstReplica.ReferenceOnly:N0} events (by event_id): it is not a second run over the same input, so it gives no noise floor (point the replica at one, or remove it)";
+            noFloor = $"legacy's replica shares {legacyAgainstReplica.Matched:N0} of legacy's {legacyAgainstReplica.Matched + legacyAgainstReplica.ReferenceOnly:N0} events (by event_id), "
+                + $"less than {MinReplicaOverlap:P0}: it is not a second run over the same input, so it gives no noise floor (point the replica at one, or remove it)";
             floor = null;
         }
 

@@ -47,7 +47,7 @@ public static class MigrationRouting
     /// <paramref name="percent"/> as the buckets it serves (a whole number of 0.01 % steps): what a route
     /// stores, so that its stage (cut-over at 100, cutting-over above 0) says what routing does.
     /// </summary>
-    internal static double OnBucket(double percent) => BucketsServed(percent) / (double)(Buckets / 100);
+    public static double OnBucket(double percent) => BucketsServed(percent) / (double)(Buckets / 100);
 
     private static int BucketsServed(double percent) => (int)Math.Round(percent * (Buckets / 100), MidpointRounding.AwayFromZero);
 

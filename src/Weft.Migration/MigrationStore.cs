@@ -435,7 +435,8 @@ public sealed class MigrationStore : IAsyncDisposable
 
             // A consumer whose model did worse on Weft's sequences online is not moved further onto them;
             // the default route serves every consumer without its own, so any failed outcome holds it.
-            foreach (var outcome in status.Outcomes.Where(o => !o.Passed && (consumer == MigrationRouting.DefaultConsumer || o.Consumer == consumer)))
+            // And a failed test of the default route holds every consumer: it measured their users too.
+            foreach (var outcome in status.Outcomes.Where(o => !o.Passed && (consumer == MigrationRouting.DefaultConsumer || o.Consumer == consumer || o.Consumer == MigrationRouting.DefaultConsumer)))
             {
                 problems.Add($"the online outcome test of consumer '{outcome.Consumer}'{At(outcome.Percent)} (#{outcome.Id}) did not pass: {outcome.Summary} (a later test of that split or a larger one must pass: test again with `weft migrate outcome` once it is fixed, or roll back)");
             }
@@ -611,7 +612,7 @@ public sealed class MigrationStore : IAsyncDisposable
     /// the default route serves), at <paramref name="percent"/>.
     /// </summary>
     private const string ExposuresOf =
-        "FROM exposures WHERE signal = $signal AND event_type = $type AND percent = $percent AND (consumer = $consumer OR ($consumer = '"
+        "FROM exposures WHERE signal = $signal AND event_type = $type AND round(percent * 100) = round($percent * 100) AND (consumer = $consumer OR ($consumer = '"
         + MigrationRouting.DefaultConsumer + "' AND consumer NOT IN (SELECT consumer FROM routes WHERE signal = $signal AND event_type = $type)))";
 
     /// <summary>
@@ -825,8 +826,13 @@ public sealed class MigrationStore : IAsyncDisposable
         }
     }
 
-    /// <summary>The stage routes imply: cut-over when every route (the default one included) is at 100 %, cutting-over while any is above 0, else what the evidence says.</summary>
-    private static MigrationStage StageFromRoutes(MigrationStatus status)
+    /// <summary>
+    /// The stage routes imply: cut-over when every route (the default one included) is at 100 %,
+    /// cutting-over while any is above 0, else what the evidence that holds says: as the cutover gate
+    /// reads it (passed, gathered under the definition loaded, an A/B test no failed comparison followed),
+    /// so that a stage never names a next step the gate refuses.
+    /// </summary>
+    private MigrationStage StageFromRoutes(MigrationStatus status)
     {
         if (status.Routes.Any(r => r.Percent > 0))
         {
@@ -834,8 +840,8 @@ public sealed class MigrationStore : IAsyncDisposable
             return all ? MigrationStage.CutOver : MigrationStage.CuttingOver;
         }
 
-        return status.Comparison is { Passed: true }
-            ? (AbTestStands(status) ? MigrationStage.AbTested : MigrationStage.Compared)
+        return Holds(status, status.Comparison)
+            ? (Holds(status, status.AbTest) && AbTestStands(status) ? MigrationStage.AbTested : MigrationStage.Compared)
             : MigrationStage.Shadow;
     }
 

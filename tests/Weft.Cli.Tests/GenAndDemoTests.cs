@@ -318,6 +318,9 @@ public class GenAndDemoTests : IDisposable
         result.Out.Should().Contain("malformed JSON");
         result.Out.Should().Contain("weft diff: additive (column 'query' (string) added)")
             .And.MatchRegex(@"lake/enriched/searches now has the column \(table version \d+\): [1-9][\d,]* of [\d,]+ rows hold a query");
+        // The evolved definition is deployed as weft compile writes one: its fingerprint beside it.
+        var validate = await _cli.RunAsync("validate", _cli.PathOf("demo/signals/searches.json"), _cli.PathOf("demo/signals/engagement.json"));
+        validate.Exit.Should().Be(0, validate.Out + validate.Err);
         result.Out.Should().Contain("missing user_id");
         result.Out.Should().Contain("parity: identical enriched events and sequences");
         var compaction = System.Text.RegularExpressions.Regex.Match(result.Out, @"path=stream ([\d,]+) → ([\d,]+) files");

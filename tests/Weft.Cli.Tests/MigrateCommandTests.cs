@@ -269,6 +269,8 @@ public sealed class MigrateCommandTests : IDisposable
         (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "100", "--consumer", "ranker")).Out.Should().Contain("cutting-over → cut-over");
         (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "100", "--consumer", "ranker")).Out
             .Should().Contain("ranker is at 100 % already: nothing recorded", "a repeated command writes no audit line (the log below counts them)");
+        (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "99.9999999999", "--consumer", "ranker")).Out
+            .Should().Contain("already: nothing recorded", "a percent a hair off the bucket is the bucket the route holds");
         (await Migrate("deprecate", world.Config, "--event-type", "click")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 1 && r.Err.Contains("soak of 7 days"));
         var deprecated = await Migrate("deprecate", world.Config, "--event-type", "click", "--min-soak", "0s", "--actor", "dana");
         deprecated.Exit.Should().Be(0, deprecated.Err);

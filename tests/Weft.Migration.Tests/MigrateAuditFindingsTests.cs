@@ -146,6 +146,36 @@ public sealed class MigrateAuditFindingsTests : LedgerTestBase
         raised.Status.Stage.Should().Be(MigrationStage.CutOver);
     }
 
+    /// <summary>A failed outcome test of the default route measured every consumer on it: a consumer that takes a route of its own is held too.</summary>
+    [Fact]
+    public async Task A_failed_outcome_test_of_the_default_route_holds_a_consumer_that_takes_its_own_route()
+    {
+        await AbTestedAsync();
+        await Store.CutoverAsync(Signal, Click, "*", 10, null, "bo");
+        await OutcomeAsync("*", passed: false, percent: 10);
+
+        var own = () => Store.CutoverAsync(Signal, Click, "ranker", 100, null, "bo");
+
+        (await own.Should().ThrowAsync<MigrationGateException>()).Which.Message.Should().Contain("consumer '*'");
+    }
+
+    /// <summary>
+    /// A definition changed since the evidence was gathered: a rollback lands on the stage the gate reads
+    /// (shadow: compare again), not ab-tested, whose next step the gate then refused.
+    /// </summary>
+    [Fact]
+    public async Task A_route_change_under_another_definition_lands_on_the_stage_the_gate_reads()
+    {
+        await AbTestedAsync();
+        await Store.CutoverAsync(Signal, Click, "*", 10, null, "bo");
+        await using var changed = await MigrationStore.OpenExistingAsync(StorePath);
+        changed.UseDefinition(Signal, "bbbbbbbbbbbbbbbb2222");
+
+        var back = await changed.RollbackAsync(Signal, Click, null, "regression", "bo");
+
+        back.Status.Stage.Should().Be(MigrationStage.Shadow, "the comparison was gathered under the other definition");
+    }
+
     [Fact]
     public async Task The_audit_log_edited_out_of_shape_is_an_error_naming_it()
     {

@@ -24,9 +24,32 @@ public sealed class NoiseFloorGateTests
         var (checks, failures) = LegacyComparison.Gate(weft, replica, new ComparisonGates());
 
         failures.Should().Contain(f => f.Contains("none of legacy's 5 events matched one of Weft's"));
-        failures.Should().Contain(f => f.Contains("replica shares none of legacy's 5 events") && f.Contains("no noise floor"));
+        failures.Should().Contain(f => f.Contains("replica shares 0 of legacy's 5 events") && f.Contains("no noise floor"));
         checks.Should().NotContain(c => c.Measure.StartsWith("column", StringComparison.Ordinal), "agreement over no matched event is not 100 %");
         checks.Should().OnlyContain(c => c.NoiseFloor == null && c.Required > 0.9, "the bars are not lowered by a replica that measured nothing");
+    }
+
+    /// <summary>
+    /// One shared event of thousands lowered every bar toward 0 % and passed a Weft that fails without the
+    /// replica: a replica sharing less than half of legacy's events is no floor either. Half or more is.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 53_691, false)]
+    [InlineData(499, 501, false)]
+    [InlineData(500, 500, true)]
+    public void A_replica_sharing_less_than_half_of_legacys_events_gives_no_noise_floor(long shared, long notShared, bool floor)
+    {
+        var weft = Result(matched: 9_000, legacyOnly: 1_000, agreed: 9_000, users: 100, usersAgree: 90);
+        var replica = Result(matched: shared, legacyOnly: notShared, agreed: shared, users: 100, usersAgree: 1);
+
+        var (checks, failures) = LegacyComparison.Gate(weft, replica, new ComparisonGates());
+
+        checks.Any(c => c.NoiseFloor is not null).Should().Be(floor);
+        failures.Any(f => f.Contains("no noise floor", StringComparison.Ordinal)).Should().Be(!floor);
+        if (!floor)
+        {
+            checks.Should().OnlyContain(c => c.Required > 0.9, "the bars are not lowered by a replica of another input");
+        }
     }
 
     [Fact]
