@@ -561,7 +561,7 @@ public sealed class MigrationStore : IAsyncDisposable
             var row = new LedgerRow(reader, "audit", $"#{reader.GetValue(0)}");
             entries.Add(new AuditEntry(
                 row.Integer(0, "seq"), row.Time(1, "at_us"), row.Text(2, "signal"), row.Text(3, "event_type"), row.Text(4, "action"),
-                MigrationStages.Parse(row.Text(5, "from_stage")), MigrationStages.Parse(row.Text(6, "to_stage")),
+                row.Stage(5, "from_stage"), row.Stage(6, "to_stage"),
                 row.OptionalText(7, "consumer"), row.OptionalPercent(8, "percent"),
                 row.OptionalInteger(9, "evidence_id"), row.OptionalText(10, "reason"),
                 row.Flag(11, "overridden"), row.Text(12, "actor")));
@@ -915,7 +915,7 @@ public sealed class MigrationStore : IAsyncDisposable
             if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 var row = new LedgerRow(reader, "stages", $"({signal}, {eventType})");
-                stage = MigrationStages.Parse(row.Text(0, "stage"));
+                stage = row.Stage(0, "stage");
                 since = row.Time(1, "since_us");
             }
         }
@@ -1012,6 +1012,19 @@ public sealed class MigrationStore : IAsyncDisposable
         public string Text(int ordinal, string column) => reader.GetValue(ordinal) is string { Length: > 0 } v ? v : throw Bad(ordinal, column, "text");
 
         public string? OptionalText(int ordinal, string column) => reader.IsDBNull(ordinal) ? null : Text(ordinal, column);
+
+        public MigrationStage Stage(int ordinal, string column)
+        {
+            try
+            {
+                return MigrationStages.Parse(Text(ordinal, column));
+            }
+            catch (FormatException) when (reader.GetValue(ordinal) is string)
+            {
+                // Named like the ledger's other damage: where, not only what.
+                throw Bad(ordinal, column, "a migration stage (" + string.Join(", ", Enum.GetValues<MigrationStage>().Select(MigrationStages.Name)) + ")");
+            }
+        }
 
         public bool Flag(int ordinal, string column) => reader.GetValue(ordinal) is long v && v is 0 or 1 ? v == 1 : throw Bad(ordinal, column, "0 or 1");
 

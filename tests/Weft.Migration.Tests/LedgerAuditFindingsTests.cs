@@ -137,6 +137,6 @@ public sealed class LedgerAuditFindingsTests : LedgerTestBase
 
         var status = () => Store.StatusAsync(Signal, Click);
 
-        (await status.Should().ThrowAsync<IOException>()).Which.Message.Should().Contain(StorePath).And.Contain("unknown migration stage 'cutover'");
+        (await status.Should().ThrowAsync<IOException>()).Which.Message.Should().Contain(StorePath).And.Contain("'cutover' in stages.stage of row (engagement, click) where a migration stage");
     }
 }

@@ -110,6 +110,7 @@ public sealed class MigrateAuditFindingsTests : LedgerTestBase
     [InlineData("UPDATE routes SET percent = 'abc'", "'abc' in routes.percent of row (engagement, click, *)")]
     [InlineData("UPDATE routes SET percent = 150", "150 in routes.percent of row (engagement, click, *) where a percent from 0 to 100")]
     [InlineData("UPDATE stages SET since_us = 'x'", "'x' in stages.since_us of row (engagement, click) where a time")]
+    [InlineData("UPDATE stages SET stage = 'bogus'", "'bogus' in stages.stage of row (engagement, click) where a migration stage (not-started, shadow")]
     [InlineData("UPDATE evidence SET details = 'not json' WHERE id = 2", "'not json' in evidence.details of row #2 where JSON belongs")]
     [InlineData("UPDATE evidence SET passed = 'yes' WHERE id = 3", "'yes' in evidence.passed of row #3")]
     public async Task A_value_edited_into_a_shape_Weft_does_not_write_is_an_error_naming_table_row_and_column(string edit, string named)
