@@ -93,6 +93,7 @@ public static class DeadLetterTable
     {
         ArgumentNullException.ThrowIfNull(table);
         var keys = new HashSet<string>(StringComparer.Ordinal);
+        string prefix = Prefix(root);
         var partitions = PartitionFilter.All.Equal(EventLayout.PathColumn, path);
         await foreach (var batch in table.ReadAsync(["stage", "event_id", "source"], partitions, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
@@ -101,7 +102,7 @@ public static class DeadLetterTable
             var sources = (StringColumn)batch["source"];
             for (int i = 0; i < batch.RowCount; i++)
             {
-                if (Key(stages.Values[i]!, ids.Values[i], Relative(sources.Values[i], root)) is { } key)
+                if (Key(stages.Values[i]!, ids.Values[i], Relative(sources.Values[i], prefix)) is { } key)
                 {
                     keys.Add(key);
                 }
@@ -121,17 +122,20 @@ public static class DeadLetterTable
     {
         ArgumentNullException.ThrowIfNull(deadLetters);
         var located = new List<DeadLetter>(deadLetters.Count);
+        string prefix = Prefix(root);
         foreach (var dead in deadLetters)
         {
-            located.Add(Relative(dead.Source, root) is var source && !ReferenceEquals(source, dead.Source) ? dead with { Source = source } : dead);
+            located.Add(Relative(dead.Source, prefix) is var source && !ReferenceEquals(source, dead.Source) ? dead with { Source = source } : dead);
         }
 
         return located;
     }
 
-    private static string? Relative(string? source, string root)
+    /// <summary>The start of a source under <paramref name="root"/>: the folder and its separator ("/" itself ends in one).</summary>
+    private static string Prefix(string root) => Path.EndsInDirectorySeparator(root) ? root : root + Path.DirectorySeparatorChar;
+
+    private static string? Relative(string? source, string prefix)
     {
-        string prefix = Path.EndsInDirectorySeparator(root) ? root : root + Path.DirectorySeparatorChar; // "/" itself ends in one
         return source is not null && source.StartsWith(prefix, StringComparison.Ordinal) && source.Length > prefix.Length
             ? source[prefix.Length..].Replace('\\', '/')
             : source;

@@ -1055,13 +1055,18 @@ internal sealed class KafkaEventSource : IEventSource
     /// <inheritdoc/>
     public string? WhyLastCommitNotMade => _whyLastCommitNotMade;
 
+    private void NotMade(string why)
+    {
+        Interlocked.Increment(ref _commitsNotMade);
+        _whyLastCommitNotMade = why;
+    }
+
     private void ThrowCommitFailure(Error error, Exception inner)
     {
         if (error.Code is ErrorCode.RebalanceInProgress or ErrorCode.IllegalGeneration or ErrorCode.UnknownMemberId or ErrorCode.Local_State)
         {
             StreamingLog.KafkaCommitRebalancing(_logger, Name, error.Code.ToString());
-            Interlocked.Increment(ref _commitsNotMade);
-            _whyLastCommitNotMade = $"the group was rebalancing: {error.Code}";
+            NotMade($"the group was rebalancing: {error.Code}");
             return;
         }
 
@@ -1072,8 +1077,7 @@ internal sealed class KafkaEventSource : IEventSource
             // position, so the next one covers these offsets too; stopping the stream for it lost the
             // process and replayed everything since the last commit anyway.
             StreamingLog.KafkaCommitCoordinatorUnavailable(_logger, Name, error.Code.ToString(), error.Reason);
-            Interlocked.Increment(ref _commitsNotMade);
-            _whyLastCommitNotMade = $"the group's coordinator was not reachable: {error.Code}";
+            NotMade($"the group's coordinator was not reachable: {error.Code}");
             return;
         }
 
