@@ -15,10 +15,14 @@ public sealed record RouteSet(IReadOnlyList<RouteDecision> Decisions, long Assem
 /// ledger at most once per refresh interval (so a rollback reaches every server within it), and users
 /// served while a route splits traffic (0 &lt; percent &lt; 100) are buffered as exposures and written in
 /// batches by <see cref="FlushAsync"/>, for the sample-ratio check (<c>weft migrate srm</c>).
+/// Given the empty stand-in <see cref="MigrationStore.OpenForReadingAsync"/> returns for a ledger file
+/// that does not exist, it routes as before any migration until <c>weft migrate shadow</c> creates the
+/// file, and opens that at the next refresh: the router never creates a ledger, so a lost one stays
+/// missing and every later step refuses it instead of acting on a blank history.
 /// </summary>
 public sealed class MigrationRouter : IAsyncDisposable
 {
-    private readonly MigrationStore _store;
+    private volatile MigrationStore _store;
     private readonly TimeProvider _time;
     private readonly TimeSpan _refresh;
     private readonly ConcurrentDictionary<string, Routes> _routes = new(StringComparer.Ordinal);
@@ -120,6 +124,7 @@ public sealed class MigrationRouter : IAsyncDisposable
                 return cached; // another request loaded it while this one waited
             }
 
+            await OpenLedgerCreatedSinceAsync(cancellationToken).ConfigureAwait(false);
             IReadOnlyDictionary<string, MigrationStatus> statuses;
             long version;
             try
@@ -139,6 +144,32 @@ public sealed class MigrationRouter : IAsyncDisposable
         {
             _loading.Release();
         }
+    }
+
+    /// <summary>Swaps the empty stand-in for the ledger once its file exists.</summary>
+    private async Task OpenLedgerCreatedSinceAsync(CancellationToken cancellationToken)
+    {
+        var standIn = _store;
+        if (standIn.Exists || !File.Exists(standIn.Path))
+        {
+            return;
+        }
+
+        MigrationStore opened;
+        try
+        {
+            opened = await MigrationStore.OpenExistingAsync(standIn.Path, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // Caught while `weft migrate shadow` creates its tables (they are not made in one step):
+            // routes stay as before the migration until the next refresh tries again. A damaged file
+            // is named by `weft migrate status` and stops the next server at start.
+            return;
+        }
+
+        _store = opened;
+        await standIn.DisposeAsync().ConfigureAwait(false);
     }
 
     private bool Fresh(Routes routes, IReadOnlyList<string> eventTypes)

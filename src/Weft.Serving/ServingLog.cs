@@ -37,4 +37,7 @@ internal static partial class ServingLog
 
     [LoggerMessage(EventId = 6010, Level = LogLevel.Warning, Message = "stream: {What}")]
     public static partial void DefinitionChanged(ILogger logger, string what);
+
+    [LoggerMessage(EventId = 6011, Level = LogLevel.Warning, Message = "migration ledger {Path} not found: every event type of a legacy pipeline is served by legacy until `weft migrate shadow` creates it (read within seconds, no restart); if it was moved, put it back (\"migration_store\" in weft.json)")]
+    public static partial void LedgerMissing(ILogger logger, string path);
 }

@@ -154,11 +154,13 @@ public sealed class ServingServer : IAsyncDisposable
             if (config.Legacy.Count > 0 || File.Exists(config.MigrationStore))
             {
                 // An existing ledger must have its tables: one missing was damaged, and recreating it empty
-                // served a cut-over type from legacy and let the next step act on a blank history. A new
-                // ledger is created (the migration not started), so that `weft migrate shadow` writes where this server reads.
+                // served a cut-over type from legacy and let the next step act on a blank history. A missing
+                // one is not created either (a lost ledger would read as a migration not started, and the
+                // next step would act on it): the router routes as before any migration and opens the file
+                // once `weft migrate shadow` creates it.
                 var ledger = File.Exists(config.MigrationStore)
                     ? await MigrationStore.OpenExistingAsync(config.MigrationStore, time, cancellationToken).ConfigureAwait(false)
-                    : await MigrationStore.OpenAsync(config.MigrationStore, time, cancellationToken).ConfigureAwait(false);
+                    : await MigrationStore.OpenForReadingAsync(config.MigrationStore, time, cancellationToken).ConfigureAwait(false);
                 router = new MigrationRouter(ledger, time);
             }
 
@@ -206,6 +208,11 @@ public sealed class ServingServer : IAsyncDisposable
 
             stream?.UseLogger(log);
             ServingLog.Options(log, options.Describe());
+            if (router is not null && !File.Exists(config.MigrationStore))
+            {
+                ServingLog.LedgerMissing(log, config.MigrationStore);
+            }
+
             await HistoryRefresher.RefreshAllAsync(state, log, cancellationToken).ConfigureAwait(false);
             foreach (var (type, tenants) in state.SharedEventTypes)
             {

@@ -156,6 +156,44 @@ public sealed class MigrationRoutesTests
         ((long)(await tables.ExecuteScalarAsync())!).Should().Be(0, "the server recreated nothing");
     }
 
+    /// <summary>
+    /// A legacy pipeline configured and no ledger yet: the server creates none (it created an empty one,
+    /// so a lost ledger read as a migration not started and the next step acted on a blank history).
+    /// Legacy serves every type, and the ledger <c>weft migrate shadow</c> creates later is read at the
+    /// next refresh, with no restart, exposures written to it.
+    /// </summary>
+    [Fact]
+    public async Task A_missing_ledger_is_not_created_and_the_one_created_later_is_read_without_a_restart()
+    {
+        await using var world = new ServingWorld();
+        await HybridSequenceTests.SetLegacyAsync(world, """{ "endpoint": "http://127.0.0.1:9/users/{user_id}" }""");
+        var ledger = Path.Combine(world.Root, "migration.db");
+        await world.StartAsync();
+        using var client = world.Client();
+        var before = ByType(await ServingWorld.JsonAsync(await client.GetAsync(RoutesUrl(5, "ranker"))));
+        before.Keys.Should().BeEquivalentTo(["click", "save"]);
+        before.Values.Should().OnlyContain(r => r.GetProperty("source").GetString() == "legacy" && r.GetProperty("stage").GetString() == "not-started");
+        File.Exists(ledger).Should().BeFalse("serving creates no ledger");
+        var laterStep = () => MigrationStore.OpenExistingAsync(ledger);
+        await laterStep.Should().ThrowAsync<FileNotFoundException>("a step after shadow finds no ledger to act on");
+
+        await CutClickOverAsync(ledger, 30, "ranker");
+        world.Clock.Advance(TimeSpan.FromSeconds(3));
+        int weft = 0;
+        for (long user = 1; user <= 100; user++)
+        {
+            var routes = ByType(await ServingWorld.JsonAsync(await client.GetAsync(RoutesUrl(user, "ranker"))));
+            bool expected = MigrationRouting.ServedByWeft(30, "engagement", "click", user);
+            weft += expected ? 1 : 0;
+            routes["click"].GetProperty("source").GetString().Should().Be(expected ? "weft" : "legacy", $"user {user}");
+            routes["click"].GetProperty("stage").GetString().Should().Be("cutting-over");
+        }
+
+        await world.Server.DisposeAsync(); // writes the buffered exposures, to the ledger created after the start
+        await using var store = await MigrationStore.OpenExistingAsync(ledger);
+        (await store.ExposureCountsAsync("engagement", "click", "ranker", 30)).Should().Be(((long)weft, 100L - weft));
+    }
+
     [Fact]
     public async Task Without_a_migration_ledger_Weft_serves_every_event_type_and_bad_requests_are_named()
     {
