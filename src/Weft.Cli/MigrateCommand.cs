@@ -659,11 +659,21 @@ internal static class MigrateCommand
         MigrationStage.CuttingOver when s.Outcomes.Any(o => !o.Passed) => "outcome undecided: collect, test again",
         MigrationStage.CuttingOver when s.AbTest is { Passed: true } abTest && s.LastFailedComparisonId > abTest.Id => "abtest (the last predates a failed comparison)",
         MigrationStage.CuttingOver when s.AbTest is not { Passed: true } => "abtest (none has passed: the route rose by override)",
-        MigrationStage.CuttingOver => "cutover --percent 100",
+        MigrationStage.CuttingOver => RaiseNext(s.Routes),
         MigrationStage.CutOver when s.Comparison is { Passed: false } => "compare failed: rollback?",
         MigrationStage.CutOver => "deprecate after the soak",
         _ => "-",
     };
+
+    /// <summary>The cutover that moves the split on: of the routes below 100 %, the one to raise (a consumer's own route at 0 % beside `*` at 100 % holds the stage, and raising `*` changes nothing).</summary>
+    private static string RaiseNext(IReadOnlyList<MigrationRoute> routes)
+    {
+        var below = routes.Where(r => r.Percent < 100).Select(r => r.Consumer).Order(StringComparer.Ordinal).ToList();
+        string command = below.Count == 0 || below[0] == MigrationRouting.DefaultConsumer && below.Count == 1
+            ? "cutover --percent 100"
+            : $"cutover --consumer {below.Find(c => c != MigrationRouting.DefaultConsumer)} --percent 100";
+        return below.Count > 1 ? $"{command} (below 100 %: {string.Join(", ", below)})" : command;
+    }
 
     private static string Worst(EventTypeComparison total) =>
         total.Columns.Count == 0 || total.Matched == 0 ? "none compared" : total.Columns.MinBy(c => c.Rate) is { } w && w.Rate < 1 ? $"{w.Column} {w.Rate:P2}" : "all agree";

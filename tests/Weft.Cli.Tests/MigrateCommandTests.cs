@@ -238,6 +238,7 @@ public sealed class MigrateCommandTests : IDisposable
 
         (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "150")).Exit.Should().Be(2);
         (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10", "--consumer", "ranker")).Exit.Should().Be(0);
+        (await Migrate("status", world.Config)).Out.Should().MatchRegex(@"(?m)click\s+cutting-over.*cutover --consumer ranker --percent 100\s*$", "ranker's is the only route");
 
         // The route command answers what the sticky hash says, user by user.
         for (long user = 1000; user < 1040; user++)
@@ -262,7 +263,8 @@ public sealed class MigrateCommandTests : IDisposable
         (await Migrate("status", world.Config)).Out.Should().MatchRegex(@"click\s+cutting-over.*abtest \(the last predates a failed comparison\)");
         (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "100", "--consumer", "ranker")).Err.Should().Contain("predates a comparison that failed since");
         (await Migrate("abtest", world.Config, "--event-type", "click", "--control", _cli.PathOf("control.csv"), "--treatment", _cli.PathOf("close.jsonl"), "--margin", "0.02")).Exit.Should().Be(0);
-        (await Migrate("status", world.Config)).Out.Should().MatchRegex(@"click\s+cutting-over.*cutover --percent 100");
+        // `*` is at 100 % and ranker's own route at 0 %: the route to raise is ranker's (raising `*` changes nothing).
+        (await Migrate("status", world.Config)).Out.Should().MatchRegex(@"(?m)click\s+cutting-over.*cutover --consumer ranker --percent 100\s*$");
         var deprecateEarly = await Migrate("deprecate", world.Config, "--event-type", "click", "--min-soak", "0s");
         deprecateEarly.Exit.Should().Be(1);
         deprecateEarly.Err.Should().Contain("not cut-over").And.Contain("ranker 0 %");
