@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text.Json.Serialization;
 using Weft.Definitions;
 using Weft.Engine;
 
@@ -397,8 +398,13 @@ public sealed class EventComparer
 /// <param name="Examples">A few event ids whose values disagree.</param>
 public sealed record ColumnAgreement(string Column, long Compared, long Agreed, double MaxDifference, IReadOnlyList<string> Examples)
 {
-    /// <summary>Agreed ÷ compared; 1 when nothing was compared.</summary>
+    /// <summary>Agreed ÷ compared; 1 when nothing was compared (no gate fails on it; JSON gives <see cref="MeasuredRate"/>).</summary>
+    [JsonIgnore]
     public double Rate => Compared == 0 ? 1 : (double)Agreed / Compared;
+
+    /// <summary>The rate in JSON reports: null when nothing was compared, which a reader would take for full agreement as 1.</summary>
+    [JsonPropertyName("rate")]
+    public double? MeasuredRate => Compared == 0 ? null : Rate;
 }
 
 /// <summary>Event-level counts of one event type (or of all, <c>(all)</c>).</summary>
@@ -422,26 +428,48 @@ public sealed record EventTypeComparison(
     long CandidateDuplicates,
     IReadOnlyList<ColumnAgreement> Columns)
 {
-    /// <summary>Matched ÷ the reference's distinct ids: the share of the reference the candidate holds; 1 when the reference holds none.</summary>
+    /// <summary>Matched ÷ the reference's distinct ids: the share of the reference the candidate holds; 1 when the reference holds none (JSON: null).</summary>
+    [JsonIgnore]
     public double Completeness => Matched + ReferenceOnly == 0 ? 1 : (double)Matched / (Matched + ReferenceOnly);
 
-    /// <summary>The lowest column agreement rate (1 with no columns).</summary>
+    /// <summary>The lowest column agreement rate (1 with no columns; JSON: null, as when no column compared an event).</summary>
+    [JsonIgnore]
     public double WorstAgreement => Columns.Count == 0 ? 1 : Columns.Min(c => c.Rate);
+
+    [JsonPropertyName("completeness")]
+    public double? MeasuredCompleteness => Matched + ReferenceOnly == 0 ? null : Completeness;
+
+    [JsonPropertyName("worst_agreement")]
+    public double? MeasuredWorstAgreement => Columns.Any(c => c.Compared > 0) ? Columns.Where(c => c.Compared > 0).Min(c => c.Rate) : null;
 }
 
 /// <summary>One slice's (a bucket's) events of one type: distinct ids both sides hold, only the reference, of those the explained, only the candidate.</summary>
 public sealed record SliceCompleteness(string EventType, long Matched, long ReferenceOnly, long ReferenceOnlyExplained, long CandidateOnly)
 {
-    /// <summary>Matched ÷ the reference's distinct ids; 1 when the reference holds none.</summary>
+    /// <summary>Matched ÷ the reference's distinct ids; 1 when the reference holds none (JSON: null).</summary>
+    [JsonIgnore]
     public double Completeness => Matched + ReferenceOnly == 0 ? 1 : (double)Matched / (Matched + ReferenceOnly);
+
+    [JsonPropertyName("completeness")]
+    public double? MeasuredCompleteness => Matched + ReferenceOnly == 0 ? null : Completeness;
 }
 
 /// <summary>Sequence-level agreement: users seen on either side; those whose events are the same ids at the same times; those whose compared values all agree too.</summary>
 public sealed record SequenceAgreement(long Users, long IdsAgree, long FullyAgree)
 {
+    /// <summary>1 with no user (JSON: null, for a reader would take 1 for agreement).</summary>
+    [JsonIgnore]
     public double IdsRate => Users == 0 ? 1 : (double)IdsAgree / Users;
 
+    /// <summary>1 with no user (JSON: null).</summary>
+    [JsonIgnore]
     public double FullRate => Users == 0 ? 1 : (double)FullyAgree / Users;
+
+    [JsonPropertyName("ids_rate")]
+    public double? MeasuredIdsRate => Users == 0 ? null : IdsRate;
+
+    [JsonPropertyName("full_rate")]
+    public double? MeasuredFullRate => Users == 0 ? null : FullRate;
 }
 
 /// <summary>Everything an <see cref="EventComparer"/> found.</summary>

@@ -74,6 +74,43 @@ public sealed class EventComparerTests
         comparer.Result().Sequences.Should().Be(new SequenceAgreement(2, 1, 1), "user 2 lost both events, user 1 kept both");
     }
 
+    /// <summary>
+    /// In a JSON report a share of nothing is null: a column compared over no event said rate 1, which a
+    /// notebook reads as full agreement. The gates still read 1 (nothing compared fails nothing).
+    /// </summary>
+    [Fact]
+    public void Shares_over_nothing_are_null_in_json_and_measured_shares_are_numbers()
+    {
+        var options = new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower };
+        var comparer = new EventComparer(Schema, Schema);
+        comparer.Compare(
+            Rows(("a", 1, "click", 10, 1.0), ("b", 1, "click", 20, 2.0), ("s", 2, "save", 30, 3.0)),
+            Rows(("a", 1, "click", 10, 1.0), ("b", 1, "click", 20, 9.0)));
+        var result = comparer.Result();
+        using var json = System.Text.Json.JsonDocument.Parse(System.Text.Json.JsonSerializer.Serialize(result, options));
+        var types = json.RootElement.GetProperty("event_types").EnumerateArray().ToDictionary(t => t.GetProperty("event_type").GetString()!);
+
+        var click = types["click"];
+        click.GetProperty("completeness").GetDouble().Should().Be(1);
+        var clickScore = click.GetProperty("columns").EnumerateArray().Single(c => c.GetProperty("column").GetString() == "score");
+        clickScore.GetProperty("rate").GetDouble().Should().Be(0.5, "a agrees, b does not");
+        click.GetProperty("worst_agreement").GetDouble().Should().Be(0.5);
+
+        var save = types["save"];
+        save.GetProperty("completeness").GetDouble().Should().Be(0, "the candidate lacks the one save");
+        save.GetProperty("columns").EnumerateArray().Should().OnlyContain(c => c.GetProperty("rate").ValueKind == System.Text.Json.JsonValueKind.Null, "no save was matched, so no column compared one");
+        save.GetProperty("worst_agreement").ValueKind.Should().Be(System.Text.Json.JsonValueKind.Null);
+        result.EventTypes.Single(t => t.EventType == "save").WorstAgreement.Should().Be(1, "the gate reads a column compared over nothing as failing nothing");
+        json.RootElement.GetProperty("sequences").GetProperty("ids_rate").GetDouble().Should().Be(0.5, "user 1 kept both events, user 2 lost its save");
+
+        var empty = new EventComparer(Schema, Schema);
+        empty.Compare(Rows(), Rows());
+        using var nothing = System.Text.Json.JsonDocument.Parse(System.Text.Json.JsonSerializer.Serialize(empty.Result(), options));
+        nothing.RootElement.GetProperty("total").GetProperty("completeness").ValueKind.Should().Be(System.Text.Json.JsonValueKind.Null);
+        nothing.RootElement.GetProperty("sequences").GetProperty("ids_rate").ValueKind.Should().Be(System.Text.Json.JsonValueKind.Null);
+        nothing.RootElement.GetProperty("sequences").GetProperty("full_rate").ValueKind.Should().Be(System.Text.Json.JsonValueKind.Null);
+    }
+
     [Fact]
     public void Ids_are_matched_within_a_slice_only()
     {
