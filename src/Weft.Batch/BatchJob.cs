@@ -80,6 +80,13 @@ public sealed record BatchResult(string RunId, int Chunks, int ChunksResumed, lo
 {
     /// <summary>Chunks this run had committed before and computed again, because the stream archived events for them since.</summary>
     public int ChunksRecomputed { get; init; }
+
+    /// <summary>
+    /// Chunks a sharded run resumed though the stream archived events for them after they were read: a
+    /// shard does not compute a committed chunk again on its own (the other shards may have passed it),
+    /// so the same range run without <c>--shard</c> picks those events up.
+    /// </summary>
+    public int ChunksStale { get; init; }
 }
 
 /// <summary>
@@ -203,7 +210,7 @@ public sealed class BatchJob
         starts = null;
 
         long eventsIn = 0, eventsOut = 0, deadLetters = 0, recordedNow = 0;
-        int skipped = 0, index = 0, refreshed = 0;
+        int skipped = 0, index = 0, refreshed = 0, stale = 0;
         var waiting = new List<string>();
         var arrivals = new StreamArchiveArrivals([.. archives.Where(a => a.Optional)], () => new RawEventParser(_env.Signal, _time));
         long? version = null;
@@ -225,8 +232,10 @@ public sealed class BatchJob
             {
                 // Sharded runs resume as they did: each shard deciding alone whether a late file sends a
                 // chunk round again could split the shards, one waiting forever for another that skipped.
-                if (shard is not null || !arrivals.ArrivedSince(chunkReadAt, start, end))
+                bool arrived = arrivals.ArrivedSince(chunkReadAt, start, end);
+                if (shard is not null || !arrived)
                 {
+                    stale += shard is not null && arrived ? 1 : 0;
                     staging?.Delete(); // left behind by a shard that committed the chunk and stopped before cleaning up
                     skipped++;
                     progress?.Report(new BatchProgress(index, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, chunkName));
@@ -293,7 +302,7 @@ public sealed class BatchJob
             waiting.RemoveAll(done.ContainsKey);
         }
 
-        return new BatchResult(runId, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, sealedBuckets, version, waiting.Count, recordedNow) { ChunksRecomputed = refreshed };
+        return new BatchResult(runId, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, sealedBuckets, version, waiting.Count, recordedNow) { ChunksRecomputed = refreshed, ChunksStale = stale };
 
         // The buckets a chunk's commit seals: those closed for good by now, and those an earlier run sealed
         // (a raised late allowance can make one open again by the clock). A seal is never undone, and the

@@ -55,6 +55,10 @@ internal static class BatchCommands
                 await stdout.WriteLineAsync(result.ChunksWaiting == 0
                     ? $"  shard {part}: every chunk is committed"
                     : $"  shard {part}: {result.ChunksWaiting} chunk(s) staged, waiting for the other shards (the last one to finish a chunk commits it)").ConfigureAwait(false);
+                if (result.ChunksStale > 0)
+                {
+                    await stderr.WriteLineAsync($"{name}: warning: {result.ChunksStale} committed chunk(s) got events in the stream's archive after they were read; shards do not compute a committed chunk again: run the same range without --shard to pick them up").ConfigureAwait(false);
+                }
             }
 
             await stdout.WriteLineAsync($"  {result.EventsIn:N0} raw events in, {result.EventsOut:N0} enriched events out, {result.DeadLetters:N0} dead letters ({result.DeadLettersRecorded:N0} not recorded before) → {weft.DeadLetterTable(env.Definition.Name)}").ConfigureAwait(false);

@@ -189,6 +189,45 @@ public sealed class RunStartsTests : IDisposable
     }
 
     /// <summary>
+    /// A sharded run resumes a committed chunk even when the stream archived events for it since (each
+    /// shard deciding alone could leave a chunk staged by one and skipped by the others): it counts such
+    /// chunks, so the CLI can say to run the range without --shard, where they were resumed silently.
+    /// </summary>
+    [Fact]
+    public async Task A_sharded_run_counts_the_committed_chunks_the_stream_archived_events_for_since()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 45, events: 120);
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+        var request = new BatchRequest("engagement", BatchWorld.Start, BatchWorld.Start + (2 * BatchWorld.Day));
+        for (int i = 0; i < 2; i++)
+        {
+            (await new BatchJob(env).RunAsync(request with { Shard = new BatchShard(i, 2) }, null, CancellationToken.None)).ChunksStale.Should().Be(0);
+        }
+
+        var quiet = await new BatchJob(env).RunAsync(request with { Shard = new BatchShard(0, 2) }, null, CancellationToken.None);
+        (quiet.ChunksResumed, quiet.ChunksStale).Should().Be((quiet.Chunks, 0), "nothing reached the archive since");
+
+        var flushed = DateTime.UtcNow;
+        string today = Path.Combine(world.Root, "lake", "raw", "stream", "date=" + flushed.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(today);
+        await File.WriteAllTextAsync(
+            Path.Combine(today, $"part-{flushed.ToString("HHmmssffffff", System.Globalization.CultureInfo.InvariantCulture)}-0.jsonl"),
+            $$"""{"ingest_time":{{BatchWorld.Num(BatchWorld.Start + BatchWorld.Hour + 1)}},"event_id":"streamed-late","user_id":99,"event_type":"save","event_time":"{{BatchWorld.Iso(BatchWorld.Start + BatchWorld.Hour)}}","item_id":1}""" + "\n");
+        var later = new ShiftedTime(TimeSpan.FromHours(1));
+        foreach (int i in (int[])[0, 1])
+        {
+            var resumed = await new BatchJob(env, later).RunAsync(request with { Shard = new BatchShard(i, 2) }, null, CancellationToken.None);
+            resumed.ChunksResumed.Should().Be(resumed.Chunks, "a shard does not compute a committed chunk again");
+            resumed.ChunksStale.Should().Be(1, "the first day's chunk was read before streamed-late was archived");
+            resumed.ChunksRecomputed.Should().Be(0);
+        }
+
+        (await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"))).Should().NotContain(r => r.StartsWith("event_id=streamed-late ", StringComparison.Ordinal));
+        await new BatchJob(env, later).RunAsync(request, null, CancellationToken.None);
+        (await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"))).Should().ContainSingle(r => r.StartsWith("event_id=streamed-late ", StringComparison.Ordinal), "the range run without --shard picks it up");
+    }
+
+    /// <summary>
     /// The stream's archive is filed by the day records were read, and a record's event time is at most a
     /// day ahead of that: a range skips the day folders that ended two days or more before it starts.
     /// </summary>

@@ -355,6 +355,18 @@ public sealed class BatchCommandTests : IDisposable
             sharded[bucket].Should().Equal(rows, $"bucket {bucket}");
         }
 
+        // The stream archives an event for the first day after the shards read it: a shard resuming the
+        // run does not compute the committed chunk again, and says how to pick the event up.
+        var now = DateTime.UtcNow;
+        string day = _cli.PathOf("lake/raw/stream/date=" + now.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(day);
+        await File.WriteAllTextAsync(Path.Combine(day, $"part-{now.ToString("HHmmssffffff", System.Globalization.CultureInfo.InvariantCulture)}-0.jsonl"),
+            """{"event_id":"streamed-late","user_id":7,"event_type":"click","event_time":"2026-11-01T05:00:00Z","item_id":3,"dwell_ms":900}""" + "\n");
+        var resumed = await _cli.RunAsync(Args(config, "--shard", "0/2"));
+        resumed.Exit.Should().Be(0, resumed.Err);
+        resumed.Out.Should().Contain("3 already committed (resumed)");
+        resumed.Err.Should().Contain("warning: 1 committed chunk(s) got events in the stream's archive after they were read").And.Contain("without --shard");
+
         var bad = await _cli.RunAsync(Args(config, "--shard", "2/2"));
         bad.Exit.Should().Be(2);
         bad.Err.Should().Contain("--shard '2/2'");
