@@ -64,6 +64,14 @@ internal static partial class ServingEndpoints
                     await WriteErrorAsync(context, noRoute).ConfigureAwait(false);
                 }
             }
+            catch (BadHttpRequestException ex) when (!context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+            {
+                // The client's framing, not the server's fault (a malformed chunk, a body shorter than its
+                // Content-Length, one sent slower than Kestrel's minimum rate): a 500 and an error with a
+                // stack trace in the log for each such request said otherwise. The rest cannot be read: close.
+                context.Response.Headers.Connection = "close";
+                await WriteErrorAsync(context, ApiError.BadRequest($"the request body could not be read: {ex.Message}")).ConfigureAwait(false);
+            }
             catch (Weft.Online.OnlineStoreException ex) when (ex.IsTransient && !context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
             {
                 // The store is restarting or failing over (the store retried already): the client may

@@ -1,0 +1,82 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Reflection;
+using System.Text;
+using System.Text.Json;
+using FluentAssertions;
+using Weft.Definitions;
+using Weft.Engine;
+using Weft.Streaming.Embedded;
+using Xunit;
+
+namespace Weft.Serving.Tests;
+
+/// <summary>
+/// <c>weft serve</c> as an attacker or a careless client on the network hits it: keys, tenants, bodies
+/// and framing, values quoted back, and what the public endpoints tell.
+/// </summary>
+public sealed class SecurityTests
+{
+    private static string Event(string id, long user, string type, long time, string? extra = null) =>
+        $$"""{"event_id":"{{id}}","user_id":{{user}},"event_type":"{{type}}","event_time":"{{Timestamps.Format(time)}}","item_id":7{{extra}}}""";
+
+    /// <summary>Sends <paramref name="request"/> as it is on a new connection; the status line and the rest of what came back.</summary>
+    private static async Task<string> RawAsync(Uri server, string request)
+    {
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(server.Host, server.Port);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+        await stream.FlushAsync();
+        using var received = new MemoryStream();
+        var buffer = new byte[8192];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer, timeout.Token)) > 0)
+            {
+                await received.WriteAsync(buffer.AsMemory(0, read));
+                string text = Encoding.UTF8.GetString(received.ToArray());
+                int head = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+                if (head >= 0 && text.Contains("Content-Length: ", StringComparison.OrdinalIgnoreCase))
+                {
+                    int at = text.IndexOf("Content-Length: ", StringComparison.OrdinalIgnoreCase) + 16;
+                    int length = int.Parse(text[at..text.IndexOf('\r', at)], System.Globalization.CultureInfo.InvariantCulture);
+                    if (received.Length >= head + 4 + length)
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        {
+            // what came back before the server closed or went quiet
+        }
+
+        return Encoding.UTF8.GetString(received.ToArray());
+    }
+
+    [Fact]
+    public async Task A_body_the_server_cannot_read_gets_400_not_500()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        var server = world.BaseAddress;
+
+        // A malformed chunk size: Kestrel's BadHttpRequestException used to fall into the catch-all (500,
+        // and an error with a stack trace in the server's log for every such request).
+        foreach (var path in new[] { "/v1/events", "/v1/signals/engagement/sequences" })
+        {
+            string answer = await RawAsync(server,
+                $"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ServingWorld.HomeKey}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n");
+            answer.Should().StartWith("HTTP/1.1 400 ", path).And.Contain("the request body could not be read").And.NotContain("internal error");
+        }
+
+        using var client = world.Client();
+        string metrics = await client.GetStringAsync("metrics");
+        metrics.Should().NotContain("status=\"500\"");
+    }
+}
