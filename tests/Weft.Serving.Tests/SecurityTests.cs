@@ -79,4 +79,35 @@ public sealed class SecurityTests
         string metrics = await client.GetStringAsync("metrics");
         metrics.Should().NotContain("status=\"500\"");
     }
+
+    [Fact]
+    public async Task A_faulted_log_does_not_tell_clients_the_servers_paths()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+        long t = ServingWorld.Now - ServingWorld.Hour;
+        (await client.PostAsync("v1/events", new StringContent(Event("f1", 42, "save", t)))).StatusCode.Should().Be(HttpStatusCode.Accepted);
+
+        // As EmbeddedLog faults on a failed write or fsync: its folder and segment, and the system's own message with a path.
+        var log = world.Server.State.Stream!.Log;
+        string segment = Path.Combine(log.Location, "00000000000000000000.seg");
+        var fault = new IOException(
+            $"The embedded log at '{log.Location}' failed to write or fsync segment '{segment}'; the records of the failed appends may or may not be on disk. The log refuses appends until it is reopened, which runs recovery.",
+            new IOException($"No space left on device : '{segment}'"));
+        typeof(EmbeddedLog).GetField("_fault", BindingFlags.NonPublic | BindingFlags.Instance)!.SetValue(log, fault);
+
+        var post = await client.PostAsync("v1/events", new StringContent(Event("f2", 42, "save", t)));
+        post.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+        string error = (await ServingWorld.JsonAsync(post)).GetProperty("error").GetString()!;
+        error.Should().StartWith("the embedded log refuses appends").And.Contain("restart weft serve").And.Contain("IOException")
+            .And.NotContain(world.Root, "a tenant learns nothing of the server's paths");
+
+        using var anonymous = world.Client(key: null);
+        var health = await anonymous.GetAsync("healthz");
+        health.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+        string shown = await health.Content.ReadAsStringAsync();
+        shown.Should().StartWith("the embedded log refuses appends").And.NotContain(world.Root, "/healthz answers anyone");
+        (await client.GetStringAsync("metrics")).Should().Contain("weft_embedded_log_faulted 1");
+    }
 }

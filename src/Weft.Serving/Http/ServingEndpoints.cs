@@ -515,8 +515,8 @@ internal static partial class ServingEndpoints
     /// </summary>
     private static IResult Health(ServingState state) => state.Stream?.FailureShown is { } failure
         ? Results.Text(failure + "\n", statusCode: StatusCodes.Status503ServiceUnavailable)
-        : state.Stream?.Log.Fault is { } fault
-            ? Results.Text($"the embedded log refuses appends: {fault.InnerException?.Message ?? fault.Message}; restart weft serve (opening the log recovers it)\n", statusCode: StatusCodes.Status503ServiceUnavailable)
+        : state.Stream?.LogFaultShown is { } fault
+            ? Results.Text(fault + "\n", statusCode: StatusCodes.Status503ServiceUnavailable)
             : Results.Text("ok\n");
 
     private static async Task EventsAsync(HttpContext context, ServingState state)
@@ -580,10 +580,11 @@ internal static partial class ServingEndpoints
         {
             offsets = await stream.Log.AppendAsync(records, context.RequestAborted).ConfigureAwait(false);
         }
-        catch (IOException ex) when (stream.Log.Fault is not null)
+        catch (IOException) when (stream.LogFaultShown is { } fault)
         {
             // Not a client's error nor a passing one: the process must restart for recovery to run (/healthz says so too).
-            await WriteErrorAsync(context, new ApiError(503, $"the embedded log refuses appends: {ex.InnerException?.Message ?? ex.Message}; this request's events may or may not be stored (send them again after the restart: copies collapse by event_id); restart weft serve (opening the log recovers it)")).ConfigureAwait(false);
+            // The error names the server's paths: it is in the server's log, not in the answer.
+            await WriteErrorAsync(context, new ApiError(503, $"{fault}; this request's events may or may not be stored (send them again after the restart: copies collapse by event_id)")).ConfigureAwait(false);
             return;
         }
 
