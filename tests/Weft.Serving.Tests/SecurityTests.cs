@@ -110,4 +110,34 @@ public sealed class SecurityTests
         shown.Should().StartWith("the embedded log refuses appends").And.NotContain(world.Root, "/healthz answers anyone");
         (await client.GetStringAsync("metrics")).Should().Contain("weft_embedded_log_faulted 1");
     }
+
+    [Fact]
+    public async Task Values_quoted_back_in_errors_are_cut_short()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+        long t = ServingWorld.Now - ServingWorld.Hour;
+        string big = new('x', 20_000);
+
+        async Task<string> Error(HttpResponseMessage response)
+        {
+            response.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+            return (await ServingWorld.JsonAsync(response)).GetProperty("error").GetString()!;
+        }
+
+        var errors = new List<string>
+        {
+            await Error(await client.PostAsync("v1/events", new StringContent(Event("q1", 1, "save", t, $",\"tenant\":\"{big}\"")))),
+            await Error(await client.PostAsync("v1/signals/engagement/sequences", new StringContent($$"""{"user_ids":["{{big}}"]}"""))),
+            await Error(await client.PostAsync("v1/signals/engagement/sequences", new StringContent($$"""{"user_ids":[1],"limit":1{{new string('0', 5_000)}}.5}"""))),
+            await Error(await client.PostAsync("v1/signals/engagement/sequences", new StringContent($$"""{"user_ids":[1],"as_of":["{{big}}"]}"""))),
+            await Error(await client.PostAsync("v1/signals/engagement/sequences", new StringContent($$"""{"user_ids":[1],"consumer":["{{big}}"]}"""))),
+            await Error(await client.PostAsync("v1/signals/engagement/sequences", new StringContent($$"""{"user_ids":[1],"{{big}}":1}"""))),
+            await Error(await client.PostAsync("v1/signals/engagement/sequences", new StringContent($$"""{"user_ids":[1],"{{big}}":1,"{{big}}":1}"""))),
+            await Error(await client.GetAsync($"v1/signals/engagement/users/1/sequence?lookback=1{new string('0', 4_000)}d")),
+        };
+
+        errors.Should().AllSatisfy(e => e.Length.Should().BeLessThan(300, e[..Math.Min(e.Length, 120)]));
+    }
 }

@@ -422,7 +422,7 @@ internal static partial class ServingEndpoints
                 if (!seen.Add(p.Name))
                 {
                     // Which one counts is a parser's accident; a second user_ids also slipped past max_users_per_request.
-                    return ApiError.BadRequest($"property '{p.Name}' appears more than once in the body", p.Name);
+                    return ApiError.BadRequest($"property '{ReadRequest.Shown(p.Name)}' appears more than once in the body", ReadRequest.Shown(p.Name));
                 }
 
                 switch (p.Name)
@@ -445,7 +445,7 @@ internal static partial class ServingEndpoints
                         {
                             if (u.ValueKind != JsonValueKind.Number || !u.TryGetInt64(out long id))
                             {
-                                return ApiError.BadRequest($"user_ids[{i}] must be a 64-bit integer, got {u.GetRawText()}", "user_ids");
+                                return ApiError.BadRequest($"user_ids[{i}] must be a 64-bit integer, got {ReadRequest.Shown(u.GetRawText())}", "user_ids");
                             }
 
                             if (distinct.Add(id))
@@ -468,7 +468,7 @@ internal static partial class ServingEndpoints
                     case "limit":
                         if (p.Value.ValueKind != JsonValueKind.Number)
                         {
-                            return ApiError.BadRequest($"limit must be a positive integer, got {p.Value.GetRawText()}", "limit");
+                            return ApiError.BadRequest($"limit must be a positive integer, got {ReadRequest.Shown(p.Value.GetRawText())}", "limit");
                         }
 
                         limit = p.Value.GetRawText();
@@ -476,7 +476,7 @@ internal static partial class ServingEndpoints
                     case "lookback" or "as_of" or "known_at":
                         if (p.Value.ValueKind != JsonValueKind.String)
                         {
-                            return ApiError.BadRequest($"{p.Name} must be a string, got {p.Value.GetRawText()}", p.Name);
+                            return ApiError.BadRequest($"{p.Name} must be a string, got {ReadRequest.Shown(p.Value.GetRawText())}", p.Name);
                         }
 
                         _ = p.Name switch
@@ -489,13 +489,13 @@ internal static partial class ServingEndpoints
                     case "consumer":
                         if (p.Value.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(p.Value.GetString()))
                         {
-                            return ApiError.BadRequest($"consumer must name the model or service reading, got {p.Value.GetRawText()}", "consumer");
+                            return ApiError.BadRequest($"consumer must name the model or service reading, got {ReadRequest.Shown(p.Value.GetRawText())}", "consumer");
                         }
 
                         consumer = p.Value.GetString();
                         break;
                     default:
-                        return ApiError.BadRequest($"unknown property '{p.Name}': the body has user_ids, columns, limit, lookback, as_of, known_at, consumer");
+                        return ApiError.BadRequest($"unknown property '{ReadRequest.Shown(p.Name)}': the body has user_ids, columns, limit, lookback, as_of, known_at, consumer");
                 }
             }
 
