@@ -40,4 +40,7 @@ internal static partial class ServingLog
 
     [LoggerMessage(EventId = 6011, Level = LogLevel.Warning, Message = "migration ledger {Path} not found: every event type of a legacy pipeline is served by legacy until `weft migrate shadow` creates it (read within seconds, no restart); if it was moved, put it back (\"migration_store\" in weft.json)")]
     public static partial void LedgerMissing(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 6012, Level = LogLevel.Error, Message = "the embedded log refuses appends: POST /v1/events answers 503 and /healthz fails until weft serve restarts (opening the log recovers it)")]
+    public static partial void LogFaulted(ILogger logger, Exception exception);
 }

@@ -17,6 +17,7 @@ internal sealed class EmbeddedStream(StreamRuntime runtime, EmbeddedLog log, Emb
     private long _caughtUpAtMicros = Timestamps.ToMicros(time.GetUtcNow());
     private Exception? _failure;
     private long _failedAtMicros;
+    private int _logFaultReported;
 
     public StreamRuntime Runtime => runtime;
 
@@ -35,6 +36,30 @@ internal sealed class EmbeddedStream(StreamRuntime runtime, EmbeddedLog log, Emb
     public string? FailureShown => Failure is { } failure
         ? $"the in-process streaming runtime stopped at {Timestamps.Format(Volatile.Read(ref _failedAtMicros))} ({failure.GetType().Name}); the error is in weft serve's log (event 6004); restart weft serve"
         : null;
+
+    /// <summary>
+    /// What a client is told once the embedded log refuses appends (null while it takes them): that, and
+    /// where the error is. The error names the log's folder and segment file (and the system's own
+    /// message, often with a path), so, as for <see cref="FailureShown"/>, it goes to the server's log
+    /// (event 6012, once), never to a tenant's 503 or the public /healthz.
+    /// </summary>
+    public string? LogFaultShown
+    {
+        get
+        {
+            if (log.Fault is not { } fault)
+            {
+                return null;
+            }
+
+            if (Interlocked.Exchange(ref _logFaultReported, 1) == 0)
+            {
+                ServingLog.LogFaulted(_logger, fault);
+            }
+
+            return $"the embedded log refuses appends since a write or fsync failed ({(fault.InnerException ?? fault).GetType().Name}); the error is in weft serve's log (event 6012); restart weft serve (opening the log recovers it)";
+        }
+    }
 
     /// <summary>Records appended to the log and not yet read by the runtime.</summary>
     public long LagRecords => Math.Max(0, log.EndOffset - source.Position);

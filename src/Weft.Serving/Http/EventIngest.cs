@@ -241,7 +241,7 @@ internal static class EventIngest
             if (root.TryGetProperty(StandardColumns.Tenant, out var t) && t.ValueKind != JsonValueKind.Null
                 && (t.ValueKind != JsonValueKind.String || !string.Equals(t.GetString(), tenant, StringComparison.Ordinal)))
             {
-                return ApiError.BadRequest($"events[{index}]: tenant {t.GetRawText()} is not the tenant of the API key");
+                return ApiError.BadRequest($"events[{index}]: tenant {ReadRequest.Shown(t.GetRawText())} is not the tenant of the API key");
             }
 
             if (root.TryGetProperty(StandardColumns.UserId, out var user))

@@ -104,13 +104,13 @@ internal static class ReadRequest
             if (!Durations.TryParse(WithoutLeadingZeros(args.Lookback), out var asked) || asked <= TimeSpan.Zero)
             {
                 return IsDurationTooLong(args.Lookback)
-                    ? ApiError.BadRequest($"lookback {args.Lookback} exceeds the lookback of signal '{signal.Name}' ({Durations.Format(definition.Lookback)})", "lookback", "lookback")
+                    ? ApiError.BadRequest($"lookback {Shown(args.Lookback)} exceeds the lookback of signal '{signal.Name}' ({Durations.Format(definition.Lookback)})", "lookback", "lookback")
                     : ApiError.BadRequest($"lookback must be a positive duration such as 7d, 6h or 30m, got '{Shown(args.Lookback)}'", "lookback");
             }
 
             if (asked > definition.Lookback)
             {
-                return ApiError.BadRequest($"lookback {args.Lookback} exceeds the lookback of signal '{signal.Name}' ({Durations.Format(definition.Lookback)})", "lookback", "lookback");
+                return ApiError.BadRequest($"lookback {Shown(args.Lookback)} exceeds the lookback of signal '{signal.Name}' ({Durations.Format(definition.Lookback)})", "lookback", "lookback");
             }
 
             lookback = asked;

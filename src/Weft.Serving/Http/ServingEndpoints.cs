@@ -64,6 +64,14 @@ internal static partial class ServingEndpoints
                     await WriteErrorAsync(context, noRoute).ConfigureAwait(false);
                 }
             }
+            catch (BadHttpRequestException ex) when (!context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+            {
+                // The client's framing, not the server's fault (a malformed chunk, a body shorter than its
+                // Content-Length, one sent slower than Kestrel's minimum rate): a 500 and an error with a
+                // stack trace in the log for each such request said otherwise. The rest cannot be read: close.
+                context.Response.Headers.Connection = "close";
+                await WriteErrorAsync(context, ApiError.BadRequest($"the request body could not be read: {ex.Message}")).ConfigureAwait(false);
+            }
             catch (Weft.Online.OnlineStoreException ex) when (ex.IsTransient && !context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
             {
                 // The store is restarting or failing over (the store retried already): the client may
@@ -414,7 +422,7 @@ internal static partial class ServingEndpoints
                 if (!seen.Add(p.Name))
                 {
                     // Which one counts is a parser's accident; a second user_ids also slipped past max_users_per_request.
-                    return ApiError.BadRequest($"property '{p.Name}' appears more than once in the body", p.Name);
+                    return ApiError.BadRequest($"property '{ReadRequest.Shown(p.Name)}' appears more than once in the body", ReadRequest.Shown(p.Name));
                 }
 
                 switch (p.Name)
@@ -437,7 +445,7 @@ internal static partial class ServingEndpoints
                         {
                             if (u.ValueKind != JsonValueKind.Number || !u.TryGetInt64(out long id))
                             {
-                                return ApiError.BadRequest($"user_ids[{i}] must be a 64-bit integer, got {u.GetRawText()}", "user_ids");
+                                return ApiError.BadRequest($"user_ids[{i}] must be a 64-bit integer, got {ReadRequest.Shown(u.GetRawText())}", "user_ids");
                             }
 
                             if (distinct.Add(id))
@@ -460,7 +468,7 @@ internal static partial class ServingEndpoints
                     case "limit":
                         if (p.Value.ValueKind != JsonValueKind.Number)
                         {
-                            return ApiError.BadRequest($"limit must be a positive integer, got {p.Value.GetRawText()}", "limit");
+                            return ApiError.BadRequest($"limit must be a positive integer, got {ReadRequest.Shown(p.Value.GetRawText())}", "limit");
                         }
 
                         limit = p.Value.GetRawText();
@@ -468,7 +476,7 @@ internal static partial class ServingEndpoints
                     case "lookback" or "as_of" or "known_at":
                         if (p.Value.ValueKind != JsonValueKind.String)
                         {
-                            return ApiError.BadRequest($"{p.Name} must be a string, got {p.Value.GetRawText()}", p.Name);
+                            return ApiError.BadRequest($"{p.Name} must be a string, got {ReadRequest.Shown(p.Value.GetRawText())}", p.Name);
                         }
 
                         _ = p.Name switch
@@ -481,13 +489,13 @@ internal static partial class ServingEndpoints
                     case "consumer":
                         if (p.Value.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(p.Value.GetString()))
                         {
-                            return ApiError.BadRequest($"consumer must name the model or service reading, got {p.Value.GetRawText()}", "consumer");
+                            return ApiError.BadRequest($"consumer must name the model or service reading, got {ReadRequest.Shown(p.Value.GetRawText())}", "consumer");
                         }
 
                         consumer = p.Value.GetString();
                         break;
                     default:
-                        return ApiError.BadRequest($"unknown property '{p.Name}': the body has user_ids, columns, limit, lookback, as_of, known_at, consumer");
+                        return ApiError.BadRequest($"unknown property '{ReadRequest.Shown(p.Name)}': the body has user_ids, columns, limit, lookback, as_of, known_at, consumer");
                 }
             }
 
@@ -507,8 +515,8 @@ internal static partial class ServingEndpoints
     /// </summary>
     private static IResult Health(ServingState state) => state.Stream?.FailureShown is { } failure
         ? Results.Text(failure + "\n", statusCode: StatusCodes.Status503ServiceUnavailable)
-        : state.Stream?.Log.Fault is { } fault
-            ? Results.Text($"the embedded log refuses appends: {fault.InnerException?.Message ?? fault.Message}; restart weft serve (opening the log recovers it)\n", statusCode: StatusCodes.Status503ServiceUnavailable)
+        : state.Stream?.LogFaultShown is { } fault
+            ? Results.Text(fault + "\n", statusCode: StatusCodes.Status503ServiceUnavailable)
             : Results.Text("ok\n");
 
     private static async Task EventsAsync(HttpContext context, ServingState state)
@@ -572,10 +580,11 @@ internal static partial class ServingEndpoints
         {
             offsets = await stream.Log.AppendAsync(records, context.RequestAborted).ConfigureAwait(false);
         }
-        catch (IOException ex) when (stream.Log.Fault is not null)
+        catch (IOException) when (stream.LogFaultShown is { } fault)
         {
             // Not a client's error nor a passing one: the process must restart for recovery to run (/healthz says so too).
-            await WriteErrorAsync(context, new ApiError(503, $"the embedded log refuses appends: {ex.InnerException?.Message ?? ex.Message}; this request's events may or may not be stored (send them again after the restart: copies collapse by event_id); restart weft serve (opening the log recovers it)")).ConfigureAwait(false);
+            // The error names the server's paths: it is in the server's log, not in the answer.
+            await WriteErrorAsync(context, new ApiError(503, $"{fault}; this request's events may or may not be stored (send them again after the restart: copies collapse by event_id)")).ConfigureAwait(false);
             return;
         }
 
