@@ -104,41 +104,88 @@ public sealed partial class SignalTests : IDisposable
     /// stop's flush writing stream rows to the lake (nothing is flushed before it); the second then ends the
     /// process as SIGTERM's default does, exit 143 (128 + 15), without the clean stop's last line.
     /// </summary>
-    [Fact]
-    public async Task A_second_SIGTERM_ends_weft_stream_at_once_when_its_clean_stop_hangs()
+    /// <remarks>With <c>--metrics-urls</c> the stream runs a web host for its endpoints, whose default lifetime took the signals too.</remarks>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_second_SIGTERM_ends_weft_stream_at_once_when_its_clean_stop_hangs(bool metrics)
     {
         var (config, _) = await StreamSetup.EmbeddedStreamAsync(_cli, events: 20000, users: 100, items: 50, days: 1);
-        using var child = StreamSetup.StartWeft(_cli, "stream", "--config", config, "--max-batch", "250", "--flush-interval", "10m", "--exit-when-idle", "60s");
+        string[] endpoints = metrics ? ["--metrics-urls", "http://127.0.0.1:0"] : [];
+        using var child = StreamSetup.StartWeft(_cli, ["stream", "--config", config, "--max-batch", "250", "--flush-interval", "10m", "--exit-when-idle", "60s", .. endpoints]);
         try
         {
             var output = new ChildOutput(child);
             await output.Err.WaitForAsync(l => ReadSoFar(l) > 0, "a progress line");
-            // The log removes a temp file a crash left behind when it opens, so the FIFO comes after.
-            string temp = _cli.PathOf("log/groups/weft-stream.offset.tmp");
-            Posix.MkFifo(temp, Convert.ToUInt32("600", 8)).Should().Be(0, $"mkfifo {temp}: errno {Marshal.GetLastPInvokeError()}");
-            LakeFiles().Should().BeEmpty("nothing is flushed before the signal");
-
-            Send(child, SigTerm);
-            using (var guard = new CancellationTokenSource(StopGuard))
-            {
-                while (LakeFiles().Count == 0)
-                {
-                    child.HasExited.Should().BeFalse($"the stop cannot finish while its commit waits on the FIFO; output: {output.Text}");
-                    guard.IsCancellationRequested.Should().BeFalse("the first SIGTERM was expected to start the stop's flush");
-                    await Task.Delay(20);
-                }
-            }
-
-            Send(child, SigTerm);
-
-            (await ExitAsync(child)).Should().Be(128 + SigTerm, output.Text);
-            await output.Drained;
-            output.Out.Text.Should().NotContain("stream: stopped", "the process ended before its clean stop did");
+            await SecondSigtermEndsTheHungStopAsync(child, output, "stream: stopped");
         }
         finally
         {
             KillIfRunning(child);
         }
+    }
+
+    /// <summary>
+    /// The same for weft serve running the stream in-process (serving.stream "auto" over the embedded log):
+    /// its web host must not keep the second signal from ending the process.
+    /// </summary>
+    [Fact]
+    public async Task A_second_SIGTERM_ends_weft_serve_at_once_when_its_clean_stop_hangs()
+    {
+        var (config, _) = await StreamSetup.EmbeddedStreamAsync(_cli, events: 20000, users: 100, items: 50, days: 1);
+        await File.WriteAllTextAsync(config, "{ \"serving\": { \"stream_flush_interval\": \"10m\" }," + (await File.ReadAllTextAsync(config)).TrimStart()[1..]);
+        using var child = StreamSetup.StartWeft(_cli, "serve", "--config", config, "--urls", "http://127.0.0.1:0");
+        try
+        {
+            var output = new ChildOutput(child);
+            string listening = await output.Out.WaitForAsync(l => l.StartsWith("serve: listening on http://127.0.0.1:", StringComparison.Ordinal), "serve's listening line");
+            string url = Regex.Match(listening, @"http://127\.0\.0\.1:\d+").Value;
+            using var client = new HttpClient();
+            using (var guard = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+            {
+                string metrics;
+                while (!Regex.IsMatch(metrics = await client.GetStringAsync(url + "/metrics", guard.Token), @"^weft_stream_records_total(\{[^}]*\})? [1-9]", RegexOptions.Multiline))
+                {
+                    guard.IsCancellationRequested.Should().BeFalse($"the in-process stream was expected to read the log; metrics: {metrics}");
+                    await Task.Delay(50, guard.Token);
+                }
+            }
+
+            await SecondSigtermEndsTheHungStopAsync(child, output, "serve: stopped");
+        }
+        finally
+        {
+            KillIfRunning(child);
+        }
+    }
+
+    /// <summary>
+    /// Hangs the stop of a process streaming from <c>log</c> (its offset commit), sends SIGTERM, waits for the
+    /// stop's flush to reach the lake, sends SIGTERM again: the process must end at once, exit 143.
+    /// </summary>
+    private async Task SecondSigtermEndsTheHungStopAsync(Process child, ChildOutput output, string cleanStopLine)
+    {
+        // The log removes a temp file a crash left behind when it opens, so the FIFO comes after.
+        string temp = _cli.PathOf("log/groups/weft-stream.offset.tmp");
+        Posix.MkFifo(temp, Convert.ToUInt32("600", 8)).Should().Be(0, $"mkfifo {temp}: errno {Marshal.GetLastPInvokeError()}");
+        LakeFiles().Should().BeEmpty("nothing is flushed before the signal");
+
+        Send(child, SigTerm);
+        using (var guard = new CancellationTokenSource(StopGuard))
+        {
+            while (LakeFiles().Count == 0)
+            {
+                child.HasExited.Should().BeFalse($"the stop cannot finish while its commit waits on the FIFO; output: {output.Text}");
+                guard.IsCancellationRequested.Should().BeFalse("the first SIGTERM was expected to start the stop's flush");
+                await Task.Delay(20);
+            }
+        }
+
+        Send(child, SigTerm);
+
+        (await ExitAsync(child)).Should().Be(128 + SigTerm, output.Text);
+        await output.Drained;
+        output.Out.Text.Should().NotContain(cleanStopLine, "the process ended before its clean stop did");
     }
 
     /// <summary>The records read so far on a stream progress line ("stream: 12,000 records  …"), else -1.</summary>
