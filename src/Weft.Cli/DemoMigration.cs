@@ -138,6 +138,7 @@ internal static class DemoMigration
 
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "weft-demo-legacy", ContentRootPath = AppContext.BaseDirectory });
             builder.WebHost.UseUrls("http://127.0.0.1:0");
+            Weft.Serving.Hosting.NoSignalHostLifetime.Use(builder.Services); // the process's signals are the CLI's
             builder.Logging.ClearProviders();
             var app = builder.Build();
             app.MapGet("/users/{id}/sequence", async (HttpContext context, long id) =>

@@ -42,9 +42,12 @@ internal static class ServeCommand
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
-                    // Ctrl-C: dispose stops Kestrel, flushes the stream and closes the store
+                    // Ctrl-C: stopped below
                 }
 
+                // Stopped before it says so: dispose stops Kestrel, flushes the stream and closes the store
+                // (the line came first, so a stop that then hung or failed had already said "stopped").
+                await server.DisposeAsync().ConfigureAwait(false);
                 await stdout.WriteLineAsync("serve: stopped").ConfigureAwait(false);
                 return 0;
             }

@@ -62,7 +62,7 @@ public sealed class ServingServer : IAsyncDisposable
         await HistoryRefresher.RefreshAllAsync(State, logger, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Completes when the server stops (Ctrl-C, or <see cref="DisposeAsync"/>).</summary>
+    /// <summary>Completes when the server stops (<see cref="DisposeAsync"/>; signals are left to the process, see <see cref="NoSignalHostLifetime"/>).</summary>
     public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _app.WaitForShutdownAsync(cancellationToken);
 
     /// <param name="time">The clock (default the system's): request defaults for as_of, the history window, lag.</param>
@@ -116,6 +116,7 @@ public sealed class ServingServer : IAsyncDisposable
             var store = new ObservedOnlineStore(inner, byName, cache);
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "weft-serve", ContentRootPath = AppContext.BaseDirectory });
             builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            NoSignalHostLifetime.Use(builder.Services); // the process's signals are its owner's (weft serve's)
             builder.WebHost.ConfigureKestrel(k =>
             {
                 k.AddServerHeader = false;

@@ -7,7 +7,7 @@ namespace Weft.Cli.Tests;
 
 public sealed class ServeCommandTests
 {
-    private static void WriteDeployment(CliHarness cli, string serving)
+    internal static void WriteDeployment(CliHarness cli, string serving)
     {
         Directory.CreateDirectory(cli.PathOf("signals"));
         var weft = new DefinitionCatalog();

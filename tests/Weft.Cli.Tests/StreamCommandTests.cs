@@ -32,13 +32,7 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         string? connection = storeKind == "postgres" ? await postgres.CreateSchemaAsync() : null;
         var (config, lines) = await EmbeddedStreamAsync(events: 100000, users: 200, items: 100, days: 2, postgres: connection);
 
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = _cli.Root };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "weft.dll"), "stream", "--config", config, "--max-batch", "250", "--flush-interval", "300ms", "--exit-when-idle", "60s" })
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using (var child = Process.Start(start)!)
+        using (var child = StartStream(config, "--max-batch", "250", "--flush-interval", "300ms", "--exit-when-idle", "60s"))
         {
             string? line;
             long progressed = 0;
@@ -158,16 +152,7 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         await ShouldHoldEveryEventOnceAsync(config, connection, lines);
     }
 
-    private Process StartStream(string config, params string[] options)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = _cli.Root };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "weft.dll"), "stream", "--config", config }.Concat(options))
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        return Process.Start(start)!;
-    }
+    private Process StartStream(string config, params string[] options) => StreamSetup.StartWeft(_cli, ["stream", "--config", config, .. options]);
 
     /// <summary>Follows a weft stream process's progress lines (records read so far) and keeps its error output.</summary>
     private static StreamProgress Progress(Process process)
@@ -284,49 +269,16 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         path.Err.Trim().Should().Be("stream: --metrics-urls: 'http://127.0.0.1:9464/metrics' is not an http:// address to listen on: an IP address or localhost (another host name would listen on every interface; 0.0.0.0 does so on purpose), a port, no path (e.g. http://127.0.0.1:9464; /metrics and /healthz are served at its root)");
     }
 
-    /// <summary>
-    /// Generated events (one delivery per event id: producer re-sends are a separate concern) loaded into
-    /// an embedded log before any stream starts, the example signals compiled, and a weft.json over them.
-    /// </summary>
-    private async Task<(string Config, List<string> Lines)> EmbeddedStreamAsync(int events, int users, int items, int days, string? postgres = null)
-    {
-        var lines = await GenerateAsync(events, users, items, days);
-        var config = await WriteConfigAsync(postgres, """{ "kind": "embedded", "path": "log" }""");
-        await using (var log = await EmbeddedLog.OpenAsync(_cli.PathOf("log")))
-        {
-            await log.AppendAsync(lines.Select(l => (Array.Empty<byte>(), Encoding.UTF8.GetBytes(l))).ToList());
-        }
+    private Task<(string Config, List<string> Lines)> EmbeddedStreamAsync(int events, int users, int items, int days, string? postgres = null) =>
+        StreamSetup.EmbeddedStreamAsync(_cli, events, users, items, days, postgres);
 
-        return (config, lines);
-    }
+    private Task<List<string>> GenerateAsync(int events, int users, int items, int days) => StreamSetup.GenerateAsync(_cli, events, users, items, days);
 
-    /// <summary>weft gen's raw events (each event id once) and the example signals compiled into signals/.</summary>
-    private async Task<List<string>> GenerateAsync(int events, int users, int items, int days)
-    {
-        string Text(int n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        (await _cli.RunAsync("gen", "--out", _cli.PathOf("raw"), "--events", Text(events), "--users", Text(users), "--items", Text(items), "--days", Text(days))).Exit.Should().Be(0);
-        (await _cli.RunAsync("compile", Path.Combine(CliHarness.RepoRoot, "examples", "definitions"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        return [.. (await File.ReadAllLinesAsync(_cli.PathOf("raw/landing/events.jsonl"))).Where(l => EventId(l) is not { } id || seen.Add(id))];
-    }
+    private Task<string> WriteConfigAsync(string? postgres, string source) => StreamSetup.WriteConfigAsync(_cli, postgres, source);
 
-    /// <summary>weft.json over the generated data: the lake, the store (SQLite, or PostgreSQL when given) and the source.</summary>
-    private async Task<string> WriteConfigAsync(string? postgres, string source)
-    {
-        var config = _cli.PathOf("weft.json");
-        var store = postgres is null
-            ? """{ "kind": "sqlite", "path": "online.db" }"""
-            : $$"""{ "kind": "postgres", "connection_string": {{JsonSerializer.Serialize(postgres)}} }""";
-        await File.WriteAllTextAsync(config, $$"""
-            {
-              "lake": "lake", "signals": "signals",
-              "enrichments": { "items": "raw/items" },
-              "online_store": {{store}},
-              "source": {{source}}
-            }
-            """);
-        return config;
-    }
+    private Task ShouldHoldEveryEventOnceAsync(string config, string? postgres, List<string> lines) => StreamSetup.ShouldHoldEveryEventOnceAsync(_cli, config, postgres, lines);
+
+    private static long? UserOf(string line) => StreamSetup.UserOf(line);
 
     private static Dictionary<string, double> ParsePrometheus(string text)
     {
@@ -343,25 +295,6 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         }
 
         return values;
-    }
-
-    private static long? UserOf(string line)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(line);
-            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("user_id", out var u))
-            {
-                return null;
-            }
-
-            return u.ValueKind == JsonValueKind.Number && u.TryGetInt64(out long n) ? n
-                : u.ValueKind == JsonValueKind.String && long.TryParse(u.GetString(), System.Globalization.CultureInfo.InvariantCulture, out long parsed) ? parsed : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
     }
 
     [Fact]
@@ -559,62 +492,5 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
 
         result.Exit.Should().Be(2);
         result.Err.Should().Contain(message);
-    }
-
-    /// <summary>Both example signals: every event the reference makes of the lines once online and once in the lake's stream rows.</summary>
-    private async Task ShouldHoldEveryEventOnceAsync(string config, string? postgres, List<string> lines)
-    {
-        var weft = WeftConfig.Load(config);
-        await using var store = postgres is null
-            ? await OnlineStores.OpenSqliteAsync(_cli.PathOf("online.db"), CancellationToken.None)
-            : await OnlineStores.OpenPostgresAsync(postgres, CancellationToken.None);
-        foreach (var signal in new[] { "engagement", "searches" })
-        {
-            var expected = await ReferenceAsync(weft, signal, lines);
-            expected.Should().NotBeEmpty();
-            var users = expected.Select(e => e.User).Distinct().ToList();
-            var online = await store.ReadManyAsync(signal, users, new OnlineReadOptions { Limit = 1_000_000 }, CancellationToken.None);
-            // Sorted text and Equal: FluentAssertions' structural equivalence is quadratic at this size.
-            Sorted(online.SelectMany(kv => kv.Value.Select(e => $"{kv.Key}/{e.EventId}"))).Should().Equal(Sorted(expected.Select(e => $"{e.User}/{e.Id}")), $"signal {signal}: every event once in the online store");
-
-            var table = await EventTable.OpenAsync(weft.EnrichedTable(signal));
-            var lake = new List<string>();
-            await foreach (var b in table.ReadAsync([StandardColumns.EventId], PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.StreamPath)))
-            {
-                lake.AddRange(((StringColumn)b[StandardColumns.EventId]).Values.Select(v => v!));
-            }
-
-            Sorted(lake).Should().Equal(Sorted(expected.Select(e => e.Id)), $"signal {signal}: every stream row once in the lake, none written twice");
-        }
-    }
-
-    private static List<string> Sorted(IEnumerable<string> values)
-    {
-        var list = values.ToList();
-        list.Sort(StringComparer.Ordinal);
-        return list;
-    }
-
-    private static string? EventId(string line)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(line);
-            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("event_id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>The (user, event_id) pairs the signal makes of the lines, by the engine's batch shape.</summary>
-    private static async Task<List<(long User, string Id)>> ReferenceAsync(WeftConfig config, string signal, List<string> lines)
-    {
-        var env = await SignalEnvironment.LoadAsync(config, signal);
-        var parsed = new RawEventParser(env.Signal).Parse(lines.Select((l, i) => new RawRecord(Encoding.UTF8.GetBytes(l), $"{i}")));
-        var run = env.Signal.StartRun(new ExecutorContext(env.Definition), new RunOptions { Assemble = false });
-        var enriched = await run.ProcessTableAsync(parsed.Events, CancellationToken.None);
-        return Enumerable.Range(0, enriched.RowCount).Select(i => ((long)enriched[StandardColumns.UserId].GetValue(i)!, (string)enriched[StandardColumns.EventId].GetValue(i)!)).ToList();
     }
 }

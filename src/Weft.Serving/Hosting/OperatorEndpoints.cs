@@ -40,6 +40,7 @@ public sealed class OperatorEndpoints : IAsyncDisposable
         var addresses = ParseUrls(urls);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "weft-operator", ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseUrls(addresses);
+        NoSignalHostLifetime.Use(builder.Services); // the process's signals are its owner's (weft stream's)
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
         builder.Logging.ClearProviders();
         var app = builder.Build();
