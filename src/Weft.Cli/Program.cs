@@ -8,9 +8,11 @@ var cts = new CancellationTokenSource();
 // The first Ctrl-C or SIGTERM (what Kubernetes and systemd send) cancels the command, which stops as it
 // documents (a stream flushes, commits and leaves its group; a batch run stops between chunks); a second
 // one ends the process at once, for a stop that hangs. The registrations live until the process ends.
+// Counted, not read from the token: two signals handled at once must not both pass for the first.
+int signals = 0;
 void Stop(PosixSignalContext context)
 {
-    if (!cts.IsCancellationRequested)
+    if (Interlocked.Increment(ref signals) == 1)
     {
         context.Cancel = true;
         cts.Cancel();

@@ -132,7 +132,8 @@ public sealed class ServingServer : IAsyncDisposable
             // A start that fails (a port in use) is thrown to the caller, who names it; the host's own
             // log of it is a stack trace before that message, so it is left out until the host has started.
             var started = false;
-            builder.Logging.AddFilter((category, _) => Volatile.Read(ref started) || category != "Microsoft.Extensions.Hosting.Internal.Host");
+            // The level is checked here too: a rule with a filter and no level let the host's debug lines through.
+            builder.Logging.AddFilter((category, level) => level >= LogLevel.Information && (Volatile.Read(ref started) || category != "Microsoft.Extensions.Hosting.Internal.Host"));
             logging?.Invoke(builder.Logging);
             builder.Services.ConfigureHttpJsonOptions(o =>
             {

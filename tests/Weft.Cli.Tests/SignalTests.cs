@@ -90,6 +90,7 @@ public sealed partial class SignalTests : IDisposable
             await output.Drained;
             output.Out.Text.Should().Contain("serve: stopped");
             output.Err.Text.Should().NotContain("   at ", "a clean stop, no stack trace");
+            output.Out.Text.Should().NotContain("dbug:", "the host's debug lines stay out of serve's log once it has started");
         }
         finally
         {
