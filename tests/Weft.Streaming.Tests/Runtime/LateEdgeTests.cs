@@ -97,4 +97,31 @@ public sealed class LateEdgeTests
         ((StringColumn)refundRows[StandardColumns.EventId]).Values.Should().BeEquivalentTo(["r-old", "r-new", "r-late"]);
         (await world.StreamLakeIdsAsync()).Should().BeEquivalentTo(["s-new"]);
     }
+
+    /// <summary>
+    /// A flush whose events the stages all left out (a filter here; a dead letter alike) wrote no rows,
+    /// so no lake commit recorded the watermark they raised: a restart judged against the older one and
+    /// stored an event a single process would have found late and dropped. A commit of no rows now
+    /// records it.
+    /// </summary>
+    [Fact]
+    public async Task A_watermark_raised_only_by_events_the_stages_left_out_is_the_one_a_restart_judges_against()
+    {
+        using var world = new StreamWorld(LatePolicy.Drop);
+        long t = StreamWorld.Start;
+        await world.AppendAsync([Save("s1", t)]);
+        await (await world.RunAsync()).DisposeAsync();
+        string shortClick = $$"""{"event_id":"c1","user_id":7,"event_type":"click","event_time":"{{Timestamps.Format(t + (3 * StreamWorld.Hour))}}","item_id":3,"dwell_ms":100}""";
+        await world.AppendAsync([shortClick]); // the filter keeps clicks of 500 ms or more
+        await (await world.RunAsync()).DisposeAsync();
+        (await world.StreamLakeIdsAsync()).Should().Equal("s1");
+
+        await world.AppendAsync([Save("s2", t + (90 * 60_000_000L))]); // before the watermark, t + 2 h
+        await (await world.RunAsync()).DisposeAsync();
+
+        (await world.StreamLakeIdsAsync()).Should().Equal(["s1"], "one process would have judged s2 late and dropped it");
+        var ledger = Ledger(await world.TableAsync("lake/late_events/engagement"));
+        ledger.Keys.Should().Equal("s2");
+        ledger["s2"].Lateness.Should().Be(30 * 60_000_000L);
+    }
 }
