@@ -2,6 +2,8 @@ using FluentAssertions;
 using Weft.Batch;
 using Weft.Definitions;
 using Weft.Engine;
+using Weft.Online;
+using Weft.Streaming.Runtime;
 using Weft.Storage;
 using Xunit;
 
@@ -123,5 +125,30 @@ public sealed class LateEdgeTests
         var ledger = Ledger(await world.TableAsync("lake/late_events/engagement"));
         ledger.Keys.Should().Equal("s2");
         ledger["s2"].Lateness.Should().Be(30 * 60_000_000L);
+    }
+
+    /// <summary>
+    /// Policy accept amends online in event-time order: a late event inside the user's newest max_length
+    /// (50) is read in its place, not at the head, and one older than all of them is trimmed away at the
+    /// next trim, as if it had come on time.
+    /// </summary>
+    [Fact]
+    public async Task An_accepted_late_event_is_placed_in_event_time_order_online_and_trimmed_like_any_other()
+    {
+        using var world = new StreamWorld(LatePolicy.Accept);
+        long t = StreamWorld.Start;
+        var lines = Enumerable.Range(0, 60).Select(i => Save($"on-{i:D2}", t + (i * 60_000_000L))).ToList(); // a minute apart
+        lines.Add(Save("newest", t + (3 * StreamWorld.Hour)));
+        lines.Add(Save("late-inside", t + (55 * 60_000_000L) + 30_000_000L)); // between on-55 and on-56
+        lines.Add(Save("late-oldest", t - StreamWorld.Hour));
+        await world.AppendAsync(lines);
+
+        await (await world.RunAsync(options: new StreamOptions { MaxBatchRecords = 300, MaxWait = TimeSpan.FromMilliseconds(20), TrimInterval = TimeSpan.FromMilliseconds(1) })).DisposeAsync();
+
+        Ledger(await world.TableAsync("lake/late_events/engagement")).Keys.Should().BeEquivalentTo(["late-inside", "late-oldest"]);
+        await using var store = await OnlineStores.OpenSqliteAsync(System.IO.Path.Combine(world.Root, "online.db"), CancellationToken.None);
+        var read = await store.ReadAsync("engagement", 7, new OnlineReadOptions { Limit = 1000 }, CancellationToken.None);
+        List<string> order = ["newest", .. Enumerable.Range(56, 4).Reverse().Select(i => $"on-{i:D2}"), "late-inside", .. Enumerable.Range(0, 56).Reverse().Select(i => $"on-{i:D2}")];
+        read.Select(e => e.EventId).Should().Equal(order.Take(OnlineStores.KeptPerUser(50)), "the store keeps the newest 51 (max_length + 1) in event-time order");
     }
 }
