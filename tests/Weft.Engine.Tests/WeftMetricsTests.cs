@@ -32,6 +32,29 @@ public sealed class WeftMetricsTests
         Buckets(many).Should().Equal(Buckets(one));
     }
 
+    /// <summary>
+    /// A quantile that falls past the last bound (60 s) is read against the largest value observed. It
+    /// was read against a made-up bound of twice the last, so a stream whose slowest events reached the
+    /// store fifteen minutes after they arrived (a backlog after an outage) showed a freshness p99 under
+    /// two minutes on /v1/signals and in the demo.
+    /// </summary>
+    [Fact]
+    public void A_quantile_past_the_last_bound_is_read_up_to_the_largest_value_observed()
+    {
+        var metrics = new WeftMetrics();
+        metrics.ObserveMany("weft_freshness_seconds", "help", [.. Enumerable.Repeat(0.1, 950)], ("signal", "s"), ("event_type", "click"));
+        metrics.ObserveMany("weft_freshness_seconds", "help", [.. Enumerable.Repeat(900.0, 49)], ("signal", "s"), ("event_type", "click"));
+        metrics.Observe("weft_freshness_seconds", "help", 900.0, ("signal", "s"), ("event_type", "click"));
+
+        metrics.Quantile("weft_freshness_seconds", 0.99, ("signal", "s"), ("event_type", "click")).Should().BeInRange(600, 900);
+        metrics.Quantile("weft_freshness_seconds", 1, ("signal", "s"), ("event_type", "click")).Should().Be(900);
+        metrics.Quantile("weft_freshness_seconds", 0.5, ("signal", "s"), ("event_type", "click")).Should().BeLessThanOrEqualTo(0.1);
+
+        var small = new WeftMetrics();
+        small.Observe("weft_freshness_seconds", "help", 61, ("signal", "s"), ("event_type", "click"));
+        small.Quantile("weft_freshness_seconds", 0.99, ("signal", "s"), ("event_type", "click")).Should().BeInRange(60, 61);
+    }
+
     [Fact]
     public async Task A_scrape_while_new_series_appear_renders_a_consistent_text_instead_of_failing()
     {

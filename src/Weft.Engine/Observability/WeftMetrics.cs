@@ -43,7 +43,7 @@ public sealed class WeftMetrics
     public double Value(string name, params (string Key, string Value)[] labels) =>
         _series.TryGetValue((name, Format(labels)), out var s) ? s.Current : 0;
 
-    /// <summary>A quantile (0..1) of a histogram, estimated from its buckets; null if empty.</summary>
+    /// <summary>A quantile (0..1) of a histogram, estimated from its buckets (past the last bound, 60 s, up to the largest value observed); null if empty.</summary>
     public double? Quantile(string name, double q, params (string Key, string Value)[] labels) =>
         _series.TryGetValue((name, Format(labels)), out var s) ? s.Quantile(q) : null;
 
@@ -98,6 +98,7 @@ public sealed class WeftMetrics
         private readonly long[]? _buckets = histogram ? new long[Bounds.Length + 1] : null;
         private long _count;
         private double _value;
+        private double _max; // the largest observation: what a quantile past the last bound is read against
 
         public double Current => _buckets is null ? Volatile.Read(ref _value) : Interlocked.Read(ref _count);
 
@@ -120,6 +121,7 @@ public sealed class WeftMetrics
             b = b >= 0 ? b : ~b;
             Interlocked.Increment(ref _buckets![b]);
             Interlocked.Increment(ref _count);
+            RaiseMax(seconds);
             double initial, updated;
             do
             {
@@ -132,13 +134,16 @@ public sealed class WeftMetrics
         public void ObserveMany(ReadOnlySpan<double> seconds)
         {
             Span<long> counts = stackalloc long[Bounds.Length + 1];
-            double sum = 0;
+            double sum = 0, max = 0;
             foreach (double v in seconds)
             {
                 int b = Array.BinarySearch(Bounds, v);
                 counts[b >= 0 ? b : ~b]++;
                 sum += v;
+                max = Math.Max(max, v);
             }
+
+            RaiseMax(max);
 
             for (int b = 0; b < counts.Length; b++)
             {
@@ -156,6 +161,20 @@ public sealed class WeftMetrics
                 updated = initial + sum;
             }
             while (Interlocked.CompareExchange(ref _value, updated, initial) != initial);
+        }
+
+        private void RaiseMax(double value)
+        {
+            double initial;
+            do
+            {
+                initial = Volatile.Read(ref _max);
+                if (value <= initial)
+                {
+                    return;
+                }
+            }
+            while (Interlocked.CompareExchange(ref _max, value, initial) != initial);
         }
 
         public double? Quantile(double q)
@@ -177,8 +196,10 @@ public sealed class WeftMetrics
                 long inBucket = Interlocked.Read(ref _buckets[b]);
                 if (seen + inBucket >= rank)
                 {
+                    // Past the last bound (+Inf) the bucket runs up to the largest value observed: a
+                    // made-up bound (twice the last) read a p99 of ten minutes as under two.
                     double lower = b == 0 ? 0 : Bounds[b - 1];
-                    double upper = b < Bounds.Length ? Bounds[b] : Bounds[^1] * 2;
+                    double upper = b < Bounds.Length ? Bounds[b] : Math.Max(Bounds[^1], Volatile.Read(ref _max));
                     return lower + ((upper - lower) * (rank - seen) / Math.Max(1, inBucket)); // linear inside the bucket
                 }
 

@@ -38,6 +38,7 @@ public sealed partial class StreamRuntime
         private ElementCodec _codec;
         private long _maxEventTime; // of the events prepared (stage one)
         private long _appendedMaxEventTime; // ... and of those appended (stage two): what a flush records
+        private long _recordedMaxEventTime; // ... and the newest the lake's stream commits record
         private HashSet<long>? _sealedStarts;
         private long _sealedReadAt;
 
@@ -45,7 +46,7 @@ public sealed partial class StreamRuntime
             SignalEnvironment env, EventTable lake, int lakeRowGroupSize, EventTable deadLetters, EventTable ledger, EnrichedLake lakeView,
             Dictionary<string, long> lakeOffsets, long maxEventTime, Dictionary<string, long> deadHeld, Dictionary<string, long> lateHeld, TimeProvider time)
         {
-            _maxEventTime = _appendedMaxEventTime = maxEventTime;
+            _maxEventTime = _appendedMaxEventTime = _recordedMaxEventTime = maxEventTime;
             _deadHeld = deadHeld;
             _lateHeld = lateHeld;
             Env = env;
@@ -570,6 +571,12 @@ public sealed partial class StreamRuntime
             return TimeBuckets.Format(TimeBuckets.StartOf(_maxEventTime - length, bucket) - length, bucket);
         }
 
+        /// <summary>The newest event time of the events prepared (stage one), an event time ahead of the clock counted as the time it was read.</summary>
+        public long PreparedMaxEventTime => _maxEventTime;
+
+        /// <summary>Stage two: a batch's events are appended (those the stages kept, and those they left out), so a flush records their newest time.</summary>
+        public void NoteAppended(long maxEventTime) => _appendedMaxEventTime = Math.Max(_appendedMaxEventTime, maxEventTime);
+
         /// <summary>Enriched rows, dead letters and late events waiting for the next flush (a count read while an append may add to it).</summary>
         public long PendingRows => Volatile.Read(ref _pendingRows) + _pendingDead.Count + _pendingLate.Count;
 
@@ -581,7 +588,8 @@ public sealed partial class StreamRuntime
         /// <summary>Takes the pending rows, dead letters and late events for a flush. No append is in flight.</summary>
         public SignalFlush TakeFlush()
         {
-            var flush = new SignalFlush(Env.Definition, Env.Signal.Fingerprint, _deadLetters, _ledger, _pending, _pendingDead, _pendingLate, _appendedMaxEventTime);
+            var flush = new SignalFlush(Env.Definition, Env.Signal.Fingerprint, _deadLetters, _ledger, _pending, _pendingDead, _pendingLate, _appendedMaxEventTime,
+                _lake, WatermarkOnly: _appendedMaxEventTime > _recordedMaxEventTime);
             (_pending, _pendingDead, _pendingLate) = (OpenLakeWriter(), [], []);
             Interlocked.Exchange(ref _pendingRows, 0);
             return flush;
@@ -601,6 +609,7 @@ public sealed partial class StreamRuntime
             var (lakeOffsets, maxEventTime) = await StreamCommitsAsync(_lake.Log, cancellationToken).ConfigureAwait(false);
             Merge(_lakeOffsets, lakeOffsets);
             _maxEventTime = Math.Max(_maxEventTime, NotAfterNow(maxEventTime, time)); // the prepare stage's; a flush records the append stage's
+            _recordedMaxEventTime = Math.Max(_recordedMaxEventTime, NotAfterNow(maxEventTime, time));
             Merge(_deadHeld, await HeldOffsetsAsync(_deadLetters, cancellationToken).ConfigureAwait(false));
             Merge(_lateHeld, await HeldOffsetsAsync(_ledger, cancellationToken).ConfigureAwait(false));
             return recalled;
@@ -638,6 +647,11 @@ public sealed partial class StreamRuntime
             if (flush.Rows.RowCount > 0)
             {
                 Merge(_lakeOffsets, offsets);
+            }
+
+            if (flush.Rows.RowCount > 0 || flush.WatermarkOnly)
+            {
+                _recordedMaxEventTime = Math.Max(_recordedMaxEventTime, flush.MaxEventTime);
             }
         }
 

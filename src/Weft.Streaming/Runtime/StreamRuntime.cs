@@ -649,12 +649,15 @@ public sealed partial class StreamRuntime : IAsyncDisposable
 
         unrouted += RouteUntaken(parsed);
         var batches = new List<(SignalStream, SignalBatch)>(_signals.Count);
+        var maxEventTimes = new long[_signals.Count];
         for (int s = 0; s < parsed.Length; s++)
         {
             if (await _signals[s].PrepareAsync(parsed[s], _routedSources, Metrics, nowMicros, _time, _options.SealRefresh, cancellationToken).ConfigureAwait(false) is { } batch)
             {
                 batches.Add((_signals[s], batch));
             }
+
+            maxEventTimes[s] = _signals[s].PreparedMaxEventTime;
         }
 
         if (unrouted > 0)
@@ -664,7 +667,7 @@ public sealed partial class StreamRuntime : IAsyncDisposable
 
         Metrics.Count("weft_stream_records_total", "Raw records read from the source", records.Count);
 
-        return new PreparedBatch(offsets, batches);
+        return new PreparedBatch(offsets, batches, maxEventTimes);
     }
 
     /// <summary>
@@ -746,6 +749,13 @@ public sealed partial class StreamRuntime : IAsyncDisposable
         foreach (var (signal, batch) in prepared.Signals)
         {
             await signal.AppendAsync(batch, _store, Metrics, _time, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Also a signal's events that left no element (filtered, dead-lettered) raised its watermark:
+        // the flush that covers their offsets records it.
+        for (int s = 0; s < prepared.MaxEventTimes.Length; s++)
+        {
+            _signals[s].NoteAppended(prepared.MaxEventTimes[s]);
         }
 
         Merge(_appended, prepared.Offsets);
@@ -1192,8 +1202,8 @@ public sealed partial class StreamRuntime : IAsyncDisposable
         }
     }
 
-    /// <summary>A micro-batch after stage one: its offsets (newest per partition) and each signal's elements.</summary>
-    private sealed record PreparedBatch(Dictionary<string, long> Offsets, List<(SignalStream Signal, SignalBatch Batch)> Signals);
+    /// <summary>A micro-batch after stage one: its offsets (newest per partition), each signal's elements, and each signal's newest event time after it.</summary>
+    private sealed record PreparedBatch(Dictionary<string, long> Offsets, List<(SignalStream Signal, SignalBatch Batch)> Signals, long[] MaxEventTimes);
 
     /// <summary>What one flush writes and then commits.</summary>
     private sealed record Flush(Dictionary<string, long> Offsets, string Tag, long NowMicros, List<SignalFlush> Signals, List<DeadLetter> Unrouted, RawArchive.PendingFile? Archived);
@@ -1204,7 +1214,7 @@ public sealed partial class StreamRuntime : IAsyncDisposable
     /// <summary>One signal's part of a flush: its tables and the rows taken from its pending lists.</summary>
     private sealed record SignalFlush(
         SignalDefinition Definition, string Fingerprint, EventTable DeadLetters, EventTable Ledger,
-        EventTableWriter Rows, List<DeadLetter> Dead, List<LateEvent> Late, long MaxEventTime)
+        EventTableWriter Rows, List<DeadLetter> Dead, List<LateEvent> Late, long MaxEventTime, EventTable Lake, bool WatermarkOnly)
     {
         /// <summary>The lake files the flush committed (none before <see cref="WriteAsync"/> has).</summary>
         public IReadOnlyList<AddFile> FilesAdded { get; private set; } = [];
@@ -1236,9 +1246,25 @@ public sealed partial class StreamRuntime : IAsyncDisposable
                     FilesAdded = (await Rows.CommitAsync(parameters, CancellationToken.None, commitAfter: onlineSynced).ConfigureAwait(false)).FilesAdded;
                     metrics.Count("weft_lake_rows_total", "Rows written to the lake, by signal and path", Rows.RowCount, ("signal", Definition.Name), ("path", EventLayout.StreamPath));
                 }
+                else if (WatermarkOnly)
+                {
+                    // No rows, but events the stages left out (filtered, dead-lettered) raised the watermark:
+                    // a commit of no rows records it, or a restart judged against an older one and let through
+                    // events one process would have found late (dropped or left to batch).
+                    var commit = DeltaTransaction.Create(WatermarkOperation);
+                    foreach (var (key, value) in parameters)
+                    {
+                        commit = commit.WithParameter(key, value);
+                    }
+
+                    await Lake.Log.CommitAsync(commit.Build(), CancellationToken.None).ConfigureAwait(false);
+                }
             }
         }
     }
+
+    /// <summary>The operation of a stream commit of no rows that records a risen watermark (<see cref="LakeParameters.MaxEventTime"/>).</summary>
+    internal const string WatermarkOperation = "WEFT STREAM WATERMARK";
 
     /// <summary>Raw payload bytes kept in an executor's dead letter (as the parser keeps for its own).</summary>
     private const int MaxDeadLetterPayloadBytes = 4096;
