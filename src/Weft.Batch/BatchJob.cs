@@ -276,8 +276,24 @@ public sealed class BatchJob
             if (staging is null)
             {
                 var sealedHere = await SealedBucketsAsync(start, end).ConfigureAwait(false);
-                version = (await table.ReplacePartitionsAsync(enriched!, partitioner, replace, ChunkParameters(runId, chunkName, sealedHere, null, readAt), cancellationToken).ConfigureAwait(false)).Version;
-                sealedBuckets.AddRange(sealedHere);
+                try
+                {
+                    version = (await table.ReplacePartitionsAsync(enriched!, partitioner, replace, ChunkParameters(runId, chunkName, sealedHere, null, readAt), cancellationToken).ConfigureAwait(false)).Version;
+                    sealedBuckets.AddRange(sealedHere);
+                }
+                catch (ConcurrentModificationException)
+                {
+                    // The same run in another process (the streams of one group recomputing one changed
+                    // signal's tail, or one command started twice) committed this chunk first, from the
+                    // same inputs: its rows stand. Any other commit over these buckets is a real conflict.
+                    await CatchUpAsync().ConfigureAwait(false);
+                    if (!done.ContainsKey(chunkName))
+                    {
+                        throw;
+                    }
+
+                    skipped++;
+                }
             }
             else
             {

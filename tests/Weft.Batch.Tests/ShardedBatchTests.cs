@@ -115,6 +115,29 @@ public sealed class ShardedBatchTests
             .Should().Be(reference.Chunks, "each chunk is committed once, by one shard");
     }
 
+    /// <summary>
+    /// One run started twice at once (the streams of one group recomputing one changed signal's tail): a
+    /// chunk the other process committed first, from the same inputs, is taken as committed, where the
+    /// commit's conflict failed the run. The table is the one a single run leaves.
+    /// </summary>
+    [Fact]
+    public async Task The_same_run_started_twice_at_once_completes_both_and_leaves_the_table_one_run_leaves()
+    {
+        var request = Range with { BucketsPerChunk = 1 };
+        var (reference, _, _, single, expected) = await ReferenceRunAsync(31, request);
+        reference.Dispose();
+        using var world = await BatchWorld.CreateAsync(31, events: 600, users: 40);
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+
+        var runs = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(() => new BatchJob(env).RunAsync(request, null, CancellationToken.None))));
+
+        runs.Select(r => r.RunId).Distinct().Should().ContainSingle();
+        runs.Should().OnlyContain(r => r.Chunks == single.Chunks);
+        (await BatchWorld.BatchRowsAsync(world.Config.EnrichedTable("engagement"))).Should().Equal(expected);
+        var history = await (await EventTable.OpenAsync(world.Config.EnrichedTable("engagement"))).Log.GetHistoryAsync();
+        history.Where(c => c.Parameters.TryGetValue(LakeParameters.Chunk, out _)).Select(c => c.Parameters[LakeParameters.Chunk]).Distinct().Should().HaveCount(single.Chunks);
+    }
+
     [Fact]
     public async Task A_share_whose_data_files_were_vacuumed_is_withdrawn_and_staged_again_not_committed_broken()
     {
