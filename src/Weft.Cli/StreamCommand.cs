@@ -126,10 +126,15 @@ internal static class StreamCommand
                     await stderr.WriteLineAsync("stream: " + over.Describe(host.Source.Name)).ConfigureAwait(false);
                 }
 
+                // The tails' recomputes write beside the loop's progress lines.
+                var errors = TextWriter.Synchronized(stderr);
                 foreach (var changed in runtime.DefinitionsChanged)
                 {
-                    await stderr.WriteLineAsync("stream: " + changed.Describe(weft.ConfigPath, DateTimeOffset.UtcNow)).ConfigureAwait(false);
+                    await errors.WriteLineAsync("stream: " + changed.Describe(weft.ConfigPath, DateTimeOffset.UtcNow) + "; it runs now, in the background").ConfigureAwait(false);
                 }
+
+                using var tailsStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var tails = runtime.DefinitionsChanged.Select(changed => RecomputeTailAsync(runtime, changed, weft.ConfigPath, errors, tailsStop.Token)).ToList();
 
                 var loop = new StreamLoopWatch(TimeProvider.System);
                 await using var endpoints = parse.GetValue(metricsUrls) is { } urls
@@ -148,7 +153,17 @@ internal static class StreamCommand
                     await stdout.WriteLineAsync($"stream: recalled {recalled:N0} stored events into the dedup windows and hot-user caps in {seconds:F1} s (a redelivery of one is still a duplicate)").ConfigureAwait(false);
                 }
 
-                await RunAsync(runtime, host.Source, idleAfter, loop, stderr, ct).ConfigureAwait(false);
+                try
+                {
+                    await RunAsync(runtime, host.Source, idleAfter, loop, errors, ct).ConfigureAwait(false);
+                    await Task.WhenAll(tails).ConfigureAwait(false); // an idle exit waits for them; a stop ends them between chunks
+                }
+                finally
+                {
+                    // A stream that failed stops them too: they are the process's work, not to outlive it.
+                    await tailsStop.CancelAsync().ConfigureAwait(false);
+                    await Task.WhenAll(tails).ConfigureAwait(false);
+                }
                 if (idleAfter is not null && !ct.IsCancellationRequested && runtime.RecordsIn == 0 && host.Source.NotReadingReason() is { } reason)
                 {
                     // Idle because the input was never reached, not because it is empty: a script must not read it as success.
@@ -172,6 +187,26 @@ internal static class StreamCommand
             }
         });
         return command;
+    }
+
+    /// <summary>The batch run that brings a changed signal's streamed tail back, beside the stream; it says how it ended and never fails the stream.</summary>
+    private static async Task RecomputeTailAsync(StreamRuntime runtime, SignalDefinitionChanged changed, string config, TextWriter errors, CancellationToken ct)
+    {
+        await Task.Yield(); // the stream starts reading while the batch loads
+        try
+        {
+            var result = await runtime.RecomputeTailAsync(changed, ct).ConfigureAwait(false);
+            await errors.WriteLineAsync($"stream: the tail of '{changed.Signal}' is recomputed under definition {SignalDefinitionChanged.Short(changed.Now)}: {result.EventsOut:N0} events in {result.Chunks} chunk(s) ({result.ChunksResumed} committed before), {result.DeadLetters:N0} dead letters; its sequences are whole again").ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            await errors.WriteLineAsync($"stream: the recompute of '{changed.Signal}''s tail stopped with the stream (the chunks it committed stay); run it by hand: {changed.BatchCommand(config, DateTimeOffset.UtcNow)}").ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Whatever stopped it, the stream is not to stop for it: it serves the new events either way.
+            await errors.WriteLineAsync($"stream: the tail of '{changed.Signal}' could not be recomputed ({CliMessages.Of(ex)}); the stream goes on; run it by hand: {changed.BatchCommand(config, DateTimeOffset.UtcNow)}").ConfigureAwait(false);
+        }
     }
 
     /// <summary>

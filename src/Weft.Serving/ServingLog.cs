@@ -43,4 +43,10 @@ internal static partial class ServingLog
 
     [LoggerMessage(EventId = 6012, Level = LogLevel.Error, Message = "the embedded log refuses appends: POST /v1/events answers 503 and /healthz fails until weft serve restarts (opening the log recovers it)")]
     public static partial void LogFaulted(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 6013, Level = LogLevel.Information, Message = "the tail of '{Signal}' is recomputed under definition {Definition}: {Events} events in {Chunks} chunk(s); its sequences are whole again")]
+    public static partial void TailRecomputed(ILogger logger, string signal, string definition, long events, int chunks);
+
+    [LoggerMessage(EventId = 6014, Level = LogLevel.Warning, Message = "the tail of '{Signal}' was not recomputed ({Reason}); its events streamed under the earlier definition are not served until: {Command}")]
+    public static partial void TailNotRecomputed(ILogger logger, string signal, string reason, string command);
 }

@@ -189,6 +189,10 @@ public sealed class ServingServer : IAsyncDisposable
             if (stream is not null)
             {
                 builder.Services.AddHostedService(_ => stream);
+                if (stream.Runtime.DefinitionsChanged.Count > 0)
+                {
+                    builder.Services.AddHostedService(sp => new TailRecomputer(stream.Runtime, config.ConfigPath, time, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving")));
+                }
             }
 
             builder.Services.AddHostedService(sp => new HistoryRefresher(state, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving")));
@@ -205,7 +209,7 @@ public sealed class ServingServer : IAsyncDisposable
 
             foreach (var changed in stream?.Runtime.DefinitionsChanged ?? [])
             {
-                ServingLog.DefinitionChanged(log, changed.Describe(config.ConfigPath, time.GetUtcNow()));
+                ServingLog.DefinitionChanged(log, changed.Describe(config.ConfigPath, time.GetUtcNow()) + "; it runs now, in the background");
             }
 
             stream?.UseLogger(log);
@@ -320,6 +324,36 @@ internal sealed class ExposureFlusher(MigrationRouter router, ILogger logger) : 
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
             // Stopping: the server's dispose writes what is left.
+        }
+    }
+}
+
+/// <summary>
+/// Recomputes, beside the in-process stream, the streamed tail of each signal whose definition changed
+/// (<see cref="StreamRuntime.RecomputeTailAsync"/>): the batch history refresher then serves it.
+/// </summary>
+internal sealed class TailRecomputer(StreamRuntime runtime, string config, TimeProvider time, ILogger logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield(); // the server starts while the batch loads
+        foreach (var changed in runtime.DefinitionsChanged)
+        {
+            try
+            {
+                var result = await runtime.RecomputeTailAsync(changed, stoppingToken).ConfigureAwait(false);
+                ServingLog.TailRecomputed(logger, changed.Signal, SignalDefinitionChanged.Short(changed.Now), result.EventsOut, result.Chunks);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                ServingLog.TailNotRecomputed(logger, changed.Signal, "the server stopped first (its committed chunks stay)", changed.BatchCommand(config, time.GetUtcNow()));
+                return;
+            }
+            catch (Exception ex)
+            {
+                // Whatever stopped it, the server goes on: the new events are served either way.
+                ServingLog.TailNotRecomputed(logger, changed.Signal, ex.Message, changed.BatchCommand(config, time.GetUtcNow()));
+            }
         }
     }
 }

@@ -90,6 +90,36 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
     }
 
     /// <summary>
+    /// The stream runs that batch itself, beside the stream, over the lookback before now: the events it
+    /// streamed under the earlier definition come back from the batch path, and an idle exit waits for it.
+    /// </summary>
+    [Fact]
+    public async Task A_restarted_stream_recomputes_the_tail_a_changed_definition_left_unserved()
+    {
+        var start = DateTime.UtcNow.Date.AddDays(-2).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        var (config, lines) = await StreamSetup.EmbeddedStreamAsync(_cli, events: 2000, users: 40, items: 30, days: 2, start: start);
+        var first = await _cli.RunAsync("stream", "--config", config, "--signal", "engagement", "--exit-when-idle", "1s");
+        first.Exit.Should().Be(0, first.Err);
+        first.Err.Should().NotContain("the tail of", "the definition did not change");
+
+        var source = await File.ReadAllTextAsync(Path.Combine(CliHarness.RepoRoot, "examples", "definitions", "catalog.cs"));
+        Directory.CreateDirectory(_cli.PathOf("defs-v2"));
+        await File.WriteAllTextAsync(_cli.PathOf("defs-v2/catalog.cs"), source.Replace(".MaxLength(500)", ".MaxLength(400)", StringComparison.Ordinal));
+        (await _cli.RunAsync("compile", _cli.PathOf("defs-v2"), "--out", _cli.PathOf("signals"))).Exit.Should().Be(0);
+        var definition = WeftConfig.Load(config).LoadSignals().Single(s => s.Name == "engagement");
+
+        var restart = await _cli.RunAsync("stream", "--config", config, "--signal", "engagement", "--exit-when-idle", "1s");
+        restart.Exit.Should().Be(0, restart.Err);
+        var recomputed = System.Text.RegularExpressions.Regex.Match(restart.Err, $@"the tail of 'engagement' is recomputed under definition {SignalJsonWriter.Fingerprint(definition)[..12]}: ([\d,]+) events");
+        recomputed.Success.Should().BeTrue(restart.Err);
+        long.Parse(recomputed.Groups[1].Value, System.Globalization.NumberStyles.AllowThousands, System.Globalization.CultureInfo.InvariantCulture).Should().BePositive();
+
+        var lake = await EventTable.OpenAsync(_cli.PathOf("lake/enriched/engagement"));
+        (await lake.Log.GetHistoryAsync()).Where(c => c.Parameters.ContainsKey(LakeParameters.Run)).Should().NotBeEmpty()
+            .And.OnlyContain(c => c.Parameters[LakeParameters.Fingerprint] == SignalJsonWriter.Fingerprint(definition), "the batch rows are the new definition's");
+    }
+
+    /// <summary>
     /// DESIGN.md's scale-out: two weft stream processes in one Kafka consumer group, sharing a PostgreSQL
     /// store and the lake. One is killed mid-stream; the group gives its partitions to the other, which
     /// reads them from the dead one's last commit and stores every event once.

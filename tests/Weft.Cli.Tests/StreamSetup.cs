@@ -36,9 +36,9 @@ internal static class StreamSetup
     /// Generated events (one delivery per event id: producer re-sends are a separate concern) loaded into
     /// an embedded log before any stream starts, the example signals compiled, and a weft.json over them.
     /// </summary>
-    public static async Task<(string Config, List<string> Lines)> EmbeddedStreamAsync(CliHarness cli, int events, int users, int items, int days, string? postgres = null)
+    public static async Task<(string Config, List<string> Lines)> EmbeddedStreamAsync(CliHarness cli, int events, int users, int items, int days, string? postgres = null, string? start = null)
     {
-        var lines = await GenerateAsync(cli, events, users, items, days);
+        var lines = await GenerateAsync(cli, events, users, items, days, start);
         var config = await WriteConfigAsync(cli, postgres, """{ "kind": "embedded", "path": "log" }""");
         await using (var log = await EmbeddedLog.OpenAsync(cli.PathOf("log")))
         {
@@ -49,10 +49,12 @@ internal static class StreamSetup
     }
 
     /// <summary>weft gen's raw events (each event id once) and the example signals compiled into signals/.</summary>
-    public static async Task<List<string>> GenerateAsync(CliHarness cli, int events, int users, int items, int days)
+    /// <param name="start">weft gen's --start (ISO 8601); null: its fixed default.</param>
+    public static async Task<List<string>> GenerateAsync(CliHarness cli, int events, int users, int items, int days, string? start = null)
     {
         string Text(int n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        (await cli.RunAsync("gen", "--out", cli.PathOf("raw"), "--events", Text(events), "--users", Text(users), "--items", Text(items), "--days", Text(days))).Exit.Should().Be(0);
+        string[] args = ["gen", "--out", cli.PathOf("raw"), "--events", Text(events), "--users", Text(users), "--items", Text(items), "--days", Text(days)];
+        (await cli.RunAsync(start is null ? args : [.. args, "--start", start])).Exit.Should().Be(0);
         (await cli.RunAsync("compile", Path.Combine(CliHarness.RepoRoot, "examples", "definitions"), "--out", cli.PathOf("signals"))).Exit.Should().Be(0);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         return [.. (await File.ReadAllLinesAsync(cli.PathOf("raw/landing/events.jsonl"))).Where(l => EventId(l) is not { } id || seen.Add(id))];

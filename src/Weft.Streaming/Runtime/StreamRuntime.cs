@@ -293,6 +293,26 @@ public sealed partial class StreamRuntime : IAsyncDisposable
     public IReadOnlyList<SignalDefinitionChanged> DefinitionsChanged { get; private init; } = [];
 
     /// <summary>
+    /// Recomputes the streamed tail of a signal whose definition changed (one of <see cref="DefinitionsChanged"/>)
+    /// under the definition this runtime runs: the batch run <see cref="SignalDefinitionChanged.BatchCommand"/>
+    /// names, from the last sealed bucket (or the lookback's start) through the current bucket. Reads serve
+    /// its rows beside the stream's new ones, so the sequences are whole again without an operator. It runs
+    /// beside the stream (it replaces <c>path=batch</c> buckets, the stream appends to <c>path=stream</c>)
+    /// and is a batch run like any: resumable, stopped between chunks by <paramref name="cancellationToken"/>.
+    /// </summary>
+    public async Task<BatchResult> RecomputeTailAsync(SignalDefinitionChanged changed, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(changed);
+        var stream = _signals.Find(s => s.Env.Definition.Name == changed.Signal)
+            ?? throw new ArgumentException($"signal '{changed.Signal}' is not run by this stream", nameof(changed));
+        // Its own environment: the stream's is swapped when enrichments refresh.
+        var env = await SignalEnvironment.LoadAsync(_config, stream.Env.Definition, cancellationToken: cancellationToken).ConfigureAwait(false);
+        long now = Timestamps.ToMicros(_time.GetUtcNow());
+        long from = changed.SealedThroughMicros ?? now - (env.Definition.Lookback.Ticks / TimeSpan.TicksPerMicrosecond);
+        return await new BatchJob(env, _time).RunAsync(new BatchRequest(changed.Signal, from, Math.Max(now, from + 1)), null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Partitions whose offsets the tables held past the source's end when the runtime opened: the log
     /// the tables were written from was replaced (a new <c>source.path</c>), so its offsets start over
     /// (<see cref="LakeParameters.OffsetsReset"/>). Empty when none did.
