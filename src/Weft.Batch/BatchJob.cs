@@ -232,7 +232,8 @@ public sealed class BatchJob
             {
                 // Sharded runs resume as they did: each shard deciding alone whether a late file sends a
                 // chunk round again could split the shards, one waiting forever for another that skipped.
-                bool arrived = arrivals.ArrivedSince(chunkReadAt, start, end);
+                // A sharded run only warns: it does not scan the whole archive for a commit that predates read times.
+                bool arrived = (shard is null || chunkReadAt is not null) && arrivals.ArrivedSince(chunkReadAt, start, end);
                 if (shard is not null || !arrived)
                 {
                     stale += shard is not null && arrived ? 1 : 0;
@@ -252,6 +253,7 @@ public sealed class BatchJob
             var replace = TimeBuckets.Filter(start, end - 1, definition.Bucket, PartitionFilter.All.Equal(EventLayout.PathColumn, EventLayout.BatchPath));
             var partitioner = EventPartitioner.ByTimeBucket(definition.Bucket, EventLayout.BatchPath);
             EventBatch? enriched = null;
+            long chunkIn = 0, chunkOut = 0, chunkDeadLetters = 0;
             if (staging is null || !staging.IsStaged)
             {
                 (enriched, var rejected, var run, long rawRead) = await ComputeChunkAsync(start, end, shard, untimedDeadLetters: index == 1, cancellationToken).ConfigureAwait(false);
@@ -268,9 +270,10 @@ public sealed class BatchJob
                 var fresh = DeadLetterTable.NotYetRecorded(DeadLetterTable.Located(rejected, deployment), recordedDeadLetters);
                 await DeadLetterTable.AppendAsync(deadLetterTable, EventLayout.BatchPath, runId, tag, onlyOnce: true, fresh, Timestamps.ToMicros(_time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
                 recordedNow += fresh.Count;
-                eventsIn += run.EventsIn;
-                eventsOut += run.EventsOut;
-                deadLetters += rejected.Count;
+                (chunkIn, chunkOut, chunkDeadLetters) = (run.EventsIn, run.EventsOut, rejected.Count);
+                eventsIn += chunkIn;
+                eventsOut += chunkOut;
+                deadLetters += chunkDeadLetters;
             }
 
             if (staging is null)
@@ -281,17 +284,20 @@ public sealed class BatchJob
                     version = (await table.ReplacePartitionsAsync(enriched!, partitioner, replace, ChunkParameters(runId, chunkName, sealedHere, null, readAt), cancellationToken).ConfigureAwait(false)).Version;
                     sealedBuckets.AddRange(sealedHere);
                 }
-                catch (ConcurrentModificationException)
+                catch (ConcurrentModificationException conflict)
                 {
                     // The same run in another process (the streams of one group recomputing one changed
-                    // signal's tail, or one command started twice) committed this chunk first, from the
-                    // same inputs: its rows stand. Any other commit over these buckets is a real conflict.
-                    await CatchUpAsync().ConfigureAwait(false);
-                    if (!done.ContainsKey(chunkName))
+                    // signal's tail, or one command started twice) committed this chunk first: its rows
+                    // stand, read from the same inputs but for stream archive files that landed between
+                    // the two reads (its read time is recorded; a later run recomputes for those). Any
+                    // other commit over these buckets is a real conflict and fails the run.
+                    if (!await CommittedByThisRunAsync(conflict, chunkName).ConfigureAwait(false))
                     {
                         throw;
                     }
 
+                    await CatchUpAsync().ConfigureAwait(false);
+                    (eventsIn, eventsOut, deadLetters) = (eventsIn - chunkIn, eventsOut - chunkOut, deadLetters - chunkDeadLetters);
                     skipped++;
                 }
             }
@@ -319,6 +325,20 @@ public sealed class BatchJob
         }
 
         return new BatchResult(runId, chunks.Count, skipped, eventsIn, eventsOut, deadLetters, sealedBuckets, version, waiting.Count, recordedNow) { ChunksRecomputed = refreshed, ChunksStale = stale };
+
+        // Whether the commit a replace conflicted with is this run's commit of the chunk.
+        async Task<bool> CommittedByThisRunAsync(ConcurrentModificationException conflict, string chunkName)
+        {
+            if (conflict.ConflictingVersion is not { } at)
+            {
+                return false;
+            }
+
+            var commit = (await table.Log.GetCommitsAfterAsync(at - 1, cancellationToken).ConfigureAwait(false)).FirstOrDefault(c => c.Version == at);
+            return commit is not null
+                && commit.Parameters.TryGetValue(LakeParameters.Run, out var run) && run == runId
+                && commit.Parameters.TryGetValue(LakeParameters.Chunk, out var chunk) && chunk == chunkName;
+        }
 
         // The buckets a chunk's commit seals: those closed for good by now, and those an earlier run sealed
         // (a raised late allowance can make one open again by the clock). A seal is never undone, and the

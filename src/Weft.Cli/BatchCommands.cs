@@ -164,10 +164,10 @@ internal static class BatchCommands
             return;
         }
 
-        var changed = new Weft.Streaming.Runtime.SignalDefinitionChanged(definition.Name, other, current, state.SealedThroughMicros);
+        var changed = new Weft.Streaming.Runtime.SignalDefinitionChanged(definition.Name, other, current, state.SealedThroughMicros, definition.Lookback.Ticks / TimeSpan.TicksPerMicrosecond);
         await stderr.WriteLineAsync(
             $"note: the lake's newest stream rows were written by definition {Weft.Streaming.Runtime.SignalDefinitionChanged.Short(other)}, not the current {Weft.Streaming.Runtime.SignalDefinitionChanged.Short(current)}: " +
-            $"this file holds them as that definition computed them (serving leaves them out); to have them as the current one computes them, run first: {changed.BatchCommand(weft.ConfigPath, DateTimeOffset.UtcNow)}").ConfigureAwait(false);
+            $"this file holds them as that definition computed them (serving leaves them out); to have them as the current one computes them, run first: {changed.BatchCommand(weft.ConfigPath, changed.TailRequest(DateTimeOffset.UtcNow))}").ConfigureAwait(false);
     }
 
     private static Command TrainingSetCommand(TextWriter stdout, TextWriter stderr)

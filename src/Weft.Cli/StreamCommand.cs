@@ -119,22 +119,20 @@ internal static class StreamCommand
 
                 var options = new StreamOptions { FlushInterval = flushInterval, MaxBatchRecords = parse.GetValue(maxBatch), MaxPendingRows = parse.GetValue(maxPending), CompactInterval = compactInterval,
                     VacuumInterval = vacuumInterval, VacuumRetention = vacuumRetention, Consumer = consumer };
-                await using var host = await StreamHost.OpenAsync(weft, options.Consumer, new TextWriterLogger(stderr, "stream: source: "), ct).ConfigureAwait(false);
+                // The tails' recomputes (below) write beside the loop's progress lines and the source's log.
+                var errors = TextWriter.Synchronized(stderr);
+                await using var host = await StreamHost.OpenAsync(weft, options.Consumer, new TextWriterLogger(errors, "stream: source: "), ct).ConfigureAwait(false);
                 await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, names, options, cancellationToken: ct).ConfigureAwait(false);
                 foreach (var over in runtime.StartedOver)
                 {
                     await stderr.WriteLineAsync("stream: " + over.Describe(host.Source.Name)).ConfigureAwait(false);
                 }
 
-                // The tails' recomputes write beside the loop's progress lines.
-                var errors = TextWriter.Synchronized(stderr);
+                var started = DateTimeOffset.UtcNow;
                 foreach (var changed in runtime.DefinitionsChanged)
                 {
-                    await errors.WriteLineAsync("stream: " + changed.Describe(weft.ConfigPath, DateTimeOffset.UtcNow) + "; it runs now, in the background").ConfigureAwait(false);
+                    await errors.WriteLineAsync("stream: " + changed.Describe(weft.ConfigPath, started) + "; it runs now, in the background").ConfigureAwait(false);
                 }
-
-                using var tailsStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                var tails = runtime.DefinitionsChanged.Select(changed => RecomputeTailAsync(runtime, changed, weft.ConfigPath, errors, tailsStop.Token)).ToList();
 
                 var loop = new StreamLoopWatch(TimeProvider.System);
                 await using var endpoints = parse.GetValue(metricsUrls) is { } urls
@@ -153,8 +151,11 @@ internal static class StreamCommand
                     await stdout.WriteLineAsync($"stream: recalled {recalled:N0} stored events into the dedup windows and hot-user caps in {seconds:F1} s (a redelivery of one is still a duplicate)").ConfigureAwait(false);
                 }
 
+                using var tailsStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var tails = new List<Task>();
                 try
                 {
+                    tails.AddRange(runtime.DefinitionsChanged.Select(changed => RecomputeTailAsync(runtime, changed, changed.TailRequest(started), weft.ConfigPath, errors, tailsStop.Token)));
                     await RunAsync(runtime, host.Source, idleAfter, loop, errors, ct).ConfigureAwait(false);
                     await Task.WhenAll(tails).ConfigureAwait(false); // an idle exit waits for them; a stop ends them between chunks
                 }
@@ -190,22 +191,22 @@ internal static class StreamCommand
     }
 
     /// <summary>The batch run that brings a changed signal's streamed tail back, beside the stream; it says how it ended and never fails the stream.</summary>
-    private static async Task RecomputeTailAsync(StreamRuntime runtime, SignalDefinitionChanged changed, string config, TextWriter errors, CancellationToken ct)
+    private static async Task RecomputeTailAsync(StreamRuntime runtime, SignalDefinitionChanged changed, BatchRequest tail, string config, TextWriter errors, CancellationToken ct)
     {
         await Task.Yield(); // the stream starts reading while the batch loads
         try
         {
-            var result = await runtime.RecomputeTailAsync(changed, ct).ConfigureAwait(false);
+            var result = await runtime.RecomputeTailAsync(changed, tail, ct).ConfigureAwait(false);
             await errors.WriteLineAsync($"stream: the tail of '{changed.Signal}' is recomputed under definition {SignalDefinitionChanged.Short(changed.Now)}: {result.EventsOut:N0} events in {result.Chunks} chunk(s) ({result.ChunksResumed} committed before), {result.DeadLetters:N0} dead letters; its sequences are whole again").ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            await errors.WriteLineAsync($"stream: the recompute of '{changed.Signal}''s tail stopped with the stream (the chunks it committed stay); run it by hand: {changed.BatchCommand(config, DateTimeOffset.UtcNow)}").ConfigureAwait(false);
+            await errors.WriteLineAsync($"stream: the recompute of '{changed.Signal}''s tail stopped with the stream (the chunks it committed stay); run it by hand: {changed.BatchCommand(config, tail)}").ConfigureAwait(false);
         }
         catch (Exception ex)
         {
             // Whatever stopped it, the stream is not to stop for it: it serves the new events either way.
-            await errors.WriteLineAsync($"stream: the tail of '{changed.Signal}' could not be recomputed ({CliMessages.Of(ex)}); the stream goes on; run it by hand: {changed.BatchCommand(config, DateTimeOffset.UtcNow)}").ConfigureAwait(false);
+            await errors.WriteLineAsync($"stream: the tail of '{changed.Signal}' could not be recomputed ({CliMessages.Of(ex)}); the stream goes on; run it by hand: {changed.BatchCommand(config, tail)}").ConfigureAwait(false);
         }
     }
 

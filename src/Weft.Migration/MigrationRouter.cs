@@ -105,8 +105,9 @@ public sealed class MigrationRouter : IAsyncDisposable
         {
         }
 
+        // Taken, not released: a request still loading routes would swap in a ledger opened after this.
+        await _loading.WaitAsync().ConfigureAwait(false);
         await _store.DisposeAsync().ConfigureAwait(false);
-        _loading.Dispose();
     }
 
     private async ValueTask<Routes> RoutesAsync(string signal, IReadOnlyList<string> eventTypes, CancellationToken cancellationToken)
@@ -124,7 +125,7 @@ public sealed class MigrationRouter : IAsyncDisposable
                 return cached; // another request loaded it while this one waited
             }
 
-            await OpenLedgerCreatedSinceAsync(cancellationToken).ConfigureAwait(false);
+            await OpenLedgerCreatedSinceAsync().ConfigureAwait(false);
             IReadOnlyDictionary<string, MigrationStatus> statuses;
             long version;
             try
@@ -147,7 +148,7 @@ public sealed class MigrationRouter : IAsyncDisposable
     }
 
     /// <summary>Swaps the empty stand-in for the ledger once its file exists.</summary>
-    private async Task OpenLedgerCreatedSinceAsync(CancellationToken cancellationToken)
+    private async Task OpenLedgerCreatedSinceAsync()
     {
         var standIn = _store;
         if (standIn.Exists || !File.Exists(standIn.Path))
@@ -158,9 +159,10 @@ public sealed class MigrationRouter : IAsyncDisposable
         MigrationStore opened;
         try
         {
-            opened = await MigrationStore.OpenExistingAsync(standIn.Path, _time, cancellationToken).ConfigureAwait(false);
+            // Not the request's token: an open cut short would leave its connection behind.
+            opened = await MigrationStore.OpenExistingAsync(standIn.Path, _time, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // Caught while `weft migrate shadow` creates its tables (they are not made in one step):
             // routes stay as before the migration until the next refresh tries again. A damaged file

@@ -403,8 +403,9 @@ public sealed record ColumnAgreement(string Column, long Compared, long Agreed, 
     public double Rate => Compared == 0 ? 1 : (double)Agreed / Compared;
 
     /// <summary>The rate in JSON reports: null when nothing was compared, which a reader would take for full agreement as 1.</summary>
+    [JsonInclude]
     [JsonPropertyName("rate")]
-    public double? MeasuredRate => Compared == 0 ? null : Rate;
+    internal double? MeasuredRate => Compared == 0 ? null : Rate;
 }
 
 /// <summary>Event-level counts of one event type (or of all, <c>(all)</c>).</summary>
@@ -436,11 +437,13 @@ public sealed record EventTypeComparison(
     [JsonIgnore]
     public double WorstAgreement => Columns.Count == 0 ? 1 : Columns.Min(c => c.Rate);
 
+    [JsonInclude]
     [JsonPropertyName("completeness")]
-    public double? MeasuredCompleteness => Matched + ReferenceOnly == 0 ? null : Completeness;
+    internal double? MeasuredCompleteness => Matched + ReferenceOnly == 0 ? null : Completeness;
 
+    [JsonInclude]
     [JsonPropertyName("worst_agreement")]
-    public double? MeasuredWorstAgreement => Columns.Any(c => c.Compared > 0) ? Columns.Where(c => c.Compared > 0).Min(c => c.Rate) : null;
+    internal double? MeasuredWorstAgreement => Columns.Any(c => c.Compared > 0) ? Columns.Where(c => c.Compared > 0).Min(c => c.Rate) : null;
 }
 
 /// <summary>One slice's (a bucket's) events of one type: distinct ids both sides hold, only the reference, of those the explained, only the candidate.</summary>
@@ -450,8 +453,9 @@ public sealed record SliceCompleteness(string EventType, long Matched, long Refe
     [JsonIgnore]
     public double Completeness => Matched + ReferenceOnly == 0 ? 1 : (double)Matched / (Matched + ReferenceOnly);
 
+    [JsonInclude]
     [JsonPropertyName("completeness")]
-    public double? MeasuredCompleteness => Matched + ReferenceOnly == 0 ? null : Completeness;
+    internal double? MeasuredCompleteness => Matched + ReferenceOnly == 0 ? null : Completeness;
 }
 
 /// <summary>Sequence-level agreement: users seen on either side; those whose events are the same ids at the same times; those whose compared values all agree too.</summary>
@@ -465,11 +469,13 @@ public sealed record SequenceAgreement(long Users, long IdsAgree, long FullyAgre
     [JsonIgnore]
     public double FullRate => Users == 0 ? 1 : (double)FullyAgree / Users;
 
+    [JsonInclude]
     [JsonPropertyName("ids_rate")]
-    public double? MeasuredIdsRate => Users == 0 ? null : IdsRate;
+    internal double? MeasuredIdsRate => Users == 0 ? null : IdsRate;
 
+    [JsonInclude]
     [JsonPropertyName("full_rate")]
-    public double? MeasuredFullRate => Users == 0 ? null : FullRate;
+    internal double? MeasuredFullRate => Users == 0 ? null : FullRate;
 }
 
 /// <summary>Everything an <see cref="EventComparer"/> found.</summary>

@@ -48,5 +48,5 @@ internal static partial class ServingLog
     public static partial void TailRecomputed(ILogger logger, string signal, string definition, long events, int chunks);
 
     [LoggerMessage(EventId = 6014, Level = LogLevel.Warning, Message = "the tail of '{Signal}' was not recomputed ({Reason}); its events streamed under the earlier definition are not served until: {Command}")]
-    public static partial void TailNotRecomputed(ILogger logger, string signal, string reason, string command);
+    public static partial void TailNotRecomputed(ILogger logger, string signal, string reason, string command, Exception? exception);
 }

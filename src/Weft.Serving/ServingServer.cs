@@ -34,14 +34,16 @@ public sealed class ServingServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly StreamHost? _streamHost;
     private readonly IOnlineStore? _ownedStore;
+    private readonly TailRecomputer? _tails;
     private int _disposed;
 
-    private ServingServer(WebApplication app, ServingState state, StreamHost? streamHost, IOnlineStore? ownedStore)
+    private ServingServer(WebApplication app, ServingState state, StreamHost? streamHost, IOnlineStore? ownedStore, TailRecomputer? tails)
     {
         _app = app;
         State = state;
         _streamHost = streamHost;
         _ownedStore = ownedStore;
+        _tails = tails;
     }
 
     /// <summary>The addresses Kestrel listens on (with the real port when 0 was asked for).</summary>
@@ -89,6 +91,8 @@ public sealed class ServingServer : IAsyncDisposable
         IOnlineStore? ownedStore = null;
         WebApplication? app = null;
         MigrationRouter? router = null;
+        TailRecomputer? tails = null; // set when the host starts its services
+        var tailsAt = time.GetUtcNow(); // the tails' batch runs end here: the command logged is the run's
         try
         {
             IOnlineStore inner;
@@ -191,7 +195,8 @@ public sealed class ServingServer : IAsyncDisposable
                 builder.Services.AddHostedService(_ => stream);
                 if (stream.Runtime.DefinitionsChanged.Count > 0)
                 {
-                    builder.Services.AddHostedService(sp => new TailRecomputer(stream.Runtime, config.ConfigPath, time, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving")));
+                    var runs = stream.Runtime.DefinitionsChanged.Select(c => (c, c.TailRequest(tailsAt))).ToList();
+                    builder.Services.AddHostedService(sp => tails = new TailRecomputer(stream.Runtime, runs, config.ConfigPath, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving")));
                 }
             }
 
@@ -209,7 +214,7 @@ public sealed class ServingServer : IAsyncDisposable
 
             foreach (var changed in stream?.Runtime.DefinitionsChanged ?? [])
             {
-                ServingLog.DefinitionChanged(log, changed.Describe(config.ConfigPath, time.GetUtcNow()) + "; it runs now, in the background");
+                ServingLog.DefinitionChanged(log, changed.Describe(config.ConfigPath, tailsAt) + "; it runs now, in the background");
             }
 
             stream?.UseLogger(log);
@@ -234,7 +239,7 @@ public sealed class ServingServer : IAsyncDisposable
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             Volatile.Write(ref started, true);
             ServingLog.Started(log, signals.Count, config.Signals, inner.Describe, stream is null ? "not in this process" : $"in-process from {stream.Source.Name}", state.Keys.Count, config.Tenants.Length);
-            return new ServingServer(app, state, streamHost, ownedStore);
+            return new ServingServer(app, state, streamHost, ownedStore, tails);
         }
         catch
         {
@@ -247,6 +252,8 @@ public sealed class ServingServer : IAsyncDisposable
             {
                 await app.DisposeAsync().ConfigureAwait(false);
             }
+
+            await (tails?.Stopped ?? Task.CompletedTask).ConfigureAwait(false); // the hosted services started before Kestrel failed
 
             if (streamHost is not null)
             {
@@ -277,6 +284,8 @@ public sealed class ServingServer : IAsyncDisposable
         finally
         {
             await _app.DisposeAsync().ConfigureAwait(false);
+            // A recompute slower to stop than the host's shutdown budget still reads the stream's tables.
+            await (_tails?.Stopped ?? Task.CompletedTask).ConfigureAwait(false);
             if (_streamHost is not null)
             {
                 await _streamHost.DisposeAsync().ConfigureAwait(false);
@@ -332,27 +341,30 @@ internal sealed class ExposureFlusher(MigrationRouter router, ILogger logger) : 
 /// Recomputes, beside the in-process stream, the streamed tail of each signal whose definition changed
 /// (<see cref="StreamRuntime.RecomputeTailAsync"/>): the batch history refresher then serves it.
 /// </summary>
-internal sealed class TailRecomputer(StreamRuntime runtime, string config, TimeProvider time, ILogger logger) : BackgroundService
+internal sealed class TailRecomputer(StreamRuntime runtime, IReadOnlyList<(SignalDefinitionChanged Changed, Weft.Batch.BatchRequest Tail)> runs, string config, ILogger logger) : BackgroundService
 {
+    /// <summary>Completes when the runs have ended (or stopped); never faults.</summary>
+    public Task Stopped => ExecuteTask ?? Task.CompletedTask;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield(); // the server starts while the batch loads
-        foreach (var changed in runtime.DefinitionsChanged)
+        foreach (var (changed, tail) in runs)
         {
             try
             {
-                var result = await runtime.RecomputeTailAsync(changed, stoppingToken).ConfigureAwait(false);
+                var result = await runtime.RecomputeTailAsync(changed, tail, stoppingToken).ConfigureAwait(false);
                 ServingLog.TailRecomputed(logger, changed.Signal, SignalDefinitionChanged.Short(changed.Now), result.EventsOut, result.Chunks);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
-                ServingLog.TailNotRecomputed(logger, changed.Signal, "the server stopped first (its committed chunks stay)", changed.BatchCommand(config, time.GetUtcNow()));
+                ServingLog.TailNotRecomputed(logger, changed.Signal, "the server stopped first; the chunks it committed stay", changed.BatchCommand(config, tail), null);
                 return;
             }
             catch (Exception ex)
             {
                 // Whatever stopped it, the server goes on: the new events are served either way.
-                ServingLog.TailNotRecomputed(logger, changed.Signal, ex.Message, changed.BatchCommand(config, time.GetUtcNow()));
+                ServingLog.TailNotRecomputed(logger, changed.Signal, ex.Message, changed.BatchCommand(config, tail), ex);
             }
         }
     }

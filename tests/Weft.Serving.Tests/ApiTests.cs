@@ -296,8 +296,10 @@ public sealed class ApiTests
         using var client = world.Client();
 
         var changed = world.Server.State.Stream!.Runtime.DefinitionsChanged.Should().ContainSingle().Which;
-        changed.Should().Be(new Weft.Streaming.Runtime.SignalDefinitionChanged("engagement", SignalJsonWriter.Fingerprint(world.Signal), SignalJsonWriter.Fingerprint(next), null));
-        changed.Describe("/srv/weft.json", DateTimeOffset.UnixEpoch).Should().EndWith("weft batch --config /srv/weft.json --signal engagement --from <start of the lookback> --to 1970-01-01T00:00:00.000000Z");
+        changed.Should().Be(new Weft.Streaming.Runtime.SignalDefinitionChanged("engagement", SignalJsonWriter.Fingerprint(world.Signal), SignalJsonWriter.Fingerprint(next), null, 7 * ServingWorld.Day));
+        // Nothing sealed: the tail is the signal's 7-day lookback before now, a command that runs as printed.
+        changed.Describe("/srv/weft.json", Timestamps.FromMicros(ServingWorld.Now)).Should().EndWith(
+            $"weft batch --config /srv/weft.json --signal engagement --from {Timestamps.Format(ServingWorld.Now - (7 * ServingWorld.Day))} --to {Timestamps.Format(ServingWorld.Now)}");
 
         long user = events.First(e => e.EventType == "save").UserId;
         var body = await ServingWorld.JsonAsync(await client.GetAsync($"v1/signals/engagement/users/{user}/sequence"));

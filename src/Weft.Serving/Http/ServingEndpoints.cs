@@ -70,7 +70,9 @@ internal static partial class ServingEndpoints
                 // Content-Length, one sent slower than Kestrel's minimum rate): a 500 and an error with a
                 // stack trace in the log for each such request said otherwise. The rest cannot be read: close.
                 context.Response.Headers.Connection = "close";
-                await WriteErrorAsync(context, ApiError.BadRequest($"the request body could not be read: {ex.Message}")).ConfigureAwait(false);
+                var error = ApiError.BadRequest($"the request body could not be read: {ex.Message}");
+                // Kestrel's own status where it has one (408 for a body sent too slowly, 413 past its size limit).
+                await WriteErrorAsync(context, ex.StatusCode is >= 400 and < 500 ? error with { Status = ex.StatusCode } : error).ConfigureAwait(false);
             }
             catch (Weft.Online.OnlineStoreException ex) when (ex.IsTransient && !context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
             {

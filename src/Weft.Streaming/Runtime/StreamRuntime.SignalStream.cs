@@ -78,7 +78,8 @@ public sealed partial class StreamRuntime
             await stream.RecallAsync(cancellationToken).ConfigureAwait(false);
             if (await EnrichedLake.LastStreamedUnderAsync(lake, cancellationToken).ConfigureAwait(false) is { } streamedUnder && streamedUnder != env.Signal.Fingerprint)
             {
-                stream.DefinitionChanged = new SignalDefinitionChanged(name, streamedUnder, env.Signal.Fingerprint, (await view.GetStateAsync(cancellationToken).ConfigureAwait(false)).SealedThroughMicros);
+                stream.DefinitionChanged = new SignalDefinitionChanged(name, streamedUnder, env.Signal.Fingerprint, (await view.GetStateAsync(cancellationToken).ConfigureAwait(false)).SealedThroughMicros,
+                    env.Definition.Lookback.Ticks / TimeSpan.TicksPerMicrosecond);
             }
 
             return stream;

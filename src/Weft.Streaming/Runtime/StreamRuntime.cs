@@ -25,22 +25,35 @@ public sealed record OffsetsStartedOver(string Partition, long HeldThrough, long
 /// A signal whose definition changed since the stream last wrote it (<see cref="StreamRuntime.DefinitionsChanged"/>):
 /// the online store's elements of <paramref name="StreamedUnder"/> are not served under <paramref name="Now"/>
 /// (another fingerprint), so the events streamed after the batch path's last sealed bucket are missing
-/// from served sequences until a batch run recomputes them.
+/// from served sequences until a batch run recomputes them (<see cref="StreamRuntime.RecomputeTailAsync"/>).
 /// </summary>
-public sealed record SignalDefinitionChanged(string Signal, string StreamedUnder, string Now, long? SealedThroughMicros)
+/// <param name="LookbackMicros">The signal's lookback: with no bucket sealed, the tail is the lookback before now (what reads serve).</param>
+public sealed record SignalDefinitionChanged(string Signal, string StreamedUnder, string Now, long? SealedThroughMicros, long LookbackMicros)
 {
     /// <summary>What an operator is told, with the command that brings the events back.</summary>
     public string Describe(string config, DateTimeOffset now)
     {
-        string from = SealedThroughMicros is { } through ? Timestamps.Format(through) : "the start of the signal's lookback";
+        var tail = TailRequest(now);
+        string from = SealedThroughMicros is { } through ? Timestamps.Format(through) : $"{Timestamps.Format(tail.FromMicros)} (the lookback before now; no bucket is sealed)";
         return $"signal '{Signal}' is now definition {Short(Now)}, but the stream last wrote it under {Short(StreamedUnder)}: the events it streamed since {from} " +
             $"(past the last sealed batch bucket) are not served (the online store's elements of another definition are skipped) until a batch run recomputes them: " +
-            BatchCommand(config, now);
+            BatchCommand(config, tail);
     }
 
-    /// <summary>The batch run that recomputes the streamed tail under <see cref="Now"/>: from the last sealed bucket to <paramref name="now"/>.</summary>
-    public string BatchCommand(string config, DateTimeOffset now) =>
-        $"weft batch --config {config} --signal {Signal} --from {(SealedThroughMicros is { } t ? Timestamps.Format(t) : "<start of the lookback>")} --to {Timestamps.Format(Timestamps.ToMicros(now))}";
+    /// <summary>The batch run over the streamed tail as of <paramref name="now"/>: from the last sealed bucket (or the lookback before now) to now.</summary>
+    public BatchRequest TailRequest(DateTimeOffset now)
+    {
+        long to = Timestamps.ToMicros(now);
+        long from = SealedThroughMicros ?? to - LookbackMicros;
+        return new BatchRequest(Signal, from, Math.Max(to, from + 1));
+    }
+
+    /// <summary>The command that runs <paramref name="tail"/>: the same range, so it resumes a run of it that stopped.</summary>
+    public string BatchCommand(string config, BatchRequest tail)
+    {
+        ArgumentNullException.ThrowIfNull(tail);
+        return $"weft batch --config {config} --signal {Signal} --from {Timestamps.Format(tail.FromMicros)} --to {Timestamps.Format(tail.ToMicros)}";
+    }
 
     /// <summary>A fingerprint's first 12 characters (a commit parameter another tool wrote may be shorter).</summary>
     public static string Short(string fingerprint) => fingerprint.Length > 12 ? fingerprint[..12] : fingerprint;
@@ -294,22 +307,19 @@ public sealed partial class StreamRuntime : IAsyncDisposable
 
     /// <summary>
     /// Recomputes the streamed tail of a signal whose definition changed (one of <see cref="DefinitionsChanged"/>)
-    /// under the definition this runtime runs: the batch run <see cref="SignalDefinitionChanged.BatchCommand"/>
-    /// names, from the last sealed bucket (or the lookback's start) through the current bucket. Reads serve
-    /// its rows beside the stream's new ones, so the sequences are whole again without an operator. It runs
-    /// beside the stream (it replaces <c>path=batch</c> buckets, the stream appends to <c>path=stream</c>)
-    /// and is a batch run like any: resumable, stopped between chunks by <paramref name="cancellationToken"/>.
+    /// under the definition this runtime runs: <paramref name="tail"/> (<see cref="SignalDefinitionChanged.TailRequest"/>).
+    /// Reads serve its rows beside the stream's new ones, so the sequences are whole again without an
+    /// operator. It runs beside the stream (it replaces <c>path=batch</c> buckets, the stream appends to
+    /// <c>path=stream</c>) and is a batch run like any: resumable, stopped by <paramref name="cancellationToken"/>.
     /// </summary>
-    public async Task<BatchResult> RecomputeTailAsync(SignalDefinitionChanged changed, CancellationToken cancellationToken)
+    public async Task<BatchResult> RecomputeTailAsync(SignalDefinitionChanged changed, BatchRequest tail, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(changed);
         var stream = _signals.Find(s => s.Env.Definition.Name == changed.Signal)
             ?? throw new ArgumentException($"signal '{changed.Signal}' is not run by this stream", nameof(changed));
         // Its own environment: the stream's is swapped when enrichments refresh.
         var env = await SignalEnvironment.LoadAsync(_config, stream.Env.Definition, cancellationToken: cancellationToken).ConfigureAwait(false);
-        long now = Timestamps.ToMicros(_time.GetUtcNow());
-        long from = changed.SealedThroughMicros ?? now - (env.Definition.Lookback.Ticks / TimeSpan.TicksPerMicrosecond);
-        return await new BatchJob(env, _time).RunAsync(new BatchRequest(changed.Signal, from, Math.Max(now, from + 1)), null, cancellationToken).ConfigureAwait(false);
+        return await new BatchJob(env, _time).RunAsync(tail, null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
