@@ -334,7 +334,16 @@ public sealed class BatchJob
                 return false;
             }
 
-            var commit = (await table.Log.GetCommitsAfterAsync(at - 1, cancellationToken).ConfigureAwait(false)).FirstOrDefault(c => c.Version == at);
+            CommitSummary? commit;
+            try
+            {
+                commit = (await table.Log.GetCommitsAfterAsync(at - 1, cancellationToken).ConfigureAwait(false)).FirstOrDefault(c => c.Version == at);
+            }
+            catch (Exception e) when (e is IOException or DeltaException)
+            {
+                return false; // unknown: the conflict stands
+            }
+
             return commit is not null
                 && commit.Parameters.TryGetValue(LakeParameters.Run, out var run) && run == runId
                 && commit.Parameters.TryGetValue(LakeParameters.Chunk, out var chunk) && chunk == chunkName;

@@ -157,6 +157,7 @@ internal static class StreamCommand
                 {
                     tails.AddRange(runtime.DefinitionsChanged.Select(changed => RecomputeTailAsync(runtime, changed, changed.TailRequest(started), weft.ConfigPath, errors, tailsStop.Token)));
                     await RunAsync(runtime, host.Source, idleAfter, loop, errors, ct).ConfigureAwait(false);
+                    loop.Finished();
                     await Task.WhenAll(tails).ConfigureAwait(false); // an idle exit waits for them; a stop ends them between chunks
                 }
                 finally
@@ -268,11 +269,21 @@ internal sealed class StreamLoopWatch(TimeProvider time)
 
     private long _lastStep = time.GetTimestamp();
 
+    private volatile bool _finished;
+
     public void Stepped() => Volatile.Write(ref _lastStep, time.GetTimestamp());
 
-    /// <summary>Null while the loop steps; else how long it has been silent.</summary>
+    /// <summary>The loop has ended (an idle exit waiting for a tail's recompute): its silence is no fault.</summary>
+    public void Finished() => _finished = true;
+
+    /// <summary>Null while the loop steps (or after it ended); else how long it has been silent.</summary>
     public string? Problem()
     {
+        if (_finished)
+        {
+            return null;
+        }
+
         var silent = time.GetElapsedTime(Volatile.Read(ref _lastStep));
         return silent < StuckAfter ? null : string.Create(CultureInfo.InvariantCulture, $"the stream loop has not finished a step for {silent.TotalSeconds:F0} s");
     }

@@ -26,7 +26,8 @@ public sealed class MigrationRouter : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly TimeSpan _refresh;
     private readonly ConcurrentDictionary<string, Routes> _routes = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _loading = new(1, 1);
+    private readonly SemaphoreSlim _loading = new(1, 1); // held while routes load, and by the dispose
+    private bool _disposed; // read and written under _loading
     private readonly ConcurrentQueue<Exposure> _exposures = new();
 
     private sealed record Routes(DateTimeOffset LoadedAt, IReadOnlyDictionary<string, MigrationStatus> ByEventType, long AssemblyVersion);
@@ -101,13 +102,26 @@ public sealed class MigrationRouter : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        while (await FlushAsync().ConfigureAwait(false) > 0)
-        {
-        }
-
-        // Taken, not released: a request still loading routes would swap in a ledger opened after this.
+        // Under the lock: a request still loading routes would swap in a ledger opened after this.
         await _loading.WaitAsync().ConfigureAwait(false);
-        await _store.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            while (await FlushAsync().ConfigureAwait(false) > 0)
+            {
+            }
+
+            await _store.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _loading.Release();
+        }
     }
 
     private async ValueTask<Routes> RoutesAsync(string signal, IReadOnlyList<string> eventTypes, CancellationToken cancellationToken)
@@ -120,6 +134,7 @@ public sealed class MigrationRouter : IAsyncDisposable
         await _loading.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             if (_routes.TryGetValue(signal, out cached) && Fresh(cached, eventTypes))
             {
                 return cached; // another request loaded it while this one waited

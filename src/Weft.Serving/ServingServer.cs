@@ -243,14 +243,14 @@ public sealed class ServingServer : IAsyncDisposable
         }
         catch
         {
-            if (router is not null)
-            {
-                await router.DisposeAsync().ConfigureAwait(false);
-            }
-
             if (app is not null)
             {
                 await app.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (router is not null)
+            {
+                await router.DisposeAsync().ConfigureAwait(false);
             }
 
             await (tails?.Stopped ?? Task.CompletedTask).ConfigureAwait(false); // the hosted services started before Kestrel failed
@@ -358,7 +358,12 @@ internal sealed class TailRecomputer(StreamRuntime runtime, IReadOnlyList<(Signa
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
-                ServingLog.TailNotRecomputed(logger, changed.Signal, "the server stopped first; the chunks it committed stay", changed.BatchCommand(config, tail), null);
+                // This one and those not begun: each with its command.
+                foreach (var (left, leftTail) in runs.SkipWhile(r => r.Changed != changed))
+                {
+                    ServingLog.TailNotRecomputed(logger, left.Signal, "the server stopped first; the chunks it committed stay", left.BatchCommand(config, leftTail), null);
+                }
+
                 return;
             }
             catch (Exception ex)

@@ -23,4 +23,19 @@ public sealed class StreamLoopWatchTests
         clock.Advance(TimeSpan.FromSeconds(30));
         watch.Problem().Should().BeNull();
     }
+
+    /// <summary>An idle exit waiting for a tail's recompute: the ended loop is no stuck loop (a liveness probe killed it mid-recompute).</summary>
+    [Fact]
+    public void A_loop_that_ended_is_not_reported_stuck()
+    {
+        var clock = new ManualClock();
+        var watch = new StreamLoopWatch(clock);
+        clock.Advance(StreamLoopWatch.StuckAfter + TimeSpan.FromSeconds(1));
+        watch.Problem().Should().NotBeNull();
+
+        watch.Finished();
+        watch.Problem().Should().BeNull();
+        clock.Advance(TimeSpan.FromMinutes(10));
+        watch.Problem().Should().BeNull();
+    }
 }
