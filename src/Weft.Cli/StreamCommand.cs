@@ -125,7 +125,7 @@ internal static class StreamCommand
                 await using var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, names, options, cancellationToken: ct).ConfigureAwait(false);
                 foreach (var over in runtime.StartedOver)
                 {
-                    await stderr.WriteLineAsync("stream: " + over.Describe(host.Source.Name)).ConfigureAwait(false);
+                    await errors.WriteLineAsync("stream: " + over.Describe(host.Source.Name)).ConfigureAwait(false);
                 }
 
                 var started = DateTimeOffset.UtcNow;

@@ -443,7 +443,7 @@ public sealed record EventTypeComparison(
 
     [JsonInclude]
     [JsonPropertyName("worst_agreement")]
-    internal double? MeasuredWorstAgreement => Columns.Any(c => c.Compared > 0) ? Columns.Where(c => c.Compared > 0).Min(c => c.Rate) : null;
+    internal double? MeasuredWorstAgreement => Columns.Min(c => c.MeasuredRate);
 }
 
 /// <summary>One slice's (a bucket's) events of one type: distinct ids both sides hold, only the reference, of those the explained, only the candidate.</summary>

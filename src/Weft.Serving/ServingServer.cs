@@ -92,6 +92,7 @@ public sealed class ServingServer : IAsyncDisposable
         WebApplication? app = null;
         MigrationRouter? router = null;
         TailRecomputer? tails = null; // set when the host starts its services
+        bool ledgerMissing = false; // legacy configured and no ledger yet: the router stands in an empty one
         var tailsAt = time.GetUtcNow(); // the tails' batch runs end here: the command logged is the run's
         try
         {
@@ -168,6 +169,7 @@ public sealed class ServingServer : IAsyncDisposable
                     ? await MigrationStore.OpenExistingAsync(config.MigrationStore, time, cancellationToken).ConfigureAwait(false)
                     : await MigrationStore.OpenForReadingAsync(config.MigrationStore, time, cancellationToken).ConfigureAwait(false);
                 router = new MigrationRouter(ledger, time);
+                ledgerMissing = !ledger.Exists;
             }
 
             var legacyEndpoints = new Dictionary<string, LegacyEndpoint>(StringComparer.Ordinal);
@@ -219,7 +221,7 @@ public sealed class ServingServer : IAsyncDisposable
 
             stream?.UseLogger(log);
             ServingLog.Options(log, options.Describe());
-            if (router is not null && !File.Exists(config.MigrationStore))
+            if (ledgerMissing)
             {
                 ServingLog.LedgerMissing(log, config.MigrationStore);
             }
