@@ -63,6 +63,14 @@ internal static class BatchCommands
 
             await stdout.WriteLineAsync($"  {result.EventsIn:N0} raw events in, {result.EventsOut:N0} enriched events out, {result.DeadLetters:N0} dead letters ({result.DeadLettersRecorded:N0} not recorded before) → {weft.DeadLetterTable(env.Definition.Name)}").ConfigureAwait(false);
             await stdout.WriteLineAsync($"  {result.SealedBuckets.Count} bucket(s) sealed; table {weft.EnrichedTable(env.Definition.Name)} at version {result.TableVersion?.ToString(CultureInfo.InvariantCulture) ?? "(unchanged)"}").ConfigureAwait(false);
+            var table = weft.EnrichedTable(env.Definition.Name);
+            if (result.ChunksWaiting == 0 && await Weft.Streaming.Runtime.PendingTailFile.ReadAsync(table, env.Definition.Name, ct).ConfigureAwait(false) is { } owed
+                && request.FromMicros <= owed.Tail.FromMicros && request.ToMicros >= owed.Tail.ToMicros
+                && await Weft.Streaming.Runtime.PendingTailFile.ClearAsync(table, request, ct).ConfigureAwait(false))
+            {
+                // The command the stream printed, run by hand: the stream need not run it again at its next start.
+                await stdout.WriteLineAsync($"  the tail recompute the stream owed '{env.Definition.Name}' ({Timestamps.Format(owed.Tail.FromMicros)} to {Timestamps.Format(owed.Tail.ToMicros)}) is done by this run: its record is cleared").ConfigureAwait(false);
+            }
         }));
         return command;
     }
@@ -159,7 +167,21 @@ internal static class BatchCommands
     private static async Task NoteOtherDefinitionAsync(TextWriter stderr, WeftConfig weft, SignalDefinition definition, EnrichedLake lake, LakeState state, long streamRows, CancellationToken ct)
     {
         string current = SignalJsonWriter.Fingerprint(definition);
-        if (streamRows == 0 || await lake.LastStreamedUnderAsync(ct).ConfigureAwait(false) is not { } other || other == current)
+        if (streamRows == 0)
+        {
+            return;
+        }
+
+        if (await Weft.Streaming.Runtime.PendingTailFile.ReadAsync(weft.EnrichedTable(definition.Name), definition.Name, ct).ConfigureAwait(false) is { } owed)
+        {
+            // The stream may have written under the current definition since: the record, not the lake's newest commit, says the tail is not recomputed yet.
+            await stderr.WriteLineAsync(
+                $"note: the stream's tail recompute of '{definition.Name}' (events streamed under an earlier definition) has not completed: this file holds those events as the earlier definition computed them (serving leaves them out); " +
+                $"to have them as the current one computes them, run first: {Weft.Streaming.Runtime.SignalDefinitionChanged.BatchCommandFor(weft.ConfigPath, owed.Tail)}").ConfigureAwait(false);
+            return;
+        }
+
+        if (await lake.LastStreamedUnderAsync(ct).ConfigureAwait(false) is not { } other || other == current)
         {
             return;
         }

@@ -128,10 +128,9 @@ internal static class StreamCommand
                     await errors.WriteLineAsync("stream: " + over.Describe(host.Source.Name)).ConfigureAwait(false);
                 }
 
-                var started = DateTimeOffset.UtcNow;
-                foreach (var changed in runtime.DefinitionsChanged)
+                foreach (var owed in runtime.TailRecomputes)
                 {
-                    await errors.WriteLineAsync("stream: " + changed.Describe(weft.ConfigPath, started) + "; it runs now, in the background").ConfigureAwait(false);
+                    await errors.WriteLineAsync("stream: " + owed.Describe(weft.ConfigPath)).ConfigureAwait(false);
                 }
 
                 var loop = new StreamLoopWatch(TimeProvider.System);
@@ -155,7 +154,7 @@ internal static class StreamCommand
                 var tails = new List<Task>();
                 try
                 {
-                    tails.AddRange(runtime.DefinitionsChanged.Select(changed => RecomputeTailAsync(runtime, changed, changed.TailRequest(started), weft.ConfigPath, errors, tailsStop.Token)));
+                    tails.AddRange(runtime.TailRecomputes.Select(owed => RecomputeTailAsync(runtime, owed, weft.ConfigPath, errors, tailsStop.Token)));
                     await RunAsync(runtime, host.Source, idleAfter, loop, errors, ct).ConfigureAwait(false);
                     loop.Finished();
                     await Task.WhenAll(tails).ConfigureAwait(false); // an idle exit waits for them; a stop ends them between chunks
@@ -192,22 +191,22 @@ internal static class StreamCommand
     }
 
     /// <summary>The batch run that brings a changed signal's streamed tail back, beside the stream; it says how it ended and never fails the stream.</summary>
-    private static async Task RecomputeTailAsync(StreamRuntime runtime, SignalDefinitionChanged changed, BatchRequest tail, string config, TextWriter errors, CancellationToken ct)
+    private static async Task RecomputeTailAsync(StreamRuntime runtime, TailRecompute owed, string config, TextWriter errors, CancellationToken ct)
     {
         await Task.Yield(); // the stream starts reading while the batch loads
         try
         {
-            var result = await runtime.RecomputeTailAsync(changed, tail, ct).ConfigureAwait(false);
-            await errors.WriteLineAsync($"stream: the tail of '{changed.Signal}' is recomputed under definition {SignalDefinitionChanged.Short(changed.Now)}: {result.EventsOut:N0} events in {result.Chunks} chunk(s) ({result.ChunksResumed} committed before), {result.DeadLetters:N0} dead letters; its sequences are whole again").ConfigureAwait(false);
+            var result = await runtime.RecomputeTailAsync(owed, ct).ConfigureAwait(false);
+            await errors.WriteLineAsync($"stream: the tail of '{owed.Signal}' is recomputed under definition {SignalDefinitionChanged.Short(owed.Definition)}: {result.EventsOut:N0} events in {result.Chunks} chunk(s) ({result.ChunksResumed} committed before), {result.DeadLetters:N0} dead letters; its sequences are whole again").ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            await errors.WriteLineAsync($"stream: the recompute of '{changed.Signal}''s tail stopped with the stream (the chunks it committed stay); run it by hand: {changed.BatchCommand(config, tail)}").ConfigureAwait(false);
+            await errors.WriteLineAsync($"stream: the recompute of '{owed.Signal}''s tail stopped with the stream (the chunks it committed stay); the next start resumes it, or run it by hand: {owed.BatchCommand(config)}").ConfigureAwait(false);
         }
         catch (Exception ex)
         {
             // Whatever stopped it, the stream is not to stop for it: it serves the new events either way.
-            await errors.WriteLineAsync($"stream: the tail of '{changed.Signal}' could not be recomputed ({CliMessages.Of(ex)}); the stream goes on; run it by hand: {changed.BatchCommand(config, tail)}").ConfigureAwait(false);
+            await errors.WriteLineAsync($"stream: the tail of '{owed.Signal}' could not be recomputed ({CliMessages.Of(ex)}); the stream goes on; the next start tries again, or run it by hand: {owed.BatchCommand(config)}").ConfigureAwait(false);
         }
     }
 

@@ -93,7 +93,6 @@ public sealed class ServingServer : IAsyncDisposable
         MigrationRouter? router = null;
         TailRecomputer? tails = null; // set when the host starts its services
         bool ledgerMissing = false; // legacy configured and no ledger yet: the router stands in an empty one
-        var tailsAt = time.GetUtcNow(); // the tails' batch runs end here: the command logged is the run's
         try
         {
             IOnlineStore inner;
@@ -195,10 +194,9 @@ public sealed class ServingServer : IAsyncDisposable
             if (stream is not null)
             {
                 builder.Services.AddHostedService(_ => stream);
-                if (stream.Runtime.DefinitionsChanged.Count > 0)
+                if (stream.Runtime.TailRecomputes.Count > 0)
                 {
-                    var runs = stream.Runtime.DefinitionsChanged.Select(c => (c, c.TailRequest(tailsAt))).ToList();
-                    builder.Services.AddHostedService(sp => tails = new TailRecomputer(stream.Runtime, runs, config.ConfigPath, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving")));
+                    builder.Services.AddHostedService(sp => tails = new TailRecomputer(stream.Runtime, config.ConfigPath, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving")));
                 }
             }
 
@@ -214,9 +212,9 @@ public sealed class ServingServer : IAsyncDisposable
                 ServingLog.OffsetsStartedOver(log, over.Describe(streamHost!.Source.Name));
             }
 
-            foreach (var changed in stream?.Runtime.DefinitionsChanged ?? [])
+            foreach (var owed in stream?.Runtime.TailRecomputes ?? [])
             {
-                ServingLog.DefinitionChanged(log, changed.Describe(config.ConfigPath, tailsAt) + "; it runs now, in the background");
+                ServingLog.DefinitionChanged(log, owed.Describe(config.ConfigPath));
             }
 
             stream?.UseLogger(log);
@@ -343,7 +341,7 @@ internal sealed class ExposureFlusher(MigrationRouter router, ILogger logger) : 
 /// Recomputes, beside the in-process stream, the streamed tail of each signal whose definition changed
 /// (<see cref="StreamRuntime.RecomputeTailAsync"/>): the batch history refresher then serves it.
 /// </summary>
-internal sealed class TailRecomputer(StreamRuntime runtime, IReadOnlyList<(SignalDefinitionChanged Changed, Weft.Batch.BatchRequest Tail)> runs, string config, ILogger logger) : BackgroundService
+internal sealed class TailRecomputer(StreamRuntime runtime, string config, ILogger logger) : BackgroundService
 {
     /// <summary>Completes when the runs have ended (or stopped); never faults.</summary>
     public Task Stopped => ExecuteTask ?? Task.CompletedTask;
@@ -351,19 +349,21 @@ internal sealed class TailRecomputer(StreamRuntime runtime, IReadOnlyList<(Signa
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield(); // the server starts while the batch loads
-        foreach (var (changed, tail) in runs)
+        var runs = runtime.TailRecomputes;
+        for (int i = 0; i < runs.Count; i++)
         {
+            var owed = runs[i];
             try
             {
-                var result = await runtime.RecomputeTailAsync(changed, tail, stoppingToken).ConfigureAwait(false);
-                ServingLog.TailRecomputed(logger, changed.Signal, SignalDefinitionChanged.Short(changed.Now), result.EventsOut, result.Chunks);
+                var result = await runtime.RecomputeTailAsync(owed, stoppingToken).ConfigureAwait(false);
+                ServingLog.TailRecomputed(logger, owed.Signal, SignalDefinitionChanged.Short(owed.Definition), result.EventsOut, result.Chunks);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 // This one and those not begun: each with its command.
-                foreach (var (left, leftTail) in runs.SkipWhile(r => r.Changed != changed))
+                for (int left = i; left < runs.Count; left++)
                 {
-                    ServingLog.TailNotRecomputed(logger, left.Signal, "the server stopped first; the chunks it committed stay", left.BatchCommand(config, leftTail), null);
+                    ServingLog.TailNotRecomputed(logger, runs[left].Signal, "the server stopped first; the chunks it committed stay, and the next start resumes it", runs[left].BatchCommand(config), null);
                 }
 
                 return;
@@ -371,7 +371,7 @@ internal sealed class TailRecomputer(StreamRuntime runtime, IReadOnlyList<(Signa
             catch (Exception ex)
             {
                 // Whatever stopped it, the server goes on: the new events are served either way.
-                ServingLog.TailNotRecomputed(logger, changed.Signal, ex.Message, changed.BatchCommand(config, tail), ex);
+                ServingLog.TailNotRecomputed(logger, owed.Signal, ex.Message + "; the next start tries again", owed.BatchCommand(config), ex);
             }
         }
     }

@@ -117,6 +117,48 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         var lake = await EventTable.OpenAsync(_cli.PathOf("lake/enriched/engagement"));
         (await lake.Log.GetHistoryAsync()).Where(c => c.Parameters.ContainsKey(LakeParameters.Run)).Should().NotBeEmpty()
             .And.OnlyContain(c => c.Parameters[LakeParameters.Fingerprint] == SignalJsonWriter.Fingerprint(definition), "the batch rows are the new definition's");
+        File.Exists(Weft.Streaming.Runtime.PendingTailFile.PathIn(_cli.PathOf("lake/enriched/engagement"))).Should().BeFalse("the recompute completed, so nothing is owed");
+
+        var third = await _cli.RunAsync("stream", "--config", config, "--signal", "engagement", "--exit-when-idle", "1s");
+        third.Exit.Should().Be(0, third.Err);
+        third.Err.Should().NotContain("tail", "the tail was recomputed");
+    }
+
+    /// <summary>
+    /// The command the stream prints for a tail it owes, run by hand, settles the debt: the stream does
+    /// not run it again at its next start, and a snapshot stops saying its rows are an earlier
+    /// definition's. A run over part of the range does not.
+    /// </summary>
+    [Fact]
+    public async Task The_printed_tail_command_run_by_hand_clears_the_streams_record_and_a_narrower_run_does_not()
+    {
+        var start = DateTime.UtcNow.Date.AddDays(-2);
+        var (config, _) = await StreamSetup.EmbeddedStreamAsync(_cli, events: 1500, users: 30, items: 20, days: 2, start: start.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+        (await _cli.RunAsync("stream", "--config", config, "--signal", "engagement", "--exit-when-idle", "1s")).Exit.Should().Be(0);
+        var table = _cli.PathOf("lake/enriched/engagement");
+        var definition = WeftConfig.Load(config).LoadSignals().Single(s => s.Name == "engagement");
+        var owed = new BatchRequest("engagement", Timestamps.ToMicros(new DateTimeOffset(start, TimeSpan.Zero)), Timestamps.ToMicros(DateTimeOffset.UtcNow));
+        // As a stream that found a change and stopped before its recompute leaves it.
+        await Weft.Streaming.Runtime.PendingTailFile.WriteAsync(table, SignalJsonWriter.Fingerprint(definition), owed, CancellationToken.None);
+        string command = Weft.Streaming.Runtime.SignalDefinitionChanged.BatchCommandFor(config, owed);
+
+        var snapshot = await _cli.RunAsync("snapshot", "--config", config, "--signal", "engagement", "--as-of", Timestamps.Format(owed.ToMicros), "--out", _cli.PathOf("s.parquet"));
+        snapshot.Exit.Should().Be(0, snapshot.Err);
+        snapshot.Err.Should().Contain("note: the stream's tail recompute of 'engagement'").And.Contain(command);
+
+        var narrower = await _cli.RunAsync("batch", "--config", config, "--signal", "engagement", "--from", Timestamps.Format(owed.FromMicros + (24 * 3_600_000_000L)), "--to", Timestamps.Format(owed.ToMicros));
+        narrower.Exit.Should().Be(0, narrower.Err);
+        narrower.Out.Should().NotContain("its record is cleared");
+        File.Exists(Weft.Streaming.Runtime.PendingTailFile.PathIn(table)).Should().BeTrue("the run left the tail's first day out");
+
+        var byHand = await _cli.RunAsync([.. command.Split(' ').Skip(1)]);
+        byHand.Exit.Should().Be(0, byHand.Err);
+        byHand.Out.Should().Contain("the tail recompute the stream owed 'engagement'").And.Contain("its record is cleared");
+        File.Exists(Weft.Streaming.Runtime.PendingTailFile.PathIn(table)).Should().BeFalse();
+
+        var restart = await _cli.RunAsync("stream", "--config", config, "--signal", "engagement", "--exit-when-idle", "1s");
+        restart.Exit.Should().Be(0, restart.Err);
+        restart.Err.Should().NotContain("tail");
     }
 
     /// <summary>

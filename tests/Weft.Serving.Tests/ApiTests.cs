@@ -298,7 +298,10 @@ public sealed class ApiTests
         var changed = world.Server.State.Stream!.Runtime.DefinitionsChanged.Should().ContainSingle().Which;
         changed.Should().Be(new Weft.Streaming.Runtime.SignalDefinitionChanged("engagement", SignalJsonWriter.Fingerprint(world.Signal), SignalJsonWriter.Fingerprint(next), null, 7 * ServingWorld.Day));
         // Nothing sealed: the tail is the signal's 7-day lookback before now, a command that runs as printed.
-        changed.Describe("/srv/weft.json", Timestamps.FromMicros(ServingWorld.Now)).Should().EndWith(
+        var owed = world.Server.State.Stream!.Runtime.TailRecomputes.Should().ContainSingle().Which;
+        owed.Should().Be(new Weft.Streaming.Runtime.TailRecompute("engagement", SignalJsonWriter.Fingerprint(next),
+            new Weft.Batch.BatchRequest("engagement", ServingWorld.Now - (7 * ServingWorld.Day), ServingWorld.Now), changed, Carried: false));
+        owed.Describe("/srv/weft.json").Should().Contain(
             $"weft batch --config /srv/weft.json --signal engagement --from {Timestamps.Format(ServingWorld.Now - (7 * ServingWorld.Day))} --to {Timestamps.Format(ServingWorld.Now)}");
 
         long user = events.First(e => e.EventType == "save").UserId;

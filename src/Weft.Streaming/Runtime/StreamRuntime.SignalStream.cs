@@ -82,11 +82,50 @@ public sealed partial class StreamRuntime
                     env.Definition.Lookback.Ticks / TimeSpan.TicksPerMicrosecond);
             }
 
+            stream.TailRecompute = await OwedTailAsync(config.EnrichedTable(name), name, env.Signal.Fingerprint, stream.DefinitionChanged, time, cancellationToken).ConfigureAwait(false);
+            if (stream.DefinitionChanged is not null)
+            {
+                // The record carries the debt now: the lake says the stream runs the new definition, so the
+                // next start finds no change (and announces none) even when no event arrives before it.
+                var commit = DeltaTransaction.Create(DefinitionOperation)
+                    .WithParameter(LakeParameters.Path, EventLayout.StreamPath)
+                    .WithParameter(LakeParameters.Fingerprint, env.Signal.Fingerprint);
+                await lake.Log.CommitAsync(commit.Build(), cancellationToken).ConfigureAwait(false);
+            }
+
             return stream;
+        }
+
+        /// <summary>
+        /// The tail recompute this signal is owed: the one <paramref name="changed"/> calls for, the one an
+        /// earlier process recorded and did not complete, or both in one range. A new one is recorded
+        /// before the runtime exists, so before the stream writes anything under the new definition
+        /// (after which the change can no longer be seen in the lake).
+        /// </summary>
+        private static async Task<TailRecompute?> OwedTailAsync(string table, string signal, string definition, SignalDefinitionChanged? changed, TimeProvider time, CancellationToken cancellationToken)
+        {
+            var recorded = await PendingTailFile.ReadAsync(table, signal, cancellationToken).ConfigureAwait(false);
+            if (changed is null)
+            {
+                // Exactly the recorded range: the same run id, so the batch resumes the chunks it committed.
+                return recorded is { } earlier ? new TailRecompute(signal, definition, earlier.Tail, null, Carried: true) : null;
+            }
+
+            var tail = changed.TailRequest(time.GetUtcNow());
+            if (recorded is { } unfinished)
+            {
+                tail = tail with { FromMicros = Math.Min(tail.FromMicros, unfinished.Tail.FromMicros), ToMicros = Math.Max(tail.ToMicros, unfinished.Tail.ToMicros) };
+            }
+
+            await PendingTailFile.WriteAsync(table, definition, tail, cancellationToken).ConfigureAwait(false);
+            return new TailRecompute(signal, definition, tail, changed, Carried: recorded is not null);
         }
 
         /// <summary>Set at open when the stream last wrote this signal under another definition.</summary>
         public SignalDefinitionChanged? DefinitionChanged { get; private set; }
+
+        /// <summary>Set at open when this signal is owed a tail recompute (<see cref="StreamRuntime.TailRecomputes"/>).</summary>
+        public TailRecompute? TailRecompute { get; private set; }
 
         /// <summary>
         /// The newest event time a lake's stream commits recorded, no later than now: lakes written before

@@ -25,19 +25,21 @@ public sealed record OffsetsStartedOver(string Partition, long HeldThrough, long
 /// A signal whose definition changed since the stream last wrote it (<see cref="StreamRuntime.DefinitionsChanged"/>):
 /// the online store's elements of <paramref name="StreamedUnder"/> are not served under <paramref name="Now"/>
 /// (another fingerprint), so the events streamed after the batch path's last sealed bucket are missing
-/// from served sequences until a batch run recomputes them (<see cref="StreamRuntime.RecomputeTailAsync"/>).
+/// from served sequences until a batch run recomputes them (<see cref="StreamRuntime.TailRecomputes"/>).
 /// </summary>
 /// <param name="LookbackMicros">The signal's lookback: with no bucket sealed, the tail is the lookback before now (what reads serve).</param>
 public sealed record SignalDefinitionChanged(string Signal, string StreamedUnder, string Now, long? SealedThroughMicros, long LookbackMicros)
 {
-    /// <summary>What an operator is told, with the command that brings the events back.</summary>
-    public string Describe(string config, DateTimeOffset now)
+    /// <summary>What an operator is told, with the command that brings the events back: <paramref name="tail"/>.</summary>
+    public string Describe(string config, BatchRequest tail)
     {
-        var tail = TailRequest(now);
-        string from = SealedThroughMicros is { } through ? Timestamps.Format(through) : $"{Timestamps.Format(tail.FromMicros)} (the lookback before now; no bucket is sealed)";
+        ArgumentNullException.ThrowIfNull(tail);
+        string from = SealedThroughMicros is null && tail.FromMicros == tail.ToMicros - LookbackMicros
+            ? $"{Timestamps.Format(tail.FromMicros)} (the lookback before now; no bucket is sealed)"
+            : Timestamps.Format(tail.FromMicros);
         return $"signal '{Signal}' is now definition {Short(Now)}, but the stream last wrote it under {Short(StreamedUnder)}: the events it streamed since {from} " +
             $"(past the last sealed batch bucket) are not served (the online store's elements of another definition are skipped) until a batch run recomputes them: " +
-            BatchCommand(config, tail);
+            BatchCommandFor(config, tail);
     }
 
     /// <summary>The batch run over the streamed tail as of <paramref name="now"/>: from the last sealed bucket (or the lookback before now) to now.</summary>
@@ -49,10 +51,13 @@ public sealed record SignalDefinitionChanged(string Signal, string StreamedUnder
     }
 
     /// <summary>The command that runs <paramref name="tail"/>: the same range, so it resumes a run of it that stopped.</summary>
-    public string BatchCommand(string config, BatchRequest tail)
+    public string BatchCommand(string config, BatchRequest tail) => BatchCommandFor(config, tail);
+
+    /// <summary>The command that runs <paramref name="tail"/> (its signal and range).</summary>
+    public static string BatchCommandFor(string config, BatchRequest tail)
     {
         ArgumentNullException.ThrowIfNull(tail);
-        return $"weft batch --config {config} --signal {Signal} --from {Timestamps.Format(tail.FromMicros)} --to {Timestamps.Format(tail.ToMicros)}";
+        return $"weft batch --config {config} --signal {tail.Signal} --from {Timestamps.Format(tail.FromMicros)} --to {Timestamps.Format(tail.ToMicros)}";
     }
 
     /// <summary>A fingerprint's first 12 characters (a commit parameter another tool wrote may be shorter).</summary>
@@ -296,6 +301,7 @@ public sealed partial class StreamRuntime : IAsyncDisposable
         {
             StartedOver = startedOver,
             DefinitionsChanged = [.. streams.Select(s => s.DefinitionChanged).OfType<SignalDefinitionChanged>()],
+            TailRecomputes = [.. streams.Select(s => s.TailRecompute).OfType<TailRecompute>()],
         };
     }
 
@@ -306,20 +312,31 @@ public sealed partial class StreamRuntime : IAsyncDisposable
     public IReadOnlyList<SignalDefinitionChanged> DefinitionsChanged { get; private init; } = [];
 
     /// <summary>
-    /// Recomputes the streamed tail of a signal whose definition changed (one of <see cref="DefinitionsChanged"/>)
-    /// under the definition this runtime runs: <paramref name="tail"/> (<see cref="SignalDefinitionChanged.TailRequest"/>).
-    /// Reads serve its rows beside the stream's new ones, so the sequences are whole again without an
-    /// operator. It runs beside the stream (it replaces <c>path=batch</c> buckets, the stream appends to
-    /// <c>path=stream</c>) and is a batch run like any: resumable, stopped by <paramref name="cancellationToken"/>.
+    /// The tail recomputes this runtime's signals are owed (<see cref="TailRecompute"/>): one per signal
+    /// whose definition changed since the stream last wrote it, or whose recompute an earlier process
+    /// recorded and did not complete. Each is recorded in the signal's table until it completes
+    /// (<see cref="RecomputeTailAsync"/>), so a process that stops first leaves it to the next.
     /// </summary>
-    public async Task<BatchResult> RecomputeTailAsync(SignalDefinitionChanged changed, BatchRequest tail, CancellationToken cancellationToken)
+    public IReadOnlyList<TailRecompute> TailRecomputes { get; private init; } = [];
+
+    /// <summary>
+    /// Runs one of <see cref="TailRecomputes"/>: the batch run over the signal's streamed tail under the
+    /// definition this runtime runs. Reads serve its rows beside the stream's new ones, so the sequences
+    /// are whole again without an operator. It runs beside the stream (it replaces <c>path=batch</c>
+    /// buckets, the stream appends to <c>path=stream</c>) and is a batch run like any: resumable, stopped
+    /// by <paramref name="cancellationToken"/>. Once it completes its record is cleared.
+    /// </summary>
+    public async Task<BatchResult> RecomputeTailAsync(TailRecompute owed, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(changed);
-        var stream = _signals.Find(s => s.Env.Definition.Name == changed.Signal)
-            ?? throw new ArgumentException($"signal '{changed.Signal}' is not run by this stream", nameof(changed));
+        ArgumentNullException.ThrowIfNull(owed);
+        var stream = _signals.Find(s => s.Env.Definition.Name == owed.Signal)
+            ?? throw new ArgumentException($"signal '{owed.Signal}' is not run by this stream", nameof(owed));
         // Its own environment: the stream's is swapped when enrichments refresh.
         var env = await SignalEnvironment.LoadAsync(_config, stream.Env.Definition, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return await new BatchJob(env, _time).RunAsync(tail, null, cancellationToken).ConfigureAwait(false);
+        var result = await new BatchJob(env, _time).RunAsync(owed.Tail, null, cancellationToken).ConfigureAwait(false);
+        await PendingTailFile.ClearAsync(_config.EnrichedTable(owed.Signal), owed.Tail, cancellationToken).ConfigureAwait(false);
+
+        return result;
     }
 
     /// <summary>
@@ -1292,6 +1309,9 @@ public sealed partial class StreamRuntime : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>The operation of a stream commit of no rows that records the definition the stream runs from then on, after a change (<see cref="TailRecomputes"/>).</summary>
+    internal const string DefinitionOperation = "WEFT STREAM DEFINITION";
 
     /// <summary>The operation of a stream commit of no rows that records a risen watermark (<see cref="LakeParameters.MaxEventTime"/>).</summary>
     internal const string WatermarkOperation = "WEFT STREAM WATERMARK";

@@ -1,0 +1,124 @@
+using System.Text.Json;
+using Weft.Batch;
+using Weft.Definitions;
+using Weft.Streaming.Embedded;
+
+namespace Weft.Streaming.Runtime;
+
+/// <summary>
+/// A batch run the stream owes a signal (<see cref="StreamRuntime.TailRecomputes"/>): the events it
+/// streamed under an earlier definition, recomputed under <paramref name="Definition"/> over
+/// <paramref name="Tail"/>. <paramref name="Changed"/> is the change this process found; null when an
+/// earlier process found it and stopped before the run completed (<paramref name="Carried"/> then, and
+/// also when this process found another change on top of one left unfinished).
+/// </summary>
+/// <remarks>
+/// The debt is recorded in the signal's table (<see cref="PendingTailFile"/>) when the runtime opens,
+/// before the stream writes anything under the new definition, and cleared once the run completes.
+/// Without the record a process that died mid-run left no trace: its successor found the stream's
+/// newest commits under the new definition and took the tail for recomputed.
+/// </remarks>
+public sealed record TailRecompute(string Signal, string Definition, BatchRequest Tail, SignalDefinitionChanged? Changed, bool Carried)
+{
+    /// <summary>What an operator is told when the stream starts.</summary>
+    public string Describe(string config)
+    {
+        var command = BatchCommand(config);
+        if (Changed is null)
+        {
+            return $"the recompute of the tail of '{Signal}' under definition {SignalDefinitionChanged.Short(Definition)} that an earlier process started did not complete: " +
+                $"it runs again now, in the background, resuming the chunks it committed ({command})";
+        }
+
+        return Changed.Describe(config, Tail) + (Carried ? " (it includes the tail an earlier process left unrecomputed)" : "") + "; it runs now, in the background";
+    }
+
+    /// <summary>The command that runs the same batch (the same range: it resumes this run's committed chunks).</summary>
+    public string BatchCommand(string config) => SignalDefinitionChanged.BatchCommandFor(config, Tail);
+}
+
+/// <summary>
+/// The record of a <see cref="TailRecompute"/> not completed yet: <c>_weft_tail_recompute.json</c> in the
+/// signal's enriched table (a hidden name, which table readers and vacuum pass over), replaced atomically.
+/// </summary>
+public static class PendingTailFile
+{
+    /// <summary>The file's name in the table's folder.</summary>
+    public const string Name = "_weft_tail_recompute.json";
+
+    /// <summary>Where <paramref name="table"/>'s record is.</summary>
+    public static string PathIn(string table) => Path.Combine(table, Name);
+
+    /// <summary>The recorded run (signal, definition, range), or null when none is owed.</summary>
+    public static async Task<(string Definition, BatchRequest Tail)?> ReadAsync(string table, string signal, CancellationToken cancellationToken)
+    {
+        var path = PathIn(table);
+        byte[] bytes;
+        try
+        {
+            bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(bytes);
+            var root = document.RootElement;
+            string? recordedSignal = root.GetProperty("signal").GetString();
+            string? definition = root.GetProperty("definition").GetString();
+            if (recordedSignal != signal || string.IsNullOrEmpty(definition)
+                || !Timestamps.TryParseInstant(root.GetProperty("from").GetString(), out long from)
+                || !Timestamps.TryParseInstant(root.GetProperty("to").GetString(), out long to) || to <= from)
+            {
+                throw new FormatException($"expected signal '{signal}', a definition and a range from < to");
+            }
+
+            return (definition, new BatchRequest(signal, from, to));
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            // Written atomically by the stream alone: anything else is a hand edit.
+            throw new InputException($"'{path}' (the record of a tail recompute the stream owes signal '{signal}') is not one the stream wrote: {ex.Message}. " +
+                "Run the batch over the signal's streamed tail by hand (`weft batch --from <the last sealed bucket> --to <now>`), then delete the file");
+        }
+    }
+
+    /// <summary>Records <paramref name="tail"/> as owed under <paramref name="definition"/>; durable when it returns.</summary>
+    public static async Task WriteAsync(string table, string definition, BatchRequest tail, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(tail);
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteString("signal", tail.Signal);
+            json.WriteString("definition", definition);
+            json.WriteString("from", Timestamps.Format(tail.FromMicros));
+            json.WriteString("to", Timestamps.Format(tail.ToMicros));
+            json.WriteEndObject();
+        }
+
+        await DurableFiles.ReplaceAtomicallyAsync(PathIn(table), buffer.ToArray(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Removes the record once <paramref name="tail"/> ran, unless another process of the group has
+    /// since recorded a wider run (it is then still owed). True when no record is left.
+    /// </summary>
+    public static async Task<bool> ClearAsync(string table, BatchRequest tail, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(tail);
+        if (await ReadAsync(table, tail.Signal, cancellationToken).ConfigureAwait(false) is { } recorded
+            && (recorded.Tail.FromMicros < tail.FromMicros || recorded.Tail.ToMicros > tail.ToMicros))
+        {
+            return false;
+        }
+
+        File.Delete(PathIn(table));
+        DurableFiles.FsyncDirectory(table);
+        return true;
+    }
+}
