@@ -242,7 +242,7 @@ internal static class MigrateCommand
     {
         var c = new Common();
         var percent = new Option<double>("--percent") { Description = "Share of users (0–100, by a sticky hash of the user id) who read the event type from Weft", Required = true };
-        var consumer = new Option<string>("--consumer") { Description = "The consumer whose route changes (default: *, every consumer without a route of its own)", DefaultValueFactory = _ => MigrationRouting.DefaultConsumer };
+        var consumer = Checked(new Option<string>("--consumer") { Description = "The consumer whose route changes (default: *, every consumer without a route of its own)", DefaultValueFactory = _ => MigrationRouting.DefaultConsumer });
         var command = new Command("cutover", "Route a share of users' reads of the event type to Weft, per consumer (gate on raising: the latest comparison and A/B test passed)")
         {
             c.Config, c.Signal, c.EventType, percent, consumer, c.Override, c.Actor, c.Json,
@@ -285,7 +285,7 @@ internal static class MigrateCommand
     private static Command Rollback(TextWriter stdout, TextWriter stderr)
     {
         var c = new Common();
-        var consumer = new Option<string?>("--consumer") { Description = "Roll back one consumer's route (default: every route)" };
+        var consumer = Checked(new Option<string?>("--consumer") { Description = "Roll back one consumer's route (default: every route)" });
         var reason = new Option<string>("--reason") { Description = "Why (goes in the audit log)", Required = true };
         var command = new Command("rollback", "Send the event type's reads back to legacy at once (routes to 0 %)") { c.Config, c.Signal, c.EventType, consumer, reason, c.Actor, c.Json };
         command.SetAction((parse, ct) => RunAsync("rollback", stderr, async () =>
@@ -352,7 +352,7 @@ internal static class MigrateCommand
     private static Command Route(TextWriter stdout, TextWriter stderr)
     {
         var c = new Common();
-        var consumer = new Option<string>("--consumer") { Description = "The consumer reading", Required = true };
+        var consumer = Checked(new Option<string>("--consumer") { Description = "The consumer reading", Required = true });
         var user = new Option<long>("--user") { Description = "The user id", Required = true };
         var command = new Command("route", "Which source serves each event type of the signal to a consumer for a user (sticky by user hash)") { c.Config, c.Signal, consumer, user, c.Json };
         command.SetAction((parse, ct) => RunAsync("route", stderr, async () =>
@@ -381,7 +381,7 @@ internal static class MigrateCommand
     private static Command Srm(TextWriter stdout, TextWriter stderr)
     {
         var c = new Common();
-        var consumer = new Option<string>("--consumer") { Description = "The consumer whose split is checked (default: *)", DefaultValueFactory = _ => MigrationRouting.DefaultConsumer };
+        var consumer = Checked(new Option<string>("--consumer") { Description = "The consumer whose split is checked (default: *)", DefaultValueFactory = _ => MigrationRouting.DefaultConsumer });
         var sequential = new Option<bool>("--sequential") { Description = "An always-valid check (a beta-binomial mixture): valid however often it is repeated while the split grows" };
         var command = new Command("srm", "Sample-ratio check of an online split: did weft serve's exposures split users as the route's percent says? (exit 1 on a mismatch)")
         {
@@ -417,7 +417,7 @@ internal static class MigrateCommand
     private static Command Outcome(TextWriter stdout, TextWriter stderr)
     {
         var c = new Common();
-        var consumer = new Option<string>("--consumer") { Description = "The consumer whose online split is tested (its exposures as it asked; * for every consumer on the default route)", Required = true };
+        var consumer = Checked(new Option<string>("--consumer") { Description = "The consumer whose online split is tested (its exposures as it asked; * for every consumer on the default route)", Required = true });
         var outcomes = new Option<string>("--outcomes") { Description = "The consumer's own metric, one row per observation (.parquet, .csv or .jsonl): a user id and a number", Required = true };
         var metric = new Option<string>("--metric") { Description = "Column holding the metric (each user's rows are averaged)", DefaultValueFactory = _ => "value" };
         var userColumn = new Option<string>("--user-column") { Description = "Column holding the user id", DefaultValueFactory = _ => "user_id" };
@@ -535,6 +535,19 @@ internal static class MigrateCommand
         }
 
         return null;
+    }
+
+    /// <summary>A --consumer option held to what names a consumer (<see cref="MigrationRouting.ConsumerProblem"/>); absent passes.</summary>
+    private static Option<T> Checked<T>(Option<T> consumer)
+    {
+        consumer.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<T>() is string name && MigrationRouting.ConsumerProblem(name) is { } problem)
+            {
+                result.AddError($"--consumer '{(name.Length > 64 ? name[..64] + "…" : name)}': {problem}");
+            }
+        });
+        return consumer;
     }
 
     private static (WeftConfig Config, SignalDefinition Signal) Load(System.CommandLine.ParseResult parse, Common c)

@@ -18,6 +18,43 @@ public static class MigrationRouting
 
     public const int Buckets = 10_000;
 
+    /// <summary>The longest consumer name (a route key, and a column of every exposure logged).</summary>
+    public const int MaxConsumerLength = 100;
+
+    /// <summary>
+    /// Why <paramref name="consumer"/> cannot name a consumer, or null when it can: 1–100 characters of
+    /// ASCII letters, digits and <c>. _ - : / @</c> (a service or model name, a version), or <c>*</c>.
+    /// Names come from requests and land in the ledger's routes and exposures, so they are held to what
+    /// a name needs, not any string a caller sends.
+    /// </summary>
+    public static string? ConsumerProblem(string? consumer)
+    {
+        if (string.IsNullOrEmpty(consumer))
+        {
+            return "a consumer names the model or service reading; it is empty";
+        }
+
+        if (consumer == DefaultConsumer)
+        {
+            return null;
+        }
+
+        if (consumer.Length > MaxConsumerLength)
+        {
+            return $"a consumer name has at most {MaxConsumerLength} characters; this one has {consumer.Length}";
+        }
+
+        foreach (char c in consumer)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or ':' or '/' or '@'))
+            {
+                return $"a consumer name has ASCII letters, digits and . _ - : / @ only (or is *); it has {(char.IsControl(c) || char.IsWhiteSpace(c) ? $"U+{(int)c:X4}" : $"'{c}'")}";
+            }
+        }
+
+        return null;
+    }
+
     private const ulong FnvOffset = 14695981039346656037UL;
     private const ulong FnvPrime = 1099511628211UL;
 

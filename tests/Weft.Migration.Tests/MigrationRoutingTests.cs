@@ -18,6 +18,33 @@ public sealed class MigrationRoutingTests
         return !MigrationRouting.ServedByWeft(low, "engagement", "click", user) || MigrationRouting.ServedByWeft(high, "engagement", "click", user);
     }
 
+    [Theory]
+    [InlineData("ranker")]
+    [InlineData("home-feed")]
+    [InlineData("ranker_v2.1")]
+    [InlineData("team/ranker:canary")]
+    [InlineData("svc@eu")]
+    [InlineData("*")]
+    public void A_consumer_name_passes(string consumer) => MigrationRouting.ConsumerProblem(consumer).Should().BeNull();
+
+    [Theory]
+    [InlineData(null, "empty")]
+    [InlineData("", "empty")]
+    [InlineData("ranker v2", "U+0020")]
+    [InlineData("a\nb", "U+000A")]
+    [InlineData("a\u0000b", "U+0000")]
+    [InlineData("r\u00e9", "'\u00e9'")]
+    [InlineData("**", "'*'")]
+    [InlineData("<b>", "'<'")]
+    public void What_is_not_a_consumer_name_is_refused_naming_why(string? consumer, string named) =>
+        MigrationRouting.ConsumerProblem(consumer).Should().Contain(named);
+
+    [Property(MaxTest = 200)]
+    public bool A_name_longer_than_the_limit_is_refused_and_one_at_it_passes(PositiveInt extra) =>
+        MigrationRouting.ConsumerProblem(new string('x', MigrationRouting.MaxConsumerLength)) is null
+        && MigrationRouting.ConsumerProblem(new string('x', MigrationRouting.MaxConsumerLength + extra.Get)) is { } problem
+        && problem.Contains($"at most {MigrationRouting.MaxConsumerLength}", StringComparison.Ordinal);
+
     [Property(MaxTest = 300)]
     public bool Nobody_at_0_and_everybody_at_100(long user, NonEmptyString eventType) =>
         !MigrationRouting.ServedByWeft(0, "s", eventType.Get, user) && MigrationRouting.ServedByWeft(100, "s", eventType.Get, user);

@@ -719,7 +719,9 @@ public sealed class ApiTests
 
         var archive = status.GetProperty("stream").GetProperty("archive");
         string folder = Path.Combine(world.Root, "lake", "raw", "stream");
-        archive.GetProperty("folder").GetString().Should().Be(folder);
+        archive.GetProperty("folder").GetString().Should().Be(Path.Combine("lake", "raw", "stream"), "a path as weft.json's folder sees it: tenants do not learn the server's layout");
+        status.GetProperty("stream").GetProperty("source").GetString().Should().Be("embedded:" + Path.GetRelativePath(world.Root, world.Server.State.Stream!.Log.Location));
+        status.GetRawText().Should().NotContain(world.Root, "no absolute path of the server's");
         archive.GetProperty("records").GetInt64().Should().Be(25);
         var files = Directory.GetFiles(folder, "*.jsonl", SearchOption.AllDirectories);
         files.SelectMany(File.ReadAllLines).Should().HaveCount(25);

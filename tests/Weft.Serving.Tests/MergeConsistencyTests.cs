@@ -193,6 +193,77 @@ public sealed class MergeConsistencyTests
         }
     }
 
+    /// <summary>
+    /// A multi-get answer larger than what the server writes before it sends (it is sent as it is
+    /// written, not held whole) is still one JSON document, each sequence as a single read gives it.
+    /// </summary>
+    [Fact]
+    public async Task A_multi_get_answer_sent_in_parts_holds_the_same_sequences_as_single_reads()
+    {
+        await using var world = new ServingWorld(maxLength: 1000);
+        await world.StreamAsync(ServingWorld.Events(24_000, seed: 15, users: 30));
+        await world.StartAsync();
+        using var client = world.Client();
+
+        var users = Enumerable.Range(1, 30).Reverse().ToArray();
+        var response = await client.PostAsJsonAsync("v1/signals/engagement/sequences", new { user_ids = users });
+        response.StatusCode.Should().Be(HttpStatusCode.OK);
+        var text = await response.Content.ReadAsByteArrayAsync();
+        text.Length.Should().BeGreaterThan(3 * Weft.Serving.Http.ServingEndpoints.MultiGetSendBytes, "the answer spans several sends");
+        var sequences = JsonDocument.Parse(text).RootElement.GetProperty("sequences").EnumerateArray().ToList();
+        sequences.Select(s => s.GetProperty("user_id").GetInt32()).Should().Equal(users);
+        foreach (var s in sequences)
+        {
+            var single = await ServingWorld.JsonAsync(await client.GetAsync($"v1/signals/engagement/users/{s.GetProperty("user_id").GetInt64()}/sequence"));
+            single.GetProperty("length").GetInt32().Should().BePositive();
+            single.GetProperty("columns").GetRawText().Should().Be(s.GetProperty("columns").GetRawText());
+        }
+    }
+
+    /// <summary>
+    /// What a multi-get writes reaches the connection in parts of about <see cref="Weft.Serving.Http.ServingEndpoints.MultiGetSendBytes"/>
+    /// while it is written, not all at the end: the response is never held whole.
+    /// </summary>
+    [Fact]
+    public async Task A_multi_get_answer_is_sent_as_it_is_written()
+    {
+        var connection = new SendsRecorded();
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        context.Response.Body = connection;
+        long sent = 0;
+        var sequence = new string('x', 10_000);
+        await using (var w = new Utf8JsonWriter(context.Response.BodyWriter))
+        {
+            w.WriteStartArray();
+            for (int i = 0; i < 100; i++)
+            {
+                w.WriteStringValue(sequence);
+                sent = await Weft.Serving.Http.ServingEndpoints.SendAsWrittenAsync(context, w, sent);
+                connection.Written.Should().BeGreaterThan(w.BytesCommitted + w.BytesPending - Weft.Serving.Http.ServingEndpoints.MultiGetSendBytes - 20_000, $"after item {i} at most one part waits");
+            }
+
+            w.WriteEndArray();
+        }
+
+        await context.Response.BodyWriter.FlushAsync();
+        connection.Sends.Should().BeInRange(3, 6, "about 1 MB in parts of 256 KB");
+        JsonDocument.Parse(connection.ToArray()).RootElement.GetArrayLength().Should().Be(100);
+    }
+
+    /// <summary>A connection that counts the sends (a pipe's flush writes its segments, then flushes the stream).</summary>
+    private sealed class SendsRecorded : MemoryStream
+    {
+        public int Sends { get; private set; }
+
+        public long Written => Length;
+
+        public override Task FlushAsync(CancellationToken cancellationToken)
+        {
+            Sends++;
+            return base.FlushAsync(cancellationToken);
+        }
+    }
+
     [Fact]
     public async Task A_read_only_server_without_caches_serves_the_same_sequences()
     {

@@ -194,6 +194,50 @@ public sealed class MigrationRoutesTests
         (await store.ExposureCountsAsync("engagement", "click", "ranker", 30)).Should().Be(((long)weft, 100L - weft));
     }
 
+    /// <summary>
+    /// Consumer names come from requests and land in the ledger's exposures while a route splits: one
+    /// that is not a name (too long, spaces, control characters, markup) is refused on every route that
+    /// takes one, naming the parameter, and logs no exposure; a name does.
+    /// </summary>
+    [Theory]
+    [InlineData("ranker%20v2")]
+    [InlineData("ranker%0Aexposed")]
+    [InlineData("%3Cscript%3E")]
+    [InlineData("ré")]
+    [InlineData("long")]
+    public async Task A_consumer_that_is_not_a_name_is_refused_and_logs_no_exposure(string consumer)
+    {
+        if (consumer == "long")
+        {
+            consumer = new string('a', MigrationRouting.MaxConsumerLength + 1);
+        }
+
+        await using var world = new ServingWorld();
+        await world.StreamAsync(ServingWorld.Events(30, seed: 41));
+        var ledger = Path.Combine(world.Root, "migration.db");
+        await CutClickOverAsync(ledger, 50, MigrationRouting.DefaultConsumer); // every consumer splits: exposures are logged
+        await world.StartAsync();
+        using var client = world.Client();
+
+        var routes = await client.GetAsync(RoutesUrl(3, consumer));
+        var single = await client.GetAsync($"v1/signals/engagement/users/3/sequence?consumer={consumer}");
+        var many = await client.PostAsync("v1/signals/engagement/sequences", new StringContent(
+            JsonSerializer.Serialize(new { user_ids = new[] { 3 }, consumer = Uri.UnescapeDataString(consumer) }), System.Text.Encoding.UTF8, "application/json"));
+        foreach (var refused in new[] { routes, single, many })
+        {
+            refused.StatusCode.Should().Be(HttpStatusCode.BadRequest, refused.RequestMessage!.RequestUri!.ToString());
+            var body = await ServingWorld.JsonAsync(refused);
+            body.GetProperty("parameter").GetString().Should().Be("consumer");
+            body.GetProperty("error").GetString().Should().StartWith("a consumer name");
+        }
+
+        (await client.GetAsync(RoutesUrl(3, "ranker-v2.1"))).StatusCode.Should().Be(HttpStatusCode.OK);
+        await world.Server.DisposeAsync(); // writes the buffered exposures
+        await using var store = await MigrationStore.OpenExistingAsync(ledger);
+        var (weft, legacy) = await store.ExposureCountsAsync("engagement", "click", MigrationRouting.DefaultConsumer, 50);
+        (weft + legacy).Should().Be(1, "only the named consumer's read was an exposure");
+    }
+
     [Fact]
     public async Task Without_a_migration_ledger_Weft_serves_every_event_type_and_bad_requests_are_named()
     {

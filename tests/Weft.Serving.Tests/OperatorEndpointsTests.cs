@@ -31,6 +31,8 @@ public sealed class OperatorEndpointsTests
 
         var healthy = await client.GetAsync(origin + "/healthz");
         healthy.StatusCode.Should().Be(HttpStatusCode.OK);
+        healthy.Headers.GetValues("X-Content-Type-Options").Should().Equal("nosniff");
+        healthy.Headers.GetValues("X-Frame-Options").Should().Equal("DENY");
         (await healthy.Content.ReadAsStringAsync()).Should().Be("ok");
 
         problem = "the stream loop has not finished a step for 61 s";

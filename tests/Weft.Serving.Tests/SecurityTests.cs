@@ -141,6 +141,35 @@ public sealed class SecurityTests
         errors.Should().AllSatisfy(e => e.Length.Should().BeLessThan(300, e[..Math.Min(e.Length, 120)]));
     }
 
+    /// <summary>
+    /// Every answer, the dashboard's and an error's alike, tells browsers to take it as the type it is
+    /// sent as and not to show it in another site's frame.
+    /// </summary>
+    [Fact]
+    public async Task Every_answer_forbids_sniffing_and_framing()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var home = world.Client();
+        using var anonymous = world.Client(key: null);
+        var answers = new[]
+        {
+            await anonymous.GetAsync(""), // the dashboard
+            await anonymous.GetAsync("healthz"),
+            await anonymous.GetAsync("v1/signals"), // 401
+            await home.GetAsync("v1/signals/engagement/users/1/sequence"),
+            await home.GetAsync("v1/signals/engagement/users/1/sequence?limit=%3Cscript%3E"), // 400 quoting the value
+            await home.GetAsync("no/such/route"),
+            await home.PostAsync("v1/events", new StringContent("{not json")),
+        };
+        answers.Select(a => (int)a.StatusCode).Should().Equal(200, 200, 401, 200, 400, 404, 400);
+        foreach (var answer in answers)
+        {
+            answer.Headers.GetValues("X-Content-Type-Options").Should().Equal(["nosniff"], answer.RequestMessage!.RequestUri!.ToString());
+            answer.Headers.GetValues("X-Frame-Options").Should().Equal(["DENY"], answer.RequestMessage!.RequestUri!.ToString());
+        }
+    }
+
     /// <summary>What held: each of these was tried and answered as documented (no bypass, no 500, nothing of another tenant).</summary>
     [Fact]
     public async Task Keys_methods_and_odd_values_hold()

@@ -44,6 +44,11 @@ public sealed class OperatorEndpoints : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
         builder.Logging.ClearProviders();
         var app = builder.Build();
+        app.Use((context, next) =>
+        {
+            Http.ServingEndpoints.SetSafetyHeaders(context.Response.Headers);
+            return next(context);
+        });
         app.MapMethods("/metrics", Http.ServingEndpoints.ReadMethods, async (HttpContext context) =>
         {
             beforeScrape?.Invoke();

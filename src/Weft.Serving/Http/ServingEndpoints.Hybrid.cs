@@ -41,6 +41,10 @@ internal static partial class ServingEndpoints
         {
             error = ApiError.BadRequest("consumer, when given, names the model or service reading (routes are per consumer)", "consumer");
         }
+        else if (error is null && Weft.Migration.MigrationRouting.ConsumerProblem(consumer) is { } badConsumer)
+        {
+            error = ApiError.BadRequest(badConsumer, "consumer");
+        }
 
         if (error is not null)
         {
@@ -89,9 +93,11 @@ internal static partial class ServingEndpoints
             w.WriteStartObject();
             w.WriteString("signal"u8, signal.Name);
             w.WriteStartArray("sequences"u8);
+            long sent = 0;
             foreach (var assembly in assemblies)
             {
                 WriteHybrid(w, signal, assembly, projection, read, consumer, includeSignal: false);
+                sent = await SendAsWrittenAsync(context, w, sent).ConfigureAwait(false);
             }
 
             w.WriteEndArray();

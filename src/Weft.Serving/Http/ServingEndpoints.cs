@@ -50,12 +50,26 @@ internal static partial class ServingEndpoints
         _ => "other",
     };
 
+    private static readonly Microsoft.Extensions.Primitives.StringValues NoSniff = "nosniff";
+    private static readonly Microsoft.Extensions.Primitives.StringValues NoFraming = "DENY";
+
+    /// <summary>
+    /// On every answer: browsers take each body as the type it is sent as (a JSON error echoing a
+    /// request's text is never run as a page), and no other site frames the dashboard.
+    /// </summary>
+    internal static void SetSafetyHeaders(IHeaderDictionary headers)
+    {
+        headers.XContentTypeOptions = NoSniff;
+        headers.XFrameOptions = NoFraming;
+    }
+
     public static void Map(WebApplication app, ServingState state)
     {
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Weft.Serving");
         app.Use(async (context, next) =>
         {
             long start = Stopwatch.GetTimestamp();
+            SetSafetyHeaders(context.Response.Headers);
             try
             {
                 await next(context).ConfigureAwait(false);
@@ -369,14 +383,16 @@ internal static partial class ServingEndpoints
         Begin(context, 200);
         using (var w = new Utf8JsonWriter(context.Response.BodyWriter, SequenceJson.WriterOptions))
         {
-            var seen = t_seen ??= new HashSet<string>(StringComparer.Ordinal);
             w.WriteStartObject();
             w.WriteString("signal"u8, signal.Name);
             w.WriteStartArray("sequences"u8);
+            long sent = 0;
             foreach (var timeline in timelines)
             {
-                var sequence = SequenceService.Cut(timeline, parameters.Cut, seen);
+                // This thread's set, fetched for each user: a send may resume the loop on another thread.
+                var sequence = SequenceService.Cut(timeline, parameters.Cut, t_seen ??= new HashSet<string>(StringComparer.Ordinal));
                 SequenceJson.WriteSequence(w, signal, sequence, parameters.Projection, read, includeSignal: false, state.Sequences.Renders);
+                sent = await SendAsWrittenAsync(context, w, sent).ConfigureAwait(false);
             }
 
             w.WriteEndArray();
@@ -384,6 +400,26 @@ internal static partial class ServingEndpoints
         }
 
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>What a multi-get answer writes before it sends: the response pipe holds at most about this much.</summary>
+    internal const int MultiGetSendBytes = 256 * 1024;
+
+    /// <summary>
+    /// Sends what <paramref name="w"/> wrote once it passes <see cref="MultiGetSendBytes"/> since
+    /// <paramref name="sent"/>, waiting for the client to take it: a thousand users' sequences (tens of
+    /// megabytes) were held whole in the response pipe until the end, per request in flight.
+    /// </summary>
+    internal static async ValueTask<long> SendAsWrittenAsync(HttpContext context, Utf8JsonWriter w, long sent)
+    {
+        if (w.BytesCommitted + w.BytesPending - sent < MultiGetSendBytes)
+        {
+            return sent;
+        }
+
+        await w.FlushAsync(context.RequestAborted).ConfigureAwait(false); // into the pipe: an IBufferWriter's flush only commits
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        return w.BytesCommitted;
     }
 
     private static ApiError? ParseMultiGet(byte[] body, int maxUsers, out List<long> users, out ReadArguments args, out string? consumer)
@@ -492,6 +528,11 @@ internal static partial class ServingEndpoints
                         if (p.Value.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(p.Value.GetString()))
                         {
                             return ApiError.BadRequest($"consumer must name the model or service reading, got {ReadRequest.Shown(p.Value.GetRawText())}", "consumer");
+                        }
+
+                        if (Weft.Migration.MigrationRouting.ConsumerProblem(p.Value.GetString()) is { } badConsumer)
+                        {
+                            return ApiError.BadRequest(badConsumer, "consumer");
                         }
 
                         consumer = p.Value.GetString();
@@ -695,6 +736,12 @@ internal static partial class ServingEndpoints
             return;
         }
 
+        if (Weft.Migration.MigrationRouting.ConsumerProblem(consumer) is { } badConsumer)
+        {
+            await WriteErrorAsync(context, ApiError.BadRequest(badConsumer, "consumer")).ConfigureAwait(false);
+            return;
+        }
+
         var types = signal.Definition.EventTypes.Select(t => t.Name).ToList();
         IReadOnlyList<Weft.Migration.RouteDecision> decisions = state.Routes is { } router
             ? (await router.RouteAsync(signal.Name, types, consumer, userId, context.RequestAborted, recordExposures: !HttpMethods.IsHead(context.Request.Method)).ConfigureAwait(false)).Decisions
@@ -798,7 +845,9 @@ internal static partial class ServingEndpoints
             if (state.Stream is { } stream)
             {
                 w.WriteBoolean("running"u8, stream.Failure is null);
-                w.WriteString("source"u8, stream.Source.Name);
+                // Paths as weft.json's folder sees them: any tenant's key reads this, and the server's own layout is not theirs.
+                string configFolder = Path.GetDirectoryName(Path.GetFullPath(state.Config.ConfigPath))!;
+                w.WriteString("source"u8, "embedded:" + Path.GetRelativePath(configFolder, stream.Log.Location));
                 w.WriteNumber("end_offset"u8, stream.Log.EndOffset);
                 w.WriteNumber("position"u8, stream.Source.Position);
                 w.WriteNumber("committed_offset"u8, stream.Source.CommittedOffset);
@@ -808,7 +857,7 @@ internal static partial class ServingEndpoints
                 {
                     var m = stream.Runtime.Metrics;
                     w.WriteStartObject("archive"u8);
-                    w.WriteString("folder"u8, archive);
+                    w.WriteString("folder"u8, Path.GetRelativePath(configFolder, archive));
                     w.WriteNumber("records"u8, (long)m.Value("weft_stream_archive_records_total"));
                     w.WriteNumber("bytes"u8, (long)m.Value("weft_stream_archive_bytes_total"));
                     w.WriteNumber("files"u8, (long)m.Value("weft_stream_archive_files_total"));
