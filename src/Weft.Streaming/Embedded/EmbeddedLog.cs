@@ -458,7 +458,10 @@ public sealed class EmbeddedLog : IAsyncDisposable
 
     private async ValueTask WriteGroupAsync(List<AppendRequest> group)
     {
-        var timestamp = Math.Max(_lastTimestampMicros, NowMicros());
+        // Each group is stamped later than the previous one, even when the clock stood still or stepped
+        // back: its records share the stamp, and recovery tells a torn last group from damage that later
+        // (acknowledged) groups follow by counting distinct stamps after the bad frame.
+        var timestamp = Math.Max(_lastTimestampMicros + 1, NowMicros());
         List<SegmentInfo>? rolled = null;
         foreach (var request in group)
         {

@@ -153,7 +153,7 @@ public sealed class EmbeddedLogTests : IDisposable
         var read = await ReadAllAsync(log);
 
         var t0 = new DateTimeOffset(2026, 11, 30, 10, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds() * 1000;
-        read.Select(r => r.TimestampMicros).Should().Equal(t0, t0, t0 + 5_000_000, t0 + 5_000_000);
+        read.Select(r => r.TimestampMicros).Should().Equal(t0, t0, t0 + 5_000_000, t0 + 5_000_001);
     }
 
     // ------------------------------------------------------------------ recovery

@@ -1,0 +1,160 @@
+using System.Buffers.Binary;
+using FluentAssertions;
+using Weft.Engine.Tests;
+using Weft.Streaming.Embedded;
+using Xunit;
+using static Weft.Streaming.Tests.Embedded.LogTesting;
+
+namespace Weft.Streaming.Tests.Embedded;
+
+/// <summary>
+/// Recovery at open against what a crash or a power cut can leave of the active segment (a tail cut
+/// at any byte, a zero-filled tail, a segment created by a roll whose header never became durable),
+/// and against damage to acknowledged records that recovery must not take for a torn tail.
+/// </summary>
+public sealed class EmbeddedLogRecoveryTests : IDisposable
+{
+    private static readonly EmbeddedLogOptions SmallSegments = new() { SegmentBytes = 4096 };
+
+    private readonly TempDirectory _directory = new();
+
+    public void Dispose() => _directory.Dispose();
+
+    private string LogPath => _directory.Combine("log");
+
+    public enum Tear
+    {
+        /// <summary>The file ends at the byte (a kill or power cut before the rest of the write reached it).</summary>
+        Truncated,
+
+        /// <summary>The file keeps its length, but every byte from the cut on reads as zero (a power cut after the size was updated but before the data was written).</summary>
+        ZeroFilled,
+    }
+
+    /// <summary>
+    /// After a roll, the active segment is cut (or zero-filled) at every byte from its header's end to
+    /// its end: the log opens, keeps exactly the whole records before the cut (those of the sealed
+    /// segment included), continues at the next offset, and reads back dense and unchanged.
+    /// </summary>
+    [Theory]
+    [InlineData(Tear.Truncated)]
+    [InlineData(Tear.ZeroFilled)]
+    public async Task A_torn_active_segment_after_a_roll_keeps_every_whole_record_before_the_tear_at_every_byte(Tear tear)
+    {
+        var pristine = _directory.Combine("pristine");
+        var appended = new List<(byte[] Key, byte[] Payload)>();
+        await using (var log = await EmbeddedLog.OpenAsync(pristine, SmallSegments))
+        {
+            while (Segments(pristine).Length < 2)
+            {
+                var record = Records(1, start: appended.Count, padding: 90);
+                await log.AppendAsync(record);
+                appended.AddRange(record);
+            }
+
+            // Three more appends, each its own group commit, as a crash would find them.
+            for (int i = 0; i < 3; i++)
+            {
+                var record = Records(1, start: appended.Count, padding: 5 * i);
+                await log.AppendAsync(record);
+                appended.AddRange(record);
+            }
+        }
+
+        var activeName = Path.GetFileName(Segments(pristine)[^1]);
+        long baseOffset = long.Parse(Path.GetFileNameWithoutExtension(activeName), System.Globalization.CultureInfo.InvariantCulture);
+        var original = await File.ReadAllBytesAsync(Path.Combine(pristine, activeName));
+        var ends = new List<int>();
+        for (int at = LogFormat.SegmentHeaderSize; at < original.Length;)
+        {
+            at += LogFormat.RecordPrefixSize + BinaryPrimitives.ReadInt32LittleEndian(original.AsSpan(at));
+            ends.Add(at);
+        }
+
+        ends.Should().HaveCount((int)(appended.Count - baseOffset));
+        int first = tear == Tear.Truncated ? 0 : LogFormat.SegmentHeaderSize;
+        for (int cut = first; cut < original.Length; cut++)
+        {
+            var path = _directory.Combine($"cut-{cut}");
+            Directory.CreateDirectory(Path.Combine(path, LogFormat.GroupsDirectoryName));
+            foreach (var file in Directory.GetFiles(pristine, "*.seg"))
+            {
+                File.Copy(file, Path.Combine(path, Path.GetFileName(file)));
+            }
+
+            var torn = original.ToArray();
+            torn.AsSpan(cut).Clear();
+            await File.WriteAllBytesAsync(Path.Combine(path, activeName), tear == Tear.Truncated ? torn[..cut] : torn);
+
+            long whole = baseOffset + ends.Count(e => e <= cut);
+            await using (var log = await EmbeddedLog.OpenAsync(path, SmallSegments))
+            {
+                log.EndOffset.Should().Be(whole, "cut at byte {0}", cut);
+                (await log.AppendAsync([Record("k", "after")])).FirstOffset.Should().Be(whole, "cut at byte {0}", cut);
+                var read = await ReadAllAsync(log);
+                read.Select(r => r.Offset).Should().Equal(Enumerable.Range(0, (int)whole + 1).Select(i => (long)i), "cut at byte {0}", cut);
+                read.Select(r => Text(r.Payload)).Should().Equal(appended.Take((int)whole).Select(a => Text(a.Payload)).Append("after"), "cut at byte {0}", cut);
+            }
+
+            Directory.Delete(path, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Recovery tells a torn tail (one append group, the last, not yet fsync'd) from damage that later,
+    /// acknowledged appends follow by the append timestamps of the records after the bad frame. A clock
+    /// that stands still (or stepped back) must not make those later appends look like one group.
+    /// </summary>
+    [Fact]
+    public async Task Damage_that_later_appends_follow_is_reported_even_when_the_clock_stood_still()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
+        var options = new EmbeddedLogOptions { TimeProvider = clock };
+        long firstEnd, secondEnd;
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath, options))
+        {
+            await log.AppendAsync(Records(5));
+            firstEnd = new FileInfo(Segments(LogPath).Single()).Length;
+            await log.AppendAsync(Records(5, start: 5));
+            secondEnd = new FileInfo(Segments(LogPath).Single()).Length;
+            clock.Advance(TimeSpan.FromMinutes(-10)); // A clock stepped back: the later appends cannot be stamped by it.
+            await log.AppendAsync(Records(5, start: 10));
+            await log.AppendAsync(Records(5, start: 15));
+        }
+
+        var segment = Segments(LogPath).Single();
+        var whole = new FileInfo(segment).Length;
+        await using (var file = new FileStream(segment, FileMode.Open, FileAccess.Write))
+        {
+            file.Position = (firstEnd + secondEnd) / 2;
+            await file.WriteAsync(new byte[8]);
+        }
+
+        var open = async () => await EmbeddedLog.OpenAsync(LogPath, options);
+
+        var error = (await open.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
+        error.FilePath.Should().Be(segment);
+        error.Message.Should().Contain("intact records of later appends follow").And.Contain("nothing was cut");
+        new FileInfo(segment).Length.Should().Be(whole, "acknowledged records are not cut");
+    }
+
+    /// <summary>
+    /// Each append group gets a timestamp of its own, later than the previous group's, even when the
+    /// clock stands still or steps back: recovery counts groups by their timestamps.
+    /// </summary>
+    [Fact]
+    public async Task Each_append_group_is_stamped_later_than_the_previous_one_whatever_the_clock_does()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
+        await using var log = await EmbeddedLog.OpenAsync(LogPath, new EmbeddedLogOptions { TimeProvider = clock });
+        await log.AppendAsync(Records(2));
+        await log.AppendAsync(Records(2));
+        clock.Advance(TimeSpan.FromSeconds(-30));
+        await log.AppendAsync(Records(2));
+
+        var stamps = (await ReadAllAsync(log)).Select(r => r.TimestampMicros).ToList();
+
+        var t0 = new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds() * 1000;
+        stamps.Should().Equal(t0, t0, t0 + 1, t0 + 1, t0 + 2, t0 + 2);
+    }
+}
