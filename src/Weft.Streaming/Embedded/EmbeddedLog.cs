@@ -205,7 +205,7 @@ public sealed class EmbeddedLog : IAsyncDisposable
             activeHandle = File.OpenHandle(last.Path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
             // Groups first: records a group has read were durable, so a cut below them is damage, not a torn tail.
             var committed = await GroupOffsetFile.LoadAllAsync(groupsDirectory, cancellationToken).ConfigureAwait(false);
-            var recovered = await RecoverLastSegmentAsync(last, activeHandle, options, committed, cancellationToken).ConfigureAwait(false);
+            var recovered = await RecoverLastSegmentAsync(last, segments.Count > 1 ? segments[^2] : null, activeHandle, options, committed, cancellationToken).ConfigureAwait(false);
 
             foreach (var (group, next) in committed)
             {
@@ -744,16 +744,31 @@ public sealed class EmbeddedLog : IAsyncDisposable
     /// A bad frame that intact records follow, or below an offset a consumer group has read, is
     /// damage to durable records: the log refuses to open and cuts nothing.
     /// </summary>
-    private static async ValueTask<Recovered> RecoverLastSegmentAsync(SegmentInfo last, SafeFileHandle handle, EmbeddedLogOptions options, IReadOnlyDictionary<string, long> committed, CancellationToken cancellationToken)
+    private static async ValueTask<Recovered> RecoverLastSegmentAsync(SegmentInfo last, SegmentInfo? previous, SafeFileHandle handle, EmbeddedLogOptions options, IReadOnlyDictionary<string, long> committed, CancellationToken cancellationToken)
     {
         var length = RandomAccess.GetLength(handle);
         using var reader = new SegmentReader(last.Path, handle, ownsHandle: false, LogFormat.SegmentHeaderSize, options.ReadBufferBytes);
         var header = await reader.ReadHeaderAsync(cancellationToken).ConfigureAwait(false);
-        if (length < LogFormat.SegmentHeaderSize)
+        // A crash while a roll created the segment: its header never became durable. The file is then
+        // shorter than a header, or (a power cut after its size reached the disk but not its data) a
+        // header's size of zeros. No record can be in it: records go in only after the header's fsync.
+        if (length < LogFormat.SegmentHeaderSize || (length == LogFormat.SegmentHeaderSize && !header.AsSpan().ContainsAnyExcept((byte)0)))
         {
-            // A crash while the segment was being created: its header never became durable. Every
-            // earlier record is stamped no later than now, so now is a safe roll timestamp.
-            var now = ToMicros(options.TimeProvider.GetUtcNow());
+            var what = length < LogFormat.SegmentHeaderSize ? $"incomplete ({length} of {LogFormat.SegmentHeaderSize} bytes)" : "all zeros";
+            foreach (var (group, next) in committed)
+            {
+                if (next > last.BaseOffset)
+                {
+                    // Records a group has read were durable, so were the header before them: damage. Nothing is rewritten.
+                    throw new EmbeddedLogCorruptionException(last.Path, 0,
+                        $"the segment header is {what}, but consumer group '{group}' has read up to offset {next}, so the segment held durable records: this is damage, not a crash during a roll, and nothing was rewritten");
+                }
+            }
+
+            // The new roll timestamp must bound the previous segment's records (retention relies on it),
+            // and the records appended next must not be stamped earlier than them: now is not enough
+            // after a clock that stepped back. This scans the previous (sealed) segment, once, in this rare case.
+            var now = Math.Max(ToMicros(options.TimeProvider.GetUtcNow()), previous is null ? 0 : await LastTimestampAsync(previous, options, cancellationToken).ConfigureAwait(false));
             var fresh = new byte[LogFormat.SegmentHeaderSize];
             LogFormat.WriteSegmentHeader(fresh, last.BaseOffset, now);
             RandomAccess.SetLength(handle, 0);
@@ -761,7 +776,7 @@ public sealed class EmbeddedLog : IAsyncDisposable
             RandomAccess.FlushToDisk(handle);
             last.RollTimestampMicros = now;
             return new Recovered(last.BaseOffset, LogFormat.SegmentHeaderSize, now,
-                new EmbeddedLogRecovery(last.Path, 0, length, $"the segment header was incomplete ({length} of {LogFormat.SegmentHeaderSize} bytes); it was written again"));
+                new EmbeddedLogRecovery(last.Path, 0, length, $"the segment header was {what}; it was written again"));
         }
 
         var problem = LogFormat.CheckSegmentHeader(header, last.BaseOffset, out var rollTimestamp);
@@ -831,6 +846,30 @@ public sealed class EmbeddedLog : IAsyncDisposable
             RandomAccess.SetLength(handle, at);
             RandomAccess.FlushToDisk(handle);
             return new Recovered(expected, at, lastTimestamp, new EmbeddedLogRecovery(last.Path, at, length - at, reason) { KeptIn = kept });
+        }
+    }
+
+    /// <summary>
+    /// The latest record timestamp in a sealed segment (its roll timestamp when it holds none). Stops at
+    /// the first bad frame: readers report that damage; this only bounds the timestamps before it.
+    /// </summary>
+    private static async ValueTask<long> LastTimestampAsync(SegmentInfo segment, EmbeddedLogOptions options, CancellationToken cancellationToken)
+    {
+        using var reader = SegmentReader.Open(segment.Path, options.ReadBufferBytes);
+        var header = await reader.ReadHeaderAsync(cancellationToken).ConfigureAwait(false);
+        long latest = LogFormat.CheckSegmentHeader(header, segment.BaseOffset, out var rollTimestamp) is null ? rollTimestamp : 0;
+        long limit = segment.SealedLength;
+        while (true)
+        {
+            var status = reader.TryReadNext(limit);
+            if (status == FrameStatus.Record)
+            {
+                latest = Math.Max(latest, reader.TimestampMicros);
+            }
+            else if (status != FrameStatus.NeedsData || !await reader.FillAsync(limit, cancellationToken).ConfigureAwait(false))
+            {
+                return latest;
+            }
         }
     }
 

@@ -101,6 +101,31 @@ public sealed class EmbeddedLogRecoveryTests : IDisposable
     }
 
     /// <summary>
+    /// A roll that a power cut interrupted after the new segment's size reached the disk but before its
+    /// header did leaves a last segment of header size that reads as zeros. No record can be in it (records
+    /// go in only after the header's fsync), so it is a crash during a roll, repaired like a header cut
+    /// short: the log opens, nothing is lost, appends continue at the segment's base offset.
+    /// </summary>
+    [Fact]
+    public async Task A_segment_a_roll_left_with_a_zero_filled_header_is_rewritten_at_open()
+    {
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath, SmallSegments))
+        {
+            await log.AppendAsync(Records(30, padding: 100));
+        }
+
+        var torn = Path.Combine(LogPath, LogFormat.SegmentFileName(30));
+        await File.WriteAllBytesAsync(torn, new byte[LogFormat.SegmentHeaderSize]);
+
+        await using var reopened = await EmbeddedLog.OpenAsync(LogPath, SmallSegments);
+
+        reopened.Recovery!.SegmentPath.Should().Be(torn);
+        reopened.EndOffset.Should().Be(30);
+        (await reopened.AppendAsync(Records(1, start: 30))).FirstOffset.Should().Be(30);
+        (await ReadAllAsync(reopened)).Select(r => r.Offset).Should().Equal(Enumerable.Range(0, 31).Select(i => (long)i));
+    }
+
+    /// <summary>
     /// Recovery tells a torn tail (one append group, the last, not yet fsync'd) from damage that later,
     /// acknowledged appends follow by the append timestamps of the records after the bad frame. A clock
     /// that stands still (or stepped back) must not make those later appends look like one group.
@@ -156,5 +181,52 @@ public sealed class EmbeddedLogRecoveryTests : IDisposable
 
         var t0 = new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds() * 1000;
         stamps.Should().Equal(t0, t0, t0 + 1, t0 + 1, t0 + 2, t0 + 2);
+    }
+
+    /// <summary>
+    /// A roll's segment whose header a crash left incomplete gets a new header; after a clock that stepped
+    /// back, its roll timestamp and the records after it must still be no earlier than the records before.
+    /// </summary>
+    [Fact]
+    public async Task Timestamps_do_not_go_back_across_a_segment_header_rewritten_at_open()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
+        var options = SmallSegments with { TimeProvider = clock };
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath, options))
+        {
+            await log.AppendAsync(Records(30, padding: 100));
+        }
+
+        await File.WriteAllBytesAsync(Path.Combine(LogPath, LogFormat.SegmentFileName(30)), [0x57, 0x45]);
+        clock.Advance(TimeSpan.FromHours(-1));
+
+        await using var reopened = await EmbeddedLog.OpenAsync(LogPath, options);
+        await reopened.AppendAsync(Records(1, start: 30));
+
+        (await ReadAllAsync(reopened)).Select(r => r.TimestampMicros).Should().BeInAscendingOrder();
+    }
+
+    /// <summary>A header cut short on a last segment that a consumer group has read into held durable records: damage, not a roll's crash.</summary>
+    [Fact]
+    public async Task A_last_segment_header_cut_short_below_a_group_offset_is_reported_and_nothing_is_rewritten()
+    {
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath, SmallSegments))
+        {
+            await log.AppendAsync(Records(40, padding: 100));
+            await using var source = await log.OpenSourceAsync("g");
+            await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 39 }, CancellationToken.None);
+        }
+
+        var last = Segments(LogPath)[^1];
+        using (var file = File.OpenWrite(last))
+        {
+            file.SetLength(10);
+        }
+
+        var open = async () => await EmbeddedLog.OpenAsync(LogPath, SmallSegments);
+
+        var error = (await open.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
+        error.FilePath.Should().Be(last);
+        new FileInfo(last).Length.Should().Be(10, "nothing is rewritten");
     }
 }
