@@ -229,4 +229,73 @@ public sealed class EmbeddedLogRecoveryTests : IDisposable
         error.FilePath.Should().Be(last);
         new FileInfo(last).Length.Should().Be(10, "nothing is rewritten");
     }
+
+    /// <summary>
+    /// Appenders roll 4 KiB segments while two groups tail the log and commit, and retention deletes what
+    /// both have committed: each group receives every acknowledged record exactly once, dense and in
+    /// offset order, with the payload its append was acknowledged at, and the log ends whole.
+    /// </summary>
+    [Fact]
+    public async Task Readers_tailing_across_segment_rolls_and_retention_receive_every_acknowledged_record_in_order()
+    {
+        const int Appenders = 4, Calls = 60;
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
+        var options = SmallSegments with { TimeProvider = clock, RetentionPeriod = TimeSpan.FromHours(1), RetentionCheckInterval = Timeout.InfiniteTimeSpan };
+        await using var log = await EmbeddedLog.OpenAsync(LogPath, options);
+        var expected = new System.Collections.Concurrent.ConcurrentDictionary<long, string>();
+        int total = 0;
+        for (int a = 0; a < Appenders; a++)
+        {
+            for (int c = 0; c < Calls; c++)
+            {
+                total += 1 + ((a + c) % 4);
+            }
+        }
+
+        using var hang = new CancellationTokenSource(TimeSpan.FromMinutes(2)); // A guard against a hang, not a timing.
+        var appenders = Enumerable.Range(0, Appenders).Select(a => Task.Run(async () =>
+        {
+            for (int c = 0; c < Calls; c++)
+            {
+                var batch = Enumerable.Range(0, 1 + ((a + c) % 4)).Select(i => Record($"u{a}", $"{{\"a\":{a},\"c\":{c},\"i\":{i},\"pad\":\"{new string('p', (c * 37) % 300)}\"}}")).ToList();
+                var range = await log.AppendAsync(batch, hang.Token);
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    expected.TryAdd(range[i], Text(batch[i].Payload)).Should().BeTrue("offsets are never given twice");
+                }
+            }
+        })).ToList();
+
+        var readers = new[] { "g1", "g2" }.Select(group => Task.Run(async () =>
+        {
+            await using var source = await log.OpenSourceAsync(group, hang.Token);
+            var received = new List<SourceRecord>();
+            while (received.Count < total)
+            {
+                var batch = await source.ReadBatchAsync(group == "g1" ? 7 : 50, Timeout.InfiniteTimeSpan, hang.Token);
+                received.AddRange(batch.Select(r => r with { Key = r.Key.ToArray(), Payload = r.Payload.ToArray() }));
+                if (batch.Count > 0)
+                {
+                    await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = batch[^1].Offset }, hang.Token);
+                    clock.Advance(TimeSpan.FromHours(2)); // What is committed is also past the retention period.
+                    await log.EnforceRetentionAsync(hang.Token);
+                }
+            }
+
+            return received;
+        })).ToList();
+
+        await Task.WhenAll(appenders);
+        var results = await Task.WhenAll(readers);
+
+        expected.Should().HaveCount(total);
+        foreach (var received in results)
+        {
+            received.Select(r => r.Offset).Should().Equal(Enumerable.Range(0, total).Select(i => (long)i));
+            received.Select(r => Text(r.Payload)).Should().Equal(Enumerable.Range(0, total).Select(i => expected[i]));
+        }
+
+        log.EndOffset.Should().Be(total);
+        log.StartOffset.Should().BeGreaterThan(0, "retention ran behind the readers");
+    }
 }
