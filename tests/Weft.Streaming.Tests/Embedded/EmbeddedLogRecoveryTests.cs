@@ -298,4 +298,50 @@ public sealed class EmbeddedLogRecoveryTests : IDisposable
         log.EndOffset.Should().Be(total);
         log.StartOffset.Should().BeGreaterThan(0, "retention ran behind the readers");
     }
+
+    /// <summary>
+    /// A record of exactly <see cref="EmbeddedLogOptions.MaxRecordBytes"/> (larger than a segment, the
+    /// batch limit, the writer's pending buffer and a reader's buffer) is appended, read back after
+    /// reopening, and, torn by a crash at its last byte, cut off whole with the records before it kept.
+    /// </summary>
+    [Fact]
+    public async Task A_record_of_the_maximum_size_round_trips_and_a_torn_one_is_cut_whole()
+    {
+        var options = new EmbeddedLogOptions { MaxRecordBytes = 4 * 1024 * 1024, SegmentBytes = 64 * 1024, MaxBatchBytes = 64 * 1024, ReadBufferBytes = 4096 };
+        var key = "big-user"u8.ToArray();
+        var payload = new byte[options.MaxRecordBytes - key.Length];
+        new Random(11).NextBytes(payload);
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath, options))
+        {
+            await log.AppendAsync(Records(3));
+            (await log.AppendAsync([(key, payload)])).Should().Be(new OffsetRange(3, 1));
+            (await log.AppendAsync(Records(1, start: 4))).Should().Be(new OffsetRange(4, 1));
+            await log.AppendAsync([(key, payload)]);
+        }
+
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath, options))
+        {
+            log.Recovery.Should().BeNull();
+            var read = await ReadAllAsync(log);
+            read.Select(r => r.Offset).Should().Equal(0, 1, 2, 3, 4, 5);
+            read[3].Payload.ToArray().Should().Equal(payload);
+            read[5].Key.ToArray().Should().Equal(key);
+            read[5].Payload.ToArray().Should().Equal(payload);
+        }
+
+        var last = Segments(LogPath)[^1];
+        var length = new FileInfo(last).Length;
+        using (var file = File.OpenWrite(last))
+        {
+            file.SetLength(length - 1);
+        }
+
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath, options))
+        {
+            log.EndOffset.Should().Be(5);
+            log.Recovery!.BytesRemoved.Should().Be(LogFormat.RecordSize(key.Length, payload.Length) - 1);
+            (await log.AppendAsync(Records(1, start: 9))).FirstOffset.Should().Be(5);
+            (await ReadAllAsync(log)).Select(r => r.Offset).Should().Equal(0, 1, 2, 3, 4, 5);
+        }
+    }
 }
