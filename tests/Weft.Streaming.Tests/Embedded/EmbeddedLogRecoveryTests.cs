@@ -344,4 +344,40 @@ public sealed class EmbeddedLogRecoveryTests : IDisposable
             (await ReadAllAsync(log)).Select(r => r.Offset).Should().Equal(0, 1, 2, 3, 4, 5);
         }
     }
+
+    /// <summary>
+    /// A commit replaces the group's offset file by a rename: a crash mid-commit leaves the old file and a
+    /// temp file, and the old offset holds. A torn offset file (only damage makes one) fails the open
+    /// naming it, rather than moving the group.
+    /// </summary>
+    [Theory]
+    [InlineData("")]
+    [InlineData("{\"group\":\"g\",\"next_of")]
+    [InlineData("\0\0\0\0\0\0\0\0")]
+    public async Task A_torn_group_offset_file_is_reported_and_a_commit_a_crash_interrupted_keeps_the_old_offset(string torn)
+    {
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath))
+        {
+            await log.AppendAsync(Records(10));
+            await using var source = await log.OpenSourceAsync("g");
+            await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 4 }, CancellationToken.None);
+        }
+
+        var groupFile = Path.Combine(LogPath, LogFormat.GroupsDirectoryName, "g.offset");
+        await File.WriteAllTextAsync(groupFile + ".tmp", torn);
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath))
+        {
+            log.CommittedOffsets.Should().BeEquivalentTo(new Dictionary<string, long> { ["g"] = 5 });
+            File.Exists(groupFile + ".tmp").Should().BeFalse();
+            await using var source = await log.OpenSourceAsync("g");
+            source.Position.Should().Be(5);
+        }
+
+        await File.WriteAllTextAsync(groupFile, torn);
+        var open = async () => await EmbeddedLog.OpenAsync(LogPath);
+
+        var error = (await open.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
+        error.FilePath.Should().Be(groupFile);
+        error.Message.Should().Contain(groupFile);
+    }
 }
