@@ -59,7 +59,7 @@ public sealed class EmbeddedLogSource : IEventSource
         new Dictionary<string, long>(StringComparer.Ordinal) { [EmbeddedLog.PartitionName] = _log.EndOffset };
 
     /// <inheritdoc />
-    /// <exception cref="EmbeddedLogCorruptionException">A record in the log is damaged; the message names the file and byte offset.</exception>
+    /// <exception cref="EmbeddedLogCorruptionException">The next record in the log is damaged; the message names the file and byte offset. A batch that reaches damage after some records returns those records, and the next read throws.</exception>
     public async ValueTask<IReadOnlyList<SourceRecord>> ReadBatchAsync(int maxRecords, TimeSpan maxWait, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRecords);
@@ -166,7 +166,10 @@ public sealed class EmbeddedLogSource : IEventSource
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Reads what is durable now, up to <paramref name="maxRecords"/>; on any failure the position is left unchanged.</summary>
+    /// <summary>
+    /// Reads what is durable now, up to <paramref name="maxRecords"/>. Damage after some records ends the
+    /// batch before it (the next read throws); on any other failure, or damage first, the position is left unchanged.
+    /// </summary>
     private async ValueTask<IReadOnlyList<SourceRecord>> ReadAvailableAsync(LogState state, int maxRecords, CancellationToken cancellationToken)
     {
         var position = _position;
@@ -222,6 +225,13 @@ public sealed class EmbeddedLogSource : IEventSource
                         break;
                 }
             }
+        }
+        catch (EmbeddedLogCorruptionException) when (records.Count > 0)
+        {
+            // The records before the damage are whole and checked: deliver them rather than hold the
+            // consumer back before records it can process. The next read starts afresh at the damage
+            // and throws there; the position never passes it.
+            CloseReader();
         }
         catch
         {

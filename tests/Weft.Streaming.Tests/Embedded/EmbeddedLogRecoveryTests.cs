@@ -380,4 +380,41 @@ public sealed class EmbeddedLogRecoveryTests : IDisposable
         error.FilePath.Should().Be(groupFile);
         error.Message.Should().Contain(groupFile);
     }
+
+    /// <summary>
+    /// A batch read that reaches damage delivers the whole records before it (they are durable and
+    /// checked) and stops there; the next read throws, naming the file and byte, and keeps throwing at
+    /// the same place. A consumer reading large batches is not held back before records it could process.
+    /// </summary>
+    [Fact]
+    public async Task A_batch_read_that_reaches_damage_delivers_the_records_before_it_then_throws_at_the_damage()
+    {
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath, SmallSegments))
+        {
+            await log.AppendAsync(Records(60, padding: 100));
+        }
+
+        var damaged = Segments(LogPath)[1];
+        var firstOffsetOfSegment = long.Parse(Path.GetFileNameWithoutExtension(damaged), System.Globalization.CultureInfo.InvariantCulture);
+        var bytes = await File.ReadAllBytesAsync(damaged);
+        var secondRecord = 32 + 8 + BitConverter.ToInt32(bytes, 32);
+        bytes[secondRecord + 40] ^= 0x5A;
+        await File.WriteAllBytesAsync(damaged, bytes);
+
+        await using var reopened = await EmbeddedLog.OpenAsync(LogPath, SmallSegments);
+        await using var source = await reopened.OpenSourceAsync("g");
+
+        var batch = await source.ReadBatchAsync(500, TimeSpan.Zero, CancellationToken.None);
+
+        batch.Select(r => r.Offset).Should().Equal(Enumerable.Range(0, (int)firstOffsetOfSegment + 1).Select(i => (long)i));
+        source.Position.Should().Be(firstOffsetOfSegment + 1);
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            var read = async () => await source.ReadBatchAsync(500, TimeSpan.Zero, CancellationToken.None);
+            var error = (await read.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
+            error.FilePath.Should().Be(damaged);
+            error.ByteOffset.Should().Be(secondRecord);
+            source.Position.Should().Be(firstOffsetOfSegment + 1, "nothing past the damage is delivered");
+        }
+    }
 }
