@@ -948,11 +948,19 @@ public sealed class EmbeddedLog : IAsyncDisposable
             : null;
     }
 
-    /// <summary>Copies the bytes recovery is about to cut to <c>&lt;segment&gt;.cut-&lt;byte&gt;</c> (fsync'd) and returns its path.</summary>
+    /// <summary>Copies the bytes recovery is about to cut to <c>&lt;segment&gt;.cut-&lt;byte&gt;</c> (<c>.cut-&lt;byte&gt;.&lt;n&gt;</c> when an earlier cut took that name; fsync'd) and returns its path.</summary>
     private static async ValueTask<string> KeepCutBytesAsync(string segmentPath, SafeFileHandle handle, long at, long length, CancellationToken cancellationToken)
     {
-        string kept = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{segmentPath}{LogFormat.CutExtension}{at}");
-        using (var target = File.OpenHandle(kept, FileMode.Create, FileAccess.Write))
+        // An earlier cut at the same byte (the first append after that recovery torn again) may have kept
+        // bytes no one has looked at yet: never overwrite it, take the next free name instead.
+        string first = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{segmentPath}{LogFormat.CutExtension}{at}");
+        string kept = first;
+        for (int n = 1; File.Exists(kept); n++)
+        {
+            kept = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{first}.{n}");
+        }
+
+        using (var target = File.OpenHandle(kept, FileMode.CreateNew, FileAccess.Write))
         {
             var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
             try

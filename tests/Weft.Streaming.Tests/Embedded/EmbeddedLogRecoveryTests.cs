@@ -417,4 +417,41 @@ public sealed class EmbeddedLogRecoveryTests : IDisposable
             source.Position.Should().Be(firstOffsetOfSegment + 1, "nothing past the damage is delivered");
         }
     }
+
+    /// <summary>
+    /// The bytes a cut removes are kept beside the segment so that a cut of damage can be undone by hand.
+    /// A second cut at the same byte (the first append after a recovery torn again) keeps its bytes in a
+    /// file of its own: the first cut's bytes, not yet looked at, are not overwritten.
+    /// </summary>
+    [Fact]
+    public async Task A_second_cut_at_the_same_byte_keeps_its_bytes_without_overwriting_the_first()
+    {
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath))
+        {
+            await log.AppendAsync(Records(3));
+        }
+
+        var segment = Segments(LogPath).Single();
+        var end = new FileInfo(segment).Length;
+        var first = Enumerable.Repeat((byte)0xA1, 100).ToArray();
+        var second = Enumerable.Repeat((byte)0xB2, 60).ToArray();
+        var kept = new List<string>();
+        foreach (var garbage in new[] { first, second })
+        {
+            await using (var file = new FileStream(segment, FileMode.Append))
+            {
+                await file.WriteAsync(garbage);
+            }
+
+            await using var log = await EmbeddedLog.OpenAsync(LogPath);
+            log.Recovery!.TruncatedAtByte.Should().Be(end);
+            kept.Add(log.Recovery.KeptIn!);
+        }
+
+        kept.Should().OnlyHaveUniqueItems();
+        (await File.ReadAllBytesAsync(kept[0])).Should().Equal(first);
+        (await File.ReadAllBytesAsync(kept[1])).Should().Equal(second);
+        kept.Should().OnlyContain(k => k.StartsWith($"{segment}.cut-{end}", StringComparison.Ordinal));
+        Segments(LogPath).Should().ContainSingle("kept bytes are no segment");
+    }
 }
