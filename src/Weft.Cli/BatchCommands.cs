@@ -263,7 +263,9 @@ internal static class BatchCommands
                 }
             }
 
-            await SequenceFiles.WriteAsync(parse.GetValue(output)!, labelRows.Schema, Parts(), definition, provenance, parse.GetValue(pad), rows.NullableColumns, ct).ConfigureAwait(false);
+            // A padded embedding's fill is a zero vector as wide as the enrichment's vectors, also in row groups without a real one.
+            var widths = parse.GetValue(pad) is null ? null : SequenceFiles.ListWidths(definition, env.Enrichments);
+            await SequenceFiles.WriteAsync(parse.GetValue(output)!, labelRows.Schema, Parts(), definition, provenance, parse.GetValue(pad), rows.NullableColumns, widths, ct).ConfigureAwait(false);
             await stdout.WriteLineAsync($"training set '{definition.Name}' ({modeText}): {examples:N0} examples, {elements:N0} elements{(parse.GetValue(pad) is { } width ? $" (the file pads or cuts each to {width}, with a mask)" : "")}, {empty:N0} with an empty sequence → {parse.GetValue(output)}").ConfigureAwait(false);
             await NoteOtherDefinitionAsync(stderr, weft, definition, lake, state, rows.StreamRows, ct).ConfigureAwait(false);
         }));

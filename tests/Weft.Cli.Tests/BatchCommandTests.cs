@@ -474,6 +474,41 @@ public sealed class BatchCommandTests : IDisposable
         fine.Exit.Should().Be(0, "without --pad the file has no mask column: " + fine.Err);
     }
 
+    /// <summary>
+    /// <c>--pad N</c> fills a list-valued column (an embedding) with zero vectors as wide as its values,
+    /// also where no example of the file (cold-start users, labels before any event) has a real one:
+    /// they were empty lists there, so a file's padded embeddings did not stack into one [N, d] tensor.
+    /// </summary>
+    [Fact]
+    public async Task Padding_fills_embeddings_with_zero_vectors_as_wide_as_the_items_even_when_every_sequence_is_empty()
+    {
+        var config = await SetUpAsync(events: 500);
+        (await _cli.RunAsync("batch", "--config", config, "--signal", "engagement", "--from", "2026-11-01", "--to", "2026-11-04")).Exit.Should().Be(0);
+        var labels = _cli.PathOf("cold.jsonl");
+        // Users the history does not hold, and a known user before any event.
+        await File.WriteAllTextAsync(labels, """{"user_id":900001,"label_time":"2026-11-02T12:00:00Z","y":1}""" + "\n"
+            + """{"user_id":900002,"label_time":"2026-11-03T12:00:00Z","y":0}""" + "\n"
+            + """{"user_id":1,"label_time":"2026-10-01T00:00:00Z","y":0}""" + "\n");
+        var output = _cli.PathOf("cold.parquet");
+
+        var result = await _cli.RunAsync("training-set", "--config", config, "--signal", "engagement", "--labels", labels, "--mode", "as-served", "--out", output, "--pad", "3");
+
+        result.Exit.Should().Be(0, result.Err);
+        var duck = await Weft.Parquet.Tests.DuckDb.RunAsync(
+            $"SELECT DISTINCT len(embedding) AS width FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(_cli.PathOf("raw/items") + "/**/*.parquet")}) WHERE embedding IS NOT NULL",
+            $"SELECT length, len(mask), len(embedding), list_transform(embedding, v -> len(v)) FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(output)})");
+        static long Int(System.Text.Json.JsonElement e) => long.Parse(e.ValueKind == System.Text.Json.JsonValueKind.String ? e.GetString()! : e.GetRawText(), System.Globalization.CultureInfo.InvariantCulture);
+        long width = Int(duck[0].Rows.Single()[0]);
+        width.Should().BeGreaterThan(0);
+        duck[1].Rows.Should().HaveCount(3);
+        foreach (var row in duck[1].Rows)
+        {
+            Int(row[0]).Should().Be(0, "none of these labels has a history");
+            Int(row[2]).Should().Be(3, "padded to 3");
+            row[3].EnumerateArray().Select(Int).Should().Equal(Enumerable.Repeat(width, 3), "each fill value is a zero vector as wide as the embeddings");
+        }
+    }
+
     /// <summary>Runs weft with <paramref name="args"/> and kills it with SIGKILL once it reports its sixth of 168 chunks.</summary>
     private static async Task KillMidRunAsync(string weft, IEnumerable<string> args)
     {
