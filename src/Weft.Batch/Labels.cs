@@ -164,7 +164,7 @@ public static class Labels
             {
                 if (doc.RootElement.ValueKind == JsonValueKind.Object
                     && doc.RootElement.TryGetProperty(LabelTime, out var time) && time.ValueKind == JsonValueKind.String
-                    && time.GetString() is { } text && !Timestamps.TryParseInstant(text, out _))
+                    && time.GetString() is { } text && !Timestamps.TryParseInstant(text.Trim(), out _)) // a space after a CSV comma is no other instant
                 {
                     int colon = record.Source.LastIndexOf(':');
                     string where = colon >= 0 ? $"line {record.Source[(colon + 1)..]}" : record.Source;

@@ -253,17 +253,17 @@ public sealed class LabelsTests
         (await read.Should().ThrowAsync<InputException>()).WithMessage($"*{message}*");
     }
 
-    /// <summary>The ISO-8601 forms a label file may hold: an offset, a space for the 'T', a bare date, no zone (UTC).</summary>
+    /// <summary>The ISO-8601 forms a label file may hold: an offset, a space for the 'T', a bare date, no zone (UTC), a space after the comma.</summary>
     [Fact]
     public async Task ISO_8601_label_times_with_offsets_spaces_dates_and_no_zone_read_as_the_instants_they_name()
     {
         using var dir = new TempDir();
         string file = dir.File("labels.csv");
-        await File.WriteAllTextAsync(file, "user_id,label_time\n1,2026-11-05T12:00:00+02:00\n2,2026-11-05 10:00:00\n3,2026-11-05\n4,2026-11-05T10:00:00.5Z\n");
+        await File.WriteAllTextAsync(file, "user_id,label_time\n1,2026-11-05T12:00:00+02:00\n2,2026-11-05 10:00:00\n3,2026-11-05\n4,2026-11-05T10:00:00.5Z\n5, 2026-11-05T10:00:00Z\n");
 
         var read = await Labels.ReadAsync(file, CancellationToken.None);
 
         long ten = Timestamps.ToMicros(new DateTimeOffset(2026, 11, 5, 10, 0, 0, TimeSpan.Zero));
-        read.Times.Should().Equal(ten, ten, ten - (10 * 3_600_000_000L), ten + 500_000);
+        read.Times.Should().Equal(ten, ten, ten - (10 * 3_600_000_000L), ten + 500_000, ten);
     }
 }
