@@ -266,4 +266,41 @@ public sealed class LabelsTests
         long ten = Timestamps.ToMicros(new DateTimeOffset(2026, 11, 5, 10, 0, 0, TimeSpan.Zero));
         read.Times.Should().Equal(ten, ten, ten - (10 * 3_600_000_000L), ten + 500_000, ten);
     }
+
+    /// <summary>
+    /// Label columns are carried into the training set as they are: a Parquet label file's columns of
+    /// every type Weft reads — lists, dates, small integers, NaN and nulls, text with odd characters —
+    /// read back by DuckDB from the training set equal the label file's, row for row.
+    /// </summary>
+    [Fact]
+    public async Task A_Parquet_label_files_columns_come_out_of_the_training_set_file_as_DuckDB_reads_them_in_the_labels()
+    {
+        using var dir = new TempDir();
+        string labels = dir.File("labels.parquet"), output = dir.File("set.parquet");
+        const string Columns = "user_id, label_time, y, score, small, day, tags, note";
+        await DuckDb.RunAsync($"""
+            COPY (SELECT * FROM (VALUES
+                (7::BIGINT, TIMESTAMPTZ '2026-11-02 10:00:00+00', true, 0.5::DOUBLE, 3::INTEGER, DATE '2026-11-01', [1, 2]::BIGINT[], 'a'),
+                (7::BIGINT, TIMESTAMPTZ '2026-11-02 10:00:00+00', NULL, 'NaN'::DOUBLE, NULL::INTEGER, NULL::DATE, []::BIGINT[], 'é, "q"'),
+                (-3::BIGINT, TIMESTAMPTZ '2026-11-03 00:00:00.25+00', false, NULL::DOUBLE, -1::INTEGER, DATE '1999-12-31', NULL::BIGINT[], NULL)
+              ) t({Columns})) TO {DuckDb.Quote(labels)} (FORMAT parquet)
+            """);
+        var (rows, users, times) = await Labels.ReadAsync(labels, CancellationToken.None);
+        var signal = BatchWorld.Engagement();
+        var empty = new SequenceTable(rows, new int[rows.RowCount + 1], EventBatch.Empty(signal.SequenceColumns), new bool[rows.RowCount]);
+
+        await SequenceFiles.WriteAsync(output, empty, signal, new Dictionary<string, string>(), pad: null, nullable: null, CancellationToken.None);
+
+        users.Should().Equal(7, 7, -3);
+        times.Should().HaveCount(3);
+        // day: a date reads as its midnight UTC, a timestamp; compared as one.
+        string Select(string file) => $"SELECT user_id, epoch_us(label_time), y, score::VARCHAR, small, epoch_us(day::TIMESTAMPTZ), tags, note FROM read_parquet({DuckDb.Quote(file)})";
+        var duck = await DuckDb.RunAsync(
+            $"SELECT count(*) FROM ({Select(labels)} EXCEPT ALL {Select(output)})",
+            $"SELECT count(*) FROM ({Select(output)} EXCEPT ALL {Select(labels)})",
+            $"SELECT count(*) FROM read_parquet({DuckDb.Quote(output)})");
+        duck[2].Rows[0][0].GetString().Should().Be("3");
+        duck[0].Rows[0][0].GetString().Should().Be("0", "every label row is in the training set as it was");
+        duck[1].Rows[0][0].GetString().Should().Be("0");
+    }
 }
