@@ -91,6 +91,7 @@ public static class Labels
             }
 
             var inferred = csvSchema ?? Infer(path, records); // a CSV file's types come from its cells, read once already
+            CheckTextTimes(path, records);
             numericTimes = IsNumber(inferred, LabelTime);
             var schema = Required(path, inferred);
             var (read, bad) = JsonRows.Read(records, schema, "labels");
@@ -137,6 +138,40 @@ public static class Labels
         }
 
         return (rows, userValues, timeValues);
+    }
+
+    /// <summary>
+    /// Refuses a label_time given as text that is not ISO 8601 (<see cref="Timestamps.TryParseInstant"/>),
+    /// as a Parquet file's text is refused. The typed read parses text as the framework guesses
+    /// (invariant culture), so <c>05/11/2026</c> read as 11 May, where its writer may have meant 5
+    /// November: every example of the row cut at another day, with exit 0.
+    /// </summary>
+    private static void CheckTextTimes(string path, List<RawRecord> records)
+    {
+        foreach (var record in records)
+        {
+            JsonDocument doc;
+            try
+            {
+                doc = JsonDocument.Parse(record.Json);
+            }
+            catch (JsonException)
+            {
+                continue; // reported by the typed read, with its line
+            }
+
+            using (doc)
+            {
+                if (doc.RootElement.ValueKind == JsonValueKind.Object
+                    && doc.RootElement.TryGetProperty(LabelTime, out var time) && time.ValueKind == JsonValueKind.String
+                    && time.GetString() is { } text && !Timestamps.TryParseInstant(text.Trim(), out _)) // a space after a CSV comma is no other instant
+                {
+                    int colon = record.Source.LastIndexOf(':');
+                    string where = colon >= 0 ? $"line {record.Source[(colon + 1)..]}" : record.Source;
+                    throw new InputException($"label file '{path}', {where}: label_time \"{text}\" is not an ISO-8601 instant (e.g. 2026-11-05T10:00:00Z, 2026-11-05 10:00:00+02:00, 2026-11-05) or integer microseconds since the epoch");
+                }
+            }
+        }
     }
 
     private static bool IsNumber(IEnumerable<FieldDefinition> schema, string column) =>

@@ -77,9 +77,20 @@ public static class SequenceFiles
     /// Sequence columns in <paramref name="nullable"/> (<see cref="EnrichedRows.NullableColumns"/>) allow
     /// nulls whatever the definition declares.
     /// </summary>
+    public static Task WriteAsync(
+        string path, ImmutableArray<FieldDefinition> keySchema, IAsyncEnumerable<SequenceTable> parts, SignalDefinition signal,
+        IReadOnlyDictionary<string, string> metadata, int? pad, IReadOnlySet<string>? nullable, CancellationToken cancellationToken) =>
+        WriteAsync(path, keySchema, parts, signal, metadata, pad, nullable, padWidths: null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="WriteAsync(string, ImmutableArray{FieldDefinition}, IAsyncEnumerable{SequenceTable}, SignalDefinition, IReadOnlyDictionary{string, string}, int?, IReadOnlySet{string}?, CancellationToken)"/>,
+    /// padding a list-valued column named in <paramref name="padWidths"/> (<see cref="ListWidths"/>) with zero
+    /// vectors of that width. Another list column's fill is as wide as the first real value of its row
+    /// group, which a row group of empty sequences does not have.
+    /// </summary>
     public static async Task WriteAsync(
         string path, ImmutableArray<FieldDefinition> keySchema, IAsyncEnumerable<SequenceTable> parts, SignalDefinition signal,
-        IReadOnlyDictionary<string, string> metadata, int? pad, IReadOnlySet<string>? nullable, CancellationToken cancellationToken)
+        IReadOnlyDictionary<string, string> metadata, int? pad, IReadOnlySet<string>? nullable, IReadOnlyDictionary<string, int>? padWidths, CancellationToken cancellationToken)
     {
         if (pad is < 1)
         {
@@ -141,7 +152,7 @@ public static class SequenceFiles
                         {
                             int first = start;
                             int count = Math.Min(RowsPerGroup, part.RowCount - start);
-                            encoding.Enqueue(Task.Run(() => writer.EncodeRowGroup(RowGroup(part, sequenceColumns, fields, first, count, pad)), cancellationToken));
+                            encoding.Enqueue(Task.Run(() => writer.EncodeRowGroup(RowGroup(part, sequenceColumns, fields, first, count, pad, padWidths)), cancellationToken));
                             while (encoding.Count > Environment.ProcessorCount)
                             {
                                 await writer.WriteRowGroupAsync(await encoding.Dequeue().ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
@@ -191,7 +202,46 @@ public static class SequenceFiles
         yield return table;
     }
 
-    private static List<ParquetColumnData> RowGroup(SequenceTable table, ImmutableArray<FieldDefinition> sequenceColumns, List<ParquetField> fields, int start, int count, int? pad)
+    /// <summary>
+    /// The width of each list-valued enrichment column of <paramref name="signal"/>'s sequences (an
+    /// embedding): the length of its first value in the enrichment table. Padding needs it where a row
+    /// group holds no real value to take it from (every sequence empty: cold-start users, labels before any
+    /// event), else its fill would be empty lists there and d-wide vectors elsewhere in the file.
+    /// </summary>
+    public static IReadOnlyDictionary<string, int> ListWidths(SignalDefinition signal, IReadOnlyDictionary<string, EnrichmentTable> enrichments)
+    {
+        ArgumentNullException.ThrowIfNull(signal);
+        ArgumentNullException.ThrowIfNull(enrichments);
+        var widths = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var enrichment in signal.Enrichments)
+        {
+            if (!enrichments.TryGetValue(enrichment.Source, out var table))
+            {
+                continue;
+            }
+
+            foreach (var name in enrichment.Columns)
+            {
+                if (widths.ContainsKey(name) || !signal.SequenceColumns.Any(f => f.Name == name && f.Type.IsList) || !table.Rows.TryGetColumn(name, out var column))
+                {
+                    continue;
+                }
+
+                for (int i = 0; i < column.Length; i++)
+                {
+                    if (!column.IsNull(i) && column.GetValue(i) is Array value)
+                    {
+                        widths[name] = value.Length;
+                        break;
+                    }
+                }
+            }
+        }
+
+        return widths;
+    }
+
+    private static List<ParquetColumnData> RowGroup(SequenceTable table, ImmutableArray<FieldDefinition> sequenceColumns, List<ParquetField> fields, int start, int count, int? pad, IReadOnlyDictionary<string, int>? padWidths)
     {
         var columns = new List<ParquetColumnData>(fields.Count);
         int f = 0;
@@ -236,13 +286,13 @@ public static class SequenceFiles
 
         foreach (var column in sequenceColumns)
         {
-            columns.Add(ListOf(fields[f++], table.Elements[column.Name], slotArray, offsets));
+            columns.Add(ListOf(fields[f++], table.Elements[column.Name], slotArray, offsets, padWidths is not null && padWidths.TryGetValue(column.Name, out int width) ? width : null));
         }
 
         return columns;
     }
 
-    private static ParquetColumnData ListOf(ParquetField field, Column elements, int[] slots, int[] offsets) => elements switch
+    private static ParquetColumnData ListOf(ParquetField field, Column elements, int[] slots, int[] offsets, int? padWidth) => elements switch
     {
         PrimitiveColumn<long> c => Scalars(field, c, c.Values, slots, offsets),
         PrimitiveColumn<int> c => Scalars(field, c, c.Values, slots, offsets),
@@ -250,11 +300,11 @@ public static class SequenceFiles
         PrimitiveColumn<float> c => Scalars(field, c, c.Values, slots, offsets),
         PrimitiveColumn<bool> c => Scalars(field, c, c.Values, slots, offsets),
         StringColumn c => Strings(field, c, slots, offsets),
-        ListColumn<float> c => Nested(field, c.Values, slots, offsets),
-        ListColumn<double> c => Nested(field, c.Values, slots, offsets),
-        ListColumn<long> c => Nested(field, c.Values, slots, offsets),
-        ListColumn<int> c => Nested(field, c.Values, slots, offsets),
-        ListColumn<bool> c => Nested(field, c.Values, slots, offsets),
+        ListColumn<float> c => Nested(field, c.Values, slots, offsets, padWidth),
+        ListColumn<double> c => Nested(field, c.Values, slots, offsets, padWidth),
+        ListColumn<long> c => Nested(field, c.Values, slots, offsets, padWidth),
+        ListColumn<int> c => Nested(field, c.Values, slots, offsets, padWidth),
+        ListColumn<bool> c => Nested(field, c.Values, slots, offsets, padWidth),
         _ => throw new NotSupportedException($"sequence column '{field.Name}' of type {elements.Type}"),
     };
 
@@ -302,18 +352,12 @@ public static class SequenceFiles
         return ParquetColumnData.Create(field, values, null, offsets, nulls);
     }
 
-    private static ParquetColumnData Nested<T>(ParquetField field, T[]?[] lists, int[] slots, int[] offsets)
+    private static ParquetColumnData Nested<T>(ParquetField field, T[]?[] lists, int[] slots, int[] offsets, int? padWidth)
     {
-        // Padding repeats a zero vector as wide as the column's first real value.
-        int width = 0;
-        foreach (var s in slots)
-        {
-            if (s >= 0 && lists[s] is { } l)
-            {
-                width = l.Length;
-                break;
-            }
-        }
+        // Padding repeats a zero vector as wide as the column's values: the width known for the whole
+        // file when given (the same in every row group, also one without a real value), else that of the
+        // row group's first real value.
+        int width = padWidth ?? FirstWidth(lists, slots);
 
         var inner = new int[slots.Length + 1];
         bool[]? innerNulls = null;
@@ -346,5 +390,18 @@ public static class SequenceFiles
         }
 
         return ParquetColumnData.CreateNested(field, values, null, offsets, innerNulls, inner);
+    }
+
+    private static int FirstWidth<T>(T[]?[] lists, int[] slots)
+    {
+        foreach (var s in slots)
+        {
+            if (s >= 0 && lists[s] is { } l)
+            {
+                return l.Length;
+            }
+        }
+
+        return 0;
     }
 }

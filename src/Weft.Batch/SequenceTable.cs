@@ -63,7 +63,9 @@ public static class SequenceBuilder
     /// One output row per label row: the sequence of the label's user as it stood at
     /// <paramref name="labelTimes"/>[i] (events strictly before it). <paramref name="knownAtLabelTime"/>
     /// adds the ingest-time cut (as-served); enrichments are then re-read as known at the label time
-    /// from <paramref name="enrichments"/> when the element carries the join key.
+    /// from <paramref name="enrichments"/> when the element carries the join key, and without it
+    /// (corrected) re-read at their latest versions, also for rows the stream stored with the version it
+    /// knew then. An enrichment whose join key the element lacks keeps the values the lake stored.
     /// </summary>
     public static SequenceTable ForLabels(
         EnrichedRows rows, SignalDefinition signal, EventBatch labels, long[] labelUsers, long[] labelTimes, bool knownAtLabelTime,
@@ -129,9 +131,14 @@ public static class SequenceBuilder
 
         next = i;
         var elements = rows.Rows.Project(signal.SequenceColumns).Gather(picked.ToArray());
-        if (knownAtLabelTime && enrichments is not null)
+        if (enrichments is not null)
         {
-            elements = ReEnrich(elements, signal, enrichments, e => labelTimes[labelOfElement[e]]);
+            // As served: the versions known at each label time. Corrected: the latest, re-read too, since
+            // a stream row (an open bucket no batch run has recomputed yet) stores the version the stream
+            // knew when it read the event, which a correction may have replaced since.
+            elements = knownAtLabelTime
+                ? ReEnrich(elements, signal, enrichments, e => labelTimes[labelOfElement[e]])
+                : ReEnrich(elements, signal, enrichments, _ => long.MaxValue);
         }
 
         var keys = first == 0 && next == labels.RowCount ? labels : labels.Gather(Enumerable.Range(first, next - first).ToArray());

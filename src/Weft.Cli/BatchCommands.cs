@@ -98,6 +98,11 @@ internal static class BatchCommands
             var cut = SequenceCut.For(definition, asOfMicros, knownAtMicros, MaxLength(definition, parse.GetValue(maxLength)));
             var path = parse.GetValue(output) ?? DefaultSnapshotPath(weft.SequencesTable(definition.Name), asOfMicros, givenKnownAt, parse.GetValue(maxLength));
             SequenceFiles.CheckOutput(path); // before the work, not after it
+            if (givenKnownAt is not null)
+            {
+                await NoteLatestEnrichmentsAsync(stderr, definition, "this snapshot").ConfigureAwait(false);
+            }
+
             if (parse.GetValue(fromArchive) is { } archiveFrom)
             {
                 await FromArchiveAsync(weft, definition, cut, givenKnownAt, ParseTime("--from-archive", archiveFrom), path, stdout, ct).ConfigureAwait(false);
@@ -221,6 +226,11 @@ internal static class BatchCommands
             bool asServed = modeText == "as-served";
             var env = await SignalEnvironment.LoadAsync(weft, parse.GetValue(signal)!, cancellationToken: ct).ConfigureAwait(false);
             var definition = env.Definition;
+            if (asServed)
+            {
+                await NoteLatestEnrichmentsAsync(stderr, definition, "these as-served examples").ConfigureAwait(false);
+            }
+
             int? maxElements = MaxLength(definition, parse.GetValue(maxLength));
             // The file puts these beside the label columns: a label column of the same name failed the
             // write at the very end with a bare "Field name 'length' appears more than once". Case aside
@@ -263,11 +273,37 @@ internal static class BatchCommands
                 }
             }
 
-            await SequenceFiles.WriteAsync(parse.GetValue(output)!, labelRows.Schema, Parts(), definition, provenance, parse.GetValue(pad), rows.NullableColumns, ct).ConfigureAwait(false);
+            // A padded embedding's fill is a zero vector as wide as the enrichment's vectors, also in row groups without a real one.
+            var widths = parse.GetValue(pad) is null ? null : SequenceFiles.ListWidths(definition, env.Enrichments);
+            await SequenceFiles.WriteAsync(parse.GetValue(output)!, labelRows.Schema, Parts(), definition, provenance, parse.GetValue(pad), rows.NullableColumns, widths, ct).ConfigureAwait(false);
             await stdout.WriteLineAsync($"training set '{definition.Name}' ({modeText}): {examples:N0} examples, {elements:N0} elements{(parse.GetValue(pad) is { } width ? $" (the file pads or cuts each to {width}, with a mask)" : "")}, {empty:N0} with an empty sequence → {parse.GetValue(output)}").ConfigureAwait(false);
             await NoteOtherDefinitionAsync(stderr, weft, definition, lake, state, rows.StreamRows, ct).ConfigureAwait(false);
         }));
         return command;
+    }
+
+    /// <summary>
+    /// An enrichment whose join key the element does not carry cannot be re-read as known at a past time:
+    /// the lake stores no key to look it up by, so its columns hold the versions the lake stored (the
+    /// latest, corrections made after the label or known-at time included). A cut that promises versions
+    /// as known then (an as-served training set, a snapshot with --known-at) says so, with the remedy,
+    /// rather than hand over later versions as if they had been served.
+    /// </summary>
+    private static async Task NoteLatestEnrichmentsAsync(TextWriter stderr, SignalDefinition definition, string what)
+    {
+        foreach (var enrichment in definition.Enrichments)
+        {
+            var columns = enrichment.Columns.Where(c => definition.SequenceColumns.Any(f => f.Name == c)).ToList();
+            if (columns.Count == 0 || definition.SequenceColumns.Any(f => f.Name == enrichment.On))
+            {
+                continue;
+            }
+
+            await stderr.WriteLineAsync(
+                $"note: enrichment '{enrichment.Source}' joins on '{enrichment.On}', which the element of '{definition.Name}' does not carry, so in {what} " +
+                $"{string.Join(", ", columns.Select(c => $"'{c}'"))} {(columns.Count == 1 ? "holds" : "hold")} the latest versions the lake stored, not those known then; " +
+                $"add '{enrichment.On}' to the signal's element to have them as known then").ConfigureAwait(false);
+        }
     }
 
     /// <summary>Which enrichment versions a snapshot file holds: <c>latest</c> (as the lake stored them) or <c>known_at</c>.</summary>

@@ -230,4 +230,77 @@ public sealed class LabelsTests
 
         (await read.Should().ThrowAsync<InputException>()).WithMessage("*labels.parquet' holds no label rows*");
     }
+
+    /// <summary>
+    /// A label_time in a CSV or JSON-lines file is ISO-8601 text (or integer µs), as in a Parquet file: a
+    /// date the framework would guess at (<c>05/11/2026</c> is 11 May as invariant culture reads it, 5
+    /// November to a European) or an RFC 1123 date is refused naming its line, not read as another day.
+    /// </summary>
+    [Theory]
+    [InlineData("labels.csv", "user_id,label_time,y\n7,2026-11-05T10:00:00Z,1\n8,05/11/2026 10:00:00,0\n", "labels.csv', line 3: label_time \"05/11/2026 10:00:00\" is not an ISO-8601 instant")]
+    [InlineData("labels.csv", "user_id,label_time\n7,\"Thu, 05 Nov 2026 10:00:00 GMT\"\n", "labels.csv', line 2: label_time \"Thu, 05 Nov 2026 10:00:00 GMT\" is not an ISO-8601 instant")]
+    [InlineData("labels.jsonl", "{\"user_id\":7,\"label_time\":\"2026-11-05T10:00:00Z\"}\n{\"user_id\":8,\"label_time\":\"11/5/2026\"}\n", "labels.jsonl', line 2: label_time \"11/5/2026\" is not an ISO-8601 instant")]
+    // A column typed by its first value as microseconds still has each text value checked.
+    [InlineData("labels.jsonl", "{\"user_id\":7,\"label_time\":1793872800000000}\n{\"user_id\":8,\"label_time\":\"November 5, 2026\"}\n", "labels.jsonl', line 2: label_time \"November 5, 2026\" is not an ISO-8601 instant")]
+    public async Task A_text_label_time_that_is_not_ISO_8601_is_refused_naming_its_line_as_in_a_Parquet_file(string name, string content, string message)
+    {
+        using var dir = new TempDir();
+        string file = dir.File(name);
+        await File.WriteAllTextAsync(file, content);
+
+        var read = () => Labels.ReadAsync(file, CancellationToken.None);
+
+        (await read.Should().ThrowAsync<InputException>()).WithMessage($"*{message}*");
+    }
+
+    /// <summary>The ISO-8601 forms a label file may hold: an offset, a space for the 'T', a bare date, no zone (UTC), a space after the comma.</summary>
+    [Fact]
+    public async Task ISO_8601_label_times_with_offsets_spaces_dates_and_no_zone_read_as_the_instants_they_name()
+    {
+        using var dir = new TempDir();
+        string file = dir.File("labels.csv");
+        await File.WriteAllTextAsync(file, "user_id,label_time\n1,2026-11-05T12:00:00+02:00\n2,2026-11-05 10:00:00\n3,2026-11-05\n4,2026-11-05T10:00:00.5Z\n5, 2026-11-05T10:00:00Z\n");
+
+        var read = await Labels.ReadAsync(file, CancellationToken.None);
+
+        long ten = Timestamps.ToMicros(new DateTimeOffset(2026, 11, 5, 10, 0, 0, TimeSpan.Zero));
+        read.Times.Should().Equal(ten, ten, ten - (10 * 3_600_000_000L), ten + 500_000, ten);
+    }
+
+    /// <summary>
+    /// Label columns are carried into the training set as they are: a Parquet label file's columns of
+    /// every type Weft reads — lists, dates, small integers, NaN and nulls, text with odd characters —
+    /// read back by DuckDB from the training set equal the label file's, row for row.
+    /// </summary>
+    [Fact]
+    public async Task A_Parquet_label_files_columns_come_out_of_the_training_set_file_as_DuckDB_reads_them_in_the_labels()
+    {
+        using var dir = new TempDir();
+        string labels = dir.File("labels.parquet"), output = dir.File("set.parquet");
+        const string Columns = "user_id, label_time, y, score, small, day, tags, note";
+        await DuckDb.RunAsync($"""
+            COPY (SELECT * FROM (VALUES
+                (7::BIGINT, TIMESTAMPTZ '2026-11-02 10:00:00+00', true, 0.5::DOUBLE, 3::INTEGER, DATE '2026-11-01', [1, 2]::BIGINT[], 'a'),
+                (7::BIGINT, TIMESTAMPTZ '2026-11-02 10:00:00+00', NULL, 'NaN'::DOUBLE, NULL::INTEGER, NULL::DATE, []::BIGINT[], 'é, "q"'),
+                (-3::BIGINT, TIMESTAMPTZ '2026-11-03 00:00:00.25+00', false, NULL::DOUBLE, -1::INTEGER, DATE '1999-12-31', NULL::BIGINT[], NULL)
+              ) t({Columns})) TO {DuckDb.Quote(labels)} (FORMAT parquet)
+            """);
+        var (rows, users, times) = await Labels.ReadAsync(labels, CancellationToken.None);
+        var signal = BatchWorld.Engagement();
+        var empty = new SequenceTable(rows, new int[rows.RowCount + 1], EventBatch.Empty(signal.SequenceColumns), new bool[rows.RowCount]);
+
+        await SequenceFiles.WriteAsync(output, empty, signal, new Dictionary<string, string>(), pad: null, nullable: null, CancellationToken.None);
+
+        users.Should().Equal(7, 7, -3);
+        times.Should().HaveCount(3);
+        // day: a date reads as its midnight UTC, a timestamp; compared as one.
+        string Select(string file) => $"SELECT user_id, epoch_us(label_time), y, score::VARCHAR, small, epoch_us(day::TIMESTAMPTZ), tags, note FROM read_parquet({DuckDb.Quote(file)})";
+        var duck = await DuckDb.RunAsync(
+            $"SELECT count(*) FROM ({Select(labels)} EXCEPT ALL {Select(output)})",
+            $"SELECT count(*) FROM ({Select(output)} EXCEPT ALL {Select(labels)})",
+            $"SELECT count(*) FROM read_parquet({DuckDb.Quote(output)})");
+        duck[2].Rows[0][0].GetString().Should().Be("3");
+        duck[0].Rows[0][0].GetString().Should().Be("0", "every label row is in the training set as it was");
+        duck[1].Rows[0][0].GetString().Should().Be("0");
+    }
 }

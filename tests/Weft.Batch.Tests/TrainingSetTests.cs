@@ -118,6 +118,58 @@ public sealed class TrainingSetTests
         }
     }
 
+    /// <summary>
+    /// A corrected example holds the latest (corrected) enrichment versions also for events only the
+    /// stream has written so far (an open bucket no batch run has recomputed): those carry the version the
+    /// stream knew when it read them, which a correction since has replaced. They went into the corrected
+    /// set as the stream stored them, so one example mixed corrected and uncorrected values of one item.
+    /// </summary>
+    [Fact]
+    public async Task A_corrected_example_takes_the_corrected_enrichment_also_for_an_event_only_the_stream_wrote()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 5, events: 120, write: false);
+        long batched = T0 - BatchWorld.Hour, streamed = T0 + BatchWorld.Day; // the batch run covers the first day and a half, not the second event's bucket
+        world.Events.Add(new RawEvent("batched", User, "save", batched, batched + 1_000, 500, null));
+        world.Items.Add(new ItemVersion(500, BatchWorld.Start - BatchWorld.Day, "old", [1, 1, 1, 1]));
+        world.Items.Add(new ItemVersion(500, streamed + BatchWorld.Hour, "fixed", [2, 2, 2, 2])); // corrected after the stream read the second event
+        await world.WriteAsync();
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+        await new BatchJob(env).RunAsync(new BatchRequest("engagement", BatchWorld.Start, T0 + BatchWorld.Hour), null, CancellationToken.None);
+        var path = world.Config.EnrichedTable("engagement");
+        var table = await Weft.Storage.EventTable.OpenAsync(path);
+        var one = new List<EventBatch>();
+        await foreach (var part in table.ReadAsync())
+        {
+            one.Add(part);
+        }
+
+        // The stream's row of an event on the same item, enriched as the stream knew the item then ("old").
+        var all = EventBatch.Concat(env.Signal.EnrichedSchema, one);
+        int at = Enumerable.Range(0, all.RowCount).Single(i => (string?)all[StandardColumns.EventId].GetValue(i) == "batched");
+        var row = all.Gather([at]);
+        var columns = row.Columns.ToArray();
+        void Set(string name, Column column) => columns[row.Schema.IndexOf(row.Schema.Single(f => f.Name == name))] = column;
+        Set(StandardColumns.EventId, new StringColumn(["streamed"]));
+        Set(StandardColumns.EventTime, new PrimitiveColumn<long>(WeftType.Timestamp, [streamed]));
+        Set(StandardColumns.IngestTime, new PrimitiveColumn<long>(WeftType.Timestamp, [streamed + 1_000]));
+        Set("category", new StringColumn(["old"]));
+        Set("embedding", new ListColumn<float>(WeftType.ListOf(ScalarKind.Float32), [[1, 1, 1, 1]]));
+        await table.AppendAsync(new EventBatch(row.Schema, columns), Weft.Storage.EventPartitioner.ByTimeBucket(env.Definition.Bucket, Weft.Storage.EventLayout.StreamPath));
+        var lake = await EnrichedLake.OpenAsync(path, env.Definition, CancellationToken.None);
+        var rows = await lake.ReadAsync(long.MinValue / 2, long.MaxValue / 2, CancellationToken.None);
+        var keys = new EventBatch([new FieldDefinition("label", WeftType.Int64)], [new PrimitiveColumn<long>(WeftType.Int64, [1])]);
+        long label = streamed + (2 * BatchWorld.Hour);
+
+        var corrected = SequenceBuilder.ForLabels(rows, env.Definition, keys, [User], [label], knownAtLabelTime: false, env.Enrichments);
+        var asServed = SequenceBuilder.ForLabels(rows, env.Definition, keys, [User], [label], knownAtLabelTime: true, env.Enrichments);
+
+        Ids(corrected).Should().StartWith(["streamed", "batched"]);
+        Value<string>(corrected, "category", 0).Should().Be("fixed", "the correction, not the version the stream stored");
+        Value<float[]>(corrected, "embedding", 0).Should().Equal(2f, 2f, 2f, 2f);
+        Value<string>(corrected, "category", 1).Should().Be("fixed");
+        Value<string>(asServed, "category", 0).Should().Be("fixed", "known by the label time");
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(7)]

@@ -474,6 +474,74 @@ public sealed class BatchCommandTests : IDisposable
         fine.Exit.Should().Be(0, "without --pad the file has no mask column: " + fine.Err);
     }
 
+    /// <summary>
+    /// <c>--pad N</c> fills a list-valued column (an embedding) with zero vectors as wide as its values,
+    /// also where no example of the file (cold-start users, labels before any event) has a real one:
+    /// they were empty lists there, so a file's padded embeddings did not stack into one [N, d] tensor.
+    /// </summary>
+    [Fact]
+    public async Task Padding_fills_embeddings_with_zero_vectors_as_wide_as_the_items_even_when_every_sequence_is_empty()
+    {
+        var config = await SetUpAsync(events: 500);
+        (await _cli.RunAsync("batch", "--config", config, "--signal", "engagement", "--from", "2026-11-01", "--to", "2026-11-04")).Exit.Should().Be(0);
+        var labels = _cli.PathOf("cold.jsonl");
+        // Users the history does not hold, and a known user before any event.
+        await File.WriteAllTextAsync(labels, """{"user_id":900001,"label_time":"2026-11-02T12:00:00Z","y":1}""" + "\n"
+            + """{"user_id":900002,"label_time":"2026-11-03T12:00:00Z","y":0}""" + "\n"
+            + """{"user_id":1,"label_time":"2026-10-01T00:00:00Z","y":0}""" + "\n");
+        var output = _cli.PathOf("cold.parquet");
+
+        var result = await _cli.RunAsync("training-set", "--config", config, "--signal", "engagement", "--labels", labels, "--mode", "as-served", "--out", output, "--pad", "3");
+
+        result.Exit.Should().Be(0, result.Err);
+        var duck = await Weft.Parquet.Tests.DuckDb.RunAsync(
+            $"SELECT DISTINCT len(embedding) AS width FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(_cli.PathOf("raw/items") + "/**/*.parquet")}) WHERE embedding IS NOT NULL",
+            $"SELECT length, len(mask), len(embedding), list_transform(embedding, v -> len(v)) FROM read_parquet({Weft.Parquet.Tests.DuckDb.Quote(output)})");
+        static long Int(System.Text.Json.JsonElement e) => long.Parse(e.ValueKind == System.Text.Json.JsonValueKind.String ? e.GetString()! : e.GetRawText(), System.Globalization.CultureInfo.InvariantCulture);
+        long width = Int(duck[0].Rows.Single()[0]);
+        width.Should().BeGreaterThan(0);
+        duck[1].Rows.Should().HaveCount(3);
+        foreach (var row in duck[1].Rows)
+        {
+            Int(row[0]).Should().Be(0, "none of these labels has a history");
+            Int(row[2]).Should().Be(3, "padded to 3");
+            row[3].EnumerateArray().Select(Int).Should().Equal(Enumerable.Repeat(width, 3), "each fill value is a zero vector as wide as the embeddings");
+        }
+    }
+
+    /// <summary>
+    /// An enrichment whose join key the element does not carry cannot be re-read as known at a label time
+    /// (the lake stores no key to look it up by): its columns hold the latest versions, corrections made
+    /// after the label included. An as-served training set (and a snapshot with --known-at) says so,
+    /// naming the columns and the key; it wrote them silently, as if as served.
+    /// </summary>
+    [Fact]
+    public async Task An_as_served_training_set_says_which_enrichment_columns_it_could_not_take_as_known_at_the_label_time()
+    {
+        var config = await SetUpAsync(events: 500);
+        var weft = new Weft.Definitions.DefinitionCatalog();
+        var click = weft.EventType("click").Attribute("item_id", Weft.Definitions.WeftType.Int64, nullable: false);
+        var items = weft.EnrichmentSource("items", key: "item_id", keyType: Weft.Definitions.WeftType.Int64).Column("category", Weft.Definitions.WeftType.String);
+        weft.Signal("categories", tenant: "home-feed").Include(click).Enrich(items, on: "item_id", "category").Element("category")
+            .MaxLength(50).Lookback(TimeSpan.FromDays(30)).Bucket(Weft.Definitions.TimeBucket.Hour);
+        await File.WriteAllBytesAsync(_cli.PathOf("signals/categories.json"), Weft.Definitions.SignalJsonWriter.Write(weft.Build().Single()));
+        (await _cli.RunAsync("batch", "--config", config, "--signal", "categories", "--from", "2026-11-01", "--to", "2026-11-04")).Exit.Should().Be(0);
+        var labels = _cli.PathOf("labels.jsonl");
+        await File.WriteAllTextAsync(labels, """{"user_id":1,"label_time":"2026-11-03T00:00:00Z","y":1}""" + "\n");
+        string[] TrainingSet(string mode) => ["training-set", "--config", config, "--signal", "categories", "--labels", labels, "--mode", mode, "--out", _cli.PathOf(mode + ".parquet")];
+
+        var asServed = await _cli.RunAsync(TrainingSet("as-served"));
+        var corrected = await _cli.RunAsync(TrainingSet("corrected"));
+        var snapshot = await _cli.RunAsync("snapshot", "--config", config, "--signal", "categories", "--as-of", "2026-11-03", "--known-at", "2026-11-02", "--out", _cli.PathOf("s.parquet"));
+
+        asServed.Exit.Should().Be(0, asServed.Err);
+        asServed.Err.Should().Contain("'category'").And.Contain("'item_id'").And.Contain("the latest versions");
+        corrected.Exit.Should().Be(0, corrected.Err);
+        corrected.Err.Should().NotContain("'category'", "corrected examples take the latest versions anyway");
+        snapshot.Exit.Should().Be(0, snapshot.Err);
+        snapshot.Err.Should().Contain("'category'").And.Contain("'item_id'");
+    }
+
     /// <summary>Runs weft with <paramref name="args"/> and kills it with SIGKILL once it reports its sixth of 168 chunks.</summary>
     private static async Task KillMidRunAsync(string weft, IEnumerable<string> args)
     {
