@@ -229,7 +229,7 @@ public static class SequenceFiles
 
                 for (int i = 0; i < column.Length; i++)
                 {
-                    if (!column.IsNull(i) && column.GetValue(i) is Array value)
+                    if (!column.IsNull(i) && column.GetValue(i) is Array { Length: > 0 } value)
                     {
                         widths[name] = value.Length;
                         break;
@@ -354,10 +354,10 @@ public static class SequenceFiles
 
     private static ParquetColumnData Nested<T>(ParquetField field, T[]?[] lists, int[] slots, int[] offsets, int? padWidth)
     {
-        // Padding repeats a zero vector as wide as the column's values: the width known for the whole
-        // file when given (the same in every row group, also one without a real value), else that of the
-        // row group's first real value.
-        int width = padWidth ?? FirstWidth(lists, slots);
+        // Padding repeats a zero vector as wide as the column's values: that of the row group's first
+        // real value, so a sequence's fill matches its own elements; in a row group without one, the width
+        // known for the whole file when given (else a fill of empty lists).
+        int width = FirstWidth(lists, slots) is > 0 and int real ? real : padWidth ?? 0;
 
         var inner = new int[slots.Length + 1];
         bool[]? innerNulls = null;
@@ -396,7 +396,7 @@ public static class SequenceFiles
     {
         foreach (var s in slots)
         {
-            if (s >= 0 && lists[s] is { } l)
+            if (s >= 0 && lists[s] is { Length: > 0 } l)
             {
                 return l.Length;
             }

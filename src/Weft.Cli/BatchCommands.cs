@@ -64,9 +64,9 @@ internal static class BatchCommands
             await stdout.WriteLineAsync($"  {result.EventsIn:N0} raw events in, {result.EventsOut:N0} enriched events out, {result.DeadLetters:N0} dead letters ({result.DeadLettersRecorded:N0} not recorded before) → {weft.DeadLetterTable(env.Definition.Name)}").ConfigureAwait(false);
             await stdout.WriteLineAsync($"  {result.SealedBuckets.Count} bucket(s) sealed; table {weft.EnrichedTable(env.Definition.Name)} at version {result.TableVersion?.ToString(CultureInfo.InvariantCulture) ?? "(unchanged)"}").ConfigureAwait(false);
             var table = weft.EnrichedTable(env.Definition.Name);
-            if (result.ChunksWaiting == 0 && await Weft.Streaming.Runtime.PendingTailFile.ReadAsync(table, env.Definition.Name, ct).ConfigureAwait(false) is { } owed
+            if (result.ChunksWaiting == 0 && await OwedTailAsync(table, env.Definition.Name, stderr, $"{name}: warning: ", ct).ConfigureAwait(false) is { } owed
                 && request.FromMicros <= owed.Tail.FromMicros && request.ToMicros >= owed.Tail.ToMicros
-                && await Weft.Streaming.Runtime.PendingTailFile.ClearAsync(table, request, ct).ConfigureAwait(false))
+                && await Weft.Streaming.Runtime.PendingTailFile.ClearAsync(table, env.Signal.Fingerprint, request, ct).ConfigureAwait(false))
             {
                 // The command the stream printed, run by hand: the stream need not run it again at its next start.
                 await stdout.WriteLineAsync($"  the tail recompute the stream owed '{env.Definition.Name}' ({Timestamps.Format(owed.Tail.FromMicros)} to {Timestamps.Format(owed.Tail.ToMicros)}) is done by this run: its record is cleared").ConfigureAwait(false);
@@ -123,7 +123,7 @@ internal static class BatchCommands
             provenance[EnrichmentsKey] = givenKnownAt is null ? "latest" : "known_at";
             await SequenceFiles.WriteAsync(path, sequences, definition, provenance, pad: null, rows.NullableColumns, ct).ConfigureAwait(false);
             await stdout.WriteLineAsync($"snapshot '{definition.Name}' as of {Timestamps.Format(asOfMicros)} (known at {Timestamps.Format(knownAtMicros)}): {sequences.RowCount:N0} users, {sequences.Elements.RowCount:N0} elements ({rows.BatchRows:N0} batch rows, {rows.StreamRows:N0} stream rows read) → {path}").ConfigureAwait(false);
-            await NoteOtherDefinitionAsync(stderr, weft, definition, lake, state, rows.StreamRows, ct).ConfigureAwait(false);
+            await NoteOtherDefinitionAsync(stderr, weft, definition, lake, state, rows.StreamRows, (cut.FromMicros, cut.AsOfMicros), ct).ConfigureAwait(false);
         }));
         return command;
     }
@@ -165,11 +165,28 @@ internal static class BatchCommands
     }
 
     /// <summary>
+    /// The tail recompute the stream owes the signal, or null. A record the stream did not write is a
+    /// warning here (the command's work is done and written), not a failure: the stream names it at its next start.
+    /// </summary>
+    private static async Task<(string Definition, BatchRequest Tail)?> OwedTailAsync(string table, string signal, TextWriter stderr, string warning, CancellationToken ct)
+    {
+        try
+        {
+            return await Weft.Streaming.Runtime.PendingTailFile.ReadAsync(table, signal, ct).ConfigureAwait(false);
+        }
+        catch (InputException ex)
+        {
+            await stderr.WriteLineAsync(warning + ex.Message).ConfigureAwait(false);
+            return null;
+        }
+    }
+
+    /// <summary>
     /// Stream rows the lake's newest stream commits wrote under another definition (one deployed since,
     /// no batch run over their buckets yet) are in the file as that definition computed them, while
     /// serving leaves them out: said, with the batch run that recomputes them.
     /// </summary>
-    private static async Task NoteOtherDefinitionAsync(TextWriter stderr, WeftConfig weft, SignalDefinition definition, EnrichedLake lake, LakeState state, long streamRows, CancellationToken ct)
+    private static async Task NoteOtherDefinitionAsync(TextWriter stderr, WeftConfig weft, SignalDefinition definition, EnrichedLake lake, LakeState state, long streamRows, (long From, long To) window, CancellationToken ct)
     {
         string current = SignalJsonWriter.Fingerprint(definition);
         if (streamRows == 0)
@@ -177,12 +194,14 @@ internal static class BatchCommands
             return;
         }
 
-        if (await Weft.Streaming.Runtime.PendingTailFile.ReadAsync(weft.EnrichedTable(definition.Name), definition.Name, ct).ConfigureAwait(false) is { } owed)
+        if (await OwedTailAsync(weft.EnrichedTable(definition.Name), definition.Name, stderr, "warning: ", ct).ConfigureAwait(false) is { } owed
+            && owed.Tail.FromMicros <= window.To && window.From < owed.Tail.ToMicros)
         {
+            var tail = owed.Tail;
             // The stream may have written under the current definition since: the record, not the lake's newest commit, says the tail is not recomputed yet.
             await stderr.WriteLineAsync(
                 $"note: the stream's tail recompute of '{definition.Name}' (events streamed under an earlier definition) has not completed: this file holds those events as the earlier definition computed them (serving leaves them out); " +
-                $"to have them as the current one computes them, run first: {Weft.Streaming.Runtime.SignalDefinitionChanged.BatchCommandFor(weft.ConfigPath, owed.Tail)}").ConfigureAwait(false);
+                $"to have them as the current one computes them, run first: {Weft.Streaming.Runtime.SignalDefinitionChanged.BatchCommandFor(weft.ConfigPath, tail)}").ConfigureAwait(false);
             return;
         }
 
@@ -277,7 +296,7 @@ internal static class BatchCommands
             var widths = parse.GetValue(pad) is null ? null : SequenceFiles.ListWidths(definition, env.Enrichments);
             await SequenceFiles.WriteAsync(parse.GetValue(output)!, labelRows.Schema, Parts(), definition, provenance, parse.GetValue(pad), rows.NullableColumns, widths, ct).ConfigureAwait(false);
             await stdout.WriteLineAsync($"training set '{definition.Name}' ({modeText}): {examples:N0} examples, {elements:N0} elements{(parse.GetValue(pad) is { } width ? $" (the file pads or cuts each to {width}, with a mask)" : "")}, {empty:N0} with an empty sequence → {parse.GetValue(output)}").ConfigureAwait(false);
-            await NoteOtherDefinitionAsync(stderr, weft, definition, lake, state, rows.StreamRows, ct).ConfigureAwait(false);
+            await NoteOtherDefinitionAsync(stderr, weft, definition, lake, state, rows.StreamRows, (min, max), ct).ConfigureAwait(false);
         }));
         return command;
     }

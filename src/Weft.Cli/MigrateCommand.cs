@@ -166,6 +166,11 @@ internal static class MigrateCommand
                 // The evidence is recorded under the definition loaded now; the rows compared may be another's.
                 await stderr.WriteLineAsync($"migrate compare: warning: {weft.EnrichedTable(signal.Name)} was last written under definition {written[..Math.Min(12, written.Length)]}, not {SignalJsonWriter.Fingerprint(signal)[..12]} (the one loaded now): unless only its description or tenant changed, run `weft batch` for '{signal.Name}' first, or this comparison judges the old definition's rows").ConfigureAwait(false);
             }
+            else if (await OwedTailOrNullAsync(weft.EnrichedTable(signal.Name), signal.Name, ct).ConfigureAwait(false) is { } owed)
+            {
+                // The stream runs the loaded definition, but the events it streamed under the earlier one are not recomputed yet.
+                await stderr.WriteLineAsync($"migrate compare: warning: the stream's tail recompute of '{signal.Name}' has not completed, so the rows it streamed under an earlier definition are compared as that definition computed them; run first: {Weft.Streaming.Runtime.SignalDefinitionChanged.BatchCommandFor(weft.ConfigPath, owed.Tail)}").ConfigureAwait(false);
+            }
 
             var result = await LegacyComparison.CompareAsync(weft, signal, request, cancellationToken: ct).ConfigureAwait(false);
             var total = result.Comparison.Total;
@@ -285,7 +290,7 @@ internal static class MigrateCommand
     private static Command Rollback(TextWriter stdout, TextWriter stderr)
     {
         var c = new Common();
-        var consumer = Checked(new Option<string?>("--consumer") { Description = "Roll back one consumer's route (default: every route)" });
+        var consumer = new Option<string?>("--consumer") { Description = "Roll back one consumer's route (default: every route)" };
         var reason = new Option<string>("--reason") { Description = "Why (goes in the audit log)", Required = true };
         var command = new Command("rollback", "Send the event type's reads back to legacy at once (routes to 0 %)") { c.Config, c.Signal, c.EventType, consumer, reason, c.Actor, c.Json };
         command.SetAction((parse, ct) => RunAsync("rollback", stderr, async () =>
@@ -352,7 +357,7 @@ internal static class MigrateCommand
     private static Command Route(TextWriter stdout, TextWriter stderr)
     {
         var c = new Common();
-        var consumer = Checked(new Option<string>("--consumer") { Description = "The consumer reading", Required = true });
+        var consumer = new Option<string>("--consumer") { Description = "The consumer reading", Required = true };
         var user = new Option<long>("--user") { Description = "The user id", Required = true };
         var command = new Command("route", "Which source serves each event type of the signal to a consumer for a user (sticky by user hash)") { c.Config, c.Signal, consumer, user, c.Json };
         command.SetAction((parse, ct) => RunAsync("route", stderr, async () =>
@@ -381,7 +386,7 @@ internal static class MigrateCommand
     private static Command Srm(TextWriter stdout, TextWriter stderr)
     {
         var c = new Common();
-        var consumer = Checked(new Option<string>("--consumer") { Description = "The consumer whose split is checked (default: *)", DefaultValueFactory = _ => MigrationRouting.DefaultConsumer });
+        var consumer = new Option<string>("--consumer") { Description = "The consumer whose split is checked (default: *)", DefaultValueFactory = _ => MigrationRouting.DefaultConsumer };
         var sequential = new Option<bool>("--sequential") { Description = "An always-valid check (a beta-binomial mixture): valid however often it is repeated while the split grows" };
         var command = new Command("srm", "Sample-ratio check of an online split: did weft serve's exposures split users as the route's percent says? (exit 1 on a mismatch)")
         {
@@ -517,6 +522,19 @@ internal static class MigrateCommand
         return known.Contains(type) ? type : throw new ArgumentException($"signal '{signal.Name}' has no event type '{type}', and the ledger holds none (known: {string.Join(", ", known)})");
     }
 
+    /// <summary>The stream's owed tail recompute of the signal, or null (also for a record it did not write: the stream names that at its start).</summary>
+    private static async Task<(string Definition, Weft.Batch.BatchRequest Tail)?> OwedTailOrNullAsync(string table, string signal, CancellationToken ct)
+    {
+        try
+        {
+            return await Weft.Streaming.Runtime.PendingTailFile.ReadAsync(table, signal, ct).ConfigureAwait(false);
+        }
+        catch (Weft.Batch.InputException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The definition fingerprint the enriched table's latest batch or stream commit recorded; null when none is found.</summary>
     private static async Task<string?> WrittenUnderAsync(string table, CancellationToken ct)
     {
@@ -537,14 +555,19 @@ internal static class MigrateCommand
         return null;
     }
 
-    /// <summary>A --consumer option held to what names a consumer (<see cref="MigrationRouting.ConsumerProblem"/>); absent passes.</summary>
+    /// <summary>
+    /// A --consumer option of a command that records a name (a route, an outcome), held to what names a
+    /// consumer (<see cref="MigrationRouting.ConsumerProblem"/>); absent passes. Commands that only read or
+    /// lower routes take any name, so a route recorded before the rule can still be rolled back and read.
+    /// </summary>
     private static Option<T> Checked<T>(Option<T> consumer)
     {
         consumer.Validators.Add(result =>
         {
             if (result.GetValueOrDefault<T>() is string name && MigrationRouting.ConsumerProblem(name) is { } problem)
             {
-                result.AddError($"--consumer '{(name.Length > 64 ? name[..64] + "…" : name)}': {problem}");
+                var shown = string.Concat((name.Length > 64 ? name[..64] + "…" : name).Select(ch => char.IsControl(ch) ? $"\\u{(int)ch:x4}" : ch.ToString()));
+                result.AddError($"--consumer '{shown}': {problem}");
             }
         });
         return consumer;

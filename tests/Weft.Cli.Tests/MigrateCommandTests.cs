@@ -240,7 +240,9 @@ public sealed class MigrateCommandTests : IDisposable
         var unnamed = await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10", "--consumer", "ranker v2");
         unnamed.Exit.Should().Be(2, unnamed.Err);
         unnamed.Err.Should().Contain("--consumer 'ranker v2': a consumer name has ASCII letters, digits");
-        (await Migrate("rollback", world.Config, "--event-type", "click", "--consumer", "", "--reason", "r")).Exit.Should().Be(2, "an empty consumer is not every route");
+        var controlled = await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10", "--consumer", "r\u001b[2Jx");
+        controlled.Exit.Should().Be(2);
+        controlled.Err.Should().Contain("--consumer 'r\\u001b[2Jx'", "a control character is shown escaped, not sent to the terminal");
         (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10", "--consumer", "ranker")).Exit.Should().Be(0);
         (await Migrate("status", world.Config)).Out.Should().MatchRegex(@"(?m)click\s+cutting-over.*cutover --consumer ranker --percent 100\s*$", "ranker's is the only route");
 

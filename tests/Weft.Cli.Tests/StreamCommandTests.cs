@@ -159,6 +159,15 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         var restart = await _cli.RunAsync("stream", "--config", config, "--signal", "engagement", "--exit-when-idle", "1s");
         restart.Exit.Should().Be(0, restart.Err);
         restart.Err.Should().NotContain("tail");
+
+        // A record the stream did not write: a batch run is done and written, so it warns and succeeds; the stream's start names it.
+        await File.WriteAllTextAsync(Weft.Streaming.Runtime.PendingTailFile.PathIn(table), "{ edited by hand");
+        var warned = await _cli.RunAsync([.. command.Split(' ').Skip(1)]);
+        warned.Exit.Should().Be(0, warned.Err);
+        warned.Err.Should().Contain("batch: warning: ").And.Contain(Weft.Streaming.Runtime.PendingTailFile.PathIn(table));
+        var refused = await _cli.RunAsync("stream", "--config", config, "--signal", "engagement", "--exit-when-idle", "1s");
+        refused.Exit.Should().Be(2);
+        refused.Err.Should().Contain(Weft.Streaming.Runtime.PendingTailFile.PathIn(table)).And.Contain("then delete the file");
     }
 
     /// <summary>

@@ -97,7 +97,10 @@ internal static partial class ServingEndpoints
             foreach (var assembly in assemblies)
             {
                 WriteHybrid(w, signal, assembly, projection, read, consumer, includeSignal: false);
-                sent = await SendAsWrittenAsync(context, w, sent).ConfigureAwait(false);
+                if ((sent = await SendAsWrittenAsync(context, w, sent).ConfigureAwait(false)) < 0)
+                {
+                    return;
+                }
             }
 
             w.WriteEndArray();

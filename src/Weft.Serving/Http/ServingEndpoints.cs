@@ -392,7 +392,10 @@ internal static partial class ServingEndpoints
                 // This thread's set, fetched for each user: a send may resume the loop on another thread.
                 var sequence = SequenceService.Cut(timeline, parameters.Cut, t_seen ??= new HashSet<string>(StringComparer.Ordinal));
                 SequenceJson.WriteSequence(w, signal, sequence, parameters.Projection, read, includeSignal: false, state.Sequences.Renders);
-                sent = await SendAsWrittenAsync(context, w, sent).ConfigureAwait(false);
+                if ((sent = await SendAsWrittenAsync(context, w, sent).ConfigureAwait(false)) < 0)
+                {
+                    return;
+                }
             }
 
             w.WriteEndArray();
@@ -402,13 +405,23 @@ internal static partial class ServingEndpoints
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
+    /// <summary>A server path as a tenant may see it: relative to weft.json's folder, or only its last name when outside it.</summary>
+    private static string Shown(string configFolder, string path)
+    {
+        var relative = Path.GetRelativePath(configFolder, path);
+        return relative == ".." || relative.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) || Path.IsPathRooted(relative)
+            ? "…" + Path.DirectorySeparatorChar + Path.GetFileName(Path.TrimEndingDirectorySeparator(path))
+            : relative;
+    }
+
     /// <summary>What a multi-get answer writes before it sends: the response pipe holds at most about this much.</summary>
     internal const int MultiGetSendBytes = 256 * 1024;
 
     /// <summary>
     /// Sends what <paramref name="w"/> wrote once it passes <see cref="MultiGetSendBytes"/> since
     /// <paramref name="sent"/>, waiting for the client to take it: a thousand users' sequences (tens of
-    /// megabytes) were held whole in the response pipe until the end, per request in flight.
+    /// megabytes) were held whole in the response pipe until the end, per request in flight. Returns
+    /// what is sent, or -1 once the client no longer reads (the caller stops writing).
     /// </summary>
     internal static async ValueTask<long> SendAsWrittenAsync(HttpContext context, Utf8JsonWriter w, long sent)
     {
@@ -418,8 +431,9 @@ internal static partial class ServingEndpoints
         }
 
         await w.FlushAsync(context.RequestAborted).ConfigureAwait(false); // into the pipe: an IBufferWriter's flush only commits
-        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
-        return w.BytesCommitted;
+        var flushed = await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        // A client that stopped reading: the rest would be rendered for no one.
+        return flushed.IsCompleted || flushed.IsCanceled ? -1 : w.BytesCommitted;
     }
 
     private static ApiError? ParseMultiGet(byte[] body, int maxUsers, out List<long> users, out ReadArguments args, out string? consumer)
@@ -847,7 +861,7 @@ internal static partial class ServingEndpoints
                 w.WriteBoolean("running"u8, stream.Failure is null);
                 // Paths as weft.json's folder sees them: any tenant's key reads this, and the server's own layout is not theirs.
                 string configFolder = Path.GetDirectoryName(Path.GetFullPath(state.Config.ConfigPath))!;
-                w.WriteString("source"u8, "embedded:" + Path.GetRelativePath(configFolder, stream.Log.Location));
+                w.WriteString("source"u8, "embedded:" + Shown(configFolder, stream.Log.Location));
                 w.WriteNumber("end_offset"u8, stream.Log.EndOffset);
                 w.WriteNumber("position"u8, stream.Source.Position);
                 w.WriteNumber("committed_offset"u8, stream.Source.CommittedOffset);
@@ -857,7 +871,7 @@ internal static partial class ServingEndpoints
                 {
                     var m = stream.Runtime.Metrics;
                     w.WriteStartObject("archive"u8);
-                    w.WriteString("folder"u8, Path.GetRelativePath(configFolder, archive));
+                    w.WriteString("folder"u8, Shown(configFolder, archive));
                     w.WriteNumber("records"u8, (long)m.Value("weft_stream_archive_records_total"));
                     w.WriteNumber("bytes"u8, (long)m.Value("weft_stream_archive_bytes_total"));
                     w.WriteNumber("files"u8, (long)m.Value("weft_stream_archive_files_total"));

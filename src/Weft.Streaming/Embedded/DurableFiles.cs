@@ -41,11 +41,15 @@ internal static partial class DurableFiles
         }
     }
 
-    /// <summary>Replaces <paramref name="path"/> with <paramref name="content"/> so that after a crash it holds either the old or the new content.</summary>
-    public static async ValueTask ReplaceAtomicallyAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    /// <summary>
+    /// Replaces <paramref name="path"/> with <paramref name="content"/> so that after a crash it holds either
+    /// the old or the new content. <paramref name="unique"/>: a temp name of this write's own, for a file
+    /// several processes may replace at once (the log's files have one writer, and a fixed name).
+    /// </summary>
+    public static async ValueTask ReplaceAtomicallyAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken, bool unique = false)
     {
         var directory = Path.GetDirectoryName(path)!;
-        var temp = path + LogFormat.TempExtension;
+        var temp = unique ? $"{path}.{Guid.NewGuid():N}{LogFormat.TempExtension}" : path + LogFormat.TempExtension;
         using (var handle = File.OpenHandle(temp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
             await RandomAccess.WriteAsync(handle, content, 0, cancellationToken).ConfigureAwait(false);

@@ -102,24 +102,10 @@ public sealed partial class StreamRuntime
         /// before the runtime exists, so before the stream writes anything under the new definition
         /// (after which the change can no longer be seen in the lake).
         /// </summary>
-        private static async Task<TailRecompute?> OwedTailAsync(string table, string signal, string definition, SignalDefinitionChanged? changed, TimeProvider time, CancellationToken cancellationToken)
-        {
-            var recorded = await PendingTailFile.ReadAsync(table, signal, cancellationToken).ConfigureAwait(false);
-            if (changed is null)
-            {
-                // Exactly the recorded range: the same run id, so the batch resumes the chunks it committed.
-                return recorded is { } earlier ? new TailRecompute(signal, definition, earlier.Tail, null, Carried: true) : null;
-            }
-
-            var tail = changed.TailRequest(time.GetUtcNow());
-            if (recorded is { } unfinished)
-            {
-                tail = tail with { FromMicros = Math.Min(tail.FromMicros, unfinished.Tail.FromMicros), ToMicros = Math.Max(tail.ToMicros, unfinished.Tail.ToMicros) };
-            }
-
-            await PendingTailFile.WriteAsync(table, definition, tail, cancellationToken).ConfigureAwait(false);
-            return new TailRecompute(signal, definition, tail, changed, Carried: recorded is not null);
-        }
+        private static async Task<TailRecompute?> OwedTailAsync(string table, string signal, string definition, SignalDefinitionChanged? changed, TimeProvider time, CancellationToken cancellationToken) =>
+            await PendingTailFile.OweAsync(table, signal, definition, changed?.TailRequest(time.GetUtcNow()), cancellationToken).ConfigureAwait(false) is { } owed
+                ? new TailRecompute(signal, definition, owed.Tail, changed, owed.Carried)
+                : null;
 
         /// <summary>Set at open when the stream last wrote this signal under another definition.</summary>
         public SignalDefinitionChanged? DefinitionChanged { get; private set; }

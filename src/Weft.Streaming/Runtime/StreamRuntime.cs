@@ -334,7 +334,7 @@ public sealed partial class StreamRuntime : IAsyncDisposable
         // Its own environment: the stream's is swapped when enrichments refresh.
         var env = await SignalEnvironment.LoadAsync(_config, stream.Env.Definition, cancellationToken: cancellationToken).ConfigureAwait(false);
         var result = await new BatchJob(env, _time).RunAsync(owed.Tail, null, cancellationToken).ConfigureAwait(false);
-        await PendingTailFile.ClearAsync(_config.EnrichedTable(owed.Signal), owed.Tail, cancellationToken).ConfigureAwait(false);
+        await PendingTailFile.ClearAsync(_config.EnrichedTable(owed.Signal), owed.Definition, owed.Tail, cancellationToken).ConfigureAwait(false);
 
         return result;
     }

@@ -86,8 +86,75 @@ public static class PendingTailFile
         }
     }
 
-    /// <summary>Records <paramref name="tail"/> as owed under <paramref name="definition"/>; durable when it returns.</summary>
+    /// <summary>
+    /// The run <paramref name="signal"/> is owed under <paramref name="definition"/>, recorded before it
+    /// returns: the one recorded already (exactly its range, so the batch resumes the same run), widened
+    /// to cover <paramref name="changed"/> when given (a change found now). Null when none is owed.
+    /// Read and written under the record's lock: the processes of a group start together after a deployment.
+    /// </summary>
+    public static async Task<(BatchRequest Tail, bool Carried)?> OweAsync(string table, string signal, string definition, BatchRequest? changed, CancellationToken cancellationToken)
+    {
+        using var held = await LockAsync(table, cancellationToken).ConfigureAwait(false);
+        var recorded = await ReadAsync(table, signal, cancellationToken).ConfigureAwait(false);
+        if (changed is null)
+        {
+            if (recorded is not { } earlier)
+            {
+                return null;
+            }
+
+            if (earlier.Definition != definition)
+            {
+                // Run under this definition, so recorded under it: a record naming another is never cleared by the run.
+                await WriteLockedAsync(table, definition, earlier.Tail, cancellationToken).ConfigureAwait(false);
+            }
+
+            return (earlier.Tail, true);
+        }
+
+        var tail = recorded is { } unfinished
+            ? changed with { FromMicros = Math.Min(changed.FromMicros, unfinished.Tail.FromMicros), ToMicros = Math.Max(changed.ToMicros, unfinished.Tail.ToMicros) }
+            : changed;
+        await WriteLockedAsync(table, definition, tail, cancellationToken).ConfigureAwait(false);
+        return (tail, recorded is not null);
+    }
+
+    /// <summary>Records <paramref name="tail"/> as owed under <paramref name="definition"/>, replacing any record; durable when it returns.</summary>
     public static async Task WriteAsync(string table, string definition, BatchRequest tail, CancellationToken cancellationToken)
+    {
+        using var held = await LockAsync(table, cancellationToken).ConfigureAwait(false);
+        await WriteLockedAsync(table, definition, tail, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Removes the record once <paramref name="tail"/> ran under <paramref name="definition"/>, unless the
+    /// record now asks for more: a wider range or another definition (a process of the group that found
+    /// a further change since). True when no record is left; false too for a record the stream did not
+    /// write, which is left for the next start to name.
+    /// </summary>
+    public static async Task<bool> ClearAsync(string table, string definition, BatchRequest tail, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(tail);
+        using var held = await LockAsync(table, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (await ReadAsync(table, tail.Signal, cancellationToken).ConfigureAwait(false) is { } recorded
+                && (recorded.Definition != definition || recorded.Tail.FromMicros < tail.FromMicros || recorded.Tail.ToMicros > tail.ToMicros))
+            {
+                return false;
+            }
+        }
+        catch (InputException)
+        {
+            return false; // the work is done either way; the next start names the file
+        }
+
+        File.Delete(PathIn(table));
+        DurableFiles.FsyncDirectory(table);
+        return true;
+    }
+
+    private static async Task WriteLockedAsync(string table, string definition, BatchRequest tail, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(tail);
         using var buffer = new MemoryStream();
@@ -101,24 +168,30 @@ public static class PendingTailFile
             json.WriteEndObject();
         }
 
-        await DurableFiles.ReplaceAtomicallyAsync(PathIn(table), buffer.ToArray(), cancellationToken).ConfigureAwait(false);
+        await DurableFiles.ReplaceAtomicallyAsync(PathIn(table), buffer.ToArray(), cancellationToken, unique: true).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Removes the record once <paramref name="tail"/> ran, unless another process of the group has
-    /// since recorded a wider run (it is then still owed). True when no record is left.
-    /// </summary>
-    public static async Task<bool> ClearAsync(string table, BatchRequest tail, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(tail);
-        if (await ReadAsync(table, tail.Signal, cancellationToken).ConfigureAwait(false) is { } recorded
-            && (recorded.Tail.FromMicros < tail.FromMicros || recorded.Tail.ToMicros > tail.ToMicros))
-        {
-            return false;
-        }
+    /// <summary>How long a process waits for another to finish with the record before it gives up.</summary>
+    private static readonly TimeSpan LockWait = TimeSpan.FromSeconds(30);
 
-        File.Delete(PathIn(table));
-        DurableFiles.FsyncDirectory(table);
-        return true;
+    /// <summary>
+    /// The record's lock: <c>_weft_tail_recompute.lock</c> beside it, held open exclusively (an advisory
+    /// lock the kernel lets go of when a process dies), so a read-merge-write or a read-delete is whole.
+    /// </summary>
+    private static async Task<FileStream> LockAsync(string table, CancellationToken cancellationToken)
+    {
+        var path = Path.Combine(table, "_weft_tail_recompute.lock");
+        var deadline = TimeProvider.System.GetTimestamp() + (long)(LockWait.TotalSeconds * TimeProvider.System.TimestampFrequency);
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, bufferSize: 1);
+            }
+            catch (IOException) when (File.Exists(path) && TimeProvider.System.GetTimestamp() < deadline)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(20), cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 }

@@ -98,6 +98,23 @@ public sealed class TailRecomputeTests
     }
 
     [Fact]
+    public async Task A_record_naming_another_definition_is_run_under_the_one_running_and_then_cleared()
+    {
+        using var world = new StreamWorld();
+        await StreamAndStopAsync(world, StreamWorld.Events(40, seed: 9, baseTime: Recent));
+        var table = Path.GetDirectoryName(RecordOf(world))!;
+        var tail = new BatchRequest("engagement", Recent - StreamWorld.Hour, Recent + (2 * StreamWorld.Hour));
+        await PendingTailFile.WriteAsync(table, "an-older-definition", tail, CancellationToken.None);
+
+        await using var runtime = await world.RunAsync();
+        var owed = runtime.TailRecomputes.Should().ContainSingle().Which;
+        owed.Should().Be(new TailRecompute("engagement", SignalJsonWriter.Fingerprint(world.Signal), tail, null, Carried: true));
+        (await PendingTailFile.ReadAsync(table, "engagement", CancellationToken.None))!.Value.Definition.Should().Be(owed.Definition);
+        (await runtime.RecomputeTailAsync(owed, CancellationToken.None)).EventsOut.Should().BePositive();
+        File.Exists(RecordOf(world)).Should().BeFalse("the run it asked for ran");
+    }
+
+    [Fact]
     public async Task A_recompute_that_does_not_complete_keeps_its_record()
     {
         using var world = new StreamWorld();
@@ -124,11 +141,50 @@ public sealed class TailRecomputeTests
             await PendingTailFile.WriteAsync(table, "abc", wide, CancellationToken.None);
             (await PendingTailFile.ReadAsync(table, "engagement", CancellationToken.None)).Should().Be(("abc", wide));
 
-            (await PendingTailFile.ClearAsync(table, wide with { FromMicros = 2_000 }, CancellationToken.None)).Should().BeFalse("another process recorded a wider run since");
-            (await PendingTailFile.ClearAsync(table, wide with { ToMicros = 8_000 }, CancellationToken.None)).Should().BeFalse();
+            (await PendingTailFile.ClearAsync(table, "abc", wide with { FromMicros = 2_000 }, CancellationToken.None)).Should().BeFalse("another process recorded a wider run since");
+            (await PendingTailFile.ClearAsync(table, "abc", wide with { ToMicros = 8_000 }, CancellationToken.None)).Should().BeFalse();
+            (await PendingTailFile.ClearAsync(table, "older", wide, CancellationToken.None)).Should().BeFalse("the record asks for the run under another definition");
             File.Exists(PendingTailFile.PathIn(table)).Should().BeTrue();
-            (await PendingTailFile.ClearAsync(table, wide, CancellationToken.None)).Should().BeTrue();
+            (await PendingTailFile.ClearAsync(table, "abc", wide, CancellationToken.None)).Should().BeTrue();
             (await PendingTailFile.ReadAsync(table, "engagement", CancellationToken.None)).Should().BeNull();
+        }
+        finally
+        {
+            Directory.Delete(table, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// The processes of a group start together after a deployment and each records the tail it found:
+    /// under the record's lock none loses another's range, and no start fails on another's write.
+    /// </summary>
+    [Fact]
+    public async Task Processes_recording_at_once_leave_one_record_covering_every_range()
+    {
+        var table = Path.Combine(Path.GetTempPath(), "weft-tail-record-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(table);
+        try
+        {
+            var ranges = Enumerable.Range(0, 24).Select(i => new BatchRequest("engagement", 10_000 - (i * 97 % 1_000), 20_000 + (i * 131 % 1_000))).ToList();
+            // Threads released together, as processes starting at once: each reads, then writes with an fsync.
+            var owed = new (BatchRequest Tail, bool Carried)?[ranges.Count];
+            using var start = new Barrier(ranges.Count);
+            var threads = ranges.Select((r, i) => new Thread(() =>
+            {
+                start.SignalAndWait();
+#pragma warning disable VSTHRD002 // a thread of its own stands for a process: it has nothing else to run while it waits
+                owed[i] = PendingTailFile.OweAsync(table, "engagement", "abc", r, CancellationToken.None).GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
+            })).ToList();
+            threads.ForEach(t => t.Start());
+            threads.ForEach(t => t.Join());
+            owed.Should().OnlyContain(o => o != null);
+
+            var recorded = (await PendingTailFile.ReadAsync(table, "engagement", CancellationToken.None))!.Value;
+            recorded.Tail.FromMicros.Should().Be(ranges.Min(r => r.FromMicros));
+            recorded.Tail.ToMicros.Should().Be(ranges.Max(r => r.ToMicros));
+            owed.Count(o => !o!.Value.Carried).Should().Be(1, "one found no record; each after it widened the one before");
+            Directory.GetFiles(table, "*.tmp").Should().BeEmpty("every write renamed its own temp file into place");
         }
         finally
         {
