@@ -145,6 +145,13 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         var snapshot = await _cli.RunAsync("snapshot", "--config", config, "--signal", "engagement", "--as-of", Timestamps.Format(owed.ToMicros), "--out", _cli.PathOf("s.parquet"));
         snapshot.Exit.Should().Be(0, snapshot.Err);
         snapshot.Err.Should().Contain("note: the stream's tail recompute of 'engagement'").And.Contain(command);
+        var later = owed with { FromMicros = owed.ToMicros + 3_600_000_000L, ToMicros = owed.ToMicros + 7_200_000_000L };
+        await Weft.Streaming.Runtime.PendingTailFile.WriteAsync(table, SignalJsonWriter.Fingerprint(definition), later, CancellationToken.None);
+        var before = await _cli.RunAsync("snapshot", "--config", config, "--signal", "engagement", "--as-of", Timestamps.Format(owed.ToMicros), "--out", _cli.PathOf("before.parquet"));
+        before.Exit.Should().Be(0, before.Err);
+        before.Out.Should().NotContain(" 0 stream rows read");
+        before.Err.Should().NotContain("tail recompute", "the snapshot's window ends before the owed range");
+        await Weft.Streaming.Runtime.PendingTailFile.WriteAsync(table, SignalJsonWriter.Fingerprint(definition), owed, CancellationToken.None);
 
         var narrower = await _cli.RunAsync("batch", "--config", config, "--signal", "engagement", "--from", Timestamps.Format(owed.FromMicros + (24 * 3_600_000_000L)), "--to", Timestamps.Format(owed.ToMicros));
         narrower.Exit.Should().Be(0, narrower.Err);

@@ -170,6 +170,15 @@ public sealed class SecurityTests
         }
     }
 
+    [Theory]
+    [InlineData("/srv/weft", "/srv/weft/lake/raw/stream", "lake/raw/stream")]
+    [InlineData("/srv/weft", "/srv/weft/log", "log")]
+    [InlineData("/srv/weft", "/var/lib/weft/stream/", "…/stream")]
+    [InlineData("/srv/weft", "/srv/other", "…/other")]
+    [InlineData("/srv/weft", "/srv", "…/srv")]
+    public void Status_paths_are_shown_relative_to_the_configs_folder_and_never_whole_outside_it(string folder, string path, string shown) =>
+        Weft.Serving.Http.ServingEndpoints.Shown(folder, path).Should().Be(shown);
+
     /// <summary>What held: each of these was tried and answered as documented (no bypass, no 500, nothing of another tenant).</summary>
     [Fact]
     public async Task Keys_methods_and_odd_values_hold()

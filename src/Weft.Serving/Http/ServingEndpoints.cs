@@ -406,7 +406,7 @@ internal static partial class ServingEndpoints
     }
 
     /// <summary>A server path as a tenant may see it: relative to weft.json's folder, or only its last name when outside it.</summary>
-    private static string Shown(string configFolder, string path)
+    internal static string Shown(string configFolder, string path)
     {
         var relative = Path.GetRelativePath(configFolder, path);
         return relative == ".." || relative.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) || Path.IsPathRooted(relative)
