@@ -91,7 +91,7 @@ public static class Labels
             }
 
             var inferred = csvSchema ?? Infer(path, records); // a CSV file's types come from its cells, read once already
-            CheckTextTimes(path, records);
+            CheckTimes(path, records);
             numericTimes = IsNumber(inferred, LabelTime);
             var schema = Required(path, inferred);
             var (read, bad) = JsonRows.Read(records, schema, "labels");
@@ -146,7 +146,12 @@ public static class Labels
     /// (invariant culture), so <c>05/11/2026</c> read as 11 May, where its writer may have meant 5
     /// November: every example of the row cut at another day, with exit 0.
     /// </summary>
-    private static void CheckTextTimes(string path, List<RawRecord> records)
+    /// <remarks>
+    /// A number there is held to the numeric column's rule too (not before 1971: seconds or milliseconds
+    /// read as µs) whatever the column was typed as: a JSON-lines file whose first label_time is text
+    /// typed the column by it, and a later row's epoch milliseconds landed in 1970 unchecked, its example empty.
+    /// </remarks>
+    private static void CheckTimes(string path, List<RawRecord> records)
     {
         foreach (var record in records)
         {
@@ -162,13 +167,21 @@ public static class Labels
 
             using (doc)
             {
-                if (doc.RootElement.ValueKind == JsonValueKind.Object
-                    && doc.RootElement.TryGetProperty(LabelTime, out var time) && time.ValueKind == JsonValueKind.String
-                    && time.GetString() is { } text && !Timestamps.TryParseInstant(text.Trim(), out _)) // a space after a CSV comma is no other instant
+                if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty(LabelTime, out var time))
                 {
-                    int colon = record.Source.LastIndexOf(':');
-                    string where = colon >= 0 ? $"line {record.Source[(colon + 1)..]}" : record.Source;
+                    continue;
+                }
+
+                int colon = record.Source.LastIndexOf(':');
+                string where = colon >= 0 ? $"line {record.Source[(colon + 1)..]}" : record.Source;
+                if (time.ValueKind == JsonValueKind.String && time.GetString() is { } text && !Timestamps.TryParseInstant(text.Trim(), out _)) // a space after a CSV comma is no other instant
+                {
                     throw new InputException($"label file '{path}', {where}: label_time \"{text}\" is not an ISO-8601 instant (e.g. 2026-11-05T10:00:00Z, 2026-11-05 10:00:00+02:00, 2026-11-05) or integer microseconds since the epoch");
+                }
+
+                if (time.ValueKind == JsonValueKind.Number && time.TryGetInt64(out long micros) && micros >= TimeBuckets.MinMicros && micros < EarliestLabelMicros)
+                {
+                    throw new InputException($"label file '{path}', {where}: label_time {Timestamps.Format(micros)} is before 1971: seconds or milliseconds since the epoch? give microseconds, or ISO-8601 text");
                 }
             }
         }

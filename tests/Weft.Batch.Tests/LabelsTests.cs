@@ -61,6 +61,8 @@ public sealed class LabelsTests
     [InlineData("labels.csv", "user_id,label_time,label\n", "holds no label rows")]
     [InlineData("labels.jsonl", "\n", "holds no label rows")]
     [InlineData("labels.jsonl", "{\"user_id\":7,\"label_time\":-5}\n", "line 1: label_time 1969-12-31T23:59:59.999995Z is before 1971")]
+    // The column typed by a first text value: a later row's epoch milliseconds are held to the same rule.
+    [InlineData("labels.jsonl", "{\"user_id\":7,\"label_time\":\"2026-11-05T10:00:00Z\"}\n{\"user_id\":8,\"label_time\":1793750400000}\n", "line 2: label_time 1970-01-21T18:15:50.4*Z is before 1971")]
     public async Task A_label_file_of_epoch_seconds_or_with_no_rows_is_refused_saying_so(string name, string content, string message)
     {
         using var dir = new TempDir();
