@@ -164,21 +164,16 @@ internal static class BatchCommands
             $"{result.Users:N0} users, {result.Elements:N0} elements ({result.EventsParsed:N0} events parsed, {result.Duplicates:N0} repeated deliveries dropped, {result.HotUserCapped:N0} over the hot-user cap, {result.DeadLetters:N0} unparsable, not recorded) → {path}").ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// The tail recompute the stream owes the signal, or null. A record the stream did not write is a
-    /// warning here (the command's work is done and written), not a failure: the stream names it at its next start.
-    /// </summary>
+    /// <summary>The tail recompute the stream owes the signal, or null; a record the stream did not write is a warning here (the command's work is done and written).</summary>
     private static async Task<(string Definition, BatchRequest Tail)?> OwedTailAsync(string table, string signal, TextWriter stderr, string warning, CancellationToken ct)
     {
-        try
+        var (owed, problem) = await Weft.Streaming.Runtime.PendingTailFile.PeekAsync(table, signal, ct).ConfigureAwait(false);
+        if (problem is not null)
         {
-            return await Weft.Streaming.Runtime.PendingTailFile.ReadAsync(table, signal, ct).ConfigureAwait(false);
+            await stderr.WriteLineAsync(warning + problem).ConfigureAwait(false);
         }
-        catch (InputException ex)
-        {
-            await stderr.WriteLineAsync(warning + ex.Message).ConfigureAwait(false);
-            return null;
-        }
+
+        return owed;
     }
 
     /// <summary>
@@ -213,7 +208,7 @@ internal static class BatchCommands
         var changed = new Weft.Streaming.Runtime.SignalDefinitionChanged(definition.Name, other, current, state.SealedThroughMicros, definition.Lookback.Ticks / TimeSpan.TicksPerMicrosecond);
         await stderr.WriteLineAsync(
             $"note: the lake's newest stream rows were written by definition {Weft.Streaming.Runtime.SignalDefinitionChanged.Short(other)}, not the current {Weft.Streaming.Runtime.SignalDefinitionChanged.Short(current)}: " +
-            $"this file holds them as that definition computed them (serving leaves them out); to have them as the current one computes them, run first: {changed.BatchCommand(weft.ConfigPath, changed.TailRequest(DateTimeOffset.UtcNow))}").ConfigureAwait(false);
+            $"this file holds them as that definition computed them (serving leaves them out); to have them as the current one computes them, run first: {Weft.Streaming.Runtime.SignalDefinitionChanged.BatchCommandFor(weft.ConfigPath, changed.TailRequest(DateTimeOffset.UtcNow))}").ConfigureAwait(false);
     }
 
     private static Command TrainingSetCommand(TextWriter stdout, TextWriter stderr)

@@ -166,7 +166,7 @@ internal static class MigrateCommand
                 // The evidence is recorded under the definition loaded now; the rows compared may be another's.
                 await stderr.WriteLineAsync($"migrate compare: warning: {weft.EnrichedTable(signal.Name)} was last written under definition {written[..Math.Min(12, written.Length)]}, not {SignalJsonWriter.Fingerprint(signal)[..12]} (the one loaded now): unless only its description or tenant changed, run `weft batch` for '{signal.Name}' first, or this comparison judges the old definition's rows").ConfigureAwait(false);
             }
-            else if (await OwedTailOrNullAsync(weft.EnrichedTable(signal.Name), signal.Name, ct).ConfigureAwait(false) is { } owed)
+            else if ((await Weft.Streaming.Runtime.PendingTailFile.PeekAsync(weft.EnrichedTable(signal.Name), signal.Name, ct).ConfigureAwait(false)).Owed is { } owed)
             {
                 // The stream runs the loaded definition, but the events it streamed under the earlier one are not recomputed yet.
                 await stderr.WriteLineAsync($"migrate compare: warning: the stream's tail recompute of '{signal.Name}' has not completed, so the rows it streamed under an earlier definition are compared as that definition computed them; run first: {Weft.Streaming.Runtime.SignalDefinitionChanged.BatchCommandFor(weft.ConfigPath, owed.Tail)}").ConfigureAwait(false);
@@ -520,19 +520,6 @@ internal static class MigrateCommand
 
         var known = signal.EventTypes.Select(t => t.Name).Union(await store.EventTypesAsync(signal.Name, ct).ConfigureAwait(false)).ToList();
         return known.Contains(type) ? type : throw new ArgumentException($"signal '{signal.Name}' has no event type '{type}', and the ledger holds none (known: {string.Join(", ", known)})");
-    }
-
-    /// <summary>The stream's owed tail recompute of the signal, or null (also for a record it did not write: the stream names that at its start).</summary>
-    private static async Task<(string Definition, Weft.Batch.BatchRequest Tail)?> OwedTailOrNullAsync(string table, string signal, CancellationToken ct)
-    {
-        try
-        {
-            return await Weft.Streaming.Runtime.PendingTailFile.ReadAsync(table, signal, ct).ConfigureAwait(false);
-        }
-        catch (Weft.Batch.InputException)
-        {
-            return null;
-        }
     }
 
     /// <summary>The definition fingerprint the enriched table's latest batch or stream commit recorded; null when none is found.</summary>

@@ -50,10 +50,7 @@ public sealed record SignalDefinitionChanged(string Signal, string StreamedUnder
         return new BatchRequest(Signal, from, Math.Max(to, from + 1));
     }
 
-    /// <summary>The command that runs <paramref name="tail"/>: the same range, so it resumes a run of it that stopped.</summary>
-    public string BatchCommand(string config, BatchRequest tail) => BatchCommandFor(config, tail);
-
-    /// <summary>The command that runs <paramref name="tail"/> (its signal and range).</summary>
+    /// <summary>The command that runs <paramref name="tail"/> (its signal and range): the same range, so it resumes a run of it that stopped.</summary>
     public static string BatchCommandFor(string config, BatchRequest tail)
     {
         ArgumentNullException.ThrowIfNull(tail);

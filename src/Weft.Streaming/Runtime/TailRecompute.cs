@@ -87,6 +87,23 @@ public static class PendingTailFile
     }
 
     /// <summary>
+    /// <see cref="ReadAsync"/> for a reader whose work does not hang on the record (a command that only
+    /// notes it): a record the stream did not write is the problem said, not an exception. The stream's
+    /// start, which acts on it, reads it with <see cref="ReadAsync"/> and stops there.
+    /// </summary>
+    public static async Task<((string Definition, BatchRequest Tail)? Owed, string? Problem)> PeekAsync(string table, string signal, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await ReadAsync(table, signal, cancellationToken).ConfigureAwait(false), null);
+        }
+        catch (InputException ex)
+        {
+            return (null, ex.Message);
+        }
+    }
+
+    /// <summary>
     /// The run <paramref name="signal"/> is owed under <paramref name="definition"/>, recorded before it
     /// returns: the one recorded already (exactly its range, so the batch resumes the same run), widened
     /// to cover <paramref name="changed"/> when given (a change found now). Null when none is owed.
@@ -136,17 +153,11 @@ public static class PendingTailFile
     {
         ArgumentNullException.ThrowIfNull(tail);
         using var held = await LockAsync(table, cancellationToken).ConfigureAwait(false);
-        try
+        var (recorded, problem) = await PeekAsync(table, tail.Signal, cancellationToken).ConfigureAwait(false);
+        if (problem is not null // the work is done either way; the next start names the file
+            || (recorded is { } r && (r.Definition != definition || r.Tail.FromMicros < tail.FromMicros || r.Tail.ToMicros > tail.ToMicros)))
         {
-            if (await ReadAsync(table, tail.Signal, cancellationToken).ConfigureAwait(false) is { } recorded
-                && (recorded.Definition != definition || recorded.Tail.FromMicros < tail.FromMicros || recorded.Tail.ToMicros > tail.ToMicros))
-            {
-                return false;
-            }
-        }
-        catch (InputException)
-        {
-            return false; // the work is done either way; the next start names the file
+            return false;
         }
 
         File.Delete(PathIn(table));
