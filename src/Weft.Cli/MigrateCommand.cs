@@ -247,7 +247,7 @@ internal static class MigrateCommand
     {
         var c = new Common();
         var percent = new Option<double>("--percent") { Description = "Share of users (0–100, by a sticky hash of the user id) who read the event type from Weft", Required = true };
-        var consumer = Checked(new Option<string>("--consumer") { Description = "The consumer whose route changes (default: *, every consumer without a route of its own)", DefaultValueFactory = _ => MigrationRouting.DefaultConsumer });
+        var consumer = new Option<string>("--consumer") { Description = "The consumer whose route changes (default: *, every consumer without a route of its own)", DefaultValueFactory = _ => MigrationRouting.DefaultConsumer };
         var command = new Command("cutover", "Route a share of users' reads of the event type to Weft, per consumer (gate on raising: the latest comparison and A/B test passed)")
         {
             c.Config, c.Signal, c.EventType, percent, consumer, c.Override, c.Actor, c.Json,
@@ -271,7 +271,15 @@ internal static class MigrateCommand
             await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
             string eventType = parse.GetValue(c.EventType)!, who = parse.GetValue(consumer)!;
             var before = await store.StatusAsync(signal.Name, eventType, ct).ConfigureAwait(false);
-            if (before.Routes.FirstOrDefault(r => r.Consumer == who) is { } own && own.Percent == share)
+            var own = before.Routes.FirstOrDefault(r => r.Consumer == who);
+            if (own is null && ConsumerNameError(who) is { } badName)
+            {
+                // Checked against the ledger, not at parsing: a route recorded before the rule must still be
+                // raised, or it would hold the event type short of cut-over for ever.
+                throw new ArgumentException(badName);
+            }
+
+            if (own is not null && own.Percent == share)
             {
                 // A repeated command (a script run twice) changes nothing: no audit line, no new assembly version.
                 await stdout.WriteLineAsync(parse.GetValue(c.Json)
@@ -543,22 +551,28 @@ internal static class MigrateCommand
     }
 
     /// <summary>
-    /// A --consumer option of a command that records a name (a route, an outcome), held to what names a
-    /// consumer (<see cref="MigrationRouting.ConsumerProblem"/>); absent passes. Commands that only read or
-    /// lower routes take any name, so a route recorded before the rule can still be rolled back and read.
+    /// A --consumer option of a command that records a name (an outcome), held to what names a consumer
+    /// (<see cref="MigrationRouting.ConsumerProblem"/>); absent passes. Commands that only read or lower
+    /// routes take any name, and cutover any name with a route already, so a route recorded before the
+    /// rule can still be raised, rolled back and read.
     /// </summary>
     private static Option<T> Checked<T>(Option<T> consumer)
     {
         consumer.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<T>() is string name && MigrationRouting.ConsumerProblem(name) is { } problem)
+            if (result.GetValueOrDefault<T>() is string name && ConsumerNameError(name) is { } error)
             {
-                var shown = string.Concat((name.Length > 64 ? name[..64] + "…" : name).Select(ch => char.IsControl(ch) ? $"\\u{(int)ch:x4}" : ch.ToString()));
-                result.AddError($"--consumer '{shown}': {problem}");
+                result.AddError(error);
             }
         });
         return consumer;
     }
+
+    /// <summary>Why a --consumer name breaks the rule, the name shown with its control characters escaped; null when it passes.</summary>
+    private static string? ConsumerNameError(string name) =>
+        MigrationRouting.ConsumerProblem(name) is { } problem
+            ? $"--consumer '{string.Concat((name.Length > 64 ? name[..64] + "…" : name).Select(ch => char.IsControl(ch) ? $"\\u{(int)ch:x4}" : ch.ToString()))}': {problem}"
+            : null;
 
     private static (WeftConfig Config, SignalDefinition Signal) Load(System.CommandLine.ParseResult parse, Common c)
     {
@@ -694,9 +708,13 @@ internal static class MigrateCommand
         var below = routes.Where(r => r.Percent < 100).Select(r => r.Consumer).Order(StringComparer.Ordinal).ToList();
         string command = below.Count == 0 || below[0] == MigrationRouting.DefaultConsumer && below.Count == 1
             ? "cutover --percent 100"
-            : $"cutover --consumer {below.Find(c => c != MigrationRouting.DefaultConsumer)} --percent 100";
+            : $"cutover --consumer {ShellWord(below.Find(c => c != MigrationRouting.DefaultConsumer)!)} --percent 100";
         return below.Count > 1 ? $"{command} (below 100 %: {string.Join(", ", below)})" : command;
     }
+
+    /// <summary>A name as one word of a POSIX shell command: as it is when it keeps to the consumer rule, else single-quoted (a route recorded before the rule may hold a space).</summary>
+    private static string ShellWord(string name) =>
+        MigrationRouting.ConsumerProblem(name) is null ? name : "'" + name.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
     private static string Worst(EventTypeComparison total) =>
         total.Columns.Count == 0 || total.Matched == 0 ? "none compared" : total.Columns.MinBy(c => c.Rate) is { } w && w.Rate < 1 ? $"{w.Column} {w.Rate:P2}" : "all agree";

@@ -308,6 +308,37 @@ public sealed class MigrateCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_route_recorded_before_the_consumer_name_rule_can_still_be_raised_to_cut_over()
+    {
+        var world = await SetUpAsync();
+        (await Migrate("shadow", world.Config, "--event-type", "click")).Exit.Should().Be(0);
+        (await Migrate("compare", world.Config, "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8")).Exit.Should().Be(0);
+        var scores = Enumerable.Range(0, 60).Select(i => (Id: $"req-{i}", Score: 0.2 + (i % 7 / 10.0))).ToList();
+        await File.WriteAllTextAsync(_cli.PathOf("control.csv"), "example_id,score\n" + string.Concat(scores.Select(p => $"{p.Id},{p.Score.ToString("R", CultureInfo.InvariantCulture)}\n")));
+        await File.WriteAllTextAsync(_cli.PathOf("treatment.csv"), "example_id,score\n" + string.Concat(scores.Select((p, i) => $"{p.Id},{(p.Score + ((i % 2 == 0 ? 1 : -1) * 0.001)).ToString("R", CultureInfo.InvariantCulture)}\n")));
+        (await Migrate("abtest", world.Config, "--event-type", "click", "--control", _cli.PathOf("control.csv"), "--treatment", _cli.PathOf("treatment.csv"), "--margin", "0.02")).Exit.Should().Be(0);
+        (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "100")).Exit.Should().Be(0);
+
+        // The ledger's own API records any name: the route an older release let a name with a space and a quote take.
+        const string oldName = "ranker v2's";
+        await using (var store = await MigrationStore.OpenAsync(_cli.PathOf("migration.db")))
+        {
+            await store.CutoverAsync(Signal, "click", oldName, 10, "recorded before the rule", "test");
+        }
+
+        var status = await Migrate("status", world.Config);
+        status.Out.Should().Contain("cutover --consumer 'ranker v2'\\''s' --percent 100", "the suggestion is one shell word for the name");
+        var raised = await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "100", "--consumer", oldName);
+        raised.Exit.Should().Be(0, raised.Err);
+        raised.Out.Should().Contain("cutting-over → cut-over", "the route that held the stage rose");
+
+        var fresh = await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10", "--consumer", "ranker v3");
+        fresh.Exit.Should().Be(2, "a name without a route is held to the rule");
+        fresh.Err.Should().Contain("--consumer 'ranker v3': a consumer name has ASCII letters, digits");
+        (await Migrate("status", world.Config)).Out.Should().MatchRegex(@"click\s+cut-over", "the refused cutover recorded nothing");
+    }
+
+    [Fact]
     public async Task The_sample_ratio_check_passes_an_honest_split_and_catches_a_skewed_one()
     {
         var world = await SetUpAsync();
