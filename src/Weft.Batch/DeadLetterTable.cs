@@ -47,9 +47,14 @@ public static class DeadLetterTable
             return;
         }
 
-        if (onlyOnce && await IsTaggedAsync(table, run, commitTag, cancellationToken).ConfigureAwait(false))
+        long checkedThrough = -1;
+        if (onlyOnce)
         {
-            return;
+            (bool tagged, checkedThrough) = await IsTaggedAsync(table, run, commitTag, cancellationToken).ConfigureAwait(false);
+            if (tagged)
+            {
+                return;
+            }
         }
 
         int n = deadLetters.Count;
@@ -77,8 +82,27 @@ public static class DeadLetterTable
             new StringColumn(deadLetters.Select(d => d.EventType).ToArray()),
             new StringColumn(deadLetters.Select(d => d.Payload).ToArray()),
         ]);
-        await table.AppendAsync(batch, EventPartitioner.Single(new Dictionary<string, string?> { [EventLayout.PathColumn] = path }),
-            Parameters(run, commitTag, onlyOnce, commitParameters), cancellationToken).ConfigureAwait(false);
+        var partitioner = EventPartitioner.Single(new Dictionary<string, string?> { [EventLayout.PathColumn] = path });
+        if (!onlyOnce)
+        {
+            await table.AppendAsync(batch, partitioner, Parameters(run, commitTag, onlyOnce, commitParameters), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            // Conditional on the tag: another process of the same run (the streams of one group
+            // recomputing a changed signal's tail) may have checked the same tag just as this one did.
+            await table.AppendAsync(batch, partitioner, Parameters(run, commitTag, onlyOnce, commitParameters), new CommitOnce(TagParameter, commitTag, checkedThrough), cancellationToken).ConfigureAwait(false);
+        }
+        catch (ConcurrentModificationException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The other process recorded them: done. Any other conflict (a schema change) stands.
+            if (!(await IsTaggedAsync(table, run, commitTag, cancellationToken).ConfigureAwait(false)).Tagged)
+            {
+                throw;
+            }
+        }
     }
 
     /// <summary>
@@ -208,7 +232,8 @@ public static class DeadLetterTable
     /// <summary>The tags committed so far, per open table and run: each check reads only the commits since the last.</summary>
     private static readonly ConditionalWeakTable<EventTable, Dictionary<string, TagIndex>> Tags = new();
 
-    private static async Task<bool> IsTaggedAsync(EventTable table, string run, string tag, CancellationToken cancellationToken)
+    /// <returns>Whether a commit of <paramref name="run"/> carries <paramref name="tag"/>, and the version the log was read through.</returns>
+    private static async Task<(bool Tagged, long CheckedThrough)> IsTaggedAsync(EventTable table, string run, string tag, CancellationToken cancellationToken)
     {
         var runs = Tags.GetValue(table, _ => new Dictionary<string, TagIndex>(StringComparer.Ordinal));
         TagIndex index;
@@ -249,7 +274,7 @@ public static class DeadLetterTable
                 await starts.KeepAsync(table.Log, cancellationToken).ConfigureAwait(false);
             }
 
-            return index.Committed.Contains(tag);
+            return (index.Committed.Contains(tag), index.Version);
         }
         finally
         {

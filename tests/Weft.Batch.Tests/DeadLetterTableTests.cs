@@ -43,6 +43,37 @@ public sealed class DeadLetterTableTests : IDisposable
         (await ReasonsAsync(table)).Should().Equal("bad a", "bad b", "bad c");
     }
 
+    /// <summary>
+    /// Processes of one run (the streams of a group recomputing one changed signal's tail) each check
+    /// a chunk's tag and find none before either commits: the tag's commit is conditional, so the one that
+    /// loses the race records nothing.
+    /// </summary>
+    [Fact]
+    public async Task Handles_appending_the_same_tags_at_once_record_each_tag_once()
+    {
+        var path = _dir.File("dead_letters");
+        var handles = new List<EventTable>();
+        for (int i = 0; i < 4; i++)
+        {
+            handles.Add(await DeadLetterTable.OpenAsync(path, CancellationToken.None));
+        }
+
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var chunks = Enumerable.Range(0, 30).Select(i => $"chunk-{i:D2}").ToList();
+        var appends = handles.Select(handle => Task.Run(async () =>
+        {
+            await start.Task;
+            foreach (var chunk in chunks)
+            {
+                await DeadLetterTable.AppendAsync(handle, EventLayout.BatchPath, "run-1", $"batch:run-1:{chunk}", onlyOnce: true, [Letter(chunk)], 1, CancellationToken.None);
+            }
+        })).ToList();
+        start.SetResult();
+        await Task.WhenAll(appends);
+
+        (await ReasonsAsync(await DeadLetterTable.OpenAsync(path, CancellationToken.None))).Should().Equal(chunks.Select(c => $"bad {c}"));
+    }
+
     [Fact]
     public async Task Without_only_once_every_append_is_kept()
     {

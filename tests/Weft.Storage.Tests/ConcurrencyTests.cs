@@ -262,6 +262,76 @@ public sealed class ConcurrencyTests : IDisposable
         snapshot.Files().Should().NotContain(f => f.Path == mine.Path);
     }
 
+    private static DeltaTransaction AppendOnce(AddFile file, CommitOnce once) =>
+        DeltaTransaction.Create("WRITE").WithWriterSchema(TestTables.Schema).Add(file).Once(once).Build();
+
+    private static DeltaTransaction AppendTagged(AddFile file, string tag) =>
+        DeltaTransaction.Create("WRITE").WithWriterSchema(TestTables.Schema).Add(file).WithParameter("weft.tag", tag).Build();
+
+    /// <summary>
+    /// A commit that must land once (a chunk's dead letters) was decided on the log as read through some
+    /// version; a commit after it that records the same value is the same work done by another writer.
+    /// </summary>
+    [Fact]
+    public async Task A_commit_once_fails_when_a_commit_after_the_version_it_checked_records_the_same_value()
+    {
+        await TestTables.CreateAsync(TablePath);
+        var other = await DeltaTable.OpenAsync(TablePath);
+        await other.CommitAsync(AppendTagged(TestTables.WriteFile(TablePath, "2026-11-23T10", "batch"), "chunk-1"));
+        var table = await DeltaTable.OpenAsync(TablePath);
+        var mine = TestTables.WriteFile(TablePath, "2026-11-23T10", "batch");
+
+        var act = () => table.CommitAsync(AppendOnce(mine, new CommitOnce("weft.tag", "chunk-1", CheckedThrough: 0)));
+
+        var error = (await act.Should().ThrowAsync<ConcurrentModificationException>()).Which;
+        error.ConflictingVersion.Should().Be(1);
+        error.IsTransient.Should().BeFalse();
+        error.Message.Should().Contain("version 1 (WRITE) recorded weft.tag 'chunk-1' already").And.Contain("checked through version 0");
+        (await table.GetSnapshotAsync()).Version.Should().Be(1);
+
+        // Another value, or the same value at or below the version checked, is not the same work.
+        (await table.CommitAsync(AppendOnce(mine, new CommitOnce("weft.tag", "chunk-2", CheckedThrough: 0)))).Version.Should().Be(2);
+        var later = TestTables.WriteFile(TablePath, "2026-11-23T10", "batch");
+        (await table.CommitAsync(AppendOnce(later, new CommitOnce("weft.tag", "chunk-1", CheckedThrough: 1)))).Version.Should().Be(3);
+        var history = await (await DeltaTable.OpenAsync(TablePath)).GetCommitsAfterAsync(1);
+        history.Select(c => c.Parameters["weft.tag"]).Should().Equal("chunk-2", "chunk-1");
+    }
+
+    [Fact]
+    public async Task A_commit_once_that_loses_the_race_to_the_same_value_commits_nothing()
+    {
+        await TestTables.CreateAsync(TablePath);
+        var other = await DeltaTable.OpenAsync(TablePath);
+        var store = new HookedLogStore(new FileSystemLogStore(TablePath),
+            async () => await other.CommitAsync(AppendTagged(TestTables.WriteFile(TablePath, "2026-11-23T10", "batch"), "chunk-1")));
+        var table = await DeltaTable.OpenAsync(store, TablePath, null, CancellationToken.None);
+        var mine = TestTables.WriteFile(TablePath, "2026-11-23T10", "batch");
+
+        var act = () => table.CommitAsync(AppendOnce(mine, new CommitOnce("weft.tag", "chunk-1", CheckedThrough: 0)));
+
+        var error = (await act.Should().ThrowAsync<ConcurrentModificationException>()).Which;
+        error.ConflictingVersion.Should().Be(1);
+        error.Message.Should().Contain("recorded weft.tag 'chunk-1' already");
+        var snapshot = await (await DeltaTable.OpenAsync(TablePath)).GetSnapshotAsync();
+        snapshot.Version.Should().Be(1);
+        snapshot.Files().Should().NotContain(f => f.Path == mine.Path);
+    }
+
+    [Fact]
+    public async Task A_commit_once_that_loses_the_race_to_another_value_is_retried_at_the_next_version()
+    {
+        await TestTables.CreateAsync(TablePath);
+        var other = await DeltaTable.OpenAsync(TablePath);
+        var store = new HookedLogStore(new FileSystemLogStore(TablePath),
+            async () => await other.CommitAsync(AppendTagged(TestTables.WriteFile(TablePath, "2026-11-23T10", "batch"), "chunk-2")));
+        var table = await DeltaTable.OpenAsync(store, TablePath, null, CancellationToken.None);
+
+        var result = await table.CommitAsync(AppendOnce(TestTables.WriteFile(TablePath, "2026-11-23T10", "batch"), new CommitOnce("weft.tag", "chunk-1", CheckedThrough: 0)));
+
+        result.Version.Should().Be(2);
+        result.Attempts.Should().Be(2);
+    }
+
     /// <summary>Runs a competing writer just before this store's commit attempts, to stage a race deterministically.</summary>
     private sealed class HookedLogStore(IDeltaLogStore inner, Func<Task> beforeCommit, bool everyTime = false) : IDeltaLogStore
     {

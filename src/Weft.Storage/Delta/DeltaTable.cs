@@ -569,7 +569,8 @@ public sealed class DeltaTable
     /// transaction replaces or of files it removes, fails with <see cref="ConcurrentModificationException"/>,
     /// except a commit that only rearranges rows (every add and remove without dataChange, as a compaction
     /// writes; Weft trusts the flag as Delta readers do) within replaced partitions: the replace then
-    /// removes the files there at the new version.
+    /// removes the files there at the new version. A transaction with <see cref="DeltaTransaction.Once"/>
+    /// also conflicts with any commit after the version its writer checked that records the same value.
     /// A writer schema that does not match the table fails with <see cref="SchemaMismatchException"/>.
     /// On any failure nothing is committed.
     /// </summary>
@@ -579,6 +580,19 @@ public sealed class DeltaTable
         var state = await RefreshAsync(cancellationToken).ConfigureAwait(false);
         var readVersion = state.Version;
         Validate(transaction, state);
+        if (transaction.Once is { } once && state.Version > once.CheckedThrough)
+        {
+            // Commits its writer did not look through before deciding to write: one may be the same work.
+            foreach (var commit in await GetCommitsAfterAsync(once.CheckedThrough, cancellationToken).ConfigureAwait(false))
+            {
+                if (commit.Parameters.TryGetValue(once.Parameter, out var value) && value == once.Value)
+                {
+                    throw new ConcurrentModificationException(Path, commit.Version, retriesExhausted: false,
+                        $"Concurrent modification of table '{Path}': version {commit.Version} ({commit.Operation}) {RecordedAlready(once)}, "
+                        + $"which this '{transaction.Operation}' transaction records only once (checked through version {once.CheckedThrough}). Nothing was committed.");
+                }
+            }
+        }
 
         var removed = ResolveRemoves(transaction, state);
         var addedPaths = transaction.Adds.Select(a => a.Path).ToHashSet(StringComparer.Ordinal);
@@ -957,6 +971,8 @@ public sealed class DeltaTable
         SnapshotWhenDue();
     }
 
+    private static string RecordedAlready(CommitOnce once) => $"recorded {once.Parameter} '{once.Value}' already";
+
     /// <summary>Replays the commits that beat this transaction, throwing at the first one it conflicts with.</summary>
     private async ValueTask<TableState> CatchUpAsync(
         TableState state,
@@ -1029,6 +1045,9 @@ public sealed class DeltaTable
         {
             switch (action)
             {
+                case CommitInfoAction info when transaction.Once is { } once
+                    && info.OperationParameters?.TryGetValue(once.Parameter, out var value) == true && value == once.Value:
+                    return RecordedAlready(once);
                 case MetadataAction metadata when !OnlyAddsColumns(before.Metadata, metadata):
                     return "changed the table metadata (schema, partitioning or configuration)";
                 case ProtocolAction:

@@ -13,9 +13,11 @@ public sealed class DeltaTransaction
         IReadOnlyList<AddFile> adds,
         IReadOnlyList<string> removes,
         PartitionFilter? replacedPartitions,
-        bool dataChange)
+        bool dataChange,
+        CommitOnce? once)
     {
         DataChange = dataChange;
+        Once = once;
         Operation = operation;
         Parameters = parameters;
         WriterSchema = writerSchema;
@@ -48,7 +50,20 @@ public sealed class DeltaTransaction
 
     /// <summary>False for a commit that only rearranges rows (compaction): its add and remove actions say <c>dataChange: false</c>.</summary>
     public bool DataChange { get; }
+
+    /// <summary>When set, the commit happens only if no other records the same parameter value (<see cref="CommitOnce"/>).</summary>
+    public CommitOnce? Once { get; }
 }
+
+/// <summary>
+/// A commit that must land at most once: it records <paramref name="Parameter"/> = <paramref name="Value"/>
+/// in <c>commitInfo.operationParameters</c> and fails with <see cref="ConcurrentModificationException"/> if
+/// a commit after <paramref name="CheckedThrough"/> records the same. The writer looked through the log up
+/// to that version for an earlier commit of the same work and found none; two writers of that work (a
+/// command started twice, the processes of one group) that both found none then commit it once, since
+/// appends otherwise never conflict.
+/// </summary>
+public sealed record CommitOnce(string Parameter, string Value, long CheckedThrough);
 
 /// <summary>Mutable builder of a <see cref="DeltaTransaction"/>.</summary>
 public sealed class DeltaTransactionBuilder
@@ -60,6 +75,7 @@ public sealed class DeltaTransactionBuilder
     private DeltaSchema? _writerSchema;
     private PartitionFilter? _replaced;
     private bool _dataChange = true;
+    private CommitOnce? _once;
 
     public DeltaTransactionBuilder(string operation)
     {
@@ -132,6 +148,16 @@ public sealed class DeltaTransactionBuilder
         return this;
     }
 
+    /// <summary>Commits only if no commit after <see cref="CommitOnce.CheckedThrough"/> records the same parameter value; records it too.</summary>
+    public DeltaTransactionBuilder Once(CommitOnce once)
+    {
+        ArgumentNullException.ThrowIfNull(once);
+        ArgumentOutOfRangeException.ThrowIfLessThan(once.CheckedThrough, -1);
+        WithParameter(once.Parameter, once.Value);
+        _once = once;
+        return this;
+    }
+
     /// <summary>Freezes the transaction; checks for duplicate paths.</summary>
     public DeltaTransaction Build()
     {
@@ -164,6 +190,7 @@ public sealed class DeltaTransactionBuilder
             [.. _adds],
             [.. _removes],
             _replaced,
-            _dataChange);
+            _dataChange,
+            _once);
     }
 }

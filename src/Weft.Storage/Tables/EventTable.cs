@@ -140,6 +140,20 @@ public sealed class EventTable
     }
 
     /// <summary>
+    /// As <see cref="AppendAsync(EventBatch, EventPartitioner, IReadOnlyDictionary{string, string}?, CancellationToken)"/>,
+    /// committed only if no commit after <see cref="CommitOnce.CheckedThrough"/> records <paramref name="once"/>'s
+    /// parameter value: else <see cref="ConcurrentModificationException"/>, and nothing is committed.
+    /// </summary>
+    public Task<TableWriteResult> AppendAsync(
+        EventBatch batch, EventPartitioner partitioner, IReadOnlyDictionary<string, string>? commitParameters, CommitOnce once, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(partitioner);
+        ArgumentNullException.ThrowIfNull(once);
+        return WriteAsync(batch, partitioner, replace: null, commitParameters, cancellationToken, once);
+    }
+
+    /// <summary>
     /// A writer that takes batches one at a time, places their rows by <paramref name="partitioner"/>
     /// and encodes each partition's row groups of <paramref name="rowGroupSize"/> rows (default
     /// <see cref="EventTableOptions.RowGroupSize"/>) in the background as they fill, then commits them
@@ -450,7 +464,7 @@ public sealed class EventTable
     }
 
     private async Task<TableWriteResult> WriteAsync(
-        EventBatch batch, EventPartitioner partitioner, PartitionFilter? replace, IReadOnlyDictionary<string, string>? commitParameters, CancellationToken cancellationToken)
+        EventBatch batch, EventPartitioner partitioner, PartitionFilter? replace, IReadOnlyDictionary<string, string>? commitParameters, CancellationToken cancellationToken, CommitOnce? once = null)
     {
         var rowCount = batch.RowCount;
         if (rowCount == 0 && replace is null)
@@ -460,14 +474,19 @@ public sealed class EventTable
         }
 
         var written = await WriteFilesAsync(batch, partitioner, replace, cancellationToken).ConfigureAwait(false);
-        return await CommitWrittenAsync(written, rowCount, replace, commitParameters, cancellationToken).ConfigureAwait(false);
+        return await CommitWrittenAsync(written, rowCount, replace, commitParameters, cancellationToken, once).ConfigureAwait(false);
     }
 
     /// <summary>Commits files this handle wrote (adding them, or replacing <paramref name="replace"/>'s); deletes them when the commit provably did not happen.</summary>
     internal async Task<TableWriteResult> CommitWrittenAsync(
-        List<AddFile> written, long rowCount, PartitionFilter? replace, IReadOnlyDictionary<string, string>? commitParameters, CancellationToken cancellationToken)
+        List<AddFile> written, long rowCount, PartitionFilter? replace, IReadOnlyDictionary<string, string>? commitParameters, CancellationToken cancellationToken, CommitOnce? once = null)
     {
         var builder = Transaction(rowCount, commitParameters);
+        if (once is not null)
+        {
+            builder.Once(once);
+        }
+
         if (replace is null)
         {
             builder.Add(written);
