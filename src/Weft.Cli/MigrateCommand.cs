@@ -271,15 +271,8 @@ internal static class MigrateCommand
             await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
             string eventType = parse.GetValue(c.EventType)!, who = parse.GetValue(consumer)!;
             var before = await store.StatusAsync(signal.Name, eventType, ct).ConfigureAwait(false);
-            var own = before.Routes.FirstOrDefault(r => r.Consumer == who);
-            if (own is null && ConsumerNameError(who) is { } badName)
-            {
-                // Checked against the ledger, not at parsing: a route recorded before the rule must still be
-                // raised, or it would hold the event type short of cut-over for ever.
-                throw new ArgumentException(badName);
-            }
-
-            if (own is not null && own.Percent == share)
+            CheckConsumer(who, before);
+            if (before.Routes.FirstOrDefault(r => r.Consumer == who) is { } own && own.Percent == share)
             {
                 // A repeated command (a script run twice) changes nothing: no audit line, no new assembly version.
                 await stdout.WriteLineAsync(parse.GetValue(c.Json)
@@ -430,7 +423,7 @@ internal static class MigrateCommand
     private static Command Outcome(TextWriter stdout, TextWriter stderr)
     {
         var c = new Common();
-        var consumer = Checked(new Option<string>("--consumer") { Description = "The consumer whose online split is tested (its exposures as it asked; * for every consumer on the default route)", Required = true });
+        var consumer = new Option<string>("--consumer") { Description = "The consumer whose online split is tested (its exposures as it asked; * for every consumer on the default route)", Required = true };
         var outcomes = new Option<string>("--outcomes") { Description = "The consumer's own metric, one row per observation (.parquet, .csv or .jsonl): a user id and a number", Required = true };
         var metric = new Option<string>("--metric") { Description = "Column holding the metric (each user's rows are averaged)", DefaultValueFactory = _ => "value" };
         var userColumn = new Option<string>("--user-column") { Description = "Column holding the user id", DefaultValueFactory = _ => "user_id" };
@@ -448,6 +441,7 @@ internal static class MigrateCommand
             string eventType = parse.GetValue(c.EventType)!, who = parse.GetValue(consumer)!;
             await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
             var status = await store.StatusAsync(signal.Name, eventType, ct).ConfigureAwait(false);
+            CheckConsumer(who, status);
             // On the bucket, as routes and exposures hold it: 10.004 measured the users of the 10 % split.
             double split = MigrationRouting.OnBucket(parse.GetValue(percent) ?? MigrationStore.RouteOf(status, who)?.Percent ?? 0);
             if (!(split > 0 && split < 100))
@@ -551,21 +545,18 @@ internal static class MigrateCommand
     }
 
     /// <summary>
-    /// A --consumer option of a command that records a name (an outcome), held to what names a consumer
-    /// (<see cref="MigrationRouting.ConsumerProblem"/>); absent passes. Commands that only read or lower
-    /// routes take any name, and cutover any name with a route already, so a route recorded before the
-    /// rule can still be raised, rolled back and read.
+    /// Holds the --consumer name of a command that records one (a route, an outcome) to what names a
+    /// consumer (<see cref="MigrationRouting.ConsumerProblem"/>), unless the event type has a route of that
+    /// name already: checked against the ledger, not at parsing, so a route recorded before the rule can
+    /// still be raised and tested (it would hold the event type short of cut-over for ever). Commands that
+    /// only read or lower routes take any name.
     /// </summary>
-    private static Option<T> Checked<T>(Option<T> consumer)
+    private static void CheckConsumer(string consumer, MigrationStatus status)
     {
-        consumer.Validators.Add(result =>
+        if (ConsumerNameError(consumer) is { } error && !status.Routes.Any(r => r.Consumer == consumer))
         {
-            if (result.GetValueOrDefault<T>() is string name && ConsumerNameError(name) is { } error)
-            {
-                result.AddError(error);
-            }
-        });
-        return consumer;
+            throw new ArgumentException(error);
+        }
     }
 
     /// <summary>Why a --consumer name breaks the rule, the name shown with its control characters escaped; null when it passes.</summary>

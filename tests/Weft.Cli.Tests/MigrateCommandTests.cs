@@ -328,6 +328,9 @@ public sealed class MigrateCommandTests : IDisposable
 
         var status = await Migrate("status", world.Config);
         status.Out.Should().Contain("cutover --consumer 'ranker v2'\\''s' --percent 100", "the suggestion is one shell word for the name");
+        var tested = await Migrate("outcome", world.Config, "--event-type", "click", "--consumer", oldName, "--outcomes", _cli.PathOf("control.csv"), "--margin", "0.05");
+        tested.Exit.Should().Be(2);
+        tested.Err.Should().Contain($"no exposures of 'click' to consumer '{oldName}' at 10 %", "the name passed; the old route has no exposures logged");
         var raised = await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "100", "--consumer", oldName);
         raised.Exit.Should().Be(0, raised.Err);
         raised.Out.Should().Contain("cutting-over → cut-over", "the route that held the stage rose");
@@ -335,6 +338,8 @@ public sealed class MigrateCommandTests : IDisposable
         var fresh = await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10", "--consumer", "ranker v3");
         fresh.Exit.Should().Be(2, "a name without a route is held to the rule");
         fresh.Err.Should().Contain("--consumer 'ranker v3': a consumer name has ASCII letters, digits");
+        (await Migrate("outcome", world.Config, "--event-type", "click", "--consumer", "ranker v3", "--outcomes", _cli.PathOf("control.csv"), "--margin", "0.05")).Err
+            .Should().Contain("--consumer 'ranker v3': a consumer name has");
         (await Migrate("status", world.Config)).Out.Should().MatchRegex(@"click\s+cut-over", "the refused cutover recorded nothing");
     }
 
