@@ -385,7 +385,14 @@ public sealed class EmbeddedLog : IAsyncDisposable
         await GroupOffsetFile.WriteAsync(_groupsDirectory, group, nextOffset, NowMicros(), cancellationToken).ConfigureAwait(false);
         lock (_sync)
         {
-            var state = _groups[group];
+            // The group's reader keeps it registered until its commits end; should it be gone anyway, the
+            // file now exists, and retention must count it.
+            if (!_groups.TryGetValue(group, out var state))
+            {
+                state = new GroupState();
+                _groups.Add(group, state);
+            }
+
             state.Committed = Math.Max(state.Committed, nextOffset);
             state.Durable = true;
         }

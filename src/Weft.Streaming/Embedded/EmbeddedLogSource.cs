@@ -139,6 +139,9 @@ public sealed class EmbeddedLogSource : IEventSource
         await _commitGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // Checked again under the gate: DisposeAsync takes the gate before it releases the group, so
+            // a commit either ends before the release (and is tracked) or sees the disposal here and writes nothing.
+            ThrowIfDisposed();
             var next = processed + 1;
             if (next <= _committed)
             {
@@ -154,16 +157,31 @@ public sealed class EmbeddedLogSource : IEventSource
         }
     }
 
-    /// <summary>Closes the reader's file and lets another reader open the group. Does not commit.</summary>
-    public ValueTask DisposeAsync()
+    /// <summary>
+    /// Closes the reader's file and lets another reader open the group. Does not commit: waits for a
+    /// commit in progress to end, and a commit that has not started writing by then throws
+    /// <see cref="ObjectDisposedException"/>.
+    /// </summary>
+    public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        // A commit writes the group's file first and records it with the log after: releasing a group that
+        // has no file yet in between would drop it from the log's groups while its file exists (the commit
+        // then found no group, and retention ignored the file until the next open).
+        await _commitGate.WaitAsync().ConfigureAwait(false);
+        try
         {
             CloseReader();
             _log.ReleaseGroup(Group);
         }
-
-        return ValueTask.CompletedTask;
+        finally
+        {
+            _commitGate.Release();
+        }
     }
 
     /// <summary>

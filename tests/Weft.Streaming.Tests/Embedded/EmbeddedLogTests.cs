@@ -569,6 +569,57 @@ public sealed class EmbeddedLogTests : IDisposable
         log.CommittedOffsets["g"].Should().Be(8);
     }
 
+    /// <summary>
+    /// A group's first commit writes its offset file, then records the group with the log. A reader disposed
+    /// in between used to release the group first: the commit threw KeyNotFoundException and retention
+    /// ignored the file until the next open. Dispose now waits for the commit, and a commit queued behind
+    /// it sees the disposal and writes nothing.
+    /// </summary>
+    [Fact]
+    public async Task A_first_commit_in_progress_when_its_reader_is_disposed_completes_and_is_tracked()
+    {
+        using var clock = new GatedClock();
+        await using var log = await EmbeddedLog.OpenAsync(LogPath, new EmbeddedLogOptions { TimeProvider = clock, RetentionCheckInterval = Timeout.InfiniteTimeSpan });
+        await log.AppendAsync(Records(10));
+        var source = await log.OpenSourceAsync("g");
+        await source.ReadBatchAsync(10, TimeSpan.Zero, CancellationToken.None);
+        var groupFile = Path.Combine(LogPath, "groups", "g.offset");
+
+        // The commit stamps its file from the clock before writing it: held there, it is in progress.
+        clock.HoldNextRead();
+        var first = Task.Run(async () => await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 4 }, CancellationToken.None));
+        (await clock.Held.WaitAsync(TimeSpan.FromSeconds(30))).Should().BeTrue("the commit reads the clock");
+        var queued = source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 9 }, CancellationToken.None).AsTask();
+        var disposing = source.DisposeAsync().AsTask();
+
+        disposing.IsCompleted.Should().BeFalse("the reader's disposal waits for the commit in progress");
+        clock.Release();
+        await first;
+        await disposing;
+
+        var late = async () => await queued;
+        await late.Should().ThrowAsync<ObjectDisposedException>("the commit was still waiting for its turn when the reader was disposed");
+        log.CommittedOffsets.Should().BeEquivalentTo(new Dictionary<string, long> { ["g"] = 5 }, "a commit that completed is counted by retention");
+        (await File.ReadAllTextAsync(groupFile)).Should().Contain("\"next_offset\":5,");
+        await using var again = await log.OpenSourceAsync("g");
+        again.Position.Should().Be(5);
+    }
+
+    [Fact]
+    public async Task A_commit_after_its_reader_is_disposed_throws_and_writes_nothing()
+    {
+        await using var log = await EmbeddedLog.OpenAsync(LogPath);
+        await log.AppendAsync(Records(3));
+        var source = await log.OpenSourceAsync("g");
+        await source.DisposeAsync();
+
+        var commit = async () => await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 1 }, CancellationToken.None);
+
+        await commit.Should().ThrowAsync<ObjectDisposedException>();
+        File.Exists(Path.Combine(LogPath, "groups", "g.offset")).Should().BeFalse();
+        log.CommittedOffsets.Should().BeEmpty();
+    }
+
     [Fact]
     public async Task Commits_of_another_partition_or_of_offsets_not_in_the_log_are_rejected()
     {
@@ -824,5 +875,35 @@ public sealed class EmbeddedLogTests : IDisposable
         Crc32C.Compute([]).Should().Be(0u);
         var data = Encoding.ASCII.GetBytes("The quick brown fox jumps over the lazy dog");
         Crc32C.Finish(Crc32C.Append(Crc32C.Append(Crc32C.Seed, data.AsSpan(0, 13)), data.AsSpan(13))).Should().Be(Crc32C.Compute(data));
+    }
+
+    /// <summary>The system clock, but a read after <see cref="HoldNextRead"/> waits for <see cref="Release"/>: a point to hold a commit at.</summary>
+    private sealed class GatedClock : TimeProvider, IDisposable
+    {
+        private readonly ManualResetEventSlim _released = new(false);
+        private int _armed;
+
+        public SemaphoreSlim Held { get; } = new(0, 1);
+
+        public void HoldNextRead() => Volatile.Write(ref _armed, 1);
+
+        public void Release() => _released.Set();
+
+        public override DateTimeOffset GetUtcNow()
+        {
+            if (Interlocked.Exchange(ref _armed, 0) == 1)
+            {
+                Held.Release();
+                _released.Wait(TimeSpan.FromSeconds(30));
+            }
+
+            return base.GetUtcNow();
+        }
+
+        public void Dispose()
+        {
+            _released.Dispose();
+            Held.Dispose();
+        }
     }
 }
