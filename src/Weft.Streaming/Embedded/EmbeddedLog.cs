@@ -195,27 +195,20 @@ public sealed class EmbeddedLog : IAsyncDisposable
                 DurableFiles.FsyncDirectory(location);
             }
 
+            // Groups first: records a group has read were durable, so a cut below them is damage, not a torn tail.
+            var committed = await GroupOffsetFile.LoadAllAsync(groupsDirectory, cancellationToken).ConfigureAwait(false);
             var segments = ListSegments(location);
             if (segments.Count == 0)
             {
+                // Before the first segment is created: it would take the name of a deleted one an operator is to restore.
+                ThrowIfGroupsPastEnd(groupsDirectory, committed, 0);
                 segments.Add(await CreateSegmentAsync(location, 0, 0, cancellationToken).ConfigureAwait(false));
             }
 
             var last = segments[^1];
             activeHandle = File.OpenHandle(last.Path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-            // Groups first: records a group has read were durable, so a cut below them is damage, not a torn tail.
-            var committed = await GroupOffsetFile.LoadAllAsync(groupsDirectory, cancellationToken).ConfigureAwait(false);
             var recovered = await RecoverLastSegmentAsync(last, segments.Count > 1 ? segments[^2] : null, activeHandle, options, committed, cancellationToken).ConfigureAwait(false);
-
-            foreach (var (group, next) in committed)
-            {
-                if (next > recovered.EndOffset)
-                {
-                    throw new EmbeddedLogCorruptionException(Path.Combine(groupsDirectory, LogFormat.GroupFileName(group)), 0,
-                        $"consumer group '{group}' has committed up to offset {next}, but the log ends at offset {recovered.EndOffset}");
-                }
-            }
-
+            ThrowIfGroupsPastEnd(groupsDirectory, committed, recovered.EndOffset);
             return new EmbeddedLog(location, options, lockFile, [.. segments], activeHandle, recovered.ActiveBytes, recovered.EndOffset,
                 recovered.LastTimestampMicros, committed, recovered.Recovery);
         }
@@ -703,6 +696,30 @@ public sealed class EmbeddedLog : IAsyncDisposable
         catch (IOException ex)
         {
             throw new IOException($"The embedded log at '{location}' is already open (in this process or another): {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// A group that has read past the log's end read records that are gone: acknowledged (a reader sees only
+    /// durable records), so the log's last segment was deleted or cut by hand. Opening would give their
+    /// offsets to new records, which the group, and whatever it fed, would then skip or take for the old ones.
+    /// </summary>
+    private static void ThrowIfGroupsPastEnd(string groupsDirectory, Dictionary<string, long> committed, long endOffset)
+    {
+        string? furthest = null;
+        foreach (var (group, next) in committed)
+        {
+            if (next > endOffset && (furthest is null || next > committed[furthest] || (next == committed[furthest] && string.CompareOrdinal(group, furthest) < 0)))
+            {
+                furthest = group;
+            }
+        }
+
+        if (furthest is not null)
+        {
+            var next = committed[furthest];
+            throw new EmbeddedLogCorruptionException(Path.Combine(groupsDirectory, LogFormat.GroupFileName(furthest)), 0,
+                $"consumer group '{furthest}' has committed up to offset {next}, but the log ends at offset {endOffset}: the records from offset {endOffset} to {next - 1} were acknowledged and are missing (the log's last segment deleted or cut short?), and opening would give their offsets to new records; restore the missing segment file. The log was not opened, and nothing was changed");
         }
     }
 

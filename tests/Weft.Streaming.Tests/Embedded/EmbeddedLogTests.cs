@@ -681,6 +681,58 @@ public sealed class EmbeddedLogTests : IDisposable
         error.Message.Should().Contain("offset 9").And.Contain("ends at offset 3");
     }
 
+    /// <summary>
+    /// The last segment deleted by hand: its records were acknowledged, and opening would give their offsets
+    /// to new records. A group that had read into it shows they are missing.
+    /// </summary>
+    [Fact]
+    public async Task A_deleted_last_segment_a_group_had_read_fails_open_naming_the_group_its_offset_and_the_log_end()
+    {
+        long end;
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath, SmallSegments))
+        {
+            await log.AppendAsync(Records(80, padding: 100));
+            end = log.EndOffset;
+            await using var source = await log.OpenSourceAsync("g");
+            await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = end - 1 }, CancellationToken.None);
+        }
+
+        var segments = Segments(LogPath);
+        long lastBase = long.Parse(Path.GetFileNameWithoutExtension(segments[^1]), System.Globalization.CultureInfo.InvariantCulture);
+        lastBase.Should().BeLessThan(end, "the last segment holds records");
+        File.Delete(segments[^1]);
+        var kept = segments[..^1].Select(File.ReadAllBytes).ToList();
+
+        var open = async () => await EmbeddedLog.OpenAsync(LogPath, SmallSegments);
+
+        var error = (await open.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
+        error.FilePath.Should().Be(Path.Combine(LogPath, "groups", "g.offset"));
+        error.Message.Should().Contain("consumer group 'g'").And.Contain($"offset {end}").And.Contain($"ends at offset {lastBase}")
+            .And.Contain($"records from offset {lastBase} to {end - 1} were acknowledged and are missing");
+        Segments(LogPath).Should().Equal(segments[..^1]);
+        segments[..^1].Select(File.ReadAllBytes).Should().BeEquivalentTo(kept, o => o.WithStrictOrdering(), "nothing is cut or rewritten");
+    }
+
+    [Fact]
+    public async Task A_log_whose_every_segment_was_deleted_fails_open_and_creates_no_segment_in_their_place()
+    {
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath))
+        {
+            await log.AppendAsync(Records(5));
+            await using var source = await log.OpenSourceAsync("g");
+            await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 4 }, CancellationToken.None);
+        }
+
+        File.Delete(Segments(LogPath).Single());
+
+        var open = async () => await EmbeddedLog.OpenAsync(LogPath);
+
+        var error = (await open.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
+        error.FilePath.Should().Be(Path.Combine(LogPath, "groups", "g.offset"));
+        error.Message.Should().Contain("offset 5").And.Contain("ends at offset 0");
+        Segments(LogPath).Should().BeEmpty("a segment created now would take the name of the one to restore");
+    }
+
     // ------------------------------------------------------------------ retention
 
     [Fact]
