@@ -285,7 +285,13 @@ public sealed class EmbeddedLogSource : IEventSource
         var next = index >= 0 && index + 1 < state.Segments.Length ? state.Segments[index + 1] : state.StartingAt(_readerNext);
         if (next is null || next.BaseOffset != _readerNext)
         {
-            ThrowHelper.ThrowCorrupt(current.Path, current.SealedLength, $"the sealed segment ends before offset {_readerNext}, and no segment starts at that offset");
+            // Open checks only what headers and lengths show: an overlap, or a gap the segment's bytes could
+            // have covered, is first seen here. Naming the next file points at the stray one.
+            ThrowHelper.ThrowCorrupt(current.Path, current.SealedLength, next is null
+                ? $"the sealed segment ends before offset {_readerNext}, and no segment starts at that offset"
+                : next.BaseOffset < _readerNext
+                    ? $"the sealed segment holds the records up to offset {_readerNext - 1}, but the next segment, '{Path.GetFileName(next.Path)}', starts at offset {next.BaseOffset}: they overlap (a stray segment file?)"
+                    : $"the sealed segment holds the records up to offset {_readerNext - 1}, but the next segment, '{Path.GetFileName(next.Path)}', starts at offset {next.BaseOffset}: the records of offsets {_readerNext} to {next.BaseOffset - 1} are missing (a segment deleted?)");
         }
 
         CloseReader();
