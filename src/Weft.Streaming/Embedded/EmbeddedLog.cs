@@ -61,6 +61,8 @@ public sealed class EmbeddedLog : IAsyncDisposable
     private Exception? _fault;
     private Exception? _lastRetentionError;
     private int _disposed;
+    private int _commitsInProgress; // under _sync
+    private TaskCompletionSource? _commitsEnded; // under _sync: set by DisposeAsync while commits are in progress
 
     private EmbeddedLog(string location, EmbeddedLogOptions options, SafeFileHandle lockFile, SegmentInfo[] segments,
         SafeFileHandle activeHandle, long activeBytes, long endOffset, long lastTimestampMicros,
@@ -157,6 +159,18 @@ public sealed class EmbeddedLog : IAsyncDisposable
     internal TimeProvider Time => _time;
 
     internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    /// <summary>DisposeAsync is waiting for group commits in progress (for tests to hold it there).</summary>
+    internal bool DisposeWaitsForCommits
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _commitsEnded is not null && !_commitsEnded.Task.IsCompleted;
+            }
+        }
+    }
 
     /// <summary>
     /// Opens the log in <paramref name="directory"/>, creating it if needed, and recovers it: a torn
@@ -348,7 +362,7 @@ public sealed class EmbeddedLog : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits for queued appends to be written, then closes the files and releases the directory.</summary>
+    /// <summary>Waits for queued appends to be written and group commits in progress to end, then closes the files and releases the directory.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -363,6 +377,14 @@ public sealed class EmbeddedLog : IAsyncDisposable
 
         _requests.Writer.TryComplete();
         await _writer.ConfigureAwait(false);
+        // A group file written after the lock is released could land under another process that opened the log since.
+        Task commitsEnded;
+        lock (_sync)
+        {
+            commitsEnded = _commitsInProgress == 0 ? Task.CompletedTask : (_commitsEnded = NewSignal()).Task;
+        }
+
+        await commitsEnded.ConfigureAwait(false);
         await _retentionGate.WaitAsync().ConfigureAwait(false);
         _activeHandle.Dispose();
         ArrayPool<byte>.Shared.Return(_pending);
@@ -375,20 +397,40 @@ public sealed class EmbeddedLog : IAsyncDisposable
 
     internal async ValueTask CommitGroupAsync(string group, long nextOffset, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(IsDisposed, this);
-        await GroupOffsetFile.WriteAsync(_groupsDirectory, group, nextOffset, NowMicros(), cancellationToken).ConfigureAwait(false);
         lock (_sync)
         {
-            // The group's reader keeps it registered until its commits end; should it be gone anyway, the
-            // file now exists, and retention must count it.
-            if (!_groups.TryGetValue(group, out var state))
-            {
-                state = new GroupState();
-                _groups.Add(group, state);
-            }
+            // Registered under the lock DisposeAsync counts them under: a commit either starts before the
+            // disposal, which then waits for it, or throws here.
+            ObjectDisposedException.ThrowIf(IsDisposed, this);
+            _commitsInProgress++;
+        }
 
-            state.Committed = Math.Max(state.Committed, nextOffset);
-            state.Durable = true;
+        try
+        {
+            await GroupOffsetFile.WriteAsync(_groupsDirectory, group, nextOffset, NowMicros(), cancellationToken).ConfigureAwait(false);
+            lock (_sync)
+            {
+                // The group's reader keeps it registered until its commits end; should it be gone anyway, the
+                // file now exists, and retention must count it.
+                if (!_groups.TryGetValue(group, out var state))
+                {
+                    state = new GroupState();
+                    _groups.Add(group, state);
+                }
+
+                state.Committed = Math.Max(state.Committed, nextOffset);
+                state.Durable = true;
+            }
+        }
+        finally
+        {
+            lock (_sync)
+            {
+                if (--_commitsInProgress == 0)
+                {
+                    _commitsEnded?.TrySetResult();
+                }
+            }
         }
     }
 

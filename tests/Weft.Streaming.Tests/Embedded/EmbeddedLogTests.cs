@@ -621,6 +621,38 @@ public sealed class EmbeddedLogTests : IDisposable
         log.CommittedOffsets.Should().BeEmpty();
     }
 
+    /// <summary>
+    /// A commit in progress when the log is disposed ends before the log releases its directory: its file
+    /// never lands under a process that has opened the log since.
+    /// </summary>
+    [Fact]
+    public async Task Disposing_the_log_waits_for_a_commit_in_progress()
+    {
+        using var clock = new GatedClock();
+        var log = await EmbeddedLog.OpenAsync(LogPath, new EmbeddedLogOptions { TimeProvider = clock, RetentionCheckInterval = Timeout.InfiniteTimeSpan });
+        await log.AppendAsync(Records(3));
+        var source = await log.OpenSourceAsync("g");
+        clock.HoldNextRead();
+        var commit = Task.Run(async () => await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 2 }, CancellationToken.None));
+        (await clock.Held.WaitAsync(TimeSpan.FromSeconds(30))).Should().BeTrue("the commit reads the clock");
+
+        var disposing = log.DisposeAsync().AsTask();
+        while (!disposing.IsCompleted && !log.DisposeWaitsForCommits)
+        {
+            await Task.Yield(); // Until the disposal either ends or waits: no timing involved.
+        }
+
+        disposing.IsCompleted.Should().BeFalse("the log's disposal waits for the commit in progress");
+        var secondOpen = async () => await EmbeddedLog.OpenAsync(LogPath);
+        (await secondOpen.Should().ThrowAsync<IOException>()).Which.Message.Should().Contain("already open");
+        clock.Release();
+        await commit;
+        await disposing;
+        await source.DisposeAsync();
+        await using var reopened = await EmbeddedLog.OpenAsync(LogPath);
+        reopened.CommittedOffsets.Should().BeEquivalentTo(new Dictionary<string, long> { ["g"] = 3 });
+    }
+
     [Fact]
     public async Task Commits_of_another_partition_or_of_offsets_not_in_the_log_are_rejected()
     {
