@@ -61,6 +61,8 @@ public sealed class EmbeddedLog : IAsyncDisposable
     private Exception? _fault;
     private Exception? _lastRetentionError;
     private int _disposed;
+    private int _commitsInProgress; // under _sync
+    private TaskCompletionSource? _commitsEnded; // under _sync: set by DisposeAsync while commits are in progress
 
     private EmbeddedLog(string location, EmbeddedLogOptions options, SafeFileHandle lockFile, SegmentInfo[] segments,
         SafeFileHandle activeHandle, long activeBytes, long endOffset, long lastTimestampMicros,
@@ -158,11 +160,23 @@ public sealed class EmbeddedLog : IAsyncDisposable
 
     internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
+    /// <summary>DisposeAsync is waiting for group commits in progress (for tests to hold it there).</summary>
+    internal bool DisposeWaitsForCommits
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _commitsEnded is not null && !_commitsEnded.Task.IsCompleted;
+            }
+        }
+    }
+
     /// <summary>
     /// Opens the log in <paramref name="directory"/>, creating it if needed, and recovers it: a torn
     /// tail of the last segment is cut off (see <see cref="Recovery"/>).
     /// </summary>
-    /// <exception cref="EmbeddedLogCorruptionException">The last segment's header is bad, its offsets do not follow, or a group's offset file is unreadable.</exception>
+    /// <exception cref="EmbeddedLogCorruptionException">The last segment's header is bad or its offsets do not follow; a <c>.seg</c> file is not named by a base offset, a sealed segment's header is bad or names another base offset, or a sealed segment is too short for the offsets up to the next one; a group's offset file is unreadable, or past the log's end (acknowledged records missing). Nothing is changed then.</exception>
     /// <exception cref="IOException">The directory is already open by another <see cref="EmbeddedLog"/>, or the file system failed.</exception>
     public static async ValueTask<EmbeddedLog> OpenAsync(string directory, EmbeddedLogOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -195,27 +209,21 @@ public sealed class EmbeddedLog : IAsyncDisposable
                 DurableFiles.FsyncDirectory(location);
             }
 
+            // Groups first: records a group has read were durable, so a cut below them is damage, not a torn tail.
+            var committed = await GroupOffsetFile.LoadAllAsync(groupsDirectory, cancellationToken).ConfigureAwait(false);
             var segments = ListSegments(location);
             if (segments.Count == 0)
             {
+                // Before the first segment is created: it would take the name of a deleted one an operator is to restore.
+                ThrowIfGroupsPastEnd(groupsDirectory, committed, 0);
                 segments.Add(await CreateSegmentAsync(location, 0, 0, cancellationToken).ConfigureAwait(false));
             }
 
+            await CheckSealedSegmentsAsync(segments, cancellationToken).ConfigureAwait(false);
             var last = segments[^1];
             activeHandle = File.OpenHandle(last.Path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-            // Groups first: records a group has read were durable, so a cut below them is damage, not a torn tail.
-            var committed = await GroupOffsetFile.LoadAllAsync(groupsDirectory, cancellationToken).ConfigureAwait(false);
             var recovered = await RecoverLastSegmentAsync(last, segments.Count > 1 ? segments[^2] : null, activeHandle, options, committed, cancellationToken).ConfigureAwait(false);
-
-            foreach (var (group, next) in committed)
-            {
-                if (next > recovered.EndOffset)
-                {
-                    throw new EmbeddedLogCorruptionException(Path.Combine(groupsDirectory, LogFormat.GroupFileName(group)), 0,
-                        $"consumer group '{group}' has committed up to offset {next}, but the log ends at offset {recovered.EndOffset}");
-                }
-            }
-
+            ThrowIfGroupsPastEnd(groupsDirectory, committed, recovered.EndOffset);
             return new EmbeddedLog(location, options, lockFile, [.. segments], activeHandle, recovered.ActiveBytes, recovered.EndOffset,
                 recovered.LastTimestampMicros, committed, recovered.Recovery);
         }
@@ -354,7 +362,7 @@ public sealed class EmbeddedLog : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits for queued appends to be written, then closes the files and releases the directory.</summary>
+    /// <summary>Waits for queued appends to be written and group commits in progress to end, then closes the files and releases the directory.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -369,6 +377,14 @@ public sealed class EmbeddedLog : IAsyncDisposable
 
         _requests.Writer.TryComplete();
         await _writer.ConfigureAwait(false);
+        // A group file written after the lock is released could land under another process that opened the log since.
+        Task commitsEnded;
+        lock (_sync)
+        {
+            commitsEnded = _commitsInProgress == 0 ? Task.CompletedTask : (_commitsEnded = NewSignal()).Task;
+        }
+
+        await commitsEnded.ConfigureAwait(false);
         await _retentionGate.WaitAsync().ConfigureAwait(false);
         _activeHandle.Dispose();
         ArrayPool<byte>.Shared.Return(_pending);
@@ -381,13 +397,40 @@ public sealed class EmbeddedLog : IAsyncDisposable
 
     internal async ValueTask CommitGroupAsync(string group, long nextOffset, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(IsDisposed, this);
-        await GroupOffsetFile.WriteAsync(_groupsDirectory, group, nextOffset, NowMicros(), cancellationToken).ConfigureAwait(false);
         lock (_sync)
         {
-            var state = _groups[group];
-            state.Committed = Math.Max(state.Committed, nextOffset);
-            state.Durable = true;
+            // Registered under the lock DisposeAsync counts them under: a commit either starts before the
+            // disposal, which then waits for it, or throws here.
+            ObjectDisposedException.ThrowIf(IsDisposed, this);
+            _commitsInProgress++;
+        }
+
+        try
+        {
+            await GroupOffsetFile.WriteAsync(_groupsDirectory, group, nextOffset, NowMicros(), cancellationToken).ConfigureAwait(false);
+            lock (_sync)
+            {
+                // The group's reader keeps it registered until its commits end; should it be gone anyway, the
+                // file now exists, and retention must count it.
+                if (!_groups.TryGetValue(group, out var state))
+                {
+                    state = new GroupState();
+                    _groups.Add(group, state);
+                }
+
+                state.Committed = Math.Max(state.Committed, nextOffset);
+                state.Durable = true;
+            }
+        }
+        finally
+        {
+            lock (_sync)
+            {
+                if (--_commitsInProgress == 0)
+                {
+                    _commitsEnded?.TrySetResult();
+                }
+            }
         }
     }
 
@@ -641,12 +684,14 @@ public sealed class EmbeddedLog : IAsyncDisposable
             Volatile.Write(ref _state, new LogState(current.Segments[count..], current.EndOffset, current.ActiveDurableBytes));
         }
 
+        // Oldest first, each deletion durable before the next: a crash between them must leave a shorter
+        // chain, never an old segment before a gap, which open would report as missing records.
         foreach (var segment in deleted)
         {
             File.Delete(segment.Path);
+            DurableFiles.FsyncDirectory(Location);
         }
 
-        DurableFiles.FsyncDirectory(Location);
         return deleted.Length;
     }
 
@@ -699,16 +744,50 @@ public sealed class EmbeddedLog : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A group that has read past the log's end read records that are gone: acknowledged (a reader sees only
+    /// durable records), so the log's last segment was deleted or cut by hand. Opening would give their
+    /// offsets to new records, which the group, and whatever it fed, would then skip or take for the old ones.
+    /// </summary>
+    private static void ThrowIfGroupsPastEnd(string groupsDirectory, Dictionary<string, long> committed, long endOffset)
+    {
+        string? furthest = null;
+        foreach (var (group, next) in committed)
+        {
+            if (next > endOffset && (furthest is null || next > committed[furthest] || (next == committed[furthest] && string.CompareOrdinal(group, furthest) < 0)))
+            {
+                furthest = group;
+            }
+        }
+
+        if (furthest is not null)
+        {
+            var next = committed[furthest];
+            throw new EmbeddedLogCorruptionException(Path.Combine(groupsDirectory, LogFormat.GroupFileName(furthest)), 0,
+                $"consumer group '{furthest}' has committed up to offset {next}, but the log ends at offset {endOffset}: the records from offset {endOffset} to {next - 1} were acknowledged and are missing (the log's last segment deleted or cut short?), and opening would give their offsets to new records; restore the missing segment file. The log was not opened, and nothing was changed");
+        }
+    }
+
     private static List<SegmentInfo> ListSegments(string location)
     {
         var segments = new List<SegmentInfo>();
-        foreach (var file in new DirectoryInfo(location).EnumerateFiles("*" + LogFormat.SegmentExtension))
+        foreach (var file in new DirectoryInfo(location).EnumerateFiles())
         {
-            if (LogFormat.TryParseSegmentFileName(file.Name, out var baseOffset))
+            if (!file.Name.EndsWith(LogFormat.SegmentExtension, StringComparison.Ordinal))
             {
-                // Every segment but the last is sealed: complete and fsync'd before the next one was created.
-                segments.Add(new SegmentInfo(baseOffset, file.FullName) { SealedLength = file.Length });
+                continue;
             }
+
+            // Skipped, a stray segment (a copy, a backup) would hide in the chain's order; taken for one, it
+            // would be read, or rewritten as a torn last segment. Either way the operator must say which it is.
+            if (!LogFormat.TryParseSegmentFileName(file.Name, out var baseOffset))
+            {
+                throw new EmbeddedLogCorruptionException(file.FullName, 0,
+                    $"a segment file's name must be its base offset in 20 digits (like '{LogFormat.SegmentFileName(0)}'), so this is not one of the log's segments; move it out of the log's folder. The log was not opened, and nothing was changed");
+            }
+
+            // Every segment but the last is sealed: complete and fsync'd before the next one was created.
+            segments.Add(new SegmentInfo(baseOffset, file.FullName) { SealedLength = file.Length });
         }
 
         segments.Sort(static (a, b) => a.BaseOffset.CompareTo(b.BaseOffset));
@@ -718,6 +797,41 @@ public sealed class EmbeddedLog : IAsyncDisposable
         }
 
         return segments;
+    }
+
+    /// <summary>
+    /// Checks the chain of sealed segments from their headers and lengths only (open must not scan them):
+    /// each header is valid and names the file's base offset, and each segment is long enough for a record
+    /// per offset up to the next segment's base. A segment deleted from the middle, or a stray one, usually
+    /// fails the length check; what passes it (an overlap, a gap smaller than the bytes that hide it) is
+    /// reported by the reader that reaches it.
+    /// </summary>
+    private static async ValueTask CheckSealedSegmentsAsync(List<SegmentInfo> segments, CancellationToken cancellationToken)
+    {
+        for (int i = 0; i < segments.Count - 1; i++)
+        {
+            var segment = segments[i];
+            var next = segments[i + 1];
+            byte[] header;
+            using (var reader = SegmentReader.Open(segment.Path, LogFormat.SegmentHeaderSize))
+            {
+                header = await reader.ReadHeaderAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            var problem = LogFormat.CheckSegmentHeader(header, segment.BaseOffset, out var rollTimestamp);
+            if (problem is not null)
+            {
+                throw new EmbeddedLogCorruptionException(segment.Path, 0, $"{problem}. The log was not opened, and nothing was changed");
+            }
+
+            segment.RollTimestampMicros = rollTimestamp;
+            long records = next.BaseOffset - segment.BaseOffset;
+            if ((segment.SealedLength - LogFormat.SegmentHeaderSize) / LogFormat.RecordOverhead < records)
+            {
+                throw new EmbeddedLogCorruptionException(segment.Path, segment.SealedLength,
+                    $"the sealed segment must hold the {records} records of offsets {segment.BaseOffset} to {next.BaseOffset - 1}, up to the next segment '{Path.GetFileName(next.Path)}', at least {LogFormat.RecordOverhead} bytes each after its {LogFormat.SegmentHeaderSize}-byte header, but it has {segment.SealedLength} bytes: records are missing (a segment deleted, or a stray segment file?); restore them, or move a stray file out of the log's folder. The log was not opened, and nothing was changed");
+            }
+        }
     }
 
     private static async ValueTask<SegmentInfo> CreateSegmentAsync(string location, long baseOffset, long rollTimestampMicros, CancellationToken cancellationToken)
@@ -768,7 +882,20 @@ public sealed class EmbeddedLog : IAsyncDisposable
             // The new roll timestamp must bound the previous segment's records (retention relies on it),
             // and the records appended next must not be stamped earlier than them: now is not enough
             // after a clock that stepped back. This scans the previous (sealed) segment, once, in this rare case.
-            var now = Math.Max(ToMicros(options.TimeProvider.GetUtcNow()), previous is null ? 0 : await LastTimestampAsync(previous, options, cancellationToken).ConfigureAwait(false));
+            var before = previous is null ? default : await ScanSealedAsync(previous, options, cancellationToken).ConfigureAwait(false);
+            // A roll creates a segment only once the one before is durable up to the offset before it (and
+            // the log's first segment at offset 0): an empty file anywhere else is not a roll a crash cut short.
+            // Damage after that record is the previous segment's, for its readers to report as before.
+            if (before.EndOffset != last.BaseOffset)
+            {
+                var why = previous is null
+                    ? "it is the log's only segment, and only a new log's first one, at offset 0, is created with nothing before it"
+                    : $"the segment before it, '{Path.GetFileName(previous.Path)}', ends at offset {before.EndOffset}{(before.Problem is null ? "" : $" ({before.Problem})")}, and a roll creates the next segment at the offset after its last record";
+                throw new EmbeddedLogCorruptionException(last.Path, 0,
+                    $"the segment header is {what}, as a crash during a roll leaves it, but {why}: this file is not a segment the log created, and nothing was rewritten");
+            }
+
+            var now = Math.Max(ToMicros(options.TimeProvider.GetUtcNow()), before.LatestMicros);
             var fresh = new byte[LogFormat.SegmentHeaderSize];
             LogFormat.WriteSegmentHeader(fresh, last.BaseOffset, now);
             RandomAccess.SetLength(handle, 0);
@@ -850,25 +977,42 @@ public sealed class EmbeddedLog : IAsyncDisposable
     }
 
     /// <summary>
-    /// The latest record timestamp in a sealed segment (its roll timestamp when it holds none). Stops at
-    /// the first bad frame: readers report that damage; this only bounds the timestamps before it.
+    /// Scans a sealed segment: the latest timestamp of its records (its roll timestamp when it holds none),
+    /// the offset after its last record, and what stopped the scan before its end (null when nothing did).
+    /// Stops at the first bad frame: this bounds what lies before it; readers report the damage.
     /// </summary>
-    private static async ValueTask<long> LastTimestampAsync(SegmentInfo segment, EmbeddedLogOptions options, CancellationToken cancellationToken)
+    private static async ValueTask<(long LatestMicros, long EndOffset, string? Problem)> ScanSealedAsync(SegmentInfo segment, EmbeddedLogOptions options, CancellationToken cancellationToken)
     {
         using var reader = SegmentReader.Open(segment.Path, options.ReadBufferBytes);
         var header = await reader.ReadHeaderAsync(cancellationToken).ConfigureAwait(false);
-        long latest = LogFormat.CheckSegmentHeader(header, segment.BaseOffset, out var rollTimestamp) is null ? rollTimestamp : 0;
+        if (LogFormat.CheckSegmentHeader(header, segment.BaseOffset, out var latest) is { } headerProblem)
+        {
+            return (0, segment.BaseOffset, headerProblem);
+        }
+
+        long expected = segment.BaseOffset;
         long limit = segment.SealedLength;
         while (true)
         {
+            var at = reader.Position;
             var status = reader.TryReadNext(limit);
             if (status == FrameStatus.Record)
             {
+                if (reader.Offset != expected)
+                {
+                    return (latest, expected, $"at byte {at}, the record with offset {expected} was expected, offset {reader.Offset} found");
+                }
+
                 latest = Math.Max(latest, reader.TimestampMicros);
+                expected++;
+            }
+            else if (status == FrameStatus.End)
+            {
+                return (latest, expected, null);
             }
             else if (status != FrameStatus.NeedsData || !await reader.FillAsync(limit, cancellationToken).ConfigureAwait(false))
             {
-                return latest;
+                return (latest, expected, $"at byte {at}, {(status == FrameStatus.BadCrc || status == FrameStatus.BadLength ? reader.Problem : "a record cut short")}");
             }
         }
     }

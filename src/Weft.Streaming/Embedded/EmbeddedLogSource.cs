@@ -139,6 +139,9 @@ public sealed class EmbeddedLogSource : IEventSource
         await _commitGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // Checked again under the gate: DisposeAsync takes the gate before it releases the group, so
+            // a commit either ends before the release (and is tracked) or sees the disposal here and writes nothing.
+            ThrowIfDisposed();
             var next = processed + 1;
             if (next <= _committed)
             {
@@ -154,16 +157,31 @@ public sealed class EmbeddedLogSource : IEventSource
         }
     }
 
-    /// <summary>Closes the reader's file and lets another reader open the group. Does not commit.</summary>
-    public ValueTask DisposeAsync()
+    /// <summary>
+    /// Closes the reader's file and lets another reader open the group. Does not commit: waits for a
+    /// commit in progress to end, and a commit that has not started writing by then throws
+    /// <see cref="ObjectDisposedException"/>.
+    /// </summary>
+    public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        // A commit writes the group's file first and records it with the log after: releasing a group that
+        // has no file yet in between would drop it from the log's groups while its file exists (the commit
+        // then found no group, and retention ignored the file until the next open).
+        await _commitGate.WaitAsync().ConfigureAwait(false);
+        try
         {
             CloseReader();
             _log.ReleaseGroup(Group);
         }
-
-        return ValueTask.CompletedTask;
+        finally
+        {
+            _commitGate.Release();
+        }
     }
 
     /// <summary>
@@ -267,7 +285,13 @@ public sealed class EmbeddedLogSource : IEventSource
         var next = index >= 0 && index + 1 < state.Segments.Length ? state.Segments[index + 1] : state.StartingAt(_readerNext);
         if (next is null || next.BaseOffset != _readerNext)
         {
-            ThrowHelper.ThrowCorrupt(current.Path, current.SealedLength, $"the sealed segment ends before offset {_readerNext}, and no segment starts at that offset");
+            // Open checks only what headers and lengths show: an overlap, or a gap the segment's bytes could
+            // have covered, is first seen here. Naming the next file points at the stray one.
+            ThrowHelper.ThrowCorrupt(current.Path, current.SealedLength, next is null
+                ? $"the sealed segment ends before offset {_readerNext}, and no segment starts at that offset"
+                : next.BaseOffset < _readerNext
+                    ? $"the sealed segment holds the records up to offset {_readerNext - 1}, but the next segment, '{Path.GetFileName(next.Path)}', starts at offset {next.BaseOffset}: they overlap (a stray segment file?)"
+                    : $"the sealed segment holds the records up to offset {_readerNext - 1}, but the next segment, '{Path.GetFileName(next.Path)}', starts at offset {next.BaseOffset}: the records of offsets {_readerNext} to {next.BaseOffset - 1} are missing (a segment deleted?)");
         }
 
         CloseReader();

@@ -490,8 +490,9 @@ public sealed class EmbeddedLogTests : IDisposable
         error.Message.Should().Contain("cut short");
     }
 
+    /// <summary>A sealed segment holds at least one record per offset up to the next segment's base: fewer bytes than that is a gap, seen at open from the file's length alone.</summary>
     [Fact]
-    public async Task A_sealed_segment_emptied_of_its_records_is_reported_as_a_gap_in_the_offsets()
+    public async Task A_sealed_segment_emptied_of_its_records_is_reported_at_open_as_a_gap_in_the_offsets()
     {
         await using (var log = await EmbeddedLog.OpenAsync(LogPath, SmallSegments))
         {
@@ -502,12 +503,12 @@ public sealed class EmbeddedLogTests : IDisposable
         var header = (await File.ReadAllBytesAsync(emptied))[..32];
         await File.WriteAllBytesAsync(emptied, header);
 
-        await using var reopened = await EmbeddedLog.OpenAsync(LogPath, SmallSegments);
-        var read = async () => await ReadAllAsync(reopened);
+        var open = async () => await EmbeddedLog.OpenAsync(LogPath, SmallSegments);
 
-        var error = (await read.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
+        var error = (await open.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
         error.FilePath.Should().Be(emptied);
-        error.Message.Should().Contain("no segment starts at that offset");
+        error.Message.Should().Contain("records are missing").And.Contain(Path.GetFileName(Segments(LogPath)[2]));
+        (await File.ReadAllBytesAsync(emptied)).Should().Equal(header, "nothing is rewritten");
     }
 
     [Fact]
@@ -569,6 +570,89 @@ public sealed class EmbeddedLogTests : IDisposable
         log.CommittedOffsets["g"].Should().Be(8);
     }
 
+    /// <summary>
+    /// A group's first commit writes its offset file, then records the group with the log. A reader disposed
+    /// in between used to release the group first: the commit threw KeyNotFoundException and retention
+    /// ignored the file until the next open. Dispose now waits for the commit, and a commit queued behind
+    /// it sees the disposal and writes nothing.
+    /// </summary>
+    [Fact]
+    public async Task A_first_commit_in_progress_when_its_reader_is_disposed_completes_and_is_tracked()
+    {
+        using var clock = new GatedClock();
+        await using var log = await EmbeddedLog.OpenAsync(LogPath, new EmbeddedLogOptions { TimeProvider = clock, RetentionCheckInterval = Timeout.InfiniteTimeSpan });
+        await log.AppendAsync(Records(10));
+        var source = await log.OpenSourceAsync("g");
+        await source.ReadBatchAsync(10, TimeSpan.Zero, CancellationToken.None);
+        var groupFile = Path.Combine(LogPath, "groups", "g.offset");
+
+        // The commit stamps its file from the clock before writing it: held there, it is in progress.
+        clock.HoldNextRead();
+        var first = Task.Run(async () => await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 4 }, CancellationToken.None));
+        (await clock.Held.WaitAsync(TimeSpan.FromSeconds(30))).Should().BeTrue("the commit reads the clock");
+        var queued = source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 9 }, CancellationToken.None).AsTask();
+        var disposing = source.DisposeAsync().AsTask();
+
+        disposing.IsCompleted.Should().BeFalse("the reader's disposal waits for the commit in progress");
+        clock.Release();
+        await first;
+        await disposing;
+
+        var late = async () => await queued;
+        await late.Should().ThrowAsync<ObjectDisposedException>("the commit was still waiting for its turn when the reader was disposed");
+        log.CommittedOffsets.Should().BeEquivalentTo(new Dictionary<string, long> { ["g"] = 5 }, "a commit that completed is counted by retention");
+        (await File.ReadAllTextAsync(groupFile)).Should().Contain("\"next_offset\":5,");
+        await using var again = await log.OpenSourceAsync("g");
+        again.Position.Should().Be(5);
+    }
+
+    [Fact]
+    public async Task A_commit_after_its_reader_is_disposed_throws_and_writes_nothing()
+    {
+        await using var log = await EmbeddedLog.OpenAsync(LogPath);
+        await log.AppendAsync(Records(3));
+        var source = await log.OpenSourceAsync("g");
+        await source.DisposeAsync();
+
+        var commit = async () => await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 1 }, CancellationToken.None);
+
+        await commit.Should().ThrowAsync<ObjectDisposedException>();
+        File.Exists(Path.Combine(LogPath, "groups", "g.offset")).Should().BeFalse();
+        log.CommittedOffsets.Should().BeEmpty();
+    }
+
+    /// <summary>
+    /// A commit in progress when the log is disposed ends before the log releases its directory: its file
+    /// never lands under a process that has opened the log since.
+    /// </summary>
+    [Fact]
+    public async Task Disposing_the_log_waits_for_a_commit_in_progress()
+    {
+        using var clock = new GatedClock();
+        var log = await EmbeddedLog.OpenAsync(LogPath, new EmbeddedLogOptions { TimeProvider = clock, RetentionCheckInterval = Timeout.InfiniteTimeSpan });
+        await log.AppendAsync(Records(3));
+        var source = await log.OpenSourceAsync("g");
+        clock.HoldNextRead();
+        var commit = Task.Run(async () => await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 2 }, CancellationToken.None));
+        (await clock.Held.WaitAsync(TimeSpan.FromSeconds(30))).Should().BeTrue("the commit reads the clock");
+
+        var disposing = log.DisposeAsync().AsTask();
+        while (!disposing.IsCompleted && !log.DisposeWaitsForCommits)
+        {
+            await Task.Yield(); // Until the disposal either ends or waits: no timing involved.
+        }
+
+        disposing.IsCompleted.Should().BeFalse("the log's disposal waits for the commit in progress");
+        var secondOpen = async () => await EmbeddedLog.OpenAsync(LogPath);
+        (await secondOpen.Should().ThrowAsync<IOException>()).Which.Message.Should().Contain("already open");
+        clock.Release();
+        await commit;
+        await disposing;
+        await source.DisposeAsync();
+        await using var reopened = await EmbeddedLog.OpenAsync(LogPath);
+        reopened.CommittedOffsets.Should().BeEquivalentTo(new Dictionary<string, long> { ["g"] = 3 });
+    }
+
     [Fact]
     public async Task Commits_of_another_partition_or_of_offsets_not_in_the_log_are_rejected()
     {
@@ -628,6 +712,58 @@ public sealed class EmbeddedLogTests : IDisposable
         var error = (await open.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
         error.FilePath.Should().Be(groupFile);
         error.Message.Should().Contain("offset 9").And.Contain("ends at offset 3");
+    }
+
+    /// <summary>
+    /// The last segment deleted by hand: its records were acknowledged, and opening would give their offsets
+    /// to new records. A group that had read into it shows they are missing.
+    /// </summary>
+    [Fact]
+    public async Task A_deleted_last_segment_a_group_had_read_fails_open_naming_the_group_its_offset_and_the_log_end()
+    {
+        long end;
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath, SmallSegments))
+        {
+            await log.AppendAsync(Records(80, padding: 100));
+            end = log.EndOffset;
+            await using var source = await log.OpenSourceAsync("g");
+            await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = end - 1 }, CancellationToken.None);
+        }
+
+        var segments = Segments(LogPath);
+        long lastBase = long.Parse(Path.GetFileNameWithoutExtension(segments[^1]), System.Globalization.CultureInfo.InvariantCulture);
+        lastBase.Should().BeLessThan(end, "the last segment holds records");
+        File.Delete(segments[^1]);
+        var kept = segments[..^1].Select(File.ReadAllBytes).ToList();
+
+        var open = async () => await EmbeddedLog.OpenAsync(LogPath, SmallSegments);
+
+        var error = (await open.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
+        error.FilePath.Should().Be(Path.Combine(LogPath, "groups", "g.offset"));
+        error.Message.Should().Contain("consumer group 'g'").And.Contain($"offset {end}").And.Contain($"ends at offset {lastBase}")
+            .And.Contain($"records from offset {lastBase} to {end - 1} were acknowledged and are missing");
+        Segments(LogPath).Should().Equal(segments[..^1]);
+        segments[..^1].Select(File.ReadAllBytes).Should().BeEquivalentTo(kept, o => o.WithStrictOrdering(), "nothing is cut or rewritten");
+    }
+
+    [Fact]
+    public async Task A_log_whose_every_segment_was_deleted_fails_open_and_creates_no_segment_in_their_place()
+    {
+        await using (var log = await EmbeddedLog.OpenAsync(LogPath))
+        {
+            await log.AppendAsync(Records(5));
+            await using var source = await log.OpenSourceAsync("g");
+            await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 4 }, CancellationToken.None);
+        }
+
+        File.Delete(Segments(LogPath).Single());
+
+        var open = async () => await EmbeddedLog.OpenAsync(LogPath);
+
+        var error = (await open.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which;
+        error.FilePath.Should().Be(Path.Combine(LogPath, "groups", "g.offset"));
+        error.Message.Should().Contain("offset 5").And.Contain("ends at offset 0");
+        Segments(LogPath).Should().BeEmpty("a segment created now would take the name of the one to restore");
     }
 
     // ------------------------------------------------------------------ retention
@@ -824,5 +960,35 @@ public sealed class EmbeddedLogTests : IDisposable
         Crc32C.Compute([]).Should().Be(0u);
         var data = Encoding.ASCII.GetBytes("The quick brown fox jumps over the lazy dog");
         Crc32C.Finish(Crc32C.Append(Crc32C.Append(Crc32C.Seed, data.AsSpan(0, 13)), data.AsSpan(13))).Should().Be(Crc32C.Compute(data));
+    }
+
+    /// <summary>The system clock, but a read after <see cref="HoldNextRead"/> waits for <see cref="Release"/>: a point to hold a commit at.</summary>
+    private sealed class GatedClock : TimeProvider, IDisposable
+    {
+        private readonly ManualResetEventSlim _released = new(false);
+        private int _armed;
+
+        public SemaphoreSlim Held { get; } = new(0, 1);
+
+        public void HoldNextRead() => Volatile.Write(ref _armed, 1);
+
+        public void Release() => _released.Set();
+
+        public override DateTimeOffset GetUtcNow()
+        {
+            if (Interlocked.Exchange(ref _armed, 0) == 1)
+            {
+                Held.Release();
+                _released.Wait(TimeSpan.FromSeconds(30));
+            }
+
+            return base.GetUtcNow();
+        }
+
+        public void Dispose()
+        {
+            _released.Dispose();
+            Held.Dispose();
+        }
     }
 }
