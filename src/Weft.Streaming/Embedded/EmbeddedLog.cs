@@ -782,7 +782,7 @@ public sealed class EmbeddedLog : IAsyncDisposable
             // would be read, or rewritten as a torn last segment. Either way the operator must say which it is.
             if (!LogFormat.TryParseSegmentFileName(file.Name, out var baseOffset))
             {
-                throw new EmbeddedLogCorruptionException(file.FullName, 0,
+                throw new EmbeddedLogCorruptionException(file.FullName,
                     $"a segment file's name must be its base offset in 20 digits (like '{LogFormat.SegmentFileName(0)}'), so this is not one of the log's segments; move it out of the log's folder. The log was not opened, and nothing was changed");
             }
 

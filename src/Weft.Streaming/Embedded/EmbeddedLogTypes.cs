@@ -54,6 +54,13 @@ public sealed class EmbeddedLogCorruptionException : IOException
         ByteOffset = byteOffset;
     }
 
+    /// <summary>A file that should not be where it is (its name, not its bytes, is the problem).</summary>
+    internal EmbeddedLogCorruptionException(string filePath, string problem)
+        : base($"Embedded log file '{filePath}': {problem}.")
+    {
+        FilePath = filePath;
+    }
+
     /// <summary>The file holding the bad data.</summary>
     public string FilePath { get; }
 
