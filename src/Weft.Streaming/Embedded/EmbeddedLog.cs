@@ -885,8 +885,10 @@ public sealed class EmbeddedLog : IAsyncDisposable
             var before = previous is null ? default : await ScanSealedAsync(previous, options, cancellationToken).ConfigureAwait(false);
             // A roll creates a segment only once the one before is durable up to the offset before it (and
             // the log's first segment at offset 0): an empty file anywhere else is not a roll a crash cut short.
-            // Damage after that record is the previous segment's, for its readers to report as before.
-            if (before.EndOffset != last.BaseOffset)
+            // A scan that damage stopped short of it cannot tell: the damage is the sealed segment's, for its
+            // readers to report, as open leaves every sealed segment's records to them.
+            bool damagedBefore = before.Problem is not null && before.EndOffset < last.BaseOffset;
+            if (before.EndOffset != last.BaseOffset && !damagedBefore)
             {
                 var why = previous is null
                     ? "it is the log's only segment, and only a new log's first one, at offset 0, is created with nothing before it"
@@ -901,6 +903,9 @@ public sealed class EmbeddedLog : IAsyncDisposable
             RandomAccess.SetLength(handle, 0);
             await RandomAccess.WriteAsync(handle, fresh, 0, cancellationToken).ConfigureAwait(false);
             RandomAccess.FlushToDisk(handle);
+            // The roll died before it synced the folder: the file's entry may not be durable yet, and
+            // appends into it are about to be acknowledged.
+            DurableFiles.FsyncDirectory(Path.GetDirectoryName(last.Path)!);
             last.RollTimestampMicros = now;
             return new Recovered(last.BaseOffset, LogFormat.SegmentHeaderSize, now,
                 new EmbeddedLogRecovery(last.Path, 0, length, $"the segment header was {what}; it was written again"));

@@ -115,6 +115,29 @@ public sealed class EmbeddedLogSegmentChainTests : IDisposable
         new FileInfo(stray).Length.Should().Be(0);
     }
 
+    /// <summary>
+    /// A crash during a roll after a segment that damage (bit rot) cut short: the scan of the segment before
+    /// stops at the damage, short of the new segment's base offset. The empty file is still the roll, and the
+    /// damage is the sealed segment's, for its readers to report, as for any sealed segment.
+    /// </summary>
+    [Fact]
+    public async Task An_empty_segment_after_a_damaged_one_is_still_taken_for_a_crash_during_a_roll()
+    {
+        var end = await WriteLogAsync(10);
+        var sealedSegment = Segments(LogPath).Single();
+        var bytes = await File.ReadAllBytesAsync(sealedSegment);
+        bytes[bytes.Length / 2] ^= 0x40;
+        await File.WriteAllBytesAsync(sealedSegment, bytes);
+        await File.WriteAllBytesAsync(Path.Combine(LogPath, LogFormat.SegmentFileName(end)), []);
+
+        await using var log = await EmbeddedLog.OpenAsync(LogPath, SmallSegments);
+
+        log.EndOffset.Should().Be(end);
+        var read = async () => await ReadAllAsync(log);
+        (await read.Should().ThrowAsync<EmbeddedLogCorruptionException>()).Which.FilePath.Should().Be(sealedSegment);
+        (await log.AppendAsync(Records(1, start: 10, padding: 100))).FirstOffset.Should().Be(end, "appends go on after the roll");
+    }
+
     [Fact]
     public async Task An_empty_first_segment_above_offset_0_is_not_taken_for_a_crash_while_creating_the_log()
     {
