@@ -562,8 +562,9 @@ internal static class MigrateCommand
     /// <summary>Why a --consumer name breaks the rule, the name shown with its control characters escaped; null when it passes.</summary>
     private static string? ConsumerNameError(string name) =>
         MigrationRouting.ConsumerProblem(name) is { } problem
-            ? $"--consumer '{string.Concat((name.Length > 64 ? name[..64] + "…" : name).Select(ch => char.IsControl(ch) ? $"\\u{(int)ch:x4}" : ch.ToString()))}': {problem}"
+            ? $"--consumer '{MigrationRouting.Printable(name.Length > 64 ? name[..64] + "…" : name)}': {problem}"
             : null;
+
 
     private static (WeftConfig Config, SignalDefinition Signal) Load(System.CommandLine.ParseResult parse, Common c)
     {
@@ -699,13 +700,28 @@ internal static class MigrateCommand
         var below = routes.Where(r => r.Percent < 100).Select(r => r.Consumer).Order(StringComparer.Ordinal).ToList();
         string command = below.Count == 0 || below[0] == MigrationRouting.DefaultConsumer && below.Count == 1
             ? "cutover --percent 100"
-            : $"cutover --consumer {ShellWord(below.Find(c => c != MigrationRouting.DefaultConsumer)!)} --percent 100";
-        return below.Count > 1 ? $"{command} (below 100 %: {string.Join(", ", below)})" : command;
+            : $"cutover {ConsumerArgument(below.Find(c => c != MigrationRouting.DefaultConsumer)!)} --percent 100";
+        return below.Count > 1 ? $"{command} (below 100 %: {string.Join(", ", below.Select(MigrationRouting.Printable))})" : command;
     }
 
-    /// <summary>A name as one word of a POSIX shell command: as it is when it keeps to the consumer rule, else single-quoted (a route recorded before the rule may hold a space).</summary>
-    private static string ShellWord(string name) =>
-        MigrationRouting.ConsumerProblem(name) is null ? name : "'" + name.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+    /// <summary>
+    /// <c>--consumer NAME</c> as a shell command takes it: a name that keeps to the rule as it is (joined by
+    /// <c>=</c> when it starts with <c>-</c>, which would be read as an option), one recorded before the
+    /// rule single-quoted, or with control characters in bash's <c>$'…'</c> (escaped, not sent to the terminal).
+    /// </summary>
+    private static string ConsumerArgument(string name)
+    {
+        string word = MigrationRouting.ConsumerProblem(name) is null ? name
+            : !name.Any(char.IsControl) ? "'" + name.Replace("'", "'\\''", StringComparison.Ordinal) + "'"
+            : "$'" + string.Concat(name.Select(ch => ch switch
+            {
+                '\\' => "\\\\",
+                '\'' => "\\'",
+                _ when char.IsControl(ch) => $"\\u{(int)ch:x4}",
+                _ => ch.ToString(),
+            })) + "'";
+        return name.StartsWith('-') ? "--consumer=" + word : "--consumer " + word;
+    }
 
     private static string Worst(EventTypeComparison total) =>
         total.Columns.Count == 0 || total.Matched == 0 ? "none compared" : total.Columns.MinBy(c => c.Rate) is { } w && w.Rate < 1 ? $"{w.Column} {w.Rate:P2}" : "all agree";

@@ -22,6 +22,16 @@ public static class MigrationRouting
     public const int MaxConsumerLength = 100;
 
     /// <summary>
+    /// A consumer name as text may show it: a name recorded before <see cref="ConsumerProblem"/>'s rule
+    /// may hold control characters, shown as <c>\uXXXX</c> instead of reaching a terminal or log raw.
+    /// </summary>
+    public static string Printable(string consumer)
+    {
+        ArgumentNullException.ThrowIfNull(consumer);
+        return consumer.Any(char.IsControl) ? string.Concat(consumer.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString())) : consumer;
+    }
+
+    /// <summary>
     /// Why <paramref name="consumer"/> cannot name a consumer, or null when it can: 1–100 characters of
     /// ASCII letters, digits and <c>. _ - : / @</c> (a service or model name, a version), or <c>*</c>.
     /// Names come from requests and land in the ledger's routes and exposures, so they are held to what

@@ -898,7 +898,7 @@ public sealed class MigrationStore : IAsyncDisposable
 
     /// <summary>Routes as "consumer percent %", comma separated; "none" when there are none.</summary>
     public static string DescribeRoutes(IReadOnlyList<MigrationRoute> routes) =>
-        routes.Count == 0 ? "none" : string.Join(", ", routes.Select(r => $"{r.Consumer} {r.Percent.ToString("0.##", CultureInfo.InvariantCulture)} %"));
+        routes.Count == 0 ? "none" : string.Join(", ", routes.Select(r => $"{MigrationRouting.Printable(r.Consumer)} {r.Percent.ToString("0.##", CultureInfo.InvariantCulture)} %"));
 
     private static string At(double? percent) => percent is { } p ? $" at {p.ToString("0.##", CultureInfo.InvariantCulture)} %" : "";
 

@@ -335,6 +335,22 @@ public sealed class MigrateCommandTests : IDisposable
         raised.Exit.Should().Be(0, raised.Err);
         raised.Out.Should().Contain("cutting-over → cut-over", "the route that held the stage rose");
 
+        // A name with a control character is suggested escaped (bash's $'…'), never sent to the terminal raw;
+        // one that starts with '-' is joined to the option, or it would be read as one.
+        await using (var store = await MigrationStore.OpenAsync(_cli.PathOf("migration.db")))
+        {
+            await store.CutoverAsync(Signal, "click", "r\u001b[2Jx", 10, "recorded before the rule", "test");
+            await store.CutoverAsync(Signal, "click", "-ranker", 10, "a name the rule allows", "test");
+        }
+
+        var listed = await Migrate("status", world.Config);
+        listed.Out.Should().Contain("cutover --consumer=-ranker --percent 100 (below 100 %: -ranker, r\\u001b[2Jx)");
+        var dashed = await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "100", "--consumer=-ranker");
+        dashed.Exit.Should().Be(0, dashed.Err);
+        var escaped = await Migrate("status", world.Config);
+        escaped.Out.Should().Contain("cutover --consumer $'r\\u001b[2Jx' --percent 100").And.NotContain("\u001b");
+        (await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "100", "--consumer", "r\u001b[2Jx")).Out.Should().Contain("→ cut-over");
+
         var fresh = await Migrate("cutover", world.Config, "--event-type", "click", "--percent", "10", "--consumer", "ranker v3");
         fresh.Exit.Should().Be(2, "a name without a route is held to the rule");
         fresh.Err.Should().Contain("--consumer 'ranker v3': a consumer name has ASCII letters, digits");
