@@ -825,12 +825,17 @@ internal sealed class KafkaEventSource : IEventSource
     private void CheckEnds(List<PartitionState> states, Dictionary<string, long> held)
     {
         states.RemoveAll(s => held.GetValueOrDefault(s.Name, -1) < 0); // nothing held: nothing to take for a replay
-        if (states.Count == 0 || Volatile.Read(ref _disposed) != 0)
+        if (states.Count == 0 || _stopping)
         {
             return;
         }
 
         var ends = QueryEnds(states.Select(s => s.TopicPartition));
+        if (_stopping)
+        {
+            return; // refused meanwhile (a first record's check), or closing: its request went unanswered
+        }
+
         foreach (var state in states)
         {
             // Where the request failed, librdkafka's own watermark, if it fetched the partition already.
