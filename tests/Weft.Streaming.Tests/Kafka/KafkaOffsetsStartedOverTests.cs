@@ -93,10 +93,10 @@ public sealed partial class KafkaOffsetsStartedOverTests(ITestOutputHelper outpu
             using var guard = new CancellationTokenSource(KafkaReading.Guard);
             try
             {
-                // Without the check the stream reads the new topic's records as replays and goes on.
-                while (runtime.RecordsIn < second.Count)
+                // Without the check the stream reads the new topic's records (as replays) and goes on.
+                while (runtime.RecordsIn == 0)
                 {
-                    guard.IsCancellationRequested.Should().BeFalse($"the stream was expected to stop or to read {second.Count} records within {KafkaReading.Guard}");
+                    guard.IsCancellationRequested.Should().BeFalse($"the stream was expected to stop, or to read the new topic's records, within {KafkaReading.Guard}");
                     await runtime.StepAsync(CancellationToken.None);
                 }
             }
