@@ -892,7 +892,11 @@ internal sealed class KafkaEventSource : IEventSource
 
     private static readonly TimeSpan EndQueryTimeout = TimeSpan.FromSeconds(5);
 
-    /// <summary>Timestamp -1 in a ListOffsets request: the partition's latest offset, its high watermark.</summary>
+    /// <summary>
+    /// Timestamp -1 in a ListOffsets request: the partition's latest offset, its high watermark; under
+    /// <c>isolation.level=read_committed</c> (librdkafka's default) its last stable offset, which is past
+    /// every record a reader of that isolation was given.
+    /// </summary>
     private static readonly Timestamp Latest = new(-1, TimestampType.NotAvailable);
 
     /// <summary>The partitions' high watermarks, asked of their leaders (one request per broker); a partition whose leader did not answer is left out.</summary>
