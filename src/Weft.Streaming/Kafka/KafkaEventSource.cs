@@ -202,6 +202,11 @@ internal sealed class KafkaEventSource : IEventSource
                 throw new ObjectDisposedException(Name, "The Kafka source stopped.");
             }
 
+            if (_fault is not null)
+            {
+                ThrowIfUnusable(); // a partition refused while the reader waited: what the poll thread published since is not delivered
+            }
+
             batch = Drain(maxRecords);
             if (batch is not null)
             {
