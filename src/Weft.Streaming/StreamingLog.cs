@@ -68,6 +68,12 @@ internal static partial class StreamingLog
     [LoggerMessage(EventId = 1018, Level = LogLevel.Warning, Message = "Kafka source {Source}: the reader failed on the rebalance ({Action}); the rebalance goes on without it")]
     public static partial void KafkaRebalanceHandlerFailed(ILogger logger, string source, string action, Exception exception);
 
+    [LoggerMessage(EventId = 1021, Level = LogLevel.Error, Message = "Kafka source {Source}: partition {Partition} refused: it ends at offset {End}, but the reader's tables hold it through offset {Held}; its offsets started over (the topic was created again, or is another cluster's)")]
+    public static partial void KafkaOffsetsStartedOver(ILogger logger, string source, string partition, long end, long held);
+
+    [LoggerMessage(EventId = 1022, Level = LogLevel.Warning, Message = "Kafka source {Source}: the end of partition {Partition} could not be learned; it is read without checking that its offsets did not start over")]
+    public static partial void KafkaEndUnknown(ILogger logger, string source, string partition);
+
     [LoggerMessage(EventId = 1019, Level = LogLevel.Warning, Message = "embedded log: the last segment {Segment} ended in a torn record ({Reason}); cut at byte {At}, {Bytes} byte(s) removed and kept in {KeptIn}: the rest of a write a crash stopped before its fsync, which no client was told was stored")]
     public static partial void EmbeddedLogRecovered(ILogger logger, string segment, string reason, long at, long bytes, string keptIn);
 }

@@ -432,6 +432,49 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         await ShouldHoldEveryEventOnceAsync(config, null, lines);
     }
 
+    /// <summary>
+    /// A lake written from one cluster's topic, then weft.json pointed at another cluster's topic of the
+    /// same name, whose offsets start at 0 again: its records would have been taken for replays.
+    /// </summary>
+    [Fact]
+    public async Task A_Kafka_topic_whose_offsets_started_over_stops_weft_stream_with_one_line_and_exit_2_and_changes_nothing_stored()
+    {
+        var lines = await GenerateAsync(events: 600, users: 20, items: 20, days: 1);
+        string config;
+        await using (var old = Weft.Streaming.Kafka.KafkaMockCluster.Start(1))
+        {
+            old.CreateTopic("events", 2);
+            await ProduceAsync(old, lines);
+            config = await WriteConfigAsync(null, $$"""{ "kind": "kafka", "bootstrap_servers": "{{old.BootstrapServers}}", "topic": "events" }""");
+            var first = await _cli.RunAsync("stream", "--config", config, "--exit-when-idle", "3s");
+            first.Exit.Should().Be(0, first.Err);
+        }
+
+        var lakeBefore = Files(_cli.PathOf("lake"));
+        await using var recreated = Weft.Streaming.Kafka.KafkaMockCluster.Start(1);
+        recreated.CreateTopic("events", 2);
+        await ProduceAsync(recreated, lines[..40]);
+        config = await WriteConfigAsync(null, $$"""{ "kind": "kafka", "bootstrap_servers": "{{recreated.BootstrapServers}}", "topic": "events" }""");
+
+        var refused = await _cli.RunAsync("stream", "--config", config, "--exit-when-idle", "3s");
+
+        refused.Exit.Should().Be(2, refused.Out + refused.Err);
+        refused.Err.Should().MatchRegex(
+            @"(?m)^stream: Kafka source kafka:events \(group weft-stream\) refused partition events/[01]: it ends at offset \d+ \(its high watermark\), but the stream's tables hold its records through offset \d+\. .*Give the new topic another name, or read it into a new lake\.\r?$");
+        refused.Out.Should().NotContain("offsets committed");
+        Files(_cli.PathOf("lake")).Should().Equal(lakeBefore, "no table was written");
+        await ShouldHoldEveryEventOnceAsync(config, null, lines);
+    }
+
+    private static async Task ProduceAsync(Weft.Streaming.Kafka.KafkaMockCluster kafka, IEnumerable<string> lines)
+    {
+        await using var producer = Weft.Streaming.Kafka.KafkaEventProducer.Open(kafka.BootstrapServers, "events");
+        await producer.ProduceManyAsync(lines.Select(l => (UserOf(l) ?? 0L, Encoding.UTF8.GetBytes(l))).ToList(), CancellationToken.None);
+    }
+
+    private static List<string> Files(string folder) =>
+        [.. Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Select(f => $"{Path.GetRelativePath(folder, f)} {new FileInfo(f).Length}").Order(StringComparer.Ordinal)];
+
     [Fact]
     public async Task A_signal_enriching_from_a_table_the_config_does_not_name_is_refused_before_the_source_or_the_store_opens()
     {

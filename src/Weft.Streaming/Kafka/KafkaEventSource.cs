@@ -60,12 +60,17 @@ internal sealed class KafkaEventSource : IEventSource
     private volatile bool _stopping;
     private volatile bool _waitingForRoom;
     private volatile KafkaSourceException? _fault;
+    private volatile bool _refused; // the fault is a refused partition (RefuseIfStartedOver): the consumer itself is sound and leaves its group on close
     private volatile Func<bool, Task>? _rebalanceHandler;
     private int _disposed;
     private int _buffered; // records in the channel and in the reader's current chunk
 
     /// <summary>Partitions assigned here, by their <c>topic/partition</c> name; replaced (never mutated) on the poll thread.</summary>
     private volatile Dictionary<string, PartitionState> _owned = new(StringComparer.Ordinal);
+
+    /// <summary>What the reader's tables hold per partition (<see cref="SetHeldOffsets"/>); null until it says. Under <see cref="_heldGate"/>.</summary>
+    private Dictionary<string, long>? _held;
+    private readonly Lock _heldGate = new();
 
     /// <summary>Whether any partition was ever assigned here; until then, the broker's last error (set on librdkafka's threads).</summary>
     private volatile bool _everAssigned;
@@ -195,6 +200,11 @@ internal sealed class KafkaEventSource : IEventSource
             {
                 ThrowIfUnusable();
                 throw new ObjectDisposedException(Name, "The Kafka source stopped.");
+            }
+
+            if (_fault is not null)
+            {
+                ThrowIfUnusable(); // a partition refused while the reader waited: what the poll thread published since is not delivered
             }
 
             batch = Drain(maxRecords);
@@ -546,6 +556,10 @@ internal sealed class KafkaEventSource : IEventSource
         if (state.FirstReceived < 0)
         {
             Volatile.Write(ref state.FirstReceived, record.Offset);
+            if (!state.EndChecked)
+            {
+                CheckFirstReceived(state);
+            }
         }
 
         _filling ??= new Chunk(ArrayPool<Buffered>.Shared.Rent(_chunkSize));
@@ -691,14 +705,16 @@ internal sealed class KafkaEventSource : IEventSource
     private void OnAssigned(List<TopicPartition> partitions)
     {
         CallRebalanceHandler(revoking: false); // before any record of theirs can be fetched
+        var states = new List<PartitionState>(partitions.Count);
         foreach (var tp in partitions)
         {
             _fetched.Attach(tp.Topic, tp.Partition.Value); // before librdkafka starts fetching it, which follows this handler
-            AddAssigned(tp);
+            states.Add(AddAssigned(tp));
         }
 
         _assignmentVersion++;
         PublishOwned();
+        CheckAssigned(states); // after the reader's handler, which says what it holds of them now
         if (_logger.IsEnabled(LogLevel.Information))
         {
             StreamingLog.KafkaPartitionsAssigned(_logger, Name, string.Join(", ", partitions.Select(PartitionName)));
@@ -755,6 +771,179 @@ internal sealed class KafkaEventSource : IEventSource
             {
                 StreamingLog.KafkaPartitionsRevoked(_logger, Name, names);
             }
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// A partition is checked when it is assigned, after the reader's rebalance handler (which may have
+    /// said what it holds of it), with one ListOffsets request per leader, before librdkafka fetches it.
+    /// One the group assigned before the reader said what it holds (the reader still opening its tables)
+    /// is checked here, before the reader's first read. Where the request fails, its first record is
+    /// checked instead, against the high watermark librdkafka has from the fetch that brought it.
+    /// </remarks>
+    public void SetHeldOffsets(IReadOnlyDictionary<string, long> heldThrough)
+    {
+        ArgumentNullException.ThrowIfNull(heldThrough);
+        var held = new Dictionary<string, long>(heldThrough, StringComparer.Ordinal); // a snapshot: the reader's own goes on changing
+        List<PartitionState> toCheck;
+        lock (_heldGate)
+        {
+            _held = held;
+            toCheck = [.. _owned.Values.Where(s => !s.EndChecked)];
+        }
+
+        CheckEnds(toCheck, held);
+    }
+
+    /// <summary>On the poll thread, in the assigned handler: see <see cref="SetHeldOffsets"/>.</summary>
+    private void CheckAssigned(List<PartitionState> assigned)
+    {
+        Dictionary<string, long>? held;
+        lock (_heldGate)
+        {
+            held = _held;
+        }
+
+        if (held is not null)
+        {
+            CheckEnds(assigned, held);
+        }
+    }
+
+    /// <summary>On the poll thread, at the first record of an assignment of a partition not checked yet: see <see cref="SetHeldOffsets"/>.</summary>
+    private void CheckFirstReceived(PartitionState state)
+    {
+        Dictionary<string, long>? held;
+        lock (_heldGate)
+        {
+            held = _held; // read under the lock SetHeldOffsets sets it under: one of the two sees the other's partition
+        }
+
+        if (held is not null && !state.EndChecked && held.GetValueOrDefault(state.Name, -1) >= 0 && EndOf(state.TopicPartition) is { } end)
+        {
+            RefuseIfStartedOver(state, held, end);
+        }
+    }
+
+    /// <summary>Checks the partitions <paramref name="held"/> names against their ends, asked of their leaders in one request each.</summary>
+    private void CheckEnds(List<PartitionState> states, Dictionary<string, long> held)
+    {
+        states.RemoveAll(s => held.GetValueOrDefault(s.Name, -1) < 0); // nothing held: nothing to take for a replay
+        if (states.Count == 0 || _stopping)
+        {
+            return;
+        }
+
+        var ends = QueryEnds(states.Select(s => s.TopicPartition));
+        if (_stopping)
+        {
+            return; // refused meanwhile (a first record's check), or closing: its request went unanswered
+        }
+
+        foreach (var state in states)
+        {
+            // Where the request failed, librdkafka's own watermark, if it fetched the partition already.
+            if ((ends.TryGetValue(state.TopicPartition, out var queried) ? queried : EndOf(state.TopicPartition)) is { } end)
+            {
+                RefuseIfStartedOver(state, held, end);
+            }
+            else if (Volatile.Read(ref state.FirstReceived) >= 0)
+            {
+                StreamingLog.KafkaEndUnknown(_logger, Name, state.Name); // else its first record is checked
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stops the source when the reader's tables hold <paramref name="state"/>'s partition at or past
+    /// <paramref name="end"/>, its high watermark. A retained topic's high watermark never falls below a
+    /// record it held (retention deletes from the start only), so such a partition's offsets started
+    /// over, and the reader would take its records up to the offset held for replays: they would reach
+    /// its online store and not its lake.
+    /// </summary>
+    private void RefuseIfStartedOver(PartitionState state, Dictionary<string, long> held, long end)
+    {
+        state.EndChecked = true;
+        var through = held.GetValueOrDefault(state.Name, -1);
+        if (through < end)
+        {
+            return;
+        }
+
+        lock (_deliveryGate)
+        {
+            state.Revoked = true; // none of its records is delivered, even one already in the channel
+        }
+
+        var refused = new KafkaSourceException(
+            $"Kafka source {Name} (group {_options.GroupId}) refused partition {state.Name}: it ends at offset {end} (its high watermark), " +
+            $"but the stream's tables hold its records through offset {through}. The topic's offsets started over (it was deleted and created again, " +
+            "or this is another cluster's topic of that name): its records are not the ones stored, and up to that offset they would be taken for replays of them. " +
+            "None of its records was read. Give the new topic another name, or read it into a new lake.",
+            OffsetsStartedOverCode,
+            isTransient: false);
+        StreamingLog.KafkaOffsetsStartedOver(_logger, Name, state.Name, end, through);
+        if (Interlocked.CompareExchange(ref _fault, refused, null) is null)
+        {
+            _refused = true;
+        }
+
+        _stopping = true;
+    }
+
+    /// <summary>The <see cref="KafkaSourceException.ErrorCode"/> of a partition refused because its offsets started over.</summary>
+    internal const string OffsetsStartedOverCode = "OffsetsStartedOver";
+
+    private static readonly TimeSpan EndQueryTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Timestamp -1 in a ListOffsets request: the partition's latest offset, its high watermark; under
+    /// <c>isolation.level=read_committed</c> (librdkafka's default) its last stable offset, which is past
+    /// every record a reader of that isolation was given.
+    /// </summary>
+    private static readonly Timestamp Latest = new(-1, TimestampType.NotAvailable);
+
+    /// <summary>The partitions' high watermarks, asked of their leaders (one request per broker); a partition whose leader did not answer is left out.</summary>
+    private Dictionary<TopicPartition, long> QueryEnds(IEnumerable<TopicPartition> partitions)
+    {
+        List<TopicPartitionOffset> results;
+        try
+        {
+            results = _consumer.OffsetsForTimes(partitions.Select(p => new TopicPartitionTimestamp(p, Latest)), EndQueryTimeout);
+        }
+        catch (TopicPartitionOffsetException e)
+        {
+            results = [.. e.Results.Where(r => !r.Error.IsError).Select(r => r.TopicPartitionOffset)];
+        }
+        catch (Exception e) when (e is KafkaException or ObjectDisposedException)
+        {
+            results = [];
+        }
+
+        var ends = new Dictionary<TopicPartition, long>();
+        foreach (var result in results)
+        {
+            if (result.Offset.Value >= 0)
+            {
+                ends[result.TopicPartition] = result.Offset.Value;
+            }
+        }
+
+        return ends;
+    }
+
+    /// <summary>A partition's high watermark as librdkafka last heard it (with each fetch; no request is made), or null before any.</summary>
+    private long? EndOf(TopicPartition partition)
+    {
+        try
+        {
+            var high = _consumer.GetWatermarkOffsets(partition).High;
+            return high != Offset.Unset && high.Value >= 0 ? high.Value : null;
+        }
+        catch (Exception e) when (e is KafkaException or ObjectDisposedException)
+        {
+            return null;
         }
     }
 
@@ -922,7 +1111,7 @@ internal sealed class KafkaEventSource : IEventSource
         _wake.Close(); // a wake uses the consumer's handle
         try
         {
-            if (_fault is null)
+            if (_fault is null || _refused)
             {
                 LeaveGroup();
             }
@@ -935,7 +1124,7 @@ internal sealed class KafkaEventSource : IEventSource
         _fetched.Dispose(); // before the consumer is destroyed: librdkafka's destroy waits for every queue of the application's
         try
         {
-            if (_fault is null)
+            if (_fault is null || _refused)
             {
                 _consumer.Close(); // the group was left above; if that timed out, this leaves it, so its partitions move on at once
             }
@@ -1112,6 +1301,9 @@ internal sealed class KafkaEventSource : IEventSource
 
         /// <summary>The offset after the last record handed to the reader, or -1. Written by the reader under the delivery lock.</summary>
         public long Delivered = -1;
+
+        /// <summary>Whether its end was compared with what the reader's tables hold (<see cref="SetHeldOffsets"/>).</summary>
+        public volatile bool EndChecked;
     }
 
     private readonly record struct Buffered(SourceRecord Record, PartitionState State);

@@ -645,6 +645,14 @@ public sealed partial class StreamRuntime
         public long HeldThrough(string partition) =>
             Math.Max(_lakeOffsets.GetValueOrDefault(partition, -1), Math.Max(_deadHeld.GetValueOrDefault(partition, -1), _lateHeld.GetValueOrDefault(partition, -1)));
 
+        /// <summary>Raises each partition's offset in <paramref name="into"/> to the newest the signal's lake, dead letters or ledger hold.</summary>
+        public void MergeHeldInto(Dictionary<string, long> into)
+        {
+            Merge(into, _lakeOffsets);
+            Merge(into, _deadHeld);
+            Merge(into, _lateHeld);
+        }
+
         /// <summary>Records in the signal's tables that <paramref name="partitions"/>' offsets start over, and forgets what they held of them.</summary>
         public async Task StartOverAsync(IReadOnlyList<string> partitions, CancellationToken cancellationToken)
         {

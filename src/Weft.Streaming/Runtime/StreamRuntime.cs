@@ -164,6 +164,7 @@ public sealed partial class StreamRuntime : IAsyncDisposable
 
         _lastFlush = _lastTrim = _lastRefresh = _lastCompact = _lastVacuum = time.GetTimestamp();
         source.SetRebalanceHandler(OnRebalanceAsync);
+        source.SetHeldOffsets(HeldOffsets());
         foreach (var s in signals)
         {
             Metrics.Gauge("weft_stream_recalled_events", "Stored stream events whose ids and counts a signal took back into its dedup window and hot-user cap at start", s.Recalled, ("signal", s.Env.Definition.Name));
@@ -614,6 +615,7 @@ public sealed partial class StreamRuntime : IAsyncDisposable
                 }
 
                 Merge(_unroutedHeld, await HeldOffsetsAsync(_unrouted, CancellationToken.None).ConfigureAwait(false));
+                _source.SetHeldOffsets(HeldOffsets());
             }
 
             Metrics.Count("weft_stream_rebalances_total", "Rebalances the source let the runtime take part in, by action (revoke: flushed and committed; assign: read what the group stored)", 1, action);
@@ -628,6 +630,22 @@ public sealed partial class StreamRuntime : IAsyncDisposable
 
             _turn.Release();
         }
+    }
+
+    /// <summary>
+    /// Per partition, the newest offset the signals' tables and the unrouted dead letters hold, for the
+    /// source (<see cref="IEventSource.SetHeldOffsets"/>): a Kafka topic whose offsets started over
+    /// is told apart from a replay only by its end, which the source learns once a partition is assigned.
+    /// </summary>
+    private Dictionary<string, long> HeldOffsets()
+    {
+        var held = new Dictionary<string, long>(_unroutedHeld, StringComparer.Ordinal);
+        foreach (var signal in _signals)
+        {
+            signal.MergeHeldInto(held);
+        }
+
+        return held;
     }
 
     /// <summary>Raises each partition's offset in <paramref name="into"/> to the one in <paramref name="from"/> where that is higher.</summary>

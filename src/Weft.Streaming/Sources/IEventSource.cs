@@ -88,6 +88,20 @@ public interface IEventSource : IAsyncDisposable
     /// </summary>
     IReadOnlyDictionary<string, long> EndOffsets() => NoBacklog;
 
+    /// <summary>
+    /// Tells the source, per partition, the newest offset the reader's tables already hold (a record at or
+    /// below it is taken for a replay), for a source that learns a partition's end only when it is given
+    /// the partition (Kafka: its high watermark). Such a source refuses a partition whose end is at or
+    /// below that offset: its offsets started over (a topic deleted and created again, or another
+    /// cluster's topic of the name), so its records are not the ones held, and it stops (the next read
+    /// throws) without delivering any of them. The reader calls it before its first read and again,
+    /// from its rebalance handler, when partitions are assigned (what it holds of them may have changed).
+    /// A source whose ends are known at open leaves the check to the reader (<see cref="EndOffsets"/>).
+    /// </summary>
+    void SetHeldOffsets(IReadOnlyDictionary<string, long> heldThrough)
+    {
+    }
+
     /// <summary>What <see cref="Backlog"/> says when the source cannot tell.</summary>
     private static readonly IReadOnlyDictionary<string, long> NoBacklog = new Dictionary<string, long>();
 }

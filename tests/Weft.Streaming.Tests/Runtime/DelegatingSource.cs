@@ -17,5 +17,7 @@ internal abstract class DelegatingSource(IEventSource inner) : IEventSource
 
     public virtual void SetRebalanceHandler(Func<bool, Task>? handler) => inner.SetRebalanceHandler(handler);
 
+    public void SetHeldOffsets(IReadOnlyDictionary<string, long> heldThrough) => inner.SetHeldOffsets(heldThrough);
+
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }
