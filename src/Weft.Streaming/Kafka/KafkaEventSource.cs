@@ -72,6 +72,14 @@ internal sealed class KafkaEventSource : IEventSource
     private Dictionary<string, long>? _held;
     private readonly Lock _heldGate = new();
 
+    /// <summary>
+    /// Held across each native end query, which may run on the reader's thread (<see cref="SetHeldOffsets"/>):
+    /// librdkafka takes the consumer's raw handle, so the poll thread's close waits for a query in flight,
+    /// and none starts after it (<see cref="_queriesClosed"/>).
+    /// </summary>
+    private readonly Lock _queryGate = new();
+    private bool _queriesClosed;
+
     /// <summary>Whether any partition was ever assigned here; until then, the broker's last error (set on librdkafka's threads).</summary>
     private volatile bool _everAssigned;
     private volatile string? _lastError;
@@ -820,9 +828,40 @@ internal sealed class KafkaEventSource : IEventSource
             held = _held; // read under the lock SetHeldOffsets sets it under: one of the two sees the other's partition
         }
 
-        if (held is not null && !state.EndChecked && held.GetValueOrDefault(state.Name, -1) >= 0 && EndOf(state.TopicPartition) is { } end)
+        if (held is not null && !state.EndChecked && held.GetValueOrDefault(state.Name, -1) >= 0)
+        {
+            CheckFetchedEnd(state, held);
+        }
+    }
+
+    /// <summary>
+    /// Checks a partition against the high watermark of this assignment's fetch. That may lag (a leader just
+    /// elected, a follower fetched from), so one at or below what is held is only a reason to ask the leader:
+    /// the partition is refused only on its answer, and read unchecked, with a warning, without one.
+    /// </summary>
+    private void CheckFetchedEnd(PartitionState state, Dictionary<string, long> held)
+    {
+        if (EndOf(state.TopicPartition) is not { } fetched)
+        {
+            state.EndChecked = true;
+            StreamingLog.KafkaEndUnknown(_logger, Name, state.Name);
+            return;
+        }
+
+        if (fetched > held.GetValueOrDefault(state.Name, -1))
+        {
+            state.EndChecked = true;
+            return;
+        }
+
+        if (QueryEnds([state.TopicPartition]).TryGetValue(state.TopicPartition, out var end))
         {
             RefuseIfStartedOver(state, held, end);
+        }
+        else if (!_stopping)
+        {
+            state.EndChecked = true;
+            StreamingLog.KafkaEndUnknown(_logger, Name, state.Name);
         }
     }
 
@@ -843,14 +882,16 @@ internal sealed class KafkaEventSource : IEventSource
 
         foreach (var state in states)
         {
-            // Where the request failed, librdkafka's own watermark, if it fetched the partition already.
-            if ((ends.TryGetValue(state.TopicPartition, out var queried) ? queried : EndOf(state.TopicPartition)) is { } end)
+            if (ends.TryGetValue(state.TopicPartition, out var end))
             {
                 RefuseIfStartedOver(state, held, end);
             }
             else if (Volatile.Read(ref state.FirstReceived) >= 0)
             {
-                StreamingLog.KafkaEndUnknown(_logger, Name, state.Name); // else its first record is checked
+                // Fetched under this assignment already. Before that, librdkafka's watermark is the one of an
+                // earlier assignment of the partition, which the group may have read far past since: its first
+                // record is checked instead.
+                CheckFetchedEnd(state, held);
             }
         }
     }
@@ -910,7 +951,10 @@ internal sealed class KafkaEventSource : IEventSource
         List<TopicPartitionOffset> results;
         try
         {
-            results = _consumer.OffsetsForTimes(partitions.Select(p => new TopicPartitionTimestamp(p, Latest)), EndQueryTimeout);
+            lock (_queryGate)
+            {
+                results = _queriesClosed ? [] : _consumer.OffsetsForTimes(partitions.Select(p => new TopicPartitionTimestamp(p, Latest)), EndQueryTimeout);
+            }
         }
         catch (TopicPartitionOffsetException e)
         {
@@ -938,7 +982,17 @@ internal sealed class KafkaEventSource : IEventSource
     {
         try
         {
-            var high = _consumer.GetWatermarkOffsets(partition).High;
+            Offset high;
+            lock (_queryGate)
+            {
+                if (_queriesClosed)
+                {
+                    return null;
+                }
+
+                high = _consumer.GetWatermarkOffsets(partition).High;
+            }
+
             return high != Offset.Unset && high.Value >= 0 ? high.Value : null;
         }
         catch (Exception e) when (e is KafkaException or ObjectDisposedException)
@@ -1108,6 +1162,11 @@ internal sealed class KafkaEventSource : IEventSource
 
     private void Close()
     {
+        lock (_queryGate)
+        {
+            _queriesClosed = true; // after a query in flight on the reader's thread: the handle outlives it
+        }
+
         _wake.Close(); // a wake uses the consumer's handle
         try
         {

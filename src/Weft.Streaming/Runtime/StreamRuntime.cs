@@ -163,8 +163,9 @@ public sealed partial class StreamRuntime : IAsyncDisposable
         }
 
         _lastFlush = _lastTrim = _lastRefresh = _lastCompact = _lastVacuum = time.GetTimestamp();
-        source.SetRebalanceHandler(OnRebalanceAsync);
+        // Before the handler: an assignment's refresh must not change the offsets while they are copied here.
         source.SetHeldOffsets(HeldOffsets());
+        source.SetRebalanceHandler(OnRebalanceAsync);
         foreach (var s in signals)
         {
             Metrics.Gauge("weft_stream_recalled_events", "Stored stream events whose ids and counts a signal took back into its dedup window and hot-user cap at start", s.Recalled, ("signal", s.Env.Definition.Name));
