@@ -122,6 +122,21 @@ public sealed class KafkaMockCluster : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Makes the next <paramref name="count"/> requests of Kafka API <paramref name="apiKey"/> (2: ListOffsets),
+    /// to any broker, fail with error code <paramref name="error"/> (29: TOPIC_AUTHORIZATION_FAILED, not retried).
+    /// </summary>
+    public void PushRequestErrors(short apiKey, int count, int error)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var errors = new int[count];
+        Array.Fill(errors, error);
+        lock (_gate)
+        {
+            Native.MockPushRequestErrors(Cluster, apiKey, errors);
+        }
+    }
+
     /// <summary>Stops the brokers (closing their connections) and frees the cluster, then its owning client.</summary>
     public void Dispose()
     {
@@ -195,6 +210,8 @@ public sealed class KafkaMockCluster : IDisposable, IAsyncDisposable
             (delegate* unmanaged<nint, int, int>)LibRdKafka.Export("rd_kafka_mock_broker_set_down");
         private static readonly delegate* unmanaged<nint, int, int> s_mockBrokerSetUp =
             (delegate* unmanaged<nint, int, int>)LibRdKafka.Export("rd_kafka_mock_broker_set_up");
+        private static readonly delegate* unmanaged<nint, short, nuint, int*, void> s_mockPushRequestErrors =
+            (delegate* unmanaged<nint, short, nuint, int*, void>)LibRdKafka.Export("rd_kafka_mock_push_request_errors_array");
 
         public static nint ConfNew() => s_confNew();
 
@@ -258,6 +275,14 @@ public sealed class KafkaMockCluster : IDisposable, IAsyncDisposable
         public static int MockBrokerSetDown(nint cluster, int brokerId) => s_mockBrokerSetDown(cluster, brokerId);
 
         public static int MockBrokerSetUp(nint cluster, int brokerId) => s_mockBrokerSetUp(cluster, brokerId);
+
+        public static void MockPushRequestErrors(nint cluster, short apiKey, int[] errors)
+        {
+            fixed (int* first = errors)
+            {
+                s_mockPushRequestErrors(cluster, apiKey, (nuint)errors.Length, first);
+            }
+        }
 
         private static byte[] Utf8Z(string value)
         {

@@ -126,6 +126,50 @@ public sealed partial class KafkaOffsetsStartedOverTests(ITestOutputHelper outpu
         Online(await world.OnlineAsync()).Should().Equal(onlineBefore, "nothing reached the online store");
     }
 
+    /// <summary>
+    /// No leader gives a partition's end (every ListOffsets request refused), and the watermarks the fetches
+    /// brought are at or below what the lake holds. A fetch's watermark may lag (a leader just elected, a
+    /// follower fetched from), so it alone does not refuse: the partitions are read unchecked, with a warning,
+    /// since a healthy stream stopped costs more than the rare topic this lets through.
+    /// </summary>
+    [Fact]
+    public async Task A_fetched_watermark_alone_does_not_refuse_a_partition_whose_leader_gives_no_end()
+    {
+        using var world = new StreamWorld();
+        var first = StreamWorld.Events(600, seed: 73);
+        await using (var old = KafkaTestCluster.Start(output))
+        {
+            await old.ProduceAsync(Keyed(first));
+            await PointAtAsync(world, old, "weft-stream");
+            await StreamAsync(world, first.Count);
+        }
+
+        await using var recreated = KafkaTestCluster.Start(output);
+        var second = StreamWorld.Events(40, seed: 74, baseTime: StreamWorld.Start + StreamWorld.Hour);
+        await recreated.ProduceAsync(Keyed(second));
+        await PointAtAsync(world, recreated, "weft-stream");
+        await using var host = await StreamHost.OpenAsync(world.Config, "weft-stream", recreated.Logger, CancellationToken.None);
+        var source = (KafkaEventSource)host.Source;
+        using (var buffered = new CancellationTokenSource(KafkaReading.Guard))
+        {
+            while (source.Backlog().Count < 4) // every partition fetched under this assignment, before the runtime opens
+            {
+                await Task.Delay(20, buffered.Token);
+            }
+        }
+
+        recreated.Cluster.PushRequestErrors(apiKey: 2, count: 100, error: 29); // ListOffsets: TOPIC_AUTHORIZATION_FAILED
+        await using var runtime = await StreamRuntime.CreateAsync(world.Config, host.Source, host.Store, null, Options);
+        using var guard = new CancellationTokenSource(KafkaReading.Guard);
+        while (runtime.RecordsIn < second.Count)
+        {
+            guard.IsCancellationRequested.Should().BeFalse($"{second.Count} records were expected within {KafkaReading.Guard}, {runtime.RecordsIn} arrived");
+            await runtime.StepAsync(CancellationToken.None);
+        }
+
+        runtime.RecordsIn.Should().Be(second.Count, "every partition was read, none refused");
+    }
+
     [Fact]
     public async Task A_restart_on_the_same_topic_and_a_new_group_replaying_it_from_offset_0_are_not_refused()
     {
