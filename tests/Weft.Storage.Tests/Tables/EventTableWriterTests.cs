@@ -245,10 +245,19 @@ public sealed class EventTableWriterTests : IDisposable
     private static string Describe(IReadOnlyDictionary<string, string?> values) =>
         string.Join("/", values.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + "=" + kv.Value));
 
-    /// <summary>Whether a Parquet file is whole: "PAR1" at its start and at its end.</summary>
+    /// <summary>Whether a Parquet file is whole: "PAR1" at its start and at its end. Not while its writer holds it open exclusively.</summary>
     private static bool Whole(string file)
     {
-        var bytes = File.ReadAllBytes(file);
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(file);
+        }
+        catch (IOException)
+        {
+            return false; // still being written (opened without sharing): asked again at the next poll
+        }
+
         return bytes.Length >= 8 && bytes.AsSpan(0, 4).SequenceEqual("PAR1"u8) && bytes.AsSpan(bytes.Length - 4).SequenceEqual("PAR1"u8);
     }
 }
