@@ -83,9 +83,10 @@ public static class DeadLetterTable
             new StringColumn(deadLetters.Select(d => d.Payload).ToArray()),
         ]);
         var partitioner = EventPartitioner.Single(new Dictionary<string, string?> { [EventLayout.PathColumn] = path });
+        var parameters = Parameters(run, commitTag, onlyOnce, commitParameters);
         if (!onlyOnce)
         {
-            await table.AppendAsync(batch, partitioner, Parameters(run, commitTag, onlyOnce, commitParameters), cancellationToken).ConfigureAwait(false);
+            await table.AppendAsync(batch, partitioner, parameters, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -93,7 +94,7 @@ public static class DeadLetterTable
         {
             // Conditional on the tag: another process of the same run (the streams of one group
             // recomputing a changed signal's tail) may have checked the same tag just as this one did.
-            await table.AppendAsync(batch, partitioner, Parameters(run, commitTag, onlyOnce, commitParameters), new CommitOnce(TagParameter, commitTag, checkedThrough), cancellationToken).ConfigureAwait(false);
+            await table.AppendAsync(batch, partitioner, parameters, new CommitOnce(TagParameter, commitTag, checkedThrough), cancellationToken).ConfigureAwait(false);
         }
         catch (ConcurrentModificationException) when (!cancellationToken.IsCancellationRequested)
         {

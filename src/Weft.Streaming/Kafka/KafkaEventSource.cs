@@ -788,7 +788,7 @@ internal sealed class KafkaEventSource : IEventSource
     /// said what it holds of it), with one ListOffsets request per leader, before librdkafka fetches it.
     /// One the group assigned before the reader said what it holds (the reader still opening its tables)
     /// is checked here, before the reader's first read. Where the request fails, its first record is
-    /// checked instead, against the high watermark librdkafka has from the fetch that brought it.
+    /// checked instead (<see cref="CheckFetchedEnd"/>).
     /// </remarks>
     public void SetHeldOffsets(IReadOnlyDictionary<string, long> heldThrough)
     {
@@ -807,28 +807,25 @@ internal sealed class KafkaEventSource : IEventSource
     /// <summary>On the poll thread, in the assigned handler: see <see cref="SetHeldOffsets"/>.</summary>
     private void CheckAssigned(List<PartitionState> assigned)
     {
-        Dictionary<string, long>? held;
-        lock (_heldGate)
-        {
-            held = _held;
-        }
-
-        if (held is not null)
+        if (HeldNow() is { } held)
         {
             CheckEnds(assigned, held);
+        }
+    }
+
+    /// <summary>What the reader last said it holds, read under the lock <see cref="SetHeldOffsets"/> sets it and takes the owned partitions under: one of the two sees the other's partition.</summary>
+    private Dictionary<string, long>? HeldNow()
+    {
+        lock (_heldGate)
+        {
+            return _held;
         }
     }
 
     /// <summary>On the poll thread, at the first record of an assignment of a partition not checked yet: see <see cref="SetHeldOffsets"/>.</summary>
     private void CheckFirstReceived(PartitionState state)
     {
-        Dictionary<string, long>? held;
-        lock (_heldGate)
-        {
-            held = _held; // read under the lock SetHeldOffsets sets it under: one of the two sees the other's partition
-        }
-
-        if (held is not null && !state.EndChecked && held.GetValueOrDefault(state.Name, -1) >= 0)
+        if (HeldNow() is { } held && !state.EndChecked && held.GetValueOrDefault(state.Name, -1) >= 0)
         {
             CheckFetchedEnd(state, held);
         }
