@@ -72,6 +72,8 @@ public sealed class EmbeddedLog : IAsyncDisposable
         Options = options;
         Recovery = recovery;
         _groupsDirectory = Path.Combine(location, LogFormat.GroupsDirectoryName);
+        WriteGroupFileAsync = (group, nextOffset, committedAtMicros, cancellationToken) =>
+            GroupOffsetFile.WriteAsync(_groupsDirectory, group, nextOffset, committedAtMicros, cancellationToken);
         _time = options.TimeProvider;
         _lockFile = lockFile;
         _active = segments[^1];
@@ -395,6 +397,9 @@ public sealed class EmbeddedLog : IAsyncDisposable
 
     // ------------------------------------------------------------------ consumer groups
 
+    /// <summary>Writes a group's offset file; replaced by tests to fail a write partway.</summary>
+    internal Func<string, long, long, CancellationToken, ValueTask> WriteGroupFileAsync { get; set; }
+
     internal async ValueTask CommitGroupAsync(string group, long nextOffset, CancellationToken cancellationToken)
     {
         lock (_sync)
@@ -407,7 +412,30 @@ public sealed class EmbeddedLog : IAsyncDisposable
 
         try
         {
-            await GroupOffsetFile.WriteAsync(_groupsDirectory, group, nextOffset, NowMicros(), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await WriteGroupFileAsync(group, nextOffset, NowMicros(), cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                // The write may have failed after its rename (the directory's fsync): the file may then hold
+                // nextOffset where the group had no file before. Retention must count the group while this
+                // log is open, at the offset it had (the file holds it or nextOffset, never less).
+                lock (_sync)
+                {
+                    if (_groups.TryGetValue(group, out var kept))
+                    {
+                        kept.MayHaveFile = true;
+                    }
+                    else
+                    {
+                        _groups.Add(group, new GroupState { Committed = nextOffset, MayHaveFile = true });
+                    }
+                }
+
+                throw;
+            }
+
             lock (_sync)
             {
                 // The group's reader keeps it registered until its commits end; should it be gone anyway, the
@@ -441,7 +469,7 @@ public sealed class EmbeddedLog : IAsyncDisposable
             if (_groups.TryGetValue(group, out var state))
             {
                 state.Open = false;
-                if (!state.Durable)
+                if (!state.Durable && !state.MayHaveFile)
                 {
                     _groups.Remove(group);
                 }
@@ -1156,6 +1184,9 @@ public sealed class EmbeddedLog : IAsyncDisposable
 
         /// <summary>A reader for the group is open.</summary>
         public bool Open { get; set; }
+
+        /// <summary>A commit failed partway: the group may have an offset file though it is not <see cref="Durable"/>.</summary>
+        public bool MayHaveFile { get; set; }
     }
 
     private sealed class AppendRequest(IReadOnlyList<(byte[] Key, byte[] Payload)> records, int count, long bytes, CancellationToken cancellationToken)

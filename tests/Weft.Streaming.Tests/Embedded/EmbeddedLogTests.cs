@@ -827,6 +827,45 @@ public sealed class EmbeddedLogTests : IDisposable
     }
 
     [Fact]
+    public async Task A_first_commit_that_fails_after_its_file_is_in_place_keeps_the_group_counted_by_retention()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero));
+        var options = SmallSegments with { TimeProvider = clock, RetentionPeriod = TimeSpan.FromHours(1), RetentionCheckInterval = Timeout.InfiniteTimeSpan };
+        var log = await EmbeddedLog.OpenAsync(LogPath, options);
+        await log.AppendAsync(Records(80, padding: 100));
+        var segments = Segments(LogPath);
+        segments.Length.Should().BeGreaterThan(3);
+        var write = log.WriteGroupFileAsync;
+        log.WriteGroupFileAsync = async (group, next, micros, ct) =>
+        {
+            await write(group, next, micros, ct);
+            throw new IOException("fsync(2) on the groups folder failed (injected)");
+        };
+        await using (var slow = await log.OpenSourceAsync("slow"))
+        {
+            var commit = async () => await slow.CommitAsync(new Dictionary<string, long> { ["embedded"] = 4 }, CancellationToken.None);
+            await commit.Should().ThrowAsync<IOException>();
+        }
+
+        File.Exists(Path.Combine(LogPath, "groups", "slow.offset")).Should().BeTrue("the write failed after its rename");
+        log.WriteGroupFileAsync = write;
+        await using (var fast = await log.OpenSourceAsync("fast"))
+        {
+            await fast.CommitAsync(new Dictionary<string, long> { ["embedded"] = 79 }, CancellationToken.None);
+        }
+
+        clock.Advance(TimeSpan.FromHours(2));
+        (await log.EnforceRetentionAsync()).Should().Be(0, "the slow group may have read only up to offset 5, in the first segment");
+        log.CommittedOffsets.Should().NotContainKey("slow", "its commit is not known to be durable");
+        await log.DisposeAsync();
+
+        await using var reopened = await EmbeddedLog.OpenAsync(LogPath, options);
+        await using var again = await reopened.OpenSourceAsync("slow");
+        var batch = await again.ReadBatchAsync(1, TimeSpan.Zero, CancellationToken.None);
+        batch.Should().ContainSingle().Which.Offset.Should().Be(5, "the file the failed commit left holds offset 5");
+    }
+
+    [Fact]
     public async Task Retention_deletes_nothing_while_no_consumer_group_exists_and_nothing_a_new_reader_has_yet_to_read()
     {
         var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero));
