@@ -60,7 +60,7 @@ internal sealed class KafkaEventSource : IEventSource
     private volatile bool _stopping;
     private volatile bool _waitingForRoom;
     private volatile KafkaSourceException? _fault;
-    private volatile bool _refused; // the fault is a refused partition (RefuseIfStartedOver): the consumer itself is sound and leaves its group on close
+    private volatile bool _refused; // the fault is a refused partition (Refuse): the consumer itself is sound and leaves its group on close
     private volatile Func<bool, Task>? _rebalanceHandler;
     private int _disposed;
     private int _buffered; // records in the channel and in the reader's current chunk
@@ -853,7 +853,10 @@ internal sealed class KafkaEventSource : IEventSource
 
         if (QueryEnds([state.TopicPartition]).TryGetValue(state.TopicPartition, out var end))
         {
-            RefuseIfStartedOver(state, held, end);
+            if (StartedOver(state, held, end) is { } through)
+            {
+                Refuse([(state, end, through)]);
+            }
         }
         else if (!_stopping)
         {
@@ -877,11 +880,15 @@ internal sealed class KafkaEventSource : IEventSource
             return; // refused meanwhile (a first record's check), or closing: its request went unanswered
         }
 
+        List<(PartitionState State, long End, long Through)>? startedOver = null;
         foreach (var state in states)
         {
             if (ends.TryGetValue(state.TopicPartition, out var end))
             {
-                RefuseIfStartedOver(state, held, end);
+                if (StartedOver(state, held, end) is { } through)
+                {
+                    (startedOver ??= []).Add((state, end, through));
+                }
             }
             else if (Volatile.Read(ref state.FirstReceived) >= 0)
             {
@@ -891,37 +898,51 @@ internal sealed class KafkaEventSource : IEventSource
                 CheckFetchedEnd(state, held);
             }
         }
+
+        if (startedOver is not null)
+        {
+            Refuse(startedOver);
+        }
     }
 
     /// <summary>
-    /// Stops the source when the reader's tables hold <paramref name="state"/>'s partition at or past
-    /// <paramref name="end"/>, its high watermark. A retained topic's high watermark never falls below a
-    /// record it held (retention deletes from the start only), so such a partition's offsets started
-    /// over, and the reader would take its records up to the offset held for replays: they would reach
-    /// its online store and not its lake.
+    /// The offset the reader's tables hold <paramref name="state"/>'s partition through when that is at or
+    /// past <paramref name="end"/>, its high watermark, or null. A retained topic's high watermark never
+    /// falls below a record it held (retention deletes from the start only), so such a partition's offsets
+    /// started over, and the reader would take its records up to the offset held for replays: they would
+    /// reach its online store and not its lake.
     /// </summary>
-    private void RefuseIfStartedOver(PartitionState state, Dictionary<string, long> held, long end)
+    private static long? StartedOver(PartitionState state, Dictionary<string, long> held, long end)
     {
         state.EndChecked = true;
         var through = held.GetValueOrDefault(state.Name, -1);
-        if (through < end)
-        {
-            return;
-        }
+        return through >= end ? through : null;
+    }
 
+    /// <summary>Stops the source for partitions whose offsets started over, naming each in one error.</summary>
+    private void Refuse(List<(PartitionState State, long End, long Through)> startedOver)
+    {
         lock (_deliveryGate)
         {
-            state.Revoked = true; // none of its records is delivered, even one already in the channel
+            foreach (var (state, _, _) in startedOver)
+            {
+                state.Revoked = true; // none of its records is delivered, even one already in the channel
+            }
         }
 
-        var refused = new KafkaSourceException(
-            $"Kafka source {Name} (group {_options.GroupId}) refused partition {state.Name}: it ends at offset {end} (its high watermark), " +
-            $"but the stream's tables hold its records through offset {through}. The topic's offsets started over (it was deleted and created again, " +
-            "or this is another cluster's topic of that name): its records are not the ones stored, and up to that offset they would be taken for replays of them. " +
-            "None of its records was read. Give the new topic another name, or read it into a new lake.",
-            OffsetsStartedOverCode,
-            isTransient: false);
-        StreamingLog.KafkaOffsetsStartedOver(_logger, Name, state.Name, end, through);
+        var message = new StringBuilder().Append(CultureInfo.InvariantCulture,
+            $"Kafka source {Name} (group {_options.GroupId}) refused {startedOver.Count} partition{(startedOver.Count == 1 ? "" : "s")} whose offsets started over: ");
+        for (int i = 0; i < startedOver.Count; i++)
+        {
+            var (state, end, through) = startedOver[i];
+            message.Append(CultureInfo.InvariantCulture,
+                $"{(i == 0 ? "" : "; ")}{state.Name} ends at offset {end} (its high watermark), but the stream's tables hold its records through offset {through}");
+            StreamingLog.KafkaOffsetsStartedOver(_logger, Name, state.Name, end, through);
+        }
+
+        message.Append(". The topic was deleted and created again, or this is another cluster's topic of that name: its records are not the ones stored, " +
+            "and up to those offsets they would be taken for replays of them. None of their records was read. Give the new topic another name, or read it into a new lake.");
+        var refused = new KafkaSourceException(message.ToString(), OffsetsStartedOverCode, isTransient: false);
         if (Interlocked.CompareExchange(ref _fault, refused, null) is null)
         {
             _refused = true;
