@@ -291,6 +291,57 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
     }
 
     [Fact]
+    public async Task An_open_cancelled_while_it_waits_for_the_write_lock_leaves_the_file_closed()
+    {
+        await (await OpenAsync()).DisposeAsync(); // a store file in WAL mode
+        using var cancel = new CancellationTokenSource();
+        Task<IOnlineStore> open;
+        await using (var holder = await OpenRawAsync())
+        {
+            // Another process writing: the open's schema transaction waits for its write lock.
+            await using (var begin = holder.CreateCommand())
+            {
+                begin.CommandText = "BEGIN IMMEDIATE";
+                await begin.ExecuteNonQueryAsync();
+            }
+
+            int held = OpenHandles(DatabasePath);
+            open = Task.Run(() => OnlineStores.OpenSqliteAsync(DatabasePath, SmallChunks, cancel.Token));
+            while (OpenHandles(DatabasePath) == held)
+            {
+                open.IsCompleted.Should().BeFalse("the open waits for the write lock");
+                await Task.Delay(10);
+            }
+
+            await Task.Delay(300); // past its connection's set-up, into the wait
+            await cancel.CancelAsync();
+            await using (var rollback = holder.CreateCommand())
+            {
+                rollback.CommandText = "ROLLBACK";
+                await rollback.ExecuteNonQueryAsync();
+            }
+
+            await open.Awaiting(t => t).Should().ThrowAsync<OperationCanceledException>();
+        }
+
+        OpenHandles(DatabasePath).Should().Be(0, "the failed open closes the connection it opened");
+    }
+
+    /// <summary>This process's open file descriptors on <paramref name="path"/> (Linux).</summary>
+    private static int OpenHandles(string path) =>
+        new DirectoryInfo("/proc/self/fd").EnumerateFileSystemInfos().Count(fd =>
+        {
+            try
+            {
+                return fd.LinkTarget == path;
+            }
+            catch (IOException)
+            {
+                return false; // closed meanwhile
+            }
+        });
+
+    [Fact]
     public async Task A_file_of_the_first_layout_is_migrated_into_runs_on_open_losing_nothing()
     {
         var elements = new[] { E(1, 10, "a", ingest: 3), E(1, 20, "b", ingest: 4), E(2, 5, "c", ingest: 5) };
