@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Text;
 
 namespace Weft.Online;
 
@@ -20,7 +21,7 @@ internal static class OnlineArguments
         for (var i = 0; i < elements.Count; i++)
         {
             var element = elements[i];
-            if (element.EventId is null || element.Payload is null || !IsStorableText(element.EventId))
+            if (element.EventId is null || element.Payload is null || !IsStorableText(element.EventId) || IsTooLong(element.EventId))
             {
                 ThrowBadElement(i, element);
             }
@@ -53,6 +54,16 @@ internal static class OnlineArguments
             ThrowBadName(argument, consumer, "a consumer name");
         }
     }
+
+    /// <summary>
+    /// The longest event id a store takes, in UTF-8 bytes (the stream's parsers dead-letter longer ones):
+    /// PostgreSQL's key index refuses an entry past ~2.7 kB with an error that names no element, while
+    /// SQLite would store it, so both refuse it here, naming the element.
+    /// </summary>
+    public const int MaxEventIdBytes = 1024;
+
+    private static bool IsTooLong(string eventId) =>
+        eventId.Length > MaxEventIdBytes / 3 && Encoding.UTF8.GetByteCount(eventId) > MaxEventIdBytes;
 
     public static void Keep(int keep) => ArgumentOutOfRangeException.ThrowIfNegative(keep);
 
@@ -103,7 +114,8 @@ internal static class OnlineArguments
     {
         var problem = element.EventId is null ? "its EventId is null"
             : element.Payload is null ? "its Payload is null"
-            : "its EventId contains U+0000 or an unpaired surrogate";
+            : !IsStorableText(element.EventId) ? "its EventId contains U+0000 or an unpaired surrogate"
+            : $"its EventId is longer than {MaxEventIdBytes} bytes in UTF-8 ({Encoding.UTF8.GetByteCount(element.EventId)})";
         throw new ArgumentException($"elements[{index}] (user {element.UserId}, event time {element.EventTimeMicros}) cannot be stored: {problem}.", "elements");
     }
 }

@@ -7,7 +7,7 @@ namespace Weft.Online;
 /// <param name="UserId">The user whose sequence the element belongs to.</param>
 /// <param name="EventTimeMicros">When the event happened, µs since the Unix epoch (UTC).</param>
 /// <param name="EventId">The event's unique id. It must not contain U+0000 or unpaired surrogates
-/// (PostgreSQL text cannot hold them); ties in event time are broken by this id in Unicode code point
+/// (PostgreSQL text cannot hold them) nor be longer than 1,024 bytes in UTF-8; ties in event time are broken by this id in Unicode code point
 /// order, which is ordinal order for ids without characters beyond U+FFFF.</param>
 /// <param name="IngestTimeMicros">When the platform first saw the event, µs since the Unix epoch (UTC).</param>
 /// <param name="Payload">The element's column values, encoded by the caller; opaque to the store. The

@@ -450,6 +450,29 @@ public abstract class OnlineStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_event_id_longer_than_the_store_can_key_on_is_rejected_naming_the_element_and_stores_nothing()
+    {
+        var store = await OpenAsync();
+        var random = new Random(7);
+        // Random text does not compress: 1,025 bytes of UTF-8 and 2,000 characters of three bytes each.
+        var justOver = new string([.. Enumerable.Range(0, 1_025).Select(_ => (char)random.Next('a', 'z' + 1))]);
+        var wide = new string([.. Enumerable.Range(0, 2_000).Select(_ => (char)random.Next(0x4E00, 0x9FFF))]);
+        var atLimit = new string([.. Enumerable.Range(0, 341).Select(_ => (char)random.Next(0x4E00, 0x9FFF))]) + "x"; // 1,024 bytes
+
+        (await store.AppendAsync("s", [E(1, 1, "kept")], null, None)).Should().Be(1);
+        await FluentActions.Awaiting(async () => await store.AppendAsync("s", [E(1, 2, "a"), E(1, 3, justOver)], null, None))
+            .Should().ThrowAsync<ArgumentException>().WithMessage("*elements[1]*1024 bytes*");
+        await FluentActions.Awaiting(async () => await store.AppendAsync("s", [E(2, 2, wide), E(1, 3, "b")], new SourceCheckpoint("job", new Dictionary<string, long> { ["p"] = 5 }), None))
+            .Should().ThrowAsync<ArgumentException>().WithMessage("*elements[0]*1024 bytes*");
+
+        Keys(await store.ReadAsync("s", 1, OnlineReadOptions.Default, None)).Should().Equal("1:kept");
+        (await store.ReadAsync("s", 2, OnlineReadOptions.Default, None)).Should().BeEmpty();
+        (await store.ReadCheckpointAsync("job", None)).Should().BeEmpty();
+        (await store.AppendAsync("s", [E(3, 1, atLimit)], null, None)).Should().Be(1, "1,024 bytes is allowed");
+        Keys(await store.ReadAsync("s", 3, OnlineReadOptions.Default, None)).Should().Equal($"1:{atLimit}");
+    }
+
+    [Fact]
     public async Task Calls_with_a_cancelled_token_throw_operation_canceled_and_store_nothing()
     {
         var store = await OpenAsync();

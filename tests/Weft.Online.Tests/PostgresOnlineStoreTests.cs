@@ -291,6 +291,52 @@ public sealed class PostgresOnlineStoreTests(PostgresServer server) : OnlineStor
     }
 
     [Fact]
+    public async Task An_open_cancelled_while_it_creates_the_schema_leaves_no_connection_open()
+    {
+        var application = "weft-open-cancel-" + Guid.NewGuid().ToString("N")[..8];
+        var settings = new NpgsqlConnectionStringBuilder(_connectionString) { ApplicationName = application };
+        using var cancel = new CancellationTokenSource();
+        Task<IOnlineStore> open;
+
+        // The schema is created under an advisory lock: held here, the open waits on it until cancelled.
+        await using (var holder = new NpgsqlConnection(server.ConnectionString))
+        {
+            await holder.OpenAsync();
+            await using (var take = new NpgsqlCommand("SELECT pg_advisory_lock(6288509782614494257)", holder))
+            {
+                await take.ExecuteNonQueryAsync();
+            }
+
+            open = OnlineStores.OpenPostgresAsync(settings.ConnectionString, cancel.Token);
+            while (await CountAsync($"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{application}' AND wait_event_type = 'Lock'") == 0)
+            {
+                open.IsCompleted.Should().BeFalse("the open waits on the lock");
+                await Task.Delay(20);
+            }
+
+            await cancel.CancelAsync();
+            await open.Awaiting(t => t).Should().ThrowAsync<OperationCanceledException>();
+        }
+
+        // The store was never handed out, so nothing else can close its pool's connection.
+        long left = 0;
+        for (int i = 0; i < 250 && (left = await CountAsync($"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{application}'")) > 0; i++)
+        {
+            await Task.Delay(20);
+        }
+
+        left.Should().Be(0, "the failed open disposes its connection pool");
+    }
+
+    private async Task<long> CountAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(server.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
     public async Task A_connection_string_without_a_host_is_refused_saying_so()
     {
         var open = () => OnlineStores.OpenPostgresAsync("Port=5432;Username=weft;Password=s3cret-pw;Database=online", CancellationToken.None);

@@ -239,6 +239,109 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
     }
 
     [Fact]
+    public async Task Two_writers_merging_at_once_one_taking_the_others_unfinished_target_lose_nothing()
+    {
+        // Two processes on one file, each merging: the second takes the first's target (part-filled) as a
+        // source and finishes while the first still moves users below where the second has got to.
+        // 1 kB payloads: three elements a block, so chunks end inside runs.
+        var elements = Enumerable.Range(0, 80).Select(i => E(i % 20, i, $"e{i}", payload: new string((char)('a' + (i % 26)), 1_000))).ToList();
+        var tuning = SmallChunks with { MergeBaseRows = 1_000, MergeFanIn = 100 }; // no merges of its own
+        var first = await OpenAsync(tuning);
+        for (int i = 0; i < elements.Count; i += 20)
+        {
+            await first.AppendAsync("s", elements.GetRange(i, 20), null, CancellationToken.None);
+        }
+
+        await first.DisposeAsync();
+        var runs = (await RunsAsync("s")).Select(r => r.Run).ToList();
+        runs.Should().HaveCount(4);
+        var connectionString = new SqliteConnectionStringBuilder { DataSource = DatabasePath, Pooling = false }.ToString();
+        await using (var a = await SqliteSession.OpenAsync(connectionString, reader: false, CancellationToken.None))
+        await using (var b = await SqliteSession.OpenAsync(connectionString, reader: false, CancellationToken.None))
+        {
+            long targetA = a.AllocateRun();
+            List<long> sourcesA = [runs[1], runs[0], runs[2], runs[3]];
+            long? lowA = a.MergeChunk("s", sourcesA, targetA, long.MinValue, chunkRows: 8); // users 0..2 into A's target
+
+            long targetB = b.AllocateRun();
+            List<long> sourcesB = [runs[0], targetA];
+            long? lowB = b.MergeChunk("s", sourcesB, targetB, long.MinValue, chunkRows: 24); // users up to 14 of both
+            lowB.Should().NotBeNull();
+
+            lowA = a.MergeChunk("s", sourcesA, targetA, lowA!.Value, chunkRows: 8); // users 3..5 into A's target, below B's chunks now
+            while (lowB is { } from)
+            {
+                lowB = b.MergeChunk("s", sourcesB, targetB, from, chunkRows: 24);
+            }
+
+            while (lowA is { } from)
+            {
+                lowA = a.MergeChunk("s", sourcesA, targetA, from, chunkRows: 8);
+            }
+        }
+
+        var store = await OpenAsync(tuning);
+        (await store.StatsAsync("s", CancellationToken.None)).Elements.Should().Be(elements.Count);
+        (await RunsAsync("s")).Sum(r => r.Rows).Should().Be(elements.Count);
+        for (long user = 0; user < 20; user++)
+        {
+            Show(await store.ReadAsync("s", user, OnlineReadOptions.Default, CancellationToken.None))
+                .Should().Equal(Show(ReferenceRead(elements, user, OnlineReadOptions.Default)), $"user {user}");
+        }
+    }
+
+    [Fact]
+    public async Task An_open_cancelled_while_it_waits_for_the_write_lock_leaves_the_file_closed()
+    {
+        await (await OpenAsync()).DisposeAsync(); // a store file in WAL mode
+        using var cancel = new CancellationTokenSource();
+        Task<IOnlineStore> open;
+        await using (var holder = await OpenRawAsync())
+        {
+            // Another process writing: the open's schema transaction waits for its write lock.
+            await using (var begin = holder.CreateCommand())
+            {
+                begin.CommandText = "BEGIN IMMEDIATE";
+                await begin.ExecuteNonQueryAsync();
+            }
+
+            int held = OpenHandles(DatabasePath);
+            open = Task.Run(() => OnlineStores.OpenSqliteAsync(DatabasePath, SmallChunks, cancel.Token));
+            while (OpenHandles(DatabasePath) == held)
+            {
+                open.IsCompleted.Should().BeFalse("the open waits for the write lock");
+                await Task.Delay(10);
+            }
+
+            await Task.Delay(300); // past its connection's set-up, into the wait
+            await cancel.CancelAsync();
+            await using (var rollback = holder.CreateCommand())
+            {
+                rollback.CommandText = "ROLLBACK";
+                await rollback.ExecuteNonQueryAsync();
+            }
+
+            await open.Awaiting(t => t).Should().ThrowAsync<OperationCanceledException>();
+        }
+
+        OpenHandles(DatabasePath).Should().Be(0, "the failed open closes the connection it opened");
+    }
+
+    /// <summary>This process's open file descriptors on <paramref name="path"/> (Linux).</summary>
+    private static int OpenHandles(string path) =>
+        new DirectoryInfo("/proc/self/fd").EnumerateFileSystemInfos().Count(fd =>
+        {
+            try
+            {
+                return fd.LinkTarget == path;
+            }
+            catch (IOException)
+            {
+                return false; // closed meanwhile
+            }
+        });
+
+    [Fact]
     public async Task A_file_of_the_first_layout_is_migrated_into_runs_on_open_losing_nothing()
     {
         var elements = new[] { E(1, 10, "a", ingest: 3), E(1, 20, "b", ingest: 4), E(2, 5, "c", ingest: 5) };

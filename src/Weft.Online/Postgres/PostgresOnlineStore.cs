@@ -166,9 +166,16 @@ internal sealed class PostgresOnlineStore : IOnlineStore
 
             return new PostgresOnlineStore(describe, dataSource, tuning);
         }
-        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or ArgumentException)
+        catch (Exception ex)
         {
+            // Any failure, a cancellation too: the store is never handed out, so its pool's
+            // connection (open, back in the pool) would stay open with no one to close it.
             await dataSource.DisposeAsync().ConfigureAwait(false);
+            if (ex is not (NpgsqlException or InvalidOperationException or ArgumentException))
+            {
+                throw;
+            }
+
             throw new OnlineStoreException(describe, $"Cannot open the PostgreSQL online store at {describe["postgres:".Length..]}: {FirstLine(ex.Message)}{PrivilegeHint(ex)}",
                 PostgresErrors.IsTransient(ex), ex);
         }

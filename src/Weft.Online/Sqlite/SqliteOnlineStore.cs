@@ -72,11 +72,18 @@ internal sealed class SqliteOnlineStore : IOnlineStore
             await writer.CreateSchemaAsync(cancellationToken).ConfigureAwait(false);
             return new SqliteOnlineStore(describe, connectionString, tuning, writer);
         }
-        catch (Exception ex) when (ex is SqliteException or IOException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception ex)
         {
+            // Any failure, a cancellation too: the store is never handed out, so its writer
+            // connection would stay open (the file with it) with no one to close it.
             if (writer is not null)
             {
                 await writer.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (ex is not (SqliteException or IOException or UnauthorizedAccessException or InvalidOperationException))
+            {
+                throw;
             }
 
             throw new OnlineStoreException(describe, $"Cannot open the SQLite online store at '{fullPath}': {ex.Message}", SqliteErrors.IsTransient(ex), ex);

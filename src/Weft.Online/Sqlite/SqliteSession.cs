@@ -911,10 +911,14 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         AddRunRows(signal, target, moved.Count);
         if (!sourcesLeft)
         {
+            // Every block of the sources from `low` on was moved above, and those below it by earlier
+            // chunks. A source that still has blocks got them since, as the target of another
+            // process's merge (which goes on writing users below this merge's chunks): they stay, and
+            // so does that run.
             string inSources = string.Join(',', sources.Select(s => s.ToString(CultureInfo.InvariantCulture)));
             using var finish = Command($"""
-                DELETE FROM {Blocks} WHERE signal = $signal AND run IN ({inSources});
-                DELETE FROM {Runs} WHERE signal = $signal AND run IN ({inSources});
+                DELETE FROM {Runs} WHERE signal = $signal AND run IN ({inSources})
+                    AND NOT EXISTS (SELECT 1 FROM {Blocks} b WHERE b.signal = $signal AND b.run = {Runs}.run);
                 DELETE FROM {Runs} WHERE signal = $signal AND run = $target AND rows = 0;
                 """, ("$signal", signal), ("$target", target));
             finish.ExecuteNonQuery();
