@@ -72,6 +72,50 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
     }
 
     [Fact]
+    public async Task Opening_another_applications_database_fails_naming_its_tables_and_leaves_the_file_unchanged()
+    {
+        await using (var connection = await OpenRawAsync())
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = """
+                CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);
+                INSERT INTO customers (name) VALUES ('ada'), ('grace');
+                CREATE TABLE orders (id INTEGER PRIMARY KEY AUTOINCREMENT, customer INTEGER);
+                """;
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var before = await File.ReadAllBytesAsync(DatabasePath);
+
+        var open = () => OnlineStores.OpenSqliteAsync(DatabasePath, CancellationToken.None);
+
+        var failure = (await open.Should().ThrowAsync<OnlineStoreException>()).Which;
+        failure.Message.Should().Contain(DatabasePath).And.Contain("not a Weft online store").And.Contain("'customers'").And.Contain("'orders'");
+        failure.IsTransient.Should().BeFalse();
+        (await File.ReadAllBytesAsync(DatabasePath)).Should().Equal(before, "nothing was added to the file, nor its journal mode changed");
+        File.Exists(DatabasePath + "-wal").Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task A_store_file_that_also_holds_a_table_of_the_users_own_opens()
+    {
+        await using (var store = await OnlineStores.OpenSqliteAsync(DatabasePath, CancellationToken.None))
+        {
+            await store.AppendAsync("s", [new OnlineElement(1, 10, "e1", 10, [1])], null, CancellationToken.None);
+        }
+
+        await using (var connection = await OpenRawAsync())
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = "CREATE TABLE notes (text TEXT)";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await using var reopened = await OnlineStores.OpenSqliteAsync(DatabasePath, CancellationToken.None);
+        (await reopened.ReadAsync("s", 1, OnlineReadOptions.Default, CancellationToken.None)).Should().ContainSingle().Which.EventId.Should().Be("e1");
+    }
+
+    [Fact]
     public async Task The_file_uses_the_write_ahead_log_and_a_read_is_an_index_seek_per_run_of_the_user()
     {
         await OpenAsync();
@@ -111,12 +155,13 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
         (await PageSizeAsync()).Should().BeGreaterThanOrEqualTo(4 * StoreBlock.TargetBytes, "each WAL frame and checkpoint write is one page: small pages mean a system call per block");
 
         // A file made before (SQLite's default 4 KiB pages): its page size cannot change without a
-        // rewrite, so it keeps it, and the store still reads and writes it.
+        // rewrite, so it keeps it, and the store still reads and writes it (a table of the store's names
+        // stands for the older file's own: a file of other tables only is refused).
         File.Delete(DatabasePath);
         await using (var connection = await OpenRawAsync())
         {
             await using var create = connection.CreateCommand();
-            create.CommandText = "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE weft_test_marker (x INTEGER);";
+            create.CommandText = "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE weft_online_marker (x INTEGER);";
             await create.ExecuteNonQueryAsync();
         }
 

@@ -25,6 +25,7 @@ namespace Weft.Online.Sqlite;
 /// </remarks>
 internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 {
+    private const string TablePrefix = "weft_online_";
     internal const string Blocks = "weft_online_blocks";
     internal const string Runs = "weft_online_runs";
     private const string Meta = "weft_online_meta";
@@ -151,6 +152,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
     public async Task CreateSchemaAsync(CancellationToken cancellationToken)
     {
+        await RefuseForeignDatabaseAsync(cancellationToken).ConfigureAwait(false);
         using (var command = _connection.CreateCommand())
         {
             // 16 KiB pages hold four blocks (StoreBlock.TargetBytes) each, where 4 KiB ones hold one: the
@@ -175,6 +177,41 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Refuses a database that holds tables and none of a Weft online store (any layout): another
+    /// application's file, named by mistake. Creating the schema in it would switch it to WAL and add
+    /// tables to it; it is left as it was.
+    /// </summary>
+    private async Task RefuseForeignDatabaseAsync(CancellationToken cancellationToken)
+    {
+        var foreign = new List<string>();
+        using (var tables = Command("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"))
+        {
+            var reader = await tables.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var name = reader.GetString(0);
+                    if (name.StartsWith(TablePrefix, StringComparison.Ordinal))
+                    {
+                        return;
+                    }
+
+                    foreign.Add(name);
+                }
+            }
+        }
+
+        if (foreign.Count > 0)
+        {
+            var shown = string.Join(", ", foreign.Take(3).Select(n => $"'{n}'")) + (foreign.Count > 3 ? $" and {foreign.Count - 3} more" : "");
+            throw new InvalidOperationException(
+                $"the file is not a Weft online store: it holds {foreign.Count} table{(foreign.Count == 1 ? "" : "s")} ({shown}) and none of the store's ({TablePrefix}*), " +
+                "so it is another application's database; it was left unchanged. Give the online store a file of its own.");
+        }
     }
 
     /// <summary>
