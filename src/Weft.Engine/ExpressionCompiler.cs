@@ -869,8 +869,10 @@ public static class ExpressionCompiler
                 }
 
                 // SQL semantics: 1-based start; out-of-range parts are clipped.
+                // The end in 128 bits: start - 1 + length wrapped for a start or length near the int64 limits.
                 long from = Math.Max(starts[i], 1) - 1;
-                long to = Math.Min(x.Length, starts[i] - 1 + Math.Max(lengths[i], 0));
+                Int128 end = (Int128)starts[i] - 1 + Math.Max(lengths[i], 0);
+                long to = end >= x.Length ? x.Length : end <= from ? from : (long)end;
                 r[i] = from >= x.Length || to <= from ? "" : x.Substring((int)from, (int)(to - from));
             }
 
