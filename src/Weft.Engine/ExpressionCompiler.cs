@@ -549,6 +549,14 @@ public static class ExpressionCompiler
                     catch (OverflowException)
                     {
                         errors.Add(i, $"integer overflow in '{op}'");
+                        continue;
+                    }
+
+                    if (Type.Kind == ScalarKind.Timestamp && (r[i] < Timestamps.MinMicros || r[i] > Timestamps.MaxMicros))
+                    {
+                        // No date outside years 1-9999: formatting it later threw (failing the executor) or wrapped round.
+                        errors.Add(i, $"timestamp out of range in '{op}' (outside years 1-9999)");
+                        r[i] = 0;
                     }
                 }
 

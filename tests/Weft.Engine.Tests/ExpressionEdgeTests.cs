@@ -60,4 +60,79 @@ public sealed class ExpressionEdgeTests
         });
         Check.One(Config.QuickThrowOnFailure.WithMaxTest(2_000).WithReplay(0x5B5, 0x7), property);
     }
+
+    private static readonly ImmutableArray<FieldDefinition> Numbers =
+    [
+        new("l", WeftType.Int64), new("d", WeftType.Float64), new("t", WeftType.Timestamp), new("s", WeftType.String),
+    ];
+
+    [Fact]
+    public void An_integer_cast_to_a_timestamp_outside_years_1_to_9999_is_a_row_error()
+    {
+        // Was: kept, and cast on to string long.MaxValue read "1969-12-31T23:59:59.999999Z" (the ticks wrapped).
+        long[] values = [long.MaxValue, Timestamps.MaxMicros + 1, Timestamps.MaxMicros, 0L, Timestamps.MinMicros, Timestamps.MinMicros - 1, long.MinValue];
+        var (results, errors) = Eval(Col("l").Cast(WeftType.Timestamp).Cast(WeftType.String), Numbers, [.. values.Select(v => new object?[] { v, 0.0, 0L, "" })]);
+        errors.Errors.Select(e => e.Row).Should().Equal(0, 1, 5, 6);
+        results[2].Should().Be("9999-12-31T23:59:59.999999Z");
+        results[3].Should().Be("1970-01-01T00:00:00.000000Z");
+        results[4].Should().Be("0001-01-01T00:00:00.000000Z");
+    }
+
+    [Fact]
+    public void Timestamp_arithmetic_past_year_9999_is_a_row_error_not_an_executor_failure()
+    {
+        // Was: the sum was kept, and formatting it threw ArgumentOutOfRangeException out of the executor.
+        long t = Timestamps.ToMicros(new DateTimeOffset(2026, 2, 28, 0, 0, 0, TimeSpan.Zero));
+        var (results, errors) = Eval((Col("t") + Col("l")).Cast(WeftType.String), Numbers,
+            [0L, 0.0, t, ""], [long.MaxValue - t, 0.0, t, ""], [Timestamps.MaxMicros - t, 0.0, t, ""], [-t + Timestamps.MinMicros - 1, 0.0, t, ""], [86_400_000_000L, 0.0, t, ""]);
+        errors.Errors.Select(e => e.Row).Should().Equal(1, 3);
+        results[0].Should().Be("2026-02-28T00:00:00.000000Z");
+        results[2].Should().Be("9999-12-31T23:59:59.999999Z");
+        results[4].Should().Be("2026-03-01T00:00:00.000000Z");
+    }
+
+    [Fact]
+    public void A_string_casts_to_a_timestamp_only_in_iso_8601_never_completed_from_the_clock()
+    {
+        // Was: "12:30" took today's date and "Jan 5" this year's, so a cast depended on the day it ran.
+        string[] texts = ["12:30", "Jan 5", "2026-01-05", "2026-01-05T12:30:00+01:00", "2026-01-05 12:30:00.5Z", "not a time"];
+        var (results, errors) = Eval(Col("s").Cast(WeftType.Timestamp), Numbers, [.. texts.Select(s => new object?[] { 0L, 0.0, 0L, s })]);
+        errors.Errors.Select(e => e.Row).Should().Equal(0, 1, 5);
+        results[2].Should().Be(Timestamps.ToMicros(new DateTimeOffset(2026, 1, 5, 0, 0, 0, TimeSpan.Zero)));
+        results[3].Should().Be(Timestamps.ToMicros(new DateTimeOffset(2026, 1, 5, 11, 30, 0, TimeSpan.Zero)));
+        results[4].Should().Be(Timestamps.ToMicros(new DateTimeOffset(2026, 1, 5, 12, 30, 0, 500, TimeSpan.Zero)));
+    }
+
+    [Fact]
+    public void A_float_casts_to_int64_exactly_when_its_rounded_value_fits()
+    {
+        // Was: anything of magnitude 9.2e18 or more was refused, though an int64 holds up to 9.22e18.
+        var edge = Gen.Elements(9.2e18, -9.2e18, 9.223372036854775807e18, -9.223372036854775808e18, 9.223372036854774784e18, -9.223372036854776832e18,
+            double.NaN, double.PositiveInfinity, double.NegativeInfinity, 2.5, -2.5, 0.49999999999999994, -0.0, 1e300);
+        var doubles = Gen.OneOf(edge, Gen.Choose(-1000, 1000).Select(x => x * 1.0e16 + (x * 0.25)));
+        var property = Prop.ForAll(doubles.ToArbitrary(), d =>
+        {
+            var (results, errors) = Eval(Col("d").Cast(WeftType.Int64), Numbers, [0L, d, 0L, ""]);
+            bool fits = double.IsFinite(d) && new BigInteger(Math.Round(d, MidpointRounding.AwayFromZero)) is var b && b >= long.MinValue && b <= long.MaxValue;
+            errors.Count.Should().Be(fits ? 0 : 1, $"cast({d:R} as int64)");
+            if (fits)
+            {
+                results[0].Should().Be((long)new BigInteger(Math.Round(d, MidpointRounding.AwayFromZero)));
+            }
+        });
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(500).WithReplay(0xF1, 0x3), property);
+    }
+
+    [Fact]
+    public void A_finite_value_beyond_float32_does_not_cast_to_float32_as_infinity()
+    {
+        // Was: 1e300 cast to float32 became Infinity, a value nobody sent.
+        double[] values = [1e300, -1e300, 3.0e38, double.PositiveInfinity, double.NaN, 1.5];
+        var (results, errors) = Eval(Col("d").Cast(WeftType.Float32), Numbers, [.. values.Select(d => new object?[] { 0L, d, 0L, "" })]);
+        errors.Errors.Select(e => e.Row).Should().Equal(0, 1);
+        results[2].Should().Be(3.0e38f);
+        results[3].Should().Be(float.PositiveInfinity);
+        results[5].Should().Be(1.5f);
+        Eval(Col("s").Cast(WeftType.Float32), Numbers, [0L, 0.0, 0L, "1e39"]).Errors.Count.Should().Be(1);
+    }
 }
