@@ -479,27 +479,19 @@ internal static class JsonText
 
     public static bool TryParseTimestamp(ref Utf8JsonReader reader, out long micros)
     {
-        const DateTimeStyles Styles = DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal;
         if (!reader.ValueIsEscaped && IsoTimestamp.TryParse(reader.ValueSpan, out micros))
         {
             return true;
         }
 
-        DateTimeOffset ts;
-        bool ok;
         if (reader.ValueSpan.Length > StackChars)
         {
-            ok = DateTimeOffset.TryParse(reader.GetString(), CultureInfo.InvariantCulture, Styles, out ts);
-        }
-        else
-        {
-            Span<char> chars = stackalloc char[StackChars];
-            int n = reader.CopyString(chars);
-            ok = DateTimeOffset.TryParse(chars[..n], CultureInfo.InvariantCulture, Styles, out ts);
+            return IsoTimestamp.TryParseGeneral(reader.GetString(), out micros);
         }
 
-        micros = ok ? Timestamps.ToMicros(ts) : 0;
-        return ok;
+        Span<char> chars = stackalloc char[StackChars];
+        int n = reader.CopyString(chars);
+        return IsoTimestamp.TryParseGeneral(chars[..n], out micros);
     }
 
     /// <summary>The unescaped UTF-8 of the current string or property name: the input itself unless it has escapes.</summary>

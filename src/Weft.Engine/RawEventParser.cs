@@ -1224,9 +1224,8 @@ public sealed class RawEventParser
                 // The common shape straight from the UTF-8 (the general parser costs a microsecond a value).
                 value = iso;
                 return true;
-            case ScalarKind.Timestamp when e.ValueKind == JsonValueKind.String
-                && DateTimeOffset.TryParse(e.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var ts):
-                value = Timestamps.ToMicros(ts);
+            case ScalarKind.Timestamp when e.ValueKind == JsonValueKind.String && IsoTimestamp.TryParseGeneral(e.GetString(), out long general):
+                value = general;
                 return true;
             default:
                 return false;
