@@ -69,4 +69,43 @@ public sealed class RawTimestampTextTests
         RawEventParser.TryRead(doc.RootElement, WeftType.Timestamp, out var value).Should().BeTrue();
         Timestamps.Format((long)value!).Should().Be(expected);
     }
+
+    /// <summary>
+    /// A timestamp attribute in nanoseconds (or any number of µs past year 9999) has no date. It was
+    /// taken as it came, and every later formatting of it threw (a cast to string, a served read's JSON).
+    /// </summary>
+    [Fact]
+    public void A_timestamp_attribute_no_date_can_hold_is_a_dead_letter_in_every_reading_path()
+    {
+        var signal = Signal();
+        var parser = new RawEventParser(signal, new FakeTimeProvider(Now));
+        long nanos = Timestamps.ToMicros(Now) * 1000;
+        string[] events =
+        [
+            $$"""{"event_id":"flat","user_id":1,"event_type":"click","event_time":"2026-03-01T10:00:00Z","seen":{{nanos}}}""",
+            $$"""{"event_id":"nested","user_id":1,"event_type":"click","event_time":"2026-03-01T10:00:00Z","x":{"y":1},"seen":{{nanos}}}""",
+            $$"""{"event_id":"list","user_id":1,"event_type":"click","event_time":"2026-03-01T10:00:00Z","whens":[1,{{nanos}}]}""",
+            $$"""{"event_id":"min","user_id":1,"event_type":"click","event_time":"2026-03-01T10:00:00Z","seen":{{long.MinValue}}}""",
+            $$"""{"event_id":"edges","user_id":1,"event_type":"click","event_time":"2026-03-01T10:00:00Z","seen":{{Timestamps.MaxMicros}},"whens":[{{Timestamps.MinMicros}}]}""",
+        ];
+        var result = parser.Parse(events.Select((e, i) => new RawRecord(Encoding.UTF8.GetBytes(e), $"t:{i}")).ToList());
+        result.DeadLetters.Select(d => d.EventId).Should().Equal("flat", "nested", "list", "min");
+        result.Events.RowCount.Should().Be(1);
+        result.Events["seen"].GetValue(0).Should().Be(Timestamps.MaxMicros);
+        using var doc = JsonDocument.Parse(nanos.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        RawEventParser.TryRead(doc.RootElement, WeftType.Timestamp, out _, dated: true).Should().BeFalse();
+
+        // A raw table (Parquet archive) holds such a value typed already: the same refusal.
+        var table = TestSignals.Batch(signal.RawSchema,
+        [
+            [.. signal.RawSchema.Select(f => f.Name switch
+            {
+                StandardColumns.EventId => (object?)"table", StandardColumns.UserId => 1L, StandardColumns.EventType => "click",
+                StandardColumns.EventTime => Timestamps.ToMicros(Now.AddHours(-1)), "seen" => nanos, _ => null,
+            })],
+        ]);
+        var fromTable = parser.ParseTable(table, "archive");
+        fromTable.DeadLetters.Select(d => d.EventId).Should().Equal("table");
+        fromTable.DeadLetters[0].Reason.Should().Contain("'seen'");
+    }
 }
