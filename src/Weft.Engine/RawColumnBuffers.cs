@@ -450,7 +450,7 @@ internal readonly struct Float32Reader : IJsonValueReader<float>
         }
 
         value = (float)reader.GetDouble();
-        return true;
+        return !float.IsInfinity(value); // a JSON number is finite: beyond float32 (1e300) it is no float32
     }
 }
 

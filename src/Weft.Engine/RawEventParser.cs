@@ -1252,7 +1252,8 @@ public sealed class RawEventParser
             case ScalarKind.Int64 when e.ValueKind == JsonValueKind.String && long.TryParse(e.GetString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out long s64):
                 value = s64;
                 return true;
-            case ScalarKind.Float32 or ScalarKind.Float64 when e.ValueKind == JsonValueKind.Number:
+            case ScalarKind.Float32 or ScalarKind.Float64 when e.ValueKind == JsonValueKind.Number
+                && (type.Kind == ScalarKind.Float64 || !float.IsInfinity((float)e.GetDouble())):
                 value = e.GetDouble();
                 return true;
             case ScalarKind.String when e.ValueKind == JsonValueKind.String:
