@@ -354,7 +354,7 @@ public static class ExpressionCompiler
                 }
                 else
                 {
-                    Loop<double, TOp>(Doubles(a), Doubles(b), result);
+                    LoopFloat<TOp>(Doubles(a), Doubles(b), result);
                 }
             }
             else if (a is StringColumn sa && b is StringColumn sb)
@@ -374,6 +374,21 @@ public static class ExpressionCompiler
             }
 
             return new PrimitiveColumn<bool>(WeftType.Bool, result, nulls);
+        }
+
+        /// <summary>
+        /// Floats compare as DuckDB compares them: NaN equals NaN and is greater than every other value
+        /// (-0 equals 0). double.CompareTo put NaN below everything, so NaN &lt; 0 was true.
+        /// </summary>
+        private static void LoopFloat<TOp>(double[] a, double[] b, bool[] result)
+            where TOp : struct, ICompare
+        {
+            for (int i = 0; i < result.Length; i++)
+            {
+                double x = a[i], y = b[i];
+                int c = x < y ? -1 : x > y ? 1 : x == y ? 0 : double.IsNaN(x) ? (double.IsNaN(y) ? 0 : 1) : -1;
+                result[i] = TOp.Test(c);
+            }
         }
 
         private static void Loop<T, TOp>(T[] a, T[] b, bool[] result)

@@ -135,4 +135,31 @@ public sealed class ExpressionEdgeTests
         results[5].Should().Be(1.5f);
         Eval(Col("s").Cast(WeftType.Float32), Numbers, [0L, 0.0, 0L, "1e39"]).Errors.Count.Should().Be(1);
     }
+
+    [Fact]
+    public void Floats_compare_as_in_duckdb_with_nan_equal_to_itself_and_above_every_number()
+    {
+        // Was: double.CompareTo ordered NaN below everything, so NaN < 0 (and NaN <= -Infinity) were true.
+        var value = Gen.Elements(double.NaN, double.NegativeInfinity, -1.5, -0.0, 0.0, 1.5, double.MaxValue, double.PositiveInfinity);
+        var ops = Gen.Elements("eq", "ne", "lt", "le", "gt", "ge");
+        var property = Prop.ForAll(value.ToArbitrary(), value.ToArbitrary(), ops.ToArbitrary(), (x, y, op) =>
+        {
+            // DuckDB's order: every number (-0 = 0) below NaN, NaN = NaN.
+            int expectedOrder = double.IsNaN(x) || double.IsNaN(y) ? (double.IsNaN(x) ? 1 : 0) - (double.IsNaN(y) ? 1 : 0) : x < y ? -1 : x > y ? 1 : 0;
+            bool expected = op switch
+            {
+                "eq" => expectedOrder == 0,
+                "ne" => expectedOrder != 0,
+                "lt" => expectedOrder < 0,
+                "le" => expectedOrder <= 0,
+                "gt" => expectedOrder > 0,
+                _ => expectedOrder >= 0,
+            };
+            Expr d = Col("d"), f = Col("e");
+            var e = op switch { "eq" => d == f, "ne" => d != f, "lt" => d < f, "le" => d <= f, "gt" => d > f, _ => d >= f };
+            var schema = ImmutableArray.Create(new FieldDefinition("d", WeftType.Float64), new FieldDefinition("e", WeftType.Float64));
+            Eval(e, schema, [x, y]).Values[0].Should().Be(expected, $"{op}({x}, {y})");
+        });
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(500).WithReplay(0xA11, 0x5), property);
+    }
 }
