@@ -108,8 +108,8 @@ public static class Casts
                     case long l when (from.IsInteger || from.Kind == ScalarKind.Timestamp) && l >= Timestamps.MinMicros && l <= Timestamps.MaxMicros: result = l; return true;
                     // ISO 8601 only (a date, or a date and time): the framework's parser completed "12:30"
                     // with today's date and "Jan 5" with this year, so the stream and a batch run on
-                    // another day cast one event differently.
-                    case string s when Timestamps.TryParseInstant(s, out long micros): result = micros; return true;
+                    // another day cast one event differently. As raw events read their text.
+                    case string s when IsoTimestamp.TryParseGeneral(s, out long micros): result = micros; return true;
                     default: return false;
                 }
 

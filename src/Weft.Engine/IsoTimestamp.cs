@@ -89,6 +89,7 @@ internal static class IsoTimestamp
     public static bool TryParseGeneral(ReadOnlySpan<char> text, out long micros)
     {
         micros = 0;
+        text = text.Trim(); // white space around the text, which the general parser skips (a space after a CSV comma)
         if (text.Length is < 10 or > 40 || !AsciiDigits(text[..4]) || text[4] != '-' || !AsciiDigits(text.Slice(5, 2)) || text[7] != '-' || !AsciiDigits(text.Slice(8, 2))
             || (text.Length > 10 && text[10] is not ('T' or 't' or ' '))
             || !DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var value))

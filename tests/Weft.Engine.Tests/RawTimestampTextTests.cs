@@ -52,6 +52,7 @@ public sealed class RawTimestampTextTests
     [InlineData("2026-03-01T10:00:00.1234567+01:00", "2026-03-01T09:00:00.123456Z")]
     [InlineData("2026-03-01T10:00", "2026-03-01T10:00:00.000000Z")]
     [InlineData("2024-02-29T23:59:59-00:30", "2024-03-01T00:29:59.000000Z")]
+    [InlineData(" 2026-03-01T10:00:00Z ", "2026-03-01T10:00:00.000000Z")]
     public void Iso_8601_text_outside_the_common_shape_still_reads(string text, string expected)
     {
         var parser = new RawEventParser(Signal(), new FakeTimeProvider(Now));
