@@ -689,7 +689,18 @@ public static class ExpressionCompiler
             var columns = new Column[args.Length];
             for (int a = 0; a < args.Length; a++)
             {
-                columns[a] = Conform(args[a].Evaluate(batch, errors), Type, errors);
+                // Every argument runs over the whole batch, but its failures count only for rows no earlier
+                // argument decided: coalesce(x, cast(s as int64)) must not dead-letter a row x answers.
+                var argErrors = new RowErrors(n);
+                columns[a] = Conform(args[a].Evaluate(batch, argErrors), Type, argErrors);
+                foreach (var (row, reason) in argErrors.Errors)
+                {
+                    if (chosen[row] < 0)
+                    {
+                        errors.Add(row, reason);
+                    }
+                }
+
                 for (int i = 0; i < n; i++)
                 {
                     if (chosen[i] < 0 && !columns[a].IsNull(i))
@@ -707,12 +718,33 @@ public static class ExpressionCompiler
     {
         public override Column Evaluate(EventBatch batch, RowErrors errors)
         {
+            int n = batch.RowCount;
             var c = (PrimitiveColumn<bool>)condition.Evaluate(batch, errors);
-            var columns = new[] { Conform(then.Evaluate(batch, errors), Type, errors), Conform(otherwise.Evaluate(batch, errors), Type, errors) };
-            var chosen = new int[batch.RowCount];
+            var chosen = new int[n];
             for (int i = 0; i < chosen.Length; i++)
             {
                 chosen[i] = !c.IsNull(i) && c.Values[i] ? 0 : 1;
+            }
+
+            // Both branches run over the whole batch, but a branch's failures count only for the rows that
+            // take it: if(s = '', 0, cast(s as int64)) dead-lettered the rows its guard was written for.
+            var thenErrors = new RowErrors(n);
+            var otherwiseErrors = new RowErrors(n);
+            var columns = new[] { Conform(then.Evaluate(batch, thenErrors), Type, thenErrors), Conform(otherwise.Evaluate(batch, otherwiseErrors), Type, otherwiseErrors) };
+            foreach (var (row, reason) in thenErrors.Errors)
+            {
+                if (chosen[row] == 0)
+                {
+                    errors.Add(row, reason);
+                }
+            }
+
+            foreach (var (row, reason) in otherwiseErrors.Errors)
+            {
+                if (chosen[row] == 1)
+                {
+                    errors.Add(row, reason);
+                }
             }
 
             return Pick(Type, columns, chosen);

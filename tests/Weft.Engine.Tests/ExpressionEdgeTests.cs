@@ -162,4 +162,30 @@ public sealed class ExpressionEdgeTests
         });
         Check.One(Config.QuickThrowOnFailure.WithMaxTest(500).WithReplay(0xA11, 0x5), property);
     }
+
+    [Fact]
+    public void A_failure_in_a_branch_or_argument_not_taken_does_not_dead_letter_the_row()
+    {
+        // Was: if and coalesce evaluated every branch over every row and kept every failure, so the
+        // guards written to avoid a failing cast or an overflow dead-lettered the rows they guard.
+        var schema = ImmutableArray.Create(new FieldDefinition("s", WeftType.String), new FieldDefinition("l", WeftType.Int64));
+        object?[][] rows = [["", 5L], ["12", long.MaxValue], [null, 3L], ["x", 4L]];
+
+        var guardedCast = Eval(If(Col("s") == "", Lit(0L), Col("s").Cast(WeftType.Int64)), schema, rows);
+        guardedCast.Errors.Errors.Select(e => e.Row).Should().Equal([3], "only 'x' takes the cast and fails it");
+        guardedCast.Values.Take(3).Should().Equal(0L, 12L, null);
+
+        var guardedProduct = Eval(If(Col("l") > 1000, Lit(0L), Col("l") * Col("l")), schema, rows);
+        guardedProduct.Errors.Count.Should().Be(0);
+        guardedProduct.Values.Should().Equal(25L, 0L, 9L, 16L);
+
+        var fallback = Eval(Coalesce(If(Col("s") == "x", Lit(7L), Null(WeftType.Int64)), Col("s").Cast(WeftType.Int64), Lit(-1L)), schema, rows);
+        fallback.Errors.Errors.Select(e => e.Row).Should().Equal([0], "'' reaches the cast and fails it; 'x' is answered before it");
+        fallback.Values.Skip(1).Should().Equal(12L, -1L, 7L);
+
+        var taken = Eval(If(Col("l") < 1000, Col("l") * Col("l"), Lit(0L)), schema, rows);
+        taken.Errors.Errors.Select(e => e.Row).Should().BeEmpty("the overflowing row does not take the product");
+        var overflow = Eval(If(Col("l") > 1000, Col("l") * Col("l"), Lit(0L)), schema, rows);
+        overflow.Errors.Errors.Select(e => e.Row).Should().Equal([1], "a failure in the branch a row takes still counts");
+    }
 }
