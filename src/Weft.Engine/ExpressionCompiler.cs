@@ -836,7 +836,7 @@ public static class ExpressionCompiler
                 {
                     if (!c.IsNull(i))
                     {
-                        r[i] = c is StringColumn s ? s.Values[i]!.Length : ((Array)c.GetValue(i)!).Length;
+                        r[i] = c is StringColumn s ? CodePoints(s.Values[i]!) : ((Array)c.GetValue(i)!).Length;
                     }
                 }
 
@@ -925,14 +925,62 @@ public static class ExpressionCompiler
 
                 // SQL semantics: 1-based start; out-of-range parts are clipped.
                 // The end in 128 bits: start - 1 + length wrapped for a start or length near the int64 limits.
+                // Positions count characters (code points), as length does: a UTF-16 index split a
+                // character beyond U+FFFF into a lone surrogate, text that is no Unicode.
+                int count = CodePoints(x);
                 long from = Math.Max(starts[i], 1) - 1;
                 Int128 end = (Int128)starts[i] - 1 + Math.Max(lengths[i], 0);
-                long to = end >= x.Length ? x.Length : end <= from ? from : (long)end;
-                r[i] = from >= x.Length || to <= from ? "" : x.Substring((int)from, (int)(to - from));
+                long to = end >= count ? count : end <= from ? from : (long)end;
+                if (from >= count || to <= from)
+                {
+                    r[i] = "";
+                }
+                else if (count == x.Length)
+                {
+                    r[i] = x.Substring((int)from, (int)(to - from));
+                }
+                else
+                {
+                    int start = Utf16Index(x, 0, (int)from);
+                    r[i] = x[start..Utf16Index(x, start, (int)(to - from))];
+                }
             }
 
             return new StringColumn(r);
         }
+    }
+
+    /// <summary>Characters (code points) of <paramref name="text"/>: a surrogate pair counts once (a lone surrogate, which parsing refuses, once too).</summary>
+    private static int CodePoints(string text)
+    {
+        int i = text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF');
+        if (i < 0)
+        {
+            return text.Length;
+        }
+
+        int n = i;
+        for (; i < text.Length; i++, n++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+        }
+
+        return n;
+    }
+
+    /// <summary>The UTF-16 index <paramref name="codePoints"/> characters after index <paramref name="start"/>.</summary>
+    private static int Utf16Index(string text, int start, int codePoints)
+    {
+        int i = start;
+        for (int k = 0; k < codePoints && i < text.Length; k++)
+        {
+            i += char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]) ? 2 : 1;
+        }
+
+        return i;
     }
 
     private sealed class TimePartNode(string op, CompiledExpr arg) : CompiledExpr(WeftType.Int64)

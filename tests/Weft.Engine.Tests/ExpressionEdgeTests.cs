@@ -26,29 +26,30 @@ public sealed class ExpressionEdgeTests
         return (Enumerable.Range(0, batch.RowCount).Select(i => column.IsNull(i) ? null : column.GetValue(i)).ToArray(), errors);
     }
 
-    /// <summary>SQL substring: the characters at 1-based positions in [start, start + length), in exact arithmetic.</summary>
+    /// <summary>SQL substring: the characters (code points) at 1-based positions in [start, start + length), in exact arithmetic.</summary>
     private static string ReferenceSubstring(string s, long start, long length)
     {
-        var chars = new List<char>();
-        for (int p = 1; p <= s.Length; p++)
+        var runes = s.EnumerateRunes().ToArray();
+        var kept = new System.Text.StringBuilder();
+        for (int p = 1; p <= runes.Length; p++)
         {
             if (p >= start && (BigInteger)p < (BigInteger)start + length)
             {
-                chars.Add(s[p - 1]);
+                kept.Append(runes[p - 1].ToString());
             }
         }
 
-        return new string([.. chars]);
+        return kept.ToString();
     }
 
     [Fact]
-    public void Substring_clips_in_exact_arithmetic_for_starts_and_lengths_near_the_int64_limits()
+    public void Substring_clips_in_exact_arithmetic_and_counts_characters_not_utf16_units()
     {
         // Was: start - 1 + length wrapped, so substring('hello', 2, 9223372036854775807) gave '' (not 'ello').
         var edge = Gen.Elements(long.MinValue, long.MinValue + 1, -1L, 0L, 1L, 2L, 3L, 5L, 6L, long.MaxValue - 1, long.MaxValue);
         var number = Gen.OneOf(edge, Gen.Choose(-8, 8).Select(x => (long)x));
         var cases =
-            from text in Gen.Elements("", "h", "hello", "héllo wörld")
+            from text in Gen.Elements("", "h", "hello", "héllo wörld", "😀", "a😀b🦆c", "🦆🦆", "\uFFFDx\U0001F600")
             from start in number
             from length in number
             select (Text: text, Start: start, Length: length);
@@ -57,6 +58,7 @@ public sealed class ExpressionEdgeTests
             var (values, errors) = Eval(Col("s").Substring(Col("start"), Col("length")), Schema, [c.Text, c.Start, c.Length]);
             errors.Count.Should().Be(0);
             values[0].Should().Be(ReferenceSubstring(c.Text, c.Start, c.Length), $"substring('{c.Text}', {c.Start}, {c.Length})");
+            Eval(Col("s").Length(), Schema, [c.Text, 0L, 0L]).Values[0].Should().Be((long)c.Text.EnumerateRunes().Count(), "length counts characters as substring does");
         });
         Check.One(Config.QuickThrowOnFailure.WithMaxTest(2_000).WithReplay(0x5B5, 0x7), property);
     }
