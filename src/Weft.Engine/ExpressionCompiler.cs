@@ -410,9 +410,17 @@ public static class ExpressionCompiler
             var value = new bool[n];
             var nulls = new bool[n];
             Array.Fill(value, isAnd);
-            foreach (var arg in args)
+            // Each argument's failures apart: one counts only where no other argument decides the row
+            // (false for and, true for or), so a guard such as s != '' and cast(s as int64) > 5 does not
+            // dead-letter the rows it guards, whatever the order of the arguments.
+            var argErrors = new RowErrors[args.Length];
+            var columns = new PrimitiveColumn<bool>[args.Length];
+            bool failed = false;
+            for (int a = 0; a < args.Length; a++)
             {
-                var c = (PrimitiveColumn<bool>)arg.Evaluate(batch, errors);
+                var own = argErrors[a] = new RowErrors(n);
+                var c = columns[a] = (PrimitiveColumn<bool>)args[a].Evaluate(batch, own);
+                failed |= own.Count > 0;
                 for (int i = 0; i < n; i++)
                 {
                     bool isNull = c.IsNull(i);
@@ -429,7 +437,35 @@ public static class ExpressionCompiler
                 }
             }
 
+            if (failed)
+            {
+                foreach (var own in argErrors)
+                {
+                    foreach (var (row, reason) in own.Errors)
+                    {
+                        if (!DecidedByAnother(columns, argErrors, row))
+                        {
+                            errors.Add(row, reason);
+                        }
+                    }
+                }
+            }
+
             return new PrimitiveColumn<bool>(WeftType.Bool, value, Array.IndexOf(nulls, true) >= 0 ? nulls : null);
+        }
+
+        /// <summary>Whether an argument that did not fail on <paramref name="row"/> decides it (false for and, true for or).</summary>
+        private bool DecidedByAnother(PrimitiveColumn<bool>[] columns, RowErrors[] argErrors, int row)
+        {
+            for (int a = 0; a < columns.Length; a++)
+            {
+                if (!argErrors[a].Has(row) && !columns[a].IsNull(row) && columns[a].Values[row] != isAnd)
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
     }
 

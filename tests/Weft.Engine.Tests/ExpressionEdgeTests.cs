@@ -190,4 +190,27 @@ public sealed class ExpressionEdgeTests
         var overflow = Eval(If(Col("l") > 1000, Col("l") * Col("l"), Lit(0L)), schema, rows);
         overflow.Errors.Errors.Select(e => e.Row).Should().Equal([1], "a failure in the branch a row takes still counts");
     }
+
+    [Fact]
+    public void A_failure_in_an_and_or_or_argument_counts_only_where_no_other_argument_decides_the_row()
+    {
+        // Was: every argument's failures counted, so the guard s != '' dead-lettered the '' rows it guards.
+        var schema = ImmutableArray.Create(new FieldDefinition("s", WeftType.String), new FieldDefinition("l", WeftType.Int64));
+        object?[][] rows = [["", 5L], ["12", 5L], [null, 5L], ["x", 5L]];
+        var cast = Col("s").Cast(WeftType.Int64);
+
+        foreach (var guarded in new[] { (Col("s") != "") & (cast > 5), (cast > 5) & (Col("s") != "") })
+        {
+            var (values, errors) = Eval(guarded, schema, rows);
+            errors.Errors.Select(e => e.Row).Should().Equal([3], "'x' passes the guard and fails the cast, whichever side the guard is on");
+            values.Take(3).Should().Equal(false, true, null);
+        }
+
+        var either = Eval((Col("s") == "") | (cast > 5) | (Col("l") > 100), schema, rows);
+        either.Errors.Errors.Select(e => e.Row).Should().Equal([3], "'' is decided by its first argument");
+        either.Values.Take(3).Should().Equal(true, true, null);
+
+        var nested = Eval(If((Col("s") != "") & (cast > 5), Lit(1L), Lit(0L)), schema, rows);
+        nested.Errors.Errors.Select(e => e.Row).Should().Equal([3]);
+    }
 }
