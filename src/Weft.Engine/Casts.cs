@@ -63,7 +63,9 @@ public static class Casts
                 {
                     case long v: l = v; break;
                     case bool b: l = b ? 1 : 0; break;
-                    case double d when !double.IsNaN(d) && Math.Abs(d) < 9.2e18: l = (long)Math.Round(d, MidpointRounding.AwayFromZero); break;
+                    // [-2^63, 2^63): every double there rounds to an int64 (NaN fails both tests). The bound
+                    // was 9.2e18, which refused 9.2e18 .. 9.22e18, values an int64 holds.
+                    case double d when d >= -9223372036854775808.0 && d < 9223372036854775808.0: l = (long)Math.Round(d, MidpointRounding.AwayFromZero); break;
                     case string s when long.TryParse(s, NumberStyles.Integer, inv, out var p): l = p; break;
                     default: return false;
                 }
@@ -78,20 +80,36 @@ public static class Casts
             }
 
             case ScalarKind.Float32 or ScalarKind.Float64:
+            {
+                double d;
                 switch (value)
                 {
-                    case double d: result = d; return true;
-                    case long l: result = (double)l; return true;
-                    case bool b: result = b ? 1.0 : 0.0; return true;
-                    case string s when double.TryParse(s, NumberStyles.Float, inv, out var p): result = p; return true;
+                    case double v: d = v; break;
+                    case long l: d = l; break;
+                    case bool b: d = b ? 1.0 : 0.0; break;
+                    case string s when double.TryParse(s, NumberStyles.Float, inv, out var p): d = p; break;
                     default: return false;
                 }
+
+                if (to.Kind == ScalarKind.Float32 && double.IsFinite(d) && float.IsInfinity((float)d))
+                {
+                    return false; // beyond float32 (1e300): not a value of the type, as a float32 literal may not be
+                }
+
+                result = d;
+                return true;
+            }
 
             case ScalarKind.Timestamp:
                 switch (value)
                 {
-                    case long l when from.IsInteger || from.Kind == ScalarKind.Timestamp: result = l; return true;
-                    case string s when DateTimeOffset.TryParse(s, inv, DateTimeStyles.AssumeUniversal, out var t): result = Timestamps.ToMicros(t); return true;
+                    // A timestamp is an instant of years 1-9999: one outside has no date, and formatting it
+                    // (a cast to string, a served read) threw or wrapped round to another instant.
+                    case long l when (from.IsInteger || from.Kind == ScalarKind.Timestamp) && l >= Timestamps.MinMicros && l <= Timestamps.MaxMicros: result = l; return true;
+                    // ISO 8601 only (a date, or a date and time): the framework's parser completed "12:30"
+                    // with today's date and "Jan 5" with this year, so the stream and a batch run on
+                    // another day cast one event differently. As raw events read their text.
+                    case string s when IsoTimestamp.TryParseGeneral(s, out long micros): result = micros; return true;
                     default: return false;
                 }
 

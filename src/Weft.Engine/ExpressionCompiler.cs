@@ -354,7 +354,7 @@ public static class ExpressionCompiler
                 }
                 else
                 {
-                    Loop<double, TOp>(Doubles(a), Doubles(b), result);
+                    LoopFloat<TOp>(Doubles(a), Doubles(b), result);
                 }
             }
             else if (a is StringColumn sa && b is StringColumn sb)
@@ -376,6 +376,21 @@ public static class ExpressionCompiler
             return new PrimitiveColumn<bool>(WeftType.Bool, result, nulls);
         }
 
+        /// <summary>
+        /// Floats compare as DuckDB compares them: NaN equals NaN and is greater than every other value
+        /// (-0 equals 0). double.CompareTo put NaN below everything, so NaN &lt; 0 was true.
+        /// </summary>
+        private static void LoopFloat<TOp>(double[] a, double[] b, bool[] result)
+            where TOp : struct, ICompare
+        {
+            for (int i = 0; i < result.Length; i++)
+            {
+                double x = a[i], y = b[i];
+                int c = x < y ? -1 : x > y ? 1 : x == y ? 0 : double.IsNaN(x) ? (double.IsNaN(y) ? 0 : 1) : -1;
+                result[i] = TOp.Test(c);
+            }
+        }
+
         private static void Loop<T, TOp>(T[] a, T[] b, bool[] result)
             where T : IComparable<T>
             where TOp : struct, ICompare
@@ -395,9 +410,17 @@ public static class ExpressionCompiler
             var value = new bool[n];
             var nulls = new bool[n];
             Array.Fill(value, isAnd);
-            foreach (var arg in args)
+            // Each argument's failures apart: one counts only where no other argument decides the row
+            // (false for and, true for or), so a guard such as s != '' and cast(s as int64) > 5 does not
+            // dead-letter the rows it guards, whatever the order of the arguments.
+            var argErrors = new RowErrors[args.Length];
+            var columns = new PrimitiveColumn<bool>[args.Length];
+            bool failed = false;
+            for (int a = 0; a < args.Length; a++)
             {
-                var c = (PrimitiveColumn<bool>)arg.Evaluate(batch, errors);
+                var own = argErrors[a] = new RowErrors(n);
+                var c = columns[a] = (PrimitiveColumn<bool>)args[a].Evaluate(batch, own);
+                failed |= own.Count > 0;
                 for (int i = 0; i < n; i++)
                 {
                     bool isNull = c.IsNull(i);
@@ -414,7 +437,35 @@ public static class ExpressionCompiler
                 }
             }
 
+            if (failed)
+            {
+                foreach (var own in argErrors)
+                {
+                    foreach (var (row, reason) in own.Errors)
+                    {
+                        if (!DecidedByAnother(columns, argErrors, row))
+                        {
+                            errors.Add(row, reason);
+                        }
+                    }
+                }
+            }
+
             return new PrimitiveColumn<bool>(WeftType.Bool, value, Array.IndexOf(nulls, true) >= 0 ? nulls : null);
+        }
+
+        /// <summary>Whether an argument that did not fail on <paramref name="row"/> decides it (false for and, true for or).</summary>
+        private bool DecidedByAnother(PrimitiveColumn<bool>[] columns, RowErrors[] argErrors, int row)
+        {
+            for (int a = 0; a < columns.Length; a++)
+            {
+                if (!argErrors[a].Has(row) && !columns[a].IsNull(row) && columns[a].Values[row] != isAnd)
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
     }
 
@@ -549,6 +600,14 @@ public static class ExpressionCompiler
                     catch (OverflowException)
                     {
                         errors.Add(i, $"integer overflow in '{op}'");
+                        continue;
+                    }
+
+                    if (Type.Kind == ScalarKind.Timestamp && (r[i] < Timestamps.MinMicros || r[i] > Timestamps.MaxMicros))
+                    {
+                        // No date outside years 1-9999: formatting it later threw (failing the executor) or wrapped round.
+                        errors.Add(i, $"timestamp out of range in '{op}' (outside years 1-9999)");
+                        r[i] = 0;
                     }
                 }
 
@@ -666,7 +725,18 @@ public static class ExpressionCompiler
             var columns = new Column[args.Length];
             for (int a = 0; a < args.Length; a++)
             {
-                columns[a] = Conform(args[a].Evaluate(batch, errors), Type, errors);
+                // Every argument runs over the whole batch, but its failures count only for rows no earlier
+                // argument decided: coalesce(x, cast(s as int64)) must not dead-letter a row x answers.
+                var argErrors = new RowErrors(n);
+                columns[a] = Conform(args[a].Evaluate(batch, argErrors), Type, argErrors);
+                foreach (var (row, reason) in argErrors.Errors)
+                {
+                    if (chosen[row] < 0)
+                    {
+                        errors.Add(row, reason);
+                    }
+                }
+
                 for (int i = 0; i < n; i++)
                 {
                     if (chosen[i] < 0 && !columns[a].IsNull(i))
@@ -684,12 +754,33 @@ public static class ExpressionCompiler
     {
         public override Column Evaluate(EventBatch batch, RowErrors errors)
         {
+            int n = batch.RowCount;
             var c = (PrimitiveColumn<bool>)condition.Evaluate(batch, errors);
-            var columns = new[] { Conform(then.Evaluate(batch, errors), Type, errors), Conform(otherwise.Evaluate(batch, errors), Type, errors) };
-            var chosen = new int[batch.RowCount];
+            var chosen = new int[n];
             for (int i = 0; i < chosen.Length; i++)
             {
                 chosen[i] = !c.IsNull(i) && c.Values[i] ? 0 : 1;
+            }
+
+            // Both branches run over the whole batch, but a branch's failures count only for the rows that
+            // take it: if(s = '', 0, cast(s as int64)) dead-lettered the rows its guard was written for.
+            var thenErrors = new RowErrors(n);
+            var otherwiseErrors = new RowErrors(n);
+            var columns = new[] { Conform(then.Evaluate(batch, thenErrors), Type, thenErrors), Conform(otherwise.Evaluate(batch, otherwiseErrors), Type, otherwiseErrors) };
+            foreach (var (row, reason) in thenErrors.Errors)
+            {
+                if (chosen[row] == 0)
+                {
+                    errors.Add(row, reason);
+                }
+            }
+
+            foreach (var (row, reason) in otherwiseErrors.Errors)
+            {
+                if (chosen[row] == 1)
+                {
+                    errors.Add(row, reason);
+                }
             }
 
             return Pick(Type, columns, chosen);
@@ -781,7 +872,7 @@ public static class ExpressionCompiler
                 {
                     if (!c.IsNull(i))
                     {
-                        r[i] = c is StringColumn s ? s.Values[i]!.Length : ((Array)c.GetValue(i)!).Length;
+                        r[i] = c is StringColumn s ? CodePoints(s.Values[i]!) : ((Array)c.GetValue(i)!).Length;
                     }
                 }
 
@@ -869,13 +960,63 @@ public static class ExpressionCompiler
                 }
 
                 // SQL semantics: 1-based start; out-of-range parts are clipped.
+                // The end in 128 bits: start - 1 + length wrapped for a start or length near the int64 limits.
+                // Positions count characters (code points), as length does: a UTF-16 index split a
+                // character beyond U+FFFF into a lone surrogate, text that is no Unicode.
+                int count = CodePoints(x);
                 long from = Math.Max(starts[i], 1) - 1;
-                long to = Math.Min(x.Length, starts[i] - 1 + Math.Max(lengths[i], 0));
-                r[i] = from >= x.Length || to <= from ? "" : x.Substring((int)from, (int)(to - from));
+                Int128 end = (Int128)starts[i] - 1 + Math.Max(lengths[i], 0);
+                long to = end >= count ? count : end <= from ? from : (long)end;
+                if (from >= count || to <= from)
+                {
+                    r[i] = "";
+                }
+                else if (count == x.Length)
+                {
+                    r[i] = x.Substring((int)from, (int)(to - from));
+                }
+                else
+                {
+                    int start = Utf16Index(x, 0, (int)from);
+                    r[i] = x[start..Utf16Index(x, start, (int)(to - from))];
+                }
             }
 
             return new StringColumn(r);
         }
+    }
+
+    /// <summary>Characters (code points) of <paramref name="text"/>: a surrogate pair counts once (a lone surrogate, which parsing refuses, once too).</summary>
+    private static int CodePoints(string text)
+    {
+        int i = text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF');
+        if (i < 0)
+        {
+            return text.Length;
+        }
+
+        int n = i;
+        for (; i < text.Length; i++, n++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+        }
+
+        return n;
+    }
+
+    /// <summary>The UTF-16 index <paramref name="codePoints"/> characters after index <paramref name="start"/>.</summary>
+    private static int Utf16Index(string text, int start, int codePoints)
+    {
+        int i = start;
+        for (int k = 0; k < codePoints && i < text.Length; k++)
+        {
+            i += char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]) ? 2 : 1;
+        }
+
+        return i;
     }
 
     private sealed class TimePartNode(string op, CompiledExpr arg) : CompiledExpr(WeftType.Int64)

@@ -79,6 +79,30 @@ internal static class IsoTimestamp
         return true;
     }
 
+    /// <summary>
+    /// Any other ISO-8601 text (a date, or a date and time with an optional fraction and offset; UTC
+    /// without one), as <see cref="Timestamps.TryParseInstant"/> reads it: text that does not start with
+    /// <c>yyyy-MM-dd</c> is declined before the general parser sees it, since that parser completes a
+    /// time alone (<c>"12:30"</c>) with today's date and a day without a year (<c>"Jan 5"</c>) with this
+    /// year's, from the wall clock: the stream and a batch run on another day read one event differently.
+    /// </summary>
+    public static bool TryParseGeneral(ReadOnlySpan<char> text, out long micros)
+    {
+        micros = 0;
+        text = text.Trim(); // white space around the text, which the general parser skips (a space after a CSV comma)
+        if (text.Length is < 10 or > 40 || !AsciiDigits(text[..4]) || text[4] != '-' || !AsciiDigits(text.Slice(5, 2)) || text[7] != '-' || !AsciiDigits(text.Slice(8, 2))
+            || (text.Length > 10 && text[10] is not ('T' or 't' or ' '))
+            || !DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var value))
+        {
+            return false;
+        }
+
+        micros = Timestamps.ToMicros(value);
+        return true;
+
+        static bool AsciiDigits(ReadOnlySpan<char> s) => !s.ContainsAnyExceptInRange('0', '9');
+    }
+
     private static bool Digits(ReadOnlySpan<byte> utf8, int start, int count, out int value)
     {
         value = 0;

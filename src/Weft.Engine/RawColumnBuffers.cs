@@ -15,12 +15,14 @@ namespace Weft.Engine;
 /// </summary>
 internal abstract class RawColumnBuffer
 {
-    public static RawColumnBuffer Create(WeftType type, int capacity)
+    /// <param name="dated">Timestamps must be instants of years 1-9999 (see <see cref="RawEventParser.TryRead"/>): an attribute's.</param>
+    public static RawColumnBuffer Create(WeftType type, int capacity, bool dated = false)
     {
         if (type.IsList)
         {
             return type.Kind switch
             {
+                ScalarKind.Timestamp when dated => new ListBuffer<long, DatedTimestampReader>(type, capacity),
                 ScalarKind.Bool => new ListBuffer<bool, BoolReader>(type, capacity),
                 ScalarKind.Int32 => new ListBuffer<int, Int32Reader>(type, capacity),
                 ScalarKind.Int64 => new ListBuffer<long, Int64Reader>(type, capacity),
@@ -33,6 +35,7 @@ internal abstract class RawColumnBuffer
 
         return type.Kind switch
         {
+            ScalarKind.Timestamp when dated => new PrimitiveBuffer<long, DatedTimestampReader>(type, capacity),
             ScalarKind.Bool => new PrimitiveBuffer<bool, BoolReader>(type, capacity),
             ScalarKind.Int32 => new PrimitiveBuffer<int, Int32Reader>(type, capacity),
             ScalarKind.Int64 => new PrimitiveBuffer<long, Int64Reader>(type, capacity),
@@ -410,6 +413,16 @@ internal readonly struct TimestampReader : IJsonValueReader<long>
     }
 }
 
+/// <summary>As <see cref="TimestampReader"/>, but an instant outside years 1-9999 is not a timestamp (an attribute's).</summary>
+internal readonly struct DatedTimestampReader : IJsonValueReader<long>
+{
+    public static bool TryRead(ref Utf8JsonReader reader, out long value) =>
+        TimestampReader.TryRead(ref reader, out value) && RawEventParser.IsDated(value);
+
+    public static bool TryReadToken(JsonTokenType kind, ReadOnlySpan<byte> token, out long value, out bool handled) =>
+        TimestampReader.TryReadToken(kind, token, out value, out handled) ? RawEventParser.IsDated(value) : false;
+}
+
 internal readonly struct Float64Reader : IJsonValueReader<double>
 {
     public static bool TryRead(ref Utf8JsonReader reader, out double value)
@@ -437,7 +450,7 @@ internal readonly struct Float32Reader : IJsonValueReader<float>
         }
 
         value = (float)reader.GetDouble();
-        return true;
+        return !float.IsInfinity(value); // a JSON number is finite: beyond float32 (1e300) it is no float32
     }
 }
 
@@ -479,27 +492,19 @@ internal static class JsonText
 
     public static bool TryParseTimestamp(ref Utf8JsonReader reader, out long micros)
     {
-        const DateTimeStyles Styles = DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal;
         if (!reader.ValueIsEscaped && IsoTimestamp.TryParse(reader.ValueSpan, out micros))
         {
             return true;
         }
 
-        DateTimeOffset ts;
-        bool ok;
         if (reader.ValueSpan.Length > StackChars)
         {
-            ok = DateTimeOffset.TryParse(reader.GetString(), CultureInfo.InvariantCulture, Styles, out ts);
-        }
-        else
-        {
-            Span<char> chars = stackalloc char[StackChars];
-            int n = reader.CopyString(chars);
-            ok = DateTimeOffset.TryParse(chars[..n], CultureInfo.InvariantCulture, Styles, out ts);
+            return IsoTimestamp.TryParseGeneral(reader.GetString(), out micros);
         }
 
-        micros = ok ? Timestamps.ToMicros(ts) : 0;
-        return ok;
+        Span<char> chars = stackalloc char[StackChars];
+        int n = reader.CopyString(chars);
+        return IsoTimestamp.TryParseGeneral(chars[..n], out micros);
     }
 
     /// <summary>The unescaped UTF-8 of the current string or property name: the input itself unless it has escapes.</summary>

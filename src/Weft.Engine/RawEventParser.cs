@@ -428,6 +428,12 @@ public sealed class RawEventParser
                         reason = $"missing required attribute '{f.Name}' of {type}";
                         break;
                     }
+
+                    if (f.Type.Kind == ScalarKind.Timestamp && !StandardColumns.IsStandard(f.Name) && Undated(projected[f.Name], i) is { } undated)
+                    {
+                        reason = $"attribute '{f.Name}' of {type}: {undated} µs since the epoch has no date (outside years 1-9999)";
+                        break;
+                    }
                 }
             }
 
@@ -510,7 +516,7 @@ public sealed class RawEventParser
             Buffers = new RawColumnBuffer[schema.Length];
             for (int i = 0; i < Buffers.Length; i++)
             {
-                Buffers[i] = RawColumnBuffer.Create(schema[i].Type, capacity);
+                Buffers[i] = RawColumnBuffer.Create(schema[i].Type, capacity, dated: !StandardColumns.IsStandard(schema[i].Name));
             }
 
             Written = new int[schema.Length];
@@ -1147,6 +1153,36 @@ public sealed class RawEventParser
         return (id, user, type);
     }
 
+    /// <summary>Whether <paramref name="micros"/> is an instant of years 1-9999, which alone a timestamp can be formatted as.</summary>
+    internal static bool IsDated(long micros) => micros >= Timestamps.MinMicros && micros <= Timestamps.MaxMicros;
+
+    /// <summary>The first value of row <paramref name="row"/> of a timestamp (or list of timestamps) column that has no date, or null.</summary>
+    private static long? Undated(Column column, int row)
+    {
+        if (column.IsNull(row))
+        {
+            return null;
+        }
+
+        if (column is PrimitiveColumn<long> scalar)
+        {
+            return IsDated(scalar.Values[row]) ? null : scalar.Values[row];
+        }
+
+        if (column.GetValue(row) is long[] list)
+        {
+            foreach (long micros in list)
+            {
+                if (!IsDated(micros))
+                {
+                    return micros;
+                }
+            }
+        }
+
+        return null;
+    }
+
     private static string Describe(ReadOnlySpan<byte> rawValue)
     {
         string raw = Encoding.UTF8.GetString(rawValue);
@@ -1154,7 +1190,12 @@ public sealed class RawEventParser
     }
 
     /// <summary>Reads a JSON value as a column value of <paramref name="type"/> (engine representation).</summary>
-    public static bool TryRead(JsonElement e, WeftType type, out object? value)
+    /// <param name="dated">
+    /// A timestamp must have a date (years 1-9999), as an attribute's must: one outside (nanoseconds sent
+    /// where microseconds belong) is not a timestamp. event_time and ingest_time are read without it and
+    /// refused after, with reasons of their own.
+    /// </param>
+    public static bool TryRead(JsonElement e, WeftType type, out object? value, bool dated = false)
     {
         value = null;
         if (type.IsList)
@@ -1178,7 +1219,7 @@ public sealed class RawEventParser
             int i = 0;
             foreach (var item in e.EnumerateArray())
             {
-                if (!TryRead(item, element, out var v) || v is null)
+                if (!TryRead(item, element, out var v, dated) || v is null)
                 {
                     return false;
                 }
@@ -1211,22 +1252,22 @@ public sealed class RawEventParser
             case ScalarKind.Int64 when e.ValueKind == JsonValueKind.String && long.TryParse(e.GetString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out long s64):
                 value = s64;
                 return true;
-            case ScalarKind.Float32 or ScalarKind.Float64 when e.ValueKind == JsonValueKind.Number:
+            case ScalarKind.Float32 or ScalarKind.Float64 when e.ValueKind == JsonValueKind.Number
+                && (type.Kind == ScalarKind.Float64 || !float.IsInfinity((float)e.GetDouble())):
                 value = e.GetDouble();
                 return true;
             case ScalarKind.String when e.ValueKind == JsonValueKind.String:
                 value = e.GetString();
                 return true;
-            case ScalarKind.Timestamp when e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out long micros):
+            case ScalarKind.Timestamp when e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out long micros) && (!dated || IsDated(micros)):
                 value = micros;
                 return true;
             case ScalarKind.Timestamp when e.ValueKind == JsonValueKind.String && IsoTimestamp.TryParse(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(e).Trim((byte)'"'), out long iso):
                 // The common shape straight from the UTF-8 (the general parser costs a microsecond a value).
                 value = iso;
                 return true;
-            case ScalarKind.Timestamp when e.ValueKind == JsonValueKind.String
-                && DateTimeOffset.TryParse(e.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var ts):
-                value = Timestamps.ToMicros(ts);
+            case ScalarKind.Timestamp when e.ValueKind == JsonValueKind.String && IsoTimestamp.TryParseGeneral(e.GetString(), out long general):
+                value = general;
                 return true;
             default:
                 return false;

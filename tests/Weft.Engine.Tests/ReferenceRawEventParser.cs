@@ -195,7 +195,7 @@ internal sealed class ReferenceRawEventParser
                     continue;
                 }
 
-                if (!RawEventParser.TryRead(p.Value, field.Type, out var value))
+                if (!RawEventParser.TryRead(p.Value, field.Type, out var value, dated: !StandardColumns.IsStandard(field.Name)))
                 {
                     // Name the event in its dead letter when its identity was readable.
                     if (root.TryGetProperty(StandardColumns.EventId, out var idElement) && idElement.ValueKind == JsonValueKind.String)

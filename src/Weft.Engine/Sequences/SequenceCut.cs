@@ -22,8 +22,13 @@ public readonly record struct SequenceCut(long AsOfMicros, long KnownAtMicros, l
             limit is { } l ? Math.Min(l, max) : max);
     }
 
-    /// <summary>The lowest event_time that is still inside the lookback (exclusive bound + 1).</summary>
-    public long FromMicros => LookbackMicros >= AsOfMicros - long.MinValue / 2 ? long.MinValue : AsOfMicros - LookbackMicros + 1;
+    /// <summary>The lowest event_time that is still inside the lookback (exclusive bound + 1); long.MinValue when that is below every long.</summary>
+    /// <remarks>
+    /// The underflow test is exact: the one it replaced (<c>LookbackMicros &gt;= AsOfMicros - long.MinValue / 2</c>)
+    /// itself overflowed for an as_of past 2^62 µs, and dropped the lookback altogether (long.MaxValue as
+    /// "now" read every event ever), and it clipped cuts near long.MinValue that had no underflow.
+    /// </remarks>
+    public long FromMicros => LookbackMicros > 0 && AsOfMicros < long.MinValue + LookbackMicros ? long.MinValue : AsOfMicros - LookbackMicros + 1;
 
     public bool Admits(long eventTime, long ingestTime) =>
         eventTime <= AsOfMicros && eventTime >= FromMicros && ingestTime <= KnownAtMicros;
