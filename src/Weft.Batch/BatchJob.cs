@@ -256,10 +256,10 @@ public sealed class BatchJob
             long chunkIn = 0, chunkOut = 0, chunkDeadLetters = 0;
             if (staging is null || !staging.IsStaged)
             {
-                (enriched, var rejected, var run, long rawRead) = await ComputeChunkAsync(start, end, shard, untimedDeadLetters: index == 1, cancellationToken).ConfigureAwait(false);
-                if (rawRead == 0 && !request.AllowEmptyChunks)
+                (enriched, var rejected, var run, long rawRead, long eventsRead) = await ComputeChunkAsync(start, end, shard, untimedDeadLetters: index == 1, cancellationToken).ConfigureAwait(false);
+                if (eventsRead == 0 && !request.AllowEmptyChunks)
                 {
-                    await RefuseToEmptyAsync(table, chunkName, start, end, cancellationToken).ConfigureAwait(false);
+                    await RefuseToEmptyAsync(table, chunkName, start, end, rawRead, rejected, cancellationToken).ConfigureAwait(false);
                 }
 
                 // Dead letters first, tagged by run and chunk (and shard): a crash before the chunk
@@ -439,18 +439,19 @@ public sealed class BatchJob
     /// event_time is in the chunk, and with <paramref name="untimedDeadLetters"/> (the run's first chunk)
     /// those whose event_time cannot be read.
     /// </summary>
-    /// <remarks>RawRead: the archives' records for the chunk, every shard's, dead letters included.</remarks>
-    private async Task<(EventBatch Enriched, List<DeadLetter> Rejected, SignalRun Run, long RawRead)> ComputeChunkAsync(long start, long end, BatchShard? shard, bool untimedDeadLetters, CancellationToken cancellationToken)
+    /// <remarks>RawRead: the archives' records for the chunk, every shard's, dead letters included; EventsRead: those that parsed, every shard's.</remarks>
+    private async Task<(EventBatch Enriched, List<DeadLetter> Rejected, SignalRun Run, long RawRead, long EventsRead)> ComputeChunkAsync(long start, long end, BatchShard? shard, bool untimedDeadLetters, CancellationToken cancellationToken)
     {
         var parser = new RawEventParser(_env.Signal, _time, HistoryParsing);
         var parsed = new List<EventBatch>();
         var rejected = new List<DeadLetter>();
-        long rawRead = 0;
+        long rawRead = 0, eventsRead = 0;
         foreach (var archive in _env.Config.ReadableArchives())
         {
             await foreach (var part in TableInputs.ReadRawEventsAsync(archive, parser, _env.Signal.RawSchema, start, end, cancellationToken, untimedDeadLetters).ConfigureAwait(false))
             {
                 rawRead += part.Events.RowCount + part.DeadLetters.Count;
+                eventsRead += part.Events.RowCount;
                 var events = shard is null ? part.Events : OwnedRows(part.Events, shard);
                 if (events.RowCount > 0)
                 {
@@ -476,14 +477,16 @@ public sealed class BatchJob
             ? EventBatch.Empty(_env.Signal.EnrichedSchema)
             : await run.ProcessTableAsync(raw, cancellationToken).ConfigureAwait(false);
         rejected.AddRange(context.DeadLetters);
-        return (enriched, rejected, run, rawRead);
+        return (enriched, rejected, run, rawRead, eventsRead);
     }
 
     /// <summary>
-    /// Stops the run when a chunk whose archives hold nothing would empty buckets the lake holds rows in
+    /// Stops the run when a chunk whose archives hold no events would empty buckets the lake holds rows in
     /// (either path: sealing them hides the stream's rows too); see <see cref="BatchRequest.AllowEmptyChunks"/>.
+    /// A chunk whose records are all dead letters holds no events either: an archive file damaged or of
+    /// another format would otherwise wipe the rows it once gave.
     /// </summary>
-    private async Task RefuseToEmptyAsync(EventTable table, string chunkName, long start, long end, CancellationToken cancellationToken)
+    private async Task RefuseToEmptyAsync(EventTable table, string chunkName, long start, long end, long records, List<DeadLetter> rejected, CancellationToken cancellationToken)
     {
         var snapshot = await table.Log.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
         var held = snapshot.Files(TimeBuckets.Filter(start, end - 1, _env.Definition.Bucket, PartitionFilter.All));
@@ -505,8 +508,10 @@ public sealed class BatchJob
             return; // files of no rows: nothing to lose
         }
 
+        string deadLetters = records == 0 ? ""
+            : $" ({records:N0} record(s), every one a dead letter{(rejected.Count > 0 ? $", e.g. {rejected[0].Reason}{(rejected[0].Source is { } at ? $" at {at}" : "")}" : "")})";
         throw new InputException(
-            $"chunk {chunkName}: the archives hold no events for it, but {table.Path} holds {(unknown ? "rows" : $"{rows:N0} row(s)")} in its buckets; nothing was replaced. " +
+            $"chunk {chunkName}: the archives hold no events for it{deadLetters}, but {table.Path} holds {(unknown ? "rows" : $"{rows:N0} row(s)")} in its buckets; nothing was replaced. " +
             $"Check `archives` in {_env.Config.ConfigPath} (a wrong path, or events past the archive's retention), or pass --allow-empty to empty these buckets");
     }
 

@@ -86,6 +86,44 @@ public sealed class BatchJobTests
         (await RowsAsync(table)).Should().Be(0);
     }
 
+    /// <summary>
+    /// A chunk whose archive records are all dead letters (a damaged file, one of another format) holds no
+    /// events either: it emptied and sealed buckets the lake holds rows in. It stops as a chunk of no records
+    /// does, saying the records were dead letters; --allow-empty still empties them, recording the dead letters.
+    /// </summary>
+    [Fact]
+    public async Task A_chunk_whose_records_are_all_dead_letters_does_not_empty_buckets_the_lake_holds_rows_in()
+    {
+        using var world = await BatchWorld.CreateAsync(seed: 35, events: 200);
+        var env = await SignalEnvironment.LoadAsync(world.Config, "engagement");
+        var day = new BatchRequest("engagement", BatchWorld.Start, BatchWorld.Start + BatchWorld.Day);
+        (await new BatchJob(env).RunAsync(day, null, CancellationToken.None)).EventsOut.Should().BeGreaterThan(0);
+        var table = await EventTable.OpenAsync(world.Config.EnrichedTable("engagement"));
+        long before = (await table.Log.GetSnapshotAsync()).Version;
+        long rowsBefore = await RowsAsync(table);
+        rowsBefore.Should().BePositive();
+
+        // Every record of the day lacks its user_id: each is a dead letter with an event time in the chunk.
+        var damaged = Path.Combine(world.Root, "damaged");
+        Directory.CreateDirectory(damaged);
+        var lines = Enumerable.Range(0, 5).Select(i =>
+            $$"""{"event_id":"bad-{{i}}","event_type":"click","event_time":"{{BatchWorld.Iso(BatchWorld.Start + (i + 1) * BatchWorld.Hour)}}","item_id":{{i}}}""");
+        await File.WriteAllLinesAsync(Path.Combine(damaged, "events.jsonl"), lines);
+        var damagedArchive = await SignalEnvironment.LoadAsync(world.Config with { Archives = [new Weft.Engine.Configuration.TableLocation(damaged, Weft.Engine.Configuration.TableFormat.Jsonl)] }, "engagement");
+
+        var refused = async () => await new BatchJob(damagedArchive).RunAsync(day, null, CancellationToken.None);
+
+        (await refused.Should().ThrowAsync<InputException>()).Which.Message.Should()
+            .Contain("the archives hold no events for it (5 record(s), every one a dead letter, e.g. missing user_id").And.Subject.Should()
+            .Contain("nothing was replaced").And.Contain("--allow-empty");
+        (await table.Log.GetSnapshotAsync()).Version.Should().Be(before);
+        (await RowsAsync(table)).Should().Be(rowsBefore);
+
+        var emptied = await new BatchJob(damagedArchive).RunAsync(day with { AllowEmptyChunks = true }, null, CancellationToken.None);
+        emptied.DeadLetters.Should().Be(5);
+        (await RowsAsync(table)).Should().Be(0);
+    }
+
     /// <summary>More buckets per chunk than any range holds is one chunk of the range: the length once overflowed and cut chunks inside buckets, each emptying the last one's rows.</summary>
     [Theory]
     [InlineData(213_503_984)]
