@@ -416,11 +416,12 @@ public sealed class EmbeddedLog : IAsyncDisposable
             {
                 await WriteGroupFileAsync(group, nextOffset, NowMicros(), cancellationToken).ConfigureAwait(false);
             }
-            catch
+            catch when (File.Exists(Path.Combine(_groupsDirectory, LogFormat.GroupFileName(group))))
             {
                 // The write may have failed after its rename (the directory's fsync): the file may then hold
                 // nextOffset where the group had no file before. Retention must count the group while this
-                // log is open, at the offset it had (the file holds it or nextOffset, never less).
+                // log is open, at the offset it had (the file holds it or nextOffset, never less). Without a
+                // file (a failure before the rename, a cancellation) a group that had none still has none.
                 lock (_sync)
                 {
                     if (_groups.TryGetValue(group, out var kept))

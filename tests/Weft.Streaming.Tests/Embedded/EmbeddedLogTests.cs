@@ -866,6 +866,33 @@ public sealed class EmbeddedLogTests : IDisposable
     }
 
     [Fact]
+    public async Task A_first_commit_that_fails_before_its_file_is_written_does_not_hold_back_retention()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero));
+        var options = SmallSegments with { TimeProvider = clock, RetentionPeriod = TimeSpan.FromHours(1), RetentionCheckInterval = Timeout.InfiniteTimeSpan };
+        await using var log = await EmbeddedLog.OpenAsync(LogPath, options);
+        await log.AppendAsync(Records(80, padding: 100));
+        var segments = Segments(LogPath);
+        var write = log.WriteGroupFileAsync;
+        log.WriteGroupFileAsync = (_, _, _, _) => ValueTask.FromException(new IOException("no space left on device (injected)"));
+        await using (var gone = await log.OpenSourceAsync("gone"))
+        {
+            var commit = async () => await gone.CommitAsync(new Dictionary<string, long> { ["embedded"] = 4 }, CancellationToken.None);
+            await commit.Should().ThrowAsync<IOException>();
+        }
+
+        File.Exists(Path.Combine(LogPath, "groups", "gone.offset")).Should().BeFalse();
+        log.WriteGroupFileAsync = write;
+        await using (var fast = await log.OpenSourceAsync("fast"))
+        {
+            await fast.CommitAsync(new Dictionary<string, long> { ["embedded"] = 79 }, CancellationToken.None);
+        }
+
+        clock.Advance(TimeSpan.FromHours(2));
+        (await log.EnforceRetentionAsync()).Should().Be(segments.Length - 1, "a group with no file, and no reader, holds nothing back");
+    }
+
+    [Fact]
     public async Task Retention_deletes_nothing_while_no_consumer_group_exists_and_nothing_a_new_reader_has_yet_to_read()
     {
         var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero));
