@@ -263,7 +263,7 @@ public static class SequenceBuild
             _idRead = read.Contains(StandardColumns.EventId);
             var needed = _definition.Element.Select(f => f.Name).Concat(_definition.Enrichments.Select(e => e.On)).ToHashSet(StringComparer.Ordinal);
             var routed = _env.Signal.StartRun(new ExecutorContext(_definition, time), new RunOptions { Assemble = false }).Stages.OfType<EventTypeRouter>().Single();
-            _elementSchema = [.. routed.OutputSchema(_env.Signal.RawSchema).Where(f => !StandardColumns.IsStandard(f.Name) && needed.Contains(f.Name))];
+            _elementSchema = [.. routed.OutputSchema(_env.Signal.RawSchema).Where(f => !StandardColumns.IsInAll(f.Name) && needed.Contains(f.Name))];
             _partSchema = [.. StandardColumns.All, .. _elementSchema];
         }
 

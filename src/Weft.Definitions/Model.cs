@@ -26,6 +26,13 @@ public static class StandardColumns
 
     public static bool IsStandard(string name) =>
         name is EventId or UserId or EventType or EventTime or IngestTime or Tenant;
+
+    /// <summary>
+    /// A column of <see cref="All"/>, which every enriched row carries in place. <c>tenant</c> is standard
+    /// but optional: an element or enrichment key that names it takes it as any other column.
+    /// </summary>
+    public static bool IsInAll(string name) =>
+        name is EventId or UserId or EventType or EventTime or IngestTime;
 }
 
 /// <summary>One step of an event type's executor chain.</summary>

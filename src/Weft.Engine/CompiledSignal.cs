@@ -70,7 +70,7 @@ public sealed class CompiledSignal
             {
                 // The router's output starts with StandardColumns.All; every other column the element or an
                 // enrichment key wants follows, `tenant` included (an element may name it: it was null on every row).
-                if (StandardColumns.All.All(s => s.Name != f.Name) && wanted.Contains(f.Name))
+                if (!StandardColumns.IsInAll(f.Name) && wanted.Contains(f.Name))
                 {
                     routerColumns[f.Name] = routerColumns.TryGetValue(f.Name, out var existing) && existing.Type != f.Type
                         ? existing with { Type = ExprTyper.Promote(existing.Type, f.Type), Nullable = true }

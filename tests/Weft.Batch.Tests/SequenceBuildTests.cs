@@ -103,6 +103,38 @@ public sealed class SequenceBuildTests
     }
 
     /// <summary>Per user: "user|truncated|element;element;…" with every sequence column of every element.</summary>
+    /// <summary>
+    /// An element may name the standard column <c>tenant</c>: the direct build (<c>weft snapshot
+    /// --from-archive</c>) carries the event's tenant as the batch path then a snapshot does (it gave null).
+    /// </summary>
+    [Fact]
+    public async Task Sequence_build_carries_a_tenant_element_as_batch_then_snapshot_does()
+    {
+        var weft = new DefinitionCatalog();
+        var click = weft.EventType("click").Attribute("item_id", WeftType.Int64, nullable: false).Attribute("dwell_ms", WeftType.Int32);
+        var save = weft.EventType("save").Attribute("item_id", WeftType.Int64, nullable: false);
+        weft.Signal("engagement", tenant: "home-feed").Include(click).Include(save).Element("item_id", "tenant")
+            .MaxLength(8).Lookback(TimeSpan.FromDays(2)).Bucket(TimeBucket.Hour).LateAllowance(TimeSpan.FromHours(6));
+        using var world = await BatchWorld.CreateAsync(seed: 41, events: 300, users: 10, signal: weft.Build().Single());
+        // The same events as JSONL, most of them with a tenant.
+        var archive = Path.Combine(world.Root, "tenanted");
+        Directory.CreateDirectory(archive);
+        await File.WriteAllLinesAsync(Path.Combine(archive, "events.jsonl"), world.Events.Select((e, i) =>
+            $$"""{"event_id":"{{e.EventId}}","user_id":{{e.UserId}},"event_type":"{{e.EventType}}","event_time":"{{BatchWorld.Iso(e.EventTime)}}","ingest_time":"{{BatchWorld.Iso(e.IngestTime)}}","item_id":{{e.ItemId ?? 0}}{{(i % 4 == 0 ? "" : $",\"tenant\":\"t{i % 3}\"")}}}"""));
+        var env = await SignalEnvironment.LoadAsync(world.Config with { Archives = [new Weft.Engine.Configuration.TableLocation(archive, Weft.Engine.Configuration.TableFormat.Jsonl)] }, "engagement");
+        long from = BatchWorld.Start, to = BatchWorld.Start + (3 * BatchWorld.Day);
+        await new BatchJob(env).RunAsync(new BatchRequest("engagement", from, to), null, CancellationToken.None);
+        var cut = SequenceCut.For(env.Definition, to, long.MaxValue);
+        var lake = await EnrichedLake.OpenAsync(world.Config.EnrichedTable("engagement"), env.Definition, CancellationToken.None);
+        var expected = SequenceBuilder.Snapshot(await lake.ReadAsync(cut.FromMicros, cut.AsOfMicros, CancellationToken.None), env.Definition, cut, env.Enrichments);
+
+        var (actual, _) = await SequenceBuild.BuildAsync(env, new SequenceBuildRequest(from, to, cut) { UsersPerPart = 3, Parallelism = 1 }, null, CancellationToken.None);
+
+        var tenants = expected.Elements[StandardColumns.Tenant];
+        Enumerable.Range(0, expected.Elements.RowCount).Count(i => !tenants.IsNull(i)).Should().BePositive("the batch path carries the tenant");
+        Describe(actual).Should().Equal(Describe(expected));
+    }
+
     private static List<string> Describe(SequenceTable table)
     {
         var result = new List<string>(table.RowCount);
