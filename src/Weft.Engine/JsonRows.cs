@@ -97,7 +97,7 @@ public static class JsonRows
                             problem = $"missing '{_schema[c].Name}'";
                         }
                     }
-                    else if (!RawEventParser.TryRead(v, _schema[c].Type, out _row[c]))
+                    else if (!RawEventParser.TryRead(v, _schema[c].Type, out _row[c], dated: !StandardColumns.IsStandard(_schema[c].Name)))
                     {
                         problem = $"'{_schema[c].Name}': expected {_schema[c].Type}";
                     }

@@ -108,4 +108,23 @@ public sealed class JsonLinesTests : IDisposable
         bad[0].Reason.Should().Contain("not valid UTF-8: byte 0xE9");
         bad[1].Reason.Should().Contain("\\ud800");
     }
+
+    /// <summary>
+    /// A timestamp outside years 1–9999 (nanoseconds written where microseconds belong) is refused as an
+    /// event's attribute is: it was kept, and every later formatting of it (a served read, a cast) threw.
+    /// </summary>
+    [Fact]
+    public void A_row_holding_a_timestamp_with_no_date_is_refused_and_the_others_read()
+    {
+        var path = Path.Combine(_directory, "items.jsonl");
+        long nanos = Timestamps.ToMicros(new DateTimeOffset(2026, 11, 30, 0, 0, 0, TimeSpan.Zero)) * 1000;
+        File.WriteAllText(path, $"{{\"item_id\":1,\"version_time\":\"2026-11-30T00:00:00Z\"}}\n{{\"item_id\":2,\"version_time\":{nanos}}}\n{{\"item_id\":3,\"version_time\":{Timestamps.MaxMicros}}}\n");
+        ImmutableArray<FieldDefinition> schema = [new("item_id", WeftType.Int64), new("version_time", WeftType.Timestamp)];
+
+        var (rows, bad) = JsonRows.Read(JsonRows.ReadLines(path), schema, "enrichment");
+
+        Enumerable.Range(0, rows.RowCount).Select(i => rows["item_id"].GetValue(i)).Should().Equal(1L, 3L);
+        bad.Select(b => b.Source).Should().Equal($"{path}:2");
+        bad[0].Reason.Should().Contain("'version_time'");
+    }
 }
