@@ -512,7 +512,10 @@ public sealed class BatchJob
             : $" ({records:N0} record(s), every one a dead letter{(rejected.Count > 0 ? $", e.g. {rejected[0].Reason}{(rejected[0].Source is { } at ? $" at {at}" : "")}" : "")})";
         throw new InputException(
             $"chunk {chunkName}: the archives hold no events for it{deadLetters}, but {table.Path} holds {(unknown ? "rows" : $"{rows:N0} row(s)")} in its buckets; nothing was replaced. " +
-            $"Check `archives` in {_env.Config.ConfigPath} (a wrong path, or events past the archive's retention), or pass --allow-empty to empty these buckets");
+            (records == 0
+                ? $"Check `archives` in {_env.Config.ConfigPath} (a wrong path, or events past the archive's retention)"
+                : $"Check the archive files for the chunk's days (damaged, of another format than `archives` in {_env.Config.ConfigPath} says, or events the signal's raw schema no longer reads)") +
+            ", or pass --allow-empty to empty these buckets");
     }
 
     /// <summary>How the batch path parses the archive: an event without an ingest_time arrived at its event_time, the same every run.</summary>

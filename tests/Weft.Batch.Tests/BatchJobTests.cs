@@ -115,7 +115,7 @@ public sealed class BatchJobTests
 
         (await refused.Should().ThrowAsync<InputException>()).Which.Message.Should()
             .Contain("the archives hold no events for it (5 record(s), every one a dead letter, e.g. missing user_id").And.Subject.Should()
-            .Contain("nothing was replaced").And.Contain("--allow-empty");
+            .Contain("nothing was replaced").And.Contain("Check the archive files").And.Contain("--allow-empty");
         (await table.Log.GetSnapshotAsync()).Version.Should().Be(before);
         (await RowsAsync(table)).Should().Be(rowsBefore);
 
