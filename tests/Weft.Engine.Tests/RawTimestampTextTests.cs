@@ -36,7 +36,7 @@ public sealed class RawTimestampTextTests
             $$"""{"event_id":"time","user_id":1,"event_type":"click","event_time":{{quoted}}}""",
             $$"""{"event_id":"attr","user_id":1,"event_type":"click","event_time":"2026-03-01T10:00:00Z","seen":{{quoted}}}""",
             $$"""{"event_id":"nested","user_id":1,"event_type":"click","event_time":"2026-03-01T10:00:00Z","x":{"y":1},"seen":{{quoted}}}""",
-            $$"""{"event_id":"escaped","user_id":1,"event_type":"click","event_time":"2026-03-01T10:00:00Z","seen":"\u0031{{quoted[2..^1]}}"}""",
+            $$"""{"event_id":"escaped","user_id":1,"event_type":"click","event_time":"2026-03-01T10:00:00Z","seen":"{{$"\\u{(int)text[0]:x4}"}}{{quoted[2..^1]}}"}""",
             $$"""{"event_id":"list","user_id":1,"event_type":"click","event_time":"2026-03-01T10:00:00Z","whens":[{{quoted}}]}""",
         ];
         var result = parser.Parse(events.Select((e, i) => new RawRecord(Encoding.UTF8.GetBytes(e), $"t:{i}")).ToList());
