@@ -319,7 +319,7 @@ public static class TableInputs
                 if (reader.Schema.IndexOf(name) < 0 && !partitionValues.ContainsKey(name))
                 {
                     throw new InputException(
-                        $"{file}: has no column '{name}', and no folder above it names one ('{name}=…'); every row would be a dead letter, so nothing was read or written. " +
+                        $"{file}: has no column '{name}', and no folder above it names one ('{name}=…'); every row would be a dead letter, so no row was read or written. " +
                         $"Columns in the file: {string.Join(", ", reader.Schema.Fields.Select(f => f.Name))}");
                 }
             }
