@@ -99,7 +99,9 @@ public static class JsonRows
                     }
                     else if (!RawEventParser.TryRead(v, _schema[c].Type, out _row[c], dated: !StandardColumns.IsStandard(_schema[c].Name)))
                     {
-                        problem = $"'{_schema[c].Name}': expected {_schema[c].Type}";
+                        problem = _schema[c].Type == WeftType.Timestamp && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out long micros)
+                            ? $"'{_schema[c].Name}': {micros} µs lies outside the years 1–9999"
+                            : $"'{_schema[c].Name}': expected {_schema[c].Type}";
                     }
                 }
             }

@@ -458,8 +458,8 @@ public sealed class BatchCommandTests : IDisposable
             (TrainingSet(item), "label file '" + item + "': column 'item_id' has the name of a column the training set adds"),
             (TrainingSet(mask, "--pad", "4"), "column 'mask' has the name of a column the training set adds"),
             (TrainingSet(upper), "column 'EVENT_ID' has the name of a column the training set adds"),
-            (TrainingSet(late), "label file '" + late + "', line 2: label_time 9223372036854775807 µs lies outside the years 1–9999"),
-            (TrainingSet(early), "line 1: label_time -9223372036854775808 µs lies outside the years 1–9999"),
+            (TrainingSet(late), "label file '" + late + "': 1 bad row(s), e.g. " + late + ":2: 'label_time': 9223372036854775807 µs lies outside the years 1–9999"),
+            (TrainingSet(early), ":1: 'label_time': -9223372036854775808 µs lies outside the years 1–9999"),
             (["batch", "--config", config, "--signal", "engagement", "--from", "2026-11-01", "--to", "9999-12-31T23:59:59Z"], "--to 9999-12-31T23:59:59.000000Z is"),
         };
         foreach (var (args, message) in cases)

@@ -125,6 +125,6 @@ public sealed class JsonLinesTests : IDisposable
 
         Enumerable.Range(0, rows.RowCount).Select(i => rows["item_id"].GetValue(i)).Should().Equal(1L, 3L);
         bad.Select(b => b.Source).Should().Equal($"{path}:2");
-        bad[0].Reason.Should().Contain("'version_time'");
+        bad[0].Reason.Should().Contain($"'version_time': {nanos} µs lies outside the years 1–9999");
     }
 }
