@@ -833,26 +833,10 @@ public sealed class EmbeddedLogTests : IDisposable
         var options = SmallSegments with { TimeProvider = clock, RetentionPeriod = TimeSpan.FromHours(1), RetentionCheckInterval = Timeout.InfiniteTimeSpan };
         var log = await EmbeddedLog.OpenAsync(LogPath, options);
         await log.AppendAsync(Records(80, padding: 100));
-        var segments = Segments(LogPath);
-        segments.Length.Should().BeGreaterThan(3);
-        var write = log.WriteGroupFileAsync;
-        log.WriteGroupFileAsync = async (group, next, micros, ct) =>
-        {
-            await write(group, next, micros, ct);
-            throw new IOException("fsync(2) on the groups folder failed (injected)");
-        };
-        await using (var slow = await log.OpenSourceAsync("slow"))
-        {
-            var commit = async () => await slow.CommitAsync(new Dictionary<string, long> { ["embedded"] = 4 }, CancellationToken.None);
-            await commit.Should().ThrowAsync<IOException>();
-        }
+        Segments(LogPath).Length.Should().BeGreaterThan(3);
+        await FailFirstCommitThenCommitAllAsync(log, "slow", fileWritten: true);
 
         File.Exists(Path.Combine(LogPath, "groups", "slow.offset")).Should().BeTrue("the write failed after its rename");
-        log.WriteGroupFileAsync = write;
-        await using (var fast = await log.OpenSourceAsync("fast"))
-        {
-            await fast.CommitAsync(new Dictionary<string, long> { ["embedded"] = 79 }, CancellationToken.None);
-        }
 
         clock.Advance(TimeSpan.FromHours(2));
         (await log.EnforceRetentionAsync()).Should().Be(0, "the slow group may have read only up to offset 5, in the first segment");
@@ -873,23 +857,39 @@ public sealed class EmbeddedLogTests : IDisposable
         await using var log = await EmbeddedLog.OpenAsync(LogPath, options);
         await log.AppendAsync(Records(80, padding: 100));
         var segments = Segments(LogPath);
-        var write = log.WriteGroupFileAsync;
-        log.WriteGroupFileAsync = (_, _, _, _) => ValueTask.FromException(new IOException("no space left on device (injected)"));
-        await using (var gone = await log.OpenSourceAsync("gone"))
-        {
-            var commit = async () => await gone.CommitAsync(new Dictionary<string, long> { ["embedded"] = 4 }, CancellationToken.None);
-            await commit.Should().ThrowAsync<IOException>();
-        }
+        await FailFirstCommitThenCommitAllAsync(log, "gone", fileWritten: false);
 
         File.Exists(Path.Combine(LogPath, "groups", "gone.offset")).Should().BeFalse();
-        log.WriteGroupFileAsync = write;
-        await using (var fast = await log.OpenSourceAsync("fast"))
-        {
-            await fast.CommitAsync(new Dictionary<string, long> { ["embedded"] = 79 }, CancellationToken.None);
-        }
 
         clock.Advance(TimeSpan.FromHours(2));
         (await log.EnforceRetentionAsync()).Should().Be(segments.Length - 1, "a group with no file, and no reader, holds nothing back");
+    }
+
+    /// <summary>
+    /// <paramref name="group"/>'s first commit (through offset 4) fails, its file written and renamed into
+    /// place first or not at all; then another group commits every record.
+    /// </summary>
+    private static async Task FailFirstCommitThenCommitAllAsync(EmbeddedLog log, string group, bool fileWritten)
+    {
+        var write = log.WriteGroupFileAsync;
+        log.WriteGroupFileAsync = async (name, next, micros, ct) =>
+        {
+            if (fileWritten)
+            {
+                await write(name, next, micros, ct);
+            }
+
+            throw new IOException(fileWritten ? "fsync(2) on the groups folder failed (injected)" : "no space left on device (injected)");
+        };
+        await using (var source = await log.OpenSourceAsync(group))
+        {
+            var commit = async () => await source.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = 4 }, CancellationToken.None);
+            await commit.Should().ThrowAsync<IOException>();
+        }
+
+        log.WriteGroupFileAsync = write;
+        await using var all = await log.OpenSourceAsync("all");
+        await all.CommitAsync(new Dictionary<string, long> { [EmbeddedLog.PartitionName] = log.EndOffset - 1 }, CancellationToken.None);
     }
 
     [Fact]
