@@ -594,8 +594,7 @@ public static class ExpressionCompiler
                             "add" => checked(x[i] + y[i]),
                             "sub" => checked(x[i] - y[i]),
                             "mul" => checked(x[i] * y[i]),
-                            // x % -1 is 0 for every x: .NET throws for long.MinValue % -1, whose answer fits.
-                            _ => y[i] == 0 ? SetNull(ref nulls, i, n) : y[i] == -1 ? 0 : x[i] % y[i],
+                            _ => y[i] == 0 ? SetNull(ref nulls, i, n) : x[i] % y[i],
                         };
                     }
                     catch (OverflowException)
