@@ -69,6 +69,24 @@ public sealed class ExpressionEdgeTests
     ];
 
     [Fact]
+    public void Int64_modulo_is_exact_at_the_limits_null_by_zero_and_an_overflow_where_duckdb_says_so()
+    {
+        // DuckDB refuses long.MinValue % -1 ("Overflow in division"), so it is a row error here too (0 would fit).
+        long[] xs = [long.MinValue, long.MinValue + 1, -7, 0, 7, long.MaxValue];
+        long[] ys = [-1, 1, -3, 3, long.MinValue, long.MaxValue, 0];
+        var rows = (from x in xs from y in ys select new object?[] { x, 0.0, 0L, "", y }).ToArray();
+        ImmutableArray<FieldDefinition> schema = [.. Numbers, new("m", WeftType.Int64)];
+        var (results, errors) = Eval(Col("l") % Col("m"), schema, rows);
+        errors.Errors.Should().ContainSingle().Which.Row.Should().Be(0, "only long.MinValue % -1 overflows");
+        for (int i = 1; i < rows.Length; i++)
+        {
+            var (x, y) = ((long)rows[i][0]!, (long)rows[i][4]!);
+            // SQL's remainder: the sign of the dividend, |r| < |y|, computed in exact arithmetic.
+            results[i].Should().Be(y == 0 ? null : (object)(long)((BigInteger)x % y), $"{x} % {y}");
+        }
+    }
+
+    [Fact]
     public void An_integer_cast_to_a_timestamp_outside_years_1_to_9999_is_a_row_error()
     {
         // Was: kept, and cast on to string long.MaxValue read "1969-12-31T23:59:59.999999Z" (the ticks wrapped).
