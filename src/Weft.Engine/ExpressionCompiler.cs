@@ -883,10 +883,27 @@ public static class ExpressionCompiler
             var rs = new string?[n];
             for (int i = 0; i < n; i++)
             {
-                rs[i] = sv[i] is null ? null : op == "lower" ? sv[i]!.ToLowerInvariant() : sv[i]!.ToUpperInvariant();
+                rs[i] = sv[i] is null ? null : op == "lower" ? Lower(sv[i]!) : Upper(sv[i]!);
             }
 
             return new StringColumn(rs, c.Nulls);
+        }
+
+        // .NET's invariant casing leaves four characters as they are that DuckDB (the engine's reference)
+        // maps: İ lower-cases to i; ı upper-cases to I, ſ to S, ß to ẞ. Every other code point agrees but
+        // the case pairs Unicode 16 added, which DuckDB's tables predate (a differential test over
+        // U+0020..U+1FFFF checks it).
+        private static string Lower(string text)
+        {
+            var lower = text.ToLowerInvariant();
+            return lower.Contains('\u0130', StringComparison.Ordinal) ? lower.Replace('\u0130', 'i') : lower;
+        }
+
+        private static string Upper(string text)
+        {
+            var upper = text.ToUpperInvariant();
+            return upper.AsSpan().IndexOfAny('\u0131', '\u017F', '\u00DF') < 0 ? upper
+                : upper.Replace('\u0131', 'I').Replace('\u017F', 'S').Replace('\u00DF', '\u1E9E');
         }
     }
 
