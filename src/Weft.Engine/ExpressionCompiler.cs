@@ -441,13 +441,7 @@ public static class ExpressionCompiler
             {
                 foreach (var own in argErrors)
                 {
-                    foreach (var (row, reason) in own.Errors)
-                    {
-                        if (!DecidedByAnother(columns, argErrors, row))
-                        {
-                            errors.Add(row, reason);
-                        }
-                    }
+                    errors.AddFrom(own, row => !DecidedByAnother(columns, argErrors, row));
                 }
             }
 
@@ -729,13 +723,7 @@ public static class ExpressionCompiler
                 // argument decided: coalesce(x, cast(s as int64)) must not dead-letter a row x answers.
                 var argErrors = new RowErrors(n);
                 columns[a] = Conform(args[a].Evaluate(batch, argErrors), Type, argErrors);
-                foreach (var (row, reason) in argErrors.Errors)
-                {
-                    if (chosen[row] < 0)
-                    {
-                        errors.Add(row, reason);
-                    }
-                }
+                errors.AddFrom(argErrors, row => chosen[row] < 0);
 
                 for (int i = 0; i < n; i++)
                 {
@@ -764,23 +752,13 @@ public static class ExpressionCompiler
 
             // Both branches run over the whole batch, but a branch's failures count only for the rows that
             // take it: if(s = '', 0, cast(s as int64)) dead-lettered the rows its guard was written for.
-            var thenErrors = new RowErrors(n);
-            var otherwiseErrors = new RowErrors(n);
-            var columns = new[] { Conform(then.Evaluate(batch, thenErrors), Type, thenErrors), Conform(otherwise.Evaluate(batch, otherwiseErrors), Type, otherwiseErrors) };
-            foreach (var (row, reason) in thenErrors.Errors)
+            CompiledExpr[] branches = [then, otherwise];
+            var columns = new Column[2];
+            for (int b = 0; b < 2; b++)
             {
-                if (chosen[row] == 0)
-                {
-                    errors.Add(row, reason);
-                }
-            }
-
-            foreach (var (row, reason) in otherwiseErrors.Errors)
-            {
-                if (chosen[row] == 1)
-                {
-                    errors.Add(row, reason);
-                }
+                var branchErrors = new RowErrors(n);
+                columns[b] = Conform(branches[b].Evaluate(batch, branchErrors), Type, branchErrors);
+                errors.AddFrom(branchErrors, row => chosen[row] == b);
             }
 
             return Pick(Type, columns, chosen);

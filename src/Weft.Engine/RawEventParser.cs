@@ -423,13 +423,14 @@ public sealed class RawEventParser
             {
                 foreach (var f in eventType.RawSchema)
                 {
-                    if (!f.Nullable && projected[f.Name].IsNull(i))
+                    var column = projected[f.Name];
+                    if (!f.Nullable && column.IsNull(i))
                     {
                         reason = $"missing required attribute '{f.Name}' of {type}";
                         break;
                     }
 
-                    if (f.Type.Kind == ScalarKind.Timestamp && !StandardColumns.IsStandard(f.Name) && Undated(projected[f.Name], i) is { } undated)
+                    if (f.Type.Kind == ScalarKind.Timestamp && !StandardColumns.IsStandard(f.Name) && Undated(column, i) is { } undated)
                     {
                         reason = $"attribute '{f.Name}' of {type}: {undated} µs since the epoch has no date (outside years 1-9999)";
                         break;

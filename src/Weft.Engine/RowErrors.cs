@@ -27,4 +27,16 @@ public sealed class RowErrors
     }
 
     public bool Has(int row) => _mask is not null && _mask[row];
+
+    /// <summary>Adds the failures of <paramref name="other"/> (a part evaluated on its own) on the rows <paramref name="counts"/> says it decides.</summary>
+    public void AddFrom(RowErrors other, Func<int, bool> counts)
+    {
+        foreach (var (row, reason) in other._errors)
+        {
+            if (counts(row))
+            {
+                Add(row, reason);
+            }
+        }
+    }
 }
