@@ -339,6 +339,10 @@ internal static class Demo
         return users.GroupBy(u => u).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().Key;
     }
 
+    /// <summary>An event's key as a producer of Weft's events sets it: its user_id as decimal text.</summary>
+    private static byte[] UserKey(byte[] json) =>
+        RawEventParser.ReadIdentity(json).UserId is { } id ? System.Text.Encoding.UTF8.GetBytes(id.ToString(System.Globalization.CultureInfo.InvariantCulture)) : [];
+
     private static async Task StreamWavesAsync(WeftConfig weft, string[] landing, long user, TextWriter o, CancellationToken ct)
     {
         await using var host = await StreamHost.OpenAsync(weft, new StreamOptions().Consumer, ct).ConfigureAwait(false);
@@ -346,7 +350,7 @@ internal static class Demo
         var options = new StreamOptions { MaxWait = TimeSpan.FromMilliseconds(5), CompactInterval = TimeSpan.Zero, CompactMinFiles = 2 };
         const int waves = 4;
         int per = (landing.Length + waves - 1) / waves;
-        List<(byte[], byte[])> Wave(int w) => landing.Skip(w * per).Take(per).Select(l => (Array.Empty<byte>(), System.Text.Encoding.UTF8.GetBytes(l))).ToList();
+        List<(byte[], byte[])> Wave(int w) => landing.Skip(w * per).Take(per).Select(l => System.Text.Encoding.UTF8.GetBytes(l)).Select(json => (UserKey(json), json)).ToList();
         await using (var runtime = await StreamRuntime.CreateAsync(weft, host.Source, host.Store, null, options, cancellationToken: ct).ConfigureAwait(false))
         {
             await StreamWavesAsync(runtime, host, waves, Wave, weft, user, o, ct).ConfigureAwait(false);

@@ -222,12 +222,19 @@ internal static class StreamCommand
         var lastRecord = started;
         var lastReport = lastRecord;
         long reported = 0;
+        bool keyMismatchShown = false;
         try
         {
             while (!ct.IsCancellationRequested)
             {
                 int read = await runtime.StepAsync(ct).ConfigureAwait(false);
                 loop.Stepped();
+                if (!keyMismatchShown && runtime.FirstKeyMismatch is { } mismatch)
+                {
+                    keyMismatchShown = true; // once: a producer that keys otherwise does so for every record
+                    await stderr.WriteLineAsync("stream: " + mismatch.Describe()).ConfigureAwait(false);
+                }
+
                 long now = TimeProvider.System.GetTimestamp();
                 if (read > 0 || runtime.AwaitingAssignment
                     || (runtime.RecordsIn == 0 && TimeProvider.System.GetElapsedTime(started, now) < JoinGrace && source.NotReadingReason() is not null))

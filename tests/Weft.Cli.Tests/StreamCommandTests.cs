@@ -67,7 +67,9 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
     public async Task A_definition_deployed_after_the_stream_wrote_is_named_by_the_stream_and_by_a_snapshot()
     {
         var (config, _) = await EmbeddedStreamAsync(events: 2000, users: 40, items: 30, days: 2);
-        (await _cli.RunAsync("stream", "--config", config, "--signal", "engagement", "--exit-when-idle", "1s")).Exit.Should().Be(0);
+        var first = await _cli.RunAsync("stream", "--config", config, "--signal", "engagement", "--exit-when-idle", "1s");
+        first.Exit.Should().Be(0, first.Err);
+        first.Err.Should().NotContain("keys otherwise", "every record is keyed by its user_id");
         string[] snapshot = ["snapshot", "--config", config, "--signal", "engagement", "--as-of", "2026-11-03"]; // weft gen's two days from 2026-11-01
         var same = await _cli.RunAsync([.. snapshot, "--out", _cli.PathOf("same.parquet")]);
         same.Exit.Should().Be(0, same.Err);
@@ -355,6 +357,25 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
         var path = await _cli.RunAsync("stream", "--config", _cli.PathOf("weft.json"), "--metrics-urls", "http://127.0.0.1:9464/metrics");
         path.Exit.Should().Be(2, "Kestrel cannot listen on a path: it threw from its start-up, exit 1 with the stack trace");
         path.Err.Trim().Should().Be("stream: --metrics-urls: 'http://127.0.0.1:9464/metrics' is not an http:// address to listen on: an IP address or localhost (another host name would listen on every interface; 0.0.0.0 does so on purpose), a port, no path (e.g. http://127.0.0.1:9464; /metrics and /healthz are served at its root)");
+    }
+
+    /// <summary>
+    /// A log whose records carry no key (a producer that does not key by user_id): every event is
+    /// stored, and the stream says so once, naming the first record a signal took and its user.
+    /// </summary>
+    [Fact]
+    public async Task Records_not_keyed_by_their_user_id_are_stored_and_named_once()
+    {
+        var (config, lines) = await StreamSetup.EmbeddedStreamAsync(_cli, events: 600, users: 20, items: 10, days: 1, keyed: false);
+        var run = await _cli.RunAsync("stream", "--config", config, "--exit-when-idle", "1s");
+        run.Exit.Should().Be(0, run.Err);
+
+        var named = run.Err.Split('\n').Where(l => l.Contains("a producer keys otherwise than by user_id", StringComparison.Ordinal)).ToList();
+        named.Should().ContainSingle("one line for the stream's life, not one a record");
+        named[0].Should().StartWith($"stream: {Weft.Streaming.Embedded.EmbeddedLog.PartitionName}@").And.Contain(" is not keyed, but its user_id is ");
+        long offset = long.Parse(named[0].Split('@')[1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        named[0].Should().Contain($"its user_id is {UserOf(lines[(int)offset])}:", "the record named is the one at that offset");
+        await ShouldHoldEveryEventOnceAsync(config, null, lines);
     }
 
     private Task<(string Config, List<string> Lines)> EmbeddedStreamAsync(int events, int users, int items, int days, string? postgres = null) =>

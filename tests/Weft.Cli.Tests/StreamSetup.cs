@@ -36,13 +36,15 @@ internal static class StreamSetup
     /// Generated events (one delivery per event id: producer re-sends are a separate concern) loaded into
     /// an embedded log before any stream starts, the example signals compiled, and a weft.json over them.
     /// </summary>
-    public static async Task<(string Config, List<string> Lines)> EmbeddedStreamAsync(CliHarness cli, int events, int users, int items, int days, string? postgres = null, string? start = null)
+    /// <param name="keyed">Each record keyed by its user_id as decimal text, as producers of Weft's events key them; false: no keys.</param>
+    public static async Task<(string Config, List<string> Lines)> EmbeddedStreamAsync(CliHarness cli, int events, int users, int items, int days, string? postgres = null, string? start = null, bool keyed = true)
     {
         var lines = await GenerateAsync(cli, events, users, items, days, start);
         var config = await WriteConfigAsync(cli, postgres, """{ "kind": "embedded", "path": "log" }""");
         await using (var log = await EmbeddedLog.OpenAsync(cli.PathOf("log")))
         {
-            await log.AppendAsync(lines.Select(l => (Array.Empty<byte>(), Encoding.UTF8.GetBytes(l))).ToList());
+            byte[] Key(string line) => keyed && UserOf(line) is { } user ? Encoding.UTF8.GetBytes(user.ToString(System.Globalization.CultureInfo.InvariantCulture)) : [];
+            await log.AppendAsync(lines.Select(l => (Key(l), Encoding.UTF8.GetBytes(l))).ToList());
         }
 
         return (config, lines);

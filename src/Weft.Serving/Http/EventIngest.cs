@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Weft.Definitions;
@@ -246,7 +247,12 @@ internal static class EventIngest
 
             if (root.TryGetProperty(StandardColumns.UserId, out var user))
             {
-                key = user.ValueKind == JsonValueKind.String ? Encoding.UTF8.GetBytes(user.GetString()!) : Encoding.UTF8.GetBytes(user.GetRawText());
+                // The user id as the parser reads it ("007" and 7 are one user), in the decimal text the
+                // stream checks keys against; what it cannot read is a dead letter downstream, keyed as sent.
+                key = user.ValueKind == JsonValueKind.Number && user.TryGetInt64(out long id)
+                      || user.ValueKind == JsonValueKind.String && long.TryParse(user.GetString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out id)
+                    ? Encoding.UTF8.GetBytes(id.ToString(CultureInfo.InvariantCulture))
+                    : user.ValueKind == JsonValueKind.String ? Encoding.UTF8.GetBytes(user.GetString()!) : Encoding.UTF8.GetBytes(user.GetRawText());
             }
 
             return null;

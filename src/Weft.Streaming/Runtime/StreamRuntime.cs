@@ -22,6 +22,19 @@ public sealed record OffsetsStartedOver(string Partition, long HeldThrough, long
 }
 
 /// <summary>
+/// The first record a runtime read whose key is not its user_id as decimal text (<see cref="StreamRuntime.FirstKeyMismatch"/>).
+/// Such a producer's events are stored all the same, but a user's events may then come through several
+/// partitions, read by several consumers in no one order.
+/// </summary>
+/// <param name="Key">The record's key as text (invalid UTF-8 replaced), empty for a record without one.</param>
+public sealed record KeyMismatch(string Partition, long Offset, string Key, long UserId)
+{
+    /// <summary>What an operator is told.</summary>
+    public string Describe() =>
+        string.Create(CultureInfo.InvariantCulture, $"{Partition}@{Offset} is {(Key.Length == 0 ? "not keyed" : $"keyed '{(Key.Length > 64 ? Key[..64] + "…" : Key)}'")}, but its user_id is {UserId}: a producer keys otherwise than by user_id (as decimal text), so a user's events may come through several partitions in no one order; such records are counted in weft_stream_key_mismatch_total");
+}
+
+/// <summary>
 /// A signal whose definition changed since the stream last wrote it (<see cref="StreamRuntime.DefinitionsChanged"/>):
 /// the online store's elements of <paramref name="StreamedUnder"/> are not served under <paramref name="Now"/>
 /// (another fingerprint), so the events streamed after the batch path's last sealed bucket are missing
@@ -344,6 +357,9 @@ public sealed partial class StreamRuntime : IAsyncDisposable
     /// (<see cref="LakeParameters.OffsetsReset"/>). Empty when none did.
     /// </summary>
     public IReadOnlyList<OffsetsStartedOver> StartedOver { get; private init; } = [];
+
+    /// <summary>The first record read whose key is not its user_id's decimal text; null while none was.</summary>
+    public KeyMismatch? FirstKeyMismatch { get; private set; }
 
     /// <summary>
     /// A table holding records of a partition at or past the source's end holds another log's records
@@ -874,6 +890,7 @@ public sealed partial class StreamRuntime : IAsyncDisposable
     /// dead letters. Those it lets through stay as the signals' dead letters; one no signal dead-lettered
     /// either (every signal skipped it: its type is known, but not under the column mapping of the event
     /// type that includes it) becomes an unrouted dead letter too, so no record vanishes unrecorded.
+    /// On the way it checks each taken record's key against its user_id (<see cref="FirstKeyMismatch"/>).
     /// </summary>
     private int RouteUntaken(ParseResult[] parsed)
     {
@@ -882,14 +899,35 @@ public sealed partial class StreamRuntime : IAsyncDisposable
         try
         {
             taken.AsSpan(0, n).Clear();
-            int untaken = n;
+            int untaken = n, mismatched = 0;
             foreach (var p in parsed)
             {
-                foreach (int row in p.SourceRows)
+                var rows = p.SourceRows;
+                long[]? users = null;
+                for (int i = 0; i < rows.Length; i++)
                 {
-                    untaken -= taken[row] == 1 ? 0 : 1;
+                    int row = rows[i];
+                    if (taken[row] == 1)
+                    {
+                        continue;
+                    }
+
+                    untaken--;
                     taken[row] = 1;
+
+                    // Checked once a record, by the first signal that took it (each parses its user_id alike).
+                    users ??= ((PrimitiveColumn<long>)p.Events[StandardColumns.UserId]).Values;
+                    if (!IsUserKey(_routedSources[row].Key.Span, users[i]))
+                    {
+                        mismatched++;
+                        FirstKeyMismatch ??= new KeyMismatch(_routedSources[row].Partition, _routedSources[row].Offset, Encoding.UTF8.GetString(_routedSources[row].Key.Span), users[i]);
+                    }
                 }
+            }
+
+            if (mismatched > 0)
+            {
+                Metrics.Count("weft_stream_key_mismatch_total", "Records whose key is not their user_id as decimal text: a user's events may come through several partitions in no one order", mismatched);
             }
 
             if (untaken == 0)
@@ -964,6 +1002,13 @@ public sealed partial class StreamRuntime : IAsyncDisposable
         {
             ArrayPool<byte>.Shared.Return(taken);
         }
+    }
+
+    /// <summary>Whether <paramref name="key"/> is <paramref name="userId"/> as decimal text (the key a Kafka producer of Weft's events sets).</summary>
+    private static bool IsUserKey(ReadOnlySpan<byte> key, long userId)
+    {
+        Span<byte> text = stackalloc byte[20];
+        return System.Buffers.Text.Utf8Formatter.TryFormat(userId, text, out int written) && key.SequenceEqual(text[..written]);
     }
 
     private void Unrouted(SourceRecord record, string reason)

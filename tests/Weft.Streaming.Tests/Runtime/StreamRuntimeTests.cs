@@ -151,6 +151,59 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     }
 
     /// <summary>
+    /// A producer that keys records otherwise than by their user_id as decimal text (no key, the id
+    /// padded, another user's id) still has every event stored; the runtime counts each such record a
+    /// signal takes once (an unrouted one is a dead letter, not checked) and names the first.
+    /// </summary>
+    [Fact]
+    public async Task Records_keyed_otherwise_than_by_their_user_id_are_stored_counted_and_the_first_named()
+    {
+        using var world = new StreamWorld(refundSignal: true);
+        var lines = StreamWorld.Events(400, seed: 21);
+        var records = new List<(byte[] Key, byte[] Payload)>(lines.Count);
+        var expected = new List<(long Offset, string Key, long User)>();
+        for (int i = 0; i < lines.Count; i++)
+        {
+            long user = JsonDocument.Parse(lines[i]).RootElement.GetProperty("user_id").GetInt64();
+            string key = (i % 23) switch
+            {
+                5 => "",
+                11 => "0" + StreamWorld.Num(user),
+                17 => StreamWorld.Num(user + 1),
+                19 => " " + StreamWorld.Num(user),
+                _ => StreamWorld.Num(user),
+            };
+            records.Add((Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(lines[i])));
+            if (key != StreamWorld.Num(user) && !lines[i].Contains("\"search\"", StringComparison.Ordinal))
+            {
+                expected.Add((i, key, user));
+            }
+        }
+
+        await world.AppendAsync(records);
+        await using var runtime = await world.RunAsync();
+
+        expected.Should().HaveCountGreaterThan(20);
+        runtime.Metrics.Value("weft_stream_key_mismatch_total").Should().Be(expected.Count);
+        runtime.FirstKeyMismatch.Should().Be(new KeyMismatch(Weft.Streaming.Embedded.EmbeddedLog.PartitionName, expected[0].Offset, expected[0].Key, expected[0].User));
+        var reference = await world.ReferenceAsync(lines);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().HaveSameItemsAs(((StringColumn)reference[StandardColumns.EventId]).Values, "a key is checked, not obeyed: every event is stored");
+    }
+
+    [Fact]
+    public async Task Records_keyed_by_their_user_id_leave_no_key_mismatch()
+    {
+        using var world = new StreamWorld(refundSignal: true);
+        var lines = StreamWorld.Events(200, seed: 22);
+        await world.AppendAsync(lines.Select(l => (Encoding.UTF8.GetBytes(StreamWorld.Num(JsonDocument.Parse(l).RootElement.GetProperty("user_id").GetInt64())), Encoding.UTF8.GetBytes(l))).ToList());
+        await using var runtime = await world.RunAsync();
+
+        runtime.RecordsIn.Should().Be(lines.Count);
+        runtime.Metrics.Value("weft_stream_key_mismatch_total").Should().Be(0);
+        runtime.FirstKeyMismatch.Should().BeNull();
+    }
+
+    /// <summary>
     /// A lake written from one embedded log, then a new log (a new source.path, a replaced directory):
     /// the new log's offsets start at 0, below what the lake holds. The runtime records that the
     /// partition's offsets start over, so the new log's events reach the lake and its bad records the

@@ -123,6 +123,13 @@ internal sealed class StreamWorld : IDisposable
         await log.AppendAsync(lines.Select(l => (Array.Empty<byte>(), Encoding.UTF8.GetBytes(l))).ToList());
     }
 
+    /// <summary>Appends records with the keys given.</summary>
+    public async Task AppendAsync(IReadOnlyList<(byte[] Key, byte[] Payload)> records)
+    {
+        await using var log = await Weft.Streaming.Embedded.EmbeddedLog.OpenAsync(Path.Combine(Root, "log"));
+        await log.AppendAsync(records);
+    }
+
     /// <summary>Appends payloads as they are, bytes that are not UTF-8 included.</summary>
     public async Task AppendAsync(IEnumerable<byte[]> payloads)
     {
