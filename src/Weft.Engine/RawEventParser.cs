@@ -432,7 +432,7 @@ public sealed class RawEventParser
 
                     if (f.Type.Kind == ScalarKind.Timestamp && !StandardColumns.IsStandard(f.Name) && Undated(column, i) is { } undated)
                     {
-                        reason = $"attribute '{f.Name}' of {type}: {undated} µs since the epoch has no date (outside years 1-9999)";
+                        reason = UndatedReason(f.Name, type, undated);
                         break;
                     }
                 }
@@ -722,7 +722,9 @@ public sealed class RawEventParser
             // Name the event in its dead letter when its identity was readable.
             (identity.EventId, identity.UserId, _) = ReadIdentity(json);
             var field = schema[failColumn];
-            reason = $"{(StandardColumns.IsStandard(field.Name) ? "" : "attribute ")}'{field.Name}' of {plan.Name}: expected {field.Type}, got {Describe(original[failStart..failEnd])}";
+            reason = Undated(field, original[failStart..failEnd]) is { } undated
+                ? UndatedReason(field.Name, plan.Name, undated)
+                : $"{(StandardColumns.IsStandard(field.Name) ? "" : "attribute ")}'{field.Name}' of {plan.Name}: expected {field.Type}, got {Describe(original[failStart..failEnd])}";
             return Outcome.Bad;
         }
 
@@ -1182,6 +1184,57 @@ public sealed class RawEventParser
         }
 
         return null;
+    }
+
+    /// <summary>Why an attribute's timestamp is refused when it has no date: one reason for JSON and table input alike.</summary>
+    private static string UndatedReason(string attribute, string eventType, long micros) =>
+        string.Create(CultureInfo.InvariantCulture, $"attribute '{attribute}' of {eventType}: {micros} µs since the epoch has no date (outside years 1-9999)");
+
+    /// <summary>
+    /// The instant without a date that made a JSON attribute's value fail to read, or null when something
+    /// else did (a string that is no timestamp, a value of another kind): for a list, its first element
+    /// that is no timestamp, if that is such an instant.
+    /// </summary>
+    private static long? Undated(FieldDefinition field, ReadOnlySpan<byte> rawValue)
+    {
+        if (field.Type.Kind != ScalarKind.Timestamp || StandardColumns.IsStandard(field.Name))
+        {
+            return null;
+        }
+
+        try
+        {
+            var reader = new Utf8JsonReader(rawValue);
+            using var doc = JsonDocument.ParseValue(ref reader);
+            var value = doc.RootElement;
+            if (!field.Type.IsList)
+            {
+                return UndatedNumber(value);
+            }
+
+            if (value.ValueKind != JsonValueKind.Array)
+            {
+                return null;
+            }
+
+            var element = new WeftType(ScalarKind.Timestamp);
+            foreach (var item in value.EnumerateArray())
+            {
+                if (!TryRead(item, element, out _, dated: true))
+                {
+                    return UndatedNumber(item);
+                }
+            }
+
+            return null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+
+        static long? UndatedNumber(JsonElement e) =>
+            e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out long micros) && !IsDated(micros) ? micros : null;
     }
 
     private static string Describe(ReadOnlySpan<byte> rawValue)

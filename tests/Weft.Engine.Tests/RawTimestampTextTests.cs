@@ -109,4 +109,38 @@ public sealed class RawTimestampTextTests
         fromTable.DeadLetters.Select(d => d.EventId).Should().Equal("table");
         fromTable.DeadLetters[0].Reason.Should().Contain("'seen'");
     }
+    /// <summary>
+    /// One value without a date gets one dead-letter reason, whether it came as JSON (the stream, a
+    /// landing file) or typed in a table (a Parquet archive): the two paths named it differently.
+    /// A value that is no timestamp at all keeps the JSON path's own reason.
+    /// </summary>
+    [Fact]
+    public void A_timestamp_attribute_without_a_date_has_one_reason_from_JSON_and_from_a_table()
+    {
+        var signal = Signal();
+        var parser = new RawEventParser(signal, new FakeTimeProvider(Now));
+        long nanos = Timestamps.ToMicros(Now) * 1000;
+        (string Id, long? Seen, long[]? Whens)[] cases = [("flat", nanos, null), ("min", long.MinValue, null), ("list", null, [1, nanos, -nanos]), ("list-late", null, [2, Timestamps.MaxMicros + 1])];
+        static string Json(long[] values) => "[" + string.Join(",", values.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture))) + "]";
+        var lines = cases.Select(c => $$"""{"event_id":"{{c.Id}}","user_id":1,"event_type":"click","event_time":"2026-03-01T10:00:00Z"{{(c.Seen is { } s ? $",\"seen\":{s}" : "")}}{{(c.Whens is { } w ? $",\"whens\":{Json(w)}" : "")}}}""").ToList();
+        var fromJson = parser.Parse(lines.Select((e, i) => new RawRecord(Encoding.UTF8.GetBytes(e), $"t:{i}")).ToList());
+
+        var table = TestSignals.Batch(signal.RawSchema,
+        [
+            .. cases.Select(c => signal.RawSchema.Select(f => f.Name switch
+            {
+                StandardColumns.EventId => (object?)c.Id, StandardColumns.UserId => 1L, StandardColumns.EventType => "click",
+                StandardColumns.EventTime => Timestamps.ToMicros(new DateTimeOffset(2026, 3, 1, 10, 0, 0, TimeSpan.Zero)), "seen" => c.Seen, "whens" => c.Whens, _ => null,
+            }).ToArray()),
+        ]);
+        var fromTable = parser.ParseTable(table, "archive");
+
+        fromJson.DeadLetters.Select(d => d.EventId).Should().Equal(cases.Select(c => c.Id));
+        fromTable.DeadLetters.Select(d => (d.EventId, d.Reason)).Should().Equal(fromJson.DeadLetters.Select(d => (d.EventId, d.Reason)));
+        fromJson.DeadLetters[0].Reason.Should().Contain("'seen'").And.Contain(nanos.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        fromJson.DeadLetters[2].Reason.Should().Contain("'whens'").And.Contain(nanos.ToString(System.Globalization.CultureInfo.InvariantCulture), "the list's first element without a date");
+
+        var notATime = parser.Parse([new RawRecord(Encoding.UTF8.GetBytes("""{"event_id":"text","user_id":1,"event_type":"click","event_time":"2026-03-01T10:00:00Z","whens":[1,"soon",99999999999999999999]}"""), "t")]);
+        notATime.DeadLetters.Should().ContainSingle().Which.Reason.Should().Contain("expected").And.Contain("soon", "its first bad element is no instant at all");
+    }
 }
