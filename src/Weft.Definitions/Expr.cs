@@ -189,7 +189,16 @@ public static class Timestamps
     /// <summary>The latest instant a date holds (9999-12-31T23:59:59.999999Z), in µs since the epoch.</summary>
     public static readonly long MaxMicros = (DateTime.MaxValue.Ticks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond;
 
-    public static long ToMicros(DateTimeOffset value) => (value.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / 10;
+    /// <summary>
+    /// µs since the epoch, sub-µs digits dropped as DuckDB drops them: the instant's µs floor, so
+    /// 1969-12-31T23:59:59.9999999Z is -1 µs (division rounds toward zero, which gave 0: the next second).
+    /// </summary>
+    public static long ToMicros(DateTimeOffset value)
+    {
+        long ticks = value.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
+        long micros = ticks / 10;
+        return ticks % 10 < 0 ? micros - 1 : micros;
+    }
 
     public static DateTimeOffset FromMicros(long micros) => new(DateTimeOffset.UnixEpoch.UtcTicks + (micros * 10), TimeSpan.Zero);
 

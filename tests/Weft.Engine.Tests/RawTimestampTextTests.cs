@@ -143,4 +143,31 @@ public sealed class RawTimestampTextTests
         var notATime = parser.Parse([new RawRecord(Encoding.UTF8.GetBytes("""{"event_id":"text","user_id":1,"event_type":"click","event_time":"2026-03-01T10:00:00Z","whens":[1,"soon",99999999999999999999]}"""), "t")]);
         notATime.DeadLetters.Should().ContainSingle().Which.Reason.Should().Contain("expected").And.Contain("soon", "its first bad element is no instant at all");
     }
+    /// <summary>
+    /// Sub-µs digits are dropped as DuckDB drops them, before 1970 too: its µs floor (division toward
+    /// zero moved 1969-12-31T23:59:59.9999999Z into 1970). Compared with DuckDB on random instants.
+    /// </summary>
+    [Fact]
+    public async Task Timestamp_text_with_sub_microsecond_digits_reads_as_duckdb_reads_it()
+    {
+        var random = new Random(7);
+        var texts = new List<string> { "1969-12-31T23:59:59.9999999", "1969-12-31T23:59:59.0000001", "1970-01-01T00:00:00.0000001", "0001-01-01T00:00:00.0000009", "9999-12-31T23:59:59.9999999" };
+        for (int i = 0; i < 200; i++)
+        {
+            var at = new DateTime(1900, 1, 1).AddTicks((long)(random.NextDouble() * (new DateTime(2100, 1, 1) - new DateTime(1900, 1, 1)).Ticks));
+            texts.Add(at.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff", System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        var duck = (await Weft.Parquet.Tests.DuckDb.RunAsync(
+            "SELECT i, epoch_us(t::TIMESTAMP)::BIGINT AS us FROM (VALUES " + string.Join(", ", texts.Select((t, i) => $"({i}, '{t}')")) + ") v(i, t) ORDER BY i"))[0];
+
+        var parser = new RawEventParser(Signal(), new FakeTimeProvider(Now));
+        var lines = texts.Select((t, i) => $$"""{"event_id":"e{{i}}","user_id":1,"event_type":"click","event_time":"2026-03-01T10:00:00Z","seen":"{{t}}Z"}""");
+        var result = parser.Parse(lines.Select((e, i) => new RawRecord(Encoding.UTF8.GetBytes(e), $"t:{i}")).ToList());
+        result.DeadLetters.Should().BeEmpty();
+        var seen = result.Events["seen"];
+        var differ = texts.Select((t, i) => (Text: t, Weft: (long)seen.GetValue(i)!, Duck: long.Parse(duck.Rows[i][1].ToString(), System.Globalization.CultureInfo.InvariantCulture)))
+            .Where(r => r.Weft != r.Duck).Select(r => $"{r.Text}: {r.Weft} / {r.Duck}").ToList();
+        differ.Should().BeEmpty();
+    }
 }
