@@ -336,6 +336,79 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
     }
 
     [Fact]
+    public async Task Disposal_racing_appends_that_start_merges_waits_for_the_background_work_and_loses_nothing()
+    {
+        // A merge or checkpoint task that outlived disposal read the disposed token source and failed
+        // with no one to see it: the runtime reports that only when the task is collected.
+        var unobserved = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        void Note(object? sender, UnobservedTaskExceptionEventArgs e)
+        {
+            if (e.Exception.ToString().Contains(typeof(SqliteOnlineStore).FullName!, StringComparison.Ordinal))
+            {
+                unobserved.Enqueue(e.Exception); // other tests' tasks run in this process too
+            }
+        }
+
+        TaskScheduler.UnobservedTaskException += Note;
+        long added = 0;
+        try
+        {
+            for (int round = 0; round < 20; round++)
+            {
+                added += await AppendWhileDisposingAsync(round);
+            }
+
+            // Collected in a helper's frame, so no local here keeps a store (and its tasks) reachable.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= Note;
+        }
+
+        unobserved.Should().BeEmpty();
+        var reopened = await OpenAsync();
+        (await reopened.StatsAsync("s", CancellationToken.None)).Elements.Should().Be(added, "every append that returned is in the file");
+    }
+
+    /// <summary>
+    /// Appends on another thread, each making a merge due, and disposes the store while one is under
+    /// way; returns how many elements the appends that returned stored.
+    /// </summary>
+    private async Task<long> AppendWhileDisposingAsync(int round)
+    {
+        var store = await OnlineStores.OpenSqliteAsync(DatabasePath, SmallChunks with { MergeBaseRows = 1_000_000, MergeFanIn = 2, MergeChunkRows = 50, CheckpointInterval = TimeSpan.Zero }, CancellationToken.None);
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var appending = Task.Run(async () =>
+        {
+            long stored = 0;
+            for (int batch = 0; ; batch++)
+            {
+                var elements = Enumerable.Range(0, 400).Select(i => E(i % 40, (((long)round * 1_000) + batch) * 1_000 + i, "e", payload: new string('p', 100))).ToList();
+                try
+                {
+                    stored += await store.AppendAsync("s", elements, null, OnlineDurability.Immediate, CancellationToken.None);
+                }
+                catch (ObjectDisposedException)
+                {
+                    return stored;
+                }
+
+                first.TrySetResult();
+            }
+        });
+
+        await first.Task;
+        await store.DisposeAsync();
+
+        // A hang guard, not a timing assertion: an append that waited for the write lock must end too.
+        return await appending.WaitAsync(TimeSpan.FromMinutes(2));
+    }
+
+    [Fact]
     public async Task An_open_cancelled_while_it_waits_for_the_write_lock_leaves_the_file_closed()
     {
         await (await OpenAsync()).DisposeAsync(); // a store file in WAL mode
