@@ -38,6 +38,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
     private volatile OnlineStoreException? _checkpointFailure;
     private int _disposed;
     private bool _writerClosed; // under the write lock: disposal closed the writer, so a waiter that gets the lock after it must not use it
+    private Action? _scanStep;
     private bool _unsynced; // a deferred append committed since the last sync; under the write lock
 
     private SqliteOnlineStore(string describe, string connectionString, OnlineStoreTuning tuning, SqliteSession writer)
@@ -452,6 +453,17 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         }
     }
 
+    /// <summary>Test seam: see <see cref="SqliteSession.ScanStep"/>; set on the writer and on every reader rented after.</summary>
+    internal Action? ScanStep
+    {
+        get => _scanStep;
+        set
+        {
+            _scanStep = value;
+            _writer.ScanStep = value;
+        }
+    }
+
     /// <summary>Checkpoints run since the store opened (for tests).</summary>
     internal int CheckpointsDone => Volatile.Read(ref _checkpoints);
 
@@ -545,12 +557,15 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         await _readSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
         if (_idleReaders.TryDequeue(out var session))
         {
+            session.ScanStep = _scanStep;
             return session;
         }
 
         try
         {
-            return await SqliteSession.OpenAsync(_connectionString, reader: true, cancellationToken).ConfigureAwait(false);
+            session = await SqliteSession.OpenAsync(_connectionString, reader: true, cancellationToken).ConfigureAwait(false);
+            session.ScanStep = _scanStep;
+            return session;
         }
         catch (Exception ex)
         {
