@@ -475,6 +475,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
     {
         while (Volatile.Read(ref _merging) != 0 || _merges.HasDue)
         {
+            ObjectDisposedException.ThrowIf(_disposed != 0, this); // disposal starts no merge: what is due stays due
             ThrowIfBackgroundFailed();
             if (_mergeTask is { } task)
             {
