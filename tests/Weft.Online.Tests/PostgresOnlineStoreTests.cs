@@ -135,6 +135,38 @@ public sealed class PostgresOnlineStoreTests(PostgresServer server) : OnlineStor
     }
 
     [Fact]
+    public async Task An_appends_lock_order_is_the_order_of_the_key_index_for_ids_mixing_private_use_and_astral_characters()
+    {
+        // UTF-16 ordinal order puts a surrogate pair (U+10000 and up) below U+E000–U+FFFF; the index's
+        // "C" collation, like UTF-8 bytes, puts it above. An append takes its row locks in the order it
+        // sends the rows, so that order must be the index's for every writer to take them alike.
+        string[] alphabet = ["a", "z", "\u00E9", "\uD7FF", "\uE000", "\uF8FF", "\uFFFD", "\U00010000", "\U0001F600", "\U0010FFFD"];
+        var random = new Random(7);
+        var elements = Enumerable.Range(0, 400)
+            .Select(i => E(1 + random.Next(2), random.Next(2), string.Concat(Enumerable.Range(0, 1 + random.Next(3)).Select(_ => alphabet[random.Next(alphabet.Length)]))))
+            .ToArray();
+        var store = await OpenAsync();
+        await store.AppendAsync("s", elements, null, CancellationToken.None);
+
+        var sent = PostgresBatches.KeyOrder(elements).Select(i => (elements[i].UserId, elements[i].EventTimeMicros, elements[i].EventId)).ToList();
+
+        var indexed = new List<(long, long, string)>();
+        await using (var connection = new NpgsqlConnection(_connectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand("SELECT user_id, event_time, event_id FROM weft_online_elements WHERE signal = 's' ORDER BY user_id, event_time DESC, event_id", connection);
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                indexed.Add((reader.GetInt64(0), reader.GetInt64(1), reader.GetString(2)));
+            }
+        }
+
+        indexed.Should().HaveCount(sent.Count).And.HaveCountGreaterThan(100);
+        sent.Should().Equal(indexed);
+    }
+
+    [Fact]
     public async Task A_read_is_one_index_range_scan_without_sorting()
     {
         await OpenAsync();

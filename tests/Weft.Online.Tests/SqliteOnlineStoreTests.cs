@@ -336,6 +336,168 @@ public sealed class SqliteOnlineStoreTests : OnlineStoreContract
     }
 
     [Fact]
+    public async Task Disposal_racing_appends_that_start_merges_waits_for_the_background_work_and_loses_nothing()
+    {
+        // A merge or checkpoint task that outlived disposal read the disposed token source and failed
+        // with no one to see it: the runtime reports that only when the task is collected.
+        var unobserved = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        void Note(object? sender, UnobservedTaskExceptionEventArgs e)
+        {
+            if (e.Exception.ToString().Contains(typeof(SqliteOnlineStore).FullName!, StringComparison.Ordinal))
+            {
+                unobserved.Enqueue(e.Exception); // other tests' tasks run in this process too
+            }
+        }
+
+        TaskScheduler.UnobservedTaskException += Note;
+        long added = 0;
+        try
+        {
+            for (int round = 0; round < 20; round++)
+            {
+                added += await AppendWhileDisposingAsync(round);
+            }
+
+            // Collected in a helper's frame, so no local here keeps a store (and its tasks) reachable.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= Note;
+        }
+
+        unobserved.Should().BeEmpty();
+        var reopened = await OpenAsync();
+        (await reopened.StatsAsync("s", CancellationToken.None)).Elements.Should().Be(added, "every append that returned is in the file");
+    }
+
+    /// <summary>
+    /// Appends on another thread, each making a merge due, and disposes the store while one is under
+    /// way; returns how many elements the appends that returned stored.
+    /// </summary>
+    private async Task<long> AppendWhileDisposingAsync(int round)
+    {
+        var store = await OnlineStores.OpenSqliteAsync(DatabasePath, SmallChunks with { MergeBaseRows = 1_000_000, MergeFanIn = 2, MergeChunkRows = 50, CheckpointInterval = TimeSpan.Zero }, CancellationToken.None);
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var appending = Task.Run(async () =>
+        {
+            long stored = 0;
+            for (int batch = 0; ; batch++)
+            {
+                var elements = Enumerable.Range(0, 400).Select(i => E(i % 40, (((long)round * 1_000) + batch) * 1_000 + i, "e", payload: new string('p', 100))).ToList();
+                try
+                {
+                    stored += await store.AppendAsync("s", elements, null, OnlineDurability.Immediate, CancellationToken.None);
+                }
+                catch (ObjectDisposedException)
+                {
+                    return stored;
+                }
+
+                first.TrySetResult();
+            }
+        });
+
+        await first.Task;
+        await store.DisposeAsync();
+
+        // A hang guard, not a timing assertion: an append that waited for the write lock must end too.
+        return await appending.WaitAsync(TimeSpan.FromMinutes(2));
+    }
+
+    /// <summary>60 users of 10 elements with 1 kB payloads: about three elements a block, so a signal scan reads some 200 blocks.</summary>
+    private static List<OnlineElement> ManyBlocks() =>
+        [.. Enumerable.Range(0, 600).Select(i => E(i / 10, i % 10, $"e{i}", payload: new string((char)('a' + (i % 26)), 1_000)))];
+
+    [Fact]
+    public async Task Stats_and_trim_scans_stop_at_a_cancellation_mid_scan_and_the_cancelled_trim_deletes_nothing()
+    {
+        var store = (SqliteOnlineStore)await OpenAsync(SmallChunks with { MergeBaseRows = 1_000_000 });
+        var elements = ManyBlocks();
+        await store.AppendAsync("s", elements, null, OnlineDurability.Immediate, CancellationToken.None);
+        int blocks = 0;
+        store.ScanStep = () => blocks++;
+        (await store.StatsAsync("s", CancellationToken.None)).Elements.Should().Be(elements.Count);
+        blocks.Should().BeGreaterThan(100, "the scan reads many blocks");
+
+        // Cancelled at the fifth block: the scan stops there (it went on to the end, checking only at its start).
+        int steps = 0;
+        using (var cancel = new CancellationTokenSource())
+        {
+            store.ScanStep = () =>
+            {
+                if (++steps == 5)
+                {
+                    cancel.Cancel();
+                }
+            };
+            await FluentActions.Awaiting(async () => await store.StatsAsync("s", cancel.Token)).Should().ThrowAsync<OperationCanceledException>();
+            steps.Should().Be(5);
+        }
+
+        steps = 0;
+        using (var cancel = new CancellationTokenSource())
+        {
+            store.ScanStep = () =>
+            {
+                if (++steps == 5)
+                {
+                    cancel.Cancel();
+                }
+            };
+            await FluentActions.Awaiting(async () => await store.TrimAsync("s", 3, cancel.Token)).Should().ThrowAsync<OperationCanceledException>();
+            steps.Should().Be(5);
+        }
+
+        store.ScanStep = null;
+        for (long user = 0; user < 60; user++)
+        {
+            Show(await store.ReadAsync("s", user, OnlineReadOptions.Default, CancellationToken.None))
+                .Should().Equal(Show(ReferenceRead(elements, user, OnlineReadOptions.Default)), $"user {user}: the cancelled trim deleted nothing");
+        }
+
+        (await store.TrimAsync("s", 3, CancellationToken.None)).Should().Be(60 * 7);
+        (await store.StatsAsync("s", CancellationToken.None)).Elements.Should().Be(60 * 3);
+    }
+
+    [Fact]
+    public async Task A_trim_cancelled_in_a_write_step_keeps_the_steps_before_it_and_leaves_the_rest_whole()
+    {
+        var store = (SqliteOnlineStore)await OpenAsync(SmallChunks with { MergeBaseRows = 1_000_000, TrimChunkRows = 4 });
+        var elements = ManyBlocks();
+        await store.AppendAsync("s", elements, null, OnlineDurability.Immediate, CancellationToken.None);
+        int blocks = 0;
+        store.ScanStep = () => blocks++;
+        await store.StatsAsync("s", CancellationToken.None);
+
+        // The scan's blocks, then one step per user: cancelled at the second user of the second step (users 4..7).
+        int steps = 0;
+        using var cancel = new CancellationTokenSource();
+        store.ScanStep = () =>
+        {
+            if (++steps == blocks + 6)
+            {
+                cancel.Cancel();
+            }
+        };
+        await FluentActions.Awaiting(async () => await store.TrimAsync("s", 3, cancel.Token)).Should().ThrowAsync<OperationCanceledException>();
+
+        store.ScanStep = null;
+        for (long user = 0; user < 60; user++)
+        {
+            var expected = ReferenceRead(elements, user, OnlineReadOptions.Default);
+            Show(await store.ReadAsync("s", user, OnlineReadOptions.Default, CancellationToken.None))
+                .Should().Equal(Show(user < 4 ? expected.Take(3) : expected), $"user {user}: the first step committed, the second rolled back whole");
+        }
+
+        (await store.TrimAsync("s", 3, CancellationToken.None)).Should().Be(56 * 7);
+        (await store.StatsAsync("s", CancellationToken.None)).Elements.Should().Be(60 * 3);
+    }
+
+    [Fact]
     public async Task An_open_cancelled_while_it_waits_for_the_write_lock_leaves_the_file_closed()
     {
         await (await OpenAsync()).DisposeAsync(); // a store file in WAL mode

@@ -206,9 +206,9 @@ internal sealed class PostgresOnlineStore : IOnlineStore
             return 0;
         }
 
-        // Key order (and the batch's own duplicates dropped, the first kept): concurrent appends
-        // take row locks in one global order, so overlapping batches wait on each other instead of
-        // deadlocking.
+        // Key order, the index's (and the batch's own duplicates dropped, the first kept): concurrent
+        // appends take row locks in one global order, so overlapping batches wait on each other
+        // instead of deadlocking.
         var order = PostgresBatches.KeyOrder(elements);
         var slices = PostgresBatches.UserSlices(elements, order, Math.Clamp(order.Length / _tuning.InsertChunkRows, 1, _tuning.AppendConnections));
 
@@ -649,6 +649,8 @@ internal static class PostgresBatches
             offsets[i++] = offset;
         }
 
+        // Any one order does: only appends lock checkpoint rows, and all of them sort alike (the
+        // table's key is in the database's default collation, which .NET cannot reproduce anyway).
         Array.Sort(partitions, offsets, StringComparer.Ordinal);
         var command = new NpgsqlBatchCommand(sql);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = checkpoint.Consumer });
@@ -660,7 +662,13 @@ internal static class PostgresBatches
     private static bool SameKey(in OnlineElement a, in OnlineElement b) =>
         a.UserId == b.UserId && a.EventTimeMicros == b.EventTimeMicros && string.Equals(a.EventId, b.EventId, StringComparison.Ordinal);
 
-    /// <summary>User, then read order, then position in the batch (so the first of equal keys sorts first).</summary>
+    /// <summary>
+    /// User, then read order, then position in the batch (so the first of equal keys sorts first): the
+    /// order of the unique index, whose event_id is COLLATE "C" (code point order). The rows are inserted,
+    /// and their locks taken, in this order; UTF-16 ordinal order differed from the index's between
+    /// surrogate pairs and U+E000–U+FFFF, so a writer taking the locks in the index's order (a scan of
+    /// it) could have met an append taking them the other way round.
+    /// </summary>
     private sealed class KeyComparer(IReadOnlyList<OnlineElement> elements) : IComparer<int>
     {
         public int Compare(int x, int y)
@@ -675,7 +683,7 @@ internal static class PostgresBatches
 
             if (c == 0)
             {
-                c = string.CompareOrdinal(a.EventId, b.EventId);
+                c = OnlineOrder.CompareEventIds(a.EventId, b.EventId);
             }
 
             return c != 0 ? c : x.CompareTo(y);

@@ -22,8 +22,14 @@ internal sealed class SqliteOnlineStore : IOnlineStore
     private readonly ConcurrentQueue<SqliteSession> _idleReaders = new();
     private readonly RunMergePolicy _merges;
     private readonly CancellationTokenSource _stop = new();
+
+    // Starting a background task and disposal's "no more of them" are serialised on this gate: a
+    // task started after disposal stopped awaiting would read the disposed token source and fail
+    // with no one to observe it (an append racing disposal started one).
+    private readonly Lock _background = new();
+    private bool _stopping; // under _background
     private Task? _mergeTask;
-    private int _merging;
+    private int _merging; // written under _background
     private int _mergesDone;
     private volatile OnlineStoreException? _mergeFailure;
     private readonly SemaphoreSlim _walWritten = new(0, 1);
@@ -31,6 +37,8 @@ internal sealed class SqliteOnlineStore : IOnlineStore
     private int _checkpoints;
     private volatile OnlineStoreException? _checkpointFailure;
     private int _disposed;
+    private bool _writerClosed; // under the write lock: disposal closed the writer, so a waiter that gets the lock after it must not use it
+    private Action? _scanStep;
     private bool _unsynced; // a deferred append committed since the last sync; under the write lock
 
     private SqliteOnlineStore(string describe, string connectionString, OnlineStoreTuning tuning, SqliteSession writer)
@@ -106,6 +114,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            ObjectDisposedException.ThrowIf(_writerClosed, this);
             added = _writer.Append(signal, elements, checkpoint, synced: durability == OnlineDurability.Immediate, cancellationToken);
             _unsynced = durability == OnlineDurability.Deferred; // an immediate commit synced the WAL, earlier frames with it
             if (added > 0 && _merges.Due(signal, _writer.ListRuns(signal)))
@@ -134,6 +143,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            ObjectDisposedException.ThrowIf(_writerClosed, this);
             if (_unsynced)
             {
                 _writer.Sync();
@@ -222,6 +232,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
             await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
+                ObjectDisposedException.ThrowIf(_writerClosed, this);
                 deleted += _writer.TrimUsers(signal, users.GetRange(from, Math.Min(step, users.Count - from)), keep, cancellationToken);
                 NoteWalWritten();
             }
@@ -281,15 +292,43 @@ internal sealed class SqliteOnlineStore : IOnlineStore
     /// </summary>
     private void StartMerging()
     {
-        if (Interlocked.Exchange(ref _merging, 1) == 0)
+        lock (_background)
         {
-            _mergeTask = Task.Run(MergeWhileDueAsync);
+            if (_stopping || _merging != 0)
+            {
+                return;
+            }
+
+            _merging = 1;
+            var token = _stop.Token; // not disposed: disposal sets _stopping first, under this gate
+            _mergeTask = Task.Run(() => MergeWhileDueAsync(token));
         }
     }
 
-    private async Task MergeWhileDueAsync()
+    /// <summary>
+    /// One task merges until nothing is due, rather than starting a successor: disposal then has one
+    /// task to await, and no task runs on after the one it awaited.
+    /// </summary>
+    private async Task MergeWhileDueAsync(CancellationToken token)
     {
-        var token = _stop.Token;
+        while (true)
+        {
+            await MergeDueAsync(token).ConfigureAwait(false);
+            lock (_background)
+            {
+                // Under the gate, so an append that made a signal due after the loop looked either
+                // is seen here or finds _merging clear and starts a task itself.
+                if (_mergeFailure is not null || _stopping || token.IsCancellationRequested || !_merges.HasDue)
+                {
+                    _merging = 0;
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task MergeDueAsync(CancellationToken token)
+    {
         try
         {
             while (!token.IsCancellationRequested && _merges.Next() is { } signal)
@@ -349,21 +388,23 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         {
             _mergeFailure = Failure("Merging runs", ex);
         }
-        finally
-        {
-            Volatile.Write(ref _merging, 0);
-        }
-
-        if (_mergeFailure is null && !token.IsCancellationRequested && _merges.HasDue)
-        {
-            StartMerging(); // a signal became due after the loop looked
-        }
     }
 
     /// <summary>Wakes the checkpointer (started at the first write). Called under the write lock.</summary>
     private void NoteWalWritten()
     {
-        _checkpointTask ??= Task.Run(CheckpointWhileWrittenAsync);
+        if (_checkpointTask is null)
+        {
+            lock (_background)
+            {
+                if (!_stopping)
+                {
+                    var token = _stop.Token; // not disposed: disposal sets _stopping first, under this gate
+                    _checkpointTask = Task.Run(() => CheckpointWhileWrittenAsync(token));
+                }
+            }
+        }
+
         if (_walWritten.CurrentCount == 0)
         {
             try
@@ -382,9 +423,8 @@ internal sealed class SqliteOnlineStore : IOnlineStore
     /// blocks the writer and readers. A failure (the disk, not the data: the WAL keeps every commit)
     /// stops checkpointing and is thrown by the next append.
     /// </summary>
-    private async Task CheckpointWhileWrittenAsync()
+    private async Task CheckpointWhileWrittenAsync(CancellationToken token)
     {
-        var token = _stop.Token;
         SqliteSession? session = null;
         try
         {
@@ -413,6 +453,17 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         }
     }
 
+    /// <summary>Test seam: see <see cref="SqliteSession.ScanStep"/>; set on the writer and on every reader rented after.</summary>
+    internal Action? ScanStep
+    {
+        get => _scanStep;
+        set
+        {
+            _scanStep = value;
+            _writer.ScanStep = value;
+        }
+    }
+
     /// <summary>Checkpoints run since the store opened (for tests).</summary>
     internal int CheckpointsDone => Volatile.Read(ref _checkpoints);
 
@@ -424,6 +475,7 @@ internal sealed class SqliteOnlineStore : IOnlineStore
     {
         while (Volatile.Read(ref _merging) != 0 || _merges.HasDue)
         {
+            ObjectDisposedException.ThrowIf(_disposed != 0, this); // disposal starts no merge: what is due stays due
             ThrowIfBackgroundFailed();
             if (_mergeTask is { } task)
             {
@@ -454,13 +506,23 @@ internal sealed class SqliteOnlineStore : IOnlineStore
             return;
         }
 
+        // After this no background task starts (an append still running may try), so the two read
+        // here are the last; each catches its own failures, and awaiting them observes the rest.
+        Task? merging, checkpointing;
+        lock (_background)
+        {
+            _stopping = true;
+            merging = _mergeTask;
+            checkpointing = _checkpointTask;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
-        if (_mergeTask is { } merging)
+        if (merging is not null)
         {
             await merging.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
-        if (_checkpointTask is { } checkpointing)
+        if (checkpointing is not null)
         {
             await checkpointing.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
@@ -472,10 +534,20 @@ internal sealed class SqliteOnlineStore : IOnlineStore
             await reader.DisposeAsync().ConfigureAwait(false);
         }
 
-        // An append still running on another thread finishes (or fails) before its connection goes.
+        // An append still running on another thread finishes (or fails) before its connection goes;
+        // one still waiting for the lock gets it afterwards and is refused, so the lock is released
+        // and left undisposed (a disposed one would leave that waiter hanging).
         await _writeLock.WaitAsync().ConfigureAwait(false);
-        await _writer.DisposeAsync().ConfigureAwait(false);
-        _writeLock.Dispose();
+        try
+        {
+            _writerClosed = true;
+            await _writer.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+
         _readSlots.Dispose();
         _walWritten.Dispose();
     }
@@ -486,12 +558,15 @@ internal sealed class SqliteOnlineStore : IOnlineStore
         await _readSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
         if (_idleReaders.TryDequeue(out var session))
         {
+            session.ScanStep = _scanStep;
             return session;
         }
 
         try
         {
-            return await SqliteSession.OpenAsync(_connectionString, reader: true, cancellationToken).ConfigureAwait(false);
+            session = await SqliteSession.OpenAsync(_connectionString, reader: true, cancellationToken).ConfigureAwait(false);
+            session.ScanStep = _scanStep;
+            return session;
         }
         catch (Exception ex)
         {

@@ -128,6 +128,12 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
     private SqliteSession(SqliteConnection connection) => _connection = connection;
 
+    /// <summary>
+    /// Test seam: called at each point a long scan checks for cancellation (each block of a signal
+    /// scan, each user of a trim step), just before it checks, so a test can cancel mid-scan.
+    /// </summary>
+    internal Action? ScanStep { get; set; }
+
     public static async Task<SqliteSession> OpenAsync(string connectionString, bool reader, CancellationToken cancellationToken)
     {
         var connection = new SqliteConnection(connectionString);
@@ -363,7 +369,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     {
         int n = elements.Length;
         int[] order = SortedOrder(elements);
-        var filter = FilterFor(signal, n);
+        var filter = FilterFor(signal, n, cancellationToken);
         if (_hashes.Length < n)
         {
             _hashes = new ulong[Math.Max(n, _hashes.Length * 2)];
@@ -498,7 +504,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     /// The signal's filter, built from its blocks when this session has none (or another connection
     /// wrote runs since), and rebuilt larger before <paramref name="incoming"/> more keys would overfill it.
     /// </summary>
-    private KeyFilter FilterFor(string signal, int incoming)
+    private KeyFilter FilterFor(string signal, int incoming, CancellationToken cancellationToken)
     {
         if (_filters.TryGetValue(signal, out var filter) && filter.Count + incoming <= filter.Capacity)
         {
@@ -519,7 +525,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         }
 
         filter = new KeyFilter(2 * (stored + incoming));
-        ForEachBlock(signal, data =>
+        ForEachBlock(signal, cancellationToken, data =>
         {
             var reader = new BlockReader(data);
             while (reader.Next())
@@ -534,7 +540,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     private delegate void BlockData(ReadOnlySpan<byte> data);
 
     /// <summary>Calls <paramref name="each"/> with every block of the signal (a scan; one statement, so one snapshot).</summary>
-    private void ForEachBlock(string signal, BlockData each)
+    private void ForEachBlock(string signal, CancellationToken cancellationToken, BlockData each)
     {
         var db = _connection.Handle!;
         var statement = Statement(SignalBlocksSql);
@@ -543,6 +549,10 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
             raw.sqlite3_bind_text(statement, 1, signal);
             while (StepRow(db, statement))
             {
+                // Per block, not per element: a block holds tens to hundreds of them, so a scan of a
+                // large signal stops soon after a cancellation, for one flag read per block.
+                ScanStep?.Invoke();
+                cancellationToken.ThrowIfCancellationRequested();
                 each(raw.sqlite3_column_blob(statement, 0));
             }
         }
@@ -1112,9 +1122,9 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
     /// <summary>The users of <paramref name="signal"/> with more than <paramref name="keep"/> elements, ascending (a scan: on a reader).</summary>
     public List<long> UsersOver(string signal, int keep, CancellationToken cancellationToken)
     {
-        cancellationToken.ThrowIfCancellationRequested();
+        cancellationToken.ThrowIfCancellationRequested(); // a signal with no blocks scans none
         var counts = new Dictionary<long, int>();
-        ForEachBlock(signal, data =>
+        ForEachBlock(signal, cancellationToken, data =>
         {
             var reader = new BlockReader(data);
             while (reader.Next())
@@ -1146,6 +1156,8 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         var stored = new List<(long Time, string Id, long Block, long Run)>();
         foreach (var user in users)
         {
+            // A cancellation rolls the whole step back: a user is trimmed to its newest keep or not at all.
+            ScanStep?.Invoke();
             cancellationToken.ThrowIfCancellationRequested();
             stored.Clear();
             ForEachUserElement(signal, user, (in BlockReader r, long block, long run) => stored.Add((r.EventTime, r.EventId, block, run)));
@@ -1174,6 +1186,7 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
         var read = Statement(BlockDataSql);
         foreach (var (block, (run, keys)) in excessByBlock)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             int removed = 0;
             try
             {
@@ -1240,11 +1253,11 @@ internal sealed class SqliteSession : IAsyncDisposable, IDisposable
 
     public OnlineStoreStats Stats(string signal, CancellationToken cancellationToken)
     {
-        cancellationToken.ThrowIfCancellationRequested();
+        cancellationToken.ThrowIfCancellationRequested(); // a signal with no blocks scans none
         var users = new HashSet<long>();
         long elements = 0;
         long? newestEvent = null, newestIngest = null;
-        ForEachBlock(signal, data =>
+        ForEachBlock(signal, cancellationToken, data =>
         {
             var reader = new BlockReader(data);
             while (reader.Next())
