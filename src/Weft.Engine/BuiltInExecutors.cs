@@ -337,9 +337,9 @@ public sealed class HotUserCapExecutor(int maxEventsPerHour) : IEventExecutor
 
     /// <summary>
     /// Counts events already let through and stored (a restarted stream's recent output) without
-    /// judging them, so a hot user's next events meet the cap where they met it before the restart.
+    /// judging them, so a hot user's next events meet the cap where they met it before the restart:
+    /// those <paramref name="counted"/> marks (the ones new to the dedup window), into their users' hours.
     /// </summary>
-    /// <summary>Counts the events <paramref name="counted"/> marks (those new to the dedup window) into their users' hours.</summary>
     internal void Remember(long[] users, long[] times, int count, ReadOnlySpan<bool> counted)
     {
         for (int i = 0; i < count; i++)
