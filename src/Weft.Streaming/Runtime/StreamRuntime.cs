@@ -31,7 +31,26 @@ public sealed record KeyMismatch(string Partition, long Offset, string Key, long
 {
     /// <summary>What an operator is told.</summary>
     public string Describe() =>
-        string.Create(CultureInfo.InvariantCulture, $"{Partition}@{Offset} is {(Key.Length == 0 ? "not keyed" : $"keyed '{(Key.Length > 64 ? Key[..64] + "…" : Key)}'")}, but its user_id is {UserId}: a producer keys otherwise than by user_id (as decimal text), so a user's events may come through several partitions in no one order; such records are counted in weft_stream_key_mismatch_total");
+        string.Create(CultureInfo.InvariantCulture, $"{Partition}@{Offset} is {(Key.Length == 0 ? "not keyed" : $"keyed '{Shown(Key)}'")}, but its user_id is {UserId}: a producer keys otherwise than by user_id (as decimal text), so a user's events may come through several partitions in no one order; such records are counted in weft_stream_key_mismatch_total");
+
+    /// <summary>The key's first 64 characters, control characters as <c>\uXXXX</c>: a producer's bytes must not reach a terminal raw.</summary>
+    private static string Shown(string key)
+    {
+        var shown = new StringBuilder();
+        foreach (char c in key.Length > 64 ? key[..64] : key)
+        {
+            if (char.IsControl(c))
+            {
+                shown.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+            }
+            else
+            {
+                shown.Append(c);
+            }
+        }
+
+        return key.Length > 64 ? shown.Append('…').ToString() : shown.ToString();
+    }
 }
 
 /// <summary>

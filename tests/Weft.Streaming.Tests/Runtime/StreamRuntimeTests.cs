@@ -191,6 +191,14 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
     }
 
     [Fact]
+    public void A_key_mismatch_is_described_with_the_keys_control_characters_escaped_and_a_long_key_cut()
+    {
+        new KeyMismatch("events/2", 17, "\u001b[31m7\n", 7).Describe().Should().StartWith("events/2@17 is keyed '\\u001b[31m7\\u000a', but its user_id is 7: ");
+        new KeyMismatch("events/0", 3, new string('9', 70), 9).Describe().Should().StartWith($"events/0@3 is keyed '{new string('9', 64)}…', but its user_id is 9: ");
+        new KeyMismatch("embedded", 0, "", 5).Describe().Should().StartWith("embedded@0 is not keyed, but its user_id is 5: ");
+    }
+
+    [Fact]
     public async Task Records_keyed_by_their_user_id_leave_no_key_mismatch()
     {
         using var world = new StreamWorld(refundSignal: true);
