@@ -421,9 +421,11 @@ public static class LegacyComparison
             }
 
             // Part by part, keeping only the event type's rows in the range: legacy's whole output may be large.
+            int partNumber = 0;
             await foreach (var (part, bad) in TableInputs.ReadTableAsync(location, schema, cancellationToken).ConfigureAwait(false))
             {
-                parts.Add(Keep(part, eventType, from, to));
+                partNumber++;
+                parts.Add(Keep(WithKeys(part, eventType, location.Path, partNumber, unreadable), eventType, from, to));
                 // A row that cannot be read counts against this event type when it is one of it (or its type is unknown).
                 unreadable.AddRange(bad.Where(d => d.EventType is null || d.EventType == eventType).Select(d => $"{d.Source}: {d.Reason}"));
             }
@@ -436,6 +438,49 @@ public static class LegacyComparison
         var legacyOnly = names.Where(n => !weftSchema.Any(f => f.Name == n)).Order(StringComparer.Ordinal).ToList();
         var rows = parts.Count == 0 ? EventBatch.Empty(schema) : parts.Count == 1 ? parts[0] : EventBatch.Concat(schema, parts);
         return (rows, schema, legacyOnly, unreadable);
+    }
+
+    /// <summary>
+    /// The rows that have every key column. JSON lines and CSV refuse a row without one as unreadable (the
+    /// columns are required); Parquet and Delta hand back a null, which the comparison read as a repeat
+    /// (no event_id: neither matched nor missing, so completeness never saw it), as user 0 or as time 0.
+    /// A row of <paramref name="eventType"/>, or of no type, without one is reported unreadable the same
+    /// way; one whose time is missing counts whatever the range, as its time cannot place it outside.
+    /// </summary>
+    private static EventBatch WithKeys(EventBatch rows, string eventType, string path, int partNumber, List<string> unreadable)
+    {
+        var ids = ((StringColumn)rows[StandardColumns.EventId]).Values;
+        var types = ((StringColumn)rows[StandardColumns.EventType]).Values;
+        var users = (PrimitiveColumn<long>)rows[StandardColumns.UserId];
+        var times = (PrimitiveColumn<long>)rows[StandardColumns.EventTime];
+        List<int>? keep = null;
+        for (int i = 0; i < rows.RowCount; i++)
+        {
+            string? missing = ids[i] is null ? StandardColumns.EventId
+                : types[i] is null ? StandardColumns.EventType
+                : users.IsNull(i) ? StandardColumns.UserId
+                : times.IsNull(i) ? StandardColumns.EventTime
+                : null;
+            if (missing is null)
+            {
+                keep?.Add(i);
+                continue;
+            }
+
+            keep ??= [.. Enumerable.Range(0, i)];
+            if (types[i] is null || types[i] == eventType)
+            {
+                string what = string.Join(", ", new[]
+                {
+                    ids[i] is { } id ? $"event_id '{id}'" : null,
+                    users.IsNull(i) ? null : $"user_id {users.Values[i]}",
+                    times.IsNull(i) ? null : $"event_time {Timestamps.Format(times.Values[i])}",
+                }.OfType<string>());
+                unreadable.Add($"{path} (part {partNumber}, row {i + 1}{(what.Length > 0 ? ": " + what : "")}): {missing} is null, and every legacy row needs one");
+            }
+        }
+
+        return keep is null ? rows : rows.Gather([.. keep]);
     }
 
     /// <summary>The rows of <paramref name="eventType"/> with event_time in [from, to) (either end open when null).</summary>

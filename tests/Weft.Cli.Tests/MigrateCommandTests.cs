@@ -605,6 +605,50 @@ public sealed class MigrateCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Legacy_Parquet_rows_without_a_key_fail_the_gate_naming_each_as_JSON_lines_does_not_count_as_repeats()
+    {
+        var world = await SetUpAsync();
+        (await Migrate("shadow", world.NoReplicaConfig, "--event-type", "click")).Exit.Should().Be(0);
+        var types = ((StringColumn)world.Legacy[StandardColumns.EventType]).Values;
+        var clicks = Enumerable.Range(0, world.Legacy.RowCount).Where(i => types[i] == "click").ToList();
+        var noId = clicks.Take(2).ToHashSet();
+        int noTime = clicks[2];
+
+        // Parquet holds nulls where JSON lines has no value: two clicks without an event_id, one without an event_time.
+        var ids = ((StringColumn)world.Legacy[StandardColumns.EventId]).Values.Select((id, i) => noId.Contains(i) ? null : id).ToArray();
+        var times = (PrimitiveColumn<long>)world.Legacy[StandardColumns.EventTime];
+        var timeNulls = Enumerable.Range(0, world.Legacy.RowCount).Select(i => i == noTime).ToArray();
+        await ParquetExport.WriteAsync(_cli.PathOf("legacy/out.parquet"), Keyless(world.Legacy,
+            (StandardColumns.EventId, new StringColumn(ids)), (StandardColumns.EventTime, new PrimitiveColumn<long>(times.Type, times.Values.ToArray(), timeNulls))));
+
+        var compare = await Migrate("compare", world.NoReplicaConfig, "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8", "--json");
+
+        compare.Exit.Should().Be(1, compare.Err);
+        compare.Err.Should().Contain("3 legacy row(s) cannot be read").And.Contain("out.parquet").And.Contain("event_id is null");
+        using (var doc = JsonDocument.Parse(compare.Out))
+        {
+            var total = doc.RootElement.GetProperty("result").GetProperty("comparison").GetProperty("total");
+            total.GetProperty("reference_duplicates").GetInt64().Should().Be(0, "a row without an id is not a repeat of another");
+            total.GetProperty("reference_rows").GetInt64().Should().Be(world.LegacyClicks - 3);
+            doc.RootElement.GetProperty("result").GetProperty("unreadable_legacy_rows").EnumerateArray().Select(r => r.GetString())
+                .Should().ContainSingle(r => r!.Contains("event_time is null", StringComparison.Ordinal));
+        }
+
+        // Every click without a time: the range legacy covers cannot be taken from them, and that is said, not thrown.
+        var allTimeNulls = Enumerable.Range(0, world.Legacy.RowCount).Select(i => types[i] == "click").ToArray();
+        await ParquetExport.WriteAsync(_cli.PathOf("legacy/out.parquet"), Keyless(world.Legacy,
+            (StandardColumns.EventTime, new PrimitiveColumn<long>(times.Type, times.Values.ToArray(), allTimeNulls))));
+        var untimed = await Migrate("compare", world.NoReplicaConfig, "--event-type", "click", "--ignore", "legacy_rank");
+        untimed.Exit.Should().Be(1, untimed.Err);
+        untimed.Err.Should().Contain($"{world.LegacyClicks:N0} legacy row(s) cannot be read").And.Contain("event_time is null").And.Contain("legacy holds no 'click' events");
+    }
+
+    /// <summary>The batch with the named columns replaced, each made nullable so that the Parquet file holds its nulls.</summary>
+    private static EventBatch Keyless(EventBatch batch, params (string Name, Column Column)[] replaced) =>
+        new([.. batch.Schema.Select(f => replaced.Any(r => r.Name == f.Name) ? f with { Nullable = true } : f)],
+            [.. batch.Schema.Select((f, i) => replaced.FirstOrDefault(r => r.Name == f.Name).Column ?? batch.Columns[i])]);
+
+    [Fact]
     public async Task Shadow_of_a_type_whose_legacy_rows_are_all_unreadable_says_so_as_compare_does()
     {
         var world = await SetUpAsync();
