@@ -643,6 +643,24 @@ public sealed class MigrateCommandTests : IDisposable
         untimed.Err.Should().Contain($"{world.LegacyClicks:N0} legacy row(s) cannot be read").And.Contain("event_time is null").And.Contain("legacy holds no 'click' events");
     }
 
+    [Fact]
+    public async Task A_replica_with_rows_that_cannot_be_read_fails_the_gate_instead_of_lowering_its_bars()
+    {
+        var world = await SetUpAsync();
+        (await Migrate("shadow", world.Config, "--event-type", "click")).Exit.Should().Be(0);
+        var types = ((StringColumn)world.Legacy[StandardColumns.EventType]).Values;
+        var clicks = Enumerable.Range(0, world.Legacy.RowCount).Where(i => types[i] == "click").ToList();
+        // A fifth of the rerun's clicks have no event_id: left out, they read as events legacy's second run lost.
+        var unreadable = clicks.Where((_, k) => k % 5 == 0).ToHashSet();
+        var ids = ((StringColumn)world.Legacy[StandardColumns.EventId]).Values.Select((id, i) => unreadable.Contains(i) ? null : id).ToArray();
+        await ParquetExport.WriteAsync(_cli.PathOf("legacy/rerun.parquet"), Keyless(world.Legacy, (StandardColumns.EventId, new StringColumn(ids))));
+
+        var compare = await Migrate("compare", world.Config, "--event-type", "click", "--min-agreement", "0.9", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8");
+
+        compare.Exit.Should().Be(1, "a floor measured on a replica that could not be read measures the reading, not legacy's noise");
+        compare.Err.Should().Contain($"{unreadable.Count:N0} row(s) of legacy's replica cannot be read").And.Contain("rerun.parquet").And.Contain("event_id is null");
+    }
+
     /// <summary>The batch with the named columns replaced, each made nullable so that the Parquet file holds its nulls.</summary>
     private static EventBatch Keyless(EventBatch batch, params (string Name, Column Column)[] replaced) =>
         new([.. batch.Schema.Select(f => replaced.Any(r => r.Name == f.Name) ? f with { Nullable = true } : f)],
