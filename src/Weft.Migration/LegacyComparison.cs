@@ -112,10 +112,17 @@ public static class LegacyComparison
         }
 
         var weftSchema = WeftSchema(lake);
-        var (legacyRows, legacySchema, legacyOnly, unreadable) = await ReadLegacyAsync(output, weftSchema, request.EventType, request.FromMicros, request.ToMicros, cancellationToken).ConfigureAwait(false);
-        long from = request.FromMicros ?? (legacyRows.RowCount == 0 ? 0 : Min(legacyRows));
-        long to = request.ToMicros ?? (legacyRows.RowCount == 0 ? 0 : Max(legacyRows) + 1);
-        var weftRows = to > from ? await ReadWeftAsync(lake, request.EventType, from, to, cancellationToken).ConfigureAwait(false) : EventBatch.Empty(weftSchema);
+        // Each side is read a day beyond the range: an event one side places inside it and the other just
+        // outside (another clock, a time zone, a processing time) is matched by id and shows as an
+        // event_time disagreement, not as an event only one side holds.
+        var (legacyNear, legacySchema, legacyOnly, unreadable) = await ReadLegacyAsync(
+            output, weftSchema, request.EventType, request.FromMicros is { } f ? Earlier(f) : null, request.ToMicros is { } t ? Later(t) : null, cancellationToken).ConfigureAwait(false);
+        long from = request.FromMicros ?? (legacyNear.RowCount == 0 ? 0 : Min(legacyNear));
+        long to = request.ToMicros ?? (legacyNear.RowCount == 0 ? 0 : Max(legacyNear) + 1);
+        var weftNear = to > from
+            ? await ReadWeftAsync(lake, request.EventType, Earlier(from), Later(to), cancellationToken).ConfigureAwait(false)
+            : EventBatch.Empty(weftSchema);
+        var (legacyRows, weftRows) = Overlap(legacyNear, weftNear, from, to);
 
         // Legacy's own columns are read out of its rows and reported below; --ignore may name them.
         var options = request.Options.WithoutIgnored(legacyOnly);
@@ -129,7 +136,7 @@ public static class LegacyComparison
         {
             (var replicaRows, var replicaSchema, _, replicaUnreadable) = await ReadLegacyAsync(replica, weftSchema, request.EventType, from, to, cancellationToken).ConfigureAwait(false);
             var floorComparer = new EventComparer(legacySchema, replicaSchema, options);
-            floorComparer.Compare(legacyRows, replicaRows);
+            floorComparer.Compare(Keep(legacyNear, request.EventType, from, to), replicaRows);
             floor = floorComparer.Result();
         }
 
@@ -158,6 +165,56 @@ public static class LegacyComparison
         }
 
         return new LegacyComparisonResult(signal.Name, request.EventType, from, to, legacyRows.RowCount, weftRows.RowCount, comparison, floor, legacyOnly, [.. unreadable.Take(5)], checks, failures);
+    }
+
+    /// <summary>How far beyond the compared range each side is read for the copy of an event the other side places inside it.</summary>
+    internal const long MatchSlackMicros = 86_400_000_000L;
+
+    private static long Earlier(long micros) => Math.Max(micros, Timestamps.MinMicros + MatchSlackMicros) - MatchSlackMicros;
+
+    private static long Later(long micros) => Math.Min(micros, Timestamps.MaxMicros - MatchSlackMicros) + MatchSlackMicros;
+
+    /// <summary>
+    /// The rows each side places in [from, to), and beside them the rows it places outside whose id the
+    /// other side places inside: one event, whatever time each pipeline gave it.
+    /// </summary>
+    private static (EventBatch Legacy, EventBatch Weft) Overlap(EventBatch legacy, EventBatch weft, long from, long to)
+    {
+        var legacyIds = InRangeIds(legacy, from, to);
+        var weftIds = InRangeIds(weft, from, to);
+        return (Near(legacy, weftIds, from, to), Near(weft, legacyIds, from, to));
+
+        static HashSet<string> InRangeIds(EventBatch rows, long from, long to)
+        {
+            var ids = ((StringColumn)rows[StandardColumns.EventId]).Values;
+            var times = ((PrimitiveColumn<long>)rows[StandardColumns.EventTime]).Values;
+            var inside = new HashSet<string>(StringComparer.Ordinal);
+            for (int i = 0; i < rows.RowCount; i++)
+            {
+                if (times[i] >= from && times[i] < to && ids[i] is { } id)
+                {
+                    inside.Add(id);
+                }
+            }
+
+            return inside;
+        }
+
+        static EventBatch Near(EventBatch rows, HashSet<string> otherInside, long from, long to)
+        {
+            var ids = ((StringColumn)rows[StandardColumns.EventId]).Values;
+            var times = ((PrimitiveColumn<long>)rows[StandardColumns.EventTime]).Values;
+            var keep = new List<int>(rows.RowCount);
+            for (int i = 0; i < rows.RowCount; i++)
+            {
+                if ((times[i] >= from && times[i] < to) || (ids[i] is { } id && otherInside.Contains(id)))
+                {
+                    keep.Add(i);
+                }
+            }
+
+            return keep.Count == rows.RowCount ? rows : rows.Gather([.. keep]);
+        }
     }
 
     /// <summary>The least share of legacy's events a replica must hold to count as a second run of it (a noise floor).</summary>

@@ -661,6 +661,36 @@ public sealed class MigrateCommandTests : IDisposable
         compare.Err.Should().Contain($"{unreadable.Count:N0} row(s) of legacy's replica cannot be read").And.Contain("rerun.parquet").And.Contain("event_id is null");
     }
 
+    [Fact]
+    public async Task Events_legacy_timed_an_hour_later_match_by_id_at_the_ends_of_the_range_and_show_as_event_time_disagreements()
+    {
+        var world = await SetUpAsync();
+        (await Migrate("shadow", world.NoReplicaConfig, "--event-type", "click")).Exit.Should().Be(0);
+        // Legacy stamps every event an hour later (a time zone, a processing time): its range starts an
+        // hour after Weft's first click, whose copy is then outside it.
+        const long hour = 3_600_000_000L;
+        var times = (PrimitiveColumn<long>)world.Legacy[StandardColumns.EventTime];
+        await ParquetExport.WriteAsync(_cli.PathOf("legacy/out.parquet"), Keyless(world.Legacy,
+            (StandardColumns.EventTime, new PrimitiveColumn<long>(times.Type, [.. times.Values.Select(t => t + hour)]))));
+
+        foreach (var range in new[] { Array.Empty<string>(), ["--from", "2026-11-01T12:00:00Z", "--to", "2026-11-02T00:00:00Z"] })
+        {
+            var compare = await Migrate("compare", world.NoReplicaConfig, ["--event-type", "click", "--ignore", "legacy_rank", "--json", .. range]);
+            using var doc = JsonDocument.Parse(compare.Out);
+            var result = doc.RootElement.GetProperty("result");
+            long from = result.GetProperty("from_micros").GetInt64(), to = result.GetProperty("to_micros").GetInt64();
+            var total = result.GetProperty("comparison").GetProperty("total");
+            // The clicks either side places in the range: Weft's at their own times, legacy's an hour later.
+            // Each is one event, but for the one only legacy has (and the three only Weft has).
+            long eitherSide = world.LegacyClicksIn(from - hour, to);
+            total.GetProperty("reference_only").GetInt64().Should().BeLessThanOrEqualTo(1, $"range {string.Join(' ', range)}: an event legacy timed later is still Weft's");
+            total.GetProperty("matched").GetInt64().Should().BeInRange(eitherSide - 1, eitherSide);
+            var eventTime = total.GetProperty("columns").EnumerateArray().Single(c => c.GetProperty("column").GetString() == "event_time");
+            eventTime.GetProperty("agreed").GetInt64().Should().Be(0, "every matched event's time differs by the hour");
+            eventTime.GetProperty("max_difference").GetDouble().Should().Be(hour);
+        }
+    }
+
     /// <summary>The batch with the named columns replaced, each made nullable so that the Parquet file holds its nulls.</summary>
     private static EventBatch Keyless(EventBatch batch, params (string Name, Column Column)[] replaced) =>
         new([.. batch.Schema.Select(f => replaced.Any(r => r.Name == f.Name) ? f with { Nullable = true } : f)],
