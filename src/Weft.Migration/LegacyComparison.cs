@@ -134,9 +134,12 @@ public static class LegacyComparison
         IReadOnlyList<string> replicaUnreadable = [];
         if (legacy.Replica is { } replica)
         {
-            (var replicaRows, var replicaSchema, _, replicaUnreadable) = await ReadLegacyAsync(replica, weftSchema, request.EventType, from, to, cancellationToken).ConfigureAwait(false);
+            // Read beyond the range as Weft is: a rerun that timed events later would otherwise lose the last
+            // of them to the range's end, and the floor would lower every bar by what it lost.
+            (var replicaNear, var replicaSchema, _, replicaUnreadable) = await ReadLegacyAsync(replica, weftSchema, request.EventType, Earlier(from), Later(to), cancellationToken).ConfigureAwait(false);
+            var (legacyAgainstReplica, replicaRows) = Overlap(legacyNear, replicaNear, from, to);
             var floorComparer = new EventComparer(legacySchema, replicaSchema, options);
-            floorComparer.Compare(Keep(legacyNear, request.EventType, from, to), replicaRows);
+            floorComparer.Compare(legacyAgainstReplica, replicaRows);
             floor = floorComparer.Result();
         }
 

@@ -691,6 +691,28 @@ public sealed class MigrateCommandTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_replica_that_timed_events_an_hour_later_gives_a_floor_of_every_event_not_of_those_left_inside_the_range()
+    {
+        var world = await SetUpAsync();
+        (await Migrate("shadow", world.Config, "--event-type", "click")).Exit.Should().Be(0);
+        // The rerun is legacy itself, every event stamped an hour later: it holds all of legacy's events.
+        const long hour = 3_600_000_000L;
+        var times = (PrimitiveColumn<long>)world.Legacy[StandardColumns.EventTime];
+        await ParquetExport.WriteAsync(_cli.PathOf("legacy/rerun.parquet"), Keyless(world.Legacy,
+            (StandardColumns.EventTime, new PrimitiveColumn<long>(times.Type, [.. times.Values.Select(t => t + hour)]))));
+
+        var compare = await Migrate("compare", world.Config, "--event-type", "click", "--ignore", "legacy_rank", "--json");
+
+        using var doc = JsonDocument.Parse(compare.Out);
+        var result = doc.RootElement.GetProperty("result");
+        var floor = result.GetProperty("noise_floor").GetProperty("total");
+        floor.GetProperty("reference_only").GetInt64().Should().Be(0, "the rerun holds every event legacy does, the last hour's too");
+        floor.GetProperty("matched").GetInt64().Should().Be(world.LegacyClicks);
+        result.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("measure").GetString() == "completeness")
+            .GetProperty("required").GetDouble().Should().Be(0.99, "a floor of 100 % completeness lowers no bar");
+    }
+
     /// <summary>The batch with the named columns replaced, each made nullable so that the Parquet file holds its nulls.</summary>
     private static EventBatch Keyless(EventBatch batch, params (string Name, Column Column)[] replaced) =>
         new([.. batch.Schema.Select(f => replaced.Any(r => r.Name == f.Name) ? f with { Nullable = true } : f)],
