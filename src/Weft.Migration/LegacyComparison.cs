@@ -112,10 +112,17 @@ public static class LegacyComparison
         }
 
         var weftSchema = WeftSchema(lake);
-        var (legacyRows, legacySchema, legacyOnly, unreadable) = await ReadLegacyAsync(output, weftSchema, request.EventType, request.FromMicros, request.ToMicros, cancellationToken).ConfigureAwait(false);
-        long from = request.FromMicros ?? (legacyRows.RowCount == 0 ? 0 : Min(legacyRows));
-        long to = request.ToMicros ?? (legacyRows.RowCount == 0 ? 0 : Max(legacyRows) + 1);
-        var weftRows = to > from ? await ReadWeftAsync(lake, request.EventType, from, to, cancellationToken).ConfigureAwait(false) : EventBatch.Empty(weftSchema);
+        // Each side is read a day beyond the range: an event one side places inside it and the other just
+        // outside (another clock, a time zone, a processing time) is matched by id and shows as an
+        // event_time disagreement, not as an event only one side holds.
+        var (legacyNear, legacySchema, legacyOnly, unreadable) = await ReadLegacyAsync(
+            output, weftSchema, request.EventType, request.FromMicros is { } f ? Earlier(f) : null, request.ToMicros is { } t ? Later(t) : null, cancellationToken).ConfigureAwait(false);
+        long from = request.FromMicros ?? (legacyNear.RowCount == 0 ? 0 : Min(legacyNear));
+        long to = request.ToMicros ?? (legacyNear.RowCount == 0 ? 0 : Max(legacyNear) + 1);
+        var weftNear = to > from
+            ? await ReadWeftAsync(lake, request.EventType, Earlier(from), Later(to), cancellationToken).ConfigureAwait(false)
+            : EventBatch.Empty(weftSchema);
+        var (legacyRows, weftRows) = Overlap(legacyNear, weftNear, from, to);
 
         // Legacy's own columns are read out of its rows and reported below; --ignore may name them.
         var options = request.Options.WithoutIgnored(legacyOnly);
@@ -124,11 +131,15 @@ public static class LegacyComparison
         var comparison = comparer.Result();
 
         ComparisonResult? floor = null;
+        IReadOnlyList<string> replicaUnreadable = [];
         if (legacy.Replica is { } replica)
         {
-            var (replicaRows, replicaSchema, _, _) = await ReadLegacyAsync(replica, weftSchema, request.EventType, from, to, cancellationToken).ConfigureAwait(false);
+            // Read beyond the range as Weft is: a rerun that timed events later would otherwise lose the last
+            // of them to the range's end, and the floor would lower every bar by what it lost.
+            (var replicaNear, var replicaSchema, _, replicaUnreadable) = await ReadLegacyAsync(replica, weftSchema, request.EventType, Earlier(from), Later(to), cancellationToken).ConfigureAwait(false);
+            var (legacyAgainstReplica, replicaRows) = Overlap(legacyNear, replicaNear, from, to);
             var floorComparer = new EventComparer(legacySchema, replicaSchema, options);
-            floorComparer.Compare(legacyRows, replicaRows);
+            floorComparer.Compare(legacyAgainstReplica, replicaRows);
             floor = floorComparer.Result();
         }
 
@@ -149,7 +160,64 @@ public static class LegacyComparison
             failures.Add($"{unreadable.Count:N0} legacy row(s) cannot be read as Weft's column types, e.g. {unreadable[0]}");
         }
 
+        if (replicaUnreadable.Count > 0)
+        {
+            // Left out of the floor, its unreadable rows read as events legacy's second run lost, lowering every bar as if legacy disagreed with itself.
+            failures.Add($"{replicaUnreadable.Count:N0} row(s) of legacy's replica cannot be read as Weft's column types, e.g. {replicaUnreadable[0]}: "
+                + "the events it could not read would lower the bars as legacy's own noise (mend the replica, or remove it)");
+        }
+
         return new LegacyComparisonResult(signal.Name, request.EventType, from, to, legacyRows.RowCount, weftRows.RowCount, comparison, floor, legacyOnly, [.. unreadable.Take(5)], checks, failures);
+    }
+
+    /// <summary>How far beyond the compared range each side is read for the copy of an event the other side places inside it.</summary>
+    internal const long MatchSlackMicros = 86_400_000_000L;
+
+    private static long Earlier(long micros) => Math.Max(micros, Timestamps.MinMicros + MatchSlackMicros) - MatchSlackMicros;
+
+    private static long Later(long micros) => Math.Min(micros, Timestamps.MaxMicros - MatchSlackMicros) + MatchSlackMicros;
+
+    /// <summary>
+    /// The rows each side places in [from, to), and beside them the rows it places outside whose id the
+    /// other side places inside: one event, whatever time each pipeline gave it.
+    /// </summary>
+    private static (EventBatch Legacy, EventBatch Weft) Overlap(EventBatch legacy, EventBatch weft, long from, long to)
+    {
+        var legacyIds = InRangeIds(legacy, from, to);
+        var weftIds = InRangeIds(weft, from, to);
+        return (Near(legacy, weftIds, from, to), Near(weft, legacyIds, from, to));
+
+        static HashSet<string> InRangeIds(EventBatch rows, long from, long to)
+        {
+            var ids = ((StringColumn)rows[StandardColumns.EventId]).Values;
+            var times = ((PrimitiveColumn<long>)rows[StandardColumns.EventTime]).Values;
+            var inside = new HashSet<string>(StringComparer.Ordinal);
+            for (int i = 0; i < rows.RowCount; i++)
+            {
+                if (times[i] >= from && times[i] < to && ids[i] is { } id)
+                {
+                    inside.Add(id);
+                }
+            }
+
+            return inside;
+        }
+
+        static EventBatch Near(EventBatch rows, HashSet<string> otherInside, long from, long to)
+        {
+            var ids = ((StringColumn)rows[StandardColumns.EventId]).Values;
+            var times = ((PrimitiveColumn<long>)rows[StandardColumns.EventTime]).Values;
+            var keep = new List<int>(rows.RowCount);
+            for (int i = 0; i < rows.RowCount; i++)
+            {
+                if ((times[i] >= from && times[i] < to) || (ids[i] is { } id && otherInside.Contains(id)))
+                {
+                    keep.Add(i);
+                }
+            }
+
+            return keep.Count == rows.RowCount ? rows : rows.Gather([.. keep]);
+        }
     }
 
     /// <summary>The least share of legacy's events a replica must hold to count as a second run of it (a noise floor).</summary>
@@ -421,9 +489,11 @@ public static class LegacyComparison
             }
 
             // Part by part, keeping only the event type's rows in the range: legacy's whole output may be large.
+            int partNumber = 0;
             await foreach (var (part, bad) in TableInputs.ReadTableAsync(location, schema, cancellationToken).ConfigureAwait(false))
             {
-                parts.Add(Keep(part, eventType, from, to));
+                partNumber++;
+                parts.Add(Keep(WithKeys(part, eventType, location.Path, partNumber, unreadable), eventType, from, to));
                 // A row that cannot be read counts against this event type when it is one of it (or its type is unknown).
                 unreadable.AddRange(bad.Where(d => d.EventType is null || d.EventType == eventType).Select(d => $"{d.Source}: {d.Reason}"));
             }
@@ -436,6 +506,49 @@ public static class LegacyComparison
         var legacyOnly = names.Where(n => !weftSchema.Any(f => f.Name == n)).Order(StringComparer.Ordinal).ToList();
         var rows = parts.Count == 0 ? EventBatch.Empty(schema) : parts.Count == 1 ? parts[0] : EventBatch.Concat(schema, parts);
         return (rows, schema, legacyOnly, unreadable);
+    }
+
+    /// <summary>
+    /// The rows that have every key column. JSON lines and CSV refuse a row without one as unreadable (the
+    /// columns are required); Parquet and Delta hand back a null, which the comparison read as a repeat
+    /// (no event_id: neither matched nor missing, so completeness never saw it), as user 0 or as time 0.
+    /// A row of <paramref name="eventType"/>, or of no type, without one is reported unreadable the same
+    /// way; one whose time is missing counts whatever the range, as its time cannot place it outside.
+    /// </summary>
+    private static EventBatch WithKeys(EventBatch rows, string eventType, string path, int partNumber, List<string> unreadable)
+    {
+        var ids = ((StringColumn)rows[StandardColumns.EventId]).Values;
+        var types = ((StringColumn)rows[StandardColumns.EventType]).Values;
+        var users = (PrimitiveColumn<long>)rows[StandardColumns.UserId];
+        var times = (PrimitiveColumn<long>)rows[StandardColumns.EventTime];
+        List<int>? keep = null;
+        for (int i = 0; i < rows.RowCount; i++)
+        {
+            string? missing = ids[i] is null ? StandardColumns.EventId
+                : types[i] is null ? StandardColumns.EventType
+                : users.IsNull(i) ? StandardColumns.UserId
+                : times.IsNull(i) ? StandardColumns.EventTime
+                : null;
+            if (missing is null)
+            {
+                keep?.Add(i);
+                continue;
+            }
+
+            keep ??= [.. Enumerable.Range(0, i)];
+            if (types[i] is null || types[i] == eventType)
+            {
+                string what = string.Join(", ", new[]
+                {
+                    ids[i] is { } id ? $"event_id '{id}'" : null,
+                    users.IsNull(i) ? null : $"user_id {users.Values[i]}",
+                    times.IsNull(i) ? null : $"event_time {Timestamps.Format(times.Values[i])}",
+                }.OfType<string>());
+                unreadable.Add($"{path} (part {partNumber}, row {i + 1}{(what.Length > 0 ? ": " + what : "")}): {missing} is null, and every legacy row needs one");
+            }
+        }
+
+        return keep is null ? rows : rows.Gather([.. keep]);
     }
 
     /// <summary>The rows of <paramref name="eventType"/> with event_time in [from, to) (either end open when null).</summary>

@@ -83,7 +83,13 @@ public sealed class MigrationRouter : IAsyncDisposable
         return (routes.ByEventType, routes.AssemblyVersion);
     }
 
-    /// <summary>Writes the buffered exposures; returns how many.</summary>
+    /// <summary>
+    /// The most exposures kept buffered while the ledger cannot take them (busy past its timeout, or
+    /// unwritable): beyond it the newest are dropped, so a ledger that never recovers cannot exhaust memory.
+    /// </summary>
+    internal const int MaxPendingExposures = 1_000_000;
+
+    /// <summary>Writes the buffered exposures; returns how many. A batch the ledger refuses stays buffered for the next flush.</summary>
     public async Task<int> FlushAsync(CancellationToken cancellationToken = default)
     {
         var batch = new List<Exposure>();
@@ -94,7 +100,26 @@ public sealed class MigrationRouter : IAsyncDisposable
 
         if (batch.Count > 0)
         {
-            await _store.RecordExposuresAsync(batch, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _store.RecordExposuresAsync(batch, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Dequeued and not written, a failed batch was lost: the split's sample-ratio check and the
+                // outcome test then miss those users. Its transaction wrote none of them, so all go back.
+                foreach (var exposure in batch)
+                {
+                    if (_exposures.Count >= MaxPendingExposures)
+                    {
+                        break;
+                    }
+
+                    _exposures.Enqueue(exposure);
+                }
+
+                throw;
+            }
         }
 
         return batch.Count;

@@ -356,7 +356,7 @@ public sealed class MigrationStore : IAsyncDisposable
 
     /// <summary>
     /// Stores a two-tier comparison. Before any traffic moved (shadow, compared, ab-tested) the stage
-    /// follows it: passed → compared (ab-tested stays), failed → shadow. During and after a cutover
+    /// follows it: passed → compared (ab-tested while an A/B test still holds), failed → shadow. During and after a cutover
     /// the stage stays, but a failed comparison blocks raising any route until one passes again.
     /// </summary>
     public Task<MigrationTransition> RecordComparisonAsync(string signal, string eventType, EvidenceInput evidence, string actor, CancellationToken cancellationToken = default) =>
@@ -368,12 +368,9 @@ public sealed class MigrationStore : IAsyncDisposable
                 throw new MigrationGateException($"'{eventType}' is not in shadow: run `weft migrate shadow` for it first.");
             }
 
-            var next = status.Stage switch
-            {
-                MigrationStage.Shadow or MigrationStage.Compared => evidence.Passed ? MigrationStage.Compared : MigrationStage.Shadow,
-                MigrationStage.AbTested => evidence.Passed ? MigrationStage.AbTested : MigrationStage.Shadow,
-                _ => status.Stage,
-            };
+            // Before traffic moved, the stage is derived (after the insert) from the evidence as the cutover
+            // gate reads it: kept as ab-tested, an A/B test of an earlier definition named a step the gate refuses.
+            MigrationStage? next = status.Stage is MigrationStage.Shadow or MigrationStage.Compared or MigrationStage.AbTested ? null : status.Stage;
             return new Step(next, evidence, null, false);
         });
 

@@ -605,6 +605,120 @@ public sealed class MigrateCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Legacy_Parquet_rows_without_a_key_fail_the_gate_naming_each_as_JSON_lines_does_not_count_as_repeats()
+    {
+        var world = await SetUpAsync();
+        (await Migrate("shadow", world.NoReplicaConfig, "--event-type", "click")).Exit.Should().Be(0);
+        var types = ((StringColumn)world.Legacy[StandardColumns.EventType]).Values;
+        var clicks = Enumerable.Range(0, world.Legacy.RowCount).Where(i => types[i] == "click").ToList();
+        var noId = clicks.Take(2).ToHashSet();
+        int noTime = clicks[2];
+
+        // Parquet holds nulls where JSON lines has no value: two clicks without an event_id, one without an event_time.
+        var ids = ((StringColumn)world.Legacy[StandardColumns.EventId]).Values.Select((id, i) => noId.Contains(i) ? null : id).ToArray();
+        var times = (PrimitiveColumn<long>)world.Legacy[StandardColumns.EventTime];
+        var timeNulls = Enumerable.Range(0, world.Legacy.RowCount).Select(i => i == noTime).ToArray();
+        await ParquetExport.WriteAsync(_cli.PathOf("legacy/out.parquet"), Keyless(world.Legacy,
+            (StandardColumns.EventId, new StringColumn(ids)), (StandardColumns.EventTime, new PrimitiveColumn<long>(times.Type, times.Values.ToArray(), timeNulls))));
+
+        var compare = await Migrate("compare", world.NoReplicaConfig, "--event-type", "click", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8", "--json");
+
+        compare.Exit.Should().Be(1, compare.Err);
+        compare.Err.Should().Contain("3 legacy row(s) cannot be read").And.Contain("out.parquet").And.Contain("event_id is null");
+        using (var doc = JsonDocument.Parse(compare.Out))
+        {
+            var total = doc.RootElement.GetProperty("result").GetProperty("comparison").GetProperty("total");
+            total.GetProperty("reference_duplicates").GetInt64().Should().Be(0, "a row without an id is not a repeat of another");
+            total.GetProperty("reference_rows").GetInt64().Should().Be(world.LegacyClicks - 3);
+            doc.RootElement.GetProperty("result").GetProperty("unreadable_legacy_rows").EnumerateArray().Select(r => r.GetString())
+                .Should().ContainSingle(r => r!.Contains("event_time is null", StringComparison.Ordinal));
+        }
+
+        // Every click without a time: the range legacy covers cannot be taken from them, and that is said, not thrown.
+        var allTimeNulls = Enumerable.Range(0, world.Legacy.RowCount).Select(i => types[i] == "click").ToArray();
+        await ParquetExport.WriteAsync(_cli.PathOf("legacy/out.parquet"), Keyless(world.Legacy,
+            (StandardColumns.EventTime, new PrimitiveColumn<long>(times.Type, times.Values.ToArray(), allTimeNulls))));
+        var untimed = await Migrate("compare", world.NoReplicaConfig, "--event-type", "click", "--ignore", "legacy_rank");
+        untimed.Exit.Should().Be(1, untimed.Err);
+        untimed.Err.Should().Contain($"{world.LegacyClicks:N0} legacy row(s) cannot be read").And.Contain("event_time is null").And.Contain("legacy holds no 'click' events");
+    }
+
+    [Fact]
+    public async Task A_replica_with_rows_that_cannot_be_read_fails_the_gate_instead_of_lowering_its_bars()
+    {
+        var world = await SetUpAsync();
+        (await Migrate("shadow", world.Config, "--event-type", "click")).Exit.Should().Be(0);
+        var types = ((StringColumn)world.Legacy[StandardColumns.EventType]).Values;
+        var clicks = Enumerable.Range(0, world.Legacy.RowCount).Where(i => types[i] == "click").ToList();
+        // A fifth of the rerun's clicks have no event_id: left out, they read as events legacy's second run lost.
+        var unreadable = clicks.Where((_, k) => k % 5 == 0).ToHashSet();
+        var ids = ((StringColumn)world.Legacy[StandardColumns.EventId]).Values.Select((id, i) => unreadable.Contains(i) ? null : id).ToArray();
+        await ParquetExport.WriteAsync(_cli.PathOf("legacy/rerun.parquet"), Keyless(world.Legacy, (StandardColumns.EventId, new StringColumn(ids))));
+
+        var compare = await Migrate("compare", world.Config, "--event-type", "click", "--min-agreement", "0.9", "--ignore", "legacy_rank", "--min-sequence-agreement", "0.8");
+
+        compare.Exit.Should().Be(1, "a floor measured on a replica that could not be read measures the reading, not legacy's noise");
+        compare.Err.Should().Contain($"{unreadable.Count:N0} row(s) of legacy's replica cannot be read").And.Contain("rerun.parquet").And.Contain("event_id is null");
+    }
+
+    [Fact]
+    public async Task Events_legacy_timed_an_hour_later_match_by_id_at_the_ends_of_the_range_and_show_as_event_time_disagreements()
+    {
+        var world = await SetUpAsync();
+        (await Migrate("shadow", world.NoReplicaConfig, "--event-type", "click")).Exit.Should().Be(0);
+        // Legacy stamps every event an hour later (a time zone, a processing time): its range starts an
+        // hour after Weft's first click, whose copy is then outside it.
+        const long hour = 3_600_000_000L;
+        var times = (PrimitiveColumn<long>)world.Legacy[StandardColumns.EventTime];
+        await ParquetExport.WriteAsync(_cli.PathOf("legacy/out.parquet"), Keyless(world.Legacy,
+            (StandardColumns.EventTime, new PrimitiveColumn<long>(times.Type, [.. times.Values.Select(t => t + hour)]))));
+
+        foreach (var range in new[] { Array.Empty<string>(), ["--from", "2026-11-01T12:00:00Z", "--to", "2026-11-02T00:00:00Z"] })
+        {
+            var compare = await Migrate("compare", world.NoReplicaConfig, ["--event-type", "click", "--ignore", "legacy_rank", "--json", .. range]);
+            using var doc = JsonDocument.Parse(compare.Out);
+            var result = doc.RootElement.GetProperty("result");
+            long from = result.GetProperty("from_micros").GetInt64(), to = result.GetProperty("to_micros").GetInt64();
+            var total = result.GetProperty("comparison").GetProperty("total");
+            // The clicks either side places in the range: Weft's at their own times, legacy's an hour later.
+            // Each is one event, but for the one only legacy has (and the three only Weft has).
+            long eitherSide = world.LegacyClicksIn(from - hour, to);
+            total.GetProperty("reference_only").GetInt64().Should().BeLessThanOrEqualTo(1, $"range {string.Join(' ', range)}: an event legacy timed later is still Weft's");
+            total.GetProperty("matched").GetInt64().Should().BeInRange(eitherSide - 1, eitherSide);
+            var eventTime = total.GetProperty("columns").EnumerateArray().Single(c => c.GetProperty("column").GetString() == "event_time");
+            eventTime.GetProperty("agreed").GetInt64().Should().Be(0, "every matched event's time differs by the hour");
+            eventTime.GetProperty("max_difference").GetDouble().Should().Be(hour);
+        }
+    }
+
+    [Fact]
+    public async Task A_replica_that_timed_events_an_hour_later_gives_a_floor_of_every_event_not_of_those_left_inside_the_range()
+    {
+        var world = await SetUpAsync();
+        (await Migrate("shadow", world.Config, "--event-type", "click")).Exit.Should().Be(0);
+        // The rerun is legacy itself, every event stamped an hour later: it holds all of legacy's events.
+        const long hour = 3_600_000_000L;
+        var times = (PrimitiveColumn<long>)world.Legacy[StandardColumns.EventTime];
+        await ParquetExport.WriteAsync(_cli.PathOf("legacy/rerun.parquet"), Keyless(world.Legacy,
+            (StandardColumns.EventTime, new PrimitiveColumn<long>(times.Type, [.. times.Values.Select(t => t + hour)]))));
+
+        var compare = await Migrate("compare", world.Config, "--event-type", "click", "--ignore", "legacy_rank", "--json");
+
+        using var doc = JsonDocument.Parse(compare.Out);
+        var result = doc.RootElement.GetProperty("result");
+        var floor = result.GetProperty("noise_floor").GetProperty("total");
+        floor.GetProperty("reference_only").GetInt64().Should().Be(0, "the rerun holds every event legacy does, the last hour's too");
+        floor.GetProperty("matched").GetInt64().Should().Be(world.LegacyClicks);
+        result.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("measure").GetString() == "completeness")
+            .GetProperty("required").GetDouble().Should().Be(0.99, "a floor of 100 % completeness lowers no bar");
+    }
+
+    /// <summary>The batch with the named columns replaced, each made nullable so that the Parquet file holds its nulls.</summary>
+    private static EventBatch Keyless(EventBatch batch, params (string Name, Column Column)[] replaced) =>
+        new([.. batch.Schema.Select(f => replaced.Any(r => r.Name == f.Name) ? f with { Nullable = true } : f)],
+            [.. batch.Schema.Select((f, i) => replaced.FirstOrDefault(r => r.Name == f.Name).Column ?? batch.Columns[i])]);
+
+    [Fact]
     public async Task Shadow_of_a_type_whose_legacy_rows_are_all_unreadable_says_so_as_compare_does()
     {
         var world = await SetUpAsync();

@@ -49,6 +49,44 @@ public sealed class OnlineOutcomeTests
         }
     }
 
+    [Theory]
+    // Nearly every Weft user clicks, so Weft's 10 often all do: Weft really is 0.07 below legacy.
+    [InlineData(0.90, 0.97, 10, 1_000, 0.05)]
+    // Rare conversions, so both arms often have none at all: Weft really converts 0.003 more.
+    [InlineData(0.004, 0.001, 100, 900, 0.002)]
+    public void Binary_outcomes_apart_by_more_than_the_margin_are_called_equivalent_at_one_look_at_most_at_alpha(double weftRate, double legacyRate, int weftUsers, int legacyUsers, double margin)
+    {
+        // The fixed test's promise at its one planned look: arms that are not equivalent pass at most at
+        // rate alpha. Checked by simulating the looks themselves, not against the test's own formulas.
+        const double alpha = 0.05;
+        const int runs = 2_000;
+        Math.Abs(weftRate - legacyRate).Should().BeGreaterThan(margin, "the arms must really differ by more than the margin");
+        var random = new Random(11);
+        int passed = 0;
+        for (int run = 0; run < runs; run++)
+        {
+            if (OnlineOutcome.Compare("clicked", Arm(weftRate, weftUsers), Arm(legacyRate, legacyUsers), margin, alpha, sequential: false).Failure is null)
+            {
+                passed++;
+            }
+        }
+
+        // Binomial(2,000, 0.05): 100 ± 9.7; 4 sd above.
+        passed.Should().BeLessThanOrEqualTo(139, $"{passed} of {runs} splits were called equivalent");
+
+        ArmSummary Arm(double rate, int users)
+        {
+            long ones = 0;
+            for (int i = 0; i < users; i++)
+            {
+                ones += random.NextDouble() < rate ? 1 : 0;
+            }
+
+            double mean = (double)ones / users;
+            return new ArmSummary(users, mean, ones * (1 - mean) * (1 - mean) / (users - 1) + (users - ones) * mean * mean / (users - 1));
+        }
+    }
+
     [Fact]
     public void The_interval_covers_the_true_difference_at_its_nominal_rate_with_unequal_variances()
     {

@@ -139,12 +139,16 @@ public sealed class SequentialOutcomeTests
     }
 
     [Fact]
-    public void Arms_without_spread_are_undecided_when_sequential_though_the_fixed_test_takes_their_difference_as_exact()
+    public void Arms_without_spread_are_undecided_when_sequential_and_not_shown_by_the_fixed_test()
     {
         var weft = new ArmSummary(3, 1, 0);
         var legacy = new ArmSummary(12, 1, 0);
-        OnlineOutcome.Compare("ctr", weft, legacy, 0.05, Alpha, sequential: false).Failure.Should().BeNull();
-        OnlineOutcome.Compare("ctr", weft, legacy, 0.05, Alpha, sequential: true).Failure.Should().Contain("has had the same ctr").And.Contain("keep collecting");
+        var fixedTest = OnlineOutcome.Compare("ctr", weft, legacy, 0.05, Alpha, sequential: false);
+        fixedTest.Failure.Should().Contain("has had the same ctr").And.Contain("test again with more users");
+        fixedTest.Undecided.Should().BeFalse("a fixed-horizon look passes or fails");
+        var sequential = OnlineOutcome.Compare("ctr", weft, legacy, 0.05, Alpha, sequential: true);
+        sequential.Failure.Should().Contain("has had the same ctr").And.Contain("keep collecting");
+        sequential.Undecided.Should().BeTrue();
     }
 
     [Fact]

@@ -1,0 +1,50 @@
+using FluentAssertions;
+using Microsoft.Data.Sqlite;
+using Weft.Migration;
+using Xunit;
+
+namespace Weft.Migration.Tests;
+
+/// <summary>
+/// Exposures a server buffered and could not write (the ledger busy past its timeout, or unwritable for
+/// a while) are the split's users: lost, the sample-ratio check and the outcome test miss them.
+/// </summary>
+public sealed class ExposureFlushTests : LedgerTestBase
+{
+    [Fact]
+    public async Task Exposures_the_ledger_refused_are_written_by_the_next_flush_once_it_takes_them()
+    {
+        await AbTestedAsync();
+        await Store.CutoverAsync(Signal, Click, "*", 50, null, "bo");
+        await using var router = new MigrationRouter(await MigrationStore.OpenExistingAsync(StorePath));
+        const int users = 200;
+        int servedByWeft = 0;
+        for (long user = 0; user < users; user++)
+        {
+            var routes = await router.RouteAsync(Signal, [Click], "ranker", user);
+            servedByWeft += routes.Decisions[0].ServedByWeft ? 1 : 0;
+        }
+
+        // The ledger cannot take them for a while: its exposures table is away.
+        await SqlAsync("ALTER TABLE exposures RENAME TO exposures_away");
+        var refused = () => router.FlushAsync();
+        await refused.Should().ThrowAsync<IOException>();
+        router.PendingExposures.Should().Be(users, "what the ledger refused is kept for the next flush");
+
+        await SqlAsync("ALTER TABLE exposures_away RENAME TO exposures");
+        (await router.FlushAsync()).Should().Be(users);
+
+        var (weft, legacy) = await Store.ExposureCountsAsync(Signal, Click, "ranker", 50);
+        weft.Should().Be(servedByWeft);
+        legacy.Should().Be(users - servedByWeft);
+    }
+
+    private async Task SqlAsync(string sql)
+    {
+        await using var connection = new SqliteConnection($"Data Source={StorePath};Pooling=False");
+        await connection.OpenAsync();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+}
