@@ -137,11 +137,17 @@ public sealed class MigrationRouter : IAsyncDisposable
             }
 
             _disposed = true;
-            while (await FlushAsync().ConfigureAwait(false) > 0)
+            try
             {
+                while (await FlushAsync().ConfigureAwait(false) > 0)
+                {
+                }
             }
-
-            await _store.DisposeAsync().ConfigureAwait(false);
+            finally
+            {
+                // A last flush the ledger refused is reported by its exception; the ledger is closed either way.
+                await _store.DisposeAsync().ConfigureAwait(false);
+            }
         }
         finally
         {

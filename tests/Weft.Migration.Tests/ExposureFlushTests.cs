@@ -39,6 +39,30 @@ public sealed class ExposureFlushTests : LedgerTestBase
         legacy.Should().Be(users - servedByWeft);
     }
 
+    [Fact]
+    public async Task A_router_whose_last_flush_the_ledger_refuses_reports_it_and_still_closes_the_ledger()
+    {
+        await AbTestedAsync();
+        await Store.CutoverAsync(Signal, Click, "*", 50, null, "bo");
+        var router = new MigrationRouter(await MigrationStore.OpenExistingAsync(StorePath));
+        for (long user = 0; user < 20; user++)
+        {
+            await router.RouteAsync(Signal, [Click], "ranker", user);
+        }
+
+        await SqlAsync("ALTER TABLE exposures RENAME TO exposures_away");
+        var dispose = async () => await router.DisposeAsync();
+        await dispose.Should().ThrowAsync<IOException>();
+
+        // Leaving WAL needs every other connection to the file closed: the test's own, and the router's.
+        await Store.DisposeAsync();
+        await using var connection = new SqliteConnection($"Data Source={StorePath};Pooling=False;Default Timeout=1");
+        await connection.OpenAsync();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode = DELETE";
+        (await command.ExecuteScalarAsync()).Should().Be("delete");
+    }
+
     private async Task SqlAsync(string sql)
     {
         await using var connection = new SqliteConnection($"Data Source={StorePath};Pooling=False");
