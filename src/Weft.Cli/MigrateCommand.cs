@@ -442,6 +442,12 @@ internal static class MigrateCommand
             await using var store = await OpenLedgerAsync(weft, signal, Ledger.Existing, ct).ConfigureAwait(false);
             var status = await store.StatusAsync(signal.Name, eventType, ct).ConfigureAwait(false);
             CheckConsumer(who, status);
+            if (parse.GetValue(percent) is { } given && !(given > 0 && given < 100))
+            {
+                // Checked before it goes on a bucket: NaN or 1e300 there is an int overflow's nonsense percent.
+                throw new ArgumentException($"--percent {given.ToString(CultureInfo.InvariantCulture)} must lie strictly between 0 and 100: an online outcome test measures a split");
+            }
+
             // On the bucket, as routes and exposures hold it: 10.004 measured the users of the 10 % split.
             double split = MigrationRouting.OnBucket(parse.GetValue(percent) ?? MigrationStore.RouteOf(status, who)?.Percent ?? 0);
             if (!(split > 0 && split < 100))

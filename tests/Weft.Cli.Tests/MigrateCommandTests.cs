@@ -419,6 +419,12 @@ public sealed class MigrateCommandTests : IDisposable
         var none = await Migrate("outcome", world.Config, "--event-type", "click", "--consumer", "ranker", "--outcomes", outcomes, "--metric", "clicked", "--margin", "0.05");
         none.Exit.Should().Be(2);
         none.Err.Should().Contain("no exposures of 'click' to consumer 'ranker' at 10 %");
+        foreach (string bad in new[] { "NaN", "0", "100", "1e300", "-5" })
+        {
+            var refused = await Migrate("outcome", world.Config, "--event-type", "click", "--consumer", "ranker", "--outcomes", outcomes, "--metric", "clicked", "--margin", "0.05", "--percent", bad);
+            refused.Exit.Should().Be(2, bad);
+            refused.Err.Should().Contain($"--percent {double.Parse(bad, CultureInfo.InvariantCulture).ToString(CultureInfo.InvariantCulture)} must lie strictly between 0 and 100", bad);
+        }
 
         // What weft serve logs when 20,000 users ask for ranker's routes, and ranker's own click log:
         // one to three impressions a user, clicked with probability 0.3 (Weft's users: weftRate).
