@@ -93,6 +93,7 @@ public static class StreamBatchQuality
         }
 
         var table = await EventTable.OpenAsync(enrichedPath, cancellationToken).ConfigureAwait(false);
+        RequireColumns(table, StandardColumns.All, $"The enriched table at '{enrichedPath}'", "an enriched table Weft writes");
         // Sealed buckets and files from one version: a batch commit landing between two reads sealed a
         // bucket whose rows the earlier read did not hold.
         var state = await EnrichedLake.ReadStateAsync(table, null, cancellationToken).ConfigureAwait(false);
@@ -263,8 +264,34 @@ public static class StreamBatchQuality
         return keep.Count == rows.RowCount ? (rows, 0) : (rows.Gather(keep.ToArray()), rows.RowCount - keep.Count);
     }
 
-    private static async Task<EventTable?> OpenLedgerAsync(string path, CancellationToken cancellationToken) =>
-        Directory.Exists(System.IO.Path.Combine(path, "_delta_log")) ? await EventTable.OpenAsync(path, cancellationToken).ConfigureAwait(false) : null;
+    private static async Task<EventTable?> OpenLedgerAsync(string path, CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(System.IO.Path.Combine(path, "_delta_log")))
+        {
+            return null;
+        }
+
+        var ledger = await EventTable.OpenAsync(path, cancellationToken).ConfigureAwait(false);
+        RequireColumns(ledger, [.. LateEventLedger.Schema.Where(f => f.Name is StandardColumns.EventId or StandardColumns.EventType or LateEventLedger.ActionColumn)], $"The late-event ledger at '{path}'", "the ledger the stream writes");
+        return ledger;
+    }
+
+    /// <summary>
+    /// Refuses a table without one of <paramref name="required"/> or with it of another type, naming the
+    /// table and the column: the run would otherwise fail on a cast or a missing key part-way through,
+    /// naming neither.
+    /// </summary>
+    private static void RequireColumns(EventTable table, IEnumerable<FieldDefinition> required, string what, string expected)
+    {
+        foreach (var field in required)
+        {
+            var found = table.Schema.FirstOrDefault(f => f.Name == field.Name);
+            if (found is null || found.Type != field.Type)
+            {
+                throw new QualityException($"{what} cannot be compared: {(found is null ? $"it has no column '{field.Name}'" : $"its column '{field.Name}' is {found.Type}")}, where {expected} has '{field.Name}' {field.Type} (its columns: {string.Join(", ", table.Schema.Select(f => $"{f.Name} {f.Type}"))}).");
+            }
+        }
+    }
 
     /// <summary>Counts the bucket's late events into <paramref name="late"/> and returns the ids the stream left to batch or dropped.</summary>
     private static async Task<HashSet<string>> ReadLedgerAsync(EventTable ledger, string bucket, SortedDictionary<string, long[]> late, CancellationToken cancellationToken)

@@ -68,6 +68,32 @@ public sealed class StreamBatchQualityTests : IDisposable
         report.Freshness.Single().Events.Should().Be(4, "freshness measures every stream row");
     }
 
+    /// <summary>
+    /// A table that is not an enriched table as Weft writes it (another table at the path, or one written
+    /// by hand) lacked a column or had one of another type: the run failed on a cast or a missing key,
+    /// uncaught by <c>weft quality</c>, or with a message naming neither the table nor, for some, the column.
+    /// </summary>
+    [Theory]
+    [InlineData(StandardColumns.IngestTime, null)]
+    [InlineData(StandardColumns.UserId, null)]
+    [InlineData(StandardColumns.EventType, "int64")]
+    [InlineData(StandardColumns.EventId, "int64")]
+    [InlineData(StandardColumns.EventTime, "string")]
+    public async Task An_enriched_table_lacking_a_standard_column_or_with_one_of_another_type_is_refused_naming_both(string column, string? type)
+    {
+        var schema = Schema.Select(f => f.Name != column ? f : type is null ? null : f with { Type = WeftType.TryParse(type, out var t) ? t : throw new ArgumentException(type) }).OfType<FieldDefinition>().ToImmutableArray();
+        var path = _dir.File("odd");
+        var table = await EventTable.OpenOrCreateAsync(path, schema, EventLayout.PartitionColumns);
+        var rows = new EventBatch(schema, [.. schema.Select(f => f.Type == WeftType.String ? new StringColumn(["1"]) : f.Type == WeftType.Float64 ? new PrimitiveColumn<double>(f.Type, [1.0]) : (Column)new PrimitiveColumn<long>(f.Type, [Start]))]);
+        await table.AppendAsync(rows, EventPartitioner.Single(EventLayout.Partition(Bucket, EventLayout.BatchPath)), new Dictionary<string, string> { [LakeParameters.Sealed] = Bucket });
+        await table.AppendAsync(rows, EventPartitioner.Single(EventLayout.Partition(Bucket, EventLayout.StreamPath)));
+
+        var run = () => StreamBatchQuality.CompareAsync(path, _dir.File("late"), "s", "f", new QualityRequest());
+
+        var refused = await run.Should().ThrowAsync<QualityException>();
+        refused.Which.Message.Should().Contain(path).And.Contain($"'{column}'").And.Contain(type ?? "no column");
+    }
+
     private static EventBatch Rows(params (string Id, long Ingest)[] rows) => new(Schema,
     [
         new StringColumn([.. rows.Select(r => (string?)r.Id)]),
