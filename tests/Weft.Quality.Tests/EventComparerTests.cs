@@ -198,6 +198,13 @@ public sealed class EventComparerTests
     [InlineData(double.PositiveInfinity, 1e308, 1.0, 1.0, false)]
     [InlineData(double.NaN, double.NaN, 0.0, 0.0, true)]
     [InlineData(double.NaN, 0.0, 1.0, 1.0, false)]
+    // Finite values whose difference and bound both pass double.MaxValue: inf <= inf agreed. Verdicts
+    // from exact arithmetic (python3 Fraction).
+    [InlineData(1.7e308, -1.7e308, 0.0, 1.9, false)]
+    [InlineData(1.7e308, -1.7e308, 0.0, 2.1, true)]
+    [InlineData(double.MaxValue, -double.MaxValue, 0.0, 2.0, true)]
+    [InlineData(double.MaxValue, -double.MaxValue, 1e308, 1.0, false)]
+    [InlineData(double.MaxValue, -double.MaxValue, 0.0, 1.999, false)]
     public void Tolerance_agreement(double a, double b, double absolute, double relative, bool agree)
     {
         new Tolerance(absolute, relative).Agree(a, b).Should().Be(agree);
