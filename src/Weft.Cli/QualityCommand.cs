@@ -173,10 +173,12 @@ internal static class QualityCommand
             var rows = new List<string[]> { new[] { "event type", "batch", "stream", "matched", "batch-only", "of them late", "stream-only", "repeats", "completeness", "worst column" } };
             foreach (var t in result.EventTypes.Append(result.Total))
             {
-                var worst = t.Columns.Count == 0 ? null : t.Columns.MinBy(c => c.Rate);
+                // A share of nothing is '-', as JSON's null: 100 % (or "all agree") read as measured.
+                var worst = t.Columns.Where(c => c.Compared > 0).MinBy(c => c.Rate);
                 rows.Add([
                     t.EventType, N(t.ReferenceRows), N(t.CandidateRows), N(t.Matched), N(t.ReferenceOnly), N(t.ReferenceOnlyExplained), N(t.CandidateOnly),
-                    N(t.ReferenceDuplicates + t.CandidateDuplicates), Percent(t.Completeness), worst is null || worst.Rate == 1 ? "all agree" : $"{worst.Column} {Percent(worst.Rate)}",
+                    N(t.ReferenceDuplicates + t.CandidateDuplicates), t.Matched + t.ReferenceOnly == 0 ? "-" : Percent(t.Completeness),
+                    t.Matched == 0 && t.Columns.Count > 0 ? "-" : worst is null || worst.Rate == 1 ? "all agree" : $"{worst.Column} {Percent(worst.Rate)}",
                 ]);
             }
 
@@ -193,12 +195,12 @@ internal static class QualityCommand
             var columns = new List<string[]> { new[] { "column", "agree", "max difference", "examples" } };
             foreach (var c in result.Total.Columns)
             {
-                columns.Add([c.Column, Percent(c.Rate), c.MaxDifference == 0 ? "-" : c.MaxDifference.ToString("G6", CultureInfo.InvariantCulture), string.Join(", ", c.Examples)]);
+                columns.Add([c.Column, c.Compared == 0 ? "-" : Percent(c.Rate), c.MaxDifference == 0 ? "-" : c.MaxDifference.ToString("G6", CultureInfo.InvariantCulture), string.Join(", ", c.Examples)]);
             }
 
             await WriteTableAsync(output, columns).ConfigureAwait(false);
             var s = result.Sequences;
-            await output.WriteLineAsync($"  sequences: {s.Users:N0} users; same events (ids and times) for {Percent(s.IdsRate)}, same events and values for {Percent(s.FullRate)}").ConfigureAwait(false);
+            await output.WriteLineAsync($"  sequences: {s.Users:N0} users; same events (ids and times) for {(s.Users == 0 ? "-" : Percent(s.IdsRate))}, same events and values for {(s.Users == 0 ? "-" : Percent(s.FullRate))}").ConfigureAwait(false);
         }
 
         foreach (var note in result.OnlyInReference.Select(c => $"only path=batch has column '{c}'")

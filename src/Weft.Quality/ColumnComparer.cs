@@ -42,7 +42,9 @@ internal abstract class ColumnComparer(string name)
         return tolerance.Agree(a, b);
     }
 
-    // Exact for 64-bit integers: through double, two timestamps a microsecond apart could compare equal.
+    // Exact for 64-bit integers: through double, values beyond 2^53 a few units apart (2^53 and 2^53 + 1)
+    // became one number, agreeing within any tolerance with a difference of 0. The gap is taken in 128
+    // bits, so it is exact up to 2^53 and never overflows.
     private static bool Integers(long a, long b, Tolerance tolerance, ref double difference)
     {
         if (a == b)
@@ -50,9 +52,9 @@ internal abstract class ColumnComparer(string name)
             return true;
         }
 
-        double gap = Math.Abs((double)a - b);
+        double gap = (double)(a > b ? (Int128)a - b : (Int128)b - a);
         Raise(ref difference, gap);
-        return !tolerance.IsExact && tolerance.Agree(a, b);
+        return !tolerance.IsExact && gap <= tolerance.Absolute + (tolerance.Relative * Math.Max(Math.Abs((double)a), Math.Abs((double)b)));
     }
 
     private static void Raise(ref double difference, double value) => difference = Larger(difference, value);

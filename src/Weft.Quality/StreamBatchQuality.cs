@@ -27,8 +27,9 @@ public sealed record BucketCoverage(
 {
     /// <summary>
     /// Stream rows of compared buckets that arrived after the batch run that sealed them began reading
-    /// (their ingest_time after its <c>weft.read_at</c>): events that run could not have, served from the
-    /// stream; not compared, so not counted as stream-only.
+    /// (their ingest_time after its <c>weft.read_at</c>) of events the batch path lacks: events that run
+    /// could not have, served from the stream; not compared, so not counted as stream-only. (A late
+    /// stream row of an event the batch path has is compared: the stream read it after the archives.)
     /// </summary>
     public long ArrivedAfterSealRows { get; init; }
 }
@@ -92,6 +93,7 @@ public static class StreamBatchQuality
         }
 
         var table = await EventTable.OpenAsync(enrichedPath, cancellationToken).ConfigureAwait(false);
+        RequireColumns(table, StandardColumns.All, $"The enriched table at '{enrichedPath}'", "an enriched table Weft writes");
         // Sealed buckets and files from one version: a batch commit landing between two reads sealed a
         // bucket whose rows the earlier read did not hold.
         var state = await EnrichedLake.ReadStateAsync(table, null, cancellationToken).ConfigureAwait(false);
@@ -128,7 +130,7 @@ public static class StreamBatchQuality
             var reference = await ReadAsync(table, columns, bucket, EventLayout.BatchPath, snapshot.Version, cancellationToken).ConfigureAwait(false);
             var candidate = await ReadAsync(table, columns, bucket, EventLayout.StreamPath, snapshot.Version, cancellationToken).ConfigureAwait(false);
             freshness.Add(bucket, candidate);
-            (candidate, long after) = ArrivedBefore(candidate, state.SealReadAtMicros(bucket));
+            (candidate, long after) = ArrivedBefore(candidate, state.SealReadAtMicros(bucket), reference);
             arrivedAfterSeal += after;
             foreach (var part in comparer.Compare(reference, candidate, explained))
             {
@@ -233,8 +235,13 @@ public static class StreamBatchQuality
         return parts.Count == 1 ? parts[0] : parts.Count == 0 ? EventBatch.Empty(table.Schema) : EventBatch.Concat(parts[0].Schema, parts);
     }
 
-    /// <summary>The rows that arrived by <paramref name="readAtMicros"/> (all when it is unknown), and how many came later.</summary>
-    private static (EventBatch Rows, long After) ArrivedBefore(EventBatch rows, long readAtMicros)
+    /// <summary>
+    /// The stream rows to compare: all but those that arrived after <paramref name="readAtMicros"/> (none
+    /// when it is unknown) of events the batch path lacks; and how many were set apart. A stream behind
+    /// its source reads an event after the sealing run read it from the archives: that row is the same
+    /// event as the batch path's, and setting it apart counted the batch copy as missing from the stream.
+    /// </summary>
+    private static (EventBatch Rows, long After) ArrivedBefore(EventBatch rows, long readAtMicros, EventBatch reference)
     {
         if (readAtMicros == long.MaxValue || rows.RowCount == 0)
         {
@@ -242,10 +249,13 @@ public static class StreamBatchQuality
         }
 
         var ingest = ((PrimitiveColumn<long>)rows[StandardColumns.IngestTime]).Values;
+        var ids = ((StringColumn)rows[StandardColumns.EventId]).Values;
+        HashSet<string>? batchIds = null;
         var keep = new List<int>(rows.RowCount);
         for (int i = 0; i < rows.RowCount; i++)
         {
-            if (!MergePolicy.ArrivedAfterSeal(ingest[i], readAtMicros))
+            if (!MergePolicy.ArrivedAfterSeal(ingest[i], readAtMicros)
+                || (ids[i] is { } id && (batchIds ??= [.. ((StringColumn)reference[StandardColumns.EventId]).Values.OfType<string>()]).Contains(id)))
             {
                 keep.Add(i);
             }
@@ -254,8 +264,34 @@ public static class StreamBatchQuality
         return keep.Count == rows.RowCount ? (rows, 0) : (rows.Gather(keep.ToArray()), rows.RowCount - keep.Count);
     }
 
-    private static async Task<EventTable?> OpenLedgerAsync(string path, CancellationToken cancellationToken) =>
-        Directory.Exists(System.IO.Path.Combine(path, "_delta_log")) ? await EventTable.OpenAsync(path, cancellationToken).ConfigureAwait(false) : null;
+    private static async Task<EventTable?> OpenLedgerAsync(string path, CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(System.IO.Path.Combine(path, "_delta_log")))
+        {
+            return null;
+        }
+
+        var ledger = await EventTable.OpenAsync(path, cancellationToken).ConfigureAwait(false);
+        RequireColumns(ledger, [.. LateEventLedger.Schema.Where(f => f.Name is StandardColumns.EventId or StandardColumns.EventType or LateEventLedger.ActionColumn)], $"The late-event ledger at '{path}'", "the ledger the stream writes");
+        return ledger;
+    }
+
+    /// <summary>
+    /// Refuses a table without one of <paramref name="required"/> or with it of another type, naming the
+    /// table and the column: the run would otherwise fail on a cast or a missing key part-way through,
+    /// naming neither.
+    /// </summary>
+    private static void RequireColumns(EventTable table, IEnumerable<FieldDefinition> required, string what, string expected)
+    {
+        foreach (var field in required)
+        {
+            var found = table.Schema.FirstOrDefault(f => f.Name == field.Name);
+            if (found is null || found.Type != field.Type)
+            {
+                throw new QualityException($"{what} cannot be compared: {(found is null ? $"it has no column '{field.Name}'" : $"its column '{field.Name}' is {found.Type}")}, where {expected} has '{field.Name}' {field.Type} (its columns: {string.Join(", ", table.Schema.Select(f => $"{f.Name} {f.Type}"))}).");
+            }
+        }
+    }
 
     /// <summary>Counts the bucket's late events into <paramref name="late"/> and returns the ids the stream left to batch or dropped.</summary>
     private static async Task<HashSet<string>> ReadLedgerAsync(EventTable ledger, string bucket, SortedDictionary<string, long[]> late, CancellationToken cancellationToken)

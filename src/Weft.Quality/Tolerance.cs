@@ -30,7 +30,15 @@ public readonly record struct Tolerance(double Absolute, double Relative)
             return false; // equal infinities were caught above; anything else is infinitely far
         }
 
-        return Math.Abs(a - b) <= Absolute + (Relative * Math.Max(Math.Abs(a), Math.Abs(b)));
+        double gap = Math.Abs(a - b);
+        if (double.IsInfinity(gap))
+        {
+            // Two finite values more than double.MaxValue apart: the bound may overflow too, and inf <= inf
+            // agreed. Halved, both sides are finite and exact at this magnitude.
+            return Math.Abs((a / 2) - (b / 2)) <= (Absolute / 2) + (Relative / 2 * Math.Max(Math.Abs(a), Math.Abs(b)));
+        }
+
+        return gap <= Absolute + (Relative * Math.Max(Math.Abs(a), Math.Abs(b)));
     }
 
     /// <summary>

@@ -303,6 +303,47 @@ public sealed class QualityCommandTests : IDisposable
         QualityCommand.Below(share, gate).Should().Be(shown);
     }
 
+    /// <summary>
+    /// The text report printed a share of nothing as 100 %: completeness of a type the batch path held
+    /// none of, a column no event was compared in, and "all agree" for a type the stream lost whole. The
+    /// JSON report gives null there (docs/quality.md); a reader of the text took them for measured.
+    /// </summary>
+    [Fact]
+    public async Task The_text_report_prints_a_share_of_nothing_as_unmeasured()
+    {
+        System.Collections.Immutable.ImmutableArray<FieldDefinition> schema = [.. StandardColumns.All, new("score", WeftType.Float64)];
+        EventBatch Rows(params (string Id, string Type)[] rows) => new(schema,
+        [
+            new StringColumn([.. rows.Select(r => (string?)r.Id)]),
+            new PrimitiveColumn<long>(WeftType.Int64, [.. rows.Select(_ => 1L)]),
+            new StringColumn([.. rows.Select(r => (string?)r.Type)]),
+            new PrimitiveColumn<long>(WeftType.Timestamp, [.. rows.Select(_ => 10L)]),
+            new PrimitiveColumn<long>(WeftType.Timestamp, [.. rows.Select(_ => 20L)]),
+            new PrimitiveColumn<double>(WeftType.Float64, [.. rows.Select(_ => 1.0)]),
+        ]);
+        var comparer = new Weft.Quality.EventComparer(schema, schema);
+        // click: on both paths; save: the stream lost it; view: only the stream has it.
+        comparer.Compare(Rows(("a", "click"), ("s", "save")), Rows(("a", "click"), ("v", "view")));
+        var report = new Weft.Quality.QualityReport(Signal, "f", 1, new Weft.Quality.BucketCoverage(["2026-11-01T00"], [], 0, [], 0), comparer.Result(), [], [], [], []);
+        var output = new StringWriter();
+
+        await QualityCommand.WriteAsync(report, output);
+
+        var lines = output.ToString().Split('\n').Select(l => l.TrimEnd()).ToList();
+        string[] Cells(string type) => lines.Single(l => l.StartsWith("    " + type + " ", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Cells("click")[^3..].Should().Equal("100%", "all", "agree");
+        Cells("save")[^2..].Should().Equal(["0%", "-"], "no save was compared, so no column agreed or not");
+        Cells("view")[^2..].Should().Equal(["-", "-"], "the batch path held no view: a share of nothing");
+
+        // Nothing matched at all: no column compared an event.
+        var lost = new Weft.Quality.EventComparer(schema, schema);
+        lost.Compare(Rows(("s", "save")), Rows());
+        output = new StringWriter();
+        await QualityCommand.WriteAsync(report with { Comparison = lost.Result() }, output);
+        lines = output.ToString().Split('\n').Select(l => l.TrimEnd()).ToList();
+        Cells("score").Should().Equal(["score", "-", "-"], "the column was compared in no event");
+    }
+
     [Fact]
     public async Task A_signal_without_an_enriched_table_says_what_to_run_first()
     {

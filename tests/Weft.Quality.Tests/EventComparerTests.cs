@@ -198,9 +198,52 @@ public sealed class EventComparerTests
     [InlineData(double.PositiveInfinity, 1e308, 1.0, 1.0, false)]
     [InlineData(double.NaN, double.NaN, 0.0, 0.0, true)]
     [InlineData(double.NaN, 0.0, 1.0, 1.0, false)]
+    // Finite values whose difference and bound both pass double.MaxValue: inf <= inf agreed. Verdicts
+    // from exact arithmetic (python3 Fraction).
+    [InlineData(1.7e308, -1.7e308, 0.0, 1.9, false)]
+    [InlineData(1.7e308, -1.7e308, 0.0, 2.1, true)]
+    [InlineData(double.MaxValue, -double.MaxValue, 0.0, 2.0, true)]
+    [InlineData(double.MaxValue, -double.MaxValue, 1e308, 1.0, false)]
+    [InlineData(double.MaxValue, -double.MaxValue, 0.0, 1.999, false)]
     public void Tolerance_agreement(double a, double b, double absolute, double relative, bool agree)
     {
         new Tolerance(absolute, relative).Agree(a, b).Should().Be(agree);
         new Tolerance(absolute, relative).Agree(b, a).Should().Be(agree, "agreement is symmetric");
+    }
+
+    /// <summary>
+    /// 64-bit integers beyond 2^53 went through double: 2^53 and 2^53 + 1, or two values near the
+    /// int64 limits, became one number, agreeing within any tolerance with a largest difference of 0.
+    /// The expected verdicts and gaps are exact integer arithmetic (python3 Fraction:
+    /// |a − b| ≤ ABS + REL × max(|a|, |b|)).
+    /// </summary>
+    [Theory]
+    [InlineData(9007199254740992L, 9007199254740993L, 0.5, 0.0, false, 1.0)]
+    [InlineData(long.MaxValue, long.MaxValue - 1000, 10.0, 0.0, false, 1000.0)]
+    [InlineData(long.MinValue, long.MinValue + 3, 2.0, 0.0, false, 3.0)]
+    [InlineData(4611686018427387904L, 4611686018427388416L, 0.0, 1e-16, false, 512.0)]
+    [InlineData(4611686018427387904L, 4611686018427388160L, 0.0, 1e-16, true, 256.0)]
+    [InlineData(long.MinValue, long.MaxValue, 1e19, 0.0, false, 18446744073709551615.0)]
+    public void Large_64_bit_integers_are_compared_exactly_within_a_tolerance(long a, long b, double absolute, double relative, bool agree, double gap)
+    {
+        ImmutableArray<FieldDefinition> schema = [.. Schema, new("total", WeftType.Int64)];
+        EventBatch Side(long total) => new(schema,
+        [
+            new StringColumn(["e"]),
+            new PrimitiveColumn<long>(WeftType.Int64, [1]),
+            new StringColumn(["click"]),
+            new PrimitiveColumn<long>(WeftType.Timestamp, [10]),
+            new PrimitiveColumn<double>(WeftType.Float64, [1.0]),
+            new PrimitiveColumn<long>(WeftType.Int64, [total]),
+        ]);
+
+        foreach (var (reference, candidate) in new[] { (a, b), (b, a) })
+        {
+            var comparer = new EventComparer(schema, schema, new ComparisonOptions { Tolerances = new Dictionary<string, Tolerance> { ["total"] = new(absolute, relative) } });
+            comparer.Compare(Side(reference), Side(candidate));
+            var total = comparer.Result().Total.Columns.Single(c => c.Column == "total");
+            total.Agreed.Should().Be(agree ? 1 : 0, $"{reference} against {candidate} within {absolute},{relative}");
+            total.MaxDifference.Should().Be(gap);
+        }
     }
 }
