@@ -99,7 +99,7 @@ internal sealed class StreamFreshnessMeter
 
             state.Ahead += ahead;
             state.Histogram.AddSorted(latencies);
-            long p99 = latencies[NearestRank(latencies.Count, 0.99)];
+            long p99 = latencies[(int)NearestRank(latencies.Count, 0.99)];
             if (p99 > state.WorstP99)
             {
                 (state.WorstP99, state.WorstBucket) = (p99, bucket);
@@ -119,7 +119,7 @@ internal sealed class StreamFreshnessMeter
             Seconds(Math.Max(0, t.Value.WorstP99))))];
 
     /// <summary>The index of the nearest-rank q-quantile of n sorted values.</summary>
-    internal static int NearestRank(int n, double q) => Math.Clamp((int)Math.Ceiling(q * n) - 1, 0, n - 1);
+    internal static long NearestRank(long n, double q) => Math.Clamp((long)Math.Ceiling(q * n) - 1, 0, n - 1);
 
     private static double Seconds(long micros) => micros / 1e6;
 }
@@ -183,7 +183,7 @@ internal sealed class LatencyHistogram
             return 0;
         }
 
-        long rank = StreamFreshnessMeter.NearestRank((int)Math.Min(int.MaxValue, Count), q) + 1L;
+        long rank = StreamFreshnessMeter.NearestRank(Count, q) + 1; // 64-bit: a long run's count passes int.MaxValue
         if (rank >= Count)
         {
             return Max;

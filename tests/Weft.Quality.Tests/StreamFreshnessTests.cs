@@ -24,6 +24,25 @@ public sealed class StreamFreshnessTests
     ];
 
     /// <summary>
+    /// A long run's latencies pass int.MaxValue: the rank is taken in 64 bits (the count was capped at
+    /// int.MaxValue, so the p50 of 3 billion events was the rank of 2.1 billion's). Reference: the
+    /// nearest rank ⌈q·n⌉ in exact decimal arithmetic.
+    /// </summary>
+    [Theory]
+    [InlineData(3_000_000_000L, "0.5")]
+    [InlineData(3_000_000_000L, "0.99")]
+    [InlineData(9_000_000_000_000L, "0.99")]
+    [InlineData(2_147_483_648L, "0.5")]
+    [InlineData(7L, "0.99")]
+    public void The_nearest_rank_of_a_count_beyond_int32_is_exact(long n, string q)
+    {
+        decimal exact = decimal.Parse(q, CultureInfo.InvariantCulture) * n;
+        long expected = (long)decimal.Ceiling(exact) - 1;
+
+        StreamFreshnessMeter.NearestRank(n, double.Parse(q, CultureInfo.InvariantCulture)).Should().Be(expected);
+    }
+
+    /// <summary>
     /// One event read 5 s after it happened had a p99 of 5.04 s: above its own maximum, and "(over)" a
     /// 5 s objective (failing <c>--max-freshness-p99 objective</c>) that every event met. Over at most
     /// 100 events the nearest-rank p99 is the largest, which the meter knows exactly.
