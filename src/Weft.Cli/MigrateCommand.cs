@@ -624,7 +624,7 @@ internal static class MigrateCommand
     {
         var e = t.Entry;
         string stages = e.From == e.To ? $"stays {MigrationStages.Name(e.To)}" : $"{MigrationStages.Name(e.From)} → {MigrationStages.Name(e.To)}";
-        return $"'{e.EventType}' {stages}; routes: {MigrationStore.DescribeRoutes(t.Status.Routes)} (audit #{e.Seq}{(e.Overridden ? $", OVERRIDE: {e.Reason}" : "")})";
+        return $"'{e.EventType}' {stages}; routes: {MigrationStore.DescribeRoutes(t.Status.Routes)} (audit #{e.Seq}{(e.Overridden ? $", OVERRIDE: {MigrationRouting.Printable(e.Reason ?? "")}" : "")})";
     }
 
     private static string Line(AuditEntry e)
@@ -636,7 +636,7 @@ internal static class MigrateCommand
         };
         if (e.Percent is { } p)
         {
-            parts.Add($"{e.Consumer ?? "all routes"} {p.ToString("0.##", CultureInfo.InvariantCulture)} %");
+            parts.Add($"{(e.Consumer is { } consumer ? MigrationRouting.Printable(consumer) : "all routes")} {p.ToString("0.##", CultureInfo.InvariantCulture)} %");
         }
 
         if (e.EvidenceId is { } id)
@@ -646,10 +646,11 @@ internal static class MigrateCommand
 
         if (e.Reason is not null)
         {
-            parts.Add((e.Overridden ? "OVERRIDE: " : "reason: ") + e.Reason);
+            // Free text from the command line: a newline would split the entry's one line, an escape sequence reach the terminal.
+            parts.Add((e.Overridden ? "OVERRIDE: " : "reason: ") + MigrationRouting.Printable(e.Reason));
         }
 
-        parts.Add($"by {e.Actor}");
+        parts.Add($"by {MigrationRouting.Printable(e.Actor)}");
         return string.Join("  ", parts);
     }
 

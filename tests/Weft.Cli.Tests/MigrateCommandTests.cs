@@ -263,7 +263,7 @@ public sealed class MigrateCommandTests : IDisposable
         }
 
         (await Migrate("rollback", world.Config, "--event-type", "click")).Exit.Should().Be(2, "a rollback needs --reason");
-        var rollback = await Migrate("rollback", world.Config, "--event-type", "click", "--reason", "ranker CTR -3 %");
+        var rollback = await Migrate("rollback", world.Config, "--event-type", "click", "--reason", "ranker CTR -3 %\n\u001b[2J", "--actor", "ops\rbot");
         rollback.Exit.Should().Be(0, rollback.Err);
         rollback.Out.Should().Contain("cutting-over → ab-tested").And.Contain("ranker 0 %");
 
@@ -293,6 +293,10 @@ public sealed class MigrateCommandTests : IDisposable
         (await Migrate("deprecate", world.Config, "--event-type", "click", "--min-soak", "0s")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 1 && r.Err.Contains("legacy-deprecated already"));
         (await Migrate("compare", world.Config, "--event-type", "click")).Should().Match<(int Exit, string Out, string Err)>(r => r.Exit == 1 && r.Err.Contains("nothing to compare against"));
 
+        var text = await Migrate("log", world.Config);
+        text.Out.Should().NotContain("\u001b").And.NotContain("\r");
+        text.Out.Split('\n').Should().ContainSingle(l => l.Contains("rollback", StringComparison.Ordinal))
+            .Which.Should().Contain("reason: ranker CTR -3 %\\u000a\\u001b[2J").And.EndWith("by ops\\u000dbot", "one line an entry, control characters shown escaped");
         var log = await Migrate("log", world.Config, "--json");
         using (var doc = JsonDocument.Parse(log.Out))
         {
@@ -300,7 +304,8 @@ public sealed class MigrateCommandTests : IDisposable
             entries.Select(e => e.GetProperty("action").GetString()).Should().Equal(
                 "shadow", "compare", "compare", "compare", "abtest", "abtest", "cutover", "rollback", "cutover", "compare", "compare", "abtest", "cutover", "deprecate");
             entries[^1].GetProperty("actor").GetString().Should().Be("dana");
-            entries[7].GetProperty("reason").GetString().Should().Be("ranker CTR -3 %");
+            entries[7].GetProperty("reason").GetString().Should().Be("ranker CTR -3 %\n\u001b[2J", "JSON holds the text as given");
+            entries[7].GetProperty("actor").GetString().Should().Be("ops\rbot");
         }
 
         var status = await Migrate("status", world.Config);
