@@ -291,17 +291,33 @@ internal static class QualityCommand
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 
-    /// <summary>A latency as a person reads it: ms under a second, then s, min, h, days.</summary>
-    internal static string Seconds(double seconds) => seconds switch
+    /// <summary>
+    /// A latency as a person reads it: ms under a second, then s (under 2 min), min (under 2 h), h (under
+    /// 2 days), days. The unit is chosen after rounding, so 0.99996 s is "1 s", not "1000 ms".
+    /// </summary>
+    internal static string Seconds(double seconds)
     {
-        < 1 => (seconds * 1000).ToString("0.#", CultureInfo.InvariantCulture) + " ms",
-        < 120 => seconds.ToString("0.##", CultureInfo.InvariantCulture) + " s",
-        < 7200 => (seconds / 60).ToString("0.#", CultureInfo.InvariantCulture) + " min",
-        < 172_800 => (seconds / 3600).ToString("0.#", CultureInfo.InvariantCulture) + " h",
-        _ => (seconds / 86_400).ToString("0.#", CultureInfo.InvariantCulture) + " days",
-    };
+        if (Rounded(seconds * 1000, 1) is var ms && ms < 1000)
+        {
+            return Shown(ms, "0.#") + " ms";
+        }
 
-    /// <summary>A share to two decimals of a percent, never rounded onto 0 % or 100 % it is not: "100%" for 3 events missing of 92,182 contradicted the gate it failed.</summary>
+        if (Rounded(seconds, 2) is var s && s < 120)
+        {
+            return Shown(s, "0.##") + " s";
+        }
+
+        if (Rounded(seconds / 60, 1) is var min && min < 120)
+        {
+            return Shown(min, "0.#") + " min";
+        }
+
+        return Rounded(seconds / 3600, 1) is var h && h < 48 ? Shown(h, "0.#") + " h" : Shown(Rounded(seconds / 86_400, 1), "0.#") + " days";
+
+        static double Rounded(double value, int digits) => Math.Round(value, digits, MidpointRounding.AwayFromZero);
+        static string Shown(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+    }
+
     /// <summary>A gate as asked, to as many digits as it has (0.99999 is not ">99.99%").</summary>
     private static string Gate(double share) => share.ToString("0.#####%", CultureInfo.InvariantCulture);
 
@@ -325,6 +341,7 @@ internal static class QualityCommand
         return (share * 100).ToString("0.#########", CultureInfo.InvariantCulture) + "%";
     }
 
+    /// <summary>A share to two decimals of a percent, never rounded onto 0 % or 100 % it is not: "100%" for 3 events missing of 92,182 contradicted the gate it failed.</summary>
     internal static string Percent(double share) => share switch
     {
         < 1 and >= 0.99995 => ">99.99%",

@@ -291,6 +291,23 @@ public sealed class QualityCommandTests : IDisposable
         QualityCommand.Percent(share).Should().Be(shown);
     }
 
+    /// <summary>A latency's unit is chosen after rounding: 0.99996 s printed "1000 ms", 119.999 s "120 s".</summary>
+    [Theory]
+    [InlineData(0.5, "500 ms")]
+    [InlineData(0.99994, "999.9 ms")]
+    [InlineData(0.99996, "1 s")]
+    [InlineData(1.5, "1.5 s")]
+    [InlineData(119.994, "119.99 s")]
+    [InlineData(119.999, "2 min")]
+    [InlineData(7199.0, "2 h")]
+    [InlineData(5400.0, "90 min")]
+    [InlineData(172_790.0, "2 days")]
+    [InlineData(36_000.0, "10 h")]
+    public void A_latency_is_shown_in_the_unit_its_rounded_value_belongs_to(double seconds, string shown)
+    {
+        QualityCommand.Seconds(seconds).Should().Be(shown);
+    }
+
     /// <summary>A failed gate printed the share rounded onto the gate ("99.8%, below 99.8%").</summary>
     [Theory]
     [InlineData(0.99798, 0.998, "99.798%")]
