@@ -254,6 +254,33 @@ public sealed class ApiTests
         (await foreign.Content.ReadAsStringAsync()).Should().Be((await unknown.Content.ReadAsStringAsync()).Replace("nope", "likes", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// A multi-get body's misspelt property is the body's form of a misspelt query parameter: the client
+    /// learns which one from <c>parameter</c>, as a GET's <c>?limt=5</c> tells it, not only from the prose.
+    /// </summary>
+    [Fact]
+    public async Task An_unknown_multi_get_property_is_refused_naming_it_as_the_parameter()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+
+        foreach (var name in new[] { "limt", "Limit", "user_id", new string('x', 70) })
+        {
+            var body = $$"""{"user_ids":[1],"{{name}}":5}""";
+            var response = await client.PostAsync("v1/signals/engagement/sequences", new StringContent(body, Encoding.UTF8, "application/json"));
+            response.StatusCode.Should().Be(HttpStatusCode.BadRequest, body);
+            var error = await ServingWorld.JsonAsync(response);
+            string shown = name.Length <= 64 ? name : name[..64] + "…";
+            error.GetProperty("parameter").GetString().Should().Be(shown, body);
+            error.GetProperty("error").GetString().Should().Contain($"unknown property '{shown}'", body);
+            error.TryGetProperty("limit", out _).Should().BeFalse("no cap was exceeded");
+        }
+
+        var get = await ServingWorld.JsonAsync(await client.GetAsync("v1/signals/engagement/users/1/sequence?limt=5"));
+        get.GetProperty("parameter").GetString().Should().Be("limt", "a GET names it the same way");
+    }
+
     [Fact]
     public async Task A_multi_get_takes_JSON_with_or_without_a_byte_order_mark_and_refuses_other_media()
     {
