@@ -162,4 +162,48 @@ public sealed class ReferenceSequenceTests
 
         await CheckAsync([.. events, .. live], "after batch", seed: 2);
     }
+
+    /// <summary>
+    /// The window's edges, exactly: an event at as_of − lookback is out, one at as_of is in, one ingested
+    /// at known_at is known; events tied in event_time come in event_id ordinal order. Each from the
+    /// stream (open buckets) and from the batch history (sealed buckets).
+    /// </summary>
+    [Fact]
+    public async Task The_windows_edges_are_exclusive_below_and_inclusive_at_as_of_and_known_at_from_either_path()
+    {
+        await using var world = new ServingWorld();
+        long sealedTime = ServingWorld.Now - (2 * ServingWorld.Day);
+        long openTime = ServingWorld.Now - (2 * ServingWorld.Hour);
+        var events = new List<RawEvent>();
+        foreach (var (user, t) in new[] { (801L, sealedTime), (802L, openTime) })
+        {
+            events.Add(new RawEvent($"edge-{user}-low", user, "save", t - ServingWorld.Hour, t - ServingWorld.Hour + 5, 1, null));
+            events.Add(new RawEvent($"edge-{user}-at", user, "save", t, t + 7, 2, null));
+            foreach (var id in new[] { "b", "B", "a", "aa", "\u00e9", "Z" })
+            {
+                events.Add(new RawEvent($"tie-{user}-{id}", user, "save", t - 1000, t - 1000 + 3, 3, null));
+            }
+        }
+
+        await world.ArchiveAsync(events);
+        await world.BatchAsync();
+        await world.StreamAsync(events.Where(e => e.UserId == 802)); // the open buckets' events reach the stream too
+        await world.StartAsync();
+        using var client = world.Client();
+        foreach (var (user, t) in new[] { (801L, sealedTime), (802L, openTime) })
+        {
+            foreach (var cut in new[]
+            {
+                new Cut(t, ServingWorld.Now, 3_600_000, null),      // as_of − lookback is the low event's time: out; the one at as_of: in
+                new Cut(t - 1, ServingWorld.Now, 3_600_000, null),  // a µs before: the event at t is out
+                new Cut(t, t + 7, 3_600_000, null),                 // known_at is the at-event's ingest: known
+                new Cut(t, t + 6, 3_600_000, null),                 // a µs before its ingest: not yet
+                new Cut(t, ServingWorld.Now, 3_600_000, 3),         // the limit cuts inside the tie
+            })
+            {
+                var served = await ServingWorld.JsonAsync(await client.GetAsync($"v1/signals/engagement/users/{user}/sequence?{cut.Query()}"));
+                ShouldMatch(served, Reference(events, user, cut, 20, (long)world.Signal.Lookback.TotalMilliseconds), $"user {user}, {cut.Query()}");
+            }
+        }
+    }
 }
