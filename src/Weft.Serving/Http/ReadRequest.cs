@@ -144,7 +144,7 @@ internal static class ReadRequest
 
     /// <summary>
     /// <c>as_of</c> and <c>known_at</c>: an ISO-8601 (RFC 3339) instant, either a date (its midnight UTC) or
-    /// a date and a time (seconds and a fraction of up to nine digits optional; past the sixth, dropped)
+    /// a date and a time (seconds and a fraction of any number of digits optional, as RFC 3339 allows; past the sixth, dropped)
     /// with an offset, <c>Z</c> or <c>±hh:mm</c>. A time without an offset is refused rather than read as
     /// UTC: it may be the caller's local time.
     /// </summary>
@@ -198,7 +198,8 @@ internal static class ReadRequest
                     i++;
                 }
 
-                if (i == start || i - start > 9)
+                // Any number of digits: RFC 3339 sets no bound, and a client's clock may print more than nine.
+                if (i == start)
                 {
                     return false;
                 }
