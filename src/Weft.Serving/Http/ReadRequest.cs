@@ -220,7 +220,9 @@ internal static class ReadRequest
         text.Length > start && text.AsSpan(start).IndexOfAnyExceptInRange('0', '9') < 0;
 
     /// <summary>A value as an error message quotes it: a long one cut short, so a 400 does not echo a whole URL back.</summary>
-    public static string Shown(string text) => text.Length <= 64 ? text : string.Concat(text.AsSpan(0, 64), "…");
+    /// <remarks>The cut never splits a surrogate pair: half a character is written as U+FFFD, a character the client never sent.</remarks>
+    public static string Shown(string text) =>
+        text.Length <= 64 ? text : string.Concat(text.AsSpan(0, char.IsHighSurrogate(text[63]) ? 63 : 64), "…");
 
     /// <summary>"0001d" as "1d": the duration parser counts leading zeros among its 15 digits, and a small lookback with many is still small.</summary>
     private static string WithoutLeadingZeros(string text)
