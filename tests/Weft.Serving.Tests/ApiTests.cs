@@ -254,6 +254,66 @@ public sealed class ApiTests
         (await foreign.Content.ReadAsStringAsync()).Should().Be((await unknown.Content.ReadAsStringAsync()).Replace("nope", "likes", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// RFC 3339 bounds no fraction of a second: an as_of or known_at with ten or more digits (a clock that
+    /// prints picoseconds) is the same instant cut to the microsecond, as one with seven to nine is, in a
+    /// GET and in a multi-get body alike; it was refused as not ISO-8601.
+    /// </summary>
+    [Fact]
+    public async Task An_instant_with_more_than_nine_fraction_digits_is_read_to_the_microsecond()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+
+        foreach (var (sent, expected) in new[]
+        {
+            ("2026-11-02T23:59:59.1234567891Z", "2026-11-02T23:59:59.123456Z"),
+            ("2026-11-02T23:59:59.999999999999Z", "2026-11-02T23:59:59.999999Z"),
+            ("2026-11-03T05:29:59.0000019999999+05:30", "2026-11-02T23:59:59.000001Z"),
+        })
+        {
+            var response = await client.GetAsync("v1/signals/engagement/users/1/sequence?as_of=" + Uri.EscapeDataString(sent) + "&known_at=" + Uri.EscapeDataString(sent));
+            response.StatusCode.Should().Be(HttpStatusCode.OK, sent);
+            var p = (await ServingWorld.JsonAsync(response)).GetProperty("provenance");
+            p.GetProperty("as_of").GetString().Should().Be(expected, sent);
+            p.GetProperty("known_at").GetString().Should().Be(expected, sent);
+
+            var many = await client.PostAsync("v1/signals/engagement/sequences", new StringContent($$"""{"user_ids":[1],"as_of":"{{sent}}"}""", Encoding.UTF8, "application/json"));
+            many.StatusCode.Should().Be(HttpStatusCode.OK, sent);
+            (await ServingWorld.JsonAsync(many)).GetProperty("sequences")[0].GetProperty("provenance").GetProperty("as_of").GetString().Should().Be(expected, sent);
+        }
+
+        (await client.GetAsync("v1/signals/engagement/users/1/sequence?as_of=2026-11-02T23:59:59.Z")).StatusCode.Should().Be(HttpStatusCode.BadRequest, "a point needs a digit after it");
+    }
+
+    /// <summary>
+    /// A multi-get body's misspelt property is the body's form of a misspelt query parameter: the client
+    /// learns which one from <c>parameter</c>, as a GET's <c>?limt=5</c> tells it, not only from the prose.
+    /// </summary>
+    [Fact]
+    public async Task An_unknown_multi_get_property_is_refused_naming_it_as_the_parameter()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+
+        foreach (var name in new[] { "limt", "Limit", "user_id", new string('x', 70) })
+        {
+            var body = $$"""{"user_ids":[1],"{{name}}":5}""";
+            var response = await client.PostAsync("v1/signals/engagement/sequences", new StringContent(body, Encoding.UTF8, "application/json"));
+            response.StatusCode.Should().Be(HttpStatusCode.BadRequest, body);
+            var error = await ServingWorld.JsonAsync(response);
+            string shown = name.Length <= 64 ? name : name[..64] + "…";
+            error.GetProperty("parameter").GetString().Should().Be(shown, body);
+            error.GetProperty("error").GetString().Should().Contain($"unknown property '{shown}'", body);
+            error.TryGetProperty("limit", out _).Should().BeFalse("no cap was exceeded");
+        }
+
+        var get = await ServingWorld.JsonAsync(await client.GetAsync("v1/signals/engagement/users/1/sequence?limt=5"));
+        get.GetProperty("parameter").GetString().Should().Be("limt", "a GET names it the same way");
+    }
+
     [Fact]
     public async Task A_multi_get_takes_JSON_with_or_without_a_byte_order_mark_and_refuses_other_media()
     {

@@ -142,6 +142,35 @@ public sealed class SecurityTests
     }
 
     /// <summary>
+    /// A value cut at 64 characters is cut between characters, not inside one: an emoji straddling the cut
+    /// was quoted back as U+FFFD (its lone high surrogate), a character the client never sent.
+    /// </summary>
+    [Fact]
+    public async Task A_value_cut_short_in_an_error_keeps_whole_characters()
+    {
+        await using var world = new ServingWorld();
+        await world.StartAsync();
+        using var client = world.Client();
+        string value = new string('x', 63) + "\U0001F600" + "tail";
+
+        foreach (var url in new[]
+        {
+            "v1/signals/engagement/users/1/sequence?limit=" + Uri.EscapeDataString(value),
+            "v1/signals/engagement/users/1/sequence?" + Uri.EscapeDataString(value) + "=1",
+            "v1/signals/" + Uri.EscapeDataString(value) + "/users/1/sequence",
+        })
+        {
+            var body = await ServingWorld.JsonAsync(await client.GetAsync(url));
+            foreach (var field in body.EnumerateObject())
+            {
+                field.Value.GetString().Should().NotContain("\uFFFD", url).And.NotContain("tail", "the value is cut at 64 characters");
+            }
+
+            body.GetProperty("error").GetString().Should().Contain(new string('x', 63) + "…", url);
+        }
+    }
+
+    /// <summary>
     /// Every answer, the dashboard's and an error's alike, tells browsers to take it as the type it is
     /// sent as and not to show it in another site's frame.
     /// </summary>

@@ -144,7 +144,7 @@ internal static class ReadRequest
 
     /// <summary>
     /// <c>as_of</c> and <c>known_at</c>: an ISO-8601 (RFC 3339) instant, either a date (its midnight UTC) or
-    /// a date and a time (seconds and a fraction of up to nine digits optional; past the sixth, dropped)
+    /// a date and a time (seconds and a fraction of any number of digits optional, as RFC 3339 allows; past the sixth, dropped)
     /// with an offset, <c>Z</c> or <c>±hh:mm</c>. A time without an offset is refused rather than read as
     /// UTC: it may be the caller's local time.
     /// </summary>
@@ -198,7 +198,8 @@ internal static class ReadRequest
                     i++;
                 }
 
-                if (i == start || i - start > 9)
+                // Any number of digits: RFC 3339 sets no bound, and a client's clock may print more than nine.
+                if (i == start)
                 {
                     return false;
                 }
@@ -219,7 +220,9 @@ internal static class ReadRequest
         text.Length > start && text.AsSpan(start).IndexOfAnyExceptInRange('0', '9') < 0;
 
     /// <summary>A value as an error message quotes it: a long one cut short, so a 400 does not echo a whole URL back.</summary>
-    public static string Shown(string text) => text.Length <= 64 ? text : string.Concat(text.AsSpan(0, 64), "…");
+    /// <remarks>The cut never splits a surrogate pair: half a character is written as U+FFFD, a character the client never sent.</remarks>
+    public static string Shown(string text) =>
+        text.Length <= 64 ? text : string.Concat(text.AsSpan(0, char.IsHighSurrogate(text[63]) ? 63 : 64), "…");
 
     /// <summary>"0001d" as "1d": the duration parser counts leading zeros among its 15 digits, and a small lookback with many is still small.</summary>
     private static string WithoutLeadingZeros(string text)

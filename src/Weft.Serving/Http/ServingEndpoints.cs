@@ -552,7 +552,8 @@ internal static partial class ServingEndpoints
                         consumer = p.Value.GetString();
                         break;
                     default:
-                        return ApiError.BadRequest($"unknown property '{ReadRequest.Shown(p.Name)}': the body has user_ids, columns, limit, lookback, as_of, known_at, consumer");
+                        // Named in 'parameter' too, as a GET's unknown query parameter is: a client reads which one from there.
+                        return ApiError.BadRequest($"unknown property '{ReadRequest.Shown(p.Name)}': the body has user_ids, columns, limit, lookback, as_of, known_at, consumer", ReadRequest.Shown(p.Name));
                 }
             }
 
