@@ -360,21 +360,29 @@ public sealed class StreamCommandTests(Weft.Online.Tests.PostgresServer postgres
     }
 
     /// <summary>
-    /// A log whose records carry no key (a producer that does not key by user_id): every event is
-    /// stored, and the stream says so once, naming the first record a signal took and its user.
+    /// A Kafka producer that keys by something else than the user_id (here the next user's id): every
+    /// event is stored, and the stream says so once, naming a record a signal took and its user.
     /// </summary>
     [Fact]
-    public async Task Records_not_keyed_by_their_user_id_are_stored_and_named_once()
+    public async Task Kafka_records_not_keyed_by_their_user_id_are_stored_and_named_once()
     {
-        var (config, lines) = await StreamSetup.EmbeddedStreamAsync(_cli, events: 600, users: 20, items: 10, days: 1, keyed: false);
-        var run = await _cli.RunAsync("stream", "--config", config, "--exit-when-idle", "1s");
+        var lines = await GenerateAsync(events: 600, users: 20, items: 10, days: 1);
+        await using var kafka = Weft.Streaming.Kafka.KafkaMockCluster.Start(1);
+        kafka.CreateTopic("events", 2);
+        await using (var producer = Weft.Streaming.Kafka.KafkaEventProducer.Open(kafka.BootstrapServers, "events"))
+        {
+            await producer.ProduceManyAsync(lines.Select(l => ((UserOf(l) ?? 0L) + 1, Encoding.UTF8.GetBytes(l))).ToList(), CancellationToken.None);
+        }
+
+        var config = await WriteConfigAsync(null, $$"""{ "kind": "kafka", "bootstrap_servers": "{{kafka.BootstrapServers}}", "topic": "events" }""");
+        var run = await _cli.RunAsync("stream", "--config", config, "--exit-when-idle", "2s");
         run.Exit.Should().Be(0, run.Err);
 
         var named = run.Err.Split('\n').Where(l => l.Contains("a producer keys otherwise than by user_id", StringComparison.Ordinal)).ToList();
         named.Should().ContainSingle("one line for the stream's life, not one a record");
-        named[0].Should().StartWith($"stream: {Weft.Streaming.Embedded.EmbeddedLog.PartitionName}@").And.Contain(" is not keyed, but its user_id is ");
-        long offset = long.Parse(named[0].Split('@')[1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
-        named[0].Should().Contain($"its user_id is {UserOf(lines[(int)offset])}:", "the record named is the one at that offset");
+        var match = System.Text.RegularExpressions.Regex.Match(named[0], @"^stream: events/\d+@\d+ is keyed '(\d+)', but its user_id is (\d+): ");
+        match.Success.Should().BeTrue(named[0]);
+        long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture).Should().Be(long.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) + 1, "the key the producer set");
         await ShouldHoldEveryEventOnceAsync(config, null, lines);
     }
 

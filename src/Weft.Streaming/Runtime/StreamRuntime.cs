@@ -125,6 +125,7 @@ public sealed partial class StreamRuntime : IAsyncDisposable
 
     private readonly WeftConfig _config;
     private readonly IEventSource _source;
+    private readonly bool _checkKeys; // the embedded log has one partition: no key decides where a user's events go
     private readonly IOnlineStore _store;
     private readonly StreamOptions _options;
     private readonly TimeProvider _time;
@@ -168,6 +169,7 @@ public sealed partial class StreamRuntime : IAsyncDisposable
         _unroutedHeld = unroutedHeld;
         _config = config;
         _source = source;
+        _checkKeys = source is not Embedded.EmbeddedLogSource;
         _store = store;
         _options = options;
         _time = time;
@@ -377,7 +379,10 @@ public sealed partial class StreamRuntime : IAsyncDisposable
     /// </summary>
     public IReadOnlyList<OffsetsStartedOver> StartedOver { get; private init; } = [];
 
-    /// <summary>The first record read whose key is not its user_id's decimal text; null while none was.</summary>
+    /// <summary>
+    /// The first record read whose key is not its user_id's decimal text; null while none was. Kafka's
+    /// records only: the embedded log has one partition, so its keys decide nothing and are not checked.
+    /// </summary>
     public KeyMismatch? FirstKeyMismatch { get; private set; }
 
     /// <summary>
@@ -935,6 +940,11 @@ public sealed partial class StreamRuntime : IAsyncDisposable
                     taken[row] = 1;
 
                     // Checked once a record, by the first signal that took it (each parses its user_id alike).
+                    if (!_checkKeys)
+                    {
+                        continue;
+                    }
+
                     users ??= ((PrimitiveColumn<long>)p.Events[StandardColumns.UserId]).Values;
                     if (!IsUserKey(_routedSources[row].Key.Span, users[i]))
                     {

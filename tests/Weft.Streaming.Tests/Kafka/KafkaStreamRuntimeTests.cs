@@ -64,6 +64,79 @@ public sealed class KafkaStreamRuntimeTests(ITestOutputHelper output)
         logged.Should().NotContain(l => l.Contains("not-for-logs", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// A producer that keys records otherwise than by their user_id as decimal text (no key, the id
+    /// padded, another user's id) still has every event stored; the runtime counts each such record a
+    /// signal takes once (an unrouted one is a dead letter, not checked) and names the first it read.
+    /// </summary>
+    [Fact]
+    public async Task Records_keyed_otherwise_than_by_their_user_id_are_stored_counted_and_the_first_named()
+    {
+        using var world = new StreamWorld();
+        await using var kafka = KafkaTestCluster.Start(output);
+        await File.WriteAllTextAsync(Path.Combine(world.Root, "weft.json"), $$"""
+            {
+              "lake": "lake",
+              "signals": "signals",
+              "enrichments": { "items": { "path": "items.jsonl", "format": "jsonl" } },
+              "online_store": { "kind": "sqlite", "path": "online.db" },
+              "source": { "kind": "kafka", "bootstrap_servers": "{{kafka.Cluster.BootstrapServers}}", "topic": "{{kafka.Topic}}", "group_id": "weft-stream" }
+            }
+            """);
+        var lines = StreamWorld.Events(400, seed: 21);
+        var records = new List<(string Key, string Json)>(lines.Count);
+        var mismatched = new HashSet<(string Key, long User)>();
+        int expected = 0;
+        for (int i = 0; i < lines.Count; i++)
+        {
+            long user = long.Parse(KafkaReading.UserIdOf(lines[i]), System.Globalization.CultureInfo.InvariantCulture);
+            string key = (i % 23) switch
+            {
+                5 => "",
+                11 => "0" + StreamWorld.Num(user),
+                17 => StreamWorld.Num(user + 1),
+                19 => " " + StreamWorld.Num(user),
+                _ => StreamWorld.Num(user),
+            };
+            records.Add((key, lines[i]));
+            if (key != StreamWorld.Num(user) && !lines[i].Contains("\"search\"", StringComparison.Ordinal))
+            {
+                expected++;
+                mismatched.Add((key, user));
+            }
+        }
+
+        // Confluent's producer itself: Weft's keys every event by its user id.
+        using (var producer = new Confluent.Kafka.ProducerBuilder<byte[], byte[]>(new Confluent.Kafka.ProducerConfig { BootstrapServers = kafka.Cluster.BootstrapServers }).Build())
+        {
+            foreach (var (key, json) in records)
+            {
+                await producer.ProduceAsync(kafka.Topic, new Confluent.Kafka.Message<byte[], byte[]> { Key = key.Length == 0 ? null! : System.Text.Encoding.UTF8.GetBytes(key), Value = System.Text.Encoding.UTF8.GetBytes(json) });
+            }
+        }
+
+        await using (var host = await StreamHost.OpenAsync(world.Config, "weft-stream", CancellationToken.None))
+        {
+            await using var runtime = await StreamRuntime.CreateAsync(world.Config, host.Source, host.Store, null, new StreamOptions { MaxBatchRecords = 300, MaxWait = TimeSpan.FromMilliseconds(100) });
+            using var guard = new CancellationTokenSource(KafkaReading.Guard);
+            while (runtime.RecordsIn < lines.Count)
+            {
+                guard.IsCancellationRequested.Should().BeFalse($"{lines.Count} records were expected within {KafkaReading.Guard}, {runtime.RecordsIn} arrived");
+                await runtime.StepAsync(CancellationToken.None);
+            }
+
+            await runtime.FlushAsync(CancellationToken.None);
+            expected.Should().BeGreaterThan(20);
+            runtime.Metrics.Value("weft_stream_key_mismatch_total").Should().Be(expected);
+            var first = runtime.FirstKeyMismatch!;
+            first.Partition.Should().StartWith(kafka.Topic + "/");
+            mismatched.Should().Contain((first.Key, first.UserId));
+        }
+
+        var reference = await world.ReferenceAsync(lines);
+        (await world.OnlineAsync()).Keys.Select(k => k.Id).Should().HaveSameItemsAs(((Weft.Engine.StringColumn)reference[StandardColumns.EventId]).Values, "a key is checked, not obeyed: every event is stored");
+    }
+
     /// <summary>Keeps every line logged, from any thread.</summary>
     private sealed class LinesLogger(System.Collections.Concurrent.ConcurrentQueue<string> lines) : Microsoft.Extensions.Logging.ILogger
     {
