@@ -29,6 +29,8 @@ public sealed class MigrationRouter : IAsyncDisposable
     private readonly SemaphoreSlim _loading = new(1, 1); // held while routes load, and by the dispose
     private bool _disposed; // read and written under _loading
     private readonly ConcurrentQueue<Exposure> _exposures = new();
+    private int _pending; // _exposures' length, kept apart: ConcurrentQueue.Count walks its segments
+    private long _dropped;
 
     private sealed record Routes(DateTimeOffset LoadedAt, IReadOnlyDictionary<string, MigrationStatus> ByEventType, long AssemblyVersion);
 
@@ -42,7 +44,13 @@ public sealed class MigrationRouter : IAsyncDisposable
     public TimeSpan RefreshInterval => _refresh;
 
     /// <summary>Exposures waiting to be written.</summary>
-    public int PendingExposures => _exposures.Count;
+    public int PendingExposures => Volatile.Read(ref _pending);
+
+    /// <summary>
+    /// Exposures not kept because <see cref="MaxPendingExposures"/> were waiting already (the ledger
+    /// refused flushes for that long): users the split's sample-ratio check and outcome test miss.
+    /// </summary>
+    public long DroppedExposures => Interlocked.Read(ref _dropped);
 
     /// <summary>
     /// The side that serves each of <paramref name="eventTypes"/> of the signal to the consumer for the
@@ -64,7 +72,7 @@ public sealed class MigrationRouter : IAsyncDisposable
             decisions[i] = new RouteDecision(eventTypes[i], weft, status.Stage, route?.Percent, MigrationRouting.Bucket(signal, eventTypes[i], userId));
             if (recordExposures && status.Stage != MigrationStage.LegacyDeprecated && route is { Percent: > 0 and < 100 })
             {
-                _exposures.Enqueue(new Exposure(signal, eventTypes[i], consumer, route.Percent, userId, weft, now));
+                Buffer(new Exposure(signal, eventTypes[i], consumer, route.Percent, userId, weft, now));
             }
         }
 
@@ -85,9 +93,25 @@ public sealed class MigrationRouter : IAsyncDisposable
 
     /// <summary>
     /// The most exposures kept buffered while the ledger cannot take them (busy past its timeout, or
-    /// unwritable): beyond it the newest are dropped, so a ledger that never recovers cannot exhaust memory.
+    /// unwritable): beyond it new ones are dropped and counted (<see cref="DroppedExposures"/>), so a
+    /// ledger that never recovers cannot exhaust memory.
     /// </summary>
     internal const int MaxPendingExposures = 1_000_000;
+
+    /// <summary>The cap in force: <see cref="MaxPendingExposures"/>, lower in tests.</summary>
+    internal int MaxPending { get; init; } = MaxPendingExposures;
+
+    private void Buffer(Exposure exposure)
+    {
+        if (Interlocked.Increment(ref _pending) > MaxPending)
+        {
+            Interlocked.Decrement(ref _pending);
+            Interlocked.Increment(ref _dropped);
+            return;
+        }
+
+        _exposures.Enqueue(exposure);
+    }
 
     /// <summary>Writes the buffered exposures; returns how many. A batch the ledger refuses stays buffered for the next flush.</summary>
     public async Task<int> FlushAsync(CancellationToken cancellationToken = default)
@@ -95,6 +119,7 @@ public sealed class MigrationRouter : IAsyncDisposable
         var batch = new List<Exposure>();
         while (batch.Count < 100_000 && _exposures.TryDequeue(out var exposure))
         {
+            Interlocked.Decrement(ref _pending);
             batch.Add(exposure);
         }
 
@@ -110,12 +135,7 @@ public sealed class MigrationRouter : IAsyncDisposable
                 // outcome test then miss those users. Its transaction wrote none of them, so all go back.
                 foreach (var exposure in batch)
                 {
-                    if (_exposures.Count >= MaxPendingExposures)
-                    {
-                        break;
-                    }
-
-                    _exposures.Enqueue(exposure);
+                    Buffer(exposure);
                 }
 
                 throw;

@@ -326,7 +326,9 @@ internal sealed class ExposureFlusher(MigrationRouter router, ILogger logger) : 
                 catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException)
                 {
                     // The ledger is busy or unwritable: the exposures stay buffered for the next tick.
-                    ServingLog.ExposureFlushFailed(logger, ex.Message);
+                    ServingLog.ExposureFlushFailed(logger, router.DroppedExposures > 0
+                        ? $"{ex.Message}; {router.DroppedExposures:N0} exposures dropped so far, beyond the {router.PendingExposures:N0} buffered"
+                        : ex.Message);
                 }
             }
         }

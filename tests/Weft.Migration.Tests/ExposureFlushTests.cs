@@ -39,6 +39,37 @@ public sealed class ExposureFlushTests : LedgerTestBase
         legacy.Should().Be(users - servedByWeft);
     }
 
+    /// <summary>
+    /// While the ledger refuses flushes, the buffer holds at most its cap: routes past it drop their
+    /// exposure and count it (the buffer grew without bound, and the cap was checked only on putting a
+    /// failed batch back); a failed flush puts its batch back within the cap.
+    /// </summary>
+    [Fact]
+    public async Task Exposures_past_the_buffers_cap_are_dropped_and_counted_while_the_ledger_refuses_them()
+    {
+        await AbTestedAsync();
+        await Store.CutoverAsync(Signal, Click, "*", 50, null, "bo");
+        await using var router = new MigrationRouter(await MigrationStore.OpenExistingAsync(StorePath)) { MaxPending = 50 };
+        await SqlAsync("ALTER TABLE exposures RENAME TO exposures_away");
+        for (long user = 0; user < 200; user++)
+        {
+            await router.RouteAsync(Signal, [Click], "ranker", user);
+        }
+
+        router.PendingExposures.Should().Be(50);
+        router.DroppedExposures.Should().Be(150);
+        var refused = () => router.FlushAsync();
+        await refused.Should().ThrowAsync<IOException>();
+        router.PendingExposures.Should().Be(50, "the failed batch is back, within the cap");
+        router.DroppedExposures.Should().Be(150);
+
+        await SqlAsync("ALTER TABLE exposures_away RENAME TO exposures");
+        (await router.FlushAsync()).Should().Be(50);
+        router.PendingExposures.Should().Be(0);
+        var (weft, legacy) = await Store.ExposureCountsAsync(Signal, Click, "ranker", 50);
+        (weft + legacy).Should().Be(50, "the first 50 users routed: the ones kept");
+    }
+
     [Fact]
     public async Task A_router_whose_last_flush_the_ledger_refuses_reports_it_and_still_closes_the_ledger()
     {
