@@ -493,7 +493,7 @@ public static class LegacyComparison
             await foreach (var (part, bad) in TableInputs.ReadTableAsync(location, schema, cancellationToken).ConfigureAwait(false))
             {
                 partNumber++;
-                parts.Add(Keep(WithKeys(part, eventType, location.Path, partNumber, unreadable), eventType, from, to));
+                parts.Add(Keep(WithKeys(part, eventType, from, to, location.Path, partNumber, unreadable), eventType, from, to));
                 // A row that cannot be read counts against this event type when it is one of it (or its type is unknown).
                 unreadable.AddRange(bad.Where(d => d.EventType is null || d.EventType == eventType).Select(d => $"{d.Source}: {d.Reason}"));
             }
@@ -513,9 +513,10 @@ public static class LegacyComparison
     /// columns are required); Parquet and Delta hand back a null, which the comparison read as a repeat
     /// (no event_id: neither matched nor missing, so completeness never saw it), as user 0 or as time 0.
     /// A row of <paramref name="eventType"/>, or of no type, without one is reported unreadable the same
-    /// way; one whose time is missing counts whatever the range, as its time cannot place it outside.
+    /// way when its time lies in [<paramref name="from"/>, <paramref name="to"/>), the rows compared; one
+    /// whose time is missing counts whatever the range, as its time cannot place it outside.
     /// </summary>
-    private static EventBatch WithKeys(EventBatch rows, string eventType, string path, int partNumber, List<string> unreadable)
+    private static EventBatch WithKeys(EventBatch rows, string eventType, long? from, long? to, string path, int partNumber, List<string> unreadable)
     {
         var ids = ((StringColumn)rows[StandardColumns.EventId]).Values;
         var types = ((StringColumn)rows[StandardColumns.EventType]).Values;
@@ -536,7 +537,8 @@ public static class LegacyComparison
             }
 
             keep ??= [.. Enumerable.Range(0, i)];
-            if (types[i] is null || types[i] == eventType)
+            bool inRange = times.IsNull(i) || ((from is null || times.Values[i] >= from) && (to is null || times.Values[i] < to));
+            if ((types[i] is null || types[i] == eventType) && inRange)
             {
                 string what = string.Join(", ", new[]
                 {

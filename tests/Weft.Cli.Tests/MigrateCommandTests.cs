@@ -645,6 +645,11 @@ public sealed class MigrateCommandTests : IDisposable
                 .Should().ContainSingle(r => r!.Contains("event_time is null", StringComparison.Ordinal));
         }
 
+        // A range far from those rows: they are not compared, so not reported (the timeless one excepted, which no time places outside).
+        var elsewhere = await Migrate("compare", world.NoReplicaConfig, "--event-type", "click", "--from", "2001-01-01", "--to", "2001-01-02", "--json");
+        elsewhere.Err.Should().NotContain("event_id is null", "the rows without an id lie outside the range compared");
+        (elsewhere.Err + elsewhere.Out).Should().Contain("event_time is null");
+
         // Every click without a time: the range legacy covers cannot be taken from them, and that is said, not thrown.
         var allTimeNulls = Enumerable.Range(0, world.Legacy.RowCount).Select(i => types[i] == "click").ToArray();
         await ParquetExport.WriteAsync(_cli.PathOf("legacy/out.parquet"), Keyless(world.Legacy,
