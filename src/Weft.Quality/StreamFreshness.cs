@@ -167,6 +167,15 @@ internal sealed class LatencyHistogram
         }
     }
 
+    /// <summary>Adds <paramref name="count"/> latencies of <paramref name="micros"/> at once: a run's worth, past int.MaxValue, in tests.</summary>
+    internal void AddRepeated(long micros, long count)
+    {
+        Min = Math.Min(Min, micros);
+        Max = Math.Max(Max, micros);
+        _counts[BucketOf(micros)] += count;
+        Count += count;
+    }
+
     private int BucketOf(long micros) => micros < Floor ? 0 : Math.Min(_counts.Length - 1, 1 + (int)(Math.Log(micros / Floor) / LogWidth));
 
     /// <summary>

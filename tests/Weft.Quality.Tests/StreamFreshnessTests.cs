@@ -43,6 +43,22 @@ public sealed class StreamFreshnessTests
     }
 
     /// <summary>
+    /// The histogram's percentiles past int.MaxValue events: 1.2 billion at 10 ms and 1.8 billion at 1 s
+    /// have their median at 1 s (rank 1.5 billion); a count capped at int.MaxValue ranked it 1.07 billion, 10 ms.
+    /// </summary>
+    [Fact]
+    public void A_histogram_of_more_than_int32_events_ranks_them_all()
+    {
+        var histogram = new LatencyHistogram();
+        histogram.AddRepeated(10_000, 1_200_000_000);
+        histogram.AddRepeated(1_000_000, 1_800_000_000);
+
+        histogram.Count.Should().Be(3_000_000_000);
+        histogram.Quantile(0.5).Should().BeInRange(990_000, 1_010_000);
+        histogram.Quantile(0.3).Should().BeInRange(9_900, 10_100, "rank 900 million: among the 10 ms ones");
+    }
+
+    /// <summary>
     /// One event read 5 s after it happened had a p99 of 5.04 s: above its own maximum, and "(over)" a
     /// 5 s objective (failing <c>--max-freshness-p99 objective</c>) that every event met. Over at most
     /// 100 events the nearest-rank p99 is the largest, which the meter knows exactly.
