@@ -94,6 +94,24 @@ public sealed class StreamBatchQualityTests : IDisposable
         refused.Which.Message.Should().Contain(path).And.Contain($"'{column}'").And.Contain(type ?? "no column");
     }
 
+    /// <summary>A late-event ledger without its action column (another table at the path) is refused naming it and the column.</summary>
+    [Theory]
+    [InlineData(Weft.Streaming.Runtime.LateEventLedger.ActionColumn)]
+    [InlineData(StandardColumns.EventId)]
+    public async Task A_late_ledger_lacking_a_column_it_is_read_by_is_refused_naming_both(string column)
+    {
+        var table = await EventTable.OpenOrCreateAsync(_dir.File("enriched"), Schema, EventLayout.PartitionColumns);
+        await table.AppendAsync(Rows(("a", Start)), EventPartitioner.Single(EventLayout.Partition(Bucket, EventLayout.BatchPath)), new Dictionary<string, string> { [LakeParameters.Sealed] = Bucket });
+        await table.AppendAsync(Rows(("a", Start)), EventPartitioner.Single(EventLayout.Partition(Bucket, EventLayout.StreamPath)));
+        var ledgerSchema = Weft.Streaming.Runtime.LateEventLedger.Schema.Where(f => f.Name != column).ToImmutableArray();
+        await EventTable.OpenOrCreateAsync(_dir.File("late"), ledgerSchema, [EventLayout.BucketColumn]);
+
+        var run = () => StreamBatchQuality.CompareAsync(_dir.File("enriched"), _dir.File("late"), "s", "f", new QualityRequest());
+
+        var refused = await run.Should().ThrowAsync<QualityException>();
+        refused.Which.Message.Should().Contain(_dir.File("late")).And.Contain($"'{column}'");
+    }
+
     private static EventBatch Rows(params (string Id, long Ingest)[] rows) => new(Schema,
     [
         new StringColumn([.. rows.Select(r => (string?)r.Id)]),
