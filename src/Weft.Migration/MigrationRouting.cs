@@ -28,8 +28,15 @@ public static class MigrationRouting
     public static string Printable(string consumer)
     {
         ArgumentNullException.ThrowIfNull(consumer);
-        return consumer.Any(char.IsControl) ? string.Concat(consumer.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString())) : consumer;
+        return consumer.Any(Hidden) ? string.Concat(consumer.Select(c => Hidden(c) ? $"\\u{(int)c:x4}" : c.ToString())) : consumer;
     }
+
+    /// <summary>
+    /// Whether a character would act on a terminal or log rather than show: controls, and the format
+    /// characters and separators that reorder or break a line (U+202E, U+2028).
+    /// </summary>
+    public static bool Hidden(char c) =>
+        char.IsControl(c) || char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Format or System.Globalization.UnicodeCategory.LineSeparator or System.Globalization.UnicodeCategory.ParagraphSeparator;
 
     /// <summary>
     /// Why <paramref name="consumer"/> cannot name a consumer, or null when it can: 1–100 characters of

@@ -241,7 +241,7 @@ public static class OnlineOutcome
                 : $"every one of legacy's {legacy.Count:N0} users has had the same {metric} ({legacy.Mean:G4})";
             return new Comparison(difference, double.NaN, double.NaN, double.NaN, 1,
                 $"{which} so far: an arm without spread gives no estimate of its error, so the test cannot bound the difference; "
-                + (sequential ? "keep collecting" : "test again with more users"), Undecided: sequential);
+                + (sequential ? "keep collecting" : "test again once both arms vary (more users; a metric constant in an arm, such as a conversion no user made, never will)"), Undecided: sequential);
         }
 
         if (sequential)

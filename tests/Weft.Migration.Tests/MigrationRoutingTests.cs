@@ -10,6 +10,18 @@ namespace Weft.Migration.Tests;
 
 public sealed class MigrationRoutingTests
 {
+    /// <summary>Text from a command line or a request is shown with what would act on a terminal escaped: controls, bidi overrides, line separators.</summary>
+    [Theory]
+    [InlineData("ranker v2", "ranker v2")]
+    [InlineData("a\nb", "a\\u000ab")]
+    [InlineData("a\u202eb", "a\\u202eb")]
+    [InlineData("a\u2028b\u2029", "a\\u2028b\\u2029")]
+    [InlineData("é😀", "é😀")]
+    public void Printable_escapes_what_would_act_on_a_terminal(string text, string shown)
+    {
+        MigrationRouting.Printable(text).Should().Be(shown);
+    }
+
     [Property(MaxTest = 300)]
     public bool Raising_the_percent_only_moves_users_to_Weft(long user, byte a, byte b)
     {

@@ -144,7 +144,7 @@ public sealed class SequentialOutcomeTests
         var weft = new ArmSummary(3, 1, 0);
         var legacy = new ArmSummary(12, 1, 0);
         var fixedTest = OnlineOutcome.Compare("ctr", weft, legacy, 0.05, Alpha, sequential: false);
-        fixedTest.Failure.Should().Contain("has had the same ctr").And.Contain("test again with more users");
+        fixedTest.Failure.Should().Contain("has had the same ctr").And.Contain("test again once both arms vary");
         fixedTest.Undecided.Should().BeFalse("a fixed-horizon look passes or fails");
         var sequential = OnlineOutcome.Compare("ctr", weft, legacy, 0.05, Alpha, sequential: true);
         sequential.Failure.Should().Contain("has had the same ctr").And.Contain("keep collecting");

@@ -33,13 +33,14 @@ public sealed record KeyMismatch(string Partition, long Offset, string Key, long
     public string Describe() =>
         string.Create(CultureInfo.InvariantCulture, $"{Partition}@{Offset} is {(Key.Length == 0 ? "not keyed" : $"keyed '{Shown(Key)}'")}, but its user_id is {UserId}: a producer keys otherwise than by user_id (as decimal text), so a user's events may come through several partitions in no one order; such records are counted in weft_stream_key_mismatch_total");
 
-    /// <summary>The key's first 64 characters, control characters as <c>\uXXXX</c>: a producer's bytes must not reach a terminal raw.</summary>
+    /// <summary>The key's first 64 characters, controls, format characters and separators as <c>\uXXXX</c>: a producer's bytes must not reach a terminal raw.</summary>
     private static string Shown(string key)
     {
         var shown = new StringBuilder();
-        foreach (char c in key.Length > 64 ? key[..64] : key)
+        int cut = key.Length <= 64 ? key.Length : char.IsHighSurrogate(key[63]) ? 63 : 64; // whole characters
+        foreach (char c in key.AsSpan(0, cut))
         {
-            if (char.IsControl(c))
+            if (char.IsControl(c) || char.GetUnicodeCategory(c) is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator)
             {
                 shown.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
             }
@@ -49,7 +50,7 @@ public sealed record KeyMismatch(string Partition, long Offset, string Key, long
             }
         }
 
-        return key.Length > 64 ? shown.Append('…').ToString() : shown.ToString();
+        return cut < key.Length ? shown.Append('…').ToString() : shown.ToString();
     }
 }
 

@@ -156,6 +156,8 @@ public sealed class StreamRuntimeTests(PostgresServer postgres)
         new KeyMismatch("events/2", 17, "\u001b[31m7\n", 7).Describe().Should().StartWith("events/2@17 is keyed '\\u001b[31m7\\u000a', but its user_id is 7: ");
         new KeyMismatch("events/0", 3, new string('9', 70), 9).Describe().Should().StartWith($"events/0@3 is keyed '{new string('9', 64)}…', but its user_id is 9: ");
         new KeyMismatch("embedded", 0, "", 5).Describe().Should().StartWith("embedded@0 is not keyed, but its user_id is 5: ");
+        new KeyMismatch("events/1", 4, "7\u202e\u2028", 7).Describe().Should().StartWith("events/1@4 is keyed '7\\u202e\\u2028', but", "a bidi override or a line separator acts on the terminal");
+        new KeyMismatch("events/1", 5, new string('x', 63) + "😀yz", 7).Describe().Should().StartWith($"events/1@5 is keyed '{new string('x', 63)}…', but", "the cut keeps whole characters");
     }
 
     /// <summary>
