@@ -77,7 +77,11 @@ internal static class Demo
         }
 
         // 2. Synthetic raw data: a landing log (as delivered) and a raw archive table.
-        var gen = new GenOptions { Events = events };
+        // A week ending two days before today (UTC): served reads cut at now fall within the signals'
+        // lookback whatever the day the demo runs (a fixed week fell out of the 30-day lookback a month
+        // later), and every bucket is past the lateness the batch path waits out before sealing it.
+        var today = new DateTimeOffset(DateTimeOffset.UtcNow.UtcDateTime.Date, TimeSpan.Zero);
+        var gen = new GenOptions { Events = events, Start = today.AddDays(-new GenOptions().Days - 2) };
         await o.WriteLineAsync($"\n[2/10] generate {events:N0} raw events (power-law users/items, diurnal, late, duplicated, malformed)").ConfigureAwait(false);
         var data = await SyntheticData.GenerateAsync(Path.Combine(dir, "raw"), gen, ct).ConfigureAwait(false);
         await o.WriteLineAsync($"  landing log   {data.Deliveries:N0} deliveries: {data.Late:N0} late, {data.Duplicates:N0} duplicated, {data.Bad:N0} malformed").ConfigureAwait(false);
