@@ -345,7 +345,7 @@ internal static class Demo
 
     /// <summary>An event's key as a producer of Weft's events sets it: its user_id as decimal text.</summary>
     private static byte[] UserKey(byte[] json) =>
-        RawEventParser.ReadIdentity(json).UserId is { } id ? System.Text.Encoding.UTF8.GetBytes(id.ToString(System.Globalization.CultureInfo.InvariantCulture)) : [];
+        RawEventParser.ReadIdentity(json).UserId is { } id ? Weft.Streaming.Kafka.KafkaEventProducer.KeyOf(id) : [];
 
     private static async Task StreamWavesAsync(WeftConfig weft, string[] landing, long user, TextWriter o, CancellationToken ct)
     {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Weft.Definitions;
+using Weft.Engine;
 using Weft.Engine.Configuration;
 using Weft.Migration;
 using Weft.Quality;
@@ -568,7 +569,7 @@ internal static class MigrateCommand
     /// <summary>Why a --consumer name breaks the rule, the name shown with its control characters escaped; null when it passes.</summary>
     private static string? ConsumerNameError(string name) =>
         MigrationRouting.ConsumerProblem(name) is { } problem
-            ? $"--consumer '{MigrationRouting.Printable(name.Length > 64 ? name[..64] + "…" : name)}': {problem}"
+            ? $"--consumer '{MigrationRouting.Printable(DisplayText.Cut(name))}': {problem}"
             : null;
 
 

@@ -176,7 +176,7 @@ public sealed class HashBucketExecutor : IEventExecutor
 
         if (!long.TryParse(b, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _buckets) || _buckets <= 0)
         {
-            throw new ArgumentException($"{Needs}; buckets was '{(b.Length <= 64 ? b : b[..64] + "…")}'", nameof(step));
+            throw new ArgumentException($"{Needs}; buckets was '{DisplayText.Cut(b)}'", nameof(step));
         }
 
         _column = column;

@@ -1237,11 +1237,7 @@ public sealed class RawEventParser
             e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out long micros) && !IsDated(micros) ? micros : null;
     }
 
-    private static string Describe(ReadOnlySpan<byte> rawValue)
-    {
-        string raw = Encoding.UTF8.GetString(rawValue);
-        return raw.Length > 40 ? raw[..40] + "…" : raw;
-    }
+    private static string Describe(ReadOnlySpan<byte> rawValue) => DisplayText.Cut(Encoding.UTF8.GetString(rawValue), 40);
 
     /// <summary>Reads a JSON value as a column value of <paramref name="type"/> (engine representation).</summary>
     /// <param name="dated">

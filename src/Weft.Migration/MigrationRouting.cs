@@ -25,18 +25,7 @@ public static class MigrationRouting
     /// A consumer name as text may show it: a name recorded before <see cref="ConsumerProblem"/>'s rule
     /// may hold control characters, shown as <c>\uXXXX</c> instead of reaching a terminal or log raw.
     /// </summary>
-    public static string Printable(string consumer)
-    {
-        ArgumentNullException.ThrowIfNull(consumer);
-        return consumer.Any(Hidden) ? string.Concat(consumer.Select(c => Hidden(c) ? $"\\u{(int)c:x4}" : c.ToString())) : consumer;
-    }
-
-    /// <summary>
-    /// Whether a character would act on a terminal or log rather than show: controls, and the format
-    /// characters and separators that reorder or break a line (U+202E, U+2028).
-    /// </summary>
-    public static bool Hidden(char c) =>
-        char.IsControl(c) || char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Format or System.Globalization.UnicodeCategory.LineSeparator or System.Globalization.UnicodeCategory.ParagraphSeparator;
+    public static string Printable(string consumer) => Weft.Engine.DisplayText.Escaped(consumer);
 
     /// <summary>
     /// Why <paramref name="consumer"/> cannot name a consumer, or null when it can: 1–100 characters of

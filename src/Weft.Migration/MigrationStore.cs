@@ -1060,7 +1060,7 @@ public sealed class MigrationStore : IAsyncDisposable
         private static string Show(object value) => value switch
         {
             DBNull => "null",
-            string text => $"'{(text.Length > 40 ? text[..40] + "…" : text)}'",
+            string text => $"'{Weft.Engine.DisplayText.Cut(text, 40)}'",
             byte[] bytes => $"a blob of {bytes.Length} bytes",
             _ => Convert.ToString(value, CultureInfo.InvariantCulture) ?? "?",
         };

@@ -251,7 +251,7 @@ internal static class EventIngest
                 // stream checks keys against; what it cannot read is a dead letter downstream, keyed as sent.
                 key = user.ValueKind == JsonValueKind.Number && user.TryGetInt64(out long id)
                       || user.ValueKind == JsonValueKind.String && long.TryParse(user.GetString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out id)
-                    ? Encoding.UTF8.GetBytes(id.ToString(CultureInfo.InvariantCulture))
+                    ? Weft.Streaming.Kafka.KafkaEventProducer.KeyOf(id)
                     : user.ValueKind == JsonValueKind.String ? Encoding.UTF8.GetBytes(user.GetString()!) : Encoding.UTF8.GetBytes(user.GetRawText());
             }
 

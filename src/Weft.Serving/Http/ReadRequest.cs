@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Weft.Definitions;
+using Weft.Engine;
 using Weft.Engine.Sequences;
 using Weft.Serving.Hosting;
 using Weft.Serving.Sequences;
@@ -221,8 +222,7 @@ internal static class ReadRequest
 
     /// <summary>A value as an error message quotes it: a long one cut short, so a 400 does not echo a whole URL back.</summary>
     /// <remarks>The cut never splits a surrogate pair: half a character is written as U+FFFD, a character the client never sent.</remarks>
-    public static string Shown(string text) =>
-        text.Length <= 64 ? text : string.Concat(text.AsSpan(0, char.IsHighSurrogate(text[63]) ? 63 : 64), "…");
+    public static string Shown(string text) => DisplayText.Cut(text);
 
     /// <summary>"0001d" as "1d": the duration parser counts leading zeros among its 15 digits, and a small lookback with many is still small.</summary>
     private static string WithoutLeadingZeros(string text)

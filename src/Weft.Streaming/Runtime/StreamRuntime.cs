@@ -31,27 +31,7 @@ public sealed record KeyMismatch(string Partition, long Offset, string Key, long
 {
     /// <summary>What an operator is told.</summary>
     public string Describe() =>
-        string.Create(CultureInfo.InvariantCulture, $"{Partition}@{Offset} is {(Key.Length == 0 ? "not keyed" : $"keyed '{Shown(Key)}'")}, but its user_id is {UserId}: a producer keys otherwise than by user_id (as decimal text), so a user's events may come through several partitions in no one order; such records are counted in weft_stream_key_mismatch_total");
-
-    /// <summary>The key's first 64 characters, controls, format characters and separators as <c>\uXXXX</c>: a producer's bytes must not reach a terminal raw.</summary>
-    private static string Shown(string key)
-    {
-        var shown = new StringBuilder();
-        int cut = key.Length <= 64 ? key.Length : char.IsHighSurrogate(key[63]) ? 63 : 64; // whole characters
-        foreach (char c in key.AsSpan(0, cut))
-        {
-            if (char.IsControl(c) || char.GetUnicodeCategory(c) is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator)
-            {
-                shown.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
-            }
-            else
-            {
-                shown.Append(c);
-            }
-        }
-
-        return cut < key.Length ? shown.Append('…').ToString() : shown.ToString();
-    }
+        string.Create(CultureInfo.InvariantCulture, $"{Partition}@{Offset} is {(Key.Length == 0 ? "not keyed" : $"keyed '{DisplayText.Escaped(DisplayText.Cut(Key))}'")}, but its user_id is {UserId}: a producer keys otherwise than by user_id (as decimal text), so a user's events may come through several partitions in no one order; such records are counted in weft_stream_key_mismatch_total");
 }
 
 /// <summary>
@@ -928,7 +908,7 @@ public sealed partial class StreamRuntime : IAsyncDisposable
             foreach (var p in parsed)
             {
                 var rows = p.SourceRows;
-                long[]? users = null;
+                long[]? users = _checkKeys ? ((PrimitiveColumn<long>)p.Events[StandardColumns.UserId]).Values : null;
                 for (int i = 0; i < rows.Length; i++)
                 {
                     int row = rows[i];
@@ -941,13 +921,7 @@ public sealed partial class StreamRuntime : IAsyncDisposable
                     taken[row] = 1;
 
                     // Checked once a record, by the first signal that took it (each parses its user_id alike).
-                    if (!_checkKeys)
-                    {
-                        continue;
-                    }
-
-                    users ??= ((PrimitiveColumn<long>)p.Events[StandardColumns.UserId]).Values;
-                    if (!IsUserKey(_routedSources[row].Key.Span, users[i]))
+                    if (users is not null && !IsUserKey(_routedSources[row].Key.Span, users[i]))
                     {
                         mismatched++;
                         FirstKeyMismatch ??= new KeyMismatch(_routedSources[row].Partition, _routedSources[row].Offset, Encoding.UTF8.GetString(_routedSources[row].Key.Span), users[i]);
